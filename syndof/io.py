@@ -1,0 +1,262 @@
+"""File input/output shared by ``syndof`` and ``dmenet``: images, σ maps, masks, atomic writes.
+
+Every reader raises :class:`InputError` (a ``ValueError``) whose message names the file and the problem, so batch
+jobs can log one line and skip the sample. Every writer goes through a temporary file in the target folder and an
+``os.replace``, so a killed run never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from syndof import units
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+class InputError(ValueError):
+    """A bad input file; ``str(err)`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# ----------------------------------------------------------------------------------------------------------- reading
+def _read_raw(path: str | os.PathLike) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if path.suffix.lower() == ".gif":
+        return _read_gif_first_frame(path)
+    # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below.
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None:
+        raise InputError(path, "cannot decode image (unreadable, truncated or unsupported format)")
+    if path.suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff", ".webp"):
+        img = _apply_exif_orientation(path, img)
+    return img
+
+
+def _read_gif_first_frame(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        frame = np.asarray(iio.imread(path, index=0))
+    except Exception as exc:  # imageio raises many types for corrupt files
+        raise InputError(path, f"cannot decode GIF ({exc.__class__.__name__})") from exc
+    if frame.ndim == 3 and frame.shape[2] >= 3:
+        frame = cv2.cvtColor(np.ascontiguousarray(frame[..., :3]), cv2.COLOR_RGB2BGR)
+    return frame
+
+
+def _apply_exif_orientation(path: Path, img: np.ndarray) -> np.ndarray:
+    """Rotate/flip ``img`` (as decoded, BGR) by the file's EXIF orientation tag, if any."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as pil:
+            orientation = pil.getexif().get(0x0112, 1)
+    except Exception:  # no EXIF or unreadable header: keep the pixels as decoded
+        return img
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    return np.ascontiguousarray(ops[orientation](img)) if orientation in ops else img
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a photo as RGB.
+
+    Grayscale is replicated to 3 channels, alpha is dropped (composited over nothing: the colour is kept),
+    16-bit images are scaled to [0, 1] like 8-bit ones, EXIF orientation is applied.
+
+    Returns:
+        (H, W, 3) float32 RGB in [0, 1].
+
+    Raises:
+        InputError: missing, empty, undecodable or truncated file, or an unsupported channel count.
+    """
+    img = _read_raw(path)
+    if img.dtype == np.uint8:
+        scale = 255.0
+    elif img.dtype == np.uint16:
+        scale = 65535.0
+    elif img.dtype in (np.float32, np.float64):
+        scale = 1.0
+    else:
+        raise InputError(path, f"unsupported pixel type {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        raise InputError(path, f"unsupported image shape {img.shape}")
+    out = img.astype(np.float32) / scale
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise InputError(path, f"image too small ({img.shape[1]}x{img.shape[0]} px)")
+    return np.clip(out, 0.0, 1.0)
+
+
+def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:
+    """Read a binary blur mask and normalise its polarity to the project convention (1 = blurred).
+
+    Args:
+        path: 8-bit (or 16-bit) mask; RGB/RGBA masks are converted to luminance.
+        white_is_blurred: the dataset's polarity (CUHK: True; xu100, DUT: False).
+        threshold: binarisation threshold on the [0, 1] value (``>=``).
+
+    Returns:
+        (H, W) float32 in {0, 1}, 1 = blurred.
+    """
+    img = read_image(path)
+    gray = img.mean(axis=2)
+    blurred = gray >= threshold
+    if not white_is_blurred:
+        blurred = ~blurred
+    return blurred.astype(np.float32)
+
+
+def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
+    """Read a σ map: a SYNDOF 16-bit PNG holding ``round(10·σ)`` (1 or 3 channels) or a float ``.npy`` in px.
+
+    Returns:
+        (H, W) float32 σ in px.
+
+    Raises:
+        InputError: unreadable file, an 8-bit PNG (not a SYNDOF map), or negative/non-finite values.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise InputError(path, f"cannot read .npy ({exc})") from exc
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.ndim == 3:
+            arr = arr[..., 0]
+        if arr.ndim != 2:
+            raise InputError(path, f"σ map must be 2-D, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)) or arr.min() < 0:
+            raise InputError(path, "σ map has negative or non-finite values")
+        return arr
+    raw = _read_raw(path)
+    if raw.dtype != np.uint16:
+        raise InputError(path, f"SYNDOF σ maps are 16-bit PNGs holding round(10·σ); this file is {raw.dtype}")
+    if raw.ndim == 3:
+        raw = raw[..., 1]  # all channels are equal in SYNDOF maps; the original reader takes channel 1
+    return units.syndof_to_sigma(raw)
+
+
+# ----------------------------------------------------------------------------------------------------------- writing
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, on error removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
+    """Write ``obj`` as indented JSON atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encode (H, W), (H, W, 3) RGB or (H, W, 4) RGBA uint8/uint16 as PNG bytes (deterministic)."""
+    arr = np.ascontiguousarray(array)
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"PNG needs uint8 or uint16, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA)
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] → uint8 (rounded, clipped)."""
+    return np.clip(np.asarray(image, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an (H, W[, 3]) float image in [0, 1] (or uint8/uint16 as is) as PNG or JPEG, atomically."""
+    arr = image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)
+    path = Path(path)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        bgr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        if not ok:
+            raise ValueError(f"{path}: JPEG encoding failed")
+        write_bytes_atomic(path, buf.tobytes())
+    else:
+        write_bytes_atomic(path, encode_png(arr))
+
+
+def write_sigma_map(path: str | os.PathLike, sigma: np.ndarray, channels: int = 3) -> None:
+    """Write σ (px) as a SYNDOF 16-bit PNG holding ``round(10·σ)`` with ``channels`` identical channels."""
+    value = units.sigma_to_syndof(sigma)
+    if channels == 3:
+        value = np.repeat(value[..., None], 3, axis=2)
+    elif channels != 1:
+        raise ValueError("channels must be 1 or 3")
+    write_bytes_atomic(path, encode_png(value))
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` as ``.npy`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "not a folder")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

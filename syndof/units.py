@@ -1,0 +1,125 @@
+"""Every unit conversion of the project, in one place.
+
+Quantities (METHOD.md §1):
+
+* **CoC** ``c`` — thin-lens blur-circle diameter in px at the image's resolution, 0 … ``max_coc``.
+* **σ** — Gaussian standard deviation in px: ``σ = (c − 1) / 4`` for ``c > 1``, else 0 (CoC < 1 is clamped to 1).
+  σ_max = ``(max_coc − 1) / 4`` = 7 px for the default ``max_coc = 29``.
+* **label** ``y`` — network target / output: ``y = σ / σ_max`` in [0, 1].
+* **SYNDOF file value** — ``round(10·σ)`` stored as uint16 (3 identical channels in the original).
+* **resize rule** — resizing an image by a factor ``s`` scales its blur by ``s``: ``σ' = s·σ`` (and ``c' = s·c``).
+
+Functions accept NumPy arrays, torch tensors or Python floats and return the same kind.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor, float)
+
+DEFAULT_MAX_COC = 29
+"""Largest CoC (px) the original generator renders; σ_max = 7 px."""
+
+SYNDOF_SCALE = 10.0
+"""SYNDOF 16-bit maps store ``round(SYNDOF_SCALE · σ)``."""
+
+RTF_SIGMA_MAX = 3.275
+"""Largest Gaussian σ (px) of D'Andrès' disk→Gaussian table; RTF scores divide by it (BENCHMARKS.md §6)."""
+
+
+def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
+    if isinstance(x, torch.Tensor):
+        return x.clamp(min=lo, max=hi)
+    if isinstance(x, np.ndarray):
+        return np.clip(x, lo, hi)
+    x = float(x)
+    if lo is not None:
+        x = max(lo, x)
+    if hi is not None:
+        x = min(hi, x)
+    return x
+
+
+def max_sigma(max_coc: float = DEFAULT_MAX_COC) -> float:
+    """σ_max in px for a given largest CoC: ``(max_coc − 1) / 4`` (7.0 for 29)."""
+    if max_coc < 1:
+        raise ValueError(f"max_coc must be >= 1 px, got {max_coc}")
+    return (max_coc - 1.0) / 4.0
+
+
+def coc_to_sigma(coc: Array) -> Array:
+    """CoC diameter (px) → Gaussian σ (px): ``(max(c, 1) − 1) / 4``; 0 for CoC ≤ 1."""
+    return (_clip(coc, 1.0, None) - 1.0) / 4.0
+
+
+def sigma_to_coc(sigma: Array) -> Array:
+    """Gaussian σ (px, ≥ 0) → CoC diameter (px): ``4σ + 1``. σ = 0 maps to CoC 1 (in focus)."""
+    return _clip(sigma, 0.0, None) * 4.0 + 1.0
+
+
+def sigma_to_label(sigma: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
+    """σ (px) → training label ``σ / σ_max`` clipped to [0, 1]."""
+    return _clip(sigma / max_sigma(max_coc), 0.0, 1.0)
+
+
+def label_to_sigma(label: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
+    """Network output / label in [0, 1] → σ (px): ``σ_max · y`` (the project convention, ``σ = 7·o``)."""
+    return _clip(label, 0.0, 1.0) * max_sigma(max_coc)
+
+
+def released_output_to_sigma(output: Array) -> Array:
+    """Released DMENet checkpoint mapping: ``σ = max(0, (15·o − 1) / 2)`` px (METHOD.md §1)."""
+    return _clip((output * 15.0 - 1.0) / 2.0, 0.0, None)
+
+
+def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:
+    """σ (px) → SYNDOF uint16 file value ``round(10·σ)`` (half away from zero, as MATLAB)."""
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
+        raise ValueError("σ map must be finite and non-negative")
+    return np.floor(sigma * SYNDOF_SCALE + 0.5).astype(np.uint16)
+
+
+def syndof_to_sigma(value: np.ndarray) -> np.ndarray:
+    """SYNDOF uint16 file value → σ (px, float32): ``value / 10``."""
+    value = np.asarray(value)
+    if value.dtype != np.uint16:
+        raise ValueError(f"SYNDOF σ maps are uint16, got {value.dtype} (read them with cv2.IMREAD_UNCHANGED)")
+    return value.astype(np.float32) / SYNDOF_SCALE
+
+
+def rescale_sigma(sigma: Array, scale: float) -> Array:
+    """σ (or CoC) after resizing the image by ``scale`` (new size / old size): ``σ · scale``."""
+    if not scale > 0:
+        raise ValueError(f"resize scale must be > 0, got {scale}")
+    return sigma * scale
+
+
+def disk_radius_to_sigma(radius: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Disk-PSF radius (px) → Gaussian σ (px) by the nearest radius of D'Andrès' table.
+
+    Args:
+        radius: any shape, disk radius in px.
+        table: (N, 2) rows ``[gaussian σ, disk radius]`` (the layout of RTF ``convertion.mat``).
+    """
+    table = np.asarray(table, dtype=np.float64)
+    if table.ndim != 2 or table.shape[1] != 2:
+        raise ValueError(f"conversion table must be (N, 2) [sigma, radius], got {table.shape}")
+    radius = np.asarray(radius, dtype=np.float64)
+    idx = np.abs(radius[..., None] - table[:, 1]).argmin(axis=-1)
+    return table[idx, 0]
+
+
+def round_half_away(x: Array, decimals: int = 0) -> Array:
+    """MATLAB ``round``: half away from zero, optionally at ``decimals`` digits."""
+    f = 10.0**decimals
+    if isinstance(x, torch.Tensor):
+        return torch.sign(x) * torch.floor(x.abs() * f + 0.5) / f
+    if isinstance(x, np.ndarray):
+        return np.sign(x) * np.floor(np.abs(x) * f + 0.5) / f
+    return math.copysign(math.floor(abs(x) * f + 0.5) / f, x)

@@ -1,0 +1,43 @@
+"""Shared fixtures: access to ../shared (skip when absent, fail in CI), seeded RNGs, a temp workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def shared_file(*parts: str) -> Path:
+    """Path under ../shared; skips the test when missing, or fails when DEFOCUS_REQUIRE_SHARED=1 (CI)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        msg = f"needs {path} (../shared beside the checkout)"
+        if os.environ.get("DEFOCUS_REQUIRE_SHARED") == "1":
+            pytest.fail(msg + " — DEFOCUS_REQUIRE_SHARED=1 turns this skip into a failure")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def shared() -> Callable[..., Path]:
+    """``shared("data", "cuhk", "gt")`` → Path, skipping (or failing in CI) when absent."""
+    return shared_file
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _torch_determinism():
+    torch.manual_seed(0)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
