@@ -20,7 +20,7 @@ demo: venv
 	$(PY) -m syndof.demo --out demo_out
 
 test: venv
-	$(PY) -m pytest -q -x --timeout=900
+	$(PY) -m pytest -q --timeout=900 -p no:cacheprovider
 
 bench: venv
 	$(PY) benchmarks/bench_render.py

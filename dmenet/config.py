@@ -1,0 +1,304 @@
+"""Typed training configuration: one dataclass per concern, YAML files, ``a.b=value`` command-line overrides.
+
+Precedence: dataclass defaults (the official DMENet values, codeslake/DMENet ``config.py``) → ``experiments/*.yaml``
+→ ``--set a.b=value`` overrides. Unknown keys and values of the wrong type are errors (:class:`ConfigError`) that
+name the key. The resolved config is saved as ``RUN/config.yaml`` by the training script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from dmenet.models.config import ModelConfig
+
+STAGES = ("blur", "joint")
+POLARITIES = ("white-blurred", "white-sharp")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+class ConfigError(ValueError):
+    """A bad config file or override; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training data folders and augmentation (METHOD.md §6).
+
+    Attributes:
+        synthetic: SYNDOF folder (``image/`` + ``blur_map/`` paired by stem, ``dataset.json``).
+        real: unlabelled real photos (searched recursively).
+        labelled: labelled real folder (``image/`` + ``gt/`` binary blur masks paired by stem).
+        gt_polarity: "white-blurred" (CUHK) or "white-sharp" (xu100, DUT); targets are always 1 = blurred.
+        crop: square training crop in px (multiple of 16).
+        max_min_side: images whose shorter side exceeds this are first downscaled to it (σ rescaled; paper 800);
+            None keeps the size.
+        vflip: random vertical flip (p = 0.5). rot90: random rotation by k·90°, k uniform in {0, 1, 2, 3}.
+        val_count: synthetic samples held out (the last stems in sorted order) for the validation loss; 0 = none.
+        loader_threads: threads decoding images (0 = in the training thread).
+    """
+
+    synthetic: str | None = None
+    real: str | None = None
+    labelled: str | None = None
+    gt_polarity: str = "white-blurred"
+    crop: int = 240
+    max_min_side: int | None = 800
+    vflip: bool = True
+    rot90: bool = True
+    val_count: int = 0
+    loader_threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.gt_polarity not in POLARITIES:
+            raise ConfigError(f"data.gt_polarity must be one of {POLARITIES}, got {self.gt_polarity!r}")
+        if self.crop < 16 or self.crop % 16:
+            raise ConfigError(f"data.crop must be a positive multiple of 16, got {self.crop}")
+        if self.max_min_side is not None and self.max_min_side < self.crop:
+            raise ConfigError(f"data.max_min_side ({self.max_min_side}) must be >= data.crop ({self.crop})")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (METHOD.md §4); names follow the official config where it has one."""
+
+    defocus: float = 1.0
+    aux: float = 1.0
+    perceptual: float = 1e-4  # lambda_perceptual
+    binary: float = 2e-2  # lambda_binary (sharpness calibration S)
+    adv: float = 1e-3  # lambda_adv (B fooling D)
+    discriminator: float = 1e-3  # weight of L_D (lambda_adv × lambda_lr_d)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam for B+S and for D, step decay per epoch (METHOD.md §5)."""
+
+    lr: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    decay: float = 0.8
+    decay_every_epochs: int = 20
+    steps_per_epoch: int | None = None  # None → |synthetic train| // train.batch_synthetic (the official epoch)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Loop, batch sizes, intervals and run options.
+
+    Attributes:
+        stage: "blur" (B alone on synthetic data: L_defocus + L_aux) or "joint" (B, D, S; C frozen).
+        steps: total iterations (one D step + one B+S step each in the joint stage).
+        batch_synthetic, batch_labelled, batch_unlabelled: mini-batch per domain (paper 3 + 3 + 3).
+        log_every: scalars to metrics.jsonl / W&B; image_every: W&B image panel (0 = never);
+        ckpt_every: checkpoint interval (a last checkpoint is always written at the end); the validation loss on
+            held-out synthetic samples (data.val_count) is computed at every checkpoint.
+        seed: seeds the model init, the data streams and the torch RNG.
+        amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
+        wandb: "offline" | "online" | "disabled".
+        device: "auto" | "cpu" | "cuda".
+    """
+
+    stage: str = "joint"
+    steps: int = 1000
+    batch_synthetic: int = 3
+    batch_labelled: int = 3
+    batch_unlabelled: int = 3
+    log_every: int = 10
+    image_every: int = 200
+    ckpt_every: int = 500
+    seed: int = 0
+    amp: bool = True
+    wandb: str = "offline"
+    wandb_project: str = "dmenet"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ConfigError(f"train.stage must be one of {STAGES}, got {self.stage!r}")
+        if self.wandb not in WANDB_MODES:
+            raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
+        for name in ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled", "log_every", "ckpt_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a training run needs; ``model`` is the architecture (dmenet.models.config.ModelConfig)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------------------------- conversion helpers
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Convert ``value`` (from YAML or an override string) to the annotated type ``tp`` or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        raise ConfigError(f"{key}: expected a bool (true/false), got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected an int, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected an int, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a float, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML 1.1 reads "1e-4" as a string
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a float, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported config type {_type_name(tp)}")
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = prefix or "the top level"
+        raise ConfigError(f"unknown config key(s) {[f'{prefix}{k}' for k in unknown]} in {where}; "
+                          f"valid keys: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _from_dict(tp, value or {}, key + ".")
+        else:
+            kwargs[name] = _coerce(key, value, tp)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from exc
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Nested dict (YAML/JSON) → ExperimentConfig; missing keys take their defaults, unknown keys are errors."""
+    return _from_dict(ExperimentConfig, data or {}, "")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """ExperimentConfig (or any config dataclass) → nested plain dict (YAML/JSON-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def _set_nested(data: dict[str, Any], dotted: str, raw: str) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"bad override key {dotted!r} (expected section.key=value)")
+    node: Any = data
+    cls: Any = ExperimentConfig
+    for i, part in enumerate(parts):
+        names = {f.name for f in dataclasses.fields(cls)}
+        if part not in names:
+            where = ".".join(parts[:i]) or "the top level"
+            raise ConfigError(f"unknown config key {dotted!r}: {part!r} is not in {where}; valid keys: {sorted(names)}")
+        tp = typing.get_type_hints(cls)[part]
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(tp):
+                raise ConfigError(f"override {dotted!r} names a section; set one of its keys, e.g. {dotted}.<key>=…")
+            node[part] = yaml.safe_load(raw) if raw.strip() else ""
+            if isinstance(node[part], (dict, list)):
+                raise ConfigError(f"{dotted}: expected a scalar value, got {raw!r}")
+            return
+        if not dataclasses.is_dataclass(tp):
+            raise ConfigError(f"unknown config key {dotted!r}: {'.'.join(parts[: i + 1])} is not a section")
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+        cls = tp
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` strings to a nested dict in place (values parsed as YAML scalars) and return it."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"bad override {item!r}: expected key=value, e.g. train.steps=100")
+        key, raw = item.split("=", 1)
+        _set_nested(data, key.strip(), raw)
+    return data
+
+
+def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """Read a YAML experiment file (None = defaults), apply ``a.b=value`` overrides, check and convert types.
+
+    Raises:
+        ConfigError: missing/invalid file, unknown key, or a value of the wrong type (the message names the key).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    apply_overrides(data, overrides)
+    return config_from_dict(data)
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    """YAML text of the resolved config (reloadable by :func:`load_config`)."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

@@ -1,0 +1,100 @@
+"""Labelled real data (CUHK-style): ``image/`` photos + ``gt/`` binary blur masks paired by stem.
+
+Stems are compared case-insensitively and extensions may differ (``image/a.JPG`` ↔ ``gt/a.png``). Every image needs
+a mask; masks without an image are ignored (e.g. the full CUHK mask set beside a few images). The polarity of the
+masks is normalised when they are read, so targets are always 1 = blurred. A mask whose size differs from its
+image stops the dataset build (sizes are read from the file headers, EXIF orientation applied).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from syndof import io
+
+log = logging.getLogger(__name__)
+_ORIENTATION_SWAPS = (5, 6, 7, 8)
+
+
+class MaskSizeError(ValueError):
+    """A ground-truth mask whose size differs from its image (not a skippable read error)."""
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) as the image will be decoded (EXIF rotation applied), from the header; None if unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            orientation = img.getexif().get(0x0112, 1) if path.suffix.lower() in (".jpg", ".jpeg", ".tif",
+                                                                                    ".tiff", ".webp") else 1
+    except Exception:  # corrupt header: the loader reports and skips the file later
+        return None
+    return (height, width) if orientation in _ORIENTATION_SWAPS else (width, height)
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in io.list_images(folder):
+        key = path.stem.lower()
+        if key in files:
+            raise io.InputError(folder, f"two files share the stem {key!r} (case-insensitive): "
+                                        f"{files[key].name}, {path.name}")
+        files[key] = path
+    return files
+
+
+class LabelledDataset:
+    """(image, mask) pairs; ``white_is_blurred`` False for datasets whose white means in focus (xu100, DUT).
+
+    Raises:
+        InputError: missing folders, no images, images without a mask.
+        MaskSizeError: a mask whose size differs from its image (the message names both files).
+    """
+
+    def __init__(self, root: str | Path, white_is_blurred: bool = True):
+        self.root = Path(root)
+        self.white_is_blurred = white_is_blurred
+        image_dir, gt_dir = self.root / "image", self.root / "gt"
+        if not image_dir.is_dir() or not gt_dir.is_dir():
+            raise io.InputError(self.root, "labelled folder needs image/ and gt/ sub-folders")
+        images, masks = _by_stem(image_dir), _by_stem(gt_dir)
+        if not images:
+            raise io.InputError(image_dir, "no labelled images")
+        missing = sorted(set(images) - set(masks))
+        if missing:
+            raise io.InputError(self.root, f"{len(missing)} image(s) without a mask in gt/, e.g. "
+                                           f"{images[missing[0]].name}")
+        extra = len(set(masks) - set(images))
+        if extra:
+            log.info("%s: %d mask(s) in gt/ have no image and are ignored", self.root, extra)
+        keys = sorted(images)
+        self.images = [images[k] for k in keys]
+        self.masks = [masks[k] for k in keys]
+        for image, mask in zip(self.images, self.masks):
+            size_i, size_m = header_size(image), header_size(mask)
+            if size_i is not None and size_m is not None and size_i != size_m:
+                raise MaskSizeError(f"{mask}: mask is {size_m[0]}x{size_m[1]} px but its image {image} is "
+                                    f"{size_i[0]}x{size_i[1]} px")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def describe(self, index: int) -> str:
+        return str(self.images[index])
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Sample dict: ``image`` (H, W, 3) float32 [0, 1], ``mask`` (H, W) float32 {0, 1} (1 = blurred), ``path``.
+
+        Raises:
+            InputError: unreadable file. MaskSizeError: decoded sizes differ.
+        """
+        image = io.read_image(self.images[index])
+        mask = io.read_mask(self.masks[index], white_is_blurred=self.white_is_blurred)
+        if mask.shape != image.shape[:2]:
+            raise MaskSizeError(f"{self.masks[index]}: mask is {mask.shape[1]}x{mask.shape[0]} px but its image "
+                                f"{self.images[index]} is {image.shape[1]}x{image.shape[0]} px")
+        return {"image": image, "mask": mask, "path": str(self.images[index])}

@@ -1,0 +1,114 @@
+"""SYNDOF-format synthetic training data: ``image/{stem}.png`` + ``blur_map/{stem}.png`` paired by stem.
+
+``blur_map`` files are 16-bit PNGs holding ``round(10·σ)`` (or float ``.npy`` σ px), read with
+``syndof.io.read_sigma_map``; ``dataset.json`` gives ``max_coc`` (29 when absent). Labels (``σ/σ_max``) are made
+after augmentation by ``transforms.to_tensors`` so that resizing can rescale σ in px first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from syndof import io, units
+
+log = logging.getLogger(__name__)
+MAP_EXTENSIONS = (".png", ".npy", ".tif", ".tiff")
+
+
+def _index_by_stem(folder: Path, extensions: Sequence[str]) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in extensions:
+            continue
+        if path.stem in files:
+            raise io.InputError(folder, f"two files share the stem {path.stem!r}: {files[path.stem].name}, {path.name}")
+        files[path.stem] = path
+    return files
+
+
+def _examples(stems: Sequence[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(s) for s in stems[:limit])
+    return shown + (f" … ({len(stems)} in all)" if len(stems) > limit else "")
+
+
+class SyntheticDataset:
+    """Pairs of (defocused image, σ map) from a SYNDOF folder.
+
+    Args:
+        root: folder with ``image/``, ``blur_map/`` and optionally ``dataset.json``.
+        stems: restrict to these stems (used for the train/validation split); None = all.
+
+    Raises:
+        InputError: missing sub-folders, no samples (the message names the folder), or stems that do not pair up.
+    """
+
+    def __init__(self, root: str | Path, stems: Sequence[str] | None = None):
+        self.root = Path(root)
+        image_dir, map_dir = self.root / "image", self.root / "blur_map"
+        if not image_dir.is_dir() or not map_dir.is_dir():
+            raise io.InputError(self.root, "not a SYNDOF folder: it needs image/ and blur_map/ "
+                                           "(create one with `python -m syndof.generate --out DIR`)")
+        images = _index_by_stem(image_dir, io.IMAGE_EXTENSIONS)
+        maps = _index_by_stem(map_dir, MAP_EXTENSIONS)
+        if not images:
+            raise io.InputError(image_dir, "no synthetic training samples (no images in this folder)")
+        no_map = sorted(set(images) - set(maps))
+        no_image = sorted(set(maps) - set(images))
+        if no_map or no_image:
+            parts = []
+            if no_map:
+                parts.append(f"images without a blur_map: {_examples(no_map)}")
+            if no_image:
+                parts.append(f"blur_maps without an image: {_examples(no_image)}")
+            raise io.InputError(self.root, "image/ and blur_map/ do not pair by stem; " + "; ".join(parts))
+        self.max_coc = self._read_max_coc()
+        all_stems = sorted(images)
+        if stems is not None:
+            unknown = sorted(set(stems) - set(all_stems))
+            if unknown:
+                raise io.InputError(self.root, f"unknown stems {_examples(unknown)}")
+            all_stems = list(stems)
+        self.stems = all_stems
+        self.images = [images[s] for s in all_stems]
+        self.maps = [maps[s] for s in all_stems]
+
+    def _read_max_coc(self) -> float:
+        meta_path = self.root / "dataset.json"
+        if not meta_path.is_file():
+            return float(units.DEFAULT_MAX_COC)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            return float(meta.get("max_coc", units.DEFAULT_MAX_COC))
+        except (ValueError, AttributeError) as exc:
+            raise io.InputError(meta_path, f"invalid dataset.json ({exc})") from exc
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def describe(self, index: int) -> str:
+        return str(self.images[index])
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Sample dict: ``image`` (H, W, 3) float32 [0, 1], ``sigma`` (H, W) float32 px, ``path``.
+
+        Raises:
+            InputError: unreadable image or map, or a map whose size differs from the image.
+        """
+        image = io.read_image(self.images[index])
+        sigma = io.read_sigma_map(self.maps[index])
+        if sigma.shape != image.shape[:2]:
+            raise io.InputError(self.maps[index], f"σ map is {sigma.shape[1]}x{sigma.shape[0]} px but its image "
+                                                  f"is {image.shape[1]}x{image.shape[0]} px")
+        return {"image": image, "sigma": sigma, "path": str(self.images[index])}
+
+    def split(self, holdout: int) -> tuple["SyntheticDataset", "SyntheticDataset | None"]:
+        """(train, validation): the last ``holdout`` stems in sorted order are held out (None when 0)."""
+        if holdout <= 0:
+            return self, None
+        if holdout >= len(self):
+            raise io.InputError(self.root, f"cannot hold out {holdout} of {len(self)} samples for validation")
+        return (SyntheticDataset(self.root, self.stems[:-holdout]),
+                SyntheticDataset(self.root, self.stems[-holdout:]))

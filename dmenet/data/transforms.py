@@ -1,0 +1,149 @@
+"""Geometric augmentation on sample dicts, with explicit per-key interpolation and a seeded ``torch.Generator``.
+
+A sample is a dict of NumPy arrays sharing one geometry:
+
+* ``"image"``: (H, W, 3) float32 RGB in [0, 1] — resized with area (down) / bilinear (up) interpolation;
+* ``"sigma"``: (H, W) float32 Gaussian σ in px — resized like the image AND multiplied by the scale
+  (``units.rescale_sigma``: resizing an image by ``s`` scales its blur by ``s``);
+* ``"mask"``: (H, W) float32 {0, 1}, 1 = blurred — nearest-neighbour resize.
+
+Other keys (str metadata such as ``"path"``) pass through unchanged. Randomness comes only from the generator
+argument, so a sample is a pure function of (file, seed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from syndof import units
+
+Sample = dict[str, Any]
+_SPATIAL = ("image", "sigma", "mask")
+
+
+def _geometry(sample: Sample) -> tuple[int, int]:
+    h, w = sample["image"].shape[:2]
+    for key in _SPATIAL:
+        if key in sample and sample[key].shape[:2] != (h, w):
+            raise ValueError(f"sample {sample.get('path', '')}: {key} is {sample[key].shape[:2]}, image is {(h, w)}")
+    return h, w
+
+
+def resize(sample: Sample, size: tuple[int, int]) -> Sample:
+    """Resize every spatial entry to ``size`` = (H, W); σ values are multiplied by the (geometric-mean) scale."""
+    h, w = _geometry(sample)
+    new_h, new_w = int(size[0]), int(size[1])
+    if (new_h, new_w) == (h, w):
+        return dict(sample)
+    down = new_h * new_w < h * w
+    interp = cv2.INTER_AREA if down else cv2.INTER_LINEAR
+    out = dict(sample)
+    out["image"] = np.clip(cv2.resize(sample["image"], (new_w, new_h), interpolation=interp), 0.0, 1.0)
+    if "sigma" in sample:
+        scale = math.sqrt((new_h / h) * (new_w / w))
+        resized = cv2.resize(sample["sigma"], (new_w, new_h), interpolation=interp)
+        out["sigma"] = units.rescale_sigma(np.maximum(resized, 0.0), scale).astype(np.float32)
+    if "mask" in sample:
+        out["mask"] = cv2.resize(sample["mask"], (new_w, new_h), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def resize_for_crop(sample: Sample, crop: int, max_min_side: int | None = None) -> Sample:
+    """Scale so the shorter side is at least ``crop`` (and at most ``max_min_side`` when given)."""
+    h, w = _geometry(sample)
+    short = min(h, w)
+    target = short
+    if short < crop:
+        target = crop
+    elif max_min_side is not None and short > max_min_side:
+        target = max_min_side
+    if target == short:
+        return sample
+    s = target / short
+    new_h = target if h == short else max(target, int(round(h * s)))
+    new_w = target if w == short else max(target, int(round(w * s)))
+    return resize(sample, (new_h, new_w))
+
+
+def _randint(gen: torch.Generator, high: int) -> int:
+    """Uniform integer in [0, high) from ``gen``."""
+    return int(torch.randint(high, (1,), generator=gen).item())
+
+
+def random_crop(sample: Sample, crop: int, gen: torch.Generator) -> Sample:
+    """Joint random ``crop``×``crop`` window of every spatial entry (the image must be at least that large)."""
+    h, w = _geometry(sample)
+    if h < crop or w < crop:
+        raise ValueError(f"sample {sample.get('path', '')}: {w}x{h} px is smaller than the {crop} px crop")
+    top, left = _randint(gen, h - crop + 1), _randint(gen, w - crop + 1)
+    out = dict(sample)
+    for key in _SPATIAL:
+        if key in sample:
+            out[key] = np.ascontiguousarray(sample[key][top : top + crop, left : left + crop])
+    return out
+
+
+def random_vflip(sample: Sample, gen: torch.Generator, p: float = 0.5) -> Sample:
+    """Flip every spatial entry upside down with probability ``p`` (the official ``flip_axis(axis=0)``)."""
+    flip = float(torch.rand((1,), generator=gen).item()) < p
+    if not flip:
+        return sample
+    out = dict(sample)
+    for key in _SPATIAL:
+        if key in sample:
+            out[key] = np.ascontiguousarray(sample[key][::-1])
+    return out
+
+
+def random_rot90(sample: Sample, gen: torch.Generator) -> Sample:
+    """Rotate every spatial entry by k·90°, k uniform in {0, 1, 2, 3}."""
+    k = _randint(gen, 4)
+    if k == 0:
+        return sample
+    out = dict(sample)
+    for key in _SPATIAL:
+        if key in sample:
+            out[key] = np.ascontiguousarray(np.rot90(sample[key], k, axes=(0, 1)))
+    return out
+
+
+def center_crop(sample: Sample, crop: int) -> Sample:
+    """Deterministic central ``crop``×``crop`` window (validation)."""
+    h, w = _geometry(sample)
+    top, left = (h - crop) // 2, (w - crop) // 2
+    out = dict(sample)
+    for key in _SPATIAL:
+        if key in sample:
+            out[key] = np.ascontiguousarray(sample[key][top : top + crop, left : left + crop])
+    return out
+
+
+def augment(sample: Sample, crop: int, gen: torch.Generator | None, *, max_min_side: int | None = None,
+            vflip: bool = True, rot90: bool = True) -> Sample:
+    """Training pipeline: resize for the crop → random crop → vertical flip → rot90 (``gen`` None = centre crop)."""
+    sample = resize_for_crop(sample, crop, max_min_side)
+    if gen is None:
+        return center_crop(sample, crop)
+    sample = random_crop(sample, crop, gen)
+    if vflip:
+        sample = random_vflip(sample, gen)
+    if rot90:
+        sample = random_rot90(sample, gen)
+    return sample
+
+
+def to_tensors(sample: Sample, max_coc: float) -> dict[str, torch.Tensor]:
+    """Sample → tensors: ``image`` (3, H, W) float32 [0, 1]; ``label`` (1, H, W) = σ/σ_max clipped to [0, 1];
+    ``mask`` (1, H, W) {0, 1} float32 (1 = blurred)."""
+    out = {"image": torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))).float()}
+    if "sigma" in sample:
+        label = units.sigma_to_label(sample["sigma"], max_coc)
+        out["label"] = torch.from_numpy(np.ascontiguousarray(label, dtype=np.float32))[None]
+    if "mask" in sample:
+        out["mask"] = torch.from_numpy(np.ascontiguousarray(sample["mask"], dtype=np.float32))[None]
+    return out

@@ -1,0 +1,3 @@
+"""Benchmark evaluation: metrics (:mod:`.metrics`), set-level DBD scoring (:mod:`.dbd`), benchmark loaders
+(:mod:`.benchmarks`), the RTF and SYNDOF regression protocols (:mod:`.rtf`, :mod:`.syndof_test`), report files
+(:mod:`.report`) and the runner behind ``python -m dmenet.evaluate`` (:mod:`.runner`)."""

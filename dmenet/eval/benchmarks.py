@@ -1,0 +1,175 @@
+"""Benchmark folders as data: a registry of :class:`BenchmarkSpec` and loaders that pair files by stem.
+
+Polarity, folder names and the default resolution of each set live in :data:`BENCHMARKS` (BENCHMARKS.md §2–§3),
+never in code branches. Loaders pair image and ground truth **by stem, case-insensitively**, across
+``.jpg/.JPG/.jpeg/.png/.bmp``, and raise :class:`syndof.io.InputError` on unmatched files, duplicate stems or an
+image/GT size mismatch, naming the files.
+
+Ground truth is returned in project units: DBD masks as (H, W) float32 {0, 1} with 1 = blurred; RTF as σ px
+(:mod:`dmenet.eval.rtf`); SYNDOF test sets as labels σ/σ_max in [0, 1] (:mod:`dmenet.eval.syndof_test`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from syndof import io
+
+PAIR_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+"""Extensions (compared lower-case) that take part in stem pairing."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """How one benchmark is laid out and scored.
+
+    Attributes:
+        name: registry key (``--benchmark``).
+        task: ``"dbd"`` (binary masks), ``"rtf"`` (disk-radius σ GT) or ``"syndof"`` (σ label GT).
+        image_dirs: candidate image folder names under the data root, first existing wins.
+        gt_dirs: candidate GT folder names, first existing wins.
+        white_is_blurred: GT polarity for DBD masks (None for regression GT).
+        default_resolution: ``"native"`` or ``"320"`` for DBD scoring.
+        split: what the folder is expected to hold (written to metrics.json).
+    """
+
+    name: str
+    task: str
+    image_dirs: tuple[str, ...]
+    gt_dirs: tuple[str, ...]
+    white_is_blurred: bool | None
+    default_resolution: str
+    split: str
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in (
+        BenchmarkSpec("cuhk", "dbd", ("image",), ("gt",), True, "native",
+                      "CUHK (Shi et al. 2014): all files found; full release = 704 defocus + 296 motion"),
+        BenchmarkSpec("xu100", "dbd", ("source", "xu100-source"), ("gt", "xu100-gt"), False, "320",
+                      "xu100 = CUHK-TE-1 renumbered, 320x320 (BTBNet style)"),
+        BenchmarkSpec("dut", "dbd", ("source", "dut500-source", "DUT500S-Testing"),
+                      ("gt", "dut500-gt", "DUT500GT-Testing"), False, "320", "DUT-DBD test set"),
+        BenchmarkSpec("ctcug", "dbd", ("image", "source"), ("gt",), True, "native", "CTCUG, 150 test images"),
+        BenchmarkSpec("rtf", "rtf", (".",), (".",), None, "native",
+                      "RTF (D'Andres et al. 2016): image_XX.png + map_XX.mat + convertion.mat"),
+        BenchmarkSpec("syndof", "syndof", ("image",), ("blur_map", "gt"), None, "native",
+                      "SYNDOF-format test folder: image/ + blur_map/ (uint16 round(10 sigma)) or gt/ (8-bit label)"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scored item: ``image`` is None when the evaluation needs no images (predictions mode)."""
+
+    stem: str
+    image: Path | None
+    gt: Path
+
+
+def get_spec(name: str) -> BenchmarkSpec:
+    """Registry lookup with a message listing the known names."""
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}") from None
+
+
+def find_dir(root: str | os.PathLike, candidates: tuple[str, ...]) -> Path:
+    """First existing ``root/candidate`` folder; raises InputError listing what was tried."""
+    root = Path(root)
+    for name in candidates:
+        if (root / name).is_dir():
+            return root / name
+    raise io.InputError(root, f"none of the folders {list(candidates)} exists")
+
+
+def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = PAIR_EXTENSIONS) -> dict[str, Path]:
+    """``{lower-case stem: path}`` of the files in ``folder`` with a pairing extension; raises on duplicate stems."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise io.InputError(folder, "not a folder")
+    index: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in extensions:
+            continue
+        key = path.stem.lower()
+        if key in index:
+            raise io.InputError(path, f"duplicate stem: {index[key].name} and {path.name} in {folder}")
+        index[key] = path
+    return index
+
+
+def _names(keys, index: dict[str, Path], limit: int = 10) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(index[k].name for k in keys[:limit])
+    return shown + (f" … (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def pair_by_stem(image_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> list[Sample]:
+    """Pair the files of two folders by case-insensitive stem; raises InputError on any unmatched file."""
+    images, gts = index_by_stem(image_dir), index_by_stem(gt_dir)
+    only_img, only_gt = images.keys() - gts.keys(), gts.keys() - images.keys()
+    if only_img or only_gt:
+        parts = []
+        if only_img:
+            parts.append(f"{len(only_img)} image(s) without GT in {gt_dir}: {_names(only_img, images)}")
+        if only_gt:
+            parts.append(f"{len(only_gt)} GT file(s) without image in {image_dir}: {_names(only_gt, gts)}")
+        raise io.InputError(image_dir, "unmatched files; " + "; ".join(parts))
+    if not images:
+        raise io.InputError(image_dir, "no image files")
+    return [Sample(gts[k].stem, images[k], gts[k]) for k in sorted(images)]
+
+
+def list_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True) -> list[Sample]:
+    """Samples of a DBD or SYNDOF benchmark folder, sorted by stem (RTF: :func:`dmenet.eval.rtf.list_rtf`).
+
+    With ``need_images=False`` (scoring saved predictions) only the GT folder is listed; images found beside it
+    are attached by stem for the report panels, and missing ones are allowed.
+    """
+    if spec.task == "rtf":
+        from dmenet.eval.rtf import list_rtf
+
+        return list_rtf(root)
+    gt_dir = find_dir(root, spec.gt_dirs)
+    if need_images:
+        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir)
+    gts = index_by_stem(gt_dir)
+    if not gts:
+        raise io.InputError(gt_dir, "no GT files")
+    try:
+        images = index_by_stem(find_dir(root, spec.image_dirs))
+    except io.InputError:
+        images = {}
+    return [Sample(gts[k].stem, images.get(k), gts[k]) for k in sorted(gts)]
+
+
+def load_gt(spec: BenchmarkSpec, sample: Sample, root: str | os.PathLike | None = None) -> np.ndarray:
+    """GT of one sample in project units (DBD: {0,1} 1 = blurred; RTF: σ px; SYNDOF: label in [0, 1])."""
+    if spec.task == "dbd":
+        return io.read_mask(sample.gt, white_is_blurred=bool(spec.white_is_blurred))
+    if spec.task == "rtf":
+        from dmenet.eval.rtf import load_rtf_sigma
+
+        return load_rtf_sigma(sample.gt)
+    if spec.task == "syndof":
+        from dmenet.eval.syndof_test import load_label
+
+        return load_label(sample.gt, root if root is not None else sample.gt.parent.parent)
+    raise ValueError(f"unknown task {spec.task!r}")
+
+
+def check_same_size(sample: Sample, image: np.ndarray, gt: np.ndarray) -> None:
+    """Raise InputError naming both files when image and GT sizes differ (never skip the pair silently)."""
+    if image.shape[:2] != gt.shape[:2]:
+        raise io.InputError(
+            sample.image,
+            f"image is {image.shape[1]}x{image.shape[0]} but its GT {sample.gt} is {gt.shape[1]}x{gt.shape[0]}",
+        )

@@ -1,0 +1,187 @@
+"""Scoring a set of blur-detection maps: resolution handling and per-set aggregation (BENCHMARKS.md §4–§5).
+
+:class:`DBDAccumulator` takes one (prediction, GT) pair at a time — prediction in the project polarity
+(1 = blurred, float in [0, 1]) at any size, GT binary at its native size — and keeps only per-threshold sums, so
+memory does not grow with the set. ``summary()`` returns every protocol's numbers with their names spelled out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from dmenet.eval import metrics as M
+
+RESOLUTIONS = ("native", "320")
+EVAL_SIZE_320 = (320, 320)
+
+
+def resize_map(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a continuous map to ``shape`` (H, W): area averaging when shrinking both sides, else bilinear."""
+    pred = np.asarray(pred, dtype=np.float32)
+    if pred.shape == tuple(shape):
+        return pred
+    shrink = shape[0] <= pred.shape[0] and shape[1] <= pred.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.clip(cv2.resize(pred, (shape[1], shape[0]), interpolation=interp), 0.0, 1.0)
+
+
+def resize_mask(gt: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a binary mask to ``shape``: area-average (bilinear when enlarging), then ``>= 0.5``."""
+    gt = np.asarray(gt, dtype=np.float32)
+    if gt.shape == tuple(shape):
+        return gt >= 0.5
+    return resize_map(gt, shape) >= 0.5
+
+
+def prepare_pair(pred: np.ndarray, gt: np.ndarray, resolution: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bring prediction and GT to the scoring resolution.
+
+    ``native``: the prediction is resized to the GT size (HiFST / D-DFFNet style; D-DFFNet uses nearest for its
+    upsampling, we use bilinear/area). ``320``: both go to 320×320 (SG / MLDBD style).
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    shape = tuple(np.asarray(gt).shape) if resolution == "native" else EVAL_SIZE_320
+    return resize_map(pred, shape), resize_mask(gt, shape)
+
+
+@dataclass
+class DBDAccumulator:
+    """Running per-image scores and per-threshold sums of a DBD evaluation.
+
+    Attributes:
+        resolution: ``"native"`` or ``"320"`` (see :func:`prepare_pair`).
+        adaptive_factors: factors c of the adaptive threshold ``min(1, c·mean)``; the first is the headline one.
+        fixed_threshold: D-DFFNet's fixed threshold (0.5).
+    """
+
+    resolution: str = "native"
+    adaptive_factors: tuple[float, ...] = (1.5, 2.0)
+    fixed_threshold: float = 0.5
+    beta2: float = M.BETA2
+    rows: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution!r}")
+        n = len(M.FMAX_THRESHOLDS)
+        self._f_sum = np.zeros(n)
+        self._p_sum = np.zeros(n)
+        self._r_sum = np.zeros(n)
+        self._pr_p = np.zeros(len(M.PR_THRESHOLDS))
+        self._pr_r = np.zeros(len(M.PR_THRESHOLDS))
+        self._inter = 0
+        self._union = 0
+
+    def add(self, stem: str, pred: np.ndarray, gt: np.ndarray) -> dict:
+        """Score one image. ``pred``: (h, w) float [0, 1], 1 = blurred; ``gt``: (H, W) binary, 1 = blurred.
+
+        Maps holding 8-bit levels take the histogram path (:class:`metrics.LevelCounts`), others the per-pixel one.
+        """
+        pred_e, gt_e = prepare_pair(pred, gt, self.resolution)
+        levels = M.LevelCounts.from_map(pred_e, gt_e)
+        scores = self._scores_levels(levels, pred, gt_e) if levels is not None else self._scores_pixels(pred_e, gt_e, pred)
+        p, r, f, pr_p, pr_r, (inter, union) = scores.pop("_curves")
+        self._f_sum += f
+        self._p_sum += p
+        self._r_sum += r
+        self._pr_p += pr_p
+        self._pr_r += pr_r
+        self._inter += inter
+        self._union += union
+        k = int(np.argmax(f))
+        row = {"stem": stem, "mae": scores.pop("mae"), "fmax": float(f[k]), "fmax_threshold": float(M.FMAX_THRESHOLDS[k])}
+        row.update(scores)
+        row["iou"] = inter / union if union else 0.0
+        row["gt_blur_fraction"] = float(gt_e.mean())
+        self.rows.append(row)
+        return row
+
+    def _scores_pixels(self, pred_e: np.ndarray, gt_e: np.ndarray, pred_raw: np.ndarray) -> dict:
+        t = f"{self.fixed_threshold:g}"
+        p05, r05, f05 = M.fixed_threshold_prf(pred_e, gt_e, self.fixed_threshold, self.beta2)
+        out = {"mae": M.mae(pred_e, gt_e), f"f_at_{t}": f05, f"precision_at_{t}": p05, f"recall_at_{t}": r05}
+        for c in self.adaptive_factors:
+            out[f"adaptive_f_{c:g}"] = M.adaptive_prf(pred_e, gt_e, c, self.beta2)[2]
+        out["dmenet_accuracy"] = M.dmenet_accuracy(pred_e, gt_e)
+        pr = M.hifst_pr(pred_raw, gt_e)
+        out["_curves"] = (*M.f_curve(pred_e, gt_e, beta2=self.beta2), *pr, M.iou_counts(pred_e, gt_e, self.fixed_threshold))
+        return out
+
+    def _scores_levels(self, lv: M.LevelCounts, pred_raw: np.ndarray, gt_e: np.ndarray) -> dict:
+        t = f"{self.fixed_threshold:g}"
+        p05, r05, f05 = lv.prf(self.fixed_threshold, self.beta2)
+        out = {"mae": lv.mae(), f"f_at_{t}": f05, f"precision_at_{t}": p05, f"recall_at_{t}": r05}
+        mean = lv.mean()
+        for c in self.adaptive_factors:
+            out[f"adaptive_f_{c:g}"] = lv.prf(min(1.0, c * mean), self.beta2)[2]
+        out["dmenet_accuracy"] = lv.dmenet_accuracy()
+        # HiFST resizes the raw map to the GT size itself; when no resize happens the levels are the raw map's.
+        pr = lv.hifst_pr() if np.shape(pred_raw) == gt_e.shape else M.hifst_pr(pred_raw, gt_e)
+        out["_curves"] = (*lv.f_curve(self.beta2), *pr, lv.iou_counts(self.fixed_threshold))
+        return out
+
+    def _mean(self, key: str) -> float:
+        return float(np.mean([row[key] for row in self.rows]))
+
+    def pr_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """HiFST-protocol PR curve: (thresholds 0..255, mean precision, mean recall)."""
+        n = max(len(self.rows), 1)
+        return M.PR_THRESHOLDS.copy(), self._pr_p / n, self._pr_r / n
+
+    def f_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Image-averaged (thresholds i/255, P, R, F) of the 255-threshold sweep."""
+        n = max(len(self.rows), 1)
+        return M.FMAX_THRESHOLDS.copy(), self._p_sum / n, self._r_sum / n, self._f_sum / n
+
+    def summary(self) -> dict:
+        """Set-level numbers; every key names its protocol (see ``protocol()`` for the tags)."""
+        if not self.rows:
+            raise ValueError("no images were scored")
+        thr, _, _, f_mean = self.f_curve()
+        _, pr_p, pr_r = self.pr_curve()
+        k = int(np.argmax(f_mean))
+        t = f"{self.fixed_threshold:g}"
+        out = {
+            "n_images": len(self.rows),
+            "mae": self._mean("mae"),
+            "fmax": self._mean("fmax"),
+            "fmax_of_mean_curve": float(f_mean[k]),
+            "fmax_of_mean_curve_threshold": float(thr[k]),
+            f"f_at_{t}": self._mean(f"f_at_{t}"),
+            f"precision_at_{t}": self._mean(f"precision_at_{t}"),
+            f"recall_at_{t}": self._mean(f"recall_at_{t}"),
+            "iou_pooled": self._inter / self._union if self._union else 0.0,
+            "pr_auc": M.pr_auc(pr_p, pr_r),
+            "dmenet_accuracy": self._mean("dmenet_accuracy"),
+        }
+        for c in self.adaptive_factors:
+            out[f"adaptive_f_{c:g}"] = self._mean(f"adaptive_f_{c:g}")
+        return out
+
+    def protocol(self) -> dict:
+        """Protocol tags written next to the numbers (BENCHMARKS.md §10)."""
+        t = f"{self.fixed_threshold:g}"
+        return {
+            "resolution": self.resolution,
+            "resize": "prediction to GT size (bilinear, area when shrinking)"
+            if self.resolution == "native"
+            else "prediction and GT to 320x320 (area/bilinear; GT re-binarised at >= 0.5)",
+            "positive_class": "blurred = 1 (sharpness maps inverted before scoring)",
+            "beta2": self.beta2,
+            "mae": "mean over images of mean |pred - gt| (pred continuous, gt binary)",
+            "fmax": "per-image max F over thresholds i/255 (i = 1..255, pred >= T), averaged over images",
+            "fmax_of_mean_curve": "max over T of the image-averaged F(T) curve (a different quantity from fmax)",
+            f"f_at_{t}": f"D-DFFNet: pred >= {t}, per-image P/R/F averaged over images",
+            "iou_pooled": f"D-DFFNet: pred > {t}, intersection and union pooled over the set",
+            "adaptive_f": "per image T = min(1, c * mean(pred)), pred >= T, per-image F averaged; "
+            f"c in {list(self.adaptive_factors)} (1.5 = DBD convention, SG eval.py)",
+            "pr_curve": "HiFST PRDataComputation.m: mat2gray(map)*255, MATLAB bicubic imresize to GT size, "
+            "T = 0..255, map >= T, per-image P/R (0 where TP = 0) averaged over all images",
+            "pr_auc": "trapezoid of the HiFST-protocol mean PR curve over recall (points sorted by recall, "
+            "no extrapolation)",
+            "dmenet_accuracy": "DMENet: per image pixel accuracy of pred > 0.3*max + 0.7*min, averaged",
+        }

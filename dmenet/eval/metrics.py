@@ -1,0 +1,278 @@
+"""Defocus-blur-detection (DBD) metrics, pure NumPy and vectorised (BENCHMARKS.md §4–§5).
+
+Conventions for every function here:
+
+* ``pred``: (H, W) float map in [0, 1] with the **project polarity, 1 = blurred** (sharpness maps are inverted by
+  the caller, :func:`to_blur_polarity`).
+* ``gt``: (H, W) binary mask (bool or {0, 1}), 1 = blurred, same size as ``pred``.
+* A pixel is *positive* at threshold T when ``pred >= T`` (the rule of MLDBD ``Fmeasure_calu.m``, SG ``eval.py``,
+  HiFST ``PRDataComputation.m``), except the pooled IoU, which binarises at ``> 0.5`` as D-DFFNet ``test_iou1.py``.
+* Precision with nothing detected and recall with nothing to find are 0 (sklearn's ``zero_division=0``);
+  F = 0 when P = R = 0.
+
+Threshold counting uses one ``searchsorted`` + ``bincount`` per image, so a 256-threshold sweep costs about as much
+as two passes over the pixels (1000 CUHK images: a few seconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BETA2 = 0.3
+"""β² of the F-measure used throughout the DBD literature."""
+
+FMAX_THRESHOLDS = np.arange(1, 256, dtype=np.float64) / 255.0
+"""The 255 thresholds ``i/255``, i = 1..255, of the Fmax sweep (MLDBD ``Fmeasure_calu.m``)."""
+
+PR_THRESHOLDS = np.arange(256, dtype=np.float64)
+"""The 256 thresholds 0..255 of HiFST's PR curve (applied to the map min–max normalised to [0, 255])."""
+
+TIE_TOLERANCE = 1e-6
+"""Thresholds on [0, 1] maps are lowered by this much so ``pred >= i/255`` holds for an 8-bit level ``i`` stored in
+float32 (whose rounding can fall one ulp below the float64 threshold)."""
+
+
+def to_blur_polarity(pred: np.ndarray, sharpness: bool) -> np.ndarray:
+    """Return the map with 1 = blurred: ``1 − pred`` for sharpness maps (HiFST, LBP, white = sharp), else ``pred``."""
+    pred = np.asarray(pred, dtype=np.float32)
+    return (1.0 - pred).astype(np.float32) if sharpness else pred
+
+
+def f_measure(precision, recall, beta2: float = BETA2):
+    """``F_β = (1 + β²)·P·R / (β²·P + R)``, elementwise; 0 where P = R = 0."""
+    p = np.asarray(precision, dtype=np.float64)
+    r = np.asarray(recall, dtype=np.float64)
+    den = beta2 * p + r
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.where(den > 0, (1.0 + beta2) * p * r / np.where(den > 0, den, 1.0), 0.0)
+    return f if f.ndim else float(f)
+
+
+def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape or pred.ndim != 2:
+        raise ValueError(f"prediction {pred.shape} and GT {gt.shape} must be 2-D maps of the same size")
+    return pred, gt.astype(bool)
+
+
+def threshold_counts(
+    score: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, tolerance: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Counts of the sweep ``positive = score >= T`` for every T of an ascending ``thresholds`` vector.
+
+    Returns:
+        ``(tp, detected, n_gt)``: (N,) int64 true positives and detections per threshold, and the number of GT
+        positives.
+    """
+    score, gt = _check_pair(score, gt)
+    thr = np.asarray(thresholds, dtype=np.float64) - tolerance
+    n = len(thr)
+    # idx = number of thresholds <= score, so pixel is positive for threshold j iff j < idx.
+    idx = np.searchsorted(thr, score.ravel().astype(np.float64, copy=False), side="right")
+    det = np.bincount(idx, minlength=n + 1)[::-1].cumsum()[::-1][1:]
+    tp = np.bincount(idx[gt.ravel()], minlength=n + 1)[::-1].cumsum()[::-1][1:]
+    return tp.astype(np.int64), det.astype(np.int64), int(gt.sum())
+
+
+def precision_recall(tp, det, n_gt) -> tuple[np.ndarray, np.ndarray]:
+    """P = TP/detected, R = TP/#GT, with 0 where the denominator is 0."""
+    tp = np.asarray(tp, dtype=np.float64)
+    det = np.asarray(det, dtype=np.float64)
+    p = np.divide(tp, det, out=np.zeros_like(tp), where=det > 0)
+    r = tp / n_gt if n_gt > 0 else np.zeros_like(tp)
+    return p, r
+
+
+def mae(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean absolute error between the continuous map and the binary GT (SG ``eval.py``, D-DFFNet ``eval_mae``)."""
+    pred, gt = _check_pair(pred, gt)
+    return float(np.mean(np.abs(pred.astype(np.float64) - gt)))
+
+
+def f_curve(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray = FMAX_THRESHOLDS, beta2: float = BETA2):
+    """Per-threshold (P, R, F) of one image, each (N,), for ``pred >= T`` (tie-tolerant, see ``TIE_TOLERANCE``)."""
+    tp, det, n_gt = threshold_counts(pred, gt, thresholds, tolerance=TIE_TOLERANCE)
+    p, r = precision_recall(tp, det, n_gt)
+    return p, r, f_measure(p, r, beta2)
+
+
+def fixed_threshold_prf(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5, beta2: float = BETA2):
+    """(P, R, F) of ``pred >= threshold`` (D-DFFNet: T = 0.5; tie-tolerant like :func:`f_curve`)."""
+    pred, gt = _check_pair(pred, gt)
+    pos = pred >= threshold - TIE_TOLERANCE
+    p, r = precision_recall(np.count_nonzero(pos & gt), np.count_nonzero(pos), int(np.count_nonzero(gt)))
+    return float(p), float(r), float(f_measure(p, r, beta2))
+
+
+def adaptive_threshold(pred: np.ndarray, factor: float = 1.5) -> float:
+    """``T = min(1, factor · mean(pred))`` (factor 1.5: DBD convention, SG ``eval.py``; 2.0: salient objects)."""
+    return float(min(1.0, factor * float(np.mean(pred, dtype=np.float64))))
+
+
+def adaptive_prf(pred: np.ndarray, gt: np.ndarray, factor: float = 1.5, beta2: float = BETA2):
+    """(P, R, F, T) at the adaptive threshold of :func:`adaptive_threshold`."""
+    t = adaptive_threshold(pred, factor)
+    p, r, f = fixed_threshold_prf(pred, gt, t, beta2)
+    return p, r, f, t
+
+
+def iou_counts(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> tuple[int, int]:
+    """(|P ∩ G|, |P ∪ G|) with P = ``pred > threshold`` — summed over a set for D-DFFNet's pooled IoU."""
+    pred, gt = _check_pair(pred, gt)
+    pos = pred > threshold
+    return int(np.count_nonzero(pos & gt)), int(np.count_nonzero(pos | gt))
+
+
+def dmenet_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
+    """DMENet's CUHK accuracy: pixel accuracy of ``pred > 0.3·max + 0.7·min`` against the GT (BENCHMARKS.md §5)."""
+    pred, gt = _check_pair(pred, gt)
+    t = 0.3 * float(pred.max()) + 0.7 * float(pred.min())
+    return float(np.mean((pred > t) == gt))
+
+
+# ------------------------------------------------------------------------------------------- HiFST PR protocol
+def mat2gray(x: np.ndarray) -> np.ndarray:
+    """MATLAB ``mat2gray``: min–max normalisation to [0, 1] in float64; a constant map is returned as is, clipped."""
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    if hi == lo:
+        return np.clip(x, 0.0, 1.0)
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _cubic(x: np.ndarray) -> np.ndarray:
+    ax = np.abs(x)
+    ax2, ax3 = ax * ax, ax * ax * ax
+    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
+
+
+def _resize_weights(in_len: int, out_len: int) -> np.ndarray:
+    """(out_len, in_len) matrix of MATLAB ``imresize`` bicubic weights (antialiased when shrinking)."""
+    scale = out_len / in_len
+    width = 4.0 / scale if scale < 1 else 4.0
+    x = np.arange(1, out_len + 1, dtype=np.float64)
+    u = x / scale + 0.5 * (1.0 - 1.0 / scale)
+    left = np.floor(u - width / 2.0)
+    taps = int(np.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]
+    d = u[:, None] - idx
+    w = scale * _cubic(scale * d) if scale < 1 else _cubic(d)
+    w = w / w.sum(axis=1, keepdims=True)
+    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])  # symmetric padding
+    cols = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
+    mat = np.zeros((out_len, in_len))
+    np.add.at(mat, (np.repeat(np.arange(out_len), taps), cols.ravel()), w.ravel())
+    return mat
+
+
+def imresize_bicubic(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """MATLAB ``imresize(x, shape)`` for a 2-D double map: bicubic, antialiased when shrinking, no rounding."""
+    x = np.asarray(x, dtype=np.float64)
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return _resize_weights(x.shape[0], shape[0]) @ x @ _resize_weights(x.shape[1], shape[1]).T
+
+
+def hifst_pr(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One image's contribution to HiFST's PR curve (``Evaluation/PRDataComputation.m``).
+
+    The blur-polarity map is min–max normalised to [0, 255] (``mat2gray``; for a sharpness map this equals the
+    script's ``255 − mat2gray(map)·255`` once the caller inverted it), resized to the GT size with MATLAB bicubic
+    ``imresize`` (no uint8 rounding), and swept over T = 0..255 with ``positive = map >= T``. An image whose TP is
+    0 at a threshold adds 0 to both P and R there. Averaging over images (including the zeros) gives the curve.
+
+    Args:
+        pred: (h, w) blur map (1 = blurred), any size.
+        gt: (H, W) binary GT (the script takes any non-zero 8-bit value as blurred).
+
+    Returns:
+        (P, R), each (256,) float64, for thresholds 0..255.
+    """
+    gt = np.asarray(gt).astype(bool)
+    score = imresize_bicubic(mat2gray(pred) * 255.0, gt.shape)
+    tp, det, n_gt = threshold_counts(score, gt, PR_THRESHOLDS)
+    p, r = precision_recall(tp, det, n_gt)
+    return p, r
+
+
+def pr_auc(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Area under a PR curve: trapezoid rule over recall, points sorted by recall, no extrapolation to R = 0 or 1."""
+    order = np.argsort(recall, kind="stable")
+    return float(np.trapezoid(np.asarray(precision)[order], np.asarray(recall)[order]))
+
+
+# ------------------------------------------------------------------------------- fast path for 8-bit maps
+class LevelCounts:
+    """Histogram of a map quantised to 8-bit levels ``k/255`` (a saved PNG, or a float map that holds them).
+
+    Every threshold metric of an image is a function of the per-level pixel counts, so one ``bincount`` replaces a
+    pass per threshold. Results equal the per-pixel functions above (``tests/test_metrics.py`` checks it); levels
+    are exact ``k/255``, so float32 rounding of a stored level (e.g. ``1 − v/255``) cannot flip a tie.
+    """
+
+    def __init__(self, codes: np.ndarray, gt: np.ndarray):
+        gt = np.asarray(gt).astype(bool).ravel()
+        codes = codes.ravel()
+        self.n_all = np.bincount(codes, minlength=256).astype(np.int64)
+        self.n_pos = np.bincount(codes[gt], minlength=256).astype(np.int64)
+        self.n_gt = int(self.n_pos.sum())
+        self.size = int(self.n_all.sum())
+        self._det_ge = self.n_all[::-1].cumsum()[::-1]  # [k] = pixels with level >= k
+        self._tp_ge = self.n_pos[::-1].cumsum()[::-1]
+        present = np.flatnonzero(self.n_all)
+        self.lo, self.hi = int(present[0]), int(present[-1])
+
+    @staticmethod
+    def from_map(pred: np.ndarray, gt: np.ndarray, tolerance: float = 1e-3) -> "LevelCounts | None":
+        """Build from a [0, 1] map if every pixel is within ``tolerance``/255 of a level ``k/255``, else None."""
+        q = np.asarray(pred, dtype=np.float32) * np.float32(255.0)
+        codes = np.rint(q)
+        if codes.min() < 0 or codes.max() > 255 or np.abs(q - codes).max() > tolerance:
+            return None
+        return LevelCounts(codes.astype(np.intp), gt)
+
+    def _first_level(self, threshold: float, strict: bool) -> int:
+        # smallest level k with k/255 >= T (tie-tolerant) or k/255 > T
+        x = threshold * 255.0
+        k = np.floor(x + 1e-9) + 1 if strict else np.ceil(x - TIE_TOLERANCE * 255.0)
+        return int(np.clip(k, 0, 256))
+
+    def counts(self, threshold: float, strict: bool = False) -> tuple[int, int]:
+        """(TP, detected) of ``pred >= T`` (or ``> T`` when ``strict``)."""
+        k = self._first_level(threshold, strict)
+        return (int(self._tp_ge[k]), int(self._det_ge[k])) if k < 256 else (0, 0)
+
+    def prf(self, threshold: float, beta2: float = BETA2) -> tuple[float, float, float]:
+        p, r = precision_recall(*self.counts(threshold), self.n_gt)
+        return float(p), float(r), float(f_measure(p, r, beta2))
+
+    def f_curve(self, beta2: float = BETA2):
+        """(P, R, F) at the 255 thresholds i/255 (level i)."""
+        p, r = precision_recall(self._tp_ge[1:], self._det_ge[1:], self.n_gt)
+        return p, r, f_measure(p, r, beta2)
+
+    def mae(self) -> float:
+        v = np.arange(256) / 255.0
+        return float(((self.n_pos * (1.0 - v)).sum() + ((self.n_all - self.n_pos) * v).sum()) / self.size)
+
+    def mean(self) -> float:
+        return float((self.n_all * (np.arange(256) / 255.0)).sum() / self.size)
+
+    def iou_counts(self, threshold: float = 0.5) -> tuple[int, int]:
+        tp, det = self.counts(threshold, strict=True)
+        return tp, det + self.n_gt - tp
+
+    def dmenet_accuracy(self) -> float:
+        tp, det = self.counts(0.3 * self.hi / 255.0 + 0.7 * self.lo / 255.0, strict=True)
+        return float((tp + (self.size - self.n_gt) - (det - tp)) / self.size)
+
+    def hifst_pr(self) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`hifst_pr` for a map already at the GT size: ``mat2gray`` on the integer levels, as MATLAB does
+        on the uint8 file."""
+        levels = np.arange(256, dtype=np.float64)
+        score = mat2gray(np.clip(levels, self.lo, self.hi)) * 255.0 if self.hi > self.lo else levels
+        idx = np.searchsorted(PR_THRESHOLDS, score, side="right")  # thresholds <= score of each level
+        det = np.bincount(idx, weights=self.n_all, minlength=257)[::-1].cumsum()[::-1][1:]
+        tp = np.bincount(idx, weights=self.n_pos, minlength=257)[::-1].cumsum()[::-1][1:]
+        return precision_recall(tp, det, self.n_gt)

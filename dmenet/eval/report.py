@@ -1,0 +1,137 @@
+"""Report files of an evaluation: JSON, CSV tables, PR-curve plot, worst/best panels, and the W&B mirror.
+
+Images written here are uint8; float maps in [0, 1] are converted with ``round(x·255)`` first (``wandb.Image``
+would otherwise cast them to an all-black image, STYLE.md §10).
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from syndof import io
+
+PANEL_HEIGHT = 200
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
+    """Write dict rows (columns: union of keys, first row's order first) as CSV, atomically; floats to 6 digits."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    io.write_text_atomic(path, buf.getvalue())
+
+
+def write_pr_csv(path: str | os.PathLike, thresholds, precision, recall) -> None:
+    """``threshold,precision,recall`` rows (HiFST-protocol curve, threshold 0..255 on the min–max map)."""
+    rows = [{"threshold": int(t), "precision": float(p), "recall": float(r)}
+            for t, p, r in zip(thresholds, precision, recall)]
+    write_csv(path, rows)
+
+
+def plot_pr_curves(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
+    """PR curves ``{label: (precision, recall)}`` in one PNG (matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.5), dpi=100)
+    for label, (p, r) in curves.items():
+        ax.plot(r, p, linewidth=1.8, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(True, alpha=0.4)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    io.write_bytes_atomic(path, buf.getvalue())
+
+
+def map_to_uint8(x: np.ndarray, vmax: float = 1.0) -> np.ndarray:
+    """(H, W) float map in [0, vmax] → (H, W, 3) uint8 gray."""
+    g = np.clip(np.rint(np.asarray(x, dtype=np.float64) / vmax * 255.0), 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def _fit(img: np.ndarray, height: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    width = max(1, round(w * height / h))
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
+
+
+def make_panel(rows: Sequence[dict], height: int = PANEL_HEIGHT) -> np.ndarray:
+    """Stack rows of ``image | GT | prediction`` into one uint8 RGB picture.
+
+    Args:
+        rows: dicts with ``label`` (str), ``image`` ((H, W, 3) float RGB [0, 1] or None → gray tile),
+            ``gt`` and ``pred`` ((H, W) float maps in [0, vmax]) and optional ``vmax`` (default 1).
+    """
+    lines = []
+    for row in rows:
+        vmax = float(row.get("vmax", 1.0))
+        gt, pred = map_to_uint8(row["gt"], vmax), map_to_uint8(row["pred"], vmax)
+        img = row.get("image")
+        img = np.full_like(gt, 96) if img is None else np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+        tiles = [_fit(t, height) for t in (img, gt, pred)]
+        sep = np.full((height, 4, 3), 255, np.uint8)
+        line = np.concatenate([tiles[0], sep, tiles[1], sep, tiles[2]], axis=1)
+        cv2.putText(line, row["label"], (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 0, 0), 1, cv2.LINE_AA)
+        lines.append(line)
+    width = max(line.shape[1] for line in lines)
+    lines = [np.pad(line, ((0, 4), (0, width - line.shape[1]), (0, 0)), constant_values=255) for line in lines]
+    return np.concatenate(lines, axis=0)
+
+
+def worst_best(rows: Sequence[dict], key: str, k: int = 3, higher_is_better: bool = False):
+    """(worst k, best k) rows ranked by ``key``."""
+    ranked = sorted(rows, key=lambda r: r[key], reverse=higher_is_better)  # best first
+    k = min(k, len(ranked))
+    return ranked[::-1][:k], ranked[:k]
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """A GitHub-markdown table of ``rows`` (floats to 4 digits)."""
+    def fmt(v):
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def log_wandb(mode: str, out_dir: Path, name: str, config: dict, summary: dict, per_image: Sequence[dict],
+              images: dict[str, np.ndarray], project: str = "dmenet-eval") -> None:
+    """Mirror the report to Weights & Biases with an explicit mode (``offline`` default, ``disabled`` = no-op)."""
+    if mode == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(project=project, name=name, mode=mode, dir=str(out_dir), config=config, reinit=True)
+    try:
+        run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+        if per_image:
+            cols = list(per_image[0])
+            run.log({"per_image": wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in per_image])})
+        for key, img in images.items():
+            if img.dtype != np.uint8:
+                raise ValueError(f"W&B image {key} must be uint8, got {img.dtype}")
+            run.log({key: wandb.Image(img)})
+    finally:
+        run.finish()

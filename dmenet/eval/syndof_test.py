@@ -1,0 +1,56 @@
+"""SYNDOF test protocol (BENCHMARKS.md §7): per-image MSE / MAE of the label σ/σ_max, averaged over images.
+
+GT comes either from ``blur_map/`` (uint16 ``round(10·σ)``, this project's generator; label = σ/σ_max with
+σ_max from ``dataset.json``'s ``max_coc``, default 29 → 7 px) or from ``gt/`` (DMENet's zip: 8-bit label,
+value/255 compared directly with the output o).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from syndof import io, units
+
+
+def read_max_coc(root: str | os.PathLike) -> float:
+    """``max_coc`` of a SYNDOF folder from ``dataset.json`` (29 when absent)."""
+    meta = Path(root) / "dataset.json"
+    if not meta.is_file():
+        return float(units.DEFAULT_MAX_COC)
+    try:
+        return float(json.loads(meta.read_text()).get("max_coc", units.DEFAULT_MAX_COC))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise io.InputError(meta, f"bad dataset.json ({exc})") from exc
+
+
+def load_label(path: str | os.PathLike, root: str | os.PathLike) -> np.ndarray:
+    """GT label in [0, 1] of one SYNDOF test sample (see module docstring for the two encodings)."""
+    path = Path(path)
+    if path.parent.name == "blur_map":
+        return units.sigma_to_label(io.read_sigma_map(path), read_max_coc(root)).astype(np.float32)
+    img = io.read_image(path)  # 8-bit label map, value/255
+    return img.mean(axis=2).astype(np.float32)
+
+
+def label_errors(pred_label: np.ndarray, gt_label: np.ndarray) -> tuple[float, float]:
+    """(MSE, MAE) in label units after cropping both to their common top-left size (the network crops to ×16)."""
+    h = min(pred_label.shape[0], gt_label.shape[0])
+    w = min(pred_label.shape[1], gt_label.shape[1])
+    diff = np.asarray(pred_label[:h, :w], dtype=np.float64) - np.asarray(gt_label[:h, :w], dtype=np.float64)
+    return float(np.mean(diff * diff)), float(np.mean(np.abs(diff)))
+
+
+def syndof_protocol(gt_folder: str, max_coc: float) -> dict:
+    """Protocol tags of a SYNDOF-test evaluation."""
+    return {
+        "gt": f"{gt_folder}/: "
+        + ("uint16 round(10 sigma) -> label sigma/sigma_max" if gt_folder == "blur_map" else "8-bit label value/255"),
+        "sigma_max_px": units.max_sigma(max_coc),
+        "units": "label (sigma / sigma_max), not px",
+        "crop": "common top-left size",
+        "aggregation": "per-image MSE / MAE averaged over images",
+    }

@@ -1,0 +1,249 @@
+"""DMENet inference on images of any size: σ maps (px) and calibrated blur probabilities.
+
+Size policy (METHOD.md §7 lists the options): the image is **replicate-padded** on the bottom/right to a multiple
+of 16 (as MoRanYue/ComfyUI-DMENet; the official code crops top-left instead) and the output is cropped back, so
+every input pixel gets a value. Images above ``tile_threshold`` pixels (1024² by default) are processed in
+``tile_size`` tiles (512) overlapping by ``tile_overlap`` px (64) and blended with linear ramps across each overlap;
+tiles start on multiples of 16 so their pooling grids line up with the untiled ones. ``max_side`` optionally
+downsizes the input first; σ is then scaled back by the resize factor (resizing by ``s`` scales blur by ``s``).
+
+σ = ``units.label_to_sigma(output, model.config.max_coc)`` (σ_max = 7 px for max CoC 29; project convention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from syndof import units
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
+MULTIPLE = 16
+TILE_THRESHOLD = 1024 * 1024
+TILE_SIZE = 512
+TILE_OVERLAP = 64
+
+
+@dataclass
+class DefocusEstimate:
+    """Inference result for one image.
+
+    Attributes:
+        sigma: (H, W) float32 Gaussian σ in px at the input resolution.
+        label: (H, W) float32 network output in [0, 1] (σ / σ_max at the working resolution).
+        blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred), or None.
+    """
+
+    sigma: np.ndarray
+    label: np.ndarray
+    blur_probability: np.ndarray | None = None
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu"):
+    """Load a DMENet model file (``.safetensors`` + ``.json`` sidecar) in eval mode.
+
+    Args:
+        path: model file; None → the shipped ``checkpoints/dmenet_lite.safetensors``.
+        device: "cpu", "cuda", …
+
+    Returns:
+        :class:`dmenet.models.DMENet` in eval mode on ``device``.
+
+    Raises:
+        FileNotFoundError: the file (or the shipped default) does not exist.
+        dmenet.models.model_io.ModelFileError: the file pair cannot be loaded strictly.
+    """
+    from dmenet.models.model_io import load_model_file, model_paths
+
+    weights = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    weights_path, _ = model_paths(weights)
+    if not weights_path.is_file():
+        if path is None:
+            raise FileNotFoundError(
+                f"{weights_path}: the shipped default checkpoint is missing; pass a model file "
+                "(e.g. RUN/model_last.safetensors from `python -m dmenet.train`) with --checkpoint / path="
+            )
+        raise FileNotFoundError(f"{weights_path}: model file not found")
+    model, _ = load_model_file(weights_path, device=device)
+    model.eval()
+    return model
+
+
+def _as_rgb_float(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8/uint16/float image → float32 RGB in [0, 1] (gray and RGBA are accepted too)."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 4:
+        image = image[..., :3]
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"unsupported image dtype {image.dtype}")
+    if image.size and not np.all(np.isfinite(image)):
+        raise ValueError("image has non-finite values")
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def _tile_starts(length: int, tile: int, step: int) -> list[int]:
+    """Tile start offsets covering ``length`` (a multiple of 16 ≥ tile); every start is a multiple of 16."""
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
+    """1-D blending weight: linear ramps of ``overlap`` px at the tile ends that border another tile."""
+    w = torch.ones(length)
+    if overlap > 0:
+        r = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        if ramp_start:
+            w[:overlap] = torch.minimum(w[:overlap], r)
+        if ramp_end:
+            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0))
+    return w
+
+
+def _forward_label(model, x: torch.Tensor) -> torch.Tensor:
+    """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label."""
+    return model.blur(x).defocus
+
+
+def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+    """Tiled forward of a padded (1, 3, H, W) tensor with linear blending across overlaps."""
+    _, _, h, w = x.shape
+    th, tw = min(tile, h), min(tile, w)
+    ys = _tile_starts(h, th, max(MULTIPLE, th - overlap))
+    xs = _tile_starts(w, tw, max(MULTIPLE, tw - overlap))
+    acc = torch.zeros((1, 1, h, w), device=x.device)
+    weight = torch.zeros((1, 1, h, w), device=x.device)
+    for y in ys:
+        wy = _ramp(th, overlap, y > 0, y + th < h)
+        for x0 in xs:
+            wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w)
+            wt = (wy[:, None] * wx[None, :]).to(x.device)
+            out = _forward_label(model, x[:, :, y : y + th, x0 : x0 + tw])
+            acc[:, :, y : y + th, x0 : x0 + tw] += out * wt
+            weight[:, :, y : y + th, x0 : x0 + tw] += wt
+    return acc / weight.clamp_min(1e-8)
+
+
+def predict_label(
+    image: np.ndarray,
+    model,
+    tile_threshold: int | None = TILE_THRESHOLD,
+    tile_size: int = TILE_SIZE,
+    tile_overlap: int = TILE_OVERLAP,
+) -> np.ndarray:
+    """B's output for one image at its own resolution.
+
+    Args:
+        image: (H, W, 3) float RGB in [0, 1] or uint8.
+        model: DMENet (eval mode).
+        tile_threshold: tile when the padded image has more pixels than this (None = never).
+        tile_size: tile side in px (rounded down to a multiple of 16).
+        tile_overlap: overlap in px (rounded up to a multiple of 16, < tile_size).
+
+    Returns:
+        (H, W) float32 label in [0, 1].
+    """
+    rgb = _as_rgb_float(image)
+    h, w = rgb.shape[:2]
+    tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
+    overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
+    if overlap >= tile:
+        raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
+    device = next(model.parameters()).device
+    hp, wp = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
+    model.eval()
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
+        if (hp, wp) != (h, w):
+            x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
+        if tile_threshold is not None and hp * wp > tile_threshold and max(hp, wp) > tile:
+            out = _forward_tiled(model, x, tile, overlap)
+        else:
+            out = _forward_label(model, x)
+        label = out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
+    return np.ascontiguousarray(label, dtype=np.float32)
+
+
+def _calibrate(model, label: np.ndarray) -> np.ndarray:
+    """S's sigmoid on a label map (S is per-pixel: 1×1 convolutions only)."""
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        t = torch.from_numpy(np.ascontiguousarray(label, dtype=np.float32))[None, None].to(device)
+        prob = torch.sigmoid(model.calibration(t))[0, 0].float().cpu().numpy()
+    return np.ascontiguousarray(prob, dtype=np.float32)
+
+
+def estimate(
+    image: np.ndarray,
+    model,
+    max_side: int | None = None,
+    with_probability: bool = True,
+    **tile_options,
+) -> DefocusEstimate:
+    """σ map and (optionally) blur probability for one image.
+
+    Args:
+        image: (H, W, 3) float RGB in [0, 1] or uint8.
+        model: DMENet (eval mode).
+        max_side: if set and the longer side exceeds it, run at that size (area resize) and bring the maps back
+            (bilinear; σ divided by the resize factor).
+        with_probability: also run the calibration network S.
+        **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
+
+    Returns:
+        :class:`DefocusEstimate` at the input resolution.
+    """
+    rgb = _as_rgb_float(image)
+    h, w = rgb.shape[:2]
+    scale = 1.0
+    if max_side is not None and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        size = (max(2, round(w * scale)), max(2, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    label = predict_label(rgb, model, **tile_options)
+    prob = _calibrate(model, label) if with_probability else None
+    sigma = units.label_to_sigma(label, model.config.max_coc)
+    if scale != 1.0:
+        label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
+        sigma = units.rescale_sigma(cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)
+        if prob is not None:
+            prob = np.clip(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return DefocusEstimate(sigma=np.asarray(sigma, dtype=np.float32), label=label, blur_probability=prob)
+
+
+def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
+    """Defocus map of one image.
+
+    Args:
+        image: (H, W, 3) float RGB in [0, 1] or uint8, any size.
+        model: DMENet from :func:`load_model` (or ``load_model_file``).
+        max_side: optional downsizing of large inputs (see :func:`estimate`).
+        **tile_options: ``tile_threshold`` (px, default 1024²), ``tile_size`` (512), ``tile_overlap`` (64).
+
+    Returns:
+        (H, W) float32 Gaussian σ in px at the input resolution, in [0, σ_max / scale].
+    """
+    return estimate(image, model, max_side=max_side, with_probability=False, **tile_options).sigma
+
+
+def estimate_blur_probability(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
+    """Calibrated blur probability (network S on B's output): (H, W) float32 in [0, 1], 1 = blurred."""
+    result = estimate(image, model, max_side=max_side, with_probability=True, **tile_options)
+    assert result.blur_probability is not None
+    return result.blur_probability

@@ -1,0 +1,80 @@
+"""Model configuration: one frozen-free dataclass whose defaults are the paper's DMENet (VGG19, width 1).
+
+Only plain values live here (str, float, int, bool, None) so the config round-trips through YAML and JSON
+(``dataclasses.asdict`` / ``ModelConfig(**d)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+ENCODERS = ("vgg19", "vgg16", "mobilenet_v2")
+INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
+
+# Input convention used when neither the config nor the weights file names one.
+DEFAULT_CONVENTION = {"vgg19": "caffe_bgr", "vgg16": "caffe_rgb", "mobilenet_v2": "minus_one_one"}
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of DMENet's four subnetworks (B = encoder + decoder, D, C, S).
+
+    Attributes:
+        encoder: "vgg19" (paper), "vgg16" or "mobilenet_v2" (lite; taps at 1/2 … 1/16 plus a small full-res stem).
+        init: path to torchvision-format encoder weights (``.safetensors`` or weights-only ``.pth``); None = scratch.
+            The frozen perceptual network C is initialised from the same file.
+        input_convention: "caffe_bgr" | "caffe_rgb" | "imagenet" | "minus_one_one"; None → the weights file's
+            ``__metadata__["input"]`` when it states one, else ``DEFAULT_CONVENTION[encoder]``.
+        width: channel multiplier of the decoder and of D (1.0 = paper; gan_feat has round(64·width) channels).
+        refine_blocks: residual refinement blocks after gan_feat (paper: 7).
+        max_coc: CoC px of the training data; σ_max = (max_coc − 1)/4 maps the [0, 1] output to σ px.
+        disc_width: channel multiplier of D; None → ``width``.
+        calib_width: channel multiplier of S (1.0 = paper's 64/32/16 stack).
+        mobilenet_d0: channels of the lite encoder's full-resolution stem (the d0 skip), before ``width``.
+    """
+
+    encoder: str = "vgg19"
+    init: str | None = None
+    input_convention: str | None = None
+    width: float = 1.0
+    refine_blocks: int = 7
+    max_coc: int = 29
+    disc_width: float | None = None
+    calib_width: float = 1.0
+    mobilenet_d0: int = 16
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"model.encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.input_convention is not None and self.input_convention not in INPUT_CONVENTIONS:
+            raise ValueError(f"model.input_convention must be one of {INPUT_CONVENTIONS} or null, "
+                             f"got {self.input_convention!r}")
+        if not self.width > 0:
+            raise ValueError(f"model.width must be > 0, got {self.width}")
+        if self.refine_blocks < 0:
+            raise ValueError(f"model.refine_blocks must be >= 0, got {self.refine_blocks}")
+        if self.max_coc < 2:
+            raise ValueError(f"model.max_coc must be >= 2, got {self.max_coc}")
+
+    @property
+    def sigma_max(self) -> float:
+        """σ px that an output of 1 stands for: (max_coc − 1)/4 (7 px for max_coc 29)."""
+        return (self.max_coc - 1) / 4.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {unknown}")
+        return cls(**d)
+
+
+def scaled(channels: int, width: float) -> int:
+    """round(channels·width), at least 1 — the channel rule used by every width-scaled layer."""
+    return max(1, int(round(channels * width)))

@@ -1,0 +1,92 @@
+"""DMENet's U-Net decoder (``UNet_up``, METHOD.md §2): four ×2 stages, five aux heads, residual refinement, head.
+
+Channel plan at width w (paper w = 1): u3 256w, u2 128w, u1 64w, u0 64w (= gan_feat), aux CBL 256w/128w/64w/32w/32w,
+refinement 64w, head 64w → 32w → 1. Every 3×3 conv pads 1 px by replication; every CBL is conv(bias) → BN(beta) →
+LReLU 0.2; upsampling is ×2 nearest; concatenation is [upsampled, skip].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from dmenet.models.config import scaled
+from dmenet.models.layers import CBL, LRELU_SLOPE, BetaBatchNorm, conv3x3, he_init, upsample2x, xavier_init
+
+
+class AuxHead(nn.Module):
+    """CBL(cin → mid) → 3×3 conv → 1 (bias, Xavier) → BN(beta) on the 1-channel map → sigmoid; (B,1,h,w) in [0,1]."""
+
+    def __init__(self, cin: int, mid: int):
+        super().__init__()
+        self.cbl = CBL(cin, mid)
+        self.conv = conv3x3(mid, 1)
+        self.bn = BetaBatchNorm(1)
+        xavier_init(self.conv)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(self.bn(self.conv(self.cbl(x))))
+
+
+class ResBlock(nn.Module):
+    """main: CBL → CBL; shortcut: 1×1 conv → BN(beta) → LReLU; out = main + shortcut, no activation after the sum."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.main = nn.Sequential(CBL(ch, ch), CBL(ch, ch))
+        self.shortcut = CBL(ch, ch, kernel=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.main(x) + self.shortcut(x)
+
+
+def _stage(cin: int, cout: int, n: int) -> nn.Sequential:
+    return nn.Sequential(*[CBL(cin if i == 0 else cout, cout) for i in range(n)])
+
+
+class Decoder(nn.Module):
+    """forward(skips [d0 … d4] at 1/1 … 1/16) -> (defocus (B,1,H,W) in [0,1], aux [1/16 … 1/1], gan_feat).
+
+    Args:
+        skip_channels: channels of d0..d4 (VGG: 64, 128, 256, 512, 512).
+        width: channel multiplier (1.0 = paper, 6,915,435 parameters on VGG skips).
+        refine_blocks: number of residual refinement blocks (paper 7).
+    """
+
+    def __init__(self, skip_channels: tuple[int, ...], width: float = 1.0, refine_blocks: int = 7):
+        super().__init__()
+        c0, c1, c2, c3, c4 = skip_channels
+        n3, n2, n1, n0 = (scaled(c, width) for c in (256, 128, 64, 64))
+        self.gan_channels = n0
+        self.aux4 = AuxHead(c4, scaled(256, width))
+        self.u3 = _stage(c4 + c3, n3, 3)
+        self.aux3 = AuxHead(n3, scaled(128, width))
+        self.u2 = _stage(n3 + c2, n2, 3)
+        self.aux2 = AuxHead(n2, scaled(64, width))
+        self.u1 = _stage(n2 + c1, n1, 3)
+        self.aux1 = AuxHead(n1, scaled(32, width))
+        self.u0 = CBL(n1 + c0, n0)
+        self.aux0 = AuxHead(n0, scaled(32, width))
+        self.refine = nn.Sequential(*[ResBlock(n0) for _ in range(refine_blocks)])
+        head_mid = scaled(32, width)
+        self.head = nn.Sequential(CBL(n0, n0), CBL(n0, head_mid))
+        self.head_out = conv3x3(head_mid, 1)
+        xavier_init(self.head_out)
+
+    def forward(self, skips: list[Tensor]) -> tuple[Tensor, list[Tensor], Tensor]:
+        d0, d1, d2, d3, d4 = skips
+        aux = [self.aux4(d4)]
+        n = self.u3(torch.cat([upsample2x(d4), d3], 1))
+        aux.append(self.aux3(n))
+        n = self.u2(torch.cat([upsample2x(n), d2], 1))
+        aux.append(self.aux2(n))
+        n = self.u1(torch.cat([upsample2x(n), d1], 1))
+        aux.append(self.aux1(n))
+        gan_feat = self.u0(torch.cat([upsample2x(n), d0], 1))
+        aux.append(self.aux0(gan_feat))
+        n = self.refine(gan_feat)
+        defocus = torch.sigmoid(self.head_out(self.head(n)))
+        return defocus, aux, gan_feat
+
+
+__all__ = ["AuxHead", "Decoder", "ResBlock", "LRELU_SLOPE", "he_init"]

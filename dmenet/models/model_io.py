@@ -1,0 +1,102 @@
+"""DMENet model files: ``NAME.safetensors`` (every tensor of the state dict, BN statistics and the frozen C included)
+plus ``NAME.json`` ({"format_version": 1, "model_config": {...}, "init": {...}, **meta}). No pickle anywhere.
+
+Both files are written atomically (temporary file + rename, :func:`syndof.io.atomic_path`), weights first. Loading
+is strict: a missing, extra or mis-shaped tensor raises :class:`ModelFileError`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dmenet.models.config import ModelConfig
+from dmenet.models.dmenet import DMENet, build_dmenet
+from syndof.io import atomic_path, write_json_atomic
+
+FORMAT_VERSION = 1
+RESERVED_KEYS = ("format_version", "model_config", "init")
+
+
+class ModelFileError(ValueError):
+    """A model file pair that cannot be loaded; the message names the file and the problem."""
+
+
+def model_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights .safetensors, sidecar .json) for ``path`` given with either suffix or none."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (all state-dict tensors, CPU, contiguous) and its JSON sidecar; returns the weights path.
+
+    ``meta`` (JSON-serialisable, e.g. {"iteration": …, "git_sha": …}) is merged into the sidecar; its keys must not
+    be "format_version", "model_config" or "init".
+    """
+    meta = dict(meta or {})
+    clash = [k for k in RESERVED_KEYS if k in meta]
+    if clash:
+        raise ValueError(f"meta keys {clash} are reserved")
+    weights_path, json_path = model_paths(path)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    header = {"format": "dmenet", "format_version": str(FORMAT_VERSION), "encoder": model.config.encoder}
+    sidecar = {"format_version": FORMAT_VERSION, "model_config": model.config.to_dict(),
+               "init": model.init_info, **meta}
+    json.dumps(sidecar)  # fail before writing anything if meta is not JSON-serialisable
+    with atomic_path(weights_path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    write_json_atomic(json_path, sidecar)
+    return weights_path
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any]:
+    """The JSON sidecar of a model file (format_version checked)."""
+    _, json_path = model_paths(path)
+    if not json_path.is_file():
+        raise ModelFileError(f"{json_path}: model sidecar JSON not found (written by save_model beside the weights)")
+    sidecar = json.loads(json_path.read_text(encoding="utf-8"))
+    if sidecar.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{json_path}: format_version {sidecar.get('format_version')!r}, "
+                             f"expected {FORMAT_VERSION}")
+    return sidecar
+
+
+def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[DMENet, dict[str, Any]]:
+    """Rebuild the model from the sidecar's config, load the weights strictly, move to ``device``, eval mode.
+
+    The init file named in the config is not read (its weights are in the checkpoint); the input convention comes
+    from the sidecar's ``init`` record. Returns (model, sidecar dict).
+    """
+    weights_path, _ = model_paths(path)
+    sidecar = read_sidecar(path)
+    if not weights_path.is_file():
+        raise ModelFileError(f"{weights_path}: model weights not found")
+    cfg = ModelConfig.from_dict(dict(sidecar["model_config"]))
+    init = dict(sidecar.get("init") or {})
+    if cfg.input_convention is None:
+        cfg.input_convention = init.get("input_convention")
+        if cfg.input_convention is None:
+            raise ModelFileError(f"{weights_path}: sidecar names no input convention")
+    model = build_dmenet(cfg, load_init=False)
+    model.config.input_convention = ModelConfig.from_dict(dict(sidecar["model_config"])).input_convention
+    model.init_info = init or model.init_info
+    state = load_file(str(weights_path), device="cpu")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ModelFileError(f"{weights_path}: state dict does not match the config — missing {missing[:8]}, "
+                             f"unexpected {extra[:8]}")
+    bad = [k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
+    if bad:
+        raise ModelFileError(f"{weights_path}: shape mismatch for {bad[:8]}")
+    model.load_state_dict(state, strict=True)
+    model.to(device)
+    model.eval()
+    return model, sidecar

@@ -1,0 +1,123 @@
+"""Reading torchvision-format ImageNet weights (``features.N.*``) into DMENet's encoders, strictly.
+
+Accepted files: ``.safetensors`` (its ``__metadata__`` may state the input convention) or a weights-only ``.pth``
+(``torch.load(weights_only=True)``, a flat ``{name: tensor}`` dict as torchvision ships). Only ``features.*`` keys are
+used; ``classifier.*`` keys and, for the MobileNetV2 encoder, blocks ``features.14`` … ``features.18`` (beyond 1/16)
+are dropped by name; any other key, a missing encoder key or a shape mismatch raises ``WeightsError``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dmenet.models.config import DEFAULT_CONVENTION, INPUT_CONVENTIONS
+
+
+class WeightsError(ValueError):
+    """A weights file that does not fit the encoder; the message names the file and the keys."""
+
+
+# Keys dropped on purpose, per encoder (regular expressions on the full key).
+DROPPED_KEYS = {
+    "vgg19": [r"classifier\..*"],
+    "vgg16": [r"classifier\..*"],
+    "mobilenet_v2": [r"classifier\..*", r"features\.(1[4-8])\..*"],
+}
+
+
+def read_weights_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Return ({name: float tensor}, metadata) of a ``.safetensors`` or weights-only ``.pth`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        return tensors, meta
+    if path.suffix in (".pth", ".pt", ".bin"):
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+            raise WeightsError(f"{path}: expected a flat {{name: tensor}} state dict (torchvision format)")
+        return dict(obj), {}
+    raise WeightsError(f"{path}: unsupported weights format {path.suffix!r} (use .safetensors or .pth)")
+
+
+def convention_from_metadata(meta: dict[str, str]) -> str | None:
+    """Input convention stated by a file's metadata (``input_convention`` key, or parsed from the ``input`` text)."""
+    if meta.get("input_convention") in INPUT_CONVENTIONS:
+        return meta["input_convention"]
+    text = meta.get("input", "").replace(" ", "").lower()
+    if not text:
+        return None
+    if "[-1,1]" in text or "127.5-1" in text:
+        return "minus_one_one"
+    if "std" in text and "nostd" not in text:
+        return "imagenet"
+    if "bgr" in text:
+        return "caffe_bgr"
+    if "rgb" in text and ("123.68" in text or "0-255" in text):
+        return "caffe_rgb"
+    return None
+
+
+def resolve_convention(encoder: str, configured: str | None, path: str | Path | None,
+                       meta: dict[str, str]) -> tuple[str, str]:
+    """(convention, where it came from): config > file metadata > ``.pth`` = torchvision "imagenet" > encoder default."""
+    if configured is not None:
+        return configured, "config"
+    found = convention_from_metadata(meta)
+    if found is not None:
+        return found, "file metadata"
+    if path is not None and Path(path).suffix != ".safetensors":
+        return "imagenet", "torchvision .pth default"
+    return DEFAULT_CONVENTION[encoder], "encoder default"
+
+
+def encoder_state_from_file(tensors: dict[str, Tensor], encoder: nn.Module, arch: str,
+                            path: str | Path = "<weights>") -> dict[str, Tensor]:
+    """Map a torchvision ``features.*`` dict onto ``encoder.features`` strictly; returns the state to load.
+
+    ``num_batches_tracked`` buffers may be absent from the file (torchvision and Keras exports differ); every
+    parameter and running statistic must be present with the right shape.
+    """
+    dropped = [re.compile(p) for p in DROPPED_KEYS[arch]]
+    wanted = {f"features.{k}": v for k, v in encoder.features.state_dict().items()}
+    state: dict[str, Tensor] = {}
+    unexpected: list[str] = []
+    for key, value in tensors.items():
+        if any(p.fullmatch(key) for p in dropped):
+            continue
+        if key not in wanted:
+            unexpected.append(key)
+            continue
+        if tuple(value.shape) != tuple(wanted[key].shape):
+            raise WeightsError(f"{path}: {key} has shape {tuple(value.shape)}, {arch} expects "
+                               f"{tuple(wanted[key].shape)}")
+        state[key] = value.to(wanted[key].dtype)
+    missing = sorted(k for k in wanted if k not in state and not k.endswith("num_batches_tracked"))
+    if unexpected or missing:
+        raise WeightsError(f"{path}: not a torchvision {arch} encoder file — missing keys {missing[:8]}"
+                           f"{'…' if len(missing) > 8 else ''}, unexpected keys {sorted(unexpected)[:8]}")
+    return state
+
+
+def load_encoder_weights(encoder: nn.Module, arch: str, tensors: dict[str, Tensor] | str | Path,
+                         path: str | Path = "<weights>") -> None:
+    """Load a torchvision dict (or the file at ``tensors``) into ``encoder.features``, strict on the encoder's keys."""
+    if isinstance(tensors, (str, Path)):
+        path = tensors
+        tensors, _ = read_weights_file(tensors)
+    state = encoder_state_from_file(tensors, encoder, arch, path)
+    current = encoder.features.state_dict()
+    for key in current:
+        if f"features.{key}" in state:
+            current[key] = state[f"features.{key}"]
+    encoder.features.load_state_dict(current, strict=True)

@@ -1,0 +1,71 @@
+"""Helpers shared by the classical peers: input checks, grayscale, box/guided filters, normalisation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """Validate a peer input and return it as contiguous float32 RGB in [0, 1].
+
+    Args:
+        image: (H, W, 3) float RGB in [0, 1] (uint8 is accepted and scaled by 1/255).
+
+    Raises:
+        ValueError: wrong shape or an image smaller than 2×2.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"peers expect an (H, W, 3) RGB image, got shape {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]} px")
+    if image.dtype == np.uint8:
+        image = image.astype(np.float32) / 255.0
+    return np.ascontiguousarray(np.clip(image, 0.0, 1.0), dtype=np.float32)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float RGB in [0, 1] → (H, W) float32 luminance (ITU-R BT.601, as MATLAB ``rgb2gray``)."""
+    return (image[..., 0] * 0.2989 + image[..., 1] * 0.5870 + image[..., 2] * 0.1140).astype(np.float32)
+
+
+def box_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over a ``size``×``size`` window, replicate border (float64 accumulation)."""
+    return cv2.blur(np.asarray(x, dtype=np.float64), (size, size), borderType=cv2.BORDER_REPLICATE)
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grayscale guide.
+
+    Args:
+        guide: (H, W) float guidance image.
+        src: (H, W) float map to filter.
+        radius: window radius (window ``2·radius + 1``).
+        eps: regularisation on the guide's value range (squared units).
+
+    Returns:
+        (H, W) float64 filtered map.
+    """
+    size = 2 * radius + 1
+    guide = np.asarray(guide, dtype=np.float64)
+    src = np.asarray(src, dtype=np.float64)
+    mean_i = box_mean(guide, size)
+    mean_p = box_mean(src, size)
+    cov_ip = box_mean(guide * src, size) - mean_i * mean_p
+    var_i = box_mean(guide * guide, size) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box_mean(a, size) * guide + box_mean(b, size)
+
+
+def robust_normalise(x: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
+    """Map ``x`` linearly so that its ``low_pct`` / ``high_pct`` percentiles go to 0 / 1, clipped to [0, 1].
+
+    A constant map returns zeros.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = np.percentile(x, [low_pct, high_pct])
+    if not hi > lo:
+        return np.zeros_like(x, dtype=np.float32)
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)

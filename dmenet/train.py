@@ -1,0 +1,266 @@
+"""Train DMENet: ``python -m dmenet.train --config experiments/tiny.yaml --stage joint --synthetic DIR --real DIR
+--labelled DIR --gt-polarity white-blurred --out RUN --steps N [--resume] [--wandb disabled] [--set key=value ...]
+[--device cpu|cuda]``.
+
+Multi-process data parallel: ``torchrun --nproc_per_node K -m dmenet.train ...`` (gloo on CPU, NCCL on CUDA); each
+rank draws its own batches, gradients are averaged by DistributedDataParallel, rank 0 writes the run folder.
+
+Run folder: ``config.yaml`` (resolved), ``metrics.jsonl``, ``checkpoints/{step_*/,last.json,best.json}``,
+``model_last.safetensors`` + ``.json`` (loadable by ``dmenet.models.model_io.load_model_file``), ``replicas.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, dump_config, load_config
+from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
+from dmenet.data.transforms import augment, to_tensors
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.model_io import save_model
+from dmenet.training import checkpoint
+from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
+from dmenet.training.logging import RunLogger, to_uint8_panel
+from syndof import io
+from syndof.io import write_json_atomic, write_text_atomic
+
+log = logging.getLogger("dmenet.train")
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------------------------------------- setup
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m dmenet.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="experiment YAML (experiments/*.yaml); defaults = the paper's values")
+    p.add_argument("--stage", choices=("blur", "joint"), help="blur: B alone on synthetic data; joint: B, D, S")
+    p.add_argument("--synthetic", help="SYNDOF folder (image/, blur_map/, dataset.json)")
+    p.add_argument("--real", help="unlabelled real photos (searched recursively)")
+    p.add_argument("--labelled", help="labelled real folder (image/, gt/)")
+    p.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), help="polarity of the gt/ masks")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--steps", type=int, help="total iterations (train.steps)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--wandb", choices=("offline", "online", "disabled"), help="W&B mode (default offline)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
+    p.add_argument("--set", dest="overrides", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5")
+    return p.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
+    """YAML (or the run's saved config on --resume) → --set overrides → explicit flags."""
+    overrides = [item for group in args.overrides for item in group]
+    flags = {"data.synthetic": args.synthetic, "data.real": args.real, "data.labelled": args.labelled,
+             "data.gt_polarity": args.gt_polarity, "train.stage": args.stage, "train.steps": args.steps,
+             "train.wandb": args.wandb, "train.device": args.device}
+    overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
+    path = args.config
+    saved = Path(args.out) / "config.yaml"
+    if args.resume:
+        if not saved.is_file():
+            raise ConfigError(f"--resume: {saved} not found (is --out the folder of an earlier run?)")
+        if args.config:
+            log.info("--resume: using %s; --config %s is ignored", saved, args.config)
+        path = saved
+    cfg = load_config(path, overrides)
+    init = cfg.model.init
+    if init and not Path(init).is_absolute() and not Path(init).exists() and (REPO / init).exists():
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=str((REPO / init).resolve())))
+    return cfg
+
+
+def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
+    """(device, rank, world size); initialises torch.distributed when launched by torchrun."""
+    want = cfg.train.device
+    use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
+    if want == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda requested but CUDA is not available")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local), rank, world
+    return torch.device("cpu"), rank, world
+
+
+def _stream_seed(seed: int, domain: int, rank: int) -> int:
+    return (seed * 1_000_003 + domain * 10_007 + rank * 101) % (2**63)
+
+
+def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int]:
+    """(streams by domain, validation batches, steps per epoch)."""
+    d, t = cfg.data, cfg.train
+    if not d.synthetic:
+        raise ConfigError("no synthetic data: pass --synthetic DIR (a SYNDOF folder) or set data.synthetic")
+    if t.stage == "joint" and (not d.real or not d.labelled):
+        raise ConfigError("--stage joint needs --real DIR (unlabelled photos) and --labelled DIR (image/ + gt/)")
+    max_coc = cfg.model.max_coc
+    synthetic, val = SyntheticDataset(d.synthetic).split(d.val_count)
+    if synthetic.max_coc > max_coc:
+        log.warning("%s: data max_coc %g > model.max_coc %d; labels above σ_max are clipped", d.synthetic,
+                    synthetic.max_coc, max_coc)
+
+    def transform(sample: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return to_tensors(augment(sample, d.crop, gen, max_min_side=d.max_min_side, vflip=d.vflip, rot90=d.rot90),
+                          max_coc)
+
+    streams = {"synthetic": DomainStream(synthetic, t.batch_synthetic, _stream_seed(t.seed, 0, rank), transform,
+                                         "synthetic", d.loader_threads)}
+    if t.stage == "joint":
+        labelled = LabelledDataset(d.labelled, white_is_blurred=d.gt_polarity == "white-blurred")
+        streams["labelled"] = DomainStream(labelled, t.batch_labelled, _stream_seed(t.seed, 1, rank), transform,
+                                           "labelled", d.loader_threads)
+        streams["unlabelled"] = DomainStream(RealDataset(d.real), t.batch_unlabelled, _stream_seed(t.seed, 2, rank),
+                                             transform, "unlabelled", d.loader_threads)
+    val_batches = _validation_batches(val, cfg) if val is not None else []
+    steps_per_epoch = cfg.optim.steps_per_epoch or max(1, len(synthetic) // t.batch_synthetic)
+    return streams, val_batches, steps_per_epoch
+
+
+def _validation_batches(val: SyntheticDataset, cfg: ExperimentConfig) -> list[dict[str, torch.Tensor]]:
+    samples = []
+    for i in range(len(val)):
+        try:
+            sample = val.load(i)
+        except io.InputError as exc:
+            log.warning("validation: skipping unreadable %s (%s)", val.describe(i), exc.problem)
+            continue
+        samples.append(to_tensors(augment(sample, cfg.data.crop, None, max_min_side=cfg.data.max_min_side),
+                                  cfg.model.max_coc))
+    b = cfg.train.batch_synthetic
+    return [{k: torch.stack([s[k] for s in samples[i : i + b]]) for k in ("image", "label")}
+            for i in range(0, len(samples), b)]
+
+
+# -------------------------------------------------------------------------------------------------------- training
+def _gather_streams(streams: dict[str, DomainStream], world: int) -> dict[str, tuple]:
+    """Stream states of every rank, keyed ``name@rank`` (collective: every rank must call it)."""
+    local = {name: s.state_dict() for name, s in streams.items()}
+    if world == 1:
+        return {f"{name}@0": state for name, state in local.items()}
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, local)
+    return {f"{name}@{r}": state for r, states in enumerate(gathered) for name, state in states.items()}
+
+
+def _panel(trainer: Trainer, batch: dict[str, torch.Tensor]) -> Any:
+    with torch.no_grad():
+        trainer.model.blur.eval()
+        pred = trainer.model.blur(batch["image"][:1].to(trainer.device)).defocus
+        trainer.train_mode()
+    return to_uint8_panel(batch["image"][:1], pred, batch["label"][:1])
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Run (or continue) training; returns a summary dict (steps, last losses, paths)."""
+    run_dir = Path(run_dir)
+    device, rank, world = setup_device(cfg)
+    is_main = rank == 0
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+    torch.manual_seed(cfg.train.seed)
+    streams, val_batches, steps_per_epoch = build_data(cfg, rank)
+    model = build_dmenet(cfg.model, load_init=not resume).to(device)
+    trainer = Trainer(model, cfg, device, steps_per_epoch)
+    extra: dict[str, Any] = {}
+    if resume:
+        meta = checkpoint.load_checkpoint(checkpoint.resolve(run_dir), trainer, streams, rank)
+        extra = meta.get("extra", {})
+        log.info("resumed %s at step %d", run_dir, trainer.step)
+    logger = RunLogger(run_dir, cfg.train.wandb, cfg.train.wandb_project, config_to_dict(cfg), resume) \
+        if is_main else None
+    t = cfg.train
+    sums: dict[str, float] = defaultdict(float)
+    count, window, metrics = 0, [], {}
+    pbar = tqdm(total=t.steps, initial=trainer.step, disable=not is_main, dynamic_ncols=True, desc=t.stage)
+    start = time.perf_counter()
+    try:
+        while trainer.step < t.steps:
+            batches = StepBatches(**{name: s.next_batch() for name, s in streams.items()})
+            metrics = trainer.train_step(batches)
+            step = trainer.step
+            window.append(metrics["loss_main"])
+            for key, value in metrics.items():
+                sums[key] += value
+            count += 1
+            pbar.update(1)
+            pbar.set_postfix({k.removeprefix("loss_"): f"{v:.4g}" for k, v in metrics.items() if k.startswith("loss")})
+            if logger and (step % t.log_every == 0 or step == t.steps):
+                logger.log_scalars(step, {**{k: v / count for k, v in sums.items()}, "epoch": trainer.epoch,
+                                          "sec_per_step": (time.perf_counter() - start) / count})
+                sums.clear()
+                count, start = 0, time.perf_counter()
+            if logger and t.image_every and step % t.image_every == 0:
+                logger.log_panel(step, "synthetic", _panel(trainer, batches.synthetic))
+            if step % t.ckpt_every == 0 or step == t.steps:
+                _checkpoint(trainer, streams, cfg, run_dir, val_batches, window, world, logger)
+                window = []
+    finally:
+        pbar.close()
+        for s in streams.values():
+            s.close()
+        if logger:
+            logger.close()
+    trainer.assert_perceptual_frozen()
+    digests = trainer.replica_digests()
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"data-parallel replicas diverged: {digests}")
+    summary = {"steps": trainer.step, "world_size": world, "last_metrics": metrics}
+    if is_main:
+        write_json_atomic(run_dir / "replicas.json", {"world_size": world, "digests": digests, "in_sync": True})
+        summary["model"] = str(save_model(run_dir / "model_last", model, {"step": trainer.step,
+                                                                          "stage": cfg.train.stage}))
+    return summary
+
+
+def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: ExperimentConfig, run_dir: Path,
+                val_batches: list, window: list[float], world: int, logger: RunLogger | None) -> None:
+    states = _gather_streams(streams, world)  # collective
+    trainer.assert_perceptual_frozen()
+    if logger is not None:
+        if val_batches:
+            metric = trainer.validate(val_batches)
+            logger.log_scalars(trainer.step, {"val_loss_defocus": metric})
+        else:
+            metric = sum(window) / max(len(window), 1)
+        folder = checkpoint.save_checkpoint(run_dir, trainer, states, config_to_dict(cfg), {"metric": metric})
+        best = checkpoint.update_pointers(run_dir, folder, trainer.step, metric)
+        log.info("step %d: checkpoint %s (metric %.5g%s)", trainer.step, folder.name, metric, ", best" if best else "")
+    if world > 1:
+        dist.barrier()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        cfg = resolve_config(args)
+        summary = train(cfg, args.out, resume=args.resume)
+    except (ConfigError, io.InputError, checkpoint.CheckpointError, NonFiniteLossError, ValueError) as exc:
+        log.error("%s", exc)
+        return 2
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    log.info("done: %d steps, model %s", summary["steps"], summary.get("model"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

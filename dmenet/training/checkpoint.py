@@ -1,0 +1,217 @@
+"""Training checkpoints: safetensors + JSON only (no pickle), written atomically, resumable exactly.
+
+Layout of ``RUN/checkpoints/``::
+
+    step_00000100/model.safetensors + model.json   the whole DMENet (model_io.save_model; B, D, C, S + BN stats)
+    step_00000100/train.safetensors                Adam moments of both optimisers, RNG and data-stream tensors
+    step_00000100/train.json                       step, epoch, optimiser param groups, AMP scalers, python/numpy
+                                                   RNG scalars, data-stream positions, config, init, git hash
+    last.json, best.json                           pointers {"dir", "step", "metric"} (written atomically)
+
+A checkpoint folder is written under a temporary name and renamed into place, then the pointers are updated;
+folders referenced by neither pointer are deleted (retention: last + best). ``best`` follows the validation loss on
+held-out synthetic samples, or the mean training ``loss_main`` since the previous checkpoint when there is none.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from dmenet.models import model_io
+from syndof.io import atomic_path, write_json_atomic
+
+FORMAT_VERSION = 1
+REPO = Path(__file__).resolve().parents[2]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from; the message names the file."""
+
+
+def git_info() -> dict[str, Any]:
+    """{"sha": HEAD or None, "dirty": bool or None} of the repository holding this package."""
+    try:
+        sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
+        return {"sha": sha, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": None, "dirty": None}
+
+
+# ------------------------------------------------------------------------------------------------ optimiser state
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    state = opt.state_dict()
+    scalars: dict[str, Any] = {}
+    for idx, pstate in state["state"].items():
+        for key, value in pstate.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.state.{idx}.{key}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(prefix: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    head = f"{prefix}.state."
+    for name, value in tensors.items():
+        if name.startswith(head):
+            idx, key = name[len(head):].split(".", 1)
+            state.setdefault(int(idx), {})[key] = value
+    for name, value in meta["scalars"].items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+# ------------------------------------------------------------------------------------------------------ RNG state
+def _rng_state(tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    tensors["rng.torch_cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.torch_cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["rng.numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    version, internal, gauss_next = random.getstate()
+    return {"numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": version, "state": list(internal), "gauss_next": gauss_next}}
+
+
+def _set_rng_state(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(tensors["rng.torch_cpu"].to(torch.uint8))
+    if "rng.torch_cuda" in tensors and torch.cuda.is_available():
+        states = list(tensors["rng.torch_cuda"].to(torch.uint8))
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    n = meta["numpy"]
+    np.random.set_state((n["kind"], tensors["rng.numpy_keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = meta["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
+
+
+# ----------------------------------------------------------------------------------------------------- save / load
+def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dict[str, Any],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write ``RUN/checkpoints/step_XXXXXXXX/`` for the trainer's current step; returns the folder.
+
+    Args:
+        trainer: :class:`dmenet.training.engine.Trainer` (model, optimisers, scalers, step).
+        streams: name → DomainStream, or name → (tensors, scalars) already gathered (e.g. from every rank).
+        config: resolved config as a dict.
+        extra: JSON-serialisable fields stored in train.json (e.g. best metric, running loss).
+    """
+    ckpt_root = Path(run_dir) / "checkpoints"
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{trainer.step:08d}"
+    final = ckpt_root / name
+    tmp = ckpt_root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "step": trainer.step, "epoch": trainer.epoch,
+                            "stage": trainer.cfg.train.stage, "config": config, "init": trainer.model.init_info,
+                            "git": git_info(), "extra": extra or {}}
+    meta["opt_g"] = _flatten_optimizer("opt_g", trainer.opt_g, tensors)
+    meta["opt_d"] = _flatten_optimizer("opt_d", trainer.opt_d, tensors) if trainer.opt_d is not None else None
+    meta["scaler_g"] = trainer.scaler_g.state_dict()
+    meta["scaler_d"] = trainer.scaler_d.state_dict()
+    meta["rng"] = _rng_state(tensors)
+    meta["streams"] = {}
+    for sname, stream in streams.items():
+        s_tensors, s_scalars = stream if isinstance(stream, tuple) else stream.state_dict()
+        for key, value in s_tensors.items():
+            tensors[f"stream.{sname}.{key}"] = value.detach().cpu().contiguous().clone()
+        meta["streams"][sname] = s_scalars
+
+    model_io.save_model(tmp / "model", trainer.model, {"step": trainer.step, "git_sha": meta["git"]["sha"]})
+    with atomic_path(tmp / "train.safetensors") as path:
+        save_file(tensors, str(path), metadata={"format": "dmenet-train", "format_version": str(FORMAT_VERSION)})
+    write_json_atomic(tmp / "train.json", meta)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None) -> bool:
+    """Point ``last.json`` at ``folder``; also ``best.json`` when ``metric`` improves. Deletes unreferenced
+    checkpoint folders. Returns True when ``folder`` became the best."""
+    root = Path(run_dir) / "checkpoints"
+    entry = {"dir": folder.name, "step": step, "metric": metric}
+    best_path = root / "best.json"
+    best = json.loads(best_path.read_text()) if best_path.is_file() else None
+    improved = metric is not None and (best is None or best.get("metric") is None or metric <= best["metric"])
+    write_json_atomic(root / "last.json", entry)
+    if improved:
+        write_json_atomic(best_path, entry)
+        best = entry
+    keep = {folder.name, best["dir"] if best else None}
+    for path in root.glob("step_*"):
+        if path.is_dir() and path.name not in keep:
+            shutil.rmtree(path)
+    return improved
+
+
+def resolve(run_dir: Path, which: str = "last") -> Path:
+    """Folder of the ``last`` or ``best`` checkpoint of a run."""
+    pointer = Path(run_dir) / "checkpoints" / f"{which}.json"
+    if not pointer.is_file():
+        raise CheckpointError(f"{pointer}: no checkpoint to resume from (run without --resume to start)")
+    folder = pointer.parent / json.loads(pointer.read_text())["dir"]
+    if not folder.is_dir():
+        raise CheckpointError(f"{pointer}: points at missing folder {folder}")
+    return folder
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    meta_path = Path(folder) / "train.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"{meta_path}: missing")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{meta_path}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
+    return meta
+
+
+def load_checkpoint(folder: Path, trainer, streams: dict[str, Any], rank: int = 0) -> dict[str, Any]:
+    """Restore model (strict), optimisers, scalers, RNG and data streams into live objects; returns train.json.
+
+    ``streams`` maps names to DomainStreams; a stream saved per rank as ``{name}@{rank}`` is preferred.
+    """
+    folder = Path(folder)
+    meta = read_meta(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    trainer.model.load_state_dict({k: v.to(trainer.device) for k, v in weights.items()}, strict=True)
+    tensors = load_file(str(folder / "train.safetensors"))
+    trainer.opt_g.load_state_dict(_unflatten_optimizer("opt_g", meta["opt_g"], tensors))
+    if trainer.opt_d is not None:
+        if meta["opt_d"] is None:
+            raise CheckpointError(f"{folder}: saved by the blur stage (no D optimiser); start the joint stage from "
+                                  f"its model file instead of resuming")
+        trainer.opt_d.load_state_dict(_unflatten_optimizer("opt_d", meta["opt_d"], tensors))
+    if meta["scaler_g"]:
+        trainer.scaler_g.load_state_dict(meta["scaler_g"])
+    if meta["scaler_d"]:
+        trainer.scaler_d.load_state_dict(meta["scaler_d"])
+    for name, stream in streams.items():
+        key = f"{name}@{rank}" if f"{name}@{rank}" in meta["streams"] else name
+        if key not in meta["streams"]:
+            raise CheckpointError(f"{folder}: no saved state for data stream {name!r}")
+        prefix = f"stream.{key}."
+        s_tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        stream.load_state_dict(s_tensors, meta["streams"][key])
+    _set_rng_state(meta["rng"], tensors)
+    trainer.step = int(meta["step"])
+    return meta

@@ -1,0 +1,87 @@
+"""Run logging: scalars to ``RUN/metrics.jsonl`` and Weights & Biases, image panels, a tqdm progress bar.
+
+W&B is always initialised with an explicit ``mode`` ("offline" by default, "online", or "disabled" — the tests use
+"disabled"), because ``wandb.init`` without one can block on an unreachable host. Image panels are converted to
+uint8 first (``wandb.Image`` casts floats in [0, 1] to uint8 without rescaling, giving black images).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def to_uint8_panel(image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor | None = None) -> np.ndarray:
+    """Side-by-side panel [input | prediction | GT] of the first sample.
+
+    Args:
+        image: (B, 3, H, W) RGB [0, 1]; pred, gt: (B, 1, H, W) in [0, 1] (σ/σ_max or a mask), shown as gray.
+
+    Returns:
+        (H, 2W or 3W, 3) uint8.
+    """
+    tiles = [image[0].detach().float().cpu().clamp(0, 1)]
+    tiles.append(pred[0].detach().float().cpu().clamp(0, 1).expand(3, -1, -1))
+    if gt is not None:
+        tiles.append(gt[0].detach().float().cpu().clamp(0, 1).expand(3, -1, -1))
+    panel = torch.cat(tiles, dim=2).permute(1, 2, 0).numpy()
+    return (panel * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
+class RunLogger:
+    """JSONL + W&B sink for one run (create it on rank 0 only).
+
+    Args:
+        run_dir: the run folder (``metrics.jsonl`` is appended there; W&B files go under ``run_dir/wandb``).
+        mode: "offline" | "online" | "disabled".
+        project: W&B project name.
+        config: resolved config dict (recorded by W&B).
+        resume: continue the W&B run id stored in ``run_dir/wandb_id.txt``.
+    """
+
+    def __init__(self, run_dir: str | Path, mode: str = "offline", project: str = "dmenet",
+                 config: dict[str, Any] | None = None, resume: bool = False):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self._wandb = None
+        if mode != "disabled":
+            self._wandb = self._init_wandb(mode, project, config, resume)
+
+    def _init_wandb(self, mode: str, project: str, config: dict[str, Any] | None, resume: bool):
+        import wandb
+
+        id_path = self.run_dir / "wandb_id.txt"
+        run_id = id_path.read_text().strip() if resume and id_path.is_file() else wandb.util.generate_id()
+        id_path.write_text(run_id + "\n")
+        os.environ.setdefault("WANDB_SILENT", "true")
+        return wandb.init(mode=mode, project=project, dir=str(self.run_dir), config=config, id=run_id,
+                          name=self.run_dir.name, resume="allow")
+
+    def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
+        record = {"step": step, **{k: float(v) for k, v in scalars.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        if self._wandb is not None:
+            self._wandb.log(scalars, step=step)
+
+    def log_panel(self, step: int, name: str, panel: np.ndarray) -> None:
+        """Log a uint8 (H, W, 3) panel to W&B (no-op when W&B is disabled)."""
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({name: wandb.Image(panel)}, step=step)
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None

@@ -1,0 +1,455 @@
+"""Generate a SYNDOF-style dataset: sharp RGB + depth → defocused image + ground-truth σ map.
+
+Usage::
+
+    python -m syndof.generate --out DIR [--images DIR [--depths DIR] [--depth-scale K]] [--count N] [--seed S]
+        [--max-coc 29] [--workers W] [--shard i/n] [--device cpu|cuda] [--noise] [--jpeg-quality Q]
+        [--kernel gaussian|disc|polygon] [--max-size PX]
+
+With no ``--images`` the built-in data is used (:func:`syndof.scenes.builtin_sources`: Middlebury Motorcycle,
+scikit-image photos with random depth, procedural scenes). With ``--images`` but no ``--depths`` every photo gets
+random edge-aligned depth (:mod:`syndof.random_depth`); with ``--depths`` depth files are matched to images by stem.
+
+Sample ``i`` uses source ``i mod len(sources)`` and its own generator seeded by ``SeedSequence(seed, spawn_key=(i,))``,
+so every sample is reproducible on its own: results are byte-identical whatever ``--workers``/``--shard`` are.
+
+Output layout (INTERFACES.md), for a sample stem ``{i:06d}_{source}``::
+
+    DIR/image/{stem}.png                     8-bit RGB defocused image
+    DIR/blur_map/{stem}.png                  uint16, 3 identical channels, round(10·σ)
+    DIR/blur_map_norm/{stem}_norm.png        8-bit min–max σ (visualisation)
+    DIR/blur_map_binary/{stem}_binary.png    8-bit {0, 255}, 255 where CoC > 1
+    DIR/depth/{stem}_depth.png               8-bit min–max merged (layered) depth, 3 channels
+    DIR/meta/{stem}.json                     the sample's manifest entry, written last (= "sample complete")
+    DIR/manifest.jsonl                       all meta/*.json entries, sorted by stem, rebuilt at the end
+    DIR/dataset.json                         {"format": "syndof", "max_coc": …, "sigma_encoding": …}
+
+Resume: a sample whose files all exist is skipped, so re-running a killed command finishes the rest. Every file is
+written atomically. Bad inputs are logged (one line naming the file) and counted as failed; the run goes on.
+Summary: ``N written, M skipped, K failed`` (skipped = already complete, or max σ above σ_max as in the original);
+the exit status is non-zero only when every sample failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from syndof import io as sio
+from syndof import units
+from syndof.scenes import Source, builtin_sources, folder_sources
+
+log = logging.getLogger("syndof.generate")
+
+SUBDIRS = ("image", "blur_map", "blur_map_norm", "blur_map_binary", "depth")
+KERNELS = ("gaussian", "disc", "polygon")
+
+
+# ----------------------------------------------------------------------------------------------- one sample, in memory
+@dataclass
+class SampleResult:
+    """A rendered sample. Arrays are (H, W[, 3])."""
+
+    image: np.ndarray
+    """float32 RGB in [0, 1]: defocused (and, if asked, noisy / JPEG-degraded) image."""
+    sigma: np.ndarray
+    """float32 σ in px per pixel (the GT map)."""
+    coc: np.ndarray
+    """float32 CoC in px per pixel."""
+    merged_depth: np.ndarray
+    """float64 depth of each pixel's layer (mm, after the 5f shift)."""
+    camera: object
+    """syndof.camera.CameraParams."""
+    layered: object
+    """syndof.camera.LayeredDepth."""
+    augment: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    """seconds: {"camera": …, "render": …, "augment": …}."""
+
+    def over_limit(self, max_coc: float) -> bool:
+        """True when max σ exceeds σ_max (the original skips such images)."""
+        return float(self.sigma.max()) > units.max_sigma(max_coc) + 1e-9
+
+
+def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator, max_coc: int = 29,
+                    kernel: str = "gaussian", device: str | torch.device = "cpu", noise: bool = False,
+                    jpeg_quality: int | None = None) -> SampleResult:
+    """Draw a camera for ``depth_mm``, decompose it into CoC layers and render the defocused image.
+
+    Args:
+        image: (H, W, 3) float RGB in [0, 1] (sharp, all in focus).
+        depth_mm: (H, W) depth in mm, finite and positive.
+        rng: the sample's generator (camera draws, then noise draws).
+        max_coc: CoC of the extreme depth (σ_max = (max_coc − 1)/4).
+        kernel: PSF of the renderer ("gaussian" as the original).
+        device: where the rendering runs.
+        noise: add Poisson–Gaussian sensor noise after rendering.
+        jpeg_quality: re-encode the rendered image as JPEG at this quality (None: off).
+    """
+    from syndof.blur import render_layers
+    from syndof.camera import sample_camera
+
+    image = np.asarray(image, dtype=np.float32)
+    depth_mm = np.asarray(depth_mm, dtype=np.float64)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3), got {image.shape}")
+    if depth_mm.shape != image.shape[:2]:
+        raise ValueError(f"depth {depth_mm.shape} and image {image.shape[:2]} sizes differ")
+    timings = {}
+    t0 = time.perf_counter()
+    camera, layered = sample_camera(depth_mm, image.shape[1], rng, max_coc=max_coc)
+    t1 = time.perf_counter()
+    dev = torch.device(device)
+    img_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(dev)
+    labels_t = torch.from_numpy(np.ascontiguousarray(layered.labels)).to(dev)
+    coc_t = torch.from_numpy(np.asarray(layered.coc, dtype=np.float64)).to(dev)
+    with torch.no_grad():
+        out = render_layers(img_t, labels_t, coc_t, max_coc=int(max_coc), kernel=kernel)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    rendered = out.detach().to("cpu", torch.float32).numpy().transpose(1, 2, 0)
+    rendered = np.clip(np.ascontiguousarray(rendered), 0.0, 1.0)
+    t2 = time.perf_counter()
+    augment = {"noise": None, "jpeg_quality": None}
+    if noise:
+        from syndof.augment import add_sensor_noise, sample_noise_params
+
+        params = sample_noise_params(rng)
+        rendered = add_sensor_noise(rendered, rng, **params)
+        augment["noise"] = params
+    if jpeg_quality is not None:
+        from syndof.augment import jpeg_reencode
+
+        rendered = jpeg_reencode(rendered, jpeg_quality)
+        augment["jpeg_quality"] = int(jpeg_quality)
+    t3 = time.perf_counter()
+    timings.update(camera=t1 - t0, render=t2 - t1, augment=t3 - t2)
+    return SampleResult(image=rendered.astype(np.float32), sigma=layered.sigma_map, coc=layered.coc_map,
+                        merged_depth=layered.merged_depth, camera=camera, layered=layered, augment=augment,
+                        timings=timings)
+
+
+# ------------------------------------------------------------------------------------------------------ file layout
+def sample_stem(index: int, source: Source) -> str:
+    return f"{index:06d}_{source.stem}"
+
+
+def sample_paths(out_dir: Path, stem: str) -> dict[str, Path]:
+    """Every file of one sample; ``meta`` is written last."""
+    return {
+        "image": out_dir / "image" / f"{stem}.png",
+        "blur_map": out_dir / "blur_map" / f"{stem}.png",
+        "blur_map_norm": out_dir / "blur_map_norm" / f"{stem}_norm.png",
+        "blur_map_binary": out_dir / "blur_map_binary" / f"{stem}_binary.png",
+        "depth": out_dir / "depth" / f"{stem}_depth.png",
+        "meta": out_dir / "meta" / f"{stem}.json",
+    }
+
+
+def is_complete(out_dir: Path, stem: str) -> bool:
+    return all(p.is_file() for p in sample_paths(out_dir, stem).values())
+
+
+def _remove_stray_temps(paths: dict[str, Path]) -> None:
+    """Delete temporary files a killed run left for this sample (only this sample's: shards never share one)."""
+    for p in paths.values():
+        if p.parent.is_dir():
+            for tmp in p.parent.glob(f".{p.stem}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def _minmax_u8(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        return np.zeros(x.shape, np.uint8)
+    return np.clip((x - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_sample(out_dir: Path, stem: str, result: SampleResult, meta: dict) -> None:
+    """Write the sample's files (each atomically), metadata last."""
+    paths = sample_paths(out_dir, stem)
+    sio.write_image(paths["image"], result.image)
+    sio.write_sigma_map(paths["blur_map"], result.sigma, channels=3)
+    sio.write_bytes_atomic(paths["blur_map_norm"], sio.encode_png(_minmax_u8(result.sigma)))
+    binary = np.where(result.coc > 1.0, 255, 0).astype(np.uint8)
+    sio.write_bytes_atomic(paths["blur_map_binary"], sio.encode_png(binary))
+    depth8 = _minmax_u8(result.merged_depth)
+    sio.write_bytes_atomic(paths["depth"], sio.encode_png(np.repeat(depth8[..., None], 3, axis=2)))
+    sio.write_json_atomic(paths["meta"], meta)
+
+
+# ------------------------------------------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class Job:
+    index: int
+    source: Source
+    out_dir: str
+    seed: int
+    max_coc: int
+    kernel: str
+    device: str
+    noise: bool
+    jpeg_quality: int | None
+    max_size: int | None
+
+
+@dataclass
+class JobResult:
+    index: int
+    stem: str
+    status: str  # "written" | "done" | "over_limit" | "failed"
+    message: str = ""
+    timings: dict = field(default_factory=dict)
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index``: independent of workers, shards and other samples."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index),)))
+
+
+def _resize_to(image: np.ndarray, depth: np.ndarray, max_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    if not max_size:
+        return image, depth
+    h, w = image.shape[:2]
+    scale = max_size / max(h, w)
+    if scale >= 1.0:
+        return image, depth
+    import cv2
+
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # Nearest keeps metric depth values (no "flying pixels" mixed across discontinuities).
+    depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
+    return np.clip(image, 0.0, 1.0), depth
+
+
+def run_job(job: Job) -> JobResult:
+    """Make one sample (or find it already done); never raises for bad input."""
+    out_dir = Path(job.out_dir)
+    stem = sample_stem(job.index, job.source)
+    if is_complete(out_dir, stem):
+        return JobResult(job.index, stem, "done")
+    paths = sample_paths(out_dir, stem)
+    _remove_stray_temps(paths)
+    rng = sample_rng(job.seed, job.index)
+    try:
+        image, depth = job.source.load(rng)
+        image, depth = _resize_to(image, depth, job.max_size)
+        result = generate_sample(image, depth, rng, max_coc=job.max_coc, kernel=job.kernel, device=job.device,
+                                 noise=job.noise, jpeg_quality=job.jpeg_quality)
+    except sio.InputError as exc:
+        return JobResult(job.index, stem, "failed", f"skipped {exc}")
+    except Exception as exc:  # noqa: BLE001 — one bad sample must not stop the batch
+        return JobResult(job.index, stem, "failed",
+                         f"skipped {job.source.describe()}: {exc.__class__.__name__}: {exc}")
+    if result.over_limit(job.max_coc):
+        return JobResult(job.index, stem, "over_limit",
+                         f"{stem}: max σ {result.sigma.max():.2f} > σ_max {units.max_sigma(job.max_coc):.2f}, skipped",
+                         result.timings)
+    sigma = result.sigma
+    meta = {
+        "stem": stem,
+        "index": job.index,
+        "source": job.source.describe(),
+        "source_name": job.source.name,
+        "seed": job.seed,
+        "seed_spawn_key": [job.index],
+        "height": int(sigma.shape[0]),
+        "width": int(sigma.shape[1]),
+        "max_coc": job.max_coc,
+        "kernel": job.kernel,
+        "camera": dataclasses.asdict(result.camera),
+        "n_layers": int(result.layered.n_layers),
+        "sigma": {"min": float(sigma.min()), "mean": float(sigma.mean()), "max": float(sigma.max())},
+        "augment": result.augment,
+        "files": {k: str(p.relative_to(out_dir)) for k, p in paths.items() if k != "meta"},
+    }
+    write_sample(out_dir, stem, result, meta)
+    return JobResult(job.index, stem, "written", "", result.timings)
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------------- whole dataset
+@dataclass
+class Summary:
+    written: int = 0
+    done: int = 0
+    over_limit: int = 0
+    failed: int = 0
+    failures: list = field(default_factory=list)
+    timings: dict = field(default_factory=lambda: {"camera": 0.0, "render": 0.0, "augment": 0.0})
+
+    @property
+    def skipped(self) -> int:
+        return self.done + self.over_limit
+
+    @property
+    def all_failed(self) -> bool:
+        return self.failed > 0 and self.written == 0 and self.done == 0 and self.over_limit == 0
+
+    def line(self) -> str:
+        return f"{self.written} written, {self.skipped} skipped, {self.failed} failed"
+
+
+def rebuild_manifest(out_dir: str | Path) -> int:
+    """Rewrite DIR/manifest.jsonl from DIR/meta/*.json (sorted by stem), atomically. Returns the entry count."""
+    out_dir = Path(out_dir)
+    lines = []
+    meta_dir = out_dir / "meta"
+    if meta_dir.is_dir():
+        for p in sorted(meta_dir.glob("*.json")):
+            if not is_complete(out_dir, p.stem):
+                continue
+            try:
+                lines.append(json.dumps(json.loads(p.read_text()), sort_keys=True))
+            except (OSError, ValueError) as exc:
+                log.warning("skipped %s in the manifest: %s", p, exc)
+    sio.write_text_atomic(out_dir / "manifest.jsonl", "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must be i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: str | Path | None = None,
+             depth_scale: float | None = None, sources: list[Source] | None = None, count: int | None = None,
+             seed: int = 0, max_coc: int = units.DEFAULT_MAX_COC, workers: int = 1, shard: tuple[int, int] = (0, 1),
+             device: str = "cpu", noise: bool = False, jpeg_quality: int | None = None, kernel: str = "gaussian",
+             max_size: int | None = None, progress: bool = True) -> Summary:
+    """Generate (or complete) a SYNDOF dataset in ``out_dir``; see the module docstring. Returns the counts."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for but CUDA is not available")
+    if sources is None:
+        sources = folder_sources(images, depths, depth_scale) if images is not None else builtin_sources()
+    if not sources:
+        raise ValueError(f"no input images found in {images}")
+    count = len(sources) if count is None else int(count)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ds_path = out_dir / "dataset.json"
+    dataset = {"format": "syndof", "max_coc": int(max_coc), "sigma_encoding": "uint16 round(10*sigma)",
+               "kernel": kernel, "generator": "syndof.generate"}
+    if ds_path.is_file():
+        try:
+            old = json.loads(ds_path.read_text())
+        except ValueError:
+            old = {}
+        if old.get("max_coc", max_coc) != max_coc:
+            raise ValueError(f"{ds_path} was generated with max_coc {old.get('max_coc')}, not {max_coc}: "
+                             "use another --out folder")
+    if not ds_path.is_file() or json.loads(ds_path.read_text()) != dataset:
+        sio.write_json_atomic(ds_path, dataset)
+
+    shard_i, shard_n = shard
+    jobs = [Job(i, sources[i % len(sources)], str(out_dir), int(seed), int(max_coc), kernel, device, bool(noise),
+                jpeg_quality, max_size) for i in range(shard_i, count, shard_n)]
+    summary = Summary()
+
+    def account(res: JobResult) -> None:
+        if res.status == "written":
+            summary.written += 1
+        elif res.status == "done":
+            summary.done += 1
+        elif res.status == "over_limit":
+            summary.over_limit += 1
+            log.info(res.message)
+        else:
+            summary.failed += 1
+            summary.failures.append(res.message)
+            log.warning(res.message)
+        for k, v in res.timings.items():
+            summary.timings[k] = summary.timings.get(k, 0.0) + v
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    bar = tqdm(total=len(jobs), desc="syndof", unit="img", disable=not progress, dynamic_ncols=True)
+    with logging_redirect_tqdm(loggers=[log]):
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                account(run_job(job))
+                bar.update(1)
+        else:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(threads,)) as pool:
+                for res in pool.imap_unordered(run_job, jobs, chunksize=1):
+                    account(res)
+                    bar.update(1)
+    bar.close()
+    n = rebuild_manifest(out_dir)
+    log.info("%s (%d already complete, %d over σ_max); manifest: %d samples", summary.line(), summary.done,
+             summary.over_limit, n)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m syndof.generate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="output folder (SYNDOF layout)")
+    p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
+    p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
+    p.add_argument("--depth-scale", type=float, default=None,
+                   help="multiply raw depth values by K to get mm (e.g. Sintel .dpt: 1000)")
+    p.add_argument("--count", type=int, default=None, help="number of samples (default: one per source)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC, help="largest CoC in px (σ_max = (c−1)/4)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: make every n-th sample starting at i")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--noise", action="store_true", help="add Poisson–Gaussian sensor noise")
+    p.add_argument("--jpeg-quality", type=int, default=None, help="re-encode rendered images as JPEG (1–100)")
+    p.add_argument("--kernel", choices=KERNELS, default="gaussian", help="PSF (the original: gaussian)")
+    p.add_argument("--max-size", type=int, default=None, help="downscale sources whose long side exceeds PX")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.count is not None and args.count < 0:
+        print("error: --count must be >= 0", file=sys.stderr)
+        return 2
+    if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
+        print("error: --jpeg-quality must be in 1..100", file=sys.stderr)
+        return 2
+    try:
+        summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
+                           count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
+                           shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,
+                           kernel=args.kernel, max_size=args.max_size, progress=not args.no_progress)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line())
+    return 1 if summary.all_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

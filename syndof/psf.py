@@ -1,0 +1,128 @@
+"""Point-spread functions (blur kernels) of the SYNDOF renderer.
+
+* :func:`gaussian_kernel` — MATLAB ``fspecial('gaussian', [size size], σ)`` (values below ``eps·max`` zeroed,
+  normalised to sum 1), cropped to its non-zero support exactly as the original ``get_blur_kernel`` does.
+  The original generator uses only this kernel ("only gaussian!", METHOD.md §8).
+* :func:`disc_kernel`, :func:`polygon_kernel` — antialiased uniform aperture shapes (circle, n-blade polygon) of a
+  given CoC diameter, each summing to 1. They are extensions (the original's disc/polygon TIFs are unused).
+
+All kernels are float64 NumPy arrays with odd side lengths, centred on the middle pixel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_EPS = np.finfo(np.float64).eps
+
+
+def coc_sigma(coc: float) -> float:
+    """Gaussian σ of a CoC diameter: ``(c − 1) / 4`` (the original's ``get_blur_kernel``); 0 for ``c ≤ 1``."""
+    return max(float(coc) - 1.0, 0.0) / 4.0
+
+
+def gaussian_kernel_1d(sigma: float, size: int) -> np.ndarray:
+    """1-D factor of :func:`gaussian_kernel`: normalised ``exp(−x²/2σ²)`` on the same cropped support.
+
+    The outer product of this vector with itself equals :func:`gaussian_kernel` up to the ``eps·max`` corner
+    values that ``fspecial`` zeroes (relative difference < 1e-15), so a separable convolution with it is faithful.
+    """
+    k2 = gaussian_kernel(sigma, size)
+    r = k2.shape[0] // 2
+    if sigma <= 0 or r == 0:
+        return np.ones(1)
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def gaussian_kernel(sigma: float, size: int) -> np.ndarray:
+    """MATLAB ``fspecial('gaussian', [size size], sigma)`` cropped to its non-zero support.
+
+    Args:
+        sigma: standard deviation in px (> 0; ``σ ≤ 0`` gives the 1×1 identity kernel).
+        size: full (square) kernel size before cropping — ``max_coc`` in the original (29).
+
+    Returns:
+        (s, s) float64 kernel, ``s ≤ size`` odd when ``size`` is odd, summing to 1.
+    """
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"kernel size must be >= 1, got {size}")
+    if not sigma > 0:
+        return np.ones((1, 1))
+    half = (size - 1) / 2.0
+    x = np.arange(size, dtype=np.float64) - half
+    xx, yy = np.meshgrid(x, x)
+    h = np.exp(-(xx * xx + yy * yy) / (2.0 * sigma * sigma))
+    h[h < _EPS * h.max()] = 0.0
+    s = h.sum()
+    if s != 0:
+        h = h / s
+    rows = np.nonzero(h.any(axis=1))[0]
+    cols = np.nonzero(h.any(axis=0))[0]
+    return h[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _supersampled_shape(inside, coc: float, oversample: int) -> np.ndarray:
+    """Antialiased indicator of ``inside(x, y)`` on an odd grid covering a CoC-diameter shape, summing to 1."""
+    coc = float(coc)
+    if coc <= 1.0:
+        return np.ones((1, 1))
+    r = int(math.ceil(coc / 2.0 - 0.5))  # pixels whose centre-square may touch the shape
+    n = 2 * r + 1
+    sub = (np.arange(n * oversample, dtype=np.float64) + 0.5) / oversample - (n / 2.0)
+    xx, yy = np.meshgrid(sub, sub)
+    cover = inside(xx, yy).astype(np.float64)
+    k = cover.reshape(n, oversample, n, oversample).mean(axis=(1, 3))
+    k[k < 1e-12] = 0.0
+    return k / k.sum()
+
+
+def disc_kernel(coc: float, oversample: int = 8) -> np.ndarray:
+    """Uniform disc of diameter ``coc`` px, antialiased by ``oversample²`` supersampling, summing to 1.
+
+    ``coc ≤ 1`` gives the 1×1 identity kernel (in focus).
+    """
+    rad = float(coc) / 2.0
+    return _supersampled_shape(lambda x, y: x * x + y * y <= rad * rad, coc, oversample)
+
+
+def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversample: int = 8) -> np.ndarray:
+    """Regular ``blades``-gon aperture inscribed in a circle of diameter ``coc`` px, antialiased, summing to 1.
+
+    Args:
+        coc: circumscribed diameter in px (``≤ 1`` → identity).
+        blades: number of aperture blades (≥ 3).
+        rotation: polygon rotation in radians.
+    """
+    if blades < 3:
+        raise ValueError(f"a polygon aperture needs >= 3 blades, got {blades}")
+    rad = float(coc) / 2.0
+    apothem = rad * math.cos(math.pi / blades)
+    normals = [(math.cos(rotation + (2 * i + 1) * math.pi / blades), math.sin(rotation + (2 * i + 1) * math.pi / blades))
+               for i in range(blades)]
+
+    def inside(x, y):
+        ok = np.ones_like(x, dtype=bool)
+        for nx, ny in normals:
+            ok &= x * nx + y * ny <= apothem
+        return ok
+
+    return _supersampled_shape(inside, coc, oversample)
+
+
+def make_kernel(coc: float, max_coc: int = 29, kernel: str = "gaussian", blades: int = 6,
+                rotation: float = 0.0) -> np.ndarray:
+    """Kernel of one layer: ``gaussian`` (σ = (c − 1)/4 on a max_coc² grid), ``disc`` or ``polygon``; 1×1 for c ≤ 1."""
+    if coc <= 1.0:
+        return np.ones((1, 1))
+    if kernel == "gaussian":
+        return gaussian_kernel(coc_sigma(coc), max_coc)
+    if kernel == "disc":
+        return disc_kernel(coc)
+    if kernel == "polygon":
+        return polygon_kernel(coc, blades, rotation)
+    raise ValueError(f"unknown kernel {kernel!r} (gaussian, disc, polygon)")

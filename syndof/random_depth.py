@@ -1,0 +1,199 @@
+"""Random, edge-aligned depth for plain photos, so any folder of sharp images becomes SYNDOF training data.
+
+The photo is over-segmented into superpixels (SLIC), whose boundaries follow image edges. Superpixels are grouped
+into a few regions by k-means on their mean colour and position, and every connected region gets its own smooth
+depth field: a random plane plus low-frequency variation, with a ground-plane prior (regions reaching lower in the
+frame are nearer, and depth falls towards the bottom of the frame). Depth therefore jumps **only** at region
+boundaries, i.e. at superpixel boundaries, i.e. at image edges, and varies smoothly everywhere else.
+
+Depth is built in normalised *nearness* ``t ∈ [0, 1]`` and mapped linearly in inverse depth between a random far and
+near distance. The thin-lens CoC is linear in inverse depth (METHOD.md §8: ``|z − z_f|/z = z_f·|1/z_f − 1/z|``), so a
+smooth ``t`` gives a smooth, gap-free CoC distribution and the camera model finds a few hundred CoC layers.
+
+This is a plausible-looking prior, not a depth estimate: a trained network sees correct blur-vs-σ pairs, but the
+scene layout is made up (document that when training on it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy.cluster.vq import kmeans2
+from skimage.color import rgb2lab
+from skimage.segmentation import slic
+
+NEAR_RANGE_MM = (500.0, 3000.0)
+"""The nearest depth of a scene is drawn log-uniformly from this range (mm)."""
+
+FAR_LIMIT_MM = 30000.0
+"""Farthest depth of any scene (mm)."""
+
+
+def _as_rgb_float(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype == np.uint8:
+        img = img.astype(np.float64) / 255.0
+    elif img.dtype == np.uint16:
+        img = img.astype(np.float64) / 65535.0
+    else:
+        img = img.astype(np.float64)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {img.shape}")
+    return np.clip(img[..., :3], 0.0, 1.0)
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
+    """Zero-mean, unit-std low-frequency noise with correlation length ~``scale_px``."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma=max(scale_px, 1.0), mode="reflect")
+    std = field.std()
+    return (field - field.mean()) / std if std > 0 else field * 0.0
+
+
+def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixels: int | None = None,
+                       n_regions: int | None = None, merge_delta_e: float | None = None) -> np.ndarray:
+    """Group SLIC superpixels into a few connected regions whose boundaries lie on image edges.
+
+    1. SLIC superpixels (their boundaries follow image edges, or run through flat areas);
+    2. adjacent superpixels whose mean colours differ by less than ``merge_delta_e`` (CIELAB ΔE) are merged
+       (transitively), so a flat or smoothly shaded area becomes one segment and no region boundary crosses it;
+    3. segments are grouped by k-means on mean colour and position into a few groups, and every group is split into
+       its connected pieces.
+
+    Returns:
+        (H, W) int64 region labels 0 … R−1.
+    """
+    img = _as_rgb_float(image)
+    h, w = img.shape[:2]
+    if n_superpixels is None:
+        n_superpixels = int(np.clip(h * w // 500, 16, 400))
+    sp = slic(img, n_segments=n_superpixels, compactness=10.0, start_label=0, channel_axis=-1)
+    sp = np.unique(sp, return_inverse=True)[1].reshape(h, w)
+    n_sp = int(sp.max()) + 1
+    lab = rgb2lab(img).reshape(-1, 3)
+
+    def means(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        cnt = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
+        m = np.stack([np.bincount(labels.ravel(), weights=lab[:, ch], minlength=n) for ch in range(3)], 1)
+        return m / np.maximum(cnt, 1)[:, None], cnt
+
+    # Merge adjacent superpixels of similar colour (union-find over the adjacency pairs).
+    sp_lab, _ = means(sp, n_sp)
+    pairs = np.concatenate([np.stack([sp[:, :-1].ravel(), sp[:, 1:].ravel()], 1),
+                            np.stack([sp[:-1].ravel(), sp[1:].ravel()], 1)])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
+    delta = np.linalg.norm(sp_lab[pairs[:, 0]] - sp_lab[pairs[:, 1]], axis=1)
+    threshold = rng.uniform(6.0, 12.0) if merge_delta_e is None else merge_delta_e
+    parent = np.arange(n_sp)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs[delta < threshold]:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(i) for i in range(n_sp)])
+    seg = np.unique(roots, return_inverse=True)[1].reshape(-1)[sp]
+    n_seg = int(seg.max()) + 1
+
+    seg_lab, counts = means(seg, n_seg)
+    yy, xx = np.mgrid[0:h, 0:w]
+    # Position keeps groups compact-ish; its weight is random so some scenes get long, colour-driven regions.
+    pos_w = rng.uniform(0.2, 0.8)
+    cy = np.bincount(seg.ravel(), weights=yy.ravel(), minlength=n_seg) / counts / max(h, w) * pos_w
+    cx = np.bincount(seg.ravel(), weights=xx.ravel(), minlength=n_seg) / counts / max(h, w) * pos_w
+    feats = np.concatenate([seg_lab / 100.0, cy[:, None], cx[:, None]], axis=1)
+    if n_regions is None:
+        n_regions = int(rng.integers(3, 8))
+    n_regions = max(1, min(n_regions, n_seg))
+    if n_regions == n_seg:
+        groups = np.arange(n_seg)
+    elif n_regions == 1:
+        groups = np.zeros(n_seg, dtype=np.int64)
+    else:
+        _, groups = kmeans2(feats, n_regions, minit="++", seed=rng)
+    sp = seg
+    group_map = groups[sp]
+    # Split every group into its 4-connected pieces: separate blobs of one colour get separate depths.
+    regions = np.zeros((h, w), dtype=np.int64)
+    next_label = 0
+    for g in np.unique(group_map):
+        comp, n = ndimage.label(group_map == g)
+        mask = comp > 0
+        regions[mask] = comp[mask] - 1 + next_label
+        next_label += n
+    return regions
+
+
+def random_depth(image: np.ndarray, rng: np.random.Generator, *, near_mm: float | None = None,
+                 far_mm: float | None = None, n_superpixels: int | None = None,
+                 n_regions: int | None = None) -> np.ndarray:
+    """Random layered depth for a photo, with discontinuities only at image edges.
+
+    Args:
+        image: (H, W, 3) RGB float in [0, 1] (uint8/uint16, grayscale and RGBA are accepted too).
+        rng: the generator every random choice is drawn from (same seed → same depth).
+        near_mm, far_mm: depth range; drawn at random when None (near 0.5–3 m, far up to 30 m, ≥ 3× near).
+        n_superpixels, n_regions: segmentation granularity; automatic / random when None.
+
+    Returns:
+        (H, W) float64 depth in mm, finite and positive, spanning exactly [near_mm, far_mm].
+    """
+    img = _as_rgb_float(image)
+    h, w = img.shape[:2]
+    if near_mm is None:
+        near_mm = float(np.exp(rng.uniform(np.log(NEAR_RANGE_MM[0]), np.log(NEAR_RANGE_MM[1]))))
+    if far_mm is None:
+        lo = min(3.0 * near_mm, FAR_LIMIT_MM)
+        far_mm = float(np.exp(rng.uniform(np.log(lo), np.log(FAR_LIMIT_MM)))) if lo < FAR_LIMIT_MM else lo
+    if not 0 < near_mm < far_mm:
+        raise ValueError(f"need 0 < near_mm < far_mm, got {near_mm}, {far_mm}")
+
+    regions = superpixel_regions(img, rng, n_superpixels, n_regions)
+    n_reg = int(regions.max()) + 1
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    yn, xn = yy / max(h - 1, 1), xx / max(w - 1, 1)
+    counts = np.bincount(regions.ravel(), minlength=n_reg).astype(np.float64)
+    cy = np.bincount(regions.ravel(), weights=yn.ravel(), minlength=n_reg) / counts
+    cx = np.bincount(regions.ravel(), weights=xn.ravel(), minlength=n_reg) / counts
+    bottom = ndimage.maximum(yn, labels=regions, index=np.arange(n_reg))
+    bottom = np.asarray(bottom, dtype=np.float64)
+
+    # Ground-plane prior. A ground plane seen by a level camera has inverse depth linear in (row − horizon):
+    # nearness t_g(y) grows from the horizon to the bottom of the frame (and slowly above it, for variety).
+    horizon = rng.uniform(0.15, 0.6)
+    def ground(y: np.ndarray) -> np.ndarray:
+        return np.where(y < horizon, 0.1 * y / horizon, 0.1 + 0.9 * (y - horizon) / (1.0 - horizon))
+
+    # Where a region stands: the 90th percentile of its rows (robust to a few stray low pixels).
+    order = np.argsort(regions.ravel(), kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts.astype(np.int64))])
+    yflat = yn.ravel()[order]
+    foot = np.array([np.percentile(yflat[starts[k]:starts[k + 1]], 90) for k in range(n_reg)])
+    top = np.array([yflat[starts[k]:starts[k + 1]].min() for k in range(n_reg)])
+    # Background-like regions (reaching the bottom and spanning much of the height) follow the ground gradient
+    # row by row; other regions are upright objects at roughly the ground's depth at their foot (plus jitter).
+    background = (bottom >= 1.0 - 1e-9) & (bottom - top >= 0.5)
+    upright = np.where(background, rng.uniform(0.0, 0.2, n_reg), rng.uniform(0.6, 1.0, n_reg))
+    jitter = rng.normal(0.0, 0.1, n_reg)
+    jitter = np.where(ground(foot) + jitter < 0, np.abs(jitter), jitter)  # regions above the horizon: not beyond it
+    level = ground(foot) + jitter
+    tilt_x = rng.uniform(-0.15, 0.15, n_reg)
+    tilt_y = rng.uniform(0.0, 0.15, n_reg)
+    u = upright[regions]
+    t = (1.0 - u) * ground(yn) + u * level[regions]
+    t += tilt_x[regions] * (xn - cx[regions]) + tilt_y[regions] * (yn - cy[regions])
+    # Smooth within-region variation at two scales: continuous across the frame, so it never adds jumps.
+    t += rng.uniform(0.02, 0.06) * _smooth_noise(rng, (h, w), max(h, w) / 6.0)
+    t += rng.uniform(0.005, 0.02) * _smooth_noise(rng, (h, w), max(h, w) / 24.0)
+    t_min, t_max = t.min(), t.max()
+    t = (t - t_min) / (t_max - t_min) if t_max > t_min else np.zeros_like(t)
+    inv = 1.0 / far_mm + t * (1.0 / near_mm - 1.0 / far_mm)
+    depth = 1.0 / inv
+    return np.clip(depth, near_mm, far_mm)

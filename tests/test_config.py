@@ -1,0 +1,101 @@
+"""dmenet.config: YAML + overrides, type conversion, unknown keys, the shipped experiment files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dmenet.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, dump_config, load_config
+from dmenet.train import parse_args, resolve_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_the_paper_values():
+    cfg = ExperimentConfig()
+    assert (cfg.loss.perceptual, cfg.loss.binary, cfg.loss.adv, cfg.loss.aux) == (1e-4, 2e-2, 1e-3, 1.0)
+    assert (cfg.optim.lr, cfg.optim.beta1, cfg.optim.decay, cfg.optim.decay_every_epochs) == (1e-4, 0.9, 0.8, 20)
+    assert (cfg.train.batch_synthetic, cfg.train.batch_labelled, cfg.train.batch_unlabelled) == (3, 3, 3)
+    assert cfg.data.crop == 240 and cfg.model.encoder == "vgg19"
+
+
+@pytest.mark.parametrize("name", ["dmenet_paper", "dmenet_lite", "tiny"])
+def test_experiment_files_load(name):
+    cfg = load_config(REPO / "experiments" / f"{name}.yaml")
+    assert isinstance(cfg, ExperimentConfig)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_paper_and_lite_files():
+    paper = load_config(REPO / "experiments" / "dmenet_paper.yaml")
+    assert paper.model.encoder == "vgg19" and paper.data.crop == 240 and paper.train.batch_labelled == 3
+    lite = load_config(REPO / "experiments" / "dmenet_lite.yaml")
+    assert lite.model.encoder == "mobilenet_v2" and lite.data.crop == 256 and lite.train.batch_unlabelled == 4
+    assert lite.model.init.endswith("mobilenet_v2_imagenet_keras.safetensors")
+
+
+def test_overrides_convert_types(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("optim:\n  lr: 1e-4\ntrain:\n  steps: 7\n")  # YAML 1.1 reads 1e-4 as a string
+    cfg = load_config(path, ["train.steps=12", "optim.lr=3e-5", "train.amp=false", "data.max_min_side=null",
+                             "model.width=0.5", "data.synthetic=/some/dir"])
+    assert cfg.train.steps == 12 and isinstance(cfg.train.steps, int)
+    assert cfg.optim.lr == pytest.approx(3e-5) and cfg.train.amp is False
+    assert cfg.data.max_min_side is None and cfg.model.width == 0.5 and cfg.data.synthetic == "/some/dir"
+    assert load_config(path).optim.lr == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize("override, words", [
+    ("train.stepz=3", ["train.stepz", "valid keys"]),
+    ("trian.steps=3", ["trian", "top level"]),
+    ("model.depth=3", ["model.depth"]),
+])
+def test_unknown_key_is_rejected(override, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_unknown_key_in_yaml_is_rejected(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("train:\n  step: 3\n")
+    with pytest.raises(ConfigError, match="train.step"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("override, key", [("train.steps=ten", "train.steps"), ("optim.lr=fast", "optim.lr"),
+                                           ("train.amp=maybe", "train.amp"), ("train.steps=1.5", "train.steps"),
+                                           ("train.stage=pretrain", "train.stage")])
+def test_type_errors_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, [override])
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["train.steps"])
+    with pytest.raises(ConfigError, match="section"):
+        load_config(None, ["train=3"])
+
+
+def test_dump_roundtrip(tmp_path):
+    cfg = load_config(REPO / "experiments" / "tiny.yaml", ["optim.lr=2e-4"])
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(cfg))
+    assert load_config(path) == cfg
+
+
+def test_cli_flags_override_set_and_yaml(tmp_path):
+    args = parse_args(["--config", str(REPO / "experiments" / "tiny.yaml"), "--out", str(tmp_path / "run"),
+                       "--steps", "9", "--stage", "blur", "--set", "train.steps=3", "optim.lr=5e-5",
+                       "--set", "data.crop=32", "--gt-polarity", "white-sharp", "--wandb", "disabled"])
+    cfg = resolve_config(args)
+    assert cfg.train.steps == 9 and cfg.train.stage == "blur" and cfg.data.crop == 32
+    assert cfg.optim.lr == pytest.approx(5e-5) and cfg.data.gt_polarity == "white-sharp"
+
+
+def test_resume_without_run_folder_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="config.yaml"):
+        resolve_config(parse_args(["--out", str(tmp_path / "nothing"), "--resume"]))

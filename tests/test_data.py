@@ -1,0 +1,162 @@
+"""dmenet.data: pairing, polarity, σ rescaling, corrupt-file skipping, errors, deterministic streams."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from train_data_helpers import write_labelled, write_real, write_syndof
+
+from dmenet.data import DomainStream, LabelledDataset, MaskSizeError, RealDataset, SyntheticDataset
+from dmenet.data.transforms import augment, resize, resize_for_crop, to_tensors
+from syndof import io
+
+
+def _transform(crop=32):
+    return lambda sample, gen: to_tensors(augment(sample, crop, gen), 29)
+
+
+# ------------------------------------------------------------------------------------------------------ synthetic
+def test_synthetic_pairs_by_stem_and_reads_sigma(tmp_path):
+    root = write_syndof(tmp_path / "syn", count=3, max_coc=21)
+    ds = SyntheticDataset(root)
+    assert len(ds) == 3 and ds.max_coc == 21 and ds.stems == ["s000", "s001", "s002"]
+    sample = ds.load(1)
+    assert sample["image"].shape[:2] == sample["sigma"].shape and sample["sigma"].dtype == np.float32
+    assert 0 <= sample["sigma"].min() and sample["sigma"].max() <= 7.0
+    # values come back at the file's 0.1 px resolution
+    np.testing.assert_allclose(sample["sigma"] * 10, np.round(sample["sigma"] * 10), atol=1e-4)
+
+
+def test_synthetic_max_coc_defaults_to_29(tmp_path):
+    root = write_syndof(tmp_path / "syn", count=1)
+    (root / "dataset.json").unlink()
+    assert SyntheticDataset(root).max_coc == 29
+
+
+def test_synthetic_empty_folder_is_an_error_naming_it(tmp_path):
+    (tmp_path / "syn" / "image").mkdir(parents=True)
+    (tmp_path / "syn" / "blur_map").mkdir()
+    with pytest.raises(io.InputError, match="no synthetic training samples") as err:
+        SyntheticDataset(tmp_path / "syn")
+    assert str(tmp_path / "syn") in str(err.value)
+    with pytest.raises(io.InputError, match="not a SYNDOF folder"):
+        SyntheticDataset(tmp_path / "elsewhere")
+
+
+def test_synthetic_mismatched_stems_is_an_error(tmp_path):
+    root = write_syndof(tmp_path / "syn", count=3)
+    (root / "blur_map" / "s001.png").rename(root / "blur_map" / "other.png")
+    with pytest.raises(io.InputError, match="do not pair by stem") as err:
+        SyntheticDataset(root)
+    assert "s001" in str(err.value) and "other" in str(err.value)
+
+
+def test_synthetic_split_holds_out_last_stems(tmp_path):
+    train, val = SyntheticDataset(write_syndof(tmp_path / "syn", count=5)).split(2)
+    assert train.stems == ["s000", "s001", "s002"] and val.stems == ["s003", "s004"]
+
+
+# ------------------------------------------------------------------------------------------------------- labelled
+@pytest.mark.parametrize("polarity_white_blurred", [True, False])
+def test_labelled_pairs_case_insensitively_and_normalises_polarity(tmp_path, polarity_white_blurred):
+    root = write_labelled(tmp_path / "lab", count=2)  # image/L0.JPG ↔ gt/l0.png; left half white
+    ds = LabelledDataset(root, white_is_blurred=polarity_white_blurred)
+    assert len(ds) == 2
+    mask = ds.load(0)["mask"]
+    left, right = mask[:, :10].mean(), mask[:, -10:].mean()
+    if polarity_white_blurred:
+        assert (left, right) == (1.0, 0.0)
+    else:
+        assert (left, right) == (0.0, 1.0)
+
+
+def test_labelled_image_without_mask_is_an_error(tmp_path):
+    root = write_labelled(tmp_path / "lab", count=2)
+    (root / "gt" / "l1.png").unlink()
+    with pytest.raises(io.InputError, match="without a mask"):
+        LabelledDataset(root)
+
+
+def test_labelled_mask_size_mismatch_stops_at_build(tmp_path):
+    root = write_labelled(tmp_path / "lab", count=2)
+    io.write_image(root / "gt" / "l1.png", np.zeros((30, 40), np.uint8))
+    with pytest.raises(MaskSizeError) as err:
+        LabelledDataset(root)
+    assert "l1.png" in str(err.value) and "L1.JPG" in str(err.value)
+
+
+@pytest.mark.shared
+def test_labelled_cuhk_subset(shared, tmp_path):
+    cuhk = shared("data", "cuhk")
+    ds = LabelledDataset(cuhk, white_is_blurred=True)  # 5 images, 1000 masks (extra masks ignored)
+    assert len(ds) == 5
+    sample = ds.load(0)
+    assert sample["mask"].shape == sample["image"].shape[:2] and set(np.unique(sample["mask"])) <= {0.0, 1.0}
+
+
+# ------------------------------------------------------------------------------------------------------------ real
+def test_real_is_recursive(tmp_path):
+    ds = RealDataset(write_real(tmp_path / "real", count=3))
+    assert len(ds) == 3 and ds.load(0)["image"].shape == (66, 100, 3)
+    with pytest.raises(io.InputError, match="no images"):
+        RealDataset((tmp_path / "empty").mkdir() or tmp_path / "empty")
+
+
+# ------------------------------------------------------------------------------------------------------ transforms
+def test_sigma_resized_by_half_is_halved():
+    sigma = np.full((40, 60), 4.0, np.float32)
+    sample = {"image": np.zeros((40, 60, 3), np.float32), "sigma": sigma, "mask": np.ones((40, 60), np.float32)}
+    out = resize(sample, (20, 30))
+    assert out["image"].shape == (20, 30, 3) and out["mask"].shape == (20, 30)
+    np.testing.assert_allclose(out["sigma"], 2.0, atol=1e-5)
+    up = resize_for_crop(sample, crop=80)  # short side 40 → 80: ×2
+    assert min(up["image"].shape[:2]) == 80 and up["image"].shape[:2] == (80, 120)
+    np.testing.assert_allclose(up["sigma"], 8.0, atol=1e-4)
+    assert set(np.unique(up["mask"])) == {1.0}
+
+
+def test_label_is_sigma_over_sigma_max_and_clipped():
+    sample = {"image": np.zeros((16, 16, 3), np.float32), "sigma": np.array([[0.0, 3.5], [7.0, 14.0]] * 8,
+                                                                             np.float32).repeat(8, axis=1)}
+    label = to_tensors(sample, 29)["label"]
+    assert label.shape == (1, 16, 16) and label.max() == 1.0
+    assert torch.allclose(label[0, 0, :2], torch.tensor([0.0, 0.0])) and abs(label[0, 0, 8] - 0.5) < 1e-6
+
+
+def test_mask_stays_binary_under_augmentation():
+    rng = np.random.default_rng(0)
+    sample = {"image": rng.random((50, 70, 3), dtype=np.float32),
+              "mask": (rng.random((50, 70)) > 0.5).astype(np.float32)}
+    gen = torch.Generator().manual_seed(3)
+    out = augment(sample, 64, gen)
+    assert out["image"].shape == (64, 64, 3) and set(np.unique(out["mask"])) <= {0.0, 1.0}
+
+
+# --------------------------------------------------------------------------------------------------------- streams
+def test_stream_is_deterministic_and_resumable(tmp_path):
+    ds = SyntheticDataset(write_syndof(tmp_path / "syn", count=5))
+    a = DomainStream(ds, 2, seed=7, transform=_transform(), name="synthetic")
+    b = DomainStream(ds, 2, seed=7, transform=_transform(), name="synthetic", threads=2)
+    first = [a.next_batch() for _ in range(2)]
+    assert all(torch.equal(x["image"], y["image"]) for x, y in zip(first, [b.next_batch() for _ in range(2)]))
+    tensors, scalars = a.state_dict()
+    after = a.next_batch()
+    c = DomainStream(ds, 2, seed=999, transform=_transform(), name="synthetic")
+    c.load_state_dict(tensors, scalars)
+    assert torch.equal(c.next_batch()["label"], after["label"])
+    assert first[0]["image"].shape == (2, 3, 32, 32) and first[0]["label"].shape == (2, 1, 32, 32)
+
+
+def test_corrupt_image_is_skipped_with_a_warning(tmp_path, caplog):
+    root = write_syndof(tmp_path / "syn", count=3)
+    bad = root / "image" / "s001.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a PNG")
+    stream = DomainStream(SyntheticDataset(root), 3, seed=0, transform=_transform(), name="synthetic")
+    with caplog.at_level(logging.WARNING):
+        batches = [stream.next_batch() for _ in range(3)]
+    assert all(b["image"].shape == (3, 3, 32, 32) for b in batches)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(bad) in w for w in warnings)

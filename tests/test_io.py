@@ -1,0 +1,194 @@
+"""syndof.io: robust readers (gray, RGBA, 16-bit, EXIF, bad files), atomic writers, σ-map encoding."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from syndof import io as sio
+from syndof.io import InputError
+
+
+def _rgb(h=20, w=30, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _no_temps(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------------------------------------- reading
+def test_read_rgb_png_exact(tmp_path):
+    rgb = _rgb()
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), rgb[..., ::-1])
+    img = sio.read_image(path)
+    assert img.dtype == np.float32 and img.shape == (20, 30, 3)
+    np.testing.assert_allclose(img, rgb / 255.0, atol=1e-6)  # RGB order, not BGR
+
+
+def test_read_gray_is_replicated(tmp_path):
+    gray = _rgb()[..., 0]
+    path = tmp_path / "g.png"
+    cv2.imwrite(str(path), gray)
+    img = sio.read_image(path)
+    assert img.shape == (20, 30, 3)
+    for c in range(3):
+        np.testing.assert_allclose(img[..., c], gray / 255.0, atol=1e-6)
+
+
+def test_read_rgba_drops_alpha(tmp_path):
+    rgb = _rgb()
+    rgba = np.concatenate([rgb, np.full((20, 30, 1), 7, np.uint8)], axis=2)
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    img = sio.read_image(path)
+    assert img.shape == (20, 30, 3)
+    np.testing.assert_allclose(img, rgb / 255.0, atol=1e-6)
+
+
+def test_read_16bit_scaled_to_unit_range(tmp_path):
+    rgb16 = (_rgb().astype(np.uint16) * 257)
+    rgb16[0, 0] = 65535
+    path = tmp_path / "s.png"
+    cv2.imwrite(str(path), rgb16[..., ::-1])
+    img = sio.read_image(path)
+    assert img.dtype == np.float32 and img.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(img, rgb16 / 65535.0, atol=1e-6)
+    gray16 = np.full((5, 6), 32768, np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.png"), gray16)
+    np.testing.assert_allclose(sio.read_image(tmp_path / "g16.png"), 32768 / 65535.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_read_exif_rotated_jpeg(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    arr = np.zeros((20, 40, 3), np.uint8)  # wide image, bright top-left corner
+    arr[:6, :6] = 255
+    pil = Image.fromarray(arr)
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"r{orientation}.jpg"
+    pil.save(path, quality=95, exif=exif.tobytes())
+    img = sio.read_image(path)
+    with Image.open(path) as ref_pil:
+        ref = np.asarray(ImageOps.exif_transpose(ref_pil).convert("RGB"), dtype=np.float32) / 255.0
+    assert img.shape == ref.shape
+    if orientation in (6, 8):
+        assert img.shape[:2] == (40, 20)
+    np.testing.assert_allclose(img, ref, atol=2 / 255)
+
+
+def test_missing_empty_truncated_raise_input_error(tmp_path):
+    with pytest.raises(InputError, match="not found") as err:
+        sio.read_image(tmp_path / "nope.png")
+    assert "nope.png" in str(err.value)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        sio.read_image(empty)
+    ok, buf = cv2.imencode(".jpg", _rgb(64, 64)[..., ::-1])
+    truncated = tmp_path / "trunc.jpg"
+    for keep in (200, int(len(buf) * 0.6), len(buf) - 2):  # header only, mid-scan, missing end marker
+        truncated.write_bytes(buf.tobytes()[:keep])
+        with pytest.raises(InputError) as err:
+            sio.read_image(truncated)
+        assert "trunc.jpg" in str(err.value)
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"not an image at all" * 10)
+    with pytest.raises(InputError):
+        sio.read_image(garbage)
+    assert isinstance(err.value, ValueError)  # callers may catch ValueError
+
+
+# ----------------------------------------------------------------------------------------------------------- writing
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.json"
+    sio.write_json_atomic(target, {"a": 1})
+    sio.write_json_atomic(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert _no_temps(tmp_path) == []
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    target = tmp_path / "keep.txt"
+    sio.write_text_atomic(target, "old")
+    with pytest.raises(RuntimeError):
+        with sio.atomic_path(target) as tmp:
+            tmp.write_text("half-written")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert _no_temps(tmp_path) == []
+    # a writer that fails before producing bytes (bad dtype) does not touch the old file either
+    img_path = tmp_path / "img.png"
+    sio.write_image(img_path, _rgb())
+    before = img_path.read_bytes()
+    with pytest.raises(ValueError):
+        sio.write_bytes_atomic(img_path, sio.encode_png(np.zeros((4, 4), np.int32)))
+    assert img_path.read_bytes() == before
+    assert _no_temps(tmp_path) == []
+
+
+def test_write_image_round_trip_and_creates_folders(tmp_path):
+    rgb = _rgb()
+    path = tmp_path / "deep" / "er" / "x.png"
+    sio.write_image(path, rgb / 255.0)
+    np.testing.assert_array_equal(cv2.imread(str(path))[..., ::-1], rgb)
+    # deterministic bytes
+    sio.write_image(tmp_path / "y.png", rgb / 255.0)
+    assert path.read_bytes() == (tmp_path / "y.png").read_bytes()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sigma_map_16bit_round_trip(tmp_path, channels):
+    sigma = np.round(np.random.default_rng(1).uniform(0, 7, (17, 23)), 1).astype(np.float32)
+    path = tmp_path / "s.png"
+    sio.write_sigma_map(path, sigma, channels=channels)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16
+    assert raw.shape == ((17, 23, 3) if channels == 3 else (17, 23))
+    if channels == 3:
+        assert (raw[..., 0] == raw[..., 1]).all() and (raw[..., 1] == raw[..., 2]).all()
+    np.testing.assert_array_equal(raw[..., 1] if channels == 3 else raw, np.round(sigma * 10).astype(np.uint16))
+    back = sio.read_sigma_map(path)
+    assert back.dtype == np.float32 and back.shape == (17, 23)
+    np.testing.assert_allclose(back, sigma, atol=1e-5)
+
+
+def test_sigma_map_npy(tmp_path):
+    sigma = np.random.default_rng(2).uniform(0, 7, (5, 6)).astype(np.float32)
+    sio.write_npy(tmp_path / "s.npy", sigma)
+    np.testing.assert_array_equal(sio.read_sigma_map(tmp_path / "s.npy"), sigma)
+    np.save(tmp_path / "neg.npy", -sigma)
+    with pytest.raises(InputError):
+        sio.read_sigma_map(tmp_path / "neg.npy")
+
+
+def test_sigma_map_8bit_png_rejected(tmp_path):
+    path = tmp_path / "eight.png"
+    cv2.imwrite(str(path), np.full((8, 8, 3), 30, np.uint8))
+    with pytest.raises(InputError, match="16-bit"):
+        sio.read_sigma_map(path)
+
+
+def test_read_mask_polarity(tmp_path):
+    m = np.zeros((6, 6), np.uint8)
+    m[:, 3:] = 255
+    path = tmp_path / "m.png"
+    cv2.imwrite(str(path), m)
+    np.testing.assert_array_equal(sio.read_mask(path), (m > 0).astype(np.float32))
+    np.testing.assert_array_equal(sio.read_mask(path, white_is_blurred=False), (m == 0).astype(np.float32))
+
+
+def test_list_images(tmp_path):
+    for name in ("b.PNG", "a.jpg", "c.txt", "d.tif"):
+        (tmp_path / name).write_bytes(b"x")
+    os.mkdir(tmp_path / "sub.png")
+    assert [p.name for p in sio.list_images(tmp_path)] == ["a.jpg", "b.PNG", "d.tif"]
+    with pytest.raises(InputError):
+        sio.list_images(tmp_path / "missing")

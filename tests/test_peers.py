@@ -1,0 +1,112 @@
+"""Classical peers: polarity on a half-blurred texture, shapes/ranges, Zhuo & Sim's σ, the matting Laplacian."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from dmenet.peers import PEERS
+from dmenet.peers.lbp import lbp_riu2
+from dmenet.peers.matting import matting_laplacian, propagate
+from dmenet.peers.zhuo_sim import sparse_defocus, zhuo_sim_sigma
+
+
+def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    tex = ndimage.gaussian_filter(rng.random((h, w, 3)), (0.7, 0.7, 0))
+    return ((tex - tex.min()) / (tex.max() - tex.min())).astype(np.float32)
+
+
+def _half_blurred(rng: np.random.Generator, h: int = 96, w: int = 130, sigma: float = 2.5) -> np.ndarray:
+    tex = _texture(rng, h, w)
+    blurred = ndimage.gaussian_filter(tex, (sigma, sigma, 0), mode="nearest")
+    img = tex.copy()
+    img[:, w // 2 :] = blurred[:, w // 2 :]
+    return img
+
+
+def _step_edge(sigma: float, size: int = 64) -> np.ndarray:
+    step = np.zeros((size, size))
+    step[:, size // 2 :] = 1.0
+    gray = 0.2 + 0.6 * ndimage.gaussian_filter(step, sigma, mode="nearest")
+    return np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
+
+
+def test_peer_names():
+    assert set(PEERS) == {"hifst", "zhuo_sim", "lbp", "laplacian"}
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+def test_blurred_half_scores_higher(name, rng):
+    img = _half_blurred(rng)
+    blur = PEERS[name](img)
+    left, right = blur[:, :55].mean(), blur[:, 75:].mean()
+    assert right > left + 0.1, (name, left, right)
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+@pytest.mark.parametrize("shape", [(45, 67), (37, 8), (9, 7)])
+def test_shape_range_dtype(name, shape, rng):
+    img = _texture(rng, *shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no silent NaN arithmetic
+        blur = PEERS[name](img)
+    assert blur.shape == shape and blur.dtype == np.float32
+    assert np.all(np.isfinite(blur)) and blur.min() >= 0.0 and blur.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", sorted(PEERS))
+def test_constant_image(name):
+    blur = PEERS[name](np.full((33, 41, 3), 0.4, dtype=np.float32))
+    assert blur.shape == (33, 41) and np.all(np.isfinite(blur)) and 0.0 <= blur.min() <= blur.max() <= 1.0
+
+
+def test_rejects_bad_shape():
+    with pytest.raises(ValueError, match="RGB"):
+        PEERS["laplacian"](np.zeros((10, 10), dtype=np.float32))
+
+
+@pytest.mark.parametrize("sigma", [1.5, 2.0, 2.5, 3.5])
+def test_zhuo_sim_sparse_sigma_at_step_edge(sigma):
+    sparse, edges = sparse_defocus(_step_edge(sigma), sigma0=1.0, max_blur=6.0)
+    assert edges.sum() >= 32
+    est = float(np.median(sparse[edges]))
+    assert abs(est - sigma) <= 0.25 * sigma, est
+
+
+def test_zhuo_sim_dense_map_follows_the_edge():
+    # one vertical edge of σ = 2 px: the propagated map is ≈ 2 px everywhere; run at a reduced working size
+    img = np.ascontiguousarray(_step_edge(2.0, size=120)[:60])
+    sigma = zhuo_sim_sigma(img, max_blur=5.0, work_side=48)
+    assert sigma.shape == (60, 120) and sigma.dtype == np.float32
+    assert abs(float(np.median(sigma)) - 2.0) <= 0.5
+
+
+def test_matting_laplacian_properties(rng):
+    img = rng.random((11, 13, 3))
+    lap = matting_laplacian(img, eps=1e-5)
+    assert lap.shape == (143, 143)
+    dense = lap.toarray()
+    np.testing.assert_allclose(dense.sum(axis=1), 0.0, atol=1e-8)
+    np.testing.assert_allclose(dense, dense.T, atol=1e-12)
+    assert np.linalg.eigvalsh(dense).min() > -1e-6  # positive semi-definite
+
+
+def test_propagate_keeps_a_constant(rng):
+    img = rng.random((20, 24, 3))
+    mask = rng.random((20, 24)) < 0.1
+    dense = propagate(img, np.full((20, 24), 1.7), mask, lam=0.01)
+    np.testing.assert_allclose(dense, 1.7, atol=1e-6)
+
+
+def test_lbp_riu2_matches_skimage_at_zero_threshold(rng):
+    from skimage.feature import local_binary_pattern
+
+    gray = rng.random((30, 40))
+    ours = lbp_riu2(gray, threshold=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skimage warns about float input
+        ref = local_binary_pattern(gray, 8, 1, method="uniform")
+    np.testing.assert_array_equal(ours[1:-1, 1:-1], ref[1:-1, 1:-1])

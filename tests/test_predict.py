@@ -1,0 +1,227 @@
+"""Inference (pad-and-crop, tiling, units) and the ``dmenet.predict`` CLI on a tiny random-init model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import dmenet
+from dmenet import inference, predict
+from dmenet.models import ModelConfig, build_dmenet
+from dmenet.models.model_io import save_model
+from syndof import io as sio
+
+TINY = dict(encoder="mobilenet_v2", width=0.25, refine_blocks=1, calib_width=0.25)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = build_dmenet(ModelConfig(**TINY))
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model, {"note": "random init"})
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_model_path):
+    return inference.load_model(tiny_model_path)
+
+
+def _image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    img = cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 1.0)
+    return np.clip(img, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------------- inference
+def test_lazy_exports():
+    assert dmenet.load_model is inference.load_model
+    assert dmenet.estimate_defocus is inference.estimate_defocus
+
+
+def test_missing_default_checkpoint(monkeypatch, tmp_path):
+    monkeypatch.setattr(inference, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "dmenet_lite.safetensors")
+    with pytest.raises(FileNotFoundError, match="default checkpoint"):
+        inference.load_model()
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        inference.load_model(tmp_path / "nope.safetensors")
+
+
+def test_loaded_model_is_eval(tiny_model):
+    assert not tiny_model.training and tiny_model.config.encoder == "mobilenet_v2"
+
+
+@pytest.mark.parametrize("shape", [(45, 67), (16, 16), (17, 33)])
+def test_pad_and_crop_shape_and_units(tiny_model, rng, shape):
+    img = _image(rng, *shape)
+    res = inference.estimate(img, tiny_model)
+    assert res.sigma.shape == shape and res.sigma.dtype == np.float32
+    assert res.blur_probability.shape == shape and res.blur_probability.dtype == np.float32
+    sigma_max = tiny_model.config.sigma_max
+    assert 0.0 <= res.sigma.min() and res.sigma.max() <= sigma_max
+    np.testing.assert_allclose(res.sigma, res.label * sigma_max, rtol=1e-6, atol=1e-6)
+    assert 0.0 <= res.blur_probability.min() and res.blur_probability.max() <= 1.0
+
+
+def test_uint8_equals_float(tiny_model, rng):
+    img8 = (rng.random((32, 48, 3)) * 255).astype(np.uint8)
+    a = inference.estimate_defocus(img8, tiny_model)
+    b = inference.estimate_defocus(img8.astype(np.float32) / 255.0, tiny_model)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_padding_does_not_change_the_interior_much(tiny_model, rng):
+    # cropping 3 px off an image changes only the padding: the map far from the border stays close
+    img = _image(rng, 96, 128)
+    full = inference.estimate_defocus(img, tiny_model)
+    cropped = inference.estimate_defocus(img[:93, :125], tiny_model)
+    assert np.abs(full[:60, :90] - cropped[:60, :90]).max() < 0.05 * tiny_model.config.sigma_max
+
+
+def test_tiled_matches_untiled_away_from_seams(tiny_model, rng):
+    img = _image(rng, 200, 300)
+    untiled = inference.predict_label(img, tiny_model, tile_threshold=None)
+    tiled = inference.predict_label(img, tiny_model, tile_threshold=1, tile_size=96, tile_overlap=32)
+    assert tiled.shape == untiled.shape == (200, 300)
+    # padded 208×304, tiles of 96 at steps of 64: overlaps at [64, 96), [128, 160), …; the last tile starts at 112 / 208
+    seam = np.zeros((200, 300), dtype=bool)
+    for start in range(64, 208, 64):
+        seam[max(0, start - 8) : start + 40, :] = True
+        seam[:, max(0, start - 8) : start + 40] = True
+    seam[100:, :] = seam[:, 200:] = True  # near the irregular last tiles
+    diff = np.abs(tiled - untiled)
+    assert (~seam).sum() > 2000
+    assert diff[~seam].max() < 0.02, diff[~seam].max()
+    assert diff.mean() < 0.01
+
+
+def test_max_side_rescales_sigma(tiny_model, rng):
+    img = _image(rng, 64, 96)
+    sigma = inference.estimate_defocus(img, tiny_model, max_side=48)
+    assert sigma.shape == (64, 96)
+    # σ at the working size is ≤ σ_max there; brought back by ×2 (96 → 48)
+    assert sigma.max() <= 2 * tiny_model.config.sigma_max + 1e-5
+    prob = inference.estimate_blur_probability(img, tiny_model, max_side=48)
+    assert prob.shape == (64, 96) and 0.0 <= prob.min() <= prob.max() <= 1.0
+
+
+# --------------------------------------------------------------------------------------------------------------- CLI
+def _write_inputs(folder: Path, rng: np.random.Generator) -> dict[str, tuple[int, int]]:
+    """Write odd/gray/RGBA/16-bit/EXIF-rotated inputs; returns {stem: displayed (H, W)}."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = (_image(rng, 45, 67) * 255).astype(np.uint8)
+    sio.write_image(folder / "odd.png", rgb)
+    sio.write_bytes_atomic(folder / "gray.png", sio.encode_png(rgb[..., 1]))
+    rgba = np.concatenate([rgb, np.full((45, 67, 1), 128, np.uint8)], axis=2)
+    sio.write_bytes_atomic(folder / "rgba.png", sio.encode_png(rgba))
+    sio.write_bytes_atomic(folder / "deep.png", sio.encode_png(rgb.astype(np.uint16) * 257))
+    # stored 40 wide × 24 high, EXIF orientation 6 (rotate 90° clockwise to display) → displayed 24 wide × 40 high
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb[:24, :40]).save(folder / "rotated.jpg", exif=exif.tobytes(), quality=95)
+    return {"odd": (45, 67), "gray": (45, 67), "rgba": (45, 67), "deep": (45, 67), "rotated": (40, 24)}
+
+
+def test_cli_writes_all_outputs_and_skips_a_corrupt_file(tiny_model_path, tmp_path, rng, capsys):
+    expected = _write_inputs(tmp_path / "in", rng)
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    out = tmp_path / "out"
+    rc = predict.main([str(tmp_path / "in"), "--out", str(out), "--checkpoint", str(tiny_model_path),
+                       "--format", "both"])
+    captured = capsys.readouterr()
+    assert rc == 0
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1 and "broken.png" in skipped[0]
+    assert not list(out.glob("broken*")) and not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+    for stem, (h, w) in expected.items():
+        sigma = np.load(out / f"{stem}_sigma.npy")
+        assert sigma.dtype == np.float32 and sigma.shape == (h, w), stem
+        raw = cv2.imread(str(out / f"{stem}_sigma.png"), cv2.IMREAD_UNCHANGED)
+        assert raw.dtype == np.uint16 and raw.shape == (h, w, 3)
+        np.testing.assert_array_equal(raw[..., 0], np.floor(sigma.astype(np.float64) * 10 + 0.5).astype(np.uint16))
+        np.testing.assert_allclose(sio.read_sigma_map(out / f"{stem}_sigma.png"), sigma, atol=0.05 + 1e-6)
+        blur = cv2.imread(str(out / f"{stem}_blur.png"), cv2.IMREAD_UNCHANGED)
+        assert blur.dtype == np.uint8 and blur.shape == (h, w)
+        preview = sio.read_image(out / f"{stem}_preview.png")
+        assert preview.shape == (h, 2 * w + 8, 3)
+
+
+def test_cli_exif_orientation_follows_the_displayed_image(tiny_model_path, tmp_path, rng):
+    _write_inputs(tmp_path / "in", rng)
+    out = tmp_path / "out"
+    assert predict.main([str(tmp_path / "in" / "rotated.jpg"), "--out", str(out),
+                         "--checkpoint", str(tiny_model_path), "--format", "npy"]) == 0
+    model = inference.load_model(tiny_model_path)
+    direct = inference.estimate_defocus(sio.read_image(tmp_path / "in" / "rotated.jpg"), model)
+    np.testing.assert_allclose(np.load(out / "rotated_sigma.npy"), direct, atol=1e-6)
+    assert not (out / "rotated_sigma.png").exists()  # --format npy
+
+
+def test_cli_all_failed_exits_nonzero(tiny_model_path, tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    rc = predict.main([str(bad), str(tmp_path / "missing.png"), "--out", str(tmp_path / "out"),
+                       "--checkpoint", str(tiny_model_path)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "skipped" in err and "bad.jpg" in err and "missing.png" in err
+
+
+def test_cli_missing_checkpoint(tmp_path, rng, capsys):
+    _write_inputs(tmp_path / "in", rng)
+    rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                       "--checkpoint", str(tmp_path / "none.safetensors")])
+    assert rc == 2 and "none.safetensors" in capsys.readouterr().err
+
+
+def test_cli_peer_writes_blur_and_preview_only(tmp_path, rng, capsys):
+    _write_inputs(tmp_path / "in", rng)
+    out = tmp_path / "out"
+    assert predict.main([str(tmp_path / "in" / "odd.png"), "--out", str(out), "--method", "laplacian"]) == 0
+    assert "not σ" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["odd_blur.png", "odd_preview.png"]
+
+
+def test_cli_recursive_keeps_layout_and_disambiguates(tmp_path, rng):
+    img = (_image(rng, 20, 30) * 255).astype(np.uint8)
+    sio.write_image(tmp_path / "in" / "sub" / "a.png", img)
+    sio.write_image(tmp_path / "in" / "sub" / "a.jpg", img)
+    sio.write_image(tmp_path / "in" / "b.png", img)
+    jobs, problems = predict.collect_jobs([tmp_path / "in"], tmp_path / "out", recursive=True)
+    assert not problems
+    rel = sorted(str(j.prefix.relative_to(tmp_path / "out")) for j in jobs)
+    assert rel == ["b", str(Path("sub") / "a_jpg"), str(Path("sub") / "a_png")]
+    flat, _ = predict.collect_jobs([tmp_path / "in"], tmp_path / "out", recursive=False)
+    assert [j.source.name for j in flat] == ["b.png"]
+
+
+@pytest.mark.shared
+def test_cli_on_cuhk_images(shared, tiny_model_path, tmp_path):
+    folder = shared("data", "cuhk", "image")
+    out = tmp_path / "out"
+    rc = predict.main([str(folder), "--out", str(out), "--checkpoint", str(tiny_model_path),
+                       "--format", "both", "--max-side", "256"])
+    assert rc == 0
+    stems = sorted(p.stem for p in folder.glob("*.jpg"))
+    assert len(stems) == 5
+    for stem in stems:
+        h, w = sio.read_image(folder / f"{stem}.jpg").shape[:2]
+        for suffix in ("_sigma.png", "_sigma.npy", "_blur.png", "_preview.png"):
+            assert (out / f"{stem}{suffix}").is_file(), stem + suffix
+        assert np.load(out / f"{stem}_sigma.npy").shape == (h, w)
+
+
+def test_module_entry_point(tiny_model_path, tmp_path, rng):
+    import subprocess
+
+    _write_inputs(tmp_path / "in", rng)
+    proc = subprocess.run([sys.executable, "-m", "dmenet.predict", str(tmp_path / "in" / "gray.png"),
+                           "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_model_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "gray_sigma.png").is_file()

@@ -1,0 +1,152 @@
+"""dmenet training: losses, schedule, joint step (gradients, frozen C), checkpoints, exact resume, CLI, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_data_helpers import write_all
+
+from dmenet import losses
+from dmenet.config import load_config
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.model_io import load_model_file
+from dmenet.train import build_data, main
+from dmenet.training.engine import StepBatches, Trainer
+from dmenet.training.schedule import lr_at
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "experiments" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    return write_all(tmp_path_factory.mktemp("train_data"))
+
+
+def _cli(data, out, *extra) -> list[str]:
+    return ["--config", str(TINY), "--synthetic", str(data["synthetic"]), "--real", str(data["real"]),
+            "--labelled", str(data["labelled"]), "--gt-polarity", "white-blurred", "--out", str(out),
+            "--wandb", "disabled", "--device", "cpu", *extra]
+
+
+# ---------------------------------------------------------------------------------------------------------- losses
+def test_discriminator_and_adversarial_loss_weights():
+    zero = torch.zeros(2, 1, 3, 3)
+    ln2 = math.log(2.0)
+    assert losses.discriminator_loss(zero, zero, zero).item() == pytest.approx(2 * ln2)  # ½[2ln2 + ln2 + ln2]
+    assert losses.adversarial_loss(zero, zero).item() == pytest.approx(ln2)
+    big = torch.full((1, 1, 2, 2), 30.0)
+    # synthetic judged synthetic and real judged real → L_D ≈ 0
+    assert losses.discriminator_loss(big, -big, -big).item() < 1e-6
+
+
+def test_aux_targets_use_tf_align_corners_indices():
+    target = torch.arange(240.0).view(1, 1, 1, 240).expand(1, 1, 240, 240)
+    aux = [torch.zeros(1, 1, 15, 15), torch.zeros(1, 1, 240, 240)]
+    # 240 → 15 samples columns 0, 17, 34, …, 239 (METHOD.md §11.2), not 0, 16, …
+    cols = torch.tensor([min(int(math.floor(i * 239 / 14 + 0.5)), 239) for i in range(15)], dtype=torch.float32)
+    expected = (cols**2).mean() + (torch.arange(240.0) ** 2).mean()
+    assert losses.aux_loss(aux, target).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_lr_schedule_is_step_decay_per_20_epochs():
+    assert lr_at(0, 1e-4, 10) == 1e-4 and lr_at(199, 1e-4, 10) == 1e-4
+    assert lr_at(200, 1e-4, 10) == pytest.approx(8e-5) and lr_at(400, 1e-4, 10) == pytest.approx(6.4e-5)
+
+
+# ------------------------------------------------------------------------------------------------------ joint step
+def test_joint_step_gradients_frozen_c_finite_losses(data):
+    cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
+                             f"data.labelled={data['labelled']}"])
+    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    torch.manual_seed(0)
+    model = build_dmenet(cfg.model)
+    c_before = {k: v.clone() for k, v in model.perceptual.state_dict().items()}
+    trainer = Trainer(model, cfg, torch.device("cpu"), steps_per_epoch)
+    for _ in range(2):
+        metrics = trainer.train_step(StepBatches(**{n: s.next_batch() for n, s in streams.items()}))
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert {"loss_defocus", "loss_aux", "loss_perceptual", "loss_sharp", "loss_adv", "loss_d"} <= set(metrics)
+    for name in ("blur", "discriminator", "calibration"):
+        params = [(n, p) for n, p in getattr(model, name).named_parameters() if p.requires_grad]
+        assert params, name
+        missing = [n for n, p in params if p.grad is None or not torch.isfinite(p.grad).all()]
+        assert not missing, f"{name}: no/invalid gradient for {missing}"
+        assert sum(float(p.grad.abs().sum()) for _, p in params) > 0, name
+    assert all(not p.requires_grad for p in model.perceptual.parameters())
+    for k, v in model.perceptual.state_dict().items():
+        assert torch.equal(v, c_before[k]), f"C changed: {k}"
+    trainer.assert_perceptual_frozen()
+
+
+# -------------------------------------------------------------------------------------- CLI, checkpoints, resume
+def test_resume_equals_uninterrupted_training(data, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(_cli(data, full, "--steps", "4")) == 0
+    assert main(_cli(data, part, "--steps", "2")) == 0
+    assert main(_cli(data, part, "--steps", "4", "--resume")) == 0
+    a, b = load_file(str(full / "model_last.safetensors")), load_file(str(part / "model_last.safetensors"))
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"resumed run differs in {different[:5]}"
+    # the run folder: resolved config, metrics, retention (last + best), loadable model file
+    assert (full / "config.yaml").is_file()
+    steps = [json.loads(line)["step"] for line in (full / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    ckpts = sorted(p.name for p in (full / "checkpoints").glob("step_*"))
+    last = json.loads((full / "checkpoints" / "last.json").read_text())
+    best = json.loads((full / "checkpoints" / "best.json").read_text())
+    assert last["step"] == 4 and set(ckpts) == {last["dir"], best["dir"]}
+    train_meta = json.loads((full / "checkpoints" / last["dir"] / "train.json").read_text())
+    assert train_meta["step"] == 4 and "git" in train_meta and train_meta["config"]["train"]["stage"] == "joint"
+    model, meta = load_model_file(full / "model_last.safetensors")
+    assert meta["step"] == 4 and not model.training
+    ckpt_model, _ = load_model_file(full / "checkpoints" / last["dir"] / "model.safetensors")
+    for k, v in ckpt_model.state_dict().items():
+        assert torch.equal(v, a[k])
+
+
+def test_blur_stage_needs_only_synthetic_data(tmp_path, data):
+    args = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out",
+            str(tmp_path / "run"), "--steps", "2", "--wandb", "disabled", "--device", "cpu"]
+    assert main(args) == 0
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "loss_d" not in record and math.isfinite(record["loss_main"])
+
+
+def test_non_finite_loss_stops_the_run(tmp_path, data, caplog):
+    args = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out",
+            str(tmp_path / "run"), "--steps", "3", "--wandb", "disabled", "--set", "loss.defocus=nan"]
+    assert main(args) == 2
+    assert "non-finite loss" in caplog.text
+    assert not (tmp_path / "run" / "model_last.safetensors").exists()
+
+
+def test_joint_stage_without_real_data_is_a_clear_error(tmp_path, data, caplog):
+    args = ["--config", str(TINY), "--synthetic", str(data["synthetic"]), "--out", str(tmp_path / "run"),
+            "--wandb", "disabled"]
+    assert main(args) == 2
+    assert "--real" in caplog.text
+
+
+@pytest.mark.slow
+def test_ddp_gloo_two_processes_stay_in_sync(tmp_path, data):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "dmenet.train", *_cli(data, out, "--steps", "2", "--set", "train.ckpt_every=2")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    replicas = json.loads((out / "replicas.json").read_text())
+    assert replicas["world_size"] == 2 and len(set(replicas["digests"])) == 1 and len(replicas["digests"]) == 2
+    meta = json.loads((out / "checkpoints" / "last.json").read_text())
+    streams = json.loads((out / "checkpoints" / meta["dir"] / "train.json").read_text())["streams"]
+    assert {"synthetic@0", "synthetic@1", "labelled@1", "unlabelled@1"} <= set(streams)

@@ -1,0 +1,112 @@
+"""syndof.units: CoC ↔ σ, labels, SYNDOF encoding, resize rule, disk→Gaussian table, MATLAB rounding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from syndof import units
+
+
+def test_max_sigma():
+    assert units.max_sigma() == 7.0
+    assert units.max_sigma(29) == 7.0
+    assert units.max_sigma(15) == 3.5
+    with pytest.raises(ValueError):
+        units.max_sigma(0.5)
+
+
+@pytest.mark.parametrize("coc, sigma", [(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (1.4, 0.1), (5.0, 1.0), (29.0, 7.0)])
+def test_coc_to_sigma_scalars(coc, sigma):
+    assert units.coc_to_sigma(coc) == pytest.approx(sigma)
+
+
+def test_coc_sigma_round_trip_all_kinds():
+    coc = np.array([1.0, 2.0, 9.0, 17.0, 29.0])
+    sig = units.coc_to_sigma(coc)
+    np.testing.assert_allclose(sig, [0.0, 0.25, 2.0, 4.0, 7.0])
+    np.testing.assert_allclose(units.sigma_to_coc(sig), coc)
+    t = torch.tensor(coc)
+    assert isinstance(units.coc_to_sigma(t), torch.Tensor)
+    torch.testing.assert_close(units.sigma_to_coc(units.coc_to_sigma(t)), t)
+    # CoC below 1 is clamped to 1 (in focus), so it cannot round-trip: it comes back as 1.
+    assert units.sigma_to_coc(units.coc_to_sigma(0.3)) == 1.0
+    # negative σ is clamped to 0
+    assert units.sigma_to_coc(-2.0) == 1.0
+
+
+def test_labels():
+    sig = np.array([0.0, 3.5, 7.0, 9.0])
+    np.testing.assert_allclose(units.sigma_to_label(sig), [0.0, 0.5, 1.0, 1.0])  # clipped at σ_max
+    np.testing.assert_allclose(units.label_to_sigma(np.array([0.0, 0.5, 1.0, 1.5, -0.2])), [0, 3.5, 7, 7, 0])
+    assert units.sigma_to_label(1.75, max_coc=15) == pytest.approx(0.5)
+    t = torch.linspace(0, 1, 5)
+    torch.testing.assert_close(units.sigma_to_label(units.label_to_sigma(t)), t)
+
+
+def test_released_output_mapping():
+    np.testing.assert_allclose(units.released_output_to_sigma(np.array([0.0, 1 / 15, 1.0])), [0.0, 0.0, 7.0])
+    assert units.released_output_to_sigma(0.5) == pytest.approx(3.25)
+    # the two conventions differ by at most 0.5 px on [0, 1]
+    o = np.linspace(0, 1, 1001)
+    assert np.abs(units.released_output_to_sigma(o) - units.label_to_sigma(o)).max() <= 0.5 + 1e-12
+
+
+def test_syndof_encoding_round_trip():
+    sigma = np.round(np.linspace(0, 7, 71), 1)
+    enc = units.sigma_to_syndof(sigma)
+    assert enc.dtype == np.uint16
+    np.testing.assert_array_equal(enc, np.arange(71))
+    np.testing.assert_allclose(units.syndof_to_sigma(enc), sigma, atol=1e-6)
+    assert units.syndof_to_sigma(enc).dtype == np.float32
+    # half away from zero, like MATLAB round: 0.05 → 1 (0.5 after ×10), 0.25 → 3 (banker's would give 2)
+    np.testing.assert_array_equal(units.sigma_to_syndof(np.array([0.05, 0.25, 0.249])), [1, 3, 2])
+
+
+def test_syndof_encoding_rejects_bad_values():
+    with pytest.raises(ValueError):
+        units.sigma_to_syndof(np.array([-0.1]))
+    with pytest.raises(ValueError):
+        units.sigma_to_syndof(np.array([np.nan]))
+    with pytest.raises(ValueError, match="uint16"):
+        units.syndof_to_sigma(np.zeros(3, np.uint8))
+
+
+def test_rescale_sigma():
+    assert units.rescale_sigma(4.0, 0.5) == 2.0
+    np.testing.assert_allclose(units.rescale_sigma(np.array([1.0, 2.0]), 2.0), [2.0, 4.0])
+    torch.testing.assert_close(units.rescale_sigma(torch.tensor([3.0]), 1 / 3), torch.tensor([1.0]))
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError):
+            units.rescale_sigma(1.0, bad)
+
+
+def test_disk_radius_to_sigma():
+    table = np.array([[0.0, 0.0], [0.5, 1.0], [1.0, 2.0], [2.0, 4.0]])  # [σ, radius]
+    np.testing.assert_allclose(units.disk_radius_to_sigma(np.array([0.0, 0.9, 2.2, 3.1, 9.0]), table),
+                               [0.0, 0.5, 1.0, 2.0, 2.0])
+    out = units.disk_radius_to_sigma(np.zeros((2, 3)), table)
+    assert out.shape == (2, 3)
+    with pytest.raises(ValueError):
+        units.disk_radius_to_sigma(np.zeros(2), np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("x, expected", [(0.5, 1.0), (1.5, 2.0), (2.5, 3.0), (-0.5, -1.0), (-2.5, -3.0),
+                                         (0.49, 0.0), (-0.49, -0.0), (3.0, 3.0), (-1.2, -1.0), (0.0, 0.0)])
+def test_round_half_away_scalars(x, expected):
+    assert units.round_half_away(x) == expected
+
+
+def test_round_half_away_arrays_and_decimals():
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.25, -0.25])
+    np.testing.assert_array_equal(units.round_half_away(x), [1, 2, 3, -1, -2, -3, 0, -0])
+    assert not np.array_equal(units.round_half_away(x), np.round(x))  # NumPy rounds half to even
+    t = torch.tensor(x)
+    torch.testing.assert_close(units.round_half_away(t), torch.tensor([1.0, 2, 3, -1, -2, -3, 0, 0],
+                                                                      dtype=torch.float64))
+    # one decimal, as the CoC rounding: exact halves (in binary) go away from zero
+    np.testing.assert_allclose(units.round_half_away(np.array([0.25, -0.25, 1.75, 2.04]), 1), [0.3, -0.3, 1.8, 2.0])
+    assert units.round_half_away(-0.75, 1) == pytest.approx(-0.8)
