@@ -97,9 +97,10 @@ def dmenet_source(checkpoint: str | None, task: str, output: str) -> Source:
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
                       f"DMENet {where}: calibration network S probability (1 = blurred)")
+    max_coc = getattr(getattr(model, "config", None), "max_coc", units.DEFAULT_MAX_COC)
     if task == "dbd":
-        return Source("dmenet", lambda s, im: units.sigma_to_label(inference.estimate_defocus(im, model)), True,
-                      "blur", f"DMENet {where}: defocus label sigma/7")
+        return Source("dmenet", lambda s, im: units.sigma_to_label(inference.estimate_defocus(im, model), max_coc),
+                      True, "blur", f"DMENet {where}: defocus label sigma/sigma_max (max_coc {max_coc})")
     return Source("dmenet", lambda s, im: inference.estimate_defocus(im, model), True, "sigma",
                   f"DMENet {where}: sigma px")
 
@@ -118,10 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", choices=dbd.RESOLUTIONS, help="DBD scoring size (default: the benchmark's)")
     p.add_argument("--adaptive-factor", type=float, default=1.5, help="headline adaptive-F factor (2.0 also reported)")
     p.add_argument("--sigma-mapping", choices=rtf.SIGMA_MAPPINGS, default="project",
-                   help="RTF: how a saved [0,1] map becomes sigma px (released = DMENet's published PNGs)")
+                   help="RTF: how a saved [0,1] map becomes sigma px (released = DMENet's published PNGs); "
+                   "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
     p.add_argument("--dmenet-output", choices=("probability", "label"), default="probability",
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
+    p.add_argument("--allow-missing-images", action="store_true",
+                   help="score only GT files that have an image (default: an unmatched GT file is an error)")
+    p.add_argument("--stems", help="text file listing the stems to score, one per line; 'k.bmp--name.jpg' rows "
+                   "(xu100 split_to_cuhk.txt) use the name after the last '--'")
     p.add_argument("--include", help="score only stems matching this glob, e.g. 'out_of_focus*' (CUHK defocus)")
     p.add_argument("--limit", type=int, help="score only the first N samples (sorted by stem)")
     p.add_argument("--workers", type=int, default=4, help="threads reading files")

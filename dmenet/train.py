@@ -218,6 +218,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
         if logger:
             logger.close()
     trainer.assert_perceptual_frozen()
+    trainer.sync_buffers()
     digests = trainer.replica_digests()
     if len(set(digests)) != 1:
         raise RuntimeError(f"data-parallel replicas diverged: {digests}")
@@ -232,6 +233,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
 def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: ExperimentConfig, run_dir: Path,
                 val_batches: list, window: list[float], world: int, logger: RunLogger | None) -> None:
     states = _gather_streams(streams, world)  # collective
+    trainer.sync_buffers()  # collective
     trainer.assert_perceptual_frozen()
     if logger is not None:
         if val_batches:

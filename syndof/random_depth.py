@@ -28,6 +28,9 @@ NEAR_RANGE_MM = (500.0, 3000.0)
 FAR_LIMIT_MM = 30000.0
 """Farthest depth of any scene (mm)."""
 
+STRICT_DELTA_E = 2.0
+"""Superpixels whose shared boundary has a mean colour step below this CIELAB ΔE are always merged (no edge)."""
+
 
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
     img = np.asarray(image)
@@ -45,8 +48,14 @@ def _as_rgb_float(image: np.ndarray) -> np.ndarray:
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
-    """Zero-mean, unit-std low-frequency noise with correlation length ~``scale_px``."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma=max(scale_px, 1.0), mode="reflect")
+    """Zero-mean, unit-std low-frequency noise with correlation length ~``scale_px`` (made at low resolution)."""
+    h, w = shape
+    step = max(1, int(scale_px // 4))
+    small = (max(2, -(-h // step) + 1), max(2, -(-w // step) + 1))
+    field = ndimage.gaussian_filter(rng.standard_normal(small), sigma=max(scale_px / step, 1.0), mode="reflect")
+    field = ndimage.zoom(field, (h / small[0], w / small[1]), order=1, mode="nearest", grid_mode=True)[:h, :w]
+    if field.shape != (h, w):  # zoom rounding: pad by edge values
+        field = np.pad(field, ((0, h - field.shape[0]), (0, w - field.shape[1])), mode="edge")
     std = field.std()
     return (field - field.mean()) / std if std > 0 else field * 0.0
 
@@ -56,8 +65,8 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
     """Group SLIC superpixels into a few connected regions whose boundaries lie on image edges.
 
     1. SLIC superpixels (their boundaries follow image edges, or run through flat areas);
-    2. adjacent superpixels whose mean colours differ by less than ``merge_delta_e`` (CIELAB ΔE) are merged
-       (transitively), so a flat or smoothly shaded area becomes one segment and no region boundary crosses it;
+    2. adjacent superpixels whose shared boundary is no edge (mean CIELAB ΔE across it below ``merge_delta_e``)
+       are merged transitively, so a flat or smoothly shaded area becomes one segment no region boundary crosses;
     3. segments are grouped by k-means on mean colour and position into a few groups, and every group is split into
        its connected pieces.
 
@@ -67,7 +76,7 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
     img = _as_rgb_float(image)
     h, w = img.shape[:2]
     if n_superpixels is None:
-        n_superpixels = int(np.clip(h * w // 500, 16, 400))
+        n_superpixels = int(np.clip(h * w // 200, 32, 1200))
     sp = slic(img, n_segments=n_superpixels, compactness=10.0, start_label=0, channel_axis=-1)
     sp = np.unique(sp, return_inverse=True)[1].reshape(h, w)
     n_sp = int(sp.max()) + 1
@@ -78,15 +87,29 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
         m = np.stack([np.bincount(labels.ravel(), weights=lab[:, ch], minlength=n) for ch in range(3)], 1)
         return m / np.maximum(cnt, 1)[:, None], cnt
 
-    # Merge adjacent superpixels of similar colour (union-find over the adjacency pairs).
-    sp_lab, _ = means(sp, n_sp)
-    pairs = np.concatenate([np.stack([sp[:, :-1].ravel(), sp[:, 1:].ravel()], 1),
-                            np.stack([sp[:-1].ravel(), sp[1:].ravel()], 1)])
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
-    delta = np.linalg.norm(sp_lab[pairs[:, 0]] - sp_lab[pairs[:, 1]], axis=1)
-    threshold = rng.uniform(6.0, 12.0) if merge_delta_e is None else merge_delta_e
+    # Merge adjacent superpixels whose shared boundary is not an edge: the mean colour step (CIELAB ΔE, lightly
+    # smoothed image) between the pixel pairs straddling the boundary is small. A smooth gradient is one segment
+    # however much its colour drifts; union-find over the adjacency pairs makes the merging transitive.
+    lab_s = ndimage.gaussian_filter(lab.reshape(h, w, 3), sigma=(1.5, 1.5, 0.0))
+    keys_all, steps = [], []
+    for a, b, la, lb in ((sp[:, :-1], sp[:, 1:], lab_s[:, :-1], lab_s[:, 1:]),
+                         (sp[:-1], sp[1:], lab_s[:-1], lab_s[1:])):
+        diff = a != b
+        lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
+        keys_all.append(lo.astype(np.int64) * n_sp + hi)
+        steps.append(np.linalg.norm(la[diff] - lb[diff], axis=-1))
+    keys_all, steps = np.concatenate(keys_all), np.concatenate(steps)
+    keys, inverse = np.unique(keys_all, return_inverse=True)
+    delta = np.bincount(inverse, weights=steps) / np.bincount(inverse)
+    pairs = np.stack([keys // n_sp, keys % n_sp], axis=1)
+    # Kruskal order (weakest boundary first). Boundaries below STRICT_DELTA_E (no visible edge at all) always merge;
+    # weak ones below ``merge_delta_e`` join two large segments only while the result stays below a quarter of the
+    # frame, so a textured photo is not swallowed by one segment through a chain of soft edges (small pieces, e.g.
+    # superpixels straddling an edge, may always join).
+    threshold = rng.uniform(3.0, 6.0) if merge_delta_e is None else merge_delta_e
     parent = np.arange(n_sp)
+    size = np.bincount(sp.ravel(), minlength=n_sp).astype(np.int64)
+    max_size, min_piece = 0.25 * h * w, 0.02 * h * w
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -94,10 +117,16 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
             i = parent[i]
         return i
 
-    for a, b in pairs[delta < threshold]:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    order = np.argsort(delta, kind="stable")
+    for idx in order[delta[order] < max(threshold, STRICT_DELTA_E)]:
+        ra, rb = find(pairs[idx, 0]), find(pairs[idx, 1])
+        if ra == rb:
+            continue
+        if delta[idx] >= STRICT_DELTA_E and size[ra] + size[rb] > max_size and min(size[ra], size[rb]) > min_piece:
+            continue
+        lo, hi = min(ra, rb), max(ra, rb)
+        parent[hi] = lo
+        size[lo] += size[hi]
     roots = np.array([find(i) for i in range(n_sp)])
     seg = np.unique(roots, return_inverse=True)[1].reshape(-1)[sp]
     n_seg = int(seg.max()) + 1

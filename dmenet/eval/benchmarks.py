@@ -112,10 +112,18 @@ def _names(keys, index: dict[str, Path], limit: int = 10) -> str:
     return shown + (f" … (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def pair_by_stem(image_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> list[Sample]:
-    """Pair the files of two folders by case-insensitive stem; raises InputError on any unmatched file."""
+def pair_by_stem(
+    image_dir: str | os.PathLike, gt_dir: str | os.PathLike, allow_missing_images: bool = False
+) -> list[Sample]:
+    """Pair the files of two folders by case-insensitive stem; raises InputError on any unmatched file.
+
+    ``allow_missing_images`` scores the subset of GT files that have an image (e.g. 5 CUHK photos beside all 1000
+    masks); an image without GT is still an error.
+    """
     images, gts = index_by_stem(image_dir), index_by_stem(gt_dir)
     only_img, only_gt = images.keys() - gts.keys(), gts.keys() - images.keys()
+    if allow_missing_images:
+        only_gt = set()
     if only_img or only_gt:
         parts = []
         if only_img:
@@ -128,11 +136,14 @@ def pair_by_stem(image_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> lis
     return [Sample(gts[k].stem, images[k], gts[k]) for k in sorted(images)]
 
 
-def list_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True) -> list[Sample]:
+def list_samples(
+    spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True, allow_missing_images: bool = False
+) -> list[Sample]:
     """Samples of a DBD or SYNDOF benchmark folder, sorted by stem (RTF: :func:`dmenet.eval.rtf.list_rtf`).
 
     With ``need_images=False`` (scoring saved predictions) only the GT folder is listed; images found beside it
-    are attached by stem for the report panels, and missing ones are allowed.
+    are attached by stem for the report panels, and missing ones are allowed. ``allow_missing_images``: see
+    :func:`pair_by_stem`.
     """
     if spec.task == "rtf":
         from dmenet.eval.rtf import list_rtf
@@ -140,7 +151,7 @@ def list_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool
         return list_rtf(root)
     gt_dir = find_dir(root, spec.gt_dirs)
     if need_images:
-        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir)
+        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images)
     gts = index_by_stem(gt_dir)
     if not gts:
         raise io.InputError(gt_dir, "no GT files")

@@ -174,12 +174,20 @@ def imresize_bicubic(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _resize_weights(x.shape[0], shape[0]) @ x @ _resize_weights(x.shape[1], shape[1]).T
 
 
+def _snap(score: np.ndarray, tolerance: float = 1e-6) -> np.ndarray:
+    """Snap values within ``tolerance`` of an integer onto it, so float rounding cannot move a pixel across an
+    integer threshold (a level that is exactly T in exact arithmetic counts as ``>= T``)."""
+    r = np.rint(score)
+    return np.where(np.abs(score - r) <= tolerance, r, score)
+
+
 def hifst_pr(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One image's contribution to HiFST's PR curve (``Evaluation/PRDataComputation.m``).
 
     The blur-polarity map is min–max normalised to [0, 255] (``mat2gray``; for a sharpness map this equals the
     script's ``255 − mat2gray(map)·255`` once the caller inverted it), resized to the GT size with MATLAB bicubic
-    ``imresize`` (no uint8 rounding), and swept over T = 0..255 with ``positive = map >= T``. An image whose TP is
+    ``imresize`` (no uint8 rounding; values within 1e-4 of an integer are snapped onto it so that float32 storage
+    of an 8-bit map cannot flip a tie), and swept over T = 0..255 with ``positive = map >= T``. An image whose TP is
     0 at a threshold adds 0 to both P and R there. Averaging over images (including the zeros) gives the curve.
 
     Args:
@@ -190,7 +198,7 @@ def hifst_pr(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (P, R), each (256,) float64, for thresholds 0..255.
     """
     gt = np.asarray(gt).astype(bool)
-    score = imresize_bicubic(mat2gray(pred) * 255.0, gt.shape)
+    score = _snap(imresize_bicubic(mat2gray(pred) * 255.0, gt.shape), 1e-4)
     tp, det, n_gt = threshold_counts(score, gt, PR_THRESHOLDS)
     p, r = precision_recall(tp, det, n_gt)
     return p, r
@@ -272,6 +280,7 @@ class LevelCounts:
         on the uint8 file."""
         levels = np.arange(256, dtype=np.float64)
         score = mat2gray(np.clip(levels, self.lo, self.hi)) * 255.0 if self.hi > self.lo else levels
+        score = _snap(score, 1e-4)
         idx = np.searchsorted(PR_THRESHOLDS, score, side="right")  # thresholds <= score of each level
         det = np.bincount(idx, weights=self.n_all, minlength=257)[::-1].cumsum()[::-1][1:]
         tp = np.bincount(idx, weights=self.n_pos, minlength=257)[::-1].cumsum()[::-1][1:]

@@ -100,10 +100,12 @@ def make_panel(rows: Sequence[dict], height: int = PANEL_HEIGHT) -> np.ndarray:
 
 
 def worst_best(rows: Sequence[dict], key: str, k: int = 3, higher_is_better: bool = False):
-    """(worst k, best k) rows ranked by ``key``."""
+    """(worst k, best k) rows ranked by ``key``; with fewer than 2k rows no row appears twice."""
     ranked = sorted(rows, key=lambda r: r[key], reverse=higher_is_better)  # best first
-    k = min(k, len(ranked))
-    return ranked[::-1][:k], ranked[:k]
+    n_best = min(k, len(ranked) // 2 if len(ranked) < 2 * k else k)
+    best = ranked[:n_best]
+    worst = ranked[n_best:][::-1][:k]
+    return worst, best
 
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:

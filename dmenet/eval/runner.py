@@ -46,6 +46,7 @@ class _Scorer:
             self.mapping = "sigma" if source.kind == "sigma" else args.sigma_mapping
         if spec.task == "syndof":
             self.max_coc = syndof_test.read_max_coc(root)
+            self.pred_is_sigma = source.kind == "sigma" or args.sigma_mapping == "sigma"
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
         if self.spec.task == "rtf":
@@ -65,7 +66,7 @@ class _Scorer:
             self.acc.add(sample.stem, mse, mae)
             shown_gt, shown_pred = rtf.normalise_sigma(gt), rtf.normalise_sigma(sigma)
         else:
-            label = units.sigma_to_label(pred, self.max_coc) if self.source.kind == "sigma" else pred
+            label = units.sigma_to_label(pred, self.max_coc) if self.pred_is_sigma else pred
             mse, mae = syndof_test.label_errors(label, gt)
             self.acc.add(sample.stem, mse, mae)
             shown_gt, shown_pred = gt, label
@@ -100,10 +101,23 @@ def _iterate(samples, source, scorer: _Scorer, workers: int):
             yield sample, image, gt, np.asarray(pred, dtype=np.float32)
 
 
+def read_stem_list(path: str) -> set[str]:
+    """Lower-case stems of a list file (one per line; ``a--b.jpg`` rows give ``b``)."""
+    lines = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    return {Path(ln.split("--")[-1]).stem.lower() for ln in lines}
+
+
 def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str]) -> dict:
     """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
     root = Path(args.data)
-    samples = B.list_samples(spec, root, need_images=source.needs_images)
+    samples = B.list_samples(spec, root, need_images=source.needs_images,
+                             allow_missing_images=getattr(args, "allow_missing_images", False))
+    if getattr(args, "stems", None):
+        wanted = read_stem_list(args.stems)
+        samples = [s for s in samples if s.stem.lower() in wanted]
+        missing = wanted - {s.stem.lower() for s in samples}
+        if missing:
+            raise io.InputError(args.stems, f"{len(missing)} listed stem(s) not found, e.g. {sorted(missing)[:5]}")
     if getattr(args, "include", None):
         samples = [s for s in samples if fnmatch.fnmatch(s.stem.lower(), args.include.lower())]
         if not samples:
@@ -122,6 +136,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         "dataset": spec.split,
         "data": str(root),
         "split": f"{len(samples)} samples found in {root}"
+        + (f", stems listed in {args.stems}" if getattr(args, "stems", None) else "")
         + (f", stems matching {args.include!r}" if getattr(args, "include", None) else "")
         + (f", first {args.limit}" if args.limit else ""),
         "method": source.name,

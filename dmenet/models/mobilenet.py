@@ -98,3 +98,10 @@ class MobileNetV2Encoder(nn.Module):
                 if len(out) == levels:
                     break
         return out
+
+    def perceptual_features(self, image: Tensor) -> Tensor:
+        """The 1/8 tap (features.6 output, 32 ch) of RGB [0, 1] ``image``, without the full-resolution stem."""
+        x = self.normalize(image)
+        for block in self.features[: MBV2_TAPS[2] + 1]:
+            x = block(x)
+        return x

@@ -18,7 +18,6 @@ class Perceptual(nn.Module):
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
-        self.level = encoder.perceptual_level
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         super().train(False)
@@ -30,4 +29,4 @@ class Perceptual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"map must be (B, 1, H, W), got {tuple(x.shape)}")
-        return self.encoder(x.expand(-1, 3, -1, -1), self.level + 1)[self.level]
+        return self.encoder.perceptual_features(x.expand(-1, 3, -1, -1))

@@ -66,3 +66,7 @@ class VGGEncoder(nn.Module):
                 if len(out) == levels:
                     break
         return out
+
+    def perceptual_features(self, image: Tensor) -> Tensor:
+        """The conv4 block's last ReLU output (conv4_4 vgg19 / conv4_3 vgg16, 512 ch, 1/8) of RGB [0, 1] ``image``."""
+        return self.forward(image, self.perceptual_level + 1)[self.perceptual_level]

@@ -128,7 +128,7 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
 
     def _check_finite(self, terms: dict[str, Tensor]) -> None:
-        bad = {k: float(v) for k, v in terms.items() if not torch.isfinite(v.detach())}
+        bad = {k: float(v.detach()) for k, v in terms.items() if not torch.isfinite(v.detach())}
         if self.distributed:
             flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -220,6 +220,13 @@ class Trainer:
         for ref, now in zip(self._perceptual_ref, self.model.perceptual.state_dict().values()):
             if not torch.equal(ref, now):
                 raise RuntimeError("the frozen perceptual network C changed during training")
+
+    def sync_buffers(self) -> None:
+        """Copy rank 0's buffers (BN running statistics) to every rank, as DDP does before each forward; the
+        last passes of an iteration (and the unwrapped D of the B+S step) update them per rank."""
+        if self.distributed:
+            for buf in self.model.buffers():
+                dist.broadcast(buf, src=0)
 
     def replica_digests(self) -> list[str]:
         """SHA-256 of every parameter and buffer on each rank (one entry per rank; equal when in sync)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ class RunLogger:
         import wandb
 
         id_path = self.run_dir / "wandb_id.txt"
-        run_id = id_path.read_text().strip() if resume and id_path.is_file() else wandb.util.generate_id()
+        run_id = id_path.read_text().strip() if resume and id_path.is_file() else uuid.uuid4().hex[:12]
         id_path.write_text(run_id + "\n")
         os.environ.setdefault("WANDB_SILENT", "true")
         return wandb.init(mode=mode, project=project, dir=str(self.run_dir), config=config, id=run_id,

@@ -1,0 +1,127 @@
+"""Inference speed at 640×480: DMENet lite and paper (VGG19) models, and the classical peers, on this CPU.
+
+    python benchmarks/bench_predict.py [--repeats N] [--only models|peers] [--threads N]
+
+Models are randomly initialised (speed does not depend on the weights): architecture from
+``experiments/dmenet_lite.yaml`` / ``experiments/dmenet_paper.yaml`` (``model`` section, ``init`` ignored). Timed:
+``model.blur`` forward on a (1, 3, 480, 640) tensor under ``torch.inference_mode`` in eval mode (batch 1, after two
+warm-up runs), and the whole ``dmenet.inference.estimate`` call (numpy in, σ map + S probability out). Peers run on
+the CUHK image ``out_of_focus0011.jpg`` resized to 640×480 (a procedural texture when ../shared is absent).
+Medians in ms; the 1-minute load average is printed because other processes on a 2-core machine inflate every
+figure — compare rows of one run (ratios), not runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+H, W = 480, 640
+TARGET_MS = {"lite": 100.0, "paper": 3400.0}
+
+
+def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times)
+
+
+def _model_config(name: str):
+    import yaml
+
+    from dmenet.models import ModelConfig
+
+    data = yaml.safe_load((REPO / "experiments" / f"dmenet_{name}.yaml").read_text())["model"]
+    data["init"] = None  # random init: timing only
+    return ModelConfig.from_dict(data)
+
+
+def _test_image() -> np.ndarray:
+    import cv2
+
+    path = REPO.parent / "shared" / "data" / "cuhk" / "image" / "out_of_focus0011.jpg"
+    if path.is_file():
+        from syndof.io import read_image
+
+        return cv2.resize(read_image(path), (W, H), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.random((H, W, 3)).astype(np.float32), (0, 0), 1.5)
+    img[:, W // 2 :] = cv2.GaussianBlur(img[:, W // 2 :], (0, 0), 3.0)
+    return np.clip((img - img.min()) / (img.max() - img.min()), 0, 1).astype(np.float32)
+
+
+def bench_models(repeats: int) -> None:
+    import torch
+
+    from dmenet.inference import estimate
+    from dmenet.models import build_dmenet
+
+    image = _test_image()
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+    rows = {}
+    for name in ("lite", "paper"):
+        cfg = _model_config(name)
+        model = build_dmenet(cfg)
+        model.eval()
+        n_params = sum(p.numel() for p in model.blur.parameters())
+        reps = repeats if name == "lite" else max(2, repeats // 4)
+
+        def forward(model=model):
+            with torch.inference_mode():
+                model.blur(x)
+
+        fwd = _median_ms(forward, reps)
+        full = _median_ms(lambda model=model: estimate(image, model), reps, warmup=1)
+        rows[name] = fwd
+        status = "meets" if fwd <= TARGET_MS[name] else "MISSES"
+        print(f"dmenet {name:5s} ({cfg.encoder}, width {cfg.width}, {n_params / 1e6:.2f} M params in B): "
+              f"forward {fwd:8.1f} ms, estimate() {full:8.1f} ms  [{status} target {TARGET_MS[name]:.0f} ms]",
+              flush=True)
+    print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")
+
+
+def bench_peers(repeats: int) -> None:
+    from dmenet.peers import PEERS
+
+    image = _test_image()
+    for name, fn in PEERS.items():
+        reps = max(1, repeats // 4) if name in ("hifst", "zhuo_sim") else repeats
+        ms = _median_ms(lambda fn=fn: fn(image), reps, warmup=1)
+        print(f"peer {name:10s}: {ms:8.1f} ms", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--only", choices=("models", "peers"), default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    args = p.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}, input {W}x{H}")
+    if args.only in (None, "models"):
+        bench_models(args.repeats)
+    if args.only in (None, "peers"):
+        bench_peers(args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Seconds per DMENet training step (one D step + one B+S step) for the lite and paper configs.
+
+    python benchmarks/bench_train.py                       # lite and paper on CPU (and CUDA when present)
+    python benchmarks/bench_train.py --configs lite --steps 5 --device cpu
+
+Batches are random tensors of the config's shapes — lite (4+4+4)×256², paper (3+3+3)×240² — so the figure is the
+model step alone (data loading runs in threads beside it during training). Reports the median and the minimum over
+the timed steps after warm-up steps (the first steps include one-off kernel set-up). Weights are random (no init
+file is read): the speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dmenet.config import load_config  # noqa: E402
+from dmenet.models.dmenet import build_dmenet  # noqa: E402
+from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
+
+CONFIGS = {"lite": "dmenet_lite.yaml", "paper": "dmenet_paper.yaml"}
+
+
+def random_batches(cfg, device: torch.device, gen: torch.Generator) -> StepBatches:
+    t, s = cfg.train, cfg.data.crop
+
+    def img(b):
+        return torch.rand(b, 3, s, s, generator=gen).to(device)
+
+    return StepBatches(
+        synthetic={"image": img(t.batch_synthetic), "label": torch.rand(t.batch_synthetic, 1, s, s, generator=gen)},
+        labelled={"image": img(t.batch_labelled),
+                  "mask": (torch.rand(t.batch_labelled, 1, s, s, generator=gen) > 0.5).float()},
+        unlabelled={"image": img(t.batch_unlabelled)},
+    )
+
+
+def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str) -> dict:
+    cfg = load_config(REPO / "experiments" / CONFIGS[name], [f"train.stage={stage}"])
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None))
+    torch.manual_seed(0)
+    model = build_dmenet(cfg.model).to(device)
+    trainer = Trainer(model, cfg, device, steps_per_epoch=1000)
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for i in range(warmup + steps):
+        batches = random_batches(cfg, device, gen)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.train_step(batches)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    t = cfg.train
+    batch = (f"({t.batch_synthetic}+{t.batch_labelled}+{t.batch_unlabelled})" if stage == "joint"
+             else f"{t.batch_synthetic}")
+    return {"config": name, "stage": stage, "device": device.type, "amp": trainer.amp, "batch": batch,
+            "crop": cfg.data.crop, "median_s": statistics.median(times), "min_s": min(times), "steps": steps}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", nargs="+", default=["lite", "paper"], choices=sorted(CONFIGS))
+    p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
+    p.add_argument("--steps", type=int, default=5, help="timed steps")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--stage", choices=("joint", "blur"), default="joint")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = []
+    if args.device in ("cpu", "all"):
+        devices.append(torch.device("cpu"))
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} CPU threads" +
+          (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(f"{'config':8} {'stage':6} {'device':6} {'amp':5} {'batch':12} {'crop':5} {'median s/step':>14} "
+          f"{'min s/step':>11}")
+    for device in devices:
+        for name in args.configs:
+            r = bench(name, device, args.steps, args.warmup, args.stage)
+            print(f"{r['config']:8} {r['stage']:6} {r['device']:6} {str(r['amp']):5} {r['batch']:12} "
+                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Parameters and FLOPs of DMENet's subnetworks for an experiment config.
+
+    python -m dmenet.summary --config experiments/dmenet_paper.yaml [--size 240] [--set model.width=0.5 ...]
+
+Prints, per subnetwork (B encoder, B decoder, B total, D, S, C), the parameter count and the forward FLOPs of one
+image of size×size (torch.utils.flop_counter: 2 FLOPs per multiply-add, convolutions and matmuls only). The model
+is built from scratch (``model.init`` is not read): counts do not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from dmenet.models import DMENet, ModelConfig, build_dmenet
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        fn()
+    return int(counter.get_total_flops())
+
+
+def summarize(cfg: ModelConfig, size: int = 240) -> list[tuple[str, int, int]]:
+    """[(name, parameters, forward FLOPs at 1×3×size×size)] for B encoder, B decoder, B total, D, S, C."""
+    if size % 16:
+        raise ValueError(f"--size must be a multiple of 16, got {size}")
+    cfg = dataclasses.replace(cfg, init=None, input_convention=cfg.input_convention or None)
+    model: DMENet = build_dmenet(cfg).eval()
+    x = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        skips = model.blur.encoder(x)
+        out = model.blur(x)
+    rows = [
+        ("B encoder", count_params(model.blur.encoder), count_flops(lambda: model.blur.encoder(x))),
+        ("B decoder", count_params(model.blur.decoder), count_flops(lambda: model.blur.decoder(skips))),
+        ("B total", count_params(model.blur), count_flops(lambda: model.blur(x))),
+        ("D", count_params(model.discriminator), count_flops(lambda: model.discriminator(out.features))),
+        ("S", count_params(model.calibration), count_flops(lambda: model.calibration(out.defocus))),
+        ("C (frozen)", count_params(model.perceptual), count_flops(lambda: model.perceptual(out.defocus))),
+    ]
+    return rows
+
+
+def format_table(rows: list[tuple[str, int, int]], cfg: ModelConfig, size: int) -> str:
+    lines = [f"DMENet encoder={cfg.encoder} width={cfg.width} refine_blocks={cfg.refine_blocks} "
+             f"input {size}x{size}",
+             f"{'subnetwork':<12} {'parameters':>14} {'(M)':>8} {'GFLOPs':>10}"]
+    for name, n, flops in rows:
+        lines.append(f"{name:<12} {n:>14,} {n / 1e6:>8.3f} {flops / 1e9:>10.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dmenet.summary", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="experiment YAML (experiments/*.yaml)")
+    parser.add_argument("--size", type=int, default=240, help="square input size for FLOPs (multiple of 16)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. model.width=0.5 (repeatable)")
+    args = parser.parse_args(argv)
+    from dmenet.config import load_config
+
+    try:
+        cfg = load_config(args.config, args.overrides).model
+        rows = summarize(cfg, args.size)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(rows, cfg, args.size))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

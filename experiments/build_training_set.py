@@ -1,0 +1,190 @@
+"""Build the training/test data of the shipped lite checkpoint from what exists offline (issue: default checkpoint).
+
+Usage::
+
+    python experiments/build_training_set.py --shared ../shared --out runs/lite_data [--workers 2]
+
+Writes (all under ``--out``, nothing inside the repository's tracked tree):
+
+* ``bsds_screen_t<threshold>.json`` — the natural-blur screen of every BSDS500 photo (see :func:`natural_blur_score`).
+* ``synthetic/``       — SYNDOF-format training set: built-in data (Motorcycle, scikit-image photos, procedural
+  scenes), the screened BSDS500 *train* + *val* photos with edge-aligned random depth, the 12 EBB! photos with
+  their estimated depth mapped to 1–12 m.
+* ``synthetic_test/``  — held-out synthetic test set: screened BSDS500 *test* photos, another seed. Never trained on.
+* ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits) and
+  BSDS500 train + val as they are (links).
+* ``labelled/{image,gt}`` — labelled real images for the calibration network: xu100 + DUT (white = in focus,
+  train with ``--gt-polarity white-sharp``). The 5 CUHK images are kept for testing only.
+* ``splits.json``      — exactly which file went where.
+
+Natural-blur screen: BSDS500 photos mostly have a wide depth of field, but some carry natural background blur; as
+synthesis sources those would get a wrong (too small) σ label. Each photo's edges are scored with Zhuo & Sim's
+re-blur gradient ratio (:func:`dmenet.peers.zhuo_sim.sparse_defocus`); the photo is split into a 4×4 grid and a cell
+counts as blurred when the median edge σ of its (≥ 30) edge pixels is ≥ ``--blur-threshold`` px (1.5). A photo with
+≥ 15 % blurred cells (among cells with edges), or with fewer than 4 cells that have edges at all, is excluded from
+synthesis (it stays in the unlabelled real domain, where natural blur is welcome).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from syndof import io as sio
+
+log = logging.getLogger("build_training_set")
+
+
+def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4, min_edges: int = 30) -> dict:
+    """Fraction of grid cells whose median edge σ (Zhuo & Sim ratio, px) is ≥ ``threshold``.
+
+    Args:
+        image: (H, W, 3) float32 RGB in [0, 1].
+    Returns:
+        ``{"blurred_cells": k, "edge_cells": n, "fraction": k / n}``.
+    """
+    from dmenet.peers.zhuo_sim import sparse_defocus
+
+    sigma, edges = sparse_defocus(image)
+    h, w = edges.shape
+    blurred = cells = 0
+    for i in range(grid):
+        for j in range(grid):
+            sl = (slice(i * h // grid, (i + 1) * h // grid), slice(j * w // grid, (j + 1) * w // grid))
+            e = edges[sl]
+            if e.sum() < min_edges:
+                continue
+            cells += 1
+            blurred += float(np.median(sigma[sl][e])) >= threshold
+    return {"blurred_cells": int(blurred), "edge_cells": int(cells), "fraction": blurred / max(cells, 1)}
+
+
+def screen_bsds(bsds: Path, out: Path, threshold: float) -> dict[str, dict]:
+    """Score every BSDS500 photo (cached in ``out/bsds_screen.json``)."""
+    cache = out / f"bsds_screen_t{threshold:g}.json"
+    scores = json.loads(cache.read_text()) if cache.is_file() else {}
+    for split in ("train", "val", "test"):
+        for path in sio.list_images(bsds / split):
+            key = f"{split}/{path.name}"
+            if key not in scores:
+                scores[key] = natural_blur_score(sio.read_image(path), threshold)
+            scores[key]["accepted"] = scores[key]["edge_cells"] >= 4 and scores[key]["fraction"] < 0.15
+    sio.write_json_atomic(cache, scores)
+    return scores
+
+
+def link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():
+        os.symlink(os.path.abspath(src), dst)
+
+
+def ebb_depth_to_mm(path: Path, size: tuple[int, int], near_mm: float = 1000.0, far_mm: float = 12000.0) -> np.ndarray:
+    """EBB! 8-bit estimated depth (white = near, relative) → metric depth in mm, resized to ``size`` (w, h).
+
+    The map is relative: it is mapped linearly in inverse depth (disparity-like) between ``far_mm`` and ``near_mm``.
+    """
+    raw = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if raw is None:
+        raise sio.InputError(path, "cannot decode depth map")
+    d = cv2.resize(raw.astype(np.float32) / 255.0, size, interpolation=cv2.INTER_LINEAR)
+    inv = 1.0 / far_mm + d * (1.0 / near_mm - 1.0 / far_mm)
+    return (1.0 / inv).astype(np.float64)
+
+
+def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) -> dict:
+    from syndof.generate import generate
+
+    data = shared / "data"
+    bsds = data / "photos" / "bsds500"
+    scores = screen_bsds(bsds, out, threshold)
+    splits: dict[str, list[str]] = {"excluded_bsds": sorted(k for k, s in scores.items() if not s["accepted"])}
+
+    # Synthesis sources: accepted BSDS train+val (random depth), EBB! (estimated depth), test: accepted BSDS test.
+    for split, folder in (("train", "src_bsds_trainval"), ("val", "src_bsds_trainval"), ("test", "src_bsds_test")):
+        for key, s in sorted(scores.items()):
+            if key.startswith(split + "/") and s["accepted"]:
+                link(bsds / key, out / folder / Path(key).name)
+    ebb_img, ebb_depth = out / "src_ebb" / "image", out / "src_ebb" / "depth"
+    for path in sio.list_images(data / "rgbd" / "pynet_bokeh" / "images"):
+        img = sio.read_image(path)
+        h, w = img.shape[:2]
+        scale = 640 / max(h, w)
+        size = (round(w * scale), round(h * scale))
+        if not (ebb_img / f"{path.stem}.png").exists():
+            sio.write_image(ebb_img / f"{path.stem}.png", cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+        if not (ebb_depth / f"{path.stem}.npy").exists():
+            sio.write_npy(ebb_depth / f"{path.stem}.npy",
+                          ebb_depth_to_mm(data / "rgbd" / "pynet_bokeh" / "depth_maps" / f"{path.stem}.png", size))
+
+    syn = out / "synthetic"
+    n_tv = len(sio.list_images(out / "src_bsds_trainval"))
+    summaries = {
+        "builtin": generate(syn, count=60, seed=seed, workers=workers, max_size=640),
+        "bsds_trainval": generate(syn / "_bsds", images=out / "src_bsds_trainval", count=2 * n_tv, seed=seed + 1,
+                                  workers=workers),
+        "ebb": generate(syn / "_ebb", images=ebb_img, depths=ebb_depth, count=48, seed=seed + 2, workers=workers),
+        "test": generate(out / "synthetic_test", images=out / "src_bsds_test", seed=seed + 100, workers=workers),
+    }
+    # Merge the three training parts into one SYNDOF folder (links; stems are unique per part by prefix).
+    for part in ("_bsds", "_ebb"):
+        for sub in ("image", "blur_map"):
+            for f in sorted((syn / part / sub).glob("*.png")):
+                link(f, syn / sub / f"{part[1:]}_{f.name}")
+    splits["synthetic_train_parts"] = {k: v.line() for k, v in summaries.items()}
+    splits["synthetic_train_sources"] = ["builtin (skimage Motorcycle, skimage photos, procedural)",
+                                         "BSDS500 train+val accepted by the screen", "EBB! 1..12"]
+    splits["synthetic_test_sources"] = ["BSDS500 test accepted by the screen"]
+
+    # Unlabelled real domain.
+    real = out / "real"
+    for path in sorted((data / "photos" / "real_dof").rglob("*")):
+        if path.is_file() and path.suffix.lower() in sio.IMAGE_EXTENSIONS:
+            link(path, real / "real_dof" / str(path.relative_to(data / "photos" / "real_dof")).replace("/", "__"))
+    for split in ("train", "val"):
+        for path in sio.list_images(bsds / split):
+            link(path, real / "bsds" / f"{split}_{path.name}")
+    # Labelled real (calibration): xu100 + DUT, white = sharp.
+    lab = out / "labelled"
+    for name in ("xu100", "dut"):
+        for path in sio.list_images(data / name / "source"):
+            link(path, lab / "image" / f"{name}_{path.name}")
+        for path in sio.list_images(data / name / "gt"):
+            link(path, lab / "gt" / f"{name}_{path.name}")
+    splits["labelled_train"] = sorted(p.name for p in (lab / "image").iterdir())
+    splits["test_real_dbd"] = ["cuhk/image/* (5 images, GT white = blurred)"]
+    splits["test_rtf"] = ["rtf/image_01.png"]
+    sio.write_json_atomic(out / "splits.json", splits)
+    return splits
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--shared", type=Path, default=Path("../shared"))
+    p.add_argument("--out", type=Path, default=Path("runs/lite_data"))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--blur-threshold", type=float, default=1.5)
+    p.add_argument("--seed", type=int, default=2019)
+    p.add_argument("--screen-only", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.screen_only:
+        scores = screen_bsds(args.shared / "data" / "photos" / "bsds500", args.out, args.blur_threshold)
+        print(f"{sum(not s['accepted'] for s in scores.values())} of {len(scores)} BSDS500 photos excluded")
+        return 0
+    splits = build(args.shared, args.out, args.workers, args.blur_threshold, args.seed)
+    print(json.dumps({k: (v if not isinstance(v, list) or len(v) < 12 else f"{len(v)} items")
+                      for k, v in splits.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

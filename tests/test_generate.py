@@ -1,0 +1,249 @@
+"""syndof.generate end to end on tiny inputs: layout, determinism (workers, shards), resume, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from syndof import generate as gen
+from syndof import io as sio
+from syndof.scenes import builtin_sources, procedural_scene
+
+H, W = 48, 64
+
+
+def _scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return procedural_scene(np.random.default_rng(seed), H, W)
+
+
+@pytest.fixture
+def rgbd(tmp_path) -> tuple[Path, Path]:
+    """3 tiny RGB-D pairs: images/{a,b,c}.png + depths/{a,b,c}.npy (mm)."""
+    images, depths = tmp_path / "images", tmp_path / "depths"
+    images.mkdir()
+    depths.mkdir()
+    for i, stem in enumerate("abc"):
+        img, depth = _scene(i)
+        sio.write_image(images / f"{stem}.png", img)
+        np.save(depths / f"{stem}.npy", depth)
+    return images, depths
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run(out, **kw) -> gen.Summary:
+    kw.setdefault("progress", False)
+    return gen.generate(out, **kw)
+
+
+# ------------------------------------------------------------------------------------------------------- layout
+def test_layout_dtypes_and_manifest(rgbd, tmp_path):
+    images, depths = rgbd
+    out = tmp_path / "out"
+    s = _run(out, images=images, depths=depths, count=4, seed=1)
+    assert (s.written, s.skipped, s.failed) == (4, 0, 0)
+    stems = ["000000_a", "000001_b", "000002_c", "000003_a"]
+    assert sorted(p.stem for p in (out / "image").iterdir()) == stems
+    meta_lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(line)["stem"] for line in meta_lines] == stems
+    assert json.loads((out / "dataset.json").read_text())["max_coc"] == 29
+    for line in meta_lines:
+        meta = json.loads(line)
+        stem = meta["stem"]
+        img = cv2.imread(str(out / "image" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert img.dtype == np.uint8 and img.shape == (H, W, 3)
+        raw = cv2.imread(str(out / "blur_map" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert raw.dtype == np.uint16 and raw.shape == (H, W, 3)
+        assert (raw[..., 0] == raw[..., 1]).all() and (raw[..., 1] == raw[..., 2]).all()
+        assert raw.max() <= 70
+        sigma = sio.read_sigma_map(out / "blur_map" / f"{stem}.png")
+        assert sigma.max() == pytest.approx(meta["sigma"]["max"], abs=0.051)
+        assert sigma.min() == pytest.approx(meta["sigma"]["min"], abs=0.051)
+        binary = cv2.imread(str(out / "blur_map_binary" / f"{stem}_binary.png"), cv2.IMREAD_UNCHANGED)
+        assert binary.dtype == np.uint8 and set(np.unique(binary)) <= {0, 255}
+        # binary = CoC > 1 ⇔ σ > 0; σ < 0.05 px (CoC 1.1) is stored as 0 in the 16-bit map
+        assert ((raw[..., 0] > 0) <= (binary > 0)).all()
+        norm = cv2.imread(str(out / "blur_map_norm" / f"{stem}_norm.png"), cv2.IMREAD_UNCHANGED)
+        assert norm.dtype == np.uint8 and norm.max() == 255 and norm.min() == 0
+        depth = cv2.imread(str(out / "depth" / f"{stem}_depth.png"), cv2.IMREAD_UNCHANGED)
+        assert depth.dtype == np.uint8 and depth.shape == (H, W, 3)
+        assert (out / "meta" / f"{stem}.json").is_file()
+        cam = meta["camera"]
+        assert cam["focal_mm"] in (50.0, 70.0, 85.0) and cam["f_number"] > 0 and cam["max_coc"] == 29
+        assert meta["seed"] == 1 and meta["seed_spawn_key"] == [meta["index"]]
+        assert meta["source"].endswith(f"{stem[-1]}.png + {depths / stem[-1]}.npy")
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_generate_sample_function():
+    img, depth = _scene(5)
+    r1 = gen.generate_sample(img, depth, np.random.default_rng(0))
+    r2 = gen.generate_sample(img, depth, np.random.default_rng(0))
+    assert r1.image.shape == (H, W, 3) and r1.image.dtype == np.float32
+    assert r1.sigma.shape == (H, W) and r1.sigma.dtype == np.float32
+    assert 0.0 <= r1.sigma.min() and r1.sigma.max() <= 7.0
+    assert not r1.over_limit(29)
+    np.testing.assert_array_equal(r1.image, r2.image)
+    np.testing.assert_array_equal(r1.sigma, r2.sigma)
+    assert set(r1.timings) >= {"camera", "render"}
+    # augmentations change the image only
+    r3 = gen.generate_sample(img, depth, np.random.default_rng(0), noise=True, jpeg_quality=70)
+    np.testing.assert_array_equal(r3.sigma, r1.sigma)
+    assert not np.array_equal(r3.image, r1.image)
+    assert r3.augment["jpeg_quality"] == 70 and r3.augment["noise"]["gain"] > 0
+
+
+# ------------------------------------------------------------------------------------------------- determinism
+def test_same_seed_byte_identical_and_seed_matters(rgbd, tmp_path):
+    images, depths = rgbd
+    _run(tmp_path / "o1", images=images, depths=depths, count=3, seed=7)
+    _run(tmp_path / "o2", images=images, depths=depths, count=3, seed=7)
+    _run(tmp_path / "o3", images=images, depths=depths, count=3, seed=8)
+    f1, f2, f3 = _files(tmp_path / "o1"), _files(tmp_path / "o2"), _files(tmp_path / "o3")
+    assert f1 == f2
+    assert f1["image/000000_a.png"] != f3["image/000000_a.png"]
+
+
+@pytest.mark.slow
+def test_workers_and_shards_give_identical_files(rgbd, tmp_path):
+    images, depths = rgbd
+    kw = dict(images=images, depths=depths, count=4, seed=3)
+    _run(tmp_path / "serial", **kw)
+    s = _run(tmp_path / "parallel", workers=2, **kw)
+    assert s.written == 4
+    _run(tmp_path / "sharded", shard=(1, 2), **kw)
+    assert sorted(p.name for p in (tmp_path / "sharded" / "image").iterdir()) == ["000001_b.png", "000003_a.png"]
+    _run(tmp_path / "sharded", shard=(0, 2), **kw)
+    serial = _files(tmp_path / "serial")
+    assert len(serial) == 4 * 6 + 2
+    assert _files(tmp_path / "parallel") == serial
+    assert _files(tmp_path / "sharded") == serial
+
+
+# ------------------------------------------------------------------------------------------------------- resume
+def test_resume_regenerates_only_missing_samples(rgbd, tmp_path):
+    images, depths = rgbd
+    out = tmp_path / "out"
+    kw = dict(images=images, depths=depths, count=3, seed=2)
+    _run(out, **kw)
+    before = _files(out)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    # sample 1 lost one output file; sample 2 was "killed" before its metadata, leaving a stray temp file
+    (out / "blur_map" / "000001_b.png").unlink()
+    (out / "meta" / "000002_c.json").unlink()
+    stray = out / "image" / ".000002_c.x1y2z3.png.tmp"
+    stray.write_bytes(b"half-written")
+    s = _run(out, **kw)
+    assert (s.written, s.done, s.failed) == (2, 1, 0)
+    assert s.line() == "2 written, 1 skipped, 0 failed"
+    assert not stray.exists() and not list(out.rglob("*.tmp"))
+    assert _files(out) == before  # regenerated byte-identically, manifest rebuilt the same
+    for p, t in mtimes.items():
+        if "000000_a" in p.name:
+            assert p.stat().st_mtime_ns == t, f"{p} was rewritten"
+    # a third run has nothing to do
+    s = _run(out, **kw)
+    assert (s.written, s.done) == (0, 3)
+
+
+# --------------------------------------------------------------------------------------------------- bad inputs
+def test_bad_inputs_are_skipped_and_reported(rgbd, tmp_path, caplog):
+    images, depths = rgbd
+    # truncated JPEG
+    ok, buf = cv2.imencode(".jpg", (_scene(9)[0] * 255).astype(np.uint8))
+    (images / "trunc.jpg").write_bytes(buf.tobytes()[: len(buf) // 2])
+    np.save(depths / "trunc.npy", _scene(9)[1])
+    # size mismatch
+    sio.write_image(images / "mismatch.png", _scene(10)[0])
+    np.save(depths / "mismatch.npy", np.ones((H // 2, W // 2)) * 1000 + np.arange(W // 2))
+    # constant depth
+    sio.write_image(images / "flat.png", _scene(11)[0])
+    np.save(depths / "flat.npy", np.full((H, W), 2000.0))
+    # fine inputs in unusual formats: 16-bit grayscale, RGBA
+    img, depth = _scene(12)
+    cv2.imwrite(str(images / "gray16.png"), (img.mean(axis=2) * 65535).astype(np.uint16))
+    np.save(depths / "gray16.npy", depth)
+    rgba = np.concatenate([(img * 255).astype(np.uint8), np.full((H, W, 1), 128, np.uint8)], axis=2)
+    cv2.imwrite(str(images / "rgba.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    np.save(depths / "rgba.npy", depth)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="syndof.generate"):
+        s = _run(out, images=images, depths=depths, seed=0)
+    assert (s.written, s.failed) == (5, 3)  # a, b, c, gray16, rgba | flat, mismatch, trunc
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 3
+    for name in ("trunc.jpg", "mismatch", "flat"):
+        assert sum(name in m for m in messages) == 1, (name, messages)
+    written = sorted(p.stem for p in (out / "image").iterdir())
+    assert [w.split("_", 1)[1] for w in written] == ["a", "b", "c", "gray16", "rgba"]
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 5
+
+
+def test_cli_summary_and_exit_status(rgbd, tmp_path, capsys):
+    images, depths = rgbd
+    out = tmp_path / "out"
+    rc = gen.main(["--images", str(images), "--depths", str(depths), "--out", str(out), "--count", "2",
+                   "--no-progress"])
+    assert rc == 0
+    assert "2 written, 0 skipped, 0 failed" in capsys.readouterr().out
+    # everything bad → non-zero exit
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (bad / "y.png").write_bytes(b"")
+    rc = gen.main(["--images", str(bad), "--out", str(tmp_path / "out2"), "--no-progress"])
+    assert rc == 1
+    assert "0 written, 0 skipped, 2 failed" in capsys.readouterr().out
+    # bad arguments
+    with pytest.raises(SystemExit):
+        gen.main(["--out", str(out), "--shard", "3/2"])
+
+
+def test_random_depth_for_plain_photos(tmp_path):
+    images = tmp_path / "photos"
+    images.mkdir()
+    for i in range(2):
+        sio.write_image(images / f"p{i}.jpg", _scene(20 + i)[0])
+    out = tmp_path / "out"
+    s = _run(out, images=images, count=2, seed=0)
+    assert s.written == 2
+    meta = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert all(m["n_layers"] > 0 and m["sigma"]["max"] <= 7.0 for m in meta)
+
+
+def test_missing_depth_file_is_reported(rgbd, tmp_path, caplog):
+    images, depths = rgbd
+    (depths / "b.npy").unlink()
+    with caplog.at_level(logging.WARNING, logger="syndof.generate"):
+        s = _run(tmp_path / "out", images=images, depths=depths)
+    assert (s.written, s.failed) == (2, 1)
+    assert any("b.png" in r.getMessage() and "no depth" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------------------------------------ built-in data
+def test_builtin_sources_load():
+    sources = builtin_sources()
+    kinds = [s.kind for s in sources]
+    assert kinds[0] == "motorcycle" and "skimage" in kinds and "procedural" in kinds
+    image, depth = sources[0].load(np.random.default_rng(0))
+    assert image.shape == (500, 741, 3) and image.dtype == np.float32
+    assert depth.shape == (500, 741) and np.isfinite(depth).all()
+    # metric depth of the Motorcycle scene: roughly 1.5–5.5 m from the camera
+    assert 1000 < np.percentile(depth, 1) and np.percentile(depth, 99) < 6000
+    photo = next(s for s in sources if s.kind == "skimage")
+    img, d = photo.load(np.random.default_rng(0))
+    assert img.shape[:2] == d.shape and img.dtype == np.float32
+
+
+def test_builtin_generate_small(tmp_path):
+    s = _run(tmp_path / "out", count=3, seed=0, max_size=64)
+    assert s.written == 3 and s.failed == 0
+    names = sorted(p.name for p in (tmp_path / "out" / "image").iterdir())
+    assert names[0].startswith("000000_middlebury-motorcycle")
