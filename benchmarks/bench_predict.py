@@ -64,6 +64,24 @@ def _test_image() -> np.ndarray:
     return np.clip((img - img.min()) / (img.max() - img.min()), 0, 1).astype(np.float32)
 
 
+def conv_gmacs(model, x) -> float:
+    """Multiply–accumulates (10⁹) of every Conv2d in ``model.blur`` for input ``x`` (one forward with hooks)."""
+    import torch
+
+    total = [0]
+
+    def hook(mod, _inp, out):
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        total[0] += out.numel() * (mod.in_channels // mod.groups) * k
+
+    handles = [m.register_forward_hook(hook) for m in model.blur.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        model.blur(x)
+    for h in handles:
+        h.remove()
+    return total[0] / 1e9
+
+
 def bench_models(repeats: int) -> None:
     import torch
 
@@ -84,12 +102,14 @@ def bench_models(repeats: int) -> None:
             with torch.inference_mode():
                 model.blur(x)
 
+        gmacs = conv_gmacs(model, x)
         fwd = _median_ms(forward, reps)
         full = _median_ms(lambda model=model: estimate(image, model), reps, warmup=1)
         rows[name] = fwd
         status = "meets" if fwd <= TARGET_MS[name] else "MISSES"
         print(f"dmenet {name:5s} ({cfg.encoder}, width {cfg.width}, {n_params / 1e6:.2f} M params in B): "
-              f"forward {fwd:8.1f} ms, estimate() {full:8.1f} ms  [{status} target {TARGET_MS[name]:.0f} ms]",
+              f"{gmacs:.1f} GMAC conv, forward {fwd:8.1f} ms ({2 * gmacs / fwd * 1e3:.0f} GFLOP/s), "
+              f"estimate() {full:8.1f} ms  [{status} target {TARGET_MS[name]:.0f} ms]",
               flush=True)
     print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")
 

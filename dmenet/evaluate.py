@@ -44,6 +44,7 @@ class Source:
     needs_images: bool
     kind: str
     description: str
+    inverted: bool = False
 
 
 def read_prediction(path: Path) -> np.ndarray:
@@ -77,7 +78,7 @@ def predictions_source(folder: str, pattern: str, invert: bool, task: str) -> So
 
     kind = "blur" if task == "dbd" else "label"
     desc = f"predictions {folder}/{pattern}" + (" inverted (sharpness maps)" if invert else "")
-    return Source(Path(folder).name or "predictions", fn, False, kind, desc)
+    return Source(Path(folder).name or "predictions", fn, False, kind, desc, inverted=invert)
 
 
 def peer_source(name: str) -> Source:
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     for source in sources:
         t0 = time.perf_counter()
         sub = out if len(sources) == 1 else out / source.name
-        result = evaluate_source(spec, args, source, sub, command=["python -m dmenet.evaluate", *(argv or sys.argv[1:])])
+        command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
+        result = evaluate_source(spec, args, source, sub, command=command)
         log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
         results.append(result)
     if len(results) > 1:

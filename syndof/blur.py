@@ -27,6 +27,7 @@ the CPU on the (small) occlusion band.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,28 +187,37 @@ def _finish(C: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------- fast path
+@contextlib.contextmanager
+def _single_threaded(enabled: bool):
+    """Run torch and OpenCV single-threaded: the fast path issues thousands of small ops, for which intra-op
+    threads only add synchronisation (and busy-waiting OpenMP threads collapse on a shared, loaded machine)."""
+    if not enabled:
+        yield
+        return
+    import cv2
+
+    nt, ncv = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(nt)
+        cv2.setNumThreads(ncv)
+
+
 def _runs_to_rects(active: np.ndarray, T: int, H: int, W: int) -> list[tuple[int, int, int, int]]:
-    """Active tile grid (nty, ntx) → pixel rectangles (r0, r1, c0, c1): row runs, merged down identical columns."""
-    rects: list[list[int]] = []
-    open_runs: dict[tuple[int, int], list[int]] = {}
-    for i in range(active.shape[0]):
-        row = active[i]
-        if not row.any():
-            open_runs = {}
-            continue
-        d = np.diff(np.r_[0, row.astype(np.int8), 0])
-        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-        nxt = {}
-        for j0, j1 in zip(starts.tolist(), ends.tolist()):
-            rect = open_runs.get((j0, j1))
-            if rect is not None:
-                rect[1] = min((i + 1) * T, H)
-            else:
-                rect = [i * T, min((i + 1) * T, H), j0 * T, min(j1 * T, W)]
-                rects.append(rect)
-            nxt[(j0, j1)] = rect
-        open_runs = nxt
-    return [tuple(r) for r in rects]
+    """Active tile grid (nty, ntx) → pixel rectangles (r0, r1, c0, c1): per tile row, the span of its active
+    tiles (fewer, larger calls beat exact runs here)."""
+    rows = np.flatnonzero(active.any(axis=1))
+    if rows.size == 0:
+        return []
+    sub = active[rows]
+    first = sub.argmax(axis=1)
+    last = active.shape[1] - sub[:, ::-1].argmax(axis=1)
+    r0 = rows * T
+    r1 = np.minimum(r0 + T, H)
+    return list(zip(r0.tolist(), r1.tolist(), (first * T).tolist(), np.minimum(last * T, W).tolist()))
 
 
 def _dilate_tiles(grid: np.ndarray, d: int) -> np.ndarray:
@@ -292,8 +302,7 @@ def _fill_coords(C: torch.Tensor, A: torch.Tensor, labels_np: np.ndarray, k: int
     np.add.at(rhs, kown, vals)
     data = np.concatenate([deg] + [-np.ones(r.size) for r in rows[1:]])
     mat = sp.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    lu = spla.splu(mat, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    sol = lu.solve(rhs)
+    sol = spla.splu(mat).solve(rhs)
     yt = torch.as_tensor(ys, device=C.device)
     xt = torch.as_tensor(xs, device=C.device)
     solt = torch.as_tensor(sol, dtype=C.dtype, device=C.device)
@@ -322,6 +331,11 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
     Returns:
         (3, H, W) tensor in [0, 1] on ``image.device``.
     """
+    with _single_threaded(image.device.type == "cpu"):
+        return _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile)
+
+
+def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile):
     coc_np, k0 = _check_inputs(image, labels, coc)
     dtype = dtype or torch.float32
     dev = image.device

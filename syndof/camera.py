@@ -81,6 +81,14 @@ class LayeredDepth:
         return sig[self.labels].astype(np.float32)
 
     @property
+    def sigma10(self) -> np.ndarray:
+        """(H, W) uint16 SYNDOF map value exactly as the original writes it: ``uint16(((max(c,1) − 1)/4)·10)``
+        in float64 (rounding half away). Prefer this over encoding :attr:`sigma_map` (float32), which can round
+        the other way at ties (e.g. CoC 1.2 → the original stores 0, float32 σ 0.05 would give 1)."""
+        v = units.round_half_away(((np.maximum(self.coc, 1.0) - 1.0) / 4.0) * 10.0).astype(np.uint16)
+        return v[self.labels]
+
+    @property
     def coc_map(self) -> np.ndarray:
         """(H, W) float32 CoC in px of each pixel's layer."""
         return self.coc[self.labels].astype(np.float32)

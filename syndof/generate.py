@@ -337,8 +337,13 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
              depth_scale: float | None = None, sources: list[Source] | None = None, count: int | None = None,
              seed: int = 0, max_coc: int = units.DEFAULT_MAX_COC, workers: int = 1, shard: tuple[int, int] = (0, 1),
              device: str = "cpu", noise: bool = False, jpeg_quality: int | None = None, kernel: str = "gaussian",
-             max_size: int | None = None, progress: bool = True) -> Summary:
-    """Generate (or complete) a SYNDOF dataset in ``out_dir``; see the module docstring. Returns the counts."""
+             max_size: int | None = None, threads: int | None = 1, progress: bool = True) -> Summary:
+    """Generate (or complete) a SYNDOF dataset in ``out_dir``; see the module docstring. Returns the counts.
+
+    ``threads``: torch intra-op threads per process (None: leave torch's setting). The renderer runs hundreds of
+    small per-layer operations, for which threading overhead dominates: 1 thread per process, and ``workers`` for
+    parallelism, is the fast setting (BENCHMARKS.md, syndof section).
+    """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -389,13 +394,19 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     bar = tqdm(total=len(jobs), desc="syndof", unit="img", disable=not progress, dynamic_ncols=True)
+    old_threads = torch.get_num_threads()
     with logging_redirect_tqdm(loggers=[log]):
         if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                account(run_job(job))
-                bar.update(1)
+            if threads:
+                torch.set_num_threads(threads)
+            try:
+                for job in jobs:
+                    account(run_job(job))
+                    bar.update(1)
+            finally:
+                torch.set_num_threads(old_threads)
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
+            threads = threads or max(1, (os.cpu_count() or 1) // workers)
             ctx = mp.get_context("spawn")
             with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(threads,)) as pool:
                 for res in pool.imap_unordered(run_job, jobs, chunksize=1):
@@ -410,22 +421,25 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m syndof.generate", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                epilog="Output layout, resume and determinism: see the module docstring "
+                                       "(python -c 'import syndof.generate as g; help(g)').")
     p.add_argument("--out", required=True, help="output folder (SYNDOF layout)")
     p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
     p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
     p.add_argument("--depth-scale", type=float, default=None,
                    help="multiply raw depth values by K to get mm (e.g. Sintel .dpt: 1000)")
     p.add_argument("--count", type=int, default=None, help="number of samples (default: one per source)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC, help="largest CoC in px (σ_max = (c−1)/4)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: make every n-th sample starting at i")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0, help="base seed (sample i uses SeedSequence(seed, (i,)))")
+    p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC, help="largest CoC in px, σ_max = (c−1)/4 (default 29)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: make samples i, i+n, i+2n, … (default 0/1)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--noise", action="store_true", help="add Poisson–Gaussian sensor noise")
     p.add_argument("--jpeg-quality", type=int, default=None, help="re-encode rendered images as JPEG (1–100)")
-    p.add_argument("--kernel", choices=KERNELS, default="gaussian", help="PSF (the original: gaussian)")
+    p.add_argument("--kernel", choices=KERNELS, default="gaussian", help="PSF (default gaussian, as the original)")
     p.add_argument("--max-size", type=int, default=None, help="downscale sources whose long side exceeds PX")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per process (default 1: fastest for the layered renderer; use --workers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -443,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
                            count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
                            shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,
-                           kernel=args.kernel, max_size=args.max_size, progress=not args.no_progress)
+                           kernel=args.kernel, max_size=args.max_size, threads=args.threads or None,
+                           progress=not args.no_progress)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

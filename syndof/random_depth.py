@@ -196,9 +196,14 @@ def random_depth(image: np.ndarray, rng: np.random.Generator, *, near_mm: float 
 
     # Ground-plane prior. A ground plane seen by a level camera has inverse depth linear in (row − horizon):
     # nearness t_g(y) grows from the horizon to the bottom of the frame (and slowly above it, for variety).
+    # The knee at the horizon is smoothed (softplus) so it leaves no visible crease in the σ map.
     horizon = rng.uniform(0.15, 0.6)
+    strength = rng.uniform(0.4, 0.9)
+    knee = 0.08
+
     def ground(y: np.ndarray) -> np.ndarray:
-        return np.where(y < horizon, 0.1 * y / horizon, 0.1 + 0.9 * (y - horizon) / (1.0 - horizon))
+        u = (np.asarray(y, dtype=np.float64) - horizon) / (1.0 - horizon)
+        return strength * knee * np.logaddexp(0.0, u / knee) + (1.0 - strength) * 0.5 * y
 
     # Where a region stands: the 90th percentile of its rows (robust to a few stray low pixels).
     order = np.argsort(regions.ravel(), kind="stable")

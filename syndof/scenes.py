@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from syndof.random_depth import FAR_LIMIT_MM, NEAR_RANGE_MM, random_depth
+from syndof.random_depth import FAR_LIMIT_MM, NEAR_RANGE_MM, _smooth_noise, random_depth
 
 # Middlebury 2014 Motorcycle, calibration of the ×4-downscaled pair shipped by scikit-image (its docstring).
 MOTORCYCLE_FOCAL_PX = 994.978  # full resolution: 3979.911
@@ -41,6 +41,9 @@ DEPTH_EXTENSIONS = (".dpt", ".npy", ".pfm", ".png", ".tif", ".tiff", ".exr")
 
 # --------------------------------------------------------------------------------------------- procedural scenes
 def _noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Zero-mean unit-std noise with correlation length ``scale`` px (white for scale ≤ 0.5)."""
+    if scale > 4:
+        return _smooth_noise(rng, shape, scale)  # made at low resolution: fast for large scales
     f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma=scale, mode="wrap") if scale > 0.5 else \
         rng.standard_normal(shape)
     s = f.std()
@@ -128,7 +131,10 @@ def procedural_scene(rng: np.random.Generator, height: int = PROCEDURAL_SIZE[0],
         tilt = rng.uniform(-0.08, 0.08, 2)
         plane = level + tilt[0] * (xn - xn[mask].mean()) + tilt[1] * (yn - yn[mask].mean())
         t[mask] = plane[mask]
-        image[mask] = random_texture(rng, height, width)[mask]
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        tex = random_texture(rng, rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0])  # only the shape's box
+        image[box][mask[box]] = tex[mask[box]]
     t = np.clip(t, 0.0, None)
     t = (t - t.min()) / max(t.max() - t.min(), 1e-12)
     depth = 1.0 / (1.0 / far + t * (1.0 / near - 1.0 / far))

@@ -247,3 +247,47 @@ def test_builtin_generate_small(tmp_path):
     assert s.written == 3 and s.failed == 0
     names = sorted(p.name for p in (tmp_path / "out" / "image").iterdir())
     assert names[0].startswith("000000_middlebury-motorcycle")
+
+
+# -------------------------------------------------------------------------------------------------- augmentations
+def test_augmentations_seeded_and_bounded():
+    from syndof.augment import add_sensor_noise, jpeg_reencode
+
+    img = _scene(30)[0]
+    n1 = add_sensor_noise(img, np.random.default_rng(0))
+    n2 = add_sensor_noise(img, np.random.default_rng(0))
+    np.testing.assert_array_equal(n1, n2)
+    assert n1.dtype == np.float32 and n1.shape == img.shape and 0 <= n1.min() and n1.max() <= 1
+    assert not np.array_equal(n1, add_sensor_noise(img, np.random.default_rng(1)))
+    # noise level follows the parameters: shot noise grows with the gain
+    low = add_sensor_noise(img, np.random.default_rng(0), gain=1e-4, read_std=0.0)
+    high = add_sensor_noise(img, np.random.default_rng(0), gain=1e-2, read_std=0.0)
+    assert np.abs(low - img).mean() < np.abs(high - img).mean()
+    j = jpeg_reencode(img, 95)
+    assert j.shape == img.shape and j.dtype == np.float32 and np.abs(j - img).mean() < 0.05
+    np.testing.assert_array_equal(j, jpeg_reencode(img, 95))
+    assert np.abs(jpeg_reencode(img, 10) - img).mean() > np.abs(j - img).mean()
+    with pytest.raises(ValueError):
+        jpeg_reencode(img, 0)
+
+
+def test_cli_noise_and_jpeg_keep_sigma_maps(rgbd, tmp_path):
+    images, depths = rgbd
+    base = dict(images=images, depths=depths, count=1, seed=4)
+    _run(tmp_path / "plain", **base)
+    _run(tmp_path / "aug", noise=True, jpeg_quality=60, **base)
+    plain, aug = _files(tmp_path / "plain"), _files(tmp_path / "aug")
+    assert plain["blur_map/000000_a.png"] == aug["blur_map/000000_a.png"]
+    assert plain["image/000000_a.png"] != aug["image/000000_a.png"]
+    meta = json.loads(aug["meta/000000_a.json"])
+    assert meta["augment"]["jpeg_quality"] == 60 and meta["augment"]["noise"]["read_std"] > 0
+
+
+def test_synthesis_demo_contact_sheet(tmp_path):
+    from syndof.demo import run_synthesis_demo
+
+    sheet = run_synthesis_demo(tmp_path / "demo", count=2, max_size=64, progress=False)
+    assert sheet == tmp_path / "demo" / "contact_sheet.png"
+    img = cv2.imread(str(sheet))
+    assert img is not None and img.shape[0] > 2 * 192 and img.shape[1] > 3 * 192
+    assert len((tmp_path / "demo" / "syndof" / "manifest.jsonl").read_text().splitlines()) == 2

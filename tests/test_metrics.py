@@ -107,6 +107,10 @@ def test_sharpness_maps_are_inverted():
 def test_auc_trapezoid_over_recall():
     assert M.pr_auc(np.array([1.0, 0.5]), np.array([0.0, 1.0])) == pytest.approx(0.75)
     assert M.pr_auc(np.array([0.5, 1.0]), np.array([1.0, 0.0])) == pytest.approx(0.75)  # order-free
+    # lowest recall 0.5 at P = 1: flat to R = 0 (area 0.5) + trapezoid 0.5..1 between P 1 and 0.5 (0.375)
+    assert M.pr_auc(np.array([1.0, 0.5]), np.array([0.5, 1.0])) == pytest.approx(0.875)
+    # a perfect map: P = 1 at R = 1 except T = 0 (everything positive, P = blur fraction) → AUC 1
+    assert M.pr_auc(np.array([0.3, 1.0, 1.0]), np.array([1.0, 1.0, 1.0])) == pytest.approx(1.0)
 
 
 def test_imresize_matches_matlab_properties():

@@ -83,7 +83,10 @@ class DBDAccumulator:
         """
         pred_e, gt_e = prepare_pair(pred, gt, self.resolution)
         levels = M.LevelCounts.from_map(pred_e, gt_e)
-        scores = self._scores_levels(levels, pred, gt_e) if levels is not None else self._scores_pixels(pred_e, gt_e, pred)
+        if levels is not None:
+            scores = self._scores_levels(levels, pred, gt_e)
+        else:
+            scores = self._scores_pixels(pred_e, gt_e, pred)
         p, r, f, pr_p, pr_r, (inter, union) = scores.pop("_curves")
         self._f_sum += f
         self._p_sum += p
@@ -93,7 +96,8 @@ class DBDAccumulator:
         self._inter += inter
         self._union += union
         k = int(np.argmax(f))
-        row = {"stem": stem, "mae": scores.pop("mae"), "fmax": float(f[k]), "fmax_threshold": float(M.FMAX_THRESHOLDS[k])}
+        row = {"stem": stem, "mae": scores.pop("mae"), "fmax": float(f[k]),
+               "fmax_threshold": float(M.FMAX_THRESHOLDS[k])}
         row.update(scores)
         row["iou"] = inter / union if union else 0.0
         row["gt_blur_fraction"] = float(gt_e.mean())
@@ -108,7 +112,8 @@ class DBDAccumulator:
             out[f"adaptive_f_{c:g}"] = M.adaptive_prf(pred_e, gt_e, c, self.beta2)[2]
         out["dmenet_accuracy"] = M.dmenet_accuracy(pred_e, gt_e)
         pr = M.hifst_pr(pred_raw, gt_e)
-        out["_curves"] = (*M.f_curve(pred_e, gt_e, beta2=self.beta2), *pr, M.iou_counts(pred_e, gt_e, self.fixed_threshold))
+        iou = M.iou_counts(pred_e, gt_e, self.fixed_threshold)
+        out["_curves"] = (*M.f_curve(pred_e, gt_e, beta2=self.beta2), *pr, iou)
         return out
 
     def _scores_levels(self, lv: M.LevelCounts, pred_raw: np.ndarray, gt_e: np.ndarray) -> dict:
@@ -172,6 +177,8 @@ class DBDAccumulator:
             else "prediction and GT to 320x320 (area/bilinear; GT re-binarised at >= 0.5)",
             "positive_class": "blurred = 1 (sharpness maps inverted before scoring)",
             "beta2": self.beta2,
+            "aggregation": "per-image scores averaged over images (mae, fmax, f_at, adaptive_f, accuracy); "
+            "iou pooled over the set; PR curve = per-image P/R averaged",
             "mae": "mean over images of mean |pred - gt| (pred continuous, gt binary)",
             "fmax": "per-image max F over thresholds i/255 (i = 1..255, pred >= T), averaged over images",
             "fmax_of_mean_curve": "max over T of the image-averaged F(T) curve (a different quantity from fmax)",
@@ -182,6 +189,6 @@ class DBDAccumulator:
             "pr_curve": "HiFST PRDataComputation.m: mat2gray(map)*255, MATLAB bicubic imresize to GT size, "
             "T = 0..255, map >= T, per-image P/R (0 where TP = 0) averaged over all images",
             "pr_auc": "trapezoid of the HiFST-protocol mean PR curve over recall (points sorted by recall, "
-            "no extrapolation)",
+            "extended flat from the lowest-recall point to recall 0)",
             "dmenet_accuracy": "DMENet: per image pixel accuracy of pred > 0.3*max + 0.7*min, averaged",
         }

@@ -144,7 +144,8 @@ def mat2gray(x: np.ndarray) -> np.ndarray:
 def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
-    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
+    inner = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)
+    return inner + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
 
 
 def _resize_weights(in_len: int, out_len: int) -> np.ndarray:
@@ -205,9 +206,14 @@ def hifst_pr(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pr_auc(precision: np.ndarray, recall: np.ndarray) -> float:
-    """Area under a PR curve: trapezoid rule over recall, points sorted by recall, no extrapolation to R = 0 or 1."""
-    order = np.argsort(recall, kind="stable")
-    return float(np.trapezoid(np.asarray(precision)[order], np.asarray(recall)[order]))
+    """Area under a PR curve: trapezoid rule over recall with the points sorted by recall, the curve extended flat
+    from its lowest-recall point to R = 0 (the highest precision at that recall). A map that saturates (many pixels at its
+    maximum) cannot reach low recall; the flat extension keeps such maps — and perfect ones — from being scored
+    on a truncated recall range."""
+    p, r = np.asarray(precision, dtype=np.float64), np.asarray(recall, dtype=np.float64)
+    order = np.lexsort((-p, r))  # by recall, ties by falling precision (vertical steps add no area)
+    p, r = p[order], r[order]
+    return float(np.trapezoid(np.r_[p[0], p], np.r_[0.0, r]))
 
 
 # ------------------------------------------------------------------------------- fast path for 8-bit maps

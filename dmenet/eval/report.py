@@ -125,7 +125,7 @@ def log_wandb(mode: str, out_dir: Path, name: str, config: dict, summary: dict, 
         return
     import wandb
 
-    run = wandb.init(project=project, name=name, mode=mode, dir=str(out_dir), config=config, reinit=True)
+    run = wandb.init(project=project, name=name, mode=mode, dir=str(out_dir), config=config)
     try:
         run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
         if per_image:

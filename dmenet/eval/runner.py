@@ -55,6 +55,9 @@ class _Scorer:
 
     def add(self, sample: B.Sample, pred: np.ndarray, gt: np.ndarray) -> None:
         task = self.spec.task
+        if pred.ndim != 2 or not np.all(np.isfinite(pred)):
+            raise io.InputError(sample.gt, f"{self.source.name}: prediction must be a finite 2-D map, "
+                                f"got shape {pred.shape}")
         if task == "dbd":
             if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
                 raise io.InputError(sample.gt, f"{self.source.name}: blur map outside [0, 1]")
@@ -76,7 +79,10 @@ class _Scorer:
         if self.spec.task == "dbd":
             pol = "GT white = blurred, used as is" if self.spec.white_is_blurred else \
                 "GT white = in focus, inverted on load (1 = blurred)"
-            return {**self.acc.protocol(), "gt_polarity": pol, "gt_binarisation": "gray >= 0.5",
+            pred_pol = "sharpness map inverted (1 - x) before scoring" if getattr(self.source, "inverted", False) \
+                else "blur map as produced (1 = blurred)"
+            return {**self.acc.protocol(), "gt_polarity": pol, "prediction_polarity": pred_pol,
+                    "gt_binarisation": "gray >= 0.5",
                     "threshold_rule": "sweep i/255 (fmax), 0.5 (f_at_0.5, iou), adaptive c*mean, PR 0..255"}
         if self.spec.task == "rtf":
             return rtf.rtf_protocol(self.mapping)

@@ -62,7 +62,8 @@ def propagate(
 ) -> np.ndarray:
     """Propagate sparse ``values`` (known where ``mask``) to a dense map guided by ``image``.
 
-    Solves ``(L + λ D) d = λ D ŝ`` (SuperLU). About 3 s for 320×240 on the 2-core dev machine. With no known pixel the result is the constant 0.
+    Solves ``(L + λ D) d = λ D ŝ`` (SuperLU; about 3 s for 320×240 on the 2-core dev machine). With no known pixel
+    the result is the constant 0.
 
     Args:
         image: (H, W, C) or (H, W) float guidance image.
