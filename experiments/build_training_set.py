@@ -127,11 +127,11 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     syn = out / "synthetic"
     n_tv = len(sio.list_images(out / "src_bsds_trainval"))
     summaries = {
-        "builtin": generate(syn, count=60, seed=seed, workers=workers, max_size=640),
-        "bsds_trainval": generate(syn / "_bsds", images=out / "src_bsds_trainval", count=2 * n_tv, seed=seed + 1,
+        "builtin": generate(syn, count=40, seed=seed, workers=workers, max_size=640),
+        "bsds_trainval": generate(syn / "_bsds", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 1,
                                   workers=workers),
-        "ebb": generate(syn / "_ebb", images=ebb_img, depths=ebb_depth, count=48, seed=seed + 2, workers=workers),
-        "test": generate(out / "synthetic_test", images=out / "src_bsds_test", seed=seed + 100, workers=workers),
+        "ebb": generate(syn / "_ebb", images=ebb_img, depths=ebb_depth, count=24, seed=seed + 2, workers=workers),
+        "test": generate(out / "synthetic_test", images=out / "src_bsds_test", count=60, seed=seed + 100, workers=workers),
     }
     # Merge the three training parts into one SYNDOF folder (links; stems are unique per part by prefix).
     for part in ("_bsds", "_ebb"):

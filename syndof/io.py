@@ -131,8 +131,11 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
     Returns:
         (H, W) float32 in {0, 1}, 1 = blurred.
     """
-    img = read_image(path)
-    gray = img.mean(axis=2)
+    raw = _read_raw(path)
+    if raw.ndim == 2 and raw.dtype == np.uint8:  # fast path: plain 8-bit masks (most datasets)
+        gray = raw.astype(np.float32) / 255.0
+    else:
+        gray = read_image(path).mean(axis=2)
     blurred = gray >= threshold
     if not white_is_blurred:
         blurred = ~blurred

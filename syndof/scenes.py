@@ -36,7 +36,7 @@ MOTORCYCLE_DOFFS_PX = 31.086  # full resolution: 124.343
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera")
 PROCEDURAL_SIZE = (480, 640)
 
-DEPTH_EXTENSIONS = (".dpt", ".npy", ".pfm", ".png", ".tif", ".tiff", ".exr")
+DEPTH_EXTENSIONS = (".dpt", ".npy", ".pfm", ".png")
 
 
 # --------------------------------------------------------------------------------------------- procedural scenes

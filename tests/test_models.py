@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,3 +281,24 @@ def test_load_is_strict(tmp_path):
         save_model(tmp_path / "n.safetensors", m, {"init": 1})
     with pytest.raises(ModelFileError):
         load_model_file(tmp_path / "absent.safetensors")
+
+
+# ------------------------------------------------------------------------------------------------ lite and summary
+def test_mobilenet_lite_taps():
+    enc = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.25, refine_blocks=0)).blur.encoder
+    skips = enc(torch.rand(1, 3, 64, 64))
+    assert [tuple(s.shape[1:]) for s in skips] == [(4, 64, 64), (16, 32, 32), (24, 16, 16), (32, 8, 8), (96, 4, 4)]
+    assert max(int(k.split(".")[1]) for k in enc.state_dict() if k.startswith("features.")) == 13
+    assert any(k.startswith("stem0.") for k in enc.state_dict())
+
+
+def test_summary_counts(capsys):
+    from dmenet.summary import main, summarize
+
+    rows = {name: (n, flops) for name, n, flops in summarize(ModelConfig(encoder="vgg16", **TINY), size=32)}
+    assert rows["B total"][0] == rows["B encoder"][0] + rows["B decoder"][0] == n_params(
+        build_dmenet(ModelConfig(encoder="vgg16", **TINY)).blur)
+    assert all(flops > 0 for _, flops in rows.values())
+    assert main(["--config", str(Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"), "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "B total" in out and "C (frozen)" in out

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from dmenet.models.config import scaled
-from dmenet.models.layers import CBL, LRELU_SLOPE, BetaBatchNorm, conv3x3, he_init, upsample2x, xavier_init
+from dmenet.models.layers import CBL, BetaBatchNorm, conv3x3, upsample2x, xavier_init
 
 
 class AuxHead(nn.Module):
@@ -88,5 +88,3 @@ class Decoder(nn.Module):
         defocus = torch.sigmoid(self.head_out(self.head(n)))
         return defocus, aux, gan_feat
 
-
-__all__ = ["AuxHead", "Decoder", "ResBlock", "LRELU_SLOPE", "he_init"]

@@ -51,7 +51,10 @@ class BetaBatchNorm(nn.Module):
 
 
 def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """(before, after) padding of TF ``SAME`` along one axis: total = max((⌈n/s⌉−1)·s + k − n, 0), before = ⌊total/2⌋."""
+    """(before, after) padding of TF ``SAME`` on one axis.
+
+    total = max((⌈n/s⌉−1)·s + k − n, 0), before = ⌊total/2⌋, after = the rest: (1, 1) for n = 240, (1, 2) for 15.
+    """
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2

@@ -37,7 +37,8 @@ class ConvBNReLU6(nn.Sequential):
     """torchvision ``Conv2dNormActivation``: keys ``0`` (conv), ``1`` (BN), ReLU6 at ``2``."""
 
     def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1):
-        super().__init__(_conv(cin, cout, k, stride, groups), nn.BatchNorm2d(cout, eps=BN_EPS_KERAS), nn.ReLU6(inplace=True))
+        super().__init__(_conv(cin, cout, k, stride, groups), nn.BatchNorm2d(cout, eps=BN_EPS_KERAS),
+                         nn.ReLU6(inplace=True))
 
 
 class InvertedResidual(nn.Module):

@@ -70,7 +70,7 @@ def convention_from_metadata(meta: dict[str, str]) -> str | None:
 
 def resolve_convention(encoder: str, configured: str | None, path: str | Path | None,
                        meta: dict[str, str]) -> tuple[str, str]:
-    """(convention, where it came from): config > file metadata > ``.pth`` = torchvision "imagenet" > encoder default."""
+    """(convention, source): config > file metadata > ``.pth`` → torchvision "imagenet" > encoder default."""
     if configured is not None:
         return configured, "config"
     found = convention_from_metadata(meta)
