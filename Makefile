@@ -24,6 +24,7 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_generate.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_predict.py
 

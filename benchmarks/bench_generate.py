@@ -9,6 +9,8 @@ Two measurements on the same sources (procedural scenes and scikit-image photos 
 2. end to end ``syndof.generate.generate`` into a temporary folder (adds PNG encoding and atomic writes), from which
    samples/s is reported.
 
+One untimed warm-up sample runs first. The figures depend on the load of the machine: compare within one run.
+
 Prints a Markdown table row set for BENCHMARKS.md.
 """
 
@@ -62,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sources = bench_sources()
+
+    # warm-up (imports, scikit-image data caches, first-call allocations): not timed
+    warm_rng = sample_rng(args.seed + 1, 0)
+    generate_sample(*_load(sources[0], warm_rng), warm_rng, device=args.device)
 
     # 1. per stage
     rows = []

@@ -7,8 +7,9 @@ Models are randomly initialised (speed does not depend on the weights): architec
 ``model.blur`` forward on a (1, 3, 480, 640) tensor under ``torch.inference_mode`` in eval mode (batch 1, after two
 warm-up runs), and the whole ``dmenet.inference.estimate`` call (numpy in, σ map + S probability out). Peers run on
 the CUHK image ``out_of_focus0011.jpg`` resized to 640×480 (a procedural texture when ../shared is absent).
-Medians in ms; the 1-minute load average is printed because other processes on a 2-core machine inflate every
-figure — compare rows of one run (ratios), not runs.
+Medians in ms, wall and process CPU time; the 1-minute load average is printed because other processes on a 2-core
+machine inflate wall times (with 2 threads badly: OpenMP workers wait for each other) — compare rows of one run
+(ratios), not runs; with ``--threads 1`` the CPU time approximates the uncontended single-thread time.
 """
 
 from __future__ import annotations
@@ -29,15 +30,20 @@ H, W = 480, 640
 TARGET_MS = {"lite": 100.0, "paper": 3400.0}
 
 
-def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
+def _median_ms(fn, repeats: int, warmup: int = 2) -> tuple[float, float]:
+    """Median wall time and median process CPU time (ms) of ``fn()`` over ``repeats`` runs after ``warmup``.
+
+    With one thread the CPU time is close to the uncontended run time even when other processes share the cores.
+    """
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.process_time() - c0) * 1000.0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def _model_config(name: str):
@@ -103,14 +109,14 @@ def bench_models(repeats: int) -> None:
                 model.blur(x)
 
         gmacs = conv_gmacs(model, x)
-        fwd = _median_ms(forward, reps)
-        full = _median_ms(lambda model=model: estimate(image, model), reps, warmup=1)
+        fwd, fwd_cpu = _median_ms(forward, reps)
+        full, _ = _median_ms(lambda model=model: estimate(image, model), reps, warmup=1)
         rows[name] = fwd
         status = "meets" if fwd <= TARGET_MS[name] else "MISSES"
-        print(f"dmenet {name:5s} ({cfg.encoder}, width {cfg.width}, {n_params / 1e6:.2f} M params in B): "
-              f"{gmacs:.1f} GMAC conv, forward {fwd:8.1f} ms ({2 * gmacs / fwd * 1e3:.0f} GFLOP/s), "
-              f"estimate() {full:8.1f} ms  [{status} target {TARGET_MS[name]:.0f} ms]",
-              flush=True)
+        print(f"dmenet {name:5s} ({cfg.encoder}, width {cfg.width}, {n_params / 1e6:.2f} M params in B, "
+              f"{gmacs:.1f} GMAC conv): forward {fwd:8.1f} ms wall, {fwd_cpu:8.1f} ms CPU "
+              f"({2 * gmacs / fwd_cpu * 1e3:.0f} GFLOP/s CPU); estimate() {full:8.1f} ms wall  "
+              f"[{status} target {TARGET_MS[name]:.0f} ms]", flush=True)
     print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")
 
 
@@ -120,8 +126,8 @@ def bench_peers(repeats: int) -> None:
     image = _test_image()
     for name, fn in PEERS.items():
         reps = max(1, repeats // 4) if name in ("hifst", "zhuo_sim") else repeats
-        ms = _median_ms(lambda fn=fn: fn(image), reps, warmup=1)
-        print(f"peer {name:10s}: {ms:8.1f} ms", flush=True)
+        ms, cpu = _median_ms(lambda fn=fn: fn(image), reps, warmup=1)
+        print(f"peer {name:10s}: {ms:8.1f} ms wall, {cpu:8.1f} ms CPU", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,9 @@
 
 Batches are random tensors of the config's shapes — lite (4+4+4)×256², paper (3+3+3)×240² — so the figure is the
 model step alone (data loading runs in threads beside it during training). Reports the median and the minimum over
-the timed steps after warm-up steps (the first steps include one-off kernel set-up). Weights are random (no init
-file is read): the speed does not depend on them.
+the timed steps after warm-up steps (the first steps include one-off kernel set-up), the process CPU time per step
+(a steadier figure on a machine shared with other jobs) and the GFLOP of one step (torch's flop counter). Weights
+are random (no init file is read): the speed does not depend on them.
 """
 
 from __future__ import annotations
@@ -45,29 +46,41 @@ def random_batches(cfg, device: torch.device, gen: torch.Generator) -> StepBatch
     )
 
 
-def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str) -> dict:
-    cfg = load_config(REPO / "experiments" / CONFIGS[name], [f"train.stage={stage}"])
+def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str, overrides=()) -> dict:
+    cfg = load_config(REPO / "experiments" / CONFIGS[name], [f"train.stage={stage}", *overrides])
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None))
     torch.manual_seed(0)
     model = build_dmenet(cfg.model).to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch=1000)
     gen = torch.Generator().manual_seed(0)
-    times = []
+    times, cpu_times = [], []
     for i in range(warmup + steps):
         batches = random_batches(cfg, device, gen)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train_step(batches)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     t = cfg.train
     batch = (f"({t.batch_synthetic}+{t.batch_labelled}+{t.batch_unlabelled})" if stage == "joint"
              else f"{t.batch_synthetic}")
     return {"config": name, "stage": stage, "device": device.type, "amp": trainer.amp, "batch": batch,
-            "crop": cfg.data.crop, "median_s": statistics.median(times), "min_s": min(times), "steps": steps}
+            "crop": cfg.data.crop, "median_s": statistics.median(times), "min_s": min(times), "steps": steps,
+            "cpu_s": statistics.median(cpu_times), "gflop": step_gflop(trainer, cfg, device)}
+
+
+def step_gflop(trainer: Trainer, cfg, device: torch.device) -> float:
+    """Floating-point operations of one training step (torch.utils.flop_counter: convolutions and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batches = random_batches(cfg, device, torch.Generator().manual_seed(1))
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step(batches)
+    return counter.get_total_flops() / 1e9
 
 
 def main(argv=None) -> int:
@@ -78,6 +91,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--stage", choices=("joint", "blur"), default="joint")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="config overrides applied to every config (e.g. model.width=0.125)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -90,12 +105,12 @@ def main(argv=None) -> int:
           f"{torch.get_num_threads()} CPU threads" +
           (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"{'config':8} {'stage':6} {'device':6} {'amp':5} {'batch':12} {'crop':5} {'median s/step':>14} "
-          f"{'min s/step':>11}")
+          f"{'min s/step':>11} {'CPU s/step':>11} {'GFLOP/step':>11}")
     for device in devices:
         for name in args.configs:
-            r = bench(name, device, args.steps, args.warmup, args.stage)
+            r = bench(name, device, args.steps, args.warmup, args.stage, args.overrides)
             print(f"{r['config']:8} {r['stage']:6} {r['device']:6} {str(r['amp']):5} {r['batch']:12} "
-                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f}", flush=True)
+                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f} {r['cpu_s']:11.3f} {r['gflop']:11.1f}", flush=True)
     return 0
 
 

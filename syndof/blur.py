@@ -34,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from concurrent.futures import ThreadPoolExecutor
+
 from syndof import psf
 from syndof.regionfill import _solve_crop
 
@@ -263,10 +265,24 @@ class _Conv:
         return torch.from_numpy(np.stack(out))
 
 
-def _fill_coords(C: torch.Tensor, A: torch.Tensor, labels_np: np.ndarray, k: int, ys: np.ndarray, xs: np.ndarray,
-                 idxmap: np.ndarray) -> None:
-    """regionfill over the pixels (ys, xs) (the region R), built in O(|R|): Ĉ = C on U (labels < k), 0 elsewhere;
-    Â = U. ``idxmap`` is an (H+2, W+2) int64 scratch array of −1 (restored on return)."""
+@dataclass
+class _FillPlan:
+    """The value-independent half of one occlusion fill: region pixels, factorised Laplace system, and the known
+    boundary neighbours (coordinates, owning unknown, whether in U)."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    lu: object
+    kys: np.ndarray
+    kxs: np.ndarray
+    kown: np.ndarray
+    in_u: np.ndarray
+
+
+def _plan_fill(labels_np: np.ndarray, k: int, ys: np.ndarray, xs: np.ndarray, idxmap: np.ndarray) -> _FillPlan:
+    """Assemble and factorise MATLAB regionfill's system over the region pixels (ys, xs) in O(|R|).
+
+    ``idxmap`` is an (H+2, W+2) int64 scratch array of −1 (restored on return)."""
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
@@ -290,21 +306,25 @@ def _fill_coords(C: torch.Tensor, A: torch.Tensor, labels_np: np.ndarray, k: int
         kown.append(kn)
     idxmap[ys + 1, xs + 1] = -1
     kys, kxs, kown = np.concatenate(kys), np.concatenate(kxs), np.concatenate(kown)
-    in_u = labels_np[kys, kxs] < k
-    vals = np.zeros((kys.size, 4))
-    if kys.size:
-        ky_t = torch.as_tensor(kys, device=C.device)
-        kx_t = torch.as_tensor(kxs, device=C.device)
-        vals[:, :3] = C[:, ky_t, kx_t].T.cpu().double().numpy()
-    vals[:, :3] *= in_u[:, None]
-    vals[:, 3] = in_u
-    rhs = np.zeros((n, 4))
-    np.add.at(rhs, kown, vals)
     data = np.concatenate([deg] + [-np.ones(r.size) for r in rows[1:]])
     mat = sp.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    sol = spla.splu(mat).solve(rhs)
-    yt = torch.as_tensor(ys, device=C.device)
-    xt = torch.as_tensor(xs, device=C.device)
+    return _FillPlan(ys, xs, spla.splu(mat), kys, kxs, kown, labels_np[kys, kxs] < k)
+
+
+def _apply_fill(C: torch.Tensor, A: torch.Tensor, plan: _FillPlan) -> None:
+    """Solve the planned fill with the current (renormalised) buffers: Ĉ = C on U, 0 elsewhere; Â = U."""
+    n = plan.ys.size
+    vals = np.zeros((plan.kys.size, 4))
+    if plan.kys.size:
+        ky_t = torch.as_tensor(plan.kys, device=C.device)
+        kx_t = torch.as_tensor(plan.kxs, device=C.device)
+        vals[:, :3] = C[:, ky_t, kx_t].T.cpu().double().numpy()
+    vals[:, :3] *= plan.in_u[:, None]
+    vals[:, 3] = plan.in_u
+    rhs = np.stack([np.bincount(plan.kown, weights=vals[:, j], minlength=n) for j in range(4)], axis=1)
+    sol = plan.lu.solve(rhs)
+    yt = torch.as_tensor(plan.ys, device=C.device)
+    xt = torch.as_tensor(plan.xs, device=C.device)
     solt = torch.as_tensor(sol, dtype=C.dtype, device=C.device)
     C[:, yt, xt] = solt[:, :3].T
     A[yt, xt] = solt[:, 3]
@@ -335,7 +355,7 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
         return _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile)
 
 
-def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile):
+def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=True):
     coc_np, k0 = _check_inputs(image, labels, coc)
     dtype = dtype or torch.float32
     dev = image.device
@@ -365,48 +385,79 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile):
     A = torch.zeros(H, W, dtype=dtype, device=dev)
     dirty = np.ones((nty, ntx), dtype=bool)  # tiles where alpha may be outside {0, 1}
     idxmap = np.full((H + 2, W + 2), -1, dtype=np.int64)
-    for k in range(K):
+
+    def plan_step(k: int):
+        """Region R_k of step k (> k0, blurred layer) and its factorised fill system, or None when R_k is empty."""
         kern = kernels[k]
-        r = kern.radius if kern is not None else 0
-        dtile = -(-r // T)
-        layer_tiles = _dilate_tiles(presence[:, :, k], dtile)
-        if k > k0:
-            for r0, r1, c0, c1 in _runs_to_rects(dirty, T, H, W):
-                a = A[r0:r1, c0:c1]
-                denom = torch.where(a == 0, torch.ones_like(a), a)
-                C[:, r0:r1, c0:c1] /= denom
-                A[r0:r1, c0:c1] = a / denom
-            dirty = layer_tiles.copy()
+        r = kern.radius
+        band = _dilate_tiles(tmin < k, -(-r // T)) & (tmax >= k)
+        ys_all, xs_all = [], []
+        for r0, r1, c0, c1 in _runs_to_rects(band, T, H, W):
+            win = lab_pad[r0 + P - r : r1 + P + r, c0 + P - r : c1 + P + r]
+            Ub = conv((win < k).to(dtype)[None], kern)[0]
+            R = (Ub >= BAND_EPS) & (labels_d[r0:r1, c0:c1] >= k)
+            yy, xx = np.nonzero(R.cpu().numpy())
+            if yy.size:
+                ys_all.append(yy + r0)
+                xs_all.append(xx + c0)
+        if not ys_all:
+            return None
+        return _plan_fill(labels_np, k, np.concatenate(ys_all), np.concatenate(xs_all), idxmap)
+
+    # The fill systems depend only on the labels and kernels, not on the buffers: on CPU they are assembled and
+    # factorised by one worker thread a few steps ahead of the compositing loop (SciPy's SuperLU and OpenCV
+    # release the GIL), so the two halves use two cores.
+    fill_steps = [k for k in range(k0 + 1, K) if kernels[k] is not None]
+    pool = ThreadPoolExecutor(max_workers=1) if (pipeline and dev.type == "cpu" and fill_steps) else None
+    plans: dict = {}
+    lookahead = 3
+    queue = iter(fill_steps)
+
+    def submit(_upto: int) -> None:
+        while len(plans) < lookahead + 1:
+            nxt = next(queue, None)
+            if nxt is None:
+                return
+            plans[nxt] = pool.submit(plan_step, nxt) if pool is not None else plan_step(nxt)
+
+    try:
+        submit(0)
+        for k in range(K):
+            kern = kernels[k]
+            r = kern.radius if kern is not None else 0
+            dtile = -(-r // T)
+            layer_tiles = _dilate_tiles(presence[:, :, k], dtile)
+            if k > k0:
+                for r0, r1, c0, c1 in _runs_to_rects(dirty, T, H, W):
+                    a = A[r0:r1, c0:c1]
+                    denom = torch.where(a == 0, torch.ones_like(a), a)
+                    C[:, r0:r1, c0:c1] /= denom
+                    A[r0:r1, c0:c1] = a / denom
+                dirty = layer_tiles.copy()
+                plan = plans.pop(k, None)
+                if plan is not None:
+                    plan = plan.result() if hasattr(plan, "result") else plan
+                    if plan is not None:
+                        _apply_fill(C, A, plan)
+                        dirty[plan.ys // T, plan.xs // T] = True
+                submit(k + lookahead)
             if kern is not None:
-                near_u = _dilate_tiles(tmin < k, dtile)
-                band = near_u & (tmax >= k)
-                ys_all, xs_all = [], []
-                for r0, r1, c0, c1 in _runs_to_rects(band, T, H, W):
-                    win = lab_pad[r0 + P - r : r1 + P + r, c0 + P - r : c1 + P + r]
-                    Ub = conv((win < k).to(dtype)[None], kern)[0]
-                    R = (Ub >= BAND_EPS) & (labels_d[r0:r1, c0:c1] >= k)
-                    yy, xx = np.nonzero(R.cpu().numpy())
-                    if yy.size:
-                        ys_all.append(yy + r0)
-                        xs_all.append(xx + c0)
-                if ys_all:
-                    ys, xs = np.concatenate(ys_all), np.concatenate(xs_all)
-                    _fill_coords(C, A, labels_np, k, ys, xs, idxmap)
-                    dirty[ys // T, xs // T] = True
-        if kern is not None:
-            for r0, r1, c0, c1 in _runs_to_rects(layer_tiles, T, H, W):
-                lw = lab_pad[r0 + P - r : r1 + P + r, c0 + P - r : c1 + P + r]
-                iw = img_pad[:, r0 + P - r : r1 + P + r, c0 + P - r : c1 + P + r]
-                M = (lw == k).to(dtype)
-                blurred = conv(torch.cat([M[None], M[None] * iw]), kern)
-                alpha, fg = blurred[0], blurred[1:]
-                alpha = torch.where(alpha < ALPHA_EPS, torch.zeros_like(alpha), alpha)
-                C[:, r0:r1, c0:c1] = (1 - alpha) * C[:, r0:r1, c0:c1] + fg
-                A[r0:r1, c0:c1] = (1 - alpha) * A[r0:r1, c0:c1] + alpha
-        else:
-            for r0, r1, c0, c1 in _runs_to_rects(layer_tiles, T, H, W):
-                alpha = (labels_d[r0:r1, c0:c1] == k).to(dtype)
-                fg = alpha[None] * img_pad[:, r0 + P : r1 + P, c0 + P : c1 + P]
-                C[:, r0:r1, c0:c1] = (1 - alpha) * C[:, r0:r1, c0:c1] + fg
-                A[r0:r1, c0:c1] = (1 - alpha) * A[r0:r1, c0:c1] + alpha
+                for r0, r1, c0, c1 in _runs_to_rects(layer_tiles, T, H, W):
+                    lw = lab_pad[r0 + P - r : r1 + P + r, c0 + P - r : c1 + P + r]
+                    iw = img_pad[:, r0 + P - r : r1 + P + r, c0 + P - r : c1 + P + r]
+                    M = (lw == k).to(dtype)
+                    blurred = conv(torch.cat([M[None], M[None] * iw]), kern)
+                    alpha, fg = blurred[0], blurred[1:]
+                    alpha = torch.where(alpha < ALPHA_EPS, torch.zeros_like(alpha), alpha)
+                    C[:, r0:r1, c0:c1] = (1 - alpha) * C[:, r0:r1, c0:c1] + fg
+                    A[r0:r1, c0:c1] = (1 - alpha) * A[r0:r1, c0:c1] + alpha
+            else:
+                for r0, r1, c0, c1 in _runs_to_rects(layer_tiles, T, H, W):
+                    alpha = (labels_d[r0:r1, c0:c1] == k).to(dtype)
+                    fg = alpha[None] * img_pad[:, r0 + P : r1 + P, c0 + P : c1 + P]
+                    C[:, r0:r1, c0:c1] = (1 - alpha) * C[:, r0:r1, c0:c1] + fg
+                    A[r0:r1, c0:c1] = (1 - alpha) * A[r0:r1, c0:c1] + alpha
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return _finish(C, A)

@@ -17,8 +17,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from syndof import io as sio
 from syndof import units
 from syndof.generate import generate
@@ -68,5 +66,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     sys.exit(main())

@@ -256,7 +256,8 @@ def run_job(job: Job) -> JobResult:
                          f"skipped {job.source.describe()}: {exc.__class__.__name__}: {exc}")
     if result.over_limit(job.max_coc):
         return JobResult(job.index, stem, "over_limit",
-                         f"{stem}: max σ {result.sigma.max():.2f} > σ_max {units.max_sigma(job.max_coc):.2f}, skipped",
+                         f"{stem}: max σ {result.sigma.max():.2f} > σ_max {units.max_sigma(job.max_coc):.2f}, "
+                         "skipped",
                          result.timings)
     sigma = result.sigma
     meta = {
@@ -430,9 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply raw depth values by K to get mm (e.g. Sintel .dpt: 1000)")
     p.add_argument("--count", type=int, default=None, help="number of samples (default: one per source)")
     p.add_argument("--seed", type=int, default=0, help="base seed (sample i uses SeedSequence(seed, (i,)))")
-    p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC, help="largest CoC in px, σ_max = (c−1)/4 (default 29)")
+    p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC,
+                   help="largest CoC in px, σ_max = (c−1)/4 (default 29)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/n: make samples i, i+n, i+2n, … (default 0/1)")
+    p.add_argument("--shard", type=parse_shard, default=(0, 1),
+                   help="i/n: make samples i, i+n, i+2n, … (default 0/1)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--noise", action="store_true", help="add Poisson–Gaussian sensor noise")
     p.add_argument("--jpeg-quality", type=int, default=None, help="re-encode rendered images as JPEG (1–100)")

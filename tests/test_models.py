@@ -295,9 +295,10 @@ def test_mobilenet_lite_taps():
 def test_summary_counts(capsys):
     from dmenet.summary import main, summarize
 
-    rows = {name: (n, flops) for name, n, flops in summarize(ModelConfig(encoder="vgg16", **TINY), size=32)}
-    assert rows["B total"][0] == rows["B encoder"][0] + rows["B decoder"][0] == n_params(
-        build_dmenet(ModelConfig(encoder="vgg16", **TINY)).blur)
+    cfg = ModelConfig(encoder="mobilenet_v2", **TINY)
+    rows = {name: (n, flops) for name, n, flops in summarize(cfg, size=32)}
+    assert rows["B total"][0] == rows["B encoder"][0] + rows["B decoder"][0] == n_params(build_dmenet(cfg).blur)
+    assert rows["S"][0] == n_params(Calibration(0.25))
     assert all(flops > 0 for _, flops in rows.values())
     assert main(["--config", str(Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"), "--size", "32"]) == 0
     out = capsys.readouterr().out

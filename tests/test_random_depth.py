@@ -121,4 +121,5 @@ def test_accepts_gray_uint8_and_rgba():
     d_gray = random_depth(u8[..., 0], np.random.default_rng(0))
     assert d_gray.shape == (40, 50)
     rgba = np.concatenate([u8, np.full((40, 50, 1), 255, np.uint8)], axis=2)
-    np.testing.assert_array_equal(random_depth(rgba, np.random.default_rng(0)), random_depth(u8, np.random.default_rng(0)))
+    np.testing.assert_array_equal(random_depth(rgba, np.random.default_rng(0)),
+                                  random_depth(u8, np.random.default_rng(0)))

@@ -147,3 +147,29 @@ def test_replay_matches_original_renders(shared, tmp_path):
             res = {"psnr": psnr_uint8((io.read_image(tmp_path / "cli.png") * 255 + 0.5).astype(np.uint8),
                                       (io.read_image(args["reference"]) * 255 + 0.5).astype(np.uint8))}
         assert res["psnr"] >= 38.0, (stem, res["psnr"])
+
+
+def test_torch_conv_path_matches(monkeypatch):
+    """The CUDA code path (torch conv2d, no worker thread), exercised on the CPU."""
+    import syndof.blur as blur
+
+    img, labels, coc, _ = small_scene(5)
+    ref = render_layers_reference(img, labels, coc)
+    orig = blur._Conv.__init__
+
+    def torch_only(self, device):
+        orig(self, device)
+        self.cpu = False
+
+    monkeypatch.setattr(blur._Conv, "__init__", torch_only)
+    out = blur._render_tiled(img, labels, coc, 29, "gaussian", torch.float64, 16, pipeline=False)
+    assert (out - ref).abs().max().item() < 1e-10
+
+
+def test_sigma10_matches_original_rounding():
+    from syndof.camera import LayeredDepth
+
+    lay = LayeredDepth(labels=np.array([[0, 1, 2, 3]]), coc=np.array([1.2, 1.4, 3.0, 29.0]),
+                       depth_mm=np.array([4.0, 3.0, 2.0, 1.0]))
+    # MATLAB: uint16(((c − 1)/4)·10) in double → 1.2 gives 0.4999… → 0
+    assert lay.sigma10.tolist() == [[0, 1, 5, 70]]

@@ -104,3 +104,11 @@ def test_convention_from_metadata():
     assert convention_from_metadata({"input": "RGB, 0-255 scale, minus mean [123.68,116.779,103.939], "
                                               "no std division"}) == "caffe_rgb"
     assert convention_from_metadata({}) is None
+
+
+def test_build_without_loading_keeps_the_files_convention(shared):
+    path = shared(*VGG16)
+    m = build_dmenet(ModelConfig(encoder="vgg16", init=str(path), **TINY), load_init=False)
+    assert m.blur.encoder.normalize.convention == "caffe_rgb" == m.perceptual.encoder.normalize.convention
+    w = _tensors(path)
+    assert not torch.equal(m.blur.encoder.state_dict()["features.0.weight"], w["features.0.weight"])

@@ -83,8 +83,9 @@ class DMENet(nn.Module):
 def build_dmenet(cfg: ModelConfig, load_init: bool = True) -> DMENet:
     """Build DMENet for ``cfg``; encoder and C are initialised from ``cfg.init`` when given (and ``load_init``).
 
-    ``load_init=False`` skips reading the init file (used when a checkpoint's state dict follows); then
-    ``cfg.input_convention`` must be set to the checkpoint's convention.
+    ``load_init=False`` skips loading the init file's tensors (a checkpoint's state dict follows). The input
+    convention is not in the state dict: set ``cfg.input_convention`` to the checkpoint's (its ``init`` record),
+    otherwise it is resolved from the init file's header as when it was built.
     """
     encoder, info = build_encoder(cfg, load=load_init)
     frozen, _ = build_encoder(cfg, load=load_init)

@@ -10,7 +10,7 @@ from torch import nn
 from dmenet.models.config import ModelConfig, scaled
 from dmenet.models.mobilenet import MobileNetV2Encoder
 from dmenet.models.vgg import VGGEncoder
-from dmenet.models.weights import load_encoder_weights, read_weights_file, resolve_convention
+from dmenet.models.weights import load_encoder_weights, read_weights_file, read_weights_metadata, resolve_convention
 
 
 def make_encoder(arch: str, convention: str, d0_channels: int = 16) -> nn.Module:
@@ -28,14 +28,17 @@ def build_encoder(cfg: ModelConfig, load: bool = True) -> tuple[nn.Module, dict[
     """Encoder for ``cfg`` (initialised from ``cfg.init`` when ``load``) and the init record for checkpoints.
 
     The record: {"encoder", "init" (path str or None), "init_name", "input_convention", "convention_source",
-    "init_metadata"}. ``load=False`` builds the same architecture without reading ``cfg.init`` (checkpoint loading;
-    the convention must then be given in ``cfg.input_convention``).
+    "init_metadata"}. ``load=False`` builds the same architecture without loading ``cfg.init``'s tensors (a checkpoint
+    follows); the convention is then ``cfg.input_convention`` or, when None, resolved from the init file's header
+    (which must exist) exactly as with ``load=True``.
     """
     meta: dict[str, str] = {}
     tensors = None
     if cfg.init is not None and load:
         tensors, meta = read_weights_file(cfg.init)
-    convention, source = resolve_convention(cfg.encoder, cfg.input_convention, cfg.init if load else None, meta)
+    elif cfg.init is not None and cfg.input_convention is None:
+        meta = read_weights_metadata(cfg.init)  # header only: the convention must match the init file's
+    convention, source = resolve_convention(cfg.encoder, cfg.input_convention, cfg.init, meta)
     encoder = make_encoder(cfg.encoder, convention, scaled(cfg.mobilenet_d0, cfg.width))
     if tensors is not None:
         load_encoder_weights(encoder, cfg.encoder, tensors, cfg.init)

@@ -7,6 +7,7 @@ is strict: a missing, extra or mis-shaped tensor raises :class:`ModelFileError`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -79,12 +80,11 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise ModelFileError(f"{weights_path}: model weights not found")
     cfg = ModelConfig.from_dict(dict(sidecar["model_config"]))
     init = dict(sidecar.get("init") or {})
-    if cfg.input_convention is None:
-        cfg.input_convention = init.get("input_convention")
-        if cfg.input_convention is None:
-            raise ModelFileError(f"{weights_path}: sidecar names no input convention")
-    model = build_dmenet(cfg, load_init=False)
-    model.config.input_convention = ModelConfig.from_dict(dict(sidecar["model_config"])).input_convention
+    convention = cfg.input_convention or init.get("input_convention")
+    if convention is None:
+        raise ModelFileError(f"{weights_path}: sidecar names no input convention")
+    model = build_dmenet(dataclasses.replace(cfg, input_convention=convention), load_init=False)
+    model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
     state = load_file(str(weights_path), device="cpu")
     expected = model.state_dict()

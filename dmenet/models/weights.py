@@ -50,6 +50,19 @@ def read_weights_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, st
     raise WeightsError(f"{path}: unsupported weights format {path.suffix!r} (use .safetensors or .pth)")
 
 
+def read_weights_metadata(path: str | Path) -> dict[str, str]:
+    """A ``.safetensors`` file's ``__metadata__`` (header only, no tensors); {} for other formats."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        return dict(f.metadata() or {})
+
+
 def convention_from_metadata(meta: dict[str, str]) -> str | None:
     """Input convention stated by a file's metadata (``input_convention`` key, or parsed from the ``input`` text)."""
     if meta.get("input_convention") in INPUT_CONVENTIONS:
