@@ -6,7 +6,7 @@
 Batches are random tensors of the config's shapes — lite (4+4+4)×256², paper (3+3+3)×240² — so the figure is the
 model step alone (data loading runs in threads beside it during training). Reports the median and the minimum over
 the timed steps after warm-up steps (the first steps include one-off kernel set-up), the process CPU time per step
-(a steadier figure on a machine shared with other jobs) and the GFLOP of one step (torch's flop counter). Weights
+(a steadier figure on a machine shared with other jobs) and B's forward GFLOP per crop. Weights
 are random (no init file is read): the speed does not depend on them.
 """
 
@@ -70,16 +70,17 @@ def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str, 
              else f"{t.batch_synthetic}")
     return {"config": name, "stage": stage, "device": device.type, "amp": trainer.amp, "batch": batch,
             "crop": cfg.data.crop, "median_s": statistics.median(times), "min_s": min(times), "steps": steps,
-            "cpu_s": statistics.median(cpu_times), "gflop": step_gflop(trainer, cfg, device)}
+            "cpu_s": statistics.median(cpu_times), "gflop": blur_gflop(model, cfg.data.crop)}
 
 
-def step_gflop(trainer: Trainer, cfg, device: torch.device) -> float:
-    """Floating-point operations of one training step (torch.utils.flop_counter: convolutions and matmuls)."""
+def blur_gflop(model, crop: int) -> float:
+    """Forward GFLOP of B for one crop (torch.utils.flop_counter; its backward figures overcount depthwise convs,
+    so only the forward is reported — a training step costs about 3× this per image plus D, C and S)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    batches = random_batches(cfg, device, torch.Generator().manual_seed(1))
-    with FlopCounterMode(display=False) as counter:
-        trainer.train_step(batches)
+    device = next(model.parameters()).device
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.blur(torch.rand(1, 3, crop, crop, device=device))
     return counter.get_total_flops() / 1e9
 
 
@@ -105,12 +106,12 @@ def main(argv=None) -> int:
           f"{torch.get_num_threads()} CPU threads" +
           (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"{'config':8} {'stage':6} {'device':6} {'amp':5} {'batch':12} {'crop':5} {'median s/step':>14} "
-          f"{'min s/step':>11} {'CPU s/step':>11} {'GFLOP/step':>11}")
+          f"{'min s/step':>11} {'CPU s/step':>11} {'B GFLOP/img':>12}")
     for device in devices:
         for name in args.configs:
             r = bench(name, device, args.steps, args.warmup, args.stage, args.overrides)
             print(f"{r['config']:8} {r['stage']:6} {r['device']:6} {str(r['amp']):5} {r['batch']:12} "
-                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f} {r['cpu_s']:11.3f} {r['gflop']:11.1f}", flush=True)
+                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f} {r['cpu_s']:11.3f} {r['gflop']:12.2f}", flush=True)
     return 0
 
 

@@ -99,3 +99,11 @@ def test_cli_flags_override_set_and_yaml(tmp_path):
 def test_resume_without_run_folder_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="config.yaml"):
         resolve_config(parse_args(["--out", str(tmp_path / "nothing"), "--resume"]))
+
+
+@pytest.mark.shared
+def test_lite_init_path_resolves_to_shared_weights(shared, tmp_path, monkeypatch):
+    weights = shared("weights", "mobilenet_v2_imagenet_keras.safetensors")
+    monkeypatch.chdir(tmp_path)  # the path in the YAML is relative to the repository root, not the cwd
+    cfg = resolve_config(parse_args(["--config", str(REPO / "experiments" / "dmenet_lite.yaml"), "--out", "run"]))
+    assert Path(cfg.model.init).resolve() == weights.resolve()
