@@ -4,9 +4,10 @@
 
 Models are randomly initialised (speed does not depend on the weights): architecture from
 ``experiments/dmenet_lite.yaml`` / ``experiments/dmenet_paper.yaml`` (``model`` section, ``init`` ignored). Timed:
-``model.blur`` forward on a (1, 3, 480, 640) tensor under ``torch.inference_mode`` in eval mode (batch 1, after two
-warm-up runs), and the whole ``dmenet.inference.estimate`` call (numpy in, σ map + S probability out). Peers run on
-the CUHK image ``out_of_focus0011.jpg`` resized to 640×480 (a procedural texture when ../shared is absent).
+``model.blur`` forward on a (1, 3, 480, 640) tensor under ``torch.inference_mode`` in eval mode, model and input
+channels-last as in ``dmenet.inference`` (batch 1, after two warm-up runs), and the whole
+``dmenet.inference.estimate`` call (numpy in, σ map + S probability out). Peers run on the CUHK image
+``out_of_focus0011.jpg`` resized to 640×480 (a procedural texture when ../shared is absent).
 Medians in ms, wall and process CPU time; the 1-minute load average is printed because other processes on a 2-core
 machine inflate wall times (with 2 threads badly: OpenMP workers wait for each other) — compare rows of one run
 (ratios), not runs; with ``--threads 1`` the CPU time approximates the uncontended single-thread time.
@@ -96,11 +97,11 @@ def bench_models(repeats: int) -> None:
 
     image = _test_image()
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+    x = x.contiguous(memory_format=torch.channels_last)
     rows = {}
     for name in ("lite", "paper"):
         cfg = _model_config(name)
-        model = build_dmenet(cfg)
-        model.eval()
+        model = build_dmenet(cfg).eval().to(memory_format=torch.channels_last)  # as dmenet.inference.load_model
         n_params = sum(p.numel() for p in model.blur.parameters())
         reps = repeats if name == "lite" else max(2, repeats // 4)
 

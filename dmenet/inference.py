@@ -71,6 +71,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
             )
         raise FileNotFoundError(f"{weights_path}: model file not found")
     model, _ = load_model_file(weights_path, device=device)
+    # channels-last makes PyTorch's CPU depthwise convolutions (MobileNetV2 encoder) markedly faster; same numbers
+    model = model.to(memory_format=torch.channels_last)
     model.eval()
     return model
 
@@ -172,6 +174,7 @@ def predict_label(
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
         if (hp, wp) != (h, w):
             x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
+        x = x.contiguous(memory_format=torch.channels_last)
         if tile_threshold is not None and hp * wp > tile_threshold and max(hp, wp) > tile:
             out = _forward_tiled(model, x, tile, overlap)
         else:

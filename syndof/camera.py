@@ -233,8 +233,12 @@ def _predict_sigma10(z: np.ndarray, z_f: np.ndarray, f: float, z_min: float, z_m
     z_e = np.where(far_wins, z_max, z_min)
     f_number = (f**2 / (z_f - f)) * (px_per_mm / max_coc) * (np.abs(z_e - z_f) / z_e)
     c = coc(z, f / f_number)
-    sig10 = units.round_half_away(((np.maximum(c, 1.0) - 1.0) / 4.0) * 10.0)
-    return c, sig10
+    sigma = (np.maximum(c, 1.0) - 1.0) / 4.0
+    sig10 = units.round_half_away(sigma * 10.0)
+    # the same value written from a float32 σ map (syndof.io.write_sigma_map(LayeredDepth.sigma_map)) can round
+    # the other way at ties; accept either encoding
+    sig10_f32 = np.floor(sigma.astype(np.float32).astype(np.float64) * 10.0 + 0.5)
+    return c, sig10, sig10_f32
 
 
 def _fit_camera(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float,
@@ -253,10 +257,11 @@ def _fit_camera(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float
         zmin, zmax = float(z[-1]), float(z[0])
         for start in range(0, cands.size, 4096):
             cc = cands[start : start + 4096]
-            _, s10 = _predict_sigma10(z[checks][None, :], z[cc][:, None], f, zmin, zmax, px_per_mm, max_coc)
-            for ci in cc[np.all(s10 == v[checks][None, :], axis=1)]:
-                c, s10_all = _predict_sigma10(z, np.array(z[ci]), f, zmin, zmax, px_per_mm, max_coc)
-                if np.array_equal(s10_all, v):
+            _, s10, s10b = _predict_sigma10(z[checks][None, :], z[cc][:, None], f, zmin, zmax, px_per_mm, max_coc)
+            vc = v[checks][None, :]
+            for ci in cc[np.all((s10 == vc) | (s10b == vc), axis=1)]:
+                c, s10_all, s10b_all = _predict_sigma10(z, np.array(z[ci]), f, zmin, zmax, px_per_mm, max_coc)
+                if np.all((s10_all == v) | (s10b_all == v)):
                     return c, float(f), float(z[ci]), shift
     return None
 
@@ -273,7 +278,8 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
        the 5f shift and ε, on ``f``. For ``f`` in ``(focal_mm,)`` or (50, 70, 85) and each candidate ``z_f``, the
        original's formulas (same operation order, N solved for ``max_coc``) predict every depth's map value; the
        first (f, z_f) that reproduces all of them gives the exact CoCs, hence the original's layers (runs of equal
-       rounded CoC, far→near). On both SYNDOF Sintel references this finds a unique focus whose layer count and
+       rounded CoC, far→near). A value matches when it equals the original's float64 encoding or the encoding of
+       a float32 σ (``syndof.io.write_sigma_map(LayeredDepth.sigma_map)``), which differ only at rounding ties. On both SYNDOF Sintel references this finds a unique focus whose layer count and
        focus percentile match the file name.
     3. **Fallback** (maps from other generators, edited maps): one layer per run of consecutive depths with the
        same σ value, CoC ``4σ + 1`` (σ = 0 → CoC 0, in focus). ``exact`` is then False.
