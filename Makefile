@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(PY) -m syndof.demo --out demo_out
+	$(PY) -m dmenet.demo --out demo_out
 
 test: venv
 	$(PY) -m pytest -q --timeout=900 -p no:cacheprovider
