@@ -1,6 +1,6 @@
 """Inference speed at 640×480: DMENet lite and paper (VGG19) models, and the classical peers, on this CPU.
 
-    python benchmarks/bench_predict.py [--repeats N] [--only models|peers] [--threads N]
+    python benchmarks/bench_predict.py [--repeats N] [--only models|peers] [--model lite|paper|both] [--threads N]
 
 Models are randomly initialised (speed does not depend on the weights): architecture from
 ``experiments/dmenet_lite.yaml`` / ``experiments/dmenet_paper.yaml`` (``model`` section, ``init`` ignored). Timed:
@@ -89,7 +89,7 @@ def conv_gmacs(model, x) -> float:
     return total[0] / 1e9
 
 
-def bench_models(repeats: int) -> None:
+def bench_models(repeats: int, names: tuple[str, ...] = ("lite", "paper")) -> None:
     import torch
 
     from dmenet.inference import estimate
@@ -99,7 +99,7 @@ def bench_models(repeats: int) -> None:
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
     x = x.contiguous(memory_format=torch.channels_last)
     rows = {}
-    for name in ("lite", "paper"):
+    for name in names:
         cfg = _model_config(name)
         model = build_dmenet(cfg).eval().to(memory_format=torch.channels_last)  # as dmenet.inference.load_model
         n_params = sum(p.numel() for p in model.blur.parameters())
@@ -118,7 +118,8 @@ def bench_models(repeats: int) -> None:
               f"{gmacs:.1f} GMAC conv): forward {fwd:8.1f} ms wall, {fwd_cpu:8.1f} ms CPU "
               f"({2 * gmacs / fwd_cpu * 1e3:.0f} GFLOP/s CPU); estimate() {full:8.1f} ms wall  "
               f"[{status} target {TARGET_MS[name]:.0f} ms]", flush=True)
-    print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")
+    if len(rows) == 2:
+        print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")
 
 
 def bench_peers(repeats: int) -> None:
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--only", choices=("models", "peers"), default=None)
+    p.add_argument("--model", choices=("lite", "paper", "both"), default="both")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
     import torch
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}, input {W}x{H}")
     if args.only in (None, "models"):
-        bench_models(args.repeats)
+        bench_models(args.repeats, ("lite", "paper") if args.model == "both" else (args.model,))
     if args.only in (None, "peers"):
         bench_peers(args.repeats)
     return 0

@@ -91,7 +91,7 @@ def test_tiled_matches_untiled_away_from_seams(tiny_model, rng):
     seam = np.zeros((h, w), dtype=bool)
     for axis, length in ((0, 160), (1, 224)):  # padded sizes
         starts = inference._tile_starts(length, tile, tile - overlap)
-        for prev, start in zip(starts, starts[1:]):
+        for prev, start in zip(starts, starts[1:], strict=False):
             band = slice(max(0, start - 16), prev + tile + 16)
             if axis == 0:
                 seam[band, :] = True
