@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.models.layers import batch_statistics
 from syndof import units
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +120,14 @@ def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.
 
 
 def _forward_label(model, x: torch.Tensor) -> torch.Tensor:
-    """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label."""
+    """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label.
+
+    With ``model.config.image_bn_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile
+    when tiling) instead of the moving averages.
+    """
+    if model.config.image_bn_stats:
+        with batch_statistics(model.blur):
+            return model.blur(x).defocus
     return model.blur(x).defocus
 
 

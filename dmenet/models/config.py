@@ -33,6 +33,9 @@ class ModelConfig:
         disc_width: channel multiplier of D; None → ``width``.
         calib_width: channel multiplier of S (1.0 = paper's 64/32/16 stack).
         mobilenet_d0: channels of the lite encoder's full-resolution stem (the d0 skip), before ``width``.
+        image_bn_stats: inference normalises B's BatchNorm layers with the statistics of the input image itself
+            (as training normalises each domain's batch with its own), instead of the moving averages. The paper
+            uses the moving averages (False); see :mod:`dmenet.training.recalibrate` for why a model may need this.
     """
 
     encoder: str = "vgg19"
@@ -44,6 +47,7 @@ class ModelConfig:
     disc_width: float | None = None
     calib_width: float = 1.0
     mobilenet_d0: int = 16
+    image_bn_stats: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:

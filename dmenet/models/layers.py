@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import math
 
 import torch
@@ -159,3 +162,24 @@ def check_image(x: Tensor, channels: int, name: str = "image", multiple: int = 1
         raise ValueError(f"{name} height and width must be positive multiples of {multiple}, got {h}×{w} "
                          f"(crop or pad first; inference crops top-left)")
     return b, c, h, w
+
+
+@contextlib.contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[None]:
+    """Within the block, every BatchNorm of ``module`` normalises with the statistics of the current batch.
+
+    Moving statistics and ``num_batches_tracked`` are left exactly as they were (momentum 0, counters restored);
+    other layers keep their mode. Used for ``ModelConfig.image_bn_stats`` inference.
+    """
+    bns = [m for m in module.modules() if isinstance(m, (BetaBatchNorm, nn.modules.batchnorm._BatchNorm))]
+    saved = [(m.training, m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.train()
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (training, momentum, tracked) in zip(bns, saved):
+            m.train(training)
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
