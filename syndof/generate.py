@@ -181,7 +181,10 @@ def write_sample(out_dir: Path, stem: str, result: SampleResult, meta: dict) -> 
     """Write the sample's files (each atomically), metadata last."""
     paths = sample_paths(out_dir, stem)
     sio.write_image(paths["image"], result.image)
-    sio.write_sigma_map(paths["blur_map"], result.sigma, channels=3)
+    # The file value exactly as the original computes it (float64, half away from zero); encoding the float32 σ map
+    # could round the other way at ties (CoC 1.2 → 0 in the original).
+    sigma10 = result.layered.sigma10
+    sio.write_bytes_atomic(paths["blur_map"], sio.encode_png(np.repeat(sigma10[..., None], 3, axis=2)))
     sio.write_bytes_atomic(paths["blur_map_norm"], sio.encode_png(_minmax_u8(result.sigma)))
     binary = np.where(result.coc > 1.0, 255, 0).astype(np.uint8)
     sio.write_bytes_atomic(paths["blur_map_binary"], sio.encode_png(binary))
