@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from syndof.io import InputError
+from syndof.io import InputError, read_npy_map
 
 DPT_TAG = 202021.25
 """Sintel ``.dpt`` header tag (float32)."""
@@ -117,13 +117,7 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
     elif ext == ".pfm":
         raw = _read_pfm(path)
     elif ext == ".npy":
-        try:
-            raw = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise InputError(path, f"cannot read .npy ({exc.__class__.__name__}: {exc})") from exc
-        raw = np.asarray(raw, dtype=np.float64)
-        if raw.ndim == 3:
-            raw = raw[..., 0]
+        raw = read_npy_map(path, np.float64)
     elif ext == ".png":
         raw = _read_png(path)
     else:

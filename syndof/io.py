@@ -142,6 +142,20 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
     return blurred.astype(np.float32)
 
 
+def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
+    """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array keeps its first channel.
+
+    Raises:
+        InputError: the file cannot be read as a plain ``.npy`` array.
+    """
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError… for bad files
+        raise InputError(path, f"cannot read .npy ({exc.__class__.__name__}: {exc})") from exc
+    arr = np.asarray(arr, dtype=dtype)
+    return arr[..., 0] if arr.ndim == 3 else arr
+
+
 def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
     """Read a σ map: a SYNDOF 16-bit PNG holding ``round(10·σ)`` (1 or 3 channels) or a float ``.npy`` in px.
 
@@ -153,13 +167,7 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise InputError(path, f"cannot read .npy ({exc})") from exc
-        arr = np.asarray(arr, dtype=np.float32)
-        if arr.ndim == 3:
-            arr = arr[..., 0]
+        arr = read_npy_map(path, np.float32)
         if arr.ndim != 2:
             raise InputError(path, f"σ map must be 2-D, got shape {arr.shape}")
         if not np.all(np.isfinite(arr)) or arr.min() < 0:
