@@ -77,15 +77,14 @@ class LayeredDepth:
     @property
     def sigma_map(self) -> np.ndarray:
         """(H, W) float32 Gaussian σ in px of each pixel's layer: ``(max(c, 1) − 1)/4``."""
-        sig = (np.maximum(self.coc, 1.0) - 1.0) / 4.0
-        return sig[self.labels].astype(np.float32)
+        return units.coc_to_sigma(self.coc)[self.labels].astype(np.float32)
 
     @property
     def sigma10(self) -> np.ndarray:
         """(H, W) uint16 SYNDOF map value exactly as the original writes it: ``uint16(((max(c,1) − 1)/4)·10)``
         in float64 (rounding half away). Prefer this over encoding :attr:`sigma_map` (float32), which can round
         the other way at ties (e.g. CoC 1.2 → the original stores 0, float32 σ 0.05 would give 1)."""
-        v = units.round_half_away(((np.maximum(self.coc, 1.0) - 1.0) / 4.0) * 10.0).astype(np.uint16)
+        v = units.round_half_away(units.coc_to_sigma(self.coc) * units.SYNDOF_SCALE).astype(np.uint16)
         return v[self.labels]
 
     @property
@@ -233,8 +232,8 @@ def _predict_sigma10(z: np.ndarray, z_f: np.ndarray, f: float, z_min: float, z_m
     z_e = np.where(far_wins, z_max, z_min)
     f_number = (f**2 / (z_f - f)) * (px_per_mm / max_coc) * (np.abs(z_e - z_f) / z_e)
     c = coc(z, f / f_number)
-    sigma = (np.maximum(c, 1.0) - 1.0) / 4.0
-    sig10 = units.round_half_away(sigma * 10.0)
+    sigma = units.coc_to_sigma(c)
+    sig10 = units.round_half_away(sigma * units.SYNDOF_SCALE)
     # the same value written from a float32 σ map (syndof.io.write_sigma_map(LayeredDepth.sigma_map)) can round
     # the other way at ties; accept either encoding
     sig10_f32 = np.floor(sigma.astype(np.float32).astype(np.float64) * 10.0 + 0.5)
