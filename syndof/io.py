@@ -272,3 +272,24 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise InputError(folder, "not a folder")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
+                  case_sensitive: bool = False) -> dict[str, Path]:
+    """``{stem: path}`` of the files directly in ``folder`` whose extension (case-insensitive) is in ``extensions``.
+
+    Keys are lower-case unless ``case_sensitive``. Two files with the same key raise a "duplicate stem"
+    :class:`InputError`, as does a missing folder — pairing datasets by stem never guesses.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "not a folder")
+    index: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in extensions:
+            continue
+        key = path.stem if case_sensitive else path.stem.lower()
+        if key in index:
+            raise InputError(path, f"duplicate stem: {index[key].name} and {path.name} in {folder}")
+        index[key] = path
+    return index

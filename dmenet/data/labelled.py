@@ -36,17 +36,6 @@ def header_size(path: Path) -> tuple[int, int] | None:
     return (height, width) if orientation in _ORIENTATION_SWAPS else (width, height)
 
 
-def _by_stem(folder: Path) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for path in io.list_images(folder):
-        key = path.stem.lower()
-        if key in files:
-            raise io.InputError(folder, f"two files share the stem {key!r} (case-insensitive): "
-                                        f"{files[key].name}, {path.name}")
-        files[key] = path
-    return files
-
-
 class LabelledDataset:
     """(image, mask) pairs; ``white_is_blurred`` False for datasets whose white means in focus (xu100, DUT).
 
@@ -61,7 +50,7 @@ class LabelledDataset:
         image_dir, gt_dir = self.root / "image", self.root / "gt"
         if not image_dir.is_dir() or not gt_dir.is_dir():
             raise io.InputError(self.root, "labelled folder needs image/ and gt/ sub-folders")
-        images, masks = _by_stem(image_dir), _by_stem(gt_dir)
+        images, masks = io.index_by_stem(image_dir), io.index_by_stem(gt_dir)
         if not images:
             raise io.InputError(image_dir, "no labelled images")
         missing = sorted(set(images) - set(masks))

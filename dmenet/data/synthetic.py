@@ -18,17 +18,6 @@ log = logging.getLogger(__name__)
 MAP_EXTENSIONS = (".png", ".npy", ".tif", ".tiff")
 
 
-def _index_by_stem(folder: Path, extensions: Sequence[str]) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in extensions:
-            continue
-        if path.stem in files:
-            raise io.InputError(folder, f"two files share the stem {path.stem!r}: {files[path.stem].name}, {path.name}")
-        files[path.stem] = path
-    return files
-
-
 def _examples(stems: Sequence[str], limit: int = 3) -> str:
     shown = ", ".join(repr(s) for s in stems[:limit])
     return shown + (f" … ({len(stems)} in all)" if len(stems) > limit else "")
@@ -51,8 +40,8 @@ class SyntheticDataset:
         if not image_dir.is_dir() or not map_dir.is_dir():
             raise io.InputError(self.root, "not a SYNDOF folder: it needs image/ and blur_map/ "
                                            "(create one with `python -m syndof.generate --out DIR`)")
-        images = _index_by_stem(image_dir, io.IMAGE_EXTENSIONS)
-        maps = _index_by_stem(map_dir, MAP_EXTENSIONS)
+        images = io.index_by_stem(image_dir, io.IMAGE_EXTENSIONS, case_sensitive=True)
+        maps = io.index_by_stem(map_dir, MAP_EXTENSIONS, case_sensitive=True)
         if not images:
             raise io.InputError(image_dir, "no synthetic training samples (no images in this folder)")
         no_map = sorted(set(images) - set(maps))

@@ -92,18 +92,7 @@ def find_dir(root: str | os.PathLike, candidates: tuple[str, ...]) -> Path:
 
 def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = PAIR_EXTENSIONS) -> dict[str, Path]:
     """``{lower-case stem: path}`` of the files in ``folder`` with a pairing extension; raises on duplicate stems."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise io.InputError(folder, "not a folder")
-    index: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in extensions:
-            continue
-        key = path.stem.lower()
-        if key in index:
-            raise io.InputError(path, f"duplicate stem: {index[key].name} and {path.name} in {folder}")
-        index[key] = path
-    return index
+    return io.index_by_stem(folder, extensions)
 
 
 def _names(keys, index: dict[str, Path], limit: int = 10) -> str:
