@@ -105,6 +105,10 @@ class TrainConfig:
         amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
         wandb: "offline" | "online" | "disabled".
         device: "auto" | "cpu" | "cuda".
+        init_from: a model file (``.safetensors`` + JSON sidecar, e.g. a blur-stage ``model_last`` or a
+            ``checkpoints/step_*/model``) whose B, D, S, C weights start a *new* run; its architecture must equal
+            ``model`` (``image_bn_stats``, an inference option, may differ). Optimiser, schedule and step start
+            fresh; ignored on ``--resume`` (the run's own checkpoint wins).
     """
 
     stage: str = "joint"
@@ -120,6 +124,7 @@ class TrainConfig:
     wandb: str = "offline"
     wandb_project: str = "dmenet"
     device: str = "auto"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

@@ -80,6 +80,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
 
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8/uint16/float image → float32 RGB in [0, 1] (gray and RGBA are accepted too)."""
+    if isinstance(image, torch.nn.Module):
+        raise TypeError("the image comes first: estimate(image, model), estimate_defocus(image, model)")
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]

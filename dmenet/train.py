@@ -1,6 +1,6 @@
 """Train DMENet: ``python -m dmenet.train --config experiments/tiny.yaml --stage joint --synthetic DIR --real DIR
 --labelled DIR --gt-polarity white-blurred --out RUN --steps N [--resume] [--wandb disabled] [--set key=value ...]
-[--device cpu|cuda]``.
+[--device cpu|cuda] [--init-from MODEL]``.
 
 Multi-process data parallel: ``torchrun --nproc_per_node K -m dmenet.train ...`` (gloo on CPU, NCCL on CUDA); each
 rank draws its own batches, gradients are averaged by DistributedDataParallel, rank 0 writes the run folder.
@@ -29,7 +29,7 @@ from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, dump_co
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.transforms import augment, to_tensors
 from dmenet.models.dmenet import build_dmenet
-from dmenet.models.model_io import save_model
+from dmenet.models.model_io import load_weights_from, save_model
 from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel
@@ -53,6 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--steps", type=int, help="total iterations (train.steps)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--init-from", help="start a new run from this model file's weights (train.init_from)")
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), help="W&B mode (default offline)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
     p.add_argument("--set", dest="overrides", action="append", nargs="+", default=[], metavar="KEY=VALUE",
@@ -65,7 +66,8 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     overrides = [item for group in args.overrides for item in group]
     flags = {"data.synthetic": args.synthetic, "data.real": args.real, "data.labelled": args.labelled,
              "data.gt_polarity": args.gt_polarity, "train.stage": args.stage, "train.steps": args.steps,
-             "train.wandb": args.wandb, "train.device": args.device}
+             "train.wandb": args.wandb, "train.device": args.device,
+             "train.init_from": args.init_from}
     overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
     path = args.config
     saved = Path(args.out) / "config.yaml"
@@ -176,7 +178,14 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
         write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     torch.manual_seed(cfg.train.seed)
     streams, val_batches, steps_per_epoch = build_data(cfg, rank)
-    model = build_dmenet(cfg.model, load_init=not resume).to(device)
+    start_from = cfg.train.init_from if not resume else None
+    model = build_dmenet(cfg.model, load_init=not resume and not start_from)
+    if start_from:
+        source = load_weights_from(model, start_from)
+        model.init_info = {**model.init_info, "started_from": str(start_from), "started_from_meta":
+                           {k: v for k, v in source.items() if k not in ("format_version", "model_config", "init")}}
+        log.info("started from the weights of %s", start_from)
+    model = model.to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch)
     extra: dict[str, Any] = {}
     if resume:

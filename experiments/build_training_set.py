@@ -10,6 +10,8 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
 * ``synthetic/``       — SYNDOF-format training set: built-in data (Motorcycle, scikit-image photos, procedural
   scenes), the screened BSDS500 *train* + *val* photos with edge-aligned random depth, the 12 EBB! photos with
   their estimated depth mapped to 1–12 m.
+* ``synthetic_v2/``    — ``synthetic/`` plus a small-blur part (the same BSDS500 photos, another seed, max CoC 13,
+  i.e. σ ≤ 3 px), prefixed ``bsdssmall_``.
 * ``synthetic_test/``  — held-out synthetic test set: screened BSDS500 *test* photos, another seed. Never trained on.
 * ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits) and
   BSDS500 train + val as they are (links).
@@ -40,6 +42,8 @@ import numpy as np
 from syndof import io as sio
 
 log = logging.getLogger("build_training_set")
+SMALL_MAX_COC = 13
+"""Max CoC of the small-blur part of ``synthetic_v2`` (σ_max = (13 − 1)/4 = 3 px)."""
 
 
 def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4, min_edges: int = 30) -> dict:
@@ -141,6 +145,20 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     splits["synthetic_train_parts"] = {k: v.line() for k, v in summaries.items()}
     splits["synthetic_train_sources"] = ["builtin (skimage Motorcycle, skimage photos, procedural)",
                                          "BSDS500 train+val accepted by the screen", "EBB! 1..12"]
+
+    # v2 = v1 + a small-blur part: the same BSDS500 train+val photos, another seed, max CoC 13 (σ ≤ 3 px), so that
+    # small σ (RTF's range, σ ≤ 3.3 px) is no longer the rare case (v1: 17 % of pixels have σ < 1 px).
+    syn2 = out / "synthetic_v2"
+    small = generate(syn2 / "_bsds_small", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 3,
+                     max_coc=SMALL_MAX_COC, workers=workers)
+    for sub in ("image", "blur_map"):
+        for f in sorted((syn / sub).glob("*.png")):
+            link(f, syn2 / sub / f.name)
+        for f in sorted((syn2 / "_bsds_small" / sub).glob("*.png")):
+            link(f, syn2 / sub / f"bsdssmall_{f.name}")
+    sio.write_json_atomic(syn2 / "dataset.json", {**json.loads((syn / "_bsds" / "dataset.json").read_text()),
+                                                  "parts": {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC}})
+    splits["synthetic_v2_parts"] = {"v1": "all of synthetic/", "bsds_small": small.line()}
     splits["synthetic_test_sources"] = ["BSDS500 test accepted by the screen"]
 
     # Unlabelled real domain.

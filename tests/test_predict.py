@@ -73,6 +73,14 @@ def test_uint8_equals_float(tiny_model, rng):
     np.testing.assert_array_equal(a, b)
 
 
+def test_swapped_arguments_and_bad_shapes_are_clear_errors(tiny_model, rng):
+    img = rng.random((40, 50, 3)).astype(np.float32)
+    with pytest.raises(TypeError, match="image comes first"):
+        inference.estimate_defocus(tiny_model, img)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) RGB, got shape \(40, 50, 5\)"):
+        inference.estimate_defocus(rng.random((40, 50, 5)).astype(np.float32), tiny_model)
+
+
 def test_padding_does_not_change_the_interior_much(tiny_model, rng):
     # cropping 3 px off an image changes only the padding: the map far from the border stays close
     img = _image(rng, 96, 128)

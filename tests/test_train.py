@@ -19,6 +19,7 @@ from dmenet.config import load_config
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_model_file
 from dmenet.train import build_data, main
+from dmenet.training import checkpoint
 from dmenet.training.engine import StepBatches, Trainer
 from dmenet.training.schedule import lr_at
 
@@ -111,6 +112,55 @@ def test_resume_equals_uninterrupted_training(data, tmp_path):
     ckpt_model, _ = load_model_file(full / "checkpoints" / last["dir"] / "model.safetensors")
     for k, v in ckpt_model.state_dict().items():
         assert torch.equal(v, a[k])
+
+
+def test_resume_when_the_rebuilt_c_differs_from_the_checkpoint(data, tmp_path):
+    """A resumed model is built without its init file, so C only becomes right when the checkpoint is loaded; the
+    frozen-C check must compare against the loaded C (this once stopped a real run at its first checkpoint)."""
+    cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
+                             f"data.labelled={data['labelled']}"])
+    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    torch.manual_seed(0)
+    trainer = Trainer(build_dmenet(cfg.model), cfg, torch.device("cpu"), steps_per_epoch)
+    trainer.train_step(StepBatches(**{n: s.next_batch() for n, s in streams.items()}))
+    folder = checkpoint.save_checkpoint(tmp_path, trainer, {n: s.state_dict() for n, s in streams.items()},
+                                        {}, {"metric": 0.0})
+    torch.manual_seed(1)  # another random C, as when the init file is not read
+    other = Trainer(build_dmenet(cfg.model), cfg, torch.device("cpu"), steps_per_epoch)
+    assert any(not torch.equal(a, b) for a, b in zip(other.model.perceptual.state_dict().values(),
+                                                      trainer.model.perceptual.state_dict().values()))
+    checkpoint.load_checkpoint(folder, other, streams)
+    other.assert_perceptual_frozen()
+    other.train_step(StepBatches(**{n: s.next_batch() for n, s in streams.items()}))
+    other.assert_perceptual_frozen()
+    for s in streams.values():
+        s.close()
+
+
+def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, caplog):
+    blur = tmp_path / "blur"
+    assert main(["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out", str(blur),
+                 "--steps", "2", "--wandb", "disabled", "--device", "cpu"]) == 0
+    source = load_file(str(blur / "model_last.safetensors"))
+    # with zero learning rates the joint run's parameters stay exactly the blur stage's (BN statistics move)
+    joint = tmp_path / "joint"
+    assert main(_cli(data, joint, "--steps", "1", "--init-from", str(blur / "model_last"),
+                     "--set", "optim.lr=0", "optim.lr_d=0")) == 0
+    model, meta = load_model_file(joint / "model_last.safetensors")
+    params = dict(model.named_parameters())
+    assert params and all(torch.equal(p, source[k]) for k, p in params.items())
+    assert meta["step"] == 1 and meta["init"]["started_from"] == str(blur / "model_last")
+    assert meta["init"]["started_from_meta"]["stage"] == "blur"
+    # a fresh run with the same seed does not start from those weights
+    fresh = tmp_path / "fresh"
+    assert main(_cli(data, fresh, "--steps", "1", "--set", "optim.lr=0", "optim.lr_d=0")) == 0
+    other = load_file(str(fresh / "model_last.safetensors"))
+    assert any(not torch.equal(other[k], source[k]) for k in params)
+    # another architecture is refused with the file named
+    assert main(_cli(data, tmp_path / "bad", "--steps", "1", "--init-from", str(blur / "model_last"),
+                     "--set", "model.refine_blocks=2")) == 2
+    assert "architecture differs" in caplog.text and "model_last.safetensors" in caplog.text
+    assert not (tmp_path / "bad" / "model_last.safetensors").exists()
 
 
 def test_blur_stage_needs_only_synthetic_data(tmp_path, data):

@@ -100,3 +100,34 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     model.to(device)
     model.eval()
     return model, sidecar
+
+
+ARCHITECTURE_FIELDS = ("encoder", "width", "refine_blocks", "max_coc", "disc_width", "calib_width", "mobilenet_d0")
+"""ModelConfig fields that shape the state dict or the meaning of the output (``init``, ``input_convention`` and
+``image_bn_stats`` do not)."""
+
+
+def load_weights_from(model: DMENet, path: str | Path) -> dict[str, Any]:
+    """Copy every tensor of the model file ``path`` into ``model`` (a new run starting from earlier weights).
+
+    The file's architecture (:data:`ARCHITECTURE_FIELDS`) and input convention must equal ``model``'s; loading is
+    strict. Returns the file's sidecar.
+
+    Raises:
+        ModelFileError: missing files, another architecture or input convention, or a state-dict mismatch.
+    """
+    sidecar = read_sidecar(path)
+    weights_path, _ = model_paths(path)
+    saved = dict(sidecar["model_config"])
+    mine = model.config.to_dict()
+    differ = {k: (saved.get(k), mine[k]) for k in ARCHITECTURE_FIELDS if saved.get(k) != mine[k]}
+    if differ:
+        raise ModelFileError(f"{weights_path}: architecture differs from the run's model config "
+                             f"(file, run): {differ}")
+    theirs = (sidecar.get("init") or {}).get("input_convention") or saved.get("input_convention")
+    ours = model.init_info.get("input_convention")
+    if theirs != ours:
+        raise ModelFileError(f"{weights_path}: input convention {theirs!r} differs from the run's {ours!r}")
+    source, _ = load_model_file(path)
+    model.load_state_dict(source.state_dict(), strict=True)
+    return sidecar

@@ -194,6 +194,7 @@ def load_checkpoint(folder: Path, trainer, streams: dict[str, Any], rank: int = 
     meta = read_meta(folder)
     weights = load_file(str(folder / "model.safetensors"))
     trainer.model.load_state_dict({k: v.to(trainer.device) for k, v in weights.items()}, strict=True)
+    trainer.snapshot_perceptual()
     tensors = load_file(str(folder / "train.safetensors"))
     trainer.opt_g.load_state_dict(_unflatten_optimizer("opt_g", meta["opt_g"], tensors))
     if trainer.opt_d is not None:

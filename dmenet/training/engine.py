@@ -85,7 +85,8 @@ class Trainer:
         self.step = 0
 
         model.perceptual.requires_grad_(False)
-        self._perceptual_ref = [t.detach().clone() for t in model.perceptual.state_dict().values()]
+        self._perceptual_ref: list[Tensor] = []
+        self.snapshot_perceptual()
         self.blur = self._wrap(model.blur)
         self.calibration = self._wrap(model.calibration) if self.joint else model.calibration
         self.discriminator = self._wrap(model.discriminator) if self.joint else model.discriminator
@@ -215,8 +216,13 @@ class Trainer:
         self.train_mode()
         return total / max(count, 1)
 
+    def snapshot_perceptual(self) -> None:
+        """Take C's tensors as the reference that must never change (at construction, and again after a checkpoint
+        replaces the weights: a resumed model is built without its init file, so C is only right after loading)."""
+        self._perceptual_ref = [t.detach().clone() for t in self.model.perceptual.state_dict().values()]
+
     def assert_perceptual_frozen(self) -> None:
-        """Raise if any tensor of the frozen perceptual network C changed since the trainer was built."""
+        """Raise if any tensor of the frozen perceptual network C changed since :meth:`snapshot_perceptual`."""
         for ref, now in zip(self._perceptual_ref, self.model.perceptual.state_dict().values()):
             if not torch.equal(ref, now):
                 raise RuntimeError("the frozen perceptual network C changed during training")

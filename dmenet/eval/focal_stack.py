@@ -1,0 +1,267 @@
+"""Focal-stack consistency: does the predicted sharp region move with the focus plane?
+
+A focal stack is K aligned photos of one static scene, focused at K distances. It has no blur ground truth, but it
+has an ordering: at a pixel, the frame whose focus plane is at that pixel's depth is the sharpest, so a defocus map
+must be *smallest* in that frame. The reference for "which frame is sharpest here" is the classical
+depth-from-focus rule: the frame with the largest local focus measure (windowed standard deviation of the
+Laplacian, :func:`dmenet.peers.laplacian.laplacian_sharpness`). It is reliable only where there is texture, so the
+score is taken on *confident* pixels only: those whose peak focus measure is at least ``peak_ratio`` times the
+median over the stack, and in the top half of peak values of the stack.
+
+Scores (all in [0, 1], per stack):
+
+* ``agreement`` — fraction of confident pixels where argmin over frames of the blur map equals the reference frame
+  (chance = 1/K);
+* ``agreement_pm1`` — the same within ±1 frame (frames are ordered by focus distance; chance ≈ (3K − 2)/K²);
+* ``rank_corr`` — mean over confident pixels of Spearman's correlation between the blur map and the *negated*
+  focus measure across the K frames (1 = the blur map orders the frames like the focus measure; 0 = unrelated).
+
+This is a proxy with a classical method as its reference, not a ground truth: it rewards following the focus
+plane, not correct σ values. The windowed-Laplacian peer is the reference itself and is therefore not scored.
+
+CLI::
+
+    python -m dmenet.eval.focal_stack --stack DIR [DIR …] [--method dmenet hifst lbp zhuo_sim]
+        [--checkpoint MODEL] [--max-side 640] --out OUT
+
+writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from dmenet.peers.laplacian import laplacian_sharpness
+from syndof import io
+
+REFERENCE_WINDOW = 31
+"""Window (px) of the reference focus measure for a 640 px long side; scaled with the frame size (odd, ≥ 7)."""
+
+PEAK_RATIO = 1.25
+"""A pixel is confident when its focus-measure peak is at least this times its median over the frames."""
+
+
+@dataclass
+class StackScore:
+    agreement: float
+    agreement_pm1: float
+    rank_corr: float
+    confident_fraction: float
+    frames: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {"agreement": self.agreement, "agreement_pm1": self.agreement_pm1, "rank_corr": self.rank_corr,
+                "confident_fraction": self.confident_fraction, "frames": self.frames,
+                "chance": 1.0 / self.frames, "chance_pm1": (3.0 * self.frames - 2.0) / self.frames**2}
+
+
+def stack_paths(spec: str | Path) -> list[Path]:
+    """The frames named by ``spec``: every image in a folder, or the files matching a glob pattern (quoted on the
+    command line, e.g. ``'photos/hifst_focal_stacks/A*.jpg'``), sorted by name."""
+    spec = Path(spec)
+    if spec.is_dir():
+        return io.list_images(spec)
+    return sorted(p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS)
+
+
+def stack_name(spec: str | Path) -> str:
+    """A file-name-safe name for a stack spec (folder name, or folder + pattern)."""
+    spec = Path(spec)
+    name = spec.name if spec.is_dir() else f"{spec.parent.name}_{Path(spec.name).stem.replace('*', '')}"
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+def load_stack(folder: str | Path, max_side: int | None = 640) -> tuple[list[str], np.ndarray, float]:
+    """Frames of a focal stack, sorted by file name (the focus order), resized together.
+
+    Args:
+        folder: a folder of images (all the same size), or a glob pattern of them (:func:`stack_paths`).
+        max_side: downscale so that the long side is at most this (px); None = native.
+
+    Returns:
+        (names, (K, H, W, 3) float32 RGB in [0, 1], scale applied to the native size).
+
+    Raises:
+        InputError: fewer than 2 frames, or frames of different sizes (the message names the file).
+    """
+    paths = stack_paths(folder)
+    if len(paths) < 2:
+        raise io.InputError(folder, f"a focal stack needs at least 2 frames, found {len(paths)}")
+    frames, size = [], None
+    for path in paths:
+        img = io.read_image(path)
+        if size is None:
+            size = img.shape[:2]
+        elif img.shape[:2] != size:
+            raise io.InputError(path, f"frame size {img.shape[1]}×{img.shape[0]} differs from the stack's "
+                                      f"{size[1]}×{size[0]}")
+        frames.append(img)
+    h, w = size
+    scale = 1.0 if max_side is None or max(h, w) <= max_side else max_side / max(h, w)
+    if scale != 1.0:
+        dsize = (round(w * scale), round(h * scale))
+        frames = [cv2.resize(f, dsize, interpolation=cv2.INTER_AREA) for f in frames]
+    return [p.name for p in paths], np.stack(frames).astype(np.float32), scale
+
+
+def reference_window(shape: tuple[int, ...]) -> int:
+    """Reference window (odd px) for frames of ``shape`` (H, W, …): :data:`REFERENCE_WINDOW` at a 640 px long side."""
+    w = max(7, int(round(REFERENCE_WINDOW * max(shape[:2]) / 640.0)))
+    return w if w % 2 else w + 1
+
+
+def reference_focus(frames: np.ndarray, window: int | None = None) -> np.ndarray:
+    """(K, H, W) float32 focus measure of each frame (larger = sharper); window default :func:`reference_window`."""
+    window = reference_window(frames.shape[1:]) if window is None else window
+    return np.stack([laplacian_sharpness(f, window) for f in frames])
+
+
+def confident_mask(focus: np.ndarray, peak_ratio: float = PEAK_RATIO) -> np.ndarray:
+    """(H, W) bool: pixels whose focus-measure peak is distinct (≥ ``peak_ratio`` × the median over the frames) and
+    strong (in the top half of peak values)."""
+    peak = focus.max(axis=0)
+    distinct = peak >= peak_ratio * np.median(focus, axis=0)
+    strong = peak >= np.median(peak)
+    return distinct & strong & (peak > 0)
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks along axis 0 (ties broken by order; fine for continuous maps)."""
+    return np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0).astype(np.float64)
+
+
+def score_stack(blur: np.ndarray, focus: np.ndarray, mask: np.ndarray | None = None) -> StackScore:
+    """Consistency of blur maps with the reference focus measure.
+
+    Args:
+        blur: (K, H, W) blur maps of the K frames (larger = more blurred; σ px or any monotone score).
+        focus: (K, H, W) reference focus measure (larger = sharper).
+        mask: (H, W) bool confident pixels; default :func:`confident_mask`.
+    """
+    if blur.shape != focus.shape or blur.ndim != 3:
+        raise ValueError(f"blur {blur.shape} and focus {focus.shape} must both be (K, H, W)")
+    k = blur.shape[0]
+    mask = confident_mask(focus) if mask is None else mask
+    n = int(mask.sum())
+    if n == 0:
+        raise ValueError("no confident pixels: the stack has no texture the reference can rank")
+    ref = focus.argmax(axis=0)[mask]
+    pred = blur.argmin(axis=0)[mask]
+    rb = _ranks(blur[:, mask])
+    rf = _ranks(-focus[:, mask])
+    rb -= rb.mean(axis=0)
+    rf -= rf.mean(axis=0)
+    corr = (rb * rf).sum(axis=0) / np.sqrt((rb * rb).sum(axis=0) * (rf * rf).sum(axis=0))
+    return StackScore(agreement=float(np.mean(pred == ref)), agreement_pm1=float(np.mean(np.abs(pred - ref) <= 1)),
+                      rank_corr=float(np.mean(corr)), confident_fraction=n / mask.size, frames=k)
+
+
+def blur_maps(frames: np.ndarray, method: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """(K, H, W) float32 maps of ``method`` (image → (H, W) blur map) on every frame."""
+    return np.stack([np.asarray(method(f), dtype=np.float32) for f in frames])
+
+
+def panel(frames: np.ndarray, rows: dict[str, np.ndarray], names: Sequence[str], height: int = 160) -> np.ndarray:
+    """uint8 RGB picture: the frames in the first row, each method's maps (each row scaled to its own max) below."""
+    from dmenet.eval.report import map_to_uint8
+
+    def fit(img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        return cv2.resize(img, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+
+    def line(tiles: list[np.ndarray], label: str) -> np.ndarray:
+        sep = np.full((height, 4, 3), 255, np.uint8)
+        parts = []
+        for t in tiles:
+            parts += [fit(t), sep]
+        out = np.concatenate(parts[:-1], axis=1)
+        cv2.putText(out, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 0, 0), 1, cv2.LINE_AA)
+        return out
+
+    lines = [line([np.clip(np.rint(f * 255), 0, 255).astype(np.uint8) for f in frames], " / ".join(names)[:60])]
+    for label, maps in rows.items():
+        vmax = float(np.percentile(maps, 99.5)) or 1.0
+        lines.append(line([map_to_uint8(np.clip(m, 0, vmax), vmax) for m in maps], label))
+    width = max(x.shape[1] for x in lines)
+    lines = [np.pad(x, ((0, 4), (0, width - x.shape[1]), (0, 0)), constant_values=255) for x in lines]
+    return np.concatenate(lines, axis=0)
+
+
+def _method(name: str, checkpoint: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    if name == "dmenet":
+        from dmenet.inference import estimate_defocus, load_model
+
+        model = load_model(checkpoint)
+        return lambda image: estimate_defocus(image, model)
+    from dmenet.peers import PEERS
+
+    if name == "laplacian":
+        raise ValueError("laplacian is the reference focus measure itself; it cannot be scored against it")
+    if name not in PEERS:
+        raise ValueError(f"unknown method {name!r}; choose dmenet or one of {sorted(set(PEERS) - {'laplacian'})}")
+    return PEERS[name]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+    import json
+    import logging
+
+    from dmenet.eval.report import markdown_table
+
+    p = argparse.ArgumentParser(prog="python -m dmenet.eval.focal_stack", description=__doc__.split("\n\n")[0])
+    p.add_argument("--stack", nargs="+", required=True, help="focal stacks: folders, or quoted glob patterns of frames (sorted by name)")
+    p.add_argument("--method", nargs="+", default=["dmenet"], help="dmenet and/or peer names")
+    p.add_argument("--checkpoint", help="DMENet model file (default: the shipped checkpoint)")
+    p.add_argument("--max-side", type=int, default=640, help="work at this long side (px)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log = logging.getLogger("dmenet.eval.focal_stack")
+    out = Path(args.out)
+    try:
+        methods = {name: _method(name, args.checkpoint) for name in args.method}
+    except (ValueError, FileNotFoundError) as exc:
+        log.error("%s", exc)
+        return 2
+    results, rows = {}, []
+    for folder in args.stack:
+        name = stack_name(folder)
+        try:
+            names, frames, scale = load_stack(folder, args.max_side)
+        except io.InputError as exc:
+            log.error("skipping %s: %s", folder, exc)
+            continue
+        focus = reference_focus(frames)
+        mask = confident_mask(focus)
+        if not mask.any():
+            log.error("skipping %s: no confident pixels (no texture whose sharpest frame the reference can tell)",
+                      folder)
+            continue
+        maps = {m: blur_maps(frames, fn) for m, fn in methods.items()}
+        results[name] = {"folder": str(folder), "frames": names, "scale": scale,
+                         "methods": {m: score_stack(b, focus, mask).as_dict() for m, b in maps.items()}}
+        for m, score in results[name]["methods"].items():
+            rows.append({"stack": name, "method": m, **score})
+            log.info("%s %s: agreement %.3f (±1: %.3f, chance %.3f), rank corr %.3f", name, m, score["agreement"],
+                     score["agreement_pm1"], score["chance"], score["rank_corr"])
+        io.write_image(out / f"{name}_panel.png", panel(frames, maps, names))
+    if not results:
+        log.error("no readable focal stack")
+        return 2
+    io.write_json_atomic(out / "metrics.json", {"reference": f"windowed Laplacian std, window {REFERENCE_WINDOW} px "
+                                                             f"per 640 px, peak ratio {PEAK_RATIO}",
+                                                "max_side": args.max_side, "stacks": results})
+    io.write_text_atomic(out / "summary.md", markdown_table(rows, ["stack", "method", "frames", "agreement",
+                                                                   "chance", "agreement_pm1", "chance_pm1",
+                                                                   "rank_corr", "confident_fraction"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Focal-stack consistency: a synthetic stack whose sharp band moves frame by frame, oracle / reversed / constant
+maps, the CLI end to end, bad stacks."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from dmenet.eval import focal_stack as fs
+from dmenet.peers import PEERS
+from syndof import io
+
+K = 4
+
+
+def _stack(h: int = 96, w: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """K frames of one textured scene; in frame k the k-th vertical band is sharp and the others are blurred the
+    more the farther they are (as when the focus plane sweeps across bands at increasing depth).
+    Returns (frames (K, H, W, 3) float32, true σ px (K, H, W))."""
+    rng = np.random.default_rng(seed)
+    sharp = cv2.resize(rng.random((h // 4, w // 4, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    band = np.minimum(np.arange(w) * K // w, K - 1)
+    frames, sigmas = [], []
+    for k in range(K):
+        sigma_band = 1.5 * np.abs(np.arange(K) - k).astype(np.float32)
+        frame = np.empty_like(sharp)
+        for b in range(K):
+            img = sharp if sigma_band[b] == 0 else cv2.GaussianBlur(sharp, (0, 0), float(sigma_band[b]))
+            frame[:, band == b] = img[:, band == b]
+        frames.append(frame)
+        sigmas.append(np.broadcast_to(sigma_band[band][None, :], (h, w)).astype(np.float32))
+    return np.stack(frames), np.stack(sigmas)
+
+
+def test_oracle_maps_agree_reversed_maps_do_not():
+    frames, sigma = _stack()
+    focus = fs.reference_focus(frames)
+    mask = fs.confident_mask(focus)
+    assert 0.05 < mask.mean() < 0.9  # the reference finds the sharp bands, not every pixel
+    oracle = fs.score_stack(sigma, focus, mask)
+    assert oracle.agreement > 0.9 and oracle.agreement_pm1 > 0.97 and oracle.rank_corr > 0.8
+    reversed_ = fs.score_stack(-sigma, focus, mask)
+    assert reversed_.agreement < 0.1 and reversed_.rank_corr < -0.8
+    # a map that ignores the frame (the same in every frame) picks frame 0 everywhere: near chance
+    flat = fs.score_stack(np.repeat(sigma[:1] * 0 + np.random.default_rng(1).random(sigma.shape[1:]), K, 0)
+                          .astype(np.float32), focus, mask)
+    assert abs(flat.agreement - 1 / K) < 0.2
+    d = oracle.as_dict()
+    assert d["chance"] == pytest.approx(1 / K) and d["chance_pm1"] == pytest.approx((3 * K - 2) / K**2)
+
+
+def test_bad_inputs(tmp_path):
+    frames, _ = _stack()
+    with pytest.raises(ValueError, match="must both be"):
+        fs.score_stack(np.zeros((K, 4, 4)), np.zeros((K, 4, 5)))
+    with pytest.raises(ValueError, match="no confident pixels"):
+        fs.score_stack(np.zeros((K, 8, 8)), np.ones((K, 8, 8)), np.zeros((8, 8), bool))
+    io.write_image(tmp_path / "one" / "a.png", frames[0])
+    with pytest.raises(io.InputError, match="at least 2 frames"):
+        fs.load_stack(tmp_path / "one")
+    io.write_image(tmp_path / "mixed" / "a.png", frames[0])
+    io.write_image(tmp_path / "mixed" / "b.png", frames[1][:50])
+    with pytest.raises(io.InputError, match="differs from the stack") as err:
+        fs.load_stack(tmp_path / "mixed")
+    assert "b.png" in str(err.value)
+
+
+def test_cli_scores_dmenet_and_a_peer_and_skips_bad_stacks(tmp_path):
+    frames, _ = _stack()
+    for k, frame in enumerate(frames):
+        io.write_image(tmp_path / "stack" / f"f{k}.png", frame)
+        io.write_image(tmp_path / "two" / f"x{k}.png", frame)  # second stack named by a glob pattern
+    io.write_image(tmp_path / "broken" / "a.png", frames[0])
+    out = tmp_path / "out"
+    rc = fs.main(["--stack", str(tmp_path / "stack"), str(tmp_path / "two" / "x*.png"), str(tmp_path / "broken"),
+                  "--method", "dmenet", "lbp", "--max-side", "128", "--out", str(out)])
+    assert rc == 0
+    meta = json.loads((out / "metrics.json").read_text())
+    assert set(meta["stacks"]) == {"stack", "two_x"}  # the one-frame stack is skipped
+    for name in ("stack", "two_x"):
+        scores = meta["stacks"][name]["methods"]
+        assert set(scores) == {"dmenet", "lbp"} and scores["lbp"]["frames"] == K
+        assert 0.0 <= scores["dmenet"]["agreement"] <= 1.0 and -1.0 <= scores["dmenet"]["rank_corr"] <= 1.0
+        assert (out / f"{name}_panel.png").is_file()
+    # the CLI's numbers are score_stack's on the method's maps of the (resized) frames
+    names, loaded, scale = fs.load_stack(tmp_path / "stack", 128)
+    focus = fs.reference_focus(loaded)
+    direct = fs.score_stack(fs.blur_maps(loaded, PEERS["lbp"]), focus, fs.confident_mask(focus)).as_dict()
+    assert scale == 1.0 and names == [f"f{k}.png" for k in range(K)]
+    assert meta["stacks"]["stack"]["methods"]["lbp"] == pytest.approx(direct)
+    assert "| stack | dmenet |" in (out / "summary.md").read_text()
+    assert fs.main(["--stack", str(tmp_path / "stack"), "--method", "laplacian", "--out", str(out)]) == 2
