@@ -136,3 +136,28 @@ def test_syndof_predictions_end_to_end(tmp_path):
     meta = json.loads((out / "metrics.json").read_text())
     assert meta["metrics"]["mae"] == pytest.approx(np.abs(0.5 - sigma / 7).mean(), abs=1e-6)
     assert meta["protocol"]["units"].startswith("label")
+
+
+def test_ctcug_layout_and_polarity(tmp_path):
+    """CTCUG (no copy here): image/*.jpg + gt/*.png with white = blurred, scored natively; a map equal to the GT
+    scores perfectly, its inverse is the worst."""
+    rng = np.random.default_rng(0)
+    data, right, wrong = tmp_path / "ctcug", tmp_path / "right", tmp_path / "wrong"
+    for i in range(3):
+        mask = np.zeros((36, 48), np.uint8)
+        mask[:, : 12 * (i + 1)] = 255  # white = blurred
+        io.write_image(data / "image" / f"{i:03d}.jpg", rng.random((36, 48, 3)).astype(np.float32))
+        io.write_image(data / "gt" / f"{i:03d}.png", mask)
+        io.write_image(right / f"{i:03d}.png", mask)
+        io.write_image(wrong / f"{i:03d}.png", 255 - mask)
+    results = {}
+    for name, preds in (("right", right), ("wrong", wrong)):
+        out = tmp_path / f"out_{name}"
+        assert evaluate.main(["--benchmark", "ctcug", "--data", str(data), "--predictions", str(preds),
+                              "--out", str(out), "--wandb", "disabled"]) == 0
+        results[name] = json.loads((out / "metrics.json").read_text())
+    assert results["right"]["metrics"]["mae"] == pytest.approx(0.0)
+    assert results["right"]["metrics"]["fmax"] == pytest.approx(1.0)
+    assert results["wrong"]["metrics"]["mae"] == pytest.approx(1.0)
+    assert results["right"]["metrics"]["n_images"] == 3
+    assert results["right"]["protocol"]["resolution"] == "native"
