@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--resolution", choices=dbd.RESOLUTIONS, help="DBD scoring size (default: the benchmark's)")
     p.add_argument("--adaptive-factor", type=float, default=1.5, help="headline adaptive-F factor (2.0 also reported)")
+    p.add_argument("--rtf-noise", choices=rtf.NOISE_LEVELS, default="0",
+                   help="RTF noise level s (DMENet's image/<s>/ + gt/<s>/ layout; the RTF release has 0 only)")
     p.add_argument("--sigma-mapping", choices=rtf.SIGMA_MAPPINGS, default="project",
                    help="RTF: how a saved [0,1] map becomes sigma px (released = DMENet's published PNGs); "
                    "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
@@ -149,16 +151,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     spec = B.get_spec(args.benchmark)
-    sources = make_sources(args, spec)
     out = Path(args.out)
     results = []
-    for source in sources:
-        t0 = time.perf_counter()
-        sub = out if len(sources) == 1 else out / source.name
-        command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
-        result = evaluate_source(spec, args, source, sub, command=command)
-        log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
-        results.append(result)
+    try:
+        sources = make_sources(args, spec)
+        for source in sources:
+            t0 = time.perf_counter()
+            sub = out if len(sources) == 1 else out / source.name
+            command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
+            result = evaluate_source(spec, args, source, sub, command=command)
+            log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
+            results.append(result)
+    except (io.InputError, FileNotFoundError, ValueError) as exc:
+        # a benchmark with a missing or unreadable file is incomplete: stop (nothing partial is reported)
+        log.error("%s", exc)
+        return 2
     if len(results) > 1:
         from dmenet.eval.runner import write_comparison
 

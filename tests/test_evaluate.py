@@ -46,12 +46,14 @@ def test_predictions_mode_writes_every_report(shared, tmp_path):
 
 
 @pytest.mark.shared
-def test_missing_prediction_is_an_error(shared, tmp_path):
+def test_missing_prediction_is_an_error(shared, tmp_path, caplog):
+    """A missing prediction stops the run (exit 2) with the file named, and no partial report is written."""
     cuhk = shared("data", "cuhk")
-    with pytest.raises(io.InputError, match="no prediction"):
-        evaluate.main(["--benchmark", "cuhk", "--data", str(cuhk), "--predictions", str(cuhk / "hifst_maps"),
-                       "--pattern", "{stem}_Missing.png", "--limit", "2", "--out", str(tmp_path),
-                       "--wandb", "disabled"])
+    assert evaluate.main(["--benchmark", "cuhk", "--data", str(cuhk), "--predictions", str(cuhk / "hifst_maps"),
+                          "--pattern", "{stem}_Missing.png", "--limit", "2", "--out", str(tmp_path / "out"),
+                          "--wandb", "disabled"]) == 2
+    assert "no prediction for motion0001.png" in caplog.text and "motion0001_Missing.png" in caplog.text
+    assert not (tmp_path / "out" / "metrics.json").exists()
 
 
 @pytest.mark.shared
@@ -161,3 +163,47 @@ def test_ctcug_layout_and_polarity(tmp_path):
     assert results["wrong"]["metrics"]["mae"] == pytest.approx(1.0)
     assert results["right"]["metrics"]["n_images"] == 3
     assert results["right"]["protocol"]["resolution"] == "native"
+
+
+def test_rtf_noise_layout_npy_and_mat_gt(tmp_path):
+    """DMENet's test zip layout image/<s>/ + gt/<s>/: .npy GT holds σ px, .mat GT a disk radius (with the table);
+    ids pair by trailing number; the noise level picks the folder and is recorded."""
+    from scipy.io import savemat
+
+    root = tmp_path / "RTF"
+    table = np.array([[0.3, 0.5], [0.65, 1.0], [1.125, 2.0], [2.2, 4.0]])
+    sigma_gt = {"0": 0.65, "1": 2.2}
+    for noise, value in sigma_gt.items():
+        (root / "gt" / noise).mkdir(parents=True)
+        for i in (1, 2, 10):
+            io.write_image(root / "image" / noise / f"image_{i:02d}.png", np.zeros((20, 24, 3), np.float32))
+            if noise == "0":
+                np.save(root / "gt" / noise / f"{i:02d}.npy", np.full((20, 24), value, np.float32))
+            else:
+                savemat(str(root / "gt" / noise / f"map_{i:02d}.mat"), {"blurMap": np.full((20, 24), 4.0)})
+    savemat(str(root / "gt" / "convertion.mat"), {"convertion": table})
+    preds = tmp_path / "pred"
+    preds.mkdir()
+    for i in (1, 2, 10):
+        np.save(preds / f"image_{i:02d}.npy", np.full((20, 24), 1.0, np.float32))  # σ = 1 px everywhere
+    for noise, value in sigma_gt.items():
+        out = tmp_path / f"out{noise}"
+        assert evaluate.main(["--benchmark", "rtf", "--data", str(root), "--rtf-noise", noise, "--predictions",
+                              str(preds), "--pattern", "{stem}.npy", "--sigma-mapping", "sigma", "--out", str(out),
+                              "--wandb", "disabled"]) == 0
+        meta = json.loads((out / "metrics.json").read_text())
+        assert meta["metrics"]["n_images"] == 3 and meta["protocol"]["noise_level"] == noise
+        assert meta["metrics"]["mae"] == pytest.approx(abs(1.0 - value) / 3.275, abs=1e-6)
+    # an id without its GT is named; the release layout has no noisy images
+    (root / "gt" / "0" / "10.npy").unlink()
+    assert evaluate.main(["--benchmark", "rtf", "--data", str(root), "--predictions", str(preds), "--pattern",
+                          "{stem}.npy", "--out", str(tmp_path / "bad"), "--wandb", "disabled"]) == 2
+    from dmenet.eval import rtf
+
+    with pytest.raises(io.InputError, match=r"unmatched RTF files for ids \['10'\]"):
+        rtf.list_rtf(root, "0")
+    flat = tmp_path / "release"
+    flat.mkdir()
+    savemat(str(flat / "convertion.mat"), {"convertion": table})
+    with pytest.raises(io.InputError, match="noise-free images only"):
+        rtf.list_rtf(flat, "1")

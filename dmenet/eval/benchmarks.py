@@ -126,18 +126,19 @@ def pair_by_stem(
 
 
 def list_samples(
-    spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True, allow_missing_images: bool = False
+    spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True, allow_missing_images: bool = False,
+    rtf_noise: str = "0",
 ) -> list[Sample]:
     """Samples of a DBD or SYNDOF benchmark folder, sorted by stem (RTF: :func:`dmenet.eval.rtf.list_rtf`).
 
     With ``need_images=False`` (scoring saved predictions) only the GT folder is listed; images found beside it
     are attached by stem for the report panels, and missing ones are allowed. ``allow_missing_images``: see
-    :func:`pair_by_stem`.
+    :func:`pair_by_stem`. ``rtf_noise``: noise level of DMENet's RTF layout (:func:`dmenet.eval.rtf.list_rtf`).
     """
     if spec.task == "rtf":
         from dmenet.eval.rtf import list_rtf
 
-        return list_rtf(root)
+        return list_rtf(root, rtf_noise)
     gt_dir = find_dir(root, spec.gt_dirs)
     if need_images:
         return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images)
@@ -156,9 +157,11 @@ def load_gt(spec: BenchmarkSpec, sample: Sample, root: str | os.PathLike | None 
     if spec.task == "dbd":
         return io.read_mask(sample.gt, white_is_blurred=bool(spec.white_is_blurred))
     if spec.task == "rtf":
-        from dmenet.eval.rtf import load_rtf_sigma
+        from dmenet.eval.rtf import TABLE_NAME, find_table, load_conversion_table, load_rtf_gt
 
-        return load_rtf_sigma(sample.gt)
+        table_path = find_table(root) if root is not None else next(
+            (d / TABLE_NAME for d in list(sample.gt.parents)[:3] if (d / TABLE_NAME).is_file()), None)
+        return load_rtf_gt(sample.gt, load_conversion_table(table_path) if table_path else None)
     if spec.task == "syndof":
         from dmenet.eval.syndof_test import load_label
 

@@ -4,6 +4,14 @@ GT ``blurMap`` holds a disk-PSF radius in px; each pixel becomes the Gaussian σ
 ``convertion.mat`` table (:func:`syndof.units.disk_radius_to_sigma`). Predictions become σ px by a selectable
 mapping, both are clipped to [0, 3.275], divided by 3.275 (scores are in normalised units, not px), cropped to the
 common top-left size, and per-image MSE / MAE are averaged over the images.
+
+Two folder layouts are read (:func:`list_rtf`):
+
+* the RTF release: ``image_XX.png`` + ``map_XX.mat`` + ``convertion.mat`` in one folder (noise-free images only);
+* DMENet's test zip: ``image/{0,1,1.6}/`` + ``gt/{0,1,1.6}/`` (one sub-folder per noise level s), the GT either as
+  ``.mat`` (``blurMap`` radius, MATLAB path; ``convertion.mat`` found in ``gt/<s>/``, ``gt/`` or the root) or as
+  ``.npy`` holding σ px (Python path). Images and GT pair by their trailing number (``image_01`` ↔ ``map_01`` ↔
+  ``01``), or by stem when they have none.
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ SIGMA_MAPPINGS = ("project", "released", "sigma")
 checkpoint, what ``quantitative_RTF.m`` uses), ``sigma`` the map already holds σ px."""
 
 TABLE_NAME = "convertion.mat"  # (sic), D'Andrès' file name
+NOISE_LEVELS = ("0", "1", "1.6")
+"""Noise levels s of DMENet's RTF test folders (``image/<s>/``, ``gt/<s>/``)."""
 _IMAGE_RE = re.compile(r"^image_(\w+)$", re.IGNORECASE)
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 
 def _loadmat(path: str | os.PathLike) -> dict:
@@ -62,19 +73,75 @@ def load_rtf_sigma(path: str | os.PathLike, table: np.ndarray | None = None) -> 
     return units.disk_radius_to_sigma(load_rtf_radius(path), table).astype(np.float32)
 
 
-def list_rtf(root: str | os.PathLike) -> list[Sample]:
-    """RTF folder → samples ``image_XX.png`` ↔ ``map_XX.mat`` paired by ``XX``; raises on unmatched files."""
+def is_noise_layout(root: str | os.PathLike) -> bool:
+    """True for DMENet's ``image/<s>/`` + ``gt/<s>/`` layout, False for the RTF release's flat folder."""
     root = Path(root)
-    if not (root / TABLE_NAME).is_file():
-        raise io.InputError(root, f"no {TABLE_NAME} (the disk radius → σ table)")
-    images = {m.group(1).lower(): p for p in io.list_images(root) if (m := _IMAGE_RE.match(p.stem))}
-    maps = {p.stem[4:].lower(): p for p in root.glob("*.mat") if p.stem.lower().startswith("map_")}
-    unmatched = sorted(images.keys() ^ maps.keys())
+    return (root / "image").is_dir() and (root / "gt").is_dir()
+
+
+def find_table(root: str | os.PathLike, noise: str = "0") -> Path | None:
+    """``convertion.mat`` for an RTF folder (release: in the root; noise layout: ``gt/<s>/``, ``gt/`` or the root);
+    None when there is none."""
+    root = Path(root)
+    for folder in (root / "gt" / noise, root / "gt", root):
+        if (folder / TABLE_NAME).is_file():
+            return folder / TABLE_NAME
+    return None
+
+
+def _pair_key(stem: str) -> str:
+    m = _TRAILING_NUMBER.search(stem)
+    return str(int(m.group(1))) if m else stem.lower()
+
+
+def list_rtf(root: str | os.PathLike, noise: str = "0") -> list[Sample]:
+    """RTF samples sorted by id (see the module docstring for the two layouts); raises on unmatched files.
+
+    Args:
+        root: the RTF release folder, or DMENet's ``test/RTF`` folder (with ``image/`` and ``gt/``).
+        noise: noise level s for the noise layout, one of :data:`NOISE_LEVELS`; the release folder only has "0".
+    """
+    root = Path(root)
+    if noise not in NOISE_LEVELS:
+        raise ValueError(f"RTF noise level must be one of {NOISE_LEVELS}, got {noise!r}")
+    if is_noise_layout(root):
+        image_dir, gt_dir = root / "image" / noise, root / "gt" / noise
+        for d in (image_dir, gt_dir):
+            if not d.is_dir():
+                raise io.InputError(d, f"no folder for noise level {noise}")
+        images = {_pair_key(p.stem): p for p in io.list_images(image_dir)}
+        gts = {_pair_key(p.stem): p for p in sorted(gt_dir.iterdir())
+               if p.suffix.lower() in (".mat", ".npy") and p.name != TABLE_NAME}
+        where = f"{image_dir} / {gt_dir}"
+    else:
+        if noise != "0":
+            raise io.InputError(root, f"noise level {noise} needs DMENet's image/<s>/ + gt/<s>/ layout; "
+                                      "the RTF release folder holds the noise-free images only")
+        if not (root / TABLE_NAME).is_file():
+            raise io.InputError(root, f"no {TABLE_NAME} (the disk radius → σ table)")
+        images = {m.group(1).lower(): p for p in io.list_images(root) if (m := _IMAGE_RE.match(p.stem))}
+        gts = {p.stem[4:].lower(): p for p in root.glob("*.mat") if p.stem.lower().startswith("map_")}
+        where = str(root)
+    unmatched = sorted(images.keys() ^ gts.keys())
     if unmatched:
-        raise io.InputError(root, f"unmatched RTF files for ids {unmatched} (need image_XX.png and map_XX.mat)")
+        raise io.InputError(root, f"unmatched RTF files for ids {unmatched} in {where}")
     if not images:
-        raise io.InputError(root, "no image_XX.png / map_XX.mat pairs")
-    return [Sample(images[k].stem, images[k], maps[k]) for k in sorted(images)]
+        raise io.InputError(root, f"no RTF image / GT pairs in {where}")
+    return [Sample(images[k].stem, images[k], gts[k]) for k in sorted(images, key=lambda k: (len(k), k))]
+
+
+def load_rtf_gt(path: str | os.PathLike, table: np.ndarray | None) -> np.ndarray:
+    """GT σ px of one RTF sample: ``.npy`` holds σ px (DMENet's Python path), ``.mat`` a ``blurMap`` radius
+    converted by ``table`` (:func:`load_rtf_sigma`)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        sigma = io.read_npy_map(path)
+        if sigma.ndim != 2 or not np.all(np.isfinite(sigma)) or sigma.min() < 0:
+            raise io.InputError(path, f"an RTF σ map must be 2-D, finite and ≥ 0 (shape {sigma.shape})")
+        return sigma.astype(np.float32)
+    if table is None:
+        raise io.InputError(path, f"a .mat radius map needs {TABLE_NAME} (looked in gt/<s>/, gt/ and the root)")
+    return load_rtf_sigma(path, table)
 
 
 def prediction_to_sigma(pred: np.ndarray, mapping: str) -> np.ndarray:
@@ -123,11 +190,12 @@ class RegressionAccumulator:
         }
 
 
-def rtf_protocol(mapping: str) -> dict:
+def rtf_protocol(mapping: str, noise: str = "0") -> dict:
     """Protocol tags of an RTF evaluation."""
     formula = {"project": "sigma = 7*o", "released": "sigma = max(0, (15*o - 1)/2)", "sigma": "map holds sigma px"}
     return {
-        "gt": "blurMap disk radius -> sigma of the nearest radius in convertion.mat",
+        "gt": "blurMap disk radius -> sigma of the nearest radius in convertion.mat (.npy GT: sigma px)",
+        "noise_level": noise,
         "prediction_mapping": f"{mapping}: {formula[mapping]}",
         "normalisation": "sigma clipped to [0, 3.275] then divided by 3.275 (scores in normalised units)",
         "crop": "common top-left size",

@@ -42,7 +42,9 @@ class _Scorer:
             self.acc = rtf.RegressionAccumulator()
             self.rank_key, self.higher_better = "mae", False
         if spec.task == "rtf":
-            self.table = rtf.load_conversion_table(root / rtf.TABLE_NAME)
+            self.noise = getattr(args, "rtf_noise", "0")
+            table = rtf.find_table(root, self.noise)
+            self.table = rtf.load_conversion_table(table) if table else None
             self.mapping = "sigma" if source.kind == "sigma" else args.sigma_mapping
         if spec.task == "syndof":
             self.max_coc = syndof_test.read_max_coc(root)
@@ -50,7 +52,7 @@ class _Scorer:
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
         if self.spec.task == "rtf":
-            return rtf.load_rtf_sigma(sample.gt, self.table)
+            return rtf.load_rtf_gt(sample.gt, self.table)
         return B.load_gt(self.spec, sample, self.root)
 
     def add(self, sample: B.Sample, pred: np.ndarray, gt: np.ndarray) -> None:
@@ -85,7 +87,7 @@ class _Scorer:
                     "gt_binarisation": "gray >= 0.5",
                     "threshold_rule": "sweep i/255 (fmax), 0.5 (f_at_0.5, iou), adaptive c*mean, PR 0..255"}
         if self.spec.task == "rtf":
-            return rtf.rtf_protocol(self.mapping)
+            return rtf.rtf_protocol(self.mapping, self.noise)
         gt_folder = B.find_dir(self.root, self.spec.gt_dirs).name
         return syndof_test.syndof_protocol(gt_folder, self.max_coc)
 
@@ -117,7 +119,8 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
     root = Path(args.data)
     samples = B.list_samples(spec, root, need_images=source.needs_images,
-                             allow_missing_images=getattr(args, "allow_missing_images", False))
+                             allow_missing_images=getattr(args, "allow_missing_images", False),
+                             rtf_noise=getattr(args, "rtf_noise", "0"))
     if getattr(args, "stems", None):
         wanted = read_stem_list(args.stems)
         samples = [s for s in samples if s.stem.lower() in wanted]
