@@ -38,7 +38,8 @@ class DefocusEstimate:
     Attributes:
         sigma: (H, W) float32 Gaussian σ in px at the input resolution.
         label: (H, W) float32 network output in [0, 1] (σ / σ_max at the working resolution).
-        blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred), or None.
+        blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred) through the
+            model's DBD logit transform (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``), or None.
     """
 
     sigma: np.ndarray
@@ -193,13 +194,25 @@ def predict_label(
     return np.ascontiguousarray(label, dtype=np.float32)
 
 
-def _calibrate(model, label: np.ndarray) -> np.ndarray:
-    """S's sigmoid on a label map (S is per-pixel: 1×1 convolutions only)."""
+def calibration_logit(model, label: np.ndarray) -> np.ndarray:
+    """S's logit (1 = blurred) on a (H, W) label map; S is per-pixel (1×1 convolutions only). (H, W) float32."""
     device = next(model.parameters()).device
     with torch.inference_mode():
         t = torch.from_numpy(np.ascontiguousarray(label, dtype=np.float32))[None, None].to(device)
-        prob = torch.sigmoid(model.calibration(t))[0, 0].float().cpu().numpy()
-    return np.ascontiguousarray(prob, dtype=np.float32)
+        logit = model.calibration(t)[0, 0].float().cpu().numpy()
+    return np.ascontiguousarray(logit, dtype=np.float32)
+
+
+def blur_probability_from_logit(logit: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
+    """``sigmoid(scale · (logit − shift))`` as float32 in [0, 1] (``ModelConfig.dbd_logit_scale`` / ``_shift``)."""
+    z = np.asarray(logit, dtype=np.float64)
+    return (0.5 * (1.0 + np.tanh(0.5 * scale * (z - shift)))).astype(np.float32)
+
+
+def _calibrate(model, label: np.ndarray) -> np.ndarray:
+    """Blur probability of a label map: S's logit through the model's DBD logit transform."""
+    cfg = model.config
+    return blur_probability_from_logit(calibration_logit(model, label), cfg.dbd_logit_scale, cfg.dbd_logit_shift)
 
 
 def estimate(
@@ -256,7 +269,8 @@ def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **ti
 
 
 def estimate_blur_probability(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
-    """Calibrated blur probability (network S on B's output): (H, W) float32 in [0, 1], 1 = blurred."""
+    """Blur probability (network S on B's output, then the model's DBD logit transform): (H, W) float32 in [0, 1],
+    1 = blurred."""
     result = estimate(image, model, max_side=max_side, with_probability=True, **tile_options)
     assert result.blur_probability is not None
     return result.blur_probability

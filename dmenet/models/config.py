@@ -36,6 +36,9 @@ class ModelConfig:
         image_bn_stats: inference normalises B's BatchNorm layers with the statistics of the input image itself
             (as training normalises each domain's batch with its own), instead of the moving averages. The paper
             uses the moving averages (False); see :mod:`dmenet.training.recalibrate` for why a model may need this.
+        dbd_logit_scale, dbd_logit_shift: the blur probability given for detection (DBD) maps is
+            ``sigmoid(scale · (logit − shift))`` of S's logit; 1 and 0 (the defaults) give S's own probability.
+            Inference options fitted after training on labelled training images (:mod:`dmenet.training.fit_dbd`).
     """
 
     encoder: str = "vgg19"
@@ -48,6 +51,8 @@ class ModelConfig:
     calib_width: float = 1.0
     mobilenet_d0: int = 16
     image_bn_stats: bool = False
+    dbd_logit_scale: float = 1.0
+    dbd_logit_shift: float = 0.0
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -55,6 +60,8 @@ class ModelConfig:
         if self.input_convention is not None and self.input_convention not in INPUT_CONVENTIONS:
             raise ValueError(f"model.input_convention must be one of {INPUT_CONVENTIONS} or null, "
                              f"got {self.input_convention!r}")
+        if not self.dbd_logit_scale > 0:
+            raise ValueError(f"model.dbd_logit_scale must be > 0, got {self.dbd_logit_scale}")
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
         if self.refine_blocks < 0:

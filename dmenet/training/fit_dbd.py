@@ -1,0 +1,158 @@
+"""Fit the DBD logit transform of a trained model on labelled training images (an inference option, no weights change).
+
+Why: S is a per-pixel 1×1 network on B's output, so with BCE it learns the posterior P(blurred | B's output) — a soft
+curve wherever B's σ estimates of the two classes overlap. The DBD benchmarks score a continuous map against a
+*binary* mask with MAE (minimised by a hard decision, not by a calibrated probability) next to Fmax (a threshold
+sweep, which needs a map that still ranks pixels). This tool chooses ``sigmoid(scale · (logit − shift))`` of S's
+logit on a fixed grid, by the mean over the labelled *training* images of ``MAE − Fmax`` (both DBD headline
+metrics, same protocol as :mod:`dmenet.eval.dbd` at native resolution), and stores ``scale`` and ``shift`` in the
+model config (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``). The grid bounds the steepness (scale ≤ 8), so
+the map keeps a transition band for threshold sweeps. Test images must not be among the fitting images.
+
+Usage::
+
+    python -m dmenet.training.fit_dbd --model RUN/model.safetensors --labelled DIR --gt-polarity white-sharp \
+        --out OUT.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dmenet.eval import metrics
+from syndof import io as sio
+
+log = logging.getLogger("dmenet.fit_dbd")
+
+SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+"""Candidate steepness values (1 = S's own probability)."""
+SHIFTS = tuple(float(x) for x in np.round(np.arange(-3.0, 3.0001, 0.25), 2))
+"""Candidate logit shifts (0 = S's own decision point)."""
+
+
+@dataclass
+class DBDFit:
+    """Result of :func:`fit_logit_transform`: the chosen transform, its training-image scores, and S's own."""
+
+    scale: float
+    shift: float
+    mae: float
+    fmax: float
+    s_mae: float
+    s_fmax: float
+    n_images: int
+    grid: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"scale": self.scale, "shift": self.shift, "train_mae": round(self.mae, 6),
+                "train_fmax": round(self.fmax, 6), "train_mae_s_probability": round(self.s_mae, 6),
+                "train_fmax_s_probability": round(self.s_fmax, 6), "n_images": self.n_images, **self.grid}
+
+
+def _scores(logits: list[np.ndarray], masks: list[np.ndarray], scale: float, shift: float) -> tuple[float, float]:
+    """Mean MAE and mean Fmax over the images for one transform."""
+    from dmenet.inference import blur_probability_from_logit
+
+    maes, fmaxes = [], []
+    for z, gt in zip(logits, masks):
+        prob = blur_probability_from_logit(z, scale, shift)
+        maes.append(metrics.mae(prob, gt))
+        fmaxes.append(float(np.max(metrics.f_curve(prob, gt)[2])))
+    return float(np.mean(maes)), float(np.mean(fmaxes))
+
+
+def fit_logit_transform(
+    logits: list[np.ndarray],
+    masks: list[np.ndarray],
+    scales: tuple[float, ...] = SCALES,
+    shifts: tuple[float, ...] = SHIFTS,
+) -> DBDFit:
+    """Grid search of ``(scale, shift)`` minimising mean MAE − mean Fmax.
+
+    Args:
+        logits: per image (H, W) S logits (1 = blurred).
+        masks: per image (H, W) binary GT, 1 = blurred (same sizes as ``logits``).
+        scales, shifts: the grid; ties keep the first (smallest scale, then smallest shift).
+
+    Raises:
+        ValueError: no images, or a logit/mask size mismatch.
+    """
+    if not logits or len(logits) != len(masks):
+        raise ValueError(f"need as many masks as logit maps (≥ 1), got {len(logits)} and {len(masks)}")
+    for z, gt in zip(logits, masks):
+        if z.shape != gt.shape:
+            raise ValueError(f"logit map {z.shape} and mask {gt.shape} differ in size")
+    best = None
+    for scale in scales:
+        for shift in shifts:
+            mae, fmax = _scores(logits, masks, scale, shift)
+            if best is None or mae - fmax < best[0] - 1e-12:
+                best = (mae - fmax, scale, shift, mae, fmax)
+    s_mae, s_fmax = _scores(logits, masks, 1.0, 0.0)
+    _, scale, shift, mae, fmax = best
+    return DBDFit(scale=scale, shift=shift, mae=mae, fmax=fmax, s_mae=s_mae, s_fmax=s_fmax, n_images=len(logits),
+                  grid={"scales": list(scales), "shifts": [shifts[0], shifts[-1], len(shifts)],
+                        "objective": "mean MAE - mean Fmax over the fitting images (native resolution)"})
+
+
+def labelled_logits(model, root: Path, white_is_blurred: bool) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """S logits and GT masks (1 = blurred) of every image of a labelled ``image/`` + ``gt/`` folder.
+
+    Unreadable images are skipped with a warning; a mask whose size differs from its image raises
+    (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).
+    """
+    from dmenet.data.labelled import LabelledDataset
+    from dmenet.inference import calibration_logit, estimate
+
+    dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
+    logits, masks, names = [], [], []
+    for i in range(len(dataset)):
+        try:
+            sample = dataset.load(i)
+        except sio.InputError as err:
+            log.warning("skipped: %s", err)
+            continue
+        label = estimate(sample["image"], model, with_probability=False).label
+        logits.append(calibration_logit(model, label))
+        masks.append(sample["mask"] > 0.5)
+        names.append(Path(sample["path"]).name)
+    if not logits:
+        raise sio.InputError(root, "no readable labelled image")
+    return logits, masks, names
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dmenet.models.model_io import RESERVED_KEYS, load_model_file, save_model
+
+    p = argparse.ArgumentParser(prog="python -m dmenet.training.fit_dbd", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="trained model file (.safetensors + .json)")
+    p.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
+    p.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+    p.add_argument("--out", required=True, help="output model file (same weights, config with the transform)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        model, meta = load_model_file(args.model)
+        logits, masks, names = labelled_logits(model, Path(args.labelled), args.gt_polarity == "white-blurred")
+    except (sio.InputError, FileNotFoundError, ValueError) as err:
+        log.error("%s", err)
+        return 2
+    fit = fit_logit_transform(logits, masks)
+    model.config.dbd_logit_scale, model.config.dbd_logit_shift = fit.scale, fit.shift
+    meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
+    meta["dbd_calibration"] = {**fit.to_dict(), "labelled": str(args.labelled), "images": names,
+                               "source_model": str(args.model)}
+    save_model(args.out, model, meta)
+    log.info("scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images; wrote %s",
+             fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax, fit.n_images, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
