@@ -40,6 +40,9 @@ class DataConfig:
         max_min_side: images whose shorter side exceeds this are first downscaled to it (σ rescaled; paper 800);
             None keeps the size.
         vflip: random vertical flip (p = 0.5). rot90: random rotation by k·90°, k uniform in {0, 1, 2, 3}.
+        scale_min: random downscale of every training sample by s uniform in [scale_min, 1] before the crop, σ
+            multiplied by s (1.0 = off, the paper; not in the official code). Teaches B to measure blur in px
+            rather than infer it from content.
         val_count: synthetic samples held out (the last stems in sorted order) for the validation loss; 0 = none.
         loader_threads: threads decoding images (0 = in the training thread).
     """
@@ -52,6 +55,7 @@ class DataConfig:
     max_min_side: int | None = 800
     vflip: bool = True
     rot90: bool = True
+    scale_min: float = 1.0
     val_count: int = 0
     loader_threads: int = 2
 
@@ -60,6 +64,8 @@ class DataConfig:
             raise ConfigError(f"data.gt_polarity must be one of {POLARITIES}, got {self.gt_polarity!r}")
         if self.crop < 16 or self.crop % 16:
             raise ConfigError(f"data.crop must be a positive multiple of 16, got {self.crop}")
+        if not 0.0 < self.scale_min <= 1.0:
+            raise ConfigError(f"data.scale_min must be in (0, 1] (downscaling only), got {self.scale_min}")
         if self.max_min_side is not None and self.max_min_side < self.crop:
             raise ConfigError(f"data.max_min_side ({self.max_min_side}) must be >= data.crop ({self.crop})")
 

@@ -10,7 +10,7 @@ import torch
 from train_data_helpers import write_labelled, write_real, write_syndof
 
 from dmenet.data import DomainStream, LabelledDataset, MaskSizeError, RealDataset, SyntheticDataset
-from dmenet.data.transforms import augment, resize, resize_for_crop, to_tensors
+from dmenet.data.transforms import augment, random_downscale, resize, resize_for_crop, to_tensors
 from syndof import io
 
 
@@ -116,6 +116,39 @@ def test_sigma_resized_by_half_is_halved():
     assert min(up["image"].shape[:2]) == 80 and up["image"].shape[:2] == (80, 120)
     np.testing.assert_allclose(up["sigma"], 8.0, atol=1e-4)
     assert set(np.unique(up["mask"])) == {1.0}
+
+
+def test_random_downscale_scales_sigma_with_the_image():
+    """σ follows the size (σ' = s·σ) for every draw; the shorter side never drops below the crop; seeded."""
+    rng = np.random.default_rng(0)
+    sample = {"image": rng.random((200, 300, 3)).astype(np.float32), "sigma": np.full((200, 300), 4.0, np.float32),
+              "path": "x"}
+    sizes = set()
+    for seed in range(20):
+        out = random_downscale(sample, 64, torch.Generator().manual_seed(seed), 0.25)
+        h, w = out["image"].shape[:2]
+        s = np.sqrt(h * w / (200 * 300))
+        assert min(h, w) >= 64 and out["sigma"].shape == (h, w)
+        assert out["sigma"].mean() == pytest.approx(4.0 * s, rel=1e-4)
+        sizes.add((h, w))
+    assert len(sizes) > 10  # the scale really varies
+    again = random_downscale(sample, 64, torch.Generator().manual_seed(3), 0.25)
+    assert again["image"].shape == random_downscale(sample, 64, torch.Generator().manual_seed(3), 0.25)["image"].shape
+    assert random_downscale(sample, 64, torch.Generator().manual_seed(0), 1.0) is sample  # s = 1: untouched
+    with pytest.raises(ValueError, match="0 < min <= max <= 1"):
+        random_downscale(sample, 64, torch.Generator(), 1.5)
+    # through the pipeline: crop size kept, σ below the unscaled value on average
+    means = [augment(sample, 64, torch.Generator().manual_seed(k), scale_min=0.5)["sigma"].mean() for k in range(8)]
+    assert all(2.0 - 1e-4 <= m <= 4.0 + 1e-4 for m in means) and np.mean(means) < 3.8
+
+
+def test_scale_min_must_downscale():
+    from dmenet.config import ConfigError, DataConfig
+
+    assert DataConfig(scale_min=0.5).scale_min == 0.5
+    for bad in (0.0, 1.2):
+        with pytest.raises(ConfigError, match="scale_min"):
+            DataConfig(scale_min=bad)
 
 
 def test_label_is_sigma_over_sigma_max_and_clipped():

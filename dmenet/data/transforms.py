@@ -112,6 +112,25 @@ def random_rot90(sample: Sample, gen: torch.Generator) -> Sample:
     return out
 
 
+def random_downscale(sample: Sample, crop: int, gen: torch.Generator, scale_min: float,
+                     scale_max: float = 1.0) -> Sample:
+    """Resize by ``s`` uniform in [``scale_min``, ``scale_max``] ⊆ (0, 1] (σ multiplied by ``s``, see :func:`resize`).
+
+    The same scene then appears with several blur sizes in px, so blur has to be measured, not guessed from
+    content. Only downscaling: upscaling would add interpolation blur that the label does not have. ``s`` is
+    raised where needed so the shorter side stays ≥ ``crop``.
+    """
+    if not 0.0 < scale_min <= scale_max <= 1.0:
+        raise ValueError(f"downscale range must satisfy 0 < min <= max <= 1, got [{scale_min}, {scale_max}]")
+    u = float(torch.rand((1,), generator=gen).item())
+    s = scale_min + (scale_max - scale_min) * u
+    h, w = _geometry(sample)
+    s = max(s, crop / min(h, w))
+    if s >= 1.0:
+        return sample
+    return resize(sample, (max(crop, int(round(h * s))), max(crop, int(round(w * s)))))
+
+
 def center_crop(sample: Sample, crop: int) -> Sample:
     """Deterministic central ``crop``×``crop`` window (validation)."""
     h, w = _geometry(sample)
@@ -124,11 +143,14 @@ def center_crop(sample: Sample, crop: int) -> Sample:
 
 
 def augment(sample: Sample, crop: int, gen: torch.Generator | None, *, max_min_side: int | None = None,
-            vflip: bool = True, rot90: bool = True) -> Sample:
-    """Training pipeline: resize for the crop → random crop → vertical flip → rot90 (``gen`` None = centre crop)."""
+            vflip: bool = True, rot90: bool = True, scale_min: float = 1.0) -> Sample:
+    """Training pipeline: resize for the crop → random downscale (``scale_min`` < 1) → random crop → vertical flip
+    → rot90 (``gen`` None = centre crop, no randomness)."""
     sample = resize_for_crop(sample, crop, max_min_side)
     if gen is None:
         return center_crop(sample, crop)
+    if scale_min < 1.0:
+        sample = random_downscale(sample, crop, gen, scale_min)
     sample = random_crop(sample, crop, gen)
     if vflip:
         sample = random_vflip(sample, gen)
