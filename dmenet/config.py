@@ -42,7 +42,7 @@ class DataConfig:
         vflip: random vertical flip (p = 0.5). rot90: random rotation by k·90°, k uniform in {0, 1, 2, 3}.
         scale_min: random downscale of every training sample by s uniform in [scale_min, 1] before the crop, σ
             multiplied by s (1.0 = off, the paper; not in the official code). Teaches B to measure blur in px
-            rather than infer it from content.
+            rather than infer it from content. scale_p: probability that a sample is downscaled (1.0 = all).
         val_count: synthetic samples held out (the last stems in sorted order) for the validation loss; 0 = none.
         loader_threads: threads decoding images (0 = in the training thread).
     """
@@ -56,6 +56,7 @@ class DataConfig:
     vflip: bool = True
     rot90: bool = True
     scale_min: float = 1.0
+    scale_p: float = 1.0
     val_count: int = 0
     loader_threads: int = 2
 
@@ -66,6 +67,8 @@ class DataConfig:
             raise ConfigError(f"data.crop must be a positive multiple of 16, got {self.crop}")
         if not 0.0 < self.scale_min <= 1.0:
             raise ConfigError(f"data.scale_min must be in (0, 1] (downscaling only), got {self.scale_min}")
+        if not 0.0 <= self.scale_p <= 1.0:
+            raise ConfigError(f"data.scale_p must be in [0, 1], got {self.scale_p}")
         if self.max_min_side is not None and self.max_min_side < self.crop:
             raise ConfigError(f"data.max_min_side ({self.max_min_side}) must be >= data.crop ({self.crop})")
 

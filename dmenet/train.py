@@ -119,7 +119,7 @@ def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream
 
     def transform(sample: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
         return to_tensors(augment(sample, d.crop, gen, max_min_side=d.max_min_side, vflip=d.vflip, rot90=d.rot90,
-                                  scale_min=d.scale_min), max_coc)
+                                  scale_min=d.scale_min, scale_p=d.scale_p), max_coc)
 
     streams = {"synthetic": DomainStream(synthetic, t.batch_synthetic, _stream_seed(t.seed, 0, rank), transform,
                                          "synthetic", d.loader_threads)}

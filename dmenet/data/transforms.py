@@ -113,16 +113,22 @@ def random_rot90(sample: Sample, gen: torch.Generator) -> Sample:
 
 
 def random_downscale(sample: Sample, crop: int, gen: torch.Generator, scale_min: float,
-                     scale_max: float = 1.0) -> Sample:
-    """Resize by ``s`` uniform in [``scale_min``, ``scale_max``] ⊆ (0, 1] (σ multiplied by ``s``, see :func:`resize`).
+                     scale_max: float = 1.0, p: float = 1.0) -> Sample:
+    """With probability ``p``, resize by ``s`` uniform in [``scale_min``, ``scale_max``] ⊆ (0, 1] (σ multiplied by
+    ``s``, see :func:`resize`).
 
     The same scene then appears with several blur sizes in px, so blur has to be measured, not guessed from
     content. Only downscaling: upscaling would add interpolation blur that the label does not have. ``s`` is
-    raised where needed so the shorter side stays ≥ ``crop``.
+    raised where needed so the shorter side stays ≥ ``crop``. ``p`` < 1 keeps part of the samples at their own
+    size, so the largest σ stay as frequent as without the augmentation.
     """
     if not 0.0 < scale_min <= scale_max <= 1.0:
         raise ValueError(f"downscale range must satisfy 0 < min <= max <= 1, got [{scale_min}, {scale_max}]")
-    u = float(torch.rand((1,), generator=gen).item())
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"downscale probability must be in [0, 1], got {p}")
+    apply, u = (float(v) for v in torch.rand((2,), generator=gen))
+    if apply >= p:
+        return sample
     s = scale_min + (scale_max - scale_min) * u
     h, w = _geometry(sample)
     s = max(s, crop / min(h, w))
@@ -143,14 +149,14 @@ def center_crop(sample: Sample, crop: int) -> Sample:
 
 
 def augment(sample: Sample, crop: int, gen: torch.Generator | None, *, max_min_side: int | None = None,
-            vflip: bool = True, rot90: bool = True, scale_min: float = 1.0) -> Sample:
-    """Training pipeline: resize for the crop → random downscale (``scale_min`` < 1) → random crop → vertical flip
-    → rot90 (``gen`` None = centre crop, no randomness)."""
+            vflip: bool = True, rot90: bool = True, scale_min: float = 1.0, scale_p: float = 1.0) -> Sample:
+    """Training pipeline: resize for the crop → random downscale (``scale_min`` < 1, with probability ``scale_p``)
+    → random crop → vertical flip → rot90 (``gen`` None = centre crop, no randomness)."""
     sample = resize_for_crop(sample, crop, max_min_side)
     if gen is None:
         return center_crop(sample, crop)
     if scale_min < 1.0:
-        sample = random_downscale(sample, crop, gen, scale_min)
+        sample = random_downscale(sample, crop, gen, scale_min, p=scale_p)
     sample = random_crop(sample, crop, gen)
     if vflip:
         sample = random_vflip(sample, gen)
