@@ -142,6 +142,16 @@ def test_random_downscale_scales_sigma_with_the_image():
     assert all(2.0 - 1e-4 <= m <= 4.0 + 1e-4 for m in means) and np.mean(means) < 3.8
 
 
+def test_random_downscale_probability():
+    sample = {"image": np.zeros((200, 300, 3), np.float32), "sigma": np.full((200, 300), 4.0, np.float32)}
+    assert random_downscale(sample, 64, torch.Generator().manual_seed(0), 0.5, p=0.0) is sample
+    kept = sum(random_downscale(sample, 64, torch.Generator().manual_seed(k), 0.5, p=0.5) is sample
+               for k in range(200))
+    assert 70 <= kept <= 130  # about half keep their size
+    with pytest.raises(ValueError, match="probability"):
+        random_downscale(sample, 64, torch.Generator(), 0.5, p=1.5)
+
+
 def test_scale_min_must_downscale():
     from dmenet.config import ConfigError, DataConfig
 
@@ -149,6 +159,8 @@ def test_scale_min_must_downscale():
     for bad in (0.0, 1.2):
         with pytest.raises(ConfigError, match="scale_min"):
             DataConfig(scale_min=bad)
+    with pytest.raises(ConfigError, match="scale_p"):
+        DataConfig(scale_p=-0.1)
 
 
 def test_label_is_sigma_over_sigma_max_and_clipped():
