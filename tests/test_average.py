@@ -1,0 +1,48 @@
+"""Weight averaging of checkpoints (dmenet.training.average)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dmenet.models.config import ModelConfig
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.model_io import load_model_file, save_model
+from dmenet.training import average
+
+
+def _tiny(seed: int, **kw):
+    torch.manual_seed(seed)
+    cfg = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
+    return build_dmenet(ModelConfig(**{**cfg, **kw})).eval()
+
+
+def test_average_is_the_mean_of_float_tensors_and_keeps_counters():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(7)}
+    out = average.average_state_dicts([a, b])
+    assert torch.equal(out["w"], torch.tensor([2.0, 4.0])) and int(out["n"]) == 7
+    with pytest.raises(ValueError, match="other keys"):
+        average.average_state_dicts([{"x": torch.zeros(1)}, b])
+    with pytest.raises(ValueError, match="shape mismatch"):
+        average.average_state_dicts([{"w": torch.zeros(3), "n": torch.tensor(0)}, b])
+    with pytest.raises(ValueError, match="nothing"):
+        average.average_state_dicts([])
+
+
+def test_cli_round_trip_and_architecture_check(tmp_path):
+    models = [_tiny(s) for s in (0, 1, 2)]
+    paths = []
+    for i, m in enumerate(models):
+        paths.append(str(save_model(tmp_path / f"m{i}.safetensors", m, {"step": 100 * (i + 1)})))
+    out = tmp_path / "avg.safetensors"
+    assert average.main(["--models", *paths, "--out", str(out)]) == 0
+    avg, meta = load_model_file(out)
+    assert meta["weight_average"]["steps"] == [100, 200, 300]
+    key = "blur.encoder.features.0.0.weight"
+    states = [m.state_dict() for m in models]
+    expected = (states[0][key] + states[1][key] + states[2][key]) / 3
+    assert torch.allclose(avg.state_dict()[key], expected, atol=1e-6)
+    other = save_model(tmp_path / "wide.safetensors", _tiny(0, refine_blocks=2), {})
+    assert average.main(["--models", paths[0], str(other), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert not (tmp_path / "x.safetensors").exists()
