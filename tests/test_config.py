@@ -20,7 +20,7 @@ def test_defaults_are_the_paper_values():
     assert cfg.data.crop == 240 and cfg.model.encoder == "vgg19"
 
 
-@pytest.mark.parametrize("name", ["dmenet_paper", "dmenet_lite", "tiny"])
+@pytest.mark.parametrize("name", ["dmenet_paper", "dmenet_lite", "dmenet_lite_finetune", "tiny"])
 def test_experiment_files_load(name):
     cfg = load_config(REPO / "experiments" / f"{name}.yaml")
     assert isinstance(cfg, ExperimentConfig)

@@ -73,3 +73,16 @@ def test_shipped_checkpoint_loads_and_is_small():
     sigma = estimate_defocus(image, model)
     assert sigma.shape == (37, 53) and sigma.dtype == np.float32
     assert 0.0 <= sigma.min() and sigma.max() <= 7.0
+
+
+def test_shipped_detection_map_transform_is_the_recorded_fit_on_training_images():
+    import json
+
+    from dmenet import load_model
+
+    model = load_model()
+    sidecar = json.loads((REPO / "checkpoints" / "dmenet_lite.json").read_text())
+    fit = sidecar["dbd_calibration"]
+    assert (model.config.dbd_logit_scale, model.config.dbd_logit_shift) == (fit["scale"], fit["shift"])
+    assert fit["images"] and not any("cuhk" in name.lower() or "out_of_focus" in name for name in fit["images"])
+    assert fit["train_mae"] - fit["train_fmax"] <= fit["train_mae_s_probability"] - fit["train_fmax_s_probability"]

@@ -1,0 +1,53 @@
+"""Does a model measure blur in px? σ of the RTF image shown at several scales, brought back to ×1.
+
+A model that measures blur gives the same σ map at every scale once σ is divided by the scale (resizing by s scales
+blur by s); one that guesses blur from content gives the same raw σ at every scale instead. Prints, per scale, the
+mean σ (px at ×1), the RTF MAE (DMENet protocol) and the mean σ in four GT bands.
+
+Usage::
+
+    python benchmarks/scale_consistency.py [--checkpoint MODEL] [--rtf ../shared/data/rtf] [--scales 0.5 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from dmenet import inference
+from dmenet.eval import rtf
+from syndof import io, units
+
+BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", help="model file (default: the shipped checkpoint)")
+    p.add_argument("--rtf", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rtf"))
+    p.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    root = Path(args.rtf)
+    image = io.read_image(root / "image_01.png")
+    gt = rtf.load_rtf_sigma(root / "map_01.mat", rtf.load_conversion_table(root / rtf.TABLE_NAME))
+    model = inference.load_model(args.checkpoint)
+    h, w = image.shape[:2]
+    print(f"model {args.checkpoint or 'shipped'}; GT mean σ {gt.mean():.2f} px")
+    print("scale | mean σ (px at ×1) | RTF MAE | " + " | ".join(f"GT [{a},{b}) → pred" for a, b in BANDS))
+    for s in args.scales:
+        size = (round(w * s), round(h * s))
+        x = cv2.resize(image, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+        sigma = units.rescale_sigma(cv2.resize(inference.estimate_defocus(x, model), (w, h)), 1.0 / s)
+        bands = [f"{gt[(gt >= a) & (gt < b)].mean():.2f} → {sigma[(gt >= a) & (gt < b)].mean():.2f}" for a, b in BANDS]
+        print(f"{s:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, gt)[1]:.4f} | " + " | ".join(bands))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
