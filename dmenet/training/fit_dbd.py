@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.eval import metrics
+from dmenet.inference import blur_probability_from_logit, calibration_logit, estimate
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_dbd")
@@ -57,8 +58,6 @@ class DBDFit:
 
 def _scores(logits: list[np.ndarray], masks: list[np.ndarray], scale: float, shift: float) -> tuple[float, float]:
     """Mean MAE and mean Fmax over the images for one transform."""
-    from dmenet.inference import blur_probability_from_logit
-
     maes, fmaxes = [], []
     for z, gt in zip(logits, masks):
         prob = blur_probability_from_logit(z, scale, shift)
@@ -108,7 +107,6 @@ def labelled_logits(model, root: Path, white_is_blurred: bool) -> tuple[list[np.
     (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).
     """
     from dmenet.data.labelled import LabelledDataset
-    from dmenet.inference import calibration_logit, estimate
 
     dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
     logits, masks, names = [], [], []
