@@ -95,10 +95,12 @@ def dmenet_source(checkpoint: str | None, task: str, output: str) -> Source:
 
     model = inference.load_model(checkpoint)
     where = checkpoint or "default checkpoint"
+    cfg = getattr(model, "config", None)
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
-                      f"DMENet {where}: calibration network S probability (1 = blurred)")
-    max_coc = getattr(getattr(model, "config", None), "max_coc", units.DEFAULT_MAX_COC)
+                      f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "
+                      f"{getattr(cfg, 'dbd_logit_scale', 1.0):g} shift {getattr(cfg, 'dbd_logit_shift', 0.0):g}")
+    max_coc = getattr(cfg, "max_coc", units.DEFAULT_MAX_COC)
     if task == "dbd":
         return Source("dmenet", lambda s, im: units.sigma_to_label(inference.estimate_defocus(im, model), max_coc),
                       True, "blur", f"DMENet {where}: defocus label sigma/sigma_max (max_coc {max_coc})")
