@@ -194,6 +194,11 @@ def test_rtf_noise_layout_npy_and_mat_gt(tmp_path):
         meta = json.loads((out / "metrics.json").read_text())
         assert meta["metrics"]["n_images"] == 3 and meta["protocol"]["noise_level"] == noise
         assert meta["metrics"]["mae"] == pytest.approx(abs(1.0 - value) / 3.275, abs=1e-6)
+    # the GT loader outside the runner finds the table beside the GT, at any noise level
+    from dmenet.eval import benchmarks as B
+
+    (noisy, *_) = B.list_samples(B.get_spec("rtf"), root, rtf_noise="1")
+    assert B.load_gt(B.get_spec("rtf"), noisy) == pytest.approx(np.full((20, 24), 2.2, np.float32))
     # an id without its GT is named; the release layout has no noisy images
     (root / "gt" / "0" / "10.npy").unlink()
     assert evaluate.main(["--benchmark", "rtf", "--data", str(root), "--predictions", str(preds), "--pattern",

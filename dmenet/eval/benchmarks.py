@@ -157,10 +157,9 @@ def load_gt(spec: BenchmarkSpec, sample: Sample, root: str | os.PathLike | None 
     if spec.task == "dbd":
         return io.read_mask(sample.gt, white_is_blurred=bool(spec.white_is_blurred))
     if spec.task == "rtf":
-        from dmenet.eval.rtf import TABLE_NAME, find_table, load_conversion_table, load_rtf_gt
+        from dmenet.eval.rtf import load_conversion_table, load_rtf_gt, table_for_gt
 
-        table_path = find_table(root) if root is not None else next(
-            (d / TABLE_NAME for d in list(sample.gt.parents)[:3] if (d / TABLE_NAME).is_file()), None)
+        table_path = table_for_gt(sample.gt)
         return load_rtf_gt(sample.gt, load_conversion_table(table_path) if table_path else None)
     if spec.task == "syndof":
         from dmenet.eval.syndof_test import load_label

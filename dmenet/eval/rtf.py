@@ -79,14 +79,21 @@ def is_noise_layout(root: str | os.PathLike) -> bool:
     return (root / "image").is_dir() and (root / "gt").is_dir()
 
 
+def _first_table(folders) -> Path | None:
+    return next((f / TABLE_NAME for f in folders if (f / TABLE_NAME).is_file()), None)
+
+
 def find_table(root: str | os.PathLike, noise: str = "0") -> Path | None:
     """``convertion.mat`` for an RTF folder (release: in the root; noise layout: ``gt/<s>/``, ``gt/`` or the root);
     None when there is none."""
     root = Path(root)
-    for folder in (root / "gt" / noise, root / "gt", root):
-        if (folder / TABLE_NAME).is_file():
-            return folder / TABLE_NAME
-    return None
+    return _first_table((root / "gt" / noise, root / "gt", root))
+
+
+def table_for_gt(gt_path: str | os.PathLike) -> Path | None:
+    """``convertion.mat`` nearest one GT file: its folder or up to two above (the same places as :func:`find_table`
+    for either layout and any noise level); None when there is none."""
+    return _first_table(list(Path(gt_path).parents)[:3])
 
 
 def _pair_key(stem: str) -> str:
