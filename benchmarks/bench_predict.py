@@ -6,7 +6,8 @@ Models are randomly initialised (speed does not depend on the weights): architec
 ``experiments/dmenet_lite.yaml`` / ``experiments/dmenet_paper.yaml`` (``model`` section, ``init`` ignored). Timed:
 ``model.blur`` forward on a (1, 3, 480, 640) tensor under ``torch.inference_mode`` in eval mode, model and input
 channels-last as in ``dmenet.inference`` (batch 1, after two warm-up runs), and the whole
-``dmenet.inference.estimate`` call (numpy in, σ map + S probability out). Peers run on the CUHK image
+``dmenet.inference.estimate`` call (numpy in, σ map + S probability out), for the lite model also with test-time
+symmetry averaging over 2 and 8 copies (``ModelConfig.test_flips``). Peers run on the CUHK image
 ``out_of_focus0011.jpg`` resized to 640×480 (a procedural texture when ../shared is absent).
 Medians in ms, wall and process CPU time; the 1-minute load average is printed because other processes on a 2-core
 machine inflate wall times (with 2 threads badly: OpenMP workers wait for each other) — compare rows of one run
@@ -118,6 +119,11 @@ def bench_models(repeats: int, names: tuple[str, ...] = ("lite", "paper")) -> No
               f"{gmacs:.1f} GMAC conv): forward {fwd:8.1f} ms wall, {fwd_cpu:8.1f} ms CPU "
               f"({2 * gmacs / fwd_cpu * 1e3:.0f} GFLOP/s CPU); estimate() {full:8.1f} ms wall  "
               f"[{status} target {TARGET_MS[name]:.0f} ms]", flush=True)
+        if name == "lite":
+            for flips in (2, 8):
+                ms, _ = _median_ms(lambda model=model, f=flips: estimate(image, model, flips=f), reps, warmup=1)
+                print(f"dmenet lite estimate() with test flips {flips}: {ms:8.1f} ms wall ({ms / full:.1f}x flips 1)",
+                      flush=True)
     if len(rows) == 2:
         print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")
 

@@ -90,17 +90,22 @@ def peer_source(name: str) -> Source:
     return Source(name, lambda sample, image: peer(image), True, "blur", f"peer dmenet.peers.PEERS[{name!r}]")
 
 
-def dmenet_source(checkpoint: str | None, task: str, output: str) -> Source:
+def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None) -> Source:
     from dmenet import inference
+    from dmenet.models.config import TEST_FLIPS
 
     model = inference.load_model(checkpoint)
-    where = checkpoint or "default checkpoint"
-    cfg = getattr(model, "config", None)
+    cfg = model.config
+    if flips is not None:
+        if flips not in TEST_FLIPS:
+            raise ValueError(f"--flips must be one of {TEST_FLIPS}, got {flips}")
+        cfg.test_flips = flips
+    where = f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips})"
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
                       f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "
-                      f"{getattr(cfg, 'dbd_logit_scale', 1.0):g} shift {getattr(cfg, 'dbd_logit_shift', 0.0):g}")
-    max_coc = getattr(cfg, "max_coc", units.DEFAULT_MAX_COC)
+                      f"{cfg.dbd_logit_scale:g} shift {cfg.dbd_logit_shift:g}")
+    max_coc = cfg.max_coc
     if task == "dbd":
         return Source("dmenet", lambda s, im: units.sigma_to_label(inference.estimate_defocus(im, model), max_coc),
                       True, "blur", f"DMENet {where}: defocus label sigma/sigma_max (max_coc {max_coc})")
@@ -128,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
     p.add_argument("--dmenet-output", choices=("probability", "label"), default="probability",
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
+    p.add_argument("--flips", type=int, help="DMENet test-time symmetries 1, 2, 4 or 8 (default: the model's "
+                   "config.test_flips)")
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
     p.add_argument("--allow-missing-images", action="store_true",
                    help="score only GT files that have an image (default: an unmatched GT file is an error)")
@@ -145,8 +152,8 @@ def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
     methods = args.method or (["dmenet"] if args.checkpoint else None)
     if not methods:
         raise SystemExit("give --method, --checkpoint or --predictions")
-    return [dmenet_source(args.checkpoint, spec.task, args.dmenet_output) if m == "dmenet" else peer_source(m)
-            for m in methods]
+    return [dmenet_source(args.checkpoint, spec.task, args.dmenet_output, args.flips) if m == "dmenet"
+            else peer_source(m) for m in methods]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ every input pixel gets a value. Images above ``tile_threshold`` pixels (1024² b
 ``tile_size`` tiles (512) overlapping by ``tile_overlap`` px (64) and blended with linear ramps across each overlap;
 tiles start on multiples of 16 so their pooling grids line up with the untiled ones. ``max_side`` optionally
 downsizes the input first; σ is then scaled back by the resize factor (resizing by ``s`` scales blur by ``s``).
+``model.config.test_flips`` > 1 averages B's output over mirrored / rotated copies of the image, each mapped back.
 
 σ = ``units.label_to_sigma(output, model.config.max_coc)`` (σ_max = 7 px for max CoC 29; project convention).
 """
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.models.config import TEST_FLIPS
 from dmenet.models.layers import batch_statistics
 from syndof import units
 
@@ -153,34 +155,34 @@ def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int) -> torch.Ten
     return acc / weight.clamp_min(1e-8)
 
 
-def predict_label(
-    image: np.ndarray,
-    model,
-    tile_threshold: int | None = TILE_THRESHOLD,
-    tile_size: int = TILE_SIZE,
-    tile_overlap: int = TILE_OVERLAP,
-) -> np.ndarray:
-    """B's output for one image at its own resolution.
+def _symmetry(array: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th of the 8 symmetries of the square (k in 0…7) on the first two axes of ``array``:
+    bit 0 mirrors left-right, bit 1 mirrors up-down, bit 2 transposes, applied in that order."""
+    if k & 1:
+        array = array[:, ::-1]
+    if k & 2:
+        array = array[::-1]
+    if k & 4:
+        array = array.swapaxes(0, 1)
+    return array
 
-    Args:
-        image: (H, W, 3) float RGB in [0, 1] or uint8.
-        model: DMENet (eval mode).
-        tile_threshold: tile when the padded image has more pixels than this (None = never).
-        tile_size: tile side in px (rounded down to a multiple of 16).
-        tile_overlap: overlap in px (rounded up to a multiple of 16, < tile_size).
 
-    Returns:
-        (H, W) float32 label in [0, 1].
-    """
-    rgb = _as_rgb_float(image)
+def _inverse_symmetry(array: np.ndarray, k: int) -> np.ndarray:
+    """Undo :func:`_symmetry` (each step is its own inverse, so apply them in reverse order)."""
+    if k & 4:
+        array = array.swapaxes(0, 1)
+    if k & 2:
+        array = array[::-1]
+    if k & 1:
+        array = array[:, ::-1]
+    return array
+
+
+def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile: int, overlap: int) -> np.ndarray:
+    """B's output for one (H, W, 3) float32 image: pad to multiples of 16, forward (tiled if large), crop back."""
     h, w = rgb.shape[:2]
-    tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
-    overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
-    if overlap >= tile:
-        raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
     device = next(model.parameters()).device
     hp, wp = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
-    model.eval()
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].to(device)
         if (hp, wp) != (h, w):
@@ -190,8 +192,45 @@ def predict_label(
             out = _forward_tiled(model, x, tile, overlap)
         else:
             out = _forward_label(model, x)
-        label = out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
-    return np.ascontiguousarray(label, dtype=np.float32)
+        return out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
+
+
+def predict_label(
+    image: np.ndarray,
+    model,
+    tile_threshold: int | None = TILE_THRESHOLD,
+    tile_size: int = TILE_SIZE,
+    tile_overlap: int = TILE_OVERLAP,
+    flips: int | None = None,
+) -> np.ndarray:
+    """B's output for one image at its own resolution.
+
+    Args:
+        image: (H, W, 3) float RGB in [0, 1] or uint8.
+        model: DMENet (eval mode).
+        tile_threshold: tile when the padded image has more pixels than this (None = never).
+        tile_size: tile side in px (rounded down to a multiple of 16).
+        tile_overlap: overlap in px (rounded up to a multiple of 16, < tile_size).
+        flips: average over this many symmetries of the image (:data:`TEST_FLIPS`); None = the model's
+            ``config.test_flips``.
+
+    Returns:
+        (H, W) float32 label in [0, 1].
+    """
+    rgb = _as_rgb_float(image)
+    flips = model.config.test_flips if flips is None else flips
+    if flips not in TEST_FLIPS:
+        raise ValueError(f"flips must be one of {TEST_FLIPS}, got {flips!r}")
+    tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
+    overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
+    if overlap >= tile:
+        raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
+    model.eval()
+    total = np.zeros(rgb.shape[:2], dtype=np.float64)
+    for k in range(flips):
+        out = _predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold, tile, overlap)
+        total += _inverse_symmetry(out, k)
+    return np.ascontiguousarray(total / flips, dtype=np.float32)
 
 
 def calibration_logit(model, label: np.ndarray) -> np.ndarray:

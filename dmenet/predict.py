@@ -99,10 +99,15 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
 # ----------------------------------------------------------------------------------------------------------- methods
 def make_method(method: str, checkpoint: str | None = None, device: str = "cpu", max_side: int | None = None,
                 tile_options: dict | None = None) -> Callable[[np.ndarray], Maps]:
-    """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for ``method``."""
+    """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for ``method``; ``tile_options`` are
+    :func:`dmenet.inference.predict_label`'s ``tile_size``, ``tile_overlap`` and ``flips``."""
     if method == "dmenet":
         from dmenet.inference import estimate, load_model
+        from dmenet.models.config import TEST_FLIPS
 
+        flips = (tile_options or {}).get("flips")
+        if flips is not None and flips not in TEST_FLIPS:
+            raise ValueError(f"--flips must be one of {TEST_FLIPS}, got {flips}")
         model = load_model(checkpoint, device=device)
         sigma_max = float(model.config.sigma_max)
 
@@ -175,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, default=None, help="downsize larger inputs to this long side first")
     p.add_argument("--tile-size", type=int, default=None, help="tile side in px for large images (default 512)")
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in px (default 64)")
+    p.add_argument("--flips", type=int, default=None,
+                   help="DMENet: average over 1, 2, 4 or 8 mirrored/rotated copies (default: the model's "
+                   "config.test_flips)")
     return p
 
 
@@ -192,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not torch.cuda.is_available():
             print(f"error: --device {args.device} requested but CUDA is not available", file=sys.stderr)
             return 2
-    tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
-                    if v is not None}
+    tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap),
+                                      ("flips", args.flips)) if v is not None}
     try:
         run = make_method(args.method, args.checkpoint, args.device, args.max_side, tile_options)
     except (FileNotFoundError, ValueError) as exc:  # ModelFileError is a ValueError

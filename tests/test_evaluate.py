@@ -96,10 +96,14 @@ def test_rtf_predictions_constant_output(shared, tmp_path):
 
 @pytest.mark.shared
 def test_dmenet_method_goes_through_inference(shared, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from dmenet import inference
+    from dmenet.models.config import ModelConfig
 
     calls = []
-    monkeypatch.setattr(inference, "load_model", lambda path=None: calls.append(path) or object())
+    fake = SimpleNamespace(config=ModelConfig())  # only the config is read; inference itself is replaced
+    monkeypatch.setattr(inference, "load_model", lambda path=None: calls.append(path) or fake)
     monkeypatch.setattr(inference, "estimate_blur_probability",
                         lambda image, model: np.full(image.shape[:2], 0.25, np.float32))
     monkeypatch.setattr(inference, "estimate_defocus", lambda image, model: np.full(image.shape[:2], 1.0, np.float32))

@@ -12,6 +12,9 @@ from typing import Any
 
 ENCODERS = ("vgg19", "vgg16", "mobilenet_v2")
 INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
+TEST_FLIPS = (1, 2, 4, 8)
+"""Symmetry counts for test-time averaging (``ModelConfig.test_flips``): identity; + left-right mirror; + up-down
+mirror and 180° rotation; + the four transposes."""
 
 # Input convention used when neither the config nor the weights file names one.
 DEFAULT_CONVENTION = {"vgg19": "caffe_bgr", "vgg16": "caffe_rgb", "mobilenet_v2": "minus_one_one"}
@@ -39,6 +42,9 @@ class ModelConfig:
         dbd_logit_scale, dbd_logit_shift: the blur probability given for detection (DBD) maps is
             ``sigmoid(scale · (logit − shift))`` of S's logit; 1 and 0 (the defaults) give S's own probability.
             Inference options fitted after training on labelled training images (:mod:`dmenet.training.fit_dbd`).
+        test_flips: inference averages B's output over this many symmetries of the image, each mapped back
+            (:data:`TEST_FLIPS`): 1 = none (the paper), 2 = + left-right mirror, 4 = + up-down
+            mirror and 180° rotation, 8 = + the four transposes. Costs that many forward passes. An inference option.
     """
 
     encoder: str = "vgg19"
@@ -53,6 +59,7 @@ class ModelConfig:
     image_bn_stats: bool = False
     dbd_logit_scale: float = 1.0
     dbd_logit_shift: float = 0.0
+    test_flips: int = 1
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -62,6 +69,8 @@ class ModelConfig:
                              f"got {self.input_convention!r}")
         if not self.dbd_logit_scale > 0:
             raise ValueError(f"model.dbd_logit_scale must be > 0, got {self.dbd_logit_scale}")
+        if self.test_flips not in TEST_FLIPS:
+            raise ValueError(f"model.test_flips must be one of {TEST_FLIPS}, got {self.test_flips!r}")
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
         if self.refine_blocks < 0:

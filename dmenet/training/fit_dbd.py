@@ -27,6 +27,7 @@ import numpy as np
 
 from dmenet.eval import metrics
 from dmenet.inference import blur_probability_from_logit, calibration_logit, estimate
+from dmenet.models.config import TEST_FLIPS
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_dbd")
@@ -133,10 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
     p.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
     p.add_argument("--out", required=True, help="output model file (same weights, config with the transform)")
+    p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None,
+                   help="set the model's test_flips first (the fit uses the maps inference will give)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         model, meta = load_model_file(args.model)
+        if args.flips is not None:
+            model.config.test_flips = args.flips
         logits, masks, names = labelled_logits(model, Path(args.labelled), args.gt_polarity == "white-blurred")
     except (sio.InputError, FileNotFoundError, ValueError) as err:
         log.error("%s", err)
@@ -144,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     fit = fit_logit_transform(logits, masks)
     model.config.dbd_logit_scale, model.config.dbd_logit_shift = fit.scale, fit.shift
     meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
-    meta["dbd_calibration"] = {**fit.to_dict(), "labelled": str(args.labelled), "images": names,
+    meta["dbd_calibration"] = {**fit.to_dict(), "test_flips": model.config.test_flips, "labelled": str(args.labelled), "images": names,
                                "source_model": str(args.model)}
     save_model(args.out, model, meta)
-    log.info("scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images; wrote %s",
-             fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax, fit.n_images, args.out)
+    log.info("test flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images; "
+             "wrote %s", model.config.test_flips, fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax,
+             fit.n_images, args.out)
     return 0
 
 
