@@ -84,5 +84,6 @@ def test_shipped_detection_map_transform_is_the_recorded_fit_on_training_images(
     sidecar = json.loads((REPO / "checkpoints" / "dmenet_lite.json").read_text())
     fit = sidecar["dbd_calibration"]
     assert (model.config.dbd_logit_scale, model.config.dbd_logit_shift) == (fit["scale"], fit["shift"])
+    assert model.config.test_flips == fit["test_flips"]  # fitted on the maps that inference gives
     assert fit["images"] and not any("cuhk" in name.lower() or "out_of_focus" in name for name in fit["images"])
     assert fit["train_mae"] - fit["train_fmax"] <= fit["train_mae_s_probability"] - fit["train_fmax_s_probability"]
