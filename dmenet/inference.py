@@ -269,7 +269,7 @@ def estimate(
         max_side: if set and the longer side exceeds it, run at that size (area resize) and bring the maps back
             (bilinear; σ divided by the resize factor).
         with_probability: also run the calibration network S.
-        **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
+        **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` and ``flips`` of :func:`predict_label`.
 
     Returns:
         :class:`DefocusEstimate` at the input resolution.
@@ -299,7 +299,8 @@ def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **ti
         image: (H, W, 3) float RGB in [0, 1] or uint8, any size.
         model: DMENet from :func:`load_model` (or ``load_model_file``).
         max_side: optional downsizing of large inputs (see :func:`estimate`).
-        **tile_options: ``tile_threshold`` (px, default 1024²), ``tile_size`` (512), ``tile_overlap`` (64).
+        **tile_options: ``tile_threshold`` (px, default 1024²), ``tile_size`` (512), ``tile_overlap`` (64),
+            ``flips`` (default ``model.config.test_flips``).
 
     Returns:
         (H, W) float32 Gaussian σ in px at the input resolution, in [0, σ_max / scale].
