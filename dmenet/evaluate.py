@@ -92,14 +92,10 @@ def peer_source(name: str) -> Source:
 
 def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None) -> Source:
     from dmenet import inference
-    from dmenet.models.config import TEST_FLIPS
 
     model = inference.load_model(checkpoint)
+    inference.set_test_flips(model, flips)
     cfg = model.config
-    if flips is not None:
-        if flips not in TEST_FLIPS:
-            raise ValueError(f"--flips must be one of {TEST_FLIPS}, got {flips}")
-        cfg.test_flips = flips
     where = f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips})"
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",

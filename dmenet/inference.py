@@ -155,6 +155,20 @@ def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int) -> torch.Ten
     return acc / weight.clamp_min(1e-8)
 
 
+def set_test_flips(model, flips: int | None) -> None:
+    """Set ``model.config.test_flips`` (the default of :func:`predict_label`) from a ``--flips`` option; None keeps
+    the model's own value.
+
+    Raises:
+        ValueError: ``flips`` is not one of :data:`TEST_FLIPS`.
+    """
+    if flips is None:
+        return
+    if flips not in TEST_FLIPS:
+        raise ValueError(f"--flips (test_flips) must be one of {TEST_FLIPS}, got {flips}")
+    model.config.test_flips = flips
+
+
 def _symmetry(array: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th of the 8 symmetries of the square (k in 0…7) on the first two axes of ``array``:
     bit 0 mirrors left-right, bit 1 mirrors up-down, bit 2 transposes, applied in that order."""

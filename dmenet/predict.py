@@ -98,17 +98,15 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
 
 # ----------------------------------------------------------------------------------------------------------- methods
 def make_method(method: str, checkpoint: str | None = None, device: str = "cpu", max_side: int | None = None,
-                tile_options: dict | None = None) -> Callable[[np.ndarray], Maps]:
+                tile_options: dict | None = None, flips: int | None = None) -> Callable[[np.ndarray], Maps]:
     """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for ``method``; ``tile_options`` are
-    :func:`dmenet.inference.predict_label`'s ``tile_size``, ``tile_overlap`` and ``flips``."""
+    :func:`dmenet.inference.predict_label`'s ``tile_size`` and ``tile_overlap``, ``flips`` overrides the model's
+    ``test_flips`` (:func:`dmenet.inference.set_test_flips`)."""
     if method == "dmenet":
-        from dmenet.inference import estimate, load_model
-        from dmenet.models.config import TEST_FLIPS
+        from dmenet.inference import estimate, load_model, set_test_flips
 
-        flips = (tile_options or {}).get("flips")
-        if flips is not None and flips not in TEST_FLIPS:
-            raise ValueError(f"--flips must be one of {TEST_FLIPS}, got {flips}")
         model = load_model(checkpoint, device=device)
+        set_test_flips(model, flips)
         sigma_max = float(model.config.sigma_max)
 
         def run(image: np.ndarray) -> Maps:
@@ -200,10 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not torch.cuda.is_available():
             print(f"error: --device {args.device} requested but CUDA is not available", file=sys.stderr)
             return 2
-    tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap),
-                                      ("flips", args.flips)) if v is not None}
+    tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
+                    if v is not None}
     try:
-        run = make_method(args.method, args.checkpoint, args.device, args.max_side, tile_options)
+        run = make_method(args.method, args.checkpoint, args.device, args.max_side, tile_options, args.flips)
     except (FileNotFoundError, ValueError) as exc:  # ModelFileError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2

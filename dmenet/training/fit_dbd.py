@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.eval import metrics
-from dmenet.inference import blur_probability_from_logit, calibration_logit, estimate
+from dmenet.inference import blur_probability_from_logit, calibration_logit, estimate, set_test_flips
 from dmenet.models.config import TEST_FLIPS
 from syndof import io as sio
 
@@ -140,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         model, meta = load_model_file(args.model)
-        if args.flips is not None:
-            model.config.test_flips = args.flips
+        set_test_flips(model, args.flips)
         logits, masks, names = labelled_logits(model, Path(args.labelled), args.gt_polarity == "white-blurred")
     except (sio.InputError, FileNotFoundError, ValueError) as err:
         log.error("%s", err)
@@ -149,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     fit = fit_logit_transform(logits, masks)
     model.config.dbd_logit_scale, model.config.dbd_logit_shift = fit.scale, fit.shift
     meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
-    meta["dbd_calibration"] = {**fit.to_dict(), "test_flips": model.config.test_flips, "labelled": str(args.labelled), "images": names,
-                               "source_model": str(args.model)}
+    meta["dbd_calibration"] = {**fit.to_dict(), "test_flips": model.config.test_flips, "labelled": str(args.labelled),
+                               "images": names, "source_model": str(args.model)}
     save_model(args.out, model, meta)
     log.info("test flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images; "
              "wrote %s", model.config.test_flips, fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax,
