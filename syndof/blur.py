@@ -338,6 +338,23 @@ def _apply_fill(C: torch.Tensor, A: torch.Tensor, plan: _FillPlan) -> None:
     A[yt, xt] = solt[:, 3]
 
 
+def _release_plan(plan: _FillPlan, executor: ThreadPoolExecutor | None) -> None:
+    """Drop the plan's SuperLU factor on the thread that created it (``executor``'s one thread; None: this one).
+
+    SciPy tracks SuperLU's allocations in a per-thread table and frees a pointer only when the thread freeing it
+    finds it in its own table: a factor made on a worker thread and garbage-collected on the main thread is never
+    freed (scipy/scipy#15921; a thread's table is not freed when it exits either). That leaked every fill system,
+    tens of MB per rendered image, so long-lived generate workers grew without bound. The factor's last reference
+    is handed to its creating thread, which drops it there.
+    """
+    if executor is None:
+        plan.lu = None
+        return
+    box = [plan.lu]  # after the next line, the only reference to the factor
+    plan.lu = None
+    executor.submit(box.clear)
+
+
 def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = 29, kernel: str = "gaussian",
                   dtype: torch.dtype | None = None, tile: int = 32) -> torch.Tensor:
     """Render a layered defocus image (fast tiled implementation; device follows ``image``).
@@ -416,20 +433,30 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=Tru
 
     # The fill systems depend only on the labels and kernels, not on the buffers: on CPU they are assembled and
     # factorised by worker threads a few steps ahead of the compositing loop (SciPy's SuperLU and OpenCV
-    # release the GIL): one worker on 2 cores, up to 3 when more cores are available.
+    # release the GIL): one worker on 2 cores, up to 3 when more cores are available. Each worker is its own
+    # single-thread executor (plans go round-robin) because a factor must be released on the thread that made it
+    # (see _release_plan).
     fill_steps = [k for k in range(k0 + 1, K) if kernels[k] is not None]
     workers = max(1, min(3, _available_cpus() - 1))
-    pool = ThreadPoolExecutor(max_workers=workers) if (pipeline and dev.type == "cpu" and fill_steps) else None
-    plans: dict = {}
+    pipelined = pipeline and dev.type == "cpu" and bool(fill_steps)
+    executors = [ThreadPoolExecutor(max_workers=1) for _ in range(workers)] if pipelined else []
+    plans: dict = {}  # step -> (executor or None, future or plan)
     lookahead = 2 * workers + 1
     queue = iter(fill_steps)
+    n_submitted = 0
 
     def submit(_upto: int) -> None:
+        nonlocal n_submitted
         while len(plans) < lookahead + 1:
             nxt = next(queue, None)
             if nxt is None:
                 return
-            plans[nxt] = pool.submit(plan_step, nxt) if pool is not None else plan_step(nxt)
+            if executors:
+                ex = executors[n_submitted % len(executors)]
+                plans[nxt] = (ex, ex.submit(plan_step, nxt))
+            else:
+                plans[nxt] = (None, plan_step(nxt))
+            n_submitted += 1
 
     try:
         submit(0)
@@ -445,11 +472,15 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=Tru
                     C[:, r0:r1, c0:c1] /= denom
                     A[r0:r1, c0:c1] = a / denom
                 dirty = layer_tiles.copy()
-                plan = plans.pop(k, None)
-                if plan is not None:
-                    plan = plan.result() if hasattr(plan, "result") else plan
+                entry = plans.pop(k, None)
+                if entry is not None:
+                    ex, plan = entry
+                    plan = plan.result() if ex is not None else plan
                     if plan is not None:
-                        _apply_fill(C, A, plan)
+                        try:
+                            _apply_fill(C, A, plan)
+                        finally:
+                            _release_plan(plan, ex)
                         dirty[plan.ys // T, plan.xs // T] = True
                 submit(k + lookahead)
             if kern is not None:
@@ -469,6 +500,16 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=Tru
                     C[:, r0:r1, c0:c1] = (1 - alpha) * C[:, r0:r1, c0:c1] + fg
                     A[r0:r1, c0:c1] = (1 - alpha) * A[r0:r1, c0:c1] + alpha
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # Only after an error are plans left: cancel those not started, release the factors of the others.
+        for ex, fut in plans.values():
+            if ex is not None and not fut.cancel():
+                try:
+                    plan = fut.result()
+                except BaseException:  # noqa: BLE001 — the error that stopped the loop is already propagating
+                    plan = None
+                if plan is not None:
+                    _release_plan(plan, ex)
+        plans.clear()
+        for ex in executors:
+            ex.shutdown(wait=True)  # runs the pending releases
     return _finish(C, A)
