@@ -12,6 +12,13 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
   their estimated depth mapped to 1–12 m.
 * ``synthetic_v2/``    — ``synthetic/`` plus a small-blur part (the same BSDS500 photos, another seed, max CoC 13,
   i.e. σ ≤ 3 px), prefixed ``bsdssmall_``.
+* ``synthetic_v3/``    — ``synthetic_v2/`` plus a large-blur part (the same BSDS500 photos, another seed, max CoC 43,
+  i.e. σ ≤ 10.5 px, labels clipped at σ_max 7 px), prefixed ``bsdsbig_``: with the random downscale s ∈ [0.5, 1],
+  σ of 5–7 px is otherwise rare (the stage-2 model never predicts more than ≈ 4.3 px).
+* ``val_ebb/``, ``val_ebb_half/`` — the 16 held-out EBB! samples (the last 16 stems of ``synthetic_v2``, which
+  training holds out with ``data.val_count 16``), at their own size and downscaled ×0.5 with σ × 0.5.
+* ``val_bsds/``        — validation set: 40 samples from the screened BSDS500 *test* photos that are not sources of
+  ``synthetic_test`` (listed in ``src_bsds_valsel/``), another seed, max CoC 29. Never trained on.
 * ``synthetic_test/``  — held-out synthetic test set: screened BSDS500 *test* photos, another seed. Never trained on.
 * ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits) and
   BSDS500 train + val as they are (links).
@@ -44,6 +51,10 @@ from syndof import io as sio
 log = logging.getLogger("build_training_set")
 SMALL_MAX_COC = 13
 """Max CoC of the small-blur part of ``synthetic_v2`` (σ_max = (13 − 1)/4 = 3 px)."""
+BIG_MAX_COC = 43
+"""Max CoC of the large-blur part of ``synthetic_v3`` (σ up to (43 − 1)/4 = 10.5 px, labels clip at 7 px)."""
+VAL_COUNT = 16
+"""Held-out EBB! validation samples: the last ``VAL_COUNT`` stems (the training config's ``data.val_count``)."""
 
 
 def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4, min_edges: int = 30) -> dict:
@@ -103,6 +114,27 @@ def ebb_depth_to_mm(path: Path, size: tuple[int, int], near_mm: float = 1000.0, 
     return (1.0 / inv).astype(np.float64)
 
 
+def write_validation_ebb(syn: Path, stems: list[str], full: Path, half: Path) -> None:
+    """Link the held-out samples ``stems`` of SYNDOF folder ``syn`` into ``full``; write them ×0.5 (σ × 0.5) to
+    ``half`` (area interpolation; :func:`dmenet.data.transforms.resize` rescales σ)."""
+    from dmenet.data.transforms import resize
+
+    meta = json.loads((syn / "dataset.json").read_text())
+    for folder in (full, half):
+        sio.write_json_atomic(folder / "dataset.json", {k: v for k, v in meta.items() if k != "parts"})
+    for stem in stems:
+        for sub in ("image", "blur_map"):
+            link(syn / sub / f"{stem}.png", full / sub / f"{stem}.png")
+        if (half / "blur_map" / f"{stem}.png").exists():
+            continue
+        sample = {"image": sio.read_image(syn / "image" / f"{stem}.png"),
+                  "sigma": sio.read_sigma_map(syn / "blur_map" / f"{stem}.png")}
+        h, w = sample["image"].shape[:2]
+        small = resize(sample, (h // 2, w // 2))
+        sio.write_image(half / "image" / f"{stem}.png", small["image"])
+        sio.write_sigma_map(half / "blur_map" / f"{stem}.png", small["sigma"])
+
+
 def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) -> dict:
     from syndof.generate import generate
 
@@ -160,6 +192,33 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
                                                   "parts": {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC}})
     splits["synthetic_v2_parts"] = {"v1": "all of synthetic/", "bsds_small": small.line()}
     splits["synthetic_test_sources"] = ["BSDS500 test accepted by the screen"]
+
+    # v3 = v2 + a large-blur part (BSDS500 train+val, another seed, max CoC 43); labels keep σ_max 7 (clipped).
+    syn3 = out / "synthetic_v3"
+    big = generate(syn3 / "_bsds_big", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 4,
+                   max_coc=BIG_MAX_COC, workers=workers)
+    for sub in ("image", "blur_map"):
+        for f in sorted((syn2 / sub).glob("*.png")):
+            link(f, syn3 / sub / f.name)
+        for f in sorted((syn3 / "_bsds_big" / sub).glob("*.png")):
+            link(f, syn3 / sub / f"bsdsbig_{f.name}")
+    sio.write_json_atomic(syn3 / "dataset.json", {**json.loads((syn / "_bsds" / "dataset.json").read_text()),
+                                                  "parts": {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC,
+                                                            "bsdsbig_*": BIG_MAX_COC}})
+    splits["synthetic_v3_parts"] = {"v2": "all of synthetic_v2/", "bsds_big": big.line()}
+
+    # Validation sets (never trained on): the held-out EBB! stems at ×1 and ×0.5, and BSDS500 test photos that
+    # are not sources of synthetic_test.
+    held_out = sorted(f.stem for f in (syn2 / "image").glob("*.png"))[-VAL_COUNT:]
+    write_validation_ebb(syn2, held_out, out / "val_ebb", out / "val_ebb_half")
+    used = {Path(json.loads(line)["source"]).name
+            for line in (out / "synthetic_test" / "manifest.jsonl").read_text().splitlines() if line.strip()}
+    for path in sio.list_images(out / "src_bsds_test"):
+        if path.name not in used:
+            link(path, out / "src_bsds_valsel" / path.name)
+    val = generate(out / "val_bsds", images=out / "src_bsds_valsel", count=40, seed=seed + 200, workers=workers)
+    splits["validation"] = {"val_ebb": held_out, "val_bsds": val.line() + " from BSDS500 test photos not in "
+                            "synthetic_test"}
 
     # Unlabelled real domain.
     real = out / "real"
