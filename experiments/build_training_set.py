@@ -114,6 +114,17 @@ def ebb_depth_to_mm(path: Path, size: tuple[int, int], near_mm: float = 1000.0, 
     return (1.0 / inv).astype(np.float64)
 
 
+def extend_set(dst: Path, base: Path, part: Path, prefix: str, meta_from: Path, parts: dict[str, int]) -> None:
+    """SYNDOF folder ``dst`` = links to every sample of ``base`` plus those of ``part`` renamed ``{prefix}_{name}``;
+    ``dataset.json`` is ``meta_from``'s with the max CoC of each part recorded (labels keep ``meta_from``'s σ_max)."""
+    for sub in ("image", "blur_map"):
+        for f in sorted((base / sub).glob("*.png")):
+            link(f, dst / sub / f.name)
+        for f in sorted((part / sub).glob("*.png")):
+            link(f, dst / sub / f"{prefix}_{f.name}")
+    sio.write_json_atomic(dst / "dataset.json", {**json.loads(meta_from.read_text()), "parts": parts})
+
+
 def write_validation_ebb(syn: Path, stems: list[str], full: Path, half: Path) -> None:
     """Link the held-out samples ``stems`` of SYNDOF folder ``syn`` into ``full``; write them ×0.5 (σ × 0.5) to
     ``half`` (area interpolation; :func:`dmenet.data.transforms.resize` rescales σ)."""
@@ -183,13 +194,8 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     syn2 = out / "synthetic_v2"
     small = generate(syn2 / "_bsds_small", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 3,
                      max_coc=SMALL_MAX_COC, workers=workers)
-    for sub in ("image", "blur_map"):
-        for f in sorted((syn / sub).glob("*.png")):
-            link(f, syn2 / sub / f.name)
-        for f in sorted((syn2 / "_bsds_small" / sub).glob("*.png")):
-            link(f, syn2 / sub / f"bsdssmall_{f.name}")
-    sio.write_json_atomic(syn2 / "dataset.json", {**json.loads((syn / "_bsds" / "dataset.json").read_text()),
-                                                  "parts": {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC}})
+    extend_set(syn2, syn, syn2 / "_bsds_small", "bsdssmall", syn / "_bsds" / "dataset.json",
+               {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC})
     splits["synthetic_v2_parts"] = {"v1": "all of synthetic/", "bsds_small": small.line()}
     splits["synthetic_test_sources"] = ["BSDS500 test accepted by the screen"]
 
@@ -197,14 +203,8 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     syn3 = out / "synthetic_v3"
     big = generate(syn3 / "_bsds_big", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 4,
                    max_coc=BIG_MAX_COC, workers=workers)
-    for sub in ("image", "blur_map"):
-        for f in sorted((syn2 / sub).glob("*.png")):
-            link(f, syn3 / sub / f.name)
-        for f in sorted((syn3 / "_bsds_big" / sub).glob("*.png")):
-            link(f, syn3 / sub / f"bsdsbig_{f.name}")
-    sio.write_json_atomic(syn3 / "dataset.json", {**json.loads((syn / "_bsds" / "dataset.json").read_text()),
-                                                  "parts": {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC,
-                                                            "bsdsbig_*": BIG_MAX_COC}})
+    extend_set(syn3, syn2, syn3 / "_bsds_big", "bsdsbig", syn / "_bsds" / "dataset.json",
+               {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC, "bsdsbig_*": BIG_MAX_COC})
     splits["synthetic_v3_parts"] = {"v2": "all of synthetic_v2/", "bsds_big": big.line()}
 
     # Validation sets (never trained on): the held-out EBB! stems at ×1 and ×0.5, and BSDS500 test photos that

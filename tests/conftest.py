@@ -41,3 +41,13 @@ def _torch_determinism():
     torch.manual_seed(0)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (the layered renderer is fastest single-threaded: many tiny ops;
+    generate() does the same by default); restores the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

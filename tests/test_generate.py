@@ -17,15 +17,7 @@ from syndof.scenes import builtin_sources, procedural_scene
 H, W = 48, 64
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The layered renderer is fastest single-threaded (many tiny ops); generate() does the same by default."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _scene(seed: int) -> tuple[np.ndarray, np.ndarray]:

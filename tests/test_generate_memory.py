@@ -19,12 +19,7 @@ import torch
 import syndof.blur as blur
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def occlusion_stack(size: int = 128, near_layers: int = 12):
