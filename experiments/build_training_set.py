@@ -54,7 +54,7 @@ SMALL_MAX_COC = 13
 BIG_MAX_COC = 43
 """Max CoC of the large-blur part of ``synthetic_v3`` (σ up to (43 − 1)/4 = 10.5 px, labels clip at 7 px)."""
 VAL_COUNT = 16
-"""Held-out EBB! validation samples: the last ``VAL_COUNT`` stems (the training config's ``data.val_count``)."""
+"""Held-out EBB! validation samples: ``SyntheticDataset.split(VAL_COUNT)``, as training does with ``data.val_count``."""
 
 
 def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4, min_edges: int = 30) -> dict:
@@ -209,7 +209,9 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
 
     # Validation sets (never trained on): the held-out EBB! stems at ×1 and ×0.5, and BSDS500 test photos that
     # are not sources of synthetic_test.
-    held_out = sorted(f.stem for f in (syn2 / "image").glob("*.png"))[-VAL_COUNT:]
+    from dmenet.data.synthetic import SyntheticDataset
+
+    held_out = list(SyntheticDataset(syn2).split(VAL_COUNT)[1].stems)  # exactly what training holds out
     write_validation_ebb(syn2, held_out, out / "val_ebb", out / "val_ebb_half")
     used = {Path(json.loads(line)["source"]).name
             for line in (out / "synthetic_test" / "manifest.jsonl").read_text().splitlines() if line.strip()}
