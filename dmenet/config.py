@@ -75,7 +75,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (METHOD.md §4); names follow the official config where it has one."""
+    """Loss weights (METHOD.md §4); names follow the official config where it has one.
+
+    Attributes:
+        scale_consistency: weight of L_scale (:func:`dmenet.losses.scale_consistency_loss`, not in the paper; 0 =
+            off): on the unlabelled real batch, B's σ map of the image downscaled by s must equal s × B's σ map
+            of the full image, downscaled. Joint stage only.
+        scale_consistency_min, scale_consistency_max: range of s; the downscaled side is a multiple of 16 in
+            [min·crop, max·crop], drawn uniformly per step (seeded by train.seed and the step).
+    """
 
     defocus: float = 1.0
     aux: float = 1.0
@@ -83,6 +91,16 @@ class LossConfig:
     binary: float = 2e-2  # lambda_binary (sharpness calibration S)
     adv: float = 1e-3  # lambda_adv (B fooling D)
     discriminator: float = 1e-3  # weight of L_D (lambda_adv × lambda_lr_d)
+    scale_consistency: float = 0.0
+    scale_consistency_min: float = 0.5
+    scale_consistency_max: float = 0.75
+
+    def __post_init__(self) -> None:
+        if self.scale_consistency < 0:
+            raise ConfigError(f"loss.scale_consistency must be >= 0, got {self.scale_consistency}")
+        if not 0.0 < self.scale_consistency_min <= self.scale_consistency_max < 1.0:
+            raise ConfigError("loss.scale_consistency_min/max must satisfy 0 < min <= max < 1, got "
+                              f"[{self.scale_consistency_min}, {self.scale_consistency_max}]")
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,20 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.loss.scale_consistency > 0:
+            if self.train.stage != "joint":
+                raise ConfigError("loss.scale_consistency needs train.stage=joint (it uses the unlabelled real batch)")
+            if consistency_sizes(self.data.crop, self.loss.scale_consistency_min,
+                                 self.loss.scale_consistency_max) == []:
+                raise ConfigError(f"no multiple of 16 lies in [{self.loss.scale_consistency_min}, "
+                                  f"{self.loss.scale_consistency_max}] × data.crop ({self.data.crop})")
+
+
+def consistency_sizes(crop: int, scale_min: float, scale_max: float) -> list[int]:
+    """Sides (multiples of 16, px) of the downscaled crop for L_scale: those in [scale_min·crop, scale_max·crop]."""
+    return [n for n in range(16, crop, 16) if scale_min * crop - 1e-9 <= n <= scale_max * crop + 1e-9]
 
 
 # ----------------------------------------------------------------------------------------------- conversion helpers

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dmenet.models.layers import tf_nearest_resize_align_corners
+from syndof import units
 
 
 def defocus_loss(pred: Tensor, target: Tensor) -> Tensor:
@@ -40,6 +41,25 @@ def perceptual_loss(perceptual: Callable[[Tensor], Tensor], pred: Tensor, target
     with torch.no_grad():
         target_feat = perceptual(target)
     return F.mse_loss(perceptual(pred), target_feat)
+
+
+def downscale_images(x: Tensor, size: int) -> tuple[Tensor, float]:
+    """Area-downscale square images (B, C, H, H) to ``size``² px; returns them and the scale ``size / H``."""
+    if x.shape[-1] != x.shape[-2] or not 0 < size <= x.shape[-1]:
+        raise ValueError(f"expected square images of side >= {size}, got {tuple(x.shape[-2:])}")
+    return F.interpolate(x, size=(size, size), mode="area"), size / x.shape[-1]
+
+
+def scale_consistency_loss(pred_small: Tensor, pred_full: Tensor, scale: float) -> Tensor:
+    """L_scale = MSE(B(down_s(x)), s · down_s(B(x))): resizing an image by s scales its blur by s.
+
+    Args:
+        pred_small: (B, 1, h, w) B's label map (σ/σ_max) of the image downscaled by ``scale``.
+        pred_full: (B, 1, H, W) B's label map of the full image; the caller detaches it (the target).
+        scale: h / H in (0, 1). Labels are linear in σ, so the target is the area-downscaled map × ``scale``.
+    """
+    target = units.rescale_sigma(F.interpolate(pred_full, size=tuple(pred_small.shape[-2:]), mode="area"), scale)
+    return F.mse_loss(pred_small, target)
 
 
 def sharpness_loss(logits: Tensor, mask: Tensor) -> Tensor:

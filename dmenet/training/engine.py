@@ -8,6 +8,8 @@ Each iteration of the joint stage:
    BCE(D(f_u),0)]``.
 3. **B+S step**: ``L_main = L_defocus + L_aux + λ_perc·L_perc + λ_binary·L_sharp + λ_adv·L_adv`` with ``L_adv``
    computed by the *updated* D (whose parameters take no gradient here). C is frozen; gradients pass through it.
+   With ``loss.scale_consistency > 0`` (not in the paper) a fourth B pass on the unlabelled batch downscaled by s
+   adds ``λ_scale·L_scale`` (:func:`dmenet.losses.scale_consistency_loss`).
 
 The blur stage (``train.stage = "blur"``) trains B alone on synthetic data with ``L_defocus + L_aux``.
 A non-finite loss stops the run with :class:`NonFiniteLossError`. The learning rate is set every step from
@@ -26,7 +28,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dmenet import losses
-from dmenet.config import ExperimentConfig
+from dmenet.config import ExperimentConfig, consistency_sizes
 from dmenet.training.schedule import epoch_of, lr_at
 
 
@@ -166,6 +168,23 @@ class Trainer:
                 terms["adv"] = w.adv * losses.adversarial_loss(d(out_r.features), d(out_u.features))
         return terms
 
+    def consistency_size(self, side: int) -> int:
+        """Side (px) of the downscaled unlabelled batch at the current step: uniform over the allowed multiples of
+        16, from a generator seeded by (train.seed, step) so that a resumed run draws the same sizes."""
+        w = self.cfg.loss
+        sizes = consistency_sizes(side, w.scale_consistency_min, w.scale_consistency_max)
+        if not sizes:
+            raise ValueError(f"no multiple of 16 in [{w.scale_consistency_min}, {w.scale_consistency_max}] × {side}")
+        gen = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step)
+        return sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
+
+    def scale_term(self, x_u: Tensor, out_u) -> Tensor:
+        """Weighted L_scale on the unlabelled real batch: one more B pass on the downscaled images."""
+        small, scale = losses.downscale_images(x_u, self.consistency_size(x_u.shape[-1]))
+        pred_small = self.blur(small).defocus
+        return self.cfg.loss.scale_consistency * losses.scale_consistency_loss(
+            pred_small, out_u.defocus.detach(), scale)
+
     def main_step(self, terms: dict[str, Tensor]) -> Tensor:
         total = sum(terms.values())
         self._check_finite({**terms, "main": total})
@@ -195,6 +214,8 @@ class Trainer:
             metrics["loss_d"] = self.d_step([out_s.features, out_r.features, out_u.features])
         with self._autocast():
             terms = self.main_terms(out_s, y_s, out_r, mask, out_u)
+            if self.cfg.loss.scale_consistency > 0:
+                terms["scale"] = self.scale_term(batches.unlabelled["image"].to(dev, non_blocking=True), out_u)
         metrics["loss_main"] = self.main_step(terms)
         self.step += 1
         out = {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
