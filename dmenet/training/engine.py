@@ -207,7 +207,8 @@ class Trainer:
             if self.joint:
                 assert batches.labelled is not None and batches.unlabelled is not None, "joint stage needs real data"
                 out_r = self.blur(batches.labelled["image"].to(dev, non_blocking=True))
-                out_u = self.blur(batches.unlabelled["image"].to(dev, non_blocking=True))
+                x_u = batches.unlabelled["image"].to(dev, non_blocking=True)
+                out_u = self.blur(x_u)
                 mask = batches.labelled["mask"].to(dev, non_blocking=True)
         metrics: dict[str, Tensor] = {}
         if self.joint:
@@ -215,7 +216,7 @@ class Trainer:
         with self._autocast():
             terms = self.main_terms(out_s, y_s, out_r, mask, out_u)
             if self.cfg.loss.scale_consistency > 0:
-                terms["scale"] = self.scale_term(batches.unlabelled["image"].to(dev, non_blocking=True), out_u)
+                terms["scale"] = self.scale_term(x_u, out_u)
         metrics["loss_main"] = self.main_step(terms)
         self.step += 1
         out = {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
