@@ -128,6 +128,8 @@ class TrainConfig:
         log_every: scalars to metrics.jsonl / W&B; image_every: W&B image panel (0 = never);
         ckpt_every: checkpoint interval (a last checkpoint is always written at the end); the validation loss on
             held-out synthetic samples (data.val_count) is computed at every checkpoint.
+        keep_last: how many of the most recent checkpoint folders are kept (the best one is kept as well), e.g. 8
+            to average the last 8 with ``python -m dmenet.training.average --run RUN --last 8``.
         seed: seeds the model init, the data streams and the torch RNG.
         amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
         wandb: "offline" | "online" | "disabled".
@@ -146,6 +148,7 @@ class TrainConfig:
     log_every: int = 10
     image_every: int = 200
     ckpt_every: int = 500
+    keep_last: int = 1
     seed: int = 0
     amp: bool = True
     wandb: str = "offline"
@@ -160,7 +163,8 @@ class TrainConfig:
             raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
-        for name in ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled", "log_every", "ckpt_every"):
+        for name in ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled", "log_every", "ckpt_every",
+                     "keep_last"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
 

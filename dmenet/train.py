@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, dump_config, load_config
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
+from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_weights_from, save_model
@@ -101,7 +102,7 @@ def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
 
 
 def _stream_seed(seed: int, domain: int, rank: int) -> int:
-    return (seed * 1_000_003 + domain * 10_007 + rank * 101) % (2**63)
+    return derived_seed(seed, domain * 10_007 + rank * 101)
 
 
 def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int]:
@@ -251,7 +252,7 @@ def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: Experim
         else:
             metric = sum(window) / max(len(window), 1)
         folder = checkpoint.save_checkpoint(run_dir, trainer, states, config_to_dict(cfg), {"metric": metric})
-        best = checkpoint.update_pointers(run_dir, folder, trainer.step, metric)
+        best = checkpoint.update_pointers(run_dir, folder, trainer.step, metric, cfg.train.keep_last)
         log.info("step %d: checkpoint %s (metric %.5g%s)", trainer.step, folder.name, metric, ", best" if best else "")
     if world > 1:
         dist.barrier()

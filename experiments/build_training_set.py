@@ -15,6 +15,8 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
 * ``synthetic_v3/``    — ``synthetic_v2/`` plus a large-blur part (the same BSDS500 photos, another seed, max CoC 43,
   i.e. σ ≤ 10.5 px, labels clipped at σ_max 7 px), prefixed ``bsdsbig_``: with the random downscale s ∈ [0.5, 1],
   σ of 5–7 px is otherwise rare (the stage-2 model never predicts more than ≈ 4.3 px).
+* ``synthetic_v4/``    — ``synthetic_v3/`` plus a second max-CoC-29 part (the same BSDS500 photos, another seed, so
+  other random depths and cameras), prefixed ``bsds29b_``: more renders of the synthetic test's distribution.
 * ``val_ebb/``, ``val_ebb_half/`` — the 16 held-out EBB! samples (the last 16 stems of ``synthetic_v2``, which
   training holds out with ``data.val_count 16``), at their own size and downscaled ×0.5 with σ × 0.5.
 * ``val_bsds/``        — validation set: 40 samples from the screened BSDS500 *test* photos that are not sources of
@@ -206,6 +208,14 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     extend_set(syn3, syn2, syn3 / "_bsds_big", "bsdsbig", syn / "_bsds" / "dataset.json",
                {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC, "bsdsbig_*": BIG_MAX_COC})
     splits["synthetic_v3_parts"] = {"v2": "all of synthetic_v2/", "bsds_big": big.line()}
+
+    # v4 = v3 + a second max-CoC-29 part (BSDS500 train+val, another seed: other depths and cameras).
+    syn4 = out / "synthetic_v4"
+    again = generate(syn4 / "_bsds_29b", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 5,
+                     workers=workers)
+    extend_set(syn4, syn3, syn4 / "_bsds_29b", "bsds29b", syn / "_bsds" / "dataset.json",
+               {"synthetic (v1)": 29, "bsdssmall_*": SMALL_MAX_COC, "bsdsbig_*": BIG_MAX_COC, "bsds29b_*": 29})
+    splits["synthetic_v4_parts"] = {"v3": "all of synthetic_v3/", "bsds_29b": again.line()}
 
     # Validation sets (never trained on): the held-out EBB! stems at ×1 and ×0.5, and BSDS500 test photos that
     # are not sources of synthetic_test.

@@ -46,3 +46,42 @@ def test_cli_round_trip_and_architecture_check(tmp_path):
     other = save_model(tmp_path / "wide.safetensors", _tiny(0, refine_blocks=2), {})
     assert average.main(["--models", paths[0], str(other), "--out", str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def _fake_run(root, steps, metrics, keep_last):
+    """A run folder whose checkpoints hold tiny models (what dmenet.train writes, minus the optimiser files)."""
+    from dmenet.training import checkpoint
+
+    for step, metric in zip(steps, metrics):
+        folder = root / "checkpoints" / f"step_{step:08d}"
+        folder.mkdir(parents=True)
+        save_model(folder / "model", _tiny(step), {"step": step})
+        checkpoint.update_pointers(root, folder, step, metric, keep_last)
+    return sorted(p.name for p in (root / "checkpoints").glob("step_*"))
+
+
+def test_retention_keeps_the_last_n_and_the_best(tmp_path):
+    # best is step 200 (metric 0.1); keep_last 3 keeps 400, 500, 600 besides it
+    kept = _fake_run(tmp_path / "a", [100, 200, 300, 400, 500, 600], [0.5, 0.1, 0.4, 0.3, 0.3, 0.2], keep_last=3)
+    assert kept == ["step_00000200", "step_00000400", "step_00000500", "step_00000600"]
+    kept = _fake_run(tmp_path / "b", [100, 200, 300], [0.5, 0.6, 0.7], keep_last=1)  # the default: last + best
+    assert kept == ["step_00000100", "step_00000300"]
+    from dmenet.training import checkpoint
+
+    with pytest.raises(ValueError, match="keep_last"):
+        checkpoint.update_pointers(tmp_path / "b", tmp_path / "b" / "checkpoints" / "step_00000300", 300, 0.1, 0)
+
+
+def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
+    run = tmp_path / "run"
+    _fake_run(run, [100, 200, 300, 400], [0.4, 0.3, 0.2, 0.1], keep_last=3)
+    out = tmp_path / "avg.safetensors"
+    assert average.main(["--run", str(run), "--last", "2", "--out", str(out)]) == 0
+    avg, meta = load_model_file(out)
+    assert meta["weight_average"]["steps"] == [300, 400]
+    key = "blur.encoder.features.0.0.weight"
+    expected = (_tiny(300).state_dict()[key] + _tiny(400).state_dict()[key]) / 2
+    assert torch.allclose(avg.state_dict()[key], expected, atol=1e-6)
+    # more than the run kept: a clear error, nothing written
+    assert average.main(["--run", str(run), "--last", "4", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert not (tmp_path / "x.safetensors").exists()

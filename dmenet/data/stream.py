@@ -23,6 +23,12 @@ from syndof import io
 log = logging.getLogger(__name__)
 
 
+def derived_seed(seed: int, offset: int) -> int:
+    """Seed of one random stream of a run: ``(seed · 1,000,003 + offset) mod 2**63`` (``offset`` tells the streams
+    of one ``train.seed`` apart: a domain and rank, or a step)."""
+    return (seed * 1_000_003 + offset) % (2**63)
+
+
 class Dataset(Protocol):
     def __len__(self) -> int: ...
     def load(self, index: int) -> dict[str, Any]: ...

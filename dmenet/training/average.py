@@ -8,6 +8,9 @@ architecture (:data:`dmenet.models.model_io.ARCHITECTURE_FIELDS`); the output ke
 Usage::
 
     python -m dmenet.training.average --models RUN/ckpt_a.safetensors RUN/ckpt_b.safetensors … --out OUT.safetensors
+    python -m dmenet.training.average --run RUN --last 8 --out OUT.safetensors   # needs train.keep_last >= 8
+
+``--models`` may name a file more than once: ``--models A A B`` is the weighted average ⅔ A + ⅓ B.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import torch
 
 from dmenet.models.model_io import ARCHITECTURE_FIELDS, RESERVED_KEYS, ModelFileError, load_model_file, save_model
+from dmenet.training.checkpoint import CheckpointError, recent_models
 
 log = logging.getLogger("dmenet.average")
 
@@ -51,18 +55,23 @@ def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torc
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dmenet.training.average", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", nargs="+", required=True, help="model files of one run, oldest first")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--models", nargs="+", help="model files of one run, oldest first")
+    src.add_argument("--run", help="a training run folder: average its --last most recent checkpoints")
+    p.add_argument("--last", type=int, default=8, help="with --run: how many checkpoints (default 8)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
+        if args.run is not None:
+            args.models = [str(m) for m in recent_models(Path(args.run), args.last)]
         loaded = [load_model_file(m) for m in args.models]
         arch = [{f: getattr(m.config, f) for f in ARCHITECTURE_FIELDS} for m, _ in loaded]
         for path, a in zip(args.models, arch):
             if a != arch[-1]:
                 raise ModelFileError(f"{path}: architecture {a} differs from {args.models[-1]} {arch[-1]}")
         averaged = average_state_dicts([m.state_dict() for m, _ in loaded])
-    except (ModelFileError, FileNotFoundError, ValueError) as err:
+    except (ModelFileError, CheckpointError, FileNotFoundError, ValueError) as err:
         log.error("%s", err)
         return 2
     model, meta = loaded[-1]

@@ -9,8 +9,9 @@ Layout of ``RUN/checkpoints/``::
     last.json, best.json                           pointers {"dir", "step", "metric"} (written atomically)
 
 A checkpoint folder is written under a temporary name and renamed into place, then the pointers are updated;
-folders referenced by neither pointer are deleted (retention: last + best). ``best`` follows the validation loss on
-held-out synthetic samples, or the mean training ``loss_main`` since the previous checkpoint when there is none.
+other folders are deleted (retention: the ``train.keep_last`` most recent ones + best). ``best`` follows the
+validation loss on held-out synthetic samples, or the mean training ``loss_main`` since the previous checkpoint when
+there is none.
 """
 
 from __future__ import annotations
@@ -145,9 +146,12 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
     return final
 
 
-def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None) -> bool:
-    """Point ``last.json`` at ``folder``; also ``best.json`` when ``metric`` improves. Deletes unreferenced
-    checkpoint folders. Returns True when ``folder`` became the best."""
+def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None, keep_last: int = 1) -> bool:
+    """Point ``last.json`` at ``folder``; also ``best.json`` when ``metric`` improves. Deletes the checkpoint
+    folders that are neither the best nor among the ``keep_last`` most recent ones (by step, ``folder``
+    included). Returns True when ``folder`` became the best."""
+    if keep_last < 1:
+        raise ValueError(f"keep_last must be >= 1, got {keep_last}")
     root = Path(run_dir) / "checkpoints"
     entry = {"dir": folder.name, "step": step, "metric": metric}
     best_path = root / "best.json"
@@ -157,11 +161,25 @@ def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None
     if improved:
         write_json_atomic(best_path, entry)
         best = entry
-    keep = {folder.name, best["dir"] if best else None}
+    recent = sorted((p.name for p in root.glob("step_*") if p.is_dir() and p.name <= folder.name), reverse=True)
+    keep = {folder.name, best["dir"] if best else None, *recent[:keep_last]}
     for path in root.glob("step_*"):
         if path.is_dir() and path.name not in keep:
             shutil.rmtree(path)
     return improved
+
+
+def recent_models(run_dir: Path, count: int) -> list[Path]:
+    """Model files (``step_*/model.safetensors``) of the ``count`` most recent checkpoints of a run, oldest first.
+
+    Raises:
+        CheckpointError: the run holds fewer than ``count`` checkpoints (raise ``train.keep_last``).
+    """
+    root = Path(run_dir) / "checkpoints"
+    models = sorted(root.glob("step_*/model.safetensors"))
+    if count < 1 or len(models) < count:
+        raise CheckpointError(f"{root}: {len(models)} checkpoints, {count} asked for (train.keep_last keeps them)")
+    return models[-count:]
 
 
 def resolve(run_dir: Path, which: str = "last") -> Path:

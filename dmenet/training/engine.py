@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from dmenet import losses
 from dmenet.config import ExperimentConfig, consistency_sizes
+from dmenet.data.stream import derived_seed
 from dmenet.training.schedule import epoch_of, lr_at
 
 
@@ -175,7 +176,7 @@ class Trainer:
         sizes = consistency_sizes(side, w.scale_consistency_min, w.scale_consistency_max)
         if not sizes:
             raise ValueError(f"no multiple of 16 in [{w.scale_consistency_min}, {w.scale_consistency_max}] × {side}")
-        gen = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step)
+        gen = torch.Generator().manual_seed(derived_seed(self.cfg.train.seed, self.step))
         return sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
 
     def scale_term(self, x_u: Tensor, out_u) -> Tensor:
