@@ -50,8 +50,11 @@ def test_cli_round_trip_and_architecture_check(tmp_path):
 
 def _fake_run(root, steps, metrics, keep_last):
     """A run folder whose checkpoints hold tiny models (what dmenet.train writes, minus the optimiser files)."""
+    from dmenet.config import dump_config, load_config
     from dmenet.training import checkpoint
 
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "config.yaml").write_text(dump_config(load_config(None, [f"train.keep_last={keep_last}"])))
     for step, metric in zip(steps, metrics):
         folder = root / "checkpoints" / f"step_{step:08d}"
         folder.mkdir(parents=True)
@@ -85,3 +88,9 @@ def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     # more than the run kept: a clear error, nothing written
     assert average.main(["--run", str(run), "--last", "4", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
+    # a keep_last 1 run holds last + an older best: they are not "the last 2", so refused
+    old = tmp_path / "old"
+    assert len(_fake_run(old, [100, 200, 300], [0.1, 0.2, 0.3], keep_last=1)) == 2
+    assert average.main(["--run", str(old), "--last", "2", "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert average.main(["--run", str(tmp_path / "nothing"), "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert not (tmp_path / "y.safetensors").exists()

@@ -161,8 +161,8 @@ def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None
     if improved:
         write_json_atomic(best_path, entry)
         best = entry
-    recent = sorted((p.name for p in root.glob("step_*") if p.is_dir() and p.name <= folder.name), reverse=True)
-    keep = {folder.name, best["dir"] if best else None, *recent[:keep_last]}
+    folders = sorted((p for p in root.glob("step_*") if p.is_dir() and p.name <= folder.name), reverse=True)
+    keep = {best["dir"] if best else None, *(p.name for p in folders[:keep_last])}
     for path in root.glob("step_*"):
         if path.is_dir() and path.name not in keep:
             shutil.rmtree(path)
@@ -172,13 +172,26 @@ def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None
 def recent_models(run_dir: Path, count: int) -> list[Path]:
     """Model files (``step_*/model.safetensors``) of the ``count`` most recent checkpoints of a run, oldest first.
 
+    Only the run's retention window counts (``train.keep_last`` in ``RUN/config.yaml``): a best checkpoint kept from
+    before that window would not be one of the consecutive most recent ones.
+
     Raises:
-        CheckpointError: the run holds fewer than ``count`` checkpoints (raise ``train.keep_last``).
+        CheckpointError: no readable ``RUN/config.yaml``, ``count`` above the run's ``train.keep_last``, or fewer
+            checkpoints than ``count`` on disk.
     """
+    from dmenet.config import ConfigError, load_config
+
+    try:
+        keep_last = load_config(Path(run_dir) / "config.yaml").train.keep_last
+    except ConfigError as exc:
+        raise CheckpointError(f"{run_dir}: not a training run ({exc})") from exc
     root = Path(run_dir) / "checkpoints"
+    if not 1 <= count <= keep_last:
+        raise CheckpointError(f"{root}: {count} checkpoints asked for, the run keeps its last {keep_last} "
+                              "(train.keep_last)")
     models = sorted(root.glob("step_*/model.safetensors"))
-    if count < 1 or len(models) < count:
-        raise CheckpointError(f"{root}: {len(models)} checkpoints, {count} asked for (train.keep_last keeps them)")
+    if len(models) < count:
+        raise CheckpointError(f"{root}: {len(models)} checkpoints, {count} asked for")
     return models[-count:]
 
 
