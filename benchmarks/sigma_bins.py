@@ -1,7 +1,7 @@
 """Where does a model's σ error come from? Mean predicted σ and mean absolute error per 1-px band of true σ.
 
-Reads a SYNDOF folder (``image/`` + ``blur_map/``), predicts each image with :func:`dmenet.inference.predict_label`
-and pools the pixels of all images per band of true σ (px; the last band also holds σ = σ_max). Also prints the
+Reads a SYNDOF folder (``image/`` + ``blur_map/``), predicts each image's σ with
+:func:`dmenet.inference.estimate_defocus` (so through the model's ``sigma_curve`` when it has one) and pools the pixels of all images per band of true σ (px; the last band also holds σ = σ_max). Also prints the
 per-image label MAE averaged over images (the SYNDOF-test protocol, ``dmenet.evaluate --benchmark syndof``).
 
 Usage::
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.data / 'image'}: no images")
     for path in images:
         gt = load_label(args.data / "blur_map" / path.name, args.data)
-        pred = inference.predict_label(io.read_image(path), model)
+        pred = units.sigma_to_label(inference.estimate_defocus(io.read_image(path), model), max_coc)
         maes.append(label_errors(pred, gt)[1])
         h, w = min(gt.shape[0], pred.shape[0]), min(gt.shape[1], pred.shape[1])
         true_sigma = units.label_to_sigma(gt[:h, :w], max_coc)

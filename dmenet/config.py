@@ -246,6 +246,15 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             except ValueError:
                 pass
         raise ConfigError(f"{key}: expected a float, got {value!r}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise ConfigError(f"{key}: unsupported config type {_type_name(tp)}")
+        if isinstance(value, str):  # an override: comma-separated values, optionally in brackets
+            value = [v for v in value.strip().strip("[]()").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
     if tp is str:
         if isinstance(value, str):
             return value
@@ -307,7 +316,8 @@ def _set_nested(data: dict[str, Any], dotted: str, raw: str) -> None:
             if dataclasses.is_dataclass(tp):
                 raise ConfigError(f"override {dotted!r} names a section; set one of its keys, e.g. {dotted}.<key>=…")
             node[part] = yaml.safe_load(raw) if raw.strip() else ""
-            if isinstance(node[part], (dict, list)):
+            takes_list = any(typing.get_origin(t) is tuple for t in (tp, *typing.get_args(tp)))
+            if isinstance(node[part], dict) or (isinstance(node[part], list) and not takes_list):
                 raise ConfigError(f"{dotted}: expected a scalar value, got {raw!r}")
             return
         if not dataclasses.is_dataclass(tp):

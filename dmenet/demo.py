@@ -73,9 +73,13 @@ def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None 
         lines.append(f"| skimage.data.{name} | (no ground truth) | {sigma.mean():.3f} | {prob.mean():.3f} |")
     sio.write_image(out_dir / "report.png", contact_sheet(rows, tile=192))
     init = getattr(model, "init_info", {})
+    cfg = model.config
+    curve = "none" if cfg.sigma_curve is None else f"{len(cfg.sigma_curve)} values (dmenet.training.fit_sigma)"
     lines += ["", "`report.png`: image | predicted σ | ground-truth σ (synthetic rows) or blur probability (photos);",
               f"σ colour range 0 … {vmax:g} px (inferno).", "",
-              f"Checkpoint: `{checkpoint or 'checkpoints/dmenet_lite.safetensors'}`; encoder init: {init}"]
+              f"Checkpoint: `{checkpoint or 'checkpoints/dmenet_lite.safetensors'}`; encoder {cfg.encoder}, init "
+              f"`{init.get('init_name') or init.get('init') or 'none'}` (input {init.get('input_convention')}); "
+              f"test flips {cfg.test_flips}; σ curve: {curve}."]
     report = out_dir / "report.md"
     sio.write_text_atomic(report, "\n".join(lines) + "\n")
     return report

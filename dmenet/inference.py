@@ -8,7 +8,8 @@ tiles start on multiples of 16 so their pooling grids line up with the untiled o
 downsizes the input first; σ is then scaled back by the resize factor (resizing by ``s`` scales blur by ``s``).
 ``model.config.test_flips`` > 1 averages B's output over mirrored / rotated copies of the image, each mapped back.
 
-σ = ``units.label_to_sigma(output, model.config.max_coc)`` (σ_max = 7 px for max CoC 29; project convention).
+σ = ``units.label_to_sigma(output, model.config.max_coc)`` (σ_max = 7 px for max CoC 29; project convention), then
+through ``model.config.sigma_curve`` if the model has one (:mod:`dmenet.models.sigma_curve`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 
 from dmenet.models.config import TEST_FLIPS
 from dmenet.models.layers import batch_statistics
+from dmenet.models.sigma_curve import apply_sigma_curve
 from syndof import units
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +40,10 @@ class DefocusEstimate:
     """Inference result for one image.
 
     Attributes:
-        sigma: (H, W) float32 Gaussian σ in px at the input resolution.
-        label: (H, W) float32 network output in [0, 1] (σ / σ_max at the working resolution).
+        sigma: (H, W) float32 Gaussian σ in px at the input resolution (through ``model.config.sigma_curve``
+            when the model has one).
+        label: (H, W) float32 network output in [0, 1] (σ / σ_max at the working resolution, before any
+            ``sigma_curve``; S sees this map).
         blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred) through the
             model's DBD logit transform (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``), or None.
     """
@@ -298,6 +302,8 @@ def estimate(
     label = predict_label(rgb, model, **tile_options)
     prob = _calibrate(model, label) if with_probability else None
     sigma = units.label_to_sigma(label, model.config.max_coc)
+    if model.config.sigma_curve is not None:
+        sigma = apply_sigma_curve(sigma, model.config.sigma_curve, model.config.sigma_max)
     if scale != 1.0:
         label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
         sigma = units.rescale_sigma(cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)

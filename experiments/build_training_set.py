@@ -21,6 +21,9 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
   training holds out with ``data.val_count 16``), at their own size and downscaled ×0.5 with σ × 0.5.
 * ``val_bsds/``        — validation set: 40 samples from the screened BSDS500 *test* photos that are not sources of
   ``synthetic_test`` (listed in ``src_bsds_valsel/``), another seed, max CoC 29. Never trained on.
+* ``calib_bsds/``, ``calib_bsds_half/`` — fitting set of the σ recalibration curve (``dmenet.training.fit_sigma``):
+  60 other renders (another seed, max CoC 29) of ``val_bsds``'s source photos, and the same ×0.5 with σ × 0.5.
+  Never trained on.
 * ``synthetic_test/``  — held-out synthetic test set: screened BSDS500 *test* photos, another seed. Never trained on.
 * ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits) and
   BSDS500 train + val as they are (links).
@@ -129,15 +132,23 @@ def extend_set(dst: Path, base: Path, part: Path, prefix: str, meta_from: Path, 
 
 def write_validation_ebb(syn: Path, stems: list[str], full: Path, half: Path) -> None:
     """Link the held-out samples ``stems`` of SYNDOF folder ``syn`` into ``full``; write them ×0.5 (σ × 0.5) to
-    ``half`` (area interpolation; :func:`dmenet.data.transforms.resize` rescales σ)."""
-    from dmenet.data.transforms import resize
-
+    ``half`` (:func:`write_half`)."""
     meta = json.loads((syn / "dataset.json").read_text())
-    for folder in (full, half):
-        sio.write_json_atomic(folder / "dataset.json", {k: v for k, v in meta.items() if k != "parts"})
+    sio.write_json_atomic(full / "dataset.json", {k: v for k, v in meta.items() if k != "parts"})
     for stem in stems:
         for sub in ("image", "blur_map"):
             link(syn / sub / f"{stem}.png", full / sub / f"{stem}.png")
+    write_half(syn, stems, half)
+
+
+def write_half(syn: Path, stems: list[str], half: Path) -> None:
+    """Write the samples ``stems`` of SYNDOF folder ``syn`` ×0.5 (σ × 0.5) to ``half`` (area interpolation;
+    :func:`dmenet.data.transforms.resize` rescales σ). Samples already there are kept (resumable)."""
+    from dmenet.data.transforms import resize
+
+    meta = json.loads((syn / "dataset.json").read_text())
+    sio.write_json_atomic(half / "dataset.json", {k: v for k, v in meta.items() if k != "parts"})
+    for stem in stems:
         if (half / "blur_map" / f"{stem}.png").exists():
             continue
         sample = {"image": sio.read_image(syn / "image" / f"{stem}.png"),
@@ -231,6 +242,12 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     val = generate(out / "val_bsds", images=out / "src_bsds_valsel", count=40, seed=seed + 200, workers=workers)
     splits["validation"] = {"val_ebb": held_out, "val_bsds": val.line() + " from BSDS500 test photos not in "
                             "synthetic_test"}
+    # σ-curve fitting set (dmenet.training.fit_sigma): other renders of val_bsds's source photos, at ×1 and ×0.5.
+    calib = generate(out / "calib_bsds", images=out / "src_bsds_valsel", count=60, seed=seed + 300, workers=workers)
+    write_half(out / "calib_bsds", [p.stem for p in sio.list_images(out / "calib_bsds" / "image")],
+               out / "calib_bsds_half")
+    splits["sigma_curve_fit"] = {"calib_bsds": calib.line() + " from val_bsds's source photos (other renders)",
+                                 "calib_bsds_half": "calib_bsds at x0.5, sigma x0.5"}
 
     # Unlabelled real domain.
     real = out / "real"

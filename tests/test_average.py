@@ -46,6 +46,9 @@ def test_cli_round_trip_and_architecture_check(tmp_path):
     other = save_model(tmp_path / "wide.safetensors", _tiny(0, refine_blocks=2), {})
     assert average.main(["--models", paths[0], str(other), "--out", str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
+    with pytest.raises(SystemExit) as exc:  # --last belongs to --run; with --models it would be ignored
+        average.main(["--models", *paths, "--last", "2", "--out", str(tmp_path / "y.safetensors")])
+    assert exc.value.code == 2 and not (tmp_path / "y.safetensors").exists()
 
 
 def _fake_run(root, steps, metrics, keep_last):

@@ -1,6 +1,6 @@
 """Model configuration: one frozen-free dataclass whose defaults are the paper's DMENet (VGG19, width 1).
 
-Only plain values live here (str, float, int, bool, None) so the config round-trips through YAML and JSON
+Only plain values live here (str, float, int, bool, None, a tuple of floats) so the config round-trips through YAML and JSON
 (``dataclasses.asdict`` / ``ModelConfig(**d)``).
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from dmenet.models.sigma_curve import check_sigma_curve
 
 ENCODERS = ("vgg19", "vgg16", "mobilenet_v2")
 INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
@@ -45,6 +47,10 @@ class ModelConfig:
         test_flips: inference averages B's output over this many symmetries of the image, each mapped back
             (:data:`TEST_FLIPS`): 1 = none (the paper), 2 = + left-right mirror, 4 = + up-down
             mirror and 180° rotation, 8 = + the four transposes. Costs that many forward passes. An inference option.
+        sigma_curve: σ recalibration curve (:mod:`dmenet.models.sigma_curve`): ``N + 1`` non-decreasing σ values
+            (px) at the evenly spaced raw σ ``0, σ_max/N, …, σ_max``; inference maps B's σ through it (the label S
+            sees is not changed). None = identity. An inference option fitted after training on held-out renders
+            (:mod:`dmenet.training.fit_sigma`).
     """
 
     encoder: str = "vgg19"
@@ -60,6 +66,7 @@ class ModelConfig:
     dbd_logit_scale: float = 1.0
     dbd_logit_shift: float = 0.0
     test_flips: int = 1
+    sigma_curve: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -77,6 +84,9 @@ class ModelConfig:
             raise ValueError(f"model.refine_blocks must be >= 0, got {self.refine_blocks}")
         if self.max_coc < 2:
             raise ValueError(f"model.max_coc must be >= 2, got {self.max_coc}")
+        if self.sigma_curve is not None:
+            self.sigma_curve = tuple(float(v) for v in self.sigma_curve)  # JSON / YAML give a list
+            check_sigma_curve(self.sigma_curve, self.sigma_max)
 
     @property
     def sigma_max(self) -> float:

@@ -58,13 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--models", nargs="+", help="model files of one run, oldest first")
     src.add_argument("--run", help="a training run folder: average its --last most recent checkpoints")
-    p.add_argument("--last", type=int, default=8, help="with --run: how many checkpoints (default 8)")
+    p.add_argument("--last", type=int, default=None, help="with --run: how many checkpoints (default 8)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    if args.models is not None and args.last is not None:
+        p.error("--last selects checkpoints of --run; with --models, list the files to average")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         if args.run is not None:
-            args.models = [str(m) for m in recent_models(Path(args.run), args.last)]
+            args.models = [str(m) for m in recent_models(Path(args.run), 8 if args.last is None else args.last)]
         loaded = [load_model_file(m) for m in args.models]
         arch = [{f: getattr(m.config, f) for f in ARCHITECTURE_FIELDS} for m, _ in loaded]
         for path, a in zip(args.models, arch):
