@@ -90,13 +90,16 @@ def peer_source(name: str) -> Source:
     return Source(name, lambda sample, image: peer(image), True, "blur", f"peer dmenet.peers.PEERS[{name!r}]")
 
 
-def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None) -> Source:
+def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None,
+                  raw_sigma: bool = False) -> Source:
     from dmenet import inference
 
     model = inference.load_model(checkpoint)
     inference.set_test_flips(model, flips)
+    inference.drop_sigma_curve(model, raw_sigma)
     cfg = model.config
-    where = f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips})"
+    curve = "none" if cfg.sigma_curve is None else f"{len(cfg.sigma_curve)} values"
+    where = f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips}, sigma curve {curve})"
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
                       f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "
@@ -131,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
     p.add_argument("--flips", type=int, help="DMENet test-time symmetries 1, 2, 4 or 8 (default: the model's "
                    "config.test_flips)")
+    p.add_argument("--raw-sigma", action="store_true",
+                   help="DMENet: ignore the model's sigma_curve (sigma = B's output x sigma_max)")
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
     p.add_argument("--allow-missing-images", action="store_true",
                    help="score only GT files that have an image (default: an unmatched GT file is an error)")
@@ -148,7 +153,7 @@ def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
     methods = args.method or (["dmenet"] if args.checkpoint else None)
     if not methods:
         raise SystemExit("give --method, --checkpoint or --predictions")
-    return [dmenet_source(args.checkpoint, spec.task, args.dmenet_output, args.flips) if m == "dmenet"
+    return [dmenet_source(args.checkpoint, spec.task, args.dmenet_output, args.flips, args.raw_sigma) if m == "dmenet"
             else peer_source(m) for m in methods]
 
 

@@ -173,6 +173,13 @@ def set_test_flips(model, flips: int | None) -> None:
     model.config.test_flips = flips
 
 
+def drop_sigma_curve(model, raw: bool) -> None:
+    """With ``raw`` (a ``--raw-sigma`` option), forget the model's ``config.sigma_curve``: σ is then B's own output
+    ×σ_max. Detection maps never pass through the curve, so they do not change."""
+    if raw:
+        model.config.sigma_curve = None
+
+
 def _symmetry(array: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th of the 8 symmetries of the square (k in 0…7) on the first two axes of ``array``:
     bit 0 mirrors left-right, bit 1 mirrors up-down, bit 2 transposes, applied in that order."""

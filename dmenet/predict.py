@@ -98,15 +98,17 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
 
 # ----------------------------------------------------------------------------------------------------------- methods
 def make_method(method: str, checkpoint: str | None = None, device: str = "cpu", max_side: int | None = None,
-                tile_options: dict | None = None, flips: int | None = None) -> Callable[[np.ndarray], Maps]:
+                tile_options: dict | None = None, flips: int | None = None,
+                raw_sigma: bool = False) -> Callable[[np.ndarray], Maps]:
     """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for ``method``; ``tile_options`` are
     :func:`dmenet.inference.predict_label`'s ``tile_size`` and ``tile_overlap``, ``flips`` overrides the model's
-    ``test_flips`` (:func:`dmenet.inference.set_test_flips`)."""
+    ``test_flips`` (:func:`dmenet.inference.set_test_flips`), ``raw_sigma`` drops its ``sigma_curve``."""
     if method == "dmenet":
-        from dmenet.inference import estimate, load_model, set_test_flips
+        from dmenet.inference import drop_sigma_curve, estimate, load_model, set_test_flips
 
         model = load_model(checkpoint, device=device)
         set_test_flips(model, flips)
+        drop_sigma_curve(model, raw_sigma)
         sigma_max = float(model.config.sigma_max)
 
         def run(image: np.ndarray) -> Maps:
@@ -181,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flips", type=int, default=None,
                    help="DMENet: average over 1, 2, 4 or 8 mirrored/rotated copies (default: the model's "
                    "config.test_flips)")
+    p.add_argument("--raw-sigma", action="store_true",
+                   help="DMENet: ignore the model's sigma_curve (σ = B's output × σ_max)")
     return p
 
 
@@ -201,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
                     if v is not None}
     try:
-        run = make_method(args.method, args.checkpoint, args.device, args.max_side, tile_options, args.flips)
+        run = make_method(args.method, args.checkpoint, args.device, args.max_side, tile_options, args.flips,
+                          args.raw_sigma)
     except (FileNotFoundError, ValueError) as exc:  # ModelFileError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -171,3 +171,33 @@ def test_cli_fits_writes_a_model_and_reports_bad_input(tmp_path, rng, caplog):
                          "--out", str(tmp_path / "x.safetensors")])
     assert rc == 2 and not (tmp_path / "x.safetensors").exists()
     assert "no images" in caplog.text
+
+
+def test_raw_sigma_option_of_predict_and_evaluate(tmp_path, rng):
+    """--raw-sigma gives B's own σ; without it σ goes through the curve (here the linear σ → 3σ/7)."""
+    from dmenet import evaluate, predict
+
+    model = _tiny()
+    model.config.sigma_curve = (0.0, 3.0)
+    save_model(tmp_path / "m.safetensors", model, {})
+    io.write_image(tmp_path / "in" / "x.png", rng.random((48, 64, 3)).astype(np.float32))
+    maps = {}
+    for name, extra in (("curve", []), ("raw", ["--raw-sigma"])):
+        out = tmp_path / name
+        assert predict.main([str(tmp_path / "in"), "--out", str(out), "--checkpoint", str(tmp_path / "m.safetensors"),
+                             "--format", "npy", "--flips", "1", *extra]) == 0
+        maps[name] = np.load(out / "x_sigma.npy")
+    assert maps["raw"].max() > 0.1
+    np.testing.assert_allclose(maps["curve"], maps["raw"] * 3.0 / 7.0, atol=1e-5)
+
+    data = tmp_path / "syn"
+    _syndof_folder(data, rng, n=1)
+    scores = {}
+    for name, extra in (("curve", []), ("raw", ["--raw-sigma"])):
+        out = tmp_path / f"eval_{name}"
+        assert evaluate.main(["--benchmark", "syndof", "--data", str(data), "--method", "dmenet", "--checkpoint",
+                              str(tmp_path / "m.safetensors"), "--flips", "1", "--out", str(out),
+                              "--wandb", "disabled", *extra]) == 0
+        scores[name] = json.loads((out / "metrics.json").read_text())
+    assert scores["curve"]["metrics"]["mae"] != pytest.approx(scores["raw"]["metrics"]["mae"], abs=1e-4)
+    assert "sigma curve 2 values" in scores["curve"]["source"] and "sigma curve none" in scores["raw"]["source"]
