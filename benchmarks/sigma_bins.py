@@ -1,8 +1,9 @@
 """Where does a model's σ error come from? Mean predicted σ and mean absolute error per 1-px band of true σ.
 
 Reads a SYNDOF folder (``image/`` + ``blur_map/``), predicts each image's σ with
-:func:`dmenet.inference.estimate_defocus` (so through the model's ``sigma_curve`` when it has one) and pools the pixels of all images per band of true σ (px; the last band also holds σ = σ_max). Also prints the
-per-image label MAE averaged over images (the SYNDOF-test protocol, ``dmenet.evaluate --benchmark syndof``).
+:func:`dmenet.inference.estimate_defocus` (so through the model's ``sigma_curve`` when it has one) and pools the
+pixels of all images per band of true σ (px; the last band also holds σ = σ_max). Also prints the per-image label
+MAE averaged over images (the SYNDOF-test protocol, ``dmenet.evaluate --benchmark syndof``).
 
 Usage::
 

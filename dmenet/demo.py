@@ -43,6 +43,7 @@ def _builtin_photo(name: str) -> np.ndarray:
 def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None = None) -> Path:
     """Run the whole demo into ``out_dir``; returns the path of ``report.md``."""
     from dmenet.inference import estimate, load_model
+    from dmenet.models.sigma_curve import describe_sigma_curve
     from syndof.demo import run_synthesis_demo
 
     out_dir = Path(out_dir)
@@ -74,12 +75,12 @@ def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None 
     sio.write_image(out_dir / "report.png", contact_sheet(rows, tile=192))
     init = getattr(model, "init_info", {})
     cfg = model.config
-    curve = "none" if cfg.sigma_curve is None else f"{len(cfg.sigma_curve)} values (dmenet.training.fit_sigma)"
     lines += ["", "`report.png`: image | predicted σ | ground-truth σ (synthetic rows) or blur probability (photos);",
               f"σ colour range 0 … {vmax:g} px (inferno).", "",
               f"Checkpoint: `{checkpoint or 'checkpoints/dmenet_lite.safetensors'}`; encoder {cfg.encoder}, init "
               f"`{init.get('init_name') or init.get('init') or 'none'}` (input {init.get('input_convention')}); "
-              f"test flips {cfg.test_flips}; σ curve: {curve}."]
+              f"test flips {cfg.test_flips}; σ curve (dmenet.training.fit_sigma): "
+              f"{describe_sigma_curve(cfg.sigma_curve)}."]
     report = out_dir / "report.md"
     sio.write_text_atomic(report, "\n".join(lines) + "\n")
     return report

@@ -93,13 +93,14 @@ def peer_source(name: str) -> Source:
 def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None,
                   raw_sigma: bool = False) -> Source:
     from dmenet import inference
+    from dmenet.models.sigma_curve import describe_sigma_curve
 
     model = inference.load_model(checkpoint)
     inference.set_test_flips(model, flips)
     inference.drop_sigma_curve(model, raw_sigma)
     cfg = model.config
-    curve = "none" if cfg.sigma_curve is None else f"{len(cfg.sigma_curve)} values"
-    where = f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips}, sigma curve {curve})"
+    where = (f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips}, "
+             f"sigma curve {describe_sigma_curve(cfg.sigma_curve)})")
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
                       f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "

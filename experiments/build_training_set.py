@@ -130,11 +130,15 @@ def extend_set(dst: Path, base: Path, part: Path, prefix: str, meta_from: Path, 
     sio.write_json_atomic(dst / "dataset.json", {**json.loads(meta_from.read_text()), "parts": parts})
 
 
+def _single_part_meta(syn: Path) -> dict:
+    """``syn``'s ``dataset.json`` without its ``parts`` record (for a folder drawn from it)."""
+    return {k: v for k, v in json.loads((syn / "dataset.json").read_text()).items() if k != "parts"}
+
+
 def write_validation_ebb(syn: Path, stems: list[str], full: Path, half: Path) -> None:
     """Link the held-out samples ``stems`` of SYNDOF folder ``syn`` into ``full``; write them ×0.5 (σ × 0.5) to
     ``half`` (:func:`write_half`)."""
-    meta = json.loads((syn / "dataset.json").read_text())
-    sio.write_json_atomic(full / "dataset.json", {k: v for k, v in meta.items() if k != "parts"})
+    sio.write_json_atomic(full / "dataset.json", _single_part_meta(syn))
     for stem in stems:
         for sub in ("image", "blur_map"):
             link(syn / sub / f"{stem}.png", full / sub / f"{stem}.png")
@@ -146,8 +150,7 @@ def write_half(syn: Path, stems: list[str], half: Path) -> None:
     :func:`dmenet.data.transforms.resize` rescales σ). Samples already there are kept (resumable)."""
     from dmenet.data.transforms import resize
 
-    meta = json.loads((syn / "dataset.json").read_text())
-    sio.write_json_atomic(half / "dataset.json", {k: v for k, v in meta.items() if k != "parts"})
+    sio.write_json_atomic(half / "dataset.json", _single_part_meta(syn))
     for stem in stems:
         if (half / "blur_map" / f"{stem}.png").exists():
             continue

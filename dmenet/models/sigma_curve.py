@@ -60,6 +60,11 @@ def apply_sigma_curve(sigma: np.ndarray, curve: Sequence[float], sigma_max: floa
     return np.interp(np.asarray(sigma, dtype=np.float64), knots, values).astype(np.float32)
 
 
+def describe_sigma_curve(curve: Sequence[float] | None) -> str:
+    """One-line summary of a model's curve for reports: ``"none"`` or ``"N values"``."""
+    return "none" if curve is None else f"{len(curve)} values"
+
+
 def _weighted_median(hist: np.ndarray) -> float:
     """Weighted median (px) of a histogram whose bin i holds values ``i·TRUE_BIN_PX``: the first bin where the
     cumulative count reaches half the total (a minimiser of the L1 error)."""
@@ -119,8 +124,8 @@ def fit_sigma_curve(hists: np.ndarray, sigma_max: float, min_pixels: int = 1000)
     offsets = values - knots[fitted]
     # inside: linear between fitted knots; outside: the end rows' offsets from the identity
     curve = knots + np.interp(knots, knots[fitted], offsets)
-    curve = np.maximum.accumulate(np.clip(curve, 0.0, sigma_max))
-    return curve
+    # monotone by construction; the running maximum only irons out rounding on plateaus (x + offset ≠ value exactly)
+    return np.maximum.accumulate(np.clip(curve, 0.0, sigma_max))
 
 
 def sigma_histograms(pred_sigma: np.ndarray, true_sigma: np.ndarray, n_values: int, sigma_max: float) -> np.ndarray:

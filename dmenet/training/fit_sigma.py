@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dmenet.eval.syndof_test import label_errors
 from dmenet.inference import predict_label, set_test_flips
 from dmenet.models.config import TEST_FLIPS
 from dmenet.models.sigma_curve import apply_sigma_curve, fit_sigma_curve, sigma_histograms
@@ -67,9 +68,10 @@ def collect(model, folders: list[Path]) -> tuple[list[np.ndarray], list[np.ndarr
     return preds, trues, names, skipped
 
 
-def label_mae(preds: list[np.ndarray], trues: list[np.ndarray], sigma_max: float) -> float:
-    """Per-image label MAE (σ/σ_max units) averaged over images (the SYNDOF-test protocol)."""
-    return float(np.mean([np.mean(np.abs(p - t)) / sigma_max for p, t in zip(preds, trues)]))
+def label_mae(preds: list[np.ndarray], trues: list[np.ndarray], max_coc: float) -> float:
+    """Per-image label MAE (σ/σ_max units) of σ maps (px) averaged over images (the SYNDOF-test protocol)."""
+    return float(np.mean([label_errors(units.sigma_to_label(p, max_coc), units.sigma_to_label(t, max_coc))[1]
+                          for p, t in zip(preds, trues)]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     except (sio.InputError, FileNotFoundError, ValueError) as err:
         log.error("%s", err)
         return 2
-    before = label_mae(preds, trues, sigma_max)
-    after = label_mae([apply_sigma_curve(pr, curve, sigma_max) for pr in preds], trues, sigma_max)
-    model.config.sigma_curve = tuple(round(float(v), 4) for v in curve)
+    model.config.sigma_curve = tuple(round(float(v), 4) for v in curve)  # the curve as stored is the one scored
+    max_coc = model.config.max_coc
+    before = label_mae(preds, trues, max_coc)
+    after = label_mae([apply_sigma_curve(pr, model.config.sigma_curve, sigma_max) for pr in preds], trues, max_coc)
     meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
     meta["sigma_calibration"] = {
         "method": "L1 isotonic regression of true sigma on raw predicted sigma (px), pooled over all pixels",
