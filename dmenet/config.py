@@ -43,6 +43,9 @@ class DataConfig:
         scale_min: random downscale of every training sample by s uniform in [scale_min, 1] before the crop, σ
             multiplied by s (1.0 = off, the paper; not in the official code). Teaches B to measure blur in px
             rather than infer it from content. scale_p: probability that a sample is downscaled (1.0 = all).
+        reblur_p, reblur_max: with probability ``reblur_p``, a synthetic sample is blurred further by a Gaussian
+            of σ uniform in [0, ``reblur_max``] px and its σ becomes √(σ² + g²) (0 = off; not in the paper), so
+            no sharp region anchors the scale. Synthetic samples only.
         val_count: synthetic samples held out (the last stems in sorted order) for the validation loss; 0 = none.
         loader_threads: threads decoding images (0 = in the training thread).
     """
@@ -57,6 +60,8 @@ class DataConfig:
     rot90: bool = True
     scale_min: float = 1.0
     scale_p: float = 1.0
+    reblur_p: float = 0.0
+    reblur_max: float = 0.0
     val_count: int = 0
     loader_threads: int = 2
 
@@ -69,6 +74,12 @@ class DataConfig:
             raise ConfigError(f"data.scale_min must be in (0, 1] (downscaling only), got {self.scale_min}")
         if not 0.0 <= self.scale_p <= 1.0:
             raise ConfigError(f"data.scale_p must be in [0, 1], got {self.scale_p}")
+        if not 0.0 <= self.reblur_p <= 1.0:
+            raise ConfigError(f"data.reblur_p must be in [0, 1], got {self.reblur_p}")
+        if not 0.0 <= self.reblur_max <= 10.0:
+            raise ConfigError(f"data.reblur_max must be a σ in [0, 10] px, got {self.reblur_max}")
+        if self.reblur_p > 0.0 and self.reblur_max == 0.0:
+            raise ConfigError("data.reblur_p > 0 needs data.reblur_max > 0 (the largest extra σ, px)")
         if self.max_min_side is not None and self.max_min_side < self.crop:
             raise ConfigError(f"data.max_min_side ({self.max_min_side}) must be >= data.crop ({self.crop})")
 

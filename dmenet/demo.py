@@ -80,7 +80,7 @@ def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None 
               f"Checkpoint: `{checkpoint or 'checkpoints/dmenet_lite.safetensors'}`; encoder {cfg.encoder}, init "
               f"`{init.get('init_name') or init.get('init') or 'none'}` (input {init.get('input_convention')}); "
               f"test flips {cfg.test_flips}; σ curve (dmenet.training.fit_sigma): "
-              f"{describe_sigma_curve(cfg.sigma_curve)}."]
+              f"{describe_sigma_curve(cfg.sigma_curve)}; {cfg.describe_bn()}."]
     report = out_dir / "report.md"
     sio.write_text_atomic(report, "\n".join(lines) + "\n")
     return report

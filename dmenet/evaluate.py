@@ -100,7 +100,7 @@ def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | N
     inference.drop_sigma_curve(model, raw_sigma)
     cfg = model.config
     where = (f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips}, "
-             f"sigma curve {describe_sigma_curve(cfg.sigma_curve)})")
+             f"sigma curve {describe_sigma_curve(cfg.sigma_curve)}, {cfg.describe_bn()})")
     if task == "dbd" and output == "probability":
         return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
                       f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "

@@ -43,7 +43,8 @@ class DefocusEstimate:
         sigma: (H, W) float32 Gaussian σ in px at the input resolution (through ``model.config.sigma_curve``
             when the model has one).
         label: (H, W) float32 network output in [0, 1] (σ / σ_max at the working resolution, before any
-            ``sigma_curve``; S sees this map).
+            ``sigma_curve``). S sees this map, unless the model's ``detection_image_bn_stats`` differs from its
+            ``image_bn_stats`` (then S sees :func:`detection_label`'s map).
         blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred) through the
             model's DBD logit transform (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``), or None.
     """
@@ -128,19 +129,19 @@ def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.
     return w
 
 
-def _forward_label(model, x: torch.Tensor) -> torch.Tensor:
+def _forward_label(model, x: torch.Tensor, image_stats: bool) -> torch.Tensor:
     """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label.
 
-    With ``model.config.image_bn_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile
-    when tiling) instead of the moving averages.
+    With ``image_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile when tiling)
+    instead of the moving averages.
     """
-    if model.config.image_bn_stats:
+    if image_stats:
         with batch_statistics(model.blur):
             return model.blur(x).defocus
     return model.blur(x).defocus
 
 
-def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int, image_stats: bool) -> torch.Tensor:
     """Tiled forward of a padded (1, 3, H, W) tensor with linear blending across overlaps."""
     _, _, h, w = x.shape
     th, tw = min(tile, h), min(tile, w)
@@ -153,7 +154,7 @@ def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int) -> torch.Ten
         for x0 in xs:
             wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w)
             wt = (wy[:, None] * wx[None, :]).to(x.device)
-            out = _forward_label(model, x[:, :, y : y + th, x0 : x0 + tw])
+            out = _forward_label(model, x[:, :, y : y + th, x0 : x0 + tw], image_stats)
             acc[:, :, y : y + th, x0 : x0 + tw] += out * wt
             weight[:, :, y : y + th, x0 : x0 + tw] += wt
     return acc / weight.clamp_min(1e-8)
@@ -203,7 +204,8 @@ def _inverse_symmetry(array: np.ndarray, k: int) -> np.ndarray:
     return array
 
 
-def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile: int, overlap: int) -> np.ndarray:
+def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile: int, overlap: int,
+                        image_stats: bool) -> np.ndarray:
     """B's output for one (H, W, 3) float32 image: pad to multiples of 16, forward (tiled if large), crop back."""
     h, w = rgb.shape[:2]
     device = next(model.parameters()).device
@@ -214,9 +216,9 @@ def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile
             x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
         x = x.contiguous(memory_format=torch.channels_last)
         if tile_threshold is not None and hp * wp > tile_threshold and max(hp, wp) > tile:
-            out = _forward_tiled(model, x, tile, overlap)
+            out = _forward_tiled(model, x, tile, overlap, image_stats)
         else:
-            out = _forward_label(model, x)
+            out = _forward_label(model, x, image_stats)
         return out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
 
 
@@ -227,6 +229,7 @@ def predict_label(
     tile_size: int = TILE_SIZE,
     tile_overlap: int = TILE_OVERLAP,
     flips: int | None = None,
+    image_bn_stats: bool | None = None,
 ) -> np.ndarray:
     """B's output for one image at its own resolution.
 
@@ -238,6 +241,8 @@ def predict_label(
         tile_overlap: overlap in px (rounded up to a multiple of 16, < tile_size).
         flips: average over this many symmetries of the image (:data:`TEST_FLIPS`); None = the model's
             ``config.test_flips``.
+        image_bn_stats: per-image BatchNorm statistics (True) or the moving ones (False); None = the model's
+            ``config.image_bn_stats`` (the σ path).
 
     Returns:
         (H, W) float32 label in [0, 1].
@@ -250,12 +255,23 @@ def predict_label(
     overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
     if overlap >= tile:
         raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
+    image_stats = model.config.image_bn_stats if image_bn_stats is None else image_bn_stats
     model.eval()
     total = np.zeros(rgb.shape[:2], dtype=np.float64)
     for k in range(flips):
-        out = _predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold, tile, overlap)
+        out = _predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold, tile, overlap,
+                                  image_stats)
         total += _inverse_symmetry(out, k)
     return np.ascontiguousarray(total / flips, dtype=np.float32)
+
+
+def detection_label(image: np.ndarray, model, label: np.ndarray | None = None, **tile_options) -> np.ndarray:
+    """The label map S turns into the blur probability: B's output with the detection path's BatchNorm statistics
+    (``model.config.detection_bn_image``). ``label``, B's σ-path output for the same image, is reused when both
+    paths normalise alike (no second pass). (H, W) float32 in [0, 1]."""
+    if label is not None and model.config.detection_bn_image == model.config.image_bn_stats:
+        return label
+    return predict_label(image, model, image_bn_stats=model.config.detection_bn_image, **tile_options)
 
 
 def calibration_logit(model, label: np.ndarray) -> np.ndarray:
@@ -307,7 +323,7 @@ def estimate(
         size = (max(2, round(w * scale)), max(2, round(h * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     label = predict_label(rgb, model, **tile_options)
-    prob = _calibrate(model, label) if with_probability else None
+    prob = _calibrate(model, detection_label(rgb, model, label, **tile_options)) if with_probability else None
     sigma = units.label_to_sigma(label, model.config.max_coc)
     if model.config.sigma_curve is not None:
         sigma = apply_sigma_curve(sigma, model.config.sigma_curve, model.config.sigma_max)

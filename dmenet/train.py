@@ -122,8 +122,13 @@ def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream
         return to_tensors(augment(sample, d.crop, gen, max_min_side=d.max_min_side, vflip=d.vflip, rot90=d.rot90,
                                   scale_min=d.scale_min, scale_p=d.scale_p), max_coc)
 
-    streams = {"synthetic": DomainStream(synthetic, t.batch_synthetic, _stream_seed(t.seed, 0, rank), transform,
-                                         "synthetic", d.loader_threads)}
+    def synthetic_transform(sample: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return to_tensors(augment(sample, d.crop, gen, max_min_side=d.max_min_side, vflip=d.vflip, rot90=d.rot90,
+                                  scale_min=d.scale_min, scale_p=d.scale_p, reblur_p=d.reblur_p,
+                                  reblur_max=d.reblur_max), max_coc)
+
+    streams = {"synthetic": DomainStream(synthetic, t.batch_synthetic, _stream_seed(t.seed, 0, rank),
+                                         synthetic_transform, "synthetic", d.loader_threads)}
     if t.stage == "joint":
         labelled = LabelledDataset(d.labelled, white_is_blurred=d.gt_polarity == "white-blurred")
         streams["labelled"] = DomainStream(labelled, t.batch_labelled, _stream_seed(t.seed, 1, rank), transform,

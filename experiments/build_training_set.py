@@ -24,6 +24,9 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
 * ``calib_bsds/``, ``calib_bsds_half/`` — fitting set of the σ recalibration curve (``dmenet.training.fit_sigma``):
   60 other renders (another seed, max CoC 29) of ``val_bsds``'s source photos, and the same ×0.5 with σ × 0.5.
   Never trained on.
+* ``val_bsds_reblur/``, ``calib_bsds_reblur/`` — ``val_bsds`` / ``calib_bsds`` blurred as a whole by a Gaussian
+  of σ g ~ U[0.5, 2] px per sample (seeds 9 / 10), σ := √(σ² + g²) (:func:`write_reblurred`): renders with no
+  sharp region, where ranking blur against the sharpest region fails. Never trained on.
 * ``synthetic_test/``  — held-out synthetic test set: screened BSDS500 *test* photos, another seed. Never trained on.
 * ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits) and
   BSDS500 train + val as they are (links).
@@ -162,6 +165,32 @@ def write_half(syn: Path, stems: list[str], half: Path) -> None:
         sio.write_sigma_map(half / "blur_map" / f"{stem}.png", small["sigma"])
 
 
+REBLUR_RANGE = (0.5, 2.0)
+"""σ range (px) of the global Gaussian re-blur of ``val_bsds_reblur`` / ``calib_bsds_reblur``."""
+
+
+def write_reblurred(syn: Path, stems: list[str], dst: Path, seed: int,
+                    extra_range: tuple[float, float] = REBLUR_RANGE) -> dict[str, float]:
+    """Write the samples ``stems`` of SYNDOF folder ``syn`` to ``dst`` blurred as a whole by a Gaussian of σ
+    g ~ U[``extra_range``] px, one g per sample drawn in ``stems`` order from ``seed``; σ := √(σ² + g²)
+    (:func:`dmenet.data.transforms.reblur`, the training augmentation's formula). Such a sample has no sharp
+    region, as a photo focused outside its scene. The g of each stem goes to ``dst/dataset.json`` (``reblur_px``).
+    Samples already there are kept (resumable; g depends only on the seed and the stem order)."""
+    from dmenet.data.transforms import reblur
+
+    rng = np.random.default_rng(seed)
+    extras = {stem: round(float(rng.uniform(*extra_range)), 4) for stem in stems}
+    sio.write_json_atomic(dst / "dataset.json", {**_single_part_meta(syn), "reblur_px": extras})
+    for stem, g in extras.items():
+        if (dst / "blur_map" / f"{stem}.png").exists():
+            continue
+        sample = reblur({"image": sio.read_image(syn / "image" / f"{stem}.png"),
+                         "sigma": sio.read_sigma_map(syn / "blur_map" / f"{stem}.png")}, g)
+        sio.write_image(dst / "image" / f"{stem}.png", sample["image"])
+        sio.write_sigma_map(dst / "blur_map" / f"{stem}.png", sample["sigma"])
+    return extras
+
+
 def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) -> dict:
     from syndof.generate import generate
 
@@ -249,8 +278,16 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     calib = generate(out / "calib_bsds", images=out / "src_bsds_valsel", count=60, seed=seed + 300, workers=workers)
     write_half(out / "calib_bsds", [p.stem for p in sio.list_images(out / "calib_bsds" / "image")],
                out / "calib_bsds_half")
+    # The same two sets blurred as a whole (no sharp region): validation and curve fitting of rule v9.
+    write_reblurred(out / "val_bsds", [p.stem for p in sio.list_images(out / "val_bsds" / "image")],
+                    out / "val_bsds_reblur", seed=9)
+    write_reblurred(out / "calib_bsds", [p.stem for p in sio.list_images(out / "calib_bsds" / "image")],
+                    out / "calib_bsds_reblur", seed=10)
+    splits["validation"]["val_bsds_reblur"] = f"val_bsds blurred as a whole, g ~ U{list(REBLUR_RANGE)} px, seed 9"
     splits["sigma_curve_fit"] = {"calib_bsds": calib.line() + " from val_bsds's source photos (other renders)",
-                                 "calib_bsds_half": "calib_bsds at x0.5, sigma x0.5"}
+                                 "calib_bsds_half": "calib_bsds at x0.5, sigma x0.5",
+                                 "calib_bsds_reblur": f"calib_bsds blurred as a whole, g ~ U{list(REBLUR_RANGE)} "
+                                                      "px, seed 10"}
 
     # Unlabelled real domain.
     real = out / "real"

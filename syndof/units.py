@@ -93,6 +93,15 @@ def syndof_to_sigma(value: np.ndarray) -> np.ndarray:
     return value.astype(np.float32) / SYNDOF_SCALE
 
 
+def compose_sigma(sigma: Array, extra: float) -> Array:
+    """σ (px) after a further Gaussian blur of σ ``extra`` px: Gaussian blurs compose in quadrature,
+    ``√(σ² + extra²)`` (exact for a region of one blur; at occlusion edges of a layered render it is the blur the
+    pixel gets, up to the layer mixing)."""
+    if not extra >= 0:
+        raise ValueError(f"extra blur σ must be >= 0 px, got {extra}")
+    return (sigma * sigma + extra * extra) ** 0.5
+
+
 def rescale_sigma(sigma: Array, scale: float) -> Array:
     """σ (or CoC) after resizing the image by ``scale`` (new size / old size): ``σ · scale``."""
     if not scale > 0:

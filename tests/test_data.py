@@ -10,7 +10,8 @@ import torch
 from train_data_helpers import write_labelled, write_real, write_syndof
 
 from dmenet.data import DomainStream, LabelledDataset, MaskSizeError, RealDataset, SyntheticDataset
-from dmenet.data.transforms import augment, random_downscale, resize, resize_for_crop, to_tensors
+from dmenet.data.transforms import (augment, random_downscale, random_reblur, reblur, resize, resize_for_crop,
+                                    to_tensors)
 from syndof import io
 
 
@@ -150,6 +151,50 @@ def test_random_downscale_probability():
     assert 70 <= kept <= 130  # about half keep their size
     with pytest.raises(ValueError, match="probability"):
         random_downscale(sample, 64, torch.Generator(), 0.5, p=1.5)
+
+
+def test_reblur_matches_one_blur_of_the_composed_sigma():
+    """A step edge blurred by σ 1.5 and re-blurred by 2 px is the edge blurred by 2.5 px, and σ says 2.5."""
+    import cv2
+
+    step = np.zeros((64, 200, 3), np.float32)
+    step[:, 100:] = 1.0
+    sample = {"image": cv2.GaussianBlur(step, (0, 0), 1.5, borderType=cv2.BORDER_REFLECT_101),
+              "sigma": np.full((64, 200), 1.5, np.float32), "path": "x"}
+    out = reblur(sample, 2.0)
+    direct = cv2.GaussianBlur(step, (0, 0), 2.5, borderType=cv2.BORDER_REFLECT_101)
+    assert np.abs(out["image"] - direct).max() < 1e-4
+    np.testing.assert_allclose(out["sigma"], 2.5, atol=1e-6)
+    assert reblur(sample, 0.0) is sample
+    with pytest.raises(ValueError, match="only σ-labelled"):
+        reblur({"image": sample["image"], "mask": np.ones((64, 200), np.float32)}, 1.0)
+
+
+def test_random_reblur_probability_and_range():
+    sample = {"image": np.random.default_rng(0).random((80, 90, 3)).astype(np.float32),
+              "sigma": np.zeros((80, 90), np.float32)}
+    assert random_reblur(sample, torch.Generator().manual_seed(0), 0.0, 2.0) is sample
+    outs = [random_reblur(sample, torch.Generator().manual_seed(k), 0.5, 2.0) for k in range(200)]
+    blurred = [o["sigma"][0, 0] for o in outs if o is not sample]
+    assert 70 <= len(blurred) <= 130  # about half
+    assert 0.0 <= min(blurred) and max(blurred) <= 2.0 and max(blurred) - min(blurred) > 1.5  # σ 0 → g ~ U[0, 2]
+    assert all(np.allclose(o["sigma"], o["sigma"][0, 0]) for o in outs)
+    a = augment(sample, 64, torch.Generator().manual_seed(7), reblur_p=1.0, reblur_max=2.0)
+    b = augment(sample, 64, torch.Generator().manual_seed(7), reblur_p=1.0, reblur_max=2.0)
+    assert np.array_equal(a["image"], b["image"]) and a["sigma"].min() > 0.0  # seeded; σ 0 is gone
+    for bad in ({"p": 1.5, "max_sigma": 1.0}, {"p": 0.5, "max_sigma": -1.0}):
+        with pytest.raises(ValueError, match="re-blur"):
+            random_reblur(sample, torch.Generator(), **bad)
+
+
+def test_reblur_config_is_checked():
+    from dmenet.config import ConfigError, DataConfig
+
+    assert DataConfig(reblur_p=0.5, reblur_max=2.0).reblur_max == 2.0
+    for bad in ({"reblur_p": 1.5, "reblur_max": 1.0}, {"reblur_p": 0.5, "reblur_max": -1.0},
+                {"reblur_p": 0.5}):
+        with pytest.raises(ConfigError, match="reblur"):
+            DataConfig(**bad)
 
 
 def test_scale_min_must_downscale():

@@ -87,6 +87,18 @@ def test_joint_step_gradients_frozen_c_finite_losses(data):
     trainer.assert_perceptual_frozen()
 
 
+def test_reblur_reaches_synthetic_batches_only(data):
+    """data.reblur_p = 1: every synthetic label is > 0 (no sharp pixel left); labelled masks still load."""
+    base = [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}", f"data.labelled={data['labelled']}"]
+    plain, _, _ = build_data(load_config(TINY, base), rank=0)
+    streams, _, _ = build_data(load_config(TINY, base + ["data.reblur_p=1.0", "data.reblur_max=2.0"]), rank=0)
+    assert float(plain["synthetic"].next_batch()["label"].min()) == 0.0  # the renders have in-focus pixels
+    assert float(streams["synthetic"].next_batch()["label"].min()) > 0.0
+    masks = streams["labelled"].next_batch()["mask"]
+    assert set(torch.unique(masks).tolist()) <= {0.0, 1.0} and masks.shape[0] == load_config(TINY).train.batch_labelled
+    assert streams["unlabelled"].next_batch()["image"].shape[1] == 3
+
+
 # -------------------------------------------------------------------------------------- CLI, checkpoints, resume
 def test_resume_equals_uninterrupted_training(data, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"

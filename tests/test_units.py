@@ -84,6 +84,15 @@ def test_rescale_sigma():
             units.rescale_sigma(1.0, bad)
 
 
+def test_compose_sigma_adds_in_quadrature():
+    assert units.compose_sigma(3.0, 4.0) == pytest.approx(5.0)
+    assert units.compose_sigma(2.5, 0.0) == 2.5
+    np.testing.assert_allclose(units.compose_sigma(np.array([0.0, 1.0]), 1.0), [1.0, math.sqrt(2.0)])
+    for bad in (-0.5, math.nan):
+        with pytest.raises(ValueError, match="extra blur"):
+            units.compose_sigma(1.0, bad)
+
+
 def test_disk_radius_to_sigma():
     table = np.array([[0.0, 0.0], [0.5, 1.0], [1.0, 2.0], [2.0, 4.0]])  # [σ, radius]
     np.testing.assert_allclose(units.disk_radius_to_sigma(np.array([0.0, 0.9, 2.2, 3.1, 9.0]), table),

@@ -137,6 +137,38 @@ def random_downscale(sample: Sample, crop: int, gen: torch.Generator, scale_min:
     return resize(sample, (max(crop, int(round(h * s))), max(crop, int(round(w * s)))))
 
 
+def reblur(sample: Sample, extra: float) -> Sample:
+    """Blur the image with a Gaussian of σ ``extra`` px (reflected border) and set σ to
+    ``units.compose_sigma(σ, extra)``. Only for σ-labelled samples: a mask sample's sharp region would no longer
+    be sharp, so one raises ``ValueError``."""
+    if "sigma" not in sample or "mask" in sample:
+        raise ValueError(f"sample {sample.get('path', '')}: only σ-labelled samples can be re-blurred")
+    if extra <= 0.0:
+        return sample
+    out = dict(sample)
+    out["image"] = np.clip(cv2.GaussianBlur(sample["image"], (0, 0), extra, borderType=cv2.BORDER_REFLECT_101),
+                           0.0, 1.0)
+    out["sigma"] = units.compose_sigma(sample["sigma"], extra).astype(np.float32)
+    return out
+
+
+def random_reblur(sample: Sample, gen: torch.Generator, p: float, max_sigma: float) -> Sample:
+    """With probability ``p``, :func:`reblur` by σ uniform in [0, ``max_sigma``] px.
+
+    Every SYNDOF render has its focus plane inside the scene, so B can learn "the sharpest region is σ ≈ 0" and
+    rank the rest, instead of measuring blur: the shipped weights hardly change their σ when a whole image is
+    blurred further. A re-blurred sample has no sharp region at all, and its label says so. Applied at the
+    working size before the crop, so the crop has no border effect."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"re-blur probability must be in [0, 1], got {p}")
+    if not max_sigma >= 0.0:
+        raise ValueError(f"re-blur max σ must be >= 0 px, got {max_sigma}")
+    apply, u = (float(v) for v in torch.rand((2,), generator=gen))
+    if apply >= p or max_sigma == 0.0:
+        return sample
+    return reblur(sample, max_sigma * u)
+
+
 def center_crop(sample: Sample, crop: int) -> Sample:
     """Deterministic central ``crop``×``crop`` window (validation)."""
     h, w = _geometry(sample)
@@ -149,14 +181,18 @@ def center_crop(sample: Sample, crop: int) -> Sample:
 
 
 def augment(sample: Sample, crop: int, gen: torch.Generator | None, *, max_min_side: int | None = None,
-            vflip: bool = True, rot90: bool = True, scale_min: float = 1.0, scale_p: float = 1.0) -> Sample:
+            vflip: bool = True, rot90: bool = True, scale_min: float = 1.0, scale_p: float = 1.0,
+            reblur_p: float = 0.0, reblur_max: float = 0.0) -> Sample:
     """Training pipeline: resize for the crop → random downscale (``scale_min`` < 1, with probability ``scale_p``)
-    → random crop → vertical flip → rot90 (``gen`` None = centre crop, no randomness)."""
+    → random re-blur (σ-labelled samples only, ``reblur_p`` > 0) → random crop → vertical flip → rot90 (``gen``
+    None = centre crop, no randomness)."""
     sample = resize_for_crop(sample, crop, max_min_side)
     if gen is None:
         return center_crop(sample, crop)
     if scale_min < 1.0:
         sample = random_downscale(sample, crop, gen, scale_min, p=scale_p)
+    if reblur_p > 0.0:
+        sample = random_reblur(sample, gen, reblur_p, reblur_max)
     sample = random_crop(sample, crop, gen)
     if vflip:
         sample = random_vflip(sample, gen)

@@ -41,6 +41,10 @@ class ModelConfig:
         image_bn_stats: inference normalises B's BatchNorm layers with the statistics of the input image itself
             (as training normalises each domain's batch with its own), instead of the moving averages. The paper
             uses the moving averages (False); see :mod:`dmenet.training.recalibrate` for why a model may need this.
+        detection_image_bn_stats: the same choice for the label map that S turns into the blur probability (DBD);
+            None = as ``image_bn_stats``. A model whose moving statistics were re-estimated for σ (absolute blur)
+            can keep per-image statistics for detection (blur relative to the rest of the photo), at the cost of a
+            second pass of B when the probability is asked for.
         dbd_logit_scale, dbd_logit_shift: the blur probability given for detection (DBD) maps is
             ``sigmoid(scale · (logit − shift))`` of S's logit; 1 and 0 (the defaults) give S's own probability.
             Inference options fitted after training on labelled training images (:mod:`dmenet.training.fit_dbd`).
@@ -63,6 +67,7 @@ class ModelConfig:
     calib_width: float = 1.0
     mobilenet_d0: int = 16
     image_bn_stats: bool = False
+    detection_image_bn_stats: bool | None = None
     dbd_logit_scale: float = 1.0
     dbd_logit_shift: float = 0.0
     test_flips: int = 1
@@ -87,6 +92,17 @@ class ModelConfig:
         if self.sigma_curve is not None:
             self.sigma_curve = tuple(float(v) for v in self.sigma_curve)  # JSON / YAML give a list
             check_sigma_curve(self.sigma_curve, self.sigma_max)
+
+    @property
+    def detection_bn_image(self) -> bool:
+        """Whether the label map S sees uses per-image BatchNorm statistics (``detection_image_bn_stats``)."""
+        return self.image_bn_stats if self.detection_image_bn_stats is None else self.detection_image_bn_stats
+
+    def describe_bn(self) -> str:
+        """One line for reports: which BatchNorm statistics the σ and the detection paths use."""
+        def name(image: bool) -> str:
+            return "per-image" if image else "moving"
+        return f"BatchNorm statistics: σ {name(self.image_bn_stats)}, detection {name(self.detection_bn_image)}"
 
     @property
     def sigma_max(self) -> float:

@@ -104,7 +104,8 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 ARCHITECTURE_FIELDS = ("encoder", "width", "refine_blocks", "max_coc", "disc_width", "calib_width", "mobilenet_d0")
 """ModelConfig fields that shape the state dict or the meaning of the output (``init``, ``input_convention`` and
-``image_bn_stats``, ``dbd_logit_scale``, ``dbd_logit_shift`` and ``test_flips`` do not)."""
+``image_bn_stats``, ``detection_image_bn_stats``, ``dbd_logit_scale``, ``dbd_logit_shift``, ``test_flips`` and
+``sigma_curve`` do not)."""
 
 
 def load_weights_from(model: DMENet, path: str | Path) -> dict[str, Any]:

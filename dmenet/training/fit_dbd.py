@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.eval import metrics
-from dmenet.inference import blur_probability_from_logit, calibration_logit, estimate, set_test_flips
+from dmenet.inference import blur_probability_from_logit, calibration_logit, detection_label, set_test_flips
 from dmenet.models.config import TEST_FLIPS
 from syndof import io as sio
 
@@ -117,8 +117,7 @@ def labelled_logits(model, root: Path, white_is_blurred: bool) -> tuple[list[np.
         except sio.InputError as err:
             log.warning("skipped: %s", err)
             continue
-        label = estimate(sample["image"], model, with_probability=False).label
-        logits.append(calibration_logit(model, label))
+        logits.append(calibration_logit(model, detection_label(sample["image"], model)))
         masks.append(sample["mask"] > 0.5)
         names.append(Path(sample["path"]).name)
     if not logits:

@@ -15,7 +15,12 @@ image with its own statistics (0.074 at step 1200, the same as training's batch 
 Usage::
 
     python -m dmenet.training.recalibrate --model RUN/model_last.safetensors --out OUT.safetensors \
-        --mode running --synthetic DIR --real DIR [--crops 64] [--crop 256] [--seed 0]
+        --mode running [--synthetic DIR] [--real DIR] [--crops 64] [--crop 256] [--seed 0]
+
+``--mode running`` with one domain only (``--synthetic`` or ``--real``) re-estimates the statistics on it alone
+(AdaBN, Li et al. 2016, when it is the target domain). Either way the output's ``image_bn_stats`` is off, since the
+new statistics are what σ inference uses, and its ``detection_image_bn_stats`` is the source's: the label map S
+sees, and so the fitted detection map (:mod:`dmenet.training.fit_dbd`), stays as it was.
     python -m dmenet.training.recalibrate --model RUN/model_last.safetensors --out OUT.safetensors --mode image
 """
 
@@ -129,16 +134,23 @@ def main(argv: list[str] | None = None) -> int:
         save_model(args.out, model, meta)
         log.info("wrote %s (inference uses per-image BatchNorm statistics)", args.out)
         return 0
-    if not args.synthetic or not args.real:
-        p.error("--mode running needs --synthetic and --real")
+    if not args.synthetic and not args.real:
+        p.error("--mode running needs --synthetic and/or --real")
     rng = np.random.default_rng(args.seed)
-    synthetic = sio.list_images(Path(args.synthetic) / "image")
-    real = sorted(p for p in Path(args.real).rglob("*") if p.is_file() and p.suffix.lower() in sio.IMAGE_EXTENSIONS)
-    domains = [random_crops(synthetic, args.crops, args.crop, rng), random_crops(real, args.crops, args.crop, rng)]
+    domains = []
+    if args.synthetic:
+        domains.append(random_crops(sio.list_images(Path(args.synthetic) / "image"), args.crops, args.crop, rng))
+    if args.real:
+        real = sorted(p for p in Path(args.real).rglob("*")
+                      if p.is_file() and p.suffix.lower() in sio.IMAGE_EXTENSIONS)
+        domains.append(random_crops(real, args.crops, args.crop, rng))
     n = recalibrate_batchnorm(model.blur, domain_batches(domains, args.batch))
-    meta["bn_at_inference"] = {"batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops, "mode": "re-estimated moving statistics",
-                                "synthetic": str(args.synthetic), "real": str(args.real), "seed": args.seed,
-                                "source_model": str(args.model)}
+    # σ uses the re-estimated statistics; the detection path (S, fitted by fit_dbd) keeps the source's normalisation
+    model.config.detection_image_bn_stats = model.config.detection_bn_image
+    model.config.image_bn_stats = False
+    meta["bn_at_inference"] = {"batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops,
+                               "mode": "re-estimated moving statistics", "synthetic": args.synthetic,
+                               "real": args.real, "seed": args.seed, "source_model": str(args.model)}
     save_model(args.out, model, meta)
     log.info("re-estimated BatchNorm statistics of B from %d batches; wrote %s", n, args.out)
     return 0
