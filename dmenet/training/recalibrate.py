@@ -8,9 +8,12 @@ cumulative (equal-weight) average over crops from the domains the model will see
 without touching any learned weight.
 
 A mixed synthetic + real re-estimation only partly closes the gap (0.270 → 0.205 at step 1200), because B's
-features are normalised per domain during training. The alternative kept by the shipped lite model is
-``--mode image``: no re-estimation, the model's config gets ``image_bn_stats = True`` and inference normalises each
-image with its own statistics (0.074 at step 1200, the same as training's batch statistics).
+features are normalised per domain during training. ``--mode image`` re-estimates nothing: the model's config gets
+``image_bn_stats = True`` and inference normalises each image with its own statistics (0.074 at step 1200, the same
+as training's batch statistics). Releases until 2 Dec 2026 05:10 used it, but per-image statistics divide away a
+blur that covers the whole image, so B learned to rank blur within the image instead of measuring it. The shipped
+model re-estimates on synthetic crops only (``--mode running --synthetic``): rule-v9 validation 0.0498 against
+0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone (checkpoints/MODEL_CARD.md, "Seventh attempt").
 
 Usage::
 
