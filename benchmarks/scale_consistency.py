@@ -31,6 +31,15 @@ from syndof import io, units
 BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0))
 
 
+def _bands(gt: np.ndarray, target: np.ndarray, sigma: np.ndarray) -> str:
+    """Table cells: per band of ``gt`` (px), mean ``target`` → mean predicted ``sigma``."""
+    cells = []
+    for a, b in BANDS:
+        band = (gt >= a) & (gt < b)
+        cells.append(f"{target[band].mean():.2f} → {sigma[band].mean():.2f}")
+    return " | ".join(cells)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", help="model file (default: the shipped checkpoint)")
@@ -52,17 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         size = (round(w * s), round(h * s))
         x = cv2.resize(image, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
         sigma = units.rescale_sigma(cv2.resize(inference.estimate_defocus(x, model), (w, h)), 1.0 / s)
-        bands = [f"{gt[(gt >= a) & (gt < b)].mean():.2f} → {sigma[(gt >= a) & (gt < b)].mean():.2f}" for a, b in BANDS]
-        print(f"{s:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, gt)[1]:.4f} | " + " | ".join(bands))
+        print(f"{s:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, gt)[1]:.4f} | {_bands(gt, gt, sigma)}")
     if args.reblur:
         print("re-blur g (px) | mean σ (px) | RTF MAE vs √(GT² + g²) | "
               + " | ".join(f"GT [{a},{b}): √(GT² + g²) → pred" for a, b in BANDS))
     for g in args.reblur:
         x = cv2.GaussianBlur(image, (0, 0), g, borderType=cv2.BORDER_REFLECT_101) if g > 0 else image
         sigma, target = inference.estimate_defocus(x, model), units.compose_sigma(gt, g)
-        bands = [f"{target[(gt >= a) & (gt < b)].mean():.2f} → {sigma[(gt >= a) & (gt < b)].mean():.2f}"
-                 for a, b in BANDS]
-        print(f"{g:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, target)[1]:.4f} | " + " | ".join(bands))
+        print(f"{g:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, target)[1]:.4f} | {_bands(gt, target, sigma)}")
     return 0
 
 

@@ -50,6 +50,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -148,21 +149,31 @@ def write_validation_ebb(syn: Path, stems: list[str], full: Path, half: Path) ->
     write_half(syn, stems, half)
 
 
+def write_derived(syn: Path, stems: list[str], dst: Path, meta: dict,
+                  derive: Callable[[str, dict], dict]) -> None:
+    """Write ``derive(stem, sample)`` of each sample ``stems`` of SYNDOF folder ``syn`` (sample = ``image`` +
+    ``sigma``) to the SYNDOF folder ``dst``, with ``meta`` as its ``dataset.json``. Samples already there are kept
+    (resumable)."""
+    sio.write_json_atomic(dst / "dataset.json", meta)
+    for stem in stems:
+        if (dst / "blur_map" / f"{stem}.png").exists():
+            continue
+        sample = derive(stem, {"image": sio.read_image(syn / "image" / f"{stem}.png"),
+                               "sigma": sio.read_sigma_map(syn / "blur_map" / f"{stem}.png")})
+        sio.write_image(dst / "image" / f"{stem}.png", sample["image"])
+        sio.write_sigma_map(dst / "blur_map" / f"{stem}.png", sample["sigma"])
+
+
 def write_half(syn: Path, stems: list[str], half: Path) -> None:
     """Write the samples ``stems`` of SYNDOF folder ``syn`` ×0.5 (σ × 0.5) to ``half`` (area interpolation;
     :func:`dmenet.data.transforms.resize` rescales σ). Samples already there are kept (resumable)."""
     from dmenet.data.transforms import resize
 
-    sio.write_json_atomic(half / "dataset.json", _single_part_meta(syn))
-    for stem in stems:
-        if (half / "blur_map" / f"{stem}.png").exists():
-            continue
-        sample = {"image": sio.read_image(syn / "image" / f"{stem}.png"),
-                  "sigma": sio.read_sigma_map(syn / "blur_map" / f"{stem}.png")}
+    def halve(stem: str, sample: dict) -> dict:
         h, w = sample["image"].shape[:2]
-        small = resize(sample, (h // 2, w // 2))
-        sio.write_image(half / "image" / f"{stem}.png", small["image"])
-        sio.write_sigma_map(half / "blur_map" / f"{stem}.png", small["sigma"])
+        return resize(sample, (h // 2, w // 2))
+
+    write_derived(syn, stems, half, _single_part_meta(syn), halve)
 
 
 REBLUR_RANGE = (0.5, 2.0)
@@ -180,14 +191,8 @@ def write_reblurred(syn: Path, stems: list[str], dst: Path, seed: int,
 
     rng = np.random.default_rng(seed)
     extras = {stem: round(float(rng.uniform(*extra_range)), 4) for stem in stems}
-    sio.write_json_atomic(dst / "dataset.json", {**_single_part_meta(syn), "reblur_px": extras})
-    for stem, g in extras.items():
-        if (dst / "blur_map" / f"{stem}.png").exists():
-            continue
-        sample = reblur({"image": sio.read_image(syn / "image" / f"{stem}.png"),
-                         "sigma": sio.read_sigma_map(syn / "blur_map" / f"{stem}.png")}, g)
-        sio.write_image(dst / "image" / f"{stem}.png", sample["image"])
-        sio.write_sigma_map(dst / "blur_map" / f"{stem}.png", sample["sigma"])
+    write_derived(syn, stems, dst, {**_single_part_meta(syn), "reblur_px": extras},
+                  lambda stem, sample: reblur(sample, extras[stem]))
     return extras
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from dmenet.models.config import ModelConfig
@@ -89,7 +90,7 @@ def test_shipped_detection_map_transform_is_the_recorded_fit_on_training_images(
     assert fit["train_mae"] - fit["train_fmax"] <= fit["train_mae_s_probability"] - fit["train_fmax_s_probability"]
 
 
-def test_recalibrate_cli_running_mode_turns_image_statistics_off(tmp_path):
+def test_recalibrate_cli_running_mode_turns_image_statistics_off(tmp_path, capsys):
     """Re-estimated statistics are only used if image_bn_stats is off: the CLI turns it off, one domain is enough,
     and the moving statistics really change (the weights do not)."""
     import json
@@ -115,6 +116,14 @@ def test_recalibrate_cli_running_mode_turns_image_statistics_off(tmp_path):
     assert changed
     assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)
     assert json.loads((tmp_path / "r.json").read_text())["model_config"]["image_bn_stats"] is False
+    # an empty or missing folder is a usage error naming it, and writes nothing
+    (tmp_path / "empty" / "image").mkdir(parents=True)
+    for folder in ("empty", "missing"):
+        with pytest.raises(SystemExit) as exit_info:
+            recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "running", "--synthetic",
+                              str(tmp_path / folder), "--out", str(tmp_path / f"{folder}.safetensors")])
+        assert exit_info.value.code == 2 and not (tmp_path / f"{folder}.safetensors").exists()
+        assert str(tmp_path / folder / "image") in capsys.readouterr().err
 
 
 def test_detection_path_keeps_its_own_statistics():

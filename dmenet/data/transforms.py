@@ -164,9 +164,9 @@ def random_reblur(sample: Sample, gen: torch.Generator, p: float, max_sigma: flo
     if not max_sigma >= 0.0:
         raise ValueError(f"re-blur max σ must be >= 0 px, got {max_sigma}")
     apply, u = (float(v) for v in torch.rand((2,), generator=gen))
-    if apply >= p or max_sigma == 0.0:
+    if apply >= p:
         return sample
-    return reblur(sample, max_sigma * u)
+    return reblur(sample, max_sigma * u)  # σ 0 (max_sigma 0) leaves the sample as it is
 
 
 def center_crop(sample: Sample, crop: int) -> Sample:

@@ -140,13 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     if not args.synthetic and not args.real:
         p.error("--mode running needs --synthetic and/or --real")
     rng = np.random.default_rng(args.seed)
-    domains = []
+    folders = []
     if args.synthetic:
-        domains.append(random_crops(sio.list_images(Path(args.synthetic) / "image"), args.crops, args.crop, rng))
+        folders.append((Path(args.synthetic) / "image", False))
     if args.real:
-        real = sorted(p for p in Path(args.real).rglob("*")
-                      if p.is_file() and p.suffix.lower() in sio.IMAGE_EXTENSIONS)
-        domains.append(random_crops(real, args.crops, args.crop, rng))
+        folders.append((Path(args.real), True))
+    domains = []
+    for folder, recursive in folders:
+        if not folder.is_dir():
+            p.error(f"{folder}: not a folder")
+        paths = (sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in sio.IMAGE_EXTENSIONS)
+                 if recursive else sio.list_images(folder))
+        if not paths:
+            p.error(f"{folder}: no images")
+        try:
+            domains.append(random_crops(paths, args.crops, args.crop, rng))
+        except ValueError as err:
+            p.error(f"{folder}: {err}")
     n = recalibrate_batchnorm(model.blur, domain_batches(domains, args.batch))
     # σ uses the re-estimated statistics; the detection path (S, fitted by fit_dbd) keeps the source's normalisation
     model.config.detection_image_bn_stats = model.config.detection_bn_image
