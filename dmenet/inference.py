@@ -49,8 +49,8 @@ class DefocusEstimate:
             model's DBD logit transform (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``), or None.
     """
 
-    sigma: np.ndarray
-    label: np.ndarray
+    sigma: np.ndarray | None
+    label: np.ndarray | None
     blur_probability: np.ndarray | None = None
 
 
@@ -300,6 +300,7 @@ def estimate(
     model,
     max_side: int | None = None,
     with_probability: bool = True,
+    with_sigma: bool = True,
     **tile_options,
 ) -> DefocusEstimate:
     """σ map and (optionally) blur probability for one image.
@@ -310,6 +311,8 @@ def estimate(
         max_side: if set and the longer side exceeds it, run at that size (area resize) and bring the maps back
             (bilinear; σ divided by the resize factor).
         with_probability: also run the calibration network S.
+        with_sigma: compute the σ path (B with the σ path's BatchNorm mode). Without it only the detection path
+            runs and ``sigma`` / ``label`` are None (half the passes when the two paths normalise differently).
         **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` and ``flips`` of :func:`predict_label`.
 
     Returns:
@@ -322,17 +325,23 @@ def estimate(
         scale = max_side / max(h, w)
         size = (max(2, round(w * scale)), max(2, round(h * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    label = predict_label(rgb, model, **tile_options)
+    if not (with_sigma or with_probability):
+        raise ValueError("estimate: ask for σ, the blur probability or both")
+    label = predict_label(rgb, model, **tile_options) if with_sigma else None
     prob = _calibrate(model, detection_label(rgb, model, label, **tile_options)) if with_probability else None
-    sigma = units.label_to_sigma(label, model.config.max_coc)
-    if model.config.sigma_curve is not None:
-        sigma = apply_sigma_curve(sigma, model.config.sigma_curve, model.config.sigma_max)
+    sigma = None
+    if label is not None:
+        sigma = units.label_to_sigma(label, model.config.max_coc)
+        if model.config.sigma_curve is not None:
+            sigma = apply_sigma_curve(sigma, model.config.sigma_curve, model.config.sigma_max)
     if scale != 1.0:
-        label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
-        sigma = units.rescale_sigma(cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)
+        if label is not None:
+            label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
+            sigma = units.rescale_sigma(cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)
         if prob is not None:
             prob = np.clip(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    return DefocusEstimate(sigma=np.asarray(sigma, dtype=np.float32), label=label, blur_probability=prob)
+    return DefocusEstimate(sigma=None if sigma is None else np.asarray(sigma, dtype=np.float32), label=label,
+                           blur_probability=prob)
 
 
 def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
@@ -354,6 +363,6 @@ def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **ti
 def estimate_blur_probability(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
     """Blur probability (network S on B's output, then the model's DBD logit transform): (H, W) float32 in [0, 1],
     1 = blurred."""
-    result = estimate(image, model, max_side=max_side, with_probability=True, **tile_options)
+    result = estimate(image, model, max_side=max_side, with_probability=True, with_sigma=False, **tile_options)
     assert result.blur_probability is not None
     return result.blur_probability

@@ -29,10 +29,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from dmenet.methods import method_names
 from syndof import io as sio
 from syndof import viz
 
-METHODS = ("dmenet", "hifst", "zhuo_sim", "lbp", "laplacian")
 PREVIEW_MAX_SIDE = 1024
 
 
@@ -100,28 +100,23 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
 def make_method(method: str, checkpoint: str | None = None, device: str = "cpu", max_side: int | None = None,
                 tile_options: dict | None = None, flips: int | None = None,
                 raw_sigma: bool = False) -> Callable[[np.ndarray], Maps]:
-    """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for ``method``; ``tile_options`` are
-    :func:`dmenet.inference.predict_label`'s ``tile_size`` and ``tile_overlap``, ``flips`` overrides the model's
-    ``test_flips`` (:func:`dmenet.inference.set_test_flips`), ``raw_sigma`` drops its ``sigma_curve``."""
-    if method == "dmenet":
-        from dmenet.inference import drop_sigma_curve, estimate, load_model, set_test_flips
+    """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for the registered ``method``
+    (:func:`dmenet.methods.make_method`); ``tile_options`` are ``tile_size`` / ``tile_overlap``, ``flips`` overrides
+    the model's test flips, ``raw_sigma`` ignores its σ curve."""
+    from dmenet.methods import MethodOptions
+    from dmenet.methods import make_method as make_estimator
 
-        model = load_model(checkpoint, device=device)
-        set_test_flips(model, flips)
-        drop_sigma_curve(model, raw_sigma)
-        sigma_max = float(model.config.sigma_max)
+    tiles = tile_options or {}
+    estimator = make_estimator(method, MethodOptions(model=checkpoint, device=device, flips=flips,
+                                                     raw_sigma=raw_sigma, max_side=max_side,
+                                                     tile_size=tiles.get("tile_size"),
+                                                     tile_overlap=tiles.get("tile_overlap")))
 
-        def run(image: np.ndarray) -> Maps:
-            res = estimate(image, model, max_side=max_side, with_probability=True, **(tile_options or {}))
-            return Maps(blur=res.blur_probability, sigma=res.sigma, sigma_max=sigma_max)
+    def run(image: np.ndarray) -> Maps:
+        res = estimator.estimate(image, sigma=estimator.gives_sigma, probability=True)
+        return Maps(blur=res.blur_probability, sigma=res.sigma, sigma_max=res.sigma_max)
 
-        return run
-    from dmenet.peers import PEERS
-
-    if method not in PEERS:
-        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    peer = PEERS[method]
-    return lambda image: Maps(blur=np.clip(peer(image), 0.0, 1.0).astype(np.float32))
+    return run
 
 
 # ----------------------------------------------------------------------------------------------------------- outputs
@@ -172,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
     p.add_argument("--checkpoint", default=None,
                    help="DMENet model file (.safetensors + .json); default checkpoints/dmenet_lite.safetensors")
-    p.add_argument("--method", choices=METHODS, default="dmenet")
+    p.add_argument("--method", choices=method_names(), default="dmenet")
     p.add_argument("--format", choices=("png", "npy", "both"), default="png", dest="fmt",
                    help="σ map format (png: uint16 round(10·σ); npy: float32 px)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")

@@ -1,0 +1,94 @@
+"""The estimator interface every registered method implements (:mod:`dmenet.methods.registry`)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """Settings a user passes to any method (the shared CLI flags); a method ignores what does not apply to it and
+    says so in :meth:`Estimator.describe` only when the option changes its output.
+
+    Attributes:
+        model: model file (``.safetensors`` + ``.json`` sidecar) of a learned method; None = its shipped default.
+        device: torch device string ("cpu", "cuda", "cuda:1").
+        flips: test-time symmetries to average (1, 2, 4 or 8); None = the model's own recipe.
+        raw_sigma: ignore a fitted σ recalibration curve (σ straight from the network).
+        max_side: run at this long side (px) when the image is larger; σ is rescaled to input px.
+        tile_size: tile side (px) for large images; None = the method's default.
+        tile_overlap: tile overlap (px); None = the method's default.
+        extra: method-specific settings as (key, value) pairs (e.g. ``("stride", 8)``); unknown keys are an error of
+            the method's factory.
+    """
+
+    model: str | Path | None = None
+    device: str = "cpu"
+    flips: int | None = None
+    raw_sigma: bool = False
+    max_side: int | None = None
+    tile_size: int | None = None
+    tile_overlap: int | None = None
+    extra: tuple[tuple[str, object], ...] = ()
+
+    def extra_dict(self) -> dict[str, object]:
+        return dict(self.extra)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a method produced for one image, both maps at the input resolution.
+
+    Attributes:
+        sigma: (H, W) float32 Gaussian σ in px, or None (method without absolute σ, or not asked for).
+        blur_probability: (H, W) float32 in [0, 1], 1 = blurred, or None (not asked for). Classical peers give a
+            relative blur map here.
+        sigma_max: the largest σ (px) the method can output (for colour scales), or None.
+    """
+
+    sigma: np.ndarray | None = None
+    blur_probability: np.ndarray | None = None
+    sigma_max: float | None = None
+
+
+class Estimator(abc.ABC):
+    """A defocus method behind the registry.
+
+    Class attributes:
+        name: registry name.
+        gives_sigma: ``estimate(sigma=True)`` returns σ in px.
+        gives_probability: ``estimate(probability=True)`` returns a blur probability / blur map.
+    """
+
+    name: str = ""
+    gives_sigma: bool = False
+    gives_probability: bool = True
+
+    @abc.abstractmethod
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """Maps for one (H, W, 3) float32 RGB image in [0, 1]. Only what is asked for (and available) is computed;
+        the other field is None."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One or two lines: which weights, which recipe (what happens to the image)."""
+
+    def sigma_map(self, image: np.ndarray) -> np.ndarray:
+        """σ in px, (H, W) float32. Raises ValueError for a method without absolute σ."""
+        if not self.gives_sigma:
+            raise ValueError(f"method {self.name!r} gives no σ map (a relative blur map only)")
+        result = self.estimate(image, sigma=True, probability=False)
+        assert result.sigma is not None
+        return result.sigma
+
+    def blur_map(self, image: np.ndarray) -> np.ndarray:
+        """Blur probability / relative blur map in [0, 1] (1 = blurred), (H, W) float32."""
+        if not self.gives_probability:
+            raise ValueError(f"method {self.name!r} gives no blur probability")
+        result = self.estimate(image, sigma=False, probability=True)
+        assert result.blur_probability is not None
+        return result.blur_probability
