@@ -29,7 +29,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Training data folders and augmentation (METHOD.md §6).
+    """Training data folders and augmentation (docs/method.md §6).
 
     Attributes:
         synthetic: SYNDOF folder (``image/`` + ``blur_map/`` paired by stem, ``dataset.json``).
@@ -86,7 +86,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (METHOD.md §4); names follow the official config where it has one.
+    """Loss weights (docs/method.md §4); names follow the official config where it has one.
 
     Attributes:
         scale_consistency: weight of L_scale (:func:`dmenet.losses.scale_consistency_loss`, not in the paper; 0 =
@@ -116,7 +116,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam for B+S and for D, step decay per epoch (METHOD.md §5)."""
+    """Adam for B+S and for D, step decay per epoch (docs/method.md §5)."""
 
     lr: float = 1e-4
     lr_d: float = 1e-4

@@ -1,6 +1,6 @@
 """DMENet inference on images of any size: σ maps (px) and calibrated blur probabilities.
 
-Size policy (METHOD.md §7 lists the options): the image is **replicate-padded** on the bottom/right to a multiple
+Size policy (docs/method.md §7 lists the options): the image is **replicate-padded** on the bottom/right to a multiple
 of 16 (as MoRanYue/ComfyUI-DMENet; the official code crops top-left instead) and the output is cropped back, so
 every input pixel gets a value. Images above ``tile_threshold`` pixels (1024² by default) are processed in
 ``tile_size`` tiles (512) overlapping by ``tile_overlap`` px (64) and blended with linear ramps across each overlap;

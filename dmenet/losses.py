@@ -1,4 +1,4 @@
-"""DMENet losses (METHOD.md §4) as pure functions. Every term is a plain mean over all elements.
+"""DMENet losses (docs/method.md §4) as pure functions. Every term is a plain mean over all elements.
 
 Tensor conventions: defocus maps and labels (B, 1, H, W) in [0, 1] (σ/σ_max); masks (B, 1, H, W) {0, 1} with
 1 = blurred; discriminator outputs are logits (B, 1, h, w) with synthetic = 1, real = 0.
@@ -22,7 +22,7 @@ def defocus_loss(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def aux_loss(aux: Sequence[Tensor], target: Tensor) -> Tensor:
-    """L_aux = Σ_k MSE(aux_k, down_k(y_s)), targets resized with TF nearest ``align_corners`` (METHOD.md §11.2).
+    """L_aux = Σ_k MSE(aux_k, down_k(y_s)), targets resized with TF nearest ``align_corners`` (docs/method.md §11.2).
 
     Args:
         aux: coarse → fine side outputs (B, 1, h_k, w_k); a full-resolution one is compared with ``target`` itself.

@@ -1,7 +1,7 @@
 """Optional degradations of rendered images: Poisson–Gaussian sensor noise and JPEG re-encoding.
 
-Both are off by default in ``syndof.generate`` (the original SYNDOF adds neither, METHOD.md §9). They change only the
-image, never the σ map. All randomness comes from the caller's ``np.random.Generator``.
+Both are off by default in ``syndof.generate`` (the original SYNDOF adds neither, docs/method.md §9). They change only
+the image, never the σ map. All randomness comes from the caller's ``np.random.Generator``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layered back-to-front defocus rendering with occlusion inpainting (SYNDOF ``blur_by_depth.m``, METHOD.md §9).
+"""Layered back-to-front defocus rendering with occlusion inpainting (SYNDOF ``blur_by_depth.m``, docs/method.md §9).
 
 Two implementations of the same algorithm:
 

@@ -1,4 +1,4 @@
-"""SYNDOF camera model: the original ``get_cocs`` (SYNDOF ``blur_by_depth.m``, METHOD.md §8), seeded.
+"""SYNDOF camera model: the original ``get_cocs`` (SYNDOF ``blur_by_depth.m``, docs/method.md §8), seeded.
 
 Per attempt (:func:`sample_camera`):
 

@@ -346,7 +346,7 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
 
     ``threads``: torch intra-op threads per process (None: leave torch's setting). The renderer runs hundreds of
     small per-layer operations, for which threading overhead dominates: 1 thread per process, and ``workers`` for
-    parallelism, is the fast setting (BENCHMARKS.md, syndof section).
+    parallelism, is the fast setting (BENCHMARKS.md, "Synthesizer (syndof)").
     """
     from tqdm import tqdm
 

@@ -2,7 +2,7 @@
 
 * :func:`gaussian_kernel` — MATLAB ``fspecial('gaussian', [size size], σ)`` (values below ``eps·max`` zeroed,
   normalised to sum 1), cropped to its non-zero support exactly as the original ``get_blur_kernel`` does.
-  The original generator uses only this kernel ("only gaussian!", METHOD.md §8).
+  The original generator uses only this kernel ("only gaussian!", docs/method.md §8).
 * :func:`disc_kernel`, :func:`polygon_kernel` — antialiased uniform aperture shapes (circle, n-blade polygon) of a
   given CoC diameter, each summing to 1. They are extensions (the original's disc/polygon TIFs are unused).
 

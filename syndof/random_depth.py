@@ -7,8 +7,9 @@ frame are nearer, and depth falls towards the bottom of the frame). Depth theref
 boundaries, i.e. at superpixel boundaries, i.e. at image edges, and varies smoothly everywhere else.
 
 Depth is built in normalised *nearness* ``t ∈ [0, 1]`` and mapped linearly in inverse depth between a random far and
-near distance. The thin-lens CoC is linear in inverse depth (METHOD.md §8: ``|z − z_f|/z = z_f·|1/z_f − 1/z|``), so a
-smooth ``t`` gives a smooth, gap-free CoC distribution and the camera model finds a few hundred CoC layers.
+near distance. The thin-lens CoC is linear in inverse depth (docs/method.md §8:
+``|z − z_f|/z = z_f·|1/z_f − 1/z|``), so a smooth ``t`` gives a smooth, gap-free CoC distribution and the camera
+model finds a few hundred CoC layers.
 
 This is a plausible-looking prior, not a depth estimate: a trained network sees correct blur-vs-σ pairs, but the
 scene layout is made up (document that when training on it).

@@ -1,6 +1,6 @@
 """Every unit conversion of the project, in one place.
 
-Quantities (METHOD.md §1):
+Quantities (docs/method.md §1):
 
 * **CoC** ``c`` — thin-lens blur-circle diameter in px at the image's resolution, 0 … ``max_coc``.
 * **σ** — Gaussian standard deviation in px: ``σ = (c − 1) / 4`` for ``c > 1``, else 0 (CoC < 1 is clamped to 1).
@@ -29,7 +29,7 @@ SYNDOF_SCALE = 10.0
 """SYNDOF 16-bit maps store ``round(SYNDOF_SCALE · σ)``."""
 
 RTF_SIGMA_MAX = 3.275
-"""Largest Gaussian σ (px) of D'Andrès' disk→Gaussian table; RTF scores divide by it (BENCHMARKS.md §6)."""
+"""Largest Gaussian σ (px) of D'Andrès' disk→Gaussian table; RTF scores divide by it (docs/evaluation.md §6)."""
 
 
 def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
@@ -73,7 +73,7 @@ def label_to_sigma(label: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
 
 
 def released_output_to_sigma(output: Array) -> Array:
-    """Released DMENet checkpoint mapping: ``σ = max(0, (15·o − 1) / 2)`` px (METHOD.md §1)."""
+    """Released DMENet checkpoint mapping: ``σ = max(0, (15·o − 1) / 2)`` px (docs/method.md §1)."""
     return _clip((output * 15.0 - 1.0) / 2.0, 0.0, None)
 
 

@@ -52,7 +52,7 @@ def test_discriminator_and_adversarial_loss_weights():
 def test_aux_targets_use_tf_align_corners_indices():
     target = torch.arange(240.0).view(1, 1, 1, 240).expand(1, 1, 240, 240)
     aux = [torch.zeros(1, 1, 15, 15), torch.zeros(1, 1, 240, 240)]
-    # 240 → 15 samples columns 0, 17, 34, …, 239 (METHOD.md §11.2), not 0, 16, …
+    # 240 → 15 samples columns 0, 17, 34, …, 239 (docs/method.md §11.2), not 0, 16, …
     cols = torch.tensor([min(int(math.floor(i * 239 / 14 + 0.5)), 239) for i in range(15)], dtype=torch.float32)
     expected = (cols**2).mean() + (torch.arange(240.0) ** 2).mean()
     assert losses.aux_loss(aux, target).item() == pytest.approx(expected.item(), rel=1e-5)

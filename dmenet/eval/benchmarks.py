@@ -1,6 +1,6 @@
 """Benchmark folders as data: a registry of :class:`BenchmarkSpec` and loaders that pair files by stem.
 
-Polarity, folder names and the default resolution of each set live in :data:`BENCHMARKS` (BENCHMARKS.md §2–§3),
+Polarity, folder names and the default resolution of each set live in :data:`BENCHMARKS` (docs/evaluation.md §2–§3),
 never in code branches. Loaders pair image and ground truth **by stem, case-insensitively**, across
 ``.jpg/.JPG/.jpeg/.png/.bmp``, and raise :class:`syndof.io.InputError` on unmatched files, duplicate stems or an
 image/GT size mismatch, naming the files.

@@ -1,4 +1,4 @@
-"""Scoring a set of blur-detection maps: resolution handling and per-set aggregation (BENCHMARKS.md §4–§5).
+"""Scoring a set of blur-detection maps: resolution handling and per-set aggregation (docs/evaluation.md §4–§5).
 
 :class:`DBDAccumulator` takes one (prediction, GT) pair at a time — prediction in the project polarity
 (1 = blurred, float in [0, 1]) at any size, GT binary at its native size — and keeps only per-threshold sums, so
@@ -168,7 +168,7 @@ class DBDAccumulator:
         return out
 
     def protocol(self) -> dict:
-        """Protocol tags written next to the numbers (BENCHMARKS.md §10)."""
+        """Protocol tags written next to the numbers (docs/evaluation.md §10)."""
         t = f"{self.fixed_threshold:g}"
         return {
             "resolution": self.resolution,

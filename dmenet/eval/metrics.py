@@ -1,4 +1,4 @@
-"""Defocus-blur-detection (DBD) metrics, pure NumPy and vectorised (BENCHMARKS.md §4–§5).
+"""Defocus-blur-detection (DBD) metrics, pure NumPy and vectorised (docs/evaluation.md §4–§5).
 
 Conventions for every function here:
 
@@ -125,7 +125,7 @@ def iou_counts(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> tupl
 
 
 def dmenet_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
-    """DMENet's CUHK accuracy: pixel accuracy of ``pred > 0.3·max + 0.7·min`` against the GT (BENCHMARKS.md §5)."""
+    """DMENet's CUHK accuracy: pixel accuracy of ``pred > 0.3·max + 0.7·min`` against the GT (docs/evaluation.md §5)."""
     pred, gt = _check_pair(pred, gt)
     t = 0.3 * float(pred.max()) + 0.7 * float(pred.min())
     return float(np.mean((pred > t) == gt))

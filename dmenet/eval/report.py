@@ -1,7 +1,7 @@
 """Report files of an evaluation: JSON, CSV tables, PR-curve plot, worst/best panels, and the W&B mirror.
 
 Images written here are uint8; float maps in [0, 1] are converted with ``round(x·255)`` first (``wandb.Image``
-would otherwise cast them to an all-black image, STYLE.md §10).
+would otherwise cast them to an all-black image, docs/method.md §17).
 """
 
 from __future__ import annotations

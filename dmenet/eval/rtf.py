@@ -1,4 +1,4 @@
-"""RTF blur-estimation protocol of DMENet (``evaluation/RTF/quantitative_RTF.m``; BENCHMARKS.md §6).
+"""RTF blur-estimation protocol of DMENet (``evaluation/RTF/quantitative_RTF.m``; docs/evaluation.md §6).
 
 GT ``blurMap`` holds a disk-PSF radius in px; each pixel becomes the Gaussian σ of the nearest radius of D'Andrès'
 ``convertion.mat`` table (:func:`syndof.units.disk_radius_to_sigma`). Predictions become σ px by a selectable

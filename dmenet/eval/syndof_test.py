@@ -1,4 +1,4 @@
-"""SYNDOF test protocol (BENCHMARKS.md §7): per-image MSE / MAE of the label σ/σ_max, averaged over images.
+"""SYNDOF test protocol (docs/evaluation.md §7): per-image MSE / MAE of the label σ/σ_max, averaged over images.
 
 GT comes either from ``blur_map/`` (uint16 ``round(10·σ)``, this project's generator; label = σ/σ_max with
 σ_max from ``dataset.json``'s ``max_coc``, default 29 → 7 px) or from ``gt/`` (DMENet's zip: 8-bit label,

@@ -1,4 +1,4 @@
-"""S — DMENet's sharpness calibration network (``Binary_Net``, METHOD.md §3): a per-pixel 1×1 conv stack.
+"""S — DMENet's sharpness calibration network (``Binary_Net``, docs/method.md §3): a per-pixel 1×1 conv stack.
 
 Channels 64, 64, 64, 32, 32, 32, 16, 16, 16 (×width), each 1×1 conv (bias) → BN(beta) → LReLU 0.2, then a 1×1 conv
 to one logit (1 = blurred). 14,065 parameters at width 1. Trained with B's output on labelled real crops; not used

@@ -1,4 +1,4 @@
-"""DMENet's U-Net decoder (``UNet_up``, METHOD.md §2): four ×2 stages, five aux heads, residual refinement, head.
+"""DMENet's U-Net decoder (``UNet_up``, docs/method.md §2): four ×2 stages, five aux heads, residual refinement, head.
 
 Channel plan at width w (paper w = 1): u3 256w, u2 128w, u1 64w, u0 64w (= gan_feat), aux CBL 256w/128w/64w/32w/32w,
 refinement 64w, head 64w → 32w → 1. Every 3×3 conv pads 1 px by replication; every CBL is conv(bias) → BN(beta) →

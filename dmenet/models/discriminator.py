@@ -1,4 +1,4 @@
-"""D — DMENet's patch discriminator on ``gan_feat`` (``feature_discriminator``, METHOD.md §3).
+"""D — DMENet's patch discriminator on ``gan_feat`` (``feature_discriminator``, docs/method.md §3).
 
 Five 4×4 stride-2 convs without bias, TF ``SAME`` padding ((1, 1) on even, (1, 2) on odd sizes); h0..h3
 (64w, 128w, 256w, 512w channels) are followed by BN(beta) → LReLU 0.2; h4 gives one logit per patch. He init,

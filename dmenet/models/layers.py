@@ -1,10 +1,10 @@
 """Building blocks shared by DMENet's subnetworks, with TensorFlow-1 semantics where the port needs them.
 
 - :class:`BetaBatchNorm`: TensorLayer 1.11.1 ``BatchNormLayer(gamma_init=None)`` — normalise, then add a learnable
-  per-channel beta; no gamma (METHOD.md §11.3).
+  per-channel beta; no gamma (docs/method.md §11.3).
 - :func:`tf_same_pad` / :func:`tf_same_pads`: TF ``SAME`` padding for strided convs, (1, 1) on even and (1, 2) on odd
-  sizes for a 4×4/2 conv (METHOD.md §11.4).
-- :func:`tf_nearest_resize_align_corners`: TF1 ``resize_nearest_neighbor(align_corners=True)`` (METHOD.md §11.2).
+  sizes for a 4×4/2 conv (docs/method.md §11.4).
+- :func:`tf_nearest_resize_align_corners`: TF1 ``resize_nearest_neighbor(align_corners=True)`` (docs/method.md §11.2).
 - :class:`CBL`: 3×3 conv (bias, replicate 1-px padding) → BetaBatchNorm → LeakyReLU(0.2), the decoder's unit.
 """
 
@@ -106,7 +106,7 @@ def tf_nearest_indices(in_size: int, out_size: int, device: torch.device | None 
 def tf_nearest_resize_align_corners(x: Tensor, size: tuple[int, int]) -> Tensor:
     """TF1 ``resize_nearest_neighbor(x, size, align_corners=True)`` for (…, H, W) tensors (any dtype/device).
 
-    Used for the auxiliary targets (METHOD.md §4, §11.2): a 240² map goes to 15², 30², 60², 120².
+    Used for the auxiliary targets (docs/method.md §4, §11.2): a 240² map goes to 15², 30², 60², 120².
     """
     h, w = int(size[0]), int(size[1])
     rows = tf_nearest_indices(x.shape[-2], h, x.device)
@@ -115,12 +115,12 @@ def tf_nearest_resize_align_corners(x: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def upsample2x(x: Tensor) -> Tensor:
-    """×2 nearest upsampling = TF align-corners nearest for exact ×2 (pixel duplication, METHOD.md §11.2)."""
+    """×2 nearest upsampling = TF align-corners nearest for exact ×2 (pixel duplication, docs/method.md §11.2)."""
     return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
 
 def conv3x3(cin: int, cout: int, bias: bool = True) -> nn.Conv2d:
-    """3×3 stride-1 conv with 1-px replicate padding (TF ``SYMMETRIC`` 1-px pad + VALID, METHOD.md §11.1)."""
+    """3×3 stride-1 conv with 1-px replicate padding (TF ``SYMMETRIC`` 1-px pad + VALID, docs/method.md §11.1)."""
     return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate", bias=bias)
 
 

@@ -1,4 +1,4 @@
-"""C — the frozen perceptual (content preservation) network (METHOD.md §3).
+"""C — the frozen perceptual (content preservation) network (docs/method.md §3).
 
 A separate copy of the encoder architecture initialised from the same ImageNet file (not from B's fine-tuned
 encoder), frozen: parameters have ``requires_grad=False`` and the module stays in eval mode even when the parent

@@ -1,7 +1,7 @@
 """σ recalibration curve: a monotone map from B's σ to a corrected σ (px → px), fitted after training.
 
 Why: a network's σ is biased wherever its training data made a range rare; the lite model, for one, stops near
-4.5–5 px for a true 6–7 px (``checkpoints/MODEL_CARD.md``). The curve that minimises the mean absolute error
+4.5–5 px for a true 6–7 px (docs/history.md §3). The curve that minimises the mean absolute error
 among all non-decreasing maps is the L1 isotonic regression of the true σ on the predicted σ (per predicted σ,
 the median of the true σ, pooled until the medians are in order). It changes no weight. (SciPy's and scikit-learn's isotonic regressions
 minimise the squared error, i.e. fit means; the MAE needs this median version, written out below.)

@@ -5,7 +5,7 @@ Parameters (package defaults, which follow the paper): DCT patch sizes 7, 15, 31
 ``num_scales=4``) evaluated on a grid with stride 4 (``downsampling_factor=4``), 7×7 local entropy, domain-transform
 recursive filter σ_s = 15, σ_r = 0.25, 3 iterations. Input: 8-bit grayscale (``rgb2gray`` weights, rounded).
 Speed: the package loops in Python over grid points; about 2.5 s for 640×480 on the 2-core dev machine
-(BENCHMARKS.md, predict section). ``max_side`` optionally downsizes large inputs first; the map is resized back.
+(BENCHMARKS.md, "Inference (dmenet)"). ``max_side`` optionally downsizes large inputs first; the map is resized back.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The training step of DMENet (METHOD.md §4–§5): per-domain B passes, one D step, then one B+S step.
+"""The training step of DMENet (docs/method.md §4–§5): per-domain B passes, one D step, then one B+S step.
 
 Each iteration of the joint stage:
 

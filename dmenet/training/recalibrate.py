@@ -1,7 +1,7 @@
 """BatchNorm re-estimation for inference: replace the moving statistics by exact averages over chosen data.
 
-Why: DMENet trains B with one train-mode forward pass per domain (synthetic, labelled real, unlabelled real; METHOD.md
-§5), so its moving statistics are an exponential blend dominated by whichever domain ran last in each iteration.
+Why: DMENet trains B with one train-mode forward pass per domain (synthetic, labelled real, unlabelled real;
+docs/method.md §5), so its moving statistics are an exponential blend dominated by whichever domain ran last in each iteration.
 Eval-mode outputs then drift from train-mode ones (measured on the lite model at step 1100: synthetic-test label MAE
 0.077 with batch statistics vs 0.260 with the moving ones). Re-estimating the statistics after training, with a
 cumulative (equal-weight) average over crops from the domains the model will see at inference, removes the drift
@@ -13,7 +13,7 @@ features are normalised per domain during training. ``--mode image`` re-estimate
 as training's batch statistics). Releases until 2 Dec 2026 05:10 used it, but per-image statistics divide away a
 blur that covers the whole image, so B learned to rank blur within the image instead of measuring it. The shipped
 model re-estimates on synthetic crops only (``--mode running --synthetic``): rule-v9 validation 0.0498 against
-0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone (checkpoints/MODEL_CARD.md, "Seventh attempt").
+0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone (docs/history.md §7).
 
 Usage::
 

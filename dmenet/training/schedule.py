@@ -1,4 +1,4 @@
-"""Learning-rate schedule as a pure function of the step (METHOD.md §5): ``lr = lr0 · decay^(epoch // every)``."""
+"""Learning-rate schedule as a pure function of the step (docs/method.md §5): ``lr = lr0 · decay^(epoch // every)``."""
 
 from __future__ import annotations
 
