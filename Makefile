@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-# torch is pinned to the CPU wheel that lies on this machine's disk; a looser pin pulls a multi-GB CUDA build.
+# torch is pinned here, before `pip install -e`, to the CPU wheel that lies on this machine's disk (setup.cfg asks only
+# torch>=2.3, which this wheel satisfies, so pip keeps it; a looser pin here would pull a multi-GB CUDA build).
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

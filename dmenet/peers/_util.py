@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -25,9 +26,19 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(image, 0.0, 1.0), dtype=np.float32)
 
 
+RGB2GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+"""MATLAB ``rgb2gray`` weights (ITU-R BT.601 rounded to 4 digits), as the peers' MATLAB originals compute gray."""
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float RGB in [0, 1] → (H, W) float32 luminance (ITU-R BT.601, as MATLAB ``rgb2gray``)."""
-    return (image[..., 0] * 0.2989 + image[..., 1] * 0.5870 + image[..., 2] * 0.1140).astype(np.float32)
+    """(H, W, 3) float RGB in [0, 1] → (H, W) float32 luminance with MATLAB ``rgb2gray``'s weights (kornia's
+    ``rgb_to_grayscale``; docs/method.md §17). kornia is imported here: it costs about a second at start-up, and
+    only the peers need it."""
+    import kornia
+
+    rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    weights = torch.tensor(RGB2GRAY_WEIGHTS, dtype=torch.float32)
+    return kornia.color.rgb_to_grayscale(rgb, rgb_weights=weights)[0].numpy()
 
 
 def box_mean(x: np.ndarray, size: int) -> np.ndarray:
