@@ -13,7 +13,7 @@ random edge-aligned depth (:mod:`syndof.random_depth`); with ``--depths`` depth 
 Sample ``i`` uses source ``i mod len(sources)`` and its own generator seeded by ``SeedSequence(seed, spawn_key=(i,))``,
 so every sample is reproducible on its own: results are byte-identical whatever ``--workers``/``--shard`` are.
 
-Output layout (INTERFACES.md), for a sample stem ``{i:06d}_{source}``::
+Output layout (docs/method.md §10), for a sample stem ``{i:06d}_{source}``::
 
     DIR/image/{stem}.png                     8-bit RGB defocused image
     DIR/blur_map/{stem}.png                  uint16, 3 identical channels, round(10·σ)
