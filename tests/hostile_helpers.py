@@ -4,6 +4,7 @@ process and check what the user sees."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,6 +32,21 @@ def assert_usage_error(rc: int, err: str, *names: str) -> str:
     for name in names:
         assert str(name) in lines[0], (name, lines[0])
     return lines[0]
+
+
+def assert_logged_usage_error(main: Callable[[Sequence[str]], int], argv: Sequence[str], caplog,
+                              *names: str) -> str:
+    """For CLIs that log their error line (train, evaluate): exit status 2 and one ERROR record, on one line, naming
+    every one of ``names``."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        rc = main([str(a) for a in argv])
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert rc == 2 and len(errors) == 1, (rc, errors)
+    assert "Traceback" not in caplog.text and "\n" not in errors[0]
+    for name in names:
+        assert str(name) in errors[0], (name, errors[0])
+    return errors[0]
 
 
 def write_rgb(path: Path, h: int = 24, w: int = 32, seed: int = 0) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import pickle
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from train_data_helpers import write_syndof
 
 from dmenet.train import main
 from dmenet.training.logging import truncate_metrics
-from hostile_helpers import digests
+from hostile_helpers import assert_logged_usage_error, digests
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "experiments" / "tiny.yaml"
@@ -44,16 +43,7 @@ def run_copy(finished, tmp_path) -> Path:
 
 
 def _fails_cleanly(argv, caplog, *names: str) -> str:
-    """rc 2 and one ERROR record naming every one of ``names`` (train.main logs its error line)."""
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        rc = main([str(a) for a in argv])
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert rc == 2 and len(errors) == 1, (rc, errors)
-    assert "Traceback" not in caplog.text and "\n" not in errors[0]
-    for name in names:
-        assert str(name) in errors[0], (name, errors[0])
-    return errors[0]
+    return assert_logged_usage_error(main, argv, caplog, *names)
 
 
 def _last_checkpoint(run: Path) -> Path:

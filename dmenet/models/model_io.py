@@ -118,10 +118,10 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     convention = cfg.input_convention or init.get("input_convention")
     if convention is None:
         raise ModelFileError(f"{weights_path}: sidecar names no input convention")
+    state = read_tensors(weights_path)  # a corrupt file fails before the model is built
     model = build_dmenet(dataclasses.replace(cfg, input_convention=convention), load_init=False)
     model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
-    state = read_tensors(weights_path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
