@@ -322,7 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             h, w = image.shape[:2]
             check_memory(h, w, args.max_side, available_memory())
             if len(jobs) > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
-                note = " (large: tiled, this takes a while; --flips 1 or --max-side are faster)" \
+                faster = "--max-side" + (" or --flips 1" if args.flips != 1 else "")
+                note = f" (large: tiled, this takes a while; {faster} is faster)" \
                     if h * w > LARGE_IMAGE_PIXELS and not args.max_side else ""
                 print(f"[{number}/{len(jobs)}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
             maps = run(image)

@@ -369,9 +369,7 @@ def check_recipe(out_dir: Path, recipe: dict) -> None:
     known: dict = {}
     ds_path = out_dir / "dataset.json"
     if ds_path.is_file():
-        old = sio.read_json(ds_path)
-        if not isinstance(old, dict):
-            raise sio.InputError(ds_path, "expected a JSON object")
+        old = sio.read_json_object(ds_path)
         known.update({k: old[k] for k in RECIPE_KEYS if k in old})
     first_meta = next(iter(sorted((out_dir / "meta").glob("*.json"))), None) if (out_dir / "meta").is_dir() else None
     if first_meta is not None:

@@ -237,6 +237,14 @@ def read_json(path: str | os.PathLike) -> object:
         raise InputError(path, f"invalid JSON ({exc})") from None
 
 
+def read_json_object(path: str | os.PathLike) -> dict:
+    """:func:`read_json` of a file that must hold a JSON object (InputError naming it otherwise)."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise InputError(path, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
 def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
     """Write ``obj`` as indented JSON atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -34,6 +34,7 @@ class _Scorer:
         self.spec, self.source, self.root = spec, source, root
         self.thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.gt_blurred, self.gt_pixels = 0.0, 0  # DBD: share of GT pixels read as blurred (polarity check)
+        self.gt_all_binary = True  # syndof: every GT label map holds only 0 and 1 (a DBD mask, not σ labels)
         if spec.task == "dbd":
             factors = (args.adaptive_factor,) + tuple(c for c in (1.5, 2.0) if c != args.adaptive_factor)
             self.acc = dbd.DBDAccumulator(resolution=args.resolution or spec.default_resolution,
@@ -75,6 +76,7 @@ class _Scorer:
             shown_gt, shown_pred = rtf.normalise_sigma(gt), rtf.normalise_sigma(sigma)
         else:
             label = units.sigma_to_label(pred, self.max_coc) if self.pred_is_sigma else pred
+            self.gt_all_binary = self.gt_all_binary and bool(np.all((gt == 0) | (gt == 1)))
             mse, mae = syndof_test.label_errors(label, gt)
             self.acc.add(sample.stem, mse, mae)
             shown_gt, shown_pred = gt, label
@@ -177,8 +179,14 @@ POLARITY_CHECK_MIN_IMAGES = 5
 
 
 def polarity_warnings(spec: B.BenchmarkSpec, root: Path, scorer: _Scorer) -> list[str]:
-    """One-line warnings about a GT polarity that looks wrong for the folder (DBD sets of 5 or more images)."""
-    if spec.task != "dbd" or not scorer.gt_pixels or len(scorer.thumbs) < POLARITY_CHECK_MIN_IMAGES:
+    """One-line warnings about GT that looks wrong for ``--benchmark`` (sets of 5 or more images): DBD masks of the
+    opposite polarity, or binary masks scored as SYNDOF σ labels."""
+    if len(scorer.thumbs) < POLARITY_CHECK_MIN_IMAGES:
+        return []
+    if spec.task == "syndof" and scorer.gt_all_binary:
+        return [f"{root}: every GT map holds only 0 and 1 (binary blur masks, not σ labels): is --benchmark "
+                f"{spec.name} right for this folder?"]
+    if spec.task != "dbd" or not scorer.gt_pixels:
         return []
     share = scorer.gt_blurred / scorer.gt_pixels
     if share >= BLURRED_SHARE_MIN:

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
-from syndof.io import InputError, atomic_path, read_json, write_json_atomic
+from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT_VERSION = 1
 RESERVED_KEYS = ("format_version", "model_config", "init")
@@ -79,11 +79,9 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     if not json_path.is_file():
         raise ModelFileError(f"{json_path}: model sidecar JSON not found (written by save_model beside the weights)")
     try:
-        sidecar = read_json(json_path)
+        sidecar = read_json_object(json_path)
     except InputError as exc:
         raise ModelFileError(str(exc)) from None
-    if not isinstance(sidecar, dict):
-        raise ModelFileError(f"{json_path}: expected a JSON object, got {type(sidecar).__name__}")
     if sidecar.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{json_path}: format_version {sidecar.get('format_version')!r}, "
                              f"expected {FORMAT_VERSION}")

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import save_file
 
 from dmenet.models import model_io
-from syndof.io import InputError, atomic_path, read_json, write_json_atomic
+from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT_VERSION = 1
 REPO = Path(__file__).resolve().parents[2]
@@ -40,12 +40,9 @@ class CheckpointError(ValueError):
 def _read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object file of the run folder; unreadable or malformed → CheckpointError naming it."""
     try:
-        obj = read_json(path)
+        return read_json_object(path)
     except InputError as exc:
         raise CheckpointError(str(exc)) from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 def git_info() -> dict[str, Any]:
