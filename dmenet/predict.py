@@ -15,7 +15,11 @@ Classical peers have no σ: they write ``<stem>_blur.png`` (their [0, 1] blur ma
 ``--format npy|both``) and ``<stem>_preview.png`` only. Images are read with ``syndof.io.read_image`` (EXIF
 orientation applied, gray/RGBA/16-bit handled), so maps are oriented like the displayed image. A file that cannot be
 read or processed is reported on one line (``skipped PATH: reason``) and the others go on; the exit status is 1 only
-when every input failed (2 for usage errors or a model that cannot be loaded). Every file is written atomically.
+when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
+before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
+no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs. A
+batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
+memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
 """
 
 from __future__ import annotations

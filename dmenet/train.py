@@ -107,6 +107,9 @@ def refuse_earlier_run(run_dir: Path) -> None:
         return any(path.iterdir()) if path.is_dir() else path.is_file() and path.stat().st_size > 0
 
     found = [name for name in ("checkpoints", "model_last.safetensors", "metrics.jsonl") if holds(run_dir / name)]
+    if found == ["metrics.jsonl"]:  # a run stopped before its first checkpoint: nothing to resume
+        raise ConfigError(f"{run_dir}: holds the log of an earlier run that saved no checkpoint; delete "
+                          f"{run_dir / 'metrics.jsonl'} or train into another --out folder (nothing was changed)")
     if found:
         raise ConfigError(f"{run_dir}: holds an earlier run ({', '.join(found)}); continue it with --resume, or "
                           "train into another --out folder (nothing was changed)")

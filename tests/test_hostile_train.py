@@ -65,6 +65,11 @@ def test_d26_new_run_into_a_finished_run_is_refused_and_changes_nothing(syntheti
     _fails_cleanly(_blur_cli(synthetic, run_copy, "--steps", "4", "--set", "train.seed=5"), caplog,
                    str(run_copy), "--resume")
     assert digests(run_copy) == before
+    # a run that stopped before its first checkpoint cannot be resumed: the message says what to delete instead
+    (run_copy / "checkpoints").rename(run_copy.parent / "elsewhere")
+    for name in ("model_last.safetensors", "model_last.json"):
+        (run_copy / name).unlink()
+    _fails_cleanly(_blur_cli(synthetic, run_copy, "--steps", "4"), caplog, str(run_copy / "metrics.jsonl"))
 
 
 def test_d27_d21_failed_resume_keeps_config_then_resume_works_without_duplicate_rows(synthetic, run_copy, caplog):
