@@ -8,6 +8,7 @@ name the key. The resolved config is saved as ``RUN/config.yaml`` by the trainin
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -126,6 +127,24 @@ class OptimConfig:
     decay: float = 0.8
     decay_every_epochs: int = 20
     steps_per_epoch: int | None = None  # None → |synthetic train| // train.batch_synthetic (the official epoch)
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "lr_d"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"optim.{name} must be a finite learning rate >= 0, got {value}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"optim.{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.eps > 0:
+            raise ConfigError(f"optim.eps must be > 0, got {self.eps}")
+        if not 0.0 < self.decay <= 1.0:
+            raise ConfigError(f"optim.decay must be in (0, 1] (the lr is multiplied by it every "
+                              f"optim.decay_every_epochs epochs), got {self.decay}")
+        if self.decay_every_epochs < 0:
+            raise ConfigError(f"optim.decay_every_epochs must be >= 0 (0 = every epoch), got {self.decay_every_epochs}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 0:
+            raise ConfigError(f"optim.steps_per_epoch must be >= 0 or null (derived), got {self.steps_per_epoch}")
 
 
 @dataclass(frozen=True)

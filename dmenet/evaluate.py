@@ -158,11 +158,30 @@ def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
             else peer_source(m) for m in methods]
 
 
+def usage_problem(args) -> str | None:
+    """The first invalid option as one line naming it, or None (checked before any model is loaded or file
+    written)."""
+    try:
+        args.pattern.format(stem="x")
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        return (f"--pattern {args.pattern!r}: not a file-name pattern with the field {{stem}} "
+                f"({exc.__class__.__name__}: {exc})")
+    if args.limit is not None and args.limit < 1:
+        return f"--limit must be >= 1 (omit it to score every sample), got {args.limit}"
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        return f"--out {args.out}: exists and is not a folder"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     spec = B.get_spec(args.benchmark)
     out = Path(args.out)
+    problem = usage_problem(args)
+    if problem:
+        log.error("%s", problem)
+        return 2
     results = []
     try:
         sources = make_sources(args, spec)
@@ -173,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate_source(spec, args, source, sub, command=command)
             log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
             results.append(result)
-    except (io.InputError, FileNotFoundError, ValueError) as exc:
+    except (io.InputError, ValueError, OSError) as exc:
         # a benchmark with a missing or unreadable file is incomplete: stop (nothing partial is reported)
         log.error("%s", exc)
         return 2

@@ -33,6 +33,9 @@ MULTIPLE = 16
 TILE_THRESHOLD = 1024 * 1024
 TILE_SIZE = 512
 TILE_OVERLAP = 64
+FLOAT_IMAGE_MAX = 1.5
+"""A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
+clipped."""
 
 
 @dataclass
@@ -107,6 +110,9 @@ def _as_rgb_float(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"unsupported image dtype {image.dtype}")
     if image.size and not np.all(np.isfinite(image)):
         raise ValueError("image has non-finite values")
+    if image.size and float(image.max()) > FLOAT_IMAGE_MAX:
+        raise ValueError(f"float image has values up to {float(image.max()):g}: float images must be RGB in [0, 1] "
+                         "(divide 8-bit values by 255, or pass the uint8 array)")
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
@@ -327,6 +333,12 @@ def estimate(
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     if not (with_sigma or with_probability):
         raise ValueError("estimate: ask for σ, the blur probability or both")
+    cfg = model.config
+    per_image = (with_sigma and cfg.image_bn_stats) or (with_probability and cfg.detection_bn_image)
+    cells = -(-rgb.shape[0] // MULTIPLE) * -(-rgb.shape[1] // MULTIPLE)
+    if per_image and cells < 2:  # per-image BatchNorm statistics at 1/16 need more than one value per channel
+        raise ValueError(f"image too small for DMENet ({rgb.shape[1]}x{rgb.shape[0]} px"
+                         f"{' after max_side' if scale != 1.0 else ''}): it needs more than 16 px on one side")
     label = predict_label(rgb, model, **tile_options) if with_sigma else None
     prob = _calibrate(model, detection_label(rgb, model, label, **tile_options)) if with_probability else None
     sigma = None

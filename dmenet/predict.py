@@ -15,13 +15,19 @@ Classical peers have no σ: they write ``<stem>_blur.png`` (their [0, 1] blur ma
 ``--format npy|both``) and ``<stem>_preview.png`` only. Images are read with ``syndof.io.read_image`` (EXIF
 orientation applied, gray/RGBA/16-bit handled), so maps are oriented like the displayed image. A file that cannot be
 read or processed is reported on one line (``skipped PATH: reason``) and the others go on; the exit status is 1 only
-when every input failed (2 for usage errors or a model that cannot be loaded). Every file is written atomically.
+when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
+before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
+no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs. A
+batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
+memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +71,9 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     """Expand files and folders into jobs; returns (jobs, problems) where problems are one-line messages.
 
     Output prefixes are ``out_dir/<relative folder>/<stem>``; two inputs that would share one prefix (``a.jpg`` and
-    ``a.png``) keep their extension in the name (``a_jpg``, ``a_png``).
+    ``a.png``) keep their extension in the name (``a_jpg``, ``a_png``), and a prefix still taken (a file really
+    named ``a_jpg.png``) gets ``_2``, ``_3``…. Files under ``out_dir`` named like this command's outputs are
+    skipped (a second run with ``--out`` inside the inputs does not predict on its own maps).
     """
     pairs: list[tuple[Path, Path]] = []
     problems: list[str] = []
@@ -80,6 +88,12 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             pairs.append((path, Path(path.stem)))
         else:
             problems.append(f"skipped {path}: no such file or folder")
+    out_resolved = out_dir.resolve()
+    own = [source for source, _ in pairs if is_output_file(source, out_resolved)]
+    if own:
+        problems.append(f"skipped {len(own)} file(s) under --out {out_dir} that are predict outputs "
+                        f"(*{', *'.join(OUTPUT_SUFFIXES)}), e.g. {own[0]}")
+        pairs = [(source, rel) for source, rel in pairs if not is_output_file(source, out_resolved)]
     unique, seen = [], set()
     for source, rel in pairs:  # the same file named twice (directly and through its folder) runs once
         if source.resolve() not in seen:
@@ -88,12 +102,26 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     counts: dict[Path, int] = {}
     for _, rel in unique:
         counts[rel] = counts.get(rel, 0) + 1
-    jobs = []
+    jobs, used = [], set()
     for source, rel in unique:
         if counts[rel] > 1:
             rel = rel.with_name(f"{rel.name}_{source.suffix.lstrip('.').lower()}")
+        name, n = rel.name, 2
+        while rel in used:  # a.jpg → a_jpg, and a file really named a_jpg.png: never share an output prefix
+            rel, n = rel.with_name(f"{name}_{n}"), n + 1
+        used.add(rel)
         jobs.append(Job(source=source, prefix=out_dir / rel))
     return jobs, problems
+
+
+OUTPUT_SUFFIXES = ("_sigma.png", "_sigma.npy", "_blur.png", "_blur.npy", "_preview.png")
+
+
+def is_output_file(path: Path, out_dir: Path) -> bool:
+    """True for a file this command writes (by suffix) that lies under the (resolved) output folder."""
+    if not path.name.endswith(OUTPUT_SUFFIXES):
+        return False
+    return path.resolve().is_relative_to(out_dir)
 
 
 # ----------------------------------------------------------------------------------------------------------- methods
@@ -136,27 +164,75 @@ def _preview(image: np.ndarray, panel: np.ndarray) -> np.ndarray:
 
 
 def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list[Path]:
-    """Write the files for one image (see module docstring); returns the paths written."""
-    written: list[Path] = []
+    """Write the files for one image (see module docstring) as one set: all of them or, when a write fails (disk
+    full, permission), none (an earlier set under the same prefix stays as it was). Returns the paths written."""
+    files: dict[Path, bytes] = {}
 
-    def out(suffix: str) -> Path:
-        path = prefix.with_name(prefix.name + suffix)
-        written.append(path)
-        return path
+    def out(suffix: str, data: bytes) -> None:
+        files[prefix.with_name(prefix.name + suffix)] = data
 
     if maps.sigma is not None:
         if fmt in ("png", "both"):
-            sio.write_sigma_map(out("_sigma.png"), maps.sigma)
+            out("_sigma.png", sio.encode_sigma_map(maps.sigma))
         if fmt in ("npy", "both"):
-            sio.write_npy(out("_sigma.npy"), maps.sigma.astype(np.float32))
+            out("_sigma.npy", sio.encode_npy(maps.sigma.astype(np.float32)))
         panel = viz.colorize(maps.sigma, vmax=maps.sigma_max or float(maps.sigma.max()) or 1.0)
     else:
         if fmt in ("npy", "both"):
-            sio.write_npy(out("_blur.npy"), maps.blur.astype(np.float32))
+            out("_blur.npy", sio.encode_npy(maps.blur.astype(np.float32)))
         panel = viz.colorize(maps.blur, vmax=1.0)
-    sio.write_image(out("_blur.png"), sio.to_uint8(maps.blur))
-    sio.write_image(out("_preview.png"), _preview(image, panel))
-    return written
+    out("_blur.png", sio.encode_png(sio.to_uint8(maps.blur)))
+    out("_preview.png", sio.encode_png(_preview(image, panel)))
+    sio.write_set_atomic(files)
+    return list(files)
+
+
+# ------------------------------------------------------------------------------------------------------ large inputs
+WORK_BYTES_PER_PIXEL = 200
+"""Peak memory per pixel of the image DMENet works on (tiled above 1024² px; measured: 5.5 GB peak RSS for a
+6000×4000 photo with 8 flips, RELIABILITY.md #10)."""
+IO_BYTES_PER_PIXEL = 40
+"""Per input pixel: the decoded image, the full-size σ / probability maps and their encodings."""
+MEMORY_FIXED_BYTES = 600 * 2**20
+"""Model, one tile's activations and the interpreter."""
+
+
+def estimate_memory(height: int, width: int, max_side: int | None = None) -> int:
+    """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option)."""
+    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
+    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + WORK_BYTES_PER_PIXEL * scale * scale))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo, else the free physical
+    pages), or None when the system does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(height: int, width: int, max_side: int | None, available: int | None) -> None:
+    """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
+    the message gives the ``--max-side`` that fits."""
+    if available is None:
+        return
+    need = estimate_memory(height, width, max_side)
+    if need <= available:
+        return
+    budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL
+    side = int(max(height, width) * (budget / WORK_BYTES_PER_PIXEL) ** 0.5) if budget > 0 else 0
+    way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if side >= 64
+               else "downsize it first or use a machine with more memory")
+    raise ValueError(f"{width}x{height} px needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "
+                     f"available: {way_out}")
 
 
 # --------------------------------------------------------------------------------------------------------------- CLI
@@ -183,20 +259,54 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MIN_MAX_SIDE = 32
+"""Smallest ``--max-side``: DMENet works on a grid of 16 px cells and needs at least two of them."""
+
+
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """The first invalid option value as one line, or None; checked before any model is loaded or file written."""
+    if args.max_side is not None and args.max_side < MIN_MAX_SIDE:
+        return f"--max-side must be >= {MIN_MAX_SIDE} px, got {args.max_side}"
+    if args.tile_size is not None and args.tile_size < 16:
+        return f"--tile-size must be >= 16 px, got {args.tile_size}"
+    if args.tile_overlap is not None:
+        from dmenet.inference import TILE_SIZE
+
+        tile = args.tile_size if args.tile_size is not None else TILE_SIZE
+        if args.tile_overlap < 0 or -(-args.tile_overlap // 16) * 16 >= tile // 16 * 16:
+            return f"--tile-overlap must be >= 0 and smaller than --tile-size ({tile}), got {args.tile_overlap}"
+    return sio.device_problem(args.device)
+
+
+def prepare_out(out: Path) -> str | None:
+    """Create ``--out`` and check that a file can be written there; the problem as one line, or None."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out}: exists and is not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        return f"--out {out}: cannot write there ({exc.strerror or exc})"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = usage_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     jobs, problems = collect_jobs(args.inputs, args.out, args.recursive)
     for line in problems:
         print(line, file=sys.stderr)
     if not jobs:
         print("error: no input images found", file=sys.stderr)
         return 1
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            print(f"error: --device {args.device} requested but CUDA is not available", file=sys.stderr)
-            return 2
+    problem = prepare_out(args.out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
                     if v is not None}
     try:
@@ -209,10 +319,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
     done = 0
-    for job in jobs:
+    for number, job in enumerate(jobs, 1):
         start = time.perf_counter()
         try:
             image = sio.read_image(job.source)
+            h, w = image.shape[:2]
+            check_memory(h, w, args.max_side, available_memory())
+            if len(jobs) > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
+                faster = "--max-side" + (" or --flips 1" if args.flips != 1 else "")
+                note = f" (large: tiled, this takes a while; {faster} is faster)" \
+                    if h * w > LARGE_IMAGE_PIXELS and not args.max_side else ""
+                print(f"[{number}/{len(jobs)}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
             maps = run(image)
             write_outputs(job.prefix, image, maps, args.fmt)
         except Exception as exc:  # one bad file must not stop the batch; reported with its reason
@@ -221,9 +338,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"skipped {job.source}: {reason}", file=sys.stderr)
             continue
         done += 1
-        print(f"{job.source} -> {job.prefix}_* ({time.perf_counter() - start:.2f} s)")
+        print(f"{job.source} -> {job.prefix}_* ({time.perf_counter() - start:.2f} s)", flush=True)
     print(f"{done}/{len(jobs)} images written to {args.out}")
     return 0 if done > 0 else 1
+
+
+LARGE_IMAGE_PIXELS = 1024 * 1024
+"""Above this many pixels an image is tiled (dmenet.inference.TILE_THRESHOLD) and gets a progress note."""
 
 
 if __name__ == "__main__":

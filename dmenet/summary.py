@@ -20,6 +20,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dmenet.models import DMENet, ModelConfig, build_dmenet
 
+MAX_SIZE = 1024
+"""Largest ``--size``: the paper network's activations at 1024² already take a few GB."""
+
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -34,8 +37,9 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 def summarize(cfg: ModelConfig, size: int = 240) -> list[tuple[str, int, int]]:
     """[(name, parameters, forward FLOPs at 1×3×size×size)] for B encoder, B decoder, B total, D, S, C."""
-    if size % 16:
-        raise ValueError(f"--size must be a multiple of 16, got {size}")
+    if size % 16 or not 16 <= size <= MAX_SIZE:
+        raise ValueError(f"--size must be a multiple of 16 in [16, {MAX_SIZE}], got {size} (FLOPs grow with "
+                         "size², so larger inputs can be extrapolated)")
     cfg = dataclasses.replace(cfg, init=None, input_convention=cfg.input_convention or None)
     model: DMENet = build_dmenet(cfg).eval()
     x = torch.rand(1, 3, size, size)

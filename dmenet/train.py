@@ -33,7 +33,7 @@ from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_weights_from, save_model
 from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
-from dmenet.training.logging import RunLogger, to_uint8_panel
+from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
 from syndof import io
 from syndof.io import write_json_atomic, write_text_atomic
 
@@ -90,7 +90,7 @@ def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
     want = cfg.train.device
     use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
     if want == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but CUDA is not available")
+        raise ConfigError("--device cuda requested but CUDA is not available")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if world > 1 and not dist.is_initialized():
@@ -99,6 +99,20 @@ def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
         torch.cuda.set_device(local)
         return torch.device("cuda", local), rank, world
     return torch.device("cpu"), rank, world
+
+
+def refuse_earlier_run(run_dir: Path) -> None:
+    """A new run must not overwrite another run's checkpoints, model or logs (ConfigError naming the folder)."""
+    def holds(path: Path) -> bool:
+        return any(path.iterdir()) if path.is_dir() else path.is_file() and path.stat().st_size > 0
+
+    found = [name for name in ("checkpoints", "model_last.safetensors", "metrics.jsonl") if holds(run_dir / name)]
+    if found == ["metrics.jsonl"]:  # a run stopped before its first checkpoint: nothing to resume
+        raise ConfigError(f"{run_dir}: holds the log of an earlier run that saved no checkpoint; delete "
+                          f"{run_dir / 'metrics.jsonl'} or train into another --out folder (nothing was changed)")
+    if found:
+        raise ConfigError(f"{run_dir}: holds an earlier run ({', '.join(found)}); continue it with --resume, or "
+                          "train into another --out folder (nothing was changed)")
 
 
 def _stream_seed(seed: int, domain: int, rank: int) -> int:
@@ -177,11 +191,10 @@ def _panel(trainer: Trainer, batch: dict[str, torch.Tensor]) -> Any:
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> dict[str, Any]:
     """Run (or continue) training; returns a summary dict (steps, last losses, paths)."""
     run_dir = Path(run_dir)
+    if not resume:
+        refuse_earlier_run(run_dir)
     device, rank, world = setup_device(cfg)
     is_main = rank == 0
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
     torch.manual_seed(cfg.train.seed)
     streams, val_batches, steps_per_epoch = build_data(cfg, rank)
     start_from = cfg.train.init_from if not resume else None
@@ -198,6 +211,11 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
         meta = checkpoint.load_checkpoint(checkpoint.resolve(run_dir), trainer, streams, rank)
         extra = meta.get("extra", {})
         log.info("resumed %s at step %d", run_dir, trainer.step)
+    if is_main:  # only now that the config has built the data, the model and the optimisers (and loaded a resume)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+        if resume:
+            truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
     logger = RunLogger(run_dir, cfg.train.wandb, cfg.train.wandb_project, config_to_dict(cfg), resume) \
         if is_main else None
     t = cfg.train
@@ -269,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = resolve_config(args)
         summary = train(cfg, args.out, resume=args.resume)
-    except (ConfigError, io.InputError, checkpoint.CheckpointError, NonFiniteLossError, ValueError) as exc:
+    except (ConfigError, io.InputError, checkpoint.CheckpointError, NonFiniteLossError, ValueError, OSError) as exc:
         log.error("%s", exc)
         return 2
     finally:

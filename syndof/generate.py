@@ -280,7 +280,13 @@ def run_job(job: Job) -> JobResult:
         "augment": result.augment,
         "files": {k: str(p.relative_to(out_dir)) for k, p in paths.items() if k != "meta"},
     }
-    write_sample(out_dir, stem, result, meta)
+    try:
+        write_sample(out_dir, stem, result, meta)
+    except FileNotFoundError:
+        # another run on the same --out removed this sample's temporary file (its stray-temp cleanup) or is
+        # writing the same sample: the files are deterministic, so take its result or write them once more
+        if not is_complete(out_dir, stem):
+            write_sample(out_dir, stem, result, meta)
     return JobResult(job.index, stem, "written", "", result.timings)
 
 
@@ -327,6 +333,55 @@ def rebuild_manifest(out_dir: str | Path) -> int:
     return len(lines)
 
 
+RECIPE_KEYS = ("max_coc", "kernel", "seed", "noise", "jpeg_quality", "max_size")
+"""dataset.json fields a rerun into the same folder must repeat (``count`` and ``shard`` may differ)."""
+MIN_MAX_SIZE = 16
+
+
+def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | None, threads: int | None,
+                   workers: int, jpeg_quality: int | None) -> str | None:
+    """The first invalid option of :func:`generate` as one line naming it, or None (checked before any write)."""
+    if max_coc < 2:
+        return f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}"
+    if kernel not in KERNELS:
+        return f"--kernel must be one of {KERNELS}, got {kernel!r}"
+    if max_size is not None and max_size < MIN_MAX_SIZE:
+        return f"--max-size must be 0 (no limit) or >= {MIN_MAX_SIZE} px, got {max_size}"
+    if threads is not None and threads < 1:
+        return f"--threads must be >= 1, got {threads}"
+    if workers < 0:
+        return f"--workers must be >= 0, got {workers}"
+    if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
+        return f"--jpeg-quality must be in 1..100, got {jpeg_quality}"
+    return sio.device_problem(device)
+
+
+def _sample_recipe(meta: dict) -> dict:
+    """The RECIPE_KEYS a sample's meta/*.json records (max_size is not recorded per sample)."""
+    augment = meta.get("augment") or {}
+    return {"max_coc": meta.get("max_coc"), "kernel": meta.get("kernel"), "seed": meta.get("seed"),
+            "noise": augment.get("noise") is not None, "jpeg_quality": augment.get("jpeg_quality")}
+
+
+def check_recipe(out_dir: Path, recipe: dict) -> None:
+    """Refuse to add to (or "skip" into) a folder generated with other settings: they are compared with its
+    dataset.json and with one finished sample's meta. Raises ValueError naming the folder and the settings."""
+    known: dict = {}
+    ds_path = out_dir / "dataset.json"
+    if ds_path.is_file():
+        old = sio.read_json_object(ds_path)
+        known.update({k: old[k] for k in RECIPE_KEYS if k in old})
+    first_meta = next(iter(sorted((out_dir / "meta").glob("*.json"))), None) if (out_dir / "meta").is_dir() else None
+    if first_meta is not None:
+        meta = sio.read_json(first_meta)
+        if isinstance(meta, dict):
+            known.update({k: v for k, v in _sample_recipe(meta).items() if k not in known})
+    differ = [f"{k} {known[k]!r} (now {recipe[k]!r})" for k in RECIPE_KEYS if k in known and known[k] != recipe[k]]
+    if differ:
+        raise ValueError(f"{out_dir}: was generated with {', '.join(differ)}: rerun with the same options to "
+                         "complete it, or use another --out folder")
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(v) for v in text.split("/"))
@@ -351,28 +406,24 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for but CUDA is not available")
+    max_size = max_size or None  # 0 = no limit
+    problem = option_problem(max_coc=max_coc, kernel=kernel, device=device, max_size=max_size, threads=threads,
+                             workers=workers, jpeg_quality=jpeg_quality)
+    if problem:
+        raise ValueError(problem)
     if sources is None:
         sources = folder_sources(images, depths, depth_scale) if images is not None else builtin_sources()
     if not sources:
         raise ValueError(f"no input images found in {images}")
     count = len(sources) if count is None else int(count)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ds_path = out_dir / "dataset.json"
-    dataset = {"format": "syndof", "max_coc": int(max_coc), "sigma_encoding": "uint16 round(10*sigma)",
-               "kernel": kernel, "generator": "syndof.generate"}
-    if ds_path.is_file():
-        try:
-            old = json.loads(ds_path.read_text())
-        except ValueError:
-            old = {}
-        if old.get("max_coc", max_coc) != max_coc:
-            raise ValueError(f"{ds_path} was generated with max_coc {old.get('max_coc')}, not {max_coc}: "
-                             "use another --out folder")
-    if not ds_path.is_file() or json.loads(ds_path.read_text()) != dataset:
+    recipe = {"max_coc": int(max_coc), "kernel": kernel, "seed": int(seed), "noise": bool(noise),
+              "jpeg_quality": jpeg_quality, "max_size": max_size}
+    dataset = {"format": "syndof", "sigma_encoding": "uint16 round(10*sigma)", "generator": "syndof.generate",
+               **recipe}
+    check_recipe(out_dir, recipe)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not ds_path.is_file() or sio.read_json(ds_path) != dataset:
         sio.write_json_atomic(ds_path, dataset)
 
     shard_i, shard_n = shard
@@ -397,9 +448,12 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
 
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    # one handler prints each line: the root's when the CLI (basicConfig) set one up, else this module's
+    redirect = [logging.getLogger()] if logging.getLogger().handlers else [log]
+
     bar = tqdm(total=len(jobs), desc="syndof", unit="img", disable=not progress, dynamic_ncols=True)
     old_threads = torch.get_num_threads()
-    with logging_redirect_tqdm(loggers=[log]):
+    with logging_redirect_tqdm(loggers=redirect):
         if workers <= 1 or len(jobs) <= 1:
             if threads:
                 torch.set_num_threads(threads)
@@ -455,9 +509,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.count is not None and args.count < 0:
         print("error: --count must be >= 0", file=sys.stderr)
-        return 2
-    if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
-        print("error: --jpeg-quality must be in 1..100", file=sys.stderr)
         return 2
     try:
         summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,

@@ -8,6 +8,7 @@ jobs can log one line and skip the sample. Every writer goes through a temporary
 from __future__ import annotations
 
 import contextlib
+import io as io_module
 import json
 import os
 import tempfile
@@ -181,6 +182,21 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
     return units.syndof_to_sigma(raw)
 
 
+def device_problem(device: str) -> str | None:
+    """Why ``--device`` cannot be used (not cpu / cuda / cuda:N, or CUDA absent) as one line, or None."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError, TypeError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        return f"--device must be cpu, cuda or cuda:N, got {device!r}"
+    if kind == "cuda" and not torch.cuda.is_available():
+        return f"--device {device} requested but CUDA is not available"
+    return None
+
+
 # ----------------------------------------------------------------------------------------------------------- writing
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -208,6 +224,25 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """Parse the JSON file ``path``; a missing, unreadable or malformed file raises :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise InputError(path, f"invalid JSON ({exc})") from None
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """:func:`read_json` of a file that must hold a JSON object (InputError naming it otherwise)."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise InputError(path, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
@@ -249,21 +284,40 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         write_bytes_atomic(path, encode_png(arr))
 
 
-def write_sigma_map(path: str | os.PathLike, sigma: np.ndarray, channels: int = 3) -> None:
-    """Write σ (px) as a SYNDOF 16-bit PNG holding ``round(10·σ)`` with ``channels`` identical channels."""
+def encode_sigma_map(sigma: np.ndarray, channels: int = 3) -> bytes:
+    """σ (px) as SYNDOF 16-bit PNG bytes holding ``round(10·σ)`` with ``channels`` identical channels."""
     value = units.sigma_to_syndof(sigma)
     if channels == 3:
         value = np.repeat(value[..., None], 3, axis=2)
     elif channels != 1:
         raise ValueError("channels must be 1 or 3")
-    write_bytes_atomic(path, encode_png(value))
+    return encode_png(value)
+
+
+def write_sigma_map(path: str | os.PathLike, sigma: np.ndarray, channels: int = 3) -> None:
+    """Write σ (px) as a SYNDOF 16-bit PNG holding ``round(10·σ)`` with ``channels`` identical channels."""
+    write_bytes_atomic(path, encode_sigma_map(sigma, channels))
+
+
+def encode_npy(array: np.ndarray) -> bytes:
+    """``array`` as ``.npy`` file bytes (no pickle)."""
+    buf = io_module.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write ``array`` as ``.npy`` atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+    write_bytes_atomic(path, encode_npy(array))
+
+
+def write_set_atomic(files: dict[Path, bytes]) -> None:
+    """Write several files as one set: each goes to a temporary file beside it, and only once every one is written
+    are they renamed into place. On any error (disk full, permission) every temporary file is removed and no file of
+    the set is created or replaced."""
+    with contextlib.ExitStack() as stack:
+        for path, data in files.items():
+            stack.enter_context(atomic_path(path)).write_bytes(data)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

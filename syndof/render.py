@@ -22,10 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from syndof import io
+from syndof import io, units
 from syndof.blur import render_layers
 from syndof.camera import LayeredDepth, layers_from_sigma
 from syndof.depth_io import read_depth
+
+SIGMA_TOLERANCE = 0.05
+"""px above σ_max still accepted in a σ map (16-bit PNGs store round(10·σ))."""
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,21 +64,33 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
         dict with ``image`` (uint8 (H, W, 3)), ``layers`` (LayeredDepth), ``psnr`` (dB or None), ``seconds``
         (render time).
     """
+    if max_coc < 2:
+        raise ValueError(f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}")
     img = io.read_image(image)
     dep = read_depth(depth, depth_scale)
     sig = io.read_sigma_map(sigma_map)
     if dep.shape != img.shape[:2] or sig.shape != img.shape[:2]:
         raise io.InputError(sigma_map, f"size mismatch: image {img.shape[:2]}, depth {dep.shape}, σ map {sig.shape}")
+    sigma_max = units.max_sigma(max_coc)
+    if float(sig.max()) > sigma_max + SIGMA_TOLERANCE:
+        raise io.InputError(sigma_map, f"σ up to {float(sig.max()):g} px exceeds σ_max {sigma_max:g} px of --max-coc "
+                                       f"{max_coc} (the generator skips such samples; raise --max-coc if intended)")
+    ref = None
+    if reference is not None:
+        ref = io.to_uint8(io.read_image(reference))
+        if ref.shape != img.shape:
+            raise io.InputError(reference, f"reference is {ref.shape[1]}x{ref.shape[0]} px, the image "
+                                           f"{img.shape[1]}x{img.shape[0]} px")
     layered = layers_from_sigma(dep, sig, max_coc=max_coc, focal_mm=focal_hint(sigma_map))
     t0 = time.perf_counter()
     rendered = render_image(img, layered, max_coc=max_coc, kernel=kernel, device=device)
     seconds = time.perf_counter() - t0
     if out is not None:
-        io.write_image(out, rendered)
-    score = None
-    if reference is not None:
-        ref = io.read_image(reference)
-        score = psnr_uint8(rendered, io.to_uint8(ref))
+        try:
+            io.write_image(out, rendered)
+        except OSError as exc:  # the temporary file's name would only confuse
+            raise OSError(exc.errno, f"cannot write {out}: {exc.strerror}") from None
+    score = None if ref is None else psnr_uint8(rendered, ref)
     return {"image": rendered, "layers": layered, "psnr": score, "seconds": seconds}
 
 
@@ -92,13 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--reference", default=None, help="print the PSNR of the render against this image")
     args = ap.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("error: --device cuda requested but CUDA is not available", file=sys.stderr)
+    problem = io.device_problem(args.device)
+    if problem is None and Path(args.out).is_dir():
+        problem = f"--out {args.out}: is a folder (give the output PNG's file name)"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,
                           args.kernel, args.device, args.reference)
-    except io.InputError as exc:
+    except (ValueError, OSError) as exc:  # io.InputError is a ValueError; OSError: --out not writable
         print(f"error: {exc}", file=sys.stderr)
         return 2
     lay = res["layers"]

@@ -82,7 +82,10 @@ def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:
     sigma = np.asarray(sigma, dtype=np.float64)
     if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
         raise ValueError("σ map must be finite and non-negative")
-    return np.floor(sigma * SYNDOF_SCALE + 0.5).astype(np.uint16)
+    value = np.floor(sigma * SYNDOF_SCALE + 0.5)
+    if value.size and value.max() > np.iinfo(np.uint16).max:  # would wrap around silently
+        raise ValueError(f"σ up to {sigma.max():g} px does not fit a SYNDOF map (uint16 round(10·σ) ≤ 6553.5 px)")
+    return value.astype(np.uint16)
 
 
 def syndof_to_sigma(value: np.ndarray) -> np.ndarray:

@@ -91,7 +91,8 @@ class DomainStream:
                             self.dataset.describe(index), exc.problem)
                 continue
             return self.transform(sample, torch.Generator().manual_seed(seed))
-        raise RuntimeError(f"{self.name}: none of the {n} samples could be read")
+        raise ValueError(f"{self.name}: none of the {n} samples could be read (e.g. {self.dataset.describe(0)}; "
+                         "see the warnings above)")
 
     def next_batch(self) -> dict[str, torch.Tensor]:
         """Stacked batch: each key of the transformed samples → (batch_size, …) tensor."""

@@ -33,6 +33,8 @@ class _Scorer:
     def __init__(self, spec: B.BenchmarkSpec, args, source, root: Path):
         self.spec, self.source, self.root = spec, source, root
         self.thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.gt_blurred, self.gt_pixels = 0.0, 0  # DBD: share of GT pixels read as blurred (polarity check)
+        self.gt_all_binary = True  # syndof: every GT label map holds only 0 and 1 (a DBD mask, not σ labels)
         if spec.task == "dbd":
             factors = (args.adaptive_factor,) + tuple(c for c in (1.5, 2.0) if c != args.adaptive_factor)
             self.acc = dbd.DBDAccumulator(resolution=args.resolution or spec.default_resolution,
@@ -64,6 +66,8 @@ class _Scorer:
             if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
                 raise io.InputError(sample.gt, f"{self.source.name}: blur map outside [0, 1]")
             self.acc.add(sample.stem, np.clip(pred, 0, 1), gt)
+            self.gt_blurred += float(np.count_nonzero(gt))
+            self.gt_pixels += gt.size
             shown_gt, shown_pred = gt, pred
         elif task == "rtf":
             sigma = rtf.prediction_to_sigma(pred, self.mapping)
@@ -72,6 +76,7 @@ class _Scorer:
             shown_gt, shown_pred = rtf.normalise_sigma(gt), rtf.normalise_sigma(sigma)
         else:
             label = units.sigma_to_label(pred, self.max_coc) if self.pred_is_sigma else pred
+            self.gt_all_binary = self.gt_all_binary and bool(np.all((gt == 0) | (gt == 1)))
             mse, mae = syndof_test.label_errors(label, gt)
             self.acc.add(sample.stem, mse, mae)
             shown_gt, shown_pred = gt, label
@@ -139,6 +144,9 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         scorer.add(sample, pred, gt)
     elapsed = time.perf_counter() - t0
     summary = scorer.acc.summary()
+    warnings = polarity_warnings(spec, root, scorer)
+    for line in warnings:
+        log.warning("%s", line)
     result = {
         "benchmark": spec.name,
         "task": spec.task,
@@ -153,6 +161,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         "protocol": scorer.protocol(),
         "metrics": summary,
         "elapsed_s": round(elapsed, 2),
+        "warnings": warnings,
         "command": " ".join(command),
     }
     headline_keys = ("mae", "fmax", "f_at_0.5", "iou_pooled", "pr_auc") if spec.task == "dbd" else ("mse", "mae")
@@ -160,6 +169,31 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     _write(out_dir, spec, args, source, scorer, samples, result)
     result["out"] = str(out_dir)
     return result
+
+
+BLURRED_SHARE_MIN = 0.45
+"""DBD benchmarks hold photos with a sharp subject on a defocused background, so most GT pixels are blurred (CUHK:
+63 % over its 1,000 masks). A set whose GT reads as mostly sharp is probably scored with the wrong ``--benchmark``
+(the opposite GT polarity: dut / xu100 masks are white = sharp, cuhk / ctcug white = blurred)."""
+POLARITY_CHECK_MIN_IMAGES = 5
+
+
+def polarity_warnings(spec: B.BenchmarkSpec, root: Path, scorer: _Scorer) -> list[str]:
+    """One-line warnings about GT that looks wrong for ``--benchmark`` (sets of 5 or more images): DBD masks of the
+    opposite polarity, or binary masks scored as SYNDOF σ labels."""
+    if len(scorer.thumbs) < POLARITY_CHECK_MIN_IMAGES:
+        return []
+    if spec.task == "syndof" and scorer.gt_all_binary:
+        return [f"{root}: every GT map holds only 0 and 1 (binary blur masks, not σ labels): is --benchmark "
+                f"{spec.name} right for this folder?"]
+    if spec.task != "dbd" or not scorer.gt_pixels:
+        return []
+    share = scorer.gt_blurred / scorer.gt_pixels
+    if share >= BLURRED_SHARE_MIN:
+        return []
+    return [f"{root}: only {share:.0%} of the GT pixels read as blurred with --benchmark {spec.name}'s polarity "
+            f"({'white' if spec.white_is_blurred else 'black'} = blurred), where defocus sets are mostly blurred: "
+            "is --benchmark right for this folder?"]
 
 
 def _write(out_dir: Path, spec, args, source, scorer: _Scorer, samples, result: dict) -> None:

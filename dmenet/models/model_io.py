@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
-from syndof.io import atomic_path, write_json_atomic
+from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT_VERSION = 1
 RESERVED_KEYS = ("format_version", "model_config", "init")
@@ -25,6 +26,22 @@ RESERVED_KEYS = ("format_version", "model_config", "init")
 
 class ModelFileError(ValueError):
     """A model file pair that cannot be loaded; the message names the file and the problem."""
+
+
+def read_tensors(path: str | Path, error: type[ValueError] = ModelFileError) -> dict[str, torch.Tensor]:
+    """Every tensor of the ``.safetensors`` file ``path`` (on the CPU).
+
+    Raises:
+        ``error`` (default :class:`ModelFileError`), naming the file: missing, unreadable, empty, truncated or
+        corrupt (safetensors' own ``SafetensorError`` never escapes).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: file not found")
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise error(f"{path}: not a readable safetensors file (empty, truncated or corrupt: {exc})") from None
 
 
 def model_paths(path: str | Path) -> tuple[Path, Path]:
@@ -61,11 +78,27 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     _, json_path = model_paths(path)
     if not json_path.is_file():
         raise ModelFileError(f"{json_path}: model sidecar JSON not found (written by save_model beside the weights)")
-    sidecar = json.loads(json_path.read_text(encoding="utf-8"))
+    try:
+        sidecar = read_json_object(json_path)
+    except InputError as exc:
+        raise ModelFileError(str(exc)) from None
     if sidecar.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{json_path}: format_version {sidecar.get('format_version')!r}, "
                              f"expected {FORMAT_VERSION}")
+    if not isinstance(sidecar.get("model_config"), dict):
+        raise ModelFileError(f"{json_path}: 'model_config' must be a JSON object (the ModelConfig fields), got "
+                             f"{type(sidecar.get('model_config')).__name__}")
+    if not isinstance(sidecar.get("init") or {}, dict):
+        raise ModelFileError(f"{json_path}: 'init' must be a JSON object or null")
     return sidecar
+
+
+def sidecar_config(sidecar: dict[str, Any], path: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` of a sidecar read by :func:`read_sidecar`; a bad field raises ModelFileError."""
+    try:
+        return ModelConfig.from_dict(dict(sidecar["model_config"]))
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{model_paths(path)[1]}: invalid model_config ({exc})") from None
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[DMENet, dict[str, Any]]:
@@ -78,15 +111,15 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     sidecar = read_sidecar(path)
     if not weights_path.is_file():
         raise ModelFileError(f"{weights_path}: model weights not found")
-    cfg = ModelConfig.from_dict(dict(sidecar["model_config"]))
+    cfg = sidecar_config(sidecar, path)
     init = dict(sidecar.get("init") or {})
     convention = cfg.input_convention or init.get("input_convention")
     if convention is None:
         raise ModelFileError(f"{weights_path}: sidecar names no input convention")
+    state = read_tensors(weights_path)  # a corrupt file fails before the model is built
     model = build_dmenet(dataclasses.replace(cfg, input_convention=convention), load_init=False)
     model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
-    state = load_file(str(weights_path), device="cpu")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))

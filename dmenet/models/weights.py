@@ -8,9 +8,11 @@ are dropped by name; any other key, a missing encoder key or a shape mismatch ra
 
 from __future__ import annotations
 
+import contextlib
+import pickle
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -36,14 +38,17 @@ def read_weights_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, st
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt", device="cpu") as f:
+        with _open_safetensors(path) as f:
             meta = dict(f.metadata() or {})
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         return tensors, meta
     if path.suffix in (".pth", ".pt", ".bin"):
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+            # weights_only=True refuses any pickle that is not plain tensors/containers: nothing from it ran
+            raise WeightsError(f"{path}: not a weights-only torch file (refused by torch.load(weights_only=True): "
+                               f"{str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__})") from None
         if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
             raise WeightsError(f"{path}: expected a flat {{name: tensor}} state dict (torchvision format)")
         return dict(obj), {}
@@ -57,10 +62,20 @@ def read_weights_metadata(path: str | Path) -> dict[str, str]:
         return {}
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt", device="cpu") as f:
+    with _open_safetensors(path) as f:
         return dict(f.metadata() or {})
+
+
+@contextlib.contextmanager
+def _open_safetensors(path: Path) -> Iterator[Any]:
+    """``safe_open`` whose corrupt-file errors become a :class:`WeightsError` naming ``path``."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            yield f
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file (empty, truncated or corrupt: {exc})") from None
 
 
 def convention_from_metadata(meta: dict[str, str]) -> str | None:

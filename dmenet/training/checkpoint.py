@@ -16,7 +16,6 @@ there is none.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import subprocess
@@ -25,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from dmenet.models import model_io
-from syndof.io import atomic_path, write_json_atomic
+from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT_VERSION = 1
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +35,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed from; the message names the file."""
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object file of the run folder; unreadable or malformed → CheckpointError naming it."""
+    try:
+        return read_json_object(path)
+    except InputError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def git_info() -> dict[str, Any]:
@@ -155,7 +162,7 @@ def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None
     root = Path(run_dir) / "checkpoints"
     entry = {"dir": folder.name, "step": step, "metric": metric}
     best_path = root / "best.json"
-    best = json.loads(best_path.read_text()) if best_path.is_file() else None
+    best = _read_json_object(best_path) if best_path.is_file() else None
     improved = metric is not None and (best is None or best.get("metric") is None or metric <= best["metric"])
     write_json_atomic(root / "last.json", entry)
     if improved:
@@ -200,7 +207,11 @@ def resolve(run_dir: Path, which: str = "last") -> Path:
     pointer = Path(run_dir) / "checkpoints" / f"{which}.json"
     if not pointer.is_file():
         raise CheckpointError(f"{pointer}: no checkpoint to resume from (run without --resume to start)")
-    folder = pointer.parent / json.loads(pointer.read_text())["dir"]
+    name = _read_json_object(pointer).get("dir")
+    # a pointer names a sibling folder: never follow it out of the run (../other_run/…) or to an absolute path
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"{pointer}: 'dir' must name a checkpoint folder beside it, got {name!r}")
+    folder = pointer.parent / name
     if not folder.is_dir():
         raise CheckpointError(f"{pointer}: points at missing folder {folder}")
     return folder
@@ -210,7 +221,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
     meta_path = Path(folder) / "train.json"
     if not meta_path.is_file():
         raise CheckpointError(f"{meta_path}: missing")
-    meta = json.loads(meta_path.read_text())
+    meta = _read_json_object(meta_path)
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{meta_path}: format_version {meta.get('format_version')}, expected {FORMAT_VERSION}")
     return meta
@@ -223,10 +234,31 @@ def load_checkpoint(folder: Path, trainer, streams: dict[str, Any], rank: int = 
     """
     folder = Path(folder)
     meta = read_meta(folder)
-    weights = load_file(str(folder / "model.safetensors"))
+    missing = [k for k in ("step", "opt_g", "opt_d", "scaler_g", "scaler_d", "streams", "rng") if k not in meta]
+    if missing:
+        raise CheckpointError(f"{folder / 'train.json'}: missing {missing}")
+    weights = model_io.read_tensors(folder / "model.safetensors", CheckpointError)
+    expected = trainer.model.state_dict()
+    wrong = sorted(set(expected) ^ set(weights)) or [k for k in expected
+                                                    if tuple(expected[k].shape) != tuple(weights[k].shape)]
+    if wrong:
+        raise CheckpointError(f"{folder / 'model.safetensors'}: does not fit the run's model config "
+                              f"(missing, unexpected or mis-shaped tensors {wrong[:8]})")
     trainer.model.load_state_dict({k: v.to(trainer.device) for k, v in weights.items()}, strict=True)
     trainer.snapshot_perceptual()
-    tensors = load_file(str(folder / "train.safetensors"))
+    tensors = model_io.read_tensors(folder / "train.safetensors", CheckpointError)
+    try:
+        _restore_training_state(folder, meta, tensors, trainer, streams, rank)
+    except (KeyError, TypeError, RuntimeError) as exc:  # a hand-edited or foreign train.json / train.safetensors
+        raise CheckpointError(f"{folder}: train.json / train.safetensors do not fit this run "
+                              f"({exc.__class__.__name__}: {exc})") from None
+    trainer.step = int(meta["step"])
+    return meta
+
+
+def _restore_training_state(folder: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], trainer,
+                            streams: dict[str, Any], rank: int) -> None:
+    """Optimisers, scalers, data streams and RNG of :func:`load_checkpoint`."""
     trainer.opt_g.load_state_dict(_unflatten_optimizer("opt_g", meta["opt_g"], tensors))
     if trainer.opt_d is not None:
         if meta["opt_d"] is None:
@@ -245,5 +277,3 @@ def load_checkpoint(folder: Path, trainer, streams: dict[str, Any], rank: int = 
         s_tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         stream.load_state_dict(s_tensors, meta["streams"][key])
     _set_rng_state(meta["rng"], tensors)
-    trainer.step = int(meta["step"])
-    return meta

@@ -37,6 +37,27 @@ def to_uint8_panel(image: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor | N
     return (panel * 255.0).round().clip(0, 255).astype(np.uint8)
 
 
+def truncate_metrics(path: str | Path, step: int) -> None:
+    """Drop the rows of ``metrics.jsonl`` logged after ``step`` (the checkpoint a resumed run restarts from), so the
+    steps a killed run logged past its last checkpoint are not logged twice. Rewritten atomically; no-op if absent."""
+    from syndof.io import write_text_atomic
+
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            if int(json.loads(line)["step"]) > step:
+                continue
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by the kill
+        kept.append(line if line.endswith("\n") else line + "\n")
+    if kept != lines:
+        write_text_atomic(path, "".join(kept))
+
+
 class RunLogger:
     """JSONL + W&B sink for one run (create it on rank 0 only).
 

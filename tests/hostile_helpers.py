@@ -1,0 +1,62 @@
+"""Helpers of the hostile-use battery (tests/test_hostile_*.py, cases of RELIABILITY.md): run a CLI's ``main`` in
+process and check what the user sees."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from syndof import io as sio
+
+
+def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str], capsys) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``main(argv)``; argparse's SystemExit is turned into its status."""
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors
+        rc = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return rc, captured.out, captured.err
+
+
+def assert_usage_error(rc: int, err: str, *names: str) -> str:
+    """Exit status 2, no traceback, and exactly one ``error:`` line that names every one of ``names``."""
+    assert rc == 2, err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(lines) == 1, err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def assert_logged_usage_error(main: Callable[[Sequence[str]], int], argv: Sequence[str], caplog,
+                              *names: str) -> str:
+    """For CLIs that log their error line (train, evaluate): exit status 2 and one ERROR record, on one line, naming
+    every one of ``names``."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        rc = main([str(a) for a in argv])
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert rc == 2 and len(errors) == 1, (rc, errors)
+    assert "Traceback" not in caplog.text and "\n" not in errors[0]
+    for name in names:
+        assert str(name) in errors[0], (name, errors[0])
+    return errors[0]
+
+
+def write_rgb(path: Path, h: int = 24, w: int = 32, seed: int = 0) -> Path:
+    """A small random RGB image file (PNG or JPEG by suffix)."""
+    rng = np.random.default_rng(seed)
+    sio.write_image(path, rng.random((h, w, 3)).astype(np.float32))
+    return path
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` by relative path (to show that nothing changed)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}

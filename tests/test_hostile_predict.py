@@ -1,0 +1,203 @@
+"""Hostile / careless use of ``dmenet.predict`` and the Python API (RELIABILITY.md §1): D1–D11 and large inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import dmenet
+from dmenet import inference, predict
+from dmenet.models import ModelConfig, build_dmenet
+from dmenet.models.model_io import ModelFileError, save_model
+from hostile_helpers import assert_usage_error, digests, run_main, write_rgb
+
+TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    """A tiny random model whose detection path uses per-image BatchNorm statistics (as the shipped one)."""
+    torch.manual_seed(0)
+    model = build_dmenet(ModelConfig(**TINY, detection_image_bn_stats=True))
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model)
+
+
+@pytest.fixture(autouse=True)
+def _load_each_model_once(monkeypatch):
+    """Building DMENet (its frozen VGG C included) takes seconds on a shared core: load each file once per module;
+    corrupt files still go through the real loader (they fail before anything is cached)."""
+    real = inference.load_model
+
+    def cached(path=None, device="cpu"):
+        key = (str(path), Path(path).stat().st_mtime_ns if path else 0)
+        if key not in _MODELS:
+            _MODELS[key] = real(path, device)
+        return _MODELS[key]
+
+    monkeypatch.setattr(inference, "load_model", cached)
+
+
+_MODELS: dict = {}
+
+
+@pytest.fixture
+def images(tmp_path) -> list[Path]:
+    return [write_rgb(tmp_path / "in" / f"img{i}.png", seed=i) for i in range(2)]
+
+
+def _predict(argv, capsys, model_path):
+    return run_main(predict.main, [*argv, "--checkpoint", model_path, "--flips", "1"], capsys)
+
+
+def _copy_model(model_path: Path, folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    weights, sidecar = folder / "m.safetensors", folder / "m.json"
+    shutil.copy(model_path, weights)
+    shutil.copy(model_path.with_suffix(".json"), sidecar)
+    return weights, sidecar
+
+
+# ------------------------------------------------------------------------------------------------------------ medium
+@pytest.mark.parametrize("content", [np.random.default_rng(0).bytes(4096), b"", "truncated"])
+def test_d3_corrupt_safetensors_is_one_line_exit_2(model_path, images, tmp_path, capsys, content):
+    weights, _ = _copy_model(model_path, tmp_path / "bad")
+    weights.write_bytes(model_path.read_bytes()[:100] if content == "truncated" else content)
+    rc, _, err = _predict([images[0], "--out", tmp_path / "o"], capsys, weights)
+    assert_usage_error(rc, err, str(weights))
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    with pytest.raises(ModelFileError, match="m.safetensors"):  # the API raises what its docstring promises
+        dmenet.load_model(weights)
+
+
+def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path, images, tmp_path, capsys,
+                                                                      monkeypatch):
+    out = tmp_path / "o"
+    assert _predict([images[0], "--out", out], capsys, model_path)[0] == 0
+    before = digests(out)
+    assert sorted(before) == ["img0_blur.png", "img0_preview.png", "img0_sigma.png"]
+    real = Path.write_bytes
+
+    def disk_full(self, data):
+        if "_preview" in self.name:
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)
+    assert rc == 1 and "0/2 images written" in out_text
+    assert err.count("No space left on device") == 2 and "Traceback" not in err
+    assert digests(out) == before  # img1 left nothing behind; img0's earlier set is untouched
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+
+
+def test_d10_colliding_names_get_distinct_output_sets(model_path, tmp_path, capsys):
+    folder = tmp_path / "in"
+    for i, name in enumerate(("a.jpg", "a.png", "a_jpg.png")):
+        write_rgb(folder / name, seed=i)
+    rc, out_text, _ = _predict([folder, "--out", tmp_path / "o"], capsys, model_path)
+    assert rc == 0 and "3/3 images written" in out_text
+    previews = sorted(p.name for p in (tmp_path / "o").glob("*_preview.png"))
+    assert len(previews) == 3, previews
+    jobs, _ = predict.collect_jobs([folder], tmp_path / "o")
+    assert len({job.prefix for job in jobs}) == 3
+
+
+# --------------------------------------------------------------------------------------------------------------- low
+def test_d1_too_small_image_is_a_clear_skip(model_path, tmp_path, capsys):
+    small = write_rgb(tmp_path / "s.png", 16, 16)
+    rc, _, err = _predict([small, "--out", tmp_path / "o"], capsys, model_path)
+    assert rc == 1 and "image too small for DMENet (16x16 px)" in err and "Expected more than 1" not in err
+    model = inference.load_model(model_path)
+    with pytest.raises(ValueError, match="too small"):
+        dmenet.estimate_blur_probability(np.zeros((16, 16, 3), np.float32), model)
+    assert dmenet.estimate_blur_probability(np.zeros((16, 17, 3), np.float32), model).shape == (16, 17)
+
+
+def test_d2_out_is_a_file_or_unwritable_before_any_work(model_path, images, tmp_path, capsys, monkeypatch):
+    target = tmp_path / "f"
+    target.write_text("x")
+    monkeypatch.setattr(predict, "make_method", lambda *a, **k: pytest.fail("model loaded before --out check"))
+    assert_usage_error(*_predict([*images, "--out", target], capsys, model_path)[::2], "--out", str(target))
+    assert target.read_text() == "x"
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(predict.tempfile, "TemporaryFile", read_only)
+    rc, _, err = _predict([*images, "--out", tmp_path / "ro"], capsys, model_path)
+    assert "Permission denied" in assert_usage_error(rc, err, "--out")
+
+
+@pytest.mark.parametrize("sidecar", [{"format_version": 1}, [1, 2], {"format_version": 1, "model_config": None},
+                                     "wide", "syntax"])
+def test_d4_d5_bad_sidecar_names_the_json_file(model_path, images, tmp_path, capsys, sidecar):
+    weights, json_path = _copy_model(model_path, tmp_path / "bad")
+    if sidecar == "wide":
+        good = json.loads(json_path.read_text())
+        good["model_config"]["width"] = "wide"
+        json_path.write_text(json.dumps(good))
+    elif sidecar == "syntax":
+        json_path.write_text('{"format_version": 1, ')
+    else:
+        json_path.write_text(json.dumps(sidecar))
+    rc, _, err = _predict([images[0], "--out", tmp_path / "o"], capsys, weights)
+    assert_usage_error(rc, err, str(json_path))
+
+
+@pytest.mark.parametrize("flags", [["--tile-size", "64", "--tile-overlap", "600"], ["--tile-size", "0"],
+                                   ["--tile-overlap", "-1"], ["--max-side", "0"], ["--max-side", "-10"],
+                                   ["--max-side", "8"]])
+def test_d6_tile_and_size_options_checked_before_the_model_loads(model_path, images, tmp_path, capsys, monkeypatch,
+                                                                 flags):
+    monkeypatch.setattr(predict, "make_method", lambda *a, **k: pytest.fail("model loaded before option check"))
+    rc, _, err = _predict([images[0], "--out", tmp_path / "o", *flags], capsys, model_path)
+    assert_usage_error(rc, err, flags[-2])
+    assert not (tmp_path / "o").exists()
+
+
+def test_d7_unknown_device(model_path, images, tmp_path, capsys):
+    rc, _, err = _predict([images[0], "--out", tmp_path / "o", "--device", "tpu"], capsys, model_path)
+    assert_usage_error(rc, err, "--device", "tpu")
+
+
+def test_d9_outputs_inside_the_input_folder_are_not_predicted_on(model_path, images, capsys):
+    folder = images[0].parent
+    assert _predict([folder, "--out", folder], capsys, model_path)[0] == 0
+    rc, out_text, err = _predict([folder, "--out", folder], capsys, model_path)
+    assert rc == 0 and "2/2 images written" in out_text and "6 file(s) under --out" in err
+    assert not list(folder.glob("*_sigma_sigma.png")) and not list(folder.glob("*_preview_*"))
+
+
+def test_d11_float_image_in_0_255_is_refused(model_path, rng):
+    model = inference.load_model(model_path)
+    image = (rng.random((32, 32, 3)) * 255).astype(np.float32)
+    with pytest.raises(ValueError, match="divide 8-bit values by 255"):
+        dmenet.estimate_defocus(image, model)
+    assert dmenet.estimate_defocus(np.clip(image / 255 * 1.01, 0, 1.01), model).shape == (32, 32)
+
+
+# ------------------------------------------------------------------------------------------------------ large inputs
+def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
+                                                                   monkeypatch):
+    need = predict.estimate_memory(4000, 6000)
+    assert need > 4 * 2**30  # the measured 5.5 GB of a 6000×4000 photo (RELIABILITY.md #10) is in range
+    assert predict.estimate_memory(4000, 6000, max_side=1500) < need / 3
+    with pytest.raises(ValueError, match=r"--max-side \d+") as err:
+        predict.check_memory(4000, 6000, None, available=2 * 2**30)
+    side = int(str(err.value).split("--max-side ")[1].split()[0])
+    predict.check_memory(4000, 6000, side, available=2 * 2**30)  # the suggested way out fits
+    predict.check_memory(4000, 6000, None, available=None)  # unknown memory: no refusal
+    assert predict.available_memory() is None or predict.available_memory() > 0
+
+    monkeypatch.setattr(predict, "available_memory", lambda: predict.MEMORY_FIXED_BYTES)  # nothing to spare
+    rc, _, err_text = _predict([*images, "--out", tmp_path / "o"], capsys, model_path)
+    assert rc == 1 and err_text.count("GiB available") == 2 and "Traceback" not in err_text
+    monkeypatch.undo()
+    rc, _, err_text = _predict([*images, "--out", tmp_path / "o2"], capsys, model_path)
+    assert rc == 0 and "[1/2]" in err_text and "[2/2]" in err_text
+

@@ -1,0 +1,75 @@
+"""Hostile / careless use of ``syndof.render`` (RELIABILITY.md §2): D7, D12–D15."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hostile_helpers import assert_usage_error, run_main, write_rgb
+from syndof import io as sio
+from syndof import render
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+H, W = 24, 32
+
+
+@pytest.fixture
+def inputs(tmp_path) -> dict[str, Path]:
+    depth = np.tile(np.linspace(1000.0, 3000.0, W), (H, 1))
+    sigma = np.tile(np.linspace(0.0, 2.0, W, dtype=np.float32), (H, 1))
+    np.save(tmp_path / "depth.npy", depth)
+    np.save(tmp_path / "sigma.npy", sigma)
+    return {"image": write_rgb(tmp_path / "img.png", H, W), "depth": tmp_path / "depth.npy",
+            "sigma": tmp_path / "sigma.npy"}
+
+
+def _render(inputs, out, capsys, *extra, sigma=None):
+    return run_main(render.main, ["--image", inputs["image"], "--depth", inputs["depth"], "--sigma-map",
+                                  sigma or inputs["sigma"], "--out", out, *extra], capsys)
+
+
+def test_valid_render_for_reference(inputs, tmp_path, capsys):
+    rc, out_text, _ = _render(inputs, tmp_path / "o.png", capsys, "--reference", inputs["image"])
+    assert rc == 0 and '"layers"' in out_text and (tmp_path / "o.png").is_file()
+
+
+def test_d12_sigma_beyond_sigma_max_is_refused(inputs, tmp_path, capsys):
+    huge = tmp_path / "huge.npy"
+    np.save(huge, np.full((H, W), 1e6, np.float32))
+    assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, sigma=huge)[::2], str(huge), "σ_max")
+    png = tmp_path / "max.png"
+    sio.write_bytes_atomic(png, sio.encode_png(np.full((H, W, 3), 65535, np.uint16)))
+    assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, sigma=png)[::2], str(png), "6553.5")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "1"])
+def test_d13_bad_max_coc(inputs, tmp_path, capsys, value):
+    assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, "--max-coc", value)[::2], "--max-coc")
+
+
+def test_d14_out_is_a_folder_or_unwritable(inputs, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    assert_usage_error(*_render(inputs, folder, capsys)[::2], "--out", str(folder))
+
+    def read_only(self, data):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    out = tmp_path / "ro" / "x.png"
+    line = assert_usage_error(*_render(inputs, out, capsys)[::2], str(out))
+    assert "Permission denied" in line and ".tmp" not in line
+
+
+def test_d15_reference_of_another_size_is_refused_before_writing(inputs, tmp_path, capsys):
+    ref = write_rgb(tmp_path / "ref.png", H * 2, W * 2)
+    out = tmp_path / "o.png"
+    assert_usage_error(*_render(inputs, out, capsys, "--reference", ref)[::2], str(ref))
+    assert not out.exists()
+
+
+def test_d7_unknown_device(inputs, tmp_path, capsys):
+    assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, "--device", "tpu")[::2], "--device", "tpu")

@@ -1,0 +1,23 @@
+"""Hostile / careless use of ``dmenet.summary`` (RELIABILITY.md §6): D33."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dmenet import summary
+from hostile_helpers import assert_usage_error, run_main
+
+TINY = Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"
+
+
+@pytest.mark.parametrize("size", ["0", "-16", "17", "100000"])
+def test_d33_size_out_of_range_is_one_line_before_any_allocation(capsys, monkeypatch, size):
+    monkeypatch.setattr(summary, "build_dmenet", lambda *a, **k: pytest.fail("model built for an invalid --size"))
+    assert_usage_error(*run_main(summary.main, ["--config", TINY, "--size", size], capsys)[::2], "--size", size)
+
+
+def test_valid_size_still_counts(capsys):
+    rc, out, _ = run_main(summary.main, ["--config", TINY, "--size", "32"], capsys)
+    assert rc == 0 and "B encoder" in out and "input 32x32" in out
