@@ -28,8 +28,8 @@ def console_scripts() -> dict[str, str]:
 
 
 SCRIPTS = console_scripts()
-SLOW = {"syndof-render", "dmenet-demo", "syndof-generate", "dmenet-train"}
-"""Examples that take more than a few seconds on 2 loaded cores (a full-size render, the demo's 4 estimates)."""
+SLOW = {"syndof-render", "dmenet-demo", "syndof-generate", "dmenet-train", "dmenet-fit-dbd", "dmenet-fit-sigma"}
+"""Examples that take more than a few seconds on 2 cores (a full-size render, training, fits on full-size photos)."""
 
 
 def help_text(module: str, capsys) -> str:
