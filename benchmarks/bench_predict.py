@@ -136,10 +136,12 @@ def bench_models(repeats: int, names: tuple[str, ...] = ("lite", "paper")) -> No
 
 
 def bench_peers(repeats: int) -> None:
-    from dmenet.peers import PEERS
+    """The classical methods of the registry (:func:`dmenet.methods.make_method`), blur map only."""
+    from dmenet.methods import make_method, method_names
 
     image = _test_image()
-    for name, fn in PEERS.items():
+    for name in method_names(learned=False):
+        fn = make_method(name).blur_map
         reps = max(1, repeats // 4) if name in ("hifst", "zhuo_sim") else repeats
         ms, cpu = _median_ms(lambda fn=fn: fn(image), reps, warmup=1)
         print(f"peer {name:10s}: {ms:8.1f} ms wall, {cpu:8.1f} ms CPU", flush=True)

@@ -11,22 +11,23 @@ four bands (composed GT → predicted).
 
 Usage::
 
-    python benchmarks/scale_consistency.py [--checkpoint MODEL] [--rtf ../shared/data/rtf] [--scales 0.5 1 2]
-        [--reblur 1 2]
+    python benchmarks/scale_consistency.py [--method dmenet] [--model MODEL] [--flips N] [--rtf ../shared/data/rtf]
+        [--scales 0.5 1 2] [--reblur 1 2]
+
+The method comes from the registry (:func:`dmenet.methods.make_method`) and must give σ.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from dmenet import inference
+from dmenet import cli as dcli
 from dmenet.eval import rtf
-from syndof import io, units
+from dmenet.methods import make_method
+from syndof import cli, io, units
 
 BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0))
 
@@ -40,34 +41,39 @@ def _bands(gt: np.ndarray, target: np.ndarray, sigma: np.ndarray) -> str:
     return " | ".join(cells)
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", help="model file (default: the shipped checkpoint)")
+    p = cli.OneLineParser(description=__doc__.split("\n\n")[0])
+    dcli.add_method(p)
+    dcli.add_model(p)
+    dcli.add_flips(p)
+    dcli.add_raw_sigma(p)
+    cli.add_device(p)
     p.add_argument("--rtf", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rtf"))
     p.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     p.add_argument("--reblur", type=float, nargs="*", default=[1.0, 2.0],
                    help="extra Gaussian σ (px) of the second table (none: skip it)")
-    p.add_argument("--threads", type=int, default=1)
+    cli.add_threads(p, default=1)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    cli.apply_threads(args.threads)
     root = Path(args.rtf)
     image = io.read_image(root / "image_01.png")
     gt = rtf.load_rtf_sigma(root / "map_01.mat", rtf.load_conversion_table(root / rtf.TABLE_NAME))
-    model = inference.load_model(args.checkpoint)
+    method = make_method(args.method, dcli.method_options(args))
     h, w = image.shape[:2]
-    print(f"model {args.checkpoint or 'shipped'}; GT mean σ {gt.mean():.2f} px")
+    print(f"{method.describe()}; GT mean σ {gt.mean():.2f} px")
     print("scale | mean σ (px at ×1) | RTF MAE | " + " | ".join(f"GT [{a},{b}) → pred" for a, b in BANDS))
     for s in args.scales:
         size = (round(w * s), round(h * s))
         x = cv2.resize(image, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-        sigma = units.rescale_sigma(cv2.resize(inference.estimate_defocus(x, model), (w, h)), 1.0 / s)
+        sigma = units.rescale_sigma(cv2.resize(method.sigma_map(x), (w, h)), 1.0 / s)
         print(f"{s:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, gt)[1]:.4f} | {_bands(gt, gt, sigma)}")
     if args.reblur:
         print("re-blur g (px) | mean σ (px) | RTF MAE vs √(GT² + g²) | "
               + " | ".join(f"GT [{a},{b}): √(GT² + g²) → pred" for a, b in BANDS))
     for g in args.reblur:
         x = cv2.GaussianBlur(image, (0, 0), g, borderType=cv2.BORDER_REFLECT_101) if g > 0 else image
-        sigma, target = inference.estimate_defocus(x, model), units.compose_sigma(gt, g)
+        sigma, target = method.sigma_map(x), units.compose_sigma(gt, g)
         print(f"{g:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, target)[1]:.4f} | {_bands(gt, target, sigma)}")
     return 0
 

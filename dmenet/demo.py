@@ -2,13 +2,14 @@
 
 Usage::
 
-    python -m dmenet.demo --out demo_out [--count 4] [--checkpoint PATH]
+    python -m dmenet.demo --out demo_out [--count 4] [--model PATH] [--flips N] [--max-side N] [--device cpu|cuda]
+        [--threads N]
 
 Steps, all on built-in data (no download, no GPU):
 
 1. :func:`syndof.demo.run_synthesis_demo` generates ``count`` SYNDOF samples into ``OUT/syndof`` and writes
    ``OUT/contact_sheet.png``.
-2. The default checkpoint (``checkpoints/dmenet_lite.safetensors``, or ``--checkpoint``) estimates σ for the
+2. The default checkpoint (``checkpoints/dmenet_lite.safetensors``, or ``--model``) estimates σ for the
    generated images — where the ground truth is known, the σ MAE (px) is reported — and for scikit-image's bundled
    photos.
 3. ``OUT/report.png`` (rows: image | predicted σ | ground-truth σ or blur probability, σ colour range 0 … σ_max) and
@@ -17,7 +18,7 @@ Steps, all on built-in data (no download, no GPU):
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -25,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dmenet import cli as dcli
+from dmenet.methods import MethodOptions, make_method
+from syndof import cli
 from syndof import io as sio
-from syndof import units
 from syndof.viz import colorize, contact_sheet
 
 log = logging.getLogger("dmenet.demo")
@@ -40,17 +43,19 @@ def _builtin_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)().astype(np.float32) / 255.0
 
 
-def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None = None) -> Path:
-    """Run the whole demo into ``out_dir``; returns the path of ``report.md``."""
-    from dmenet.inference import estimate, load_model
-    from dmenet.models.sigma_curve import describe_sigma_curve
+def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None = None,
+             options: MethodOptions | None = None) -> Path:
+    """Run the whole demo into ``out_dir`` with the registered ``dmenet`` method (``checkpoint`` None = the shipped
+    model; ``options`` the other method options, e.g. device and flips); returns the path of ``report.md``."""
     from syndof.demo import run_synthesis_demo
 
     out_dir = Path(out_dir)
+    method = make_method("dmenet", dataclasses.replace(options or MethodOptions(), model=checkpoint))
     sheet = run_synthesis_demo(out_dir, count=count, progress=False)
-    model = load_model(checkpoint)
-    max_coc = model.config.max_coc
-    vmax = units.max_sigma(max_coc)
+
+    def estimate(image: np.ndarray):
+        return method.estimate(image, sigma=True, probability=True)
+
     rows, lines = [], ["# Demo report", "", f"Synthesis contact sheet: `{sheet.name}`", "",
                        "| input | σ MAE vs ground truth (px) | mean predicted σ (px) | mean blur probability |",
                        "|---|---|---|---|"]
@@ -59,41 +64,44 @@ def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None 
         stem = json.loads(line)["stem"]
         image = sio.read_image(data_dir / "image" / f"{stem}.png")
         gt = sio.read_sigma_map(data_dir / "blur_map" / f"{stem}.png")
-        est = estimate(image, model)
-        sigma, prob = est.sigma, est.blur_probability
+        est = estimate(image)
+        sigma, prob, vmax = est.sigma, est.blur_probability, est.sigma_max
         sio.write_sigma_map(out_dir / "predictions" / f"{stem}_sigma.png", sigma)
         mae = float(np.abs(sigma - gt).mean())
         rows.append([image, colorize(sigma, vmax), colorize(gt, vmax)])
         lines.append(f"| syndof/{stem} | {mae:.3f} | {sigma.mean():.3f} | {prob.mean():.3f} |")
     for name in BUILTIN_PHOTOS:
         image = _builtin_photo(name)
-        est = estimate(image, model)
-        sigma, prob = est.sigma, est.blur_probability
+        est = estimate(image)
+        sigma, prob, vmax = est.sigma, est.blur_probability, est.sigma_max
         sio.write_sigma_map(out_dir / "predictions" / f"{name}_sigma.png", sigma)
         rows.append([image, colorize(sigma, vmax), prob])
         lines.append(f"| skimage.data.{name} | (no ground truth) | {sigma.mean():.3f} | {prob.mean():.3f} |")
     sio.write_image(out_dir / "report.png", contact_sheet(rows, tile=192))
-    init = getattr(model, "init_info", {})
-    cfg = model.config
     lines += ["", "`report.png`: image | predicted σ | ground-truth σ (synthetic rows) or blur probability (photos);",
-              f"σ colour range 0 … {vmax:g} px (inferno).", "",
-              f"Checkpoint: `{checkpoint or 'checkpoints/dmenet_lite.safetensors'}`; encoder {cfg.encoder}, init "
-              f"`{init.get('init_name') or init.get('init') or 'none'}` (input {init.get('input_convention')}); "
-              f"test flips {cfg.test_flips}; σ curve (dmenet.training.fit_sigma): "
-              f"{describe_sigma_curve(cfg.sigma_curve)}; {cfg.describe_bn()}."]
+              f"σ colour range 0 … {vmax:g} px (inferno).", "", f"Method: {method.describe()}."]
     report = out_dir / "report.md"
     sio.write_text_atomic(report, "\n".join(lines) + "\n")
     return report
 
 
+EXAMPLE = "dmenet-demo --out runs/demo_example --count 1 --flips 1 --max-side 160"
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dmenet.demo", description=__doc__.split("\n\n")[0])
+    p = cli.parser("dmenet.demo", __doc__, EXAMPLE)
     p.add_argument("--out", default="demo_out")
-    p.add_argument("--count", type=int, default=4)
-    p.add_argument("--checkpoint", default=None, help="model file (default: the shipped lite checkpoint)")
+    p.add_argument("--count", type=cli.positive_int, default=4)
+    dcli.add_model(p)
+    dcli.add_inference(p)
+    cli.add_device(p)
+    cli.add_threads(p)
     args = p.parse_args(argv)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    report = run_demo(args.out, args.count, args.checkpoint)
+    report = run_demo(args.out, args.count, args.model, dcli.method_options(args))
     print(report.read_text())
     print(f"report: {report}")
     return 0

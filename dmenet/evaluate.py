@@ -1,8 +1,10 @@
 """Benchmark evaluation CLI: ``python -m dmenet.evaluate --benchmark cuhk --data DIR --method lbp --out DIR``.
 
-Sources of maps (one of): ``--method NAME [NAME …]`` (a :data:`dmenet.peers.PEERS` name or ``dmenet``, which uses
-``--checkpoint`` or the default checkpoint through :mod:`dmenet.inference`), ``--checkpoint PATH`` alone (= method
-dmenet), or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]`` (saved maps; no images needed).
+Sources of maps (one of): ``--method NAME [NAME …]`` (registered methods, :func:`dmenet.methods.make_method`;
+``dmenet`` uses ``--model`` or the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``),
+``--model PATH`` alone (= method dmenet), or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]``
+(saved maps; no images needed). How each task is scored is its protocol (:mod:`dmenet.eval.protocols`): a method
+that gives σ is scored on σ where the protocol scores σ (RTF, SYNDOF), on its blur probability otherwise (DBD).
 
 Writes to ``--out`` (one sub-folder per method when several are given, plus ``summary.csv`` / ``summary.md`` and a
 combined PR plot): ``metrics.json`` (numbers + protocol tags), ``pr_curve.csv`` (DBD), ``per_image.csv``,
@@ -23,10 +25,13 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from dmenet import cli as dcli
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, rtf
+from dmenet.eval.protocols import Protocol, protocol_class
 from dmenet.eval.runner import evaluate_source
-from syndof import io, units
+from dmenet.methods import make_method
+from syndof import cli, io, units
 
 log = logging.getLogger("dmenet.evaluate")
 
@@ -61,7 +66,7 @@ def read_prediction(path: Path) -> np.ndarray:
     return (img @ np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)).astype(np.float32)
 
 
-def predictions_source(folder: str, pattern: str, invert: bool, task: str) -> Source:
+def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[Protocol]) -> Source:
     """Saved maps ``folder/pattern.format(stem=…)`` matched case-insensitively; missing files raise."""
     folder_p = Path(folder)
     if not folder_p.is_dir():
@@ -76,51 +81,41 @@ def predictions_source(folder: str, pattern: str, invert: bool, task: str) -> So
         pred = read_prediction(path)
         return 1.0 - pred if invert else pred
 
-    kind = "blur" if task == "dbd" else "label"
+    kind = protocol.saved_map_kind
     desc = f"predictions {folder}/{pattern}" + (" inverted (sharpness maps)" if invert else "")
     return Source(Path(folder).name or "predictions", fn, False, kind, desc, inverted=invert)
 
 
-def peer_source(name: str) -> Source:
-    from dmenet.peers import PEERS
+def method_source(name: str, args, protocol: type[Protocol]) -> Source:
+    """A registered method (:func:`dmenet.methods.make_method`) as a map source for ``protocol``: its σ map when the
+    protocol scores σ and the method gives one, else its blur map (for DBD, ``--dmenet-output label`` scores
+    σ/σ_max of a method that gives σ instead)."""
+    estimator = make_method(name, dcli.method_options(args))
+    text = estimator.describe()
+    if estimator.gives_sigma and protocol.scores_sigma:
+        return Source(name, lambda s, im: estimator.sigma_map(im), True, "sigma", f"{text}: sigma px")
+    if estimator.gives_sigma and args.dmenet_output == "label":
+        def label(sample: B.Sample, image: np.ndarray) -> np.ndarray:
+            res = estimator.estimate(image, sigma=True, probability=False)
+            return units.sigma_to_label(res.sigma, units.sigma_to_coc(res.sigma_max))
 
-    if name not in PEERS:
-        raise ValueError(f"unknown method {name!r}; known: dmenet, {', '.join(PEERS)}")
-    peer = PEERS[name]
-    return Source(name, lambda sample, image: peer(image), True, "blur", f"peer dmenet.peers.PEERS[{name!r}]")
+        return Source(name, label, True, "blur", f"{text}: defocus label sigma/sigma_max")
+    kind = "probability (1 = blurred)" if estimator.gives_sigma else "blur map (1 = blurred)"
+    return Source(name, lambda s, im: estimator.blur_map(im), True, "blur", f"{text}: {kind}")
 
 
-def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None,
-                  raw_sigma: bool = False) -> Source:
-    from dmenet import inference
-    from dmenet.models.sigma_curve import describe_sigma_curve
-
-    model = inference.load_model(checkpoint)
-    inference.set_test_flips(model, flips)
-    inference.drop_sigma_curve(model, raw_sigma)
-    cfg = model.config
-    where = (f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips}, "
-             f"sigma curve {describe_sigma_curve(cfg.sigma_curve)}, {cfg.describe_bn()})")
-    if task == "dbd" and output == "probability":
-        return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
-                      f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "
-                      f"{cfg.dbd_logit_scale:g} shift {cfg.dbd_logit_shift:g}")
-    max_coc = cfg.max_coc
-    if task == "dbd":
-        return Source("dmenet", lambda s, im: units.sigma_to_label(inference.estimate_defocus(im, model), max_coc),
-                      True, "blur", f"DMENet {where}: defocus label sigma/sigma_max (max_coc {max_coc})")
-    return Source("dmenet", lambda s, im: inference.estimate_defocus(im, model), True, "sigma",
-                  f"DMENet {where}: sigma px")
+EXAMPLE = "dmenet-evaluate --benchmark rtf --data ../shared/data/rtf --method lbp --out runs/eval_example --wandb disabled"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dmenet.evaluate", description=__doc__.split("\n\n")[0])
+    p = cli.parser("dmenet.evaluate", __doc__, EXAMPLE)
     p.add_argument("--benchmark", required=True, choices=sorted(B.BENCHMARKS))
     p.add_argument("--data", required=True, help="benchmark root folder (e.g. ../shared/data/cuhk)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--method", nargs="+", help="PEERS name(s) and/or 'dmenet'; several give one table")
+    dcli.add_method(src, many=True, default=None)
     src.add_argument("--predictions", help="folder of saved maps")
-    p.add_argument("--checkpoint", help="DMENet weights (.safetensors) for --method dmenet (or alone)")
+    dcli.add_model(p, help="model file for --method dmenet (alone: --method dmenet); default "
+                   f"{dcli.DEFAULT_MODEL_TEXT}")
     p.add_argument("--pattern", default="{stem}.png", help="prediction file name, e.g. '{stem}_HiFSTBlurMap.png'")
     p.add_argument("--invert", action="store_true", help="predictions are sharpness maps (white = sharp)")
     p.add_argument("--out", required=True)
@@ -133,29 +128,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
     p.add_argument("--dmenet-output", choices=("probability", "label"), default="probability",
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
-    p.add_argument("--flips", type=int, help="DMENet test-time symmetries 1, 2, 4 or 8 (default: the model's "
-                   "config.test_flips)")
-    p.add_argument("--raw-sigma", action="store_true",
-                   help="DMENet: ignore the model's sigma_curve (sigma = B's output x sigma_max)")
+    dcli.add_inference(p)
+    cli.add_device(p)
+    cli.add_threads(p)
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
     p.add_argument("--allow-missing-images", action="store_true",
                    help="score only GT files that have an image (default: an unmatched GT file is an error)")
     p.add_argument("--stems", help="text file listing the stems to score, one per line; 'k.bmp--name.jpg' rows "
                    "(xu100 split_to_cuhk.txt) use the name after the last '--'")
     p.add_argument("--include", help="score only stems matching this glob, e.g. 'out_of_focus*' (CUHK defocus)")
-    p.add_argument("--limit", type=int, help="score only the first N samples (sorted by stem)")
-    p.add_argument("--workers", type=int, default=4, help="threads reading files")
+    p.add_argument("--limit", type=cli.positive_int, help="score only the first N samples (sorted by stem)")
     return p
 
 
 def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
+    protocol = protocol_class(spec)
     if args.predictions:
-        return [predictions_source(args.predictions, args.pattern, args.invert, spec.task)]
-    methods = args.method or (["dmenet"] if args.checkpoint else None)
+        return [predictions_source(args.predictions, args.pattern, args.invert, protocol)]
+    methods = args.method or (["dmenet"] if args.model else None)
     if not methods:
-        raise SystemExit("give --method, --checkpoint or --predictions")
-    return [dmenet_source(args.checkpoint, spec.task, args.dmenet_output, args.flips, args.raw_sigma) if m == "dmenet"
-            else peer_source(m) for m in methods]
+        raise ValueError("give --method, --model or --predictions")
+    return [method_source(m, args, protocol) for m in methods]
 
 
 def usage_problem(args) -> str | None:
@@ -173,29 +166,28 @@ def usage_problem(args) -> str | None:
     return None
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """A benchmark with a missing or unreadable file is incomplete: it stops with exit 2 (nothing partial is
+    reported)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     spec = B.get_spec(args.benchmark)
     out = Path(args.out)
     problem = usage_problem(args)
     if problem:
-        log.error("%s", problem)
-        return 2
+        return cli.fail(problem)
     results = []
-    try:
-        sources = make_sources(args, spec)
-        for source in sources:
-            t0 = time.perf_counter()
-            sub = out if len(sources) == 1 else out / source.name
-            command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
-            result = evaluate_source(spec, args, source, sub, command=command)
-            log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
-            results.append(result)
-    except (io.InputError, ValueError, OSError) as exc:
-        # a benchmark with a missing or unreadable file is incomplete: stop (nothing partial is reported)
-        log.error("%s", exc)
-        return 2
+    sources = make_sources(args, spec)
+    for source in sources:
+        t0 = time.perf_counter()
+        sub = out if len(sources) == 1 else out / source.name
+        command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
+        result = evaluate_source(spec, args, source, sub, command=command)
+        log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
+        results.append(result)
     if len(results) > 1:
         from dmenet.eval.runner import write_comparison
 

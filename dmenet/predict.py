@@ -1,7 +1,8 @@
 """Predict defocus maps for image files or folders.
 
-``python -m dmenet.predict INPUT... --out DIR [--checkpoint PATH] [--method dmenet|hifst|zhuo_sim|lbp|laplacian]
-[--format png|npy|both] [--device cpu|cuda] [--recursive] [--max-side N] [--tile-size N] [--tile-overlap N]``
+``python -m dmenet.predict INPUT... --out DIR [--model PATH] [--method dmenet|hifst|zhuo_sim|lbp|laplacian]
+[--format png|npy|both] [--device cpu|cuda] [--threads N] [--recursive] [--flips N] [--raw-sigma] [--max-side N]
+[--tile-size N] [--tile-overlap N]``
 
 Outputs per image ``<stem>`` (folder inputs keep their sub-folder layout under DIR with ``--recursive``):
 
@@ -35,7 +36,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from dmenet.methods import method_names
+from dmenet import cli as dcli
+from syndof import cli
 from syndof import io as sio
 from syndof import viz
 
@@ -236,26 +238,24 @@ def check_memory(height: int, width: int, max_side: int | None, available: int |
 
 
 # --------------------------------------------------------------------------------------------------------------- CLI
+EXAMPLE = "dmenet-predict ../shared/data/cuhk/image/out_of_focus0011.jpg --out runs/predict_example --flips 1"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dmenet.predict", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("dmenet.predict", __doc__, EXAMPLE)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
-    p.add_argument("--checkpoint", default=None,
-                   help="DMENet model file (.safetensors + .json); default checkpoints/dmenet_lite.safetensors")
-    p.add_argument("--method", choices=method_names(), default="dmenet")
+    dcli.add_model(p)
+    dcli.add_method(p)
     p.add_argument("--format", choices=("png", "npy", "both"), default="png", dest="fmt",
                    help="σ map format (png: uint16 round(10·σ); npy: float32 px)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    cli.add_device(p)
+    cli.add_threads(p)
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
-    p.add_argument("--max-side", type=int, default=None, help="downsize larger inputs to this long side first")
-    p.add_argument("--tile-size", type=int, default=None, help="tile side in px for large images (default 512)")
+    dcli.add_inference(p)
+    p.add_argument("--tile-size", type=cli.positive_int, default=None,
+                   help="tile side in px for large images (default 512)")
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in px (default 64)")
-    p.add_argument("--flips", type=int, default=None,
-                   help="DMENet: average over 1, 2, 4 or 8 mirrored/rotated copies (default: the model's "
-                   "config.test_flips)")
-    p.add_argument("--raw-sigma", action="store_true",
-                   help="DMENet: ignore the model's sigma_curve (σ = B's output × σ_max)")
     return p
 
 
@@ -275,7 +275,7 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         tile = args.tile_size if args.tile_size is not None else TILE_SIZE
         if args.tile_overlap < 0 or -(-args.tile_overlap // 16) * 16 >= tile // 16 * 16:
             return f"--tile-overlap must be >= 0 and smaller than --tile-size ({tile}), got {args.tile_overlap}"
-    return sio.device_problem(args.device)
+    return None
 
 
 def prepare_out(out: Path) -> str | None:
@@ -291,12 +291,14 @@ def prepare_out(out: Path) -> str | None:
     return None
 
 
+@cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     problem = usage_problem(args)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return cli.fail(problem)
     jobs, problems = collect_jobs(args.inputs, args.out, args.recursive)
     for line in problems:
         print(line, file=sys.stderr)
@@ -305,16 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     problem = prepare_out(args.out)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return cli.fail(problem)
     tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
                     if v is not None}
-    try:
-        run = make_method(args.method, args.checkpoint, args.device, args.max_side, tile_options, args.flips,
-                          args.raw_sigma)
-    except (FileNotFoundError, ValueError) as exc:  # ModelFileError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run = make_method(args.method, args.model, args.device, args.max_side, tile_options, args.flips,
+                      args.raw_sigma)
     if args.method != "dmenet":
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")

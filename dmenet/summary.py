@@ -9,7 +9,6 @@ is built from scratch (``model.init`` is not read): counts do not depend on the 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from typing import Callable
@@ -19,6 +18,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from dmenet.models import DMENet, ModelConfig, build_dmenet
+from syndof import cli
 
 MAX_SIZE = 1024
 """Largest ``--size``: the paper network's activations at 1024² already take a few GB."""
@@ -66,21 +66,23 @@ def format_table(rows: list[tuple[str, int, int]], cfg: ModelConfig, size: int) 
     return "\n".join(lines)
 
 
+EXAMPLE = "dmenet-summary --config experiments/dmenet_lite.yaml --size 96 --set model.width=0.5"
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dmenet.summary", description=__doc__.splitlines()[0])
+    parser = cli.parser("dmenet.summary", __doc__, EXAMPLE)
     parser.add_argument("--config", required=True, help="experiment YAML (experiments/*.yaml)")
-    parser.add_argument("--size", type=int, default=240, help="square input size for FLOPs (multiple of 16)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. model.width=0.5 (repeatable)")
+    parser.add_argument("--size", type=cli.positive_int, default=240,
+                        help="square input size for FLOPs (multiple of 16)")
+    cli.add_set(parser, help="config overrides, e.g. --set model.width=0.5 model.refine_blocks=2")
+    cli.add_threads(parser)
     args = parser.parse_args(argv)
+    cli.apply_threads(args.threads)
     from dmenet.config import load_config
 
-    try:
-        cfg = load_config(args.config, args.overrides).model
-        rows = summarize(cfg, args.size)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, args.overrides).model
+    rows = summarize(cfg, args.size)
     print(format_table(rows, cfg, args.size))
     return 0
 

@@ -34,7 +34,7 @@ from dmenet.models.model_io import load_weights_from, save_model
 from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
-from syndof import io
+from syndof import cli, io
 from syndof.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("dmenet.train")
@@ -42,9 +42,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------------------------------------- setup
+EXAMPLE = ("dmenet-train --config experiments/tiny.yaml --stage blur --synthetic runs/generate_example "
+           "--out runs/train_example --steps 2 --wandb disabled --set train.ckpt_every=2 data.crop=64")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m dmenet.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("dmenet.train", __doc__, EXAMPLE)
     p.add_argument("--config", help="experiment YAML (experiments/*.yaml); defaults = the paper's values")
     p.add_argument("--stage", choices=("blur", "joint"), help="blur: B alone on synthetic data; joint: B, D, S")
     p.add_argument("--synthetic", help="SYNDOF folder (image/, blur_map/, dataset.json)")
@@ -54,17 +57,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--steps", type=int, help="total iterations (train.steps)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--init-from", help="start a new run from this model file's weights (train.init_from)")
+    p.add_argument("--init-from", metavar="PATH",
+                   help="start a new run from this model file's weights (train.init_from)")
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), help="W&B mode (default offline)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
-    p.add_argument("--set", dest="overrides", action="append", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5")
+    cli.add_device(p, default=None, auto=True)
+    cli.add_threads(p)
+    cli.add_set(p, help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5")
     return p.parse_args(argv)
 
 
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     """YAML (or the run's saved config on --resume) → --set overrides → explicit flags."""
-    overrides = [item for group in args.overrides for item in group]
+    overrides = list(args.overrides)
     flags = {"data.synthetic": args.synthetic, "data.real": args.real, "data.labelled": args.labelled,
              "data.gt_polarity": args.gt_polarity, "train.stage": args.stage, "train.steps": args.steps,
              "train.wandb": args.wandb, "train.device": args.device,
@@ -281,15 +285,15 @@ def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: Experim
         dist.barrier()
 
 
+@cli.entry_point(errors=(NonFiniteLossError,))
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    cli.check_device(args.device, auto=True)
+    cli.apply_threads(args.threads)
     try:
         cfg = resolve_config(args)
         summary = train(cfg, args.out, resume=args.resume)
-    except (ConfigError, io.InputError, checkpoint.CheckpointError, NonFiniteLossError, ValueError, OSError) as exc:
-        log.error("%s", exc)
-        return 2
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

@@ -55,6 +55,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from syndof import cli
 from syndof import io as sio
 
 log = logging.getLogger("build_training_set")
@@ -316,11 +317,16 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     return splits
 
 
+EXAMPLE = "python experiments/build_training_set.py --shared ../shared --out runs/lite_data --screen-only"
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.OneLineParser(prog="python experiments/build_training_set.py", description=__doc__.split("\n\n")[0],
+                          epilog=f"example:\n  {EXAMPLE}", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=Path("../shared"))
     p.add_argument("--out", type=Path, default=Path("runs/lite_data"))
-    p.add_argument("--workers", type=int, default=2)
+    cli.add_workers(p, default=2, help="generator worker processes")
     p.add_argument("--blur-threshold", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=2019)
     p.add_argument("--screen-only", action="store_true")

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m syndof.demo --out DIR [--count 6] [--max-size 320] [--seed 0]
+    python -m syndof.demo --out DIR [--count 6] [--max-side 320] [--seed 0] [--threads N]
 
 Writes the samples to ``DIR/syndof/`` (the usual SYNDOF layout, see :mod:`syndof.generate`) and
 ``DIR/contact_sheet.png``: one row per sample — defocused image | σ map (inferno, 0 … σ_max) | layered depth.
@@ -11,12 +11,12 @@ No download and no GPU needed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from pathlib import Path
 
+from syndof import cli
 from syndof import io as sio
 from syndof import units
 from syndof.generate import generate
@@ -52,15 +52,23 @@ def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_s
     return sheet_path
 
 
+EXAMPLE = "syndof-demo --out runs/syndof_demo_example --count 1 --max-side 96"
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m syndof.demo", description=__doc__.split("\n\n")[0])
+    p = cli.parser("syndof.demo", __doc__, EXAMPLE)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--count", type=int, default=6)
+    p.add_argument("--count", type=cli.positive_int, default=6)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-size", type=int, default=DEMO_MAX_SIZE, help="downscale sources to this long side (0: off)")
+    p.add_argument("--max-side", type=int, default=DEMO_MAX_SIZE, metavar="N",
+                   help=f"downscale sources to this long side (0: off; default {DEMO_MAX_SIZE})")
+    cli.hidden_alias(p, "--max-size", "--max-side", "max_side", type=int)
+    cli.add_threads(p)
     args = p.parse_args(argv)
+    cli.apply_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    sheet = run_synthesis_demo(args.out, args.count, args.seed, args.max_size or None)
+    sheet = run_synthesis_demo(args.out, args.count, args.seed, args.max_side or None)
     print(f"contact sheet: {sheet}")
     return 0
 

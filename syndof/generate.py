@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syndof import cli
 from syndof import io as sio
 from syndof import units
 from syndof.scenes import Source, builtin_sources, folder_sources
@@ -477,10 +478,12 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     return summary
 
 
+EXAMPLE = "syndof-generate --out runs/generate_example --count 2 --max-side 128 --no-progress"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m syndof.generate", description=__doc__.split("\n\n")[0],
-                                epilog="Output layout, resume and determinism: see the module docstring "
-                                       "(python -c 'import syndof.generate as g; help(g)').")
+    """Output layout, resume and determinism: see the module docstring."""
+    p = cli.parser("syndof.generate", __doc__, EXAMPLE)
     p.add_argument("--out", required=True, help="output folder (SYNDOF layout)")
     p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
     p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
@@ -490,35 +493,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="base seed (sample i uses SeedSequence(seed, (i,)))")
     p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC,
                    help="largest CoC in px, σ_max = (c−1)/4 (default 29)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    cli.add_workers(p)
     p.add_argument("--shard", type=parse_shard, default=(0, 1),
                    help="i/n: make samples i, i+n, i+2n, … (default 0/1)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    cli.add_device(p)
     p.add_argument("--noise", action="store_true", help="add Poisson–Gaussian sensor noise")
     p.add_argument("--jpeg-quality", type=int, default=None, help="re-encode rendered images as JPEG (1–100)")
     p.add_argument("--kernel", choices=KERNELS, default="gaussian", help="PSF (default gaussian, as the original)")
-    p.add_argument("--max-size", type=int, default=None, help="downscale sources whose long side exceeds PX")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads per process (default 1: fastest for the layered renderer; use --workers)")
+    p.add_argument("--max-side", type=cli.positive_int, default=None, metavar="N",
+                   help="downscale sources whose long side exceeds N px")
+    cli.hidden_alias(p, "--max-size", "--max-side", "max_side", type=cli.positive_int)
+    cli.add_threads(p, default=1)  # 1: fastest for the layered renderer; scale with --workers
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    cli.check_device(args.device)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.count is not None and args.count < 0:
-        print("error: --count must be >= 0", file=sys.stderr)
-        return 2
-    try:
-        summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
-                           count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
-                           shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,
-                           kernel=args.kernel, max_size=args.max_size, threads=args.threads or None,
-                           progress=not args.no_progress)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail("--count must be >= 0")
+    summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
+                       count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
+                       shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,
+                       kernel=args.kernel, max_size=args.max_side, threads=args.threads or None,
+                       progress=not args.no_progress)
     print(summary.line())
     return 1 if summary.all_failed else 0
 

@@ -121,28 +121,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
-def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:
-    """Read a binary blur mask and normalise its polarity to the project convention (1 = blurred).
-
-    Args:
-        path: 8-bit (or 16-bit) mask; RGB/RGBA masks are converted to luminance.
-        white_is_blurred: the dataset's polarity (CUHK: True; xu100, DUT: False).
-        threshold: binarisation threshold on the [0, 1] value (``>=``).
-
-    Returns:
-        (H, W) float32 in {0, 1}, 1 = blurred.
-    """
-    raw = _read_raw(path)
-    if raw.ndim == 2 and raw.dtype == np.uint8:  # fast path: plain 8-bit masks (most datasets)
-        gray = raw.astype(np.float32) / 255.0
-    else:
-        gray = read_image(path).mean(axis=2)
-    blurred = gray >= threshold
-    if not white_is_blurred:
-        blurred = ~blurred
-    return blurred.astype(np.float32)
-
-
 def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
     """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array keeps its first channel.
 

@@ -12,17 +12,15 @@ With ``--reference`` the PSNR (8-bit, peak 255) of the render against that image
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from syndof import io, units
+from syndof import cli, io, units
 from syndof.blur import render_layers
 from syndof.camera import LayeredDepth, layers_from_sigma
 from syndof.depth_io import read_depth
@@ -94,8 +92,15 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
     return {"image": rendered, "layers": layered, "psnr": score, "seconds": seconds}
 
 
+EXAMPLE = ("syndof-render --image ../shared/data/syndof_reference/input/sintel_market_2_frame_0001.png "
+           "--depth ../shared/data/syndof_reference/input/sintel_market_2_frame_0001.dpt "
+           "--sigma-map ../shared/data/syndof_reference/output/blur_map/MPI_market_2_frame_0001_f_50_fp_0_33_A_0_2.png "
+           "--out runs/render_example.png")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m syndof.render", description=__doc__.split("\n\n")[0])
+    ap = cli.parser("syndof.render", __doc__, EXAMPLE)
     ap.add_argument("--image", required=True, help="sharp source image")
     ap.add_argument("--depth", required=True, help="depth map (.dpt, 16-bit .png, .npy, .pfm)")
     ap.add_argument("--depth-scale", type=float, default=None,
@@ -104,21 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output PNG")
     ap.add_argument("--max-coc", type=int, default=29)
     ap.add_argument("--kernel", default="gaussian", choices=["gaussian", "disc", "polygon"])
-    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    cli.add_device(ap)
+    cli.add_threads(ap)
     ap.add_argument("--reference", default=None, help="print the PSNR of the render against this image")
     args = ap.parse_args(argv)
-    problem = io.device_problem(args.device)
-    if problem is None and Path(args.out).is_dir():
-        problem = f"--out {args.out}: is a folder (give the output PNG's file name)"
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    try:
-        res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,
-                          args.kernel, args.device, args.reference)
-    except (ValueError, OSError) as exc:  # io.InputError is a ValueError; OSError: --out not writable
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
+    if Path(args.out).is_dir():
+        return cli.fail(f"--out {args.out}: is a folder (give the output PNG's file name)")
+    res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,
+                      args.kernel, args.device, args.reference)
     lay = res["layers"]
     info = {"out": str(args.out), "layers": lay.n_layers, "exact_layers": lay.exact,
             "render_seconds": round(res["seconds"], 3)}

@@ -28,8 +28,6 @@ DEFAULT_MAX_COC = 29
 SYNDOF_SCALE = 10.0
 """SYNDOF 16-bit maps store ``round(SYNDOF_SCALE · σ)``."""
 
-RTF_SIGMA_MAX = 3.275
-"""Largest Gaussian σ (px) of D'Andrès' disk→Gaussian table; RTF scores divide by it (docs/evaluation.md §6)."""
 
 
 def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
@@ -70,11 +68,6 @@ def sigma_to_label(sigma: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
 def label_to_sigma(label: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
     """Network output / label in [0, 1] → σ (px): ``σ_max · y`` (the project convention, ``σ = 7·o``)."""
     return _clip(label, 0.0, 1.0) * max_sigma(max_coc)
-
-
-def released_output_to_sigma(output: Array) -> Array:
-    """Released DMENet checkpoint mapping: ``σ = max(0, (15·o − 1) / 2)`` px (docs/method.md §1)."""
-    return _clip((output * 15.0 - 1.0) / 2.0, 0.0, None)
 
 
 def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:

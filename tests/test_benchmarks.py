@@ -7,12 +7,21 @@ import pytest
 from scipy.io import loadmat
 
 from dmenet.eval import benchmarks as B
+from dmenet.eval import protocols as P
 from dmenet.eval import rtf, syndof_test
 from syndof import io, units
 
 
 def _write(path, array):
     io.write_image(path, array) if path.suffix != ".bmp" else _write_bmp(path, array)
+
+
+def _samples(name, root, **kwargs):
+    return P.make_protocol(B.get_spec(name), root).list_samples(**kwargs)
+
+
+def _gt(name, root, sample):
+    return P.make_protocol(B.get_spec(name), root).load_gt(sample)
 
 
 def _write_bmp(path, array):
@@ -38,7 +47,7 @@ def test_pairing_is_case_insensitive_across_extensions(tmp_path):
     _write(tmp_path / "image" / "b.png", img)
     _write(tmp_path / "gt" / "out_of_focus0001.png", np.zeros((4, 5), np.uint8))
     _write(tmp_path / "gt" / "B.bmp", np.zeros((4, 5), np.uint8))
-    samples = B.list_samples(B.get_spec("cuhk"), tmp_path)
+    samples = _samples("cuhk", tmp_path)
     assert [(s.image.name, s.gt.name) for s in samples] == [("b.png", "B.bmp"),
                                                              ("Out_Of_Focus0001.JPG", "out_of_focus0001.png")]
 
@@ -50,29 +59,28 @@ def test_unmatched_and_duplicate_files_raise_naming_them(tmp_path):
     _write(tmp_path / "gt" / "a.png", np.zeros((4, 5), np.uint8))
     _write(tmp_path / "gt" / "orphan.png", np.zeros((4, 5), np.uint8))
     with pytest.raises(io.InputError, match=r"lonely\.jpg.*orphan\.png"):
-        B.list_samples(B.get_spec("cuhk"), tmp_path)
+        _samples("cuhk", tmp_path)
     _write(tmp_path / "gt" / "a.bmp", np.zeros((4, 5), np.uint8))
     with pytest.raises(io.InputError, match="duplicate stem"):
         B.index_by_stem(tmp_path / "gt")
     with pytest.raises(io.InputError, match="none of the folders"):
-        B.list_samples(B.get_spec("xu100"), tmp_path)
+        _samples("xu100", tmp_path)
 
 
 def test_size_mismatch_raises_naming_both_files(tmp_path):
     _write(tmp_path / "image" / "a.jpg", np.zeros((4, 5, 3), np.uint8))
     _write(tmp_path / "gt" / "a.png", np.zeros((4, 6), np.uint8))
-    spec = B.get_spec("cuhk")
-    (sample,) = B.list_samples(spec, tmp_path)
+    (sample,) = _samples("cuhk", tmp_path)
     with pytest.raises(io.InputError, match=r"a\.jpg.*5x4.*a\.png.*6x4"):
-        B.check_same_size(sample, io.read_image(sample.image), B.load_gt(spec, sample))
+        B.check_same_size(sample, io.read_image(sample.image), _gt("cuhk", tmp_path, sample))
 
 
 def test_gt_polarity_converted_on_load(tmp_path):
     mask = np.array([[255, 0], [0, 0]], np.uint8)
     for name in ("cuhk", "xu100"):
         _write(tmp_path / name / "gt" / "1.bmp", mask)
-    blur_cuhk = B.load_gt(B.get_spec("cuhk"), B.Sample("1", None, tmp_path / "cuhk" / "gt" / "1.bmp"))
-    blur_xu = B.load_gt(B.get_spec("xu100"), B.Sample("1", None, tmp_path / "xu100" / "gt" / "1.bmp"))
+    blur_cuhk = _gt("cuhk", tmp_path / "cuhk", B.Sample("1", None, tmp_path / "cuhk" / "gt" / "1.bmp"))
+    blur_xu = _gt("xu100", tmp_path / "xu100", B.Sample("1", None, tmp_path / "xu100" / "gt" / "1.bmp"))
     np.testing.assert_array_equal(blur_cuhk, [[1, 0], [0, 0]])  # white = blurred
     np.testing.assert_array_equal(blur_xu, [[0, 1], [1, 1]])  # white = in focus → inverted
 
@@ -80,17 +88,16 @@ def test_gt_polarity_converted_on_load(tmp_path):
 @pytest.mark.shared
 def test_real_benchmarks_load(shared):
     with pytest.raises(io.InputError, match="995 GT file"):  # 5 photos beside 1000 masks: strict by default
-        B.list_samples(B.get_spec("cuhk"), shared("data", "cuhk"))
+        _samples("cuhk", shared("data", "cuhk"))
     for name, n in (("cuhk", 5), ("xu100", 3), ("dut", 3)):
-        spec = B.get_spec(name)
-        samples = B.list_samples(spec, shared("data", name), allow_missing_images=name == "cuhk")
+        samples = _samples(name, shared("data", name), allow_missing_images=name == "cuhk")
         assert len(samples) == n
         for s in samples:
-            gt = B.load_gt(spec, s)
+            gt = _gt(name, shared("data", name), s)
             B.check_same_size(s, io.read_image(s.image), gt)
             assert set(np.unique(gt)) <= {0.0, 1.0}
     # predictions mode lists all 1000 CUHK masks although only 5 images are present
-    assert len(B.list_samples(B.get_spec("cuhk"), shared("data", "cuhk"), need_images=False)) == 1000
+    assert len(_samples("cuhk", shared("data", "cuhk"), need_images=False)) == 1000
 
 
 # ------------------------------------------------------------------------------------------------------- RTF
@@ -140,12 +147,35 @@ def test_syndof_label_protocol(tmp_path):
     io.write_sigma_map(tmp_path / "blur_map" / "s.png", sigma)
     io.write_image(tmp_path / "image" / "s.png", np.zeros((2, 2, 3), np.float32))
     io.write_json_atomic(tmp_path / "dataset.json", {"format": "syndof", "max_coc": 29})
-    spec = B.get_spec("syndof")
-    (sample,) = B.list_samples(spec, tmp_path)
-    label = B.load_gt(spec, sample, tmp_path)
+    (sample,) = _samples("syndof", tmp_path)
+    label = _gt("syndof", tmp_path, sample)
     np.testing.assert_allclose(label, sigma / 7.0, atol=1e-6)
     mse, mae = syndof_test.label_errors(np.full((2, 2), 0.5), label)
     diffs = np.abs(0.5 - sigma / 7.0)
     assert mae == pytest.approx(diffs.mean(), abs=1e-6) and mse == pytest.approx((diffs**2).mean(), abs=1e-6)
     io.write_json_atomic(tmp_path / "dataset.json", {"max_coc": 15})  # σ_max 3.5 px
-    np.testing.assert_allclose(B.load_gt(spec, sample, tmp_path), np.minimum(sigma / 3.5, 1.0), atol=1e-6)
+    np.testing.assert_allclose(_gt("syndof", tmp_path, sample), np.minimum(sigma / 3.5, 1.0), atol=1e-6)
+
+
+def test_released_output_mapping():
+    np.testing.assert_allclose(rtf.released_output_to_sigma(np.array([0.0, 1 / 15, 1.0])), [0.0, 0.0, 7.0])
+    assert rtf.released_output_to_sigma(np.float64(0.5)) == pytest.approx(3.25)
+    # the two conventions differ by at most 0.5 px on [0, 1]
+    o = np.linspace(0, 1, 1001)
+    assert np.abs(rtf.released_output_to_sigma(o) - units.label_to_sigma(o)).max() <= 0.5 + 1e-12
+
+
+def test_read_mask_polarity(tmp_path):
+    import cv2
+
+    m = np.zeros((6, 6), np.uint8)
+    m[:, 3:] = 255
+    path = tmp_path / "m.png"
+    cv2.imwrite(str(path), m)
+    np.testing.assert_array_equal(B.read_mask(path), (m > 0).astype(np.float32))
+    np.testing.assert_array_equal(B.read_mask(path, white_is_blurred=False), (m == 0).astype(np.float32))
+    rgb = tmp_path / "rgb.png"  # a colour mask goes through read_image (luminance), same polarity rule
+    cv2.imwrite(str(rgb), np.repeat(m[..., None], 3, axis=2))
+    np.testing.assert_array_equal(B.read_mask(rgb), (m > 0).astype(np.float32))
+    with pytest.raises(io.InputError, match="none.png"):
+        B.read_mask(tmp_path / "none.png")

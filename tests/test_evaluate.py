@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dmenet import evaluate
+from dmenet.eval import rtf
 from syndof import io
 
 
@@ -46,22 +47,35 @@ def test_predictions_mode_writes_every_report(shared, tmp_path):
 
 
 @pytest.mark.shared
-def test_missing_prediction_is_an_error(shared, tmp_path, caplog):
+def test_missing_prediction_is_an_error(shared, tmp_path, capsys):
     """A missing prediction stops the run (exit 2) with the file named, and no partial report is written."""
     cuhk = shared("data", "cuhk")
     assert evaluate.main(["--benchmark", "cuhk", "--data", str(cuhk), "--predictions", str(cuhk / "hifst_maps"),
                           "--pattern", "{stem}_Missing.png", "--limit", "2", "--out", str(tmp_path / "out"),
                           "--wandb", "disabled"]) == 2
-    assert "no prediction for motion0001.png" in caplog.text and "motion0001_Missing.png" in caplog.text
+    err = capsys.readouterr().err
+    assert "no prediction for motion0001.png" in err and "motion0001_Missing.png" in err
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
 @pytest.mark.shared
-def test_several_methods_side_by_side(shared, tmp_path, monkeypatch):
-    from dmenet import peers
+def _register(monkeypatch, name, estimator_factory, learned=False):
+    """Register a method for one test (the registry's table entry only needs ``load()`` and ``learned``)."""
+    from types import SimpleNamespace
 
-    monkeypatch.setitem(peers.PEERS, "const", lambda image: np.full(image.shape[:2], 0.5, np.float32))
-    monkeypatch.setitem(peers.PEERS, "dark", lambda image: (1.0 - image.mean(axis=2)).astype(np.float32))
+    from dmenet.methods import registry
+
+    monkeypatch.setitem(registry.METHODS, name, SimpleNamespace(load=lambda: estimator_factory, learned=learned,
+                                                                summary=name))
+
+
+def test_several_methods_side_by_side(shared, tmp_path, monkeypatch):
+    from dmenet.methods.peers import PeerEstimator
+
+    _register(monkeypatch, "const", lambda o: PeerEstimator("const", lambda im: np.full(im.shape[:2], 0.5,
+                                                                                        np.float32), "0.5"))
+    _register(monkeypatch, "dark", lambda o: PeerEstimator("dark", lambda im: (1.0 - im.mean(axis=2)).astype(
+        np.float32), "1 - gray"))
     out = tmp_path / "cmp"
     evaluate.main(["--benchmark", "xu100", "--data", str(shared("data", "xu100")), "--method", "const", "dark",
                    "--out", str(out), "--wandb", "disabled"])
@@ -95,29 +109,42 @@ def test_rtf_predictions_constant_output(shared, tmp_path):
 
 
 @pytest.mark.shared
-def test_dmenet_method_goes_through_inference(shared, tmp_path, monkeypatch):
-    from types import SimpleNamespace
+def test_methods_come_from_the_registry_with_the_shared_options(shared, tmp_path, monkeypatch):
+    """evaluate builds ``--method`` through dmenet.methods.make_method with the shared flags; DBD scores the blur
+    probability, RTF the σ map (px) of a method that gives σ."""
+    from dmenet.methods.base import Estimate, Estimator
 
-    from dmenet import inference
-    from dmenet.models.config import ModelConfig
+    seen = []
 
-    calls = []
-    fake = SimpleNamespace(config=ModelConfig())  # only the config is read; inference itself is replaced
-    monkeypatch.setattr(inference, "load_model", lambda path=None: calls.append(path) or fake)
-    monkeypatch.setattr(inference, "estimate_blur_probability",
-                        lambda image, model: np.full(image.shape[:2], 0.25, np.float32))
-    monkeypatch.setattr(inference, "estimate_defocus", lambda image, model: np.full(image.shape[:2], 1.0, np.float32))
+    class Fake(Estimator):
+        name, gives_sigma, gives_probability = "dmenet", True, True
+
+        def estimate(self, image, sigma=True, probability=True):
+            return Estimate(sigma=np.full(image.shape[:2], 1.0, np.float32) if sigma else None,
+                            blur_probability=np.full(image.shape[:2], 0.25, np.float32) if probability else None,
+                            sigma_max=7.0)
+
+        def describe(self):
+            return "fake dmenet"
+
+    _register(monkeypatch, "dmenet", lambda options: seen.append(options) or Fake(), learned=True)
     out = tmp_path / "d"
-    evaluate.main(["--benchmark", "dut", "--data", str(shared("data", "dut")), "--checkpoint", "fake.safetensors",
-                   "--out", str(out), "--wandb", "disabled"])
-    assert calls == ["fake.safetensors"]
+    assert evaluate.main(["--benchmark", "dut", "--data", str(shared("data", "dut")), "--checkpoint",
+                          "fake.safetensors", "--flips", "2", "--out", str(out), "--wandb", "disabled"]) == 0
+    assert seen[0].model == "fake.safetensors" and seen[0].flips == 2 and seen[0].device == "cpu"
     meta = json.loads((out / "metrics.json").read_text())
-    assert meta["method"] == "dmenet" and "probability" in meta["source"]
-    # RTF with σ px straight from estimate_defocus: constant 1 px against the GT
-    evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--method", "dmenet",
-                   "--out", str(tmp_path / "r"), "--wandb", "disabled"])
+    assert meta["method"] == "dmenet" and "probability" in meta["source"] and "fake dmenet" in meta["source"]
+    # RTF with σ px from the σ map: constant 1 px against the GT
+    assert evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--method", "dmenet",
+                          "--out", str(tmp_path / "r"), "--wandb", "disabled"]) == 0
     meta = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert meta["protocol"]["prediction_mapping"].startswith("sigma")
+    gt = rtf.load_rtf_sigma(shared("data", "rtf", "map_01.mat"))
+    assert meta["metrics"]["mae"] == pytest.approx(rtf.rtf_errors(np.ones_like(gt), gt)[1], abs=1e-9)
+    # --dmenet-output label scores σ/σ_max = 1/7 as the DBD map
+    assert evaluate.main(["--benchmark", "dut", "--data", str(shared("data", "dut")), "--method", "dmenet",
+                          "--dmenet-output", "label", "--out", str(tmp_path / "l"), "--wandb", "disabled"]) == 0
+    assert "sigma/sigma_max" in json.loads((tmp_path / "l" / "metrics.json").read_text())["source"]
 
 
 def test_panel_rows_do_not_repeat_on_small_sets():
@@ -200,15 +227,15 @@ def test_rtf_noise_layout_npy_and_mat_gt(tmp_path):
         assert meta["metrics"]["mae"] == pytest.approx(abs(1.0 - value) / 3.275, abs=1e-6)
     # the GT loader outside the runner finds the table beside the GT, at any noise level
     from dmenet.eval import benchmarks as B
+    from dmenet.eval.protocols import ProtocolOptions, make_protocol
 
-    (noisy, *_) = B.list_samples(B.get_spec("rtf"), root, rtf_noise="1")
-    assert B.load_gt(B.get_spec("rtf"), noisy) == pytest.approx(np.full((20, 24), 2.2, np.float32))
+    noisy_protocol = make_protocol(B.get_spec("rtf"), root, ProtocolOptions(rtf_noise="1"))
+    (noisy, *_) = noisy_protocol.list_samples()
+    assert noisy_protocol.load_gt(noisy) == pytest.approx(np.full((20, 24), 2.2, np.float32))
     # an id without its GT is named; the release layout has no noisy images
     (root / "gt" / "0" / "10.npy").unlink()
     assert evaluate.main(["--benchmark", "rtf", "--data", str(root), "--predictions", str(preds), "--pattern",
                           "{stem}.npy", "--out", str(tmp_path / "bad"), "--wandb", "disabled"]) == 2
-    from dmenet.eval import rtf
-
     with pytest.raises(io.InputError, match=r"unmatched RTF files for ids \['10'\]"):
         rtf.list_rtf(root, "0")
     flat = tmp_path / "release"
@@ -216,3 +243,64 @@ def test_rtf_noise_layout_npy_and_mat_gt(tmp_path):
     savemat(str(flat / "convertion.mat"), {"convertion": table})
     with pytest.raises(io.InputError, match="noise-free images only"):
         rtf.list_rtf(flat, "1")
+
+
+def _eval_imports() -> dict[str, set[str]]:
+    """``{module: dmenet.eval modules it imports}`` for every dmenet/eval module, lazy (in-function) imports
+    included, parsed from the source (nothing is executed)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "dmenet" / "eval"
+    names = {f"dmenet.eval.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            found |= {t for t in targets if t in names}
+        graph[f"dmenet.eval.{path.stem}"] = found - {f"dmenet.eval.{path.stem}"}
+    return graph
+
+
+def test_no_import_cycle_in_eval():
+    """No dmenet/eval module imports (directly or through others, lazily or not) one that imports it back."""
+    graph = _eval_imports()
+    assert graph["dmenet.eval.protocols"] >= {"dmenet.eval.benchmarks", "dmenet.eval.rtf"}  # the parser sees edges
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != 1, f"import cycle: {' -> '.join(path + [node, nxt])}"
+            if nxt not in state:
+                visit(nxt, path + [node])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+
+
+def test_every_eval_module_imports_alone():
+    """Each dmenet/eval module imports first in a fresh interpreter (an import loop would fail for some order)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = ("import importlib, sys\n"
+            "for m in sys.argv[1:]:\n"
+            "    for k in [k for k in sys.modules if k.startswith('dmenet')]:\n"
+            "        del sys.modules[k]\n"
+            "    importlib.import_module(m)\n")
+    proc = subprocess.run([sys.executable, "-c", code, *sorted(_eval_imports())], capture_output=True, text=True,
+                          cwd=repo, env={"PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "PATH": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]

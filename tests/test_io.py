@@ -176,15 +176,6 @@ def test_sigma_map_8bit_png_rejected(tmp_path):
         sio.read_sigma_map(path)
 
 
-def test_read_mask_polarity(tmp_path):
-    m = np.zeros((6, 6), np.uint8)
-    m[:, 3:] = 255
-    path = tmp_path / "m.png"
-    cv2.imwrite(str(path), m)
-    np.testing.assert_array_equal(sio.read_mask(path), (m > 0).astype(np.float32))
-    np.testing.assert_array_equal(sio.read_mask(path, white_is_blurred=False), (m == 0).astype(np.float32))
-
-
 def test_list_images(tmp_path):
     for name in ("b.PNG", "a.jpg", "c.txt", "d.tif"):
         (tmp_path / name).write_bytes(b"x")

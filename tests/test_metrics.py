@@ -12,6 +12,7 @@ import pytest
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd
 from dmenet.eval import metrics as M
+from dmenet.eval.protocols import make_protocol
 from dmenet.evaluate import read_prediction
 
 # Image A / B of the hand cases: levels 1.0, 0.6 (= 153/255), 0.2 (= 51/255).
@@ -159,12 +160,13 @@ def test_reproduces_hifst_published_pr_curve(shared):
     gt_dir, maps = shared("data", "cuhk", "gt"), shared("data", "cuhk", "hifst_maps")
     ref = np.loadtxt(shared("data", "cuhk", "pr_reference", "BlurDetection_HiFSTBlurMap_PRCurve.txt"))
     spec = B.get_spec("cuhk")
-    samples = B.list_samples(spec, gt_dir.parent, need_images=False)
+    protocol = make_protocol(spec, gt_dir.parent)
+    samples = protocol.list_samples(need_images=False)
     assert len(samples) == 1000
 
     def load(sample):
         sharp = read_prediction(maps / f"{sample.stem}_HiFSTBlurMap.png")
-        return sample.stem, M.to_blur_polarity(sharp, sharpness=True), B.load_gt(spec, sample)
+        return sample.stem, M.to_blur_polarity(sharp, sharpness=True), protocol.load_gt(sample)
 
     acc = dbd.DBDAccumulator()
     with ThreadPoolExecutor(4) as pool:

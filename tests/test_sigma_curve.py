@@ -145,7 +145,7 @@ def _syndof_folder(root, rng, n=3):
     io.write_json_atomic(root / "dataset.json", {"format": "syndof", "max_coc": 29})
 
 
-def test_cli_fits_writes_a_model_and_reports_bad_input(tmp_path, rng, caplog):
+def test_cli_fits_writes_a_model_and_reports_bad_input(tmp_path, rng, capsys):
     model = _tiny()
     save_model(tmp_path / "m.safetensors", model, {"note": "kept"})
     data = tmp_path / "data"
@@ -170,7 +170,7 @@ def test_cli_fits_writes_a_model_and_reports_bad_input(tmp_path, rng, caplog):
     rc = fit_sigma.main(["--model", str(tmp_path / "m.safetensors"), "--data", str(empty),
                          "--out", str(tmp_path / "x.safetensors")])
     assert rc == 2 and not (tmp_path / "x.safetensors").exists()
-    assert "no images" in caplog.text
+    assert "no images" in capsys.readouterr().err
 
 
 def test_raw_sigma_option_of_predict_and_evaluate(tmp_path, rng):
@@ -200,4 +200,4 @@ def test_raw_sigma_option_of_predict_and_evaluate(tmp_path, rng):
                               "--wandb", "disabled", *extra]) == 0
         scores[name] = json.loads((out / "metrics.json").read_text())
     assert scores["curve"]["metrics"]["mae"] != pytest.approx(scores["raw"]["metrics"]["mae"], abs=1e-4)
-    assert "sigma curve 2 values" in scores["curve"]["source"] and "sigma curve none" in scores["raw"]["source"]
+    assert "σ curve 2 values" in scores["curve"]["source"] and "σ curve none" in scores["raw"]["source"]

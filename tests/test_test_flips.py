@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dmenet import evaluate, inference, predict
+from dmenet import inference, predict
+from dmenet.methods import MethodOptions, make_method
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
 
@@ -84,10 +85,9 @@ def test_bad_flip_counts_are_rejected(model, tmp_path, capsys):
         inference.predict_label(_image(32, 32), model, flips=6)
     path = save_model(tmp_path / "m.safetensors", model)
     cv2.imwrite(str(tmp_path / "a.png"), (255 * _image(32, 32)).astype(np.uint8))
-    assert predict.main([str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--checkpoint", str(path),
-                         "--flips", "3"]) == 2
-    assert "--flips" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # the shared --flips flag only takes 1, 2, 4 or 8
+        predict.main([str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--model", str(path), "--flips", "3"])
+    assert exit_info.value.code == 2 and "--flips" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--flips"):
-        evaluate.dmenet_source(str(path), "dbd", "probability", flips=5)
-    source = evaluate.dmenet_source(str(path), "dbd", "probability", flips=2)
-    assert "test flips 2" in source.description
+        make_method("dmenet", MethodOptions(model=path, flips=5))
+    assert "2 test flips" in make_method("dmenet", MethodOptions(model=path, flips=2)).describe()

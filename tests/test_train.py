@@ -149,7 +149,7 @@ def test_resume_when_the_rebuilt_c_differs_from_the_checkpoint(data, tmp_path):
         s.close()
 
 
-def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, caplog):
+def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys):
     blur = tmp_path / "blur"
     assert main(["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out", str(blur),
                  "--steps", "2", "--wandb", "disabled", "--device", "cpu"]) == 0
@@ -171,7 +171,8 @@ def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, caplog)
     # another architecture is refused with the file named
     assert main(_cli(data, tmp_path / "bad", "--steps", "1", "--init-from", str(blur / "model_last"),
                      "--set", "model.refine_blocks=2")) == 2
-    assert "architecture differs" in caplog.text and "model_last.safetensors" in caplog.text
+    err = capsys.readouterr().err
+    assert "architecture differs" in err and "model_last.safetensors" in err
     assert not (tmp_path / "bad" / "model_last.safetensors").exists()
 
 
@@ -183,19 +184,19 @@ def test_blur_stage_needs_only_synthetic_data(tmp_path, data):
     assert "loss_d" not in record and math.isfinite(record["loss_main"])
 
 
-def test_non_finite_loss_stops_the_run(tmp_path, data, caplog):
+def test_non_finite_loss_stops_the_run(tmp_path, data, capsys):
     args = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out",
             str(tmp_path / "run"), "--steps", "3", "--wandb", "disabled", "--set", "loss.defocus=nan"]
     assert main(args) == 2
-    assert "non-finite loss" in caplog.text
+    assert "non-finite loss" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model_last.safetensors").exists()
 
 
-def test_joint_stage_without_real_data_is_a_clear_error(tmp_path, data, caplog):
+def test_joint_stage_without_real_data_is_a_clear_error(tmp_path, data, capsys):
     args = ["--config", str(TINY), "--synthetic", str(data["synthetic"]), "--out", str(tmp_path / "run"),
             "--wandb", "disabled"]
     assert main(args) == 2
-    assert "--real" in caplog.text
+    assert "--real" in capsys.readouterr().err
 
 
 @pytest.mark.slow

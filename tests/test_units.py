@@ -47,14 +47,6 @@ def test_labels():
     torch.testing.assert_close(units.sigma_to_label(units.label_to_sigma(t)), t)
 
 
-def test_released_output_mapping():
-    np.testing.assert_allclose(units.released_output_to_sigma(np.array([0.0, 1 / 15, 1.0])), [0.0, 0.0, 7.0])
-    assert units.released_output_to_sigma(0.5) == pytest.approx(3.25)
-    # the two conventions differ by at most 0.5 px on [0, 1]
-    o = np.linspace(0, 1, 1001)
-    assert np.abs(units.released_output_to_sigma(o) - units.label_to_sigma(o)).max() <= 0.5 + 1e-12
-
-
 def test_syndof_encoding_round_trip():
     sigma = np.round(np.linspace(0, 7, 71), 1)
     enc = units.sigma_to_syndof(sigma)

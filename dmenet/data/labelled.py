@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from dmenet.eval.benchmarks import read_mask
 from syndof import io
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class LabelledDataset:
             InputError: unreadable file. MaskSizeError: decoded sizes differ.
         """
         image = io.read_image(self.images[index])
-        mask = io.read_mask(self.masks[index], white_is_blurred=self.white_is_blurred)
+        mask = read_mask(self.masks[index], white_is_blurred=self.white_is_blurred)
         if mask.shape != image.shape[:2]:
             raise MaskSizeError(f"{self.masks[index]}: mask is {mask.shape[1]}x{mask.shape[0]} px but its image "
                                 f"{self.images[index]} is {image.shape[1]}x{image.shape[0]} px")

@@ -5,8 +5,9 @@ never in code branches. Loaders pair image and ground truth **by stem, case-inse
 ``.jpg/.JPG/.jpeg/.png/.bmp``, and raise :class:`syndof.io.InputError` on unmatched files, duplicate stems or an
 image/GT size mismatch, naming the files.
 
-Ground truth is returned in project units: DBD masks as (H, W) float32 {0, 1} with 1 = blurred; RTF as σ px
-(:mod:`dmenet.eval.rtf`); SYNDOF test sets as labels σ/σ_max in [0, 1] (:mod:`dmenet.eval.syndof_test`).
+This module imports no protocol: how each task lists, reads and scores its files is in
+:mod:`dmenet.eval.protocols` (DBD masks as (H, W) float32 {0, 1} with 1 = blurred, read by :func:`read_mask`; RTF as
+σ px, :mod:`dmenet.eval.rtf`; SYNDOF test sets as labels σ/σ_max in [0, 1], :mod:`dmenet.eval.syndof_test`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from syndof import io
@@ -125,20 +127,14 @@ def pair_by_stem(
     return [Sample(gts[k].stem, images[k], gts[k]) for k in sorted(images)]
 
 
-def list_samples(
-    spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True, allow_missing_images: bool = False,
-    rtf_noise: str = "0",
-) -> list[Sample]:
-    """Samples of a DBD or SYNDOF benchmark folder, sorted by stem (RTF: :func:`dmenet.eval.rtf.list_rtf`).
+def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True,
+                        allow_missing_images: bool = False) -> list[Sample]:
+    """Samples of a benchmark laid out as image and GT folders (DBD, SYNDOF), sorted by stem.
 
     With ``need_images=False`` (scoring saved predictions) only the GT folder is listed; images found beside it
     are attached by stem for the report panels, and missing ones are allowed. ``allow_missing_images``: see
-    :func:`pair_by_stem`. ``rtf_noise``: noise level of DMENet's RTF layout (:func:`dmenet.eval.rtf.list_rtf`).
+    :func:`pair_by_stem`. (RTF has its own layout: :func:`dmenet.eval.rtf.list_rtf`.)
     """
-    if spec.task == "rtf":
-        from dmenet.eval.rtf import list_rtf
-
-        return list_rtf(root, rtf_noise)
     gt_dir = find_dir(root, spec.gt_dirs)
     if need_images:
         return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images)
@@ -152,20 +148,29 @@ def list_samples(
     return [Sample(gts[k].stem, images.get(k), gts[k]) for k in sorted(gts)]
 
 
-def load_gt(spec: BenchmarkSpec, sample: Sample, root: str | os.PathLike | None = None) -> np.ndarray:
-    """GT of one sample in project units (DBD: {0,1} 1 = blurred; RTF: σ px; SYNDOF: label in [0, 1])."""
-    if spec.task == "dbd":
-        return io.read_mask(sample.gt, white_is_blurred=bool(spec.white_is_blurred))
-    if spec.task == "rtf":
-        from dmenet.eval.rtf import load_conversion_table, load_rtf_gt, table_for_gt
+def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:
+    """Read a binary blur mask and normalise its polarity to the project convention (1 = blurred).
 
-        table_path = table_for_gt(sample.gt)
-        return load_rtf_gt(sample.gt, load_conversion_table(table_path) if table_path else None)
-    if spec.task == "syndof":
-        from dmenet.eval.syndof_test import load_label
+    Args:
+        path: 8-bit (or 16-bit) mask; RGB/RGBA masks are converted to luminance.
+        white_is_blurred: the dataset's polarity (CUHK: True; xu100, DUT: False).
+        threshold: binarisation threshold on the [0, 1] value (``>=``).
 
-        return load_label(sample.gt, root if root is not None else sample.gt.parent.parent)
-    raise ValueError(f"unknown task {spec.task!r}")
+    Returns:
+        (H, W) float32 in {0, 1}, 1 = blurred.
+
+    Raises:
+        syndof.io.InputError: the file is missing or unreadable (the message names it).
+    """
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
+    if raw is not None and raw.ndim == 2 and raw.dtype == np.uint8:  # fast path: plain 8-bit masks (most sets)
+        gray = raw.astype(np.float32) / 255.0
+    else:
+        gray = io.read_image(path).mean(axis=2)
+    blurred = gray >= threshold
+    if not white_is_blurred:
+        blurred = ~blurred
+    return blurred.astype(np.float32)
 
 
 def check_same_size(sample: Sample, image: np.ndarray, gt: np.ndarray) -> None:

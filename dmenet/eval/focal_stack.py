@@ -22,7 +22,10 @@ plane, not correct σ values. The windowed-Laplacian peer is the reference itsel
 CLI::
 
     python -m dmenet.eval.focal_stack --stack DIR [DIR …] [--method dmenet hifst lbp zhuo_sim]
-        [--checkpoint MODEL] [--max-side 640] --out OUT
+        [--model MODEL] [--device cpu|cuda] [--flips N] [--raw-sigma] [--max-side 640] --out OUT
+
+Methods come from the registry (:func:`dmenet.methods.make_method`): σ (px) for a method that gives σ, its blur
+map otherwise.
 
 writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps).
 """
@@ -36,8 +39,10 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from dmenet import cli as dcli
+from dmenet.methods import MethodOptions, make_method
 from dmenet.peers.laplacian import laplacian_sharpness
-from syndof import io
+from syndof import cli, io
 
 REFERENCE_WINDOW = 31
 """Window (px) of the reference focus measure for a 640 px long side; scaled with the frame size (odd, ≥ 7)."""
@@ -192,43 +197,46 @@ def panel(frames: np.ndarray, rows: dict[str, np.ndarray], names: Sequence[str],
     return np.concatenate(lines, axis=0)
 
 
-def _method(name: str, checkpoint: str | None) -> Callable[[np.ndarray], np.ndarray]:
-    if name == "dmenet":
-        from dmenet.inference import estimate_defocus, load_model
-
-        model = load_model(checkpoint)
-        return lambda image: estimate_defocus(image, model)
-    from dmenet.peers import PEERS
-
-    if name == "laplacian":
-        raise ValueError("laplacian is the reference focus measure itself; it cannot be scored against it")
-    if name not in PEERS:
-        raise ValueError(f"unknown method {name!r}; choose dmenet or one of {sorted(set(PEERS) - {'laplacian'})}")
-    return PEERS[name]
+REFERENCE_METHOD = "laplacian"
+"""The registered method that is the reference focus measure itself (never scored)."""
 
 
+def method_map(name: str, options: MethodOptions) -> Callable[[np.ndarray], np.ndarray]:
+    """image → (H, W) map of the registered method ``name``: σ px when it gives σ, its blur map otherwise."""
+    if name == REFERENCE_METHOD:
+        raise ValueError(f"{name} is the reference focus measure itself; it cannot be scored against it")
+    estimator = make_method(name, options)
+    return estimator.sigma_map if estimator.gives_sigma else estimator.blur_map
+
+
+EXAMPLE = ("dmenet-focal-stack --stack ../shared/data/photos/real_dof/hifst_focal_stacks/'F*.png' --method lbp "
+           "--max-side 160 --out runs/focal_stack_example")
+
+
+@cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
     import json
     import logging
 
     from dmenet.eval.report import markdown_table
 
-    p = argparse.ArgumentParser(prog="python -m dmenet.eval.focal_stack", description=__doc__.split("\n\n")[0])
-    p.add_argument("--stack", nargs="+", required=True, help="focal stacks: folders, or quoted glob patterns of frames (sorted by name)")
-    p.add_argument("--method", nargs="+", default=["dmenet"], help="dmenet and/or peer names")
-    p.add_argument("--checkpoint", help="DMENet model file (default: the shipped checkpoint)")
-    p.add_argument("--max-side", type=int, default=640, help="work at this long side (px)")
+    p = cli.parser("dmenet.eval.focal_stack", __doc__, EXAMPLE)
+    p.add_argument("--stack", nargs="+", required=True,
+                   help="focal stacks: folders, or quoted glob patterns of frames (sorted by name)")
+    dcli.add_method(p, many=True, default=["dmenet"])
+    dcli.add_model(p)
+    dcli.add_inference(p, max_side=640)
+    cli.add_device(p)
+    cli.add_threads(p)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("dmenet.eval.focal_stack")
     out = Path(args.out)
-    try:
-        methods = {name: _method(name, args.checkpoint) for name in args.method}
-    except (ValueError, FileNotFoundError) as exc:
-        log.error("%s", exc)
-        return 2
+    options = dcli.method_options(args, max_side=None)  # frames are resized to --max-side when loaded
+    methods = {name: method_map(name, options) for name in args.method}
     results, rows = {}, []
     for folder in args.stack:
         name = stack_name(folder)
@@ -252,8 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      score["agreement_pm1"], score["chance"], score["rank_corr"])
         io.write_image(out / f"{name}_panel.png", panel(frames, maps, names))
     if not results:
-        log.error("no readable focal stack")
-        return 2
+        return cli.fail("no readable focal stack")
     io.write_json_atomic(out / "metrics.json", {"reference": f"windowed Laplacian std, window {REFERENCE_WINDOW} px "
                                                              f"per 640 px, peak ratio {PEAK_RATIO}",
                                                 "max_side": args.max_side, "stacks": results})

@@ -29,6 +29,9 @@ SIGMA_MAPPINGS = ("project", "released", "sigma")
 """How a prediction becomes σ px: ``project`` σ = 7·o (label), ``released`` σ = (15·o − 1)/2 (released DMENet
 checkpoint, what ``quantitative_RTF.m`` uses), ``sigma`` the map already holds σ px."""
 
+RTF_SIGMA_MAX = 3.275
+"""Largest Gaussian σ (px) of D'Andrès' disk→Gaussian table; RTF scores divide by it (docs/evaluation.md §6)."""
+
 TABLE_NAME = "convertion.mat"  # (sic), D'Andrès' file name
 NOISE_LEVELS = ("0", "1", "1.6")
 """Noise levels s of DMENet's RTF test folders (``image/<s>/``, ``gt/<s>/``)."""
@@ -90,12 +93,6 @@ def find_table(root: str | os.PathLike, noise: str = "0") -> Path | None:
     return _first_table((root / "gt" / noise, root / "gt", root))
 
 
-def table_for_gt(gt_path: str | os.PathLike) -> Path | None:
-    """``convertion.mat`` nearest one GT file: its folder or up to two above (the same places as :func:`find_table`
-    for either layout and any noise level); None when there is none."""
-    return _first_table(list(Path(gt_path).parents)[:3])
-
-
 def _pair_key(stem: str) -> str:
     m = _TRAILING_NUMBER.search(stem)
     return str(int(m.group(1))) if m else stem.lower()
@@ -151,13 +148,19 @@ def load_rtf_gt(path: str | os.PathLike, table: np.ndarray | None) -> np.ndarray
     return load_rtf_sigma(path, table)
 
 
+def released_output_to_sigma(output: np.ndarray) -> np.ndarray:
+    """Output o ∈ [0, 1] of the released DMENet checkpoint → σ px: ``σ = max(0, (15·o − 1) / 2)`` (the mapping of
+    DMENet's ``quantitative_RTF.m`` for its published PNGs)."""
+    return np.clip((np.asarray(output, dtype=np.float64) * 15.0 - 1.0) / 2.0, 0.0, None)
+
+
 def prediction_to_sigma(pred: np.ndarray, mapping: str) -> np.ndarray:
     """Prediction → σ px by one of :data:`SIGMA_MAPPINGS` (label o in [0, 1] for the first two)."""
     pred = np.asarray(pred, dtype=np.float64)
     if mapping == "project":
         return units.label_to_sigma(pred)
     if mapping == "released":
-        return units.released_output_to_sigma(pred)
+        return released_output_to_sigma(pred)
     if mapping == "sigma":
         return pred
     raise ValueError(f"sigma mapping must be one of {SIGMA_MAPPINGS}, got {mapping!r}")
@@ -165,7 +168,7 @@ def prediction_to_sigma(pred: np.ndarray, mapping: str) -> np.ndarray:
 
 def normalise_sigma(sigma: np.ndarray) -> np.ndarray:
     """σ px → RTF score units: clipped to [0, 3.275] and divided by 3.275."""
-    return np.clip(np.asarray(sigma, dtype=np.float64), 0.0, units.RTF_SIGMA_MAX) / units.RTF_SIGMA_MAX
+    return np.clip(np.asarray(sigma, dtype=np.float64), 0.0, RTF_SIGMA_MAX) / RTF_SIGMA_MAX
 
 
 def rtf_errors(sigma_pred: np.ndarray, sigma_gt: np.ndarray) -> tuple[float, float]:

@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 from dmenet.eval import metrics
 from dmenet.inference import blur_probability_from_logit, calibration_logit, detection_label, set_test_flips
 from dmenet.models.config import TEST_FLIPS
+from syndof import cli
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_dbd")
@@ -125,31 +125,37 @@ def labelled_logits(model, root: Path, white_is_blurred: bool) -> tuple[list[np.
     return logits, masks, names
 
 
+EXAMPLE = ("dmenet-fit-dbd --model checkpoints/dmenet_lite.safetensors --labelled ../shared/data/cuhk --flips 1 "
+           "--out runs/fit_dbd_example.safetensors")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    from dmenet.cli import add_model
     from dmenet.models.model_io import RESERVED_KEYS, load_model_file, save_model
 
-    p = argparse.ArgumentParser(prog="python -m dmenet.training.fit_dbd", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="trained model file (.safetensors + .json)")
+    p = cli.parser("dmenet.training.fit_dbd", __doc__, EXAMPLE)
+    add_model(p, required=True, help="trained model file (.safetensors + .json)")
     p.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
     p.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
     p.add_argument("--out", required=True, help="output model file (same weights, config with the transform)")
     p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None,
                    help="set the model's test_flips first (the fit uses the maps inference will give)")
+    cli.add_device(p)
+    cli.add_threads(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        model, meta = load_model_file(args.model)
-        set_test_flips(model, args.flips)
-        logits, masks, names = labelled_logits(model, Path(args.labelled), args.gt_polarity == "white-blurred")
-    except (sio.InputError, FileNotFoundError, ValueError) as err:
-        log.error("%s", err)
-        return 2
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
+    model, meta = load_model_file(args.model, device=args.device)
+    set_test_flips(model, args.flips)
+    logits, masks, names = labelled_logits(model, Path(args.labelled), args.gt_polarity == "white-blurred")
     fit = fit_logit_transform(logits, masks)
     model.config.dbd_logit_scale, model.config.dbd_logit_shift = fit.scale, fit.shift
     meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
     meta["dbd_calibration"] = {**fit.to_dict(), "test_flips": model.config.test_flips, "labelled": str(args.labelled),
                                "images": names, "source_model": str(args.model)}
-    save_model(args.out, model, meta)
+    save_model(args.out, model.cpu(), meta)
     log.info("test flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images; "
              "wrote %s", model.config.test_flips, fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax,
              fit.n_images, args.out)

@@ -15,18 +15,17 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dmenet.eval.syndof_test import label_errors
 from dmenet.inference import predict_label, set_test_flips
 from dmenet.models.config import TEST_FLIPS
 from dmenet.models.sigma_curve import apply_sigma_curve, fit_sigma_curve, sigma_histograms
+from syndof import cli
 from syndof import io as sio
 from syndof import units
 
@@ -74,37 +73,39 @@ def label_mae(preds: list[np.ndarray], trues: list[np.ndarray], max_coc: float) 
                           for p, t in zip(preds, trues)]))
 
 
+EXAMPLE = ("dmenet-fit-sigma --model checkpoints/dmenet_lite.safetensors --data ../shared/data/syndof_reference/output "
+           "--flips 1 --out runs/fit_sigma_example.safetensors")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    from dmenet.cli import add_model
     from dmenet.models.model_io import RESERVED_KEYS, load_model_file, save_model
 
-    p = argparse.ArgumentParser(prog="python -m dmenet.training.fit_sigma", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="trained model file (.safetensors + .json)")
+    p = cli.parser("dmenet.training.fit_sigma", __doc__, EXAMPLE)
+    add_model(p, required=True, help="trained model file (.safetensors + .json)")
     p.add_argument("--data", required=True, nargs="+", type=Path, help="SYNDOF folders (image/, blur_map/)")
     p.add_argument("--out", required=True, help="output model file (same weights, config with the curve)")
     p.add_argument("--values", type=int, default=N_VALUES, help="curve values, evenly spaced over 0 … σ_max")
     p.add_argument("--min-pixels", type=int, default=1000, help="fewest pixels for a curve value to be fitted")
     p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None,
                    help="set the model's test_flips first (the fit uses the maps inference will give)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    cli.add_device(p)
+    cli.add_threads(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     if args.values < 2:
-        log.error("--values must be >= 2, got %d", args.values)
-        return 2
-    try:
-        model, meta = load_model_file(args.model)
-        set_test_flips(model, args.flips)
-        preds, trues, names, skipped = collect(model, args.data)
-        if not preds:
-            raise sio.InputError(args.data[0], "no readable sample in the --data folders")
-        sigma_max = model.config.sigma_max
-        hists = sum(sigma_histograms(pr, tr, args.values, sigma_max) for pr, tr in zip(preds, trues))
-        curve = fit_sigma_curve(hists, sigma_max, min_pixels=args.min_pixels)
-    except (sio.InputError, FileNotFoundError, ValueError) as err:
-        log.error("%s", err)
-        return 2
+        raise ValueError(f"--values must be >= 2, got {args.values}")
+    model, meta = load_model_file(args.model, device=args.device)
+    set_test_flips(model, args.flips)
+    preds, trues, names, skipped = collect(model, args.data)
+    if not preds:
+        raise sio.InputError(args.data[0], "no readable sample in the --data folders")
+    sigma_max = model.config.sigma_max
+    hists = sum(sigma_histograms(pr, tr, args.values, sigma_max) for pr, tr in zip(preds, trues))
+    curve = fit_sigma_curve(hists, sigma_max, min_pixels=args.min_pixels)
     model.config.sigma_curve = tuple(round(float(v), 4) for v in curve)  # the curve as stored is the one scored
     max_coc = model.config.max_coc
     before = label_mae(preds, trues, max_coc)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "fit_label_mae_before": round(before, 6), "fit_label_mae_after": round(after, 6),
         "pixels_per_value": [int(n) for n in hists.sum(axis=1)], "source_model": str(args.model),
     }
-    save_model(args.out, model, meta)
+    save_model(args.out, model.cpu(), meta)
     log.info("test flips %d, %d values: label MAE on the %d fitting images %.4f → %.4f; wrote %s",
              model.config.test_flips, args.values, len(preds), before, after, args.out)
     log.info("curve (px at raw σ 0 … %g): %s", sigma_max, " ".join(f"{v:.2f}" for v in model.config.sigma_curve))

@@ -29,7 +29,6 @@ sees, and so the fitted detection map (:mod:`dmenet.training.fit_dbd`), stays as
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 from dmenet.models.layers import BetaBatchNorm
+from syndof import cli
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.recalibrate")
@@ -113,11 +113,17 @@ def domain_batches(domains: list[list[np.ndarray]], batch: int) -> list[torch.Te
     return out
 
 
+EXAMPLE = ("dmenet-recalibrate --model checkpoints/dmenet_lite.safetensors --real ../shared/data/cuhk/image "
+           "--crops 4 --crop 128 --out runs/recalibrate_example.safetensors")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    from dmenet.cli import add_model
     from dmenet.models.model_io import RESERVED_KEYS, load_model_file, save_model
 
-    p = argparse.ArgumentParser(prog="python -m dmenet.training.recalibrate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True)
+    p = cli.parser("dmenet.training.recalibrate", __doc__, EXAMPLE)
+    add_model(p, required=True)
     p.add_argument("--mode", choices=("running", "image"), default="running",
                    help="running: re-estimate the moving statistics; image: per-image statistics at inference")
     p.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode running")
@@ -127,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    cli.add_device(p)
+    cli.add_threads(p)
     args = p.parse_args(argv)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    model, meta = load_model_file(args.model)
+    model, meta = load_model_file(args.model, device=args.device)
     meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
     if args.mode == "image":
         model.config.image_bn_stats = True
@@ -157,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
             domains.append(random_crops(paths, args.crops, args.crop, rng))
         except ValueError as err:
             p.error(f"{folder}: {err}")
-    n = recalibrate_batchnorm(model.blur, domain_batches(domains, args.batch))
+    n = recalibrate_batchnorm(model.blur, [b.to(args.device) for b in domain_batches(domains, args.batch)])
     # σ uses the re-estimated statistics; the detection path (S, fitted by fit_dbd) keeps the source's normalisation
     model.config.detection_image_bn_stats = model.config.detection_bn_image
     model.config.image_bn_stats = False
     meta["bn_at_inference"] = {"batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops,
                                "mode": "re-estimated moving statistics", "synthetic": args.synthetic,
                                "real": args.real, "seed": args.seed, "source_model": str(args.model)}
-    save_model(args.out, model, meta)
+    save_model(args.out, model.cpu(), meta)
     log.info("re-estimated BatchNorm statistics of B from %d batches; wrote %s", n, args.out)
     return 0
 

@@ -1,0 +1,76 @@
+"""Model flags shared by every dmenet entry point, on top of :mod:`syndof.cli` (error rule, ``--set``,
+``--workers``, ``--threads``, ``--device``).
+
+* ``--model PATH`` — the model file (``.safetensors`` + ``.json`` sidecar) everywhere; ``--checkpoint`` is a hidden,
+  deprecated spelling;
+* ``--method NAME [NAME …]`` — registered methods (:func:`dmenet.methods.method_names`);
+* ``--flips N`` — test-time symmetries (1, 2, 4 or 8; default: the model's recipe);
+* ``--raw-sigma`` — ignore the model's fitted σ curve;
+* ``--max-side N`` — work at this long side (px) when the image is larger.
+
+:func:`method_options` turns the parsed flags into the registry's :class:`~dmenet.methods.MethodOptions`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dmenet.methods import MethodOptions, method_names
+from dmenet.models.config import TEST_FLIPS
+from syndof.cli import hidden_alias, positive_int
+
+DEFAULT_MODEL_TEXT = "checkpoints/dmenet_lite.safetensors"
+
+
+def add_model(p: argparse.ArgumentParser, required: bool = False, many: bool = False,
+              help: str | None = None) -> None:
+    """``--model PATH`` (``many``: ``PATH [PATH …]``) → ``args.model``; ``--checkpoint`` is a hidden alias."""
+    nargs = "+" if many else None
+    text = help or ("model file(s) (.safetensors + .json sidecar)" if many else
+                    f"model file (.safetensors + .json sidecar); default {DEFAULT_MODEL_TEXT}")
+    p.add_argument("--model", dest="model", required=required, nargs=nargs, metavar="PATH", help=text)
+    hidden_alias(p, "--checkpoint", "--model", "model", nargs=nargs)
+
+
+def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | list[str] | None = "dmenet",
+               exclude: tuple[str, ...] = ()) -> None:
+    """``--method NAME`` (``many``: ``NAME [NAME …]``) from the method registry → ``args.method``."""
+    names = [n for n in method_names() if n not in exclude]
+    p.add_argument("--method", nargs="+" if many else None, choices=names, default=default, metavar="NAME",
+                   help=f"{', '.join(names)}" + (f" (default {default if isinstance(default, str) else ' '.join(default)})"
+                                                 if default else ""))
+
+
+def add_flips(p: argparse.ArgumentParser) -> None:
+    """``--flips N`` → ``args.flips`` (None = the model's own recipe)."""
+    p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None, metavar="N",
+                   help="test-time symmetries to average: 1, 2, 4 or 8 (default: the model's recipe)")
+
+
+def add_raw_sigma(p: argparse.ArgumentParser) -> None:
+    """``--raw-sigma`` → ``args.raw_sigma``."""
+    p.add_argument("--raw-sigma", action="store_true", help="ignore the model's fitted σ curve (σ = B's output)")
+
+
+def add_max_side(p: argparse.ArgumentParser, default: int | None = None) -> None:
+    """``--max-side N`` → ``args.max_side``."""
+    p.add_argument("--max-side", type=positive_int, default=default, metavar="N",
+                   help="work at this long side (px) when the image is larger; σ is given in input px"
+                   + (f" (default {default})" if default else ""))
+
+
+def add_inference(p: argparse.ArgumentParser, max_side: int | None = None) -> None:
+    """The inference options of a learned method: ``--flips``, ``--raw-sigma``, ``--max-side``."""
+    add_flips(p)
+    add_raw_sigma(p)
+    add_max_side(p, max_side)
+
+
+def method_options(args: argparse.Namespace, **changes) -> MethodOptions:
+    """:class:`MethodOptions` from the parsed shared flags (absent flags keep the defaults); ``changes`` win."""
+    fields = {"model": getattr(args, "model", None), "device": getattr(args, "device", None) or "cpu",
+              "flips": getattr(args, "flips", None), "raw_sigma": getattr(args, "raw_sigma", False),
+              "max_side": getattr(args, "max_side", None), "tile_size": getattr(args, "tile_size", None),
+              "tile_overlap": getattr(args, "tile_overlap", None)}
+    fields.update(changes)
+    return MethodOptions(**fields)

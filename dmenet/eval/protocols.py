@@ -1,0 +1,286 @@
+"""One scoring protocol per evaluation task, behind one interface (no ``task ==`` dispatch anywhere else).
+
+A :class:`Protocol` instance scores one map source on one benchmark folder:
+
+* ``list_samples(need_images, allow_missing_images)`` — the (image, GT) pairs, sorted;
+* ``load_gt(sample)`` — GT in the protocol's units (DBD: {0, 1} mask, 1 = blurred; RTF: σ px; SYNDOF: label
+  σ/σ_max);
+* ``score(sample, pred, gt)`` — add one image; returns (GT, prediction) as [0, 1] maps for the report panels;
+* ``summary()`` / ``rows`` — set-level numbers and per-image rows; ``tags()`` — how it was scored (metrics.json);
+* ``write_curves(out_dir, method)`` — extra report files (DBD: PR and F curves), returning pictures for W&B;
+  ``compare(out, results)`` — the same across several methods.
+
+Class attributes tell the caller what to feed it: ``scores_sigma`` (a method that gives σ is scored on its σ map;
+otherwise on its blur map) and ``saved_map_kind`` (how a saved prediction file is read). :data:`PROTOCOLS` maps
+:attr:`BenchmarkSpec.task` to the class; :func:`make_protocol` builds one.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from dmenet.eval import benchmarks as B
+from dmenet.eval import dbd, report, rtf, syndof_test
+from syndof import io, units
+
+POLARITY_CHECK_MIN_IMAGES = 5
+"""GT sanity warnings (:meth:`Protocol.warnings`) need at least this many scored images."""
+BLURRED_SHARE_MIN = 0.45
+"""DBD benchmarks hold photos with a sharp subject on a defocused background, so most GT pixels are blurred (CUHK:
+63 % over its 1,000 masks). A set whose GT reads as mostly sharp is probably scored with the wrong ``--benchmark``
+(the opposite GT polarity: dut / xu100 masks are white = sharp, cuhk / ctcug white = blurred)."""
+
+MAP_KINDS = ("blur", "label", "sigma")
+"""What a source's maps hold: a [0, 1] blur map (1 = blurred), a label σ/σ_max in [0, 1], or σ in px."""
+
+
+@dataclass(frozen=True)
+class ProtocolOptions:
+    """Scoring choices of ``python -m dmenet.evaluate`` (each protocol reads the ones that apply to it).
+
+    Attributes:
+        resolution: DBD scoring size (:data:`dmenet.eval.dbd.RESOLUTIONS`); None = the benchmark's default.
+        adaptive_factor: DBD headline adaptive-threshold factor c (threshold c·mean; 1.5 and 2.0 are also reported).
+        rtf_noise: RTF noise level (:data:`dmenet.eval.rtf.NOISE_LEVELS`).
+        sigma_mapping: how a [0, 1] map becomes σ px for RTF (:data:`dmenet.eval.rtf.SIGMA_MAPPINGS`); for SYNDOF,
+            ``"sigma"`` reads saved maps as σ px.
+    """
+
+    resolution: str | None = None
+    adaptive_factor: float = 1.5
+    rtf_noise: str = "0"
+    sigma_mapping: str = "project"
+
+
+class Protocol(abc.ABC):
+    """Scoring of one task; one instance per (benchmark folder, map source). See the module docstring."""
+
+    task: ClassVar[str]
+    scores_sigma: ClassVar[bool]
+    saved_map_kind: ClassVar[str]
+    rank_key: ClassVar[str]
+    higher_better: ClassVar[bool]
+    headline_keys: ClassVar[tuple[str, ...]]
+
+    def __init__(self, spec: B.BenchmarkSpec, root: str | Path, options: ProtocolOptions | None = None,
+                 map_kind: str | None = None, inverted: bool = False):
+        if map_kind is not None and map_kind not in MAP_KINDS:
+            raise ValueError(f"map kind must be one of {MAP_KINDS}, got {map_kind!r}")
+        self.spec, self.root = spec, Path(root)
+        self.options = options or ProtocolOptions()
+        self.map_kind = map_kind or self.saved_map_kind
+        self.inverted = inverted
+
+    def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
+        """Samples of the folder (:func:`dmenet.eval.benchmarks.list_folder_samples`)."""
+        return B.list_folder_samples(self.spec, self.root, need_images, allow_missing_images)
+
+    @abc.abstractmethod
+    def load_gt(self, sample: B.Sample) -> np.ndarray:
+        """GT of one sample in the protocol's units."""
+
+    @abc.abstractmethod
+    def score(self, sample: B.Sample, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add one finite 2-D prediction; returns (GT, prediction) as [0, 1] maps to show."""
+
+    @abc.abstractmethod
+    def summary(self) -> dict:
+        """Set-level numbers (raises ValueError when nothing was scored)."""
+
+    @property
+    @abc.abstractmethod
+    def rows(self) -> list[dict]:
+        """Per-image rows (``stem`` + the per-image numbers)."""
+
+    @abc.abstractmethod
+    def tags(self) -> dict:
+        """How the maps were scored (written to metrics.json as ``protocol``)."""
+
+    def warnings(self) -> list[str]:
+        """One-line warnings that the GT looks wrong for this benchmark (empty by default)."""
+        return []
+
+    def write_curves(self, out_dir: Path, method: str) -> dict[str, np.ndarray]:
+        """Extra report files for one method; returns pictures (name → uint8 RGB) to log. None by default."""
+        return {}
+
+    @classmethod
+    def compare(cls, out: Path, spec: B.BenchmarkSpec, results: list[dict]) -> None:
+        """Extra comparison files for several methods (``results``: evaluate_source's dicts). None by default."""
+
+
+class DBDProtocol(Protocol):
+    """Blur detection against binary masks (docs/evaluation.md §4–§5): HiFST PR protocol, Fmax, MAE, adaptive F."""
+
+    task = "dbd"
+    scores_sigma = False
+    saved_map_kind = "blur"
+    rank_key, higher_better = "fmax", True
+    headline_keys = ("mae", "fmax", "f_at_0.5", "iou_pooled", "pr_auc")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        c = self.options.adaptive_factor
+        self.acc = dbd.DBDAccumulator(resolution=self.options.resolution or self.spec.default_resolution,
+                                      adaptive_factors=(c,) + tuple(x for x in (1.5, 2.0) if x != c))
+        self.gt_blurred, self.gt_pixels = 0, 0  # share of GT pixels read as blurred (polarity check)
+
+    def load_gt(self, sample: B.Sample) -> np.ndarray:
+        return B.read_mask(sample.gt, white_is_blurred=bool(self.spec.white_is_blurred))
+
+    def score(self, sample, pred, gt):
+        if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
+            raise io.InputError(sample.gt, "blur map outside [0, 1]")
+        self.acc.add(sample.stem, np.clip(pred, 0, 1), gt)
+        self.gt_blurred += int(np.count_nonzero(gt))
+        self.gt_pixels += gt.size
+        return gt, pred
+
+    def warnings(self) -> list[str]:
+        if len(self.rows) < POLARITY_CHECK_MIN_IMAGES or not self.gt_pixels:
+            return []
+        share = self.gt_blurred / self.gt_pixels
+        if share >= BLURRED_SHARE_MIN:
+            return []
+        return [f"{self.root}: only {share:.0%} of the GT pixels read as blurred with --benchmark {self.spec.name}'s "
+                f"polarity ({'white' if self.spec.white_is_blurred else 'black'} = blurred), where defocus sets are "
+                "mostly blurred: is --benchmark right for this folder?"]
+
+    def summary(self) -> dict:
+        return self.acc.summary()
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.acc.rows
+
+    def tags(self) -> dict:
+        pol = "GT white = blurred, used as is" if self.spec.white_is_blurred else \
+            "GT white = in focus, inverted on load (1 = blurred)"
+        pred_pol = "sharpness map inverted (1 - x) before scoring" if self.inverted \
+            else "blur map as produced (1 = blurred)"
+        return {**self.acc.protocol(), "gt_polarity": pol, "prediction_polarity": pred_pol,
+                "gt_binarisation": "gray >= 0.5",
+                "threshold_rule": "sweep i/255 (fmax), 0.5 (f_at_0.5, iou), adaptive c*mean, PR 0..255"}
+
+    def write_curves(self, out_dir: Path, method: str) -> dict[str, np.ndarray]:
+        import cv2
+
+        thr, p, r = self.acc.pr_curve()
+        report.write_pr_csv(out_dir / "pr_curve.csv", thr, p, r)
+        ft, fp, fr, ff = self.acc.f_curve()
+        report.write_csv(out_dir / "f_curve.csv", [{"threshold": float(t), "precision": float(a), "recall": float(b),
+                                                     "f": float(c)} for t, a, b, c in zip(ft, fp, fr, ff)])
+        report.plot_pr_curves(out_dir / "pr_curve.png", {method: (p, r)},
+                              f"{self.spec.name} ({self.acc.resolution}), HiFST PR protocol")
+        return {"pr_curve": cv2.cvtColor(cv2.imread(str(out_dir / "pr_curve.png")), cv2.COLOR_BGR2RGB)}
+
+    @classmethod
+    def compare(cls, out: Path, spec: B.BenchmarkSpec, results: list[dict]) -> None:
+        curves = {}
+        for r in results:
+            with open(Path(r["out"]) / "pr_curve.csv") as fh:
+                pr = list(csv.DictReader(fh))
+            curves[r["method"]] = (np.array([float(x["precision"]) for x in pr]),
+                                   np.array([float(x["recall"]) for x in pr]))
+        report.plot_pr_curves(out / "pr_curve.png", curves, f"{spec.name}, HiFST PR protocol")
+
+
+class _RegressionProtocol(Protocol):
+    """Per-image MSE / MAE averaged over images (RTF, SYNDOF)."""
+
+    scores_sigma = True
+    saved_map_kind = "label"
+    rank_key, higher_better = "mae", False
+    headline_keys = ("mse", "mae")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.acc = rtf.RegressionAccumulator()
+
+    def summary(self) -> dict:
+        return self.acc.summary()
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.acc.rows
+
+
+class RTFProtocol(_RegressionProtocol):
+    """DMENet's RTF protocol (:mod:`dmenet.eval.rtf`): σ px clipped to [0, 3.275] and normalised."""
+
+    task = "rtf"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        table = rtf.find_table(self.root, self.options.rtf_noise)
+        self.table = rtf.load_conversion_table(table) if table else None
+        self.mapping = "sigma" if self.map_kind == "sigma" else self.options.sigma_mapping
+
+    def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
+        return rtf.list_rtf(self.root, self.options.rtf_noise)
+
+    def load_gt(self, sample: B.Sample) -> np.ndarray:
+        return rtf.load_rtf_gt(sample.gt, self.table)
+
+    def score(self, sample, pred, gt):
+        sigma = rtf.prediction_to_sigma(pred, self.mapping)
+        self.acc.add(sample.stem, *rtf.rtf_errors(sigma, gt))
+        return rtf.normalise_sigma(gt), rtf.normalise_sigma(sigma)
+
+    def tags(self) -> dict:
+        return rtf.rtf_protocol(self.mapping, self.options.rtf_noise)
+
+
+class SyndofProtocol(_RegressionProtocol):
+    """SYNDOF test folders (:mod:`dmenet.eval.syndof_test`): label σ/σ_max errors."""
+
+    task = "syndof"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_coc = syndof_test.read_max_coc(self.root)
+        self.pred_is_sigma = self.map_kind == "sigma" or self.options.sigma_mapping == "sigma"
+        self.gt_all_binary = True  # every GT label map holds only 0 and 1 (a DBD mask, not σ labels)
+
+    def load_gt(self, sample: B.Sample) -> np.ndarray:
+        return syndof_test.load_label(sample.gt, self.root)
+
+    def score(self, sample, pred, gt):
+        label = units.sigma_to_label(pred, self.max_coc) if self.pred_is_sigma else pred
+        self.gt_all_binary = self.gt_all_binary and bool(np.all((gt == 0) | (gt == 1)))
+        self.acc.add(sample.stem, *syndof_test.label_errors(label, gt))
+        return gt, label
+
+    def warnings(self) -> list[str]:
+        if len(self.rows) < POLARITY_CHECK_MIN_IMAGES or not self.gt_all_binary:
+            return []
+        return [f"{self.root}: every GT map holds only 0 and 1 (binary blur masks, not σ labels): is --benchmark "
+                f"{self.spec.name} right for this folder?"]
+
+    def tags(self) -> dict:
+        return syndof_test.syndof_protocol(B.find_dir(self.root, self.spec.gt_dirs).name, self.max_coc)
+
+
+PROTOCOLS: dict[str, type[Protocol]] = {cls.task: cls for cls in (DBDProtocol, RTFProtocol, SyndofProtocol)}
+"""Task name (:attr:`BenchmarkSpec.task`) → protocol class."""
+
+
+def protocol_class(spec: B.BenchmarkSpec) -> type[Protocol]:
+    """The protocol class of a benchmark."""
+    try:
+        return PROTOCOLS[spec.task]
+    except KeyError:
+        raise ValueError(f"benchmark {spec.name!r} has unknown task {spec.task!r}; known: {', '.join(PROTOCOLS)}") \
+            from None
+
+
+def make_protocol(spec: B.BenchmarkSpec, root: str | Path, options: ProtocolOptions | None = None,
+                  map_kind: str | None = None, inverted: bool = False) -> Protocol:
+    """A fresh protocol instance for ``spec`` at ``root`` scoring maps of ``map_kind`` (default: saved maps)."""
+    return protocol_class(spec)(spec, root, options, map_kind, inverted)

@@ -1,0 +1,160 @@
+"""The command-line vocabulary shared by every ``python -m`` entry point, and its one error rule.
+
+Every tool builds its parser with :func:`parser` and wraps its ``main`` in :func:`entry_point`:
+
+* a usage error (bad option, missing file, unreadable input, bad config value) is printed as ONE line
+  ``error: <message naming the file or option>`` on stderr and the exit status is 2 — never a traceback;
+* the shared flags mean the same everywhere: ``--set KEY=VALUE [KEY=VALUE …]`` (config overrides; repeating
+  ``--set`` adds more), ``--workers N`` (processes), ``--threads N`` (torch CPU threads, applied by
+  :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by :func:`check_device`).
+
+The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``, ``--max-side``) are added on top
+by :mod:`dmenet.cli`.
+
+Errors turned into the one-line message (:data:`USAGE_ERRORS`): ``ValueError`` and its project subclasses
+(``syndof.io.InputError``, ``dmenet.config.ConfigError``, ``dmenet.models.model_io.ModelFileError``,
+``dmenet.training.checkpoint.CheckpointError``), ``OSError`` (missing file, permission, full disk on a write) and
+safetensors' ``SafetensorError``. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Callable, Sequence
+
+try:  # a corrupt model file raises this from the Rust reader (not a ValueError)
+    from safetensors import SafetensorError
+except ImportError:  # pragma: no cover - safetensors is a dependency
+    class SafetensorError(Exception):  # type: ignore[no-redef]
+        pass
+
+USAGE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, SafetensorError)
+"""Exception types :func:`entry_point` reports as ``error: …`` + exit 2."""
+
+EXIT_USAGE = 2
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for ``exc``: an OSError names its file (``PATH: No such file or directory``); newlines are joined."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        text = f"{exc.filename}: {exc.strerror or exc.__class__.__name__}"
+        if exc.filename2 is not None:
+            text += f" (→ {exc.filename2})"
+    else:
+        text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, KeyError):  # str(KeyError('x')) is "'x'"
+        text = f"missing key {text}"
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def fail(message: str) -> int:
+    """Print ``error: message`` (one line) on stderr and return the usage exit status 2."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def entry_point(main: Callable[..., int | None] | None = None, *,
+                errors: tuple[type[BaseException], ...] = ()) -> Callable:
+    """Decorator for a CLI ``main(argv=None) -> int``: :data:`USAGE_ERRORS` (plus ``errors``) become
+    ``error: <one line>`` on stderr and return 2. Use as ``@entry_point`` or ``@entry_point(errors=(X,))``."""
+
+    def wrap(fn: Callable[..., int | None]) -> Callable[..., int]:
+        @functools.wraps(fn)
+        def wrapper(argv: Sequence[str] | None = None) -> int:
+            try:
+                status = fn(argv)
+            except USAGE_ERRORS + errors as exc:
+                return fail(error_line(exc))
+            return 0 if status is None else int(status)
+
+        return wrapper
+
+    return wrap(main) if main is not None else wrap
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse`` parser whose usage errors are one line (``error: … (see PROG --help)``) and exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        fail(f"{message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_USAGE)
+
+
+def parser(prog: str, doc: str | None, example: str) -> OneLineParser:
+    """A parser for ``python -m prog``: the first paragraph of ``doc`` as description and ``example`` (one working
+    command, run by tests/test_cli.py) as the epilog."""
+    description = (doc or "").strip().split("\n\n")[0]
+    return OneLineParser(prog=f"python -m {prog}", description=description,
+                         epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+# ------------------------------------------------------------------------------------------------------ value types
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------------ shared flags
+def add_set(p: argparse.ArgumentParser, help: str = "config overrides, e.g. --set train.steps=10 optim.lr=5e-5"):
+    """``--set KEY=VALUE [KEY=VALUE …]`` → ``args.overrides`` (a flat list; ``--set`` may be repeated)."""
+    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help=help)
+
+
+def add_workers(p: argparse.ArgumentParser, default: int = 1, help: str = "worker processes"):
+    """``--workers N`` → ``args.workers``: processes (never threads)."""
+    p.add_argument("--workers", type=positive_int, default=default, metavar="N", help=f"{help} (default {default})")
+
+
+def add_threads(p: argparse.ArgumentParser, default: int | None = None):
+    """``--threads N`` → ``args.threads``: torch CPU threads per process (None = torch's default)."""
+    p.add_argument("--threads", type=positive_int, default=default, metavar="N",
+                   help="torch CPU threads per process" + (f" (default {default})" if default else ""))
+
+
+def apply_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` when given."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def add_device(p: argparse.ArgumentParser, default: str = "cpu", auto: bool = False):
+    """``--device cpu|cuda|cuda:N`` (and ``auto`` when the tool picks one) → ``args.device``."""
+    p.add_argument("--device", default=default, help=f"{'auto | ' if auto else ''}cpu | cuda | cuda:N"
+                   + (f" (default {default})" if default else ""))
+
+
+def check_device(device: str | None, auto: bool = False) -> None:
+    """Raise ValueError naming ``--device`` when it is not a device this machine has."""
+    if device is None or (auto and device == "auto") or device == "cpu":
+        return
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine")
+        if ":" in device and int(device[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+        return
+    raise ValueError(f"--device {device!r}: expected {'auto, ' if auto else ''}cpu, cuda or cuda:N")
+
+
+def hidden_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:
+    """A deprecated spelling ``old`` of ``new`` (same ``dest``), hidden from ``--help``; warns on stderr."""
+
+    class _Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"warning: {old} is deprecated, use {new}", file=sys.stderr)
+            setattr(namespace, self.dest, values)
+
+    p.add_argument(old, dest=dest, action=_Deprecated, help=argparse.SUPPRESS, **kwargs)
+

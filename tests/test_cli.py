@@ -1,0 +1,221 @@
+"""The shared command-line vocabulary: every console script's ``--help`` example runs, bad options and bad files
+give exit 2 and one ``error:`` line (never a traceback), the shared flags mean the same in every tool."""
+
+from __future__ import annotations
+
+import configparser
+import importlib
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from syndof import cli
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def console_scripts() -> dict[str, str]:
+    """``{script name: module}`` from setup.cfg."""
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    lines = [ln.strip() for ln in cfg["options.entry_points"]["console_scripts"].splitlines() if ln.strip()]
+    return {name.strip(): target.strip().split(":")[0] for name, target in (ln.split("=") for ln in lines)}
+
+
+SCRIPTS = console_scripts()
+SLOW = {"syndof-render", "dmenet-demo", "syndof-generate", "dmenet-train", "dmenet-fit-dbd", "dmenet-fit-sigma"}
+"""Examples that take more than a few seconds on 2 cores (a full-size render, training, fits on full-size photos)."""
+
+
+def help_text(module: str, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(module).main(["--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+def example_of(module: str, capsys) -> list[str]:
+    """The one example of the module's ``--help`` epilog, as argv (script name dropped)."""
+    text = help_text(module, capsys)
+    lines = text.splitlines()
+    assert "example:" in lines, f"{module} --help has no example"
+    command = shlex.split(lines[lines.index("example:") + 1])
+    assert command[0] in SCRIPTS and SCRIPTS[command[0]] == module, command
+    return command[1:]
+
+
+def test_every_entry_point_is_a_console_script():
+    modules = set(SCRIPTS.values())
+    for path in list((REPO / "dmenet").rglob("*.py")) + list((REPO / "syndof").rglob("*.py")):
+        text = path.read_text()
+        if 'if __name__ == "__main__"' in text:
+            module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            assert module in modules, f"{module} is a python -m entry point but not a console script"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A checkout-like folder: experiments/ and checkpoints/ of the repo, ../shared beside it."""
+    if not (SHARED / "data").is_dir():
+        pytest.skip(f"needs {SHARED} (../shared beside the checkout)")
+    base = tmp_path_factory.mktemp("cli")
+    root = base / "repo"
+    root.mkdir()
+    for name in ("experiments", "checkpoints"):
+        (root / name).symlink_to(REPO / name)
+    (base / "shared").symlink_to(SHARED)
+    return root
+
+
+EXPECTED_OUTPUT = {
+    "syndof-generate": "runs/generate_example/dataset.json",
+    "syndof-render": "runs/render_example.png",
+    "dmenet-train": "runs/train_example/model_last.safetensors",
+    "dmenet-predict": "runs/predict_example/out_of_focus0011_sigma.png",
+    "dmenet-evaluate": "runs/eval_example/metrics.json",
+    "dmenet-summary": None,
+    "dmenet-demo": "runs/demo_example/report.md",
+    "dmenet-focal-stack": "runs/focal_stack_example/metrics.json",
+    "dmenet-average": "runs/average_example.safetensors",
+    "dmenet-recalibrate": "runs/recalibrate_example.safetensors",
+    "dmenet-fit-sigma": "runs/fit_sigma_example.safetensors",
+    "dmenet-fit-dbd": "runs/fit_dbd_example.safetensors",
+    "syndof-demo": "runs/syndof_demo_example/contact_sheet.png",
+}
+
+
+def test_every_script_has_an_expected_output():
+    assert set(EXPECTED_OUTPUT) == set(SCRIPTS)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("script", [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in SCRIPTS])
+def test_help_example_runs(script, workdir, monkeypatch, capsys):
+    module = SCRIPTS[script]
+    argv = example_of(module, capsys)
+    monkeypatch.chdir(workdir)
+    if script == "dmenet-train" and not (workdir / "runs" / "generate_example" / "dataset.json").is_file():
+        gen = example_of(SCRIPTS["syndof-generate"], capsys)  # the train example trains on the generate example
+        assert importlib.import_module(SCRIPTS["syndof-generate"]).main(gen) == 0
+    rc = importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    if EXPECTED_OUTPUT[script]:
+        assert (workdir / EXPECTED_OUTPUT[script]).is_file()
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_bad_option_is_one_line_and_exit_2(script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(SCRIPTS[script]).main(["--no-such-option", "x"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and err[0].endswith("--help)"), err
+
+
+def _one_error_line(capsys) -> str:
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+@pytest.mark.parametrize("script, argv", [
+    ("dmenet-predict", ["img.png", "--out", "o", "--model", "{bad}"]),
+    ("dmenet-evaluate", ["--benchmark", "rtf", "--data", "d", "--model", "{bad}", "--out", "o"]),
+    ("dmenet-demo", ["--out", "o", "--model", "{bad}"]),
+    ("dmenet-focal-stack", ["--stack", "s", "--model", "{bad}", "--out", "o"]),
+    ("dmenet-average", ["--model", "{bad}", "{bad}", "--out", "o.safetensors"]),
+    ("dmenet-fit-sigma", ["--model", "{bad}", "--data", "d", "--out", "o.safetensors"]),
+    ("dmenet-fit-dbd", ["--model", "{bad}", "--labelled", "d", "--out", "o.safetensors"]),
+    ("dmenet-recalibrate", ["--model", "{bad}", "--real", "d", "--out", "o.safetensors"]),
+])
+def test_corrupt_model_file_is_one_line_naming_it(script, argv, tmp_path, monkeypatch, capsys):
+    """A truncated .safetensors beside a valid sidecar: exit 2 and one line, in every model tool (that the line names
+    the file is model_io's part, issue 17 D3)."""
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes((REPO / "checkpoints" / "dmenet_lite.safetensors").read_bytes()[:1000])
+    (tmp_path / "bad.json").write_bytes((REPO / "checkpoints" / "dmenet_lite.json").read_bytes())
+    (tmp_path / "img.png").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    rc = importlib.import_module(SCRIPTS[script]).main([a.format(bad=bad) for a in argv])
+    assert rc == 2
+    _one_error_line(capsys)
+
+
+def test_missing_config_and_bad_set_value_name_the_problem(tmp_path, capsys):
+    summary = importlib.import_module("dmenet.summary")
+    assert summary.main(["--config", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml" in _one_error_line(capsys)
+    assert summary.main(["--config", str(REPO / "experiments" / "tiny.yaml"), "--set", "model.nope=1"]) == 2
+    assert "model.nope" in _one_error_line(capsys)
+
+
+def test_set_accepts_one_flag_with_many_values_and_repeated_flags():
+    p = cli.OneLineParser()
+    cli.add_set(p)
+    assert p.parse_args(["--set", "a=1", "b=2", "--set", "c=3"]).overrides == ["a=1", "b=2", "c=3"]
+    assert p.parse_args([]).overrides == []
+
+
+def test_shared_flags_parse_the_same_everywhere(capsys):
+    """--workers, --threads take positive integers; --device is checked before any work."""
+    p = cli.OneLineParser(prog="t")
+    cli.add_workers(p)
+    cli.add_threads(p)
+    cli.add_device(p)
+    args = p.parse_args(["--workers", "3", "--threads", "2"])
+    assert (args.workers, args.threads, args.device) == (3, 2, "cpu")
+    for bad in (["--workers", "0"], ["--threads", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            p.parse_args(bad)
+        assert exit_info.value.code == 2
+        assert _one_error_line(capsys).startswith(f"error: argument {bad[0]}")
+    with pytest.raises(ValueError, match="--device 'tpu'"):
+        cli.check_device("tpu")
+    cli.check_device("cpu")
+
+
+def test_error_line_names_the_file_of_an_os_error():
+    assert cli.error_line(FileNotFoundError(2, "No such file or directory", "/x/y.png")) == \
+        "/x/y.png: No such file or directory"
+    assert cli.error_line(ValueError("first\nsecond")) == "first second"
+
+
+def test_entry_point_turns_usage_errors_into_exit_2_and_keeps_bugs(capsys):
+    @cli.entry_point
+    def main(argv=None):
+        raise PermissionError(13, "Permission denied", "out/a.png")
+
+    assert main([]) == 2
+    assert _one_error_line(capsys) == "error: out/a.png: Permission denied"
+
+    @cli.entry_point
+    def buggy(argv=None):
+        raise ZeroDivisionError("bug")
+
+    with pytest.raises(ZeroDivisionError):
+        buggy([])
+
+
+def test_deprecated_checkpoint_flag_still_works(capsys):
+    from dmenet import predict
+
+    args = predict.build_parser().parse_args(["a.png", "--out", "o", "--checkpoint", "m.safetensors"])
+    assert args.model == "m.safetensors"
+    assert "--checkpoint is deprecated" in capsys.readouterr().err
+    assert "--checkpoint" not in predict.build_parser().format_help()
+
+
+def test_console_script_runs_in_a_fresh_process(tmp_path):
+    """``python -m`` with a bad option: one line on stderr, exit 2 (no traceback), as a user sees it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "dmenet.predict", str(tmp_path / "none.png"), "--out",
+                           str(tmp_path / "o"), "--flips", "3"], capture_output=True, text=True, env=env, cwd=REPO)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: argument --flips"), proc.stderr
