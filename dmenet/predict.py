@@ -126,17 +126,19 @@ def make_method(method: str, checkpoint: str | None = None, device: str = "cpu",
 
 
 # ----------------------------------------------------------------------------------------------------------- outputs
-def _preview(image: np.ndarray, panel: np.ndarray) -> np.ndarray:
-    """Input and colour-mapped panel side by side (uint8 RGB, 8 px white gap), longer panel side ≤ 1024 px."""
+def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
+    """Input and the colour-mapped ``values`` (0 … vmax, inferno) side by side (uint8 RGB, 8 px white gap), longer
+    panel side ≤ 1024 px. Both are downsized before the colour mapping (a 24-megapixel map would need ~1 GB of
+    float64 RGBA in the colour map)."""
     import cv2
 
-    left = viz.as_rgb_uint8(image)
-    h, w = left.shape[:2]
+    h, w = image.shape[:2]
     scale = min(1.0, PREVIEW_MAX_SIDE / max(h, w))
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
-        panel = cv2.resize(panel, size, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        values = cv2.resize(np.asarray(values, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
+    left, panel = viz.as_rgb_uint8(image), viz.colorize(values, vmax=vmax)
     gap = np.full((left.shape[0], 8, 3), 255, dtype=np.uint8)
     return np.concatenate([left, gap, panel], axis=1)
 
@@ -155,13 +157,13 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list
             sio.write_sigma_map(out("_sigma.png"), maps.sigma)
         if fmt in ("npy", "both"):
             sio.write_npy(out("_sigma.npy"), maps.sigma.astype(np.float32))
-        panel = viz.colorize(maps.sigma, vmax=maps.sigma_max or float(maps.sigma.max()) or 1.0)
+        panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0)
     else:
         if fmt in ("npy", "both"):
             sio.write_npy(out("_blur.npy"), maps.blur.astype(np.float32))
-        panel = viz.colorize(maps.blur, vmax=1.0)
+        panel = (maps.blur, 1.0)
     sio.write_image(out("_blur.png"), sio.to_uint8(maps.blur))
-    sio.write_image(out("_preview.png"), _preview(image, panel))
+    sio.write_image(out("_preview.png"), _preview(image, *panel))
     return written
 
 
