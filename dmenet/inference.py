@@ -136,9 +136,9 @@ def _forward_label(model, x: torch.Tensor, image_stats: bool) -> torch.Tensor:
     With ``image_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile when tiling)
     instead of the moving averages; otherwise the fast path of :mod:`dmenet.models.fuse` runs.
     """
-    if image_stats:
+    if image_stats:  # per-image statistics cannot be folded; the auxiliary heads are still skipped
         with batch_statistics(model.blur):
-            return model.blur(x).defocus
+            return model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
     return cached_inference_blur(model)(x)  # BatchNorm folded, no auxiliary heads: same label up to rounding
 
 
