@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from dmenet.models.config import TEST_FLIPS
+from dmenet.models.fuse import cached_inference_blur
 from dmenet.models.layers import batch_statistics
 from dmenet.models.sigma_curve import apply_sigma_curve
 from syndof import units
@@ -139,12 +140,12 @@ def _forward_label(model, x: torch.Tensor, image_stats: bool) -> torch.Tensor:
     """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label.
 
     With ``image_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile when tiling)
-    instead of the moving averages.
+    instead of the moving averages; otherwise the fast path of :mod:`dmenet.models.fuse` runs.
     """
-    if image_stats:
+    if image_stats:  # per-image statistics cannot be folded; the auxiliary heads are still skipped
         with batch_statistics(model.blur):
-            return model.blur(x).defocus
-    return model.blur(x).defocus
+            return model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
+    return cached_inference_blur(model)(x)  # BatchNorm folded, no auxiliary heads: same label up to rounding
 
 
 def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int, image_stats: bool) -> torch.Tensor:

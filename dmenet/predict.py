@@ -42,6 +42,12 @@ from syndof import io as sio
 from syndof import viz
 
 PREVIEW_MAX_SIDE = 1024
+DEFAULT_MAX_SIDE = 1024
+"""Default working resolution (long side, px) of ``predict``: larger inputs are area-downsized to it, estimated,
+and the maps brought back to the input size; σ is rescaled to input px (``syndof.units.rescale_sigma``: resizing
+by s scales blur by s). A 24-megapixel photo then takes seconds instead of many minutes, and σ up to
+σ_max·(input side / 1024) px can be reported. ``--max-side 0`` runs at full resolution (tiled above 1024² px);
+small blur (below about 0.5 px at the working size) is not resolved at the default."""
 
 
 @dataclass
@@ -150,17 +156,19 @@ def make_method(method: str, checkpoint: str | None = None, device: str = "cpu",
 
 
 # ----------------------------------------------------------------------------------------------------------- outputs
-def _preview(image: np.ndarray, panel: np.ndarray) -> np.ndarray:
-    """Input and colour-mapped panel side by side (uint8 RGB, 8 px white gap), longer panel side ≤ 1024 px."""
+def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
+    """Input and the colour-mapped ``values`` (0 … vmax, inferno) side by side (uint8 RGB, 8 px white gap), longer
+    panel side ≤ 1024 px. Both are downsized before the colour mapping (a 24-megapixel map would need ~1 GB of
+    float64 RGBA in the colour map)."""
     import cv2
 
-    left = viz.as_rgb_uint8(image)
-    h, w = left.shape[:2]
+    h, w = image.shape[:2]
     scale = min(1.0, PREVIEW_MAX_SIDE / max(h, w))
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
-        panel = cv2.resize(panel, size, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        values = cv2.resize(np.asarray(values, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
+    left, panel = viz.as_rgb_uint8(image), viz.colorize(values, vmax=vmax)
     gap = np.full((left.shape[0], 8, 3), 255, dtype=np.uint8)
     return np.concatenate([left, gap, panel], axis=1)
 
@@ -178,13 +186,13 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list
             out("_sigma.png", sio.encode_sigma_map(maps.sigma))
         if fmt in ("npy", "both"):
             out("_sigma.npy", sio.encode_npy(maps.sigma.astype(np.float32)))
-        panel = viz.colorize(maps.sigma, vmax=maps.sigma_max or float(maps.sigma.max()) or 1.0)
+        panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0)
     else:
         if fmt in ("npy", "both"):
             out("_blur.npy", sio.encode_npy(maps.blur.astype(np.float32)))
-        panel = viz.colorize(maps.blur, vmax=1.0)
+        panel = (maps.blur, 1.0)
     out("_blur.png", sio.encode_png(sio.to_uint8(maps.blur)))
-    out("_preview.png", sio.encode_png(_preview(image, panel)))
+    out("_preview.png", sio.encode_png(_preview(image, *panel)))
     sio.write_set_atomic(files)
     return list(files)
 
@@ -252,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_device(p)
     cli.add_threads(p)
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
-    dcli.add_inference(p)
+    dcli.add_flips(p)
+    dcli.add_raw_sigma(p)
+    p.add_argument("--max-side", type=int, default=None, metavar="N",
+                   help=f"working resolution: downsize larger inputs to this long side first, σ rescaled to input "
+                   f"px (default {DEFAULT_MAX_SIDE}; 0 = full resolution, tiled)")
     p.add_argument("--tile-size", type=cli.positive_int, default=None,
                    help="tile side in px for large images (default 512)")
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in px (default 64)")
@@ -265,8 +277,8 @@ MIN_MAX_SIDE = 32
 
 def usage_problem(args: argparse.Namespace) -> str | None:
     """The first invalid option value as one line, or None; checked before any model is loaded or file written."""
-    if args.max_side is not None and args.max_side < MIN_MAX_SIDE:
-        return f"--max-side must be >= {MIN_MAX_SIDE} px, got {args.max_side}"
+    if args.max_side is not None and (args.max_side < 0 or 0 < args.max_side < MIN_MAX_SIDE):
+        return f"--max-side must be 0 (full resolution) or >= {MIN_MAX_SIDE} px, got {args.max_side}"
     if args.tile_size is not None and args.tile_size < 16:
         return f"--tile-size must be >= 16 px, got {args.tile_size}"
     if args.tile_overlap is not None:
@@ -310,22 +322,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli.fail(problem)
     tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
                     if v is not None}
-    run = make_method(args.method, args.model, args.device, args.max_side, tile_options, args.flips,
-                      args.raw_sigma)
+    max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
+    run = make_method(args.method, args.model, args.device, max_side, tile_options, args.flips, args.raw_sigma)
     if args.method != "dmenet":
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
     done = 0
+    batch_start = time.perf_counter()
     for number, job in enumerate(jobs, 1):
         start = time.perf_counter()
         try:
             image = sio.read_image(job.source)
             h, w = image.shape[:2]
-            check_memory(h, w, args.max_side, available_memory())
+            check_memory(h, w, max_side, available_memory())
             if len(jobs) > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
                 faster = "--max-side" + (" or --flips 1" if args.flips != 1 else "")
                 note = f" (large: tiled, this takes a while; {faster} is faster)" \
-                    if h * w > LARGE_IMAGE_PIXELS and not args.max_side else ""
+                    if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
                 print(f"[{number}/{len(jobs)}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
             maps = run(image)
             write_outputs(job.prefix, image, maps, args.fmt)
@@ -335,7 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"skipped {job.source}: {reason}", file=sys.stderr)
             continue
         done += 1
-        print(f"{job.source} -> {job.prefix}_* ({time.perf_counter() - start:.2f} s)", flush=True)
+        elapsed = time.perf_counter() - batch_start
+        eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
+        print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({time.perf_counter() - start:.2f} s{eta})",
+              flush=True)
     print(f"{done}/{len(jobs)} images written to {args.out}")
     return 0 if done > 0 else 1
 

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from syndof import psf
-from syndof.regionfill import _solve_crop
+from syndof.regionfill import _solve_crop, factorize_laplace
 
 ALPHA_EPS = 1e-4
 """Blurred-mask values below this are zeroed (original ``mask_blurred < 0.0001``)."""
@@ -291,9 +291,6 @@ def _plan_fill(labels_np: np.ndarray, k: int, ys: np.ndarray, xs: np.ndarray, id
     """Assemble and factorise MATLAB regionfill's system over the region pixels (ys, xs) in O(|R|).
 
     ``idxmap`` is an (H+2, W+2) int64 scratch array of −1 (restored on return)."""
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
     H, W = labels_np.shape
     n = ys.size
     idxmap[ys + 1, xs + 1] = np.arange(n)
@@ -315,8 +312,8 @@ def _plan_fill(labels_np: np.ndarray, k: int, ys: np.ndarray, xs: np.ndarray, id
     idxmap[ys + 1, xs + 1] = -1
     kys, kxs, kown = np.concatenate(kys), np.concatenate(kxs), np.concatenate(kown)
     data = np.concatenate([deg] + [-np.ones(r.size) for r in rows[1:]])
-    mat = sp.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    return _FillPlan(ys, xs, spla.splu(mat), kys, kxs, kown, labels_np[kys, kxs] < k)
+    lu = factorize_laplace(np.concatenate(rows), np.concatenate(cols), data, n)
+    return _FillPlan(ys, xs, lu, kys, kxs, kown, labels_np[kys, kxs] < k)
 
 
 def _apply_fill(C: torch.Tensor, A: torch.Tensor, plan: _FillPlan) -> None:
@@ -339,7 +336,10 @@ def _apply_fill(C: torch.Tensor, A: torch.Tensor, plan: _FillPlan) -> None:
 
 
 def _release_plan(plan: _FillPlan, executor: ThreadPoolExecutor | None) -> None:
-    """Drop the plan's SuperLU factor on the thread that created it (``executor``'s one thread; None: this one).
+    """Drop the plan's factor on the thread that created it (``executor``'s one thread; None: this one).
+
+    Needed for SuperLU factors (the fallback of ``factorize_laplace`` for wide bands); harmless for the banded
+    Cholesky factors (plain NumPy arrays).
 
     SciPy tracks SuperLU's allocations in a per-thread table and frees a pointer only when the thread freeing it
     finds it in its own table: a factor made on a worker thread and garbage-collected on the main thread is never
@@ -432,7 +432,7 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=Tru
         return _plan_fill(labels_np, k, np.concatenate(ys_all), np.concatenate(xs_all), scratch.idxmap)
 
     # The fill systems depend only on the labels and kernels, not on the buffers: on CPU they are assembled and
-    # factorised by worker threads a few steps ahead of the compositing loop (SciPy's SuperLU and OpenCV
+    # factorised by worker threads a few steps ahead of the compositing loop (LAPACK, SciPy's SuperLU and OpenCV
     # release the GIL): one worker on 2 cores, up to 3 when more cores are available. Each worker is its own
     # single-thread executor (plans go round-robin) because a factor must be released on the thread that made it
     # (see _release_plan).

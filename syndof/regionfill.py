@@ -4,13 +4,60 @@ Each region pixel ``x`` satisfies ``deg·x − Σ neighbours = 0`` over its 4-ne
 (``deg`` = 4, 3 on an image edge, 2 in a corner — MATLAB's Neumann-like edge rule); neighbours outside the region
 are known values (the region's 4-connected outer perimeter). The sparse system is built only on the region's
 bounding box grown by one pixel, which holds every equation and every boundary value.
+
+The systems are symmetric positive definite and, on the thin occlusion bands of the renderer, nearly banded: they
+are solved by a banded Cholesky factorisation after a reverse Cuthill–McKee reordering (LAPACK ``pbtrf``), with
+SciPy's SuperLU for systems whose reordered bandwidth stays large (:func:`factorize_laplace`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+BANDED_MAX_BANDWIDTH = 96
+"""Above this reordered half-bandwidth b a system goes to SuperLU (banded Cholesky costs O(n·b²))."""
+
+
+class BandedCholesky:
+    """Cholesky factor of a symmetric positive definite sparse matrix in banded storage after an RCM reordering."""
+
+    def __init__(self, perm: np.ndarray, factor: np.ndarray):
+        self.perm, self.factor = perm, factor
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``A x = rhs`` for (n,) or (n, m) ``rhs``."""
+        x = sla.cho_solve_banded((self.factor, False), rhs[self.perm], check_finite=False)
+        out = np.empty_like(x)
+        out[self.perm] = x
+        return out
+
+
+def factorize_laplace(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: int,
+                      max_bandwidth: int | None = None):
+    """Factorise the symmetric positive definite (n, n) matrix given by COO triplets (no duplicates).
+
+    Returns an object with ``solve(rhs)``: a :class:`BandedCholesky` when the reverse Cuthill–McKee reordering
+    brings the half-bandwidth to ≤ ``max_bandwidth`` (default :data:`BANDED_MAX_BANDWIDTH`), else SciPy's
+    ``splu`` factor. Both solve to float64 rounding (residuals ~1e-13 on the renderer's bands).
+    """
+    limit = BANDED_MAX_BANDWIDTH if max_bandwidth is None else max_bandwidth
+    mat = sp.csr_matrix((data, (rows, cols)), shape=(n, n))
+    if limit > 0 and n > 1:
+        perm = reverse_cuthill_mckee(mat, symmetric_mode=True).astype(np.int64)
+        inv = np.empty(n, dtype=np.int64)
+        inv[perm] = np.arange(n)
+        pr, pc = inv[rows], inv[cols]
+        upper = pr <= pc
+        bw = int((pc[upper] - pr[upper]).max())
+        if bw <= limit:
+            ab = np.zeros((bw + 1, n))
+            ab[bw + pr[upper] - pc[upper], pc[upper]] = data[upper]
+            return BandedCholesky(perm, sla.cholesky_banded(ab, lower=False, check_finite=False))
+    return spla.splu(mat.tocsc())
 
 
 def region_bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
@@ -50,8 +97,7 @@ def _solve_crop(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         cols.append(nb[unknown])
         rhs += known[ny, nx] * (present & ~unknown)[:, None]
     data = np.concatenate([deg] + [-np.ones(r.size) for r in rows[1:]])
-    mat = sp.csc_matrix((data, (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    sol = spla.splu(mat).solve(rhs) if n > 1 else rhs / mat.toarray()[0, 0]
+    sol = factorize_laplace(np.concatenate(rows), np.concatenate(cols), data, n).solve(rhs) if n > 1 else rhs / deg[0]
     out = values.astype(np.float64, copy=True)
     out[ys, xs] = sol
     return out

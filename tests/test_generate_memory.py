@@ -52,8 +52,12 @@ class _Tracked:
 
 @pytest.fixture
 def tracked_splu(monkeypatch):
+    """Forces SuperLU (the banded Cholesky path holds no SuperLU object) and records each factor's threads."""
     import scipy.sparse.linalg as spla
 
+    import syndof.regionfill as regionfill
+
+    monkeypatch.setattr(regionfill, "BANDED_MAX_BANDWIDTH", 0)
     log = {"made": [], "freed": []}
     real = spla.splu
     monkeypatch.setattr(spla, "splu", lambda mat, *a, **k: _Tracked(real(mat, *a, **k), log))

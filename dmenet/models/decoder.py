@@ -73,17 +73,24 @@ class Decoder(nn.Module):
         self.head_out = conv3x3(head_mid, 1)
         xavier_init(self.head_out)
 
-    def forward(self, skips: list[Tensor]) -> tuple[Tensor, list[Tensor], Tensor]:
+    def forward(self, skips: list[Tensor], with_aux: bool = True) -> tuple[Tensor, list[Tensor], Tensor]:
+        """``with_aux=False`` skips the five auxiliary heads (they only feed training losses); aux is then []."""
         d0, d1, d2, d3, d4 = skips
-        aux = [self.aux4(d4)]
+        aux: list[Tensor] = []
+        if with_aux:
+            aux.append(self.aux4(d4))
         n = self.u3(torch.cat([upsample2x(d4), d3], 1))
-        aux.append(self.aux3(n))
+        if with_aux:
+            aux.append(self.aux3(n))
         n = self.u2(torch.cat([upsample2x(n), d2], 1))
-        aux.append(self.aux2(n))
+        if with_aux:
+            aux.append(self.aux2(n))
         n = self.u1(torch.cat([upsample2x(n), d1], 1))
-        aux.append(self.aux1(n))
+        if with_aux:
+            aux.append(self.aux1(n))
         gan_feat = self.u0(torch.cat([upsample2x(n), d0], 1))
-        aux.append(self.aux0(gan_feat))
+        if with_aux:
+            aux.append(self.aux0(gan_feat))
         n = self.refine(gan_feat)
         defocus = torch.sigmoid(self.head_out(self.head(n)))
         return defocus, aux, gan_feat

@@ -69,7 +69,23 @@ def tf_same_pad(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tens
     left, right = tf_same_pads(x.shape[-1], kernel, stride)
     if top == bottom == left == right == 0:
         return x
+    if top == left == 0 and value == 0.0 and not torch.jit.is_tracing():
+        # the usual case (even sizes: pad after only): copy once and zero just the new rows and columns, rather
+        # than F.pad's fill of the whole output followed by the copy (same values; ~2x less memory traffic).
+        # Not while tracing (ONNX export): the tracer would bake the buffer into the graph as a constant.
+        b, c, h, w = x.shape
+        out = torch.empty((b, c, h + bottom, w + right), dtype=x.dtype, device=x.device,
+                          memory_format=_memory_format(x))
+        out[:, :, :h, :w] = x
+        out[:, :, h:, :] = 0.0
+        out[:, :, :h, w:] = 0.0
+        return out
     return F.pad(x, (left, right, top, bottom), value=value)
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    return torch.channels_last if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        and not x.is_contiguous() else torch.contiguous_format
 
 
 class SameConv2d(nn.Conv2d):

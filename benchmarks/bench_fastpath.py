@@ -1,0 +1,116 @@
+"""Inference fast path of B (``dmenet.models.fuse``), step by step, against the plain eval-mode forward.
+
+    python benchmarks/bench_fastpath.py [--checkpoint FILE] [--size 480 640] [--repeats 7] [--threads 1]
+    python benchmarks/bench_fastpath.py --delta IMAGE ... [--flips N]
+
+Times, interleaved in one run (so load changes hit every variant alike), one forward of the shipped model's B
+(``checkpoints/dmenet_lite.safetensors``, moving BatchNorm statistics) on a random (1, 3, H, W) input:
+plain (auxiliary heads evaluated), without the auxiliary heads, + BatchNorm folded, + 1×1 convs as matrix
+products, + replicate-padded 3×3 convs without the padded copy (the fast path), and the fast path in the
+contiguous (NCHW) layout. Prints min and median wall / process-CPU ms per variant, the ratio to plain, the max
+|Δ label| against plain, and the 1-minute load average before and after.
+
+With ``--delta`` it instead runs ``dmenet.inference.estimate`` (σ path with the fast path, then with the plain
+forward) on each image and prints max |Δσ| (px) and max |Δ blur probability|.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", type=Path, default=None)
+    ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--delta", type=Path, nargs="+", default=None, help="images for max |Δσ| fast vs plain")
+    ap.add_argument("--flips", type=int, default=None, help="with --delta: test-time copies (default: the model's)")
+    args = ap.parse_args(argv)
+    if args.delta:
+        return _delta(args)
+    import torch
+
+    from dmenet.inference import load_model
+    from dmenet.models.fuse import InferenceBlur
+
+    torch.set_num_threads(args.threads)
+    model = load_model(args.checkpoint)
+    x = torch.rand(1, 3, *args.size).contiguous(memory_format=torch.channels_last)
+    blur = model.blur
+    cl = torch.channels_last
+    variants = {
+        "plain (aux heads, BN)": (lambda: blur(x).defocus),
+        "- aux heads": (lambda: blur.decoder(blur.encoder(x), with_aux=False)[0]),
+        "+ BN folded": InferenceBlur(blur, pointwise=False, replicate=False).to(memory_format=cl),
+        "+ 1x1 as matmul": InferenceBlur(blur, replicate=False).to(memory_format=cl),
+        "+ no replicate-pad copy (fast path)": InferenceBlur(blur).to(memory_format=cl),
+        "fast path, NCHW layout": InferenceBlur(blur).to(memory_format=torch.contiguous_format),
+    }
+    inputs = {k: x.contiguous() if "NCHW" in k else x for k in variants}
+    load0 = os.getloadavg()[0]
+    times = {k: [] for k in variants}
+    with torch.inference_mode():
+        ref = blur(x).defocus
+        delta = {k: float((f(inputs[k]) if isinstance(f, torch.nn.Module) else f()).sub(ref).abs().max())
+                 for k, f in variants.items()}
+        for _ in range(args.repeats):
+            for k, f in variants.items():
+                call = (lambda f=f, k=k: f(inputs[k])) if isinstance(f, torch.nn.Module) else f
+                call()
+                t0, c0 = time.perf_counter(), time.process_time()
+                call()
+                times[k].append(((time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3))
+    base = statistics.median(c for _, c in times["plain (aux heads, BN)"])
+    print(f"B forward at {args.size[0]}x{args.size[1]}, {args.threads} thread(s), {args.repeats} repeats, "
+          f"load {load0:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(f"{'variant':38s} {'wall min':>9s} {'wall med':>9s} {'cpu min':>8s} {'cpu med':>8s} {'x plain':>8s} "
+          f"{'max |dlabel|':>13s}")
+    for k, v in times.items():
+        w, c = [a for a, _ in v], [b for _, b in v]
+        print(f"{k:38s} {min(w):9.0f} {statistics.median(w):9.0f} {min(c):8.0f} {statistics.median(c):8.0f} "
+              f"{base / statistics.median(c):8.2f} {delta[k]:13.1e}")
+    return 0
+
+
+def _delta(args) -> int:
+    import torch
+
+    import dmenet.inference as inference
+    from dmenet.inference import estimate, load_model
+    from syndof.io import read_image
+
+    torch.set_num_threads(args.threads)
+    model = load_model(args.checkpoint)
+    worst = 0.0
+    for path in args.delta:
+        img = read_image(path)
+        fast = estimate(img, model, flips=args.flips)
+        fast_path = inference.cached_inference_blur
+        inference.cached_inference_blur = lambda m: (lambda x: m.blur(x).defocus)
+        try:
+            plain = estimate(img, model, flips=args.flips)
+        finally:
+            inference.cached_inference_blur = fast_path
+        ds = float(np.abs(fast.sigma - plain.sigma).max())
+        dp = float(np.abs(fast.blur_probability - plain.blur_probability).max())
+        worst = max(worst, ds)
+        print(f"{path.name}: {img.shape[1]}x{img.shape[0]}, max |dsigma| {ds:.2e} px "
+              f"(sigma up to {plain.sigma.max():.2f} px), max |dprob| {dp:.2e}")
+    print(f"max |dsigma| over {len(args.delta)} images: {worst:.2e} px")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

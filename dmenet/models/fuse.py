@@ -1,0 +1,190 @@
+"""Inference fast path of B: BatchNorm folded into the preceding convolutions, 1×1 convolutions as matrix
+products, auxiliary heads skipped.
+
+With moving statistics an eval-mode BatchNorm is a per-channel affine map, ``y = (x − μ)/√(v + ε)·γ + β``, so a
+conv followed by it equals one conv with weights ``W·s`` and bias ``(b − μ)·s + β`` (``s = γ/√(v + ε)``, γ = 1 for
+:class:`BetaBatchNorm`). Padding commutes with the fold because the BatchNorm comes after the conv. The result is
+the same function up to float rounding (about 1e-6 relative); it must **not** be used where BatchNorm normalises
+with the statistics of the input itself (``ModelConfig.image_bn_stats`` / the detection path of the shipped model):
+those cannot be folded.
+
+:func:`inference_blur` returns a folded copy of ``model.blur``; the model itself is left untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dmenet.models.layers import BetaBatchNorm, check_image
+
+_BATCHNORMS = (BetaBatchNorm, nn.BatchNorm2d)
+
+
+def fold_conv_bn_(conv: nn.Conv2d, bn: nn.Module) -> nn.Conv2d:
+    """In place: give ``conv`` new weight and bias tensors so that it equals ``bn(conv(x))`` with ``bn`` in eval mode
+    (moving statistics); returns ``conv`` (now always with a bias). The old tensors are not modified."""
+    with torch.no_grad():
+        std = torch.sqrt(bn.running_var + bn.eps)
+        gamma = getattr(bn, "weight", None)
+        scale = (gamma if gamma is not None else torch.ones_like(std)) / std
+        beta = bn.bias if bn.bias is not None else torch.zeros_like(std)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(std)
+        weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=_layout(conv.weight))
+        conv.weight = nn.Parameter(weight, requires_grad=False)
+        conv.bias = nn.Parameter((bias - bn.running_mean) * scale + beta, requires_grad=False)
+    return conv
+
+
+def _layout(t: Tensor) -> torch.memory_format:
+    return torch.channels_last if not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+
+
+def fold_batchnorms(module: nn.Module) -> int:
+    """In place: in every ``nn.Sequential`` of ``module``, each Conv2d directly followed by a BatchNorm becomes the
+    folded conv and the BatchNorm an ``nn.Identity``. Returns the number of folds."""
+    folds = 0
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        names = list(seq._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = seq._modules[a], seq._modules[b]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, _BATCHNORMS):
+                fold_conv_bn_(conv, bn)
+                seq._modules[b] = nn.Identity()
+                folds += 1
+    return folds
+
+
+class PointwiseConv(nn.Module):
+    """A 1×1 stride-1 conv (groups 1) as a matrix product over channels: ``F.linear`` on the channels-last view.
+
+    PyTorch's CPU convolution sends 1×1 convs to its slow im2col-free path (``_slow_conv2d_forward``); the same
+    product through BLAS is several times faster. Input/output (B, C, H, W); the output is channels-last.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.weight = nn.Parameter(conv.weight.detach()[:, :, 0, 0].contiguous(), requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+
+
+def pointwise_as_linear(module: nn.Module) -> int:
+    """In place: replace every plain 1×1 stride-1 unpadded Conv2d (groups 1) by :class:`PointwiseConv`. Returns
+    the number replaced."""
+    swaps = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent._modules.items()):
+            if (type(child) is nn.Conv2d and child.kernel_size == (1, 1) and child.stride == (1, 1)
+                    and child.padding == (0, 0) and child.groups == 1 and child.dilation == (1, 1)):
+                parent._modules[name] = PointwiseConv(child)
+                swaps += 1
+    return swaps
+
+
+class ReplicateConv3x3(nn.Module):
+    """A 3×3 stride-1 conv with 1-px replicate padding, without the padded copy of the input: the interior comes
+    from the zero-padded conv (no copy), and the one-pixel frame, the only place where zero and replicate padding
+    differ, is recomputed from 2-px strips. Same values as the replicate-padded conv up to rounding."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.weight = nn.Parameter(conv.weight.detach(), requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
+        self.groups = conv.groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        if h < 3 or w < 3:
+            return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias, groups=self.groups)
+        y = F.conv2d(x, self.weight, self.bias, padding=1, groups=self.groups)
+
+        def edge(strip: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+            return F.conv2d(F.pad(strip, pad, mode="replicate"), self.weight, self.bias, groups=self.groups)
+
+        y[:, :, :1] = edge(x[:, :, :2], (1, 1, 1, 0))
+        y[:, :, -1:] = edge(x[:, :, -2:], (1, 1, 0, 1))
+        y[:, :, 1:-1, :1] = edge(x[:, :, :, :2], (1, 0, 1, 1))[:, :, 1:-1]
+        y[:, :, 1:-1, -1:] = edge(x[:, :, :, -2:], (0, 1, 1, 1))[:, :, 1:-1]
+        return y
+
+
+def replicate_convs(module: nn.Module) -> int:
+    """In place: replace every 3×3 stride-1 Conv2d with 1-px replicate padding by :class:`ReplicateConv3x3`, and
+    make LeakyReLUs in-place (each follows a conv whose output nobody else reads). Returns the convs replaced."""
+    swaps = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent._modules.items()):
+            if (type(child) is nn.Conv2d and child.kernel_size == (3, 3) and child.stride == (1, 1)
+                    and child.padding == (1, 1) and child.padding_mode == "replicate" and child.dilation == (1, 1)):
+                parent._modules[name] = ReplicateConv3x3(child)
+                swaps += 1
+            elif isinstance(child, nn.LeakyReLU):
+                child.inplace = True
+    return swaps
+
+
+def _copy_tree(module: nn.Module) -> nn.Module:
+    """A copy of the module tree that shares the original tensors (the rewrites here only ever replace tensors and
+    modules, never modify them); much cheaper than ``copy.deepcopy``."""
+    new = copy.copy(module)
+    new.__dict__ = dict(module.__dict__)
+    new._parameters = dict(module._parameters)
+    new._buffers = dict(module._buffers)
+    new._modules = {k: None if v is None else _copy_tree(v) for k, v in module._modules.items()}
+    return new
+
+
+class InferenceBlur(nn.Module):
+    """B for inference with moving BatchNorm statistics: forward(image (B, 3, H, W) RGB in [0, 1], H, W multiples
+    of 16) → defocus label (B, 1, H, W) in [0, 1], equal to ``blur(image).defocus`` in eval mode up to rounding.
+
+    Holds folded copies of the encoder and decoder; the auxiliary heads are never evaluated.
+    """
+
+    def __init__(self, blur: nn.Module, fold: bool = True, pointwise: bool = True, replicate: bool = True):
+        """``fold`` / ``pointwise`` / ``replicate`` switch the three rewrites (all on by default; the switches exist
+        for ``benchmarks/bench_fastpath.py``, which times each step)."""
+        super().__init__()
+        self.encoder = _copy_tree(blur.encoder)
+        self.decoder = _copy_tree(blur.decoder)
+        for name in ("aux4", "aux3", "aux2", "aux1", "aux0"):
+            setattr(self.decoder, name, None)  # not evaluated with with_aux=False; frees their weights
+        parts = (self.encoder, self.decoder)
+        self.folds = sum(fold_batchnorms(p) for p in parts) if fold else 0
+        self.pointwise = sum(pointwise_as_linear(p) for p in parts) if pointwise else 0
+        self.replicate = sum(replicate_convs(p) for p in parts) if replicate else 0
+        left = [n for n, m in self.named_modules() if isinstance(m, _BATCHNORMS)]
+        if fold and left:
+            raise ValueError(f"BatchNorm layers not preceded by a conv, cannot fold: {left}")
+        self.eval()
+
+    def forward(self, image: Tensor) -> Tensor:
+        check_image(image, 3, "image")
+        return self.decoder(self.encoder(image), with_aux=False)[0]
+
+
+def inference_blur(model: nn.Module) -> InferenceBlur:
+    """Folded copy of ``model.blur`` (DMENet) on the model's device and memory format; see :class:`InferenceBlur`."""
+    return InferenceBlur(model.blur)
+
+
+def cached_inference_blur(model: nn.Module) -> InferenceBlur:
+    """:func:`inference_blur` of ``model``, rebuilt only when B's tensors changed since the last call.
+
+    The memo lives on the model object (outside its state dict and module tree) and is keyed by every parameter's
+    and buffer's storage address and in-place version counter, so an optimizer step, ``load_state_dict`` or a move
+    to another device invalidates it.
+    """
+    key = tuple((t.data_ptr(), t._version) for t in (*model.blur.parameters(), *model.blur.buffers()))
+    memo = model.__dict__.get("_inference_blur_memo")
+    if memo is None or memo[0] != key:
+        memo = (key, inference_blur(model))
+        object.__setattr__(model, "_inference_blur_memo", memo)
+    return memo[1]

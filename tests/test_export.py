@@ -1,0 +1,57 @@
+"""ONNX export (``python -m dmenet.export``) of a tiny DMENet: ONNX Runtime matches PyTorch; bad options exit 2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet import export
+from dmenet.models import ModelConfig, build_dmenet
+from dmenet.models.model_io import save_model
+
+ort = pytest.importorskip("onnxruntime")  # installed by the `export` extra (make test installs it)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
+    for m in model.blur.modules():  # non-trivial moving statistics, so the folded BatchNorm matters
+        if hasattr(m, "running_mean"):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model, {"note": "random init"})
+
+
+def test_export_matches_pytorch(tiny_model_path, tmp_path, capsys):
+    out = tmp_path / "tiny.onnx"
+    assert export.main(["--format", "onnx", "--model", str(tiny_model_path), "--out", str(out),
+                        "--size", "32", "48"]) == 0
+    assert "max |Δ|" in capsys.readouterr().out
+    # independently: ONNX Runtime on a new input against the plain eval-mode PyTorch forward of B
+    from dmenet.inference import load_model
+
+    model = load_model(tiny_model_path)
+    x = torch.rand(1, 3, 32, 48)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x.numpy()})[0]
+    with torch.inference_mode():
+        want = model.blur(x.contiguous(memory_format=torch.channels_last)).defocus.numpy()
+    assert got.shape == (1, 1, 32, 48)
+    assert np.abs(got - want).max() < 1e-4
+    assert np.abs(want - want.mean()).max() > 1e-3  # a non-constant map
+
+
+@pytest.mark.parametrize("size", [["30", "48"], ["0", "16"]])
+def test_bad_size_is_a_usage_error(tmp_path, capsys, size):
+    rc = export.main(["--format", "onnx", "--out", str(tmp_path / "x.onnx"), "--size", *size])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--size" in err[0]
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_missing_model_is_a_usage_error(tmp_path, capsys):
+    rc = export.main(["--format", "onnx", "--model", str(tmp_path / "nope.safetensors"), "--out",
+                      str(tmp_path / "x.onnx")])
+    assert rc == 2 and "nope.safetensors" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+"""Inference fast path (dmenet.models.fuse): folded BatchNorm, 1×1 convs as matmuls, replicate convs without the
+padded copy, no auxiliary heads — the same label as the plain eval-mode forward, and the hook in inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmenet.inference import predict_label
+from dmenet.models.config import ModelConfig
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.fuse import (InferenceBlur, PointwiseConv, ReplicateConv3x3, cached_inference_blur,
+                                fold_batchnorms, inference_blur)
+from dmenet.models.layers import BetaBatchNorm, tf_same_pad
+
+
+def _tiny(seed: int = 0):
+    """A tiny random DMENet-lite whose BatchNorms have non-trivial moving statistics and affine terms."""
+    torch.manual_seed(seed)
+    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.blur.modules():
+        if isinstance(m, (BetaBatchNorm, nn.BatchNorm2d)):
+            c = m.running_mean.numel()
+            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.5)
+            m.running_var.copy_(torch.rand(c, generator=gen) * 2 + 0.2)
+            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.3)
+            if getattr(m, "weight", None) is not None:
+                m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fast_path_equals_plain_forward(layout):
+    model = _tiny().to(memory_format=layout)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = inference_blur(model)
+    assert fast.folds > 40 and fast.pointwise > 10 and fast.replicate > 10
+    assert not any(isinstance(m, (BetaBatchNorm, nn.BatchNorm2d)) for m in fast.modules())
+    x = torch.rand(2, 3, 48, 80).contiguous(memory_format=layout)
+    with torch.inference_mode():
+        plain = model.blur(x).defocus
+        out = fast(x)
+    assert out.shape == plain.shape
+    assert (out - plain).abs().max().item() < 1e-5
+    assert (plain - 0.5).abs().max().item() > 0.01  # a non-trivial map, so the comparison means something
+    # the model's own tensors are untouched
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_each_rewrite_matches_its_layer():
+    torch.manual_seed(1)
+    x = torch.randn(1, 6, 7, 9)
+    conv = nn.Conv2d(6, 5, 3, padding=1, padding_mode="replicate")
+    assert torch.allclose(ReplicateConv3x3(conv)(x), conv(x), atol=1e-6)
+    dw = nn.Conv2d(6, 6, 3, padding=1, padding_mode="replicate", groups=6)
+    assert torch.allclose(ReplicateConv3x3(dw)(x), dw(x), atol=1e-6)
+    pw = nn.Conv2d(6, 4, 1)
+    assert torch.allclose(PointwiseConv(pw)(x), pw(x), atol=1e-6)
+    bn = nn.BatchNorm2d(5).eval()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    seq = nn.Sequential(nn.Conv2d(6, 5, 3), bn)
+    want = seq(x)
+    assert fold_batchnorms(seq) == 1 and isinstance(seq[1], nn.Identity)
+    assert torch.allclose(seq(x), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(8, 10), (9, 11)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_tf_same_pad_equals_f_pad(size, layout):
+    x = torch.randn(2, 3, *size).contiguous(memory_format=layout).requires_grad_(True)
+    out = tf_same_pad(x, 3, 2)
+    h, w = size
+    want = F.pad(x, (0, 1, 0, 1)) if h % 2 == 0 else F.pad(x, (1, 1, 1, 1))
+    assert torch.equal(out, want)
+    out.sum().backward()  # differentiable (training uses it)
+    assert torch.equal(x.grad, torch.ones_like(x))
+
+
+def test_cache_follows_weight_changes_and_predict_uses_fast_path():
+    model = _tiny()
+    first = cached_inference_blur(model)
+    assert cached_inference_blur(model) is first
+    img = np.random.default_rng(0).random((40, 56, 3)).astype(np.float32)
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+        x = F.pad(x, (0, 8, 0, 8), mode="replicate")
+        plain = model.blur(x).defocus[0, 0, :40, :56].numpy()
+    label = predict_label(img, model, flips=1, image_bn_stats=False)
+    assert np.abs(label - plain).max() < 1e-5
+    with torch.no_grad():
+        model.blur.decoder.head_out.bias.add_(1.0)  # an in-place weight change (as an optimizer step)
+    assert cached_inference_blur(model) is not first
+    moved = predict_label(img, model, flips=1, image_bn_stats=False)
+    assert np.abs(moved - label).max() > 1e-3
+
+
+def test_inference_blur_refuses_unfoldable_batchnorm():
+    model = _tiny()
+    model.blur.decoder.head.add_module("stray", BetaBatchNorm(4))  # a BatchNorm after an activation
+    with pytest.raises(ValueError, match="cannot fold"):
+        InferenceBlur(model.blur)
