@@ -200,7 +200,7 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list
 # ------------------------------------------------------------------------------------------------------ large inputs
 WORK_BYTES_PER_PIXEL = 200
 """Peak memory per pixel of the image DMENet works on (tiled above 1024² px; measured: 5.5 GB peak RSS for a
-6000×4000 photo with 8 flips, RELIABILITY.md #10)."""
+6000×4000 photo with 8 flips, docs/reliability.md #10)."""
 IO_BYTES_PER_PIXEL = 40
 """Per input pixel: the decoded image, the full-size σ / probability maps and their encodings."""
 MEMORY_FIXED_BYTES = 600 * 2**20

@@ -28,10 +28,13 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
   of σ g ~ U[0.5, 2] px per sample (seeds 9 / 10), σ := √(σ² + g²) (:func:`write_reblurred`): renders with no
   sharp region, where ranking blur against the sharpest region fails. Never trained on.
 * ``synthetic_test/``  — held-out synthetic test set: screened BSDS500 *test* photos, another seed. Never trained on.
-* ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits) and
-  BSDS500 train + val as they are (links).
-* ``labelled/{image,gt}`` — labelled real images for the calibration network: xu100 + DUT (white = in focus,
-  train with ``--gt-polarity white-sharp``). The 5 CUHK images are kept for testing only.
+* ``real/``            — unlabelled real domain: ``photos/real_dof`` (DPDD GIF frames, focal stacks, portraits),
+  BSDS500 train + val as they are, and the CUHK training photos of the split's ``train`` subset (links).
+* ``labelled/{image,gt}`` — labelled real images for the calibration network S: the ``train`` subset of the CUHK
+  split (``--split``, default ``experiments/cuhk_split.json``: 499 of the 604 CUHK training images; masks white =
+  blurred, train with ``--gt-polarity white-blurred``, the default). Never trained on: the split's ``val`` (100
+  images, the DBD validation set) and ``held_out`` (the 5 ``cuhk/image`` photos, the CUHK-TE-1 ids), and
+  ``xu100/`` 1–3 and ``dut/`` 1–3, which are test images of their benchmarks (a small real DBD test).
 * ``splits.json``      — exactly which file went where.
 
 Natural-blur screen: BSDS500 photos mostly have a wide depth of field, but some carry natural background blur; as
@@ -197,11 +200,50 @@ def write_reblurred(syn: Path, stems: list[str], dst: Path, seed: int,
     return extras
 
 
-def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) -> dict:
+def write_cuhk_train(data: Path, split_file: Path, labelled: Path, real: Path) -> dict:
+    """Link the ``train`` subset of the CUHK split into ``labelled/{image,gt}`` (S's labelled set, masks white =
+    blurred) and ``real`` (unlabelled real domain). Validation, held-out and benchmark test images never enter.
+
+    Raises:
+        InputError: a listed stem without its image or mask, or a ``labelled`` folder holding other files (an
+            earlier build, e.g. the xu100 / DUT test images): it is never silently mixed with the new set.
+    Returns:
+        the record for ``splits.json``.
+    """
+    from dmenet.data.splits import load_split
+
+    stems = load_split(split_file, "train")
+    images = sio.index_by_stem(data / "cuhk" / "train_image")
+    masks = sio.index_by_stem(data / "cuhk" / "gt")
+    missing = [s for s in stems if s not in images or s not in masks]
+    if missing:
+        raise sio.InputError(split_file, f"{len(missing)} train stem(s) lack an image in cuhk/train_image or a "
+                             f"mask in cuhk/gt, e.g. {missing[0]}")
+    names = {"image": {images[s].name for s in stems}, "gt": {masks[s].name for s in stems}}
+    for folder, wanted in ((labelled / "image", names["image"]), (labelled / "gt", names["gt"]),
+                           (real, names["image"])):
+        stale = sorted(p.name for p in folder.glob("*") if p.name not in wanted) if folder.is_dir() else []
+        if stale:
+            raise sio.InputError(folder, f"holds {len(stale)} file(s) outside the CUHK training split, e.g. "
+                                 f"{stale[0]} (an earlier build): remove the folder and build again")
+    for s in stems:
+        link(images[s], labelled / "image" / images[s].name)
+        link(masks[s], labelled / "gt" / masks[s].name)
+        link(images[s], real / images[s].name)
+    return {"labelled_train": sorted(names["image"]), "labelled_gt_polarity": "white-blurred",
+            "labelled_source": f"cuhk/train_image, subset 'train' of {split_file}",
+            "real_cuhk": f"the same {len(stems)} CUHK training photos, unlabelled"}
+
+
+def build(shared: Path, out: Path, workers: int, threshold: float, seed: int,
+          split_file: Path = Path("experiments/cuhk_split.json")) -> dict:
     from syndof.generate import generate
 
     data = shared / "data"
     bsds = data / "photos" / "bsds500"
+    # Labelled real (network S) and CUHK photos of the real domain: the training subset of the CUHK split only
+    # (first: a bad split file stops the build before any rendering).
+    cuhk_train = write_cuhk_train(data, split_file, out / "labelled", out / "real" / "cuhk")
     scores = screen_bsds(bsds, out, threshold)
     splits: dict[str, list[str]] = {"excluded_bsds": sorted(k for k, s in scores.items() if not s["accepted"])}
 
@@ -303,15 +345,9 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int) ->
     for split in ("train", "val"):
         for path in sio.list_images(bsds / split):
             link(path, real / "bsds" / f"{split}_{path.name}")
-    # Labelled real (calibration): xu100 + DUT, white = sharp.
-    lab = out / "labelled"
-    for name in ("xu100", "dut"):
-        for path in sio.list_images(data / name / "source"):
-            link(path, lab / "image" / f"{name}_{path.name}")
-        for path in sio.list_images(data / name / "gt"):
-            link(path, lab / "gt" / f"{name}_{path.name}")
-    splits["labelled_train"] = sorted(p.name for p in (lab / "image").iterdir())
-    splits["test_real_dbd"] = ["cuhk/image/* (5 images, GT white = blurred)"]
+    splits.update(cuhk_train)
+    splits["test_real_dbd"] = ["cuhk/image/* (5 images, GT white = blurred)", "xu100/ 1-3 (CUHK-TE-1, 320x320, "
+                               "GT white = in focus)", "dut/ 1-3 (DUT-DBD test, 320x320, GT white = in focus)"]
     splits["test_rtf"] = ["rtf/image_01.png"]
     sio.write_json_atomic(out / "splits.json", splits)
     return splits
@@ -329,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_workers(p, default=2, help="generator worker processes")
     p.add_argument("--blur-threshold", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=2019)
+    p.add_argument("--split", type=Path, default=Path("experiments/cuhk_split.json"),
+                   help="CUHK split file (dmenet.data.splits); its train subset is S's labelled set")
     p.add_argument("--screen-only", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -337,7 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         scores = screen_bsds(args.shared / "data" / "photos" / "bsds500", args.out, args.blur_threshold)
         print(f"{sum(not s['accepted'] for s in scores.values())} of {len(scores)} BSDS500 photos excluded")
         return 0
-    splits = build(args.shared, args.out, args.workers, args.blur_threshold, args.seed)
+    try:
+        splits = build(args.shared, args.out, args.workers, args.blur_threshold, args.seed, args.split)
+    except sio.InputError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(json.dumps({k: (v if not isinstance(v, list) or len(v) < 12 else f"{len(v)} items")
                       for k, v in splits.items()}, indent=1))
     return 0

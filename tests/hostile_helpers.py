@@ -1,4 +1,4 @@
-"""Helpers of the hostile-use battery (tests/test_hostile_*.py, cases of RELIABILITY.md): run a CLI's ``main`` in
+"""Helpers of the hostile-use battery (tests/test_hostile_*.py, cases of docs/reliability.md): run a CLI's ``main`` in
 process and check what the user sees."""
 
 from __future__ import annotations

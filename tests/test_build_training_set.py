@@ -7,7 +7,9 @@ import importlib.util
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 
 from syndof import io
 
@@ -69,3 +71,56 @@ def test_reblurred_copy_composes_sigma_and_resumes(tmp_path):
     (tmp_path / "rb" / "image" / "b.png").write_bytes(b"kept")
     assert mod.write_reblurred(syn, ["a", "b", "c"], tmp_path / "rb", seed=9) == extras
     assert (tmp_path / "rb" / "image" / "b.png").read_bytes() == b"kept"
+
+
+def _fake_shared(root: Path) -> Path:
+    """A tiny ``shared/data`` tree: 5 CUHK training images (one upper-case .JPG) with masks (white = blurred),
+    and xu100 / DUT test images that must never enter training."""
+    data = root / "data"
+    rng = np.random.default_rng(1)
+    for i in range(1, 6):
+        ext = ".JPG" if i == 5 else ".jpg"
+        img = (rng.random((12, 16, 3)) * 255).astype(np.uint8)
+        (data / "cuhk" / "train_image").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(data / "cuhk" / "train_image" / f"out_of_focus000{i}{ext}"), img)
+        io.write_image(data / "cuhk" / "gt" / f"out_of_focus000{i}.png", np.zeros((12, 16, 3), np.float32))
+    for name in ("xu100", "dut"):
+        io.write_image(data / name / "source" / "1.bmp", np.zeros((12, 16, 3), np.float32))
+        io.write_image(data / name / "gt" / "1.bmp", np.zeros((12, 16, 3), np.float32))
+    return data
+
+
+def test_labelled_set_is_the_cuhk_training_subset_only(tmp_path):
+    """S's labelled set and the CUHK part of the real domain are the split's train subset: no validation,
+    held-out, xu100 or DUT image; a folder left by an earlier build (e.g. xu100 test images) stops the build."""
+    from dmenet.data.labelled import LabelledDataset
+    from dmenet.data.splits import make_split
+
+    mod = _module()
+    data = _fake_shared(tmp_path / "shared")
+    split = make_split([f"out_of_focus000{i}" for i in range(1, 6)], ["out_of_focus0001"], n_val=1, seed=0)
+    split_file = tmp_path / "split.json"
+    io.write_json_atomic(split_file, split)
+    out = tmp_path / "out"
+
+    rec = mod.write_cuhk_train(data, split_file, out / "labelled", out / "real" / "cuhk")
+
+    lab = LabelledDataset(out / "labelled", white_is_blurred=True)
+    stems = sorted(p.stem.lower() for p in lab.images)
+    assert stems == split["train"] and len(stems) == 3
+    assert not set(stems) & set(split["val"] + split["held_out"])
+    assert sorted(p.stem.lower() for p in (out / "real" / "cuhk").iterdir()) == split["train"]
+    assert rec["labelled_gt_polarity"] == "white-blurred" and len(rec["labelled_train"]) == 3
+    assert not any("xu100" in n or "dut" in n for n in rec["labelled_train"])
+    # idempotent on its own output
+    assert mod.write_cuhk_train(data, split_file, out / "labelled", out / "real" / "cuhk") == rec
+    # an earlier build's test image in labelled/ is refused, named
+    (out / "labelled" / "image" / "xu100_1.bmp").symlink_to(data / "xu100" / "source" / "1.bmp")
+    with pytest.raises(io.InputError, match="xu100_1.bmp"):
+        mod.write_cuhk_train(data, split_file, out / "labelled", out / "real" / "cuhk")
+    # a split naming an image that does not exist is refused before anything is linked
+    split["train"] = sorted(split["train"] + ["out_of_focus0009"])
+    io.write_json_atomic(split_file, split)
+    with pytest.raises(io.InputError, match="out_of_focus0009"):
+        mod.write_cuhk_train(data, split_file, tmp_path / "lab2", tmp_path / "real2")
+    assert not (tmp_path / "lab2").exists()

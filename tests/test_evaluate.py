@@ -304,3 +304,42 @@ def test_every_eval_module_imports_alone():
     proc = subprocess.run([sys.executable, "-c", code, *sorted(_eval_imports())], capture_output=True, text=True,
                           cwd=repo, env={"PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "PATH": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.shared
+def test_split_subset_and_input_size(shared, tmp_path, monkeypatch, capsys):
+    """``--split/--subset`` scores exactly the listed stems of the CUHK training images; ``--input-size`` hands the
+    method an N×N image, and its map is scored against the GT at the chosen resolution."""
+    from dmenet.data import splits
+    from dmenet.methods.peers import PeerEstimator
+
+    seen = []
+
+    def dark(image):
+        seen.append(image.shape)
+        return (1.0 - image.mean(axis=2)).astype(np.float32)
+
+    _register(monkeypatch, "dark", lambda o: PeerEstimator("dark", dark, "test"))
+    split = splits.make_split(["out_of_focus0001", "out_of_focus0002", "out_of_focus0003", "out_of_focus0004"],
+                              [], n_val=2, seed=0)
+    split_file = tmp_path / "split.json"
+    io.write_json_atomic(split_file, split)
+    common = ["--benchmark", "cuhk_train", "--data", str(shared("data", "cuhk")), "--allow-missing-images",
+              "--split", str(split_file), "--method", "dark", "--wandb", "disabled"]
+    assert evaluate.main(common + ["--input-size", "64", "--resolution", "320", "--out", str(tmp_path / "a")]) == 0
+    meta = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert [r["stem"] for r in _read_csv(tmp_path / "a" / "per_image.csv")] == split["val"]
+    assert seen == [(64, 64, 3)] * 2 and meta["protocol"]["input"].startswith("image resized to 64x64")
+    assert meta["protocol"]["resolution"] == "320" and "subset 'val'" in meta["split"]
+    seen.clear()
+    assert evaluate.main(common + ["--subset", "train", "--out", str(tmp_path / "b")]) == 0
+    rows = _read_csv(tmp_path / "b" / "per_image.csv")
+    assert [r["stem"] for r in rows] == split["train"] and all(s[0] > 64 for s in seen)
+    # a split that lists a stem the folder lacks is an error naming the split file, and nothing is written
+    split["val"] = sorted(split["val"] + ["out_of_focus9999"])
+    split["n_val"] = 3
+    io.write_json_atomic(split_file, split)
+    assert evaluate.main(common + ["--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "split.json" in err and "out_of_focus9999" in err
+    assert not (tmp_path / "c" / "metrics.json").exists()

@@ -1,4 +1,4 @@
-"""Hostile / careless use of ``dmenet.evaluate`` (RELIABILITY.md §5): D3, D29–D32."""
+"""Hostile / careless use of ``dmenet.evaluate`` (docs/reliability.md §5): D3, D29–D32."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile / careless use of ``syndof.generate`` (RELIABILITY.md §3): D7, D16–D20."""
+"""Hostile / careless use of ``syndof.generate`` (docs/reliability.md §3): D7, D16–D20."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile / careless use of ``dmenet.predict`` and the Python API (RELIABILITY.md §1): D1–D11 and large inputs."""
+"""Hostile / careless use of ``dmenet.predict`` and the Python API (docs/reliability.md §1): D1–D11 and large inputs."""
 
 from __future__ import annotations
 
@@ -185,7 +185,7 @@ def test_d11_float_image_in_0_255_is_refused(model_path, rng):
 def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
                                                                    monkeypatch):
     need = predict.estimate_memory(4000, 6000)
-    assert need > 4 * 2**30  # the measured 5.5 GB of a 6000×4000 photo (RELIABILITY.md #10) is in range
+    assert need > 4 * 2**30  # the measured 5.5 GB of a 6000×4000 photo (docs/reliability.md #10) is in range
     assert predict.estimate_memory(4000, 6000, max_side=1500) < need / 3
     with pytest.raises(ValueError, match=r"--max-side \d+") as err:
         predict.check_memory(4000, 6000, None, available=2 * 2**30)

@@ -1,4 +1,4 @@
-"""Hostile / careless use of ``syndof.render`` (RELIABILITY.md §2): D7, D12–D15."""
+"""Hostile / careless use of ``syndof.render`` (docs/reliability.md §2): D7, D12–D15."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile / careless use of ``dmenet.summary`` (RELIABILITY.md §6): D33."""
+"""Hostile / careless use of ``dmenet.summary`` (docs/reliability.md §6): D33."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hostile / careless use of ``dmenet.train`` (RELIABILITY.md §4): D3, D5, D7, D21–D28."""
+"""Hostile / careless use of ``dmenet.train`` (docs/reliability.md §4): D3, D5, D7, D21–D28."""
 
 from __future__ import annotations
 

@@ -53,6 +53,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     for spec in (
         BenchmarkSpec("cuhk", "dbd", ("image",), ("gt",), True, "native",
                       "CUHK (Shi et al. 2014): all files found; full release = 704 defocus + 296 motion"),
+        BenchmarkSpec("cuhk_train", "dbd", ("train_image",), ("gt",), True, "native",
+                      "CUHK defocus training images (604; select with --split experiments/cuhk_split.json)"),
         BenchmarkSpec("xu100", "dbd", ("source", "xu100-source"), ("gt", "xu100-gt"), False, "320",
                       "xu100 = CUHK-TE-1 renumbered, 320x320 (BTBNet style)"),
         BenchmarkSpec("dut", "dbd", ("source", "dut500-source", "DUT500S-Testing"),

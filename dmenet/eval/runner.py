@@ -38,13 +38,20 @@ def protocol_options(args) -> ProtocolOptions:
                            sigma_mapping=getattr(args, "sigma_mapping", "project"))
 
 
-def _iterate(samples, source, protocol: Protocol):
-    """Yield (sample, image, gt, pred); file reading (and saved predictions) run in a thread pool."""
+def _iterate(samples, source, protocol: Protocol, input_size: int | None = None):
+    """Yield (sample, image, gt, pred); file reading (and saved predictions) run in a thread pool.
+
+    ``input_size``: the image is resized to N×N (area when shrinking, bilinear else) before the method sees it.
+    """
     def load(sample: B.Sample):
         gt = protocol.load_gt(sample)
         image = io.read_image(sample.image) if source.needs_images else None
         if image is not None:
             B.check_same_size(sample, image, gt)
+            if input_size:
+                shrink = input_size <= min(image.shape[:2])
+                image = cv2.resize(image, (input_size, input_size),
+                                   interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         pred = None if source.needs_images else source.fn(sample, None)
         return sample, image, gt, pred
 
@@ -73,6 +80,15 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         missing = wanted - {s.stem.lower() for s in samples}
         if missing:
             raise io.InputError(args.stems, f"{len(missing)} listed stem(s) not found, e.g. {sorted(missing)[:5]}")
+    if getattr(args, "split", None):
+        from dmenet.data.splits import load_split
+
+        wanted = set(load_split(args.split, args.subset))
+        samples = [s for s in samples if s.stem.lower() in wanted]
+        missing = wanted - {s.stem.lower() for s in samples}
+        if missing:
+            raise io.InputError(args.split, f"{len(missing)} stem(s) of subset {args.subset!r} not found in {root}, "
+                                f"e.g. {sorted(missing)[:5]}")
     if getattr(args, "include", None):
         samples = [s for s in samples if fnmatch.fnmatch(s.stem.lower(), args.include.lower())]
         if not samples:
@@ -81,7 +97,10 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         samples = samples[: args.limit]
     thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t0 = time.perf_counter()
-    for sample, _image, gt, pred in _iterate(samples, source, protocol):
+    input_size = getattr(args, "input_size", None)
+    if input_size is not None and input_size < 16:
+        raise ValueError(f"--input-size must be >= 16, got {input_size}")
+    for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):
         if pred.ndim != 2 or not np.all(np.isfinite(pred)):
             raise io.InputError(sample.gt, f"{source.name}: prediction must be a finite 2-D map, got shape "
                                 f"{pred.shape}")
@@ -102,11 +121,13 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         "data": str(root),
         "split": f"{len(samples)} samples found in {root}"
         + (f", stems listed in {args.stems}" if getattr(args, "stems", None) else "")
+        + (f", subset {args.subset!r} of {args.split}" if getattr(args, "split", None) else "")
         + (f", stems matching {args.include!r}" if getattr(args, "include", None) else "")
         + (f", first {args.limit}" if args.limit else ""),
         "method": source.name,
         "source": source.description,
-        "protocol": protocol.tags(),
+        "protocol": {**protocol.tags(), "input": f"image resized to {input_size}x{input_size} before the method"
+                     if input_size else "image at its own size"},
         "metrics": summary,
         "elapsed_s": round(elapsed, 2),
         "warnings": warnings,

@@ -1,0 +1,137 @@
+"""The fixed train / validation split of the 604 CUHK training images, and its loader (issue 21).
+
+The split is a committed JSON file (``experiments/cuhk_split.json``) written once, before any score, by
+:func:`make_split` — so every tool reads the same lists and no image is ever both fitted and scored:
+
+* ``held_out``: stems removed from both subsets — the 5 photos of ``cuhk/image/`` (the project's own small CUHK test)
+  and the CUHK ids of the ``xu100`` images (``split_to_cuhk.txt``: CUHK-TE-1, a benchmark test split; they are not
+  in ``train_image/``, the exclusion is a guard);
+* ``val``: ``n_val`` stems drawn by the seeded rule below from the sorted remaining stems;
+* ``train``: every other remaining stem.
+
+Rule: ``pool = sorted(stems − held_out)`` (lower-case stems, sorted as strings);
+``order = numpy.random.default_rng(seed).permutation(len(pool))``; ``val = sorted(pool[i] for i in order[:n_val])``.
+
+Usage::
+
+    python -m dmenet.data.splits --shared ../shared --out experiments/cuhk_split.json   # write (refuses to overwrite)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from syndof import io
+
+SUBSETS = ("train", "val", "held_out")
+RULE = ("pool = sorted(lower-case stems of cuhk/train_image minus held_out); "
+        "order = numpy.random.default_rng(seed).permutation(len(pool)); val = sorted(pool[order[:n_val]]); "
+        "train = sorted(rest of pool)")
+DEFAULT_SEED = 21
+DEFAULT_N_VAL = 100
+
+
+def xu100_cuhk_stems(split_to_cuhk: str | Path) -> list[str]:
+    """Lower-case CUHK stems of ``xu100/split_to_cuhk.txt`` rows ``k.bmp--out_of_focusNNNN.jpg``."""
+    rows = [r.strip() for r in Path(split_to_cuhk).read_text().splitlines() if r.strip()]
+    return sorted(Path(r.split("--")[-1]).stem.lower() for r in rows)
+
+
+def make_split(stems: list[str], held_out: list[str], n_val: int = DEFAULT_N_VAL, seed: int = DEFAULT_SEED) -> dict:
+    """The split of ``stems`` by the rule of the module docstring.
+
+    Args:
+        stems: image stems (any case; compared and stored lower-case).
+        held_out: stems kept out of both subsets (need not be among ``stems``).
+    Returns:
+        ``{"rule", "seed", "n_val", "train", "val", "held_out"}`` with sorted lower-case lists.
+    """
+    keys = sorted({s.lower() for s in stems})
+    if len(keys) != len(stems):
+        raise ValueError("duplicate stems (case-insensitive)")
+    held = sorted({s.lower() for s in held_out})
+    pool = [s for s in keys if s not in set(held)]
+    if not 0 < n_val < len(pool):
+        raise ValueError(f"n_val must be in 1..{len(pool) - 1}, got {n_val}")
+    order = np.random.default_rng(seed).permutation(len(pool))
+    val = sorted(pool[i] for i in order[:n_val])
+    train = sorted(set(pool) - set(val))
+    return {"rule": RULE, "seed": seed, "n_val": n_val, "train": train, "val": val, "held_out": held}
+
+
+def check_split(split: dict) -> None:
+    """Raise ValueError unless the subsets are present, sorted, duplicate-free and pairwise disjoint."""
+    for name in SUBSETS:
+        items = split.get(name)
+        if not isinstance(items, list) or items != sorted(set(items)):
+            raise ValueError(f"subset {name!r} must be a sorted list of unique stems")
+    for i, a in enumerate(SUBSETS):
+        for b in SUBSETS[i + 1:]:
+            both = set(split[a]) & set(split[b])
+            if both:
+                raise ValueError(f"subsets {a!r} and {b!r} share {len(both)} stem(s), e.g. {sorted(both)[0]}")
+    if len(split["val"]) != split.get("n_val"):
+        raise ValueError(f"val holds {len(split['val'])} stems, n_val says {split.get('n_val')}")
+
+
+def load_split(path: str | Path, subset: str) -> list[str]:
+    """Sorted lower-case stems of ``subset`` (``train``, ``val`` or ``held_out``) of the split file ``path``.
+
+    Raises:
+        InputError: unreadable file, an unknown subset, or a file that fails :func:`check_split` (names the file).
+    """
+    import json
+
+    path = Path(path)
+    if subset not in SUBSETS:
+        raise io.InputError(path, f"unknown subset {subset!r}; known: {', '.join(SUBSETS)}")
+    try:
+        split = json.loads(path.read_text())
+        check_split(split)
+    except (OSError, ValueError) as exc:
+        raise io.InputError(path, f"not a valid split file: {exc}") from None
+    return list(split[subset])
+
+
+def cuhk_split(shared: str | Path, n_val: int = DEFAULT_N_VAL, seed: int = DEFAULT_SEED) -> dict:
+    """:func:`make_split` of ``shared/data/cuhk/train_image`` with the 5 ``cuhk/image`` stems and the xu100 CUHK
+    ids held out; records where the lists came from."""
+    data = Path(shared) / "data"
+    stems = [p.stem for p in io.list_images(data / "cuhk" / "train_image")]
+    small_test = [p.stem for p in io.list_images(data / "cuhk" / "image")]
+    xu100 = xu100_cuhk_stems(data / "xu100" / "split_to_cuhk.txt")
+    split = make_split(stems, small_test + xu100, n_val, seed)
+    split["source"] = {"images": "data/cuhk/train_image (604 CUHK defocus training images)", "masks": "data/cuhk/gt",
+                       "gt_polarity": "white-blurred",
+                       "held_out": "data/cuhk/image (5, the project's small CUHK test) + the CUHK ids of "
+                                   "data/xu100/split_to_cuhk.txt (CUHK-TE-1)",
+                       "n_images": len(stems)}
+    return split
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dmenet.data.splits", description=__doc__.split("\n\n")[0])
+    p.add_argument("--shared", type=Path, default=Path("../shared"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--n-val", type=int, default=DEFAULT_N_VAL)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = p.parse_args(argv)
+    if args.out.exists():
+        print(f"{args.out}: exists; a split is written once (delete it knowingly to redo)", file=sys.stderr)
+        return 2
+    try:
+        split = cuhk_split(args.shared, args.n_val, args.seed)
+    except (io.InputError, ValueError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    io.write_json_atomic(args.out, split)
+    print(f"{args.out}: train {len(split['train'])}, val {len(split['val'])}, held out {len(split['held_out'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""dmenet.data.splits: the committed CUHK train / validation split and its loader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dmenet.data import splits
+from syndof import io
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLIT_FILE = ROOT / "experiments" / "cuhk_split.json"
+
+
+def test_make_split_is_seeded_disjoint_and_holds_out():
+    stems = [f"Img{i:03d}" for i in range(50)]
+    a = splits.make_split(stems, ["img003", "img007", "other"], n_val=10, seed=5)
+    b = splits.make_split(list(reversed(stems)), ["IMG007", "img003", "other"], n_val=10, seed=5)
+    assert a == b  # input order and case do not matter
+    assert len(a["val"]) == 10 and len(a["train"]) == 38
+    assert set(a["val"]).isdisjoint(a["train"])
+    assert {"img003", "img007"}.isdisjoint(a["val"] + a["train"])
+    assert sorted(a["val"] + a["train"] + ["img003", "img007"]) == sorted(s.lower() for s in stems)
+    splits.check_split(a)
+    assert splits.make_split(stems, [], n_val=10, seed=6)["val"] != splits.make_split(stems, [], 10, 5)["val"]
+    with pytest.raises(ValueError):
+        splits.make_split(stems, [], n_val=50)
+
+
+def test_check_split_rejects_overlap_and_unsorted():
+    split = splits.make_split([f"s{i}" for i in range(20)], ["s1"], n_val=5, seed=0)
+    bad = {**split, "train": sorted(split["train"] + [split["val"][0]])}
+    with pytest.raises(ValueError, match="share"):
+        splits.check_split(bad)
+    with pytest.raises(ValueError, match="sorted"):
+        splits.check_split({**split, "val": list(reversed(split["val"]))})
+
+
+def test_load_split_reads_subsets_and_names_bad_files(tmp_path):
+    assert len(splits.load_split(SPLIT_FILE, "val")) == 100
+    with pytest.raises(io.InputError, match="unknown subset"):
+        splits.load_split(SPLIT_FILE, "test")
+    bad = tmp_path / "bad.json"
+    split = json.loads(SPLIT_FILE.read_text())
+    split["held_out"].append(split["val"][0])
+    split["held_out"].sort()
+    bad.write_text(json.dumps(split))
+    with pytest.raises(io.InputError, match="bad.json"):
+        splits.load_split(bad, "train")
+
+
+def test_committed_split_is_the_rule_applied_to_the_shared_data(shared):
+    shared("data", "cuhk", "train_image")
+    committed = json.loads(SPLIT_FILE.read_text())
+    assert splits.cuhk_split(shared("data").parent, committed["n_val"], committed["seed"]) == committed
+    assert len(committed["val"]) == 100 and len(committed["train"]) == 499 and committed["source"]["n_images"] == 604
+    small_test = {p.stem.lower() for p in io.list_images(shared("data", "cuhk", "image"))}
+    xu100 = set(splits.xu100_cuhk_stems(shared("data", "xu100", "split_to_cuhk.txt")))
+    assert len(small_test) == 5 and len(xu100) == 100
+    for subset in ("train", "val"):
+        assert (small_test | xu100).isdisjoint(committed[subset])
+
+
+def test_cli_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "split.json"
+    out.write_text("{}")
+    assert splits.main(["--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err and out.read_text() == "{}"
