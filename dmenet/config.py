@@ -27,6 +27,13 @@ class ConfigError(ValueError):
     """A bad config file or override; the message names the key."""
 
 
+def require_positive(cfg: Any, section: str, names: Iterable[str]) -> None:
+    """Raise ConfigError naming ``section.name`` for the first of ``names`` whose value in ``cfg`` is < 1."""
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Training data folders and augmentation (METHOD.md §6).
@@ -174,10 +181,8 @@ class TrainConfig:
             raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
-        for name in ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled", "log_every", "ckpt_every",
-                     "keep_last"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "train", ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled",
+                                         "log_every", "ckpt_every", "keep_last"))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from dmenet.config import WANDB_MODES, ConfigError, config_to_dict, load_config
+from dmenet.config import WANDB_MODES, ConfigError, config_to_dict, load_config, require_positive
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.training.checkpoint import _flatten_optimizer, _unflatten_optimizer
@@ -59,9 +59,7 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.wandb not in WANDB_MODES:
             raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
-        for name in ("steps", "batch", "log_every", "ckpt_every", "val_count", "threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "train", ("steps", "batch", "log_every", "ckpt_every", "val_count", "threads"))
 
 
 @dataclass(frozen=True)
