@@ -28,6 +28,13 @@ class ConfigError(ValueError):
     """A bad config file or override; the message names the key."""
 
 
+def require_positive(cfg: Any, section: str, names: Iterable[str]) -> None:
+    """Raise ConfigError naming ``section.name`` for the first of ``names`` whose value in ``cfg`` is < 1."""
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Training data folders and augmentation (docs/method.md §6).
@@ -193,10 +200,8 @@ class TrainConfig:
             raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
-        for name in ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled", "log_every", "ckpt_every",
-                     "keep_last"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "train", ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled",
+                                         "log_every", "ckpt_every", "keep_last"))
 
 
 @dataclass(frozen=True)
@@ -330,12 +335,12 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _set_nested(data: dict[str, Any], dotted: str, raw: str) -> None:
+def _set_nested(data: dict[str, Any], dotted: str, raw: str, root: type | None = None) -> None:
     parts = dotted.split(".")
     if not all(parts):
         raise ConfigError(f"bad override key {dotted!r} (expected section.key=value)")
     node: Any = data
-    cls: Any = ExperimentConfig
+    cls: Any = root or ExperimentConfig
     for i, part in enumerate(parts):
         names = {f.name for f in dataclasses.fields(cls)}
         if part not in names:
@@ -358,18 +363,20 @@ def _set_nested(data: dict[str, Any], dotted: str, raw: str) -> None:
         cls = tp
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Apply ``a.b=value`` strings to a nested dict in place (values parsed as YAML scalars) and return it."""
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], root: type | None = None) -> dict[str, Any]:
+    """Apply ``a.b=value`` strings to a nested dict in place (values parsed as YAML scalars) and return it.
+    ``root``: the config dataclass the keys belong to (None = ExperimentConfig)."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"bad override {item!r}: expected key=value, e.g. train.steps=100")
         key, raw = item.split("=", 1)
-        _set_nested(data, key.strip(), raw)
+        _set_nested(data, key.strip(), raw, root)
     return data
 
 
-def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> ExperimentConfig:
+def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: type | None = None) -> Any:
     """Read a YAML experiment file (None = defaults), apply ``a.b=value`` overrides, check and convert types.
+    ``root``: the top-level config dataclass (None = ExperimentConfig; other tools pass their own).
 
     Raises:
         ConfigError: missing/invalid file, unknown key, or a value of the wrong type (the message names the key).
@@ -385,8 +392,8 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Exper
             raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    apply_overrides(data, overrides)
-    return config_from_dict(data)
+    apply_overrides(data, overrides, root)
+    return config_from_dict(data) if root is None else _from_dict(root, data, "")
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

@@ -131,6 +131,21 @@ def dmenet_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean((pred > t) == gt))
 
 
+def oracle_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Pixel accuracy at the per-image best threshold (Galetto & Deng 2023 Table 5, "per-image best λ"): the
+    maximum over every T of mean((pred >= T) == gt), T ranging over the map's own values plus +inf (all sharp).
+    Exact (a sort and two cumulative sums) and independent of the map's scale (σ px or [0, 1])."""
+    pred, gt = _check_pair(pred, gt)
+    order = np.argsort(-pred.ravel(), kind="stable")
+    p, g = pred.ravel()[order], gt.ravel()[order].astype(np.int64)
+    last = np.r_[p[1:] != p[:-1], True]  # thresholds between distinct values: the positives are a prefix
+    tp = np.cumsum(g)[last]
+    fp = np.cumsum(1 - g)[last]
+    n_neg = g.size - int(g.sum())
+    correct = np.r_[n_neg, tp + (n_neg - fp)]  # first entry: nothing positive
+    return float(correct.max() / g.size)
+
+
 # ------------------------------------------------------------------------------------------- HiFST PR protocol
 def mat2gray(x: np.ndarray) -> np.ndarray:
     """MATLAB ``mat2gray``: min–max normalisation to [0, 1] in float64; a constant map is returned as is, clipped."""

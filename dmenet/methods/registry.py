@@ -38,6 +38,10 @@ METHODS: dict[str, MethodSpec] = {
     "zhuo_sim": MethodSpec("dmenet.methods.peers:make_zhuo_sim", "Zhuo & Sim 2011, σ / 3 px as blur map"),
     "lbp": MethodSpec("dmenet.methods.peers:make_lbp", "LBP sharpness (Yi & Eramian 2016), relative blur map"),
     "laplacian": MethodSpec("dmenet.methods.peers:make_laplacian", "windowed Laplacian variance, relative blur map"),
+    "galetto": MethodSpec("dmenet.galetto.method:make", "Galetto & Deng 2023 patch-blur classifier: σ map (px), "
+                          "refined", True),
+    "dmenet_refined": MethodSpec("dmenet.galetto.method:make_dmenet_refined", "DMENet with its maps refined by "
+                                 "the image (Galetto & Deng's weighted guided filter)", True),
 }
 
 

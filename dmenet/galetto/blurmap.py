@@ -1,0 +1,103 @@
+"""σ map of an image by sliding the blur-level classifier over it (Galetto & Deng 2023 §3.2, ``get_blurmap.m``).
+
+Windows of 32×32 px start at 0 with step ``stride``; the image is padded ``'symmetric', 'post'`` so the last window
+reaches its border. All windows are cut by one ``unfold`` and classified in batches; each window's σ (argmax class
+= σ in px, or the expectation Σ p_k·k) is spread over the pixels it covers and averaged by coverage (Eq. 6) with
+``fold``. No per-image rescale: the output is Gaussian σ in px at the input resolution (``max_side`` runs the
+classifier on a downscaled copy and rescales σ with :func:`syndof.units.rescale_sigma`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dmenet.filters import gaussian_filter
+from dmenet.galetto import PATCH
+from dmenet.galetto.classifier import BlurClassifier
+from syndof.blur import symmetric_pad
+from syndof.units import rescale_sigma
+
+READOUTS = ("argmax", "expectation")
+
+
+def gray01(image: np.ndarray, denoise: float = 0.0) -> torch.Tensor:
+    """(H, W, 3) float RGB [0, 1] → (H, W) float32 gray [0, 1] (``rgb2gray``), after an optional 3×3 Gaussian
+    pre-denoise of σ ``denoise`` px on each channel (the code's ``fspecial('gaussian', 3, 1)``; 0 = off)."""
+    rgb = torch.as_tensor(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    if denoise > 0:
+        rgb = gaussian_filter(rgb, denoise, size=3)
+    return rgb[0] * 0.2989 + rgb[1] * 0.5870 + rgb[2] * 0.1140
+
+
+def _post_pad(gray: torch.Tensor, stride: int) -> torch.Tensor:
+    """Symmetric 'post' padding so that windows at 0, stride, … cover the whole image."""
+    h, w = gray.shape
+    need = [max(PATCH, PATCH + math.ceil(max(n - PATCH, 0) / stride) * stride) - n for n in (h, w)]
+    if need == [0, 0]:
+        return gray
+    big = symmetric_pad(gray[None], max(need))[0]  # symmetric on all sides; keep the bottom/right part
+    p = max(need)
+    return big[p:p + h + need[0], p:p + w + need[1]]
+
+
+@torch.no_grad()
+def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
+                         batch: int = 1024) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Class probabilities of every window: ((L, 20), padded size). L = rows × cols windows in unfold order."""
+    padded = _post_pad(gray, stride)
+    cols = F.unfold(padded[None, None], PATCH, stride=stride)[0].T  # (L, 1024)
+    x = cols.reshape(-1, 1, PATCH, PATCH)
+    dev = next(model.parameters()).device
+    model.eval()
+    probs = torch.cat([F.softmax(model(x[i:i + batch].to(dev)), 1).cpu() for i in range(0, len(x), batch)])
+    return probs, tuple(padded.shape)
+
+
+def readout(probs: torch.Tensor, mode: str = "argmax") -> torch.Tensor:
+    """(L, 20) probabilities → (L,) σ px: the argmax class, or the expectation Σ p_k·k."""
+    if mode == "argmax":
+        return probs.argmax(1).float()
+    if mode == "expectation":
+        return probs @ torch.arange(probs.shape[1], dtype=probs.dtype)
+    raise ValueError(f"readout must be one of {READOUTS}, got {mode!r}")
+
+
+def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
+    """Average per-window values over the pixels each window covers (Eq. 6): (L,) → (H', W') map."""
+    v = values[None, None, :].expand(1, PATCH * PATCH, -1)
+    total = F.fold(v.float(), size, PATCH, stride=stride)
+    cover = F.fold(torch.ones_like(v, dtype=torch.float32), size, PATCH, stride=stride)
+    return (total / cover)[0, 0]
+
+
+def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: str = "argmax",
+              denoise: float = 0.0, max_side: int | None = None, batch: int = 1024) -> np.ndarray:
+    """σ (px at the input resolution) of an (H, W, 3) float RGB [0, 1] image, (H, W) float32.
+
+    Args:
+        model: the classifier (eval mode is set here).
+        stride: window step px (paper 16, code 8).
+        mode: readout, "argmax" (faithful: integer σ per window) or "expectation".
+        denoise: pre-denoise σ px (code 1; 0 = off).
+        max_side: run on a copy downscaled to this long side when the image is larger (σ rescaled to input px).
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    h, w = image.shape[:2]
+    scale = 1.0
+    work = image
+    if max_side is not None and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        work = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    gray = gray01(work, denoise)
+    probs, size = window_probabilities(model, gray, stride, batch)
+    m = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()
+    if scale != 1.0:
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+        m = rescale_sigma(m, 1.0 / scale)
+    return np.ascontiguousarray(m, dtype=np.float32)

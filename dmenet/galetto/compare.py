@@ -1,0 +1,171 @@
+"""Side-by-side evaluation of registered methods in one run (``python -m dmenet.galetto.compare``).
+
+Checks (each optional): ``--patches`` classifier top-1 / within ±1 on a patch test set (``test.npz`` of
+:mod:`dmenet.galetto.build_patches`); ``--synthetic`` SYNDOF label MAE (σ/σ_max, σ_max from ``dataset.json``, for
+methods with σ); ``--rtf`` RTF MAE (σ clipped to 3.275 px, /3.275; methods with σ); ``--cuhk`` CUHK images with
+masks: Fmax (255 thresholds on the blur probability), DMENet accuracy and the per-image best-threshold accuracy
+(:func:`dmenet.eval.metrics.oracle_accuracy`, Galetto & Deng Table 5); ``--stack`` focal-stack agreement
+(:mod:`dmenet.eval.focal_stack`). A method is ``NAME`` or ``NAME:key=value,key=value`` (method options, e.g.
+``galetto:refine=none,stride=16``). Writes ``OUT/metrics.json`` and ``OUT/summary.md``; prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dmenet.eval import metrics as M
+from syndof import io
+
+
+def parse_method(spec: str):
+    """``name[:k=v,...]`` → (label, name, extra pairs); values parsed as YAML scalars."""
+    name, _, rest = spec.partition(":")
+    extra = tuple((k.strip(), yaml.safe_load(v)) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv))
+    return spec, name, extra
+
+
+def build(specs: list[str], model: str | None):
+    from dmenet.methods.base import MethodOptions
+    from dmenet.methods.registry import make_method
+
+    out = {}
+    for spec in specs:
+        label, name, extra = parse_method(spec)
+        out[label] = make_method(name, MethodOptions(model=model if name == "galetto" else None, extra=extra))
+    return out
+
+
+def classifier_scores(model_path: str | None, patches: Path) -> dict:
+    from dmenet.galetto.method import DEFAULT_MODEL
+    from dmenet.galetto.train import accuracy, load_classifier, predict_classes
+    import torch
+
+    data = np.load(patches)
+    x = torch.from_numpy(data["patches"]).unsqueeze(1).float() / 255.0
+    prob = predict_classes(load_classifier(model_path or DEFAULT_MODEL), x)
+    label = torch.from_numpy(data["label"])
+    per_class = [float((prob.argmax(1)[label == k] == k).float().mean()) for k in range(prob.shape[1])]
+    return {**accuracy(prob, label), "n": int(len(label)), "per_class_top1": per_class}
+
+
+def synthetic_scores(methods: dict, root: Path, limit: int | None) -> dict:
+    from dmenet.eval.syndof_test import label_errors, read_max_coc
+    from syndof import units
+
+    max_coc = read_max_coc(root)
+    smax = units.max_sigma(max_coc)
+    pairs = sorted(io.index_by_stem(root / "image").items())[:limit]
+    maps = io.index_by_stem(root / "blur_map")
+    res = {}
+    for label, est in methods.items():
+        if not est.gives_sigma:
+            continue
+        maes, t0 = [], time.time()
+        for stem, path in pairs:
+            gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
+            pred = np.clip(est.sigma_map(io.read_image(path)) / smax, 0, 1)
+            maes.append(label_errors(pred, gt)[1])
+        res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "s_per_image": (time.time() - t0) / len(pairs)}
+    return res
+
+
+def rtf_scores(methods: dict, root: Path) -> dict:
+    from dmenet.eval.rtf import list_rtf, load_conversion_table, load_rtf_gt, rtf_errors, find_table
+
+    samples = list_rtf(root)
+    table = load_conversion_table(find_table(root))
+    res = {}
+    for label, est in methods.items():
+        if est.gives_sigma:
+            maes = [rtf_errors(est.sigma_map(io.read_image(s.image)), load_rtf_gt(s.gt, table))[1] for s in samples]
+            res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "stems": [s.stem for s in samples]}
+    return res
+
+
+def cuhk_scores(methods: dict, root: Path) -> dict:
+    images = io.list_images(root / "image")
+    res = {}
+    for label, est in methods.items():
+        curves, acc, oracle = [], [], []
+        for path in images:
+            gt = io.read_mask(root / "gt" / f"{path.stem}.png", white_is_blurred=True)
+            p = est.blur_map(io.read_image(path))
+            curves.append(M.f_curve(p, gt)[2])
+            acc.append(M.dmenet_accuracy(p, gt))
+            oracle.append(M.oracle_accuracy(p, gt))
+        res[label] = {"fmax": float(np.max(np.mean(curves, 0))), "dmenet_accuracy": float(np.mean(acc)),
+                      "oracle_accuracy": float(np.mean(oracle)), "n": len(images)}
+    return res
+
+
+def stack_scores(methods: dict, stacks: list[str]) -> dict:
+    from dmenet.eval.focal_stack import blur_maps, confident_mask, load_stack, reference_focus, score_stack, stack_name
+
+    res: dict = {}
+    for spec in stacks:
+        _, frames, _ = load_stack(spec, 640)
+        focus = reference_focus(frames)
+        mask = confident_mask(focus)
+        for label, est in methods.items():
+            fn = est.sigma_map if est.gives_sigma else est.blur_map
+            res.setdefault(label, {})[stack_name(spec)] = score_stack(blur_maps(frames, fn), focus, mask).as_dict()
+    for label in res:
+        res[label]["mean_agreement"] = float(np.mean([v["agreement"] for v in res[label].values()]))
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dmenet.eval.report import markdown_table
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", nargs="+", default=["galetto", "dmenet"])
+    ap.add_argument("--model", help="galetto classifier file (default: the shipped one)")
+    ap.add_argument("--patches", type=Path, help="patch test set (.npz)")
+    ap.add_argument("--synthetic", type=Path)
+    ap.add_argument("--limit", type=int, default=None, help="synthetic: first N samples")
+    ap.add_argument("--rtf", type=Path)
+    ap.add_argument("--cuhk", type=Path, help="folder with image/ and gt/")
+    ap.add_argument("--stack", nargs="*", default=[])
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args(argv)
+    try:
+        methods = build(args.method, args.model)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result: dict = {"methods": {k: v.describe() for k, v in methods.items()}}
+    if args.patches:
+        result["classifier"] = classifier_scores(args.model, args.patches)
+    for key, fn, arg in (("synthetic", lambda: synthetic_scores(methods, args.synthetic, args.limit), args.synthetic),
+                         ("rtf", lambda: rtf_scores(methods, args.rtf), args.rtf),
+                         ("cuhk", lambda: cuhk_scores(methods, args.cuhk), args.cuhk),
+                         ("stacks", lambda: stack_scores(methods, args.stack), args.stack)):
+        if arg:
+            result[key] = fn()
+            print(key, {m: {k: v for k, v in r.items() if not isinstance(v, (list, dict))}
+                        for m, r in result[key].items()}, flush=True)
+            io.write_json_atomic(args.out / "metrics.json", result)
+    lines = []
+    for key in ("synthetic", "rtf", "cuhk", "stacks"):
+        if key in result:
+            rows = [{"method": m, **{k: v for k, v in r.items() if not isinstance(v, (list, dict))}}
+                    for m, r in result[key].items()]
+            lines += [f"## {key}", "", markdown_table(rows, list(rows[0])), ""]
+    if "classifier" in result:
+        c = result["classifier"]
+        lines += ["## classifier", "", f"top-1 {c['top1']:.4f}, within ±1 {c['within1']:.4f}, top-1 σ 0–7 "
+                  f"{c['top1_0_7']:.4f}, n {c['n']}", ""]
+    io.write_json_atomic(args.out / "metrics.json", result)
+    io.write_text_atomic(args.out / "summary.md", "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Registered estimators: ``galetto`` (the patch classifier's σ map, refined) and ``refine`` wrappers that apply the
+same edge-aware refinement to any registered method's maps (:func:`refined`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dmenet.methods.base import Estimate, Estimator, MethodOptions
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
+SIGMA_MAX = 19.0
+PROBABILITY_SIGMA = 7.0  # blur probability = clip(σ / 7 px, 0, 1) (SYNDOF's σ range; GALETTO.md G5)
+# chosen on runs/gsyn_val by experiments/galetto_selection.md (refinement raised the val MAE 0.189 -> 0.196 / 0.219)
+DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "denoise": 0.0, "batch": 1024}
+
+
+class GalettoEstimator(Estimator):
+    """Sliding-window σ map of the blur-level classifier (:func:`dmenet.galetto.blurmap.sigma_map`) + refinement."""
+
+    name = "galetto"
+    gives_sigma = True
+    gives_probability = True
+
+    def __init__(self, model, options: MethodOptions, settings: dict):
+        self.model = model
+        self.options = options
+        self.settings = settings
+
+    def raw_sigma(self, image: np.ndarray) -> np.ndarray:
+        """Unrefined σ map, px, (H, W) float32."""
+        from dmenet.galetto.blurmap import sigma_map
+
+        s = self.settings
+        return sigma_map(self.model, image, stride=int(s["stride"]), mode=str(s["readout"]),
+                         denoise=float(s["denoise"]), max_side=self.options.max_side, batch=int(s["batch"]))
+
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        from dmenet.galetto.refine import refine_map
+
+        if not (sigma or probability):
+            return Estimate(sigma_max=SIGMA_MAX)
+        m = np.clip(refine_map(image, self.raw_sigma(image), str(self.settings["refine"])), 0.0, SIGMA_MAX)
+        return Estimate(sigma=m if sigma else None,
+                        blur_probability=np.clip(m / PROBABILITY_SIGMA, 0, 1).astype(np.float32) if probability
+                        else None, sigma_max=SIGMA_MAX)
+
+    def describe(self) -> str:
+        s = self.settings
+        return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
+                f"{s['stride']}, readout {s['readout']}, pre-denoise σ {s['denoise']} px, refine {s['refine']}; "
+                f"blur probability = clip(σ / {PROBABILITY_SIGMA:g} px, 0, 1)")
+
+
+def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
+    """Merge ``extra`` method options into ``allowed`` defaults; unknown keys are a ValueError naming them."""
+    unknown = sorted(set(extra) - set(allowed))
+    if unknown:
+        raise ValueError(f"method {method} has no option(s) {', '.join(unknown)}; valid: {', '.join(allowed)}")
+    return {**allowed, **extra}
+
+
+def make(options: MethodOptions) -> GalettoEstimator:
+    """Load the classifier (None = the shipped checkpoint) with stride / readout / refine / denoise options."""
+    from dmenet.galetto.blurmap import READOUTS
+    from dmenet.galetto.refine import REFINES
+    from dmenet.galetto.train import load_classifier
+
+    settings = parse_settings(options.extra_dict(), DEFAULTS, "galetto")
+    if settings["readout"] not in READOUTS or settings["refine"] not in REFINES:
+        raise ValueError(f"galetto: readout must be one of {READOUTS}, refine one of {REFINES}")
+    if int(settings["stride"]) < 1:
+        raise ValueError(f"galetto: stride must be >= 1, got {settings['stride']}")
+    model = load_classifier(options.model or DEFAULT_MODEL, device=options.device)
+    return GalettoEstimator(model, options, settings)
+
+
+class RefinedEstimator(Estimator):
+    """Any estimator whose σ map and blur map are refined by the image (:func:`dmenet.galetto.refine.refine_map`)."""
+
+    def __init__(self, base: Estimator, mode: str = "paper"):
+        self.base = base
+        self.mode = mode
+        self.name = f"{base.name}_refined"
+        self.gives_sigma = base.gives_sigma
+        self.gives_probability = base.gives_probability
+
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        from dmenet.galetto.refine import refine_map
+
+        est = self.base.estimate(image, sigma=sigma, probability=probability)
+        s = None if est.sigma is None else refine_map(image, est.sigma, self.mode)
+        p = None if est.blur_probability is None else np.clip(refine_map(image, est.blur_probability, self.mode), 0, 1)
+        return Estimate(sigma=s, blur_probability=p, sigma_max=est.sigma_max)
+
+    def describe(self) -> str:
+        return f"{self.base.describe()}; maps refined by the image ({self.mode} recipe of Galetto & Deng)"
+
+
+def refined(base: Estimator, mode: str = "paper") -> RefinedEstimator:
+    """Wrap ``base`` so its maps are refined (``mode``: paper | code)."""
+    from dmenet.galetto.refine import REFINES
+
+    if mode not in REFINES or mode == "none":
+        raise ValueError(f"refine mode must be paper or code, got {mode!r}")
+    return RefinedEstimator(base, mode)
+
+
+def make_dmenet_refined(options: MethodOptions) -> RefinedEstimator:
+    """DMENet with its σ map and blur probability refined (``extra`` key ``refine``: code (default) | paper)."""
+    from dmenet.methods.dmenet import make as make_dmenet
+
+    # default by experiments/galetto_selection.md on runs/gsyn_val: label MAE code 0.0565, paper 0.0668
+    settings = parse_settings(options.extra_dict(), {"refine": "code"}, "dmenet_refined")
+    return refined(make_dmenet(MethodOptions(**{**options.__dict__, "extra": ()})), str(settings["refine"]))

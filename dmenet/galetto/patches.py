@@ -1,0 +1,81 @@
+"""Labelled 32×32 patches for the blur-level classifier (Galetto & Deng 2023 §3.1), from sharp photo regions.
+
+Recipe: gray image on the 0–255 scale (``rgb2gray``) → sharp positions = windows whose 4-neighbour Laplacian of the
+3×3-Gaussian-smoothed image (σ ``smooth_sigma``) has variance > ``phi`` → for every σ ∈ {0, …, 19} px the *whole*
+gray image is blurred by :func:`dmenet.filters.gaussian_filter` (SYNDOF's Gaussian, symmetric padding, side
+2⌈2σ⌉+1) and the sharp windows are cropped ("context" blur), rounded to uint8. Label = σ in px.
+
+A shard is an ``.npz`` holding ``patches`` (N, 20, 32, 32) uint8 (index 1 = the label σ), ``stem`` (N,) str,
+``y``, ``x`` (N,) int32 (top-left corner, px).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dmenet.filters import gaussian_filter
+from dmenet.galetto import NUM_CLASSES, PATCH
+
+LAPLACIAN_4 = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def to_gray255(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float RGB in [0, 1] → (H, W) float32 tensor luminance on 0–255 (BT.601, MATLAB ``rgb2gray``)."""
+    rgb = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
+    return (rgb[..., 0] * 0.2989 + rgb[..., 1] * 0.5870 + rgb[..., 2] * 0.1140) * 255.0
+
+
+def sharpness_map(gray255: torch.Tensor, stride: int = PATCH, smooth_sigma: float = 0.5) -> torch.Tensor:
+    """φ per window: variance of the Laplacian of the smoothed image over each 32×32 window at ``stride``.
+
+    Args:
+        gray255: (H, W) gray on 0–255.
+        stride: window step px.
+        smooth_sigma: σ of the 3×3 Gaussian pre-filter (MATLAB ``fspecial`` default 0.5).
+
+    Returns:
+        (rows, cols) float tensor; window (i, j) has its top-left corner at (i·stride, j·stride).
+    """
+    b = gaussian_filter(gray255.double(), smooth_sigma, size=3)
+    from syndof.blur import symmetric_pad
+
+    lap = F.conv2d(symmetric_pad(b[None, None], 1), LAPLACIAN_4.double()[None, None])
+    mean = F.avg_pool2d(lap, PATCH, stride)
+    sq = F.avg_pool2d(lap * lap, PATCH, stride)
+    return (sq - mean * mean)[0, 0].float() * (PATCH * PATCH) / (PATCH * PATCH - 1)  # MATLAB var (N − 1)
+
+
+def sharp_positions(gray255: torch.Tensor, stride: int = PATCH, phi: float = 1000.0,
+                    smooth_sigma: float = 0.5) -> np.ndarray:
+    """(N, 2) int32 top-left corners (y, x) of the windows with φ > ``phi``."""
+    s = sharpness_map(gray255, stride, smooth_sigma)
+    iy, ix = torch.nonzero(s > phi, as_tuple=True)
+    return np.stack([iy.numpy() * stride, ix.numpy() * stride], axis=1).astype(np.int32)
+
+
+def labelled_patches(gray255: torch.Tensor, positions: np.ndarray, blur: str = "context") -> np.ndarray:
+    """(N, 20, 32, 32) uint8 patches at ``positions``, index k blurred by Gaussian σ = k px.
+
+    ``blur="context"`` blurs the whole image (the patch sees its real surroundings); ``"isolated"`` blurs each
+    32×32 patch alone on symmetric padding (the paper's likely procedure).
+    """
+    n = len(positions)
+    out = np.empty((n, NUM_CLASSES, PATCH, PATCH), np.uint8)
+    if n == 0:
+        return out
+    ys, xs = positions[:, 0], positions[:, 1]
+    if blur == "isolated":
+        crops = torch.stack([gray255[y:y + PATCH, x:x + PATCH] for y, x in zip(ys, xs)]).float()
+    elif blur != "context":
+        raise ValueError(f"blur must be 'context' or 'isolated', got {blur!r}")
+    for k in range(NUM_CLASSES):
+        if blur == "context":
+            img = gaussian_filter(gray255.float(), float(k))  # float32: 10x faster than float64 on CPU
+            win = img.unfold(0, PATCH, 1).unfold(1, PATCH, 1)  # (H−31, W−31, 32, 32) view
+            crops_k = win[torch.as_tensor(ys).long(), torch.as_tensor(xs).long()]
+        else:
+            crops_k = gaussian_filter(crops, float(k))
+        out[:, k] = crops_k.round().clamp(0, 255).to(torch.uint8).numpy()
+    return out

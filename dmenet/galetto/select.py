@@ -1,0 +1,77 @@
+"""Score the inference candidates of ``experiments/galetto_selection.md`` on a SYNDOF validation folder
+(``python -m dmenet.galetto.select --val runs/gsyn_val --model M --out OUT``). One classifier pass per image and
+pre-denoise setting; each readout × refine candidate is derived from it. Writes ``OUT/selection.json`` with every
+candidate's mean label MAE and the winner by the rule's order and tolerance."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dmenet.galetto.blurmap import READOUTS, gray01, readout, spread, window_probabilities
+from dmenet.galetto.refine import REFINES, refine_map
+from syndof import io, units
+
+TOLERANCE = 0.002
+
+
+def candidates_mae(model, root: Path, stride: int, denoise: float) -> dict[str, float]:
+    from dmenet.eval.syndof_test import label_errors, read_max_coc
+
+    max_coc = read_max_coc(root)
+    smax = units.max_sigma(max_coc)
+    maps = io.index_by_stem(root / "blur_map")
+    scores: dict[str, list[float]] = {}
+    for stem, path in sorted(io.index_by_stem(root / "image").items()):
+        image = io.read_image(path)
+        gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
+        gray = gray01(image, denoise)
+        probs, size = window_probabilities(model, gray, stride)
+        for mode in READOUTS:
+            raw = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()
+            for ref in REFINES:
+                pred = np.clip(refine_map(image, raw, ref) / smax, 0, 1)
+                scores.setdefault(f"readout={mode},refine={ref},denoise={denoise:g}", []).append(
+                    label_errors(pred, gt)[1])
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def pick(scores: dict[str, float]) -> str:
+    """Lowest MAE; within TOLERANCE of it, the first candidate in insertion (= the rule's) order."""
+    best = min(scores.values())
+    return next(k for k, v in scores.items() if v <= best + TOLERANCE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dmenet.galetto.train import load_classifier
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--val", required=True, type=Path)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--stride", type=int, default=8)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args(argv)
+    try:
+        model = load_classifier(args.model)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    scores = candidates_mae(model, args.val, args.stride, 0.0)
+    order = [f"readout={m},refine={r},denoise=0" for m in READOUTS for r in REFINES]
+    first = pick({k: scores[k] for k in order})
+    mode = first.split(",")[0].split("=")[1]
+    with_denoise = candidates_mae(model, args.val, args.stride, 1.0)
+    key1 = first.replace("denoise=0", "denoise=1")
+    final = pick({first: scores[first], key1: with_denoise[key1]})
+    result = {"val": str(args.val), "model": args.model, "stride": args.stride, "scores": {**scores, **with_denoise},
+              "stage1_winner": first, "winner": final, "readout_of_winner": mode}
+    io.write_json_atomic(args.out / "selection.json", result)
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Train the blur-level classifier (``python -m dmenet.galetto.train``), resumable exactly.
+
+Each step draws ``batch`` (sharp position, σ ∈ 0…19, dihedral transform) triples afresh from ``train.npz``
+(:mod:`dmenet.galetto.build_patches`), with a torch Generator whose state is checkpointed. Adam (the paper's lr 1e-3,
+β (0.9, 0.999), ε 1e-8), optional cosine decay to ``lr_min`` over ``steps``. Every ``ckpt_every`` steps:
+``RUN/last.safetensors`` + ``last.json`` (model, Adam moments, generator state; written atomically) and the
+validation top-1 on a fixed-seed balanced sample of ``val.npz``; the best one is also saved as
+``RUN/best.safetensors`` + ``best.json`` (model only, loadable by :func:`load_classifier`). Scalars go to
+``RUN/metrics.jsonl`` and W&B (mode passed explicitly, offline by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from dmenet.config import WANDB_MODES, ConfigError, config_to_dict, load_config, require_positive
+from dmenet.galetto import NUM_CLASSES
+from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+from dmenet.training.checkpoint import _flatten_optimizer, _unflatten_optimizer
+from syndof.io import atomic_path, write_json_atomic, write_text_atomic
+
+FORMAT = "galetto-classifier"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Loop settings. steps: optimiser steps; batch: patches per step (paper 128); lr_min: cosine floor (None =
+    constant lr, the paper); augment: random dihedral transform (rot90 × flip; blur labels are invariant);
+    val_count: balanced fixed-seed validation sample (patches); threads: torch threads."""
+
+    steps: int = 1000
+    batch: int = 128
+    lr: float = 1e-3
+    lr_min: float | None = None
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    augment: bool = True
+    log_every: int = 50
+    ckpt_every: int = 500
+    val_count: int = 4000
+    seed: int = 0
+    threads: int = 1
+    wandb: str = "offline"
+    wandb_project: str = "galetto"
+
+    def __post_init__(self) -> None:
+        if self.wandb not in WANDB_MODES:
+            raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
+        require_positive(self, "train", ("steps", "batch", "log_every", "ckpt_every", "val_count", "threads"))
+
+
+@dataclass(frozen=True)
+class GalettoConfig:
+    """model: the architecture (:class:`ClassifierConfig`); train: the loop."""
+
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+# --------------------------------------------------------------------------------------------------- model files
+def save_classifier(path: str | Path, model: BlurClassifier, info: dict | None = None) -> None:
+    """``path.safetensors`` (weights + BN statistics) and ``path.json`` (architecture + info), atomically."""
+    path = Path(path).with_suffix("")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path.with_suffix(".safetensors")) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    write_json_atomic(path.with_suffix(".json"), {"format": FORMAT, "model": dataclasses.asdict(model.config),
+                                                  **(info or {})})
+
+
+def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
+    """Load :func:`save_classifier`'s files (strict: every tensor must match the architecture)."""
+    path = Path(path)
+    path = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    side = path.with_suffix(".json")
+    if not side.is_file() or not path.with_suffix(".safetensors").is_file():
+        raise FileNotFoundError(f"{path}.safetensors / .json: model file not found")
+    meta = json.loads(side.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{side}: not a {FORMAT} file")
+    model = BlurClassifier(ClassifierConfig(**meta["model"]))
+    model.load_state_dict(load_file(str(path.with_suffix(".safetensors"))), strict=True)
+    return model.to(device).eval()
+
+
+# --------------------------------------------------------------------------------------------------------- data
+def dihedral(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Per-sample rot90^(code % 4), then a horizontal flip when code >= 4. x: (B, 1, h, w) square."""
+    out = x.clone()
+    for c in range(8):
+        sel = code == c
+        if sel.any():
+            y = torch.rot90(x[sel], c % 4, dims=(2, 3))
+            out[sel] = torch.flip(y, dims=(3,)) if c >= 4 else y
+    return out
+
+
+def draw_batch(patches: torch.Tensor, batch: int, gen: torch.Generator, augment: bool):
+    """(x (B, 1, 32, 32) float [0, 1], label (B,) int64) drawn with ``gen`` from (N, 20, 32, 32) uint8."""
+    idx = torch.randint(patches.shape[0], (batch,), generator=gen)
+    label = torch.randint(NUM_CLASSES, (batch,), generator=gen)
+    code = torch.randint(8, (batch,), generator=gen)
+    x = patches[idx, label].unsqueeze(1).float() / 255.0
+    return (dihedral(x, code) if augment else x), label
+
+
+def balanced_sample(patches: np.ndarray, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed-seed sample of ``count`` (position, σ) pairs, count // 20 per class: (x, label)."""
+    rng = np.random.default_rng(seed)
+    per = max(count // NUM_CLASSES, 1)
+    idx = np.concatenate([rng.choice(len(patches), per, replace=per > len(patches)) for _ in range(NUM_CLASSES)])
+    label = np.repeat(np.arange(NUM_CLASSES), per)
+    x = torch.from_numpy(patches[idx, label]).unsqueeze(1).float() / 255.0
+    return x, torch.from_numpy(label).long()
+
+
+@torch.no_grad()
+def predict_classes(model: BlurClassifier, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """(N, 20) softmax probabilities of (N, 1, 32, 32) patches, in eval mode."""
+    model.eval()
+    return torch.cat([F.softmax(model(x[i:i + batch]), 1) for i in range(0, len(x), batch)])
+
+
+def accuracy(prob: torch.Tensor, label: torch.Tensor) -> dict[str, float]:
+    """top-1, within ±1 class, top-1 on classes 0–7 and the mean |class error| (px)."""
+    pred = prob.argmax(1)
+    err = (pred - label).abs()
+    low = label <= 7
+    return {"top1": float((err == 0).float().mean()), "within1": float((err <= 1).float().mean()),
+            "top1_0_7": float((err[low] == 0).float().mean()) if low.any() else float("nan"),
+            "mae_px": float(err.float().mean())}
+
+
+# -------------------------------------------------------------------------------------------------------- loop
+def lr_at(cfg: TrainSettings, step: int) -> float:
+    if cfg.lr_min is None:
+        return cfg.lr
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
+
+
+def save_state(run: Path, step: int, model, opt, gen: torch.Generator, best: float | None) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT + "-train", "step": step, "best": best, "opt": _flatten_optimizer("opt", opt, tensors)}
+    tensors["gen"] = gen.get_state()
+    with atomic_path(run / "last.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json_atomic(run / "last.json", meta)
+
+
+def load_state(run: Path, model, opt, gen: torch.Generator) -> tuple[int, float | None]:
+    meta = json.loads((run / "last.json").read_text())
+    tensors = load_file(str(run / "last.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    opt.load_state_dict(_unflatten_optimizer("opt", meta["opt"], tensors))
+    gen.set_state(tensors["gen"])
+    return int(meta["step"]), meta["best"]
+
+
+def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: bool = False) -> dict[str, float]:
+    """Run (or continue) training; returns the last validation figures."""
+    from dmenet.training.logging import RunLogger
+
+    t = cfg.train
+    torch.set_num_threads(t.threads)
+    run, patches_dir = Path(run), Path(patches_dir)
+    if not resume and (run / "last.json").exists():
+        raise FileExistsError(f"{run}: already holds a run; pass --resume to continue it")
+    if resume and not (run / "last.json").is_file():
+        raise FileNotFoundError(f"{run}/last.json: nothing to resume")
+    run.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+    train_p = torch.from_numpy(np.load(patches_dir / "train.npz")["patches"])
+    val_x, val_y = balanced_sample(np.load(patches_dir / "val.npz")["patches"], t.val_count, t.seed + 1)
+    torch.manual_seed(t.seed)
+    model = BlurClassifier(cfg.model)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
+    gen = torch.Generator().manual_seed(t.seed)
+    step, best = load_state(run, model, opt, gen) if resume else (0, None)
+    logger = RunLogger(run, mode=t.wandb, project=t.wandb_project, config=config_to_dict(cfg), resume=resume)
+    metrics: dict[str, float] = {}
+    running, tic = [], time.time()
+    try:
+        while step < t.steps:
+            model.train()
+            for group in opt.param_groups:
+                group["lr"] = lr_at(t, step)
+            x, y = draw_batch(train_p, t.batch, gen, t.augment)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            running.append((float(loss.detach()), float((logits.argmax(1) == y).float().mean())))
+            if step % t.log_every == 0:
+                rate = len(running) * t.batch / max(time.time() - tic, 1e-9)
+                logger.log_scalars(step, {"loss": np.mean([r[0] for r in running]),
+                                          "train_top1": np.mean([r[1] for r in running]),
+                                          "lr": lr_at(t, step), "patches_per_s": rate})
+                running, tic = [], time.time()
+            if step % t.ckpt_every == 0 or step == t.steps:
+                metrics = accuracy(predict_classes(model, val_x), val_y)
+                logger.log_scalars(step, {f"val_{k}": v for k, v in metrics.items()})
+                if best is None or metrics["top1"] > best:
+                    best = metrics["top1"]
+                    save_classifier(run / "best", model, {"step": step, "val": metrics})
+                save_state(run, step, model, opt, gen, best)
+                print(f"step {step}: val {json.dumps(metrics)}", flush=True)
+    finally:
+        logger.close()
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML with model: and train: sections")
+    ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                    help="overrides, e.g. train.steps=100 (repeatable)")
+    ap.add_argument("--patches", required=True, help="folder of build_patches (train.npz, val.npz)")
+    ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.set, root=GalettoConfig)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name in ("train.npz", "val.npz"):
+        if not (Path(args.patches) / name).is_file():
+            print(f"error: {Path(args.patches) / name}: not found (run dmenet.galetto.build_patches)", file=sys.stderr)
+            return 2
+    try:
+        train(cfg, args.patches, args.out, args.resume)
+    except (FileExistsError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Galetto & Deng pipeline: filters against reference formulas, patch data, sliding window vs a naive loop, exact
+resume, registry, application physics on synthetic renders, bad input of the commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet import filters
+from dmenet.galetto import apps, apps_cli, blurmap, patches
+from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+from dmenet.galetto.train import GalettoConfig, load_classifier, main as train_main, save_classifier
+
+TINY = ClassifierConfig(width=0.25, head_channels=16, blocks=2)
+
+
+def _texture(h=48, w=56, seed=0):
+    return np.random.default_rng(seed).random((h, w, 3))
+
+
+def _box_naive(x, size):
+    r = size // 2
+    p = np.pad(x, r, mode="symmetric")
+    return np.array([[p[i:i + size, j:j + size].mean() for j in range(x.shape[1])] for i in range(x.shape[0])])
+
+
+# ------------------------------------------------------------------------------------------------------- filters
+def test_gaussian_filter_matches_symmetric_convolution():
+    from scipy.ndimage import correlate1d
+
+    x = np.random.default_rng(1).random((2, 20, 23))
+    for sigma in (0.5, 2.0, 6.0):  # 6.0: radius 12 > ... still < 20; and the torch path for radius >= size:
+        g = filters.psf.gaussian_kernel_1d(sigma, filters.gaussian_size(sigma))
+        ref = correlate1d(correlate1d(x, g, axis=1, mode="reflect"), g, axis=2, mode="reflect")  # scipy reflect = symmetric
+        assert np.abs(filters.gaussian_filter(torch.from_numpy(x), sigma).numpy() - ref).max() < 1e-12
+    big = filters.gaussian_filter(torch.from_numpy(x), 19.0)  # radius 38 > 20 px: the torch path
+    g = filters.psf.gaussian_kernel_1d(19.0, 77)
+    ref = correlate1d(correlate1d(np.pad(x, ((0, 0), (38, 38), (38, 38)), mode="symmetric"), g, axis=1), g, axis=2)
+    assert np.abs(big.numpy() - ref[:, 38:-38, 38:-38]).max() < 1e-12
+
+
+def test_box_mean_and_guided_filter_against_formulas():
+    rng = np.random.default_rng(2)
+    guide, src = rng.random((15, 17)), rng.random((15, 17))
+    assert np.abs(filters.box_mean(src, 5) - _box_naive(src, 5)).max() < 1e-12
+    # He et al. with a gray guide, written out with naive windows
+    mi, mp = _box_naive(guide, 5), _box_naive(src, 5)
+    a = (_box_naive(guide * src, 5) - mi * mp) / (_box_naive(guide * guide, 5) - mi * mi + 0.01)
+    ref = _box_naive(a, 5) * guide + _box_naive(mp - a * mi, 5)
+    assert np.abs(filters.guided_filter(guide, src, 5, 0.01) - ref).max() < 1e-10
+    assert np.abs(filters.weighted_gf(guide, src, 5, 0.01, mode=0) - ref).max() < 1e-10
+    # colour guide: cv2 backend equals kornia's guided_blur away from the border (kornia reflects without the edge)
+    g3 = rng.random((30, 32, 3))
+    d = filters.guided_filter(g3, src.repeat(2, 0).repeat(2, 1)[:30, :32], 7, 1e-3) - \
+        filters.guided_filter(g3, src.repeat(2, 0).repeat(2, 1)[:30, :32], 7, 1e-3, backend="kornia")
+    assert np.abs(d[7:-7, 7:-7]).max() < 1e-9  # border effects reach 2r = 6 px
+
+
+def test_weighted_gf_mode6_formula_and_constant_map():
+    rng = np.random.default_rng(3)
+    guide, src = rng.random((12, 14)), rng.random((12, 14))
+    mi, mp = _box_naive(guide, 3), _box_naive(src, 3)
+    var = np.maximum(_box_naive(guide * guide, 3) - mi * mi, 0)
+    w = (var + 1e-10) * _box_naive(1 / (var + 1e-10), 3)
+    a = (_box_naive(guide * src, 3) - mi * mp) / (var + 0.05 / w)
+    b = mp - a * mi
+    v = 1 / (var ** 4 + 1e-10)
+    ref = (_box_naive(v * a, 3) * guide + _box_naive(v * b, 3)) / _box_naive(v, 3)
+    assert np.abs(filters.weighted_gf(guide, src, 3, 0.05, mode=6) - ref).max() < 1e-8
+    for mode in filters.WGF_MODES:  # a constant map stays constant (σ in px is preserved)
+        assert np.allclose(filters.weighted_gf(guide, np.full_like(src, 3.5), 5, 0.01, mode=mode), 3.5)
+
+
+# -------------------------------------------------------------------------------------------------- patch data
+def test_sharpness_and_labelled_patches():
+    yy, xx = np.mgrid[:64, :96]
+    checker = (((yy // 2) + (xx // 2)) % 2 * 200.0 + 20).astype(np.float32)
+    gray = torch.from_numpy(checker)
+    assert (patches.sharpness_map(gray) > 1000).all()
+    assert (patches.sharpness_map(torch.full((64, 96), 128.0)) == 0).all()
+    blurred = filters.gaussian_filter(gray, 3.0)
+    assert (patches.sharpness_map(blurred) < 1000).all()
+    pos = patches.sharp_positions(gray)
+    assert pos.tolist() == [[y, x] for y in (0, 32) for x in (0, 32, 64)]
+    lab = patches.labelled_patches(gray, pos[:2])
+    assert lab.shape == (2, 20, 32, 32) and lab.dtype == np.uint8
+    assert np.array_equal(lab[:, 0], checker[:32, :64].reshape(32, 2, 32).transpose(1, 0, 2).astype(np.uint8))
+    std = lab.reshape(2, 20, -1).std(-1)
+    assert (np.diff(std, axis=1) <= 0.5).all() and (std[:, 0] > 50 * std[:, 5]).all()  # more blur, less contrast (uint8)
+    iso = patches.labelled_patches(gray, pos[:1], blur="isolated")
+    assert np.array_equal(iso[:, 0], lab[:1, 0])
+
+
+def test_split_is_image_disjoint_and_seeded():
+    from dmenet.galetto.build_patches import split_stems
+
+    stems = [f"{i:04d}" for i in range(40)]
+    tr, va = split_stems(stems, 0.25, seed=3)
+    assert len(va) == 10 and not set(tr) & set(va) and sorted(tr + va) == stems
+    assert split_stems(stems[::-1], 0.25, seed=3) == (tr, va)
+
+
+# ------------------------------------------------------------------------------------------------- σ map
+def test_sliding_window_equals_naive_loop():
+    torch.manual_seed(0)
+    model = BlurClassifier(TINY).eval()
+    image = _texture(45, 50)
+    for stride in (8, 13):
+        fast = blurmap.sigma_map(model, image, stride=stride, mode="expectation")
+        gray = blurmap.gray01(image).numpy()
+        h, w = gray.shape
+        ph = max(32, 32 + int(np.ceil(max(h - 32, 0) / stride)) * stride)
+        pw = max(32, 32 + int(np.ceil(max(w - 32, 0) / stride)) * stride)
+        padded = np.pad(gray, ((0, ph - h), (0, pw - w)), mode="symmetric")
+        total, cover = np.zeros((ph, pw)), np.zeros((ph, pw))
+        with torch.no_grad():
+            for y in range(0, ph - 31, stride):
+                for x in range(0, pw - 31, stride):
+                    p = torch.softmax(model(torch.from_numpy(padded[y:y + 32, x:x + 32]).float()[None, None]), 1)
+                    total[y:y + 32, x:x + 32] += float((p[0] * torch.arange(20)).sum())
+                    cover[y:y + 32, x:x + 32] += 1
+        assert np.abs(fast - (total / cover)[:h, :w]).max() < 1e-4
+    am = blurmap.sigma_map(model, image, stride=16, mode="argmax")
+    assert np.allclose(am, np.round(am * 1e6) / 1e6) and am.min() >= 0 and am.max() <= 19
+
+
+def test_sigma_map_resize_scales_sigma(tmp_path):
+    class Const(torch.nn.Module):  # a "classifier" that always answers class 6
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            out = torch.full((x.shape[0], 20), -10.0)
+            out[:, 6] = 10.0
+            return out
+
+    m = blurmap.sigma_map(Const(), _texture(80, 120), stride=16, max_side=60)
+    assert m.shape == (80, 120) and np.allclose(m, 12.0, atol=1e-4)  # 6 px at half size = 12 px at input size
+
+
+# ------------------------------------------------------------------------------------------------- training
+def _fake_patches(folder, n=12):
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for name in ("train", "val"):
+        np.savez(folder / f"{name}.npz", patches=rng.integers(0, 255, (n, 20, 32, 32), dtype=np.uint8))
+    return folder
+
+
+def test_resume_is_exact(tmp_path):
+    data = _fake_patches(tmp_path / "p")
+    args = ["--config", "experiments/galetto_tiny.yaml", "--patches", str(data), "--set", "model.blocks=2",
+            "model.head_channels=16"]
+    assert train_main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert train_main(args + ["--out", str(tmp_path / "b"), "--set", "train.steps=2"]) == 0
+    assert train_main(args + ["--out", str(tmp_path / "b"), "--resume"]) == 0
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(tmp_path / "a" / "last.safetensors")), load_file(str(tmp_path / "b" / "last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "a" / "last.json").read_text())["step"] == 4
+    model = load_classifier(tmp_path / "b" / "best")
+    assert model.config.head_channels == 16
+    # an existing run is not overwritten; unknown keys are rejected
+    assert train_main(args + ["--out", str(tmp_path / "a")]) == 2
+    assert train_main(args + ["--out", str(tmp_path / "c"), "--set", "train.stepz=3"]) == 2
+
+
+# ------------------------------------------------------------------------------------------------- registry
+@pytest.fixture()
+def tiny_model(tmp_path):
+    torch.manual_seed(0)
+    save_classifier(tmp_path / "tiny", BlurClassifier(TINY))
+    return tmp_path / "tiny.safetensors"
+
+
+def test_registered_method(tiny_model):
+    from dmenet.methods.base import MethodOptions
+    from dmenet.methods.registry import make_method
+
+    est = make_method("galetto", MethodOptions(model=tiny_model, extra=(("stride", 16), ("refine", "code"))))
+    out = est.estimate(_texture(40, 44).astype(np.float32))
+    assert out.sigma.shape == (40, 44) and out.blur_probability.shape == (40, 44)
+    assert 0 <= out.sigma.min() and out.sigma.max() <= 19
+    assert "stride 16" in est.describe()
+    with pytest.raises(ValueError, match="no option"):
+        make_method("galetto", MethodOptions(model=tiny_model, extra=(("strid", 16),)))
+
+
+def test_oracle_accuracy_against_brute_force():
+    from dmenet.eval.metrics import oracle_accuracy
+
+    rng = np.random.default_rng(5)
+    pred = np.round(rng.random((9, 11)) * 6) / 6
+    gt = rng.random((9, 11)) < 0.4
+    brute = max(float(np.mean((pred >= t) == gt)) for t in [*np.unique(pred), np.inf])
+    assert oracle_accuracy(pred, gt) == pytest.approx(brute)
+    assert oracle_accuracy(gt * 3.0, gt) == 1.0
+
+
+# --------------------------------------------------------------------------------------------- applications
+def _blur(image, sigma):
+    return apps.lowpass(image, sigma) if sigma > 0 else image
+
+
+def test_enhancement_gain_and_effect():
+    assert apps.enhancement_gain(np.array(3.5)) == pytest.approx(2.0, abs=0.05)
+    assert apps.enhancement_gain(np.array(0.0)) < 0.05 and apps.enhancement_gain(np.array(10.0)) < 0.01
+    src = _texture(40, 80, seed=4)
+    sigma = np.zeros((40, 80))
+    sigma[:, 40:] = 8.0  # right half very blurred: left untouched by adaptive UM, both by global UM
+    img = np.concatenate([src[:, :40], _blur(src, 8.0)[:, 40:]], 1)
+    j = apps.adaptive_enhance(img, sigma)
+    g = apps.unsharp(img, 2.0)
+    assert np.abs(j - img)[:, 45:].mean() <= 0.2 * np.abs(g - img)[:, 45:].mean()
+    assert np.abs(j - img)[:, :35].mean() <= 0.2 * np.abs(g - img)[:, :35].mean()
+
+
+def test_nlt_weight_endpoints():
+    assert apps.nlt_weight(np.array(1.0)) == pytest.approx(0.999, abs=1e-9)
+    assert apps.nlt_weight(np.array(7.0)) == pytest.approx(0.001, abs=1e-9)
+
+
+def test_magnify_scale_doubles_uniform_blur():
+    src = _texture(64, 64, seed=6)
+    img = _blur(src, 1.5)
+    out = apps.magnify_scale(img, np.full((64, 64), 1.5), k=2.0)
+    ref = _blur(src, 3.0)
+    err = np.abs(out - ref)[8:-8, 8:-8].mean()
+    assert err < 0.1 * np.abs(img - ref)[8:-8, 8:-8].mean()
+
+
+def test_fusion_beats_both_sources():
+    src = _texture(48, 64, seed=7)
+    a = np.concatenate([src[:, :32], _blur(src, 3.0)[:, 32:]], 1)
+    b = np.concatenate([_blur(src, 3.0)[:, :32], src[:, 32:]], 1)
+    sa = np.where(np.arange(64) < 32, 0.0, 3.0)[None].repeat(48, 0)
+    fused, w = apps.fuse(np.stack([a, b]), np.stack([sa, 3.0 - sa]))
+    psnr = lambda x: -10 * np.log10(np.mean((x - src) ** 2))
+    assert psnr(fused) >= max(psnr(a), psnr(b)) + 3
+    assert np.allclose(w.sum(0), 1)
+
+
+def test_app_commands_bad_input(tmp_path, capsys):
+    good = tmp_path / "a.png"
+    from syndof import io
+
+    io.write_image(good, _texture(40, 40).astype(np.float32))
+    io.write_image(tmp_path / "small.png", _texture(30, 40).astype(np.float32))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "o" / "r.png"
+    cases = [(["enhance", str(tmp_path / "bad.png")], "bad.png"),
+             (["fuse", str(good), str(tmp_path / "small.png")], "small.png"),
+             (["fuse", str(good)], "a.png"),
+             (["fuse", str(tmp_path / "empty")], "empty"),
+             (["magnify", str(tmp_path / "missing.png")], "missing.png")]
+    for argv, name in cases:
+        assert apps_cli.main(argv + ["--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and name in err[0]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_app_command_writes_result_and_report(tmp_path, tiny_model):
+    from syndof import io
+
+    io.write_image(tmp_path / "a.png", _texture(40, 48).astype(np.float32))
+    io.write_image(tmp_path / "b.png", _texture(40, 48, seed=9).astype(np.float32))
+    out = tmp_path / "fused.png"
+    assert apps_cli.main(["fuse", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(out),
+                          "--model", str(tiny_model)]) == 0
+    assert io.read_image(out).shape == (40, 48, 3)
+    assert io.read_image(tmp_path / "fused_report.png").shape[1] > 48 * 7
