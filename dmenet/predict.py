@@ -152,6 +152,7 @@ def make_method(method: str, checkpoint: str | None = None, device: str = "cpu",
         res = estimator.estimate(image, sigma=estimator.gives_sigma, probability=True)
         return Maps(blur=res.blur_probability, sigma=res.sigma, sigma_max=res.sigma_max)
 
+    run.gives_sigma = estimator.gives_sigma  # type: ignore[attr-defined]  # what predict writes for this method
     return run
 
 
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if v is not None}
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
     run = make_method(args.method, args.model, args.device, max_side, tile_options, args.flips, args.raw_sigma)
-    if args.method != "dmenet":
+    if not run.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
     done = 0
