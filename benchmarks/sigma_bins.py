@@ -27,12 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="SYNDOF folder (image/, blur_map/, dataset.json)")
     p.add_argument("--checkpoint", help="model file (default: the shipped checkpoint)")
-    p.add_argument("--flips", type=int, help="test-time symmetries (default: the model's test_flips)")
+    p.add_argument("--flips", type=int, help="test-time symmetries (default: the model's recipe)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = inference.load_model(args.checkpoint)
-    inference.set_test_flips(model, args.flips)
+    model = inference.load_predictor(args.checkpoint, flips=args.flips)
     max_coc = read_max_coc(args.data)
     sigma_max = units.max_sigma(max_coc)
     n_bins = int(np.ceil(sigma_max))
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         count += np.bincount(band.ravel(), minlength=n_bins)
         pred_sum += np.bincount(band.ravel(), weights=pred_sigma.ravel(), minlength=n_bins)
         err_sum += np.bincount(band.ravel(), weights=np.abs(pred_sigma - true_sigma).ravel(), minlength=n_bins)
-    print(f"{args.data}: {len(images)} images, test flips {model.config.test_flips}, "
+    print(f"{args.data}: {len(images)} images, test flips {model.recipe.flips}, "
           f"label MAE (mean over images) {np.mean(maes):.4f}")
     print("| true σ (px) | share of pixels | mean predicted σ (px) | mean absolute error (px) |")
     print("|---|---|---|---|")

@@ -43,7 +43,6 @@ def _builtin_photo(name: str) -> np.ndarray:
 def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None = None) -> Path:
     """Run the whole demo into ``out_dir``; returns the path of ``report.md``."""
     from dmenet.inference import estimate, load_model
-    from dmenet.models.sigma_curve import describe_sigma_curve
     from syndof.demo import run_synthesis_demo
 
     out_dir = Path(out_dir)
@@ -79,8 +78,7 @@ def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None 
               f"σ colour range 0 … {vmax:g} px (inferno).", "",
               f"Checkpoint: `{checkpoint or 'checkpoints/dmenet_lite.safetensors'}`; encoder {cfg.encoder}, init "
               f"`{init.get('init_name') or init.get('init') or 'none'}` (input {init.get('input_convention')}); "
-              f"test flips {cfg.test_flips}; σ curve (dmenet.training.fit_sigma): "
-              f"{describe_sigma_curve(cfg.sigma_curve)}; {cfg.describe_bn()}."]
+              "recipe:", "", *(f"- {line}" for line in str(model.recipe).split("\n"))]
     report = out_dir / "report.md"
     sio.write_text_atomic(report, "\n".join(lines) + "\n")
     return report

@@ -93,23 +93,20 @@ def peer_source(name: str) -> Source:
 def dmenet_source(checkpoint: str | None, task: str, output: str, flips: int | None = None,
                   raw_sigma: bool = False) -> Source:
     from dmenet import inference
-    from dmenet.models.sigma_curve import describe_sigma_curve
 
-    model = inference.load_model(checkpoint)
-    inference.set_test_flips(model, flips)
-    inference.drop_sigma_curve(model, raw_sigma)
-    cfg = model.config
-    where = (f"{checkpoint or 'default checkpoint'} (test flips {cfg.test_flips}, "
-             f"sigma curve {describe_sigma_curve(cfg.sigma_curve)}, {cfg.describe_bn()})")
+    predictor = inference.load_predictor(checkpoint, flips=flips, raw_sigma=raw_sigma)
+    cfg = predictor.model.config
+    where = f"{checkpoint or 'default checkpoint'} (" + "; ".join(str(predictor.recipe).split("\n")) + ")"
     if task == "dbd" and output == "probability":
-        return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, model), True, "blur",
-                      f"DMENet {where}: calibration network S probability (1 = blurred), logit transform scale "
-                      f"{cfg.dbd_logit_scale:g} shift {cfg.dbd_logit_shift:g}")
+        return Source("dmenet", lambda s, im: inference.estimate_blur_probability(im, predictor), True, "blur",
+                      f"DMENet {where}: calibration network S probability (1 = blurred)")
     max_coc = cfg.max_coc
     if task == "dbd":
-        return Source("dmenet", lambda s, im: units.sigma_to_label(inference.estimate_defocus(im, model), max_coc),
-                      True, "blur", f"DMENet {where}: defocus label sigma/sigma_max (max_coc {max_coc})")
-    return Source("dmenet", lambda s, im: inference.estimate_defocus(im, model), True, "sigma",
+        def label(s, im):
+            return units.sigma_to_label(inference.estimate_defocus(im, predictor), max_coc)
+        return Source("dmenet", label, True, "blur",
+                      f"DMENet {where}: defocus label sigma/sigma_max (max_coc {max_coc})")
+    return Source("dmenet", lambda s, im: inference.estimate_defocus(im, predictor), True, "sigma",
                   f"DMENet {where}: sigma px")
 
 
@@ -134,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dmenet-output", choices=("probability", "label"), default="probability",
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
     p.add_argument("--flips", type=int, help="DMENet test-time symmetries 1, 2, 4 or 8 (default: the model's "
-                   "config.test_flips)")
+                   "recipe)")
     p.add_argument("--raw-sigma", action="store_true",
-                   help="DMENet: ignore the model's sigma_curve (sigma = B's output x sigma_max)")
+                   help="DMENet: ignore the recipe's sigma curve (sigma = B's output x sigma_max)")
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
     p.add_argument("--allow-missing-images", action="store_true",
                    help="score only GT files that have an image (default: an unmatched GT file is an error)")

@@ -177,9 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in px (default 64)")
     p.add_argument("--flips", type=int, default=None,
                    help="DMENet: average over 1, 2, 4 or 8 mirrored/rotated copies (default: the model's "
-                   "config.test_flips)")
+                   "recipe)")
     p.add_argument("--raw-sigma", action="store_true",
-                   help="DMENet: ignore the model's sigma_curve (σ = B's output × σ_max)")
+                   help="DMENet: ignore the recipe's σ curve (σ = B's output × σ_max)")
     return p
 
 
