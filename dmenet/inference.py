@@ -89,10 +89,15 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     return model
 
 
+def _check_argument_order(image) -> None:
+    """TypeError when a model (or Predictor) was passed where the image belongs."""
+    if isinstance(image, (torch.nn.Module, Predictor)):
+        raise TypeError("the image comes first: estimate(image, model), estimate_defocus(image, model)")
+
+
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8/uint16/float image → float32 RGB in [0, 1] (gray and RGBA are accepted too)."""
-    if isinstance(image, torch.nn.Module):
-        raise TypeError("the image comes first: estimate(image, model), estimate_defocus(image, model)")
+    _check_argument_order(image)
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
@@ -402,6 +407,7 @@ def estimate(
         flips: override the recipe's flips (a copy; warns when it contradicts a fit).
         **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
     """
+    _check_argument_order(image)
     return _predictor(model, flips).estimate(image, sigma=with_sigma, probability=with_probability,
                                              max_side=max_side, **tile_options)
 
