@@ -109,6 +109,17 @@ def test_bn_step_refuses_to_move_statistics_under_a_moving_detection_path(data, 
                                                    "'training'")
 
 
+def test_help_shows_a_working_example(capsys):
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "example: python -m dmenet.calibrate sigma --model" in text
+    example = text.split("example: python -m dmenet.calibrate ")[1].split()
+    args = calibrate.build_parser().parse_args(example)  # the example parses as printed
+    assert (args.step, args.model, args.out) == ("sigma", "m.safetensors", "m_sigma.safetensors")
+
+
 def test_bad_input_writes_nothing(data, caplog):
     t = data
     save_model(t / "m.safetensors", _tiny(), {})
@@ -125,3 +136,18 @@ def test_bad_input_writes_nothing(data, caplog):
                         "--out", str(t / "x.safetensors")])
     assert exc.value.code == 2
     assert json.loads(sidecar_before)["history"] == []
+
+
+def test_old_recalibrate_entry_point_is_an_alias_of_calibrate_bn(tmp_path):
+    from dmenet.training import recalibrate
+
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    with pytest.warns(DeprecationWarning, match="dmenet.calibrate bn"):
+        assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "image",
+                                 "--out", str(tmp_path / "x.safetensors")]) == 0
+    out, sidecar = load_model_file(tmp_path / "x.safetensors")
+    assert out.recipe.sigma.bn is BNMode.IMAGE and out.recipe.detection.bn is BNMode.MOVING
+    assert sidecar["history"][-1]["tool"] == "dmenet.calibrate bn"
+    with pytest.warns(DeprecationWarning):  # the old "running" is "moving" (argparse would reject it): needs data
+        assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "running",
+                                 "--out", str(tmp_path / "y.safetensors")]) == 2

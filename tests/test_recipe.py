@@ -54,6 +54,7 @@ def test_format1_sidecar_maps_to_the_recipe_without_touching_the_file():
 
 
 @pytest.mark.shared
+@pytest.mark.slow  # 9 photos × 16 passes of B: about a minute of one CPU core
 def test_shipped_maps_are_byte_identical_to_the_pinned_ones(shared):
     """σ and probability maps of the shipped file through the recipe equal those of commit 36c3343 bit for bit
     (tests/recipe_identity.py; one torch thread, as pinned)."""
