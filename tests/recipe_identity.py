@@ -1,10 +1,10 @@
 """Pinned σ and blur-probability maps of the shipped model (the recipe refactor must not change a byte).
 
-``CASES`` names the images (the 5 CUHK test images, RTF 01, the demo's scikit-image photos); :func:`map_hashes`
-runs ``dmenet.inference.estimate`` with the shipped checkpoint on each and returns SHA-256 of the float32 bytes of
-the σ and probability maps with their shapes (one torch thread: other thread counts reorder float sums). ``python tests/recipe_identity.py --write`` stores them in
-``tests/data/recipe_identity.json`` (done once, at commit 36c3343, before the recipe refactor);
-``tests/test_recipe.py`` compares against that file.
+``cases()`` names the images (the 5 CUHK test images, RTF 01, the demo's scikit-image photos); :func:`map_hashes` runs
+``dmenet.inference.estimate`` with the shipped checkpoint on each and returns SHA-256 of the float32 bytes of the σ
+and probability maps with their shapes (one torch thread: other thread counts reorder float sums). ``python
+tests/recipe_identity.py --write`` stores them in ``tests/data/recipe_identity.json`` (done once, at commit 36c3343,
+before the recipe refactor); ``tests/test_recipe.py`` compares against that file.
 """
 
 from __future__ import annotations

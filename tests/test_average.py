@@ -99,5 +99,6 @@ def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     old = tmp_path / "old"
     assert len(_fake_run(old, [100, 200, 300], [0.1, 0.2, 0.3], keep_last=1)) == 2
     assert calibrate.main(["average", "--run", str(old), "--last", "2", "--out", str(tmp_path / "y.safetensors")]) == 2
-    assert calibrate.main(["average", "--run", str(tmp_path / "nothing"), "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert calibrate.main(["average", "--run", str(tmp_path / "nothing"), "--out",
+                           str(tmp_path / "y.safetensors")]) == 2
     assert not (tmp_path / "y.safetensors").exists()

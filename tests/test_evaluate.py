@@ -100,10 +100,11 @@ def test_dmenet_method_goes_through_inference(shared, tmp_path, monkeypatch):
 
     from dmenet import inference
     from dmenet.models.config import ModelConfig
+    from dmenet.models.recipe import Recipe
 
     calls = []
-    fake = SimpleNamespace(config=ModelConfig())  # only the config is read; inference itself is replaced
-    monkeypatch.setattr(inference, "load_model", lambda path=None: calls.append(path) or fake)
+    fake = SimpleNamespace(config=ModelConfig(), recipe=Recipe())  # config and recipe are read; inference is replaced
+    monkeypatch.setattr(inference, "load_model", lambda path=None, device="cpu": calls.append(path) or fake)
     monkeypatch.setattr(inference, "estimate_blur_probability",
                         lambda image, model: np.full(image.shape[:2], 0.25, np.float32))
     monkeypatch.setattr(inference, "estimate_defocus", lambda image, model: np.full(image.shape[:2], 1.0, np.float32))

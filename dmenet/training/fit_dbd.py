@@ -1,13 +1,14 @@
 """Fit the DBD logit transform of a trained model on labelled training images (an inference option, no weights change).
 
-Why: S is a per-pixel 1×1 network on B's output, so with BCE it learns the posterior P(blurred | B's output) — a soft
-curve wherever B's σ estimates of the two classes overlap. The DBD benchmarks score a continuous map against a
+Why: S is a per-pixel 1×1 network on B's output, so with BCE it learns the posterior P(blurred | B's output) — a
+soft curve wherever B's σ estimates of the two classes overlap. The DBD benchmarks score a continuous map against a
 *binary* mask with MAE (minimised by a hard decision, not by a calibrated probability) next to Fmax (a threshold
 sweep, which needs a map that still ranks pixels). This tool chooses ``sigmoid(scale · (logit − shift))`` of S's
-logit on a fixed grid, by the mean over the labelled *training* images of ``MAE − Fmax`` (both DBD headline
-metrics, same protocol as :mod:`dmenet.eval.dbd` at native resolution), and stores ``scale`` and ``shift`` in the
-recipe's detection path (``Recipe.detection``, with the conditions they were fitted under). The grid bounds the
-steepness (scale ≤ 8), so the map keeps a transition band for threshold sweeps. Test images must not be among the fitting images.
+logit on a fixed grid, by the mean over the labelled *training* images of ``MAE − Fmax`` (both DBD headline metrics,
+same protocol as :mod:`dmenet.eval.dbd` at native resolution), and stores ``scale`` and ``shift`` in the recipe's
+detection path (``Recipe.detection``, with the conditions they were fitted under). The grid bounds the steepness
+(scale ≤ 8), so the map keeps a transition band for threshold sweeps. Test images must not be among the fitting
+images.
 
 Usage: ``python -m dmenet.calibrate dbd --model RUN/model.safetensors --labelled DIR --gt-polarity white-sharp
 --out OUT.safetensors`` (:mod:`dmenet.calibrate`); ``python -m dmenet.training.fit_dbd`` is a deprecated alias of it.

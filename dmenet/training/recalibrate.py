@@ -7,13 +7,14 @@ Eval-mode outputs then drift from train-mode ones (measured on the lite model at
 cumulative (equal-weight) average over crops from the domains the model will see at inference, removes the drift
 without touching any learned weight.
 
-A mixed synthetic + real re-estimation only partly closes the gap (0.270 → 0.205 at step 1200), because B's
-features are normalised per domain during training. ``--mode image`` re-estimates nothing: the recipe's σ path gets
-per-image BatchNorm statistics (:class:`dmenet.models.recipe.BNMode`) and inference normalises each image by
-itself (0.074 at step 1200, the same as training's batch statistics). Releases until 2 Dec 2026 05:10 used it, but per-image statistics divide away a
-blur that covers the whole image, so B learned to rank blur within the image instead of measuring it. The shipped
-model re-estimates on synthetic crops only (``--mode moving --synthetic``): rule-v9 validation 0.0498 against
-0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone (checkpoints/MODEL_CARD.md, "Seventh attempt").
+A mixed synthetic + real re-estimation only partly closes the gap (0.270 → 0.205 at step 1200), because B's features
+are normalised per domain during training. ``--mode image`` re-estimates nothing: the recipe's σ path gets per-image
+BatchNorm statistics (:class:`dmenet.models.recipe.BNMode`) and inference normalises each image by itself (0.074 at
+step 1200, the same as training's batch statistics). Releases until 2 Dec 2026 05:10 used it, but per-image
+statistics divide away a blur that covers the whole image, so B learned to rank blur within the image instead of
+measuring it. The shipped model re-estimates on synthetic crops only (``--mode moving --synthetic``): rule-v9
+validation 0.0498 against 0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone
+(checkpoints/MODEL_CARD.md, "Seventh attempt").
 
 Usage: ``python -m dmenet.calibrate bn`` (:mod:`dmenet.calibrate`), which keeps the detection path's statistics
 apart from the σ path's. ``python -m dmenet.training.recalibrate`` is a deprecated alias of it (``--mode running``
