@@ -7,8 +7,8 @@ Models are randomly initialised (speed does not depend on the weights): architec
 ``model.blur`` forward on a (1, 3, 480, 640) tensor under ``torch.inference_mode`` in eval mode, model and input
 channels-last as in ``dmenet.inference`` (batch 1, after two warm-up runs), and the whole
 ``dmenet.inference.estimate`` call (numpy in, σ map + S probability out), for the lite model also with test-time
-symmetry averaging over 2 and 8 copies (``ModelConfig.test_flips``) and with the detection map's own per-image
-BatchNorm pass (``ModelConfig.detection_image_bn_stats``, the shipped setting). Peers run on the CUHK image
+symmetry averaging over 2 and 8 copies (``Recipe.flips``) and with the detection map's own per-image
+BatchNorm pass (``Recipe.detection.bn`` image, the shipped setting). Peers run on the CUHK image
 ``out_of_focus0011.jpg`` resized to 640×480 (a procedural texture when ../shared is absent).
 Medians in ms, wall and process CPU time; the 1-minute load average is printed because other processes on a 2-core
 machine inflate wall times (with 2 threads badly: OpenMP workers wait for each other) — compare rows of one run
@@ -94,8 +94,9 @@ def conv_gmacs(model, x) -> float:
 def bench_models(repeats: int, names: tuple[str, ...] = ("lite", "paper")) -> None:
     import torch
 
-    from dmenet.inference import estimate
+    from dmenet.inference import Predictor, estimate
     from dmenet.models import build_dmenet
+    from dmenet.models.recipe import BNMode
 
     image = _test_image()
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
@@ -126,10 +127,9 @@ def bench_models(repeats: int, names: tuple[str, ...] = ("lite", "paper")) -> No
                 print(f"dmenet lite estimate() with test flips {flips}: {ms:8.1f} ms wall ({ms / full:.1f}x flips 1)",
                       flush=True)
             # the shipped setting: σ with the moving statistics, the detection map with per-image ones (2 passes of B)
-            model.config.detection_image_bn_stats = True
-            ms, _ = _median_ms(lambda model=model: estimate(image, model), reps, warmup=1)
-            model.config.detection_image_bn_stats = None
-            print(f"dmenet lite estimate() with a per-image detection pass (detection_image_bn_stats): {ms:8.1f} ms "
+            mixed = Predictor(model, model.recipe.with_bn(detection=BNMode.IMAGE))
+            ms, _ = _median_ms(lambda: estimate(image, mixed), reps, warmup=1)
+            print(f"dmenet lite estimate() with a per-image detection pass (recipe.detection.bn image): {ms:8.1f} ms "
                   f"wall ({ms / full:.1f}x one pass)", flush=True)
     if len(rows) == 2:
         print(f"ratio paper/lite forward: {rows['paper'] / rows['lite']:.1f}x")

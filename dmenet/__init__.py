@@ -1,7 +1,8 @@
 """DMENet (Lee et al., CVPR 2019) in PyTorch: defocus map estimation with domain adaptation.
 
-``dmenet.load_model`` and ``dmenet.estimate_defocus`` (from :mod:`dmenet.inference`) are imported on first use, so
-``import dmenet`` stays light (no torch import).
+``dmenet.load_model``, ``dmenet.estimate_defocus``, ``dmenet.estimate_blur_probability`` and
+``dmenet.load_predictor`` / ``dmenet.Predictor`` (a model with its inference recipe; :mod:`dmenet.inference`) are
+imported on first use, so ``import dmenet`` stays light (no torch import).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ _LAZY = {
     "load_model": "dmenet.inference",
     "estimate_defocus": "dmenet.inference",
     "estimate_blur_probability": "dmenet.inference",
+    "load_predictor": "dmenet.inference",
+    "Predictor": "dmenet.inference",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from dmenet.methods import MethodOptions, method_names
-from dmenet.models.config import TEST_FLIPS
+from dmenet.models.recipe import FLIPS as TEST_FLIPS
 from syndof.cli import hidden_alias, positive_int
 
 DEFAULT_MODEL_TEXT = "checkpoints/dmenet_lite.safetensors"

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import yaml
 
 from dmenet.models.config import ModelConfig
+from dmenet.models.recipe import FLIPS, BNMode, DetectionPath, Recipe, SigmaPath
 
 STAGES = ("blur", "joint")
 POLARITIES = ("white-blurred", "white-sharp")
@@ -173,7 +174,7 @@ class TrainConfig:
         device: "auto" | "cpu" | "cuda".
         init_from: a model file (``.safetensors`` + JSON sidecar, e.g. a blur-stage ``model_last`` or a
             ``checkpoints/step_*/model``) whose B, D, S, C weights start a *new* run; its architecture must equal
-            ``model`` (``image_bn_stats``, an inference option, may differ). Optimiser, schedule and step start
+            ``model`` (its recipe may differ; the run writes ``inference``'s). Optimiser, schedule and step start
             fresh; ignored on ``--resume`` (the run's own checkpoint wins).
     """
 
@@ -205,10 +206,43 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class InferenceConfig:
+    """The inference recipe a run writes beside its model files (:class:`dmenet.models.recipe.Recipe`, before any
+    post-training step); validation evaluates B as its σ path says.
+
+    Attributes:
+        sigma_bn: BatchNorm statistics of the σ path, "moving" (the paper) or "image" (per-image statistics).
+        detection_bn: the same for the detection path (S's input); None = as ``sigma_bn``.
+        flips: test-time symmetries (1, 2, 4 or 8) averaged at inference.
+    """
+
+    sigma_bn: str = "moving"
+    detection_bn: str | None = None
+    flips: int = 1
+
+    def __post_init__(self) -> None:
+        modes = tuple(m.value for m in BNMode)
+        for name in ("sigma_bn", "detection_bn"):
+            value = getattr(self, name)
+            if value is not None and value not in modes:
+                raise ConfigError(f"inference.{name} must be one of {modes}, got {value!r}")
+        if self.flips not in FLIPS:
+            raise ConfigError(f"inference.flips must be one of {FLIPS}, got {self.flips!r}")
+
+    def recipe(self) -> Recipe:
+        """The recipe of a freshly trained model (no fitted values)."""
+        sigma_bn = BNMode(self.sigma_bn)
+        detection_bn = sigma_bn if self.detection_bn is None else BNMode(self.detection_bn)
+        return Recipe(sigma=SigmaPath(bn=sigma_bn), detection=DetectionPath(bn=detection_bn), flips=self.flips)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything a training run needs; ``model`` is the architecture (dmenet.models.config.ModelConfig)."""
+    """Everything a training run needs; ``model`` is the architecture (dmenet.models.config.ModelConfig),
+    ``inference`` the recipe its model files start with."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -325,9 +359,40 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from exc
 
 
+LEGACY_MODEL_KEYS = {"image_bn_stats": "sigma_bn", "detection_image_bn_stats": "detection_bn", "test_flips": "flips"}
+"""Inference options that configs written before the recipe kept under ``model``, and their ``inference`` keys."""
+_LEGACY_FITTED = {"dbd_logit_scale": 1.0, "dbd_logit_shift": 0.0, "sigma_curve": None}
+
+
+def _move_legacy_model_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A config dict (e.g. an older run's ``config.yaml``) with the former ``model`` inference options moved to
+    ``inference``; fitted values at their old defaults are dropped, any other value is a ConfigError."""
+    model = data.get("model")
+    if not isinstance(model, dict) or not (set(model) & (set(LEGACY_MODEL_KEYS) | set(_LEGACY_FITTED))):
+        return data
+    data, model = dict(data), dict(model)
+    inference = dict(data.get("inference") or {})
+    for old, default in _LEGACY_FITTED.items():
+        if old in model and model.pop(old) != default:
+            raise ConfigError(f"model.{old} is a fitted inference value, not a training option: fit it with "
+                              f"`python -m dmenet.calibrate` after training")
+    for old, new in LEGACY_MODEL_KEYS.items():
+        if old in model:
+            value = model.pop(old)
+            if new != "flips" and value is not None:
+                value = BNMode.IMAGE.value if value in (True, "true", "True") else BNMode.MOVING.value
+            if new in inference and inference[new] != value:
+                raise ConfigError(f"model.{old} and inference.{new} disagree")
+            inference[new] = value
+    data["model"], data["inference"] = model, inference
+    return data
+
+
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Nested dict (YAML/JSON) → ExperimentConfig; missing keys take their defaults, unknown keys are errors."""
-    return _from_dict(ExperimentConfig, data or {}, "")
+    """Nested dict (YAML/JSON) → ExperimentConfig; missing keys take their defaults, unknown keys are errors.
+    The former ``model.image_bn_stats`` / ``detection_image_bn_stats`` / ``test_flips`` are read as their
+    ``inference`` keys (older runs' ``config.yaml``)."""
+    return _from_dict(ExperimentConfig, _move_legacy_model_keys(data or {}), "")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

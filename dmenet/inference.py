@@ -6,14 +6,18 @@ every input pixel gets a value. Images above ``tile_threshold`` pixels (1024² b
 ``tile_size`` tiles (512) overlapping by ``tile_overlap`` px (64) and blended with linear ramps across each overlap;
 tiles start on multiples of 16 so their pooling grids line up with the untiled ones. ``max_side`` optionally
 downsizes the input first; σ is then scaled back by the resize factor (resizing by ``s`` scales blur by ``s``).
-``model.config.test_flips`` > 1 averages B's output over mirrored / rotated copies of the image, each mapped back.
-
-σ = ``units.label_to_sigma(output, model.config.max_coc)`` (σ_max = 7 px for max CoC 29; project convention), then
-through ``model.config.sigma_curve`` if the model has one (:mod:`dmenet.models.sigma_curve`).
+What happens after the weights is the model's recipe (:mod:`dmenet.models.recipe`, ``model.recipe``): a
+:class:`Predictor` holds (model, recipe) and runs only the paths asked for — the σ path (B with its BatchNorm mode,
+averaged over ``recipe.flips`` mirrored / rotated copies, each mapped back; σ = ``units.label_to_sigma(output,
+max_coc)``, σ_max = 7 px for max CoC 29, then the σ curve when the recipe has one) and the detection path (B with its
+own BatchNorm mode, S, the logit transform). The two share B's passes when their BatchNorm modes agree. Overrides
+(``--flips``, ``--raw-sigma``) give a new Predictor and warn when they contradict what a fitted value was fitted
+under; nothing is changed in place.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.models.config import TEST_FLIPS
 from dmenet.models.fuse import cached_inference_blur
 from dmenet.models.layers import batch_statistics
+from dmenet.models.recipe import FLIPS, BNMode, Recipe
 from dmenet.models.sigma_curve import apply_sigma_curve
 from syndof import units
 
@@ -44,13 +48,12 @@ class DefocusEstimate:
     """Inference result for one image.
 
     Attributes:
-        sigma: (H, W) float32 Gaussian σ in px at the input resolution (through ``model.config.sigma_curve``
-            when the model has one).
-        label: (H, W) float32 network output in [0, 1] (σ / σ_max at the working resolution, before any
-            ``sigma_curve``). S sees this map, unless the model's ``detection_image_bn_stats`` differs from its
-            ``image_bn_stats`` (then S sees :func:`detection_label`'s map).
+        sigma: (H, W) float32 Gaussian σ in px at the input resolution (through the recipe's σ curve when it has
+            one), or None (σ not asked for).
+        label: (H, W) float32 σ-path output of B in [0, 1] (σ / σ_max, before any σ curve), or None. S sees this
+            map when the recipe's two paths share a BatchNorm mode, else the detection path's own.
         blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred) through the
-            model's DBD logit transform (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``), or None.
+            recipe's logit transform, or None.
     """
 
     sigma: np.ndarray | None
@@ -90,10 +93,15 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     return model
 
 
+def _check_argument_order(image) -> None:
+    """TypeError when a model (or Predictor) was passed where the image belongs."""
+    if isinstance(image, (torch.nn.Module, Predictor)):
+        raise TypeError("the image comes first: estimate(image, model), estimate_defocus(image, model)")
+
+
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8/uint16/float image → float32 RGB in [0, 1] (gray and RGBA are accepted too)."""
-    if isinstance(image, torch.nn.Module):
-        raise TypeError("the image comes first: estimate(image, model), estimate_defocus(image, model)")
+    _check_argument_order(image)
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
@@ -167,27 +175,6 @@ def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int, image_stats:
     return acc / weight.clamp_min(1e-8)
 
 
-def set_test_flips(model, flips: int | None) -> None:
-    """Set ``model.config.test_flips`` (the default of :func:`predict_label`) from a ``--flips`` option; None keeps
-    the model's own value.
-
-    Raises:
-        ValueError: ``flips`` is not one of :data:`TEST_FLIPS`.
-    """
-    if flips is None:
-        return
-    if flips not in TEST_FLIPS:
-        raise ValueError(f"--flips (test_flips) must be one of {TEST_FLIPS}, got {flips}")
-    model.config.test_flips = flips
-
-
-def drop_sigma_curve(model, raw: bool) -> None:
-    """With ``raw`` (a ``--raw-sigma`` option), forget the model's ``config.sigma_curve``: σ is then B's own output
-    ×σ_max. Detection maps never pass through the curve, so they do not change."""
-    if raw:
-        model.config.sigma_curve = None
-
-
 def _symmetry(array: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th of the 8 symmetries of the square (k in 0…7) on the first two axes of ``array``:
     bit 0 mirrors left-right, bit 1 mirrors up-down, bit 2 transposes, applied in that order."""
@@ -236,7 +223,7 @@ def predict_label(
     tile_size: int = TILE_SIZE,
     tile_overlap: int = TILE_OVERLAP,
     flips: int | None = None,
-    image_bn_stats: bool | None = None,
+    bn: BNMode | None = None,
 ) -> np.ndarray:
     """B's output for one image at its own resolution.
 
@@ -246,23 +233,23 @@ def predict_label(
         tile_threshold: tile when the padded image has more pixels than this (None = never).
         tile_size: tile side in px (rounded down to a multiple of 16).
         tile_overlap: overlap in px (rounded up to a multiple of 16, < tile_size).
-        flips: average over this many symmetries of the image (:data:`TEST_FLIPS`); None = the model's
-            ``config.test_flips``.
-        image_bn_stats: per-image BatchNorm statistics (True) or the moving ones (False); None = the model's
-            ``config.image_bn_stats`` (the σ path).
+        flips: average over this many symmetries of the image (:data:`~dmenet.models.recipe.FLIPS`); None = the
+            model's ``recipe.flips``.
+        bn: BatchNorm statistics, :class:`~dmenet.models.recipe.BNMode`; None = the model's σ path's
+            (``recipe.sigma.bn``).
 
     Returns:
         (H, W) float32 label in [0, 1].
     """
     rgb = _as_rgb_float(image)
-    flips = model.config.test_flips if flips is None else flips
-    if flips not in TEST_FLIPS:
-        raise ValueError(f"flips must be one of {TEST_FLIPS}, got {flips!r}")
+    flips = model.recipe.flips if flips is None else flips
+    if flips not in FLIPS:
+        raise ValueError(f"flips must be one of {FLIPS}, got {flips!r}")
     tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
     overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
     if overlap >= tile:
         raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
-    image_stats = model.config.image_bn_stats if image_bn_stats is None else image_bn_stats
+    image_stats = BNMode(model.recipe.sigma.bn if bn is None else bn) is BNMode.IMAGE
     model.eval()
     total = np.zeros(rgb.shape[:2], dtype=np.float64)
     for k in range(flips):
@@ -270,15 +257,6 @@ def predict_label(
                                   image_stats)
         total += _inverse_symmetry(out, k)
     return np.ascontiguousarray(total / flips, dtype=np.float32)
-
-
-def detection_label(image: np.ndarray, model, label: np.ndarray | None = None, **tile_options) -> np.ndarray:
-    """The label map S turns into the blur probability: B's output with the detection path's BatchNorm statistics
-    (``model.config.detection_bn_image``). ``label``, B's σ-path output for the same image, is reused when both
-    paths normalise alike (no second pass). (H, W) float32 in [0, 1]."""
-    if label is not None and model.config.detection_bn_image == model.config.image_bn_stats:
-        return label
-    return predict_label(image, model, image_bn_stats=model.config.detection_bn_image, **tile_options)
 
 
 def calibration_logit(model, label: np.ndarray) -> np.ndarray:
@@ -291,15 +269,134 @@ def calibration_logit(model, label: np.ndarray) -> np.ndarray:
 
 
 def blur_probability_from_logit(logit: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
-    """``sigmoid(scale · (logit − shift))`` as float32 in [0, 1] (``ModelConfig.dbd_logit_scale`` / ``_shift``)."""
+    """``sigmoid(scale · (logit − shift))`` as float32 in [0, 1] (the recipe's detection transform)."""
     z = np.asarray(logit, dtype=np.float64)
     return (0.5 * (1.0 + np.tanh(0.5 * scale * (z - shift)))).astype(np.float32)
 
 
-def _calibrate(model, label: np.ndarray) -> np.ndarray:
-    """Blur probability of a label map: S's logit through the model's DBD logit transform."""
-    cfg = model.config
-    return blur_probability_from_logit(calibration_logit(model, label), cfg.dbd_logit_scale, cfg.dbd_logit_shift)
+class Predictor:
+    """A model and the recipe it runs: ``Predictor(model)`` uses ``model.recipe``.
+
+    Immutable in use: :meth:`override` returns a new Predictor on the same model. ``str(predictor)`` is the recipe's
+    two-line description (what happens to an image).
+    """
+
+    def __init__(self, model, recipe: Recipe | None = None):
+        self.model = model
+        self.recipe = model.recipe if recipe is None else recipe
+        self.recipe.check(model.config.sigma_max)
+
+    @classmethod
+    def of(cls, model_or_predictor) -> "Predictor":
+        """``model_or_predictor`` itself when it is a Predictor, else ``Predictor(model)``."""
+        return model_or_predictor if isinstance(model_or_predictor, Predictor) else cls(model_or_predictor)
+
+    def override(self, flips: int | None = None, raw_sigma: bool = False) -> "Predictor":
+        """A Predictor with ``flips`` symmetries (None = the recipe's) and, with ``raw_sigma``, no σ curve.
+
+        Warns (one :class:`UserWarning` line) when the copy contradicts what a fitted value was fitted under, e.g.
+        a σ curve fitted at 8 flips used at 1.
+
+        Raises:
+            ValueError: ``flips`` is not one of :data:`~dmenet.models.recipe.FLIPS`.
+        """
+        recipe = self.recipe.with_flips(flips)
+        if raw_sigma:
+            recipe = recipe.without_sigma_curve()
+        before = set(self.recipe.contradictions())
+        new = [c for c in recipe.contradictions() if c not in before]
+        if new:
+            warnings.warn("recipe override: " + "; ".join(new), UserWarning, stacklevel=2)
+        return Predictor(self.model, recipe)
+
+    def __str__(self) -> str:
+        return str(self.recipe)
+
+    # ---------------------------------------------------------------------------------------------- the paths
+    def label(self, image: np.ndarray, bn: BNMode, **tile_options) -> np.ndarray:
+        """B's output (H, W) float32 in [0, 1] with ``bn`` statistics, averaged over the recipe's flips."""
+        return predict_label(image, self.model, flips=self.recipe.flips, bn=bn, **tile_options)
+
+    def sigma_from_label(self, label: np.ndarray) -> np.ndarray:
+        """σ px of a σ-path label map: ×σ_max, then the recipe's σ curve when it has one. (H, W) float32."""
+        cfg = self.model.config
+        sigma = units.label_to_sigma(label, cfg.max_coc)
+        if self.recipe.sigma.curve is not None:
+            sigma = apply_sigma_curve(sigma, self.recipe.sigma.curve, cfg.sigma_max)
+        return np.asarray(sigma, dtype=np.float32)
+
+    def detection_label(self, image: np.ndarray, sigma_label: np.ndarray | None = None,
+                        **tile_options) -> np.ndarray:
+        """The label map S sees: B with the detection path's statistics. ``sigma_label`` (the σ path's map of the
+        same image) is reused when both paths normalise alike (no second set of passes)."""
+        if sigma_label is not None and self.recipe.shared_pass:
+            return sigma_label
+        return self.label(image, self.recipe.detection.bn, **tile_options)
+
+    def probability_from_label(self, label: np.ndarray) -> np.ndarray:
+        """Blur probability of a detection label map: S's logit through the recipe's transform. (H, W) float32."""
+        det = self.recipe.detection
+        return blur_probability_from_logit(calibration_logit(self.model, label), det.scale, det.shift)
+
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True,
+                 max_side: int | None = None, **tile_options) -> DefocusEstimate:
+        """σ map and / or blur probability for one image; only the paths asked for run.
+
+        Args:
+            image: (H, W, 3) float RGB in [0, 1] or uint8.
+            sigma: compute the σ path (``sigma`` and ``label`` are None without it).
+            probability: compute the detection path (``blur_probability`` is None without it).
+            max_side: if set and the longer side exceeds it, run at that size (area resize) and bring the maps back
+                (bilinear; σ divided by the resize factor).
+            **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
+
+        Returns:
+            :class:`DefocusEstimate` at the input resolution. B runs ``recipe.flips`` times per path, once in all
+            when the two paths share a BatchNorm mode.
+        """
+        if not (sigma or probability):
+            raise ValueError("estimate: ask for σ, the blur probability or both")
+        rgb = _as_rgb_float(image)
+        h, w = rgb.shape[:2]
+        scale = 1.0
+        if max_side is not None and max(h, w) > max_side:
+            scale = max_side / max(h, w)
+            size = (max(2, round(w * scale)), max(2, round(h * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        per_image = ((sigma and self.recipe.sigma.bn is BNMode.IMAGE)
+                     or (probability and self.recipe.detection.bn is BNMode.IMAGE))
+        cells = -(-rgb.shape[0] // MULTIPLE) * -(-rgb.shape[1] // MULTIPLE)
+        if per_image and cells < 2:  # per-image BatchNorm statistics at 1/16 need more than one value per channel
+            raise ValueError(f"image too small for DMENet ({rgb.shape[1]}x{rgb.shape[0]} px"
+                             f"{' after max_side' if scale != 1.0 else ''}): it needs more than 16 px on one side")
+        label = self.label(rgb, self.recipe.sigma.bn, **tile_options) if sigma else None
+        prob = (self.probability_from_label(self.detection_label(rgb, label, **tile_options))
+                if probability else None)
+        sig = None if label is None else self.sigma_from_label(label)
+        if scale != 1.0:
+            if label is not None:
+                label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
+                sig = units.rescale_sigma(cv2.resize(sig, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)
+            if prob is not None:
+                prob = np.clip(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        return DefocusEstimate(sigma=None if sig is None else np.asarray(sig, dtype=np.float32), label=label,
+                               blur_probability=prob)
+
+
+def load_predictor(path: str | Path | None = None, device: str | torch.device = "cpu", flips: int | None = None,
+                   raw_sigma: bool = False) -> Predictor:
+    """:func:`load_model` with its saved recipe, then the ``--flips`` / ``--raw-sigma`` overrides
+    (:meth:`Predictor.override`)."""
+    predictor = Predictor(load_model(path, device=device))
+    if flips is None and not raw_sigma:
+        return predictor
+    return predictor.override(flips=flips, raw_sigma=raw_sigma)
+
+
+def _predictor(model, flips: int | None) -> Predictor:
+    """The Predictor of a model or Predictor argument, with a ``flips=`` keyword override applied."""
+    predictor = Predictor.of(model)
+    return predictor if flips is None else predictor.override(flips=flips)
 
 
 def estimate(
@@ -308,64 +405,35 @@ def estimate(
     max_side: int | None = None,
     with_probability: bool = True,
     with_sigma: bool = True,
+    flips: int | None = None,
     **tile_options,
 ) -> DefocusEstimate:
-    """σ map and (optionally) blur probability for one image.
+    """σ map and (optionally) blur probability for one image: :meth:`Predictor.estimate` of ``model`` (a DMENet,
+    run with its own recipe, or a :class:`Predictor`).
 
     Args:
         image: (H, W, 3) float RGB in [0, 1] or uint8.
-        model: DMENet (eval mode).
-        max_side: if set and the longer side exceeds it, run at that size (area resize) and bring the maps back
-            (bilinear; σ divided by the resize factor).
-        with_probability: also run the calibration network S.
-        with_sigma: compute the σ path (B with the σ path's BatchNorm mode). Without it only the detection path
-            runs and ``sigma`` / ``label`` are None (half the passes when the two paths normalise differently).
-        **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` and ``flips`` of :func:`predict_label`.
-
-    Returns:
-        :class:`DefocusEstimate` at the input resolution.
+        model: DMENet (eval mode) or Predictor.
+        max_side: run at this long side when the image is larger (see :meth:`Predictor.estimate`).
+        with_probability: run the detection path (S and the logit transform).
+        with_sigma: run the σ path. Without it only the detection path runs and ``sigma`` / ``label`` are None.
+        flips: override the recipe's flips (a copy; warns when it contradicts a fit).
+        **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
     """
-    rgb = _as_rgb_float(image)
-    h, w = rgb.shape[:2]
-    scale = 1.0
-    if max_side is not None and max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        size = (max(2, round(w * scale)), max(2, round(h * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    if not (with_sigma or with_probability):
-        raise ValueError("estimate: ask for σ, the blur probability or both")
-    cfg = model.config
-    per_image = (with_sigma and cfg.image_bn_stats) or (with_probability and cfg.detection_bn_image)
-    cells = -(-rgb.shape[0] // MULTIPLE) * -(-rgb.shape[1] // MULTIPLE)
-    if per_image and cells < 2:  # per-image BatchNorm statistics at 1/16 need more than one value per channel
-        raise ValueError(f"image too small for DMENet ({rgb.shape[1]}x{rgb.shape[0]} px"
-                         f"{' after max_side' if scale != 1.0 else ''}): it needs more than 16 px on one side")
-    label = predict_label(rgb, model, **tile_options) if with_sigma else None
-    prob = _calibrate(model, detection_label(rgb, model, label, **tile_options)) if with_probability else None
-    sigma = None
-    if label is not None:
-        sigma = units.label_to_sigma(label, model.config.max_coc)
-        if model.config.sigma_curve is not None:
-            sigma = apply_sigma_curve(sigma, model.config.sigma_curve, model.config.sigma_max)
-    if scale != 1.0:
-        if label is not None:
-            label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
-            sigma = units.rescale_sigma(cv2.resize(sigma, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)
-        if prob is not None:
-            prob = np.clip(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    return DefocusEstimate(sigma=None if sigma is None else np.asarray(sigma, dtype=np.float32), label=label,
-                           blur_probability=prob)
+    _check_argument_order(image)
+    return _predictor(model, flips).estimate(image, sigma=with_sigma, probability=with_probability,
+                                             max_side=max_side, **tile_options)
 
 
 def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
-    """Defocus map of one image.
+    """Defocus map of one image (the σ path only).
 
     Args:
         image: (H, W, 3) float RGB in [0, 1] or uint8, any size.
-        model: DMENet from :func:`load_model` (or ``load_model_file``).
+        model: DMENet from :func:`load_model` (or ``load_model_file``), or a :class:`Predictor`.
         max_side: optional downsizing of large inputs (see :func:`estimate`).
         **tile_options: ``tile_threshold`` (px, default 1024²), ``tile_size`` (512), ``tile_overlap`` (64),
-            ``flips`` (default ``model.config.test_flips``).
+            ``flips`` (default: the recipe's).
 
     Returns:
         (H, W) float32 Gaussian σ in px at the input resolution, in [0, σ_max / scale].
@@ -374,7 +442,7 @@ def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **ti
 
 
 def estimate_blur_probability(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
-    """Blur probability (network S on B's output, then the model's DBD logit transform): (H, W) float32 in [0, 1],
+    """Blur probability (the detection path only: B, S, the recipe's logit transform): (H, W) float32 in [0, 1],
     1 = blurred."""
     result = estimate(image, model, max_side=max_side, with_probability=True, with_sigma=False, **tile_options)
     assert result.blur_probability is not None

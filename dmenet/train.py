@@ -30,7 +30,7 @@ from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDat
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
 from dmenet.models.dmenet import build_dmenet
-from dmenet.models.model_io import load_weights_from, save_model
+from dmenet.models.model_io import RESERVED_KEYS, load_weights_from, save_model
 from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
@@ -203,10 +203,11 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
     streams, val_batches, steps_per_epoch = build_data(cfg, rank)
     start_from = cfg.train.init_from if not resume else None
     model = build_dmenet(cfg.model, load_init=not resume and not start_from)
+    model.recipe = cfg.inference.recipe()  # written with every model file; validation follows its σ path
     if start_from:
         source = load_weights_from(model, start_from)
         model.init_info = {**model.init_info, "started_from": str(start_from), "started_from_meta":
-                           {k: v for k, v in source.items() if k not in ("format_version", "model_config", "init")}}
+                           {k: v for k, v in source.items() if k not in RESERVED_KEYS}}
         log.info("started from the weights of %s", start_from)
     model = model.to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch)

@@ -1,4 +1,4 @@
-"""Weight averaging of checkpoints (dmenet.training.average)."""
+"""Weight averaging of checkpoints (dmenet.training.average, run as dmenet.calibrate average)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
+from dmenet import calibrate
 from dmenet.training import average
 
 
@@ -36,18 +37,20 @@ def test_cli_round_trip_and_architecture_check(tmp_path):
     for i, m in enumerate(models):
         paths.append(str(save_model(tmp_path / f"m{i}.safetensors", m, {"step": 100 * (i + 1)})))
     out = tmp_path / "avg.safetensors"
-    assert average.main(["--models", *paths, "--out", str(out)]) == 0
+    assert calibrate.main(["average", "--model", *paths, "--out", str(out)]) == 0
     avg, meta = load_model_file(out)
-    assert meta["weight_average"]["steps"] == [100, 200, 300]
+    entry = meta["history"][-1]
+    assert entry["tool"] == "dmenet.calibrate average" and entry["data"] == paths
+    assert entry["result"]["steps"] == [100, 200, 300]
     key = "blur.encoder.features.0.0.weight"
     states = [m.state_dict() for m in models]
     expected = (states[0][key] + states[1][key] + states[2][key]) / 3
     assert torch.allclose(avg.state_dict()[key], expected, atol=1e-6)
     other = save_model(tmp_path / "wide.safetensors", _tiny(0, refine_blocks=2), {})
-    assert average.main(["--models", paths[0], str(other), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert calibrate.main(["average", "--model", paths[0], str(other), "--out", str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
     with pytest.raises(SystemExit) as exc:  # --last belongs to --run; with --models it would be ignored
-        average.main(["--models", *paths, "--last", "2", "--out", str(tmp_path / "y.safetensors")])
+        calibrate.main(["average", "--model", *paths, "--last", "2", "--out", str(tmp_path / "y.safetensors")])
     assert exc.value.code == 2 and not (tmp_path / "y.safetensors").exists()
 
 
@@ -82,18 +85,20 @@ def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     run = tmp_path / "run"
     _fake_run(run, [100, 200, 300, 400], [0.4, 0.3, 0.2, 0.1], keep_last=3)
     out = tmp_path / "avg.safetensors"
-    assert average.main(["--run", str(run), "--last", "2", "--out", str(out)]) == 0
+    with pytest.warns(DeprecationWarning):  # the old entry point is an alias of calibrate average
+        assert average.main(["--run", str(run), "--last", "2", "--out", str(out)]) == 0
     avg, meta = load_model_file(out)
-    assert meta["weight_average"]["steps"] == [300, 400]
+    assert meta["history"][-1]["result"]["steps"] == [300, 400]
     key = "blur.encoder.features.0.0.weight"
     expected = (_tiny(300).state_dict()[key] + _tiny(400).state_dict()[key]) / 2
     assert torch.allclose(avg.state_dict()[key], expected, atol=1e-6)
     # more than the run kept: a clear error, nothing written
-    assert average.main(["--run", str(run), "--last", "4", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert calibrate.main(["average", "--run", str(run), "--last", "4", "--out", str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()
     # a keep_last 1 run holds last + an older best: they are not "the last 2", so refused
     old = tmp_path / "old"
     assert len(_fake_run(old, [100, 200, 300], [0.1, 0.2, 0.3], keep_last=1)) == 2
-    assert average.main(["--run", str(old), "--last", "2", "--out", str(tmp_path / "y.safetensors")]) == 2
-    assert average.main(["--run", str(tmp_path / "nothing"), "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert calibrate.main(["average", "--run", str(old), "--last", "2", "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert calibrate.main(["average", "--run", str(tmp_path / "nothing"), "--out",
+                           str(tmp_path / "y.safetensors")]) == 2
     assert not (tmp_path / "y.safetensors").exists()

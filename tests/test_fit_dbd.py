@@ -9,7 +9,9 @@ import torch
 from dmenet import inference
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import build_dmenet
+from dmenet import calibrate
 from dmenet.models.model_io import load_model_file, save_model
+from dmenet.models.recipe import DetectionPath
 from dmenet.training import fit_dbd
 from syndof import io
 
@@ -56,24 +58,23 @@ def test_fit_rejects_bad_input():
         fit_dbd.fit_logit_transform([], [])
     with pytest.raises(ValueError, match="differ in size"):
         fit_dbd.fit_logit_transform([np.zeros((4, 5), np.float32)], [np.zeros((4, 6), bool)])
-    with pytest.raises(ValueError, match="dbd_logit_scale"):
-        ModelConfig(dbd_logit_scale=0.0)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        DetectionPath(scale=0.0)
 
 
 def test_transform_round_trips_and_drives_inference(tmp_path):
     model = _tiny()
-    model.config.dbd_logit_scale, model.config.dbd_logit_shift = 3.0, -0.5
+    model.recipe = model.recipe.with_transform(3.0, -0.5)
     save_model(tmp_path / "m.safetensors", model, {"note": "test"})
     loaded, _ = load_model_file(tmp_path / "m.safetensors")
     loaded.eval()
-    assert (loaded.config.dbd_logit_scale, loaded.config.dbd_logit_shift) == (3.0, -0.5)
+    assert (loaded.recipe.detection.scale, loaded.recipe.detection.shift) == (3.0, -0.5)
     image = np.random.default_rng(1).random((32, 48, 3)).astype(np.float32)
     result = inference.estimate(image, loaded)
     z = inference.calibration_logit(loaded, result.label)
     expected = 1 / (1 + np.exp(-3.0 * (z.astype(np.float64) + 0.5)))
     assert np.allclose(result.blur_probability, expected, atol=1e-5)
-    loaded.config.dbd_logit_scale, loaded.config.dbd_logit_shift = 1.0, 0.0
-    plain = inference.estimate_blur_probability(image, loaded)
+    plain = inference.estimate_blur_probability(image, inference.Predictor(loaded, loaded.recipe.with_transform(1, 0)))
     assert np.allclose(plain, 1 / (1 + np.exp(-z.astype(np.float64))), atol=1e-5)
 
 
@@ -90,17 +91,25 @@ def test_cli_fits_on_a_labelled_folder_and_reports_bad_input(tmp_path, rng):
         mask[:, 32:] = 1.0
         io.write_image(lab / "gt" / f"a{i}.png", mask)
     out = tmp_path / "fitted.safetensors"
-    assert fit_dbd.main(["--model", str(src), "--labelled", str(lab), "--out", str(out)]) == 0
+    assert calibrate.main(["dbd", "--model", str(src), "--labelled", str(lab), "--out", str(out)]) == 0
     fitted, meta = load_model_file(out)
-    cal = meta["dbd_calibration"]
-    assert (fitted.config.dbd_logit_scale, fitted.config.dbd_logit_shift) == (cal["scale"], cal["shift"])
+    entry = meta["history"][-1]
+    cal = entry["result"]
+    assert entry["tool"] == "dmenet.calibrate dbd" and entry["data"] == [str(lab)] and entry["date"]
+    assert (fitted.recipe.detection.scale, fitted.recipe.detection.shift) == (cal["scale"], cal["shift"])
+    fit = fitted.recipe.detection.transform_fit
+    assert (fit.tool, fit.flips, fit.bn, fit.data) == ("dmenet.calibrate dbd", 1, fitted.recipe.detection.bn,
+                                                       (str(lab),))
     assert cal["images"] == ["a0.png", "a1.png"] and cal["n_images"] == 2
     assert cal["train_mae"] - cal["train_fmax"] <= cal["train_mae_s_probability"] - cal["train_fmax_s_probability"]
     for a, b in zip(fitted.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)  # weights untouched
     # bad input: a folder without gt/, and a mask of the wrong size
     (tmp_path / "nogt" / "image").mkdir(parents=True)
-    assert fit_dbd.main(["--model", str(src), "--labelled", str(tmp_path / "nogt"), "--out", str(out)]) == 2
+    assert calibrate.main(["dbd", "--model", str(src), "--labelled", str(tmp_path / "nogt"), "--out",
+                           str(tmp_path / "y.safetensors")]) == 2
     io.write_image(lab / "gt" / "a1.png", np.zeros((10, 10), np.float32))
-    assert fit_dbd.main(["--model", str(src), "--labelled", str(lab), "--out", str(tmp_path / "x.safetensors")]) == 2
+    with pytest.warns(DeprecationWarning):  # the old entry point is an alias of calibrate dbd
+        assert fit_dbd.main(["--model", str(src), "--labelled", str(lab), "--out",
+                             str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()

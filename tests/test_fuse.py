@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
+from dmenet.models.recipe import BNMode
 import torch.nn.functional as F
 from torch import nn
 
@@ -91,12 +93,12 @@ def test_cache_follows_weight_changes_and_predict_uses_fast_path():
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
         x = F.pad(x, (0, 8, 0, 8), mode="replicate")
         plain = model.blur(x).defocus[0, 0, :40, :56].numpy()
-    label = predict_label(img, model, flips=1, image_bn_stats=False)
+    label = predict_label(img, model, flips=1, bn=BNMode.MOVING)
     assert np.abs(label - plain).max() < 1e-5
     with torch.no_grad():
         model.blur.decoder.head_out.bias.add_(1.0)  # an in-place weight change (as an optimizer step)
     assert cached_inference_blur(model) is not first
-    moved = predict_label(img, model, flips=1, image_bn_stats=False)
+    moved = predict_label(img, model, flips=1, bn=BNMode.MOVING)
     assert np.abs(moved - label).max() > 1e-3
 
 

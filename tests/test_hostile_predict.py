@@ -14,6 +14,7 @@ import dmenet
 from dmenet import inference, predict
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import ModelFileError, save_model
+from dmenet.models.recipe import BNMode
 from hostile_helpers import assert_usage_error, digests, run_main, write_rgb
 
 TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
@@ -23,7 +24,8 @@ TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.
 def model_path(tmp_path_factory) -> Path:
     """A tiny random model whose detection path uses per-image BatchNorm statistics (as the shipped one)."""
     torch.manual_seed(0)
-    model = build_dmenet(ModelConfig(**TINY, detection_image_bn_stats=True))
+    model = build_dmenet(ModelConfig(**TINY))
+    model.recipe = model.recipe.with_bn(detection=BNMode.IMAGE)
     return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model)
 
 

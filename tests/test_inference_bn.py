@@ -11,6 +11,7 @@ import torch
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.layers import BetaBatchNorm, batch_statistics
+from dmenet.models.recipe import BNMode, Recipe
 from dmenet.training.recalibrate import domain_batches, recalibrate_batchnorm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +70,7 @@ def test_shipped_checkpoint_loads_and_is_small():
     path = REPO / "checkpoints" / "dmenet_lite.safetensors"
     assert path.stat().st_size <= 30 * 2**20
     model = load_model()
-    assert not model.config.image_bn_stats and model.config.detection_bn_image  # σ: moving; detection: per image
+    assert model.recipe.sigma.bn is BNMode.MOVING and model.recipe.detection.bn is BNMode.IMAGE
     image = np.random.default_rng(0).random((37, 53, 3)).astype(np.float32)
     sigma = estimate_defocus(image, model)
     assert sigma.shape == (37, 53) and sigma.dtype == np.float32
@@ -84,51 +85,55 @@ def test_shipped_detection_map_transform_is_the_recorded_fit_on_training_images(
     model = load_model()
     sidecar = json.loads((REPO / "checkpoints" / "dmenet_lite.json").read_text())
     fit = sidecar["dbd_calibration"]
-    assert (model.config.dbd_logit_scale, model.config.dbd_logit_shift) == (fit["scale"], fit["shift"])
-    assert model.config.test_flips == fit["test_flips"]  # fitted on the maps that inference gives
+    assert sidecar["format_version"] == 1  # the shipped file is read through the format-1 reader, unchanged
+    assert (model.recipe.detection.scale, model.recipe.detection.shift) == (fit["scale"], fit["shift"])
+    assert model.recipe.flips == fit["test_flips"] == model.recipe.detection.transform_fit.flips
+    assert model.recipe.contradictions() == []  # every value is used as it was fitted
     assert fit["images"] and not any("cuhk" in name.lower() or "out_of_focus" in name for name in fit["images"])
     assert fit["train_mae"] - fit["train_fmax"] <= fit["train_mae_s_probability"] - fit["train_fmax_s_probability"]
 
 
-def test_recalibrate_cli_running_mode_turns_image_statistics_off(tmp_path, capsys):
-    """Re-estimated statistics are only used if image_bn_stats is off: the CLI turns it off, one domain is enough,
-    and the moving statistics really change (the weights do not)."""
+def test_calibrate_bn_moving_mode_gives_the_sigma_path_new_statistics(tmp_path, caplog):
+    """Re-estimated statistics become the σ path's (one domain is enough), the moving statistics really change
+    (the weights do not), and the detection path keeps its per-image statistics."""
     import json
 
+    from dmenet import calibrate
     from dmenet.models.model_io import load_model_file, save_model
-    from dmenet.training import recalibrate
     from syndof import io
 
     model = _tiny()
-    model.config.image_bn_stats = True
+    model.recipe = Recipe().with_bn(sigma=BNMode.IMAGE, detection=BNMode.IMAGE)
     save_model(tmp_path / "m.safetensors", model, {})
     rng = np.random.default_rng(0)
     for i in range(4):
         io.write_image(tmp_path / "syn" / "image" / f"{i}.png", rng.random((40, 40, 3)).astype(np.float32))
-    assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "running", "--synthetic",
-                             str(tmp_path / "syn"), "--crops", "4", "--crop", "32", "--batch", "2",
-                             "--out", str(tmp_path / "r.safetensors")]) == 0
+    assert calibrate.main(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "moving", "--synthetic",
+                           str(tmp_path / "syn"), "--crops", "4", "--crop", "32", "--batch", "2",
+                           "--out", str(tmp_path / "r.safetensors")]) == 0
     out, meta = load_model_file(tmp_path / "r.safetensors")
-    assert not out.config.image_bn_stats and out.config.detection_image_bn_stats is True  # detection as before
-    assert meta["bn_at_inference"]["real"] is None and meta["bn_at_inference"]["batches"] == 2
+    assert out.recipe.sigma.bn is BNMode.MOVING and out.recipe.detection.bn is BNMode.IMAGE
+    assert str(tmp_path / "syn") in out.recipe.moving_stats
+    entry = meta["history"][-1]
+    assert entry["tool"] == "dmenet.calibrate bn" and entry["result"]["batches"] == 2
     before, after = model.blur.state_dict(), out.blur.state_dict()
     changed = [k for k in before if k.endswith("running_mean") and not torch.equal(before[k], after[k])]
     assert changed
     assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "num_batches" not in k)
-    assert json.loads((tmp_path / "r.json").read_text())["model_config"]["image_bn_stats"] is False
+    assert json.loads((tmp_path / "r.json").read_text())["recipe"]["sigma"]["bn"] == "moving"
     # an empty or missing folder is a usage error naming it, and writes nothing
     (tmp_path / "empty" / "image").mkdir(parents=True)
     for folder in ("empty", "missing"):
-        with pytest.raises(SystemExit) as exit_info:
-            recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "running", "--synthetic",
-                              str(tmp_path / folder), "--out", str(tmp_path / f"{folder}.safetensors")])
-        assert exit_info.value.code == 2 and not (tmp_path / f"{folder}.safetensors").exists()
-        assert str(tmp_path / folder / "image") in capsys.readouterr().err
+        caplog.clear()
+        assert calibrate.main(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "moving", "--synthetic",
+                               str(tmp_path / folder), "--out", str(tmp_path / f"{folder}.safetensors")]) == 2
+        assert not (tmp_path / f"{folder}.safetensors").exists()
+        assert str(tmp_path / folder / "image") in caplog.text
 
 
 def test_detection_path_keeps_its_own_statistics():
     """σ with the moving statistics, the detection map with per-image ones: estimate() gives each path's map, and
-    the probability equals S on the per-image label (what fit_dbd fits)."""
+    the probability equals S on the per-image label (what calibrate dbd fits)."""
     from dmenet import inference
 
     model = _tiny()
@@ -136,19 +141,17 @@ def test_detection_path_keeps_its_own_statistics():
         if isinstance(m, (BetaBatchNorm, torch.nn.BatchNorm2d)):
             m.running_mean.fill_(0.3)  # moving statistics far from any image's
     image = np.random.default_rng(1).random((48, 64, 3)).astype(np.float32)
-    model.config.image_bn_stats = False
-    running = inference.estimate(image, model)
-    model.config.image_bn_stats = True
-    per_image = inference.estimate(image, model)
+    running = inference.estimate(image, inference.Predictor(model, Recipe()))
+    per_image = inference.estimate(image, inference.Predictor(model, Recipe().with_bn(BNMode.IMAGE, BNMode.IMAGE)))
     assert not np.allclose(running.label, per_image.label, atol=1e-3)
-    model.config.image_bn_stats, model.config.detection_image_bn_stats = False, True
-    mixed = inference.estimate(image, model)
+    mixed_predictor = inference.Predictor(model, Recipe().with_bn(BNMode.MOVING, BNMode.IMAGE))
+    mixed = inference.estimate(image, mixed_predictor)
     np.testing.assert_array_equal(mixed.label, running.label)
     np.testing.assert_allclose(mixed.blur_probability, per_image.blur_probability, atol=1e-6)
-    np.testing.assert_array_equal(inference.detection_label(image, model), per_image.label)
-    assert inference.detection_label(image, model, label=running.label) is not running.label
-    model.config.detection_image_bn_stats = None  # follows image_bn_stats: the σ-path label is reused
-    assert inference.detection_label(image, model, label=running.label) is running.label
+    np.testing.assert_array_equal(mixed_predictor.detection_label(image), per_image.label)
+    assert mixed_predictor.detection_label(image, sigma_label=running.label) is not running.label
+    shared = inference.Predictor(model, Recipe())  # both paths moving: the σ-path label is reused
+    assert shared.detection_label(image, sigma_label=running.label) is running.label
 
 
 def test_shipped_checkpoint_measures_a_global_blur():
@@ -162,7 +165,9 @@ def test_shipped_checkpoint_measures_a_global_blur():
 
     model = load_model()
     image = skimage.data.astronaut()[::2, ::2].astype(np.float32) / 255.0  # 256 px, in focus
-    sharp = estimate_defocus(image, model, flips=1)
-    blurred = estimate_defocus(cv2.GaussianBlur(image, (0, 0), 2.0), model, flips=1)
+    with pytest.warns(UserWarning, match="σ curve was fitted at 8 flips, used at 1"):
+        sharp = estimate_defocus(image, model, flips=1)
+    with pytest.warns(UserWarning):
+        blurred = estimate_defocus(cv2.GaussianBlur(image, (0, 0), 2.0), model, flips=1)
     assert np.median(sharp) < 0.6
     assert 1.6 < np.median(blurred) < 2.6

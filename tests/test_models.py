@@ -250,8 +250,8 @@ def test_save_load_round_trip_bit_exact(tmp_path, encoder):
     m.blur(torch.rand(2, 3, 32, 32))  # move BN statistics off their initial values
     path = save_model(tmp_path / "model.safetensors", m, {"iteration": 7})
     meta = json.loads((tmp_path / "model.json").read_text())
-    assert meta["format_version"] == 1 and meta["iteration"] == 7
-    assert meta["model_config"]["encoder"] == encoder and meta["init"]["input_convention"]
+    assert meta["format_version"] == 2 and meta["iteration"] == 7 and meta["history"] == []
+    assert meta["architecture"]["encoder"] == encoder and meta["init"]["input_convention"]
     m2, meta2 = load_model_file(path)
     assert not m2.training and meta2["iteration"] == 7 and m2.init_info == m.init_info
     s1, s2 = m.state_dict(), m2.state_dict()

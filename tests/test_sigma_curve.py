@@ -1,4 +1,4 @@
-"""The σ recalibration curve: L1 isotonic fit, storage in the model config / file, use at inference, the CLI."""
+"""The σ recalibration curve: L1 isotonic fit, storage in the recipe / model file, use at inference, the CLI."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from dmenet import inference
+from dmenet import calibrate, inference
 from dmenet.config import ConfigError, dump_config, load_config
 from dmenet.models import sigma_curve as sc
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
-from dmenet.training import fit_sigma
+from dmenet.models.recipe import Recipe, SigmaPath
 from syndof import io
 
 SIGMA_MAX = 7.0
@@ -89,48 +89,51 @@ def test_unfitted_ends_keep_the_identity_offset():
         sc.fit_sigma_curve(hists[:3], SIGMA_MAX, min_pixels=1000)
 
 
-def test_config_checks_and_round_trips_the_curve(tmp_path):
+def test_recipe_checks_and_round_trips_the_curve(tmp_path):
     with pytest.raises(ValueError, match="non-decreasing"):
-        ModelConfig(sigma_curve=(0.0, 2.0, 1.0))
+        SigmaPath(curve=(0.0, 2.0, 1.0))
     with pytest.raises(ValueError, match="lie in"):
-        ModelConfig(sigma_curve=(0.0, 8.0))
+        Recipe(sigma=SigmaPath(curve=(0.0, 8.0))).check(SIGMA_MAX)
     with pytest.raises(ValueError, match="at least 2"):
-        ModelConfig(sigma_curve=(1.0,))
+        SigmaPath(curve=(1.0,))
     with pytest.raises(ValueError, match="non-finite"):
-        ModelConfig(sigma_curve=(0.0, float("nan")))
-    assert ModelConfig(sigma_curve=[0, 3.5, 7]).sigma_curve == (0.0, 3.5, 7.0)
-    assert load_config(None, ["model.sigma_curve=[0, 1, 7]"]).model.sigma_curve == (0.0, 1.0, 7.0)
-    with pytest.raises(ConfigError, match="non-decreasing"):
-        load_config(None, ["model.sigma_curve=3,1"])
+        SigmaPath(curve=(0.0, float("nan")))
+    assert SigmaPath(curve=[0, 3.5, 7]).curve == (0.0, 3.5, 7.0)
+    # a fitted value is not a training option: an old run config with a curve is refused, one without reloads
+    with pytest.raises(ConfigError, match="unknown config key 'model.sigma_curve'"):
+        load_config(None, ["model.sigma_curve=[0, 1, 7]"])
+    dumped = tmp_path / "config.yaml"
+    dumped.write_text(dump_config(load_config(None)).replace("model:\n", "model:\n  sigma_curve: [0, 2.5, 7]\n"))
+    with pytest.raises(ConfigError, match="model.sigma_curve is a fitted inference value"):
+        load_config(dumped)
     with pytest.raises(ConfigError, match="scalar"):  # lists only where the field takes one
         load_config(None, ["model.width=[1, 2]"])
-    dumped = tmp_path / "config.yaml"  # a run's config.yaml reloads with the curve
-    dumped.write_text(dump_config(load_config(None, ["model.sigma_curve=0,2.5,7"])))
-    assert load_config(dumped).model.sigma_curve == (0.0, 2.5, 7.0)
 
     model = _tiny()
-    model.config.sigma_curve = (0.0, 2.0, 7.0)
+    model.recipe = model.recipe.with_sigma_curve((0.0, 2.0, 7.0))
     save_model(tmp_path / "m.safetensors", model, {})
-    assert json.loads((tmp_path / "m.json").read_text())["model_config"]["sigma_curve"] == [0.0, 2.0, 7.0]
+    assert json.loads((tmp_path / "m.json").read_text())["recipe"]["sigma"]["curve"] == [0.0, 2.0, 7.0]
     loaded, _ = load_model_file(tmp_path / "m.safetensors")
-    assert loaded.config.sigma_curve == (0.0, 2.0, 7.0)
+    assert loaded.recipe.sigma.curve == (0.0, 2.0, 7.0)
+    bad = json.loads((tmp_path / "m.json").read_text())
+    bad["recipe"]["sigma"]["curve"] = [0.0, 9.0]  # beyond this model's σ_max
+    (tmp_path / "m.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="lie in"):
+        load_model_file(tmp_path / "m.safetensors")
 
 
 def test_inference_maps_sigma_but_not_the_label_or_detection():
     model = _tiny()
     image = np.random.default_rng(3).random((40, 56, 3)).astype(np.float32)
     plain = inference.estimate(image, model)
-    model.config.sigma_curve = (0.0, 6.0, 7.0)  # raw 0 … 3.5 px → 0 … 6 px
-    curved = inference.estimate(image, model)
+    curved = inference.estimate(image, inference.Predictor(model, Recipe().with_sigma_curve((0.0, 6.0, 7.0))))
     assert np.array_equal(curved.label, plain.label)
     assert np.array_equal(curved.blur_probability, plain.blur_probability)
     expected = np.interp(plain.sigma, [0.0, 3.5, 7.0], [0.0, 6.0, 7.0])
     assert np.allclose(curved.sigma, expected, atol=1e-5)
     # with max_side the curve applies at the working size (σ_work = σ / 2 here), then σ is rescaled to the
     # input's px: a linear curve σ → 3σ/7 commutes with the bilinear resize, so the map is the plain one × 3/7
-    model.config.sigma_curve = (0.0, 3.0)
-    small = inference.estimate(image, model, max_side=28)
-    model.config.sigma_curve = None
+    small = inference.estimate(image, inference.Predictor(model, Recipe().with_sigma_curve((0.0, 3.0))), max_side=28)
     small_plain = inference.estimate(image, model, max_side=28)
     assert small.sigma.shape == image.shape[:2]
     assert np.allclose(small.sigma, small_plain.sigma * 3.0 / 7.0, atol=1e-4)
@@ -151,23 +154,27 @@ def test_cli_fits_writes_a_model_and_reports_bad_input(tmp_path, rng, capsys):
     data = tmp_path / "data"
     _syndof_folder(data, rng)
     (data / "image" / "broken.png").write_bytes(b"not a png")
-    rc = fit_sigma.main(["--model", str(tmp_path / "m.safetensors"), "--data", str(data), "--values", "8",
+    rc = calibrate.main(["sigma", "--model", str(tmp_path / "m.safetensors"), "--data", str(data), "--values", "8",
                          "--min-pixels", "100", "--flips", "2", "--out", str(tmp_path / "fit.safetensors")])
     assert rc == 0
     fitted, meta = load_model_file(tmp_path / "fit.safetensors")
-    curve = fitted.config.sigma_curve
+    curve = fitted.recipe.sigma.curve
     assert curve is not None and len(curve) == 8 and np.all(np.diff(curve) >= 0)
-    cal = meta["sigma_calibration"]
+    entry = meta["history"][-1]
+    cal = entry["result"]
+    assert entry["tool"] == "dmenet.calibrate sigma" and entry["data"] == [str(data)]
     assert cal["n_images"] == 3 and len(cal["skipped"]) == 1 and "broken.png" in cal["skipped"][0]
     assert cal["fit_label_mae_after"] <= cal["fit_label_mae_before"]
-    assert cal["test_flips"] == 2 and meta["note"] == "kept"
+    assert cal["flips"] == 2 and meta["note"] == "kept"
+    fit = fitted.recipe.sigma.curve_fit
+    assert fitted.recipe.flips == 2 and (fit.flips, fit.bn, fit.data) == (2, fitted.recipe.sigma.bn, (str(data),))
     assert sum(cal["pixels_per_value"]) == 3 * 48 * 64
     for name, tensor in model.state_dict().items():  # no weight changes
         assert torch.equal(tensor, fitted.state_dict()[name])
 
     empty = tmp_path / "empty"
     (empty / "image").mkdir(parents=True)
-    rc = fit_sigma.main(["--model", str(tmp_path / "m.safetensors"), "--data", str(empty),
+    rc = calibrate.main(["sigma", "--model", str(tmp_path / "m.safetensors"), "--data", str(empty),
                          "--out", str(tmp_path / "x.safetensors")])
     assert rc == 2 and not (tmp_path / "x.safetensors").exists()
     assert "no images" in capsys.readouterr().err
@@ -178,7 +185,7 @@ def test_raw_sigma_option_of_predict_and_evaluate(tmp_path, rng):
     from dmenet import evaluate, predict
 
     model = _tiny()
-    model.config.sigma_curve = (0.0, 3.0)
+    model.recipe = model.recipe.with_sigma_curve((0.0, 3.0))
     save_model(tmp_path / "m.safetensors", model, {})
     io.write_image(tmp_path / "in" / "x.png", rng.random((48, 64, 3)).astype(np.float32))
     maps = {}
@@ -200,4 +207,4 @@ def test_raw_sigma_option_of_predict_and_evaluate(tmp_path, rng):
                               "--wandb", "disabled", *extra]) == 0
         scores[name] = json.loads((out / "metrics.json").read_text())
     assert scores["curve"]["metrics"]["mae"] != pytest.approx(scores["raw"]["metrics"]["mae"], abs=1e-4)
-    assert "σ curve 2 values" in scores["curve"]["source"] and "σ curve none" in scores["raw"]["source"]
+    assert "2-value σ curve" in scores["curve"]["source"] and "no σ curve" in scores["raw"]["source"]

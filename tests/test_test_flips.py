@@ -1,4 +1,4 @@
-"""Test-time symmetry averaging (``ModelConfig.test_flips``): the averaged map is equivariant, options are checked."""
+"""Test-time symmetry averaging (``Recipe.flips``): the averaged map is equivariant, options are checked."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dmenet import inference, predict
 from dmenet.methods import MethodOptions, make_method
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
+from dmenet.models.recipe import Recipe
 
 TINY = dict(encoder="mobilenet_v2", width=0.25, refine_blocks=1, calib_width=0.25)
 
@@ -37,7 +38,7 @@ def test_the_eight_symmetries_are_distinct_and_inverted():
 
 def test_flips_one_is_the_plain_forward(model):
     image = _image(40, 56)
-    model.config.test_flips = 1
+    assert model.recipe.flips == 1  # a new model's recipe: one pass
     plain = inference.predict_label(image, model)
     assert np.array_equal(inference.predict_label(image, model, flips=1), plain)
 
@@ -68,19 +69,19 @@ def test_mirror_averaged_map_follows_a_mirrored_image(model):
 
 def test_config_default_is_used_and_round_trips(model, tmp_path):
     image = _image(32, 48, seed=3)
-    model.config.test_flips = 4
+    model.recipe = Recipe(flips=4)
     try:
         assert np.array_equal(inference.predict_label(image, model), inference.predict_label(image, model, flips=4))
         path = save_model(tmp_path / "m.safetensors", model)
         loaded, _ = load_model_file(path)
-        assert loaded.config.test_flips == 4
+        assert loaded.recipe.flips == 4
     finally:
-        model.config.test_flips = 1
+        model.recipe = Recipe()
 
 
 def test_bad_flip_counts_are_rejected(model, tmp_path, capsys):
-    with pytest.raises(ValueError, match="test_flips"):
-        ModelConfig(**TINY, test_flips=3)
+    with pytest.raises(ValueError, match="flips"):
+        Recipe(flips=3)
     with pytest.raises(ValueError, match="flips"):
         inference.predict_label(_image(32, 32), model, flips=6)
     path = save_model(tmp_path / "m.safetensors", model)
@@ -90,4 +91,4 @@ def test_bad_flip_counts_are_rejected(model, tmp_path, capsys):
     assert exit_info.value.code == 2 and "--flips" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--flips"):
         make_method("dmenet", MethodOptions(model=path, flips=5))
-    assert "2 test flips" in make_method("dmenet", MethodOptions(model=path, flips=2)).describe()
+    assert "mean of 2 flips" in make_method("dmenet", MethodOptions(model=path, flips=2)).describe()

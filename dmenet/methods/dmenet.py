@@ -1,4 +1,5 @@
-"""DMENet as a registered estimator: B's σ map (px) and S's blur probability, through :mod:`dmenet.inference`."""
+"""DMENet as a registered estimator: B's σ map (px) and S's blur probability, through a
+:class:`dmenet.inference.Predictor` (the model and its recipe, with the options' overrides)."""
 
 from __future__ import annotations
 
@@ -8,43 +9,41 @@ from dmenet.methods.base import Estimate, Estimator, MethodOptions
 
 
 class DMENetEstimator(Estimator):
-    """A loaded DMENet model plus the inference options (flips, max side, tiles)."""
+    """A Predictor (model + recipe) plus the run options (max side, tiles)."""
 
     name = "dmenet"
     gives_sigma = True
     gives_probability = True
 
-    def __init__(self, model, options: MethodOptions):
-        self.model = model
+    def __init__(self, predictor, options: MethodOptions):
+        self.predictor = predictor
         self.options = options
         self._tile_options = {k: v for k, v in (("tile_size", options.tile_size),
                                                 ("tile_overlap", options.tile_overlap)) if v is not None}
 
-    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
-        from dmenet.inference import estimate
+    @property
+    def model(self):
+        return self.predictor.model
 
-        res = estimate(image, self.model, max_side=self.options.max_side, with_probability=probability,
-                       with_sigma=sigma, **self._tile_options)
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        res = self.predictor.estimate(image, sigma=sigma, probability=probability, max_side=self.options.max_side,
+                                      **self._tile_options)
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
                         sigma_max=float(self.model.config.sigma_max))
 
     def describe(self) -> str:
-        from dmenet.models.sigma_curve import describe_sigma_curve
-
-        cfg = self.model.config
         where = self.options.model or "checkpoints/dmenet_lite.safetensors"
-        return (f"dmenet {where}: {cfg.test_flips} test flips, σ curve {describe_sigma_curve(cfg.sigma_curve)}, "
-                f"{cfg.describe_bn()}; detection = S(label) through sigmoid({cfg.dbd_logit_scale:g}·(z − "
-                f"{cfg.dbd_logit_shift:g}))")
+        sigma_line, detection_line = str(self.predictor.recipe).split("\n")
+        return f"dmenet {where}: {sigma_line}\n{detection_line}"
 
 
 def make(options: MethodOptions) -> DMENetEstimator:
-    """Load the model file (None = the shipped checkpoint) with ``options``' flips / raw-σ overrides applied."""
-    from dmenet.inference import drop_sigma_curve, load_model, set_test_flips
+    """Load the model file (None = the shipped checkpoint) as a Predictor with ``options``' flips / raw-σ
+    overrides (copies of its recipe; a warning when they contradict a fitted value)."""
+    from dmenet.inference import load_predictor
 
     if options.extra:
         raise ValueError(f"method dmenet takes no method options, got {', '.join(k for k, _ in options.extra)}")
-    model = load_model(options.model, device=options.device)
-    set_test_flips(model, options.flips)
-    drop_sigma_curve(model, options.raw_sigma)
-    return DMENetEstimator(model, options)
+    predictor = load_predictor(options.model, device=options.device, flips=options.flips,
+                               raw_sigma=options.raw_sigma)
+    return DMENetEstimator(predictor, options)

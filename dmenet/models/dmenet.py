@@ -18,6 +18,7 @@ from dmenet.models.discriminator import Discriminator
 from dmenet.models.encoders import build_encoder
 from dmenet.models.layers import check_image
 from dmenet.models.perceptual import Perceptual
+from dmenet.models.recipe import Recipe
 
 
 @dataclass
@@ -59,6 +60,8 @@ class DMENet(nn.Module):
         calibration: S, forward(defocus (B, 1, H, W)) -> logits (B, 1, H, W), 1 = blurred.
         config: the ModelConfig it was built from.
         init_info: {"encoder", "init", "init_name", "input_convention", "convention_source", "init_metadata"}.
+        recipe: the inference recipe (:class:`dmenet.models.recipe.Recipe`, immutable) saved beside the weights;
+            a new model has the paper's (moving statistics, one pass, no fitted values). Replace it, never edit it.
     """
 
     def __init__(self, blur: BlurNet, discriminator: Discriminator, perceptual: Perceptual,
@@ -70,6 +73,7 @@ class DMENet(nn.Module):
         self.calibration = calibration
         self.config = config
         self.init_info = init_info
+        self.recipe = Recipe()
 
     @property
     def sigma_max(self) -> float:

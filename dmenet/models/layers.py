@@ -185,7 +185,7 @@ def batch_statistics(module: nn.Module) -> Iterator[None]:
     """Within the block, every BatchNorm of ``module`` normalises with the statistics of the current batch.
 
     Moving statistics and ``num_batches_tracked`` are left exactly as they were (momentum 0, counters restored);
-    other layers keep their mode. Used for ``ModelConfig.image_bn_stats`` inference.
+    other layers keep their mode. Used for per-image statistics at inference (``BNMode.IMAGE`` of the recipe).
     """
     bns = [m for m in module.modules() if isinstance(m, (BetaBatchNorm, nn.modules.batchnorm._BatchNorm))]
     saved = [(m.training, m.momentum, m.num_batches_tracked.clone()) for m in bns]

@@ -1,5 +1,11 @@
 """DMENet model files: ``NAME.safetensors`` (every tensor of the state dict, BN statistics and the frozen C included)
-plus ``NAME.json`` ({"format_version": 1, "model_config": {...}, "init": {...}, **meta}). No pickle anywhere.
+plus ``NAME.json``, the sidecar. No pickle anywhere.
+
+Sidecar format 2: ``{"format_version": 2, "architecture": {...ModelConfig}, "recipe": {...Recipe}, "history": [...],
+"init": {...}, **meta}``. The recipe (:mod:`dmenet.models.recipe`) is what inference does after the weights; the
+history lists the post-training steps that wrote the file (tool, arguments, date, data), oldest first. Format-1
+sidecars (the six inference options inside ``model_config``) are read through
+:func:`dmenet.models.recipe.recipe_from_format1`; :func:`read_sidecar` returns every file in the format-2 layout.
 
 Both files are written atomically (temporary file + rename, :func:`syndof.io.atomic_path`), weights first. Loading
 is strict: a missing, extra or mis-shaped tensor raises :class:`ModelFileError`.
@@ -18,10 +24,13 @@ from safetensors.torch import load_file, save_file
 
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
+from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
 from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
-FORMAT_VERSION = 1
-RESERVED_KEYS = ("format_version", "model_config", "init")
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+RESERVED_KEYS = ("format_version", "architecture", "recipe", "history", "init", "model_config",
+                 "converted_from_format")
 
 
 class ModelFileError(ValueError):
@@ -51,11 +60,12 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = None) -> Path:
+def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = None,
+               history: list[dict[str, Any]] | None = None) -> Path:
     """Write ``model`` (all state-dict tensors, CPU, contiguous) and its JSON sidecar; returns the weights path.
 
-    ``meta`` (JSON-serialisable, e.g. {"iteration": …, "git_sha": …}) is merged into the sidecar; its keys must not
-    be "format_version", "model_config" or "init".
+    The sidecar holds ``model.config`` (architecture), ``model.recipe``, ``history`` (None = empty) and ``meta``
+    (JSON-serialisable, e.g. {"iteration": …, "git_sha": …}), whose keys must not be any of :data:`RESERVED_KEYS`.
     """
     meta = dict(meta or {})
     clash = [k for k in RESERVED_KEYS if k in meta]
@@ -64,8 +74,8 @@ def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = No
     weights_path, json_path = model_paths(path)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     header = {"format": "dmenet", "format_version": str(FORMAT_VERSION), "encoder": model.config.encoder}
-    sidecar = {"format_version": FORMAT_VERSION, "model_config": model.config.to_dict(),
-               "init": model.init_info, **meta}
+    sidecar = {"format_version": FORMAT_VERSION, "architecture": model.config.to_dict(),
+               "recipe": model.recipe.to_dict(), "history": list(history or []), "init": model.init_info, **meta}
     json.dumps(sidecar)  # fail before writing anything if meta is not JSON-serialisable
     with atomic_path(weights_path) as tmp:
         save_file(tensors, str(tmp), metadata=header)
@@ -74,7 +84,8 @@ def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = No
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:
-    """The JSON sidecar of a model file (format_version checked)."""
+    """The JSON sidecar of a model file in the format-2 layout (a format-1 file is converted in memory and gets
+    ``"converted_from_format": 1``; the file itself is not touched)."""
     _, json_path = model_paths(path)
     if not json_path.is_file():
         raise ModelFileError(f"{json_path}: model sidecar JSON not found (written by save_model beside the weights)")
@@ -82,36 +93,50 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
         sidecar = read_json_object(json_path)
     except InputError as exc:
         raise ModelFileError(str(exc)) from None
-    if sidecar.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{json_path}: format_version {sidecar.get('format_version')!r}, "
-                             f"expected {FORMAT_VERSION}")
-    if not isinstance(sidecar.get("model_config"), dict):
+    version = sidecar.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(f"{json_path}: format_version {version!r}, expected one of {READABLE_VERSIONS}")
+    if version != FORMAT_VERSION and not isinstance(sidecar.get("model_config"), dict):
         raise ModelFileError(f"{json_path}: 'model_config' must be a JSON object (the ModelConfig fields), got "
                              f"{type(sidecar.get('model_config')).__name__}")
     if not isinstance(sidecar.get("init") or {}, dict):
         raise ModelFileError(f"{json_path}: 'init' must be a JSON object or null")
+    try:
+        sidecar = sidecar if version == FORMAT_VERSION else _from_format1(sidecar)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{json_path}: format-1 sidecar cannot be read ({err})") from err
+    for key in ("architecture", "recipe"):
+        if not isinstance(sidecar.get(key), dict):
+            raise ModelFileError(f"{json_path}: {key!r} must be a JSON object, got {type(sidecar.get(key)).__name__}")
     return sidecar
 
 
-def sidecar_config(sidecar: dict[str, Any], path: str | Path) -> ModelConfig:
-    """The :class:`ModelConfig` of a sidecar read by :func:`read_sidecar`; a bad field raises ModelFileError."""
-    try:
-        return ModelConfig.from_dict(dict(sidecar["model_config"]))
-    except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{model_paths(path)[1]}: invalid model_config ({exc})") from None
+def _from_format1(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """Format-1 sidecar → format-2 layout: ``model_config`` splits into architecture and recipe."""
+    config = dict(sidecar["model_config"])
+    meta = {k: v for k, v in sidecar.items() if k not in RESERVED_KEYS}
+    recipe = recipe_from_format1(config, meta)
+    architecture = {k: v for k, v in config.items() if k not in LEGACY_FIELDS}
+    return {"format_version": FORMAT_VERSION, "converted_from_format": 1, "architecture": architecture,
+            "recipe": recipe.to_dict(), "history": history_from_format1(meta), "init": sidecar.get("init"), **meta}
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tuple[DMENet, dict[str, Any]]:
     """Rebuild the model from the sidecar's config, load the weights strictly, move to ``device``, eval mode.
 
     The init file named in the config is not read (its weights are in the checkpoint); the input convention comes
-    from the sidecar's ``init`` record. Returns (model, sidecar dict).
+    from the sidecar's ``init`` record; ``model.recipe`` is the sidecar's recipe. Returns (model, sidecar dict in the
+    format-2 layout, :func:`read_sidecar`).
     """
     weights_path, _ = model_paths(path)
     sidecar = read_sidecar(path)
     if not weights_path.is_file():
         raise ModelFileError(f"{weights_path}: model weights not found")
-    cfg = sidecar_config(sidecar, path)
+    try:
+        cfg = ModelConfig.from_dict(dict(sidecar["architecture"]))
+        recipe = Recipe.from_dict(sidecar["recipe"]).check(cfg.sigma_max)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{model_paths(path)[1]}: bad architecture or recipe ({err})") from err
     init = dict(sidecar.get("init") or {})
     convention = cfg.input_convention or init.get("input_convention")
     if convention is None:
@@ -120,6 +145,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     model = build_dmenet(dataclasses.replace(cfg, input_convention=convention), load_init=False)
     model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
+    model.recipe = recipe
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -136,9 +162,8 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
 
 
 ARCHITECTURE_FIELDS = ("encoder", "width", "refine_blocks", "max_coc", "disc_width", "calib_width", "mobilenet_d0")
-"""ModelConfig fields that shape the state dict or the meaning of the output (``init``, ``input_convention`` and
-``image_bn_stats``, ``detection_image_bn_stats``, ``dbd_logit_scale``, ``dbd_logit_shift``, ``test_flips`` and
-``sigma_curve`` do not)."""
+"""ModelConfig fields that shape the state dict or the meaning of the output (``init`` and ``input_convention`` do
+not; the recipe is not part of the architecture)."""
 
 
 def load_weights_from(model: DMENet, path: str | Path) -> dict[str, Any]:
@@ -152,7 +177,7 @@ def load_weights_from(model: DMENet, path: str | Path) -> dict[str, Any]:
     """
     sidecar = read_sidecar(path)
     weights_path, _ = model_paths(path)
-    saved = dict(sidecar["model_config"])
+    saved = dict(sidecar["architecture"])
     mine = model.config.to_dict()
     differ = {k: (saved.get(k), mine[k]) for k in ARCHITECTURE_FIELDS if saved.get(k) != mine[k]}
     if differ:

@@ -7,8 +7,9 @@ the median of the true σ, pooled until the medians are in order). It changes no
 minimise the squared error, i.e. fit means; the MAE needs this median version, written out below.)
 
 The curve is ``N + 1`` σ values (px) at the evenly spaced predicted σ ``0, σ_max/N, …, σ_max`` and is read by
-linear interpolation (:func:`apply_sigma_curve`); :class:`dmenet.models.config.ModelConfig` stores it as
-``sigma_curve``. :mod:`dmenet.training.fit_sigma` fits it on held-out renders.
+linear interpolation (:func:`apply_sigma_curve`); the inference recipe stores it as ``Recipe.sigma.curve``
+(:mod:`dmenet.models.recipe`). :mod:`dmenet.training.fit_sigma` (``python -m dmenet.calibrate sigma``) fits it on
+held-out renders.
 
 Everything here is in σ px; label ↔ σ conversions live in :mod:`syndof.units`.
 """
@@ -58,11 +59,6 @@ def apply_sigma_curve(sigma: np.ndarray, curve: Sequence[float], sigma_max: floa
     values = np.asarray(curve, dtype=np.float64)
     knots = curve_knots(values.size, sigma_max)
     return np.interp(np.asarray(sigma, dtype=np.float64), knots, values).astype(np.float32)
-
-
-def describe_sigma_curve(curve: Sequence[float] | None) -> str:
-    """One-line summary of a model's curve for reports: ``"none"`` or ``"N values"``."""
-    return "none" if curve is None else f"{len(curve)} values"
 
 
 def _weighted_median(hist: np.ndarray) -> float:

@@ -3,29 +3,21 @@
 Late checkpoints of a small-batch run scatter around a minimum; their uniform average usually sits nearer its
 centre than any one of them, and costs nothing at inference. Floating-point tensors (weights, BatchNorm statistics)
 are averaged; integer tensors (``num_batches_tracked``) are taken from the last file. All files must have the same
-architecture (:data:`dmenet.models.model_io.ARCHITECTURE_FIELDS`); the output keeps the last file's config.
+architecture (:data:`dmenet.models.model_io.ARCHITECTURE_FIELDS`); the output keeps the last file's recipe.
 
-Usage::
+Usage (:mod:`dmenet.calibrate`; ``python -m dmenet.training.average`` is a deprecated alias)::
 
-    python -m dmenet.training.average --model RUN/ckpt_a.safetensors RUN/ckpt_b.safetensors … --out OUT.safetensors
-    python -m dmenet.training.average --run RUN --last 8 --out OUT.safetensors   # needs train.keep_last >= 8
+    python -m dmenet.calibrate average --model RUN/ckpt_a.safetensors RUN/ckpt_b.safetensors … --out OUT.safetensors
+    python -m dmenet.calibrate average --run RUN --last 8 --out OUT.safetensors   # needs train.keep_last >= 8
 
 ``--model`` may name a file more than once: ``--model A A B`` is the weighted average ⅔ A + ⅓ B.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from pathlib import Path
 
 import torch
-
-from dmenet.models.model_io import ARCHITECTURE_FIELDS, RESERVED_KEYS, ModelFileError, load_model_file, save_model
-from dmenet.training.checkpoint import recent_models
-from syndof import cli
-
-log = logging.getLogger("dmenet.average")
 
 
 def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -59,33 +51,14 @@ EXAMPLE = ("dmenet-average --model checkpoints/dmenet_lite.safetensors checkpoin
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("dmenet.training.average", __doc__, EXAMPLE)
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", nargs="+", metavar="PATH", help="model files of one run, oldest first")
-    cli.hidden_alias(src, "--models", "--model", "model", nargs="+")
-    src.add_argument("--run", help="a training run folder: average its --last most recent checkpoints")
-    p.add_argument("--last", type=cli.positive_int, default=None, help="with --run: how many checkpoints (default 8)")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    if args.model is not None and args.last is not None:
-        p.error("--last selects checkpoints of --run; with --model, list the files to average")
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.run is not None:
-        args.model = [str(m) for m in recent_models(Path(args.run), 8 if args.last is None else args.last)]
-    loaded = [load_model_file(m) for m in args.model]
-    arch = [{f: getattr(m.config, f) for f in ARCHITECTURE_FIELDS} for m, _ in loaded]
-    for path, a in zip(args.model, arch):
-        if a != arch[-1]:
-            raise ModelFileError(f"{path}: architecture {a} differs from {args.model[-1]} {arch[-1]}")
-    averaged = average_state_dicts([m.state_dict() for m, _ in loaded])
-    model, meta = loaded[-1]
-    model.load_state_dict(averaged, strict=True)
-    meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
-    meta["weight_average"] = {"models": [str(Path(m)) for m in args.model],
-                              "steps": [s.get("step") for _, s in loaded]}
-    save_model(args.out, model, meta)
-    log.info("averaged %d models; wrote %s", len(loaded), args.out)
-    return 0
+    """Deprecated alias of ``python -m dmenet.calibrate average``."""
+    import warnings
+
+    from dmenet import calibrate
+
+    warnings.warn("python -m dmenet.training.average is deprecated: use python -m dmenet.calibrate average",
+                  DeprecationWarning, stacklevel=2)
+    return calibrate.main(["average", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from torch import Tensor, nn
 from dmenet import losses
 from dmenet.config import ExperimentConfig, consistency_sizes
 from dmenet.data.stream import derived_seed
+from dmenet.models.layers import batch_statistics
+from dmenet.models.recipe import BNMode
 from dmenet.training.schedule import epoch_of, lr_at
 
 
@@ -228,12 +230,20 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def validate(self, batches: Sequence[dict[str, Tensor]]) -> float:
-        """Mean L_defocus (MSE on σ/σ_max) of B in eval mode over held-out synthetic batches."""
+        """Mean L_defocus (MSE on σ/σ_max) of B over held-out synthetic batches, evaluated as the model recipe's σ
+        path says: eval mode with the moving statistics, or each image normalised with its own statistics
+        (``recipe.sigma.bn`` image; one image at a time, so no image borrows another's)."""
         self.model.blur.eval()
+        per_image = self.model.recipe.sigma.bn is BNMode.IMAGE
         total, count = 0.0, 0
         for batch in batches:
+            images = batch["image"].to(self.device)
             with self._autocast():
-                pred = self.model.blur(batch["image"].to(self.device)).defocus
+                if per_image:
+                    with batch_statistics(self.model.blur):
+                        pred = torch.cat([self.model.blur(x[None]).defocus for x in images])
+                else:
+                    pred = self.model.blur(images).defocus
             total += float(losses.defocus_loss(pred.float(), batch["label"].to(self.device))) * len(pred)
             count += len(pred)
         self.train_mode()

@@ -1,18 +1,17 @@
 """Fit the DBD logit transform of a trained model on labelled training images (an inference option, no weights change).
 
-Why: S is a per-pixel 1×1 network on B's output, so with BCE it learns the posterior P(blurred | B's output) — a soft
-curve wherever B's σ estimates of the two classes overlap. The DBD benchmarks score a continuous map against a
+Why: S is a per-pixel 1×1 network on B's output, so with BCE it learns the posterior P(blurred | B's output) — a
+soft curve wherever B's σ estimates of the two classes overlap. The DBD benchmarks score a continuous map against a
 *binary* mask with MAE (minimised by a hard decision, not by a calibrated probability) next to Fmax (a threshold
 sweep, which needs a map that still ranks pixels). This tool chooses ``sigmoid(scale · (logit − shift))`` of S's
-logit on a fixed grid, by the mean over the labelled *training* images of ``MAE − Fmax`` (both DBD headline
-metrics, same protocol as :mod:`dmenet.eval.dbd` at native resolution), and stores ``scale`` and ``shift`` in the
-model config (``ModelConfig.dbd_logit_scale`` / ``dbd_logit_shift``). The grid bounds the steepness (scale ≤ 8), so
-the map keeps a transition band for threshold sweeps. Test images must not be among the fitting images.
+logit on a fixed grid, by the mean over the labelled *training* images of ``MAE − Fmax`` (both DBD headline metrics,
+same protocol as :mod:`dmenet.eval.dbd` at native resolution), and stores ``scale`` and ``shift`` in the recipe's
+detection path (``Recipe.detection``, with the conditions they were fitted under). The grid bounds the steepness
+(scale ≤ 8), so the map keeps a transition band for threshold sweeps. Test images must not be among the fitting
+images.
 
-Usage::
-
-    python -m dmenet.training.fit_dbd --model RUN/model.safetensors --labelled DIR --gt-polarity white-sharp \
-        --out OUT.safetensors
+Usage: ``python -m dmenet.calibrate dbd --model RUN/model.safetensors --labelled DIR --gt-polarity white-sharp
+--out OUT.safetensors`` (:mod:`dmenet.calibrate`); ``python -m dmenet.training.fit_dbd`` is a deprecated alias of it.
 """
 
 from __future__ import annotations
@@ -25,9 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.eval import metrics
-from dmenet.inference import blur_probability_from_logit, calibration_logit, detection_label, set_test_flips
-from dmenet.models.config import TEST_FLIPS
-from syndof import cli
+from dmenet.inference import blur_probability_from_logit, calibration_logit
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_dbd")
@@ -101,8 +98,10 @@ def fit_logit_transform(
                         "objective": "mean MAE - mean Fmax over the fitting images (native resolution)"})
 
 
-def labelled_logits(model, root: Path, white_is_blurred: bool) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """S logits and GT masks (1 = blurred) of every image of a labelled ``image/`` + ``gt/`` folder.
+def labelled_logits(predictor, root: Path,
+                    white_is_blurred: bool) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """S logits (the detection path of ``predictor``, a :class:`dmenet.inference.Predictor`) and GT masks
+    (1 = blurred) of every image of a labelled ``image/`` + ``gt/`` folder.
 
     Unreadable images are skipped with a warning; a mask whose size differs from its image raises
     (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).
@@ -117,7 +116,7 @@ def labelled_logits(model, root: Path, white_is_blurred: bool) -> tuple[list[np.
         except sio.InputError as err:
             log.warning("skipped: %s", err)
             continue
-        logits.append(calibration_logit(model, detection_label(sample["image"], model)))
+        logits.append(calibration_logit(predictor.model, predictor.detection_label(sample["image"])))
         masks.append(sample["mask"] > 0.5)
         names.append(Path(sample["path"]).name)
     if not logits:
@@ -131,35 +130,14 @@ EXAMPLE = ("dmenet-fit-dbd --model checkpoints/dmenet_lite.safetensors --labelle
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    from dmenet.cli import add_model
-    from dmenet.models.model_io import RESERVED_KEYS, load_model_file, save_model
+    """Deprecated alias of ``python -m dmenet.calibrate dbd``."""
+    import warnings
 
-    p = cli.parser("dmenet.training.fit_dbd", __doc__, EXAMPLE)
-    add_model(p, required=True, help="trained model file (.safetensors + .json)")
-    p.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
-    p.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
-    p.add_argument("--out", required=True, help="output model file (same weights, config with the transform)")
-    p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None,
-                   help="set the model's test_flips first (the fit uses the maps inference will give)")
-    cli.add_device(p)
-    cli.add_threads(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
-    model, meta = load_model_file(args.model, device=args.device)
-    set_test_flips(model, args.flips)
-    logits, masks, names = labelled_logits(model, Path(args.labelled), args.gt_polarity == "white-blurred")
-    fit = fit_logit_transform(logits, masks)
-    model.config.dbd_logit_scale, model.config.dbd_logit_shift = fit.scale, fit.shift
-    meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
-    meta["dbd_calibration"] = {**fit.to_dict(), "test_flips": model.config.test_flips, "labelled": str(args.labelled),
-                               "images": names, "source_model": str(args.model)}
-    save_model(args.out, model.cpu(), meta)
-    log.info("test flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images; "
-             "wrote %s", model.config.test_flips, fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax,
-             fit.n_images, args.out)
-    return 0
+    from dmenet import calibrate
+
+    warnings.warn("python -m dmenet.training.fit_dbd is deprecated: use python -m dmenet.calibrate dbd",
+                  DeprecationWarning, stacklevel=2)
+    return calibrate.main(["dbd", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -7,24 +7,18 @@ Eval-mode outputs then drift from train-mode ones (measured on the lite model at
 cumulative (equal-weight) average over crops from the domains the model will see at inference, removes the drift
 without touching any learned weight.
 
-A mixed synthetic + real re-estimation only partly closes the gap (0.270 → 0.205 at step 1200), because B's
-features are normalised per domain during training. ``--mode image`` re-estimates nothing: the model's config gets
-``image_bn_stats = True`` and inference normalises each image with its own statistics (0.074 at step 1200, the same
-as training's batch statistics). Releases until 2 Dec 2026 05:10 used it, but per-image statistics divide away a
-blur that covers the whole image, so B learned to rank blur within the image instead of measuring it. The shipped
-model re-estimates on synthetic crops only (``--mode running --synthetic``): rule-v9 validation 0.0498 against
-0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone (docs/history.md §7).
+A mixed synthetic + real re-estimation only partly closes the gap (0.270 → 0.205 at step 1200), because B's features
+are normalised per domain during training. ``--mode image`` re-estimates nothing: the recipe's σ path gets per-image
+BatchNorm statistics (:class:`dmenet.models.recipe.BNMode`) and inference normalises each image by itself (0.074 at
+step 1200, the same as training's batch statistics). Releases until 2 Dec 2026 05:10 used it, but per-image
+statistics divide away a blur that covers the whole image, so B learned to rank blur within the image instead of
+measuring it. The shipped model re-estimates on synthetic crops only (``--mode moving --synthetic``): rule-v9
+validation 0.0498 against 0.0819 per image, 0.0716 mixed and 0.1197 on the real domain alone
+(docs/history.md §7).
 
-Usage::
-
-    python -m dmenet.training.recalibrate --model RUN/model_last.safetensors --out OUT.safetensors \
-        --mode running [--synthetic DIR] [--real DIR] [--crops 64] [--crop 256] [--seed 0]
-
-``--mode running`` with one domain only (``--synthetic`` or ``--real``) re-estimates the statistics on it alone
-(AdaBN, Li et al. 2016, when it is the target domain). Either way the output's ``image_bn_stats`` is off, since the
-new statistics are what σ inference uses, and its ``detection_image_bn_stats`` is the source's: the label map S
-sees, and so the fitted detection map (:mod:`dmenet.training.fit_dbd`), stays as it was.
-    python -m dmenet.training.recalibrate --model RUN/model_last.safetensors --out OUT.safetensors --mode image
+Usage: ``python -m dmenet.calibrate bn`` (:mod:`dmenet.calibrate`), which keeps the detection path's statistics
+apart from the σ path's. ``python -m dmenet.training.recalibrate`` is a deprecated alias of it (``--mode running``
+= ``--mode moving``).
 """
 
 from __future__ import annotations
@@ -113,70 +107,53 @@ def domain_batches(domains: list[list[np.ndarray]], batch: int) -> list[torch.Te
     return out
 
 
-EXAMPLE = ("dmenet-recalibrate --model checkpoints/dmenet_lite.safetensors --real ../shared/data/cuhk/image "
-           "--crops 4 --crop 128 --out runs/recalibrate_example.safetensors")
+def image_folders(synthetic: str | None, real: str | None) -> list[tuple[Path, list[Path]]]:
+    """(folder, image paths) per domain: a SYNDOF folder's ``image/`` and / or a real-photo folder (recursive).
 
-
-@cli.entry_point
-def main(argv: list[str] | None = None) -> int:
-    from dmenet.cli import add_model
-    from dmenet.models.model_io import RESERVED_KEYS, load_model_file, save_model
-
-    p = cli.parser("dmenet.training.recalibrate", __doc__, EXAMPLE)
-    add_model(p, required=True)
-    p.add_argument("--mode", choices=("running", "image"), default="running",
-                   help="running: re-estimate the moving statistics; image: per-image statistics at inference")
-    p.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode running")
-    p.add_argument("--real", help="folder of real photos (recursive); --mode running")
-    p.add_argument("--out", required=True)
-    p.add_argument("--crops", type=int, default=64, help="crops per domain")
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    cli.add_device(p)
-    cli.add_threads(p)
-    args = p.parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    model, meta = load_model_file(args.model, device=args.device)
-    meta = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
-    if args.mode == "image":
-        model.config.image_bn_stats = True
-        meta["bn_at_inference"] = {"mode": "image statistics", "source_model": str(args.model)}
-        save_model(args.out, model, meta)
-        log.info("wrote %s (inference uses per-image BatchNorm statistics)", args.out)
-        return 0
-    if not args.synthetic and not args.real:
-        p.error("--mode running needs --synthetic and/or --real")
-    rng = np.random.default_rng(args.seed)
-    folders = []
-    if args.synthetic:
-        folders.append((Path(args.synthetic) / "image", False))
-    if args.real:
-        folders.append((Path(args.real), True))
-    domains = []
-    for folder, recursive in folders:
+    Raises:
+        ValueError: a folder is missing or holds no image (the message names it).
+    """
+    out = []
+    domains = ([(Path(synthetic) / "image", False)] if synthetic else []) + ([(Path(real), True)] if real else [])
+    for folder, recursive in domains:
         if not folder.is_dir():
-            p.error(f"{folder}: not a folder")
+            raise ValueError(f"{folder}: not a folder")
         paths = (sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in sio.IMAGE_EXTENSIONS)
                  if recursive else sio.list_images(folder))
         if not paths:
-            p.error(f"{folder}: no images")
+            raise ValueError(f"{folder}: no images")
+        out.append((folder, paths))
+    return out
+
+
+def domain_crops(folders: list[tuple[Path, list[Path]]], count: int, crop: int, seed: int) -> list[list[np.ndarray]]:
+    """:func:`random_crops` of each domain from one seeded generator; errors name the folder (ValueError)."""
+    rng = np.random.default_rng(seed)
+    domains = []
+    for folder, paths in folders:
         try:
-            domains.append(random_crops(paths, args.crops, args.crop, rng))
+            domains.append(random_crops(paths, count, crop, rng))
         except ValueError as err:
-            p.error(f"{folder}: {err}")
-    n = recalibrate_batchnorm(model.blur, [b.to(args.device) for b in domain_batches(domains, args.batch)])
-    # σ uses the re-estimated statistics; the detection path (S, fitted by fit_dbd) keeps the source's normalisation
-    model.config.detection_image_bn_stats = model.config.detection_bn_image
-    model.config.image_bn_stats = False
-    meta["bn_at_inference"] = {"batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops,
-                               "mode": "re-estimated moving statistics", "synthetic": args.synthetic,
-                               "real": args.real, "seed": args.seed, "source_model": str(args.model)}
-    save_model(args.out, model.cpu(), meta)
-    log.info("re-estimated BatchNorm statistics of B from %d batches; wrote %s", n, args.out)
-    return 0
+            raise ValueError(f"{folder}: {err}") from err
+    return domains
+
+
+def describe_source(synthetic: str | None, real: str | None, crops: int, crop: int, seed: int, date: str) -> str:
+    """The recipe's ``moving_stats`` text for statistics re-estimated on these crops."""
+    parts = [f"{k}={v}" for k, v in (("synthetic", synthetic), ("real", real)) if v]
+    return f"re-estimated on {', '.join(parts)} ({crops} crops of {crop} px per domain, seed {seed}; {date})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Deprecated alias of ``python -m dmenet.calibrate bn`` (``--mode running`` is ``--mode moving``)."""
+    import warnings
+
+    from dmenet import calibrate
+
+    warnings.warn("python -m dmenet.training.recalibrate is deprecated: use python -m dmenet.calibrate bn",
+                  DeprecationWarning, stacklevel=2)
+    argv = ["moving" if a == "running" else a for a in (sys.argv[1:] if argv is None else argv)]
+    return calibrate.main(["bn", *argv])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,266 @@
+"""Post-training steps on a model file, in one tool: each reads a model, writes a new one, and appends itself to the
+sidecar's history (tool, arguments, date, data, result).
+
+The usual order after training, each step on the previous one's output::
+
+    python -m dmenet.calibrate average --model RUN/…/step_A.safetensors … step_B.safetensors --out avg.safetensors
+    python -m dmenet.calibrate average --run RUN --last 8 --out avg.safetensors    # or: the last 8 checkpoints
+    python -m dmenet.calibrate bn --model avg.safetensors --mode moving --synthetic SYN --out bn.safetensors
+    python -m dmenet.calibrate sigma --model bn.safetensors --data CALIB_A CALIB_B --out sigma.safetensors
+    python -m dmenet.calibrate dbd --model sigma.safetensors --labelled LAB --gt-polarity white-sharp \
+        --out model.safetensors
+
+* ``average``: uniform weight average of checkpoints of one run (:mod:`dmenet.training.average`); the output keeps
+  the last file's recipe.
+* ``bn``: the σ path's BatchNorm statistics (:mod:`dmenet.training.recalibrate`). ``--mode moving`` re-estimates
+  the moving statistics on the given crops and makes them the σ path's; ``--mode image`` makes the σ path normalise
+  each image by itself. The detection path keeps what it used: per-image statistics stay per-image; when it used the
+  moving statistics that ``--mode moving`` replaces (the file holds one set), the step refuses unless
+  ``--detection follow`` says that detection moves to the new statistics too (its transform is then flagged as
+  fitted under other statistics: refit it with ``dbd``).
+* ``sigma``: the σ curve (:mod:`dmenet.training.fit_sigma`) on held-out SYNDOF renders, with the σ path.
+* ``dbd``: the detection transform (:mod:`dmenet.training.fit_dbd`) on labelled training images, with the detection
+  path.
+
+``sigma`` and ``dbd`` take ``--flips`` (the recipe's flips of the output, used for the fit). Every fitted value
+records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step leaves an earlier
+fitted value under other conditions (new statistics under a fitted curve, other flips), the step says so and the
+history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option; nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dmenet.models.recipe import FLIPS, BNMode
+
+log = logging.getLogger("dmenet.calibrate")
+
+STEPS = ("average", "bn", "sigma", "dbd")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def history_entry(step: str, argv: list[str], data: list[str], result: dict[str, Any], date: str,
+                  stale: list[str]) -> dict[str, Any]:
+    """One history record of a calibrate step."""
+    return {"tool": f"dmenet.calibrate {step}", "arguments": list(argv), "date": date,
+            "data": [str(d) for d in data], "result": result, "stale": stale}
+
+
+def _load(path: str, device: str):
+    from dmenet.models.model_io import RESERVED_KEYS, load_model_file
+
+    model, sidecar = load_model_file(path, device=device)
+    meta = {k: v for k, v in sidecar.items() if k not in RESERVED_KEYS}
+    return model, meta, list(sidecar.get("history") or [])
+
+
+# ------------------------------------------------------------------------------------------------------- steps
+def run_average(args, date: str):
+    """Weight average of ``args.models`` (or the run's last checkpoints); the last file's recipe and history."""
+    from dmenet.models.model_io import ARCHITECTURE_FIELDS, ModelFileError
+    from dmenet.training.average import average_state_dicts
+    from dmenet.training.checkpoint import recent_models
+
+    if args.run is not None:
+        args.models = [str(m) for m in recent_models(Path(args.run), 8 if args.last is None else args.last)]
+    loaded = [_load(m, args.device) for m in args.models]
+    arch = [{f: getattr(m.config, f) for f in ARCHITECTURE_FIELDS} for m, _, _ in loaded]
+    for path, a in zip(args.models, arch):
+        if a != arch[-1]:
+            raise ModelFileError(f"{path}: architecture {a} differs from {args.models[-1]} {arch[-1]}")
+    model, meta, history = loaded[-1]
+    model.load_state_dict(average_state_dicts([m.state_dict() for m, _, _ in loaded]), strict=True)
+    if model.recipe.sigma.curve is not None or model.recipe.detection.transform_fit is not None:
+        log.warning("the averaged weights keep %s's recipe, whose fitted values were fitted on its own weights: "
+                    "refit them (calibrate sigma / dbd)", args.models[-1])
+    result = {"models": [str(Path(m)) for m in args.models], "steps": [meta.get("step") for _, meta, _ in loaded]}
+    log.info("averaged %d models", len(loaded))
+    return model, meta, history, list(args.models), result
+
+
+def run_bn(args, date: str):
+    """σ path BatchNorm statistics: re-estimated moving ones (``--mode moving``) or per-image (``--mode image``)."""
+    from dmenet.training.recalibrate import describe_source, domain_batches, domain_crops, image_folders, \
+        recalibrate_batchnorm
+
+    model, meta, history = _load(args.model, args.device)
+    recipe = model.recipe
+    if args.mode == BNMode.IMAGE.value:
+        model.recipe = recipe.with_bn(sigma=BNMode.IMAGE)
+        log.info("σ path: per-image BatchNorm statistics; detection path unchanged (%s)",
+                 recipe.detection.bn.describe())
+        return model, meta, history, [], {"mode": "image"}
+    if not args.synthetic and not args.real:
+        raise ValueError("bn --mode moving needs --synthetic and/or --real")
+    if recipe.detection.bn is BNMode.MOVING and args.detection != "follow":
+        raise ValueError(f"{args.model}: the detection path uses the moving statistics this step replaces (the file "
+                         "holds one set); pass --detection follow to move it to the new statistics (then refit its "
+                         "transform: calibrate dbd) or calibrate bn --mode image instead")
+    domains = domain_crops(image_folders(args.synthetic, args.real), args.crops, args.crop, args.seed)
+    n = recalibrate_batchnorm(model.blur, domain_batches(domains, args.batch))
+    source = describe_source(args.synthetic, args.real, args.crops, args.crop, args.seed, date)
+    model.recipe = recipe.with_bn(sigma=BNMode.MOVING, moving_stats=source)
+    result = {"mode": "moving", "batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops,
+              "seed": args.seed, "moving_stats": source, "detection": args.detection}
+    log.info("re-estimated BatchNorm statistics of B from %d batches (σ path); detection path: %s", n,
+             "follows them" if recipe.detection.bn is BNMode.MOVING else "per-image statistics, unchanged")
+    data = [d for d in (args.synthetic, args.real) if d]
+    return model, meta, history, data, result
+
+
+def run_sigma(args, date: str):
+    """σ curve fitted on SYNDOF folders with the σ path (and ``--flips``)."""
+    from dmenet.inference import Predictor
+    from dmenet.models.sigma_curve import apply_sigma_curve, fit_sigma_curve, sigma_histograms
+    from dmenet.training.fit_sigma import collect, label_mae
+    from syndof import io as sio
+
+    if args.values < 2:
+        raise ValueError(f"--values must be >= 2, got {args.values}")
+    model, meta, history = _load(args.model, args.device)
+    predictor = Predictor(model, model.recipe.with_flips(args.flips))
+    preds, trues, names, skipped = collect(predictor, args.data)
+    if not preds:
+        raise sio.InputError(args.data[0], "no readable sample in the --data folders")
+    cfg = model.config
+    hists = sum(sigma_histograms(pr, tr, args.values, cfg.sigma_max) for pr, tr in zip(preds, trues))
+    curve = tuple(round(float(v), 4) for v in fit_sigma_curve(hists, cfg.sigma_max, min_pixels=args.min_pixels))
+    recipe = predictor.recipe
+    fit = recipe.fit_conditions("dmenet.calibrate sigma", recipe.sigma.bn, [str(d) for d in args.data], date)
+    model.recipe = recipe.with_sigma_curve(curve, fit)
+    before = label_mae(preds, trues, cfg.max_coc)
+    after = label_mae([apply_sigma_curve(pr, curve, cfg.sigma_max) for pr in preds], trues, cfg.max_coc)
+    result = {"method": "L1 isotonic regression of true sigma on raw predicted sigma (px), pooled over all pixels",
+              "n_images": len(preds), "skipped": skipped, "values": args.values, "min_pixels": args.min_pixels,
+              "flips": recipe.flips, "fit_label_mae_before": round(before, 6), "fit_label_mae_after": round(after, 6),
+              "pixels_per_value": [int(n) for n in hists.sum(axis=1)]}
+    log.info("flips %d, %d values: label MAE on the %d fitting images %.4f → %.4f", recipe.flips, args.values,
+             len(preds), before, after)
+    log.info("curve (px at raw σ 0 … %g): %s", cfg.sigma_max, " ".join(f"{v:.2f}" for v in curve))
+    return model, meta, history, [str(d) for d in args.data], result
+
+
+def run_dbd(args, date: str):
+    """Detection logit transform fitted on a labelled folder with the detection path (and ``--flips``)."""
+    from dmenet.inference import Predictor
+    from dmenet.training.fit_dbd import fit_logit_transform, labelled_logits
+
+    model, meta, history = _load(args.model, args.device)
+    predictor = Predictor(model, model.recipe.with_flips(args.flips))
+    logits, masks, names = labelled_logits(predictor, Path(args.labelled), args.gt_polarity == "white-blurred")
+    fit = fit_logit_transform(logits, masks)
+    recipe = predictor.recipe
+    conditions = recipe.fit_conditions("dmenet.calibrate dbd", recipe.detection.bn, [str(args.labelled)], date)
+    model.recipe = recipe.with_transform(fit.scale, fit.shift, conditions)
+    result = {**fit.to_dict(), "flips": recipe.flips, "images": names}
+    log.info("flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images",
+             recipe.flips, fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax, fit.n_images)
+    return model, meta, history, [str(args.labelled)], result
+
+
+RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_dbd}
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    from dmenet.training.fit_sigma import N_VALUES
+
+    p = argparse.ArgumentParser(prog="python -m dmenet.calibrate", description=__doc__.split("\n\n")[0],
+                                epilog="example: python -m dmenet.calibrate sigma --model m.safetensors --data "
+                                       "calib/ --out m_sigma.safetensors")
+    sub = p.add_subparsers(dest="step", required=True, metavar="{" + ",".join(STEPS) + "}")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--out", required=True, help="output model file (.safetensors + .json)")
+        q.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+        q.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+    q = sub.add_parser("average", help="uniform weight average of checkpoints of one run")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", "--models", dest="models", nargs="+",
+                     help="model files of one run, oldest first (a file named twice counts twice)")
+    src.add_argument("--run", help="a training run folder: average its --last most recent checkpoints")
+    q.add_argument("--last", type=int, default=None, help="with --run: how many checkpoints (default 8)")
+    common(q)
+
+    q = sub.add_parser("bn", help="the σ path's BatchNorm statistics")
+    q.add_argument("--model", required=True)
+    q.add_argument("--mode", choices=[m.value for m in BNMode], default=BNMode.MOVING.value,
+                   help="moving: re-estimate the moving statistics on crops; image: per-image statistics")
+    q.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode moving")
+    q.add_argument("--real", help="folder of real photos (recursive); --mode moving")
+    q.add_argument("--crops", type=int, default=64, help="crops per domain")
+    q.add_argument("--crop", type=int, default=256)
+    q.add_argument("--batch", type=int, default=4)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--detection", choices=("keep", "follow"), default="keep",
+                   help="when the detection path also uses the moving statistics: keep = refuse (they would "
+                        "change under it), follow = it uses the new ones")
+    common(q)
+
+    q = sub.add_parser("sigma", help="the σ curve, on held-out SYNDOF renders")
+    q.add_argument("--model", required=True)
+    q.add_argument("--data", required=True, nargs="+", type=Path, help="SYNDOF folders (image/, blur_map/)")
+    q.add_argument("--values", type=int, default=N_VALUES, help="curve values, evenly spaced over 0 … σ_max")
+    q.add_argument("--min-pixels", type=int, default=1000, help="fewest pixels for a curve value to be fitted")
+    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    common(q)
+
+    q = sub.add_parser("dbd", help="the detection map's logit transform, on labelled training images")
+    q.add_argument("--model", required=True)
+    q.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
+    q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    common(q)
+    return p
+
+
+def _inputs(args) -> list[str]:
+    return list(args.models or []) if args.step == "average" else [args.model]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dmenet.models.model_io import ModelFileError, model_paths, save_model
+    from dmenet.training.checkpoint import CheckpointError
+    from syndof import io as sio
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.step == "average" and args.models is not None and args.last is not None:
+        parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = model_paths(args.out)[0].resolve()
+    if any(model_paths(m)[0].resolve() == out for m in _inputs(args)):
+        log.error("--out %s: is an input of this step; write a new file (earlier work is never overwritten)", args.out)
+        return 2
+    date = _now()
+    try:
+        model, meta, history, data, result = RUNNERS[args.step](args, date)
+    except (ModelFileError, CheckpointError, sio.InputError, FileNotFoundError, ValueError) as err:
+        log.error("%s", err)
+        return 2
+    stale = model.recipe.contradictions()
+    for line in stale:
+        log.warning("stale: %s", line)
+    entry = history_entry(args.step, argv, data, result, date, stale)
+    save_model(args.out, model, meta, history + [entry])
+    log.info("wrote %s\n%s", args.out, model.recipe)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""The inference recipe: what happens to an image after the weights, stored beside them in the model sidecar.
+
+A DMENet model file holds the architecture (:class:`dmenet.models.config.ModelConfig`, the weights' shape) and,
+apart from it, a :class:`Recipe`: two paths through B, each with its own BatchNorm mode, and the values fitted after
+training:
+
+* the **σ path**: B (with :attr:`SigmaPath.bn` statistics) → label × σ_max → the σ curve
+  (:mod:`dmenet.models.sigma_curve`; ``None`` = identity) → σ px;
+* the **detection path**: B (with :attr:`DetectionPath.bn` statistics) → S's logit z → ``sigmoid(scale·(z − shift))``
+  → blur probability in [0, 1] (1 = blurred);
+* both average B's output over :attr:`Recipe.flips` symmetries of the image (1, 2, 4 or 8).
+
+Each fitted value carries the :class:`Fit` conditions it was fitted under (flips, BatchNorm mode and the source of
+the moving statistics, data, tool); :meth:`Recipe.contradictions` lists where the recipe now differs from them (an
+override such as ``--flips 1`` on a curve fitted at 8 flips). Everything here is immutable: overrides return
+copies. No torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from dmenet.models.sigma_curve import check_sigma_curve
+
+FLIPS = (1, 2, 4, 8)
+"""Symmetry counts for test-time averaging: identity; + left-right mirror; + up-down mirror and 180° rotation;
++ the four transposes. Each costs one forward pass of B."""
+
+TRAINING_STATISTICS = "training"
+""":attr:`Recipe.moving_stats` of weights whose moving BatchNorm statistics are training's exponential averages."""
+
+
+class BNMode(str, Enum):
+    """Which statistics B's BatchNorm layers normalise with at inference (the one name for it).
+
+    IMAGE: the statistics of the input image itself (per tile when tiling), as training normalises each batch.
+    MOVING: the moving statistics stored in the weights (:attr:`Recipe.moving_stats` says where they come from).
+    """
+
+    IMAGE = "image"
+    MOVING = "moving"
+
+    def describe(self) -> str:
+        return "per-image" if self is BNMode.IMAGE else "moving"
+
+
+def _reject_unknown(cls: type, d: dict[str, Any], where: str) -> None:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a mapping, got {d!r}")
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}")
+
+
+def _check_flips(flips: int, where: str) -> None:
+    if flips not in FLIPS:
+        raise ValueError(f"{where} must be one of {FLIPS}, got {flips!r}")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The conditions a fitted value was fitted under.
+
+    Attributes:
+        tool: what fitted it (e.g. "dmenet.calibrate sigma").
+        flips: test-time symmetries of the maps it was fitted on.
+        bn: BatchNorm mode of the path at fitting time.
+        bn_source: with ``bn`` MOVING, which moving statistics (:attr:`Recipe.moving_stats` then); None otherwise.
+        data: the fitting data (folders or image names).
+        date: ISO date-time of the fit, None when unknown (format-1 files).
+    """
+
+    tool: str
+    flips: int
+    bn: BNMode
+    bn_source: str | None = None
+    data: tuple[str, ...] = ()
+    date: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bn", BNMode(self.bn))
+        object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        _check_flips(self.flips, "fit flips")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tool": self.tool, "flips": self.flips, "bn": self.bn.value, "bn_source": self.bn_source,
+                "data": list(self.data), "date": self.date}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "fit") -> "Fit":
+        _reject_unknown(cls, d, where)
+        return cls(**d)
+
+
+def _path_from_dict(cls: type, d: dict[str, Any], where: str, fit_key: str) -> Any:
+    """A path dataclass from its JSON dict, with its :class:`Fit` record (key ``fit_key``) rebuilt."""
+    _reject_unknown(cls, d, where)
+    d = dict(d)
+    if d.get(fit_key) is not None:
+        d[fit_key] = Fit.from_dict(d[fit_key], f"{where}.{fit_key}")
+    return cls(**d)
+
+
+@dataclass(frozen=True)
+class SigmaPath:
+    """σ path: B with ``bn`` statistics, label × σ_max, then ``curve`` (N + 1 σ px at raw σ 0 … σ_max; None =
+    identity), fitted under ``curve_fit``."""
+
+    bn: BNMode = BNMode.MOVING
+    curve: tuple[float, ...] | None = None
+    curve_fit: Fit | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bn", BNMode(self.bn))
+        if self.curve is not None:
+            object.__setattr__(self, "curve", tuple(float(v) for v in self.curve))
+            check_sigma_curve(self.curve, float("inf"))  # the upper bound needs σ_max: Recipe.check
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bn": self.bn.value, "curve": None if self.curve is None else list(self.curve),
+                "curve_fit": None if self.curve_fit is None else self.curve_fit.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SigmaPath":
+        return _path_from_dict(cls, d, "recipe.sigma", "curve_fit")
+
+
+@dataclass(frozen=True)
+class DetectionPath:
+    """Detection path: B with ``bn`` statistics, S's logit z, ``sigmoid(scale·(z − shift))`` (1 and 0 give S's own
+    probability), the transform fitted under ``transform_fit``."""
+
+    bn: BNMode = BNMode.MOVING
+    scale: float = 1.0
+    shift: float = 0.0
+    transform_fit: Fit | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bn", BNMode(self.bn))
+        object.__setattr__(self, "scale", float(self.scale))
+        object.__setattr__(self, "shift", float(self.shift))
+        if not self.scale > 0:
+            raise ValueError(f"recipe.detection.scale must be > 0, got {self.scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bn": self.bn.value, "scale": self.scale, "shift": self.shift,
+                "transform_fit": None if self.transform_fit is None else self.transform_fit.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DetectionPath":
+        return _path_from_dict(cls, d, "recipe.detection", "transform_fit")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What inference does to an image (see the module docstring).
+
+    Attributes:
+        sigma: the σ path. detection: the detection path.
+        flips: test-time symmetries averaged on both paths (:data:`FLIPS`).
+        moving_stats: where the weights' moving BatchNorm statistics come from (:data:`TRAINING_STATISTICS`, or
+            the re-estimation that wrote them).
+    """
+
+    sigma: SigmaPath = field(default_factory=SigmaPath)
+    detection: DetectionPath = field(default_factory=DetectionPath)
+    flips: int = 1
+    moving_stats: str = TRAINING_STATISTICS
+
+    def __post_init__(self) -> None:
+        _check_flips(self.flips, "recipe flips (--flips)")
+
+    # ------------------------------------------------------------------------------------------------ questions
+    @property
+    def shared_pass(self) -> bool:
+        """Both paths normalise alike, so one set of B passes serves σ and the blur probability."""
+        return self.sigma.bn is self.detection.bn
+
+    def contradictions(self) -> list[str]:
+        """One line per fitted value whose fitting conditions differ from this recipe (empty when consistent)."""
+        out = []
+        for what, bn, fit in (("σ curve", self.sigma.bn, self.sigma.curve_fit if self.sigma.curve else None),
+                              ("detection transform", self.detection.bn, self.detection.transform_fit)):
+            if fit is None:
+                continue
+            if fit.flips != self.flips:
+                out.append(f"the {what} was fitted at {fit.flips} flips, used at {self.flips}")
+            if fit.bn is not bn:
+                out.append(f"the {what} was fitted with {fit.bn.describe()} BatchNorm statistics, used with "
+                           f"{bn.describe()} ones")
+            elif bn is BNMode.MOVING and fit.bn_source != self.moving_stats:
+                out.append(f"the {what} was fitted on moving statistics from {fit.bn_source!r}; the weights now "
+                           f"hold {self.moving_stats!r}")
+        return out
+
+    def fit_conditions(self, tool: str, path_bn: BNMode, data: tuple[str, ...] | list[str], date: str) -> Fit:
+        """A :class:`Fit` for a value fitted now, on a path with ``path_bn`` statistics, under this recipe."""
+        source = self.moving_stats if path_bn is BNMode.MOVING else None
+        return Fit(tool=tool, flips=self.flips, bn=path_bn, bn_source=source, data=tuple(data), date=date)
+
+    # ------------------------------------------------------------------------------------------------ copies
+    def with_flips(self, flips: int | None) -> "Recipe":
+        """A copy averaging ``flips`` symmetries (None = unchanged)."""
+        return self if flips is None else dataclasses.replace(self, flips=flips)
+
+    def without_sigma_curve(self) -> "Recipe":
+        """A copy whose σ is B's own output × σ_max (``--raw-sigma``); detection does not change."""
+        return dataclasses.replace(self, sigma=SigmaPath(bn=self.sigma.bn))
+
+    def with_sigma_curve(self, curve, fit: Fit | None = None) -> "Recipe":
+        """A copy with σ curve ``curve`` (None = identity) fitted under ``fit``."""
+        return dataclasses.replace(self, sigma=dataclasses.replace(
+            self.sigma, curve=None if curve is None else tuple(curve), curve_fit=fit))
+
+    def with_transform(self, scale: float, shift: float, fit: Fit | None = None) -> "Recipe":
+        """A copy with detection transform ``sigmoid(scale·(z − shift))`` fitted under ``fit``."""
+        return dataclasses.replace(self, detection=dataclasses.replace(
+            self.detection, scale=scale, shift=shift, transform_fit=fit))
+
+    def with_bn(self, sigma: BNMode | str | None = None, detection: BNMode | str | None = None,
+                moving_stats: str | None = None) -> "Recipe":
+        """A copy with other BatchNorm modes (None = unchanged) and, when given, another source of the moving
+        statistics."""
+        return dataclasses.replace(
+            self,
+            sigma=self.sigma if sigma is None else dataclasses.replace(self.sigma, bn=BNMode(sigma)),
+            detection=self.detection if detection is None else dataclasses.replace(self.detection,
+                                                                                  bn=BNMode(detection)),
+            moving_stats=self.moving_stats if moving_stats is None else moving_stats)
+
+    # ------------------------------------------------------------------------------------------------ text
+    def __str__(self) -> str:
+        """Two lines: what happens to an image on each path."""
+        def bn(mode: BNMode) -> str:
+            return "per-image" if mode is BNMode.IMAGE else f"moving ({self.moving_stats})"
+
+        flips = "1 pass" if self.flips == 1 else f"mean of {self.flips} flips"
+        curve = "no σ curve" if self.sigma.curve is None else f"{len(self.sigma.curve)}-value σ curve"
+        return (f"σ: B with {bn(self.sigma.bn)} BatchNorm statistics, {flips}, label × σ_max, {curve} → σ px\n"
+                f"blur probability: B with {bn(self.detection.bn)} BatchNorm statistics, {flips}, S logit z → "
+                f"sigmoid({self.detection.scale:g}·(z − {self.detection.shift:g}))")
+
+    # ------------------------------------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {"flips": self.flips, "moving_stats": self.moving_stats, "sigma": self.sigma.to_dict(),
+                "detection": self.detection.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Recipe":
+        """Inverse of :meth:`to_dict`; unknown keys and bad values raise ValueError."""
+        _reject_unknown(cls, d, "recipe")
+        d = dict(d)
+        if "sigma" in d:
+            d["sigma"] = SigmaPath.from_dict(d["sigma"])
+        if "detection" in d:
+            d["detection"] = DetectionPath.from_dict(d["detection"])
+        return cls(**d)
+
+    def check(self, sigma_max: float) -> "Recipe":
+        """Raise ValueError unless the σ curve suits a model of ``sigma_max`` px; returns self."""
+        if self.sigma.curve is not None:
+            check_sigma_curve(self.sigma.curve, sigma_max)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- format 1
+LEGACY_FIELDS = ("image_bn_stats", "detection_image_bn_stats", "dbd_logit_scale", "dbd_logit_shift", "test_flips",
+                 "sigma_curve")
+"""The six inference options that format-1 sidecars kept in ``model_config``."""
+
+
+def _legacy_moving_stats(bn_record: dict[str, Any] | None) -> str:
+    """:attr:`Recipe.moving_stats` text for a format-1 ``bn_at_inference`` record."""
+    if not bn_record or bn_record.get("mode") != "re-estimated moving statistics":
+        return TRAINING_STATISTICS
+    parts = [f"{k}={bn_record[k]}" for k in ("synthetic", "real") if bn_record.get(k)]
+    return (f"re-estimated on {', '.join(parts) or 'unknown data'} ({bn_record.get('crops_per_domain')} crops of "
+            f"{bn_record.get('crop')} px per domain, seed {bn_record.get('seed')})")
+
+
+def recipe_from_format1(model_config: dict[str, Any], meta: dict[str, Any]) -> Recipe:
+    """The recipe a format-1 sidecar describes: its six inference fields of ``model_config`` plus the fitting
+    records ``sigma_calibration`` / ``dbd_calibration`` / ``bn_at_inference`` of its other keys.
+
+    A fit's BatchNorm source is taken as the file's current one (format 1 did not record it; every post-training
+    tool wrote the statistics before the fits that followed).
+    """
+    sigma_bn = BNMode.IMAGE if model_config.get("image_bn_stats") else BNMode.MOVING
+    det = model_config.get("detection_image_bn_stats")
+    det_bn = sigma_bn if det is None else (BNMode.IMAGE if det else BNMode.MOVING)
+    moving = _legacy_moving_stats(meta.get("bn_at_inference"))
+    flips = int(model_config.get("test_flips", 1))
+
+    def fit(record: dict[str, Any] | None, tool: str, bn: BNMode, data: list[str]) -> Fit | None:
+        if not record:
+            return None
+        return Fit(tool=tool, flips=int(record.get("test_flips", flips)), bn=bn,
+                   bn_source=moving if bn is BNMode.MOVING else None, data=tuple(data), date=None)
+
+    curve = model_config.get("sigma_curve")
+    sig = meta.get("sigma_calibration")
+    dbd = meta.get("dbd_calibration")
+    return Recipe(
+        sigma=SigmaPath(bn=sigma_bn, curve=None if curve is None else tuple(curve),
+                        curve_fit=fit(sig, "dmenet.training.fit_sigma", sigma_bn, (sig or {}).get("data", []))
+                        if curve is not None else None),
+        detection=DetectionPath(
+            bn=det_bn, scale=model_config.get("dbd_logit_scale", 1.0), shift=model_config.get("dbd_logit_shift", 0.0),
+            transform_fit=fit(dbd, "dmenet.training.fit_dbd", det_bn,
+                              [(dbd or {}).get("labelled", "")] if dbd else [])),
+        flips=flips,
+        moving_stats=moving,
+    )
+
+
+def history_from_format1(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """History entries reconstructed from a format-1 sidecar's records, in the order the tools ran."""
+    steps = (("weight_average", "dmenet.training.average", "models"),
+             ("bn_at_inference", "dmenet.training.recalibrate", None),
+             ("sigma_calibration", "dmenet.training.fit_sigma", "data"),
+             ("dbd_calibration", "dmenet.training.fit_dbd", "labelled"))
+    out = []
+    for key, tool, data_key in steps:
+        record = meta.get(key)
+        if not record:
+            continue
+        if data_key is None:
+            data = [record[k] for k in ("synthetic", "real") if record.get(k)]
+        else:
+            value = record.get(data_key)
+            data = list(value) if isinstance(value, list) else [value]
+        out.append({"tool": tool, "arguments": None, "date": None, "data": data, "record": key})
+    return out

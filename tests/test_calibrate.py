@@ -1,0 +1,153 @@
+"""python -m dmenet.calibrate: the four post-training steps chained on a tiny model, each appending to the history;
+the BatchNorm step leaves the detection path's statistics alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet import calibrate, inference
+from dmenet.models.config import ModelConfig
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.model_io import load_model_file, save_model
+from dmenet.models.recipe import BNMode, Recipe
+from syndof import io
+
+
+def _tiny(seed=0):
+    torch.manual_seed(seed)
+    return build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)).eval()
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A SYNDOF folder (image/ + blur_map/) and a labelled folder (image/ + gt/), 48×64 px."""
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = rng.random((48, 64, 3)).astype(np.float32)
+        img[:, 32:] = 0.5
+        sigma = np.zeros((48, 64), np.float32)
+        sigma[:, 32:] = 2.0 + i
+        io.write_image(tmp_path / "syn" / "image" / f"s{i}.png", img)
+        io.write_sigma_map(tmp_path / "syn" / "blur_map" / f"s{i}.png", sigma)
+        io.write_image(tmp_path / "lab" / "image" / f"a{i}.png", img)
+        io.write_image(tmp_path / "lab" / "gt" / f"a{i}.png", (sigma > 0).astype(np.float32))
+    return tmp_path
+
+
+def test_the_four_steps_chain_and_each_appends_itself(data):
+    t = data
+    paths = [str(save_model(t / f"c{i}.safetensors", m, {"step": i})) for i, m in enumerate((_tiny(0), _tiny(1)))]
+    start = load_model_file(paths[-1])[0]
+    start.recipe = Recipe().with_bn(BNMode.IMAGE, BNMode.IMAGE)  # as a run trained with per-image statistics
+    save_model(t / "c1.safetensors", start, {"step": 1})
+    steps = [["average", "--model", *paths, "--out", str(t / "avg.safetensors")],
+             ["bn", "--model", str(t / "avg.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2",
+              "--crop", "32", "--batch", "1", "--out", str(t / "bn.safetensors")],
+             ["sigma", "--model", str(t / "bn.safetensors"), "--data", str(t / "syn"), "--values", "8",
+              "--min-pixels", "10", "--flips", "2", "--out", str(t / "sigma.safetensors")],
+             ["dbd", "--model", str(t / "sigma.safetensors"), "--labelled", str(t / "lab"), "--flips", "2",
+              "--out", str(t / "final.safetensors")]]
+    for argv in steps:
+        assert calibrate.main(argv) == 0
+    final, sidecar = load_model_file(t / "final.safetensors")
+    history = sidecar["history"]
+    assert [h["tool"] for h in history] == [f"dmenet.calibrate {s}" for s in calibrate.STEPS]
+    assert [h["arguments"] for h in history] == steps and all(h["date"] for h in history)
+    assert history[1]["data"] == [str(t / "syn")] and history[3]["data"] == [str(t / "lab")]
+    r = final.recipe
+    assert r.flips == 2 and r.sigma.bn is BNMode.MOVING and r.detection.bn is BNMode.IMAGE
+    assert r.sigma.curve is not None and r.sigma.curve_fit.bn_source == r.moving_stats
+    assert r.detection.transform_fit.tool == "dmenet.calibrate dbd" and r.contradictions() == []
+    assert all(h["stale"] == [] for h in history)
+    # the moving statistics are the ones the bn step wrote; the weights are the average
+    bn_model, _ = load_model_file(t / "bn.safetensors")
+    for k, v in bn_model.state_dict().items():
+        assert torch.equal(v, final.state_dict()[k])
+    assert "re-estimated on synthetic=" in r.moving_stats
+
+
+def test_bn_step_leaves_the_detection_path_alone(data):
+    t = data
+    model = _tiny()
+    model.recipe = Recipe().with_bn(BNMode.IMAGE, BNMode.IMAGE).with_transform(3.0, 0.5)
+    save_model(t / "m.safetensors", model, {})
+    image = np.random.default_rng(2).random((32, 48, 3)).astype(np.float32)
+    before = inference.estimate_blur_probability(image, model)
+    assert calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2",
+                           "--crop", "32", "--batch", "1", "--out", str(t / "bn.safetensors")]) == 0
+    out, _ = load_model_file(t / "bn.safetensors")
+    assert out.recipe.detection == model.recipe.detection and out.recipe.sigma.bn is BNMode.MOVING
+    np.testing.assert_array_equal(inference.estimate_blur_probability(image, out), before)
+    assert not np.array_equal(inference.estimate_defocus(image, out), inference.estimate_defocus(image, model))
+    # --mode image: the σ path goes per-image, the statistics and the detection path stay
+    assert calibrate.main(["bn", "--model", str(t / "bn.safetensors"), "--mode", "image",
+                           "--out", str(t / "img.safetensors")]) == 0
+    img, sidecar = load_model_file(t / "img.safetensors")
+    assert img.recipe.sigma.bn is BNMode.IMAGE and img.recipe.detection == model.recipe.detection
+    assert img.recipe.moving_stats == out.recipe.moving_stats and len(sidecar["history"]) == 2
+
+
+def test_bn_step_refuses_to_move_statistics_under_a_moving_detection_path(data, caplog):
+    t = data
+    model = _tiny()
+    model.recipe = Recipe(flips=1).with_transform(
+        3.0, 0.5, Recipe(flips=1).fit_conditions("dmenet.calibrate dbd", BNMode.MOVING, ["lab"], "d"))
+    save_model(t / "m.safetensors", model, {})
+    argv = ["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2", "--crop", "32",
+            "--batch", "1", "--out", str(t / "bn.safetensors")]
+    assert calibrate.main(argv) == 2 and not (t / "bn.safetensors").exists()
+    assert "--detection follow" in caplog.text
+    assert calibrate.main([*argv, "--detection", "follow"]) == 0
+    out, sidecar = load_model_file(t / "bn.safetensors")
+    assert out.recipe.detection.bn is BNMode.MOVING
+    stale = sidecar["history"][-1]["stale"]
+    assert len(stale) == 1 and stale[0].startswith("the detection transform was fitted on moving statistics from "
+                                                   "'training'")
+
+
+def test_help_shows_a_working_example(capsys):
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "example: python -m dmenet.calibrate sigma --model" in text
+    example = text.split("example: python -m dmenet.calibrate ")[1].split()
+    args = calibrate.build_parser().parse_args(example)  # the example parses as printed
+    assert (args.step, args.model, args.out) == ("sigma", "m.safetensors", "m_sigma.safetensors")
+
+
+def test_bad_input_writes_nothing(data, caplog):
+    t = data
+    save_model(t / "m.safetensors", _tiny(), {})
+    sidecar_before = (t / "m.json").read_bytes()
+    assert calibrate.main(["sigma", "--model", str(t / "m.safetensors"), "--data", str(t / "syn"),
+                           "--out", str(t / "m.safetensors")]) == 2  # would overwrite its input
+    assert "--out" in caplog.text and (t / "m.json").read_bytes() == sidecar_before
+    assert calibrate.main(["dbd", "--model", str(t / "missing.safetensors"), "--labelled", str(t / "lab"),
+                           "--out", str(t / "x.safetensors")]) == 2
+    assert calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--out", str(t / "x.safetensors")]) == 2
+    assert "--synthetic" in caplog.text and not (t / "x.safetensors").exists()
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["sigma", "--model", str(t / "m.safetensors"), "--data", str(t / "syn"), "--flips", "3",
+                        "--out", str(t / "x.safetensors")])
+    assert exc.value.code == 2
+    assert json.loads(sidecar_before)["history"] == []
+
+
+def test_old_recalibrate_entry_point_is_an_alias_of_calibrate_bn(tmp_path):
+    from dmenet.training import recalibrate
+
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    with pytest.warns(DeprecationWarning, match="dmenet.calibrate bn"):
+        assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "image",
+                                 "--out", str(tmp_path / "x.safetensors")]) == 0
+    out, sidecar = load_model_file(tmp_path / "x.safetensors")
+    assert out.recipe.sigma.bn is BNMode.IMAGE and out.recipe.detection.bn is BNMode.MOVING
+    assert sidecar["history"][-1]["tool"] == "dmenet.calibrate bn"
+    with pytest.warns(DeprecationWarning):  # the old "running" is "moving" (argparse would reject it): needs data
+        assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "running",
+                                 "--out", str(tmp_path / "y.safetensors")]) == 2

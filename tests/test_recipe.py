@@ -1,0 +1,216 @@
+"""The inference recipe apart from the architecture: format-1 reading (byte-identical maps of the shipped model),
+format-2 round trips, Predictor overrides as warned copies, only the asked-for paths run, validation as the σ path."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet import inference
+from dmenet.config import ConfigError, load_config
+from dmenet.models.config import ModelConfig
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.model_io import load_model_file, read_sidecar, save_model
+from dmenet.models.recipe import BNMode, Fit, Recipe
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_JSON = REPO / "checkpoints" / "dmenet_lite.json"
+
+
+def _tiny():
+    torch.manual_seed(0)
+    return build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)).eval()
+
+
+def _shipped_like() -> Recipe:
+    """The shipped recipe's shape: σ moving, detection per image, 8 flips, a curve fitted at 8 flips."""
+    fit = Fit(tool="t", flips=8, bn=BNMode.MOVING, bn_source="training")
+    return Recipe(flips=8).with_bn(BNMode.MOVING, BNMode.IMAGE).with_sigma_curve((0.0, 3.0, 7.0), fit)
+
+
+# ---------------------------------------------------------------------------------------------- the shipped file
+def test_format1_sidecar_maps_to_the_recipe_without_touching_the_file():
+    before = SHIPPED_JSON.read_bytes()
+    raw = json.loads(before)
+    assert raw["format_version"] == 1
+    sidecar = read_sidecar(SHIPPED_JSON)
+    assert sidecar["converted_from_format"] == 1 and "image_bn_stats" not in sidecar["architecture"]
+    recipe = Recipe.from_dict(sidecar["recipe"])
+    cfg = raw["model_config"]
+    assert recipe.flips == cfg["test_flips"] == 8
+    assert recipe.sigma.bn is BNMode.MOVING and recipe.detection.bn is BNMode.IMAGE
+    assert recipe.sigma.curve == tuple(cfg["sigma_curve"])
+    assert (recipe.detection.scale, recipe.detection.shift) == (cfg["dbd_logit_scale"], cfg["dbd_logit_shift"])
+    assert recipe.sigma.curve_fit.data == tuple(raw["sigma_calibration"]["data"])
+    assert "synthetic_v3" in recipe.moving_stats and recipe.sigma.curve_fit.bn_source == recipe.moving_stats
+    assert [h["tool"] for h in sidecar["history"]] == ["dmenet.training.average", "dmenet.training.recalibrate",
+                                                        "dmenet.training.fit_sigma", "dmenet.training.fit_dbd"]
+    assert SHIPPED_JSON.read_bytes() == before
+
+
+@pytest.mark.shared
+@pytest.mark.slow  # 9 photos × 16 passes of B: about a minute of one CPU core
+def test_shipped_maps_are_byte_identical_to_the_pinned_ones(shared):
+    """σ and probability maps of the shipped file through the recipe equal those of commit 36c3343 bit for bit
+    (tests/recipe_identity.py; one torch thread, as pinned)."""
+    import sys
+
+    shared("data", "cuhk", "image")
+    shared("data", "rtf", "image_01.png")
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from recipe_identity import HASH_FILE, map_hashes
+    finally:
+        sys.path.pop(0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        got = map_hashes(inference.load_model(), shared=shared("data").parent)
+    finally:
+        torch.set_num_threads(before)
+    pinned = json.loads(HASH_FILE.read_text())["maps"]
+    assert len(pinned) == 9 and got == pinned
+
+
+# ---------------------------------------------------------------------------------------------- format 2
+def test_format2_round_trip_keeps_recipe_history_and_rejects_unknown_keys(tmp_path):
+    model = _tiny()
+    model.recipe = _shipped_like()
+    history = [{"tool": "dmenet.calibrate sigma", "arguments": ["sigma"], "date": "2026-12-03", "data": ["d"]}]
+    save_model(tmp_path / "m", model, {"note": 1}, history)
+    loaded, sidecar = load_model_file(tmp_path / "m")
+    assert loaded.recipe == model.recipe and sidecar["history"] == history and sidecar["note"] == 1
+    assert Recipe.from_dict(json.loads(json.dumps(model.recipe.to_dict()))) == model.recipe
+    with pytest.raises(ValueError, match="unknown keys"):
+        Recipe.from_dict({**model.recipe.to_dict(), "image_bn_stats": True})
+    with pytest.raises(ValueError, match="'per-image' is not a valid BNMode"):
+        Recipe.from_dict({"sigma": {"bn": "per-image"}})
+    with pytest.raises(ValueError, match="reserved"):
+        save_model(tmp_path / "x", model, {"recipe": {}})
+
+
+def test_printed_recipe_is_two_lines_about_the_image():
+    text = str(_shipped_like())
+    sigma, detection = text.split("\n")
+    assert sigma.startswith("σ: B with moving (training) BatchNorm statistics, mean of 8 flips")
+    assert "3-value σ curve" in sigma
+    assert detection.startswith("blur probability: B with per-image BatchNorm statistics")
+    assert "sigmoid(1·(z − 0))" in detection
+
+
+# ---------------------------------------------------------------------------------------------- overrides
+def test_overrides_are_copies_and_warn_when_they_contradict_a_fit():
+    model = _tiny()
+    model.recipe = _shipped_like()
+    predictor = inference.Predictor(model)
+    with pytest.warns(UserWarning, match="σ curve was fitted at 8 flips, used at 1") as record:
+        one = predictor.override(flips=1)
+    assert len(record) == 1 and "\n" not in str(record[0].message)
+    assert one.recipe.flips == 1 and predictor.recipe.flips == 8 and model.recipe.flips == 8  # nothing mutated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # consistent overrides say nothing
+        raw = predictor.override(raw_sigma=True)
+        assert raw.recipe.sigma.curve is None and predictor.recipe.sigma.curve is not None
+        assert raw.override(flips=1).recipe.flips == 1  # no curve left to contradict
+        assert predictor.override(flips=8).recipe == predictor.recipe
+    with pytest.raises(ValueError, match="flips"):
+        predictor.override(flips=3)
+    # statistics changed under a fitted curve, e.g. by a later re-estimation
+    moved = model.recipe.with_bn(moving_stats="re-estimated on x")
+    assert moved.contradictions() == ["the σ curve was fitted on moving statistics from 'training'; the weights now "
+                                      "hold 're-estimated on x'"]
+    assert moved.with_bn(sigma=BNMode.IMAGE).contradictions()[0].startswith(
+        "the σ curve was fitted with moving BatchNorm statistics, used with per-image ones")
+
+
+def test_raw_sigma_and_flips_change_only_their_own_output():
+    model = _tiny()
+    model.recipe = _shipped_like().with_bn(BNMode.MOVING, BNMode.MOVING)
+    image = np.random.default_rng(0).random((32, 48, 3)).astype(np.float32)
+    predictor = inference.Predictor(model)
+    full = predictor.estimate(image)
+    raw = predictor.override(raw_sigma=True).estimate(image)
+    np.testing.assert_array_equal(raw.blur_probability, full.blur_probability)
+    np.testing.assert_array_equal(raw.label, full.label)
+    np.testing.assert_allclose(raw.sigma, full.label * 7.0, atol=1e-5)
+    np.testing.assert_allclose(full.sigma, np.interp(raw.sigma, [0, 3.5, 7], [0, 3, 7]), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- passes
+def _count_passes(predictor, image, **asked) -> int:
+    calls = []
+    handle = predictor.model.blur.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        predictor.estimate(image, **asked)
+    finally:
+        handle.remove()
+    return len(calls)
+
+
+def test_only_the_asked_paths_run_and_agreeing_paths_share_passes():
+    model = _tiny()
+    image = np.random.default_rng(1).random((32, 32, 3)).astype(np.float32)
+    mixed = inference.Predictor(model, _shipped_like())  # σ moving, detection per image, 8 flips: the shipped shape
+    assert _count_passes(mixed, image, sigma=True, probability=False) == 8
+    assert _count_passes(mixed, image, sigma=False, probability=True) == 8
+    assert _count_passes(mixed, image, sigma=True, probability=True) == 16
+    same = inference.Predictor(model, _shipped_like().with_bn(detection=BNMode.MOVING))
+    assert _count_passes(same, image, sigma=True, probability=True) == 8
+    # the public helpers run one path each
+    calls = []
+    handle = model.blur.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        inference.estimate_blur_probability(image, mixed)
+        assert len(calls) == 8
+        inference.estimate_defocus(image, mixed)
+        assert len(calls) == 16
+    finally:
+        handle.remove()
+    alone = mixed.estimate(image, sigma=False)
+    np.testing.assert_array_equal(alone.blur_probability, mixed.estimate(image).blur_probability)
+    assert alone.sigma is None and alone.label is None
+
+
+# ---------------------------------------------------------------------------------------------- training side
+def test_trainer_validates_as_the_sigma_path_says():
+    from dmenet.training.engine import Trainer
+    from dmenet.models.layers import batch_statistics
+
+    cfg = load_config(None, ["train.stage=blur", "train.amp=false"])
+    model = _tiny()
+    for m in model.blur.modules():
+        if hasattr(m, "running_mean") and m.running_mean is not None:
+            m.running_mean.fill_(0.5)  # moving statistics unlike any image's
+    trainer = Trainer(model, cfg, torch.device("cpu"), steps_per_epoch=10)
+    batch = {"image": torch.rand(2, 3, 32, 32), "label": torch.rand(2, 1, 32, 32)}
+    with torch.no_grad():
+        model.blur.eval()
+        moving_pred = model.blur(batch["image"]).defocus
+        with batch_statistics(model.blur):
+            image_pred = torch.cat([model.blur(x[None]).defocus for x in batch["image"]])
+    moving = float(torch.nn.functional.mse_loss(moving_pred, batch["label"]))
+    per_image = float(torch.nn.functional.mse_loss(image_pred, batch["label"]))
+    assert abs(moving - per_image) > 1e-4
+    model.recipe = Recipe()
+    assert trainer.validate([batch]) == pytest.approx(moving, rel=1e-5)
+    model.recipe = Recipe().with_bn(sigma=BNMode.IMAGE)
+    assert trainer.validate([batch]) == pytest.approx(per_image, rel=1e-5)
+
+
+def test_experiment_config_carries_the_recipe_and_reads_old_model_keys(tmp_path):
+    cfg = load_config(None, ["inference.sigma_bn=image", "inference.flips=2"])
+    recipe = cfg.inference.recipe()
+    assert (recipe.sigma.bn, recipe.detection.bn, recipe.flips) == (BNMode.IMAGE, BNMode.IMAGE, 2)
+    with pytest.raises(ConfigError, match="inference.sigma_bn"):
+        load_config(None, ["inference.sigma_bn=running"])
+    old = tmp_path / "config.yaml"  # a run's config.yaml written before the recipe
+    old.write_text("model:\n  encoder: mobilenet_v2\n  image_bn_stats: true\n  detection_image_bn_stats: null\n"
+                   "  test_flips: 1\n  dbd_logit_scale: 1.0\n  dbd_logit_shift: 0.0\n  sigma_curve: null\n")
+    cfg = load_config(old)
+    assert cfg.inference.sigma_bn == "image" and cfg.inference.detection_bn is None
+    assert cfg.model.encoder == "mobilenet_v2"
