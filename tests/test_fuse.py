@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from dmenet.models.recipe import BNMode
 import torch.nn.functional as F
 from torch import nn
 
@@ -17,6 +15,7 @@ from dmenet.models.dmenet import build_dmenet
 from dmenet.models.fuse import (InferenceBlur, PointwiseConv, ReplicateConv3x3, cached_inference_blur,
                                 fold_batchnorms, inference_blur)
 from dmenet.models.layers import BetaBatchNorm, tf_same_pad
+from dmenet.models.recipe import BNMode
 
 
 def _tiny(seed: int = 0):

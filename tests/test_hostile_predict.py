@@ -152,7 +152,7 @@ def test_d4_d5_bad_sidecar_names_the_json_file(model_path, images, tmp_path, cap
 
 
 @pytest.mark.parametrize("flags", [["--tile-size", "64", "--tile-overlap", "600"], ["--tile-size", "0"],
-                                   ["--tile-overlap", "-1"], ["--max-side", "0"], ["--max-side", "-10"],
+                                   ["--tile-overlap", "-1"], ["--max-side", "-10"],
                                    ["--max-side", "8"]])
 def test_d6_tile_and_size_options_checked_before_the_model_loads(model_path, images, tmp_path, capsys, monkeypatch,
                                                                  flags):
