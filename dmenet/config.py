@@ -301,9 +301,10 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from exc
 
 
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Nested dict (YAML/JSON) → ExperimentConfig; missing keys take their defaults, unknown keys are errors."""
-    return _from_dict(ExperimentConfig, data or {}, "")
+def config_from_dict(data: dict[str, Any], root: type | None = None) -> Any:
+    """Nested dict (YAML/JSON) → ExperimentConfig (or another config dataclass ``root``); missing keys take their
+    defaults, unknown keys are errors."""
+    return _from_dict(root or ExperimentConfig, data or {}, "")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -311,12 +312,12 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _set_nested(data: dict[str, Any], dotted: str, raw: str) -> None:
+def _set_nested(data: dict[str, Any], dotted: str, raw: str, root: type | None = None) -> None:
     parts = dotted.split(".")
     if not all(parts):
         raise ConfigError(f"bad override key {dotted!r} (expected section.key=value)")
     node: Any = data
-    cls: Any = ExperimentConfig
+    cls: Any = root or ExperimentConfig
     for i, part in enumerate(parts):
         names = {f.name for f in dataclasses.fields(cls)}
         if part not in names:
@@ -339,18 +340,20 @@ def _set_nested(data: dict[str, Any], dotted: str, raw: str) -> None:
         cls = tp
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Apply ``a.b=value`` strings to a nested dict in place (values parsed as YAML scalars) and return it."""
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], root: type | None = None) -> dict[str, Any]:
+    """Apply ``a.b=value`` strings to a nested dict in place (values parsed as YAML scalars) and return it; keys are
+    checked against ``root`` (default ExperimentConfig)."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"bad override {item!r}: expected key=value, e.g. train.steps=100")
         key, raw = item.split("=", 1)
-        _set_nested(data, key.strip(), raw)
+        _set_nested(data, key.strip(), raw, root)
     return data
 
 
-def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Read a YAML experiment file (None = defaults), apply ``a.b=value`` overrides, check and convert types.
+def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: type | None = None) -> Any:
+    """Read a YAML experiment file (None = defaults), apply ``a.b=value`` overrides, check and convert types into
+    ``root`` (default :class:`ExperimentConfig`; any frozen config dataclass of sections works).
 
     Raises:
         ConfigError: missing/invalid file, unknown key, or a value of the wrong type (the message names the key).
@@ -366,8 +369,8 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = ()) -> Exper
             raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    apply_overrides(data, overrides)
-    return config_from_dict(data)
+    apply_overrides(data, overrides, root)
+    return config_from_dict(data, root)
 
 
 def dump_config(cfg: ExperimentConfig) -> str:
