@@ -44,7 +44,8 @@ def _listed(folder: str, list_file: str, what: str) -> dict[str, Path]:
         raise DataError(str(e)) from e
     missing = [s for s in stems if s not in index]
     if missing:
-        raise DataError(f"{folder}: {len(missing)} {what} image(s) listed in {list_file} are missing, e.g. {missing[0]}")
+        raise DataError(f"{folder}: {len(missing)} {what} image(s) listed in {list_file} are missing, "
+                        f"e.g. {missing[0]}")
     return {s: index[s] for s in stems}
 
 

@@ -1,7 +1,8 @@
 """Screen photos for "sharp everywhere" negatives (all-sharp masks) with a per-tile edge-width estimate.
 
 For a step edge of contrast C blurred by a Gaussian of σ px the steepest gradient is C / (σ √(2π)), so in every
-tile with enough contrast σ_tile = C / (max |∇I| √(2π)) (C = 95th − 5th percentile of grey levels). A photo is kept
+tile with enough contrast σ_tile = C / (max |∇I| √(2π)) (C = 95th − 5th percentile of grey levels). A photo is
+kept
 when the fraction of contrasted tiles with σ_tile > ``max_sigma`` is at most ``max_fraction``. Flat tiles (sky, walls)
 carry no evidence and are ignored.
 

@@ -112,7 +112,8 @@ def build_run(cfg: DistillConfig) -> Run:
         frozen.requires_grad_(False)
     has_teacher = "teacher" in nets or frozen is not None
     if stage != "teacher" and not has_teacher and cfg.data.soft_targets is None and (lw.consistency or lw.adv_distill):
-        raise ConfigError("loss.consistency / loss.adv_distill need a teacher: data.soft_targets or train.teacher_model")
+        raise ConfigError("loss.consistency / loss.adv_distill need a teacher: data.soft_targets or "
+                          "train.teacher_model")
     if lw.feature and "student" in nets and has_teacher:
         teacher = nets["teacher"] if "teacher" in nets else frozen
         nets["adapters"] = nn.ModuleList(nn.Conv2d(cs, ct, 1) for cs, ct in
@@ -217,7 +218,8 @@ def validate(cfg: DistillConfig, model: nn.Module, val_items, sharp_val) -> dict
     summary = acc.summary()
     out = {"val_fmax": summary["fmax_of_mean_curve"], "val_mae": summary["mae"]}
     if sharp_val:
-        out["sharp_val_mean"] = float(np.mean([blur_probability(model, load_item(it)[0], max_side=cfg.data.val_side).mean() for it in sharp_val]))
+        means = [blur_probability(model, load_item(it)[0], max_side=cfg.data.val_side).mean() for it in sharp_val]
+        out["sharp_val_mean"] = float(np.mean(means))
     model.train(was_training)
     return out
 

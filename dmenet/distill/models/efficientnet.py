@@ -54,7 +54,8 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck: [1×1 expand–BN–act] → k×k depthwise–BN–act → [SE] → 1×1 project–BN → [+ x].
+    """Mobile inverted bottleneck: [1×1 expand–BN–act] → k×k depthwise–BN–act → [SE] → 1×1 project–BN
+    → [+ x].
 
     Drop-connect (stochastic depth, training only) scales the residual branch per sample."""
 

@@ -210,7 +210,7 @@ def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class DecoderBlock(nn.Module):
-    """3×3 conv–BN–ReLU then bilinear ×2 (``upsample``); ``deconv`` is the released unused ConvTranspose branch."""
+    """3×3 conv–BN–ReLU then bilinear ×2 (``upsample``); ``deconv``: the released, unused ConvTranspose branch."""
 
     def __init__(self, cin: int, cout: int, dead_middle: int | None = None):
         super().__init__()
