@@ -201,6 +201,22 @@ def test_exported_student_loads_in_the_registry(tmp_path):
         make_method("distill_student", MethodOptions(model=str(tmp_path / "s.safetensors"), flips=8))
 
 
+def test_init_from_copies_weights_and_checks_architecture(tmp_path):
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.train import init_from_file
+
+    torch.manual_seed(0)
+    save_distill_model(tmp_path / "s", "student", EffUNet(TINY_STUDENT))
+    net = EffUNet(TINY_STUDENT)
+    init_from_file(net, str(tmp_path / "s.safetensors"))
+    from safetensors.torch import load_file
+
+    ref = load_file(str(tmp_path / "s.safetensors"))
+    assert all(torch.equal(ref[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ConfigError, match="differs"):
+        init_from_file(EffUNet(StudentConfig(decoder=(8, 8, 8, 8, 8))), str(tmp_path / "s.safetensors"))
+
+
 def _main_error(capsys, argv) -> str:
     from dmenet.distill.train import main
 

