@@ -30,14 +30,18 @@ class DistillEstimator(Estimator):
 
         if not probability:
             return Estimate()
-        return Estimate(blur_probability=blur_probability(self.model, image, max_side=self.work_long_side))
+        return Estimate(blur_probability=blur_probability(
+            self.model, image, max_side=self.work_long_side, logit_scale=float(self.info.get("logit_scale", 1.0)),
+            logit_shift=float(self.info.get("logit_shift", 0.0))))
 
     def describe(self) -> str:
         cfg = self.info["config"]
         arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.info["kind"] == "student"
                 else f"{cfg['backbone']} teacher")
         side = f"long side ≤ {self.work_long_side} px" if self.work_long_side else "native size"
-        return f"{self.name} {self.path}: {arch}, step {self.info.get('step', '?')}; run at {side}, 1 pass, no flips"
+        cal = f"σ({self.info.get('logit_scale', 1.0):g}·(z − {self.info.get('logit_shift', 0.0):g}))"
+        return (f"{self.name} {self.path}: {arch}, step {self.info.get('step', '?')}; run at {side}, 1 pass, no flips; "
+                f"probability {cal}")
 
 
 def _make(name: str, options: MethodOptions, default: Path | None) -> DistillEstimator:
