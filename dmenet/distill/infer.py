@@ -26,7 +26,7 @@ def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None
         work = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].float()
     device = next(model.parameters()).device
-    x = x.to(device)
+    x = x.to(device).contiguous(memory_format=torch.channels_last)
     hh, ww = x.shape[-2:]
     ph, pw = (-hh) % multiple, (-ww) % multiple
     if ph or pw:
