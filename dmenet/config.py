@@ -388,11 +388,13 @@ def _move_legacy_model_keys(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Nested dict (YAML/JSON) → ExperimentConfig; missing keys take their defaults, unknown keys are errors.
-    The former ``model.image_bn_stats`` / ``detection_image_bn_stats`` / ``test_flips`` are read as their
-    ``inference`` keys (older runs' ``config.yaml``)."""
-    return _from_dict(ExperimentConfig, _move_legacy_model_keys(data or {}), "")
+def config_from_dict(data: dict[str, Any], root: type | None = None) -> Any:
+    """Nested dict (YAML/JSON) → ExperimentConfig (or another config dataclass ``root``); missing keys take their
+    defaults, unknown keys are errors. For ExperimentConfig the former ``model.image_bn_stats`` /
+    ``detection_image_bn_stats`` / ``test_flips`` are read as their ``inference`` keys (older runs' ``config.yaml``)."""
+    if root is None or root is ExperimentConfig:
+        return _from_dict(ExperimentConfig, _move_legacy_model_keys(data or {}), "")
+    return _from_dict(root, data or {}, "")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -458,7 +460,7 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: ty
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
     apply_overrides(data, overrides, root)
-    return config_from_dict(data) if root is None else _from_dict(root, data, "")
+    return config_from_dict(data, root)
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

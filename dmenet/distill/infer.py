@@ -1,0 +1,38 @@
+"""Inference of a distill network on one photo: pad to a multiple of 32 (reflect), sigmoid, crop back."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None = None,
+                     max_side: int | None = None, multiple: int = 32, logit_scale: float = 1.0,
+                     logit_shift: float = 0.0) -> np.ndarray:
+    """Blur probability (H, W) float32 in [0, 1] (1 = blurred) of an (H, W, 3) float32 RGB image in [0, 1].
+
+    ``side``: run at side² (the paper's 320² protocol), ``max_side``: shrink so the long side is at most this;
+    the map is resized back to (H, W) either way. The probability is σ(logit_scale·(z − logit_shift)) of the
+    network's logit z (a monotone calibration: per-image rankings, hence F-max, do not change)."""
+    h, w = image.shape[:2]
+    work = image
+    if side is not None:
+        work = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if side < min(h, w) else cv2.INTER_LINEAR)
+    elif max_side is not None and max(h, w) > max_side:
+        s = max_side / max(h, w)
+        work = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].float()
+    device = next(model.parameters()).device
+    x = x.to(device).contiguous(memory_format=torch.channels_last)
+    hh, ww = x.shape[-2:]
+    ph, pw = (-hh) % multiple, (-ww) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(hh, ww) > max(ph, pw) else "replicate")
+    logits = model(x)[0, 0, :hh, :ww].float()
+    prob = torch.sigmoid(logit_scale * (logits - logit_shift)).cpu().numpy()
+    if prob.shape != (h, w):
+        prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(prob, 0.0, 1.0).astype(np.float32)

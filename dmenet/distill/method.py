@@ -1,0 +1,71 @@
+"""Distill-DBDGAN networks as registered methods (``distill_student``, ``distill_teacher``): blur probability only.
+
+Recipe: the photo is shrunk so its long side is at most ``work_long_side`` px (the sidecar's value, 320 for the
+shipped student; ``--max-side`` overrides it), padded to a multiple of 32, and the map is resized back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmenet.methods.base import Estimate, Estimator, MethodOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STUDENT = REPO_ROOT / "checkpoints" / "distill_student.safetensors"
+DEFAULT_WORK_LONG_SIDE = 320
+
+
+class DistillEstimator(Estimator):
+    gives_sigma = False
+    gives_probability = True
+
+    def __init__(self, name: str, model, info: dict, path: Path, work_long_side: int | None):
+        self.name, self.model, self.info, self.path = name, model, info, path
+        self.work_long_side = work_long_side
+
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        from dmenet.distill.infer import blur_probability
+
+        if not probability:
+            return Estimate()
+        return Estimate(blur_probability=blur_probability(
+            self.model, image, max_side=self.work_long_side, logit_scale=float(self.info.get("logit_scale", 1.0)),
+            logit_shift=float(self.info.get("logit_shift", 0.0))))
+
+    def describe(self) -> str:
+        cfg = self.info["config"]
+        arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.info["kind"] == "student"
+                else f"{cfg['backbone']} teacher")
+        side = f"long side ≤ {self.work_long_side} px" if self.work_long_side else "native size"
+        cal = f"σ({self.info.get('logit_scale', 1.0):g}·(z − {self.info.get('logit_shift', 0.0):g}))"
+        return (f"{self.name} {self.path}: {arch}, step {self.info.get('step', '?')}; run at {side}, 1 pass, no flips; "
+                f"probability {cal}")
+
+
+def _make(name: str, options: MethodOptions, default: Path | None) -> DistillEstimator:
+    from dmenet.distill.model_io import load_distill_model
+
+    if options.extra:
+        raise ValueError(f"method {name} takes no method options, got {', '.join(k for k, _ in options.extra)}")
+    if options.flips not in (None, 1):
+        raise ValueError(f"method {name} runs one pass (flips 1), got flips={options.flips}")
+    if options.model is None and default is None:
+        raise ValueError(f"method {name} has no shipped model; pass --model")
+    path = Path(options.model) if options.model is not None else default
+    model, info = load_distill_model(path, options.device)
+    model = model.to(memory_format=torch.channels_last)  # ~30 % faster depthwise convs on CPU
+    side = options.max_side or info.get("work_long_side", DEFAULT_WORK_LONG_SIDE)
+    return DistillEstimator(name, model, info, path, side)
+
+
+def make_student(options: MethodOptions) -> DistillEstimator:
+    """The shipped student (``checkpoints/distill_student.safetensors``) or ``options.model``."""
+    return _make("distill_student", options, DEFAULT_STUDENT)
+
+
+def make_teacher(options: MethodOptions) -> DistillEstimator:
+    """A trained teacher model file (``options.model``; none is shipped)."""
+    return _make("distill_teacher", options, None)

