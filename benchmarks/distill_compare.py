@@ -59,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dmenet.distill.split import read_split
+    from dmenet.eval.benchmarks import read_mask
     from dmenet.eval.dbd import DBDAccumulator
     from dmenet.methods import MethodOptions, make_method
     from skimage import data as skdata
-    from syndof.io import read_image, read_mask, write_json_atomic, write_text_atomic
+    from syndof.io import read_image, write_json_atomic, write_text_atomic
 
     torch.set_num_threads(a.threads)
     methods = list(a.methods) + (["distill_teacher"] if a.teacher and "distill_teacher" not in a.methods else [])

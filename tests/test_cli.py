@@ -86,6 +86,9 @@ EXPECTED_OUTPUT = {
     "dmenet-fit-sigma": "runs/fit_sigma_example.safetensors",
     "dmenet-fit-dbd": "runs/fit_dbd_example.safetensors",
     "syndof-demo": "runs/syndof_demo_example/contact_sheet.png",
+    "distill-train": "runs/distill_train_example/ckpt/step_000003/model.safetensors",
+    "distill-summary": None,
+    "distill-calibrate": "runs/distill_calibrate_example/model.safetensors",
 }
 
 

@@ -241,3 +241,52 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert "data.crop" in _main_error(capsys, out + ["data.crop=33"])
     assert "nonsense" in _main_error(capsys, out + ["loss.nonsense=1"])
     assert not (tmp_path / "run" / "ckpt").exists()
+
+
+# ------------------------------------------------------------------------------------------------ data preparation
+def _script(name: str):
+    """A data-preparation script of experiments/distill/ as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "distill" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"distill_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_screen_counts_gaussian_blurred_edges(tmp_path, capsys):
+    """σ_tile = contrast / (max gradient·√(2π)): a sharp step edge is kept, the same edge blurred by σ = 3 px is not."""
+    import cv2
+
+    screen = _script("screen_sharp")
+    yy, xx = np.mgrid[:96, :96]
+    step = np.repeat(((((yy + 12) // 24 + (xx + 12) // 24) % 2).astype(np.float32))[..., None], 3, axis=2)
+    # a checkerboard with its step edges through the middle of every 24-px tile
+    blurred = cv2.GaussianBlur(step, (0, 0), 3.0)
+    assert screen.blurred_tile_fraction(step) == 0.0
+    assert screen.blurred_tile_fraction(blurred) > 0.9
+    assert screen.blurred_tile_fraction(np.full((96, 96, 3), 0.5, np.float32)) == 0.0  # flat: no evidence
+    (tmp_path / "img").mkdir()
+    write_image(tmp_path / "img" / "sharp.png", step)
+    write_image(tmp_path / "img" / "soft.png", blurred)
+    assert screen.main(["--images", str(tmp_path / "img"), "--out", str(tmp_path / "kept.txt")]) == 0
+    assert [s for s in (tmp_path / "kept.txt").read_text().splitlines() if not s.startswith("#")] == ["sharp"]
+    assert screen.main(["--images", str(tmp_path / "img"), "--out", str(tmp_path / "kept.txt")]) == 2
+    assert capsys.readouterr().err.strip().endswith("a screening list is never rewritten")
+
+
+def test_split_script_reproduces_the_committed_lists_and_never_rewrites(shared, tmp_path, capsys):
+    from dmenet.distill.split import CUHK_TEST5, read_split
+
+    split = _script("split")
+    images = shared("data", "cuhk", "train_image")
+    out = tmp_path / "cuhk_split"
+    assert split.main(["--images", str(images), "--out", str(out)]) == 0
+    lists = Path(__file__).resolve().parents[1] / "experiments" / "distill"
+    for part in ("train", "val"):
+        assert read_split(f"{out}_{part}.txt") == read_split(lists / f"cuhk_split_{part}.txt")
+    assert not set(CUHK_TEST5) & set(read_split(f"{out}_train.txt") + read_split(f"{out}_val.txt"))
+    capsys.readouterr()
+    assert split.main(["--images", str(images), "--out", str(out)]) == 2
+    assert "never rewritten" in capsys.readouterr().err

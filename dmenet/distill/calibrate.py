@@ -1,6 +1,6 @@
 """Fit the monotone output calibration p = σ(a·(z − b)) of a distill model on the validation images (min mean MAE).
 
-    python -m dmenet.distill.calibrate --model runs/distill/d0/ckpt/step_000449/model --out runs/distill/cal/model
+    distill-calibrate --model runs/distill/d0/ckpt/step_000449/model --out runs/distill/cal/model
 
 The network runs at ``data.val_side``² on the validation list of the config (never a test image); per-image MAE
 is estimated on 4,096 seeded random pixels of each image at that size (area-resized mask), averaged over
@@ -11,14 +11,12 @@ sidecar with ``logit_scale``, ``logit_shift`` and the fit record); an existing o
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import numpy as np
 import torch
 
 from dmenet.config import ConfigError
-from dmenet.models.model_io import ModelFileError, model_paths
+from dmenet.models.model_io import model_paths
+from syndof import cli
 
 
 PIXELS = 4096
@@ -43,28 +41,30 @@ def fit(z: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
     return best
 
 
+EXAMPLE = ("distill-calibrate --model checkpoints/distill_student.safetensors --config experiments/distill/tiny.yaml "
+           "--out runs/distill_calibrate_example/model")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     from dmenet.distill.config import load_distill_config
-    from dmenet.distill.data import DataError, labelled_items, load_item, resize_side
+    from dmenet.distill.data import labelled_items, load_item, resize_side
     from dmenet.distill.model_io import load_distill_model, save_distill_model
     from dmenet.eval.dbd import resize_mask
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--out", required=True)
+    p = cli.parser("dmenet.distill.calibrate", __doc__, EXAMPLE)
+    p.add_argument("--model", required=True, metavar="PATH", help="distill model file (.safetensors + .json)")
+    p.add_argument("--out", required=True, metavar="PATH", help="new model file (refused if it exists)")
     p.add_argument("--config", help="distill config whose data section names the validation list")
-    p.add_argument("--set", nargs="*", default=[])
+    cli.add_set(p, help="config overrides, e.g. --set data.val_side=320")
+    cli.add_threads(p, default=1)
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    try:
-        if any(f.exists() for f in model_paths(a.out)):
-            raise ConfigError(f"{a.out}: exists; a calibrated model is written to a new file")
-        cfg = load_distill_config(a.config, a.set).data
-        model, info = load_distill_model(a.model)
-        items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
-    except (ConfigError, DataError, ModelFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cli.apply_threads(a.threads)
+    if any(f.exists() for f in model_paths(a.out)):
+        raise ConfigError(f"{a.out}: exists; a calibrated model is written to a new file")
+    cfg = load_distill_config(a.config, a.overrides).data
+    model, info = load_distill_model(a.model)
+    items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
     logits, masks = [], []
     with torch.no_grad():
         for it in items:

@@ -26,11 +26,11 @@ class DistillDataConfig:
     Attributes:
         images, masks: labelled photos and their binary masks, paired by stem (CUHK: ``train_image``, ``gt``).
         train_list, val_list: stems for training and for checkpoint selection (written once by
-            :mod:`dmenet.distill.split`; never a test image).
+            ``experiments/distill/split.py``; never a test image).
         white_is_blurred: mask polarity (CUHK True); targets are always 1 = blurred.
         soft_targets: folder of cached teacher maps ``STEM.png`` (255 = blurred) for the consistency term; None =
             no cached teacher (content loss only, or the teacher runs live in the joint stage).
-        sharp_images, sharp_list: photos screened as sharp everywhere (:mod:`dmenet.distill.screen_sharp`), used
+        sharp_images, sharp_list: photos screened as sharp everywhere (``experiments/distill/screen_sharp.py``), used
             with all-sharp masks and no soft target; None = none.
         sharp_val_list: screened sharp photos (another folder split) whose mean blur probability is reported at
             validation; sharp_val_images: their folder.

@@ -17,7 +17,8 @@ import torch
 from dmenet.data.labelled import header_size
 from dmenet.distill.config import DistillDataConfig
 from dmenet.distill.split import read_split
-from syndof.io import InputError, index_by_stem, read_image, read_mask
+from dmenet.eval.benchmarks import read_mask
+from syndof.io import InputError, index_by_stem, read_image
 
 
 class DataError(ValueError):
@@ -69,7 +70,7 @@ def labelled_items(images: str, masks: str, list_file: str, soft: str | None = N
         if stem not in mask_index:
             raise DataError(f"{photo}: no mask {stem}.* in {masks}")
         if soft and stem not in soft_index:
-            raise DataError(f"{photo}: no soft target {stem}.png in {soft} (run dmenet.distill.cache_dmenet)")
+            raise DataError(f"{photo}: no soft target {stem}.png in {soft} (run experiments/distill/cache_dmenet.py)")
         size = _checked_size(photo)
         for other in (mask_index[stem], soft_index.get(stem)):
             if other is not None and _checked_size(other) != size:

@@ -1,6 +1,6 @@
 """Parameters and MACs of the Distill-DBDGAN networks at size² (torch.utils.flop_counter; 1 MAC = 2 FLOPs).
 
-    python -m dmenet.distill.summary [--size 320] [--config experiments/distill/student_d0.yaml] [--model M]
+    distill-summary [--size 320] [--config experiments/distill/student_d0.yaml] [--model M]
 
 Without ``--config``/``--model`` it prints the faithful pair (released teacher and student) and the CPU pair of the
 default config. Large networks are built on the meta device (no memory, no arithmetic), so counting the faithful
@@ -11,13 +11,12 @@ uses (the released teacher stores unused branches).
 from __future__ import annotations
 
 import argparse
-import sys
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dmenet.config import ConfigError
+from syndof import cli
 
 
 def count(model: nn.Module, size: int = 320) -> dict[str, float]:
@@ -45,36 +44,41 @@ def on_meta(build) -> nn.Module:
         return build()
 
 
+EXAMPLE = "distill-summary --config experiments/distill/tiny.yaml --size 64"
+
+
+def size_multiple_of_32(text: str) -> int:
+    """argparse type: a positive multiple of 32 (px)."""
+    value = cli.positive_int(text)
+    if value % 32:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 32, got {value}")
+    return value
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     from dmenet.distill.config import load_distill_config
     from dmenet.distill.model_io import load_distill_model
     from dmenet.distill.models.teacher import FAITHFUL_TEACHER, Teacher
     from dmenet.distill.models.unet import FAITHFUL_STUDENT, EffUNet
-    from dmenet.models.model_io import ModelFileError
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=320)
+    p = cli.parser("dmenet.distill.summary", __doc__, EXAMPLE)
+    p.add_argument("--size", type=size_multiple_of_32, default=320, metavar="PX",
+                   help="square input side, a multiple of 32 (default 320)")
     p.add_argument("--config", help="distill experiment YAML: counts its student and teacher")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    cli.add_set(p, help="config overrides, e.g. --set student.encoder=lite1")
     p.add_argument("--model", help="a distill model file: counts that network")
     a = p.parse_args(argv)
-    if a.size % 32:
-        print(f"error: --size must be a multiple of 32, got {a.size}", file=sys.stderr)
-        return 2
-    try:
-        if a.model:
-            nets = {a.model: load_distill_model(a.model)[0]}
-        else:
-            cfg = load_distill_config(a.config, a.set)
-            nets = {}
-            if not a.config:
-                nets["faithful teacher (SE-ResNeXt101)"] = on_meta(lambda: Teacher(FAITHFUL_TEACHER))
-                nets["faithful student (EfficientNet-B3 U-Net)"] = on_meta(lambda: EffUNet(FAITHFUL_STUDENT))
-            nets[f"teacher ({cfg.teacher.backbone})"] = on_meta(lambda: Teacher(cfg.teacher))
-            nets[f"student (efficientnet-{cfg.student.encoder})"] = on_meta(lambda: EffUNet(cfg.student))
-    except (ConfigError, ModelFileError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if a.model:
+        nets = {a.model: load_distill_model(a.model)[0]}
+    else:
+        cfg = load_distill_config(a.config, a.overrides)
+        nets = {}
+        if not a.config:
+            nets["faithful teacher (SE-ResNeXt101)"] = on_meta(lambda: Teacher(FAITHFUL_TEACHER))
+            nets["faithful student (EfficientNet-B3 U-Net)"] = on_meta(lambda: EffUNet(FAITHFUL_STUDENT))
+        nets[f"teacher ({cfg.teacher.backbone})"] = on_meta(lambda: Teacher(cfg.teacher))
+        nets[f"student (efficientnet-{cfg.student.encoder})"] = on_meta(lambda: EffUNet(cfg.student))
     print(f"{'network':44s} {'stored M':>9s} {'forward M':>9s} {'GMAC@' + str(a.size):>10s}")
     for name, net in nets.items():
         c = count(net, a.size)

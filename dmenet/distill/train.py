@@ -1,7 +1,7 @@
 """Train Distill-DBDGAN networks: ``--stage teacher`` (T + D1), ``kd`` (S + D2 + D3 with a cached or frozen
 teacher), ``joint`` (T and S together, all three discriminators).
 
-    python -m dmenet.distill.train --config experiments/distill/student_d0.yaml --out runs/distill/d0 [--resume]
+    distill-train --config experiments/distill/student_d0.yaml --out runs/distill/d0 [--resume]
         [--set loss.consistency=0 train.steps=100]
 
 Resumable: the batches and random draws of step k depend only on (train.seed, k), and a checkpoint holds every
@@ -11,12 +11,10 @@ exports the trained network as a model file and scores it on the validation list
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -37,8 +35,8 @@ from dmenet.distill.models.efficientnet import load_imagenet
 from dmenet.distill.models.teacher import Teacher
 from dmenet.distill.models.unet import EffUNet
 from dmenet.eval.dbd import DBDAccumulator
-from dmenet.models.model_io import ModelFileError
-from syndof.io import InputError, write_json_atomic, write_text_atomic
+from syndof import cli
+from syndof.io import write_json_atomic, write_text_atomic
 
 DISCRIMINATORS = {"d1": "adv_teacher", "d2": "adv_student", "d3": "adv_distill"}
 
@@ -345,19 +343,18 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     return run
 
 
+EXAMPLE = "distill-train --config experiments/distill/tiny.yaml --out runs/distill_train_example"
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser("dmenet.distill.train", __doc__, EXAMPLE)
     p.add_argument("--config", help="YAML experiment file (default: the built-in defaults)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, config)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.steps=10")
+    cli.add_set(p)
     a = p.parse_args(argv)
-    try:
-        cfg = load_distill_config(a.config, a.set)
-        train(cfg, Path(a.out), a.resume)
-    except (ConfigError, DataError, InputError, ModelFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    train(load_distill_config(a.config, a.overrides), Path(a.out), a.resume)
     return 0
 
 

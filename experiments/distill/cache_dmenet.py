@@ -2,46 +2,44 @@
 
 Resumable: maps already written are skipped; each write is atomic. A corrupt image is skipped and reported.
 
-    python -m dmenet.distill.cache_dmenet --images ../shared/data/cuhk/train_image \
+    python experiments/distill/cache_dmenet.py --images ../shared/data/cuhk/train_image \
         --list experiments/distill/cuhk_split_train.txt --out runs/distill/dmenet_cache --flips 1
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from dmenet.distill.split import read_split
+from syndof import cli
 from syndof.io import InputError, read_image, write_image
 
+EXAMPLE = ("python experiments/distill/cache_dmenet.py --images ../shared/data/cuhk/train_image "
+           "--list experiments/distill/tiny_val.txt --out runs/distill_cache_example")
 
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from dmenet.methods import MethodOptions, make_method, method_names
+
+    p = cli.parser("cache_dmenet", __doc__, EXAMPLE)
+    p.prog = "python experiments/distill/cache_dmenet.py"  # a data-preparation script, not a console script
     p.add_argument("--images", required=True, help="folder of photos (STEM.jpg)")
     p.add_argument("--list", required=True, help="stems to cache, one per line")
     p.add_argument("--out", required=True, help="output folder (STEM.png, 255 = blurred)")
-    p.add_argument("--method", default="dmenet", help="registered method whose blur map is the soft target")
-    p.add_argument("--flips", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--method", default="dmenet", choices=method_names(), metavar="NAME",
+                   help="registered method whose blur map is the soft target (default dmenet)")
+    p.add_argument("--flips", type=int, choices=(1, 2, 4, 8), default=1, help="test-time symmetries (default 1)")
+    cli.add_threads(p, default=1)
     a = p.parse_args(argv)
-    from dmenet.methods import MethodOptions, make_method
-
-    torch.set_num_threads(a.threads)
-    try:
-        stems = read_split(a.list)
-    except OSError as e:
-        print(f"error: cannot read --list {a.list}: {e.strerror}", file=sys.stderr)
-        return 2
+    cli.apply_threads(a.threads)
+    stems = read_split(a.list)
     files = {f.stem: f for f in Path(a.images).iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     missing = [s for s in stems if s not in files]
     if missing:
-        print(f"error: {len(missing)} listed stems not in {a.images} (first {missing[0]})", file=sys.stderr)
-        return 2
+        return cli.fail(f"{len(missing)} listed stems not in {a.images} (first {missing[0]})")
     est = make_method(a.method, MethodOptions(flips=a.flips))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

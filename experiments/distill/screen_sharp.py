@@ -6,20 +6,19 @@ kept
 when the fraction of contrasted tiles with σ_tile > ``max_sigma`` is at most ``max_fraction``. Flat tiles (sky, walls)
 carry no evidence and are ignored.
 
-    python -m dmenet.distill.screen_sharp --images ../shared/data/photos/bsds500/train \
+    python experiments/distill/screen_sharp.py --images ../shared/data/photos/bsds500/train \
         --out experiments/distill/bsds_sharp_train.txt
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from syndof import cli
 from syndof.io import InputError, list_images, read_image, write_text_atomic
 
 
@@ -45,20 +44,24 @@ def blurred_tile_fraction(image: np.ndarray, tile: int = 24, min_contrast: float
     return blurred / counted if counted else 0.0
 
 
+EXAMPLE = ("python experiments/distill/screen_sharp.py --images ../shared/data/photos/bsds500/val "
+           "--out runs/distill_screen_example.txt")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", required=True)
+    p = cli.parser("screen_sharp", __doc__, EXAMPLE)
+    p.prog = "python experiments/distill/screen_sharp.py"  # a data-preparation script, not a console script
+    p.add_argument("--images", required=True, help="folder of photos")
     p.add_argument("--out", required=True, help="list of kept stems (refused if it exists)")
-    p.add_argument("--max-fraction", type=float, default=0.02)
-    p.add_argument("--max-sigma", type=float, default=1.5)
+    p.add_argument("--max-fraction", type=float, default=0.02, help="most blurred-tile fraction kept (default 0.02)")
+    p.add_argument("--max-sigma", type=float, default=1.5, help="tile σ (px) counted as blurred (default 1.5)")
     a = p.parse_args(argv)
     if Path(a.out).exists():
-        print(f"error: {a.out} exists; a screening list is never rewritten", file=sys.stderr)
-        return 2
+        return cli.fail(f"{a.out} exists; a screening list is never rewritten")
     files = list_images(a.images)
     if not files:
-        print(f"error: no images in {a.images}", file=sys.stderr)
-        return 2
+        return cli.fail(f"no images in {a.images}")
     kept, scores = [], []
     for f in files:
         try:
