@@ -1,5 +1,5 @@
-"""Train Distill-DBDGAN networks (``--set train.stage=…``): ``teacher`` (T + D1), ``kd`` (S + D2 + D3 with a cached or frozen
-teacher), ``joint`` (T and S together, all three discriminators).
+"""Train Distill-DBDGAN networks (``--set train.stage=…``): ``teacher`` (T + D1), ``kd`` (S + D2 + D3 with a
+cached or frozen teacher), ``joint`` (T and S together, all three discriminators).
 
     distill-train --config experiments/distill/student_d0.yaml --out runs/distill/d0 [--resume]
         [--set loss.consistency=0 train.steps=100]
