@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from dmenet.eval import metrics as M
+from dmenet.eval.benchmarks import read_mask
 from syndof import io
 
 
@@ -94,7 +95,7 @@ def cuhk_scores(methods: dict, root: Path) -> dict:
     for label, est in methods.items():
         curves, acc, oracle = [], [], []
         for path in images:
-            gt = io.read_mask(root / "gt" / f"{path.stem}.png", white_is_blurred=True)
+            gt = read_mask(root / "gt" / f"{path.stem}.png", white_is_blurred=True)
             p = est.blur_map(io.read_image(path))
             curves.append(M.f_curve(p, gt)[2])
             acc.append(M.dmenet_accuracy(p, gt))
