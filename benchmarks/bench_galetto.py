@@ -1,4 +1,4 @@
-"""Speed of the Galetto & Deng σ map at 640×480 on this CPU (GALETTO.md G11; issue target ≤ 1.5 s with refinement).
+"""Speed of the Galetto & Deng σ map at 640×480 on this CPU (docs/method.md §15; issue target ≤ 1.5 s with refinement).
 
     python benchmarks/bench_galetto.py [--model checkpoints/galetto_mbv2] [--threads 1] [--repeats 3]
 

@@ -1,4 +1,4 @@
-"""Application checks on SYNDOF renders with known σ (GALETTO.md G8, G10; ``python -m dmenet.galetto.check_apps``).
+"""Application checks on SYNDOF renders with known σ (issue 18's fusion and enhancement checks, docs/method.md §15; ``python -m dmenet.galetto.check_apps``).
 
 For each render (``--syndof`` folder, first ``--count`` stems; the sharp source photo is ``--photos/<id>.jpg`` where
 the stem is ``<index>_<id>``), with σ maps from ``--method`` (and the ground truth as an oracle):

@@ -11,7 +11,7 @@ from dmenet.methods.base import Estimate, Estimator, MethodOptions
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
 SIGMA_MAX = 19.0
-PROBABILITY_SIGMA = 7.0  # blur probability = clip(σ / 7 px, 0, 1) (SYNDOF's σ range; GALETTO.md G5)
+PROBABILITY_SIGMA = 7.0  # blur probability = clip(σ / 7 px, 0, 1) (SYNDOF's σ range; docs/method.md §15)
 # chosen on runs/gsyn_val by experiments/galetto_selection.md (refinement raised the val MAE 0.189 -> 0.196 / 0.219)
 DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "denoise": 0.0, "batch": 1024}
 

@@ -1,6 +1,6 @@
 """Edge-aware refinement of a σ map by the image (Galetto & Deng 2023 §3.3 and the official ``refine_blurmapGF.m``).
 
-Two recipes, selectable (GALETTO.md §1.4):
+Two recipes, selectable (docs/method.md §15):
 
 * ``paper``: guide = gray of the image smoothed by the self-guided weighted guided filter (mode 6, window
   2⌊r/2⌉+1, ε 0.05 on [0, 1]); the map is filtered ``iters`` times by mode-6 WGIF guided by it (window 2r+1,
