@@ -37,9 +37,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dmenet.models.recipe import FLIPS, BNMode
+from syndof import cli
 
 log = logging.getLogger("dmenet.calibrate")
 
@@ -173,25 +172,27 @@ RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
+EXAMPLE = ("dmenet-calibrate average --model checkpoints/dmenet_lite.safetensors checkpoints/dmenet_lite.safetensors "
+           "--out runs/calibrate_example.safetensors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dmenet.training.fit_sigma import N_VALUES
 
-    p = argparse.ArgumentParser(prog="python -m dmenet.calibrate", description=__doc__.split("\n\n")[0],
-                                epilog="example: python -m dmenet.calibrate sigma --model m.safetensors --data "
-                                       "calib/ --out m_sigma.safetensors")
-    sub = p.add_subparsers(dest="step", required=True, metavar="{" + ",".join(STEPS) + "}")
+    p = cli.parser("dmenet.calibrate", __doc__, EXAMPLE)
+    sub = p.add_subparsers(dest="step", required=True, metavar="{" + ",".join(STEPS) + "}")  # OneLineParser too
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--out", required=True, help="output model file (.safetensors + .json)")
-        q.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
-        q.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        cli.add_device(q)
+        cli.add_threads(q)
 
     q = sub.add_parser("average", help="uniform weight average of checkpoints of one run")
     src = q.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", "--models", dest="models", nargs="+",
                      help="model files of one run, oldest first (a file named twice counts twice)")
     src.add_argument("--run", help="a training run folder: average its --last most recent checkpoints")
-    q.add_argument("--last", type=int, default=None, help="with --run: how many checkpoints (default 8)")
+    q.add_argument("--last", type=cli.positive_int, default=None, help="with --run: how many checkpoints (default 8)")
     common(q)
 
     q = sub.add_parser("bn", help="the σ path's BatchNorm statistics")
@@ -200,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="moving: re-estimate the moving statistics on crops; image: per-image statistics")
     q.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode moving")
     q.add_argument("--real", help="folder of real photos (recursive); --mode moving")
-    q.add_argument("--crops", type=int, default=64, help="crops per domain")
-    q.add_argument("--crop", type=int, default=256)
-    q.add_argument("--batch", type=int, default=4)
+    q.add_argument("--crops", type=cli.positive_int, default=64, help="crops per domain")
+    q.add_argument("--crop", type=cli.positive_int, default=256)
+    q.add_argument("--batch", type=cli.positive_int, default=4)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--detection", choices=("keep", "follow"), default="keep",
                    help="when the detection path also uses the moving statistics: keep = refuse (they would "
@@ -230,29 +231,24 @@ def _inputs(args) -> list[str]:
     return list(args.models or []) if args.step == "average" else [args.model]
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    from dmenet.models.model_io import ModelFileError, model_paths, save_model
-    from dmenet.training.checkpoint import CheckpointError
-    from syndof import io as sio
+    from dmenet.models.model_io import model_paths, save_model
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.step == "average" and args.models is not None and args.last is not None:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = model_paths(args.out)[0].resolve()
     if any(model_paths(m)[0].resolve() == out for m in _inputs(args)):
-        log.error("--out %s: is an input of this step; write a new file (earlier work is never overwritten)", args.out)
-        return 2
+        return cli.fail(f"--out {args.out}: is an input of this step; write a new file (earlier work is never "
+                        "overwritten)")
     date = _now()
-    try:
-        model, meta, history, data, result = RUNNERS[args.step](args, date)
-    except (ModelFileError, CheckpointError, sio.InputError, FileNotFoundError, ValueError) as err:
-        log.error("%s", err)
-        return 2
+    model, meta, history, data, result = RUNNERS[args.step](args, date)  # bad input: ValueError / OSError → exit 2
     stale = model.recipe.contradictions()
     for line in stale:
         log.warning("stale: %s", line)
@@ -260,7 +256,6 @@ def main(argv: list[str] | None = None) -> int:
     save_model(args.out, model, meta, history + [entry])
     log.info("wrote %s\n%s", args.out, model.recipe)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

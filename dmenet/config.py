@@ -167,7 +167,7 @@ class TrainConfig:
         ckpt_every: checkpoint interval (a last checkpoint is always written at the end); the validation loss on
             held-out synthetic samples (data.val_count) is computed at every checkpoint.
         keep_last: how many of the most recent checkpoint folders are kept (the best one is kept as well), e.g. 8
-            to average the last 8 with ``python -m dmenet.training.average --run RUN --last 8``.
+            to average the last 8 with ``python -m dmenet.calibrate average --run RUN --last 8``.
         seed: seeds the model init, the data streams and the torch RNG.
         amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
         wandb: "offline" | "online" | "disabled".

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
+
+from dmenet import cli as dcli
+from syndof import cli
 
 TOLERANCE = 1e-4
 
@@ -81,38 +83,40 @@ def check_onnx(module, example, path: Path, threads: int = 1) -> float:
     return float(np.abs(got - want).max())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dmenet.export", description=__doc__.split("\n\n")[0])
+EXAMPLE = "dmenet-export --format onnx --out runs/export_example.onnx --size 64 64"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser("dmenet.export", __doc__.split("\n\n", 1)[0], EXAMPLE)
     p.add_argument("--format", choices=("onnx",), required=True)
     p.add_argument("--network", choices=sorted(EXPORTERS), default="dmenet")
-    p.add_argument("--model", default=None, help="model file; default the shipped checkpoints/dmenet_lite")
+    dcli.add_model(p)
     p.add_argument("--out", type=Path, required=True, help="output .onnx file")
     p.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"),
                    help="input size the graph is traced at (multiples of 16)")
-    args = p.parse_args(argv)
+    cli.add_threads(p, default=1)
+    return p
+
+
+@cli.entry_point
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cli.apply_threads(args.threads)
     h, w = args.size
     if h <= 0 or w <= 0 or h % 16 or w % 16:
-        print(f"error: --size must be positive multiples of 16, got {h} {w}", file=sys.stderr)
-        return 2
+        return cli.fail(f"--size must be positive multiples of 16, got {h} {w}")
     if args.out.exists() and args.out.is_dir():
-        print(f"error: --out {args.out} is a folder", file=sys.stderr)
-        return 2
+        return cli.fail(f"--out {args.out} is a folder")
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as exc:
-        print(f"error: {exc.name} is not installed (pip install -e .[export])", file=sys.stderr)
-        return 2
-    try:
-        module, example, inputs, outputs = EXPORTERS[args.network](args.model, (h, w))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(f"{exc.name} is not installed (pip install -e .[export])")
+    module, example, inputs, outputs = EXPORTERS[args.network](args.model, (h, w))  # bad model file: exit 2
     export_onnx(module, example, args.out, inputs, outputs)
-    delta = check_onnx(module, example, args.out)
+    delta = check_onnx(module, example, args.out, args.threads)
     print(f"{args.out}: {args.network} at {h}x{w}, max |Δ| vs PyTorch {delta:.2e} (tolerance {TOLERANCE:g})")
     return 0 if delta <= TOLERANCE else 1
 
-
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

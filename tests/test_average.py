@@ -85,8 +85,7 @@ def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     run = tmp_path / "run"
     _fake_run(run, [100, 200, 300, 400], [0.4, 0.3, 0.2, 0.1], keep_last=3)
     out = tmp_path / "avg.safetensors"
-    with pytest.warns(DeprecationWarning):  # the old entry point is an alias of calibrate average
-        assert average.main(["--run", str(run), "--last", "2", "--out", str(out)]) == 0
+    assert calibrate.main(["average", "--run", str(run), "--last", "2", "--out", str(out)]) == 0
     avg, meta = load_model_file(out)
     assert meta["history"][-1]["result"]["steps"] == [300, 400]
     key = "blur.encoder.features.0.0.weight"

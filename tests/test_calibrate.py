@@ -91,7 +91,7 @@ def test_bn_step_leaves_the_detection_path_alone(data):
     assert img.recipe.moving_stats == out.recipe.moving_stats and len(sidecar["history"]) == 2
 
 
-def test_bn_step_refuses_to_move_statistics_under_a_moving_detection_path(data, caplog):
+def test_bn_step_refuses_to_move_statistics_under_a_moving_detection_path(data, capsys):
     t = data
     model = _tiny()
     model.recipe = Recipe(flips=1).with_transform(
@@ -100,7 +100,7 @@ def test_bn_step_refuses_to_move_statistics_under_a_moving_detection_path(data, 
     argv = ["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2", "--crop", "32",
             "--batch", "1", "--out", str(t / "bn.safetensors")]
     assert calibrate.main(argv) == 2 and not (t / "bn.safetensors").exists()
-    assert "--detection follow" in caplog.text
+    assert "--detection follow" in capsys.readouterr().err
     assert calibrate.main([*argv, "--detection", "follow"]) == 0
     out, sidecar = load_model_file(t / "bn.safetensors")
     assert out.recipe.detection.bn is BNMode.MOVING
@@ -113,41 +113,34 @@ def test_help_shows_a_working_example(capsys):
     with pytest.raises(SystemExit) as exc:
         calibrate.main(["--help"])
     assert exc.value.code == 0
-    text = capsys.readouterr().out
-    assert "example: python -m dmenet.calibrate sigma --model" in text
-    example = text.split("example: python -m dmenet.calibrate ")[1].split()
-    args = calibrate.build_parser().parse_args(example)  # the example parses as printed
-    assert (args.step, args.model, args.out) == ("sigma", "m.safetensors", "m_sigma.safetensors")
+    lines = capsys.readouterr().out.splitlines()
+    example = lines[lines.index("example:") + 1].split()
+    assert example[:2] == ["dmenet-calibrate", "average"]
+    args = calibrate.build_parser().parse_args(example[1:])  # the example parses as printed (tests/test_cli.py runs it)
+    assert (args.step, args.out) == ("average", "runs/calibrate_example.safetensors")
 
 
-def test_bad_input_writes_nothing(data, caplog):
+def test_a_bad_option_of_a_step_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["sigma", "--no-such-option"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and err[0].endswith("dmenet.calibrate sigma --help)"), err
+
+
+def test_bad_input_writes_nothing(data, capsys):
     t = data
     save_model(t / "m.safetensors", _tiny(), {})
     sidecar_before = (t / "m.json").read_bytes()
     assert calibrate.main(["sigma", "--model", str(t / "m.safetensors"), "--data", str(t / "syn"),
                            "--out", str(t / "m.safetensors")]) == 2  # would overwrite its input
-    assert "--out" in caplog.text and (t / "m.json").read_bytes() == sidecar_before
+    assert "--out" in capsys.readouterr().err and (t / "m.json").read_bytes() == sidecar_before
     assert calibrate.main(["dbd", "--model", str(t / "missing.safetensors"), "--labelled", str(t / "lab"),
                            "--out", str(t / "x.safetensors")]) == 2
     assert calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--out", str(t / "x.safetensors")]) == 2
-    assert "--synthetic" in caplog.text and not (t / "x.safetensors").exists()
+    assert "--synthetic" in capsys.readouterr().err and not (t / "x.safetensors").exists()
     with pytest.raises(SystemExit) as exc:
         calibrate.main(["sigma", "--model", str(t / "m.safetensors"), "--data", str(t / "syn"), "--flips", "3",
                         "--out", str(t / "x.safetensors")])
     assert exc.value.code == 2
     assert json.loads(sidecar_before)["history"] == []
-
-
-def test_old_recalibrate_entry_point_is_an_alias_of_calibrate_bn(tmp_path):
-    from dmenet.training import recalibrate
-
-    save_model(tmp_path / "m.safetensors", _tiny(), {})
-    with pytest.warns(DeprecationWarning, match="dmenet.calibrate bn"):
-        assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "image",
-                                 "--out", str(tmp_path / "x.safetensors")]) == 0
-    out, sidecar = load_model_file(tmp_path / "x.safetensors")
-    assert out.recipe.sigma.bn is BNMode.IMAGE and out.recipe.detection.bn is BNMode.MOVING
-    assert sidecar["history"][-1]["tool"] == "dmenet.calibrate bn"
-    with pytest.warns(DeprecationWarning):  # the old "running" is "moving" (argparse would reject it): needs data
-        assert recalibrate.main(["--model", str(tmp_path / "m.safetensors"), "--mode", "running",
-                                 "--out", str(tmp_path / "y.safetensors")]) == 2

@@ -28,7 +28,7 @@ def console_scripts() -> dict[str, str]:
 
 
 SCRIPTS = console_scripts()
-SLOW = {"syndof-render", "dmenet-demo", "syndof-generate", "dmenet-train", "dmenet-fit-dbd", "dmenet-fit-sigma"}
+SLOW = {"syndof-render", "dmenet-demo", "syndof-generate", "dmenet-train"}
 """Examples that take more than a few seconds on 2 cores (a full-size render, training, fits on full-size photos)."""
 
 
@@ -81,15 +81,23 @@ EXPECTED_OUTPUT = {
     "dmenet-summary": None,
     "dmenet-demo": "runs/demo_example/report.md",
     "dmenet-focal-stack": "runs/focal_stack_example/metrics.json",
-    "dmenet-average": "runs/average_example.safetensors",
-    "dmenet-recalibrate": "runs/recalibrate_example.safetensors",
-    "dmenet-fit-sigma": "runs/fit_sigma_example.safetensors",
-    "dmenet-fit-dbd": "runs/fit_dbd_example.safetensors",
+    "dmenet-calibrate": "runs/calibrate_example.safetensors",
+    "dmenet-export": "runs/export_example.onnx",
+    "dmenet-splits": "runs/splits_example.json",
+    "galetto-build-patches": "runs/galetto_patches_example/test.npz",
+    "galetto-train": "runs/galetto_train_example/best.safetensors",
+    "galetto-apps": "runs/galetto_apps_example/enhanced.png",
+    "galetto-compare": "runs/galetto_compare_example/metrics.json",
+    "galetto-select": "runs/galetto_select_example/selection.json",
     "syndof-demo": "runs/syndof_demo_example/contact_sheet.png",
     "distill-train": "runs/distill_train_example/ckpt/step_000003/model.safetensors",
     "distill-summary": None,
     "distill-calibrate": "runs/distill_calibrate_example/model.safetensors",
 }
+
+
+NEEDS = {"dmenet-train": "syndof-generate", "galetto-train": "galetto-build-patches"}
+"""Examples that read the output of another script's example."""
 
 
 def test_every_script_has_an_expected_output():
@@ -102,9 +110,9 @@ def test_help_example_runs(script, workdir, monkeypatch, capsys):
     module = SCRIPTS[script]
     argv = example_of(module, capsys)
     monkeypatch.chdir(workdir)
-    if script == "dmenet-train" and not (workdir / "runs" / "generate_example" / "dataset.json").is_file():
-        gen = example_of(SCRIPTS["syndof-generate"], capsys)  # the train example trains on the generate example
-        assert importlib.import_module(SCRIPTS["syndof-generate"]).main(gen) == 0
+    if script in NEEDS and not (workdir / EXPECTED_OUTPUT[NEEDS[script]]).is_file():
+        first = example_of(SCRIPTS[NEEDS[script]], capsys)  # e.g. the train example trains on the generate example
+        assert importlib.import_module(SCRIPTS[NEEDS[script]]).main(first) == 0
     rc = importlib.import_module(module).main(argv)
     err = capsys.readouterr().err
     assert rc == 0, err
@@ -133,10 +141,11 @@ def _one_error_line(capsys) -> str:
     ("dmenet-evaluate", ["--benchmark", "rtf", "--data", "d", "--model", "{bad}", "--out", "o"]),
     ("dmenet-demo", ["--out", "o", "--model", "{bad}"]),
     ("dmenet-focal-stack", ["--stack", "s", "--model", "{bad}", "--out", "o"]),
-    ("dmenet-average", ["--model", "{bad}", "{bad}", "--out", "o.safetensors"]),
-    ("dmenet-fit-sigma", ["--model", "{bad}", "--data", "d", "--out", "o.safetensors"]),
-    ("dmenet-fit-dbd", ["--model", "{bad}", "--labelled", "d", "--out", "o.safetensors"]),
-    ("dmenet-recalibrate", ["--model", "{bad}", "--real", "d", "--out", "o.safetensors"]),
+    ("dmenet-calibrate", ["average", "--model", "{bad}", "{bad}", "--out", "o.safetensors"]),
+    ("dmenet-calibrate", ["sigma", "--model", "{bad}", "--data", "d", "--out", "o.safetensors"]),
+    ("dmenet-calibrate", ["dbd", "--model", "{bad}", "--labelled", "d", "--out", "o.safetensors"]),
+    ("dmenet-calibrate", ["bn", "--model", "{bad}", "--real", "d", "--out", "o.safetensors"]),
+    ("dmenet-export", ["--format", "onnx", "--model", "{bad}", "--out", "o.onnx", "--size", "32", "32"]),
 ])
 def test_corrupt_model_file_is_one_line_naming_it(script, argv, tmp_path, monkeypatch, capsys):
     """A truncated .safetensors beside a valid sidecar: exit 2 and one line, in every model tool (that the line names

@@ -109,7 +109,6 @@ def test_cli_fits_on_a_labelled_folder_and_reports_bad_input(tmp_path, rng):
     assert calibrate.main(["dbd", "--model", str(src), "--labelled", str(tmp_path / "nogt"), "--out",
                            str(tmp_path / "y.safetensors")]) == 2
     io.write_image(lab / "gt" / "a1.png", np.zeros((10, 10), np.float32))
-    with pytest.warns(DeprecationWarning):  # the old entry point is an alias of calibrate dbd
-        assert fit_dbd.main(["--model", str(src), "--labelled", str(lab), "--out",
-                             str(tmp_path / "x.safetensors")]) == 2
+    assert calibrate.main(["dbd", "--model", str(src), "--labelled", str(lab), "--out",
+                           str(tmp_path / "x.safetensors")]) == 2
     assert not (tmp_path / "x.safetensors").exists()

@@ -20,12 +20,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from syndof import io
+from syndof import cli, io
 
 SUBSETS = ("train", "val", "held_out")
 RULE = ("pool = sorted(lower-case stems of cuhk/train_image minus held_out); "
@@ -113,21 +112,20 @@ def cuhk_split(shared: str | Path, n_val: int = DEFAULT_N_VAL, seed: int = DEFAU
     return split
 
 
+EXAMPLE = "dmenet-splits --shared ../shared --out runs/splits_example.json"
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dmenet.data.splits", description=__doc__.split("\n\n")[0])
-    p.add_argument("--shared", type=Path, default=Path("../shared"))
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--n-val", type=int, default=DEFAULT_N_VAL)
+    p = cli.parser("dmenet.data.splits", __doc__, EXAMPLE)
+    p.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared folder (data/cuhk, data/xu100)")
+    p.add_argument("--out", type=Path, required=True, help="split file to write (.json; never overwritten)")
+    p.add_argument("--n-val", type=cli.positive_int, default=DEFAULT_N_VAL, help="validation images")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = p.parse_args(argv)
     if args.out.exists():
-        print(f"{args.out}: exists; a split is written once (delete it knowingly to redo)", file=sys.stderr)
-        return 2
-    try:
-        split = cuhk_split(args.shared, args.n_val, args.seed)
-    except (io.InputError, ValueError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        return cli.fail(f"{args.out}: exists; a split is written once (delete it knowingly to redo)")
+    split = cuhk_split(args.shared, args.n_val, args.seed)  # bad input: InputError / ValueError → exit 2
     io.write_json_atomic(args.out, split)
     print(f"{args.out}: train {len(split['train'])}, val {len(split['val'])}, held out {len(split['held_out'])}")
     return 0

@@ -14,12 +14,12 @@ anything is computed, and every file is written atomically.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from syndof import io
+from dmenet import cli as dcli
+from syndof import cli, io
 
 
 class UsageError(ValueError):
@@ -43,11 +43,11 @@ def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
     return files, np.stack(frames)
 
 
-def sigma_of(method: str, model: str | None, images: list[np.ndarray]) -> list[np.ndarray]:
-    from dmenet.methods.base import MethodOptions
+def sigma_of(method: str, options, images: list[np.ndarray]) -> list[np.ndarray]:
+    """σ maps (px) of ``images`` by the registered ``method`` with :class:`~dmenet.methods.MethodOptions`."""
     from dmenet.methods.registry import make_method
 
-    est = make_method(method, MethodOptions(model=model))
+    est = make_method(method, options)
     if not est.gives_sigma:
         raise UsageError(f"--method {method}: gives no σ map in px (choose a method with σ, e.g. galetto, dmenet)")
     return [est.sigma_map(img) for img in images]
@@ -73,13 +73,21 @@ def report_path(out: Path) -> Path:
     return out.with_name(out.stem + "_report.png")
 
 
+def options_of(args: argparse.Namespace):
+    """The method options of the parsed flags (``--set k=v`` → the method's extra options)."""
+    from dmenet.galetto.compare import parse_method
+
+    extra = parse_method("_:" + ",".join(args.overrides))[2] if args.overrides else ()
+    return dcli.method_options(args, extra=extra)
+
+
 def run(args: argparse.Namespace) -> None:
     from dmenet.galetto import apps
 
     out = Path(args.out)
     if args.command == "fuse":
         files, frames = read_frames(args.inputs)
-        sigmas = np.stack(sigma_of(args.method, args.model, list(frames)))
+        sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames)))
         fused, weights = apps.fuse(frames, sigmas, soft=args.soft)
         tiles = [(f, p.name) for f, p in zip(frames, files)] + [(m, f"sigma {p.stem}") for m, p in zip(sigmas, files)]
         tiles += [(fused, "fused")] + [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> None:
     if len(args.inputs) != 1:
         raise UsageError(f"{args.command} takes one image, got {len(args.inputs)}")
     image = io.read_image(args.inputs[0])
-    sigma = sigma_of(args.method, args.model, [image])[0]
+    sigma = sigma_of(args.method, options_of(args), [image])[0]
     if args.command == "enhance":
         result = apps.adaptive_enhance(image, sigma, args.lam_max)
         extra = [(np.repeat(apps.enhancement_gain(sigma, args.lam_max)[..., None] / args.lam_max, 3, -1), "gain")]
@@ -103,32 +111,34 @@ def run(args: argparse.Namespace) -> None:
     io.write_image(report_path(out), report([(image, "input"), (sigma, "sigma px"), (result, args.command), *extra]))
 
 
+EXAMPLE = ("galetto-apps enhance ../shared/data/xu100/source/1.bmp --out runs/galetto_apps_example/enhanced.png "
+           "--set stride=16")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dmenet.galetto.apps_cli", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.parser("dmenet.galetto.apps_cli", __doc__, EXAMPLE)
     ap.add_argument("command", choices=("enhance", "magnify", "fuse"))
     ap.add_argument("inputs", nargs="+", help="image (enhance, magnify) or frames / one folder (fuse)")
     ap.add_argument("--out", required=True, help="result image (.png / .jpg); the report goes beside it")
-    ap.add_argument("--method", default="galetto", help="registered method giving σ maps")
-    ap.add_argument("--model", help="model file of a learned method")
+    dcli.add_method(ap, default="galetto")
+    dcli.add_model(ap, help="model file of a learned method (default: the method's shipped one)")
+    cli.add_set(ap, help="method options, e.g. --set stride=16 refine=none")
+    cli.add_device(ap)
+    cli.add_threads(ap)
     ap.add_argument("--lam-max", type=float, default=2.0, help="enhance: largest unsharp-masking gain")
     ap.add_argument("--mode", choices=("sdof", "scale"), default="sdof", help="magnify: NLT blend or true x k")
     ap.add_argument("--k", type=float, default=2.0, help="magnify --mode scale: σ_out = k σ_in (k >= 1)")
     ap.add_argument("--soft", type=float, default=None, help="fuse: soft weights exp(-σ/τ) instead of decisions")
     args = ap.parse_args(argv)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
     if args.k < 1 or (args.soft is not None and args.soft <= 0):
-        print("error: --k must be >= 1 and --soft > 0", file=sys.stderr)
-        return 2
+        return cli.fail("--k must be >= 1 and --soft > 0")
     if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        print(f"error: {args.out}: --out must end in .png, .jpg or .jpeg", file=sys.stderr)
-        return 2
-    try:
-        run(args)
-    except (UsageError, io.InputError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(f"{args.out}: --out must end in .png, .jpg or .jpeg")
+    run(args)  # bad input: UsageError / InputError / OSError → exit 2
     return 0
 
-
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -12,14 +12,13 @@ Outputs (under ``--out``, each written atomically): ``split.json``, ``train.npz`
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.patches import labelled_patches, sharp_positions, to_gray255
+from syndof import cli
 from syndof.io import InputError, atomic_path, list_images, read_image, write_json_atomic
 
 
@@ -63,31 +62,31 @@ def subsample_test(arrays: dict[str, np.ndarray], count: int, seed: int) -> dict
             "y": arrays["y"][idx], "x": arrays["x"][idx]}
 
 
+EXAMPLE = ("galetto-build-patches --photos ../shared/data/photos/bsds500 --out runs/galetto_patches_example "
+           "--limit 4 --stride 64 --test-count 40")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.parser("dmenet.galetto.build_patches", __doc__, EXAMPLE)
     ap.add_argument("--photos", required=True, help="BSDS500 folder with train/ val/ test/")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--stride", type=int, default=32)
+    ap.add_argument("--out", required=True, help="output folder (split.json, train.npz, val.npz, test.npz)")
+    ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px)")
     ap.add_argument("--phi", type=float, default=1000.0, help="sharpness threshold on the 0-255 scale")
     ap.add_argument("--smooth-sigma", type=float, default=0.5)
     ap.add_argument("--blur", choices=("context", "isolated"), default="context")
     ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--test-count", type=int, default=20000)
+    ap.add_argument("--test-count", type=cli.positive_int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=None, help="use the first N photos of each folder (tests)")
+    ap.add_argument("--limit", type=cli.positive_int, default=None, help="use the first N photos of each folder")
     args = ap.parse_args(argv)
     root, out = Path(args.photos), Path(args.out)
-    try:
-        pool = list_images(root / "train") + list_images(root / "val")
-        test = list_images(root / "test")
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    pool = list_images(root / "train") + list_images(root / "val")  # a missing folder: InputError → exit 2
+    test = list_images(root / "test")
     if args.limit:
         pool, test = pool[: args.limit], test[: args.limit]
     if not pool or not test:
-        print(f"error: {root}: no photos in train/val or test", file=sys.stderr)
-        return 2
+        return cli.fail(f"{root}: no photos in train/val or test")
     by_stem = {p.stem: p for p in pool}
     train, val = split_stems(list(by_stem), args.val_fraction, args.seed)
     settings = {k: getattr(args, k) for k in ("stride", "phi", "smooth_sigma", "blur", "val_fraction", "test_count",
@@ -95,19 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(out / "split.json", {"rule": "seeded permutation of sorted train+val stems; first "
                                            "val_fraction -> val; BSDS test photos -> test", **settings,
                                            "train": train, "val": val, "test": sorted(p.stem for p in test)})
-    try:
-        for name, stems in (("train", train), ("val", val)):
-            arrays = patches_of([by_stem[s] for s in stems], args.stride, args.phi, args.smooth_sigma, args.blur)
-            save_npz(out / f"{name}.npz", arrays)
-            print(f"{name}: {len(arrays['stem'])} sharp positions from {len(stems)} photos", flush=True)
-        arrays = patches_of(test, args.stride, args.phi, args.smooth_sigma, args.blur)
-        save_npz(out / "test.npz", subsample_test(arrays, args.test_count, args.seed))
-        print(f"test: {len(arrays['stem'])} sharp positions from {len(test)} photos -> {args.test_count} patches")
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    for name, stems in (("train", train), ("val", val)):
+        arrays = patches_of([by_stem[s] for s in stems], args.stride, args.phi, args.smooth_sigma, args.blur)
+        save_npz(out / f"{name}.npz", arrays)
+        print(f"{name}: {len(arrays['stem'])} sharp positions from {len(stems)} photos", flush=True)
+    arrays = patches_of(test, args.stride, args.phi, args.smooth_sigma, args.blur)
+    save_npz(out / "test.npz", subsample_test(arrays, args.test_count, args.seed))
+    print(f"test: {len(arrays['stem'])} sharp positions from {len(test)} photos -> {args.test_count} patches")
     return 0
 
-
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,7 +1,9 @@
-"""Application checks on SYNDOF renders with known σ (issue 18's fusion and enhancement checks, docs/method.md §15; ``python -m dmenet.galetto.check_apps``).
+"""Application checks on SYNDOF renders with known σ (issue 18's fusion and enhancement checks, docs/method.md
+§15; run by ``galetto-compare --apps``).
 
-For each render (``--syndof`` folder, first ``--count`` stems; the sharp source photo is ``--photos/<id>.jpg`` where
-the stem is ``<index>_<id>``), with σ maps from ``--method`` (and the ground truth as an oracle):
+For each render (the ``--synthetic`` folder of :mod:`dmenet.galetto.compare`, first ``--apps-count`` stems; the sharp
+source photo is ``--apps/<id>.jpg`` where the stem is ``<index>_<id>``), with σ maps from each method (and the ground
+truth as an oracle):
 
 * enhancement (G10): adaptive unsharp masking vs global UM λ = 2 — the fraction of clipped pixels on σ_GT < 0.75 px,
   mean |J − I| on σ_GT > 5.5 px, and the Laplacian-variance gain on σ_GT ∈ [2, 5] px;
@@ -9,13 +11,11 @@ the stem is ``<index>_<id>``), with σ maps from ``--method`` (and the ground tr
   median, B elsewhere); PSNR of the fusion against the source vs the better source frame and vs the fusion with the
   true σ maps.
 
-Writes ``OUT/apps.json`` and prints it.
+:func:`check_renders` gives the numbers; ``galetto-compare`` writes them under ``"apps"`` in ``OUT/metrics.json``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import cv2
@@ -59,33 +59,18 @@ def fusion_check(source: np.ndarray, sigma_gt: np.ndarray, estimate) -> dict:
             "psnr_oracle_fusion": psnr(oracle, source), "psnr_mean": psnr(mean, source)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from dmenet.galetto.compare import build
-
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--syndof", required=True, type=Path)
-    ap.add_argument("--photos", required=True, type=Path, help="folder of the renders' sharp sources")
-    ap.add_argument("--method", default="galetto")
-    ap.add_argument("--model")
-    ap.add_argument("--count", type=int, default=2)
-    ap.add_argument("--out", required=True, type=Path)
-    args = ap.parse_args(argv)
-    est = build([args.method], args.model)[args.method]
+def check_renders(est, syndof: Path, photos: Path, count: int) -> dict:
+    """Both checks on the first ``count`` renders of ``syndof`` (σ maps from the estimator ``est``, and the ground truth
+    as an oracle); ``{stem: {"enhancement", "enhancement_gt_sigma", "fusion"}}``. Raises InputError naming a render
+    whose source photo has another size."""
     rows = {}
-    for stem, path in sorted(io.index_by_stem(args.syndof / "image").items())[: args.count]:
+    for stem, path in sorted(io.index_by_stem(syndof / "image").items())[:count]:
         image = io.read_image(path)
-        sigma_gt = io.read_sigma_map(args.syndof / "blur_map" / f"{stem}.png")
-        source = io.read_image(args.photos / f"{stem.split('_', 1)[1]}.jpg")
+        sigma_gt = io.read_sigma_map(syndof / "blur_map" / f"{stem}.png")
+        source = io.read_image(photos / f"{stem.split('_', 1)[1]}.jpg")
         if source.shape != image.shape:
-            print(f"error: {path}: source size {source.shape} differs from the render", file=sys.stderr)
-            return 2
+            raise io.InputError(path, f"source size {source.shape} differs from the render")
         rows[stem] = {"enhancement": enhancement_check(image, sigma_gt, est.sigma_map(image)),
                       "enhancement_gt_sigma": enhancement_check(image, sigma_gt, sigma_gt),
                       "fusion": fusion_check(source, sigma_gt, est.sigma_map)}
-        print(stem, rows[stem], flush=True)
-    io.write_json_atomic(args.out / "apps.json", {"method": est.describe(), "renders": rows})
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return rows

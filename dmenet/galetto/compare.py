@@ -5,14 +5,13 @@ Checks (each optional): ``--patches`` classifier top-1 / within ±1 on a patch t
 methods with σ); ``--rtf`` RTF MAE (σ clipped to 3.275 px, /3.275; methods with σ); ``--cuhk`` CUHK images with
 masks: Fmax (255 thresholds on the blur probability), DMENet accuracy and the per-image best-threshold accuracy
 (:func:`dmenet.eval.metrics.oracle_accuracy`, Galetto & Deng Table 5); ``--stack`` focal-stack agreement
-(:mod:`dmenet.eval.focal_stack`). A method is ``NAME`` or ``NAME:key=value,key=value`` (method options, e.g.
+(:mod:`dmenet.eval.focal_stack`); ``--apps PHOTOS`` the enhancement and fusion checks on the ``--synthetic`` renders
+(:mod:`dmenet.galetto.check_apps`). A method is ``NAME`` or ``NAME:key=value,key=value`` (method options, e.g.
 ``galetto:refine=none,stride=16``). Writes ``OUT/metrics.json`` and ``OUT/summary.md``; prints the tables.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -20,8 +19,9 @@ import numpy as np
 import yaml
 
 from dmenet.eval import metrics as M
+from dmenet import cli as dcli
 from dmenet.eval.benchmarks import read_mask
-from syndof import io
+from syndof import cli, io
 
 
 def parse_method(spec: str):
@@ -31,14 +31,16 @@ def parse_method(spec: str):
     return spec, name, extra
 
 
-def build(specs: list[str], model: str | None):
+def build(specs: list[str], model: str | None, device: str = "cpu"):
+    """``{spec: estimator}``; ``model`` is the galetto classifier file (other methods use their own defaults)."""
     from dmenet.methods.base import MethodOptions
     from dmenet.methods.registry import make_method
 
     out = {}
     for spec in specs:
         label, name, extra = parse_method(spec)
-        out[label] = make_method(name, MethodOptions(model=model if name == "galetto" else None, extra=extra))
+        out[label] = make_method(name, MethodOptions(model=model if name == "galetto" else None, device=device,
+                                                     extra=extra))
     return out
 
 
@@ -121,32 +123,51 @@ def stack_scores(methods: dict, stacks: list[str]) -> dict:
     return res
 
 
+def apps_scores(methods: dict, root: Path, photos: Path, count: int) -> dict:
+    from dmenet.galetto.check_apps import check_renders
+
+    return {label: check_renders(est, root, photos, count) for label, est in methods.items() if est.gives_sigma}
+
+
+EXAMPLE = ("galetto-compare --method galetto:stride=16 --rtf ../shared/data/rtf "
+           "--out runs/galetto_compare_example")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     from dmenet.eval.report import markdown_table
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--method", nargs="+", default=["galetto", "dmenet"])
-    ap.add_argument("--model", help="galetto classifier file (default: the shipped one)")
+    ap = cli.parser("dmenet.galetto.compare", __doc__, EXAMPLE)
+    ap.add_argument("--method", nargs="+", default=["galetto", "dmenet"],
+                    help="NAME or NAME:key=value,… (method options), e.g. galetto:refine=none,stride=16")
+    dcli.add_model(ap, help="galetto classifier file (default: the shipped one)")
     ap.add_argument("--patches", type=Path, help="patch test set (.npz)")
     ap.add_argument("--synthetic", type=Path)
-    ap.add_argument("--limit", type=int, default=None, help="synthetic: first N samples")
+    ap.add_argument("--limit", type=cli.positive_int, default=None, help="synthetic: first N samples")
+    ap.add_argument("--apps", type=Path, metavar="PHOTOS",
+                    help="application checks (dmenet.galetto.check_apps) on the --synthetic renders, whose sharp "
+                         "sources are PHOTOS/<id>.jpg")
+    ap.add_argument("--apps-count", type=cli.positive_int, default=2, help="--apps: first N renders")
     ap.add_argument("--rtf", type=Path)
     ap.add_argument("--cuhk", type=Path, help="folder with image/ and gt/")
     ap.add_argument("--stack", nargs="*", default=[])
-    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path, help="output folder (metrics.json, summary.md)")
+    cli.add_device(ap)
+    cli.add_threads(ap)
     args = ap.parse_args(argv)
-    try:
-        methods = build(args.method, args.model)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
+    if args.apps and not args.synthetic:
+        return cli.fail("--apps checks the --synthetic renders: give --synthetic too")
+    methods = build(args.method, args.model, args.device)  # bad method option or model file: exit 2
     result: dict = {"methods": {k: v.describe() for k, v in methods.items()}}
     if args.patches:
         result["classifier"] = classifier_scores(args.model, args.patches)
     for key, fn, arg in (("synthetic", lambda: synthetic_scores(methods, args.synthetic, args.limit), args.synthetic),
                          ("rtf", lambda: rtf_scores(methods, args.rtf), args.rtf),
                          ("cuhk", lambda: cuhk_scores(methods, args.cuhk), args.cuhk),
-                         ("stacks", lambda: stack_scores(methods, args.stack), args.stack)):
+                         ("stacks", lambda: stack_scores(methods, args.stack), args.stack),
+                         ("apps", lambda: apps_scores(methods, args.synthetic, args.apps, args.apps_count), args.apps)):
         if arg:
             result[key] = fn()
             print(key, {m: {k: v for k, v in r.items() if not isinstance(v, (list, dict))}
@@ -169,4 +190,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

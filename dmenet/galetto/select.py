@@ -5,27 +5,27 @@ candidate's mean label MAE and the winner by the rule's order and tolerance."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from dmenet.galetto.blurmap import READOUTS, gray01, readout, spread, window_probabilities
 from dmenet.galetto.refine import REFINES, refine_map
-from syndof import io, units
+from dmenet import cli as dcli
+from syndof import cli, io, units
 
 TOLERANCE = 0.002
 
 
-def candidates_mae(model, root: Path, stride: int, denoise: float) -> dict[str, float]:
+def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | None = None) -> dict[str, float]:
+    """Mean label MAE of every readout × refine candidate over the first ``limit`` renders of ``root`` (all: None)."""
     from dmenet.eval.syndof_test import label_errors, read_max_coc
 
     max_coc = read_max_coc(root)
     smax = units.max_sigma(max_coc)
     maps = io.index_by_stem(root / "blur_map")
     scores: dict[str, list[float]] = {}
-    for stem, path in sorted(io.index_by_stem(root / "image").items()):
+    for stem, path in sorted(io.index_by_stem(root / "image").items())[:limit]:
         image = io.read_image(path)
         gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
         gray = gray01(image, denoise)
@@ -45,33 +45,39 @@ def pick(scores: dict[str, float]) -> str:
     return next(k for k, v in scores.items() if v <= best + TOLERANCE)
 
 
+EXAMPLE = ("galetto-select --val ../shared/data/syndof_reference/output --model checkpoints/galetto_mbv2.safetensors "
+           "--stride 32 --limit 1 --out runs/galetto_select_example")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     from dmenet.galetto.train import load_classifier
 
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--val", required=True, type=Path)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--stride", type=int, default=8)
-    ap.add_argument("--out", required=True, type=Path)
+    ap = cli.parser("dmenet.galetto.select", __doc__, EXAMPLE)
+    ap.add_argument("--val", required=True, type=Path, help="SYNDOF validation folder (image/, blur_map/)")
+    dcli.add_model(ap, required=True, help="galetto classifier file (.safetensors + .json)")
+    ap.add_argument("--stride", type=cli.positive_int, default=8, help="window stride (px)")
+    ap.add_argument("--limit", type=cli.positive_int, default=None, help="score only the first N renders (sorted)")
+    ap.add_argument("--out", required=True, type=Path, help="output folder (selection.json)")
+    cli.add_device(ap)
+    cli.add_threads(ap)
     args = ap.parse_args(argv)
-    try:
-        model = load_classifier(args.model)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    scores = candidates_mae(model, args.val, args.stride, 0.0)
+    cli.check_device(args.device)
+    cli.apply_threads(args.threads)
+    model = load_classifier(args.model, device=args.device)  # bad file: exit 2
+    scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit)
     order = [f"readout={m},refine={r},denoise=0" for m in READOUTS for r in REFINES]
     first = pick({k: scores[k] for k in order})
     mode = first.split(",")[0].split("=")[1]
-    with_denoise = candidates_mae(model, args.val, args.stride, 1.0)
+    with_denoise = candidates_mae(model, args.val, args.stride, 1.0, args.limit)
     key1 = first.replace("denoise=0", "denoise=1")
     final = pick({first: scores[first], key1: with_denoise[key1]})
-    result = {"val": str(args.val), "model": args.model, "stride": args.stride, "scores": {**scores, **with_denoise},
-              "stage1_winner": first, "winner": final, "readout_of_winner": mode}
+    result = {"val": str(args.val), "model": args.model, "stride": args.stride, "limit": args.limit,
+              "scores": {**scores, **with_denoise}, "stage1_winner": first, "winner": final, "readout_of_winner": mode}
     io.write_json_atomic(args.out / "selection.json", result)
     print(result)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -11,11 +11,9 @@ validation top-1 on a fixed-seed balanced sample of ``val.npz``; the best one is
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from dmenet.config import WANDB_MODES, ConfigError, config_to_dict, load_config,
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.training.checkpoint import _flatten_optimizer, _unflatten_optimizer
+from syndof import cli
 from syndof.io import atomic_path, write_json_atomic, write_text_atomic
 
 FORMAT = "galetto-classifier"
@@ -224,31 +223,27 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
     return metrics
 
 
+EXAMPLE = ("galetto-train --config experiments/galetto_tiny.yaml --patches runs/galetto_patches_example "
+           "--out runs/galetto_train_example")
+
+
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.parser("dmenet.galetto.train", __doc__, EXAMPLE)
     ap.add_argument("--config", help="YAML with model: and train: sections")
-    ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                    help="overrides, e.g. train.steps=100 (repeatable)")
+    cli.add_set(ap)
     ap.add_argument("--patches", required=True, help="folder of build_patches (train.npz, val.npz)")
     ap.add_argument("--out", required=True, help="run folder")
     ap.add_argument("--resume", action="store_true")
+    cli.add_threads(ap)
     args = ap.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.set, root=GalettoConfig)
-    except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cli.apply_threads(args.threads)
+    cfg = load_config(args.config, args.overrides, root=GalettoConfig)  # ConfigError (a ValueError) → exit 2
     for name in ("train.npz", "val.npz"):
         if not (Path(args.patches) / name).is_file():
-            print(f"error: {Path(args.patches) / name}: not found (run dmenet.galetto.build_patches)", file=sys.stderr)
-            return 2
-    try:
-        train(cfg, args.patches, args.out, args.resume)
-    except (FileExistsError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            return cli.fail(f"{Path(args.patches) / name}: not found (run galetto-build-patches)")
+    train(cfg, args.patches, args.out, args.resume)  # FileExistsError / FileNotFoundError → exit 2
     return 0
 
-
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

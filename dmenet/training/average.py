@@ -5,7 +5,7 @@ centre than any one of them, and costs nothing at inference. Floating-point tens
 are averaged; integer tensors (``num_batches_tracked``) are taken from the last file. All files must have the same
 architecture (:data:`dmenet.models.model_io.ARCHITECTURE_FIELDS`); the output keeps the last file's recipe.
 
-Usage (:mod:`dmenet.calibrate`; ``python -m dmenet.training.average`` is a deprecated alias)::
+Usage (:mod:`dmenet.calibrate`)::
 
     python -m dmenet.calibrate average --model RUN/ckpt_a.safetensors RUN/ckpt_b.safetensors … --out OUT.safetensors
     python -m dmenet.calibrate average --run RUN --last 8 --out OUT.safetensors   # needs train.keep_last >= 8
@@ -15,7 +15,6 @@ Usage (:mod:`dmenet.calibrate`; ``python -m dmenet.training.average`` is a depre
 
 from __future__ import annotations
 
-import sys
 
 import torch
 
@@ -43,23 +42,3 @@ def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torc
         else:
             out[k] = last.clone()
     return out
-
-
-EXAMPLE = ("dmenet-average --model checkpoints/dmenet_lite.safetensors checkpoints/dmenet_lite.safetensors "
-           "--out runs/average_example.safetensors")
-
-
-@cli.entry_point
-def main(argv: list[str] | None = None) -> int:
-    """Deprecated alias of ``python -m dmenet.calibrate average``."""
-    import warnings
-
-    from dmenet import calibrate
-
-    warnings.warn("python -m dmenet.training.average is deprecated: use python -m dmenet.calibrate average",
-                  DeprecationWarning, stacklevel=2)
-    return calibrate.main(["average", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,13 +11,12 @@ detection path (``Recipe.detection``, with the conditions they were fitted under
 images.
 
 Usage: ``python -m dmenet.calibrate dbd --model RUN/model.safetensors --labelled DIR --gt-polarity white-sharp
---out OUT.safetensors`` (:mod:`dmenet.calibrate`); ``python -m dmenet.training.fit_dbd`` is a deprecated alias of it.
+--out OUT.safetensors`` (:mod:`dmenet.calibrate`).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,23 +121,3 @@ def labelled_logits(predictor, root: Path,
     if not logits:
         raise sio.InputError(root, "no readable labelled image")
     return logits, masks, names
-
-
-EXAMPLE = ("dmenet-fit-dbd --model checkpoints/dmenet_lite.safetensors --labelled ../shared/data/cuhk --flips 1 "
-           "--out runs/fit_dbd_example.safetensors")
-
-
-@cli.entry_point
-def main(argv: list[str] | None = None) -> int:
-    """Deprecated alias of ``python -m dmenet.calibrate dbd``."""
-    import warnings
-
-    from dmenet import calibrate
-
-    warnings.warn("python -m dmenet.training.fit_dbd is deprecated: use python -m dmenet.calibrate dbd",
-                  DeprecationWarning, stacklevel=2)
-    return calibrate.main(["dbd", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

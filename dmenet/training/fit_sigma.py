@@ -10,13 +10,12 @@ Fit it on renders that are neither trained on nor used to test: the curve learns
 σ in the fitting data's blur distribution, and that distribution should be the one the model will be used on.
 
 Usage: ``python -m dmenet.calibrate sigma --model MODEL.safetensors --data DIR [DIR …] --out OUT.safetensors``
-(:mod:`dmenet.calibrate`); ``python -m dmenet.training.fit_sigma`` is a deprecated alias of it.
+(:mod:`dmenet.calibrate`).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,23 +68,3 @@ def label_mae(preds: list[np.ndarray], trues: list[np.ndarray], max_coc: float) 
     """Per-image label MAE (σ/σ_max units) of σ maps (px) averaged over images (the SYNDOF-test protocol)."""
     return float(np.mean([label_errors(units.sigma_to_label(p, max_coc), units.sigma_to_label(t, max_coc))[1]
                           for p, t in zip(preds, trues)]))
-
-
-EXAMPLE = ("dmenet-fit-sigma --model checkpoints/dmenet_lite.safetensors --data ../shared/data/syndof_reference/output "
-           "--flips 1 --out runs/fit_sigma_example.safetensors")
-
-
-@cli.entry_point
-def main(argv: list[str] | None = None) -> int:
-    """Deprecated alias of ``python -m dmenet.calibrate sigma``."""
-    import warnings
-
-    from dmenet import calibrate
-
-    warnings.warn("python -m dmenet.training.fit_sigma is deprecated: use python -m dmenet.calibrate sigma",
-                  DeprecationWarning, stacklevel=2)
-    return calibrate.main(["sigma", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

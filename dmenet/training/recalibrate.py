@@ -17,14 +17,12 @@ validation 0.0498 against 0.0819 per image, 0.0716 mixed and 0.1197 on the real 
 (docs/history.md §7).
 
 Usage: ``python -m dmenet.calibrate bn`` (:mod:`dmenet.calibrate`), which keeps the detection path's statistics
-apart from the σ path's. ``python -m dmenet.training.recalibrate`` is a deprecated alias of it (``--mode running``
-= ``--mode moving``).
+apart from the σ path's (the former ``--mode running`` is ``--mode moving``).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -142,19 +140,3 @@ def describe_source(synthetic: str | None, real: str | None, crops: int, crop: i
     """The recipe's ``moving_stats`` text for statistics re-estimated on these crops."""
     parts = [f"{k}={v}" for k, v in (("synthetic", synthetic), ("real", real)) if v]
     return f"re-estimated on {', '.join(parts)} ({crops} crops of {crop} px per domain, seed {seed}; {date})"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Deprecated alias of ``python -m dmenet.calibrate bn`` (``--mode running`` is ``--mode moving``)."""
-    import warnings
-
-    from dmenet import calibrate
-
-    warnings.warn("python -m dmenet.training.recalibrate is deprecated: use python -m dmenet.calibrate bn",
-                  DeprecationWarning, stacklevel=2)
-    argv = ["moving" if a == "running" else a for a in (sys.argv[1:] if argv is None else argv)]
-    return calibrate.main(["bn", *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
