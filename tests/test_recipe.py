@@ -55,26 +55,41 @@ def test_format1_sidecar_maps_to_the_recipe_without_touching_the_file():
 
 @pytest.mark.shared
 @pytest.mark.slow  # 9 photos × 16 passes of B: about a minute of one CPU core
-def test_shipped_maps_are_byte_identical_to_the_pinned_ones(shared):
+def _plain_blur(model):
+    """B's label without the fused fast path (:mod:`dmenet.models.fuse`): BatchNorm as trained, as at 36c3343."""
+    return lambda x: model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
+
+
+def test_shipped_maps_are_byte_identical_to_the_pinned_ones(shared, monkeypatch):
     """σ and probability maps of the shipped file through the recipe equal those of commit 36c3343 bit for bit
-    (tests/recipe_identity.py; one torch thread, as pinned)."""
+    (tests/recipe_identity.py; one torch thread, as pinned) on the plain path; the default BatchNorm-folded fast path
+    (issue 19) gives the same σ up to float rounding."""
     import sys
 
     shared("data", "cuhk", "image")
     shared("data", "rtf", "image_01.png")
     sys.path.insert(0, str(REPO / "tests"))
     try:
-        from recipe_identity import HASH_FILE, map_hashes
+        from recipe_identity import HASH_FILE, cases, map_hashes
     finally:
         sys.path.pop(0)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        got = map_hashes(inference.load_model(), shared=shared("data").parent)
+        model = inference.load_model()
+        name, load = cases(shared("data").parent)[-1]
+        image = load()
+        fast = inference.estimate(image, model)
+        with monkeypatch.context() as m:
+            m.setattr(inference, "cached_inference_blur", _plain_blur)
+            got = map_hashes(model, shared=shared("data").parent)
+            plain = inference.estimate(image, model)
     finally:
         torch.set_num_threads(before)
     pinned = json.loads(HASH_FILE.read_text())["maps"]
     assert len(pinned) == 9 and got == pinned
+    assert np.abs(fast.sigma - plain.sigma).max() < 1e-4, name
+    np.testing.assert_array_equal(fast.blur_probability, plain.blur_probability)  # per-image path: never folded
 
 
 # ---------------------------------------------------------------------------------------------- format 2
@@ -142,13 +157,20 @@ def test_raw_sigma_and_flips_change_only_their_own_output():
 
 
 # ---------------------------------------------------------------------------------------------- passes
+def _pass_hooks(model, calls: list):
+    """A forward hook counting B's passes: every path runs B's encoder (the per-image path directly, the
+    moving-statistics path inside the BatchNorm-folded copy of :func:`dmenet.models.fuse.cached_inference_blur`)."""
+    return [model.blur.encoder.register_forward_hook(lambda *_: calls.append(1))]
+
+
 def _count_passes(predictor, image, **asked) -> int:
     calls = []
-    handle = predictor.model.blur.register_forward_hook(lambda *_: calls.append(1))
+    handles = _pass_hooks(predictor.model, calls)
     try:
         predictor.estimate(image, **asked)
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
     return len(calls)
 
 
@@ -163,14 +185,15 @@ def test_only_the_asked_paths_run_and_agreeing_paths_share_passes():
     assert _count_passes(same, image, sigma=True, probability=True) == 8
     # the public helpers run one path each
     calls = []
-    handle = model.blur.register_forward_hook(lambda *_: calls.append(1))
+    handles = _pass_hooks(model, calls)
     try:
         inference.estimate_blur_probability(image, mixed)
         assert len(calls) == 8
         inference.estimate_defocus(image, mixed)
         assert len(calls) == 16
     finally:
-        handle.remove()
+        for h in handles:
+            h.remove()
     alone = mixed.estimate(image, sigma=False)
     np.testing.assert_array_equal(alone.blur_probability, mixed.estimate(image).blur_probability)
     assert alone.sigma is None and alone.label is None
