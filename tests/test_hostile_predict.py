@@ -41,6 +41,9 @@ def _load_each_model_once(monkeypatch):
             _MODELS[key] = real(path, device)
         return _MODELS[key]
 
+    # dmenet's lazy exports cache what they find on first use (monkeypatch reads the old value first): patch the
+    # package before the module, so the real loader is what gets cached and restored
+    monkeypatch.setattr(dmenet, "load_model", cached)
     monkeypatch.setattr(inference, "load_model", cached)
 
 
@@ -141,7 +144,7 @@ def test_d4_d5_bad_sidecar_names_the_json_file(model_path, images, tmp_path, cap
     weights, json_path = _copy_model(model_path, tmp_path / "bad")
     if sidecar == "wide":
         good = json.loads(json_path.read_text())
-        good["model_config"]["width"] = "wide"
+        good["architecture"]["width"] = "wide"
         json_path.write_text(json.dumps(good))
     elif sidecar == "syntax":
         json_path.write_text('{"format_version": 1, ')
