@@ -354,7 +354,11 @@ def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | No
         return f"--workers must be >= 0, got {workers}"
     if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
         return f"--jpeg-quality must be in 1..100, got {jpeg_quality}"
-    return sio.device_problem(device)
+    try:
+        cli.check_device(device)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _sample_recipe(meta: dict) -> dict:
@@ -510,8 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    cli.check_device(args.device)
+    args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.count is not None and args.count < 0:
         return cli.fail("--count must be >= 0")

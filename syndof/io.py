@@ -160,21 +160,6 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
     return units.syndof_to_sigma(raw)
 
 
-def device_problem(device: str) -> str | None:
-    """Why ``--device`` cannot be used (not cpu / cuda / cuda:N, or CUDA absent) as one line, or None."""
-    import torch
-
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError, TypeError):
-        kind = None
-    if kind not in ("cpu", "cuda"):
-        return f"--device must be cpu, cuda or cuda:N, got {device!r}"
-    if kind == "cuda" and not torch.cuda.is_available():
-        return f"--device {device} requested but CUDA is not available"
-    return None
-
-
 # ----------------------------------------------------------------------------------------------------------- writing
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
