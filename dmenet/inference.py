@@ -216,6 +216,19 @@ def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile
         return out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
 
 
+def tile_geometry(tile_size: int, tile_overlap: int) -> tuple[int, int]:
+    """(tile, overlap) in px: the tile side rounded down and the overlap rounded up to multiples of 16.
+
+    Raises:
+        ValueError: the rounded overlap is not smaller than the tile.
+    """
+    tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
+    overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
+    if overlap >= tile:
+        raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
+    return tile, overlap
+
+
 def predict_label(
     image: np.ndarray,
     model,
@@ -245,10 +258,7 @@ def predict_label(
     flips = model.recipe.flips if flips is None else flips
     if flips not in FLIPS:
         raise ValueError(f"flips must be one of {FLIPS}, got {flips!r}")
-    tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
-    overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
-    if overlap >= tile:
-        raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
+    tile, overlap = tile_geometry(tile_size, tile_overlap)
     image_stats = BNMode(model.recipe.sigma.bn if bn is None else bn) is BNMode.IMAGE
     model.eval()
     total = np.zeros(rgb.shape[:2], dtype=np.float64)

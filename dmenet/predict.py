@@ -283,11 +283,16 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     if args.tile_size is not None and args.tile_size < 16:
         return f"--tile-size must be >= 16 px, got {args.tile_size}"
     if args.tile_overlap is not None:
-        from dmenet.inference import TILE_SIZE
+        from dmenet.inference import TILE_SIZE, tile_geometry
 
         tile = args.tile_size if args.tile_size is not None else TILE_SIZE
-        if args.tile_overlap < 0 or -(-args.tile_overlap // 16) * 16 >= tile // 16 * 16:
-            return f"--tile-overlap must be >= 0 and smaller than --tile-size ({tile}), got {args.tile_overlap}"
+        problem = f"--tile-overlap must be >= 0 and smaller than --tile-size ({tile}), got {args.tile_overlap}"
+        if args.tile_overlap < 0:
+            return problem
+        try:
+            tile_geometry(tile, args.tile_overlap)  # the rounding inference applies
+        except ValueError:
+            return problem
     return None
 
 
