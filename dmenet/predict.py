@@ -32,11 +32,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from dmenet import cli as dcli
+from dmenet.methods import make_method
 from syndof import cli
 from syndof import io as sio
 from syndof import viz
@@ -133,27 +134,10 @@ def is_output_file(path: Path, out_dir: Path) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------------- methods
-def make_method(method: str, checkpoint: str | None = None, device: str = "cpu", max_side: int | None = None,
-                tile_options: dict | None = None, flips: int | None = None,
-                raw_sigma: bool = False) -> Callable[[np.ndarray], Maps]:
-    """A function image (H, W, 3) float32 RGB [0, 1] → :class:`Maps` for the registered ``method``
-    (:func:`dmenet.methods.make_method`); ``tile_options`` are ``tile_size`` / ``tile_overlap``, ``flips`` overrides
-    the model's test flips, ``raw_sigma`` ignores its σ curve."""
-    from dmenet.methods import MethodOptions
-    from dmenet.methods import make_method as make_estimator
-
-    tiles = tile_options or {}
-    estimator = make_estimator(method, MethodOptions(model=checkpoint, device=device, flips=flips,
-                                                     raw_sigma=raw_sigma, max_side=max_side,
-                                                     tile_size=tiles.get("tile_size"),
-                                                     tile_overlap=tiles.get("tile_overlap")))
-
-    def run(image: np.ndarray) -> Maps:
-        res = estimator.estimate(image, sigma=estimator.gives_sigma, probability=True)
-        return Maps(blur=res.blur_probability, sigma=res.sigma, sigma_max=res.sigma_max)
-
-    run.gives_sigma = estimator.gives_sigma  # type: ignore[attr-defined]  # what predict writes for this method
-    return run
+def method_maps(estimator, image: np.ndarray) -> Maps:
+    """:class:`Maps` of one (H, W, 3) float32 RGB [0, 1] image: σ when the method gives it, and the blur map."""
+    res = estimator.estimate(image, sigma=estimator.gives_sigma, probability=True)
+    return Maps(blur=res.blur_probability, sigma=res.sigma, sigma_max=res.sigma_max)
 
 
 # ----------------------------------------------------------------------------------------------------------- outputs
@@ -326,11 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = prepare_out(args.out)
     if problem:
         return cli.fail(problem)
-    tile_options = {k: v for k, v in (("tile_size", args.tile_size), ("tile_overlap", args.tile_overlap))
-                    if v is not None}
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
-    run = make_method(args.method, args.model, args.device, max_side, tile_options, args.flips, args.raw_sigma)
-    if not run.gives_sigma:
+    estimator = make_method(args.method, dcli.method_options(args, max_side=max_side))
+    if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
     done = 0
@@ -346,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 note = f" (large: tiled, this takes a while; {faster} is faster)" \
                     if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
                 print(f"[{number}/{len(jobs)}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
-            maps = run(image)
+            maps = method_maps(estimator, image)
             write_outputs(job.prefix, image, maps, args.fmt)
         except Exception as exc:  # one bad file must not stop the batch; reported with its reason
             reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
