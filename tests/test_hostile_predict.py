@@ -17,6 +17,7 @@ from dmenet.models.model_io import ModelFileError, save_model
 from dmenet.models.recipe import BNMode
 from hostile_helpers import assert_usage_error, digests, run_main, write_rgb
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
 
 
@@ -77,6 +78,25 @@ def test_d3_corrupt_safetensors_is_one_line_exit_2(model_path, images, tmp_path,
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
     with pytest.raises(ModelFileError, match="m.safetensors"):  # the API raises what its docstring promises
         dmenet.load_model(weights)
+
+
+@pytest.mark.parametrize("method, shipped", [("galetto", "galetto_mbv2"), ("distill_student", "distill_student")])
+@pytest.mark.parametrize("broken", ["weights", "sidecar"])
+def test_d3_corrupt_model_of_the_new_methods_names_the_file(images, tmp_path, capsys, method, shipped, broken):
+    """The Galetto classifier and the Distill student read their files through the same checked readers
+    (model_io.read_tensors, syndof.io.read_json_object): a corrupt file is one line naming it, exit 2."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    weights, sidecar = folder / "m.safetensors", folder / "m.json"
+    shutil.copy(REPO / "checkpoints" / f"{shipped}.json", sidecar)
+    weights.write_bytes(np.random.default_rng(0).bytes(4096))
+    if broken == "sidecar":
+        shutil.copy(REPO / "checkpoints" / f"{shipped}.safetensors", weights)
+        sidecar.write_text("{x")
+    rc, _, err = run_main(predict.main, [images[0], "--out", tmp_path / "o", "--method", method, "--model", weights],
+                          capsys)
+    assert_usage_error(rc, err, str(weights if broken == "weights" else sidecar))
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
 def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path, images, tmp_path, capsys,

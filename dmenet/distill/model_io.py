@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from dmenet.config import ConfigError, config_from_dict
-from dmenet.models.model_io import ModelFileError, model_paths
+from dmenet.models.model_io import ModelFileError, model_paths, read_tensors
 from dmenet.distill.models.teacher import Teacher, TeacherConfig
 from dmenet.distill.models.unet import EffUNet, StudentConfig
-from syndof.io import atomic_path, write_json_atomic
+from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT = "distill-dbdgan"
 KINDS = {"student": (EffUNet, StudentConfig), "teacher": (Teacher, TeacherConfig)}
@@ -49,9 +49,9 @@ def load_distill_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.
         if not f.is_file():
             raise ModelFileError(f"{f}: model file not found")
     try:
-        info = json.loads(sidecar.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ModelFileError(f"{sidecar}: not valid JSON ({e.msg})") from e
+        info = read_json_object(sidecar)
+    except InputError as e:
+        raise ModelFileError(str(e)) from None
     if info.get("format") != FORMAT or info.get("kind") not in KINDS:
         raise ModelFileError(f"{sidecar}: not a distill model sidecar (format {info.get('format')!r}, "
                              f"kind {info.get('kind')!r})")
@@ -60,8 +60,8 @@ def load_distill_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.
     except ConfigError as e:
         raise ModelFileError(f"{sidecar}: bad architecture config ({e})") from e
     model = build(info["kind"], config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in read_tensors(weights).items()}
     try:
-        state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
         model.load_state_dict(state, strict=True)
     except (RuntimeError, OSError) as e:
         raise ModelFileError(f"{weights}: does not fit the {info['kind']} in {sidecar.name} ({str(e)[:200]})") from e

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from dmenet.config import ConfigError, config_to_dict
@@ -34,9 +34,11 @@ from dmenet.distill.models.discriminator import PatchDiscriminator
 from dmenet.distill.models.efficientnet import load_imagenet
 from dmenet.distill.models.teacher import Teacher
 from dmenet.distill.models.unet import EffUNet
+from dmenet.models.model_io import read_tensors
+from dmenet.training.checkpoint import CheckpointError
 from dmenet.eval.dbd import DBDAccumulator
 from syndof import cli
-from syndof.io import write_json_atomic, write_text_atomic
+from syndof.io import read_json_object, write_json_atomic, write_text_atomic
 
 DISCRIMINATORS = {"d1": "adv_teacher", "d2": "adv_student", "d3": "adv_distill"}
 
@@ -279,8 +281,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(folder: Path, run: Run) -> int:
-    tensors = load_file(str(folder / "state.safetensors"))
-    meta = json.loads((folder / "meta.json").read_text())
+    tensors = read_tensors(folder / "state.safetensors", CheckpointError)
+    meta = read_json_object(folder / "meta.json")
     run.nets.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}, strict=True)
     run.discs.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("discs.")}, strict=True)
     run.opt_g.load_state_dict(_optimizer_state("opt_g", meta["opt_g"], tensors))

@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from dmenet.config import WANDB_MODES, ConfigError, config_to_dict, load_config, require_positive
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
-from dmenet.training.checkpoint import _flatten_optimizer, _unflatten_optimizer
+from dmenet.models.model_io import ModelFileError, read_tensors
+from dmenet.training.checkpoint import CheckpointError, _flatten_optimizer, _unflatten_optimizer
 from syndof import cli
-from syndof.io import atomic_path, write_json_atomic, write_text_atomic
+from syndof.io import atomic_path, read_json_object, write_json_atomic, write_text_atomic
 
 FORMAT = "galetto-classifier"
 
@@ -87,11 +88,18 @@ def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
     side = path.with_suffix(".json")
     if not side.is_file() or not path.with_suffix(".safetensors").is_file():
         raise FileNotFoundError(f"{path}.safetensors / .json: model file not found")
-    meta = json.loads(side.read_text())
+    meta = read_json_object(side)  # InputError naming the file
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{side}: not a {FORMAT} file")
-    model = BlurClassifier(ClassifierConfig(**meta["model"]))
-    model.load_state_dict(load_file(str(path.with_suffix(".safetensors"))), strict=True)
+        raise ModelFileError(f"{side}: not a {FORMAT} file")
+    try:
+        model = BlurClassifier(ClassifierConfig(**meta["model"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{side}: bad classifier architecture ({exc})") from None
+    weights = path.with_suffix(".safetensors")
+    try:
+        model.load_state_dict(read_tensors(weights), strict=True)  # read_tensors names a corrupt file
+    except RuntimeError as exc:
+        raise ModelFileError(f"{weights}: does not fit the architecture in {side.name} ({str(exc)[:200]})") from None
     return model.to(device).eval()
 
 
@@ -160,8 +168,8 @@ def save_state(run: Path, step: int, model, opt, gen: torch.Generator, best: flo
 
 
 def load_state(run: Path, model, opt, gen: torch.Generator) -> tuple[int, float | None]:
-    meta = json.loads((run / "last.json").read_text())
-    tensors = load_file(str(run / "last.safetensors"))
+    meta = read_json_object(run / "last.json")
+    tensors = read_tensors(run / "last.safetensors", CheckpointError)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     opt.load_state_dict(_unflatten_optimizer("opt", meta["opt"], tensors))
     gen.set_state(tensors["gen"])
