@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions
+from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
 SIGMA_MAX = 19.0
-PROBABILITY_SIGMA = 7.0  # blur probability = clip(σ / 7 px, 0, 1) (SYNDOF's σ range; docs/method.md §15)
 # chosen on runs/gsyn_val by experiments/galetto_selection.md (refinement raised the val MAE 0.189 -> 0.196 / 0.219)
 DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "denoise": 0.0, "batch": 1024}
 
@@ -43,14 +43,14 @@ class GalettoEstimator(Estimator):
             return Estimate(sigma_max=SIGMA_MAX)
         m = np.clip(refine_map(image, self.raw_sigma(image), str(self.settings["refine"])), 0.0, SIGMA_MAX)
         return Estimate(sigma=m if sigma else None,
-                        blur_probability=np.clip(m / PROBABILITY_SIGMA, 0, 1).astype(np.float32) if probability
+                        blur_probability=units.sigma_to_label(m).astype(np.float32) if probability
                         else None, sigma_max=SIGMA_MAX)
 
     def describe(self) -> str:
         s = self.settings
         return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
                 f"{s['stride']}, readout {s['readout']}, pre-denoise σ {s['denoise']} px, refine {s['refine']}; "
-                f"blur probability = clip(σ / {PROBABILITY_SIGMA:g} px, 0, 1)")
+                f"blur probability = SYNDOF label clip(σ / {units.max_sigma():g} px, 0, 1)")
 
 
 def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
