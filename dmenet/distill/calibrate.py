@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dmenet.config import ConfigError
+from dmenet.inference import blur_probability_from_logit
 from dmenet.models.model_io import model_paths
 from syndof import cli
 
@@ -35,7 +36,7 @@ def fit(z: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
     best = (1.0, 0.0, float("inf"))
     for scale in np.round(np.arange(0.5, 8.01, 0.25), 2):
         for shift in np.round(np.arange(-3.0, 3.01, 0.1), 2):
-            err = float(np.abs(1 / (1 + np.exp(-scale * (z - shift))) - m).mean())
+            err = float(np.abs(blur_probability_from_logit(z, scale, shift) - m).mean())
             if err < best[2]:
                 best = (float(scale), float(shift), err)
     return best
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             logits.append(model(x)[0, 0].numpy().astype(np.float64))
             masks.append(resize_mask(mask, (cfg.val_side, cfg.val_side)).astype(np.float64))
     z, m = sample_pixels(logits, masks)
-    raw = float(np.abs(1 / (1 + np.exp(-z)) - m).mean())
+    raw = float(np.abs(blur_probability_from_logit(z) - m).mean())
     scale, shift, err = fit(z, m)
     meta = {k: v for k, v in info.items() if k not in ("format", "kind", "config")}
     meta.update(logit_scale=scale, logit_shift=shift,
