@@ -41,10 +41,10 @@ def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | li
                                                  if default else ""))
 
 
-def add_flips(p: argparse.ArgumentParser) -> None:
-    """``--flips N`` → ``args.flips`` (None = the model's own recipe)."""
+def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe") -> None:
+    """``--flips N`` → ``args.flips`` (None = not given: the tool's default, named in the help by ``default``)."""
     p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None, metavar="N",
-                   help="test-time symmetries to average: 1, 2, 4 or 8 (default: the model's recipe)")
+                   help=f"test-time symmetries to average: 1, 2, 4 or 8 (default: {default})")
 
 
 def add_raw_sigma(p: argparse.ArgumentParser) -> None:

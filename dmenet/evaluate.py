@@ -32,6 +32,7 @@ from dmenet.eval.protocols import Protocol, protocol_class
 from dmenet.eval.runner import evaluate_source
 from dmenet.methods import make_method
 from syndof import cli, io, units
+from syndof.allocator import reuse_freed_memory
 
 log = logging.getLogger("dmenet.evaluate")
 
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.check_device(args.device)
     cli.apply_threads(args.threads)
+    reuse_freed_memory()
     spec = B.get_spec(args.benchmark)
     out = Path(args.out)
     problem = usage_problem(args)

@@ -284,6 +284,10 @@ def blur_probability_from_logit(logit: np.ndarray, scale: float = 1.0, shift: fl
     return (0.5 * (1.0 + np.tanh(0.5 * scale * (z - shift)))).astype(np.float32)
 
 
+RECIPE_OVERRIDE = "recipe override: "
+"""Start of the warning :meth:`Predictor.override` gives when an override contradicts a fitted value."""
+
+
 class Predictor:
     """A model and the recipe it runs: ``Predictor(model)`` uses ``model.recipe``.
 
@@ -316,7 +320,7 @@ class Predictor:
         before = set(self.recipe.contradictions())
         new = [c for c in recipe.contradictions() if c not in before]
         if new:
-            warnings.warn("recipe override: " + "; ".join(new), UserWarning, stacklevel=2)
+            warnings.warn(RECIPE_OVERRIDE + "; ".join(new), UserWarning, stacklevel=2)
         return Predictor(self.model, recipe)
 
     def __str__(self) -> str:

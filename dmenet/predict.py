@@ -4,6 +4,9 @@
 [--format png|npy|both] [--device cpu|cuda] [--threads N] [--recursive] [--flips N] [--raw-sigma] [--max-side N]
 [--tile-size N] [--tile-overlap N]``
 
+Defaults are chosen for speed (BENCHMARKS.md, issue 19): one pass (``--flips 1``; the model's recipe averages 8)
+at a working resolution of at most 1024 px on the long side (``--max-side``).
+
 Outputs per image ``<stem>`` (folder inputs keep their sub-folder layout under DIR with ``--recursive``):
 
 * ``<stem>_sigma.png`` — uint16, 3 identical channels, ``round(10·σ)`` (SYNDOF encoding; read with
@@ -30,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -37,10 +41,12 @@ from typing import Sequence
 import numpy as np
 
 from dmenet import cli as dcli
+from dmenet.inference import RECIPE_OVERRIDE
 from dmenet.methods import make_method
 from syndof import cli
 from syndof import io as sio
 from syndof import viz
+from syndof.allocator import reuse_freed_memory
 
 PREVIEW_MAX_SIDE = 1024
 DEFAULT_MAX_SIDE = 1024
@@ -49,6 +55,13 @@ and the maps brought back to the input size; σ is rescaled to input px (``syndo
 by s scales blur by s). A 24-megapixel photo then takes seconds instead of many minutes, and σ up to
 σ_max·(input side / 1024) px can be reported. ``--max-side 0`` runs at full resolution (tiled above 1024² px);
 small blur (below about 0.5 px at the working size) is not resolved at the default."""
+
+
+DEFAULT_FLIPS = 1
+"""Test-time symmetries ``predict`` averages unless ``--flips`` is given: one pass. The shipped model's recipe (what
+``evaluate`` and the cards' numbers use) averages 8; on the validation renders 8 flips lower the σ error by 3 %
+(0.319 → 0.308 px) for about 5.8× the time (BENCHMARKS.md, "Test-time averaging"), which does not pay at photo
+speed. ``--flips 8`` runs the recipe."""
 
 
 @dataclass
@@ -245,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_device(p)
     cli.add_threads(p)
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
-    dcli.add_flips(p)
+    dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, averages 8")
     dcli.add_raw_sigma(p)
     p.add_argument("--max-side", type=int, default=None, metavar="N",
                    help=f"working resolution: downsize larger inputs to this long side first, σ rescaled to input "
@@ -298,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.check_device(args.device)
     cli.apply_threads(args.threads)
+    reuse_freed_memory()
     problem = usage_problem(args)
     if problem:
         return cli.fail(problem)
@@ -311,7 +325,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         return cli.fail(problem)
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
-    estimator = make_method(args.method, dcli.method_options(args, max_side=max_side))
+    flips = DEFAULT_FLIPS if args.flips is None else args.flips
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = make_method(args.method, dcli.method_options(args, max_side=max_side, flips=flips))
+    for w in caught:  # the default's known departure from the recipe is a note, not a warning
+        message = str(w.message)
+        if args.flips is None and message.startswith(RECIPE_OVERRIDE):
+            print(f"note: {DEFAULT_FLIPS} flip by default (speed; --flips 8 runs the model's recipe): "
+                  f"{message.removeprefix(RECIPE_OVERRIDE)}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")

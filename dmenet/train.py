@@ -35,6 +35,7 @@ from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
 from syndof import cli, io
+from syndof.allocator import reuse_freed_memory
 from syndof.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("dmenet.train")
@@ -292,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     cli.check_device(args.device, auto=True)
     cli.apply_threads(args.threads)
+    reuse_freed_memory()
     try:
         cfg = resolve_config(args)
         summary = train(cfg, args.out, resume=args.resume)

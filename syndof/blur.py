@@ -192,18 +192,23 @@ def _finish(C: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------- fast path
 @contextlib.contextmanager
 def _single_threaded(enabled: bool):
-    """Run torch and OpenCV single-threaded: the fast path issues thousands of small ops, for which intra-op
-    threads only add synchronisation (and busy-waiting OpenMP threads collapse on a shared, loaded machine)."""
+    """Run torch, OpenCV and the BLAS libraries (SciPy's OpenBLAS, via ``threadpoolctl``) single-threaded: the fast
+    path issues thousands of small ops, for which intra-op threads only add synchronisation (and busy-waiting
+    OpenMP threads collapse on a shared, loaded machine). The fill worker's banded Cholesky solves (LAPACK) are
+    small: with OpenBLAS' own threads they spun against the compositing thread and took 3× the CPU (BENCHMARKS.md,
+    "Occlusion fill")."""
     if not enabled:
         yield
         return
     import cv2
+    from threadpoolctl import threadpool_limits
 
     nt, ncv = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(nt)
         cv2.setNumThreads(ncv)

@@ -43,6 +43,20 @@ def test_batch_statistics_equals_train_mode_and_leaves_state_untouched():
     assert not any(m.training for m in model.blur.modules())
 
 
+def test_batch_statistics_keeps_buffer_versions_so_the_fast_path_cache_survives():
+    from dmenet.models.fuse import cached_inference_blur
+
+    model = _tiny()
+    x = torch.rand(1, 3, 48, 64)
+    versions = [(t.data_ptr(), t._version) for t in model.blur.buffers()]
+    with torch.inference_mode():
+        fast = cached_inference_blur(model)
+        with batch_statistics(model.blur):
+            model.blur.decoder(model.blur.encoder(x), with_aux=False)
+        assert [(t.data_ptr(), t._version) for t in model.blur.buffers()] == versions
+        assert cached_inference_blur(model) is fast  # not rebuilt after a per-image-statistics pass
+
+
 def test_recalibration_gives_the_plain_mean_of_batch_statistics():
     module = torch.nn.Sequential(BetaBatchNorm(3), torch.nn.BatchNorm2d(3))
     module[0].running_mean.fill_(9.0)  # stale statistics must be discarded

@@ -44,7 +44,7 @@ class BetaBatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.training:
+        if self.training and self.num_batches_tracked is not None:  # None inside batch_statistics
             self.num_batches_tracked.add_(1)
         return F.batch_norm(x, self.running_mean, self.running_var, None, self.bias,
                             self.training, self.momentum, self.eps)
@@ -184,18 +184,21 @@ def check_image(x: Tensor, channels: int, name: str = "image", multiple: int = 1
 def batch_statistics(module: nn.Module) -> Iterator[None]:
     """Within the block, every BatchNorm of ``module`` normalises with the statistics of the current batch.
 
-    Moving statistics and ``num_batches_tracked`` are left exactly as they were (momentum 0, counters restored);
-    other layers keep their mode. Used for per-image statistics at inference (``BNMode.IMAGE`` of the recipe).
+    The moving-statistics buffers are detached for the block (set to None, so ``F.batch_norm`` neither reads nor
+    updates them) and the same tensor objects put back afterwards: their values *and* in-place version counters
+    are unchanged, so caches keyed on them (``dmenet.models.fuse.cached_inference_blur``) stay valid. Other
+    layers keep their mode. Used for per-image statistics at inference (``BNMode.IMAGE`` of the recipe).
     """
+    names = ("running_mean", "running_var", "num_batches_tracked")
     bns = [m for m in module.modules() if isinstance(m, (BetaBatchNorm, nn.modules.batchnorm._BatchNorm))]
-    saved = [(m.training, m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    saved = [(m.training, {k: m._buffers[k] for k in names}) for m in bns]
     for m in bns:
         m.train()
-        m.momentum = 0.0
+        for k in names:
+            m._buffers[k] = None
     try:
         yield
     finally:
-        for m, (training, momentum, tracked) in zip(bns, saved):
+        for m, (training, buffers) in zip(bns, saved):
             m.train(training)
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
+            m._buffers.update(buffers)

@@ -1,0 +1,65 @@
+"""Default ``dmenet.predict`` on a batch of photos: seconds per image, process start and model load excluded.
+
+    python benchmarks/bench_predict_batch.py [--size 480 640] [--count 20] [--threads 2] [--flips 1 8]
+
+Makes ``--count`` photos of the given size from ``../shared/data/cuhk/train_image`` (area-resized, PNG, in a
+temporary folder), then runs ``python -m dmenet.predict FOLDER --out TMP --threads N`` once per ``--flips`` value
+(``default`` = predict's own default) and reads each image's time from predict's ``[i/N] … (t s)`` progress line
+(read, estimate σ + blur map, write the four files). Prints min / median / mean per image, the total wall of the
+process, and the 1-minute load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "cuhk" / "train_image"
+
+
+def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
+    import cv2
+
+    sources = sorted(SHARED.glob("*.jpg"))[:count]
+    if len(sources) < count:
+        raise SystemExit(f"need {count} photos in {SHARED}, found {len(sources)}")
+    for i, src in enumerate(sources):
+        image = cv2.resize(cv2.imread(str(src)), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / f"photo{i:02d}.png"), image)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
+    ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flips", nargs="+", default=["default", "8"], help="flips values to run (default = predict's)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:
+        photos = Path(tmp) / "photos"
+        photos.mkdir()
+        make_photos(photos, args.count, tuple(args.size))
+        for flips in args.flips:
+            cmd = [sys.executable, "-m", "dmenet.predict", str(photos), "--out", str(Path(tmp) / f"out{flips}"),
+                   "--threads", str(args.threads)] + ([] if flips == "default" else ["--flips", flips])
+            load0, t0 = os.getloadavg()[0], time.perf_counter()
+            out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout
+            wall = time.perf_counter() - t0
+            times = [float(t) for t in re.findall(r"-> .*? \((\d+\.\d+) s", out)]
+            print(f"{args.size[1]}x{args.size[0]}, {len(times)} images, {args.threads} threads, flips {flips}: "
+                  f"per image min {min(times) * 1e3:.0f} / median {statistics.median(times) * 1e3:.0f} / mean "
+                  f"{statistics.mean(times) * 1e3:.0f} ms; process {wall:.1f} s; load {load0:.2f} -> "
+                  f"{os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
