@@ -1,11 +1,15 @@
-"""Paired comparison of two distill models on the 60 CUHK validation images (320² protocol) with a bootstrap CI.
+"""Paired comparison of distill models (blur detection) with per-image bootstrap CIs.
 
-    python benchmarks/distill_ablation.py --a runs/distill/d0/ckpt/step_000449/model \
-        --b runs/distill/d0_content/ckpt/step_000449/model --out runs/distill/ablation.json [--resamples 2000]
+    python benchmarks/distill_ablation.py --models kd_full=runs/distill/kd_full/ckpt/step_000449/model \
+        d0_content=runs/distill/d0_content/ckpt/step_000449/model [more NAME=PATH …] --base d0_content \
+        [--synthetic runs/syn_dbd_test] --out runs/distill/ablation.json [--resamples 2000]
 
-Per image: Fmax (best F_β² over 255 thresholds, β² = 0.3) and MAE, each model run at 320×320 and scored at the mask
-size (as in training validation). Reports the mean difference A − B and its 95 % percentile bootstrap interval over
-images (seed 0). Compare final checkpoints of equal-step runs (no selection on these images).
+Images: with ``--synthetic DIR``, every render of a SYNDOF folder (``image/STEM.png``; GT
+``blur_map_binary/STEM_binary.png``, 255 = CoC > 1 px, i.e. blurred); otherwise the 60 CUHK validation images of the
+distill split (``DistillDataConfig.val_list``). Each model runs at 320² (``data.val_side``) and is scored at the
+GT's size: per image Fmax (best F_β², β² = 0.3, over 255 thresholds) and MAE. For every model but ``--base``:
+the mean difference model − base and its 95 % percentile bootstrap interval over images (resampled image sets shared
+by all models, seed 0). Compare final checkpoints of equal-step runs: no selection on these images.
 """
 
 from __future__ import annotations
@@ -21,14 +25,31 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+def synthetic_items(folder: Path) -> list[tuple[str, Path, Path]]:
+    """(stem, image, binary GT) of each render in a SYNDOF folder; SystemExit when a GT file is missing."""
+    items = []
+    for image in sorted((folder / "image").glob("*.png")):
+        gt = folder / "blur_map_binary" / f"{image.stem}_binary.png"
+        if not gt.is_file():
+            raise SystemExit(f"error: {gt}: missing ground truth for {image}")
+        items.append((image.stem, image, gt))
+    if not items:
+        raise SystemExit(f"error: {folder}/image: no renders")
+    return items
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--a", required=True)
-    p.add_argument("--b", required=True)
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=PATH")
+    p.add_argument("--base", required=True, help="the NAME every other model is compared with")
+    p.add_argument("--synthetic", type=Path, default=None, help="SYNDOF folder (default: CUHK validation split)")
     p.add_argument("--out", required=True)
     p.add_argument("--resamples", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
+    models = dict(m.split("=", 1) for m in a.models)
+    if a.base not in models:
+        raise SystemExit(f"error: --base {a.base} is not one of --models ({', '.join(models)})")
     import torch
 
     from dmenet.distill.config import DistillDataConfig
@@ -36,29 +57,47 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.distill.infer import blur_probability
     from dmenet.distill.model_io import load_distill_model
     from dmenet.eval.dbd import DBDAccumulator
+    from syndof import io as sio
     from syndof.io import write_json_atomic
 
     torch.set_num_threads(a.threads)
     cfg = DistillDataConfig()
-    items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
+    if a.synthetic is not None:
+        samples = [(stem, sio.read_image(img), sio.read_image(gt)[..., 0] > 0.5)
+                   for stem, img, gt in synthetic_items(a.synthetic)]
+        data = f"synthetic DBD test {a.synthetic} ({len(samples)} renders)"
+    else:
+        samples = []
+        for it in labelled_items(cfg.images, cfg.masks, cfg.val_list):
+            image, mask, _ = load_item(it)
+            samples.append((it.image.stem, image, mask > 0.5))
+        data = f"CUHK validation split {cfg.val_list} ({len(samples)} images)"
     rows = {}
-    for key, path in (("a", a.a), ("b", a.b)):
+    for name, path in models.items():
         model, _ = load_distill_model(path)
         acc = DBDAccumulator(resolution="native")
-        for it in items:
-            image, mask, _ = load_item(it)
-            acc.add(it.image.stem, blur_probability(model, image, side=cfg.val_side), mask > 0.5)
-        rows[key] = {m: np.array([r[m] for r in acc.rows]) for m in ("fmax", "mae")}
+        for stem, image, mask in samples:
+            acc.add(stem, blur_probability(model, image, side=cfg.val_side), mask)
+        rows[name] = {m: np.array([r[m] for r in acc.rows]) for m in ("fmax", "mae")}
     rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(items), (a.resamples, len(items)))
-    out = {"a": a.a, "b": a.b, "n_images": len(items)}
-    for m in ("fmax", "mae"):
-        d = rows["a"][m] - rows["b"][m]
-        boots = d[idx].mean(axis=1)
-        out[m] = {"a": float(rows["a"][m].mean()), "b": float(rows["b"][m].mean()), "diff": float(d.mean()),
-                  "ci95": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]}
+    idx = rng.integers(0, len(samples), (a.resamples, len(samples)))
+    out = {"data": data, "base": a.base, "models": models, "n_images": len(samples), "rows": {}}
+    for name in models:
+        row = {m: float(rows[name][m].mean()) for m in ("fmax", "mae")}
+        if name != a.base:
+            for m in ("fmax", "mae"):
+                d = rows[name][m] - rows[a.base][m]
+                boots = d[idx].mean(axis=1)
+                row[f"{m}_diff"] = float(d.mean())
+                row[f"{m}_ci95"] = [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+        out["rows"][name] = row
     write_json_atomic(a.out, out)
-    print(json.dumps(out, indent=1))
+    print(data)
+    print(f"{'model':14s} {'Fmax':>7s} {'MAE':>7s}  {'ΔFmax [95% CI]':>28s}  {'ΔMAE [95% CI]':>28s}")
+    for name, r in out["rows"].items():
+        diff = "" if name == a.base else "  ".join(
+            f"{r[f'{m}_diff']:+.4f} [{r[f'{m}_ci95'][0]:+.4f}, {r[f'{m}_ci95'][1]:+.4f}]" for m in ("fmax", "mae"))
+        print(f"{name:14s} {r['fmax']:7.4f} {r['mae']:7.4f}  {diff}")
     return 0
 
 

@@ -290,3 +290,41 @@ def test_split_script_reproduces_the_committed_lists_and_never_rewrites(shared, 
     capsys.readouterr()
     assert split.main(["--images", str(images), "--out", str(out)]) == 2
     assert "never rewritten" in capsys.readouterr().err
+
+
+def test_ablation_script_pairs_images_and_bootstraps_differences(tmp_path, capsys):
+    """benchmarks/distill_ablation.py on a 3-render SYNDOF folder: a model against an identical copy differs by
+    exactly 0 (CI [0, 0]); another model's difference is the difference of the two means and lies in its CI."""
+    import importlib.util
+
+    from dmenet.distill.model_io import save_distill_model
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "distill_ablation.py"
+    spec = importlib.util.spec_from_file_location("distill_ablation", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(3)
+    syn = tmp_path / "syn"
+    for i in range(3):
+        image = rng.random((48, 64, 3)).astype(np.float32)
+        gt = np.zeros((48, 64), np.uint8)
+        gt[:, : 20 + 10 * i] = 255
+        write_image(syn / "image" / f"{i:06d}_x.png", image)
+        write_image(syn / "blur_map_binary" / f"{i:06d}_x_binary.png", gt)
+    models = {}
+    for name, seed in (("base", 0), ("same", 0), ("other", 1)):
+        torch.manual_seed(seed)
+        save_distill_model(tmp_path / name, "student", EffUNet(TINY_STUDENT).eval(), {"step": 1})
+        models[name] = f"{name}={tmp_path / name}.safetensors"
+    out = tmp_path / "ab.json"
+    assert mod.main(["--models", *models.values(), "--base", "base", "--synthetic", str(syn), "--out", str(out),
+                     "--resamples", "200"]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert "fmax_diff" not in rows["base"]
+    assert rows["same"]["fmax_diff"] == 0 and rows["same"]["mae_ci95"] == [0.0, 0.0]
+    other = rows["other"]
+    assert other["mae_diff"] == pytest.approx(other["mae"] - rows["base"]["mae"], abs=1e-9)
+    assert other["mae_ci95"][0] <= other["mae_diff"] <= other["mae_ci95"][1]
+    (syn / "blur_map_binary" / "000001_x_binary.png").unlink()
+    with pytest.raises(SystemExit, match="missing ground truth"):
+        mod.main(["--models", *models.values(), "--base", "base", "--synthetic", str(syn), "--out", str(out)])
