@@ -1,10 +1,11 @@
 """Keep freed memory in the process instead of handing it back to the kernel after every large tensor.
 
 glibc's ``malloc`` serves blocks above its mmap threshold (128 KiB, raised dynamically up to 32 MiB) with fresh
-``mmap`` pages and unmaps them on ``free``. A DMENet forward at 640×480 allocates and frees activations of up to
-30 MB each: every forward then touches ~66 MB of new pages, ~16,000 minor page faults and ~50 ms of kernel time
-per forward on the 2-core CPU (BENCHMARKS.md, "Allocator"). :func:`reuse_freed_memory` raises the mmap threshold to
-its maximum and stops heap trimming, so the second forward reuses the first one's pages (0 page faults).
+``mmap`` pages and unmaps them on ``free``. A DMENet forward at 640×480 allocates and frees activations of up to 30
+MB each: every forward then touches ~66 MB of new pages, ~16,000 minor page faults and ~50 ms of kernel time per
+forward on the 2-core CPU (BENCHMARKS.md, "Idle-machine figures"). :func:`reuse_freed_memory` raises the mmap
+threshold to its maximum and stops heap trimming, so the second forward reuses the first one's pages (0 page
+faults).
 
 This is process-wide tuning, like ``torch.set_num_threads``: only entry points call it, right after parsing. It
 never changes a result; on a C library without ``mallopt`` (macOS, musl) it does nothing and returns False.

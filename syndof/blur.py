@@ -196,7 +196,7 @@ def _single_threaded(enabled: bool):
     path issues thousands of small ops, for which intra-op threads only add synchronisation (and busy-waiting
     OpenMP threads collapse on a shared, loaded machine). The fill worker's banded Cholesky solves (LAPACK) are
     small: with OpenBLAS' own threads they spun against the compositing thread and took 3× the CPU (BENCHMARKS.md,
-    "Occlusion fill")."""
+    "Idle-machine figures")."""
     if not enabled:
         yield
         return
