@@ -35,6 +35,9 @@ Writes (all under ``--out``, nothing inside the repository's tracked tree):
   blurred, train with ``--gt-polarity white-blurred``, the default). Never trained on: the split's ``val`` (100
   images, the DBD validation set) and ``held_out`` (the 5 ``cuhk/image`` photos, the CUHK-TE-1 ids), and
   ``xu100/`` 1–3 and ``dut/`` 1–3, which are test images of their benchmarks (a small real DBD test).
+* ``labelled_neg/{image,gt}`` — ``labelled/`` plus the screened sharp-everywhere BSDS500 *train* photos of
+  ``--sharp-list`` (``experiments/distill/bsds_sharp_train.txt``) with all-sharp masks: negatives for S, so that a
+  photo sharp everywhere is not called blurred where it is flat (rule 21b, ``experiments/RULE_21B.md``).
 * ``splits.json``      — exactly which file went where.
 
 Natural-blur screen: BSDS500 photos mostly have a wide depth of field, but some carry natural background blur; as
@@ -200,6 +203,54 @@ def write_reblurred(syn: Path, stems: list[str], dst: Path, seed: int,
     return extras
 
 
+def refuse_stale(folder: Path, wanted: set[str], what: str) -> None:
+    """Raise :class:`syndof.io.InputError` when ``folder`` holds a file whose name is not in ``wanted`` (an earlier
+    build with other contents): a labelled set is never silently mixed with another."""
+    stale = sorted(p.name for p in folder.glob("*") if p.name not in wanted) if folder.is_dir() else []
+    if stale:
+        raise sio.InputError(folder, f"holds {len(stale)} file(s) outside {what}, e.g. {stale[0]} (an earlier "
+                             "build): remove the folder and build again")
+
+
+SHARP_PREFIX = "sharp_"
+"""Stem prefix of the sharp-everywhere negatives in ``labelled_neg`` (BSDS500 stems are bare numbers)."""
+
+
+def write_labelled_with_negatives(data: Path, labelled: Path, sharp_list: Path, dst: Path) -> dict:
+    """Write ``dst/{image,gt}``: every pair of ``labelled`` (links) plus the screened sharp-everywhere BSDS500
+    *train* photos listed in ``sharp_list`` (``experiments/distill/screen_sharp.py``) as negatives of S, each with an
+    all-black mask (white = blurred: nothing is blurred), stems prefixed :data:`SHARP_PREFIX`. Masks already
+    written are kept (resumable).
+
+    Raises:
+        InputError: a listed photo missing from ``bsds500/train``, or ``dst`` holding other files.
+    Returns:
+        the record for ``splits.json``.
+    """
+    from dmenet.distill.split import read_split
+
+    stems = read_split(sharp_list)
+    photos = sio.index_by_stem(data / "photos" / "bsds500" / "train")
+    missing = [s for s in stems if s not in photos]
+    if missing:
+        raise sio.InputError(sharp_list, f"{len(missing)} listed photo(s) are not in bsds500/train, e.g. {missing[0]}")
+    pairs = {"image": sio.list_images(labelled / "image"), "gt": sio.list_images(labelled / "gt")}
+    wanted = {"image": {p.name for p in pairs["image"]} | {f"{SHARP_PREFIX}{photos[s].name}" for s in stems},
+              "gt": {p.name for p in pairs["gt"]} | {f"{SHARP_PREFIX}{s}.png" for s in stems}}
+    for sub in ("image", "gt"):
+        refuse_stale(dst / sub, wanted[sub], f"{labelled} and the sharp negatives of {sharp_list}")
+        for path in pairs[sub]:
+            link(path, dst / sub / path.name)
+    for s in stems:
+        link(photos[s], dst / "image" / f"{SHARP_PREFIX}{photos[s].name}")
+        mask = dst / "gt" / f"{SHARP_PREFIX}{s}.png"
+        if not mask.exists():
+            h, w = sio.read_image(photos[s]).shape[:2]
+            sio.write_image(mask, np.zeros((h, w), np.uint8))
+    return {"labelled_neg": f"{labelled.name}/ ({len(pairs['image'])} pairs) + {len(stems)} sharp-everywhere "
+                            f"BSDS500 train photos of {sharp_list} with all-sharp masks (stems {SHARP_PREFIX}*)"}
+
+
 def write_cuhk_train(data: Path, split_file: Path, labelled: Path, real: Path) -> dict:
     """Link the ``train`` subset of the CUHK split into ``labelled/{image,gt}`` (S's labelled set, masks white =
     blurred) and ``real`` (unlabelled real domain). Validation, held-out and benchmark test images never enter.
@@ -222,10 +273,7 @@ def write_cuhk_train(data: Path, split_file: Path, labelled: Path, real: Path) -
     names = {"image": {images[s].name for s in stems}, "gt": {masks[s].name for s in stems}}
     for folder, wanted in ((labelled / "image", names["image"]), (labelled / "gt", names["gt"]),
                            (real, names["image"])):
-        stale = sorted(p.name for p in folder.glob("*") if p.name not in wanted) if folder.is_dir() else []
-        if stale:
-            raise sio.InputError(folder, f"holds {len(stale)} file(s) outside the CUHK training split, e.g. "
-                                 f"{stale[0]} (an earlier build): remove the folder and build again")
+        refuse_stale(folder, wanted, "the CUHK training split")
     for s in stems:
         link(images[s], labelled / "image" / images[s].name)
         link(masks[s], labelled / "gt" / masks[s].name)
@@ -236,7 +284,8 @@ def write_cuhk_train(data: Path, split_file: Path, labelled: Path, real: Path) -
 
 
 def build(shared: Path, out: Path, workers: int, threshold: float, seed: int,
-          split_file: Path = Path("experiments/cuhk_split.json")) -> dict:
+          split_file: Path = Path("experiments/cuhk_split.json"),
+          sharp_list: Path = Path("experiments/distill/bsds_sharp_train.txt")) -> dict:
     from syndof.generate import generate
 
     data = shared / "data"
@@ -244,6 +293,7 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int,
     # Labelled real (network S) and CUHK photos of the real domain: the training subset of the CUHK split only
     # (first: a bad split file stops the build before any rendering).
     cuhk_train = write_cuhk_train(data, split_file, out / "labelled", out / "real" / "cuhk")
+    cuhk_train.update(write_labelled_with_negatives(data, out / "labelled", sharp_list, out / "labelled_neg"))
     scores = screen_bsds(bsds, out, threshold)
     splits: dict[str, list[str]] = {"excluded_bsds": sorted(k for k, s in scores.items() if not s["accepted"])}
 
@@ -367,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2019)
     p.add_argument("--split", type=Path, default=Path("experiments/cuhk_split.json"),
                    help="CUHK split file (dmenet.data.splits); its train subset is S's labelled set")
+    p.add_argument("--sharp-list", type=Path, default=Path("experiments/distill/bsds_sharp_train.txt"),
+                   help="sharp-everywhere BSDS500 train photos, S's negatives in labelled_neg/")
     p.add_argument("--screen-only", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -376,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{sum(not s['accepted'] for s in scores.values())} of {len(scores)} BSDS500 photos excluded")
         return 0
     try:
-        splits = build(args.shared, args.out, args.workers, args.blur_threshold, args.seed, args.split)
+        splits = build(args.shared, args.out, args.workers, args.blur_threshold, args.seed, args.split,
+                       args.sharp_list)
     except sio.InputError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -124,3 +124,48 @@ def test_labelled_set_is_the_cuhk_training_subset_only(tmp_path):
     with pytest.raises(io.InputError, match="out_of_focus0009"):
         mod.write_cuhk_train(data, split_file, tmp_path / "lab2", tmp_path / "real2")
     assert not (tmp_path / "lab2").exists()
+
+
+def test_labelled_neg_adds_sharp_photos_with_all_sharp_masks(tmp_path):
+    """labelled_neg = labelled/ + the listed sharp BSDS500 train photos, each with a mask of its own size that says
+    "nothing blurred"; a listed photo that does not exist and a folder holding other files are refused, named."""
+    from dmenet.data.labelled import LabelledDataset
+    from dmenet.data.splits import make_split
+
+    mod = _module()
+    data = _fake_shared(tmp_path / "shared")
+    rng = np.random.default_rng(2)
+    for stem in ("101", "202", "303"):
+        io.write_image(data / "photos" / "bsds500" / "train" / f"{stem}.jpg", rng.random((9, 14, 3)).astype(np.float32))
+    sharp_list = tmp_path / "sharp.txt"
+    sharp_list.write_text("# screen\n101\n303\n")
+    split = make_split([f"out_of_focus000{i}" for i in range(1, 6)], [], n_val=1, seed=0)
+    io.write_json_atomic(tmp_path / "split.json", split)
+    out = tmp_path / "out"
+    mod.write_cuhk_train(data, tmp_path / "split.json", out / "labelled", out / "real" / "cuhk")
+    cuhk_mask = io.read_image(out / "labelled" / "gt" / "out_of_focus0001.png")
+    io.write_image(out / "labelled" / "gt" / "out_of_focus0001.png", np.ones_like(cuhk_mask))  # check it is linked
+
+    rec = mod.write_labelled_with_negatives(data, out / "labelled", sharp_list, out / "labelled_neg")
+
+    lab = LabelledDataset(out / "labelled_neg", white_is_blurred=True)
+    names = sorted(p.stem for p in lab.images)
+    assert names == sorted(split["train"] + ["sharp_101", "sharp_303"]), names
+    for i in range(len(lab)):
+        sample = lab.load(i)
+        sharp = Path(lab.describe(i)).stem.startswith("sharp_")
+        assert sample["mask"].shape == sample["image"].shape[:2]
+        assert sample["mask"].max() == 0.0 if sharp else sample["mask"].min() >= 0.0
+        if Path(lab.describe(i)).stem == "out_of_focus0001":
+            assert sample["mask"].min() == 1.0  # the CUHK pair is the labelled/ pair, not a copy
+    assert "2 sharp-everywhere" in rec["labelled_neg"]
+    # idempotent
+    assert mod.write_labelled_with_negatives(data, out / "labelled", sharp_list, out / "labelled_neg") == rec
+    # a listed photo that does not exist
+    sharp_list.write_text("101\n404\n")
+    with pytest.raises(io.InputError, match="404"):
+        mod.write_labelled_with_negatives(data, out / "labelled", sharp_list, tmp_path / "neg2")
+    # another build's file in the folder
+    sharp_list.write_text("101\n")
+    with pytest.raises(io.InputError, match="sharp_303"):
+        mod.write_labelled_with_negatives(data, out / "labelled", sharp_list, out / "labelled_neg")
