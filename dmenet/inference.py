@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -305,11 +306,13 @@ class Predictor:
         """``model_or_predictor`` itself when it is a Predictor, else ``Predictor(model)``."""
         return model_or_predictor if isinstance(model_or_predictor, Predictor) else cls(model_or_predictor)
 
-    def override(self, flips: int | None = None, raw_sigma: bool = False) -> "Predictor":
+    def override(self, flips: int | None = None, raw_sigma: bool = False,
+                 report: Callable[[str], None] | None = None) -> "Predictor":
         """A Predictor with ``flips`` symmetries (None = the recipe's) and, with ``raw_sigma``, no σ curve.
 
-        Warns (one :class:`UserWarning` line) when the copy contradicts what a fitted value was fitted under, e.g.
-        a σ curve fitted at 8 flips used at 1.
+        When the copy contradicts what a fitted value was fitted under (e.g. a σ curve fitted at 8 flips used at 1),
+        ``report`` gets the description (one line); with ``report`` None it is a :class:`UserWarning` starting
+        with :data:`RECIPE_OVERRIDE`.
 
         Raises:
             ValueError: ``flips`` is not one of :data:`~dmenet.models.recipe.FLIPS`.
@@ -319,7 +322,9 @@ class Predictor:
             recipe = recipe.without_sigma_curve()
         before = set(self.recipe.contradictions())
         new = [c for c in recipe.contradictions() if c not in before]
-        if new:
+        if new and report is not None:
+            report("; ".join(new))
+        elif new:
             warnings.warn(RECIPE_OVERRIDE + "; ".join(new), UserWarning, stacklevel=2)
         return Predictor(self.model, recipe)
 
@@ -398,13 +403,13 @@ class Predictor:
 
 
 def load_predictor(path: str | Path | None = None, device: str | torch.device = "cpu", flips: int | None = None,
-                   raw_sigma: bool = False) -> Predictor:
+                   raw_sigma: bool = False, report: Callable[[str], None] | None = None) -> Predictor:
     """:func:`load_model` with its saved recipe, then the ``--flips`` / ``--raw-sigma`` overrides
-    (:meth:`Predictor.override`)."""
+    (:meth:`Predictor.override`; ``report`` gets a contradiction with a fitted value, None = a warning)."""
     predictor = Predictor(load_model(path, device=device))
     if flips is None and not raw_sigma:
         return predictor
-    return predictor.override(flips=flips, raw_sigma=raw_sigma)
+    return predictor.override(flips=flips, raw_sigma=raw_sigma, report=report)
 
 
 def _predictor(model, flips: int | None) -> Predictor:

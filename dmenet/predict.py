@@ -33,7 +33,6 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -41,7 +40,6 @@ from typing import Sequence
 import numpy as np
 
 from dmenet import cli as dcli
-from dmenet.inference import RECIPE_OVERRIDE
 from dmenet.methods import make_method
 from syndof import cli
 from syndof import io as sio
@@ -62,6 +60,13 @@ DEFAULT_FLIPS = 1
 ``evaluate`` and the cards' numbers use) averages 8; on the validation renders 8 flips lower the σ error by 3 %
 (0.319 → 0.308 px) for about 5.8× the time (BENCHMARKS.md, "Test-time averaging"), which does not pay at photo
 speed. ``--flips 8`` runs the recipe."""
+
+
+def default_flips_note(departure: str) -> None:
+    """Print the recipe departure of the :data:`DEFAULT_FLIPS` default as one ``note:`` line on stderr (a choice
+    made for speed, not a user's mistake: no warning)."""
+    print(f"note: {DEFAULT_FLIPS} flip by default (speed; --flips 8 runs the model's recipe): {departure}",
+          file=sys.stderr)
 
 
 @dataclass
@@ -326,16 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli.fail(problem)
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
     flips = DEFAULT_FLIPS if args.flips is None else args.flips
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        estimator = make_method(args.method, dcli.method_options(args, max_side=max_side, flips=flips))
-    for w in caught:  # the default's known departure from the recipe is a note, not a warning
-        message = str(w.message)
-        if args.flips is None and message.startswith(RECIPE_OVERRIDE):
-            print(f"note: {DEFAULT_FLIPS} flip by default (speed; --flips 8 runs the model's recipe): "
-                  f"{message.removeprefix(RECIPE_OVERRIDE)}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    note = None if args.flips is not None else default_flips_note  # the default's known departure: a note
+    estimator = make_method(args.method, dcli.method_options(args, max_side=max_side, flips=flips,
+                                                             on_departure=note))
     if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -24,6 +25,10 @@ class MethodOptions:
         tile_overlap: tile overlap (px); None = the method's default.
         extra: method-specific settings as (key, value) pairs (e.g. ``("stride", 8)``); unknown keys are an error of
             the method's factory.
+        on_departure: where a learned method reports that ``flips`` / ``raw_sigma`` contradict what a fitted value of
+            its recipe was fitted under (e.g. a σ curve fitted at 8 flips, used at 1), as one line of text. None =
+            a :class:`UserWarning`. A tool whose own default departs from the recipe on purpose passes a callable
+            that prints a note.
     """
 
     model: str | Path | None = None
@@ -34,6 +39,7 @@ class MethodOptions:
     tile_size: int | None = None
     tile_overlap: int | None = None
     extra: tuple[tuple[str, object], ...] = ()
+    on_departure: Callable[[str], None] | None = None
 
     def extra_dict(self) -> dict[str, object]:
         return dict(self.extra)

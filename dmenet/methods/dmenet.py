@@ -39,11 +39,12 @@ class DMENetEstimator(Estimator):
 
 def make(options: MethodOptions) -> DMENetEstimator:
     """Load the model file (None = the shipped checkpoint) as a Predictor with ``options``' flips / raw-σ
-    overrides (copies of its recipe; a warning when they contradict a fitted value)."""
+    overrides (copies of its recipe; a contradiction with a fitted value goes to ``options.on_departure``, or is a
+    warning)."""
     from dmenet.inference import load_predictor
 
     if options.extra:
         raise ValueError(f"method dmenet takes no method options, got {', '.join(k for k, _ in options.extra)}")
     predictor = load_predictor(options.model, device=options.device, flips=options.flips,
-                               raw_sigma=options.raw_sigma)
+                               raw_sigma=options.raw_sigma, report=options.on_departure)
     return DMENetEstimator(predictor, options)
