@@ -170,6 +170,25 @@ def test_resume_is_exact(tmp_path):
     assert train_main(args + ["--out", str(tmp_path / "c"), "--set", "train.stepz=3"]) == 2
 
 
+def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path):
+    """train.init_from loads an earlier classifier's weights (with lr 0 they come out unchanged); a file of another
+    architecture is refused with exit 2 naming the option."""
+    data = _fake_patches(tmp_path / "p")
+    args = ["--config", "experiments/galetto_tiny.yaml", "--patches", str(data), "--set", "model.blocks=2",
+            "model.head_channels=16"]
+    assert train_main(args + ["--out", str(tmp_path / "a")]) == 0
+    start = load_classifier(tmp_path / "a" / "best")
+    assert train_main(args + ["train.lr=0.0", "train.lr_min=0.0", f"train.init_from={tmp_path / 'a' / 'best'}",
+                              "--out", str(tmp_path / "b")]) == 0
+    after = load_classifier(tmp_path / "b" / "best")
+    params = dict(after.named_parameters())
+    assert all(torch.equal(v, params[k]) for k, v in start.named_parameters())
+    fresh = BlurClassifier(after.config)  # a fresh init differs: init_from really loaded something
+    assert not all(torch.equal(v, dict(fresh.named_parameters())[k]) for k, v in start.named_parameters())
+    assert train_main(args + ["model.head_channels=8", f"train.init_from={tmp_path / 'a' / 'best'}",
+                              "--out", str(tmp_path / "c")]) == 2
+
+
 # ------------------------------------------------------------------------------------------------- registry
 @pytest.fixture()
 def tiny_model(tmp_path):

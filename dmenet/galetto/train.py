@@ -38,7 +38,9 @@ FORMAT = "galetto-classifier"
 class TrainSettings:
     """Loop settings. steps: optimiser steps; batch: patches per step (paper 128); lr_min: cosine floor (None =
     constant lr, the paper); augment: random dihedral transform (rot90 × flip; blur labels are invariant);
-    val_count: balanced fixed-seed validation sample (patches); threads: torch threads."""
+    val_count: balanced fixed-seed validation sample (patches); threads: torch threads; init_from: a classifier
+    file (:func:`save_classifier`, e.g. an earlier run's ``best``) whose weights and BN statistics start a new run
+    (its architecture must equal ``model``; the optimiser and the sampler start fresh)."""
 
     steps: int = 1000
     batch: int = 128
@@ -55,6 +57,7 @@ class TrainSettings:
     threads: int = 1
     wandb: str = "offline"
     wandb_project: str = "galetto"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.wandb not in WANDB_MODES:
@@ -193,6 +196,12 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
     val_x, val_y = balanced_sample(np.load(patches_dir / "val.npz")["patches"], t.val_count, t.seed + 1)
     torch.manual_seed(t.seed)
     model = BlurClassifier(cfg.model)
+    if t.init_from and not resume:
+        start = load_classifier(t.init_from)
+        if start.config != cfg.model:
+            raise ConfigError(f"train.init_from {t.init_from}: its architecture {start.config} differs from model "
+                              f"{cfg.model}")
+        model.load_state_dict(start.state_dict(), strict=True)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     gen = torch.Generator().manual_seed(t.seed)
     step, best = load_state(run, model, opt, gen) if resume else (0, None)
