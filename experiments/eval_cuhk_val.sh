@@ -7,7 +7,7 @@
 # HiFST's published maps (cuhk/hifst_maps, computed at native size) are scored by both protocols too.
 # Usage: experiments/eval_cuhk_val.sh OUT [FLIPS]    (FLIPS: DMENet test-time symmetries, default 1 = one pass)
 # METHODS="lbp laplacian dmenet" experiments/eval_cuhk_val.sh OUT drops the slow peers (hifst ~1-3 s, zhuo_sim
-# ~5-8 s of CPU per image).
+# ~5-8 s of CPU per image). MODEL=FILE scores that DMENet model file instead of the shipped checkpoint.
 set -euo pipefail
 OUT=${1:?usage: experiments/eval_cuhk_val.sh OUT [FLIPS]}
 FLIPS=${2:-1}
@@ -16,7 +16,7 @@ export OMP_NUM_THREADS=1
 read -r -a METHODS <<< "${METHODS:-lbp laplacian dmenet hifst zhuo_sim}"
 SET=(--benchmark cuhk_train --data ../shared/data/cuhk --allow-missing-images --split experiments/cuhk_split.json
      --subset val --workers 1 --wandb disabled)
-COMMON=("${SET[@]}" --method "${METHODS[@]}" --flips "$FLIPS")
+COMMON=("${SET[@]}" --method "${METHODS[@]}" --flips "$FLIPS" ${MODEL:+--model "$MODEL"})
 PUBLISHED=("${SET[@]}" --predictions ../shared/data/cuhk/hifst_maps --pattern '{stem}_HiFSTBlurMap.png' --invert)
 nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --input-size 320 --resolution 320 --out "$OUT/ddffnet320" &
 nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --resolution native --out "$OUT/native" &
