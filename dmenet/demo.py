@@ -108,8 +108,9 @@ def galetto_demo(out_dir: Path) -> list[str]:
 
 
 def distill_demo() -> list[str]:
-    """Mean blur probability of the shipped Distill-DBDGAN student (a fast detector) on the built-in photos, which are
-    sharp nearly everywhere, beside DMENet's in the table above. Skipped (one line) when the student is absent."""
+    """Mean blur probability of the shipped Distill-DBDGAN student (a fast detector) on the built-in photos, beside
+    DMENet's in the table above. The photos are mostly sharp, though chelsea's background and parts of astronaut's
+    are naturally defocused (BENCHMARKS.md, "Distill-DBDGAN"). Skipped (one line) when the student is absent."""
     from dmenet.distill.method import DEFAULT_STUDENT
 
     if not Path(DEFAULT_STUDENT).with_suffix(".safetensors").is_file():
