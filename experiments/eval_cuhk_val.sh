@@ -15,7 +15,7 @@ PY=${PYTHON:-python}
 export OMP_NUM_THREADS=1
 read -r -a METHODS <<< "${METHODS:-lbp laplacian dmenet hifst zhuo_sim}"
 SET=(--benchmark cuhk_train --data ../shared/data/cuhk --allow-missing-images --split experiments/cuhk_split.json
-     --subset val --workers 1 --wandb disabled)
+     --subset val --threads 1 --wandb disabled)
 COMMON=("${SET[@]}" --method "${METHODS[@]}" --flips "$FLIPS" ${MODEL:+--model "$MODEL"})
 PUBLISHED=("${SET[@]}" --predictions ../shared/data/cuhk/hifst_maps --pattern '{stem}_HiFSTBlurMap.png' --invert)
 nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --input-size 320 --resolution 320 --out "$OUT/ddffnet320" &
