@@ -322,10 +322,12 @@ class Predictor:
             recipe = recipe.without_sigma_curve()
         before = set(self.recipe.contradictions())
         new = [c for c in recipe.contradictions() if c not in before]
-        if new and report is not None:
-            report("; ".join(new))
-        elif new:
-            warnings.warn(RECIPE_OVERRIDE + "; ".join(new), UserWarning, stacklevel=2)
+        if new:
+            departure = "; ".join(new)
+            if report is None:
+                warnings.warn(RECIPE_OVERRIDE + departure, UserWarning, stacklevel=2)
+            else:
+                report(departure)
         return Predictor(self.model, recipe)
 
     def __str__(self) -> str:

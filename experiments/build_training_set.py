@@ -227,6 +227,7 @@ def write_labelled_with_negatives(data: Path, labelled: Path, sharp_list: Path, 
     Returns:
         the record for ``splits.json``.
     """
+    from dmenet.data.labelled import header_size
     from dmenet.distill.split import read_split
 
     stems = read_split(sharp_list)
@@ -245,8 +246,10 @@ def write_labelled_with_negatives(data: Path, labelled: Path, sharp_list: Path, 
         link(photos[s], dst / "image" / f"{SHARP_PREFIX}{photos[s].name}")
         mask = dst / "gt" / f"{SHARP_PREFIX}{s}.png"
         if not mask.exists():
-            h, w = sio.read_image(photos[s]).shape[:2]
-            sio.write_image(mask, np.zeros((h, w), np.uint8))
+            size = header_size(photos[s])  # (width, height) as decoded; the image itself is not read
+            if size is None:
+                raise sio.InputError(photos[s], "cannot read the image header (corrupt or not an image)")
+            sio.write_image(mask, np.zeros((size[1], size[0]), np.uint8))
     return {"labelled_neg": f"{labelled.name}/ ({len(pairs['image'])} pairs) + {len(stems)} sharp-everywhere "
                             f"BSDS500 train photos of {sharp_list} with all-sharp masks (stems {SHARP_PREFIX}*)"}
 
