@@ -199,6 +199,12 @@ def test_exported_student_loads_in_the_registry(tmp_path):
         est.sigma_map(img)
     with pytest.raises(ValueError, match="flips"):
         make_method("distill_student", MethodOptions(model=str(tmp_path / "s.safetensors"), flips=8))
+    # --max-side caps the recipe's working size (64 here); a larger cap (predict's 1024 default) changes nothing
+    capped = make_method("distill_student", MethodOptions(model=str(tmp_path / "s.safetensors"), max_side=1024))
+    assert capped.work_long_side == 64
+    np.testing.assert_array_equal(capped.blur_map(img), prob)
+    smaller = make_method("distill_student", MethodOptions(model=str(tmp_path / "s.safetensors"), max_side=32))
+    assert smaller.work_long_side == 32 and not np.array_equal(smaller.blur_map(img), prob)
 
 
 def test_init_from_copies_weights_and_checks_architecture(tmp_path):

@@ -1,7 +1,9 @@
 """Distill-DBDGAN networks as registered methods (``distill_student``, ``distill_teacher``): blur probability only.
 
 Recipe: the photo is shrunk so its long side is at most ``work_long_side`` px (the sidecar's value, 320 for the
-shipped student; ``--max-side`` overrides it), padded to a multiple of 32, and the map is resized back.
+shipped student), padded to a multiple of 32, and the map is resized back. ``--max-side`` is a cap, as for every
+method (:class:`~dmenet.methods.base.MethodOptions`): the network runs at min(``work_long_side``, ``max_side``), so
+``predict``'s default working size for big photos (1024) leaves the recipe's 320 unchanged.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def _make(name: str, options: MethodOptions, default: Path | None) -> DistillEst
     path = Path(options.model) if options.model is not None else default
     model, info = load_distill_model(path, options.device)
     model = model.to(memory_format=torch.channels_last)  # ~30 % faster depthwise convs on CPU
-    side = options.max_side or info.get("work_long_side", DEFAULT_WORK_LONG_SIDE)
+    side = info.get("work_long_side", DEFAULT_WORK_LONG_SIDE)
+    if options.max_side:  # a cap, never a larger working size than the recipe's
+        side = min(side, options.max_side) if side else options.max_side
     return DistillEstimator(name, model, info, path, side)
 
 
