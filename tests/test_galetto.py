@@ -103,6 +103,63 @@ def test_split_is_image_disjoint_and_seeded():
     assert split_stems(stems[::-1], 0.25, seed=3) == (tr, va)
 
 
+
+def _layered_render(seed=0):
+    """A 64×96 checker source, σ 0 px on the left 48 columns and 3 px on the right, rendered per half."""
+    yy, xx = np.mgrid[:64, :96]
+    gray = (((yy // 2) + (xx // 2)) % 2 * 0.7 + 0.1).astype(np.float32)
+    source = np.repeat(gray[..., None], 3, -1)
+    sigma = np.where(xx < 48, 0.0, 3.0).astype(np.float32)
+    blurred = filters.gaussian_filter(torch.from_numpy(gray), 3.0).numpy()
+    render = np.repeat(np.where(xx < 48, gray, blurred)[..., None], 3, -1).astype(np.float32)
+    return render, source, sigma
+
+
+def test_render_windows_keep_constant_sigma_at_sharp_source_positions():
+    from dmenet.galetto.build_patches import render_windows
+
+    render, source, sigma = _layered_render()
+    w = render_windows(render, source, sigma, stride=16)
+    # windows at x = 0, 16 lie in σ 0, x = 48, 64 in σ 3; x = 32 straddles the edge and is dropped
+    assert sorted(set(w["x"].tolist())) == [0, 16, 48, 64] and sorted(set(w["y"].tolist())) == [0, 16, 32]
+    assert w["label"].tolist() == [0 if x < 48 else 3 for x in w["x"]]
+    np.testing.assert_allclose(w["sigma"], np.where(w["x"] < 48, 0.0, 3.0))
+    i = int(np.flatnonzero(w["x"] == 64)[0])
+    y = int(w["y"][i])
+    expect = np.round(patches.to_gray255(render).numpy()[y:y + 32, 64:96]).astype(np.uint8)
+    assert w["patches"].dtype == np.uint8 and np.array_equal(w["patches"][i], expect)
+    assert len(render_windows(render, source, sigma, stride=16, max_range=3.0)["x"]) == 15  # edge windows kept
+    flat = np.full_like(source, 0.5)
+    assert len(render_windows(render, flat, sigma, stride=16)["x"]) == 0  # no sharp source window, no patch
+    with pytest.raises(ValueError, match="differ in size"):
+        render_windows(render, source, sigma[:, :90])
+
+
+def test_syndof_test_set_command(tmp_path, capsys):
+    from dmenet.galetto.build_patches import main as build_main
+    from syndof import io as sio
+
+    render, source, sigma = _layered_render()
+    root = tmp_path / "renders"
+    sio.write_image(root / "image" / "000000_src.png", render)
+    sio.write_sigma_map(root / "blur_map" / "000000_src.png", sigma)
+    (root / "meta").mkdir()
+    (root / "meta" / "000000_src.json").write_text(json.dumps({"source_name": "src"}))
+    sio.write_image(tmp_path / "photos" / "src.png", source)
+    assert build_main(["--syndof", str(root), "--sources", str(tmp_path / "photos"), "--stride", "16",
+                       "--out", str(tmp_path / "out")]) == 0
+    data = np.load(tmp_path / "out" / "syndof_test.npz")
+    assert sorted(data.files) == ["label", "patches", "sigma", "stem", "x", "y"]
+    assert sorted(set(data["label"].tolist())) == [0, 3] and set(data["stem"].tolist()) == {"000000_src"}
+    (tmp_path / "photos" / "src.png").unlink()
+    capsys.readouterr()
+    assert build_main(["--syndof", str(root), "--sources", str(tmp_path / "photos"), "--out",
+                       str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "000000_src.json" in err and "'src'" in err
+    assert not (tmp_path / "out2" / "syndof_test.npz").exists()
+    assert build_main(["--syndof", str(root), "--out", str(tmp_path / "out3")]) == 2
+
 # ------------------------------------------------------------------------------------------------- σ map
 def test_sliding_window_equals_naive_loop():
     torch.manual_seed(0)
@@ -252,6 +309,36 @@ def test_magnify_scale_doubles_uniform_blur():
     err = np.abs(out - ref)[8:-8, 8:-8].mean()
     assert err < 0.1 * np.abs(img - ref)[8:-8, 8:-8].mean()
 
+
+
+def test_reblur_sigma_measures_a_further_gaussian():
+    from dmenet.galetto.check_apps import reblur_sigma
+
+    src = _texture(96, 96, seed=7).astype(np.float32)
+    zero = np.zeros((96, 96), np.float32)
+    same = reblur_sigma(src, src, zero)
+    assert len(same["x"]) == 25 and (same["extra"] == 0).all() and (same["sigma_out"] == 0).all()
+    two = reblur_sigma(src, _blur(src, 2.0).astype(np.float32), zero)
+    assert (two["extra"] == 2.0).all() and np.allclose(two["sigma_out"], 2.0)
+    img = _blur(src, 1.5).astype(np.float32)  # σ_in 1.5, a further 2 px: σ_out = √(1.5² + 2²) = 2.5
+    r = reblur_sigma(img, _blur(img, 2.0).astype(np.float32), np.full((96, 96), 1.5, np.float32))
+    assert np.allclose(r["sigma_out"], 2.5)
+    half = img.copy()
+    half[:, :48] = 0.5  # no detail on the left: those windows cannot be measured and are dropped
+    assert set(reblur_sigma(half, half, zero)["x"].tolist()) == {32, 48, 64}  # x 0 and 16 lie in the flat part
+    ramp = np.tile(np.linspace(0, 2, 96, dtype=np.float32), (96, 1))  # σ varies > 0.5 px inside most windows
+    assert len(reblur_sigma(src, src, ramp)["x"]) < len(same["x"])
+
+
+def test_magnification_check_with_the_true_sigma_doubles_it():
+    from dmenet.galetto.check_apps import magnification_check
+
+    src = _texture(96, 128, seed=8)
+    sigma = np.where(np.arange(128)[None, :] < 64, 0.0, 2.0) * np.ones((96, 1))
+    img = np.where(sigma[..., None] > 0, _blur(src, 2.0), src).astype(np.float32)
+    rows = magnification_check(img, sigma.astype(np.float32), sigma.astype(np.float32))
+    assert 1.8 <= rows["scale"]["slope"] <= 2.2 and rows["scale"]["in_focus_move_px"] <= 0.3
+    assert rows["scale"]["background_rise_px"] >= 1.5 and rows["scale"]["n_background"] > 0
 
 def test_fusion_beats_both_sources():
     src = _texture(48, 64, seed=7)

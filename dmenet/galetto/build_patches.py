@@ -5,9 +5,14 @@
   sorted stems falls in the first ``val_fraction``);
 * test: sharp windows of the BSDS500 *test* photos (the sources of the synthetic test / validation renders; never
   trained on), a fixed-seed subsample of ``test_count`` (position, σ) pairs.
+* syndof test (``--syndof RENDERS --sources PHOTOS``, instead of the three above): 32×32 windows of SYNDOF renders
+  (layered, occlusion-filled: not a uniform blur) whose ground-truth σ is nearly constant (max − min ≤
+  ``--max-range`` px) and whose window in the sharp source photo passes the same sharpness test. Label =
+  round(mean σ). It measures the shift from the uniform-blur patches the classifier trains on to real renders.
 
 Outputs (under ``--out``, each written atomically): ``split.json``, ``train.npz`` and ``val.npz`` (patches
-(N, 20, 32, 32) uint8, stem, y, x), ``test.npz`` (patches (M, 32, 32) uint8, label (M,) int64, stem, y, x).
+(N, 20, 32, 32) uint8, stem, y, x), ``test.npz`` (patches (M, 32, 32) uint8, label (M,) int64, stem, y, x);
+``syndof_test.npz`` has the test layout plus ``sigma`` (M,) float32, the window's mean ground-truth σ in px.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from dmenet.galetto import NUM_CLASSES
+from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.galetto.patches import labelled_patches, sharp_positions, to_gray255
 from syndof import cli
-from syndof.io import InputError, atomic_path, list_images, read_image, write_json_atomic
+from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
+                       read_sigma_map, write_json_atomic)
 
 
 def split_stems(stems: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -62,6 +69,67 @@ def subsample_test(arrays: dict[str, np.ndarray], count: int, seed: int) -> dict
             "y": arrays["y"][idx], "x": arrays["x"][idx]}
 
 
+def render_windows(render: np.ndarray, source: np.ndarray, sigma: np.ndarray, stride: int = PATCH,
+                   phi: float = 1000.0, smooth_sigma: float = 0.5, max_range: float = 0.5) -> dict[str, np.ndarray]:
+    """Windows of one SYNDOF render with nearly constant ground-truth σ, at the source's sharp positions.
+
+    Args:
+        render: (H, W, 3) float RGB in [0, 1], the rendered (blurred) image.
+        source: (H, W, 3) float RGB in [0, 1], its sharp source photo (same size): the sharpness test runs here,
+            as for the uniform-blur patches.
+        sigma: (H, W) ground-truth Gaussian σ in px of ``render``.
+        stride, phi, smooth_sigma: the sharpness test (:func:`~dmenet.galetto.patches.sharp_positions`).
+        max_range: keep a window only if max σ − min σ over it is at most this (px).
+
+    Returns:
+        ``patches`` (M, 32, 32) uint8 gray of the render (0–255, rounded), ``label`` (M,) int64 = round(mean σ)
+        clipped to the classifier's 0…19, ``sigma`` (M,) float32 mean σ px, ``y``, ``x`` (M,) int32 corners.
+    """
+    if render.shape != source.shape or render.shape[:2] != sigma.shape:
+        raise ValueError(f"render {render.shape[:2]}, source {source.shape[:2]} and σ map {sigma.shape} differ in "
+                         "size")
+    pos = sharp_positions(to_gray255(source), stride, phi, smooth_sigma)
+    win = np.lib.stride_tricks.sliding_window_view(sigma, (PATCH, PATCH))
+    keep = [(y, x) for y, x in pos if np.ptp(win[y, x]) <= max_range]
+    gray = to_gray255(render).round().clamp(0, 255).to(torch.uint8).numpy()
+    ys = np.array([y for y, _ in keep], np.int32)
+    xs = np.array([x for _, x in keep], np.int32)
+    mean = np.array([win[y, x].mean() for y, x in keep], np.float32)
+    return {"patches": np.stack([gray[y:y + PATCH, x:x + PATCH] for y, x in keep]) if keep
+            else np.empty((0, PATCH, PATCH), np.uint8),
+            "label": np.clip(np.round(mean), 0, NUM_CLASSES - 1).astype(np.int64), "sigma": mean, "y": ys, "x": xs}
+
+
+def syndof_test(renders: Path, sources: Path, stride: int, phi: float, smooth_sigma: float,
+                max_range: float) -> dict[str, np.ndarray]:
+    """:func:`render_windows` of every render of a SYNDOF folder (``image/``, ``blur_map/``, ``meta/``), its source
+    found as ``sources/<meta source_name>.*``; arrays concatenated with a ``stem`` column (the render's stem).
+
+    Raises:
+        InputError: a render without its σ map, meta or source photo (named), or no render at all.
+    """
+    images, maps = index_by_stem(renders / "image"), index_by_stem(renders / "blur_map")
+    photos = index_by_stem(sources)
+    if not images:
+        raise InputError(renders / "image", "no renders")
+    parts = []
+    for stem, path in sorted(images.items()):
+        meta_path = renders / "meta" / f"{stem}.json"
+        if stem not in maps or not meta_path.is_file():
+            raise InputError(path, "render without its blur_map/ σ map or meta/ file")
+        name = str(read_json_object(meta_path).get("source_name", ""))
+        if name not in photos:
+            raise InputError(meta_path, f"source photo {name!r} not found in {sources}")
+        try:
+            arrays = render_windows(read_image(path), read_image(photos[name]), read_sigma_map(maps[stem]),
+                                    stride, phi, smooth_sigma, max_range)
+        except ValueError as exc:
+            raise InputError(path, str(exc)) from exc
+        arrays["stem"] = np.array([stem] * len(arrays["y"]))
+        parts.append(arrays)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 EXAMPLE = ("galetto-build-patches --photos ../shared/data/photos/bsds500 --out runs/galetto_patches_example "
            "--limit 4 --stride 64 --test-count 40")
 
@@ -69,7 +137,12 @@ EXAMPLE = ("galetto-build-patches --photos ../shared/data/photos/bsds500 --out r
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("dmenet.galetto.build_patches", __doc__, EXAMPLE)
-    ap.add_argument("--photos", required=True, help="BSDS500 folder with train/ val/ test/")
+    ap.add_argument("--photos", help="BSDS500 folder with train/ val/ test/")
+    ap.add_argument("--syndof", type=Path, metavar="RENDERS",
+                    help="instead: build syndof_test.npz from this SYNDOF folder (needs --sources)")
+    ap.add_argument("--sources", type=Path, help="--syndof: folder of the renders' sharp source photos")
+    ap.add_argument("--max-range", type=float, default=0.5,
+                    help="--syndof: keep windows whose ground-truth σ varies by at most this (px)")
     ap.add_argument("--out", required=True, help="output folder (split.json, train.npz, val.npz, test.npz)")
     ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px)")
     ap.add_argument("--phi", type=float, default=1000.0, help="sharpness threshold on the 0-255 scale")
@@ -80,6 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=cli.positive_int, default=None, help="use the first N photos of each folder")
     args = ap.parse_args(argv)
+    if args.syndof is not None:
+        if args.sources is None:
+            return cli.fail("--syndof needs --sources (the renders' sharp source photos)")
+        arrays = syndof_test(args.syndof, args.sources, args.stride, args.phi, args.smooth_sigma, args.max_range)
+        save_npz(Path(args.out) / "syndof_test.npz", arrays)
+        counts = np.bincount(arrays["label"], minlength=NUM_CLASSES)
+        print(f"syndof test: {len(arrays['label'])} windows of {len(set(arrays['stem']))} renders "
+              f"(σ range ≤ {args.max_range:g} px); per class {counts[counts > 0].tolist()} for σ "
+              f"{np.flatnonzero(counts).tolist()}")
+        return 0
+    if args.photos is None:
+        return cli.fail("give --photos (BSDS500 folder) or --syndof RENDERS --sources PHOTOS")
     root, out = Path(args.photos), Path(args.out)
     pool = list_images(root / "train") + list_images(root / "val")  # a missing folder: InputError → exit 2
     test = list_images(root / "test")

@@ -6,8 +6,10 @@ methods with σ); ``--rtf`` RTF MAE (σ clipped to 3.275 px, /3.275; methods wit
 masks: Fmax (255 thresholds on the blur probability), DMENet accuracy and the per-image best-threshold accuracy
 (:func:`dmenet.eval.metrics.oracle_accuracy`, Galetto & Deng Table 5); ``--stack`` focal-stack agreement
 (:mod:`dmenet.eval.focal_stack`); ``--apps PHOTOS`` the enhancement and fusion checks on the ``--synthetic`` renders
-(:mod:`dmenet.galetto.check_apps`). A method is ``NAME`` or ``NAME:key=value,key=value`` (method options, e.g.
-``galetto:refine=none,stride=16``). Writes ``OUT/metrics.json`` and ``OUT/summary.md``; prints the tables.
+(:mod:`dmenet.galetto.check_apps`); ``--fusion-real STACK …`` Q^AB/F of the σ fusion on real focal stacks (first +
+last frame, and the whole stack; :func:`dmenet.galetto.check_apps.real_fusion_scores`). A method is ``NAME`` or
+``NAME:key=value,key=value`` (method options, e.g. ``galetto:refine=none,stride=16``). Writes ``OUT/metrics.json``
+and ``OUT/summary.md``; prints the tables.
 """
 
 from __future__ import annotations
@@ -53,8 +55,15 @@ def classifier_scores(model_path: str | None, patches: Path) -> dict:
     x = torch.from_numpy(data["patches"]).unsqueeze(1).float() / 255.0
     prob = predict_classes(load_classifier(model_path or DEFAULT_MODEL), x)
     label = torch.from_numpy(data["label"])
-    per_class = [float((prob.argmax(1)[label == k] == k).float().mean()) for k in range(prob.shape[1])]
-    return {**accuracy(prob, label), "n": int(len(label)), "per_class_top1": per_class}
+    pred = prob.argmax(1)
+    present = [k for k in range(prob.shape[1]) if (label == k).any()]
+    per_class = [float((pred[label == k] == k).float().mean()) if k in present else None
+                 for k in range(prob.shape[1])]
+    out = {**accuracy(prob, label), "n": int(len(label)), "per_class_top1": per_class,
+           "per_class_n": [int((label == k).sum()) for k in range(prob.shape[1])]}
+    if "sigma" in data.files:  # syndof windows: also the error against the window's mean ground-truth σ (px)
+        out["mae_sigma_px"] = float(np.abs(pred.numpy() - data["sigma"]).mean())
+    return out
 
 
 def synthetic_scores(methods: dict, root: Path, limit: int | None) -> dict:
@@ -129,6 +138,12 @@ def apps_scores(methods: dict, root: Path, photos: Path, count: int) -> dict:
     return {label: check_renders(est, root, photos, count) for label, est in methods.items() if est.gives_sigma}
 
 
+def fusion_real_scores(methods: dict, stacks: list[str]) -> dict:
+    from dmenet.galetto.check_apps import real_fusion_scores
+
+    return {label: real_fusion_scores(est, stacks) for label, est in methods.items() if est.gives_sigma}
+
+
 EXAMPLE = ("galetto-compare --method galetto:stride=16 --rtf ../shared/data/rtf "
            "--out runs/galetto_compare_example")
 
@@ -151,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rtf", type=Path)
     ap.add_argument("--cuhk", type=Path, help="folder with image/ and gt/")
     ap.add_argument("--stack", nargs="*", default=[])
+    ap.add_argument("--fusion-real", nargs="+", default=[], metavar="STACK",
+                    help="Q^AB/F of the σ fusion on real focal stacks (folders or quoted globs), 640 px long side")
     ap.add_argument("--out", required=True, type=Path, help="output folder (metrics.json, summary.md)")
     cli.add_device(ap)
     cli.add_threads(ap)
@@ -167,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                          ("rtf", lambda: rtf_scores(methods, args.rtf), args.rtf),
                          ("cuhk", lambda: cuhk_scores(methods, args.cuhk), args.cuhk),
                          ("stacks", lambda: stack_scores(methods, args.stack), args.stack),
-                         ("apps", lambda: apps_scores(methods, args.synthetic, args.apps, args.apps_count), args.apps)):
+                         ("apps", lambda: apps_scores(methods, args.synthetic, args.apps, args.apps_count), args.apps),
+                         ("fusion_real", lambda: fusion_real_scores(methods, args.fusion_real), args.fusion_real)):
         if arg:
             result[key] = fn()
             print(key, {m: {k: v for k, v in r.items() if not isinstance(v, (list, dict))}
@@ -179,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             rows = [{"method": m, **{k: v for k, v in r.items() if not isinstance(v, (list, dict))}}
                     for m, r in result[key].items()]
             lines += [f"## {key}", "", markdown_table(rows, list(rows[0])), ""]
+    if "fusion_real" in result:
+        from dmenet.galetto.check_apps import real_fusion_table
+
+        for border in ("zero", "reflect"):
+            rows = real_fusion_table(result["fusion_real"], border)
+            if rows:
+                lines += [f"## fusion_real (Q^AB/F, {border} Sobel border)", "",
+                          markdown_table(rows, list(rows[0])), ""]
     if "classifier" in result:
         c = result["classifier"]
         lines += ["## classifier", "", f"top-1 {c['top1']:.4f}, within ±1 {c['within1']:.4f}, top-1 σ 0–7 "
