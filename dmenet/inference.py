@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.models.calibration_table import cached_calibration_table
 from dmenet.models.fuse import cached_inference_blur
 from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
@@ -270,13 +271,27 @@ def predict_label(
     return np.ascontiguousarray(total / flips, dtype=np.float32)
 
 
-def calibration_logit(model, label: np.ndarray) -> np.ndarray:
-    """S's logit (1 = blurred) on a (H, W) label map; S is per-pixel (1×1 convolutions only). (H, W) float32."""
+def direct_calibration_logit(model, label: np.ndarray) -> np.ndarray:
+    """S itself on a (H, W) label map (or a 1-D array of labels): logit, 1 = blurred; float32 of the same shape."""
     device = next(model.parameters()).device
+    label = np.ascontiguousarray(label, dtype=np.float32)
     with torch.inference_mode():
-        t = torch.from_numpy(np.ascontiguousarray(label, dtype=np.float32))[None, None].to(device)
+        t = torch.from_numpy(label if label.ndim == 2 else label.reshape(1, -1))[None, None].to(device)
         logit = model.calibration(t)[0, 0].float().cpu().numpy()
-    return np.ascontiguousarray(logit, dtype=np.float32)
+    return np.ascontiguousarray(logit.reshape(label.shape), dtype=np.float32)
+
+
+def calibration_logit(model, label: np.ndarray) -> np.ndarray:
+    """S's logit (1 = blurred) on a (H, W) label map in [0, 1]; (H, W) float32.
+
+    S is per-pixel (1×1 convolutions only), so with S in eval mode this reads the model's cached lookup table of S
+    (:func:`dmenet.models.calibration_table.cached_calibration_table`: the same logits up to S's own float32
+    rounding, a few ms instead of S's full-resolution pass); labels in the table's kink cells or outside [0, 1] go
+    through S itself. S in train mode runs directly (:func:`direct_calibration_logit`).
+    """
+    if model.calibration.training:
+        return direct_calibration_logit(model, label)
+    return cached_calibration_table(model)(label, exact=lambda x: direct_calibration_logit(model, x))
 
 
 def blur_probability_from_logit(logit: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:

@@ -178,7 +178,8 @@ def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
 
 def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list[Path]:
     """Write the files for one image (see module docstring) as one set: all of them or, when a write fails (disk
-    full, permission), none (an earlier set under the same prefix stays as it was). Returns the paths written."""
+    full, permission), none (an earlier set under the same prefix stays as it was). PNGs use the fast lossless
+    encoder settings (``syndof.io.PNG_FAST``). Returns the paths written."""
     files: dict[Path, bytes] = {}
 
     def out(suffix: str, data: bytes) -> None:
@@ -186,7 +187,7 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list
 
     if maps.sigma is not None:
         if fmt in ("png", "both"):
-            out("_sigma.png", sio.encode_sigma_map(maps.sigma))
+            out("_sigma.png", sio.encode_sigma_map(maps.sigma, fast=True))
         if fmt in ("npy", "both"):
             out("_sigma.npy", sio.encode_npy(maps.sigma.astype(np.float32)))
         panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0)
@@ -194,8 +195,8 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list
         if fmt in ("npy", "both"):
             out("_blur.npy", sio.encode_npy(maps.blur.astype(np.float32)))
         panel = (maps.blur, 1.0)
-    out("_blur.png", sio.encode_png(sio.to_uint8(maps.blur)))
-    out("_preview.png", sio.encode_png(_preview(image, *panel)))
+    out("_blur.png", sio.encode_png(sio.to_uint8(maps.blur), fast=True))
+    out("_preview.png", sio.encode_png(_preview(image, *panel), fast=True))
     sio.write_set_atomic(files)
     return list(files)
 

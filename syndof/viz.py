@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from matplotlib import colormaps
 
@@ -9,11 +11,33 @@ from syndof.io import to_uint8
 
 
 def colorize(values: np.ndarray, vmax: float, vmin: float = 0.0, cmap: str = "inferno") -> np.ndarray:
-    """Map an (H, W) float array (e.g. σ in px) to (H, W, 3) uint8 RGB with a fixed range [vmin, vmax]."""
+    """Map an (H, W) float array (e.g. σ in px) to (H, W, 3) uint8 RGB with a fixed range [vmin, vmax].
+
+    The colours are matplotlib's ``colormaps[cmap](norm)[..., :3]`` rounded to uint8 (NaN: the map's "bad"
+    colour), looked up in a uint8 table with matplotlib's own bin index ``min(⌊norm·N⌋, N − 1)``: the same pixels
+    without the float64 RGBA image in between.
+    """
     if vmax <= vmin:
         raise ValueError(f"vmax ({vmax}) must exceed vmin ({vmin})")
     norm = np.clip((np.asarray(values, dtype=np.float64) - vmin) / (vmax - vmin), 0.0, 1.0)
-    return to_uint8(colormaps[cmap](norm)[..., :3])
+    lut = _uint8_lut(cmap)
+    n = lut.shape[0] - 1
+    with np.errstate(invalid="ignore"):  # NaN (replaced below)
+        index = (norm * n).astype(np.intp)  # norm ≥ 0: truncation is the floor, as matplotlib's astype(int)
+    np.minimum(index, n - 1, out=index)
+    bad = np.isnan(norm)
+    if bad.any():
+        index[bad] = n
+    return lut[index]
+
+
+@functools.lru_cache(maxsize=16)
+def _uint8_lut(cmap: str) -> np.ndarray:
+    """(N + 1, 3) uint8: the N colours of the registered colour map ``cmap``, then its "bad" (NaN) colour."""
+    cm = colormaps[cmap]
+    lut = to_uint8(np.concatenate([cm(np.arange(cm.N)), cm(np.array([np.nan]))])[:, :3])
+    lut.flags.writeable = False  # shared by every call
+    return lut
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
