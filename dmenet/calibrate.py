@@ -240,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.step == "average" and args.models is not None and args.last is not None:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
+    cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out = model_paths(args.out)[0].resolve()
     if any(model_paths(m)[0].resolve() == out for m in _inputs(args)):

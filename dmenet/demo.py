@@ -29,7 +29,6 @@ import numpy as np
 from dmenet import cli as dcli
 from dmenet.methods import MethodOptions, make_method
 from syndof import cli
-from syndof.allocator import reuse_freed_memory
 from syndof import io as sio
 from syndof.viz import colorize, contact_sheet
 
@@ -133,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(p)
     cli.add_threads(p)
     args = p.parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
-    reuse_freed_memory()
+    cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     report = run_demo(args.out, args.count, args.model, dcli.method_options(args))
     print(report.read_text())

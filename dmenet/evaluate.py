@@ -32,7 +32,6 @@ from dmenet.eval.protocols import Protocol, protocol_class
 from dmenet.eval.runner import evaluate_source
 from dmenet.methods import make_method
 from syndof import cli, io, units
-from syndof.allocator import reuse_freed_memory
 
 log = logging.getLogger("dmenet.evaluate")
 
@@ -178,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     reported)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
-    reuse_freed_memory()
+    cli.prepare_process(args)
     spec = B.get_spec(args.benchmark)
     out = Path(args.out)
     problem = usage_problem(args)

@@ -44,7 +44,6 @@ from dmenet.methods import make_method
 from syndof import cli
 from syndof import io as sio
 from syndof import viz
-from syndof.allocator import reuse_freed_memory
 
 PREVIEW_MAX_SIDE = 1024
 DEFAULT_MAX_SIDE = 1024
@@ -315,9 +314,7 @@ def prepare_out(out: Path) -> str | None:
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
-    reuse_freed_memory()
+    cli.prepare_process(args)
     problem = usage_problem(args)
     if problem:
         return cli.fail(problem)

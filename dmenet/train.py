@@ -35,7 +35,6 @@ from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
 from syndof import cli, io
-from syndof.allocator import reuse_freed_memory
 from syndof.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("dmenet.train")
@@ -291,9 +290,7 @@ def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: Experim
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    cli.check_device(args.device, auto=True)
-    cli.apply_threads(args.threads)
-    reuse_freed_memory()
+    cli.prepare_process(args, auto_device=True)
     try:
         cfg = resolve_config(args)
         summary = train(cfg, args.out, resume=args.resume)

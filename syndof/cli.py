@@ -6,7 +6,8 @@ Every tool builds its parser with :func:`parser` and wraps its ``main`` in :func
   ``error: <message naming the file or option>`` on stderr and the exit status is 2 — never a traceback;
 * the shared flags mean the same everywhere: ``--set KEY=VALUE [KEY=VALUE …]`` (config overrides; repeating
   ``--set`` adds more), ``--workers N`` (processes), ``--threads N`` (torch CPU threads, applied by
-  :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by :func:`check_device`).
+  :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by :func:`check_device`); a model entry point
+  applies both, and the allocator tuning, with :func:`prepare_process`.
 
 The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``, ``--max-side``) are added on top
 by :mod:`dmenet.cli`.
@@ -125,6 +126,17 @@ def apply_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def prepare_process(args: argparse.Namespace, auto_device: bool = False) -> None:
+    """What a model entry point does right after parsing: ``--device`` checked (:func:`check_device`; ValueError
+    naming it), ``--threads`` applied (:func:`apply_threads`), and freed memory kept in the process for the next
+    forward (:func:`syndof.allocator.reuse_freed_memory`; process-wide, never changes a result)."""
+    from syndof.allocator import reuse_freed_memory
+
+    check_device(args.device, auto=auto_device)
+    apply_threads(args.threads)
+    reuse_freed_memory()
 
 
 def add_device(p: argparse.ArgumentParser, default: str = "cpu", auto: bool = False):

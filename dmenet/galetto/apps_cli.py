@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=float, default=2.0, help="magnify --mode scale: σ_out = k σ_in (k >= 1)")
     ap.add_argument("--soft", type=float, default=None, help="fuse: soft weights exp(-σ/τ) instead of decisions")
     args = ap.parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
+    cli.prepare_process(args)
     if args.k < 1 or (args.soft is not None and args.soft <= 0):
         return cli.fail("--k must be >= 1 and --soft > 0")
     if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):

@@ -172,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(ap)
     cli.add_threads(ap)
     args = ap.parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
+    cli.prepare_process(args)
     if args.apps and not args.synthetic:
         return cli.fail("--apps checks the --synthetic renders: give --synthetic too")
     methods = build(args.method, args.model, args.device)  # bad method option or model file: exit 2

@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(ap)
     cli.add_threads(ap)
     args = ap.parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
+    cli.prepare_process(args)
     model = load_classifier(args.model, device=args.device)  # bad file: exit 2
     scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit)
     order = [f"readout={m},refine={r},denoise=0" for m in READOUTS for r in REFINES]
