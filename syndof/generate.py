@@ -85,7 +85,7 @@ class SampleResult:
 
 def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator, max_coc: int = 29,
                     kernel: str = "gaussian", device: str | torch.device = "cpu", noise: bool = False,
-                    jpeg_quality: int | None = None) -> SampleResult:
+                    jpeg_quality: int | None = None, merge_tolerance: float = 0.0) -> SampleResult:
     """Draw a camera for ``depth_mm``, decompose it into CoC layers and render the defocused image.
 
     Args:
@@ -97,6 +97,9 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
         device: where the rendering runs.
         noise: add Poisson–Gaussian sensor noise after rendering.
         jpeg_quality: re-encode the rendered image as JPEG at this quality (None: off).
+        merge_tolerance: px of σ; above 0, adjacent layers whose σ lie within it are merged before rendering
+            (:meth:`syndof.camera.LayeredDepth.merged`; faster, approximate). The returned ``layered``, ``sigma``
+            and ``coc`` are then the merged layers', i.e. the blur each pixel was actually rendered with.
     """
     from syndof.blur import render_layers
     from syndof.camera import sample_camera
@@ -110,6 +113,7 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
     timings = {}
     t0 = time.perf_counter()
     camera, layered = sample_camera(depth_mm, image.shape[1], rng, max_coc=max_coc)
+    layered = layered.merged(merge_tolerance)  # the identity at 0; the ground truth follows the merged layers
     t1 = time.perf_counter()
     dev = torch.device(device)
     img_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(dev)
@@ -207,6 +211,7 @@ class Job:
     noise: bool
     jpeg_quality: int | None
     max_size: int | None
+    merge_tolerance: float = 0.0
 
 
 @dataclass
@@ -252,7 +257,8 @@ def run_job(job: Job) -> JobResult:
         image, depth = job.source.load(rng)
         image, depth = _resize_to(image, depth, job.max_size)
         result = generate_sample(image, depth, rng, max_coc=job.max_coc, kernel=job.kernel, device=job.device,
-                                 noise=job.noise, jpeg_quality=job.jpeg_quality)
+                                 noise=job.noise, jpeg_quality=job.jpeg_quality,
+                                 merge_tolerance=job.merge_tolerance)
     except sio.InputError as exc:
         return JobResult(job.index, stem, "failed", f"skipped {exc}")
     except Exception as exc:  # noqa: BLE001 — one bad sample must not stop the batch
@@ -277,6 +283,7 @@ def run_job(job: Job) -> JobResult:
         "kernel": job.kernel,
         "camera": dataclasses.asdict(result.camera),
         "n_layers": int(result.layered.n_layers),
+        **({"merge_tolerance": job.merge_tolerance} if job.merge_tolerance else {}),
         "sigma": {"min": float(sigma.min()), "mean": float(sigma.mean()), "max": float(sigma.max())},
         "augment": result.augment,
         "files": {k: str(p.relative_to(out_dir)) for k, p in paths.items() if k != "meta"},
@@ -334,13 +341,15 @@ def rebuild_manifest(out_dir: str | Path) -> int:
     return len(lines)
 
 
-RECIPE_KEYS = ("max_coc", "kernel", "seed", "noise", "jpeg_quality", "max_size")
-"""dataset.json fields a rerun into the same folder must repeat (``count`` and ``shard`` may differ)."""
+RECIPE_KEYS = ("max_coc", "kernel", "seed", "noise", "jpeg_quality", "max_size", "merge_tolerance")
+"""dataset.json fields a rerun into the same folder must repeat (``count`` and ``shard`` may differ). A folder
+whose dataset.json or meta lacks ``merge_tolerance`` was rendered exactly (0); dataset.json and meta record it only
+when it is above 0, so an exact folder's files are the same as before the option existed."""
 MIN_MAX_SIZE = 16
 
 
 def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | None, threads: int | None,
-                   workers: int, jpeg_quality: int | None) -> str | None:
+                   workers: int, jpeg_quality: int | None, merge_tolerance: float = 0.0) -> str | None:
     """The first invalid option of :func:`generate` as one line naming it, or None (checked before any write)."""
     if max_coc < 2:
         return f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}"
@@ -354,6 +363,12 @@ def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | No
         return f"--workers must be >= 0, got {workers}"
     if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
         return f"--jpeg-quality must be in 1..100, got {jpeg_quality}"
+    from syndof.blur import check_merge_tolerance
+
+    try:
+        check_merge_tolerance(merge_tolerance)
+    except ValueError as exc:
+        return "--" + str(exc).replace("_", "-", 1)
     try:
         cli.check_device(device)
     except ValueError as exc:
@@ -365,7 +380,8 @@ def _sample_recipe(meta: dict) -> dict:
     """The RECIPE_KEYS a sample's meta/*.json records (max_size is not recorded per sample)."""
     augment = meta.get("augment") or {}
     return {"max_coc": meta.get("max_coc"), "kernel": meta.get("kernel"), "seed": meta.get("seed"),
-            "noise": augment.get("noise") is not None, "jpeg_quality": augment.get("jpeg_quality")}
+            "noise": augment.get("noise") is not None, "jpeg_quality": augment.get("jpeg_quality"),
+            "merge_tolerance": meta.get("merge_tolerance", 0.0)}
 
 
 def check_recipe(out_dir: Path, recipe: dict) -> None:
@@ -376,6 +392,7 @@ def check_recipe(out_dir: Path, recipe: dict) -> None:
     if ds_path.is_file():
         old = sio.read_json_object(ds_path)
         known.update({k: old[k] for k in RECIPE_KEYS if k in old})
+        known.setdefault("merge_tolerance", 0.0)  # recorded only when above 0
     first_meta = next(iter(sorted((out_dir / "meta").glob("*.json"))), None) if (out_dir / "meta").is_dir() else None
     if first_meta is not None:
         meta = sio.read_json(first_meta)
@@ -401,19 +418,24 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
              depth_scale: float | None = None, sources: list[Source] | None = None, count: int | None = None,
              seed: int = 0, max_coc: int = units.DEFAULT_MAX_COC, workers: int = 1, shard: tuple[int, int] = (0, 1),
              device: str = "cpu", noise: bool = False, jpeg_quality: int | None = None, kernel: str = "gaussian",
-             max_size: int | None = None, threads: int | None = 1, progress: bool = True) -> Summary:
+             max_size: int | None = None, threads: int | None = 1, progress: bool = True,
+             merge_tolerance: float = 0.0) -> Summary:
     """Generate (or complete) a SYNDOF dataset in ``out_dir``; see the module docstring. Returns the counts.
 
     ``threads``: torch intra-op threads per process (None: leave torch's setting). The renderer runs hundreds of
     small per-layer operations, for which threading overhead dominates: 1 thread per process, and ``workers`` for
     parallelism, is the fast setting (BENCHMARKS.md, "Synthesizer (syndof)").
+
+    ``merge_tolerance`` (px of σ, 0 = exact): render adjacent CoC layers whose σ lie within it as one layer
+    (:meth:`syndof.camera.LayeredDepth.merged`; about 3.4× faster at 0.075 px, 41 dB against the exact render on the
+    Sintel replay); each sample's σ map is then the σ it was rendered with.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     max_size = max_size or None  # 0 = no limit
     problem = option_problem(max_coc=max_coc, kernel=kernel, device=device, max_size=max_size, threads=threads,
-                             workers=workers, jpeg_quality=jpeg_quality)
+                             workers=workers, jpeg_quality=jpeg_quality, merge_tolerance=merge_tolerance)
     if problem:
         raise ValueError(problem)
     if sources is None:
@@ -423,17 +445,18 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     count = len(sources) if count is None else int(count)
     ds_path = out_dir / "dataset.json"
     recipe = {"max_coc": int(max_coc), "kernel": kernel, "seed": int(seed), "noise": bool(noise),
-              "jpeg_quality": jpeg_quality, "max_size": max_size}
+              "jpeg_quality": jpeg_quality, "max_size": max_size,
+              **({"merge_tolerance": float(merge_tolerance)} if merge_tolerance else {})}
     dataset = {"format": "syndof", "sigma_encoding": "uint16 round(10*sigma)", "generator": "syndof.generate",
                **recipe}
-    check_recipe(out_dir, recipe)
+    check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe})
     out_dir.mkdir(parents=True, exist_ok=True)
     if not ds_path.is_file() or sio.read_json(ds_path) != dataset:
         sio.write_json_atomic(ds_path, dataset)
 
     shard_i, shard_n = shard
     jobs = [Job(i, sources[i % len(sources)], str(out_dir), int(seed), int(max_coc), kernel, device, bool(noise),
-                jpeg_quality, max_size) for i in range(shard_i, count, shard_n)]
+                jpeg_quality, max_size, float(merge_tolerance)) for i in range(shard_i, count, shard_n)]
     summary = Summary()
 
     def account(res: JobResult) -> None:
@@ -508,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="downscale sources whose long side exceeds N px")
     cli.hidden_alias(p, "--max-size", "--max-side", "max_side", type=cli.positive_int)
     cli.add_threads(p, default=1)  # 1: fastest for the layered renderer; scale with --workers
+    p.add_argument("--merge-tolerance", type=float, default=0.0, metavar="PX",
+                   help="render adjacent layers whose σ differ by at most PX px as one layer (faster, approximate; "
+                        "default 0 = exact, as the original)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -522,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
                        count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
                        shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,
                        kernel=args.kernel, max_size=args.max_side, threads=args.threads or None,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, merge_tolerance=args.merge_tolerance)
     print(summary.line())
     return 1 if summary.all_failed else 0
 

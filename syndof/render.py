@@ -1,17 +1,24 @@
 """Replay renderer: re-render an image from a per-pixel σ map and its depth map, as the SYNDOF generator does.
 
     python -m syndof.render --image IMG --depth DEPTH [--depth-scale K] --sigma-map MAP --out OUT.png \
-        [--max-coc 29] [--kernel gaussian] [--device cpu|cuda] [--reference REF.png]
+        [--max-coc 29] [--kernel gaussian] [--device cpu|cuda] [--reference REF.png] \
+        [--merge-tolerance PX] [--sigma-out RENDERED_SIGMA.png]
 
 The σ map is a SYNDOF 16-bit PNG (``round(10·σ)``, read by :func:`syndof.io.read_sigma_map`) or a float ``.npy``
 in px. The depth (``.dpt``/``.png``/``.npy``/``.pfm``, scaled to mm, Sintel ×1000 by default) orders the layers far →
 near; :func:`syndof.camera.layers_from_sigma` recovers the original's exact CoC layers when the map comes from
 the thin-lens generator (focal-length hint parsed from a ``…_f_<mm>_…`` file name), else one layer per σ run.
 With ``--reference`` the PSNR (8-bit, peak 255) of the render against that image is printed.
+
+``--merge-tolerance`` (px of σ, default 0 = exact) renders adjacent layers whose σ lie within that range as one
+layer (:meth:`syndof.camera.LayeredDepth.merged`): faster, approximate. ``--sigma-out`` writes the σ map the image
+was actually rendered with (SYNDOF 16-bit PNG, ``round(10·σ)``), which differs from the input map once layers are
+merged.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import time
@@ -45,7 +52,9 @@ def focal_hint(name: str | Path) -> float | None:
 
 def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29, kernel: str = "gaussian",
                  device: str = "cpu", dtype: torch.dtype = torch.float32) -> np.ndarray:
-    """Render (H, W, 3) float RGB with the given layers; returns (H, W, 3) uint8 (MATLAB ``im2uint8`` rounding)."""
+    """Render (H, W, 3) float RGB with the given layers (as they are: merge them first with
+    :meth:`LayeredDepth.merged` for a faster approximate render); returns (H, W, 3) uint8 (MATLAB ``im2uint8``
+    rounding)."""
     img_t = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float64).transpose(2, 0, 1)))
     dev = torch.device(device)
     out = render_layers(img_t.to(dev), torch.from_numpy(layered.labels).to(dev), torch.from_numpy(layered.coc),
@@ -55,13 +64,22 @@ def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29, ke
 
 def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out: str | Path | None = None,
                 depth_scale: float | None = None, max_coc: int = 29, kernel: str = "gaussian",
-                device: str = "cpu", reference: str | Path | None = None) -> dict:
+                device: str = "cpu", reference: str | Path | None = None, merge_tolerance: float = 0.0,
+                sigma_out: str | Path | None = None) -> dict:
     """Replay one render from files; writes ``out`` (PNG) when given.
 
+    ``merge_tolerance`` (px of σ, 0 = exact): render the recovered layers merged by
+    :meth:`LayeredDepth.merged`. ``sigma_out``: write the σ map the image was rendered with (the merged layers'
+    ``sigma10``; equal to the input map's values when nothing is merged).
+
     Returns:
-        dict with ``image`` (uint8 (H, W, 3)), ``layers`` (LayeredDepth), ``psnr`` (dB or None), ``seconds``
-        (render time).
+        dict with ``image`` (uint8 (H, W, 3)), ``layers`` (the LayeredDepth rendered, merged when asked),
+        ``source_layers`` (the layers recovered from the σ map), ``psnr`` (dB or None), ``seconds`` (render time,
+        merging included).
     """
+    from syndof.blur import check_merge_tolerance
+
+    check_merge_tolerance(merge_tolerance)
     if max_coc < 2:
         raise ValueError(f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}")
     img = io.read_image(image)
@@ -79,23 +97,36 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
         if ref.shape != img.shape:
             raise io.InputError(reference, f"reference is {ref.shape[1]}x{ref.shape[0]} px, the image "
                                            f"{img.shape[1]}x{img.shape[0]} px")
-    layered = layers_from_sigma(dep, sig, max_coc=max_coc, focal_mm=focal_hint(sigma_map))
+    source = layers_from_sigma(dep, sig, max_coc=max_coc, focal_mm=focal_hint(sigma_map))
     t0 = time.perf_counter()
+    layered = source.merged(merge_tolerance)
     rendered = render_image(img, layered, max_coc=max_coc, kernel=kernel, device=device)
     seconds = time.perf_counter() - t0
+    if sigma_out is not None:
+        io.write_bytes_atomic(sigma_out, io.encode_png(np.repeat(layered.sigma10[..., None], 3, axis=2)))
     if out is not None:
         try:
             io.write_image(out, rendered)
         except OSError as exc:  # the temporary file's name would only confuse
             raise OSError(exc.errno, f"cannot write {out}: {exc.strerror}") from None
     score = None if ref is None else psnr_uint8(rendered, ref)
-    return {"image": rendered, "layers": layered, "psnr": score, "seconds": seconds}
+    return {"image": rendered, "layers": layered, "source_layers": source, "psnr": score, "seconds": seconds}
 
 
 EXAMPLE = ("syndof-render --image ../shared/data/syndof_reference/input/sintel_market_2_frame_0001.png "
            "--depth ../shared/data/syndof_reference/input/sintel_market_2_frame_0001.dpt "
            "--sigma-map ../shared/data/syndof_reference/output/blur_map/MPI_market_2_frame_0001_f_50_fp_0_33_A_0_2.png "
            "--out runs/render_example.png")
+
+
+def _tolerance(text: str) -> float:
+    """argparse type for ``--merge-tolerance``: px of σ, finite and ≥ 0."""
+    from syndof.blur import check_merge_tolerance
+
+    try:
+        return check_merge_tolerance(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("merge_tolerance must", "must")) from None
 
 
 @cli.entry_point
@@ -112,16 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(ap)
     cli.add_threads(ap)
     ap.add_argument("--reference", default=None, help="print the PSNR of the render against this image")
+    ap.add_argument("--merge-tolerance", type=_tolerance, default=0.0, metavar="PX",
+                    help="render adjacent layers whose σ differ by at most PX px as one layer (faster, "
+                         "approximate; default 0 = exact)")
+    ap.add_argument("--sigma-out", default=None, help="also write the σ map actually rendered (16-bit PNG)")
     args = ap.parse_args(argv)
     cli.check_device(args.device)
     cli.apply_threads(args.threads)
     if Path(args.out).is_dir():
         return cli.fail(f"--out {args.out}: is a folder (give the output PNG's file name)")
     res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,
-                      args.kernel, args.device, args.reference)
-    lay = res["layers"]
+                      args.kernel, args.device, args.reference, args.merge_tolerance, args.sigma_out)
+    lay = res["source_layers"]
     info = {"out": str(args.out), "layers": lay.n_layers, "exact_layers": lay.exact,
             "render_seconds": round(res["seconds"], 3)}
+    if args.merge_tolerance > 0:
+        info.update(merge_tolerance=args.merge_tolerance, rendered_layers=res["layers"].n_layers)
     if lay.camera is not None:
         info.update(focal_mm=lay.camera.focal_mm, f_number=round(lay.camera.f_number, 4),
                     focus_percentile=round(lay.camera.focus_percentile, 4))

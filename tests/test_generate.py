@@ -156,6 +156,45 @@ def test_resume_regenerates_only_missing_samples(rgbd, tmp_path):
     assert (s.written, s.done) == (0, 3)
 
 
+
+def test_merge_tolerance_is_recorded_refuses_mixing_and_keeps_gt_consistent(rgbd, tmp_path, capsys):
+    from syndof.blur import render_layers
+    from syndof.camera import sample_camera
+
+    images, depths = rgbd
+    exact, merged = tmp_path / "exact", tmp_path / "merged"
+    kw = dict(images=images, depths=depths, count=2, seed=5)
+    _run(exact, **kw)
+    assert "merge_tolerance" not in json.loads((exact / "dataset.json").read_text())  # exact files as before
+    _run(merged, merge_tolerance=0.25, **kw)
+    assert json.loads((merged / "dataset.json").read_text())["merge_tolerance"] == 0.25
+    meta_e = json.loads((exact / "meta" / "000000_a.json").read_text())
+    meta_m = json.loads((merged / "meta" / "000000_a.json").read_text())
+    assert meta_m["merge_tolerance"] == 0.25 and meta_m["n_layers"] < meta_e["n_layers"]
+    # the written σ map is the σ the image was rendered with: re-rendering with it reproduces the image
+    img, depth = _scene(0)
+    rng = gen.sample_rng(5, 0)
+    _, layered = sample_camera(depth, W, rng, max_coc=29)
+    lay = layered.merged(0.25)
+    sigma = sio.read_sigma_map(merged / "blur_map" / "000000_a.png")
+    np.testing.assert_allclose(sigma, lay.sigma_map, atol=0.05)
+    import torch
+
+    out = render_layers(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), torch.from_numpy(lay.labels),
+                        torch.from_numpy(lay.coc))
+    written = sio.read_image(merged / "image" / "000000_a.png")
+    assert np.abs(np.moveaxis(out.numpy(), 0, -1) - written).max() <= 1 / 255 + 1e-6
+    # mixing settings in one folder is refused, in both directions
+    with pytest.raises(ValueError, match="merge_tolerance"):
+        _run(exact, merge_tolerance=0.25, **kw)
+    with pytest.raises(ValueError, match="merge_tolerance"):
+        _run(merged, **kw)
+    capsys.readouterr()
+    assert gen.main(["--images", str(images), "--out", str(tmp_path / "bad"), "--merge-tolerance", "-1",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--merge-tolerance" in err and not (tmp_path / "bad").exists()
+
 # --------------------------------------------------------------------------------------------------- bad inputs
 def test_bad_inputs_are_skipped_and_reported(rgbd, tmp_path, caplog):
     images, depths = rgbd

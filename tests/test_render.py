@@ -202,3 +202,130 @@ def test_sigma10_matches_original_rounding():
                        depth_mm=np.array([4.0, 3.0, 2.0, 1.0]))
     # MATLAB: uint16(((c − 1)/4)·10) in double → 1.2 gives 0.4999… → 0
     assert lay.sigma10.tolist() == [[0, 1, 5, 70]]
+
+
+# ---------------------------------------------------------------------------------------------- layer merging
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return 10.0 * np.log10(1.0 / float(((a - b) ** 2).mean()))
+
+
+def test_merge_tolerance_zero_is_exactly_todays_render():
+    from syndof.blur import merge_layers, merge_plan
+
+    img, labels, coc, lay = small_scene(3)
+    base = render_layers(img.float(), labels, coc)
+    assert torch.equal(render_layers(img.float(), labels, coc, merge_tolerance=0.0), base)
+    assert torch.equal(render_layers(img.float(), labels, coc, merge_tolerance=0), base)
+    group, merged = merge_plan(lay.coc, np.ones(lay.n_layers), 0.0)
+    assert np.array_equal(group, np.arange(lay.n_layers)) and np.array_equal(merged, lay.coc)
+    lab0, coc0 = merge_layers(labels, coc, 0.0)
+    assert torch.equal(lab0, labels) and np.array_equal(coc0, lay.coc)
+    assert lay.merged(0.0) is lay
+
+
+def test_merge_plan_groups_within_tolerance_and_never_across_focus():
+    from syndof import units
+    from syndof.blur import merge_plan
+
+    # far → near: blurred behind focus, in-focus layers, blurred in front (the generator's 0.1-px CoC grid)
+    coc = np.r_[np.round(np.arange(9.0, 1.05, -0.1), 1), [1.0, 0.6, 0.0], np.round(np.arange(1.1, 6.0, 0.1), 1)]
+    counts = np.random.default_rng(0).integers(0, 500, coc.size).astype(float)
+    for tol in (0.025, 0.075, 0.1, 0.5):
+        group, merged = merge_plan(coc, counts, tol)
+        assert group[0] == 0 and np.all(np.diff(group) >= 0) and np.all(np.diff(group) <= 1)
+        assert merged.size == group[-1] + 1 < coc.size
+        sigma = units.coc_to_sigma(coc)
+        for g in range(merged.size):
+            members = group == g
+            assert len(set((coc[members] <= 1).tolist())) == 1  # one side of focus
+            assert np.ptp(sigma[members]) <= tol + 1e-9
+            lo, hi = coc[members].min(), coc[members].max()
+            if hi <= 1:
+                assert merged[g] == 1.0  # in focus stays in focus
+            else:  # the pixel-weighted mean σ, on the 0.1-px CoC grid, inside the members' range
+                assert lo <= merged[g] <= hi and abs(merged[g] * 10 - round(merged[g] * 10)) < 1e-9
+                w = counts[members]
+                mean = np.average(sigma[members], weights=w) if w.sum() else sigma[members].mean()
+                assert abs(units.coc_to_sigma(merged[g]) - mean) <= 0.0125 + 1e-12
+    # 0.025 px σ = one 0.1-px CoC step: pairs, whatever the float rounding of the steps
+    group, _ = merge_plan(coc[:10], np.ones(10), 0.025)
+    assert group.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_merged_render_drops_layers_stays_close_and_ground_truth_matches():
+    from syndof import units
+    from syndof.blur import merge_layers
+
+    img, labels, coc, lay = small_scene(3)
+    exact = render_layers(img, labels, coc, dtype=torch.float64)
+    merged = lay.merged(0.1)
+    assert merged.n_layers < lay.n_layers / 2 and not merged.exact
+    out = render_layers(img, labels, coc, dtype=torch.float64, merge_tolerance=0.1)
+    assert _psnr(out, exact) > 45.0  # 55 dB when written
+    # the render is exactly the render of the merged layers, whose σ map is the ground truth to write
+    lab_m, coc_m = merge_layers(labels, coc, 0.1)
+    assert np.array_equal(lab_m.numpy(), merged.labels) and np.array_equal(coc_m, merged.coc)
+    again = render_layers(img, torch.from_numpy(merged.labels), torch.from_numpy(merged.coc), dtype=torch.float64)
+    assert torch.equal(again, out)
+    assert np.array_equal(merged.sigma_map, units.coc_to_sigma(coc_m)[lab_m.numpy()].astype(np.float32))
+    assert np.abs(merged.sigma_map - lay.sigma_map).max() <= 0.1 + 0.0125 + 1e-6
+    assert np.array_equal(merged.sigma_map == 0, lay.sigma_map == 0)  # the in-focus pixels stay in focus
+    # the plain reference merges the same way
+    ref = render_layers_reference(img, labels, coc, merge_tolerance=0.1)
+    assert (out - ref).abs().max().item() < 1e-10
+
+
+def test_generate_sample_ground_truth_follows_merged_layers():
+    from syndof.generate import generate_sample
+
+    img, _, _, _ = small_scene(3)
+    image = img.numpy().transpose(1, 2, 0)
+    yy, xx = np.mgrid[0:60, 0:80].astype(np.float64)
+    depth = 3000.0 + 20.0 * yy + 5.0 * xx
+    depth[18:40, 25:55] = 1500.0
+    exact = generate_sample(image, depth, np.random.default_rng(1))
+    res = generate_sample(image, depth, np.random.default_rng(1), merge_tolerance=0.1)
+    assert res.layered.n_layers < exact.layered.n_layers
+    assert np.array_equal(res.sigma, res.layered.sigma_map)
+    assert np.array_equal(res.layered.labels, exact.layered.merged(0.1).labels)
+    lay = res.layered
+    again = render_layers(torch.from_numpy(np.ascontiguousarray(img.numpy().astype(np.float32))),
+                          torch.from_numpy(lay.labels), torch.from_numpy(lay.coc))
+    assert np.abs(again.numpy().transpose(1, 2, 0) - res.image).max() < 1e-6
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "abc", None])
+def test_invalid_merge_tolerance_raises(bad):
+    from syndof.blur import merge_plan
+
+    img, labels, coc, lay = small_scene()
+    with pytest.raises(ValueError, match="merge_tolerance"):
+        render_layers(img, labels, coc, merge_tolerance=bad)
+    with pytest.raises(ValueError, match="merge_tolerance"):
+        render_layers_reference(img, labels, coc, merge_tolerance=bad)
+    with pytest.raises(ValueError, match="merge_tolerance"):
+        merge_plan(lay.coc, np.ones(lay.n_layers), bad)
+    with pytest.raises(ValueError, match="merge_tolerance"):
+        lay.merged(bad)
+
+
+@pytest.mark.shared
+def test_replay_with_merged_layers_keeps_40_db_and_writes_the_rendered_sigma(shared, tmp_path):
+    from syndof import io
+    from syndof.render import main, render_file
+
+    base = shared("data", "syndof_reference")
+    stem = "MPI_market_2_frame_0001_f_50_fp_0_33_A_0_2"  # the lower PSNR of the two at 0.075 px
+    args = ["--image", str(base / "input" / "sintel_market_2_frame_0001.png"),
+            "--depth", str(base / "input" / "sintel_market_2_frame_0001.dpt"),
+            "--sigma-map", str(base / "output" / "blur_map" / f"{stem}.png"),
+            "--reference", str(base / "output" / "image" / f"{stem}.png"), "--out", str(tmp_path / "m.png")]
+    with pytest.raises(SystemExit) as exc:  # a one-line usage error naming the flag
+        main(args + ["--merge-tolerance", "-1"])
+    assert exc.value.code == 2
+    res = render_file(image=args[1], depth=args[3], sigma_map=args[5], reference=args[7], merge_tolerance=0.075,
+                      sigma_out=tmp_path / "sigma.png")
+    assert res["layers"].n_layers < res["source_layers"].n_layers / 3
+    assert res["psnr"] >= 40.0, res["psnr"]
+    written = io.read_sigma_map(tmp_path / "sigma.png")
+    assert np.array_equal(written, res["layers"].sigma10.astype(np.float32) / 10)
