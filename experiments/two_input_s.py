@@ -1,0 +1,223 @@
+"""Rule 21h (experiments/RULE_21H.md): a two-input S on B's per-image- and moving-statistics labels (candidate H).
+
+An experiment, not a shipped component: it measures whether S given both labels, h(l_image, l_moving), lowers the
+false blur on sharp-everywhere photos without losing CUHK detection. Three steps, one thread each:
+
+    python experiments/two_input_s.py cache --out runs/h21 [--shard 0/2]   # B's two labels, 1 flip (~4 min / 2 cores)
+    python experiments/two_input_s.py fit --out runs/h21                   # train h, fit its transform, score H vs B
+    python experiments/two_input_s.py after --out runs/h21                 # demo photos, sharp BSDS test, CUHK-5
+
+``cache`` writes ``OUT/cache/{train,neg,val,sharpval}/STEM.npz`` (float16 labels ``img``, ``mov``; the validation
+images also at 320² as ``img_320``, ``mov_320``). ``fit`` writes ``OUT/h.safetensors`` and ``OUT/result.json`` (the
+rule's verdict). ``after`` prints the figures measured after the verdict. h is a per-pixel MLP 2 → 16 → 16 → 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from syndof import cli
+from syndof import io as sio
+
+SHARED = Path("../shared/data")
+SPLIT = Path("experiments/cuhk_split.json")
+SEED, EPOCHS, PIXELS_PER_IMAGE, BATCH = 21, 60, 4096, 32768
+
+
+class TwoInputS(nn.Module):
+    """h: (…, 2) labels (per-image statistics, moving statistics), each in [0, 1] → (…) logit, 1 = blurred."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.LeakyReLU(0.2),
+                                 nn.Linear(16, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[..., 0]
+
+
+def _sets() -> dict[str, list[tuple[str, Path]]]:
+    from dmenet.distill.split import read_split
+
+    split = json.loads(SPLIT.read_text())
+    cuhk = {p.stem.lower(): p for p in sio.list_images(SHARED / "cuhk" / "train_image")}
+    bsds = SHARED / "photos" / "bsds500"
+    return {"train": [(s, cuhk[s]) for s in split["train"]],
+            "neg": [(s, bsds / "train" / f"{s}.jpg") for s in read_split("experiments/distill/bsds_sharp_train.txt")],
+            "val": [(s, cuhk[s]) for s in split["val"]],
+            "sharpval": [(s, bsds / "val" / f"{s}.jpg") for s in read_split("experiments/distill/bsds_sharp_val.txt")]}
+
+
+def labels(model, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """B's label with per-image and with moving statistics, one pass each (H, W) float32."""
+    from dmenet.inference import predict_label
+    from dmenet.models.recipe import BNMode
+
+    return (predict_label(image, model, flips=1, bn=BNMode.IMAGE),
+            predict_label(image, model, flips=1, bn=BNMode.MOVING))
+
+
+def h_logit(h: TwoInputS, l_img: np.ndarray, l_mov: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(np.stack([np.asarray(l_img, np.float32), np.asarray(l_mov, np.float32)], -1))
+    with torch.no_grad():
+        return h(x).numpy()
+
+
+def cache(out: Path, shard: tuple[int, int]) -> None:
+    from dmenet.inference import load_model
+
+    model = load_model()
+    jobs = [(k, s, p) for k, v in _sets().items() for s, p in v]
+    for i, (k, s, p) in enumerate(jobs):
+        dst = out / "cache" / k / f"{s}.npz"
+        if i % shard[1] != shard[0] or dst.exists():
+            continue
+        rgb = sio.read_image(p)
+        arrays = {}
+        views = [("", rgb)] + ([("_320", cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA))]
+                               if k == "val" else [])
+        for suffix, img in views:
+            li, lm = labels(model, img)
+            arrays["img" + suffix], arrays["mov" + suffix] = li.astype(np.float16), lm.astype(np.float16)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with sio.atomic_path(dst) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def _mask(stem: str) -> np.ndarray:
+    from dmenet.eval.benchmarks import read_mask
+
+    return read_mask(SHARED / "cuhk" / "gt" / f"{stem}.png") > 0.5
+
+
+def fit(out: Path) -> dict:
+    from safetensors.torch import save_file
+
+    from dmenet.eval.dbd import DBDAccumulator
+    from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+    from dmenet.training.fit_dbd import fit_logit_transform
+
+    torch.manual_seed(SEED)
+    split = json.loads(SPLIT.read_text())
+    load = lambda k, s: np.load(out / "cache" / k / f"{s}.npz")
+    data = []
+    for k in ("train", "neg"):
+        for f in sorted((out / "cache" / k).glob("*.npz")):
+            a = load(k, f.stem)
+            x = np.stack([a["img"].astype(np.float32).ravel(), a["mov"].astype(np.float32).ravel()], 1)
+            y = _mask(f.stem).ravel().astype(np.float32) if k == "train" else np.zeros(len(x), np.float32)
+            data.append((x, y))
+    h = TwoInputS()
+    opt = torch.optim.Adam(h.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, EPOCHS)
+    rng = np.random.default_rng(SEED)
+    bce = nn.BCEWithLogitsLoss()
+    for epoch in range(EPOCHS):  # every image weighs the same: PIXELS_PER_IMAGE random pixels of each
+        picks = [rng.integers(0, len(x), PIXELS_PER_IMAGE) for x, _ in data]
+        X = torch.from_numpy(np.concatenate([x[i] for (x, _), i in zip(data, picks)]))
+        Y = torch.from_numpy(np.concatenate([y[i] for (_, y), i in zip(data, picks)]))
+        order = torch.randperm(len(X))
+        for b in range(0, len(X), BATCH):
+            j = order[b:b + BATCH]
+            loss = bce(h(X[j]), Y[j])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+        if epoch % 10 == 0:
+            print(f"epoch {epoch}: loss {loss.item():.4f}", flush=True)
+    h.eval()
+    fit_stems = sorted(np.random.default_rng(SEED).choice(sorted(split["train"]), 100, replace=False))
+    tf = fit_logit_transform([h_logit(h, *(load("train", s)[k] for k in ("img", "mov"))) for s in fit_stems],
+                             [_mask(s) for s in fit_stems])
+    model = load_model()
+    det = model.recipe.detection
+    prob = {"B": lambda li, lm: blur_probability_from_logit(calibration_logit(model, li.astype(np.float32)),
+                                                            det.scale, det.shift),
+            "H": lambda li, lm: blur_probability_from_logit(h_logit(h, li, lm), tf.scale, tf.shift)}
+    res: dict = {"h_transform": tf.to_dict()}
+    for name, fn in prob.items():
+        native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")
+        for s in split["val"]:
+            a = load("val", s)
+            native.add(s, fn(a["img"], a["mov"]), _mask(s))
+            at320.add(s, fn(a["img_320"], a["mov_320"]), _mask(s))
+        sn, s3 = native.summary(), at320.summary()
+        sharp = [float(fn(a["img"], a["mov"]).mean()) for a in
+                 (np.load(f) for f in sorted((out / "cache" / "sharpval").glob("*.npz")))]
+        res[name] = {"native_fmax": sn["fmax"], "native_mae": sn["mae"], "native_f_at_0.5": sn["f_at_0.5"],
+                     "320_mae": s3["mae"], "320_f_at_0.5": s3["f_at_0.5"], "320_fmax": s3["fmax"],
+                     "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
+    b, c = res["B"], res["H"]
+    verdict = {"1_fmax": c["native_fmax"] >= b["native_fmax"] - 0.005, "2_native_mae": c["native_mae"] <= b["native_mae"],
+               "3_320_mae": c["320_mae"] <= b["320_mae"],
+               "4_sharp": c["sharp_val_mean"] <= b["sharp_val_mean"] - 0.10}
+    res["verdict"] = {**verdict, "H_wins": all(verdict.values())}
+    save_file({k: v.contiguous() for k, v in h.state_dict().items()}, str(out / "h.safetensors"))
+    sio.write_json_atomic(out / "result.json", res)
+    return res
+
+
+def after(out: Path) -> dict:
+    """H and B on the demo photos, the first 20 screened sharp BSDS500 test photos and CUHK-5 (after the verdict)."""
+    import skimage.data
+    from safetensors.torch import load_file
+
+    from dmenet.distill.split import read_split
+    from dmenet.eval.dbd import DBDAccumulator
+    from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+
+    h = TwoInputS()
+    h.load_state_dict(load_file(str(out / "h.safetensors")))
+    h.eval()
+    tf = sio.read_json_object(out / "result.json")["h_transform"]
+    model = load_model()
+    det = model.recipe.detection
+
+    def both(img):
+        li, lm = labels(model, img)
+        return (blur_probability_from_logit(calibration_logit(model, li), det.scale, det.shift),
+                blur_probability_from_logit(h_logit(h, li, lm), tf["scale"], tf["shift"]))
+
+    res: dict = {}
+    for n in ("astronaut", "coffee", "chelsea"):
+        res[n] = [float(p.mean()) for p in both(getattr(skimage.data, n)().astype(np.float32) / 255)]
+    bsds = [[float(p.mean()) for p in both(sio.read_image(SHARED / "photos/bsds500/test" / f"{s}.jpg"))]
+            for s in read_split("experiments/distill/bsds_sharp_test.txt")[:20]]
+    res["bsds_test_20"] = np.mean(bsds, 0).tolist()
+    accs = [DBDAccumulator(resolution="native"), DBDAccumulator(resolution="native")]
+    for p in sio.list_images(SHARED / "cuhk" / "image"):
+        for acc, prob in zip(accs, both(sio.read_image(p))):
+            acc.add(p.stem, prob, _mask(p.stem))
+    res["cuhk5_fmax_mae"] = [[acc.summary()["fmax"], acc.summary()["mae"]] for acc in accs]
+    return res
+
+
+@cli.entry_point
+def main(argv: list[str] | None = None) -> int:
+    p = cli.parser("two_input_s", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
+    p.prog = "python experiments/two_input_s.py"
+    p.add_argument("step", choices=("cache", "fit", "after"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.time()
+    if a.step == "cache":
+        cache(a.out, tuple(int(v) for v in a.shard.split("/")))
+    else:
+        print(json.dumps(fit(a.out) if a.step == "fit" else after(a.out), indent=1))
+    print(f"{a.step}: {time.time() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
