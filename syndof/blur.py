@@ -148,14 +148,15 @@ MERGE_SLACK = 1e-9
 merged regardless of float rounding."""
 
 
-def check_merge_tolerance(tolerance) -> float:
-    """``tolerance`` as a float; ValueError unless it is a finite number ≥ 0 (px of σ)."""
+def check_merge_tolerance(tolerance, what: str = "merge_tolerance") -> float:
+    """``tolerance`` as a float; ValueError starting with ``what`` (the name the caller's user knows, e.g. the CLI
+    option) unless it is a finite number ≥ 0 (px of σ)."""
     try:
         tol = float(tolerance)
     except (TypeError, ValueError):
-        raise ValueError(f"merge_tolerance must be a number of px of σ >= 0, got {tolerance!r}") from None
+        raise ValueError(f"{what} must be a number of px of σ >= 0, got {tolerance!r}") from None
     if not math.isfinite(tol) or tol < 0:
-        raise ValueError(f"merge_tolerance must be a finite σ difference >= 0 px (0 = exact, one layer per CoC), "
+        raise ValueError(f"{what} must be a finite σ difference >= 0 px (0 = exact, one layer per CoC), "
                          f"got {tolerance!r}")
     return tol
 

@@ -188,8 +188,7 @@ def write_sample(out_dir: Path, stem: str, result: SampleResult, meta: dict) -> 
     sio.write_image(paths["image"], result.image)
     # The file value exactly as the original computes it (float64, half away from zero); encoding the float32 σ map
     # could round the other way at ties (CoC 1.2 → 0 in the original).
-    sigma10 = result.layered.sigma10
-    sio.write_bytes_atomic(paths["blur_map"], sio.encode_png(np.repeat(sigma10[..., None], 3, axis=2)))
+    sio.write_bytes_atomic(paths["blur_map"], sio.encode_syndof_values(result.layered.sigma10))
     sio.write_bytes_atomic(paths["blur_map_norm"], sio.encode_png(_minmax_u8(result.sigma)))
     binary = np.where(result.coc > 1.0, 255, 0).astype(np.uint8)
     sio.write_bytes_atomic(paths["blur_map_binary"], sio.encode_png(binary))
@@ -366,9 +365,9 @@ def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | No
     from syndof.blur import check_merge_tolerance
 
     try:
-        check_merge_tolerance(merge_tolerance)
+        check_merge_tolerance(merge_tolerance, what="--merge-tolerance")
     except ValueError as exc:
-        return "--" + str(exc).replace("_", "-", 1)
+        return str(exc)
     try:
         cli.check_device(device)
     except ValueError as exc:

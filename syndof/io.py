@@ -268,7 +268,16 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
 def encode_sigma_map(sigma: np.ndarray, channels: int = 3, fast: bool = False) -> bytes:
     """σ (px) as SYNDOF 16-bit PNG bytes holding ``round(10·σ)`` with ``channels`` identical channels
     (:data:`PNG_FAST` encoder settings with ``fast``)."""
-    value = units.sigma_to_syndof(sigma)
+    return encode_syndof_values(units.sigma_to_syndof(sigma), channels, fast)
+
+
+def encode_syndof_values(value: np.ndarray, channels: int = 3, fast: bool = False) -> bytes:
+    """SYNDOF σ-map PNG bytes of values already in the file's units, (H, W) uint16 ``round(10·σ)`` (e.g.
+    :attr:`syndof.camera.LayeredDepth.sigma10`, computed without a float32 σ in between), with ``channels``
+    identical channels."""
+    value = np.asarray(value)
+    if value.dtype != np.uint16:
+        raise ValueError(f"SYNDOF σ maps are uint16, got {value.dtype}")
     if channels == 3:
         value = np.repeat(value[..., None], 3, axis=2)
     elif channels != 1:

@@ -103,7 +103,7 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
     rendered = render_image(img, layered, max_coc=max_coc, kernel=kernel, device=device)
     seconds = time.perf_counter() - t0
     if sigma_out is not None:
-        io.write_bytes_atomic(sigma_out, io.encode_png(np.repeat(layered.sigma10[..., None], 3, axis=2)))
+        io.write_bytes_atomic(sigma_out, io.encode_syndof_values(layered.sigma10))
     if out is not None:
         try:
             io.write_image(out, rendered)
@@ -124,9 +124,9 @@ def _tolerance(text: str) -> float:
     from syndof.blur import check_merge_tolerance
 
     try:
-        return check_merge_tolerance(text)
+        return check_merge_tolerance(text, what="the value")
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("merge_tolerance must", "must")) from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @cli.entry_point
@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                          "approximate; default 0 = exact)")
     ap.add_argument("--sigma-out", default=None, help="also write the σ map actually rendered (16-bit PNG)")
     args = ap.parse_args(argv)
-    cli.check_device(args.device)
-    cli.apply_threads(args.threads)
+    cli.prepare_process(args)
     if Path(args.out).is_dir():
         return cli.fail(f"--out {args.out}: is a folder (give the output PNG's file name)")
     res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,

@@ -89,11 +89,11 @@ def syndof_to_sigma(value: np.ndarray) -> np.ndarray:
     return value.astype(np.float32) / SYNDOF_SCALE
 
 
-def compose_sigma(sigma: Array, extra: float) -> Array:
-    """σ (px) after a further Gaussian blur of σ ``extra`` px: Gaussian blurs compose in quadrature,
-    ``√(σ² + extra²)`` (exact for a region of one blur; at occlusion edges of a layered render it is the blur the
-    pixel gets, up to the layer mixing)."""
-    if not extra >= 0:
+def compose_sigma(sigma: Array, extra: float | Array) -> Array:
+    """σ (px) after a further Gaussian blur of σ ``extra`` px (a number, or an array broadcasting with ``sigma``):
+    Gaussian blurs compose in quadrature, ``√(σ² + extra²)`` (exact for a region of one blur; at occlusion edges of a
+    layered render it is the blur the pixel gets, up to the layer mixing)."""
+    if not np.all(np.asarray(extra) >= 0):
         raise ValueError(f"extra blur σ must be >= 0 px, got {extra}")
     return (sigma * sigma + extra * extra) ** 0.5
 

@@ -67,3 +67,12 @@ def test_colorize_gives_matplotlibs_colours(rng, cmap, vmin, vmax):
     got = viz.colorize(values, vmax=vmax, vmin=vmin, cmap=cmap)
     assert got.dtype == np.uint8 and got.shape == (40, 300, 3)
     np.testing.assert_array_equal(got, _matplotlib_colorize(values, vmax, vmin, cmap))
+
+
+def test_syndof_values_encode_like_a_sigma_map_and_refuse_other_dtypes():
+    sigma = np.array([[0.0, 0.05, 1.25], [7.0, 3.3, 0.04]], np.float32)
+    value = units.sigma_to_syndof(sigma)
+    assert sio.encode_syndof_values(value) == sio.encode_sigma_map(sigma)
+    np.testing.assert_array_equal(_decode(sio.encode_syndof_values(value, channels=1)), value)
+    with pytest.raises(ValueError, match="uint16"):
+        sio.encode_syndof_values(value.astype(np.int32))

@@ -80,6 +80,9 @@ def test_compose_sigma_adds_in_quadrature():
     assert units.compose_sigma(3.0, 4.0) == pytest.approx(5.0)
     assert units.compose_sigma(2.5, 0.0) == 2.5
     np.testing.assert_allclose(units.compose_sigma(np.array([0.0, 1.0]), 1.0), [1.0, math.sqrt(2.0)])
+    np.testing.assert_allclose(units.compose_sigma(np.array([3.0, 1.0]), np.array([4.0, 0.0])), [5.0, 1.0])
+    with pytest.raises(ValueError, match="extra blur"):
+        units.compose_sigma(np.array([1.0, 1.0]), np.array([1.0, math.nan]))
     for bad in (-0.5, math.nan):
         with pytest.raises(ValueError, match="extra blur"):
             units.compose_sigma(1.0, bad)

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 
@@ -115,8 +114,8 @@ def reblur_sigma(image: np.ndarray, output: np.ndarray, sigma_in: np.ndarray, wi
     iy, ix = torch.nonzero(keep, as_tuple=True)
     sig_in = mean[keep].numpy()
     g = extra[keep].numpy()
-    out = np.array([units.compose_sigma(float(a), float(b)) for a, b in zip(sig_in, g)], np.float64)
-    return {"sigma_in": sig_in, "extra": g, "sigma_out": out, "y": iy.numpy() * stride, "x": ix.numpy() * stride}
+    return {"sigma_in": sig_in, "extra": g, "sigma_out": units.compose_sigma(sig_in, g), "y": iy.numpy() * stride,
+            "x": ix.numpy() * stride}
 
 
 def magnification_check(image: np.ndarray, sigma_gt: np.ndarray, sigma_est: np.ndarray, k: float = 2.0) -> dict:
@@ -151,10 +150,11 @@ def check_renders(est, syndof: Path, photos: Path, count: int) -> dict:
         source = io.read_image(photos / f"{stem.split('_', 1)[1]}.jpg")
         if source.shape != image.shape:
             raise io.InputError(path, f"source size {source.shape} differs from the render")
-        rows[stem] = {"enhancement": enhancement_check(image, sigma_gt, est.sigma_map(image)),
+        sigma_est = est.sigma_map(image)
+        rows[stem] = {"enhancement": enhancement_check(image, sigma_gt, sigma_est),
                       "enhancement_gt_sigma": enhancement_check(image, sigma_gt, sigma_gt),
                       "fusion": fusion_check(source, sigma_gt, est.sigma_map),
-                      "magnification": magnification_check(image, sigma_gt, est.sigma_map(image)),
+                      "magnification": magnification_check(image, sigma_gt, sigma_est),
                       "magnification_gt_sigma": magnification_check(image, sigma_gt, sigma_gt)}
     return rows
 

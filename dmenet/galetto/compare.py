@@ -56,11 +56,9 @@ def classifier_scores(model_path: str | None, patches: Path) -> dict:
     prob = predict_classes(load_classifier(model_path or DEFAULT_MODEL), x)
     label = torch.from_numpy(data["label"])
     pred = prob.argmax(1)
-    present = [k for k in range(prob.shape[1]) if (label == k).any()]
-    per_class = [float((pred[label == k] == k).float().mean()) if k in present else None
-                 for k in range(prob.shape[1])]
-    out = {**accuracy(prob, label), "n": int(len(label)), "per_class_top1": per_class,
-           "per_class_n": [int((label == k).sum()) for k in range(prob.shape[1])]}
+    counts = [int((label == k).sum()) for k in range(prob.shape[1])]
+    per_class = [float((pred[label == k] == k).float().mean()) if n else None for k, n in enumerate(counts)]
+    out = {**accuracy(prob, label), "n": int(len(label)), "per_class_top1": per_class, "per_class_n": counts}
     if "sigma" in data.files:  # syndof windows: also the error against the window's mean ground-truth σ (px)
         out["mae_sigma_px"] = float(np.abs(pred.numpy() - data["sigma"]).mean())
     return out
