@@ -56,13 +56,13 @@ def _sets() -> dict[str, list[tuple[str, Path]]]:
             "sharpval": [(s, bsds / "val" / f"{s}.jpg") for s in read_split("experiments/distill/bsds_sharp_val.txt")]}
 
 
-def labels(model, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """B's label with per-image and with moving statistics, one pass each (H, W) float32."""
+def labels(model, image: np.ndarray, flips: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """B's label with per-image and with moving statistics, each the mean of ``flips`` symmetries (H, W) float32."""
     from dmenet.inference import predict_label
     from dmenet.models.recipe import BNMode
 
-    return (predict_label(image, model, flips=1, bn=BNMode.IMAGE),
-            predict_label(image, model, flips=1, bn=BNMode.MOVING))
+    return (predict_label(image, model, flips=flips, bn=BNMode.IMAGE),
+            predict_label(image, model, flips=flips, bn=BNMode.MOVING))
 
 
 def h_logit(h: TwoInputS, l_img: np.ndarray, l_mov: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ def h_logit(h: TwoInputS, l_img: np.ndarray, l_mov: np.ndarray) -> np.ndarray:
         return h(x).numpy()
 
 
-def cache(out: Path, shard: tuple[int, int]) -> None:
+def cache(out: Path, shard: tuple[int, int], flips: int = 1) -> None:
     from dmenet.inference import load_model
 
     model = load_model()
@@ -85,7 +85,7 @@ def cache(out: Path, shard: tuple[int, int]) -> None:
         views = [("", rgb)] + ([("_320", cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA))]
                                if k == "val" else [])
         for suffix, img in views:
-            li, lm = labels(model, img)
+            li, lm = labels(model, img, flips)
             arrays["img" + suffix], arrays["mov" + suffix] = li.astype(np.float16), lm.astype(np.float16)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with sio.atomic_path(dst) as tmp, open(tmp, "wb") as fh:
@@ -208,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("step", choices=("cache", "fit", "after"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
+    p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
-        cache(a.out, tuple(int(v) for v in a.shard.split("/")))
+        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips)
     else:
         print(json.dumps(fit(a.out) if a.step == "fit" else after(a.out), indent=1))
     print(f"{a.step}: {time.time() - t0:.0f} s", file=sys.stderr)
