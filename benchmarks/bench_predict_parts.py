@@ -101,7 +101,7 @@ def bench(args) -> None:
     model = predictor.model
     image = cv2.resize(sio.read_image(args.image), (640, 480), interpolation=cv2.INTER_AREA)
     est = predictor.estimate(image)
-    label = predictor.detection_label(image)
+    label = predictor.detection_labels(image)[0]
     maps = predict.Maps(blur=est.blur_probability, sigma=est.sigma, sigma_max=model.config.sigma_max)
 
     builds = []
@@ -158,8 +158,8 @@ def delta(files: list[str]) -> None:
     det = predictor.recipe.detection
     worst_z = worst_p = 0.0
     for path in files:
-        label = predictor.detection_label(sio.read_image(path))
-        p_table = predictor.probability_from_label(label)  # what Predictor.estimate returns
+        label = predictor.detection_labels(sio.read_image(path))[0]
+        p_table = predictor.probability_from_labels((label,))  # what Predictor.estimate returns
         z_table = inference.calibration_logit(predictor.model, label)
         z_direct = inference.direct_calibration_logit(predictor.model, label)
         p_direct = inference.blur_probability_from_logit(z_direct, det.scale, det.shift)

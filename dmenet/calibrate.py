@@ -9,6 +9,7 @@ The usual order after training, each step on the previous one's output::
     python -m dmenet.calibrate sigma --model bn.safetensors --data CALIB_A CALIB_B --out sigma.safetensors
     python -m dmenet.calibrate dbd --model sigma.safetensors --labelled LAB --gt-polarity white-sharp \
         --out model.safetensors
+    python -m dmenet.calibrate head --model sigma.safetensors --labelled LAB_NEG --out model.safetensors  # or this
 
 * ``average``: uniform weight average of checkpoints of one run (:mod:`dmenet.training.average`); the output keeps
   the last file's recipe.
@@ -21,8 +22,11 @@ The usual order after training, each step on the previous one's output::
 * ``sigma``: the σ curve (:mod:`dmenet.training.fit_sigma`) on held-out SYNDOF renders, with the σ path.
 * ``dbd``: the detection transform (:mod:`dmenet.training.fit_dbd`) on labelled training images, with the detection
   path.
+* ``head``: the two-label detection head (:mod:`dmenet.training.fit_head`, :mod:`dmenet.models.detection_head`)
+  trained on labelled folders, then its transform: the detection logit becomes h(label, B's label with
+  ``--second-bn`` statistics) instead of S(label).
 
-``sigma`` and ``dbd`` take ``--flips`` (the recipe's flips of the output, used for the fit). Every fitted value
+``sigma``, ``dbd`` and ``head`` take ``--flips`` (the recipe's flips of the output, used for the fit). Every fitted value
 records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step leaves an earlier
 fitted value under other conditions (new statistics under a fitted curve, other flips), the step says so and the
 history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option; nothing written.
@@ -42,7 +46,7 @@ from syndof import cli
 
 log = logging.getLogger("dmenet.calibrate")
 
-STEPS = ("average", "bn", "sigma", "dbd")
+STEPS = ("average", "bn", "sigma", "dbd", "head")
 
 
 def _now() -> str:
@@ -102,7 +106,7 @@ def run_bn(args, date: str):
         return model, meta, history, [], {"mode": "image"}
     if not args.synthetic and not args.real:
         raise ValueError("bn --mode moving needs --synthetic and/or --real")
-    if recipe.detection.bn is BNMode.MOVING and args.detection != "follow":
+    if BNMode.MOVING in recipe.detection.bns and args.detection != "follow":
         raise ValueError(f"{args.model}: the detection path uses the moving statistics this step replaces (the file "
                          "holds one set); pass --detection follow to move it to the new statistics (then refit its "
                          "transform: calibrate dbd) or calibrate bn --mode image instead")
@@ -113,7 +117,7 @@ def run_bn(args, date: str):
     result = {"mode": "moving", "batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops,
               "seed": args.seed, "moving_stats": source, "detection": args.detection}
     log.info("re-estimated BatchNorm statistics of B from %d batches (σ path); detection path: %s", n,
-             "follows them" if recipe.detection.bn is BNMode.MOVING else "per-image statistics, unchanged")
+             "follows them" if BNMode.MOVING in recipe.detection.bns else "per-image statistics, unchanged")
     data = [d for d in (args.synthetic, args.real) if d]
     return model, meta, history, data, result
 
@@ -136,7 +140,7 @@ def run_sigma(args, date: str):
     hists = sum(sigma_histograms(pr, tr, args.values, cfg.sigma_max) for pr, tr in zip(preds, trues))
     curve = tuple(round(float(v), 4) for v in fit_sigma_curve(hists, cfg.sigma_max, min_pixels=args.min_pixels))
     recipe = predictor.recipe
-    fit = recipe.fit_conditions("dmenet.calibrate sigma", recipe.sigma.bn, [str(d) for d in args.data], date)
+    fit = recipe.fit_conditions("dmenet.calibrate sigma", recipe.sigma.bns, [str(d) for d in args.data], date)
     model.recipe = recipe.with_sigma_curve(curve, fit)
     before = label_mae(preds, trues, cfg.max_coc)
     after = label_mae([apply_sigma_curve(pr, curve, cfg.sigma_max) for pr in preds], trues, cfg.max_coc)
@@ -160,7 +164,7 @@ def run_dbd(args, date: str):
     logits, masks, names = labelled_logits(predictor, Path(args.labelled), args.gt_polarity == "white-blurred")
     fit = fit_logit_transform(logits, masks)
     recipe = predictor.recipe
-    conditions = recipe.fit_conditions("dmenet.calibrate dbd", recipe.detection.bn, [str(args.labelled)], date)
+    conditions = recipe.fit_conditions("dmenet.calibrate dbd", recipe.detection.bns, [str(args.labelled)], date)
     model.recipe = recipe.with_transform(fit.scale, fit.shift, conditions)
     result = {**fit.to_dict(), "flips": recipe.flips, "images": names}
     log.info("flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images",
@@ -168,7 +172,50 @@ def run_dbd(args, date: str):
     return model, meta, history, [str(args.labelled)], result
 
 
-RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_dbd}
+def run_head(args, date: str):
+    """Two-label detection head trained on labelled folders, then its transform (both at ``--flips``)."""
+    import numpy as np
+
+    from dmenet.inference import Predictor, blur_probability_from_logit
+    from dmenet.models.detection_head import head_logit
+    from dmenet.training.fit_dbd import fit_logit_transform
+    from dmenet.training.fit_head import HeadTraining, labelled_label_pairs, train_head, transform_image_indices
+
+    cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
+                       transform_images=args.transform_images)
+    model, meta, history = _load(args.model, args.device)
+    recipe = model.recipe.with_flips(args.flips)
+    second = BNMode(args.second_bn)
+    if second is recipe.detection.bn:
+        raise ValueError(f"--second-bn {second.value}: the detection path already uses {second.describe()} "
+                         "statistics; the head's second label needs the other mode")
+    roots = [Path(r) for r in args.labelled]
+    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), (recipe.detection.bn, second), roots,
+                                               args.gt_polarity == "white-blurred")
+    net, losses = train_head(pairs, masks, cfg)
+    head = net.to_head()
+    fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed)
+    fit = fit_logit_transform([head_logit(head, pairs[i][..., 0], pairs[i][..., 1]) for i in fit_idx],
+                              [masks[i] for i in fit_idx])
+    data = [str(r) for r in roots]
+    recipe = recipe.with_head(head, second)
+    conditions = recipe.fit_conditions("dmenet.calibrate head", recipe.detection.bns, data, date)
+    model.recipe = recipe.with_head(head, second, conditions).with_transform(fit.scale, fit.shift, conditions)
+    probs = [blur_probability_from_logit(head_logit(head, p[..., 0], p[..., 1]), fit.scale, fit.shift) for p in pairs]
+    sharp = [float(p.mean()) for p, m in zip(probs, masks) if m.sum() == 0]
+    result = {"training": cfg.to_dict(), "losses": [round(v, 6) for v in losses], "flips": recipe.flips,
+              "second_bn": second.value, "images": names, "transform": fit.to_dict(),
+              "transform_images": [names[i] for i in fit_idx],
+              "all_sharp_images": len(sharp), "all_sharp_mean_probability": round(float(np.mean(sharp)), 6)
+              if sharp else None}
+    log.info("flips %d, head %s: final BCE %.4f; transform scale %.2f shift %+.2f (training MAE %.4f, Fmax %.4f on "
+             "%d images)%s", recipe.flips, "→".join(map(str, head.widths)), losses[-1], fit.scale, fit.shift,
+             fit.mae, fit.fmax, fit.n_images,
+             f"; all-sharp training images: mean probability {np.mean(sharp):.3f}" if sharp else "")
+    return model, meta, history, data, result
+
+
+RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_dbd, "head": run_head}
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -177,6 +224,7 @@ EXAMPLE = ("dmenet-calibrate average --model checkpoints/dmenet_lite.safetensors
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dmenet.training.fit_head import HeadTraining
     from dmenet.training.fit_sigma import N_VALUES
 
     p = cli.parser("dmenet.calibrate", __doc__, EXAMPLE)
@@ -223,6 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
     q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
     q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    common(q)
+
+    q = sub.add_parser("head", help="the two-label detection head and its transform, on labelled photos")
+    q.add_argument("--model", required=True)
+    q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
+                   "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
+    q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+    q.add_argument("--second-bn", choices=[m.value for m in BNMode], default=BNMode.MOVING.value,
+                   help="BatchNorm mode of the head's second label (the first is the detection path's own)")
+    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
+    q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
+                   help="random pixels of every image per epoch")
+    q.add_argument("--transform-images", type=cli.positive_int, default=HeadTraining.transform_images,
+                   help="images (with both classes) the transform is fitted on, a seeded draw")
+    q.add_argument("--seed", type=int, default=HeadTraining.seed)
     common(q)
     return p
 

@@ -10,7 +10,8 @@ What happens after the weights is the model's recipe (:mod:`dmenet.models.recipe
 :class:`Predictor` holds (model, recipe) and runs only the paths asked for — the σ path (B with its BatchNorm mode,
 averaged over ``recipe.flips`` mirrored / rotated copies, each mapped back; σ = ``units.label_to_sigma(output,
 max_coc)``, σ_max = 7 px for max CoC 29, then the σ curve when the recipe has one) and the detection path (B with its
-own BatchNorm mode, S, the logit transform). The two share B's passes when their BatchNorm modes agree. Overrides
+own BatchNorm mode, S or the two-label head on a second BatchNorm mode's label too, the logit transform). B's passes
+of one BatchNorm mode serve both paths. Overrides
 (``--flips``, ``--raw-sigma``) give a new Predictor and warn when they contradict what a fitted value was fitted
 under; nothing is changed in place.
 """
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from dmenet.models.calibration_table import cached_calibration_table
+from dmenet.models.detection_head import head_logit
 from dmenet.models.fuse import cached_inference_blur
 from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
@@ -52,10 +54,10 @@ class DefocusEstimate:
     Attributes:
         sigma: (H, W) float32 Gaussian σ in px at the input resolution (through the recipe's σ curve when it has
             one), or None (σ not asked for).
-        label: (H, W) float32 σ-path output of B in [0, 1] (σ / σ_max, before any σ curve), or None. S sees this
-            map when the recipe's two paths share a BatchNorm mode, else the detection path's own.
-        blur_probability: (H, W) float32 in [0, 1] from the calibration network S (1 = blurred) through the
-            recipe's logit transform, or None.
+        label: (H, W) float32 σ-path output of B in [0, 1] (σ / σ_max, before any σ curve), or None. The
+            detection path reuses this map for a BatchNorm mode it shares with the σ path.
+        blur_probability: (H, W) float32 in [0, 1] from the calibration network S, or the recipe's two-label head
+            (1 = blurred), through the recipe's logit transform, or None.
     """
 
     sigma: np.ndarray | None
@@ -361,18 +363,27 @@ class Predictor:
             sigma = apply_sigma_curve(sigma, self.recipe.sigma.curve, cfg.sigma_max)
         return np.asarray(sigma, dtype=np.float32)
 
-    def detection_label(self, image: np.ndarray, sigma_label: np.ndarray | None = None,
-                        **tile_options) -> np.ndarray:
-        """The label map S sees: B with the detection path's statistics. ``sigma_label`` (the σ path's map of the
-        same image) is reused when both paths normalise alike (no second set of passes)."""
-        if sigma_label is not None and self.recipe.shared_pass:
-            return sigma_label
-        return self.label(image, self.recipe.detection.bn, **tile_options)
+    def detection_labels(self, image: np.ndarray, sigma_label: np.ndarray | None = None,
+                         **tile_options) -> tuple[np.ndarray, ...]:
+        """B's label maps the detection logit reads, one per mode of ``recipe.detection.bns``: S's input, or the
+        head's two inputs. ``sigma_label`` (the σ path's map of the same image) is reused for a mode it shares with
+        the σ path (no second set of passes for it)."""
+        return tuple(sigma_label if sigma_label is not None and bn is self.recipe.sigma.bn
+                     else self.label(image, bn, **tile_options) for bn in self.recipe.detection.bns)
 
-    def probability_from_label(self, label: np.ndarray) -> np.ndarray:
-        """Blur probability of a detection label map: S's logit through the recipe's transform. (H, W) float32."""
+    def detection_logit(self, labels: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The detection logit (1 = blurred) of :meth:`detection_labels`: S on the first, or the recipe's two-label
+        head on both (:func:`dmenet.models.detection_head.head_logit`). (H, W) float32."""
         det = self.recipe.detection
-        return blur_probability_from_logit(calibration_logit(self.model, label), det.scale, det.shift)
+        if det.head is None:
+            return calibration_logit(self.model, labels[0])
+        return head_logit(det.head, labels[0], labels[1])
+
+    def probability_from_labels(self, labels: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Blur probability of :meth:`detection_labels`: the detection logit through the recipe's transform.
+        (H, W) float32 in [0, 1]."""
+        det = self.recipe.detection
+        return blur_probability_from_logit(self.detection_logit(labels), det.scale, det.shift)
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True,
                  max_side: int | None = None, **tile_options) -> DefocusEstimate:
@@ -387,8 +398,8 @@ class Predictor:
             **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
 
         Returns:
-            :class:`DefocusEstimate` at the input resolution. B runs ``recipe.flips`` times per path, once in all
-            when the two paths share a BatchNorm mode.
+            :class:`DefocusEstimate` at the input resolution. B runs ``recipe.flips`` times per BatchNorm mode
+            needed: the σ path's, and the detection path's one (S) or two (head) where they differ from it.
         """
         if not (sigma or probability):
             raise ValueError("estimate: ask for σ, the blur probability or both")
@@ -400,13 +411,13 @@ class Predictor:
             size = (max(2, round(w * scale)), max(2, round(h * scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         per_image = ((sigma and self.recipe.sigma.bn is BNMode.IMAGE)
-                     or (probability and self.recipe.detection.bn is BNMode.IMAGE))
+                     or (probability and BNMode.IMAGE in self.recipe.detection.bns))
         cells = -(-rgb.shape[0] // MULTIPLE) * -(-rgb.shape[1] // MULTIPLE)
         if per_image and cells < 2:  # per-image BatchNorm statistics at 1/16 need more than one value per channel
             raise ValueError(f"image too small for DMENet ({rgb.shape[1]}x{rgb.shape[0]} px"
                              f"{' after max_side' if scale != 1.0 else ''}): it needs more than 16 px on one side")
         label = self.label(rgb, self.recipe.sigma.bn, **tile_options) if sigma else None
-        prob = (self.probability_from_label(self.detection_label(rgb, label, **tile_options))
+        prob = (self.probability_from_labels(self.detection_labels(rgb, label, **tile_options))
                 if probability else None)
         sig = None if label is None else self.sigma_from_label(label)
         if scale != 1.0:

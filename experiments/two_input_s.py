@@ -8,8 +8,10 @@ false blur on sharp-everywhere photos without losing CUHK detection. Three steps
     python experiments/two_input_s.py after --out runs/h21                 # demo photos, sharp BSDS test, CUHK-5
 
 ``cache`` writes ``OUT/cache/{train,neg,val,sharpval}/STEM.npz`` (float16 labels ``img``, ``mov``; the validation
-images also at 320² as ``img_320``, ``mov_320``). ``fit`` writes ``OUT/h.safetensors`` and ``OUT/result.json`` (the
-rule's verdict). ``after`` prints the figures measured after the verdict. h is a per-pixel MLP 2 → 16 → 16 → 1.
+images also at 320² as ``img_320``, ``mov_320``; ``--flips 8`` for rule 21h8). ``fit`` trains h with the shipped
+code of ``dmenet.calibrate head`` (:mod:`dmenet.training.fit_head`; it was this script's own loop for rule 21h, the
+same arithmetic and random draws) and writes ``OUT/head.json`` and ``OUT/result.json`` (the rule's verdict).
+``after`` prints the figures measured after the verdict. h is a per-pixel MLP 2 → 16 → 16 → 1.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
 from syndof import cli
 from syndof import io as sio
@@ -30,18 +31,6 @@ from syndof import io as sio
 SHARED = Path("../shared/data")
 SPLIT = Path("experiments/cuhk_split.json")
 SEED, EPOCHS, PIXELS_PER_IMAGE, BATCH = 21, 60, 4096, 32768
-
-
-class TwoInputS(nn.Module):
-    """h: (…, 2) labels (per-image statistics, moving statistics), each in [0, 1] → (…) logit, 1 = blurred."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.LeakyReLU(0.2),
-                                 nn.Linear(16, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)[..., 0]
 
 
 def _sets() -> dict[str, list[tuple[str, Path]]]:
@@ -63,12 +52,6 @@ def labels(model, image: np.ndarray, flips: int = 1) -> tuple[np.ndarray, np.nda
 
     return (predict_label(image, model, flips=flips, bn=BNMode.IMAGE),
             predict_label(image, model, flips=flips, bn=BNMode.MOVING))
-
-
-def h_logit(h: TwoInputS, l_img: np.ndarray, l_mov: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(np.stack([np.asarray(l_img, np.float32), np.asarray(l_mov, np.float32)], -1))
-    with torch.no_grad():
-        return h(x).numpy()
 
 
 def cache(out: Path, shard: tuple[int, int], flips: int = 1) -> None:
@@ -99,51 +82,35 @@ def _mask(stem: str) -> np.ndarray:
 
 
 def fit(out: Path) -> dict:
-    from safetensors.torch import save_file
-
+    """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
+    ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
     from dmenet.eval.dbd import DBDAccumulator
     from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+    from dmenet.models.detection_head import head_logit
     from dmenet.training.fit_dbd import fit_logit_transform
+    from dmenet.training.fit_head import HeadTraining, train_head, transform_image_indices
 
-    torch.manual_seed(SEED)
+    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED)
     split = json.loads(SPLIT.read_text())
     load = lambda k, s: np.load(out / "cache" / k / f"{s}.npz")
-    data = []
+    pairs, masks, names = [], [], []
     for k in ("train", "neg"):
         for f in sorted((out / "cache" / k).glob("*.npz")):
             a = load(k, f.stem)
-            x = np.stack([a["img"].astype(np.float32).ravel(), a["mov"].astype(np.float32).ravel()], 1)
-            y = _mask(f.stem).ravel().astype(np.float32) if k == "train" else np.zeros(len(x), np.float32)
-            data.append((x, y))
-    h = TwoInputS()
-    opt = torch.optim.Adam(h.parameters(), lr=1e-2)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, EPOCHS)
-    rng = np.random.default_rng(SEED)
-    bce = nn.BCEWithLogitsLoss()
-    for epoch in range(EPOCHS):  # every image weighs the same: PIXELS_PER_IMAGE random pixels of each
-        picks = [rng.integers(0, len(x), PIXELS_PER_IMAGE) for x, _ in data]
-        X = torch.from_numpy(np.concatenate([x[i] for (x, _), i in zip(data, picks)]))
-        Y = torch.from_numpy(np.concatenate([y[i] for (_, y), i in zip(data, picks)]))
-        order = torch.randperm(len(X))
-        for b in range(0, len(X), BATCH):
-            j = order[b:b + BATCH]
-            loss = bce(h(X[j]), Y[j])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-        if epoch % 10 == 0:
-            print(f"epoch {epoch}: loss {loss.item():.4f}", flush=True)
-    h.eval()
-    fit_stems = sorted(np.random.default_rng(SEED).choice(sorted(split["train"]), 100, replace=False))
-    tf = fit_logit_transform([h_logit(h, *(load("train", s)[k] for k in ("img", "mov"))) for s in fit_stems],
-                             [_mask(s) for s in fit_stems])
+            pairs.append(np.stack([a["img"], a["mov"]], -1).astype(np.float32))
+            masks.append(_mask(f.stem).astype(np.float32) if k == "train" else np.zeros(a["img"].shape, np.float32))
+            names.append(f.stem)
+    net, _ = train_head(pairs, masks, cfg)
+    head = net.to_head()
+    fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed)
+    tf = fit_logit_transform([head_logit(head, pairs[i][..., 0], pairs[i][..., 1]) for i in fit_idx],
+                             [masks[i] > 0.5 for i in fit_idx])
     model = load_model()
     det = model.recipe.detection
     prob = {"B": lambda li, lm: blur_probability_from_logit(calibration_logit(model, li.astype(np.float32)),
                                                             det.scale, det.shift),
-            "H": lambda li, lm: blur_probability_from_logit(h_logit(h, li, lm), tf.scale, tf.shift)}
-    res: dict = {"h_transform": tf.to_dict()}
+            "H": lambda li, lm: blur_probability_from_logit(head_logit(head, li, lm), tf.scale, tf.shift)}
+    res: dict = {"h_transform": tf.to_dict(), "transform_images": [names[i] for i in fit_idx]}
     for name, fn in prob.items():
         native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")
         for s in split["val"]:
@@ -161,7 +128,7 @@ def fit(out: Path) -> dict:
                "3_320_mae": c["320_mae"] <= b["320_mae"],
                "4_sharp": c["sharp_val_mean"] <= b["sharp_val_mean"] - 0.10}
     res["verdict"] = {**verdict, "H_wins": all(verdict.values())}
-    save_file({k: v.contiguous() for k, v in h.state_dict().items()}, str(out / "h.safetensors"))
+    sio.write_json_atomic(out / "head.json", head.to_dict())
     sio.write_json_atomic(out / "result.json", res)
     return res
 
@@ -169,15 +136,13 @@ def fit(out: Path) -> dict:
 def after(out: Path) -> dict:
     """H and B on the demo photos, the first 20 screened sharp BSDS500 test photos and CUHK-5 (after the verdict)."""
     import skimage.data
-    from safetensors.torch import load_file
 
     from dmenet.distill.split import read_split
     from dmenet.eval.dbd import DBDAccumulator
     from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+    from dmenet.models.detection_head import DetectionHead, head_logit
 
-    h = TwoInputS()
-    h.load_state_dict(load_file(str(out / "h.safetensors")))
-    h.eval()
+    head = DetectionHead.from_dict(sio.read_json_object(out / "head.json"))
     tf = sio.read_json_object(out / "result.json")["h_transform"]
     model = load_model()
     det = model.recipe.detection
@@ -185,7 +150,7 @@ def after(out: Path) -> dict:
     def both(img):
         li, lm = labels(model, img)
         return (blur_probability_from_logit(calibration_logit(model, li), det.scale, det.shift),
-                blur_probability_from_logit(h_logit(h, li, lm), tf["scale"], tf["shift"]))
+                blur_probability_from_logit(head_logit(head, li, lm), tf["scale"], tf["shift"]))
 
     res: dict = {}
     for n in ("astronaut", "coffee", "chelsea"):

@@ -55,7 +55,7 @@ def test_the_four_steps_chain_and_each_appends_itself(data):
         assert calibrate.main(argv) == 0
     final, sidecar = load_model_file(t / "final.safetensors")
     history = sidecar["history"]
-    assert [h["tool"] for h in history] == [f"dmenet.calibrate {s}" for s in calibrate.STEPS]
+    assert [h["tool"] for h in history] == [f"dmenet.calibrate {s}" for s in ("average", "bn", "sigma", "dbd")]
     assert [h["arguments"] for h in history] == steps and all(h["date"] for h in history)
     assert history[1]["data"] == [str(t / "syn")] and history[3]["data"] == [str(t / "lab")]
     r = final.recipe
@@ -95,7 +95,7 @@ def test_bn_step_refuses_to_move_statistics_under_a_moving_detection_path(data, 
     t = data
     model = _tiny()
     model.recipe = Recipe(flips=1).with_transform(
-        3.0, 0.5, Recipe(flips=1).fit_conditions("dmenet.calibrate dbd", BNMode.MOVING, ["lab"], "d"))
+        3.0, 0.5, Recipe(flips=1).fit_conditions("dmenet.calibrate dbd", (BNMode.MOVING,), ["lab"], "d"))
     save_model(t / "m.safetensors", model, {})
     argv = ["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2", "--crop", "32",
             "--batch", "1", "--out", str(t / "bn.safetensors")]

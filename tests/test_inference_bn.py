@@ -162,10 +162,10 @@ def test_detection_path_keeps_its_own_statistics():
     mixed = inference.estimate(image, mixed_predictor)
     np.testing.assert_array_equal(mixed.label, running.label)
     np.testing.assert_allclose(mixed.blur_probability, per_image.blur_probability, atol=1e-6)
-    np.testing.assert_array_equal(mixed_predictor.detection_label(image), per_image.label)
-    assert mixed_predictor.detection_label(image, sigma_label=running.label) is not running.label
+    np.testing.assert_array_equal(mixed_predictor.detection_labels(image)[0], per_image.label)
+    assert mixed_predictor.detection_labels(image, sigma_label=running.label)[0] is not running.label
     shared = inference.Predictor(model, Recipe())  # both paths moving: the σ-path label is reused
-    assert shared.detection_label(image, sigma_label=running.label) is running.label
+    assert shared.detection_labels(image, sigma_label=running.label)[0] is running.label
 
 
 def test_shipped_checkpoint_measures_a_global_blur():

@@ -7,7 +7,8 @@ training:
 * the **σ path**: B (with :attr:`SigmaPath.bn` statistics) → label × σ_max → the σ curve
   (:mod:`dmenet.models.sigma_curve`; ``None`` = identity) → σ px;
 * the **detection path**: B (with :attr:`DetectionPath.bn` statistics) → S's logit z → ``sigmoid(scale·(z − shift))``
-  → blur probability in [0, 1] (1 = blurred);
+  → blur probability in [0, 1] (1 = blurred); or, with a two-label head (:mod:`dmenet.models.detection_head`), z =
+  h(that label, B's label with :attr:`DetectionPath.second_bn` statistics);
 * both average B's output over :attr:`Recipe.flips` symmetries of the image (1, 2, 4 or 8).
 
 Each fitted value carries the :class:`Fit` conditions it was fitted under (flips, BatchNorm mode and the source of
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from dmenet.models.detection_head import DetectionHead
 from dmenet.models.sigma_curve import check_sigma_curve
 
 FLIPS = (1, 2, 4, 8)
@@ -67,8 +69,9 @@ class Fit:
     Attributes:
         tool: what fitted it (e.g. "dmenet.calibrate sigma").
         flips: test-time symmetries of the maps it was fitted on.
-        bn: BatchNorm mode of the path at fitting time.
-        bn_source: with ``bn`` MOVING, which moving statistics (:attr:`Recipe.moving_stats` then); None otherwise.
+        bn: BatchNorm mode of the path at fitting time (its first input's, for the two-label head).
+        bn_source: when the path read B with MOVING statistics (``bn`` MOVING, or a head's second input), which
+            moving statistics (:attr:`Recipe.moving_stats` then); None otherwise.
         data: the fitting data (folders or image names).
         date: ISO date-time of the fit, None when unknown (format-1 files).
     """
@@ -119,6 +122,11 @@ class SigmaPath:
             object.__setattr__(self, "curve", tuple(float(v) for v in self.curve))
             check_sigma_curve(self.curve, float("inf"))  # the upper bound needs σ_max: Recipe.check
 
+    @property
+    def bns(self) -> tuple[BNMode, ...]:
+        """BatchNorm modes of the B passes this path needs: (bn,)."""
+        return (self.bn,)
+
     def to_dict(self) -> dict[str, Any]:
         return {"bn": self.bn.value, "curve": None if self.curve is None else list(self.curve),
                 "curve_fit": None if self.curve_fit is None else self.curve_fit.to_dict()}
@@ -130,13 +138,21 @@ class SigmaPath:
 
 @dataclass(frozen=True)
 class DetectionPath:
-    """Detection path: B with ``bn`` statistics, S's logit z, ``sigmoid(scale·(z − shift))`` (1 and 0 give S's own
-    probability), the transform fitted under ``transform_fit``."""
+    """Detection path: B with ``bn`` statistics, a logit z, ``sigmoid(scale·(z − shift))`` (1 and 0 give the logit's
+    own probability), the transform fitted under ``transform_fit``.
+
+    The logit is S's, ``S(label)``, or, with a ``head`` (:mod:`dmenet.models.detection_head`), the two-label head's
+    ``h(label, label₂)``, where label₂ is B's output with ``second_bn`` statistics (a second set of passes unless the
+    σ path already made it); ``head_fit`` records the conditions the head was trained under.
+    """
 
     bn: BNMode = BNMode.MOVING
     scale: float = 1.0
     shift: float = 0.0
     transform_fit: Fit | None = None
+    head: DetectionHead | None = None
+    second_bn: BNMode | None = None
+    head_fit: Fit | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bn", BNMode(self.bn))
@@ -144,13 +160,35 @@ class DetectionPath:
         object.__setattr__(self, "shift", float(self.shift))
         if not self.scale > 0:
             raise ValueError(f"recipe.detection.scale must be > 0, got {self.scale}")
+        if self.second_bn is not None:
+            object.__setattr__(self, "second_bn", BNMode(self.second_bn))
+        if (self.head is None) != (self.second_bn is None):
+            raise ValueError("recipe.detection: a head needs its second_bn and second_bn needs a head")
+        if self.head is not None and self.second_bn is self.bn:
+            raise ValueError(f"recipe.detection: the head's two labels would both use {self.bn.describe()} "
+                             "BatchNorm statistics (second_bn must differ from bn)")
+
+    @property
+    def bns(self) -> tuple[BNMode, ...]:
+        """BatchNorm modes of the B passes this path needs: (bn,) for S, (bn, second_bn) with a head."""
+        return (self.bn,) if self.second_bn is None else (self.bn, self.second_bn)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bn": self.bn.value, "scale": self.scale, "shift": self.shift,
-                "transform_fit": None if self.transform_fit is None else self.transform_fit.to_dict()}
+        d = {"bn": self.bn.value, "scale": self.scale, "shift": self.shift,
+             "transform_fit": None if self.transform_fit is None else self.transform_fit.to_dict()}
+        if self.head is not None:  # files without a head keep their format-2 text unchanged
+            d.update(head=self.head.to_dict(), second_bn=self.second_bn.value,
+                     head_fit=None if self.head_fit is None else self.head_fit.to_dict())
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectionPath":
+        _reject_unknown(cls, d, "recipe.detection")
+        d = dict(d)
+        if d.get("head") is not None:
+            d["head"] = DetectionHead.from_dict(d["head"])
+        if d.get("head_fit") is not None:
+            d["head_fit"] = Fit.from_dict(d["head_fit"], "recipe.detection.head_fit")
         return _path_from_dict(cls, d, "recipe.detection", "transform_fit")
 
 
@@ -176,30 +214,34 @@ class Recipe:
     # ------------------------------------------------------------------------------------------------ questions
     @property
     def shared_pass(self) -> bool:
-        """Both paths normalise alike, so one set of B passes serves σ and the blur probability."""
+        """Both paths normalise alike, so one set of B passes serves σ and the detection path's first label."""
         return self.sigma.bn is self.detection.bn
 
     def contradictions(self) -> list[str]:
         """One line per fitted value whose fitting conditions differ from this recipe (empty when consistent)."""
         out = []
-        for what, bn, fit in (("σ curve", self.sigma.bn, self.sigma.curve_fit if self.sigma.curve else None),
-                              ("detection transform", self.detection.bn, self.detection.transform_fit)):
+        det = self.detection
+        for what, bns, fit in (("σ curve", self.sigma.bns, self.sigma.curve_fit if self.sigma.curve else None),
+                               ("detection transform", det.bns, det.transform_fit),
+                               ("detection head", det.bns, det.head_fit if det.head is not None else None)):
             if fit is None:
                 continue
             if fit.flips != self.flips:
                 out.append(f"the {what} was fitted at {fit.flips} flips, used at {self.flips}")
-            if fit.bn is not bn:
+            if fit.bn is not bns[0]:
                 out.append(f"the {what} was fitted with {fit.bn.describe()} BatchNorm statistics, used with "
-                           f"{bn.describe()} ones")
-            elif bn is BNMode.MOVING and fit.bn_source != self.moving_stats:
+                           f"{bns[0].describe()} ones")
+            elif BNMode.MOVING in bns and fit.bn_source != self.moving_stats:
                 out.append(f"the {what} was fitted on moving statistics from {fit.bn_source!r}; the weights now "
                            f"hold {self.moving_stats!r}")
         return out
 
-    def fit_conditions(self, tool: str, path_bn: BNMode, data: tuple[str, ...] | list[str], date: str) -> Fit:
-        """A :class:`Fit` for a value fitted now, on a path with ``path_bn`` statistics, under this recipe."""
-        source = self.moving_stats if path_bn is BNMode.MOVING else None
-        return Fit(tool=tool, flips=self.flips, bn=path_bn, bn_source=source, data=tuple(data), date=date)
+    def fit_conditions(self, tool: str, bns: tuple[BNMode, ...], data: tuple[str, ...] | list[str],
+                       date: str) -> Fit:
+        """A :class:`Fit` for a value fitted now, under this recipe, on a path whose B passes use ``bns``
+        (``SigmaPath.bns`` / ``DetectionPath.bns``)."""
+        source = self.moving_stats if BNMode.MOVING in bns else None
+        return Fit(tool=tool, flips=self.flips, bn=bns[0], bn_source=source, data=tuple(data), date=date)
 
     # ------------------------------------------------------------------------------------------------ copies
     def with_flips(self, flips: int | None) -> "Recipe":
@@ -220,6 +262,14 @@ class Recipe:
         return dataclasses.replace(self, detection=dataclasses.replace(
             self.detection, scale=scale, shift=shift, transform_fit=fit))
 
+    def with_head(self, head: DetectionHead | None, second_bn: BNMode | str | None = None,
+                  fit: Fit | None = None) -> "Recipe":
+        """A copy whose detection logit is ``head`` on (the detection label, B's label with ``second_bn``), trained
+        under ``fit``; ``head`` None = S again. The transform is kept (refit it: it was fitted on the other logit)."""
+        return dataclasses.replace(self, detection=dataclasses.replace(
+            self.detection, head=head, second_bn=None if head is None else second_bn,
+            head_fit=None if head is None else fit))
+
     def with_bn(self, sigma: BNMode | str | None = None, detection: BNMode | str | None = None,
                 moving_stats: str | None = None) -> "Recipe":
         """A copy with other BatchNorm modes (None = unchanged) and, when given, another source of the moving
@@ -239,9 +289,13 @@ class Recipe:
 
         flips = "1 pass" if self.flips == 1 else f"mean of {self.flips} flips"
         curve = "no σ curve" if self.sigma.curve is None else f"{len(self.sigma.curve)}-value σ curve"
+        det = self.detection
+        logit = ("S logit z" if det.head is None else
+                 f"and with {bn(det.second_bn)} ones, head logit z = h(both labels) "
+                 f"({'→'.join(str(w) for w in det.head.widths)})")
         return (f"σ: B with {bn(self.sigma.bn)} BatchNorm statistics, {flips}, label × σ_max, {curve} → σ px\n"
-                f"blur probability: B with {bn(self.detection.bn)} BatchNorm statistics, {flips}, S logit z → "
-                f"sigmoid({self.detection.scale:g}·(z − {self.detection.shift:g}))")
+                f"blur probability: B with {bn(det.bn)} BatchNorm statistics, {flips}, {logit} → "
+                f"sigmoid({det.scale:g}·(z − {det.shift:g}))")
 
     # ------------------------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.eval import metrics
-from dmenet.inference import blur_probability_from_logit, calibration_logit
+from dmenet.inference import blur_probability_from_logit
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_dbd")
@@ -99,8 +99,9 @@ def fit_logit_transform(
 
 def labelled_logits(predictor, root: Path,
                     white_is_blurred: bool) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """S logits (the detection path of ``predictor``, a :class:`dmenet.inference.Predictor`) and GT masks
-    (1 = blurred) of every image of a labelled ``image/`` + ``gt/`` folder.
+    """Detection logits (S's or the two-label head's: the detection path of ``predictor``, a
+    :class:`dmenet.inference.Predictor`) and GT masks (1 = blurred) of every image of a labelled ``image/`` +
+    ``gt/`` folder.
 
     Unreadable images are skipped with a warning; a mask whose size differs from its image raises
     (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).
@@ -115,7 +116,7 @@ def labelled_logits(predictor, root: Path,
         except sio.InputError as err:
             log.warning("skipped: %s", err)
             continue
-        logits.append(calibration_logit(predictor.model, predictor.detection_label(sample["image"])))
+        logits.append(predictor.detection_logit(predictor.detection_labels(sample["image"])))
         masks.append(sample["mask"] > 0.5)
         names.append(Path(sample["path"]).name)
     if not logits:

@@ -1,0 +1,116 @@
+"""The two-label detection head: a per-pixel function of B's label under two BatchNorm modes, used in place of S.
+
+Why (experiments/RULE_21H.md, RULE_21H8.md): S sees B's label with *per-image* BatchNorm statistics, which divides
+away a blur that covers the whole photo, so a photo that is sharp everywhere still shows "relative" blur; B's label
+with *moving* statistics measures absolute blur but ranks blur within a photo worse. The head
+``h(l_first, l_second)`` sees both, per pixel, and is trained with BCE on labelled photos (blur masks) plus photos
+that are sharp everywhere (all-sharp masks): :mod:`dmenet.training.fit_head`.
+
+``h`` is a small multilayer perceptron: ``2 → hidden … → 1``, LeakyReLU(:data:`NEGATIVE_SLOPE`) between layers, on
+the two labels in [0, 1] (σ / σ_max under each BatchNorm mode); its output is a logit (1 = blurred) that goes through
+the recipe's transform ``sigmoid(scale·(z − shift))`` as S's does. Its weights are a fitted value of the recipe
+(a few hundred numbers kept in the model's JSON sidecar, with the :class:`~dmenet.models.recipe.Fit` they were
+fitted under), not tensors of the model file: the architecture and weights of B, D, C and S do not change.
+
+:class:`DetectionHead` is the immutable recipe value and :func:`head_logit` the pure function that applies it
+(numpy; no torch import, as :mod:`dmenet.models.recipe`); the trainable ``nn.Module`` with the same arithmetic is
+:class:`dmenet.training.fit_head.DetectionHeadNet`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+NEGATIVE_SLOPE = 0.2
+"""LeakyReLU slope between the head's layers."""
+HIDDEN = (16, 16)
+"""Default hidden widths (2 → 16 → 16 → 1: 337 numbers)."""
+_CHUNK = 1 << 18  # pixels per matrix product: keeps the hidden activations (16 floats each) in cache
+
+
+@dataclass(frozen=True)
+class DetectionHead:
+    """The head's weights: ``layers[i] = (W, b)`` with W a tuple of rows (out × in) and b (out,), input width 2
+    (the detection path's label, then the label of its ``second_bn``: :class:`dmenet.models.recipe.DetectionPath`),
+    output width 1.
+    """
+
+    layers: tuple[tuple[tuple[tuple[float, ...], ...], tuple[float, ...]], ...]
+
+    def __post_init__(self) -> None:
+        try:
+            layers = tuple((tuple(tuple(float(v) for v in row) for row in w), tuple(float(v) for v in b))
+                           for w, b in self.layers)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"detection head: malformed layers (each must be (weight rows, biases)): {exc}") \
+                from None
+        object.__setattr__(self, "layers", layers)
+        if not layers:
+            raise ValueError("detection head: no layers")
+        width = 2
+        for i, (w, b) in enumerate(layers):
+            if not w or any(len(row) != width for row in w) or len(b) != len(w):
+                raise ValueError(f"detection head layer {i}: expected ({len(b)} × {width}) weights and matching "
+                                 f"biases, got {len(w)} rows of {[len(r) for r in w][:3]}… and {len(b)} biases")
+            if not all(math.isfinite(v) for row in w for v in row) or not all(math.isfinite(v) for v in b):
+                raise ValueError(f"detection head layer {i}: weights must be finite")
+            width = len(w)
+        if width != 1:
+            raise ValueError(f"detection head: the last layer must have one output, got {width}")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Layer widths, input first: (2, 16, 16, 1) for the default head."""
+        return (2,) + tuple(len(w) for w, _ in self.layers)
+
+    def arrays(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(W (out, in), b (out,)) float32 arrays per layer."""
+        return [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in self.layers]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [{"weight": [list(r) for r in w], "bias": list(b)} for w, b in self.layers]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DetectionHead":
+        if not isinstance(d, dict) or set(d) != {"layers"}:
+            raise ValueError(f"recipe.detection.head: expected the key 'layers', got "
+                             f"{sorted(d) if isinstance(d, dict) else d!r}")
+        layers = []
+        for i, layer in enumerate(d["layers"]):
+            if not isinstance(layer, dict) or set(layer) != {"weight", "bias"}:
+                raise ValueError(f"recipe.detection.head.layers[{i}]: expected keys ['bias', 'weight']")
+            layers.append((layer["weight"], layer["bias"]))
+        return cls(layers=tuple(layers))
+
+
+def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The head's logit (1 = blurred) per pixel: ``W₃·ρ(W₂·ρ(W₁·[first, second] + b₁) + b₂) + b₃`` for the default
+    widths, ρ = LeakyReLU(:data:`NEGATIVE_SLOPE`).
+
+    Args:
+        head: the weights.
+        first: (...) float labels in [0, 1] of the detection path's BatchNorm mode.
+        second: labels of the same shape under the detection path's ``second_bn``.
+
+    Returns:
+        float32 array of the inputs' shape.
+    """
+    first = np.asarray(first, np.float32)
+    second = np.asarray(second, np.float32)
+    if first.shape != second.shape:
+        raise ValueError(f"head_logit: label maps of different shapes {first.shape} and {second.shape}")
+    x = np.stack([first.ravel(), second.ravel()], 1)
+    arrays = head.arrays()
+    out = np.empty(x.shape[0], np.float32)
+    for start in range(0, x.shape[0], _CHUNK):
+        a = x[start:start + _CHUNK]
+        for i, (w, b) in enumerate(arrays):
+            a = a @ w.T + b
+            if i < len(arrays) - 1:
+                a = np.where(a > 0, a, np.float32(NEGATIVE_SLOPE) * a)
+        out[start:start + _CHUNK] = a[:, 0]
+    return out.reshape(first.shape)

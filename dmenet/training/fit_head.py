@@ -1,0 +1,169 @@
+"""Train the two-label detection head (:mod:`dmenet.models.detection_head`) on labelled photos, then fit its
+logit transform: the ``head`` step of :mod:`dmenet.calibrate`.
+
+Data: labelled folders (``image/`` + ``gt/``, masks 1 = blurred after the polarity is applied), e.g. the CUHK
+training images plus screened photos that are sharp everywhere with all-sharp masks (``labelled_neg/`` of
+``experiments/build_training_set.py``). For each image, B's two label maps of the detection path (its own BatchNorm
+mode and ``second_bn``, each the mean of the recipe's flips) are computed once and kept in memory (8 bytes a pixel).
+
+Training (:class:`HeadTraining`): BCE on pixels; each epoch draws ``pixels_per_image`` random pixels of *every*
+image, so each image weighs the same whatever its size; Adam, cosine-annealed learning rate, fixed seed (the
+parameter initialisation, the pixel draws and the batch order all follow it: the same data gives the same head).
+Then the transform ``sigmoid(scale·(z − shift))`` is chosen with :func:`dmenet.training.fit_dbd.fit_logit_transform`
+on ``transform_images`` images drawn (same seed) from those whose masks hold both classes.
+
+Rules 21h / 21h8 (``experiments/RULE_21H*.md``) record why and how the shipped head was judged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead
+from dmenet.models.recipe import BNMode
+from syndof import io as sio
+
+log = logging.getLogger("dmenet.fit_head")
+
+
+class DetectionHeadNet(nn.Module):
+    """Trainable form of the head: (..., 2) labels → (...) logits, the arithmetic of
+    :func:`dmenet.models.detection_head.head_logit`."""
+
+    def __init__(self, hidden: tuple[int, ...] = HIDDEN):
+        super().__init__()
+        widths = (2,) + tuple(hidden) + (1,)
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, linear in enumerate(self.linears):
+            x = linear(x)
+            if i < len(self.linears) - 1:
+                x = nn.functional.leaky_relu(x, NEGATIVE_SLOPE)
+        return x[..., 0]
+
+    def to_head(self) -> DetectionHead:
+        """The recipe value of these weights (float32 values kept exactly: JSON floats are float64)."""
+        return DetectionHead(layers=tuple((lin.weight.detach().float().tolist(), lin.bias.detach().float().tolist())
+                                          for lin in self.linears))
+
+    @classmethod
+    def from_head(cls, head: DetectionHead) -> "DetectionHeadNet":
+        """A module holding ``head``'s weights."""
+        net = cls(hidden=head.widths[1:-1])
+        with torch.no_grad():
+            for lin, (w, b) in zip(net.linears, head.arrays()):
+                lin.weight.copy_(torch.from_numpy(w))
+                lin.bias.copy_(torch.from_numpy(b))
+        return net
+
+
+@dataclass(frozen=True)
+class HeadTraining:
+    """Training settings of the head (defaults: rule 21h)."""
+
+    epochs: int = 60
+    pixels_per_image: int = 4096
+    batch: int = 32768
+    lr: float = 1e-2
+    seed: int = 21
+    hidden: tuple[int, ...] = HIDDEN
+    transform_images: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "pixels_per_image", "batch", "transform_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"head training: {name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"head training: lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "hidden": list(self.hidden)}
+
+
+def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path], white_is_blurred: bool
+                         ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """B's labels under the two BatchNorm modes ``bns`` (the head's inputs, each the mean of the predictor's
+    flips) and the mask of every image of the labelled folders ``roots``.
+
+    Returns:
+        (pairs, masks, names): pairs[i] (H, W, 2) float32 labels, masks[i] (H, W) float32 1 = blurred, names[i]
+        "folder/file". Unreadable images are skipped with a warning.
+
+    Raises:
+        InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
+    """
+    from dmenet.data.labelled import LabelledDataset
+
+    pairs, masks, names = [], [], []
+    for root in roots:
+        dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
+        before = len(names)
+        for i in range(len(dataset)):
+            try:
+                sample = dataset.load(i)
+            except sio.InputError as err:
+                log.warning("skipped: %s", err)
+                continue
+            pairs.append(np.stack([predictor.label(sample["image"], bn) for bn in bns], -1).astype(np.float32))
+            masks.append((sample["mask"] > 0.5).astype(np.float32))
+            names.append(f"{Path(root).name}/{Path(sample['path']).name}")
+            if (len(names) - before) % 25 == 0:
+                log.info("%s: labels of %d / %d images", root, len(names) - before, len(dataset))
+        if len(names) == before:
+            raise sio.InputError(root, "no readable labelled image")
+    return pairs, masks, names
+
+
+def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraining) -> tuple[DetectionHeadNet,
+                                                                                             list[float]]:
+    """Train the head with BCE (see the module docstring) on ``pairs[i]`` (..., 2) labels and ``masks[i]`` (...)
+    targets (1 = blurred) per image. Returns the net in eval mode and the mean loss of each epoch."""
+    if len(pairs) != len(masks) or not pairs:
+        raise ValueError(f"train_head: {len(pairs)} label sets and {len(masks)} masks")
+    pairs = [np.asarray(p, np.float32).reshape(-1, 2) for p in pairs]
+    masks = [np.asarray(m, np.float32).reshape(-1) for m in masks]
+    for p, m in zip(pairs, masks):
+        if len(p) != len(m):
+            raise ValueError(f"train_head: {len(p)} label pairs but {len(m)} mask pixels")
+    torch.manual_seed(cfg.seed)
+    net = DetectionHeadNet(cfg.hidden)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
+    rng = np.random.default_rng(cfg.seed)
+    bce = nn.BCEWithLogitsLoss()
+    losses = []
+    for epoch in range(cfg.epochs):
+        picks = [rng.integers(0, len(x), cfg.pixels_per_image) for x in pairs]
+        x = torch.from_numpy(np.concatenate([p[i] for p, i in zip(pairs, picks)]))
+        y = torch.from_numpy(np.concatenate([m[i] for m, i in zip(masks, picks)]))
+        order = torch.randperm(len(x))
+        total = 0.0
+        for b in range(0, len(x), cfg.batch):
+            j = order[b:b + cfg.batch]
+            loss = bce(net(x[j]), y[j])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(j)
+        sched.step()
+        losses.append(total / len(x))
+        if epoch % 10 == 0 or epoch == cfg.epochs - 1:
+            log.info("head epoch %d: BCE %.4f", epoch, losses[-1])
+    return net.eval(), losses
+
+
+def transform_image_indices(masks: list[np.ndarray], names: list[str], n: int, seed: int) -> list[int]:
+    """Indices of ``n`` images (seeded draw, sorted by name) among those whose masks hold both classes: the images
+    the logit transform is fitted on (an all-sharp image has no Fmax)."""
+    pool = sorted((names[i], i) for i, m in enumerate(masks) if 0 < m.sum() < m.size)
+    if not pool:
+        raise ValueError("no labelled image holds both blurred and sharp pixels: the transform cannot be fitted")
+    chosen = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
+    return [pool[k][1] for k in sorted(chosen)]

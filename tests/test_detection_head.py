@@ -1,0 +1,189 @@
+"""The two-label detection head: its arithmetic, its place in the recipe and the model file, its training and the
+``calibrate head`` step on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet import calibrate, inference
+from dmenet.models.config import ModelConfig
+from dmenet.models.detection_head import NEGATIVE_SLOPE, DetectionHead, head_logit
+from dmenet.models.dmenet import build_dmenet
+from dmenet.models.model_io import load_model_file, save_model
+from dmenet.models.recipe import BNMode, DetectionPath, Fit, Recipe
+from dmenet.training.fit_head import DetectionHeadNet, HeadTraining, train_head, transform_image_indices
+from syndof import io
+
+
+def _tiny(seed=0):
+    torch.manual_seed(seed)
+    return build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)).eval()
+
+
+def _head(seed=0) -> DetectionHead:
+    torch.manual_seed(seed)
+    return DetectionHeadNet().to_head()
+
+
+def test_head_logit_is_the_mlp_written_out():
+    head = _head(3)
+    rng = np.random.default_rng(0)
+    a, b = rng.random((7, 9)).astype(np.float32), rng.random((7, 9)).astype(np.float32)
+    (w1, b1), (w2, b2), (w3, b3) = head.arrays()
+    leaky = lambda v: np.where(v > 0, v, NEGATIVE_SLOPE * v)  # noqa: E731
+    x = np.stack([a, b], -1).astype(np.float64)
+    want = (leaky(leaky(x @ w1.T + b1) @ w2.T + b2) @ w3.T + b3)[..., 0]
+    got = head_logit(head, a, b)
+    assert got.shape == (7, 9) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    with torch.no_grad():
+        net = DetectionHeadNet.from_head(head)(torch.from_numpy(np.stack([a, b], -1)))
+    np.testing.assert_allclose(got, net.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="different shapes"):
+        head_logit(head, a, b[:, :3])
+
+
+def test_head_survives_json_exactly_and_bad_heads_are_refused():
+    head = _head(1)
+    assert head.widths == (2, 16, 16, 1)
+    again = DetectionHead.from_dict(json.loads(json.dumps(head.to_dict())))
+    assert again == head  # float32 values are exact as JSON float64
+    for arr, arr2 in zip(head.arrays(), again.arrays()):
+        assert all(np.array_equal(x, y) for x, y in zip(arr, arr2))
+    with pytest.raises(ValueError, match="one output"):
+        DetectionHead(layers=head.layers[:2])
+    with pytest.raises(ValueError, match="layer 0"):
+        DetectionHead(layers=head.layers[1:])  # the first layer must take the two labels
+    with pytest.raises(ValueError, match="finite"):
+        DetectionHead(layers=((((float("nan"), 0.0),), (0.0,)),))
+    with pytest.raises(ValueError, match="malformed"):
+        DetectionHead(layers=(((0.0, 0.0),), (0.0,)))
+    with pytest.raises(ValueError, match="key 'layers'"):
+        DetectionHead.from_dict({"layers": [], "extra": 1})
+
+
+def test_detection_path_needs_a_head_and_a_distinct_second_mode():
+    head = _head()
+    with pytest.raises(ValueError, match="second_bn"):
+        DetectionPath(bn=BNMode.IMAGE, head=head)
+    with pytest.raises(ValueError, match="second_bn"):
+        DetectionPath(bn=BNMode.IMAGE, second_bn=BNMode.MOVING)
+    with pytest.raises(ValueError, match="must differ"):
+        DetectionPath(bn=BNMode.IMAGE, head=head, second_bn=BNMode.IMAGE)
+    path = DetectionPath(bn=BNMode.IMAGE, head=head, second_bn="moving")
+    assert path.bns == (BNMode.IMAGE, BNMode.MOVING)
+    assert DetectionPath(bn=BNMode.IMAGE).bns == (BNMode.IMAGE,)
+    assert "head" not in DetectionPath().to_dict()  # files without a head keep their text
+    with pytest.raises(ValueError, match="unknown keys"):
+        DetectionPath.from_dict({**path.to_dict(), "heads": None})
+
+
+def test_recipe_round_trip_text_and_contradictions_of_a_head():
+    fit = Fit(tool="t", flips=8, bn=BNMode.IMAGE, bn_source="training")
+    recipe = Recipe(flips=8).with_bn(BNMode.MOVING, BNMode.IMAGE).with_head(_head(), BNMode.MOVING, fit)
+    assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+    assert "head logit z = h(both labels) (2→16→16→1)" in str(recipe)
+    assert recipe.contradictions() == []
+    assert recipe.with_flips(1).contradictions() == ["the detection head was fitted at 8 flips, used at 1"]
+    moved = recipe.with_bn(moving_stats="re-estimated elsewhere")  # the head's second label reads them
+    assert moved.contradictions() == ["the detection head was fitted on moving statistics from 'training'; the "
+                                      "weights now hold 're-estimated elsewhere'"]
+    assert recipe.with_head(None).detection == DetectionPath(bn=BNMode.IMAGE)
+
+
+def test_training_learns_what_s_cannot_see_and_is_deterministic():
+    """Blurred iff the *second* label is high: a function of the first label alone (S) cannot do it."""
+    rng = np.random.default_rng(0)
+    pairs, masks = [], []
+    for _ in range(6):
+        x = rng.random((3000, 2)).astype(np.float32)
+        pairs.append(x)
+        masks.append((x[:, 1] > 0.5).astype(np.float32))
+    cfg = HeadTraining(epochs=25, pixels_per_image=512, batch=1024, seed=4)
+    net, losses = train_head(pairs, masks, cfg)
+    head = net.to_head()
+    test = rng.random((2000, 2)).astype(np.float32)
+    accuracy = np.mean((head_logit(head, test[:, 0], test[:, 1]) > 0) == (test[:, 1] > 0.5))
+    assert accuracy > 0.95 and losses[-1] < losses[0] / 2
+    assert train_head(pairs, masks, cfg)[0].to_head() == head
+    assert train_head(pairs, masks, HeadTraining(epochs=25, pixels_per_image=512, batch=1024, seed=5))[0] \
+        .to_head() != head
+
+
+def test_transform_images_leave_out_single_class_masks():
+    masks = [np.zeros(4), np.array([0, 1, 0, 1.0]), np.ones(4), np.array([1, 0, 0, 0.0])]
+    names = ["d", "c", "b", "a"]
+    assert transform_image_indices(masks, names, 5, 0) == [3, 1]  # by name: a, c
+    assert len(transform_image_indices(masks, names, 1, 0)) == 1
+    with pytest.raises(ValueError, match="both"):
+        transform_image_indices([np.zeros(4)], ["x"], 3, 0)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """Two labelled photos (left half sharp texture, right half flat = blurred) and one sharp-everywhere negative."""
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = rng.random((48, 64, 3)).astype(np.float32)
+        img[:, 32:] = 0.5
+        mask = np.zeros((48, 64), np.float32)
+        mask[:, 32:] = 1.0
+        io.write_image(tmp_path / "lab" / "image" / f"a{i}.png", img)
+        io.write_image(tmp_path / "lab" / "gt" / f"a{i}.png", mask)
+    io.write_image(tmp_path / "neg" / "image" / "n0.png", rng.random((48, 64, 3)).astype(np.float32))
+    io.write_image(tmp_path / "neg" / "gt" / "n0.png", np.zeros((48, 64), np.float32))
+    model = _tiny()
+    model.recipe = Recipe(flips=1).with_bn(BNMode.MOVING, BNMode.IMAGE)
+    save_model(tmp_path / "m.safetensors", model, {"step": 0})
+    return tmp_path
+
+
+def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatch):
+    t = labelled
+    argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), str(t / "neg"),
+            "--epochs", "3", "--pixels-per-image", "64", "--flips", "2", "--out", str(t / "h.safetensors")]
+    assert calibrate.main(argv) == 0
+    model, sidecar = load_model_file(t / "h.safetensors")
+    recipe = model.recipe
+    det = recipe.detection
+    assert det.head is not None and det.second_bn is BNMode.MOVING and recipe.flips == 2
+    assert det.head_fit == det.transform_fit and det.head_fit.tool == "dmenet.calibrate head"
+    assert (det.head_fit.flips, det.head_fit.bn, det.head_fit.bn_source) == (2, BNMode.IMAGE, "training")
+    assert recipe.contradictions() == []
+    entry = sidecar["history"][-1]
+    assert entry["tool"] == "dmenet.calibrate head" and entry["data"] == [str(t / "lab"), str(t / "neg")]
+    assert entry["result"]["images"] == ["lab/a0.png", "lab/a1.png", "neg/n0.png"]
+    assert entry["result"]["transform_images"] == ["lab/a0.png", "lab/a1.png"]  # the negative has one class
+    assert entry["result"]["all_sharp_images"] == 1 and len(entry["result"]["losses"]) == 3
+
+    image = np.random.default_rng(5).random((40, 56, 3)).astype(np.float32)
+    predictor = inference.Predictor(model)
+    calls = []
+    real_label = inference.Predictor.label
+    monkeypatch.setattr(inference.Predictor, "label",
+                        lambda self, img, bn, **kw: calls.append(bn) or real_label(self, img, bn, **kw))
+    est = predictor.estimate(image)
+    assert sorted(calls) == [BNMode.IMAGE, BNMode.MOVING]  # σ's moving pass serves the head's second label
+    monkeypatch.setattr(inference.Predictor, "label", real_label)
+    first, second = predictor.label(image, BNMode.IMAGE), predictor.label(image, BNMode.MOVING)
+    np.testing.assert_array_equal(second, est.label)
+    z = head_logit(det.head, first, second).astype(np.float64)
+    np.testing.assert_allclose(est.blur_probability, 1 / (1 + np.exp(-det.scale * (z - det.shift))), atol=1e-6)
+    alone = inference.estimate_blur_probability(image, predictor)  # detection only: both passes, same map
+    np.testing.assert_array_equal(alone, est.blur_probability)
+    s_only = inference.Predictor(model, recipe.with_head(None)).estimate(image).blur_probability
+    assert not np.allclose(s_only, est.blur_probability, atol=1e-3)
+
+
+def test_calibrate_head_refuses_a_second_mode_equal_to_the_first(labelled, capsys):
+    t = labelled
+    argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), "--second-bn", "image",
+            "--out", str(t / "h.safetensors")]
+    assert calibrate.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--second-bn image" in err[0]
+    assert not (t / "h.safetensors").exists() and not (t / "h.json").exists()
