@@ -155,6 +155,7 @@ def delta(files: list[str]) -> None:
     from syndof import io as sio
 
     predictor = inference.load_predictor()  # the recipe: 8 flips, per-image statistics for detection
+    predictor = inference.Predictor(predictor.model, predictor.recipe.with_head(None))  # S: what the table holds
     det = predictor.recipe.detection
     worst_z = worst_p = 0.0
     for path in files:

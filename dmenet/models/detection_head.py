@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 NEGATIVE_SLOPE = 0.2
-"""LeakyReLU slope between the head's layers."""
+"""LeakyReLU slope between the head's layers (below 1: LeakyReLU(x) = max(x, slope·x))."""
 HIDDEN = (16, 16)
 """Default hidden widths (2 → 16 → 16 → 1: 337 numbers)."""
-_CHUNK = 1 << 18  # pixels per matrix product: keeps the hidden activations (16 floats each) in cache
+_CHUNK = 1 << 14  # pixels per matrix product: keeps the hidden activations (16 floats each) in cache
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,15 @@ def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np
     if first.shape != second.shape:
         raise ValueError(f"head_logit: label maps of different shapes {first.shape} and {second.shape}")
     x = np.stack([first.ravel(), second.ravel()], 1)
-    arrays = head.arrays()
+    layers = [(w.T.copy(), b) for w, b in head.arrays()]
+    slope = np.float32(NEGATIVE_SLOPE)
     out = np.empty(x.shape[0], np.float32)
     for start in range(0, x.shape[0], _CHUNK):
         a = x[start:start + _CHUNK]
-        for i, (w, b) in enumerate(arrays):
-            a = a @ w.T + b
-            if i < len(arrays) - 1:
-                a = np.where(a > 0, a, np.float32(NEGATIVE_SLOPE) * a)
+        for i, (wt, b) in enumerate(layers):
+            a = a @ wt
+            a += b
+            if i < len(layers) - 1:
+                np.maximum(a, a * slope, out=a)  # LeakyReLU for a slope below 1
         out[start:start + _CHUNK] = a[:, 0]
     return out.reshape(first.shape)
