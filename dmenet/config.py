@@ -36,6 +36,28 @@ def require_positive(cfg: Any, section: str, names: Iterable[str]) -> None:
             raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")
 
 
+def check_adam(cfg: Any, section: str, lrs: Iterable[str] = ("lr",)) -> None:
+    """Raise ConfigError naming ``section.name`` for a learning rate of ``lrs`` that is not a finite number >= 0,
+    a ``beta1`` / ``beta2`` outside [0, 1), or an ``eps`` <= 0 (when ``cfg`` has one): Adam settings in every
+    training config (DMENet, Distill-DBDGAN, Galetto & Deng)."""
+    for name in lrs:
+        value = getattr(cfg, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{section}.{name} must be a finite learning rate >= 0, got {value}")
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(cfg, name) < 1.0:
+            raise ConfigError(f"{section}.{name} must be in [0, 1), got {getattr(cfg, name)}")
+    if hasattr(cfg, "eps") and not cfg.eps > 0:
+        raise ConfigError(f"{section}.eps must be > 0, got {cfg.eps}")
+
+
+def check_choice(cfg: Any, section: str, name: str, choices: Iterable[str]) -> None:
+    """Raise ConfigError naming ``section.name`` unless its value is one of ``choices``."""
+    choices = tuple(choices)
+    if getattr(cfg, name) not in choices:
+        raise ConfigError(f"{section}.{name} must be one of {choices}, got {getattr(cfg, name)!r}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Training data folders and augmentation (docs/method.md §6).
@@ -137,15 +159,7 @@ class OptimConfig:
     steps_per_epoch: int | None = None  # None → |synthetic train| // train.batch_synthetic (the official epoch)
 
     def __post_init__(self) -> None:
-        for name in ("lr", "lr_d"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ConfigError(f"optim.{name} must be a finite learning rate >= 0, got {value}")
-        for name in ("beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"optim.{name} must be in [0, 1), got {getattr(self, name)}")
-        if not self.eps > 0:
-            raise ConfigError(f"optim.eps must be > 0, got {self.eps}")
+        check_adam(self, "optim", ("lr", "lr_d"))
         if not 0.0 < self.decay <= 1.0:
             raise ConfigError(f"optim.decay must be in (0, 1] (the lr is multiplied by it every "
                               f"optim.decay_every_epochs epochs), got {self.decay}")
@@ -195,12 +209,9 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
-        if self.stage not in STAGES:
-            raise ConfigError(f"train.stage must be one of {STAGES}, got {self.stage!r}")
-        if self.wandb not in WANDB_MODES:
-            raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
+        check_choice(self, "train", "stage", STAGES)
+        check_choice(self, "train", "wandb", WANDB_MODES)
+        check_choice(self, "train", "device", ("auto", "cpu", "cuda"))
         require_positive(self, "train", ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled",
                                          "log_every", "ckpt_every", "keep_last"))
 

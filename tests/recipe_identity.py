@@ -3,8 +3,11 @@
 ``cases()`` names the images (the 5 CUHK test images, RTF 01, the demo's scikit-image photos); :func:`map_hashes` runs
 ``dmenet.inference.estimate`` with the shipped checkpoint on each and returns SHA-256 of the float32 bytes of the σ
 and probability maps with their shapes (one torch thread: other thread counts reorder float sums). ``python
-tests/recipe_identity.py --write`` stores them in ``tests/data/recipe_identity.json`` (done once, at commit 36c3343,
-before the recipe refactor); ``tests/test_recipe.py`` compares against that file.
+tests/recipe_identity.py --write`` stored them in ``tests/data/recipe_identity.json`` once, at commit 36c3343, before
+the recipe refactor: the detection path was then S with ``sigmoid(6·(z − 2.5))`` (:func:`s_predictor` rebuilds it
+from today's file, whose weights are those of 36c3343). Rule 21h8 replaced S by a two-label detection head;
+``--write-head`` stored the shipped head's probability maps in ``tests/data/recipe_identity_head.json`` when it
+shipped. ``tests/test_recipe.py`` compares against both files.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 HASH_FILE = REPO / "tests" / "data" / "recipe_identity.json"
+HEAD_HASH_FILE = REPO / "tests" / "data" / "recipe_identity_head.json"
+PINNED_S_TRANSFORM = (6.0, 2.5)
+"""(scale, shift) of the detection transform on S's logit at commit 36c3343."""
 
 CUHK = ("out_of_focus0011.jpg", "out_of_focus0031.jpg", "out_of_focus0035.jpg", "out_of_focus0080.jpg",
         "out_of_focus0088.jpg")
@@ -51,8 +57,16 @@ def array_digest(array: np.ndarray) -> dict:
     return {"shape": list(a.shape), "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
 
 
+def s_predictor(model):
+    """The shipped file's recipe with the detection path of commit 36c3343: S and :data:`PINNED_S_TRANSFORM`."""
+    from dmenet.inference import Predictor
+
+    return Predictor(model, model.recipe.with_head(None).with_transform(*PINNED_S_TRANSFORM))
+
+
 def map_hashes(model, names: list[str] | None = None, shared: Path = SHARED) -> dict[str, dict]:
-    """{case: {"sigma": digest, "blur_probability": digest}} of ``estimate(image, model)`` (both maps)."""
+    """{case: {"sigma": digest, "blur_probability": digest}} of ``estimate(image, model)`` (both maps; ``model`` a
+    DMENet, run with its recipe, or a Predictor)."""
     from dmenet.inference import estimate
 
     out = {}
@@ -64,13 +78,33 @@ def map_hashes(model, names: list[str] | None = None, shared: Path = SHARED) -> 
     return out
 
 
+def _plain_blur(model):
+    """B's label without the fused fast path (:mod:`dmenet.models.fuse`): BatchNorm as trained, as at 36c3343."""
+    return lambda x: model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
+
+
 def main() -> int:
     import torch
 
     from dmenet.inference import load_model
 
     torch.set_num_threads(1)
-    hashes = map_hashes(load_model())
+    model = load_model()
+    if "--write-head" in sys.argv:
+        from dmenet import inference
+        from dmenet.models.fuse import cached_inference_blur
+
+        assert model.recipe.detection.head is not None, "the shipped recipe has no detection head"
+        inference.cached_inference_blur = _plain_blur  # pinned on the plain path, as test_recipe compares
+        try:
+            hashes = {k: v["blur_probability"] for k, v in map_hashes(model).items()}
+        finally:
+            inference.cached_inference_blur = cached_inference_blur
+        HEAD_HASH_FILE.write_text(json.dumps({"model": "checkpoints/dmenet_lite.safetensors", "rule": "21h8",
+                                              "maps": hashes}, indent=1) + "\n")
+        print(f"wrote {HEAD_HASH_FILE}")
+        return 0
+    hashes = map_hashes(s_predictor(model))
     if "--write" in sys.argv:
         HASH_FILE.parent.mkdir(parents=True, exist_ok=True)
         HASH_FILE.write_text(json.dumps({"model": "checkpoints/dmenet_lite.safetensors", "commit": "36c3343",

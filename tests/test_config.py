@@ -107,3 +107,23 @@ def test_lite_init_path_resolves_to_shared_weights(shared, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)  # the path in the YAML is relative to the repository root, not the cwd
     cfg = resolve_config(parse_args(["--config", str(REPO / "experiments" / "dmenet_lite.yaml"), "--out", "run"]))
     assert Path(cfg.model.init).resolve() == weights.resolve()
+
+
+@pytest.mark.parametrize("root_path, override, key", [
+    ("dmenet.config.ExperimentConfig", "optim.beta1=1.0", "optim.beta1"),
+    ("dmenet.distill.config.DistillConfig", "optim.lr=-0.1", "optim.lr"),
+    ("dmenet.distill.config.DistillConfig", "optim.beta2=1.5", "optim.beta2"),
+    ("dmenet.distill.config.DistillConfig", "optim.final_lr_fraction=2", "optim.final_lr_fraction"),
+    ("dmenet.distill.config.DistillConfig", "train.wandb=cloud", "train.wandb"),
+    ("dmenet.galetto.train.GalettoConfig", "train.lr=-1e-3", "train.lr"),
+    ("dmenet.galetto.train.GalettoConfig", "train.lr_min=1.0", "train.lr_min"),
+    ("dmenet.galetto.train.GalettoConfig", "train.eps=0", "train.eps")])
+def test_every_training_config_checks_its_adam_settings(root_path, override, key):
+    """One set of Adam / choice checks serves the three training configs: a bad value is refused by name."""
+    import importlib
+
+    module, name = root_path.rsplit(".", 1)
+    root = getattr(importlib.import_module(module), name)
+    load_config(None, root=root)  # the defaults pass
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.") + " must"):
+        load_config(None, [override], root=root)

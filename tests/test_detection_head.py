@@ -136,13 +136,15 @@ def labelled(tmp_path):
         io.write_image(tmp_path / "lab" / "gt" / f"a{i}.png", mask)
     io.write_image(tmp_path / "neg" / "image" / "n0.png", rng.random((48, 64, 3)).astype(np.float32))
     io.write_image(tmp_path / "neg" / "gt" / "n0.png", np.zeros((48, 64), np.float32))
+    (tmp_path / "neg" / "image" / "n1.png").write_bytes(b"not a png")  # unreadable: skipped, named in a warning
+    io.write_image(tmp_path / "neg" / "gt" / "n1.png", np.zeros((48, 64), np.float32))
     model = _tiny()
     model.recipe = Recipe(flips=1).with_bn(BNMode.MOVING, BNMode.IMAGE)
     save_model(tmp_path / "m.safetensors", model, {"step": 0})
     return tmp_path
 
 
-def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatch):
+def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatch, caplog):
     t = labelled
     argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), str(t / "neg"),
             "--epochs", "3", "--pixels-per-image", "64", "--flips", "2", "--out", str(t / "h.safetensors")]
@@ -157,6 +159,7 @@ def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatc
     entry = sidecar["history"][-1]
     assert entry["tool"] == "dmenet.calibrate head" and entry["data"] == [str(t / "lab"), str(t / "neg")]
     assert entry["result"]["images"] == ["lab/a0.png", "lab/a1.png", "neg/n0.png"]
+    assert any("skipped" in r.message and "n1.png" in r.message for r in caplog.records)
     assert entry["result"]["transform_images"] == ["lab/a0.png", "lab/a1.png"]  # the negative has one class
     assert entry["result"]["all_sharp_images"] == 1 and len(entry["result"]["losses"]) == 3
 

@@ -91,19 +91,27 @@ def test_shipped_checkpoint_loads_and_is_small():
     assert 0.0 <= sigma.min() and sigma.max() <= 7.0
 
 
-def test_shipped_detection_map_transform_is_the_recorded_fit_on_training_images():
+def test_shipped_detection_head_is_the_recorded_fit_on_training_images():
+    """Rule 21h8: the shipped detection logit is a two-label head trained by ``calibrate head`` at the recipe's 8
+    flips on the CUHK training split plus sharp-everywhere BSDS500 train photos; no validation or held-out image."""
     import json
 
     from dmenet import load_model
 
     model = load_model()
     sidecar = json.loads((REPO / "checkpoints" / "dmenet_lite.json").read_text())
-    fit = sidecar["dbd_calibration"]
-    assert sidecar["format_version"] == 1  # the shipped file is read through the format-1 reader, unchanged
-    assert (model.recipe.detection.scale, model.recipe.detection.shift) == (fit["scale"], fit["shift"])
-    assert model.recipe.flips == fit["test_flips"] == model.recipe.detection.transform_fit.flips
+    entry = sidecar["history"][-1]
+    det = model.recipe.detection
+    assert sidecar["format_version"] == 2 and entry["tool"] == "dmenet.calibrate head"
+    assert det.head is not None and det.second_bn is BNMode.MOVING and det.bn is BNMode.IMAGE
+    assert (det.scale, det.shift) == (entry["result"]["transform"]["scale"], entry["result"]["transform"]["shift"])
+    assert det.head_fit.flips == det.transform_fit.flips == model.recipe.flips == 8
     assert model.recipe.contradictions() == []  # every value is used as it was fitted
-    assert fit["images"] and not any("cuhk" in name.lower() or "out_of_focus" in name for name in fit["images"])
+    split = json.loads((REPO / "experiments" / "cuhk_split.json").read_text())
+    used = {name.split("/")[-1].rsplit(".", 1)[0] for name in entry["result"]["images"]}
+    assert len(used) == 626 and {s for s in used if not s.startswith("sharp_")} == set(split["train"])
+    assert not used & (set(split["val"]) | set(split["held_out"]))
+    fit = entry["result"]["transform"]
     assert fit["train_mae"] - fit["train_fmax"] <= fit["train_mae_s_probability"] - fit["train_fmax_s_probability"]
 
 

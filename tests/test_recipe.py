@@ -19,7 +19,8 @@ from dmenet.models.model_io import load_model_file, read_sidecar, save_model
 from dmenet.models.recipe import BNMode, Fit, Recipe
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_JSON = REPO / "checkpoints" / "dmenet_lite.json"
+FORMAT1_JSON = REPO / "tests" / "data" / "dmenet_lite_format1.json"
+"""The shipped sidecar as it was until rule 21h8 added the detection head (format 1, as written in Dec 2026)."""
 
 
 def _tiny():
@@ -35,10 +36,11 @@ def _shipped_like() -> Recipe:
 
 # ---------------------------------------------------------------------------------------------- the shipped file
 def test_format1_sidecar_maps_to_the_recipe_without_touching_the_file():
-    before = SHIPPED_JSON.read_bytes()
+    """The sidecar the lite model shipped with before rule 21h8 (format 1)."""
+    before = FORMAT1_JSON.read_bytes()
     raw = json.loads(before)
     assert raw["format_version"] == 1
-    sidecar = read_sidecar(SHIPPED_JSON)
+    sidecar = read_sidecar(FORMAT1_JSON)
     assert sidecar["converted_from_format"] == 1 and "image_bn_stats" not in sidecar["architecture"]
     recipe = Recipe.from_dict(sidecar["recipe"])
     cfg = raw["model_config"]
@@ -50,48 +52,54 @@ def test_format1_sidecar_maps_to_the_recipe_without_touching_the_file():
     assert "synthetic_v3" in recipe.moving_stats and recipe.sigma.curve_fit.bn_source == recipe.moving_stats
     assert [h["tool"] for h in sidecar["history"]] == ["dmenet.training.average", "dmenet.training.recalibrate",
                                                         "dmenet.training.fit_sigma", "dmenet.training.fit_dbd"]
-    assert SHIPPED_JSON.read_bytes() == before
-
-
-def _plain_blur(model):
-    """B's label without the fused fast path (:mod:`dmenet.models.fuse`): BatchNorm as trained, as at 36c3343."""
-    return lambda x: model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
+    assert FORMAT1_JSON.read_bytes() == before
 
 
 @pytest.mark.shared
-@pytest.mark.slow  # 9 photos × 16 passes of B: about a minute of one CPU core
+@pytest.mark.slow  # 9 photos × 16 passes of B, twice: about two minutes of one CPU core
 def test_shipped_maps_are_byte_identical_to_the_pinned_ones(shared, monkeypatch):
-    """σ and probability maps of the shipped file through the recipe equal those of commit 36c3343 bit for bit
-    (tests/recipe_identity.py; one torch thread, as pinned) on the plain path; the default BatchNorm-folded fast path
-    (issue 19) gives the same σ, and S's lookup table the same probability, up to float rounding."""
+    """σ maps of the shipped file through the recipe, and its probability maps with the detection path of that
+    commit (S, sigmoid(6·(z − 2.5))), equal those of commit 36c3343 bit for bit (tests/recipe_identity.py; one torch
+    thread, as pinned) on the plain path; its probability maps with the shipped two-label head equal those pinned
+    when the head shipped (rule 21h8). The default BatchNorm-folded fast path (issue 19) gives the same σ, and S's
+    lookup table the same probability, up to float rounding."""
     import sys
 
     shared("data", "cuhk", "image")
     shared("data", "rtf", "image_01.png")
     sys.path.insert(0, str(REPO / "tests"))
     try:
-        from recipe_identity import HASH_FILE, cases, map_hashes
+        from recipe_identity import HASH_FILE, HEAD_HASH_FILE, _plain_blur, cases, map_hashes, s_predictor
     finally:
         sys.path.pop(0)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         model = inference.load_model()
+        assert model.recipe.detection.head is not None
         name, load = cases(shared("data").parent)[-1]
         image = load()
-        fast = inference.estimate(image, model)
+        fast = inference.estimate(image, s_predictor(model))
+        fast_head = inference.estimate(image, model)
         with monkeypatch.context() as m:
             m.setattr(inference, "cached_inference_blur", _plain_blur)
             m.setattr(inference, "calibration_logit", inference.direct_calibration_logit)  # S itself, no table
-            got = map_hashes(model, shared=shared("data").parent)
-            plain = inference.estimate(image, model)
+            got = map_hashes(s_predictor(model), shared=shared("data").parent)
+            got_head = map_hashes(model, shared=shared("data").parent)
+            plain = inference.estimate(image, s_predictor(model))
+            plain_head = inference.estimate(image, model)
     finally:
         torch.set_num_threads(before)
     pinned = json.loads(HASH_FILE.read_text())["maps"]
     assert len(pinned) == 9 and got == pinned
+    pinned_head = json.loads(HEAD_HASH_FILE.read_text())["maps"]
+    assert {k: v["blur_probability"] for k, v in got_head.items()} == pinned_head
+    assert {k: v["sigma"] for k, v in got_head.items()} == {k: v["sigma"] for k, v in pinned.items()}
     assert np.abs(fast.sigma - plain.sigma).max() < 1e-4, name
     # per-image B is never folded; S is read from its table (dmenet.models.calibration_table): float rounding only
     assert np.abs(fast.blur_probability - plain.blur_probability).max() < 1e-4, name
+    # the head reads the σ path's (folded) moving-statistics label: float rounding only
+    assert np.abs(fast_head.blur_probability - plain_head.blur_probability).max() < 1e-3, name
 
 
 # ---------------------------------------------------------------------------------------------- format 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from dmenet.eval.benchmarks import read_mask
 from syndof import io
@@ -88,3 +88,12 @@ class LabelledDataset:
             raise MaskSizeError(f"{self.masks[index]}: mask is {mask.shape[1]}x{mask.shape[0]} px but its image "
                                 f"{self.images[index]} is {image.shape[1]}x{image.shape[0]} px")
         return {"image": image, "mask": mask, "path": str(self.images[index])}
+
+    def readable(self) -> Iterator[dict[str, Any]]:
+        """:meth:`load` of every pair in order; an unreadable file is skipped with a warning naming it (a mask of
+        another size still raises :class:`MaskSizeError`)."""
+        for i in range(len(self)):
+            try:
+                yield self.load(i)
+            except io.InputError as err:
+                log.warning("skipped: %s", err)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from dmenet.config import ConfigError, WANDB_MODES, load_config
+from dmenet.config import WANDB_MODES, ConfigError, check_adam, check_choice, load_config
 from dmenet.distill.models.teacher import TeacherConfig
 from dmenet.distill.models.unet import StudentConfig
 
@@ -117,6 +117,15 @@ class DistillOptimConfig:
     final_lr_fraction: float = 0.05
     warmup_steps: int = 50
 
+    def __post_init__(self) -> None:
+        check_adam(self, "optim", ("lr", "lr_d"))
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.final_lr_fraction <= 1.0:
+            raise ConfigError(f"optim.final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+
 
 @dataclass(frozen=True)
 class DistillTrainConfig:
@@ -148,10 +157,8 @@ class DistillTrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
-        if self.stage not in STAGES:
-            raise ConfigError(f"train.stage must be one of {STAGES}, got {self.stage!r}")
-        if self.wandb not in WANDB_MODES:
-            raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
+        check_choice(self, "train", "stage", STAGES)
+        check_choice(self, "train", "wandb", WANDB_MODES)
         if self.steps < 1 or self.ckpt_every < 1:
             raise ConfigError("train.steps and train.ckpt_every must be >= 1")
 

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from dmenet.config import WANDB_MODES, ConfigError, config_to_dict, load_config, require_positive
+from dmenet.config import (WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict, load_config,
+                           require_positive)
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.models.model_io import ModelFileError, read_tensors
@@ -60,8 +61,10 @@ class TrainSettings:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
-        if self.wandb not in WANDB_MODES:
-            raise ConfigError(f"train.wandb must be one of {WANDB_MODES}, got {self.wandb!r}")
+        check_choice(self, "train", "wandb", WANDB_MODES)
+        check_adam(self, "train")
+        if self.lr_min is not None and not 0 <= self.lr_min <= self.lr:
+            raise ConfigError(f"train.lr_min must be in [0, train.lr] or null, got {self.lr_min}")
         require_positive(self, "train", ("steps", "batch", "log_every", "ckpt_every", "val_count", "threads"))
 
 

@@ -16,7 +16,6 @@ Usage: ``python -m dmenet.calibrate dbd --model RUN/model.safetensors --labelled
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +24,6 @@ import numpy as np
 from dmenet.eval import metrics
 from dmenet.inference import blur_probability_from_logit
 from syndof import io as sio
-
-log = logging.getLogger("dmenet.fit_dbd")
 
 SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 """Candidate steepness values (1 = S's own probability)."""
@@ -72,7 +69,7 @@ def fit_logit_transform(
     """Grid search of ``(scale, shift)`` minimising mean MAE − mean Fmax.
 
     Args:
-        logits: per image (H, W) S logits (1 = blurred).
+        logits: per image (H, W) detection logits (S's or the head's; 1 = blurred).
         masks: per image (H, W) binary GT, 1 = blurred (same sizes as ``logits``).
         scales, shifts: the grid; ties keep the first (smallest scale, then smallest shift).
 
@@ -110,12 +107,7 @@ def labelled_logits(predictor, root: Path,
 
     dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
     logits, masks, names = [], [], []
-    for i in range(len(dataset)):
-        try:
-            sample = dataset.load(i)
-        except sio.InputError as err:
-            log.warning("skipped: %s", err)
-            continue
+    for sample in dataset.readable():
         logits.append(predictor.detection_logit(predictor.detection_labels(sample["image"])))
         masks.append(sample["mask"] > 0.5)
         names.append(Path(sample["path"]).name)

@@ -105,12 +105,7 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
     for root in roots:
         dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
         before = len(names)
-        for i in range(len(dataset)):
-            try:
-                sample = dataset.load(i)
-            except sio.InputError as err:
-                log.warning("skipped: %s", err)
-                continue
+        for sample in dataset.readable():
             pairs.append(np.stack([predictor.label(sample["image"], bn) for bn in bns], -1).astype(np.float32))
             masks.append((sample["mask"] > 0.5).astype(np.float32))
             names.append(f"{Path(root).name}/{Path(sample['path']).name}")
