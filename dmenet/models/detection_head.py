@@ -110,7 +110,9 @@ def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np
     for start in range(0, x.shape[0], _CHUNK):
         a = x[start:start + _CHUNK]
         for i, (wt, b) in enumerate(layers):
-            a = a @ wt
+            # numpy's own sum-of-products loop, not BLAS: a BLAS product's rounding depends on its thread count,
+            # and the maps must not depend on the machine's OMP_NUM_THREADS
+            a = np.einsum("nk,kj->nj", a, wt, optimize=False)
             a += b
             if i < len(layers) - 1:
                 np.maximum(a, a * slope, out=a)  # LeakyReLU for a slope below 1

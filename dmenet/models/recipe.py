@@ -295,7 +295,7 @@ class Recipe:
                  f"({'→'.join(str(w) for w in det.head.widths)})")
         return (f"σ: B with {bn(self.sigma.bn)} BatchNorm statistics, {flips}, label × σ_max, {curve} → σ px\n"
                 f"blur probability: B with {bn(det.bn)} BatchNorm statistics, {flips}, {logit} → "
-                f"sigmoid({det.scale:g}·(z − {det.shift:g}))")
+                f"sigmoid({det.scale:g}·(z {'−' if det.shift >= 0 else '+'} {abs(det.shift):g}))")
 
     # ------------------------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
