@@ -212,11 +212,6 @@ class Recipe:
         _check_flips(self.flips, "recipe flips (--flips)")
 
     # ------------------------------------------------------------------------------------------------ questions
-    @property
-    def shared_pass(self) -> bool:
-        """Both paths normalise alike, so one set of B passes serves σ and the detection path's first label."""
-        return self.sigma.bn is self.detection.bn
-
     def contradictions(self) -> list[str]:
         """One line per fitted value whose fitting conditions differ from this recipe (empty when consistent)."""
         out = []
