@@ -112,3 +112,16 @@ def test_build_without_loading_keeps_the_files_convention(shared):
     assert m.blur.encoder.normalize.convention == "caffe_rgb" == m.perceptual.encoder.normalize.convention
     w = _tensors(path)
     assert not torch.equal(m.blur.encoder.state_dict()["features.0.weight"], w["features.0.weight"])
+
+
+def test_state_mismatch_names_missing_unexpected_and_shape():
+    from dmenet.models.weights import state_mismatch
+
+    want = {"a": torch.zeros(2), "b": torch.zeros(3), "n": torch.zeros(())}
+    assert state_mismatch(want, dict(want)) is None
+    assert state_mismatch(want, {"a": torch.zeros(2), "b": torch.zeros(3), "x": torch.zeros(1)}) == \
+        "missing keys ['n'], unexpected keys ['x']"
+    assert state_mismatch(want, {"a": torch.zeros(2), "b": torch.zeros(3)}, optional=lambda k: k == "n") is None
+    assert state_mismatch(want, {**want, "b": torch.zeros(4)}) == "shape mismatch at b: (4,), expected (3,)"
+    many = {f"k{i:02d}": torch.zeros(1) for i in range(10)}
+    assert state_mismatch(many, {}).endswith("'k07']…, unexpected keys []")

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
 from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
+from dmenet.models.weights import state_mismatch
 from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT_VERSION = 2
@@ -146,15 +147,9 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
     model.recipe = recipe
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
-    if missing or extra:
-        raise ModelFileError(f"{weights_path}: state dict does not match the config — missing {missing[:8]}, "
-                             f"unexpected {extra[:8]}")
-    bad = [k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
-    if bad:
-        raise ModelFileError(f"{weights_path}: shape mismatch for {bad[:8]}")
+    problem = state_mismatch(model.state_dict(), state)
+    if problem:
+        raise ModelFileError(f"{weights_path}: state dict does not match the config — {problem}")
     model.load_state_dict(state, strict=True)
     model.to(device)
     model.eval()

@@ -12,7 +12,7 @@ import contextlib
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,23 @@ from dmenet.models.config import DEFAULT_CONVENTION, INPUT_CONVENTIONS
 
 class WeightsError(ValueError):
     """A weights file that does not fit the encoder; the message names the file and the keys."""
+
+
+def state_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Tensor],
+                   optional: Callable[[str], bool] = lambda key: False) -> str | None:
+    """How ``given`` fails to fit ``expected`` (a module's ``state_dict()``), in one phrase, or None when it fits:
+    missing and unexpected keys (up to 8 of each), else the first tensor whose shape differs. Keys for which
+    ``optional`` is true may be missing. The one check behind every strict weights loader (model files, ImageNet
+    encoders)."""
+    missing = sorted(k for k in expected if k not in given and not optional(k))
+    extra = sorted(k for k in given if k not in expected)
+    if missing or extra:
+        more = lambda keys: "…" if len(keys) > 8 else ""  # noqa: E731
+        return f"missing keys {missing[:8]}{more(missing)}, unexpected keys {extra[:8]}{more(extra)}"
+    for k in expected:
+        if k in given and tuple(given[k].shape) != tuple(expected[k].shape):
+            return f"shape mismatch at {k}: {tuple(given[k].shape)}, expected {tuple(expected[k].shape)}"
+    return None
 
 
 # Keys dropped on purpose, per encoder (regular expressions on the full key).
@@ -118,23 +135,11 @@ def encoder_state_from_file(tensors: dict[str, Tensor], encoder: nn.Module, arch
     """
     dropped = [re.compile(p) for p in DROPPED_KEYS[arch]]
     wanted = {f"features.{k}": v for k, v in encoder.features.state_dict().items()}
-    state: dict[str, Tensor] = {}
-    unexpected: list[str] = []
-    for key, value in tensors.items():
-        if any(p.fullmatch(key) for p in dropped):
-            continue
-        if key not in wanted:
-            unexpected.append(key)
-            continue
-        if tuple(value.shape) != tuple(wanted[key].shape):
-            raise WeightsError(f"{path}: {key} has shape {tuple(value.shape)}, {arch} expects "
-                               f"{tuple(wanted[key].shape)}")
-        state[key] = value.to(wanted[key].dtype)
-    missing = sorted(k for k in wanted if k not in state and not k.endswith("num_batches_tracked"))
-    if unexpected or missing:
-        raise WeightsError(f"{path}: not a torchvision {arch} encoder file — missing keys {missing[:8]}"
-                           f"{'…' if len(missing) > 8 else ''}, unexpected keys {sorted(unexpected)[:8]}")
-    return state
+    kept = {k: v for k, v in tensors.items() if not any(p.fullmatch(k) for p in dropped)}
+    problem = state_mismatch(wanted, kept, optional=lambda k: k.endswith("num_batches_tracked"))
+    if problem:
+        raise WeightsError(f"{path}: not a torchvision {arch} encoder file — {problem}")
+    return {k: v.to(wanted[k].dtype) for k, v in kept.items()}
 
 
 def load_encoder_weights(encoder: nn.Module, arch: str, tensors: dict[str, Tensor] | str | Path,

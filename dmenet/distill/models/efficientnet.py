@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dmenet.models.weights import state_mismatch
+
 # (repeats, kernel, stride, expand ratio, input filters, output filters) of the B0 / Lite0 stages.
 BASE_BLOCKS = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
                (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320))
@@ -184,14 +186,7 @@ def load_imagenet(encoder: EfficientNet, state: dict[str, Tensor]) -> None:
         ValueError: a missing or unexpected key, or a shape mismatch, named.
     """
     state = {k: v for k, v in state.items() if k not in CLASSIFIER_KEYS}
-    own = encoder.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    if missing or extra:
-        raise ValueError(f"ImageNet file does not fit efficientnet-{encoder.variant}: missing {missing[:3]}, "
-                         f"unexpected {extra[:3]}")
-    bad = [k for k in own if own[k].shape != state[k].shape]
-    if bad:
-        raise ValueError(f"ImageNet file shape mismatch at {bad[0]}: {tuple(state[bad[0]].shape)} vs "
-                         f"{tuple(own[bad[0]].shape)}")
+    problem = state_mismatch(encoder.state_dict(), state)
+    if problem:
+        raise ValueError(f"ImageNet file does not fit efficientnet-{encoder.variant}: {problem}")
     encoder.load_state_dict(state, strict=True)
