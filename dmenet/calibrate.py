@@ -26,8 +26,8 @@ The usual order after training, each step on the previous one's output::
   trained on labelled folders, then its transform: the detection logit becomes h(label, B's label with
   ``--second-bn`` statistics) instead of S(label).
 
-``sigma``, ``dbd`` and ``head`` take ``--flips`` (the recipe's flips of the output, used for the fit). Every fitted value
-records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step leaves an earlier
+``sigma``, ``dbd`` and ``head`` take ``--flips`` (the recipe's flips of the output, used for the fit). Every fitted
+value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step leaves an earlier
 fitted value under other conditions (new statistics under a fitted curve, other flips), the step says so and the
 history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option; nothing written.
 """
@@ -179,7 +179,8 @@ def run_head(args, date: str):
     from dmenet.inference import Predictor, blur_probability_from_logit
     from dmenet.models.detection_head import head_logit
     from dmenet.training.fit_dbd import fit_logit_transform
-    from dmenet.training.fit_head import HeadTraining, labelled_label_pairs, train_head, transform_image_indices
+    from dmenet.training.fit_head import (HeadTraining, check_transform_pool, labelled_label_pairs, train_head,
+                                         transform_image_indices)
 
     cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
                        transform_images=args.transform_images)
@@ -190,6 +191,7 @@ def run_head(args, date: str):
         raise ValueError(f"--second-bn {second.value}: the detection path already uses {second.describe()} "
                          "statistics; the head's second label needs the other mode")
     roots = [Path(r) for r in args.labelled]
+    check_transform_pool(roots, args.gt_polarity == "white-blurred")
     pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), (recipe.detection.bn, second), roots,
                                                args.gt_polarity == "white-blurred")
     net, losses = train_head(pairs, masks, cfg)

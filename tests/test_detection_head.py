@@ -182,6 +182,17 @@ def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatc
     assert not np.allclose(s_only, est.blur_probability, atol=1e-3)
 
 
+def test_calibrate_head_refuses_folders_without_a_two_class_mask_before_any_pass(labelled, capsys, monkeypatch):
+    t = labelled
+    monkeypatch.setattr(inference.Predictor, "label", lambda *a, **k: pytest.fail("B ran before the check"))
+    argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "neg"),
+            "--out", str(t / "h.safetensors")]
+    assert calibrate.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "both blurred and sharp" in err[0] and str(t / "neg") in err[0]
+    assert not (t / "h.safetensors").exists()
+
+
 def test_calibrate_head_refuses_a_second_mode_equal_to_the_first(labelled, capsys):
     t = labelled
     argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), "--second-bn", "image",
