@@ -8,8 +8,10 @@ S itself (``direct_calibration_logit``) against its lookup table (``calibration_
 timed apart). (b) The three PNG files ``predict`` writes for that image (σ uint16, blur uint8, preview): the former
 settings (zlib level 3 with libpng's adaptive filters, matplotlib's float RGBA colour mapping) against the current
 ones (``syndof.io.PNG_FAST``, the uint8 colour table of ``syndof.viz.colorize``), encoding and the atomic writes
-into a temporary folder included. Variants alternate within every repeat; the script prints min / median ms per
-variant, the ratio of the medians and the 1-minute load average before and after.
+into a temporary folder included. (c) and (d), when the shipped recipe has the two-label detection head: its logit
+(``head_logit``) against S's table, and ``Predictor.estimate`` with both maps through the head against the S path
+(S with the transform it shipped with until rule 21h8). Variants alternate within every repeat; the script prints
+min / median ms per variant, the ratio of the medians and the 1-minute load average before and after.
 
 ``--delta FILES`` instead runs each image through the shipped model's recipe (8 flips, the detection path of
 ``Predictor.estimate``) and prints max |Δ logit| and max |Δ blur probability| between the table and S itself, and
@@ -118,6 +120,17 @@ def bench(args) -> None:
     s_times = interleave({"S direct": lambda: inference.direct_calibration_logit(model, label),
                           "S table": lambda: inference.calibration_logit(model, label)}, args.repeats)
     report("(a) S logit of the detection label map", s_times, "S direct", "S table")
+    if predictor.recipe.detection.head is not None:  # the shipped two-label head (rule 21h8) against S
+        from dmenet.models.detection_head import head_logit
+
+        labels = predictor.detection_labels(image)
+        s_path = inference.Predictor(model, predictor.recipe.with_head(None).with_transform(6.0, 2.5))
+        c_times = interleave({"S table": lambda: inference.calibration_logit(model, label),
+                              "head": lambda: head_logit(predictor.recipe.detection.head, *labels)}, args.repeats)
+        report("(c) detection logit: S's table vs the two-label head", c_times, "S table", "head")
+        d_times = interleave({"estimate S": lambda: s_path.estimate(image),
+                              "estimate head": lambda: predictor.estimate(image)}, args.repeats)
+        report("(d) estimate() with both maps, 1 flip: S path vs the head", d_times, "estimate S", "estimate head")
 
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "photo"
