@@ -190,21 +190,21 @@ def run_head(args, date: str):
     if second is recipe.detection.bn:
         raise ValueError(f"--second-bn {second.value}: the detection path already uses {second.describe()} "
                          "statistics; the head's second label needs the other mode")
+    bns = (recipe.detection.bn, second)  # the head's two inputs
     roots = [Path(r) for r in args.labelled]
     check_transform_pool(roots, args.gt_polarity == "white-blurred")
-    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), (recipe.detection.bn, second), roots,
+    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), bns, roots,
                                                args.gt_polarity == "white-blurred")
     net, losses = train_head(pairs, masks, cfg)
     head = net.to_head()
+    logits = [head_logit(head, p[..., 0], p[..., 1]) for p in pairs]  # once per image: the fit and the report
     fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed)
-    fit = fit_logit_transform([head_logit(head, pairs[i][..., 0], pairs[i][..., 1]) for i in fit_idx],
-                              [masks[i] for i in fit_idx])
+    fit = fit_logit_transform([logits[i] for i in fit_idx], [masks[i] for i in fit_idx])
     data = [str(r) for r in roots]
-    recipe = recipe.with_head(head, second)
-    conditions = recipe.fit_conditions("dmenet.calibrate head", recipe.detection.bns, data, date)
+    conditions = recipe.fit_conditions("dmenet.calibrate head", bns, data, date)
     model.recipe = recipe.with_head(head, second, conditions).with_transform(fit.scale, fit.shift, conditions)
-    probs = [blur_probability_from_logit(head_logit(head, p[..., 0], p[..., 1]), fit.scale, fit.shift) for p in pairs]
-    sharp = [float(p.mean()) for p, m in zip(probs, masks) if m.sum() == 0]
+    sharp = [float(blur_probability_from_logit(z, fit.scale, fit.shift).mean())
+             for z, m in zip(logits, masks) if not m.any()]
     result = {"training": cfg.to_dict(), "losses": [round(v, 6) for v in losses], "flips": recipe.flips,
               "second_bn": second.value, "images": names, "transform": fit.to_dict(),
               "transform_images": [names[i] for i in fit_idx],

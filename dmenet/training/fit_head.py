@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dmenet.config import require_positive
 from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead
 from dmenet.models.recipe import BNMode
 from syndof import io as sio
@@ -77,11 +78,9 @@ class HeadTraining:
     transform_images: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "pixels_per_image", "batch", "transform_images"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"head training: {name} must be >= 1, got {getattr(self, name)}")
+        require_positive(self, "head", ("epochs", "pixels_per_image", "batch", "transform_images"))
         if not self.lr > 0:
-            raise ValueError(f"head training: lr must be > 0, got {self.lr}")
+            raise ValueError(f"head.lr must be > 0, got {self.lr}")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
@@ -116,6 +115,12 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
     return pairs, masks, names
 
 
+def holds_both_classes(mask: np.ndarray) -> bool:
+    """The mask (1 = blurred) has blurred and sharp pixels: an image the logit transform can be fitted on (an
+    all-sharp image has no Fmax)."""
+    return 0 < np.count_nonzero(mask) < mask.size
+
+
 def check_transform_pool(roots: list[Path], white_is_blurred: bool) -> None:
     """Raise ValueError unless some mask of the labelled folders holds both classes (the transform is fitted on such
     images): read from the masks alone, before the labels' B passes (minutes per hundred images) are spent."""
@@ -129,7 +134,7 @@ def check_transform_pool(roots: list[Path], white_is_blurred: bool) -> None:
                 mask = read_mask(path, white_is_blurred=white_is_blurred) > 0.5
             except sio.InputError:
                 continue  # reported (and skipped) with its image later
-            if 0 < mask.sum() < mask.size:
+            if holds_both_classes(mask):
                 return
     raise ValueError(f"no mask in {', '.join(str(r) for r in roots)} holds both blurred and sharp pixels: the "
                      "transform cannot be fitted (add labelled photos with blur masks)")
@@ -174,9 +179,9 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
 
 
 def transform_image_indices(masks: list[np.ndarray], names: list[str], n: int, seed: int) -> list[int]:
-    """Indices of ``n`` images (seeded draw, sorted by name) among those whose masks hold both classes: the images
-    the logit transform is fitted on (an all-sharp image has no Fmax)."""
-    pool = sorted((names[i], i) for i, m in enumerate(masks) if 0 < m.sum() < m.size)
+    """Indices of ``n`` images (seeded draw, sorted by name) among those whose masks hold both classes
+    (:func:`holds_both_classes`): the images the logit transform is fitted on."""
+    pool = sorted((names[i], i) for i, m in enumerate(masks) if holds_both_classes(m))
     if not pool:
         raise ValueError("no labelled image holds both blurred and sharp pixels: the transform cannot be fitted")
     chosen = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
