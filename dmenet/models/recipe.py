@@ -98,12 +98,16 @@ class Fit:
         return cls(**d)
 
 
-def _path_from_dict(cls: type, d: dict[str, Any], where: str, fit_key: str) -> Any:
-    """A path dataclass from its JSON dict, with its :class:`Fit` record (key ``fit_key``) rebuilt."""
+def _path_from_dict(cls: type, d: dict[str, Any], where: str, fit_keys: tuple[str, ...]) -> Any:
+    """A path dataclass from its JSON dict, with its :class:`Fit` records (keys ``fit_keys``) rebuilt; the detection
+    head's weights too (key ``head``)."""
     _reject_unknown(cls, d, where)
     d = dict(d)
-    if d.get(fit_key) is not None:
-        d[fit_key] = Fit.from_dict(d[fit_key], f"{where}.{fit_key}")
+    for key in fit_keys:
+        if d.get(key) is not None:
+            d[key] = Fit.from_dict(d[key], f"{where}.{key}")
+    if d.get("head") is not None:
+        d["head"] = DetectionHead.from_dict(d["head"])
     return cls(**d)
 
 
@@ -133,7 +137,7 @@ class SigmaPath:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SigmaPath":
-        return _path_from_dict(cls, d, "recipe.sigma", "curve_fit")
+        return _path_from_dict(cls, d, "recipe.sigma", ("curve_fit",))
 
 
 @dataclass(frozen=True)
@@ -183,13 +187,7 @@ class DetectionPath:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectionPath":
-        _reject_unknown(cls, d, "recipe.detection")
-        d = dict(d)
-        if d.get("head") is not None:
-            d["head"] = DetectionHead.from_dict(d["head"])
-        if d.get("head_fit") is not None:
-            d["head_fit"] = Fit.from_dict(d["head_fit"], "recipe.detection.head_fit")
-        return _path_from_dict(cls, d, "recipe.detection", "transform_fit")
+        return _path_from_dict(cls, d, "recipe.detection", ("transform_fit", "head_fit"))
 
 
 @dataclass(frozen=True)
