@@ -5,17 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dmenet.models.config import ModelConfig
-from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
 from dmenet import calibrate
 from dmenet.training import average
-
-
-def _tiny(seed: int, **kw):
-    torch.manual_seed(seed)
-    cfg = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
-    return build_dmenet(ModelConfig(**{**cfg, **kw})).eval()
+from model_helpers import tiny_dmenet as _tiny
 
 
 def test_average_is_the_mean_of_float_tensors_and_keeps_counters():

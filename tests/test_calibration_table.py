@@ -12,15 +12,13 @@ from torch import nn
 
 from dmenet import inference
 from dmenet.models.calibration_table import (CalibrationTable, cached_calibration_table, calibration_table)
-from dmenet.models.config import ModelConfig
-from dmenet.models.dmenet import build_dmenet
 from dmenet.models.layers import BetaBatchNorm
+from model_helpers import tiny_dmenet
 
 
 def _tiny(seed: int = 0):
     """A tiny DMENet whose S has random moving statistics and shifts (so its kinks fall inside [0, 1])."""
-    torch.manual_seed(seed)
-    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
+    model = tiny_dmenet(seed)
     gen = torch.Generator().manual_seed(seed)
     for m in model.calibration.modules():
         if isinstance(m, BetaBatchNorm):

@@ -10,18 +10,12 @@ import pytest
 import torch
 
 from dmenet import calibrate, inference
-from dmenet.models.config import ModelConfig
 from dmenet.models.detection_head import NEGATIVE_SLOPE, DetectionHead, head_logit
-from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
 from dmenet.models.recipe import BNMode, DetectionPath, Fit, Recipe
 from dmenet.training.fit_head import DetectionHeadNet, HeadTraining, train_head, transform_image_indices
 from syndof import io
-
-
-def _tiny(seed=0):
-    torch.manual_seed(seed)
-    return build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)).eval()
+from model_helpers import tiny_dmenet as _tiny
 
 
 def _head(seed=0) -> DetectionHead:

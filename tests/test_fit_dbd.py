@@ -7,18 +7,12 @@ import pytest
 import torch
 
 from dmenet import inference
-from dmenet.models.config import ModelConfig
-from dmenet.models.dmenet import build_dmenet
 from dmenet import calibrate
 from dmenet.models.model_io import load_model_file, save_model
 from dmenet.models.recipe import DetectionPath
 from dmenet.training import fit_dbd
 from syndof import io
-
-
-def _tiny():
-    torch.manual_seed(0)
-    return build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)).eval()
+from model_helpers import tiny_dmenet as _tiny
 
 
 def _overlapping_classes(rng, n=4, bias=1.0):

@@ -10,18 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmenet.inference import predict_label
-from dmenet.models.config import ModelConfig
-from dmenet.models.dmenet import build_dmenet
 from dmenet.models.fuse import (InferenceBlur, PointwiseConv, ReplicateConv3x3, cached_inference_blur,
                                 fold_batchnorms, inference_blur)
 from dmenet.models.layers import BetaBatchNorm, tf_same_pad
 from dmenet.models.recipe import BNMode
+from model_helpers import tiny_dmenet
 
 
 def _tiny(seed: int = 0):
     """A tiny random DMENet-lite whose BatchNorms have non-trivial moving statistics and affine terms."""
-    torch.manual_seed(seed)
-    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
+    model = tiny_dmenet(seed)
     gen = torch.Generator().manual_seed(seed)
     for m in model.blur.modules():
         if isinstance(m, (BetaBatchNorm, nn.BatchNorm2d)):

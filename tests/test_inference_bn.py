@@ -8,19 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from dmenet.models.config import ModelConfig
-from dmenet.models.dmenet import build_dmenet
 from dmenet.models.layers import BetaBatchNorm, batch_statistics
 from dmenet.models.recipe import BNMode, Recipe
 from dmenet.training.recalibrate import domain_batches, recalibrate_batchnorm
+from model_helpers import tiny_dmenet as _tiny
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _tiny():
-    torch.manual_seed(0)
-    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
-    return model.eval()
 
 
 def test_batch_statistics_equals_train_mode_and_leaves_state_untouched():

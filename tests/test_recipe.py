@@ -13,19 +13,13 @@ import torch
 
 from dmenet import inference
 from dmenet.config import ConfigError, load_config
-from dmenet.models.config import ModelConfig
-from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import load_model_file, read_sidecar, save_model
 from dmenet.models.recipe import BNMode, Fit, Recipe
+from model_helpers import tiny_dmenet as _tiny
 
 REPO = Path(__file__).resolve().parents[1]
 FORMAT1_JSON = REPO / "tests" / "data" / "dmenet_lite_format1.json"
 """The shipped sidecar as it was until rule 21h8 added the detection head (format 1, as written in Dec 2026)."""
-
-
-def _tiny():
-    torch.manual_seed(0)
-    return build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)).eval()
 
 
 def _shipped_like() -> Recipe:
