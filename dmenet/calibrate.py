@@ -183,7 +183,8 @@ def run_head(args, date: str):
                                          transform_image_indices)
 
     cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
-                       transform_images=args.transform_images)
+                       transform_images=args.transform_images, transform_negatives=args.transform_negatives,
+                       negative_weight=args.negative_weight)
     model, meta, history = _load(args.model, args.device)
     recipe = model.recipe.with_flips(args.flips)
     second = BNMode(args.second_bn)
@@ -198,7 +199,7 @@ def run_head(args, date: str):
     net, losses = train_head(pairs, masks, cfg)
     head = net.to_head()
     logits = [head_logit(head, p[..., 0], p[..., 1]) for p in pairs]  # once per image: the fit and the report
-    fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed)
+    fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed, cfg.transform_negatives)
     fit = fit_logit_transform([logits[i] for i in fit_idx], [masks[i] for i in fit_idx])
     data = [str(r) for r in roots]
     conditions = recipe.fit_conditions("dmenet.calibrate head", bns, data, date)
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random pixels of every image per epoch")
     q.add_argument("--transform-images", type=cli.positive_int, default=HeadTraining.transform_images,
                    help="images (with both classes) the transform is fitted on, a seeded draw")
+    q.add_argument("--transform-negatives", type=cli.non_negative_int, default=HeadTraining.transform_negatives,
+                   help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
+    q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
+                   help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
     q.add_argument("--seed", type=int, default=HeadTraining.seed)
     common(q)
     return p

@@ -81,7 +81,7 @@ def _mask(stem: str) -> np.ndarray:
     return read_mask(SHARED / "cuhk" / "gt" / f"{stem}.png") > 0.5
 
 
-def fit(out: Path) -> dict:
+def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, tag: str = "") -> dict:
     """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
     ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
     from dmenet.eval.dbd import DBDAccumulator
@@ -90,7 +90,8 @@ def fit(out: Path) -> dict:
     from dmenet.training.fit_dbd import fit_logit_transform
     from dmenet.training.fit_head import HeadTraining, train_head, transform_image_indices
 
-    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED)
+    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
+                       negative_weight=negative_weight, transform_negatives=transform_negatives)
     split = json.loads(SPLIT.read_text())
     load = lambda k, s: np.load(out / "cache" / k / f"{s}.npz")
     pairs, masks, names = [], [], []
@@ -102,7 +103,7 @@ def fit(out: Path) -> dict:
             names.append(f.stem)
     net, _ = train_head(pairs, masks, cfg)
     head = net.to_head()
-    fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed)
+    fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed, cfg.transform_negatives)
     tf = fit_logit_transform([head_logit(head, pairs[i][..., 0], pairs[i][..., 1]) for i in fit_idx],
                              [masks[i] > 0.5 for i in fit_idx])
     model = load_model()
@@ -128,12 +129,12 @@ def fit(out: Path) -> dict:
                "3_320_mae": c["320_mae"] <= b["320_mae"],
                "4_sharp": c["sharp_val_mean"] <= b["sharp_val_mean"] - 0.10}
     res["verdict"] = {**verdict, "H_wins": all(verdict.values())}
-    sio.write_json_atomic(out / "head.json", head.to_dict())
-    sio.write_json_atomic(out / "result.json", res)
+    sio.write_json_atomic(out / f"head{tag}.json", head.to_dict())
+    sio.write_json_atomic(out / f"result{tag}.json", res)
     return res
 
 
-def after(out: Path) -> dict:
+def after(out: Path, tag: str = "") -> dict:
     """H and B on the demo photos, the first 20 screened sharp BSDS500 test photos and CUHK-5 (after the verdict)."""
     import skimage.data
 
@@ -142,8 +143,8 @@ def after(out: Path) -> dict:
     from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
     from dmenet.models.detection_head import DetectionHead, head_logit
 
-    head = DetectionHead.from_dict(sio.read_json_object(out / "head.json"))
-    tf = sio.read_json_object(out / "result.json")["h_transform"]
+    head = DetectionHead.from_dict(sio.read_json_object(out / f"head{tag}.json"))
+    tf = sio.read_json_object(out / f"result{tag}.json")["h_transform"]
     model = load_model()
     det = model.recipe.detection
 
@@ -174,13 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
     p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
+    p.add_argument("--negative-weight", type=cli.positive_float, default=1.0,
+                   help="fit: BCE weight of the all-sharp photos' pixels (rule 21n)")
+    p.add_argument("--transform-negatives", type=cli.non_negative_int, default=0,
+                   help="fit: all-sharp photos added to the transform's pool (rule 21t)")
+    p.add_argument("--tag", default="", help="fit/after: suffix of head.json / result.json (rule 21n: _n2, _n4)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
         cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips)
     else:
-        print(json.dumps(fit(a.out) if a.step == "fit" else after(a.out), indent=1))
+        print(json.dumps(fit(a.out, a.negative_weight, a.transform_negatives, a.tag) if a.step == "fit" else after(a.out, a.tag), indent=1))
     print(f"{a.step}: {time.time() - t0:.0f} s", file=sys.stderr)
     return 0
 

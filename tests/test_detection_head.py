@@ -15,6 +15,7 @@ from dmenet.models.model_io import load_model_file, save_model
 from dmenet.models.recipe import BNMode, DetectionPath, Fit, Recipe
 from dmenet.training.fit_head import DetectionHeadNet, HeadTraining, train_head, transform_image_indices
 from syndof import io
+from hostile_helpers import assert_usage_error, run_main
 from model_helpers import tiny_dmenet as _tiny
 
 
@@ -108,6 +109,24 @@ def test_training_learns_what_s_cannot_see_and_is_deterministic():
         .to_head() != head
 
 
+def test_negative_weight_moves_the_ambiguous_prior_to_the_bce_optimum():
+    """Labels x0 < 0.5 are blurred in the labelled images and sharp in as many all-sharp ones: the BCE optimum there
+    is P(blurred) = 1 / (1 + w) for a negative weight w (0.5 at w = 1, 0.25 at w = 3); elsewhere sharp."""
+    rng = np.random.default_rng(1)
+    pairs = [rng.random((4000, 2)).astype(np.float32) for _ in range(6)]
+    masks = [(x[:, 0] < 0.5).astype(np.float32) for x in pairs[:3]] + [np.zeros(4000, np.float32)] * 3
+    test = rng.random((4000, 2)).astype(np.float32)
+    ambiguous = test[:, 0] < 0.4
+    for w, expected in ((1.0, 0.5), (3.0, 0.25)):
+        cfg = HeadTraining(epochs=40, pixels_per_image=1024, batch=512, seed=2, negative_weight=w)
+        prob = 1 / (1 + np.exp(-head_logit(train_head(pairs, masks, cfg)[0].to_head(), test[:, 0], test[:, 1])))
+        assert abs(prob[ambiguous].mean() - expected) < 0.04, (w, prob[ambiguous].mean())
+        assert prob[test[:, 0] > 0.6].mean() < 0.03
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="negative_weight"):
+            HeadTraining(negative_weight=bad)
+
+
 def test_transform_images_leave_out_single_class_masks():
     masks = [np.zeros(4), np.array([0, 1, 0, 1.0]), np.ones(4), np.array([1, 0, 0, 0.0])]
     names = ["d", "c", "b", "a"]
@@ -115,6 +134,13 @@ def test_transform_images_leave_out_single_class_masks():
     assert len(transform_image_indices(masks, names, 1, 0)) == 1
     with pytest.raises(ValueError, match="both"):
         transform_image_indices([np.zeros(4)], ["x"], 3, 0)
+    # all-sharp ones after them (the first draw unchanged); all-blurred masks are never drawn
+    more = masks + [np.zeros(4), np.zeros(4)]
+    picked = transform_image_indices(more, names + ["e", "f"], 5, 0, negatives=2)
+    assert picked[:2] == [3, 1] and sorted(picked[2:]) == sorted(set(picked[2:])) and set(picked[2:]) <= {0, 4, 5}
+    assert len(transform_image_indices(more, names + ["e", "f"], 5, 0, negatives=9)) == 5  # 2 + all 3 sharp
+    with pytest.raises(ValueError, match="transform_negatives"):
+        HeadTraining(transform_negatives=-1)
 
 
 @pytest.fixture
@@ -141,7 +167,8 @@ def labelled(tmp_path):
 def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatch, caplog):
     t = labelled
     argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), str(t / "neg"),
-            "--epochs", "3", "--pixels-per-image", "64", "--flips", "2", "--out", str(t / "h.safetensors")]
+            "--epochs", "3", "--pixels-per-image", "64", "--flips", "2", "--transform-negatives", "1",
+            "--out", str(t / "h.safetensors")]
     assert calibrate.main(argv) == 0
     model, sidecar = load_model_file(t / "h.safetensors")
     recipe = model.recipe
@@ -154,8 +181,10 @@ def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatc
     assert entry["tool"] == "dmenet.calibrate head" and entry["data"] == [str(t / "lab"), str(t / "neg")]
     assert entry["result"]["images"] == ["lab/a0.png", "lab/a1.png", "neg/n0.png"]
     assert any("skipped" in r.message and "n1.png" in r.message for r in caplog.records)
-    assert entry["result"]["transform_images"] == ["lab/a0.png", "lab/a1.png"]  # the negative has one class
+    assert entry["result"]["transform_images"] == ["lab/a0.png", "lab/a1.png", "neg/n0.png"]  # two-class, then sharp
     assert entry["result"]["all_sharp_images"] == 1 and len(entry["result"]["losses"]) == 3
+    assert entry["result"]["training"]["negative_weight"] == 1.0
+    assert entry["result"]["training"]["transform_negatives"] == 1
 
     image = np.random.default_rng(5).random((40, 56, 3)).astype(np.float32)
     predictor = inference.Predictor(model)
@@ -195,3 +224,14 @@ def test_calibrate_head_refuses_a_second_mode_equal_to_the_first(labelled, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--second-bn image" in err[0]
     assert not (t / "h.safetensors").exists() and not (t / "h.json").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--negative-weight", v) for v in ("0", "-2", "nan", "inf", "two")]
+                         + [("--transform-negatives", v) for v in ("-1", "1.5", "x")])
+def test_calibrate_head_refuses_bad_numbers(labelled, capsys, option, value):
+    t = labelled
+    argv = ["head", "--model", t / "m.safetensors", "--labelled", t / "lab", option, value,
+            "--out", t / "h.safetensors"]
+    rc, _, err = run_main(calibrate.main, argv, capsys)
+    assert_usage_error(rc, err, option)
+    assert not (t / "h.safetensors").exists()

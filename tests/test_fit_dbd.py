@@ -47,6 +47,23 @@ def test_fit_recovers_the_decision_point_and_beats_s(rng):
     assert (mae, fmax) == (pytest.approx(fit.mae), pytest.approx(fit.fmax))
 
 
+def test_all_sharp_images_score_their_false_blur_and_move_the_shift(rng):
+    """An all-sharp mask adds its mean probability to the MAE term and no Fmax; with all-sharp maps whose logits sit
+    just below the two-class images' decision point, the fit moves the shift up (towards "sharp")."""
+    logits, masks = _overlapping_classes(rng, bias=0.0)
+    alone = fit_dbd.fit_logit_transform(logits, masks)
+    sharp = [rng.normal(-0.6, 0.3, (40, 50)).astype(np.float32) for _ in range(4)]
+    mixed = fit_dbd.fit_logit_transform(logits + sharp, masks + [np.zeros((40, 50), bool)] * 4)
+    assert mixed.shift > alone.shift
+    mae, fmax = fit_dbd._scores(logits + sharp, masks + [np.zeros((40, 50), bool)] * 4, 2.0, 0.5)
+    mae2, fmax2 = fit_dbd._scores(logits, masks, 2.0, 0.5)
+    false_blur = np.mean([inference.blur_probability_from_logit(z, 2.0, 0.5).mean() for z in sharp])
+    assert fmax == pytest.approx(fmax2) and mae == pytest.approx((4 * mae2 + 4 * false_blur) / 8)
+    assert alone.grid["objective"] == fit_dbd.OBJECTIVE and "over the 4 with both classes" in mixed.grid["objective"]
+    with pytest.raises(ValueError, match="both blurred and sharp"):
+        fit_dbd.fit_logit_transform(sharp, [np.zeros((40, 50), bool)] * 4)
+
+
 def test_fit_rejects_bad_input():
     with pytest.raises(ValueError, match="need as many masks"):
         fit_dbd.fit_logit_transform([], [])

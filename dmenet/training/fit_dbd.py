@@ -25,6 +25,7 @@ from dmenet.eval import metrics
 from dmenet.inference import blur_probability_from_logit
 from syndof import io as sio
 
+OBJECTIVE = "mean MAE - mean Fmax over the fitting images (native resolution)"
 SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 """Candidate steepness values (1 = S's own probability)."""
 SHIFTS = tuple(float(x) for x in np.round(np.arange(-3.0, 3.0001, 0.25), 2))
@@ -50,13 +51,20 @@ class DBDFit:
                 "train_fmax_s_probability": round(self.s_fmax, 6), "n_images": self.n_images, **self.grid}
 
 
+def holds_both_classes(mask: np.ndarray) -> bool:
+    """The mask (1 = blurred) has blurred and sharp pixels: an image with an Fmax (an all-sharp photo has none)."""
+    return 0 < np.count_nonzero(mask) < mask.size
+
+
 def _scores(logits: list[np.ndarray], masks: list[np.ndarray], scale: float, shift: float) -> tuple[float, float]:
-    """Mean MAE and mean Fmax over the images for one transform."""
+    """Mean MAE over the images and mean Fmax over those whose mask holds both classes (an all-sharp or all-blurred
+    mask has no Fmax: its MAE, the mean false probability, is what it scores) for one transform."""
     maes, fmaxes = [], []
     for z, gt in zip(logits, masks):
         prob = blur_probability_from_logit(z, scale, shift)
         maes.append(metrics.mae(prob, gt))
-        fmaxes.append(float(np.max(metrics.f_curve(prob, gt)[2])))
+        if holds_both_classes(gt):
+            fmaxes.append(float(np.max(metrics.f_curve(prob, gt)[2])))
     return float(np.mean(maes)), float(np.mean(fmaxes))
 
 
@@ -66,11 +74,12 @@ def fit_logit_transform(
     scales: tuple[float, ...] = SCALES,
     shifts: tuple[float, ...] = SHIFTS,
 ) -> DBDFit:
-    """Grid search of ``(scale, shift)`` minimising mean MAE − mean Fmax.
+    """Grid search of ``(scale, shift)`` minimising mean MAE − mean Fmax (MAE over every image, Fmax over the
+    images whose mask holds both classes: all-sharp photos in the pool make false blur on them count).
 
     Args:
         logits: per image (H, W) detection logits (S's or the head's; 1 = blurred).
-        masks: per image (H, W) binary GT, 1 = blurred (same sizes as ``logits``).
+        masks: per image (H, W) binary GT, 1 = blurred (same sizes as ``logits``); at least one with both classes.
         scales, shifts: the grid; ties keep the first (smallest scale, then smallest shift).
 
     Raises:
@@ -81,6 +90,8 @@ def fit_logit_transform(
     for z, gt in zip(logits, masks):
         if z.shape != gt.shape:
             raise ValueError(f"logit map {z.shape} and mask {gt.shape} differ in size")
+    if not any(holds_both_classes(gt) for gt in masks):
+        raise ValueError("no mask holds both blurred and sharp pixels: Fmax is undefined on every image")
     best = None
     for scale in scales:
         for shift in shifts:
@@ -88,10 +99,12 @@ def fit_logit_transform(
             if best is None or mae - fmax < best[0] - 1e-12:
                 best = (mae - fmax, scale, shift, mae, fmax)
     s_mae, s_fmax = _scores(logits, masks, 1.0, 0.0)
+    n_fmax = sum(holds_both_classes(gt) for gt in masks)
     _, scale, shift, mae, fmax = best
     return DBDFit(scale=scale, shift=shift, mae=mae, fmax=fmax, s_mae=s_mae, s_fmax=s_fmax, n_images=len(logits),
                   grid={"scales": list(scales), "shifts": [shifts[0], shifts[-1], len(shifts)],
-                        "objective": "mean MAE - mean Fmax over the fitting images (native resolution)"})
+                        "objective": OBJECTIVE if len(logits) == n_fmax else
+                        f"{OBJECTIVE}; Fmax over the {n_fmax} with both classes"})
 
 
 def labelled_logits(predictor, root: Path,

@@ -7,12 +7,14 @@ training images plus screened photos that are sharp everywhere with all-sharp ma
 mode and ``second_bn``, each the mean of the recipe's flips) are computed once and kept in memory (8 bytes a pixel).
 
 Training (:class:`HeadTraining`): BCE on pixels; each epoch draws ``pixels_per_image`` random pixels of *every*
-image, so each image weighs the same whatever its size; Adam, cosine-annealed learning rate, fixed seed (the
-parameter initialisation, the pixel draws and the batch order all follow it: the same data gives the same head).
+image, so each image weighs the same whatever its size (an all-sharp image's pixels weigh ``negative_weight``);
+Adam, cosine-annealed learning rate, fixed seed (the parameter initialisation, the pixel draws and the batch order
+all follow it: the same data gives the same head).
 Then the transform ``sigmoid(scale·(z − shift))`` is chosen with :func:`dmenet.training.fit_dbd.fit_logit_transform`
-on ``transform_images`` images drawn (same seed) from those whose masks hold both classes.
+on ``transform_images`` images drawn (same seed) from those whose masks hold both classes, plus
+``transform_negatives`` all-sharp ones (their mean probability enters the MAE term).
 
-Rules 21h / 21h8 (``experiments/RULE_21H*.md``) record why and how the shipped head was judged.
+Rules 21h / 21h8 / 21n / 21t (``experiments/RULE_21*.md``) record why and how the shipped head was judged.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 from dmenet.config import require_positive
 from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead
 from dmenet.models.recipe import BNMode
+from dmenet.training.fit_dbd import holds_both_classes
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_head")
@@ -76,11 +79,16 @@ class HeadTraining:
     seed: int = 21
     hidden: tuple[int, ...] = HIDDEN
     transform_images: int = 100
+    transform_negatives: int = 0  # all-sharp images added to the transform's fitting pool (rule 21t)
+    negative_weight: float = 1.0  # BCE weight of the pixels of images whose mask has no blurred pixel (rule 21n)
 
     def __post_init__(self) -> None:
         require_positive(self, "head", ("epochs", "pixels_per_image", "batch", "transform_images"))
-        if not self.lr > 0:
-            raise ValueError(f"head.lr must be > 0, got {self.lr}")
+        if not self.transform_negatives >= 0:
+            raise ValueError(f"head.transform_negatives must be >= 0, got {self.transform_negatives}")
+        for name in ("lr", "negative_weight"):
+            if not getattr(self, name) > 0:  # also refuses NaN
+                raise ValueError(f"head.{name} must be > 0, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "hidden": list(self.hidden)}
@@ -113,12 +121,6 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
         if len(names) == before:
             raise sio.InputError(root, "no readable labelled image")
     return pairs, masks, names
-
-
-def holds_both_classes(mask: np.ndarray) -> bool:
-    """The mask (1 = blurred) has blurred and sharp pixels: an image the logit transform can be fitted on (an
-    all-sharp image has no Fmax)."""
-    return 0 < np.count_nonzero(mask) < mask.size
 
 
 def check_transform_pool(roots: list[Path], white_is_blurred: bool) -> None:
@@ -156,7 +158,8 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     rng = np.random.default_rng(cfg.seed)
-    bce = nn.BCEWithLogitsLoss()
+    image_weight = [np.float32(1.0 if m.any() else cfg.negative_weight) for m in masks]
+    weight = torch.from_numpy(np.repeat(np.array(image_weight, np.float32), cfg.pixels_per_image))
     losses = []
     for epoch in range(cfg.epochs):
         picks = [rng.integers(0, len(x), cfg.pixels_per_image) for x in pairs]
@@ -166,7 +169,7 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
         total = 0.0
         for b in range(0, len(x), cfg.batch):
             j = order[b:b + cfg.batch]
-            loss = bce(net(x[j]), y[j])
+            loss = nn.functional.binary_cross_entropy_with_logits(net(x[j]), y[j], weight=weight[j])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -178,11 +181,19 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
     return net.eval(), losses
 
 
-def transform_image_indices(masks: list[np.ndarray], names: list[str], n: int, seed: int) -> list[int]:
-    """Indices of ``n`` images (seeded draw, sorted by name) among those whose masks hold both classes
-    (:func:`holds_both_classes`): the images the logit transform is fitted on."""
+def transform_image_indices(masks: list[np.ndarray], names: list[str], n: int, seed: int,
+                            negatives: int = 0) -> list[int]:
+    """Indices of the images the logit transform is fitted on: ``n`` images (seeded draw, sorted by name) among those
+    whose masks hold both classes (:func:`holds_both_classes`), then ``negatives`` all-sharp ones (a second draw
+    of the same generator; fewer if there are fewer)."""
     pool = sorted((names[i], i) for i, m in enumerate(masks) if holds_both_classes(m))
     if not pool:
         raise ValueError("no labelled image holds both blurred and sharp pixels: the transform cannot be fitted")
-    chosen = np.random.default_rng(seed).choice(len(pool), min(n, len(pool)), replace=False)
-    return [pool[k][1] for k in sorted(chosen)]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(pool), min(n, len(pool)), replace=False)
+    picked = [pool[k][1] for k in sorted(chosen)]
+    if negatives:
+        sharp = sorted((names[i], i) for i, m in enumerate(masks) if not np.any(m))
+        drawn = rng.choice(len(sharp), min(negatives, len(sharp)), replace=False) if sharp else []
+        picked += [sharp[k][1] for k in sorted(drawn)]
+    return picked
