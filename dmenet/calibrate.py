@@ -184,7 +184,7 @@ def run_head(args, date: str):
 
     cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
                        transform_images=args.transform_images, transform_negatives=args.transform_negatives,
-                       negative_weight=args.negative_weight)
+                       negative_weight=args.negative_weight, image_mean=args.image_mean)
     model, meta, history = _load(args.model, args.device)
     recipe = model.recipe.with_flips(args.flips)
     second = BNMode(args.second_bn)
@@ -291,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images (with both classes) the transform is fitted on, a seeded draw")
     q.add_argument("--transform-negatives", type=cli.non_negative_int, default=HeadTraining.transform_negatives,
                    help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
+    q.add_argument("--image-mean", action="store_true",
+                   help="give the head the photo's mean second label as a third input (rule 21g)")
     q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
                    help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
     q.add_argument("--seed", type=int, default=HeadTraining.seed)

@@ -81,7 +81,8 @@ def _mask(stem: str) -> np.ndarray:
     return read_mask(SHARED / "cuhk" / "gt" / f"{stem}.png") > 0.5
 
 
-def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, tag: str = "") -> dict:
+def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, tag: str = "",
+        image_mean: bool = False) -> dict:
     """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
     ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
     from dmenet.eval.dbd import DBDAccumulator
@@ -91,7 +92,8 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
     from dmenet.training.fit_head import HeadTraining, train_head, transform_image_indices
 
     cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
-                       negative_weight=negative_weight, transform_negatives=transform_negatives)
+                       negative_weight=negative_weight, transform_negatives=transform_negatives,
+                       image_mean=image_mean)
     split = json.loads(SPLIT.read_text())
     load = lambda k, s: np.load(out / "cache" / k / f"{s}.npz")
     pairs, masks, names = [], [], []
@@ -125,8 +127,8 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
                      "320_mae": s3["mae"], "320_f_at_0.5": s3["f_at_0.5"], "320_fmax": s3["fmax"],
                      "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
     b, c = res["B"], res["H"]
-    verdict = {"1_fmax": c["native_fmax"] >= b["native_fmax"] - 0.005, "2_native_mae": c["native_mae"] <= b["native_mae"],
-               "3_320_mae": c["320_mae"] <= b["320_mae"],
+    verdict = {"1_fmax": c["native_fmax"] >= b["native_fmax"] - 0.005,
+               "2_native_mae": c["native_mae"] <= b["native_mae"], "3_320_mae": c["320_mae"] <= b["320_mae"],
                "4_sharp": c["sharp_val_mean"] <= b["sharp_val_mean"] - 0.10}
     res["verdict"] = {**verdict, "H_wins": all(verdict.values())}
     sio.write_json_atomic(out / f"head{tag}.json", head.to_dict())
@@ -179,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="fit: BCE weight of the all-sharp photos' pixels (rule 21n)")
     p.add_argument("--transform-negatives", type=cli.non_negative_int, default=0,
                    help="fit: all-sharp photos added to the transform's pool (rule 21t)")
+    p.add_argument("--image-mean", action="store_true",
+                   help="fit: the photo's mean moving label as a third input (rule 21g)")
     p.add_argument("--tag", default="", help="fit/after: suffix of head.json / result.json (rule 21n: _n2, _n4)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -186,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.step == "cache":
         cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips)
     else:
-        print(json.dumps(fit(a.out, a.negative_weight, a.transform_negatives, a.tag) if a.step == "fit" else after(a.out, a.tag), indent=1))
+        result = (fit(a.out, a.negative_weight, a.transform_negatives, a.tag, a.image_mean) if a.step == "fit"
+                  else after(a.out, a.tag))
+        print(json.dumps(result, indent=1))
     print(f"{a.step}: {time.time() - t0:.0f} s", file=sys.stderr)
     return 0
 

@@ -127,6 +127,45 @@ def test_negative_weight_moves_the_ambiguous_prior_to_the_bce_optimum():
             HeadTraining(negative_weight=bad)
 
 
+def test_image_mean_input_decides_what_one_pixel_cannot():
+    """Rule 21g's third input: blurred photos have second labels U(0.2, 0.8), sharp ones U(0, 0.6), so one pixel in
+    [0.2, 0.6] is ambiguous but the photo's mean (0.5 against 0.3) is not."""
+    rng = np.random.default_rng(3)
+
+    def photo(blurred):
+        lo, hi = (0.2, 0.8) if blurred else (0.0, 0.6)
+        return np.stack([rng.random(3000), rng.uniform(lo, hi, 3000)], -1).astype(np.float32)
+
+    kinds = [True, False] * 4
+    pairs = [photo(k) for k in kinds]
+    masks = [np.full(3000, float(k), np.float32) for k in kinds]
+    accuracy = {}
+    for image_mean in (False, True):
+        cfg = HeadTraining(epochs=40, pixels_per_image=1024, batch=1024, seed=3, image_mean=image_mean)
+        head = train_head(pairs, masks, cfg)[0].to_head()
+        assert head.image_mean is image_mean and head.widths[0] == (3 if image_mean else 2)
+        tests = [(photo(k), k) for k in (True, False) * 3]
+        accuracy[image_mean] = np.mean([np.mean((head_logit(head, x[:, 0], x[:, 1]) > 0) == k) for x, k in tests])
+    assert accuracy[True] > 0.97 and accuracy[False] < 0.85, accuracy
+
+
+def test_image_mean_head_round_trips_and_uses_the_whole_map():
+    layers = (([[0.0, 0.0, 2.0]], [-1.0]),)  # logit = 2·mean(second) − 1
+    head = DetectionHead(layers=layers, image_mean=True)
+    assert head.widths == (3, 1) and head.to_dict()["image_mean"] is True
+    assert DetectionHead.from_dict(json.loads(json.dumps(head.to_dict()))) == head
+    assert "image_mean" not in _head().to_dict()  # two-input heads keep their text
+    second = np.zeros((4, 6), np.float32)
+    second[:, :3] = 1.0  # mean 0.5 → logit 0 everywhere, also where the pixel's own label is 0
+    np.testing.assert_array_equal(head_logit(head, np.zeros_like(second), second), np.zeros((4, 6), np.float32))
+    with pytest.raises(ValueError, match=r"\(1 × 3\)"):
+        DetectionHead(layers=(([[0.0, 2.0]], [-1.0]),), image_mean=True)
+    with pytest.raises(ValueError, match="image_mean"):
+        DetectionHead.from_dict({"layers": head.to_dict()["layers"], "image_mean": "yes"})
+    with pytest.raises(ValueError, match="expected the key"):
+        DetectionHead.from_dict({"layers": head.to_dict()["layers"], "mean": True})
+
+
 def test_transform_images_leave_out_single_class_masks():
     masks = [np.zeros(4), np.array([0, 1, 0, 1.0]), np.ones(4), np.array([1, 0, 0, 0.0])]
     names = ["d", "c", "b", "a"]

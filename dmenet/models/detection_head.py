@@ -34,12 +34,14 @@ _CHUNK = 1 << 14  # pixels per matrix product: keeps the hidden activations (16 
 
 @dataclass(frozen=True)
 class DetectionHead:
-    """The head's weights: ``layers[i] = (W, b)`` with W a tuple of rows (out × in) and b (out,), input width 2
-    (the detection path's label, then the label of its ``second_bn``: :class:`dmenet.models.recipe.DetectionPath`),
-    output width 1.
+    """The head's weights: ``layers[i] = (W, b)`` with W a tuple of rows (out × in) and b (out,), output width 1.
+    Inputs: the detection path's label, then the label of its ``second_bn``
+    (:class:`dmenet.models.recipe.DetectionPath`), and with ``image_mean`` a third, the mean of the second label over
+    the whole photo (rule 21g: a measurement of the photo as a whole, the same at every pixel).
     """
 
     layers: tuple[tuple[tuple[tuple[float, ...], ...], tuple[float, ...]], ...]
+    image_mean: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -51,7 +53,9 @@ class DetectionHead:
         object.__setattr__(self, "layers", layers)
         if not layers:
             raise ValueError("detection head: no layers")
-        width = 2
+        if not isinstance(self.image_mean, bool):
+            raise ValueError(f"detection head: image_mean must be true or false, got {self.image_mean!r}")
+        width = self.inputs
         for i, (w, b) in enumerate(layers):
             if not w or any(len(row) != width for row in w) or len(b) != len(w):
                 raise ValueError(f"detection head layer {i}: expected ({len(b)} × {width}) weights and matching "
@@ -63,47 +67,64 @@ class DetectionHead:
             raise ValueError(f"detection head: the last layer must have one output, got {width}")
 
     @property
+    def inputs(self) -> int:
+        """Input width: 2 labels, 3 with the photo mean."""
+        return 3 if self.image_mean else 2
+
+    @property
     def widths(self) -> tuple[int, ...]:
         """Layer widths, input first: (2, 16, 16, 1) for the default head."""
-        return (2,) + tuple(len(w) for w, _ in self.layers)
+        return (self.inputs,) + tuple(len(w) for w, _ in self.layers)
 
     def arrays(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(W (out, in), b (out,)) float32 arrays per layer."""
         return [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in self.layers]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layers": [{"weight": [list(r) for r in w], "bias": list(b)} for w, b in self.layers]}
+        d: dict[str, Any] = {"layers": [{"weight": [list(r) for r in w], "bias": list(b)} for w, b in self.layers]}
+        if self.image_mean:  # two-input heads keep their text unchanged
+            d["image_mean"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectionHead":
-        if not isinstance(d, dict) or set(d) != {"layers"}:
-            raise ValueError(f"recipe.detection.head: expected the key 'layers', got "
+        if not isinstance(d, dict) or "layers" not in d or not set(d) <= {"layers", "image_mean"}:
+            raise ValueError(f"recipe.detection.head: expected the key 'layers' (and optionally 'image_mean'), got "
                              f"{sorted(d) if isinstance(d, dict) else d!r}")
         layers = []
         for i, layer in enumerate(d["layers"]):
             if not isinstance(layer, dict) or set(layer) != {"weight", "bias"}:
                 raise ValueError(f"recipe.detection.head.layers[{i}]: expected keys ['bias', 'weight']")
             layers.append((layer["weight"], layer["bias"]))
-        return cls(layers=tuple(layers))
+        return cls(layers=tuple(layers), image_mean=d.get("image_mean", False))
+
+
+def head_inputs(first: np.ndarray, second: np.ndarray, image_mean: bool) -> np.ndarray:
+    """The head's per-pixel inputs (N, 2 or 3) float32 of the two label maps (N pixels): the labels, and with
+    ``image_mean`` the float64 mean of ``second`` over all of it (so pass whole photos, never tiles)."""
+    first = np.asarray(first, np.float32)
+    second = np.asarray(second, np.float32)
+    if first.shape != second.shape:
+        raise ValueError(f"head_logit: label maps of different shapes {first.shape} and {second.shape}")
+    columns = [first.ravel(), second.ravel()]
+    if image_mean:
+        columns.append(np.full(second.size, second.mean(dtype=np.float64), np.float32))
+    return np.stack(columns, 1)
 
 
 def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The head's logit (1 = blurred) per pixel: ``W₃·ρ(W₂·ρ(W₁·[first, second] + b₁) + b₂) + b₃`` for the default
-    widths, ρ = LeakyReLU(:data:`NEGATIVE_SLOPE`).
+    """The head's logit (1 = blurred) per pixel: ``W₃·ρ(W₂·ρ(W₁·x + b₁) + b₂) + b₃`` for the default widths, x the
+    inputs of :func:`head_inputs`, ρ = LeakyReLU(:data:`NEGATIVE_SLOPE`).
 
     Args:
         head: the weights.
-        first: (...) float labels in [0, 1] of the detection path's BatchNorm mode.
+        first: (...) float labels in [0, 1] of the detection path's BatchNorm mode (the whole photo).
         second: labels of the same shape under the detection path's ``second_bn``.
 
     Returns:
         float32 array of the inputs' shape.
     """
-    first = np.asarray(first, np.float32)
-    second = np.asarray(second, np.float32)
-    if first.shape != second.shape:
-        raise ValueError(f"head_logit: label maps of different shapes {first.shape} and {second.shape}")
-    x = np.stack([first.ravel(), second.ravel()], 1)
+    x = head_inputs(first, second, head.image_mean)
     layers = [(w.T.copy(), b) for w, b in head.arrays()]
     slope = np.float32(NEGATIVE_SLOPE)
     out = np.empty(x.shape[0], np.float32)
@@ -117,4 +138,4 @@ def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np
             if i < len(layers) - 1:
                 np.maximum(a, a * slope, out=a)  # LeakyReLU for a slope below 1
         out[start:start + _CHUNK] = a[:, 0]
-    return out.reshape(first.shape)
+    return out.reshape(np.shape(first))

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from dmenet.config import require_positive
-from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead
+from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead, head_inputs
 from dmenet.models.recipe import BNMode
 from dmenet.training.fit_dbd import holds_both_classes
 from syndof import io as sio
@@ -37,12 +37,13 @@ log = logging.getLogger("dmenet.fit_head")
 
 
 class DetectionHeadNet(nn.Module):
-    """Trainable form of the head: (..., 2) labels → (...) logits, the arithmetic of
-    :func:`dmenet.models.detection_head.head_logit`."""
+    """Trainable form of the head: (..., inputs) labels → (...) logits, the arithmetic of
+    :func:`dmenet.models.detection_head.head_logit` (which takes the shipped 2 inputs)."""
 
-    def __init__(self, hidden: tuple[int, ...] = HIDDEN):
+    def __init__(self, hidden: tuple[int, ...] = HIDDEN, image_mean: bool = False):
         super().__init__()
-        widths = (2,) + tuple(hidden) + (1,)
+        self.image_mean = image_mean
+        widths = (3 if image_mean else 2,) + tuple(hidden) + (1,)
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,12 +56,12 @@ class DetectionHeadNet(nn.Module):
     def to_head(self) -> DetectionHead:
         """The recipe value of these weights (float32 values kept exactly: JSON floats are float64)."""
         return DetectionHead(layers=tuple((lin.weight.detach().float().tolist(), lin.bias.detach().float().tolist())
-                                          for lin in self.linears))
+                                          for lin in self.linears), image_mean=self.image_mean)
 
     @classmethod
     def from_head(cls, head: DetectionHead) -> "DetectionHeadNet":
         """A module holding ``head``'s weights."""
-        net = cls(hidden=head.widths[1:-1])
+        net = cls(hidden=head.widths[1:-1], image_mean=head.image_mean)
         with torch.no_grad():
             for lin, (w, b) in zip(net.linears, head.arrays()):
                 lin.weight.copy_(torch.from_numpy(w))
@@ -80,6 +81,7 @@ class HeadTraining:
     hidden: tuple[int, ...] = HIDDEN
     transform_images: int = 100
     transform_negatives: int = 0  # all-sharp images added to the transform's fitting pool (rule 21t)
+    image_mean: bool = False  # the photo's mean second label as a third input (rule 21g)
     negative_weight: float = 1.0  # BCE weight of the pixels of images whose mask has no blurred pixel (rule 21n)
 
     def __post_init__(self) -> None:
@@ -144,17 +146,19 @@ def check_transform_pool(roots: list[Path], white_is_blurred: bool) -> None:
 
 def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraining) -> tuple[DetectionHeadNet,
                                                                                              list[float]]:
-    """Train the head with BCE (see the module docstring) on ``pairs[i]`` (..., 2) labels and ``masks[i]`` (...)
-    targets (1 = blurred) per image. Returns the net in eval mode and the mean loss of each epoch."""
+    """Train the head with BCE (see the module docstring) on ``pairs[i]`` (..., 2) labels of a whole photo and
+    ``masks[i]`` (...) targets (1 = blurred) per image (with ``cfg.image_mean`` the photo's mean second label is
+    the third input: :func:`dmenet.models.detection_head.head_inputs`). Returns the net in eval mode and the mean
+    loss of each epoch."""
     if len(pairs) != len(masks) or not pairs:
         raise ValueError(f"train_head: {len(pairs)} label sets and {len(masks)} masks")
-    pairs = [np.asarray(p, np.float32).reshape(-1, 2) for p in pairs]
+    pairs = [head_inputs(p[..., 0], p[..., 1], cfg.image_mean) for p in pairs]
     masks = [np.asarray(m, np.float32).reshape(-1) for m in masks]
     for p, m in zip(pairs, masks):
         if len(p) != len(m):
             raise ValueError(f"train_head: {len(p)} label pairs but {len(m)} mask pixels")
     torch.manual_seed(cfg.seed)
-    net = DetectionHeadNet(cfg.hidden)
+    net = DetectionHeadNet(cfg.hidden, cfg.image_mean)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     rng = np.random.default_rng(cfg.seed)
