@@ -93,37 +93,30 @@ def parser(prog: str, doc: str | None, example: str) -> OneLineParser:
 
 
 # ------------------------------------------------------------------------------------------------------ value types
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _checked_number(convert: Callable[[str], float], kind: str, ok: Callable[[float], bool], requirement: str,
+                    name: str, doc: str) -> Callable[[str], float]:
+    """An argparse type: ``convert(text)`` ("expected {kind}" if it fails), then ``ok(value)`` ("must be
+    {requirement}" if not)."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {value}")
+        return value
+
+    parse.__name__, parse.__qualname__, parse.__doc__ = name, name, doc
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+positive_int = _checked_number(int, "an integer", lambda v: v >= 1, ">= 1", "positive_int",
+                               "argparse type: an integer ≥ 1.")
+non_negative_int = _checked_number(int, "an integer", lambda v: v >= 0, ">= 0", "non_negative_int",
+                                   "argparse type: an integer ≥ 0.")
+positive_float = _checked_number(float, "a number", lambda v: v > 0 and math.isfinite(v), "a finite number > 0",
+                                 "positive_float", "argparse type: a finite number > 0 (not nan, not inf).")
 
 
 # ------------------------------------------------------------------------------------------------------ shared flags
