@@ -54,11 +54,21 @@ def labels(model, image: np.ndarray, flips: int = 1) -> tuple[np.ndarray, np.nda
             predict_label(image, model, flips=flips, bn=BNMode.MOVING))
 
 
-def cache(out: Path, shard: tuple[int, int], flips: int = 1) -> None:
+def to_long_side(rgb: np.ndarray, side: int) -> np.ndarray:
+    """Rule 21w: the photo resized to long side ``side`` (INTER_AREA shrinking, INTER_CUBIC enlarging)."""
+    h, w = rgb.shape[:2]
+    if max(h, w) == side:
+        return rgb
+    size = (side, round(h * side / w)) if w >= h else (round(w * side / h), side)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if max(h, w) > side else cv2.INTER_CUBIC)
+
+
+def cache(out: Path, shard: tuple[int, int], flips: int = 1, working_side: int | None = None) -> None:
     from dmenet.inference import load_model
 
     model = load_model()
-    jobs = [(k, s, p) for k, v in _sets().items() for s, p in v]
+    kinds = ("val", "sharpval") if working_side else ("train", "neg", "val", "sharpval")
+    jobs = [(k, s, p) for k, v in _sets().items() if k in kinds for s, p in v]
     for i, (k, s, p) in enumerate(jobs):
         dst = out / "cache" / k / f"{s}.npz"
         if i % shard[1] != shard[0] or dst.exists():
@@ -68,7 +78,7 @@ def cache(out: Path, shard: tuple[int, int], flips: int = 1) -> None:
         views = [("", rgb)] + ([("_320", cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA))]
                                if k == "val" else [])
         for suffix, img in views:
-            li, lm = labels(model, img, flips)
+            li, lm = labels(model, to_long_side(img, working_side) if working_side else img, flips)
             arrays["img" + suffix], arrays["mov" + suffix] = li.astype(np.float16), lm.astype(np.float16)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with sio.atomic_path(dst) as tmp, open(tmp, "wb") as fh:
@@ -136,6 +146,40 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
     return res
 
 
+def working(out: Path, reference: Path) -> dict:
+    """Rule 21w: the reference head (``reference/head.json`` and its transform) on labels computed at the working
+    size (``out``'s cache), maps resized back (bilinear) to the input size, against the same head at input size."""
+    from dmenet.eval.dbd import DBDAccumulator
+    from dmenet.inference import blur_probability_from_logit
+    from dmenet.models.detection_head import DetectionHead, head_logit
+
+    head = DetectionHead.from_dict(sio.read_json_object(reference / "head.json"))
+    tf = sio.read_json_object(reference / "result.json")["h_transform"]
+    prob = lambda li, lm: blur_probability_from_logit(head_logit(head, li, lm), tf["scale"], tf["shift"])
+    back = lambda p, shape: p if p.shape == shape else cv2.resize(p, shape[::-1], interpolation=cv2.INTER_LINEAR)
+    split = json.loads(SPLIT.read_text())
+    res: dict = {}
+    for name, root in (("H8", reference), ("W", out)):
+        native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")
+        for s in split["val"]:
+            a, mask = np.load(root / "cache" / "val" / f"{s}.npz"), _mask(s)
+            native.add(s, back(prob(a["img"], a["mov"]), mask.shape), mask)
+            at320.add(s, back(prob(a["img_320"], a["mov_320"]), (320, 320)), mask)
+        sharp = [float(prob(a["img"], a["mov"]).mean()) for a in
+                 (np.load(f) for f in sorted((root / "cache" / "sharpval").glob("*.npz")))]
+        sn, s3 = native.summary(), at320.summary()
+        res[name] = {"native_fmax": sn["fmax"], "native_mae": sn["mae"], "native_f_at_0.5": sn["f_at_0.5"],
+                     "320_mae": s3["mae"], "320_f_at_0.5": s3["f_at_0.5"], "320_fmax": s3["fmax"],
+                     "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
+    h, w = res["H8"], res["W"]
+    verdict = {"1_320_mae": w["320_mae"] <= h["320_mae"] - 0.010,
+               "2_native": w["native_fmax"] >= h["native_fmax"] - 0.002 and w["native_mae"] <= h["native_mae"] + 0.002,
+               "3_sharp": w["sharp_val_mean"] <= h["sharp_val_mean"] + 0.02}
+    res["verdict"] = {**verdict, "W_passes": all(verdict.values())}
+    sio.write_json_atomic(out / "result.json", res)
+    return res
+
+
 def after(out: Path, tag: str = "") -> dict:
     """H and B on the demo photos, the first 20 screened sharp BSDS500 test photos and CUHK-5 (after the verdict)."""
     import skimage.data
@@ -173,10 +217,14 @@ def after(out: Path, tag: str = "") -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("two_input_s", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
     p.prog = "python experiments/two_input_s.py"
-    p.add_argument("step", choices=("cache", "fit", "after"))
+    p.add_argument("step", choices=("cache", "fit", "after", "working"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
     p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
+    p.add_argument("--working-side", type=cli.positive_int, default=None,
+                   help="cache: labels of the validation and sharp-val photos at this long side (rule 21w)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="working: the run folder of the head and its native-size cache (rule 21w: runs/h21f8)")
     p.add_argument("--negative-weight", type=cli.positive_float, default=1.0,
                    help="fit: BCE weight of the all-sharp photos' pixels (rule 21n)")
     p.add_argument("--transform-negatives", type=cli.non_negative_int, default=0,
@@ -188,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
-        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips)
+        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips, a.working_side)
+    elif a.step == "working":
+        print(json.dumps(working(a.out, a.reference), indent=1))
     else:
         result = (fit(a.out, a.negative_weight, a.transform_negatives, a.tag, a.image_mean) if a.step == "fit"
                   else after(a.out, a.tag))
