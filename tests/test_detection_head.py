@@ -154,6 +154,8 @@ def test_image_mean_head_round_trips_and_uses_the_whole_map():
     head = DetectionHead(layers=layers, image_mean=True)
     assert head.widths == (3, 1) and head.to_dict()["image_mean"] is True
     assert DetectionHead.from_dict(json.loads(json.dumps(head.to_dict()))) == head
+    recipe = Recipe(flips=8).with_bn(BNMode.MOVING, BNMode.IMAGE).with_head(head, BNMode.MOVING)
+    assert "h(both labels, the photo mean of the second) (3→1)" in str(recipe)
     assert "image_mean" not in _head().to_dict()  # two-input heads keep their text
     second = np.zeros((4, 6), np.float32)
     second[:, :3] = 1.0  # mean 0.5 → logit 0 everywhere, also where the pixel's own label is 0

@@ -284,7 +284,8 @@ class Recipe:
         curve = "no σ curve" if self.sigma.curve is None else f"{len(self.sigma.curve)}-value σ curve"
         det = self.detection
         logit = ("S logit z" if det.head is None else
-                 f"and with {bn(det.second_bn)} ones, head logit z = h(both labels) "
+                 f"and with {bn(det.second_bn)} ones, head logit z = h(both labels"
+                 f"{', the photo mean of the second' if det.head.image_mean else ''}) "
                  f"({'→'.join(str(w) for w in det.head.widths)})")
         return (f"σ: B with {bn(self.sigma.bn)} BatchNorm statistics, {flips}, label × σ_max, {curve} → σ px\n"
                 f"blur probability: B with {bn(det.bn)} BatchNorm statistics, {flips}, {logit} → "

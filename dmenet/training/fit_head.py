@@ -14,7 +14,8 @@ Then the transform ``sigmoid(scale·(z − shift))`` is chosen with :func:`dmene
 on ``transform_images`` images drawn (same seed) from those whose masks hold both classes, plus
 ``transform_negatives`` all-sharp ones (their mean probability enters the MAE term).
 
-Rules 21h / 21h8 / 21n / 21t (``experiments/RULE_21*.md``) record why and how the shipped head was judged.
+Rules 21h / 21h8 (the shipped head) and 21n / 21t / 21g (the options, not shipped) are in
+``experiments/RULE_21*.md``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ log = logging.getLogger("dmenet.fit_head")
 
 
 class DetectionHeadNet(nn.Module):
-    """Trainable form of the head: (..., inputs) labels → (...) logits, the arithmetic of
-    :func:`dmenet.models.detection_head.head_logit` (which takes the shipped 2 inputs)."""
+    """Trainable form of the head: (..., 2 or 3) inputs (:func:`dmenet.models.detection_head.head_inputs`) → (...)
+    logits, the arithmetic of :func:`dmenet.models.detection_head.head_logit`."""
 
     def __init__(self, hidden: tuple[int, ...] = HIDDEN, image_mean: bool = False):
         super().__init__()
