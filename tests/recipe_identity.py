@@ -7,7 +7,9 @@ tests/recipe_identity.py --write`` stored them in ``tests/data/recipe_identity.j
 the recipe refactor: the detection path was then S with ``sigmoid(6·(z − 2.5))`` (:func:`s_predictor` rebuilds it
 from today's file, whose weights are those of 36c3343). Rule 21h8 replaced S by a two-label detection head;
 ``--write-head`` stored the shipped head's probability maps in ``tests/data/recipe_identity_head.json`` when it
-shipped. ``tests/test_recipe.py`` compares against both files.
+shipped, and again on 4 Dec 2026 when the head's products moved from numpy's einsum loop to one-thread BLAS (3× faster;
+the probabilities moved by at most 1.4e-6 on the 100 validation images, every figure the same to six decimals).
+``tests/test_recipe.py`` compares against both files.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +21,8 @@ from dmenet.training.fit_head import DetectionHeadNet, HeadTraining, train_head,
 from syndof import io
 from hostile_helpers import assert_usage_error, run_main
 from model_helpers import tiny_dmenet as _tiny
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _head(seed=0) -> DetectionHead:
@@ -40,6 +46,25 @@ def test_head_logit_is_the_mlp_written_out():
     np.testing.assert_allclose(got, net.numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="different shapes"):
         head_logit(head, a, b[:, :3])
+
+
+def test_head_logit_does_not_depend_on_the_thread_count(tmp_path):
+    """The maps are pinned byte for byte (tests/recipe_identity.py): the head's products run BLAS on one thread,
+    whatever OMP_NUM_THREADS says (a multi-threaded product rounds differently)."""
+    script = (
+        "import sys, numpy as np, torch\n"
+        "from dmenet.training.fit_head import DetectionHeadNet\n"
+        "from dmenet.models.detection_head import head_logit\n"
+        "torch.manual_seed(3); head = DetectionHeadNet().to_head()\n"
+        "rng = np.random.default_rng(0); a, b = rng.random((2, 300, 700), dtype=np.float32)\n"
+        "np.save(sys.argv[1], head_logit(head, a, b))\n")
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"z{threads}.npy"
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, cwd=REPO)
+        outs.append(np.load(out))
+    np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_head_survives_json_exactly_and_bad_heads_are_refused():

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 NEGATIVE_SLOPE = 0.2
 """LeakyReLU slope between the head's layers (below 1: LeakyReLU(x) = max(x, slope·x))."""
@@ -128,14 +129,15 @@ def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np
     layers = [(w.T.copy(), b) for w, b in head.arrays()]
     slope = np.float32(NEGATIVE_SLOPE)
     out = np.empty(x.shape[0], np.float32)
-    for start in range(0, x.shape[0], _CHUNK):
-        a = x[start:start + _CHUNK]
-        for i, (wt, b) in enumerate(layers):
-            # numpy's own sum-of-products loop, not BLAS: a BLAS product's rounding depends on its thread count,
-            # and the maps must not depend on the machine's OMP_NUM_THREADS
-            a = np.einsum("nk,kj->nj", a, wt, optimize=False)
-            a += b
-            if i < len(layers) - 1:
-                np.maximum(a, a * slope, out=a)  # LeakyReLU for a slope below 1
-        out[start:start + _CHUNK] = a[:, 0]
+    # BLAS on one thread: a multi-threaded product's rounding depends on its thread count, and the maps must not
+    # depend on the machine's OMP_NUM_THREADS (numpy's own einsum loop was as exact but 3× slower: BENCHMARKS.md)
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, x.shape[0], _CHUNK):
+            a = x[start:start + _CHUNK]
+            for i, (wt, b) in enumerate(layers):
+                a = a @ wt
+                a += b
+                if i < len(layers) - 1:
+                    np.maximum(a, a * slope, out=a)  # LeakyReLU for a slope below 1
+            out[start:start + _CHUNK] = a[:, 0]
     return out.reshape(np.shape(first))
