@@ -63,11 +63,12 @@ def to_long_side(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if max(h, w) > side else cv2.INTER_CUBIC)
 
 
-def cache(out: Path, shard: tuple[int, int], flips: int = 1, working_side: int | None = None) -> None:
+def cache(out: Path, shard: tuple[int, int], flips: int = 1, working_side: int | None = None,
+          scored_only: bool = False) -> None:
     from dmenet.inference import load_model
 
     model = load_model()
-    kinds = ("val", "sharpval") if working_side else ("train", "neg", "val", "sharpval")
+    kinds = ("val", "sharpval") if working_side or scored_only else ("train", "neg", "val", "sharpval")
     jobs = [(k, s, p) for k, v in _sets().items() if k in kinds for s, p in v]
     for i, (k, s, p) in enumerate(jobs):
         dst = out / "cache" / k / f"{s}.npz"
@@ -91,11 +92,34 @@ def _mask(stem: str) -> np.ndarray:
     return read_mask(SHARED / "cuhk" / "gt" / f"{stem}.png") > 0.5
 
 
+def score(prob, root: Path, to_input_size: bool = False) -> dict:
+    """The rules' figures of a detection map ``prob(l_image, l_moving)`` on the labels cached in ``root``: the 100
+    validation images at native size and at 320² (DBD protocol) and the mean over the sharp val photos. With
+    ``to_input_size`` a map is resized (bilinear) to the input size first (rule 21w's labels are at another size)."""
+    from dmenet.eval.dbd import DBDAccumulator
+
+    def back(p: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if not to_input_size or p.shape == shape:
+            return p
+        return cv2.resize(p, shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+    native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")
+    for s in json.loads(SPLIT.read_text())["val"]:
+        a, mask = np.load(root / "cache" / "val" / f"{s}.npz"), _mask(s)
+        native.add(s, back(prob(a["img"], a["mov"]), mask.shape), mask)
+        at320.add(s, back(prob(a["img_320"], a["mov_320"]), (320, 320)), mask)
+    sharp = [float(prob(a["img"], a["mov"]).mean()) for a in
+             (np.load(f) for f in sorted((root / "cache" / "sharpval").glob("*.npz")))]
+    sn, s3 = native.summary(), at320.summary()
+    return {"native_fmax": sn["fmax"], "native_mae": sn["mae"], "native_f_at_0.5": sn["f_at_0.5"],
+            "320_mae": s3["mae"], "320_f_at_0.5": s3["f_at_0.5"], "320_fmax": s3["fmax"],
+            "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
+
+
 def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, tag: str = "",
         image_mean: bool = False) -> dict:
     """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
     ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
-    from dmenet.eval.dbd import DBDAccumulator
     from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
     from dmenet.models.detection_head import head_logit
     from dmenet.training.fit_dbd import fit_logit_transform
@@ -104,7 +128,6 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
     cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
                        negative_weight=negative_weight, transform_negatives=transform_negatives,
                        image_mean=image_mean)
-    split = json.loads(SPLIT.read_text())
     load = lambda k, s: np.load(out / "cache" / k / f"{s}.npz")
     pairs, masks, names = [], [], []
     for k in ("train", "neg"):
@@ -125,17 +148,7 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
             "H": lambda li, lm: blur_probability_from_logit(head_logit(head, li, lm), tf.scale, tf.shift)}
     res: dict = {"h_transform": tf.to_dict(), "transform_images": [names[i] for i in fit_idx]}
     for name, fn in prob.items():
-        native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")
-        for s in split["val"]:
-            a = load("val", s)
-            native.add(s, fn(a["img"], a["mov"]), _mask(s))
-            at320.add(s, fn(a["img_320"], a["mov_320"]), _mask(s))
-        sn, s3 = native.summary(), at320.summary()
-        sharp = [float(fn(a["img"], a["mov"]).mean()) for a in
-                 (np.load(f) for f in sorted((out / "cache" / "sharpval").glob("*.npz")))]
-        res[name] = {"native_fmax": sn["fmax"], "native_mae": sn["mae"], "native_f_at_0.5": sn["f_at_0.5"],
-                     "320_mae": s3["mae"], "320_f_at_0.5": s3["f_at_0.5"], "320_fmax": s3["fmax"],
-                     "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
+        res[name] = score(fn, out)
     b, c = res["B"], res["H"]
     verdict = {"1_fmax": c["native_fmax"] >= b["native_fmax"] - 0.005,
                "2_native_mae": c["native_mae"] <= b["native_mae"], "3_320_mae": c["320_mae"] <= b["320_mae"],
@@ -149,34 +162,32 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
 def working(out: Path, reference: Path) -> dict:
     """Rule 21w: the reference head (``reference/head.json`` and its transform) on labels computed at the working
     size (``out``'s cache), maps resized back (bilinear) to the input size, against the same head at input size."""
-    from dmenet.eval.dbd import DBDAccumulator
     from dmenet.inference import blur_probability_from_logit
     from dmenet.models.detection_head import DetectionHead, head_logit
 
     head = DetectionHead.from_dict(sio.read_json_object(reference / "head.json"))
     tf = sio.read_json_object(reference / "result.json")["h_transform"]
     prob = lambda li, lm: blur_probability_from_logit(head_logit(head, li, lm), tf["scale"], tf["shift"])
-    back = lambda p, shape: p if p.shape == shape else cv2.resize(p, shape[::-1], interpolation=cv2.INTER_LINEAR)
-    split = json.loads(SPLIT.read_text())
-    res: dict = {}
-    for name, root in (("H8", reference), ("W", out)):
-        native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")
-        for s in split["val"]:
-            a, mask = np.load(root / "cache" / "val" / f"{s}.npz"), _mask(s)
-            native.add(s, back(prob(a["img"], a["mov"]), mask.shape), mask)
-            at320.add(s, back(prob(a["img_320"], a["mov_320"]), (320, 320)), mask)
-        sharp = [float(prob(a["img"], a["mov"]).mean()) for a in
-                 (np.load(f) for f in sorted((root / "cache" / "sharpval").glob("*.npz")))]
-        sn, s3 = native.summary(), at320.summary()
-        res[name] = {"native_fmax": sn["fmax"], "native_mae": sn["mae"], "native_f_at_0.5": sn["f_at_0.5"],
-                     "320_mae": s3["mae"], "320_f_at_0.5": s3["f_at_0.5"], "320_fmax": s3["fmax"],
-                     "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
+    res = {name: score(prob, root, to_input_size=True) for name, root in (("H8", reference), ("W", out))}
     h, w = res["H8"], res["W"]
     verdict = {"1_320_mae": w["320_mae"] <= h["320_mae"] - 0.010,
                "2_native": w["native_fmax"] >= h["native_fmax"] - 0.002 and w["native_mae"] <= h["native_mae"] + 0.002,
                "3_sharp": w["sharp_val_mean"] <= h["sharp_val_mean"] + 0.02}
     res["verdict"] = {**verdict, "W_passes": all(verdict.values())}
     sio.write_json_atomic(out / "result.json", res)
+    return res
+
+
+def flips_table(runs: list[Path], out: Path) -> dict:
+    """The shipped model's detection map (its head and transform, fitted at 8 flips) on the validation labels cached
+    in each of ``runs`` (their flips as cached): the quality side of issue 19's flips trade. Writes OUT/flips.json."""
+    from dmenet.inference import blur_probability_from_logit, load_model
+    from dmenet.models.detection_head import head_logit
+
+    det = load_model().recipe.detection
+    prob = lambda li, lm: blur_probability_from_logit(head_logit(det.head, li, lm), det.scale, det.shift)
+    res = {str(root): score(prob, root) for root in runs}
+    sio.write_json_atomic(out / "flips.json", res)
     return res
 
 
@@ -217,12 +228,16 @@ def after(out: Path, tag: str = "") -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("two_input_s", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
     p.prog = "python experiments/two_input_s.py"
-    p.add_argument("step", choices=("cache", "fit", "after", "working"))
+    p.add_argument("step", choices=("cache", "fit", "after", "working", "flips"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
     p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
     p.add_argument("--working-side", type=cli.positive_int, default=None,
                    help="cache: labels of the validation and sharp-val photos at this long side (rule 21w)")
+    p.add_argument("--scored-only", action="store_true",
+                   help="cache: only the validation and sharp-val photos (the shipped head's flips table)")
+    p.add_argument("--runs", type=Path, nargs="+", default=[],
+                   help="flips: cache folders to score with the shipped head, e.g. runs/h21 runs/h21f2 runs/h21f8")
     p.add_argument("--reference", type=Path, default=None,
                    help="working: the run folder of the head and its native-size cache (rule 21w: runs/h21f8)")
     p.add_argument("--negative-weight", type=cli.positive_float, default=1.0,
@@ -236,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
-        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips, a.working_side)
+        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips, a.working_side, a.scored_only)
     elif a.step == "working":
         print(json.dumps(working(a.out, a.reference), indent=1))
+    elif a.step == "flips":
+        print(json.dumps(flips_table(a.runs, a.out), indent=1))
     else:
         result = (fit(a.out, a.negative_weight, a.transform_negatives, a.tag, a.image_mean) if a.step == "fit"
                   else after(a.out, a.tag))
