@@ -301,3 +301,20 @@ def test_calibrate_head_refuses_bad_numbers(labelled, capsys, option, value):
     rc, _, err = run_main(calibrate.main, argv, capsys)
     assert_usage_error(rc, err, option)
     assert not (t / "h.safetensors").exists()
+
+
+def test_calibrate_head_image_mean_round_trips_through_the_model_file(labelled):
+    t = labelled
+    argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), str(t / "neg"),
+            "--epochs", "2", "--pixels-per-image", "64", "--image-mean", "--out", str(t / "g.safetensors")]
+    assert calibrate.main(argv) == 0
+    model, sidecar = load_model_file(t / "g.safetensors")
+    head = model.recipe.detection.head
+    assert head.image_mean and head.widths[0] == 3 and sidecar["history"][-1]["result"]["training"]["image_mean"]
+    image = np.random.default_rng(6).random((40, 56, 3)).astype(np.float32)
+    predictor = inference.Predictor(model)
+    est = predictor.estimate(image)
+    first, second = predictor.label(image, BNMode.IMAGE), predictor.label(image, BNMode.MOVING)
+    z = head_logit(head, first, second).astype(np.float64)  # the photo mean of the whole second map
+    det = model.recipe.detection
+    np.testing.assert_allclose(est.blur_probability, 1 / (1 + np.exp(-det.scale * (z - det.shift))), atol=1e-6)
