@@ -56,14 +56,18 @@ def holds_both_classes(mask: np.ndarray) -> bool:
     return 0 < np.count_nonzero(mask) < mask.size
 
 
-def _scores(logits: list[np.ndarray], masks: list[np.ndarray], scale: float, shift: float) -> tuple[float, float]:
+def _scores(logits: list[np.ndarray], masks: list[np.ndarray], scale: float, shift: float,
+            two_class: list[bool] | None = None) -> tuple[float, float]:
     """Mean MAE over the images and mean Fmax over those whose mask holds both classes (an all-sharp or all-blurred
-    mask has no Fmax: its MAE, the mean false probability, is what it scores) for one transform."""
+    mask has no Fmax: its MAE, the mean false probability, is what it scores) for one transform. ``two_class``:
+    :func:`holds_both_classes` of each mask, when the caller already has it (the grid search asks once)."""
+    if two_class is None:
+        two_class = [holds_both_classes(gt) for gt in masks]
     maes, fmaxes = [], []
-    for z, gt in zip(logits, masks):
+    for z, gt, both in zip(logits, masks, two_class):
         prob = blur_probability_from_logit(z, scale, shift)
         maes.append(metrics.mae(prob, gt))
-        if holds_both_classes(gt):
+        if both:
             fmaxes.append(float(np.max(metrics.f_curve(prob, gt)[2])))
     return float(np.mean(maes)), float(np.mean(fmaxes))
 
@@ -90,16 +94,17 @@ def fit_logit_transform(
     for z, gt in zip(logits, masks):
         if z.shape != gt.shape:
             raise ValueError(f"logit map {z.shape} and mask {gt.shape} differ in size")
-    if not any(holds_both_classes(gt) for gt in masks):
+    two_class = [holds_both_classes(gt) for gt in masks]
+    n_fmax = sum(two_class)
+    if not n_fmax:
         raise ValueError("no mask holds both blurred and sharp pixels: Fmax is undefined on every image")
     best = None
     for scale in scales:
         for shift in shifts:
-            mae, fmax = _scores(logits, masks, scale, shift)
+            mae, fmax = _scores(logits, masks, scale, shift, two_class)
             if best is None or mae - fmax < best[0] - 1e-12:
                 best = (mae - fmax, scale, shift, mae, fmax)
-    s_mae, s_fmax = _scores(logits, masks, 1.0, 0.0)
-    n_fmax = sum(holds_both_classes(gt) for gt in masks)
+    s_mae, s_fmax = _scores(logits, masks, 1.0, 0.0, two_class)
     _, scale, shift, mae, fmax = best
     return DBDFit(scale=scale, shift=shift, mae=mae, fmax=fmax, s_mae=s_mae, s_fmax=s_fmax, n_images=len(logits),
                   grid={"scales": list(scales), "shifts": [shifts[0], shifts[-1], len(shifts)],
