@@ -35,6 +35,8 @@ from matplotlib import colormaps
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO.parent / "shared" / "data" / "cuhk" / "image" / "out_of_focus0011.jpg"
+S_TRANSFORM = (6.0, 2.5)
+"""(scale, shift) of the detection transform on S's logit until rule 21h8 (tests/recipe_identity.py pins the same)."""
 
 
 # ------------------------------------------------------------------------------------- the former write path
@@ -124,7 +126,7 @@ def bench(args) -> None:
         from dmenet.models.detection_head import head_logit
 
         labels = predictor.detection_labels(image)
-        s_path = inference.Predictor(model, predictor.recipe.with_head(None).with_transform(6.0, 2.5))
+        s_path = inference.Predictor(model, predictor.recipe.with_head(None).with_transform(*S_TRANSFORM))
         c_times = interleave({"S table": lambda: inference.calibration_logit(model, label),
                               "head": lambda: head_logit(predictor.recipe.detection.head, *labels)}, args.repeats)
         report("(c) detection logit: S's table vs the two-label head", c_times, "S table", "head")
@@ -169,7 +171,7 @@ def delta(files: list[str]) -> None:
 
     predictor = inference.load_predictor()  # the recipe: 8 flips, per-image statistics for detection
     # S (what the table holds) with the transform it shipped with until rule 21h8
-    predictor = inference.Predictor(predictor.model, predictor.recipe.with_head(None).with_transform(6.0, 2.5))
+    predictor = inference.Predictor(predictor.model, predictor.recipe.with_head(None).with_transform(*S_TRANSFORM))
     det = predictor.recipe.detection
     worst_z = worst_p = 0.0
     for path in files:
