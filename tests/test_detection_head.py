@@ -230,6 +230,15 @@ def labelled(tmp_path):
     return tmp_path
 
 
+def _head_probability(predictor, image) -> np.ndarray:
+    """The blur probability the recipe's head gives, written out: B's labels with per-image and moving statistics,
+    ``head_logit``, then ``sigmoid(scale·(z − shift))``."""
+    det = predictor.recipe.detection
+    first, second = predictor.label(image, BNMode.IMAGE), predictor.label(image, BNMode.MOVING)
+    z = head_logit(det.head, first, second).astype(np.float64)
+    return 1 / (1 + np.exp(-det.scale * (z - det.shift)))
+
+
 def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatch, caplog):
     t = labelled
     argv = ["head", "--model", str(t / "m.safetensors"), "--labelled", str(t / "lab"), str(t / "neg"),
@@ -261,10 +270,8 @@ def test_calibrate_head_writes_a_head_that_drives_inference(labelled, monkeypatc
     est = predictor.estimate(image)
     assert sorted(calls) == [BNMode.IMAGE, BNMode.MOVING]  # σ's moving pass serves the head's second label
     monkeypatch.setattr(inference.Predictor, "label", real_label)
-    first, second = predictor.label(image, BNMode.IMAGE), predictor.label(image, BNMode.MOVING)
-    np.testing.assert_array_equal(second, est.label)
-    z = head_logit(det.head, first, second).astype(np.float64)
-    np.testing.assert_allclose(est.blur_probability, 1 / (1 + np.exp(-det.scale * (z - det.shift))), atol=1e-6)
+    np.testing.assert_array_equal(predictor.label(image, BNMode.MOVING), est.label)
+    np.testing.assert_allclose(est.blur_probability, _head_probability(predictor, image), atol=1e-6)
     alone = inference.estimate_blur_probability(image, predictor)  # detection only: both passes, same map
     np.testing.assert_array_equal(alone, est.blur_probability)
     s_only = inference.Predictor(model, recipe.with_head(None)).estimate(image).blur_probability
@@ -312,9 +319,6 @@ def test_calibrate_head_image_mean_round_trips_through_the_model_file(labelled):
     head = model.recipe.detection.head
     assert head.image_mean and head.widths[0] == 3 and sidecar["history"][-1]["result"]["training"]["image_mean"]
     image = np.random.default_rng(6).random((40, 56, 3)).astype(np.float32)
-    predictor = inference.Predictor(model)
-    est = predictor.estimate(image)
-    first, second = predictor.label(image, BNMode.IMAGE), predictor.label(image, BNMode.MOVING)
-    z = head_logit(head, first, second).astype(np.float64)  # the photo mean of the whole second map
-    det = model.recipe.detection
-    np.testing.assert_allclose(est.blur_probability, 1 / (1 + np.exp(-det.scale * (z - det.shift))), atol=1e-6)
+    predictor = inference.Predictor(model)  # the photo mean is of the whole second map
+    np.testing.assert_allclose(predictor.estimate(image).blur_probability, _head_probability(predictor, image),
+                               atol=1e-6)
