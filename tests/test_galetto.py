@@ -246,6 +246,67 @@ def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path):
                               "--out", str(tmp_path / "c")]) == 2
 
 
+def _rgb_mobilenet_file(path, seed=3):
+    """A torchvision-layout MobileNetV2 width-1.0 file with random weights, an RGB stem and a classifier key:
+    (file, the RGB stem kernel, the features state it holds)."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    donor = BlurClassifier(ClassifierConfig())
+    state = {f"features.{k}": v.clone() for k, v in donor.features.state_dict().items()}
+    stem = torch.randn(32, 3, 3, 3)
+    state["features.0.0.weight"] = stem
+    state["classifier.1.weight"] = torch.zeros(1000, 1280)  # dropped by name, as torchvision files carry it
+    save_file(state, str(path))
+    return path, stem, state
+
+
+def test_imagenet_start_sums_the_stem_and_refuses_other_files(tmp_path):
+    """The gray stem is the RGB kernel summed over channels, so a gray image gives what the RGB stem gives on the
+    image repeated as RGB; every other tensor is the file's; the 20-way layer keeps its initialisation. A file for
+    another width is refused, naming the file."""
+    from dmenet.galetto.classifier import imagenet_features_state
+    from dmenet.models.weights import WeightsError
+
+    path, stem, state = _rgb_mobilenet_file(tmp_path / "mbv2.safetensors")
+    model = BlurClassifier(ClassifierConfig())
+    head = model.classifier.weight.clone()
+    model.features.load_state_dict(imagenet_features_state(model, path), strict=True)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    gray = torch.nn.functional.conv2d(x, model.features[0][0].weight)
+    rgb = torch.nn.functional.conv2d(x.repeat(1, 3, 1, 1), stem)
+    assert (gray - rgb).abs().max() < 1e-5
+    loaded = model.features.state_dict()
+    assert all(torch.equal(loaded[k[9:]], v) for k, v in state.items()
+               if k.startswith("features.") and k != "features.0.0.weight")
+    assert torch.equal(model.classifier.weight, head)
+    with pytest.raises(WeightsError, match="mbv2.safetensors"):
+        imagenet_features_state(BlurClassifier(ClassifierConfig(width=0.5)), path)
+
+
+def test_imagenet_option_refused_before_anything_is_written(tmp_path):
+    """train.imagenet with a file that does not fit, or together with train.init_from: exit 2, no run folder."""
+    data = _fake_patches(tmp_path / "p")
+    path, _, _ = _rgb_mobilenet_file(tmp_path / "mbv2.safetensors")
+    args = ["--config", "experiments/galetto_tiny.yaml", "--patches", str(data), "--set", "model.blocks=2",
+            "model.head_channels=16"]
+    assert train_main(args + [f"train.imagenet={path}", "--out", str(tmp_path / "a")]) == 2
+    assert train_main(args + [f"train.imagenet={path}", f"train.init_from={path}", "--out", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_imagenet_start_from_the_shared_file(shared):
+    """The shared Keras-trained MobileNetV2 file fits the width-1.0 classifier, stem summed over RGB."""
+    from dmenet.galetto.classifier import imagenet_features_state
+    from dmenet.models.weights import read_weights_file
+
+    path = shared("weights", "mobilenet_v2_imagenet_keras.safetensors")
+    state = imagenet_features_state(BlurClassifier(ClassifierConfig()), path)
+    rgb = read_weights_file(path)[0]["features.0.0.weight"]
+    assert torch.allclose(state["0.0.weight"], rgb.sum(1, keepdim=True))
+    assert torch.equal(state["18.1.running_var"], read_weights_file(path)[0]["features.18.1.running_var"])
+
+
 # ------------------------------------------------------------------------------------------------- registry
 @pytest.fixture()
 def tiny_model(tmp_path):

@@ -5,17 +5,23 @@ blocks (:mod:`dmenet.models.mobilenet`, TF ``SAME`` padding, BN ε 1e-3), a 1×1
 average pooling and a linear 20-way layer. ``width`` scales every block's channels (rounded to multiples of 8 as
 Keras' ``alpha``); the head keeps 1280 channels for width ≤ 1 as in Keras. Input (B, 1, 32, 32) gray in [0, 1]
 (mapped to [−1, 1] inside); output logits (B, 20), class k = Gaussian σ of k px.
+
+The paper trains from scratch (ImageNet weights need 3 channels). :func:`imagenet_features_state` offers the
+design's optional start from ImageNet instead: the shared width-1.0 MobileNetV2 file, its RGB stem summed over the
+three channels (exact for a gray image repeated as RGB, both in [−1, 1]).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from dmenet.galetto import NUM_CLASSES
 from dmenet.models.mobilenet import MBV2_SETTINGS, ConvBNReLU6, InvertedResidual
+from dmenet.models.weights import WeightsError, read_weights_file, state_mismatch
 
 FULL_SETTINGS = MBV2_SETTINGS + [(6, 160, 3, 2), (6, 320, 1, 1)]
 
@@ -74,3 +80,23 @@ class BlurClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = self.features(x * 2.0 - 1.0)
         return self.classifier(torch.flatten(y.mean(dim=(2, 3)), 1))
+
+
+def imagenet_features_state(model: BlurClassifier, path: str | Path) -> dict[str, Tensor]:
+    """The state of ``model.features`` from a torchvision-layout MobileNetV2 file (``features.0`` … ``features.18``,
+    width 1.0, e.g. ``../shared/weights/mobilenet_v2_imagenet_keras.safetensors``), strictly: every key of the
+    classifier's features must be there with its shape, and nothing else but ``classifier.*`` keys. The stem's RGB
+    kernel (32, 3, 3, 3) becomes the gray one (32, 1, 3, 3) by summing over the input channels. The 20-way linear
+    layer is not in the file and keeps its initialisation. Raises WeightsError naming the file."""
+    tensors, _ = read_weights_file(path)
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("classifier.")}
+    stem = "features.0.0.weight"
+    if stem in tensors and tensors[stem].ndim == 4 and tensors[stem].shape[1] == 3:
+        tensors[stem] = tensors[stem].sum(dim=1, keepdim=True)
+    wanted = {f"features.{k}": v for k, v in model.features.state_dict().items()}
+    problem = state_mismatch(wanted, tensors, optional=lambda k: k.endswith("num_batches_tracked"))
+    if problem:
+        raise WeightsError(f"{path}: not a MobileNetV2 file for this classifier ({model.config}) — {problem}")
+    state = model.features.state_dict()
+    state.update({k[len("features."):]: v.to(state[k[len("features."):]].dtype) for k, v in tensors.items()})
+    return state

@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from dmenet.config import (WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict, load_config,
                            require_positive)
 from dmenet.galetto import NUM_CLASSES
-from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.model_io import ModelFileError, read_tensors
 from dmenet.training.checkpoint import CheckpointError, _flatten_optimizer, _unflatten_optimizer
 from syndof import cli
@@ -41,7 +41,9 @@ class TrainSettings:
     constant lr, the paper); augment: random dihedral transform (rot90 × flip; blur labels are invariant);
     val_count: balanced fixed-seed validation sample (patches); threads: torch threads; init_from: a classifier
     file (:func:`save_classifier`, e.g. an earlier run's ``best``) whose weights and BN statistics start a new run
-    (its architecture must equal ``model``; the optimiser and the sampler start fresh)."""
+    (its architecture must equal ``model``; the optimiser and the sampler start fresh); imagenet: instead, a
+    torchvision-layout MobileNetV2 file whose features start a new run (width 1.0, full depth; the stem summed over
+    RGB, :func:`~dmenet.galetto.classifier.imagenet_features_state`)."""
 
     steps: int = 1000
     batch: int = 128
@@ -59,9 +61,12 @@ class TrainSettings:
     wandb: str = "offline"
     wandb_project: str = "galetto"
     init_from: str | None = None
+    imagenet: str | None = None
 
     def __post_init__(self) -> None:
         check_choice(self, "train", "wandb", WANDB_MODES)
+        if self.init_from and self.imagenet:
+            raise ConfigError("train.init_from and train.imagenet both start a run's weights: set one of them")
         check_adam(self, "train")
         if self.lr_min is not None and not 0 <= self.lr_min <= self.lr:
             raise ConfigError(f"train.lr_min must be in [0, train.lr] or null, got {self.lr_min}")
@@ -193,10 +198,7 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
         raise FileExistsError(f"{run}: already holds a run; pass --resume to continue it")
     if resume and not (run / "last.json").is_file():
         raise FileNotFoundError(f"{run}/last.json: nothing to resume")
-    run.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
-    train_p = torch.from_numpy(np.load(patches_dir / "train.npz")["patches"])
-    val_x, val_y = balanced_sample(np.load(patches_dir / "val.npz")["patches"], t.val_count, t.seed + 1)
+    # the starting weights are read before anything is written, so a bad file leaves no run folder
     torch.manual_seed(t.seed)
     model = BlurClassifier(cfg.model)
     if t.init_from and not resume:
@@ -205,6 +207,12 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
             raise ConfigError(f"train.init_from {t.init_from}: its architecture {start.config} differs from model "
                               f"{cfg.model}")
         model.load_state_dict(start.state_dict(), strict=True)
+    if t.imagenet and not resume:
+        model.features.load_state_dict(imagenet_features_state(model, t.imagenet), strict=True)
+    run.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+    train_p = torch.from_numpy(np.load(patches_dir / "train.npz")["patches"])
+    val_x, val_y = balanced_sample(np.load(patches_dir / "val.npz")["patches"], t.val_count, t.seed + 1)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     gen = torch.Generator().manual_seed(t.seed)
     step, best = load_state(run, model, opt, gen) if resume else (0, None)
