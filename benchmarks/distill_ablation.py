@@ -15,7 +15,6 @@ by all models, seed 0). Compare final checkpoints of equal-step runs: no selecti
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,7 +33,7 @@ from dmenet.models.fuse import cached_inference_blur
 from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
 from dmenet.models.sigma_curve import apply_sigma_curve
-from syndof import units
+from syndof import resize, units
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
@@ -405,11 +404,7 @@ class Predictor:
             raise ValueError("estimate: ask for σ, the blur probability or both")
         rgb = _as_rgb_float(image)
         h, w = rgb.shape[:2]
-        scale = 1.0
-        if max_side is not None and max(h, w) > max_side:
-            scale = max_side / max(h, w)
-            size = (max(2, round(w * scale)), max(2, round(h * scale)))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        rgb, scale = resize.shrink_long_side(rgb, max_side, minimum=2)
         per_image = ((sigma and self.recipe.sigma.bn is BNMode.IMAGE)
                      or (probability and BNMode.IMAGE in self.recipe.detection.bns))
         cells = -(-rgb.shape[0] // MULTIPLE) * -(-rgb.shape[1] // MULTIPLE)
@@ -422,10 +417,10 @@ class Predictor:
         sig = None if label is None else self.sigma_from_label(label)
         if scale != 1.0:
             if label is not None:
-                label = cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
-                sig = units.rescale_sigma(cv2.resize(sig, (w, h), interpolation=cv2.INTER_LINEAR), 1.0 / scale)
+                label = resize.resize_back(label, (h, w))
+                sig = units.rescale_sigma(resize.resize_back(sig, (h, w)), 1.0 / scale)
             if prob is not None:
-                prob = np.clip(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+                prob = np.clip(resize.resize_back(prob, (h, w)), 0.0, 1.0)
         return DefocusEstimate(sigma=None if sig is None else np.asarray(sig, dtype=np.float32), label=label,
                                blur_probability=prob)
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.methods import make_method
-from syndof import cli
+from syndof import cli, resize
 from syndof import io as sio
 from syndof import viz
 
@@ -164,12 +164,9 @@ def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
     float64 RGBA in the colour map)."""
     import cv2
 
-    h, w = image.shape[:2]
-    scale = min(1.0, PREVIEW_MAX_SIDE / max(h, w))
+    image, scale = resize.shrink_long_side(image, PREVIEW_MAX_SIDE)
     if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        values = cv2.resize(np.asarray(values, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
+        values = cv2.resize(np.asarray(values, dtype=np.float32), image.shape[1::-1], interpolation=cv2.INTER_AREA)
     left, panel = viz.as_rgb_uint8(image), viz.colorize(values, vmax=vmax)
     gap = np.full((left.shape[0], 8, 3), 255, dtype=np.uint8)
     return np.concatenate([left, gap, panel], axis=1)

@@ -211,10 +211,8 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
         log.info("started from the weights of %s", start_from)
     model = model.to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch)
-    extra: dict[str, Any] = {}
     if resume:
-        meta = checkpoint.load_checkpoint(checkpoint.resolve(run_dir), trainer, streams, rank)
-        extra = meta.get("extra", {})
+        checkpoint.load_checkpoint(checkpoint.resolve(run_dir), trainer, streams, rank)
         log.info("resumed %s at step %d", run_dir, trainer.step)
     if is_main:  # only now that the config has built the data, the model and the optimisers (and loaded a resume)
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ import torch
 from syndof import cli
 from syndof import io as sio
 from syndof import units
+from syndof.resize import shrink_long_side
 from syndof.scenes import Source, builtin_sources, folder_sources
 
 log = logging.getLogger("syndof.generate")
@@ -230,14 +231,12 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
 def _resize_to(image: np.ndarray, depth: np.ndarray, max_size: int | None) -> tuple[np.ndarray, np.ndarray]:
     if not max_size:
         return image, depth
-    h, w = image.shape[:2]
-    scale = max_size / max(h, w)
-    if scale >= 1.0:
+    image, scale = shrink_long_side(image, max_size, minimum=2)
+    if scale == 1.0:
         return image, depth
     import cv2
 
-    size = (max(2, round(w * scale)), max(2, round(h * scale)))
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    size = image.shape[1::-1]
     # Nearest keeps metric depth values (no "flying pixels" mixed across discontinuities).
     depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
     return np.clip(image, 0.0, 1.0), depth

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from dmenet import inference
-from dmenet.models.calibration_table import (CalibrationTable, cached_calibration_table, calibration_table)
+from dmenet.models.calibration_table import (cached_calibration_table, calibration_table)
 from dmenet.models.layers import BetaBatchNorm
 from model_helpers import tiny_dmenet
 

@@ -12,7 +12,7 @@ import torch
 from dmenet import filters
 from dmenet.galetto import apps, apps_cli, blurmap, patches
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
-from dmenet.galetto.train import GalettoConfig, load_classifier, main as train_main, save_classifier
+from dmenet.galetto.train import load_classifier, main as train_main, save_classifier
 
 TINY = ClassifierConfig(width=0.25, head_channels=16, blocks=2)
 

@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np

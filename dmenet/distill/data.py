@@ -19,6 +19,7 @@ from dmenet.distill.config import DistillDataConfig
 from dmenet.distill.split import read_split
 from dmenet.eval.benchmarks import read_mask
 from syndof.io import InputError, index_by_stem, read_image
+from syndof.resize import long_side_scale, scaled_size
 
 
 class DataError(ValueError):
@@ -132,9 +133,9 @@ def preload(item: Item, long_side: int | None, white_is_blurred: bool = True):
     as uint8 arrays (image (H, W, 3), mask (H, W), soft (H, W) or None) to keep a whole training set in memory."""
     image, mask, soft = load_item(item, white_is_blurred)
     h, w = mask.shape
-    if long_side is not None and max(h, w) > long_side:
-        s = long_side / max(h, w)
-        size = (max(1, round(w * s)), max(1, round(h * s)))
+    s = long_side_scale((h, w), long_side)
+    if s != 1.0:
+        size = scaled_size((h, w), s)
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         mask = (cv2.resize(mask, size, interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
         soft = cv2.resize(soft, size, interpolation=cv2.INTER_AREA) if soft is not None else None

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from syndof.resize import resize_back, shrink_long_side
+
 
 @torch.no_grad()
 def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None = None,
@@ -21,9 +23,8 @@ def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None
     work = image
     if side is not None:
         work = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if side < min(h, w) else cv2.INTER_LINEAR)
-    elif max_side is not None and max(h, w) > max_side:
-        s = max_side / max(h, w)
-        work = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    else:
+        work, _ = shrink_long_side(image, max_side)
     x = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].float()
     device = next(model.parameters()).device
     x = x.to(device).contiguous(memory_format=torch.channels_last)
@@ -34,5 +35,5 @@ def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None
     logits = model(x)[0, 0, :hh, :ww].float()
     prob = torch.sigmoid(logit_scale * (logits - logit_shift)).cpu().numpy()
     if prob.shape != (h, w):
-        prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+        prob = resize_back(prob, (h, w))
     return np.clip(prob, 0.0, 1.0).astype(np.float32)

@@ -43,6 +43,7 @@ from dmenet import cli as dcli
 from dmenet.methods import MethodOptions, make_method
 from dmenet.peers.laplacian import laplacian_sharpness
 from syndof import cli, io
+from syndof.resize import long_side_scale, scaled_size
 
 REFERENCE_WINDOW = 31
 """Window (px) of the reference focus measure for a 640 px long side; scaled with the frame size (odd, ≥ 7)."""
@@ -107,9 +108,9 @@ def load_stack(folder: str | Path, max_side: int | None = 640) -> tuple[list[str
                                       f"{size[1]}×{size[0]}")
         frames.append(img)
     h, w = size
-    scale = 1.0 if max_side is None or max(h, w) <= max_side else max_side / max(h, w)
+    scale = long_side_scale((h, w), max_side)
     if scale != 1.0:
-        dsize = (round(w * scale), round(h * scale))
+        dsize = scaled_size((h, w), scale)
         frames = [cv2.resize(f, dsize, interpolation=cv2.INTER_AREA) for f in frames]
     return [p.name for p in paths], np.stack(frames).astype(np.float32), scale
 
@@ -215,7 +216,6 @@ EXAMPLE = ("dmenet-focal-stack --stack ../shared/data/photos/real_dof/hifst_foca
 
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
-    import json
     import logging
 
     from dmenet.eval.report import markdown_table

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,6 +19,7 @@ from dmenet.filters import gaussian_filter
 from dmenet.galetto import PATCH
 from dmenet.galetto.classifier import BlurClassifier
 from syndof.blur import symmetric_pad
+from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
 
 READOUTS = ("argmax", "expectation")
@@ -89,15 +89,10 @@ def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: s
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     h, w = image.shape[:2]
-    scale = 1.0
-    work = image
-    if max_side is not None and max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        work = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    work, scale = shrink_long_side(image, max_side)
     gray = gray01(work, denoise)
     probs, size = window_probabilities(model, gray, stride, batch)
     m = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()
     if scale != 1.0:
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-        m = rescale_sigma(m, 1.0 / scale)
+        m = rescale_sigma(resize_back(m, (h, w)), 1.0 / scale)
     return np.ascontiguousarray(m, dtype=np.float32)

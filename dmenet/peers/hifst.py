@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import warnings
 
-import cv2
 import numpy as np
 
 from dmenet.peers._util import check_image, to_gray
+from syndof.resize import resize_back, shrink_long_side
 
 HIFST_PARAMS = dict(
     downsampling_factor=4,
@@ -45,9 +45,7 @@ def hifst_sharpness(image: np.ndarray, max_side: int | None = None, **params) ->
     image = check_image(image)
     h, w = image.shape[:2]
     gray = (to_gray(image) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-    if max_side is not None and max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        gray = cv2.resize(gray, (max(2, round(w * scale)), max(2, round(h * scale))), interpolation=cv2.INTER_AREA)
+    gray, _ = shrink_long_side(gray, max_side, minimum=2)
     kwargs = {**HIFST_PARAMS, **params, "show_progress": False}  # progress display clears the terminal via os.system
     with warnings.catch_warnings():
         # the package calls the deprecated skimage `square` and feeds a float map to the uint8 entropy filter
@@ -55,7 +53,7 @@ def hifst_sharpness(image: np.ndarray, max_side: int | None = None, **params) ->
         sharp = blur_detector.detectBlur(gray, **kwargs)
     sharp = np.asarray(sharp, dtype=np.float32)
     if sharp.shape != (h, w):
-        sharp = cv2.resize(sharp, (w, h), interpolation=cv2.INTER_LINEAR)
+        sharp = resize_back(sharp, (h, w))
     sharp = np.nan_to_num(sharp, nan=0.0, posinf=1.0, neginf=0.0)
     return np.clip(sharp, 0.0, 1.0)
 

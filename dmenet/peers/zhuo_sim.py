@@ -26,6 +26,7 @@ from skimage.feature import canny
 
 from dmenet.peers._util import check_image, to_gray
 from dmenet.peers.matting import propagate
+from syndof.resize import resize_back, shrink_long_side
 
 MAX_BLUR = 3.0
 MAX_BLUR_RTF = 3.275
@@ -133,13 +134,11 @@ def zhuo_sim_sigma(
         sparse = joint_bilateral_sparse(sparse, edges, to_gray(image).astype(np.float64))
     if not edges.any():  # no edge: nothing to measure (flat image) — report "maximally blurred"
         return np.full((h, w), max_blur, dtype=np.float32)
-    scale = 1.0 if work_side is None else min(1.0, work_side / max(h, w))
+    guide, scale = shrink_long_side(image, work_side, minimum=3)
     if scale < 1.0:
-        size = (max(3, round(w * scale)), max(3, round(h * scale)))
-        guide = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        values, known = _downsample_sparse(sparse, edges, size)
+        values, known = _downsample_sparse(sparse, edges, (guide.shape[1], guide.shape[0]))
         dense = propagate(guide, values, known, lam=lam)
-        dense = cv2.resize(dense.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        dense = resize_back(dense.astype(np.float32), (h, w))
     else:
         dense = propagate(image, sparse, edges, lam=lam)
     return np.clip(dense, 0.0, max_blur).astype(np.float32)

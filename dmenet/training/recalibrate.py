@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from dmenet.models.layers import BetaBatchNorm
-from syndof import cli
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.recalibrate")

@@ -13,6 +13,7 @@ carry no evidence and are ignored.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import cv2

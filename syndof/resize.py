@@ -1,0 +1,46 @@
+"""Shrinking an image so its long side fits a working size, and bringing a map back: the one place for the size
+arithmetic every method's ``max_side`` uses. Resizing by ``scale`` (new size / old size) scales blur in px by the
+same factor: convert σ with :func:`syndof.units.rescale_sigma`, never here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def long_side_scale(shape: tuple[int, ...], max_side: int | None) -> float:
+    """Factor (≤ 1) that brings the long side of an (H, W, …) shape down to ``max_side`` px; 1.0 when it already
+    fits or ``max_side`` is None."""
+    h, w = shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return 1.0
+    if max_side < 1:
+        raise ValueError(f"max_side must be >= 1 px, got {max_side}")
+    return max_side / max(h, w)
+
+
+def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple[int, int]:
+    """(width, height) — OpenCV's order — of an (H, W, …) shape resized by ``scale``, rounded, each at least
+    ``minimum`` px."""
+    h, w = shape[:2]
+    return max(minimum, round(w * scale)), max(minimum, round(h * scale))
+
+
+def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1) -> tuple[np.ndarray, float]:
+    """(image resized by area averaging so its long side is at most ``max_side``, the scale used); the image itself
+    and 1.0 when it already fits. ``minimum``: the smallest side the result may have (px)."""
+    scale = long_side_scale(image.shape, max_side)
+    if scale == 1.0:
+        return image, 1.0
+    import cv2
+
+    return cv2.resize(image, scaled_size(image.shape, scale, minimum), interpolation=cv2.INTER_AREA), scale
+
+
+def resize_back(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A map computed on a shrunk copy, bilinearly resized to the (H, W, …) ``shape`` of the original (values are
+    not rescaled: do σ with :func:`syndof.units.rescale_sigma`)."""
+    import cv2
+
+    h, w = shape[:2]
+    return cv2.resize(values, (w, h), interpolation=cv2.INTER_LINEAR)
