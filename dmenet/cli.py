@@ -36,9 +36,9 @@ def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | li
                exclude: tuple[str, ...] = ()) -> None:
     """``--method NAME`` (``many``: ``NAME [NAME …]``) from the method registry → ``args.method``."""
     names = [n for n in method_names() if n not in exclude]
+    shown = default if isinstance(default, str) else " ".join(default or ())
     p.add_argument("--method", nargs="+" if many else None, choices=names, default=default, metavar="NAME",
-                   help=f"{', '.join(names)}" + (f" (default {default if isinstance(default, str) else ' '.join(default)})"
-                                                 if default else ""))
+                   help=", ".join(names) + (f" (default {shown})" if default else ""))
 
 
 def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe") -> None:

@@ -100,8 +100,8 @@ def galetto_demo(out_dir: Path) -> list[str]:
 
     image = _builtin_photo("coffee")
     sigma = make_method("galetto", MethodOptions(extra=(("stride", 16),))).sigma_map(image)
-    sio.write_image(out_dir / "galetto_coffee_report.png",
-                    report([(image, "input"), (sigma, "galetto sigma px"), (adaptive_enhance(image, sigma), "enhanced")]))
+    tiles = [(image, "input"), (sigma, "galetto sigma px"), (adaptive_enhance(image, sigma), "enhanced")]
+    sio.write_image(out_dir / "galetto_coffee_report.png", report(tiles))
     return ["", f"`galetto_coffee_report.png`: Galetto & Deng patch-classifier σ map (stride 16, mean "
                 f"{sigma.mean():.2f} px) and the σ-adaptive unsharp masking of skimage.data.coffee."]
 

@@ -104,7 +104,8 @@ def method_source(name: str, args, protocol: type[Protocol]) -> Source:
     return Source(name, lambda s, im: estimator.blur_map(im), True, "blur", f"{text}: {kind}")
 
 
-EXAMPLE = "dmenet-evaluate --benchmark rtf --data ../shared/data/rtf --method lbp --out runs/eval_example --wandb disabled"
+EXAMPLE = ("dmenet-evaluate --benchmark rtf --data ../shared/data/rtf --method lbp --out runs/eval_example "
+           "--wandb disabled")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -297,8 +297,9 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
        original's formulas (same operation order, N solved for ``max_coc``) predict every depth's map value; the
        first (f, z_f) that reproduces all of them gives the exact CoCs, hence the original's layers (runs of equal
        rounded CoC, far→near). A value matches when it equals the original's float64 encoding or the encoding of
-       a float32 σ (``syndof.io.write_sigma_map(LayeredDepth.sigma_map)``), which differ only at rounding ties. On both SYNDOF Sintel references this finds a unique focus whose layer count and
-       focus percentile match the file name.
+       a float32 σ (``syndof.io.write_sigma_map(LayeredDepth.sigma_map)``), which differ only at rounding ties. On
+       both SYNDOF Sintel references this finds a unique focus whose layer count and focus percentile match the
+       file name.
     3. **Fallback** (maps from other generators, edited maps): one layer per run of consecutive depths with the
        same σ value, CoC ``4σ + 1`` (σ = 0 → CoC 0, in focus). ``exact`` is then False.
 

@@ -102,8 +102,8 @@ def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversampl
         raise ValueError(f"a polygon aperture needs >= 3 blades, got {blades}")
     rad = float(coc) / 2.0
     apothem = rad * math.cos(math.pi / blades)
-    normals = [(math.cos(rotation + (2 * i + 1) * math.pi / blades), math.sin(rotation + (2 * i + 1) * math.pi / blades))
-               for i in range(blades)]
+    mids = [rotation + (2 * i + 1) * math.pi / blades for i in range(blades)]
+    normals = [(math.cos(a), math.sin(a)) for a in mids]
 
     def inside(x, y):
         ok = np.ones_like(x, dtype=bool)

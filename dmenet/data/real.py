@@ -21,7 +21,8 @@ class RealDataset:
             raise io.InputError(self.root, "unlabelled real-photo folder not found")
         self.paths = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in io.IMAGE_EXTENSIONS)
         if not self.paths:
-            raise io.InputError(self.root, f"no images found (searched recursively for {', '.join(io.IMAGE_EXTENSIONS)})")
+            kinds = ", ".join(io.IMAGE_EXTENSIONS)
+            raise io.InputError(self.root, f"no images found (searched recursively for {kinds})")
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -222,8 +222,8 @@ def hifst_pr(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def pr_auc(precision: np.ndarray, recall: np.ndarray) -> float:
     """Area under a PR curve: trapezoid rule over recall with the points sorted by recall, the curve extended flat
-    from its lowest-recall point to R = 0 (the highest precision at that recall). A map that saturates (many pixels at its
-    maximum) cannot reach low recall; the flat extension keeps such maps — and perfect ones — from being scored
+    from its lowest-recall point to R = 0 (the highest precision at that recall). A map that saturates (many pixels
+    at its maximum) cannot reach low recall; the flat extension keeps such maps — and perfect ones — from being scored
     on a truncated recall range."""
     p, r = np.asarray(precision, dtype=np.float64), np.asarray(recall, dtype=np.float64)
     order = np.lexsort((-p, r))  # by recall, ties by falling precision (vertical steps add no area)

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> None:
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames)))
         fused, weights = apps.fuse(frames, sigmas, soft=args.soft)
         tiles = [(f, p.name) for f, p in zip(frames, files)] + [(m, f"sigma {p.stem}") for m, p in zip(sigmas, files)]
-        tiles += [(fused, "fused")] + [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
+        tiles += [(fused, "fused")]
+        tiles += [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
         io.write_image(out, fused)
         io.write_image(report_path(out), report(tiles))
         return

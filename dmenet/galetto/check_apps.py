@@ -57,7 +57,8 @@ def enhancement_check(image: np.ndarray, sigma_gt: np.ndarray, sigma_est: np.nda
     j = apps.adaptive_enhance(image, sigma_est)
     g = apps.unsharp(image, 2.0)
     sharp, very, mid = sigma_gt < 0.75, sigma_gt > 5.5, (sigma_gt >= 2) & (sigma_gt <= 5)
-    clipped = lambda x: float(np.mean(((x <= 0) | (x >= 1)).any(-1)[sharp] & ~((image <= 0) | (image >= 1)).any(-1)[sharp]))
+    at_limit = lambda x: ((x <= 0) | (x >= 1)).any(-1)[sharp]  # noqa: E731
+    clipped = lambda x: float(np.mean(at_limit(x) & ~at_limit(image)))  # noqa: E731
     out = {"clipped_sharp_adaptive": clipped(j), "clipped_sharp_global": clipped(g),
            "change_blurred_adaptive": float(np.abs(j - image)[very].mean()) if very.any() else None,
            "change_blurred_global": float(np.abs(g - image)[very].mean()) if very.any() else None,

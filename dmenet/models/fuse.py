@@ -5,8 +5,8 @@ With moving statistics an eval-mode BatchNorm is a per-channel affine map, ``y =
 conv followed by it equals one conv with weights ``W·s`` and bias ``(b − μ)·s + β`` (``s = γ/√(v + ε)``, γ = 1 for
 :class:`BetaBatchNorm`). Padding commutes with the fold because the BatchNorm comes after the conv. The result is
 the same function up to float rounding (about 1e-6 relative); it must **not** be used where BatchNorm normalises
-with the statistics of the input itself (``recipe.sigma.bn`` or ``recipe.detection.bn`` is ``BNMode.IMAGE``, as the shipped detection path):
-those cannot be folded.
+with the statistics of the input itself (``recipe.sigma.bn`` or ``recipe.detection.bn`` is ``BNMode.IMAGE``, as
+the shipped detection path): those cannot be folded.
 
 :func:`inference_blur` returns a folded copy of ``model.blur``; the model itself is left untouched.
 """

@@ -3,8 +3,9 @@
 Why: a network's σ is biased wherever its training data made a range rare; the lite model, for one, stops near
 4.5–5 px for a true 6–7 px (docs/history.md §3). The curve that minimises the mean absolute error
 among all non-decreasing maps is the L1 isotonic regression of the true σ on the predicted σ (per predicted σ,
-the median of the true σ, pooled until the medians are in order). It changes no weight. (SciPy's and scikit-learn's isotonic regressions
-minimise the squared error, i.e. fit means; the MAE needs this median version, written out below.)
+the median of the true σ, pooled until the medians are in order). It changes no weight. (SciPy's and
+scikit-learn's isotonic regressions minimise the squared error, i.e. fit means; the MAE needs this median
+version, written out below.)
 
 The curve is ``N + 1`` σ values (px) at the evenly spaced predicted σ ``0, σ_max/N, …, σ_max`` and is read by
 linear interpolation (:func:`apply_sigma_curve`); the inference recipe stores it as ``Recipe.sigma.curve``
