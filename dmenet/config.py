@@ -23,6 +23,7 @@ from dmenet.models.recipe import FLIPS, BNMode, DetectionPath, Recipe, SigmaPath
 STAGES = ("blur", "joint")
 POLARITIES = ("white-blurred", "white-sharp")
 WANDB_MODES = ("offline", "online", "disabled")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class ConfigError(ValueError):
@@ -56,6 +57,16 @@ def check_choice(cfg: Any, section: str, name: str, choices: Iterable[str]) -> N
     choices = tuple(choices)
     if getattr(cfg, name) not in choices:
         raise ConfigError(f"{section}.{name} must be one of {choices}, got {getattr(cfg, name)!r}")
+
+
+def wants_cuda(device: str) -> bool:
+    """Whether a training config's ``device`` ("auto" | "cpu" | "cuda") runs on CUDA here: "auto" does when a GPU
+    is visible; "cuda" without one is a ConfigError."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but CUDA is not available")
+    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
 
 
 @dataclass(frozen=True)
@@ -211,7 +222,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice(self, "train", "stage", STAGES)
         check_choice(self, "train", "wandb", WANDB_MODES)
-        check_choice(self, "train", "device", ("auto", "cpu", "cuda"))
+        check_choice(self, "train", "device", DEVICES)
         require_positive(self, "train", ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled",
                                          "log_every", "ckpt_every", "keep_last"))
 

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, dump_config, load_config
+from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, dump_config, load_config, wants_cuda
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -91,10 +91,7 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
 
 def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
     """(device, rank, world size); initialises torch.distributed when launched by torchrun."""
-    want = cfg.train.device
-    use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
-    if want == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but CUDA is not available")
+    use_cuda = wants_cuda(cfg.train.device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if world > 1 and not dist.is_initialized():

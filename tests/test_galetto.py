@@ -285,14 +285,18 @@ def test_imagenet_start_sums_the_stem_and_refuses_other_files(tmp_path):
 
 
 def test_imagenet_option_refused_before_anything_is_written(tmp_path):
-    """train.imagenet with a file that does not fit, or together with train.init_from: exit 2, no run folder."""
+    """train.imagenet with a file that does not fit, or together with train.init_from, an unknown device, CUDA
+    where there is none: exit 2, no run folder."""
     data = _fake_patches(tmp_path / "p")
     path, _, _ = _rgb_mobilenet_file(tmp_path / "mbv2.safetensors")
     args = ["--config", "experiments/galetto_tiny.yaml", "--patches", str(data), "--set", "model.blocks=2",
             "model.head_channels=16"]
     assert train_main(args + [f"train.imagenet={path}", "--out", str(tmp_path / "a")]) == 2
     assert train_main(args + [f"train.imagenet={path}", f"train.init_from={path}", "--out", str(tmp_path / "b")]) == 2
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert train_main(args + ["train.device=gpu", "--out", str(tmp_path / "c")]) == 2  # not a device name
+    if not torch.cuda.is_available():
+        assert train_main(args + ["train.device=cuda", "--out", str(tmp_path / "d")]) == 2
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_imagenet_start_from_the_shared_file(shared):

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from dmenet.config import (WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict, load_config,
-                           require_positive)
+from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
+                           load_config, require_positive, wants_cuda)
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.model_io import ModelFileError, read_tensors
@@ -43,7 +43,9 @@ class TrainSettings:
     file (:func:`save_classifier`, e.g. an earlier run's ``best``) whose weights and BN statistics start a new run
     (its architecture must equal ``model``; the optimiser and the sampler start fresh); imagenet: instead, a
     torchvision-layout MobileNetV2 file whose features start a new run (width 1.0, full depth; the stem summed over
-    RGB, :func:`~dmenet.galetto.classifier.imagenet_features_state`)."""
+    RGB, :func:`~dmenet.galetto.classifier.imagenet_features_state`); device: "cpu" (the default), "cuda" or "auto"
+    (CUDA when visible): where the network runs; batches are drawn on the CPU either way, so a run draws the same
+    patches on both."""
 
     steps: int = 1000
     batch: int = 128
@@ -62,9 +64,11 @@ class TrainSettings:
     wandb_project: str = "galetto"
     init_from: str | None = None
     imagenet: str | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_choice(self, "train", "wandb", WANDB_MODES)
+        check_choice(self, "train", "device", DEVICES)
         if self.init_from and self.imagenet:
             raise ConfigError("train.init_from and train.imagenet both start a run's weights: set one of them")
         check_adam(self, "train")
@@ -147,9 +151,10 @@ def balanced_sample(patches: np.ndarray, count: int, seed: int) -> tuple[torch.T
 
 @torch.no_grad()
 def predict_classes(model: BlurClassifier, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """(N, 20) softmax probabilities of (N, 1, 32, 32) patches, in eval mode."""
+    """(N, 20) softmax probabilities (CPU) of (N, 1, 32, 32) patches, in eval mode, on the model's device."""
     model.eval()
-    return torch.cat([F.softmax(model(x[i:i + batch]), 1) for i in range(0, len(x), batch)])
+    device = next(model.parameters()).device
+    return torch.cat([F.softmax(model(x[i:i + batch].to(device)), 1).cpu() for i in range(0, len(x), batch)])
 
 
 def accuracy(prob: torch.Tensor, label: torch.Tensor) -> dict[str, float]:
@@ -198,7 +203,8 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
         raise FileExistsError(f"{run}: already holds a run; pass --resume to continue it")
     if resume and not (run / "last.json").is_file():
         raise FileNotFoundError(f"{run}/last.json: nothing to resume")
-    # the starting weights are read before anything is written, so a bad file leaves no run folder
+    # the device and the starting weights are checked before anything is written: a refusal leaves no run folder
+    device = torch.device("cuda" if wants_cuda(t.device) else "cpu")
     torch.manual_seed(t.seed)
     model = BlurClassifier(cfg.model)
     if t.init_from and not resume:
@@ -209,6 +215,7 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
         model.load_state_dict(start.state_dict(), strict=True)
     if t.imagenet and not resume:
         model.features.load_state_dict(imagenet_features_state(model, t.imagenet), strict=True)
+    model.to(device)
     run.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
     train_p = torch.from_numpy(np.load(patches_dir / "train.npz")["patches"])
@@ -224,7 +231,7 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
             model.train()
             for group in opt.param_groups:
                 group["lr"] = lr_at(t, step)
-            x, y = draw_batch(train_p, t.batch, gen, t.augment)
+            x, y = (v.to(device) for v in draw_batch(train_p, t.batch, gen, t.augment))
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
