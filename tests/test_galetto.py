@@ -447,3 +447,15 @@ def test_app_command_writes_result_and_report(tmp_path, tiny_model):
                           "--model", str(tiny_model)]) == 0
     assert io.read_image(out).shape == (40, 48, 3)
     assert io.read_image(tmp_path / "fused_report.png").shape[1] > 48 * 7
+
+
+@pytest.mark.parametrize("name", ["galetto_mbv2", "galetto_tiny", "galetto_w1", "galetto_paper"])
+def test_shipped_configs_load(name):
+    """Every galetto config in experiments/ passes the strict loader (unknown keys and bad values would fail)."""
+    from pathlib import Path
+
+    from dmenet.config import load_config
+    from dmenet.galetto.train import GalettoConfig
+
+    cfg = load_config(str(Path("experiments") / f"{name}.yaml"), [], root=GalettoConfig)
+    assert cfg.model.blocks == 7 or name == "galetto_tiny"
