@@ -1,10 +1,10 @@
 """Speed of the Galetto & Deng σ map at 640×480 on this CPU (docs/method.md §15; issue target ≤ 1.5 s with refinement).
 
-    python benchmarks/bench_galetto.py [--model checkpoints/galetto_mbv2] [--threads 1] [--repeats 3]
+    python benchmarks/bench_galetto.py [--model M [M ...]] [--strides 16 8] [--threads 1] [--repeats 3]
 
-Timed separately (medians of ``--repeats`` after one warm-up; wall and process CPU seconds): the classifier's
-sliding window at stride 8 and 16 (``dmenet.galetto.blurmap.sigma_map``, expectation readout), and the two
-refinements (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
+Timed separately (medians of ``--repeats`` after one warm-up; wall and process CPU seconds): each model's sliding
+window at each stride (``dmenet.galetto.blurmap.sigma_map``, expectation readout; several models are timed in one
+process, side by side, with their ratio to the first), and the two refinements (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
 is printed: on the shared 2-core machine the CPU time approximates the uncontended single-thread time.
 """
 
@@ -43,21 +43,26 @@ def main() -> int:
     from dmenet.galetto.train import load_classifier
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="classifier file(s)")
+    ap.add_argument("--strides", type=int, nargs="+", default=[16, 8])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_classifier(args.model)
+    models = [(Path(m).name, load_classifier(m)) for m in args.model]
     image = np.random.default_rng(0).random((480, 640, 3)).astype(np.float32)
-    raw = sigma_map(model, image, stride=16)
-    rows = [(f"sigma_map stride {s}", lambda s=s: sigma_map(model, image, stride=s, mode="expectation"))
-            for s in (16, 8)]
-    rows += [(f"refine {m}", lambda m=m: refine_map(image, raw, m)) for m in ("paper", "code")]
+    raw = sigma_map(models[0][1], image, stride=16)
+    rows = [(f"{name} stride {s}", s, lambda net=net, s=s: sigma_map(net, image, stride=s, mode="expectation"))
+            for s in args.strides for name, net in models]
+    rows += [(f"refine {m}", None, lambda m=m: refine_map(image, raw, m)) for m in ("paper", "code")]
     print(f"threads {args.threads}, load average {os.getloadavg()[0]:.1f}")
-    for name, fn in rows:
+    first: dict[int, float] = {}
+    for name, stride, fn in rows:
         wall, cpu = timed(fn, args.repeats)
-        print(f"{name:22s} wall {wall:6.2f} s   cpu {cpu:6.2f} s")
+        ratio = "" if stride is None or stride not in first else f"   {wall / first[stride]:.2f}x the first model"
+        first.setdefault(stride, wall)
+        print(f"{name:32s} wall {wall:6.2f} s   cpu {cpu:6.2f} s{ratio}")
+    print(f"load average after {os.getloadavg()[0]:.1f}")
     return 0
 
 
