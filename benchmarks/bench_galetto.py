@@ -4,8 +4,9 @@
 
 Timed separately (medians of ``--repeats`` after one warm-up; wall and process CPU seconds): each model's sliding
 window at each stride (``dmenet.galetto.blurmap.sigma_map``, expectation readout; several models are timed in one
-process, side by side, with their ratio to the first), the classifier alone on the stride-16 windows as the eval-mode
-network and as the folded copy the σ map uses (ratio and max |Δ probability|), and the two refinements (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
+process, side by side, with their ratio to the first), the classifier alone on the σ map's stride-16 windows as the
+eval-mode network and as the folded copy the σ map uses (ratio and max |Δ probability|), and the two refinements
+(``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
 is printed: on the shared 2-core machine the CPU time approximates the uncontended single-thread time.
 """
 
@@ -38,6 +39,7 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 def main() -> int:
     import torch
 
+    from dmenet.galetto import blurmap
     from dmenet.galetto.blurmap import sigma_map
     from dmenet.galetto.method import DEFAULT_MODEL
     from dmenet.galetto.refine import refine_map
@@ -57,9 +59,7 @@ def main() -> int:
     rows = [(f"{name} stride {s}", s, lambda net=net, s=s: sigma_map(net, image, stride=s, mode="expectation"))
             for s in args.strides for name, net in models]
     rows += [(f"refine {m}", None, lambda m=m: refine_map(image, raw, m)) for m in ("paper", "code")]
-    gray = torch.from_numpy(np.ascontiguousarray(image[..., 0]))[None, None]
-    windows = torch.nn.functional.unfold(gray, 32, stride=16)[0].T
-    windows = windows.reshape(-1, 1, 32, 32).contiguous()
+    windows = blurmap.windows(blurmap.gray01(image, 0.0), 16)[0]
     net = models[0][1].eval()
     folded = cached_folded_copy(net)
     print(f"threads {args.threads}, load average {os.getloadavg()[0]:.1f}")

@@ -46,19 +46,26 @@ def _post_pad(gray: torch.Tensor, stride: int) -> torch.Tensor:
     return big[p:p + h + need[0], p:p + w + need[1]]
 
 
+def windows(gray: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Every 32×32 window of a (H, W) gray image at ``stride``, after the symmetric bottom/right padding that makes
+    them cover it: ((L, 1, 32, 32), padded size), L = rows × cols in unfold order."""
+    padded = _post_pad(gray, stride)
+    cols = F.unfold(padded[None, None], PATCH, stride=stride)[0].T  # (L, 1024)
+    return cols.reshape(-1, 1, PATCH, PATCH), tuple(padded.shape)
+
+
 @torch.no_grad()
 def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
                          batch: int = 1024) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Class probabilities of every window: ((L, 20), padded size). L = rows × cols windows in unfold order.
-    The classifier runs as its folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
-    :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding, about 2.5× faster."""
-    padded = _post_pad(gray, stride)
-    cols = F.unfold(padded[None, None], PATCH, stride=stride)[0].T  # (L, 1024)
-    x = cols.reshape(-1, 1, PATCH, PATCH)
+    """Class probabilities of every window (:func:`windows`): ((L, 20), padded size). The classifier runs as its
+    folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
+    :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding and 2.3–2.8× faster
+    (BENCHMARKS.md)."""
+    x, size = windows(gray, stride)
     dev = next(model.parameters()).device
     net = cached_folded_copy(model)
     probs = torch.cat([F.softmax(net(x[i:i + batch].to(dev)), 1).cpu() for i in range(0, len(x), batch)])
-    return probs, tuple(padded.shape)
+    return probs, size
 
 
 def readout(probs: torch.Tensor, mode: str = "argmax") -> torch.Tensor:

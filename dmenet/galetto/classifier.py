@@ -93,10 +93,12 @@ def imagenet_features_state(model: BlurClassifier, path: str | Path) -> dict[str
     stem = "features.0.0.weight"
     if stem in tensors and tensors[stem].ndim == 4 and tensors[stem].shape[1] == 3:
         tensors[stem] = tensors[stem].sum(dim=1, keepdim=True)
-    wanted = {f"features.{k}": v for k, v in model.features.state_dict().items()}
-    problem = state_mismatch(wanted, tensors, optional=lambda k: k.endswith("num_batches_tracked"))
+    state = model.features.state_dict()
+    problem = state_mismatch({f"features.{k}": v for k, v in state.items()}, tensors,
+                             optional=lambda k: k.endswith("num_batches_tracked"))
     if problem:
         raise WeightsError(f"{path}: not a MobileNetV2 file for this classifier ({model.config}) — {problem}")
-    state = model.features.state_dict()
-    state.update({k[len("features."):]: v.to(state[k[len("features."):]].dtype) for k, v in tensors.items()})
+    for key, value in tensors.items():
+        name = key.removeprefix("features.")
+        state[name] = value.to(state[name].dtype)
     return state
