@@ -26,7 +26,6 @@ import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.eval import rtf
-from dmenet.methods import make_method
 from syndof import cli, io, units
 
 BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0))
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.rtf)
     image = io.read_image(root / "image_01.png")
     gt = rtf.load_rtf_sigma(root / "map_01.mat", rtf.load_conversion_table(root / rtf.TABLE_NAME))
-    method = make_method(args.method, dcli.method_options(args))
+    method = args.method.make(dcli.method_options(args))
     h, w = image.shape[:2]
     print(f"{method.describe()}; GT mean σ {gt.mean():.2f} px")
     print("scale | mean σ (px at ×1) | RTF MAE | " + " | ".join(f"GT [{a},{b}) → pred" for a, b in BANDS))

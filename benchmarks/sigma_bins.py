@@ -19,7 +19,6 @@ import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.eval.syndof_test import label_errors, load_label, read_max_coc
-from dmenet.methods import make_method
 from syndof import cli, io, units
 
 
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_threads(p, default=1)
     args = p.parse_args(argv)
     cli.apply_threads(args.threads)
-    method = make_method(args.method, dcli.method_options(args))
+    method = args.method.make(dcli.method_options(args))
     max_coc = read_max_coc(args.data)
     sigma_max = units.max_sigma(max_coc)
     n_bins = int(np.ceil(sigma_max))

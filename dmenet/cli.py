@@ -3,7 +3,9 @@
 
 * ``--model PATH`` — the model file (``.safetensors`` + ``.json`` sidecar) everywhere; ``--checkpoint`` is a hidden,
   deprecated spelling;
-* ``--method NAME [NAME …]`` — registered methods (:func:`dmenet.methods.method_names`);
+* ``--method NAME [NAME …]`` — registered methods (:func:`dmenet.methods.method_names`), each optionally with its
+  own options as ``NAME:key=value,…`` (:func:`dmenet.methods.parse_method`); ``args.method`` holds
+  :class:`~dmenet.methods.MethodChoice` objects, built with ``choice.make(method_options(args))``;
 * ``--flips N`` — test-time symmetries (1, 2, 4 or 8; default: the model's recipe);
 * ``--raw-sigma`` — ignore the model's fitted σ curve;
 * ``--max-side N`` — work at this long side (px) when the image is larger.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from dmenet.methods import MethodOptions, method_names
+from dmenet.methods import MethodChoice, MethodOptions, method_names, parse_method
 from dmenet.models.recipe import FLIPS as TEST_FLIPS
 from syndof.cli import hidden_alias, positive_int
 
@@ -34,11 +36,23 @@ def add_model(p: argparse.ArgumentParser, required: bool = False, many: bool = F
 
 def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | list[str] | None = "dmenet",
                exclude: tuple[str, ...] = ()) -> None:
-    """``--method NAME`` (``many``: ``NAME [NAME …]``) from the method registry → ``args.method``."""
-    names = [n for n in method_names() if n not in exclude]
+    """``--method NAME[:key=value,…]`` (``many``: several) from the method registry → ``args.method``, a
+    :class:`MethodChoice` (``many``: a list of them); a bad name or option text is a one-line usage error (exit 2)."""
+    names = tuple(n for n in method_names() if n not in exclude)
+
+    def choice(text: str) -> MethodChoice:
+        try:
+            return parse_method(text, names)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    choice.__name__ = "method"  # argparse names the type in its messages
     shown = default if isinstance(default, str) else " ".join(default or ())
-    p.add_argument("--method", nargs="+" if many else None, choices=names, default=default, metavar="NAME",
-                   help=", ".join(names) + (f" (default {shown})" if default else ""))
+    parsed = (None if default is None else choice(default) if isinstance(default, str)
+              else [choice(d) for d in default])
+    p.add_argument("--method", nargs="+" if many else None, type=choice, default=parsed, metavar="NAME",
+                   help=", ".join(names) + (f" (default {shown})" if default else "")
+                   + "; NAME:key=value,… sets the method's own options, e.g. galetto:stride=16,refine=paper")
 
 
 def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe") -> None:

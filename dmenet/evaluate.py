@@ -1,7 +1,7 @@
 """Benchmark evaluation CLI: ``python -m dmenet.evaluate --benchmark cuhk --data DIR --method lbp --out DIR``.
 
 Sources of maps (one of): ``--method NAME [NAME …]`` (registered methods, :func:`dmenet.methods.make_method`;
-``dmenet`` uses ``--model`` or the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``),
+``NAME:key=value,…`` adds the method's own options, e.g. ``galetto:refine=paper``; ``dmenet`` uses ``--model`` or the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``),
 ``--model PATH`` alone (= method dmenet), or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]``
 (saved maps; no images needed). How each task is scored is its protocol (:mod:`dmenet.eval.protocols`): a method
 that gives σ is scored on σ where the protocol scores σ (RTF, SYNDOF), on its blur probability otherwise (DBD).
@@ -30,7 +30,7 @@ from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, rtf
 from dmenet.eval.protocols import Protocol, protocol_class
 from dmenet.eval.runner import evaluate_source
-from dmenet.methods import make_method
+from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io, units
 
 log = logging.getLogger("dmenet.evaluate")
@@ -86,11 +86,13 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
     return Source(Path(folder).name or "predictions", fn, False, kind, desc, inverted=invert)
 
 
-def method_source(name: str, args, protocol: type[Protocol]) -> Source:
-    """A registered method (:func:`dmenet.methods.make_method`) as a map source for ``protocol``: its σ map when the
-    protocol scores σ and the method gives one, else its blur map (for DBD, ``--dmenet-output label`` scores
-    σ/σ_max of a method that gives σ instead)."""
-    estimator = make_method(name, dcli.method_options(args))
+def method_source(choice: MethodChoice, args, protocol: type[Protocol]) -> Source:
+    """A registered method with its options (``--method NAME[:key=value,…]``) as a map source for ``protocol``: its
+    σ map when the protocol scores σ and the method gives one, else its blur map (for DBD, ``--dmenet-output label``
+    scores σ/σ_max of a method that gives σ instead). The source is named by :attr:`MethodChoice.slug` (the
+    sub-folder of ``--out`` when several methods run)."""
+    estimator = choice.make(dcli.method_options(args))
+    name = choice.slug
     text = estimator.describe()
     if estimator.gives_sigma and protocol.scores_sigma:
         return Source(name, lambda s, im: estimator.sigma_map(im), True, "sigma", f"{text}: sigma px")
@@ -151,7 +153,7 @@ def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
     protocol = protocol_class(spec)
     if args.predictions:
         return [predictions_source(args.predictions, args.pattern, args.invert, protocol)]
-    methods = args.method or (["dmenet"] if args.model else None)
+    methods = args.method or ([parse_method("dmenet")] if args.model else None)
     if not methods:
         raise ValueError("give --method, --model or --predictions")
     return [method_source(m, args, protocol) for m in methods]

@@ -1,8 +1,8 @@
 """Predict defocus maps for image files or folders.
 
-``python -m dmenet.predict INPUT... --out DIR [--model PATH] [--method dmenet|hifst|zhuo_sim|lbp|laplacian]
-[--format png|npy|both] [--device cpu|cuda] [--threads N] [--recursive] [--flips N] [--raw-sigma] [--max-side N]
-[--tile-size N] [--tile-overlap N]``
+``python -m dmenet.predict INPUT... --out DIR [--model PATH] [--method NAME[:key=value,…]] [--format png|npy|both]
+[--device cpu|cuda] [--threads N] [--recursive] [--flips N] [--raw-sigma] [--max-side N] [--tile-size N]
+[--tile-overlap N]``
 
 Defaults are chosen for speed (BENCHMARKS.md, issue 19): one pass (``--flips 1``; the model's recipe averages 8)
 at a working resolution of at most 1024 px on the long side (``--max-side``).
@@ -40,7 +40,6 @@ from typing import Sequence
 import numpy as np
 
 from dmenet import cli as dcli
-from dmenet.methods import make_method
 from syndof import cli, resize
 from syndof import io as sio
 from syndof import viz
@@ -321,14 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not jobs:
         print("error: no input images found", file=sys.stderr)
         return 1
-    problem = prepare_out(args.out)
-    if problem:
-        return cli.fail(problem)
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
     flips = DEFAULT_FLIPS if args.flips is None else args.flips
     note = None if args.flips is not None else default_flips_note  # the default's known departure: a note
-    estimator = make_method(args.method, dcli.method_options(args, max_side=max_side, flips=flips,
-                                                             on_departure=note))
+    # a bad method option or model file stops here, before --out is created
+    estimator = args.method.make(dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note))
+    problem = prepare_out(args.out)
+    if problem:
+        return cli.fail(problem)
     if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")

@@ -231,3 +231,50 @@ def test_console_script_runs_in_a_fresh_process(tmp_path):
                            str(tmp_path / "o"), "--flips", "3"], capture_output=True, text=True, env=env, cwd=REPO)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: argument --flips"), proc.stderr
+
+
+def test_method_text_names_the_method_and_its_options(capsys):
+    """``--method NAME:key=value,…`` (dmenet.cli.add_method) is read the same by every entry point: YAML scalars,
+    a folder-safe slug, and each malformed text refused as one usage line naming --method."""
+    from dmenet import cli as dcli
+    from dmenet.methods import MethodOptions, parse_method
+
+    c = parse_method("galetto:stride=16,refine=paper,denoise=0.5")
+    assert c.name == "galetto" and c.extra == (("stride", 16), ("refine", "paper"), ("denoise", 0.5))
+    assert str(c) == "galetto:stride=16,refine=paper,denoise=0.5"
+    assert c.slug == "galetto_stride-16_refine-paper_denoise-0.5"
+    assert parse_method("lbp").extra == () and parse_method("lbp").slug == "lbp"
+    for bad, why in (("nope", "unknown method"), ("galetto:", "nothing after"), ("galetto:stride", "not key=value"),
+                     ("galetto:=3", "not key=value"), ("galetto:a=1,a=2", "given twice"),
+                     ("galetto:a=[1]", "not a single value"), ("galetto:a=[1, 2]", "not a single value"),
+                     ("lbp", "unknown method")):
+        with pytest.raises(ValueError, match=why):
+            parse_method(bad, names=("galetto",) if bad == "lbp" else None)
+    # the same key from two places (e.g. apps' --set and --method) is refused, not silently overwritten
+    with pytest.raises(ValueError, match="stride.*given twice"):
+        parse_method("galetto:stride=16").make(MethodOptions(extra=(("stride", 8),)))
+    # a key the method does not know is the method's own check
+    with pytest.raises(ValueError, match="takes no method options, got window"):
+        parse_method("lbp:window=3").make()
+
+    p = cli.OneLineParser(prog="t")
+    dcli.add_method(p, many=True, default=["galetto", "dmenet"], exclude=("hifst",))
+    assert [str(m) for m in p.parse_args([]).method] == ["galetto", "dmenet"]
+    assert p.parse_args(["--method", "lbp", "galetto:stride=32"]).method[1].extra == (("stride", 32),)
+    for bad in ("hifst", "galetto:stride"):
+        with pytest.raises(SystemExit) as exit_info:
+            p.parse_args(["--method", bad])
+        assert exit_info.value.code == 2
+        assert _one_error_line(capsys).startswith("error: argument --method")
+
+
+def test_bad_method_option_stops_predict_before_it_writes(tmp_path, capsys):
+    import numpy as np
+
+    from syndof import io
+
+    predict = importlib.import_module("dmenet.predict")
+    img = tmp_path / "a.png"
+    io.write_image(img, np.full((40, 48, 3), 128, np.uint8))
+    assert predict.main([str(img), "--out", str(tmp_path / "o"), "--method", "galetto:bogus=1"]) == 2
+    assert "bogus" in _one_error_line(capsys) and not (tmp_path / "o").exists()

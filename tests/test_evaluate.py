@@ -343,3 +343,28 @@ def test_split_subset_and_input_size(shared, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "split.json" in err and "out_of_focus9999" in err
     assert not (tmp_path / "c" / "metrics.json").exists()
+
+
+@pytest.mark.shared
+def test_method_options_from_the_command_line(shared, tmp_path, monkeypatch):
+    """``--method NAME:key=value`` reaches the method's factory; each choice gets its own folder and summary row.
+    A constant map c scores MAE |c − g| on binary GT g, so levels 0.25 and 0.75 sum to exactly 1."""
+    from dmenet.methods.peers import PeerEstimator
+
+    seen = []
+
+    def const(options):
+        seen.append(options.extra)
+        level = float(dict(options.extra)["level"])
+        return PeerEstimator("const", lambda im: np.full(im.shape[:2], level, np.float32), f"{level}")
+
+    _register(monkeypatch, "const", const)
+    out = tmp_path / "levels"
+    assert evaluate.main(["--benchmark", "xu100", "--data", str(shared("data", "xu100")), "--method",
+                          "const:level=0.25", "const:level=0.75", "--out", str(out), "--wandb", "disabled"]) == 0
+    assert seen == [(("level", 0.25),), (("level", 0.75),)]
+    table = _read_csv(out / "summary.csv")
+    assert [r["method"] for r in table] == ["const_level-0.25", "const_level-0.75"]
+    assert (out / "const_level-0.25" / "metrics.json").is_file()
+    assert float(table[0]["mae"]) + float(table[1]["mae"]) == pytest.approx(1.0, abs=1e-6)
+    assert float(table[0]["mae"]) != pytest.approx(0.5, abs=1e-3)  # the GT is not half blurred: levels matter

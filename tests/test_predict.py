@@ -245,14 +245,16 @@ def test_cli_runs_one_flip_by_default_and_notes_the_recipe_departure(tmp_path, r
     at 8 flips" departure is one note line (no warning) for the default; with --flips given it stays a warning."""
     import warnings
 
+    from dmenet.methods import registry
+
     seen = []
-    real = predict.make_method
+    real = registry.make_method
 
     def spy(name, options):
         seen.append(options.flips)
         return real(name, options)
 
-    monkeypatch.setattr(predict, "make_method", spy)
+    monkeypatch.setattr(registry, "make_method", spy)  # every --method is built through it
     rng_img = rng.random((40, 56, 3)).astype(np.float32)
     sio.write_image(tmp_path / "in" / "small.png", rng_img)
     base = [str(tmp_path / "in"), "--checkpoint", str(Path(__file__).resolve().parents[1] / "checkpoints" / "dmenet_lite.safetensors")]

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from dmenet import cli as dcli
-from dmenet.methods import MethodOptions, make_method
+from dmenet.methods import MethodChoice, MethodOptions
 from dmenet.peers.laplacian import laplacian_sharpness
 from syndof import cli, io
 from syndof.resize import long_side_scale, scaled_size
@@ -202,11 +202,11 @@ REFERENCE_METHOD = "laplacian"
 """The registered method that is the reference focus measure itself (never scored)."""
 
 
-def method_map(name: str, options: MethodOptions) -> Callable[[np.ndarray], np.ndarray]:
-    """image → (H, W) map of the registered method ``name``: σ px when it gives σ, its blur map otherwise."""
-    if name == REFERENCE_METHOD:
-        raise ValueError(f"{name} is the reference focus measure itself; it cannot be scored against it")
-    estimator = make_method(name, options)
+def method_map(choice: MethodChoice, options: MethodOptions) -> Callable[[np.ndarray], np.ndarray]:
+    """image → (H, W) map of the chosen registered method: σ px when it gives σ, its blur map otherwise."""
+    if choice.name == REFERENCE_METHOD:
+        raise ValueError(f"{choice.name} is the reference focus measure itself; it cannot be scored against it")
+    estimator = choice.make(options)
     return estimator.sigma_map if estimator.gives_sigma else estimator.blur_map
 
 
@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = logging.getLogger("dmenet.eval.focal_stack")
     out = Path(args.out)
     options = dcli.method_options(args, max_side=None)  # frames are resized to --max-side when loaded
-    methods = {name: method_map(name, options) for name in args.method}
+    methods = {str(c): method_map(c, options) for c in args.method}
     results, rows = {}, []
     for folder in args.stack:
         name = stack_name(folder)

@@ -5,10 +5,10 @@
     python -m dmenet.galetto.apps_cli fuse FRAME FRAME [...] | FOLDER --out OUT.png [--soft TAU]
 
 Each writes the result ``OUT`` and a report image ``OUT`` with ``_report.png`` appended to the stem (input(s), σ
-maps, result; fusion adds the weights). σ maps come from any registered method (``--method``, default galetto;
-``--model`` its file). Bad input (unreadable image, empty folder, a single frame, frames of different sizes, an
-unknown option value) exits with status 2 and one line naming the file; every input is read and checked before
-anything is computed, and every file is written atomically.
+maps, result; fusion adds the weights). σ maps come from any registered method (``--method NAME[:key=value,…]``,
+default galetto; ``--model`` its file). Bad input (unreadable image, empty folder, a single frame, frames of
+different sizes, an unknown option value) exits with status 2 and one line naming the file; every input is read and
+checked before anything is computed, and every file is written atomically.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet import cli as dcli
+from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io
 
 
@@ -43,11 +44,9 @@ def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
     return files, np.stack(frames)
 
 
-def sigma_of(method: str, options, images: list[np.ndarray]) -> list[np.ndarray]:
-    """σ maps (px) of ``images`` by the registered ``method`` with :class:`~dmenet.methods.MethodOptions`."""
-    from dmenet.methods.registry import make_method
-
-    est = make_method(method, options)
+def sigma_of(method: MethodChoice, options, images: list[np.ndarray]) -> list[np.ndarray]:
+    """σ maps (px) of ``images`` by the chosen registered method with :class:`~dmenet.methods.MethodOptions`."""
+    est = method.make(options)
     if not est.gives_sigma:
         raise UsageError(f"--method {method}: gives no σ map in px (choose a method with σ, e.g. galetto, dmenet)")
     return [est.sigma_map(img) for img in images]
@@ -74,10 +73,9 @@ def report_path(out: Path) -> Path:
 
 
 def options_of(args: argparse.Namespace):
-    """The method options of the parsed flags (``--set k=v`` → the method's extra options)."""
-    from dmenet.galetto.compare import parse_method
-
-    extra = parse_method("_:" + ",".join(args.overrides))[2] if args.overrides else ()
+    """The method options of the parsed flags: ``--set k=v`` adds to the options of ``--method NAME:k=v,…`` (a key
+    in both is refused when the method is made)."""
+    extra = parse_method(f"{args.method.name}:{','.join(args.overrides)}").extra if args.overrides else ()
     return dcli.method_options(args, extra=extra)
 
 
@@ -124,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="result image (.png / .jpg); the report goes beside it")
     dcli.add_method(ap, default="galetto")
     dcli.add_model(ap, help="model file of a learned method (default: the method's shipped one)")
-    cli.add_set(ap, help="method options, e.g. --set stride=16 refine=none")
+    cli.add_set(ap, help="method options, e.g. --set stride=16 refine=none (as --method galetto:stride=16,…)")
     cli.add_device(ap)
     cli.add_threads(ap)
     ap.add_argument("--lam-max", type=float, default=2.0, help="enhance: largest unsharp-masking gain")

@@ -18,32 +18,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from dmenet.eval import metrics as M
 from dmenet import cli as dcli
 from dmenet.eval.benchmarks import read_mask
+from dmenet.methods import MethodChoice
 from syndof import cli, io
 
 
-def parse_method(spec: str):
-    """``name[:k=v,...]`` → (label, name, extra pairs); values parsed as YAML scalars."""
-    name, _, rest = spec.partition(":")
-    extra = tuple((k.strip(), yaml.safe_load(v)) for k, v in (kv.split("=", 1) for kv in rest.split(",") if kv))
-    return spec, name, extra
-
-
-def build(specs: list[str], model: str | None, device: str = "cpu"):
-    """``{spec: estimator}``; ``model`` is the galetto classifier file (other methods use their own defaults)."""
+def build(choices: list[MethodChoice], model: str | None, device: str = "cpu"):
+    """``{"name[:k=v,…]": estimator}``; ``model`` is the galetto classifier file (other methods use their own
+    defaults)."""
     from dmenet.methods.base import MethodOptions
-    from dmenet.methods.registry import make_method
 
-    out = {}
-    for spec in specs:
-        label, name, extra = parse_method(spec)
-        out[label] = make_method(name, MethodOptions(model=model if name == "galetto" else None, device=device,
-                                                     extra=extra))
-    return out
+    return {str(c): c.make(MethodOptions(model=model if c.name == "galetto" else None, device=device))
+            for c in choices}
 
 
 def classifier_scores(model_path: str | None, patches: Path) -> dict:
@@ -151,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.eval.report import markdown_table
 
     ap = cli.parser("dmenet.galetto.compare", __doc__, EXAMPLE)
-    ap.add_argument("--method", nargs="+", default=["galetto", "dmenet"],
-                    help="NAME or NAME:key=value,… (method options), e.g. galetto:refine=none,stride=16")
+    dcli.add_method(ap, many=True, default=["galetto", "dmenet"])
     dcli.add_model(ap, help="galetto classifier file (default: the shipped one)")
     ap.add_argument("--patches", type=Path, help="patch test set (.npz)")
     ap.add_argument("--synthetic", type=Path)

@@ -8,6 +8,7 @@ table of names lives in :mod:`dmenet.methods.registry`.
 """
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions
-from dmenet.methods.registry import METHODS, MethodSpec, make_method, method_names
+from dmenet.methods.registry import METHODS, MethodChoice, MethodSpec, make_method, method_names, parse_method
 
-__all__ = ["Estimate", "Estimator", "MethodOptions", "METHODS", "MethodSpec", "make_method", "method_names"]
+__all__ = ["Estimate", "Estimator", "MethodOptions", "METHODS", "MethodChoice", "MethodSpec", "make_method", "method_names",
+           "parse_method"]

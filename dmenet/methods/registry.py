@@ -1,14 +1,20 @@
 """The method table: name → factory → :class:`~dmenet.methods.base.Estimator`.
 
 Adding a method is one row of :data:`METHODS` (the factory is imported on first use, so listing the names stays
-light). Every tool that takes ``--method`` builds its estimators through :func:`make_method`.
+light). Every tool that takes ``--method`` builds its estimators through :func:`make_method`. A command line names a
+method with its own options as ``NAME:key=value,key=value`` (e.g. ``galetto:stride=16,refine=paper``):
+:func:`parse_method` reads that into a :class:`MethodChoice`, the same in every entry point.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
+
+import yaml
 
 from dmenet.methods.base import Estimator, MethodOptions
 
@@ -65,3 +71,61 @@ def make_method(name: str, options: MethodOptions | None = None) -> Estimator:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
     return METHODS[name].load()(options or MethodOptions())
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """A method as a command line names it: a registered ``name`` and its own options (``extra``).
+
+    ``str()`` gives the text back (``galetto:stride=16``); :attr:`slug` is a folder-safe form (``galetto_stride-16``).
+    """
+
+    name: str
+    extra: tuple[tuple[str, object], ...] = ()
+
+    def __str__(self) -> str:
+        return self.name + (":" + ",".join(f"{k}={v}" for k, v in self.extra) if self.extra else "")
+
+    @property
+    def slug(self) -> str:
+        """``name`` plus ``_key-value`` per option, characters other than letters, digits, ``._-`` as ``-``."""
+        return self.name + "".join(re.sub(r"[^\w.-]", "-", f"_{k}-{v}") for k, v in self.extra)
+
+    def make(self, options: MethodOptions | None = None) -> Estimator:
+        """:func:`make_method` with this choice's options added to ``options.extra`` (a key in both: ValueError)."""
+        options = options or MethodOptions()
+        clash = sorted({k for k, _ in options.extra} & {k for k, _ in self.extra})
+        if clash:
+            raise ValueError(f"method option(s) {', '.join(clash)} given twice for {self}")
+        return make_method(self.name, dataclasses.replace(options, extra=tuple(options.extra) + self.extra))
+
+
+def parse_method(text: str, names: Iterable[str] | None = None) -> MethodChoice:
+    """``NAME`` or ``NAME:key=value,key=value`` → :class:`MethodChoice`; values are YAML scalars (``16`` is an int,
+    ``paper`` a string). ``names``: the accepted method names (default: all registered).
+
+    Raises:
+        ValueError: unknown name, an option without ``=`` or key, a key given twice, or a non-scalar value. Whether
+            the method knows the key is its factory's check (:func:`make_method`).
+    """
+    allowed = tuple(METHODS if names is None else names)
+    name, colon, rest = text.partition(":")
+    if name not in allowed:
+        raise ValueError(f"unknown method {name!r} in {text!r}; choose from {', '.join(allowed)}")
+    if colon and not rest:
+        raise ValueError(f"method {text!r}: nothing after ':' (expected {name}:key=value,...)")
+    extra: list[tuple[str, object]] = []
+    for item in rest.split(",") if rest else ():
+        key, eq, raw = (part.strip() for part in item.partition("="))
+        if not eq or not key or not raw:
+            raise ValueError(f"method {text!r}: option {item!r} is not key=value")
+        if key in dict(extra):
+            raise ValueError(f"method {text!r}: option {key!r} given twice")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = None
+        if isinstance(value, (dict, list)) or value is None:
+            raise ValueError(f"method {text!r}: option {key}={raw!r} is not a single value")
+        extra.append((key, value))
+    return MethodChoice(name, tuple(extra))
