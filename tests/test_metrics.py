@@ -140,6 +140,11 @@ def test_level_fast_path_equals_per_pixel(rng):
             assert lv.prf(t) == pytest.approx(M.fixed_threshold_prf(pred, gt, t))
         assert lv.iou_counts() == M.iou_counts(pred, gt)
         assert lv.dmenet_accuracy() == pytest.approx(M.dmenet_accuracy(pred, gt))
+        assert lv.oracle_accuracy() == pytest.approx(M.oracle_accuracy(pred, gt), abs=1e-12)
+    # a map that is the GT (up to a monotone map) is 100 % right at its best threshold; all sharp wins on no blur
+    gt = rng.random((9, 11)) < 0.3
+    assert M.LevelCounts.from_map(np.where(gt, 200, 3) / 255.0, gt).oracle_accuracy() == 1.0
+    assert M.LevelCounts.from_map(np.full((9, 11), 1.0), np.zeros((9, 11), bool)).oracle_accuracy() == 1.0
     assert M.LevelCounts.from_map(np.full((3, 3), 0.3001, np.float32), np.ones((3, 3), bool)) is None
 
 

@@ -111,6 +111,7 @@ class DBDAccumulator:
         for c in self.adaptive_factors:
             out[f"adaptive_f_{c:g}"] = M.adaptive_prf(pred_e, gt_e, c, self.beta2)[2]
         out["dmenet_accuracy"] = M.dmenet_accuracy(pred_e, gt_e)
+        out["best_threshold_accuracy"] = M.oracle_accuracy(pred_e, gt_e)
         pr = M.hifst_pr(pred_raw, gt_e)
         iou = M.iou_counts(pred_e, gt_e, self.fixed_threshold)
         out["_curves"] = (*M.f_curve(pred_e, gt_e, beta2=self.beta2), *pr, iou)
@@ -124,6 +125,7 @@ class DBDAccumulator:
         for c in self.adaptive_factors:
             out[f"adaptive_f_{c:g}"] = lv.prf(min(1.0, c * mean), self.beta2)[2]
         out["dmenet_accuracy"] = lv.dmenet_accuracy()
+        out["best_threshold_accuracy"] = lv.oracle_accuracy()
         # HiFST resizes the raw map to the GT size itself; when no resize happens the levels are the raw map's.
         pr = lv.hifst_pr() if np.shape(pred_raw) == gt_e.shape else M.hifst_pr(pred_raw, gt_e)
         out["_curves"] = (*lv.f_curve(self.beta2), *pr, lv.iou_counts(self.fixed_threshold))
@@ -162,6 +164,7 @@ class DBDAccumulator:
             "iou_pooled": self._inter / self._union if self._union else 0.0,
             "pr_auc": M.pr_auc(pr_p, pr_r),
             "dmenet_accuracy": self._mean("dmenet_accuracy"),
+            "best_threshold_accuracy": self._mean("best_threshold_accuracy"),
         }
         for c in self.adaptive_factors:
             out[f"adaptive_f_{c:g}"] = self._mean(f"adaptive_f_{c:g}")
@@ -191,4 +194,6 @@ class DBDAccumulator:
             "pr_auc": "trapezoid of the HiFST-protocol mean PR curve over recall (points sorted by recall, "
             "extended flat from the lowest-recall point to recall 0)",
             "dmenet_accuracy": "DMENet: per image pixel accuracy of pred > 0.3*max + 0.7*min, averaged",
+            "best_threshold_accuracy": "Galetto & Deng 2023 Table 5: per image pixel accuracy of pred >= T at the "
+            "image's best T (any T, including all sharp), averaged",
         }

@@ -296,6 +296,13 @@ class LevelCounts:
         tp, det = self.counts(0.3 * self.hi / 255.0 + 0.7 * self.lo / 255.0, strict=True)
         return float((tp + (self.size - self.n_gt) - (det - tp)) / self.size)
 
+    def oracle_accuracy(self) -> float:
+        """:func:`oracle_accuracy` from the level counts: the best of ``pred >= k/255`` over every level k, and of
+        nothing positive."""
+        tp = np.r_[self._tp_ge, 0]
+        fp = np.r_[self._det_ge, 0] - tp
+        return float((tp + (self.size - self.n_gt) - fp).max() / self.size)
+
     def hifst_pr(self) -> tuple[np.ndarray, np.ndarray]:
         """:func:`hifst_pr` for a map already at the GT size: ``mat2gray`` on the integer levels, as MATLAB does
         on the uint8 file."""
