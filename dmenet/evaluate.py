@@ -135,17 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_device(p)
     cli.add_threads(p)
     p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
-    p.add_argument("--allow-missing-images", action="store_true",
-                   help="score only GT files that have an image (default: an unmatched GT file is an error)")
-    p.add_argument("--stems", help="text file listing the stems to score, one per line; 'k.bmp--name.jpg' rows "
-                   "(xu100 split_to_cuhk.txt) use the name after the last '--'")
-    p.add_argument("--split", help="split file (dmenet.data.splits, e.g. experiments/cuhk_split.json): score only "
-                   "the stems of --subset")
-    p.add_argument("--subset", choices=("train", "val", "held_out"), default="val", help="subset of --split")
+    dcli.add_sample_selection(p)
     p.add_argument("--input-size", type=int, help="resize each image to N x N before the method (xu100 / "
                    "D-DFFNet style: 320); the map is scored at --resolution")
-    p.add_argument("--include", help="score only stems matching this glob, e.g. 'out_of_focus*' (CUHK defocus)")
-    p.add_argument("--limit", type=cli.positive_int, help="score only the first N samples (sorted by stem)")
     return p
 
 

@@ -89,6 +89,7 @@ EXPECTED_OUTPUT = {
     "galetto-apps": "runs/galetto_apps_example/enhanced.png",
     "galetto-compare": "runs/galetto_compare_example/metrics.json",
     "galetto-select": "runs/galetto_select_example/selection.json",
+    "galetto-calibrate": "runs/galetto_calibrate_example/galetto_fit.json",
     "syndof-demo": "runs/syndof_demo_example/contact_sheet.png",
     "distill-train": "runs/distill_train_example/ckpt/step_000003/model.safetensors",
     "distill-summary": None,

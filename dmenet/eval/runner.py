@@ -68,12 +68,10 @@ def read_stem_list(path: str) -> set[str]:
     return {Path(ln.split("--")[-1]).stem.lower() for ln in lines}
 
 
-def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str]) -> dict:
-    """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
-    root = Path(args.data)
-    protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
-    samples = protocol.list_samples(need_images=source.needs_images,
-                                    allow_missing_images=getattr(args, "allow_missing_images", False))
+def select_samples(samples: list[B.Sample], args, root: Path) -> list[B.Sample]:
+    """The samples :func:`dmenet.cli.add_sample_selection`'s flags ask for, in stem order: ``--stems``, then
+    ``--split`` / ``--subset``, then ``--include``, then the first ``--limit``. A listed stem that is missing is an
+    InputError naming the list file."""
     if getattr(args, "stems", None):
         wanted = read_stem_list(args.stems)
         samples = [s for s in samples if s.stem.lower() in wanted]
@@ -93,8 +91,27 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         samples = [s for s in samples if fnmatch.fnmatch(s.stem.lower(), args.include.lower())]
         if not samples:
             raise io.InputError(root, f"no sample matches --include {args.include!r}")
-    if args.limit:
+    if getattr(args, "limit", None):
         samples = samples[: args.limit]
+    return samples
+
+
+def selection_text(args, n: int, root: Path) -> str:
+    """One line saying which samples :func:`select_samples` kept (written to reports)."""
+    return (f"{n} samples found in {root}"
+            + (f", stems listed in {args.stems}" if getattr(args, "stems", None) else "")
+            + (f", subset {args.subset!r} of {args.split}" if getattr(args, "split", None) else "")
+            + (f", stems matching {args.include!r}" if getattr(args, "include", None) else "")
+            + (f", first {args.limit}" if getattr(args, "limit", None) else ""))
+
+
+def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str]) -> dict:
+    """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
+    root = Path(args.data)
+    protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
+    samples = select_samples(protocol.list_samples(need_images=source.needs_images,
+                                                   allow_missing_images=getattr(args, "allow_missing_images", False)),
+                             args, root)
     thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t0 = time.perf_counter()
     input_size = getattr(args, "input_size", None)
@@ -119,11 +136,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         "task": spec.task,
         "dataset": spec.split,
         "data": str(root),
-        "split": f"{len(samples)} samples found in {root}"
-        + (f", stems listed in {args.stems}" if getattr(args, "stems", None) else "")
-        + (f", subset {args.subset!r} of {args.split}" if getattr(args, "split", None) else "")
-        + (f", stems matching {args.include!r}" if getattr(args, "include", None) else "")
-        + (f", first {args.limit}" if args.limit else ""),
+        "split": selection_text(args, len(samples), root),
         "method": source.name,
         "source": source.description,
         "protocol": {**protocol.tags(), "input": f"image resized to {input_size}x{input_size} before the method"

@@ -12,8 +12,13 @@ from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
 SIGMA_MAX = 19.0
-# chosen on runs/gsyn_val by experiments/galetto_selection.md (refinement raised the val MAE 0.189 -> 0.196 / 0.219)
-DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "denoise": 0.0, "batch": 1024}
+# stride, readout, refine, denoise: chosen on synthetic validation renders by σ label MAE
+# (experiments/galetto_selection.md, _g3.md, _g5.md); refine_blur: the blur map's refinement, chosen on CUHK training
+# images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's detection transform when it has
+# one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
+DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": 1024,
+            "blur": "fitted"}
+BLURS = ("fitted", "label")
 
 
 class GalettoEstimator(Estimator):
@@ -23,10 +28,11 @@ class GalettoEstimator(Estimator):
     gives_sigma = True
     gives_probability = True
 
-    def __init__(self, model, options: MethodOptions, settings: dict):
+    def __init__(self, model, options: MethodOptions, settings: dict, transform=None):
         self.model = model
         self.options = options
         self.settings = settings
+        self.transform = transform if settings["blur"] == "fitted" else None  # DetectionTransform | None
 
     def raw_sigma(self, image: np.ndarray) -> np.ndarray:
         """Unrefined σ map, px, (H, W) float32."""
@@ -41,16 +47,39 @@ class GalettoEstimator(Estimator):
 
         if not (sigma or probability):
             return Estimate(sigma_max=SIGMA_MAX)
-        m = np.clip(refine_map(image, self.raw_sigma(image), str(self.settings["refine"])), 0.0, SIGMA_MAX)
-        return Estimate(sigma=m if sigma else None,
-                        blur_probability=units.sigma_to_label(m).astype(np.float32) if probability
-                        else None, sigma_max=SIGMA_MAX)
+        raw = self.raw_sigma(image)
+        refined = {}  # refinement mode → clipped σ map, each computed once
+
+        def sigma_refined(mode: str) -> np.ndarray:
+            if mode not in refined:
+                refined[mode] = np.clip(refine_map(image, raw, mode), 0.0, SIGMA_MAX)
+            return refined[mode]
+
+        return Estimate(sigma=sigma_refined(str(self.settings["refine"])) if sigma else None,
+                        blur_probability=self.blur_from_sigma(sigma_refined(str(self.settings["refine_blur"])))
+                        if probability else None, sigma_max=SIGMA_MAX)
+
+    def blur_sigma(self, image: np.ndarray) -> np.ndarray:
+        """The σ map (px) the blur map is made from: refined by ``refine_blur``."""
+        from dmenet.galetto.refine import refine_map
+
+        return np.clip(refine_map(image, self.raw_sigma(image), str(self.settings["refine_blur"])), 0.0, SIGMA_MAX)
+
+    def blur_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
+        """(H, W) float32 [0, 1] blur map of a σ map (px): :func:`dmenet.galetto.detection.blur_map`."""
+        from dmenet.galetto.detection import blur_map
+
+        return blur_map(sigma, self.transform)
 
     def describe(self) -> str:
         s = self.settings
+        t = self.transform
+        blur = (f"sigmoid({t.scale:g} · (σ − {t.shift:g} px)), fitted on labelled training images" if t else
+                f"SYNDOF label clip(σ / {units.max_sigma():g} px, 0, 1)"
+                + (" (the model file has no fitted transform)" if s["blur"] == "fitted" else ""))
         return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
                 f"{s['stride']}, readout {s['readout']}, pre-denoise σ {s['denoise']} px, refine {s['refine']}; "
-                f"blur probability = SYNDOF label clip(σ / {units.max_sigma():g} px, 0, 1)")
+                f"blur probability = {blur} of σ refined {s['refine_blur']}")
 
 
 def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
@@ -64,16 +93,21 @@ def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
 def make(options: MethodOptions) -> GalettoEstimator:
     """Load the classifier (None = the shipped checkpoint) with stride / readout / refine / denoise options."""
     from dmenet.galetto.blurmap import READOUTS
+    from dmenet.galetto.detection import read_transform
     from dmenet.galetto.refine import REFINES
     from dmenet.galetto.train import load_classifier
 
     settings = parse_settings(options.extra_dict(), DEFAULTS, "galetto")
-    if settings["readout"] not in READOUTS or settings["refine"] not in REFINES:
-        raise ValueError(f"galetto: readout must be one of {READOUTS}, refine one of {REFINES}")
+    if (settings["readout"] not in READOUTS or settings["refine"] not in REFINES
+            or settings["refine_blur"] not in REFINES or settings["blur"] not in BLURS):
+        raise ValueError(f"galetto: readout must be one of {READOUTS}, refine and refine_blur one of {REFINES}, "
+                         f"blur one of {BLURS}")
     if int(settings["stride"]) < 1:
         raise ValueError(f"galetto: stride must be >= 1, got {settings['stride']}")
-    model = load_classifier(options.model or DEFAULT_MODEL, device=options.device)
-    return GalettoEstimator(model, options, settings)
+    path = options.model or DEFAULT_MODEL
+    model = load_classifier(path, device=options.device)
+    transform, _ = read_transform(path)
+    return GalettoEstimator(model, options, settings, transform)
 
 
 class RefinedEstimator(Estimator):

@@ -1,0 +1,111 @@
+"""Fit Galetto's detection transform on labelled training images (``python -m dmenet.galetto.calibrate``).
+
+``python -m dmenet.galetto.calibrate --benchmark cuhk_train --data ../shared/data/cuhk --split
+experiments/cuhk_split.json --subset train [--limit N] [--method galetto:key=value,…] [--model M] --out OUT``
+
+The images are chosen as ``dmenet.evaluate`` chooses them (the same flags: a DBD benchmark folder, ``--split`` /
+``--subset``, ``--stems``, ``--include``, ``--limit``; the benchmark fixes the mask polarity). For each, the σ map
+its blur map is made from (the method's options, ``refine_blur`` included); then ``sigmoid(scale · (σ − shift))`` is
+fitted by :func:`dmenet.galetto.detection.fit`, and a copy of the classifier is written with the transform, the
+options and the images in ``OUT.json`` (``OUT.safetensors`` holds the same weights; an existing ``OUT`` is
+refused). Never fit on an image you report as test or validation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dmenet import cli as dcli
+from dmenet.eval import benchmarks as B
+from dmenet.eval import metrics
+from dmenet.eval.runner import select_samples, selection_text
+from dmenet.methods import method_names
+from syndof import cli, io
+
+log = logging.getLogger("dmenet.galetto.calibrate")
+DBD_BENCHMARKS = tuple(sorted(n for n, s in B.BENCHMARKS.items() if s.task == "dbd"))
+FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise")
+"""The method options the σ maps of a fit depend on (recorded with the transform)."""
+
+
+def label_scores(sigmas: list[np.ndarray], masks: list[np.ndarray]) -> tuple[float, float]:
+    """(mean MAE, mean Fmax over two-class masks) of the SYNDOF label map, for comparison with the fit."""
+    from dmenet.galetto.detection import blur_map
+    from dmenet.training.fit_dbd import holds_both_classes
+
+    maps = [blur_map(s, None) for s in sigmas]
+    fmax = [float(np.max(metrics.f_curve(p, m)[2])) for p, m in zip(maps, masks) if holds_both_classes(m)]
+    return float(np.mean([metrics.mae(p, m) for p, m in zip(maps, masks)])), float(np.mean(fmax))
+
+
+def fit_samples(estimator, samples: list, white_is_blurred: bool):
+    """σ maps (px, the blur map's) and masks (1 = blurred) of the samples, then the fit. Returns (DBDFit, label
+    scores, image names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
+    from dmenet.galetto.detection import fit
+
+    sigmas, masks = [], []
+    for k, sample in enumerate(samples, 1):
+        image = io.read_image(sample.image)
+        gt = B.read_mask(sample.gt, white_is_blurred)
+        B.check_same_size(sample, image, gt)
+        sigmas.append(estimator.blur_sigma(image))
+        masks.append(gt > 0.5)
+        log.info("%d/%d: %s", k, len(samples), sample.image.name)
+    return fit(sigmas, masks), label_scores(sigmas, masks), [s.image.name for s in samples]
+
+
+EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk --split experiments/cuhk_split.json "
+           "--allow-missing-images --subset train --limit 2 --method galetto:stride=32 "
+           "--out runs/galetto_calibrate_example/galetto_fit")
+
+
+@cli.entry_point
+def main(argv: list[str] | None = None) -> int:
+    from dmenet.galetto.detection import DetectionTransform, write_fitted
+    from dmenet.galetto.method import DEFAULT_MODEL
+
+    p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
+    p.add_argument("--benchmark", required=True, choices=DBD_BENCHMARKS, help="layout and mask polarity of --data")
+    p.add_argument("--data", required=True, type=Path, help="benchmark root folder (e.g. ../shared/data/cuhk)")
+    dcli.add_sample_selection(p, verb="fit on")
+    dcli.add_method(p, default="galetto", exclude=tuple(n for n in method_names() if n != "galetto"))
+    dcli.add_model(p, help="classifier file (default: the shipped one)")
+    p.add_argument("--out", required=True, type=Path, help="new classifier file (stem, or .safetensors)")
+    cli.add_device(p)
+    cli.add_threads(p)
+    args = p.parse_args(argv)
+    cli.prepare_process(args)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for suffix in (".safetensors", ".json"):
+        target = args.out.with_name(args.out.name.removesuffix(".safetensors") + suffix)
+        if target.exists():
+            return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
+    spec = B.get_spec(args.benchmark)
+    samples = select_samples(B.list_folder_samples(spec, args.data, True, args.allow_missing_images), args,
+                             args.data)
+    if not samples:
+        return cli.fail(f"--data {args.data}: no sample left to fit on")
+    estimator = args.method.make(dcli.method_options(args))
+    fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred)
+    transform = DetectionTransform(fitted.scale, fitted.shift)
+    info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "samples": selection_text(args, len(samples), args.data), "images": names,
+            "options": {k: estimator.settings[k] for k in FITTED_OPTIONS},
+            "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),
+            "train_mae_label": round(label_mae, 6), "train_fmax_label": round(label_fmax, 6),
+            "n_images": fitted.n_images, **fitted.grid}
+    out = write_fitted(args.model or DEFAULT_MODEL, args.out, transform, info)
+    print(f"{out}: blur = sigmoid({transform.scale:g} · (σ − {transform.shift:g} px)); on the {fitted.n_images} "
+          f"fitting images MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
+          f"(label map {label_fmax:.4f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
