@@ -332,6 +332,89 @@ def test_registered_method(tiny_model):
         make_method("galetto", MethodOptions(model=tiny_model, extra=(("strid", 16),)))
 
 
+def test_blur_map_refinement_and_detection_transform(tiny_model, tmp_path):
+    """refine_blur refines only the σ the blur map is made from; a fitted transform in the sidecar turns σ into
+    sigmoid(scale · (σ − shift)); blur=label keeps clip(σ/7, 0, 1)."""
+    from dmenet.galetto.detection import DetectionTransform, read_transform, write_fitted
+    from dmenet.galetto.refine import refine_map
+    from dmenet.methods import MethodOptions, make_method
+    from syndof import units
+
+    image = _texture(40, 44).astype(np.float32)
+    opts = (("stride", 16), ("refine", "none"), ("refine_blur", "paper"))
+    est = make_method("galetto", MethodOptions(model=tiny_model, extra=opts))
+    raw = np.random.default_rng(1).uniform(0, 6, (40, 44)).astype(np.float32)  # the tiny model's map is flat
+    est.raw_sigma = lambda img: raw
+    out = est.estimate(image)
+    np.testing.assert_array_equal(out.sigma, np.clip(raw, 0, 19))
+    blur_sigma = np.clip(refine_map(image, raw, "paper"), 0, 19)
+    assert np.abs(blur_sigma - out.sigma).max() > 1e-3  # the two refinements differ on this texture
+    np.testing.assert_allclose(out.blur_probability, units.sigma_to_label(blur_sigma), atol=1e-6)
+    assert est.transform is None and "no fitted transform" in est.describe()
+
+    assert read_transform(tiny_model) == (None, {})
+    fitted = write_fitted(tiny_model, tmp_path / "fit", DetectionTransform(2.0, 1.5), {"images": ["a.jpg"]})
+    with pytest.raises(FileExistsError):
+        write_fitted(tiny_model, tmp_path / "fit", DetectionTransform(2.0, 1.5), {})
+    t, entry = read_transform(fitted)
+    assert t == DetectionTransform(2.0, 1.5) and entry["images"] == ["a.jpg"]
+    est2 = make_method("galetto", MethodOptions(model=fitted, extra=opts))
+    est2.raw_sigma = lambda img: raw
+    p = est2.estimate(image).blur_probability
+    np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-2.0 * (blur_sigma - 1.5))), atol=1e-6)
+    assert "sigmoid(2 · (σ − 1.5 px))" in est2.describe()
+    label = make_method("galetto", MethodOptions(model=fitted, extra=(*opts, ("blur", "label"))))
+    label.raw_sigma = lambda img: raw
+    np.testing.assert_allclose(label.estimate(image).blur_probability, out.blur_probability, atol=1e-6)
+    with pytest.raises(ValueError, match="blur one of"):
+        make_method("galetto", MethodOptions(model=fitted, extra=(("blur", "sigmoid"),)))
+
+
+def test_detection_fit_finds_the_decision_point():
+    """Blurred pixels at σ ≈ 3 px, sharp ones at σ ≈ 0.5 px (noisy): the fitted p = 0.5 point lies between, and the
+    map beats the label map's MAE by far (the label puts 3 px at 0.43)."""
+    from dmenet.galetto.detection import SHIFTS, blur_map, fit
+
+    rng = np.random.default_rng(3)
+    sigmas, masks = [], []
+    for k in range(4):
+        gt = np.zeros((30, 40), bool)
+        gt[:, 15 + k:] = True
+        sigmas.append(np.where(gt, 3.0, 0.5) + rng.normal(0, 0.3, gt.shape))
+        masks.append(gt)
+    result = fit(sigmas, masks)
+    assert 0.5 < result.shift < 3.0 and result.shift in SHIFTS
+    label_mae = np.mean([np.abs(blur_map(s, None) - m).mean() for s, m in zip(sigmas, masks)])
+    assert result.mae < 0.1 < label_mae
+
+
+def test_calibrate_command_writes_a_new_file_and_refuses_to_overwrite(tiny_model, tmp_path, capsys):
+    from dmenet.galetto import calibrate
+    from dmenet.galetto.detection import SCALES, SHIFTS, read_transform
+    from syndof import io as sio
+
+    data = tmp_path / "lab"
+    for k in range(2):
+        img = _texture(36, 40, seed=k)
+        img[:, 20:] = _blur(img, 3.0)[:, 20:]
+        mask = np.zeros((36, 40), np.uint8)
+        mask[:, 20:] = 255
+        sio.write_image(data / "image" / f"im{k}.png", img.astype(np.float32))
+        sio.write_image(data / "gt" / f"im{k}.png", mask)
+    argv = ["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method",
+            "galetto:stride=16", "--out", str(tmp_path / "fitted")]
+    assert calibrate.main(argv) == 0
+    t, entry = read_transform(tmp_path / "fitted")
+    assert t.scale in SCALES and t.shift in SHIFTS and entry["images"] == ["im0.png", "im1.png"]
+    assert entry["options"]["stride"] == 16 and entry["n_images"] == 2
+    before = (tmp_path / "fitted.json").read_bytes()
+    assert calibrate.main(argv) == 2 and "exists" in capsys.readouterr().err
+    assert (tmp_path / "fitted.json").read_bytes() == before
+    with pytest.raises(SystemExit) as exit_info:  # only galetto's σ maps can be calibrated here
+        calibrate.main([*argv[:-1], str(tmp_path / "other"), "--method", "lbp"])
+    assert exit_info.value.code == 2 and not (tmp_path / "other.json").exists()
+
+
 def test_oracle_accuracy_against_brute_force():
     from dmenet.eval.metrics import oracle_accuracy
 

@@ -13,7 +13,7 @@ from syndof import units
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
 SIGMA_MAX = 19.0
 # stride, readout, refine, denoise: chosen on synthetic validation renders by σ label MAE
-# (experiments/galetto_selection.md, _g3.md, _g5.md); refine_blur: the blur map's refinement, chosen on CUHK training
+# (experiments/galetto_selection_g5.md and the earlier rounds beside it); refine_blur: the blur map's refinement, chosen on CUHK training
 # images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's detection transform when it has
 # one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
 DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": 1024,
