@@ -13,9 +13,9 @@ from syndof import units
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
 SIGMA_MAX = 19.0
 # stride, readout, refine, denoise: chosen on synthetic validation renders by σ label MAE
-# (experiments/galetto_selection_g5.md and the earlier rounds beside it); refine_blur: the blur map's refinement, chosen on CUHK training
-# images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's detection transform when it has
-# one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
+# (experiments/galetto_selection_g5.md and the earlier rounds beside it); refine_blur: the blur map's refinement,
+# chosen on CUHK training images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's
+# detection transform when it has one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
 DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": 1024,
             "blur": "fitted"}
 BLURS = ("fitted", "label")
@@ -43,27 +43,26 @@ class GalettoEstimator(Estimator):
                          denoise=float(s["denoise"]), max_side=self.options.max_side, batch=int(s["batch"]))
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
-        from dmenet.galetto.refine import refine_map
-
         if not (sigma or probability):
             return Estimate(sigma_max=SIGMA_MAX)
         raw = self.raw_sigma(image)
-        refined = {}  # refinement mode → clipped σ map, each computed once
+        mode, blur_mode = str(self.settings["refine"]), str(self.settings["refine_blur"])
+        s = self._refined(image, raw, mode) if sigma else None
+        p = None
+        if probability:
+            p = self.blur_from_sigma(s if s is not None and blur_mode == mode else self._refined(image, raw, blur_mode))
+        return Estimate(sigma=s, blur_probability=p, sigma_max=SIGMA_MAX)
 
-        def sigma_refined(mode: str) -> np.ndarray:
-            if mode not in refined:
-                refined[mode] = np.clip(refine_map(image, raw, mode), 0.0, SIGMA_MAX)
-            return refined[mode]
+    @staticmethod
+    def _refined(image: np.ndarray, raw: np.ndarray, mode: str) -> np.ndarray:
+        """``raw`` σ (px) refined by the image (``mode``: none | paper | code), clipped to [0, 19] px."""
+        from dmenet.galetto.refine import refine_map
 
-        return Estimate(sigma=sigma_refined(str(self.settings["refine"])) if sigma else None,
-                        blur_probability=self.blur_from_sigma(sigma_refined(str(self.settings["refine_blur"])))
-                        if probability else None, sigma_max=SIGMA_MAX)
+        return np.clip(refine_map(image, raw, mode), 0.0, SIGMA_MAX)
 
     def blur_sigma(self, image: np.ndarray) -> np.ndarray:
         """The σ map (px) the blur map is made from: refined by ``refine_blur``."""
-        from dmenet.galetto.refine import refine_map
-
-        return np.clip(refine_map(image, self.raw_sigma(image), str(self.settings["refine_blur"])), 0.0, SIGMA_MAX)
+        return self._refined(image, self.raw_sigma(image), str(self.settings["refine_blur"]))
 
     def blur_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
         """(H, W) float32 [0, 1] blur map of a σ map (px): :func:`dmenet.galetto.detection.blur_map`."""
