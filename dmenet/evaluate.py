@@ -1,10 +1,11 @@
 """Benchmark evaluation CLI: ``python -m dmenet.evaluate --benchmark cuhk --data DIR --method lbp --out DIR``.
 
 Sources of maps (one of): ``--method NAME [NAME …]`` (registered methods, :func:`dmenet.methods.make_method`;
-``NAME:key=value,…`` adds the method's own options, e.g. ``galetto:refine=paper``; ``dmenet`` uses ``--model`` or the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``),
-``--model PATH`` alone (= method dmenet), or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]``
-(saved maps; no images needed). How each task is scored is its protocol (:mod:`dmenet.eval.protocols`): a method
-that gives σ is scored on σ where the protocol scores σ (RTF, SYNDOF), on its blur probability otherwise (DBD).
+``NAME:key=value,…`` adds the method's own options, e.g. ``galetto:refine=paper``; ``dmenet`` uses ``--model`` or
+the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``), ``--model PATH`` alone (= method dmenet),
+or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]`` (saved maps; no images needed). How each
+task is scored is its protocol (:mod:`dmenet.eval.protocols`): a method that gives σ is scored on σ where the
+protocol scores σ (RTF, SYNDOF), on its blur probability otherwise (DBD).
 
 Writes to ``--out`` (one sub-folder per method when several are given, plus ``summary.csv`` / ``summary.md`` and a
 combined PR plot): ``metrics.json`` (numbers + protocol tags), ``pr_curve.csv`` (DBD), ``per_image.csv``,

@@ -43,7 +43,7 @@ def label_scores(sigmas: list[np.ndarray], masks: list[np.ndarray]) -> tuple[flo
     return float(np.mean([metrics.mae(p, m) for p, m in zip(maps, masks)])), float(np.mean(fmax))
 
 
-def fit_samples(estimator, samples: list, white_is_blurred: bool):
+def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None):
     """σ maps (px, the blur map's) and masks (1 = blurred) of the samples, then the fit. Returns (DBDFit, label
     scores, image names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
     from dmenet.galetto.detection import fit
@@ -56,7 +56,7 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool):
         sigmas.append(estimator.blur_sigma(image))
         masks.append(gt > 0.5)
         log.info("%d/%d: %s", k, len(samples), sample.image.name)
-    return fit(sigmas, masks), label_scores(sigmas, masks), [s.image.name for s in samples]
+    return fit(sigmas, masks, max_scale), label_scores(sigmas, masks), [s.image.name for s in samples]
 
 
 EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk --split experiments/cuhk_split.json "
@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     dcli.add_sample_selection(p, verb="fit on")
     dcli.add_method(p, default="galetto", exclude=tuple(n for n in method_names() if n != "galetto"))
     dcli.add_model(p, help="classifier file (default: the shipped one)")
+    p.add_argument("--max-scale", type=cli.positive_float, help="steepest transform allowed, per px of σ (default: "
+                   "the whole grid, up to 8; a steep map keeps its sweep's thresholds near the shift)")
     p.add_argument("--out", required=True, type=Path, help="new classifier file (stem, or .safetensors)")
     cli.add_device(p)
     cli.add_threads(p)
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if not samples:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
     estimator = args.method.make(dcli.method_options(args))
-    fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred)
+    fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale)
     transform = DetectionTransform(fitted.scale, fitted.shift)
     info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -77,13 +77,19 @@ def read_transform(model: str | Path) -> tuple[DetectionTransform | None, dict]:
     return t, entry
 
 
-def fit(sigmas: list[np.ndarray], masks: list[np.ndarray]):
-    """:func:`dmenet.training.fit_dbd.fit_logit_transform` on σ maps (px) over :data:`SCALES` × :data:`SHIFTS`;
-    ``masks``: (H, W) bool, 1 = blurred, the sizes of the σ maps. Returns its ``DBDFit`` (``s_mae`` / ``s_fmax``
-    there are of sigmoid(σ), not of the label map)."""
+def fit(sigmas: list[np.ndarray], masks: list[np.ndarray], max_scale: float | None = None):
+    """:func:`dmenet.training.fit_dbd.fit_logit_transform` on σ maps (px) over :data:`SCALES` (those ≤
+    ``max_scale``) × :data:`SHIFTS`; ``masks``: (H, W) bool, 1 = blurred, the sizes of the σ maps. Returns its
+    ``DBDFit`` (``s_mae`` / ``s_fmax`` there are of sigmoid(σ), not of the label map).
+
+    A steep transform puts every threshold i/255 of a sweep close to ``shift`` (within ± ln(254)/scale px), which
+    costs Fmax; ``max_scale`` bounds that (experiments/galetto_rule_g9.md)."""
     from dmenet.training.fit_dbd import fit_logit_transform
 
-    return fit_logit_transform(sigmas, masks, SCALES, SHIFTS)
+    scales = tuple(s for s in SCALES if max_scale is None or s <= max_scale)
+    if not scales:
+        raise ValueError(f"max scale {max_scale} leaves no candidate (smallest {SCALES[0]})")
+    return fit_logit_transform(sigmas, masks, scales, SHIFTS)
 
 
 def write_fitted(source: str | Path, out: str | Path, transform: DetectionTransform, info: dict) -> Path:

@@ -10,5 +10,5 @@ table of names lives in :mod:`dmenet.methods.registry`.
 from dmenet.methods.base import Estimate, Estimator, MethodOptions
 from dmenet.methods.registry import METHODS, MethodChoice, MethodSpec, make_method, method_names, parse_method
 
-__all__ = ["Estimate", "Estimator", "MethodOptions", "METHODS", "MethodChoice", "MethodSpec", "make_method", "method_names",
-           "parse_method"]
+__all__ = ["Estimate", "Estimator", "MethodOptions", "METHODS", "MethodChoice", "MethodSpec", "make_method",
+           "method_names", "parse_method"]
