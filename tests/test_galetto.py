@@ -386,6 +386,11 @@ def test_detection_fit_finds_the_decision_point():
     assert 0.5 < result.shift < 3.0 and result.shift in SHIFTS
     label_mae = np.mean([np.abs(blur_map(s, None) - m).mean() for s, m in zip(sigmas, masks)])
     assert result.mae < 0.1 < label_mae
+    assert result.scale == 8.0  # clean classes: the hard decision wins, at the grid's steepest
+    gentle = fit(sigmas, masks, max_scale=1.5)
+    assert gentle.scale == 1.5 and result.mae < gentle.mae < label_mae
+    with pytest.raises(ValueError, match="no candidate"):
+        fit(sigmas, masks, max_scale=0.1)
 
 
 def test_calibrate_command_writes_a_new_file_and_refuses_to_overwrite(tiny_model, tmp_path, capsys):
