@@ -320,14 +320,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not jobs:
         print("error: no input images found", file=sys.stderr)
         return 1
+    created = not Path(args.out).exists()
+    problem = prepare_out(args.out)  # checked before the model loads (RELIABILITY D2)
+    if problem:
+        return cli.fail(problem)
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
     flips = DEFAULT_FLIPS if args.flips is None else args.flips
     note = None if args.flips is not None else default_flips_note  # the default's known departure: a note
-    # a bad method option or model file stops here, before --out is created
-    estimator = args.method.make(dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note))
-    problem = prepare_out(args.out)
-    if problem:
-        return cli.fail(problem)
+    try:
+        estimator = args.method.make(dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note))
+    except Exception:
+        if created and not any(Path(args.out).iterdir()):  # a bad method option or model file leaves nothing
+            Path(args.out).rmdir()
+        raise
     if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")

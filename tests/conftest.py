@@ -6,9 +6,27 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-import pytest
-import torch
+
+def _pin_openblas_kernels() -> None:
+    """Pin numpy's OpenBLAS to its AVX2 ("Haswell") kernels on CPUs that have AVX2, before numpy is imported.
+
+    The pinned maps of tests/recipe_identity.py are compared bit for bit, and the detection head's products run on
+    BLAS: on an AVX-512 CPU OpenBLAS picks its SkylakeX kernels, which sum in another order and change the last bits
+    (measured 4 Dec 2026 on an AMD EPYC with AVX-512: the head's hashes differ, and match again with this pin). An
+    explicit OPENBLAS_CORETYPE wins; CPUs without AVX2 are left alone (the kernels would not run there)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return
+    if " avx2" in flags:
+        os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+
+_pin_openblas_kernels()
+
+import numpy as np  # noqa: E402 - after the OpenBLAS pin
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -12,6 +12,7 @@ import torch
 
 import dmenet
 from dmenet import inference, predict
+from dmenet.methods import registry
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import ModelFileError, save_model
 from dmenet.models.recipe import BNMode
@@ -146,7 +147,7 @@ def test_d1_too_small_image_is_a_clear_skip(model_path, tmp_path, capsys):
 def test_d2_out_is_a_file_or_unwritable_before_any_work(model_path, images, tmp_path, capsys, monkeypatch):
     target = tmp_path / "f"
     target.write_text("x")
-    monkeypatch.setattr(predict, "make_method", lambda *a, **k: pytest.fail("model loaded before --out check"))
+    monkeypatch.setattr(registry, "make_method", lambda *a, **k: pytest.fail("model loaded before --out check"))
     assert_usage_error(*_predict([*images, "--out", target], capsys, model_path)[::2], "--out", str(target))
     assert target.read_text() == "x"
 
@@ -179,7 +180,7 @@ def test_d4_d5_bad_sidecar_names_the_json_file(model_path, images, tmp_path, cap
                                    ["--max-side", "8"]])
 def test_d6_tile_and_size_options_checked_before_the_model_loads(model_path, images, tmp_path, capsys, monkeypatch,
                                                                  flags):
-    monkeypatch.setattr(predict, "make_method", lambda *a, **k: pytest.fail("model loaded before option check"))
+    monkeypatch.setattr(registry, "make_method", lambda *a, **k: pytest.fail("model loaded before option check"))
     rc, _, err = _predict([images[0], "--out", tmp_path / "o", *flags], capsys, model_path)
     assert_usage_error(rc, err, flags[-2])
     assert not (tmp_path / "o").exists()
