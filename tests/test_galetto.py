@@ -34,7 +34,8 @@ def test_gaussian_filter_matches_symmetric_convolution():
     x = np.random.default_rng(1).random((2, 20, 23))
     for sigma in (0.5, 2.0, 6.0):  # 6.0: radius 12 > ... still < 20; and the torch path for radius >= size:
         g = filters.psf.gaussian_kernel_1d(sigma, filters.gaussian_size(sigma))
-        ref = correlate1d(correlate1d(x, g, axis=1, mode="reflect"), g, axis=2, mode="reflect")  # scipy reflect = symmetric
+        # scipy's "reflect" is the symmetric padding
+        ref = correlate1d(correlate1d(x, g, axis=1, mode="reflect"), g, axis=2, mode="reflect")
         assert np.abs(filters.gaussian_filter(torch.from_numpy(x), sigma).numpy() - ref).max() < 1e-12
     big = filters.gaussian_filter(torch.from_numpy(x), 19.0)  # radius 38 > 20 px: the torch path
     g = filters.psf.gaussian_kernel_1d(19.0, 77)
@@ -89,7 +90,8 @@ def test_sharpness_and_labelled_patches():
     assert lab.shape == (2, 20, 32, 32) and lab.dtype == np.uint8
     assert np.array_equal(lab[:, 0], checker[:32, :64].reshape(32, 2, 32).transpose(1, 0, 2).astype(np.uint8))
     std = lab.reshape(2, 20, -1).std(-1)
-    assert (np.diff(std, axis=1) <= 0.5).all() and (std[:, 0] > 50 * std[:, 5]).all()  # more blur, less contrast (uint8)
+    # more blur, less contrast (uint8)
+    assert (np.diff(std, axis=1) <= 0.5).all() and (std[:, 0] > 50 * std[:, 5]).all()
     iso = patches.labelled_patches(gray, pos[:1], blur="isolated")
     assert np.array_equal(iso[:, 0], lab[:1, 0])
 
