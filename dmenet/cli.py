@@ -80,18 +80,18 @@ def add_inference(p: argparse.ArgumentParser, max_side: int | None = None) -> No
     add_max_side(p, max_side)
 
 
-def add_sample_selection(p: argparse.ArgumentParser, verb: str = "score") -> None:
+def add_sample_selection(p: argparse.ArgumentParser, verb: str = "score", subset: str = "val") -> None:
     """Which samples of a benchmark folder a tool uses (:func:`dmenet.eval.runner.select_samples`):
-    ``--allow-missing-images``, ``--stems FILE``, ``--split FILE --subset S``, ``--include GLOB``, ``--limit N``."""
-    from syndof.cli import positive_int
-
+    ``--allow-missing-images``, ``--stems FILE``, ``--split FILE --subset S`` (default ``subset``), ``--include
+    GLOB``, ``--limit N``."""
     p.add_argument("--allow-missing-images", action="store_true",
                    help=f"{verb} only GT files that have an image (default: an unmatched GT file is an error)")
     p.add_argument("--stems", help=f"text file listing the stems to {verb}, one per line; 'k.bmp--name.jpg' rows "
                    "(xu100 split_to_cuhk.txt) use the name after the last '--'")
     p.add_argument("--split", help=f"split file (dmenet.data.splits, e.g. experiments/cuhk_split.json): {verb} "
                    "only the stems of --subset")
-    p.add_argument("--subset", choices=("train", "val", "held_out"), default="val", help="subset of --split")
+    p.add_argument("--subset", choices=("train", "val", "held_out"), default=subset,
+                   help=f"subset of --split (default {subset})")
     p.add_argument("--include", help=f"{verb} only stems matching this glob, e.g. 'out_of_focus*' (CUHK defocus)")
     p.add_argument("--limit", type=positive_int, help=f"{verb} only the first N samples (sorted by stem)")
 

@@ -417,6 +417,10 @@ def test_calibrate_command_writes_a_new_file_and_refuses_to_overwrite(tiny_model
     before = (tmp_path / "fitted.json").read_bytes()
     assert calibrate.main(argv) == 2 and "exists" in capsys.readouterr().err
     assert (tmp_path / "fitted.json").read_bytes() == before
+    split = tmp_path / "split.json"  # a split's validation images are never fitted on
+    split.write_text(json.dumps({"train": ["im0"], "val": ["im1"], "held_out": []}))
+    assert calibrate.main([*argv[:-1], str(tmp_path / "v"), "--split", str(split), "--subset", "val"]) == 2
+    assert "train subset" in capsys.readouterr().err and not (tmp_path / "v.json").exists()
     with pytest.raises(SystemExit) as exit_info:  # only galetto's σ maps can be calibrated here
         calibrate.main([*argv[:-1], str(tmp_path / "other"), "--method", "lbp"])
     assert exit_info.value.code == 2 and not (tmp_path / "other.json").exists()

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
     p.add_argument("--benchmark", required=True, choices=DBD_BENCHMARKS, help="layout and mask polarity of --data")
     p.add_argument("--data", required=True, type=Path, help="benchmark root folder (e.g. ../shared/data/cuhk)")
-    dcli.add_sample_selection(p, verb="fit on")
+    dcli.add_sample_selection(p, verb="fit on", subset="train")
     dcli.add_method(p, default="galetto", exclude=tuple(n for n in method_names() if n != "galetto"))
     dcli.add_model(p, help="classifier file (default: the shipped one)")
     p.add_argument("--max-scale", type=cli.positive_float, help="steepest transform allowed, per px of σ (default: "
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         target = args.out.with_name(args.out.name.removesuffix(".safetensors") + suffix)
         if target.exists():
             return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
+    if args.split and args.subset != "train":
+        return cli.fail(f"--subset {args.subset}: a transform is fitted on the train subset of --split only "
+                        "(validation and held-out images are scored, never fitted on)")
     spec = B.get_spec(args.benchmark)
     samples = select_samples(B.list_folder_samples(spec, args.data, True, args.allow_missing_images), args,
                              args.data)
