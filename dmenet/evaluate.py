@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     dcli.add_method(src, many=True, default=None)
     src.add_argument("--predictions", help="folder of saved maps")
-    dcli.add_model(p, help="model file for --method dmenet (alone: --method dmenet); default "
+    dcli.add_model(p, help="model file of the learned method(s) in --method (each gets it: score one learned family "
+                   "per run); alone: --method dmenet; default each method's shipped file, for dmenet "
                    f"{dcli.DEFAULT_MODEL_TEXT}")
     p.add_argument("--pattern", default="{stem}.png", help="prediction file name, e.g. '{stem}_HiFSTBlurMap.png'")
     p.add_argument("--invert", action="store_true", help="predictions are sharpness maps (white = sharp)")
