@@ -18,11 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dmenet import cli as dcli
 from dmenet.eval import benchmarks as B
-from dmenet.eval import metrics
 from dmenet.eval.runner import select_samples, selection_text
 from dmenet.methods import method_names
 from syndof import cli, io
@@ -33,20 +30,11 @@ FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise")
 """The method options the σ maps of a fit depend on (recorded with the transform)."""
 
 
-def label_scores(sigmas: list[np.ndarray], masks: list[np.ndarray]) -> tuple[float, float]:
-    """(mean MAE, mean Fmax over two-class masks) of the SYNDOF label map, for comparison with the fit."""
-    from dmenet.galetto.detection import blur_map
-    from dmenet.training.fit_dbd import holds_both_classes
-
-    maps = [blur_map(s, None) for s in sigmas]
-    fmax = [float(np.max(metrics.f_curve(p, m)[2])) for p, m in zip(maps, masks) if holds_both_classes(m)]
-    return float(np.mean([metrics.mae(p, m) for p, m in zip(maps, masks)])), float(np.mean(fmax))
-
-
 def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None):
     """σ maps (px, the blur map's) and masks (1 = blurred) of the samples, then the fit. Returns (DBDFit, label
     scores, image names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
-    from dmenet.galetto.detection import fit
+    from dmenet.galetto.detection import blur_map, fit
+    from dmenet.training.fit_dbd import map_scores
 
     sigmas, masks = [], []
     for k, sample in enumerate(samples, 1):
@@ -56,7 +44,8 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: flo
         sigmas.append(estimator.blur_sigma(image))
         masks.append(gt > 0.5)
         log.info("%d/%d: %s", k, len(samples), sample.image.name)
-    return fit(sigmas, masks, max_scale), label_scores(sigmas, masks), [s.image.name for s in samples]
+    label = map_scores((blur_map(s, None) for s in sigmas), masks)  # the SYNDOF label map, to compare the fit with
+    return fit(sigmas, masks, max_scale), label, [s.image.name for s in samples]
 
 
 EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk --split experiments/cuhk_split.json "
@@ -66,7 +55,7 @@ EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    from dmenet.galetto.detection import DetectionTransform, write_fitted
+    from dmenet.galetto.detection import DetectionTransform, fitted_files, write_fitted
     from dmenet.galetto.method import DEFAULT_MODEL
 
     p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
@@ -83,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for suffix in (".safetensors", ".json"):
-        target = args.out.with_name(args.out.name.removesuffix(".safetensors") + suffix)
+    for target in fitted_files(args.out):
         if target.exists():
             return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
     if args.split and args.subset != "train":

@@ -57,6 +57,12 @@ def _file(stem: Path, suffix: str) -> Path:
     return stem.with_name(stem.name + suffix)
 
 
+def fitted_files(out: str | Path) -> tuple[Path, Path]:
+    """The ``.safetensors`` and ``.json`` that :func:`write_fitted` writes for ``out`` (a stem or either file)."""
+    stem = _stem(out)
+    return _file(stem, ".safetensors"), _file(stem, ".json")
+
+
 def read_transform(model: str | Path) -> tuple[DetectionTransform | None, dict]:
     """The ``"detection"`` entry of a classifier's sidecar (``model``: its ``.safetensors``, ``.json`` or stem):
     (transform, the whole entry), or (None, {}) when there is none.
@@ -95,13 +101,13 @@ def fit(sigmas: list[np.ndarray], masks: list[np.ndarray], max_scale: float | No
 def write_fitted(source: str | Path, out: str | Path, transform: DetectionTransform, info: dict) -> Path:
     """Copy the classifier ``source`` to ``out`` (``.safetensors`` + ``.json``) with ``"detection"`` set to the
     transform plus ``info``; refuses an existing ``out``. Returns the new ``.safetensors`` path."""
-    src, dst = _stem(source), _stem(out)
-    for p in (_file(dst, ".safetensors"), _file(dst, ".json")):
+    (src_weights, src_json), (weights, side) = fitted_files(source), fitted_files(out)
+    for p in (weights, side):
         if p.exists():
             raise FileExistsError(f"{p}: exists; write the fitted classifier to a new name")
-    meta = read_json_object(_file(src, ".json"))
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(_file(dst, ".safetensors")) as tmp:
-        shutil.copyfile(_file(src, ".safetensors"), tmp)
-    write_json_atomic(_file(dst, ".json"), {**meta, "detection": {**asdict(transform), **info}})
-    return _file(dst, ".safetensors")
+    meta = read_json_object(src_json)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(weights) as tmp:
+        shutil.copyfile(src_weights, tmp)
+    write_json_atomic(side, {**meta, "detection": {**asdict(transform), **info}})
+    return weights

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -61,11 +62,18 @@ def _scores(logits: list[np.ndarray], masks: list[np.ndarray], scale: float, shi
     """Mean MAE over the images and mean Fmax over those whose mask holds both classes (an all-sharp or all-blurred
     mask has no Fmax: its MAE, the mean false probability, is what it scores) for one transform. ``two_class``:
     :func:`holds_both_classes` of each mask, when the caller already has it (the grid search asks once)."""
+    return map_scores((blur_probability_from_logit(z, scale, shift) for z in logits), masks, two_class)
+
+
+def map_scores(maps: Iterable[np.ndarray], masks: list[np.ndarray],
+               two_class: list[bool] | None = None) -> tuple[float, float]:
+    """Mean MAE over the [0, 1] blur maps and mean Fmax over those whose mask holds both classes (the objective's two
+    terms for any map, e.g. a label map to compare a fit with). ``maps`` may be a generator: one map is held at a
+    time."""
     if two_class is None:
         two_class = [holds_both_classes(gt) for gt in masks]
     maes, fmaxes = [], []
-    for z, gt, both in zip(logits, masks, two_class):
-        prob = blur_probability_from_logit(z, scale, shift)
+    for prob, gt, both in zip(maps, masks, two_class):
         maes.append(metrics.mae(prob, gt))
         if both:
             fmaxes.append(float(np.max(metrics.f_curve(prob, gt)[2])))
