@@ -55,7 +55,8 @@ EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    from dmenet.galetto.detection import DetectionTransform, fitted_files, write_fitted
+    from dmenet.galetto.detection import DetectionTransform, write_fitted
+    from dmenet.galetto.train import classifier_files
     from dmenet.galetto.method import DEFAULT_MODEL
 
     p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for target in fitted_files(args.out):
+    for target in classifier_files(args.out):
         if target.exists():
             return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
     if args.split and args.subset != "train":

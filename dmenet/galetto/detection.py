@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmenet.galetto.train import classifier_files
 from dmenet.models.model_io import ModelFileError
 from syndof import units
 from syndof.io import atomic_path, read_json_object, write_json_atomic
@@ -47,22 +48,6 @@ def blur_map(sigma: np.ndarray, transform: DetectionTransform | None) -> np.ndar
     return transform.apply(sigma)
 
 
-def _stem(path: str | Path) -> Path:
-    """A model file's path without ``.safetensors`` / ``.json`` (a stem may contain other dots)."""
-    p = Path(path)
-    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
-
-
-def _file(stem: Path, suffix: str) -> Path:
-    return stem.with_name(stem.name + suffix)
-
-
-def fitted_files(out: str | Path) -> tuple[Path, Path]:
-    """The ``.safetensors`` and ``.json`` that :func:`write_fitted` writes for ``out`` (a stem or either file)."""
-    stem = _stem(out)
-    return _file(stem, ".safetensors"), _file(stem, ".json")
-
-
 def read_transform(model: str | Path) -> tuple[DetectionTransform | None, dict]:
     """The ``"detection"`` entry of a classifier's sidecar (``model``: its ``.safetensors``, ``.json`` or stem):
     (transform, the whole entry), or (None, {}) when there is none.
@@ -70,7 +55,7 @@ def read_transform(model: str | Path) -> tuple[DetectionTransform | None, dict]:
     Raises:
         ModelFileError: an entry without a positive ``scale`` and a numeric ``shift``.
     """
-    side = _file(_stem(model), ".json")
+    side = classifier_files(model)[1]
     entry = read_json_object(side).get("detection")
     if entry is None:
         return None, {}
@@ -101,7 +86,7 @@ def fit(sigmas: list[np.ndarray], masks: list[np.ndarray], max_scale: float | No
 def write_fitted(source: str | Path, out: str | Path, transform: DetectionTransform, info: dict) -> Path:
     """Copy the classifier ``source`` to ``out`` (``.safetensors`` + ``.json``) with ``"detection"`` set to the
     transform plus ``info``; refuses an existing ``out``. Returns the new ``.safetensors`` path."""
-    (src_weights, src_json), (weights, side) = fitted_files(source), fitted_files(out)
+    (src_weights, src_json), (weights, side) = classifier_files(source), classifier_files(out)
     for p in (weights, side):
         if p.exists():
             raise FileExistsError(f"{p}: exists; write the fitted classifier to a new name")

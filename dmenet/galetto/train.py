@@ -86,23 +86,27 @@ class GalettoConfig:
 
 
 # --------------------------------------------------------------------------------------------------- model files
+def classifier_files(path: str | Path) -> tuple[Path, Path]:
+    """The ``.safetensors`` and ``.json`` of a classifier named by ``path`` (either file, or the name without them;
+    any suffix is replaced)."""
+    path = Path(path)
+    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+
+
 def save_classifier(path: str | Path, model: BlurClassifier, info: dict | None = None) -> None:
     """``path.safetensors`` (weights + BN statistics) and ``path.json`` (architecture + info), atomically."""
-    path = Path(path).with_suffix("")
+    weights, side = classifier_files(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path.with_suffix(".safetensors")) as tmp:
+    with atomic_path(weights) as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    write_json_atomic(path.with_suffix(".json"), {"format": FORMAT, "model": dataclasses.asdict(model.config),
-                                                  **(info or {})})
+    write_json_atomic(side, {"format": FORMAT, "model": dataclasses.asdict(model.config), **(info or {})})
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
     """Load :func:`save_classifier`'s files (strict: every tensor must match the architecture)."""
-    path = Path(path)
-    path = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    side = path.with_suffix(".json")
-    if not side.is_file() or not path.with_suffix(".safetensors").is_file():
-        raise FileNotFoundError(f"{path}.safetensors / .json: model file not found")
+    weights, side = classifier_files(path)
+    if not side.is_file() or not weights.is_file():
+        raise FileNotFoundError(f"{weights.with_suffix('')}.safetensors / .json: model file not found")
     meta = read_json_object(side)  # InputError naming the file
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{side}: not a {FORMAT} file")
@@ -110,7 +114,6 @@ def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
         model = BlurClassifier(ClassifierConfig(**meta["model"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{side}: bad classifier architecture ({exc})") from None
-    weights = path.with_suffix(".safetensors")
     try:
         model.load_state_dict(read_tensors(weights), strict=True)  # read_tensors names a corrupt file
     except RuntimeError as exc:
