@@ -78,7 +78,7 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
         name = pattern.format(stem=sample.stem)
         path = index.get(name.lower())
         if path is None:
-            raise io.InputError(folder_p / name, f"no prediction for {sample.gt.name} (pattern {pattern!r})")
+            raise io.InputError(folder_p / name, f"no prediction for {sample.path.name} (pattern {pattern!r})")
         pred = read_prediction(path)
         return 1.0 - pred if invert else pred
 

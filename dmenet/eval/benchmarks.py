@@ -31,9 +31,10 @@ class BenchmarkSpec:
 
     Attributes:
         name: registry key (``--benchmark``).
-        task: ``"dbd"`` (binary masks), ``"rtf"`` (disk-radius σ GT) or ``"syndof"`` (σ label GT).
+        task: ``"dbd"`` (binary masks), ``"rtf"`` (disk-radius σ GT), ``"syndof"`` (σ label GT) or ``"sharp"``
+            (no GT: photos sharp everywhere).
         image_dirs: candidate image folder names under the data root, first existing wins.
-        gt_dirs: candidate GT folder names, first existing wins.
+        gt_dirs: candidate GT folder names, first existing wins (none for ``"sharp"``).
         white_is_blurred: GT polarity for DBD masks (None for regression GT).
         default_resolution: ``"native"`` or ``"320"`` for DBD scoring.
         split: what the folder is expected to hold (written to metrics.json).
@@ -64,17 +65,26 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
                       "RTF (D'Andres et al. 2016): image_XX.png + map_XX.mat + convertion.mat"),
         BenchmarkSpec("syndof", "syndof", ("image",), ("blur_map", "gt"), None, "native",
                       "SYNDOF-format test folder: image/ + blur_map/ (uint16 round(10 sigma)) or gt/ (8-bit label)"),
+        BenchmarkSpec("sharp", "sharp", ("image", "."), (), None, "native",
+                      "photos sharp everywhere, no GT files (every pixel in focus); choose them with --stems, e.g. "
+                      "experiments/distill/bsds_sharp_val.txt"),
     )
 }
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One scored item: ``image`` is None when the evaluation needs no images (predictions mode)."""
+    """One scored item: ``image`` is None when the evaluation needs no images (predictions mode); ``gt`` is None
+    for a benchmark without GT files (``sharp``: every pixel counts as in focus)."""
 
     stem: str
     image: Path | None
-    gt: Path
+    gt: Path | None
+
+    @property
+    def path(self) -> Path:
+        """The file that names the sample in messages: its GT, or its image when it has no GT."""
+        return self.gt if self.gt is not None else self.image
 
 
 def get_spec(name: str) -> BenchmarkSpec:
@@ -148,6 +158,16 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
     except io.InputError:
         images = {}
     return [Sample(gts[k].stem, images.get(k), gts[k]) for k in sorted(gts)]
+
+
+def list_image_samples(spec: BenchmarkSpec, root: str | os.PathLike) -> list[Sample]:
+    """Samples of a benchmark without GT files (``sharp``): every image of the first existing
+    ``spec.image_dirs`` folder, sorted by stem, ``gt`` None."""
+    folder = find_dir(root, spec.image_dirs)
+    images = index_by_stem(folder)
+    if not images:
+        raise io.InputError(folder, "no image files")
+    return [Sample(images[k].stem, images[k], None) for k in sorted(images)]
 
 
 def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:

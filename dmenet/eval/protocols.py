@@ -4,7 +4,7 @@ A :class:`Protocol` instance scores one map source on one benchmark folder:
 
 * ``list_samples(need_images, allow_missing_images)`` — the (image, GT) pairs, sorted;
 * ``load_gt(sample)`` — GT in the protocol's units (DBD: {0, 1} mask, 1 = blurred; RTF: σ px; SYNDOF: label
-  σ/σ_max);
+  σ/σ_max; sharp photos: None, every pixel is in focus);
 * ``score(sample, pred, gt)`` — add one image; returns (GT, prediction) as [0, 1] maps for the report panels;
 * ``summary()`` / ``rows`` — set-level numbers and per-image rows; ``tags()`` — how it was scored (metrics.json);
 * ``write_curves(out_dir, method)`` — extra report files (DBD: PR and F curves), returning pictures for W&B;
@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from dmenet.eval import benchmarks as B
-from dmenet.eval import dbd, report, rtf, syndof_test
+from dmenet.eval import dbd, report, rtf, sharp, syndof_test
 from syndof import io, units
 
 POLARITY_CHECK_MIN_IMAGES = 5
@@ -136,7 +136,7 @@ class DBDProtocol(Protocol):
 
     def score(self, sample, pred, gt):
         if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
-            raise io.InputError(sample.gt, "blur map outside [0, 1]")
+            raise io.InputError(sample.path, "blur map outside [0, 1]")
         self.acc.add(sample.stem, np.clip(pred, 0, 1), gt)
         self.gt_blurred += int(np.count_nonzero(gt))
         self.gt_pixels += gt.size
@@ -267,7 +267,47 @@ class SyndofProtocol(_RegressionProtocol):
         return syndof_test.syndof_protocol(B.find_dir(self.root, self.spec.gt_dirs).name, self.max_coc)
 
 
-PROTOCOLS: dict[str, type[Protocol]] = {cls.task: cls for cls in (DBDProtocol, RTFProtocol, SyndofProtocol)}
+class SharpProtocol(Protocol):
+    """Photos sharp everywhere, no GT files (:mod:`dmenet.eval.sharp`, docs/evaluation.md §12): the false blur of a
+    blur map, per image and over the set (lower is better)."""
+
+    task = "sharp"
+    scores_sigma = False
+    saved_map_kind = "blur"
+    rank_key, higher_better = "mean_blur", False
+    headline_keys = ("mean_blur", "blurred_share", "worst_mean_blur")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.acc = sharp.SharpAccumulator()
+
+    def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
+        return B.list_image_samples(self.spec, self.root)
+
+    def load_gt(self, sample: B.Sample) -> None:
+        return None
+
+    def score(self, sample, pred, gt):
+        if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
+            raise io.InputError(sample.path, "blur map outside [0, 1]")
+        pred = np.clip(pred, 0, 1)
+        self.acc.add(sample.stem, pred)
+        return np.zeros_like(pred), pred
+
+    def summary(self) -> dict:
+        return self.acc.summary()
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.acc.rows
+
+    def tags(self) -> dict:
+        return {**sharp.sharp_protocol(), "prediction_polarity": "sharpness map inverted (1 - x) before scoring"
+                if self.inverted else "blur map as produced (1 = blurred)"}
+
+
+PROTOCOLS: dict[str, type[Protocol]] = {cls.task: cls for cls in (DBDProtocol, RTFProtocol, SyndofProtocol,
+                                                                   SharpProtocol)}
 """Task name (:attr:`BenchmarkSpec.task`) → protocol class."""
 
 

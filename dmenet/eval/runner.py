@@ -47,7 +47,8 @@ def _iterate(samples, source, protocol: Protocol, input_size: int | None = None)
         gt = protocol.load_gt(sample)
         image = io.read_image(sample.image) if source.needs_images else None
         if image is not None:
-            B.check_same_size(sample, image, gt)
+            if gt is not None:
+                B.check_same_size(sample, image, gt)
             if input_size:
                 shrink = input_size <= min(image.shape[:2])
                 image = cv2.resize(image, (input_size, input_size),
@@ -63,8 +64,9 @@ def _iterate(samples, source, protocol: Protocol, input_size: int | None = None)
 
 
 def read_stem_list(path: str) -> set[str]:
-    """Lower-case stems of a list file (one per line; ``a--b.jpg`` rows give ``b``)."""
-    lines = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """Lower-case stems of a list file (one per line; ``a--b.jpg`` rows give ``b``; blank lines and ``#`` comments
+    are skipped, as in the lists ``experiments/distill/screen_sharp.py`` writes)."""
+    lines = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     return {Path(ln.split("--")[-1]).stem.lower() for ln in lines}
 
 
@@ -119,7 +121,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         raise ValueError(f"--input-size must be >= 16, got {input_size}")
     for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):
         if pred.ndim != 2 or not np.all(np.isfinite(pred)):
-            raise io.InputError(sample.gt, f"{source.name}: prediction must be a finite 2-D map, got shape "
+            raise io.InputError(sample.path, f"{source.name}: prediction must be a finite 2-D map, got shape "
                                 f"{pred.shape}")
         try:
             shown_gt, shown_pred = protocol.score(sample, pred, gt)

@@ -9,14 +9,22 @@ its blur map is made from (the method's options, ``refine_blur`` included); then
 fitted by :func:`dmenet.galetto.detection.fit`, and a copy of the classifier is written with the transform, the
 options and the images in ``OUT.json`` (``OUT.safetensors`` holds the same weights; an existing ``OUT`` is
 refused). Never fit on an image you report as test or validation.
+
+``--negatives DIR [--negative-stems FILE] [--negative-limit N]`` adds photos that are sharp everywhere (e.g. the
+BSDS500 *train* photos of ``experiments/distill/bsds_sharp_train.txt``) with all-sharp masks: their mean blur
+enters the objective's MAE term (they have no Fmax), so the fit also pays for false blur on sharp photos, which a
+DBD set such as CUHK never shows (every CUHK image holds blur).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import logging
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.eval import benchmarks as B
@@ -30,22 +38,39 @@ FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise")
 """The method options the σ maps of a fit depend on (recorded with the transform)."""
 
 
-def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None):
-    """σ maps (px, the blur map's) and masks (1 = blurred) of the samples, then the fit. Returns (DBDFit, label
-    scores, image names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
+def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None,
+                negatives: list | None = None):
+    """σ maps (px, the blur map's) and masks (1 = blurred) of the samples and of the ``negatives`` (photos sharp
+    everywhere, ``Sample``\ s without GT: all-sharp masks), then the fit. Returns (DBDFit, label scores, image
+    names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
     from dmenet.galetto.detection import blur_map, fit
     from dmenet.training.fit_dbd import map_scores
 
     sigmas, masks = [], []
-    for k, sample in enumerate(samples, 1):
+    pool = [(s, True) for s in samples] + [(s, False) for s in negatives or ()]
+    for k, (sample, labelled) in enumerate(pool, 1):
         image = io.read_image(sample.image)
-        gt = B.read_mask(sample.gt, white_is_blurred)
-        B.check_same_size(sample, image, gt)
-        sigmas.append(estimator.blur_sigma(image))
-        masks.append(gt > 0.5)
-        log.info("%d/%d: %s", k, len(samples), sample.image.name)
+        sigma = estimator.blur_sigma(image)
+        if labelled:
+            gt = B.read_mask(sample.gt, white_is_blurred)
+            B.check_same_size(sample, image, gt)
+            masks.append(gt > 0.5)
+        else:
+            masks.append(np.zeros(sigma.shape, dtype=bool))
+        sigmas.append(sigma)
+        log.info("%d/%d: %s%s", k, len(pool), sample.image.name, "" if labelled else " (sharp everywhere)")
     label = map_scores((blur_map(s, None) for s in sigmas), masks)  # the SYNDOF label map, to compare the fit with
-    return fit(sigmas, masks, max_scale), label, [s.image.name for s in samples]
+    return fit(sigmas, masks, max_scale), label, [s.image.name for s, _ in pool]
+
+
+def select_negatives(args) -> list:
+    """The photos of ``--negatives`` (sorted by stem) kept by ``--negative-stems`` and ``--negative-limit``; [] without
+    ``--negatives``."""
+    if args.negatives is None:
+        return []
+    root = args.negatives
+    found = B.list_image_samples(B.get_spec("sharp"), root)
+    return select_samples(found, argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit), root)
 
 
 EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk --split experiments/cuhk_split.json "
@@ -67,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     dcli.add_model(p, help="classifier file (default: the shipped one)")
     p.add_argument("--max-scale", type=cli.positive_float, help="steepest transform allowed, per px of σ (default: "
                    "the whole grid, up to 8; a steep map keeps its sweep's thresholds near the shift)")
+    p.add_argument("--negatives", type=Path, help="folder of photos sharp everywhere to add with all-sharp masks "
+                   "(their false blur enters the MAE term), e.g. ../shared/data/photos/bsds500/train")
+    p.add_argument("--negative-stems", help="text file listing the --negatives photos to use, one stem per line "
+                   "(# comments skipped), e.g. experiments/distill/bsds_sharp_train.txt")
+    p.add_argument("--negative-limit", type=cli.positive_int, help="use only the first N --negatives photos (sorted "
+                   "by stem)")
     p.add_argument("--out", required=True, type=Path, help="new classifier file (stem, or .safetensors)")
     cli.add_device(p)
     cli.add_threads(p)
@@ -84,19 +115,25 @@ def main(argv: list[str] | None = None) -> int:
                              args.data)
     if not samples:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
+    if args.negatives is None and (args.negative_stems or args.negative_limit):
+        return cli.fail("--negative-stems / --negative-limit: give --negatives FOLDER too")
+    negatives = select_negatives(args)
     estimator = args.method.make(dcli.method_options(args))
-    fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale)
+    fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
+                                                         negatives)
     transform = DetectionTransform(fitted.scale, fitted.shift)
     info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "samples": selection_text(args, len(samples), args.data), "images": names,
+            "negatives": (selection_text(argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit),
+                                         len(negatives), args.negatives) + ", all-sharp masks") if negatives else None,
             "options": {k: estimator.settings[k] for k in FITTED_OPTIONS},
             "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),
             "train_mae_label": round(label_mae, 6), "train_fmax_label": round(label_fmax, 6),
             "n_images": fitted.n_images, **fitted.grid}
     out = write_fitted(args.model or DEFAULT_MODEL, args.out, transform, info)
     print(f"{out}: blur = sigmoid({transform.scale:g} · (σ − {transform.shift:g} px)); on the {fitted.n_images} "
-          f"fitting images MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
+          f"fitting images{f' ({len(negatives)} sharp everywhere)' if negatives else ''} MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
           f"(label map {label_fmax:.4f})")
     return 0
 
