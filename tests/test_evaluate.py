@@ -368,3 +368,45 @@ def test_method_options_from_the_command_line(shared, tmp_path, monkeypatch):
     assert (out / "const_level-0.25" / "metrics.json").is_file()
     assert float(table[0]["mae"]) + float(table[1]["mae"]) == pytest.approx(1.0, abs=1e-6)
     assert float(table[0]["mae"]) != pytest.approx(0.5, abs=1e-3)  # the GT is not half blurred: levels matter
+
+
+def test_sharp_photos_score_false_blur(tmp_path, capsys):
+    """``--benchmark sharp``: photos without GT files, every pixel in focus; the score is the map's mean (its MAE
+    against an all-sharp mask) and the share called blurred at 0.5, per image and over the set. A ``--stems`` list may
+    carry ``#`` comments (as screen_sharp.py writes them)."""
+    data, preds = tmp_path / "photos", tmp_path / "maps"
+    maps = {"a": np.zeros((8, 10), np.float32), "b": np.full((8, 10), 0.25, np.float32),
+            "c": np.zeros((8, 10), np.float32)}
+    maps["c"][:, 7:] = 1.0  # 30 % called blurred
+    preds.mkdir()
+    for stem, m in maps.items():
+        io.write_image(data / f"{stem}.jpg", np.full((8, 10, 3), 0.5, np.float32))
+        np.save(preds / f"{stem}.npy", m)
+    stems = tmp_path / "stems.txt"
+    stems.write_text("# sharp-everywhere screen of somewhere\nb\nc\n")
+    out = tmp_path / "out"
+    assert evaluate.main(["--benchmark", "sharp", "--data", str(data), "--predictions", str(preds), "--pattern",
+                          "{stem}.npy", "--stems", str(stems), "--out", str(out), "--wandb", "disabled"]) == 0
+    meta = json.loads((out / "metrics.json").read_text())
+    m = meta["metrics"]
+    assert m["n_images"] == 2 and m["mean_blur"] == pytest.approx((0.25 + 0.3) / 2)
+    assert m["blurred_share"] == pytest.approx(0.15) and m["worst_mean_blur"] == pytest.approx(0.3)
+    assert "every pixel" in meta["protocol"]["gt"] and "stems listed in" in meta["split"]
+    assert [r["stem"] for r in _read_csv(out / "per_image.csv")] == ["b", "c"]
+    assert (out / "panel.png").is_file()
+    np.save(preds / "b.npy", np.full((8, 10), 1.5, np.float32))  # not a blur map: refused, naming the photo
+    assert evaluate.main(["--benchmark", "sharp", "--data", str(data), "--predictions", str(preds), "--pattern",
+                          "{stem}.npy", "--out", str(tmp_path / "bad"), "--wandb", "disabled"]) == 2
+    assert "b.jpg" in capsys.readouterr().err
+
+
+def test_sharp_photos_through_a_method(tmp_path):
+    """A registered method's blur map on a photo folder (the inference path, no GT anywhere)."""
+    rng = np.random.default_rng(1)
+    for k in range(2):
+        io.write_image(tmp_path / "photos" / "image" / f"p{k}.png", rng.random((40, 48, 3)).astype(np.float32))
+    out = tmp_path / "out"
+    assert evaluate.main(["--benchmark", "sharp", "--data", str(tmp_path / "photos"), "--method", "laplacian",
+                          "--out", str(out), "--wandb", "disabled"]) == 0
+    m = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert m["n_images"] == 2 and 0 <= m["mean_blur"] <= m["worst_mean_blur"] <= 1 and 0 <= m["blurred_share"] <= 1

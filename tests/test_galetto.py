@@ -426,6 +426,76 @@ def test_calibrate_command_writes_a_new_file_and_refuses_to_overwrite(tiny_model
     assert exit_info.value.code == 2 and not (tmp_path / "other.json").exists()
 
 
+class _FixedSigma:
+    """A stand-in estimator whose σ map (px) is a function of the image: the red channel × 4."""
+
+    def blur_sigma(self, image):
+        return image[..., 0] * 4.0
+
+
+def test_calibrate_negatives_make_the_fit_pay_for_false_blur(tmp_path):
+    """Sharp photos read with a small spurious σ (0.6 px): a fit on images whose blurred part reads low (1 px) puts
+    its shift at the grid's lowest (nothing there costs), the same fit with the photos as all-sharp negatives moves it
+    above 0.6 px, and the blurred-background images still rank perfectly."""
+    from dmenet.eval import benchmarks as B
+    from dmenet.galetto.calibrate import fit_samples
+    from dmenet.galetto.detection import DetectionTransform
+    from syndof import io as sio
+
+    samples, negatives = [], []
+    for k in range(3):
+        img = np.zeros((20, 30, 3), np.float32)
+        img[:, 8 + k:, 0] = 0.25  # σ 1 px on the blurred part (read low, as on CUHK), 0 on the sharp part
+        mask = np.zeros((20, 30), np.uint8)
+        mask[:, 8 + k:] = 255
+        sio.write_image(tmp_path / "image" / f"b{k}.png", img)
+        sio.write_image(tmp_path / "gt" / f"b{k}.png", mask)
+        samples.append(B.Sample(f"b{k}", tmp_path / "image" / f"b{k}.png", tmp_path / "gt" / f"b{k}.png"))
+        sio.write_image(tmp_path / "sharp" / f"s{k}.png", np.full((20, 30, 3), 0.15, np.float32))  # σ 0.6 px
+        negatives.append(B.Sample(f"s{k}", tmp_path / "sharp" / f"s{k}.png", None))
+    alone, _, names_alone = fit_samples(_FixedSigma(), samples, True, max_scale=1.5)
+    both, (label_mae, _), names = fit_samples(_FixedSigma(), samples, True, max_scale=1.5, negatives=negatives)
+    assert names_alone == ["b0.png", "b1.png", "b2.png"] and names == names_alone + ["s0.png", "s1.png", "s2.png"]
+    assert alone.shift < 0.6 < both.shift and both.n_images == 6
+    false_blur = [float(DetectionTransform(f.scale, f.shift).apply(np.full((2, 2), 0.6))[0, 0]) for f in (alone, both)]
+    assert false_blur[1] < 0.5 < false_blur[0]
+    assert both.fmax == pytest.approx(1.0)  # the blurred-background images still rank perfectly
+    assert label_mae == pytest.approx(np.mean([np.mean(np.where(np.arange(30) >= 8 + k, 1 - 1 / 7, 0)) for k in
+                                               range(3)] + [0.6 / 7] * 3), abs=2e-3)
+
+
+def test_calibrate_command_records_negatives_and_refuses_bad_ones(tiny_model, tmp_path, capsys):
+    from dmenet.galetto import calibrate
+    from dmenet.galetto.detection import read_transform
+    from syndof import io as sio
+
+    data, sharp = tmp_path / "lab", tmp_path / "sharp"
+    img = _texture(36, 40, seed=1)
+    mask = np.zeros((36, 40), np.uint8)
+    mask[:, 20:] = 255
+    sio.write_image(data / "image" / "im0.png", img.astype(np.float32))
+    sio.write_image(data / "gt" / "im0.png", mask)
+    for k in range(3):
+        sio.write_image(sharp / f"p{k}.png", _texture(36, 40, seed=10 + k).astype(np.float32))
+    stems = tmp_path / "stems.txt"
+    stems.write_text("# a screen's header line\np2\np0\n")
+    base = ["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method", "galetto:stride=16"]
+    assert calibrate.main([*base, "--negatives", str(sharp), "--negative-stems", str(stems), "--out",
+                           str(tmp_path / "f")]) == 0
+    _, entry = read_transform(tmp_path / "f")
+    assert entry["images"] == ["im0.png", "p0.png", "p2.png"] and entry["n_images"] == 3
+    assert "stems listed in" in entry["negatives"] and "all-sharp masks" in entry["negatives"]
+    assert calibrate.main([*base, "--negatives", str(sharp), "--negative-limit", "1", "--out",
+                           str(tmp_path / "g")]) == 0
+    assert read_transform(tmp_path / "g")[1]["images"] == ["im0.png", "p0.png"]
+    capsys.readouterr()
+    assert calibrate.main([*base, "--negative-limit", "1", "--out", str(tmp_path / "h")]) == 2
+    assert "--negatives" in capsys.readouterr().err and not (tmp_path / "h.json").exists()
+    (tmp_path / "empty").mkdir()
+    assert calibrate.main([*base, "--negatives", str(tmp_path / "empty"), "--out", str(tmp_path / "i")]) == 2
+    assert "empty" in capsys.readouterr().err and not (tmp_path / "i.json").exists()
+
+
 def test_oracle_accuracy_against_brute_force():
     from dmenet.eval.metrics import oracle_accuracy
 
