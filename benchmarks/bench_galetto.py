@@ -1,10 +1,12 @@
 """Speed of the Galetto & Deng σ map at 640×480 on this CPU (docs/method.md §15; issue target ≤ 1.5 s with refinement).
 
-    python benchmarks/bench_galetto.py [--model M [M ...]] [--strides 16 8] [--threads 1] [--repeats 3]
+    python benchmarks/bench_galetto.py [--model M [M ...]] [--strides 16 8] [--batches 192 1024] [--threads 1]
+        [--repeats 3]
 
 Timed separately (medians of ``--repeats`` after one warm-up; wall and process CPU seconds): each model's sliding
-window at each stride (``dmenet.galetto.blurmap.sigma_map``, expectation readout; several models are timed in one
-process, side by side, with their ratio to the first), the classifier alone on the σ map's stride-16 windows as the
+window at each stride and each batch (windows per classifier call) (``dmenet.galetto.blurmap.sigma_map``,
+expectation readout; rows of one stride side by side, with their ratio to that stride's first row), the registered
+``galetto`` method with its defaults (σ map and blur map, what ``predict`` runs; the first model), the classifier alone on the σ map's stride-16 windows as the
 eval-mode network and as the folded copy the σ map uses (ratio and max |Δ probability|), and the two refinements
 (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
 is printed: on the shared 2-core machine the CPU time approximates the uncontended single-thread time.
@@ -39,16 +41,20 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 def main() -> int:
     import torch
 
-    from dmenet.galetto import blurmap
+    from dmenet.galetto import BATCH, blurmap
     from dmenet.galetto.blurmap import sigma_map
     from dmenet.galetto.method import DEFAULT_MODEL
     from dmenet.galetto.refine import refine_map
     from dmenet.galetto.train import load_classifier
+    from dmenet.methods.base import MethodOptions
+    from dmenet.methods.registry import make_method
     from dmenet.models.fuse import cached_folded_copy
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="classifier file(s)")
     ap.add_argument("--strides", type=int, nargs="+", default=[16, 8])
+    ap.add_argument("--batches", type=int, nargs="+", default=[BATCH, 1024],
+                    help="windows per classifier call, each timed (default: the shipped setting, then 1024)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
@@ -56,8 +62,11 @@ def main() -> int:
     models = [(Path(m).name, load_classifier(m)) for m in args.model]
     image = np.random.default_rng(0).random((480, 640, 3)).astype(np.float32)
     raw = sigma_map(models[0][1], image, stride=16)
-    rows = [(f"{name} stride {s}", s, lambda net=net, s=s: sigma_map(net, image, stride=s, mode="expectation"))
-            for s in args.strides for name, net in models]
+    rows = [(f"{name} stride {s} batch {b}", s,
+             lambda net=net, s=s, b=b: sigma_map(net, image, stride=s, mode="expectation", batch=b))
+            for s in args.strides for name, net in models for b in args.batches]
+    method = make_method("galetto", MethodOptions(model=args.model[0]))
+    rows.append(("galetto method, defaults", None, lambda: method.estimate(image)))
     rows += [(f"refine {m}", None, lambda m=m: refine_map(image, raw, m)) for m in ("paper", "code")]
     windows = blurmap.windows(blurmap.gray01(image, 0.0), 16)[0]
     net = models[0][1].eval()
@@ -66,7 +75,7 @@ def main() -> int:
     first: dict[int, float] = {}
     for name, stride, fn in rows:
         wall, cpu = timed(fn, args.repeats)
-        ratio = "" if stride is None or stride not in first else f"   {wall / first[stride]:.2f}x the first model"
+        ratio = "" if stride is None or stride not in first else f"   {wall / first[stride]:.2f}x the first row"
         first.setdefault(stride, wall)
         print(f"{name:32s} wall {wall:6.2f} s   cpu {cpu:6.2f} s{ratio}")
     with torch.no_grad():

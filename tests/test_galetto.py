@@ -182,6 +182,8 @@ def test_sliding_window_equals_naive_loop():
                     total[y:y + 32, x:x + 32] += float((p[0] * torch.arange(20)).sum())
                     cover[y:y + 32, x:x + 32] += 1
         assert np.abs(fast - (total / cover)[:h, :w]).max() < 1e-4
+        split = blurmap.sigma_map(model, image, stride=stride, mode="expectation", batch=3)  # several calls
+        assert np.abs(split - fast).max() < 1e-6
     am = blurmap.sigma_map(model, image, stride=16, mode="argmax")
     assert np.allclose(am, np.round(am * 1e6) / 1e6) and am.min() >= 0 and am.max() <= 19
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from dmenet.filters import gaussian_filter
-from dmenet.galetto import PATCH
+from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.classifier import BlurClassifier
 from dmenet.models.fuse import cached_folded_copy
 from syndof.blur import symmetric_pad
@@ -56,8 +56,9 @@ def windows(gray: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, i
 
 @torch.no_grad()
 def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
-                         batch: int = 1024) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Class probabilities of every window (:func:`windows`): ((L, 20), padded size). The classifier runs as its
+                         batch: int = BATCH) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Class probabilities of every window (:func:`windows`), ``batch`` windows per call: ((L, 20), padded size).
+    The classifier runs as its
     folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
     :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding and 2.3–2.8× faster
     (BENCHMARKS.md)."""
@@ -86,7 +87,7 @@ def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Te
 
 
 def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: str = "argmax",
-              denoise: float = 0.0, max_side: int | None = None, batch: int = 1024) -> np.ndarray:
+              denoise: float = 0.0, max_side: int | None = None, batch: int = BATCH) -> np.ndarray:
     """σ (px at the input resolution) of an (H, W, 3) float RGB [0, 1] image, (H, W) float32.
 
     Args:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmenet.galetto import BATCH
 from dmenet.methods.base import Estimate, Estimator, MethodOptions
 from syndof import units
 
@@ -16,7 +17,7 @@ SIGMA_MAX = 19.0
 # (experiments/galetto_selection_g5.md and the earlier rounds beside it); refine_blur: the blur map's refinement,
 # chosen on CUHK training images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's
 # detection transform when it has one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
-DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": 1024,
+DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": BATCH,
             "blur": "fitted"}
 BLURS = ("fitted", "label")
 
