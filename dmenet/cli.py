@@ -52,7 +52,8 @@ def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | li
               else [choice(d) for d in default])
     p.add_argument("--method", nargs="+" if many else None, type=choice, default=parsed, metavar="NAME",
                    help=", ".join(names) + (f" (default {shown})" if default else "")
-                   + "; NAME:key=value,… sets the method's own options, e.g. galetto:stride=16,refine=paper")
+                   + "; NAME:key=value,… sets the method's own options, e.g. galetto:stride=16,refine=paper; "
+                   "NAME:model=PATH a learned method's model file for that method only")
 
 
 def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe") -> None:

@@ -1,8 +1,10 @@
 """Benchmark evaluation CLI: ``python -m dmenet.evaluate --benchmark cuhk --data DIR --method lbp --out DIR``.
 
 Sources of maps (one of): ``--method NAME [NAME …]`` (registered methods, :func:`dmenet.methods.make_method`;
-``NAME:key=value,…`` adds the method's own options, e.g. ``galetto:refine=paper``; ``dmenet`` uses ``--model`` or
-the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``), ``--model PATH`` alone (= method dmenet),
+``NAME:key=value,…`` adds the method's own options, e.g. ``galetto:refine=paper``, and ``NAME:model=PATH`` a model
+file for that method only, e.g. ``--method galetto galetto:model=B`` scores two files side by side; ``dmenet`` uses
+``--model`` or the shipped model, with ``--flips`` / ``--raw-sigma`` / ``--max-side``), ``--model PATH`` alone (=
+method dmenet),
 or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]`` (saved maps; no images needed). How each
 task is scored is its protocol (:mod:`dmenet.eval.protocols`): a method that gives σ is scored on σ where the
 protocol scores σ (RTF, SYNDOF), on its blur probability otherwise (DBD).
@@ -118,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     dcli.add_method(src, many=True, default=None)
     src.add_argument("--predictions", help="folder of saved maps")
-    dcli.add_model(p, help="model file of the learned method(s) in --method (each gets it: score one learned family "
-                   "per run); alone: --method dmenet; default each method's shipped file, for dmenet "
+    dcli.add_model(p, help="model file of the learned method(s) in --method (each gets it; for one method only, or two "
+                   "files side by side: --method galetto galetto:model=PATH); alone: --method dmenet; default each "
+                   "method's shipped file, for dmenet "
                    f"{dcli.DEFAULT_MODEL_TEXT}")
     p.add_argument("--pattern", default="{stem}.png", help="prediction file name, e.g. '{stem}_HiFSTBlurMap.png'")
     p.add_argument("--invert", action="store_true", help="predictions are sharpness maps (white = sharp)")

@@ -498,6 +498,38 @@ def test_calibrate_command_records_negatives_and_refuses_bad_ones(tiny_model, tm
     assert "empty" in capsys.readouterr().err and not (tmp_path / "i.json").exists()
 
 
+def test_model_key_gives_one_method_its_own_file(tiny_model, tmp_path, capsys):
+    """``NAME:model=PATH`` sets that method's model file only (two files of one method side by side in one run); a
+    method without a model file, and ``--model`` given as well, are refused. ``galetto.calibrate`` copies the file the
+    σ maps came from, never the shipped one under the fitted name."""
+    from dmenet.galetto import calibrate
+    from dmenet.galetto.method import DEFAULT_MODEL
+    from dmenet.galetto.train import classifier_files
+    from dmenet.methods import MethodOptions, parse_method
+    from syndof import io as sio
+
+    est = parse_method(f"galetto:model={tiny_model},stride=16").make()
+    assert est.model_file == tiny_model and est.settings["stride"] == 16
+    assert parse_method("galetto").make().model_file == DEFAULT_MODEL
+    with pytest.raises(ValueError, match="given twice"):
+        parse_method(f"galetto:model={tiny_model}").make(MethodOptions(model=tiny_model))
+    with pytest.raises(ValueError, match="loads no model file"):
+        parse_method("lbp:model=x").make()
+
+    data = tmp_path / "lab"
+    img = _texture(36, 40, seed=2)
+    mask = np.zeros((36, 40), np.uint8)
+    mask[:, 20:] = 255
+    sio.write_image(data / "image" / "im0.png", img.astype(np.float32))
+    sio.write_image(data / "gt" / "im0.png", mask)
+    assert calibrate.main(["--benchmark", "cuhk", "--data", str(data), "--method",
+                           f"galetto:model={tiny_model},stride=16", "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f.safetensors").read_bytes() == tiny_model.read_bytes()
+    assert calibrate.main(["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method",
+                           f"galetto:model={tiny_model}", "--out", str(tmp_path / "g")]) == 2
+    assert "given twice" in capsys.readouterr().err and not classifier_files(tmp_path / "g")[1].exists()
+
+
 def test_oracle_accuracy_against_brute_force():
     from dmenet.eval.metrics import oracle_accuracy
 

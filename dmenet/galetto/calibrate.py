@@ -82,7 +82,6 @@ EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk 
 def main(argv: list[str] | None = None) -> int:
     from dmenet.galetto.detection import DetectionTransform, write_fitted
     from dmenet.galetto.train import classifier_files
-    from dmenet.galetto.method import DEFAULT_MODEL
 
     p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
     p.add_argument("--benchmark", required=True, choices=DBD_BENCHMARKS, help="layout and mask polarity of --data")
@@ -131,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),
             "train_mae_label": round(label_mae, 6), "train_fmax_label": round(label_fmax, 6),
             "n_images": fitted.n_images, **fitted.grid}
-    out = write_fitted(args.model or DEFAULT_MODEL, args.out, transform, info)
+    out = write_fitted(estimator.model_file, args.out, transform, info)  # the file the σ maps came from
+    sharp = f" ({len(negatives)} sharp everywhere)" if negatives else ""
     print(f"{out}: blur = sigmoid({transform.scale:g} · (σ − {transform.shift:g} px)); on the {fitted.n_images} "
-          f"fitting images{f' ({len(negatives)} sharp everywhere)' if negatives else ''} MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
+          f"fitting images{sharp} MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
           f"(label map {label_fmax:.4f})")
     return 0
 

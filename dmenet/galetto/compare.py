@@ -164,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     methods = build(args.method, args.model, args.device)  # bad method option or model file: exit 2
     result: dict = {"methods": {k: v.describe() for k, v in methods.items()}}
     if args.patches:
-        result["classifier"] = classifier_scores(args.model, args.patches)
+        from dmenet.galetto.method import GalettoEstimator
+
+        classifier = next((m.model_file for m in methods.values() if isinstance(m, GalettoEstimator)), args.model)
+        result["classifier"] = classifier_scores(classifier, args.patches)  # the galetto method's file, if any
     for key, fn, arg in (("synthetic", lambda: synthetic_scores(methods, args.synthetic, args.limit), args.synthetic),
                          ("rtf", lambda: rtf_scores(methods, args.rtf), args.rtf),
                          ("cuhk", lambda: cuhk_scores(methods, args.cuhk), args.cuhk),

@@ -29,8 +29,9 @@ class GalettoEstimator(Estimator):
     gives_sigma = True
     gives_probability = True
 
-    def __init__(self, model, options: MethodOptions, settings: dict, transform=None):
+    def __init__(self, model, options: MethodOptions, settings: dict, transform=None, model_file: Path | None = None):
         self.model = model
+        self.model_file = Path(model_file) if model_file is not None else None  # the classifier file it was read from
         self.options = options
         self.settings = settings
         self.transform = transform if settings["blur"] == "fitted" else None  # DetectionTransform | None
@@ -107,7 +108,7 @@ def make(options: MethodOptions) -> GalettoEstimator:
     path = options.model or DEFAULT_MODEL
     model = load_classifier(path, device=options.device)
     transform, _ = read_transform(path)
-    return GalettoEstimator(model, options, settings, transform)
+    return GalettoEstimator(model, options, settings, transform, model_file=Path(path))
 
 
 class RefinedEstimator(Estimator):

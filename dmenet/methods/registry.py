@@ -3,7 +3,8 @@
 Adding a method is one row of :data:`METHODS` (the factory is imported on first use, so listing the names stays
 light). Every tool that takes ``--method`` builds its estimators through :func:`make_method`. A command line names a
 method with its own options as ``NAME:key=value,key=value`` (e.g. ``galetto:stride=16,refine=paper``):
-:func:`parse_method` reads that into a :class:`MethodChoice`, the same in every entry point.
+:func:`parse_method` reads that into a :class:`MethodChoice`, the same in every entry point. One key is common to
+every learned method: ``model=PATH`` (its model file, for that method only; ``--model`` gives one file to all).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def make_method(name: str, options: MethodOptions | None = None) -> Estimator:
     return METHODS[name].load()(options or MethodOptions())
 
 
+MODEL_KEY = "model"
+"""``NAME:model=PATH``: the method's model file, for this method only (any learned method)."""
+
+
 @dataclass(frozen=True)
 class MethodChoice:
     """A method as a command line names it: a registered ``name`` and its own options (``extra``).
@@ -92,12 +97,23 @@ class MethodChoice:
         return self.name + "".join(re.sub(r"[^\w.-]", "-", f"_{k}-{v}") for k, v in self.extra)
 
     def make(self, options: MethodOptions | None = None) -> Estimator:
-        """:func:`make_method` with this choice's options added to ``options.extra`` (a key in both: ValueError)."""
+        """:func:`make_method` with this choice's options added to ``options.extra`` (a key in both: ValueError).
+        The key ``model`` (:data:`MODEL_KEY`) is not passed on as a method option: it sets ``options.model``, so that
+        one run can score two model files of one method side by side (``galetto galetto:model=B``). It is a
+        ValueError for a method that loads no model file, and when ``options.model`` is set too (``--model``)."""
         options = options or MethodOptions()
-        clash = sorted({k for k, _ in options.extra} & {k for k, _ in self.extra})
+        own = [(k, v) for k, v in self.extra if k != MODEL_KEY]
+        if len(own) < len(self.extra):
+            if not METHODS[self.name].learned:
+                raise ValueError(f"method {self}: {self.name} loads no model file ({MODEL_KEY}= applies to "
+                                 f"{', '.join(method_names(learned=True))})")
+            if options.model is not None:
+                raise ValueError(f"method {self}: the model file is given twice (--model and {MODEL_KEY}=)")
+            options = dataclasses.replace(options, model=str(dict(self.extra)[MODEL_KEY]))
+        clash = sorted({k for k, _ in options.extra} & {k for k, _ in own})
         if clash:
             raise ValueError(f"method option(s) {', '.join(clash)} given twice for {self}")
-        return make_method(self.name, dataclasses.replace(options, extra=tuple(options.extra) + self.extra))
+        return make_method(self.name, dataclasses.replace(options, extra=tuple(options.extra) + tuple(own)))
 
 
 def parse_method(text: str, names: Iterable[str] | None = None) -> MethodChoice:
