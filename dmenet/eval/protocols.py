@@ -58,6 +58,14 @@ class ProtocolOptions:
     sigma_mapping: str = "project"
 
 
+def checked_blur_map(sample: B.Sample, pred: np.ndarray) -> np.ndarray:
+    """A [0, 1] blur map clipped to the range (rounding up to 1e-6 past it allowed); InputError naming the sample's
+    file when it is further outside (a σ map or a 0–255 map given as a blur map)."""
+    if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
+        raise io.InputError(sample.path, "blur map outside [0, 1]")
+    return np.clip(pred, 0, 1)
+
+
 class Protocol(abc.ABC):
     """Scoring of one task; one instance per (benchmark folder, map source). See the module docstring."""
 
@@ -89,14 +97,15 @@ class Protocol(abc.ABC):
     def score(self, sample: B.Sample, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Add one finite 2-D prediction; returns (GT, prediction) as [0, 1] maps to show."""
 
-    @abc.abstractmethod
     def summary(self) -> dict:
-        """Set-level numbers (raises ValueError when nothing was scored)."""
+        """Set-level numbers (raises ValueError when nothing was scored): the accumulator's, ``self.acc``, which
+        every protocol sets up in ``__init__``."""
+        return self.acc.summary()
 
     @property
-    @abc.abstractmethod
     def rows(self) -> list[dict]:
-        """Per-image rows (``stem`` + the per-image numbers)."""
+        """Per-image rows (``stem`` + the per-image numbers): the accumulator's."""
+        return self.acc.rows
 
     @abc.abstractmethod
     def tags(self) -> dict:
@@ -135,9 +144,7 @@ class DBDProtocol(Protocol):
         return B.read_mask(sample.gt, white_is_blurred=bool(self.spec.white_is_blurred))
 
     def score(self, sample, pred, gt):
-        if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
-            raise io.InputError(sample.path, "blur map outside [0, 1]")
-        self.acc.add(sample.stem, np.clip(pred, 0, 1), gt)
+        self.acc.add(sample.stem, checked_blur_map(sample, pred), gt)
         self.gt_blurred += int(np.count_nonzero(gt))
         self.gt_pixels += gt.size
         return gt, pred
@@ -151,13 +158,6 @@ class DBDProtocol(Protocol):
         return [f"{self.root}: only {share:.0%} of the GT pixels read as blurred with --benchmark {self.spec.name}'s "
                 f"polarity ({'white' if self.spec.white_is_blurred else 'black'} = blurred), where defocus sets are "
                 "mostly blurred: is --benchmark right for this folder?"]
-
-    def summary(self) -> dict:
-        return self.acc.summary()
-
-    @property
-    def rows(self) -> list[dict]:
-        return self.acc.rows
 
     def tags(self) -> dict:
         pol = "GT white = blurred, used as is" if self.spec.white_is_blurred else \
@@ -202,13 +202,6 @@ class _RegressionProtocol(Protocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.acc = rtf.RegressionAccumulator()
-
-    def summary(self) -> dict:
-        return self.acc.summary()
-
-    @property
-    def rows(self) -> list[dict]:
-        return self.acc.rows
 
 
 class RTFProtocol(_RegressionProtocol):
@@ -288,22 +281,12 @@ class SharpProtocol(Protocol):
         return None
 
     def score(self, sample, pred, gt):
-        if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
-            raise io.InputError(sample.path, "blur map outside [0, 1]")
-        pred = np.clip(pred, 0, 1)
+        pred = checked_blur_map(sample, pred)
         self.acc.add(sample.stem, pred)
         return np.zeros_like(pred), pred
 
-    def summary(self) -> dict:
-        return self.acc.summary()
-
-    @property
-    def rows(self) -> list[dict]:
-        return self.acc.rows
-
     def tags(self) -> dict:
-        return {**sharp.sharp_protocol(), "prediction_polarity": "sharpness map inverted (1 - x) before scoring"
-                if self.inverted else "blur map as produced (1 = blurred)"}
+        return sharp.sharp_protocol(self.inverted)
 
 
 PROTOCOLS: dict[str, type[Protocol]] = {cls.task: cls for cls in (DBDProtocol, RTFProtocol, SyndofProtocol,

@@ -46,10 +46,11 @@ class SharpAccumulator:
                 "worst_mean_blur": float(np.max(means))}
 
 
-def sharp_protocol() -> dict:
-    """Protocol tags of a sharp-photo evaluation."""
+def sharp_protocol(inverted: bool = False) -> dict:
+    """Protocol tags of a sharp-photo evaluation (``inverted``: saved sharpness maps, scored as 1 − x)."""
     return {"gt": "none: every pixel of every photo counts as in focus (photos chosen as sharp everywhere)",
-            "prediction_polarity": "blur map as produced (1 = blurred)",
+            "prediction_polarity": "sharpness map inverted (1 - x) before scoring" if inverted
+            else "blur map as produced (1 = blurred)",
             "threshold_rule": f"mean of the map (mean_blur); share of pixels >= {THRESHOLD} (blurred_share)",
-            "resolution": "native (the map at the photo's size)",
+            "resolution": "native (the map at the photo's size; --resolution does not apply)",
             "aggregation": "per-image values averaged over images; worst_mean_blur = the largest per-image mean"}

@@ -41,7 +41,7 @@ FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise")
 def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None,
                 negatives: list | None = None):
     """σ maps (px, the blur map's) and masks (1 = blurred) of the samples and of the ``negatives`` (photos sharp
-    everywhere, ``Sample``\ s without GT: all-sharp masks), then the fit. Returns (DBDFit, label scores, image
+    everywhere, ``Sample`` objects without GT: all-sharp masks), then the fit. Returns (DBDFit, label scores, image
     names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
     from dmenet.galetto.detection import blur_map, fit
     from dmenet.training.fit_dbd import map_scores
@@ -63,14 +63,14 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: flo
     return fit(sigmas, masks, max_scale), label, [s.image.name for s, _ in pool]
 
 
-def select_negatives(args) -> list:
-    """The photos of ``--negatives`` (sorted by stem) kept by ``--negative-stems`` and ``--negative-limit``; [] without
-    ``--negatives``."""
+def select_negatives(args) -> tuple[list, str | None]:
+    """The photos of ``--negatives`` (sorted by stem) kept by ``--negative-stems`` and ``--negative-limit``, and one
+    line saying which; ([], None) without ``--negatives``."""
     if args.negatives is None:
-        return []
-    root = args.negatives
-    found = B.list_image_samples(B.get_spec("sharp"), root)
-    return select_samples(found, argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit), root)
+        return [], None
+    root, chosen_by = args.negatives, argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit)
+    chosen = select_samples(B.list_image_samples(B.get_spec("sharp"), root), chosen_by, root)
+    return chosen, selection_text(chosen_by, len(chosen), root) + ", all-sharp masks"
 
 
 EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk --split experiments/cuhk_split.json "
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
     if args.negatives is None and (args.negative_stems or args.negative_limit):
         return cli.fail("--negative-stems / --negative-limit: give --negatives FOLDER too")
-    negatives = select_negatives(args)
+    negatives, negatives_text = select_negatives(args)
     estimator = args.method.make(dcli.method_options(args))
     fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
                                                          negatives)
@@ -124,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "samples": selection_text(args, len(samples), args.data), "images": names,
-            "negatives": (selection_text(argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit),
-                                         len(negatives), args.negatives) + ", all-sharp masks") if negatives else None,
+            "negatives": negatives_text,
             "options": {k: estimator.settings[k] for k in FITTED_OPTIONS},
             "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),
             "train_mae_label": round(label_mae, 6), "train_fmax_label": round(label_fmax, 6),
