@@ -47,7 +47,8 @@ class TrainSettings:
     (CUDA when visible): where the network runs; batches are drawn on the CPU either way, so a run draws the same
     patches on both; channels_last: the network and its batches in channels-last memory layout, a speed setting
     (the same function up to rounding: 1.6–1.7× faster per step on one thread of this CPU, 2.3× on two). Off by
-    default: at width 1.0 its gradients sit ~6 % from float64's (NCHW's 0.06 %), and rule g11's 2,000-step paired
+    default: at width 1.0 its gradients sit ~6 % from float64's (NCHW's 0.06 %; PyTorch's channels-last CPU
+    BatchNorm statistics carry ~50× the rounding error), and rule g11's 2,000-step paired
     run ended 0.0105 top-1 below NCHW's (the bar allowed 0.01; experiments/galetto_rule_g11.md)."""
 
     steps: int = 1000
