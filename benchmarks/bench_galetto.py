@@ -6,8 +6,9 @@
 Timed separately (medians of ``--repeats`` after one warm-up; wall and process CPU seconds): each model's sliding
 window at each stride and each batch (windows per classifier call) (``dmenet.galetto.blurmap.sigma_map``,
 expectation readout; rows of one stride side by side, with their ratio to that stride's first row), the registered
-``galetto`` method with its defaults (σ map and blur map, what ``predict`` runs; the first model), the classifier alone on the σ map's stride-16 windows as the
-eval-mode network and as the folded copy the σ map uses (ratio and max |Δ probability|), and the two refinements
+``galetto`` method with its defaults (σ map and blur map, what ``predict`` runs; the first model), the classifier
+alone on the σ map's stride-16 windows as the eval-mode network and as the folded copy the σ map uses (ratio and
+max |Δ probability|), and the two refinements
 (``dmenet.galetto.refine.refine_map`` paper / code) on a random 640×480 image. The 1-minute load average
 is printed: on the shared 2-core machine the CPU time approximates the uncontended single-thread time.
 """

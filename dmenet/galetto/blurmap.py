@@ -58,8 +58,7 @@ def windows(gray: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, i
 def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
                          batch: int = BATCH) -> tuple[torch.Tensor, tuple[int, int]]:
     """Class probabilities of every window (:func:`windows`), ``batch`` windows per call: ((L, 20), padded size).
-    The classifier runs as its
-    folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
+    The classifier runs as its folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
     :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding and 2.3–2.8× faster
     (BENCHMARKS.md)."""
     x, size = windows(gray, stride)

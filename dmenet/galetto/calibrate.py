@@ -50,14 +50,13 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: flo
     pool = [(s, True) for s in samples] + [(s, False) for s in negatives or ()]
     for k, (sample, labelled) in enumerate(pool, 1):
         image = io.read_image(sample.image)
-        sigma = estimator.blur_sigma(image)
-        if labelled:
+        if labelled:  # the mask is read and checked before the σ map is paid for
             gt = B.read_mask(sample.gt, white_is_blurred)
             B.check_same_size(sample, image, gt)
             masks.append(gt > 0.5)
         else:
-            masks.append(np.zeros(sigma.shape, dtype=bool))
-        sigmas.append(sigma)
+            masks.append(np.zeros(image.shape[:2], dtype=bool))
+        sigmas.append(estimator.blur_sigma(image))
         log.info("%d/%d: %s%s", k, len(pool), sample.image.name, "" if labelled else " (sharp everywhere)")
     label = map_scores((blur_map(s, None) for s in sigmas), masks)  # the SYNDOF label map, to compare the fit with
     return fit(sigmas, masks, max_scale), label, [s.image.name for s, _ in pool]
@@ -106,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in classifier_files(args.out):
         if target.exists():
             return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
+    if args.negatives is None and (args.negative_stems or args.negative_limit):
+        return cli.fail("--negative-stems / --negative-limit: give --negatives FOLDER too")
     if args.split and args.subset != "train":
         return cli.fail(f"--subset {args.subset}: a transform is fitted on the train subset of --split only "
                         "(validation and held-out images are scored, never fitted on)")
@@ -114,8 +115,6 @@ def main(argv: list[str] | None = None) -> int:
                              args.data)
     if not samples:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
-    if args.negatives is None and (args.negative_stems or args.negative_limit):
-        return cli.fail("--negative-stems / --negative-limit: give --negatives FOLDER too")
     negatives, negatives_text = select_negatives(args)
     estimator = args.method.make(dcli.method_options(args))
     fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
