@@ -248,11 +248,12 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
             loss.backward()
             opt.step()
             step += 1
-            running.append((float(loss.detach()), float((logits.argmax(1) == y).float().mean())))
+            # kept on the device: reading them every step would wait for the GPU each step
+            running.append(torch.stack([loss.detach(), (logits.argmax(1) == y).float().mean()]))
             if step % t.log_every == 0:
+                mean_loss, mean_top1 = torch.stack(running).double().mean(0).tolist()
                 rate = len(running) * t.batch / max(time.time() - tic, 1e-9)
-                logger.log_scalars(step, {"loss": np.mean([r[0] for r in running]),
-                                          "train_top1": np.mean([r[1] for r in running]),
+                logger.log_scalars(step, {"loss": mean_loss, "train_top1": mean_top1,
                                           "lr": lr_at(t, step), "patches_per_s": rate})
                 running, tic = [], time.time()
             if step % t.ckpt_every == 0 or step == t.steps:
