@@ -22,6 +22,9 @@ elapsed() { echo $(( $(date +%s) - START )); }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, numpy; print('torch', torch.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
 
+# the project's one CUDA-only test, in the background (it also makes the probe below slower, so N errs short)
+[ "$DEV" = cuda ] && { timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_render.py -k cuda \
+    > "$OUT/pytest_cuda.txt" 2>&1 & }
 [ -f "$PATCHES/val.npz" ] || $PY -m dmenet.galetto.build_patches --photos "$PHOTOS" --out "$PATCHES" || exit 3
 echo "patches built at $(elapsed) s"
 # a difference is reported, not fatal: the candidates are re-scored here on this machine's val patches (rule g13)
