@@ -12,7 +12,7 @@ import torch
 from dmenet import filters
 from dmenet.galetto import apps, apps_cli, blurmap, patches
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
-from dmenet.galetto.train import load_classifier, main as train_main, save_classifier
+from dmenet.galetto.train import dihedral, draw_batch, load_classifier, main as train_main, save_classifier
 
 TINY = ClassifierConfig(width=0.25, head_channels=16, blocks=2)
 
@@ -707,3 +707,32 @@ def test_window_probabilities_use_a_folded_copy_equal_to_eval_mode():
         model.classifier.bias.add_(1.0)
     assert cached_folded_copy(model) is not first
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in first.modules())
+
+
+def test_dihedral_is_each_samples_rotation_then_flip():
+    """The gather equals torch's rot90 (then a horizontal flip for codes 4-7) sample by sample, on every code, for
+    uint8 and float images with two channels; the eight transforms of one image are all different."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (16, 2, 6, 6), generator=gen, dtype=torch.uint8)
+    code = torch.arange(16) % 8
+    for img in (x, x.float() / 255.0):
+        out = dihedral(img, code)
+        for i, c in enumerate(code.tolist()):
+            want = torch.rot90(img[i], c % 4, dims=(1, 2))
+            want = torch.flip(want, dims=(2,)) if c >= 4 else want
+            assert torch.equal(out[i], want), c
+    assert len({dihedral(x[:1].expand(8, -1, -1, -1), torch.arange(8))[i].numpy().tobytes() for i in range(8)}) == 8
+    with pytest.raises(ValueError, match="square"):
+        dihedral(torch.zeros(1, 1, 4, 6), torch.zeros(1, dtype=torch.long))
+
+
+def test_draw_batch_labels_and_range():
+    """Each drawn patch is a dihedral transform of the stored patch of its label (values in [0, 1], exact /255)."""
+    gen = torch.Generator().manual_seed(1)
+    store = torch.randint(0, 256, (5, 20, 8, 8), generator=gen, dtype=torch.uint8)
+    x, y = draw_batch(store, 64, torch.Generator().manual_seed(2), augment=True)
+    assert x.shape == (64, 1, 8, 8) and x.dtype == torch.float32 and y.shape == (64,)
+    for i in range(64):
+        cands = store[:, int(y[i])].float() / 255.0                       # (5, 8, 8): the label's patches
+        forms = {dihedral(cands[:, None], torch.full((5,), c))[:, 0].numpy().tobytes() for c in range(8)}
+        assert any(x[i, 0].numpy().tobytes() == f[k * 256:(k + 1) * 256] for f in forms for k in range(5))

@@ -127,24 +127,36 @@ def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
 
 
 # --------------------------------------------------------------------------------------------------------- data
-def dihedral(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-    """Per-sample rot90^(code % 4), then a horizontal flip when code >= 4. x: (B, 1, h, w) square."""
-    out = x.clone()
+def dihedral_maps(side: int) -> torch.Tensor:
+    """(8, side²) int64: row c lists, for each output pixel (row-major), the input pixel that rot90^(c % 4) and then,
+    when c >= 4, a horizontal flip put there (the transforms applied to an image of pixel indices)."""
+    grid = torch.arange(side * side).view(1, 1, side, side)
+    maps = []
     for c in range(8):
-        sel = code == c
-        if sel.any():
-            y = torch.rot90(x[sel], c % 4, dims=(2, 3))
-            out[sel] = torch.flip(y, dims=(3,)) if c >= 4 else y
-    return out
+        y = torch.rot90(grid, c % 4, dims=(2, 3))
+        maps.append((torch.flip(y, dims=(3,)) if c >= 4 else y).reshape(-1))
+    return torch.stack(maps)
+
+
+def dihedral(x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Per-sample rot90^(code % 4), then a horizontal flip when code >= 4. x: (B, C, h, w) square, any dtype;
+    code: (B,) int in 0…7. One gather of each sample's pixel permutation (:func:`dihedral_maps`): the values are
+    moved, never computed, so the result is exact."""
+    b, ch, h, w = x.shape
+    if h != w:
+        raise ValueError(f"dihedral needs square images, got {h}x{w}")
+    index = dihedral_maps(h).to(x.device)[code.to(x.device)]            # (B, h·w)
+    return x.reshape(b, ch, h * w).gather(2, index[:, None].expand(b, ch, h * w)).view(b, ch, h, w)
 
 
 def draw_batch(patches: torch.Tensor, batch: int, gen: torch.Generator, augment: bool):
-    """(x (B, 1, 32, 32) float [0, 1], label (B,) int64) drawn with ``gen`` from (N, 20, 32, 32) uint8."""
+    """(x (B, 1, 32, 32) float [0, 1], label (B,) int64) drawn with ``gen`` from (N, 20, 32, 32) uint8. The
+    transform moves the uint8 pixels before they become floats (a quarter of the bytes; the same values)."""
     idx = torch.randint(patches.shape[0], (batch,), generator=gen)
     label = torch.randint(NUM_CLASSES, (batch,), generator=gen)
     code = torch.randint(8, (batch,), generator=gen)
-    x = patches[idx, label].unsqueeze(1).float() / 255.0
-    return (dihedral(x, code) if augment else x), label
+    x = patches[idx, label].unsqueeze(1)
+    return (dihedral(x, code) if augment else x).float() / 255.0, label
 
 
 def balanced_sample(patches: np.ndarray, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

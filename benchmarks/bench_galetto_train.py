@@ -1,0 +1,100 @@
+"""Speed of the Galetto classifier's training batches on this CPU: the sampler's two dihedral implementations side by
+side, and one training step, at the given batch sizes.
+
+    python benchmarks/bench_galetto_train.py [--patches runs/gpatch] [--batches 128 1024] [--threads 4]
+        [--repeats 20] [--steps 3]
+
+``draw_batch`` (``dmenet.galetto.train``) draws (position, σ, transform) triples and applies the transform with one
+gather of each sample's pixel permutation on the uint8 patches. The reference row is the earlier implementation
+(float patches, eight masked ``rot90``/``flip`` copies), kept here only for the comparison; both draw identical
+batches from the same generator (checked before timing). A training step (width 1.0, channels-last, Adam) shows
+the sampler's share of a step on this CPU: a few ms against 0.3–3.7 s, so the sampler does not bound CPU training.
+(On the lent H200, rules g13 and g14, steps ran at 28–54/s; what bounds them there was not profiled.) Medians of
+``--repeats`` (``--steps`` for the step) after one warm-up; the 1-minute load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> int:
+    import torch
+    import torch.nn.functional as F
+
+    from dmenet.galetto import NUM_CLASSES
+    from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+    from dmenet.galetto.train import draw_batch
+
+    def reference_draw(patches, batch, gen):
+        idx = torch.randint(patches.shape[0], (batch,), generator=gen)
+        label = torch.randint(NUM_CLASSES, (batch,), generator=gen)
+        code = torch.randint(8, (batch,), generator=gen)
+        x = patches[idx, label].unsqueeze(1).float() / 255.0
+        out = x.clone()
+        for c in range(8):
+            sel = code == c
+            if sel.any():
+                y = torch.rot90(x[sel], c % 4, dims=(2, 3))
+                out[sel] = torch.flip(y, dims=(3,)) if c >= 4 else y
+        return out, label
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patches", type=Path, default=REPO / "runs/gpatch", help="build_patches folder (train.npz)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[128, 1024])
+    ap.add_argument("--threads", type=int, default=4, help="torch threads (galetto_paper.yaml's train.threads)")
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    patches = torch.from_numpy(np.load(args.patches / "train.npz")["patches"])
+    print(f"load {os.getloadavg()[0]:.2f}, {args.threads} threads, {len(patches)} positions")
+    model = BlurClassifier(ClassifierConfig(width=1.0, head_channels=1280, blocks=7)).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    print("| batch | reference draw (ms) | draw_batch (ms) | ratio | training step (ms) |")
+    print("|---|---|---|---|---|")
+    for b in args.batches:
+        a, r = draw_batch(patches, b, torch.Generator().manual_seed(b), True), reference_draw(
+            patches, b, torch.Generator().manual_seed(b))
+        if not (torch.equal(a[0], r[0]) and torch.equal(a[1], r[1])):
+            raise SystemExit(f"batch {b}: the two samplers differ")
+        gen = torch.Generator().manual_seed(0)
+        ref = median_seconds(lambda: reference_draw(patches, b, gen), args.repeats)
+        new = median_seconds(lambda: draw_batch(patches, b, gen, True), args.repeats)
+
+        def step():
+            x, y = draw_batch(patches, b, gen, True)
+            loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        model.train()
+        st = median_seconds(step, args.steps)
+        print(f"| {b} | {ref * 1e3:.2f} | {new * 1e3:.2f} | {ref / new:.1f}× | {st * 1e3:.0f} |")
+    print(f"load {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
