@@ -1,11 +1,15 @@
 #!/bin/bash
-# Two Galetto classifier runs side by side on a lent GPU, both ending before a deadline (rules g13, g14).
-#   DEV=cuda BUDGET=SECONDS bash experiments/device/galetto_pair.sh NAME_A "KEY=VALUE ..." NAME_B "KEY=VALUE ..."
+# Two Galetto classifier runs side by side on a lent GPU (or one alone), ending before a deadline (rules g13, g14).
+#   DEV=cuda BUDGET=SECONDS bash experiments/device/galetto_pair.sh NAME_A "KEY=VALUE ..." [NAME_B "KEY=VALUE ..."]
 # Rebuilds the patches from the BSDS500 photos at $PHOTOS (unless $PATCHES holds them) and prints their SHA-256
 # against this project's; probes both runs' speed ($PROBE steps each); sets one step count N for both (a multiple of
 # $CKPT, the validation interval) so that both end before $BUDGET seconds; a run still going then is stopped and its
 # best checkpoint stands. Both runs: experiments/galetto_paper.yaml, the ImageNet start ($IMAGENET), W&B off, plus
-# each arm's own --set values. Copies each run's best classifier and curve to $OUT (6 files).
+# each arm's own --set values. Copies each run's best classifier and curve to $OUT (3 files a run).
+# One run alone has the GPU to itself: e.g. the paper's 100 epochs at batch 1024 (18.5 M samples; ≈ 10 minutes at
+# the 30,000 patches/s that g14a ran at while sharing the GPU):
+#   DEV=cuda BUDGET=560 CKPT=1000 bash experiments/device/galetto_pair.sh g16 "train.lr_min=1e-5 train.batch=1024 \
+#       train.lr=2e-3"
 # The two commands of 4 Dec 2026 (the BSDS500 photos and the ImageNet file carried in an ignored .dev/):
 #   g13: DEV=cuda BUDGET=515 CKPT=2000 PROBE=600 bash experiments/device/galetto_pair.sh \
 #          g13p "" g13c "train.lr_min=1e-5"          (and the CUDA-only test beside the probe)
@@ -13,9 +17,10 @@
 #          g14a "train.lr_min=1e-5 train.batch=1024 train.lr=2e-3" g14b "train.lr_min=1e-5 train.batch=512"
 # (they ran as experiments/device/galetto_g13.sh at 1cad185 and galetto_g14.sh at ff3e932, whose steps this repeats).
 set -u
-[ $# -eq 4 ] || { echo "usage: galetto_pair.sh NAME_A SETTINGS_A NAME_B SETTINGS_B" >&2; exit 2; }
+[ $# -eq 2 ] || [ $# -eq 4 ] || { echo "usage: galetto_pair.sh NAME_A SETTINGS_A [NAME_B SETTINGS_B]" >&2; exit 2; }
 export PYTHONUNBUFFERED=1
-NAME_A=$1; SET_A=$2; NAME_B=$3; SET_B=$4
+NAME_A=$1; SET_A=$2; NAME_B=${3:-}; SET_B=${4:-}
+ARMS=a; [ -n "$NAME_B" ] && ARMS=ab
 PY=${PY:-python3}
 DEV=${DEV:-cuda}
 BUDGET=${BUDGET:-420}
@@ -52,34 +57,35 @@ launch() {  # name, steps, log_every, ckpt_every, settings (one word list)
       --set train.device="$DEV" train.wandb=disabled train.imagenet="$IMAGENET" $settings \
       train.steps=$steps train.log_every=$logs train.ckpt_every=$ckpt > "$RUNS/$name.log" 2>&1
 }
+rm -rf "$RUNS/probe_b"
 launch probe_a $PROBE $((PROBE / 6)) $PROBE "$SET_A" & pa=$!
-launch probe_b $PROBE $((PROBE / 6)) $PROBE "$SET_B" & pb=$!
-wait $pa; ra=$?; wait $pb; rb=$?
+[ $ARMS = ab ] && { launch probe_b $PROBE $((PROBE / 6)) $PROBE "$SET_B" & pb=$!; }
+wait $pa; ra=$?; rb=0; [ $ARMS = ab ] && { wait $pb; rb=$?; }
 if [ $ra -ne 0 ] || [ $rb -ne 0 ]; then tail -5 "$RUNS"/probe_?.log; exit 5; fi
 # steps/s of the slower run, from its logged rates after the first PROBE/6 steps (start-up excluded)
-N=$($PY - "$RUNS" $(( BUDGET - $(elapsed) - 40 )) $PROBE $CKPT <<'PYEOF'
+N=$($PY - "$RUNS" $(( BUDGET - $(elapsed) - 40 )) $PROBE $CKPT $ARMS <<'PYEOF'
 import json, sys
 runs, seconds, probe, ckpt = sys.argv[1], int(sys.argv[2]) - 15, int(sys.argv[3]), int(sys.argv[4])
 rates = []
-for r in "ab":
+for r in sys.argv[5]:
     batch = json.load(open(f"{runs}/probe_{r}/config.json"))["train"]["batch"]
     rows = [json.loads(line) for line in open(f"{runs}/probe_{r}/metrics.jsonl")]
     pps = [row["patches_per_s"] for row in rows if "patches_per_s" in row and row["step"] > probe // 6]
     rates.append(sum(pps) / len(pps) / batch)
 n = int(min(rates) * seconds * 0.92) // ckpt * ckpt
-print(f"probe steps/s {rates[0]:.1f} (a) {rates[1]:.1f} (b), {seconds} s left: N = {n}", file=sys.stderr)
+print(f"probe steps/s {' / '.join(f'{r:.1f}' for r in rates)}, {seconds} s left: N = {n}", file=sys.stderr)
 print(max(n, ckpt))
 PYEOF
 )
 echo "N=$N at $(elapsed) s"
-launch "$NAME_A" "$N" 200 "$CKPT" "$SET_A" & pa=$!
-launch "$NAME_B" "$N" 200 "$CKPT" "$SET_B" & pb=$!
+launch "$NAME_A" "$N" 200 "$CKPT" "$SET_A" & pa=$!; pb=
+[ $ARMS = ab ] && { launch "$NAME_B" "$N" 200 "$CKPT" "$SET_B" & pb=$!; }
 ( sleep $(( BUDGET - $(elapsed) )); pkill -f "dmenet.galetto.train" || kill $pa $pb ) & watchdog=$!
-wait $pa; echo "$NAME_A rc $?"; wait $pb; echo "$NAME_B rc $?"
+wait $pa; echo "$NAME_A rc $?"; [ $ARMS = ab ] && { wait $pb; echo "$NAME_B rc $?"; }
 kill $watchdog 2>/dev/null
 echo "runs ended at $(elapsed) s"
 [ -f "$RUNS/pytest_cuda.txt" ] && tail -1 "$RUNS/pytest_cuda.txt"
-for r in "$NAME_A" "$NAME_B"; do
+for r in "$NAME_A" ${NAME_B:+"$NAME_B"}; do
   grep "^step" "$RUNS/$r.log" | tail -40
   for f in best.safetensors best.json metrics.jsonl; do cp "$RUNS/$r/$f" "$OUT/${r}_$f"; done
 done
