@@ -169,18 +169,56 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 
     from dmenet.distill.train import train
 
-    cfg = load_distill_config(None, _dataset(tmp_path / "d") + TINY)
+    sets = _dataset(tmp_path / "d") + TINY
+    cfg = load_distill_config(None, sets)
     train(cfg, tmp_path / "a")
     train(cfg, tmp_path / "b", max_steps=2)
+    with (tmp_path / "b" / "metrics.jsonl").open("a") as f:  # a run killed after step 2, past its checkpoint
+        f.write('{"step": 2, "total": 99.0}\n{"step": 3, "tot')
     train(cfg, tmp_path / "b", resume=True)
     sa = load_file(str(tmp_path / "a" / "ckpt" / "step_000003" / "state.safetensors"))
     sb = load_file(str(tmp_path / "b" / "ckpt" / "step_000003" / "state.safetensors"))
     assert sa.keys() == sb.keys() and any(k.startswith("discs.") for k in sa)
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+    def rows(run):  # the logged figures without the wall-clock column
+        return [{k: v for k, v in json.loads(x).items() if k != "sec"}
+                for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+    assert rows("b") == rows("a") and [r["step"] for r in rows("a") if "total" in r] == [0, 1, 2, 3]
+    assert not (tmp_path / "a" / "wandb").exists()  # train.wandb=disabled writes no W&B files
+    with pytest.raises(ConfigError, match=r"differs from this one in optim\.lr$"):
+        train(load_distill_config(None, sets + ["optim.lr=1e-3"]), tmp_path / "b", resume=True)
+    train(load_distill_config(None, sets + ["train.threads=2"]), tmp_path / "b", resume=True)  # where, not what
     val = [json.loads(x) for x in (tmp_path / "a" / "val.jsonl").read_text().splitlines()]
     assert [v["step"] for v in val] == [1, 3] and 0.0 <= val[-1]["val_fmax"] <= 1.0
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg, tmp_path / "a")  # never overwrite a run's checkpoints
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_device_without_cuda_is_refused_before_writing(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "run"), "--set", *_dataset(tmp_path / "d"), *TINY, "train.device=cuda"]
+    assert "cuda" in _main_error(capsys, out).lower()
+    assert not (tmp_path / "run").exists()
+    assert "train.device" in _main_error(capsys, out[:-1] + ["train.device=gpu"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_run_matches_cpu_and_resumes_on_cpu(tmp_path):
+    from safetensors.torch import load_file
+
+    from dmenet.distill.train import train
+
+    sets = _dataset(tmp_path / "d") + TINY
+    train(load_distill_config(None, sets), tmp_path / "cpu")
+    gpu = train(load_distill_config(None, sets + ["train.device=cuda"]), tmp_path / "gpu", max_steps=2)
+    assert next(gpu.nets.parameters()).is_cuda
+    train(load_distill_config(None, sets), tmp_path / "gpu", resume=True)  # the same config text but the device
+    sa = load_file(str(tmp_path / "cpu" / "ckpt" / "step_000003" / "state.safetensors"))
+    sb = load_file(str(tmp_path / "gpu" / "ckpt" / "step_000003" / "state.safetensors"))
+    assert sa.keys() == sb.keys()
+    worst = max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa if sa[k].is_floating_point())
+    assert worst < 1e-2, worst
 
 
 def test_exported_student_loads_in_the_registry(tmp_path):

