@@ -726,6 +726,17 @@ def test_dihedral_is_each_samples_rotation_then_flip():
         dihedral(torch.zeros(1, 1, 4, 6), torch.zeros(1, dtype=torch.long))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batches_reach_the_gpu_unchanged_without_blocking():
+    from dmenet.galetto.train import to_device
+
+    store = torch.randint(0, 256, (50, 20, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    batches = [draw_batch(store, 256, torch.Generator().manual_seed(s), augment=True) for s in range(4)]
+    on_gpu = [(to_device(x, torch.device("cuda")), to_device(y, torch.device("cuda"))) for x, y in batches]
+    torch.cuda.synchronize()
+    assert all(torch.equal(a.cpu(), x) and torch.equal(b.cpu(), y) for (a, b), (x, y) in zip(on_gpu, batches))
+
+
 def test_draw_batch_labels_and_range():
     """Each drawn patch is a dihedral transform of the stored patch of its label (values in [0, 1], exact /255)."""
     gen = torch.Generator().manual_seed(1)
