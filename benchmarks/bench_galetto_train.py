@@ -2,7 +2,7 @@
 side, and one training step, at the given batch sizes.
 
     python benchmarks/bench_galetto_train.py [--patches runs/gpatch] [--batches 128 1024] [--threads 4]
-        [--repeats 20] [--steps 3]
+        [--repeats 20] [--steps 3] [--device cuda --gpu-steps 200]
 
 ``draw_batch`` (``dmenet.galetto.train``) draws (position, σ, transform) triples and applies the transform with one
 gather of each sample's pixel permutation on the uint8 patches. The reference row is the earlier implementation
@@ -11,6 +11,10 @@ batches from the same generator (checked before timing). A training step (width 
 the sampler's share of a step on this CPU: a few ms against 0.3–3.7 s, so the sampler does not bound CPU training.
 (On the lent H200, rules g13 and g14, steps ran at 28–54/s; what bounds them there was not profiled.) Medians of
 ``--repeats`` (``--steps`` for the step) after one warm-up; the 1-minute load average is printed.
+
+``--device cuda`` adds a table for a lent GPU: training steps per second over ``--gpu-steps`` steps (after a warm-up
+of 20), with the batches copied the plain way (``.to(device)``, which waits for the queued kernels) and through
+``dmenet.galetto.train.to_device`` (pinned memory, no wait), side by side.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=4, help="torch threads (galetto_paper.yaml's train.threads)")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (cuda adds the GPU steps/s table)")
+    ap.add_argument("--gpu-steps", type=int, default=200)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     patches = torch.from_numpy(np.load(args.patches / "train.npz")["patches"])
@@ -93,8 +99,46 @@ def main() -> int:
         model.train()
         st = median_seconds(step, args.steps)
         print(f"| {b} | {ref * 1e3:.2f} | {new * 1e3:.2f} | {ref / new:.1f}× | {st * 1e3:.0f} |")
+    if args.device != "cpu":
+        gpu_table(patches, args)
     print(f"load {os.getloadavg()[0]:.2f}")
     return 0
+
+
+def gpu_table(patches, args) -> None:
+    """Steps per second on ``args.device`` with the plain and the pinned, non-blocking batch copies."""
+    import torch
+    import torch.nn.functional as F
+
+    from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+    from dmenet.galetto.train import draw_batch, to_device
+
+    device = torch.device(args.device)
+    model = BlurClassifier(ClassifierConfig(width=1.0, head_channels=1280, blocks=7))
+    model = model.to(device, memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    copies = {"plain .to(device)": lambda v: v.to(device), "to_device (pinned, no wait)": lambda v: to_device(v, device)}
+    print(f"\n{torch.cuda.get_device_name(device)}, {args.gpu_steps} steps after 20 of warm-up")
+    print("| batch | copy | steps/s | patches/s |")
+    print("|---|---|---|---|")
+    for b in args.batches:
+        for name, copy in copies.items():
+            gen = torch.Generator().manual_seed(0)
+
+            def run(n):
+                for _ in range(n):
+                    x, y = (copy(v) for v in draw_batch(patches, b, gen, True))
+                    loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                torch.cuda.synchronize(device)
+
+            run(20)
+            t = time.perf_counter()
+            run(args.gpu_steps)
+            rate = args.gpu_steps / (time.perf_counter() - t)
+            print(f"| {b} | {name} | {rate:.1f} | {rate * b:,.0f} |")
 
 
 if __name__ == "__main__":
