@@ -261,6 +261,28 @@ def test_init_from_copies_weights_and_checks_architecture(tmp_path):
         init_from_file(EffUNet(StudentConfig(decoder=(8, 8, 8, 8, 8))), str(tmp_path / "s.safetensors"))
 
 
+def test_joint_fine_tune_starts_from_both_files(tmp_path):
+    """stage joint: the teacher from train.teacher_model, the student from train.init_from; both then train."""
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.train import build_run, train
+
+    sets = _dataset(tmp_path / "d") + TINY
+    torch.manual_seed(3)
+    student, teacher = EffUNet(load_distill_config(None, sets).student), Teacher(TINY_TEACHER)
+    save_distill_model(tmp_path / "s", "student", student)
+    save_distill_model(tmp_path / "t", "teacher", teacher)
+    cfg = load_distill_config(None, sets + ["train.stage=joint", f"train.teacher_model={tmp_path / 't'}",
+                                            f"train.init_from={tmp_path / 's'}"])
+    run = build_run(cfg)
+    assert set(run.nets) == {"teacher", "student", "adapters"} and set(run.discs) == {"d1", "d2"}
+    for net, ref in ((run.nets["student"], student), (run.nets["teacher"], teacher)):
+        assert all(torch.equal(v, ref.state_dict()[k]) for k, v in net.state_dict().items())
+    done = train(cfg, tmp_path / "j", max_steps=2)
+    for net, ref in ((done.nets["student"], student), (done.nets["teacher"], teacher)):
+        assert not all(torch.equal(v, ref.state_dict()[k]) for k, v in net.state_dict().items())
+    assert json.loads((tmp_path / "j" / "ckpt" / "step_000001" / "model.json").read_text())["kind"] == "student"
+
+
 def _main_error(capsys, argv) -> str:
     from dmenet.distill.train import main
 

