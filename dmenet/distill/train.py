@@ -331,8 +331,8 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     if last is not None and not resume:
         raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume or choose a new --out")
     if resume and last is not None:
-        differ = sorted(k for k in set(_recipe(config_file.read_text())) | set(_recipe(config_text))
-                        if _recipe(config_file.read_text()).get(k) != _recipe(config_text).get(k))
+        before, now = _recipe(config_file.read_text()), _recipe(config_text)
+        differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
         if differ:
             raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
         start = load_checkpoint(last, run) + 1
