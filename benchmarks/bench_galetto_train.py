@@ -117,7 +117,8 @@ def gpu_table(patches, args) -> None:
     model = BlurClassifier(ClassifierConfig(width=1.0, head_channels=1280, blocks=7))
     model = model.to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    copies = {"plain .to(device)": lambda v: v.to(device), "to_device (pinned, no wait)": lambda v: to_device(v, device)}
+    copies = {"plain .to(device)": lambda v: v.to(device),
+              "to_device (pinned, no wait)": lambda v: to_device(v, device)}
     print(f"\n{torch.cuda.get_device_name(device)}, {args.gpu_steps} steps after 20 of warm-up")
     print("| batch | copy | steps/s | patches/s |")
     print("|---|---|---|---|")

@@ -47,9 +47,10 @@ class TrainSettings:
     (CUDA when visible): where the network runs; batches are drawn on the CPU either way, so a run draws the same
     patches on both (on a GPU they travel through pinned memory without a wait, :func:`to_device`); channels_last:
     the network and its batches in channels-last memory layout (default), else NCHW. The same function up to
-    rounding, 1.6–1.7× faster per step on one thread of this CPU (2.3× on two). Its rounding is coarser (at width 1.0 the gradients sit ~6 % from float64's, NCHW's 0.06 %: PyTorch's channels-last
-    CPU BatchNorm statistics), yet three paired 2,000-step runs ended with the same validation top-1 (mean Δ
-    −0.001; experiments/galetto_rule_g11.md, galetto_rule_g12.md)."""
+    rounding, 1.6–1.7× faster per step on one thread of this CPU (2.3× on two). Its rounding is coarser (at width
+    1.0 the gradients sit ~6 % from float64's, NCHW's 0.06 %: PyTorch's channels-last CPU BatchNorm statistics),
+    yet three paired 2,000-step runs ended with the same validation top-1 (mean Δ −0.001;
+    experiments/galetto_rule_g11.md, galetto_rule_g12.md)."""
 
     steps: int = 1000
     batch: int = 128
