@@ -16,6 +16,8 @@
 #   g14: DEV=cuda BUDGET=415 CKPT=1000 PROBE=300 bash experiments/device/galetto_pair.sh \
 #          g14a "train.lr_min=1e-5 train.batch=1024 train.lr=2e-3" g14b "train.lr_min=1e-5 train.batch=512"
 # (they ran as experiments/device/galetto_g13.sh at 1cad185 and galetto_g14.sh at ff3e932, whose steps this repeats).
+# With .whl/ carried (experiments/device/wheels.sh) it installs kornia first and runs all CUDA-only tests beside the
+# probe, else only tests/test_render.py's.
 set -u
 [ $# -eq 2 ] || [ $# -eq 4 ] || { echo "usage: galetto_pair.sh NAME_A SETTINGS_A [NAME_B SETTINGS_B]" >&2; exit 2; }
 export PYTHONUNBUFFERED=1
@@ -35,7 +37,14 @@ START=$(date +%s)
 mkdir -p "$OUT" "$RUNS"
 elapsed() { echo $(( $(date +%s) - START )); }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-[ "$DEV" = cuda ] && { timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_render.py -k cuda \
+if ls .whl/*.whl >/dev/null 2>&1; then   # kornia for the device (experiments/device/wheels.sh), carried in .whl
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+# the CUDA-only tests (the galetto and distill ones need kornia: carry .whl for them)
+CUDA_TESTS=(tests/test_render.py)
+$PY -c "import kornia" 2>/dev/null && CUDA_TESTS+=(tests/test_galetto.py tests/test_distill.py)
+[ "$DEV" = cuda ] && { timeout 240 $PY -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -k "cuda or gpu" \
     > "$RUNS/pytest_cuda.txt" 2>&1 & }
 [ -f "$PATCHES/val.npz" ] || $PY -m dmenet.galetto.build_patches --photos "$PHOTOS" --out "$PATCHES" || exit 3
 echo "patches ready at $(elapsed) s"
