@@ -42,12 +42,32 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> int:
+def width1_model(device):
+    """The shipped classifier's architecture (width 1.0) in channels-last layout on ``device``, with its Adam."""
+    import torch
+
+    from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+
+    model = BlurClassifier(ClassifierConfig(width=1.0, head_channels=1280, blocks=7))
+    model = model.to(device, memory_format=torch.channels_last).train()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def train_step(model, opt, x, y) -> None:
+    """One optimiser step of the training loop (``dmenet.galetto.train.train``) on the batch (x, y)."""
     import torch
     import torch.nn.functional as F
 
+    loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def main() -> int:
+    import torch
+
     from dmenet.galetto import NUM_CLASSES
-    from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
     from dmenet.galetto.train import draw_batch
 
     def reference_draw(patches, batch, gen):
@@ -75,9 +95,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     patches = torch.from_numpy(np.load(args.patches / "train.npz")["patches"])
     print(f"load {os.getloadavg()[0]:.2f}, {args.threads} threads, {len(patches)} positions")
-    model = BlurClassifier(ClassifierConfig(width=1.0, head_channels=1280, blocks=7))
-    model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model, opt = width1_model("cpu")
     print("| batch | reference draw (ms) | draw_batch (ms) | ratio | training step (ms) |")
     print("|---|---|---|---|---|")
     for b in args.batches:
@@ -88,16 +106,7 @@ def main() -> int:
         gen = torch.Generator().manual_seed(0)
         ref = median_seconds(lambda: reference_draw(patches, b, gen), args.repeats)
         new = median_seconds(lambda: draw_batch(patches, b, gen, True), args.repeats)
-
-        def step():
-            x, y = draw_batch(patches, b, gen, True)
-            loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        model.train()
-        st = median_seconds(step, args.steps)
+        st = median_seconds(lambda: train_step(model, opt, *draw_batch(patches, b, gen, True)), args.steps)
         print(f"| {b} | {ref * 1e3:.2f} | {new * 1e3:.2f} | {ref / new:.1f}× | {st * 1e3:.0f} |")
     if args.device != "cpu":
         gpu_table(patches, args)
@@ -108,15 +117,11 @@ def main() -> int:
 def gpu_table(patches, args) -> None:
     """Steps per second on ``args.device`` with the plain and the pinned, non-blocking batch copies."""
     import torch
-    import torch.nn.functional as F
 
-    from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
     from dmenet.galetto.train import draw_batch, to_device
 
     device = torch.device(args.device)
-    model = BlurClassifier(ClassifierConfig(width=1.0, head_channels=1280, blocks=7))
-    model = model.to(device, memory_format=torch.channels_last).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model, opt = width1_model(device)
     copies = {"plain .to(device)": lambda v: v.to(device),
               "to_device (pinned, no wait)": lambda v: to_device(v, device)}
     print(f"\n{torch.cuda.get_device_name(device)}, {args.gpu_steps} steps after 20 of warm-up")
@@ -128,11 +133,7 @@ def gpu_table(patches, args) -> None:
 
             def run(n):
                 for _ in range(n):
-                    x, y = (copy(v) for v in draw_batch(patches, b, gen, True))
-                    loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+                    train_step(model, opt, *(copy(v) for v in draw_batch(patches, b, gen, True)))
                 torch.cuda.synchronize(device)
 
             run(20)
