@@ -2,12 +2,18 @@
 
     python benchmarks/bench_train.py                       # lite and paper on CPU (and CUDA when present)
     python benchmarks/bench_train.py --configs lite --steps 5 --device cpu
+    python benchmarks/bench_train.py --configs lite --device cpu --threads 2 --steps 6 \
+        --variants base train.channels_last=true train.cpu_bf16=true train.channels_last=true,train.cpu_bf16=true
 
 Batches are random tensors of the config's shapes — lite (4+4+4)×256², paper (3+3+3)×240² — so the figure is the
 model step alone (data loading runs in threads beside it during training). Reports the median and the minimum over
 the timed steps after warm-up steps (the first steps include one-off kernel set-up), the process CPU time per step
 (a steadier figure on a machine shared with other jobs) and B's forward GFLOP per crop. Weights
 are random (no init file is read): the speed does not depend on them.
+
+``--variants`` compares config variants side by side in one process (``base`` = the config as it is, otherwise
+comma-separated KEY=VALUE overrides): one trainer each, their steps interleaved on the same batches, so the machine's
+load falls on all of them alike; the last column is each variant's speed-up over the first.
 """
 
 from __future__ import annotations
@@ -46,12 +52,18 @@ def random_batches(cfg, device: torch.device, gen: torch.Generator) -> StepBatch
     )
 
 
-def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str, overrides=()) -> dict:
+def make_trainer(name: str, device: torch.device, stage: str, overrides=()) -> tuple[Trainer, object]:
+    """A trainer of config ``name`` with random weights (seed 0) and no init file."""
     cfg = load_config(REPO / "experiments" / CONFIGS[name], [f"train.stage={stage}", *overrides])
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=None))
     torch.manual_seed(0)
     model = build_dmenet(cfg.model).to(device)
-    trainer = Trainer(model, cfg, device, steps_per_epoch=1000)
+    return Trainer(model, cfg, device, steps_per_epoch=1000), cfg
+
+
+def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str, overrides=()) -> dict:
+    trainer, cfg = make_trainer(name, device, stage, overrides)
+    model = trainer.model
     gen = torch.Generator().manual_seed(0)
     times, cpu_times = [], []
     for i in range(warmup + steps):
@@ -71,6 +83,31 @@ def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str, 
     return {"config": name, "stage": stage, "device": device.type, "amp": trainer.amp, "batch": batch,
             "crop": cfg.data.crop, "median_s": statistics.median(times), "min_s": min(times), "steps": steps,
             "cpu_s": statistics.median(cpu_times), "gflop": blur_gflop(model, cfg.data.crop)}
+
+
+def bench_variants(name: str, device: torch.device, steps: int, warmup: int, stage: str, variants, overrides=()):
+    """Interleaved steps of one trainer per variant on identical batches; prints a row per variant."""
+    trainers = {v: make_trainer(name, device, stage, [*overrides, *([] if v == "base" else v.split(","))])[0]
+                for v in variants}
+    cfg = next(iter(trainers.values())).cfg
+    gen = torch.Generator().manual_seed(0)
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    for i in range(warmup + steps):
+        batches = random_batches(cfg, device, gen)
+        for v, trainer in trainers.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            trainer.train_step(batches)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times[v].append(time.perf_counter() - start)
+    base = statistics.median(times[variants[0]])
+    print(f"{'config':8} {'device':6} {'variant':55} {'median s/step':>14} {'min s/step':>11} {'speed-up':>9}")
+    for v in variants:
+        med = statistics.median(times[v])
+        print(f"{name:8} {device.type:6} {v:55} {med:14.3f} {min(times[v]):11.3f} {base / med:9.2f}", flush=True)
 
 
 def blur_gflop(model, crop: int) -> float:
@@ -94,6 +131,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides applied to every config (e.g. model.width=0.125)")
+    p.add_argument("--variants", nargs="+", default=None, metavar="base|KEY=VALUE[,KEY=VALUE]",
+                   help="time these config variants side by side, interleaved (the first is the reference)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -105,6 +144,11 @@ def main(argv=None) -> int:
     print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} CPU threads" +
           (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    if args.variants:
+        for device in devices:
+            for name in args.configs:
+                bench_variants(name, device, args.steps, args.warmup, args.stage, args.variants, args.overrides)
+        return 0
     print(f"{'config':8} {'stage':6} {'device':6} {'amp':5} {'batch':12} {'crop':5} {'median s/step':>14} "
           f"{'min s/step':>11} {'CPU s/step':>11} {'B GFLOP/img':>12}")
     for device in devices:

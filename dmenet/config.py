@@ -195,6 +195,12 @@ class TrainConfig:
             to average the last 8 with ``python -m dmenet.calibrate average --run RUN --last 8``.
         seed: seeds the model init, the data streams and the torch RNG.
         amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
+        cpu_bf16: autocast (bfloat16) of the forward passes on CPU; losses, BatchNorm statistics' accumulation and
+            the optimiser stay fp32, no GradScaler (bfloat16 has fp32's range). Ignored on CUDA. Fast only on CPUs
+            with bf16 instructions (AVX512-BF16, AMX). Unvalidated: one step's gradients sit 25 % (norm) from
+            float64's and no training run has compared it with fp32 (BENCHMARKS.md, "Training step: layout and
+            precision").
+        channels_last: B, D, S and the batches in channels-last memory layout (same values up to rounding).
         wandb: "offline" | "online" | "disabled".
         device: "auto" | "cpu" | "cuda".
         init_from: a model file (``.safetensors`` + JSON sidecar, e.g. a blur-stage ``model_last`` or a
@@ -214,6 +220,8 @@ class TrainConfig:
     keep_last: int = 1
     seed: int = 0
     amp: bool = True
+    cpu_bf16: bool = False
+    channels_last: bool = False
     wandb: str = "offline"
     wandb_project: str = "dmenet"
     device: str = "auto"

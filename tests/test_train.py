@@ -87,6 +87,44 @@ def test_joint_step_gradients_frozen_c_finite_losses(data):
     trainer.assert_perceptual_frozen()
 
 
+def _one_step(data, *overrides):
+    cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
+                             f"data.labelled={data['labelled']}", *overrides])
+    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    torch.manual_seed(0)
+    model = build_dmenet(cfg.model)
+    trainer = Trainer(model, cfg, torch.device("cpu"), steps_per_epoch)
+    metrics = trainer.train_step(StepBatches(**{n: s.next_batch() for n, s in streams.items()}))
+    grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    return trainer, metrics, grads
+
+
+def test_channels_last_training_step_keeps_the_values(data):
+    """train.channels_last: the networks really are in channels-last layout, the forward losses equal NCHW's to
+    float rounding and the gradients point the same way (BatchNorm's CPU kernels accumulate in another order)."""
+    _, ref, g_ref = _one_step(data)
+    trainer, got, g = _one_step(data, "train.channels_last=true")
+    conv = trainer.model.blur.encoder.stem0.conv.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert trainer.images(torch.rand(1, 3, 8, 8)).is_contiguous(memory_format=torch.channels_last)
+    for k in ("loss_defocus", "loss_aux", "loss_perceptual", "loss_sharp", "loss_adv", "loss_d"):
+        assert got[k] == pytest.approx(ref[k], rel=1e-4, abs=1e-7), k
+    assert float(torch.nn.functional.cosine_similarity(g, g_ref, 0)) > 0.99
+
+
+def test_cpu_bf16_runs_the_forward_passes_in_bfloat16(data):
+    trainer, got, _ = _one_step(data, "train.cpu_bf16=true")
+    plain, ref, _ = _one_step(data)
+    x = torch.rand(1, 3, 64, 64)
+    with trainer._autocast(), torch.no_grad():
+        assert trainer.model.blur(x).defocus.dtype == torch.bfloat16
+    with plain._autocast(), torch.no_grad():
+        assert plain.model.blur(x).defocus.dtype == torch.float32
+    assert all(math.isfinite(v) for v in got.values())
+    assert got["loss_main"] == pytest.approx(ref["loss_main"], rel=0.05) and got["loss_main"] != ref["loss_main"]
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # the weights stay fp32
+
+
 def test_reblur_reaches_synthetic_batches_only(data):
     """data.reblur_p = 1: every synthetic label is > 0 (no sharp pixel left); labelled masks still load."""
     base = [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}", f"data.labelled={data['labelled']}"]
@@ -124,6 +162,22 @@ def test_resume_equals_uninterrupted_training(data, tmp_path):
     ckpt_model, _ = load_model_file(full / "checkpoints" / last["dir"] / "model.safetensors")
     for k, v in ckpt_model.state_dict().items():
         assert torch.equal(v, a[k])
+
+
+def test_resume_equals_uninterrupted_training_in_channels_last_bf16(data, tmp_path):
+    """The layout and CPU precision options resume exactly too (optimiser state is saved in NCHW, loaded into
+    channels-last parameters)."""
+    opts = ("--set", "train.channels_last=true", "train.cpu_bf16=true")
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(_cli(data, full, "--steps", "3", *opts)) == 0
+    assert main(_cli(data, part, "--steps", "2", *opts)) == 0
+    assert main(_cli(data, part, "--steps", "3", "--resume")) == 0
+    a, b = load_file(str(full / "model_last.safetensors")), load_file(str(part / "model_last.safetensors"))
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, f"resumed run differs in {different[:5]}"
+    saved = json.loads((part / "checkpoints" / "last.json").read_text())
+    config = json.loads((part / "checkpoints" / saved["dir"] / "train.json").read_text())["config"]["train"]
+    assert config["channels_last"] is True and config["cpu_bf16"] is True
 
 
 def test_resume_when_the_rebuilt_c_differs_from_the_checkpoint(data, tmp_path):

@@ -11,6 +11,9 @@ Each iteration of the joint stage:
    With ``loss.scale_consistency > 0`` (not in the paper) a fourth B pass on the unlabelled batch downscaled by s
    adds ``λ_scale·L_scale`` (:func:`dmenet.losses.scale_consistency_loss`).
 
+``train.channels_last`` keeps the networks and the image batches in channels-last layout; ``train.cpu_bf16`` runs the
+forward passes under bfloat16 autocast on a CPU (``train.amp`` is fp16 autocast with a GradScaler on CUDA).
+
 The blur stage (``train.stage = "blur"``) trains B alone on synthetic data with ``L_defocus + L_aux``.
 A non-finite loss stops the run with :class:`NonFiniteLossError`. The learning rate is set every step from
 ``schedule.lr_at``. With ``torch.distributed`` initialised, B, S and D are wrapped in DistributedDataParallel.
@@ -86,6 +89,9 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         self.joint = cfg.train.stage == "joint"
         self.amp = cfg.train.amp and device.type == "cuda"
+        self.cpu_bf16 = cfg.train.cpu_bf16 and device.type == "cpu"
+        self.layout = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        model.to(memory_format=self.layout)  # in place, before the optimisers take the parameters
         self.distributed = dist.is_available() and dist.is_initialized()
         self.step = 0
 
@@ -131,7 +137,13 @@ class Trainer:
         return lrs
 
     def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.cpu_bf16:
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
+
+    def images(self, x: Tensor) -> Tensor:
+        """An image batch (B, 3, H, W) on the training device, in the run's memory layout."""
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=self.layout)
 
     def _check_finite(self, terms: dict[str, Tensor]) -> None:
         bad = {k: float(v.detach()) for k, v in terms.items() if not torch.isfinite(v.detach())}
@@ -201,7 +213,7 @@ class Trainer:
         self.train_mode()
         lrs = self.set_lr()
         dev = self.device
-        x_s = batches.synthetic["image"].to(dev, non_blocking=True)
+        x_s = self.images(batches.synthetic["image"])
         y_s = batches.synthetic["label"].to(dev, non_blocking=True)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
@@ -209,8 +221,8 @@ class Trainer:
             out_r = out_u = mask = None
             if self.joint:
                 assert batches.labelled is not None and batches.unlabelled is not None, "joint stage needs real data"
-                out_r = self.blur(batches.labelled["image"].to(dev, non_blocking=True))
-                x_u = batches.unlabelled["image"].to(dev, non_blocking=True)
+                out_r = self.blur(self.images(batches.labelled["image"]))
+                x_u = self.images(batches.unlabelled["image"])
                 out_u = self.blur(x_u)
                 mask = batches.labelled["mask"].to(dev, non_blocking=True)
         metrics: dict[str, Tensor] = {}
@@ -237,7 +249,7 @@ class Trainer:
         per_image = self.model.recipe.sigma.bn is BNMode.IMAGE
         total, count = 0.0, 0
         for batch in batches:
-            images = batch["image"].to(self.device)
+            images = self.images(batch["image"])
             with self._autocast():
                 if per_image:
                     with batch_statistics(self.model.blur):
