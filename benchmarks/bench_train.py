@@ -155,7 +155,8 @@ def main(argv=None) -> int:
         for name in args.configs:
             r = bench(name, device, args.steps, args.warmup, args.stage, args.overrides)
             print(f"{r['config']:8} {r['stage']:6} {r['device']:6} {str(r['amp']):5} {r['batch']:12} "
-                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f} {r['cpu_s']:11.3f} {r['gflop']:12.2f}", flush=True)
+                  f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f} {r['cpu_s']:11.3f} {r['gflop']:12.2f}",
+                  flush=True)
     return 0
 
 
