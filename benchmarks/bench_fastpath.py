@@ -7,11 +7,14 @@ Times, interleaved in one run (so load changes hit every variant alike), one for
 (``checkpoints/dmenet_lite.safetensors``, moving BatchNorm statistics) on a random (1, 3, H, W) input:
 plain (auxiliary heads evaluated), without the auxiliary heads, + BatchNorm folded, + 1×1 convs as matrix
 products, + replicate-padded 3×3 convs without the padded copy (the fast path), and the fast path in the
-contiguous (NCHW) layout. Prints min and median wall / process-CPU ms per variant, the ratio to plain, the max
+contiguous (NCHW) layout, and the fast path under bfloat16 autocast (``dmenet:precision=bf16``; not the same
+values, a precision trade). Prints min and median wall / process-CPU ms per variant, the ratio to plain, the max
 |Δ label| against plain, and the 1-minute load average before and after.
 
 With ``--delta`` it instead runs ``dmenet.inference.estimate`` (σ path with the fast path, then with the plain
-forward) on each image and prints max |Δσ| (px) and max |Δ blur probability|.
+forward) on each image and prints max |Δσ| (px) and max |Δ blur probability|; then the same estimate with B in
+bfloat16 (``dmenet:precision=bf16``) against the fp32 fast path: mean / 99th percentile / max |Δσ| and mean |Δ blur
+probability|.
 """
 
 from __future__ import annotations
@@ -58,6 +61,13 @@ def main(argv=None) -> int:
         "+ no replicate-pad copy (fast path)": InferenceBlur(blur).to(memory_format=cl),
         "fast path, NCHW layout": InferenceBlur(blur).to(memory_format=torch.contiguous_format),
     }
+    fast = variants["+ no replicate-pad copy (fast path)"]
+
+    def fast_bf16():
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # what dmenet:precision=bf16 runs
+            return fast(x).float()
+
+    variants["fast path, bfloat16 autocast"] = fast_bf16
     inputs = {k: x.contiguous() if "NCHW" in k else x for k in variants}
     load0 = os.getloadavg()[0]
     times = {k: [] for k in variants}
@@ -88,7 +98,7 @@ def _delta(args) -> int:
     import torch
 
     import dmenet.inference as inference
-    from dmenet.inference import estimate, load_model
+    from dmenet.inference import Predictor, estimate, load_model
     from syndof.io import read_image
 
     torch.set_num_threads(args.threads)
@@ -106,8 +116,11 @@ def _delta(args) -> int:
         ds = float(np.abs(fast.sigma - plain.sigma).max())
         dp = float(np.abs(fast.blur_probability - plain.blur_probability).max())
         worst = max(worst, ds)
+        low = estimate(img, Predictor(model, precision="bf16"), flips=args.flips)
+        db, dbp = np.abs(low.sigma - fast.sigma), np.abs(low.blur_probability - fast.blur_probability)
         print(f"{path.name}: {img.shape[1]}x{img.shape[0]}, max |dsigma| {ds:.2e} px "
-              f"(sigma up to {plain.sigma.max():.2f} px), max |dprob| {dp:.2e}")
+              f"(sigma up to {plain.sigma.max():.2f} px), max |dprob| {dp:.2e}; bf16 against fp32: |dsigma| mean "
+              f"{db.mean():.4f} / p99 {np.percentile(db, 99):.3f} / max {db.max():.3f} px, |dprob| mean {dbp.mean():.4f}")
     print(f"max |dsigma| over {len(args.delta)} images: {worst:.2e} px")
     return 0
 

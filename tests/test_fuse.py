@@ -104,3 +104,30 @@ def test_inference_blur_refuses_unfoldable_batchnorm():
     model.blur.decoder.head.add_module("stray", BetaBatchNorm(4))  # a BatchNorm after an activation
     with pytest.raises(ValueError, match="cannot fold"):
         InferenceBlur(model.blur)
+
+
+def test_bf16_precision_is_a_measured_trade_not_a_copy():
+    """dmenet:precision=bf16 runs B under bfloat16 autocast: the shipped model's σ map moves by hundredths of a px on
+    average (BENCHMARKS.md, "Inference in bfloat16"), it is not the fp32 map, and the option is checked and kept."""
+    import skimage.data
+
+    from dmenet.inference import Predictor, load_model
+    from dmenet.methods.base import MethodOptions
+    from dmenet.methods.registry import parse_method
+
+    model = load_model()
+    img = skimage.data.coffee().astype(np.float32)[:192, :256] / 255.0
+    fp32 = Predictor(model, model.recipe.with_flips(1))
+    bf16 = Predictor(model, model.recipe.with_flips(1), precision="bf16")
+    a, b = fp32.estimate(img), bf16.estimate(img)
+    d_sigma = np.abs(a.sigma - b.sigma)
+    assert 0 < d_sigma.mean() < 0.05 and np.percentile(d_sigma, 99) < 0.3  # px
+    assert np.abs(a.blur_probability - b.blur_probability).mean() < 0.03
+    assert bf16.override(flips=2).precision == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        Predictor(model, precision="fp16")
+    est = parse_method("dmenet:precision=bf16").make(MethodOptions())
+    assert est.predictor.precision == "bf16" and "B in bf16" in est.describe()
+    assert parse_method("dmenet").make(MethodOptions()).predictor.precision == "fp32"
+    with pytest.raises(ValueError, match="unknown option.*window"):
+        parse_method("dmenet:window=3").make(MethodOptions())

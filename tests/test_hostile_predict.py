@@ -227,3 +227,10 @@ def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, i
     rc, _, err_text = _predict([*images, "--out", tmp_path / "o2"], capsys, model_path)
     assert rc == 0 and "[1/2]" in err_text and "[2/2]" in err_text
 
+
+
+@pytest.mark.parametrize("method, named", [("dmenet:precision=fp16", "precision"), ("dmenet:flip=2", "flip")])
+def test_bad_dmenet_method_option_is_one_line_exit_2(images, tmp_path, capsys, method, named):
+    rc, _, err = run_main(predict.main, [images[0], "--out", tmp_path / "o", "--method", method], capsys)
+    assert_usage_error(rc, err, named)
+    assert not (tmp_path / "o").exists()

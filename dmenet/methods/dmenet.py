@@ -34,17 +34,22 @@ class DMENetEstimator(Estimator):
     def describe(self) -> str:
         where = self.options.model or "checkpoints/dmenet_lite.safetensors"
         sigma_line, detection_line = str(self.predictor.recipe).split("\n")
-        return f"dmenet {where}: {sigma_line}\n{detection_line}"
+        precision = "" if self.predictor.precision == "fp32" else f", B in {self.predictor.precision}"
+        return f"dmenet {where}: {sigma_line}{precision}\n{detection_line}"
 
 
 def make(options: MethodOptions) -> DMENetEstimator:
     """Load the model file (None = the shipped checkpoint) as a Predictor with ``options``' flips / raw-σ
     overrides (copies of its recipe; a contradiction with a fitted value goes to ``options.on_departure``, or is a
-    warning)."""
+    warning). The one method option, ``precision`` (``fp32`` default, ``bf16``), is B's compute precision
+    (:data:`dmenet.inference.PRECISIONS`)."""
     from dmenet.inference import load_predictor
 
-    if options.extra:
-        raise ValueError(f"method dmenet takes no method options, got {', '.join(k for k, _ in options.extra)}")
+    extra = options.extra_dict()
+    unknown = sorted(set(extra) - {"precision"})
+    if unknown:
+        raise ValueError(f"method dmenet: unknown option(s) {', '.join(unknown)} (it takes precision=fp32|bf16)")
     predictor = load_predictor(options.model, device=options.device, flips=options.flips,
-                               raw_sigma=options.raw_sigma, report=options.on_departure)
+                               raw_sigma=options.raw_sigma, report=options.on_departure,
+                               precision=str(extra.get("precision", "fp32")))
     return DMENetEstimator(predictor, options)
