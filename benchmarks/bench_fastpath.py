@@ -120,7 +120,8 @@ def _delta(args) -> int:
         db, dbp = np.abs(low.sigma - fast.sigma), np.abs(low.blur_probability - fast.blur_probability)
         print(f"{path.name}: {img.shape[1]}x{img.shape[0]}, max |dsigma| {ds:.2e} px "
               f"(sigma up to {plain.sigma.max():.2f} px), max |dprob| {dp:.2e}; bf16 against fp32: |dsigma| mean "
-              f"{db.mean():.4f} / p99 {np.percentile(db, 99):.3f} / max {db.max():.3f} px, |dprob| mean {dbp.mean():.4f}")
+              f"{db.mean():.4f} / p99 {np.percentile(db, 99):.3f} / max {db.max():.3f} px, |dprob| mean "
+              f"{dbp.mean():.4f}")
     print(f"max |dsigma| over {len(args.delta)} images: {worst:.2e} px")
     return 0
 
