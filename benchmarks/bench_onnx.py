@@ -53,13 +53,14 @@ def main(argv=None) -> int:
     with torch.inference_mode():
         delta = float(np.abs(session.run(None, {"image": x})[0] - fast(xt).numpy()).max())
         for _ in range(args.repeats):
-            for name, fn in (("pytorch fast path", lambda: fast(xt)), ("onnxruntime", lambda: session.run(None, {"image": x}))):
+            for name, fn in (("pytorch fast path", lambda: fast(xt)),
+                             ("onnxruntime", lambda: session.run(None, {"image": x}))):
                 fn()
                 t0 = time.perf_counter()
                 fn()
                 runs[name].append((time.perf_counter() - t0) * 1e3)
-    print(f"B at {args.size[0]}x{args.size[1]}, {args.threads} thread(s), load {load0:.2f} -> {os.getloadavg()[0]:.2f}, "
-          f"max |delta| {delta:.1e}")
+    print(f"B at {args.size[0]}x{args.size[1]}, {args.threads} thread(s), load {load0:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}, max |delta| {delta:.1e}")
     for name, t in runs.items():
         print(f"{name:20s} min {min(t):7.0f} ms  median {statistics.median(t):7.0f} ms")
     print(f"ratio pytorch / onnxruntime (median): "

@@ -6,8 +6,8 @@
 Makes ``--count`` photos of the given size from ``../shared/data/cuhk/train_image`` (area-resized, PNG, in a
 temporary folder), then runs ``python -m dmenet.predict FOLDER --out TMP --threads N --method M`` once per
 ``--methods`` entry and ``--flips`` value (``default`` = predict's own default) and reads each image's time from
-predict's ``[i/N] … (t s)`` progress line (read, estimate σ + blur map, write the four files). Prints min / median / mean per image, the total wall of the
-process, and the 1-minute load average before and after.
+predict's ``[i/N] … (t s)`` progress line (read, estimate σ + blur map, write the four files). Prints min / median /
+mean per image, the total wall of the process, and the 1-minute load average before and after.
 """
 
 from __future__ import annotations
