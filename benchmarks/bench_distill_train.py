@@ -1,0 +1,83 @@
+"""Seconds per Distill-DBDGAN training step, config variants side by side in one process.
+
+    python benchmarks/bench_distill_train.py --threads 2 --variants base train.channels_last=true
+    python benchmarks/bench_distill_train.py --stage joint --threads 2 --variants base train.channels_last=true
+
+``--stage kd``: the D0 student recipe (``experiments/distill/student_d0.yaml``: EfficientNet-Lite0 U-Net, cached soft
+targets, no discriminators). ``--stage joint``: rule J1's fine-tune (the same student with a VGG16 teacher and
+D1–D3, the loss weights of ``experiments/distill/RULE_J1.md``). Weights are random and no ImageNet file is read;
+batches are random tensors of the config's shapes (batch × crop², one sharp negative), so data loading is excluded.
+One run per variant, their steps interleaved on the same batches, so load falls on all alike; the last column is the
+speed-up over the first variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dmenet.distill.config import load_distill_config  # noqa: E402
+from dmenet.distill.train import build_run, train_step  # noqa: E402
+
+CONFIG = REPO / "experiments" / "distill" / "student_d0.yaml"
+STAGES = {
+    "kd": ["train.init_imagenet=false"],
+    "joint": ["train.init_imagenet=false", "train.stage=joint", "data.soft_targets=none", "loss.consistency=0.5",
+              "loss.feature=0.1", "loss.adv_teacher=0.01", "loss.adv_student=0.01", "loss.adv_distill=0.01"],
+}
+
+
+def random_batch(cfg, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    b, s = cfg.data.batch, cfg.data.crop
+    sharp = torch.zeros(b, 1, 1, 1)
+    sharp[-cfg.data.sharp_per_batch:] = 1.0
+    mask = (torch.rand(b, 1, s, s, generator=gen) > 0.5).float() * (1 - sharp)
+    return {"image": torch.rand(b, 3, s, s, generator=gen), "mask": mask, "sharp": sharp,
+            "soft": torch.rand(b, 1, s, s, generator=gen), "has_soft": 1 - sharp}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--stage", choices=sorted(STAGES), default="kd")
+    p.add_argument("--variants", nargs="+", default=["base", "train.channels_last=true"],
+                   metavar="base|KEY=VALUE[,KEY=VALUE]")
+    p.add_argument("--steps", type=int, default=8, help="timed steps")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    runs = {}
+    for v in args.variants:
+        cfg = load_distill_config(CONFIG, [*STAGES[args.stage], *([] if v == "base" else v.split(","))])
+        torch.manual_seed(0)
+        runs[v] = build_run(cfg)
+    cfg = next(iter(runs.values())).cfg
+    gen = torch.Generator().manual_seed(0)
+    times: dict[str, list[float]] = {v: [] for v in runs}
+    for i in range(args.warmup + args.steps):
+        batch = random_batch(cfg, gen)
+        for v, run in runs.items():
+            start = time.perf_counter()
+            train_step(run, batch, i)
+            if i >= args.warmup:
+                times[v].append(time.perf_counter() - start)
+    print(f"# distill {args.stage} step, batch {cfg.data.batch} × {cfg.data.crop}², {args.threads} thread(s), "
+          f"torch {torch.__version__}")
+    base = statistics.median(times[args.variants[0]])
+    print(f"{'variant':40} {'median s/step':>14} {'min s/step':>11} {'speed-up':>9}")
+    for v in args.variants:
+        med = statistics.median(times[v])
+        print(f"{v:40} {med:14.3f} {min(times[v]):11.3f} {base / med:9.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
