@@ -42,12 +42,12 @@ TILE_THRESHOLD = 1024 * 1024
 TILE_SIZE = 512
 TILE_OVERLAP = 64
 FLOAT_IMAGE_MAX = 1.5
+"""A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
+clipped."""
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 """B's compute precision at inference, by the name a method option gives (``dmenet:precision=bf16``): fp32 (the
 default; the fast path's values up to rounding) or bfloat16 autocast, about 2× faster on a CPU with bf16
 instructions and measured in BENCHMARKS.md ("Inference in bfloat16")."""
-"""A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
-clipped."""
 
 
 @dataclass

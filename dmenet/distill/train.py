@@ -35,6 +35,7 @@ from dmenet.distill.models.discriminator import PatchDiscriminator
 from dmenet.distill.models.efficientnet import load_imagenet
 from dmenet.distill.models.teacher import Teacher
 from dmenet.distill.models.unet import EffUNet
+from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError
 from dmenet.training.logging import RunLogger, truncate_metrics
@@ -109,7 +110,7 @@ class Run:
     @property
     def layout(self) -> torch.memory_format:
         """Memory layout of the networks and image batches (``train.channels_last``)."""
-        return torch.channels_last if self.cfg.train.channels_last else torch.contiguous_format
+        return training_layout(self.cfg.train.channels_last)
 
     @property
     def exported(self) -> tuple[str, nn.Module]:
@@ -146,7 +147,7 @@ def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) ->
                   "d3": "student" in nets and (has_teacher or cfg.data.soft_targets is not None)}[name]
         if wanted and getattr(lw, weight) > 0:
             discs[name] = PatchDiscriminator()
-    layout = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    layout = training_layout(cfg.train.channels_last)
     nets.to(device, memory_format=layout)
     discs.to(device, memory_format=layout)
     if frozen is not None:

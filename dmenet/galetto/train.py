@@ -27,6 +27,7 @@ from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_
                            load_config, require_positive, wants_cuda)
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
+from dmenet.models.layers import training_layout
 from dmenet.models.model_io import ModelFileError, read_tensors
 from dmenet.training.checkpoint import CheckpointError, _flatten_optimizer, _unflatten_optimizer
 from syndof import cli
@@ -244,7 +245,7 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
         model.load_state_dict(start.state_dict(), strict=True)
     if t.imagenet and not resume:
         model.features.load_state_dict(imagenet_features_state(model, t.imagenet), strict=True)
-    layout = torch.channels_last if t.channels_last else torch.contiguous_format
+    layout = training_layout(t.channels_last)
     model.to(device, memory_format=layout)
     run.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))

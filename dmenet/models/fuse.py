@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmenet.models.layers import BetaBatchNorm, check_image
+from dmenet.models.layers import BetaBatchNorm, check_image, memory_format_of
 
 _BATCHNORMS = (BetaBatchNorm, nn.BatchNorm2d)
 
@@ -34,15 +34,10 @@ def fold_conv_bn_(conv: nn.Conv2d, bn: nn.Module) -> nn.Conv2d:
         scale = (gamma if gamma is not None else torch.ones_like(std)) / std
         beta = bn.bias if bn.bias is not None else torch.zeros_like(std)
         bias = conv.bias if conv.bias is not None else torch.zeros_like(std)
-        weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=_layout(conv.weight))
+        weight = (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=memory_format_of(conv.weight))
         conv.weight = nn.Parameter(weight, requires_grad=False)
         conv.bias = nn.Parameter((bias - bn.running_mean) * scale + beta, requires_grad=False)
     return conv
-
-
-def _layout(t: Tensor) -> torch.memory_format:
-    return torch.channels_last if not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last) \
-        else torch.contiguous_format
 
 
 def fold_batchnorms(module: nn.Module) -> int:

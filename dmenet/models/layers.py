@@ -75,7 +75,7 @@ def tf_same_pad(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tens
         # Not while tracing (ONNX export): the tracer would bake the buffer into the graph as a constant.
         b, c, h, w = x.shape
         out = torch.empty((b, c, h + bottom, w + right), dtype=x.dtype, device=x.device,
-                          memory_format=_memory_format(x))
+                          memory_format=memory_format_of(x))
         out[:, :, :h, :w] = x
         out[:, :, h:, :] = 0.0
         out[:, :, :h, w:] = 0.0
@@ -83,9 +83,15 @@ def tf_same_pad(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tens
     return F.pad(x, (left, right, top, bottom), value=value)
 
 
-def _memory_format(x: Tensor) -> torch.memory_format:
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """channels-last for a 4-D tensor stored channels-last (and not also plain contiguous), else contiguous."""
     return torch.channels_last if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) \
         and not x.is_contiguous() else torch.contiguous_format
+
+
+def training_layout(channels_last: bool) -> torch.memory_format:
+    """The memory layout a trainer's ``train.channels_last`` asks for (networks and image batches)."""
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 class SameConv2d(nn.Conv2d):

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from dmenet import losses
 from dmenet.config import ExperimentConfig, consistency_sizes
 from dmenet.data.stream import derived_seed
-from dmenet.models.layers import batch_statistics
+from dmenet.models.layers import batch_statistics, training_layout
 from dmenet.models.recipe import BNMode
 from dmenet.training.schedule import epoch_of, lr_at
 
@@ -90,7 +90,7 @@ class Trainer:
         self.joint = cfg.train.stage == "joint"
         self.amp = cfg.train.amp and device.type == "cuda"
         self.cpu_bf16 = cfg.train.cpu_bf16 and device.type == "cpu"
-        self.layout = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        self.layout = training_layout(cfg.train.channels_last)
         model.to(memory_format=self.layout)  # in place, before the optimisers take the parameters
         self.distributed = dist.is_available() and dist.is_initialized()
         self.step = 0
