@@ -197,9 +197,9 @@ class TrainConfig:
         amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
         cpu_bf16: autocast (bfloat16) of the forward passes on CPU; losses, BatchNorm statistics' accumulation and
             the optimiser stay fp32, no GradScaler (bfloat16 has fp32's range). Ignored on CUDA. Fast only on CPUs
-            with bf16 instructions (AVX512-BF16, AMX). Unvalidated: one step's gradients sit 25 % (norm) from
-            float64's and no training run has compared it with fp32 (BENCHMARKS.md, "Training step: layout and
-            precision").
+            with bf16 instructions (AVX512-BF16, AMX). One step's gradients sit 25 % (norm) from float64's, and in
+            rule experiments/RULE_BF16.md two 800-step blur-stage runs ended 0.4 % and 8 % worse than fp32 on
+            validation renders (BENCHMARKS.md, "Training step: layout and precision").
         channels_last: B, D, S and the batches in channels-last memory layout (same values up to rounding).
         wandb: "offline" | "online" | "disabled".
         device: "auto" | "cpu" | "cuda".
