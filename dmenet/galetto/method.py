@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.galetto import BATCH
-from dmenet.methods.base import Estimate, Estimator, MethodOptions
+from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
@@ -81,14 +81,6 @@ class GalettoEstimator(Estimator):
         return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
                 f"{s['stride']}, readout {s['readout']}, pre-denoise σ {s['denoise']} px, refine {s['refine']}; "
                 f"blur probability = {blur} of σ refined {s['refine_blur']}")
-
-
-def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
-    """Merge ``extra`` method options into ``allowed`` defaults; unknown keys are a ValueError naming them."""
-    unknown = sorted(set(extra) - set(allowed))
-    if unknown:
-        raise ValueError(f"method {method} has no option(s) {', '.join(unknown)}; valid: {', '.join(allowed)}")
-    return {**allowed, **extra}
 
 
 def make(options: MethodOptions) -> GalettoEstimator:

@@ -45,6 +45,15 @@ class MethodOptions:
         return dict(self.extra)
 
 
+def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
+    """Merge ``extra`` method options (``MethodOptions.extra``) into ``allowed`` defaults; unknown keys are a
+    ValueError naming them and the valid ones."""
+    unknown = sorted(set(extra) - set(allowed))
+    if unknown:
+        raise ValueError(f"method {method} has no option(s) {', '.join(unknown)}; valid: {', '.join(allowed)}")
+    return {**allowed, **extra}
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What a method produced for one image, both maps at the input resolution.

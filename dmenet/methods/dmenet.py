@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dmenet.methods.base import Estimate, Estimator, MethodOptions
+from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 
 
 class DMENetEstimator(Estimator):
@@ -45,11 +45,8 @@ def make(options: MethodOptions) -> DMENetEstimator:
     (:data:`dmenet.inference.PRECISIONS`)."""
     from dmenet.inference import load_predictor
 
-    extra = options.extra_dict()
-    unknown = sorted(set(extra) - {"precision"})
-    if unknown:
-        raise ValueError(f"method dmenet: unknown option(s) {', '.join(unknown)} (it takes precision=fp32|bf16)")
+    settings = parse_settings(options.extra_dict(), {"precision": "fp32"}, "dmenet")
     predictor = load_predictor(options.model, device=options.device, flips=options.flips,
                                raw_sigma=options.raw_sigma, report=options.on_departure,
-                               precision=str(extra.get("precision", "fp32")))
+                               precision=str(settings["precision"]))
     return DMENetEstimator(predictor, options)
