@@ -14,9 +14,8 @@ speed-up over the first variant.
 from __future__ import annotations
 
 import argparse
-import statistics
+import itertools
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -26,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from dmenet.distill.config import load_distill_config  # noqa: E402
 from dmenet.distill.train import build_run, train_step  # noqa: E402
+from interleave import speedup_rows, time_interleaved  # noqa: E402
 
 CONFIG = REPO / "experiments" / "distill" / "student_d0.yaml"
 STAGES = {
@@ -61,21 +61,14 @@ def main(argv=None) -> int:
         runs[v] = build_run(cfg)
     cfg = next(iter(runs.values())).cfg
     gen = torch.Generator().manual_seed(0)
-    times: dict[str, list[float]] = {v: [] for v in runs}
-    for i in range(args.warmup + args.steps):
-        batch = random_batch(cfg, gen)
-        for v, run in runs.items():
-            start = time.perf_counter()
-            train_step(run, batch, i)
-            if i >= args.warmup:
-                times[v].append(time.perf_counter() - start)
+    index = itertools.count()  # (batch, step): the step drives the learning-rate schedule, as in training
+    times = time_interleaved({v: (lambda b, run=run: train_step(run, *b)) for v, run in runs.items()},
+                             lambda: (random_batch(cfg, gen), next(index)), args.steps, args.warmup)
     print(f"# distill {args.stage} step, batch {cfg.data.batch} × {cfg.data.crop}², {args.threads} thread(s), "
           f"torch {torch.__version__}")
-    base = statistics.median(times[args.variants[0]])
     print(f"{'variant':40} {'median s/step':>14} {'min s/step':>11} {'speed-up':>9}")
-    for v in args.variants:
-        med = statistics.median(times[v])
-        print(f"{v:40} {med:14.3f} {min(times[v]):11.3f} {base / med:9.2f}", flush=True)
+    for v, med, fastest, speedup in speedup_rows(times):
+        print(f"{v:40} {med:14.3f} {fastest:11.3f} {speedup:9.2f}", flush=True)
     return 0
 
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from dmenet.config import load_config  # noqa: E402
 from dmenet.models.dmenet import build_dmenet  # noqa: E402
 from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
+from interleave import speedup_rows, time_interleaved  # noqa: E402
 
 CONFIGS = {"lite": "dmenet_lite.yaml", "paper": "dmenet_paper.yaml"}
 
@@ -91,23 +92,11 @@ def bench_variants(name: str, device: torch.device, steps: int, warmup: int, sta
                 for v in variants}
     cfg = next(iter(trainers.values())).cfg
     gen = torch.Generator().manual_seed(0)
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    for i in range(warmup + steps):
-        batches = random_batches(cfg, device, gen)
-        for v, trainer in trainers.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            trainer.train_step(batches)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times[v].append(time.perf_counter() - start)
-    base = statistics.median(times[variants[0]])
+    times = time_interleaved({v: t.train_step for v, t in trainers.items()}, lambda: random_batches(cfg, device, gen),
+                             steps, warmup, torch.cuda.synchronize if device.type == "cuda" else None)
     print(f"{'config':8} {'device':6} {'variant':55} {'median s/step':>14} {'min s/step':>11} {'speed-up':>9}")
-    for v in variants:
-        med = statistics.median(times[v])
-        print(f"{name:8} {device.type:6} {v:55} {med:14.3f} {min(times[v]):11.3f} {base / med:9.2f}", flush=True)
+    for v, med, fastest, speedup in speedup_rows(times):
+        print(f"{name:8} {device.type:6} {v:55} {med:14.3f} {fastest:11.3f} {speedup:9.2f}", flush=True)
 
 
 def blur_gflop(model, crop: int) -> float:
