@@ -1,38 +1,73 @@
 """Export a registered network to ONNX and check it against PyTorch.
 
-``python -m dmenet.export --format onnx [--model FILE] --out FILE.onnx [--network dmenet] [--size H W]``
+``python -m dmenet.export --format onnx [--network NAME] [--model FILE] --out FILE.onnx [--size H W]``
 
-The DMENet export is B's σ path with moving BatchNorm statistics, as :mod:`dmenet.models.fuse` runs it:
-BatchNorm folded, 1×1 convolutions as matrix products, no auxiliary heads. Input ``image`` is (N, 3, H, W) float32
-RGB in [0, 1]. Output ``label`` is (N, 1, H, W) in [0, 1], with σ px = label·σ_max (``syndof.units.label_to_sigma``),
-and then the model's σ curve if it has one (the curve is not in the graph). The graph is traced at one input size
-(``--size``, multiples of 16, default 480 640) and is valid for that size only. The detection path normalises with
-per-image statistics and is not exported.
+Networks (:data:`EXPORTERS`; input float32 in [0, 1], NCHW):
 
-After the export, ONNX Runtime runs the file on a random input of that size and the largest |Δ| against the
-PyTorch forward is printed. The command fails (exit 1) above 1e-4. onnx and onnxruntime come with the ``export``
-extra (``pip install -e .[export]``).
+- ``dmenet`` (default): B's σ path with moving BatchNorm statistics, as :mod:`dmenet.models.fuse` runs it
+  (BatchNorm folded, 1×1 convolutions as matrix products, no auxiliary heads). Input ``image`` (N, 3, H, W) RGB;
+  output ``label`` (N, 1, H, W) in [0, 1], σ px = label·σ_max (``syndof.units.label_to_sigma``), then the model's σ
+  curve if it has one (the curve is not in the graph). The detection path normalises with per-image statistics and
+  is not exported. ``--size``: multiples of 16.
+- ``distill_student`` / ``distill_teacher``: the Distill-DBDGAN network (default model: the shipped student; a
+  teacher needs ``--model``). Input ``image`` (N, 3, H, W) RGB; output ``logit`` (N, 1, H, W), blur probability =
+  σ(scale·(logit − shift)) with the sidecar's ``logit_scale`` / ``logit_shift``. ``--size``: multiples of 32 (the
+  method's working size for a 640×480 photo is 256 320).
+- ``galetto``: the blur-level classifier (default model: the shipped one). Input ``patch`` (N, 1, 32, 32) gray;
+  output ``logits`` (N, 20), class k = Gaussian σ of k px. The batch axis is dynamic; ``--size`` is not used.
 
-Other networks register an exporter in :data:`EXPORTERS`: ``name -> fn(model_file, size) -> (module, example
-input, input names, output names)``.
+Graphs with an image input are traced at one input size (``--size``, default 480 640) and are valid for that size
+only. After the export, ONNX Runtime runs the file on a random input and the largest |Δ| against the PyTorch
+forward is printed; the command fails (exit 1) above 1e-4. onnx and onnxruntime come with the ``export`` extra
+(``pip install -e .[export]``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from dmenet import cli as dcli
 from syndof import cli
+from syndof.io import write_bytes_atomic
+
+if TYPE_CHECKING:
+    import torch
 
 TOLERANCE = 1e-4
 
 
-def _dmenet(model_file: str | None, size: tuple[int, int]):
+@dataclass(frozen=True)
+class Exportable:
+    """A network ready to trace: the eval-mode ``module``, an ``example`` input, the graph's input / output names
+    and its dynamic axes (``{name: {axis: label}}``; None = every size fixed at the example's)."""
+
+    module: torch.nn.Module
+    example: torch.Tensor
+    inputs: list[str]
+    outputs: list[str]
+    dynamic_axes: dict[str, dict[int, str]] | None = None
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """``build(model_file, (H, W)) -> Exportable``; ``multiple``: ``--size`` must be multiples of it (0: the network
+    takes no ``--size``)."""
+
+    build: Callable[[str | None, tuple[int, int]], Exportable]
+    multiple: int
+
+
+def _example(*shape: int):
+    import torch
+
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+
+
+def _dmenet(model_file: str | None, size: tuple[int, int]) -> Exportable:
     import torch
 
     from dmenet.inference import load_model
@@ -41,45 +76,96 @@ def _dmenet(model_file: str | None, size: tuple[int, int]):
     model = load_model(model_file)
     # the zero-pad + frame-fix rewrite of replicate convs slices in place, which the tracer cannot export
     net = InferenceBlur(model.blur, replicate=False).to(memory_format=torch.contiguous_format).eval()
-    return net, torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0)), ["image"], ["label"]
+    return Exportable(net, _example(1, 3, *size), ["image"], ["label"])
 
 
-EXPORTERS: dict[str, Callable] = {"dmenet": _dmenet}
+def _distill(kind: str, shipped: Callable[[], Path] | None):
+    """Exporter of a distill ``kind`` (student | teacher) model file; ``shipped``: where the default file lies."""
+
+    def build(model_file: str | None, size: tuple[int, int]) -> Exportable:
+        from dmenet.distill.model_io import load_distill_model
+        from dmenet.models.model_io import ModelFileError
+
+        if model_file is None and shipped is None:
+            raise ModelFileError(f"--network distill_{kind}: no {kind} is shipped; pass --model")
+        model, info = load_distill_model(model_file or shipped())
+        if info["kind"] != kind:
+            raise ModelFileError(f"{model_file}: a distill {info['kind']}, not a {kind} (--network distill_{kind})")
+        return Exportable(model, _example(1, 3, *size), ["image"], ["logit"])
+
+    return build
+
+
+def _galetto(model_file: str | None, size: tuple[int, int]) -> Exportable:
+    from dmenet.galetto import BATCH, PATCH
+    from dmenet.galetto.method import DEFAULT_MODEL
+    from dmenet.galetto.train import load_classifier
+
+    model = load_classifier(model_file or DEFAULT_MODEL)
+    return Exportable(model, _example(BATCH, 1, PATCH, PATCH), ["patch"], ["logits"],
+                      {"patch": {0: "windows"}, "logits": {0: "windows"}})
+
+
+def _shipped_student() -> Path:
+    from dmenet.distill.method import DEFAULT_STUDENT
+
+    return DEFAULT_STUDENT
+
+
+EXPORTERS: dict[str, Exporter] = {
+    "dmenet": Exporter(_dmenet, 16),
+    "distill_student": Exporter(_distill("student", _shipped_student), 32),
+    "distill_teacher": Exporter(_distill("teacher", None), 32),
+    "galetto": Exporter(_galetto, 0),
+}
 """Registered networks: name → exporter (see the module docstring)."""
 
 
-def export_onnx(module, example, path: Path, input_names: list[str], output_names: list[str]) -> None:
-    """Trace ``module`` on ``example`` to an ONNX file at ``path``, written atomically (opset 17)."""
+def onnx_bytes(net: Exportable) -> bytes:
+    """Trace ``net`` on its example input to an ONNX graph (opset 17), returned as bytes."""
+    import io
+
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced as constants: expected
-            torch.onnx.export(module, (example,), tmp, dynamo=False, input_names=input_names,
-                              output_names=output_names, opset_version=17)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced as constants: expected
+        # the TorchScript exporter is chosen on purpose (the dynamo one needs onnxscript); its notices are expected
+        warnings.filterwarnings("ignore", "You are using the legacy TorchScript", DeprecationWarning)
+        warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
+        torch.onnx.export(net.module, (net.example,), buffer, dynamo=False, input_names=net.inputs,
+                          output_names=net.outputs, dynamic_axes=net.dynamic_axes, opset_version=17)
+    return buffer.getvalue()
 
 
-def check_onnx(module, example, path: Path, threads: int = 1) -> float:
-    """Largest |Δ| between ONNX Runtime's output for ``example`` and the PyTorch module's."""
-    import numpy as np
+def export_onnx(net: Exportable, path: Path) -> None:
+    """Trace ``net`` (:func:`onnx_bytes`) to the ONNX file ``path``, written atomically."""
+    write_bytes_atomic(path, onnx_bytes(net))
+
+
+def ort_session(graph: bytes | Path, threads: int = 1):
+    """An ONNX Runtime CPU session of ``graph`` (bytes or a file) with ``threads`` intra-op threads that sleep, not
+    spin, between runs."""
     import onnxruntime as ort
-    import torch
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    got = session.run(None, {name: example.numpy()})[0]
+    # no busy-waiting between runs: ONNX Runtime's idle threads would otherwise spin and slow the PyTorch work
+    # around each call (measured: a PyTorch forward timed right after a spinning session ran 2× slower)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def check_onnx(net: Exportable, path: Path, threads: int = 1) -> float:
+    """Largest |Δ| between ONNX Runtime's output for ``net.example`` and the PyTorch module's."""
+    import numpy as np
+    import torch
+
+    session = ort_session(path, threads)
+    got = session.run(None, {net.inputs[0]: net.example.numpy()})[0]
     with torch.inference_mode():
-        want = module(example).numpy()
+        want = net.module(net.example).numpy()
     return float(np.abs(got - want).max())
 
 
@@ -93,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     dcli.add_model(p)
     p.add_argument("--out", type=Path, required=True, help="output .onnx file")
     p.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"),
-                   help="input size the graph is traced at (multiples of 16)")
+                   help="input size the graph is traced at (multiples of 16 for dmenet, 32 for distill_*)")
     cli.add_threads(p, default=1)
     return p
 
@@ -103,8 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.apply_threads(args.threads)
     h, w = args.size
-    if h <= 0 or w <= 0 or h % 16 or w % 16:
-        return cli.fail(f"--size must be positive multiples of 16, got {h} {w}")
+    exporter = EXPORTERS[args.network]
+    if exporter.multiple and (h <= 0 or w <= 0 or h % exporter.multiple or w % exporter.multiple):
+        return cli.fail(f"--size must be positive multiples of {exporter.multiple} for --network {args.network}, "
+                        f"got {h} {w}")
     if args.out.exists() and args.out.is_dir():
         return cli.fail(f"--out {args.out} is a folder")
     try:
@@ -112,10 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         return cli.fail(f"{exc.name} is not installed (pip install -e .[export])")
-    module, example, inputs, outputs = EXPORTERS[args.network](args.model, (h, w))  # bad model file: exit 2
-    export_onnx(module, example, args.out, inputs, outputs)
-    delta = check_onnx(module, example, args.out, args.threads)
-    print(f"{args.out}: {args.network} at {h}x{w}, max |Δ| vs PyTorch {delta:.2e} (tolerance {TOLERANCE:g})")
+    net = exporter.build(args.model, (h, w))  # bad model file: exit 2
+    export_onnx(net, args.out)
+    delta = check_onnx(net, args.out, args.threads)
+    shape = "x".join(str(n) for n in net.example.shape)
+    print(f"{args.out}: {args.network}, input {shape}{' (dynamic axes)' if net.dynamic_axes else ''}, "
+          f"max |Δ| vs PyTorch {delta:.2e} (tolerance {TOLERANCE:g})")
     return 0 if delta <= TOLERANCE else 1
 
 if __name__ == "__main__":

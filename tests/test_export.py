@@ -55,3 +55,55 @@ def test_missing_model_is_a_usage_error(tmp_path, capsys):
     rc = export.main(["--format", "onnx", "--model", str(tmp_path / "nope.safetensors"), "--out",
                       str(tmp_path / "x.onnx")])
     assert rc == 2 and "nope.safetensors" in capsys.readouterr().err
+
+
+def test_distill_student_export_matches_pytorch(tmp_path, capsys):
+    """The shipped student, traced at 64×96: ONNX Runtime's logits equal PyTorch's on a new input."""
+    from dmenet.distill.method import DEFAULT_STUDENT
+    from dmenet.distill.model_io import load_distill_model
+
+    out = tmp_path / "student.onnx"
+    assert export.main(["--format", "onnx", "--network", "distill_student", "--out", str(out),
+                        "--size", "64", "96"]) == 0
+    assert "distill_student, input 1x3x64x96" in capsys.readouterr().out
+    model, _ = load_distill_model(DEFAULT_STUDENT)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(3))
+    got = export.ort_session(out).run(None, {"image": x.numpy()})[0]
+    with torch.inference_mode():
+        want = model(x).numpy()
+    assert got.shape == (1, 1, 64, 96) and np.abs(got - want).max() < 1e-4
+    assert want.std() > 1e-2  # a non-constant map
+
+
+def test_galetto_export_has_a_dynamic_batch(tmp_path, capsys):
+    """The classifier's graph takes any number of 32×32 windows and matches PyTorch's logits."""
+    from dmenet.galetto.method import DEFAULT_MODEL
+    from dmenet.galetto.train import load_classifier
+
+    out = tmp_path / "galetto.onnx"
+    assert export.main(["--format", "onnx", "--network", "galetto", "--out", str(out)]) == 0
+    assert "(dynamic axes)" in capsys.readouterr().out
+    model = load_classifier(DEFAULT_MODEL)
+    session = export.ort_session(out)
+    for n in (1, 5):
+        x = torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(n))
+        got = session.run(None, {"patch": x.numpy()})[0]
+        with torch.inference_mode():
+            want = model(x).numpy()
+        assert got.shape == (n, 20) and np.abs(got - want).max() < 1e-4
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--network", "distill_teacher"], "no teacher is shipped"),
+    (["--network", "distill_teacher", "--model", "checkpoints/distill_student.safetensors"], "not a teacher"),
+    (["--network", "distill_student", "--size", "48", "64"], "multiples of 32"),
+])
+def test_distill_export_usage_errors(tmp_path, capsys, args, words):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    args = [str(repo / a) if a.startswith("checkpoints/") else a for a in args]
+    rc = export.main(["--format", "onnx", "--out", str(tmp_path / "x.onnx"), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and words in err[0]
+    assert not list(tmp_path.iterdir())
