@@ -1,0 +1,75 @@
+"""experiments/device/pack_distill.py: the distill data packed for a lent GPU is what the trainer holds in memory
+(masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from hashlib import sha256
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pack_module():
+    spec = importlib.util.spec_from_file_location("pack_distill", REPO / "experiments" / "device" / "pack_distill.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    from conftest import shared_file
+
+    data = shared_file("data")
+    shared_file("data", "cuhk", "train_image")
+    out = tmp_path_factory.mktemp("pack") / "distill"
+    assert _pack_module().main(["--shared", str(data), "--out", str(out)]) == 0
+    return data, out
+
+
+def test_packed_items_are_what_the_trainer_preloads(packed):
+    from dmenet.distill.data import Item, labelled_items, preload
+
+    data, out = packed
+    manifest = json.loads((out / "MANIFEST.json").read_text())
+    assert manifest["counts"] == {"cuhk/train_image": 599, "bsds500/train": 127, "bsds500/val": 64, "cuhk5/image": 5}
+    assert manifest["bytes"] < 23 * 2**20  # beside the 33 MiB tree and the 7 MiB of wheels, under 64 MiB
+    for name, digest in list(manifest["sha256"].items())[::97]:
+        assert sha256((out / name).read_bytes()).hexdigest() == digest
+    items = labelled_items(str(data / "cuhk" / "train_image"), str(data / "cuhk" / "gt"),
+                           str(REPO / "experiments" / "distill" / "cuhk_split_val.txt"))[:3]
+    for item in items:
+        image, mask, _ = preload(item, 416)
+        stem = item.image.stem
+        image2, mask2, _ = preload(Item(out / "cuhk" / "train_image" / f"{stem}.jpg",
+                                        out / "cuhk" / "gt" / f"{stem}.png", None), 416)
+        assert max(mask.shape) == 416 and np.array_equal(mask, mask2) and 0 < mask.mean() < 255
+        assert np.abs(image.astype(int) - image2).mean() < 6  # JPEG quality 85
+    for photo in (data / "cuhk" / "image").iterdir():  # the 5 test photos travel unchanged, to be scored there
+        assert (out / "cuhk5" / "image" / photo.name).read_bytes() == photo.read_bytes()
+
+
+def test_pack_refuses_an_existing_folder_and_bad_options(packed, tmp_path, capsys):
+    data, out = packed
+    before = sorted(p.name for p in out.iterdir())
+    pack = _pack_module()
+    assert pack.main(["--shared", str(data), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert pack.main(["--shared", str(data), "--out", str(tmp_path / "x"), "--quality", "0"]) == 2
+    assert pack.main(["--shared", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--quality" in err[0] and "nowhere" in err[1]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_device_scripts_parse():
+    for script in sorted((REPO / "experiments" / "device").glob("*.sh")):
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
