@@ -1,29 +1,28 @@
 """Pack the distill training data small enough to travel to a lent GPU with the working tree (issue 20).
 
-    python experiments/device/pack_distill.py [--shared ../shared/data] [--out .dev/distill] [--quality 90]
+    python experiments/device/pack_distill.py [--shared ../shared/data] [--out .dev/distill] [--quality 85]
 
 The device call carries the working tree, the kornia wheels (``.whl``, 7.3 MB) and this folder in at most 64 MiB
-(``/work/.library/device/README.md``); the CUHK photos alone are 76 MB at full size. The trainer holds every photo
-shrunk to ``data.preload_long_side`` (416 px) anyway, so this writes each listed item exactly as
-:func:`dmenet.distill.data.preload` holds it: the photo as a JPEG of ``--quality`` (default 85, the one lossy step; 90 would not fit), the mask
-as a PNG (255 = blurred, so the trainer's CUHK polarity reads it unchanged). Items: the CUHK training and validation
-stems of ``experiments/distill/cuhk_split_{train,val}.txt`` and the screened sharp BSDS500 train / val photos of
-``bsds_sharp_{train,val}.txt``; never a test image. Layout (the trainer's ``data.*`` keys point into it; see
-``distill_pair.sh``)::
+(``/work/.library/device/README.md``); the CUHK photos alone are 76 MB at full size. The trainer holds every
+photo shrunk to ``data.preload_long_side`` (416 px) anyway, so this writes each listed item exactly as
+:func:`dmenet.distill.data.preload` holds it: the photo as a JPEG of ``--quality`` (default 85, the one lossy
+step; 90 would not fit), the mask as a PNG (255 = blurred, so the trainer's CUHK polarity reads it unchanged).
+Items: the CUHK training and validation stems of ``experiments/distill/cuhk_split_{train,val}.txt`` and the
+screened sharp BSDS500 train / val photos of ``bsds_sharp_{train,val}.txt``; never a test image. Layout (the
+trainer's ``data.*`` keys point into it; see ``distill_pair.sh``)::
 
     OUT/cuhk/train_image/STEM.jpg  OUT/cuhk/gt/STEM.png  OUT/bsds500/train/STEM.jpg  OUT/bsds500/val/STEM.jpg
     OUT/cuhk5/image/*.jpg  OUT/cuhk5/gt/*.png   (the 5 shared CUHK test photos and masks, bytes unchanged)
     OUT/MANIFEST.json   (sources, settings, counts, bytes, SHA-256 of every file)
 
-Validation on the device therefore scores at the packed mask size, not at the native one: its figures are for
-choosing a checkpoint there; final figures are measured here on the full-size data. The folder is built beside
-``--out`` and renamed into place; an existing ``--out`` or a bad input (a missing or corrupt photo, an empty list)
-is exit 2 with one line, leaving nothing behind.
+Validation on the device therefore scores at the packed mask size, not at the native one: it only chooses a
+checkpoint there. The CUHK-5 scores there use the unchanged test photos. The folder is built beside ``--out`` and
+renamed into place; an existing ``--out`` or a bad input (a missing or corrupt photo, an empty list) is exit 2
+with one line, leaving nothing behind.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
