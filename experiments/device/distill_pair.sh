@@ -88,12 +88,12 @@ T_SECS=$($PY -c "print(int($LEFT * $TEACHER_SHARE))")
 T_STEPS=$(steps_for "$T_SECS" "$T_STEP")
 echo "probe: teacher $T_STEP s/step, student $S_STEP s/step; $LEFT s left at $(elapsed) s"
 train teacher experiments/distill/teacher_faithful.yaml "$T_STEPS" "$T_SECS" train.log_every=20
-TEACHER=$(best "$RUNS/teacher")
+TEACHER=$(best "$RUNS/teacher") || { echo "the teacher run wrote no checkpoint" >&2; exit 5; }
 S_SECS=$(( BUDGET - $(elapsed) - 60 ))
 S_STEPS=$(steps_for "$S_SECS" "$S_STEP")
 train student experiments/distill/student_faithful.yaml "$S_STEPS" "$S_SECS" train.log_every=20 \
     train.teacher_model="$TEACHER/model"
-STUDENT=$(best "$RUNS/student")
+STUDENT=$(best "$RUNS/student") || { echo "the student run wrote no checkpoint" >&2; exit 5; }
 echo "== chosen: teacher $TEACHER, student $STUDENT at $(elapsed) s"
 for kind in teacher student; do
     src=$([ $kind = teacher ] && echo "$TEACHER" || echo "$STUDENT")
