@@ -425,3 +425,34 @@ def test_ablation_script_pairs_images_and_bootstraps_differences(tmp_path, capsy
     (syn / "blur_map_binary" / "000001_x_binary.png").unlink()
     with pytest.raises(SystemExit, match="missing ground truth"):
         mod.main(["--models", *models.values(), "--base", "base", "--synthetic", str(syn), "--out", str(out)])
+
+
+def _calibrate_setup(tmp_path: Path) -> list[str]:
+    """A random tiny student and a tiny labelled set: distill.calibrate's arguments but --device and --out."""
+    from dmenet.distill.model_io import save_distill_model
+
+    torch.manual_seed(0)
+    save_distill_model(tmp_path / "student", "student", EffUNet(TINY_STUDENT))
+    return ["--model", str(tmp_path / "student"), "--set", *_dataset(tmp_path / "data"), "data.val_side=64"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_calibrate_on_cuda_without_cuda_is_refused_before_writing(tmp_path, capsys):
+    from dmenet.distill import calibrate
+
+    assert calibrate.main([*_calibrate_setup(tmp_path), "--device", "cuda", "--out", str(tmp_path / "cal")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda" in err[0] and "CUDA is not available" in err[0]
+    assert not list(tmp_path.glob("cal*"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_calibrate_on_cuda_fits_what_the_cpu_fits(tmp_path):
+    from dmenet.distill import calibrate
+
+    args = _calibrate_setup(tmp_path)
+    for device in ("cpu", "cuda"):
+        assert calibrate.main([*args, "--device", device, "--out", str(tmp_path / f"cal_{device}")]) == 0
+    cpu, gpu = (json.loads((tmp_path / f"cal_{d}.json").read_text()) for d in ("cpu", "cuda"))
+    assert (gpu["logit_scale"], gpu["logit_shift"]) == (cpu["logit_scale"], cpu["logit_shift"])
+    assert abs(gpu["calibration"]["mae_fit"] - cpu["calibration"]["mae_fit"]) < 1e-3

@@ -59,19 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="distill config whose data section names the validation list")
     cli.add_set(p, help="config overrides, e.g. --set data.val_side=320")
     cli.add_threads(p, default=1)
+    cli.add_device(p)
     a = p.parse_args(argv)
     cli.apply_threads(a.threads)
+    cli.check_device(a.device)
     if any(f.exists() for f in model_paths(a.out)):
         raise ConfigError(f"{a.out}: exists; a calibrated model is written to a new file")
     cfg = load_distill_config(a.config, a.overrides).data
-    model, info = load_distill_model(a.model)
+    model, info = load_distill_model(a.model, a.device)
     items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
     logits, masks = [], []
     with torch.no_grad():
         for it in items:
             image, mask, _ = load_item(it, cfg.white_is_blurred)
             x = torch.from_numpy(np.ascontiguousarray(resize_side(image, cfg.val_side).transpose(2, 0, 1)))[None]
-            logits.append(model(x)[0, 0].numpy().astype(np.float64))
+            logits.append(model(x.to(a.device))[0, 0].cpu().numpy().astype(np.float64))
             masks.append(resize_mask(mask, (cfg.val_side, cfg.val_side)).astype(np.float64))
     z, m = sample_pixels(logits, masks)
     raw = float(np.abs(blur_probability_from_logit(z) - m).mean())
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     meta.update(logit_scale=scale, logit_shift=shift,
                 calibration={"source": str(a.model), "val_list": cfg.val_list, "n_images": len(items),
                              "side": cfg.val_side, "mae_raw": raw, "mae_fit": err})
-    save_distill_model(a.out, info["kind"], model, meta)
+    save_distill_model(a.out, info["kind"], model, meta)  # tensors copied to the CPU there
     print(f"scale {scale:g} shift {shift:g}: validation MAE {raw:.4f} -> {err:.4f} ({len(items)} images)")
     return 0
 

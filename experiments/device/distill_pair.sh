@@ -10,10 +10,10 @@
 # gets TEACHER_SHARE of the time left, the student the rest (step counts multiples of CKPT, the validation
 # interval); a run still going at its deadline is stopped and its best checkpoint stands. The teacher checkpoint
 # with the best validation Fmax (60 CUHK validation images at 320², scored at the packed mask size) teaches the
-# student. Both best checkpoints are then calibrated on the validation images (dmenet.distill.calibrate, CPU) and
+# student. Both best checkpoints are then calibrated on the validation images (dmenet.distill.calibrate) and
 # scored on the 5 CUHK images of .dev/distill/cuhk5 at native size (dmenet.evaluate --benchmark cuhk), when packed.
-# $OUT gets each run's val.jsonl, metrics.jsonl and config.yaml, the evaluations' summaries and this log: no model
-# file (the teacher's 80 M parameters cannot come back; figures are measured there).
+# $OUT gets each run's val.jsonl, metrics.jsonl and config.yaml, the evaluations' metrics and the CUDA-only tests'
+# output; no model file (the teacher's 80 M parameters cannot come back; figures are measured there).
 # Dry run on a CPU, two steps each at small crops (2 min 10 s here, 2 threads; DATA=a packed folder, PY=.venv/bin/python):
 #   DEV=cpu BUDGET=600 PROBE=2 CKPT=2 MIN_STEPS=2 MAX_STEPS=2 EXTRA="data.crop=64 data.batch=2 \
 #       data.sharp_per_batch=1 data.val_side=64" bash experiments/device/distill_pair.sh
@@ -43,6 +43,9 @@ if ls .whl/*.whl >/dev/null 2>&1; then   # kornia for the device (experiments/de
         && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 $PY -c "import kornia" || { echo "kornia is missing: carry .whl (experiments/device/wheels.sh)" >&2; exit 3; }
+# the CUDA-only tests, beside the probes (their output comes back in $OUT)
+[ "$DEV" = cuda ] && { timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_render.py tests/test_galetto.py \
+    tests/test_distill.py -k "cuda or gpu" > "$OUT/pytest_cuda.txt" 2>&1 & }
 PATHS="data.images=$DATA/cuhk/train_image data.masks=$DATA/cuhk/gt data.sharp_images=$DATA/bsds500/train \
 data.sharp_val_images=$DATA/bsds500/val"
 COMMON="train.device=$DEV train.threads=$THREADS train.wandb=disabled $PATHS $EXTRA"
@@ -98,7 +101,7 @@ echo "== chosen: teacher $TEACHER, student $STUDENT at $(elapsed) s"
 for kind in teacher student; do
     src=$([ $kind = teacher ] && echo "$TEACHER" || echo "$STUDENT")
     $PY -m dmenet.distill.calibrate --model "$src/model" --config experiments/distill/${kind}_faithful.yaml \
-        --set $PATHS $EXTRA --threads "$THREADS" --out "$RUNS/${kind}_cal/model" | tail -n 2
+        --set $PATHS $EXTRA --threads "$THREADS" --device "$DEV" --out "$RUNS/${kind}_cal/model" | tail -n 2
     if [ -d "$DATA/cuhk5" ]; then
         $PY -m dmenet.evaluate --benchmark cuhk --data "$DATA/cuhk5" --method distill_$kind \
             --model "$RUNS/${kind}_cal/model.safetensors" --device "$DEV" --wandb disabled \
