@@ -324,7 +324,8 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int,
         "bsds_trainval": generate(syn / "_bsds", images=out / "src_bsds_trainval", count=n_tv, seed=seed + 1,
                                   workers=workers),
         "ebb": generate(syn / "_ebb", images=ebb_img, depths=ebb_depth, count=24, seed=seed + 2, workers=workers),
-        "test": generate(out / "synthetic_test", images=out / "src_bsds_test", count=60, seed=seed + 100, workers=workers),
+        "test": generate(out / "synthetic_test", images=out / "src_bsds_test", count=60, seed=seed + 100,
+                         workers=workers),
     }
     # Merge the three training parts into one SYNDOF folder (links; stems are unique per part by prefix).
     for part in ("_bsds", "_ebb"):

@@ -15,7 +15,8 @@ SCANNED = ("dmenet", "syndof", "tests", "benchmarks", "experiments", "docs", "ch
 SUFFIXES = {".py", ".yaml", ".yml", ".md", ".cfg", ".toml"}
 
 # "docs/method.md §11.2", "docs/evaluation.md §4–§5", "method.md §4, §11.2" (inside docs/), "docs/history.md"
-REF = re.compile(r"(?P<prefix>docs/)?(?P<name>[A-Za-z_][\w-]*)\.md(?P<sections>(?:[ \t]*(?:,|–|-|and)?[ \t]*§\d+(?:\.\d+)?)*)")
+REF = re.compile(r"(?P<prefix>docs/)?(?P<name>[A-Za-z_][\w-]*)\.md"
+                 r"(?P<sections>(?:[ \t]*(?:,|–|-|and)?[ \t]*§\d+(?:\.\d+)?)*)")
 SECTION = re.compile(r"§(\d+(?:\.\d+)?)")
 HEADING = re.compile(r"^#{2,4}\s+(\d+(?:\.\d+)?)[.\s]", re.MULTILINE)
 OUTSIDE = ("shared/reference",)
@@ -85,7 +86,8 @@ def test_sections_cited_inside_a_doc_exist_in_it():
 
 def test_no_reference_to_files_outside_the_repository():
     """Every ``NAME.md`` the code and docs mention is a file of the repository (or an output the tools write)."""
-    ours = {p.name for p in [ROOT / "README.md", ROOT / "BENCHMARKS.md", *ROOT.glob("*/*.md"), *ROOT.glob("*/*/*.md")]} | GENERATED
+    docs = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *ROOT.glob("*/*.md"), *ROOT.glob("*/*/*.md")]
+    ours = {p.name for p in docs} | GENERATED
     md_name = re.compile(r"([A-Za-z_][\w-]*\.md)\b")
     bad = [f"{p.relative_to(ROOT)}:{i}: {name}"
            for p in repo_files()

@@ -32,7 +32,8 @@ def test_predictions_mode_writes_every_report(shared, tmp_path):
     meta = json.loads((out / "metrics.json").read_text())
     assert meta["benchmark"] == "cuhk" and meta["metrics"]["n_images"] == 6
     assert meta["protocol"]["beta2"] == 0.3 and meta["protocol"]["resolution"] == "native"
-    assert "inverted" in meta["protocol"]["prediction_polarity"] and "white = blurred" in meta["protocol"]["gt_polarity"]
+    protocol = meta["protocol"]
+    assert "inverted" in protocol["prediction_polarity"] and "white = blurred" in protocol["gt_polarity"]
     assert "pooled" in meta["protocol"]["aggregation"]
     for key in ("mae", "fmax", "fmax_of_mean_curve", "f_at_0.5", "iou_pooled", "adaptive_f_1.5", "adaptive_f_2",
                 "pr_auc"):

@@ -300,6 +300,7 @@ def test_summary_counts(capsys):
     assert rows["B total"][0] == rows["B encoder"][0] + rows["B decoder"][0] == n_params(build_dmenet(cfg).blur)
     assert rows["S"][0] == n_params(Calibration(0.25))
     assert all(flops > 0 for _, flops in rows.values())
-    assert main(["--config", str(Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"), "--size", "32"]) == 0
+    tiny = Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"
+    assert main(["--config", str(tiny), "--size", "32"]) == 0
     out = capsys.readouterr().out
     assert "B total" in out and "C (frozen)" in out

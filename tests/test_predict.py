@@ -257,7 +257,8 @@ def test_cli_runs_one_flip_by_default_and_notes_the_recipe_departure(tmp_path, r
     monkeypatch.setattr(registry, "make_method", spy)  # every --method is built through it
     rng_img = rng.random((40, 56, 3)).astype(np.float32)
     sio.write_image(tmp_path / "in" / "small.png", rng_img)
-    base = [str(tmp_path / "in"), "--checkpoint", str(Path(__file__).resolve().parents[1] / "checkpoints" / "dmenet_lite.safetensors")]
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "dmenet_lite.safetensors"
+    base = [str(tmp_path / "in"), "--checkpoint", str(shipped)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the default must not warn
         assert predict.main(base + ["--out", str(tmp_path / "a")]) == 0
