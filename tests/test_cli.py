@@ -94,10 +94,12 @@ EXPECTED_OUTPUT = {
     "distill-train": "runs/distill_train_example/ckpt/step_000003/model.safetensors",
     "distill-summary": None,
     "distill-calibrate": "runs/distill_calibrate_example/model.safetensors",
+    "distill-select": None,
 }
 
 
-NEEDS = {"dmenet-train": "syndof-generate", "galetto-train": "galetto-build-patches"}
+NEEDS = {"dmenet-train": "syndof-generate", "galetto-train": "galetto-build-patches",
+         "distill-select": "distill-train"}
 """Examples that read the output of another script's example."""
 
 

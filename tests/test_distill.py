@@ -456,3 +456,39 @@ def test_calibrate_on_cuda_fits_what_the_cpu_fits(tmp_path):
     cpu, gpu = (json.loads((tmp_path / f"cal_{d}.json").read_text()) for d in ("cpu", "cuda"))
     assert (gpu["logit_scale"], gpu["logit_shift"]) == (cpu["logit_scale"], cpu["logit_shift"])
     assert abs(gpu["calibration"]["mae_fit"] - cpu["calibration"]["mae_fit"]) < 1e-3
+
+
+def test_selection_rule_follows_selection_md():
+    """experiments/distill/SELECTION.md: sharp-val ≤ 0.2 first, then the highest Fmax, ties (0.002) to the lowest
+    MAE and then the later step; with no checkpoint under the sharp bar, the lowest sharp-val."""
+    from dmenet.distill.select import choose
+
+    def row(step, fmax, mae, sharp=0.1):
+        return {"step": step, "val_fmax": fmax, "val_mae": mae, "sharp_val_mean": sharp}
+
+    rows = [row(99, 0.90, 0.20), row(199, 0.93, 0.30, sharp=0.25), row(299, 0.899, 0.18), row(399, 0.85, 0.10)]
+    assert choose(rows)["step"] == 299  # 199 fails the sharp bar; 299 ties 99 on Fmax and has the lower MAE
+    assert choose([row(99, 0.9, 0.2), row(199, 0.9, 0.2)])["step"] == 199  # a full tie goes to the later step
+    assert choose([row(99, 0.9, 0.2, sharp=0.4), row(199, 0.95, 0.1, sharp=0.3)])["step"] == 199
+    with pytest.raises(ValueError, match="no validated checkpoint"):
+        choose([])
+    with pytest.raises(ValueError, match="lacks val_mae"):
+        choose([{"step": 1, "val_fmax": 0.5}])
+
+
+def test_select_cli_reads_a_run_and_skips_removed_checkpoints(tmp_path, capsys):
+    from dmenet.distill import select
+
+    run = tmp_path / "run"
+    rows = [{"step": 99, "val_fmax": 0.95, "val_mae": 0.1, "sharp_val_mean": 0.1},
+            {"step": 199, "val_fmax": 0.90, "val_mae": 0.2, "sharp_val_mean": 0.1}]
+    run.mkdir()
+    (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "ckpt" / "step_000199").mkdir(parents=True)  # step 99 was removed by keep_last
+    assert select.main([str(run)]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "ckpt" / "step_000199")
+    (run / "ckpt" / "step_000199").rmdir()
+    assert select.main([str(run)]) == 2
+    assert "none of the 2 validated checkpoints" in capsys.readouterr().err
+    assert select.main([str(tmp_path / "nowhere")]) == 2
+    assert "no validation log" in capsys.readouterr().err

@@ -8,9 +8,9 @@
 # The tree (33.4 MiB on 4 Dec), .whl and .dev/distill must stay under the call's 64 MiB.
 # Steps: kornia installed from .whl; a PROBE-step run of each network measures its seconds per step; the teacher
 # gets TEACHER_SHARE of the time left, the student the rest (step counts multiples of CKPT, the validation
-# interval); a run still going at its deadline is stopped and its best checkpoint stands. The teacher checkpoint
-# with the best validation Fmax (60 CUHK validation images at 320², scored at the packed mask size) teaches the
-# student. Both best checkpoints are then calibrated on the validation images (dmenet.distill.calibrate) and
+# interval); a run still going at its deadline is stopped and its checkpoints stand. The teacher checkpoint chosen
+# by experiments/distill/SELECTION.md (python -m dmenet.distill.select: validation Fmax on 60 CUHK validation
+# images at 320², scored at the packed mask size, among checkpoints with sharp-val ≤ 0.2) teaches the student. Both best checkpoints are then calibrated on the validation images (dmenet.distill.calibrate) and
 # scored on the 5 CUHK images of .dev/distill/cuhk5 at native size (dmenet.evaluate --benchmark cuhk), when packed.
 # $OUT gets each run's val.jsonl, metrics.jsonl and config.yaml, the evaluations' metrics and the CUDA-only tests'
 # output; no model file (the teacher's 80 M parameters cannot come back; figures are measured there).
@@ -69,15 +69,6 @@ steps_for() {  # SECONDS SEC_PER_STEP: a multiple of CKPT within [MIN_STEPS, MAX
 n = int(0.85 * s / p) // c * c; print(min(max(n, int(sys.argv[4])), int(sys.argv[5])))" "$1" "$2" "$CKPT" \
         "$MIN_STEPS" "$MAX_STEPS"
 }
-best() {  # RUN: the checkpoint folder with the best validation Fmax
-    $PY - "$1" <<'PYEOF'
-import json, sys
-rows = [json.loads(l) for l in open(f"{sys.argv[1]}/val.jsonl")]
-row = max(rows, key=lambda r: r.get("val_fmax", -1.0))
-print(f"{sys.argv[1]}/ckpt/step_{row['step']:06d}")
-PYEOF
-}
-
 # probes: seconds per step of each network (the student's with a live teacher of the same size, as it will run)
 train probe_teacher experiments/distill/teacher_faithful.yaml "$PROBE" 300 train.log_every=1 train.ckpt_every="$PROBE" \
     || exit 4
@@ -91,12 +82,12 @@ T_SECS=$($PY -c "print(int($LEFT * $TEACHER_SHARE))")
 T_STEPS=$(steps_for "$T_SECS" "$T_STEP")
 echo "probe: teacher $T_STEP s/step, student $S_STEP s/step; $LEFT s left at $(elapsed) s"
 train teacher experiments/distill/teacher_faithful.yaml "$T_STEPS" "$T_SECS" train.log_every=20
-TEACHER=$(best "$RUNS/teacher") || { echo "the teacher run wrote no checkpoint" >&2; exit 5; }
+TEACHER=$($PY -m dmenet.distill.select "$RUNS/teacher") || exit 5   # experiments/distill/SELECTION.md
 S_SECS=$(( BUDGET - $(elapsed) - 60 ))
 S_STEPS=$(steps_for "$S_SECS" "$S_STEP")
 train student experiments/distill/student_faithful.yaml "$S_STEPS" "$S_SECS" train.log_every=20 \
     train.teacher_model="$TEACHER/model"
-STUDENT=$(best "$RUNS/student") || { echo "the student run wrote no checkpoint" >&2; exit 5; }
+STUDENT=$($PY -m dmenet.distill.select "$RUNS/student") || exit 5
 echo "== chosen: teacher $TEACHER, student $STUDENT at $(elapsed) s"
 for kind in teacher student; do
     src=$([ $kind = teacher ] && echo "$TEACHER" || echo "$STUDENT")

@@ -1,0 +1,79 @@
+"""The checkpoint selection rule of distill runs (``experiments/distill/SELECTION.md``), applied to a run folder.
+
+    python -m dmenet.distill.select RUN          # prints RUN/ckpt/step_NNNNNN of the chosen checkpoint
+
+Among the checkpoints of ``RUN/val.jsonl`` whose ``sharp_val_mean`` is at most 0.2, take the highest ``val_fmax``;
+checkpoints within 0.002 of it are tied, and the tie goes to the lowest ``val_mae``, then to the later step. If no
+checkpoint has ``sharp_val_mean`` ≤ 0.2 (or none reports it), take the lowest ``sharp_val_mean``. Only rows whose
+checkpoint folder still exists are candidates (``train.keep_last`` removes old ones; the trainer keeps the best by
+Fmax as well).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from syndof import cli
+from syndof.io import InputError
+
+SHARP_BAR = 0.2
+FMAX_TIE = 0.002
+
+
+def choose(rows: Sequence[dict]) -> dict:
+    """The chosen row of validation ``rows`` (dicts with step, val_fmax, val_mae and optionally sharp_val_mean).
+
+    Raises ValueError when ``rows`` is empty or a row lacks ``step`` / ``val_fmax`` / ``val_mae``."""
+    if not rows:
+        raise ValueError("no validated checkpoint to choose from")
+    for row in rows:
+        missing = [k for k in ("step", "val_fmax", "val_mae") if k not in row]
+        if missing:
+            raise ValueError(f"validation row {row} lacks {', '.join(missing)}")
+    sharp_ok = [r for r in rows if r.get("sharp_val_mean", float("inf")) <= SHARP_BAR]
+    if not sharp_ok:
+        return min(rows, key=lambda r: (r.get("sharp_val_mean", float("inf")), -r["step"]))
+    top = max(r["val_fmax"] for r in sharp_ok)
+    tied = [r for r in sharp_ok if r["val_fmax"] >= top - FMAX_TIE]
+    return min(tied, key=lambda r: (r["val_mae"], -r["step"]))
+
+
+def checkpoint_folder(run: Path, step: int) -> Path:
+    return run / "ckpt" / f"step_{step:06d}"
+
+
+def choose_in_run(run: Path) -> tuple[Path, dict]:
+    """(checkpoint folder, its validation row) chosen among ``run``'s checkpoints that still exist."""
+    log = run / "val.jsonl"
+    if not log.is_file():
+        raise InputError(log, "no validation log (has the run reached a checkpoint?)")
+    try:
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise InputError(log, f"not JSON lines ({exc.msg}, line {exc.lineno})") from None
+    kept = [r for r in rows if "step" in r and checkpoint_folder(run, int(r["step"])).is_dir()]
+    if not kept:
+        raise InputError(run, f"none of the {len(rows)} validated checkpoints is still on disk")
+    row = choose(kept)
+    return checkpoint_folder(run, int(row["step"])), row
+
+
+EXAMPLE = "distill-select runs/distill_train_example"
+
+
+@cli.entry_point
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("dmenet.distill.select", __doc__, EXAMPLE)
+    p.add_argument("run", type=Path, help="a distill run folder (val.jsonl, ckpt/)")
+    args = p.parse_args(argv)
+    folder, row = choose_in_run(args.run)
+    print(folder)
+    print(f"chosen by experiments/distill/SELECTION.md: {json.dumps(row)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
