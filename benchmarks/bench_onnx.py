@@ -57,7 +57,7 @@ class OrtNetwork:
 
 
 def networks(name: str, threads: int):
-    """(input tensor, {variant: forward}) for one network; the first variant is today's PyTorch path."""
+    """{variant: forward on a fixed input} for one network; the first variant is the PyTorch path of today."""
     import torch
 
     from dmenet.export import EXPORTERS
