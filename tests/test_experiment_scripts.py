@@ -1,5 +1,9 @@
-"""experiments/device/pack_distill.py: the distill data packed for a lent GPU is what the trainer holds in memory
-(masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind."""
+"""Scripts under experiments/ that other work depends on.
+
+experiments/device/pack_distill.py: the distill data packed for a lent GPU is what the trainer holds in memory
+(masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind.
+experiments/validation_renders.py (whose full 28-s rebuild is checked byte for byte by the script itself): refuses
+to overwrite. The device shell scripts parse."""
 
 from __future__ import annotations
 
@@ -73,3 +77,12 @@ def test_pack_refuses_an_existing_folder_and_bad_options(packed, tmp_path, capsy
 def test_device_scripts_parse():
     for script in sorted((REPO / "experiments" / "device").glob("*.sh")):
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0, script
+
+
+def test_validation_renders_refuse_an_existing_folder(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("validation_renders", REPO / "experiments" / "validation_renders.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "v").mkdir()
+    assert module.main(["--out", str(tmp_path / "v")]) == 2
+    assert "exists" in capsys.readouterr().err
