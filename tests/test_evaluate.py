@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -411,3 +412,55 @@ def test_sharp_photos_through_a_method(tmp_path):
                           "--out", str(out), "--wandb", "disabled"]) == 0
     m = json.loads((out / "metrics.json").read_text())["metrics"]
     assert m["n_images"] == 2 and 0 <= m["mean_blur"] <= m["worst_mean_blur"] <= 1 and 0 <= m["blurred_share"] <= 1
+
+
+# per-render label MAE of rule g16's stage 1 (runs/g16/stage1, 4 Dec 2026): the shipped g5i, g14a, g15
+G16_BASE = [0.086048, 0.142353, 0.054157, 0.125534, 0.086306, 0.044597, 0.061548, 0.46157, 0.060472, 0.112931,
+            0.050621, 0.079928, 0.14437, 0.108058, 0.092615, 0.09603, 0.097683, 0.073194, 0.114974, 0.086861,
+            0.056539, 0.060972, 0.164694, 0.103271]
+G16_G14A = [0.068963, 0.120043, 0.051884, 0.123651, 0.073231, 0.036033, 0.068671, 0.43817, 0.05249, 0.110122,
+            0.047523, 0.072722, 0.135136, 0.094504, 0.07392, 0.086832, 0.096858, 0.062645, 0.103759, 0.074229,
+            0.044384, 0.062973, 0.143062, 0.10388]
+G16_G15 = [0.069717, 0.11814, 0.051334, 0.122603, 0.072246, 0.038119, 0.069746, 0.431638, 0.053696, 0.11188,
+           0.048936, 0.073529, 0.129562, 0.0946, 0.074726, 0.086799, 0.097894, 0.061479, 0.100988, 0.075232,
+           0.044994, 0.062084, 0.140664, 0.101135]
+
+
+def _per_image(folder: Path, values: list[float], metric: str = "mae", stems=None) -> Path:
+    folder.mkdir(parents=True)
+    stems = stems or [f"{i:06d}" for i in range(len(values))]
+    (folder / "per_image.csv").write_text("stem,mse," + metric + "\n"
+                                          + "".join(f"{s},0,{v}\n" for s, v in zip(stems, values)))
+    return folder
+
+
+def test_paired_bootstrap_reproduces_rule_g16(tmp_path, capsys):
+    """The figures rule g16 recorded (galetto_rule_g16.md): −0.0092 [−0.0123, −0.0060] and −0.0097 [−0.0133,
+    −0.0063], each better on 21 of 24 renders."""
+    from dmenet.eval import paired
+
+    idx = paired.bootstrap_indices(24, 10_000, 0)
+    for values, want in ((G16_G14A, (-0.0092, -0.0123, -0.0060)), (G16_G15, (-0.0097, -0.0133, -0.0063))):
+        r = paired.paired_bootstrap(np.array(G16_BASE), np.array(values), idx)
+        assert (round(r.delta, 4), round(r.low, 4), round(r.high, 4)) == want and (r.better, r.n) == (21, 24)
+    base = _per_image(tmp_path / "base", G16_BASE)
+    assert paired.main([str(base), str(_per_image(tmp_path / "g15", G16_G15)), "--metric", "mae"]) == 0
+    assert "Δ -0.0097 [-0.0133, -0.0063], better on 21 of 24" in capsys.readouterr().out
+
+
+def test_paired_bootstrap_basics_and_bad_input(tmp_path, capsys):
+    from dmenet.eval import paired
+
+    base = np.linspace(0.1, 0.5, 9)
+    r = paired.paired_bootstrap(base, base + 0.02, paired.bootstrap_indices(9, 500, 1))
+    assert abs(r.delta - 0.02) < 1e-12 and abs(r.low - 0.02) < 1e-12 and abs(r.high - 0.02) < 1e-12
+    assert r.better == 0  # higher MAE is worse
+    assert paired.paired_bootstrap(base, base + 0.02, paired.bootstrap_indices(9), higher_is_better=True).better == 9
+    a = _per_image(tmp_path / "a", [0.1, 0.2, 0.3])
+    b = _per_image(tmp_path / "b", [0.1, 0.2, 0.3], stems=["000000", "000001", "x"])
+    for argv, words in (([str(a), str(b), "--metric", "mae"], "not in both"),
+                        ([str(a), str(a), "--metric", "fmax"], "no column 'fmax'"),
+                        ([str(a), str(tmp_path / "none"), "--metric", "mae"], "no per_image.csv")):
+        assert paired.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
