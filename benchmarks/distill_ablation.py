@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.distill.model_io import load_distill_model
     from dmenet.eval.dbd import DBDAccumulator
     from syndof import io as sio
+    from dmenet.eval.paired import bootstrap_indices, paired_bootstrap
     from syndof.io import write_json_atomic
 
     torch.set_num_threads(a.threads)
@@ -78,17 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         for stem, image, mask in samples:
             acc.add(stem, blur_probability(model, image, side=cfg.val_side), mask)
         rows[name] = {m: np.array([r[m] for r in acc.rows]) for m in ("fmax", "mae")}
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(samples), (a.resamples, len(samples)))
+    idx = bootstrap_indices(len(samples), a.resamples, 0)  # the same resampled image sets for every model
     out = {"data": data, "base": a.base, "models": models, "n_images": len(samples), "rows": {}}
     for name in models:
         row = {m: float(rows[name][m].mean()) for m in ("fmax", "mae")}
         if name != a.base:
             for m in ("fmax", "mae"):
-                d = rows[name][m] - rows[a.base][m]
-                boots = d[idx].mean(axis=1)
-                row[f"{m}_diff"] = float(d.mean())
-                row[f"{m}_ci95"] = [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+                r = paired_bootstrap(rows[a.base][m], rows[name][m], idx)
+                row[f"{m}_diff"] = r.delta
+                row[f"{m}_ci95"] = [r.low, r.high]
         out["rows"][name] = row
     write_json_atomic(a.out, out)
     print(data)
