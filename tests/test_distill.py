@@ -470,6 +470,8 @@ def test_selection_rule_follows_selection_md():
     assert choose(rows)["step"] == 299  # 199 fails the sharp bar; 299 ties 99 on Fmax and has the lower MAE
     assert choose([row(99, 0.9, 0.2), row(199, 0.9, 0.2)])["step"] == 199  # a full tie goes to the later step
     assert choose([row(99, 0.9, 0.2, sharp=0.4), row(199, 0.95, 0.1, sharp=0.3)])["step"] == 199
+    no_sharp = [{"step": 99, "val_fmax": 0.95, "val_mae": 0.3}, {"step": 199, "val_fmax": 0.90, "val_mae": 0.1}]
+    assert choose(no_sharp)["step"] == 99  # no sharp validation photos: Fmax alone
     with pytest.raises(ValueError, match="no validated checkpoint"):
         choose([])
     with pytest.raises(ValueError, match="lacks val_mae"):

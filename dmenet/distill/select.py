@@ -4,9 +4,9 @@
 
 Among the checkpoints of ``RUN/val.jsonl`` whose ``sharp_val_mean`` is at most 0.2, take the highest ``val_fmax``;
 checkpoints within 0.002 of it are tied, and the tie goes to the lowest ``val_mae``, then to the later step. If no
-checkpoint has ``sharp_val_mean`` ≤ 0.2 (or none reports it), take the lowest ``sharp_val_mean``. Only rows whose
-checkpoint folder still exists are candidates (``train.keep_last`` removes old ones; the trainer keeps the best by
-Fmax as well).
+checkpoint has ``sharp_val_mean`` ≤ 0.2, take the lowest ``sharp_val_mean``; a run without sharp validation
+photos (no row reports it) is chosen on Fmax alone. Only rows whose checkpoint folder still exists are candidates
+(``train.keep_last`` removes old ones; the trainer keeps the best by Fmax as well).
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def choose(rows: Sequence[dict]) -> dict:
         missing = [k for k in ("step", "val_fmax", "val_mae") if k not in row]
         if missing:
             raise ValueError(f"validation row {row} lacks {', '.join(missing)}")
-    sharp_ok = [r for r in rows if r.get("sharp_val_mean", float("inf")) <= SHARP_BAR]
+    if not any("sharp_val_mean" in r for r in rows):  # a run without sharp validation photos: Fmax alone
+        sharp_ok = list(rows)
+    else:
+        sharp_ok = [r for r in rows if r.get("sharp_val_mean", float("inf")) <= SHARP_BAR]
     if not sharp_ok:
         return min(rows, key=lambda r: (r.get("sharp_val_mean", float("inf")), -r["step"]))
     top = max(r["val_fmax"] for r in sharp_ok)
