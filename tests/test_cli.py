@@ -95,11 +95,12 @@ EXPECTED_OUTPUT = {
     "distill-summary": None,
     "distill-calibrate": "runs/distill_calibrate_example/model.safetensors",
     "distill-select": None,
+    "dmenet-paired": None,
 }
 
 
 NEEDS = {"dmenet-train": "syndof-generate", "galetto-train": "galetto-build-patches",
-         "distill-select": "distill-train"}
+         "distill-select": "distill-train", "dmenet-paired": "dmenet-evaluate"}
 """Examples that read the output of another script's example."""
 
 

@@ -1,6 +1,7 @@
 """Paired comparison of two evaluations on the same images: mean difference and its bootstrap interval.
 
     python -m dmenet.eval.paired BASE CANDIDATE [CANDIDATE ...] --metric mae [--resamples 10000] [--seed 0]
+    dmenet-paired eval/dmenet eval/galetto --metric mae          # the same, as a console script
 
 BASE and each CANDIDATE are method folders written by ``python -m dmenet.evaluate`` (their ``per_image.csv``), or
 the CSV files themselves. Rows are paired by ``stem``; both must hold the same stems (exit 2 naming one that is
@@ -72,7 +73,7 @@ def read_per_image(path: Path, metric: str) -> dict[str, float]:
         raise InputError(path, f"column {metric!r}: {exc}") from None
 
 
-EXAMPLE = "python -m dmenet.eval.paired runs/eval/galetto runs/eval/galetto_model-runs-g15-best --metric mae"
+EXAMPLE = "dmenet-paired runs/eval_example runs/eval_example --metric mae"  # the evaluate example against itself
 
 
 @cli.entry_point
