@@ -8,7 +8,7 @@
 # each arm's own --set values. Copies each run's best classifier and curve to $OUT (3 files a run).
 # One run alone has the GPU to itself: e.g. the paper's 100 epochs at batch 1024 (18.5 M samples; ≈ 10 minutes at
 # the 30,000 patches/s that g14a ran at while sharing the GPU):
-#   DEV=cuda BUDGET=560 CKPT=1000 bash experiments/device/galetto_pair.sh g16 "train.lr_min=1e-5 train.batch=1024 \
+#   DEV=cuda BUDGET=560 CKPT=1000 bash experiments/device/galetto_pair.sh g17 "train.lr_min=1e-5 train.batch=1024 \
 #       train.lr=2e-3"
 # The two commands of 4 Dec 2026 (the BSDS500 photos and the ImageNet file carried in an ignored .dev/):
 #   g13: DEV=cuda BUDGET=515 CKPT=2000 PROBE=600 bash experiments/device/galetto_pair.sh \
