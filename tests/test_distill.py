@@ -486,10 +486,12 @@ def test_select_cli_reads_a_run_and_skips_removed_checkpoints(tmp_path, capsys):
             {"step": 199, "val_fmax": 0.90, "val_mae": 0.2, "sharp_val_mean": 0.1}]
     run.mkdir()
     (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (run / "ckpt" / "step_000199").mkdir(parents=True)  # step 99 was removed by keep_last
+    (run / "ckpt" / "step_000099").mkdir(parents=True)  # step 99's model file is gone
+    (run / "ckpt" / "step_000199").mkdir(parents=True)
+    (run / "ckpt" / "step_000199" / "model.safetensors").write_bytes(b"")
     assert select.main([str(run)]) == 0
     assert capsys.readouterr().out.strip() == str(run / "ckpt" / "step_000199")
-    (run / "ckpt" / "step_000199").rmdir()
+    (run / "ckpt" / "step_000199" / "model.safetensors").unlink()
     assert select.main([str(run)]) == 2
     assert "none of the 2 validated checkpoints" in capsys.readouterr().err
     assert select.main([str(tmp_path / "nowhere")]) == 2

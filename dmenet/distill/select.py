@@ -5,8 +5,8 @@
 Among the checkpoints of ``RUN/val.jsonl`` whose ``sharp_val_mean`` is at most 0.2, take the highest ``val_fmax``;
 checkpoints within 0.002 of it are tied, and the tie goes to the lowest ``val_mae``, then to the later step. If no
 checkpoint has ``sharp_val_mean`` ≤ 0.2, take the lowest ``sharp_val_mean``; a run without sharp validation
-photos (no row reports it) is chosen on Fmax alone. Only rows whose checkpoint folder still exists are candidates
-(``train.keep_last`` removes old ones; the trainer keeps the best by Fmax as well).
+photos (no row reports it) is chosen on Fmax alone. Only rows whose checkpoint still holds its model file are
+candidates (the trainer keeps every checkpoint's model file; ``train.keep_last`` prunes only the training state).
 """
 
 from __future__ import annotations
@@ -44,12 +44,8 @@ def choose(rows: Sequence[dict]) -> dict:
     return min(tied, key=lambda r: (r["val_mae"], -r["step"]))
 
 
-def checkpoint_folder(run: Path, step: int) -> Path:
-    return run / "ckpt" / f"step_{step:06d}"
-
-
 def choose_in_run(run: Path) -> tuple[Path, dict]:
-    """(checkpoint folder, its validation row) chosen among ``run``'s checkpoints that still exist."""
+    """(checkpoint folder, its validation row) chosen among ``run``'s checkpoints whose model file exists."""
     log = run / "val.jsonl"
     if not log.is_file():
         raise InputError(log, "no validation log (has the run reached a checkpoint?)")
@@ -57,9 +53,12 @@ def choose_in_run(run: Path) -> tuple[Path, dict]:
         rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
         raise InputError(log, f"not JSON lines ({exc.msg}, line {exc.lineno})") from None
-    kept = [r for r in rows if "step" in r and checkpoint_folder(run, int(r["step"])).is_dir()]
+    from dmenet.distill.train import checkpoint_folder
+
+    kept = [r for r in rows
+            if "step" in r and (checkpoint_folder(run, int(r["step"])) / "model.safetensors").is_file()]
     if not kept:
-        raise InputError(run, f"none of the {len(rows)} validated checkpoints is still on disk")
+        raise InputError(run, f"none of the {len(rows)} validated checkpoints has its model file on disk")
     row = choose(kept)
     return checkpoint_folder(run, int(row["step"])), row
 

@@ -269,10 +269,15 @@ def _optimizer_state(prefix: str, meta: dict, tensors: dict[str, torch.Tensor]) 
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def checkpoint_folder(run_dir: Path, step: int) -> Path:
+    """``run_dir/ckpt/step_NNNNNN``: the checkpoint of ``step``."""
+    return run_dir / "ckpt" / f"step_{step:06d}"
+
+
 def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], keep_last: int) -> Path:
-    """``run_dir/ckpt/step_NNNNNN/``: state.safetensors + meta.json (full state) and model.{safetensors,json}
+    """:func:`checkpoint_folder`: state.safetensors + meta.json (full state) and model.{safetensors,json}
     (the exported network, kept for selection even after the full state is pruned)."""
-    folder = run_dir / "ckpt" / f"step_{step:06d}"
+    folder = checkpoint_folder(run_dir, step)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
