@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.distill.infer import blur_probability
     from dmenet.distill.model_io import load_distill_model
     from dmenet.eval.dbd import DBDAccumulator
-    from syndof import io as sio
     from dmenet.eval.paired import bootstrap_indices, paired_bootstrap
+    from syndof import io as sio
     from syndof.io import write_json_atomic
 
     torch.set_num_threads(a.threads)

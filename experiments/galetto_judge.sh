@@ -30,7 +30,10 @@ for arm in "$@"; do methods+=("galetto:model=${arm#*=}"); done
 $PY -m dmenet.evaluate --benchmark syndof --data "$VAL" --method "${methods[@]}" --threads 1 --wandb disabled \
     --out "$OUT/stage1" > "$OUT/stage1.log" 2>&1
 cands=()
-for arm in "$@"; do cands+=("$OUT/stage1/galetto_model-$(echo "${arm#*=}" | tr '/' '-')"); done
+for arm in "$@"; do   # each method's folder under stage1/, named by the registry's slug
+    cands+=("$OUT/stage1/$($PY -c 'import sys; from dmenet.methods.registry import parse_method
+print(parse_method(sys.argv[1]).slug)' "galetto:model=${arm#*=}")")
+done
 $PY -m dmenet.eval.paired "$OUT/stage1/galetto" "${cands[@]}" --metric mae | tee "$OUT/stage1.txt"
 for arm in "$@"; do
     name=${arm%%=*}; model=${arm#*=}
