@@ -38,14 +38,10 @@ elapsed() { echo $(( $(date +%s) - START )); }
 [ -e "$RUNS" ] && { echo "$RUNS exists: choose another RUNS" >&2; exit 2; }
 mkdir -p "$OUT" "$RUNS"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-if ls .whl/*.whl >/dev/null 2>&1; then   # kornia for the device (experiments/device/wheels.sh), carried in .whl
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
+source "$(dirname "$0")/common.sh"
+install_wheels
 $PY -c "import kornia" || { echo "kornia is missing: carry .whl (experiments/device/wheels.sh)" >&2; exit 3; }
-# the CUDA-only tests, beside the probes (their output comes back in $OUT)
-[ "$DEV" = cuda ] && { timeout 240 $PY -m pytest -q -p no:cacheprovider tests/test_render.py tests/test_galetto.py \
-    tests/test_distill.py -k "cuda or gpu" > "$OUT/pytest_cuda.txt" 2>&1 & }
+cuda_tests "$OUT/pytest_cuda.txt"   # beside the probes; the output comes back in $OUT
 PATHS="data.images=$DATA/cuhk/train_image data.masks=$DATA/cuhk/gt data.sharp_images=$DATA/bsds500/train \
 data.sharp_val_images=$DATA/bsds500/val"
 COMMON="train.device=$DEV train.threads=$THREADS train.wandb=disabled $PATHS $EXTRA"

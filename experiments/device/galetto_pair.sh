@@ -37,15 +37,9 @@ START=$(date +%s)
 mkdir -p "$OUT" "$RUNS"
 elapsed() { echo $(( $(date +%s) - START )); }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-if ls .whl/*.whl >/dev/null 2>&1; then   # kornia for the device (experiments/device/wheels.sh), carried in .whl
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-# the CUDA-only tests (the galetto and distill ones need kornia: carry .whl for them)
-CUDA_TESTS=(tests/test_render.py)
-$PY -c "import kornia" 2>/dev/null && CUDA_TESTS+=(tests/test_galetto.py tests/test_distill.py)
-[ "$DEV" = cuda ] && { timeout 240 $PY -m pytest -q -p no:cacheprovider "${CUDA_TESTS[@]}" -k "cuda or gpu" \
-    > "$RUNS/pytest_cuda.txt" 2>&1 & }
+source "$(dirname "$0")/common.sh"
+install_wheels
+cuda_tests "$RUNS/pytest_cuda.txt"
 [ -f "$PATCHES/val.npz" ] || $PY -m dmenet.galetto.build_patches --photos "$PHOTOS" --out "$PATCHES" || exit 3
 echo "patches ready at $(elapsed) s"
 $PY - "$PATCHES" <<'PYEOF' || echo "PATCHES DIFFER from this project's"
