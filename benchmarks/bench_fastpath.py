@@ -1,6 +1,7 @@
 """Inference fast path of B (``dmenet.models.fuse``), step by step, against the plain eval-mode forward.
 
     python benchmarks/bench_fastpath.py [--checkpoint FILE] [--size 480 640] [--repeats 7] [--threads 1]
+    python benchmarks/bench_fastpath.py --arch model.tail_scale=2 [--arch K=V,K=V ...]
     python benchmarks/bench_fastpath.py --delta IMAGE ... [--flips N]
 
 Times, interleaved in one run (so load changes hit every variant alike), one forward of the shipped model's B
@@ -8,8 +9,10 @@ Times, interleaved in one run (so load changes hit every variant alike), one for
 plain (auxiliary heads evaluated), without the auxiliary heads, + BatchNorm folded, + 1×1 convs as matrix
 products, + replicate-padded 3×3 convs without the padded copy (the fast path), and the fast path in the
 contiguous (NCHW) layout, and the fast path under bfloat16 autocast (``dmenet:precision=bf16``; not the same
-values, a precision trade). Prints min and median wall / process-CPU ms per variant, the ratio to plain, the max
-|Δ label| against plain, and the 1-minute load average before and after.
+values, a precision trade). Each ``--arch`` adds two rows for the shipped architecture with those model keys
+changed (random weights, BatchNorm statistics randomised, so only the times mean anything): its plain forward and
+its fast path (max |Δ label| against its own plain forward). Prints min and median wall / process-CPU ms per
+variant, the ratio to plain, the max |Δ label| against plain, and the 1-minute load average before and after.
 
 With ``--delta`` it instead runs ``dmenet.inference.estimate`` (σ path with the fast path, then with the plain
 forward) on each image and prints max |Δσ| (px) and max |Δ blur probability|; then the same estimate with B in
@@ -40,6 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--delta", type=Path, nargs="+", default=None, help="images for max |Δσ| fast vs plain")
     ap.add_argument("--flips", type=int, default=None, help="with --delta: test-time copies (default: the model's)")
+    ap.add_argument("--arch", action="append", default=[], metavar="K=V[,K=V]",
+                    help="also time this architecture (shipped config with these model.* keys), random weights")
     args = ap.parse_args(argv)
     if args.delta:
         return _delta(args)
@@ -68,12 +73,18 @@ def main(argv=None) -> int:
             return fast(x).float()
 
     variants["fast path, bfloat16 autocast"] = fast_bf16
+    refs = dict.fromkeys(variants, variants["plain (aux heads, BN)"])
+    for spec in args.arch:
+        other = _random_model(model.config, spec.split(","), cl).blur
+        plain = (lambda b=other: b(x).defocus)
+        variants[f"plain, {spec}"] = refs[f"plain, {spec}"] = plain
+        variants[f"fast path, {spec}"] = InferenceBlur(other).to(memory_format=cl)
+        refs[f"fast path, {spec}"] = plain
     inputs = {k: x.contiguous() if "NCHW" in k else x for k in variants}
     load0 = os.getloadavg()[0]
     times = {k: [] for k in variants}
     with torch.inference_mode():
-        ref = blur(x).defocus
-        delta = {k: float((f(inputs[k]) if isinstance(f, torch.nn.Module) else f()).sub(ref).abs().max())
+        delta = {k: float((f(inputs[k]) if isinstance(f, torch.nn.Module) else f()).sub(refs[k]()).abs().max())
                  for k, f in variants.items()}
         for _ in range(args.repeats):
             for k, f in variants.items():
@@ -92,6 +103,25 @@ def main(argv=None) -> int:
         print(f"{k:38s} {min(w):9.0f} {statistics.median(w):9.0f} {min(c):8.0f} {statistics.median(c):8.0f} "
               f"{base / statistics.median(c):8.2f} {delta[k]:13.1e}")
     return 0
+
+
+def _random_model(config, overrides: list[str], memory_format):
+    """The architecture ``config`` with ``model.*`` overrides, random weights and randomised BatchNorm statistics (so
+    folding is exercised), eval mode, in ``memory_format``."""
+    import torch
+
+    from dmenet.config import apply_overrides
+    from dmenet.models.config import ModelConfig
+    from dmenet.models.dmenet import build_dmenet
+
+    data = apply_overrides({"model": config.to_dict()}, overrides)
+    model = build_dmenet(ModelConfig.from_dict({**data["model"], "init": None}), load_init=False)
+    gen = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if getattr(m, "running_var", None) is not None:  # nn.BatchNorm2d and BetaBatchNorm
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+    return model.eval().to(memory_format=memory_format)
 
 
 def _delta(args) -> int:

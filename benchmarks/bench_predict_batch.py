@@ -2,12 +2,14 @@
 
     python benchmarks/bench_predict_batch.py [--size 480 640] [--count 20] [--threads 2] [--flips 1 8]
     python benchmarks/bench_predict_batch.py --flips default --methods dmenet dmenet:precision=bf16
+    python benchmarks/bench_predict_batch.py --flips default --models shipped runs/x/model.safetensors
 
 Makes ``--count`` photos of the given size from ``../shared/data/cuhk/train_image`` (area-resized, PNG, in a
 temporary folder), then runs ``python -m dmenet.predict FOLDER --out TMP --threads N --method M`` once per
-``--methods`` entry and ``--flips`` value (``default`` = predict's own default) and reads each image's time from
-predict's ``[i/N] … (t s)`` progress line (read, estimate σ + blur map, write the four files). Prints min / median /
-mean per image, the total wall of the process, and the 1-minute load average before and after.
+``--methods`` entry, ``--models`` file (``shipped`` = the method's default) and ``--flips`` value (``default`` =
+predict's own default) and reads each image's time from predict's ``[i/N] … (t s)`` progress line (read, estimate
+σ + blur map, write the four files). Prints min / median / mean per image, the total wall of the process, and the
+1-minute load average before and after.
 """
 
 from __future__ import annotations
@@ -44,20 +46,25 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flips", nargs="+", default=["default", "8"], help="flips values to run (default = predict's)")
     ap.add_argument("--methods", nargs="+", default=["dmenet"], help="--method texts to run, in this order")
+    ap.add_argument("--models", nargs="+", default=["shipped"],
+                    help="model files passed as --model (shipped = none, the method's default), in this order")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:
         photos = Path(tmp) / "photos"
         photos.mkdir()
         make_photos(photos, args.count, tuple(args.size))
-        for i, (method, flips) in enumerate((m, f) for m in args.methods for f in args.flips):
+        runs = [(m, f, model) for m in args.methods for model in args.models for f in args.flips]
+        for i, (method, flips, model) in enumerate(runs):
             cmd = [sys.executable, "-m", "dmenet.predict", str(photos), "--out", str(Path(tmp) / f"out{i}"),
                    "--threads", str(args.threads), "--method", method] + ([] if flips == "default" else
                                                                           ["--flips", flips])
+            cmd += [] if model == "shipped" else ["--model", model]
             load0, t0 = os.getloadavg()[0], time.perf_counter()
             out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout
             wall = time.perf_counter() - t0
             times = [float(t) for t in re.findall(r"-> .*? \((\d+\.\d+) s", out)]
-            print(f"{method}, {args.size[1]}x{args.size[0]}, {len(times)} images, {args.threads} threads, "
+            name = method if model == "shipped" else f"{method} {model}"
+            print(f"{name}, {args.size[1]}x{args.size[0]}, {len(times)} images, {args.threads} threads, "
                   f"flips {flips}: "
                   f"per image min {min(times) * 1e3:.0f} / median {statistics.median(times) * 1e3:.0f} / mean "
                   f"{statistics.mean(times) * 1e3:.0f} ms; process {wall:.1f} s; load {load0:.2f} -> "

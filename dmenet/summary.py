@@ -59,7 +59,7 @@ def summarize(cfg: ModelConfig, size: int = 240) -> list[tuple[str, int, int]]:
 
 def format_table(rows: list[tuple[str, int, int]], cfg: ModelConfig, size: int) -> str:
     lines = [f"DMENet encoder={cfg.encoder} width={cfg.width} refine_blocks={cfg.refine_blocks} "
-             f"input {size}x{size}",
+             f"tail_scale={cfg.tail_scale} input {size}x{size}",
              f"{'subnetwork':<12} {'parameters':>14} {'(M)':>8} {'GFLOPs':>10}"]
     for name, n, flops in rows:
         lines.append(f"{name:<12} {n:>14,} {n / 1e6:>8.3f} {flops / 1e9:>10.2f}")

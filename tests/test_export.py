@@ -13,10 +13,12 @@ from dmenet.models.model_io import save_model
 ort = pytest.importorskip("onnxruntime")  # installed by the `export` extra (make test installs it)
 
 
-@pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 2], ids=["tail1", "tail2"])
+def tiny_model_path(tmp_path_factory, request):
+    """A tiny lite model with the full-resolution tail, then with the half-resolution one (``tail_scale`` 2)."""
     torch.manual_seed(0)
-    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
+    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25,
+                                     tail_scale=request.param))
     for m in model.blur.modules():  # non-trivial moving statistics, so the folded BatchNorm matters
         if hasattr(m, "running_mean"):
             m.running_mean.uniform_(-0.5, 0.5)

@@ -17,9 +17,9 @@ from dmenet.models.recipe import BNMode
 from model_helpers import tiny_dmenet
 
 
-def _tiny(seed: int = 0):
+def _tiny(seed: int = 0, **overrides):
     """A tiny random DMENet-lite whose BatchNorms have non-trivial moving statistics and affine terms."""
-    model = tiny_dmenet(seed)
+    model = tiny_dmenet(seed, **overrides)
     gen = torch.Generator().manual_seed(seed)
     for m in model.blur.modules():
         if isinstance(m, (BetaBatchNorm, nn.BatchNorm2d)):
@@ -32,9 +32,10 @@ def _tiny(seed: int = 0):
     return model.eval()
 
 
+@pytest.mark.parametrize("tail_scale", [1, 2])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_fast_path_equals_plain_forward(layout):
-    model = _tiny().to(memory_format=layout)
+def test_fast_path_equals_plain_forward(layout, tail_scale):
+    model = _tiny(tail_scale=tail_scale).to(memory_format=layout)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     fast = inference_blur(model)
     assert fast.folds > 40 and fast.pointwise > 10 and fast.replicate > 10

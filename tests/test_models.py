@@ -85,6 +85,27 @@ def test_output_shapes_and_range(tiny_model, size):
     assert c_feat.shape[0] == 2 and c_feat.shape[-2:] == (h // 8, w // 8)
 
 
+def test_half_resolution_tail_shapes_and_layers():
+    """tail_scale 2: the output keeps the input's size; gan_feat and the finest aux map are at 1/2, and no layer but
+    the 3→c0 stem runs at full resolution."""
+    m = build_dmenet(ModelConfig(encoder="mobilenet_v2", tail_scale=2, **TINY)).train()
+    h, w = 32, 48
+    seen: list[tuple[str, tuple[int, int]]] = []
+    hooks = [mod.register_forward_hook(lambda mod, i, o, n=n: seen.append((n, tuple(o.shape[-2:]))))
+             for n, mod in m.blur.named_modules() if isinstance(mod, nn.Conv2d)]
+    out = m.blur(torch.rand(2, 3, h, w))
+    for hook in hooks:
+        hook.remove()
+    assert out.defocus.shape == (2, 1, h, w)
+    assert [tuple(a.shape[-2:]) for a in out.aux] == [(h // s, w // s) for s in (16, 8, 4, 2, 2)]
+    assert out.features.shape == (2, 8, h // 2, w // 2)
+    assert [n for n, size in seen if size == (h, w)] == ["encoder.stem0.conv"]
+    assert m.blur.decoder.u0.conv.in_channels == 8 + 4 * 2  # u1's 8 channels + space-to-depth of d0's 2
+    assert m.discriminator(out.features).shape == (2, 1, -(-h // 64), -(-w // 64))
+    base = build_dmenet(ModelConfig(encoder="mobilenet_v2", **TINY))
+    assert sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in base.parameters()) == 3 * 2 * 9 * 8
+
+
 @pytest.mark.parametrize("shape", [(1, 3, 30, 32), (1, 1, 32, 32), (3, 32, 32)])
 def test_bad_input_shape_raises(tiny_model, shape):
     with pytest.raises(ValueError):
@@ -98,6 +119,8 @@ def test_config_validation():
         ModelConfig(input_convention="bgr")
     with pytest.raises(ValueError):
         ModelConfig.from_dict({"encoder": "vgg19", "widht": 1.0})
+    with pytest.raises(ValueError, match="tail_scale"):
+        ModelConfig(tail_scale=4)
     assert ModelConfig().sigma_max == 7.0
     assert ModelConfig.from_dict(ModelConfig(width=0.5).to_dict()) == ModelConfig(width=0.5)
 
@@ -281,6 +304,24 @@ def test_load_is_strict(tmp_path):
         save_model(tmp_path / "n.safetensors", m, {"init": 1})
     with pytest.raises(ModelFileError):
         load_model_file(tmp_path / "absent.safetensors")
+
+
+def test_file_without_tail_scale_loads_and_another_tail_refuses(tmp_path):
+    """Files written before ``tail_scale`` existed have the full-resolution tail; a run of another tail refuses."""
+    from dmenet.models.model_io import load_weights_from, read_sidecar
+
+    m = build_dmenet(ModelConfig(encoder="mobilenet_v2", **TINY))
+    path = save_model(tmp_path / "old.safetensors", m, {})
+    sidecar_path = path.with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text())
+    del sidecar["architecture"]["tail_scale"]
+    sidecar_path.write_text(json.dumps(sidecar))
+    assert "tail_scale" not in read_sidecar(path)["architecture"]
+    loaded, _ = load_model_file(path)
+    assert loaded.config.tail_scale == 1
+    load_weights_from(build_dmenet(ModelConfig(encoder="mobilenet_v2", **TINY)), path)
+    with pytest.raises(ModelFileError, match="tail_scale"):
+        load_weights_from(build_dmenet(ModelConfig(encoder="mobilenet_v2", tail_scale=2, **TINY)), path)
 
 
 # ------------------------------------------------------------------------------------------------ lite and summary

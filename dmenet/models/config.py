@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ENCODERS = ("vgg19", "vgg16", "mobilenet_v2")
+TAIL_SCALES = (1, 2)
 INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
 
 # Input convention used when neither the config nor the weights file names one.
@@ -34,6 +35,11 @@ class ModelConfig:
         disc_width: channel multiplier of D; None → ``width``.
         calib_width: channel multiplier of S (1.0 = paper's 64/32/16 stack).
         mobilenet_d0: channels of the lite encoder's full-resolution stem (the d0 skip), before ``width``.
+        tail_scale: resolution divisor of the decoder's tail (u0 = gan_feat, its auxiliary head, the refinement
+            blocks and the head). 1 = full resolution (paper). 2 = half resolution: d0 enters u0 by
+            space-to-depth (``pixel_unshuffle``, 4·c0 channels at 1/2) and the head's logit is upsampled ×2
+            bilinearly before the sigmoid; gan_feat and the finest auxiliary map are then at 1/2. A lite speed
+            option (BENCHMARKS.md, "Half-resolution tail"): no full-resolution layer but the 3→c0 stem.
     """
 
     encoder: str = "vgg19"
@@ -45,6 +51,7 @@ class ModelConfig:
     disc_width: float | None = None
     calib_width: float = 1.0
     mobilenet_d0: int = 16
+    tail_scale: int = 1
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -56,6 +63,8 @@ class ModelConfig:
             raise ValueError(f"model.width must be > 0, got {self.width}")
         if self.refine_blocks < 0:
             raise ValueError(f"model.refine_blocks must be >= 0, got {self.refine_blocks}")
+        if self.tail_scale not in TAIL_SCALES:
+            raise ValueError(f"model.tail_scale must be one of {TAIL_SCALES}, got {self.tail_scale!r}")
         if self.max_coc < 2:
             raise ValueError(f"model.max_coc must be >= 2, got {self.max_coc}")
 

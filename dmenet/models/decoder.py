@@ -3,11 +3,16 @@
 Channel plan at width w (paper w = 1): u3 256w, u2 128w, u1 64w, u0 64w (= gan_feat), aux CBL 256w/128w/64w/32w/32w,
 refinement 64w, head 64w → 32w → 1. Every 3×3 conv pads 1 px by replication; every CBL is conv(bias) → BN(beta) →
 LReLU 0.2; upsampling is ×2 nearest; concatenation is [upsampled, skip].
+
+With ``tail_scale`` 2 (a lite speed option, not the paper) the tail (u0, aux0, refinement, head) runs at 1/2
+resolution: u0 reads [u1's output, space_to_depth(d0)], and the head's logit is upsampled ×2 bilinearly
+(``align_corners=False``) before the sigmoid, so the output keeps the input's size.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmenet.models.config import scaled
@@ -45,16 +50,22 @@ def _stage(cin: int, cout: int, n: int) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """forward(skips [d0 … d4] at 1/1 … 1/16) -> (defocus (B,1,H,W) in [0,1], aux [1/16 … 1/1], gan_feat).
+    """forward(skips [d0 … d4] at 1/1 … 1/16) -> (defocus (B,1,H,W) in [0,1], aux [1/16 … 1/t], gan_feat at 1/t),
+    t = ``tail_scale``.
 
     Args:
         skip_channels: channels of d0..d4 (VGG: 64, 128, 256, 512, 512).
         width: channel multiplier (1.0 = paper, 6,915,435 parameters on VGG skips).
         refine_blocks: number of residual refinement blocks (paper 7).
+        tail_scale: 1 (paper) or 2: resolution divisor of the tail (u0, aux0, refinement, head).
     """
 
-    def __init__(self, skip_channels: tuple[int, ...], width: float = 1.0, refine_blocks: int = 7):
+    def __init__(self, skip_channels: tuple[int, ...], width: float = 1.0, refine_blocks: int = 7,
+                 tail_scale: int = 1):
         super().__init__()
+        if tail_scale not in (1, 2):
+            raise ValueError(f"tail_scale must be 1 or 2, got {tail_scale!r}")
+        self.tail_scale = tail_scale
         c0, c1, c2, c3, c4 = skip_channels
         n3, n2, n1, n0 = (scaled(c, width) for c in (256, 128, 64, 64))
         self.gan_channels = n0
@@ -65,7 +76,7 @@ class Decoder(nn.Module):
         self.aux2 = AuxHead(n2, scaled(64, width))
         self.u1 = _stage(n2 + c1, n1, 3)
         self.aux1 = AuxHead(n1, scaled(32, width))
-        self.u0 = CBL(n1 + c0, n0)
+        self.u0 = CBL(n1 + c0 * tail_scale ** 2, n0)
         self.aux0 = AuxHead(n0, scaled(32, width))
         self.refine = nn.Sequential(*[ResBlock(n0) for _ in range(refine_blocks)])
         head_mid = scaled(32, width)
@@ -88,10 +99,14 @@ class Decoder(nn.Module):
         n = self.u1(torch.cat([upsample2x(n), d1], 1))
         if with_aux:
             aux.append(self.aux1(n))
-        gan_feat = self.u0(torch.cat([upsample2x(n), d0], 1))
+        if self.tail_scale == 1:
+            gan_feat = self.u0(torch.cat([upsample2x(n), d0], 1))
+        else:
+            gan_feat = self.u0(torch.cat([n, F.pixel_unshuffle(d0, 2)], 1))
         if with_aux:
             aux.append(self.aux0(gan_feat))
-        n = self.refine(gan_feat)
-        defocus = torch.sigmoid(self.head_out(self.head(n)))
-        return defocus, aux, gan_feat
+        logit = self.head_out(self.head(self.refine(gan_feat)))
+        if self.tail_scale == 2:
+            logit = F.interpolate(logit, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return torch.sigmoid(logit), aux, gan_feat
 

@@ -27,8 +27,9 @@ class DefocusOutput:
 
     Attributes:
         defocus: (B, 1, H, W) float label in [0, 1] (σ / σ_max; σ px = σ_max · defocus).
-        aux: five (B, 1, H/s, W/s) maps in [0, 1], coarse → fine (s = 16, 8, 4, 2, 1), for the auxiliary losses.
-        features: (B, round(64·width), H, W) gan_feat — the discriminator's input (before the refinement blocks).
+        aux: five (B, 1, H/s, W/s) maps in [0, 1], coarse → fine (s = 16, 8, 4, 2, t), for the auxiliary losses
+            (t = ``model.tail_scale``, 1 in the paper).
+        features: (B, round(64·width), H/t, W/t) gan_feat — the discriminator's input (before the refinement blocks).
     """
 
     defocus: Tensor
@@ -95,7 +96,7 @@ def build_dmenet(cfg: ModelConfig, load_init: bool = True) -> DMENet:
     frozen, _ = build_encoder(cfg, load=load_init)
     if info["input_convention"] != frozen.normalize.convention:
         raise AssertionError("encoder and perceptual copies disagree on the input convention")
-    decoder = Decoder(tuple(encoder.channels), cfg.width, cfg.refine_blocks)
+    decoder = Decoder(tuple(encoder.channels), cfg.width, cfg.refine_blocks, cfg.tail_scale)
     disc_width = cfg.width if cfg.disc_width is None else cfg.disc_width
     return DMENet(
         blur=BlurNet(encoder, decoder),

@@ -156,7 +156,8 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     return model, sidecar
 
 
-ARCHITECTURE_FIELDS = ("encoder", "width", "refine_blocks", "max_coc", "disc_width", "calib_width", "mobilenet_d0")
+ARCHITECTURE_FIELDS = ("encoder", "width", "refine_blocks", "max_coc", "disc_width", "calib_width", "mobilenet_d0",
+                       "tail_scale")
 """ModelConfig fields that shape the state dict or the meaning of the output (``init`` and ``input_convention`` do
 not; the recipe is not part of the architecture)."""
 
@@ -172,7 +173,7 @@ def load_weights_from(model: DMENet, path: str | Path) -> dict[str, Any]:
     """
     sidecar = read_sidecar(path)
     weights_path, _ = model_paths(path)
-    saved = dict(sidecar["architecture"])
+    saved = {**ModelConfig().to_dict(), **sidecar["architecture"]}  # a key newer than the file has its default
     mine = model.config.to_dict()
     differ = {k: (saved.get(k), mine[k]) for k in ARCHITECTURE_FIELDS if saved.get(k) != mine[k]}
     if differ:
