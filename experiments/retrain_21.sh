@@ -18,7 +18,8 @@
 #   then: σ-path BatchNorm moving statistics on synthetic_v3 crops, σ curve (8 flips), detection head (8 flips).
 # Writes OUT/candidate.safetensors (+ .json); nothing in the repository's tracked tree.
 set -euo pipefail
-TAIL=${1:?usage: experiments/retrain_21.sh TAIL [OUT]   (TAIL 1 or 2)}
+if [[ $# -lt 1 || $# -gt 2 ]]; then echo "usage: experiments/retrain_21.sh TAIL [OUT]   (TAIL 1 or 2)" >&2; exit 2; fi
+TAIL=$1
 [[ $TAIL == 1 || $TAIL == 2 ]] || { echo "retrain_21.sh: TAIL must be 1 or 2, got '$TAIL'" >&2; exit 2; }
 OUT=${2:-runs/r21/tail$TAIL}
 D=${DATA:-runs/lite_data}

@@ -94,6 +94,18 @@ def test_galetto_judge_refuses_bad_arguments_before_any_work(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+def test_retrain_21_refuses_bad_arguments_before_any_work(tmp_path):
+    """Usage errors and missing data: exit 2, one line, nothing created (the retraining itself takes hours: a dry run
+    is in the script's header)."""
+    script = str(REPO / "experiments" / "retrain_21.sh")
+    env = {"PATH": "/usr/bin:/bin", "DATA": str(tmp_path / "no_data")}
+    for args, words in (([], "usage"), (["3", str(tmp_path / "o")], "TAIL must be 1 or 2"),
+                        (["1", str(tmp_path / "o")], "no_data/synthetic not found")):
+        run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_validation_renders_refuse_an_existing_folder(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("validation_renders", REPO / "experiments" / "validation_renders.py")
     module = importlib.util.module_from_spec(spec)
