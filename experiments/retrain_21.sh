@@ -29,8 +29,10 @@ FLIPS=${FLIPS:-8}
 CROPS=${CROPS:-256}
 CKPT=(${CKPT:+train.ckpt_every=$CKPT})                # the recipe: s1 every 200, later stages every 250
 export OMP_NUM_THREADS=1
-for need in synthetic synthetic_v2 synthetic_v3 real labelled_neg calib_bsds calib_bsds_half calib_bsds_reblur; do
-  [[ -d $D/$need ]] || { echo "retrain_21.sh: $D/$need not found (build it: python experiments/build_training_set.py" \
+# splits.json is the builder's last write: without it the folders may be half built (real/ is filled last)
+for need in synthetic synthetic_v2 synthetic_v3 real labelled_neg calib_bsds calib_bsds_half calib_bsds_reblur \
+            splits.json; do
+  [[ -e $D/$need ]] || { echo "retrain_21.sh: $D/$need not found (build it: python experiments/build_training_set.py" \
     "--out $D)" >&2; exit 2; }
 done
 mkdir -p "$OUT"
