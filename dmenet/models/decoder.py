@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmenet.models.config import scaled
+from dmenet.models.config import TAIL_SCALES, scaled
 from dmenet.models.layers import CBL, BetaBatchNorm, conv3x3, upsample2x, xavier_init
 
 
@@ -63,8 +63,8 @@ class Decoder(nn.Module):
     def __init__(self, skip_channels: tuple[int, ...], width: float = 1.0, refine_blocks: int = 7,
                  tail_scale: int = 1):
         super().__init__()
-        if tail_scale not in (1, 2):
-            raise ValueError(f"tail_scale must be 1 or 2, got {tail_scale!r}")
+        if tail_scale not in TAIL_SCALES:
+            raise ValueError(f"tail_scale must be one of {TAIL_SCALES}, got {tail_scale!r}")
         self.tail_scale = tail_scale
         c0, c1, c2, c3, c4 = skip_channels
         n3, n2, n1, n0 = (scaled(c, width) for c in (256, 128, 64, 64))
