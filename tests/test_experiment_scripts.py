@@ -113,3 +113,53 @@ def test_validation_renders_refuse_an_existing_folder(tmp_path, capsys):
     (tmp_path / "v").mkdir()
     assert module.main(["--out", str(tmp_path / "v")]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def _judge_module():
+    spec = importlib.util.spec_from_file_location("judge_21r", REPO / "experiments" / "judge_21r.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_metrics(out: Path, name: str, fmax: float, mae: float, mae320: float, sharp: float, syn: float) -> None:
+    for part, metrics in (("cuhk/native", {"fmax": fmax, "mae": mae}), ("cuhk/ddffnet320", {"mae": mae320}),
+                          ("sharp", {"mean_blur": sharp}), ("syn", {"mae": syn})):
+        folder = out / name / part / "dmenet"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({"metrics": metrics}))
+
+
+def test_judge_21r_applies_the_rule(tmp_path, capsys):
+    """Rule 21r's four margins and its choice between R1 and R2, on made-up figures."""
+    judge = _judge_module()
+    h8 = dict(fmax=0.8948, mae=0.1739, mae320=0.1929, sharp=0.2135, syn=0.0500)
+    _write_metrics(tmp_path, "H8", **h8)
+    _write_metrics(tmp_path, "R1", **{**h8, "fmax": 0.8950, "mae": 0.1700})
+    _write_metrics(tmp_path, "R2", **{**h8, "fmax": 0.8925, "mae": 0.1720})         # within 0.003 of R1: R2 ships
+    assert judge.main([str(tmp_path), "H8", "R1", "R2"]) == 0
+    assert "verdict: R2 ships" in capsys.readouterr().out
+    assert json.loads((tmp_path / "verdict.json").read_text())["passing"] == ["R1", "R2"]
+    rows = judge.read_rows(tmp_path, ["H8", "R1", "R2"])
+    rows["R2"]["fmax"] = 0.8915                          # below 0.8948 − 0.003: R2 fails, R1 alone passes
+    assert judge.verdict(rows) == (["R1"], "R1 ships (the higher native Fmax among those that pass)")
+    for key, bad in (("mae", 0.1770), ("mae320", 0.1980), ("sharp", 0.2336), ("syn", 0.0516)):
+        rows = judge.read_rows(tmp_path, ["H8", "R1"])
+        rows["R1"][key] = bad
+        assert judge.verdict(rows) == ([], "H8 stays"), key
+    assert judge.main([str(tmp_path), "R1"]) == 2
+
+
+def test_judge_21r_refuses_bad_arguments_before_any_work(tmp_path):
+    script = str(REPO / "experiments" / "judge_21r.sh")
+    (tmp_path / "taken").mkdir()
+    data = tmp_path / "data"
+    (data / "val_bsds").mkdir(parents=True)
+    env = {"PATH": "/usr/bin:/bin", "DATA": str(data)}
+    for args, words in (([str(tmp_path / "o")], "usage"), ([str(tmp_path / "taken"), "R1=x"], "exists"),
+                        ([str(tmp_path / "o"), "R1"], "expected NAME=MODEL"),
+                        ([str(tmp_path / "o"), "H8=x"], "not H8"),
+                        ([str(tmp_path / "o"), f"R1={tmp_path / 'nope.safetensors'}"], "not found")):
+        run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "taken"]

@@ -1,0 +1,64 @@
+"""Rule 21r's table and verdict (experiments/RULE_21R.md) from the evaluations that ``experiments/judge_21r.sh``
+wrote: ``OUT/NAME/{cuhk/native, cuhk/ddffnet320, sharp, syn}/dmenet/metrics.json`` for H8 (the shipped model) and
+each candidate. Prints the table and the verdict, and writes ``OUT/verdict.json``.
+
+    python experiments/judge_21r.py OUT H8 R1 R2
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+MARGINS = {"fmax": 0.003, "mae": 0.003, "mae320": 0.005, "sharp": 0.02, "syn_ratio": 1.03, "tie": 0.003}
+
+
+def read_rows(out: Path, names: list[str]) -> dict[str, dict[str, float]]:
+    def metrics(name: str, part: str) -> dict:
+        return json.loads((out / name / part / "dmenet" / "metrics.json").read_text())["metrics"]
+
+    return {n: {"fmax": metrics(n, "cuhk/native")["fmax"], "mae": metrics(n, "cuhk/native")["mae"],
+                "mae320": metrics(n, "cuhk/ddffnet320")["mae"], "sharp": metrics(n, "sharp")["mean_blur"],
+                "syn": metrics(n, "syn")["mae"]} for n in names}
+
+
+def passes(row: dict[str, float], ref: dict[str, float]) -> bool:
+    """The rule's four conditions against the shipped model's figures ``ref``."""
+    return (row["fmax"] >= ref["fmax"] - MARGINS["fmax"] and row["mae"] <= ref["mae"] + MARGINS["mae"]
+            and row["mae320"] <= ref["mae320"] + MARGINS["mae320"] and row["sharp"] <= ref["sharp"] + MARGINS["sharp"]
+            and row["syn"] <= MARGINS["syn_ratio"] * ref["syn"])
+
+
+def verdict(rows: dict[str, dict[str, float]]) -> tuple[list[str], str]:
+    """(candidates that pass, the decision); ``rows`` holds "H8" and the candidates."""
+    ref = rows["H8"]
+    passing = [n for n in rows if n != "H8" and passes(rows[n], ref)]
+    if not passing:
+        return passing, "H8 stays"
+    if {"R1", "R2"} <= set(passing) and abs(rows["R2"]["fmax"] - rows["R1"]["fmax"]) <= MARGINS["tie"] \
+            and abs(rows["R2"]["mae"] - rows["R1"]["mae"]) <= MARGINS["tie"]:
+        return passing, "R2 ships (within 0.003 of R1's native Fmax and MAE: the faster model)"
+    best = max(passing, key=lambda n: rows[n]["fmax"])
+    return passing, f"{best} ships (the higher native Fmax among those that pass)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or "H8" not in args[1:]:
+        print("usage: python experiments/judge_21r.py OUT H8 NAME [NAME ...]", file=sys.stderr)
+        return 2
+    out, names = Path(args[0]), args[1:]
+    rows = read_rows(out, names)
+    passing, decision = verdict(rows)
+    print(f"{'model':6} {'native Fmax':>11} {'native MAE':>10} {'320² MAE':>9} {'sharp val':>9} {'val_bsds':>9}  passes")
+    for n, r in rows.items():
+        mark = "—" if n == "H8" else str(n in passing)
+        print(f"{n:6} {r['fmax']:11.4f} {r['mae']:10.4f} {r['mae320']:9.4f} {r['sharp']:9.4f} {r['syn']:9.4f}  {mark}")
+    print("verdict:", decision)
+    (out / "verdict.json").write_text(json.dumps({"rows": rows, "passing": passing, "verdict": decision}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
