@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     out, names = Path(args[0]), args[1:]
     rows = read_rows(out, names)
     passing, decision = verdict(rows)
-    print(f"{'model':6} {'native Fmax':>11} {'native MAE':>10} {'320² MAE':>9} {'sharp val':>9} {'val_bsds':>9}  passes")
+    print(f"{'model':6} {'native Fmax':>11} {'native MAE':>10} {'320² MAE':>9} {'sharp val':>9} {'val_bsds':>9}  "
+          "passes")
     for n, r in rows.items():
         mark = "—" if n == "H8" else str(n in passing)
         print(f"{n:6} {r['fmax']:11.4f} {r['mae']:10.4f} {r['mae320']:9.4f} {r['sharp']:9.4f} {r['syn']:9.4f}  {mark}")
