@@ -36,6 +36,8 @@ for need in synthetic synthetic_v2 synthetic_v3 real labelled_neg calib_bsds cal
     "--out $D)" >&2; exit 2; }
 done
 mkdir -p "$OUT"
+exec 9> "$OUT/.lock"  # held by this script and the trainers it starts: a second copy on OUT refuses
+flock -n 9 || { echo "retrain_21.sh: $OUT is in use by another run of this script" >&2; exit 2; }
 log() { echo "$(date -u +%FT%TZ) $*" | tee -a "$OUT/progress.log"; }
 
 COMMON=(--real "$D/real" --labelled "$D/labelled_neg" --gt-polarity white-blurred --threads 1 --wandb offline)

@@ -106,6 +106,25 @@ def test_retrain_21_refuses_bad_arguments_before_any_work(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_retrain_21_refuses_a_second_copy_on_the_same_folder(tmp_path):
+    """Two copies on one OUT would train into the same run folders: the second refuses (exit 2, one line)."""
+    import fcntl
+
+    data = tmp_path / "data"
+    for name in ("synthetic", "synthetic_v2", "synthetic_v3", "real", "labelled_neg", "calib_bsds", "calib_bsds_half",
+                 "calib_bsds_reblur"):
+        (data / name).mkdir(parents=True)
+    (data / "splits.json").write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running copy holds
+        run = subprocess.run(["bash", str(REPO / "experiments" / "retrain_21.sh"), "1", str(out)], capture_output=True,
+                             text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin", "DATA": str(data)})
+    assert run.returncode == 2 and "in use by another run" in run.stderr and len(run.stderr.splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
 def test_validation_renders_refuse_an_existing_folder(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("validation_renders", REPO / "experiments" / "validation_renders.py")
     module = importlib.util.module_from_spec(spec)
