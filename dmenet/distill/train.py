@@ -171,8 +171,8 @@ def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str,
     """One generator update then one discriminator update on ``batch`` (CPU or ``run.device`` tensors, moved
     there); returns the scalar terms."""
     cfg, lw, nets = run.cfg, run.cfg.loss, run.nets
-    batch = {k: v.to(run.device) for k, v in batch.items()}
-    batch["image"] = batch["image"].contiguous(memory_format=run.layout)
+    batch = {**{k: v.to(run.device) for k, v in batch.items() if k != "image"},
+             "image": batch["image"].to(run.device, memory_format=run.layout)}  # one copy, already in the layout
     for opt, base in ((run.opt_g, cfg.optim.lr), (run.opt_d, cfg.optim.lr_d)):
         for group in (opt.param_groups if opt else ()):
             group["lr"] = base * lr_factor(cfg, step)
