@@ -18,9 +18,12 @@ def read_rows(out: Path, names: list[str]) -> dict[str, dict[str, float]]:
     def metrics(name: str, part: str) -> dict:
         return json.loads((out / name / part / "dmenet" / "metrics.json").read_text())["metrics"]
 
-    return {n: {"fmax": metrics(n, "cuhk/native")["fmax"], "mae": metrics(n, "cuhk/native")["mae"],
-                "mae320": metrics(n, "cuhk/ddffnet320")["mae"], "sharp": metrics(n, "sharp")["mean_blur"],
-                "syn": metrics(n, "syn")["mae"]} for n in names}
+    def row(name: str) -> dict[str, float]:
+        native = metrics(name, "cuhk/native")
+        return {"fmax": native["fmax"], "mae": native["mae"], "mae320": metrics(name, "cuhk/ddffnet320")["mae"],
+                "sharp": metrics(name, "sharp")["mean_blur"], "syn": metrics(name, "syn")["mae"]}
+
+    return {n: row(n) for n in names}
 
 
 def passes(row: dict[str, float], ref: dict[str, float]) -> bool:

@@ -99,14 +99,15 @@ class Decoder(nn.Module):
         n = self.u1(torch.cat([upsample2x(n), d1], 1))
         if with_aux:
             aux.append(self.aux1(n))
-        if self.tail_scale == 1:
+        t = self.tail_scale
+        if t == 1:
             gan_feat = self.u0(torch.cat([upsample2x(n), d0], 1))
         else:
-            gan_feat = self.u0(torch.cat([n, F.pixel_unshuffle(d0, 2)], 1))
+            gan_feat = self.u0(torch.cat([n, F.pixel_unshuffle(d0, t)], 1))
         if with_aux:
             aux.append(self.aux0(gan_feat))
         logit = self.head_out(self.head(self.refine(gan_feat)))
-        if self.tail_scale == 2:
-            logit = F.interpolate(logit, scale_factor=2.0, mode="bilinear", align_corners=False)
+        if t > 1:
+            logit = F.interpolate(logit, scale_factor=float(t), mode="bilinear", align_corners=False)
         return torch.sigmoid(logit), aux, gan_feat
 
