@@ -15,3 +15,22 @@ def tiny_dmenet(seed: int = 0, **overrides):
     """The tiny model with weights from ``torch.manual_seed(seed)``; ``overrides`` replace ModelConfig fields."""
     torch.manual_seed(seed)
     return build_dmenet(ModelConfig(**{**TINY, **overrides})).eval()
+
+
+def randomise_batchnorm(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every BatchNorm below ``module`` (nn.BatchNorm2d and BetaBatchNorm) non-trivial moving statistics and
+    affine terms, drawn from a generator seeded with ``seed``, so that folding BatchNorm or switching its statistics
+    visibly changes outputs: mean ~ N(0, 0.5²), variance ~ U[0.2, 2.2], shift ~ N(0, 0.3²), scale ~ U[0.5, 1.5]
+    (where the layer has one). Returns ``module``."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if getattr(m, "running_var", None) is None:
+                continue
+            c = m.running_mean.numel()
+            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.5)
+            m.running_var.copy_(torch.rand(c, generator=gen) * 2 + 0.2)
+            m.bias.copy_(torch.randn(c, generator=gen) * 0.3)
+            if getattr(m, "weight", None) is not None:
+                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
+    return module

@@ -12,21 +12,16 @@ from torch import nn
 
 from dmenet import inference
 from dmenet.models.calibration_table import (cached_calibration_table, calibration_table)
-from dmenet.models.layers import BetaBatchNorm
-from model_helpers import tiny_dmenet
+from model_helpers import randomise_batchnorm, tiny_dmenet
 
 
 def _tiny(seed: int = 0):
     """A tiny DMENet whose S has random moving statistics and shifts (so its kinks fall inside [0, 1])."""
     model = tiny_dmenet(seed)
-    gen = torch.Generator().manual_seed(seed)
+    randomise_batchnorm(model.calibration, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
     for m in model.calibration.modules():
-        if isinstance(m, BetaBatchNorm):
-            c = m.running_mean.numel()
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.3)
-            m.running_var.copy_(torch.rand(c, generator=gen) + 0.2)
-            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.3)
-        elif isinstance(m, nn.Conv2d):
+        if isinstance(m, nn.Conv2d):
             m.bias.data.copy_(torch.randn(m.bias.numel(), generator=gen) * 0.5)
     return model.eval()
 

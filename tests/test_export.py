@@ -9,6 +9,7 @@ import torch
 from dmenet import export
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import save_model
+from model_helpers import randomise_batchnorm
 
 ort = pytest.importorskip("onnxruntime")  # installed by the `export` extra (make test installs it)
 
@@ -19,10 +20,7 @@ def tiny_model_path(tmp_path_factory, request):
     torch.manual_seed(0)
     model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25,
                                      tail_scale=request.param))
-    for m in model.blur.modules():  # non-trivial moving statistics, so the folded BatchNorm matters
-        if hasattr(m, "running_mean"):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
+    randomise_batchnorm(model.blur)  # non-trivial moving statistics, so the folded BatchNorm matters
     return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model, {"note": "random init"})
 
 

@@ -14,21 +14,13 @@ from dmenet.models.fuse import (InferenceBlur, PointwiseConv, ReplicateConv3x3, 
                                 fold_batchnorms, inference_blur)
 from dmenet.models.layers import BetaBatchNorm, tf_same_pad
 from dmenet.models.recipe import BNMode
-from model_helpers import tiny_dmenet
+from model_helpers import randomise_batchnorm, tiny_dmenet
 
 
 def _tiny(seed: int = 0, **overrides):
     """A tiny random DMENet-lite whose BatchNorms have non-trivial moving statistics and affine terms."""
     model = tiny_dmenet(seed, **overrides)
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.blur.modules():
-        if isinstance(m, (BetaBatchNorm, nn.BatchNorm2d)):
-            c = m.running_mean.numel()
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.5)
-            m.running_var.copy_(torch.rand(c, generator=gen) * 2 + 0.2)
-            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.3)
-            if getattr(m, "weight", None) is not None:
-                m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
+    randomise_batchnorm(model.blur, seed)
     return model.eval()
 
 

@@ -13,6 +13,7 @@ from dmenet import filters
 from dmenet.galetto import apps, apps_cli, blurmap, patches
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.galetto.train import dihedral, draw_batch, load_classifier, main as train_main, save_classifier
+from model_helpers import randomise_batchnorm
 
 TINY = ClassifierConfig(width=0.25, head_channels=16, blocks=2)
 
@@ -689,13 +690,7 @@ def test_window_probabilities_use_a_folded_copy_equal_to_eval_mode():
 
     torch.manual_seed(4)
     model = BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=3))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    model.eval()
+    randomise_batchnorm(model, seed=4).eval()
     gray = torch.rand(40, 56, dtype=torch.float32)
     probs, size = window_probabilities(model, gray, stride=8)
     with torch.no_grad():
