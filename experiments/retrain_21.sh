@@ -68,6 +68,10 @@ step() {  # OUTPUT COMMAND...: run a post-training step unless OUTPUT exists
   "$@" > "${out%.safetensors}.log" 2>&1
 }
 
+average() {  # NAME SOURCE...: OUT/NAME.safetensors, the uniform weight average of SOURCE (--run … / --models …)
+  step "$OUT/$1.safetensors" "$PY" -m dmenet.calibrate average "${@:2}" --out "$OUT/$1.safetensors"
+}
+
 STAGE1=(--config experiments/dmenet_lite.yaml --stage joint --synthetic "$D/synthetic" --steps "${STEPS[0]}"
         --set model.calib_width=0.25 data.crop=128 train.batch_labelled=2 train.batch_unlabelled=2 optim.lr=2e-4
         train.ckpt_every=200 train.log_every=25 model.tail_scale="$TAIL" "${CKPT[@]}")
@@ -75,19 +79,18 @@ train s1 - "${STAGE1[@]}"
 
 train s2 "$OUT/s1/model_last.safetensors" "${FINETUNE[@]}" --synthetic "$D/synthetic_v2" --steps "${STEPS[1]}" \
   --set train.keep_last=8 model.tail_scale="$TAIL" "${CKPT[@]}"
-step "$OUT/s2_avg.safetensors" "$PY" -m dmenet.calibrate average --run "$OUT/s2" --last 8 --out "$OUT/s2_avg.safetensors"
+average s2_avg --run "$OUT/s2" --last 8
 
 LATE=(optim.lr=5e-5 optim.lr_d=5e-5 data.scale_min=0.35 data.scale_p=0.75 train.keep_last=8 model.tail_scale="$TAIL"
       "${CKPT[@]}")
 train s3 "$OUT/s2_avg.safetensors" "${FINETUNE[@]}" --synthetic "$D/synthetic_v3" --steps "${STEPS[2]}" \
   --set "${LATE[@]}"
-step "$OUT/s3_avg.safetensors" "$PY" -m dmenet.calibrate average --run "$OUT/s3" --last 8 --out "$OUT/s3_avg.safetensors"
-step "$OUT/soup.safetensors" "$PY" -m dmenet.calibrate average --models "$OUT/s2_avg.safetensors" \
-  "$OUT/s3_avg.safetensors" --out "$OUT/soup.safetensors"
+average s3_avg --run "$OUT/s3" --last 8
+average soup --models "$OUT/s2_avg.safetensors" "$OUT/s3_avg.safetensors"
 
 train s5 "$OUT/soup.safetensors" "${FINETUNE[@]}" --synthetic "$D/synthetic_v3" --steps "${STEPS[3]}" \
   --set "${LATE[@]}" data.reblur_p=0.5 data.reblur_max=2.0
-step "$OUT/s5_avg.safetensors" "$PY" -m dmenet.calibrate average --run "$OUT/s5" --last 8 --out "$OUT/s5_avg.safetensors"
+average s5_avg --run "$OUT/s5" --last 8
 
 step "$OUT/bn.safetensors" "$PY" -m dmenet.calibrate bn --model "$OUT/s5_avg.safetensors" --mode moving \
   --synthetic "$D/synthetic_v3" --crops "$CROPS" --crop 128 --batch 4 --seed 0 --threads 1 --out "$OUT/bn.safetensors"
