@@ -19,24 +19,29 @@ VAL=${VAL:-runs/gsyn_val16}
 SHARED=${SHARED:-../shared/data}
 export OMP_NUM_THREADS=1
 [ -e "$OUT" ] && { echo "$OUT exists: choose another OUT" >&2; exit 2; }
+source "${BASH_SOURCE%/*}/arms.sh"
+NAMES=()
+MODELS=()
 for arm in "$@"; do
-    case "$arm" in *=*) [ -f "${arm#*=}.safetensors" ] || { echo "${arm#*=}.safetensors: not found" >&2; exit 2; };;
-                   *) echo "$arm: expected NAME=MODEL" >&2; exit 2;; esac
+    arm_split galetto_judge.sh "$arm"
+    [ -f "$ARM_MODEL.safetensors" ] || { echo "$ARM_MODEL.safetensors: not found" >&2; exit 2; }
+    NAMES+=("$ARM_NAME")
+    MODELS+=("$ARM_MODEL")
 done
 mkdir -p "$OUT"
 [ -d "$VAL" ] || $PY experiments/validation_renders.py --out "$VAL"
 methods=(galetto)
-for arm in "$@"; do methods+=("galetto:model=${arm#*=}"); done
+for model in "${MODELS[@]}"; do methods+=("galetto:model=$model"); done
 $PY -m dmenet.evaluate --benchmark syndof --data "$VAL" --method "${methods[@]}" --threads 1 --wandb disabled \
     --out "$OUT/stage1" > "$OUT/stage1.log" 2>&1
 cands=()
-for arm in "$@"; do   # each method's folder under stage1/, named by the registry's slug
+for model in "${MODELS[@]}"; do   # each method's folder under stage1/, named by the registry's slug
     cands+=("$OUT/stage1/$($PY -c 'import sys; from dmenet.methods.registry import parse_method
-print(parse_method(sys.argv[1]).slug)' "galetto:model=${arm#*=}")")
+print(parse_method(sys.argv[1]).slug)' "galetto:model=$model")")
 done
 $PY -m dmenet.eval.paired "$OUT/stage1/galetto" "${cands[@]}" --metric mae | tee "$OUT/stage1.txt"
-for arm in "$@"; do
-    name=${arm%%=*}; model=${arm#*=}
+for i in "${!NAMES[@]}"; do
+    name=${NAMES[$i]}; model=${MODELS[$i]}
     $PY -m dmenet.galetto.calibrate --benchmark cuhk_train --data "$SHARED/cuhk" --split experiments/cuhk_split.json \
         --allow-missing-images --subset train --limit 100 --max-scale 1.5 --model "$model" --threads 1 \
         --out "$OUT/fit_$name" > "$OUT/fit_$name.log" 2>&1

@@ -17,13 +17,13 @@ PY=${PYTHON:-python}
 [[ -d $D/val_bsds ]] || { echo "judge_21r.sh: $D/val_bsds not found (experiments/build_training_set.py)" >&2; exit 2; }
 NAMES=(H8)
 MODELS=(checkpoints/dmenet_lite.safetensors)
+source "${BASH_SOURCE%/*}/arms.sh"
 for pair in "$@"; do
-  [[ $pair == *=* ]] || { echo "judge_21r.sh: $pair: expected NAME=MODEL" >&2; exit 2; }
-  name=${pair%%=*} model=${pair#*=}
-  [[ $name =~ ^[A-Za-z0-9_]+$ && $name != H8 ]] || { echo "judge_21r.sh: $name: a name is letters, digits, _ (not H8)" >&2; exit 2; }
-  [[ -f $model && -f ${model%.safetensors}.json ]] || { echo "judge_21r.sh: $model: not found (needs its .json)" >&2; exit 2; }
-  NAMES+=("$name")
-  MODELS+=("$model")
+  arm_split judge_21r.sh "$pair" H8
+  [[ -f $ARM_MODEL && -f ${ARM_MODEL%.safetensors}.json ]] || {
+    echo "judge_21r.sh: $ARM_MODEL: not found (needs its .json)" >&2; exit 2; }
+  NAMES+=("$ARM_NAME")
+  MODELS+=("$ARM_MODEL")
 done
 export OMP_NUM_THREADS=1
 COMMON=(--method dmenet --flips 8 --threads 1 --wandb disabled)

@@ -87,6 +87,7 @@ def test_galetto_judge_refuses_bad_arguments_before_any_work(tmp_path):
     judge = str(REPO / "experiments" / "galetto_judge.sh")
     (tmp_path / "taken").mkdir()
     for args, words in (([], "usage"), ([str(tmp_path / "o"), "g17"], "expected NAME=MODEL"),
+                        ([str(tmp_path / "o"), "g/17=x"], "a name is letters, digits and _"),
                         ([str(tmp_path / "o"), f"g17={tmp_path / 'nope'}"], "nope.safetensors: not found"),
                         ([str(tmp_path / "taken"), "g17=x"], "exists")):
         run = subprocess.run(["bash", judge, *args], capture_output=True, text=True, cwd=REPO)
@@ -177,7 +178,7 @@ def test_judge_21r_refuses_bad_arguments_before_any_work(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "DATA": str(data)}
     for args, words in (([str(tmp_path / "o")], "usage"), ([str(tmp_path / "taken"), "R1=x"], "exists"),
                         ([str(tmp_path / "o"), "R1"], "expected NAME=MODEL"),
-                        ([str(tmp_path / "o"), "H8=x"], "not H8"),
+                        ([str(tmp_path / "o"), "H8=x"], "not H8"), ([str(tmp_path / "o"), "R 1=x"], "letters"),
                         ([str(tmp_path / "o"), f"R1={tmp_path / 'nope.safetensors'}"], "not found")):
         run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
