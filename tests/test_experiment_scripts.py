@@ -3,7 +3,7 @@
 experiments/device/pack_distill.py: the distill data packed for a lent GPU is what the trainer holds in memory
 (masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind.
 experiments/validation_renders.py (whose full 28-s rebuild is checked byte for byte by the script itself): refuses
-to overwrite. experiments/galetto_judge.sh: refuses bad arguments. Every shell script parses."""
+to overwrite. experiments/galetto_judge.sh, judge_21r.sh, after_21r.sh: refuse bad arguments. Every shell script parses."""
 
 from __future__ import annotations
 
@@ -170,16 +170,24 @@ def test_judge_21r_applies_the_rule(tmp_path, capsys):
     assert judge.main([str(tmp_path), "R1"]) == 2
 
 
-def test_judge_21r_refuses_bad_arguments_before_any_work(tmp_path):
-    script = str(REPO / "experiments" / "judge_21r.sh")
+@pytest.mark.parametrize("script, needs, reserved", [("judge_21r.sh", "val_bsds", ["H8"]),
+                                                     ("after_21r.sh", "synthetic_test", [])])
+def test_rule_21r_scripts_refuse_bad_arguments_before_any_work(tmp_path, script, needs, reserved):
+    """judge_21r.sh (the verdict) and after_21r.sh (the test figures after it): exit 2, one line, nothing created."""
+    script = str(REPO / "experiments" / script)
     (tmp_path / "taken").mkdir()
     data = tmp_path / "data"
-    (data / "val_bsds").mkdir(parents=True)
     env = {"PATH": "/usr/bin:/bin", "DATA": str(data)}
-    for args, words in (([str(tmp_path / "o")], "usage"), ([str(tmp_path / "taken"), "R1=x"], "exists"),
-                        ([str(tmp_path / "o"), "R1"], "expected NAME=MODEL"),
-                        ([str(tmp_path / "o"), "H8=x"], "not H8"), ([str(tmp_path / "o"), "R 1=x"], "letters"),
-                        ([str(tmp_path / "o"), f"R1={tmp_path / 'nope.safetensors'}"], "not found")):
+    cases = [([str(tmp_path / "o")], "usage"), ([str(tmp_path / "o"), "R1=x"], f"{needs} not found")]
+    for args, words in cases:  # before the data folder exists
+        run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
+    (data / needs).mkdir(parents=True)
+    cases = [([str(tmp_path / "taken"), "R1=x"], "exists"), ([str(tmp_path / "o"), "R1"], "expected NAME=MODEL"),
+             ([str(tmp_path / "o"), "R 1=x"], "letters"),
+             ([str(tmp_path / "o"), f"R1={tmp_path / 'nope.safetensors'}"], "not found")]
+    cases += [([str(tmp_path / "o"), f"{name}=x"], f"not {name}") for name in reserved]
+    for args, words in cases:
         run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "taken"]
