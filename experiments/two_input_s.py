@@ -6,6 +6,7 @@ false blur on sharp-everywhere photos without losing CUHK detection. Three steps
     python experiments/two_input_s.py cache --out runs/h21 [--shard 0/2]   # B's two labels, 1 flip (~4 min / 2 cores)
     python experiments/two_input_s.py fit --out runs/h21                   # train h, fit its transform, score H vs B
     python experiments/two_input_s.py after --out runs/h21                 # demo photos, sharp BSDS test, CUHK-5
+    python experiments/two_input_s.py onepass --out runs/p19               # rule 19p: heads on the moving label alone
 
 ``cache`` writes ``OUT/cache/{train,neg,val,sharpval}/STEM.npz`` (float16 labels ``img``, ``mov``; the validation
 images also at 320² as ``img_320``, ``mov_320``; ``--flips 8`` for rule 21h8). ``fit`` trains h with the shipped
@@ -116,24 +117,20 @@ def score(prob, root: Path, to_input_size: bool = False) -> dict:
             "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
 
 
-def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, tag: str = "",
-        image_mean: bool = False) -> dict:
-    """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
-    ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
-    from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+def _train_head(out: Path, cfg, moving_only: bool = False):
+    """h trained with ``cfg`` (:class:`dmenet.training.fit_head.HeadTraining`) on the labels cached in ``out`` and its
+    transform fitted, as ``dmenet.calibrate head`` does; with ``moving_only`` both inputs are the moving label (rule
+    19p's P). Returns (head, transform fit, image names, indices of the transform's images)."""
     from dmenet.models.detection_head import head_logit
     from dmenet.training.fit_dbd import fit_logit_transform
-    from dmenet.training.fit_head import HeadTraining, train_head, transform_image_indices
+    from dmenet.training.fit_head import train_head, transform_image_indices
 
-    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
-                       negative_weight=negative_weight, transform_negatives=transform_negatives,
-                       image_mean=image_mean)
-    load = lambda k, s: np.load(out / "cache" / k / f"{s}.npz")
     pairs, masks, names = [], [], []
     for k in ("train", "neg"):
         for f in sorted((out / "cache" / k).glob("*.npz")):
-            a = load(k, f.stem)
-            pairs.append(np.stack([a["img"], a["mov"]], -1).astype(np.float32))
+            a = np.load(f)
+            first = a["mov"] if moving_only else a["img"]
+            pairs.append(np.stack([first, a["mov"]], -1).astype(np.float32))
             masks.append(_mask(f.stem).astype(np.float32) if k == "train" else np.zeros(a["img"].shape, np.float32))
             names.append(f.stem)
     net, _ = train_head(pairs, masks, cfg)
@@ -141,6 +138,53 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
     fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed, cfg.transform_negatives)
     tf = fit_logit_transform([head_logit(head, pairs[i][..., 0], pairs[i][..., 1]) for i in fit_idx],
                              [masks[i] > 0.5 for i in fit_idx])
+    return head, tf, names, fit_idx
+
+
+def onepass(out: Path) -> dict:
+    """Rule 19p (experiments/RULE_19P.md): H1 = the two-label head, P = the head on the moving label alone, P+ = P
+    with the photo's mean moving label, all fitted on ``out``'s cache (1 flip); the rule's gate of P and P+ against
+    H1. Writes ``OUT/onepass.json`` and ``OUT/head_{H1,P,P+}.json``."""
+    from dmenet.inference import blur_probability_from_logit
+    from dmenet.models.detection_head import head_logit
+    from dmenet.training.fit_head import HeadTraining
+
+    arms = {"H1": (False, False), "P": (True, False), "P+": (True, True)}  # (moving only, image mean)
+    res: dict = {}
+    for name, (moving_only, image_mean) in arms.items():
+        cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
+                           image_mean=image_mean)
+        head, tf, _, _ = _train_head(out, cfg, moving_only)
+
+        def prob(li, lm, head=head, tf=tf, moving_only=moving_only):
+            return blur_probability_from_logit(head_logit(head, lm if moving_only else li, lm), tf.scale, tf.shift)
+
+        res[name] = {**score(prob, out), "transform": tf.to_dict()}
+        sio.write_json_atomic(out / f"head_{name}.json", head.to_dict())
+    ref = res["H1"]
+    for name in ("P", "P+"):
+        c = res[name]
+        gate = {"1_native": c["native_fmax"] >= ref["native_fmax"] - 0.005
+                and c["native_mae"] <= ref["native_mae"] + 0.005,
+                "2_320_mae": c["320_mae"] <= ref["320_mae"] + 0.005,
+                "3_sharp": c["sharp_val_mean"] <= ref["sharp_val_mean"] + 0.02}
+        res[name]["gate"] = {**gate, "passes": all(gate.values())}
+    sio.write_json_atomic(out / "onepass.json", res)
+    return res
+
+
+def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, tag: str = "",
+        image_mean: bool = False) -> dict:
+    """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
+    ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
+    from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+    from dmenet.models.detection_head import head_logit
+    from dmenet.training.fit_head import HeadTraining
+
+    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
+                       negative_weight=negative_weight, transform_negatives=transform_negatives,
+                       image_mean=image_mean)
+    head, tf, names, fit_idx = _train_head(out, cfg)
     model = load_model()
     det = model.recipe.detection
     prob = {"B": lambda li, lm: blur_probability_from_logit(calibration_logit(model, li.astype(np.float32)),
@@ -228,7 +272,7 @@ def after(out: Path, tag: str = "") -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("two_input_s", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
     p.prog = "python experiments/two_input_s.py"
-    p.add_argument("step", choices=("cache", "fit", "after", "working", "flips"))
+    p.add_argument("step", choices=("cache", "fit", "after", "working", "flips", "onepass"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
     p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
@@ -256,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(working(a.out, a.reference), indent=1))
     elif a.step == "flips":
         print(json.dumps(flips_table(a.runs, a.out), indent=1))
+    elif a.step == "onepass":
+        print(json.dumps(onepass(a.out), indent=1))
     else:
         result = (fit(a.out, a.negative_weight, a.transform_negatives, a.tag, a.image_mean) if a.step == "fit"
                   else after(a.out, a.tag))
