@@ -7,6 +7,7 @@ false blur on sharp-everywhere photos without losing CUHK detection. Three steps
     python experiments/two_input_s.py fit --out runs/h21                   # train h, fit its transform, score H vs B
     python experiments/two_input_s.py after --out runs/h21                 # demo photos, sharp BSDS test, CUHK-5
     python experiments/two_input_s.py onepass --out runs/p19               # rule 19p: heads on the moving label alone
+    python experiments/two_input_s.py halfres --out runs/q19 --reference runs/p19   # rule 19q (cache --image-scale 0.5)
 
 ``cache`` writes ``OUT/cache/{train,neg,val,sharpval}/STEM.npz`` (float16 labels ``img``, ``mov``; the validation
 images also at 320² as ``img_320``, ``mov_320``; ``--flips 8`` for rule 21h8). ``fit`` trains h with the shipped
@@ -46,11 +47,14 @@ def _sets() -> dict[str, list[tuple[str, Path]]]:
             "sharpval": [(s, bsds / "val" / f"{s}.jpg") for s in read_split("experiments/distill/bsds_sharp_val.txt")]}
 
 
-def labels(model, image: np.ndarray, flips: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """B's label with per-image and with moving statistics, each the mean of ``flips`` symmetries (H, W) float32."""
+def labels(model, image: np.ndarray, flips: int = 1, moving_only: bool = False):
+    """B's label with per-image and with moving statistics, each the mean of ``flips`` symmetries (H, W) float32;
+    with ``moving_only`` the second alone."""
     from dmenet.inference import predict_label
     from dmenet.models.recipe import BNMode
 
+    if moving_only:
+        return predict_label(image, model, flips=flips, bn=BNMode.MOVING)
     return (predict_label(image, model, flips=flips, bn=BNMode.IMAGE),
             predict_label(image, model, flips=flips, bn=BNMode.MOVING))
 
@@ -64,8 +68,20 @@ def to_long_side(rgb: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if max(h, w) > side else cv2.INTER_CUBIC)
 
 
+def shrunk_label(model, image: np.ndarray, scale: float, flips: int = 1) -> np.ndarray:
+    """Rule 19q: B's per-image-statistics label of ``image`` shrunk by ``scale`` (INTER_AREA, sides rounded, ≥ 1 px),
+    resized back to the image's size (bilinear), (H, W) float32."""
+    from dmenet.inference import predict_label
+    from dmenet.models.recipe import BNMode
+
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    label = predict_label(small, model, flips=flips, bn=BNMode.IMAGE)
+    return cv2.resize(label, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def cache(out: Path, shard: tuple[int, int], flips: int = 1, working_side: int | None = None,
-          scored_only: bool = False) -> None:
+          scored_only: bool = False, image_scale: float | None = None) -> None:
     from dmenet.inference import load_model
 
     model = load_model()
@@ -80,7 +96,10 @@ def cache(out: Path, shard: tuple[int, int], flips: int = 1, working_side: int |
         views = [("", rgb)] + ([("_320", cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA))]
                                if k == "val" else [])
         for suffix, img in views:
-            li, lm = labels(model, to_long_side(img, working_side) if working_side else img, flips)
+            if image_scale is not None:
+                li, lm = shrunk_label(model, img, image_scale, flips), labels(model, img, flips, moving_only=True)
+            else:
+                li, lm = labels(model, to_long_side(img, working_side) if working_side else img, flips)
             arrays["img" + suffix], arrays["mov" + suffix] = li.astype(np.float16), lm.astype(np.float16)
         dst.parent.mkdir(parents=True, exist_ok=True)
         with sio.atomic_path(dst) as tmp, open(tmp, "wb") as fh:
@@ -161,15 +180,36 @@ def onepass(out: Path) -> dict:
 
         res[name] = {**score(prob, out), "transform": tf.to_dict()}
         sio.write_json_atomic(out / f"head_{name}.json", head.to_dict())
-    ref = res["H1"]
     for name in ("P", "P+"):
-        c = res[name]
-        gate = {"1_native": c["native_fmax"] >= ref["native_fmax"] - 0.005
-                and c["native_mae"] <= ref["native_mae"] + 0.005,
-                "2_320_mae": c["320_mae"] <= ref["320_mae"] + 0.005,
-                "3_sharp": c["sharp_val_mean"] <= ref["sharp_val_mean"] + 0.02}
-        res[name]["gate"] = {**gate, "passes": all(gate.values())}
+        res[name]["gate"] = _gate(res[name], res["H1"])
     sio.write_json_atomic(out / "onepass.json", res)
+    return res
+
+
+def _gate(c: dict, ref: dict) -> dict:
+    """Rules 19p / 19q: a candidate's validation figures ``c`` against the reference H1's ``ref``."""
+    gate = {"1_native": c["native_fmax"] >= ref["native_fmax"] - 0.005 and c["native_mae"] <= ref["native_mae"] + 0.005,
+            "2_320_mae": c["320_mae"] <= ref["320_mae"] + 0.005,
+            "3_sharp": c["sharp_val_mean"] <= ref["sharp_val_mean"] + 0.02}
+    return {**gate, "passes": all(gate.values())}
+
+
+def halfres(out: Path, reference: Path) -> dict:
+    """Rule 19q (experiments/RULE_19Q.md): Q = the two-label head fitted on ``out``'s cache (made with
+    ``--image-scale``), gated against H1 of ``reference/onepass.json`` (rule 19p). Writes ``OUT/halfres.json`` and
+    ``OUT/head_Q.json``."""
+    from dmenet.inference import blur_probability_from_logit
+    from dmenet.models.detection_head import head_logit
+    from dmenet.training.fit_head import HeadTraining
+
+    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED)
+    head, tf, _, _ = _train_head(out, cfg)
+    q = {**score(lambda li, lm: blur_probability_from_logit(head_logit(head, li, lm), tf.scale, tf.shift), out),
+         "transform": tf.to_dict()}
+    ref = sio.read_json_object(reference / "onepass.json")["H1"]
+    res = {"H1": ref, "Q": {**q, "gate": _gate(q, ref)}}
+    sio.write_json_atomic(out / "head_Q.json", head.to_dict())
+    sio.write_json_atomic(out / "halfres.json", res)
     return res
 
 
@@ -272,12 +312,15 @@ def after(out: Path, tag: str = "") -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("two_input_s", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
     p.prog = "python experiments/two_input_s.py"
-    p.add_argument("step", choices=("cache", "fit", "after", "working", "flips", "onepass"))
+    p.add_argument("step", choices=("cache", "fit", "after", "working", "flips", "onepass", "halfres"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
     p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
     p.add_argument("--working-side", type=cli.positive_int, default=None,
                    help="cache: labels of the validation and sharp-val photos at this long side (rule 21w)")
+    p.add_argument("--image-scale", type=cli.positive_float, default=None,
+                   help="cache: the per-image-statistics label of the photo shrunk by this factor, resized back "
+                        "(rule 19q: 0.5)")
     p.add_argument("--scored-only", action="store_true",
                    help="cache: only the validation and sharp-val photos (the shipped head's flips table)")
     p.add_argument("--runs", type=Path, nargs="+", default=[],
@@ -295,13 +338,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
-        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips, a.working_side, a.scored_only)
+        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips, a.working_side, a.scored_only,
+              a.image_scale)
     elif a.step == "working":
         print(json.dumps(working(a.out, a.reference), indent=1))
     elif a.step == "flips":
         print(json.dumps(flips_table(a.runs, a.out), indent=1))
     elif a.step == "onepass":
         print(json.dumps(onepass(a.out), indent=1))
+    elif a.step == "halfres":
+        print(json.dumps(halfres(a.out, a.reference), indent=1))
     else:
         result = (fit(a.out, a.negative_weight, a.transform_negatives, a.tag, a.image_mean) if a.step == "fit"
                   else after(a.out, a.tag))
