@@ -29,8 +29,7 @@ NAMES=()
 METHODS=()
 for pair in "$@"; do
   arm_split after_21r.sh "$pair"
-  [[ -f $ARM_MODEL && -f ${ARM_MODEL%.safetensors}.json ]] || {
-    echo "after_21r.sh: $ARM_MODEL: not found (needs its .json)" >&2; exit 2; }
+  arm_model_file after_21r.sh "$ARM_MODEL"
   NAMES+=("$ARM_NAME")
   METHODS+=("dmenet:model=$ARM_MODEL")
 done

@@ -11,3 +11,8 @@ arm_split() {
     exit 2
   fi
 }
+
+# arm_model_file SCRIPT FILE: FILE (a .safetensors model) and its .json sidecar exist, else exit 2 and one line.
+arm_model_file() {
+  [[ -f $2 && -f ${2%.safetensors}.json ]] || { echo "$1: $2: not found (needs its .json)" >&2; exit 2; }
+}

@@ -20,8 +20,7 @@ MODELS=(checkpoints/dmenet_lite.safetensors)
 source "${BASH_SOURCE%/*}/arms.sh"
 for pair in "$@"; do
   arm_split judge_21r.sh "$pair" H8
-  [[ -f $ARM_MODEL && -f ${ARM_MODEL%.safetensors}.json ]] || {
-    echo "judge_21r.sh: $ARM_MODEL: not found (needs its .json)" >&2; exit 2; }
+  arm_model_file judge_21r.sh "$ARM_MODEL"
   NAMES+=("$ARM_NAME")
   MODELS+=("$ARM_MODEL")
 done
