@@ -19,7 +19,12 @@ SET=(--benchmark cuhk_train --data ../shared/data/cuhk --allow-missing-images --
 COMMON=("${SET[@]}" --method "${METHODS[@]}" --flips "$FLIPS" ${MODEL:+--model "$MODEL"})
 PUBLISHED=("${SET[@]}" --predictions ../shared/data/cuhk/hifst_maps --pattern '{stem}_HiFSTBlurMap.png' --invert)
 nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --input-size 320 --resolution 320 --out "$OUT/ddffnet320" &
+A=$!
 nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --resolution native --out "$OUT/native" &
-wait
+B=$!
+rc=0
+wait "$A" || rc=$?   # a bare `wait` would return 0 whatever the two runs did
+wait "$B" || rc=$?
+[[ $rc == 0 ]] || { echo "eval_cuhk_val.sh: a protocol run failed (exit $rc)" >&2; exit 1; }
 nice -n 5 "$PY" -m dmenet.evaluate "${PUBLISHED[@]}" --resolution 320 --out "$OUT/hifst_published_320"
 nice -n 5 "$PY" -m dmenet.evaluate "${PUBLISHED[@]}" --resolution native --out "$OUT/hifst_published_native"
