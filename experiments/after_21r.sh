@@ -26,17 +26,14 @@ S=../shared/data
                                 exit 2; }
 source "${BASH_SOURCE%/*}/arms.sh"
 NAMES=()
-METHODS=()
-for pair in "$@"; do
-  arm_split after_21r.sh "$pair"
-  arm_model_file after_21r.sh "$ARM_MODEL"
-  NAMES+=("$ARM_NAME")
-  METHODS+=("dmenet:model=$ARM_MODEL")
-done
+MODELS=()
+arms_read after_21r.sh "" "$@"
+METHODS=("${MODELS[@]/#/dmenet:model=}")
 export OMP_NUM_THREADS=1
 mkdir -p "$OUT/demo_photos"
 "$PY" -c 'import sys, imageio.v3 as iio, skimage.data
-for name in ("astronaut", "coffee", "chelsea"):
+from dmenet.demo import BUILTIN_PHOTOS
+for name in BUILTIN_PHOTOS:
     iio.imwrite(f"{sys.argv[1]}/{name}.png", getattr(skimage.data, name)())' "$OUT/demo_photos"
 
 EVAL=(-m dmenet.evaluate --method "${METHODS[@]}" --flips 8 --threads 1 --wandb disabled)

@@ -12,7 +12,17 @@ arm_split() {
   fi
 }
 
-# arm_model_file SCRIPT FILE: FILE (a .safetensors model) and its .json sidecar exist, else exit 2 and one line.
-arm_model_file() {
-  [[ -f $2 && -f ${2%.safetensors}.json ]] || { echo "$1: $2: not found (needs its .json)" >&2; exit 2; }
+# arms_read SCRIPT RESERVED ARM...: each ARM is NAME=MODEL with MODEL a .safetensors model beside its .json sidecar;
+# appends NAME to the caller's NAMES array and MODEL to its MODELS. A bad ARM or a missing file exits 2 with one line
+# (RESERVED: a name taken by the caller, or "").
+arms_read() {
+  local script=$1 reserved=$2 pair
+  shift 2
+  for pair in "$@"; do
+    arm_split "$script" "$pair" "$reserved"
+    [[ -f $ARM_MODEL && -f ${ARM_MODEL%.safetensors}.json ]] || {
+      echo "$script: $ARM_MODEL: not found (needs its .json)" >&2; exit 2; }
+    NAMES+=("$ARM_NAME")
+    MODELS+=("$ARM_MODEL")
+  done
 }

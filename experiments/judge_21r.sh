@@ -18,12 +18,7 @@ PY=${PYTHON:-python}
 NAMES=(H8)
 MODELS=(checkpoints/dmenet_lite.safetensors)
 source "${BASH_SOURCE%/*}/arms.sh"
-for pair in "$@"; do
-  arm_split judge_21r.sh "$pair" H8
-  arm_model_file judge_21r.sh "$ARM_MODEL"
-  NAMES+=("$ARM_NAME")
-  MODELS+=("$ARM_MODEL")
-done
+arms_read judge_21r.sh H8 "$@"
 export OMP_NUM_THREADS=1
 COMMON=(--method dmenet --flips 8 --threads 1 --wandb disabled)
 for i in "${!NAMES[@]}"; do
