@@ -136,13 +136,16 @@ def score(prob, root: Path, to_input_size: bool = False) -> dict:
             "sharp_val_mean": float(np.mean(sharp)), "sharp_val_n": len(sharp)}
 
 
-def _train_head(out: Path, cfg, moving_only: bool = False):
-    """h trained with ``cfg`` (:class:`dmenet.training.fit_head.HeadTraining`) on the labels cached in ``out`` and its
-    transform fitted, as ``dmenet.calibrate head`` does; with ``moving_only`` both inputs are the moving label (rule
-    19p's P). Returns (head, transform fit, image names, indices of the transform's images)."""
+def _train_head(out: Path, moving_only: bool = False, **training):
+    """h trained on the labels cached in ``out`` and its transform fitted, as ``dmenet.calibrate head`` does, with
+    the rules' settings (:data:`EPOCHS`, :data:`PIXELS_PER_IMAGE`, :data:`BATCH`, :data:`SEED`) and ``training``'s
+    other :class:`dmenet.training.fit_head.HeadTraining` fields; with ``moving_only`` both inputs are the moving label
+    (rule 19p's P). Returns (head, transform fit, image names, indices of the transform's images)."""
     from dmenet.models.detection_head import head_logit
     from dmenet.training.fit_dbd import fit_logit_transform
-    from dmenet.training.fit_head import train_head, transform_image_indices
+    from dmenet.training.fit_head import HeadTraining, train_head, transform_image_indices
+
+    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED, **training)
 
     pairs, masks, names = [], [], []
     for k in ("train", "neg"):
@@ -166,14 +169,11 @@ def onepass(out: Path) -> dict:
     H1. Writes ``OUT/onepass.json`` and ``OUT/head_{H1,P,P+}.json``."""
     from dmenet.inference import blur_probability_from_logit
     from dmenet.models.detection_head import head_logit
-    from dmenet.training.fit_head import HeadTraining
 
     arms = {"H1": (False, False), "P": (True, False), "P+": (True, True)}  # (moving only, image mean)
     res: dict = {}
     for name, (moving_only, image_mean) in arms.items():
-        cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
-                           image_mean=image_mean)
-        head, tf, _, _ = _train_head(out, cfg, moving_only)
+        head, tf, _, _ = _train_head(out, moving_only, image_mean=image_mean)
 
         def prob(li, lm, head=head, tf=tf, moving_only=moving_only):
             return blur_probability_from_logit(head_logit(head, lm if moving_only else li, lm), tf.scale, tf.shift)
@@ -200,10 +200,8 @@ def halfres(out: Path, reference: Path) -> dict:
     ``OUT/head_Q.json``."""
     from dmenet.inference import blur_probability_from_logit
     from dmenet.models.detection_head import head_logit
-    from dmenet.training.fit_head import HeadTraining
 
-    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED)
-    head, tf, _, _ = _train_head(out, cfg)
+    head, tf, _, _ = _train_head(out)
     q = {**score(lambda li, lm: blur_probability_from_logit(head_logit(head, li, lm), tf.scale, tf.shift), out),
          "transform": tf.to_dict()}
     ref = sio.read_json_object(reference / "onepass.json")["H1"]
@@ -219,12 +217,9 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
     ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
     from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
     from dmenet.models.detection_head import head_logit
-    from dmenet.training.fit_head import HeadTraining
 
-    cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED,
-                       negative_weight=negative_weight, transform_negatives=transform_negatives,
-                       image_mean=image_mean)
-    head, tf, names, fit_idx = _train_head(out, cfg)
+    head, tf, names, fit_idx = _train_head(out, negative_weight=negative_weight,
+                                           transform_negatives=transform_negatives, image_mean=image_mean)
     model = load_model()
     det = model.recipe.detection
     prob = {"B": lambda li, lm: blur_probability_from_logit(calibration_logit(model, li.astype(np.float32)),
