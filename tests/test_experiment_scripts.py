@@ -3,14 +3,15 @@
 experiments/device/pack_distill.py: the distill data packed for a lent GPU is what the trainer holds in memory
 (masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind.
 experiments/validation_renders.py (whose full 28-s rebuild is checked byte for byte by the script itself): refuses
-to overwrite. experiments/galetto_judge.sh, judge_21r.sh, after_21r.sh: refuse bad arguments. Every shell script
-parses."""
+to overwrite. experiments/galetto_judge.sh, judge_21r.sh, after_21r.sh: refuse bad arguments; judge_21r.sh keeps
+finished figures and redoes interrupted ones. Every shell script parses."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import subprocess
+import sys
 from hashlib import sha256
 from pathlib import Path
 
@@ -175,20 +176,77 @@ def test_judge_21r_applies_the_rule(tmp_path, capsys):
                                                      ("after_21r.sh", "synthetic_test", [])])
 def test_rule_21r_scripts_refuse_bad_arguments_before_any_work(tmp_path, script, needs, reserved):
     """judge_21r.sh (the verdict) and after_21r.sh (the test figures after it): exit 2, one line, nothing created."""
+    judge = script == "judge_21r.sh"
     script = str(REPO / "experiments" / script)
     (tmp_path / "taken").mkdir()
+    (tmp_path / "file").write_text("")
     data = tmp_path / "data"
     env = {"PATH": "/usr/bin:/bin", "DATA": str(data)}
-    cases = [([str(tmp_path / "o")], "usage"), ([str(tmp_path / "o"), "R1=x"], f"{needs} not found")]
+    cases = [([], "usage"), ([str(tmp_path / "o"), "R1=x"], f"{needs} not found")]
     for args, words in cases:  # before the data folder exists
         run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
     (data / needs).mkdir(parents=True)
-    cases = [([str(tmp_path / "taken"), "R1=x"], "exists"), ([str(tmp_path / "o"), "R1"], "expected NAME=MODEL"),
+    cases = [([str(tmp_path / "file"), "R1=x"], "exists"), ([str(tmp_path / "o"), "R1"], "expected NAME=MODEL"),
              ([str(tmp_path / "o"), "R 1=x"], "letters"),
              ([str(tmp_path / "o"), f"R1={tmp_path / 'nope.safetensors'}"], "not found")]
     cases += [([str(tmp_path / "o"), f"{name}=x"], f"not {name}") for name in reserved]
+    if not judge:  # after_21r.sh writes a new folder; judge_21r.sh adds to one (test below)
+        cases += [([str(tmp_path / "taken"), "R1=x"], "exists"), ([str(tmp_path / "o")], "usage")]
     for args, words in cases:
         run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "taken"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "file", "taken"]
+    assert not any((tmp_path / "taken").iterdir())
+
+
+STAND_IN = """#!/bin/bash
+# python stand-in: "-m MODULE ... --out X" writes X/dmenet/metrics.json and logs MODULE and X; anything else runs
+if [[ $1 == -m ]]; then
+  out=; prev=
+  for a in "$@"; do [[ $prev == --out ]] && out=$a; prev=$a; done
+  mkdir -p "$out/dmenet"
+  echo '{"metrics": {"fmax": 0.9, "mae": 0.17, "mean_blur": 0.2}}' > "$out/dmenet/metrics.json"
+  echo "$2 $out" >> "$CALLS"
+else
+  exec "$REAL" "$@"
+fi
+"""
+
+
+def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_another_file(tmp_path):
+    """H8 scored alone first, then the verdict run reuses it; a folder without its mark is redone; a mark naming
+    another model file is refused before any work."""
+    data, out, calls = tmp_path / "data", tmp_path / "judge", tmp_path / "calls"
+    (data / "val_bsds").mkdir(parents=True)
+    stand_in = tmp_path / "python"
+    stand_in.write_text(STAND_IN)
+    stand_in.chmod(0o755)
+    model = tmp_path / "r1.safetensors"
+    model.write_bytes(b"candidate")
+    model.with_suffix(".json").write_text("{}")
+    env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
+           "REAL": sys.executable}
+
+    def judge(*arms):
+        calls.unlink(missing_ok=True)
+        run = subprocess.run(["bash", "experiments/judge_21r.sh", str(out), *arms], capture_output=True, text=True,
+                             cwd=REPO, env=env)
+        logged = calls.read_text().splitlines() if calls.exists() else []
+        return run, logged
+
+    run, logged = judge()
+    assert run.returncode == 0 and "the verdict needs a candidate" in run.stdout, run.stderr
+    assert len(logged) == 6 and all(f"{out}/H8/" in line for line in logged)  # 4 CUHK runs, sharp, syn
+    h8_mark = (out / "H8" / "model.sha256").read_text().strip()
+    assert h8_mark == sha256((REPO / "checkpoints" / "dmenet_lite.safetensors").read_bytes()).hexdigest()
+    (out / "R1" / "cuhk").mkdir(parents=True)  # an interrupted run: no mark
+    (out / "R1" / "stale").write_text("")
+    run, logged = judge(f"R1={model}")
+    assert run.returncode == 0 and "H8: scored before, kept" in run.stdout and "verdict:" in run.stdout, run.stderr
+    assert len(logged) == 6 and all(f"{out}/R1/" in line for line in logged)
+    assert not (out / "R1" / "stale").exists() and (out / "verdict.json").exists()
+    model.write_bytes(b"another candidate")
+    run, logged = judge(f"R1={model}")
+    assert run.returncode == 2 and "another model file" in run.stderr and len(run.stderr.splitlines()) == 1
+    assert logged == []
