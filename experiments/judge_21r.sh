@@ -8,7 +8,7 @@
 # Each model's figures go to OUT/NAME; OUT/NAME/model.sha256 (the model file's hash) marks them complete. A rerun
 # with the same OUT keeps complete figures of the same file (so H8 can be scored first: `judge_21r.sh OUT` alone
 # scores only H8), redoes a folder that has no mark (an interrupted run), and refuses a name whose mark names another
-# file. The verdict needs at least one candidate.
+# file. A second copy on the same OUT refuses. The verdict needs at least one candidate.
 # DATA=runs/lite_data (val_bsds/ from experiments/build_training_set.py), PYTHON=python. About 1 h per model on one
 # core (the CUHK split twice, native and 320², with two passes of B at 8 flips).
 set -euo pipefail
@@ -23,6 +23,9 @@ NAMES=(H8)
 MODELS=(checkpoints/dmenet_lite.safetensors)
 source "${BASH_SOURCE%/*}/arms.sh"
 arms_read judge_21r.sh H8 "$@"
+mkdir -p "$OUT"
+exec 9> "$OUT/.lock"  # two copies on one OUT would score the same model into the same folder
+flock -n 9 || { echo "judge_21r.sh: $OUT is in use by another run of this script" >&2; exit 2; }
 HASHES=()
 for i in "${!NAMES[@]}"; do  # every refusal before any work
   HASHES+=("$(sha256sum < "${MODELS[$i]}" | cut -d' ' -f1)")

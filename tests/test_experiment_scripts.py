@@ -8,6 +8,7 @@ finished figures and redoes interrupted ones. Every shell script parses."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import subprocess
@@ -111,7 +112,6 @@ def test_retrain_21_refuses_bad_arguments_before_any_work(tmp_path):
 
 def test_retrain_21_refuses_a_second_copy_on_the_same_folder(tmp_path):
     """Two copies on one OUT would train into the same run folders: the second refuses (exit 2, one line)."""
-    import fcntl
 
     data = tmp_path / "data"
     for name in ("synthetic", "synthetic_v2", "synthetic_v3", "real", "labelled_neg", "calib_bsds", "calib_bsds_half",
@@ -216,7 +216,7 @@ fi
 
 def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_another_file(tmp_path):
     """H8 scored alone first, then the verdict run reuses it; a folder without its mark is redone; a mark naming
-    another model file is refused before any work."""
+    another model file, or a second copy on the same folder, is refused before any work."""
     data, out, calls = tmp_path / "data", tmp_path / "judge", tmp_path / "calls"
     (data / "val_bsds").mkdir(parents=True)
     stand_in = tmp_path / "python"
@@ -250,3 +250,7 @@ def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_an
     run, logged = judge(f"R1={model}")
     assert run.returncode == 2 and "another model file" in run.stderr and len(run.stderr.splitlines()) == 1
     assert logged == []
+    with open(out / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running copy holds
+        run, logged = judge()
+    assert run.returncode == 2 and "in use by another run" in run.stderr and logged == []
