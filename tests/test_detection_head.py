@@ -17,7 +17,8 @@ from dmenet import calibrate, inference
 from dmenet.models.detection_head import NEGATIVE_SLOPE, DetectionHead, head_logit
 from dmenet.models.model_io import load_model_file, save_model
 from dmenet.models.recipe import BNMode, DetectionPath, Fit, Recipe
-from dmenet.training.fit_head import DetectionHeadNet, HeadTraining, train_head, transform_image_indices
+from dmenet.training.fit_head import (DetectionHeadNet, HeadTraining, train_head, train_pixel_classifier,
+                                      transform_image_indices)
 from syndof import io
 from hostile_helpers import assert_usage_error, run_main
 from model_helpers import tiny_dmenet as _tiny
@@ -132,6 +133,24 @@ def test_training_learns_what_s_cannot_see_and_is_deterministic():
     assert train_head(pairs, masks, cfg)[0].to_head() == head
     assert train_head(pairs, masks, HeadTraining(epochs=25, pixels_per_image=512, batch=1024, seed=5))[0] \
         .to_head() != head
+
+
+def test_the_training_loop_takes_any_pixel_classifier_and_refuses_mismatched_pixels():
+    """train_pixel_classifier (the head's loop, used by rule 19r's feature heads): a 5-input linear classifier learns
+    a rule on its fourth input; pixel counts that differ from the mask's are refused."""
+    rng = np.random.default_rng(2)
+    inputs = [rng.standard_normal((2000, 5)).astype(np.float32) for _ in range(4)]
+    masks = [(x[:, 3] > 0.2).astype(np.float32) for x in inputs]
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 1), torch.nn.Flatten(0))
+    cfg = HeadTraining(epochs=30, pixels_per_image=512, batch=256, lr=0.1)
+    losses = train_pixel_classifier(net, inputs, masks, cfg)
+    test = rng.standard_normal((3000, 5)).astype(np.float32)
+    with torch.no_grad():
+        accuracy = np.mean((net(torch.from_numpy(test)).numpy() > 0) == (test[:, 3] > 0.2))
+    assert accuracy > 0.97 and losses[-1] < losses[0] / 2 and not net.training
+    with pytest.raises(ValueError, match="1999 pixel inputs but 2000 mask pixels"):
+        train_pixel_classifier(net, [inputs[0][:-1]], masks[:1], HeadTraining())
 
 
 def test_negative_weight_moves_the_ambiguous_prior_to_the_bce_optimum():

@@ -254,3 +254,34 @@ def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_an
         fcntl.flock(held, fcntl.LOCK_EX)  # what a running copy holds
         run, logged = judge()
     assert run.returncode == 2 and "in use by another run" in run.stderr and logged == []
+
+
+def test_feature_head_reads_the_sigma_pass_and_its_features():
+    """Rule 19r's hooked pass (experiments/feature_head.py) is the σ path's moving-statistics label of B, and its
+    41 pixel features are the label, the refinement output and u3 brought to the photo's size."""
+    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import feature_head
+        from model_helpers import randomise_batchnorm, tiny_dmenet
+    finally:
+        del sys.path[:2]
+    from dmenet.inference import predict_label
+    from dmenet.models.recipe import BNMode
+
+    model = tiny_dmenet()
+    randomise_batchnorm(model)
+    rgb = np.random.default_rng(0).random((37, 53, 3)).astype(np.float32)
+    label, r, u = feature_head.features(model, rgb)
+    assert np.abs(label - predict_label(rgb, model, flips=1, bn=BNMode.MOVING)).max() < 1e-5
+    assert r.shape == (37, 53, 8) and u.shape == (48 // 8, 64 // 8, 32)
+    px = feature_head.pixel_features(label, r, u)
+    assert px.shape == (37 * 53, 41) and np.array_equal(px[:, 0], label.reshape(-1))
+    assert np.array_equal(px[:, 1:9], r.reshape(-1, 8))
+    steps = np.broadcast_to(np.arange(u.shape[1], dtype=np.float32)[None, :, None], u.shape)  # u3 = its column
+    up = feature_head.pixel_features(label, r, steps)[:, 9:].reshape(37, 53, 32)
+    x = np.arange(4, 53)  # bilinear, half-pixel centres: column x reads u3 at (x + 0.5) / 8 − 0.5
+    assert np.allclose(up[:, x], ((x + 0.5) / 8 - 0.5)[None, :, None], atol=1e-6)
+    assert np.allclose(up[:, :4], 0.0) and np.allclose(up, up[:1, :, :1])
+    x = feature_head.pixel_inputs(px, px.mean(0))
+    assert x.shape == (37 * 53, 82) and np.allclose(x[5, 41:], px.mean(0))

@@ -153,22 +153,34 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
     loss of each epoch."""
     if len(pairs) != len(masks) or not pairs:
         raise ValueError(f"train_head: {len(pairs)} label sets and {len(masks)} masks")
-    pairs = [head_inputs(p[..., 0], p[..., 1], cfg.image_mean) for p in pairs]
-    masks = [np.asarray(m, np.float32).reshape(-1) for m in masks]
-    for p, m in zip(pairs, masks):
-        if len(p) != len(m):
-            raise ValueError(f"train_head: {len(p)} label pairs but {len(m)} mask pixels")
+    inputs = [head_inputs(p[..., 0], p[..., 1], cfg.image_mean) for p in pairs]
     torch.manual_seed(cfg.seed)
     net = DetectionHeadNet(cfg.hidden, cfg.image_mean)
+    return net, train_pixel_classifier(net, inputs, masks, cfg)
+
+
+def train_pixel_classifier(net: nn.Module, inputs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraining
+                           ) -> list[float]:
+    """The head's training loop (the module docstring) for any per-pixel classifier ``net``: (N, C) float32 → (N,)
+    logits (1 = blurred). ``inputs[i]`` (N_i, C) float32 are the pixels of image i and ``masks[i]`` their N_i
+    targets in any shape; ``cfg.hidden`` and ``cfg.image_mean`` are the caller's business. Trains ``net`` in place,
+    leaves it in eval mode, and returns the mean loss of each epoch."""
+    masks = [np.asarray(m, np.float32).reshape(-1) for m in masks]
+    if len(inputs) != len(masks) or not inputs:
+        raise ValueError(f"train_pixel_classifier: {len(inputs)} input sets and {len(masks)} masks")
+    for p, m in zip(inputs, masks):
+        if len(p) != len(m):
+            raise ValueError(f"train_pixel_classifier: {len(p)} pixel inputs but {len(m)} mask pixels")
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     rng = np.random.default_rng(cfg.seed)
     image_weight = [np.float32(1.0 if m.any() else cfg.negative_weight) for m in masks]
     weight = torch.from_numpy(np.repeat(np.array(image_weight, np.float32), cfg.pixels_per_image))
     losses = []
+    net.train()
     for epoch in range(cfg.epochs):
-        picks = [rng.integers(0, len(x), cfg.pixels_per_image) for x in pairs]
-        x = torch.from_numpy(np.concatenate([p[i] for p, i in zip(pairs, picks)]))
+        picks = [rng.integers(0, len(x), cfg.pixels_per_image) for x in inputs]
+        x = torch.from_numpy(np.concatenate([p[i] for p, i in zip(inputs, picks)]))
         y = torch.from_numpy(np.concatenate([m[i] for m, i in zip(masks, picks)]))
         order = torch.randperm(len(x))
         total = 0.0
@@ -183,7 +195,8 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
         losses.append(total / len(x))
         if epoch % 10 == 0 or epoch == cfg.epochs - 1:
             log.info("head epoch %d: BCE %.4f", epoch, losses[-1])
-    return net.eval(), losses
+    net.eval()
+    return losses
 
 
 def transform_image_indices(masks: list[np.ndarray], names: list[str], n: int, seed: int,
