@@ -33,7 +33,8 @@ from two_input_s import SPLIT, _gate, _mask, _sets  # noqa: E402  (the sets and 
 from syndof import cli  # noqa: E402
 from syndof import io as sio  # noqa: E402
 
-SAMPLES, SAMPLE_SEED = 16384, 19
+SIDE, SAMPLE_SEED = 128, 19
+SAMPLES = SIDE * SIDE  # pixels kept of each training photo
 SEED, EPOCHS, PIXELS_PER_IMAGE, BATCH, HIDDEN = 21, 60, 4096, 32768, (32, 16)
 ARMS = {"L": slice(0, 1), "F": slice(0, 41), "F+": slice(0, 82)}
 """Each head's inputs among the 82 of :func:`pixel_inputs`: the label; the 41 pixel features; and their photo means."""
@@ -156,7 +157,9 @@ def fit(out: Path, reference: Path) -> dict:
         torch.manual_seed(cfg.seed)
         net = PixelMLP(cols.stop - cols.start)
         losses = train_pixel_classifier(net, [x[:, cols] for x in inputs], masks, cfg)
-        tf = fit_logit_transform([net.logit(inputs[i][:, cols]) for i in fit_idx], [masks[i] > 0.5 for i in fit_idx])
+        square = lambda v: v.reshape(SIDE, SIDE)  # noqa: E731  (the metrics take 2-D maps; MAE and Fmax ignore layout)
+        tf = fit_logit_transform([square(net.logit(inputs[i][:, cols])) for i in fit_idx],
+                                 [square(masks[i] > 0.5) for i in fit_idx])
         prob = lambda a, suffix="": blur_probability_from_logit(  # noqa: E731
             net.logit(photo_inputs(a, suffix)[:, cols]).reshape(a["l" + suffix].shape), tf.scale, tf.shift)
         native, at320 = DBDAccumulator(resolution="native"), DBDAccumulator(resolution="320")

@@ -59,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     for n, r in rows.items():
         mark = "—" if n == "H8" else str(n in passing)
         print(f"{n:6} {r['fmax']:11.4f} {r['mae']:10.4f} {r['mae320']:9.4f} {r['sharp']:9.4f} {r['syn']:9.4f}  {mark}")
-    print("verdict:", decision)
-    (out / "verdict.json").write_text(json.dumps({"rows": rows, "passing": passing, "verdict": decision}, indent=1))
+    missing = sorted({"R1", "R2"} - set(names))
+    partial = f" (partial: without {', '.join(missing)})" if missing else ""
+    print(f"verdict on {', '.join(names)}: {decision}{partial}")
+    (out / "verdict.json").write_text(json.dumps({"rows": rows, "passing": passing, "verdict": decision,
+                                                  "models": names, "missing": missing}, indent=1))
     return 0
 
 

@@ -160,7 +160,7 @@ def test_judge_21r_applies_the_rule(tmp_path, capsys):
     _write_metrics(tmp_path, "R1", **{**h8, "fmax": 0.8950, "mae": 0.1700})
     _write_metrics(tmp_path, "R2", **{**h8, "fmax": 0.8925, "mae": 0.1720})         # within 0.003 of R1: R2 ships
     assert judge.main([str(tmp_path), "H8", "R1", "R2"]) == 0
-    assert "verdict: R2 ships" in capsys.readouterr().out
+    assert "verdict on H8, R1, R2: R2 ships" in capsys.readouterr().out
     assert json.loads((tmp_path / "verdict.json").read_text())["passing"] == ["R1", "R2"]
     rows = judge.read_rows(tmp_path, ["H8", "R1", "R2"])
     rows["R2"]["fmax"] = 0.8915                          # below 0.8948 − 0.003: R2 fails, R1 alone passes
@@ -169,6 +169,9 @@ def test_judge_21r_applies_the_rule(tmp_path, capsys):
         rows = judge.read_rows(tmp_path, ["H8", "R1"])
         rows["R1"][key] = bad
         assert judge.verdict(rows) == ([], "H8 stays"), key
+    assert judge.main([str(tmp_path), "H8", "R1"]) == 0  # one candidate: the verdict says what it lacks
+    assert "(partial: without R2)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "verdict.json").read_text())["missing"] == ["R2"]
     assert judge.main([str(tmp_path), "R1"]) == 2
 
 
@@ -243,7 +246,8 @@ def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_an
     (out / "R1" / "cuhk").mkdir(parents=True)  # an interrupted run: no mark
     (out / "R1" / "stale").write_text("")
     run, logged = judge(f"R1={model}")
-    assert run.returncode == 0 and "H8: scored before, kept" in run.stdout and "verdict:" in run.stdout, run.stderr
+    assert run.returncode == 0 and "H8: scored before, kept" in run.stdout, run.stderr
+    assert "verdict on H8, R1: R1 ships" in run.stdout and "(partial: without R2)" in run.stdout
     assert len(logged) == 6 and all(f"{out}/R1/" in line for line in logged)
     assert not (out / "R1" / "stale").exists() and (out / "verdict.json").exists()
     model.write_bytes(b"another candidate")
