@@ -1,5 +1,5 @@
 """Rule 21r's table and verdict (experiments/RULE_21R.md) from the evaluations that ``experiments/judge_21r.sh``
-wrote: ``OUT/NAME/{cuhk/native, cuhk/ddffnet320, sharp, syn}/dmenet/metrics.json`` for H8 (the shipped model) and
+wrote: ``OUT/NAME/{cuhk/native, cuhk/ddffnet320, sharp, syn}/metrics.json`` for H8 (the shipped model) and
 each candidate. Prints the table and the verdict, and writes ``OUT/verdict.json``.
 
     python experiments/judge_21r.py OUT H8 R1 R2
@@ -16,7 +16,7 @@ MARGINS = {"fmax": 0.003, "mae": 0.003, "mae320": 0.005, "sharp": 0.02, "syn_rat
 
 def read_rows(out: Path, names: list[str]) -> dict[str, dict[str, float]]:
     def metrics(name: str, part: str) -> dict:
-        return json.loads((out / name / part / "dmenet" / "metrics.json").read_text())["metrics"]
+        return json.loads((out / name / part / "metrics.json").read_text())["metrics"]  # one method: no subfolder
 
     def row(name: str) -> dict[str, float]:
         native = metrics(name, "cuhk/native")

@@ -147,7 +147,7 @@ def _judge_module():
 def _write_metrics(out: Path, name: str, fmax: float, mae: float, mae320: float, sharp: float, syn: float) -> None:
     for part, metrics in (("cuhk/native", {"fmax": fmax, "mae": mae}), ("cuhk/ddffnet320", {"mae": mae320}),
                           ("sharp", {"mean_blur": sharp}), ("syn", {"mae": syn})):
-        folder = out / name / part / "dmenet"
+        folder = out / name / part  # evaluate's layout for one method
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(json.dumps({"metrics": metrics}))
 
@@ -204,12 +204,12 @@ def test_rule_21r_scripts_refuse_bad_arguments_before_any_work(tmp_path, script,
 
 
 STAND_IN = """#!/bin/bash
-# python stand-in: "-m MODULE ... --out X" writes X/dmenet/metrics.json and logs MODULE and X; anything else runs
+# python stand-in: "-m MODULE ... --out X" writes X/metrics.json and logs MODULE and X; anything else runs
 if [[ $1 == -m ]]; then
   out=; prev=
   for a in "$@"; do [[ $prev == --out ]] && out=$a; prev=$a; done
-  mkdir -p "$out/dmenet"
-  echo '{"metrics": {"fmax": 0.9, "mae": 0.17, "mean_blur": 0.2}}' > "$out/dmenet/metrics.json"
+  mkdir -p "$out"
+  echo '{"metrics": {"fmax": 0.9, "mae": 0.17, "mean_blur": 0.2}}' > "$out/metrics.json"
   echo "$2 $out" >> "$CALLS"
 else
   exec "$REAL" "$@"
