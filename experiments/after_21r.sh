@@ -14,6 +14,9 @@
 #   focal/               the four focal stacks (agreement with a focus measure)
 #   sharp_test20/ sharp_demo/   mean blur probability on the first 20 screened sharp BSDS500 test photos and on the
 #                        demo's three photos (astronaut, coffee, chelsea, written to OUT/demo_photos as PNG)
+# OUT/arms.txt records each NAME with its file's sha256; a rerun on the same OUT with the same arms keeps every
+# finished measurement (OUT/NAME.done) and redoes the others (so a stopped run resumes); other arms, or a folder
+# without arms.txt, are refused, as is a second copy on the same OUT.
 set -euo pipefail
 if [[ $# -lt 2 ]]; then echo "usage: experiments/after_21r.sh OUT NAME=MODEL [NAME=MODEL ...]" >&2; exit 2; fi
 OUT=$1
@@ -21,7 +24,8 @@ shift
 D=${DATA:-runs/lite_data}
 PY=${PYTHON:-python}
 S=../shared/data
-[[ -e $OUT ]] && { echo "after_21r.sh: $OUT exists (choose a new folder)" >&2; exit 2; }
+[[ -e $OUT && ! -f $OUT/arms.txt ]] && {
+  echo "after_21r.sh: $OUT exists and is not a run of this script (choose a new folder)" >&2; exit 2; }
 [[ -d $D/synthetic_test ]] || { echo "after_21r.sh: $D/synthetic_test not found (experiments/build_training_set.py)" >&2
                                 exit 2; }
 source "${BASH_SOURCE%/*}/arms.sh"
@@ -29,18 +33,29 @@ NAMES=()
 MODELS=()
 arms_read after_21r.sh "" "$@"
 METHODS=("${MODELS[@]/#/dmenet:model=}")
-export OMP_NUM_THREADS=1
+ARMS=$(for i in "${!NAMES[@]}"; do echo "${NAMES[$i]}=$(sha256sum < "${MODELS[$i]}" | cut -d' ' -f1)"; done)
+if [[ -e $OUT && $(< "$OUT/arms.txt") != "$ARMS" ]]; then
+  echo "after_21r.sh: $OUT holds the figures of other models (its arms.txt; choose a new folder)" >&2
+  exit 2
+fi
 mkdir -p "$OUT/demo_photos"
+exec 9> "$OUT/.lock"
+flock -n 9 || { echo "after_21r.sh: $OUT is in use by another run of this script" >&2; exit 2; }
+[[ -f $OUT/arms.txt ]] || echo "$ARMS" > "$OUT/arms.txt"
+export OMP_NUM_THREADS=1
 "$PY" -c 'import sys, imageio.v3 as iio, skimage.data
 from dmenet.demo import BUILTIN_PHOTOS
 for name in BUILTIN_PHOTOS:
     iio.imwrite(f"{sys.argv[1]}/{name}.png", getattr(skimage.data, name)())' "$OUT/demo_photos"
 
 EVAL=(-m dmenet.evaluate --method "${METHODS[@]}" --flips 8 --threads 1 --wandb disabled)
-run() {  # NAME ARGS...: one protocol, its output in OUT/NAME and its log in OUT/NAME.log
+run() {  # NAME ARGS...: one protocol, its output in OUT/NAME and its log in OUT/NAME.log; kept once OUT/NAME.done
   local name=$1
   shift
+  [[ -f $OUT/$name.done ]] && return 0
+  rm -rf "${OUT:?}/$name"  # a stopped run's partial output
   "$PY" "$@" --out "$OUT/$name" > "$OUT/$name.log" 2>&1
+  touch "$OUT/$name.done"
 }
 (
   run xu100 "${EVAL[@]}" --benchmark xu100 --data "$S/xu100"
@@ -51,8 +66,10 @@ run() {  # NAME ARGS...: one protocol, its output in OUT/NAME and its log in OUT
   run sharp_test20 "${EVAL[@]}" --benchmark sharp --data "$S/photos/bsds500/test" \
     --stems experiments/distill/bsds_sharp_test.txt --limit 20
   for i in "${!NAMES[@]}"; do
+    [[ -f $OUT/rtf_scale_${NAMES[$i]}.done ]] && continue
     "$PY" benchmarks/scale_consistency.py --method "${METHODS[$i]}" --flips 8 --reblur 1 2 --threads 1 \
       > "$OUT/rtf_scale_${NAMES[$i]}.txt" 2>&1
+    touch "$OUT/rtf_scale_${NAMES[$i]}.done"
   done
 ) &
 A=$!

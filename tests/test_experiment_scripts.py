@@ -194,8 +194,8 @@ def test_rule_21r_scripts_refuse_bad_arguments_before_any_work(tmp_path, script,
              ([str(tmp_path / "o"), "R 1=x"], "letters"),
              ([str(tmp_path / "o"), f"R1={tmp_path / 'nope.safetensors'}"], "not found")]
     cases += [([str(tmp_path / "o"), f"{name}=x"], f"not {name}") for name in reserved]
-    if not judge:  # after_21r.sh writes a new folder; judge_21r.sh adds to one (test below)
-        cases += [([str(tmp_path / "taken"), "R1=x"], "exists"), ([str(tmp_path / "o")], "usage")]
+    if not judge:  # both add to a folder of their own (tests below), never to another one
+        cases += [([str(tmp_path / "taken"), "R1=x"], "not a run of this script"), ([str(tmp_path / "o")], "usage")]
     for args, words in cases:
         run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO, env=env)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
@@ -289,3 +289,53 @@ def test_feature_head_reads_the_sigma_pass_and_its_features():
     assert np.allclose(up[:, :4], 0.0) and np.allclose(up, up[:1, :, :1])
     x = feature_head.pixel_inputs(px, px.mean(0))
     assert x.shape == (37 * 53, 82) and np.allclose(x[5, 41:], px.mean(0))
+
+
+AFTER_STAND_IN = """#!/bin/bash
+# python stand-in for after_21r.sh: -c runs; anything else logs its arguments and writes OUT/metrics.json
+if [[ $1 == -c ]]; then exec "$REAL" "$@"; fi
+out=; prev=
+for a in "$@"; do [[ $prev == --out ]] && out=$a; prev=$a; done
+echo "$*" >> "$CALLS"
+if [[ -n $out ]]; then mkdir -p "$out"; echo '{"metrics": {}}' > "$out/metrics.json"; else echo scale; fi
+"""
+
+
+def test_after_21r_resumes_a_stopped_run_and_refuses_other_models(tmp_path):
+    """after_21r.sh on its own folder again: finished measurements kept, unfinished ones redone; other arms refused."""
+    data, out, calls = tmp_path / "data", tmp_path / "after", tmp_path / "calls"
+    (data / "synthetic_test").mkdir(parents=True)
+    stand_in = tmp_path / "python"
+    stand_in.write_text(AFTER_STAND_IN)
+    stand_in.chmod(0o755)
+    models = []
+    for name in ("h8", "r1"):
+        models.append(tmp_path / f"{name}.safetensors")
+        models[-1].write_bytes(name.encode())
+        models[-1].with_suffix(".json").write_text("{}")
+    env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
+           "REAL": sys.executable}
+
+    def after(*arms):
+        calls.unlink(missing_ok=True)
+        run = subprocess.run(["bash", "experiments/after_21r.sh", str(out), *arms], capture_output=True, text=True,
+                             cwd=REPO, env=env)
+        return run, (calls.read_text().splitlines() if calls.exists() else [])
+
+    arms = (f"H8={models[0]}", f"R1={models[1]}")
+    run, logged = after(*arms)
+    assert run.returncode == 0, run.stderr
+    assert len(logged) == 10 and sorted(p.name for p in (out / "demo_photos").iterdir()) == [
+        "astronaut.png", "chelsea.png", "coffee.png"]  # 8 protocols, RTF scales for each model
+    (out / "rtf.done").unlink()  # as if stopped during RTF and the second model's scales
+    (out / "rtf_scale_R1.done").unlink()
+    (out / "rtf" / "stale").write_text("")
+    run, logged = after(*arms)
+    assert run.returncode == 0 and len(logged) == 2, (run.stderr, logged)
+    assert "--benchmark rtf" in logged[0] and "scale_consistency.py" in logged[1] and str(models[1]) in logged[1]
+    assert not (out / "rtf" / "stale").exists()
+    run, logged = after(arms[0])
+    assert run.returncode == 2 and "other models" in run.stderr and logged == []
+    models[1].write_bytes(b"retrained")
+    run, logged = after(*arms)
+    assert run.returncode == 2 and "other models" in run.stderr and logged == []
