@@ -217,6 +217,14 @@ fi
 """
 
 
+def _run_logged(script: str, out: Path, arms, env: dict, calls: Path):
+    """experiments/SCRIPT OUT ARMS... with a python stand-in that logs its calls to ``calls``: (run, logged lines)."""
+    calls.unlink(missing_ok=True)
+    run = subprocess.run(["bash", f"experiments/{script}", str(out), *arms], capture_output=True, text=True, cwd=REPO,
+                         env=env)
+    return run, (calls.read_text().splitlines() if calls.exists() else [])
+
+
 def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_another_file(tmp_path):
     """H8 scored alone first, then the verdict run reuses it; a folder without its mark is redone; a mark naming
     another model file, or a second copy on the same folder, is refused before any work."""
@@ -232,11 +240,7 @@ def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_an
            "REAL": sys.executable}
 
     def judge(*arms):
-        calls.unlink(missing_ok=True)
-        run = subprocess.run(["bash", "experiments/judge_21r.sh", str(out), *arms], capture_output=True, text=True,
-                             cwd=REPO, env=env)
-        logged = calls.read_text().splitlines() if calls.exists() else []
-        return run, logged
+        return _run_logged("judge_21r.sh", out, arms, env, calls)
 
     run, logged = judge()
     assert run.returncode == 0 and "the verdict needs a candidate" in run.stdout, run.stderr
@@ -317,10 +321,7 @@ def test_after_21r_resumes_a_stopped_run_and_refuses_other_models(tmp_path):
            "REAL": sys.executable}
 
     def after(*arms):
-        calls.unlink(missing_ok=True)
-        run = subprocess.run(["bash", "experiments/after_21r.sh", str(out), *arms], capture_output=True, text=True,
-                             cwd=REPO, env=env)
-        return run, (calls.read_text().splitlines() if calls.exists() else [])
+        return _run_logged("after_21r.sh", out, arms, env, calls)
 
     arms = (f"H8={models[0]}", f"R1={models[1]}")
     run, logged = after(*arms)
