@@ -10,6 +10,7 @@ The usual order after training, each step on the previous one's output::
     python -m dmenet.calibrate dbd --model sigma.safetensors --labelled LAB --gt-polarity white-sharp \
         --out model.safetensors
     python -m dmenet.calibrate head --model sigma.safetensors --labelled LAB_NEG --out model.safetensors  # or this
+    python -m dmenet.calibrate feature-head --model sigma.safetensors --labelled LAB_NEG --out model.safetensors
 
 * ``average``: uniform weight average of checkpoints of one run (:mod:`dmenet.training.average`); the output keeps
   the last file's recipe.
@@ -25,11 +26,14 @@ The usual order after training, each step on the previous one's output::
 * ``head``: the two-label detection head (:mod:`dmenet.training.fit_head`, :mod:`dmenet.models.detection_head`)
   trained on labelled folders, then its transform: the detection logit becomes h(label, B's label with
   ``--second-bn`` statistics) instead of S(label).
+* ``feature-head``: a detection head on B's detection features of the detection path's own passes (rule 19r), then
+  its transform; with the detection path on the σ path's BatchNorm mode (``--bn``, default the σ path's), one set of
+  passes of B gives both maps.
 
-``sigma``, ``dbd`` and ``head`` take ``--flips`` (the recipe's flips of the output, used for the fit). Every fitted
-value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step leaves an earlier
-fitted value under other conditions (new statistics under a fitted curve, other flips), the step says so and the
-history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option; nothing written.
+``sigma``, ``dbd``, ``head`` and ``feature-head`` take ``--flips`` (the recipe's flips of the output, used for the
+fit). Every fitted value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step
+leaves an earlier fitted value under other conditions (new statistics under a fitted curve, other flips), the step
+says so and the history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option; nothing written.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from syndof import cli
 
 log = logging.getLogger("dmenet.calibrate")
 
-STEPS = ("average", "bn", "sigma", "dbd", "head")
+STEPS = ("average", "bn", "sigma", "dbd", "head", "feature-head")
 
 
 def _now() -> str:
@@ -174,13 +178,9 @@ def run_dbd(args, date: str):
 
 def run_head(args, date: str):
     """Two-label detection head trained on labelled folders, then its transform (both at ``--flips``)."""
-    import numpy as np
-
-    from dmenet.inference import Predictor, blur_probability_from_logit
+    from dmenet.inference import Predictor
     from dmenet.models.detection_head import head_logit
-    from dmenet.training.fit_dbd import fit_logit_transform
-    from dmenet.training.fit_head import (HeadTraining, check_transform_pool, labelled_label_pairs, train_head,
-                                         transform_image_indices)
+    from dmenet.training.fit_head import HeadTraining, check_transform_pool, labelled_label_pairs, train_head
 
     cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
                        transform_images=args.transform_images, transform_negatives=args.transform_negatives,
@@ -199,26 +199,71 @@ def run_head(args, date: str):
     net, losses = train_head(pairs, masks, cfg)
     head = net.to_head()
     logits = [head_logit(head, p[..., 0], p[..., 1]) for p in pairs]  # once per image: the fit and the report
+    data = [str(r) for r in roots]
+    model.recipe, result = _with_fitted_head(recipe, head, second, bns, logits, masks, names, cfg, losses,
+                                             "dmenet.calibrate head", data, date)
+    result["second_bn"] = second.value
+    return model, meta, history, data, result
+
+
+def run_feature_head(args, date: str):
+    """Feature head trained on labelled folders (B's features at ``--samples`` pixels of each photo), then its
+    transform (both at ``--flips``, on the detection path's passes with ``--bn`` statistics)."""
+    from dmenet.inference import Predictor
+    from dmenet.models.detection_head import feature_head_logit
+    from dmenet.training.fit_head import (HeadTraining, check_transform_pool, labelled_feature_samples,
+                                         train_feature_head)
+
+    cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
+                       transform_images=args.transform_images, transform_negatives=args.transform_negatives,
+                       negative_weight=args.negative_weight, hidden=tuple(args.hidden))
+    model, meta, history = _load(args.model, args.device)
+    recipe = model.recipe.with_flips(args.flips)
+    bn = recipe.sigma.bn if args.bn is None else BNMode(args.bn)
+    recipe = recipe.with_head(None).with_bn(detection=bn)
+    roots = [Path(r) for r in args.labelled]
+    check_transform_pool(roots, args.gt_polarity == "white-blurred")
+    inputs, masks, names = labelled_feature_samples(Predictor(model, recipe), bn, roots,
+                                                    args.gt_polarity == "white-blurred", args.samples, args.seed)
+    net, losses = train_feature_head(inputs, masks, cfg)
+    head = net.to_head()
+    logits = [feature_head_logit(head, x)[None] for x in inputs]  # (1, N): the transform's maps are 2-D
+    data = [str(r) for r in roots]
+    model.recipe, result = _with_fitted_head(recipe, head, None, (bn,), logits, [m[None] for m in masks], names,
+                                             cfg, losses, "dmenet.calibrate feature-head", data, date)
+    result.update(bn=bn.value, samples=args.samples)
+    return model, meta, history, data, result
+
+
+def _with_fitted_head(recipe, head, second, bns, logits, masks, names, cfg, losses, tool: str, data: list[str],
+                      date: str):
+    """The recipe with ``head`` (trained under ``cfg``) and the transform fitted on ``logits`` of a seeded draw of
+    the images; and the step's result record (the transform and the mean probability of the all-sharp images)."""
+    import numpy as np
+
+    from dmenet.inference import blur_probability_from_logit
+    from dmenet.training.fit_dbd import fit_logit_transform
+    from dmenet.training.fit_head import transform_image_indices
+
     fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed, cfg.transform_negatives)
     fit = fit_logit_transform([logits[i] for i in fit_idx], [masks[i] for i in fit_idx])
-    data = [str(r) for r in roots]
-    conditions = recipe.fit_conditions("dmenet.calibrate head", bns, data, date)
-    model.recipe = recipe.with_head(head, second, conditions).with_transform(fit.scale, fit.shift, conditions)
+    conditions = recipe.fit_conditions(tool, bns, data, date)
+    recipe = recipe.with_head(head, second, conditions).with_transform(fit.scale, fit.shift, conditions)
     sharp = [float(blur_probability_from_logit(z, fit.scale, fit.shift).mean())
              for z, m in zip(logits, masks) if not m.any()]
     result = {"training": cfg.to_dict(), "losses": [round(v, 6) for v in losses], "flips": recipe.flips,
-              "second_bn": second.value, "images": names, "transform": fit.to_dict(),
-              "transform_images": [names[i] for i in fit_idx],
+              "images": names, "transform": fit.to_dict(), "transform_images": [names[i] for i in fit_idx],
               "all_sharp_images": len(sharp), "all_sharp_mean_probability": round(float(np.mean(sharp)), 6)
               if sharp else None}
     log.info("flips %d, head %s: final BCE %.4f; transform scale %.2f shift %+.2f (training MAE %.4f, Fmax %.4f on "
              "%d images)%s", recipe.flips, "→".join(map(str, head.widths)), losses[-1], fit.scale, fit.shift,
              fit.mae, fit.fmax, fit.n_images,
              f"; all-sharp training images: mean probability {np.mean(sharp):.3f}" if sharp else "")
-    return model, meta, history, data, result
+    return recipe, result
 
 
-RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_dbd, "head": run_head}
+RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_dbd, "head": run_head,
+           "feature-head": run_feature_head}
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -227,7 +272,7 @@ EXAMPLE = ("dmenet-calibrate average --model checkpoints/dmenet_lite.safetensors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dmenet.training.fit_head import HeadTraining
+    from dmenet.training.fit_head import FEATURE_HIDDEN, FEATURE_SAMPLES, HeadTraining
     from dmenet.training.fit_sigma import N_VALUES
 
     p = cli.parser("dmenet.calibrate", __doc__, EXAMPLE)
@@ -293,6 +338,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
     q.add_argument("--image-mean", action="store_true",
                    help="give the head the photo's mean second label as a third input (rule 21g)")
+    q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
+                   help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
+    q.add_argument("--seed", type=int, default=HeadTraining.seed)
+    common(q)
+
+    q = sub.add_parser("feature-head", help="a detection head on B's features of one set of passes, and its "
+                       "transform, on labelled photos")
+    q.add_argument("--model", required=True)
+    q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/), as for head")
+    q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+    q.add_argument("--bn", choices=[m.value for m in BNMode], default=None,
+                   help="BatchNorm mode of the detection path's passes (default: the σ path's, so that one set of "
+                   "passes gives both maps)")
+    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    q.add_argument("--samples", type=cli.positive_int, default=FEATURE_SAMPLES,
+                   help="random pixels of each photo whose features are kept")
+    q.add_argument("--hidden", type=cli.positive_int, nargs="+", default=list(FEATURE_HIDDEN),
+                   help="hidden layer widths")
+    q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
+    q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
+                   help="random pixels of every image per epoch (drawn from the kept ones)")
+    q.add_argument("--transform-images", type=cli.positive_int, default=HeadTraining.transform_images,
+                   help="images (with both classes) the transform is fitted on, a seeded draw")
+    q.add_argument("--transform-negatives", type=cli.non_negative_int, default=HeadTraining.transform_negatives,
+                   help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
     q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
                    help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
     q.add_argument("--seed", type=int, default=HeadTraining.seed)

@@ -10,8 +10,8 @@ What happens after the weights is the model's recipe (:mod:`dmenet.models.recipe
 :class:`Predictor` holds (model, recipe) and runs only the paths asked for — the σ path (B with its BatchNorm mode,
 averaged over ``recipe.flips`` mirrored / rotated copies, each mapped back; σ = ``units.label_to_sigma(output,
 max_coc)``, σ_max = 7 px for max CoC 29, then the σ curve when the recipe has one) and the detection path (B with its
-own BatchNorm mode, S or the two-label head on a second BatchNorm mode's label too, the logit transform). B's passes
-of one BatchNorm mode serve both paths. Overrides
+own BatchNorm mode, S or the two-label head on a second BatchNorm mode's label too, or a feature head on B's inner
+maps of the same passes, then the logit transform). B's passes of one BatchNorm mode serve both paths. Overrides
 (``--flips``, ``--raw-sigma``) give a new Predictor and warn when they contradict what a fitted value was fitted
 under; nothing is changed in place.
 """
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from dmenet.models.calibration_table import cached_calibration_table
-from dmenet.models.detection_head import head_logit
+from dmenet.models.detection_head import HeadInputs, feature_head_logit, head_logit
 from dmenet.models.fuse import cached_inference_blur
 from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
@@ -151,32 +151,41 @@ def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.
     return w
 
 
-def _forward_label(model, x: torch.Tensor, image_stats: bool) -> torch.Tensor:
-    """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label.
+def _forward_label(model, x: torch.Tensor, image_stats: bool, features: bool = False) -> torch.Tensor:
+    """B's defocus output for (1, 3, H, W) with H, W multiples of 16 → (1, 1, H, W) label, or with ``features``
+    the decoder's detection features (1, C, H, W), channel 0 the same label
+    (:meth:`dmenet.models.decoder.Decoder.detection_features`).
 
     With ``image_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile when tiling)
     instead of the moving averages; otherwise the fast path of :mod:`dmenet.models.fuse` runs.
     """
     if image_stats:  # per-image statistics cannot be folded; the auxiliary heads are still skipped
         with batch_statistics(model.blur):
-            return model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
-    return cached_inference_blur(model)(x)  # BatchNorm folded, no auxiliary heads: same label up to rounding
+            skips = model.blur.encoder(x)
+            if features:
+                return model.blur.decoder.detection_features(skips)
+            return model.blur.decoder(skips, with_aux=False)[0]
+    blur = cached_inference_blur(model)  # BatchNorm folded, no auxiliary heads: the same maps up to rounding
+    return blur(x, features=True) if features else blur(x)
 
 
-def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int, image_stats: bool) -> torch.Tensor:
-    """Tiled forward of a padded (1, 3, H, W) tensor with linear blending across overlaps."""
+def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int, image_stats: bool,
+                   features: bool = False) -> torch.Tensor:
+    """Tiled forward (:func:`_forward_label`) of a padded (1, 3, H, W) tensor with linear blending across
+    overlaps."""
     _, _, h, w = x.shape
     th, tw = min(tile, h), min(tile, w)
     ys = _tile_starts(h, th, max(MULTIPLE, th - overlap))
     xs = _tile_starts(w, tw, max(MULTIPLE, tw - overlap))
-    acc = torch.zeros((1, 1, h, w), device=x.device)
+    channels = model.blur.decoder.feature_channels if features else 1
+    acc = torch.zeros((1, channels, h, w), device=x.device)
     weight = torch.zeros((1, 1, h, w), device=x.device)
     for y in ys:
         wy = _ramp(th, overlap, y > 0, y + th < h)
         for x0 in xs:
             wx = _ramp(tw, overlap, x0 > 0, x0 + tw < w)
             wt = (wy[:, None] * wx[None, :]).to(x.device)
-            out = _forward_label(model, x[:, :, y : y + th, x0 : x0 + tw], image_stats)
+            out = _forward_label(model, x[:, :, y : y + th, x0 : x0 + tw], image_stats, features)
             acc[:, :, y : y + th, x0 : x0 + tw] += out * wt
             weight[:, :, y : y + th, x0 : x0 + tw] += wt
     return acc / weight.clamp_min(1e-8)
@@ -206,9 +215,10 @@ def _inverse_symmetry(array: np.ndarray, k: int) -> np.ndarray:
 
 
 def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile: int, overlap: int,
-                        image_stats: bool, dtype: torch.dtype = torch.float32) -> np.ndarray:
+                        image_stats: bool, dtype: torch.dtype = torch.float32, features: bool = False) -> np.ndarray:
     """B's output for one (H, W, 3) float32 image: pad to multiples of 16, forward (tiled if large) in ``dtype``
-    (float32, or autocast to a lower precision), crop back."""
+    (float32, or autocast to a lower precision), crop back: the (H, W) label clamped to [0, 1], or with
+    ``features`` the (H, W, C) detection features (channel 0 that label)."""
     h, w = rgb.shape[:2]
     device = next(model.parameters()).device
     hp, wp = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
@@ -218,10 +228,14 @@ def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile
             x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
         x = x.contiguous(memory_format=torch.channels_last)
         if tile_threshold is not None and hp * wp > tile_threshold and max(hp, wp) > tile:
-            out = _forward_tiled(model, x, tile, overlap, image_stats)
+            out = _forward_tiled(model, x, tile, overlap, image_stats, features)
         else:
-            out = _forward_label(model, x, image_stats)
-        return out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
+            out = _forward_label(model, x, image_stats, features)
+        if not features:
+            return out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
+        out = out[0, :, :h, :w].float()
+        out[0].clamp_(0.0, 1.0)
+        return out.permute(1, 2, 0).cpu().numpy()
 
 
 def tile_geometry(tile_size: int, tile_overlap: int) -> tuple[int, int]:
@@ -264,6 +278,33 @@ def predict_label(
     Returns:
         (H, W) float32 label in [0, 1].
     """
+    return _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, dtype, features=False)
+
+
+def predict_features(
+    image: np.ndarray,
+    model,
+    tile_threshold: int | None = TILE_THRESHOLD,
+    tile_size: int = TILE_SIZE,
+    tile_overlap: int = TILE_OVERLAP,
+    flips: int | None = None,
+    bn: BNMode | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> np.ndarray:
+    """B's detection features for one image at its own resolution: :func:`predict_label`'s passes (same arguments),
+    each giving the decoder's :meth:`~dmenet.models.decoder.Decoder.detection_features` instead of the label alone,
+    averaged over the flips.
+
+    Returns:
+        (H, W, C) float32, C = ``model.blur.decoder.feature_channels``; channel 0 is exactly
+        ``predict_label(image, model, …)`` (the label in [0, 1]); the others are B's inner activations (no unit).
+    """
+    return _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, dtype, features=True)
+
+
+def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, dtype, features: bool) -> np.ndarray:
+    """:func:`predict_label` (``features`` False) or :func:`predict_features`. The label is averaged in float64,
+    the other features in float32 (C values a pixel: half the memory)."""
     rgb = _as_rgb_float(image)
     flips = model.recipe.flips if flips is None else flips
     if flips not in FLIPS:
@@ -272,11 +313,19 @@ def predict_label(
     image_stats = BNMode(model.recipe.sigma.bn if bn is None else bn) is BNMode.IMAGE
     model.eval()
     total = np.zeros(rgb.shape[:2], dtype=np.float64)
+    rest = None
     for k in range(flips):
-        out = _predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold, tile, overlap,
-                                  image_stats, dtype)
-        total += _inverse_symmetry(out, k)
-    return np.ascontiguousarray(total / flips, dtype=np.float32)
+        out = _inverse_symmetry(_predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold,
+                                                    tile, overlap, image_stats, dtype, features), k)
+        if features:
+            rest = out[..., 1:].copy() if rest is None else rest.__iadd__(out[..., 1:])
+            out = out[..., 0]
+        total += out
+    label = np.ascontiguousarray(total / flips, dtype=np.float32)
+    if not features:
+        return label
+    rest /= np.float32(flips)
+    return np.concatenate([label[..., None], rest], -1)
 
 
 def direct_calibration_logit(model, label: np.ndarray) -> np.ndarray:
@@ -325,7 +374,7 @@ class Predictor:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model
         self.recipe = model.recipe if recipe is None else recipe
-        self.recipe.check(model.config.sigma_max)
+        self.recipe.check(model.config.sigma_max, model.blur.decoder.feature_channels)
         self.precision = precision
 
     @classmethod
@@ -366,6 +415,18 @@ class Predictor:
         return predict_label(image, self.model, flips=self.recipe.flips, bn=bn, dtype=PRECISIONS[self.precision],
                              **tile_options)
 
+    def features(self, image: np.ndarray, bn: BNMode, **tile_options) -> np.ndarray:
+        """B's detection features (H, W, C) float32 with ``bn`` statistics, averaged over the recipe's flips
+        (:func:`predict_features`; channel 0 is :meth:`label`'s map)."""
+        return predict_features(image, self.model, flips=self.recipe.flips, bn=bn,
+                                dtype=PRECISIONS[self.precision], **tile_options)
+
+    @property
+    def reads_features(self) -> bool:
+        """Whether the detection logit is a feature head's (one set of passes gives the label and the features)."""
+        head = self.recipe.detection.head
+        return head is not None and head.source is HeadInputs.FEATURES
+
     def sigma_from_label(self, label: np.ndarray) -> np.ndarray:
         """σ px of a σ-path label map: ×σ_max, then the recipe's σ curve when it has one. (H, W) float32."""
         cfg = self.model.config
@@ -376,18 +437,23 @@ class Predictor:
 
     def detection_labels(self, image: np.ndarray, sigma_label: np.ndarray | None = None,
                          **tile_options) -> tuple[np.ndarray, ...]:
-        """B's label maps the detection logit reads, one per mode of ``recipe.detection.bns``: S's input, or the
-        head's two inputs. ``sigma_label`` (the σ path's map of the same image) is reused for a mode it shares with
-        the σ path (no second set of passes for it)."""
+        """B's maps the detection logit reads, one per mode of ``recipe.detection.bns``: S's input, the two-label
+        head's two inputs, or a feature head's (H, W, C) features (:meth:`features`). ``sigma_label`` (the σ path's
+        map of the same image) is reused for a mode it shares with the σ path (no second set of passes for it)."""
+        if self.reads_features:
+            return (self.features(image, self.recipe.detection.bn, **tile_options),)
         return tuple(sigma_label if sigma_label is not None and bn is self.recipe.sigma.bn
                      else self.label(image, bn, **tile_options) for bn in self.recipe.detection.bns)
 
     def detection_logit(self, labels: tuple[np.ndarray, ...]) -> np.ndarray:
-        """The detection logit (1 = blurred) of :meth:`detection_labels`: S on the first, or the recipe's two-label
-        head on both (:func:`dmenet.models.detection_head.head_logit`). (H, W) float32."""
+        """The detection logit (1 = blurred) of :meth:`detection_labels`: S on the first, the recipe's two-label
+        head on both (:func:`dmenet.models.detection_head.head_logit`) or its feature head on the features
+        (:func:`~dmenet.models.detection_head.feature_head_logit`). (H, W) float32."""
         det = self.recipe.detection
         if det.head is None:
             return calibration_logit(self.model, labels[0])
+        if self.reads_features:
+            return feature_head_logit(det.head, labels[0])
         return head_logit(det.head, labels[0], labels[1])
 
     def probability_from_labels(self, labels: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -410,7 +476,8 @@ class Predictor:
 
         Returns:
             :class:`DefocusEstimate` at the input resolution. B runs ``recipe.flips`` times per BatchNorm mode
-            needed: the σ path's, and the detection path's one (S) or two (head) where they differ from it.
+            needed: the σ path's, and the detection path's one (S, feature head) or two (two-label head) where they
+            differ from it.
         """
         if not (sigma or probability):
             raise ValueError("estimate: ask for σ, the blur probability or both")
@@ -423,9 +490,16 @@ class Predictor:
         if per_image and cells < 2:  # per-image BatchNorm statistics at 1/16 need more than one value per channel
             raise ValueError(f"image too small for DMENet ({rgb.shape[1]}x{rgb.shape[0]} px"
                              f"{' after max_side' if scale != 1.0 else ''}): it needs more than 16 px on one side")
-        label = self.label(rgb, self.recipe.sigma.bn, **tile_options) if sigma else None
-        prob = (self.probability_from_labels(self.detection_labels(rgb, label, **tile_options))
-                if probability else None)
+        det = self.recipe.detection
+        if probability and self.reads_features and (not sigma or self.recipe.sigma.bn is det.bn):
+            features = self.features(rgb, det.bn, **tile_options)  # one set of passes for both maps
+            label = features[..., 0].copy() if sigma else None
+            prob = self.probability_from_labels((features,))
+            del features
+        else:
+            label = self.label(rgb, self.recipe.sigma.bn, **tile_options) if sigma else None
+            prob = (self.probability_from_labels(self.detection_labels(rgb, label, **tile_options))
+                    if probability else None)
         sig = None if label is None else self.sigma_from_label(label)
         if scale != 1.0:
             if label is not None:

@@ -10,10 +10,12 @@ from typing import Callable
 def _pin_openblas_kernels() -> None:
     """Pin numpy's OpenBLAS to its AVX2 ("Haswell") kernels on CPUs that have AVX2, before numpy is imported.
 
-    The pinned maps of tests/recipe_identity.py are compared bit for bit, and the detection head's products run on
-    BLAS: on an AVX-512 CPU OpenBLAS picks its SkylakeX kernels, which sum in another order and change the last bits
-    (measured 4 Dec 2026 on an AMD EPYC with AVX-512: the head's hashes differ, and match again with this pin). An
-    explicit OPENBLAS_CORETYPE wins; CPUs without AVX2 are left alone (the kernels would not run there)."""
+    The detection head's products run on BLAS: on an AVX-512 CPU OpenBLAS picks its SkylakeX kernels, which sum in
+    another order and change the last bits (measured 4 Dec 2026 on an AMD EPYC with AVX-512: the head's map digests
+    differed, and matched again with this pin). The pinned maps of tests/recipe_identity.py have been compared within
+    float rounding since 5 Dec (torch's own kernels differ between CPUs too); the pin keeps the tests' BLAS the same
+    on every AVX2 machine. An explicit OPENBLAS_CORETYPE wins; CPUs without AVX2 are left alone (the kernels would
+    not run there)."""
     try:
         flags = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:

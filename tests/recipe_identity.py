@@ -1,20 +1,23 @@
-"""Pinned σ and blur-probability maps of the shipped model (the recipe refactor must not change a byte).
+"""Pinned σ and blur-probability maps of the shipped model (a refactor of the inference code must not change them).
 
-``cases()`` names the images (the 5 CUHK test images, RTF 01, the demo's scikit-image photos); :func:`map_hashes` runs
-``dmenet.inference.estimate`` with the shipped checkpoint on each and returns SHA-256 of the float32 bytes of the σ
-and probability maps with their shapes (one torch thread: other thread counts reorder float sums). ``python
-tests/recipe_identity.py --write`` stored them in ``tests/data/recipe_identity.json`` once, at commit 36c3343, before
-the recipe refactor: the detection path was then S with ``sigmoid(6·(z − 2.5))`` (:func:`s_predictor` rebuilds it
-from today's file, whose weights are those of 36c3343). Rule 21h8 replaced S by a two-label detection head;
-``--write-head`` stored the shipped head's probability maps in ``tests/data/recipe_identity_head.json`` when it
-shipped, and again on 4 Dec 2026 when the head's products moved from numpy's einsum loop to one-thread BLAS (3× faster;
-the probabilities moved by at most 1.4e-6 on the 100 validation images, every figure the same to six decimals).
-``tests/test_recipe.py`` compares against both files.
+``cases()`` names the images (the 5 CUHK test images, RTF 01, the demo's scikit-image photos); :func:`map_fingerprints`
+runs ``dmenet.inference.estimate`` with the shipped checkpoint on each (one torch thread) and returns each σ and
+probability map's shape and its means over a 16 × 16 grid of blocks (:func:`fingerprint`); :func:`differences`
+compares two sets within :data:`BLOCK_ATOL`.
+
+History. Until 5 Dec 2026 the pins were SHA-256 digests of the maps' float32 bytes: ``--write`` stored them at commit
+36c3343, before the recipe refactor, when the detection path was S with ``sigmoid(6·(z − 2.5))`` (:func:`s_predictor`
+rebuilds it from today's file, whose weights are those of 36c3343), and ``--write-head`` stored the rule-21h8 head's
+probability maps (again on 4 Dec, when its products moved to one-thread BLAS: at most 1.4e-6 apart). On 5 Dec the
+work moved to a machine with another CPU (AMX): the code of c50b8fa, which matched every digest on the old machine,
+matched none on the new one. Byte digests pin the machine as much as the code, so the pins became fingerprints,
+written on the new machine by the code of c50b8fa (``python tests/recipe_identity.py --write`` and ``--write-head``
+run from a checkout of c50b8fa), and compared within float rounding. ``tests/test_recipe.py`` compares against both
+files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -53,10 +56,33 @@ def cases(shared: Path = SHARED) -> list[tuple[str, object]]:
     return out
 
 
-def array_digest(array: np.ndarray) -> dict:
-    """{"shape": [...], "sha256": hex} of the float32 bytes of ``array`` (C order)."""
-    a = np.ascontiguousarray(array, dtype=np.float32)
-    return {"shape": list(a.shape), "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
+GRID = 16
+BLOCK_ATOL = 1e-5
+"""Largest difference allowed between pinned and computed block means (σ in px, probabilities in [0, 1]): float
+rounding of another CPU or thread order moves a block mean by about 1e-7; any change of the computation by far more."""
+
+
+def fingerprint(array: np.ndarray) -> dict:
+    """{"shape": [H, W], "blocks": GRID × GRID float64 means of ``array`` over near-equal blocks (np.array_split)}."""
+    a = np.asarray(array, dtype=np.float64)
+    blocks = [[float(c.mean()) for c in np.array_split(r, GRID, axis=1)] for r in np.array_split(a, GRID, axis=0)]
+    return {"shape": list(a.shape), "blocks": blocks}
+
+
+def differences(got: dict, pinned: dict, atol: float = BLOCK_ATOL) -> list[str]:
+    """One line per map of ``pinned`` ({case: {map: fingerprint}}) that ``got`` lacks, or whose shape differs, or
+    whose block means differ by more than ``atol``."""
+    out = []
+    for case, maps in pinned.items():
+        for name, fp in maps.items():
+            g = got.get(case, {}).get(name)
+            if g is None or g["shape"] != fp["shape"]:
+                out.append(f"{case} {name}: shape {None if g is None else g['shape']} != pinned {fp['shape']}")
+                continue
+            worst = float(np.abs(np.array(g["blocks"]) - np.array(fp["blocks"])).max())
+            if not worst <= atol:
+                out.append(f"{case} {name}: a block mean differs by {worst:.3g} (> {atol:g})")
+    return out
 
 
 def s_predictor(model):
@@ -66,9 +92,9 @@ def s_predictor(model):
     return Predictor(model, model.recipe.with_head(None).with_transform(*PINNED_S_TRANSFORM))
 
 
-def map_hashes(model, names: list[str] | None = None, shared: Path = SHARED) -> dict[str, dict]:
-    """{case: {"sigma": digest, "blur_probability": digest}} of ``estimate(image, model)`` (both maps; ``model`` a
-    DMENet, run with its recipe, or a Predictor)."""
+def map_fingerprints(model, names: list[str] | None = None, shared: Path = SHARED) -> dict[str, dict]:
+    """{case: {"sigma": fingerprint, "blur_probability": fingerprint}} of ``estimate(image, model)`` (both maps;
+    ``model`` a DMENet, run with its recipe, or a Predictor)."""
     from dmenet.inference import estimate
 
     out = {}
@@ -76,7 +102,7 @@ def map_hashes(model, names: list[str] | None = None, shared: Path = SHARED) -> 
         if names is not None and name not in names:
             continue
         est = estimate(load(), model)
-        out[name] = {"sigma": array_digest(est.sigma), "blur_probability": array_digest(est.blur_probability)}
+        out[name] = {"sigma": fingerprint(est.sigma), "blur_probability": fingerprint(est.blur_probability)}
     return out
 
 
@@ -86,34 +112,33 @@ def _plain_blur(model):
 
 
 def main() -> int:
+    """``--write``: the S-path maps (:func:`s_predictor`) into HASH_FILE; ``--write-head``: the shipped head's
+    probability maps into HEAD_HASH_FILE; neither: print the S-path fingerprints. Always one torch thread, the plain
+    path of B and S itself (no lookup table), as ``tests/test_recipe.py`` computes them."""
     import torch
 
-    from dmenet.inference import load_model
+    from dmenet import inference
 
     torch.set_num_threads(1)
-    model = load_model()
-    if "--write-head" in sys.argv:
-        from dmenet import inference
-        from dmenet.models.fuse import cached_inference_blur
-
-        assert model.recipe.detection.head is not None, "the shipped recipe has no detection head"
-        inference.cached_inference_blur = _plain_blur  # pinned on the plain path, as test_recipe compares
-        try:
-            hashes = {k: v["blur_probability"] for k, v in map_hashes(model).items()}
-        finally:
-            inference.cached_inference_blur = cached_inference_blur
-        HEAD_HASH_FILE.write_text(json.dumps({"model": "checkpoints/dmenet_lite.safetensors", "rule": "21h8",
-                                              "maps": hashes}, indent=1) + "\n")
-        print(f"wrote {HEAD_HASH_FILE}")
+    model = inference.load_model()
+    saved = inference.cached_inference_blur, inference.calibration_logit
+    inference.cached_inference_blur, inference.calibration_logit = _plain_blur, inference.direct_calibration_logit
+    try:
+        if "--write-head" in sys.argv:
+            assert model.recipe.detection.head is not None, "the shipped recipe has no detection head"
+            maps = {k: {"blur_probability": v["blur_probability"]} for k, v in map_fingerprints(model).items()}
+            path, record = HEAD_HASH_FILE, {"rule": "21h8"}
+        else:
+            maps = map_fingerprints(s_predictor(model))
+            path, record = HASH_FILE, {"commit": "36c3343"}
+    finally:
+        inference.cached_inference_blur, inference.calibration_logit = saved
+    if "--write" not in sys.argv and "--write-head" not in sys.argv:
+        print(json.dumps(maps))
         return 0
-    hashes = map_hashes(s_predictor(model))
-    if "--write" in sys.argv:
-        HASH_FILE.parent.mkdir(parents=True, exist_ok=True)
-        HASH_FILE.write_text(json.dumps({"model": "checkpoints/dmenet_lite.safetensors", "commit": "36c3343",
-                                         "maps": hashes}, indent=1) + "\n")
-        print(f"wrote {HASH_FILE}")
-    else:
-        print(json.dumps(hashes, indent=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"model": "checkpoints/dmenet_lite.safetensors", **record, "maps": maps}) + "\n")
+    print(f"wrote {path}")
     return 0
 
 

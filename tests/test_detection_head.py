@@ -50,7 +50,7 @@ def test_head_logit_is_the_mlp_written_out():
 
 
 def test_head_logit_does_not_depend_on_the_thread_count(tmp_path):
-    """The maps are pinned byte for byte (tests/recipe_identity.py): the head's products run BLAS on one thread,
+    """The head's maps must not depend on the machine's thread settings: its products run BLAS on one thread,
     whatever OMP_NUM_THREADS says (a multi-threaded product rounds differently)."""
     script = (
         "import sys, numpy as np, torch\n"

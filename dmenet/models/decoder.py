@@ -68,7 +68,7 @@ class Decoder(nn.Module):
         self.tail_scale = tail_scale
         c0, c1, c2, c3, c4 = skip_channels
         n3, n2, n1, n0 = (scaled(c, width) for c in (256, 128, 64, 64))
-        self.gan_channels = n0
+        self.gan_channels, self.u3_channels = n0, n3
         self.aux4 = AuxHead(c4, scaled(256, width))
         self.u3 = _stage(c4 + c3, n3, 3)
         self.aux3 = AuxHead(n3, scaled(128, width))
@@ -84,13 +84,13 @@ class Decoder(nn.Module):
         self.head_out = conv3x3(head_mid, 1)
         xavier_init(self.head_out)
 
-    def forward(self, skips: list[Tensor], with_aux: bool = True) -> tuple[Tensor, list[Tensor], Tensor]:
-        """``with_aux=False`` skips the five auxiliary heads (they only feed training losses); aux is then []."""
+    def _decode(self, skips: list[Tensor], with_aux: bool) -> tuple[Tensor, list[Tensor], Tensor, Tensor, Tensor]:
+        """The decoder's pass: (logit (B,1,H,W), aux, gan_feat, u3's output at 1/8, the refinement output at 1/t)."""
         d0, d1, d2, d3, d4 = skips
         aux: list[Tensor] = []
         if with_aux:
             aux.append(self.aux4(d4))
-        n = self.u3(torch.cat([upsample2x(d4), d3], 1))
+        u3 = n = self.u3(torch.cat([upsample2x(d4), d3], 1))
         if with_aux:
             aux.append(self.aux3(n))
         n = self.u2(torch.cat([upsample2x(n), d2], 1))
@@ -106,8 +106,29 @@ class Decoder(nn.Module):
             gan_feat = self.u0(torch.cat([n, F.pixel_unshuffle(d0, t)], 1))
         if with_aux:
             aux.append(self.aux0(gan_feat))
-        logit = self.head_out(self.head(self.refine(gan_feat)))
+        refined = self.refine(gan_feat)
+        logit = self.head_out(self.head(refined))
         if t > 1:
             logit = F.interpolate(logit, scale_factor=float(t), mode="bilinear", align_corners=False)
+        return logit, aux, gan_feat, u3, refined
+
+    def forward(self, skips: list[Tensor], with_aux: bool = True) -> tuple[Tensor, list[Tensor], Tensor]:
+        """``with_aux=False`` skips the five auxiliary heads (they only feed training losses); aux is then []."""
+        logit, aux, gan_feat, _, _ = self._decode(skips, with_aux)
         return torch.sigmoid(logit), aux, gan_feat
 
+    @property
+    def feature_channels(self) -> int:
+        """Channels of :meth:`detection_features`: 1 + refinement (64w) + u3 (256w); 41 for the lite width 0.125."""
+        return 1 + self.gan_channels + self.u3_channels
+
+    def detection_features(self, skips: list[Tensor]) -> Tensor:
+        """B's label and two of its inner maps, per pixel, for a detection head that needs no second pass
+        (:class:`dmenet.models.detection_head.HeadInputs` ``FEATURES``): (B, :attr:`feature_channels`, H, W) =
+        [the label in [0, 1] (``forward``'s output), the refinement output (bilinear ×t), u3's output (bilinear ×8)],
+        bilinear with ``align_corners=False``. Channel 0 equals ``forward(skips)[0]`` exactly."""
+        logit, _, _, u3, refined = self._decode(skips, with_aux=False)
+        size = logit.shape[-2:]
+        up = lambda x: x if x.shape[-2:] == size else F.interpolate(  # noqa: E731
+            x, size=size, mode="bilinear", align_corners=False)
+        return torch.cat([torch.sigmoid(logit), up(refined), up(u3)], 1)

@@ -1,4 +1,5 @@
-"""The two-label detection head: a per-pixel function of B's label under two BatchNorm modes, used in place of S.
+"""The detection heads: per-pixel functions used in place of S, of B's label under two BatchNorm modes (the
+two-label head) or of B's features from one pass (the feature head).
 
 Why (experiments/RULE_21H.md, RULE_21H8.md): S sees B's label with *per-image* BatchNorm statistics, which divides
 away a blur that covers the whole photo, so a photo that is sharp everywhere still shows "relative" blur; B's label
@@ -12,15 +13,22 @@ the recipe's transform ``sigmoid(scale·(z − shift))`` as S's does. Its weight
 (a few hundred numbers kept in the model's JSON sidecar, with the :class:`~dmenet.models.recipe.Fit` they were
 fitted under), not tensors of the model file: the architecture and weights of B, D, C and S do not change.
 
-:class:`DetectionHead` is the immutable recipe value and :func:`head_logit` the pure function that applies it
-(numpy; no torch import, as :mod:`dmenet.models.recipe`); the trainable ``nn.Module`` with the same arithmetic is
-:class:`dmenet.training.fit_head.DetectionHeadNet`.
+The **feature head** (rule 19r, ``experiments/RULE_19R.md``; :attr:`HeadInputs.FEATURES`) reads instead, per pixel,
+what one pass of B already computes for σ: the label, the refinement blocks' output and the first decoder stage's
+(:meth:`dmenet.models.decoder.Decoder.detection_features`, 41 values for the lite width), averaged over the recipe's
+flips as the label is. It needs no second set of passes with per-image statistics, so a photo's σ map and blur
+probability come from one set of passes of B. Same MLP form, its first layer as wide as the features.
+
+:class:`DetectionHead` is the immutable recipe value and :func:`head_logit` / :func:`feature_head_logit` the pure
+functions that apply it (numpy; no torch import, as :mod:`dmenet.models.recipe`); the trainable ``nn.Module`` with
+the same arithmetic is :class:`dmenet.training.fit_head.DetectionHeadNet`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -33,16 +41,32 @@ HIDDEN = (16, 16)
 _CHUNK = 1 << 14  # pixels per matrix product: keeps the hidden activations (16 floats each) in cache
 
 
+class HeadInputs(str, Enum):
+    """What a detection head reads per pixel (the one name for it).
+
+    LABELS: B's label under the detection path's BatchNorm mode and under its ``second_bn`` (two sets of passes).
+    FEATURES: B's detection features of the detection path's own passes (one set; the σ path's when they share a
+    BatchNorm mode).
+    """
+
+    LABELS = "labels"
+    FEATURES = "features"
+
+
 @dataclass(frozen=True)
 class DetectionHead:
     """The head's weights: ``layers[i] = (W, b)`` with W a tuple of rows (out × in) and b (out,), output width 1.
-    Inputs: the detection path's label, then the label of its ``second_bn``
-    (:class:`dmenet.models.recipe.DetectionPath`), and with ``image_mean`` a third, the mean of the second label over
-    the whole photo (rule 21g: a measurement of the photo as a whole, the same at every pixel).
+
+    Inputs (``source``): with :attr:`HeadInputs.LABELS` the detection path's label, then the label of its
+    ``second_bn`` (:class:`dmenet.models.recipe.DetectionPath`), and with ``image_mean`` a third, the mean of the
+    second label over the whole photo (rule 21g: a measurement of the photo as a whole, the same at every pixel);
+    with :attr:`HeadInputs.FEATURES` the C detection features of one pass (C = the first layer's width, which must
+    be the model's ``blur.decoder.feature_channels``).
     """
 
     layers: tuple[tuple[tuple[tuple[float, ...], ...], tuple[float, ...]], ...]
     image_mean: bool = False
+    source: HeadInputs = HeadInputs.LABELS
 
     def __post_init__(self) -> None:
         try:
@@ -56,6 +80,13 @@ class DetectionHead:
             raise ValueError("detection head: no layers")
         if not isinstance(self.image_mean, bool):
             raise ValueError(f"detection head: image_mean must be true or false, got {self.image_mean!r}")
+        try:
+            object.__setattr__(self, "source", HeadInputs(self.source))
+        except ValueError:
+            raise ValueError(f"detection head: inputs must be one of {[h.value for h in HeadInputs]}, got "
+                             f"{self.source!r}") from None
+        if self.source is HeadInputs.FEATURES and self.image_mean:
+            raise ValueError("detection head: image_mean is an input of the two-label head only")
         width = self.inputs
         for i, (w, b) in enumerate(layers):
             if not w or any(len(row) != width for row in w) or len(b) != len(w):
@@ -69,7 +100,9 @@ class DetectionHead:
 
     @property
     def inputs(self) -> int:
-        """Input width: 2 labels, 3 with the photo mean."""
+        """Input width: 2 labels, 3 with the photo mean; a feature head's first layer's width."""
+        if self.source is HeadInputs.FEATURES:
+            return len(self.layers[0][0][0])
         return 3 if self.image_mean else 2
 
     @property
@@ -85,19 +118,22 @@ class DetectionHead:
         d: dict[str, Any] = {"layers": [{"weight": [list(r) for r in w], "bias": list(b)} for w, b in self.layers]}
         if self.image_mean:  # two-input heads keep their text unchanged
             d["image_mean"] = True
+        if self.source is not HeadInputs.LABELS:  # as do two-label heads
+            d["inputs"] = self.source.value
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectionHead":
-        if not isinstance(d, dict) or "layers" not in d or not set(d) <= {"layers", "image_mean"}:
-            raise ValueError(f"recipe.detection.head: expected the key 'layers' (and optionally 'image_mean'), got "
-                             f"{sorted(d) if isinstance(d, dict) else d!r}")
+        if not isinstance(d, dict) or "layers" not in d or not set(d) <= {"layers", "image_mean", "inputs"}:
+            raise ValueError(f"recipe.detection.head: expected the key 'layers' (and optionally 'image_mean', "
+                             f"'inputs'), got {sorted(d) if isinstance(d, dict) else d!r}")
         layers = []
         for i, layer in enumerate(d["layers"]):
             if not isinstance(layer, dict) or set(layer) != {"weight", "bias"}:
                 raise ValueError(f"recipe.detection.head.layers[{i}]: expected keys ['bias', 'weight']")
             layers.append((layer["weight"], layer["bias"]))
-        return cls(layers=tuple(layers), image_mean=d.get("image_mean", False))
+        return cls(layers=tuple(layers), image_mean=d.get("image_mean", False),
+                   source=d.get("inputs", HeadInputs.LABELS.value))
 
 
 def head_inputs(first: np.ndarray, second: np.ndarray, image_mean: bool) -> np.ndarray:
@@ -114,18 +150,36 @@ def head_inputs(first: np.ndarray, second: np.ndarray, image_mean: bool) -> np.n
 
 
 def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The head's logit (1 = blurred) per pixel: ``W₃·ρ(W₂·ρ(W₁·x + b₁) + b₂) + b₃`` for the default widths, x the
-    inputs of :func:`head_inputs`, ρ = LeakyReLU(:data:`NEGATIVE_SLOPE`).
+    """The two-label head's logit (1 = blurred) per pixel: ``W₃·ρ(W₂·ρ(W₁·x + b₁) + b₂) + b₃`` for the default
+    widths, x the inputs of :func:`head_inputs`, ρ = LeakyReLU(:data:`NEGATIVE_SLOPE`).
 
     Args:
-        head: the weights.
+        head: the weights (:attr:`HeadInputs.LABELS`).
         first: (...) float labels in [0, 1] of the detection path's BatchNorm mode (the whole photo).
         second: labels of the same shape under the detection path's ``second_bn``.
 
     Returns:
         float32 array of the inputs' shape.
     """
-    x = head_inputs(first, second, head.image_mean)
+    if head.source is not HeadInputs.LABELS:
+        raise ValueError(f"head_logit: this head reads {head.source.value}, not two labels (feature_head_logit)")
+    return _mlp_logit(head, head_inputs(first, second, head.image_mean)).reshape(np.shape(first))
+
+
+def feature_head_logit(head: DetectionHead, features: np.ndarray) -> np.ndarray:
+    """The feature head's logit (1 = blurred) per pixel, the MLP of :func:`head_logit` on (..., C) detection
+    features (:func:`dmenet.inference.predict_features`; C = ``head.inputs``). Returns float32 of shape (...)."""
+    if head.source is not HeadInputs.FEATURES:
+        raise ValueError(f"feature_head_logit: this head reads {head.source.value}, not B's features")
+    features = np.asarray(features, np.float32)
+    if features.shape[-1] != head.inputs:
+        raise ValueError(f"feature_head_logit: the head reads {head.inputs} features a pixel, got "
+                         f"{features.shape[-1]} (a head fitted on another architecture?)")
+    return _mlp_logit(head, features.reshape(-1, head.inputs)).reshape(features.shape[:-1])
+
+
+def _mlp_logit(head: DetectionHead, x: np.ndarray) -> np.ndarray:
+    """The MLP on (N, inputs) float32 rows → (N,) float32 logits."""
     layers = [(w.T.copy(), b) for w, b in head.arrays()]
     slope = np.float32(NEGATIVE_SLOPE)
     out = np.empty(x.shape[0], np.float32)
@@ -140,4 +194,4 @@ def head_logit(head: DetectionHead, first: np.ndarray, second: np.ndarray) -> np
                 if i < len(layers) - 1:
                     np.maximum(a, a * slope, out=a)  # LeakyReLU for a slope below 1
             out[start:start + _CHUNK] = a[:, 0]
-    return out.reshape(np.shape(first))
+    return out

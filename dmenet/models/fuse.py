@@ -161,8 +161,12 @@ class InferenceBlur(nn.Module):
             raise ValueError(f"BatchNorm layers not preceded by a conv, cannot fold: {left}")
         self.eval()
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward(self, image: Tensor, features: bool = False) -> Tensor:
+        """The label (B, 1, H, W); with ``features`` the decoder's detection features (B, C, H, W), channel 0 the
+        label (:meth:`dmenet.models.decoder.Decoder.detection_features`)."""
         check_image(image, 3, "image")
+        if features:
+            return self.decoder.detection_features(self.encoder(image))
         return self.decoder(self.encoder(image), with_aux=False)[0]
 
 

@@ -144,6 +144,10 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise ModelFileError(f"{weights_path}: sidecar names no input convention")
     state = read_tensors(weights_path)  # a corrupt file fails before the model is built
     model = build_dmenet(dataclasses.replace(cfg, input_convention=convention), load_init=False)
+    try:
+        recipe.check(cfg.sigma_max, model.blur.decoder.feature_channels)
+    except ValueError as err:
+        raise ModelFileError(f"{model_paths(path)[1]}: bad recipe ({err})") from err
     model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
     model.recipe = recipe

@@ -8,7 +8,8 @@ training:
   (:mod:`dmenet.models.sigma_curve`; ``None`` = identity) → σ px;
 * the **detection path**: B (with :attr:`DetectionPath.bn` statistics) → S's logit z → ``sigmoid(scale·(z − shift))``
   → blur probability in [0, 1] (1 = blurred); or, with a two-label head (:mod:`dmenet.models.detection_head`), z =
-  h(that label, B's label with :attr:`DetectionPath.second_bn` statistics);
+  h(that label, B's label with :attr:`DetectionPath.second_bn` statistics); or, with a feature head, z = h(B's
+  detection features of the same passes) — one set of passes for σ and detection when both paths share a mode;
 * both average B's output over :attr:`Recipe.flips` symmetries of the image (1, 2, 4 or 8).
 
 Each fitted value carries the :class:`Fit` conditions it was fitted under (flips, BatchNorm mode and the source of
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from dmenet.models.detection_head import DetectionHead
+from dmenet.models.detection_head import DetectionHead, HeadInputs
 from dmenet.models.sigma_curve import check_sigma_curve
 
 FLIPS = (1, 2, 4, 8)
@@ -147,7 +148,8 @@ class DetectionPath:
 
     The logit is S's, ``S(label)``, or, with a ``head`` (:mod:`dmenet.models.detection_head`), the two-label head's
     ``h(label, label₂)``, where label₂ is B's output with ``second_bn`` statistics (a second set of passes unless the
-    σ path already made it); ``head_fit`` records the conditions the head was trained under.
+    σ path already made it), or a feature head's ``h(features)`` of the ``bn`` passes themselves (no ``second_bn``);
+    ``head_fit`` records the conditions the head was trained under.
     """
 
     bn: BNMode = BNMode.MOVING
@@ -166,22 +168,25 @@ class DetectionPath:
             raise ValueError(f"recipe.detection.scale must be > 0, got {self.scale}")
         if self.second_bn is not None:
             object.__setattr__(self, "second_bn", BNMode(self.second_bn))
-        if (self.head is None) != (self.second_bn is None):
-            raise ValueError("recipe.detection: a head needs its second_bn and second_bn needs a head")
+        two_labels = self.head is not None and self.head.source is HeadInputs.LABELS
+        if two_labels != (self.second_bn is not None):
+            raise ValueError("recipe.detection: a two-label head needs its second_bn, and second_bn needs a two-label "
+                             "head (a feature head reads one set of passes)")
         if self.head is not None and self.second_bn is self.bn:
             raise ValueError(f"recipe.detection: the head's two labels would both use {self.bn.describe()} "
                              "BatchNorm statistics (second_bn must differ from bn)")
 
     @property
     def bns(self) -> tuple[BNMode, ...]:
-        """BatchNorm modes of the B passes this path needs: (bn,) for S, (bn, second_bn) with a head."""
+        """BatchNorm modes of the B passes this path needs: (bn,) for S or a feature head, (bn, second_bn) with a
+        two-label head."""
         return (self.bn,) if self.second_bn is None else (self.bn, self.second_bn)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"bn": self.bn.value, "scale": self.scale, "shift": self.shift,
              "transform_fit": None if self.transform_fit is None else self.transform_fit.to_dict()}
         if self.head is not None:  # files without a head keep their format-2 text unchanged
-            d.update(head=self.head.to_dict(), second_bn=self.second_bn.value,
+            d.update(head=self.head.to_dict(), second_bn=None if self.second_bn is None else self.second_bn.value,
                      head_fit=None if self.head_fit is None else self.head_fit.to_dict())
         return d
 
@@ -257,8 +262,9 @@ class Recipe:
 
     def with_head(self, head: DetectionHead | None, second_bn: BNMode | str | None = None,
                   fit: Fit | None = None) -> "Recipe":
-        """A copy whose detection logit is ``head`` on (the detection label, B's label with ``second_bn``), trained
-        under ``fit``; ``head`` None = S again. The transform is kept (refit it: it was fitted on the other logit)."""
+        """A copy whose detection logit is ``head`` on (the detection label, B's label with ``second_bn``) — or, for a
+        feature head (``second_bn`` None), on the detection passes' features — trained under ``fit``; ``head`` None =
+        S again. The transform is kept (refit it: it was fitted on the other logit)."""
         return dataclasses.replace(self, detection=dataclasses.replace(
             self.detection, head=head, second_bn=None if head is None else second_bn,
             head_fit=None if head is None else fit))
@@ -283,10 +289,15 @@ class Recipe:
         flips = "1 pass" if self.flips == 1 else f"mean of {self.flips} flips"
         curve = "no σ curve" if self.sigma.curve is None else f"{len(self.sigma.curve)}-value σ curve"
         det = self.detection
-        logit = ("S logit z" if det.head is None else
-                 f"and with {bn(det.second_bn)} ones, head logit z = h(both labels"
-                 f"{', the photo mean of the second' if det.head.image_mean else ''}) "
-                 f"({'→'.join(str(w) for w in det.head.widths)})")
+        if det.head is None:
+            logit = "S logit z"
+        elif det.head.source is HeadInputs.FEATURES:
+            logit = (f"head logit z = h({det.head.inputs} features of the same passes) "
+                     f"({'→'.join(str(w) for w in det.head.widths)})")
+        else:
+            logit = (f"and with {bn(det.second_bn)} ones, head logit z = h(both labels"
+                     f"{', the photo mean of the second' if det.head.image_mean else ''}) "
+                     f"({'→'.join(str(w) for w in det.head.widths)})")
         return (f"σ: B with {bn(self.sigma.bn)} BatchNorm statistics, {flips}, label × σ_max, {curve} → σ px\n"
                 f"blur probability: B with {bn(det.bn)} BatchNorm statistics, {flips}, {logit} → "
                 f"sigmoid({det.scale:g}·(z {'−' if det.shift >= 0 else '+'} {abs(det.shift):g}))")
@@ -307,10 +318,16 @@ class Recipe:
             d["detection"] = DetectionPath.from_dict(d["detection"])
         return cls(**d)
 
-    def check(self, sigma_max: float) -> "Recipe":
-        """Raise ValueError unless the σ curve suits a model of ``sigma_max`` px; returns self."""
+    def check(self, sigma_max: float, feature_channels: int | None = None) -> "Recipe":
+        """Raise ValueError unless the σ curve suits a model of ``sigma_max`` px and a feature head reads the
+        model's ``feature_channels`` (None: not checked); returns self."""
         if self.sigma.curve is not None:
             check_sigma_curve(self.sigma.curve, sigma_max)
+        head = self.detection.head
+        if (feature_channels is not None and head is not None and head.source is HeadInputs.FEATURES
+                and head.inputs != feature_channels):
+            raise ValueError(f"recipe.detection.head reads {head.inputs} features a pixel; this model's decoder "
+                             f"gives {feature_channels} (the head was fitted on another architecture)")
         return self
 
 

@@ -16,6 +16,11 @@ on ``transform_images`` images drawn (same seed) from those whose masks hold bot
 
 Rules 21h / 21h8 (the shipped head) and 21n / 21t / 21g (the options, not shipped) are in
 ``experiments/RULE_21*.md``.
+
+The **feature head** (the ``feature-head`` step; rule 19r, ``experiments/RULE_19R.md``) is trained by the same loop
+on B's detection features of one set of passes (:func:`labelled_feature_samples`: 41 values a pixel for the lite
+model, so only ``samples`` random pixels of each photo are kept, 164 kB each at 16,384), with hidden widths
+:data:`FEATURE_HIDDEN`; its transform is fitted on those kept pixels.
 """
 
 from __future__ import annotations
@@ -29,22 +34,31 @@ import torch
 from torch import nn
 
 from dmenet.config import require_positive
-from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead, head_inputs
+from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead, HeadInputs, head_inputs
 from dmenet.models.recipe import BNMode
 from dmenet.training.fit_dbd import holds_both_classes
 from syndof import io as sio
 
 log = logging.getLogger("dmenet.fit_head")
 
+FEATURE_HIDDEN = (32, 16)
+"""Hidden widths of the feature head (rule 19r's F: 41 → 32 → 16 → 1)."""
+FEATURE_SAMPLES = 16384
+"""Pixels of each photo whose features the ``feature-head`` step keeps (rule 19r)."""
+
 
 class DetectionHeadNet(nn.Module):
     """Trainable form of the head: (..., 2 or 3) inputs (:func:`dmenet.models.detection_head.head_inputs`) → (...)
-    logits, the arithmetic of :func:`dmenet.models.detection_head.head_logit`."""
+    logits, the arithmetic of :func:`dmenet.models.detection_head.head_logit`; with ``features`` (C > 0) a feature
+    head on C features a pixel (:func:`~dmenet.models.detection_head.feature_head_logit`)."""
 
-    def __init__(self, hidden: tuple[int, ...] = HIDDEN, image_mean: bool = False):
+    def __init__(self, hidden: tuple[int, ...] = HIDDEN, image_mean: bool = False, features: int = 0):
         super().__init__()
+        if features and image_mean:
+            raise ValueError("DetectionHeadNet: image_mean is an input of the two-label head only")
         self.image_mean = image_mean
-        widths = (3 if image_mean else 2,) + tuple(hidden) + (1,)
+        self.source = HeadInputs.FEATURES if features else HeadInputs.LABELS
+        widths = (features or (3 if image_mean else 2),) + tuple(hidden) + (1,)
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,12 +71,13 @@ class DetectionHeadNet(nn.Module):
     def to_head(self) -> DetectionHead:
         """The recipe value of these weights (float32 values kept exactly: JSON floats are float64)."""
         return DetectionHead(layers=tuple((lin.weight.detach().float().tolist(), lin.bias.detach().float().tolist())
-                                          for lin in self.linears), image_mean=self.image_mean)
+                                          for lin in self.linears), image_mean=self.image_mean, source=self.source)
 
     @classmethod
     def from_head(cls, head: DetectionHead) -> "DetectionHeadNet":
         """A module holding ``head``'s weights."""
-        net = cls(hidden=head.widths[1:-1], image_mean=head.image_mean)
+        features = head.inputs if head.source is HeadInputs.FEATURES else 0
+        net = cls(hidden=head.widths[1:-1], image_mean=head.image_mean, features=features)
         with torch.no_grad():
             for lin, (w, b) in zip(net.linears, head.arrays()):
                 lin.weight.copy_(torch.from_numpy(w))
@@ -126,6 +141,40 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
     return pairs, masks, names
 
 
+def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_blurred: bool,
+                             samples: int = FEATURE_SAMPLES, seed: int = 19
+                             ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """B's detection features (:meth:`dmenet.inference.Predictor.features`, ``bn`` statistics, the predictor's
+    flips) at ``samples`` random pixels of every image of the labelled folders ``roots`` (all of a smaller image;
+    the draw of image i is seeded by (``seed``, i)), with their mask values.
+
+    Returns:
+        (inputs, masks, names): inputs[i] (N_i, C) float32 features, masks[i] (N_i,) float32 1 = blurred, names[i]
+        "folder/file". Unreadable images are skipped with a warning.
+
+    Raises:
+        InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
+    """
+    from dmenet.data.labelled import LabelledDataset
+
+    inputs, masks, names = [], [], []
+    for root in roots:
+        dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
+        before = len(names)
+        for sample in dataset.readable():
+            features = predictor.features(sample["image"], bn)
+            n = features.shape[0] * features.shape[1]
+            pick = np.sort(np.random.default_rng([seed, len(names)]).choice(n, min(samples, n), replace=False))
+            inputs.append(np.ascontiguousarray(features.reshape(n, -1)[pick]))
+            masks.append((sample["mask"].reshape(-1)[pick] > 0.5).astype(np.float32))
+            names.append(f"{Path(root).name}/{Path(sample['path']).name}")
+            if (len(names) - before) % 25 == 0:
+                log.info("%s: features of %d / %d images", root, len(names) - before, len(dataset))
+        if len(names) == before:
+            raise sio.InputError(root, "no readable labelled image")
+    return inputs, masks, names
+
+
 def check_transform_pool(roots: list[Path], white_is_blurred: bool) -> None:
     """Raise ValueError unless some mask of the labelled folders holds both classes (the transform is fitted on such
     images): read from the masks alone, before the labels' B passes (minutes per hundred images) are spent."""
@@ -156,6 +205,19 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
     inputs = [head_inputs(p[..., 0], p[..., 1], cfg.image_mean) for p in pairs]
     torch.manual_seed(cfg.seed)
     net = DetectionHeadNet(cfg.hidden, cfg.image_mean)
+    return net, train_pixel_classifier(net, inputs, masks, cfg)
+
+
+def train_feature_head(inputs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraining
+                       ) -> tuple[DetectionHeadNet, list[float]]:
+    """Train a feature head on ``inputs[i]`` (N_i, C) features and ``masks[i]`` (N_i,) targets per image
+    (:func:`labelled_feature_samples`); ``cfg.image_mean`` must be off. Returns the net in eval mode and the mean
+    loss of each epoch."""
+    if not inputs or len({x.shape[1] for x in inputs}) != 1:
+        raise ValueError(f"train_feature_head: expected feature sets of one width, got "
+                         f"{sorted({x.shape[1] for x in inputs})}")
+    torch.manual_seed(cfg.seed)
+    net = DetectionHeadNet(cfg.hidden, cfg.image_mean, features=inputs[0].shape[1])
     return net, train_pixel_classifier(net, inputs, masks, cfg)
 
 
