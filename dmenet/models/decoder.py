@@ -128,7 +128,10 @@ class Decoder(nn.Module):
         [the label in [0, 1] (``forward``'s output), the refinement output (bilinear ×t), u3's output (bilinear ×8)],
         bilinear with ``align_corners=False``. Channel 0 equals ``forward(skips)[0]`` exactly."""
         logit, _, _, u3, refined = self._decode(skips, with_aux=False)
-        size = logit.shape[-2:]
-        up = lambda x: x if x.shape[-2:] == size else F.interpolate(  # noqa: E731
-            x, size=size, mode="bilinear", align_corners=False)
-        return torch.cat([torch.sigmoid(logit), up(refined), up(u3)], 1)
+        (b, _, h, w), n0 = logit.shape, refined.shape[1]
+        out = torch.empty((b, h, w, 1 + n0 + u3.shape[1]), dtype=logit.dtype, device=logit.device)  # channels last
+        for start, x in ((0, torch.sigmoid(logit)), (1, refined), (1 + n0, u3)):
+            if x.shape[-2:] != (h, w):
+                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            out[..., start:start + x.shape[1]] = x.permute(0, 2, 3, 1)
+        return out.permute(0, 3, 1, 2)  # (B, C, H, W) with channels-last strides: one copy per map, no concatenation
