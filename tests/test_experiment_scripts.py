@@ -175,6 +175,23 @@ def test_judge_21r_applies_the_rule(tmp_path, capsys):
     assert judge.main([str(tmp_path), "R1"]) == 2
 
 
+def test_judge_19s_applies_the_rule(tmp_path, capsys):
+    """Rule 19s's three conditions (margins 0.005, 0.005, 0.005, 0.02) on made-up figures."""
+    spec = importlib.util.spec_from_file_location("judge_19s", REPO / "experiments" / "judge_19s.py")
+    judge = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(judge)
+    h8 = dict(fmax=0.8948, mae=0.1739, mae320=0.1929, sharp=0.2135, syn=0.05)
+    _write_metrics(tmp_path, "H8", **h8)
+    _write_metrics(tmp_path, "F", **{**h8, "fmax": 0.8900, "mae": 0.1780, "mae320": 0.1970, "sharp": 0.2300})
+    assert judge.main(["--h8", str(tmp_path / "H8"), "--h8f", str(tmp_path / "F")]) == 0
+    assert "H8F passes" in capsys.readouterr().out
+    assert json.loads((tmp_path / "F" / "verdict.json").read_text())["passes"] is True
+    ref = judge.row(tmp_path / "H8")
+    for key, bad in (("fmax", 0.8897), ("mae", 0.1790), ("mae320", 0.1980), ("sharp", 0.2336)):
+        assert judge.conditions({**ref, key: bad}, ref)[key] is False, key
+        assert sum(judge.conditions({**ref, key: bad}, ref).values()) == 3
+
+
 @pytest.mark.parametrize("script, needs, reserved", [("judge_21r.sh", "val_bsds", ["H8"]),
                                                      ("after_21r.sh", "synthetic_test", [])])
 def test_rule_21r_scripts_refuse_bad_arguments_before_any_work(tmp_path, script, needs, reserved):
