@@ -33,7 +33,8 @@ The usual order after training, each step on the previous one's output::
 ``sigma``, ``dbd``, ``head`` and ``feature-head`` take ``--flips`` (the recipe's flips of the output, used for the
 fit). Every fitted value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step
 leaves an earlier fitted value under other conditions (new statistics under a fitted curve, other flips), the step
-says so and the history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option; nothing written.
+says so and the history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option;
+nothing written.
 """
 
 from __future__ import annotations
@@ -321,52 +322,42 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
     common(q)
 
+    def head_options(q: argparse.ArgumentParser) -> None:  # shared by head and feature-head
+        q.add_argument("--model", required=True)
+        q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
+                       "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
+        q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+        q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+        q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
+        q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
+                       help="random pixels of every image per epoch (feature-head: of the kept ones)")
+        q.add_argument("--transform-images", type=cli.positive_int, default=HeadTraining.transform_images,
+                       help="images (with both classes) the transform is fitted on, a seeded draw")
+        q.add_argument("--transform-negatives", type=cli.non_negative_int,
+                       default=HeadTraining.transform_negatives,
+                       help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
+        q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
+                       help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
+        q.add_argument("--seed", type=int, default=HeadTraining.seed)
+        common(q)
+
     q = sub.add_parser("head", help="the two-label detection head and its transform, on labelled photos")
-    q.add_argument("--model", required=True)
-    q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
-                   "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
-    q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
     q.add_argument("--second-bn", choices=[m.value for m in BNMode], default=BNMode.MOVING.value,
                    help="BatchNorm mode of the head's second label (the first is the detection path's own)")
-    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
-    q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
-    q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
-                   help="random pixels of every image per epoch")
-    q.add_argument("--transform-images", type=cli.positive_int, default=HeadTraining.transform_images,
-                   help="images (with both classes) the transform is fitted on, a seeded draw")
-    q.add_argument("--transform-negatives", type=cli.non_negative_int, default=HeadTraining.transform_negatives,
-                   help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
     q.add_argument("--image-mean", action="store_true",
                    help="give the head the photo's mean second label as a third input (rule 21g)")
-    q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
-                   help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
-    q.add_argument("--seed", type=int, default=HeadTraining.seed)
-    common(q)
+    head_options(q)
 
     q = sub.add_parser("feature-head", help="a detection head on B's features of one set of passes, and its "
                        "transform, on labelled photos")
-    q.add_argument("--model", required=True)
-    q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/), as for head")
-    q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
     q.add_argument("--bn", choices=[m.value for m in BNMode], default=None,
                    help="BatchNorm mode of the detection path's passes (default: the σ path's, so that one set of "
                    "passes gives both maps)")
-    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
     q.add_argument("--samples", type=cli.positive_int, default=FEATURE_SAMPLES,
                    help="random pixels of each photo whose features are kept")
     q.add_argument("--hidden", type=cli.positive_int, nargs="+", default=list(FEATURE_HIDDEN),
                    help="hidden layer widths")
-    q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
-    q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
-                   help="random pixels of every image per epoch (drawn from the kept ones)")
-    q.add_argument("--transform-images", type=cli.positive_int, default=HeadTraining.transform_images,
-                   help="images (with both classes) the transform is fitted on, a seeded draw")
-    q.add_argument("--transform-negatives", type=cli.non_negative_int, default=HeadTraining.transform_negatives,
-                   help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
-    q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
-                   help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
-    q.add_argument("--seed", type=int, default=HeadTraining.seed)
-    common(q)
+    head_options(q)
     return p
 
 

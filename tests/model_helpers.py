@@ -1,8 +1,11 @@
 """The tiny DMENet-lite the unit tests build (MobileNetV2 encoder at width 0.125, one refinement block, S at width
-0.25): a few thousand parameters, random weights, eval mode."""
+0.25): a few thousand parameters, random weights, eval mode; and the small labelled folders the head steps read."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from dmenet.models.config import ModelConfig
@@ -34,3 +37,24 @@ def randomise_batchnorm(module: torch.nn.Module, seed: int = 0) -> torch.nn.Modu
             if getattr(m, "weight", None) is not None:
                 m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
     return module
+
+
+def write_labelled_photos(root: Path, unreadable: bool = False) -> None:
+    """``root/lab``: two 48×64 labelled photos (left half random texture, right half flat grey with a blurred mask);
+    ``root/neg``: one sharp-everywhere photo with an all-sharp mask, and with ``unreadable`` a second whose image
+    is not a PNG (the steps skip it with a warning)."""
+    from syndof import io
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        img = rng.random((48, 64, 3)).astype(np.float32)
+        img[:, 32:] = 0.5
+        mask = np.zeros((48, 64), np.float32)
+        mask[:, 32:] = 1.0
+        io.write_image(root / "lab" / "image" / f"a{i}.png", img)
+        io.write_image(root / "lab" / "gt" / f"a{i}.png", mask)
+    io.write_image(root / "neg" / "image" / "n0.png", rng.random((48, 64, 3)).astype(np.float32))
+    io.write_image(root / "neg" / "gt" / "n0.png", np.zeros((48, 64), np.float32))
+    if unreadable:
+        (root / "neg" / "image" / "n1.png").write_bytes(b"not a png")
+        io.write_image(root / "neg" / "gt" / "n1.png", np.zeros((48, 64), np.float32))

@@ -19,9 +19,9 @@ from dmenet.models.model_io import load_model_file, save_model
 from dmenet.models.recipe import BNMode, DetectionPath, Fit, Recipe
 from dmenet.training.fit_head import (DetectionHeadNet, HeadTraining, train_head, train_pixel_classifier,
                                       transform_image_indices)
-from syndof import io
 from hostile_helpers import assert_usage_error, run_main
 from model_helpers import tiny_dmenet as _tiny
+from model_helpers import write_labelled_photos
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -230,19 +230,9 @@ def test_transform_images_leave_out_single_class_masks():
 
 @pytest.fixture
 def labelled(tmp_path):
-    """Two labelled photos (left half sharp texture, right half flat = blurred) and one sharp-everywhere negative."""
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        img = rng.random((48, 64, 3)).astype(np.float32)
-        img[:, 32:] = 0.5
-        mask = np.zeros((48, 64), np.float32)
-        mask[:, 32:] = 1.0
-        io.write_image(tmp_path / "lab" / "image" / f"a{i}.png", img)
-        io.write_image(tmp_path / "lab" / "gt" / f"a{i}.png", mask)
-    io.write_image(tmp_path / "neg" / "image" / "n0.png", rng.random((48, 64, 3)).astype(np.float32))
-    io.write_image(tmp_path / "neg" / "gt" / "n0.png", np.zeros((48, 64), np.float32))
-    (tmp_path / "neg" / "image" / "n1.png").write_bytes(b"not a png")  # unreadable: skipped, named in a warning
-    io.write_image(tmp_path / "neg" / "gt" / "n1.png", np.zeros((48, 64), np.float32))
+    """Two labelled photos (left half sharp texture, right half flat = blurred), one sharp-everywhere negative and an
+    unreadable one (skipped, named in a warning)."""
+    write_labelled_photos(tmp_path, unreadable=True)
     model = _tiny()
     model.recipe = Recipe(flips=1).with_bn(BNMode.MOVING, BNMode.IMAGE)
     save_model(tmp_path / "m.safetensors", model, {"step": 0})

@@ -17,10 +17,10 @@ from dmenet.models.fuse import InferenceBlur
 from dmenet.models.model_io import ModelFileError, load_model_file, save_model
 from dmenet.models.recipe import BNMode, DetectionPath, Recipe
 from dmenet.training.fit_head import DetectionHeadNet, HeadTraining, train_feature_head
-from syndof import io
 from hostile_helpers import assert_usage_error, run_main
 from model_helpers import randomise_batchnorm
 from model_helpers import tiny_dmenet as _tiny
+from model_helpers import write_labelled_photos
 
 
 def _model(seed: int = 0, **overrides):
@@ -188,16 +188,7 @@ def test_training_a_feature_head_is_deterministic_and_learns_a_feature():
 @pytest.fixture
 def labelled(tmp_path):
     """Two labelled photos (left half texture, right half flat = blurred), one sharp negative, a tiny model."""
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        img = rng.random((48, 64, 3)).astype(np.float32)
-        img[:, 32:] = 0.5
-        mask = np.zeros((48, 64), np.float32)
-        mask[:, 32:] = 1.0
-        io.write_image(tmp_path / "lab" / "image" / f"a{i}.png", img)
-        io.write_image(tmp_path / "lab" / "gt" / f"a{i}.png", mask)
-    io.write_image(tmp_path / "neg" / "image" / "n0.png", rng.random((48, 64, 3)).astype(np.float32))
-    io.write_image(tmp_path / "neg" / "gt" / "n0.png", np.zeros((48, 64), np.float32))
+    write_labelled_photos(tmp_path)
     model = _model()
     model.recipe = Recipe(flips=1).with_bn(BNMode.MOVING, BNMode.IMAGE)
     save_model(tmp_path / "m.safetensors", model, {"step": 0})

@@ -124,21 +124,11 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
     Raises:
         InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
     """
-    from dmenet.data.labelled import LabelledDataset
+    def pair(i: int, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.stack([predictor.label(image, bn) for bn in bns], -1).astype(np.float32)
+        return labels, (mask > 0.5).astype(np.float32)
 
-    pairs, masks, names = [], [], []
-    for root in roots:
-        dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
-        before = len(names)
-        for sample in dataset.readable():
-            pairs.append(np.stack([predictor.label(sample["image"], bn) for bn in bns], -1).astype(np.float32))
-            masks.append((sample["mask"] > 0.5).astype(np.float32))
-            names.append(f"{Path(root).name}/{Path(sample['path']).name}")
-            if (len(names) - before) % 25 == 0:
-                log.info("%s: labels of %d / %d images", root, len(names) - before, len(dataset))
-        if len(names) == before:
-            raise sio.InputError(root, "no readable labelled image")
-    return pairs, masks, names
+    return _each_labelled_image(roots, white_is_blurred, "labels", pair)
 
 
 def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_blurred: bool,
@@ -155,6 +145,20 @@ def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_
     Raises:
         InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
     """
+    def sampled(i: int, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        features = predictor.features(image, bn)
+        n = features.shape[0] * features.shape[1]
+        pick = np.sort(np.random.default_rng([seed, i]).choice(n, min(samples, n), replace=False))
+        return (np.ascontiguousarray(features.reshape(n, -1)[pick]),
+                (mask.reshape(-1)[pick] > 0.5).astype(np.float32))
+
+    return _each_labelled_image(roots, white_is_blurred, "features", sampled)
+
+
+def _each_labelled_image(roots: list[Path], white_is_blurred: bool, what: str, compute
+                         ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """``compute(i, image, mask)`` → (inputs, targets) for every readable image of the labelled folders (i counts
+    them from 0), with their "folder/file" names; progress every 25 images; a folder without one raises."""
     from dmenet.data.labelled import LabelledDataset
 
     inputs, masks, names = [], [], []
@@ -162,14 +166,12 @@ def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_
         dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
         before = len(names)
         for sample in dataset.readable():
-            features = predictor.features(sample["image"], bn)
-            n = features.shape[0] * features.shape[1]
-            pick = np.sort(np.random.default_rng([seed, len(names)]).choice(n, min(samples, n), replace=False))
-            inputs.append(np.ascontiguousarray(features.reshape(n, -1)[pick]))
-            masks.append((sample["mask"].reshape(-1)[pick] > 0.5).astype(np.float32))
+            x, y = compute(len(names), sample["image"], sample["mask"])
+            inputs.append(x)
+            masks.append(y)
             names.append(f"{Path(root).name}/{Path(sample['path']).name}")
             if (len(names) - before) % 25 == 0:
-                log.info("%s: features of %d / %d images", root, len(names) - before, len(dataset))
+                log.info("%s: %s of %d / %d images", root, what, len(names) - before, len(dataset))
         if len(names) == before:
             raise sio.InputError(root, "no readable labelled image")
     return inputs, masks, names
