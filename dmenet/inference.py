@@ -318,7 +318,9 @@ def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, d
         out = _inverse_symmetry(_predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold,
                                                     tile, overlap, image_stats, dtype, features), k)
         if features:
-            rest = out[..., 1:].copy() if rest is None else rest.__iadd__(out[..., 1:])
+            if rest is None:
+                rest = np.zeros(out.shape[:2] + (out.shape[2] - 1,), np.float32)
+            rest += out[..., 1:]
             out = out[..., 0]
         total += out
     label = np.ascontiguousarray(total / flips, dtype=np.float32)
