@@ -181,11 +181,9 @@ def run_head(args, date: str):
     """Two-label detection head trained on labelled folders, then its transform (both at ``--flips``)."""
     from dmenet.inference import Predictor
     from dmenet.models.detection_head import head_logit
-    from dmenet.training.fit_head import HeadTraining, check_transform_pool, labelled_label_pairs, train_head
+    from dmenet.training.fit_head import check_transform_pool, labelled_label_pairs, train_head
 
-    cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
-                       transform_images=args.transform_images, transform_negatives=args.transform_negatives,
-                       negative_weight=args.negative_weight, image_mean=args.image_mean)
+    cfg = _head_training(args, image_mean=args.image_mean)
     model, meta, history = _load(args.model, args.device)
     recipe = model.recipe.with_flips(args.flips)
     second = BNMode(args.second_bn)
@@ -212,12 +210,9 @@ def run_feature_head(args, date: str):
     transform (both at ``--flips``, on the detection path's passes with ``--bn`` statistics)."""
     from dmenet.inference import Predictor
     from dmenet.models.detection_head import feature_head_logit
-    from dmenet.training.fit_head import (HeadTraining, check_transform_pool, labelled_feature_samples,
-                                         train_feature_head)
+    from dmenet.training.fit_head import check_transform_pool, labelled_feature_samples, train_feature_head
 
-    cfg = HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
-                       transform_images=args.transform_images, transform_negatives=args.transform_negatives,
-                       negative_weight=args.negative_weight, hidden=tuple(args.hidden))
+    cfg = _head_training(args, hidden=tuple(args.hidden))
     model, meta, history = _load(args.model, args.device)
     recipe = model.recipe.with_flips(args.flips)
     bn = recipe.sigma.bn if args.bn is None else BNMode(args.bn)
@@ -234,6 +229,16 @@ def run_feature_head(args, date: str):
                                              cfg, losses, "dmenet.calibrate feature-head", data, date)
     result.update(bn=bn.value, samples=args.samples)
     return model, meta, history, data, result
+
+
+def _head_training(args, **extra):
+    """The :class:`~dmenet.training.fit_head.HeadTraining` of the options both head steps take
+    (``build_parser``'s ``head_options``), with the step's own ``extra`` settings."""
+    from dmenet.training.fit_head import HeadTraining
+
+    return HeadTraining(epochs=args.epochs, pixels_per_image=args.pixels_per_image, seed=args.seed,
+                        transform_images=args.transform_images, transform_negatives=args.transform_negatives,
+                        negative_weight=args.negative_weight, **extra)
 
 
 def _with_fitted_head(recipe, head, second, bns, logits, masks, names, cfg, losses, tool: str, data: list[str],

@@ -135,7 +135,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise ModelFileError(f"{weights_path}: model weights not found")
     try:
         cfg = ModelConfig.from_dict(dict(sidecar["architecture"]))
-        recipe = Recipe.from_dict(sidecar["recipe"]).check(cfg.sigma_max)
+        recipe = Recipe.from_dict(sidecar["recipe"])
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{model_paths(path)[1]}: bad architecture or recipe ({err})") from err
     init = dict(sidecar.get("init") or {})
@@ -144,10 +144,10 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise ModelFileError(f"{weights_path}: sidecar names no input convention")
     state = read_tensors(weights_path)  # a corrupt file fails before the model is built
     model = build_dmenet(dataclasses.replace(cfg, input_convention=convention), load_init=False)
-    try:
+    try:  # the σ curve against σ_max, a feature head against the decoder it will read
         recipe.check(cfg.sigma_max, model.blur.decoder.feature_channels)
     except ValueError as err:
-        raise ModelFileError(f"{model_paths(path)[1]}: bad recipe ({err})") from err
+        raise ModelFileError(f"{model_paths(path)[1]}: bad architecture or recipe ({err})") from err
     model.config = cfg  # as saved (input_convention may be None = "from the init file")
     model.init_info = init or model.init_info
     model.recipe = recipe

@@ -291,13 +291,13 @@ class Recipe:
         det = self.detection
         if det.head is None:
             logit = "S logit z"
-        elif det.head.source is HeadInputs.FEATURES:
-            logit = (f"head logit z = h({det.head.inputs} features of the same passes) "
-                     f"({'→'.join(str(w) for w in det.head.widths)})")
         else:
-            logit = (f"and with {bn(det.second_bn)} ones, head logit z = h(both labels"
-                     f"{', the photo mean of the second' if det.head.image_mean else ''}) "
-                     f"({'→'.join(str(w) for w in det.head.widths)})")
+            widths = "→".join(str(w) for w in det.head.widths)
+            if det.head.source is HeadInputs.FEATURES:
+                logit = f"head logit z = h({det.head.inputs} features of the same passes) ({widths})"
+            else:
+                logit = (f"and with {bn(det.second_bn)} ones, head logit z = h(both labels"
+                         f"{', the photo mean of the second' if det.head.image_mean else ''}) ({widths})")
         return (f"σ: B with {bn(self.sigma.bn)} BatchNorm statistics, {flips}, label × σ_max, {curve} → σ px\n"
                 f"blur probability: B with {bn(det.bn)} BatchNorm statistics, {flips}, {logit} → "
                 f"sigmoid({det.scale:g}·(z {'−' if det.shift >= 0 else '+'} {abs(det.shift):g}))")
