@@ -298,13 +298,16 @@ def predict_features(
     Returns:
         (H, W, C) float32, C = ``model.blur.decoder.feature_channels``; channel 0 is exactly
         ``predict_label(image, model, …)`` (the label in [0, 1]); the others are B's inner activations (no unit).
+        Stored channel-planar: ``np.moveaxis(features, -1, 0)`` is a C-contiguous (C, H, W) array (each channel a
+        contiguous plane, as B's passes write them and :func:`~dmenet.models.detection_head.feature_head_logit`
+        reads them).
     """
     return _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, dtype, features=True)
 
 
 def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, dtype, features: bool) -> np.ndarray:
     """:func:`predict_label` (``features`` False) or :func:`predict_features`. The label is averaged in float64,
-    the other features in float32 (C values a pixel: half the memory)."""
+    the other features in float32 (C values a pixel: half the memory), channel-planar."""
     rgb = _as_rgb_float(image)
     flips = model.recipe.flips if flips is None else flips
     if flips not in FLIPS:
@@ -313,21 +316,24 @@ def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, d
     image_stats = BNMode(model.recipe.sigma.bn if bn is None else bn) is BNMode.IMAGE
     model.eval()
     total = np.zeros(rgb.shape[:2], dtype=np.float64)
-    rest = None
+    planes = None  # with features: (C, H, W) float32 sums, channel 0 replaced by the label at the end
     for k in range(flips):
         out = _inverse_symmetry(_predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold,
                                                     tile, overlap, image_stats, dtype, features), k)
         if features:
-            if rest is None:
-                rest = np.zeros(out.shape[:2] + (out.shape[2] - 1,), np.float32)
-            rest += out[..., 1:]
+            if planes is None:  # the first pass's own planes when they are contiguous (no copy at 1 flip)
+                planes = np.ascontiguousarray(np.moveaxis(out, -1, 0))
+            else:
+                planes += np.moveaxis(out, -1, 0)
             out = out[..., 0]
         total += out
     label = np.ascontiguousarray(total / flips, dtype=np.float32)
     if not features:
         return label
-    rest /= np.float32(flips)
-    return np.concatenate([label[..., None], rest], -1)
+    if flips > 1:
+        planes[1:] /= np.float32(flips)
+    planes[0] = label
+    return np.moveaxis(planes, 0, -1)
 
 
 def direct_calibration_logit(model, label: np.ndarray) -> np.ndarray:
@@ -454,9 +460,10 @@ class Predictor:
         det = self.recipe.detection
         if det.head is None:
             return calibration_logit(self.model, labels[0])
+        threads = torch.get_num_threads()  # the head's blocks on torch's threads; the same logits on any number
         if self.reads_features:
-            return feature_head_logit(det.head, labels[0])
-        return head_logit(det.head, labels[0], labels[1])
+            return feature_head_logit(det.head, labels[0], threads)
+        return head_logit(det.head, labels[0], labels[1], threads)
 
     def probability_from_labels(self, labels: tuple[np.ndarray, ...]) -> np.ndarray:
         """Blur probability of :meth:`detection_labels`: the detection logit through the recipe's transform.

@@ -53,6 +53,7 @@ def test_detection_features_are_the_label_and_the_inner_maps_upsampled(tail):
             h.remove()
         feats = decoder.detection_features(model.blur.encoder(x))
     assert feats.shape == (1, decoder.feature_channels, 48, 64)
+    assert feats.is_contiguous()  # channel-planar, as predict_features and the head read them
     assert decoder.feature_channels == 1 + grabbed["refine"].shape[1] + grabbed["u3"].shape[1]
     assert grabbed["refine"].shape[-1] == 64 // tail and grabbed["u3"].shape[-1] == 8
     assert torch.equal(feats[:, :1], label)  # the label is the σ path's, bit for bit
@@ -73,6 +74,7 @@ def test_predict_features_carry_predict_label_exactly_and_average_over_flips(bn)
     for flips in (1, 2, 8):
         feats = inference.predict_features(rgb, model, flips=flips, bn=bn)
         assert feats.shape == (40, 64, model.blur.decoder.feature_channels) and feats.dtype == np.float32
+        assert np.moveaxis(feats, -1, 0).flags.c_contiguous  # stored channel-planar
         np.testing.assert_array_equal(feats[..., 0], inference.predict_label(rgb, model, flips=flips, bn=bn))
     one = inference.predict_features(rgb, model, flips=1, bn=bn)
     mirrored = inference.predict_features(rgb[:, ::-1], model, flips=1, bn=bn)[:, ::-1]
@@ -108,6 +110,22 @@ def test_feature_head_logit_is_the_mlp_written_out_and_refuses_other_inputs():
         head_logit(head, x[..., 0], x[..., 1])
     with pytest.raises(ValueError, match="not B's features"):
         feature_head_logit(DetectionHeadNet().to_head(), x)
+
+
+def test_the_head_gives_the_same_logits_on_any_thread_count_and_either_feature_layout():
+    from dmenet.models import detection_head
+    head = _feature_head(41, hidden=(32, 16))
+    n = 2 * detection_head._CHUNK + 1000  # three blocks of columns, the last one short
+    planes = np.random.default_rng(3).normal(size=(41, 3, n // 3)).astype(np.float32)
+    planar = np.moveaxis(planes, 0, -1)  # (3, n/3, 41) view of channel-planar storage, as predict_features gives
+    pixel_major = np.ascontiguousarray(planar)
+    one = feature_head_logit(head, planar)
+    assert one.shape == (3, n // 3)
+    np.testing.assert_array_equal(feature_head_logit(head, planar, threads=3), one)  # blocks, each as on 1 thread
+    np.testing.assert_allclose(feature_head_logit(head, pixel_major), one, atol=1e-6)
+    labels = DetectionHeadNet().to_head()  # the two-label head runs the same blocks
+    first, second = planes[0] ** 2 / (1 + planes[0] ** 2), planes[1] ** 2 / (1 + planes[1] ** 2)
+    np.testing.assert_array_equal(head_logit(labels, first, second, threads=2), head_logit(labels, first, second))
 
 
 def test_feature_head_json_round_trip_and_refusals():

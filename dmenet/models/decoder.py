@@ -126,12 +126,16 @@ class Decoder(nn.Module):
         """B's label and two of its inner maps, per pixel, for a detection head that needs no second pass
         (:class:`dmenet.models.detection_head.HeadInputs` ``FEATURES``): (B, :attr:`feature_channels`, H, W) =
         [the label in [0, 1] (``forward``'s output), the refinement output (bilinear ×t), u3's output (bilinear ×8)],
-        bilinear with ``align_corners=False``. Channel 0 equals ``forward(skips)[0]`` exactly."""
+        bilinear with ``align_corners=False``, contiguous (channel-planar whatever the model's memory format: each map
+        is upsampled straight into its planes). Channel 0 equals ``forward(skips)[0]`` exactly."""
         logit, _, _, u3, refined = self._decode(skips, with_aux=False)
         (b, _, h, w), n0 = logit.shape, refined.shape[1]
-        out = torch.empty((b, h, w, 1 + n0 + u3.shape[1]), dtype=logit.dtype, device=logit.device)  # channels last
-        for start, x in ((0, torch.sigmoid(logit)), (1, refined), (1 + n0, u3)):
-            if x.shape[-2:] != (h, w):
-                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-            out[..., start:start + x.shape[1]] = x.permute(0, 2, 3, 1)
-        return out.permute(0, 3, 1, 2)  # (B, C, H, W) with channels-last strides: one copy per map, no concatenation
+        out = logit.new_empty((b, self.feature_channels, h, w))  # contiguous: channel-planar
+        torch.sigmoid(logit, out=out[:, :1])
+        for start, x in ((1, refined), (1 + n0, u3)):
+            x, part = x.contiguous(), out[:, start:start + x.shape[1]]  # planar in, planar out: one write per map
+            if x.shape[-2:] == (h, w):
+                part.copy_(x)
+            else:  # F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False), written in place
+                torch.ops.aten.upsample_bilinear2d.out(x, [h, w], False, None, None, out=part)
+        return out
