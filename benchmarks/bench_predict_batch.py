@@ -3,12 +3,16 @@
     python benchmarks/bench_predict_batch.py [--size 480 640] [--count 20] [--threads 2] [--flips 1 8]
     python benchmarks/bench_predict_batch.py --flips default --methods dmenet dmenet:precision=bf16
     python benchmarks/bench_predict_batch.py --flips default --models shipped runs/x/model.safetensors
+    python benchmarks/bench_predict_batch.py --flips default --workers 1 2 --threads 2   # workers × threads = cores
 
 Makes ``--count`` photos of the given size from ``../shared/data/cuhk/train_image`` (area-resized, PNG, in a
 temporary folder), then runs ``python -m dmenet.predict FOLDER --out TMP --threads N --method M`` once per
 ``--methods`` entry, ``--models`` file (``shipped`` = the method's default) and ``--flips`` value (``default`` =
 predict's own default) and reads each image's time from predict's ``[i/N] … (t s)`` progress line (read, estimate
-σ + blur map, write the four files). Prints min / median / mean per image, the total wall of the process, and the
+σ + blur map, write the four files). With ``--workers`` values (``predict --workers N``, each worker with
+``--threads`` ÷ N threads) photos overlap, so the figure that counts is the **throughput**: the wall time from the
+first photo's line to the last one's over the photos between them (process start and model loads excluded), printed
+for every run. Prints min / median / mean per image, the throughput, the total wall of the process, and the
 1-minute load average before and after.
 """
 
@@ -46,6 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flips", nargs="+", default=["default", "8"], help="flips values to run (default = predict's)")
     ap.add_argument("--methods", nargs="+", default=["dmenet"], help="--method texts to run, in this order")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1], help="predict --workers values to run")
     ap.add_argument("--models", nargs="+", default=["shipped"],
                     help="model files passed as --model (shipped = none, the method's default), in this order")
     args = ap.parse_args(argv)
@@ -53,19 +58,29 @@ def main(argv=None) -> int:
         photos = Path(tmp) / "photos"
         photos.mkdir()
         make_photos(photos, args.count, tuple(args.size))
-        runs = [(m, f, model) for m in args.methods for model in args.models for f in args.flips]
-        for i, (method, flips, model) in enumerate(runs):
+        runs = [(m, f, model, n) for m in args.methods for model in args.models for f in args.flips
+                for n in args.workers]
+        for i, (method, flips, model, workers) in enumerate(runs):
+            threads = max(1, args.threads // workers)
             cmd = [sys.executable, "-m", "dmenet.predict", str(photos), "--out", str(Path(tmp) / f"out{i}"),
-                   "--threads", str(args.threads), "--method", method] + ([] if flips == "default" else
-                                                                          ["--flips", flips])
+                   "--threads", str(threads), "--workers", str(workers), "--method", method]
+            cmd += [] if flips == "default" else ["--flips", flips]
             cmd += [] if model == "shipped" else ["--model", model]
             load0, t0 = os.getloadavg()[0], time.perf_counter()
-            out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True).stdout
+            done_at, lines = [], []
+            with subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+                for line in proc.stdout:
+                    lines.append(line)
+                    if " -> " in line:
+                        done_at.append(time.perf_counter())
+            if proc.returncode != 0:
+                raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
             wall = time.perf_counter() - t0
-            times = [float(t) for t in re.findall(r"-> .*? \((\d+\.\d+) s", out)]
+            times = [float(t) for t in re.findall(r"-> .*? \((\d+\.\d+) s", "".join(lines))]
+            throughput = (done_at[-1] - done_at[0]) / (len(done_at) - 1) if len(done_at) > 1 else float("nan")
             name = method if model == "shipped" else f"{method} {model}"
-            print(f"{name}, {args.size[1]}x{args.size[0]}, {len(times)} images, {args.threads} threads, "
-                  f"flips {flips}: "
+            print(f"{name}, {args.size[1]}x{args.size[0]}, {len(times)} images, {workers} worker(s) x {threads} "
+                  f"thread(s), flips {flips}: throughput {throughput * 1e3:.0f} ms per image; "
                   f"per image min {min(times) * 1e3:.0f} / median {statistics.median(times) * 1e3:.0f} / mean "
                   f"{statistics.mean(times) * 1e3:.0f} ms; process {wall:.1f} s; load {load0:.2f} -> "
                   f"{os.getloadavg()[0]:.2f}")

@@ -1,7 +1,7 @@
 """Predict defocus maps for image files or folders.
 
 ``python -m dmenet.predict INPUT... --out DIR [--model PATH] [--method NAME[:key=value,…]] [--format png|npy|both]
-[--device cpu|cuda] [--threads N] [--recursive] [--flips N] [--raw-sigma] [--max-side N] [--tile-size N]
+[--device cpu|cuda] [--threads N] [--workers N] [--recursive] [--flips N] [--raw-sigma] [--max-side N] [--tile-size N]
 [--tile-overlap N]``
 
 Defaults are chosen for speed (BENCHMARKS.md, issue 19): one pass (``--flips 1``; the model's recipe averages 8)
@@ -24,6 +24,11 @@ before the model loads. The files of one image are written as one set (all of th
 no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
 memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
+
+``--workers N`` shares a batch among N processes, each with its own copy of the model and ``--threads`` threads
+(default: the cores divided among the workers): on a 2-core CPU two one-thread workers keep both cores busy through
+the parts of a photo that run on one thread (reading, the PNG files). Lines still come in input order; each worker
+loads the model once (seconds), so it pays for batches, not single photos.
 """
 
 from __future__ import annotations
@@ -258,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="σ map format (png: uint16 round(10·σ); npy: float32 px)")
     cli.add_device(p)
     cli.add_threads(p)
+    cli.add_workers(p, help="processes sharing the photos, each with its own model and --threads threads")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, averages 8")
     dcli.add_raw_sigma(p)
@@ -327,8 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     max_side = DEFAULT_MAX_SIDE if args.max_side is None else (args.max_side or None)
     flips = DEFAULT_FLIPS if args.flips is None else args.flips
     note = None if args.flips is not None else default_flips_note  # the default's known departure: a note
+    options = dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note)
     try:
-        estimator = args.method.make(dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note))
+        estimator = args.method.make(options)  # in this process also with --workers: a bad model file fails here
     except Exception:
         if created and not any(Path(args.out).iterdir()):  # a bad method option or model file leaves nothing
             Path(args.out).rmdir()
@@ -336,33 +343,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
+    workers = min(args.workers, len(jobs))
+    results = (_parallel(jobs, args, options, workers) if workers > 1
+               else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in
+                     enumerate(jobs, 1)))
     done = 0
     batch_start = time.perf_counter()
-    for number, job in enumerate(jobs, 1):
-        start = time.perf_counter()
-        try:
-            image = sio.read_image(job.source)
-            h, w = image.shape[:2]
-            check_memory(h, w, max_side, available_memory())
-            if len(jobs) > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
-                faster = "--max-side" + (" or --flips 1" if args.flips != 1 else "")
-                note = f" (large: tiled, this takes a while; {faster} is faster)" \
-                    if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
-                print(f"[{number}/{len(jobs)}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
-            maps = method_maps(estimator, image)
-            write_outputs(job.prefix, image, maps, args.fmt)
-        except Exception as exc:  # one bad file must not stop the batch; reported with its reason
-            reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
-            reason = reason.removeprefix(f"{job.source}: ")
-            print(f"skipped {job.source}: {reason}", file=sys.stderr)
+    for number, (job, result) in enumerate(zip(jobs, results), 1):
+        if isinstance(result, str):  # one bad file must not stop the batch; reported with its reason
+            print(f"skipped {job.source}: {result}", file=sys.stderr)
             continue
         done += 1
         elapsed = time.perf_counter() - batch_start
         eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
-        print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({time.perf_counter() - start:.2f} s{eta})",
-              flush=True)
+        print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
     print(f"{done}/{len(jobs)} images written to {args.out}")
     return 0 if done > 0 else 1
+
+
+def predict_one(job: Job, number: int, count: int, estimator, max_side: int | None,
+                args: argparse.Namespace) -> float | str:
+    """Read, estimate and write one photo: its seconds, or the reason it was skipped (one line, without the file's
+    name). A batch, or a large image, gets its ``[number/count] FILE: W×H px`` line first."""
+    start = time.perf_counter()
+    try:
+        image = sio.read_image(job.source)
+        h, w = image.shape[:2]
+        check_memory(h, w, max_side, available_memory())
+        if count > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
+            faster = "--max-side" + (" or --flips 1" if args.flips != 1 else "")
+            note = f" (large: tiled, this takes a while; {faster} is faster)" \
+                if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
+            print(f"[{number}/{count}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
+        maps = method_maps(estimator, image)
+        write_outputs(job.prefix, image, maps, args.fmt)
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
+        return reason.removeprefix(f"{job.source}: ")
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------------------ worker processes
+_worker: dict = {}
+"""Per worker process (``--workers``): its estimator and options, set once by :func:`_start_worker`."""
+
+
+def _quiet(departure: str) -> None:
+    """A worker's recipe departure: the main process has printed it already."""
+
+
+def _start_worker(args: argparse.Namespace, options, max_side: int | None, threads: int) -> None:
+    cli.apply_threads(threads)
+    from syndof.allocator import reuse_freed_memory
+
+    reuse_freed_memory()
+    _worker.update(estimator=args.method.make(options), args=args, max_side=max_side)
+
+
+def _worker_job(item: tuple[int, int, Job]) -> float | str:
+    number, count, job = item
+    return predict_one(job, number, count, _worker["estimator"], _worker["max_side"], _worker["args"])
+
+
+def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
+    """The jobs' results in input order from ``workers`` spawned processes (a generator)."""
+    import dataclasses
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    options = dataclasses.replace(options, on_departure=_quiet) if options.on_departure else options
+    # spawn: never fork a process whose OpenMP pool is running; a worker that dies raises BrokenProcessPool here
+    # instead of leaving the batch waiting
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
+                             initargs=(args, options, options.max_side, threads)) as pool:
+        yield from pool.map(_worker_job, [(i, len(jobs), job) for i, job in enumerate(jobs, 1)])
 
 
 LARGE_IMAGE_PIXELS = 1024 * 1024

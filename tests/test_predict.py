@@ -269,3 +269,23 @@ def test_cli_runs_one_flip_by_default_and_notes_the_recipe_departure(tmp_path, r
     with pytest.warns(UserWarning, match=inference.RECIPE_OVERRIDE + ".*fitted at 8 flips.*used at 2"):
         assert predict.main(base + ["--out", str(tmp_path / "b"), "--flips", "2"]) == 0
     assert seen[-1] == 2 and "note:" not in capsys.readouterr().err
+
+
+def test_cli_workers_write_the_same_files_in_input_order_and_skip_a_corrupt_file(tiny_model_path, tmp_path, rng,
+                                                                                 capsys):
+    expected = _write_inputs(tmp_path / "in", rng)
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    lines = {}
+    for workers in (1, 2):
+        rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / f"out{workers}"), "--checkpoint",
+                           str(tiny_model_path), "--format", "both", "--workers", str(workers), "--threads", "1"])
+        captured = capsys.readouterr()
+        assert rc == 0
+        skipped = [line for line in captured.err.splitlines() if line.startswith("skipped")]
+        assert len(skipped) == 1 and "broken.png" in skipped[0]
+        lines[workers] = [line.split(" -> ")[0] for line in captured.out.splitlines() if " -> " in line]
+    assert lines[2] == lines[1] and len(lines[1]) == len(expected)  # the same photos, in input order
+    files = sorted(p.name for p in (tmp_path / "out1").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "out2").iterdir()) and len(files) == 4 * len(expected)
+    for name in files:  # every file the same, byte for byte (each worker runs the same code on one thread)
+        assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
