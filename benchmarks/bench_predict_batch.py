@@ -3,14 +3,14 @@
     python benchmarks/bench_predict_batch.py [--size 480 640] [--count 20] [--threads 2] [--flips 1 8]
     python benchmarks/bench_predict_batch.py --flips default --methods dmenet dmenet:precision=bf16
     python benchmarks/bench_predict_batch.py --flips default --models shipped runs/x/model.safetensors
-    python benchmarks/bench_predict_batch.py --flips default --workers 1 2 --threads 2   # workers × threads = cores
+    python benchmarks/bench_predict_batch.py --flips default --workers default 1 2 --threads 2   # workers × threads
 
 Makes ``--count`` photos of the given size from ``../shared/data/cuhk/train_image`` (area-resized, PNG, in a
 temporary folder), then runs ``python -m dmenet.predict FOLDER --out TMP --threads N --method M`` once per
 ``--methods`` entry, ``--models`` file (``shipped`` = the method's default) and ``--flips`` value (``default`` =
 predict's own default) and reads each image's time from predict's ``[i/N] … (t s)`` progress line (read, estimate
 σ + blur map, write the four files). With ``--workers`` values (``predict --workers N``, each worker with
-``--threads`` ÷ N threads) photos overlap, so the figure that counts is the **throughput**: the wall time from the
+``--threads`` ÷ N threads; ``default`` passes neither flag: predict's own choice) photos overlap, so the figure that counts is the **throughput**: the wall time from the
 first photo's line to the last one's over the photos between them (process start and model loads excluded), printed
 for every run. Prints min / median / mean per image, the throughput, the total wall of the process, and the
 1-minute load average before and after.
@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flips", nargs="+", default=["default", "8"], help="flips values to run (default = predict's)")
     ap.add_argument("--methods", nargs="+", default=["dmenet"], help="--method texts to run, in this order")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1], help="predict --workers values to run")
+    ap.add_argument("--workers", nargs="+", default=["1"],
+                    help="predict --workers values to run (default = neither --workers nor --threads)")
     ap.add_argument("--models", nargs="+", default=["shipped"],
                     help="model files passed as --model (shipped = none, the method's default), in this order")
     args = ap.parse_args(argv)
@@ -61,9 +62,10 @@ def main(argv=None) -> int:
         runs = [(m, f, model, n) for m in args.methods for model in args.models for f in args.flips
                 for n in args.workers]
         for i, (method, flips, model, workers) in enumerate(runs):
-            threads = max(1, args.threads // workers)
+            threads = "default" if workers == "default" else max(1, args.threads // int(workers))
             cmd = [sys.executable, "-m", "dmenet.predict", str(photos), "--out", str(Path(tmp) / f"out{i}"),
-                   "--threads", str(threads), "--workers", str(workers), "--method", method]
+                   "--method", method]
+            cmd += [] if workers == "default" else ["--threads", str(threads), "--workers", workers]
             cmd += [] if flips == "default" else ["--flips", flips]
             cmd += [] if model == "shipped" else ["--model", model]
             load0, t0 = os.getloadavg()[0], time.perf_counter()

@@ -28,7 +28,10 @@ memory exceeds what the machine has available is skipped with the ``--max-side``
 ``--workers N`` shares a batch among N processes, each with its own copy of the model and ``--threads`` threads
 (default: the cores divided among the workers): on a 2-core CPU two one-thread workers keep both cores busy through
 the parts of a photo that run on one thread (reading, the PNG files). Lines still come in input order; each worker
-loads the model once (seconds), so it pays for batches, not single photos.
+loads the model once (seconds), so it pays for batches, not single photos. By default (no ``--workers``, no
+``--threads``, on the CPU) a batch of at least :data:`AUTO_WORKERS_MIN_PHOTOS` photos gets one worker per core, at
+most :data:`AUTO_WORKERS_MAX`, and no more than the available memory holds for its largest photo
+(:func:`auto_workers`); smaller batches run in this process.
 """
 
 from __future__ import annotations
@@ -263,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="σ map format (png: uint16 round(10·σ); npy: float32 px)")
     cli.add_device(p)
     cli.add_threads(p)
-    cli.add_workers(p, help="processes sharing the photos, each with its own model and --threads threads")
+    p.add_argument("--workers", type=cli.positive_int, default=None, metavar="N",
+                   help="processes sharing the photos, each with its own model and --threads threads (default: one "
+                   f"per core for a batch of >= {AUTO_WORKERS_MIN_PHOTOS} photos on the CPU when --threads is not "
+                   "given and memory allows, else 1)")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, averages 8")
     dcli.add_raw_sigma(p)
@@ -343,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not estimator.gives_sigma:
         print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
-    workers = min(args.workers, len(jobs))
+    workers = min(args.workers or auto_workers(jobs, args, max_side, available_memory()), len(jobs))
     results = (_parallel(jobs, args, options, workers) if workers > 1
                else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in
                      enumerate(jobs, 1)))
@@ -384,6 +390,40 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
 
 
 # ------------------------------------------------------------------------------------------------ worker processes
+AUTO_WORKERS_MIN_PHOTOS = 8
+"""Smallest batch that gets several workers by default: each worker loads the model (1–2 s), which a few photos do
+not pay back."""
+AUTO_WORKERS_MAX = 4
+"""Most workers started by default (each holds a model and its working memory)."""
+
+
+def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None, available: int | None) -> int:
+    """The default ``--workers``: 1 on a GPU, with ``--threads`` given, or for a batch smaller than
+    :data:`AUTO_WORKERS_MIN_PHOTOS`; else the usable cores (at most :data:`AUTO_WORKERS_MAX`), no more than
+    ``available`` bytes hold at :func:`estimate_memory` of the batch's largest photo (sizes from the file headers;
+    unreadable headers are left to the workers, which report them). ``available`` None: unknown, no memory bound."""
+    if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(cores, AUTO_WORKERS_MAX)
+    if available is not None and workers > 1:
+        need = max((estimate_memory(h, w, max_side) for h, w in map(_header_size, (j.source for j in jobs)) if h),
+                   default=MEMORY_FIXED_BYTES)
+        workers = max(1, min(workers, available // need))
+    return workers
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file from its header (no decoding), or (0, 0) when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as pil:
+            return pil.height, pil.width
+    except Exception:  # PIL raises many types for files it cannot read; the worker will report the file
+        return 0, 0
+
+
 _worker: dict = {}
 """Per worker process (``--workers``): its estimator and options, set once by :func:`_start_worker`."""
 

@@ -289,3 +289,23 @@ def test_cli_workers_write_the_same_files_in_input_order_and_skip_a_corrupt_file
     assert files == sorted(p.name for p in (tmp_path / "out2").iterdir()) and len(files) == 4 * len(expected)
     for name in files:  # every file the same, byte for byte (each worker runs the same code on one thread)
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
+
+
+def test_default_workers_one_per_core_for_big_cpu_batches_within_memory(tmp_path, rng, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(predict.AUTO_WORKERS_MIN_PHOTOS):
+        sio.write_image(folder / f"p{i}.png", (_image(rng, 40, 60) * 255).astype(np.uint8))
+    (folder / "p9.png").write_bytes(b"not an image")  # its header cannot be read: left to the worker
+    jobs, _ = predict.collect_jobs([folder], tmp_path / "out")
+    monkeypatch.setattr(predict.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+
+    def auto(*flags, available=None, count=len(jobs)):
+        args = predict.build_parser().parse_args([str(folder), "--out", str(tmp_path / "out"), *flags])
+        return predict.auto_workers(jobs[:count], args, 1024, available)
+
+    assert auto() == predict.AUTO_WORKERS_MAX == 4  # six cores, at most four workers
+    assert auto("--threads", "2") == 1 and auto("--device", "cuda") == 1  # the user chose threads / a GPU
+    assert auto(count=predict.AUTO_WORKERS_MIN_PHOTOS - 1) == 1  # a few photos do not pay for the loads
+    need = predict.estimate_memory(40, 60, 1024)
+    assert auto(available=3 * need) == 3 and auto(available=need // 2) == 1  # what memory holds, at least one
