@@ -28,7 +28,8 @@ memory exceeds what the machine has available is skipped with the ``--max-side``
 ``--workers N`` shares a batch among N processes, each with its own copy of the model and ``--threads`` threads
 (default: the cores divided among the workers): on a 2-core CPU two one-thread workers keep both cores busy through
 the parts of a photo that run on one thread (reading, the PNG files). Lines still come in input order; each worker
-loads the model once (seconds), so it pays for batches, not single photos. By default (no ``--workers``, no
+loads the model once (seconds), so it pays for batches, not single photos, and exits after its current photo when
+the batch's process is killed. By default (no ``--workers``, no
 ``--threads``, on the CPU) a batch of at least :data:`AUTO_WORKERS_MIN_PHOTOS` photos gets one worker per core, at
 most :data:`AUTO_WORKERS_MAX`, and no more than the available memory holds for its largest photo
 (:func:`auto_workers`); smaller batches run in this process.
@@ -433,16 +434,32 @@ def _quiet(departure: str) -> None:
 
 
 def _start_worker(args: argparse.Namespace, options, max_side: int | None, threads: int) -> None:
+    import threading
+
     cli.apply_threads(threads)
     from syndof.allocator import reuse_freed_memory
 
     reuse_freed_memory()
-    _worker.update(estimator=args.method.make(options), args=args, max_side=max_side)
+    busy, parent = threading.Lock(), os.getppid()
+
+    def leave_with_parent() -> None:  # a killed batch leaves no idle workers behind (each holds a model)
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        with busy:  # never in the middle of a photo's files
+            os._exit(1)
+
+    threading.Thread(target=leave_with_parent, daemon=True).start()
+    _worker.update(estimator=args.method.make(options), args=args, max_side=max_side, busy=busy)
+
+
+PARENT_POLL_S = 0.5
+"""How often a worker checks that the batch's process is still there, seconds."""
 
 
 def _worker_job(item: tuple[int, int, Job]) -> float | str:
     number, count, job = item
-    return predict_one(job, number, count, _worker["estimator"], _worker["max_side"], _worker["args"])
+    with _worker["busy"]:
+        return predict_one(job, number, count, _worker["estimator"], _worker["max_side"], _worker["args"])
 
 
 def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
