@@ -10,9 +10,9 @@ temporary folder), then runs ``python -m dmenet.predict FOLDER --out TMP --threa
 ``--methods`` entry, ``--models`` file (``shipped`` = the method's default) and ``--flips`` value (``default`` =
 predict's own default) and reads each image's time from predict's ``[i/N] … (t s)`` progress line (read, estimate
 σ + blur map, write the four files). With ``--workers`` values (``predict --workers N``, each worker with
-``--threads`` ÷ N threads; ``default`` passes neither flag: predict's own choice) photos overlap, so the figure that counts is the **throughput**: the wall time from the
-first photo's line to the last one's over the photos between them (process start and model loads excluded), printed
-for every run. Prints min / median / mean per image, the throughput, the total wall of the process, and the
+``--threads`` ÷ N threads; ``default`` passes neither flag: predict's own choice) photos overlap, so the figure
+that counts is the **throughput**: the wall time from the first photo's line to the last one's over the photos
+between them (process start and model loads excluded), printed for every run. Prints min / median / mean per image, the throughput, the total wall of the process, and the
 1-minute load average before and after.
 """
 
