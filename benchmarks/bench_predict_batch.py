@@ -12,8 +12,8 @@ predict's own default) and reads each image's time from predict's ``[i/N] … (t
 σ + blur map, write the four files). With ``--workers`` values (``predict --workers N``, each worker with
 ``--threads`` ÷ N threads; ``default`` passes neither flag: predict's own choice) photos overlap, so the figure
 that counts is the **throughput**: the wall time from the first photo's line to the last one's over the photos
-between them (process start and model loads excluded), printed for every run. Prints min / median / mean per image, the throughput, the total wall of the process, and the
-1-minute load average before and after.
+between them (process start and model loads excluded), printed for every run. Prints min / median / mean per
+image, the throughput, the total wall of the process, and the 1-minute load average before and after.
 """
 
 from __future__ import annotations
