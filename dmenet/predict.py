@@ -433,14 +433,15 @@ def _quiet(departure: str) -> None:
     """A worker's recipe departure: the main process has printed it already."""
 
 
-def _start_worker(args: argparse.Namespace, options, max_side: int | None, threads: int) -> None:
+def _start_worker(args: argparse.Namespace, options, max_side: int | None, threads: int, parent: int) -> None:
+    """A worker's setup; ``parent`` is the batch's process id (passed in: it may be gone before this runs)."""
     import threading
 
     cli.apply_threads(threads)
     from syndof.allocator import reuse_freed_memory
 
     reuse_freed_memory()
-    busy, parent = threading.Lock(), os.getppid()
+    busy = threading.Lock()
 
     def leave_with_parent() -> None:  # a killed batch leaves no idle workers behind (each holds a model)
         while os.getppid() == parent:
@@ -473,7 +474,7 @@ def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
     # spawn: never fork a process whose OpenMP pool is running; a worker that dies raises BrokenProcessPool here
     # instead of leaving the batch waiting
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
-                             initargs=(args, options, options.max_side, threads)) as pool:
+                             initargs=(args, options, options.max_side, threads, os.getpid())) as pool:
         yield from pool.map(_worker_job, [(i, len(jobs), job) for i, job in enumerate(jobs, 1)])
 
 

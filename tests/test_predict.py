@@ -309,3 +309,44 @@ def test_default_workers_one_per_core_for_big_cpu_batches_within_memory(tmp_path
     assert auto(count=predict.AUTO_WORKERS_MIN_PHOTOS - 1) == 1  # a few photos do not pay for the loads
     need = predict.estimate_memory(40, 60, 1024)
     assert auto(available=3 * need) == 3 and auto(available=need // 2) == 1  # what memory holds, at least one
+
+
+@pytest.mark.slow
+def test_killed_batch_leaves_no_worker_behind(tmp_path, rng):
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(6):  # zhuo_sim takes seconds per photo: the batch is still running when its process is killed
+        sio.write_image(folder / f"p{i}.png", (_image(rng, 240, 320) * 255).astype(np.uint8))
+    proc = subprocess.Popen([sys.executable, "-m", "dmenet.predict", str(folder), "--out", str(tmp_path / "out"),
+                             "--method", "zhuo_sim", "--workers", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def workers() -> set[int]:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        return {int(p) for p in children.read_text().split()} if children.exists() else set()
+
+    deadline = time.monotonic() + 60
+    while len(workers()) < 3 and time.monotonic() < deadline:  # the two workers and the resource tracker
+        time.sleep(0.2)
+    alive = workers()
+    assert proc.poll() is None and len(alive) >= 2, "the batch ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 60  # a worker first finishes the photo it is on
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in alive) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in alive if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
+    assert not left, f"workers {left} outlived the killed batch"
+    assert not list((tmp_path / "out").glob("*.tmp")) and not list((tmp_path / "out").glob(".*"))
+
+
+def _state(pid: int) -> str:
+    try:
+        return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
+    except (OSError, StopIteration):
+        return "zombie"  # gone
