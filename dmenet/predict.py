@@ -29,10 +29,9 @@ memory exceeds what the machine has available is skipped with the ``--max-side``
 (default: the cores divided among the workers): on a 2-core CPU two one-thread workers keep both cores busy through
 the parts of a photo that run on one thread (reading, the PNG files). Lines still come in input order; each worker
 loads the model once (seconds), so it pays for batches, not single photos, and exits after its current photo when
-the batch's process is killed. By default (no ``--workers``, no
-``--threads``, on the CPU) a batch of at least :data:`AUTO_WORKERS_MIN_PHOTOS` photos gets one worker per core, at
-most :data:`AUTO_WORKERS_MAX`, and no more than the available memory holds for its largest photo
-(:func:`auto_workers`); smaller batches run in this process.
+the batch's process is killed. By default (no ``--workers``, no ``--threads``, on the CPU) a batch of at least
+:data:`AUTO_WORKERS_MIN_PHOTOS` photos gets one worker per core, at most :data:`AUTO_WORKERS_MAX`, and no more than
+the available memory holds for its largest photo (:func:`auto_workers`); smaller batches run in this process.
 """
 
 from __future__ import annotations
@@ -405,8 +404,7 @@ def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None
     unreadable headers are left to the workers, which report them). ``available`` None: unknown, no memory bound."""
     if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = min(cores, AUTO_WORKERS_MAX)
+    workers = min(cli.available_cpus(), AUTO_WORKERS_MAX)
     if available is not None and workers > 1:
         need = max((estimate_memory(h, w, max_side) for h, w in map(_header_size, (j.source for j in jobs)) if h),
                    default=MEMORY_FIXED_BYTES)
@@ -426,14 +424,15 @@ def _header_size(path: Path) -> tuple[int, int]:
 
 
 _worker: dict = {}
-"""Per worker process (``--workers``): its estimator and options, set once by :func:`_start_worker`."""
+"""Per worker process (``--workers``): its estimator, the parsed options, the working size and the lock its photos
+hold, set once by :func:`_start_worker`."""
 
 
 def _quiet(departure: str) -> None:
     """A worker's recipe departure: the main process has printed it already."""
 
 
-def _start_worker(args: argparse.Namespace, options, max_side: int | None, threads: int, parent: int) -> None:
+def _start_worker(args: argparse.Namespace, options, threads: int, parent: int) -> None:
     """A worker's setup; ``parent`` is the batch's process id (passed in: it may be gone before this runs)."""
     import threading
 
@@ -450,7 +449,7 @@ def _start_worker(args: argparse.Namespace, options, max_side: int | None, threa
             os._exit(1)
 
     threading.Thread(target=leave_with_parent, daemon=True).start()
-    _worker.update(estimator=args.method.make(options), args=args, max_side=max_side, busy=busy)
+    _worker.update(estimator=args.method.make(options), args=args, max_side=options.max_side, busy=busy)
 
 
 PARENT_POLL_S = 0.5
@@ -469,12 +468,12 @@ def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    threads = args.threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = args.threads or max(1, cli.available_cpus() // workers)
     options = dataclasses.replace(options, on_departure=_quiet) if options.on_departure else options
     # spawn: never fork a process whose OpenMP pool is running; a worker that dies raises BrokenProcessPool here
     # instead of leaving the batch waiting
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
-                             initargs=(args, options, options.max_side, threads, os.getpid())) as pool:
+                             initargs=(args, options, threads, os.getpid())) as pool:
         yield from pool.map(_worker_job, [(i, len(jobs), job) for i, job in enumerate(jobs, 1)])
 
 

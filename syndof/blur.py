@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from syndof import psf, units
+from syndof.cli import available_cpus
 from syndof.regionfill import _solve_crop, factorize_laplace
 
 ALPHA_EPS = 1e-4
@@ -314,13 +314,6 @@ def _single_threaded(enabled: bool):
         cv2.setNumThreads(ncv)
 
 
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _runs_to_rects(active: np.ndarray, T: int, H: int, W: int) -> list[tuple[int, int, int, int]]:
     """Active tile grid (nty, ntx) → pixel rectangles (r0, r1, c0, c1): per tile row, the span of its active
     tiles (fewer, larger calls beat exact runs here)."""
@@ -561,7 +554,7 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=Tru
     # single-thread executor (plans go round-robin) because a factor must be released on the thread that made it
     # (see _release_plan).
     fill_steps = [k for k in range(k0 + 1, K) if kernels[k] is not None]
-    workers = max(1, min(3, _available_cpus() - 1))
+    workers = max(1, min(3, available_cpus() - 1))
     pipelined = pipeline and dev.type == "cpu" and bool(fill_steps)
     executors = [ThreadPoolExecutor(max_workers=1) for _ in range(workers)] if pipelined else []
     plans: dict = {}  # step -> (executor or None, future or plan)

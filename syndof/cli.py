@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -128,6 +129,14 @@ def add_set(p: argparse.ArgumentParser, help: str = "config overrides, e.g. --se
 def add_workers(p: argparse.ArgumentParser, default: int = 1, help: str = "worker processes"):
     """``--workers N`` → ``args.workers``: processes (never threads)."""
     p.add_argument("--workers", type=positive_int, default=default, metavar="N", help=f"{help} (default {default})")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask on Linux, else all of the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def add_threads(p: argparse.ArgumentParser, default: int | None = None):

@@ -66,7 +66,7 @@ def tracked_splu(monkeypatch):
 
 @pytest.mark.parametrize("cpus", [2, 4])  # 1 and 3 fill threads
 def test_fill_factors_are_released_on_their_threads(monkeypatch, tracked_splu, cpus):
-    monkeypatch.setattr(blur, "_available_cpus", lambda: cpus)
+    monkeypatch.setattr(blur, "available_cpus", lambda: cpus)
     img, labels, coc = occlusion_stack(64, 8)
     out = blur.render_layers(img, labels, coc, max_coc=43)
     gc.collect()
@@ -82,7 +82,7 @@ def test_fill_factors_are_released_on_their_threads(monkeypatch, tracked_splu, c
 
 
 def test_fill_factors_are_released_after_an_error(monkeypatch, tracked_splu):
-    monkeypatch.setattr(blur, "_available_cpus", lambda: 4)
+    monkeypatch.setattr(blur, "available_cpus", lambda: 4)
     calls = {"n": 0}
     real_apply = blur._apply_fill
 
