@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from dmenet.models.calibration_table import cached_calibration_table
 from dmenet.models.detection_head import HeadInputs, feature_head_logit, head_logit
-from dmenet.models.fuse import cached_inference_blur
+from dmenet.models.fuse import cached_image_statistics_blur, cached_inference_blur
 from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
 from dmenet.models.sigma_curve import apply_sigma_curve
@@ -157,15 +157,14 @@ def _forward_label(model, x: torch.Tensor, image_stats: bool, features: bool = F
     (:meth:`dmenet.models.decoder.Decoder.detection_features`).
 
     With ``image_stats`` B's BatchNorms use the statistics of ``x`` itself (per image, or per tile when tiling)
-    instead of the moving averages; otherwise the fast path of :mod:`dmenet.models.fuse` runs.
+    instead of the moving averages. Both run the rewritten copies of :mod:`dmenet.models.fuse` (no auxiliary heads):
+    BatchNorm folded for the moving averages, not for per-image statistics (they cannot be folded).
     """
-    if image_stats:  # per-image statistics cannot be folded; the auxiliary heads are still skipped
-        with batch_statistics(model.blur):
-            skips = model.blur.encoder(x)
-            if features:
-                return model.blur.decoder.detection_features(skips)
-            return model.blur.decoder(skips, with_aux=False)[0]
-    blur = cached_inference_blur(model)  # BatchNorm folded, no auxiliary heads: the same maps up to rounding
+    if image_stats:
+        blur = cached_image_statistics_blur(model)
+        with batch_statistics(blur):
+            return blur(x, features=True) if features else blur(x)
+    blur = cached_inference_blur(model)  # BatchNorm folded: the same maps up to rounding
     return blur(x, features=True) if features else blur(x)
 
 

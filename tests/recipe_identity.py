@@ -107,8 +107,26 @@ def map_fingerprints(model, names: list[str] | None = None, shared: Path = SHARE
 
 
 def _plain_blur(model):
-    """B's label without the fused fast path (:mod:`dmenet.models.fuse`): BatchNorm as trained, as at 36c3343."""
-    return lambda x: model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
+    """B without the rewritten copies of :mod:`dmenet.models.fuse` (BatchNorm as trained, as at 36c3343), for
+    both BatchNorm modes: a module whose BatchNorms are B's own, so ``batch_statistics`` reaches them."""
+    import torch
+
+    class Plain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blur = model.blur
+
+        def forward(self, x, features: bool = False):
+            skips = self.blur.encoder(x)
+            if features:
+                return self.blur.decoder.detection_features(skips)
+            return self.blur.decoder(skips, with_aux=False)[0]
+
+    return Plain()
+
+
+PLAIN_PATHS = ("cached_inference_blur", "cached_image_statistics_blur")
+"""The functions of :mod:`dmenet.inference` that :func:`_plain_blur` replaces for the pinned maps."""
 
 
 def main() -> int:
@@ -121,8 +139,10 @@ def main() -> int:
 
     torch.set_num_threads(1)
     model = inference.load_model()
-    saved = inference.cached_inference_blur, inference.calibration_logit
-    inference.cached_inference_blur, inference.calibration_logit = _plain_blur, inference.direct_calibration_logit
+    saved = {k: getattr(inference, k) for k in (*PLAIN_PATHS, "calibration_logit")}
+    for k in PLAIN_PATHS:
+        setattr(inference, k, _plain_blur)
+    inference.calibration_logit = inference.direct_calibration_logit
     try:
         if "--write-head" in sys.argv:
             assert model.recipe.detection.head is not None, "the shipped recipe has no detection head"
@@ -132,7 +152,8 @@ def main() -> int:
             maps = map_fingerprints(s_predictor(model))
             path, record = HASH_FILE, {"commit": "36c3343"}
     finally:
-        inference.cached_inference_blur, inference.calibration_logit = saved
+        for k, v in saved.items():
+            setattr(inference, k, v)
     if "--write" not in sys.argv and "--write-head" not in sys.argv:
         print(json.dumps(maps))
         return 0

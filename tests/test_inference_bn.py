@@ -50,6 +50,36 @@ def test_batch_statistics_keeps_buffer_versions_so_the_fast_path_cache_survives(
         assert cached_inference_blur(model) is fast  # not rebuilt after a per-image-statistics pass
 
 
+def test_image_statistics_copy_is_b_with_per_image_statistics_up_to_rounding():
+    from dmenet.models.fuse import cached_image_statistics_blur
+
+    model = _tiny()
+    for m in model.blur.modules():
+        if isinstance(m, BetaBatchNorm):
+            m.running_mean.uniform_(-1.0, 1.0)  # moving statistics unlike the image's
+    x = torch.rand(1, 3, 48, 64).contiguous(memory_format=torch.channels_last)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.inference_mode():
+        with batch_statistics(model.blur):
+            skips = model.blur.encoder(x)
+            plain = model.blur.decoder(skips, with_aux=False)[0]
+            plain_features = model.blur.decoder.detection_features(skips)
+        moving = model.blur.decoder(model.blur.encoder(x), with_aux=False)[0]
+        copy = cached_image_statistics_blur(model)
+        assert copy.folds == 0 and copy.pointwise > 0 and copy.replicate > 0  # every rewrite but the fold
+        with batch_statistics(copy):
+            got, features = copy(x), copy(x, features=True)
+        assert cached_image_statistics_blur(model) is copy  # B unchanged: the same copy
+    # per-image statistics of the tiny B's 3×4-cell bottleneck amplify rounding: 5e-5 on its features here
+    assert torch.allclose(got, plain, atol=1e-5) and torch.allclose(features, plain_features, atol=2e-4)
+    assert not torch.allclose(got, moving, atol=1e-3)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert not any(m.training for m in (*model.blur.modules(), *copy.modules()))
+    with torch.no_grad():
+        next(model.blur.parameters()).add_(0.1)
+    assert cached_image_statistics_blur(model) is not copy  # B changed: rebuilt
+
+
 def test_recalibration_gives_the_plain_mean_of_batch_statistics():
     module = torch.nn.Sequential(BetaBatchNorm(3), torch.nn.BatchNorm2d(3))
     module[0].running_mean.fill_(9.0)  # stale statistics must be discarded

@@ -63,8 +63,8 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
     shared("data", "rtf", "image_01.png")
     sys.path.insert(0, str(REPO / "tests"))
     try:
-        from recipe_identity import (HASH_FILE, HEAD_HASH_FILE, _plain_blur, cases, differences, map_fingerprints,
-                                     s_predictor)
+        from recipe_identity import (HASH_FILE, HEAD_HASH_FILE, PLAIN_PATHS, _plain_blur, cases, differences,
+                                     map_fingerprints, s_predictor)
     finally:
         sys.path.pop(0)
     before = torch.get_num_threads()
@@ -77,7 +77,8 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
         fast = inference.estimate(image, s_predictor(model))
         fast_head = inference.estimate(image, model)
         with monkeypatch.context() as m:
-            m.setattr(inference, "cached_inference_blur", _plain_blur)
+            for k in PLAIN_PATHS:
+                m.setattr(inference, k, _plain_blur)
             m.setattr(inference, "calibration_logit", inference.direct_calibration_logit)  # S itself, no table
             got = map_fingerprints(s_predictor(model), shared=shared("data").parent)
             got_head = map_fingerprints(model, shared=shared("data").parent)
@@ -91,7 +92,8 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
     assert len(pinned_head) == 9 and differences(got_head, pinned_head) == []
     assert all(got_head[k]["sigma"] == got[k]["sigma"] for k in got)  # the head changes no σ
     assert np.abs(fast.sigma - plain.sigma).max() < 1e-4, name
-    # per-image B is never folded; S is read from its table (dmenet.models.calibration_table): float rounding only
+    # per-image B is rewritten but never folded; S is read from its table (dmenet.models.calibration_table): float
+    # rounding only
     assert np.abs(fast.blur_probability - plain.blur_probability).max() < 1e-4, name
     # the head reads the σ path's (folded) moving-statistics label: float rounding only
     assert np.abs(fast_head.blur_probability - plain_head.blur_probability).max() < 1e-3, name

@@ -4,11 +4,13 @@ products, auxiliary heads skipped.
 With moving statistics an eval-mode BatchNorm is a per-channel affine map, ``y = (x − μ)/√(v + ε)·γ + β``, so a
 conv followed by it equals one conv with weights ``W·s`` and bias ``(b − μ)·s + β`` (``s = γ/√(v + ε)``, γ = 1 for
 :class:`BetaBatchNorm`). Padding commutes with the fold because the BatchNorm comes after the conv. The result is
-the same function up to float rounding (about 1e-6 relative); it must **not** be used where BatchNorm normalises
-with the statistics of the input itself (``recipe.sigma.bn`` or ``recipe.detection.bn`` is ``BNMode.IMAGE``, as
-the shipped detection path): those cannot be folded.
+the same function up to float rounding (about 1e-6 relative). The fold must **not** be used where BatchNorm
+normalises with the statistics of the input itself (``recipe.sigma.bn`` or ``recipe.detection.bn`` is
+``BNMode.IMAGE``, as the shipped detection path); the other two rewrites (1×1 convs as matrix products, replicate
+padding without the padded copy) do not touch BatchNorm and serve that path too.
 
-:func:`inference_blur` returns a folded copy of ``model.blur``; the model itself is left untouched.
+:func:`inference_blur` returns a folded copy of ``model.blur``, :func:`image_statistics_blur` an unfolded one for
+per-image statistics; the model itself is left untouched.
 """
 
 from __future__ import annotations
@@ -203,6 +205,18 @@ def cached_folded_copy(module: nn.Module) -> nn.Module:
 def inference_blur(model: nn.Module) -> InferenceBlur:
     """Folded copy of ``model.blur`` (DMENet) on the model's device and memory format; see :class:`InferenceBlur`."""
     return InferenceBlur(model.blur)
+
+
+def image_statistics_blur(model: nn.Module) -> InferenceBlur:
+    """Copy of ``model.blur`` for per-image BatchNorm statistics: :class:`InferenceBlur` without the fold (its
+    BatchNorms stay; run it inside :func:`dmenet.models.layers.batch_statistics`), 1×1 convs as matrix products and
+    replicate padding without the padded copy. Same function up to float rounding."""
+    return InferenceBlur(model.blur, fold=False)
+
+
+def cached_image_statistics_blur(model: nn.Module) -> InferenceBlur:
+    """:func:`image_statistics_blur` of ``model``, rebuilt only when B's tensors changed (see :func:`_memoised`)."""
+    return _memoised(model, "_image_statistics_blur_memo", model.blur, lambda: image_statistics_blur(model))
 
 
 def cached_inference_blur(model: nn.Module) -> InferenceBlur:
