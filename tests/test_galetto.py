@@ -393,7 +393,7 @@ def test_blur_map_refinement_and_detection_transform(tiny_model, tmp_path):
     label = make_method("galetto", MethodOptions(model=fitted, extra=(*opts, ("blur", "label"))))
     label.raw_sigma = lambda img: raw
     np.testing.assert_allclose(label.estimate(image).blur_probability, out.blur_probability, atol=1e-6)
-    with pytest.raises(ValueError, match="blur one of"):
+    with pytest.raises(ValueError, match=r"blur must be one of \(.fitted., .label.\), got .sigmoid."):
         make_method("galetto", MethodOptions(model=fitted, extra=(("blur", "sigmoid"),)))
 
 

@@ -10,11 +10,13 @@ classifier on a downscaled copy and rescales σ with :func:`syndof.units.rescale
 from __future__ import annotations
 
 import math
+from enum import Enum
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.choices import choices, parse_choice
 from dmenet.filters import gaussian_filter
 from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.classifier import BlurClassifier
@@ -23,7 +25,14 @@ from syndof.blur import symmetric_pad
 from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
 
-READOUTS = ("argmax", "expectation")
+class Readout(str, Enum):
+    """σ of a window from its 20 class probabilities: the argmax class (faithful) or the expectation Σ p_k·k."""
+
+    ARGMAX = "argmax"
+    EXPECTATION = "expectation"
+
+
+READOUTS = choices(Readout)
 
 
 def gray01(image: np.ndarray, denoise: float = 0.0) -> torch.Tensor:
@@ -68,13 +77,12 @@ def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
     return probs, size
 
 
-def readout(probs: torch.Tensor, mode: str = "argmax") -> torch.Tensor:
-    """(L, 20) probabilities → (L,) σ px: the argmax class, or the expectation Σ p_k·k."""
-    if mode == "argmax":
+def readout(probs: torch.Tensor, mode: Readout | str = Readout.ARGMAX) -> torch.Tensor:
+    """(L, 20) probabilities → (L,) σ px: the argmax class, or the expectation Σ p_k·k (``mode``: :class:`Readout`
+    or its value; ValueError otherwise)."""
+    if parse_choice(Readout, mode, "readout") is Readout.ARGMAX:
         return probs.argmax(1).float()
-    if mode == "expectation":
-        return probs @ torch.arange(probs.shape[1], dtype=probs.dtype)
-    raise ValueError(f"readout must be one of {READOUTS}, got {mode!r}")
+    return probs @ torch.arange(probs.shape[1], dtype=probs.dtype)
 
 
 def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
@@ -85,7 +93,7 @@ def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Te
     return (total / cover)[0, 0]
 
 
-def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: str = "argmax",
+def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: Readout | str = Readout.ARGMAX,
               denoise: float = 0.0, max_side: int | None = None, batch: int = BATCH) -> np.ndarray:
     """σ (px at the input resolution) of an (H, W, 3) float RGB [0, 1] image, (H, W) float32.
 

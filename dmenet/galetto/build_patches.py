@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from dmenet.galetto import NUM_CLASSES, PATCH
-from dmenet.galetto.patches import labelled_patches, sharp_positions, to_gray255
+from dmenet.choices import choices
+from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions, to_gray255
 from syndof import cli
 from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
                        read_sigma_map, write_json_atomic)
@@ -38,7 +39,8 @@ def split_stems(stems: list[str], val_fraction: float, seed: int) -> tuple[list[
     return sorted(set(stems) - set(val)), val
 
 
-def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float, blur: str) -> dict[str, np.ndarray]:
+def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float,
+               blur: PatchBlur | str) -> dict[str, np.ndarray]:
     """All labelled sharp patches of ``paths`` as arrays (patches, stem, y, x)."""
     parts, stems, ys, xs = [], [], [], []
     for path in paths:
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px)")
     ap.add_argument("--phi", type=float, default=1000.0, help="sharpness threshold on the 0-255 scale")
     ap.add_argument("--smooth-sigma", type=float, default=0.5)
-    ap.add_argument("--blur", choices=("context", "isolated"), default="context")
+    ap.add_argument("--blur", choices=choices(PatchBlur), default=PatchBlur.CONTEXT.value)
     ap.add_argument("--val-fraction", type=float, default=0.15)
     ap.add_argument("--test-count", type=cli.positive_int, default=20000)
     ap.add_argument("--seed", type=int, default=0)

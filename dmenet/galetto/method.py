@@ -3,11 +3,15 @@ same edge-aware refinement to any registered method's maps (:func:`refined`)."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
+from dmenet.choices import choices, parse_choice
 from dmenet.galetto import BATCH
+from dmenet.galetto.blurmap import Readout
+from dmenet.galetto.refine import Refine
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 from syndof import units
 
@@ -19,7 +23,19 @@ SIGMA_MAX = 19.0
 # detection transform when it has one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
 DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": BATCH,
             "blur": "fitted"}
-BLURS = ("fitted", "label")
+
+
+class BlurSource(str, Enum):
+    """What the blur probability is made of: the model file's fitted detection transform of σ (when the file has
+    one; otherwise the label), or the SYNDOF label clip(σ / 7 px, 0, 1)."""
+
+    FITTED = "fitted"
+    LABEL = "label"
+
+
+BLURS = choices(BlurSource)
+_CHOICES = {"readout": Readout, "refine": Refine, "refine_blur": Refine, "blur": BlurSource}
+"""The settings that name a member of a closed set; :func:`make` parses them once."""
 
 
 class GalettoEstimator(Estimator):
@@ -34,37 +50,37 @@ class GalettoEstimator(Estimator):
         self.model_file = Path(model_file) if model_file is not None else None  # the classifier file it was read from
         self.options = options
         self.settings = settings
-        self.transform = transform if settings["blur"] == "fitted" else None  # DetectionTransform | None
+        self.transform = transform if settings["blur"] is BlurSource.FITTED else None  # DetectionTransform | None
 
     def raw_sigma(self, image: np.ndarray) -> np.ndarray:
         """Unrefined σ map, px, (H, W) float32."""
         from dmenet.galetto.blurmap import sigma_map
 
         s = self.settings
-        return sigma_map(self.model, image, stride=int(s["stride"]), mode=str(s["readout"]),
+        return sigma_map(self.model, image, stride=int(s["stride"]), mode=s["readout"],
                          denoise=float(s["denoise"]), max_side=self.options.max_side, batch=int(s["batch"]))
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         if not (sigma or probability):
             return Estimate(sigma_max=SIGMA_MAX)
         raw = self.raw_sigma(image)
-        mode, blur_mode = str(self.settings["refine"]), str(self.settings["refine_blur"])
+        mode, blur_mode = self.settings["refine"], self.settings["refine_blur"]
         s = self._refined(image, raw, mode) if sigma else None
         p = None
         if probability:
-            p = self.blur_from_sigma(s if s is not None and blur_mode == mode else self._refined(image, raw, blur_mode))
+            p = self.blur_from_sigma(s if s is not None and blur_mode is mode else self._refined(image, raw, blur_mode))
         return Estimate(sigma=s, blur_probability=p, sigma_max=SIGMA_MAX)
 
     @staticmethod
-    def _refined(image: np.ndarray, raw: np.ndarray, mode: str) -> np.ndarray:
-        """``raw`` σ (px) refined by the image (``mode``: none | paper | code), clipped to [0, 19] px."""
+    def _refined(image: np.ndarray, raw: np.ndarray, mode: Refine) -> np.ndarray:
+        """``raw`` σ (px) refined by the image (``mode``), clipped to [0, 19] px."""
         from dmenet.galetto.refine import refine_map
 
         return np.clip(refine_map(image, raw, mode), 0.0, SIGMA_MAX)
 
     def blur_sigma(self, image: np.ndarray) -> np.ndarray:
         """The σ map (px) the blur map is made from: refined by ``refine_blur``."""
-        return self._refined(image, self.raw_sigma(image), str(self.settings["refine_blur"]))
+        return self._refined(image, self.raw_sigma(image), self.settings["refine_blur"])
 
     def blur_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
         """(H, W) float32 [0, 1] blur map of a σ map (px): :func:`dmenet.galetto.detection.blur_map`."""
@@ -77,24 +93,19 @@ class GalettoEstimator(Estimator):
         t = self.transform
         blur = (f"sigmoid({t.scale:g} · (σ − {t.shift:g} px)), fitted on labelled training images" if t else
                 f"SYNDOF label clip(σ / {units.max_sigma():g} px, 0, 1)"
-                + (" (the model file has no fitted transform)" if s["blur"] == "fitted" else ""))
+                + (" (the model file has no fitted transform)" if s["blur"] is BlurSource.FITTED else ""))
         return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
-                f"{s['stride']}, readout {s['readout']}, pre-denoise σ {s['denoise']} px, refine {s['refine']}; "
-                f"blur probability = {blur} of σ refined {s['refine_blur']}")
+                f"{s['stride']}, readout {s['readout'].value}, pre-denoise σ {s['denoise']} px, refine "
+                f"{s['refine'].value}; blur probability = {blur} of σ refined {s['refine_blur'].value}")
 
 
 def make(options: MethodOptions) -> GalettoEstimator:
     """Load the classifier (None = the shipped checkpoint) with stride / readout / refine / denoise options."""
-    from dmenet.galetto.blurmap import READOUTS
     from dmenet.galetto.detection import read_transform
-    from dmenet.galetto.refine import REFINES
     from dmenet.galetto.train import load_classifier
 
     settings = parse_settings(options.extra_dict(), DEFAULTS, "galetto")
-    if (settings["readout"] not in READOUTS or settings["refine"] not in REFINES
-            or settings["refine_blur"] not in REFINES or settings["blur"] not in BLURS):
-        raise ValueError(f"galetto: readout must be one of {READOUTS}, refine and refine_blur one of {REFINES}, "
-                         f"blur one of {BLURS}")
+    settings.update({k: parse_choice(cls, settings[k], f"galetto: {k}") for k, cls in _CHOICES.items()})
     if int(settings["stride"]) < 1:
         raise ValueError(f"galetto: stride must be >= 1, got {settings['stride']}")
     path = options.model or DEFAULT_MODEL
@@ -106,7 +117,7 @@ def make(options: MethodOptions) -> GalettoEstimator:
 class RefinedEstimator(Estimator):
     """Any estimator whose σ map and blur map are refined by the image (:func:`dmenet.galetto.refine.refine_map`)."""
 
-    def __init__(self, base: Estimator, mode: str = "paper"):
+    def __init__(self, base: Estimator, mode: Refine = Refine.PAPER):
         self.base = base
         self.mode = mode
         self.name = f"{base.name}_refined"
@@ -122,16 +133,15 @@ class RefinedEstimator(Estimator):
         return Estimate(sigma=s, blur_probability=p, sigma_max=est.sigma_max)
 
     def describe(self) -> str:
-        return f"{self.base.describe()}; maps refined by the image ({self.mode} recipe of Galetto & Deng)"
+        return f"{self.base.describe()}; maps refined by the image ({self.mode.value} recipe of Galetto & Deng)"
 
 
-def refined(base: Estimator, mode: str = "paper") -> RefinedEstimator:
-    """Wrap ``base`` so its maps are refined (``mode``: paper | code)."""
-    from dmenet.galetto.refine import REFINES
-
-    if mode not in REFINES or mode == "none":
+def refined(base: Estimator, mode: Refine | str = Refine.PAPER) -> RefinedEstimator:
+    """Wrap ``base`` so its maps are refined (``mode``: paper | code, as :class:`Refine` or its value)."""
+    parsed = parse_choice(Refine, mode, "refine mode")
+    if parsed is Refine.NONE:
         raise ValueError(f"refine mode must be paper or code, got {mode!r}")
-    return RefinedEstimator(base, mode)
+    return RefinedEstimator(base, parsed)
 
 
 def make_dmenet_refined(options: MethodOptions) -> RefinedEstimator:
@@ -140,4 +150,4 @@ def make_dmenet_refined(options: MethodOptions) -> RefinedEstimator:
 
     # default by experiments/galetto_selection.md on runs/gsyn_val: label MAE code 0.0565, paper 0.0668
     settings = parse_settings(options.extra_dict(), {"refine": "code"}, "dmenet_refined")
-    return refined(make_dmenet(MethodOptions(**{**options.__dict__, "extra": ()})), str(settings["refine"]))
+    return refined(make_dmenet(MethodOptions(**{**options.__dict__, "extra": ()})), settings["refine"])

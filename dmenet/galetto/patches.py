@@ -11,10 +11,13 @@ A shard is an ``.npz`` holding ``patches`` (N, 20, 32, 32) uint8 (index 1 = the 
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.choices import parse_choice
 from dmenet.filters import gaussian_filter
 from dmenet.galetto import NUM_CLASSES, PATCH
 
@@ -55,23 +58,28 @@ def sharp_positions(gray255: torch.Tensor, stride: int = PATCH, phi: float = 100
     return np.stack([iy.numpy() * stride, ix.numpy() * stride], axis=1).astype(np.int32)
 
 
-def labelled_patches(gray255: torch.Tensor, positions: np.ndarray, blur: str = "context") -> np.ndarray:
-    """(N, 20, 32, 32) uint8 patches at ``positions``, index k blurred by Gaussian σ = k px.
+class PatchBlur(str, Enum):
+    """Where a training patch is blurred: in its whole image (CONTEXT: the patch sees its real surroundings) or
+    alone on symmetric padding (ISOLATED: the paper's likely procedure)."""
 
-    ``blur="context"`` blurs the whole image (the patch sees its real surroundings); ``"isolated"`` blurs each
-    32×32 patch alone on symmetric padding (the paper's likely procedure).
-    """
+    CONTEXT = "context"
+    ISOLATED = "isolated"
+
+
+def labelled_patches(gray255: torch.Tensor, positions: np.ndarray,
+                     blur: PatchBlur | str = PatchBlur.CONTEXT) -> np.ndarray:
+    """(N, 20, 32, 32) uint8 patches at ``positions``, index k blurred by Gaussian σ = k px, as ``blur`` says
+    (:class:`PatchBlur` or its value; ValueError otherwise)."""
+    blur = parse_choice(PatchBlur, blur, "blur")
     n = len(positions)
     out = np.empty((n, NUM_CLASSES, PATCH, PATCH), np.uint8)
     if n == 0:
         return out
     ys, xs = positions[:, 0], positions[:, 1]
-    if blur == "isolated":
+    if blur is PatchBlur.ISOLATED:
         crops = torch.stack([gray255[y:y + PATCH, x:x + PATCH] for y, x in zip(ys, xs)]).float()
-    elif blur != "context":
-        raise ValueError(f"blur must be 'context' or 'isolated', got {blur!r}")
     for k in range(NUM_CLASSES):
-        if blur == "context":
+        if blur is PatchBlur.CONTEXT:
             img = gaussian_filter(gray255.float(), float(k))  # float32: 10x faster than float64 on CPU
             win = img.unfold(0, PATCH, 1).unfold(1, PATCH, 1)  # (H−31, W−31, 32, 32) view
             crops_k = win[torch.as_tensor(ys).long(), torch.as_tensor(xs).long()]

@@ -14,12 +14,23 @@ Every filter is linear in the map, so σ stays in px; the output is clipped at 0
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
+from dmenet.choices import choices, parse_choice
 from dmenet.filters import box_mean, guided_filter, weighted_gf
 
-REFINES = ("none", "paper", "code")
+
+class Refine(str, Enum):
+    """Refinement recipe of a map by its image: none, the paper's, or the official code's (module docstring)."""
+
+    NONE = "none"
+    PAPER = "paper"
+    CODE = "code"
+
+
+REFINES = choices(Refine)
 
 
 @dataclass(frozen=True)
@@ -43,26 +54,26 @@ def smooth_guide(image: np.ndarray, radius: int = 16, eps: float = 0.05) -> np.n
     return smooth[0] * 0.2989 + smooth[1] * 0.5870 + smooth[2] * 0.1140
 
 
-def refine_map(image: np.ndarray, m: np.ndarray, mode: str = "paper",
+def refine_map(image: np.ndarray, m: np.ndarray, mode: Refine | str = Refine.PAPER,
                settings: RefineSettings = RefineSettings()) -> np.ndarray:
-    """Refine map ``m`` (H, W; σ px or any linear blur measure) by image (H, W, 3) float RGB [0, 1].
+    """Refine map ``m`` (H, W; σ px or any linear blur measure) by image (H, W, 3) float RGB [0, 1] with recipe
+    ``mode`` (:class:`Refine` or its value; ValueError otherwise).
 
-    Returns (H, W) float32, ≥ 0 (``mode="none"`` returns m unchanged).
+    Returns (H, W) float32, ≥ 0 (``Refine.NONE`` returns m unchanged).
     """
-    if mode == "none":
+    mode = parse_choice(Refine, mode, "refine")
+    if mode is Refine.NONE:
         return np.asarray(m, dtype=np.float32)
     if image.shape[:2] != m.shape:
         raise ValueError(f"map {m.shape} and image {image.shape[:2]} differ in size")
-    if mode == "paper":
+    if mode is Refine.PAPER:
         guide = smooth_guide(image, settings.radius, settings.guide_eps)
         out = np.asarray(m, dtype=np.float64)
         for _ in range(settings.iters):
             out = weighted_gf(guide, out, 2 * settings.radius + 1, settings.eps, mode=6)
-    elif mode == "code":
+    else:  # Refine.CODE
         rgb255 = np.asarray(image, dtype=np.float64) * 255.0
         out = box_mean(m, settings.code_size)
         for _ in range(2):
             out = guided_filter(rgb255, out, settings.code_size, settings.code_eps)
-    else:
-        raise ValueError(f"refine must be one of {REFINES}, got {mode!r}")
     return np.maximum(out, 0.0).astype(np.float32)

@@ -1,0 +1,54 @@
+"""Closed sets of options (``dmenet.choices``): parsed once into enum members, bad values named in the error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet.choices import choices, parse_choice
+from dmenet.galetto.blurmap import READOUTS, Readout, readout
+from dmenet.galetto.patches import PatchBlur, labelled_patches
+from dmenet.galetto.refine import REFINES, Refine, refine_map
+
+
+def test_parse_choice_takes_members_and_values_and_names_what_is_wrong():
+    assert parse_choice(Refine, "code", "refine") is Refine.CODE
+    assert parse_choice(Refine, Refine.PAPER, "refine") is Refine.PAPER
+    assert choices(Refine) == REFINES == ("none", "paper", "code") and READOUTS == ("argmax", "expectation")
+    with pytest.raises(ValueError, match=r"^refine must be one of \('none', 'paper', 'code'\), got 'Code'$"):
+        parse_choice(Refine, "Code", "refine")  # values are exact, not case-folded
+    with pytest.raises(ValueError, match="got 3"):
+        parse_choice(Readout, 3, "readout")
+
+
+def test_functions_take_values_or_members_alike_and_reject_unknown_ones():
+    probs = torch.softmax(torch.randn(5, 20), 1)
+    assert torch.equal(readout(probs, "argmax"), readout(probs, Readout.ARGMAX))
+    assert torch.allclose(readout(probs, "expectation"), probs @ torch.arange(20.0))
+    with pytest.raises(ValueError, match="readout must be one of"):
+        readout(probs, "mean")
+    rng = np.random.default_rng(0)
+    image, m = rng.random((40, 50, 3)), rng.random((40, 50)).astype(np.float32) * 5
+    np.testing.assert_array_equal(refine_map(image, m, "code"), refine_map(image, m, Refine.CODE))
+    np.testing.assert_array_equal(refine_map(image, m, Refine.NONE), m)
+    with pytest.raises(ValueError, match="refine must be one of"):
+        refine_map(image, m, "guided")
+    gray = torch.rand(64, 64) * 255
+    pos = np.array([[4, 8]])
+    np.testing.assert_array_equal(labelled_patches(gray, pos, "isolated"),
+                                  labelled_patches(gray, pos, PatchBlur.ISOLATED))
+    with pytest.raises(ValueError, match="blur must be one of"):
+        labelled_patches(gray, pos, "uniform")
+
+
+def test_refined_wrapper_refuses_none_and_unknown_modes():
+    from dmenet.galetto.method import refined
+
+    class Base:
+        name, gives_sigma, gives_probability = "base", True, True
+
+    assert refined(Base(), "code").mode is Refine.CODE
+    for bad in ("none", Refine.NONE, "gf"):
+        with pytest.raises(ValueError, match="refine mode must be"):
+            refined(Base(), bad)
