@@ -357,3 +357,27 @@ def test_after_21r_resumes_a_stopped_run_and_refuses_other_models(tmp_path):
     models[1].write_bytes(b"retrained")
     run, logged = after(*arms)
     assert run.returncode == 2 and "other models" in run.stderr and logged == []
+
+
+def test_stage5_data_links_the_2_dec_sets_and_refuses_an_existing_folder(tmp_path):
+    """experiments/stage5_data_2dec.sh (MODEL_CARD "Reproduce"): real/ without the CUHK photos, labelled/ = xu100 +
+    DUT pairs under prefixed names, all links; a second run on the same folder and a missing input exit 2."""
+    data, shared, out = tmp_path / "data", tmp_path / "shared", tmp_path / "s5"
+    for sub, name in (("real/bsds", "train_1.jpg"), ("real/real_dof", "a.png"), ("real/cuhk", "out_of_focus0001.jpg")):
+        (data / sub).mkdir(parents=True)
+        (data / sub / name).write_bytes(b"x")
+    for n in ("xu100", "dut"):
+        for sub in ("source", "gt"):
+            (shared / "data" / n / sub).mkdir(parents=True)
+            (shared / "data" / n / sub / "1.bmp").write_bytes(b"x")
+    script = str(REPO / "experiments" / "stage5_data_2dec.sh")
+    run = subprocess.run(["bash", script, str(data), str(out), str(shared)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_symlink() and p.is_file())
+    assert files == ["labelled/gt/dut_1.bmp", "labelled/gt/xu100_1.bmp", "labelled/image/dut_1.bmp",
+                     "labelled/image/xu100_1.bmp", "real/bsds/train_1.jpg", "real/real_dof/a.png"]
+    again = subprocess.run(["bash", script, str(data), str(out), str(shared)], capture_output=True, text=True)
+    assert again.returncode == 2 and "exists" in again.stderr and len(again.stderr.splitlines()) == 1
+    missing = subprocess.run(["bash", script, str(tmp_path / "nope"), str(tmp_path / "s6"), str(shared)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "not found" in missing.stderr and not (tmp_path / "s6").exists()
