@@ -7,7 +7,8 @@
 Times, interleaved in one run (so load changes hit every variant alike), one forward of the shipped model's B
 (``checkpoints/dmenet_lite.safetensors``, moving BatchNorm statistics) on a random (1, 3, H, W) input:
 plain (auxiliary heads evaluated), without the auxiliary heads, + BatchNorm folded, + 1×1 convs as matrix
-products, + replicate-padded 3×3 convs without the padded copy (the fast path), and the fast path in the
+products, + replicate-padded 3×3 convs without the padded copy, + strided TF-SAME convs without the padded copy
+(the fast path), and the fast path in the
 contiguous (NCHW) layout, and the fast path under bfloat16 autocast (``dmenet:precision=bf16``; not the same
 values, a precision trade). Each ``--arch`` adds two rows for the shipped architecture with those model keys
 changed (random weights, BatchNorm statistics randomised, so only the times mean anything): its plain forward and
@@ -63,10 +64,11 @@ def main(argv=None) -> int:
         "- aux heads": (lambda: blur.decoder(blur.encoder(x), with_aux=False)[0]),
         "+ BN folded": InferenceBlur(blur, pointwise=False, replicate=False).to(memory_format=cl),
         "+ 1x1 as matmul": InferenceBlur(blur, replicate=False).to(memory_format=cl),
-        "+ no replicate-pad copy (fast path)": InferenceBlur(blur).to(memory_format=cl),
+        "+ no replicate-pad copy": InferenceBlur(blur, strided=False).to(memory_format=cl),
+        "+ strided convs unpadded (fast path)": InferenceBlur(blur).to(memory_format=cl),
         "fast path, NCHW layout": InferenceBlur(blur).to(memory_format=torch.contiguous_format),
     }
-    fast = variants["+ no replicate-pad copy (fast path)"]
+    fast = variants["+ strided convs unpadded (fast path)"]
 
     def fast_bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16):  # what dmenet:precision=bf16 runs

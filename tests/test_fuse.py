@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dmenet.inference import predict_label
-from dmenet.models.fuse import (InferenceBlur, PointwiseConv, ReplicateConv3x3, cached_inference_blur,
-                                fold_batchnorms, inference_blur)
-from dmenet.models.layers import BetaBatchNorm, tf_same_pad
+from dmenet.models.fuse import (WIDENING, InferenceBlur, PointwiseConv, ReplicateConv3x3, SamePaddedAfterConv,
+                                cached_inference_blur, fold_batchnorms, inference_blur)
+from dmenet.models.layers import BetaBatchNorm, SameConv2d, tf_same_pad
 from dmenet.models.recipe import BNMode
 from model_helpers import randomise_batchnorm, tiny_dmenet
 
@@ -30,7 +30,7 @@ def test_fast_path_equals_plain_forward(layout, tail_scale):
     model = _tiny(tail_scale=tail_scale).to(memory_format=layout)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     fast = inference_blur(model)
-    assert fast.folds > 40 and fast.pointwise > 10 and fast.replicate > 10
+    assert fast.folds > 40 and fast.pointwise > 10 and fast.replicate > 10 and fast.strided == 4
     assert not any(isinstance(m, (BetaBatchNorm, nn.BatchNorm2d)) for m in fast.modules())
     x = torch.rand(2, 3, 48, 80).contiguous(memory_format=layout)
     with torch.inference_mode():
@@ -60,6 +60,46 @@ def test_each_rewrite_matches_its_layer():
     want = seq(x)
     assert fold_batchnorms(seq) == 1 and isinstance(seq[1], nn.Identity)
     assert torch.allclose(seq(x), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("cin, cout, bias", [(6, 4, True), (3, 8, True), (2, 6, True), (3, 8, False), (4, 14, True)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pointwise_conv_takes_its_bias_without_addmm(cin, cout, bias, layout):
+    """Widening 1×1 convs (C_out ≥ WIDENING·(C_in + 1)) carry the bias as a weight row on a column of ones; the
+    others add it after the product; both equal the conv, channels-last out, under bf16 autocast too."""
+    torch.manual_seed(cin * cout)
+    conv = nn.Conv2d(cin, cout, 1, bias=bias)
+    pw = PointwiseConv(conv)
+    assert pw.widening == (bias and cout >= WIDENING * (cin + 1))
+    assert pw.weight.shape == (cin + pw.widening, cout) and (pw.bias is None) == (pw.widening or not bias)
+    x = torch.randn(2, cin, 5, 7).contiguous(memory_format=layout)
+    with torch.inference_mode():
+        out, want = pw(x), conv(x)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(out, want, atol=1e-6)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = pw(x)
+        assert low.dtype == torch.bfloat16 and torch.allclose(low.float(), want, atol=0.05, rtol=0.02)
+
+
+@pytest.mark.parametrize("size", [(8, 10), (9, 11), (8, 11), (2, 6), (16, 16), (64, 96)])
+@pytest.mark.parametrize("kernel, stride, groups", [(3, 2, 1), (3, 2, 4), (4, 2, 1), (3, 3, 1)])
+def test_same_conv_without_the_padded_copy_equals_same_conv(size, kernel, stride, groups):
+    """SamePaddedAfterConv equals SameConv2d on even and odd sizes (odd ones pad before too and fall back), on
+    inputs smaller than the kernel, and in a trace."""
+    torch.manual_seed(kernel * 10 + groups)
+    conv = SameConv2d(4, 8, kernel, stride=stride, groups=groups)
+    fast = SamePaddedAfterConv(conv)
+    x = torch.randn(2, 4, *size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        want, out = conv(x), fast(x)
+    assert out.shape == want.shape and torch.allclose(out, want, atol=1e-5)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    traced = torch.jit.trace(fast, x, check_trace=False)
+    assert torch.allclose(traced(x), want, atol=1e-5)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        low = fast(x)  # strips 3–4 px wide would come back as garbage from PyTorch's bf16 conv (STRIP_MARGIN)
+    assert low.dtype == torch.bfloat16 and torch.allclose(low.float(), want, atol=0.1, rtol=0.05)
 
 
 @pytest.mark.parametrize("size", [(8, 10), (9, 11)])

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmenet.models.layers import BetaBatchNorm, check_image, memory_format_of
+from dmenet.models.layers import BetaBatchNorm, SameConv2d, check_image, memory_format_of, tf_same_pad, tf_same_pads
 
 _BATCHNORMS = (BetaBatchNorm, nn.BatchNorm2d)
 
@@ -57,20 +57,41 @@ def fold_batchnorms(module: nn.Module) -> int:
     return folds
 
 
-class PointwiseConv(nn.Module):
-    """A 1×1 stride-1 conv (groups 1) as a matrix product over channels: ``F.linear`` on the channels-last view.
+WIDENING = 2
+"""A 1×1 conv with a bias and at least ``WIDENING`` × (C_in + 1) output channels takes its bias inside the matrix
+product (:class:`PointwiseConv`)."""
 
-    PyTorch's CPU convolution sends 1×1 convs to its slow im2col-free path (``_slow_conv2d_forward``); the same
-    product through BLAS is several times faster. Input/output (B, C, H, W); the output is channels-last.
+
+class PointwiseConv(nn.Module):
+    """A 1×1 stride-1 conv (groups 1) as one matrix product over channels on the channels-last view.
+
+    PyTorch's CPU convolution sent 1×1 convs to its slow im2col-free path (``_slow_conv2d_forward``); the product
+    through BLAS is several times faster there. The bias never goes through ``addmm``, which first copies it into
+    every row of the output: a widening conv (:data:`WIDENING`) appends a column of ones to its input and its bias
+    as a row of the weight (one product, the input copy is C_out / (C_in + 1) times smaller than the output);
+    others add the bias in place after the product. Same values up to float rounding.
+    Input/output (B, C, H, W); the output is channels-last.
     """
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        self.weight = nn.Parameter(conv.weight.detach()[:, :, 0, 0].contiguous(), requires_grad=False)
-        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
+        w = conv.weight.detach()[:, :, 0, 0]  # (C_out, C_in)
+        bias = None if conv.bias is None else conv.bias.detach()
+        self.widening = bias is not None and w.shape[0] >= WIDENING * (w.shape[1] + 1)
+        if self.widening:
+            w, bias = torch.cat([w, bias[:, None]], 1), None
+        self.weight = nn.Parameter(w.t().contiguous(), requires_grad=False)  # (C_in [+ 1], C_out)
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+        b, c, h, w = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(-1, c)  # a view of a channels-last input
+        if self.widening:
+            rows = torch.cat([rows, rows.new_ones(()).expand(rows.shape[0], 1)], 1)
+        out = torch.mm(rows, self.weight)
+        if self.bias is not None:
+            out.add_(self.bias)
+        return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
 
 def pointwise_as_linear(module: nn.Module) -> int:
@@ -128,6 +149,62 @@ def replicate_convs(module: nn.Module) -> int:
     return swaps
 
 
+STRIP_MARGIN = 2
+"""Outputs of overlap by which :class:`SamePaddedAfterConv`'s edge strips start inside the unpadded part."""
+
+
+class SamePaddedAfterConv(nn.Module):
+    """A TF ``SAME`` strided conv (:class:`dmenet.models.layers.SameConv2d`) without the zero-padded copy of its
+    input when the padding falls after the input only (even sizes at stride 2): the outputs whose windows lie inside
+    the input come from the unpadded input, the last row and column from thin padded strips. Other sizes, and
+    tracing, pad as before. Same values up to float rounding."""
+
+    def __init__(self, conv: SameConv2d):
+        super().__init__()
+        self.weight = nn.Parameter(conv.weight.detach(), requires_grad=False)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
+        self.kernel, self.stride, self.groups = conv.kernel_size[0], conv.stride[0], conv.groups
+
+    def _conv(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, groups=self.groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, s = self.kernel, self.stride
+        h, w = x.shape[-2:]
+        (top, bottom), (left, right) = tf_same_pads(h, k, s), tf_same_pads(w, k, s)
+        if top or left or h < k or w < k or torch.jit.is_tracing():
+            return self._conv(tf_same_pad(x, k, s))
+        main = self._conv(x)  # windows inside x
+        mh, mw = main.shape[-2:]
+        oh, ow = -(-h // s), -(-w // s)
+        if (mh, mw) == (oh, ow):
+            return main
+        out = torch.empty((main.shape[0], main.shape[1], oh, ow), dtype=main.dtype, device=main.device,
+                          memory_format=memory_format_of(main))
+        out[:, :, :mh, :mw] = main
+        # each strip starts STRIP_MARGIN outputs early: under bfloat16 autocast, PyTorch 2.13's CPU conv returns
+        # garbage for stride-2 inputs 3–4 px wide (BENCHMARKS.md), which a one-output strip would be
+        if mh < oh:  # the last rows: windows that reach the zero rows below x
+            m = min(mh, STRIP_MARGIN)
+            out[:, :, mh:] = self._conv(F.pad(x[:, :, s * (mh - m):], (0, right, 0, bottom)))[:, :, m:]
+        if mw < ow:  # the last columns of the other rows
+            m = min(mw, STRIP_MARGIN)
+            strip = x[:, :, : s * (mh - 1) + k, s * (mw - m):]
+            out[:, :, :mh, mw:] = self._conv(F.pad(strip, (0, right, 0, 0)))[..., m:]
+        return out
+
+
+def same_convs_unpadded(module: nn.Module) -> int:
+    """In place: replace every strided :class:`SameConv2d` by :class:`SamePaddedAfterConv`. Returns the count."""
+    swaps = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent._modules.items()):
+            if isinstance(child, SameConv2d) and child.stride[0] > 1:
+                parent._modules[name] = SamePaddedAfterConv(child)
+                swaps += 1
+    return swaps
+
+
 def _copy_tree(module: nn.Module) -> nn.Module:
     """A copy of the module tree that shares the original tensors (the rewrites here only ever replace tensors and
     modules, never modify them); much cheaper than ``copy.deepcopy``."""
@@ -146,9 +223,10 @@ class InferenceBlur(nn.Module):
     Holds folded copies of the encoder and decoder; the auxiliary heads are never evaluated.
     """
 
-    def __init__(self, blur: nn.Module, fold: bool = True, pointwise: bool = True, replicate: bool = True):
-        """``fold`` / ``pointwise`` / ``replicate`` switch the three rewrites (all on by default; the switches exist
-        for ``benchmarks/bench_fastpath.py``, which times each step)."""
+    def __init__(self, blur: nn.Module, fold: bool = True, pointwise: bool = True, replicate: bool = True,
+                 strided: bool = True):
+        """``fold`` / ``pointwise`` / ``replicate`` / ``strided`` switch the four rewrites (all on by default; the
+        switches exist for ``benchmarks/bench_fastpath.py``, which times each step)."""
         super().__init__()
         self.encoder = _copy_tree(blur.encoder)
         self.decoder = _copy_tree(blur.decoder)
@@ -158,6 +236,7 @@ class InferenceBlur(nn.Module):
         self.folds = sum(fold_batchnorms(p) for p in parts) if fold else 0
         self.pointwise = sum(pointwise_as_linear(p) for p in parts) if pointwise else 0
         self.replicate = sum(replicate_convs(p) for p in parts) if replicate else 0
+        self.strided = sum(same_convs_unpadded(p) for p in parts) if strided else 0
         left = [n for n, m in self.named_modules() if isinstance(m, _BATCHNORMS)]
         if fold and left:
             raise ValueError(f"BatchNorm layers not preceded by a conv, cannot fold: {left}")
