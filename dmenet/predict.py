@@ -21,7 +21,9 @@ orientation applied, gray/RGBA/16-bit handled), so maps are oriented like the di
 read or processed is reported on one line (``skipped PATH: reason``) and the others go on; the exit status is 1 only
 when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
-no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs. A
+no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs, and a
+photo whose prefix already has any of them (an earlier run, another method or format, a photo named like one) is
+skipped and reported, never overwritten: rerunning a batch into the same ``--out`` does only what is missing. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
 memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
 
@@ -148,6 +150,12 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
 
 
 OUTPUT_SUFFIXES = ("_sigma.png", "_sigma.npy", "_blur.png", "_blur.npy", "_preview.png")
+
+
+def existing_outputs(prefix: Path) -> list[Path]:
+    """Files of an earlier output set under ``prefix`` (any of :data:`OUTPUT_SUFFIXES`): a photo whose prefix has
+    one is skipped, never overwritten or mixed with a new set (its files may come from another method or format)."""
+    return [p for p in (prefix.with_name(prefix.name + s) for s in OUTPUT_SUFFIXES) if p.exists()]
 
 
 def is_output_file(path: Path, out_dir: Path) -> bool:
@@ -372,6 +380,10 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
     """Read, estimate and write one photo: its seconds, or the reason it was skipped (one line, without the file's
     name). A batch, or a large image, gets its ``[number/count] FILE: W×H px`` line first."""
     start = time.perf_counter()
+    earlier = existing_outputs(job.prefix)
+    if earlier:
+        return (f"{earlier[0]} exists: earlier results are never overwritten (remove them or choose another "
+                f"--out)")
     try:
         image = sio.read_image(job.source)
         h, w = image.shape[:2]

@@ -116,7 +116,8 @@ def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path
     monkeypatch.setattr(Path, "write_bytes", disk_full)
     rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)
     assert rc == 1 and "0/2 images written" in out_text
-    assert err.count("No space left on device") == 2 and "Traceback" not in err
+    assert err.count("No space left on device") == 1 and "Traceback" not in err  # img1's write
+    assert "img0_sigma.png exists: earlier results are never overwritten" in err  # img0 is not redone
     assert digests(out) == before  # img1 left nothing behind; img0's earlier set is untouched
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
 
@@ -195,7 +196,8 @@ def test_d9_outputs_inside_the_input_folder_are_not_predicted_on(model_path, ima
     folder = images[0].parent
     assert _predict([folder, "--out", folder], capsys, model_path)[0] == 0
     rc, out_text, err = _predict([folder, "--out", folder], capsys, model_path)
-    assert rc == 0 and "2/2 images written" in out_text and "6 file(s) under --out" in err
+    assert rc == 1 and "0/2 images written" in out_text and "6 file(s) under --out" in err
+    assert err.count("exists: earlier results are never overwritten") == 2  # a rerun does only what is missing
     assert not list(folder.glob("*_sigma_sigma.png")) and not list(folder.glob("*_preview_*"))
 
 
@@ -234,3 +236,24 @@ def test_bad_dmenet_method_option_is_one_line_exit_2(images, tmp_path, capsys, m
     rc, _, err = run_main(predict.main, [images[0], "--out", tmp_path / "o", "--method", method], capsys)
     assert_usage_error(rc, err, named)
     assert not (tmp_path / "o").exists()
+
+
+def test_earlier_outputs_are_never_overwritten_or_mixed(model_path, images, tmp_path, capsys):
+    """A photo whose output prefix already has a file (an earlier run, another method, a photo named like an
+    output) is skipped and reported; the others are done, so a rerun completes a batch."""
+    folder = tmp_path / "same"
+    folder.mkdir()
+    shutil.copy(images[0], folder / "x.png")
+    shutil.copy(images[1], folder / "x_blur.png")  # the user's own photo, named like x's blur map
+    before = digests(folder)
+    rc, out_text, err = _predict([folder, "--out", folder], capsys, model_path)
+    assert rc == 1 and "0/1 images written" in out_text and "x_blur.png exists" in err
+    assert digests(folder) == before  # the photo x_blur.png is intact
+    out = tmp_path / "o"
+    assert _predict([images[0], "--out", out, "--method", "lbp", "--format", "both"], capsys, model_path)[0] == 0
+    lbp = digests(out)
+    rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)  # dmenet into lbp's folder
+    assert rc == 0 and "1/2 images written" in out_text and "img0_blur.png exists" in err
+    after = digests(out)
+    assert {k: after[k] for k in lbp} == lbp  # lbp's set is untouched, not mixed with dmenet's files
+    assert sorted(set(after) - set(lbp)) == ["img1_blur.png", "img1_preview.png", "img1_sigma.png"]
