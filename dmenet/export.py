@@ -17,14 +17,16 @@ Networks (:data:`EXPORTERS`; input float32 in [0, 1], NCHW):
   output ``logits`` (N, 20), class k = Gaussian σ of k px. The batch axis is dynamic; ``--size`` is not used.
 
 Graphs with an image input are traced at one input size (``--size``, default 480 640) and are valid for that size
-only. After the export, ONNX Runtime runs the file on a random input and the largest |Δ| against the PyTorch
-forward is printed; the command fails (exit 1) above 1e-4. onnx and onnxruntime come with the ``export`` extra
-(``pip install -e .[export]``).
+only. Before anything is written, ONNX Runtime runs the graph on a random input and the largest |Δ| against the
+PyTorch forward is printed; above 1e-4 the command fails (exit 1) and writes nothing. An existing ``--out`` is never
+replaced (exit 2). onnx and onnxruntime come with the ``export`` extra (``pip install -e .[export]``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +140,14 @@ def onnx_bytes(net: Exportable) -> bytes:
     return buffer.getvalue()
 
 
-def export_onnx(net: Exportable, path: Path) -> None:
-    """Trace ``net`` (:func:`onnx_bytes`) to the ONNX file ``path``, written atomically."""
-    write_bytes_atomic(path, onnx_bytes(net))
+def export_onnx(net: Exportable, path: Path, threads: int = 1) -> float:
+    """Trace ``net`` (:func:`onnx_bytes`), check the graph with ONNX Runtime (:func:`check_onnx`) and write it to
+    ``path`` (atomically) only when it is within :data:`TOLERANCE`. Returns the check's max |Δ|."""
+    graph = onnx_bytes(net)
+    delta = check_onnx(net, graph, threads)
+    if delta <= TOLERANCE:
+        write_bytes_atomic(path, graph)
+    return delta
 
 
 def ort_session(graph: bytes | Path, threads: int = 1):
@@ -157,12 +164,13 @@ def ort_session(graph: bytes | Path, threads: int = 1):
                                 providers=["CPUExecutionProvider"])
 
 
-def check_onnx(net: Exportable, path: Path, threads: int = 1) -> float:
-    """Largest |Δ| between ONNX Runtime's output for ``net.example`` and the PyTorch module's."""
+def check_onnx(net: Exportable, graph: bytes | Path, threads: int = 1) -> float:
+    """Largest |Δ| between ONNX Runtime's output of ``graph`` (bytes or a file) for ``net.example`` and the PyTorch
+    module's."""
     import numpy as np
     import torch
 
-    session = ort_session(path, threads)
+    session = ort_session(graph, threads)
     got = session.run(None, {net.inputs[0]: net.example.numpy()})[0]
     with torch.inference_mode():
         want = net.module(net.example).numpy()
@@ -193,20 +201,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if exporter.multiple and (h <= 0 or w <= 0 or h % exporter.multiple or w % exporter.multiple):
         return cli.fail(f"--size must be positive multiples of {exporter.multiple} for --network {args.network}, "
                         f"got {h} {w}")
-    if args.out.exists() and args.out.is_dir():
-        return cli.fail(f"--out {args.out} is a folder")
+    if args.out.exists() or args.out.is_symlink():  # never replaced: it may be a model, another export, anything
+        return cli.fail(f"--out {args.out}: exists; export to a new name")
+    try:  # where the file will go must take a file, checked before the work
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out.parent):
+            pass
+    except OSError as exc:
+        return cli.fail(f"--out {args.out}: cannot write there ({exc.strerror or exc})")
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         return cli.fail(f"{exc.name} is not installed (pip install -e .[export])")
     net = exporter.build(args.model, (h, w))  # bad model file: exit 2
-    export_onnx(net, args.out)
-    delta = check_onnx(net, args.out, args.threads)
+    delta = export_onnx(net, args.out, args.threads)
     shape = "x".join(str(n) for n in net.example.shape)
+    if delta > TOLERANCE:
+        print(f"error: {args.network}: ONNX Runtime's output differs from PyTorch's by {delta:.2e} (tolerance "
+              f"{TOLERANCE:g}) at input {shape}; {args.out} not written", file=sys.stderr)
+        return 1
     print(f"{args.out}: {args.network}, input {shape}{' (dynamic axes)' if net.dynamic_axes else ''}, "
           f"max |Δ| vs PyTorch {delta:.2e} (tolerance {TOLERANCE:g})")
-    return 0 if delta <= TOLERANCE else 1
+    return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

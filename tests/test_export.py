@@ -107,3 +107,26 @@ def test_distill_export_usage_errors(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and words in err[0]
     assert not list(tmp_path.iterdir())
+
+
+def test_existing_out_is_refused_and_a_failed_check_writes_nothing(tiny_model_path, tmp_path, capsys, monkeypatch):
+    """--out naming the input model, an earlier export or a folder: exit 2, one line, nothing changed; a graph that
+    fails the ONNX Runtime check is not written (exit 1, one line)."""
+    model_copy = tmp_path / "m.safetensors"
+    model_copy.write_bytes(tiny_model_path.read_bytes())
+    model_copy.with_suffix(".json").write_bytes(tiny_model_path.with_suffix(".json").read_bytes())
+    earlier = tmp_path / "old.onnx"
+    earlier.write_bytes(b"OLD")
+    (tmp_path / "folder").mkdir()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    for out in (model_copy, earlier, tmp_path / "folder"):
+        rc = export.main(["--format", "onnx", "--model", str(model_copy), "--out", str(out), "--size", "32", "48"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and f"--out {out}: exists" in err[0]
+    monkeypatch.setattr(export, "check_onnx", lambda net, graph, threads=1: 2.0)  # a graph that disagrees
+    new = tmp_path / "new.onnx"
+    rc = export.main(["--format", "onnx", "--model", str(model_copy), "--out", str(new), "--size", "32", "48"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "2.00e+00" in err[0] and "not written" in err[0]
+    assert not new.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
