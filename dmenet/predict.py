@@ -43,6 +43,8 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -474,19 +476,31 @@ def _worker_job(item: tuple[int, int, Job]) -> float | str:
         return predict_one(job, number, count, _worker["estimator"], _worker["max_side"], _worker["args"])
 
 
+WORKER_DIED = ("not done: a worker process died (killed, e.g. out of memory); rerun the batch into the same --out "
+               "to finish the rest (--workers 1 holds one model)")
+"""The reason reported for each photo a dead worker pool left undone."""
+
+
 def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
-    """The jobs' results in input order from ``workers`` spawned processes (a generator)."""
+    """The jobs' results in input order from ``workers`` spawned processes (a generator). When a worker dies (it
+    was killed, e.g. by the kernel's out-of-memory killer), the photos not done yet get :data:`WORKER_DIED` as their
+    result, so the batch reports them and ends with its summary."""
     import dataclasses
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
     threads = args.threads or max(1, cli.available_cpus() // workers)
     options = dataclasses.replace(options, on_departure=_quiet) if options.on_departure else options
+    given = 0
     # spawn: never fork a process whose OpenMP pool is running; a worker that dies raises BrokenProcessPool here
     # instead of leaving the batch waiting
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
                              initargs=(args, options, threads, os.getpid())) as pool:
-        yield from pool.map(_worker_job, [(i, len(jobs), job) for i, job in enumerate(jobs, 1)])
+        try:
+            for result in pool.map(_worker_job, [(i, len(jobs), job) for i, job in enumerate(jobs, 1)]):
+                yield result
+                given += 1
+        except BrokenProcessPool:
+            yield from [WORKER_DIED] * (len(jobs) - given)
 
 
 LARGE_IMAGE_PIXELS = 1024 * 1024

@@ -350,3 +350,35 @@ def _state(pid: int) -> str:
         return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
     except (OSError, StopIteration):
         return "zombie"  # gone
+
+
+def test_a_dead_worker_pool_reports_the_photos_left_and_ends_the_batch(tiny_model_path, tmp_path, rng, capsys,
+                                                                       monkeypatch):
+    """A worker killed mid-batch (e.g. by the out-of-memory killer) breaks the pool: the photos done stay written,
+    the rest are reported one line each, and the batch ends with its summary (no traceback)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    expected = _write_inputs(tmp_path / "in", rng)
+    assert len(expected) >= 3
+
+    class DiesAfterOne:  # stands in for the pool: the first photo's result comes back, then the pool breaks
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, items):
+            yield 0.25  # seconds: done
+            raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    monkeypatch.setattr(predict, "ProcessPoolExecutor", DiesAfterOne)
+    rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_model_path),
+                       "--workers", "2", "--threads", "1"])
+    captured = capsys.readouterr()
+    left = [line for line in captured.err.splitlines() if line.startswith("skipped")]
+    assert rc == 0 and f"1/{len(expected)} images written" in captured.out and "Traceback" not in captured.err
+    assert len(left) == len(expected) - 1 and all(predict.WORKER_DIED in line for line in left)
