@@ -9,10 +9,11 @@ or ``--predictions DIR --pattern '{stem}_HiFSTBlurMap.png' [--invert]`` (saved m
 task is scored is its protocol (:mod:`dmenet.eval.protocols`): a method that gives σ is scored on σ where the
 protocol scores σ (RTF, SYNDOF), on its blur probability otherwise (DBD).
 
-Writes to ``--out`` (one sub-folder per method when several are given, plus ``summary.csv`` / ``summary.md`` and a
-combined PR plot): ``metrics.json`` (numbers + protocol tags), ``pr_curve.csv`` (DBD), ``per_image.csv``,
-``pr_curve.png`` (DBD), ``panel.png`` (worst/best images: image | GT | prediction), and the same to W&B
-(``--wandb offline`` by default; ``disabled`` writes nothing there).
+Writes ``--out``, a new (or empty) folder, all or nothing: an existing folder with files is refused (exit 2, nothing
+changed), and the report appears only when every method is scored and written (one sub-folder per method when
+several are given, plus ``summary.csv`` / ``summary.md`` and a combined PR plot): ``metrics.json`` (numbers +
+protocol tags), ``pr_curve.csv`` (DBD), ``per_image.csv``, ``pr_curve.png`` (DBD), ``panel.png`` (worst/best images:
+image | GT | prediction), and the same to W&B (``--wandb offline`` by default; ``disabled`` writes nothing there).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dmenet import cli as dcli
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, rtf
 from dmenet.eval.protocols import Protocol, protocol_class
-from dmenet.eval.runner import evaluate_source
+from dmenet.eval.runner import evaluate_source, out_problem, staged_folder, stems_problem, write_comparison
 from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io, units
 
@@ -166,9 +167,11 @@ def usage_problem(args) -> str | None:
                 f"({exc.__class__.__name__}: {exc})")
     if args.limit is not None and args.limit < 1:
         return f"--limit must be >= 1 (omit it to score every sample), got {args.limit}"
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        return f"--out {args.out}: exists and is not a folder"
-    return None
+    if getattr(args, "stems", None):
+        problem = stems_problem(args.stems)
+        if problem:
+            return problem
+    return out_problem(args.out)
 
 
 @cli.entry_point
@@ -183,19 +186,25 @@ def main(argv: list[str] | None = None) -> int:
     problem = usage_problem(args)
     if problem:
         return cli.fail(problem)
-    results = []
     sources = make_sources(args, spec)
-    for source in sources:
-        t0 = time.perf_counter()
-        sub = out if len(sources) == 1 else out / source.name
-        command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
-        result = evaluate_source(spec, args, source, sub, command=command)
-        log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
-        results.append(result)
-    if len(results) > 1:
-        from dmenet.eval.runner import write_comparison
-
-        write_comparison(out, spec, results)
+    names = [source.name for source in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        return cli.fail(f"--method: {', '.join(twice)} given twice (each method writes the sub-folder of --out named "
+                        "after it)")
+    command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
+    results, staged = [], []
+    with staged_folder(out) as stage:  # all or nothing: --out appears only when every method is scored and written
+        for source in sources:
+            t0 = time.perf_counter()
+            sub, write = (out, stage) if len(sources) == 1 else (out / source.name, stage / source.name)
+            result = evaluate_source(spec, args, source, sub, command=command, write_dir=write)
+            log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
+            results.append(result)
+            staged.append({**result, "out": str(write)})
+        if len(results) > 1:
+            write_comparison(stage, spec, staged)
+    log.info("wrote %s", out)
     return 0
 
 

@@ -48,8 +48,9 @@ def test_d29_benchmark_with_the_opposite_polarity_is_flagged(cuhk_like, tmp_path
     assert len(warnings) == 1 and "--benchmark" in warnings[0] and "20%" in warnings[0]
     assert warnings[0] in caplog.text
     argv[1] = "syndof"  # binary masks read as σ labels
+    argv[argv.index(tmp_path / "wrong")] = tmp_path / "wrong_syndof"  # a report is written once: a new folder
     assert evaluate.main([str(a) for a in argv]) == 0
-    warnings = json.loads((tmp_path / "wrong" / "metrics.json").read_text())["warnings"]
+    warnings = json.loads((tmp_path / "wrong_syndof" / "metrics.json").read_text())["warnings"]
     assert len(warnings) == 1 and "binary blur masks" in warnings[0]
 
 
