@@ -52,3 +52,21 @@ def test_refined_wrapper_refuses_none_and_unknown_modes():
     for bad in ("none", Refine.NONE, "gf"):
         with pytest.raises(ValueError, match="refine mode must be"):
             refined(Base(), bad)
+
+
+@pytest.mark.parametrize("option, words", [("batch=0", "batch must be an integer >= 1"),
+                                           ("batch=2.5", "batch must be an integer >= 1"),
+                                           ("stride=100000", "stride must be an integer 1…32"),
+                                           ("stride=abc", "stride must be an integer 1…32"),
+                                           ("denoise=x", "denoise must be a number >= 0"),
+                                           ("denoise=nan", "denoise must be a number >= 0")])
+def test_galetto_numeric_options_are_checked_when_the_method_is_made(option, words):
+    """Before any image: a zero batch, a stride wider than the window (pixels no window covers; a 100000 px stride
+    asked for 160 GB), text or NaN are one ValueError naming the method and the option."""
+    from dmenet.methods.base import MethodOptions
+    from dmenet.methods.registry import parse_method
+
+    with pytest.raises(ValueError, match=f"^galetto: {words}"):
+        parse_method(f"galetto:{option}").make(MethodOptions())
+    est = parse_method("galetto:stride=16,batch=64,denoise=0.5").make(MethodOptions())
+    assert (est.settings["stride"], est.settings["batch"], est.settings["denoise"]) == (16, 64, 0.5)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.choices import choices, parse_choice
-from dmenet.galetto import BATCH
+from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.blurmap import Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
@@ -57,8 +57,8 @@ class GalettoEstimator(Estimator):
         from dmenet.galetto.blurmap import sigma_map
 
         s = self.settings
-        return sigma_map(self.model, image, stride=int(s["stride"]), mode=s["readout"],
-                         denoise=float(s["denoise"]), max_side=self.options.max_side, batch=int(s["batch"]))
+        return sigma_map(self.model, image, stride=s["stride"], mode=s["readout"], denoise=s["denoise"],
+                         max_side=self.options.max_side, batch=s["batch"])
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         if not (sigma or probability):
@@ -106,12 +106,29 @@ def make(options: MethodOptions) -> GalettoEstimator:
 
     settings = parse_settings(options.extra_dict(), DEFAULTS, "galetto")
     settings.update({k: parse_choice(cls, settings[k], f"galetto: {k}") for k, cls in _CHOICES.items()})
-    if int(settings["stride"]) < 1:
-        raise ValueError(f"galetto: stride must be >= 1, got {settings['stride']}")
+    settings.update(stride=_number(settings, "stride", int, 1, PATCH, "px, at most the window side: larger strides "
+                                   "leave pixels no window covers"),
+                    batch=_number(settings, "batch", int, 1, None, "windows per classifier call"),
+                    denoise=_number(settings, "denoise", float, 0.0, None, "px, the pre-denoise Gaussian σ"))
     path = options.model or DEFAULT_MODEL
     model = load_classifier(path, device=options.device)
     transform, _ = read_transform(path)
     return GalettoEstimator(model, options, settings, transform, model_file=Path(path))
+
+
+def _number(settings: dict, key: str, kind: type, low: float, high: float | None, what: str):
+    """``settings[key]`` as ``kind`` in [low, high] (no upper bound: None), or a ValueError naming the option."""
+    value = settings[key]
+    try:
+        number = kind(value)
+        ok = number == number and low <= number and (high is None or number <= high)  # NaN fails
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or (kind is int and isinstance(value, float) and not float(value).is_integer()):
+        span = f"{low:g}…{high:g}" if high is not None else f">= {low:g}"
+        raise ValueError(f"galetto: {key} must be {'an integer' if kind is int else 'a number'} {span} ({what}), "
+                         f"got {value!r}")
+    return number
 
 
 class RefinedEstimator(Estimator):
