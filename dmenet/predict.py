@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -456,12 +457,19 @@ def _start_worker(args: argparse.Namespace, options, threads: int, parent: int) 
     reuse_freed_memory()
     busy = threading.Lock()
 
+    def leave(status: int) -> None:
+        with busy:  # never in the middle of a photo's files
+            os._exit(status)
+
     def leave_with_parent() -> None:  # a killed batch leaves no idle workers behind (each holds a model)
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
-        with busy:  # never in the middle of a photo's files
-            os._exit(1)
+        leave(1)
 
+    def on_sigterm(signum: int, frame) -> None:  # noqa: ARG001 - finish the photo in progress, then leave
+        threading.Thread(target=leave, args=(128 + signum,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     threading.Thread(target=leave_with_parent, daemon=True).start()
     _worker.update(estimator=args.method.make(options), args=args, max_side=options.max_side, busy=busy)
 
@@ -501,6 +509,9 @@ def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
                 given += 1
         except BrokenProcessPool:
             yield from [WORKER_DIED] * (len(jobs) - given)
+        except BaseException:  # Ctrl-C, SIGTERM: no photo starts any more; those in progress finish their files
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 LARGE_IMAGE_PIXELS = 1024 * 1024

@@ -21,11 +21,14 @@ safetensors' ``SafetensorError``. Anything else is a bug and keeps its traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import os
+import signal
 import sys
-from typing import Callable, Sequence
+import threading
+from typing import Callable, Iterator, Sequence
 
 try:  # a corrupt model file raises this from the Rust reader (not a ValueError)
     from safetensors import SafetensorError
@@ -67,7 +70,8 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
         @functools.wraps(fn)
         def wrapper(argv: Sequence[str] | None = None) -> int:
             try:
-                status = fn(argv)
+                with sigterm_unwinds():
+                    status = fn(argv)
             except USAGE_ERRORS + errors as exc:
                 return fail(error_line(exc))
             return 0 if status is None else int(status)
@@ -75,6 +79,28 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
         return wrapper
 
     return wrap(main) if main is not None else wrap
+
+
+def exit_on_sigterm(signum: int, frame) -> None:  # noqa: ARG001 - the signal handler signature
+    """A SIGTERM handler: raise ``SystemExit(128 + signum)`` (143), as Ctrl-C raises KeyboardInterrupt, so that
+    ``finally`` / ``except`` blocks run (temporary files of atomic writes removed, staged folders dropped)."""
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM unwinds the main thread (:func:`exit_on_sigterm`) instead of ending the process on
+    the spot, which would leave temporary files behind. Only where it can: in the main thread, and when no other
+    handler than the default is set (a caller's own handler is kept). Every :func:`entry_point` runs in one."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class OneLineParser(argparse.ArgumentParser):

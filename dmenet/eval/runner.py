@@ -8,8 +8,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,14 +100,6 @@ def out_problem(out: str | os.PathLike) -> str | None:
     return None
 
 
-class _Terminated(SystemExit):
-    """SIGTERM while a staged folder is open (raised so that the staging folder is removed)."""
-
-
-def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise _Terminated(128 + signum)
-
-
 @contextlib.contextmanager
 def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     """All or nothing: yield a new hidden sibling ``.NAME.part-XXXXXXXX`` of ``out`` to write the whole report
@@ -126,13 +116,6 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
-    handler = None
-    if threading.current_thread() is threading.main_thread():
-        handler = signal.getsignal(signal.SIGTERM)
-        if handler is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _raise_terminated)
-        else:
-            handler = None  # someone else's handler: keep it
     try:
         yield stage
         try:
@@ -140,12 +123,9 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
         except OSError as exc:
             raise ValueError(f"--out {out}: {exc.strerror or exc} when moving the finished report into place "
                              "(another run wrote there meanwhile?); nothing was written") from exc
-    except BaseException:
+    except BaseException:  # SIGTERM too: the CLI's entry point turns it into SystemExit (syndof.cli)
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    finally:
-        if handler is not None:
-            signal.signal(signal.SIGTERM, handler)
 
 
 def select_samples(samples: list[B.Sample], args, root: Path) -> list[B.Sample]:
