@@ -10,7 +10,8 @@
 * ``--raw-sigma`` — ignore the model's fitted σ curve;
 * ``--max-side N`` — work at this long side (px) when the image is larger.
 
-:func:`method_options` turns the parsed flags into the registry's :class:`~dmenet.methods.MethodOptions`.
+:func:`method_options` turns the parsed flags into the registry's :class:`~dmenet.methods.MethodOptions`;
+:func:`unused_model` refuses a ``--model`` that no chosen method would read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 from dmenet.methods import MethodChoice, MethodOptions, method_names, parse_method
+from dmenet.methods.registry import METHODS
 from dmenet.models.recipe import FLIPS as TEST_FLIPS
 from syndof.cli import hidden_alias, positive_int
 
@@ -105,3 +107,16 @@ def method_options(args: argparse.Namespace, **changes) -> MethodOptions:
               "tile_overlap": getattr(args, "tile_overlap", None)}
     fields.update(changes)
     return MethodOptions(**fields)
+
+
+def unused_model(args: argparse.Namespace) -> str | None:
+    """One line when ``--model`` is given but none of ``args.method`` loads a model file (a classical peer would
+    silently ignore it, even a corrupt one), else None. With several methods one learned method is enough: ``--model``
+    is for every learned method among them."""
+    model = getattr(args, "model", None)
+    method = getattr(args, "method", None)
+    chosen = [c for c in (method if isinstance(method, list) else [method]) if c is not None]
+    if model is None or not chosen or any(METHODS[c.name].learned for c in chosen):
+        return None
+    return (f"--model {model}: no chosen method loads a model file ({', '.join(str(c) for c in chosen)}; --model is "
+            f"for {', '.join(method_names(learned=True))})")

@@ -167,6 +167,9 @@ def usage_problem(args) -> str | None:
                 f"({exc.__class__.__name__}: {exc})")
     if args.limit is not None and args.limit < 1:
         return f"--limit must be >= 1 (omit it to score every sample), got {args.limit}"
+    unused = dcli.unused_model(args)
+    if unused:
+        return unused
     if getattr(args, "stems", None):
         problem = stems_problem(args.stems)
         if problem:

@@ -299,6 +299,9 @@ MIN_MAX_SIDE = 32
 
 def usage_problem(args: argparse.Namespace) -> str | None:
     """The first invalid option value as one line, or None; checked before any model is loaded or file written."""
+    unused = dcli.unused_model(args)
+    if unused:
+        return unused
     if args.max_side is not None and (args.max_side < 0 or 0 < args.max_side < MIN_MAX_SIDE):
         return f"--max-side must be 0 (full resolution) or >= {MIN_MAX_SIDE} px, got {args.max_side}"
     if args.tile_size is not None and args.tile_size < 16:
@@ -358,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.out).rmdir()
         raise
     if not estimator.gives_sigma:
-        print(f"{args.method} is a classical peer: it gives a relative blur map, not σ — writing _blur.png"
+        print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
     workers = min(args.workers or auto_workers(jobs, args, max_side, available_memory()), len(jobs))
     results = (_parallel(jobs, args, options, workers) if workers > 1

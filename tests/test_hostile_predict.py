@@ -250,10 +250,25 @@ def test_earlier_outputs_are_never_overwritten_or_mixed(model_path, images, tmp_
     assert rc == 1 and "0/1 images written" in out_text and "x_blur.png exists" in err
     assert digests(folder) == before  # the photo x_blur.png is intact
     out = tmp_path / "o"
-    assert _predict([images[0], "--out", out, "--method", "lbp", "--format", "both"], capsys, model_path)[0] == 0
+    assert run_main(predict.main, [images[0], "--out", out, "--method", "lbp", "--format", "both"], capsys)[0] == 0
     lbp = digests(out)
     rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)  # dmenet into lbp's folder
     assert rc == 0 and "1/2 images written" in out_text and "img0_blur.png exists" in err
     after = digests(out)
     assert {k: after[k] for k in lbp} == lbp  # lbp's set is untouched, not mixed with dmenet's files
     assert sorted(set(after) - set(lbp)) == ["img1_blur.png", "img1_preview.png", "img1_sigma.png"]
+
+
+def test_a_model_file_no_chosen_method_reads_is_refused(images, tmp_path, capsys):
+    """A classical peer loads no model: --model with it alone (even a corrupt file) would be silently unused."""
+    from dmenet import evaluate
+
+    corrupt = tmp_path / "m.safetensors"
+    corrupt.write_bytes(b"junk")
+    rc, _, err = run_main(predict.main, [images[0], "--out", tmp_path / "o", "--method", "lbp", "--model", corrupt],
+                          capsys)
+    assert_usage_error(rc, err, "no chosen method loads a model file (lbp;")
+    assert not (tmp_path / "o").exists()
+    rc, _, err = run_main(evaluate.main, ["--benchmark", "rtf", "--data", images[0].parent, "--method", "lbp",
+                                          "laplacian", "--model", corrupt, "--out", tmp_path / "e"], capsys)
+    assert_usage_error(rc, err, "no chosen method loads a model file (lbp, laplacian;")
