@@ -34,7 +34,9 @@ The usual order after training, each step on the previous one's output::
 fit). Every fitted value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step
 leaves an earlier fitted value under other conditions (new statistics under a fitted curve, other flips), the step
 says so and the history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option;
-nothing written.
+nothing written. ``--out`` names a new file pair: one that is an input (``average --run``: one of the checkpoints it
+reads), that exists (either file of the pair), that is a folder or whose folder cannot be written is refused before
+any model is read.
 """
 
 from __future__ import annotations
@@ -78,10 +80,8 @@ def run_average(args, date: str):
     """Weight average of ``args.models`` (or the run's last checkpoints); the last file's recipe and history."""
     from dmenet.models.model_io import ARCHITECTURE_FIELDS, ModelFileError
     from dmenet.training.average import average_state_dicts
-    from dmenet.training.checkpoint import recent_models
 
-    if args.run is not None:
-        args.models = [str(m) for m in recent_models(Path(args.run), 8 if args.last is None else args.last)]
+    _inputs(args)  # --run: the checkpoints, chosen once (main's --out guard has read them)
     loaded = [_load(m, args.device) for m in args.models]
     arch = [{f: getattr(m.config, f) for f in ARCHITECTURE_FIELDS} for m, _, _ in loaded]
     for path, a in zip(args.models, arch):
@@ -367,7 +367,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _inputs(args) -> list[str]:
-    return list(args.models or []) if args.step == "average" else [args.model]
+    """The model files this step reads; ``average --run`` resolves its checkpoints here (once: ``args.models``)."""
+    from dmenet.training.checkpoint import recent_models
+
+    if args.step != "average":
+        return [args.model]
+    if args.models is None:
+        args.models = [str(m) for m in recent_models(Path(args.run), 8 if args.last is None else args.last)]
+    return list(args.models)
+
+
+def _out_problem(out: str, inputs: list[str]) -> str | None:
+    """Why ``--out OUT`` must be refused before any work, or None: it is (either file of the pair of) an input, a
+    file of its pair or the name itself exists (earlier work is never replaced; a folder is not a model file), or
+    its folder cannot be written."""
+    import os
+
+    from dmenet.models.model_io import model_paths
+
+    pair = model_paths(out)
+    read = {p.resolve() for m in inputs for p in model_paths(m)}
+    if any(p.resolve() in read for p in pair):
+        return f"--out {out}: is an input of this step; write a new file (earlier work is never overwritten)"
+    if Path(out).is_dir():
+        return f"--out {out}: is a folder; give a new model file name (NAME.safetensors)"
+    for target in (Path(out), *pair):
+        if os.path.lexists(target):
+            what = " (a folder)" if target.is_dir() else ""
+            return f"--out {target}: exists{what}; write the calibrated model to a new name"
+    folder = pair[0].parent
+    while not folder.exists() and folder != folder.parent:  # save_model creates missing folders
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"--out {out}: {folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"--out {out}: folder {folder} is not writable"
+    return None
 
 
 @cli.entry_point
@@ -381,18 +416,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    out = model_paths(args.out)[0].resolve()
-    if any(model_paths(m)[0].resolve() == out for m in _inputs(args)):
-        return cli.fail(f"--out {args.out}: is an input of this step; write a new file (earlier work is never "
-                        "overwritten)")
+    problem = _out_problem(args.out, _inputs(args))  # before any model is read: nothing is replaced
+    if problem:
+        return cli.fail(problem)
     date = _now()
     model, meta, history, data, result = RUNNERS[args.step](args, date)  # bad input: ValueError / OSError → exit 2
     stale = model.recipe.contradictions()
     for line in stale:
         log.warning("stale: %s", line)
     entry = history_entry(args.step, argv, data, result, date, stale)
-    save_model(args.out, model, meta, history + [entry])
-    log.info("wrote %s\n%s", args.out, model.recipe)
+    written = save_model(args.out, model, meta, history + [entry])
+    log.info("wrote %s (+ %s)\n%s", written, model_paths(written)[1].name, model.recipe)
     return 0
 
 if __name__ == "__main__":

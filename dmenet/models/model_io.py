@@ -7,14 +7,19 @@ history lists the post-training steps that wrote the file (tool, arguments, date
 sidecars (the six inference options inside ``model_config``) are read through
 :func:`dmenet.models.recipe.recipe_from_format1`; :func:`read_sidecar` returns every file in the format-2 layout.
 
-Both files are written atomically (temporary file + rename, :func:`syndof.io.atomic_path`), weights first. Loading
-is strict: a missing, extra or mis-shaped tensor raises :class:`ModelFileError`.
+The pair is written as one (:func:`save_model`): both files go to temporary files beside their names first, then
+are renamed, weights first; when the sidecar's rename fails, the weights rename is undone (an earlier weights file
+comes back, a new one is removed), so no new weights file is left without its sidecar. Loading is strict: a
+missing, extra or mis-shaped tensor raises :class:`ModelFileError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,7 @@ from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
 from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
 from dmenet.models.weights import state_mismatch
-from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
+from syndof.io import InputError, read_json_object
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -77,11 +82,55 @@ def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = No
     header = {"format": "dmenet", "format_version": str(FORMAT_VERSION), "encoder": model.config.encoder}
     sidecar = {"format_version": FORMAT_VERSION, "architecture": model.config.to_dict(),
                "recipe": model.recipe.to_dict(), "history": list(history or []), "init": model.init_info, **meta}
-    json.dumps(sidecar)  # fail before writing anything if meta is not JSON-serialisable
-    with atomic_path(weights_path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
-    write_json_atomic(json_path, sidecar)
+    # as syndof.io.write_json_atomic writes it; fails before writing anything if meta is not JSON-serialisable
+    text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    temporaries = []
+    try:
+        for target in (weights_path, json_path):
+            fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f"{target.suffix}.tmp", dir=target.parent)
+            os.close(fd)
+            temporaries.append(Path(name))
+        save_file(tensors, str(temporaries[0]), metadata=header)
+        temporaries[1].write_text(text, encoding="utf-8")
+        _replace_pair((temporaries[0], weights_path), (temporaries[1], json_path))
+    finally:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
     return weights_path
+
+
+def _replace_pair(first: tuple[Path, Path], second: tuple[Path, Path]) -> None:
+    """Rename ``first[0]`` → ``first[1]``, then ``second[0]`` → ``second[1]`` (temporaries in the targets' folders),
+    as one: when the second rename fails, ``first[1]`` is put back as it was (from a hard link, or a copy, taken
+    before; removed when it did not exist) and the error propagates."""
+    (tmp, target), (tmp2, target2) = first, second
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+    os.chmod(tmp2, 0o644)
+    backup = None
+    try:
+        if os.path.lexists(target) and not target.is_dir():
+            fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f"{target.suffix}.old", dir=target.parent)
+            os.close(fd)
+            backup = Path(name)
+            try:
+                backup.unlink()
+                os.link(target, backup, follow_symlinks=False)
+            except OSError:  # no hard links on this file system: a copy
+                shutil.copy2(target, backup, follow_symlinks=False)
+        os.replace(tmp, target)
+        try:
+            os.replace(tmp2, target2)
+        except BaseException:
+            if backup is not None:
+                os.replace(backup, target)
+                backup = None
+            else:
+                target.unlink(missing_ok=True)
+            raise
+    finally:
+        if backup is not None:
+            backup.unlink(missing_ok=True)
 
 
 def read_sidecar(path: str | Path) -> dict[str, Any]:

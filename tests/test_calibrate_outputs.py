@@ -1,0 +1,178 @@
+"""python -m dmenet.calibrate never replaces or half-writes a model file: an --out that is an input (``average --run``
+included), that exists (either file of the pair), that is a folder or whose folder cannot be written is refused
+before any model is read (exit 2, one line naming it, every file as it was); and ``save_model`` writes the pair as
+one (a failed sidecar write leaves no weights file behind)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from dmenet import calibrate
+from dmenet.models.model_io import load_model_file, save_model
+from model_helpers import tiny_dmenet as _tiny
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every path below ``root``: the SHA-256 of a file's bytes, ``"dir"`` for a folder."""
+    return {str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))}
+
+
+def _refused(argv: list[str], capsys, names: str) -> None:
+    """``calibrate argv`` exits 2 with one ``error:`` line that names ``names``."""
+    assert calibrate.main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    assert names in err[0], err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Reading a model (the first piece of work of every step) fails the test."""
+    monkeypatch.setattr(calibrate, "_load", lambda *a, **k: pytest.fail("a model was read before --out was checked"))
+
+
+def _fake_run(root: Path, steps=(1, 2, 3)) -> None:
+    from dmenet.config import dump_config, load_config
+    from dmenet.training import checkpoint
+
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "config.yaml").write_text(dump_config(load_config(None, ["train.keep_last=3"])))
+    for step in steps:
+        folder = root / "checkpoints" / f"step_{step:08d}"
+        folder.mkdir()
+        save_model(folder / "model", _tiny(step), {"step": step})
+        checkpoint.update_pointers(root, folder, step, 1.0 / step, 3)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".json", ""])
+def test_average_run_refuses_an_out_that_is_one_of_its_checkpoints(tmp_path, capsys, no_work, suffix):
+    run = tmp_path / "run"
+    _fake_run(run)
+    before = _snapshot(tmp_path)
+    out = str(run / "checkpoints" / "step_00000002" / f"model{suffix}")
+    _refused(["average", "--run", str(run), "--last", "2", "--out", out], capsys, out)
+    assert _snapshot(tmp_path) == before
+
+
+def test_average_run_refuses_its_checkpoint_through_a_symlinked_folder(tmp_path, capsys, no_work):
+    run = tmp_path / "run"
+    _fake_run(run)
+    (tmp_path / "alias").symlink_to(run / "checkpoints" / "step_00000003")
+    before = _snapshot(tmp_path)
+    out = str(tmp_path / "alias" / "model.safetensors")
+    _refused(["average", "--run", str(run), "--last", "2", "--out", out], capsys, "is an input")
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("argv", [
+    ["bn", "--model", "{m}", "--mode", "image"],
+    ["sigma", "--model", "{m}", "--data", "{t}/syn"],
+    ["dbd", "--model", "{m}", "--labelled", "{t}/lab"],
+    ["head", "--model", "{m}", "--labelled", "{t}/lab"],
+    ["feature-head", "--model", "{m}", "--labelled", "{t}/lab"],
+    ["average", "--model", "{m}", "{m}"],
+], ids=lambda a: a[0])
+@pytest.mark.parametrize("existing", [".safetensors", ".json"])
+def test_every_step_refuses_an_existing_out_before_any_work(tmp_path, capsys, monkeypatch, argv, existing):
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    save_model(tmp_path / "cal" / "fh.safetensors", _tiny(1), {"earlier": "result"})
+    if existing == ".json":  # only the sidecar is left of an earlier result: still refused
+        (tmp_path / "cal" / "fh.safetensors").unlink()
+    before = _snapshot(tmp_path)
+    monkeypatch.setattr(calibrate, "_load", lambda *a, **k: pytest.fail("a model was read before --out was checked"))
+    args = [a.format(m=tmp_path / "m.safetensors", t=tmp_path) for a in argv]
+    out = tmp_path / "cal" / "fh.safetensors"
+    _refused([*args, "--out", str(out)], capsys, str(out.with_suffix(existing)))
+    assert _snapshot(tmp_path) == before
+
+
+def test_an_existing_result_is_kept_byte_identical(tmp_path, capsys):
+    """Not an input, but an earlier result: refused (it used to be replaced silently)."""
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    out = str(tmp_path / "cal" / "fh.safetensors")
+    assert calibrate.main(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out", out]) == 0
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    _refused(["average", "--model", str(tmp_path / "m.safetensors"), str(tmp_path / "m.safetensors"), "--out", out],
+             capsys, out)
+    assert _snapshot(tmp_path) == before
+    assert load_model_file(out)[1]["history"][-1]["tool"] == "dmenet.calibrate bn"
+
+
+def test_a_folder_out_is_refused(tmp_path, capsys, no_work):
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    (tmp_path / "cal").mkdir()
+    before = _snapshot(tmp_path)
+    _refused(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out", str(tmp_path / "cal")],
+             capsys, str(tmp_path / "cal"))
+    assert _snapshot(tmp_path) == before and not (tmp_path / "cal.safetensors").exists()
+
+
+def test_a_blocked_sidecar_name_is_refused_and_leaves_no_half_pair(tmp_path, capsys, no_work):
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    (tmp_path / "cal" / "y.json").mkdir(parents=True)
+    before = _snapshot(tmp_path)
+    _refused(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image",
+              "--out", str(tmp_path / "cal" / "y.safetensors")], capsys, str(tmp_path / "cal" / "y.json"))
+    assert _snapshot(tmp_path) == before
+
+
+def test_an_out_whose_folder_cannot_be_written_is_refused_before_the_work(tmp_path, capsys, no_work, monkeypatch):
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    (tmp_path / "afile").write_text("not a folder")
+    before = _snapshot(tmp_path)
+    argv = ["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out"]
+    _refused([*argv, str(tmp_path / "afile" / "sub" / "y.safetensors")], capsys, str(tmp_path / "afile"))
+    assert _snapshot(tmp_path) == before
+    # a read-only folder (simulated: the tests may run as root, for whom permission bits do not stop a write)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    before = _snapshot(tmp_path)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != ro and real_access(p, mode, **k))
+    _refused([*argv, str(ro / "y.safetensors")], capsys, str(ro))
+    assert _snapshot(tmp_path) == before
+
+
+def test_the_written_pair_is_named_as_written(tmp_path, caplog):
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    caplog.set_level("INFO", logger="dmenet.calibrate")
+    assert calibrate.main(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image",
+                           "--out", str(tmp_path / "new")]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"m.safetensors", "m.json", "new.safetensors", "new.json"}
+    assert any(f"wrote {tmp_path / 'new.safetensors'}" in r.message for r in caplog.records)
+
+
+# ------------------------------------------------------------------------------------------------ save_model
+def test_save_model_leaves_no_weights_when_the_sidecar_cannot_be_written(tmp_path):
+    (tmp_path / "y.json").mkdir()
+    with pytest.raises(OSError):
+        save_model(tmp_path / "y.safetensors", _tiny(), {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["y.json"]  # no weights, no temporary
+    assert not any((tmp_path / "y.json").iterdir())
+
+
+def test_save_model_puts_back_earlier_weights_when_the_sidecar_cannot_be_written(tmp_path):
+    save_model(tmp_path / "y.safetensors", _tiny(0), {"step": 0})
+    (tmp_path / "y.json").unlink()
+    (tmp_path / "y.json").mkdir()
+    before = _snapshot(tmp_path)
+    with pytest.raises(OSError):
+        save_model(tmp_path / "y.safetensors", _tiny(1), {"step": 1})
+    assert _snapshot(tmp_path) == before
+
+
+def test_save_model_replaces_a_pair_whole(tmp_path):
+    """Overwriting (training's own files) still works: both files new, ordinary permissions, no temporaries."""
+    save_model(tmp_path / "y", _tiny(0), {"step": 0})
+    save_model(tmp_path / "y", _tiny(1), {"step": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["y.json", "y.safetensors"]
+    assert all((tmp_path / n).stat().st_mode & 0o777 == 0o644 for n in ("y.json", "y.safetensors"))
+    model, sidecar = load_model_file(tmp_path / "y")
+    assert sidecar["step"] == 1
+    assert all(v.equal(_tiny(1).state_dict()[k]) for k, v in model.state_dict().items())
