@@ -119,7 +119,10 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         path = Path(item)
         if path.is_dir():
             files = _files_in(path, recursive)
-            if not files:
+            broken = sorted(p for p in (path.rglob("*") if recursive else path.iterdir())
+                            if p.suffix.lower() in sio.IMAGE_EXTENSIONS and p.is_symlink() and not p.exists())
+            problems.extend(f"skipped {p}: a symbolic link to nothing" for p in broken)
+            if not files and not broken:
                 problems.append(f"skipped {path}: no image files ({', '.join(sio.IMAGE_EXTENSIONS)})")
             pairs.extend((f, f.relative_to(path).with_suffix("")) for f in files)
         elif path.is_file():
@@ -132,11 +135,13 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         problems.append(f"skipped {len(own)} file(s) under --out {out_dir} that are predict outputs "
                         f"(*{', *'.join(OUTPUT_SUFFIXES)}), e.g. {own[0]}")
         pairs = [(source, rel) for source, rel in pairs if not is_output_file(source, out_resolved)]
-    unique, seen = [], set()
-    for source, rel in pairs:  # the same file named twice (directly and through its folder) runs once
-        if source.resolve() not in seen:
-            seen.add(source.resolve())
+    unique, seen = [], {}
+    for source, rel in pairs:  # the same file named twice (directly, through its folder, by a link) runs once
+        first = seen.setdefault(source.resolve(), source)
+        if first is source:
             unique.append((source, rel))
+        elif first != source:
+            problems.append(f"skipped {source}: the same file as {first}")
     counts: dict[Path, int] = {}
     for _, rel in unique:
         counts[rel] = counts.get(rel, 0) + 1
@@ -378,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
         print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
     print(f"{done}/{len(jobs)} images written to {args.out}")
+    if created and not any(Path(args.out).iterdir()):  # every input failed: no empty folder left behind
+        Path(args.out).rmdir()
     return 0 if done > 0 else 1
 
 

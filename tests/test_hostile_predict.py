@@ -272,3 +272,22 @@ def test_a_model_file_no_chosen_method_reads_is_refused(images, tmp_path, capsys
     rc, _, err = run_main(evaluate.main, ["--benchmark", "rtf", "--data", images[0].parent, "--method", "lbp",
                                           "laplacian", "--model", corrupt, "--out", tmp_path / "e"], capsys)
     assert_usage_error(rc, err, "no chosen method loads a model file (lbp, laplacian;")
+
+
+def test_links_are_reported_and_a_failed_batch_leaves_no_folder(images, tmp_path, capsys):
+    """A link to nothing and a second name of one photo are reported (not silently dropped); when every input
+    fails, the --out folder the run created is removed again."""
+    folder = tmp_path / "links"
+    folder.mkdir()
+    shutil.copy(images[0], folder / "a.png")
+    (folder / "link.png").symlink_to("a.png")
+    (folder / "dead.png").symlink_to("nothing.png")
+    rc, out_text, err = run_main(predict.main, [folder, "--out", tmp_path / "o", "--method", "laplacian"], capsys)
+    assert rc == 0 and "1/1 images written" in out_text
+    assert f"skipped {folder / 'dead.png'}: a symbolic link to nothing" in err
+    assert f"skipped {folder / 'link.png'}: the same file as {folder / 'a.png'}" in err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"not an image")
+    rc, out_text, err = run_main(predict.main, [bad, "--out", tmp_path / "o2", "--method", "laplacian"], capsys)
+    assert rc == 1 and "0/1 images written" in out_text and not (tmp_path / "o2").exists()
