@@ -251,8 +251,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an (H, W[, 3]) float image in [0, 1] (or uint8/uint16 as is) as PNG or JPEG, atomically."""
+def encode_image(path: str | os.PathLike, image: np.ndarray) -> bytes:
+    """The bytes :func:`write_image` writes for ``path``: an (H, W[, 3]) float image in [0, 1] (or uint8/uint16 as
+    is) as JPEG (quality 95) for a .jpg / .jpeg name, else PNG."""
     arr = image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)
     path = Path(path)
     if path.suffix.lower() in (".jpg", ".jpeg"):
@@ -260,9 +261,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
         if not ok:
             raise ValueError(f"{path}: JPEG encoding failed")
-        write_bytes_atomic(path, buf.tobytes())
-    else:
-        write_bytes_atomic(path, encode_png(arr))
+        return buf.tobytes()
+    return encode_png(arr)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an (H, W[, 3]) float image in [0, 1] (or uint8/uint16 as is) as PNG or JPEG (by the name), atomically."""
+    write_bytes_atomic(path, encode_image(path, image))
 
 
 def encode_sigma_map(sigma: np.ndarray, channels: int = 3, fast: bool = False) -> bytes:

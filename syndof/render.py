@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -102,13 +103,15 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
     layered = source.merged(merge_tolerance)
     rendered = render_image(img, layered, max_coc=max_coc, kernel=kernel, device=device)
     seconds = time.perf_counter() - t0
+    files = {}  # written as one set: both files, or (a write failed) neither
     if sigma_out is not None:
-        io.write_bytes_atomic(sigma_out, io.encode_syndof_values(layered.sigma10))
+        files[Path(sigma_out)] = io.encode_syndof_values(layered.sigma10)
     if out is not None:
-        try:
-            io.write_image(out, rendered)
-        except OSError as exc:  # the temporary file's name would only confuse
-            raise OSError(exc.errno, f"cannot write {out}: {exc.strerror}") from None
+        files[Path(out)] = io.encode_image(out, rendered)
+    try:
+        io.write_set_atomic(files)
+    except OSError as exc:  # the temporary file's name would only confuse
+        raise OSError(exc.errno, f"cannot write {out if out is not None else sigma_out}: {exc.strerror}") from None
     score = None if ref is None else psnr_uint8(rendered, ref)
     return {"image": rendered, "layers": layered, "source_layers": source, "psnr": score, "seconds": seconds}
 
@@ -127,6 +130,28 @@ def _tolerance(text: str) -> float:
         return check_merge_tolerance(text, what="the value")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def outputs_problem(args: argparse.Namespace) -> str | None:
+    """One line when ``--out`` / ``--sigma-out`` would replace earlier work or an input, else None (checked before
+    the render): a folder, an existing file, one of the inputs, or both options naming one file."""
+    inputs: dict[Path, str] = {}
+    for flag, p in (("--image", args.image), ("--depth", args.depth), ("--sigma-map", args.sigma_map),
+                    ("--reference", args.reference)):
+        if p is not None:
+            inputs.setdefault(Path(p).resolve(), flag)
+    outs = [(flag, p) for flag, p in (("--out", args.out), ("--sigma-out", args.sigma_out)) if p is not None]
+    if len(outs) == 2 and Path(outs[0][1]).resolve() == Path(outs[1][1]).resolve():
+        return f"--sigma-out {args.sigma_out}: the same file as --out"
+    for flag, p in outs:
+        path = Path(p)
+        if path.is_dir():
+            return f"{flag} {p}: is a folder (give the output PNG's file name)"
+        if path.resolve() in inputs:
+            return f"{flag} {p}: is the {inputs[path.resolve()]} input; write to a new name"
+        if os.path.lexists(path):
+            return f"{flag} {p}: exists; write to a new name (earlier results are never overwritten)"
+    return None
 
 
 @cli.entry_point
@@ -149,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sigma-out", default=None, help="also write the σ map actually rendered (16-bit PNG)")
     args = ap.parse_args(argv)
     cli.prepare_process(args)
-    if Path(args.out).is_dir():
-        return cli.fail(f"--out {args.out}: is a folder (give the output PNG's file name)")
+    problem = outputs_problem(args)
+    if problem:
+        return cli.fail(problem)
     res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,
                       args.kernel, args.device, args.reference, args.merge_tolerance, args.sigma_out)
     lay = res["source_layers"]

@@ -73,3 +73,29 @@ def test_d15_reference_of_another_size_is_refused_before_writing(inputs, tmp_pat
 
 def test_d7_unknown_device(inputs, tmp_path, capsys):
     assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, "--device", "tpu")[::2], "--device", "tpu")
+
+
+def _digests(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_outputs_never_replace_inputs_or_earlier_files(inputs, tmp_path, capsys):
+    """--out / --sigma-out naming an input, an existing file or each other: exit 2, one line, nothing changed."""
+    (tmp_path / "old.png").write_bytes(b"earlier result")
+    before = _digests(tmp_path)
+    cases = [((inputs["image"],), "--image input"), ((tmp_path / "old.png",), "exists"),
+             ((tmp_path / "o.png", "--sigma-out", inputs["sigma"]), "--sigma-map input"),
+             ((tmp_path / "o.png", "--sigma-out", tmp_path / "o.png"), "the same file as --out"),
+             ((tmp_path / "o.png", "--reference", inputs["image"], "--sigma-out", inputs["image"]), "--image input")]
+    for (out, *extra), words in cases:
+        assert_usage_error(*_render(inputs, out, capsys, *extra)[::2], words)
+    assert _digests(tmp_path) == before
+
+
+def test_render_and_its_sigma_map_are_written_as_one_set(inputs, tmp_path, capsys):
+    (tmp_path / "s.png").mkdir()  # --sigma-out cannot be written: the render must not appear alone
+    rc, _, err = _render(inputs, tmp_path / "o.png", capsys, "--sigma-out", tmp_path / "s.png")
+    assert rc == 2 and not (tmp_path / "o.png").exists()
+    rc, _, _ = _render(inputs, tmp_path / "o.jpg", capsys, "--sigma-out", tmp_path / "s2.png")
+    assert rc == 0 and (tmp_path / "o.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG by its name, as before
+    assert sio.read_sigma_map(tmp_path / "s2.png").shape == (H, W)
