@@ -14,6 +14,9 @@ Steps, all on built-in data (no download, no GPU):
    photos.
 3. ``OUT/report.png`` (rows: image | predicted σ | ground-truth σ or blur probability, σ colour range 0 … σ_max) and
    ``OUT/report.md`` summarise it.
+
+The demo builds its folder beside ``OUT`` and moves it into place when it is complete. It replaces only a folder it
+made itself (marked by :data:`MARKER`), so ``make demo`` can run again; any other existing ``OUT`` is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,6 +41,8 @@ from syndof.viz import colorize, contact_sheet
 log = logging.getLogger("dmenet.demo")
 
 BUILTIN_PHOTOS = ("astronaut", "coffee", "chelsea")
+MARKER = ".dmenet-demo"
+"""Empty file in every folder the demo writes: the only kind of existing ``--out`` it replaces."""
 
 
 def _builtin_photo(name: str) -> np.ndarray:
@@ -133,11 +141,44 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_threads(p)
     args = p.parse_args(argv)
     cli.prepare_process(args)
+    out = Path(args.out)
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        return cli.fail(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        return cli.fail(f"--out {out}: exists and was not written by the demo; choose another --out (the demo "
+                        "replaces only its own folders)")
+    out.absolute().parent.mkdir(parents=True, exist_ok=True)
+    stage = out.absolute().parent / f".{out.name}.part-{secrets.token_hex(4)}"
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    report = run_demo(args.out, args.count, args.model, dcli.method_options(args))
+    try:
+        stage.mkdir()
+        (stage / MARKER).touch()
+        report = run_demo(stage, args.count, args.model, dcli.method_options(args))
+        _replace_folder(stage, out)
+    except BaseException:  # a failure, Ctrl-C or SIGTERM: the half-built folder goes, --out stays as it was
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    report = out / report.name
     print(report.read_text())
     print(f"report: {report}")
     return 0
+
+
+def _replace_folder(new: Path, out: Path) -> None:
+    """Move the finished folder ``new`` to ``out``; an earlier demo folder there is moved aside first and removed
+    after (so ``out`` is at every moment either the old demo or the new one)."""
+    old = None
+    if out.is_dir():
+        old = new.parent / f".{out.name}.old-{secrets.token_hex(4)}"
+        os.rename(out, old)
+    try:
+        os.rename(new, out)
+    except BaseException:
+        if old is not None:
+            os.rename(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":

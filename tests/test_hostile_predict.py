@@ -291,3 +291,4 @@ def test_links_are_reported_and_a_failed_batch_leaves_no_folder(images, tmp_path
     (bad / "x.png").write_bytes(b"not an image")
     rc, out_text, err = run_main(predict.main, [bad, "--out", tmp_path / "o2", "--method", "laplacian"], capsys)
     assert rc == 1 and "0/1 images written" in out_text and not (tmp_path / "o2").exists()
+

@@ -1,0 +1,37 @@
+"""Hostile use of ``dmenet.demo`` (docs/reliability.md §10): its --out folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostile_helpers import assert_usage_error, run_main
+
+
+def test_demo_replaces_only_its_own_folder(tmp_path, capsys, monkeypatch):
+    """dmenet.demo: an existing folder it did not write is refused (exit 2, untouched); its own folder is replaced
+    whole, so `make demo` runs again; a failure mid-way leaves the earlier demo and no half-built folder."""
+    from dmenet import demo
+
+    def fake_run_demo(out_dir, count, checkpoint, options):  # the real one takes a minute; the folder logic is here
+        (Path(out_dir) / "report.md").write_text(f"run {count}\n")
+        if count == 3:
+            raise RuntimeError("disk full")
+        return Path(out_dir) / "report.md"
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "report.md").write_text("precious")
+    rc, _, err = run_main(demo.main, ["--out", theirs], capsys)
+    assert_usage_error(rc, err, "was not written by the demo")
+    assert (theirs / "report.md").read_text() == "precious"
+    ours = tmp_path / "ours"
+    assert run_main(demo.main, ["--out", ours, "--count", "1"], capsys)[0] == 0
+    assert run_main(demo.main, ["--out", ours, "--count", "2"], capsys)[0] == 0
+    assert (ours / "report.md").read_text() == "run 2\n" and (ours / demo.MARKER).is_file()
+    with pytest.raises(RuntimeError):
+        demo.main(["--out", str(ours), "--count", "3"])
+    assert (ours / "report.md").read_text() == "run 2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours", "theirs"]  # no staged or old folder left
