@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         return cli.fail(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+    if out.is_dir() and any(out.iterdir()) and not made_by_demo(out):
         return cli.fail(f"--out {out}: exists and was not written by the demo; choose another --out (the demo "
                         "replaces only its own folders)")
     out.absolute().parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     print(report.read_text())
     print(f"report: {report}")
     return 0
+
+
+LEGACY_FILES = ("report.md", "report.png", "contact_sheet.png", "syndof/manifest.jsonl")
+"""Files every demo folder has held; a folder with all of them and no :data:`MARKER` is a demo folder written before
+the marker existed (5 Dec 2026)."""
+
+
+def made_by_demo(folder: Path) -> bool:
+    """``folder`` was written by this demo: it has :data:`MARKER`, or all of :data:`LEGACY_FILES`."""
+    return (folder / MARKER).is_file() or all((folder / name).is_file() for name in LEGACY_FILES)
 
 
 def _replace_folder(new: Path, out: Path) -> None:

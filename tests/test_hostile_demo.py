@@ -35,3 +35,9 @@ def test_demo_replaces_only_its_own_folder(tmp_path, capsys, monkeypatch):
         demo.main(["--out", str(ours), "--count", "3"])
     assert (ours / "report.md").read_text() == "run 2\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ours", "theirs"]  # no staged or old folder left
+    legacy = tmp_path / "legacy"  # a demo folder from before the marker: still the demo's own
+    for name in demo.LEGACY_FILES:
+        (legacy / name).parent.mkdir(parents=True, exist_ok=True)
+        (legacy / name).write_text("old")
+    assert run_main(demo.main, ["--out", legacy, "--count", "1"], capsys)[0] == 0
+    assert (legacy / "report.md").read_text() == "run 1\n" and not (legacy / "contact_sheet.png").exists()
