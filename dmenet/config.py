@@ -487,6 +487,8 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: ty
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a YAML text file (not UTF-8 text)") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
     apply_overrides(data, overrides, root)

@@ -127,3 +127,13 @@ def test_every_training_config_checks_its_adam_settings(root_path, override, key
     load_config(None, root=root)  # the defaults pass
     with pytest.raises(ConfigError, match=key.replace(".", r"\.") + " must"):
         load_config(None, [override], root=root)
+
+
+def test_a_binary_file_as_config_is_named(tmp_path):
+    """A model file (or any non-text file) given as --config: a ConfigError naming it, not a codec message."""
+    from dmenet.config import ConfigError, load_config
+
+    binary = tmp_path / "model.safetensors"
+    binary.write_bytes(b"\x00\xbb\xff" * 100)
+    with pytest.raises(ConfigError, match=f"{binary}: not a YAML text file"):
+        load_config(binary)
