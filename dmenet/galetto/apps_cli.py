@@ -6,14 +6,19 @@
 
 Each writes the result ``OUT`` and a report image ``OUT`` with ``_report.png`` appended to the stem (input(s), σ
 maps, result; fusion adds the weights). σ maps come from any registered method (``--method NAME[:key=value,…]``,
-default galetto; ``--model`` its file). Bad input (unreadable image, empty folder, a single frame, frames of
-different sizes, an unknown option value) exits with status 2 and one line naming the file; every input is read and
-checked before anything is computed, and every file is written atomically.
+default galetto; ``--model`` its file). Bad input (unreadable image, a folder where an image is expected, empty
+folder, a single frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` and
+``--soft`` finite > 0, ``--k`` from 1 to 100) exits with status 2 and one line naming the file or option; every input
+is read and checked before anything is computed. ``OUT`` and its report are never written over an existing file or
+folder, nor over an input: such an ``--out`` is refused up front; the two are written as one set (both or neither).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +32,47 @@ class UsageError(ValueError):
     """Bad input; the message names the file or option."""
 
 
-def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
-    """Expand one folder or a list of files into (paths, (K, H, W, 3) frames); checks K ≥ 2 and equal sizes."""
-    files = [Path(p) for p in paths]
-    if len(files) == 1 and files[0].is_dir():
-        files = io.list_images(files[0])
+K_MAX = 100.0
+"""Largest ``--k``: σ_out = k·σ_in is then up to 1900 px for the classifier's largest σ (19 px), far past any photo;
+beyond it only the cost grows, and near 1e154 k² overflows (a NaN blur)."""
+
+
+def magnification(text: str) -> float:
+    """argparse type of ``--k``: a number in [1, :data:`K_MAX`] (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and 1 <= value <= K_MAX):
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to {K_MAX:g}, got {text!r}")
+    return value
+
+
+def image_file(path: str | Path, command: str) -> Path:
+    """``path`` as an image file argument: a folder there is refused by name (reading it would say "not found")."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; {command} expects an image file"
+                         + (" (or one folder alone)" if command == "fuse" else ""))
+    return path
+
+
+def frame_files(paths: list[str]) -> list[Path]:
+    """The frame files of ``fuse``: the images of one folder, or the files given; checks there are at least 2."""
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        files = io.list_images(paths[0])
         if not files:
             raise UsageError(f"{paths[0]}: folder holds no images")
+    else:
+        files = [image_file(p, "fuse") for p in paths]
     if len(files) < 2:
         raise UsageError(f"{files[0] if files else paths}: fusion needs at least 2 frames, got {len(files)}")
+    return files
+
+
+def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
+    """Expand one folder or a list of files into (paths, (K, H, W, 3) frames); checks K ≥ 2 and equal sizes."""
+    files = frame_files(paths)
     frames = [io.read_image(f) for f in files]
     for f, img in zip(files, frames):
         if img.shape != frames[0].shape:
@@ -72,6 +109,53 @@ def report_path(out: Path) -> Path:
     return out.with_name(out.stem + "_report.png")
 
 
+def check_out(out: Path, inputs: list[Path]) -> None:
+    """Refuse, before any work, an ``--out`` whose result or report would replace an input (same file after
+    resolving links), an existing file, link or folder; and an ``--out`` whose folder cannot be written."""
+    sources = {os.path.realpath(p): p for p in inputs}
+    for path in (out, report_path(out)):
+        label = f"--out {out}" + ("" if path == out else f": its report {path}")
+        if os.path.realpath(path) in sources:
+            raise UsageError(f"{label}: is the input {sources[os.path.realpath(path)]}; write to a new name")
+        if path.is_dir():
+            raise UsageError(f"{label}: is a folder; give a new image file name")
+        if os.path.lexists(path):
+            raise UsageError(f"{label}: exists; write to a new name")
+    folder = out.absolute().parent
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is not a folder")
+    if existing != folder:  # the folder will be created: its nearest existing parent must take it
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"--out {out}: cannot create folder {folder} ({existing} is not writable)")
+        return
+    try:  # a real probe, not os.access: it also sees a read-only file system
+        fd, probe = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: folder {folder} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def write_outputs(out: Path, result: np.ndarray, panel: np.ndarray) -> None:
+    """Write the result and its report as one set: on any failure neither is left (nor a temporary file)."""
+    rep = report_path(out)
+    files = {out: io.encode_image(out, result), rep: io.encode_png(panel)}
+    new_folders = [f for f in [out.absolute().parent, *out.absolute().parent.parents] if not f.exists()]
+    try:
+        io.write_set_atomic(files)  # renamed in reverse order: the report first, the result last
+    except OSError as exc:
+        if not out.is_file() and rep.is_file() and rep.read_bytes() == files[rep]:
+            rep.unlink()  # the report went in but the result failed: take it back (check_out saw no file there)
+        for folder in new_folders:  # innermost first: the folders this write created, if left empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise UsageError(f"--out {out}: cannot write the result and its report ({cli.error_line(exc)}); "
+                         "nothing written") from None
+
+
 def options_of(args: argparse.Namespace):
     """The method options of the parsed flags: ``--set k=v`` adds to the options of ``--method NAME:k=v,…`` (a key
     in both is refused when the method is made)."""
@@ -84,18 +168,20 @@ def run(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     if args.command == "fuse":
+        check_out(out, frame_files(args.inputs))
         files, frames = read_frames(args.inputs)
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames)))
         fused, weights = apps.fuse(frames, sigmas, soft=args.soft)
         tiles = [(f, p.name) for f, p in zip(frames, files)] + [(m, f"sigma {p.stem}") for m, p in zip(sigmas, files)]
         tiles += [(fused, "fused")]
         tiles += [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
-        io.write_image(out, fused)
-        io.write_image(report_path(out), report(tiles))
+        write_outputs(out, fused, report(tiles))
         return
     if len(args.inputs) != 1:
         raise UsageError(f"{args.command} takes one image, got {len(args.inputs)}")
-    image = io.read_image(args.inputs[0])
+    source = image_file(args.inputs[0], args.command)
+    check_out(out, [source])
+    image = io.read_image(source)
     sigma = sigma_of(args.method, options_of(args), [image])[0]
     if args.command == "enhance":
         result = apps.adaptive_enhance(image, sigma, args.lam_max)
@@ -106,8 +192,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         result = apps.magnify_scale(image, sigma, args.k)
         extra = []
-    io.write_image(out, result)
-    io.write_image(report_path(out), report([(image, "input"), (sigma, "sigma px"), (result, args.command), *extra]))
+    write_outputs(out, result, report([(image, "input"), (sigma, "sigma px"), (result, args.command), *extra]))
 
 
 EXAMPLE = ("galetto-apps enhance ../shared/data/xu100/source/1.bmp --out runs/galetto_apps_example/enhanced.png "
@@ -125,14 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_set(ap, help="method options, e.g. --set stride=16 refine=none (as --method galetto:stride=16,…)")
     cli.add_device(ap)
     cli.add_threads(ap)
-    ap.add_argument("--lam-max", type=float, default=2.0, help="enhance: largest unsharp-masking gain")
+    ap.add_argument("--lam-max", type=cli.positive_float, default=2.0,
+                    help="enhance: largest unsharp-masking gain λmax (finite > 0; paper 2)")
     ap.add_argument("--mode", choices=("sdof", "scale"), default="sdof", help="magnify: NLT blend or true x k")
-    ap.add_argument("--k", type=float, default=2.0, help="magnify --mode scale: σ_out = k σ_in (k >= 1)")
-    ap.add_argument("--soft", type=float, default=None, help="fuse: soft weights exp(-σ/τ) instead of decisions")
+    ap.add_argument("--k", type=magnification, default=2.0,
+                    help=f"magnify --mode scale: σ_out = k σ_in (1 <= k <= {K_MAX:g})")
+    ap.add_argument("--soft", type=cli.positive_float, default=None, metavar="TAU",
+                    help="fuse: soft weights exp(-σ/τ) instead of decisions (τ px, finite > 0)")
     args = ap.parse_args(argv)
     cli.prepare_process(args)
-    if args.k < 1 or (args.soft is not None and args.soft <= 0):
-        return cli.fail("--k must be >= 1 and --soft > 0")
     if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         return cli.fail(f"{args.out}: --out must end in .png, .jpg or .jpeg")
     run(args)  # bad input: UsageError / InputError / OSError → exit 2

@@ -1,0 +1,211 @@
+"""``python -m dmenet.galetto.apps_cli`` (enhance / magnify / fuse) keeps earlier work: an ``--out`` whose result or
+report would replace an input or an existing file is refused before any σ map; the result and its report are written
+as one set; every numeric option is checked when parsed; a folder given as an image is named as such."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmenet.galetto import apps_cli
+from dmenet.methods import MethodChoice
+from syndof import io
+
+H, W = 48, 64
+
+
+class ConstantSigma:
+    """A stand-in σ estimator (fast): 2 px everywhere."""
+
+    gives_sigma = True
+
+    def sigma_map(self, image):
+        return np.full(image.shape[:2], 2.0, np.float32)
+
+
+@pytest.fixture
+def no_sigma(monkeypatch):
+    """The estimator factory fails the test if a σ map is ever asked for."""
+
+    def boom(self, options=None):
+        raise AssertionError("a σ map was computed before the command line was checked")
+
+    monkeypatch.setattr(MethodChoice, "make", boom)
+
+
+@pytest.fixture
+def fake_sigma(monkeypatch):
+    monkeypatch.setattr(MethodChoice, "make", lambda self, options=None: ConstantSigma())
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """tmp_path holding in.png, r_report.png, exist.png, x_report.png and f1/{a,b}.png (64×48)."""
+    rng = np.random.default_rng(0)
+    for name in ("in.png", "r_report.png", "exist.png", "x_report.png", "f1/a.png", "f1/b.png"):
+        io.write_image(tmp_path / name, rng.random((H, W, 3)).astype(np.float32))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every entry under ``root``: file bytes, link targets, folders."""
+    out: dict[str, bytes | str] = {}
+    for p in sorted(root.rglob("*")):
+        key = str(p.relative_to(root))
+        out[key] = ("link:" + os.readlink(p)) if p.is_symlink() else ("dir" if p.is_dir() else p.read_bytes())
+    return out
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        return apps_cli.main(argv + ["--threads", "1"])
+    except SystemExit as exc:  # argparse refusals
+        return int(exc.code)
+
+
+def one_line(capsys) -> str:
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def refused(argv: list[str], root: Path, capsys, *names: str) -> str:
+    before = snapshot(root)
+    assert run_cli(argv) == 2
+    line = one_line(capsys)
+    for name in names:
+        assert name in line, line
+    assert snapshot(root) == before  # inputs and existing files byte-identical, nothing created
+    return line
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["enhance", "in.png", "--out", "in.png"], ("--out", "input")),
+    (["magnify", "in.png", "--out", "./in.png"], ("--out", "input")),
+    (["fuse", "f1/a.png", "f1/b.png", "--out", "f1/a.png"], ("--out", "f1/a.png", "input")),
+    (["fuse", "f1", "--out", "f1/b.png"], ("--out", "f1/b.png", "input")),
+    (["enhance", "r_report.png", "--out", "r.png"], ("--out r.png", "r_report.png", "input")),
+    (["enhance", "in.png", "--out", "link.png"], ("--out link.png", "input")),  # link.png → in.png
+    (["enhance", "link.png", "--out", "in.png"], ("--out in.png", "input")),
+    (["fuse", "f1/a.png", "f1/b.png", "--out", "flink/b.png"], ("--out flink/b.png", "input")),  # flink → f1
+])
+def test_out_over_an_input_is_refused(argv, names, work, no_sigma, capsys):
+    (work / "link.png").symlink_to("in.png")
+    (work / "flink").symlink_to("f1")
+    refused(argv, work, capsys, *names)
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["enhance", "in.png", "--out", "exist.png"], ("--out exist.png", "exists")),
+    (["magnify", "in.png", "--out", "x.png"], ("--out x.png", "x_report.png", "exists")),  # unrelated report file
+    (["fuse", "f1", "--out", "d.png"], ("--out d.png", "folder")),
+    (["enhance", "in.png", "--out", "blk.png"], ("--out blk.png", "blk_report.png", "folder")),
+    (["enhance", "in.png", "--out", "dangling.png"], ("--out dangling.png", "exists")),
+    (["enhance", "in.png", "--out", "exist.png/o.png"], ("--out exist.png/o.png", "not a folder")),
+])
+def test_existing_out_or_report_is_refused(argv, names, work, no_sigma, capsys):
+    (work / "d.png").mkdir()
+    (work / "blk_report.png").mkdir()
+    (work / "dangling.png").symlink_to("nowhere.png")
+    refused(argv, work, capsys, *names)
+
+
+def test_unwritable_out_folder_is_named_before_any_work(work, no_sigma, monkeypatch, capsys):
+    (work / "ro").mkdir()
+    if os.geteuid() != 0:
+        os.chmod(work / "ro", 0o555)
+    else:  # root writes through chmod: stand in for a read-only file system
+        def denied(*args, dir=None, **kwargs):
+            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
+
+        monkeypatch.setattr(apps_cli.tempfile, "mkstemp", denied)
+    try:
+        line = refused(["enhance", "in.png", "--out", "ro/o.png"], work, capsys, "--out ro/o.png", "not writable")
+    finally:
+        os.chmod(work / "ro", 0o755)
+    assert ".tmp" not in line
+
+
+@pytest.mark.parametrize("block", ["report", "result"])
+def test_a_blocked_write_leaves_neither_file(block, work, fake_sigma, monkeypatch, capsys):
+    """The report's (or the result's) path is taken while the σ map is computed: neither file is left behind."""
+    out = work / "o" / "res.png"
+    (work / "o").mkdir()
+    make_report = apps_cli.report
+
+    def report_then_block(tiles):
+        (out if block == "result" else apps_cli.report_path(out)).mkdir(parents=True)
+        return make_report(tiles)
+
+    monkeypatch.setattr(apps_cli, "report", report_then_block)
+    assert run_cli(["enhance", "in.png", "--out", str(out)]) == 2
+    assert "--out" in one_line(capsys)
+    blocked = out if block == "result" else apps_cli.report_path(out)
+    assert sorted(p.name for p in (work / "o").iterdir()) == [blocked.name]  # no result, report, or temp file
+    assert blocked.is_dir() and not any(blocked.iterdir())
+
+
+def test_a_failed_write_removes_the_folders_it_created(work, fake_sigma, monkeypatch, capsys):
+    def full_disk(files):
+        for path in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        raise OSError(28, "No space left on device", str(work / "new" / "deep" / ".res.png.tmp"))
+
+    monkeypatch.setattr(apps_cli.io, "write_set_atomic", full_disk)
+    before = snapshot(work)
+    assert run_cli(["enhance", "in.png", "--out", "new/deep/res.png"]) == 2
+    assert "--out new/deep/res.png" in one_line(capsys)
+    assert snapshot(work) == before
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["fuse", "f1", "--soft", "nan"], "--soft"),
+    (["fuse", "f1", "--soft", "0"], "--soft"),
+    (["fuse", "f1", "--soft", "-1"], "--soft"),
+    (["fuse", "f1", "--soft", "inf"], "--soft"),
+    (["enhance", "in.png", "--lam-max", "nan"], "--lam-max"),
+    (["enhance", "in.png", "--lam-max", "0"], "--lam-max"),
+    (["enhance", "in.png", "--lam-max", "-1"], "--lam-max"),
+    (["enhance", "in.png", "--lam-max", "inf"], "--lam-max"),
+    (["magnify", "in.png", "--mode", "scale", "--k", "inf"], "--k"),
+    (["magnify", "in.png", "--mode", "scale", "--k", "1e400"], "--k"),
+    (["magnify", "in.png", "--mode", "scale", "--k", "1e200"], "--k"),
+    (["magnify", "in.png", "--mode", "scale", "--k", "nan"], "--k"),
+    (["magnify", "in.png", "--mode", "scale", "--k", "0.5"], "--k"),
+    (["magnify", "in.png", "--mode", "scale", "--k", "two"], "--k"),
+])
+def test_bad_number_is_one_line_naming_the_option(argv, option, work, no_sigma, capsys):
+    refused(argv + ["--out", "o.png"], work, capsys, f"argument {option}")
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["enhance", "empty"], ("empty", "is a folder", "image file")),
+    (["magnify", "f1"], ("f1", "is a folder", "image file")),
+    (["fuse", "f1/a.png", "f1"], ("f1", "is a folder")),
+    (["fuse", "empty"], ("empty", "holds no images")),
+])
+def test_a_folder_where_an_image_is_expected_is_named(argv, names, work, no_sigma, capsys):
+    (work / "empty").mkdir()
+    line = refused(argv + ["--out", "o.png"], work, capsys, *names)
+    assert "not found" not in line
+
+
+@pytest.mark.parametrize("argv", [
+    ["enhance", "in.png", "--lam-max", "0.5", "--out", "o.jpg"],
+    ["magnify", "in.png", "--mode", "scale", "--k", "1", "--out", "new/o.png"],
+    ["fuse", "f1", "--soft", "0.5", "--out", "o.png"],
+])
+def test_good_values_write_the_result_and_its_report(argv, work, fake_sigma, capsys):
+    before = snapshot(work)
+    assert run_cli(argv) == 0, capsys.readouterr().err
+    out = Path(argv[-1])
+    assert io.read_image(out).shape == (H, W, 3)
+    assert io.read_image(apps_cli.report_path(out)).shape[0] == H
+    added = set(snapshot(work)) - set(before)
+    assert added <= {str(out), str(apps_cli.report_path(out)), str(out.parent)}
+    assert all(snapshot(work)[k] == v for k, v in before.items())
