@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from dmenet.config import DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, load_config
+from dmenet.config import DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, load_config, require_positive
 from dmenet.distill.models.teacher import TeacherConfig
 from dmenet.distill.models.unet import StudentConfig
 
@@ -62,6 +62,9 @@ class DistillDataConfig:
     val_side: int = 320
 
     def __post_init__(self) -> None:
+        require_positive(self, "data", ("batch",))
+        if self.preload_long_side is not None and self.preload_long_side < 1:
+            raise ConfigError(f"data.preload_long_side must be >= 1 px (or none), got {self.preload_long_side}")
         if self.crop < 32 or self.crop % 32:
             raise ConfigError(f"data.crop must be a positive multiple of 32, got {self.crop}")
         if not 0.0 < self.scale_min <= 1.0:
@@ -70,8 +73,8 @@ class DistillDataConfig:
             raise ConfigError(f"data.sharp_per_batch must be in [0, data.batch), got {self.sharp_per_batch}")
         if self.sharp_per_batch and not (self.sharp_images and self.sharp_list):
             raise ConfigError("data.sharp_per_batch > 0 needs data.sharp_images and data.sharp_list")
-        if self.val_side % 32:
-            raise ConfigError(f"data.val_side must be a multiple of 32, got {self.val_side}")
+        if self.val_side < 32 or self.val_side % 32:  # 0 or a negative side passed "% 32" and broke cv2.resize
+            raise ConfigError(f"data.val_side must be a positive multiple of 32, got {self.val_side}")
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,8 @@ class DistillTrainConfig:
         check_choice(self, "train", "device", DEVICES)
         if self.steps < 1 or self.ckpt_every < 1:
             raise ConfigError("train.steps and train.ckpt_every must be >= 1")
+        # log_every 0 divided by zero after config.yaml was written; threads 0 failed in torch
+        require_positive(self, "train", ("log_every", "keep_last", "threads"))
 
 
 @dataclass(frozen=True)

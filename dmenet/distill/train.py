@@ -40,6 +40,7 @@ from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator
+from dmenet.eval.runner import out_problem
 from syndof import cli
 from syndof.io import read_json_object, write_json_atomic, write_text_atomic
 
@@ -325,12 +326,61 @@ def _recipe(config_text: str) -> dict[str, object]:
     return {k: v for k, v in flat.items() if k not in {f"train.{r}" for r in RUNTIME}}
 
 
+def _run_config_problem(run_dir: Path) -> str | None:
+    """Why ``run_dir`` holds no distill run (None when its ``config.yaml`` reads as a distill config)."""
+    config_file = run_dir / "config.yaml"
+    if not config_file.is_file():
+        return "no config.yaml of a distill run"
+    try:
+        load_distill_config(config_file)
+    except (ValueError, OSError, yaml.YAMLError, TypeError, AttributeError) as exc:
+        return f"its config.yaml is not a distill config: {cli.error_line(exc)}"
+    return None
+
+
+def holds_distill_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is a distill-train run folder: its ``config.yaml`` reads as a distill config (a run
+    killed before its first checkpoint has one too; another tool's run folder does not)."""
+    return _run_config_problem(run_dir) is None
+
+
+def run_folder_problem(run_dir: Path, resume: bool) -> str | None:
+    """One line when ``run_dir`` cannot be used (checked before any work; nothing is changed), else None.
+
+    A new run (no ``resume``) needs a missing path or an empty folder: any other folder would have its
+    ``metrics.jsonl`` truncated and a config, val log and checkpoints mixed into it. ``resume`` needs a distill run
+    (:func:`holds_distill_run`)."""
+    if not resume:
+        if holds_distill_run(run_dir) or latest_checkpoint(run_dir) is not None:
+            return (f"--out {run_dir}: exists and holds a distill run; pass --resume to continue it, or choose a "
+                    "new --out (nothing was changed)")
+        return out_problem(run_dir, "distill-train starts a new run folder")
+    if (run_dir.is_symlink() or run_dir.exists()) and not run_dir.is_dir():
+        return f"--resume: {run_dir} is not a run folder (nothing was changed)"
+    why = _run_config_problem(run_dir)
+    if why is not None:
+        return f"--resume: {run_dir} holds no run ({why}); start a new run without --resume (nothing was changed)"
+    return None
+
+
 def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: int | None = None) -> Run:
-    """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests)."""
+    """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests).
+
+    Refused before any work (ConfigError, nothing changed): a new run into an existing non-empty folder, a resume
+    of a folder that holds no distill run, a resume with a config that differs from the run's."""
     torch.set_num_threads(cfg.train.threads)
     device = torch.device("cuda" if wants_cuda(cfg.train.device) else "cpu")  # refused before anything is written
+    run_dir = Path(run_dir)
+    problem = run_folder_problem(run_dir, resume)
+    if problem is not None:
+        raise ConfigError(problem)
     config_text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     config_file = run_dir / "config.yaml"
+    if resume:
+        before, now = _recipe(config_file.read_text()), _recipe(config_text)
+        differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        if differ:
+            raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
     start = 0
     stream = TrainStream(cfg.data, cfg.train.seed)
     val_items = labelled_items(cfg.data.images, cfg.data.masks, cfg.data.val_list)
@@ -341,14 +391,8 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
                  if cfg.data.sharp_val_images and cfg.data.sharp_val_list else [])
     torch.manual_seed(cfg.train.seed)
     run = build_run(cfg, device)
-    last = latest_checkpoint(run_dir) if run_dir.exists() else None
-    if last is not None and not resume:
-        raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume or choose a new --out")
-    if resume and last is not None:
-        before, now = _recipe(config_file.read_text()), _recipe(config_text)
-        differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-        if differ:
-            raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
+    last = latest_checkpoint(run_dir) if resume else None  # a resume before the first checkpoint starts at 0
+    if last is not None:
         start = load_checkpoint(last, run) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(config_file, config_text)
@@ -388,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("dmenet.distill.train", __doc__, EXAMPLE)
     p.add_argument("--config", help="YAML experiment file (default: the built-in defaults)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, config)")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the distill run in --out from its last checkpoint "
+                   "(without it, --out must be new or empty)")
     cli.add_set(p)
     a = p.parse_args(argv)
     train(load_distill_config(a.config, a.overrides), Path(a.out), a.resume)

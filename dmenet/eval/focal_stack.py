@@ -27,11 +27,15 @@ CLI::
 Methods come from the registry (:func:`dmenet.methods.make_method`): σ (px) for a method that gives σ, its blur
 map otherwise.
 
-writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps).
+writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all
+or nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2
+frames, frames of different sizes, no confident pixel) is listed with its reason under ``skipped`` in metrics.json
+and in summary.md. Two stacks with the same name (:func:`stack_name`) are refused.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -214,58 +218,100 @@ EXAMPLE = ("dmenet-focal-stack --stack ../shared/data/photos/real_dof/hifst_foca
            "--max-side 160 --out runs/focal_stack_example")
 
 
+def stack_folder(spec: str | Path) -> Path:
+    """The folder holding a stack spec's frames (the folder itself, or a glob pattern's parent), links resolved."""
+    spec = Path(spec)
+    return Path(os.path.realpath(spec if spec.is_dir() else spec.parent))
+
+
+def stacks_problem(specs: Sequence[str], out: str | Path) -> str | None:
+    """One line when the ``--stack`` specs and ``--out`` cannot make one clean report, else None (checked before any
+    work): two stacks with the same report name (:func:`stack_name`; their scores and panels would overwrite each
+    other), or an ``--out`` that is a stack folder or inside one (the report would be mixed with the frames)."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        name = stack_name(spec)
+        if name in seen:
+            return (f"--stack {seen[name]} {spec}: both are named {name!r} in the report (metrics.json keys and "
+                    f"{name}_panel.png); score them in separate runs, or give one a folder of another name")
+        seen[name] = spec
+    target = Path(os.path.realpath(out))
+    for spec in specs:
+        folder = stack_folder(spec)
+        if target == folder or folder in target.parents:
+            return f"--out {out}: is inside the stack folder {folder} of --stack {spec}; write the report elsewhere"
+    return None
+
+
+def _summary_markdown(rows: list[dict], skipped: dict[str, dict]) -> str:
+    from dmenet.eval.report import markdown_table
+
+    text = markdown_table(rows, ["stack", "method", "frames", "agreement", "chance", "agreement_pm1", "chance_pm1",
+                                 "rank_corr", "confident_fraction"])
+    if skipped:
+        listed = [{"stack": n, "folder": s["folder"], "reason": s["reason"].replace("|", "\\|")}
+                  for n, s in skipped.items()]
+        text += "\nSkipped stacks (not scored):\n\n" + markdown_table(listed, ["stack", "folder", "reason"])
+    return text
+
+
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    from dmenet.eval.report import markdown_table
+    from dmenet.eval.runner import out_problem, staged_folder
 
     p = cli.parser("dmenet.eval.focal_stack", __doc__, EXAMPLE)
     p.add_argument("--stack", nargs="+", required=True,
-                   help="focal stacks: folders, or quoted glob patterns of frames (sorted by name)")
+                   help="focal stacks: folders, or quoted glob patterns of frames (sorted by name); each needs its "
+                        "own name (folder name, or folder + pattern)")
     dcli.add_method(p, many=True, default=["dmenet"])
     dcli.add_model(p)
     dcli.add_inference(p, max_side=640)
     cli.add_device(p)
     cli.add_threads(p)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="new (or empty) report folder, written all or nothing")
     args = p.parse_args(argv)
+    problem = stacks_problem(args.stack, args.out) or out_problem(args.out, "the focal-stack report is a new folder")
+    if problem:
+        return cli.fail(problem)
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("dmenet.eval.focal_stack")
-    out = Path(args.out)
     options = dcli.method_options(args, max_side=None)  # frames are resized to --max-side when loaded
     methods = {str(c): method_map(c, options) for c in args.method}
-    results, rows = {}, []
-    for folder in args.stack:
-        name = stack_name(folder)
-        try:
-            names, frames, scale = load_stack(folder, args.max_side)
-        except io.InputError as exc:
-            log.error("skipping %s: %s", folder, exc)
-            continue
-        focus = reference_focus(frames)
-        mask = confident_mask(focus)
-        if not mask.any():
-            log.error("skipping %s: no confident pixels (no texture whose sharpest frame the reference can tell)",
-                      folder)
-            continue
-        maps = {m: blur_maps(frames, fn) for m, fn in methods.items()}
-        results[name] = {"folder": str(folder), "frames": names, "scale": scale,
-                         "methods": {m: score_stack(b, focus, mask).as_dict() for m, b in maps.items()}}
-        for m, score in results[name]["methods"].items():
-            rows.append({"stack": name, "method": m, **score})
-            log.info("%s %s: agreement %.3f (±1: %.3f, chance %.3f), rank corr %.3f", name, m, score["agreement"],
-                     score["agreement_pm1"], score["chance"], score["rank_corr"])
-        io.write_image(out / f"{name}_panel.png", panel(frames, maps, names))
-    if not results:
-        return cli.fail("no readable focal stack")
-    io.write_json_atomic(out / "metrics.json", {"reference": f"windowed Laplacian std, window {REFERENCE_WINDOW} px "
-                                                             f"per 640 px, peak ratio {PEAK_RATIO}",
-                                                "max_side": args.max_side, "stacks": results})
-    io.write_text_atomic(out / "summary.md", markdown_table(rows, ["stack", "method", "frames", "agreement",
-                                                                   "chance", "agreement_pm1", "chance_pm1",
-                                                                   "rank_corr", "confident_fraction"]))
+    results, rows, skipped = {}, [], {}
+    with staged_folder(args.out) as out:  # all or nothing: a failure or a signal leaves no partial report
+        for folder in args.stack:
+            name = stack_name(folder)
+            try:
+                names, frames, scale = load_stack(folder, args.max_side)
+            except io.InputError as exc:
+                log.error("skipping %s: %s", folder, exc)
+                skipped[name] = {"folder": str(folder), "reason": str(exc)}
+                continue
+            focus = reference_focus(frames)
+            mask = confident_mask(focus)
+            if not mask.any():
+                reason = "no confident pixels (no texture whose sharpest frame the reference can tell)"
+                log.error("skipping %s: %s", folder, reason)
+                skipped[name] = {"folder": str(folder), "reason": reason}
+                continue
+            maps = {m: blur_maps(frames, fn) for m, fn in methods.items()}
+            results[name] = {"folder": str(folder), "frames": names, "scale": scale,
+                             "methods": {m: score_stack(b, focus, mask).as_dict() for m, b in maps.items()}}
+            for m, score in results[name]["methods"].items():
+                rows.append({"stack": name, "method": m, **score})
+                log.info("%s %s: agreement %.3f (±1: %.3f, chance %.3f), rank corr %.3f", name, m,
+                         score["agreement"], score["agreement_pm1"], score["chance"], score["rank_corr"])
+            io.write_image(out / f"{name}_panel.png", panel(frames, maps, names))
+        if not results:  # raised inside the block: the staged folder is dropped, --out is left as it was
+            raise ValueError("no readable focal stack: " + "; ".join(f"{s['folder']}: {s['reason']}"
+                                                                      for s in skipped.values()))
+        io.write_json_atomic(out / "metrics.json", {
+            "reference": f"windowed Laplacian std, window {REFERENCE_WINDOW} px per 640 px, peak ratio {PEAK_RATIO}",
+            "max_side": args.max_side, "stacks": results, "skipped": skipped})
+        io.write_text_atomic(out / "summary.md", _summary_markdown(rows, skipped))
     return 0
 
 

@@ -5,11 +5,13 @@
 
 BASE and each CANDIDATE are method folders written by ``python -m dmenet.evaluate`` (their ``per_image.csv``), or
 the CSV files themselves. Rows are paired by ``stem``; both must hold the same stems (exit 2 naming one that is
-missing). For each candidate it prints the means, the mean difference Δ = candidate − base, its 95 % percentile
-bootstrap interval over images (``--resamples`` resampled image sets drawn by ``numpy.random.default_rng(seed)``,
-the same sets for every candidate), and on how many images the candidate is better (``--higher-is-better`` for
-metrics such as Fmax; lower is better by default, as for MAE). This is the test the project's rules name ("paired
-bootstrap, 10,000 resamples, seed 0"): rule g16's stage 1 reproduces to four decimals (``tests/test_evaluate.py``).
+missing), each stem once, with finite values; folders whose ``metrics.json`` name different benchmarks are refused.
+Every input is checked before anything is printed. For each candidate it prints the means, the mean difference
+Δ = candidate − base, its 95 % percentile bootstrap interval over images (``--resamples`` resampled image sets
+drawn by ``numpy.random.default_rng(seed)``, the same sets for every candidate), and on how many images the
+candidate is better (``--higher-is-better`` for metrics such as Fmax; lower is better by default, as for MAE).
+This is the test the project's rules name ("paired bootstrap, 10,000 resamples, seed 0"): rule g16's stage 1
+reproduces to four decimals (``tests/test_evaluate.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from syndof import cli
-from syndof.io import InputError
+from syndof.io import InputError, read_json_object
 
 
 @dataclass(frozen=True)
@@ -57,20 +59,55 @@ def paired_bootstrap(base: np.ndarray, candidate: np.ndarray, indices: np.ndarra
                   float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)), better, len(diff))
 
 
+def csv_path(path: Path) -> Path:
+    """The ``per_image.csv`` of an evaluation folder, or ``path`` itself when it names a file."""
+    return path / "per_image.csv" if path.is_dir() else path
+
+
 def read_per_image(path: Path, metric: str) -> dict[str, float]:
-    """{stem: value} of ``metric`` from an evaluation folder's ``per_image.csv`` (or that file)."""
-    path = path / "per_image.csv" if path.is_dir() else path
+    """{stem: value} of ``metric`` from an evaluation folder's ``per_image.csv`` (or that file).
+
+    Raises InputError naming the file: no such file, no rows, no ``stem`` / ``metric`` column, a stem listed twice
+    (which value would count?), or a value that is not a finite number (a mean over it is meaningless)."""
+    path = csv_path(path)
     if not path.is_file():
         raise InputError(path, "no per_image.csv (an output folder of python -m dmenet.evaluate)")
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "stem" not in rows[0] or metric not in rows[0]:
-        have = ", ".join(k for k in (rows[0] if rows else {}) if k != "stem")
-        raise InputError(path, f"no column {metric!r} (has: {have or 'no rows'})")
-    try:
-        return {r["stem"]: float(r[metric]) for r in rows}
-    except ValueError as exc:
-        raise InputError(path, f"column {metric!r}: {exc}") from None
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = list(reader.fieldnames or [])
+    if not columns:
+        raise InputError(path, "is empty (no header, no rows)")
+    missing = [c for c in ("stem", metric) if c not in columns]
+    if missing:
+        have = ", ".join(k for k in columns if k != "stem")
+        raise InputError(path, f"no column {missing[-1]!r} (has: {have or 'none'})")
+    if not rows:
+        raise InputError(path, "has a header but no rows (an evaluation of no images); nothing to compare")
+    values: dict[str, float] = {}
+    for r in rows:
+        stem, text = r["stem"], r[metric]
+        if stem in values:
+            raise InputError(path, f"stem {stem!r} is listed twice; an evaluation has one row per image")
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise InputError(path, f"stem {stem!r}: column {metric!r} is not a number ({text!r})") from None
+        if not np.isfinite(value):
+            raise InputError(path, f"stem {stem!r}: {metric} is {text}, not a finite number")
+        values[stem] = value
+    return values
+
+
+def benchmark_of(path: Path) -> str | None:
+    """The ``benchmark`` an evaluation folder's ``metrics.json`` names (beside ``per_image.csv``); None when there is
+    no metrics.json (a bare CSV) or it names none. An unreadable metrics.json is an InputError naming it."""
+    folder = path if path.is_dir() else path.parent if path.name == "per_image.csv" else None
+    if folder is None or not (folder / "metrics.json").is_file():
+        return None
+    meta = read_json_object(folder / "metrics.json")
+    benchmark = meta.get("benchmark")
+    return None if benchmark is None else str(benchmark)
 
 
 EXAMPLE = "dmenet-paired runs/eval_example runs/eval_example --metric mae"  # the evaluate example against itself
@@ -86,16 +123,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--resamples", type=cli.positive_int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    # every folder is read and checked before anything is printed: one error line, or the whole comparison
     base = read_per_image(a.base, a.metric)
     stems = sorted(base)
-    indices = bootstrap_indices(len(stems), a.resamples, a.seed)
-    print(f"{a.metric}: candidate − base over {len(stems)} images, 95 % bootstrap interval ({a.resamples} resamples, "
-          f"seed {a.seed}); base {a.base}: {np.mean([base[s] for s in stems]):.4f}")
-    for path in a.candidates:
-        cand = read_per_image(path, a.metric)
+    candidates = [(path, read_per_image(path, a.metric)) for path in a.candidates]
+    named = [(path, benchmark_of(path)) for path in [a.base, *a.candidates]]
+    named = [(path, b) for path, b in named if b is not None]
+    for path, benchmark in named[1:]:
+        if benchmark != named[0][1]:
+            raise InputError(path, f"is an evaluation of benchmark {benchmark!r}, {named[0][0]} of "
+                                   f"{named[0][1]!r}; paired differences need the same benchmark's images")
+    for path, cand in candidates:
         odd = sorted(set(stems) ^ set(cand))
         if odd:
             raise InputError(path, f"{len(odd)} stem(s) not in both evaluations, e.g. {odd[0]}")
+    indices = bootstrap_indices(len(stems), a.resamples, a.seed)
+    print(f"{a.metric}: candidate − base over {len(stems)} images, 95 % bootstrap interval ({a.resamples} resamples, "
+          f"seed {a.seed}); base {a.base}: {np.mean([base[s] for s in stems]):.4f}")
+    for path, cand in candidates:
         r = paired_bootstrap(np.array([base[s] for s in stems]), np.array([cand[s] for s in stems]), indices,
                              a.higher_is_better)
         print(f"{path}: {r.candidate:.4f}, Δ {r.delta:+.4f} [{r.low:+.4f}, {r.high:+.4f}], better on {r.better} of "

@@ -87,16 +87,17 @@ def stems_problem(path: str) -> str | None:
     return None
 
 
-def out_problem(out: str | os.PathLike) -> str | None:
+def out_problem(out: str | os.PathLike, writes: str = "evaluate writes a new folder") -> str | None:
     """``--out`` as one line when it would overwrite or mix with earlier files (anything but a missing path or an
-    empty real folder), else None. A report is written once: rerunning into the same folder would leave files of
-    two runs (e.g. one benchmark's PR curve beside another's metrics.json)."""
+    empty real folder), else None; ``writes`` says what the tool makes there. A report is written once: rerunning
+    into the same folder would leave files of two runs (e.g. one benchmark's PR curve beside another's
+    metrics.json)."""
     path = Path(out)
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         return f"--out {out}: exists and is not a folder (nothing was changed)"
     if path.is_dir() and any(path.iterdir()):
-        return (f"--out {out}: exists and is not empty; evaluate writes a new folder (choose another --out, or "
-                "delete it knowingly to redo; nothing was changed)")
+        return (f"--out {out}: exists and is not empty; {writes} (choose another --out, or delete it knowingly to "
+                "redo; nothing was changed)")
     return None
 
 

@@ -1,0 +1,130 @@
+"""distill-train / distill-calibrate refuse what would destroy or mislabel earlier work, and bad sizes, before any
+work: --out holding another tool's run (or a distill run without --resume), --resume of a folder that holds no run,
+data.val_side 0. Refusals exit 2 with one line and leave existing files byte-identical."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from test_distill import TINY, _dataset
+
+from dmenet.config import ConfigError, config_to_dict
+from dmenet.distill import calibrate
+from dmenet.distill import train as dtrain
+from dmenet.distill.config import load_distill_config
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _error(capsys, fn, argv) -> str:
+    assert fn(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.fixture
+def sets(tmp_path) -> list[str]:
+    return _dataset(tmp_path / "d") + TINY
+
+
+def _other_tool_run(folder: Path) -> dict[str, bytes]:
+    """A run folder of another tool: metrics.jsonl, its own config.yaml, a model file; no distill checkpoint."""
+    folder.mkdir(parents=True)
+    (folder / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n{"step": 1, "loss": 0.5}\n')
+    (folder / "config.yaml").write_text("model: {name: dmenet}\ntrain: {steps: 2}\n")
+    (folder / "model_last.safetensors").write_bytes(b"\x00" * 64)
+    return _snapshot(folder)
+
+
+def test_new_run_into_another_tools_run_folder_is_refused(tmp_path, sets, capsys):
+    out = tmp_path / "other"
+    before = _other_tool_run(out)
+    err = _error(capsys, dtrain.main, ["--out", str(out), "--set", *sets])
+    assert f"--out {out}" in err and "not empty" in err
+    assert _snapshot(out) == before  # metrics.jsonl not truncated, nothing mixed in
+
+
+def test_new_run_into_a_distill_run_says_resume(tmp_path, sets, capsys):
+    """A distill run killed before its first checkpoint (config.yaml + metrics.jsonl, no ckpt/) is a run too."""
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = load_distill_config(None, sets)
+    (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    (out / "metrics.jsonl").write_text('{"step": 0, "total": 1.0}\n')
+    before = _snapshot(out)
+    err = _error(capsys, dtrain.main, ["--out", str(out), "--set", *sets])
+    assert f"--out {out}" in err and "--resume" in err
+    assert _snapshot(out) == before
+    with pytest.raises(ConfigError, match="--resume"):
+        dtrain.train(cfg, out)
+    assert _snapshot(out) == before
+
+
+def test_new_run_into_a_file_is_refused(tmp_path, sets, capsys):
+    out = tmp_path / "file"
+    out.write_text("keep")
+    assert f"--out {out}" in _error(capsys, dtrain.main, ["--out", str(out), "--set", *sets])
+    assert out.read_text() == "keep"
+
+
+def test_resume_of_a_folder_without_a_run_is_refused(tmp_path, sets, capsys):
+    missing = tmp_path / "missing"
+    err = _error(capsys, dtrain.main, ["--out", str(missing), "--resume", "--set", *sets])
+    assert f"--resume: {missing} holds no run" in err
+    assert not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert f"--resume: {empty} holds no run" in _error(capsys, dtrain.main,
+                                                        ["--out", str(empty), "--resume", "--set", *sets])
+    assert not any(empty.iterdir())
+    other = tmp_path / "other"
+    before = _other_tool_run(other)
+    err = _error(capsys, dtrain.main, ["--out", str(other), "--resume", "--set", *sets])
+    assert f"--resume: {other} holds no run" in err and "not a distill config" in err
+    assert _snapshot(other) == before
+
+
+def test_resume_before_the_first_checkpoint_restarts_the_run(tmp_path, sets):
+    """A distill run killed before its first checkpoint resumes from step 0 (its rows re-logged once)."""
+    cfg = load_distill_config(None, sets)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    (out / "metrics.jsonl").write_text('{"step": 0, "total": 99.0}\n{"step": 1, "tot')
+    dtrain.train(cfg, out, resume=True)
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()
+             if "total" in json.loads(x)]
+    assert steps == [0, 1, 2, 3] and (out / "ckpt" / "step_000003" / "model.safetensors").is_file()
+    with pytest.raises(ConfigError, match=r"differs from this one in optim\.lr$"):
+        dtrain.train(load_distill_config(None, sets + ["optim.lr=1e-3"]), out, resume=True)
+
+
+@pytest.mark.parametrize("setting, key", [("data.val_side=0", "data.val_side"), ("data.val_side=-32", "data.val_side"),
+                                          ("data.preload_long_side=0", "data.preload_long_side"),
+                                          ("data.batch=0", "data.batch"), ("train.log_every=0", "train.log_every"),
+                                          ("train.threads=0", "train.threads"),
+                                          ("train.keep_last=0", "train.keep_last")])
+def test_bad_sizes_are_refused_before_training(tmp_path, sets, capsys, setting, key):
+    out = tmp_path / "run"
+    assert key in _error(capsys, dtrain.main, ["--out", str(out), "--set", *sets, setting])
+    assert not out.exists()  # no config.yaml, no metrics.jsonl
+
+
+def test_calibrate_refuses_val_side_0_naming_it(tmp_path, sets, capsys):
+    import torch
+
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.models.unet import EffUNet
+
+    torch.manual_seed(0)
+    save_distill_model(tmp_path / "student", "student", EffUNet(load_distill_config(None, sets).student))
+    err = _error(capsys, calibrate.main, ["--model", str(tmp_path / "student"), "--set", *sets, "data.val_side=0",
+                                          "--out", str(tmp_path / "cal")])
+    assert "data.val_side" in err and "cv2" not in err
+    assert not list(tmp_path.glob("cal*"))

@@ -1,0 +1,188 @@
+"""dmenet.eval.focal_stack and dmenet.eval.paired never mislabel or mix results: duplicate stack names, an existing
+--out or one inside a stack folder, evaluations of different benchmarks, duplicate stems and non-finite values are
+refused (exit 2, one line, files untouched); a focal-stack report is written all or nothing and lists the stacks it
+skipped; paired checks every input before printing anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_focal_stack import K, _stack
+
+from dmenet.eval import focal_stack as fs
+from dmenet.eval import paired
+from syndof import io
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _error(capsys, fn, argv) -> str:
+    assert fn(argv) == 2
+    captured = capsys.readouterr()
+    err = [ln for ln in captured.err.splitlines() if ln.startswith("error:") or "Traceback" in ln]
+    assert len(err) == 1 and "Traceback" not in err[0], captured.err
+    return err[0]
+
+
+@pytest.fixture
+def stacks(tmp_path) -> Path:
+    frames, _ = _stack(48, 64)
+    for k, frame in enumerate(frames):
+        io.write_image(tmp_path / "fs" / "s1" / f"f{k}.png", frame)
+        io.write_image(tmp_path / "fs2" / "s1" / f"f{k}.png", frame)
+        io.write_image(tmp_path / "fs" / "s2" / f"f{k}.png", frame)
+    io.write_image(tmp_path / "fs" / "one" / "a.png", frames[0])
+    io.write_image(tmp_path / "fs" / "mixed" / "a.png", frames[0])
+    io.write_image(tmp_path / "fs" / "mixed" / "b.png", frames[1][:30])
+    return tmp_path
+
+
+def _run(*argv) -> list[str]:
+    return [*argv, "--method", "lbp", "--max-side", "64"]
+
+
+# ------------------------------------------------------------------------------------------------ focal_stack
+def test_two_stacks_with_one_name_are_refused(stacks, capsys):
+    out = stacks / "out"
+    err = _error(capsys, fs.main, _run("--stack", str(stacks / "fs" / "s1"), str(stacks / "fs2" / "s1"),
+                                       "--out", str(out)))
+    assert "'s1'" in err and str(stacks / "fs" / "s1") in err and str(stacks / "fs2" / "s1") in err
+    assert not out.exists()
+
+
+def test_existing_out_is_refused_and_left_as_it_was(stacks, capsys):
+    out = stacks / "out"
+    out.mkdir()
+    (out / "old_panel.png").write_bytes(b"old panel")
+    (out / "metrics.json").write_text('{"old": true}')
+    before = _snapshot(out)
+    err = _error(capsys, fs.main, _run("--stack", str(stacks / "fs" / "s1"), "--out", str(out)))
+    assert f"--out {out}" in err and "not empty" in err
+    assert _snapshot(out) == before
+
+
+@pytest.mark.parametrize("where", ["s1", "s1/report", "s1/a/b"])
+def test_out_inside_a_stack_folder_is_refused(stacks, capsys, where):
+    stack = stacks / "fs" / "s1"
+    before = _snapshot(stack)
+    err = _error(capsys, fs.main, _run("--stack", str(stack), "--out", str(stacks / "fs" / where)))
+    assert "--out" in err and "stack folder" in err
+    assert _snapshot(stack) == before
+    # a glob pattern's folder counts too
+    err = _error(capsys, fs.main, _run("--stack", str(stack / "f*.png"), "--out", str(stacks / "fs" / where)))
+    assert "stack folder" in err
+    assert _snapshot(stack) == before
+
+
+def test_skipped_stacks_are_listed_with_their_reason(stacks):
+    out = stacks / "out"
+    assert fs.main(_run("--stack", str(stacks / "fs" / "s1"), str(stacks / "fs" / "one"),
+                        str(stacks / "fs" / "mixed"), "--out", str(out))) == 0
+    meta = json.loads((out / "metrics.json").read_text())
+    assert set(meta["stacks"]) == {"s1"} and meta["stacks"]["s1"]["methods"]["lbp"]["frames"] == K
+    skipped = meta["skipped"]
+    assert set(skipped) == {"one", "mixed"}
+    assert "at least 2 frames" in skipped["one"]["reason"] and skipped["one"]["folder"] == str(stacks / "fs" / "one")
+    assert "b.png" in skipped["mixed"]["reason"] and "differs from the stack" in skipped["mixed"]["reason"]
+    summary = (out / "summary.md").read_text()
+    assert "| s1 | lbp |" in summary and "Skipped" in summary
+    assert "| one |" in summary and "| mixed |" in summary and "at least 2 frames" in summary
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "s1_panel.png", "summary.md"]
+    assert not list(stacks.glob(".out.part-*"))
+
+
+def test_report_is_all_or_nothing(stacks, monkeypatch):
+    """A failure at the second stack leaves no --out (not the first stack's panel) and no staging folder."""
+    calls = []
+    real = fs.score_stack
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("method crashed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fs, "score_stack", failing)
+    out = stacks / "out"
+    with pytest.raises(RuntimeError, match="method crashed"):
+        fs.main(_run("--stack", str(stacks / "fs" / "s1"), str(stacks / "fs" / "s2"), "--out", str(out)))
+    assert not out.exists() and not list(stacks.glob(".out.part-*"))
+
+
+def test_no_readable_stack_writes_nothing(stacks, capsys):
+    out = stacks / "out"
+    err = _error(capsys, fs.main, _run("--stack", str(stacks / "fs" / "one"), "--out", str(out)))
+    assert "no readable focal stack" in err and "at least 2 frames" in err
+    assert not out.exists() and not list(stacks.glob(".out.part-*"))
+
+
+# ------------------------------------------------------------------------------------------------ paired
+def _evaluation(folder: Path, values, stems=None, benchmark: str | None = None, header: str = "stem,mae") -> Path:
+    folder.mkdir(parents=True)
+    stems = stems or [f"im{i}" for i in range(len(values))]
+    (folder / "per_image.csv").write_text(header + "\n" + "".join(f"{s},{v}\n" for s, v in zip(stems, values)))
+    if benchmark is not None:
+        (folder / "metrics.json").write_text(json.dumps({"benchmark": benchmark, "method": folder.name}))
+    return folder
+
+
+def _paired_error(capsys, argv) -> str:
+    assert paired.main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:"), captured.err
+    assert captured.out == ""  # nothing printed before the refusal
+    return err[0]
+
+
+def test_paired_refuses_different_benchmarks(tmp_path, capsys):
+    a = _evaluation(tmp_path / "a", [0.1, 0.2, 0.3], benchmark="cuhk_train")
+    b = _evaluation(tmp_path / "b", [0.2, 0.2, 0.3], benchmark="dut")
+    err = _paired_error(capsys, [str(a), str(b), "--metric", "mae"])
+    assert str(a) in err and str(b) in err and "cuhk_train" in err and "dut" in err
+    c = _evaluation(tmp_path / "c", [0.2, 0.1, 0.3], benchmark="cuhk_train")
+    assert paired.main([str(a), str(c), "--metric", "mae"]) == 0  # the same benchmark is compared
+    assert "better on 1 of 3" in capsys.readouterr().out
+    # the CSV itself names its folder's metrics.json too
+    assert "dut" in _paired_error(capsys, [str(a / "per_image.csv"), str(b / "per_image.csv"), "--metric", "mae"])
+
+
+def test_paired_refuses_duplicate_stems(tmp_path, capsys):
+    a = _evaluation(tmp_path / "a", [0.1, 0.2, 0.3])
+    b = _evaluation(tmp_path / "b", [0.1, 0.2, 0.3, 0.9], stems=["im0", "im1", "im2", "im1"])
+    err = _paired_error(capsys, [str(a), str(b), "--metric", "mae"])
+    assert str(b / "per_image.csv") in err and "'im1'" in err and "twice" in err
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_paired_refuses_non_finite_values(tmp_path, capsys, bad):
+    a = _evaluation(tmp_path / "a", [0.1, 0.2, 0.3])
+    b = _evaluation(tmp_path / "b", [0.1, bad, 0.3])
+    err = _paired_error(capsys, [str(a), str(b), "--metric", "mae"])
+    assert str(b / "per_image.csv") in err and "'im1'" in err and "finite" in err
+    err = _paired_error(capsys, [str(b), str(a), "--metric", "mae"])  # in the base as well
+    assert str(b / "per_image.csv") in err and "'im1'" in err
+
+
+def test_paired_says_when_a_csv_has_no_rows(tmp_path, capsys):
+    a = _evaluation(tmp_path / "a", [0.1, 0.2, 0.3])
+    b = _evaluation(tmp_path / "b", [])
+    err = _paired_error(capsys, [str(a), str(b), "--metric", "mae"])
+    assert str(b / "per_image.csv") in err and "no rows" in err and "no column" not in err
+    (b / "per_image.csv").write_text("")
+    assert "empty" in _paired_error(capsys, [str(a), str(b), "--metric", "mae"])
+    assert "no column 'fmax' (has: mae)" in _paired_error(capsys, [str(a), str(a), "--metric", "fmax"])
+
+
+def test_paired_checks_every_candidate_before_printing(tmp_path, capsys):
+    a = _evaluation(tmp_path / "a", [0.1, 0.2, 0.3])
+    good = _evaluation(tmp_path / "good", [0.2, 0.2, 0.3])
+    bad = _evaluation(tmp_path / "bad", [0.2, 0.2], stems=["im0", "x"])
+    err = _paired_error(capsys, [str(a), str(good), str(bad), "--metric", "mae"])
+    assert str(bad) in err and "not in both" in err
+    err = _paired_error(capsys, [str(a), str(good), str(tmp_path / "none"), "--metric", "mae"])
+    assert "no per_image.csv" in err
