@@ -122,7 +122,7 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
         try:
             os.rename(stage, target)  # atomic; replaces an empty folder, fails on one with files
         except OSError as exc:
-            raise ValueError(f"--out {out}: {exc.strerror or exc} when moving the finished report into place "
+            raise ValueError(f"--out {out}: {exc.strerror or exc} when moving the finished folder into place "
                              "(another run wrote there meanwhile?); nothing was written") from exc
     except BaseException:  # SIGTERM too: the CLI's entry point turns it into SystemExit (syndof.cli)
         shutil.rmtree(stage, ignore_errors=True)

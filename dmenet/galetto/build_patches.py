@@ -10,9 +10,16 @@
   ``--max-range`` px) and whose window in the sharp source photo passes the same sharpness test. Label =
   round(mean σ). It measures the shift from the uniform-blur patches the classifier trains on to real renders.
 
-Outputs (under ``--out``, each written atomically): ``split.json``, ``train.npz`` and ``val.npz`` (patches
-(N, 20, 32, 32) uint8, stem, y, x), ``test.npz`` (patches (M, 32, 32) uint8, label (M,) int64, stem, y, x);
-``syndof_test.npz`` has the test layout plus ``sigma`` (M,) float32, the window's mean ground-truth σ in px.
+Outputs (under ``--out``): ``split.json``, ``train.npz`` and ``val.npz`` (patches (N, 20, 32, 32) uint8, stem, y,
+x), ``test.npz`` (patches (M, 32, 32) uint8, label (M,) int64, stem, y, x); ``syndof_test.npz`` has the test layout
+plus ``sigma`` (M,) float32, the window's mean ground-truth σ in px.
+
+A set is written once and whole: ``--out`` must be missing or an empty folder (an earlier set is never replaced),
+the four files are built in a hidden sibling folder renamed to ``--out`` at the end, and that folder is removed on
+any failure, Ctrl-C or SIGTERM, so ``--out`` holds a whole set or nothing. Options are checked before any patch is
+made: ``--val-fraction`` must give train and val at least one photo each (0 < round(fraction × photos) < photos),
+``--test-count`` must be a multiple of 20 (the balanced test sample holds test_count / 20 patches per class).
+``--syndof`` may write into an existing folder (beside a patch set) but never replaces a ``syndof_test.npz``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import torch
 
 from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.choices import choices
+from dmenet.eval.runner import staged_folder
 from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions, to_gray255
 from syndof import cli
 from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
@@ -155,11 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=cli.positive_int, default=None, help="use the first N photos of each folder")
     args = ap.parse_args(argv)
+    out = Path(args.out)
     if args.syndof is not None:
         if args.sources is None:
             return cli.fail("--syndof needs --sources (the renders' sharp source photos)")
+        target = out / "syndof_test.npz"
+        if target.exists() or target.is_symlink():
+            return cli.fail(f"--out {out}: exists; {target.name} is already there (choose another --out, or delete it "
+                            "knowingly to rebuild; nothing was changed)")
         arrays = syndof_test(args.syndof, args.sources, args.stride, args.phi, args.smooth_sigma, args.max_range)
-        save_npz(Path(args.out) / "syndof_test.npz", arrays)
+        save_npz(target, arrays)
         counts = np.bincount(arrays["label"], minlength=NUM_CLASSES)
         print(f"syndof test: {len(arrays['label'])} windows of {len(set(arrays['stem']))} renders "
               f"(σ range ≤ {args.max_range:g} px); per class {counts[counts > 0].tolist()} for σ "
@@ -167,7 +180,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.photos is None:
         return cli.fail("give --photos (BSDS500 folder) or --syndof RENDERS --sources PHOTOS")
-    root, out = Path(args.photos), Path(args.out)
+    problem = out_problem(out)
+    if problem:
+        return cli.fail(problem)
+    if args.test_count % NUM_CLASSES:
+        return cli.fail(f"--test-count {args.test_count}: must be a multiple of {NUM_CLASSES} (the test sample holds "
+                        f"test_count / {NUM_CLASSES} patches of each class)")
+    if not 0.0 < args.val_fraction < 1.0:  # NaN too
+        return cli.fail(f"--val-fraction {args.val_fraction:g}: must be between 0 and 1 (exclusive)")
+    root = Path(args.photos)
     pool = list_images(root / "train") + list_images(root / "val")  # a missing folder: InputError → exit 2
     test = list_images(root / "test")
     if args.limit:
@@ -175,20 +196,47 @@ def main(argv: list[str] | None = None) -> int:
     if not pool or not test:
         return cli.fail(f"{root}: no photos in train/val or test")
     by_stem = {p.stem: p for p in pool}
+    if len(by_stem) != len(pool):
+        return cli.fail(f"{root}: the same photo name in train/ and val/ (the split pairs photos by name)")
+    n_val = int(round(args.val_fraction * len(by_stem)))
+    if not 0 < n_val < len(by_stem):
+        return cli.fail(f"--val-fraction {args.val_fraction:g}: gives {n_val} of {len(by_stem)} photos to val; train "
+                        "and val each need at least one (change it or --limit)")
     train, val = split_stems(list(by_stem), args.val_fraction, args.seed)
     settings = {k: getattr(args, k) for k in ("stride", "phi", "smooth_sigma", "blur", "val_fraction", "test_count",
                                               "seed")}
-    write_json_atomic(out / "split.json", {"rule": "seeded permutation of sorted train+val stems; first "
-                                           "val_fraction -> val; BSDS test photos -> test", **settings,
-                                           "train": train, "val": val, "test": sorted(p.stem for p in test)})
-    for name, stems in (("train", train), ("val", val)):
-        arrays = patches_of([by_stem[s] for s in stems], args.stride, args.phi, args.smooth_sigma, args.blur)
-        save_npz(out / f"{name}.npz", arrays)
-        print(f"{name}: {len(arrays['stem'])} sharp positions from {len(stems)} photos", flush=True)
-    arrays = patches_of(test, args.stride, args.phi, args.smooth_sigma, args.blur)
-    save_npz(out / "test.npz", subsample_test(arrays, args.test_count, args.seed))
-    print(f"test: {len(arrays['stem'])} sharp positions from {len(test)} photos -> {args.test_count} patches")
+    with staged_folder(out) as stage:  # all or nothing: removed on any failure, Ctrl-C or SIGTERM
+        write_json_atomic(stage / "split.json", {"rule": "seeded permutation of sorted train+val stems; first "
+                                                 "val_fraction -> val; BSDS test photos -> test", **settings,
+                                                 "train": train, "val": val, "test": sorted(p.stem for p in test)})
+        for name, stems in (("train", train), ("val", val)):
+            arrays = patches_of([by_stem[s] for s in stems], args.stride, args.phi, args.smooth_sigma, args.blur)
+            _need_positions(arrays, root, name, args)
+            save_npz(stage / f"{name}.npz", arrays)
+            print(f"{name}: {len(arrays['stem'])} sharp positions from {len(stems)} photos", flush=True)
+        arrays = patches_of(test, args.stride, args.phi, args.smooth_sigma, args.blur)
+        _need_positions(arrays, root, "test", args)
+        save_npz(stage / "test.npz", subsample_test(arrays, args.test_count, args.seed))
+    print(f"test: {len(arrays['stem'])} sharp positions from {len(test)} photos -> {args.test_count} patches; "
+          f"set written to {out}")
     return 0
+
+
+def _need_positions(arrays: dict[str, np.ndarray], root: Path, name: str, args) -> None:
+    """A set with no patch in one part would not train or test: InputError (the staged set is dropped)."""
+    if len(arrays["stem"]) == 0:
+        raise InputError(root, f"no sharp position in the {name} photos at --phi {args.phi:g} --stride "
+                         f"{args.stride} (lower --phi; nothing was written)")
+
+
+def out_problem(out: Path) -> str | None:
+    """``--out`` as one line when it is not a missing path or an empty folder (a set is never replaced)."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        return f"--out {out}: exists and is not a folder (nothing was changed)"
+    if out.is_dir() and any(out.iterdir()):
+        return (f"--out {out}: exists and is not empty; build_patches writes a whole new set (choose another --out, "
+                "or delete it knowingly to rebuild; nothing was changed)")
+    return None
 
 if __name__ == "__main__":
     raise SystemExit(main())

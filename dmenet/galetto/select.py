@@ -1,7 +1,11 @@
 """Score the inference candidates of ``experiments/galetto_selection.md`` on a SYNDOF validation folder
 (``python -m dmenet.galetto.select --val runs/gsyn_val --model M --out OUT``). One classifier pass per image and
 pre-denoise setting; each readout × refine candidate is derived from it. Writes ``OUT/selection.json`` with every
-candidate's mean label MAE and the winner by the rule's order and tolerance."""
+candidate's mean label MAE and the winner by the rule's order and tolerance.
+
+Checked before the model is loaded (exit 2, one line): ``OUT/selection.json`` must not exist (a selection is never
+replaced), and the val folder must hold at least one image in ``image/`` and a σ map in ``blur_map/`` for every one
+(the first image without one is named)."""
 
 from __future__ import annotations
 
@@ -39,6 +43,20 @@ def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | 
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
+def check_val_folder(root: Path) -> int:
+    """The number of renders of a SYNDOF folder; InputError (one line) without any image in ``image/``, or naming the
+    first image (sorted) without its σ map in ``blur_map/``."""
+    images = io.index_by_stem(root / "image")  # a missing folder: InputError naming it
+    maps = io.index_by_stem(root / "blur_map")
+    if not images:
+        raise io.InputError(root / "image", "no images to score")
+    missing = [path for stem, path in sorted(images.items()) if stem not in maps]
+    if missing:
+        raise io.InputError(missing[0], f"no σ map for it in {root / 'blur_map'} ({len(missing)} of {len(images)} "
+                            "images lack one)")
+    return len(images)
+
+
 def pick(scores: dict[str, float]) -> str:
     """Lowest MAE; within TOLERANCE of it, the first candidate in insertion (= the rule's) order."""
     best = min(scores.values())
@@ -62,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(ap)
     cli.add_threads(ap)
     args = ap.parse_args(argv)
+    target = args.out / "selection.json"
+    if args.out.exists() and not args.out.is_dir():
+        return cli.fail(f"--out {args.out}: exists and is not a folder (nothing was changed)")
+    if target.exists() or target.is_symlink():
+        return cli.fail(f"--out {args.out}: exists; it holds a selection.json already (choose another --out, or "
+                        "delete it knowingly to redo; nothing was changed)")
+    check_val_folder(args.val)  # InputError → exit 2, before the model is loaded
     cli.prepare_process(args)
     model = load_classifier(args.model, device=args.device)  # bad file: exit 2
     scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit)
@@ -73,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     final = pick({first: scores[first], key1: with_denoise[key1]})
     result = {"val": str(args.val), "model": args.model, "stride": args.stride, "limit": args.limit,
               "scores": {**scores, **with_denoise}, "stage1_winner": first, "winner": final, "readout_of_winner": mode}
-    io.write_json_atomic(args.out / "selection.json", result)
+    io.write_json_atomic(target, result)
     print(result)
     return 0
 

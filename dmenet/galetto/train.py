@@ -7,6 +7,14 @@ Each step draws ``batch`` (sharp position, σ ∈ 0…19, dihedral transform) tr
 validation top-1 on a fixed-seed balanced sample of ``val.npz``; the best one is also saved as
 ``RUN/best.safetensors`` + ``best.json`` (model only, loadable by :func:`load_classifier`). Scalars go to
 ``RUN/metrics.jsonl`` and W&B (mode passed explicitly, offline by default).
+
+A run has a folder of its own: without ``--resume``, ``--out`` must be missing or empty (a folder holding another
+run is refused, naming ``--resume`` when it has a checkpoint to continue), and never the ``--patches`` folder or a
+folder inside it. ``--resume`` compares the given config with the run's ``config.json`` before anything is written
+and refuses any difference (naming the keys) except ``train.device``, ``train.threads``, ``train.wandb`` (where it
+runs and logs, not what it trains) and ``train.steps`` (extending or shortening a run, never below the checkpoint's
+step; only with a constant lr, ``train.lr_min: null``, since the cosine schedule spans ``train.steps``). Metrics rows
+a killed run logged past its last checkpoint are dropped on resume, so no step is logged twice.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import dataclasses
 import json
 import math
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +39,9 @@ from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import ModelFileError, read_tensors
 from dmenet.training.checkpoint import CheckpointError, _flatten_optimizer, _unflatten_optimizer
+from dmenet.training.logging import truncate_metrics
 from syndof import cli
-from syndof.io import atomic_path, read_json_object, write_json_atomic, write_text_atomic
+from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic, write_text_atomic
 
 FORMAT = "galetto-classifier"
 
@@ -222,6 +232,81 @@ def load_state(run: Path, model, opt, gen: torch.Generator) -> tuple[int, float 
     return int(meta["step"]), meta["best"]
 
 
+RUNTIME = ("device", "threads", "wandb")  # train.* keys a resume may change: where it runs and logs, not what it trains
+RUN_FILES = ("last.json", "last.safetensors", "best.json", "best.safetensors", "config.json", "metrics.jsonl")
+
+
+def check_run_folder(run: Path, patches_dir: Path, resume: bool) -> None:
+    """Refuse (ConfigError / FileNotFoundError, one line, before anything is written) a run folder that is the patch
+    set's folder or inside it, a path that is not a folder, and, without ``resume``, a non-empty folder (naming
+    ``--resume`` when it holds a checkpoint); with ``resume``, a folder without ``last.json``."""
+    if run.resolve() == patches_dir.resolve() or patches_dir.resolve() in run.resolve().parents:
+        raise ConfigError(f"--out {run}: is the --patches folder {patches_dir} or inside it; a run writes into a "
+                          "folder of its own (nothing was changed)")
+    if run.is_symlink() and not run.is_dir() or run.exists() and not run.is_dir():
+        raise ConfigError(f"--out {run}: exists and is not a folder (nothing was changed)")
+    if resume:
+        if not (run / "last.json").is_file():
+            raise FileNotFoundError(f"{run}/last.json: nothing to resume")
+        return
+    if not run.is_dir() or not any(run.iterdir()):
+        return
+    held = [name for name in RUN_FILES if (run / name).exists()]
+    if "last.json" in held:
+        raise ConfigError(f"--out {run}: holds an earlier run ({', '.join(held)}); continue it with --resume, or "
+                          "train into another --out folder (nothing was changed)")
+    if held:
+        raise ConfigError(f"--out {run}: holds an earlier run that saved no checkpoint ({', '.join(held)}; nothing "
+                          "to --resume); delete it knowingly or train into another --out folder (nothing was changed)")
+    raise ConfigError(f"--out {run}: exists and is not empty; a run writes into a folder of its own (choose another "
+                      "--out; nothing was changed)")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_resume_config(cfg: GalettoConfig, run: Path) -> None:
+    """Refuse (ConfigError naming the keys) a resume whose config differs from ``run/config.json`` in anything but
+    the RUNTIME keys and ``train.steps`` (not below the checkpoint's step; only with a constant lr)."""
+    config_file = run / "config.json"
+    before = _flat(read_json_object(config_file))  # missing or bad: InputError naming it
+    now = _flat(json.loads(json.dumps(config_to_dict(cfg))))
+    free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
+    differ = sorted(k for k in before.keys() | now.keys() if k not in free and before.get(k) != now.get(k))
+    if before.get("train.steps") != now.get("train.steps") and cfg.train.lr_min is not None:
+        differ.append("train.steps (the cosine lr schedule, train.lr_min set, spans train.steps)")
+    if differ:
+        raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}; "
+                          "resume with the run's config, or train into another --out folder (nothing was changed)")
+    meta = read_json_object(run / "last.json")
+    done = meta.get("step")
+    if not isinstance(done, int):
+        raise CheckpointError(f"{run / 'last.json'}: no step")
+    if cfg.train.steps < done:
+        raise ConfigError(f"train.steps {cfg.train.steps}: below the step {done} of the checkpoint in {run} "
+                          "(nothing was changed)")
+
+
+def read_patches(path: Path) -> np.ndarray:
+    """The (N, 20, 32, 32) uint8 ``patches`` of a build_patches file; InputError naming it when unreadable."""
+    try:
+        with np.load(path) as data:
+            patches = data["patches"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(path, f"not a patch file of galetto-build-patches ({type(exc).__name__}: {exc})") from None
+    if patches.ndim != 4 or patches.shape[1] != NUM_CLASSES or len(patches) == 0 or patches.dtype != np.uint8:
+        raise InputError(path, f"patches {patches.dtype} {tuple(patches.shape)}: expected (N >= 1, {NUM_CLASSES}, "
+                         "32, 32) uint8")
+    return patches
+
+
 def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: bool = False) -> dict[str, float]:
     """Run (or continue) training; returns the last validation figures."""
     from dmenet.training.logging import RunLogger
@@ -229,10 +314,9 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
     t = cfg.train
     torch.set_num_threads(t.threads)
     run, patches_dir = Path(run), Path(patches_dir)
-    if not resume and (run / "last.json").exists():
-        raise FileExistsError(f"{run}: already holds a run; pass --resume to continue it")
-    if resume and not (run / "last.json").is_file():
-        raise FileNotFoundError(f"{run}/last.json: nothing to resume")
+    check_run_folder(run, patches_dir, resume)
+    if resume:
+        check_resume_config(cfg, run)
     # the device and the starting weights are checked before anything is written: a refusal leaves no run folder
     device = torch.device("cuda" if wants_cuda(t.device) else "cpu")
     torch.manual_seed(t.seed)
@@ -247,13 +331,15 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
         model.features.load_state_dict(imagenet_features_state(model, t.imagenet), strict=True)
     layout = training_layout(t.channels_last)
     model.to(device, memory_format=layout)
+    train_p = torch.from_numpy(read_patches(patches_dir / "train.npz"))
+    val_x, val_y = balanced_sample(read_patches(patches_dir / "val.npz"), t.val_count, t.seed + 1)
     run.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
-    train_p = torch.from_numpy(np.load(patches_dir / "train.npz")["patches"])
-    val_x, val_y = balanced_sample(np.load(patches_dir / "val.npz")["patches"], t.val_count, t.seed + 1)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     gen = torch.Generator().manual_seed(t.seed)
     step, best = load_state(run, model, opt, gen) if resume else (0, None)
+    if resume:
+        truncate_metrics(run / "metrics.jsonl", step)  # rows a killed run logged past its last checkpoint
     logger = RunLogger(run, mode=t.wandb, project=t.wandb_project, config=config_to_dict(cfg), resume=resume)
     metrics: dict[str, float] = {}
     running, tic = [], time.time()
@@ -310,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("train.npz", "val.npz"):
         if not (Path(args.patches) / name).is_file():
             return cli.fail(f"{Path(args.patches) / name}: not found (run galetto-build-patches)")
-    train(cfg, args.patches, args.out, args.resume)  # FileExistsError / FileNotFoundError → exit 2
+    train(cfg, args.patches, args.out, args.resume)  # a refused --out / --resume: ConfigError → exit 2
     return 0
 
 if __name__ == "__main__":

@@ -1,0 +1,260 @@
+"""Galetto & Deng commands never lose or mislabel earlier work: build_patches writes a whole set or nothing and never
+replaces one, galetto.train refuses folders that hold something else and resumes only with the run's own config,
+galetto.select never replaces a selection and checks its val folder first. Refusals are exit 2 with one line and
+leave every existing file byte-identical."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dmenet.galetto import build_patches, select
+from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+from dmenet.galetto.train import main as train_main, save_classifier
+from syndof import io as sio
+
+TINY_TRAIN = ["--config", "experiments/galetto_tiny.yaml", "--threads", "1", "--set", "model.blocks=2",
+              "model.head_channels=16"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path → bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_error_line(capsys) -> str:
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".part-" in p.name)
+
+
+# ------------------------------------------------------------------------------------------------ build_patches
+@pytest.fixture()
+def photos(tmp_path):
+    """A BSDS500-like folder: 3 + 1 train/val photos and 2 test photos, 160×120 random texture (sharp everywhere)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "bsds"
+    for part, n in (("train", 3), ("val", 1), ("test", 2)):
+        for i in range(n):
+            sio.write_image(root / part / f"{part}{i}.png", rng.random((120, 160, 3)))
+    return root
+
+
+def build(photos: Path, out: Path, *extra: str) -> int:
+    return build_patches.main(["--photos", str(photos), "--out", str(out), "--stride", "64", "--test-count", "40",
+                               "--val-fraction", "0.25", *extra])
+
+
+def test_build_patches_writes_a_whole_set_and_never_replaces_one(photos, tmp_path, capsys):
+    out = tmp_path / "set"
+    assert build(photos, out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["split.json", "test.npz", "train.npz", "val.npz"]
+    split = json.loads((out / "split.json").read_text())
+    assert len(split["train"]) == 3 and len(split["val"]) == 1
+    assert len(np.load(out / "test.npz")["label"]) == 40
+    assert leftovers(tmp_path) == []
+    before = snapshot(out)
+    capsys.readouterr()
+    assert build(photos, out, "--seed", "1") == 2  # another seed into the same folder: refused, nothing changed
+    assert f"--out {out}: exists" in one_error_line(capsys)
+    assert snapshot(out) == before
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert build(photos, copy, "--val-fraction", "1.0") == 2
+    one_error_line(capsys)
+    assert snapshot(copy) == before
+    (tmp_path / "file").write_text("x")
+    assert build(photos, tmp_path / "file") == 2 and "not a folder" in one_error_line(capsys)
+    (tmp_path / "empty").mkdir()  # an empty folder is filled
+    assert build(photos, tmp_path / "empty") == 0 and len(list((tmp_path / "empty").iterdir())) == 4
+
+
+@pytest.mark.parametrize("option, value", [("--val-fraction", "1.0"), ("--val-fraction", "0"),
+                                           ("--val-fraction", "-0.5"), ("--val-fraction", "nan"),
+                                           ("--val-fraction", "0.1"),  # 0.1 × 4 photos rounds to no val photo
+                                           ("--val-fraction", "0.9"),  # … and to no train photo
+                                           ("--test-count", "5"), ("--test-count", "30")])
+def test_build_patches_refuses_bad_options_before_any_work(photos, tmp_path, capsys, option, value):
+    out = tmp_path / "set"
+    assert build(photos, out, option, value) == 2
+    assert option in one_error_line(capsys)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_build_patches_without_sharp_positions_writes_nothing(photos, tmp_path, capsys):
+    out = tmp_path / "set"
+    assert build(photos, out, "--phi", "1e12") == 2
+    assert "no sharp position" in one_error_line(capsys)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("stop", [SystemExit(143), KeyboardInterrupt()])  # SIGTERM (syndof.cli) and Ctrl-C
+def test_build_patches_interrupted_leaves_no_half_set(photos, tmp_path, monkeypatch, stop):
+    """Stopped after split.json and train.npz were written: neither --out nor its staging folder is left."""
+    real, calls = build_patches.patches_of, []
+
+    def patches_of(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise stop
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build_patches, "patches_of", patches_of)
+    out = tmp_path / "set"
+    with pytest.raises(type(stop)):
+        build(photos, out)
+    assert len(calls) == 2 and not out.exists() and leftovers(tmp_path) == []
+    monkeypatch.setattr(build_patches, "patches_of", real)
+    assert build(photos, out) == 0  # the rerun starts clean
+
+
+def test_build_patches_syndof_test_is_not_replaced(tmp_path, capsys):
+    out = tmp_path / "set"
+    out.mkdir()
+    (out / "syndof_test.npz").write_bytes(b"earlier")
+    (tmp_path / "r" / "image").mkdir(parents=True)
+    assert build_patches.main(["--syndof", str(tmp_path / "r"), "--sources", str(tmp_path), "--out", str(out)]) == 2
+    assert "syndof_test.npz" in one_error_line(capsys)
+    assert (out / "syndof_test.npz").read_bytes() == b"earlier"
+
+
+# -------------------------------------------------------------------------------------------------------- train
+def fake_patches(folder: Path, n: int = 12) -> Path:
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for name in ("train", "val"):
+        np.savez(folder / f"{name}.npz", patches=rng.integers(0, 255, (n, 20, 32, 32), dtype=np.uint8))
+    return folder
+
+
+def train(patches: Path, out: Path, *extra: str) -> int:
+    sets = [e for e in extra if "=" in e]
+    flags = [e for e in extra if "=" not in e]
+    return train_main(TINY_TRAIN + sets + ["--patches", str(patches), "--out", str(out), *flags])
+
+
+def test_resume_with_another_config_is_refused_before_anything_is_written(tmp_path, capsys):
+    data = fake_patches(tmp_path / "p")
+    run = tmp_path / "run"
+    assert train(data, run, "train.steps=2") == 0
+    before = snapshot(run)
+    capsys.readouterr()
+    assert train(data, run, "model.width=0.5", "train.steps=6", "--resume") == 2
+    line = one_error_line(capsys)
+    assert "model.width" in line and "train.steps" not in line and "config.json" in line
+    assert snapshot(run) == before
+    assert train(data, run, "train.lr=0.002", "--resume") == 2
+    assert "train.lr" in one_error_line(capsys)
+    assert snapshot(run) == before
+    # a cosine schedule spans train.steps: extending it would change the schedule of the steps already done
+    assert train(data, run, "train.lr_min=0.0", "train.steps=4", "--resume") == 2
+    assert "train.lr_min" in one_error_line(capsys)
+    assert train(data, run, "train.steps=1", "--resume") == 2  # below the checkpoint's step 2
+    assert "train.steps 1" in one_error_line(capsys)
+    assert snapshot(run) == before
+    # where it runs and how long: allowed; rows a killed run logged past its checkpoint are dropped
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 3, "loss": 9.0}) + "\n{\"step\": 4, \"lo")
+    assert train(data, run, "train.steps=4", "train.threads=2", "--resume") == 0
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 4
+    assert json.loads((run / "last.json").read_text())["step"] == 4
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(r.get("loss") != 9.0 for r in rows) and sorted(r["step"] for r in rows) == [r["step"] for r in rows]
+
+
+def test_run_folder_must_be_its_own(tmp_path, capsys):
+    data = fake_patches(tmp_path / "p")
+    patch_files = snapshot(data)
+    assert train(data, data) == 2  # beside train.npz
+    assert "--patches" in one_error_line(capsys)
+    assert train(data, data / "run") == 2  # inside the patch set
+    one_error_line(capsys)
+    assert snapshot(data) == patch_files and not (data / "run").exists()
+
+    killed = tmp_path / "killed"  # a run killed before its first checkpoint: config + metrics rows, no last.json
+    assert train(data, tmp_path / "full", "train.steps=2") == 0
+    killed.mkdir()
+    for name in ("config.json", "metrics.jsonl"):
+        shutil.copy(tmp_path / "full" / name, killed / name)
+    before = snapshot(killed)
+    capsys.readouterr()
+    assert train(data, killed, "train.seed=5") == 2
+    assert "no checkpoint" in one_error_line(capsys)
+    assert snapshot(killed) == before
+
+    full = snapshot(tmp_path / "full")
+    assert train(data, tmp_path / "full", "train.seed=5") == 2
+    assert "--resume" in one_error_line(capsys)
+    assert snapshot(tmp_path / "full") == full
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert train(data, other) == 2 and "not empty" in one_error_line(capsys)
+    assert snapshot(other) == {"notes.txt": b"mine"}
+
+
+def test_unreadable_patch_file_is_one_line_and_creates_no_run(tmp_path, capsys):
+    data = fake_patches(tmp_path / "p")
+    (data / "val.npz").write_bytes(b"not a zip")
+    assert train(data, tmp_path / "run") == 2
+    assert "val.npz" in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------------------------- select
+@pytest.fixture()
+def val_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "val"
+    for i in range(2):
+        sio.write_image(root / "image" / f"r{i}.png", rng.random((48, 64, 3)))
+        sio.write_sigma_map(root / "blur_map" / f"r{i}.png", np.full((48, 64), 2.0 * i, np.float32))
+    return root
+
+
+@pytest.fixture()
+def model_file(tmp_path):
+    torch.manual_seed(0)
+    save_classifier(tmp_path / "tiny", BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=2)))
+    return tmp_path / "tiny.safetensors"
+
+
+def run_select(val: Path, model: Path, out: Path) -> int:
+    return select.main(["--val", str(val), "--model", str(model), "--stride", "32", "--threads", "1",
+                        "--out", str(out)])
+
+
+def test_select_never_replaces_a_selection(val_folder, model_file, tmp_path, capsys):
+    out = tmp_path / "sel"
+    assert run_select(val_folder, model_file, out) == 0
+    before = snapshot(out)
+    assert list(before) == ["selection.json"]
+    capsys.readouterr()
+    assert run_select(val_folder, model_file, out) == 2
+    assert "selection.json" in one_error_line(capsys)
+    assert snapshot(out) == before
+
+
+def test_select_checks_the_val_folder_first(val_folder, model_file, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    (empty / "image").mkdir(parents=True)
+    (empty / "blur_map").mkdir()
+    assert run_select(empty, model_file, tmp_path / "a") == 2
+    assert "image" in one_error_line(capsys)
+    (val_folder / "blur_map" / "r1.png").unlink()
+    assert run_select(val_folder, model_file, tmp_path / "b") == 2
+    assert "r1.png" in one_error_line(capsys)
+    shutil.rmtree(val_folder / "blur_map")
+    assert run_select(val_folder, model_file, tmp_path / "c") == 2
+    assert "blur_map" in one_error_line(capsys)
+    assert not any((tmp_path / n).exists() for n in "abc")
