@@ -31,7 +31,7 @@ import torch
 
 from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.choices import choices
-from dmenet.eval.runner import staged_folder
+from dmenet.eval.runner import out_problem, staged_folder
 from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions, to_gray255
 from syndof import cli
 from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.photos is None:
         return cli.fail("give --photos (BSDS500 folder) or --syndof RENDERS --sources PHOTOS")
-    problem = out_problem(out)
+    problem = out_problem(out, "build_patches writes a whole new set")
     if problem:
         return cli.fail(problem)
     if args.test_count % NUM_CLASSES:
@@ -228,15 +228,6 @@ def _need_positions(arrays: dict[str, np.ndarray], root: Path, name: str, args) 
         raise InputError(root, f"no sharp position in the {name} photos at --phi {args.phi:g} --stride "
                          f"{args.stride} (lower --phi; nothing was written)")
 
-
-def out_problem(out: Path) -> str | None:
-    """``--out`` as one line when it is not a missing path or an empty folder (a set is never replaced)."""
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        return f"--out {out}: exists and is not a folder (nothing was changed)"
-    if out.is_dir() and any(out.iterdir()):
-        return (f"--out {out}: exists and is not empty; build_patches writes a whole new set (choose another --out, "
-                "or delete it knowingly to rebuild; nothing was changed)")
-    return None
 
 if __name__ == "__main__":
     raise SystemExit(main())
