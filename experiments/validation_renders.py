@@ -19,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from syndof import cli  # noqa: E402 - after the path line above
+
 COUNT, SEED = 24, 216
 FOLDERS = ("image", "blur_map", "depth")
 SHA256 = "643fb250a9e73be5706a49a38442f05a086f999631c3de7ab88feaf9f6d1f41f"  # runs/gsyn_val16 as scored
@@ -32,9 +34,9 @@ def folder_digest(out: Path) -> tuple[str, dict[str, str]]:
     return total, files
 
 
+@cli.entry_point
 def main(argv=None) -> int:
     from dmenet.galetto.build_patches import split_stems
-    from syndof import cli
     from syndof.generate import main as generate
     from syndof.io import list_images
 
@@ -45,16 +47,19 @@ def main(argv=None) -> int:
     ap.add_argument("--digest", action="store_true", help="only print the digest of an existing --out")
     args = ap.parse_args(argv)
     if args.digest:
+        if not all((args.out / folder).is_dir() for folder in FOLDERS):
+            return cli.fail(f"--out {args.out}: not a render folder (needs {', '.join(FOLDERS)})")
         print(folder_digest(args.out)[0])
         return 0
-    if args.out.exists():
-        return cli.fail(f"--out {args.out} exists; remove it first")
+    src = args.out.with_name(args.out.name + "_src")
+    for path in (args.out, src):  # the source links too: a foreign photo there would be rendered
+        if path.exists() or path.is_symlink():
+            return cli.fail(f"{path} exists; remove it first")
     bsds = args.shared / "photos" / "bsds500"
     pool = list_images(bsds / "train") + list_images(bsds / "val")
     by_stem = {p.stem: p for p in pool}
     _, val = split_stems(list(by_stem), 0.15, 0)
-    src = args.out.with_name(args.out.name + "_src")
-    src.mkdir(parents=True, exist_ok=True)
+    src.mkdir(parents=True)
     for stem in val:
         link = src / by_stem[stem].name
         if not link.exists():

@@ -144,6 +144,9 @@ non_negative_int = _checked_number(int, "an integer", lambda v: v >= 0, ">= 0", 
                                    "argparse type: an integer ≥ 0.")
 positive_float = _checked_number(float, "a number", lambda v: v > 0 and math.isfinite(v), "a finite number > 0",
                                  "positive_float", "argparse type: a finite number > 0 (not nan, not inf).")
+non_negative_float = _checked_number(float, "a number", lambda v: v >= 0 and math.isfinite(v),
+                                     "a finite number >= 0", "non_negative_float",
+                                     "argparse type: a finite number ≥ 0 (not nan, not inf).")
 
 
 # ------------------------------------------------------------------------------------------------------ shared flags

@@ -381,3 +381,34 @@ def test_stage5_data_links_the_2_dec_sets_and_refuses_an_existing_folder(tmp_pat
     missing = subprocess.run(["bash", script, str(tmp_path / "nope"), str(tmp_path / "s6"), str(shared)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "not found" in missing.stderr and not (tmp_path / "s6").exists()
+
+
+def test_cache_dmenet_resumes_only_under_its_own_settings(tmp_path, capsys):
+    """experiments/distill/cache_dmenet.py: a rerun with the same settings resumes (nothing redone); other settings,
+    a folder it did not write, or --out in --images are refused (exit 2) and nothing changes."""
+    spec = importlib.util.spec_from_file_location("cache_dmenet", REPO / "experiments" / "distill" / "cache_dmenet.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    from syndof.io import write_image
+
+    for stem in ("a", "b"):
+        write_image(images / f"{stem}.png", rng.random((40, 48, 3)).astype(np.float32))
+    stems = tmp_path / "list.txt"
+    stems.write_text("a\nb\n")
+    out = tmp_path / "cache"
+    base = ["--images", str(images), "--list", str(stems), "--method", "laplacian"]
+    assert module.main([*base, "--out", str(out)]) == 0 and "2 written" in capsys.readouterr().out
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert module.main([*base, "--out", str(out)]) == 0 and "0 written" in capsys.readouterr().out
+    assert module.main([*base, "--out", str(out), "--flips", "2"]) == 2
+    assert "other settings (flips 1)" in capsys.readouterr().err
+    assert module.main([*base, "--out", str(images)]) == 2 and "--images" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "a.png").write_bytes(b"someone's map")
+    assert module.main([*base, "--out", str(foreign)]) == 2 and "not a cache" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert (foreign / "a.png").read_bytes() == b"someone's map"

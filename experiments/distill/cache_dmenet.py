@@ -14,10 +14,31 @@ from pathlib import Path
 
 from dmenet.distill.split import read_split
 from syndof import cli
-from syndof.io import InputError, read_image, write_image
+from syndof.io import InputError, read_image, read_json_object, write_image, write_json_atomic
 
 EXAMPLE = ("python experiments/distill/cache_dmenet.py --images ../shared/data/cuhk/train_image "
            "--list experiments/distill/tiny_val.txt --out runs/distill_cache_example")
+
+
+SETTINGS = "cache.json"
+"""The settings a cache folder's maps were made with (method, flips, source folder)."""
+
+
+def settings_problem(out: Path, record: dict) -> str | None:
+    """One line when ``out`` holds maps made otherwise than ``record`` says (a rerun would skip them as done and mix
+    two targets), or files without a :data:`SETTINGS` record; else None (a new folder, or the same settings: the
+    cache resumes)."""
+    info = out / SETTINGS
+    if info.is_file():
+        earlier = read_json_object(info)
+        differ = sorted(k for k in record.keys() | earlier.keys() if record.get(k) != earlier.get(k))
+        if differ:
+            was = ", ".join(f"{k} {earlier.get(k)!r}" for k in differ)
+            return f"--out {out}: holds maps made with other settings ({was}); choose another --out"
+        return None
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        return f"--out {out}: exists and is not a cache of this script (no {SETTINGS}); choose another --out"
+    return None
 
 
 @cli.entry_point
@@ -40,9 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     missing = [s for s in stems if s not in files]
     if missing:
         return cli.fail(f"{len(missing)} listed stems not in {a.images} (first {missing[0]})")
+    out, images = Path(a.out).resolve(), Path(a.images).resolve()
+    if out == images or images in out.parents or out in images.parents:
+        return cli.fail(f"--out {a.out}: is, holds or lies inside --images {a.images}; the maps go to a folder of "
+                        "their own")
+    record = {"method": a.method, "flips": a.flips, "images": str(images)}
+    problem = settings_problem(out, record)
+    if problem:
+        return cli.fail(problem)
     est = make_method(a.method, MethodOptions(flips=a.flips))
-    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / SETTINGS, record)  # a resumed cache continues only under the same settings
     skipped, t0, done = [], time.time(), 0
     for stem in stems:
         target = out / f"{stem}.png"

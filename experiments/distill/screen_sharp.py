@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     p.prog = "python experiments/distill/screen_sharp.py"  # a data-preparation script, not a console script
     p.add_argument("--images", required=True, help="folder of photos")
     p.add_argument("--out", required=True, help="list of kept stems (refused if it exists)")
-    p.add_argument("--max-fraction", type=float, default=0.02, help="most blurred-tile fraction kept (default 0.02)")
-    p.add_argument("--max-sigma", type=float, default=1.5, help="tile σ (px) counted as blurred (default 1.5)")
+    p.add_argument("--max-fraction", type=cli.non_negative_float, default=0.02,
+                   help="most blurred-tile fraction kept (default 0.02)")
+    p.add_argument("--max-sigma", type=cli.positive_float, default=1.5,
+                   help="tile σ (px) counted as blurred (default 1.5)")
     a = p.parse_args(argv)
     if Path(a.out).exists():
         return cli.fail(f"{a.out} exists; a screening list is never rewritten")
@@ -73,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         scores.append(frac)
         if frac <= a.max_fraction:
             kept.append(f.stem)
+    if not scores:  # every photo failed: a list of nothing would only block the rerun
+        print(f"error: {a.images}: no photo could be screened; nothing written", file=sys.stderr)
+        return 1
     head = (f"# sharp-everywhere screen of {a.images}: blurred-tile fraction <= {a.max_fraction} "
             f"(σ_tile > {a.max_sigma} px)\n")
     write_text_atomic(a.out, head + "\n".join(kept) + "\n")
