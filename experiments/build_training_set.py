@@ -212,6 +212,23 @@ def refuse_stale(folder: Path, wanted: set[str], what: str) -> None:
                              "build): remove the folder and build again")
 
 
+BSDS_SOURCES = {"src_bsds_trainval": ("train", "val"), "src_bsds_test": ("test",)}
+"""Synthesis-source folders and the BSDS500 splits whose accepted photos they link."""
+
+
+def link_bsds_sources(bsds: Path, out: Path, scores: dict[str, dict], threshold: float) -> None:
+    """Link the BSDS500 photos the screen accepts (``scores``, :func:`screen_bsds`) into the synthesis-source folders
+    (:data:`BSDS_SOURCES`). A folder holding a photo the screen now excludes (an earlier build with another
+    ``--blur-threshold``) is refused before anything is linked: the renders would use it."""
+    for folder, parts in BSDS_SOURCES.items():
+        wanted = {Path(k).name for k, s in scores.items() if s["accepted"] and k.split("/")[0] in parts}
+        refuse_stale(out / folder, wanted, f"the BSDS500 photos the screen accepts (--blur-threshold {threshold:g})")
+    for folder, parts in BSDS_SOURCES.items():
+        for key, s in sorted(scores.items()):
+            if key.split("/")[0] in parts and s["accepted"]:
+                link(bsds / key, out / folder / Path(key).name)
+
+
 SHARP_PREFIX = "sharp_"
 """Stem prefix of the sharp-everywhere negatives in ``labelled_neg`` (BSDS500 stems are bare numbers)."""
 
@@ -286,6 +303,23 @@ def write_cuhk_train(data: Path, split_file: Path, labelled: Path, real: Path) -
             "real_cuhk": f"the same {len(stems)} CUHK training photos, unlabelled"}
 
 
+INPUT_FOLDERS = ("photos/bsds500/train", "photos/bsds500/val", "photos/bsds500/test", "cuhk/train_image", "cuhk/gt",
+                 "rgbd/pynet_bokeh/images", "rgbd/pynet_bokeh/depth_maps", "photos/real_dof")
+"""Folders of ``shared/data`` the build reads (checked before anything is written)."""
+
+
+def inputs_problem(data: Path, out: Path, screen_only: bool) -> str | None:
+    """One line when a folder the build reads is missing (only BSDS500 for ``--screen-only``) or ``--out`` lies in
+    ``shared/data``; else None. Checked before anything is written: the BSDS screen alone takes many minutes."""
+    needed = INPUT_FOLDERS[:3] if screen_only else INPUT_FOLDERS
+    missing = [f for f in needed if not (data / f).is_dir()]
+    if missing:
+        return f"--shared: {data / missing[0]} is not a folder ({len(missing)} of the build's inputs missing)"
+    if data.resolve() == out.resolve() or data.resolve() in out.resolve().parents:
+        return f"--out {out}: lies inside the shared data {data}; the build writes a folder of its own"
+    return None
+
+
 def build(shared: Path, out: Path, workers: int, threshold: float, seed: int,
           split_file: Path = Path("experiments/cuhk_split.json"),
           sharp_list: Path = Path("experiments/distill/bsds_sharp_train.txt")) -> dict:
@@ -301,10 +335,7 @@ def build(shared: Path, out: Path, workers: int, threshold: float, seed: int,
     splits: dict[str, list[str]] = {"excluded_bsds": sorted(k for k, s in scores.items() if not s["accepted"])}
 
     # Synthesis sources: accepted BSDS train+val (random depth), EBB! (estimated depth), test: accepted BSDS test.
-    for split, folder in (("train", "src_bsds_trainval"), ("val", "src_bsds_trainval"), ("test", "src_bsds_test")):
-        for key, s in sorted(scores.items()):
-            if key.startswith(split + "/") and s["accepted"]:
-                link(bsds / key, out / folder / Path(key).name)
+    link_bsds_sources(bsds, out, scores, threshold)
     ebb_img, ebb_depth = out / "src_ebb" / "image", out / "src_ebb" / "depth"
     for path in sio.list_images(data / "rgbd" / "pynet_bokeh" / "images"):
         img = sio.read_image(path)
@@ -417,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", type=Path, default=Path("../shared"))
     p.add_argument("--out", type=Path, default=Path("runs/lite_data"))
     cli.add_workers(p, default=2, help="generator worker processes")
-    p.add_argument("--blur-threshold", type=float, default=1.5)
+    p.add_argument("--blur-threshold", type=cli.positive_float, default=1.5)
     p.add_argument("--seed", type=int, default=2019)
     p.add_argument("--split", type=Path, default=Path("experiments/cuhk_split.json"),
                    help="CUHK split file (dmenet.data.splits); its train subset is S's labelled set")
@@ -426,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screen-only", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    problem = inputs_problem(args.shared / "data", args.out, args.screen_only)
+    if problem:
+        return cli.fail(problem)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.screen_only:
         scores = screen_bsds(args.shared / "data" / "photos" / "bsds500", args.out, args.blur_threshold)
@@ -435,8 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         splits = build(args.shared, args.out, args.workers, args.blur_threshold, args.seed, args.split,
                        args.sharp_list)
     except sio.InputError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        return cli.fail(str(exc))
     print(json.dumps({k: (v if not isinstance(v, list) or len(v) < 12 else f"{len(v)} items")
                       for k, v in splits.items()}, indent=1))
     return 0

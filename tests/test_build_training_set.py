@@ -176,3 +176,39 @@ def test_labelled_neg_adds_sharp_photos_with_all_sharp_masks(tmp_path):
     sharp_list.write_text("101\n")
     with pytest.raises(io.InputError, match="sharp_303"):
         mod.write_labelled_with_negatives(data, out / "labelled", sharp_list, out / "labelled_neg")
+
+
+def test_a_rerun_with_another_screen_keeps_no_excluded_source(tmp_path):
+    """The synthesis sources are the photos the screen accepts: a folder from a build with another
+    --blur-threshold that holds a now-excluded photo is refused, named, before anything is linked."""
+    mod = _module()
+    bsds = tmp_path / "bsds500"
+    for key in ("train/1.jpg", "val/2.jpg", "test/3.jpg"):
+        (bsds / key).parent.mkdir(parents=True, exist_ok=True)
+        (bsds / key).write_bytes(b"photo")
+    out = tmp_path / "out"
+    scores = {k: {"accepted": True} for k in ("train/1.jpg", "val/2.jpg", "test/3.jpg")}
+    mod.link_bsds_sources(bsds, out, scores, 1.5)
+    assert sorted(p.name for p in (out / "src_bsds_trainval").iterdir()) == ["1.jpg", "2.jpg"]
+    mod.link_bsds_sources(bsds, out, scores, 1.5)  # the same screen again: idempotent
+    scores["val/2.jpg"]["accepted"] = False
+    with pytest.raises(io.InputError, match="2.jpg"):
+        mod.link_bsds_sources(bsds, out, scores, 0.5)
+    assert sorted(p.name for p in (out / "src_bsds_test").iterdir()) == ["3.jpg"]
+
+
+def test_missing_inputs_stop_the_build_before_anything_is_written(tmp_path, capsys):
+    mod = _module()
+    data = _fake_shared(tmp_path / "shared")  # CUHK and xu100 / DUT only: BSDS500, EBB! and the real photos missing
+    out = tmp_path / "out"
+    assert mod.main(["--shared", str(tmp_path / "shared"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "photos/bsds500/train is not a folder" in err[0] and not out.exists()
+    for bsds_split in ("train", "val", "test"):
+        (data / "photos" / "bsds500" / bsds_split).mkdir(parents=True)
+    assert mod.main(["--shared", str(tmp_path / "shared"), "--out", str(data / "x"), "--screen-only"]) == 2
+    assert "lies inside the shared data" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        mod.main(["--shared", str(tmp_path / "shared"), "--out", str(out), "--blur-threshold", "nan"])
+    assert exit_.value.code == 2 and "--blur-threshold" in capsys.readouterr().err
+    assert not out.exists() and not (data / "x").exists()
