@@ -496,3 +496,14 @@ def test_select_cli_reads_a_run_and_skips_removed_checkpoints(tmp_path, capsys):
     assert "none of the 2 validated checkpoints" in capsys.readouterr().err
     assert select.main([str(tmp_path / "nowhere")]) == 2
     assert "no validation log" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", ["33", "0", "-64", "4096", "1000000000"])
+def test_summary_size_is_checked(size, capsys):
+    """distill-summary --size: multiples of 32 up to MAX_SIZE; anything else exit 2, one line naming --size."""
+    from dmenet.distill import summary
+
+    with pytest.raises(SystemExit) as exit_:
+        summary.main(["--config", "experiments/distill/tiny.yaml", "--size", size])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "--size" in err[0]
