@@ -504,6 +504,7 @@ def test_summary_size_is_checked(size, capsys):
     from dmenet.distill import summary
 
     with pytest.raises(SystemExit) as exit_:
-        summary.main(["--config", "experiments/distill/tiny.yaml", "--size", size])
+        summary.main(["--config", str(Path(__file__).resolve().parents[1] / "experiments" / "distill" / "tiny.yaml"),
+                      "--size", size])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1 and "--size" in err[0]
