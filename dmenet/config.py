@@ -69,6 +69,11 @@ def wants_cuda(device: str) -> bool:
     return device == "cuda" or (device == "auto" and torch.cuda.is_available())
 
 
+MAX_CROP = 2048
+"""Largest ``data.crop`` (px): 8× the paper's 240-px crop, a training sample upscaled to it stays within what the
+image resize handles (a 100000-px crop made cv2 fail mid-run, after the run folder was written)."""
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Training data folders and augmentation (docs/method.md §6).
@@ -78,7 +83,8 @@ class DataConfig:
         real: unlabelled real photos (searched recursively).
         labelled: labelled real folder (``image/`` + ``gt/`` binary blur masks paired by stem).
         gt_polarity: "white-blurred" (CUHK) or "white-sharp" (xu100, DUT); targets are always 1 = blurred.
-        crop: square training crop in px (multiple of 16).
+        crop: square training crop in px (multiple of 16, at most MAX_CROP: every sample is upscaled to at least
+            the crop before cropping, so a crop far above any photo's side only fails inside the image resize).
         max_min_side: images whose shorter side exceeds this are first downscaled to it (σ rescaled; paper 800);
             None keeps the size.
         vflip: random vertical flip (p = 0.5). rot90: random rotation by k·90°, k uniform in {0, 1, 2, 3}.
@@ -110,8 +116,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.gt_polarity not in POLARITIES:
             raise ConfigError(f"data.gt_polarity must be one of {POLARITIES}, got {self.gt_polarity!r}")
-        if self.crop < 16 or self.crop % 16:
-            raise ConfigError(f"data.crop must be a positive multiple of 16, got {self.crop}")
+        if self.crop < 16 or self.crop % 16 or self.crop > MAX_CROP:
+            raise ConfigError(f"data.crop must be a positive multiple of 16 in [16, {MAX_CROP}] px, got {self.crop}")
         if not 0.0 < self.scale_min <= 1.0:
             raise ConfigError(f"data.scale_min must be in (0, 1] (downscaling only), got {self.scale_min}")
         if not 0.0 <= self.scale_p <= 1.0:

@@ -7,6 +7,11 @@ rank draws its own batches, gradients are averaged by DistributedDataParallel, r
 
 Run folder: ``config.yaml`` (resolved), ``metrics.jsonl``, ``checkpoints/{step_*/,last.json,best.json}``,
 ``model_last.safetensors`` + ``.json`` (loadable by ``dmenet.models.model_io.load_model_file``), ``replicas.json``.
+
+Refused before anything is written (exit 2, one line): a new run whose ``--out`` is not missing or empty, is / lies
+inside / holds an input folder (--synthetic, --real, --labelled) or holds the --config or --init-from file; a
+``--resume`` whose config differs from the run's (``config.yaml`` and the checkpoint's record) in anything but
+``train.steps`` (never below the checkpoint's step), ``train.device``, ``train.wandb`` and ``--threads``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, dump_config, load_config, wants_cuda
+from dmenet.config import (ConfigError, ExperimentConfig, config_from_dict, config_to_dict, dump_config, load_config,
+                           wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -116,6 +122,117 @@ def refuse_earlier_run(run_dir: Path) -> None:
                           "train into another --out folder (nothing was changed)")
 
 
+INPUT_FOLDERS = (("synthetic", "--synthetic"), ("real", "--real"), ("labelled", "--labelled"))
+"""data.* folders a run reads (with the option that sets each): never the run folder, inside it, or around it."""
+
+
+def _same_or_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (both resolved: symlinks and ``..`` followed)."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def check_new_run_folder(cfg: ExperimentConfig, run_dir: Path, config_file: str | Path | None = None) -> None:
+    """Refuse (ConfigError, one line naming the option, before anything is read or written) an ``--out`` for a new
+    run that is not a folder of its own: a path that is not a folder; the --synthetic / --real / --labelled folder,
+    a folder inside one or one holding one (the run would be mixed into a data set, or a data set into the run); a
+    folder holding the --config file or the --init-from / model.init model file (config.yaml would overwrite the
+    one, the run would be mixed into the other's); an earlier run of this trainer (:func:`refuse_earlier_run`:
+    continue it with --resume); any other non-empty folder."""
+    run_dir = Path(run_dir)
+    if run_dir.is_symlink() and not run_dir.is_dir() or run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir}: exists and is not a folder (nothing was changed)")
+    for key, option in INPUT_FOLDERS:
+        value = getattr(cfg.data, key)
+        if not value:
+            continue
+        folder = Path(value)
+        if _same_or_inside(run_dir, folder) or _same_or_inside(folder, run_dir):
+            raise ConfigError(f"--out {run_dir}: is, is inside or holds the {option} folder {folder} (data.{key}); "
+                              "a run writes into a folder of its own (choose another --out; nothing was changed)")
+    inputs = [("--config", config_file), ("--init-from", cfg.train.init_from), ("model.init", cfg.model.init)]
+    for option, value in inputs:
+        if value and _same_or_inside(Path(value), run_dir) and _names_a_file(Path(value)):
+            raise ConfigError(f"--out {run_dir}: holds the {option} file {value}, which the run would overwrite or "
+                              "mix its files with (choose another --out; nothing was changed)")
+    refuse_earlier_run(run_dir)
+    held = sorted(p.name for p in run_dir.iterdir()) if run_dir.is_dir() else []
+    if held:
+        shown = ", ".join(held[:4]) + (", …" if len(held) > 4 else "")
+        raise ConfigError(f"--out {run_dir}: exists and is not empty ({shown}) and holds no run of dmenet.train to "
+                          "--resume; a new run writes into a folder of its own (choose another --out; nothing was "
+                          "changed)")
+
+
+def _names_a_file(path: Path) -> bool:
+    """A file, or a model file given without its suffix (``RUN/model_last`` → ``model_last.safetensors``)."""
+    return path.is_file() or path.with_name(path.name + ".safetensors").is_file() or \
+        path.with_name(path.name + ".json").is_file()
+
+
+RUNTIME = ("device", "wandb")
+"""train.* keys a resume may change: where it runs and logs, not what it trains (as dmenet.distill.train and
+dmenet.galetto.train; --threads is no config key). train.steps may change too, never below the checkpoint's step."""
+PATH_KEYS = ("data.synthetic", "data.real", "data.labelled", "model.init", "train.init_from")
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _same_value(key: str, a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    if key in PATH_KEYS and isinstance(a, str) and isinstance(b, str):  # the same folder spelt another way
+        return Path(a).resolve() == Path(b).resolve()
+    return False
+
+
+def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
+    """Refuse (ConfigError / CheckpointError, one line, before anything is written) a ``--resume`` that would mislabel
+    the run: a config that differs from the run's ``config.yaml`` or from the record in its last checkpoint's
+    ``train.json`` in anything but the RUNTIME keys and ``train.steps``, or a ``train.steps`` below the checkpoint's
+    step. Returns the checkpoint folder to resume from."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume: --out {run_dir} is not a run folder (nothing was changed)")
+    config_file = run_dir / "config.yaml"
+    folder = checkpoint.resolve(run_dir)
+    meta = checkpoint.read_meta(folder)
+    done = meta.get("step")
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise checkpoint.CheckpointError(f"{folder / 'train.json'}: 'step' must be a non-negative integer, "
+                                         f"got {done!r}")
+    records = [(str(config_file), config_to_dict(load_config(config_file)))]
+    if meta.get("config"):
+        try:
+            records.append((str(folder / "train.json"), config_to_dict(config_from_dict(meta["config"]))))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise checkpoint.CheckpointError(f"{folder / 'train.json'}: its config record does not read as a "
+                                             f"config ({cli.error_line(exc)})") from None
+    now = _flat(config_to_dict(cfg))
+    free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
+    for source, record in records:
+        before = _flat(record)
+        differ = sorted(k for k in before.keys() | now.keys()
+                        if k not in free and not _same_value(k, before.get(k), now.get(k)))
+        if differ:
+            raise ConfigError(f"--resume: the config differs from the run's ({source}) in {', '.join(differ)}; "
+                              f"{folder / 'model.safetensors'} (step {done}) was trained with the run's config: "
+                              f"resume with it (only train.steps, {', '.join(sorted(free - {'train.steps'}))} and "
+                              "--threads may change), or train into another --out folder (nothing was changed)")
+    if cfg.train.steps < done:
+        raise ConfigError(f"--resume: train.steps {cfg.train.steps} (--steps) is below the step {done} of the "
+                          f"checkpoint {folder}; a resume can only extend a run (nothing was changed)")
+    return folder
+
+
 def _stream_seed(seed: int, domain: int, rank: int) -> int:
     return derived_seed(seed, domain * 10_007 + rank * 101)
 
@@ -189,11 +306,16 @@ def _panel(trainer: Trainer, batch: dict[str, torch.Tensor]) -> Any:
     return to_uint8_panel(batch["image"][:1], pred, batch["label"][:1])
 
 
-def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> dict[str, Any]:
-    """Run (or continue) training; returns a summary dict (steps, last losses, paths)."""
+def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
+          config_file: str | Path | None = None) -> dict[str, Any]:
+    """Run (or continue) training; returns a summary dict (steps, last losses, paths). ``config_file``: the YAML the
+    config was read from (a new run's --out must not hold it). Refused before any work: see
+    :func:`check_new_run_folder` (a new run) and :func:`check_resume` (a resume)."""
     run_dir = Path(run_dir)
-    if not resume:
-        refuse_earlier_run(run_dir)
+    if resume:  # checked on every rank before torch.distributed starts, so before rank 0 writes anything
+        resume_from = check_resume(cfg, run_dir)
+    else:
+        check_new_run_folder(cfg, run_dir, config_file)
     device, rank, world = setup_device(cfg)
     is_main = rank == 0
     torch.manual_seed(cfg.train.seed)
@@ -209,13 +331,15 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False) -> d
     model = model.to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch)
     if resume:
-        checkpoint.load_checkpoint(checkpoint.resolve(run_dir), trainer, streams, rank)
+        checkpoint.load_checkpoint(resume_from, trainer, streams, rank)
         log.info("resumed %s at step %d", run_dir, trainer.step)
     if is_main:  # only now that the config has built the data, the model and the optimisers (and loaded a resume)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
         if resume:
             truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
+            for stale in checkpoint.remove_stale_temporaries(run_dir):  # a checkpoint a killed run left half-written
+                log.info("removed %s (a checkpoint left half-written)", stale)
     logger = RunLogger(run_dir, cfg.train.wandb, cfg.train.wandb_project, config_to_dict(cfg), resume) \
         if is_main else None
     t = cfg.train
@@ -288,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.prepare_process(args, auto_device=True)
     try:
         cfg = resolve_config(args)
-        summary = train(cfg, args.out, resume=args.resume)
+        summary = train(cfg, args.out, resume=args.resume, config_file=None if args.resume else args.config)
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

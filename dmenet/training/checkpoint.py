@@ -30,6 +30,7 @@ from dmenet.models import model_io
 from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT_VERSION = 1
+TMP_SUFFIX = ".tmp"  # ``checkpoints/.step_XXXXXXXX.tmp/``: a checkpoint being written (renamed when complete)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -123,10 +124,23 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step_{trainer.step:08d}"
     final = ckpt_root / name
-    tmp = ckpt_root / f".{name}.tmp"
+    tmp = ckpt_root / f".{name}{TMP_SUFFIX}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    try:  # any exit before the rename (an error, a full disk, Ctrl-C, SIGTERM → SystemExit) removes the partial one
+        _write_checkpoint(tmp, trainer, streams, config, extra)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
 
+
+def _write_checkpoint(tmp: Path, trainer, streams: dict[str, Any], config: dict[str, Any],
+                      extra: dict[str, Any] | None) -> None:
+    """The files of :func:`save_checkpoint` into the temporary folder ``tmp``."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "step": trainer.step, "epoch": trainer.epoch,
                             "stage": trainer.cfg.train.stage, "config": config, "init": trainer.model.init_info,
@@ -147,10 +161,17 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
     with atomic_path(tmp / "train.safetensors") as path:
         save_file(tensors, str(path), metadata={"format": "dmenet-train", "format_version": str(FORMAT_VERSION)})
     write_json_atomic(tmp / "train.json", meta)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    return final
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete ``checkpoints/.step_*.tmp/`` folders a killed run left half-written (never a checkpoint: one is only
+    renamed into place once complete); returns those removed."""
+    root = Path(run_dir) / "checkpoints"
+    stale = sorted(p for p in root.glob(f".step_*{TMP_SUFFIX}") if p.is_dir() and not p.is_symlink()) \
+        if root.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path)
+    return stale
 
 
 def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None, keep_last: int = 1) -> bool:
