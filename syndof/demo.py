@@ -6,11 +6,13 @@ Usage::
 
 Writes the samples to ``DIR/syndof/`` (the usual SYNDOF layout, see :mod:`syndof.generate`) and
 ``DIR/contact_sheet.png``: one row per sample — defocused image | σ map (inferno, 0 … σ_max) | layered depth.
-No download and no GPU needed.
+No download and no GPU needed. ``DIR/.syndof-demo.json`` records the SHA-256 of the sheets the demo wrote: an
+existing contact_sheet.png that the demo did not write is refused (exit 2) before any work, never overwritten.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -24,6 +26,48 @@ from syndof.viz import colorize, contact_sheet
 
 DEMO_MAX_SIZE = 320
 """Long side (px) of the demo's sources: keeps the CPU demo to about a minute."""
+SHEET_NAME = "contact_sheet.png"
+MARKER = ".syndof-demo.json"
+"""``{"contact_sheet_sha256": [...]}``: digests of the sheets this demo wrote into the folder (the last few, the
+newest last); recorded before the sheet is written, so a run killed in between leaves a sheet still recognised."""
+KEEP_DIGESTS = 8
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _recorded_digests(out_dir: Path) -> list[str]:
+    try:
+        digests = json.loads((out_dir / MARKER).read_text()).get("contact_sheet_sha256", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [d for d in digests if isinstance(d, str)] if isinstance(digests, list) else []
+
+
+def sheet_made_by_demo(out_dir: str | Path) -> bool:
+    """``out_dir/contact_sheet.png`` was written by this demo: its digest is in :data:`MARKER`, or (a demo folder
+    from before the marker) the folder holds only the sheet and ``syndof/``, a dataset of syndof.generate."""
+    out_dir = Path(out_dir)
+    sheet = out_dir / SHEET_NAME
+    if not sheet.is_file() or sheet.is_symlink():
+        return False
+    if _sha256(sheet) in _recorded_digests(out_dir):
+        return True
+    if {p.name for p in out_dir.iterdir()} - {MARKER} != {SHEET_NAME, "syndof"}:
+        return False
+    try:
+        ds = json.loads((out_dir / "syndof" / "dataset.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(ds, dict) and ds.get("format") == "syndof" and ds.get("generator") == "syndof.generate"
+
+
+def check_sheet_path(out_dir: str | Path) -> None:
+    """Refuse (ValueError naming it) an existing ``out_dir/contact_sheet.png`` that the demo did not write."""
+    sheet = Path(out_dir) / SHEET_NAME
+    if (sheet.exists() or sheet.is_symlink()) and not sheet_made_by_demo(out_dir):
+        raise ValueError(f"{sheet}: exists and was not written by the demo; move it or choose another --out")
 
 
 def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_size: int | None = DEMO_MAX_SIZE,
@@ -35,6 +79,7 @@ def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_s
     """
     out_dir = Path(out_dir)
     data_dir = out_dir / "syndof"
+    check_sheet_path(out_dir)  # before the work: a sheet of someone else's is never replaced
     summary = generate(data_dir, count=count, seed=seed, max_size=max_size, progress=progress)
     if summary.written + summary.done == 0:
         raise RuntimeError(f"the demo generated no sample ({summary.line()})")
@@ -47,8 +92,16 @@ def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_s
         sigma = sio.read_sigma_map(data_dir / "blur_map" / f"{stem}.png")
         depth = sio.read_image(data_dir / "depth" / f"{stem}_depth.png")
         rows.append([image, colorize(sigma, vmax=units.max_sigma(max_coc)), depth])
-    sheet_path = out_dir / "contact_sheet.png"
-    sio.write_image(sheet_path, contact_sheet(rows, tile=192))
+    sheet_path = out_dir / SHEET_NAME
+    check_sheet_path(out_dir)  # again: a file that appeared while the samples were generated
+    data = sio.encode_image(sheet_path, contact_sheet(rows, tile=192))
+    digest = hashlib.sha256(data).hexdigest()
+    known = [d for d in _recorded_digests(out_dir) if d != digest]
+    if sheet_path.is_file():  # the sheet there now (the demo's, checked above) stays recognised until replaced
+        current = _sha256(sheet_path)
+        known = [d for d in known if d != current] + ([current] if current != digest else [])
+    sio.write_json_atomic(out_dir / MARKER, {"contact_sheet_sha256": (known + [digest])[-KEEP_DIGESTS:]})
+    sio.write_bytes_atomic(sheet_path, data)
     return sheet_path
 
 

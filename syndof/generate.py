@@ -22,10 +22,14 @@ Output layout (docs/method.md §10), for a sample stem ``{i:06d}_{source}``::
     DIR/depth/{stem}_depth.png               8-bit min–max merged (layered) depth, 3 channels
     DIR/meta/{stem}.json                     the sample's manifest entry, written last (= "sample complete")
     DIR/manifest.jsonl                       all meta/*.json entries, sorted by stem, rebuilt at the end
-    DIR/dataset.json                         {"format": "syndof", "max_coc": …, "sigma_encoding": …}
+    DIR/dataset.json                         {"format": "syndof", "max_coc": …, "sigma_encoding": …, the inputs}
 
 Resume: a sample whose files all exist is skipped, so re-running a killed command finishes the rest. Every file is
-written atomically. Bad inputs are logged (one line naming the file) and counted as failed; the run goes on.
+written atomically. A rerun must repeat the settings and inputs recorded in dataset.json (``RECIPE_KEYS``,
+``INPUT_KEYS``: the resolved --images / --depths folders, --depth-scale, the number of sources); otherwise, and
+for an existing non-empty --out that is not a dataset of this generator, or an --out that is, holds or lies in an
+input folder, it stops (exit 2, one line) before writing anything. Bad inputs are logged (one line naming the file)
+and counted as failed; the run goes on.
 Summary: ``N written, M skipped, K failed`` (skipped = already complete, or max σ above σ_max as in the original);
 the exit status is non-zero only when every sample failed.
 """
@@ -36,6 +40,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -344,17 +349,45 @@ RECIPE_KEYS = ("max_coc", "kernel", "seed", "noise", "jpeg_quality", "max_size",
 whose dataset.json or meta lacks ``merge_tolerance`` was rendered exactly (0); dataset.json and meta record it only
 when it is above 0, so an exact folder's files are the same as before the option existed."""
 MIN_MAX_SIZE = 16
+INPUT_KEYS = ("images", "depths", "depth_scale", "n_sources")
+"""dataset.json fields naming what the samples were made from: the resolved --images and --depths folders (null:
+the built-in data / random depth), --depth-scale (null: the depth format's default) and the number of sources
+(sample i uses source i mod n_sources). A rerun must repeat them; a dataset.json without one of them (written
+before they were recorded) leaves it unknown, and it is then not added while the folder holds samples."""
+MAX_MAX_COC = 255
+"""Largest --max-coc: the renderer builds a max_coc² kernel per CoC layer and the layer count grows with max_coc, so
+memory and time grow about as max_coc³ (255: σ_max 63.5 px, ~1 min and ~0.3 GB for a 64×48 image; 100000: a
+MemoryError per sample). SYNDOF's own value is 29."""
+DATASET_FORMAT = "syndof"
+GENERATOR = "syndof.generate"
+
+
+def _number_in(value, lo: float, hi: float) -> bool:
+    try:
+        return math.isfinite(float(value)) and lo <= float(value) <= hi
+    except (TypeError, ValueError):
+        return False
 
 
 def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | None, threads: int | None,
-                   workers: int, jpeg_quality: int | None, merge_tolerance: float = 0.0) -> str | None:
+                   workers: int, jpeg_quality: int | None, merge_tolerance: float = 0.0, seed: int = 0,
+                   depth_scale: float | None = None) -> str | None:
     """The first invalid option of :func:`generate` as one line naming it, or None (checked before any write)."""
-    if max_coc < 2:
-        return f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}"
+    if not _number_in(max_coc, 2, MAX_MAX_COC):
+        return f"--max-coc must be an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc}"
     if kernel not in KERNELS:
         return f"--kernel must be one of {KERNELS}, got {kernel!r}"
     if max_size is not None and max_size < MIN_MAX_SIZE:
-        return f"--max-size must be 0 (no limit) or >= {MIN_MAX_SIZE} px, got {max_size}"
+        return f"--max-side must be 0 (no limit) or >= {MIN_MAX_SIZE} px, got {max_size}"
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        return f"--seed must be an integer >= 0, got {seed!r}"
+    if depth_scale is not None:
+        try:
+            ok = math.isfinite(float(depth_scale)) and float(depth_scale) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            return f"--depth-scale must be a finite number > 0 (raw depth × K = mm), got {depth_scale!r}"
     if threads is not None and threads < 1:
         return f"--threads must be >= 1, got {threads}"
     if workers < 0:
@@ -383,14 +416,20 @@ def _sample_recipe(meta: dict) -> dict:
 
 
 def check_recipe(out_dir: Path, recipe: dict) -> None:
-    """Refuse to add to (or "skip" into) a folder generated with other settings: they are compared with its
-    dataset.json and with one finished sample's meta. Raises ValueError naming the folder and the settings."""
+    """Refuse to add to (or "skip" into) a folder generated with other settings or inputs: they are compared with
+    its dataset.json and with one finished sample's meta (the inputs, :data:`INPUT_KEYS`, with dataset.json only,
+    where both it and ``recipe`` record them). Raises ValueError naming the folder and the settings."""
     known: dict = {}
     ds_path = out_dir / "dataset.json"
     if ds_path.is_file():
         old = sio.read_json_object(ds_path)
         known.update({k: old[k] for k in RECIPE_KEYS if k in old})
         known.setdefault("merge_tolerance", 0.0)  # recorded only when above 0
+        inputs = [f"{k} {old[k]!r} (now {recipe[k]!r})" for k in INPUT_KEYS
+                  if k in old and k in recipe and old[k] != recipe[k]]
+        if inputs:
+            raise ValueError(f"{out_dir}: was generated from other inputs: {', '.join(inputs)}: rerun with the "
+                             "same --images/--depths/--depth-scale to complete it, or use another --out folder")
     first_meta = next(iter(sorted((out_dir / "meta").glob("*.json"))), None) if (out_dir / "meta").is_dir() else None
     if first_meta is not None:
         meta = sio.read_json(first_meta)
@@ -400,6 +439,58 @@ def check_recipe(out_dir: Path, recipe: dict) -> None:
     if differ:
         raise ValueError(f"{out_dir}: was generated with {', '.join(differ)}: rerun with the same options to "
                          "complete it, or use another --out folder")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies inside it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _has_samples(out_dir: Path) -> bool:
+    meta = out_dir / "meta"
+    return meta.is_dir() and any(meta.glob("*.json"))
+
+
+def check_out_dir(out_dir: Path, inputs: dict[str, Path | None]) -> None:
+    """Refuse an --out that would mix with or destroy other files (ValueError, one line naming it): a path that is
+    not a folder; one that is, lies in or holds an input folder (``inputs``: option name → folder or None); an
+    existing non-empty folder that is not a dataset of this generator (its dataset.json must say
+    ``"format": "syndof"`` and, if it names a generator, this one)."""
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise ValueError(f"--out {out_dir}: is a broken symbolic link")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir}: exists and is not a folder")
+    out_abs = out_dir.resolve()
+    for option, folder in inputs.items():
+        if folder is None:
+            continue
+        in_abs = Path(folder).resolve()
+        if _inside(out_abs, in_abs) or _inside(in_abs, out_abs):
+            where = "is" if out_abs == in_abs else "is inside" if _inside(out_abs, in_abs) else "contains"
+            raise ValueError(f"--out {out_dir} {where} the {option} folder {folder}: write the dataset to a "
+                             "separate folder")
+    if not out_dir.is_dir():
+        return
+    entries = [p for p in out_dir.iterdir() if not (p.name.startswith(".dataset.") and p.name.endswith(".tmp"))]
+    if not entries:
+        return
+    ds_path = out_dir / "dataset.json"
+    why = None
+    if not ds_path.is_file():
+        why = "has no dataset.json"
+    else:
+        try:
+            ds = sio.read_json_object(ds_path)
+        except sio.InputError:
+            ds = None
+        if ds is None:
+            why = "has an unreadable dataset.json"
+        elif ds.get("format") != DATASET_FORMAT or ds.get("generator", GENERATOR) != GENERATOR:
+            why = (f"has a dataset.json of format {ds.get('format')!r}"
+                   + (f" by {ds.get('generator')!r}" if "generator" in ds else ""))
+    if why:
+        raise ValueError(f"--out {out_dir}: is not empty and {why}, so it is not a dataset of {GENERATOR}: "
+                         "choose a new or empty --out folder")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -433,23 +524,37 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     out_dir = Path(out_dir)
     max_size = max_size or None  # 0 = no limit
     problem = option_problem(max_coc=max_coc, kernel=kernel, device=device, max_size=max_size, threads=threads,
-                             workers=workers, jpeg_quality=jpeg_quality, merge_tolerance=merge_tolerance)
+                             workers=workers, jpeg_quality=jpeg_quality, merge_tolerance=merge_tolerance, seed=seed,
+                             depth_scale=depth_scale)
     if problem:
         raise ValueError(problem)
+    if depths is not None and images is None and sources is None:
+        raise ValueError("--depths needs --images (the photos the depth files belong to)")
+    check_out_dir(out_dir, {"--images": None if sources is not None or images is None else Path(images),
+                            "--depths": None if sources is not None or depths is None else Path(depths)})
+    inputs: dict = {}
     if sources is None:
         sources = folder_sources(images, depths, depth_scale) if images is not None else builtin_sources()
+        inputs = {"images": None if images is None else str(Path(images).resolve()),
+                  "depths": None if depths is None else str(Path(depths).resolve()),
+                  "depth_scale": None if depths is None or depth_scale is None else float(depth_scale)}
     if not sources:
         raise ValueError(f"no input images found in {images}")
+    inputs["n_sources"] = len(sources)
     count = len(sources) if count is None else int(count)
     ds_path = out_dir / "dataset.json"
     recipe = {"max_coc": int(max_coc), "kernel": kernel, "seed": int(seed), "noise": bool(noise),
               "jpeg_quality": jpeg_quality, "max_size": max_size,
               **({"merge_tolerance": float(merge_tolerance)} if merge_tolerance else {})}
-    dataset = {"format": "syndof", "sigma_encoding": "uint16 round(10*sigma)", "generator": "syndof.generate",
-               **recipe}
-    check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe})
+    check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe, **inputs})
+    old = sio.read_json_object(ds_path) if ds_path.is_file() else None
+    if old is not None and _has_samples(out_dir):
+        # written before the inputs were recorded: they stay unknown rather than claimed for the existing samples
+        inputs = {k: v for k, v in inputs.items() if k in old}
+    dataset = {**(old or {}), "format": DATASET_FORMAT, "sigma_encoding": "uint16 round(10*sigma)",
+               "generator": GENERATOR, **recipe, **inputs}
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not ds_path.is_file() or sio.read_json(ds_path) != dataset:
+    if old != dataset:
         sio.write_json_atomic(ds_path, dataset)
 
     shard_i, shard_n = shard
@@ -512,12 +617,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (SYNDOF layout)")
     p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
     p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
-    p.add_argument("--depth-scale", type=float, default=None,
+    p.add_argument("--depth-scale", type=cli.positive_float, default=None,
                    help="multiply raw depth values by K to get mm (e.g. Sintel .dpt: 1000)")
     p.add_argument("--count", type=int, default=None, help="number of samples (default: one per source)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (sample i uses SeedSequence(seed, (i,)))")
+    p.add_argument("--seed", type=cli.non_negative_int, default=0,
+                   help="base seed, >= 0 (sample i uses SeedSequence(seed, (i,)))")
     p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC,
-                   help="largest CoC in px, σ_max = (c−1)/4 (default 29)")
+                   help=f"largest CoC in px, 2..{MAX_MAX_COC}, σ_max = (c−1)/4 (default 29)")
     cli.add_workers(p)
     p.add_argument("--shard", type=parse_shard, default=(0, 1),
                    help="i/n: make samples i, i+n, i+2n, … (default 0/1)")
@@ -538,10 +644,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.count is not None and args.count < 0:
         return cli.fail("--count must be >= 0")
+    if args.max_side is not None and args.max_side < MIN_MAX_SIZE:  # named as typed (--max-size: the old alias)
+        typed = [str(a).split("=")[0] for a in argv if str(a).split("=")[0] in ("--max-side", "--max-size")]
+        return cli.fail(f"{typed[-1] if typed else '--max-side'} must be >= {MIN_MAX_SIZE} px, got {args.max_side}")
     summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
                        count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
                        shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,

@@ -1,0 +1,185 @@
+"""What ``syndof.generate`` and ``syndof.demo`` write over: reruns with other inputs, --out among the inputs, foreign
+folders, options checked before the work, an existing contact sheet (tiny 64×48 inputs, 2 samples)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hostile_helpers import assert_usage_error, digests, run_main
+from syndof import demo
+from syndof import generate as gen
+from syndof import io as sio
+from syndof.scenes import procedural_scene
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _photos(folder: Path, seeds, depths: Path | None = None) -> Path:
+    for i, seed in enumerate(seeds):
+        img, depth = procedural_scene(np.random.default_rng(seed), 48, 64)
+        sio.write_image(folder / f"{'abc'[i]}.png", img)
+        if depths is not None:
+            depths.mkdir(parents=True, exist_ok=True)
+            np.save(depths / f"{'abc'[i]}.npy", depth)
+    return folder
+
+
+@pytest.fixture
+def rgbd(tmp_path) -> tuple[Path, Path]:
+    return _photos(tmp_path / "imgs", (0, 1), tmp_path / "deps"), tmp_path / "deps"
+
+
+def _gen(capsys, out, *argv):
+    return run_main(gen.main, ["--out", out, "--no-progress", "--workers", "1", *argv], capsys)
+
+
+def _first(rgbd, tmp_path, capsys) -> Path:
+    images, depths = rgbd
+    out = tmp_path / "g1"
+    rc, text, err = _gen(capsys, out, "--images", images, "--depths", depths)
+    assert rc == 0 and "2 written" in text, err
+    return out
+
+
+# ---------------------------------------------------------------------------------------- 1. reruns with other inputs
+@pytest.mark.parametrize("case", ["other_images", "random_depth", "depth_scale", "more_photos"])
+def test_rerun_with_other_inputs_is_refused(rgbd, tmp_path, capsys, case):
+    images, depths = rgbd
+    out = _first(rgbd, tmp_path, capsys)
+    before = digests(out)
+    if case == "other_images":
+        argv, name = ["--images", _photos(tmp_path / "imgs2", (2, 3, 4))], "images"
+    elif case == "random_depth":
+        argv, name = ["--images", images], "depths"
+    elif case == "depth_scale":
+        argv, name = ["--images", images, "--depths", depths, "--depth-scale", "0.001"], "depth_scale"
+    else:
+        _photos(tmp_path / "imgs", (0, 1, 5))  # a third photo added: sample i would use another source
+        argv, name = ["--images", images], "n_sources"
+    rc, _, err = _gen(capsys, out, *argv)
+    assert_usage_error(rc, err, str(out), name, "--out")
+    assert digests(out) == before
+
+
+def test_rerun_with_the_same_inputs_resumes_and_records_them(rgbd, tmp_path, capsys, monkeypatch):
+    images, depths = rgbd
+    out = _first(rgbd, tmp_path, capsys)
+    ds = json.loads((out / "dataset.json").read_text())
+    assert ds["images"] == str(images.resolve()) and ds["depths"] == str(depths.resolve())
+    assert ds["depth_scale"] is None and ds["n_sources"] == 2 and ds["generator"] == "syndof.generate"
+    before = digests(out)
+    monkeypatch.chdir(tmp_path)  # the same folders, spelt relatively
+    rc, text, _ = _gen(capsys, "g1", "--images", "imgs", "--depths", "deps", "--count", "2")
+    assert rc == 0 and "0 written, 2 skipped" in text and digests(out) == before
+
+
+def test_legacy_dataset_json_without_inputs_still_completes(rgbd, tmp_path, capsys):
+    images, depths = rgbd
+    out = _first(rgbd, tmp_path, capsys)
+    legacy = {"format": "syndof", "max_coc": 29, "kernel": "gaussian", "seed": 0, "noise": False,
+              "jpeg_quality": None, "max_size": None, "generator": "syndof.generate",
+              "sigma_encoding": "uint16 round(10*sigma)"}
+    sio.write_json_atomic(out / "dataset.json", legacy)
+    rc, text, err = _gen(capsys, out, "--images", images, "--depths", depths, "--count", "3")
+    assert rc == 0 and "1 written, 2 skipped" in text, err
+    # the inputs of the earlier samples are unknown: not claimed afterwards
+    assert json.loads((out / "dataset.json").read_text()) == legacy
+
+
+# ------------------------------------------------------------------------------------------- 2. --out among the inputs
+@pytest.mark.parametrize("case", ["same", "inside", "contains", "depths"])
+def test_out_overlapping_an_input_folder_is_refused(rgbd, tmp_path, capsys, case):
+    images, depths = rgbd
+    if case == "same":
+        out, argv, name = images, ["--images", images], "--images"
+    elif case == "inside":
+        out, argv, name = images / "sub", ["--images", images], "--images"
+    elif case == "contains":
+        out = _first(rgbd, tmp_path, capsys)
+        argv, name = ["--images", out / "image"], "--images"
+    else:
+        out, argv, name = depths, ["--images", images, "--depths", depths], "--depths"
+    before = {f: digests(f) for f in (images, depths, tmp_path / "g1") if f.is_dir()}
+    rc, _, err = _gen(capsys, out, *argv)
+    assert_usage_error(rc, err, "--out", name)
+    assert {f: digests(f) for f in before} == before
+    assert not (images / "sub").exists() and not (images / "dataset.json").exists()
+
+
+# ------------------------------------------------------------------------------------------------- 3. foreign folders
+@pytest.mark.parametrize("dataset", [{"format": "other"}, None, "not json"])
+def test_foreign_non_empty_out_is_refused_and_kept(rgbd, tmp_path, capsys, dataset):
+    images, _ = rgbd
+    out = tmp_path / "theirs"
+    (out / "image").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine\n")
+    (out / "image" / "000000_q0.png").write_bytes(b"their photo")
+    if isinstance(dataset, dict):
+        (out / "dataset.json").write_text(json.dumps(dataset))
+    elif dataset is not None:
+        (out / "dataset.json").write_text(dataset)
+    before = digests(out)
+    rc, _, err = _gen(capsys, out, "--images", images)
+    assert_usage_error(rc, err, "--out", str(out))
+    assert digests(out) == before
+
+
+def test_empty_existing_out_is_used_and_a_file_is_refused(rgbd, tmp_path, capsys):
+    images, _ = rgbd
+    (tmp_path / "empty").mkdir()
+    rc, text, _ = _gen(capsys, tmp_path / "empty", "--images", images, "--count", "1")
+    assert rc == 0 and "1 written" in text
+    (tmp_path / "file").write_text("x")
+    assert_usage_error(*_gen(capsys, tmp_path / "file", "--images", images)[::2], "--out")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+# -------------------------------------------------------------------------------------------- 4., 5. options up front
+@pytest.mark.parametrize("flags", [["--depth-scale", "-5"], ["--depth-scale", "0"], ["--depth-scale", "nan"],
+                                   ["--depth-scale", "inf"], ["--max-coc", "100000"], ["--max-coc", "256"],
+                                   ["--seed", "-1"], ["--max-side", "4"], ["--max-size", "4"]])
+def test_bad_options_are_refused_before_anything_is_written(rgbd, tmp_path, capsys, flags):
+    images, depths = rgbd
+    out = tmp_path / "g"
+    rc, _, err = _gen(capsys, out, "--images", images, "--depths", depths, *flags)
+    line = assert_usage_error(rc, err, flags[0])
+    assert flags[0] != "--max-side" or "--max-size" not in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kw, name", [({"depth_scale": float("nan")}, "--depth-scale"), ({"seed": -1}, "--seed"),
+                                      ({"max_coc": 100000}, "--max-coc")])
+def test_generate_api_checks_options_before_writing(rgbd, tmp_path, kw, name):
+    images, depths = rgbd
+    with pytest.raises(ValueError, match=name):
+        gen.generate(tmp_path / "g", images=images, depths=depths, progress=False, **kw)
+    assert not (tmp_path / "g").exists()
+
+
+# ------------------------------------------------------------------------------------------ 6. the demo's contact sheet
+def test_demo_refuses_a_contact_sheet_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "contact_sheet.png").write_bytes(b"somebody's sheet")
+    rc, _, err = run_main(demo.main, ["--out", out, "--count", "1", "--max-side", "64"], capsys)
+    assert_usage_error(rc, err, str(out / "contact_sheet.png"))
+    assert (out / "contact_sheet.png").read_bytes() == b"somebody's sheet"
+    assert sorted(p.name for p in out.iterdir()) == ["contact_sheet.png"]  # refused before the work
+
+
+def test_demo_replaces_its_own_sheet_and_a_legacy_one(tmp_path):
+    out = tmp_path / "demo"
+    sheet = demo.run_synthesis_demo(out, count=1, max_size=64, progress=False)
+    assert sheet.is_file() and demo.sheet_made_by_demo(out)
+    assert demo.run_synthesis_demo(out, count=1, max_size=64, progress=False) == sheet
+    (out / demo.MARKER).unlink()  # a demo folder from before the marker: only the sheet and syndof/
+    assert demo.sheet_made_by_demo(out)
+    assert demo.run_synthesis_demo(out, count=1, max_size=64, progress=False) == sheet
+    (out / demo.MARKER).unlink()
+    (out / "notes.txt").write_text("mine")  # no longer only the demo's files, and the sheet is not recorded
+    with pytest.raises(ValueError, match="contact_sheet.png"):
+        demo.run_synthesis_demo(out, count=1, max_size=64, progress=False)
