@@ -501,6 +501,18 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: ty
     return config_from_dict(data, root)
 
 
+def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as ``{"section.key": value}`` (the spelling of ``--set``), for comparing two configs
+    key by key (the trainers' ``--resume`` checks)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def dump_config(cfg: ExperimentConfig) -> str:
     """YAML text of the resolved config (reloadable by :func:`load_config`)."""
     return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

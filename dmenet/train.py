@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import (ConfigError, ExperimentConfig, config_from_dict, config_to_dict, dump_config, load_config,
-                           wants_cuda)
+from dmenet.config import (ConfigError, ExperimentConfig, config_from_dict, config_to_dict, dump_config, flat_keys,
+                           load_config, wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -176,16 +176,6 @@ dmenet.galetto.train; --threads is no config key). train.steps may change too, n
 PATH_KEYS = ("data.synthetic", "data.real", "data.labelled", "model.init", "train.init_from")
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _same_value(key: str, a: Any, b: Any) -> bool:
     if a == b:
         return True
@@ -216,10 +206,10 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
         except (ValueError, TypeError, AttributeError) as exc:
             raise checkpoint.CheckpointError(f"{folder / 'train.json'}: its config record does not read as a "
                                              f"config ({cli.error_line(exc)})") from None
-    now = _flat(config_to_dict(cfg))
+    now = flat_keys(config_to_dict(cfg))
     free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
     for source, record in records:
-        before = _flat(record)
+        before = flat_keys(record)
         differ = sorted(k for k in before.keys() | now.keys()
                         if k not in free and not _same_value(k, before.get(k), now.get(k)))
         if differ:

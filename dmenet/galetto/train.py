@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
-                           load_config, require_positive, wants_cuda)
+                           flat_keys, load_config, require_positive, wants_cuda)
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout
@@ -262,22 +262,12 @@ def check_run_folder(run: Path, patches_dir: Path, resume: bool) -> None:
                       "--out; nothing was changed)")
 
 
-def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def check_resume_config(cfg: GalettoConfig, run: Path) -> None:
     """Refuse (ConfigError naming the keys) a resume whose config differs from ``run/config.json`` in anything but
     the RUNTIME keys and ``train.steps`` (not below the checkpoint's step; only with a constant lr)."""
     config_file = run / "config.json"
-    before = _flat(read_json_object(config_file))  # missing or bad: InputError naming it
-    now = _flat(json.loads(json.dumps(config_to_dict(cfg))))
+    before = flat_keys(read_json_object(config_file))  # missing or bad: InputError naming it
+    now = flat_keys(json.loads(json.dumps(config_to_dict(cfg))))
     free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
     differ = sorted(k for k in before.keys() | now.keys() if k not in free and before.get(k) != now.get(k))
     if before.get("train.steps") != now.get("train.steps") and cfg.train.lr_min is not None:
