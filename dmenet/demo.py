@@ -15,8 +15,9 @@ Steps, all on built-in data (no download, no GPU):
 3. ``OUT/report.png`` (rows: image | predicted σ | ground-truth σ or blur probability, σ colour range 0 … σ_max) and
    ``OUT/report.md`` summarise it.
 
-The demo builds its folder beside ``OUT`` and moves it into place when it is complete. It replaces only a folder it
-made itself (marked by :data:`MARKER`), so ``make demo`` can run again; any other existing ``OUT`` is refused.
+The demo builds its folder beside ``OUT`` and moves it into place when it is complete
+(:func:`syndof.io.staged_folder`). It replaces only a folder it made itself (marked by :data:`MARKER`), so
+``make demo`` can run again; any other existing ``OUT`` is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import secrets
-import shutil
 import sys
 from pathlib import Path
 
@@ -147,18 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     if out.is_dir() and any(out.iterdir()) and not made_by_demo(out):
         return cli.fail(f"--out {out}: exists and was not written by the demo; choose another --out (the demo "
                         "replaces only its own folders)")
-    out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    stage = out.absolute().parent / f".{out.name}.part-{secrets.token_hex(4)}"
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        stage.mkdir()
+    with sio.staged_folder(out, replace=True) as stage:  # a failure or a signal leaves --out as it was
         (stage / MARKER).touch()
-        report = run_demo(stage, args.count, args.model, dcli.method_options(args))
-        _replace_folder(stage, out)
-    except BaseException:  # a failure, Ctrl-C or SIGTERM: the half-built folder goes, --out stays as it was
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    report = out / report.name
+        report = out / run_demo(stage, args.count, args.model, dcli.method_options(args)).name
     print(report.read_text())
     print(f"report: {report}")
     return 0
@@ -172,23 +162,6 @@ the marker existed (5 Dec 2026)."""
 def made_by_demo(folder: Path) -> bool:
     """``folder`` was written by this demo: it has :data:`MARKER`, or all of :data:`LEGACY_FILES`."""
     return (folder / MARKER).is_file() or all((folder / name).is_file() for name in LEGACY_FILES)
-
-
-def _replace_folder(new: Path, out: Path) -> None:
-    """Move the finished folder ``new`` to ``out``; an earlier demo folder there is moved aside first and removed
-    after (so ``out`` is at every moment either the old demo or the new one)."""
-    old = None
-    if out.is_dir():
-        old = new.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-        os.rename(out, old)
-    try:
-        os.rename(new, out)
-    except BaseException:
-        if old is not None:
-            os.rename(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":

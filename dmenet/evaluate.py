@@ -33,7 +33,7 @@ from dmenet import cli as dcli
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, rtf
 from dmenet.eval.protocols import Protocol, protocol_class
-from dmenet.eval.runner import evaluate_source, out_problem, staged_folder, stems_problem, write_comparison
+from dmenet.eval.runner import evaluate_source, stems_problem, write_comparison
 from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io, units
 
@@ -174,7 +174,7 @@ def usage_problem(args) -> str | None:
         problem = stems_problem(args.stems)
         if problem:
             return problem
-    return out_problem(args.out)
+    return cli.new_folder_problem(args.out, "evaluate writes a new folder")
 
 
 @cli.entry_point
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                         "after it)")
     command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
     results, staged = [], []
-    with staged_folder(out) as stage:  # all or nothing: --out appears only when every method is scored and written
+    with io.staged_folder(out) as stage:  # all or nothing: --out appears only when every method is scored and written
         for source in sources:
             t0 = time.perf_counter()
             sub, write = (out, stage) if len(sources) == 1 else (out / source.name, stage / source.name)

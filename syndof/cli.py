@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 try:  # a corrupt model file raises this from the Rust reader (not a ValueError)
@@ -79,6 +80,20 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
         return wrapper
 
     return wrap(main) if main is not None else wrap
+
+
+def new_folder_problem(out: str | os.PathLike, writes: str) -> str | None:
+    """``--out`` as one line when it would overwrite or mix with earlier files (anything but a missing path or an
+    empty real folder), else None; ``writes`` says what the tool makes there. A folder written all or nothing
+    (:func:`syndof.io.staged_folder`) is written once: rerunning into it would leave files of two runs (e.g. one
+    benchmark's PR curve beside another's metrics.json)."""
+    path = Path(out)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        return f"--out {out}: exists and is not a folder (nothing was changed)"
+    if path.is_dir() and any(path.iterdir()):
+        return (f"--out {out}: exists and is not empty; {writes} (choose another --out, or delete it knowingly to "
+                "redo; nothing was changed)")
+    return None
 
 
 def exit_on_sigterm(signum: int, frame) -> None:  # noqa: ARG001 - the signal handler signature

@@ -178,6 +178,47 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def staged_folder(out: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """All or nothing: yield a new hidden sibling ``.NAME.part-XXXXXXXX`` of ``out`` to write a whole folder into,
+    and rename it to ``out`` when the block ends normally. On any exception (a failure, a full disk, Ctrl-C, SIGTERM,
+    which every :func:`syndof.cli.entry_point` turns into SystemExit) the sibling is removed and ``out`` is left as it
+    was. Without ``replace``, ``out`` must be missing or an empty folder (:func:`syndof.cli.new_folder_problem`); a
+    folder that appears meanwhile with files in it is a ValueError naming ``--out``. With ``replace`` (the caller has
+    checked that an existing ``out`` is its own), an earlier ``out`` is moved aside first and removed after, so
+    ``out`` is at every moment either the earlier folder or the new one."""
+    import secrets
+    import shutil
+
+    target = Path(os.path.abspath(out))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        stage = target.parent / f".{target.name}.part-{secrets.token_hex(4)}"
+        try:
+            stage.mkdir()  # plain mkdir: the umask's permissions, as the folder written directly had
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield stage
+        old = None
+        if replace and target.is_dir():
+            old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+            os.rename(target, old)
+        try:
+            os.rename(stage, target)  # atomic; replaces an empty folder, fails on one with files
+        except OSError as exc:
+            if old is not None:
+                os.rename(old, target)
+            raise ValueError(f"--out {out}: {exc.strerror or exc} when moving the finished folder into place "
+                             "(another run wrote there meanwhile?); nothing was written") from exc
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

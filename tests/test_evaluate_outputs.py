@@ -12,7 +12,7 @@ import pytest
 from dmenet import evaluate
 from dmenet.eval import runner
 from hostile_helpers import assert_usage_error, run_main
-from syndof import io
+from syndof import cli, io
 
 SINGLE = {"metrics.json", "per_image.csv", "pr_curve.csv", "pr_curve.png", "f_curve.csv", "panel.png"}
 """A DBD report of one method (what ``_write`` and the DBD protocol wrote before the all-or-nothing change)."""
@@ -129,7 +129,7 @@ def test_an_interrupted_run_keeps_an_empty_target_folder(lab, tmp_path, monkeypa
 def test_staged_folder_refuses_a_report_that_appeared_meanwhile(tmp_path):
     out = tmp_path / "o"
     with pytest.raises(ValueError, match="--out"):
-        with runner.staged_folder(out) as stage:
+        with io.staged_folder(out) as stage:
             (stage / "metrics.json").write_text("new")
             out.mkdir()
             (out / "metrics.json").write_text("other run")
@@ -158,5 +158,5 @@ def test_a_method_given_twice_is_refused(lab, tmp_path, capsys):
 
 
 def test_out_problem_and_stems_problem():
-    assert runner.out_problem("/nonexistent/x") is None
+    assert cli.new_folder_problem("/nonexistent/x", "evaluate writes a new folder") is None
     assert runner.stems_problem("/nonexistent/stems.txt").startswith("--stems /nonexistent/stems.txt")

@@ -40,7 +40,6 @@ from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator
-from dmenet.eval.runner import out_problem
 from syndof import cli
 from syndof.io import read_json_object, write_json_atomic, write_text_atomic
 
@@ -354,7 +353,7 @@ def run_folder_problem(run_dir: Path, resume: bool) -> str | None:
         if holds_distill_run(run_dir) or latest_checkpoint(run_dir) is not None:
             return (f"--out {run_dir}: exists and holds a distill run; pass --resume to continue it, or choose a "
                     "new --out (nothing was changed)")
-        return out_problem(run_dir, "distill-train starts a new run folder")
+        return cli.new_folder_problem(run_dir, "distill-train starts a new run folder")
     if (run_dir.is_symlink() or run_dir.exists()) and not run_dir.is_dir():
         return f"--resume: {run_dir} is not a run folder (nothing was changed)"
     why = _run_config_problem(run_dir)

@@ -259,8 +259,6 @@ def _summary_markdown(rows: list[dict], skipped: dict[str, dict]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    from dmenet.eval.runner import out_problem, staged_folder
-
     p = cli.parser("dmenet.eval.focal_stack", __doc__, EXAMPLE)
     p.add_argument("--stack", nargs="+", required=True,
                    help="focal stacks: folders, or quoted glob patterns of frames (sorted by name); each needs its "
@@ -272,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_threads(p)
     p.add_argument("--out", required=True, help="new (or empty) report folder, written all or nothing")
     args = p.parse_args(argv)
-    problem = stacks_problem(args.stack, args.out) or out_problem(args.out, "the focal-stack report is a new folder")
+    problem = (stacks_problem(args.stack, args.out)
+               or cli.new_folder_problem(args.out, "the focal-stack report is a new folder"))
     if problem:
         return cli.fail(problem)
     cli.prepare_process(args)
@@ -281,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = dcli.method_options(args, max_side=None)  # frames are resized to --max-side when loaded
     methods = {str(c): method_map(c, options) for c in args.method}
     results, rows, skipped = {}, [], {}
-    with staged_folder(args.out) as out:  # all or nothing: a failure or a signal leaves no partial report
+    with io.staged_folder(args.out) as out:  # all or nothing: a failure or a signal leaves no partial report
         for folder in args.stack:
             name = stack_name(folder)
             try:

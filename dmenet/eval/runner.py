@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import logging
-import os
-import secrets
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -87,48 +82,6 @@ def stems_problem(path: str) -> str | None:
     return None
 
 
-def out_problem(out: str | os.PathLike, writes: str = "evaluate writes a new folder") -> str | None:
-    """``--out`` as one line when it would overwrite or mix with earlier files (anything but a missing path or an
-    empty real folder), else None; ``writes`` says what the tool makes there. A report is written once: rerunning
-    into the same folder would leave files of two runs (e.g. one benchmark's PR curve beside another's
-    metrics.json)."""
-    path = Path(out)
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        return f"--out {out}: exists and is not a folder (nothing was changed)"
-    if path.is_dir() and any(path.iterdir()):
-        return (f"--out {out}: exists and is not empty; {writes} (choose another --out, or delete it knowingly to "
-                "redo; nothing was changed)")
-    return None
-
-
-@contextlib.contextmanager
-def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
-    """All or nothing: yield a new hidden sibling ``.NAME.part-XXXXXXXX`` of ``out`` to write the whole report
-    into, and rename it to ``out`` when the block ends normally. On any exception (a failing method, a full disk,
-    Ctrl-C, SIGTERM) the sibling is removed and ``out`` is left as it was. ``out`` must be missing or an empty
-    folder (:func:`out_problem`); a folder that appears meanwhile with files in it is a ValueError naming
-    ``--out``."""
-    target = Path(os.path.abspath(out))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        stage = target.parent / f".{target.name}.part-{secrets.token_hex(4)}"
-        try:
-            stage.mkdir()  # plain mkdir: the umask's permissions, as the folder written directly had
-            break
-        except FileExistsError:
-            continue
-    try:
-        yield stage
-        try:
-            os.rename(stage, target)  # atomic; replaces an empty folder, fails on one with files
-        except OSError as exc:
-            raise ValueError(f"--out {out}: {exc.strerror or exc} when moving the finished folder into place "
-                             "(another run wrote there meanwhile?); nothing was written") from exc
-    except BaseException:  # SIGTERM too: the CLI's entry point turns it into SystemExit (syndof.cli)
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-
-
 def select_samples(samples: list[B.Sample], args, root: Path) -> list[B.Sample]:
     """The samples :func:`dmenet.cli.add_sample_selection`'s flags ask for, in stem order: ``--stems``, then
     ``--split`` / ``--subset``, then ``--include``, then the first ``--limit``. A listed stem that is missing is an
@@ -169,7 +122,8 @@ def selection_text(args, n: int, root: Path) -> str:
 def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str],
                     write_dir: Path | None = None) -> dict:
     """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir`` (or to ``write_dir``, the
-    folder of :func:`staged_folder` that becomes ``out_dir``); returns the result dict (``out``: ``out_dir``)."""
+    folder of :func:`syndof.io.staged_folder` that becomes ``out_dir``); returns the result dict (``out``:
+    ``out_dir``)."""
     root = Path(args.data)
     protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
     samples = select_samples(protocol.list_samples(need_images=source.needs_images,

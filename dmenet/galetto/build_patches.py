@@ -31,11 +31,10 @@ import torch
 
 from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.choices import choices
-from dmenet.eval.runner import out_problem, staged_folder
 from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions, to_gray255
 from syndof import cli
 from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
-                       read_sigma_map, write_json_atomic)
+                       read_sigma_map, staged_folder, write_json_atomic)
 
 
 def split_stems(stems: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.photos is None:
         return cli.fail("give --photos (BSDS500 folder) or --syndof RENDERS --sources PHOTOS")
-    problem = out_problem(out, "build_patches writes a whole new set")
+    problem = cli.new_folder_problem(out, "build_patches writes a whole new set")
     if problem:
         return cli.fail(problem)
     if args.test_count % NUM_CLASSES:
