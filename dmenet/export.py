@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,12 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"got {h} {w}")
     if args.out.exists() or args.out.is_symlink():  # never replaced: it may be a model, another export, anything
         return cli.fail(f"--out {args.out}: exists; export to a new name")
-    try:  # where the file will go must take a file, checked before the work
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=args.out.parent):
-            pass
-    except OSError as exc:
-        return cli.fail(f"--out {args.out}: cannot write there ({exc.strerror or exc})")
+    problem = cli.writable_folder_problem(args.out.parent, f"--out {args.out}")  # before the work
+    if problem:
+        return cli.fail(problem)
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401

@@ -42,7 +42,6 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -329,13 +328,7 @@ def prepare_out(out: Path) -> str | None:
     """Create ``--out`` and check that a file can be written there; the problem as one line, or None."""
     if out.exists() and not out.is_dir():
         return f"--out {out}: exists and is not a folder"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        return f"--out {out}: cannot write there ({exc.strerror or exc})"
-    return None
+    return cli.writable_folder_problem(out, f"--out {out}")
 
 
 @cli.entry_point

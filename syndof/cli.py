@@ -27,6 +27,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -80,6 +81,18 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
         return wrapper
 
     return wrap(main) if main is not None else wrap
+
+
+def writable_folder_problem(folder: Path, label: str) -> str | None:
+    """Create ``folder`` (and its parents) and check that a file can be written there, before any long work: the
+    problem as one line starting with ``label`` (e.g. ``--out X``), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"{label}: cannot write there ({exc.strerror or exc})"
+    return None
 
 
 def new_folder_problem(out: str | os.PathLike, writes: str) -> str | None:

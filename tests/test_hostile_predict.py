@@ -155,7 +155,7 @@ def test_d2_out_is_a_file_or_unwritable_before_any_work(model_path, images, tmp_
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(predict.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)  # the probe of syndof.cli.writable_folder_problem
     rc, _, err = _predict([*images, "--out", tmp_path / "ro"], capsys, model_path)
     assert "Permission denied" in assert_usage_error(rc, err, "--out")
 
