@@ -424,21 +424,12 @@ def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None
         return 1
     workers = min(cli.available_cpus(), AUTO_WORKERS_MAX)
     if available is not None and workers > 1:
-        need = max((estimate_memory(h, w, max_side) for h, w in map(_header_size, (j.source for j in jobs)) if h),
-                   default=MEMORY_FIXED_BYTES)
+        from dmenet.data.labelled import header_size
+
+        sizes = [size for size in map(header_size, (j.source for j in jobs)) if size is not None]
+        need = max((estimate_memory(h, w, max_side) for w, h in sizes), default=MEMORY_FIXED_BYTES)
         workers = max(1, min(workers, available // need))
     return workers
-
-
-def _header_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image file from its header (no decoding), or (0, 0) when it cannot be read."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as pil:
-            return pil.height, pil.width
-    except Exception:  # PIL raises many types for files it cannot read; the worker will report the file
-        return 0, 0
 
 
 _worker: dict = {}
