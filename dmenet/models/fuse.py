@@ -94,17 +94,24 @@ class PointwiseConv(nn.Module):
         return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
 
-def pointwise_as_linear(module: nn.Module) -> int:
-    """In place: replace every plain 1×1 stride-1 unpadded Conv2d (groups 1) by :class:`PointwiseConv`. Returns
-    the number replaced."""
+def _swap_children(module: nn.Module, takes: Callable[[nn.Module], bool],
+                   make: Callable[[nn.Module], nn.Module]) -> int:
+    """In place: every sub-module ``m`` of ``module`` with ``takes(m)`` becomes ``make(m)``. Returns the count."""
     swaps = 0
     for parent in list(module.modules()):
         for name, child in list(parent._modules.items()):
-            if (type(child) is nn.Conv2d and child.kernel_size == (1, 1) and child.stride == (1, 1)
-                    and child.padding == (0, 0) and child.groups == 1 and child.dilation == (1, 1)):
-                parent._modules[name] = PointwiseConv(child)
+            if child is not None and takes(child):
+                parent._modules[name] = make(child)
                 swaps += 1
     return swaps
+
+
+def pointwise_as_linear(module: nn.Module) -> int:
+    """In place: replace every plain 1×1 stride-1 unpadded Conv2d (groups 1) by :class:`PointwiseConv`. Returns
+    the number replaced."""
+    return _swap_children(module, lambda c: (type(c) is nn.Conv2d and c.kernel_size == (1, 1) and c.stride == (1, 1)
+                                             and c.padding == (0, 0) and c.groups == 1 and c.dilation == (1, 1)),
+                          PointwiseConv)
 
 
 class ReplicateConv3x3(nn.Module):
@@ -137,16 +144,13 @@ class ReplicateConv3x3(nn.Module):
 def replicate_convs(module: nn.Module) -> int:
     """In place: replace every 3×3 stride-1 Conv2d with 1-px replicate padding by :class:`ReplicateConv3x3`, and
     make LeakyReLUs in-place (each follows a conv whose output nobody else reads). Returns the convs replaced."""
-    swaps = 0
-    for parent in list(module.modules()):
-        for name, child in list(parent._modules.items()):
-            if (type(child) is nn.Conv2d and child.kernel_size == (3, 3) and child.stride == (1, 1)
-                    and child.padding == (1, 1) and child.padding_mode == "replicate" and child.dilation == (1, 1)):
-                parent._modules[name] = ReplicateConv3x3(child)
-                swaps += 1
-            elif isinstance(child, nn.LeakyReLU):
-                child.inplace = True
-    return swaps
+    for m in module.modules():
+        if isinstance(m, nn.LeakyReLU):
+            m.inplace = True
+    return _swap_children(module, lambda c: (type(c) is nn.Conv2d and c.kernel_size == (3, 3) and c.stride == (1, 1)
+                                             and c.padding == (1, 1) and c.padding_mode == "replicate"
+                                             and c.dilation == (1, 1)),
+                          ReplicateConv3x3)
 
 
 STRIP_MARGIN = 2
@@ -196,13 +200,7 @@ class SamePaddedAfterConv(nn.Module):
 
 def same_convs_unpadded(module: nn.Module) -> int:
     """In place: replace every strided :class:`SameConv2d` by :class:`SamePaddedAfterConv`. Returns the count."""
-    swaps = 0
-    for parent in list(module.modules()):
-        for name, child in list(parent._modules.items()):
-            if isinstance(child, SameConv2d) and child.stride[0] > 1:
-                parent._modules[name] = SamePaddedAfterConv(child)
-                swaps += 1
-    return swaps
+    return _swap_children(module, lambda c: isinstance(c, SameConv2d) and c.stride[0] > 1, SamePaddedAfterConv)
 
 
 def _copy_tree(module: nn.Module) -> nn.Module:
@@ -287,9 +285,9 @@ def inference_blur(model: nn.Module) -> InferenceBlur:
 
 
 def image_statistics_blur(model: nn.Module) -> InferenceBlur:
-    """Copy of ``model.blur`` for per-image BatchNorm statistics: :class:`InferenceBlur` without the fold (its
-    BatchNorms stay; run it inside :func:`dmenet.models.layers.batch_statistics`), 1×1 convs as matrix products and
-    replicate padding without the padded copy. Same function up to float rounding."""
+    """Copy of ``model.blur`` for per-image BatchNorm statistics: :class:`InferenceBlur` with every rewrite but the
+    fold (its BatchNorms stay; run it inside :func:`dmenet.models.layers.batch_statistics`). Same function up to
+    float rounding."""
     return InferenceBlur(model.blur, fold=False)
 
 
