@@ -148,7 +148,7 @@ def parser(prog: str, doc: str | None, example: str) -> OneLineParser:
 
 
 # ------------------------------------------------------------------------------------------------------ value types
-def _checked_number(convert: Callable[[str], float], kind: str, ok: Callable[[float], bool], requirement: str,
+def checked_number(convert: Callable[[str], float], kind: str, ok: Callable[[float], bool], requirement: str,
                     name: str, doc: str) -> Callable[[str], float]:
     """An argparse type: ``convert(text)`` ("expected {kind}" if it fails), then ``ok(value)`` ("must be
     {requirement}" if not)."""
@@ -166,13 +166,13 @@ def _checked_number(convert: Callable[[str], float], kind: str, ok: Callable[[fl
     return parse
 
 
-positive_int = _checked_number(int, "an integer", lambda v: v >= 1, ">= 1", "positive_int",
+positive_int = checked_number(int, "an integer", lambda v: v >= 1, ">= 1", "positive_int",
                                "argparse type: an integer ≥ 1.")
-non_negative_int = _checked_number(int, "an integer", lambda v: v >= 0, ">= 0", "non_negative_int",
+non_negative_int = checked_number(int, "an integer", lambda v: v >= 0, ">= 0", "non_negative_int",
                                    "argparse type: an integer ≥ 0.")
-positive_float = _checked_number(float, "a number", lambda v: v > 0 and math.isfinite(v), "a finite number > 0",
+positive_float = checked_number(float, "a number", lambda v: v > 0 and math.isfinite(v), "a finite number > 0",
                                  "positive_float", "argparse type: a finite number > 0 (not nan, not inf).")
-non_negative_float = _checked_number(float, "a number", lambda v: v >= 0 and math.isfinite(v),
+non_negative_float = checked_number(float, "a number", lambda v: v >= 0 and math.isfinite(v),
                                      "a finite number >= 0", "non_negative_float",
                                      "argparse type: a finite number ≥ 0 (not nan, not inf).")
 

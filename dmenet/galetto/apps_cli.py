@@ -37,15 +37,9 @@ K_MAX = 100.0
 beyond it only the cost grows, and near 1e154 k² overflows (a NaN blur)."""
 
 
-def magnification(text: str) -> float:
-    """argparse type of ``--k``: a number in [1, :data:`K_MAX`] (not nan, not inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and 1 <= value <= K_MAX):
-        raise argparse.ArgumentTypeError(f"must be a number from 1 to {K_MAX:g}, got {text!r}")
-    return value
+magnification = cli.checked_number(float, "a number", lambda v: math.isfinite(v) and 1 <= v <= K_MAX,
+                                   f"a number from 1 to {K_MAX:g}", "magnification",
+                                   "argparse type of ``--k``: a number in [1, :data:`K_MAX`] (not nan, not inf).")
 
 
 def image_file(path: str | Path, command: str) -> Path:
