@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -511,6 +511,15 @@ def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def differing_keys(before: dict[str, Any], now: dict[str, Any], free: Iterable[str] = (),
+                   same: Callable[[str, Any, Any], bool] | None = None) -> list[str]:
+    """The keys of two flat config mappings (:func:`flat_keys`) whose values differ, sorted, ``free`` keys not
+    compared; ``same(key, a, b)`` decides equality (default ``a == b``). The trainers' ``--resume`` checks."""
+    free = set(free)
+    return sorted(k for k in before.keys() | now.keys() if k not in free
+                  and not (same(k, before.get(k), now.get(k)) if same else before.get(k) == now.get(k)))
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

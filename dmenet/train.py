@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import (ConfigError, ExperimentConfig, config_from_dict, config_to_dict, dump_config, flat_keys,
-                           load_config, wants_cuda)
+from dmenet.config import (ConfigError, ExperimentConfig, config_from_dict, config_to_dict, differing_keys, dump_config,
+                           flat_keys, load_config, wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -209,9 +209,7 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
     now = flat_keys(config_to_dict(cfg))
     free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
     for source, record in records:
-        before = flat_keys(record)
-        differ = sorted(k for k in before.keys() | now.keys()
-                        if k not in free and not _same_value(k, before.get(k), now.get(k)))
+        differ = differing_keys(flat_keys(record), now, free, _same_value)
         if differ:
             raise ConfigError(f"--resume: the config differs from the run's ({source}) in {', '.join(differ)}; "
                               f"{folder / 'model.safetensors'} (step {done}) was trained with the run's config: "

@@ -25,7 +25,7 @@ import yaml
 from safetensors.torch import save_file
 from torch import nn
 
-from dmenet.config import ConfigError, config_to_dict, wants_cuda
+from dmenet.config import ConfigError, config_to_dict, differing_keys, wants_cuda
 from dmenet.distill import losses as L
 from dmenet.distill.config import DistillConfig, load_distill_config
 from dmenet.distill.data import DataError, TrainStream, labelled_items, load_item, sharp_items
@@ -377,7 +377,7 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     config_file = run_dir / "config.yaml"
     if resume:
         before, now = _recipe(config_file.read_text()), _recipe(config_text)
-        differ = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        differ = differing_keys(before, now)
         if differ:
             raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
     start = 0

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
-                           flat_keys, load_config, require_positive, wants_cuda)
+                           differing_keys, flat_keys, load_config, require_positive, wants_cuda)
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout
@@ -269,7 +269,7 @@ def check_resume_config(cfg: GalettoConfig, run: Path) -> None:
     before = flat_keys(read_json_object(config_file))  # missing or bad: InputError naming it
     now = flat_keys(json.loads(json.dumps(config_to_dict(cfg))))
     free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
-    differ = sorted(k for k in before.keys() | now.keys() if k not in free and before.get(k) != now.get(k))
+    differ = differing_keys(before, now, free)
     if before.get("train.steps") != now.get("train.steps") and cfg.train.lr_min is not None:
         differ.append("train.steps (the cosine lr schedule, train.lr_min set, spans train.steps)")
     if differ:
