@@ -196,17 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"--method: {', '.join(twice)} given twice (each method writes the sub-folder of --out named "
                         "after it)")
     command = ["python -m dmenet.evaluate", *(argv if argv is not None else sys.argv[1:])]
-    results, staged = [], []
+    results = []
     with io.staged_folder(out) as stage:  # all or nothing: --out appears only when every method is scored and written
         for source in sources:
             t0 = time.perf_counter()
-            sub, write = (out, stage) if len(sources) == 1 else (out / source.name, stage / source.name)
-            result = evaluate_source(spec, args, source, sub, command=command, write_dir=write)
+            write = stage if len(sources) == 1 else stage / source.name
+            result = evaluate_source(spec, args, source, write, command=command)
             log.info("%s on %s: %s (%.1f s)", source.name, spec.name, result["headline"], time.perf_counter() - t0)
             results.append(result)
-            staged.append({**result, "out": str(write)})
         if len(results) > 1:
-            write_comparison(stage, spec, staged)
+            write_comparison(stage, spec, results)
     log.info("wrote %s", out)
     return 0
 

@@ -119,11 +119,8 @@ def selection_text(args, n: int, root: Path) -> str:
             + (f", first {args.limit}" if getattr(args, "limit", None) else ""))
 
 
-def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str],
-                    write_dir: Path | None = None) -> dict:
-    """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir`` (or to ``write_dir``, the
-    folder of :func:`syndof.io.staged_folder` that becomes ``out_dir``); returns the result dict (``out``:
-    ``out_dir``)."""
+def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str]) -> dict:
+    """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
     root = Path(args.data)
     protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
     samples = select_samples(protocol.list_samples(need_images=source.needs_images,
@@ -164,7 +161,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         "command": " ".join(command),
     }
     result["headline"] = ", ".join(f"{k} {summary[k]:.4f}" for k in protocol.headline_keys if k in summary)
-    _write(out_dir if write_dir is None else write_dir, spec, args, source, protocol, thumbs, samples, result)
+    _write(out_dir, spec, args, source, protocol, thumbs, samples, result)
     result["out"] = str(out_dir)
     return result
 
