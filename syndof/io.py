@@ -11,6 +11,8 @@ import contextlib
 import io as io_module
 import json
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -187,9 +189,6 @@ def staged_folder(out: str | os.PathLike, replace: bool = False) -> Iterator[Pat
     folder that appears meanwhile with files in it is a ValueError naming ``--out``. With ``replace`` (the caller has
     checked that an existing ``out`` is its own), an earlier ``out`` is moved aside first and removed after, so
     ``out`` is at every moment either the earlier folder or the new one."""
-    import secrets
-    import shutil
-
     target = Path(os.path.abspath(out))
     target.parent.mkdir(parents=True, exist_ok=True)
     while True:
