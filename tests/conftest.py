@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -71,3 +72,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------ dmenet.train runs shared by the train test files
+@pytest.fixture(scope="session")
+def tiny_syndof(tmp_path_factory) -> Path:
+    """Four tiny SYNDOF-style renders (``train_data_helpers.write_syndof``), read-only for the tests."""
+    from train_data_helpers import write_syndof
+
+    return write_syndof(tmp_path_factory.mktemp("syn") / "syn", count=4)
+
+
+@pytest.fixture(scope="session")
+def finished_blur_run(tmp_path_factory, tiny_syndof) -> Path:
+    """A finished 2-step blur-stage run of ``experiments/tiny.yaml`` on :func:`tiny_syndof` (checkpoint at step 2,
+    model_last, metrics, config); read-only: tests that change a run take :func:`blur_run_copy`."""
+    from train_data_helpers import blur_cli
+
+    from dmenet.train import main
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(blur_cli(tiny_syndof, run, "--steps", "2")) == 0
+    return run
+
+
+@pytest.fixture
+def blur_run_copy(finished_blur_run, tmp_path) -> Path:
+    """A copy of :func:`finished_blur_run` for this test to change."""
+    return Path(shutil.copytree(finished_blur_run, tmp_path / "run"))

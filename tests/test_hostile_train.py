@@ -9,37 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_data_helpers import write_syndof
+from train_data_helpers import blur_cli, write_syndof
 
 from dmenet.train import main
 from dmenet.training.logging import truncate_metrics
 from hostile_helpers import assert_logged_usage_error, digests
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "experiments" / "tiny.yaml"
-
-
-def _blur_cli(synthetic: Path, out: Path, *extra) -> list[str]:
-    return ["--config", str(TINY), "--stage", "blur", "--synthetic", str(synthetic), "--out", str(out),
-            "--wandb", "disabled", "--device", "cpu", *extra]
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory) -> Path:
-    return write_syndof(tmp_path_factory.mktemp("syn"), count=4)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, synthetic) -> Path:
-    """A finished 2-step blur-stage run (checkpoint at step 2, model_last, metrics, config)."""
-    run = tmp_path_factory.mktemp("finished") / "run"
-    assert main(_blur_cli(synthetic, run, "--steps", "2")) == 0
-    return run
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path) -> Path:
-    return Path(shutil.copytree(finished, tmp_path / "run"))
 
 
 def _fails_cleanly(argv, caplog, *names: str) -> str:
@@ -51,96 +25,98 @@ def _last_checkpoint(run: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------------------ medium
-def test_d22_negative_or_exploding_lr_decay_is_refused(synthetic, tmp_path, caplog):
+def test_d22_negative_or_exploding_lr_decay_is_refused(tiny_syndof, tmp_path, caplog):
     for value in ("-2", "1.5", "0"):
         out = tmp_path / f"decay{value}"
-        _fails_cleanly(_blur_cli(synthetic, out, "--set", f"optim.decay={value}", "optim.steps_per_epoch=1",
-                                 "optim.decay_every_epochs=1"), caplog, "optim.decay")
+        _fails_cleanly(blur_cli(tiny_syndof, out, "--set", f"optim.decay={value}", "optim.steps_per_epoch=1",
+                                "optim.decay_every_epochs=1"), caplog, "optim.decay")
         assert not out.exists()
-    _fails_cleanly(_blur_cli(synthetic, tmp_path / "lr", "--set", "optim.lr_d=-1"), caplog, "optim.lr_d")
+    _fails_cleanly(blur_cli(tiny_syndof, tmp_path / "lr", "--set", "optim.lr_d=-1"), caplog, "optim.lr_d")
 
 
-def test_d26_new_run_into_a_finished_run_is_refused_and_changes_nothing(synthetic, run_copy, caplog):
-    before = digests(run_copy)
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--steps", "4", "--set", "train.seed=5"), caplog,
-                   str(run_copy), "--resume")
-    assert digests(run_copy) == before
+def test_d26_new_run_into_a_finished_run_is_refused_and_changes_nothing(tiny_syndof, blur_run_copy, caplog):
+    before = digests(blur_run_copy)
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--steps", "4", "--set", "train.seed=5"), caplog,
+                   str(blur_run_copy), "--resume")
+    assert digests(blur_run_copy) == before
     # a run that stopped before its first checkpoint cannot be resumed: the message says what to delete instead
-    (run_copy / "checkpoints").rename(run_copy.parent / "elsewhere")
+    (blur_run_copy / "checkpoints").rename(blur_run_copy.parent / "elsewhere")
     for name in ("model_last.safetensors", "model_last.json"):
-        (run_copy / name).unlink()
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--steps", "4"), caplog, str(run_copy / "metrics.jsonl"))
+        (blur_run_copy / name).unlink()
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--steps", "4"), caplog, str(blur_run_copy / "metrics.jsonl"))
 
 
-def test_d27_d21_failed_resume_keeps_config_then_resume_works_without_duplicate_rows(synthetic, run_copy, caplog):
-    config = (run_copy / "config.yaml").read_text()
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3", "--set", "optim.lr=-1"), caplog,
+def test_d27_d21_failed_resume_keeps_config_then_resume_works_without_duplicate_rows(tiny_syndof, blur_run_copy,
+                                                                                     caplog):
+    config = (blur_run_copy / "config.yaml").read_text()
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3", "--set", "optim.lr=-1"), caplog,
                    "optim.lr")
     # fails only once the checkpoint is loaded (another architecture): config.yaml must not have changed either
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3", "--set", "model.refine_blocks=2"),
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3", "--set", "model.refine_blocks=2"),
                    caplog, "model.safetensors")
-    assert (run_copy / "config.yaml").read_text() == config
+    assert (blur_run_copy / "config.yaml").read_text() == config
     # a kill after step 3 was logged but before its checkpoint: the resumed run must not log step 3 twice
-    with open(run_copy / "metrics.jsonl", "a") as fh:
+    with open(blur_run_copy / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"step": 3, "loss_main": 1.0}) + "\n" + '{"step": 4, "lo')
-    assert main(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3")) == 0
-    steps = [json.loads(line)["step"] for line in (run_copy / "metrics.jsonl").read_text().splitlines()]
+    assert main(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3")) == 0
+    steps = [json.loads(line)["step"] for line in (blur_run_copy / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
 
 
 # --------------------------------------------------------------------------------------------------------------- low
 @pytest.mark.parametrize("name, content", [("model.safetensors", b""), ("model.safetensors", b"\x00" * 4096),
                                            ("train.safetensors", "truncated")])
-def test_d3_corrupt_checkpoint_files_on_resume(synthetic, run_copy, caplog, name, content):
-    path = _last_checkpoint(run_copy) / name
+def test_d3_corrupt_checkpoint_files_on_resume(tiny_syndof, blur_run_copy, caplog, name, content):
+    path = _last_checkpoint(blur_run_copy) / name
     path.write_bytes(path.read_bytes()[:200] if content == "truncated" else content)
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3"), caplog, str(path))
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, str(path))
 
 
-def test_d3_corrupt_init_from(synthetic, finished, tmp_path, caplog):
+def test_d3_corrupt_init_from(tiny_syndof, finished_blur_run, tmp_path, caplog):
     bad = tmp_path / "m.safetensors"
     bad.write_bytes(b"\x01" * 100)
-    shutil.copy(finished / "model_last.json", tmp_path / "m.json")
-    _fails_cleanly(_blur_cli(synthetic, tmp_path / "new", "--init-from", bad), caplog, str(bad))
+    shutil.copy(finished_blur_run / "model_last.json", tmp_path / "m.json")
+    _fails_cleanly(blur_cli(tiny_syndof, tmp_path / "new", "--init-from", bad), caplog, str(bad))
 
 
 @pytest.mark.parametrize("pointer", ["last.json", "train.json"])
-def test_d5_invalid_json_names_the_file(synthetic, run_copy, caplog, pointer):
-    path = run_copy / "checkpoints" / pointer if pointer == "last.json" else _last_checkpoint(run_copy) / pointer
+def test_d5_invalid_json_names_the_file(tiny_syndof, blur_run_copy, caplog, pointer):
+    checkpoints = blur_run_copy / "checkpoints"
+    path = checkpoints / pointer if pointer == "last.json" else _last_checkpoint(blur_run_copy) / pointer
     path.write_text('{"dir": ')
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3"), caplog, str(path))
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, str(path))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_d7_device_cuda_without_cuda(synthetic, tmp_path, caplog):
-    _fails_cleanly(_blur_cli(synthetic, tmp_path / "r")[:-2] + ["--device", "cuda"], caplog, "--device cuda")
+def test_d7_device_cuda_without_cuda(tiny_syndof, tmp_path, caplog):
+    _fails_cleanly(blur_cli(tiny_syndof, tmp_path / "r")[:-2] + ["--device", "cuda"], caplog, "--device cuda")
 
 
 def test_d23_no_readable_training_image(tmp_path, caplog):
     syn = write_syndof(tmp_path / "syn", count=3)
     for image in (syn / "image").iterdir():
         image.write_bytes(b"")
-    _fails_cleanly(_blur_cli(syn, tmp_path / "r", "--steps", "1"), caplog, "none of the")
+    _fails_cleanly(blur_cli(syn, tmp_path / "r", "--steps", "1"), caplog, "none of the")
 
 
 @pytest.mark.parametrize("case", ["no opt_g", "no train.safetensors"])
-def test_d24_checkpoint_contents_are_checked(synthetic, run_copy, caplog, case):
-    folder = _last_checkpoint(run_copy)
+def test_d24_checkpoint_contents_are_checked(tiny_syndof, blur_run_copy, caplog, case):
+    folder = _last_checkpoint(blur_run_copy)
     if case == "no opt_g":
         meta = json.loads((folder / "train.json").read_text())
         del meta["opt_g"]
         (folder / "train.json").write_text(json.dumps(meta))
-        _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3"), caplog, "train.json", "opt_g")
+        _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, "train.json", "opt_g")
     else:
         (folder / "train.safetensors").unlink()
-        _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3"), caplog, "train.safetensors")
+        _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, "train.safetensors")
 
 
-def test_d25_pointer_outside_the_run_is_refused(synthetic, run_copy, finished, caplog):
-    other = _last_checkpoint(finished)
-    (run_copy / "checkpoints" / "last.json").write_text(json.dumps({"dir": f"../../{other.parent.parent.name}/"
+def test_d25_pointer_outside_the_run_is_refused(tiny_syndof, blur_run_copy, finished_blur_run, caplog):
+    other = _last_checkpoint(finished_blur_run)
+    (blur_run_copy / "checkpoints" / "last.json").write_text(json.dumps({"dir": f"../../{other.parent.parent.name}/"
                                                                             f"checkpoints/{other.name}"}))
-    _fails_cleanly(_blur_cli(synthetic, run_copy, "--resume", "--steps", "3"), caplog, "last.json", "'dir'")
+    _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, "last.json", "'dir'")
 
 
 class _Payload:
@@ -151,10 +127,10 @@ class _Payload:
         return (open, (str(self.marker), "w"))
 
 
-def test_d28_malicious_pickle_init_is_a_weights_error(synthetic, tmp_path, caplog):
+def test_d28_malicious_pickle_init_is_a_weights_error(tiny_syndof, tmp_path, caplog):
     marker, bad = tmp_path / "pwned", tmp_path / "x.pt"
     bad.write_bytes(pickle.dumps({"features.0.0.weight": _Payload(marker)}))
-    _fails_cleanly(_blur_cli(synthetic, tmp_path / "r", "--set", f"model.init={bad}"), caplog, str(bad),
+    _fails_cleanly(blur_cli(tiny_syndof, tmp_path / "r", "--set", f"model.init={bad}"), caplog, str(bad),
                    "weights_only")
     assert not marker.exists() and not (tmp_path / "r").exists()
 

@@ -14,38 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_data_helpers import write_labelled, write_real, write_syndof
+from train_data_helpers import TINY, blur_cli, write_labelled, write_real
 
 from dmenet.train import main
 from dmenet.training import checkpoint
 from hostile_helpers import assert_logged_usage_error, digests
 from syndof import cli
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "experiments" / "tiny.yaml"
-
-
-def _blur_cli(synthetic: Path, out: Path, *extra, config: Path = TINY) -> list[str]:
-    return ["--config", str(config), "--stage", "blur", "--synthetic", str(synthetic), "--out", str(out),
-            "--wandb", "disabled", "--device", "cpu", *extra]
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory) -> Path:
-    return write_syndof(tmp_path_factory.mktemp("syn") / "syn", count=4)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, synthetic) -> Path:
-    """A finished 2-step blur-stage run (checkpoint at step 2)."""
-    run = tmp_path_factory.mktemp("finished") / "run"
-    assert main(_blur_cli(synthetic, run, "--steps", "2")) == 0
-    return run
-
-
-@pytest.fixture
-def run_copy(finished, tmp_path) -> Path:
-    return Path(shutil.copytree(finished, tmp_path / "run"))
 
 
 def _refused(argv, caplog, *names) -> str:
@@ -53,65 +27,65 @@ def _refused(argv, caplog, *names) -> str:
 
 
 # ------------------------------------------------------------------------------------------- a new run's --out
-def test_out_that_is_inside_or_holds_an_input_folder_is_refused(synthetic, tmp_path, caplog):
-    data = Path(shutil.copytree(synthetic, tmp_path / "data" / "syn"))
+def test_out_that_is_inside_or_holds_an_input_folder_is_refused(tiny_syndof, tmp_path, caplog):
+    data = Path(shutil.copytree(tiny_syndof, tmp_path / "data" / "syn"))
     before = digests(tmp_path / "data")
     for out in (data, data / "run", tmp_path / "data"):
-        _refused(_blur_cli(data, out, "--steps", "1"), caplog, f"--out {out}", "--synthetic")
+        _refused(blur_cli(data, out, "--steps", "1"), caplog, f"--out {out}", "--synthetic")
         assert digests(tmp_path / "data") == before
     assert not (data / "run").exists()
 
 
 @pytest.mark.parametrize("option", ["--real", "--labelled"])
-def test_out_equal_to_a_real_or_labelled_folder_is_refused(synthetic, tmp_path, caplog, option):
+def test_out_equal_to_a_real_or_labelled_folder_is_refused(tiny_syndof, tmp_path, caplog, option):
     real, labelled = write_real(tmp_path / "real", count=1), write_labelled(tmp_path / "lab", count=1)
     out = real if option == "--real" else labelled
     before = digests(out)
-    argv = ["--config", str(TINY), "--synthetic", str(synthetic), "--real", str(real), "--labelled", str(labelled),
+    argv = ["--config", str(TINY), "--synthetic", str(tiny_syndof), "--real", str(real), "--labelled", str(labelled),
             "--gt-polarity", "white-blurred", "--out", str(out), "--wandb", "disabled", "--device", "cpu"]
     _refused(argv, caplog, f"--out {out}", option)
     assert digests(out) == before
 
 
-def test_out_holding_the_config_file_is_refused(synthetic, tmp_path, caplog):
+def test_out_holding_the_config_file_is_refused(tiny_syndof, tmp_path, caplog):
     out = tmp_path / "r3"
     out.mkdir()
     shutil.copy(TINY, out / "config.yaml")
     (out / "replicas.json").write_text('{"mine": true}\n')
     before = digests(out)
-    _refused(_blur_cli(synthetic, out, "--steps", "1", config=out / "config.yaml"), caplog, f"--out {out}",
+    _refused(blur_cli(tiny_syndof, out, "--steps", "1", config=out / "config.yaml"), caplog, f"--out {out}",
              "--config")
     assert digests(out) == before
 
 
-def test_out_holding_the_init_from_file_is_refused(synthetic, finished, tmp_path, caplog):
+def test_out_holding_the_init_from_file_is_refused(tiny_syndof, finished_blur_run, tmp_path, caplog):
     out = tmp_path / "r2"
     out.mkdir()
     for suffix in (".safetensors", ".json"):
-        shutil.copy(finished / f"model_last{suffix}", out / f"init{suffix}")
+        shutil.copy(finished_blur_run / f"model_last{suffix}", out / f"init{suffix}")
     before = digests(out)
     for init in (out / "init.safetensors", out / "init"):
-        _refused(_blur_cli(synthetic, out, "--steps", "1", "--init-from", init), caplog, f"--out {out}",
+        _refused(blur_cli(tiny_syndof, out, "--steps", "1", "--init-from", init), caplog, f"--out {out}",
                  "--init-from")
         assert digests(out) == before
 
 
-def test_out_that_is_a_foreign_folder_or_a_file_is_refused(synthetic, tmp_path, caplog):
+def test_out_that_is_a_foreign_folder_or_a_file_is_refused(tiny_syndof, tmp_path, caplog):
     out = tmp_path / "notes"
     out.mkdir()
     (out / "todo.txt").write_text("mine\n")
-    _refused(_blur_cli(synthetic, out, "--steps", "1"), caplog, f"--out {out}", "not empty")
+    _refused(blur_cli(tiny_syndof, out, "--steps", "1"), caplog, f"--out {out}", "not empty")
     assert digests(out) == {"todo.txt": digests(out)["todo.txt"]} and (out / "todo.txt").read_text() == "mine\n"
     afile = tmp_path / "file"
     afile.write_text("x")
-    _refused(_blur_cli(synthetic, afile, "--steps", "1"), caplog, f"--out {afile}", "not a folder")
+    _refused(blur_cli(tiny_syndof, afile, "--steps", "1"), caplog, f"--out {afile}", "not a folder")
     assert afile.read_text() == "x"
 
 
-def test_empty_out_folder_is_accepted(synthetic, tmp_path):
+def test_empty_out_folder_is_accepted(tiny_syndof, tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
-    assert main(_blur_cli(synthetic, out, "--steps", "1", "--set", "train.ckpt_every=1")) == 0
+    assert main(blur_cli(tiny_syndof, out, "--steps", "1", "--set", "train.ckpt_every=1")) == 0
     assert (out / "model_last.safetensors").is_file()
 
 
@@ -121,41 +95,41 @@ def test_empty_out_folder_is_accepted(synthetic, tmp_path):
                                          (("--set", "train.log_every=2", "data.vflip=false"),
                                           "data.vflip, train.log_every"),
                                          (("--init-from", "{finished}/model_last"), "train.init_from")])
-def test_resume_with_other_settings_is_refused_and_changes_nothing(synthetic, finished, run_copy, caplog, change,
-                                                                   key):
-    change = [c.format(finished=finished) for c in change]
-    before = digests(run_copy)
-    _refused(_blur_cli(synthetic, run_copy, "--resume", "--steps", "4", *change), caplog, "--resume", key,
-             str(run_copy / "config.yaml"))
-    assert digests(run_copy) == before
+def test_resume_with_other_settings_is_refused_and_changes_nothing(tiny_syndof, finished_blur_run, blur_run_copy,
+                                                                   caplog, change, key):
+    change = [c.format(finished=finished_blur_run) for c in change]
+    before = digests(blur_run_copy)
+    _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4", *change), caplog, "--resume", key,
+             str(blur_run_copy / "config.yaml"))
+    assert digests(blur_run_copy) == before
 
 
-def test_resume_below_the_checkpoint_step_is_refused(synthetic, run_copy, caplog):
-    before = digests(run_copy)
-    _refused(_blur_cli(synthetic, run_copy, "--resume", "--steps", "1"), caplog, "train.steps", "step 2")
-    assert digests(run_copy) == before
+def test_resume_below_the_checkpoint_step_is_refused(tiny_syndof, blur_run_copy, caplog):
+    before = digests(blur_run_copy)
+    _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "1"), caplog, "train.steps", "step 2")
+    assert digests(blur_run_copy) == before
 
 
-def test_resume_against_a_hand_edited_config_yaml_is_refused(synthetic, run_copy, caplog):
+def test_resume_against_a_hand_edited_config_yaml_is_refused(tiny_syndof, blur_run_copy, caplog):
     """config.yaml edited between the runs: the checkpoint's own record still names what trained it."""
-    saved = yaml.safe_load((run_copy / "config.yaml").read_text())
+    saved = yaml.safe_load((blur_run_copy / "config.yaml").read_text())
     saved["optim"]["lr"] = 0.5
-    (run_copy / "config.yaml").write_text(yaml.safe_dump(saved))
-    before = digests(run_copy)
-    _refused(_blur_cli(synthetic, run_copy, "--resume", "--steps", "4"), caplog, "optim.lr", "train.json")
-    assert digests(run_copy) == before
+    (blur_run_copy / "config.yaml").write_text(yaml.safe_dump(saved))
+    before = digests(blur_run_copy)
+    _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4"), caplog, "optim.lr", "train.json")
+    assert digests(blur_run_copy) == before
 
 
-def test_resume_may_extend_the_steps_and_change_where_it_runs(synthetic, run_copy):
-    argv = _blur_cli(synthetic, run_copy, "--resume", "--steps", "3", "--threads", "1")
+def test_resume_may_extend_the_steps_and_change_where_it_runs(tiny_syndof, blur_run_copy):
+    argv = blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3", "--threads", "1")
     argv[argv.index("--device") + 1] = "auto"  # train.device: where it runs, not what it trains
     assert main(argv) == 0
-    saved = yaml.safe_load((run_copy / "config.yaml").read_text())
+    saved = yaml.safe_load((blur_run_copy / "config.yaml").read_text())
     assert saved["train"]["steps"] == 3 and saved["train"]["device"] == "auto"
 
 
 # ------------------------------------------------------------------------------------ interrupted checkpoint
-def test_sigterm_during_a_checkpoint_leaves_no_temporary_folder_and_resume_cleans_stale_ones(synthetic, tmp_path,
+def test_sigterm_during_a_checkpoint_leaves_no_temporary_folder_and_resume_cleans_stale_ones(tiny_syndof, tmp_path,
                                                                                            monkeypatch):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # so that entry_point's handler is installed
     real_save_file = checkpoint.save_file
@@ -173,7 +147,7 @@ def test_sigterm_during_a_checkpoint_leaves_no_temporary_folder_and_resume_clean
     monkeypatch.setattr(checkpoint, "save_file", killed_while_writing)
     run = tmp_path / "run"
     with pytest.raises(SystemExit) as exc:
-        main(_blur_cli(synthetic, run, "--steps", "3", "--set", "train.ckpt_every=1"))
+        main(blur_cli(tiny_syndof, run, "--steps", "3", "--set", "train.ckpt_every=1"))
     assert exc.value.code == 143
     monkeypatch.setattr(checkpoint, "save_file", real_save_file)
     root = run / "checkpoints"
@@ -182,14 +156,14 @@ def test_sigterm_during_a_checkpoint_leaves_no_temporary_folder_and_resume_clean
     stale = root / ".step_00000002.tmp"
     stale.mkdir()
     (stale / "train.json").write_text('{"step": ')
-    assert main(_blur_cli(synthetic, run, "--resume", "--steps", "3", "--set", "train.ckpt_every=1")) == 0
+    assert main(blur_cli(tiny_syndof, run, "--resume", "--steps", "3", "--set", "train.ckpt_every=1")) == 0
     assert not stale.exists()
     assert json.loads((root / "last.json").read_text())["step"] == 3
     assert not list(root.glob(".*"))
 
 
 # ------------------------------------------------------------------------------------------------ data.crop
-def test_huge_crop_is_refused_before_the_run_folder_is_written(synthetic, tmp_path, caplog):
+def test_huge_crop_is_refused_before_the_run_folder_is_written(tiny_syndof, tmp_path, caplog):
     out = tmp_path / "run"
-    _refused(_blur_cli(synthetic, out, "--steps", "1", "--set", "data.crop=100000"), caplog, "data.crop")
+    _refused(blur_cli(tiny_syndof, out, "--steps", "1", "--set", "data.crop=100000"), caplog, "data.crop")
     assert not out.exists()

@@ -47,3 +47,14 @@ def write_real(root: Path, count: int = 3, size: tuple[int, int] = (66, 100), se
 def write_all(root: Path) -> dict[str, Path]:
     return {"synthetic": write_syndof(root / "syn"), "labelled": write_labelled(root / "lab"),
             "real": write_real(root / "real")}
+
+
+TINY = Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"
+"""The tiny training config the train tests run."""
+
+
+def blur_cli(synthetic: Path, out: Path, *extra: str, config: Path = TINY) -> list[str]:
+    """``dmenet.train`` arguments for a blur-stage run of ``config`` on ``synthetic`` into ``out`` (CPU, W&B off),
+    then ``extra``."""
+    return ["--config", str(config), "--stage", "blur", "--synthetic", str(synthetic), "--out", str(out),
+            "--wandb", "disabled", "--device", "cpu", *extra]
