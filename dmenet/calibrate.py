@@ -395,14 +395,7 @@ def _out_problem(out: str, inputs: list[str]) -> str | None:
         if os.path.lexists(target):
             what = " (a folder)" if target.is_dir() else ""
             return f"--out {target}: exists{what}; write the calibrated model to a new name"
-    folder = pair[0].parent
-    while not folder.exists() and folder != folder.parent:  # save_model creates missing folders
-        folder = folder.parent
-    if not folder.is_dir():
-        return f"--out {out}: {folder} is not a folder"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"--out {out}: folder {folder} is not writable"
-    return None
+    return cli.folder_to_write_problem(pair[0].parent, f"--out {out}")  # save_model creates missing folders
 
 
 @cli.entry_point

@@ -95,6 +95,29 @@ def writable_folder_problem(folder: Path, label: str) -> str | None:
     return None
 
 
+def folder_to_write_problem(folder: str | os.PathLike, label: str) -> str | None:
+    """Whether new files can go into ``folder``, checked without creating anything, as one line starting with
+    ``label`` (e.g. ``--out X``), or None. An existing folder gets a real probe file (``os.access`` misses a read-only
+    file system); a missing one needs its nearest existing ancestor to be a folder this user can write (the tool
+    creates the rest when it writes)."""
+    folder = Path(folder)
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{label}: {existing} is not a folder"
+    if existing != folder:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"{label}: cannot create folder {folder} ({existing} is not writable)"
+        return None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return f"{label}: folder {folder} is not writable ({exc.strerror or exc})"
+    return None
+
+
 def new_folder_problem(out: str | os.PathLike, writes: str) -> str | None:
     """``--out`` as one line when it would overwrite or mix with earlier files (anything but a missing path or an
     empty real folder), else None; ``writes`` says what the tool makes there. A folder written all or nothing

@@ -123,7 +123,7 @@ def test_unwritable_out_folder_is_named_before_any_work(work, no_sigma, monkeypa
         def denied(*args, dir=None, **kwargs):
             raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
 
-        monkeypatch.setattr(apps_cli.tempfile, "mkstemp", denied)
+        monkeypatch.setattr("tempfile.TemporaryFile", denied)  # the probe of syndof.cli.folder_to_write_problem
     try:
         line = refused(["enhance", "in.png", "--out", "ro/o.png"], work, capsys, "--out ro/o.png", "not writable")
     finally:

@@ -6,7 +6,6 @@ one (a failed sidecar write leaves no weights file behind)."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,13 @@ def _snapshot(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*"))}
 
 
-def _refused(argv: list[str], capsys, names: str) -> None:
-    """``calibrate argv`` exits 2 with one ``error:`` line that names ``names``."""
+def _refused(argv: list[str], capsys, names: str) -> str:
+    """``calibrate argv`` exits 2 with one ``error:`` line that names ``names``; returns the line."""
     assert calibrate.main(argv) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
     assert names in err[0], err
+    return err[0]
 
 
 @pytest.fixture
@@ -133,9 +133,12 @@ def test_an_out_whose_folder_cannot_be_written_is_refused_before_the_work(tmp_pa
     ro = tmp_path / "ro"
     ro.mkdir()
     before = _snapshot(tmp_path)
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != ro and real_access(p, mode, **k))
-    _refused([*argv, str(ro / "y.safetensors")], capsys, str(ro))
+
+    def denied(*args, dir=None, **kwargs):  # the probe of syndof.cli.folder_to_write_problem
+        raise PermissionError(13, "Permission denied", f"{dir}/tmp123")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", denied)
+    assert "not writable" in _refused([*argv, str(ro / "y.safetensors")], capsys, str(ro))
     assert _snapshot(tmp_path) == before
 
 

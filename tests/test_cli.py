@@ -282,3 +282,24 @@ def test_bad_method_option_stops_predict_before_it_writes(tmp_path, capsys):
     io.write_image(img, np.full((40, 48, 3), 128, np.uint8))
     assert predict.main([str(img), "--out", str(tmp_path / "o"), "--method", "galetto:bogus=1"]) == 2
     assert "bogus" in _one_error_line(capsys) and not (tmp_path / "o").exists()
+
+
+def test_folder_to_write_problem_checks_without_creating(tmp_path, monkeypatch):
+    label = "--out X"
+    assert cli.folder_to_write_problem(tmp_path, label) is None  # existing, writable: the probe leaves nothing
+    assert list(tmp_path.iterdir()) == []
+    assert cli.folder_to_write_problem(tmp_path / "a" / "b", label) is None  # created later by the tool
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("x")
+    assert cli.folder_to_write_problem(tmp_path / "file" / "sub", label) == (
+        f"{label}: {tmp_path / 'file'} is not a folder")
+
+    def denied(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", f"{dir}/tmp123")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", denied)  # a read-only file system, also for root
+    assert cli.folder_to_write_problem(tmp_path, label) == (
+        f"{label}: folder {tmp_path} is not writable (Permission denied)")
+    monkeypatch.setattr(os, "access", lambda *args: False)
+    assert cli.folder_to_write_problem(tmp_path / "new", label) == (
+        f"{label}: cannot create folder {tmp_path / 'new'} ({tmp_path} is not writable)")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -115,22 +114,9 @@ def check_out(out: Path, inputs: list[Path]) -> None:
             raise UsageError(f"{label}: is a folder; give a new image file name")
         if os.path.lexists(path):
             raise UsageError(f"{label}: exists; write to a new name")
-    folder = out.absolute().parent
-    existing = folder
-    while not os.path.lexists(existing) and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"--out {out}: {existing} is not a folder")
-    if existing != folder:  # the folder will be created: its nearest existing parent must take it
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise UsageError(f"--out {out}: cannot create folder {folder} ({existing} is not writable)")
-        return
-    try:  # a real probe, not os.access: it also sees a read-only file system
-        fd, probe = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".probe", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"--out {out}: folder {folder} is not writable ({exc.strerror or exc})") from None
-    os.close(fd)
-    os.unlink(probe)
+    problem = cli.folder_to_write_problem(out.absolute().parent, f"--out {out}")
+    if problem:
+        raise UsageError(problem)
 
 
 def write_outputs(out: Path, result: np.ndarray, panel: np.ndarray) -> None:
