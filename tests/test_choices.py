@@ -1,4 +1,4 @@
-"""Closed sets of options (``dmenet.choices``): parsed once into enum members, bad values named in the error."""
+"""Closed sets of options (``syndof.choices``): parsed once into enum members, bad values named in the error."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dmenet.choices import choices, parse_choice
 from dmenet.galetto.blurmap import READOUTS, Readout, readout
 from dmenet.galetto.patches import PatchBlur, labelled_patches
 from dmenet.galetto.refine import REFINES, Refine, refine_map
+from syndof.choices import choices, parse_choice
 
 
 def test_parse_choice_takes_members_and_values_and_names_what_is_wrong():

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.choices import choices, parse_choice
 from dmenet.filters import gaussian_filter
 from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.classifier import BlurClassifier
 from dmenet.models.fuse import cached_folded_copy
 from syndof.blur import symmetric_pad
+from syndof.choices import choices, parse_choice
 from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
 

@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from dmenet.galetto import NUM_CLASSES, PATCH
-from dmenet.choices import choices
 from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions, to_gray255
 from syndof import cli
+from syndof.choices import choices
 from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
                        read_sigma_map, staged_folder, write_json_atomic)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dmenet.choices import choices, parse_choice
 from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.blurmap import Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
+from syndof.choices import choices, parse_choice
 from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.choices import parse_choice
 from dmenet.filters import gaussian_filter
 from dmenet.galetto import NUM_CLASSES, PATCH
+from syndof.choices import parse_choice
 
 LAPLACIAN_4 = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 

@@ -18,8 +18,8 @@ from enum import Enum
 
 import numpy as np
 
-from dmenet.choices import choices, parse_choice
 from dmenet.filters import box_mean, guided_filter, weighted_gf
+from syndof.choices import choices, parse_choice
 
 
 class Refine(str, Enum):
