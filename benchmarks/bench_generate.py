@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from syndof.generate import generate, generate_sample, sample_rng  # noqa: E402
-from syndof.scenes import Source  # noqa: E402
+from syndof.scenes import Source, SourceKind  # noqa: E402
 
 SIZE = (480, 640)
 
@@ -44,7 +44,7 @@ def bench_sources() -> list[Source]:
 def _load(source: Source, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
-    if source.kind == "skimage":
+    if source.kind is SourceKind.SKIMAGE:
         from syndof.random_depth import random_depth
         from syndof.scenes import _skimage_photo
 

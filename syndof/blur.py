@@ -47,7 +47,9 @@ import torch
 import torch.nn.functional as F
 
 from syndof import psf, units
+from syndof.choices import parse_choice
 from syndof.cli import available_cpus
+from syndof.psf import Kernel
 from syndof.regionfill import _solve_crop, factorize_laplace
 
 ALPHA_EPS = 1e-4
@@ -64,8 +66,10 @@ class _Kernel:
     full: torch.Tensor | None  # 2-D kernel (already flipped for true convolution), or None
 
 
-def _layer_kernels(coc: np.ndarray, max_coc: int, kernel: str, dtype, device) -> list[_Kernel | None]:
-    """Per layer: None for c ≤ 1 (no kernel), else the layer's kernel; identical CoCs share one object."""
+def _layer_kernels(coc: np.ndarray, max_coc: int, kernel: Kernel | str, dtype, device) -> list[_Kernel | None]:
+    """Per layer: None for c ≤ 1 (no kernel), else the layer's :class:`~syndof.psf.Kernel` ``kernel`` (a member or
+    its value; ValueError otherwise; Gaussians as separable factors); identical CoCs share one object."""
+    kernel = parse_choice(Kernel, kernel, "kernel")
     cache: dict[float, _Kernel] = {}
     out: list[_Kernel | None] = []
     for c in coc.tolist():
@@ -73,7 +77,7 @@ def _layer_kernels(coc: np.ndarray, max_coc: int, kernel: str, dtype, device) ->
             out.append(None)
             continue
         if c not in cache:
-            if kernel == "gaussian":
+            if kernel is Kernel.GAUSSIAN:
                 g = psf.gaussian_kernel_1d(psf.coc_sigma(c), max_coc)
                 cache[c] = _Kernel(g.size // 2, torch.as_tensor(g, dtype=dtype, device=device), None)
             else:
@@ -234,7 +238,7 @@ def merge_layers(labels: torch.Tensor, coc, tolerance: float) -> tuple[torch.Ten
 
 # ------------------------------------------------------------------------------------------- plain reference
 def render_layers_reference(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = 29,
-                            kernel: str = "gaussian", dtype: torch.dtype = torch.float64, *,
+                            kernel: Kernel | str = Kernel.GAUSSIAN, dtype: torch.dtype = torch.float64, *,
                             merge_tolerance: float = 0.0) -> torch.Tensor:
     """Plain per-layer full-frame loop of the algorithm (slow; for tests and the speed ratio).
 
@@ -461,8 +465,9 @@ def _maybe_merge(image, labels, coc, merge_tolerance):
     return merge_layers(labels, coc, merge_tolerance)
 
 
-def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = 29, kernel: str = "gaussian",
-                  dtype: torch.dtype | None = None, tile: int = 32, *, merge_tolerance: float = 0.0) -> torch.Tensor:
+def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = 29,
+                  kernel: Kernel | str = Kernel.GAUSSIAN, dtype: torch.dtype | None = None, tile: int = 32, *,
+                  merge_tolerance: float = 0.0) -> torch.Tensor:
     """Render a layered defocus image (fast tiled implementation; device follows ``image``).
 
     Work is restricted to tiles: a layer is blurred and composited only on the tiles within its kernel radius of
@@ -475,7 +480,8 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
         labels: (H, W) long layer index per pixel, 0 = farthest.
         coc: (K,) CoC diameter in px per layer (tensor or array); ``c ≤ 1`` = in focus.
         max_coc: Gaussian kernel grid size (29 in the original, which also bounds the kernel radius to 14 px).
-        kernel: ``"gaussian"`` (the original), ``"disc"`` or ``"polygon"`` (6 blades).
+        kernel: :class:`~syndof.psf.Kernel` or its value: ``"gaussian"`` (the original), ``"disc"`` or
+            ``"polygon"`` (6 blades); ValueError naming the kernels otherwise.
         dtype: compute dtype (default float32; float64 for bit-level comparisons).
         tile: tile size in px.
         merge_tolerance: px of σ (finite, ≥ 0). 0 (default) renders every layer exactly as the original.
@@ -490,7 +496,8 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
         (3, H, W) tensor in [0, 1] on ``image.device``.
 
     Raises:
-        ValueError: bad shapes, labels outside the CoC list, or a negative / non-finite ``merge_tolerance``.
+        ValueError: bad shapes, labels outside the CoC list, an unknown ``kernel``, or a negative / non-finite
+            ``merge_tolerance``.
     """
     labels, coc = _maybe_merge(image, labels, coc, merge_tolerance)
     with _single_threaded(image.device.type == "cpu"):

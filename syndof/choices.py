@@ -1,7 +1,9 @@
-"""Closed sets of named options as ``str`` enums, and the one parser that turns a user's value into a member.
+"""Closed sets of named options as ``str`` enums (:class:`Choice`), and the one parser that turns a user's value into
+a member.
 
-Configs, ``--set`` and method options carry these as plain strings (a ``str`` enum member also equals its string);
-code parses them once with :func:`parse_choice` and branches on members with ``is``, never on strings.
+Configs, ``--set`` and method options carry these as plain strings (a member also equals its string and JSON writes
+it as one); code parses them once with :func:`parse_choice` and branches on members with ``is``, never on strings.
+YAML's safe dumper does not take members: write ``member.value`` there.
 """
 
 from __future__ import annotations
@@ -10,6 +12,18 @@ from enum import Enum
 from typing import TypeVar
 
 E = TypeVar("E", bound=Enum)
+
+
+class Choice(str, Enum):
+    """Base of the project's option sets: a ``str`` enum whose ``str()`` and ``format()`` give the value, as
+    Python 3.11's ``StrEnum`` (which 3.10 lacks), so messages, f-strings and path joins show what the user typed
+    (``gaussian``, not ``Kernel.GAUSSIAN``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 def parse_choice(cls: type[E], value: object, what: str) -> E:

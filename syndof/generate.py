@@ -54,13 +54,14 @@ import torch
 from syndof import cli
 from syndof import io as sio
 from syndof import units
+from syndof.choices import Choice, parse_choice
+from syndof.psf import KERNELS, Kernel
 from syndof.resize import shrink_long_side
 from syndof.scenes import Source, builtin_sources, folder_sources
 
 log = logging.getLogger("syndof.generate")
 
 SUBDIRS = ("image", "blur_map", "blur_map_norm", "blur_map_binary", "depth")
-KERNELS = ("gaussian", "disc", "polygon")
 
 
 # ----------------------------------------------------------------------------------------------- one sample, in memory
@@ -90,7 +91,7 @@ class SampleResult:
 
 
 def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator, max_coc: int = 29,
-                    kernel: str = "gaussian", device: str | torch.device = "cpu", noise: bool = False,
+                    kernel: Kernel | str = Kernel.GAUSSIAN, device: str | torch.device = "cpu", noise: bool = False,
                     jpeg_quality: int | None = None, merge_tolerance: float = 0.0) -> SampleResult:
     """Draw a camera for ``depth_mm``, decompose it into CoC layers and render the defocused image.
 
@@ -99,7 +100,7 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
         depth_mm: (H, W) depth in mm, finite and positive.
         rng: the sample's generator (camera draws, then noise draws).
         max_coc: CoC of the extreme depth (σ_max = (max_coc − 1)/4).
-        kernel: PSF of the renderer ("gaussian" as the original).
+        kernel: PSF of the renderer (:class:`syndof.psf.Kernel` or its value; Gaussian as the original).
         device: where the rendering runs.
         noise: add Poisson–Gaussian sensor noise after rendering.
         jpeg_quality: re-encode the rendered image as JPEG at this quality (None: off).
@@ -211,7 +212,7 @@ class Job:
     out_dir: str
     seed: int
     max_coc: int
-    kernel: str
+    kernel: Kernel
     device: str
     noise: bool
     jpeg_quality: int | None
@@ -219,11 +220,24 @@ class Job:
     merge_tolerance: float = 0.0
 
 
+class Status(Choice):
+    """Outcome of one sample's job."""
+
+    WRITTEN = "written"
+    """rendered and its files written."""
+    DONE = "done"
+    """already complete in the folder (a resumed run): nothing done."""
+    OVER_LIMIT = "over_limit"
+    """rendered, but its max σ exceeds σ_max: not written (the original skips such images)."""
+    FAILED = "failed"
+    """bad input or an error while rendering: not written; the message says why."""
+
+
 @dataclass
 class JobResult:
     index: int
     stem: str
-    status: str  # "written" | "done" | "over_limit" | "failed"
+    status: Status
     message: str = ""
     timings: dict = field(default_factory=dict)
 
@@ -252,7 +266,7 @@ def run_job(job: Job) -> JobResult:
     out_dir = Path(job.out_dir)
     stem = sample_stem(job.index, job.source)
     if is_complete(out_dir, stem):
-        return JobResult(job.index, stem, "done")
+        return JobResult(job.index, stem, Status.DONE)
     paths = sample_paths(out_dir, stem)
     _remove_stray_temps(paths)
     rng = sample_rng(job.seed, job.index)
@@ -263,12 +277,12 @@ def run_job(job: Job) -> JobResult:
                                  noise=job.noise, jpeg_quality=job.jpeg_quality,
                                  merge_tolerance=job.merge_tolerance)
     except sio.InputError as exc:
-        return JobResult(job.index, stem, "failed", f"skipped {exc}")
+        return JobResult(job.index, stem, Status.FAILED, f"skipped {exc}")
     except Exception as exc:  # noqa: BLE001 — one bad sample must not stop the batch
-        return JobResult(job.index, stem, "failed",
+        return JobResult(job.index, stem, Status.FAILED,
                          f"skipped {job.source.describe()}: {exc.__class__.__name__}: {exc}")
     if result.over_limit(job.max_coc):
-        return JobResult(job.index, stem, "over_limit",
+        return JobResult(job.index, stem, Status.OVER_LIMIT,
                          f"{stem}: max σ {result.sigma.max():.2f} > σ_max {units.max_sigma(job.max_coc):.2f}, "
                          "skipped",
                          result.timings)
@@ -283,7 +297,7 @@ def run_job(job: Job) -> JobResult:
         "height": int(sigma.shape[0]),
         "width": int(sigma.shape[1]),
         "max_coc": job.max_coc,
-        "kernel": job.kernel,
+        "kernel": job.kernel.value,
         "camera": dataclasses.asdict(result.camera),
         "n_layers": int(result.layered.n_layers),
         **({"merge_tolerance": job.merge_tolerance} if job.merge_tolerance else {}),
@@ -298,7 +312,7 @@ def run_job(job: Job) -> JobResult:
         # writing the same sample: the files are deterministic, so take its result or write them once more
         if not is_complete(out_dir, stem):
             write_sample(out_dir, stem, result, meta)
-    return JobResult(job.index, stem, "written", "", result.timings)
+    return JobResult(job.index, stem, Status.WRITTEN, "", result.timings)
 
 
 def _init_worker(threads: int) -> None:
@@ -369,14 +383,16 @@ def _number_in(value, lo: float, hi: float) -> bool:
         return False
 
 
-def option_problem(*, max_coc: int, kernel: str, device: str, max_size: int | None, threads: int | None,
+def option_problem(*, max_coc: int, kernel: Kernel | str, device: str, max_size: int | None, threads: int | None,
                    workers: int, jpeg_quality: int | None, merge_tolerance: float = 0.0, seed: int = 0,
                    depth_scale: float | None = None) -> str | None:
     """The first invalid option of :func:`generate` as one line naming it, or None (checked before any write)."""
     if not _number_in(max_coc, 2, MAX_MAX_COC):
         return f"--max-coc must be an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc}"
-    if kernel not in KERNELS:
-        return f"--kernel must be one of {KERNELS}, got {kernel!r}"
+    try:
+        parse_choice(Kernel, kernel, "--kernel")
+    except ValueError as exc:
+        return str(exc)
     if max_size is not None and max_size < MIN_MAX_SIZE:
         return f"--max-side must be 0 (no limit) or >= {MIN_MAX_SIZE} px, got {max_size}"
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -506,7 +522,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: str | Path | None = None,
              depth_scale: float | None = None, sources: list[Source] | None = None, count: int | None = None,
              seed: int = 0, max_coc: int = units.DEFAULT_MAX_COC, workers: int = 1, shard: tuple[int, int] = (0, 1),
-             device: str = "cpu", noise: bool = False, jpeg_quality: int | None = None, kernel: str = "gaussian",
+             device: str = "cpu", noise: bool = False, jpeg_quality: int | None = None,
+             kernel: Kernel | str = Kernel.GAUSSIAN,
              max_size: int | None = None, threads: int | None = 1, progress: bool = True,
              merge_tolerance: float = 0.0) -> Summary:
     """Generate (or complete) a SYNDOF dataset in ``out_dir``; see the module docstring. Returns the counts.
@@ -528,6 +545,7 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
                              depth_scale=depth_scale)
     if problem:
         raise ValueError(problem)
+    kernel = parse_choice(Kernel, kernel, "--kernel")
     if depths is not None and images is None and sources is None:
         raise ValueError("--depths needs --images (the photos the depth files belong to)")
     check_out_dir(out_dir, {"--images": None if sources is not None or images is None else Path(images),
@@ -543,7 +561,7 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     inputs["n_sources"] = len(sources)
     count = len(sources) if count is None else int(count)
     ds_path = out_dir / "dataset.json"
-    recipe = {"max_coc": int(max_coc), "kernel": kernel, "seed": int(seed), "noise": bool(noise),
+    recipe = {"max_coc": int(max_coc), "kernel": kernel.value, "seed": int(seed), "noise": bool(noise),
               "jpeg_quality": jpeg_quality, "max_size": max_size,
               **({"merge_tolerance": float(merge_tolerance)} if merge_tolerance else {})}
     check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe, **inputs})
@@ -563,14 +581,14 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     summary = Summary()
 
     def account(res: JobResult) -> None:
-        if res.status == "written":
+        if res.status is Status.WRITTEN:
             summary.written += 1
-        elif res.status == "done":
+        elif res.status is Status.DONE:
             summary.done += 1
-        elif res.status == "over_limit":
+        elif res.status is Status.OVER_LIMIT:
             summary.over_limit += 1
             log.info(res.message)
-        else:
+        else:  # Status.FAILED
             summary.failed += 1
             summary.failures.append(res.message)
             log.warning(res.message)

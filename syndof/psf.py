@@ -6,7 +6,8 @@
 * :func:`disc_kernel`, :func:`polygon_kernel` — antialiased uniform aperture shapes (circle, n-blade polygon) of a
   given CoC diameter, each summing to 1. They are extensions (the original's disc/polygon TIFs are unused).
 
-All kernels are float64 NumPy arrays with odd side lengths, centred on the middle pixel.
+All kernels are float64 NumPy arrays with odd side lengths, centred on the middle pixel. :class:`Kernel` names the
+three shapes (the ``--kernel`` option of ``syndof.generate`` and ``syndof.render``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,24 @@ import math
 
 import numpy as np
 
+from syndof.choices import Choice, choices, parse_choice
+
 _EPS = np.finfo(np.float64).eps
+
+
+class Kernel(Choice):
+    """PSF shape of one defocus layer of CoC diameter c px (all sum to 1; c ≤ 1 is the 1×1 identity)."""
+
+    GAUSSIAN = "gaussian"
+    """Gaussian of σ = (c − 1)/4 px on a max_coc² grid, cropped to its support (the original generator's only one)."""
+    DISC = "disc"
+    """Uniform antialiased disc of diameter c px (extension)."""
+    POLYGON = "polygon"
+    """Uniform antialiased regular polygon (6 blades by default) inscribed in a circle of diameter c px (extension)."""
+
+
+KERNELS = choices(Kernel)
+"""The kernel names, in definition order (argparse ``choices`` and messages)."""
 
 
 def coc_sigma(coc: float) -> float:
@@ -114,15 +132,16 @@ def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversampl
     return _supersampled_shape(inside, coc, oversample)
 
 
-def make_kernel(coc: float, max_coc: int = 29, kernel: str = "gaussian", blades: int = 6,
+def make_kernel(coc: float, max_coc: int = 29, kernel: Kernel | str = Kernel.GAUSSIAN, blades: int = 6,
                 rotation: float = 0.0) -> np.ndarray:
-    """Kernel of one layer: ``gaussian`` (σ = (c − 1)/4 on a max_coc² grid), ``disc`` or ``polygon``; 1×1 for c ≤ 1."""
+    """Kernel of one layer of CoC ``coc`` px: :class:`Kernel` ``kernel`` (a member or its value; ValueError naming
+    the kernels otherwise) — Gaussian (σ = (c − 1)/4 on a max_coc² grid), disc or ``blades``-gon rotated by
+    ``rotation`` rad; 1×1 for c ≤ 1."""
+    kernel = parse_choice(Kernel, kernel, "kernel")
     if coc <= 1.0:
         return np.ones((1, 1))
-    if kernel == "gaussian":
+    if kernel is Kernel.GAUSSIAN:
         return gaussian_kernel(coc_sigma(coc), max_coc)
-    if kernel == "disc":
+    if kernel is Kernel.DISC:
         return disc_kernel(coc)
-    if kernel == "polygon":
-        return polygon_kernel(coc, blades, rotation)
-    raise ValueError(f"unknown kernel {kernel!r} (gaussian, disc, polygon)")
+    return polygon_kernel(coc, blades, rotation)  # Kernel.POLYGON

@@ -31,7 +31,9 @@ import torch
 from syndof import cli, io, units
 from syndof.blur import render_layers
 from syndof.camera import LayeredDepth, layers_from_sigma
+from syndof.choices import parse_choice
 from syndof.depth_io import read_depth
+from syndof.psf import KERNELS, Kernel
 
 SIGMA_TOLERANCE = 0.05
 """px above σ_max still accepted in a σ map (16-bit PNGs store round(10·σ))."""
@@ -51,11 +53,12 @@ def focal_hint(name: str | Path) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29, kernel: str = "gaussian",
-                 device: str = "cpu", dtype: torch.dtype = torch.float32) -> np.ndarray:
+def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29,
+                 kernel: Kernel | str = Kernel.GAUSSIAN, device: str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> np.ndarray:
     """Render (H, W, 3) float RGB with the given layers (as they are: merge them first with
-    :meth:`LayeredDepth.merged` for a faster approximate render); returns (H, W, 3) uint8 (MATLAB ``im2uint8``
-    rounding)."""
+    :meth:`LayeredDepth.merged` for a faster approximate render) and :class:`~syndof.psf.Kernel` ``kernel`` (or its
+    value); returns (H, W, 3) uint8 (MATLAB ``im2uint8`` rounding)."""
     img_t = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float64).transpose(2, 0, 1)))
     dev = torch.device(device)
     out = render_layers(img_t.to(dev), torch.from_numpy(layered.labels).to(dev), torch.from_numpy(layered.coc),
@@ -64,14 +67,15 @@ def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29, ke
 
 
 def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out: str | Path | None = None,
-                depth_scale: float | None = None, max_coc: int = 29, kernel: str = "gaussian",
+                depth_scale: float | None = None, max_coc: int = 29, kernel: Kernel | str = Kernel.GAUSSIAN,
                 device: str = "cpu", reference: str | Path | None = None, merge_tolerance: float = 0.0,
                 sigma_out: str | Path | None = None) -> dict:
     """Replay one render from files; writes ``out`` (PNG) when given.
 
     ``merge_tolerance`` (px of σ, 0 = exact): render the recovered layers merged by
     :meth:`LayeredDepth.merged`. ``sigma_out``: write the σ map the image was rendered with (the merged layers'
-    ``sigma10``; equal to the input map's values when nothing is merged).
+    ``sigma10``; equal to the input map's values when nothing is merged). ``kernel``: :class:`~syndof.psf.Kernel` or
+    its value (ValueError naming ``--kernel`` otherwise, before any file is read).
 
     Returns:
         dict with ``image`` (uint8 (H, W, 3)), ``layers`` (the LayeredDepth rendered, merged when asked),
@@ -81,6 +85,7 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
     from syndof.blur import check_merge_tolerance
 
     check_merge_tolerance(merge_tolerance)
+    kernel = parse_choice(Kernel, kernel, "--kernel")
     if max_coc < 2:
         raise ValueError(f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}")
     img = io.read_image(image)
@@ -164,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sigma-map", required=True, help="σ map: SYNDOF 16-bit PNG (10·σ) or float .npy in px")
     ap.add_argument("--out", required=True, help="output PNG")
     ap.add_argument("--max-coc", type=int, default=29)
-    ap.add_argument("--kernel", default="gaussian", choices=["gaussian", "disc", "polygon"])
+    ap.add_argument("--kernel", default=Kernel.GAUSSIAN.value, choices=KERNELS)
     cli.add_device(ap)
     cli.add_threads(ap)
     ap.add_argument("--reference", default=None, help="print the PSNR of the render against this image")

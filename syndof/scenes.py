@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from syndof.choices import Choice, parse_choice
 from syndof.random_depth import FAR_LIMIT_MM, NEAR_RANGE_MM, _smooth_noise, random_depth
 
 # Middlebury 2014 Motorcycle, calibration of the ×4-downscaled pair shipped by scikit-image (its docstring).
@@ -170,16 +171,33 @@ def _skimage_photo(name: str) -> np.ndarray:
     return img[..., :3].astype(np.float32) / 255.0
 
 
+class SourceKind(Choice):
+    """Where a :class:`Source`'s image and depth come from."""
+
+    FILE = "file"
+    """an image file (``image_path``) with a depth file (``depth_path``) or, without one, random depth."""
+    MOTORCYCLE = "motorcycle"
+    """the built-in Middlebury 2014 Motorcycle RGB-D pair (metric depth)."""
+    SKIMAGE = "skimage"
+    """the scikit-image photo ``skimage.data.<name>`` with random depth."""
+    PROCEDURAL = "procedural"
+    """a fresh procedural layered scene of ``size`` (H, W) px per sample (:func:`procedural_scene`)."""
+
+
 @dataclass(frozen=True)
 class Source:
-    """One source of sharp RGB (+ depth). ``kind``: "file", "motorcycle", "skimage" or "procedural"."""
+    """One source of sharp RGB (+ depth). ``kind``: a :class:`SourceKind` or its value ("file", "motorcycle",
+    "skimage" or "procedural"), parsed on construction (ValueError naming the kinds otherwise)."""
 
     name: str
-    kind: str
+    kind: SourceKind
     image_path: str | None = None
     depth_path: str | None = None
     depth_scale: float | None = None
     size: tuple[int, int] | None = None  # (H, W) of procedural scenes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", parse_choice(SourceKind, self.kind, "source kind"))
 
     @property
     def stem(self) -> str:
@@ -188,17 +206,18 @@ class Source:
 
     def describe(self) -> str:
         """Where the data comes from (recorded in the manifest)."""
-        if self.kind == "file":
+        if self.kind is SourceKind.FILE:
             return self.image_path if self.depth_path is None else f"{self.image_path} + {self.depth_path}"
-        if self.kind == "motorcycle":
+        if self.kind is SourceKind.MOTORCYCLE:
             return "skimage.data.stereo_motorcycle (Middlebury 2014 Motorcycle, GT disparity)"
-        if self.kind == "skimage":
+        if self.kind is SourceKind.SKIMAGE:
             return f"skimage.data.{self.name} + random_depth"
+        # SourceKind.PROCEDURAL
         return f"procedural_scene {self.size[1]}x{self.size[0]}" if self.size else "procedural_scene"
 
     @property
     def has_depth(self) -> bool:
-        return self.kind in ("motorcycle", "procedural") or self.depth_path is not None
+        return self.kind is SourceKind.MOTORCYCLE or self.kind is SourceKind.PROCEDURAL or self.depth_path is not None
 
     def load(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Image (H, W, 3) float32 RGB [0, 1] and depth (H, W) float64 mm; random draws come from ``rng``.
@@ -206,32 +225,31 @@ class Source:
         Raises:
             syndof.io.InputError: unreadable image or depth, or depth/image size mismatch.
         """
-        if self.kind == "procedural":
+        if self.kind is SourceKind.PROCEDURAL:
             h, w = self.size or PROCEDURAL_SIZE
             return procedural_scene(rng, h, w)
-        if self.kind == "motorcycle":
+        if self.kind is SourceKind.MOTORCYCLE:
             image, depth = _motorcycle()
             return image.copy(), depth.copy()
-        if self.kind == "skimage":
+        if self.kind is SourceKind.SKIMAGE:
             image = _skimage_photo(self.name).copy()
             return image, random_depth(image, rng)
-        if self.kind == "file":
-            from syndof.io import InputError, read_image
+        # SourceKind.FILE
+        from syndof.io import InputError, read_image
 
-            image = read_image(self.image_path)
-            if self.depth_path is None:
-                return image, random_depth(image, rng)
-            from syndof.depth_io import read_depth
+        image = read_image(self.image_path)
+        if self.depth_path is None:
+            return image, random_depth(image, rng)
+        from syndof.depth_io import read_depth
 
-            if self.depth_path.endswith(".*"):
-                raise InputError(self.image_path, f"no depth file with stem {Path(self.image_path).stem!r} in "
-                                                  f"{Path(self.depth_path).parent}")
-            depth = np.asarray(read_depth(self.depth_path, scale=self.depth_scale), dtype=np.float64)
-            if depth.shape != image.shape[:2]:
-                raise InputError(self.depth_path, f"depth is {depth.shape[1]}x{depth.shape[0]} px but image "
-                                                  f"{self.image_path} is {image.shape[1]}x{image.shape[0]} px")
-            return image, depth
-        raise ValueError(f"unknown source kind {self.kind!r}")
+        if self.depth_path.endswith(".*"):
+            raise InputError(self.image_path, f"no depth file with stem {Path(self.image_path).stem!r} in "
+                                              f"{Path(self.depth_path).parent}")
+        depth = np.asarray(read_depth(self.depth_path, scale=self.depth_scale), dtype=np.float64)
+        if depth.shape != image.shape[:2]:
+            raise InputError(self.depth_path, f"depth is {depth.shape[1]}x{depth.shape[0]} px but image "
+                                              f"{self.image_path} is {image.shape[1]}x{image.shape[0]} px")
+        return image, depth
 
 
 def builtin_sources(procedural: int = 2, procedural_size: tuple[int, int] = PROCEDURAL_SIZE) -> list[Source]:
@@ -241,9 +259,10 @@ def builtin_sources(procedural: int = 2, procedural_size: tuple[int, int] = PROC
         procedural: how many procedural slots to include (every sample drawn from a slot is a new scene).
         procedural_size: (H, W) of procedural scenes.
     """
-    sources = [Source("middlebury-motorcycle", "motorcycle")]
-    sources += [Source(n, "skimage") for n in SKIMAGE_PHOTOS]
-    sources += [Source(f"procedural{i}", "procedural", size=tuple(procedural_size)) for i in range(procedural)]
+    sources = [Source("middlebury-motorcycle", SourceKind.MOTORCYCLE)]
+    sources += [Source(n, SourceKind.SKIMAGE) for n in SKIMAGE_PHOTOS]
+    sources += [Source(f"procedural{i}", SourceKind.PROCEDURAL, size=tuple(procedural_size))
+                for i in range(procedural)]
     return sources
 
 
@@ -269,10 +288,10 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
                 depth_by_stem.setdefault(p.stem, p)
     for img in list_images(images):
         if depths is None:
-            sources.append(Source(img.stem, "file", image_path=str(img)))
+            sources.append(Source(img.stem, SourceKind.FILE, image_path=str(img)))
         else:
             dp = depth_by_stem.get(img.stem)
-            sources.append(Source(img.stem, "file", image_path=str(img),
+            sources.append(Source(img.stem, SourceKind.FILE, image_path=str(img),
                                   depth_path=str(dp) if dp else str(Path(depths) / f"{img.stem}.*"),
                                   depth_scale=depth_scale))
     return sources

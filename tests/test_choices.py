@@ -70,3 +70,16 @@ def test_galetto_numeric_options_are_checked_when_the_method_is_made(option, wor
         parse_method(f"galetto:{option}").make(MethodOptions())
     est = parse_method("galetto:stride=16,batch=64,denoise=0.5").make(MethodOptions())
     assert (est.settings["stride"], est.settings["batch"], est.settings["denoise"]) == (16, 64, 0.5)
+
+
+def test_choices_print_as_their_values_and_json_writes_strings():
+    import json
+
+    from dmenet.models.recipe import BNMode
+    from syndof.choices import Choice
+    from syndof.psf import Kernel
+
+    assert f"{Kernel.DISC}" == "disc" and str(BNMode.IMAGE) == "image" and f"{Kernel.DISC:>6}" == "  disc"
+    assert json.dumps({"bn": BNMode.MOVING}) == '{"bn": "moving"}' and Kernel.DISC == "disc"
+    assert repr(Kernel.DISC) == "<Kernel.DISC: 'disc'>"  # the class shows where it matters: in repr
+    assert issubclass(Kernel, Choice) and issubclass(Refine, Choice) and issubclass(BNMode, Choice)

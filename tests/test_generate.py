@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,8 @@ import pytest
 
 from syndof import generate as gen
 from syndof import io as sio
-from syndof.scenes import builtin_sources, procedural_scene
+from syndof.psf import Kernel
+from syndof.scenes import Source, SourceKind, builtin_sources, procedural_scene
 
 H, W = 48, 64
 
@@ -248,6 +250,44 @@ def test_cli_summary_and_exit_status(rgbd, tmp_path, capsys):
         gen.main(["--out", str(out), "--shard", "3/2"])
 
 
+def test_every_job_status_is_counted(tmp_path, monkeypatch):
+    statuses = list(gen.Status)
+    assert [m.value for m in statuses] == ["written", "done", "over_limit", "failed"]
+    monkeypatch.setattr(gen, "run_job", lambda job: gen.JobResult(job.index, f"s{job.index}", statuses[job.index],
+                                                                   f"job {job.index}", {"render": 1.0}))
+    sources = [Source("p", "procedural", size=(H, W))]
+    s = _run(tmp_path / "out", sources=sources, count=len(statuses))
+    assert (s.written, s.done, s.over_limit, s.failed) == (1, 1, 1, 1)
+    assert s.line() == "1 written, 2 skipped, 1 failed" and s.failures == ["job 3"]
+    assert s.timings["render"] == 4.0
+
+
+def test_kernel_is_parsed_once_and_recorded_as_its_name(rgbd, tmp_path):
+    images, depths = rgbd
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"^--kernel must be one of \('gaussian', 'disc', 'polygon'\), got 'star'$"):
+        _run(out, images=images, depths=depths, count=1, kernel="star")
+    assert not out.exists()
+    assert _run(out, images=images, depths=depths, count=1, kernel=Kernel.DISC).written == 1
+    assert json.loads((out / "dataset.json").read_text())["kernel"] == "disc"
+    assert json.loads((out / "manifest.jsonl").read_text())["kernel"] == "disc"
+    s = _run(out, images=images, depths=depths, count=1, kernel="disc")  # the string spelling completes it
+    assert (s.written, s.done) == (0, 1)
+
+
+def test_source_kinds_are_parsed_and_all_handled():
+    assert [k.value for k in SourceKind] == ["file", "motorcycle", "skimage", "procedural"]
+    for kind in SourceKind:
+        src = Source("astronaut", kind.value, image_path="x.png", size=(H, W))
+        assert src.kind is kind and src == Source("astronaut", kind, image_path="x.png", size=(H, W))
+        assert pickle.loads(pickle.dumps(src)).kind is kind  # sent to spawned workers
+        assert src.describe() and isinstance(src.has_depth, bool)
+    assert Source("p", "procedural", size=(H, W)).load(np.random.default_rng(0))[0].shape == (H, W, 3)
+    with pytest.raises(ValueError, match=r"source kind must be one of \('file', 'motorcycle', 'skimage', "
+                                         r"'procedural'\), got 'photo'"):
+        Source("x", "photo")
+
+
 def test_random_depth_for_plain_photos(tmp_path):
     images = tmp_path / "photos"
     images.mkdir()
@@ -279,7 +319,7 @@ def test_builtin_sources_load():
     assert depth.shape == (500, 741) and np.isfinite(depth).all()
     # metric depth of the Motorcycle scene: roughly 1.5–5.5 m from the camera
     assert 1000 < np.percentile(depth, 1) and np.percentile(depth, 99) < 6000
-    photo = next(s for s in sources if s.kind == "skimage")
+    photo = next(s for s in sources if s.kind is SourceKind.SKIMAGE)
     img, d = photo.load(np.random.default_rng(0))
     assert img.shape[:2] == d.shape and img.dtype == np.float32
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from syndof.psf import disc_kernel, gaussian_kernel, gaussian_kernel_1d, make_kernel, polygon_kernel
+from syndof.psf import (KERNELS, Kernel, disc_kernel, gaussian_kernel, gaussian_kernel_1d, make_kernel,
+                        polygon_kernel)
 
 
 def test_gaussian_matches_hand_fspecial():
@@ -62,3 +63,23 @@ def test_polygon_needs_three_blades():
         polygon_kernel(9.0, blades=2)
     with pytest.raises(ValueError):
         make_kernel(5.0, kernel="star")
+
+
+def test_make_kernel_handles_every_member_and_its_string():
+    assert KERNELS == ("gaussian", "disc", "polygon")
+    direct = {Kernel.GAUSSIAN: gaussian_kernel(2.0, 29), Kernel.DISC: disc_kernel(9.0),
+              Kernel.POLYGON: polygon_kernel(9.0)}
+    assert set(direct) == set(Kernel)
+    for kernel, want in direct.items():
+        for spelled in (kernel, kernel.value):
+            k = make_kernel(9.0, 29, spelled)
+            assert np.array_equal(k, want) and k.sum() == pytest.approx(1.0)
+        assert make_kernel(1.0, 29, kernel).shape == (1, 1)
+
+
+@pytest.mark.parametrize("bad", ["star", "Gaussian", "", None])
+def test_unknown_kernel_is_named_with_the_choices(bad):
+    with pytest.raises(ValueError, match=r"kernel must be one of \('gaussian', 'disc', 'polygon'\), got"):
+        make_kernel(5.0, kernel=bad)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        make_kernel(0.5, kernel=bad)  # checked even where the layer is in focus

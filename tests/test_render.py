@@ -94,6 +94,18 @@ def test_bad_inputs():
         render_layers(img[:2], labels, coc)
     with pytest.raises(ValueError):
         render_layers(img, labels, coc[:1])
+    for render in (render_layers, render_layers_reference):
+        with pytest.raises(ValueError, match=r"kernel must be one of \('gaussian', 'disc', 'polygon'\), got 'star'"):
+            render(img, labels, coc, kernel="star")
+
+
+def test_kernel_member_and_its_string_render_the_same():
+    from syndof.psf import Kernel
+
+    img, labels, coc, _ = small_scene(2, 24, 32)
+    for kernel in Kernel:
+        want = render_layers(img, labels, coc, kernel=kernel.value)
+        assert torch.equal(render_layers(img, labels, coc, kernel=kernel), want)
 
 
 def test_regionfill_reproduces_linear_ramp():
