@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dmenet.config import load_config  # noqa: E402
+from dmenet.config import STAGES, Stage, load_config  # noqa: E402
 from dmenet.models.dmenet import build_dmenet  # noqa: E402
 from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
 from interleave import speedup_rows, time_interleaved  # noqa: E402
@@ -79,7 +79,7 @@ def bench(name: str, device: torch.device, steps: int, warmup: int, stage: str, 
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
     t = cfg.train
-    batch = (f"({t.batch_synthetic}+{t.batch_labelled}+{t.batch_unlabelled})" if stage == "joint"
+    batch = (f"({t.batch_synthetic}+{t.batch_labelled}+{t.batch_unlabelled})" if Stage(stage) is Stage.JOINT
              else f"{t.batch_synthetic}")
     return {"config": name, "stage": stage, "device": device.type, "amp": trainer.amp, "batch": batch,
             "crop": cfg.data.crop, "median_s": statistics.median(times), "min_s": min(times), "steps": steps,
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--stage", choices=("joint", "blur"), default="joint")
+    p.add_argument("--stage", choices=STAGES, default=Stage.JOINT.value)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="config overrides applied to every config (e.g. model.width=0.125)")

@@ -48,12 +48,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dmenet.config import GtPolarity
 from dmenet.models.recipe import FLIPS, BNMode
 from syndof import cli
+from syndof.choices import Choice, choices, parse_choice
 
 log = logging.getLogger("dmenet.calibrate")
 
-STEPS = ("average", "bn", "sigma", "dbd", "head", "feature-head")
+
+class Step(Choice):
+    """The post-training step, the command's first word (module docstring): AVERAGE = weight average of
+    checkpoints, BN = the σ path's BatchNorm statistics, SIGMA = the σ curve, DBD = the detection transform, HEAD =
+    the two-label detection head, FEATURE_HEAD = a detection head on B's features."""
+
+    AVERAGE = "average"
+    BN = "bn"
+    SIGMA = "sigma"
+    DBD = "dbd"
+    HEAD = "head"
+    FEATURE_HEAD = "feature-head"
+
+
+class Detection(Choice):
+    """``bn --detection``, for a detection path on the moving statistics that ``--mode moving`` replaces: KEEP =
+    refuse (they would change under it), FOLLOW = the detection path moves to the new statistics."""
+
+    KEEP = "keep"
+    FOLLOW = "follow"
+
+
+STEPS = choices(Step)
 
 
 def _now() -> str:
@@ -81,7 +105,7 @@ def run_average(args, date: str):
     from dmenet.models.model_io import ARCHITECTURE_FIELDS, ModelFileError
     from dmenet.training.average import average_state_dicts
 
-    _inputs(args)  # --run: the checkpoints, chosen once (main's --out guard has read them)
+    _inputs(args, Step.AVERAGE)  # --run: the checkpoints, chosen once (main's --out guard has read them)
     loaded = [_load(m, args.device) for m in args.models]
     arch = [{f: getattr(m.config, f) for f in ARCHITECTURE_FIELDS} for m, _, _ in loaded]
     for path, a in zip(args.models, arch):
@@ -104,14 +128,15 @@ def run_bn(args, date: str):
 
     model, meta, history = _load(args.model, args.device)
     recipe = model.recipe
-    if args.mode == BNMode.IMAGE.value:
+    if parse_choice(BNMode, args.mode, "--mode") is BNMode.IMAGE:
         model.recipe = recipe.with_bn(sigma=BNMode.IMAGE)
         log.info("σ path: per-image BatchNorm statistics; detection path unchanged (%s)",
                  recipe.detection.bn.describe())
         return model, meta, history, [], {"mode": "image"}
     if not args.synthetic and not args.real:
         raise ValueError("bn --mode moving needs --synthetic and/or --real")
-    if BNMode.MOVING in recipe.detection.bns and args.detection != "follow":
+    follow = parse_choice(Detection, args.detection, "--detection") is Detection.FOLLOW
+    if BNMode.MOVING in recipe.detection.bns and not follow:
         raise ValueError(f"{args.model}: the detection path uses the moving statistics this step replaces (the file "
                          "holds one set); pass --detection follow to move it to the new statistics (then refit its "
                          "transform: calibrate dbd) or calibrate bn --mode image instead")
@@ -166,7 +191,8 @@ def run_dbd(args, date: str):
 
     model, meta, history = _load(args.model, args.device)
     predictor = Predictor(model, model.recipe.with_flips(args.flips))
-    logits, masks, names = labelled_logits(predictor, Path(args.labelled), args.gt_polarity == "white-blurred")
+    white_is_blurred = parse_choice(GtPolarity, args.gt_polarity, "--gt-polarity").white_is_blurred
+    logits, masks, names = labelled_logits(predictor, Path(args.labelled), white_is_blurred)
     fit = fit_logit_transform(logits, masks)
     recipe = predictor.recipe
     conditions = recipe.fit_conditions("dmenet.calibrate dbd", recipe.detection.bns, [str(args.labelled)], date)
@@ -192,9 +218,9 @@ def run_head(args, date: str):
                          "statistics; the head's second label needs the other mode")
     bns = (recipe.detection.bn, second)  # the head's two inputs
     roots = [Path(r) for r in args.labelled]
-    check_transform_pool(roots, args.gt_polarity == "white-blurred")
-    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), bns, roots,
-                                               args.gt_polarity == "white-blurred")
+    white_is_blurred = parse_choice(GtPolarity, args.gt_polarity, "--gt-polarity").white_is_blurred
+    check_transform_pool(roots, white_is_blurred)
+    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), bns, roots, white_is_blurred)
     net, losses = train_head(pairs, masks, cfg)
     head = net.to_head()
     logits = [head_logit(head, p[..., 0], p[..., 1]) for p in pairs]  # once per image: the fit and the report
@@ -218,9 +244,10 @@ def run_feature_head(args, date: str):
     bn = recipe.sigma.bn if args.bn is None else BNMode(args.bn)
     recipe = recipe.with_head(None).with_bn(detection=bn)
     roots = [Path(r) for r in args.labelled]
-    check_transform_pool(roots, args.gt_polarity == "white-blurred")
-    inputs, masks, names = labelled_feature_samples(Predictor(model, recipe), bn, roots,
-                                                    args.gt_polarity == "white-blurred", args.samples, args.seed)
+    white_is_blurred = parse_choice(GtPolarity, args.gt_polarity, "--gt-polarity").white_is_blurred
+    check_transform_pool(roots, white_is_blurred)
+    inputs, masks, names = labelled_feature_samples(Predictor(model, recipe), bn, roots, white_is_blurred,
+                                                    args.samples, args.seed)
     net, losses = train_feature_head(inputs, masks, cfg)
     head = net.to_head()
     logits = [feature_head_logit(head, x)[None] for x in inputs]  # (1, N): the transform's maps are 2-D
@@ -268,8 +295,8 @@ def _with_fitted_head(recipe, head, second, bns, logits, masks, names, cfg, loss
     return recipe, result
 
 
-RUNNERS = {"average": run_average, "bn": run_bn, "sigma": run_sigma, "dbd": run_dbd, "head": run_head,
-           "feature-head": run_feature_head}
+RUNNERS = {Step.AVERAGE: run_average, Step.BN: run_bn, Step.SIGMA: run_sigma, Step.DBD: run_dbd, Step.HEAD: run_head,
+           Step.FEATURE_HEAD: run_feature_head}
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -289,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         cli.add_device(q)
         cli.add_threads(q)
 
-    q = sub.add_parser("average", help="uniform weight average of checkpoints of one run")
+    q = sub.add_parser(Step.AVERAGE.value, help="uniform weight average of checkpoints of one run")
     src = q.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", "--models", dest="models", nargs="+",
                      help="model files of one run, oldest first (a file named twice counts twice)")
@@ -297,9 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--last", type=cli.positive_int, default=None, help="with --run: how many checkpoints (default 8)")
     common(q)
 
-    q = sub.add_parser("bn", help="the σ path's BatchNorm statistics")
+    q = sub.add_parser(Step.BN.value, help="the σ path's BatchNorm statistics")
     q.add_argument("--model", required=True)
-    q.add_argument("--mode", choices=[m.value for m in BNMode], default=BNMode.MOVING.value,
+    q.add_argument("--mode", choices=choices(BNMode), default=BNMode.MOVING.value,
                    help="moving: re-estimate the moving statistics on crops; image: per-image statistics")
     q.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode moving")
     q.add_argument("--real", help="folder of real photos (recursive); --mode moving")
@@ -307,12 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--crop", type=cli.positive_int, default=256)
     q.add_argument("--batch", type=cli.positive_int, default=4)
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--detection", choices=("keep", "follow"), default="keep",
+    q.add_argument("--detection", choices=choices(Detection), default=Detection.KEEP.value,
                    help="when the detection path also uses the moving statistics: keep = refuse (they would "
                         "change under it), follow = it uses the new ones")
     common(q)
 
-    q = sub.add_parser("sigma", help="the σ curve, on held-out SYNDOF renders")
+    q = sub.add_parser(Step.SIGMA.value, help="the σ curve, on held-out SYNDOF renders")
     q.add_argument("--model", required=True)
     q.add_argument("--data", required=True, nargs="+", type=Path, help="SYNDOF folders (image/, blur_map/)")
     q.add_argument("--values", type=int, default=N_VALUES, help="curve values, evenly spaced over 0 … σ_max")
@@ -320,10 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
     common(q)
 
-    q = sub.add_parser("dbd", help="the detection map's logit transform, on labelled training images")
+    q = sub.add_parser(Step.DBD.value, help="the detection map's logit transform, on labelled training images")
     q.add_argument("--model", required=True)
     q.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
-    q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+    q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value)
     q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
     common(q)
 
@@ -331,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--model", required=True)
         q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
                        "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
-        q.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), default="white-blurred")
+        q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value)
         q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
         q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
         q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
@@ -346,16 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=HeadTraining.seed)
         common(q)
 
-    q = sub.add_parser("head", help="the two-label detection head and its transform, on labelled photos")
-    q.add_argument("--second-bn", choices=[m.value for m in BNMode], default=BNMode.MOVING.value,
+    q = sub.add_parser(Step.HEAD.value, help="the two-label detection head and its transform, on labelled photos")
+    q.add_argument("--second-bn", choices=choices(BNMode), default=BNMode.MOVING.value,
                    help="BatchNorm mode of the head's second label (the first is the detection path's own)")
     q.add_argument("--image-mean", action="store_true",
                    help="give the head the photo's mean second label as a third input (rule 21g)")
     head_options(q)
 
-    q = sub.add_parser("feature-head", help="a detection head on B's features of one set of passes, and its "
+    q = sub.add_parser(Step.FEATURE_HEAD.value, help="a detection head on B's features of one set of passes, and its "
                        "transform, on labelled photos")
-    q.add_argument("--bn", choices=[m.value for m in BNMode], default=None,
+    q.add_argument("--bn", choices=choices(BNMode), default=None,
                    help="BatchNorm mode of the detection path's passes (default: the σ path's, so that one set of "
                    "passes gives both maps)")
     q.add_argument("--samples", type=cli.positive_int, default=FEATURE_SAMPLES,
@@ -366,11 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _inputs(args) -> list[str]:
-    """The model files this step reads; ``average --run`` resolves its checkpoints here (once: ``args.models``)."""
+def _inputs(args, step: Step) -> list[str]:
+    """The model files ``step`` reads; ``average --run`` resolves its checkpoints here (once: ``args.models``)."""
     from dmenet.training.checkpoint import recent_models
 
-    if args.step != "average":
+    if step is not Step.AVERAGE:
         return [args.model]
     if args.models is None:
         args.models = [str(m) for m in recent_models(Path(args.run), 8 if args.last is None else args.last)]
@@ -405,19 +432,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.step == "average" and args.models is not None and args.last is not None:
+    step = parse_choice(Step, args.step, "step")
+    if step is Step.AVERAGE and args.models is not None and args.last is not None:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    problem = _out_problem(args.out, _inputs(args))  # before any model is read: nothing is replaced
+    problem = _out_problem(args.out, _inputs(args, step))  # before any model is read: nothing is replaced
     if problem:
         return cli.fail(problem)
     date = _now()
-    model, meta, history, data, result = RUNNERS[args.step](args, date)  # bad input: ValueError / OSError → exit 2
+    model, meta, history, data, result = RUNNERS[step](args, date)  # bad input: ValueError / OSError → exit 2
     stale = model.recipe.contradictions()
     for line in stale:
         log.warning("stale: %s", line)
-    entry = history_entry(args.step, argv, data, result, date, stale)
+    entry = history_entry(step.value, argv, data, result, date, stale)
     written = save_model(args.out, model, meta, history + [entry])
     log.info("wrote %s (+ %s)\n%s", written, model_paths(written)[1].name, model.recipe)
     return 0

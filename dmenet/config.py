@@ -19,10 +19,43 @@ import yaml
 
 from dmenet.models.config import ModelConfig
 from dmenet.models.recipe import FLIPS, BNMode, DetectionPath, Recipe, SigmaPath
+from syndof.choices import Choice, choices, parse_choice
 
-STAGES = ("blur", "joint")
-POLARITIES = ("white-blurred", "white-sharp")
-WANDB_MODES = ("offline", "online", "disabled")
+
+class Stage(Choice):
+    """DMENet training stage (``train.stage``, ``--stage``): BLUR trains B alone on synthetic data (L_defocus +
+    L_aux); JOINT trains B, D and S on synthetic, labelled and unlabelled real batches (C frozen)."""
+
+    BLUR = "blur"
+    JOINT = "joint"
+
+
+class GtPolarity(Choice):
+    """Polarity of a labelled folder's binary ``gt/`` masks (``data.gt_polarity``, ``--gt-polarity``): WHITE_BLURRED
+    = white is blurred (CUHK), WHITE_SHARP = white is sharp (xu100, DUT). Targets are always 1 = blurred."""
+
+    WHITE_BLURRED = "white-blurred"
+    WHITE_SHARP = "white-sharp"
+
+    @property
+    def white_is_blurred(self) -> bool:
+        """Whether a white mask pixel means blurred (the ``white_is_blurred`` flag of the mask readers)."""
+        return self is GtPolarity.WHITE_BLURRED
+
+
+class WandbMode(Choice):
+    """Weights & Biases mode this project passes to ``wandb.init(mode=...)`` (as the plain value): ``offline``
+    runs are written under the run folder only (the default; sync later), ``online`` are streamed to the W&B server,
+    ``disabled`` starts no W&B run at all (nothing is written there)."""
+
+    OFFLINE = "offline"
+    ONLINE = "online"
+    DISABLED = "disabled"
+
+
+STAGES = choices(Stage)
+POLARITIES = choices(GtPolarity)
+WANDB_MODES = choices(WandbMode)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -286,7 +319,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         if self.loss.scale_consistency > 0:
-            if self.train.stage != "joint":
+            if parse_choice(Stage, self.train.stage, "train.stage") is not Stage.JOINT:
                 raise ConfigError("loss.scale_consistency needs train.stage=joint (it uses the unlabelled real batch)")
             if consistency_sizes(self.data.crop, self.loss.scale_consistency_min,
                                  self.loss.scale_consistency_max) == []:

@@ -30,28 +30,38 @@ import cv2
 import numpy as np
 
 from dmenet import cli as dcli
+from dmenet.config import WandbMode
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, rtf
-from dmenet.eval.protocols import Protocol, protocol_class
+from dmenet.eval.protocols import MapKind, Protocol, protocol_class
 from dmenet.eval.runner import evaluate_source, stems_problem, write_comparison
 from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io, units
+from syndof.choices import Choice, choices, parse_choice
 
 log = logging.getLogger("dmenet.evaluate")
+
+
+class DMENetOutput(Choice):
+    """DBD map of a method that gives σ (``--dmenet-output``): ``probability`` its blur probability (S, 1 =
+    blurred), ``label`` its defocus label σ/σ_max in [0, 1]."""
+
+    PROBABILITY = "probability"
+    LABEL = "label"
 
 
 @dataclass
 class Source:
     """Where maps come from. ``fn(sample, image) -> map`` where image is None when ``needs_images`` is False.
 
-    ``kind``: ``"blur"`` (DBD map, 1 = blurred, [0, 1]), ``"label"`` (σ/σ_max or released o, [0, 1]) or
-    ``"sigma"`` (σ px) — tells the regression protocols how to read the map.
+    ``kind``: :class:`MapKind` ``BLUR`` (DBD map, 1 = blurred, [0, 1]), ``LABEL`` (σ/σ_max or released o, [0, 1])
+    or ``SIGMA`` (σ px) — tells the regression protocols how to read the map.
     """
 
     name: str
     fn: Callable[[B.Sample, np.ndarray | None], np.ndarray]
     needs_images: bool
-    kind: str
+    kind: MapKind
     description: str
     inverted: bool = False
 
@@ -95,19 +105,20 @@ def method_source(choice: MethodChoice, args, protocol: type[Protocol]) -> Sourc
     σ map when the protocol scores σ and the method gives one, else its blur map (for DBD, ``--dmenet-output label``
     scores σ/σ_max of a method that gives σ instead). The source is named by :attr:`MethodChoice.slug` (the
     sub-folder of ``--out`` when several methods run)."""
+    output = parse_choice(DMENetOutput, args.dmenet_output, "--dmenet-output")
     estimator = choice.make(dcli.method_options(args))
     name = choice.slug
     text = estimator.describe()
     if estimator.gives_sigma and protocol.scores_sigma:
-        return Source(name, lambda s, im: estimator.sigma_map(im), True, "sigma", f"{text}: sigma px")
-    if estimator.gives_sigma and args.dmenet_output == "label":
+        return Source(name, lambda s, im: estimator.sigma_map(im), True, MapKind.SIGMA, f"{text}: sigma px")
+    if estimator.gives_sigma and output is DMENetOutput.LABEL:
         def label(sample: B.Sample, image: np.ndarray) -> np.ndarray:
             res = estimator.estimate(image, sigma=True, probability=False)
             return units.sigma_to_label(res.sigma, units.sigma_to_coc(res.sigma_max))
 
-        return Source(name, label, True, "blur", f"{text}: defocus label sigma/sigma_max")
+        return Source(name, label, True, MapKind.BLUR, f"{text}: defocus label sigma/sigma_max")
     kind = "probability (1 = blurred)" if estimator.gives_sigma else "blur map (1 = blurred)"
-    return Source(name, lambda s, im: estimator.blur_map(im), True, "blur", f"{text}: {kind}")
+    return Source(name, lambda s, im: estimator.blur_map(im), True, MapKind.BLUR, f"{text}: {kind}")
 
 
 EXAMPLE = ("dmenet-evaluate --benchmark rtf --data ../shared/data/rtf --method lbp --out runs/eval_example "
@@ -130,17 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--resolution", choices=dbd.RESOLUTIONS, help="DBD scoring size (default: the benchmark's)")
     p.add_argument("--adaptive-factor", type=float, default=1.5, help="headline adaptive-F factor (2.0 also reported)")
-    p.add_argument("--rtf-noise", choices=rtf.NOISE_LEVELS, default="0",
+    p.add_argument("--rtf-noise", choices=rtf.NOISE_LEVELS, default=rtf.NoiseLevel.FREE.value,
                    help="RTF noise level s (DMENet's image/<s>/ + gt/<s>/ layout; the RTF release has 0 only)")
-    p.add_argument("--sigma-mapping", choices=rtf.SIGMA_MAPPINGS, default="project",
+    p.add_argument("--sigma-mapping", choices=rtf.SIGMA_MAPPINGS, default=rtf.SigmaMapping.PROJECT.value,
                    help="RTF: how a saved [0,1] map becomes sigma px (released = DMENet's published PNGs); "
                    "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
-    p.add_argument("--dmenet-output", choices=("probability", "label"), default="probability",
+    p.add_argument("--dmenet-output", choices=choices(DMENetOutput), default=DMENetOutput.PROBABILITY.value,
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
     dcli.add_inference(p)
     cli.add_device(p)
     cli.add_threads(p)
-    p.add_argument("--wandb", choices=("offline", "online", "disabled"), default="offline")
+    p.add_argument("--wandb", choices=choices(WandbMode), default=WandbMode.OFFLINE.value)
     dcli.add_sample_selection(p)
     p.add_argument("--input-size", type=int, help="resize each image to N x N before the method (xu100 / "
                    "D-DFFNet style: 320); the map is scored at --resolution")

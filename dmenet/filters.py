@@ -18,8 +18,17 @@ import torch.nn.functional as F
 
 from syndof import psf
 from syndof.blur import symmetric_pad
+from syndof.choices import Choice, parse_choice
 
 WGF_MODES = (0, 1, 3, 6)
+
+
+class GuidedBackend(Choice):
+    """Implementation of :func:`guided_filter`: ``cv2`` OpenCV box means + a batched 3×3 solve (the default, fast);
+    ``kornia`` kornia's ``guided_blur`` (the reference; slow on CPU, borders differ slightly)."""
+
+    CV2 = "cv2"
+    KORNIA = "kornia"
 
 
 def gaussian_size(sigma: float) -> int:
@@ -66,7 +75,8 @@ def box_mean(x: np.ndarray, size: int) -> np.ndarray:
     return cv2.blur(np.asarray(x, dtype=np.float64), (size, size), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float, backend: str = "cv2") -> np.ndarray:
+def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
+                  backend: GuidedBackend | str = GuidedBackend.CV2) -> np.ndarray:
     """He et al.'s guided filter (MATLAB ``imguidedfilter``), gray or colour guide.
 
     Args:
@@ -74,16 +84,17 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float, bac
         src: (H, W) map to filter.
         size: box window side (odd px), e.g. 45 for MATLAB ``'NeighborhoodSize', 45``.
         eps: regularisation ε (MATLAB's ``DegreeOfSmoothing``).
-        backend: "cv2" (OpenCV box means + a batched 3×3 solve; default) or "kornia" (``kornia.filters.
-            guided_blur``, the reference; its CPU box filter is a 45-tap convolution, ~100× slower at 640×480 on one
-            core, and its 'reflect' border does not repeat the edge pixel, so borders differ slightly).
+        backend: :class:`GuidedBackend` or its value (ValueError otherwise): "cv2" (OpenCV box means + a batched
+            3×3 solve; default) or "kornia" (``kornia.filters.guided_blur``, the reference; its CPU box filter is a
+            45-tap convolution, ~100× slower at 640×480 on one core, and its 'reflect' border does not repeat the
+            edge pixel, so borders differ slightly).
 
     Returns:
         (H, W) float64 filtered map.
     """
     guide = np.asarray(guide, dtype=np.float64)
     src = np.asarray(src, dtype=np.float64)
-    if backend == "kornia":
+    if parse_choice(GuidedBackend, backend, "backend") is GuidedBackend.KORNIA:
         from kornia.filters import guided_blur
 
         g = torch.as_tensor(guide)
@@ -91,8 +102,6 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float, bac
         out = guided_blur(g, torch.as_tensor(src)[None, None], (size, size), eps, border_type="reflect",
                           separable=True)
         return out[0, 0].numpy()
-    if backend != "cv2":
-        raise ValueError(f"backend must be 'cv2' or 'kornia', got {backend!r}")
     if guide.ndim == 2:
         return weighted_gf(guide, src, size, eps, mode=0)
     mu_i, mu_p = box_mean(guide, size), box_mean(src, size)

@@ -34,6 +34,7 @@ from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
 from dmenet.models.sigma_curve import apply_sigma_curve
 from syndof import resize, units
+from syndof.choices import Choice, choices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
@@ -44,10 +45,20 @@ TILE_OVERLAP = 64
 FLOAT_IMAGE_MAX = 1.5
 """A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
 clipped."""
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-"""B's compute precision at inference, by the name a method option gives (``dmenet:precision=bf16``): fp32 (the
-default; the fast path's values up to rounding) or bfloat16 autocast, about 2× faster on a CPU with bf16
-instructions and measured in BENCHMARKS.md ("Inference in bfloat16")."""
+
+
+class Precision(Choice):
+    """B's compute precision at inference, by the name a method option gives (``dmenet:precision=bf16``)."""
+
+    FP32 = "fp32"
+    """float32, the default: the fast path's values up to rounding."""
+    BF16 = "bf16"
+    """bfloat16 autocast, about 2× faster on a CPU with bf16 instructions (BENCHMARKS.md, "Inference in
+    bfloat16")."""
+
+
+PRECISIONS = {Precision.FP32: torch.float32, Precision.BF16: torch.bfloat16}
+"""The torch dtype of each :class:`Precision`."""
 
 
 @dataclass
@@ -376,13 +387,13 @@ class Predictor:
     an inference setting outside the recipe.
     """
 
-    def __init__(self, model, recipe: Recipe | None = None, precision: str = "fp32"):
+    def __init__(self, model, recipe: Recipe | None = None, precision: Precision | str = Precision.FP32):
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise ValueError(f"precision must be one of {', '.join(choices(Precision))}, got {precision!r}")
         self.model = model
         self.recipe = model.recipe if recipe is None else recipe
         self.recipe.check(model.config.sigma_max, model.blur.decoder.feature_channels)
-        self.precision = precision
+        self.precision = Precision(precision)
 
     @classmethod
     def of(cls, model_or_predictor) -> "Predictor":
@@ -521,7 +532,7 @@ class Predictor:
 
 def load_predictor(path: str | Path | None = None, device: str | torch.device = "cpu", flips: int | None = None,
                    raw_sigma: bool = False, report: Callable[[str], None] | None = None,
-                   precision: str = "fp32") -> Predictor:
+                   precision: Precision | str = Precision.FP32) -> Predictor:
     """:func:`load_model` with its saved recipe, then the ``--flips`` / ``--raw-sigma`` overrides
     (:meth:`Predictor.override`; ``report`` gets a contradiction with a fitted value, None = a warning), computing
     in ``precision`` (:data:`PRECISIONS`)."""

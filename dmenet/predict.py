@@ -55,6 +55,7 @@ from dmenet import cli as dcli
 from syndof import cli, resize
 from syndof import io as sio
 from syndof import viz
+from syndof.choices import Choice, choices, parse_choice
 
 PREVIEW_MAX_SIDE = 1024
 DEFAULT_MAX_SIDE = 1024
@@ -180,6 +181,26 @@ def method_maps(estimator, image: np.ndarray) -> Maps:
 
 
 # ----------------------------------------------------------------------------------------------------------- outputs
+class MapFormat(Choice):
+    """The map files of ``--format``: PNG = ``_sigma.png`` (uint16 round(10·σ)); NPY = ``_sigma.npy`` (float32 σ px),
+    or ``_blur.npy`` for a method without σ; BOTH = all of them. ``_blur.png`` and ``_preview.png`` are always
+    written."""
+
+    PNG = "png"
+    NPY = "npy"
+    BOTH = "both"
+
+    @property
+    def png(self) -> bool:
+        """Whether the σ map is written as ``_sigma.png``."""
+        return self is not MapFormat.NPY
+
+    @property
+    def npy(self) -> bool:
+        """Whether the map is written as ``.npy`` (``_sigma.npy``, or ``_blur.npy`` without σ)."""
+        return self is not MapFormat.PNG
+
+
 def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
     """Input and the colour-mapped ``values`` (0 … vmax, inferno) side by side (uint8 RGB, 8 px white gap), longer
     panel side ≤ 1024 px. Both are downsized before the colour mapping (a 24-megapixel map would need ~1 GB of
@@ -194,23 +215,25 @@ def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
     return np.concatenate([left, gap, panel], axis=1)
 
 
-def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: str) -> list[Path]:
-    """Write the files for one image (see module docstring) as one set: all of them or, when a write fails (disk
-    full, permission), none (an earlier set under the same prefix stays as it was). PNGs use the fast lossless
-    encoder settings (``syndof.io.PNG_FAST``). Returns the paths written."""
+def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | str) -> list[Path]:
+    """Write the files for one image (see module docstring) in format ``fmt`` (:class:`MapFormat` or its value) as
+    one set: all of them or, when a write fails (disk full, permission), none (an earlier set under the same prefix
+    stays as it was). PNGs use the fast lossless encoder settings (``syndof.io.PNG_FAST``). Returns the paths
+    written."""
+    fmt = parse_choice(MapFormat, fmt, "format")
     files: dict[Path, bytes] = {}
 
     def out(suffix: str, data: bytes) -> None:
         files[prefix.with_name(prefix.name + suffix)] = data
 
     if maps.sigma is not None:
-        if fmt in ("png", "both"):
+        if fmt.png:
             out("_sigma.png", sio.encode_sigma_map(maps.sigma, fast=True))
-        if fmt in ("npy", "both"):
+        if fmt.npy:
             out("_sigma.npy", sio.encode_npy(maps.sigma.astype(np.float32)))
         panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0)
     else:
-        if fmt in ("npy", "both"):
+        if fmt.npy:
             out("_blur.npy", sio.encode_npy(maps.blur.astype(np.float32)))
         panel = (maps.blur, 1.0)
     out("_blur.png", sio.encode_png(sio.to_uint8(maps.blur), fast=True))
@@ -277,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
     dcli.add_model(p)
     dcli.add_method(p)
-    p.add_argument("--format", choices=("png", "npy", "both"), default="png", dest="fmt",
+    p.add_argument("--format", choices=choices(MapFormat), default=MapFormat.PNG.value, dest="fmt",
                    help="σ map format (png: uint16 round(10·σ); npy: float32 px)")
     cli.add_device(p)
     cli.add_threads(p)
@@ -334,6 +357,7 @@ def prepare_out(out: Path) -> str | None:
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.fmt = parse_choice(MapFormat, args.fmt, "--format")  # once; the workers get the member with args
     cli.prepare_process(args)
     problem = usage_problem(args)
     if problem:
@@ -360,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     if not estimator.gives_sigma:
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
-              f"{' and _blur.npy' if args.fmt != 'png' else ''} and _preview.png only")
+              f"{' and _blur.npy' if args.fmt.npy else ''} and _preview.png only")
     workers = min(args.workers or auto_workers(jobs, args, max_side, available_memory()), len(jobs))
     results = (_parallel(jobs, args, options, workers) if workers > 1
                else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in

@@ -30,8 +30,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import (ConfigError, ExperimentConfig, config_from_dict, config_to_dict, differing_keys, dump_config,
-                           flat_keys, load_config, wants_cuda)
+from dmenet.config import (ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict, config_to_dict,
+                           differing_keys, dump_config, flat_keys, load_config, wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -41,6 +41,7 @@ from dmenet.training import checkpoint
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
 from syndof import cli, io
+from syndof.choices import choices, parse_choice
 from syndof.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger("dmenet.train")
@@ -55,11 +56,11 @@ EXAMPLE = ("dmenet-train --config experiments/tiny.yaml --stage blur --synthetic
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = cli.parser("dmenet.train", __doc__, EXAMPLE)
     p.add_argument("--config", help="experiment YAML (experiments/*.yaml); defaults = the paper's values")
-    p.add_argument("--stage", choices=("blur", "joint"), help="blur: B alone on synthetic data; joint: B, D, S")
+    p.add_argument("--stage", choices=choices(Stage), help="blur: B alone on synthetic data; joint: B, D, S")
     p.add_argument("--synthetic", help="SYNDOF folder (image/, blur_map/, dataset.json)")
     p.add_argument("--real", help="unlabelled real photos (searched recursively)")
     p.add_argument("--labelled", help="labelled real folder (image/, gt/)")
-    p.add_argument("--gt-polarity", choices=("white-blurred", "white-sharp"), help="polarity of the gt/ masks")
+    p.add_argument("--gt-polarity", choices=choices(GtPolarity), help="polarity of the gt/ masks")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--steps", type=int, help="total iterations (train.steps)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -228,9 +229,10 @@ def _stream_seed(seed: int, domain: int, rank: int) -> int:
 def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int]:
     """(streams by domain, validation batches, steps per epoch)."""
     d, t = cfg.data, cfg.train
+    joint = parse_choice(Stage, t.stage, "train.stage") is Stage.JOINT
     if not d.synthetic:
         raise ConfigError("no synthetic data: pass --synthetic DIR (a SYNDOF folder) or set data.synthetic")
-    if t.stage == "joint" and (not d.real or not d.labelled):
+    if joint and (not d.real or not d.labelled):
         raise ConfigError("--stage joint needs --real DIR (unlabelled photos) and --labelled DIR (image/ + gt/)")
     max_coc = cfg.model.max_coc
     synthetic, val = SyntheticDataset(d.synthetic).split(d.val_count)
@@ -249,8 +251,9 @@ def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream
 
     streams = {"synthetic": DomainStream(synthetic, t.batch_synthetic, _stream_seed(t.seed, 0, rank),
                                          synthetic_transform, "synthetic", d.loader_threads)}
-    if t.stage == "joint":
-        labelled = LabelledDataset(d.labelled, white_is_blurred=d.gt_polarity == "white-blurred")
+    if joint:
+        polarity = parse_choice(GtPolarity, d.gt_polarity, "data.gt_polarity")
+        labelled = LabelledDataset(d.labelled, white_is_blurred=polarity.white_is_blurred)
         streams["labelled"] = DomainStream(labelled, t.batch_labelled, _stream_seed(t.seed, 1, rank), transform,
                                            "labelled", d.loader_threads)
         streams["unlabelled"] = DomainStream(RealDataset(d.real), t.batch_unlabelled, _stream_seed(t.seed, 2, rank),

@@ -14,8 +14,30 @@ from typing import Iterable
 from dmenet.config import DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, load_config, require_positive
 from dmenet.distill.models.teacher import TeacherConfig
 from dmenet.distill.models.unet import StudentConfig
+from syndof.choices import Choice, choices
 
-STAGES = ("teacher", "kd", "joint")
+
+class DistillStage(Choice):
+    """What a distill run trains (``train.stage``): TEACHER = the teacher T with D1; KD = the student S with D2, D3
+    and a frozen (``train.teacher_model``) or cached (``data.soft_targets``) teacher; JOINT = T and S together, all
+    three discriminators."""
+
+    TEACHER = "teacher"
+    KD = "kd"
+    JOINT = "joint"
+
+    @property
+    def trains_teacher(self) -> bool:
+        """The teacher stage and the joint stage train the teacher."""
+        return self is not DistillStage.KD
+
+    @property
+    def trains_student(self) -> bool:
+        """The kd stage and the joint stage train the student."""
+        return self is not DistillStage.TEACHER
+
+
+STAGES = choices(DistillStage)
 SHARED = "../shared/data"
 
 

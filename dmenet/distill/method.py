@@ -25,8 +25,11 @@ class DistillEstimator(Estimator):
     gives_probability = True
 
     def __init__(self, name: str, model, info: dict, path: Path, work_long_side: int | None):
+        from dmenet.distill.model_io import ModelKind
+
         self.name, self.model, self.info, self.path = name, model, info, path
         self.work_long_side = work_long_side
+        self.student = ModelKind(info["kind"]) is ModelKind.STUDENT  # else the teacher
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         from dmenet.distill.infer import blur_probability
@@ -39,7 +42,7 @@ class DistillEstimator(Estimator):
 
     def describe(self) -> str:
         cfg = self.info["config"]
-        arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.info["kind"] == "student"
+        arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.student
                 else f"{cfg['backbone']} teacher")
         side = f"long side ≤ {self.work_long_side} px" if self.work_long_side else "native size"
         cal = f"σ({self.info.get('logit_scale', 1.0):g}·(z − {self.info.get('logit_shift', 0.0):g}))"

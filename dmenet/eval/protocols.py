@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import csv
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,6 +29,7 @@ import numpy as np
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, report, rtf, sharp, syndof_test
 from syndof import io, units
+from syndof.choices import Choice, choices, parse_choice
 
 POLARITY_CHECK_MIN_IMAGES = 5
 """GT sanity warnings (:meth:`Protocol.warnings`) need at least this many scored images."""
@@ -36,8 +38,17 @@ BLURRED_SHARE_MIN = 0.45
 63 % over its 1,000 masks). A set whose GT reads as mostly sharp is probably scored with the wrong ``--benchmark``
 (the opposite GT polarity: dut / xu100 masks are white = sharp, cuhk / ctcug white = blurred)."""
 
-MAP_KINDS = ("blur", "label", "sigma")
-"""What a source's maps hold: a [0, 1] blur map (1 = blurred), a label σ/σ_max in [0, 1], or σ in px."""
+
+class MapKind(Choice):
+    """What a source's maps hold: ``blur`` a [0, 1] blur map (1 = blurred), ``label`` a label σ/σ_max (or the
+    released DMENet output o) in [0, 1], ``sigma`` Gaussian σ in px."""
+
+    BLUR = "blur"
+    LABEL = "label"
+    SIGMA = "sigma"
+
+
+MAP_KINDS = choices(MapKind)
 
 
 @dataclass(frozen=True)
@@ -45,17 +56,27 @@ class ProtocolOptions:
     """Scoring choices of ``python -m dmenet.evaluate`` (each protocol reads the ones that apply to it).
 
     Attributes:
-        resolution: DBD scoring size (:data:`dmenet.eval.dbd.RESOLUTIONS`); None = the benchmark's default.
+        resolution: DBD scoring size (:class:`dmenet.eval.dbd.Resolution`); None = the benchmark's default.
         adaptive_factor: DBD headline adaptive-threshold factor c (threshold c·mean; 1.5 and 2.0 are also reported).
-        rtf_noise: RTF noise level (:data:`dmenet.eval.rtf.NOISE_LEVELS`).
-        sigma_mapping: how a [0, 1] map becomes σ px for RTF (:data:`dmenet.eval.rtf.SIGMA_MAPPINGS`); for SYNDOF,
+        rtf_noise: RTF noise level (:class:`dmenet.eval.rtf.NoiseLevel`).
+        sigma_mapping: how a [0, 1] map becomes σ px for RTF (:class:`dmenet.eval.rtf.SigmaMapping`); for SYNDOF,
             ``"sigma"`` reads saved maps as σ px.
+
+    The choices may be given as their string values; they are parsed to members on construction (ValueError naming
+    the option otherwise).
     """
 
-    resolution: str | None = None
+    resolution: dbd.Resolution | str | None = None
     adaptive_factor: float = 1.5
-    rtf_noise: str = "0"
-    sigma_mapping: str = "project"
+    rtf_noise: rtf.NoiseLevel | str = rtf.NoiseLevel.FREE
+    sigma_mapping: rtf.SigmaMapping | str = rtf.SigmaMapping.PROJECT
+
+    def __post_init__(self) -> None:
+        if self.resolution is not None:
+            object.__setattr__(self, "resolution", parse_choice(dbd.Resolution, self.resolution, "resolution"))
+        object.__setattr__(self, "rtf_noise", parse_choice(rtf.NoiseLevel, self.rtf_noise, "RTF noise level"))
+        object.__setattr__(self, "sigma_mapping", parse_choice(rtf.SigmaMapping, self.sigma_mapping,
+                                                                "sigma mapping"))
 
 
 def checked_blur_map(sample: B.Sample, pred: np.ndarray) -> np.ndarray:
@@ -71,18 +92,16 @@ class Protocol(abc.ABC):
 
     task: ClassVar[str]
     scores_sigma: ClassVar[bool]
-    saved_map_kind: ClassVar[str]
+    saved_map_kind: ClassVar[MapKind]
     rank_key: ClassVar[str]
     higher_better: ClassVar[bool]
     headline_keys: ClassVar[tuple[str, ...]]
 
     def __init__(self, spec: B.BenchmarkSpec, root: str | Path, options: ProtocolOptions | None = None,
-                 map_kind: str | None = None, inverted: bool = False):
-        if map_kind is not None and map_kind not in MAP_KINDS:
-            raise ValueError(f"map kind must be one of {MAP_KINDS}, got {map_kind!r}")
+                 map_kind: MapKind | str | None = None, inverted: bool = False):
         self.spec, self.root = spec, Path(root)
         self.options = options or ProtocolOptions()
-        self.map_kind = map_kind or self.saved_map_kind
+        self.map_kind = self.saved_map_kind if map_kind is None else parse_choice(MapKind, map_kind, "map kind")
         self.inverted = inverted
 
     def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
@@ -129,7 +148,7 @@ class DBDProtocol(Protocol):
 
     task = "dbd"
     scores_sigma = False
-    saved_map_kind = "blur"
+    saved_map_kind = MapKind.BLUR
     rank_key, higher_better = "fmax", True
     headline_keys = ("mae", "fmax", "f_at_0.5", "iou_pooled", "pr_auc")
 
@@ -177,7 +196,7 @@ class DBDProtocol(Protocol):
         report.write_csv(out_dir / "f_curve.csv", [{"threshold": float(t), "precision": float(a), "recall": float(b),
                                                      "f": float(c)} for t, a, b, c in zip(ft, fp, fr, ff)])
         report.plot_pr_curves(out_dir / "pr_curve.png", {method: (p, r)},
-                              f"{self.spec.name} ({self.acc.resolution}), HiFST PR protocol")
+                              f"{self.spec.name} ({self.acc.resolution.value}), HiFST PR protocol")
         return {"pr_curve": cv2.cvtColor(cv2.imread(str(out_dir / "pr_curve.png")), cv2.COLOR_BGR2RGB)}
 
     @classmethod
@@ -195,7 +214,7 @@ class _RegressionProtocol(Protocol):
     """Per-image MSE / MAE averaged over images (RTF, SYNDOF)."""
 
     scores_sigma = True
-    saved_map_kind = "label"
+    saved_map_kind = MapKind.LABEL
     rank_key, higher_better = "mae", False
     headline_keys = ("mse", "mae")
 
@@ -213,7 +232,7 @@ class RTFProtocol(_RegressionProtocol):
         super().__init__(*args, **kwargs)
         table = rtf.find_table(self.root, self.options.rtf_noise)
         self.table = rtf.load_conversion_table(table) if table else None
-        self.mapping = "sigma" if self.map_kind == "sigma" else self.options.sigma_mapping
+        self.mapping = rtf.SigmaMapping.SIGMA if self.map_kind is MapKind.SIGMA else self.options.sigma_mapping
 
     def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
         return rtf.list_rtf(self.root, self.options.rtf_noise)
@@ -238,11 +257,16 @@ class SyndofProtocol(_RegressionProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_coc = syndof_test.read_max_coc(self.root)
-        self.pred_is_sigma = self.map_kind == "sigma" or self.options.sigma_mapping == "sigma"
+        self.pred_is_sigma = self.map_kind is MapKind.SIGMA or self.options.sigma_mapping is rtf.SigmaMapping.SIGMA
         self.gt_all_binary = True  # every GT label map holds only 0 and 1 (a DBD mask, not σ labels)
 
+    @cached_property
+    def gt_kind(self) -> syndof_test.GTKind:
+        """How the GT folder encodes labels, decided once from its name (InputError when there is none)."""
+        return syndof_test.gt_kind(B.find_dir(self.root, self.spec.gt_dirs))
+
     def load_gt(self, sample: B.Sample) -> np.ndarray:
-        return syndof_test.load_label(sample.gt, self.root)
+        return syndof_test.load_label(sample.gt, self.root, self.gt_kind)
 
     def score(self, sample, pred, gt):
         label = units.sigma_to_label(pred, self.max_coc) if self.pred_is_sigma else pred
@@ -257,7 +281,7 @@ class SyndofProtocol(_RegressionProtocol):
                 f"{self.spec.name} right for this folder?"]
 
     def tags(self) -> dict:
-        return syndof_test.syndof_protocol(B.find_dir(self.root, self.spec.gt_dirs).name, self.max_coc)
+        return syndof_test.syndof_protocol(self.gt_kind, self.max_coc)
 
 
 class SharpProtocol(Protocol):
@@ -266,7 +290,7 @@ class SharpProtocol(Protocol):
 
     task = "sharp"
     scores_sigma = False
-    saved_map_kind = "blur"
+    saved_map_kind = MapKind.BLUR
     rank_key, higher_better = "mean_blur", False
     headline_keys = ("mean_blur", "blurred_share", "worst_mean_blur")
 
@@ -304,6 +328,6 @@ def protocol_class(spec: B.BenchmarkSpec) -> type[Protocol]:
 
 
 def make_protocol(spec: B.BenchmarkSpec, root: str | Path, options: ProtocolOptions | None = None,
-                  map_kind: str | None = None, inverted: bool = False) -> Protocol:
+                  map_kind: MapKind | str | None = None, inverted: bool = False) -> Protocol:
     """A fresh protocol instance for ``spec`` at ``root`` scoring maps of ``map_kind`` (default: saved maps)."""
     return protocol_class(spec)(spec, root, options, map_kind, inverted)

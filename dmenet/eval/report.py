@@ -15,7 +15,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from dmenet.config import WandbMode
 from syndof import io
+from syndof.choices import parse_choice
 
 PANEL_HEIGHT = 200
 
@@ -118,14 +120,16 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def log_wandb(mode: str, out_dir: Path, name: str, config: dict, summary: dict, per_image: Sequence[dict],
-              images: dict[str, np.ndarray], project: str = "dmenet-eval") -> None:
-    """Mirror the report to Weights & Biases with an explicit mode (``offline`` default, ``disabled`` = no-op)."""
-    if mode == "disabled":
+def log_wandb(mode: WandbMode | str, out_dir: Path, name: str, config: dict, summary: dict,
+              per_image: Sequence[dict], images: dict[str, np.ndarray], project: str = "dmenet-eval") -> None:
+    """Mirror the report to Weights & Biases with an explicit mode (:class:`WandbMode` or its value; ``offline``
+    default, ``disabled`` = no-op)."""
+    mode = parse_choice(WandbMode, mode, "wandb mode")
+    if mode is WandbMode.DISABLED:
         return
     import wandb
 
-    run = wandb.init(project=project, name=name, mode=mode, dir=str(out_dir), config=config)
+    run = wandb.init(project=project, name=name, mode=mode.value, dir=str(out_dir), config=config)
     try:
         run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
         if per_image:

@@ -24,16 +24,37 @@ import numpy as np
 
 from dmenet.eval.benchmarks import Sample
 from syndof import io, units
+from syndof.choices import Choice, choices, parse_choice
 
-SIGMA_MAPPINGS = ("project", "released", "sigma")
-"""How a prediction becomes σ px: ``project`` σ = 7·o (label), ``released`` σ = (15·o − 1)/2 (released DMENet
-checkpoint, what ``quantitative_RTF.m`` uses), ``sigma`` the map already holds σ px."""
+
+class SigmaMapping(Choice):
+    """How a prediction becomes σ px: ``project`` σ = 7·o (label o = σ/σ_max in [0, 1]), ``released``
+    σ = max(0, (15·o − 1)/2) (output o in [0, 1] of the released DMENet checkpoint, what ``quantitative_RTF.m``
+    uses), ``sigma`` the map already holds σ px."""
+
+    PROJECT = "project"
+    RELEASED = "released"
+    SIGMA = "sigma"
+
+
+SIGMA_MAPPINGS = choices(SigmaMapping)
 
 RTF_SIGMA_MAX = 3.275
 """Largest Gaussian σ (px) of D'Andrès' disk→Gaussian table; RTF scores divide by it (docs/evaluation.md §6)."""
 
 TABLE_NAME = "convertion.mat"  # (sic), D'Andrès' file name
-NOISE_LEVELS = ("0", "1", "1.6")
+
+
+class NoiseLevel(Choice):
+    """Noise level s of DMENet's RTF test folders, the name of their sub-folders ``image/<s>/`` and ``gt/<s>/``:
+    ``0`` noise-free (the only level of the RTF release's flat folder), ``1`` and ``1.6`` the noisy copies."""
+
+    FREE = "0"
+    S1 = "1"
+    S1_6 = "1.6"
+
+
+NOISE_LEVELS = choices(NoiseLevel)
 """Noise levels s of DMENet's RTF test folders (``image/<s>/``, ``gt/<s>/``)."""
 _IMAGE_RE = re.compile(r"^image_(\w+)$", re.IGNORECASE)
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -86,11 +107,12 @@ def _first_table(folders) -> Path | None:
     return next((f / TABLE_NAME for f in folders if (f / TABLE_NAME).is_file()), None)
 
 
-def find_table(root: str | os.PathLike, noise: str = "0") -> Path | None:
+def find_table(root: str | os.PathLike, noise: NoiseLevel | str = NoiseLevel.FREE) -> Path | None:
     """``convertion.mat`` for an RTF folder (release: in the root; noise layout: ``gt/<s>/``, ``gt/`` or the root);
-    None when there is none."""
+    None when there is none. ``noise``: :class:`NoiseLevel` or its value (ValueError otherwise)."""
     root = Path(root)
-    return _first_table((root / "gt" / noise, root / "gt", root))
+    noise = parse_choice(NoiseLevel, noise, "RTF noise level")
+    return _first_table((root / "gt" / noise.value, root / "gt", root))
 
 
 def _pair_key(stem: str) -> str:
@@ -98,28 +120,28 @@ def _pair_key(stem: str) -> str:
     return str(int(m.group(1))) if m else stem.lower()
 
 
-def list_rtf(root: str | os.PathLike, noise: str = "0") -> list[Sample]:
+def list_rtf(root: str | os.PathLike, noise: NoiseLevel | str = NoiseLevel.FREE) -> list[Sample]:
     """RTF samples sorted by id (see the module docstring for the two layouts); raises on unmatched files.
 
     Args:
         root: the RTF release folder, or DMENet's ``test/RTF`` folder (with ``image/`` and ``gt/``).
-        noise: noise level s for the noise layout, one of :data:`NOISE_LEVELS`; the release folder only has "0".
+        noise: noise level s for the noise layout (:class:`NoiseLevel` or its value, ValueError otherwise); the
+            release folder only has "0".
     """
     root = Path(root)
-    if noise not in NOISE_LEVELS:
-        raise ValueError(f"RTF noise level must be one of {NOISE_LEVELS}, got {noise!r}")
+    noise = parse_choice(NoiseLevel, noise, "RTF noise level")
     if is_noise_layout(root):
-        image_dir, gt_dir = root / "image" / noise, root / "gt" / noise
+        image_dir, gt_dir = root / "image" / noise.value, root / "gt" / noise.value
         for d in (image_dir, gt_dir):
             if not d.is_dir():
-                raise io.InputError(d, f"no folder for noise level {noise}")
+                raise io.InputError(d, f"no folder for noise level {noise.value}")
         images = {_pair_key(p.stem): p for p in io.list_images(image_dir)}
         gts = {_pair_key(p.stem): p for p in sorted(gt_dir.iterdir())
                if p.suffix.lower() in (".mat", ".npy") and p.name != TABLE_NAME}
         where = f"{image_dir} / {gt_dir}"
     else:
-        if noise != "0":
-            raise io.InputError(root, f"noise level {noise} needs DMENet's image/<s>/ + gt/<s>/ layout; "
+        if noise is not NoiseLevel.FREE:
+            raise io.InputError(root, f"noise level {noise.value} needs DMENet's image/<s>/ + gt/<s>/ layout; "
                                       "the RTF release folder holds the noise-free images only")
         if not (root / TABLE_NAME).is_file():
             raise io.InputError(root, f"no {TABLE_NAME} (the disk radius → σ table)")
@@ -154,16 +176,16 @@ def released_output_to_sigma(output: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(output, dtype=np.float64) * 15.0 - 1.0) / 2.0, 0.0, None)
 
 
-def prediction_to_sigma(pred: np.ndarray, mapping: str) -> np.ndarray:
-    """Prediction → σ px by one of :data:`SIGMA_MAPPINGS` (label o in [0, 1] for the first two)."""
+def prediction_to_sigma(pred: np.ndarray, mapping: SigmaMapping | str) -> np.ndarray:
+    """Prediction → σ px by ``mapping`` (:class:`SigmaMapping` or its value, ValueError otherwise; label o in
+    [0, 1] for the first two)."""
+    mapping = parse_choice(SigmaMapping, mapping, "sigma mapping")
     pred = np.asarray(pred, dtype=np.float64)
-    if mapping == "project":
+    if mapping is SigmaMapping.PROJECT:
         return units.label_to_sigma(pred)
-    if mapping == "released":
+    if mapping is SigmaMapping.RELEASED:
         return released_output_to_sigma(pred)
-    if mapping == "sigma":
-        return pred
-    raise ValueError(f"sigma mapping must be one of {SIGMA_MAPPINGS}, got {mapping!r}")
+    return pred  # SigmaMapping.SIGMA
 
 
 def normalise_sigma(sigma: np.ndarray) -> np.ndarray:
@@ -200,13 +222,18 @@ class RegressionAccumulator:
         }
 
 
-def rtf_protocol(mapping: str, noise: str = "0") -> dict:
-    """Protocol tags of an RTF evaluation."""
-    formula = {"project": "sigma = 7*o", "released": "sigma = max(0, (15*o - 1)/2)", "sigma": "map holds sigma px"}
+_FORMULAS = {SigmaMapping.PROJECT: "sigma = 7*o", SigmaMapping.RELEASED: "sigma = max(0, (15*o - 1)/2)",
+             SigmaMapping.SIGMA: "map holds sigma px"}
+
+
+def rtf_protocol(mapping: SigmaMapping | str, noise: NoiseLevel | str = NoiseLevel.FREE) -> dict:
+    """Protocol tags of an RTF evaluation (plain strings; enum members or their values in)."""
+    mapping = parse_choice(SigmaMapping, mapping, "sigma mapping")
+    noise = parse_choice(NoiseLevel, noise, "RTF noise level")
     return {
         "gt": "blurMap disk radius -> sigma of the nearest radius in convertion.mat (.npy GT: sigma px)",
-        "noise_level": noise,
-        "prediction_mapping": f"{mapping}: {formula[mapping]}",
+        "noise_level": noise.value,
+        "prediction_mapping": f"{mapping.value}: {_FORMULAS[mapping]}",
         "normalisation": "sigma clipped to [0, 3.275] then divided by 3.275 (scores in normalised units)",
         "crop": "common top-left size",
         "aggregation": "per-image MSE / MAE averaged over images",

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from dmenet.eval import benchmarks as B
-from dmenet.eval import report
+from dmenet.eval import report, rtf
 from dmenet.eval.protocols import Protocol, ProtocolOptions, make_protocol, protocol_class
 from syndof import io
 
@@ -34,8 +34,8 @@ def protocol_options(args) -> ProtocolOptions:
     """The scoring choices of ``python -m dmenet.evaluate``'s arguments."""
     return ProtocolOptions(resolution=getattr(args, "resolution", None),
                            adaptive_factor=getattr(args, "adaptive_factor", 1.5),
-                           rtf_noise=getattr(args, "rtf_noise", "0"),
-                           sigma_mapping=getattr(args, "sigma_mapping", "project"))
+                           rtf_noise=getattr(args, "rtf_noise", rtf.NoiseLevel.FREE),
+                           sigma_mapping=getattr(args, "sigma_mapping", rtf.SigmaMapping.PROJECT))
 
 
 def _iterate(samples, source, protocol: Protocol, input_size: int | None = None):

@@ -14,6 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from syndof import io, units
+from syndof.choices import Choice, parse_choice
+
+
+class GTKind(Choice):
+    """Encoding of a SYNDOF test set's GT, named by its folder: ``blur_map`` uint16 ``round(10·σ)`` (σ px, this
+    project's generator; read as label σ/σ_max), ``gt`` an 8-bit label map (DMENet's zip; value/255)."""
+
+    SIGMA_MAP = "blur_map"
+    LABEL = "gt"
+
+
+def gt_kind(folder: str | os.PathLike) -> GTKind:
+    """The GT kind of a SYNDOF GT folder, decided once from its name: ``blur_map/`` holds σ maps, any other folder
+    (DMENet's ``gt/``) 8-bit labels."""
+    return GTKind.SIGMA_MAP if Path(folder).name == GTKind.SIGMA_MAP.value else GTKind.LABEL
 
 
 def read_max_coc(root: str | os.PathLike) -> float:
@@ -27,10 +42,11 @@ def read_max_coc(root: str | os.PathLike) -> float:
         raise io.InputError(meta, f"bad dataset.json ({exc})") from exc
 
 
-def load_label(path: str | os.PathLike, root: str | os.PathLike) -> np.ndarray:
-    """GT label in [0, 1] of one SYNDOF test sample (see module docstring for the two encodings)."""
+def load_label(path: str | os.PathLike, root: str | os.PathLike, kind: GTKind | None = None) -> np.ndarray:
+    """GT label in [0, 1] of one SYNDOF test sample (see module docstring for the two encodings). ``kind``: the
+    encoding (:class:`GTKind`); None decides it from the file's folder (:func:`gt_kind`)."""
     path = Path(path)
-    if path.parent.name == "blur_map":
+    if (gt_kind(path.parent) if kind is None else kind) is GTKind.SIGMA_MAP:
         return units.sigma_to_label(io.read_sigma_map(path), read_max_coc(root)).astype(np.float32)
     img = io.read_image(path)  # 8-bit label map, value/255
     return img.mean(axis=2).astype(np.float32)
@@ -44,11 +60,12 @@ def label_errors(pred_label: np.ndarray, gt_label: np.ndarray) -> tuple[float, f
     return float(np.mean(diff * diff)), float(np.mean(np.abs(diff)))
 
 
-def syndof_protocol(gt_folder: str, max_coc: float) -> dict:
-    """Protocol tags of a SYNDOF-test evaluation."""
+def syndof_protocol(kind: GTKind | str, max_coc: float) -> dict:
+    """Protocol tags of a SYNDOF-test evaluation whose GT is ``kind`` (:class:`GTKind` or its folder name)."""
+    kind = parse_choice(GTKind, kind, "SYNDOF GT folder")
     return {
-        "gt": f"{gt_folder}/: "
-        + ("uint16 round(10 sigma) -> label sigma/sigma_max" if gt_folder == "blur_map" else "8-bit label value/255"),
+        "gt": f"{kind.value}/: "
+        + ("uint16 round(10 sigma) -> label sigma/sigma_max" if kind is GTKind.SIGMA_MAP else "8-bit label value/255"),
         "sigma_max_px": units.max_sigma(max_coc),
         "units": "label (sigma / sigma_max), not px",
         "crop": "common top-left size",

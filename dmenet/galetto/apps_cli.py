@@ -25,6 +25,24 @@ import numpy as np
 from dmenet import cli as dcli
 from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io
+from syndof.choices import Choice, choices, parse_choice
+
+
+class App(Choice):
+    """The application, the command's first word: ENHANCE = σ-adaptive unsharp masking of one image, MAGNIFY =
+    defocus magnification of one image (``--mode``), FUSE = all-in-focus fusion of two or more frames."""
+
+    ENHANCE = "enhance"
+    MAGNIFY = "magnify"
+    FUSE = "fuse"
+
+
+class MagnifyMode(Choice):
+    """``magnify --mode``: SDOF = shallow depth of field by the NLT blend (:func:`dmenet.galetto.apps.sdof`), SCALE =
+    true re-blur to σ_out = k·σ_in (:func:`dmenet.galetto.apps.magnify_scale`, ``--k``)."""
+
+    SDOF = "sdof"
+    SCALE = "scale"
 
 
 class UsageError(ValueError):
@@ -41,12 +59,13 @@ magnification = cli.checked_number(float, "a number", lambda v: math.isfinite(v)
                                    "argparse type of ``--k``: a number in [1, :data:`K_MAX`] (not nan, not inf).")
 
 
-def image_file(path: str | Path, command: str) -> Path:
-    """``path`` as an image file argument: a folder there is refused by name (reading it would say "not found")."""
-    path = Path(path)
+def image_file(path: str | Path, command: App | str) -> Path:
+    """``path`` as an image file argument of ``command`` (:class:`App` or its value): a folder there is refused by
+    name (reading it would say "not found")."""
+    path, command = Path(path), parse_choice(App, command, "command")
     if path.is_dir():
-        raise UsageError(f"{path}: is a folder; {command} expects an image file"
-                         + (" (or one folder alone)" if command == "fuse" else ""))
+        raise UsageError(f"{path}: is a folder; {command.value} expects an image file"
+                         + (" (or one folder alone)" if command is App.FUSE else ""))
     return path
 
 
@@ -57,7 +76,7 @@ def frame_files(paths: list[str]) -> list[Path]:
         if not files:
             raise UsageError(f"{paths[0]}: folder holds no images")
     else:
-        files = [image_file(p, "fuse") for p in paths]
+        files = [image_file(p, App.FUSE) for p in paths]
     if len(files) < 2:
         raise UsageError(f"{files[0] if files else paths}: fusion needs at least 2 frames, got {len(files)}")
     return files
@@ -146,8 +165,8 @@ def options_of(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> None:
     from dmenet.galetto import apps
 
-    out = Path(args.out)
-    if args.command == "fuse":
+    out, command = Path(args.out), parse_choice(App, args.command, "command")
+    if command is App.FUSE:
         check_out(out, frame_files(args.inputs))
         files, frames = read_frames(args.inputs)
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames)))
@@ -158,21 +177,21 @@ def run(args: argparse.Namespace) -> None:
         write_outputs(out, fused, report(tiles))
         return
     if len(args.inputs) != 1:
-        raise UsageError(f"{args.command} takes one image, got {len(args.inputs)}")
-    source = image_file(args.inputs[0], args.command)
+        raise UsageError(f"{command.value} takes one image, got {len(args.inputs)}")
+    source = image_file(args.inputs[0], command)
     check_out(out, [source])
     image = io.read_image(source)
     sigma = sigma_of(args.method, options_of(args), [image])[0]
-    if args.command == "enhance":
+    if command is App.ENHANCE:
         result = apps.adaptive_enhance(image, sigma, args.lam_max)
         extra = [(np.repeat(apps.enhancement_gain(sigma, args.lam_max)[..., None] / args.lam_max, 3, -1), "gain")]
-    elif args.mode == "sdof":
+    elif parse_choice(MagnifyMode, args.mode, "--mode") is MagnifyMode.SDOF:
         result, w = apps.sdof(image, sigma)
         extra = [(np.repeat(w[..., None], 3, -1), "W (sharp weight)")]
     else:
         result = apps.magnify_scale(image, sigma, args.k)
         extra = []
-    write_outputs(out, result, report([(image, "input"), (sigma, "sigma px"), (result, args.command), *extra]))
+    write_outputs(out, result, report([(image, "input"), (sigma, "sigma px"), (result, command.value), *extra]))
 
 
 EXAMPLE = ("galetto-apps enhance ../shared/data/xu100/source/1.bmp --out runs/galetto_apps_example/enhanced.png "
@@ -182,7 +201,7 @@ EXAMPLE = ("galetto-apps enhance ../shared/data/xu100/source/1.bmp --out runs/ga
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("dmenet.galetto.apps_cli", __doc__, EXAMPLE)
-    ap.add_argument("command", choices=("enhance", "magnify", "fuse"))
+    ap.add_argument("command", choices=choices(App))
     ap.add_argument("inputs", nargs="+", help="image (enhance, magnify) or frames / one folder (fuse)")
     ap.add_argument("--out", required=True, help="result image (.png / .jpg); the report goes beside it")
     dcli.add_method(ap, default="galetto")
@@ -192,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_threads(ap)
     ap.add_argument("--lam-max", type=cli.positive_float, default=2.0,
                     help="enhance: largest unsharp-masking gain λmax (finite > 0; paper 2)")
-    ap.add_argument("--mode", choices=("sdof", "scale"), default="sdof", help="magnify: NLT blend or true x k")
+    ap.add_argument("--mode", choices=choices(MagnifyMode), default=MagnifyMode.SDOF.value,
+                    help="magnify: NLT blend or true x k")
     ap.add_argument("--k", type=magnification, default=2.0,
                     help=f"magnify --mode scale: σ_out = k σ_in (1 <= k <= {K_MAX:g})")
     ap.add_argument("--soft", type=cli.positive_float, default=None, metavar="TAU",

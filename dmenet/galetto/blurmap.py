@@ -10,7 +10,6 @@ classifier on a downscaled copy and rescales σ with :func:`syndof.units.rescale
 from __future__ import annotations
 
 import math
-from enum import Enum
 
 import numpy as np
 import torch
@@ -21,11 +20,11 @@ from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.classifier import BlurClassifier
 from dmenet.models.fuse import cached_folded_copy
 from syndof.blur import symmetric_pad
-from syndof.choices import choices, parse_choice
+from syndof.choices import Choice, choices, parse_choice
 from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
 
-class Readout(str, Enum):
+class Readout(Choice):
     """σ of a window from its 20 class probabilities: the argmax class (faithful) or the expectation Σ p_k·k."""
 
     ARGMAX = "argmax"

@@ -3,7 +3,6 @@ same edge-aware refinement to any registered method's maps (:func:`refined`)."""
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.blurmap import Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
-from syndof.choices import choices, parse_choice
+from syndof.choices import Choice, choices, parse_choice
 from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
@@ -25,7 +24,7 @@ DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "
             "blur": "fitted"}
 
 
-class BlurSource(str, Enum):
+class BlurSource(Choice):
     """What the blur probability is made of: the model file's fitted detection transform of σ (when the file has
     one; otherwise the label), or the SYNDOF label clip(σ / 7 px, 0, 1)."""
 

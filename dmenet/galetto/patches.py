@@ -11,7 +11,6 @@ A shard is an ``.npz`` holding ``patches`` (N, 20, 32, 32) uint8 (index 1 = the 
 
 from __future__ import annotations
 
-from enum import Enum
 
 import numpy as np
 import torch
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 
 from dmenet.filters import gaussian_filter
 from dmenet.galetto import NUM_CLASSES, PATCH
-from syndof.choices import parse_choice
+from syndof.choices import Choice, parse_choice
 
 LAPLACIAN_4 = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -58,7 +57,7 @@ def sharp_positions(gray255: torch.Tensor, stride: int = PATCH, phi: float = 100
     return np.stack([iy.numpy() * stride, ix.numpy() * stride], axis=1).astype(np.int32)
 
 
-class PatchBlur(str, Enum):
+class PatchBlur(Choice):
     """Where a training patch is blurred: in its whole image (CONTEXT: the patch sees its real surroundings) or
     alone on symmetric padding (ISOLATED: the paper's likely procedure)."""
 

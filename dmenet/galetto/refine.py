@@ -14,15 +14,14 @@ Every filter is linear in the map, so σ stays in px; the output is clipped at 0
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
 from dmenet.filters import box_mean, guided_filter, weighted_gf
-from syndof.choices import choices, parse_choice
+from syndof.choices import Choice, choices, parse_choice
 
 
-class Refine(str, Enum):
+class Refine(Choice):
     """Refinement recipe of a map by its image: none, the paper's, or the official code's (module docstring)."""
 
     NONE = "none"

@@ -32,9 +32,11 @@ class DMENetEstimator(Estimator):
                         sigma_max=float(self.model.config.sigma_max))
 
     def describe(self) -> str:
+        from dmenet.inference import Precision
+
         where = self.options.model or "checkpoints/dmenet_lite.safetensors"
         sigma_line, detection_line = str(self.predictor.recipe).split("\n")
-        precision = "" if self.predictor.precision == "fp32" else f", B in {self.predictor.precision}"
+        precision = "" if self.predictor.precision is Precision.FP32 else f", B in {self.predictor.precision}"
         return f"dmenet {where}: {sigma_line}{precision}\n{detection_line}"
 
 

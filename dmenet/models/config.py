@@ -11,7 +11,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-ENCODERS = ("vgg19", "vgg16", "mobilenet_v2")
+from syndof.choices import Choice, choices
+
+
+class Encoder(Choice):
+    """Encoder architecture (``model.encoder``): VGG19 (the paper), VGG16, or MOBILENET_V2 (the lite encoder: taps at
+    1/2 … 1/16 plus a small full-resolution stem)."""
+
+    VGG19 = "vgg19"
+    VGG16 = "vgg16"
+    MOBILENET_V2 = "mobilenet_v2"
+
+
+ENCODERS = choices(Encoder)
 TAIL_SCALES = (1, 2)
 INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
 

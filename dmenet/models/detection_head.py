@@ -29,11 +29,12 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+from syndof.choices import Choice
 
 NEGATIVE_SLOPE = 0.2
 """LeakyReLU slope between the head's layers (below 1: LeakyReLU(x) = max(x, slope·x))."""
@@ -43,7 +44,7 @@ _CHUNK = 1 << 12  # pixels per matrix product: the hidden activations (32 × 4,0
 # 1 << 14 took 50 ms for the 41 → 32 → 16 → 1 head at 640×480 against 26 ms (1 thread, Intel Xeon)
 
 
-class HeadInputs(str, Enum):
+class HeadInputs(Choice):
     """What a detection head reads per pixel (the one name for it).
 
     LABELS: B's label under the detection path's BatchNorm mode and under its ``second_bn`` (two sets of passes).

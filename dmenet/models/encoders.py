@@ -7,21 +7,23 @@ from typing import Any
 
 from torch import nn
 
-from dmenet.models.config import ModelConfig, scaled
+from dmenet.models.config import Encoder, ModelConfig, scaled
 from dmenet.models.mobilenet import MobileNetV2Encoder
 from dmenet.models.vgg import VGGEncoder
 from dmenet.models.weights import load_encoder_weights, read_weights_file, read_weights_metadata, resolve_convention
+from syndof.choices import parse_choice
 
 
-def make_encoder(arch: str, convention: str, d0_channels: int = 16) -> nn.Module:
+def make_encoder(arch: Encoder | str, convention: str, d0_channels: int = 16) -> nn.Module:
     """Backbone with its ``normalize`` module. forward(image (B, 3, H, W) RGB [0, 1], levels=5) -> [d0 … d4].
 
     Keys: ``features.N.*`` (torchvision layout) and, for MobileNetV2, ``stem0.*``. Attributes ``channels``
     (of d0..d4), ``perceptual_level`` (3: the 1/8 tap used by C), ``arch``.
     """
-    if arch == "mobilenet_v2":
+    arch = parse_choice(Encoder, arch, "model.encoder")
+    if arch is Encoder.MOBILENET_V2:
         return MobileNetV2Encoder(convention, d0_channels)
-    return VGGEncoder(arch, convention)
+    return VGGEncoder(arch.value, convention)
 
 
 def build_encoder(cfg: ModelConfig, load: bool = True) -> tuple[nn.Module, dict[str, Any]]:

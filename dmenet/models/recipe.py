@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from dmenet.models.detection_head import DetectionHead, HeadInputs
 from dmenet.models.sigma_curve import check_sigma_curve
+from syndof.choices import Choice
 
 FLIPS = (1, 2, 4, 8)
 """Symmetry counts for test-time averaging: identity; + left-right mirror; + up-down mirror and 180° rotation;
@@ -36,7 +36,7 @@ TRAINING_STATISTICS = "training"
 """:attr:`Recipe.moving_stats` of weights whose moving BatchNorm statistics are training's exponential averages."""
 
 
-class BNMode(str, Enum):
+class BNMode(Choice):
     """Which statistics B's BatchNorm layers normalise with at inference (the one name for it).
 
     IMAGE: the statistics of the input image itself (per tile when tiling), as training normalises each batch.

@@ -31,11 +31,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from dmenet import losses
-from dmenet.config import ExperimentConfig, consistency_sizes
+from dmenet.config import ExperimentConfig, Stage, consistency_sizes
 from dmenet.data.stream import derived_seed
 from dmenet.models.layers import batch_statistics, training_layout
 from dmenet.models.recipe import BNMode
 from dmenet.training.schedule import epoch_of, lr_at
+from syndof.choices import parse_choice
 
 
 class NonFiniteLossError(RuntimeError):
@@ -87,7 +88,7 @@ class Trainer:
     def __init__(self, model: nn.Module, cfg: ExperimentConfig, device: torch.device, steps_per_epoch: int):
         self.model, self.cfg, self.device = model, cfg, device
         self.steps_per_epoch = steps_per_epoch
-        self.joint = cfg.train.stage == "joint"
+        self.joint = parse_choice(Stage, cfg.train.stage, "train.stage") is Stage.JOINT
         self.amp = cfg.train.amp and device.type == "cuda"
         self.cpu_bf16 = cfg.train.cpu_bf16 and device.type == "cpu"
         self.layout = training_layout(cfg.train.channels_last)

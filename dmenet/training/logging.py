@@ -1,8 +1,9 @@
 """Run logging: scalars to ``RUN/metrics.jsonl`` and Weights & Biases, image panels, a tqdm progress bar.
 
-W&B is always initialised with an explicit ``mode`` ("offline" by default, "online", or "disabled" — the tests use
-"disabled"), because ``wandb.init`` without one can block on an unreachable host. Image panels are converted to
-uint8 first (``wandb.Image`` casts floats in [0, 1] to uint8 without rescaling, giving black images).
+W&B is always initialised with an explicit ``mode`` (:class:`WandbMode`: "offline" by default, "online", or
+"disabled" — the tests use "disabled"), because ``wandb.init`` without one can block on an unreachable host. Image
+panels are converted to uint8 first (``wandb.Image`` casts floats in [0, 1] to uint8 without rescaling, giving black
+images).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from dmenet.config import WandbMode
+from syndof.choices import parse_choice
 
 log = logging.getLogger(__name__)
 
@@ -63,29 +67,30 @@ class RunLogger:
 
     Args:
         run_dir: the run folder (``metrics.jsonl`` is appended there; W&B files go under ``run_dir/wandb``).
-        mode: "offline" | "online" | "disabled".
+        mode: :class:`WandbMode` or its value ("offline" | "online" | "disabled"; ValueError otherwise).
         project: W&B project name.
         config: resolved config dict (recorded by W&B).
         resume: continue the W&B run id stored in ``run_dir/wandb_id.txt``.
     """
 
-    def __init__(self, run_dir: str | Path, mode: str = "offline", project: str = "dmenet",
+    def __init__(self, run_dir: str | Path, mode: WandbMode | str = WandbMode.OFFLINE, project: str = "dmenet",
                  config: dict[str, Any] | None = None, resume: bool = False):
+        mode = parse_choice(WandbMode, mode, "wandb mode")
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
         self._wandb = None
-        if mode != "disabled":
+        if mode is not WandbMode.DISABLED:
             self._wandb = self._init_wandb(mode, project, config, resume)
 
-    def _init_wandb(self, mode: str, project: str, config: dict[str, Any] | None, resume: bool):
+    def _init_wandb(self, mode: WandbMode, project: str, config: dict[str, Any] | None, resume: bool):
         import wandb
 
         id_path = self.run_dir / "wandb_id.txt"
         run_id = id_path.read_text().strip() if resume and id_path.is_file() else uuid.uuid4().hex[:12]
         id_path.write_text(run_id + "\n")
         os.environ.setdefault("WANDB_SILENT", "true")
-        return wandb.init(mode=mode, project=project, dir=str(self.run_dir), config=config, id=run_id,
+        return wandb.init(mode=mode.value, project=project, dir=str(self.run_dir), config=config, id=run_id,
                           name=self.run_dir.name, resume="allow")
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dmenet.models.weights import state_mismatch
+from syndof.choices import Choice, parse_choice
 
 # (repeats, kernel, stride, expand ratio, input filters, output filters) of the B0 / Lite0 stages.
 BASE_BLOCKS = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -28,6 +29,14 @@ VARIANTS = {
     "lite4": (1.4, 1.8, True),
 }
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01  # TF's 0.99 decay in PyTorch's convention
+
+
+class SkipAt(Choice):
+    """Which block's output is the U-Net skip at each resolution (``student.skip_at``): FIRST = the first block at
+    that resolution (the released EfficientUnet's hook quirk), LAST = the last block at that resolution."""
+
+    FIRST = "first"
+    LAST = "last"
 
 
 def round_filters(filters: int, width: float, divisor: int = 8) -> int:
@@ -130,12 +139,11 @@ class EfficientNet(nn.Module):
         skip_channels: channels of the four skips (1/2 … 1/16); head_channels: channels of the head.
     """
 
-    def __init__(self, variant: str = "lite0", drop_connect: float = 0.2, skip_at: str = "first"):
+    def __init__(self, variant: str = "lite0", drop_connect: float = 0.2, skip_at: SkipAt | str = SkipAt.FIRST):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown EfficientNet variant {variant!r}; choose from {', '.join(VARIANTS)}")
-        if skip_at not in ("first", "last"):
-            raise ValueError(f"skip_at must be 'first' or 'last', got {skip_at!r}")
+        skip_at = parse_choice(SkipAt, skip_at, "skip_at")
         width, _, lite = VARIANTS[variant]
         act = nn.ReLU6 if lite else nn.SiLU
         se = 0.0 if lite else 0.25
@@ -159,7 +167,7 @@ class EfficientNet(nn.Module):
                 if i:
                     lasts.append(i - 1)
         lasts.append(len(specs) - 1)
-        taps = firsts if skip_at == "first" else lasts
+        taps = firsts if skip_at is SkipAt.FIRST else lasts
         self.skip_blocks = tuple(taps[:4])
         self.skip_channels = tuple(specs[i].cout for i in self.skip_blocks)
         self.head_channels = head

@@ -21,7 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-BACKBONES = ("se_resnext101", "se_resnext50", "vgg16")
+from syndof.choices import Choice, choices, parse_choice
+
+
+class Backbone(Choice):
+    """Teacher encoder (``teacher.backbone``): SE_RESNEXT101 / SE_RESNEXT50 = Cadene's SE-ResNeXt101 / 50 32×4d (the
+    released teacher: 101), VGG16 = the project's VGG16 in the Caffe convention (the CPU variant T-cpu)."""
+
+    SE_RESNEXT101 = "se_resnext101"
+    SE_RESNEXT50 = "se_resnext50"
+    VGG16 = "vgg16"
+
+
+BACKBONES = choices(Backbone)
+SE_RESNEXT_DEPTHS = {Backbone.SE_RESNEXT101: 101, Backbone.SE_RESNEXT50: 50}
 
 
 @dataclass(frozen=True)
@@ -233,10 +246,11 @@ class Teacher(nn.Module):
     def __init__(self, config: TeacherConfig = TeacherConfig()):
         super().__init__()
         self.config = config
-        if config.backbone == "vgg16":
+        backbone = parse_choice(Backbone, config.backbone, "teacher backbone")
+        if backbone is Backbone.VGG16:
             self.encoder: nn.Module = VGG16Taps()
         else:
-            self.encoder = SEResNeXt(101 if config.backbone == "se_resnext101" else 50, config.classifier)
+            self.encoder = SEResNeXt(SE_RESNEXT_DEPTHS[backbone], config.classifier)
         c1, c2, c3, c4 = self.encoder.channels
         self.aspp = DenseASPP(c4, config.aspp_mid, config.aspp_growth, config.aspp_dilations, config.aspp_dropout)
         self.attention = SelfAttention(c4, config.sa_reduction)
