@@ -255,7 +255,7 @@ def _predict_sigma10(z: np.ndarray, z_f: np.ndarray, f: float, z_min: float, z_m
     sig10 = units.round_half_away(sigma * units.SYNDOF_SCALE)
     # the same value written from a float32 σ map (syndof.io.write_sigma_map(LayeredDepth.sigma_map)) can round
     # the other way at ties; accept either encoding
-    sig10_f32 = np.floor(sigma.astype(np.float32).astype(np.float64) * 10.0 + 0.5)
+    sig10_f32 = np.floor(sigma.astype(np.float32).astype(np.float64) * units.SYNDOF_SCALE + 0.5)
     return c, sig10, sig10_f32
 
 
@@ -315,7 +315,7 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
     if sigma.shape != depth.shape:
         raise ValueError(f"σ map {sigma.shape} and depth {depth.shape} differ in size")
     width_px = int(width_px or depth.shape[1])
-    v_pix = units.round_half_away(sigma * 10.0).ravel()
+    v_pix = units.round_half_away(sigma * units.SYNDOF_SCALE).ravel()
     z_desc, inv = _unique_far_to_near(depth)
     v = np.zeros(z_desc.size)
     v[inv] = v_pix

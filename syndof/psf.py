@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from syndof import units
 from syndof.choices import Choice, choices, parse_choice
 
 _EPS = np.finfo(np.float64).eps
@@ -37,8 +38,9 @@ KERNELS = choices(Kernel)
 
 
 def coc_sigma(coc: float) -> float:
-    """Gaussian σ of a CoC diameter: ``(c − 1) / 4`` (the original's ``get_blur_kernel``); 0 for ``c ≤ 1``."""
-    return max(float(coc) - 1.0, 0.0) / 4.0
+    """Gaussian σ (px) of a CoC diameter (px), as the original's ``get_blur_kernel``: :func:`syndof.units.coc_to_sigma`
+    of a number."""
+    return float(units.coc_to_sigma(float(coc)))
 
 
 def gaussian_kernel_1d(sigma: float, size: int) -> np.ndarray:

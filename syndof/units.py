@@ -89,6 +89,13 @@ def syndof_to_sigma(value: np.ndarray) -> np.ndarray:
     return value.astype(np.float32) / SYNDOF_SCALE
 
 
+def released_output_to_sigma(output: np.ndarray) -> np.ndarray:
+    """Output o ∈ [0, 1] of the *released* DMENet checkpoint → σ px: ``σ = max(0, (15·o − 1) / 2)`` (the mapping of
+    DMENet's ``quantitative_RTF.m`` for its published PNGs; this project's own label is :func:`label_to_sigma`).
+    Float64 array."""
+    return np.clip((np.asarray(output, dtype=np.float64) * 15.0 - 1.0) / 2.0, 0.0, None)
+
+
 def compose_sigma(sigma: Array, extra: float | Array) -> Array:
     """σ (px) after a further Gaussian blur of σ ``extra`` px (a number, or an array broadcasting with ``sigma``):
     Gaussian blurs compose in quadrature, ``√(σ² + extra²)`` (exact for a region of one blur; at occlusion edges of a

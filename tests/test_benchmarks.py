@@ -158,11 +158,11 @@ def test_syndof_label_protocol(tmp_path):
 
 
 def test_released_output_mapping():
-    np.testing.assert_allclose(rtf.released_output_to_sigma(np.array([0.0, 1 / 15, 1.0])), [0.0, 0.0, 7.0])
-    assert rtf.released_output_to_sigma(np.float64(0.5)) == pytest.approx(3.25)
+    np.testing.assert_allclose(units.released_output_to_sigma(np.array([0.0, 1 / 15, 1.0])), [0.0, 0.0, 7.0])
+    assert units.released_output_to_sigma(np.float64(0.5)) == pytest.approx(3.25)
     # the two conventions differ by at most 0.5 px on [0, 1]
     o = np.linspace(0, 1, 1001)
-    assert np.abs(rtf.released_output_to_sigma(o) - units.label_to_sigma(o)).max() <= 0.5 + 1e-12
+    assert np.abs(units.released_output_to_sigma(o) - units.label_to_sigma(o)).max() <= 0.5 + 1e-12
 
 
 def test_read_mask_polarity(tmp_path):

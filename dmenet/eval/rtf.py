@@ -170,12 +170,6 @@ def load_rtf_gt(path: str | os.PathLike, table: np.ndarray | None) -> np.ndarray
     return load_rtf_sigma(path, table)
 
 
-def released_output_to_sigma(output: np.ndarray) -> np.ndarray:
-    """Output o ∈ [0, 1] of the released DMENet checkpoint → σ px: ``σ = max(0, (15·o − 1) / 2)`` (the mapping of
-    DMENet's ``quantitative_RTF.m`` for its published PNGs)."""
-    return np.clip((np.asarray(output, dtype=np.float64) * 15.0 - 1.0) / 2.0, 0.0, None)
-
-
 def prediction_to_sigma(pred: np.ndarray, mapping: SigmaMapping | str) -> np.ndarray:
     """Prediction → σ px by ``mapping`` (:class:`SigmaMapping` or its value, ValueError otherwise; label o in
     [0, 1] for the first two)."""
@@ -184,7 +178,7 @@ def prediction_to_sigma(pred: np.ndarray, mapping: SigmaMapping | str) -> np.nda
     if mapping is SigmaMapping.PROJECT:
         return units.label_to_sigma(pred)
     if mapping is SigmaMapping.RELEASED:
-        return released_output_to_sigma(pred)
+        return units.released_output_to_sigma(pred)
     return pred  # SigmaMapping.SIGMA
 
 

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from syndof import units
 from syndof.choices import Choice, choices
 
 
@@ -83,7 +84,7 @@ class ModelConfig:
     @property
     def sigma_max(self) -> float:
         """σ px that an output of 1 stands for: (max_coc − 1)/4 (7 px for max_coc 29)."""
-        return (self.max_coc - 1) / 4.0
+        return units.max_sigma(self.max_coc)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
