@@ -147,7 +147,7 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "source"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)  # read-only arrays: the cache is shared
 def _motorcycle() -> tuple[np.ndarray, np.ndarray]:
     from skimage import data
 
@@ -158,7 +158,7 @@ def _motorcycle() -> tuple[np.ndarray, np.ndarray]:
     if disp.ndim == 3:
         disp = disp[..., 0]
     depth = disparity_to_depth(disp, MOTORCYCLE_FOCAL_PX, MOTORCYCLE_BASELINE_MM, MOTORCYCLE_DOFFS_PX)
-    return left.astype(np.float32) / 255.0, np.asarray(depth, dtype=np.float64)
+    return _read_only(left.astype(np.float32) / 255.0), _read_only(np.array(depth, dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,7 +168,13 @@ def _skimage_photo(name: str) -> np.ndarray:
     img = np.asarray(getattr(data, name)())
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    return img[..., :3].astype(np.float32) / 255.0
+    return _read_only(img[..., :3].astype(np.float32) / 255.0)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, made read-only: the cached built-in photos are shared by every caller, which must copy to edit."""
+    array.flags.writeable = False
+    return array
 
 
 class SourceKind(Choice):

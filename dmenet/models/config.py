@@ -32,7 +32,7 @@ INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
 DEFAULT_CONVENTION = {"vgg19": "caffe_bgr", "vgg16": "caffe_rgb", "mobilenet_v2": "minus_one_one"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     """Architecture of DMENet's four subnetworks (B = encoder + decoder, D, C, S).
 
