@@ -467,8 +467,19 @@ def config_from_dict(data: dict[str, Any], root: type | None = None) -> Any:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """ExperimentConfig (or any config dataclass) → nested plain dict (YAML/JSON-safe)."""
-    return dataclasses.asdict(cfg)
+    """ExperimentConfig (or any config dataclass) → nested plain dict (YAML/JSON-safe: an option-set member given in
+    code, e.g. ``dataclasses.replace(cfg.train, stage=Stage.JOINT)``, becomes its string, which YAML's safe dumper
+    needs)."""
+    return dataclasses.asdict(cfg, dict_factory=lambda items: {k: _plain(v) for k, v in items})
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with :class:`~syndof.choices.Choice` members (also inside lists and tuples) as their strings."""
+    if isinstance(value, Choice):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def _set_nested(data: dict[str, Any], dotted: str, raw: str, root: type | None = None) -> None:

@@ -137,3 +137,16 @@ def test_a_binary_file_as_config_is_named(tmp_path):
     binary.write_bytes(b"\x00\xbb\xff" * 100)
     with pytest.raises(ConfigError, match=f"{binary}: not a YAML text file"):
         load_config(binary)
+
+
+def test_an_option_member_set_in_code_dumps_as_its_string():
+    import dataclasses
+
+    import yaml
+
+    from dmenet.config import ExperimentConfig, Stage, config_to_dict, dump_config
+
+    cfg = ExperimentConfig()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stage=Stage.BLUR))
+    assert type(config_to_dict(cfg)["train"]["stage"]) is str
+    assert yaml.safe_load(dump_config(cfg))["train"]["stage"] == "blur"
