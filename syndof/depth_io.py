@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import cv2
@@ -126,6 +127,10 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
         raise InputError(path, f"depth map must be 2-D and at least 2x2, got shape {raw.shape}")
     if scale is None:
         scale = default_scale(path) if ext in (".dpt", ".png") else 1.0
+        if ext == ".png" and scale == SINTEL_SCALE:  # only the path's name decided: say so once per process
+            warnings.warn(f"{path}: 16-bit depth read ×{SINTEL_SCALE:g} to mm because its path contains 'MPI' (the "
+                          f"original generator's Sintel rule; other PNGs ×{SYNDOF_PNG_SCALE:g}); pass --depth-scale "
+                          "to choose", UserWarning, stacklevel=2)
     with np.errstate(invalid="ignore", over="ignore"):
         depth = raw * float(scale)
     depth = fill_invalid(depth, path)

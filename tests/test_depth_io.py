@@ -119,3 +119,22 @@ def test_missing_and_unknown_format(tmp_path):
 def test_reads_sintel_reference(shared):
     d = read_depth(shared("data", "syndof_reference", "input", "sintel_market_2_frame_0001.dpt"))
     assert d.shape == (436, 1024) and d.dtype == np.float64 and d.min() > 6000  # mm
+
+
+def test_the_mpi_path_rule_for_png_depth_is_said_not_silent(tmp_path, depth):
+    """A 16-bit PNG under a path containing "MPI" (say a user's ``MPII/`` folder) is read ×1000 by the original
+    generator's Sintel rule, 100× the ×10 of other PNGs: a warning names the file and --depth-scale."""
+    folder = tmp_path / "MPII_poses"
+    folder.mkdir()
+    p = folder / "d.png"
+    cv2.imwrite(str(p), np.rint(depth * 8).astype(np.uint16))
+    with pytest.warns(UserWarning, match="--depth-scale"):
+        assert np.allclose(read_depth(p), np.rint(depth * 8) * 1000.0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.allclose(read_depth(p, scale=10.0), np.rint(depth * 8) * 10.0)  # chosen: nothing to say
+        other = tmp_path / "plain.png"
+        cv2.imwrite(str(other), np.rint(depth * 8).astype(np.uint16))
+        assert np.allclose(read_depth(other), np.rint(depth * 8) * 10.0)
