@@ -373,3 +373,15 @@ def test_synthesis_demo_contact_sheet(tmp_path):
     img = cv2.imread(str(sheet))
     assert img is not None and img.shape[0] > 2 * 192 and img.shape[1] > 3 * 192
     assert len((tmp_path / "demo" / "syndof" / "manifest.jsonl").read_text().splitlines()) == 2
+
+
+def test_cached_builtin_photos_are_read_only_and_sources_hand_out_copies():
+    from syndof.scenes import _skimage_photo
+
+    cached = _skimage_photo("coffee")
+    before = float(cached[0, 0, 0])
+    with pytest.raises(ValueError, match="read-only"):
+        cached[0, 0, 0] = before + 0.5
+    image, _ = Source("coffee", SourceKind.SKIMAGE).load(np.random.default_rng(0))
+    image[0, 0, 0] = before + 0.5  # the caller's own copy
+    assert float(_skimage_photo("coffee")[0, 0, 0]) == before
