@@ -231,7 +231,7 @@ def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, i
 
 
 
-@pytest.mark.parametrize("method, named", [("dmenet:precision=fp16", "precision"), ("dmenet:flip=2", "flip")])
+@pytest.mark.parametrize("method, named", [("dmenet:precision=fp16", "dmenet: precision"), ("dmenet:flip=2", "flip")])
 def test_bad_dmenet_method_option_is_one_line_exit_2(images, tmp_path, capsys, method, named):
     rc, _, err = run_main(predict.main, [images[0], "--out", tmp_path / "o", "--method", method], capsys)
     assert_usage_error(rc, err, named)
