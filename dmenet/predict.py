@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"per core for a batch of >= {AUTO_WORKERS_MIN_PHOTOS} photos on the CPU when --threads is not "
                    "given and memory allows, else 1)")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
+    p.add_argument("--describe", action="store_true",
+                   help="first print what the method does to each photo (model file, passes, statistics, curves)")
     dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, averages 8")
     dcli.add_raw_sigma(p)
     p.add_argument("--max-side", type=int, default=None, metavar="N",
@@ -382,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if created and not any(Path(args.out).iterdir()):  # a bad method option or model file leaves nothing
             Path(args.out).rmdir()
         raise
+    if args.describe:
+        print(estimator.describe(), flush=True)
     if not estimator.gives_sigma:
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt.npy else ''} and _preview.png only")

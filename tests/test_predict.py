@@ -382,3 +382,15 @@ def test_a_dead_worker_pool_reports_the_photos_left_and_ends_the_batch(tiny_mode
     left = [line for line in captured.err.splitlines() if line.startswith("skipped")]
     assert rc == 0 and f"1/{len(expected)} images written" in captured.out and "Traceback" not in captured.err
     assert len(left) == len(expected) - 1 and all(predict.WORKER_DIED in line for line in left)
+
+
+def test_cli_describe_prints_what_the_method_does_before_the_photos(tiny_model_path, tmp_path, rng, capsys):
+    _write_inputs(tmp_path / "in", rng)
+    rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_model_path),
+                       "--describe", "--flips", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert out[0].startswith(f"dmenet {tiny_model_path}: σ: B with") and "mean of 2 flips" in out[0]
+    assert out[1].startswith("blur probability: ") and "images written" in out[-1]
+    rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out2"), "--method", "lbp"])
+    assert rc == 0 and "Yi & Eramian" not in capsys.readouterr().out  # only when asked

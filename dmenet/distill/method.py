@@ -45,7 +45,8 @@ class DistillEstimator(Estimator):
         arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.student
                 else f"{cfg['backbone']} teacher")
         side = f"long side ≤ {self.work_long_side} px" if self.work_long_side else "native size"
-        cal = f"σ({self.info.get('logit_scale', 1.0):g}·(z − {self.info.get('logit_shift', 0.0):g}))"
+        shift = float(self.info.get('logit_shift', 0.0))
+        cal = f"σ({self.info.get('logit_scale', 1.0):g}·(z {'−' if shift >= 0 else '+'} {abs(shift):g}))"
         return (f"{self.name} {self.path}: {arch}, step {self.info.get('step', '?')}; run at {side}, 1 pass, no flips; "
                 f"probability {cal}")
 
