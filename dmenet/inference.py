@@ -35,6 +35,7 @@ from dmenet.models.recipe import FLIPS, BNMode, Recipe
 from dmenet.models.sigma_curve import apply_sigma_curve
 from syndof import resize, units
 from syndof.choices import Choice, choices
+from syndof.images import as_rgb_float
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
@@ -42,9 +43,6 @@ MULTIPLE = 16
 TILE_THRESHOLD = 1024 * 1024
 TILE_SIZE = 512
 TILE_OVERLAP = 64
-FLOAT_IMAGE_MAX = 1.5
-"""A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
-clipped."""
 
 
 class Precision(Choice):
@@ -118,29 +116,10 @@ def _check_argument_order(image) -> None:
 
 
 def _as_rgb_float(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8/uint16/float image → float32 RGB in [0, 1] (gray and RGBA are accepted too)."""
+    """(H, W, 3) uint8/uint16/float image → float32 RGB in [0, 1] (gray and RGBA are accepted too;
+    :func:`syndof.images.as_rgb_float`), after the argument-order check."""
     _check_argument_order(image)
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[..., :3]
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535.0
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"unsupported image dtype {image.dtype}")
-    if image.size and not np.all(np.isfinite(image)):
-        raise ValueError("image has non-finite values")
-    if image.size and float(image.max()) > FLOAT_IMAGE_MAX:
-        raise ValueError(f"float image has values up to {float(image.max()):g}: float images must be RGB in [0, 1] "
-                         "(divide 8-bit values by 255, or pass the uint8 array)")
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    return as_rgb_float(image)
 
 
 def _tile_starts(length: int, tile: int, step: int) -> list[int]:

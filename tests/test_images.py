@@ -1,0 +1,40 @@
+"""syndof.images.as_rgb_float: the one check of an image handed to the library."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from syndof.images import as_rgb_float
+
+
+def test_kinds_of_images_become_the_same_float_rgb():
+    u8 = (np.arange(4 * 5 * 3) % 256).astype(np.uint8).reshape(4, 5, 3)
+    expected = u8.astype(np.float32) / 255
+    for given in (u8, u8.astype(np.float32) / 255, u8.astype(np.uint16) * 257, torch.from_numpy(u8),
+                  np.dstack([u8, np.full((4, 5), 7, np.uint8)]), u8[:, ::-1][:, ::-1]):
+        got = as_rgb_float(given)
+        assert got.dtype == np.float32 and got.shape == (4, 5, 3) and got.flags.c_contiguous
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    gray = as_rgb_float(u8[..., 0])
+    assert gray.shape == (4, 5, 3) and np.array_equal(gray[..., 0], gray[..., 2])
+    assert as_rgb_float(u8, dtype=np.float64).dtype == np.float64
+    readonly = u8.copy()
+    readonly.flags.writeable = False
+    assert as_rgb_float(readonly).flags.writeable  # a new array
+
+
+@pytest.mark.parametrize("image, words", [
+    (np.full((4, 5, 3), 200.0, np.float32), "float images must be RGB in [0, 1]"),  # 8-bit values in floats
+    (np.full((4, 5, 3), np.nan, np.float32), "non-finite"),
+    (np.zeros((3, 4, 5), np.float32), "got shape (3, 4, 5)"),  # channel-first
+    (np.zeros((4, 5, 3), np.int64), "unsupported dtype int64"),
+    (np.zeros((4, 5, 3), bool), "unsupported dtype bool"),
+    (np.zeros((0, 5, 3), np.uint8), "too small"),
+    ("photo.png", "got shape ()"),
+])
+def test_what_would_give_a_wrong_result_is_refused_by_name(image, words):
+    with pytest.raises(ValueError, match="^photo") as info:
+        as_rgb_float(image, name="photo")
+    assert words in str(info.value)
