@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from dmenet.models.calibration_table import cached_calibration_table
 from dmenet.models.detection_head import HeadInputs, feature_head_logit, head_logit
 from dmenet.models.fuse import cached_image_statistics_blur, cached_inference_blur
-from dmenet.models.layers import batch_statistics
 from dmenet.models.recipe import FLIPS, BNMode, Recipe
 from dmenet.models.sigma_curve import apply_sigma_curve
 from syndof import resize, units
@@ -151,9 +150,8 @@ def _forward_label(model, x: torch.Tensor, image_stats: bool, features: bool = F
     BatchNorm folded for the moving averages, not for per-image statistics (they cannot be folded).
     """
     if image_stats:
-        blur = cached_image_statistics_blur(model)
-        with batch_statistics(blur):
-            return blur(x, features=True) if features else blur(x)
+        blur = cached_image_statistics_blur(model)  # its BatchNorms always use the input's statistics
+        return blur(x, features=True) if features else blur(x)
     blur = cached_inference_blur(model)  # BatchNorm folded: the same maps up to rounding
     return blur(x, features=True) if features else blur(x)
 

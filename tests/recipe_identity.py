@@ -106,10 +106,14 @@ def map_fingerprints(model, names: list[str] | None = None, shared: Path = SHARE
     return out
 
 
-def _plain_blur(model):
-    """B without the rewritten copies of :mod:`dmenet.models.fuse` (BatchNorm as trained, as at 36c3343), for
-    both BatchNorm modes: a module whose BatchNorms are B's own, so ``batch_statistics`` reaches them."""
+def _plain_blur(model, image_statistics: bool = False):
+    """B without the rewritten copies of :mod:`dmenet.models.fuse` (BatchNorm as trained, as at 36c3343): B's own
+    modules, in eval mode (moving statistics) or, with ``image_statistics``, inside ``batch_statistics``."""
+    import contextlib
+
     import torch
+
+    from dmenet.models.layers import batch_statistics
 
     class Plain(torch.nn.Module):
         def __init__(self):
@@ -117,16 +121,22 @@ def _plain_blur(model):
             self.blur = model.blur
 
         def forward(self, x, features: bool = False):
-            skips = self.blur.encoder(x)
-            if features:
-                return self.blur.decoder.detection_features(skips)
-            return self.blur.decoder(skips, with_aux=False)[0]
+            with batch_statistics(self.blur) if image_statistics else contextlib.nullcontext():
+                skips = self.blur.encoder(x)
+                if features:
+                    return self.blur.decoder.detection_features(skips)
+                return self.blur.decoder(skips, with_aux=False)[0]
 
     return Plain()
 
 
-PLAIN_PATHS = ("cached_inference_blur", "cached_image_statistics_blur")
-"""The functions of :mod:`dmenet.inference` that :func:`_plain_blur` replaces for the pinned maps."""
+def _plain_image_statistics_blur(model):
+    """:func:`_plain_blur` with per-image statistics."""
+    return _plain_blur(model, image_statistics=True)
+
+
+PLAIN_PATHS = {"cached_inference_blur": _plain_blur, "cached_image_statistics_blur": _plain_image_statistics_blur}
+"""The functions of :mod:`dmenet.inference` that the plain path replaces for the pinned maps, and their stand-ins."""
 
 
 def main() -> int:
@@ -140,8 +150,8 @@ def main() -> int:
     torch.set_num_threads(1)
     model = inference.load_model()
     saved = {k: getattr(inference, k) for k in (*PLAIN_PATHS, "calibration_logit")}
-    for k in PLAIN_PATHS:
-        setattr(inference, k, _plain_blur)
+    for k, plain in PLAIN_PATHS.items():
+        setattr(inference, k, plain)
     inference.calibration_logit = inference.direct_calibration_logit
     try:
         if "--write-head" in sys.argv:

@@ -216,3 +216,37 @@ def test_shipped_checkpoint_measures_a_global_blur():
         blurred = estimate_defocus(cv2.GaussianBlur(image, (0, 0), 2.0), model, flips=1)
     assert np.median(sharp) < 0.6
     assert 1.6 < np.median(blurred) < 2.6
+
+
+def test_per_image_statistics_pass_is_the_same_from_several_threads():
+    """The per-image-statistics copy holds no state a call changes (its BatchNorms always use the input's
+    statistics), so one model serves threads: before, each call switched the shared copy's modes and buffers, and
+    concurrent calls read each other's (up to 0.31 apart in blur probability, docs/reliability.md H4)."""
+    import threading
+
+    from dmenet.inference import predict_label
+    from dmenet.models.fuse import ImageStatisticsNorm, cached_image_statistics_blur
+
+    model = _tiny()
+    for m in model.blur.modules():
+        if isinstance(m, BetaBatchNorm):
+            m.running_mean.uniform_(-1.0, 1.0)  # moving statistics unlike any image's
+    rng = np.random.default_rng(0)
+    images = [rng.random((48 + 16 * i, 64, 3)).astype(np.float32) for i in range(4)]
+    refs = [predict_label(im, model, flips=1, bn=BNMode.IMAGE) for im in images]
+    found: list[float] = []
+
+    def work() -> None:
+        for _ in range(6):
+            for im, ref in zip(images, refs):
+                found.append(float(np.abs(predict_label(im, model, flips=1, bn=BNMode.IMAGE) - ref).max()))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(found) == 72 and max(found) == 0.0
+    copy = cached_image_statistics_blur(model)
+    assert copy.image_norms > 0 and not any(isinstance(m, BetaBatchNorm) for m in copy.modules())
+    assert all(isinstance(m, ImageStatisticsNorm) or not isinstance(m, torch.nn.BatchNorm2d) for m in copy.modules())

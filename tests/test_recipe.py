@@ -63,8 +63,8 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
     shared("data", "rtf", "image_01.png")
     sys.path.insert(0, str(REPO / "tests"))
     try:
-        from recipe_identity import (HASH_FILE, HEAD_HASH_FILE, PLAIN_PATHS, _plain_blur, cases, differences,
-                                     map_fingerprints, s_predictor)
+        from recipe_identity import (HASH_FILE, HEAD_HASH_FILE, PLAIN_PATHS, cases, differences, map_fingerprints,
+                                     s_predictor)
     finally:
         sys.path.pop(0)
     before = torch.get_num_threads()
@@ -77,8 +77,8 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
         fast = inference.estimate(image, s_predictor(model))
         fast_head = inference.estimate(image, model)
         with monkeypatch.context() as m:
-            for k in PLAIN_PATHS:
-                m.setattr(inference, k, _plain_blur)
+            for k, plain in PLAIN_PATHS.items():
+                m.setattr(inference, k, plain)
             m.setattr(inference, "calibration_logit", inference.direct_calibration_logit)  # S itself, no table
             got = map_fingerprints(s_predictor(model), shared=shared("data").parent)
             got_head = map_fingerprints(model, shared=shared("data").parent)

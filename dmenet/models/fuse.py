@@ -10,7 +10,7 @@ normalises with the statistics of the input itself (``recipe.sigma.bn`` or ``rec
 padding without the padded copy) do not touch BatchNorm and serve that path too.
 
 :func:`inference_blur` returns a folded copy of ``model.blur``, :func:`image_statistics_blur` an unfolded one for
-per-image statistics; the model itself is left untouched.
+per-image statistics (its BatchNorms as :class:`ImageStatisticsNorm`); the model itself is left untouched.
 """
 
 from __future__ import annotations
@@ -203,6 +203,29 @@ def same_convs_unpadded(module: nn.Module) -> int:
     return _swap_children(module, lambda c: isinstance(c, SameConv2d) and c.stride[0] > 1, SamePaddedAfterConv)
 
 
+class ImageStatisticsNorm(nn.Module):
+    """A BatchNorm that always normalises with the statistics of its input batch (per image at inference: the
+    channel's mean and biased variance over the batch's pixels), and never reads or updates moving statistics: the
+    same arithmetic as the BatchNorm in train mode, as ``F.batch_norm`` with no running buffers. It holds no state
+    that a call changes, so one copy serves any number of threads (:func:`image_statistics_blur`).
+    Input/output (B, C, H, W) or (B, C)."""
+
+    def __init__(self, bn: nn.Module):
+        super().__init__()
+        weight = getattr(bn, "weight", None)
+        self.weight = None if weight is None else nn.Parameter(weight.detach(), requires_grad=False)
+        self.bias = None if bn.bias is None else nn.Parameter(bn.bias.detach(), requires_grad=False)
+        self.eps = bn.eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def image_statistics_norms(module: nn.Module) -> int:
+    """In place: every BatchNorm of ``module`` becomes :class:`ImageStatisticsNorm`. Returns the count."""
+    return _swap_children(module, lambda c: isinstance(c, _BATCHNORMS), ImageStatisticsNorm)
+
+
 def _copy_tree(module: nn.Module) -> nn.Module:
     """A copy of the module tree that shares the original tensors (the rewrites here only ever replace tensors and
     modules, never modify them); much cheaper than ``copy.deepcopy``."""
@@ -224,7 +247,8 @@ class InferenceBlur(nn.Module):
     def __init__(self, blur: nn.Module, fold: bool = True, pointwise: bool = True, replicate: bool = True,
                  strided: bool = True):
         """``fold`` / ``pointwise`` / ``replicate`` / ``strided`` switch the four rewrites (all on by default; the
-        switches exist for ``benchmarks/bench_fastpath.py``, which times each step)."""
+        switches exist for ``benchmarks/bench_fastpath.py``, which times each step). Without ``fold`` (per-image
+        statistics) every BatchNorm becomes an :class:`ImageStatisticsNorm`."""
         super().__init__()
         self.encoder = _copy_tree(blur.encoder)
         self.decoder = _copy_tree(blur.decoder)
@@ -235,6 +259,7 @@ class InferenceBlur(nn.Module):
         self.pointwise = sum(pointwise_as_linear(p) for p in parts) if pointwise else 0
         self.replicate = sum(replicate_convs(p) for p in parts) if replicate else 0
         self.strided = sum(same_convs_unpadded(p) for p in parts) if strided else 0
+        self.image_norms = 0 if fold else sum(image_statistics_norms(p) for p in parts)
         left = [n for n, m in self.named_modules() if isinstance(m, _BATCHNORMS)]
         if fold and left:
             raise ValueError(f"BatchNorm layers not preceded by a conv, cannot fold: {left}")
@@ -286,8 +311,9 @@ def inference_blur(model: nn.Module) -> InferenceBlur:
 
 def image_statistics_blur(model: nn.Module) -> InferenceBlur:
     """Copy of ``model.blur`` for per-image BatchNorm statistics: :class:`InferenceBlur` with every rewrite but the
-    fold (its BatchNorms stay; run it inside :func:`dmenet.models.layers.batch_statistics`). Same function up to
-    float rounding."""
+    fold, its BatchNorms as :class:`ImageStatisticsNorm` (the statistics of each input, whatever the mode; no state
+    changes on a call, so threads may share it). Same function as B inside
+    :func:`dmenet.models.layers.batch_statistics` up to float rounding."""
     return InferenceBlur(model.blur, fold=False)
 
 
