@@ -93,7 +93,12 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     from dmenet.models.model_io import load_model_file, model_paths
 
     weights = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    if weights.is_dir():
+        raise FileNotFoundError(f"{weights}: is a folder, not a model file (NAME.safetensors + NAME.json)")
     weights_path, _ = model_paths(weights)
+    if not weights_path.is_file() and weights.is_file():
+        raise FileNotFoundError(f"{weights}: not a model file (a model is NAME.safetensors + NAME.json; "
+                                f"{weights_path.name} not found)")
     if not weights_path.is_file():
         if path is None:
             raise FileNotFoundError(

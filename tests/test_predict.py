@@ -394,3 +394,22 @@ def test_cli_describe_prints_what_the_method_does_before_the_photos(tiny_model_p
     assert out[1].startswith("blur probability: ") and "images written" in out[-1]
     rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out2"), "--method", "lbp"])
     assert rc == 0 and "Yi & Eramian" not in capsys.readouterr().out  # only when asked
+
+
+def test_a_model_name_with_another_suffix_never_names_another_file(tiny_model_path, tmp_path):
+    """``run.v2`` is ``run.v2.safetensors``, not ``run.safetensors`` (before, ``dmenet_lite.v2`` silently loaded the
+    shipped ``dmenet_lite.safetensors``); a folder or another kind of file is named as such."""
+    from dmenet.galetto.train import classifier_files
+    from dmenet.models.model_io import model_paths
+
+    assert model_paths(tmp_path / "run.v2") == (tmp_path / "run.v2.safetensors", tmp_path / "run.v2.json")
+    assert model_paths(tmp_path / "run.json") == (tmp_path / "run.safetensors", tmp_path / "run.json")
+    assert classifier_files(tmp_path / "g.v2") == model_paths(tmp_path / "g.v2")
+    sibling = tiny_model_path.with_name(tiny_model_path.stem + ".v2")  # tiny.v2 beside tiny.safetensors
+    with pytest.raises(FileNotFoundError, match=r"tiny\.v2\.safetensors"):
+        inference.load_model(sibling)
+    with pytest.raises(FileNotFoundError, match="is a folder"):
+        inference.load_model(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="notes.txt: not a model file"):
+        inference.load_model(tmp_path / "notes.txt")

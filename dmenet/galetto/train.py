@@ -37,7 +37,7 @@ from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout
-from dmenet.models.model_io import ModelFileError, read_tensors
+from dmenet.models.model_io import ModelFileError, model_paths, read_tensors
 from dmenet.training.checkpoint import CheckpointError, _flatten_optimizer, _unflatten_optimizer
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
@@ -105,9 +105,8 @@ class GalettoConfig:
 # --------------------------------------------------------------------------------------------------- model files
 def classifier_files(path: str | Path) -> tuple[Path, Path]:
     """The ``.safetensors`` and ``.json`` of a classifier named by ``path`` (either file, or the name without them;
-    any suffix is replaced)."""
-    path = Path(path)
-    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+    :func:`dmenet.models.model_io.model_paths`)."""
+    return model_paths(path)
 
 
 def save_classifier(path: str | Path, model: BlurClassifier, info: dict | None = None) -> None:

@@ -59,11 +59,17 @@ def read_tensors(path: str | Path, error: type[ValueError] = ModelFileError) -> 
         raise error(f"{path}: not a readable safetensors file (empty, truncated or corrupt: {exc})") from None
 
 
+MODEL_SUFFIXES = (".safetensors", ".json")
+"""The two files of a model: weights and JSON sidecar."""
+
+
 def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """(weights .safetensors, sidecar .json) for ``path`` given with either suffix or none."""
+    """(weights .safetensors, sidecar .json) for ``path`` given with either suffix or none. Any other suffix is part
+    of the name (``run.v2`` → ``run.v2.safetensors``): it never names another file (``dmenet_lite.v2`` is not
+    ``dmenet_lite.safetensors``)."""
     path = Path(path)
-    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    stem = path.with_suffix("") if path.suffix in MODEL_SUFFIXES else path
+    return tuple(stem.with_name(stem.name + suffix) for suffix in MODEL_SUFFIXES)
 
 
 def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = None,
