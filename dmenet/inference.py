@@ -41,6 +41,8 @@ DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
 MULTIPLE = 16
 TILE_THRESHOLD = 1024 * 1024
 TILE_SIZE = 512
+MIN_TILE_SIZE = 2 * MULTIPLE
+"""Smallest tile side (px): per-image BatchNorm statistics at 1/16 need at least two cells in a tile."""
 TILE_OVERLAP = 64
 
 
@@ -236,7 +238,13 @@ def tile_geometry(tile_size: int, tile_overlap: int) -> tuple[int, int]:
     Raises:
         ValueError: the rounded overlap is not smaller than the tile.
     """
-    tile = max(MULTIPLE, tile_size // MULTIPLE * MULTIPLE)
+    for name, value in (("tile_size", tile_size), ("tile_overlap", tile_overlap)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be a whole number of px, got {value!r}")
+    if tile_size < MIN_TILE_SIZE:
+        raise ValueError(f"tile_size must be >= {MIN_TILE_SIZE} px (per-image BatchNorm statistics at 1/{MULTIPLE} "
+                         f"need two cells a tile), got {tile_size}")
+    tile = tile_size // MULTIPLE * MULTIPLE
     overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
     if overlap >= tile:
         raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
@@ -310,8 +318,9 @@ def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, d
     total = np.zeros(rgb.shape[:2], dtype=np.float64)
     planes = None  # with features: (C, H, W) float32 sums, channel 0 replaced by the label at the end
     for k in range(flips):
-        out = _inverse_symmetry(_predict_label_once(np.ascontiguousarray(_symmetry(rgb, k)), model, tile_threshold,
-                                                    tile, overlap, image_stats, dtype, features), k)
+        view = _symmetry(rgb, k)  # a copy: ascontiguousarray keeps the negative strides of a 1-px-wide flip
+        out = _inverse_symmetry(_predict_label_once(view.copy() if k else np.ascontiguousarray(view), model,
+                                                    tile_threshold, tile, overlap, image_stats, dtype, features), k)
         if features:
             if planes is None:  # the first pass's own planes when they are contiguous (no copy at 1 flip)
                 planes = np.ascontiguousarray(np.moveaxis(out, -1, 0))
@@ -380,6 +389,9 @@ class Predictor:
     @classmethod
     def of(cls, model_or_predictor) -> "Predictor":
         """``model_or_predictor`` itself when it is a Predictor, else ``Predictor(model)``."""
+        if not isinstance(model_or_predictor, (Predictor, torch.nn.Module)):
+            raise TypeError(f"model must be a DMENet (dmenet.load_model()) or a Predictor, got "
+                            f"{type(model_or_predictor).__name__}")
         return model_or_predictor if isinstance(model_or_predictor, Predictor) else cls(model_or_predictor)
 
     def override(self, flips: int | None = None, raw_sigma: bool = False,

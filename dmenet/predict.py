@@ -333,19 +333,20 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return unused
     if args.max_side is not None and (args.max_side < 0 or 0 < args.max_side < MIN_MAX_SIDE):
         return f"--max-side must be 0 (full resolution) or >= {MIN_MAX_SIDE} px, got {args.max_side}"
-    if args.tile_size is not None and args.tile_size < 16:
-        return f"--tile-size must be >= 16 px, got {args.tile_size}"
-    if args.tile_overlap is not None:
-        from dmenet.inference import TILE_SIZE, tile_geometry
+    if args.tile_size is not None or args.tile_overlap is not None:
+        from dmenet.inference import MIN_TILE_SIZE, TILE_SIZE, tile_geometry
 
+        if args.tile_size is not None and args.tile_size < MIN_TILE_SIZE:
+            return f"--tile-size must be >= {MIN_TILE_SIZE} px, got {args.tile_size}"
         tile = args.tile_size if args.tile_size is not None else TILE_SIZE
-        problem = f"--tile-overlap must be >= 0 and smaller than --tile-size ({tile}), got {args.tile_overlap}"
-        if args.tile_overlap < 0:
-            return problem
-        try:
-            tile_geometry(tile, args.tile_overlap)  # the rounding inference applies
-        except ValueError:
-            return problem
+        if args.tile_overlap is not None:
+            problem = f"--tile-overlap must be >= 0 and smaller than --tile-size ({tile}), got {args.tile_overlap}"
+            if args.tile_overlap < 0:
+                return problem
+            try:
+                tile_geometry(tile, args.tile_overlap)  # the rounding inference applies
+            except ValueError:
+                return problem
     return None
 
 

@@ -11,11 +11,12 @@ import numpy as np
 def long_side_scale(shape: tuple[int, ...], max_side: int | None) -> float:
     """Factor (≤ 1) that brings the long side of an (H, W, …) shape down to ``max_side`` px; 1.0 when it already
     fits or ``max_side`` is None."""
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer))
+                                 or max_side < 1):
+        raise ValueError(f"max_side must be a whole number of px >= 1 (or None: no limit), got {max_side!r}")
     h, w = shape[:2]
     if max_side is None or max(h, w) <= max_side:
         return 1.0
-    if max_side < 1:
-        raise ValueError(f"max_side must be >= 1 px, got {max_side}")
     return max_side / max(h, w)
 
 

@@ -413,3 +413,39 @@ def test_a_model_name_with_another_suffix_never_names_another_file(tiny_model_pa
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(FileNotFoundError, match="notes.txt: not a model file"):
         inference.load_model(tmp_path / "notes.txt")
+
+
+def test_odd_arguments_of_the_python_api_are_named(tiny_model, rng):
+    """The audit's API cases (docs/reliability.md H5): a 1×1 image works at every flip, an empty one, a model that
+    is not one, a tile below two cells, a flips count that is not an int and a max_side that is not a whole number
+    are named."""
+    from dmenet.models.recipe import BNMode
+
+    one = rng.random((1, 1, 3)).astype(np.float32)
+    for flips in (1, 8):
+        assert inference.predict_label(one, tiny_model, flips=flips).shape == (1, 1)
+    with pytest.raises(ValueError, match="too small"):
+        inference.estimate_defocus(np.zeros((0, 40, 3), np.uint8), tiny_model)
+    with pytest.raises(TypeError, match="model must be a DMENet"):
+        inference.estimate_defocus(one, None)
+    image = rng.random((64, 80, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="tile_size must be >= 32"):
+        inference.predict_label(image, tiny_model, bn=BNMode.IMAGE, tile_threshold=0, tile_size=16, tile_overlap=0)
+    with pytest.raises(ValueError, match="tile_size must be a whole number"):
+        inference.predict_label(image, tiny_model, tile_size=None)
+    predictor = inference.Predictor(tiny_model)
+    for bad in (2.0, True):
+        with pytest.raises(ValueError, match="flips"):
+            predictor.override(flips=bad)
+    for bad in ("32", float("nan"), 0, True):
+        with pytest.raises(ValueError, match="max_side"):
+            predictor.estimate(image, max_side=bad)
+
+
+def test_method_sigma_max_is_in_input_px_with_max_side(tiny_model_path, rng):
+    from dmenet.methods import MethodOptions, make_method
+
+    image = rng.random((96, 128, 3)).astype(np.float32)
+    full = make_method("dmenet", MethodOptions(model=str(tiny_model_path))).estimate(image)
+    half = make_method("dmenet", MethodOptions(model=str(tiny_model_path), max_side=64)).estimate(image)
+    assert half.sigma_max == pytest.approx(2 * full.sigma_max)  # σ is brought back ×2, so can its largest value

@@ -7,6 +7,7 @@ import numpy as np
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 from syndof.choices import parse_choice
+from syndof.resize import long_side_scale
 
 
 class DMENetEstimator(Estimator):
@@ -29,8 +30,9 @@ class DMENetEstimator(Estimator):
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         res = self.predictor.estimate(image, sigma=sigma, probability=probability, max_side=self.options.max_side,
                                       **self._tile_options)
+        scale = long_side_scale(np.shape(image), self.options.max_side)  # σ comes back in input px: so does its top
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
-                        sigma_max=float(self.model.config.sigma_max))
+                        sigma_max=float(self.model.config.sigma_max) / scale)
 
     def describe(self) -> str:
         from dmenet.inference import Precision

@@ -59,7 +59,7 @@ def _reject_unknown(cls: type, d: dict[str, Any], where: str) -> None:
 
 
 def _check_flips(flips: int, where: str) -> None:
-    if flips not in FLIPS:
+    if type(flips) is not int or flips not in FLIPS:  # 2.0 == 2 and True == 1, but neither counts passes
         raise ValueError(f"{where} must be one of {FLIPS}, got {flips!r}")
 
 
