@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from syndof import psf, units
 from syndof.choices import parse_choice
 from syndof.cli import available_cpus
+from syndof.images import FLOAT_IMAGE_MAX
 from syndof.psf import Kernel
 from syndof.regionfill import _solve_crop, factorize_laplace
 
@@ -56,6 +57,11 @@ ALPHA_EPS = 1e-4
 """Blurred-mask values below this are zeroed (original ``mask_blurred < 0.0001``)."""
 BAND_EPS = 1e-3
 """Blurred occluder-union values below this are zeroed (original ``mask_sum_prev_blurred < 0.001``)."""
+COC_TOLERANCE = 0.2
+"""px of CoC above ``max_coc`` still accepted (σ 0.05 px): a SYNDOF σ map stores ``round(10·σ)``, so a map at σ_max
+can hold up to σ_max + 0.05 px, and the layers recovered from it (:func:`syndof.camera.layers_from_sigma`) can
+reach ``max_coc`` + 0.1 px. Anything above is refused: the kernel grid (``max_coc``) would truncate the blur to a
+smaller σ than the CoC's."""
 
 
 # ------------------------------------------------------------------------------------------------------ kernels
@@ -119,14 +125,85 @@ def filter_symmetric(x: torch.Tensor, k: _Kernel) -> torch.Tensor:
     return _conv_valid(symmetric_pad(x, k.radius), k)
 
 
-def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc) -> tuple[np.ndarray, int]:
+def check_max_coc(max_coc, what: str = "max_coc") -> float:
+    """``max_coc`` (px, the Gaussian kernel grid) as a float; ValueError starting with ``what`` unless it is a finite
+    number ≥ 1."""
+    try:
+        value = float(max_coc)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of px >= 1, got {max_coc!r}") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise ValueError(f"{what} must be a finite CoC >= 1 px (σ_max = (max_coc − 1)/4), got {max_coc!r}")
+    return value
+
+
+def coc_problem(coc, max_coc: float, max_name: str = "max_coc") -> str | None:
+    """The one check of the blur a render is asked for: None when every CoC (px) in ``coc`` is finite, ≥ 0 and at
+    most ``max_coc`` + :data:`COC_TOLERANCE`, else one line saying what is wrong (the σ with the CoC; ``max_name``:
+    how the caller's user names ``max_coc``)."""
+    coc = np.asarray(coc, dtype=np.float64)
+    if not np.all(np.isfinite(coc)):
+        return "CoC values must be finite (NaN or inf given)"
+    if coc.size == 0:
+        return None
+    if float(coc.min()) < 0:
+        return f"CoC values must be >= 0 px, got {float(coc.min()):g}"
+    top = float(coc.max())
+    if top > max_coc + COC_TOLERANCE:
+        return (f"σ up to {units.coc_to_sigma(top):g} px (CoC {top:g} px) exceeds σ_max "
+                f"{units.max_sigma(max_coc):g} px of {max_name} {max_coc:g}")
+    return None
+
+
+def _check_dtype(dtype, default: torch.dtype) -> torch.dtype:
+    """The compute dtype (``default`` for None); ValueError naming ``dtype`` unless float32 or float64."""
+    dtype = default if dtype is None else dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    return dtype
+
+
+def _check_tile(tile) -> None:
+    """ValueError naming ``tile`` unless a whole number ≥ 1 of px."""
+    try:
+        ok = int(tile) == tile and int(tile) >= 1 and not isinstance(tile, bool)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"tile must be a whole number of px >= 1, got {tile!r}")
+
+
+def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) -> tuple[np.ndarray, int]:
+    """(coc as float64 array, index of the first in-focus layer); ValueError naming the argument for anything
+    :func:`render_layers` would render wrong or fail on deep inside."""
+    if not isinstance(image, torch.Tensor):
+        raise ValueError(f"image must be a (3, H, W) float tensor in [0, 1], got {type(image).__name__}")
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"labels must be an (H, W) tensor of layer indices, got {type(labels).__name__} "
+                         "(torch.from_numpy turns an array into one)")
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be (3, H, W), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"image must be float RGB in [0, 1], got {image.dtype} (divide 8-bit values by 255)")
+    if image.shape[1] == 0 or image.shape[2] == 0:
+        raise ValueError(f"image is empty ({image.shape[2]}x{image.shape[1]} px)")
     if labels.shape != image.shape[1:]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match the image {tuple(image.shape[1:])}")
-    coc_np = coc.detach().cpu().double().numpy() if isinstance(coc, torch.Tensor) else np.asarray(coc, np.float64)
+    if not bool(torch.isfinite(image).all()):
+        raise ValueError("image has NaN or inf values")
+    if float(image.max()) > FLOAT_IMAGE_MAX:
+        raise ValueError(f"image: values up to {float(image.max()):g}; it must be float RGB in [0, 1] (divide 8-bit "
+                         "values by 255)")
+    max_coc = check_max_coc(max_coc)
+    try:
+        coc_np = coc.detach().cpu().double().numpy() if isinstance(coc, torch.Tensor) else np.asarray(coc, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"coc must be a 1-D array of CoCs in px, got {type(coc).__name__}") from None
     if coc_np.ndim != 1 or coc_np.size == 0:
         raise ValueError("coc must be a non-empty 1-D array (one CoC per layer)")
+    problem = coc_problem(coc_np, max_coc)
+    if problem:
+        raise ValueError(f"coc: {problem}")
     if int(labels.min()) < 0 or int(labels.max()) >= coc_np.size:
         raise ValueError(f"labels must lie in [0, {coc_np.size - 1}]")
     in_focus = np.flatnonzero(coc_np <= 1.0)
@@ -242,9 +319,11 @@ def render_layers_reference(image: torch.Tensor, labels: torch.Tensor, coc, max_
                             merge_tolerance: float = 0.0) -> torch.Tensor:
     """Plain per-layer full-frame loop of the algorithm (slow; for tests and the speed ratio).
 
-    ``merge_tolerance`` as in :func:`render_layers`."""
-    labels, coc = _maybe_merge(image, labels, coc, merge_tolerance)
-    coc_np, k0 = _check_inputs(image, labels, coc)
+    Arguments and errors as in :func:`render_layers` (``dtype`` None: float64)."""
+    dtype = _check_dtype(dtype, torch.float64)
+    _check_inputs(image, labels, coc, max_coc)
+    labels, coc = _maybe_merge(labels, coc, merge_tolerance)
+    coc_np, k0 = _check_inputs(image, labels, coc, max_coc)
     dev = image.device
     img = image.to(dtype)
     kernels = _layer_kernels(coc_np, max_coc, kernel, dtype, dev)
@@ -457,11 +536,11 @@ def _release_plan(plan: _FillPlan, executor: ThreadPoolExecutor | None) -> None:
     executor.submit(box.clear)
 
 
-def _maybe_merge(image, labels, coc, merge_tolerance):
-    """(labels, coc) merged by :func:`merge_layers`; the inputs untouched (same objects) when the tolerance is 0."""
+def _maybe_merge(labels, coc, merge_tolerance):
+    """(labels, coc) merged by :func:`merge_layers`; the inputs untouched (same objects) when the tolerance is 0.
+    The caller has checked them (:func:`_check_inputs`) before bincount sees bad labels."""
     if check_merge_tolerance(merge_tolerance) == 0:
         return labels, coc
-    _check_inputs(image, labels, coc)  # before bincount sees bad labels
     return merge_layers(labels, coc, merge_tolerance)
 
 
@@ -476,14 +555,17 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
     fractional; ``regionfill`` is assembled from the band's pixels alone.
 
     Args:
-        image: (3, H, W) float RGB in [0, 1], CPU or CUDA.
-        labels: (H, W) long layer index per pixel, 0 = farthest.
-        coc: (K,) CoC diameter in px per layer (tensor or array); ``c ≤ 1`` = in focus.
-        max_coc: Gaussian kernel grid size (29 in the original, which also bounds the kernel radius to 14 px).
+        image: (3, H, W) float tensor, RGB in [0, 1] (finite; values up to :data:`syndof.images.FLOAT_IMAGE_MAX`
+            are taken as they are), CPU or CUDA.
+        labels: (H, W) tensor, long layer index per pixel in [0, K), 0 = farthest.
+        coc: (K,) CoC diameter in px per layer (tensor or array), finite, in [0, ``max_coc`` +
+            :data:`COC_TOLERANCE`]; ``c ≤ 1`` = in focus.
+        max_coc: largest CoC in px (finite, ≥ 1): the Gaussian kernel grid size (29 in the original, which also
+            bounds the kernel radius to 14 px).
         kernel: :class:`~syndof.psf.Kernel` or its value: ``"gaussian"`` (the original), ``"disc"`` or
             ``"polygon"`` (6 blades); ValueError naming the kernels otherwise.
-        dtype: compute dtype (default float32; float64 for bit-level comparisons).
-        tile: tile size in px.
+        dtype: compute dtype, torch.float32 (default, None) or torch.float64 (for bit-level comparisons).
+        tile: tile size in px (a whole number ≥ 1).
         merge_tolerance: px of σ (finite, ≥ 0). 0 (default) renders every layer exactly as the original.
             Above 0, adjacent layers whose σ lie within this range are rendered as one layer (fewer compositing
             passes and fill solves; an approximation, see :func:`merge_plan` for the merged layer's CoC). The
@@ -496,16 +578,21 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
         (3, H, W) tensor in [0, 1] on ``image.device``.
 
     Raises:
-        ValueError: bad shapes, labels outside the CoC list, an unknown ``kernel``, or a negative / non-finite
-            ``merge_tolerance``.
+        ValueError: naming the argument: not a tensor, bad shapes, an empty image, an image that is not float, has
+            NaN / inf or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255), labels outside the CoC list, a
+            CoC that is not finite, negative or above ``max_coc`` (:func:`coc_problem`), a bad ``max_coc``,
+            ``dtype`` or ``tile``, an unknown ``kernel``, or a negative / non-finite ``merge_tolerance``.
     """
-    labels, coc = _maybe_merge(image, labels, coc, merge_tolerance)
+    dtype = _check_dtype(dtype, torch.float32)
+    _check_tile(tile)
+    _check_inputs(image, labels, coc, max_coc)
+    labels, coc = _maybe_merge(labels, coc, merge_tolerance)
     with _single_threaded(image.device.type == "cpu"):
         return _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile)
 
 
 def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=True):
-    coc_np, k0 = _check_inputs(image, labels, coc)
+    coc_np, k0 = _check_inputs(image, labels, coc, max_coc)
     dtype = dtype or torch.float32
     dev = image.device
     K = coc_np.size

@@ -24,6 +24,7 @@ docstring.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,11 +183,36 @@ def _check_depth(depth_mm: np.ndarray) -> np.ndarray:
     depth = np.asarray(depth_mm, dtype=np.float64)
     if depth.ndim != 2:
         raise ValueError(f"depth map must be 2-D, got shape {depth.shape}")
+    if depth.size == 0:
+        raise ValueError(f"depth map is empty (shape {depth.shape})")
     if not np.all(np.isfinite(depth)) or depth.min() <= 0:
         raise ValueError("depth map must be finite and > 0 (fill invalid pixels first: syndof.depth_io)")
     if depth.min() == depth.max():
         raise ValueError("depth map is constant: no defocus can be synthesised")
     return depth
+
+
+def _check_number(value, name: str, least: float | None = None) -> None:
+    """ValueError naming ``name`` unless ``value`` is a finite number, ≥ ``least`` when given, else > 0."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(x) or not (x > 0 if least is None else x >= least):
+        bound = "> 0" if least is None else f">= {least:g}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def _count(value, name: str) -> int:
+    """``value`` as an int; ValueError naming ``name`` unless a whole number ≥ 0."""
+    try:
+        n = int(value)
+        ok = n == value and n >= 0 and not isinstance(value, bool)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    return n
 
 
 def _attempt(depth: np.ndarray, width_px: int, rng: np.random.Generator, max_coc: float):
@@ -226,8 +252,20 @@ def sample_camera(depth_mm: np.ndarray, width_px: int, rng: np.random.Generator,
 
     Returns:
         (CameraParams, LayeredDepth); ``LayeredDepth.camera`` is the same CameraParams.
+
+    Raises:
+        ValueError: naming the argument: a bad depth map, ``width_px`` not a finite number ≥ 1, ``rng`` not a
+            ``np.random.Generator``, ``max_coc`` not a finite number ≥ 1, layer counts or ``max_retries`` not whole
+            numbers ≥ 0, or ``min_layers > max_layers``.
     """
     depth = _check_depth(depth_mm)
+    _check_number(width_px, "width_px", least=1)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a np.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    _check_number(max_coc, "max_coc", least=1)
+    if _count(min_layers, "min_layers") > _count(max_layers, "max_layers"):
+        raise ValueError(f"min_layers {min_layers} > max_layers {max_layers}: no layer count can be accepted")
+    max_retries = _count(max_retries, "max_retries")
     for attempt in range(1, max_retries + 2):
         params, layered = _attempt(depth, width_px, rng, max_coc)
         if min_layers <= layered.n_layers <= max_layers:
@@ -307,13 +345,24 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
         depth_mm: (H, W) depth in mm (as read, before any 5f shift).
         sigma_px: (H, W) σ in px (e.g. :func:`syndof.io.read_sigma_map`).
         max_coc: the generator's max_coc (29).
-        focal_mm: focal length hint (tried first), e.g. from the file name.
+        focal_mm: focal length hint in mm (tried first), e.g. from the file name.
         width_px: image width (default: the depth map's width).
+
+    Raises:
+        ValueError: naming the argument: a bad depth map, a σ map of another size or with NaN / inf / negative
+            values, ``max_coc`` not a finite number ≥ 1, ``focal_mm`` not a finite number > 0, ``width_px`` not ≥ 1.
     """
     depth = _check_depth(depth_mm)
     sigma = np.asarray(sigma_px, dtype=np.float64)
     if sigma.shape != depth.shape:
         raise ValueError(f"σ map {sigma.shape} and depth {depth.shape} differ in size")
+    if not np.all(np.isfinite(sigma)) or float(sigma.min()) < 0:
+        raise ValueError("sigma_px (the σ map) must be finite and >= 0 px")
+    _check_number(max_coc, "max_coc", least=1)
+    if focal_mm is not None:
+        _check_number(focal_mm, "focal_mm")
+    if width_px is not None:
+        _check_number(width_px, "width_px", least=1)
     width_px = int(width_px or depth.shape[1])
     v_pix = units.round_half_away(sigma * units.SYNDOF_SCALE).ravel()
     z_desc, inv = _unique_far_to_near(depth)

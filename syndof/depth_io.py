@@ -12,6 +12,7 @@ no NaN ever leaves this module. A depth map that is all invalid or constant cann
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -106,7 +107,15 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
 
     Raises:
         InputError: missing/truncated/undecodable file, wrong header, all-invalid or constant depth.
+        ValueError: ``scale`` given but not a finite number > 0 (before the file is read).
     """
+    if scale is not None:
+        try:
+            ok = math.isfinite(float(scale)) and float(scale) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"depth scale (--depth-scale) must be a finite factor > 0 to mm, got {scale!r}")
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")

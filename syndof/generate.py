@@ -67,7 +67,10 @@ SUBDIRS = ("image", "blur_map", "blur_map_norm", "blur_map_binary", "depth")
 # ----------------------------------------------------------------------------------------------- one sample, in memory
 @dataclass
 class SampleResult:
-    """A rendered sample. Arrays are (H, W[, 3])."""
+    """A rendered sample. Arrays are (H, W[, 3]).
+
+    A sample :meth:`over_limit` is not rendered (the original skips it after rendering; the renderer refuses CoCs
+    above its ``max_coc``): its ``image`` is the input image."""
 
     image: np.ndarray
     """float32 RGB in [0, 1]: defocused (and, if asked, noisy / JPEG-degraded) image."""
@@ -122,6 +125,10 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
     camera, layered = sample_camera(depth_mm, image.shape[1], rng, max_coc=max_coc)
     layered = layered.merged(merge_tolerance)  # the identity at 0; the ground truth follows the merged layers
     t1 = time.perf_counter()
+    if float(layered.sigma_map.max()) > units.max_sigma(max_coc) + 1e-9:  # skipped as the original does: no render
+        return SampleResult(image=image, sigma=layered.sigma_map, coc=layered.coc_map,
+                            merged_depth=layered.merged_depth, camera=camera, layered=layered,
+                            timings={"camera": t1 - t0})
     dev = torch.device(device)
     img_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).to(dev)
     labels_t = torch.from_numpy(np.ascontiguousarray(layered.labels)).to(dev)

@@ -21,8 +21,14 @@ import cv2
 import numpy as np
 
 from syndof import units
+from syndof.images import FLOAT_IMAGE_MAX
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+"""Suffixes read as images."""
+WRITE_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+"""Suffixes :func:`write_image` writes (PNG, or JPEG for .jpg / .jpeg); any other is a ValueError."""
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+"""Suffixes written as JPEG (8 bits, quality 95)."""
 
 
 class InputError(ValueError):
@@ -90,13 +96,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read a photo as RGB.
 
     Grayscale is replicated to 3 channels, alpha is dropped (composited over nothing: the colour is kept),
-    16-bit images are scaled to [0, 1] like 8-bit ones, EXIF orientation is applied.
+    16-bit images are scaled to [0, 1] like 8-bit ones, float images (TIFF) are taken as [0, 1] (values up to
+    :data:`syndof.images.FLOAT_IMAGE_MAX` clipped), EXIF orientation is applied.
 
     Returns:
         (H, W, 3) float32 RGB in [0, 1].
 
     Raises:
-        InputError: missing, empty, undecodable or truncated file, or an unsupported channel count.
+        InputError: missing, empty, undecodable or truncated file, an unsupported channel count, or a float image
+            with NaN / inf pixels or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
     """
     img = _read_raw(path)
     if img.dtype == np.uint8:
@@ -117,6 +125,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     else:
         raise InputError(path, f"unsupported image shape {img.shape}")
+    if scale == 1.0 and img.size:  # float pixels: must already be [0, 1]
+        if not np.all(np.isfinite(img)):
+            raise InputError(path, "float image has NaN or inf pixels")
+        if float(img.max()) > FLOAT_IMAGE_MAX:
+            raise InputError(path, f"float pixels up to {float(img.max()):g}: a float image must hold [0, 1] "
+                                   "(8-bit values stored as float?)")
     out = img.astype(np.float32) / scale
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise InputError(path, f"image too small ({img.shape[1]}x{img.shape[0]} px)")
@@ -127,12 +141,14 @@ def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarra
     """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array keeps its first channel.
 
     Raises:
-        InputError: the file cannot be read as a plain ``.npy`` array.
+        InputError: the file cannot be read as a plain ``.npy`` array of numbers (bool, integer or float).
     """
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError… for bad files
         raise InputError(path, f"cannot read .npy ({exc.__class__.__name__}: {exc})") from exc
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":  # strings, complex, structured…
+        raise InputError(path, f"holds {getattr(arr, 'dtype', type(arr).__name__)} values, not numbers per pixel")
     arr = np.asarray(arr, dtype=dtype)
     return arr[..., 0] if arr.ndim == 3 else arr
 
@@ -144,13 +160,15 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
         (H, W) float32 σ in px.
 
     Raises:
-        InputError: unreadable file, an 8-bit PNG (not a SYNDOF map), or negative/non-finite values.
+        InputError: unreadable file, an 8-bit PNG (not a SYNDOF map), an empty map, or negative/non-finite values.
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
         arr = read_npy_map(path, np.float32)
         if arr.ndim != 2:
             raise InputError(path, f"σ map must be 2-D, got shape {arr.shape}")
+        if arr.size == 0:
+            raise InputError(path, f"σ map is empty (shape {arr.shape})")
         if not np.all(np.isfinite(arr)) or arr.min() < 0:
             raise InputError(path, "σ map has negative or non-finite values")
         return arr
@@ -291,13 +309,52 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def _image_to_encode(path: Path, image) -> np.ndarray:
+    """The uint8 / uint16 array :func:`encode_image` encodes for ``path``; ValueError naming ``path`` for anything
+    that would be written wrong (see :func:`encode_image`)."""
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_IMAGE_EXTENSIONS:
+        given = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise ValueError(f"{path}: cannot write an image with {given}; name it {', '.join(WRITE_IMAGE_EXTENSIONS)} "
+                         "(PNG, or JPEG for .jpg / .jpeg)")
+    try:
+        arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: the image is not an array ({type(image).__name__}: {exc})") from None
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"{path}: the image must be (H, W), (H, W, 3) RGB or (H, W, 4) RGBA (channels last), got "
+                         f"shape {arr.shape}")
+    if min(arr.shape[:2]) == 0:
+        raise ValueError(f"{path}: the image is empty ({arr.shape[1]}x{arr.shape[0]} px)")
+    if arr.dtype in (np.uint8, np.uint16):
+        if arr.dtype == np.uint16 and suffix in JPEG_EXTENSIONS:
+            raise ValueError(f"{path}: JPEG holds 8 bits; pass uint8 or float in [0, 1], or write a .png for 16 bits")
+        return arr
+    if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"{path}: unsupported image dtype {arr.dtype} (uint8 or uint16 as they are, float in [0, 1])")
+    if arr.dtype != np.bool_:
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{path}: the image has NaN or inf pixels")
+        if float(arr.max()) > FLOAT_IMAGE_MAX:
+            raise ValueError(f"{path}: float values up to {float(arr.max()):g}: a float image must hold [0, 1] "
+                             "(divide 8-bit values by 255, or pass the uint8 array)")
+    return to_uint8(arr)
+
+
 def encode_image(path: str | os.PathLike, image: np.ndarray) -> bytes:
-    """The bytes :func:`write_image` writes for ``path``: an (H, W[, 3]) float image in [0, 1] (or uint8/uint16 as
-    is) as JPEG (quality 95) for a .jpg / .jpeg name, else PNG."""
-    arr = image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)
+    """The bytes :func:`write_image` writes for ``path``: an (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA image,
+    float (or bool) in [0, 1] (values up to :data:`syndof.images.FLOAT_IMAGE_MAX` clipped, rounded to 8 bits) or
+    uint8 / uint16 as is, as JPEG (quality 95, 8 bits, alpha dropped) for a .jpg / .jpeg name, PNG for .png.
+
+    Raises:
+        ValueError: naming ``path``: another suffix, shape or dtype (integers other than uint8 / uint16), an empty
+            image, NaN / inf pixels, float values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 as float), or
+            uint16 for a JPEG.
+    """
     path = Path(path)
-    if path.suffix.lower() in (".jpg", ".jpeg"):
-        bgr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
+    arr = _image_to_encode(path, image)
+    if path.suffix.lower() in JPEG_EXTENSIONS:
+        bgr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 and arr.shape[2] in (3, 4) else arr
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
         if not ok:
             raise ValueError(f"{path}: JPEG encoding failed")
@@ -306,7 +363,8 @@ def encode_image(path: str | os.PathLike, image: np.ndarray) -> bytes:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an (H, W[, 3]) float image in [0, 1] (or uint8/uint16 as is) as PNG or JPEG (by the name), atomically."""
+    """Write an image as PNG or JPEG (by the name), atomically; what is accepted and refused (ValueError, nothing
+    written): :func:`encode_image`."""
     write_bytes_atomic(path, encode_image(path, image))
 
 
@@ -323,6 +381,8 @@ def encode_syndof_values(value: np.ndarray, channels: int = 3, fast: bool = Fals
     value = np.asarray(value)
     if value.dtype != np.uint16:
         raise ValueError(f"SYNDOF σ maps are uint16, got {value.dtype}")
+    if value.ndim != 2 or value.size == 0:
+        raise ValueError(f"a σ map must be a non-empty (H, W) array, got shape {value.shape}")
     if channels == 3:
         value = np.repeat(value[..., None], 3, axis=2)
     elif channels != 1:
@@ -330,9 +390,28 @@ def encode_syndof_values(value: np.ndarray, channels: int = 3, fast: bool = Fals
     return _imencode_png(value, fast)  # identical channels: no RGB → BGR swap needed
 
 
+SIGMA_MAP_EXTENSIONS = (".png", ".npy")
+"""Suffixes of σ-map files, written by :func:`write_sigma_map` and read by :func:`read_sigma_map`."""
+
+
 def write_sigma_map(path: str | os.PathLike, sigma: np.ndarray, channels: int = 3) -> None:
-    """Write σ (px) as a SYNDOF 16-bit PNG holding ``round(10·σ)`` with ``channels`` identical channels."""
-    write_bytes_atomic(path, encode_sigma_map(sigma, channels))
+    """Write an (H, W) σ map (px, finite, ≥ 0), atomically, as :func:`read_sigma_map` reads it back: a ``.png`` name
+    gets a SYNDOF 16-bit PNG holding ``round(10·σ)`` with ``channels`` identical channels, a ``.npy`` name the float32
+    σ (``channels`` unused). Another suffix, shape or bad values: ValueError, nothing written."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        arr = np.asarray(sigma, dtype=np.float32)
+        if arr.ndim != 2 or arr.size == 0:
+            raise ValueError(f"{path}: a σ map must be a non-empty (H, W) array, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)) or float(arr.min()) < 0:
+            raise ValueError(f"{path}: σ map must be finite and non-negative")
+        write_npy(path, arr)
+    elif suffix == ".png":
+        write_bytes_atomic(path, encode_sigma_map(sigma, channels))
+    else:
+        given = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise ValueError(f"{path}: σ maps are written as {' or '.join(SIGMA_MAP_EXTENSIONS)} (16-bit SYNDOF PNG or "
+                         f"float32 px), not with {given}")
 
 
 def encode_npy(array: np.ndarray) -> bytes:
@@ -350,10 +429,20 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 def write_set_atomic(files: dict[Path, bytes]) -> None:
     """Write several files as one set: each goes to a temporary file beside it, and only once every one is written
     are they renamed into place. On any error (disk full, permission) every temporary file is removed and no file of
-    the set is created or replaced."""
-    with contextlib.ExitStack() as stack:
-        for path, data in files.items():
-            stack.enter_context(atomic_path(path)).write_bytes(data)
+    the set is created or replaced. The OSError raised names the file of the set it failed on (``exc.filename``),
+    never the temporary file."""
+    current = None
+    try:
+        with contextlib.ExitStack() as stack:
+            for path, data in files.items():
+                current = path
+                stack.enter_context(atomic_path(path)).write_bytes(data)
+            current = None  # all written; os.replace(tmp, target) names the target as filename2
+    except OSError as exc:
+        target = exc.filename2 if exc.filename2 is not None else current
+        if target is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc  # errno picks the subclass
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

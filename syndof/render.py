@@ -29,14 +29,12 @@ import numpy as np
 import torch
 
 from syndof import cli, io, units
-from syndof.blur import render_layers
+from syndof.blur import check_max_coc, coc_problem, render_layers
 from syndof.camera import LayeredDepth, layers_from_sigma
 from syndof.choices import parse_choice
 from syndof.depth_io import read_depth
+from syndof.images import as_rgb_float
 from syndof.psf import KERNELS, Kernel
-
-SIGMA_TOLERANCE = 0.05
-"""px above σ_max still accepted in a σ map (16-bit PNGs store round(10·σ))."""
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -56,11 +54,24 @@ def focal_hint(name: str | Path) -> float | None:
 def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29,
                  kernel: Kernel | str = Kernel.GAUSSIAN, device: str = "cpu",
                  dtype: torch.dtype = torch.float32) -> np.ndarray:
-    """Render (H, W, 3) float RGB with the given layers (as they are: merge them first with
-    :meth:`LayeredDepth.merged` for a faster approximate render) and :class:`~syndof.psf.Kernel` ``kernel`` (or its
-    value); returns (H, W, 3) uint8 (MATLAB ``im2uint8`` rounding)."""
-    img_t = torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float64).transpose(2, 0, 1)))
-    dev = torch.device(device)
+    """Render ``image`` with the given layers (as they are: merge them first with :meth:`LayeredDepth.merged` for a
+    faster approximate render) and :class:`~syndof.psf.Kernel` ``kernel`` (or its value).
+
+    ``image``: (H, W, 3) RGB, float in [0, 1] or uint8 / uint16 (scaled to [0, 1]); gray and RGBA are accepted too
+    (:func:`syndof.images.as_rgb_float`). Returns (H, W, 3) uint8 (MATLAB ``im2uint8`` rounding).
+
+    Raises:
+        ValueError: naming the argument: an image :func:`~syndof.images.as_rgb_float` refuses (float values in
+            0…255, NaN / inf, other shapes or dtypes), an unknown ``device``, or what
+            :func:`syndof.blur.render_layers` refuses (layers of another size, a CoC that is not finite, negative or
+            above ``max_coc``, …).
+    """
+    rgb = as_rgb_float(image, "image", dtype=np.float64)  # float input: the same values (already in [0, 1])
+    img_t = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device: unknown device {device!r} ({exc})") from None
     out = render_layers(img_t.to(dev), torch.from_numpy(layered.labels).to(dev), torch.from_numpy(layered.coc),
                         max_coc=max_coc, kernel=kernel, dtype=dtype)
     return io.to_uint8(out.permute(1, 2, 0).cpu().double().numpy())
@@ -70,7 +81,11 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
                 depth_scale: float | None = None, max_coc: int = 29, kernel: Kernel | str = Kernel.GAUSSIAN,
                 device: str = "cpu", reference: str | Path | None = None, merge_tolerance: float = 0.0,
                 sigma_out: str | Path | None = None) -> dict:
-    """Replay one render from files; writes ``out`` (PNG) when given.
+    """Replay one render from files; writes ``out`` (PNG, or JPEG for a .jpg name) when given.
+
+    ``out`` / ``sigma_out`` never replace earlier work: a ValueError (before anything is read) refuses one that
+    exists, is a folder or one of the inputs, or both naming one file (:func:`outputs_problem`, as the CLI). The two
+    are written as one set: both, or (a write failed: an OSError naming the file) neither.
 
     ``merge_tolerance`` (px of σ, 0 = exact): render the recovered layers merged by
     :meth:`LayeredDepth.merged`. ``sigma_out``: write the σ map the image was rendered with (the merged layers'
@@ -86,17 +101,25 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
 
     check_merge_tolerance(merge_tolerance)
     kernel = parse_choice(Kernel, kernel, "--kernel")
-    if max_coc < 2:
+    if not check_max_coc(max_coc, "--max-coc") >= 2:
         raise ValueError(f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}")
+    problem = outputs_problem(argparse.Namespace(image=image, depth=depth, sigma_map=sigma_map, reference=reference,
+                                                 out=out, sigma_out=sigma_out))
+    if problem:
+        raise ValueError(problem)
+    if out is not None and Path(out).suffix.lower() not in io.WRITE_IMAGE_EXTENSIONS:
+        raise ValueError(f"--out {out}: name the render {' or '.join(io.WRITE_IMAGE_EXTENSIONS)} (PNG, or JPEG by the "
+                         "name)")
+    if sigma_out is not None and Path(sigma_out).suffix.lower() != ".png":
+        raise ValueError(f"--sigma-out {sigma_out}: name it .png (the σ map is written as a SYNDOF 16-bit PNG)")
     img = io.read_image(image)
     dep = read_depth(depth, depth_scale)
     sig = io.read_sigma_map(sigma_map)
     if dep.shape != img.shape[:2] or sig.shape != img.shape[:2]:
         raise io.InputError(sigma_map, f"size mismatch: image {img.shape[:2]}, depth {dep.shape}, σ map {sig.shape}")
-    sigma_max = units.max_sigma(max_coc)
-    if float(sig.max()) > sigma_max + SIGMA_TOLERANCE:
-        raise io.InputError(sigma_map, f"σ up to {float(sig.max()):g} px exceeds σ_max {sigma_max:g} px of --max-coc "
-                                       f"{max_coc} (the generator skips such samples; raise --max-coc if intended)")
+    problem = coc_problem(units.sigma_to_coc(float(sig.max())), max_coc, "--max-coc")  # the renderer's own check
+    if problem:
+        raise io.InputError(sigma_map, f"{problem} (the generator skips such samples; raise --max-coc if intended)")
     ref = None
     if reference is not None:
         ref = io.to_uint8(io.read_image(reference))
@@ -113,10 +136,7 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
         files[Path(sigma_out)] = io.encode_syndof_values(layered.sigma10)
     if out is not None:
         files[Path(out)] = io.encode_image(out, rendered)
-    try:
-        io.write_set_atomic(files)
-    except OSError as exc:  # the temporary file's name would only confuse
-        raise OSError(exc.errno, f"cannot write {out if out is not None else sigma_out}: {exc.strerror}") from None
+    io.write_set_atomic(files)  # an OSError names the file that failed, never the temporary one
     score = None if ref is None else psnr_uint8(rendered, ref)
     return {"image": rendered, "layers": layered, "source_layers": source, "psnr": score, "seconds": seconds}
 

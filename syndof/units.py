@@ -36,6 +36,8 @@ def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
     if isinstance(x, np.ndarray):
         return np.clip(x, lo, hi)
     x = float(x)
+    if math.isnan(x):  # NaN stays NaN, as np.clip and torch.clamp leave it (max/min would drop it)
+        return x
     if lo is not None:
         x = max(lo, x)
     if hi is not None:
@@ -44,9 +46,10 @@ def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
 
 
 def max_sigma(max_coc: float = DEFAULT_MAX_COC) -> float:
-    """σ_max in px for a given largest CoC: ``(max_coc − 1) / 4`` (7.0 for 29)."""
-    if max_coc < 1:
-        raise ValueError(f"max_coc must be >= 1 px, got {max_coc}")
+    """σ_max in px for a given largest CoC: ``(max_coc − 1) / 4`` (7.0 for 29). ValueError unless ``max_coc`` is a
+    finite number ≥ 1 px."""
+    if not (math.isfinite(max_coc) and max_coc >= 1):
+        raise ValueError(f"max_coc must be a finite CoC >= 1 px, got {max_coc}")
     return (max_coc - 1.0) / 4.0
 
 
@@ -106,9 +109,16 @@ def compose_sigma(sigma: Array, extra: float | Array) -> Array:
 
 
 def rescale_sigma(sigma: Array, scale: float) -> Array:
-    """σ (or CoC) after resizing the image by ``scale`` (new size / old size): ``σ · scale``."""
-    if not scale > 0:
-        raise ValueError(f"resize scale must be > 0, got {scale}")
+    """σ (or CoC) after resizing the image by ``scale`` (new size / old size): ``σ · scale``. A list or tuple of σ is
+    taken as a NumPy array (float64). ValueError unless ``scale`` is one finite number > 0."""
+    try:
+        factor = float(scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"resize scale must be one number > 0, got {scale!r}") from None
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"resize scale must be a finite number > 0, got {scale}")
+    if isinstance(sigma, (list, tuple)):  # a list times an int would repeat the list
+        sigma = np.asarray(sigma, dtype=np.float64)
     return sigma * scale
 
 
@@ -128,10 +138,13 @@ def disk_radius_to_sigma(radius: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def round_half_away(x: Array, decimals: int = 0) -> Array:
-    """MATLAB ``round``: half away from zero, optionally at ``decimals`` digits."""
+    """MATLAB ``round``: half away from zero, optionally at ``decimals`` digits. NaN and ±inf are returned as they
+    are (for a Python number as for arrays and tensors)."""
     f = 10.0**decimals
     if isinstance(x, torch.Tensor):
         return torch.sign(x) * torch.floor(x.abs() * f + 0.5) / f
     if isinstance(x, np.ndarray):
         return np.sign(x) * np.floor(np.abs(x) * f + 0.5) / f
+    if not math.isfinite(x):
+        return float(x)
     return math.copysign(math.floor(abs(x) * f + 0.5) / f, x)

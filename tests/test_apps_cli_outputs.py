@@ -209,3 +209,7 @@ def test_good_values_write_the_result_and_its_report(argv, work, fake_sigma, cap
     added = set(snapshot(work)) - set(before)
     assert added <= {str(out), str(apps_cli.report_path(out)), str(out.parent)}
     assert all(snapshot(work)[k] == v for k, v in before.items())
+
+
+def test_an_out_that_is_not_a_png_or_jpeg_name_is_refused_before_the_work(work, fake_sigma, capsys):
+    refused(["enhance", "in.png", "--out", "o.bmp"], work, capsys, "o.bmp: --out must end in .png, .jpg or .jpeg")

@@ -85,8 +85,9 @@ def _fake_shared(root: Path) -> Path:
         cv2.imwrite(str(data / "cuhk" / "train_image" / f"out_of_focus000{i}{ext}"), img)
         io.write_image(data / "cuhk" / "gt" / f"out_of_focus000{i}.png", np.zeros((12, 16, 3), np.float32))
     for name in ("xu100", "dut"):
-        io.write_image(data / name / "source" / "1.bmp", np.zeros((12, 16, 3), np.float32))
-        io.write_image(data / name / "gt" / "1.bmp", np.zeros((12, 16, 3), np.float32))
+        for sub in ("source", "gt"):  # real BMP files (io.write_image writes .png / .jpg only)
+            (data / name / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(data / name / sub / "1.bmp"), np.zeros((12, 16, 3), np.uint8))
     return data
 
 

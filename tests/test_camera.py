@@ -98,7 +98,8 @@ def test_five_f_shift_applied_for_near_depths():
 
 def test_retries_use_last_attempt():
     depth = rich_depth()
-    cam, lay = sample_camera(depth, depth.shape[1], np.random.default_rng(0), min_layers=10**6, max_retries=3)
+    cam, lay = sample_camera(depth, depth.shape[1], np.random.default_rng(0), min_layers=10**6, max_layers=10**7,
+                             max_retries=3)
     assert cam.attempts == 4 and lay.n_layers < 10**6
 
 
@@ -149,3 +150,31 @@ def test_layers_from_sigma_matches_reference_names(shared, stem, n_layers):
     # names print fp and N with 2 significant digits (MATLAB num2str(x, 2))
     assert f"{rec.camera.focus_percentile:.2g}".replace(".", "_") == fp
     assert f"{rec.camera.f_number:.2g}".replace(".", "_") == a
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"width_px": 0}, "width_px"), ({"width_px": -5}, "width_px"), ({"rng": None}, "rng"), ({"rng": 0}, "rng"),
+    ({"max_coc": 0}, "max_coc"), ({"max_coc": -3}, "max_coc"), ({"max_coc": float("nan")}, "max_coc"),
+    ({"max_retries": -1}, "max_retries"), ({"min_layers": 300, "max_layers": 200}, "min_layers"),
+])
+def test_sample_camera_names_a_bad_argument(kwargs, words):
+    """Audit #29: ZeroDivisionError, IndexError, AttributeError or 21 silent retries."""
+    depth = rich_depth(32, 40)
+    args = {"width_px": depth.shape[1], "rng": np.random.default_rng(0), **kwargs}
+    with pytest.raises(ValueError, match=words):
+        sample_camera(depth, **args)
+
+
+def test_layers_from_sigma_refuses_bad_sigma_and_arguments():
+    depth = rich_depth(32, 40)
+    _, lay = sample_camera(depth, depth.shape[1], np.random.default_rng(0), min_layers=1, max_layers=10**6)
+    sigma = lay.sigma_map
+    for bad in (np.where(depth > 5000, np.nan, sigma), np.where(depth > 5000, np.inf, sigma), -sigma - 0.1):
+        with pytest.raises(ValueError, match="sigma_px"):
+            layers_from_sigma(depth, bad)
+    for kwargs, words in (({"width_px": 0}, "width_px"), ({"max_coc": 0}, "max_coc"), ({"focal_mm": 0}, "focal_mm"),
+                          ({"focal_mm": float("nan")}, "focal_mm")):
+        with pytest.raises(ValueError, match=words):
+            layers_from_sigma(depth, sigma, **kwargs)
+    with pytest.raises(ValueError, match="empty"):
+        sample_camera(np.zeros((0, 0)), 1, np.random.default_rng(0))

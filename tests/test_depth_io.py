@@ -138,3 +138,11 @@ def test_the_mpi_path_rule_for_png_depth_is_said_not_silent(tmp_path, depth):
         other = tmp_path / "plain.png"
         cv2.imwrite(str(other), np.rint(depth * 8).astype(np.uint16))
         assert np.allclose(read_depth(other), np.rint(depth * 8) * 10.0)
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), float("inf"), "x"])
+def test_bad_scale_is_named_not_blamed_on_the_file(tmp_path, depth, scale):
+    np.save(tmp_path / "d.npy", depth)
+    with pytest.raises(ValueError, match="depth scale") as err:
+        read_depth(tmp_path / "d.npy", scale=scale)
+    assert not isinstance(err.value, InputError)

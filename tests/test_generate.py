@@ -385,3 +385,25 @@ def test_cached_builtin_photos_are_read_only_and_sources_hand_out_copies():
     image, _ = Source("coffee", SourceKind.SKIMAGE).load(np.random.default_rng(0))
     image[0, 0, 0] = before + 0.5  # the caller's own copy
     assert float(_skimage_photo("coffee")[0, 0, 0]) == before
+
+
+def test_a_sample_over_sigma_max_is_skipped_without_rendering(monkeypatch):
+    """A camera whose layers exceed max_coc gives an over-limit sample (skipped, as the original does) before the
+    renderer, which refuses such CoCs, is called."""
+    import dataclasses
+
+    from syndof import camera as camera_module
+    from syndof.generate import generate_sample
+
+    rng = np.random.default_rng(3)
+    image = rng.random((24, 32, 3)).astype(np.float32)
+    depth = np.linspace(800.0, 5000.0, 24 * 32).reshape(24, 32)
+    real = camera_module.sample_camera
+
+    def too_wide(*args, **kwargs):
+        cam, layered = real(*args, **kwargs)
+        return cam, dataclasses.replace(layered, coc=np.asarray(layered.coc) * 3 + 30)
+
+    monkeypatch.setattr(camera_module, "sample_camera", too_wide)
+    result = generate_sample(image, depth, np.random.default_rng(0), max_coc=29)
+    assert result.over_limit(29) and result.image is image and "render" not in result.timings

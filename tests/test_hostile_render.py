@@ -99,3 +99,37 @@ def test_render_and_its_sigma_map_are_written_as_one_set(inputs, tmp_path, capsy
     rc, _, _ = _render(inputs, tmp_path / "o.jpg", capsys, "--sigma-out", tmp_path / "s2.png")
     assert rc == 0 and (tmp_path / "o.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG by its name, as before
     assert sio.read_sigma_map(tmp_path / "s2.png").shape == (H, W)
+
+
+def test_render_file_refuses_to_replace_an_input_or_drop_the_sigma_map(inputs, tmp_path):
+    """Audit #11: the API (not only the CLI) refused nothing: out=image overwrote the input, out == sigma_out kept
+    only one of the two files."""
+    (tmp_path / "old.png").write_bytes(b"earlier result")
+    before = _digests(tmp_path)
+    args = (inputs["image"], inputs["depth"], inputs["sigma"])
+    with pytest.raises(ValueError, match="--image input"):
+        render.render_file(*args, out=inputs["image"])
+    with pytest.raises(ValueError, match="the same file as --out"):
+        render.render_file(*args, out=tmp_path / "x.png", sigma_out=tmp_path / "x.png")
+    with pytest.raises(ValueError, match="exists"):
+        render.render_file(*args, out=tmp_path / "old.png")
+    for bad in ({"out": tmp_path / "x.bmp"}, {"sigma_out": tmp_path / "s.npy"}):
+        with pytest.raises(ValueError, match=".png"):
+            render.render_file(*args, **bad)
+    assert _digests(tmp_path) == before
+
+
+def test_a_failed_sigma_out_names_that_file(inputs, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_bytes(b"")
+    with pytest.raises(OSError) as err:
+        render.render_file(inputs["image"], inputs["depth"], inputs["sigma"], out=tmp_path / "new.png",
+                           sigma_out=blocked / "s.png")
+    assert "s.png" in str(err.value) and "new.png" not in str(err.value) and ".tmp" not in str(err.value)
+    assert not (tmp_path / "new.png").exists()
+
+
+def test_bad_depth_scale_is_named_as_the_argument(inputs, tmp_path):
+    for scale in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="depth scale"):
+            render.render_file(inputs["image"], inputs["depth"], inputs["sigma"], depth_scale=scale)

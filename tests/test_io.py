@@ -183,3 +183,82 @@ def test_list_images(tmp_path):
     assert [p.name for p in sio.list_images(tmp_path)] == ["a.jpg", "b.PNG", "d.tif"]
     with pytest.raises(InputError):
         sio.list_images(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------------------------ bad input: one clear error
+def test_float_tiff_in_0_255_or_with_nan_is_refused(tmp_path):
+    """Audit #13: a float32 TIFF in 0…255 was read as all white, NaN pixels were returned as NaN."""
+    rgb = _rgb() / 255.0
+    cv2.imwrite(str(tmp_path / "ok.tiff"), rgb.astype(np.float32))
+    np.testing.assert_allclose(sio.read_image(tmp_path / "ok.tiff"), rgb[..., ::-1], atol=1e-6)
+    cv2.imwrite(str(tmp_path / "f255.tiff"), (rgb * 255).astype(np.float32))
+    with pytest.raises(InputError, match="f255.tiff.*0, 1"):
+        sio.read_image(tmp_path / "f255.tiff")
+    nan = rgb.astype(np.float32)
+    nan[2, 2, 0] = np.nan
+    cv2.imwrite(str(tmp_path / "nan.tiff"), nan)
+    with pytest.raises(InputError, match="nan.tiff.*NaN"):
+        sio.read_image(tmp_path / "nan.tiff")
+
+
+@pytest.mark.parametrize("name, image, words", [
+    ("a.png", _rgb() * 1.0, "0, 1"),                      # float 0…255
+    ("a.png", _rgb().astype(np.int64), "int64"),          # integers other than uint8 / uint16
+    ("a.jpg", _rgb().astype(np.uint16) * 257, "JPEG"),    # 16 bits into an 8-bit format
+    ("a.png", np.where(_rgb() > 100, np.nan, 0.5), "NaN"),
+    ("a.png", np.zeros((3, 20, 30), np.float32), "channels last"),
+    ("a.png", np.zeros((4, 4, 5), np.uint8), "channels last"),
+    ("a.png", np.zeros((0, 0, 3), np.float32), "empty"),
+    ("a.bmp", _rgb(), ".png, .jpg, .jpeg"),
+    ("a.tif", _rgb(), ".png, .jpg, .jpeg"),
+    ("noname", _rgb(), "no suffix"),
+])
+def test_write_image_refuses_what_it_would_write_wrong(tmp_path, name, image, words):
+    """Audit #12 / #26 / #27: all-white files, NaN written as 0, PNG bytes under other suffixes, cv2.error."""
+    with pytest.raises(ValueError, match=words) as err:
+        sio.write_image(tmp_path / name, image)
+    assert name in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_image_still_takes_uint8_uint16_gray_rgba_and_bool(tmp_path):
+    rgb = _rgb()
+    for name, image in (("u8.png", rgb), ("u16.png", rgb.astype(np.uint16) * 257), ("g.png", rgb[..., 0] / 255.0),
+                        ("rgba.png", np.dstack([rgb, rgb[..., :1]])), ("b.png", rgb > 100), ("j.JPG", rgb / 255.0)):
+        sio.write_image(tmp_path / name, image)
+    np.testing.assert_array_equal(sio.read_image(tmp_path / "u16.png"), sio.read_image(tmp_path / "u8.png"))
+    assert (tmp_path / "j.JPG").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_sigma_map_npy_round_trip_and_other_suffixes_refused(tmp_path):
+    """Audit #26: write_sigma_map("s.npy") wrote PNG bytes that read_sigma_map could not read."""
+    sigma = np.random.default_rng(3).uniform(0, 7, (5, 6)).astype(np.float32)
+    sio.write_sigma_map(tmp_path / "s.npy", sigma)
+    np.testing.assert_array_equal(sio.read_sigma_map(tmp_path / "s.npy"), sigma)
+    with pytest.raises(ValueError, match=r"\.png or \.npy"):
+        sio.write_sigma_map(tmp_path / "s.jpg", sigma)
+    for bad in (-sigma, np.dstack([sigma] * 3)):
+        with pytest.raises(ValueError):
+            sio.write_sigma_map(tmp_path / "bad.npy", bad)
+        with pytest.raises(ValueError):
+            sio.write_sigma_map(tmp_path / "bad.png", bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"]
+
+
+@pytest.mark.parametrize("array, words", [(np.zeros((0, 0), np.float32), "empty"),
+                                          (np.array([["a", "b"], ["c", "d"]]), "not numbers"),
+                                          (np.ones((3, 4), np.complex64), "not numbers")])
+def test_bad_npy_sigma_map_is_an_input_error_naming_the_file(tmp_path, array, words):
+    """Audit #27: NumPy's own errors without the file name."""
+    np.save(tmp_path / "s.npy", array)
+    with pytest.raises(InputError, match=f"s.npy: .*{words}"):
+        sio.read_sigma_map(tmp_path / "s.npy")
+
+
+def test_write_set_atomic_names_the_file_that_failed(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    files = {tmp_path / "a.png": b"a", tmp_path / "file" / "b.png": b"b"}
+    with pytest.raises(OSError) as err:
+        sio.write_set_atomic(files)
+    assert err.value.filename == str(tmp_path / "file" / "b.png")
+    assert not (tmp_path / "a.png").exists() and not _no_temps(tmp_path)

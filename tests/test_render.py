@@ -341,3 +341,65 @@ def test_replay_with_merged_layers_keeps_40_db_and_writes_the_rendered_sigma(sha
     assert res["psnr"] >= 40.0, res["psnr"]
     written = io.read_sigma_map(tmp_path / "sigma.png")
     assert np.array_equal(written, res["layers"].sigma10.astype(np.float32) / 10)
+
+
+# ------------------------------------------------------------------------------------ bad input: one clear error
+def test_render_image_takes_uint8_and_refuses_0_255_floats():
+    """Audit #10: 8-bit values were rendered as an all-white image."""
+    from syndof.render import render_image
+
+    _, _, _, lay = small_scene(4)
+    h, w = lay.labels.shape
+    u8 = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    want = render_image(u8 / 255.0, lay)
+    assert np.abs(render_image(u8, lay).astype(int) - want).max() <= 1 and want.min() < 255
+    with pytest.raises(ValueError, match="image"):
+        render_image(u8.astype(np.float32), lay)
+    img = torch.from_numpy(u8.transpose(2, 0, 1).copy())
+    labels, coc = torch.from_numpy(lay.labels), lay.coc
+    for bad in (img.float(), img):  # float 0…255, uint8 tensor
+        with pytest.raises(ValueError, match="image"):
+            render_layers(bad, labels, coc)
+    nan = img.double() / 255
+    nan[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        render_layers(nan, labels, coc)
+
+
+def test_coc_must_be_finite_non_negative_and_within_max_coc():
+    """Audit #24: a CoC above max_coc was rendered with the kernel grid's truncated σ; NaN / inf / negative
+    silently."""
+    from syndof.render import render_image
+
+    img, labels, coc, lay = small_scene(4)
+    assert float(lay.coc.max()) > 5
+    with pytest.raises(ValueError, match="max_coc 5"):
+        render_image(img.numpy().transpose(1, 2, 0), lay, max_coc=5)
+    bad_cocs = [("exceeds", coc * 3), ("finite", torch.where(coc == coc.max(), float("nan"), coc)),
+                ("finite", torch.where(coc == coc.max(), float("inf"), coc)), (">= 0", -coc - 1)]
+    for words, bad in bad_cocs:
+        for fn in (render_layers, render_layers_reference):
+            with pytest.raises(ValueError, match=f"coc: .*{words}"):
+                fn(img, labels, bad)
+    with pytest.raises(ValueError, match="max_coc"):
+        render_layers(img, labels, coc, max_coc=float("nan"))
+    render_layers(img, labels, torch.clamp(coc, max=29.2))  # the σ-map rounding allowance still renders
+
+
+@pytest.mark.parametrize("kwargs, words", [({"tile": 0}, "tile"), ({"tile": -4}, "tile"), ({"tile": 2.5}, "tile"),
+                                           ({"dtype": torch.float16}, "dtype"), ({"dtype": torch.int32}, "dtype")])
+def test_bad_tile_or_dtype_is_named(kwargs, words):
+    """Audit #25: ZeroDivisionError, a NumPy error or cv2.error from deep inside."""
+    img, labels, coc, _ = small_scene(4)
+    with pytest.raises(ValueError, match=words):
+        render_layers(img, labels, coc, **kwargs)
+
+
+def test_empty_image_and_array_labels_are_named():
+    img, labels, coc, _ = small_scene(4)
+    with pytest.raises(ValueError, match="empty"):
+        render_layers(torch.zeros(3, 0, 0), torch.zeros(0, 0, dtype=torch.long), np.array([1.0]))
+    with pytest.raises(ValueError, match="labels"):
+        render_layers(img, labels.numpy(), coc)
+    with pytest.raises(ValueError, match="image"):
+        render_layers(img.numpy(), labels, coc)

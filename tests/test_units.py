@@ -114,3 +114,28 @@ def test_round_half_away_arrays_and_decimals():
     # one decimal, as the CoC rounding: exact halves (in binary) go away from zero
     np.testing.assert_allclose(units.round_half_away(np.array([0.25, -0.25, 1.75, 2.04]), 1), [0.3, -0.3, 1.8, 2.0])
     assert units.round_half_away(-0.75, 1) == pytest.approx(-0.8)
+
+
+def test_nan_and_inf_behave_alike_for_every_kind():
+    """Audit #28: a Python NaN gave CoC→σ 0.0 (arrays NaN) and round_half_away raised (arrays NaN)."""
+    for fn in (units.coc_to_sigma, units.sigma_to_coc, units.sigma_to_label, units.label_to_sigma):
+        assert math.isnan(fn(math.nan))
+        assert np.isnan(fn(np.array([math.nan]))).all()
+        assert torch.isnan(fn(torch.tensor([math.nan]))).all()
+    for x in (math.nan, math.inf, -math.inf):
+        arr = units.round_half_away(np.array([x]))[0]
+        got = units.round_half_away(x)
+        assert (math.isnan(got) and np.isnan(arr)) or got == arr
+    assert units.coc_to_sigma(5.0) == 1.0 and units.round_half_away(2.5) == 3.0  # finite values unchanged
+
+
+def test_max_sigma_and_rescale_sigma_refuse_what_they_would_get_wrong():
+    for bad in (math.nan, math.inf, 0):
+        with pytest.raises(ValueError, match="max_coc"):
+            units.max_sigma(bad)
+    out = units.rescale_sigma([1.0, 2.0], 2)  # a list was repeated: [1, 2, 1, 2]
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, [2.0, 4.0])
+    for bad in (math.inf, np.array([2.0, 3.0]), "x"):
+        with pytest.raises(ValueError, match="resize scale"):
+            units.rescale_sigma(1.0, bad)
