@@ -141,14 +141,34 @@ def test_taking_the_sharp_half_of_each_source_beats_the_mean_and_each_source(bor
 # --------------------------------------------------------------------------------------------------- bad input
 def test_bad_input_raises_a_clear_value_error():
     a = np.zeros((10, 12))
-    with pytest.raises(ValueError, match=r"source 1 has size 12x11 .* fused image 12x10"):
+    with pytest.raises(ValueError, match=r"b has size 12x11 .* but f 12x10"):
         qabf(a, np.zeros((11, 12)), a)
-    with pytest.raises(ValueError, match="gray .* or RGB"):
-        qabf(a, a, np.zeros((10, 12, 4)))
+    with pytest.raises(ValueError, match=r"sources\[1\] has size 12x11 .* but fused 12x10"):
+        qabf_sources([a, np.zeros((11, 12))], a)
+    with pytest.raises(ValueError, match=r"f must be \(H, W, 3\) RGB, got shape \(10, 12, 5\)"):
+        qabf(a, a, np.zeros((10, 12, 5)))
     with pytest.raises(ValueError, match="at least 2 source"):
         qabf_sources([a], a)
     with pytest.raises(ValueError, match="border must be one of"):
         qabf(a, a, a, border="wrap")
+    nan = a.copy()
+    nan[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^Q\^AB/F: a has non-finite values"):
+        qabf(nan, a, a)
+    with pytest.raises(ValueError, match=r"^Q\^AB/F: sources\[0\] is too small: 0x0 px"):
+        qabf_sources([np.zeros((0, 0)), np.zeros((0, 0))], np.zeros((0, 0)))
+    with pytest.raises(ValueError, match=r"^Q\^AB/F: f: float values up to 255"):
+        qabf(a, a, a + 255.0)
+
+
+def test_uint8_and_gray_forms_give_the_float_value():
+    rgb = [np.stack([_texture(20, 24, seed=s + c) for c in range(3)], -1) for s in (1, 5, 9)]
+    u8 = [np.round(x * 255).astype(np.uint8) for x in rgb]
+    want = qabf(*[x / 255.0 for x in u8])
+    assert qabf(*u8) == pytest.approx(want, abs=1e-12) and 0 <= want <= Q_MAX
+    gray = [x[..., 0] for x in rgb]
+    assert qabf(*[g[..., None] for g in gray]) == qabf(*gray)
+    assert qabf(*[np.concatenate([x, np.ones_like(x[..., :1])], -1) for x in rgb]) == qabf(*rgb)  # alpha dropped
 
 
 # ---------------------------------------------------------------------------- the real-stack check (check_apps)

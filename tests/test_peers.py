@@ -64,8 +64,8 @@ def test_constant_image(name):
 
 
 def test_rejects_bad_shape():
-    with pytest.raises(ValueError, match="RGB"):
-        PEERS["laplacian"](np.zeros((10, 10), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"image must be \(H, W, 3\) RGB"):
+        PEERS["laplacian"](np.zeros((10, 10, 5), dtype=np.float32))
 
 
 @pytest.mark.parametrize("sigma", [1.5, 2.0, 2.5, 3.5])

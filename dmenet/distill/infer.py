@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from syndof.images import as_rgb_float
 from syndof.resize import resize_back, shrink_long_side
 
 
@@ -14,11 +15,14 @@ from syndof.resize import resize_back, shrink_long_side
 def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None = None,
                      max_side: int | None = None, multiple: int = 32, logit_scale: float = 1.0,
                      logit_shift: float = 0.0) -> np.ndarray:
-    """Blur probability (H, W) float32 in [0, 1] (1 = blurred) of an (H, W, 3) float32 RGB image in [0, 1].
+    """Blur probability (H, W) float32 in [0, 1] (1 = blurred) of an (H, W, 3) RGB image: float in [0, 1] or uint8
+    (gray and RGBA too; :func:`syndof.images.as_rgb_float`, whose ValueError names ``image``), any size ≥ 1 px (the
+    network's input is padded to a multiple of ``multiple``).
 
     ``side``: run at side² (the paper's 320² protocol), ``max_side``: shrink so the long side is at most this;
     the map is resized back to (H, W) either way. The probability is σ(logit_scale·(z − logit_shift)) of the
     network's logit z (a monotone calibration: per-image rankings, hence F-max, do not change)."""
+    image = as_rgb_float(image, "image")
     h, w = image.shape[:2]
     work = image
     if side is not None:

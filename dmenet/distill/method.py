@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions
+from syndof.images import as_rgb_float
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STUDENT = REPO_ROOT / "checkpoints" / "distill_student.safetensors"
@@ -32,8 +33,11 @@ class DistillEstimator(Estimator):
         self.student = ModelKind(info["kind"]) is ModelKind.STUDENT  # else the teacher
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """Blur probability (H, W) float32 in [0, 1] of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA
+        too), any size ≥ 1 px; ValueError naming ``image`` otherwise (:func:`syndof.images.as_rgb_float`)."""
         from dmenet.distill.infer import blur_probability
 
+        image = as_rgb_float(image, "image")
         if not probability:
             return Estimate()
         return Estimate(blur_probability=blur_probability(

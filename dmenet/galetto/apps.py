@@ -1,6 +1,8 @@
 """Applications of a σ map (Galetto & Deng 2023 §5): adaptive enhancement, defocus magnification, multi-focus
-fusion. Pure NumPy functions; images (H, W, 3) float RGB in [0, 1], σ maps (H, W) Gaussian σ in px at the image's
-resolution (from any registered method). The command line is :mod:`dmenet.galetto.apps_cli`.
+fusion. Pure NumPy functions; images (H, W, 3) RGB, float in [0, 1] or uint8 (gray and RGBA too: every image goes
+through :func:`syndof.images.as_rgb_float`), σ maps (H, W) Gaussian σ in px at the image's resolution (from any
+registered method), finite and ≥ 0. Malformed images, σ maps and parameters are a ValueError naming the argument.
+The command line is :mod:`dmenet.galetto.apps_cli`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,29 @@ import torch
 
 from dmenet.filters import gaussian_filter, guided_filter, weighted_gf
 from syndof import units
+from syndof.images import as_rgb_float
 
 SIGMA_SCALE = 19.0  # m = M / 19 in the enhancement gain (the classifier's largest σ, px)
+
+
+def check_sigma(sigma, shape: tuple[int, ...], name: str = "sigma", nonnegative: bool = True) -> np.ndarray:
+    """``sigma`` as a float array of ``shape`` (the image's (H, W), or (K, H, W) for a stack), finite and, when
+    ``nonnegative``, ≥ 0 px; a ValueError naming ``name`` otherwise. Float maps keep their dtype (float64 else)."""
+    try:
+        s = np.asarray(sigma.detach().cpu() if hasattr(sigma, "detach") else sigma)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be a σ map (px) of shape {shape}, got {type(sigma).__name__} ({exc})") from None
+    if s.dtype.kind not in "fiu":
+        raise ValueError(f"{name}: unsupported dtype {s.dtype} (a float σ map in px)")
+    if s.dtype.kind != "f":
+        s = s.astype(np.float64)
+    if s.shape != tuple(shape):
+        raise ValueError(f"{name} must match the image: shape {tuple(shape)}, got {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"{name} has non-finite values (NaN or inf)")
+    if nonnegative and s.size and float(s.min()) < 0:
+        raise ValueError(f"{name} must be >= 0 px, got a minimum of {float(s.min()):g}")
+    return s
 
 
 def lowpass(image: np.ndarray, sigma: float = 2.0) -> np.ndarray:
@@ -40,13 +63,20 @@ def unsharp(image: np.ndarray, gain, low_sigma: float = 2.0) -> np.ndarray:
 
 
 def adaptive_enhance(image: np.ndarray, sigma: np.ndarray, lam_max: float = 2.0, low_sigma: float = 2.0) -> np.ndarray:
-    """The paper's adaptive unsharp masking (Eq. 8) with gain :func:`enhancement_gain` of the σ map."""
+    """The paper's adaptive unsharp masking (Eq. 8) with gain :func:`enhancement_gain` of the σ map: (H, W, 3)
+    float64 in [0, 1]. ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0."""
+    image = as_rgb_float(image, "image")
+    sigma = check_sigma(sigma, image.shape[:2])
     return unsharp(image, enhancement_gain(sigma, lam_max), low_sigma)
 
 
 # --------------------------------------------------------------------------------------------- b) magnification
 def nlt_weight(q: np.ndarray, c0: float = 1.0, c1: float = 7.0) -> np.ndarray:
-    """W = 1 − exp(−((10 − q)/Σ)^β) with W(c0) = 0.999, W(c1) = 0.001 (Eqs. 12–13); q clipped below 10."""
+    """W = 1 − exp(−((10 − q)/Σ)^β) with W(c0) = 0.999, W(c1) = 0.001 (Eqs. 12–13); q clipped below 10.
+    ``c0`` < ``c1`` < 10 (px; W falls from sharp to blurred), else a ValueError naming them."""
+    if not (math.isfinite(c0) and c0 < c1 < 10):
+        raise ValueError(f"c0 and c1 must satisfy c0 < c1 < 10 px (W(c0) = 0.999 on sharp, W(c1) = 0.001 on "
+                         f"blurred), got c0={c0!r}, c1={c1!r}")
     a = math.log(-math.log(0.001)) / math.log(-math.log(0.999))
     big_sigma = math.exp((math.log(10 - c0) - a * math.log(10 - c1)) / (1 - a))
     beta = math.log(-math.log(0.001)) / math.log((10 - c0) / big_sigma)
@@ -66,7 +96,10 @@ def self_guided_smooth(image: np.ndarray, radius: int = 33, eps: float = 128.0 /
 def sdof(image: np.ndarray, sigma: np.ndarray, c0: float = 1.0, c1: float = 7.0, sharpen: float = 0.25,
          radius: int = 33, iters: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Shallow depth of field by the NLT blend R = W·S + (1 − W)·B (paper recipe, q = σ px): S = unsharp(I, 0.25),
-    B = :func:`self_guided_smooth`. Returns (R, W)."""
+    B = :func:`self_guided_smooth`. ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, ``c0`` <
+    ``c1`` < 10 px. Returns (R (H, W, 3) float64 in [0, 1], W (H, W) float64 in (0, 1))."""
+    image = as_rgb_float(image, "image")
+    sigma = check_sigma(sigma, image.shape[:2])
     w = nlt_weight(sigma, c0, c1)[..., None]
     s = unsharp(image, sharpen)
     b = self_guided_smooth(image, radius, iters=iters)
@@ -78,12 +111,17 @@ def magnify_scale(image: np.ndarray, sigma: np.ndarray, k: float = 2.0, step: fl
 
     σ is quantised to ``step`` px; each level becomes a layer (larger σ = farther, so sharp regions occlude
     blurred ones), blurred by σ_add = σ·√(k² − 1) (Gaussians compose in quadrature, :func:`syndof.units.
-    compose_sigma`). Returns (H, W, 3) [0, 1].
+    compose_sigma`). ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, 1 ≤ ``k`` < ∞,
+    ``step`` > 0 px. Returns (H, W, 3) float32 [0, 1].
     """
     from syndof.blur import render_layers
 
-    if k < 1:
-        raise ValueError(f"magnification k must be >= 1, got {k}")
+    if not 1 <= k < math.inf:
+        raise ValueError(f"magnification k must be >= 1 and finite, got {k!r}")
+    if not 0 < step < math.inf:
+        raise ValueError(f"step must be > 0 px (the σ quantisation), got {step!r}")
+    image = as_rgb_float(image, "image")
+    sigma = check_sigma(sigma, image.shape[:2])
     q = np.round(np.clip(sigma, 0, None) / step).astype(np.int64)
     levels = np.unique(q)[::-1]  # far (large σ) first
     labels = np.searchsorted(-levels, -q)  # index into levels (descending)
@@ -102,10 +140,12 @@ def fusion_weights(sigmas: np.ndarray, guide: np.ndarray, min_island: float = 0.
 
     Decision D = argmin_k σ_k; islands of a frame's decision smaller than ``min_island`` × area are given to the
     surrounding frame (``bwareaopen``); each one-hot D_k is softened by the colour guided filter (guide = the
-    initial fused image, window 2r+1, ε); ``soft`` τ instead uses W_k ∝ exp(−σ_k/τ).
+    initial fused image, window 2r+1, ε); ``soft`` τ (px, > 0) instead uses W_k ∝ exp(−σ_k/τ).
     """
     from scipy import ndimage
 
+    if soft is not None and not soft > 0:
+        raise ValueError(f"soft must be None or a temperature τ > 0 px (W_k ∝ exp(−σ_k/τ)), got {soft!r}")
     k, h, w = sigmas.shape
     if soft is not None:
         z = -(sigmas - sigmas.min(0, keepdims=True)) / soft
@@ -127,10 +167,26 @@ def fusion_weights(sigmas: np.ndarray, guide: np.ndarray, min_island: float = 0.
     return soft_w / soft_w.sum(0, keepdims=True)
 
 
-def fuse(frames: np.ndarray, sigmas: np.ndarray, soft: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Fuse K aligned frames (K, H, W, 3) by their σ maps (K, H, W): returns (fused (H, W, 3), weights (K, H, W))."""
-    if frames.shape[0] < 2:
-        raise ValueError("fusion needs at least 2 frames")
+def fuse(frames, sigmas, soft: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fuse K ≥ 2 aligned frames by their σ maps: returns (fused (H, W, 3) in [0, 1], weights (K, H, W) that sum
+    to 1).
+
+    Args:
+        frames: (K, H, W, 3) array or a sequence of K (H, W, 3) RGB images of one size (float [0, 1] or uint8; each
+            as in the module docstring).
+        sigmas: (K, H, W) σ maps (px) of the frames, finite; only their order per pixel and their differences
+            matter (a negated focus measure works too).
+        soft: None (decision map + guided filter) or a temperature τ > 0 px (:func:`fusion_weights`).
+    """
+    if len(frames) < 2:
+        raise ValueError(f"fusion needs at least 2 frames, got {len(frames)}")
+    frames = [as_rgb_float(f, f"frames[{i}]") for i, f in enumerate(frames)]
+    for i, f in enumerate(frames[1:], 1):
+        if f.shape != frames[0].shape:
+            raise ValueError(f"frames[{i}] is {f.shape[1]}x{f.shape[0]} px but frames[0] {frames[0].shape[1]}x"
+                             f"{frames[0].shape[0]} px: the frames must be aligned and of one size")
+    frames = np.stack(frames)
+    sigmas = check_sigma(sigmas, frames.shape[:3], "sigmas", nonnegative=False)
     d = np.argmin(sigmas, 0)
     initial = np.take_along_axis(frames, d[None, ..., None].repeat(3, -1), 0)[0]
     weights = fusion_weights(sigmas, initial, soft=soft)

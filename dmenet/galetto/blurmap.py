@@ -21,8 +21,10 @@ from dmenet.galetto.classifier import BlurClassifier
 from dmenet.models.fuse import cached_folded_copy
 from syndof.blur import symmetric_pad
 from syndof.choices import Choice, choices, parse_choice
+from syndof.images import as_rgb_float
 from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
+
 
 class Readout(Choice):
     """σ of a window from its 20 class probabilities: the argmax class (faithful) or the expectation Σ p_k·k."""
@@ -94,19 +96,31 @@ def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Te
 
 def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: Readout | str = Readout.ARGMAX,
               denoise: float = 0.0, max_side: int | None = None, batch: int = BATCH) -> np.ndarray:
-    """σ (px at the input resolution) of an (H, W, 3) float RGB [0, 1] image, (H, W) float32.
+    """σ (px at the input resolution) of an image, (H, W) float32 in [0, 19 / scale] px (scale = working size /
+    input size, 1 without ``max_side``).
 
     Args:
         model: the classifier (eval mode is set here).
+        image: (H, W, 3) RGB, float in [0, 1] or uint8 (any input :func:`syndof.images.as_rgb_float` takes), at
+            least 32 px (the window side) a side.
         stride: window step px (paper 16, code 8).
         mode: readout, "argmax" (faithful: integer σ per window) or "expectation".
         denoise: pre-denoise σ px (code 1; 0 = off).
-        max_side: run on a copy downscaled to this long side when the image is larger (σ rescaled to input px).
+        max_side: run on a copy downscaled to this long side when the image is larger (σ rescaled to input px);
+            the copy must keep at least 32 px a side.
+
+    Raises:
+        ValueError: a malformed image or one below 32 px a side (naming ``image``), a working copy below 32 px a side
+            (naming ``max_side``), ``stride`` < 1.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
+    image = as_rgb_float(image, "image", min_side=PATCH)
     h, w = image.shape[:2]
     work, scale = shrink_long_side(image, max_side)
+    if min(work.shape[:2]) < PATCH:
+        raise ValueError(f"max_side {max_side}: the {w}x{h} px image would be classified at {work.shape[1]}x"
+                         f"{work.shape[0]} px, below the {PATCH}-px window; use a larger max_side")
     gray = gray01(work, denoise)
     probs, size = window_probabilities(model, gray, stride, batch)
     m = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()

@@ -39,6 +39,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from syndof.images import as_rgb_float
+
 GAMMA_G, KAPPA_G, SIGMA_G = 0.9994, -15.0, 0.5
 GAMMA_A, KAPPA_A, SIGMA_A = 0.9879, -22.0, 0.8
 L = 1.0
@@ -58,14 +60,14 @@ Q_MAX = float(preservation(np.float64(1.0), np.float64(1.0)))
 """Q^AF of perfect preservation with the paper's constants (≈ 0.97479): the measure's ceiling."""
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """(H, W) as float64, or (H, W, 3) RGB → BT.601 luma (H, W) float64. Other shapes: ValueError."""
-    x = np.asarray(image, dtype=np.float64)
-    if x.ndim == 3 and x.shape[-1] == 3:
-        return x @ np.asarray(LUMA)
-    if x.ndim != 2:
-        raise ValueError(f"Q^AB/F: expected a gray (H, W) or RGB (H, W, 3) image, got shape {x.shape}")
-    return x
+def to_gray(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Gray (H, W) / (H, W, 1) as is, or (H, W, 3) RGB (RGBA: alpha dropped) → BT.601 luma, (H, W) float64 in
+    [0, 1]; float in [0, 1], uint8 or uint16 (:func:`syndof.images.as_rgb_float`). Other shapes and dtypes, NaN / inf,
+    float values in 0…255 or an empty image: a ValueError naming ``name``."""
+    rgb = as_rgb_float(image, f"Q^AB/F: {name}", dtype=np.float64)
+    if np.shape(image)[2:] in ((), (1,)):  # gray: its own values, not a luma of three equal channels
+        return rgb[..., 0]
+    return rgb @ np.asarray(LUMA)
 
 
 def edge_maps(gray: np.ndarray, border: str = "zero") -> tuple[np.ndarray, np.ndarray]:
@@ -101,15 +103,20 @@ def qabf_sources(sources: Sequence[np.ndarray], fused: np.ndarray, border: str =
         Q in [0, :data:`Q_MAX`] (float).
 
     Raises:
-        ValueError: fewer than 2 sources, a shape that is neither (H, W) nor (H, W, 3), or sizes that differ.
+        ValueError: fewer than 2 sources, a malformed image (:func:`to_gray`), or sizes that differ.
     """
+    sources = list(sources)
     if len(sources) < 2:
         raise ValueError(f"Q^AB/F needs at least 2 source images, got {len(sources)}")
-    grays = [to_gray(s) for s in sources]
-    f = to_gray(fused)
-    for i, s in enumerate(grays):
+    return _pooled([to_gray(s, f"sources[{i}]") for i, s in enumerate(sources)], to_gray(fused, "fused"), border,
+                   [f"sources[{i}]" for i in range(len(sources))], "fused")
+
+
+def _pooled(grays: list[np.ndarray], f: np.ndarray, border: str, names: list[str], fused_name: str) -> float:
+    """The pooled Q of gray sources ``grays`` in gray fused image ``f`` (all (H, W) float64 in [0, 1])."""
+    for name, s in zip(names, grays):
         if s.shape != f.shape:
-            raise ValueError(f"Q^AB/F: source {i} has size {s.shape[1]}x{s.shape[0]} (W x H) but the fused image "
+            raise ValueError(f"Q^AB/F: {name} has size {s.shape[1]}x{s.shape[0]} (W x H) but {fused_name} "
                              f"{f.shape[1]}x{f.shape[0]}; images must be aligned and of one size")
     gf, alf = edge_maps(f, border)
     gf = np.where(gf == 0, EPS, gf)
@@ -125,6 +132,7 @@ def qabf_sources(sources: Sequence[np.ndarray], fused: np.ndarray, border: str =
 
 def qabf(a: np.ndarray, b: np.ndarray, f: np.ndarray, border: str = "zero") -> float:
     """Q^AB/F of fused image ``f`` from sources ``a`` and ``b`` (Xydeas & Petrović 2000; formula in the module
-    docstring). Each (H, W) gray or (H, W, 3) RGB (→ BT.601 luma), float in [0, 1], one size; symmetric in a, b.
-    Returns a float in [0, :data:`Q_MAX`]; ValueError on mismatched or malformed shapes."""
-    return qabf_sources([a, b], f, border)
+    docstring). Each (H, W) gray or (H, W, 3) RGB (→ BT.601 luma), float in [0, 1] or uint8 (:func:`to_gray`), one
+    size; symmetric in a, b. Returns a float in [0, :data:`Q_MAX`]; a ValueError naming ``a``, ``b`` or ``f`` on a
+    malformed image (other shapes or dtypes, NaN / inf, float values in 0…255, 0×0) or sizes that differ."""
+    return _pooled([to_gray(a, "a"), to_gray(b, "b")], to_gray(f, "f"), border, ["a", "b"], "f")

@@ -12,10 +12,13 @@ from dmenet.galetto.blurmap import Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 from syndof.choices import Choice, choices, parse_choice
+from syndof.images import as_rgb_float
+from syndof.resize import long_side_scale
 from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
 SIGMA_MAX = 19.0
+"""The classifier's largest σ, px at the size it runs at (its last class)."""
 # stride, readout, refine, denoise: chosen on synthetic validation renders by σ label MAE
 # (experiments/galetto_selection_g5.md and the earlier rounds beside it); refine_blur: the blur map's refinement,
 # chosen on CUHK training images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's
@@ -52,7 +55,8 @@ class GalettoEstimator(Estimator):
         self.transform = transform if settings["blur"] is BlurSource.FITTED else None  # DetectionTransform | None
 
     def raw_sigma(self, image: np.ndarray) -> np.ndarray:
-        """Unrefined σ map, px, (H, W) float32."""
+        """Unrefined σ map, px, (H, W) float32 of an (H, W, 3) RGB image (float [0, 1] or uint8, ≥ 32 px a side:
+        :func:`dmenet.galetto.blurmap.sigma_map`)."""
         from dmenet.galetto.blurmap import sigma_map
 
         s = self.settings
@@ -60,26 +64,38 @@ class GalettoEstimator(Estimator):
                          max_side=self.options.max_side, batch=s["batch"])
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """Maps of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too), at least 32 px (the window)
+        a side: σ (H, W) float32 in [0, :meth:`sigma_top`] px and the blur probability (H, W) float32 in [0, 1].
+        ValueError naming ``image`` for anything else (:func:`syndof.images.as_rgb_float`)."""
+        image = as_rgb_float(image, "image", min_side=PATCH)
+        top = self.sigma_top(image.shape)
         if not (sigma or probability):
-            return Estimate(sigma_max=SIGMA_MAX)
+            return Estimate(sigma_max=top)
         raw = self.raw_sigma(image)
         mode, blur_mode = self.settings["refine"], self.settings["refine_blur"]
-        s = self._refined(image, raw, mode) if sigma else None
+        s = self._refined(image, raw, mode, top) if sigma else None
         p = None
         if probability:
-            p = self.blur_from_sigma(s if s is not None and blur_mode is mode else self._refined(image, raw, blur_mode))
-        return Estimate(sigma=s, blur_probability=p, sigma_max=SIGMA_MAX)
+            p = self.blur_from_sigma(s if s is not None and blur_mode is mode
+                                     else self._refined(image, raw, blur_mode, top))
+        return Estimate(sigma=s, blur_probability=p, sigma_max=top)
+
+    def sigma_top(self, shape: tuple[int, ...]) -> float:
+        """The largest σ (px) for an (H, W, …) input: the classifier's 19 px at its working size, so 19 / scale px
+        at the input size when ``max_side`` shrinks the image by ``scale`` (resizing by s scales σ by s)."""
+        return SIGMA_MAX / long_side_scale(shape, self.options.max_side)
 
     @staticmethod
-    def _refined(image: np.ndarray, raw: np.ndarray, mode: Refine) -> np.ndarray:
-        """``raw`` σ (px) refined by the image (``mode``), clipped to [0, 19] px."""
+    def _refined(image: np.ndarray, raw: np.ndarray, mode: Refine, top: float = SIGMA_MAX) -> np.ndarray:
+        """``raw`` σ (px) refined by the image (``mode``), clipped to [0, ``top``] px."""
         from dmenet.galetto.refine import refine_map
 
-        return np.clip(refine_map(image, raw, mode), 0.0, SIGMA_MAX)
+        return np.clip(refine_map(image, raw, mode), 0.0, top)
 
     def blur_sigma(self, image: np.ndarray) -> np.ndarray:
-        """The σ map (px) the blur map is made from: refined by ``refine_blur``."""
-        return self._refined(image, self.raw_sigma(image), self.settings["refine_blur"])
+        """The σ map (px) the blur map is made from: refined by ``refine_blur`` (image as in :meth:`estimate`)."""
+        image = as_rgb_float(image, "image", min_side=PATCH)
+        return self._refined(image, self.raw_sigma(image), self.settings["refine_blur"], self.sigma_top(image.shape))
 
     def blur_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
         """(H, W) float32 [0, 1] blur map of a σ map (px): :func:`dmenet.galetto.detection.blur_map`."""
@@ -141,8 +157,11 @@ class RefinedEstimator(Estimator):
         self.gives_probability = base.gives_probability
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """The base method's maps of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too), refined with
+        the image as the guide: σ (H, W) float32 px (≥ 0), blur probability clipped to [0, 1]."""
         from dmenet.galetto.refine import refine_map
 
+        image = as_rgb_float(image, "image")  # one conversion: the base and the guide see the same [0, 1] image
         est = self.base.estimate(image, sigma=sigma, probability=probability)
         s = None if est.sigma is None else refine_map(image, est.sigma, self.mode)
         p = None if est.blur_probability is None else np.clip(refine_map(image, est.blur_probability, self.mode), 0, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,8 @@ class PeerEstimator(Estimator):
         self._text = text
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """Blur map (H, W) float32 in [0, 1] of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too),
+        at least 2×2 px; ValueError naming ``image`` otherwise (:func:`dmenet.peers._util.check_image`)."""
         blur = np.clip(self._fn(image), 0.0, 1.0).astype(np.float32) if probability else None
         return Estimate(sigma=None, blur_probability=blur)
 
@@ -28,16 +31,26 @@ class PeerEstimator(Estimator):
         return f"{self.name}: {self._text} (classical peer, relative blur map, 1 = blurred; no σ)"
 
 
-def _peer(name: str, text: str, options: MethodOptions) -> PeerEstimator:
+def _peer(name: str, text: str, options: MethodOptions, fn: Callable[[np.ndarray], np.ndarray] | None = None
+          ) -> PeerEstimator:
+    """The peer ``name`` (``fn``: its map function with the options bound; None = :data:`dmenet.peers.PEERS`' entry,
+    which runs at full size: ``describe`` says so when ``max_side`` is set)."""
     from dmenet.peers import PEERS
 
     if options.extra:
         raise ValueError(f"method {name} takes no method options, got {', '.join(k for k, _ in options.extra)}")
-    return PeerEstimator(name, PEERS[name], text)
+    if fn is None and options.max_side:
+        text += "; runs at full size (max_side does not apply)"
+    return PeerEstimator(name, fn or PEERS[name], text)
 
 
 def make_hifst(options: MethodOptions) -> PeerEstimator:
-    return _peer("hifst", "Golestaneh & Karam 2017 via PyPI blur_detector, 1 − sharpness", options)
+    """HiFST at a long side of at most ``options.max_side`` px (the map resized back; None = full size)."""
+    from dmenet.peers.hifst import hifst_blur_map
+
+    side = f"; long side ≤ {options.max_side} px, map resized back" if options.max_side else ""
+    return _peer("hifst", "Golestaneh & Karam 2017 via PyPI blur_detector, 1 − sharpness" + side, options,
+                 partial(hifst_blur_map, max_side=options.max_side))
 
 
 def make_zhuo_sim(options: MethodOptions) -> PeerEstimator:

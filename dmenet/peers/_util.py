@@ -6,24 +6,26 @@ import cv2
 import numpy as np
 import torch
 
+from syndof.images import as_rgb_float
 
-def check_image(image: np.ndarray) -> np.ndarray:
-    """Validate a peer input and return it as contiguous float32 RGB in [0, 1].
+MIN_SIDE = 2
+"""The smallest image side (px) a peer takes."""
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Validate a peer input and return it as a new contiguous (H, W, 3) float32 RGB array in [0, 1]
+    (:func:`syndof.images.as_rgb_float`).
 
     Args:
-        image: (H, W, 3) float RGB in [0, 1] (uint8 is accepted and scaled by 1/255).
+        image: (H, W, 3) RGB, float in [0, 1], uint8 (÷ 255) or uint16 (÷ 65535); gray (H, W) / (H, W, 1) and RGBA
+            are accepted too.
+        name: the argument named in the error.
 
     Raises:
-        ValueError: wrong shape or an image smaller than 2×2.
+        ValueError: naming ``name``: another shape or dtype, NaN / inf, a float image in 0…255, or an image smaller
+            than 2×2 px.
     """
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"peers expect an (H, W, 3) RGB image, got shape {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"image too small: {image.shape[1]}x{image.shape[0]} px")
-    if image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255.0
-    return np.ascontiguousarray(np.clip(image, 0.0, 1.0), dtype=np.float32)
+    return as_rgb_float(image, name, min_side=MIN_SIDE)
 
 
 RGB2GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)

@@ -1,0 +1,125 @@
+"""The images a registered method takes (galetto, dmenet_refined, distill_student, the classical peers): (H, W, 3) RGB
+float in [0, 1] or uint8 (gray, RGBA, tensors and lists too) give one result; float images in 0…255, NaN, other shapes
+and images too small for the method are one ValueError naming ``image`` (syndof.images.as_rgb_float). Also: galetto's
+σ bound under ``max_side`` and hifst's ``max_side``."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dmenet.methods import MethodOptions, make_method, parse_method
+
+METHODS = ("galetto", "galetto:refine=paper", "dmenet_refined:refine=paper", "distill_student", "lbp", "laplacian",
+           "hifst", "zhuo_sim")
+_MADE: dict = {}
+
+
+def _method(spec: str):
+    if spec not in _MADE:
+        _MADE[spec] = parse_method(spec).make()
+    return _MADE[spec]
+
+
+def _photo(h: int = 48, w: int = 64) -> np.ndarray:
+    """uint8 RGB: a blocky texture, its right half blurred by σ 3 px."""
+    tex = np.random.default_rng(0).random((h // 4, w // 4, 3)).astype(np.float32)
+    tex = cv2.resize(tex, (w, h), interpolation=cv2.INTER_NEAREST)
+    tex[:, w // 2:] = cv2.GaussianBlur(tex, (0, 0), 3.0)[:, w // 2:]
+    return np.round(tex * 255).astype(np.uint8)
+
+
+def _maps(est, image):
+    r = est.estimate(image)
+    return [m for m in (r.sigma, r.blur_probability) if m is not None]
+
+
+@pytest.mark.parametrize("spec", METHODS)
+def test_uint8_gives_the_float_result(spec):
+    est = _method(spec)
+    u8 = _photo()
+    for got, want in zip(_maps(est, u8), _maps(est, u8.astype(np.float32) / 255)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("spec", METHODS)
+def test_float_0_255_nan_and_bad_shapes_are_refused_naming_the_image(spec):
+    est = _method(spec)
+    u8 = _photo()
+    nan = u8.astype(np.float32) / 255
+    nan[5, 5, 1] = np.nan
+    for bad, words in ((u8.astype(np.float32), "float values up to"), (nan, "non-finite"),
+                       (np.ascontiguousarray(u8.transpose(2, 0, 1)), r"must be \(H, W, 3\) RGB"),
+                       (np.zeros((0, 0, 3), np.float32), "too small"), (u8 > 128, "unsupported dtype bool")):
+        with pytest.raises(ValueError, match=f"^image.*{words}"):
+            est.estimate(bad)
+
+
+@pytest.mark.parametrize("spec", ("galetto", "dmenet_refined:refine=paper", "distill_student", "lbp"))
+def test_gray_rgba_tensor_and_list_are_taken(spec):
+    est = _method(spec)
+    u8 = _photo()
+    gray = u8[..., 1]
+    rgba = np.concatenate([u8, np.full(u8.shape[:2] + (1,), 255, np.uint8)], 2)
+    for given, same in ((gray, np.repeat(gray[..., None], 3, 2)), (gray[..., None], np.repeat(gray[..., None], 3, 2)),
+                        (rgba, u8), (torch.from_numpy(u8), u8), ((u8.astype(np.float32) / 255).tolist(), u8)):
+        for got, want in zip(_maps(est, given), _maps(est, same)):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_read_only_image_gives_no_warning():
+    image = _photo().astype(np.float32) / 255
+    image.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _method("galetto").estimate(image)
+
+
+def test_too_small_images_name_the_minimum():
+    with pytest.raises(ValueError, match=r"^image is too small: 64x31 px \(at least 32 px a side\)"):
+        _method("galetto").estimate(_photo(31, 64))
+    _method("galetto").estimate(_photo(32, 32))
+    with pytest.raises(ValueError, match=r"^image is too small: 5x1 px \(at least 2 px a side\)"):
+        _method("lbp").estimate(_photo(4, 8)[:1, :5])
+    est = make_method("galetto", MethodOptions(max_side=64))
+    with pytest.raises(ValueError, match=r"^max_side 64: the 256x48 px image would be classified at 64x12 px"):
+        est.estimate(_photo(48, 256))
+
+
+class _Class19(torch.nn.Module):
+    """A "classifier" that always answers class 19 (σ 19 px at the size it runs at)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        out = torch.full((x.shape[0], 20), -10.0)
+        out[:, 19] = 10.0
+        return out
+
+
+def test_galetto_max_side_bounds_sigma_at_the_working_size():
+    """Shrinking by 1/2 doubles σ in input px: 19 px at the working size is 38 px, not clipped to 19."""
+    est = make_method("galetto", MethodOptions(max_side=64, extra=(("refine", "code"),)))
+    est.model = _Class19()
+    out = est.estimate(_photo(64, 128))
+    np.testing.assert_allclose(out.sigma, 38.0, rtol=1e-5)
+    assert out.sigma_max == 38.0 and est.sigma_top((64, 128)) == 38.0 and est.sigma_top((64, 64)) == 19.0
+
+
+def test_hifst_runs_at_max_side():
+    from dmenet.peers.hifst import hifst_blur_map
+
+    image = _photo(96, 128).astype(np.float32) / 255
+    small = make_method("hifst", MethodOptions(max_side=48))
+    got = small.estimate(image).blur_probability
+    np.testing.assert_array_equal(got, hifst_blur_map(image, max_side=48))
+    assert not np.array_equal(got, make_method("hifst").estimate(image).blur_probability)
+    assert "long side ≤ 48 px" in small.describe() and "≤" not in make_method("hifst").describe()
+    assert "runs at full size" in make_method("lbp", MethodOptions(max_side=48)).describe()
+    assert "full size" not in make_method("lbp").describe()
