@@ -23,6 +23,8 @@ from scipy.cluster.vq import kmeans2
 from skimage.color import rgb2lab
 from skimage.segmentation import slic
 
+from syndof.images import as_rgb_float
+
 NEAR_RANGE_MM = (500.0, 3000.0)
 """The nearest depth of a scene is drawn log-uniformly from this range (mm)."""
 
@@ -31,21 +33,6 @@ FAR_LIMIT_MM = 30000.0
 
 STRICT_DELTA_E = 2.0
 """Superpixels whose shared boundary has a mean colour step below this CIELAB ΔE are always merged (no edge)."""
-
-
-def _as_rgb_float(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image)
-    if img.dtype == np.uint8:
-        img = img.astype(np.float64) / 255.0
-    elif img.dtype == np.uint16:
-        img = img.astype(np.float64) / 65535.0
-    else:
-        img = img.astype(np.float64)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got {img.shape}")
-    return np.clip(img[..., :3], 0.0, 1.0)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
@@ -74,7 +61,7 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
     Returns:
         (H, W) int64 region labels 0 … R−1.
     """
-    img = _as_rgb_float(image)
+    img = as_rgb_float(image, dtype=np.float64)
     h, w = img.shape[:2]
     if n_superpixels is None:
         n_superpixels = int(np.clip(h * w // 200, 32, 1200))
@@ -175,7 +162,7 @@ def random_depth(image: np.ndarray, rng: np.random.Generator, *, near_mm: float 
     Returns:
         (H, W) float64 depth in mm, finite and positive, spanning exactly [near_mm, far_mm].
     """
-    img = _as_rgb_float(image)
+    img = as_rgb_float(image, dtype=np.float64)
     h, w = img.shape[:2]
     if near_mm is None:
         near_mm = float(np.exp(rng.uniform(np.log(NEAR_RANGE_MM[0]), np.log(NEAR_RANGE_MM[1]))))
