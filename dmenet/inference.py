@@ -373,9 +373,10 @@ RECIPE_OVERRIDE = "recipe override: "
 class Predictor:
     """A model and the recipe it runs: ``Predictor(model)`` uses ``model.recipe``.
 
-    Immutable in use: :meth:`override` returns a new Predictor on the same model. ``str(predictor)`` is the recipe's
-    two-line description (what happens to an image). ``precision`` (a key of :data:`PRECISIONS`) is how B computes,
-    an inference setting outside the recipe.
+    Immutable in use: :meth:`override` returns a new Predictor on the same model, and a call changes no state, so
+    one Predictor may serve several threads (each call takes torch's threads as they are set). ``str(predictor)`` is
+    the recipe's two-line description (what happens to an image). ``precision`` (:class:`Precision`) is how B
+    computes, an inference setting outside the recipe.
     """
 
     def __init__(self, model, recipe: Recipe | None = None, precision: Precision | str = Precision.FP32):
