@@ -62,10 +62,18 @@ def make_split(stems: list[str], held_out: list[str], n_val: int = DEFAULT_N_VAL
 
 
 def check_split(split: dict) -> None:
-    """Raise ValueError unless the subsets are present, sorted, duplicate-free and pairwise disjoint."""
+    """Raise ValueError unless ``split`` is a JSON object whose subsets are present, lists of lower-case string
+    stems, sorted, duplicate-free and pairwise disjoint, and ``val`` holds ``n_val`` stems."""
+    if not isinstance(split, dict):
+        raise ValueError(f"the file must hold a JSON object with {', '.join(SUBSETS)}, not a {type(split).__name__}")
     for name in SUBSETS:
         items = split.get(name)
-        if not isinstance(items, list) or items != sorted(set(items)):
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise ValueError(f"subset {name!r} must be a list of string stems")
+        upper = [s for s in items if s != s.lower()]
+        if upper:
+            raise ValueError(f"subset {name!r} must hold lower-case stems, got {upper[0]!r}")
+        if items != sorted(set(items)):
             raise ValueError(f"subset {name!r} must be a sorted list of unique stems")
     for i, a in enumerate(SUBSETS):
         for b in SUBSETS[i + 1:]:
@@ -80,7 +88,8 @@ def load_split(path: str | Path, subset: str) -> list[str]:
     """Sorted lower-case stems of ``subset`` (``train``, ``val`` or ``held_out``) of the split file ``path``.
 
     Raises:
-        InputError: unreadable file, an unknown subset, or a file that fails :func:`check_split` (names the file).
+        InputError: unreadable or non-JSON file, an unknown subset, or a file that fails :func:`check_split` (not an
+            object, non-string or upper-case stems, unsorted / repeated / shared stems): the message names the file.
     """
     import json
 

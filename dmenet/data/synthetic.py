@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,10 +29,15 @@ class SyntheticDataset:
 
     Args:
         root: folder with ``image/``, ``blur_map/`` and optionally ``dataset.json``.
-        stems: restrict to these stems (used for the train/validation split); None = all.
+        stems: restrict to these stems, in this order (used for the train/validation split); None = all, sorted.
+
+    ``max_coc`` (σ_max, px) is read from ``dataset.json`` (a finite number > 0; 29 when the file or key is absent).
 
     Raises:
-        InputError: missing sub-folders, no samples (the message names the folder), or stems that do not pair up.
+        InputError: missing sub-folders, no samples (the message names the folder), stems that do not pair up, or
+            a ``dataset.json`` that is not a JSON object or whose ``max_coc`` is not a finite number > 0 (the
+            message names dataset.json).
+        ValueError: ``stems`` names a stem twice.
     """
 
     def __init__(self, root: str | Path, stems: Sequence[str] | None = None):
@@ -56,6 +62,11 @@ class SyntheticDataset:
         self.max_coc = self._read_max_coc()
         all_stems = sorted(images)
         if stems is not None:
+            stems = list(stems)
+            repeated = sorted({s for s in stems if stems.count(s) > 1})
+            if repeated:
+                raise ValueError(f"stems: {_examples(repeated)} given more than once (a sample would be drawn twice "
+                                 "or land in both train and validation)")
             unknown = sorted(set(stems) - set(all_stems))
             if unknown:
                 raise io.InputError(self.root, f"unknown stems {_examples(unknown)}")
@@ -70,9 +81,14 @@ class SyntheticDataset:
             return float(units.DEFAULT_MAX_COC)
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            return float(meta.get("max_coc", units.DEFAULT_MAX_COC))
-        except (ValueError, AttributeError) as exc:
+        except (OSError, ValueError) as exc:
             raise io.InputError(meta_path, f"invalid dataset.json ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise io.InputError(meta_path, f"dataset.json must hold a JSON object, not {type(meta).__name__}")
+        value = meta.get("max_coc", units.DEFAULT_MAX_COC)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise io.InputError(meta_path, f"max_coc must be a finite number > 0 (σ_max in px), got {value!r}")
+        return float(value)
 
     def __len__(self) -> int:
         return len(self.stems)
@@ -94,10 +110,17 @@ class SyntheticDataset:
         return {"image": image, "sigma": sigma, "path": str(self.images[index])}
 
     def split(self, holdout: int) -> tuple["SyntheticDataset", "SyntheticDataset | None"]:
-        """(train, validation): the last ``holdout`` stems in sorted order are held out (None when 0)."""
+        """(train, validation): the last ``holdout`` stems in sorted order are held out (validation None when
+        ``holdout`` <= 0); train keeps this dataset's order, validation is sorted. The two never share a stem.
+
+        Raises:
+            InputError: ``holdout`` >= the number of samples (nothing left to train on).
+        """
         if holdout <= 0:
             return self, None
         if holdout >= len(self):
             raise io.InputError(self.root, f"cannot hold out {holdout} of {len(self)} samples for validation")
-        return (SyntheticDataset(self.root, self.stems[:-holdout]),
-                SyntheticDataset(self.root, self.stems[-holdout:]))
+        held = sorted(self.stems)[-holdout:]
+        held_set = set(held)
+        return (SyntheticDataset(self.root, [s for s in self.stems if s not in held_set]),
+                SyntheticDataset(self.root, held))

@@ -54,7 +54,14 @@ def resize(sample: Sample, size: tuple[int, int]) -> Sample:
 
 
 def resize_for_crop(sample: Sample, crop: int, max_min_side: int | None = None) -> Sample:
-    """Scale so the shorter side is at least ``crop`` (and at most ``max_min_side`` when given)."""
+    """Scale so the shorter side is at least ``crop`` (and at most ``max_min_side`` when given), aspect kept;
+    σ (px) is scaled with the image (:func:`resize`).
+
+    Raises:
+        ValueError: ``max_min_side`` smaller than ``crop`` (the crop would not fit).
+    """
+    if max_min_side is not None and max_min_side < crop:
+        raise ValueError(f"max_min_side ({max_min_side}) must be >= crop ({crop})")
     h, w = _geometry(sample)
     short = min(h, w)
     target = short
@@ -170,8 +177,15 @@ def random_reblur(sample: Sample, gen: torch.Generator, p: float, max_sigma: flo
 
 
 def center_crop(sample: Sample, crop: int) -> Sample:
-    """Deterministic central ``crop``×``crop`` window (validation)."""
+    """Deterministic central ``crop``×``crop`` window of every spatial entry (validation); the sample must be at
+    least ``crop`` px on both sides (odd margins: the extra pixel is left at the bottom / right).
+
+    Raises:
+        ValueError: the sample is smaller than the crop (as :func:`random_crop`).
+    """
     h, w = _geometry(sample)
+    if h < crop or w < crop:
+        raise ValueError(f"sample {sample.get('path', '')}: {w}x{h} px is smaller than the {crop} px crop")
     top, left = (h - crop) // 2, (w - crop) // 2
     out = dict(sample)
     for key in _SPATIAL:

@@ -16,7 +16,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from syndof import io
@@ -173,8 +172,12 @@ def list_image_samples(spec: BenchmarkSpec, root: str | os.PathLike) -> list[Sam
 def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:
     """Read a binary blur mask and normalise its polarity to the project convention (1 = blurred).
 
+    The file is decoded like :func:`syndof.io.read_image` (EXIF orientation of JPEG/TIFF/WebP files applied, so
+    the mask stays aligned with its photo). A one-channel mask is scaled by its dtype's range (uint8 / 255,
+    uint16 / 65535); a colour mask is read as RGB [0, 1] and its channels averaged (alpha dropped).
+
     Args:
-        path: 8-bit (or 16-bit) mask; RGB/RGBA masks are converted to luminance.
+        path: 8-bit or 16-bit mask (0 / full range, e.g. 0/255 or 0/65535), grey or RGB/RGBA.
         white_is_blurred: the dataset's polarity (CUHK: True; xu100, DUT: False).
         threshold: binarisation threshold on the [0, 1] value (``>=``).
 
@@ -182,14 +185,26 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
         (H, W) float32 in {0, 1}, 1 = blurred.
 
     Raises:
-        syndof.io.InputError: the file is missing or unreadable (the message names it).
+        syndof.io.InputError: the file is missing or unreadable, or it holds more than one value yet binarises
+            to a constant mask (e.g. a 0/1-valued 8-bit mask, or 0/255 stored as 16 bits): the message names it.
     """
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if Path(path).is_file() else None
-    if raw is not None and raw.ndim == 2 and raw.dtype == np.uint8:  # fast path: plain 8-bit masks (most sets)
-        gray = raw.astype(np.float32) / 255.0
+    raw = io._read_raw(path)  # missing / empty / undecodable: InputError naming the file; EXIF applied
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[..., 0]
+    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):  # plain grey masks (most sets): no colour conversion
+        full = 255 if raw.dtype == np.uint8 else 65535
+        gray = raw.astype(np.float32) / float(full)
+        lo, hi = int(raw.min()), int(raw.max())
+        kind = f"{raw.dtype} (full range 0..{full})"
     else:
         gray = io.read_image(path).mean(axis=2)
+        lo, hi = float(gray.min()), float(gray.max())
+        kind = "(scaled to [0, 1])"
     blurred = gray >= threshold
+    if lo != hi and (blurred.all() or not blurred.any()):
+        raise io.InputError(path, f"mask values {lo:g}..{hi:g} {kind} all lie on one side of the threshold "
+                                  f"{threshold:g} of the full range, so the mask would be constant: save masks "
+                                  "as 0/255 (8-bit) or 0/65535 (16-bit)")
     if not white_is_blurred:
         blurred = ~blurred
     return blurred.astype(np.float32)

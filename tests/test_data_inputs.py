@@ -1,0 +1,120 @@
+"""Bad data inputs get one clear error, never a silent wrong result (masks, crops, synthetic sets, split files)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from dmenet.data import splits
+from dmenet.data import transforms as T
+from dmenet.data.labelled import LabelledDataset
+from dmenet.data.synthetic import SyntheticDataset
+from dmenet.eval import benchmarks as B
+from syndof import io
+
+
+def _save_grey_jpeg(path, array, orientation):
+    pil = Image.fromarray(array, mode="L")
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    pil.save(path, quality=100, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_read_mask_applies_exif_orientation_like_read_image(tmp_path, orientation):
+    mask = np.zeros((40, 60), np.uint8)
+    mask[:, :20] = 255  # blurred left third, stored unrotated
+    _save_grey_jpeg(tmp_path / "m.jpg", mask, orientation)
+    got = B.read_mask(tmp_path / "m.jpg")
+    want = io.read_image(tmp_path / "m.jpg").mean(axis=2) >= 0.5
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+    if orientation == 3:
+        assert got[:, -20:].all() and not got[:, :40].any()  # rotated 180°
+    else:
+        assert got.shape == (60, 40)
+
+
+def test_labelled_dataset_loads_exif_rotated_mask(tmp_path):
+    (tmp_path / "image").mkdir()
+    (tmp_path / "gt").mkdir()
+    photo = Image.fromarray(np.full((40, 60, 3), 128, np.uint8))
+    exif = photo.getexif()
+    exif[0x0112] = 6
+    photo.save(tmp_path / "image" / "a.jpg", exif=exif.tobytes())
+    mask = np.zeros((40, 60), np.uint8)
+    mask[:, :20] = 255
+    _save_grey_jpeg(tmp_path / "gt" / "a.jpg", mask, 6)
+    sample = LabelledDataset(tmp_path).load(0)
+    assert sample["mask"].shape == sample["image"].shape[:2] == (60, 40)
+
+
+def test_read_mask_scales_by_dtype_and_refuses_masks_that_binarise_to_a_constant(tmp_path):
+    m = np.zeros((8, 8), np.uint8)
+    m[:, 4:] = 1  # 0/1 mask: would be all sharp
+    cv2.imwrite(str(tmp_path / "01.png"), m)
+    with pytest.raises(io.InputError, match=r"01\.png.*values 0\.\.1.*save masks as 0/255"):
+        B.read_mask(tmp_path / "01.png")
+    m16 = (m.astype(np.uint16) * 255)  # 0/255 stored as 16 bits
+    cv2.imwrite(str(tmp_path / "u16_255.png"), m16)
+    with pytest.raises(io.InputError, match=r"u16_255\.png"):
+        B.read_mask(tmp_path / "u16_255.png")
+    cv2.imwrite(str(tmp_path / "u16.png"), m.astype(np.uint16) * 65535)  # a proper 16-bit mask
+    np.testing.assert_array_equal(B.read_mask(tmp_path / "u16.png"), m.astype(np.float32))
+    cv2.imwrite(str(tmp_path / "flat.png"), np.zeros((8, 8), np.uint8))  # constant file: an all-sharp mask is valid
+    assert not B.read_mask(tmp_path / "flat.png").any()
+
+
+def test_center_crop_and_augment_refuse_a_crop_larger_than_the_sample():
+    with pytest.raises(ValueError, match="smaller than the 100 px crop"):
+        T.center_crop({"image": np.zeros((40, 60, 3), np.float32)}, 100)
+    sample = {"image": np.zeros((64, 64, 3), np.float32), "sigma": np.zeros((64, 64), np.float32)}
+    with pytest.raises(ValueError, match="max_min_side"):
+        T.augment(sample, 64, None, max_min_side=32)
+    out = T.center_crop({"image": np.zeros((40, 60, 3), np.float32)}, 40)
+    assert out["image"].shape == (40, 40, 3)
+
+
+def _synthetic(root, stems, meta=None):
+    (root / "image").mkdir(parents=True)
+    (root / "blur_map").mkdir()
+    for s in stems:
+        cv2.imwrite(str(root / "image" / f"{s}.png"), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(root / "blur_map" / f"{s}.png"), np.zeros((8, 8), np.uint16))
+    if meta is not None:
+        (root / "dataset.json").write_text(meta)
+    return root
+
+
+def test_synthetic_split_holds_out_last_sorted_stems_and_refuses_duplicates(tmp_path):
+    root = _synthetic(tmp_path / "d", ["a", "b", "c"])
+    with pytest.raises(ValueError, match="stems"):
+        SyntheticDataset(root, stems=["a", "b", "a"])
+    train, val = SyntheticDataset(root, stems=["c", "a", "b"]).split(1)
+    assert val.stems == ["c"] and train.stems == ["a", "b"]
+    assert not set(train.stems) & set(val.stems)
+
+
+@pytest.mark.parametrize("meta", ['{"max_coc": null}', '{"max_coc": 0}', '{"max_coc": NaN}', '{"max_coc": -3}',
+                                  '{"max_coc": "29"}', "[29]"])
+def test_synthetic_refuses_bad_max_coc(tmp_path, meta):
+    root = _synthetic(tmp_path / "d", ["a"], meta)
+    with pytest.raises(io.InputError, match="dataset.json"):
+        SyntheticDataset(root)
+
+
+def test_synthetic_reads_valid_max_coc(tmp_path):
+    assert SyntheticDataset(_synthetic(tmp_path / "d", ["a"], '{"max_coc": 12.5}')).max_coc == 12.5
+    assert SyntheticDataset(_synthetic(tmp_path / "e", ["a"], "{}")).max_coc == 29.0
+
+
+@pytest.mark.parametrize("content", [[1, 2], {"train": [1, "a"], "val": [], "held_out": [], "n_val": 0},
+                                     {"train": ["A"], "val": [], "held_out": [], "n_val": 0}])
+def test_load_split_refuses_bad_content(tmp_path, content):
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(io.InputError, match="split.json"):
+        splits.load_split(path, "train")
