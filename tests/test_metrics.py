@@ -92,10 +92,12 @@ def test_hifst_pr_by_hand_and_tp0_images_add_zero():
     assert (p[128], r[128]) == pytest.approx((1.0, 0.5)) and (p[255], r[255]) == pytest.approx((1.0, 0.5))
     acc = dbd.DBDAccumulator()
     acc.add("a", PRED, GT_A)
-    acc.add("none", PRED, np.zeros((2, 2), bool))  # TP = 0 everywhere: adds 0, still counts as an image
+    acc.add("low", PRED, np.array([[0, 0], [0, 1]], bool))  # its blurred pixel scores 0: TP = 0 for T >= 1
     _, mp, mr = acc.pr_curve()
-    assert (mp[0], mr[0]) == pytest.approx((0.25, 0.5))
-    assert (mp[200], mr[200]) == pytest.approx((0.5, 0.25))
+    assert (mp[0], mr[0]) == pytest.approx((0.375, 1.0))
+    assert (mp[200], mr[200]) == pytest.approx((0.5, 0.25))  # TP = 0 adds 0 to P and R, still counts as an image
+    acc.add("none", PRED, np.zeros((2, 2), bool))  # an all-sharp GT has no P / R: left out of the curve
+    assert np.array_equal(acc.pr_curve()[1], mp) and acc.summary()["f_skipped_all_sharp"] == 1
 
 
 def test_sharpness_maps_are_inverted():

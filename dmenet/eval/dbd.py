@@ -26,6 +26,11 @@ class Resolution(Choice):
 
 RESOLUTIONS = choices(Resolution)
 EVAL_SIZE_320 = (320, 320)
+RANGE_TOLERANCE = 1e-6
+"""A prediction may pass [0, 1] by this much (float rounding; clipped); further out it is refused."""
+ASPECT_TOLERANCE = 0.05
+"""Largest relative difference between the prediction's and the GT's aspect ratio h/w (resizing to the GT size
+absorbs rounding and ×16 crops; a transposed or foreign map is refused)."""
 
 
 def resize_map(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -65,12 +70,19 @@ class DBDAccumulator:
         resolution: :class:`Resolution` (its value ``"native"`` or ``"320"`` is parsed on construction).
         adaptive_factors: factors c of the adaptive threshold ``min(1, c·mean)``; the first is the headline one.
         fixed_threshold: D-DFFNet's fixed threshold (0.5).
+        beta2: β² of the F-measure (0.3).
+        square_input: predictions are maps of images resized to N×N (``evaluate --input-size``): their aspect
+            ratio is checked against 1, not the GT's.
+
+    Images whose GT has no blurred pixel count for MAE, the accuracies and the pooled IoU only; F-measure, PR and
+    adaptive means are over the other images (docs/evaluation.md §12: an all-sharp mask has no Fmax).
     """
 
     resolution: Resolution | str = Resolution.NATIVE
     adaptive_factors: tuple[float, ...] = (1.5, 2.0)
     fixed_threshold: float = 0.5
     beta2: float = M.BETA2
+    square_input: bool = False
     rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -83,12 +95,44 @@ class DBDAccumulator:
         self._pr_r = np.zeros(len(M.PR_THRESHOLDS))
         self._inter = 0
         self._union = 0
+        self._n_f = 0  # images with a blurred GT pixel: those in the F-measure / PR means
+
+    def check_pair(self, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pred clipped to [0, 1], GT as {0, 1} float32) after checking them; ValueError naming the problem: a map
+        that is not 2-D (e.g. an H×W×3 image), a prediction holding NaN / inf or outside [0, 1] by more than
+        ``RANGE_TOLERANCE`` (a 0–255 or σ-px map), a GT that is not binary (:func:`metrics.binary_gt`), or a
+        prediction whose aspect ratio h/w differs from the GT's (from 1 when ``square_input``) by more than
+        ``ASPECT_TOLERANCE`` (relative; e.g. a transposed map)."""
+        pred = M.check_finite_map(pred)
+        gt = np.asarray(gt)
+        if gt.ndim != 2:
+            raise ValueError(f"GT must be a 2-D (H, W) mask, got shape {gt.shape}")
+        gt = M.binary_gt(gt).astype(np.float32)
+        lo, hi = float(pred.min()), float(pred.max())
+        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            raise ValueError(f"prediction must be a blur map in [0, 1], got values in [{lo:g}, {hi:g}] (a 0-255 or "
+                             "sigma-px map? divide it to [0, 1] first)")
+        if min(pred.shape) == 0 or min(gt.shape) == 0:
+            raise ValueError(f"empty map: prediction {pred.shape}, GT {gt.shape}")
+        want = 1.0 if self.square_input else gt.shape[0] / gt.shape[1]
+        have = pred.shape[0] / pred.shape[1]
+        if abs(have / want - 1.0) > ASPECT_TOLERANCE:
+            raise ValueError(f"prediction {pred.shape[0]}x{pred.shape[1]} (HxW) does not have the aspect ratio of "
+                             + ("a square --input-size map" if self.square_input else
+                                f"its GT {gt.shape[0]}x{gt.shape[1]}") + " (transposed, or a crop of another image?)")
+        return np.clip(pred, 0.0, 1.0), gt
 
     def add(self, stem: str, pred: np.ndarray, gt: np.ndarray) -> dict:
-        """Score one image. ``pred``: (h, w) float [0, 1], 1 = blurred; ``gt``: (H, W) binary, 1 = blurred.
+        """Score one image. ``pred``: (h, w) float in [0, 1], 1 = blurred, same aspect ratio as the GT (any size;
+        square when ``square_input``); ``gt``: (H, W) binary (bool or {0, 1}), 1 = blurred. Bad input is a
+        ValueError (:meth:`check_pair`).
 
         Maps holding 8-bit levels take the histogram path (:class:`metrics.LevelCounts`), others the per-pixel one.
+        An all-sharp GT (no blurred pixel) has no precision / recall: the image counts for MAE, accuracy and the
+        pooled IoU, its F-measure / PR numbers are NaN in its row and left out of those means
+        (``f_skipped_all_sharp`` in the summary).
         """
+        pred, gt = self.check_pair(pred, gt)
         pred_e, gt_e = prepare_pair(pred, gt, self.resolution)
         levels = M.LevelCounts.from_map(pred_e, gt_e)
         if levels is not None:
@@ -96,17 +140,23 @@ class DBDAccumulator:
         else:
             scores = self._scores_pixels(pred_e, gt_e, pred)
         p, r, f, pr_p, pr_r, (inter, union) = scores.pop("_curves")
-        self._f_sum += f
-        self._p_sum += p
-        self._r_sum += r
-        self._pr_p += pr_p
-        self._pr_r += pr_r
         self._inter += inter
         self._union += union
+        all_sharp = not gt_e.any()
+        if not all_sharp:
+            self._n_f += 1
+            self._f_sum += f
+            self._p_sum += p
+            self._r_sum += r
+            self._pr_p += pr_p
+            self._pr_r += pr_r
         k = int(np.argmax(f))
         row = {"stem": stem, "mae": scores.pop("mae"), "fmax": float(f[k]),
                "fmax_threshold": float(M.FMAX_THRESHOLDS[k])}
         row.update(scores)
+        if all_sharp:  # no blurred pixel: precision / recall / F are undefined, not 0
+            for key in ("fmax", "fmax_threshold", *self._f_keys()):
+                row[key] = float("nan")
         row["iou"] = inter / union if union else 0.0
         row["gt_blur_fraction"] = float(gt_e.mean())
         self.rows.append(row)
@@ -139,23 +189,35 @@ class DBDAccumulator:
         out["_curves"] = (*lv.f_curve(self.beta2), *pr, lv.iou_counts(self.fixed_threshold))
         return out
 
+    def _f_keys(self) -> list[str]:
+        """Per-image row keys that need a blurred GT pixel (undefined for an all-sharp GT)."""
+        t = f"{self.fixed_threshold:g}"
+        return [f"f_at_{t}", f"precision_at_{t}", f"recall_at_{t}",
+                *(f"adaptive_f_{c:g}" for c in self.adaptive_factors)]
+
     def _mean(self, key: str) -> float:
-        return float(np.mean([row[key] for row in self.rows]))
+        values = [row[key] for row in self.rows if not np.isnan(row[key])]
+        return float(np.mean(values)) if values else float("nan")
 
     def pr_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """HiFST-protocol PR curve: (thresholds 0..255, mean precision, mean recall)."""
-        n = max(len(self.rows), 1)
+        """HiFST-protocol PR curve: (thresholds 0..255, mean precision, mean recall) over the images with a blurred
+        GT pixel."""
+        n = max(self._n_f, 1)
         return M.PR_THRESHOLDS.copy(), self._pr_p / n, self._pr_r / n
 
     def f_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Image-averaged (thresholds i/255, P, R, F) of the 255-threshold sweep."""
-        n = max(len(self.rows), 1)
+        """Image-averaged (thresholds i/255, P, R, F) of the 255-threshold sweep over the images with a blurred GT
+        pixel."""
+        n = max(self._n_f, 1)
         return M.FMAX_THRESHOLDS.copy(), self._p_sum / n, self._r_sum / n, self._f_sum / n
 
     def summary(self) -> dict:
         """Set-level numbers; every key names its protocol (see ``protocol()`` for the tags)."""
         if not self.rows:
             raise ValueError("no images were scored")
+        if not self._n_f:
+            raise ValueError(f"every one of the {len(self.rows)} GT masks is all sharp (no blurred pixel): "
+                             "F-measure and PR are undefined")
         thr, _, _, f_mean = self.f_curve()
         _, pr_p, pr_r = self.pr_curve()
         k = int(np.argmax(f_mean))
@@ -174,6 +236,8 @@ class DBDAccumulator:
             "dmenet_accuracy": self._mean("dmenet_accuracy"),
             "best_threshold_accuracy": self._mean("best_threshold_accuracy"),
         }
+        if self._n_f < len(self.rows):  # key only when it happens (reports without all-sharp masks are unchanged)
+            out["f_skipped_all_sharp"] = len(self.rows) - self._n_f
         for c in self.adaptive_factors:
             out[f"adaptive_f_{c:g}"] = self._mean(f"adaptive_f_{c:g}")
         return out

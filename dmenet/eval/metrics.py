@@ -4,7 +4,8 @@ Conventions for every function here:
 
 * ``pred``: (H, W) float map in [0, 1] with the **project polarity, 1 = blurred** (sharpness maps are inverted by
   the caller, :func:`to_blur_polarity`).
-* ``gt``: (H, W) binary mask (bool or {0, 1}), 1 = blurred, same size as ``pred``.
+* ``gt``: (H, W) binary mask (bool or {0, 1}), 1 = blurred, same size as ``pred``; other values (a raw 0–255 mask)
+  are a ValueError (:func:`binary_gt`), as is a prediction holding NaN / inf or that is not 2-D.
 * A pixel is *positive* at threshold T when ``pred >= T`` (the rule of MLDBD ``Fmeasure_calu.m``, SG ``eval.py``,
   HiFST ``PRDataComputation.m``), except the pooled IoU, which binarises at ``> 0.5`` as D-DFFNet ``test_iou1.py``.
 * Precision with nothing detected and recall with nothing to find are 0 (sklearn's ``zero_division=0``);
@@ -48,12 +49,38 @@ def f_measure(precision, recall, beta2: float = BETA2):
     return f if f.ndim else float(f)
 
 
-def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pred = np.asarray(pred)
+def binary_gt(gt: np.ndarray) -> np.ndarray:
+    """The GT mask as bool (1 = blurred). ValueError unless it is bool or holds only 0 and 1: a raw 8-bit mask
+    (0–255) is refused rather than binarised at ``!= 0``; binarise it as the docs do (value/255 >= 0.5,
+    :func:`dmenet.eval.benchmarks.read_mask`)."""
     gt = np.asarray(gt)
-    if pred.shape != gt.shape or pred.ndim != 2:
+    if gt.dtype == bool:
+        return gt
+    if not np.all((gt == 0) | (gt == 1)):
+        lo, hi = (float(np.nanmin(gt)), float(np.nanmax(gt))) if gt.size and np.isfinite(gt).any() else (0.0, 0.0)
+        raise ValueError(f"GT must be a binary mask (bool or 0/1, 1 = blurred), got values in [{lo:g}, {hi:g}]; "
+                         "binarise an 8-bit mask first (value/255 >= 0.5, as benchmarks.read_mask does)")
+    return gt.astype(bool)
+
+
+def check_finite_map(pred: np.ndarray, what: str = "prediction") -> np.ndarray:
+    """``pred`` as an array; ValueError when it is not 2-D or holds NaN / inf (a mean over it would be NaN)."""
+    pred = np.asarray(pred)
+    if pred.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D (H, W) map, got shape {pred.shape}"
+                         + (" (a colour image? give one channel)" if pred.ndim == 3 else ""))
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"{what} holds {int(np.count_nonzero(~np.isfinite(pred)))} non-finite value(s) (NaN / inf)")
+    return pred
+
+
+def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pred, bool GT) after checking: both 2-D of the same size, pred finite, GT binary (:func:`binary_gt`)."""
+    pred = check_finite_map(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape or gt.ndim != 2:
         raise ValueError(f"prediction {pred.shape} and GT {gt.shape} must be 2-D maps of the same size")
-    return pred, gt.astype(bool)
+    return pred, binary_gt(gt)
 
 
 def threshold_counts(
@@ -208,13 +235,14 @@ def hifst_pr(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Args:
         pred: (h, w) blur map (1 = blurred), any size.
-        gt: (H, W) binary GT (the script takes any non-zero 8-bit value as blurred).
+        gt: (H, W) binary GT, bool or {0, 1} (ValueError otherwise; the script takes any non-zero 8-bit value as
+            blurred, the project binarises files at value/255 >= 0.5 on reading).
 
     Returns:
         (P, R), each (256,) float64, for thresholds 0..255.
     """
-    gt = np.asarray(gt).astype(bool)
-    score = _snap(imresize_bicubic(mat2gray(pred) * 255.0, gt.shape), 1e-4)
+    gt = binary_gt(gt)
+    score = _snap(imresize_bicubic(mat2gray(check_finite_map(pred)) * 255.0, gt.shape), 1e-4)
     tp, det, n_gt = threshold_counts(score, gt, PR_THRESHOLDS)
     p, r = precision_recall(tp, det, n_gt)
     return p, r
@@ -241,7 +269,7 @@ class LevelCounts:
     """
 
     def __init__(self, codes: np.ndarray, gt: np.ndarray):
-        gt = np.asarray(gt).astype(bool).ravel()
+        gt = binary_gt(gt).ravel()
         codes = codes.ravel()
         self.n_all = np.bincount(codes, minlength=256).astype(np.int64)
         self.n_pos = np.bincount(codes[gt], minlength=256).astype(np.int64)
@@ -254,8 +282,9 @@ class LevelCounts:
 
     @staticmethod
     def from_map(pred: np.ndarray, gt: np.ndarray, tolerance: float = 1e-3) -> "LevelCounts | None":
-        """Build from a [0, 1] map if every pixel is within ``tolerance``/255 of a level ``k/255``, else None."""
-        q = np.asarray(pred, dtype=np.float32) * np.float32(255.0)
+        """Build from a [0, 1] map if every pixel is within ``tolerance``/255 of a level ``k/255``, else None.
+        ValueError when ``pred`` is not 2-D or holds NaN / inf."""
+        q = check_finite_map(pred).astype(np.float32) * np.float32(255.0)
         codes = np.rint(q)
         if codes.min() < 0 or codes.max() > 255 or np.abs(q - codes).max() > tolerance:
             return None

@@ -8,8 +8,9 @@ the CSV files themselves. Rows are paired by ``stem``; both must hold the same s
 missing), each stem once, with finite values; folders whose ``metrics.json`` name different benchmarks are refused.
 Every input is checked before anything is printed. For each candidate it prints the means, the mean difference
 Δ = candidate − base, its 95 % percentile bootstrap interval over images (``--resamples`` resampled image sets
-drawn by ``numpy.random.default_rng(seed)``, the same sets for every candidate), and on how many images the
-candidate is better (``--higher-is-better`` for metrics such as Fmax; lower is better by default, as for MAE).
+drawn by ``numpy.random.default_rng(seed)``, the same sets for every candidate; with one image the interval is
+undefined and printed as such), and on how many images the candidate is better (``--higher-is-better`` for metrics
+such as Fmax; lower is better by default, as for MAE).
 This is the test the project's rules name ("paired bootstrap, 10,000 resamples, seed 0"): rule g16's stage 1
 reproduces to four decimals (``tests/test_evaluate.py``).
 """
@@ -41,17 +42,40 @@ class Paired:
     n: int
 
 
+MIN_IMAGES = 2
+"""A bootstrap interval needs at least this many images (one image resamples to itself: a zero-width interval)."""
+
+
 def bootstrap_indices(n: int, resamples: int = 10_000, seed: int = 0) -> np.ndarray:
-    """(resamples, n) image indices drawn with replacement: the resampled sets every comparison shares."""
+    """(resamples, n) image indices drawn with replacement: the resampled sets every comparison shares. ValueError
+    for n < 2 (no interval) or resamples < 1."""
+    if n < MIN_IMAGES:
+        raise ValueError(f"a bootstrap interval needs at least {MIN_IMAGES} images, got {n}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
     return np.random.default_rng(seed).integers(0, n, (resamples, n))
 
 
 def paired_bootstrap(base: np.ndarray, candidate: np.ndarray, indices: np.ndarray,
                      higher_is_better: bool = False) -> Paired:
-    """Compare per-image values of the same images (same order). ``indices``: :func:`bootstrap_indices`."""
+    """Compare per-image values of the same images (same order): two (n,) finite arrays, n >= 2. ``indices``: the
+    (resamples, n) integer array of :func:`bootstrap_indices` for this n, values in [0, n). ValueError naming the
+    problem otherwise (n = 1 would give a zero-width interval; indices for another n would resample a subset)."""
     base, candidate = np.asarray(base, np.float64), np.asarray(candidate, np.float64)
     if base.shape != candidate.shape or base.ndim != 1 or not len(base):
         raise ValueError(f"paired values need two equal-length 1-D arrays, got {base.shape} and {candidate.shape}")
+    n = len(base)
+    if n < MIN_IMAGES:
+        raise ValueError(f"a bootstrap interval needs at least {MIN_IMAGES} images, got {n}")
+    if not (np.all(np.isfinite(base)) and np.all(np.isfinite(candidate))):
+        raise ValueError("paired values must be finite (NaN / inf found)")
+    indices = np.asarray(indices)
+    if indices.ndim != 2 or indices.shape[1] != n or not indices.shape[0]:
+        raise ValueError(f"indices must be (resamples, {n}) for {n} images (bootstrap_indices({n}, ...)), "
+                         f"got shape {indices.shape}")
+    if not np.issubdtype(indices.dtype, np.integer) or indices.min() < 0 or indices.max() >= n:
+        raise ValueError(f"indices must be integers in [0, {n}), got {indices.dtype} in "
+                         f"[{indices.min()}, {indices.max()}]")
     diff = candidate - base
     boots = diff[indices].mean(axis=1)
     better = int(np.sum(diff > 0) if higher_is_better else np.sum(diff < 0))
@@ -137,6 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         odd = sorted(set(stems) ^ set(cand))
         if odd:
             raise InputError(path, f"{len(odd)} stem(s) not in both evaluations, e.g. {odd[0]}")
+    if len(stems) < MIN_IMAGES:  # one image: the difference, but no interval (it would have zero width)
+        print(f"{a.metric}: candidate − base over {len(stems)} image; no bootstrap interval (needs at least "
+              f"{MIN_IMAGES} images); base {a.base}: {base[stems[0]]:.4f}")
+        for path, cand in candidates:
+            delta = cand[stems[0]] - base[stems[0]]
+            better = delta > 0 if a.higher_is_better else delta < 0
+            print(f"{path}: {cand[stems[0]]:.4f}, Δ {delta:+.4f} [interval undefined], better on {int(better)} of 1")
+        return 0
     indices = bootstrap_indices(len(stems), a.resamples, a.seed)
     print(f"{a.metric}: candidate − base over {len(stems)} images, 95 % bootstrap interval ({a.resamples} resamples, "
           f"seed {a.seed}); base {a.base}: {np.mean([base[s] for s in stems]):.4f}")

@@ -61,6 +61,8 @@ class ProtocolOptions:
         rtf_noise: RTF noise level (:class:`dmenet.eval.rtf.NoiseLevel`).
         sigma_mapping: how a [0, 1] map becomes σ px for RTF (:class:`dmenet.eval.rtf.SigmaMapping`); for SYNDOF,
             ``"sigma"`` reads saved maps as σ px.
+        input_size: N when the images were resized to N×N before the method (``--input-size``; DBD only: the
+            maps are square and their aspect ratio is checked against 1), else None.
 
     The choices may be given as their string values; they are parsed to members on construction (ValueError naming
     the option otherwise).
@@ -70,6 +72,7 @@ class ProtocolOptions:
     adaptive_factor: float = 1.5
     rtf_noise: rtf.NoiseLevel | str = rtf.NoiseLevel.FREE
     sigma_mapping: rtf.SigmaMapping | str = rtf.SigmaMapping.PROJECT
+    input_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.resolution is not None:
@@ -79,11 +82,14 @@ class ProtocolOptions:
                                                                 "sigma mapping"))
 
 
-def checked_blur_map(sample: B.Sample, pred: np.ndarray) -> np.ndarray:
-    """A [0, 1] blur map clipped to the range (rounding up to 1e-6 past it allowed); InputError naming the sample's
-    file when it is further outside (a σ map or a 0–255 map given as a blur map)."""
-    if pred.min() < -1e-6 or pred.max() > 1 + 1e-6:
-        raise io.InputError(sample.path, "blur map outside [0, 1]")
+def checked_blur_map(sample: B.Sample, pred: np.ndarray, what: str = "blur map") -> np.ndarray:
+    """A [0, 1] map (blur map, or a label σ/σ_max when ``what`` says so) clipped to the range (rounding up to 1e-6
+    past it allowed); InputError naming the sample's file when it is further outside (a σ-px map or a 0–255 map
+    given as a [0, 1] map)."""
+    lo, hi = float(pred.min()), float(pred.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise io.InputError(sample.path, f"{what} outside [0, 1] (values {lo:g} to {hi:g}: a 0-255 or sigma-px map? "
+                                         "saved sigma maps need --sigma-mapping sigma)")
     return np.clip(pred, 0, 1)
 
 
@@ -156,14 +162,18 @@ class DBDProtocol(Protocol):
         super().__init__(*args, **kwargs)
         c = self.options.adaptive_factor
         self.acc = dbd.DBDAccumulator(resolution=self.options.resolution or self.spec.default_resolution,
-                                      adaptive_factors=(c,) + tuple(x for x in (1.5, 2.0) if x != c))
+                                      adaptive_factors=(c,) + tuple(x for x in (1.5, 2.0) if x != c),
+                                      square_input=self.options.input_size is not None)
         self.gt_blurred, self.gt_pixels = 0, 0  # share of GT pixels read as blurred (polarity check)
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
         return B.read_mask(sample.gt, white_is_blurred=bool(self.spec.white_is_blurred))
 
     def score(self, sample, pred, gt):
-        self.acc.add(sample.stem, checked_blur_map(sample, pred), gt)
+        try:
+            self.acc.add(sample.stem, checked_blur_map(sample, pred), gt)
+        except ValueError as exc:  # shape / aspect / GT problems: name the file
+            raise io.InputError(sample.path, str(exc)) from exc
         self.gt_blurred += int(np.count_nonzero(gt))
         self.gt_pixels += gt.size
         return gt, pred
@@ -241,8 +251,14 @@ class RTFProtocol(_RegressionProtocol):
         return rtf.load_rtf_gt(sample.gt, self.table)
 
     def score(self, sample, pred, gt):
+        if self.mapping is not rtf.SigmaMapping.SIGMA:  # a label / output o in [0, 1], not σ px or 0-255
+            pred = checked_blur_map(sample, pred, f"{self.map_kind.value} map")
         sigma = rtf.prediction_to_sigma(pred, self.mapping)
-        self.acc.add(sample.stem, *rtf.rtf_errors(sigma, gt))
+        try:
+            errors = rtf.rtf_errors(sigma, gt)
+        except ValueError as exc:
+            raise io.InputError(sample.path, str(exc)) from exc
+        self.acc.add(sample.stem, *errors)
         return rtf.normalise_sigma(gt), rtf.normalise_sigma(sigma)
 
     def tags(self) -> dict:
@@ -269,9 +285,16 @@ class SyndofProtocol(_RegressionProtocol):
         return syndof_test.load_label(sample.gt, self.root, self.gt_kind)
 
     def score(self, sample, pred, gt):
-        label = units.sigma_to_label(pred, self.max_coc) if self.pred_is_sigma else pred
+        if self.pred_is_sigma:
+            label = units.sigma_to_label(pred, self.max_coc)
+        else:  # a label σ/σ_max in [0, 1], not σ px or 0-255
+            label = checked_blur_map(sample, pred, f"{self.map_kind.value} map")
         self.gt_all_binary = self.gt_all_binary and bool(np.all((gt == 0) | (gt == 1)))
-        self.acc.add(sample.stem, *syndof_test.label_errors(label, gt))
+        try:
+            errors = syndof_test.label_errors(label, gt)
+        except ValueError as exc:
+            raise io.InputError(sample.path, str(exc)) from exc
+        self.acc.add(sample.stem, *errors)
         return gt, label
 
     def warnings(self) -> list[str]:

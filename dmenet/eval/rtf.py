@@ -3,7 +3,8 @@
 GT ``blurMap`` holds a disk-PSF radius in px; each pixel becomes the Gaussian σ of the nearest radius of D'Andrès'
 ``convertion.mat`` table (:func:`syndof.units.disk_radius_to_sigma`). Predictions become σ px by a selectable
 mapping, both are clipped to [0, 3.275], divided by 3.275 (scores are in normalised units, not px), cropped to the
-common top-left size, and per-image MSE / MAE are averaged over the images.
+common top-left size (sizes must agree to < 16 px per side, the network's ×16 crop: a map of another size is refused),
+and per-image MSE / MAE are averaged over the images.
 
 Two folder layouts are read (:func:`list_rtf`):
 
@@ -187,11 +188,34 @@ def normalise_sigma(sigma: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(sigma, dtype=np.float64), 0.0, RTF_SIGMA_MAX) / RTF_SIGMA_MAX
 
 
+MAX_CROP = 16
+"""Map and GT may differ by less than this many px per side (the network's crop to a multiple of 16); the common
+top-left size is scored. A larger difference is a map of another size (σ would need rescaling): refused."""
+
+
+def common_crop(pred: np.ndarray, gt: np.ndarray, what: str = "map") -> tuple[np.ndarray, np.ndarray]:
+    """Both (H, W) maps cropped to their common top-left size. ValueError when either is not 2-D, the prediction
+    holds NaN / inf, or a side differs by ``MAX_CROP`` px or more (a resized map: cropping it compares a corner)."""
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.ndim != 2 or gt.ndim != 2:
+        raise ValueError(f"{what} {pred.shape} and GT {gt.shape} must both be 2-D (H, W) maps")
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"{what} holds NaN / inf")
+    dh, dw = abs(pred.shape[0] - gt.shape[0]), abs(pred.shape[1] - gt.shape[1])
+    if max(dh, dw) >= MAX_CROP:
+        raise ValueError(f"{what} is {pred.shape[1]}x{pred.shape[0]} but its GT {gt.shape[1]}x{gt.shape[0]}: "
+                         f"only a crop of < {MAX_CROP} px per side (the network's x16 crop) is absorbed; a map of "
+                         "another size would compare a corner with unrescaled sigma")
+    h, w = min(pred.shape[0], gt.shape[0]), min(pred.shape[1], gt.shape[1])
+    return pred[:h, :w], gt[:h, :w]
+
+
 def rtf_errors(sigma_pred: np.ndarray, sigma_gt: np.ndarray) -> tuple[float, float]:
-    """(MSE, MAE) of one image in normalised units after cropping both maps to their common top-left size."""
-    h = min(sigma_pred.shape[0], sigma_gt.shape[0])
-    w = min(sigma_pred.shape[1], sigma_gt.shape[1])
-    diff = normalise_sigma(sigma_pred[:h, :w]) - normalise_sigma(sigma_gt[:h, :w])
+    """(MSE, MAE) of one image in normalised units (σ px clipped to [0, 3.275], / 3.275) after cropping both (H, W)
+    σ-px maps to their common top-left size; ValueError when a side differs by ``MAX_CROP`` px or more, a map is
+    not 2-D, or the prediction is not finite (:func:`common_crop`)."""
+    sigma_pred, sigma_gt = common_crop(sigma_pred, sigma_gt, "sigma map")
+    diff = normalise_sigma(sigma_pred) - normalise_sigma(sigma_gt)
     return float(np.mean(diff * diff)), float(np.mean(np.abs(diff)))
 
 

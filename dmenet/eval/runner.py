@@ -35,7 +35,8 @@ def protocol_options(args) -> ProtocolOptions:
     return ProtocolOptions(resolution=getattr(args, "resolution", None),
                            adaptive_factor=getattr(args, "adaptive_factor", 1.5),
                            rtf_noise=getattr(args, "rtf_noise", rtf.NoiseLevel.FREE),
-                           sigma_mapping=getattr(args, "sigma_mapping", rtf.SigmaMapping.PROJECT))
+                           sigma_mapping=getattr(args, "sigma_mapping", rtf.SigmaMapping.PROJECT),
+                           input_size=getattr(args, "input_size", None))
 
 
 def _iterate(samples, source, protocol: Protocol, input_size: int | None = None):
@@ -122,15 +123,18 @@ def selection_text(args, n: int, root: Path) -> str:
 def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str]) -> dict:
     """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
     root = Path(args.data)
+    input_size = getattr(args, "input_size", None)
+    if input_size is not None and protocol_class(spec).scores_sigma:
+        raise ValueError(f"--input-size is for blur-detection benchmarks; {spec.name} scores sigma maps against GT at "
+                         "the image's own size (a resized map would need sigma rescaled): leave --input-size out")
+    if input_size is not None and input_size < 16:
+        raise ValueError(f"--input-size must be >= 16, got {input_size}")
     protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
     samples = select_samples(protocol.list_samples(need_images=source.needs_images,
                                                    allow_missing_images=getattr(args, "allow_missing_images", False)),
                              args, root)
     thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t0 = time.perf_counter()
-    input_size = getattr(args, "input_size", None)
-    if input_size is not None and input_size < 16:
-        raise ValueError(f"--input-size must be >= 16, got {input_size}")
     for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):
         if pred.ndim != 2 or not np.all(np.isfinite(pred)):
             raise io.InputError(sample.path, f"{source.name}: prediction must be a finite 2-D map, got shape "
@@ -180,7 +184,8 @@ def _write(out_dir: Path, spec, args, source, protocol: Protocol, thumbs, sample
 
 
 def _panel(protocol: Protocol, thumbs, samples) -> np.ndarray:
-    worst, best = report.worst_best(protocol.rows, protocol.rank_key, PANEL_K, protocol.higher_better)
+    ranked = [r for r in protocol.rows if np.isfinite(r[protocol.rank_key])]  # NaN: undefined (all-sharp GT)
+    worst, best = report.worst_best(ranked, protocol.rank_key, PANEL_K, protocol.higher_better)
     by_stem = {s.stem: s for s in samples}
     rows = []
     for tag, chosen in (("worst", worst), ("best", best)):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmenet.eval.rtf import common_crop
 from syndof import io, units
 from syndof.choices import Choice, parse_choice
 
@@ -53,10 +54,11 @@ def load_label(path: str | os.PathLike, root: str | os.PathLike, kind: GTKind | 
 
 
 def label_errors(pred_label: np.ndarray, gt_label: np.ndarray) -> tuple[float, float]:
-    """(MSE, MAE) in label units after cropping both to their common top-left size (the network crops to ×16)."""
-    h = min(pred_label.shape[0], gt_label.shape[0])
-    w = min(pred_label.shape[1], gt_label.shape[1])
-    diff = np.asarray(pred_label[:h, :w], dtype=np.float64) - np.asarray(gt_label[:h, :w], dtype=np.float64)
+    """(MSE, MAE) in label units of two (H, W) maps after cropping both to their common top-left size (the network
+    crops to ×16); ValueError when a side differs by 16 px or more, a map is not 2-D, or the prediction is not finite
+    (:func:`dmenet.eval.rtf.common_crop`)."""
+    pred_label, gt_label = common_crop(pred_label, gt_label, "label map")
+    diff = np.asarray(pred_label, dtype=np.float64) - np.asarray(gt_label, dtype=np.float64)
     return float(np.mean(diff * diff)), float(np.mean(np.abs(diff)))
 
 
