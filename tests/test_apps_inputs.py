@@ -82,3 +82,14 @@ def test_parameters_are_checked():
     for c0, c1 in ((7.0, 1.0), (3.0, 3.0), (1.0, 10.0), (float("nan"), 7.0), (1.0, float("nan"))):
         with pytest.raises(ValueError, match=f"^c0 and c1 must satisfy c0 < c1 < 10 px .* got c0={c0!r}, c1={c1!r}"):
             apps.sdof(u8, s, c0=c0, c1=c1)
+
+
+def test_a_magnification_whose_blur_dwarfs_the_image_is_refused_at_once():
+    """k = 50 on σ 19 px asked for σ ≈ 950 px of added blur: minutes of work on a kernel far larger than the image."""
+    from dmenet.galetto.apps import magnify_scale
+
+    image = np.full((48, 64, 3), 0.5, np.float32)
+    sigma = np.full((48, 64), 19.0, np.float32)
+    with pytest.raises(ValueError, match="choose a smaller k"):
+        magnify_scale(image, sigma, k=50)
+    assert magnify_scale(image, np.full((48, 64), 1.0, np.float32), k=2).shape == (48, 64, 3)

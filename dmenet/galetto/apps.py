@@ -112,7 +112,8 @@ def magnify_scale(image: np.ndarray, sigma: np.ndarray, k: float = 2.0, step: fl
     σ is quantised to ``step`` px; each level becomes a layer (larger σ = farther, so sharp regions occlude
     blurred ones), blurred by σ_add = σ·√(k² − 1) (Gaussians compose in quadrature, :func:`syndof.units.
     compose_sigma`). ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, 1 ≤ ``k`` < ∞,
-    ``step`` > 0 px. Returns (H, W, 3) float32 [0, 1].
+    ``step`` > 0 px; a σ_add larger than the image's long side is refused (ValueError). Returns (H, W, 3) float32
+    [0, 1].
     """
     from syndof.blur import render_layers
 
@@ -126,6 +127,10 @@ def magnify_scale(image: np.ndarray, sigma: np.ndarray, k: float = 2.0, step: fl
     levels = np.unique(q)[::-1]  # far (large σ) first
     labels = np.searchsorted(-levels, -q)  # index into levels (descending)
     add = levels * step * math.sqrt(k * k - 1.0)
+    h, w = image.shape[:2]
+    if float(add.max()) > max(h, w):  # its kernel would dwarf the image (and take minutes): nothing to magnify
+        raise ValueError(f"×{k:g} magnification of σ up to {float(levels.max()) * step:g} px adds a blur of σ "
+                         f"{float(add.max()):.0f} px, more than the {w}x{h} image: choose a smaller k")
     coc = units.sigma_to_coc(add)
     max_coc = int(2 * math.ceil(3 * max(float(add.max()), 0.5)) + 1)
     img = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))
