@@ -83,13 +83,19 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
     return wrap(main) if main is not None else wrap
 
 
+def _probe(folder: Path) -> None:
+    """Write and remove a temporary file in ``folder``: OSError when it cannot take new files (a real write:
+    ``os.access`` misses a read-only file system)."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 def writable_folder_problem(folder: Path, label: str) -> str | None:
     """Create ``folder`` (and its parents) and check that a file can be written there, before any long work: the
     problem as one line starting with ``label`` (e.g. ``--out X``), or None."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _probe(folder)
     except OSError as exc:
         return f"{label}: cannot write there ({exc.strerror or exc})"
     return None
@@ -111,8 +117,7 @@ def folder_to_write_problem(folder: str | os.PathLike, label: str) -> str | None
             return f"{label}: cannot create folder {folder} ({existing} is not writable)"
         return None
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        _probe(folder)
     except OSError as exc:
         return f"{label}: folder {folder} is not writable ({exc.strerror or exc})"
     return None

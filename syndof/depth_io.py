@@ -31,6 +31,14 @@ SINTEL_SCALE = 1000.0
 SYNDOF_PNG_SCALE = 10.0
 
 
+def valid_scale(scale) -> bool:
+    """Whether ``scale`` is a usable factor from raw depth values to mm: a finite number > 0."""
+    try:
+        return math.isfinite(float(scale)) and float(scale) > 0
+    except (TypeError, ValueError):
+        return False
+
+
 def default_scale(path: str | os.PathLike) -> float:
     """The original generator's rule: path containing "MPI" (or a ``.dpt`` file) → ×1000, else ×10."""
     p = str(path)
@@ -109,13 +117,8 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
         InputError: missing/truncated/undecodable file, wrong header, all-invalid or constant depth.
         ValueError: ``scale`` given but not a finite number > 0 (before the file is read).
     """
-    if scale is not None:
-        try:
-            ok = math.isfinite(float(scale)) and float(scale) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"depth scale (--depth-scale) must be a finite factor > 0 to mm, got {scale!r}")
+    if scale is not None and not valid_scale(scale):
+        raise ValueError(f"depth scale (--depth-scale) must be a finite factor > 0 to mm, got {scale!r}")
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")

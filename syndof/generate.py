@@ -404,13 +404,10 @@ def option_problem(*, max_coc: int, kernel: Kernel | str, device: str, max_size:
         return f"--max-side must be 0 (no limit) or >= {MIN_MAX_SIZE} px, got {max_size}"
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         return f"--seed must be an integer >= 0, got {seed!r}"
-    if depth_scale is not None:
-        try:
-            ok = math.isfinite(float(depth_scale)) and float(depth_scale) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            return f"--depth-scale must be a finite number > 0 (raw depth × K = mm), got {depth_scale!r}"
+    from syndof.depth_io import valid_scale
+
+    if depth_scale is not None and not valid_scale(depth_scale):
+        return f"--depth-scale must be a finite number > 0 (raw depth × K = mm), got {depth_scale!r}"
     if threads is not None and threads < 1:
         return f"--threads must be >= 1, got {threads}"
     if workers < 0:
