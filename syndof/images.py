@@ -45,9 +45,16 @@ def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1
         return np.ascontiguousarray(array, dtype=dtype) / dtype(65535.0)
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"{name}: unsupported dtype {array.dtype} (uint8, uint16 or float in [0, 1])")
+    check_float_pixels(array, name)
+    return np.clip(array, 0.0, 1.0).astype(dtype)
+
+
+def check_float_pixels(array: np.ndarray, name: str = "image") -> None:
+    """ValueError naming ``name`` when a float image holds NaN / inf or values above :data:`FLOAT_IMAGE_MAX` (0…255
+    stored as float), the two things that would come out white or NaN; the check of :func:`as_rgb_float`, of the
+    image writer and of the image reader (:mod:`syndof.io`)."""
     if array.size and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} has non-finite values (NaN or inf)")
     if array.size and float(array.max()) > FLOAT_IMAGE_MAX:
         raise ValueError(f"{name}: float values up to {float(array.max()):g}: float images must be RGB in [0, 1] "
                          "(divide 8-bit values by 255, or pass the uint8 array)")
-    return np.clip(array, 0.0, 1.0).astype(dtype)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from syndof import units
-from syndof.images import FLOAT_IMAGE_MAX
+from syndof.images import check_float_pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 """Suffixes read as images."""
@@ -125,12 +125,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     else:
         raise InputError(path, f"unsupported image shape {img.shape}")
-    if scale == 1.0 and img.size:  # float pixels: must already be [0, 1]
-        if not np.all(np.isfinite(img)):
-            raise InputError(path, "float image has NaN or inf pixels")
-        if float(img.max()) > FLOAT_IMAGE_MAX:
-            raise InputError(path, f"float pixels up to {float(img.max()):g}: a float image must hold [0, 1] "
-                                   "(8-bit values stored as float?)")
+    if scale == 1.0:  # float pixels: must already be [0, 1]
+        try:
+            check_float_pixels(img, "float image")
+        except ValueError as exc:
+            raise InputError(path, str(exc)) from None
     out = img.astype(np.float32) / scale
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise InputError(path, f"image too small ({img.shape[1]}x{img.shape[0]} px)")
@@ -333,11 +332,7 @@ def _image_to_encode(path: Path, image) -> np.ndarray:
     if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.floating):
         raise ValueError(f"{path}: unsupported image dtype {arr.dtype} (uint8 or uint16 as they are, float in [0, 1])")
     if arr.dtype != np.bool_:
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{path}: the image has NaN or inf pixels")
-        if float(arr.max()) > FLOAT_IMAGE_MAX:
-            raise ValueError(f"{path}: float values up to {float(arr.max()):g}: a float image must hold [0, 1] "
-                             "(divide 8-bit values by 255, or pass the uint8 array)")
+        check_float_pixels(arr, str(path))
     return to_uint8(arr)
 
 
