@@ -199,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sigma-out", default=None, help="also write the σ map actually rendered (16-bit PNG)")
     args = ap.parse_args(argv)
     cli.prepare_process(args)
-    problem = outputs_problem(args)
-    if problem:
-        return cli.fail(problem)
+    # render_file refuses outputs that would replace earlier work (outputs_problem) before it reads anything
     res = render_file(args.image, args.depth, args.sigma_map, args.out, args.depth_scale, args.max_coc,
                       args.kernel, args.device, args.reference, args.merge_tolerance, args.sigma_out)
     lay = res["source_layers"]
