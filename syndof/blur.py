@@ -173,9 +173,9 @@ def _check_tile(tile) -> None:
         raise ValueError(f"tile must be a whole number of px >= 1, got {tile!r}")
 
 
-def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) -> tuple[np.ndarray, int]:
-    """(coc as float64 array, index of the first in-focus layer); ValueError naming the argument for anything
-    :func:`render_layers` would render wrong or fail on deep inside."""
+def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) -> None:
+    """ValueError naming the argument for anything :func:`render_layers` would render wrong or fail on deep inside
+    (once per render, before layers are merged: merging keeps valid layers valid)."""
     if not isinstance(image, torch.Tensor):
         raise ValueError(f"image must be a (3, H, W) float tensor in [0, 1], got {type(image).__name__}")
     if not isinstance(labels, torch.Tensor):
@@ -206,9 +206,13 @@ def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) ->
         raise ValueError(f"coc: {problem}")
     if int(labels.min()) < 0 or int(labels.max()) >= coc_np.size:
         raise ValueError(f"labels must lie in [0, {coc_np.size - 1}]")
+
+
+def _layer_table(coc) -> tuple[np.ndarray, int]:
+    """(the layers' CoCs as a float64 array, index of the first in-focus layer) of checked layers."""
+    coc_np = coc.detach().cpu().double().numpy() if isinstance(coc, torch.Tensor) else np.asarray(coc, np.float64)
     in_focus = np.flatnonzero(coc_np <= 1.0)
-    k0 = int(in_focus[0]) if in_focus.size else coc_np.size  # no in-focus layer: no occlusion fill
-    return coc_np, k0
+    return coc_np, int(in_focus[0]) if in_focus.size else coc_np.size  # no in-focus layer: no occlusion fill
 
 
 def _fill_band(C: torch.Tensor, A: torch.Tensor, U: np.ndarray, R: np.ndarray) -> None:
@@ -323,7 +327,7 @@ def render_layers_reference(image: torch.Tensor, labels: torch.Tensor, coc, max_
     dtype = _check_dtype(dtype, torch.float64)
     _check_inputs(image, labels, coc, max_coc)
     labels, coc = _maybe_merge(labels, coc, merge_tolerance)
-    coc_np, k0 = _check_inputs(image, labels, coc, max_coc)
+    coc_np, k0 = _layer_table(coc)
     dev = image.device
     img = image.to(dtype)
     kernels = _layer_kernels(coc_np, max_coc, kernel, dtype, dev)
@@ -592,7 +596,8 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
 
 
 def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=True):
-    coc_np, k0 = _check_inputs(image, labels, coc, max_coc)
+    """:func:`render_layers` on inputs it has checked (and merged)."""
+    coc_np, k0 = _layer_table(coc)
     dtype = dtype or torch.float32
     dev = image.device
     K = coc_np.size
