@@ -83,11 +83,11 @@ class ProtocolOptions:
 
 
 def checked_blur_map(sample: B.Sample, pred: np.ndarray, what: str = "blur map") -> np.ndarray:
-    """A [0, 1] map (blur map, or a label σ/σ_max when ``what`` says so) clipped to the range (rounding up to 1e-6
-    past it allowed); InputError naming the sample's file when it is further outside (a σ-px map or a 0–255 map
-    given as a [0, 1] map)."""
+    """A [0, 1] map (blur map, or a label σ/σ_max when ``what`` says so) clipped to the range (rounding up to
+    :data:`dmenet.eval.dbd.RANGE_TOLERANCE` past it allowed); InputError naming the sample's file when it is further
+    outside (a σ-px map or a 0–255 map given as a [0, 1] map)."""
     lo, hi = float(pred.min()), float(pred.max())
-    if lo < -1e-6 or hi > 1 + 1e-6:
+    if lo < -dbd.RANGE_TOLERANCE or hi > 1 + dbd.RANGE_TOLERANCE:
         raise io.InputError(sample.path, f"{what} outside [0, 1] (values {lo:g} to {hi:g}: a 0-255 or sigma-px map? "
                                          "saved sigma maps need --sigma-mapping sigma)")
     return np.clip(pred, 0, 1)
