@@ -314,6 +314,40 @@ def test_joint_fine_tune_starts_from_both_files(tmp_path):
     assert json.loads((tmp_path / "j" / "ckpt" / "step_000001" / "model.json").read_text())["kind"] == "student"
 
 
+def test_sharp_negatives_get_no_teacher_target_unless_asked(tmp_path, monkeypatch, capsys):
+    """docs/distill.md: the sharp-everywhere negatives never enter the consistency term or D3, also when a teacher
+    model runs (before 5 Dec 2026 a live or frozen teacher gave them its output); loss.sharp_consistency=true brings
+    that back. The unused soft-target cache and the feature weight without a teacher are named."""
+    from dmenet.distill import train as T
+    from dmenet.distill.model_io import save_distill_model
+
+    sets = _dataset(tmp_path / "d") + TINY[:-2] + ["loss.adv_distill=0.01", "train.stage=kd",
+                                                   f"train.teacher_model={tmp_path / 't'}"]
+    torch.manual_seed(3)
+    save_distill_model(tmp_path / "t", "teacher", Teacher(TINY_TEACHER))
+    batch = {"image": torch.rand(2, 3, 32, 32), "mask": torch.ones(2, 1, 32, 32),
+             "soft": torch.zeros(2, 1, 32, 32), "has_soft": torch.zeros(2, 1, 1, 1),
+             "sharp": torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)}
+    seen = {}
+    monkeypatch.setattr(T.L, "consistency_loss", lambda s, t, w: seen.setdefault("w", w.flatten().tolist()) and
+                        (s * 0).mean())
+    for on, weights, d3_samples in ((False, [1.0, 0.0], 1), (True, [1.0, 1.0], 2)):
+        seen.clear()
+        run = T.build_run(load_distill_config(None, sets + [f"loss.sharp_consistency={str(on).lower()}"]))
+        d3 = run.discs["d3"]
+        calls = []
+        d3.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+        T.train_step(run, batch, 0)
+        assert seen["w"] == weights
+        assert calls[0] == d3_samples  # the generator's D3 term sees the samples with a soft target only
+    assert T.teacher_targets(batch["sharp"], False).flatten().tolist() == [1.0, 0.0]
+    capsys.readouterr()
+    T.build_run(load_distill_config(None, sets + [f"data.soft_targets={tmp_path}"]))
+    assert "data.soft_targets" in capsys.readouterr().out
+    T.build_run(load_distill_config(None, _dataset(tmp_path / "e") + TINY + ["loss.feature=0.1"]))
+    assert "loss.feature=0.1 is off" in capsys.readouterr().out
+
+
 def _main_error(capsys, argv) -> str:
     from dmenet.distill.train import main
 

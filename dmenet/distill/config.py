@@ -51,7 +51,9 @@ class DistillDataConfig:
             ``experiments/distill/split.py``; never a test image).
         white_is_blurred: mask polarity (CUHK True); targets are always 1 = blurred.
         soft_targets: folder of cached teacher maps ``STEM.png`` (255 = blurred) for the consistency term; None =
-            no cached teacher (content loss only, or the teacher runs live in the joint stage).
+            no cached teacher (content loss only, or the teacher runs live in the joint stage). Not used when a
+            teacher runs (stage joint, or kd with ``train.teacher_model``): its outputs are the soft targets, and
+            the trainer says so when both are set.
         sharp_images, sharp_list: photos screened as sharp everywhere (``experiments/distill/screen_sharp.py``), used
             with all-sharp masks and no soft target; None = none.
         sharp_val_list: screened sharp photos (another folder split) whose mean blur probability is reported at
@@ -107,11 +109,16 @@ class DistillLossConfig:
         content: BCE(prediction, mask) of the network being trained (teacher or student).
         edge: L1 between Sobel magnitudes of prediction and mask (boundary sharpness), scaled by ``content``.
         consistency: BCE(student, teacher soft target) per pixel (soft-target KL), where a soft target exists.
-        feature: Σ_l MSE(A_l(F_S^l), F_T^l) over the decoder taps at 1/16, 1/8, 1/4 (channel-normalised; needs a
-            live or feature-caching teacher).
+        feature: Σ_l MSE(A_l(F_S^l), F_T^l) over the decoder taps at 1/8, 1/4, 1/2 (channel-normalised). Needs a
+            live or frozen teacher model (stage joint, or kd with ``train.teacher_model``); without one the term
+            is off, and the trainer says so when the weight is above 0.
         adv_teacher, adv_student, adv_distill: generator weights of D1 (teacher vs mask), D2 (student vs mask),
             D3 (student vs teacher). discriminator: weight of the discriminators' own loss.
         sharp_weight: weight of the sharp-everywhere negatives in the content term.
+        sharp_consistency: the sharp-everywhere negatives also get the teacher's soft target (consistency term and
+            D3) when a teacher model runs. Off by default: they have no soft target (docs/distill.md). Before
+            5 Dec 2026 it was always on with a teacher model; run J1 (the shipped student) and the kd runs of
+            4 Dec were trained so, and reproduce with it on.
     """
 
     content: float = 1.0
@@ -123,16 +130,20 @@ class DistillLossConfig:
     adv_distill: float = 0.01
     discriminator: float = 1.0
     sharp_weight: float = 1.0
+    sharp_consistency: bool = False
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
-            if value < 0:
+            if not isinstance(value, bool) and value < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {value}")
 
 
 @dataclass(frozen=True)
 class DistillOptimConfig:
-    """Adam with TTUR (discriminators faster) and a cosine decay to ``final_lr_fraction`` over train.steps."""
+    """Adam and a linear warm-up multiplied into a cosine decay to ``final_lr_fraction`` over train.steps.
+
+    ``lr_d`` (discriminators) defaults to 4e-4, the spec's TTUR against its lr_G of 1e-4; a config that raises
+    ``lr`` above ``lr_d`` trains the discriminators slower than the networks (the CPU runs, docs/distill.md)."""
 
     lr: float = 3e-4
     lr_d: float = 4e-4
@@ -159,7 +170,8 @@ class DistillTrainConfig:
     Attributes:
         stage: "teacher" (T with D1), "kd" (S with D2, D3 and a frozen or cached teacher), "joint" (both).
         teacher_model: teacher model file for "kd" / "joint" with a live teacher (None = cached soft targets).
-        steps: total steps; ckpt_every: checkpoint + validation interval; keep_last: checkpoints kept (plus best).
+        steps: total steps; ckpt_every: checkpoint + validation interval; keep_last: training states kept (the last
+            ones; every checkpoint's model file stays, for selection).
         seed: the sample stream, augmentation and torch RNG of step k depend only on (seed, k): exact resume.
         threads: torch threads. wandb: "offline" | "online" | "disabled".
         device: "cpu" (default), "cuda" or "auto" (CUDA when visible). Networks, batches and validation run there;

@@ -1,9 +1,10 @@
 """Distill-DBDGAN networks as registered methods (``distill_student``, ``distill_teacher``): blur probability only.
 
-Recipe: the photo is shrunk so its long side is at most ``work_long_side`` px (the sidecar's value, 320 for the
-shipped student), padded to a multiple of 32, and the map is resized back. ``--max-side`` is a cap, as for every
-method (:class:`~dmenet.methods.base.MethodOptions`): the network runs at min(``work_long_side``, ``max_side``), so
-``predict``'s default working size for big photos (1024) leaves the recipe's 320 unchanged.
+Recipe: the photo is shrunk so its long side is at most ``work_long_side`` px (the sidecar's value, or
+``DEFAULT_WORK_LONG_SIDE`` = 320 when it has none, as for the shipped student), padded to a multiple of 32, and the
+map is resized back. ``--max-side`` is a cap, as for every method (:class:`~dmenet.methods.base.MethodOptions`):
+the network runs at min(``work_long_side``, ``max_side``), so ``predict``'s default working size for big photos
+(1024) leaves the recipe's 320 unchanged.
 """
 
 from __future__ import annotations

@@ -161,13 +161,20 @@ def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) ->
     if frozen is not None:
         frozen.to(device, memory_format=layout)
     o = cfg.optim
+    if has_teacher and cfg.data.soft_targets is not None:
+        print(f"note: data.soft_targets ({cfg.data.soft_targets}) is not used: the teacher model's outputs are the "
+              "soft targets", flush=True)
+    if lw.feature and "student" in nets and not has_teacher:
+        print(f"note: loss.feature={lw.feature:g} is off: the feature term needs a teacher model (stage joint, or kd "
+              "with train.teacher_model)", flush=True)
     opt_g = torch.optim.Adam(nets.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     opt_d = torch.optim.Adam(discs.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)) if len(discs) else None
     return Run(cfg, nets, discs, frozen, opt_g, opt_d, device)
 
 
 def lr_factor(cfg: DistillConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to ``optim.final_lr_fraction`` at ``train.steps``."""
+    """Learning-rate factor of ``step``: a linear warm-up over ``optim.warmup_steps`` multiplied into a cosine decay
+    (from step 0) to ``optim.final_lr_fraction`` at ``train.steps``."""
     o = cfg.optim
     warm = min(1.0, (step + 1) / max(1, o.warmup_steps))
     cos = 0.5 * (1 + math.cos(math.pi * min(step, cfg.train.steps) / cfg.train.steps))
@@ -175,6 +182,13 @@ def lr_factor(cfg: DistillConfig, step: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ one step
+def teacher_targets(sharp: torch.Tensor, on_sharp: bool) -> torch.Tensor:
+    """(B, 1, 1, 1) in {0, 1}: which samples take a teacher model's output as their soft target (consistency term
+    and D3). Every labelled sample; the sharp-everywhere negatives (``sharp`` = 1) only with ``on_sharp``
+    (``loss.sharp_consistency``)."""
+    return torch.ones_like(sharp) if on_sharp else 1 - sharp
+
+
 def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
     """One generator update then one discriminator update on ``batch`` (CPU or ``run.device`` tensors, moved
     there); returns the scalar terms."""
@@ -197,11 +211,11 @@ def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str,
         total = total + lw.content * t_content
         logs["teacher_content"] = t_content.item()
         pairs["d1"] = (y, torch.sigmoid(t_logits), torch.ones_like(w_content))
-        soft, has_soft = torch.sigmoid(t_logits).detach(), torch.ones_like(has_soft)
+        soft, has_soft = torch.sigmoid(t_logits).detach(), teacher_targets(batch["sharp"], lw.sharp_consistency)
     elif run.frozen_teacher is not None:
         with torch.no_grad():
             t_logits, t_feats = run.frozen_teacher.features(x)
-        soft, has_soft = torch.sigmoid(t_logits), torch.ones_like(has_soft)
+        soft, has_soft = torch.sigmoid(t_logits), teacher_targets(batch["sharp"], lw.sharp_consistency)
     if "student" in nets:
         s_logits, s_feats = nets["student"].features(x)
         s_prob = torch.sigmoid(s_logits)
