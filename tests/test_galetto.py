@@ -76,6 +76,17 @@ def test_weighted_gf_mode6_formula_and_constant_map():
         assert np.allclose(filters.weighted_gf(guide, np.full_like(src, 3.5), 5, 0.01, mode=mode), 3.5)
 
 
+def test_smooth_guide_window_rounds_half_away_from_zero():
+    """GALETTO.md §1.4: the guide window is 2⌊r/2⌉+1 with MATLAB's round, so r = 9 gives 11 (Python's round: 9)."""
+    from dmenet.galetto.refine import smooth_guide
+
+    image = np.random.default_rng(4).random((20, 24, 3))
+    for radius, size in ((9, 11), (13, 15), (16, 17)):
+        ref = [filters.weighted_gf(image[..., c], image[..., c], size, 0.05, mode=6) for c in range(3)]
+        want = ref[0] * 0.2989 + ref[1] * 0.5870 + ref[2] * 0.1140
+        assert np.array_equal(smooth_guide(image, radius, 0.05), want), radius
+
+
 # -------------------------------------------------------------------------------------------------- patch data
 def test_sharpness_and_labelled_patches():
     yy, xx = np.mgrid[:64, :96]

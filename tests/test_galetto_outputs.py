@@ -164,8 +164,9 @@ def test_resume_with_another_config_is_refused_before_anything_is_written(tmp_pa
     # where it runs and how long: allowed; rows a killed run logged past its checkpoint are dropped
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"step": 3, "loss": 9.0}) + "\n{\"step\": 4, \"lo")
-    assert train(data, run, "train.steps=4", "train.threads=2", "--resume") == 0
-    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 4
+    assert train(data, run, "train.steps=4", "--threads", "2", "--resume") == 0
+    config = json.loads((run / "config.json").read_text())["train"]
+    assert config["steps"] == 4 and config["threads"] == 2  # --threads is train.threads (it was overridden by it)
     assert json.loads((run / "last.json").read_text())["step"] == 4
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(r.get("loss") != 9.0 for r in rows) and sorted(r["step"] for r in rows) == [r["step"] for r in rows]

@@ -380,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true")
     cli.add_threads(ap)
     args = ap.parse_args(argv)
-    cli.apply_threads(args.threads)
-    cfg = load_config(args.config, args.overrides, root=GalettoConfig)  # ConfigError (a ValueError) → exit 2
+    # --threads is train.threads (a runtime key a resume may change): train() applies the config's value
+    sets = list(args.overrides or []) + ([f"train.threads={args.threads}"] if args.threads else [])
+    cfg = load_config(args.config, sets, root=GalettoConfig)  # ConfigError (a ValueError) → exit 2
     for name in ("train.npz", "val.npz"):
         if not (Path(args.patches) / name).is_file():
             return cli.fail(f"{Path(args.patches) / name}: not found (run galetto-build-patches)")
