@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+
 from dmenet import filters
 from dmenet.galetto import apps, apps_cli, blurmap, patches
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.galetto.train import dihedral, draw_batch, load_classifier, main as train_main, save_classifier
 from model_helpers import randomise_batchnorm
+from syndof import psf as syndof_psf
 
 TINY = ClassifierConfig(width=0.25, head_channels=16, blocks=2)
 
@@ -106,6 +108,16 @@ def test_sharpness_and_labelled_patches():
     assert (np.diff(std, axis=1) <= 0.5).all() and (std[:, 0] > 50 * std[:, 5]).all()
     iso = patches.labelled_patches(gray, pos[:1], blur="isolated")
     assert np.array_equal(iso[:, 0], lab[:1, 0])
+    # isolated: the 32×32 patch alone, replicate-padded (GALETTO.md §1.8), against a direct convolution
+    crop = torch.from_numpy(np.random.default_rng(5).random((32, 32)) * 255)
+    for sigma in (3.0, 19.0):  # 19: a 77-px kernel, wider than the patch
+        g = torch.as_tensor(syndof_psf.gaussian_kernel_1d(sigma, filters.gaussian_size(sigma)))
+        r = len(g) // 2
+        idx = np.clip(np.arange(-r, 32 + r), 0, 31)  # replicate padding as indices
+        padded = crop[idx][:, idx]
+        want = torch.einsum("i,j,xiyj->xy", g, g, padded.unfold(0, 2 * r + 1, 1).unfold(1, 2 * r + 1, 1)
+                            .permute(0, 2, 1, 3))
+        assert torch.allclose(patches.replicate_gaussian(crop[None], sigma)[0], want, atol=1e-9), sigma
 
 
 def test_split_is_image_disjoint_and_seeded():
@@ -636,6 +648,26 @@ def test_magnification_check_with_the_true_sigma_doubles_it():
     rows = magnification_check(img, sigma.astype(np.float32), sigma.astype(np.float32))
     assert 1.8 <= rows["scale"]["slope"] <= 2.2 and rows["scale"]["in_focus_move_px"] <= 0.3
     assert rows["scale"]["background_rise_px"] >= 1.5 and rows["scale"]["n_background"] > 0
+
+def test_fusion_decision_removes_islands_as_bwareaopen():
+    """GALETTO.md §1.5c / GVWA: islands below ⌈1 % of the area⌉ go, with bwareaopen's 8-connectivity; the guide is
+    the fused image of the cleaned decision."""
+    sig = np.stack([np.ones((40, 40)), np.full((40, 40), 0.5)])  # frame 1 wins but where frame 0's σ is 0
+    idx = np.arange(40)
+    sig[0][idx, idx] = 0.0  # frame 0 wins on a diagonal line of 40 px: one 8-connected island (threshold 16 px)
+    assert (apps.decision_map(sig)[idx, idx] == 0).all()
+    sig = np.stack([np.ones((45, 45)), np.full((45, 45), 0.5)])  # 1 % of 2,025 px = 20.25: an island of 20 px is below ⌈20.25⌉ = 21 and goes
+    sig[0, 5:9, 5:10] = 0.0
+    assert (apps.decision_map(sig) == 1).all()
+    sig[0, 5:9, 5:11] = 0.0  # 24 px stay
+    assert apps.decision_map(sig).sum() == 45 * 45 - 24
+    # the island is gone from the guide too: with two constant frames, frame 1's weight is 1 wherever the decision
+    # is 1 and the guide (frame 1 everywhere) has no edge for the island to leak through
+    frames = np.stack([np.full((45, 45, 3), 0.2), np.full((45, 45, 3), 0.8)])
+    sig[0, 5:9, 5:11], sig[0, 30:33, 30:33] = 1.0, 0.0  # only a 9-px island of frame 0
+    w = apps.fusion_weights(sig, frames)
+    assert np.allclose(w[1], 1.0, atol=1e-6)
+
 
 def test_fusion_beats_both_sources():
     src = _texture(48, 64, seed=7)

@@ -139,33 +139,45 @@ def magnify_scale(image: np.ndarray, sigma: np.ndarray, k: float = 2.0, step: fl
 
 
 # ----------------------------------------------------------------------------------------------------- c) fusion
-def fusion_weights(sigmas: np.ndarray, guide: np.ndarray, min_island: float = 0.01, radius: int = 8,
-                   eps: float = 0.01, soft: float | None = None) -> np.ndarray:
-    """Per-frame weights (K, H, W) summing to 1.
-
-    Decision D = argmin_k σ_k; islands of a frame's decision smaller than ``min_island`` × area are given to the
-    surrounding frame (``bwareaopen``); each one-hot D_k is softened by the colour guided filter (guide = the
-    initial fused image, window 2r+1, ε); ``soft`` τ (px, > 0) instead uses W_k ∝ exp(−σ_k/τ).
-    """
+def decision_map(sigmas: np.ndarray, min_island: float = 0.01) -> np.ndarray:
+    """(H, W) int frame index: argmin_k σ_k, then each 8-connected island of a frame's decision smaller than
+    ⌈``min_island`` × area⌉ px is removed (``bwareaopen``, as in GVWA): its pixels go to the frame with the next
+    smallest σ there (for two frames, the other one)."""
     from scipy import ndimage
 
-    if soft is not None and not soft > 0:
-        raise ValueError(f"soft must be None or a temperature τ > 0 px (W_k ∝ exp(−σ_k/τ)), got {soft!r}")
     k, h, w = sigmas.shape
-    if soft is not None:
-        z = -(sigmas - sigmas.min(0, keepdims=True)) / soft
-        e = np.exp(z)
-        return e / e.sum(0, keepdims=True)
     d = np.argmin(sigmas, 0)
-    area = max(int(min_island * h * w), 1)
-    for i in range(k):  # drop small islands of frame i: assign them to the best other frame there
+    area = max(math.ceil(min_island * h * w), 1)
+    eight = np.ones((3, 3), dtype=bool)  # bwareaopen's default connectivity in 2-D
+    for i in range(k):
         m = d == i
-        lab, n = ndimage.label(m)
+        lab, n = ndimage.label(m, structure=eight)
         small = (np.bincount(lab.ravel(), minlength=n + 1) < area)[lab] & m
         if small.any():
             other = sigmas.copy()
             other[i] = np.inf
             d[small] = np.argmin(other, 0)[small]
+    return d
+
+
+def fusion_weights(sigmas: np.ndarray, frames: np.ndarray, min_island: float = 0.01, radius: int = 8,
+                   eps: float = 0.01, soft: float | None = None) -> np.ndarray:
+    """Per-frame weights (K, H, W) summing to 1, from σ maps (K, H, W) and the frames (K, H, W, 3) in [0, 1].
+
+    The decision map D (:func:`decision_map`, islands removed) gives the initial fused image (each pixel from its
+    frame in D); each one-hot D_k is softened by the colour guided filter with that image as the guide (window
+    2r+1, ε), as GVWA builds its guide after ``bwareaopen``. ``soft`` τ (px, > 0) instead uses W_k ∝
+    exp(−σ_k/τ).
+    """
+    if soft is not None and not soft > 0:
+        raise ValueError(f"soft must be None or a temperature τ > 0 px (W_k ∝ exp(−σ_k/τ)), got {soft!r}")
+    k = sigmas.shape[0]
+    if soft is not None:
+        z = -(sigmas - sigmas.min(0, keepdims=True)) / soft
+        e = np.exp(z)
+        return e / e.sum(0, keepdims=True)
+    d = decision_map(sigmas, min_island)
+    guide = np.take_along_axis(frames, d[None, ..., None].repeat(3, -1), 0)[0]
     onehot = np.stack([(d == i).astype(np.float64) for i in range(k)])
     soft_w = np.stack([guided_filter(guide, onehot[i], 2 * radius + 1, eps) for i in range(k)])
     soft_w = np.clip(soft_w, 0, None) + 1e-12
@@ -192,7 +204,5 @@ def fuse(frames, sigmas, soft: float | None = None) -> tuple[np.ndarray, np.ndar
                              f"{frames[0].shape[0]} px: the frames must be aligned and of one size")
     frames = np.stack(frames)
     sigmas = check_sigma(sigmas, frames.shape[:3], "sigmas", nonnegative=False)
-    d = np.argmin(sigmas, 0)
-    initial = np.take_along_axis(frames, d[None, ..., None].repeat(3, -1), 0)[0]
-    weights = fusion_weights(sigmas, initial, soft=soft)
+    weights = fusion_weights(sigmas, frames, soft=soft)
     return np.clip((weights[..., None] * frames).sum(0), 0, 1), weights
