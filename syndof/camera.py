@@ -85,7 +85,7 @@ class LayeredDepth:
         """(H, W) uint16 SYNDOF map value exactly as the original writes it: ``uint16(((max(c,1) − 1)/4)·10)``
         in float64 (rounding half away). Prefer this over encoding :attr:`sigma_map` (float32), which can round
         the other way at ties (e.g. CoC 1.2 → the original stores 0, float32 σ 0.05 would give 1)."""
-        v = units.round_half_away(units.coc_to_sigma(self.coc) * units.SYNDOF_SCALE).astype(np.uint16)
+        v = units.sigma_to_syndof_value(units.coc_to_sigma(self.coc)).astype(np.uint16)
         return v[self.labels]
 
     @property
@@ -226,7 +226,7 @@ def _attempt(depth: np.ndarray, width_px: int, rng: np.random.Generator, max_coc
     z_desc, inv = _unique_far_to_near(depth)
     n = z_desc.size
     z_f = float(z_desc[rng.choice(n, p=focus_weights(n, rng))])
-    px_per_mm = width_px / SENSOR_WIDTH_MM
+    px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
     f_number = _solve_f_number(float(z_desc[-1]), float(z_desc[0]), z_f, f, px_per_mm, max_coc)
     c_desc = _round_coc(thin_lens_coc(z_desc, z_f, f, f_number, px_per_mm))
     labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, c_desc, depth.shape)
@@ -290,10 +290,10 @@ def _predict_sigma10(z: np.ndarray, z_f: np.ndarray, f: float, z_min: float, z_m
     f_number = (f**2 / (z_f - f)) * (px_per_mm / max_coc) * (np.abs(z_e - z_f) / z_e)
     c = coc(z, f / f_number)
     sigma = units.coc_to_sigma(c)
-    sig10 = units.round_half_away(sigma * units.SYNDOF_SCALE)
+    sig10 = units.sigma_to_syndof_value(sigma)
     # the same value written from a float32 σ map (syndof.io.write_sigma_map(LayeredDepth.sigma_map)) can round
     # the other way at ties; accept either encoding
-    sig10_f32 = np.floor(sigma.astype(np.float32).astype(np.float64) * units.SYNDOF_SCALE + 0.5)
+    sig10_f32 = units.sigma_to_syndof_value(sigma.astype(np.float32))
     return c, sig10, sig10_f32
 
 
@@ -302,7 +302,7 @@ def _fit_camera(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float
     """Find (f, z_f) whose thin-lens CoCs reproduce the σ-map values ``v`` at every unique depth."""
     change = np.flatnonzero(v[1:] != v[:-1])
     checks = np.unique(np.concatenate([change, change + 1, [0, v.size - 1]]))
-    px_per_mm = width_px / SENSOR_WIDTH_MM
+    px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
     for f in focal_candidates:
         z = z_desc
         shift = 0.0
@@ -364,7 +364,7 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
     if width_px is not None:
         _check_number(width_px, "width_px", least=1)
     width_px = int(width_px or depth.shape[1])
-    v_pix = units.round_half_away(sigma * units.SYNDOF_SCALE).ravel()
+    v_pix = units.sigma_to_syndof_value(sigma).ravel()
     z_desc, inv = _unique_far_to_near(depth)
     v = np.zeros(z_desc.size)
     v[inv] = v_pix
@@ -378,17 +378,17 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
     if fit is not None:
         c, f, z_f, shift = fit
         labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, c, depth.shape)
-        px_per_mm = width_px / SENSOR_WIDTH_MM
+        px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
         zs = z_desc + shift if shift else z_desc
         n = _solve_f_number(float(zs[-1]), float(zs[0]), z_f, f, px_per_mm, max_coc)
         focal_idx = int(np.flatnonzero(coc == 0)[0]) + 1
         cam = CameraParams(focal_mm=f, f_number=float(n), focus_mm=z_f, focus_percentile=1.0 - focal_idx / coc.size,
                            max_coc=float(max_coc), n_layers=int(coc.size), attempts=1, depth_shift_mm=shift)
-        return LayeredDepth(labels=labels, coc=coc, depth_mm=zrep - shift if shift else zrep, exact=True,
+        return LayeredDepth(labels=labels, coc=coc, depth_mm=zrep + shift, exact=True,
                             camera=cam)
     # Fallback: runs of equal σ value per pixel order (pixels of one depth with different σ split by σ).
     if consistent:
-        labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, np.where(v > 0, 0.4 * v + 1.0, 0.0), depth.shape)
+        labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, np.where(v > 0, units.syndof_value_to_coc(v), 0.0), depth.shape)
         return LayeredDepth(labels=labels, coc=_round_coc(coc), depth_mm=zrep, exact=False)
     order = np.lexsort((v_pix, -depth.ravel()))
     key_d, key_v = depth.ravel()[order], v_pix[order]
@@ -399,6 +399,6 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
     labels = np.empty(depth.size, dtype=np.int64)
     labels[order] = run[group]
     first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
-    coc = np.where(gv[first] > 0, 0.4 * gv[first] + 1.0, 0.0)
+    coc = np.where(gv[first] > 0, units.syndof_value_to_coc(gv[first]), 0.0)
     return LayeredDepth(labels=labels.reshape(depth.shape), coc=_round_coc(coc), depth_mm=key_d[start][first],
                         exact=False)

@@ -6,7 +6,9 @@
 * :func:`disc_kernel`, :func:`polygon_kernel` — antialiased uniform aperture shapes (circle, n-blade polygon) of a
   given CoC diameter, each summing to 1. They are extensions (the original's disc/polygon TIFs are unused).
 
-All kernels are float64 NumPy arrays with odd side lengths, centred on the middle pixel. :class:`Kernel` names the
+All kernels are float64 NumPy arrays, summing to 1; every kernel the renderer uses has odd side lengths and is
+centred on the middle pixel (:func:`gaussian_kernel` with an even ``size`` is ``fspecial``'s even kernel, centred
+between pixels: see :func:`gaussian_kernel_1d`). :class:`Kernel` names the
 three shapes (the ``--kernel`` option of ``syndof.generate`` and ``syndof.render``).
 """
 
@@ -46,8 +48,12 @@ def coc_sigma(coc: float) -> float:
 def gaussian_kernel_1d(sigma: float, size: int) -> np.ndarray:
     """1-D factor of :func:`gaussian_kernel`: normalised ``exp(−x²/2σ²)`` on the same cropped support.
 
-    The outer product of this vector with itself equals :func:`gaussian_kernel` up to the ``eps·max`` corner
-    values that ``fspecial`` zeroes (relative difference < 1e-15), so a separable convolution with it is faithful.
+    For an odd ``size`` (the original's 29) the outer product of this vector with itself equals
+    :func:`gaussian_kernel` up to the ``eps·max`` corner values that ``fspecial`` zeroes (relative difference
+    < 1e-15), so a separable convolution with it is faithful. For an even ``size`` (e.g. ``--max-coc 28``)
+    ``fspecial``'s kernel is even and centred between pixels, so MATLAB's ``imfilter`` would move the render by half a
+    pixel; this factor instead has 2r + 1 taps (r = half the even side) centred on the pixel, and the renderer
+    uses it: a deliberate deviation (docs/method.md §9).
     """
     k2 = gaussian_kernel(sigma, size)
     r = k2.shape[0] // 2

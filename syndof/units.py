@@ -1,4 +1,6 @@
-"""Every unit conversion of the project, in one place.
+"""Every unit conversion of the project, in one place: σ, CoC, labels, network outputs, SYNDOF file values, sensor
+mm → px, σ rescales (depth file formats' scale factors stay in ``syndof.depth_io``, image intensity scaling in
+``syndof.io`` / ``syndof.images``: docs/method.md §1).
 
 Quantities (docs/method.md §1):
 
@@ -82,6 +84,23 @@ def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:
     if value.size and value.max() > np.iinfo(np.uint16).max:  # would wrap around silently
         raise ValueError(f"σ up to {sigma.max():g} px does not fit a SYNDOF map (uint16 round(10·σ) ≤ 6553.5 px)")
     return value.astype(np.uint16)
+
+
+def sigma_to_syndof_value(sigma: np.ndarray) -> np.ndarray:
+    """σ (px, ≥ 0) → the SYNDOF file value ``round(10·σ)`` (half away from zero, as MATLAB) as float64, without
+    :func:`sigma_to_syndof`'s checks and uint16 cast (for comparing σ maps as the file would store them)."""
+    return round_half_away(np.asarray(sigma, dtype=np.float64) * SYNDOF_SCALE)
+
+
+def syndof_value_to_coc(value: np.ndarray) -> np.ndarray:
+    """SYNDOF file value v = round(10·σ) → CoC diameter (px) ``0.4·v + 1`` (:func:`sigma_to_coc` of v / 10, in the
+    arithmetic the replay of a σ map has always used); float64. v = 0 gives 1 (in focus)."""
+    return 0.4 * np.asarray(value, dtype=np.float64) + 1.0
+
+
+def px_per_mm(width_px: float, sensor_width_mm: float) -> float:
+    """Pixels per mm on the sensor: image width (px) / sensor width (mm) (SYNDOF: a 36 mm full-frame sensor)."""
+    return width_px / sensor_width_mm
 
 
 def syndof_to_sigma(value: np.ndarray) -> np.ndarray:

@@ -96,6 +96,20 @@ def test_five_f_shift_applied_for_near_depths():
     assert cam.attempts == 1
 
 
+def test_replayed_layers_report_the_shifted_depths():
+    """layers_from_sigma's depth_mm is in the depths the CoCs were computed on (after the 5f shift), as
+    sample_camera's: the shift was once subtracted a second time (negative depths)."""
+    from syndof.camera import layers_from_sigma
+
+    d = np.linspace(100, 400, 3000).reshape(50, 60)
+    cam, lay = sample_camera(d, 60, np.random.default_rng(0), min_layers=0, max_layers=10**6)
+    assert cam.depth_shift_mm > 0
+    rep = layers_from_sigma(d, lay.sigma_map, focal_mm=cam.focal_mm)
+    assert rep.exact and rep.camera.depth_shift_mm == pytest.approx(cam.depth_shift_mm)
+    assert rep.depth_mm.min() == pytest.approx(lay.depth_mm.min()) and rep.depth_mm.min() > d.min()
+    assert rep.depth_mm.max() == pytest.approx(d.max() + cam.depth_shift_mm) == lay.depth_mm.max()
+
+
 def test_retries_use_last_attempt():
     depth = rich_depth()
     cam, lay = sample_camera(depth, depth.shape[1], np.random.default_rng(0), min_layers=10**6, max_layers=10**7,
