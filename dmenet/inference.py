@@ -68,7 +68,9 @@ class DefocusEstimate:
         sigma: (H, W) float32 Gaussian σ in px at the input resolution (through the recipe's σ curve when it has
             one), or None (σ not asked for).
         label: (H, W) float32 σ-path output of B in [0, 1] (σ / σ_max, before any σ curve), or None. The
-            detection path reuses this map for a BatchNorm mode it shares with the σ path.
+            detection path reuses this map for a BatchNorm mode it shares with the σ path. Under ``max_side`` it
+            is B's output at the working resolution resized back, so σ / σ_max **of the shrunk image** (a label
+            does not rescale: σ / scale can exceed σ_max); ``sigma`` is the one in input px.
         blur_probability: (H, W) float32 in [0, 1] from the calibration network S, or the recipe's two-label head
             (1 = blurred), through the recipe's logit transform, or None.
     """
