@@ -312,6 +312,11 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     torch.manual_seed(cfg.train.seed)
     streams, val_batches, steps_per_epoch = build_data(cfg, rank)
     start_from = cfg.train.init_from if not resume else None
+    if (cfg.model.init is None and not cfg.train.init_from and cfg.loss.perceptual > 0
+            and parse_choice(Stage, cfg.train.stage, "train.stage") is Stage.JOINT):
+        log.warning("model.init is none: C, the frozen content network, keeps random weights, so L_perc "
+                    "(loss.perceptual=%g) compares random features; give ImageNet weights with model.init",
+                    cfg.loss.perceptual)
     model = build_dmenet(cfg.model, load_init=not resume and not start_from)
     model.recipe = cfg.inference.recipe()  # written with every model file; validation follows its σ path
     if start_from:

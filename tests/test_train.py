@@ -203,10 +203,12 @@ def test_resume_when_the_rebuilt_c_differs_from_the_checkpoint(data, tmp_path):
         s.close()
 
 
-def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys):
+def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys, caplog):
     blur = tmp_path / "blur"
+    random_c = "C, the frozen content network, keeps random weights"  # model.init none: named in joint runs only
     assert main(["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out", str(blur),
                  "--steps", "2", "--wandb", "disabled", "--device", "cpu"]) == 0
+    assert random_c not in caplog.text
     source = load_file(str(blur / "model_last.safetensors"))
     # with zero learning rates the joint run's parameters stay exactly the blur stage's (BN statistics move)
     joint = tmp_path / "joint"
@@ -217,9 +219,11 @@ def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys)
     assert params and all(torch.equal(p, source[k]) for k, p in params.items())
     assert meta["step"] == 1 and meta["init"]["started_from"] == str(blur / "model_last")
     assert meta["init"]["started_from_meta"]["stage"] == "blur"
+    assert random_c not in caplog.text
     # a fresh run with the same seed does not start from those weights
     fresh = tmp_path / "fresh"
     assert main(_cli(data, fresh, "--steps", "1", "--set", "optim.lr=0", "optim.lr_d=0")) == 0
+    assert random_c in caplog.text
     other = load_file(str(fresh / "model_last.safetensors"))
     assert any(not torch.equal(other[k], source[k]) for k in params)
     # another architecture is refused with the file named
