@@ -85,6 +85,29 @@ def test_adaptive_threshold_factors_and_cap():
     assert row["adaptive_f_1.5"] == pytest.approx(0.8125) and row["adaptive_f_2"] == 0.0
 
 
+def test_sg_fm_scores_the_gt_white_class_on_8_bit_levels():
+    """SG eval.py: the map in the GT-white polarity as an 8-bit PNG, T = min(1, 1.5·mean), map ≥ T, the GT-white
+    class positive; an image without GT-white pixels scores 0."""
+    gt = np.zeros((10, 10), bool)
+    gt[:, :8] = True  # 80 % blurred
+    pred = np.full((10, 10), 0.2, np.float32)
+    pred[:, :8] = 0.9995  # 255 as an 8-bit level: T = 1 reaches it (float adaptive F does not)
+    assert M.sg_fm(pred, gt, white_is_blurred=True) == pytest.approx(1.0)
+    assert M.adaptive_prf(pred, gt, 1.5)[2] == 0.0
+    # white = in focus (xu100, DUT): the sharp class is scored, on the map 1 − pred (levels 0 and 204, mean 40.8:
+    # T·255 = 61.2, so the 20 sharp pixels are positive, all correct)
+    assert M.sg_fm(pred, gt, white_is_blurred=False) == pytest.approx(1.0)
+    half = pred.copy()
+    half[:, 8:9] = 0.9995  # 10 of the 20 sharp pixels called blurred: sharp-class P 1, R 1/2
+    assert M.sg_fm(half, gt, white_is_blurred=False) == pytest.approx(1.3 * 0.5 / (0.3 + 0.5))
+    assert M.sg_fm(pred, np.zeros((10, 10), bool), white_is_blurred=True) == 0.0  # no GT-white pixel: 0
+    acc = dbd.DBDAccumulator(white_is_blurred=False)
+    acc.add("a", half, gt)
+    acc.add("b", pred, gt)
+    assert acc.summary()["sg_fm"] == pytest.approx((1.3 * 0.5 / 0.8 + 1.0) / 2)
+    assert "sg_fm" not in dbd.DBDAccumulator().add("c", pred, gt)  # polarity unknown: not computed
+
+
 def test_hifst_pr_by_hand_and_tp0_images_add_zero():
     p, r = M.hifst_pr(PRED, GT_A)  # mat2gray·255: 1 → 255, 0.6 → 127.5, 0.2 → 0
     assert (p[0], r[0]) == pytest.approx((0.5, 1.0))

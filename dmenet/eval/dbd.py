@@ -73,6 +73,9 @@ class DBDAccumulator:
         beta2: β² of the F-measure (0.3).
         square_input: predictions are maps of images resized to N×N (``evaluate --input-size``): their aspect
             ratio is checked against 1, not the GT's.
+        white_is_blurred: the benchmark's GT polarity (True: white = blurred, CUHK; False: white = in focus, xu100,
+            DUT), needed by SG's FM (``sg_fm``, :func:`metrics.sg_fm`), which scores the GT-white class; None =
+            unknown, no ``sg_fm``.
 
     Images whose GT has no blurred pixel count for MAE, the accuracies and the pooled IoU only; F-measure, PR and
     adaptive means are over the other images (docs/evaluation.md §12: an all-sharp mask has no Fmax).
@@ -83,6 +86,7 @@ class DBDAccumulator:
     fixed_threshold: float = 0.5
     beta2: float = M.BETA2
     square_input: bool = False
+    white_is_blurred: bool | None = None
     rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -158,6 +162,8 @@ class DBDAccumulator:
             for key in ("fmax", "fmax_threshold", *self._f_keys()):
                 row[key] = float("nan")
         row["iou"] = inter / union if union else 0.0
+        if self.white_is_blurred is not None:  # SG counts an image without GT-white pixels as F = 0: kept
+            row["sg_fm"] = M.sg_fm(pred_e, gt_e, self.white_is_blurred, 1.5, self.beta2)
         row["gt_blur_fraction"] = float(gt_e.mean())
         self.rows.append(row)
         return row
@@ -240,6 +246,8 @@ class DBDAccumulator:
             out["f_skipped_all_sharp"] = len(self.rows) - self._n_f
         for c in self.adaptive_factors:
             out[f"adaptive_f_{c:g}"] = self._mean(f"adaptive_f_{c:g}")
+        if self.white_is_blurred is not None:
+            out["sg_fm"] = self._mean("sg_fm")
         return out
 
     def protocol(self) -> dict:
@@ -259,13 +267,20 @@ class DBDAccumulator:
             "fmax_of_mean_curve": "max over T of the image-averaged F(T) curve (a different quantity from fmax)",
             f"f_at_{t}": f"D-DFFNet: pred >= {t}, per-image P/R/F averaged over images",
             "iou_pooled": f"D-DFFNet: pred > {t}, intersection and union pooled over the set",
-            "adaptive_f": "per image T = min(1, c * mean(pred)), pred >= T, per-image F averaged; "
-            f"c in {list(self.adaptive_factors)} (1.5 = DBD convention, SG eval.py)",
+            "adaptive_f": "per image T = min(1, c * mean(pred)) on the blur map as produced (float, 1 = blurred), "
+            f"pred >= T - 1e-6, blurred class positive, per-image F averaged; c in {list(self.adaptive_factors)}. "
+            "Not SG's FM (sg_fm): with T = 1 a float map counts only pixels at 1, where an 8-bit map counts 255",
+            **({"sg_fm": "SG eval.py's FM: the map in the GT-white polarity as 8-bit levels, T = min(1, 1.5 * "
+                "mean), map >= T, GT-white class positive (white = "
+                + ("blurred" if self.white_is_blurred else "in focus") + " here), per-image F averaged, images "
+                "without GT-white pixels count 0; at this run's resolution (SG: 320x320)"}
+               if self.white_is_blurred is not None else {}),
             "pr_curve": "HiFST PRDataComputation.m: mat2gray(map)*255, MATLAB bicubic imresize to GT size, "
             "T = 0..255, map >= T, per-image P/R (0 where TP = 0) averaged over all images",
             "pr_auc": "trapezoid of the HiFST-protocol mean PR curve over recall (points sorted by recall, "
             "extended flat from the lowest-recall point to recall 0)",
-            "dmenet_accuracy": "DMENet: per image pixel accuracy of pred > 0.3*max + 0.7*min, averaged",
+            "dmenet_accuracy": "DMENet: per image pixel accuracy of pred > 0.3*max + 0.7*min, averaged; on the "
+            "map scored (DMENet's own figure thresholds its defocus map: --dmenet-output label)",
             "best_threshold_accuracy": "Galetto & Deng 2023 Table 5: per image pixel accuracy of pred >= T at the "
             "image's best T (any T, including all sharp), averaged",
         }

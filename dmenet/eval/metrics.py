@@ -144,6 +144,28 @@ def adaptive_prf(pred: np.ndarray, gt: np.ndarray, factor: float = 1.5, beta2: f
     return p, r, f, t
 
 
+def sg_fm(pred: np.ndarray, gt: np.ndarray, white_is_blurred: bool, factor: float = 1.5,
+          beta2: float = BETA2) -> float:
+    """F_β of one image by SG's ``eval.py`` (Zhao et al., CVPR 2021; shangcai1/SG), its "FM" when averaged.
+
+    SG scores the class its GT marks white, on a map saved in that polarity as an 8-bit PNG: here the blur map
+    ``pred`` (1 = blurred, [0, 1]) is turned into the GT-white polarity (``1 − pred`` when white = in focus, as on
+    xu100 and DUT), quantised to ``round(255·x)/255``, thresholded at ``T = min(1, factor·mean)`` (positive =
+    map ≥ T, exact on the 8-bit levels), and scored against the GT-white pixels (``gt``: binary, 1 = blurred). P or
+    R with a zero denominator is 0 (scikit-learn's default) and F = 0 when both are, so an image without GT-white
+    pixels scores 0, as in SG (not left out, unlike this project's other F-measures). The map is scored at the
+    resolution given: SG's own runs are at 320×320.
+    """
+    pred, gt = _check_pair(pred, gt)
+    white = pred if white_is_blurred else 1.0 - pred
+    levels = np.round(white.astype(np.float64) * 255.0)  # the 8-bit PNG SG reads, as levels 0..255
+    t = min(255.0, factor * float(levels.mean()))  # T·255: min(1, c·mean) on the /255 map
+    pos = levels >= t - 1e-9
+    gt_white = gt if white_is_blurred else ~gt
+    p, r = precision_recall(np.count_nonzero(pos & gt_white), np.count_nonzero(pos), int(np.count_nonzero(gt_white)))
+    return float(f_measure(p, r, beta2))
+
+
 def iou_counts(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> tuple[int, int]:
     """(|P ∩ G|, |P ∪ G|) with P = ``pred > threshold`` — summed over a set for D-DFFNet's pooled IoU."""
     pred, gt = _check_pair(pred, gt)

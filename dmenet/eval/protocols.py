@@ -163,7 +163,8 @@ class DBDProtocol(Protocol):
         c = self.options.adaptive_factor
         self.acc = dbd.DBDAccumulator(resolution=self.options.resolution or self.spec.default_resolution,
                                       adaptive_factors=(c,) + tuple(x for x in (1.5, 2.0) if x != c),
-                                      square_input=self.options.input_size is not None)
+                                      square_input=self.options.input_size is not None,
+                                      white_is_blurred=bool(self.spec.white_is_blurred))
         self.gt_blurred, self.gt_pixels = 0, 0  # share of GT pixels read as blurred (polarity check)
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
