@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true", help="predictions are sharpness maps (white = sharp)")
     p.add_argument("--out", required=True)
     p.add_argument("--resolution", choices=dbd.RESOLUTIONS, help="DBD scoring size (default: the benchmark's)")
+    p.add_argument("--map-resize", choices=dbd.MAP_RESIZES, default=dbd.MapResize.LINEAR.value,
+                   help="DBD: how a prediction reaches the scoring size: linear (area when shrinking, else "
+                   "bilinear) or nearest (D-DFFNet: --input-size 320 --resolution native --map-resize nearest)")
     p.add_argument("--adaptive-factor", type=float, default=1.5, help="headline adaptive-F factor (2.0 also reported)")
     p.add_argument("--rtf-noise", choices=rtf.NOISE_LEVELS, default=rtf.NoiseLevel.FREE.value,
                    help="RTF noise level s (DMENet's image/<s>/ + gt/<s>/ layout; the RTF release has 0 only)")

@@ -44,6 +44,14 @@ def test_evaluate_refuses_input_size_on_sigma_benchmarks(tmp_path, caplog, bench
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("benchmark", ["rtf", "syndof"])
+def test_evaluate_refuses_map_resize_on_sigma_benchmarks(tmp_path, caplog, benchmark):
+    argv = ["--benchmark", benchmark, "--data", tmp_path, "--method", "lbp", "--map-resize", "nearest",
+            "--out", tmp_path / "out", "--wandb", "disabled"]
+    assert_logged_usage_error(evaluate.main, argv, caplog, "--map-resize", benchmark)
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------ 2. label maps are range-checked
 @pytest.mark.parametrize("scale", [7.0, 255.0])
 def test_regression_protocols_refuse_label_maps_outside_0_1(tmp_path, scale):

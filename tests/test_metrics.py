@@ -108,6 +108,19 @@ def test_sg_fm_scores_the_gt_white_class_on_8_bit_levels():
     assert "sg_fm" not in dbd.DBDAccumulator().add("c", pred, gt)  # polarity unknown: not computed
 
 
+def test_nearest_map_resize_is_d_dffnet_upsampling():
+    """map_resize nearest (D-DFFNet): a 2×2 map upsampled to the 4×4 GT repeats each value over its 2×2 block;
+    linear blends them. The tags say which."""
+    pred = np.array([[1.0, 0.0], [0.0, 0.6]], np.float32)
+    gt = np.kron(np.array([[1, 0], [0, 1]]), np.ones((2, 2))).astype(bool)
+    near, lin = dbd.DBDAccumulator(map_resize="nearest"), dbd.DBDAccumulator()
+    assert near.add("a", pred, gt)["mae"] == pytest.approx(0.1)  # |0.6 − 1| on 4 of 16 px
+    assert lin.add("a", pred, gt)["mae"] > 0.1 + 0.05
+    assert "nearest" in near.protocol()["resize"] and "bilinear" in lin.protocol()["resize"]
+    with pytest.raises(ValueError, match="map resize"):
+        dbd.DBDAccumulator(map_resize="cubic")
+
+
 def test_hifst_pr_by_hand_and_tp0_images_add_zero():
     p, r = M.hifst_pr(PRED, GT_A)  # mat2gray·255: 1 → 255, 0.6 → 127.5, 0.2 → 0
     assert (p[0], r[0]) == pytest.approx((0.5, 1.0))

@@ -25,6 +25,18 @@ class Resolution(Choice):
 
 
 RESOLUTIONS = choices(Resolution)
+
+
+class MapResize(Choice):
+    """How a prediction is brought to the scoring size (:func:`resize_map`): ``linear`` area averaging when
+    shrinking both sides, else bilinear (the default); ``nearest`` nearest neighbour, D-DFFNet's upsampling of its
+    320² maps to the GT (``--input-size 320 --resolution native --map-resize nearest`` is its protocol)."""
+
+    LINEAR = "linear"
+    NEAREST = "nearest"
+
+
+MAP_RESIZES = choices(MapResize)
 EVAL_SIZE_320 = (320, 320)
 RANGE_TOLERANCE = 1e-6
 """A prediction may pass [0, 1] by this much (float rounding; clipped); further out it is refused."""
@@ -33,13 +45,14 @@ ASPECT_TOLERANCE = 0.05
 absorbs rounding and ×16 crops; a transposed or foreign map is refused)."""
 
 
-def resize_map(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize a continuous map to ``shape`` (H, W): area averaging when shrinking both sides, else bilinear."""
+def resize_map(pred: np.ndarray, shape: tuple[int, int], how: MapResize = MapResize.LINEAR) -> np.ndarray:
+    """Resize a continuous map to ``shape`` (H, W): :class:`MapResize` ``how`` (linear: area averaging when
+    shrinking both sides, else bilinear; nearest: nearest neighbour)."""
     pred = np.asarray(pred, dtype=np.float32)
     if pred.shape == tuple(shape):
         return pred
     shrink = shape[0] <= pred.shape[0] and shape[1] <= pred.shape[1]
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    interp = cv2.INTER_NEAREST if how is MapResize.NEAREST else cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     return np.clip(cv2.resize(pred, (shape[1], shape[0]), interpolation=interp), 0.0, 1.0)
 
 
@@ -51,15 +64,17 @@ def resize_mask(gt: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize_map(gt, shape) >= 0.5
 
 
-def prepare_pair(pred: np.ndarray, gt: np.ndarray, resolution: Resolution | str) -> tuple[np.ndarray, np.ndarray]:
+def prepare_pair(pred: np.ndarray, gt: np.ndarray, resolution: Resolution | str,
+                 map_resize: MapResize | str = MapResize.LINEAR) -> tuple[np.ndarray, np.ndarray]:
     """Bring prediction and GT to the scoring resolution (:class:`Resolution` or its value; ValueError otherwise).
 
-    ``native``: the prediction is resized to the GT size (HiFST / D-DFFNet style; D-DFFNet uses nearest for its
-    upsampling, we use bilinear/area). ``320``: both go to 320×320 (SG / MLDBD style).
+    ``native``: the prediction is resized to the GT size (HiFST / D-DFFNet style; D-DFFNet upsamples with
+    nearest: ``map_resize`` :class:`MapResize`, default linear). ``320``: both go to 320×320 (SG / MLDBD style).
     """
     resolution = parse_choice(Resolution, resolution, "resolution")
+    how = parse_choice(MapResize, map_resize, "map resize")
     shape = tuple(np.asarray(gt).shape) if resolution is Resolution.NATIVE else EVAL_SIZE_320
-    return resize_map(pred, shape), resize_mask(gt, shape)
+    return resize_map(pred, shape, how), resize_mask(gt, shape)
 
 
 @dataclass
@@ -68,6 +83,7 @@ class DBDAccumulator:
 
     Attributes:
         resolution: :class:`Resolution` (its value ``"native"`` or ``"320"`` is parsed on construction).
+        map_resize: :class:`MapResize`, how the prediction reaches the scoring size (default linear).
         adaptive_factors: factors c of the adaptive threshold ``min(1, c·mean)``; the first is the headline one.
         fixed_threshold: D-DFFNet's fixed threshold (0.5).
         beta2: β² of the F-measure (0.3).
@@ -87,10 +103,12 @@ class DBDAccumulator:
     beta2: float = M.BETA2
     square_input: bool = False
     white_is_blurred: bool | None = None
+    map_resize: MapResize | str = MapResize.LINEAR
     rows: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.resolution = parse_choice(Resolution, self.resolution, "resolution")
+        self.map_resize = parse_choice(MapResize, self.map_resize, "map resize")
         n = len(M.FMAX_THRESHOLDS)
         self._f_sum = np.zeros(n)
         self._p_sum = np.zeros(n)
@@ -137,7 +155,7 @@ class DBDAccumulator:
         (``f_skipped_all_sharp`` in the summary).
         """
         pred, gt = self.check_pair(pred, gt)
-        pred_e, gt_e = prepare_pair(pred, gt, self.resolution)
+        pred_e, gt_e = prepare_pair(pred, gt, self.resolution, self.map_resize)
         levels = M.LevelCounts.from_map(pred_e, gt_e)
         if levels is not None:
             scores = self._scores_levels(levels, pred, gt_e)
@@ -255,9 +273,11 @@ class DBDAccumulator:
         t = f"{self.fixed_threshold:g}"
         return {
             "resolution": self.resolution.value,
-            "resize": "prediction to GT size (bilinear, area when shrinking)"
+            "resize": ("prediction to GT size (" + ("nearest, as D-DFFNet" if self.map_resize is MapResize.NEAREST
+                                                    else "bilinear, area when shrinking") + ")")
             if self.resolution is Resolution.NATIVE
-            else "prediction and GT to 320x320 (area/bilinear; GT re-binarised at >= 0.5)",
+            else "prediction (" + ("nearest" if self.map_resize is MapResize.NEAREST else "area/bilinear")
+            + ") and GT (area/bilinear, re-binarised at >= 0.5) to 320x320",
             "positive_class": "blurred = 1 (sharpness maps inverted before scoring)",
             "beta2": self.beta2,
             "aggregation": "per-image scores averaged over images (mae, fmax, f_at, adaptive_f, accuracy); "

@@ -63,6 +63,7 @@ class ProtocolOptions:
             ``"sigma"`` reads saved maps as σ px.
         input_size: N when the images were resized to N×N before the method (``--input-size``; DBD only: the
             maps are square and their aspect ratio is checked against 1), else None.
+        map_resize: DBD: how a prediction reaches the scoring size (:class:`dmenet.eval.dbd.MapResize`).
 
     The choices may be given as their string values; they are parsed to members on construction (ValueError naming
     the option otherwise).
@@ -73,8 +74,10 @@ class ProtocolOptions:
     rtf_noise: rtf.NoiseLevel | str = rtf.NoiseLevel.FREE
     sigma_mapping: rtf.SigmaMapping | str = rtf.SigmaMapping.PROJECT
     input_size: int | None = None
+    map_resize: dbd.MapResize | str = dbd.MapResize.LINEAR
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "map_resize", parse_choice(dbd.MapResize, self.map_resize, "map resize"))
         if self.resolution is not None:
             object.__setattr__(self, "resolution", parse_choice(dbd.Resolution, self.resolution, "resolution"))
         object.__setattr__(self, "rtf_noise", parse_choice(rtf.NoiseLevel, self.rtf_noise, "RTF noise level"))
@@ -164,7 +167,8 @@ class DBDProtocol(Protocol):
         self.acc = dbd.DBDAccumulator(resolution=self.options.resolution or self.spec.default_resolution,
                                       adaptive_factors=(c,) + tuple(x for x in (1.5, 2.0) if x != c),
                                       square_input=self.options.input_size is not None,
-                                      white_is_blurred=bool(self.spec.white_is_blurred))
+                                      white_is_blurred=bool(self.spec.white_is_blurred),
+                                      map_resize=self.options.map_resize)
         self.gt_blurred, self.gt_pixels = 0, 0  # share of GT pixels read as blurred (polarity check)
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:

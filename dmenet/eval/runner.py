@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from dmenet.eval import benchmarks as B
-from dmenet.eval import report, rtf
+from dmenet.eval import dbd, report, rtf
 from dmenet.eval.protocols import Protocol, ProtocolOptions, make_protocol, protocol_class
 from syndof import io
 
@@ -36,7 +36,8 @@ def protocol_options(args) -> ProtocolOptions:
                            adaptive_factor=getattr(args, "adaptive_factor", 1.5),
                            rtf_noise=getattr(args, "rtf_noise", rtf.NoiseLevel.FREE),
                            sigma_mapping=getattr(args, "sigma_mapping", rtf.SigmaMapping.PROJECT),
-                           input_size=getattr(args, "input_size", None))
+                           input_size=getattr(args, "input_size", None),
+                           map_resize=getattr(args, "map_resize", dbd.MapResize.LINEAR))
 
 
 def _iterate(samples, source, protocol: Protocol, input_size: int | None = None):
@@ -127,6 +128,10 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     if input_size is not None and protocol_class(spec).scores_sigma:
         raise ValueError(f"--input-size is for blur-detection benchmarks; {spec.name} scores sigma maps against GT at "
                          "the image's own size (a resized map would need sigma rescaled): leave --input-size out")
+    nearest = dbd.MapResize(getattr(args, "map_resize", dbd.MapResize.LINEAR)) is dbd.MapResize.NEAREST
+    if nearest and protocol_class(spec).scores_sigma:
+        raise ValueError(f"--map-resize is for blur-detection benchmarks; {spec.name} scores sigma maps at the "
+                         "GT's own size: leave --map-resize out")
     if input_size is not None and input_size < 16:
         raise ValueError(f"--input-size must be >= 16, got {input_size}")
     protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
