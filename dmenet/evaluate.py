@@ -118,6 +118,10 @@ def method_source(choice: MethodChoice, args, protocol: type[Protocol]) -> Sourc
 
         return Source(name, label, True, MapKind.BLUR, f"{text}: defocus label sigma/sigma_max")
     kind = "probability (1 = blurred)" if estimator.gives_sigma else "blur map (1 = blurred)"
+    if protocol.scores_sigma:  # a method without σ: its relative map is read as a label, σ = σ_max · map
+        log.warning("%s gives no σ: %s scores its relative blur map as a label (σ = σ_max·map), not a σ "
+                    "measurement", name, protocol.__name__)
+        kind = "relative blur map read as a label (σ = σ_max·map; the method measures no σ)"
     return Source(name, lambda s, im: estimator.blur_map(im), True, MapKind.BLUR, f"{text}: {kind}")
 
 

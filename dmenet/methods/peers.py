@@ -1,13 +1,15 @@
-"""The classical peers (:mod:`dmenet.peers`) as registered estimators: a relative [0, 1] blur map, no σ."""
+"""The classical peers (:mod:`dmenet.peers`) as registered estimators: a relative [0, 1] blur map, no σ, except
+Zhuo & Sim's, which measures σ in px (:class:`ZhuoSimEstimator`)."""
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Callable
 
 import numpy as np
 
-from dmenet.methods.base import Estimate, Estimator, MethodOptions
+from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 
 
 class PeerEstimator(Estimator):
@@ -53,8 +55,51 @@ def make_hifst(options: MethodOptions) -> PeerEstimator:
                  partial(hifst_blur_map, max_side=options.max_side))
 
 
-def make_zhuo_sim(options: MethodOptions) -> PeerEstimator:
-    return _peer("zhuo_sim", "Zhuo & Sim 2011 re-blur gradient ratio + matting, σ / 3 px", options)
+class ZhuoSimEstimator(Estimator):
+    """Zhuo & Sim 2011 (:func:`dmenet.peers.zhuo_sim.zhuo_sim_sigma`): σ in px at the input resolution, clipped at
+    ``max_blur``, and the blur map σ / ``max_blur``. Its σ is scored as σ by the σ benchmarks (RTF, SYNDOF); until
+    5 Dec 2026 it was registered as a relative map and RTF read σ / 3 as a label (σ = 7·map: 2.33× its σ)."""
+
+    name = "zhuo_sim"
+    gives_sigma = True
+    gives_probability = True
+
+    def __init__(self, max_blur: float, full_size_note: str = ""):
+        self.max_blur = max_blur
+        self._note = full_size_note
+
+    def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """σ (H, W) float32 px in [0, max_blur] and/or the blur map σ / max_blur of an (H, W, 3) RGB image (float
+        [0, 1] or uint8; gray and RGBA too), at least 2×2 px; ValueError naming ``image`` otherwise."""
+        from dmenet.peers.zhuo_sim import zhuo_sim_sigma
+
+        if not (sigma or probability):
+            return Estimate(sigma_max=self.max_blur)
+        s = zhuo_sim_sigma(image, max_blur=self.max_blur)
+        return Estimate(sigma=s if sigma else None,
+                        blur_probability=(s / self.max_blur).astype(np.float32) if probability else None,
+                        sigma_max=self.max_blur)
+
+    def describe(self) -> str:
+        return (f"zhuo_sim: Zhuo & Sim 2011 re-blur gradient ratio + matting, σ px clipped at max_blur "
+                f"{self.max_blur:g} (blur map σ / {self.max_blur:g}; classical peer){self._note}")
+
+
+def make_zhuo_sim(options: MethodOptions) -> ZhuoSimEstimator:
+    """Zhuo & Sim with method option ``max_blur`` (px, > 0; default 3 as the authors' code, 3.275 as DMENet's RTF
+    comparison)."""
+    from dmenet.peers.zhuo_sim import MAX_BLUR
+
+    value = parse_settings(options.extra_dict(), {"max_blur": MAX_BLUR}, "zhuo_sim")["max_blur"]
+    try:
+        max_blur = float(value)
+        ok = math.isfinite(max_blur) and max_blur > 0 and not isinstance(value, bool)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"zhuo_sim: max_blur must be a number > 0 (px, the largest σ), got {value!r}")
+    note = "; runs at full size (max_side does not apply)" if options.max_side else ""
+    return ZhuoSimEstimator(max_blur, note)
 
 
 def make_lbp(options: MethodOptions) -> PeerEstimator:
@@ -62,4 +107,4 @@ def make_lbp(options: MethodOptions) -> PeerEstimator:
 
 
 def make_laplacian(options: MethodOptions) -> PeerEstimator:
-    return _peer("laplacian", "windowed variance of the Laplacian, 1 − normalised sharpness", options)
+    return _peer("laplacian", "windowed standard deviation of the Laplacian, 1 − normalised sharpness", options)

@@ -46,7 +46,8 @@ METHODS: dict[str, MethodSpec] = {
     "distill_teacher": MethodSpec("dmenet.distill.method:make_teacher",
                                   "Distill-DBDGAN teacher (DenseASPP + attention): blur probability; --model", True),
     "hifst": MethodSpec("dmenet.methods.peers:make_hifst", "HiFST (Golestaneh & Karam 2017), relative blur map"),
-    "zhuo_sim": MethodSpec("dmenet.methods.peers:make_zhuo_sim", "Zhuo & Sim 2011, σ / 3 px as blur map"),
+    "zhuo_sim": MethodSpec("dmenet.methods.peers:make_zhuo_sim",
+                           "Zhuo & Sim 2011, σ px (max_blur 3) and σ / max_blur as blur map"),
     "lbp": MethodSpec("dmenet.methods.peers:make_lbp", "LBP sharpness (Yi & Eramian 2016), relative blur map"),
     "laplacian": MethodSpec("dmenet.methods.peers:make_laplacian", "windowed Laplacian variance, relative blur map"),
     "galetto": MethodSpec("dmenet.galetto.method:make", "Galetto & Deng 2023 patch-blur classifier: σ map (px), "

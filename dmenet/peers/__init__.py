@@ -1,8 +1,10 @@
 """Classical defocus-blur peers used as baselines.
 
 :data:`PEERS` maps a name to ``f(image) -> blur map``: input (H, W, 3) float32 RGB in [0, 1], output (H, W) float32
-in [0, 1], 1 = more blurred. The maps are relative (per-image normalised) except Zhuo & Sim's, which is σ / maxBlur;
-richer functions live in the modules (e.g. :func:`dmenet.peers.zhuo_sim.zhuo_sim_sigma` returns σ in px).
+in [0, 1], 1 = more blurred. HiFST's and the Laplacian's are per-image normalised, LBP's is an absolute fraction of
+sharp window codes, Zhuo & Sim's is σ / maxBlur; richer functions live in the modules
+(:func:`dmenet.peers.zhuo_sim.zhuo_sim_sigma` returns σ in px, which the registered ``zhuo_sim`` method gives as its
+σ map).
 
 | name | method | module |
 |---|---|---|
