@@ -14,7 +14,16 @@
    at most ``work_side`` (320 px by default; the sparse σ values stay in input-resolution px) and the dense map is
    resized back bilinearly.
 
-The blur map for :data:`dmenet.peers.PEERS` is ``σ / maxBlur``.
+The blur map for :data:`dmenet.peers.PEERS` is ``σ / maxBlur``; the registered ``zhuo_sim`` method also gives σ.
+
+Where this differs from the authors' MATLAB code (``defocusEstimation.m`` / ``demo.m``; a spec audit, 5 Dec 2026):
+the authors take gradients with Gaussian derivatives (σ1 = 1, σ2 = 1.5·σ1, ``σ = sqrt((R²σ1² − σ2²)/(1 − R²))``);
+the central differences here bias small σ upward on pixel-sampled step edges (true σ 0.5 / 1.0 / 2.0 px read as
+0.87–0.97 / 1.18–1.29 / 2.09–2.15, a hard step as 0.84), but the authors' form scored worse on RTF 01 in this
+pipeline (MAE 0.104 against 0.080: it under-estimates), so it is not used. The authors drop edge pixels with
+R ≤ 1.01 (or above σ2/σ1) from the propagation; here R ≤ 1 is kept as a constraint at ``maxBlur`` (6.5–7 % of the
+Canny edge pixels of two CUHK photos). Their demo uses a fixed Canny threshold (0.1 relative high, 0.04 low), λ =
+0.001, and a bilateral filter of sd 5, sr 0.1·maxBlur with an RGB guide and an extra exp(−σ) weight.
 """
 
 from __future__ import annotations
