@@ -79,7 +79,7 @@ def test_weighted_gf_mode6_formula_and_constant_map():
 
 
 def test_smooth_guide_window_rounds_half_away_from_zero():
-    """GALETTO.md §1.4: the guide window is 2⌊r/2⌉+1 with MATLAB's round, so r = 9 gives 11 (Python's round: 9)."""
+    """the Galetto specification (docs/method.md §15): the guide window is 2⌊r/2⌉+1 with MATLAB's round, so r = 9 gives 11 (Python's round: 9)."""
     from dmenet.galetto.refine import smooth_guide
 
     image = np.random.default_rng(4).random((20, 24, 3))
@@ -108,7 +108,7 @@ def test_sharpness_and_labelled_patches():
     assert (np.diff(std, axis=1) <= 0.5).all() and (std[:, 0] > 50 * std[:, 5]).all()
     iso = patches.labelled_patches(gray, pos[:1], blur="isolated")
     assert np.array_equal(iso[:, 0], lab[:1, 0])
-    # isolated: the 32×32 patch alone, replicate-padded (GALETTO.md §1.8), against a direct convolution
+    # isolated: the 32×32 patch alone, replicate-padded (docs/method.md §15), against a direct convolution
     crop = torch.from_numpy(np.random.default_rng(5).random((32, 32)) * 255)
     for sigma in (3.0, 19.0):  # 19: a 77-px kernel, wider than the patch
         g = torch.as_tensor(syndof_psf.gaussian_kernel_1d(sigma, filters.gaussian_size(sigma)))
@@ -650,7 +650,7 @@ def test_magnification_check_with_the_true_sigma_doubles_it():
     assert rows["scale"]["background_rise_px"] >= 1.5 and rows["scale"]["n_background"] > 0
 
 def test_fusion_decision_removes_islands_as_bwareaopen():
-    """GALETTO.md §1.5c / GVWA: islands below ⌈1 % of the area⌉ go, with bwareaopen's 8-connectivity; the guide is
+    """the Galetto specification / GVWA: islands below ⌈1 % of the area⌉ go, with bwareaopen's 8-connectivity; the guide is
     the fused image of the cleaned decision."""
     sig = np.stack([np.ones((40, 40)), np.full((40, 40), 0.5)])  # frame 1 wins but where frame 0's σ is 0
     idx = np.arange(40)

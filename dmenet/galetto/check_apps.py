@@ -10,12 +10,12 @@ truth as an oracle):
 * fusion (G8): a synthetic pair from the sharp source (A blurred by a Gaussian of 3 px where σ_GT is above its
   median, B elsewhere); PSNR of the fusion against the source vs the better source frame and vs the fusion with the
   true σ maps.
-* magnification (issue 18's target; GALETTO.md calls the check G7): the NLT/SDoF blend and the true ×2 re-render,
-  driven by the estimated σ map; the output's σ is measured per window by :func:`reblur_sigma` (the extra Gaussian
-  that best turns the render into the output, composed in quadrature with σ_GT): mean rise on the background
-  (σ_GT ≥ 2 px), mean |move| in focus (σ_GT < 0.75 px), and the σ_out / σ_in slope of the ×2 mode. GALETTO.md's
-  G7 is not this: it takes medians over the blend-weight masks W < 0.1 / W > 0.9, asks a Laplacian-variance gain
-  ≥ 1.1× in focus, and scores the ×2 mode by PSNR against a direct render at 2× CoC; those are not computed.
+* magnification (issue 18's target): the NLT/SDoF blend and the true ×2 re-render, driven by the estimated σ map;
+  the output's σ is measured per window by :func:`reblur_sigma` (the extra Gaussian that best turns the render into
+  the output, composed in quadrature with σ_GT): mean rise on the background (σ_GT ≥ 2 px), mean |move| in focus
+  (σ_GT < 0.75 px), and the σ_out / σ_in slope of the ×2 mode. The Galetto specification's check G7 is not this: it
+  takes medians over the blend-weight masks W < 0.1 / W > 0.9, asks a Laplacian-variance gain ≥ 1.1× in focus, and
+  scores the ×2 mode by PSNR against a direct render at 2× CoC; those are not computed.
 
 :func:`check_renders` gives the numbers; ``galetto-compare`` writes them under ``"apps"`` in ``OUT/metrics.json``.
 

@@ -60,7 +60,7 @@ def sharp_positions(gray255: torch.Tensor, stride: int = PATCH, phi: float = 100
 
 class PatchBlur(Choice):
     """Where a training patch is blurred: in its whole image (CONTEXT: the patch sees its real surroundings) or
-    alone on replicate padding (ISOLATED: the paper's likely procedure, GALETTO.md §1.8)."""
+    alone on replicate padding (ISOLATED: the paper's likely procedure, docs/method.md §15)."""
 
     CONTEXT = "context"
     ISOLATED = "isolated"
