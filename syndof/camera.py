@@ -388,7 +388,8 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
                             camera=cam)
     # Fallback: runs of equal σ value per pixel order (pixels of one depth with different σ split by σ).
     if consistent:
-        labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, np.where(v > 0, units.syndof_value_to_coc(v), 0.0), depth.shape)
+        coc_v = np.where(v > 0, units.syndof_value_to_coc(v), 0.0)
+        labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, coc_v, depth.shape)
         return LayeredDepth(labels=labels, coc=_round_coc(coc), depth_mm=zrep, exact=False)
     order = np.lexsort((v_pix, -depth.ravel()))
     key_d, key_v = depth.ravel()[order], v_pix[order]

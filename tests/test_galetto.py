@@ -79,7 +79,8 @@ def test_weighted_gf_mode6_formula_and_constant_map():
 
 
 def test_smooth_guide_window_rounds_half_away_from_zero():
-    """the Galetto specification (docs/method.md §15): the guide window is 2⌊r/2⌉+1 with MATLAB's round, so r = 9 gives 11 (Python's round: 9)."""
+    """The Galetto specification (docs/method.md §15): the guide window is 2⌊r/2⌉+1 with MATLAB's round, so r = 9
+    gives 11 (Python's round: 9)."""
     from dmenet.galetto.refine import smooth_guide
 
     image = np.random.default_rng(4).random((20, 24, 3))
@@ -650,13 +651,14 @@ def test_magnification_check_with_the_true_sigma_doubles_it():
     assert rows["scale"]["background_rise_px"] >= 1.5 and rows["scale"]["n_background"] > 0
 
 def test_fusion_decision_removes_islands_as_bwareaopen():
-    """the Galetto specification / GVWA: islands below ⌈1 % of the area⌉ go, with bwareaopen's 8-connectivity; the guide is
-    the fused image of the cleaned decision."""
+    """The Galetto specification / GVWA: islands below ⌈1 % of the area⌉ go, with bwareaopen's 8-connectivity; the
+    guide is the fused image of the cleaned decision."""
     sig = np.stack([np.ones((40, 40)), np.full((40, 40), 0.5)])  # frame 1 wins but where frame 0's σ is 0
     idx = np.arange(40)
     sig[0][idx, idx] = 0.0  # frame 0 wins on a diagonal line of 40 px: one 8-connected island (threshold 16 px)
     assert (apps.decision_map(sig)[idx, idx] == 0).all()
-    sig = np.stack([np.ones((45, 45)), np.full((45, 45), 0.5)])  # 1 % of 2,025 px = 20.25: an island of 20 px is below ⌈20.25⌉ = 21 and goes
+    # 1 % of 2,025 px = 20.25: an island of 20 px is below ⌈20.25⌉ = 21 and goes
+    sig = np.stack([np.ones((45, 45)), np.full((45, 45), 0.5)])
     sig[0, 5:9, 5:10] = 0.0
     assert (apps.decision_map(sig) == 1).all()
     sig[0, 5:9, 5:11] = 0.0  # 24 px stay

@@ -2,10 +2,11 @@
 
 Windows of 32×32 px start at 0 with step ``stride``; the image is padded ``'symmetric', 'post'`` so the last window
 reaches its border, and the grid stops there. ``get_blurmap.m`` instead starts windows up to the last pixel and
-pads each short crop alone; the maps differ in the last 31 px of each axis only (docs/method.md §15, "Window grid"). All windows are cut by one ``unfold`` and classified in batches; each window's σ (argmax class
-= σ in px, or the expectation Σ p_k·k) is spread over the pixels it covers and averaged by coverage (Eq. 6) with
-``fold``. No per-image rescale: the output is Gaussian σ in px at the input resolution (``max_side`` runs the
-classifier on a downscaled copy and rescales σ with :func:`syndof.units.rescale_sigma`).
+pads each short crop alone; the maps differ in the last 31 px of each axis only (docs/method.md §15, "Window
+grid"). All windows are cut by one ``unfold`` and classified in batches; each window's σ (argmax class = σ in px, or
+the expectation Σ p_k·k) is spread over the pixels it covers and averaged by coverage (Eq. 6) with ``fold``. No
+per-image rescale: the output is Gaussian σ in px at the input resolution (``max_side`` runs the classifier on a
+downscaled copy and rescales σ with :func:`syndof.units.rescale_sigma`).
 """
 
 from __future__ import annotations
