@@ -37,18 +37,11 @@ def test_sigma_errors_refuse_a_map_of_another_size():
 
 
 @pytest.mark.parametrize("benchmark", ["rtf", "syndof"])
-def test_evaluate_refuses_input_size_on_sigma_benchmarks(tmp_path, caplog, benchmark):
-    argv = ["--benchmark", benchmark, "--data", tmp_path, "--method", "lbp", "--input-size", "180",
+@pytest.mark.parametrize("option", [("--input-size", "180"), ("--map-resize", "nearest")])
+def test_evaluate_refuses_dbd_resizing_options_on_sigma_benchmarks(tmp_path, caplog, benchmark, option):
+    argv = ["--benchmark", benchmark, "--data", tmp_path, "--method", "lbp", *option,
             "--out", tmp_path / "out", "--wandb", "disabled"]
-    assert_logged_usage_error(evaluate.main, argv, caplog, "--input-size", benchmark)
-    assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("benchmark", ["rtf", "syndof"])
-def test_evaluate_refuses_map_resize_on_sigma_benchmarks(tmp_path, caplog, benchmark):
-    argv = ["--benchmark", benchmark, "--data", tmp_path, "--method", "lbp", "--map-resize", "nearest",
-            "--out", tmp_path / "out", "--wandb", "disabled"]
-    assert_logged_usage_error(evaluate.main, argv, caplog, "--map-resize", benchmark)
+    assert_logged_usage_error(evaluate.main, argv, caplog, option[0], benchmark)
     assert not (tmp_path / "out").exists()
 
 
