@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"methods": {m: e.describe() for m, e in ests.items()}, "dbd": {}, "sharp": {}, "speed": {}}
     for m, est in ests.items():
         for res in ("native", "320"):
-            acc = DBDAccumulator(resolution=res)
+            acc = DBDAccumulator(resolution=res, square_input=res == "320")  # 320²: a square map of the photo
             for stem, img, gt in pairs:
                 x = img if res == "native" else cv2.resize(img, (320, 320), interpolation=cv2.INTER_AREA)
                 acc.add(stem, est.blur_map(x), gt > 0.5)
