@@ -13,7 +13,10 @@ Steps, all on built-in data (no download, no GPU):
    generated images — where the ground truth is known, the σ MAE (px) is reported — and for scikit-image's bundled
    photos.
 3. ``OUT/report.png`` (rows: image | predicted σ | ground-truth σ or blur probability, σ colour range 0 … σ_max) and
-   ``OUT/report.md`` summarise it.
+   ``OUT/report.md`` summarise it; the σ maps are kept in ``OUT/predictions/<stem>_sigma.png`` (uint16, 3 channels,
+   ``round(10·σ)``, as ``predict`` writes them).
+4. ``OUT/galetto_coffee_report.png``: the Galetto & Deng classifier's σ map of the coffee photo (skipped when its
+   model file is absent).
 
 The demo builds its folder beside ``OUT`` and moves it into place when it is complete
 (:func:`syndof.io.staged_folder`). It replaces only a folder it made itself (marked by :data:`MARKER`), so

@@ -67,13 +67,19 @@ class Source:
 
 
 def read_prediction(path: Path) -> np.ndarray:
-    """A saved map: ``.npy`` as stored (float); a gray 8/16-bit image as value/max; colour as ``rgb2gray``."""
+    """A saved map: ``.npy`` as stored (float); a 16-bit image with 3 identical channels as the project's σ encoding
+    (``round(10·σ)``: ``predict``'s ``_sigma.png``, SYNDOF's ``blur_map``) → σ px, which a σ benchmark scores with
+    ``--sigma-mapping sigma`` and refuses otherwise (out of [0, 1]); a gray 8/16-bit image as value/max; colour as
+    ``rgb2gray``."""
     if path.suffix.lower() == ".npy":
         arr = np.load(path, allow_pickle=False).astype(np.float32)
         return arr[..., 0] if arr.ndim == 3 else arr
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fast path for the common gray PNG
     if raw is not None and raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
         return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max)
+    if (raw is not None and raw.ndim == 3 and raw.shape[2] == 3 and raw.dtype == np.uint16
+            and np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])):
+        return units.syndof_to_sigma(raw[..., 0])  # read as value/65535 it was σ/6,553.5: scored silently near 0
     img = io.read_image(path)  # raises InputError naming the file when unreadable
     if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
         return img[..., 0]

@@ -15,9 +15,11 @@ Outputs per image ``<stem>`` (folder inputs keep their sub-folder layout under D
 * ``<stem>_blur.png`` — 8-bit blur probability (network S, 1 = blurred → 255);
 * ``<stem>_preview.png`` — the input and the colour-mapped σ (0 … σ_max, inferno) side by side.
 
-Classical peers have no σ: they write ``<stem>_blur.png`` (their [0, 1] blur map; plus ``<stem>_blur.npy`` with
-``--format npy|both``) and ``<stem>_preview.png`` only. Images are read with ``syndof.io.read_image`` (EXIF
-orientation applied, gray/RGBA/16-bit handled), so maps are oriented like the displayed image. A file that cannot be
+Methods without σ (``gives_sigma`` false: lbp, hifst, laplacian, distill_student, …) write ``<stem>_blur.png``
+(their [0, 1] blur map; plus ``<stem>_blur.npy``, the [0, 1] map, with ``--format npy|both``) and
+``<stem>_preview.png`` only; σ methods (dmenet, galetto, zhuo_sim) write the σ set above. Images are read with
+``syndof.io.read_image`` (EXIF orientation applied, gray/RGBA/16-bit handled), so maps are oriented like the
+displayed image. A file that cannot be
 read or processed is reported on one line (``skipped PATH: reason``) and the others go on; the exit status is 1 only
 when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
@@ -301,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     dcli.add_model(p)
     dcli.add_method(p)
     p.add_argument("--format", choices=choices(MapFormat), default=MapFormat.PNG.value, dest="fmt",
-                   help="σ map format (png: uint16 round(10·σ); npy: float32 px)")
+                   help="σ map format (png: uint16 round(10·σ); npy: float32 px; for methods without σ, npy adds "
+                   "the [0, 1] blur map)")
     cli.add_device(p)
     cli.add_threads(p)
     p.add_argument("--workers", type=cli.positive_int, default=None, metavar="N",

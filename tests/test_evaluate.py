@@ -173,6 +173,24 @@ def test_syndof_predictions_end_to_end(tmp_path):
     assert meta["protocol"]["units"].startswith("label")
 
 
+def test_saved_sigma_png_is_read_as_sigma(tmp_path, capsys):
+    """predict's _sigma.png (uint16, 3 channels, round(10·σ)) is σ px: scored with --sigma-mapping sigma like the
+    .npy, refused without it (it was read as value/65535, σ/6,553.5 px, and scored silently)."""
+    data, preds = tmp_path / "syn", tmp_path / "p"
+    sigma = np.array([[0.0, 3.5], [7.0, 1.4]], np.float32)
+    io.write_sigma_map(data / "blur_map" / "a.png", sigma)
+    io.write_image(data / "image" / "a.png", np.zeros((2, 2, 3), np.float32))
+    io.write_sigma_map(preds / "a_sigma.png", np.full((2, 2), 3.5, np.float32))
+    np.testing.assert_allclose(evaluate.read_prediction(preds / "a_sigma.png"), 3.5)
+    common = ["--benchmark", "syndof", "--data", str(data), "--predictions", str(preds),
+              "--pattern", "{stem}_sigma.png", "--wandb", "disabled"]
+    assert evaluate.main(common + ["--sigma-mapping", "sigma", "--out", str(tmp_path / "o")]) == 0
+    meta = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert meta["metrics"]["mae"] == pytest.approx(np.abs(0.5 - sigma / 7).mean(), abs=1e-6)
+    assert evaluate.main(common + ["--out", str(tmp_path / "o2")]) != 0
+    assert "sigma-mapping" in capsys.readouterr().err
+
+
 def test_ctcug_layout_and_polarity(tmp_path):
     """CTCUG (no copy here): image/*.jpg + gt/*.png with white = blurred, scored natively; a map equal to the GT
     scores perfectly, its inverse is the worst."""
