@@ -213,6 +213,34 @@ def test_sliding_window_equals_naive_loop():
     assert np.allclose(am, np.round(am * 1e6) / 1e6) and am.min() >= 0 and am.max() <= 19
 
 
+def test_matlab_grid_equals_get_blurmap_loop():
+    """grid=matlab is get_blurmap.m's loop: a window at every multiple of the stride inside the image, each short crop
+    padded 'symmetric','post' on its own (np.pad 'symmetric' reflects repeatedly as MATLAB's padarray), each window's
+    value spread over the image pixels it covers. The interior is the cover grid's."""
+    torch.manual_seed(0)
+    model = BlurClassifier(TINY).eval()
+    image = _texture(45, 50)
+    gray = blurmap.gray01(image).numpy()
+    h, w = gray.shape
+    for stride in (8, 13, 32):  # 32: crops of 13 and 18 px, shorter than their pad at 45
+        fast = blurmap.sigma_map(model, image, stride=stride, mode="expectation", grid="matlab")
+        total, cover = np.zeros((h, w)), np.zeros((h, w))
+        with torch.no_grad():
+            for y in range(0, h, stride):
+                for x in range(0, w, stride):
+                    crop = gray[y:y + 32, x:x + 32]
+                    win = np.pad(crop, ((0, 32 - crop.shape[0]), (0, 32 - crop.shape[1])), mode="symmetric")
+                    p = torch.softmax(model(torch.from_numpy(win).float()[None, None]), 1)
+                    total[y:y + 32, x:x + 32] += float((p[0] * torch.arange(20)).sum())
+                    cover[y:y + 32, x:x + 32] += 1
+        assert np.abs(fast - total / cover).max() < 1e-4, stride
+        cover_grid = blurmap.sigma_map(model, image, stride=stride, mode="expectation")
+        # the first stride² block is covered by the window at (0, 0) alone in both grids
+        assert np.abs(fast[:stride, :stride] - cover_grid[:stride, :stride]).max() < 1e-4
+    with pytest.raises(ValueError, match="grid"):
+        blurmap.windows(torch.zeros(40, 40), 8, "tiles")
+
+
 def test_sigma_map_resize_scales_sigma(tmp_path):
     class Const(torch.nn.Module):  # a "classifier" that always answers class 6
         def __init__(self):

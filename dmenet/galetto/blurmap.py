@@ -38,6 +38,18 @@ class Readout(Choice):
 READOUTS = choices(Readout)
 
 
+class Grid(Choice):
+    """Where the windows sit (docs/method.md §15, "Window grid"): COVER (the default) pads the image so windows at
+    0, s, 2s, … just cover it; MATLAB starts a window at every multiple of the stride inside the image and pads each
+    short crop alone (``'symmetric', 'post'``), as ``get_blurmap.m``."""
+
+    COVER = "cover"
+    MATLAB = "matlab"
+
+
+GRIDS = choices(Grid)
+
+
 def gray01(image: np.ndarray, denoise: float = 0.0) -> torch.Tensor:
     """(H, W, 3) float RGB [0, 1] → (H, W) float32 gray [0, 1] (``rgb2gray``), after an optional 3×3 Gaussian
     pre-denoise of σ ``denoise`` px on each channel (the code's ``fspecial('gaussian', 3, 1)``; 0 = off)."""
@@ -58,22 +70,39 @@ def _post_pad(gray: torch.Tensor, stride: int) -> torch.Tensor:
     return big[p:p + h + need[0], p:p + w + need[1]]
 
 
-def windows(gray: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Every 32×32 window of a (H, W) gray image at ``stride``, after the symmetric bottom/right padding that makes
-    them cover it: ((L, 1, 32, 32), padded size), L = rows × cols in unfold order."""
+def _matlab_rows(n: int, stride: int) -> torch.Tensor:
+    """(starts, 32) source indices along one axis of ``get_blurmap.m``'s windows: starts 0, s, … < n; a crop that
+    runs past the border is padded ``'symmetric', 'post'`` on its own (MATLAB ``padarray``: reflections of the crop,
+    repeated when the pad is longer than the crop)."""
+    starts = torch.arange(0, n, stride)[:, None]
+    k = torch.arange(PATCH)[None, :]
+    length = (n - starts).clamp(max=PATCH)  # the crop's own length
+    m = k % (2 * length)
+    return starts + torch.where(m < length, m, 2 * length - 1 - m)
+
+
+def windows(gray: torch.Tensor, stride: int, grid: Grid | str = Grid.COVER) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Every 32×32 window of a (H, W) gray image at ``stride`` on ``grid`` (:class:`Grid`): ((L, 1, 32, 32), the
+    size of the canvas they tile), L = rows × cols in row-major order (``unfold``'s). COVER: after the symmetric
+    bottom/right padding that makes them cover the image; MATLAB: ``get_blurmap.m``'s, every crop padded alone."""
+    if parse_choice(Grid, grid, "grid") is Grid.MATLAB:
+        rows, cols = _matlab_rows(gray.shape[0], stride), _matlab_rows(gray.shape[1], stride)
+        win = gray[rows[:, None, :, None], cols[None, :, None, :]]  # (rows, cols, 32, 32)
+        canvas = (int(rows[-1, 0]) + PATCH, int(cols[-1, 0]) + PATCH)
+        return win.reshape(-1, 1, PATCH, PATCH), canvas
     padded = _post_pad(gray, stride)
     cols = F.unfold(padded[None, None], PATCH, stride=stride)[0].T  # (L, 1024)
     return cols.reshape(-1, 1, PATCH, PATCH), tuple(padded.shape)
 
 
 @torch.no_grad()
-def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
-                         batch: int = BATCH) -> tuple[torch.Tensor, tuple[int, int]]:
+def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int, batch: int = BATCH,
+                         grid: Grid | str = Grid.COVER) -> tuple[torch.Tensor, tuple[int, int]]:
     """Class probabilities of every window (:func:`windows`), ``batch`` windows per call: ((L, 20), padded size).
     The classifier runs as its folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
     :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding and 2.3–2.8× faster
     (BENCHMARKS.md)."""
-    x, size = windows(gray, stride)
+    x, size = windows(gray, stride, grid)
     dev = next(model.parameters()).device
     net = cached_folded_copy(model)
     probs = torch.cat([F.softmax(net(x[i:i + batch].to(dev)), 1).cpu() for i in range(0, len(x), batch)])
@@ -97,7 +126,8 @@ def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Te
 
 
 def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: Readout | str = Readout.ARGMAX,
-              denoise: float = 0.0, max_side: int | None = None, batch: int = BATCH) -> np.ndarray:
+              denoise: float = 0.0, max_side: int | None = None, batch: int = BATCH,
+              grid: Grid | str = Grid.COVER) -> np.ndarray:
     """σ (px at the input resolution) of an image, (H, W) float32 in [0, 19 / scale] px (scale = working size /
     input size, 1 without ``max_side``).
 
@@ -110,6 +140,7 @@ def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: R
         denoise: pre-denoise σ px (code 1; 0 = off).
         max_side: run on a copy downscaled to this long side when the image is larger (σ rescaled to input px);
             the copy must keep at least 32 px a side.
+        grid: where the windows sit (:class:`Grid`: cover, or matlab as ``get_blurmap.m``).
 
     Raises:
         ValueError: a malformed image or one below 32 px a side (naming ``image``), a working copy below 32 px a side
@@ -124,7 +155,7 @@ def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: R
         raise ValueError(f"max_side {max_side}: the {w}x{h} px image would be classified at {work.shape[1]}x"
                          f"{work.shape[0]} px, below the {PATCH}-px window; use a larger max_side")
     gray = gray01(work, denoise)
-    probs, size = window_probabilities(model, gray, stride, batch)
+    probs, size = window_probabilities(model, gray, stride, batch, grid)
     m = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()
     if scale != 1.0:
         m = rescale_sigma(resize_back(m, (h, w)), 1.0 / scale)

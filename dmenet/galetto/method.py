@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from dmenet.galetto import BATCH, PATCH
-from dmenet.galetto.blurmap import Readout
+from dmenet.galetto.blurmap import Grid, Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 from syndof.choices import Choice, choices, parse_choice
@@ -22,9 +22,10 @@ SIGMA_MAX = 19.0
 # stride, readout, refine, denoise: chosen on synthetic validation renders by σ label MAE
 # (experiments/galetto_selection_g5.md and the earlier rounds beside it); refine_blur: the blur map's refinement,
 # chosen on CUHK training images by Fmax (experiments/galetto_rule_g7.md); blur: "fitted" = the model file's
-# detection transform when it has one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1)
+# detection transform when it has one (experiments/galetto_rule_g8.md), "label" = clip(σ / 7 px, 0, 1); grid:
+# "cover" (this project's window grid) or "matlab" (get_blurmap.m's border windows, docs/method.md §15)
 DEFAULTS = {"stride": 8, "readout": "argmax", "refine": "none", "refine_blur": "code", "denoise": 0.0, "batch": BATCH,
-            "blur": "fitted"}
+            "blur": "fitted", "grid": "cover"}
 
 
 class BlurSource(Choice):
@@ -36,7 +37,7 @@ class BlurSource(Choice):
 
 
 BLURS = choices(BlurSource)
-_CHOICES = {"readout": Readout, "refine": Refine, "refine_blur": Refine, "blur": BlurSource}
+_CHOICES = {"readout": Readout, "refine": Refine, "refine_blur": Refine, "blur": BlurSource, "grid": Grid}
 """The settings that name a member of a closed set; :func:`make` parses them once."""
 
 
@@ -61,7 +62,7 @@ class GalettoEstimator(Estimator):
 
         s = self.settings
         return sigma_map(self.model, image, stride=s["stride"], mode=s["readout"], denoise=s["denoise"],
-                         max_side=self.options.max_side, batch=s["batch"])
+                         max_side=self.options.max_side, batch=s["batch"], grid=s["grid"])
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """Maps of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too), at least 32 px (the window)
@@ -110,8 +111,8 @@ class GalettoEstimator(Estimator):
                 f"SYNDOF label clip(σ / {units.max_sigma():g} px, 0, 1)"
                 + (" (the model file has no fitted transform)" if s["blur"] is BlurSource.FITTED else ""))
         return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
-                f"{s['stride']}, readout {s['readout'].value}, pre-denoise σ {s['denoise']} px, refine "
-                f"{s['refine'].value}; blur probability = {blur} of σ refined {s['refine_blur'].value}")
+                f"{s['stride']} ({s['grid'].value} grid), readout {s['readout'].value}, pre-denoise σ {s['denoise']} "
+                f"px, refine {s['refine'].value}; blur probability = {blur} of σ refined {s['refine_blur'].value}")
 
 
 def make(options: MethodOptions) -> GalettoEstimator:
