@@ -116,9 +116,22 @@ def run_average(args, date: str):
     if model.recipe.sigma.curve is not None or model.recipe.detection.transform_fit is not None:
         log.warning("the averaged weights keep %s's recipe, whose fitted values were fitted on its own weights: "
                     "refit them (calibrate sigma / dbd)", args.models[-1])
+    if _buffers_differ([m for m, _, _ in loaded]):
+        # the moving statistics are now an average of the files' own: the last file's provenance would mislabel them
+        model.recipe = model.recipe.with_bn(moving_stats=(
+            f"weight average of {len(loaded)} files' moving statistics (calibrate bn re-estimates them)"))
+        log.warning("the BatchNorm moving statistics are averaged too; re-estimate them (calibrate bn)")
     result = {"models": [str(Path(m)) for m in args.models], "steps": [meta.get("step") for _, meta, _ in loaded]}
     log.info("averaged %d models", len(loaded))
     return model, meta, history, list(args.models), result
+
+
+def _buffers_differ(models) -> bool:
+    """Whether the BatchNorm moving statistics of ``models`` are not all equal."""
+    import torch
+
+    first = {k: v for k, v in models[0].state_dict().items() if k.endswith(("running_mean", "running_var"))}
+    return any(not torch.equal(v, m.state_dict()[k]) for m in models[1:] for k, v in first.items())
 
 
 def run_bn(args, date: str):
@@ -435,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     step = parse_choice(Step, args.step, "step")
     if step is Step.AVERAGE and args.models is not None and args.last is not None:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
+    if step is Step.BN and args.crops % args.batch:  # the last partial batch would be dropped, the record not
+        parser.error(f"bn: --crops {args.crops} must be a multiple of --batch {args.batch} (whole batches only)")
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     problem = _out_problem(args.out, _inputs(args, step))  # before any model is read: nothing is replaced

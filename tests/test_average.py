@@ -94,3 +94,19 @@ def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     assert calibrate.main(["average", "--run", str(tmp_path / "nothing"), "--out",
                            str(tmp_path / "y.safetensors")]) == 2
     assert not (tmp_path / "y.safetensors").exists()
+
+
+def test_averaged_moving_statistics_are_not_labelled_as_the_last_files(tmp_path):
+    """The moving BatchNorm statistics are averaged too: the recipe then says so instead of keeping the last file's
+    provenance (which described neither input); equal statistics keep it."""
+    a, b = _tiny(0), _tiny(0)
+    bn = next(m for m in b.blur.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_mean += 1.0
+    for m in (a, b):
+        m.recipe = m.recipe.with_bn(moving_stats="re-estimated on X (8 crops)")
+    pa, pb = save_model(tmp_path / "a.safetensors", a, {}), save_model(tmp_path / "b.safetensors", b, {})
+    assert calibrate.main(["average", "--model", str(pa), str(pb), "--out", str(tmp_path / "ab.safetensors")]) == 0
+    assert load_model_file(tmp_path / "ab.safetensors")[0].recipe.moving_stats.startswith("weight average of 2")
+    assert calibrate.main(["average", "--model", str(pa), str(pa), "--out", str(tmp_path / "aa.safetensors")]) == 0
+    assert load_model_file(tmp_path / "aa.safetensors")[0].recipe.moving_stats == "re-estimated on X (8 crops)"
+

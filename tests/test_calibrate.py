@@ -71,6 +71,10 @@ def test_bn_step_leaves_the_detection_path_alone(data):
     save_model(t / "m.safetensors", model, {})
     image = np.random.default_rng(2).random((32, 48, 3)).astype(np.float32)
     before = inference.estimate_blur_probability(image, model)
+    with pytest.raises(SystemExit) as exc:  # a partial last batch would be dropped while the record says 3 crops
+        calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "3",
+                        "--crop", "32", "--batch", "2", "--out", str(t / "bn.safetensors")])
+    assert exc.value.code == 2 and not (t / "bn.safetensors").exists()
     assert calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2",
                            "--crop", "32", "--batch", "1", "--out", str(t / "bn.safetensors")]) == 0
     out, _ = load_model_file(t / "bn.safetensors")
