@@ -80,16 +80,16 @@ def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:
     sigma = np.asarray(sigma, dtype=np.float64)
     if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
         raise ValueError("σ map must be finite and non-negative")
-    value = np.floor(sigma * SYNDOF_SCALE + 0.5)
+    value = sigma_to_syndof_value(sigma)
     if value.size and value.max() > np.iinfo(np.uint16).max:  # would wrap around silently
         raise ValueError(f"σ up to {sigma.max():g} px does not fit a SYNDOF map (uint16 round(10·σ) ≤ 6553.5 px)")
     return value.astype(np.uint16)
 
 
 def sigma_to_syndof_value(sigma: np.ndarray) -> np.ndarray:
-    """σ (px, ≥ 0) → the SYNDOF file value ``round(10·σ)`` (half away from zero, as MATLAB) as float64, without
-    :func:`sigma_to_syndof`'s checks and uint16 cast (for comparing σ maps as the file would store them)."""
-    return round_half_away(np.asarray(sigma, dtype=np.float64) * SYNDOF_SCALE)
+    """σ (px, ≥ 0) → the SYNDOF file value ``round(10·σ)`` (half away from zero, as MATLAB: ``floor(10·σ + 0.5)``
+    for σ ≥ 0) as float64, without :func:`sigma_to_syndof`'s checks and uint16 cast."""
+    return np.floor(np.asarray(sigma, dtype=np.float64) * SYNDOF_SCALE + 0.5)
 
 
 def syndof_value_to_coc(value: np.ndarray) -> np.ndarray:
