@@ -31,23 +31,35 @@ class GuidedBackend(Choice):
     KORNIA = "kornia"
 
 
+class Border(Choice):
+    """How :func:`gaussian_filter` extends the image past its edges: ``symmetric`` (MATLAB ``'symmetric'``, the edge
+    repeated then mirrored; the default) or ``replicate`` (the edge pixel repeated, however wide the kernel)."""
+
+    SYMMETRIC = "symmetric"
+    REPLICATE = "replicate"
+
+
 def gaussian_size(sigma: float) -> int:
     """MATLAB ``imgaussfilt``'s default kernel side ``2⌈2σ⌉ + 1`` px (1 for σ ≤ 0)."""
     return 2 * math.ceil(2.0 * sigma) + 1 if sigma > 0 else 1
 
 
-def gaussian_filter(x: torch.Tensor, sigma: float, size: int | None = None) -> torch.Tensor:
-    """Separable Gaussian filter of the last two dims with symmetric padding (``imgaussfilt``, 'symmetric').
+def gaussian_filter(x: torch.Tensor, sigma: float, size: int | None = None,
+                    border: Border | str = Border.SYMMETRIC) -> torch.Tensor:
+    """Separable Gaussian filter of the last two dims (``imgaussfilt``), symmetric padding by default (``border``:
+    :class:`Border`).
 
     Args:
         x: (..., H, W) float tensor (any value range; output in the same units).
         sigma: Gaussian σ in px (0 = identity). The kernel is :func:`syndof.psf.gaussian_kernel_1d` — the same
             ``fspecial`` Gaussian the SYNDOF renderer uses.
         size: kernel side before cropping (None = :func:`gaussian_size`).
+        border: :class:`Border` (or its value): symmetric, or replicate.
 
     Returns:
         tensor of x's shape and dtype.
     """
+    replicate = parse_choice(Border, border, "border") is Border.REPLICATE
     if sigma <= 0:
         return x.clone()
     g = psf.gaussian_kernel_1d(sigma, size or gaussian_size(sigma))
@@ -55,13 +67,14 @@ def gaussian_filter(x: torch.Tensor, sigma: float, size: int | None = None) -> t
     if r == 0:
         return x.clone()
     shape = x.shape
-    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and r < min(shape[-2:]):
+    if not replicate and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and r < min(shape[-2:]):
         # OpenCV's BORDER_REFLECT is 'symmetric' padding (edge repeated); ~7x faster than conv2d on one core
         flat = x.reshape(-1, *shape[-2:]).numpy()
         k = g.astype(flat.dtype)
         out = [cv2.sepFilter2D(plane, -1, k, k, borderType=cv2.BORDER_REFLECT) for plane in flat]
         return torch.from_numpy(np.stack(out)).reshape(shape)
-    y = symmetric_pad(x.reshape(-1, 1, *shape[-2:]), r)
+    flat = x.reshape(-1, 1, *shape[-2:])
+    y = F.pad(flat, (r, r, r, r), mode="replicate") if replicate else symmetric_pad(flat, r)
     k = torch.as_tensor(g, dtype=x.dtype, device=x.device)
     y = F.conv2d(y, k.view(1, 1, 1, -1))
     y = F.conv2d(y, k.view(1, 1, -1, 1))

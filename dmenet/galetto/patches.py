@@ -16,9 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.filters import gaussian_filter, gaussian_size
+from dmenet.filters import Border, gaussian_filter
 from dmenet.galetto import NUM_CLASSES, PATCH
-from syndof import psf
 from syndof.choices import Choice, parse_choice
 
 LAPLACIAN_4 = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -66,19 +65,6 @@ class PatchBlur(Choice):
     ISOLATED = "isolated"
 
 
-def replicate_gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(N, H, W) float tensor blurred by the ``imgaussfilt`` Gaussian of σ px (side :func:`gaussian_size`) on
-    replicate padding (edge pixels repeated, however wide the kernel); σ = 0 returns a copy."""
-    g = psf.gaussian_kernel_1d(sigma, gaussian_size(sigma)) if sigma > 0 else np.ones(1)
-    r = g.size // 2
-    if r == 0:
-        return x.clone()
-    k = torch.as_tensor(g, dtype=x.dtype)
-    y = F.pad(x[:, None], (r, r, r, r), mode="replicate")
-    y = F.conv2d(F.conv2d(y, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
-    return y[:, 0]
-
-
 def labelled_patches(gray255: torch.Tensor, positions: np.ndarray,
                      blur: PatchBlur | str = PatchBlur.CONTEXT) -> np.ndarray:
     """(N, 20, 32, 32) uint8 patches at ``positions``, index k blurred by Gaussian σ = k px, as ``blur`` says
@@ -97,6 +83,6 @@ def labelled_patches(gray255: torch.Tensor, positions: np.ndarray,
             win = img.unfold(0, PATCH, 1).unfold(1, PATCH, 1)  # (H−31, W−31, 32, 32) view
             crops_k = win[torch.as_tensor(ys).long(), torch.as_tensor(xs).long()]
         else:
-            crops_k = replicate_gaussian(crops, float(k))
+            crops_k = gaussian_filter(crops, float(k), border=Border.REPLICATE)
         out[:, k] = crops_k.round().clamp(0, 255).to(torch.uint8).numpy()
     return out
