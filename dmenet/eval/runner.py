@@ -128,13 +128,13 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     if input_size is not None and protocol_class(spec).scores_sigma:
         raise ValueError(f"--input-size is for blur-detection benchmarks; {spec.name} scores sigma maps against GT at "
                          "the image's own size (a resized map would need sigma rescaled): leave --input-size out")
-    nearest = dbd.MapResize(getattr(args, "map_resize", dbd.MapResize.LINEAR)) is dbd.MapResize.NEAREST
-    if nearest and protocol_class(spec).scores_sigma:
+    options = protocol_options(args)
+    if options.map_resize is dbd.MapResize.NEAREST and protocol_class(spec).scores_sigma:
         raise ValueError(f"--map-resize is for blur-detection benchmarks; {spec.name} scores sigma maps at the "
                          "GT's own size: leave --map-resize out")
     if input_size is not None and input_size < 16:
         raise ValueError(f"--input-size must be >= 16, got {input_size}")
-    protocol = make_protocol(spec, root, protocol_options(args), source.kind, getattr(source, "inverted", False))
+    protocol = make_protocol(spec, root, options, source.kind, getattr(source, "inverted", False))
     samples = select_samples(protocol.list_samples(need_images=source.needs_images,
                                                    allow_missing_images=getattr(args, "allow_missing_images", False)),
                              args, root)
