@@ -112,11 +112,13 @@ def run_average(args, date: str):
         if a != arch[-1]:
             raise ModelFileError(f"{path}: architecture {a} differs from {args.models[-1]} {arch[-1]}")
     model, meta, history = loaded[-1]
-    model.load_state_dict(average_state_dicts([m.state_dict() for m, _, _ in loaded]), strict=True)
+    states = [m.state_dict() for m, _, _ in loaded]
+    moving_differ = _moving_statistics_differ(states)  # before loading the average into the last model
+    model.load_state_dict(average_state_dicts(states), strict=True)
     if model.recipe.sigma.curve is not None or model.recipe.detection.transform_fit is not None:
         log.warning("the averaged weights keep %s's recipe, whose fitted values were fitted on its own weights: "
                     "refit them (calibrate sigma / dbd)", args.models[-1])
-    if _buffers_differ([m for m, _, _ in loaded]):
+    if moving_differ:
         # the moving statistics are now an average of the files' own: the last file's provenance would mislabel them
         model.recipe = model.recipe.with_bn(moving_stats=(
             f"weight average of {len(loaded)} files' moving statistics (calibrate bn re-estimates them)"))
@@ -126,12 +128,12 @@ def run_average(args, date: str):
     return model, meta, history, list(args.models), result
 
 
-def _buffers_differ(models) -> bool:
-    """Whether the BatchNorm moving statistics of ``models`` are not all equal."""
+def _moving_statistics_differ(states: list[dict]) -> bool:
+    """Whether the BatchNorm moving statistics of these state dicts are not all equal."""
     import torch
 
-    first = {k: v for k, v in models[0].state_dict().items() if k.endswith(("running_mean", "running_var"))}
-    return any(not torch.equal(v, m.state_dict()[k]) for m in models[1:] for k, v in first.items())
+    keys = [k for k in states[0] if k.endswith(("running_mean", "running_var"))]
+    return any(not torch.equal(states[0][k], s[k]) for s in states[1:] for k in keys)
 
 
 def run_bn(args, date: str):
