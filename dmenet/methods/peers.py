@@ -12,6 +12,10 @@ import numpy as np
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 
 
+FULL_SIZE_NOTE = "; runs at full size (max_side does not apply)"
+"""What ``describe`` adds when ``max_side`` is set for a peer that always runs at the image's own size."""
+
+
 class PeerEstimator(Estimator):
     """A ``f(image) -> blur map`` peer (input (H, W, 3) float32 RGB [0, 1], output (H, W) [0, 1], 1 = blurred)."""
 
@@ -42,7 +46,7 @@ def _peer(name: str, text: str, options: MethodOptions, fn: Callable[[np.ndarray
     if options.extra:
         raise ValueError(f"method {name} takes no method options, got {', '.join(k for k, _ in options.extra)}")
     if fn is None and options.max_side:
-        text += "; runs at full size (max_side does not apply)"
+        text += FULL_SIZE_NOTE
     return PeerEstimator(name, fn or PEERS[name], text)
 
 
@@ -98,7 +102,7 @@ def make_zhuo_sim(options: MethodOptions) -> ZhuoSimEstimator:
         ok = False
     if not ok:
         raise ValueError(f"zhuo_sim: max_blur must be a number > 0 (px, the largest σ), got {value!r}")
-    note = "; runs at full size (max_side does not apply)" if options.max_side else ""
+    note = FULL_SIZE_NOTE if options.max_side else ""
     return ZhuoSimEstimator(max_blur, note)
 
 
