@@ -58,3 +58,18 @@ def write_labelled_photos(root: Path, unreadable: bool = False) -> None:
     if unreadable:
         (root / "neg" / "image" / "n1.png").write_bytes(b"not a png")
         io.write_image(root / "neg" / "gt" / "n1.png", np.zeros((48, 64), np.float32))
+
+
+class ConstantClassifier(torch.nn.Module):
+    """A Galetto "classifier" that always answers class ``k`` (σ k px at the size it runs at)."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        out = torch.full((x.shape[0], 20), -10.0)
+        out[:, self.k] = 10.0
+        return out
+

@@ -14,7 +14,7 @@ from dmenet import filters
 from dmenet.galetto import apps, apps_cli, blurmap, patches
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.galetto.train import dihedral, draw_batch, load_classifier, main as train_main, save_classifier
-from model_helpers import randomise_batchnorm
+from model_helpers import ConstantClassifier, randomise_batchnorm
 from syndof import psf as syndof_psf
 
 TINY = ClassifierConfig(width=0.25, head_channels=16, blocks=2)
@@ -242,17 +242,7 @@ def test_matlab_grid_equals_get_blurmap_loop():
 
 
 def test_sigma_map_resize_scales_sigma(tmp_path):
-    class Const(torch.nn.Module):  # a "classifier" that always answers class 6
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            out = torch.full((x.shape[0], 20), -10.0)
-            out[:, 6] = 10.0
-            return out
-
-    m = blurmap.sigma_map(Const(), _texture(80, 120), stride=16, max_side=60)
+    m = blurmap.sigma_map(ConstantClassifier(6), _texture(80, 120), stride=16, max_side=60)
     assert m.shape == (80, 120) and np.allclose(m, 12.0, atol=1e-4)  # 6 px at half size = 12 px at input size
 
 

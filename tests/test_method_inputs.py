@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from dmenet.methods import MethodOptions, make_method, parse_method
+from model_helpers import ConstantClassifier
 
 METHODS = ("galetto", "galetto:refine=paper", "dmenet_refined:refine=paper", "distill_student", "lbp", "laplacian",
            "hifst", "zhuo_sim")
@@ -90,23 +91,10 @@ def test_too_small_images_name_the_minimum():
         est.estimate(_photo(48, 256))
 
 
-class _Class19(torch.nn.Module):
-    """A "classifier" that always answers class 19 (σ 19 px at the size it runs at)."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        out = torch.full((x.shape[0], 20), -10.0)
-        out[:, 19] = 10.0
-        return out
-
-
 def test_galetto_max_side_bounds_sigma_at_the_working_size():
     """Shrinking by 1/2 doubles σ in input px: 19 px at the working size is 38 px, not clipped to 19."""
     est = make_method("galetto", MethodOptions(max_side=64, extra=(("refine", "code"),)))
-    est.model = _Class19()
+    est.model = ConstantClassifier(19)
     out = est.estimate(_photo(64, 128))
     np.testing.assert_allclose(out.sigma, 38.0, rtol=1e-5)
     assert out.sigma_max == 38.0 and est.sigma_top((64, 128)) == 38.0 and est.sigma_top((64, 64)) == 19.0
