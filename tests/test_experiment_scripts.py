@@ -412,3 +412,16 @@ def test_cache_dmenet_resumes_only_under_its_own_settings(tmp_path, capsys):
     assert module.main([*base, "--out", str(foreign)]) == 2 and "not a cache" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert (foreign / "a.png").read_bytes() == b"someone's map"
+
+
+def test_onepass_figures_refuses_bad_arguments_before_any_work(tmp_path):
+    """experiments/onepass_figures.sh: exit 2, one line, nothing created (the figures themselves take ~40 min)."""
+    script = str(REPO / "experiments" / "onepass_figures.sh")
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"x")
+    (tmp_path / "taken").mkdir()
+    for args, words in (([], "usage"), ([str(tmp_path / "nope"), str(tmp_path / "o")], "nope: not found"),
+                        ([str(model), str(tmp_path / "taken")], "exists")):
+        run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO)
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "taken"]
