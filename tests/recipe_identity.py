@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 HASH_FILE = REPO / "tests" / "data" / "recipe_identity.json"
 HEAD_HASH_FILE = REPO / "tests" / "data" / "recipe_identity_head.json"
+ONEPASS = REPO / "checkpoints" / "dmenet_lite_onepass.safetensors"
+ONEPASS_HASH_FILE = REPO / "tests" / "data" / "recipe_identity_onepass.json"
 PINNED_S_TRANSFORM = (6.0, 2.5)
 """(scale, shift) of the detection transform on S's logit at commit 36c3343."""
 
@@ -142,12 +144,20 @@ PLAIN_PATHS = {"cached_inference_blur": _plain_blur, "cached_image_statistics_bl
 def main() -> int:
     """``--write``: the S-path maps (:func:`s_predictor`) into HASH_FILE; ``--write-head``: the shipped head's
     probability maps into HEAD_HASH_FILE; neither: print the S-path fingerprints. Always one torch thread, the plain
-    path of B and S itself (no lookup table), as ``tests/test_recipe.py`` computes them."""
+    path of B and S itself (no lookup table), as ``tests/test_recipe.py`` computes them. ``--write-onepass``: the
+    one-pass file's (:data:`ONEPASS`) probability maps into ONEPASS_HASH_FILE, through the default path."""
     import torch
 
     from dmenet import inference
 
     torch.set_num_threads(1)
+    if "--write-onepass" in sys.argv:
+        maps = {k: {"blur_probability": v["blur_probability"]}
+                for k, v in map_fingerprints(inference.load_model(ONEPASS)).items()}
+        ONEPASS_HASH_FILE.write_text(json.dumps({"model": "checkpoints/dmenet_lite_onepass.safetensors",
+                                                 "record": "experiments/ONEPASS_FILE.md", "maps": maps}) + "\n")
+        print(f"wrote {ONEPASS_HASH_FILE}")
+        return 0
     model = inference.load_model()
     saved = {k: getattr(inference, k) for k in (*PLAIN_PATHS, "calibration_logit")}
     for k, plain in PLAIN_PATHS.items():

@@ -265,3 +265,40 @@ def test_experiment_config_carries_the_recipe_and_reads_old_model_keys(tmp_path)
     cfg = load_config(old)
     assert cfg.inference.sigma_bn == "image" and cfg.inference.detection_bn is None
     assert cfg.model.encoder == "mobilenet_v2"
+
+
+@pytest.mark.shared  # 9 photos × 1 pass of B: about 4 s
+def test_onepass_file_maps_equal_the_pinned_ones(shared):
+    """checkpoints/dmenet_lite_onepass (experiments/ONEPASS_FILE.md) is the shipped file's σ path with a feature head,
+    fitted at 1 flip, in place of the two-label head: its probability maps equal those pinned for it (block means
+    within 1e-5, one torch thread); σ and the probability come from one set of B's passes with the σ path's
+    statistics (no per-image-statistics pass), and its σ is the shipped file's at 1 flip."""
+    import sys
+    import warnings
+
+    shared("data", "cuhk", "image")
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from recipe_identity import ONEPASS, ONEPASS_HASH_FILE, cases, differences, map_fingerprints
+    finally:
+        sys.path.pop(0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        onepass, default = inference.load_model(ONEPASS), inference.load_model()
+        predictor, shipped = inference.Predictor.of(onepass), inference.Predictor.of(default)
+        assert predictor.reads_features and predictor.recipe.flips == 1 and shipped.recipe.flips == 8
+        assert predictor.recipe.sigma == shipped.recipe.sigma
+        assert predictor.recipe.detection.bns == (predictor.recipe.sigma.bn,) == (BNMode.MOVING,)  # one pass
+        got = map_fingerprints(onepass, shared=shared("data").parent)
+        image = cases(shared("data").parent)[0][1]()
+        one = inference.estimate(image, onepass)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the shipped fits were made at 8 flips
+            two = inference.estimate(image, default, flips=1)
+    finally:
+        torch.set_num_threads(before)
+    pinned = json.loads(ONEPASS_HASH_FILE.read_text())["maps"]
+    assert len(pinned) == 9 and differences(got, pinned) == []
+    assert np.abs(one.sigma - two.sigma).max() < 1e-4
+    assert np.abs(one.blur_probability - two.blur_probability).max() > 0.05  # another detection path
