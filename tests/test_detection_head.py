@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,8 @@ def test_recipe_round_trip_text_and_contradictions_of_a_head():
     assert "head logit z = h(both labels) (2→16→16→1)" in str(recipe)
     assert recipe.contradictions() == []
     assert recipe.with_flips(1).contradictions() == ["the detection head was fitted at 8 flips, used at 1"]
+    one = Recipe(flips=1).with_bn(BNMode.MOVING, BNMode.IMAGE).with_head(_head(), BNMode.MOVING, replace(fit, flips=1))
+    assert one.with_flips(8).contradictions() == ["the detection head was fitted at 1 flip, used at 8"]
     moved = recipe.with_bn(moving_stats="re-estimated elsewhere")  # the head's second label reads them
     assert moved.contradictions() == ["the detection head was fitted on moving statistics from 'training'; the "
                                       "weights now hold 're-estimated elsewhere'"]

@@ -225,7 +225,8 @@ class Recipe:
             if fit is None:
                 continue
             if fit.flips != self.flips:
-                out.append(f"the {what} was fitted at {fit.flips} flips, used at {self.flips}")
+                plural = "" if fit.flips == 1 else "s"
+                out.append(f"the {what} was fitted at {fit.flips} flip{plural}, used at {self.flips}")
             if fit.bn is not bns[0]:
                 out.append(f"the {what} was fitted with {fit.bn.describe()} BatchNorm statistics, used with "
                            f"{bns[0].describe()} ones")
