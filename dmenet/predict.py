@@ -523,7 +523,7 @@ def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
     import multiprocessing as mp
 
     threads = args.threads or max(1, cli.available_cpus() // workers)
-    options = dataclasses.replace(options, on_departure=_quiet) if options.on_departure else options
+    options = dataclasses.replace(options, on_departure=_quiet)  # this process has reported any departure
     given = 0
     # spawn: never fork a process whose OpenMP pool is running; a worker that dies raises BrokenProcessPool here
     # instead of leaving the batch waiting

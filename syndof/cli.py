@@ -4,6 +4,8 @@ Every tool builds its parser with :func:`parser` and wraps its ``main`` in :func
 
 * a usage error (bad option, missing file, unreadable input, bad config value) is printed as ONE line
   ``error: <message naming the file or option>`` on stderr and the exit status is 2 — never a traceback;
+* a Python warning raised while the command runs is printed as ONE line ``warning: <message>`` (no source file
+  and line: :func:`warning_line`);
 * the shared flags mean the same everywhere: ``--set KEY=VALUE [KEY=VALUE …]`` (config overrides; repeating
   ``--set`` adds more), ``--workers N`` (processes), ``--threads N`` (torch CPU threads, applied by
   :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by :func:`check_device`); a model entry point
@@ -29,6 +31,7 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -63,19 +66,30 @@ def fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def warning_line(message, category, filename, lineno, line=None) -> str:
+    """:func:`warnings.formatwarning` for a command: ``warning: <message>`` on one line. Python's default adds the
+    file, line number and source line of the library call that warned, which tell a user of the command nothing."""
+    return f"warning: {' '.join(str(message).split())}\n"
+
+
 def entry_point(main: Callable[..., int | None] | None = None, *,
                 errors: tuple[type[BaseException], ...] = ()) -> Callable:
     """Decorator for a CLI ``main(argv=None) -> int``: :data:`USAGE_ERRORS` (plus ``errors``) become
-    ``error: <one line>`` on stderr and return 2. Use as ``@entry_point`` or ``@entry_point(errors=(X,))``."""
+    ``error: <one line>`` on stderr and return 2; warnings are printed as :func:`warning_line` while it runs (the
+    previous format is restored after, so a test or program that calls ``main`` keeps its own). Use as
+    ``@entry_point`` or ``@entry_point(errors=(X,))``."""
 
     def wrap(fn: Callable[..., int | None]) -> Callable[..., int]:
         @functools.wraps(fn)
         def wrapper(argv: Sequence[str] | None = None) -> int:
+            previous, warnings.formatwarning = warnings.formatwarning, warning_line
             try:
                 with sigterm_unwinds():
                     status = fn(argv)
             except USAGE_ERRORS + errors as exc:
                 return fail(error_line(exc))
+            finally:
+                warnings.formatwarning = previous
             return 0 if status is None else int(status)
 
         return wrapper

@@ -219,6 +219,28 @@ def test_entry_point_turns_usage_errors_into_exit_2_and_keeps_bugs(capsys):
         buggy([])
 
 
+def test_entry_point_prints_a_warning_as_one_line_and_restores_the_format():
+    """A library warning inside a command is ``warning: <message>`` on one line (Python's default adds the warning's
+    file, line number and source line); after the command, the caller's format is back. A fresh interpreter: pytest
+    records warnings instead of printing them."""
+    code = """if True:
+        import sys, warnings
+        from syndof import cli
+        @cli.entry_point
+        def main(argv=None):
+            warnings.warn("recipe override:\\n  fitted at 8 flips, used at 2", UserWarning)
+        before = warnings.formatwarning
+        status = main([])
+        print(status, warnings.formatwarning is before)
+        warnings.warn("outside", UserWarning)
+    """
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert run.stdout == "0 True\n", run.stderr
+    err = run.stderr.splitlines()
+    assert err[0] == "warning: recipe override: fitted at 8 flips, used at 2", run.stderr
+    assert "UserWarning: outside" in err[1] and len(err) == 2  # Python's own format again outside the command
+
+
 def test_deprecated_checkpoint_flag_still_works(capsys):
     from dmenet import predict
 

@@ -271,6 +271,25 @@ def test_cli_runs_one_flip_by_default_and_notes_the_recipe_departure(tmp_path, r
     assert seen[-1] == 2 and "note:" not in capsys.readouterr().err
 
 
+@pytest.mark.shared
+def test_workers_do_not_repeat_the_recipe_override_warning(tmp_path, rng):
+    """``--flips 2`` contradicts the shipped file's fits: the batch says so once, on one line, not once more per worker
+    process (each worker builds its own copy of the method). A real command: pytest would record the warning."""
+    import subprocess
+    import sys
+
+    for i in range(2):
+        sio.write_image(tmp_path / "in" / f"p{i}.png", rng.random((40, 56, 3)).astype(np.float32))
+    run = subprocess.run([sys.executable, "-m", "dmenet.predict", str(tmp_path / "in"), "--flips", "2", "--workers",
+                          "2", "--threads", "1", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    err = run.stderr.splitlines()
+    overrides = [line for line in err if "recipe override" in line]
+    assert len(overrides) == 1 and overrides[0].startswith("warning: ") and "used at 2" in overrides[0], err
+    assert not [line for line in err if "Warning" in line or line.startswith("  ")], err
+
+
 def test_cli_workers_write_the_same_files_in_input_order_and_skip_a_corrupt_file(tiny_model_path, tmp_path, rng,
                                                                                  capsys):
     expected = _write_inputs(tmp_path / "in", rng)
