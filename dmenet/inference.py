@@ -184,7 +184,7 @@ def _forward_tiled(model, x: torch.Tensor, tile: int, overlap: int, image_stats:
             out = _forward_label(model, x[:, :, y : y + th, x0 : x0 + tw], image_stats, features)
             acc[:, :, y : y + th, x0 : x0 + tw] += out * wt
             weight[:, :, y : y + th, x0 : x0 + tw] += wt
-    return acc / weight.clamp_min(1e-8)
+    return acc.div_(weight.clamp_min_(1e-8))  # in place: with features, acc is C planes of the whole image
 
 
 def _symmetry(array: np.ndarray, k: int) -> np.ndarray:
@@ -229,9 +229,25 @@ def _predict_label_once(rgb: np.ndarray, model, tile_threshold: int | None, tile
             out = _forward_label(model, x, image_stats, features)
         if not features:
             return out[0, 0, :h, :w].float().clamp(0.0, 1.0).cpu().numpy()
-        out = out[0, :, :h, :w].float()
-        out[0].clamp_(0.0, 1.0)
-        return out.permute(1, 2, 0).cpu().numpy()
+        planes = _crop_planes_in_place(out[0].float().cpu(), h, w)
+        planes[0].clamp_(0.0, 1.0)
+        return planes.permute(1, 2, 0).numpy()
+
+
+def _crop_planes_in_place(planes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The top-left (h, w) of each plane of a contiguous CPU (C, Hp, Wp) tensor, as a contiguous (C, h, w) view of
+    the same storage: each plane's crop is moved down to its place (plane i's crop only overwrites planes ≤ i, whose
+    values were read already; ``np.copyto`` handles a plane's overlap with itself). A crop by copy would hold a
+    second set of C full-resolution planes: 2 GB for the 41 feature planes of a 12-megapixel photo."""
+    c, hp, wp = planes.shape
+    planes = planes.contiguous()  # no copy when it is (B's passes write channel-planar maps)
+    if (hp, wp) == (h, w):
+        return planes
+    array = planes.numpy()
+    flat = array.reshape(-1)
+    for i in range(c):
+        np.copyto(flat[i * h * w:(i + 1) * h * w].reshape(h, w), array[i, :h, :w])
+    return planes.view(-1)[: c * h * w].view(c, h, w)
 
 
 def tile_geometry(tile_size: int, tile_overlap: int) -> tuple[int, int]:

@@ -244,3 +244,15 @@ def test_calibrate_feature_head_refuses_bad_options(labelled, capsys, option, va
     rc, _, err = run_main(calibrate.main, argv, capsys)
     assert_usage_error(rc, err, option)
     assert not (t / "f.safetensors").exists()
+
+
+@pytest.mark.parametrize("shape, crop", [((41, 48, 64), (45, 61)), ((3, 16, 32), (16, 17)), ((2, 32, 16), (32, 16)),
+                                         ((5, 17, 3), (1, 1))])
+def test_planes_are_cropped_in_place(shape, crop):
+    """The crop of B's padded feature planes reuses their storage (no second full-resolution copy) and equals a
+    crop by copy, whatever the overlap of a plane's crop with its own and the next planes' values."""
+    planes = torch.from_numpy(np.random.default_rng(3).random(shape, dtype=np.float32))
+    expected = planes[:, : crop[0], : crop[1]].clone()
+    got = inference._crop_planes_in_place(planes, *crop)
+    assert got.is_contiguous() and got.data_ptr() == planes.data_ptr()
+    assert torch.equal(got, expected)
