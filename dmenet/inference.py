@@ -458,6 +458,17 @@ class Predictor:
         head = self.recipe.detection.head
         return head is not None and head.source is HeadInputs.FEATURES
 
+    @property
+    def feature_bytes_per_pixel(self) -> int:
+        """Bytes a feature head's detection path holds per pixel of the working image beyond the label path's: the
+        C float32 feature planes of the whole image (:func:`predict_features`), twice at flips > 1 (the sum and
+        the current pass). 0 without a feature head. Measured: a 12 MP photo at full resolution peaks at 3.1 GB at
+        1 flip and 4.9 GB at 2 flips, against 1.2 GB on the label path (BENCHMARKS.md, "One-pass detection
+        file")."""
+        if not self.reads_features:
+            return 0
+        return 4 * self.model.blur.decoder.feature_channels * (1 if self.recipe.flips == 1 else 2)
+
     def sigma_from_label(self, label: np.ndarray) -> np.ndarray:
         """σ px of a σ-path label map: ×σ_max, then the recipe's σ curve when it has one. (H, W) float32."""
         cfg = self.model.config

@@ -4,7 +4,7 @@
 [--device cpu|cuda] [--threads N] [--workers N] [--recursive] [--flips N] [--raw-sigma] [--max-side N] [--tile-size N]
 [--tile-overlap N]``
 
-Defaults are chosen for speed (BENCHMARKS.md, issue 19): one pass (``--flips 1``; the model's recipe averages 8)
+Defaults are chosen for speed (BENCHMARKS.md, issue 19): one pass (``--flips 1``; the shipped model's recipe averages 8)
 at a working resolution of at most 1024 px on the long side (``--max-side``).
 
 Outputs per image ``<stem>`` (folder inputs keep their sub-folder layout under DIR with ``--recursive``):
@@ -254,10 +254,12 @@ MEMORY_FIXED_BYTES = 600 * 2**20
 """Model, one tile's activations and the interpreter."""
 
 
-def estimate_memory(height: int, width: int, max_side: int | None = None) -> int:
-    """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option)."""
+def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0) -> int:
+    """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option;
+    ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`)."""
     scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
-    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + WORK_BYTES_PER_PIXEL * scale * scale))
+    work = WORK_BYTES_PER_PIXEL + extra_per_pixel
+    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + work * scale * scale))
 
 
 def available_memory() -> int | None:
@@ -276,16 +278,17 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(height: int, width: int, max_side: int | None, available: int | None) -> None:
+def check_memory(height: int, width: int, max_side: int | None, available: int | None,
+                 extra_per_pixel: int = 0) -> None:
     """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
-    the message gives the ``--max-side`` that fits."""
+    the message gives the ``--max-side`` that fits (``extra_per_pixel`` as in :func:`estimate_memory`)."""
     if available is None:
         return
-    need = estimate_memory(height, width, max_side)
+    need = estimate_memory(height, width, max_side, extra_per_pixel)
     if need <= available:
         return
     budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL
-    side = int(max(height, width) * (budget / WORK_BYTES_PER_PIXEL) ** 0.5) if budget > 0 else 0
+    side = int(max(height, width) * (budget / (WORK_BYTES_PER_PIXEL + extra_per_pixel)) ** 0.5) if budget > 0 else 0
     way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if side >= 64
                else "downsize it first or use a machine with more memory")
     raise ValueError(f"{width}x{height} px needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "
@@ -314,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     p.add_argument("--describe", action="store_true",
                    help="first print what the method does to each photo (model file, passes, statistics, curves)")
-    dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, averages 8")
+    dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, may average more: "
+                                    "the shipped model's 8")
     dcli.add_raw_sigma(p)
     p.add_argument("--max-side", type=int, default=None, metavar="N",
                    help=f"working resolution: downsize larger inputs to this long side first, σ rescaled to input "
@@ -393,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not estimator.gives_sigma:
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt.npy else ''} and _preview.png only")
-    workers = min(args.workers or auto_workers(jobs, args, max_side, available_memory()), len(jobs))
+    workers = min(args.workers or auto_workers(jobs, args, max_side, available_memory(),
+                                                   estimator.extra_bytes_per_pixel()), len(jobs))
     results = (_parallel(jobs, args, options, workers) if workers > 1
                else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in
                      enumerate(jobs, 1)))
@@ -425,9 +430,9 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
     try:
         image = sio.read_image(job.source)
         h, w = image.shape[:2]
-        check_memory(h, w, max_side, available_memory())
+        check_memory(h, w, max_side, available_memory(), estimator.extra_bytes_per_pixel())
         if count > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
-            faster = "--max-side" + (" or --flips 1" if args.flips != 1 else "")
+            faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
             note = f" (large: tiled, this takes a while; {faster} is faster)" \
                 if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
             print(f"[{number}/{count}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
@@ -447,11 +452,13 @@ AUTO_WORKERS_MAX = 4
 """Most workers started by default (each holds a model and its working memory)."""
 
 
-def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None, available: int | None) -> int:
+def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None, available: int | None,
+                 extra_per_pixel: int = 0) -> int:
     """The default ``--workers``: 1 on a GPU, with ``--threads`` given, or for a batch smaller than
     :data:`AUTO_WORKERS_MIN_PHOTOS`; else the usable cores (at most :data:`AUTO_WORKERS_MAX`), no more than
-    ``available`` bytes hold at :func:`estimate_memory` of the batch's largest photo (sizes from the file headers;
-    unreadable headers are left to the workers, which report them). ``available`` None: unknown, no memory bound."""
+    ``available`` bytes hold at :func:`estimate_memory` (with ``extra_per_pixel``) of the batch's largest photo
+    (sizes from the file headers; unreadable headers are left to the workers, which report them). ``available``
+    None: unknown, no memory bound."""
     if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
         return 1
     workers = min(cli.available_cpus(), AUTO_WORKERS_MAX)
@@ -459,7 +466,7 @@ def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None
         from dmenet.data.labelled import header_size
 
         sizes = [size for size in map(header_size, (j.source for j in jobs)) if size is not None]
-        need = max((estimate_memory(h, w, max_side) for w, h in sizes), default=MEMORY_FIXED_BYTES)
+        need = max((estimate_memory(h, w, max_side, extra_per_pixel) for w, h in sizes), default=MEMORY_FIXED_BYTES)
         workers = max(1, min(workers, available // need))
     return workers
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,33 @@ def test_d11_float_image_in_0_255_is_refused(model_path, rng):
 
 
 # ------------------------------------------------------------------------------------------------------ large inputs
+@pytest.mark.shared
+def test_memory_guard_counts_the_one_pass_files_feature_planes(shared):
+    """The one-pass file's detection path holds its 41 feature planes of the whole working image (twice at flips >
+    1): the guard counts them (a 12 MP photo at full resolution measured 3.1 GB at 1 flip and 4.9 GB at 2 flips, a
+    guard of 3.3 GB let the 2-flip photo through), its suggested --max-side fits, and the default file adds
+    nothing."""
+    from dmenet.methods import MethodOptions, make_method
+
+    onepass = str(Path(__file__).resolve().parents[1] / "checkpoints" / "dmenet_lite_onepass.safetensors")
+    one = make_method("dmenet", MethodOptions(model=onepass))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its fits were made at 1 flip
+        two = make_method("dmenet", MethodOptions(model=onepass, flips=2))
+    default = make_method("dmenet", MethodOptions())
+    assert default.extra_bytes_per_pixel() == 0
+    assert one.extra_bytes_per_pixel() == 41 * 4 and two.extra_bytes_per_pixel() == 2 * 41 * 4
+    assert make_method("dmenet_refined", MethodOptions(model=onepass)).extra_bytes_per_pixel() == 41 * 4
+    assert make_method("lbp", MethodOptions()).extra_bytes_per_pixel() == 0
+    assert predict.estimate_memory(3000, 4000, None, two.extra_bytes_per_pixel()) > 4.9 * 2**30
+    assert predict.estimate_memory(3000, 4000, None, one.extra_bytes_per_pixel()) > 3.1 * 2**30
+    with pytest.raises(ValueError, match=r"--max-side \d+") as err:
+        predict.check_memory(3000, 4000, None, 4 * 2**30, two.extra_bytes_per_pixel())
+    side = int(str(err.value).split("--max-side ")[1].split()[0])
+    predict.check_memory(3000, 4000, side, 4 * 2**30, two.extra_bytes_per_pixel())  # the way out fits
+    predict.check_memory(3000, 4000, None, 4 * 2**30, default.extra_bytes_per_pixel())  # the default file fits
+
+
 def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
                                                                    monkeypatch):
     need = predict.estimate_memory(4000, 6000)

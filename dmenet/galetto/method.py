@@ -157,6 +157,10 @@ class RefinedEstimator(Estimator):
         self.gives_sigma = base.gives_sigma
         self.gives_probability = base.gives_probability
 
+    def extra_bytes_per_pixel(self) -> int:
+        """The wrapped method's (the refinement's own planes are within ``predict``'s allowance)."""
+        return self.base.extra_bytes_per_pixel()
+
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """The base method's maps of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too), refined with
         the image as the guide: σ (H, W) float32 px (≥ 0), blur probability clipped to [0, 1]."""

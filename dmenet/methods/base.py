@@ -92,6 +92,11 @@ class Estimator(abc.ABC):
     def describe(self) -> str:
         """One or two lines: which weights, which recipe (what happens to the image)."""
 
+    def extra_bytes_per_pixel(self) -> int:
+        """Peak memory this method holds per pixel of its working image beyond ``predict``'s allowance
+        (:data:`dmenet.predict.WORK_BYTES_PER_PIXEL`), for the memory guard: 0 unless a method says otherwise."""
+        return 0
+
     def sigma_map(self, image: np.ndarray) -> np.ndarray:
         """σ in px, (H, W) float32. Raises ValueError for a method without absolute σ."""
         if not self.gives_sigma:

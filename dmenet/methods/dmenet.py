@@ -34,6 +34,10 @@ class DMENetEstimator(Estimator):
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
                         sigma_max=float(self.model.config.sigma_max) / scale)
 
+    def extra_bytes_per_pixel(self) -> int:
+        """A feature head's planes (:attr:`dmenet.inference.Predictor.feature_bytes_per_pixel`); 0 for the others."""
+        return self.predictor.feature_bytes_per_pixel
+
     def describe(self) -> str:
         from dmenet.inference import Precision
 
