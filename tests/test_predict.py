@@ -411,8 +411,26 @@ def test_cli_describe_prints_what_the_method_does_before_the_photos(tiny_model_p
     assert rc == 0
     assert out[0].startswith(f"dmenet {tiny_model_path}: σ: B with") and "mean of 2 flips" in out[0]
     assert out[1].startswith("blur probability: ") and "images written" in out[-1]
+    assert not [line for line in out if line.startswith("not as fitted: ")]  # the tiny model has no fits
     rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out2"), "--method", "lbp"])
     assert rc == 0 and "Yi & Eramian" not in capsys.readouterr().out  # only when asked
+
+
+def test_describe_names_what_runs_otherwise_than_fitted():
+    """The one-pass file runs 1 flip, and its σ curve (the default file's) was fitted at 8: its own recipe, so no
+    override warns, and --describe says it; the default file at its recipe's 8 flips has nothing to say."""
+    import warnings
+
+    from dmenet.methods import MethodOptions, make_method
+
+    checkpoints = Path(__file__).resolve().parents[1] / "checkpoints"
+    lines = make_method("dmenet", MethodOptions(model=str(checkpoints / "dmenet_lite_onepass"))).describe().split("\n")
+    assert lines[2:] == ["not as fitted: the σ curve was fitted at 8 flips, used at 1"], lines
+    assert len(make_method("dmenet", MethodOptions()).describe().split("\n")) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        overridden = make_method("dmenet", MethodOptions(flips=2)).describe().split("\n")
+    assert overridden[2].startswith("not as fitted: the σ curve was fitted at 8 flips, used at 2"), overridden
 
 
 def test_a_model_name_with_another_suffix_never_names_another_file(tiny_model_path, tmp_path):

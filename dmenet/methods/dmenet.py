@@ -44,7 +44,9 @@ class DMENetEstimator(Estimator):
         where = self.options.model or "checkpoints/dmenet_lite.safetensors"
         sigma_line, detection_line = str(self.predictor.recipe).split("\n")
         precision = "" if self.predictor.precision is Precision.FP32 else f", B in {self.predictor.precision}"
-        return f"dmenet {where}: {sigma_line}{precision}\n{detection_line}"
+        departures = self.predictor.recipe.contradictions()  # e.g. a σ curve fitted at other flips than it runs
+        fits = f"\nnot as fitted: {'; '.join(departures)}" if departures else ""
+        return f"dmenet {where}: {sigma_line}{precision}\n{detection_line}{fits}"
 
 
 def make(options: MethodOptions) -> DMENetEstimator:
