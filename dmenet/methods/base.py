@@ -90,7 +90,7 @@ class Estimator(abc.ABC):
 
     @abc.abstractmethod
     def describe(self) -> str:
-        """One or two lines: which weights, which recipe (what happens to the image)."""
+        """A few lines: which weights, which recipe (what happens to the image), and what runs otherwise than fitted."""
 
     def extra_bytes_per_pixel(self) -> int:
         """Peak memory this method holds per pixel of its working image beyond ``predict``'s allowance
