@@ -16,6 +16,8 @@ from dmenet.config import ConfigError, load_config
 from dmenet.models.model_io import load_model_file, read_sidecar, save_model
 from dmenet.models.recipe import BNMode, Fit, Recipe
 from model_helpers import tiny_dmenet as _tiny
+from recipe_identity import (BLOCK_ATOL, HASH_FILE, HEAD_HASH_FILE, ONEPASS, ONEPASS_HASH_FILE, PLAIN_PATHS, cases,
+                             differences, fingerprint, map_fingerprints, s_predictor)
 
 REPO = Path(__file__).resolve().parents[1]
 FORMAT1_JSON = REPO / "tests" / "data" / "dmenet_lite_format1.json"
@@ -57,16 +59,8 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
     means within 1e-5; one torch thread, the plain path); its probability maps with the shipped two-label head
     equal those pinned for it (rule 21h8). The default BatchNorm-folded fast path (issue 19) gives the same σ, and S's
     lookup table the same probability, up to float rounding."""
-    import sys
-
     shared("data", "cuhk", "image")
     shared("data", "rtf", "image_01.png")
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        from recipe_identity import (HASH_FILE, HEAD_HASH_FILE, PLAIN_PATHS, cases, differences, map_fingerprints,
-                                     s_predictor)
-    finally:
-        sys.path.pop(0)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -100,13 +94,6 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
 
 
 def test_map_fingerprints_tolerate_rounding_and_catch_a_change():
-    import sys
-
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        from recipe_identity import BLOCK_ATOL, differences, fingerprint
-    finally:
-        sys.path.pop(0)
     sigma = np.random.default_rng(0).random((50, 70)).astype(np.float32) * 7
     pinned = {"a": {"sigma": fingerprint(sigma)}}
     noisy = sigma + np.random.default_rng(1).normal(0, 1e-6, sigma.shape).astype(np.float32)
@@ -273,15 +260,9 @@ def test_onepass_file_maps_equal_the_pinned_ones(shared):
     fitted at 1 flip, in place of the two-label head: its probability maps equal those pinned for it (block means
     within 1e-5, one torch thread); σ and the probability come from one set of B's passes with the σ path's
     statistics (no per-image-statistics pass), and its σ is the shipped file's at 1 flip."""
-    import sys
     import warnings
 
     shared("data", "cuhk", "image")
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        from recipe_identity import ONEPASS, ONEPASS_HASH_FILE, cases, differences, map_fingerprints
-    finally:
-        sys.path.pop(0)
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
