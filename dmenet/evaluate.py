@@ -77,13 +77,17 @@ def read_prediction(path: Path) -> np.ndarray:
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fast path for the common gray PNG
     if raw is not None and raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
         return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max)
-    if (raw is not None and raw.ndim == 3 and raw.shape[2] == 3 and raw.dtype == np.uint16
-            and np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])):
+    if raw is not None and raw.ndim == 3 and raw.shape[2] == 3 and raw.dtype == np.uint16 and _one_channel(raw):
         return units.syndof_to_sigma(raw[..., 0])  # read as value/65535 it was σ/6,553.5: scored silently near 0
     img = io.read_image(path)  # raises InputError naming the file when unreadable
-    if np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2]):
+    if _one_channel(img):
         return img[..., 0]
     return (img @ np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)).astype(np.float32)
+
+
+def _one_channel(image: np.ndarray) -> bool:
+    """Whether the three channels of an (H, W, 3) image are equal (a gray map saved as RGB)."""
+    return np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
 
 
 def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[Protocol]) -> Source:
