@@ -52,6 +52,18 @@ def _builtin_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)().astype(np.float32) / 255.0
 
 
+def write_builtin_photos(folder: str | Path) -> list[Path]:
+    """The :data:`BUILTIN_PHOTOS` as 8-bit PNG files ``folder/<name>.png`` (the scikit-image arrays as shipped), for
+    the tools that read photos from a folder (``evaluate --benchmark sharp``); the paths written."""
+    import imageio.v3 as iio
+    import skimage.data
+
+    paths = [Path(folder) / f"{name}.png" for name in BUILTIN_PHOTOS]
+    for name, path in zip(BUILTIN_PHOTOS, paths):
+        iio.imwrite(path, getattr(skimage.data, name)())
+    return paths
+
+
 def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None = None,
              options: MethodOptions | None = None) -> Path:
     """Run the whole demo into ``out_dir`` with the registered ``dmenet`` method (``checkpoint`` None = the shipped

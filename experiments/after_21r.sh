@@ -43,10 +43,8 @@ exec 9> "$OUT/.lock"
 flock -n 9 || { echo "after_21r.sh: $OUT is in use by another run of this script" >&2; exit 2; }
 [[ -f $OUT/arms.txt ]] || echo "$ARMS" > "$OUT/arms.txt"
 export OMP_NUM_THREADS=1
-"$PY" -c 'import sys, imageio.v3 as iio, skimage.data
-from dmenet.demo import BUILTIN_PHOTOS
-for name in BUILTIN_PHOTOS:
-    iio.imwrite(f"{sys.argv[1]}/{name}.png", getattr(skimage.data, name)())' "$OUT/demo_photos"
+"$PY" -c 'import sys; from dmenet.demo import write_builtin_photos; write_builtin_photos(sys.argv[1])' \
+    "$OUT/demo_photos"
 
 EVAL=(-m dmenet.evaluate --method "${METHODS[@]}" --flips 8 --threads 1 --wandb disabled)
 run() {  # NAME ARGS...: one protocol, its output in OUT/NAME and its log in OUT/NAME.log; kept once OUT/NAME.done

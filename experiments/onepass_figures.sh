@@ -27,6 +27,5 @@ T=${TEST_FLIPS:-8}
     --limit 20 "${BOTH[@]}" --flips "$T" --out "$OUT/test$T/sharp20"
 DEMO="$OUT/demo_photos"
 mkdir -p "$DEMO"
-"$PY" -c "import sys, skimage.data, imageio.v3 as iio
-for n in ('astronaut', 'coffee', 'chelsea'): iio.imwrite(f'{sys.argv[1]}/{n}.png', getattr(skimage.data, n)())" "$DEMO"
+"$PY" -c 'import sys; from dmenet.demo import write_builtin_photos; write_builtin_photos(sys.argv[1])' "$DEMO"
 "$PY" -m dmenet.evaluate --benchmark sharp --data "$DEMO" "${BOTH[@]}" --flips "$T" --out "$OUT/test$T/demo"

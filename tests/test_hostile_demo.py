@@ -41,3 +41,19 @@ def test_demo_replaces_only_its_own_folder(tmp_path, capsys, monkeypatch):
         (legacy / name).write_text("old")
     assert run_main(demo.main, ["--out", legacy, "--count", "1"], capsys)[0] == 0
     assert (legacy / "report.md").read_text() == "run 1\n" and not (legacy / "contact_sheet.png").exists()
+
+
+def test_builtin_photos_are_written_as_shipped(tmp_path):
+    """``write_builtin_photos`` (the scripts' sharp-photo folder): one 8-bit PNG per built-in photo, pixel for pixel
+    scikit-image's array."""
+    import imageio.v3 as iio
+    import numpy as np
+    import skimage.data
+
+    from dmenet.demo import BUILTIN_PHOTOS, write_builtin_photos
+
+    paths = write_builtin_photos(tmp_path)
+    assert paths == [tmp_path / f"{n}.png" for n in BUILTIN_PHOTOS]
+    assert sorted(tmp_path.iterdir()) == sorted(paths)
+    for name, path in zip(BUILTIN_PHOTOS, paths):
+        assert np.array_equal(iio.imread(path), getattr(skimage.data, name)())
