@@ -72,6 +72,23 @@ def test_galetto_numeric_options_are_checked_when_the_method_is_made(option, wor
     assert (est.settings["stride"], est.settings["batch"], est.settings["denoise"]) == (16, 64, 0.5)
 
 
+@pytest.mark.parametrize("value, kind, low_open, ok", [
+    ("3", int, False, 3), (2.0, int, False, 2), ("0.5", float, False, 0.5), (0, float, False, 0.0),
+    (0, float, True, None), (2.5, int, False, None), (True, int, False, None), ("inf", float, False, None),
+    ("nan", float, False, None), (-1, float, False, None), (40, int, False, None), ("x", float, False, None)])
+def test_setting_number_checks_kind_bounds_and_names_the_option(value, kind, low_open, ok):
+    """One checker for every method's numeric options (Galetto's stride, zhuo_sim's max_blur): closed or open lower
+    bound, optional upper bound (32 here), no NaN, infinity, boolean or fractional integer."""
+    from dmenet.methods.base import setting_number
+
+    if ok is None:
+        with pytest.raises(ValueError, match=r"^m: k must be .* \(what\), got"):
+            setting_number({"k": value}, "k", kind, "m", "what", 0, 32, low_open=low_open)
+    else:
+        got = setting_number({"k": value}, "k", kind, "m", "what", 0, 32, low_open=low_open)
+        assert got == ok and type(got) is kind
+
+
 def test_choices_print_as_their_values_and_json_writes_strings():
     import json
 

@@ -10,7 +10,7 @@ import numpy as np
 from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.blurmap import Grid, Readout
 from dmenet.galetto.refine import Refine
-from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
+from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings, setting_number
 from syndof.choices import Choice, choices, parse_choice
 from syndof.images import as_rgb_float
 from syndof.resize import long_side_scale
@@ -122,29 +122,14 @@ def make(options: MethodOptions) -> GalettoEstimator:
 
     settings = parse_settings(options.extra_dict(), DEFAULTS, "galetto")
     settings.update({k: parse_choice(cls, settings[k], f"galetto: {k}") for k, cls in _CHOICES.items()})
-    settings.update(stride=_number(settings, "stride", int, 1, PATCH, "px, at most the window side: larger strides "
-                                   "leave pixels no window covers"),
-                    batch=_number(settings, "batch", int, 1, None, "windows per classifier call"),
-                    denoise=_number(settings, "denoise", float, 0.0, None, "px, the pre-denoise Gaussian σ"))
+    settings.update(stride=setting_number(settings, "stride", int, "galetto", "px, at most the window side: larger "
+                                          "strides leave pixels no window covers", 1, PATCH),
+                    batch=setting_number(settings, "batch", int, "galetto", "windows per classifier call", 1),
+                    denoise=setting_number(settings, "denoise", float, "galetto", "px, the pre-denoise Gaussian σ", 0))
     path = options.model or DEFAULT_MODEL
     model = load_classifier(path, device=options.device)
     transform, _ = read_transform(path)
     return GalettoEstimator(model, options, settings, transform, model_file=Path(path))
-
-
-def _number(settings: dict, key: str, kind: type, low: float, high: float | None, what: str):
-    """``settings[key]`` as ``kind`` in [low, high] (no upper bound: None), or a ValueError naming the option."""
-    value = settings[key]
-    try:
-        number = kind(value)
-        ok = number == number and low <= number and (high is None or number <= high)  # NaN fails
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok or (kind is int and isinstance(value, float) and not float(value).is_integer()):
-        span = f"{low:g}…{high:g}" if high is not None else f">= {low:g}"
-        raise ValueError(f"galetto: {key} must be {'an integer' if kind is int else 'a number'} {span} ({what}), "
-                         f"got {value!r}")
-    return number
 
 
 class RefinedEstimator(Estimator):

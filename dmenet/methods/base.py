@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,28 @@ def parse_settings(extra: dict, allowed: dict, method: str) -> dict:
     if unknown:
         raise ValueError(f"method {method} has no option(s) {', '.join(unknown)}; valid: {', '.join(allowed)}")
     return {**allowed, **extra}
+
+
+def setting_number(settings: dict, key: str, kind: type, method: str, what: str, low: float,
+                   high: float | None = None, low_open: bool = False):
+    """``settings[key]`` (a method option, :func:`parse_settings`) as ``kind`` (int or float) in [low, high]
+    (``low_open``: above ``low``; ``high`` None: no upper bound), or a ValueError naming the method, the option and
+    ``what`` it is (e.g. ``"px, the largest σ"``). NaN, infinities, booleans and non-integral values for an int fail."""
+    value = settings[key]
+    try:
+        number = kind(value)
+        ok = (not isinstance(value, bool) and math.isfinite(number)
+              and (low < number if low_open else low <= number) and (high is None or number <= high))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if ok and kind is int and isinstance(value, float) and not value.is_integer():
+        ok = False
+    if not ok:
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        span = f"{low:g}…{high:g}" if high is not None else bound
+        raise ValueError(f"{method}: {key} must be {'an integer' if kind is int else 'a number'} {span} ({what}), "
+                         f"got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)

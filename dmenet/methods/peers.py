@@ -3,13 +3,12 @@ Zhuo & Sim's, which measures σ in px (:class:`ZhuoSimEstimator`)."""
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Callable
 
 import numpy as np
 
-from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
+from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings, setting_number
 
 
 FULL_SIZE_NOTE = "; runs at full size (max_side does not apply)"
@@ -94,14 +93,8 @@ def make_zhuo_sim(options: MethodOptions) -> ZhuoSimEstimator:
     comparison)."""
     from dmenet.peers.zhuo_sim import MAX_BLUR
 
-    value = parse_settings(options.extra_dict(), {"max_blur": MAX_BLUR}, "zhuo_sim")["max_blur"]
-    try:
-        max_blur = float(value)
-        ok = math.isfinite(max_blur) and max_blur > 0 and not isinstance(value, bool)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"zhuo_sim: max_blur must be a number > 0 (px, the largest σ), got {value!r}")
+    settings = parse_settings(options.extra_dict(), {"max_blur": MAX_BLUR}, "zhuo_sim")
+    max_blur = setting_number(settings, "max_blur", float, "zhuo_sim", "px, the largest σ", 0, low_open=True)
     note = FULL_SIZE_NOTE if options.max_side else ""
     return ZhuoSimEstimator(max_blur, note)
 
