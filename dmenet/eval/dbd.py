@@ -268,16 +268,21 @@ class DBDAccumulator:
             out["sg_fm"] = self._mean("sg_fm")
         return out
 
+    def _resize_text(self) -> str:
+        """How the map (and at 320² the GT) is resized before scoring, for :meth:`protocol`."""
+        nearest = self.map_resize is MapResize.NEAREST
+        if self.resolution is Resolution.NATIVE:
+            how = "nearest, as D-DFFNet" if nearest else "bilinear, area when shrinking"
+            return f"prediction to GT size ({how})"
+        how = "nearest" if nearest else "area/bilinear"
+        return f"prediction ({how}) and GT (area/bilinear, re-binarised at >= 0.5) to 320x320"
+
     def protocol(self) -> dict:
         """Protocol tags written next to the numbers (docs/evaluation.md §10)."""
         t = f"{self.fixed_threshold:g}"
         return {
             "resolution": self.resolution.value,
-            "resize": ("prediction to GT size (" + ("nearest, as D-DFFNet" if self.map_resize is MapResize.NEAREST
-                                                    else "bilinear, area when shrinking") + ")")
-            if self.resolution is Resolution.NATIVE
-            else "prediction (" + ("nearest" if self.map_resize is MapResize.NEAREST else "area/bilinear")
-            + ") and GT (area/bilinear, re-binarised at >= 0.5) to 320x320",
+            "resize": self._resize_text(),
             "positive_class": "blurred = 1 (sharpness maps inverted before scoring)",
             "beta2": self.beta2,
             "aggregation": "per-image scores averaged over images (mae, fmax, f_at, adaptive_f, accuracy); "
