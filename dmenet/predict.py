@@ -357,6 +357,16 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def no_jobs_message(problems: Sequence[str], shown: int = 3) -> str:
+    """The one line for inputs that gave no image: each input's problem without its ``skipped`` prefix (the first
+    ``shown``, then a count)."""
+    lines = [p.removeprefix("skipped ") for p in problems]
+    if not lines:
+        return "no input images found"
+    more = f"; and {len(lines) - shown} more" if len(lines) > shown else ""
+    return ("no input images: " if len(lines) > 1 else "") + "; ".join(lines[:shown]) + more
+
+
 def prepare_out(out: Path) -> str | None:
     """Create ``--out`` and check that a file can be written there; the problem as one line, or None."""
     if out.exists() and not out.is_dir():
@@ -373,11 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         return cli.fail(problem)
     jobs, problems = collect_jobs(args.inputs, args.out, args.recursive)
+    if not jobs:  # nothing to run is a usage error: one line naming what was given
+        return cli.fail(no_jobs_message(problems))
     for line in problems:
         print(line, file=sys.stderr)
-    if not jobs:
-        print("error: no input images found", file=sys.stderr)
-        return 1
     created = not Path(args.out).exists()
     problem = prepare_out(args.out)  # checked before the model loads (RELIABILITY D2)
     if problem:

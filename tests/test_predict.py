@@ -185,6 +185,23 @@ def test_cli_all_failed_exits_nonzero(tiny_model_path, tmp_path, capsys):
     assert "skipped" in err and "bad.jpg" in err and "missing.png" in err
 
 
+def test_cli_no_input_image_is_a_usage_error_naming_the_input(tiny_model_path, tmp_path, capsys):
+    """Inputs that give no image at all (a missing path, an empty folder) exit 2 with one line naming them, and
+    create no --out; until 5 Dec 2026 this was rc 1 with a line per input and then a line that named nothing."""
+    out = tmp_path / "out"
+    (tmp_path / "empty").mkdir()
+    rc = predict.main([str(tmp_path / "nope.jpg"), "--out", str(out), "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and "nope.jpg: no such file" in err
+    rc = predict.main([str(tmp_path / "nope.jpg"), str(tmp_path / "empty"), "--out", str(out),
+                       "--model", str(tiny_model_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "nope.jpg" in err and "empty: no image files" in err
+    assert not out.exists()
+    assert predict.no_jobs_message([f"skipped f{i}: x" for i in range(5)]) == \
+        "no input images: f0: x; f1: x; f2: x; and 2 more"
+
+
 def test_cli_missing_checkpoint(tmp_path, rng, capsys):
     _write_inputs(tmp_path / "in", rng)
     rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"),
