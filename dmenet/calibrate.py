@@ -48,8 +48,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dmenet import cli as dcli
 from dmenet.config import GtPolarity
-from dmenet.models.recipe import FLIPS, BNMode
+from dmenet.models.recipe import BNMode
 from syndof import cli
 from syndof.choices import Choice, choices, parse_choice
 
@@ -340,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
 
     q = sub.add_parser(Step.BN.value, help="the σ path's BatchNorm statistics")
-    q.add_argument("--model", required=True)
+    dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
     q.add_argument("--mode", choices=choices(BNMode), default=BNMode.MOVING.value,
                    help="moving: re-estimate the moving statistics on crops; image: per-image statistics")
     q.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode moving")
@@ -355,26 +356,26 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
 
     q = sub.add_parser(Step.SIGMA.value, help="the σ curve, on held-out SYNDOF renders")
-    q.add_argument("--model", required=True)
+    dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
     q.add_argument("--data", required=True, nargs="+", type=Path, help="SYNDOF folders (image/, blur_map/)")
     q.add_argument("--values", type=int, default=N_VALUES, help="curve values, evenly spaced over 0 … σ_max")
     q.add_argument("--min-pixels", type=int, default=1000, help="fewest pixels for a curve value to be fitted")
-    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
     common(q)
 
     q = sub.add_parser(Step.DBD.value, help="the detection map's logit transform, on labelled training images")
-    q.add_argument("--model", required=True)
+    dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
     q.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
     q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value)
-    q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+    dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
     common(q)
 
     def head_options(q: argparse.ArgumentParser) -> None:  # shared by head and feature-head
-        q.add_argument("--model", required=True)
+        dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
         q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
                        "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
         q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value)
-        q.add_argument("--flips", type=int, choices=FLIPS, default=None, help="the output's flips (fit with them)")
+        dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
         q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
         q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,
                        help="random pixels of every image per epoch (feature-head: of the kept ones)")
