@@ -32,8 +32,10 @@ def add_model(p: argparse.ArgumentParser, required: bool = False, many: bool = F
     nargs = "+" if many else None
     text = help or ("model file(s) (.safetensors + .json sidecar)" if many else
                     f"model file (.safetensors + .json sidecar); default {DEFAULT_MODEL_TEXT}")
-    p.add_argument("--model", dest="model", required=required, nargs=nargs, metavar="PATH", help=text)
-    hidden_alias(p, "--checkpoint", "--model", "model", nargs=nargs)
+    # a required --model is a required group of it and its alias, so that the alias satisfies it too
+    where = p.add_mutually_exclusive_group(required=True) if required else p
+    where.add_argument("--model", dest="model", nargs=nargs, metavar="PATH", help=text)
+    hidden_alias(where, "--checkpoint", "--model", "model", nargs=nargs)
 
 
 def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | list[str] | None = "dmenet",

@@ -250,6 +250,22 @@ def test_deprecated_checkpoint_flag_still_works(capsys):
     assert "--checkpoint" not in predict.build_parser().format_help()
 
 
+def test_deprecated_checkpoint_flag_satisfies_a_required_model(capsys):
+    """Where ``--model`` is required (calibrate's steps, galetto.select), ``--checkpoint`` still counts for it; until
+    5 Dec 2026 the alias was accepted and then the command said ``--model`` was missing. Both at once are refused."""
+    from dmenet import calibrate
+
+    parser = calibrate.build_parser()
+    args = parser.parse_args(["dbd", "--checkpoint", "m.safetensors", "--labelled", "l", "--out", "o"])
+    assert args.model == "m.safetensors"
+    for argv in (["dbd", "--labelled", "l", "--out", "o"],
+                 ["dbd", "--model", "a", "--checkpoint", "b", "--labelled", "l", "--out", "o"]):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(argv)
+        assert exc.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
 def test_console_script_runs_in_a_fresh_process(tmp_path):
     """``python -m`` with a bad option: one line on stderr, exit 2 (no traceback), as a user sees it."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
