@@ -127,6 +127,15 @@ def compose_sigma(sigma: Array, extra: float | Array) -> Array:
     return (sigma * sigma + extra * extra) ** 0.5
 
 
+def magnifying_sigma(sigma: Array, k: float) -> Array:
+    """The further Gaussian blur σ (px) that turns a blur of σ px into one of ``k·σ`` px: ``σ·√(k² − 1)``, the
+    inverse of :func:`compose_sigma` (``compose_sigma(σ, magnifying_sigma(σ, k)) = k·σ``). ``sigma`` in px (≥ 0);
+    ValueError unless ``k`` is one finite number ≥ 1 (a blur can only grow)."""
+    if not 1 <= k < math.inf:
+        raise ValueError(f"magnification k must be >= 1 and finite, got {k!r}")
+    return sigma * math.sqrt(k * k - 1.0)
+
+
 def rescale_sigma(sigma: Array, scale: float) -> Array:
     """σ (or CoC) after resizing the image by ``scale`` (new size / old size): ``σ · scale``. A list or tuple of σ is
     taken as a NumPy array (float64). ValueError unless ``scale`` is one finite number > 0."""

@@ -88,6 +88,24 @@ def test_compose_sigma_adds_in_quadrature():
             units.compose_sigma(1.0, bad)
 
 
+def test_magnifying_sigma_is_the_inverse_of_compose_sigma():
+    sigma = np.array([0.0, 0.25, 1.5, 7.0, 19.0])
+    for k in (1.0, 1.5, 2.0, 3.0):
+        extra = units.magnifying_sigma(sigma, k)
+        np.testing.assert_allclose(extra, sigma * math.sqrt(k * k - 1.0))
+        np.testing.assert_allclose(units.compose_sigma(sigma, extra), k * sigma, rtol=1e-12, atol=1e-12)
+    assert units.magnifying_sigma(3.0, 2.0) == pytest.approx(3.0 * math.sqrt(3.0))
+    assert units.compose_sigma(3.0, units.magnifying_sigma(3.0, 2.0)) == pytest.approx(6.0)
+    assert units.magnifying_sigma(2.0, 1.0) == 0.0  # ×1: nothing to add
+    t = units.magnifying_sigma(torch.tensor([1.0, 4.0], dtype=torch.float64), 2.0)
+    assert isinstance(t, torch.Tensor)
+    torch.testing.assert_close(units.compose_sigma(torch.tensor([1.0, 4.0], dtype=torch.float64), t),
+                               torch.tensor([2.0, 8.0], dtype=torch.float64))
+    for bad in (0.5, -2.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="magnification k"):
+            units.magnifying_sigma(1.0, bad)
+
+
 def test_disk_radius_to_sigma():
     table = np.array([[0.0, 0.0], [0.5, 1.0], [1.0, 2.0], [2.0, 4.0]])  # [σ, radius]
     np.testing.assert_allclose(units.disk_radius_to_sigma(np.array([0.0, 0.9, 2.2, 3.1, 9.0]), table),

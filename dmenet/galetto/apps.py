@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from dmenet.filters import gaussian_filter, guided_filter, weighted_gf
+from dmenet.galetto.method import SIGMA_MAX
 from syndof import units
 from syndof.images import as_rgb_float
 
-SIGMA_SCALE = 19.0  # m = M / 19 in the enhancement gain (the classifier's largest σ, px)
+SIGMA_SCALE = SIGMA_MAX  # m = M / 19 in the enhancement gain (the classifier's largest σ, px)
 
 
 def check_sigma(sigma, shape: tuple[int, ...], name: str = "sigma", nonnegative: bool = True) -> np.ndarray:
@@ -110,8 +111,8 @@ def magnify_scale(image: np.ndarray, sigma: np.ndarray, k: float = 2.0, step: fl
     """True ×k defocus magnification: re-render through SYNDOF's layered renderer so that σ_out = k·σ_in.
 
     σ is quantised to ``step`` px; each level becomes a layer (larger σ = farther, so sharp regions occlude
-    blurred ones), blurred by σ_add = σ·√(k² − 1) (Gaussians compose in quadrature, :func:`syndof.units.
-    compose_sigma`). ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, 1 ≤ ``k`` < ∞,
+    blurred ones), blurred by σ_add = σ·√(k² − 1) (:func:`syndof.units.magnifying_sigma`: Gaussians compose in
+    quadrature). ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, 1 ≤ ``k`` < ∞,
     ``step`` > 0 px; a σ_add larger than the image's long side is refused (ValueError). Returns (H, W, 3) float32
     [0, 1].
     """
@@ -126,7 +127,7 @@ def magnify_scale(image: np.ndarray, sigma: np.ndarray, k: float = 2.0, step: fl
     q = np.round(np.clip(sigma, 0, None) / step).astype(np.int64)
     levels = np.unique(q)[::-1]  # far (large σ) first
     labels = np.searchsorted(-levels, -q)  # index into levels (descending)
-    add = levels * step * math.sqrt(k * k - 1.0)
+    add = units.magnifying_sigma(levels * step, k)
     h, w = image.shape[:2]
     if float(add.max()) > max(h, w):  # its kernel would dwarf the image (and take minutes): nothing to magnify
         raise ValueError(f"×{k:g} magnification of σ up to {float(levels.max()) * step:g} px adds a blur of σ "

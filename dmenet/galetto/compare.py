@@ -8,8 +8,10 @@ masks: Fmax (255 thresholds on the blur probability), DMENet accuracy and the pe
 (:mod:`dmenet.eval.focal_stack`); ``--apps PHOTOS`` the enhancement and fusion checks on the ``--synthetic`` renders
 (:mod:`dmenet.galetto.check_apps`); ``--fusion-real STACK …`` Q^AB/F of the σ fusion on real focal stacks (first +
 last frame, and the whole stack; :func:`dmenet.galetto.check_apps.real_fusion_scores`). A method is ``NAME`` or
-``NAME:key=value,key=value`` (method options, e.g. ``galetto:refine=none,stride=16``). Writes ``OUT/metrics.json``
-and ``OUT/summary.md``; prints the tables.
+``NAME:key=value,key=value`` (method options, e.g. ``galetto:refine=none,stride=16``; ``NAME:model=PATH`` gives that
+method its own model file, ``--model`` gives one file to every learned method, as in every dmenet tool:
+:mod:`dmenet.cli`). Writes a new ``OUT`` folder, all or nothing (an existing non-empty ``--out`` is refused, exit 2):
+``OUT/metrics.json`` and ``OUT/summary.md``; prints the tables.
 """
 
 from __future__ import annotations
@@ -22,17 +24,23 @@ import numpy as np
 from dmenet.eval import metrics as M
 from dmenet import cli as dcli
 from dmenet.eval.benchmarks import read_mask
-from dmenet.methods import MethodChoice
+from dmenet.methods import MethodChoice, MethodOptions
 from syndof import cli, io
 
 
-def build(choices: list[MethodChoice], model: str | None, device: str = "cpu"):
-    """``{"name[:k=v,…]": estimator}``; ``model`` is the galetto classifier file (other methods use their own
-    defaults)."""
-    from dmenet.methods.base import MethodOptions
-
-    return {str(c): c.make(MethodOptions(model=model if c.name == "galetto" else None, device=device))
-            for c in choices}
+def build(choices: list[MethodChoice], options: MethodOptions):
+    """``{"name[:k=v,…]": estimator}``, each made with ``options`` (:func:`dmenet.cli.method_options`: ``--model``
+    for every learned method) and its own ``NAME:key=value`` options (``model=PATH``: its own file). A method that
+    cannot be made (bad option, missing or unreadable model file) is a ValueError naming it."""
+    methods = {}
+    for c in choices:
+        try:
+            methods[str(c)] = c.make(options)
+        except cli.USAGE_ERRORS as exc:
+            hint = ("; --model is for every learned method: give one method its own file with NAME:model=PATH"
+                    if options.model is not None else "")
+            raise ValueError(f"--method {c}: {cli.error_line(exc)}{hint}") from exc
+    return methods
 
 
 def classifier_scores(model_path: str | None, patches: Path) -> dict:
@@ -58,7 +66,6 @@ def synthetic_scores(methods: dict, root: Path, limit: int | None) -> dict:
     from syndof import units
 
     max_coc = read_max_coc(root)
-    smax = units.max_sigma(max_coc)
     pairs = sorted(io.index_by_stem(root / "image").items())[:limit]
     maps = io.index_by_stem(root / "blur_map")
     res = {}
@@ -68,7 +75,7 @@ def synthetic_scores(methods: dict, root: Path, limit: int | None) -> dict:
         maes, t0 = [], time.time()
         for stem, path in pairs:
             gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
-            pred = np.clip(est.sigma_map(io.read_image(path)) / smax, 0, 1)
+            pred = units.sigma_to_label(est.sigma_map(io.read_image(path)), max_coc)
             maes.append(label_errors(pred, gt)[1])
         res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "s_per_image": (time.time() - t0) / len(pairs)}
     return res
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = cli.parser("dmenet.galetto.compare", __doc__, EXAMPLE)
     dcli.add_method(ap, many=True, default=["galetto", "dmenet"])
-    dcli.add_model(ap, help="galetto classifier file (default: the shipped one)")
+    dcli.add_model(ap, help="model file for every learned method among --method (each its own default without "
+                   "it); NAME:model=PATH gives one method its own file, e.g. galetto:model=M")
     ap.add_argument("--patches", type=Path, help="patch test set (.npz)")
     ap.add_argument("--synthetic", type=Path)
     ap.add_argument("--limit", type=cli.positive_int, default=None, help="synthetic: first N samples")
@@ -154,20 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack", nargs="*", default=[])
     ap.add_argument("--fusion-real", nargs="+", default=[], metavar="STACK",
                     help="Q^AB/F of the σ fusion on real focal stacks (folders or quoted globs), 640 px long side")
-    ap.add_argument("--out", required=True, type=Path, help="output folder (metrics.json, summary.md)")
+    ap.add_argument("--out", required=True, type=Path,
+                    help="new (or empty) output folder (metrics.json, summary.md), written all or nothing")
     cli.add_device(ap)
     cli.add_threads(ap)
     args = ap.parse_args(argv)
-    cli.prepare_process(args)
     if args.apps and not args.synthetic:
         return cli.fail("--apps checks the --synthetic renders: give --synthetic too")
-    methods = build(args.method, args.model, args.device)  # bad method option or model file: exit 2
+    problem = dcli.unused_model(args) or cli.new_folder_problem(args.out, "galetto-compare writes a new folder")
+    if problem:  # before any work: an earlier run's metrics.json is never replaced
+        return cli.fail(problem)
+    cli.prepare_process(args)
+    methods = build(args.method, dcli.method_options(args))  # bad method option or model file: exit 2
     result: dict = {"methods": {k: v.describe() for k, v in methods.items()}}
     if args.patches:
         from dmenet.galetto.method import GalettoEstimator
 
-        classifier = next((m.model_file for m in methods.values() if isinstance(m, GalettoEstimator)), args.model)
-        result["classifier"] = classifier_scores(classifier, args.patches)  # the galetto method's file, if any
+        classifier = next((m.model_file for m in methods.values() if isinstance(m, GalettoEstimator)), None)
+        result["classifier"] = classifier_scores(classifier, args.patches)  # the first galetto method's file, if any
     for key, fn, arg in (("synthetic", lambda: synthetic_scores(methods, args.synthetic, args.limit), args.synthetic),
                          ("rtf", lambda: rtf_scores(methods, args.rtf), args.rtf),
                          ("cuhk", lambda: cuhk_scores(methods, args.cuhk), args.cuhk),
@@ -178,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
             result[key] = fn()
             print(key, {m: {k: v for k, v in r.items() if not isinstance(v, (list, dict))}
                         for m, r in result[key].items()}, flush=True)
-            io.write_json_atomic(args.out / "metrics.json", result)
     lines = []
     for key in ("synthetic", "rtf", "cuhk", "stacks"):
         if key in result:
@@ -197,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         c = result["classifier"]
         lines += ["## classifier", "", f"top-1 {c['top1']:.4f}, within ±1 {c['within1']:.4f}, top-1 σ 0–7 "
                   f"{c['top1_0_7']:.4f}, n {c['n']}", ""]
-    io.write_json_atomic(args.out / "metrics.json", result)
-    io.write_text_atomic(args.out / "summary.md", "\n".join(lines))
+    with io.staged_folder(args.out) as stage:  # all or nothing: --out appears only with both files in it
+        io.write_json_atomic(stage / "metrics.json", result)
+        io.write_text_atomic(stage / "summary.md", "\n".join(lines))
     print("\n".join(lines))
     return 0
 

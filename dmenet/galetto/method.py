@@ -83,8 +83,9 @@ class GalettoEstimator(Estimator):
 
     def sigma_top(self, shape: tuple[int, ...]) -> float:
         """The largest σ (px) for an (H, W, …) input: the classifier's 19 px at its working size, so 19 / scale px
-        at the input size when ``max_side`` shrinks the image by ``scale`` (resizing by s scales σ by s)."""
-        return SIGMA_MAX / long_side_scale(shape, self.options.max_side)
+        at the input size when ``max_side`` shrinks the image by ``scale`` (resizing by s scales σ by s): the σ map's
+        own rescale back to input px (:func:`syndof.units.rescale_sigma` by 1 / scale)."""
+        return units.rescale_sigma(SIGMA_MAX, 1.0 / long_side_scale(shape, self.options.max_side))
 
     @staticmethod
     def _refined(image: np.ndarray, raw: np.ndarray, mode: Refine, top: float = SIGMA_MAX) -> np.ndarray:

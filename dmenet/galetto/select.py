@@ -9,37 +9,52 @@ replaced), and the val folder must hold at least one image in ``image/`` and a �
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dmenet.galetto.blurmap import READOUTS, gray01, readout, spread, window_probabilities
-from dmenet.galetto.refine import REFINES, refine_map
+from dmenet.galetto.blurmap import Readout, gray01, readout, spread, window_probabilities
+from dmenet.galetto.refine import Refine, refine_map
 from dmenet import cli as dcli
 from syndof import cli, io, units
 
 TOLERANCE = 0.002
 
 
-def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | None = None) -> dict[str, float]:
-    """Mean label MAE of every readout × refine candidate over the first ``limit`` renders of ``root`` (all: None)."""
+@dataclass(frozen=True)
+class Candidate:
+    """One inference candidate: the window readout, the σ map's refinement and the pre-denoise σ (px). ``str()`` is
+    the key ``selection.json`` writes (``readout=argmax,refine=none,denoise=0``)."""
+
+    readout: Readout
+    refine: Refine
+    denoise: float
+
+    def __str__(self) -> str:
+        return f"readout={self.readout},refine={self.refine},denoise={self.denoise:g}"
+
+
+def candidates_mae(model, root: Path, stride: int, denoise: float,
+                   limit: int | None = None) -> dict[Candidate, float]:
+    """Mean label MAE of every readout × refine candidate (pre-denoise σ ``denoise`` px) over the first ``limit``
+    renders of ``root`` (all: None), in the rule's order (readout, then refine, as the enums define them)."""
     from dmenet.eval.syndof_test import label_errors, read_max_coc
 
     max_coc = read_max_coc(root)
-    smax = units.max_sigma(max_coc)
     maps = io.index_by_stem(root / "blur_map")
-    scores: dict[str, list[float]] = {}
+    scores: dict[Candidate, list[float]] = {}
     for stem, path in sorted(io.index_by_stem(root / "image").items())[:limit]:
         image = io.read_image(path)
         gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
         gray = gray01(image, denoise)
         probs, size = window_probabilities(model, gray, stride)
-        for mode in READOUTS:
+        for mode in Readout:
             raw = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()
-            for ref in REFINES:
-                pred = np.clip(refine_map(image, raw, ref) / smax, 0, 1)
-                scores.setdefault(f"readout={mode},refine={ref},denoise={denoise:g}", []).append(
-                    label_errors(pred, gt)[1])
+            for ref in Refine:
+                pred = units.sigma_to_label(refine_map(image, raw, ref), max_coc)
+                scores.setdefault(Candidate(mode, ref, denoise), []).append(label_errors(pred, gt)[1])
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
@@ -57,7 +72,7 @@ def check_val_folder(root: Path) -> int:
     return len(images)
 
 
-def pick(scores: dict[str, float]) -> str:
+def pick(scores: dict[Candidate, float]) -> Candidate:
     """Lowest MAE; within TOLERANCE of it, the first candidate in insertion (= the rule's) order."""
     best = min(scores.values())
     return next(k for k, v in scores.items() if v <= best + TOLERANCE)
@@ -90,14 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     cli.prepare_process(args)
     model = load_classifier(args.model, device=args.device)  # bad file: exit 2
     scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit)
-    order = [f"readout={m},refine={r},denoise=0" for m in READOUTS for r in REFINES]
-    first = pick({k: scores[k] for k in order})
-    mode = first.split(",")[0].split("=")[1]
+    order = [Candidate(m, r, 0.0) for m in Readout for r in Refine]
+    first = pick({c: scores[c] for c in order})
     with_denoise = candidates_mae(model, args.val, args.stride, 1.0, args.limit)
-    key1 = first.replace("denoise=0", "denoise=1")
-    final = pick({first: scores[first], key1: with_denoise[key1]})
+    denoised = dataclasses.replace(first, denoise=1.0)
+    final = pick({first: scores[first], denoised: with_denoise[denoised]})
     result = {"val": str(args.val), "model": args.model, "stride": args.stride, "limit": args.limit,
-              "scores": {**scores, **with_denoise}, "stage1_winner": first, "winner": final, "readout_of_winner": mode}
+              "scores": {str(c): v for c, v in {**scores, **with_denoise}.items()}, "stage1_winner": str(first),
+              "winner": str(final), "readout_of_winner": first.readout.value}
     io.write_json_atomic(target, result)
     print(result)
     return 0
