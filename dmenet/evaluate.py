@@ -38,6 +38,7 @@ from dmenet.eval.runner import evaluate_source, stems_problem, write_comparison
 from dmenet.methods import MethodChoice, parse_method
 from syndof import cli, io, units
 from syndof.choices import Choice, choices, parse_choice
+from syndof.images import RGB2GRAY_WEIGHTS
 
 log = logging.getLogger("dmenet.evaluate")
 
@@ -82,7 +83,7 @@ def read_prediction(path: Path) -> np.ndarray:
     img = io.read_image(path)  # raises InputError naming the file when unreadable
     if _one_channel(img):
         return img[..., 0]
-    return (img @ np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)).astype(np.float32)
+    return (img @ np.array(RGB2GRAY_WEIGHTS, dtype=np.float32)).astype(np.float32)
 
 
 def _one_channel(image: np.ndarray) -> bool:

@@ -14,6 +14,17 @@ FLOAT_IMAGE_MAX = 1.5
 """A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
 clipped."""
 
+RGB2GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+"""MATLAB ``rgb2gray`` weights (ITU-R BT.601 luma rounded to 4 digits): the gray of the MATLAB originals (the peers,
+Galetto & Deng's patches, windows and guide) and of gray-from-RGB maps read for scoring."""
+
+
+def rgb2gray(red, green, blue):
+    """``rgb2gray`` of three channel planes (arrays or tensors of one shape, any range; the result has it too):
+    ``R·0.2989 + G·0.5870 + B·0.1140`` (:data:`RGB2GRAY_WEIGHTS`), summed in that order."""
+    wr, wg, wb = RGB2GRAY_WEIGHTS
+    return red * wr + green * wg + blue * wb
+
 
 def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1) -> np.ndarray:
     """(H, W, 3) float RGB in [0, 1] of ``image``: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped), uint8

@@ -23,7 +23,7 @@ from dmenet.galetto.classifier import BlurClassifier
 from dmenet.models.fuse import cached_folded_copy
 from syndof.blur import symmetric_pad
 from syndof.choices import Choice, choices, parse_choice
-from syndof.images import as_rgb_float
+from syndof.images import as_rgb_float, rgb2gray
 from syndof.resize import resize_back, shrink_long_side
 from syndof.units import rescale_sigma
 
@@ -56,7 +56,7 @@ def gray01(image: np.ndarray, denoise: float = 0.0) -> torch.Tensor:
     rgb = torch.as_tensor(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
     if denoise > 0:
         rgb = gaussian_filter(rgb, denoise, size=3)
-    return rgb[0] * 0.2989 + rgb[1] * 0.5870 + rgb[2] * 0.1140
+    return rgb2gray(rgb[0], rgb[1], rgb[2])
 
 
 def _post_pad(gray: torch.Tensor, stride: int) -> torch.Tensor:

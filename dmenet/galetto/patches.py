@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from dmenet.filters import Border, gaussian_filter
 from dmenet.galetto import NUM_CLASSES, PATCH
 from syndof.choices import Choice, parse_choice
+from syndof.images import rgb2gray
 
 LAPLACIAN_4 = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
@@ -26,7 +27,7 @@ LAPLACIAN_4 = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 def to_gray255(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) float RGB in [0, 1] → (H, W) float32 tensor luminance on 0–255 (BT.601, MATLAB ``rgb2gray``)."""
     rgb = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
-    return (rgb[..., 0] * 0.2989 + rgb[..., 1] * 0.5870 + rgb[..., 2] * 0.1140) * 255.0
+    return rgb2gray(rgb[..., 0], rgb[..., 1], rgb[..., 2]) * 255.0
 
 
 def sharpness_map(gray255: torch.Tensor, stride: int = PATCH, smooth_sigma: float = 0.5) -> torch.Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 
 from dmenet.filters import box_mean, guided_filter, weighted_gf
 from syndof.choices import Choice, choices, parse_choice
+from syndof.images import rgb2gray
 from syndof.units import round_half_away
 
 
@@ -51,7 +52,7 @@ def smooth_guide(image: np.ndarray, radius: int = 16, eps: float = 0.05) -> np.n
     (H, W, 3) [0, 1] → (H, W) float64 [0, 1]."""
     size = 2 * int(round_half_away(radius / 2)) + 1  # MATLAB round: r = 9 → 11 (Python's round gave 9)
     smooth = [weighted_gf(image[..., c], image[..., c], size, eps, mode=6) for c in range(3)]
-    return smooth[0] * 0.2989 + smooth[1] * 0.5870 + smooth[2] * 0.1140
+    return rgb2gray(*smooth)
 
 
 def refine_map(image: np.ndarray, m: np.ndarray, mode: Refine | str = Refine.PAPER,

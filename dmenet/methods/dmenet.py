@@ -8,6 +8,7 @@ import numpy as np
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
 from syndof.choices import parse_choice
 from syndof.resize import long_side_scale
+from syndof import units
 
 
 class DMENetEstimator(Estimator):
@@ -32,7 +33,7 @@ class DMENetEstimator(Estimator):
                                       **self._tile_options)
         scale = long_side_scale(np.shape(image), self.options.max_side)  # σ comes back in input px: so does its top
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
-                        sigma_max=float(self.model.config.sigma_max) / scale)
+                        sigma_max=float(units.rescale_sigma(float(self.model.config.sigma_max), 1.0 / scale)))
 
     def extra_bytes_per_pixel(self) -> int:
         """A feature head's planes (:attr:`dmenet.inference.Predictor.feature_bytes_per_pixel`); 0 for the others."""

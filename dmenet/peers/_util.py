@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from syndof.images import as_rgb_float
+from syndof.images import RGB2GRAY_WEIGHTS, as_rgb_float
 
 MIN_SIDE = 2
 """The smallest image side (px) a peer takes."""
@@ -28,8 +28,6 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return as_rgb_float(image, name, min_side=MIN_SIDE)
 
 
-RGB2GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
-"""MATLAB ``rgb2gray`` weights (ITU-R BT.601 rounded to 4 digits), as the peers' MATLAB originals compute gray."""
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
