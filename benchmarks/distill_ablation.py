@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.distill.data import labelled_items, load_item
     from dmenet.distill.infer import blur_probability
     from dmenet.distill.model_io import load_distill_model
-    from dmenet.eval.dbd import DBDAccumulator
+    from dmenet.eval.dbd import DBDAccumulator, Resolution
     from dmenet.eval.paired import bootstrap_indices, paired_bootstrap
     from syndof import io as sio
     from syndof.io import write_json_atomic
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for name, path in models.items():
         model, _ = load_distill_model(path)
-        acc = DBDAccumulator(resolution="native")
+        acc = DBDAccumulator(resolution=Resolution.NATIVE)
         for stem, image, mask in samples:
             acc.add(stem, blur_probability(model, image, side=cfg.val_side), mask)
         rows[name] = {m: np.array([r[m] for r in acc.rows]) for m in ("fmax", "mae")}

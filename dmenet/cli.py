@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 
+from dmenet.data.splits import SUBSETS
 from dmenet.methods import MethodChoice, MethodOptions, method_names, parse_method
 from dmenet.methods.registry import METHODS
 from dmenet.models.recipe import FLIPS as TEST_FLIPS
@@ -95,7 +96,7 @@ def add_sample_selection(p: argparse.ArgumentParser, verb: str = "score", subset
                    "(xu100 split_to_cuhk.txt) use the name after the last '--'")
     p.add_argument("--split", help=f"split file (dmenet.data.splits, e.g. experiments/cuhk_split.json): {verb} "
                    "only the stems of --subset")
-    p.add_argument("--subset", choices=("train", "val", "held_out"), default=subset,
+    p.add_argument("--subset", choices=SUBSETS, default=subset,
                    help=f"subset of --split (default {subset})")
     p.add_argument("--include", help=f"{verb} only stems matching this glob, e.g. 'out_of_focus*' (CUHK defocus)")
     p.add_argument("--limit", type=positive_int, help=f"{verb} only the first N samples (sorted by stem)")

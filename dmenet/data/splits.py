@@ -24,8 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from syndof import cli, io
+from syndof.choices import Choice, choices
 
-SUBSETS = ("train", "val", "held_out")
+class Subset(Choice):
+    """A part of a split file (module docstring)."""
+
+    TRAIN = "train"
+    VAL = "val"
+    HELD_OUT = "held_out"
+
+
+SUBSETS = choices(Subset)
 RULE = ("pool = sorted(lower-case stems of cuhk/train_image minus held_out); "
         "order = numpy.random.default_rng(seed).permutation(len(pool)); val = sorted(pool[order[:n_val]]); "
         "train = sorted(rest of pool)")

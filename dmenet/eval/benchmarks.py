@@ -18,10 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
+from dmenet.eval.dbd import Resolution
 from syndof import io
+from syndof.choices import Choice
 
 PAIR_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 """Extensions (compared lower-case) that take part in stem pairing."""
+
+
+class Task(Choice):
+    """What a benchmark's GT is, and so which protocol scores it (:data:`dmenet.eval.protocols.PROTOCOLS`)."""
+
+    DBD = "dbd"  # binary blur masks
+    RTF = "rtf"  # disk-radius σ maps (RTF's .mat files)
+    SYNDOF = "syndof"  # σ maps / labels of SYNDOF-format renders
+    SHARP = "sharp"  # no GT: photos sharp everywhere
 
 
 @dataclass(frozen=True)
@@ -30,41 +41,41 @@ class BenchmarkSpec:
 
     Attributes:
         name: registry key (``--benchmark``).
-        task: ``"dbd"`` (binary masks), ``"rtf"`` (disk-radius σ GT), ``"syndof"`` (σ label GT) or ``"sharp"``
-            (no GT: photos sharp everywhere).
+        task: :class:`Task` (what the GT is, hence the protocol that scores it).
         image_dirs: candidate image folder names under the data root, first existing wins.
-        gt_dirs: candidate GT folder names, first existing wins (none for ``"sharp"``).
+        gt_dirs: candidate GT folder names, first existing wins (none for ``Task.SHARP``).
         white_is_blurred: GT polarity for DBD masks (None for regression GT).
-        default_resolution: ``"native"`` or ``"320"`` for DBD scoring.
+        default_resolution: :class:`dmenet.eval.dbd.Resolution` for DBD scoring.
         split: what the folder is expected to hold (written to metrics.json).
     """
 
     name: str
-    task: str
+    task: Task
     image_dirs: tuple[str, ...]
     gt_dirs: tuple[str, ...]
     white_is_blurred: bool | None
-    default_resolution: str
+    default_resolution: Resolution
     split: str
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {
     spec.name: spec
     for spec in (
-        BenchmarkSpec("cuhk", "dbd", ("image",), ("gt",), True, "native",
+        BenchmarkSpec("cuhk", Task.DBD, ("image",), ("gt",), True, Resolution.NATIVE,
                       "CUHK (Shi et al. 2014): all files found; full release = 704 defocus + 296 motion"),
-        BenchmarkSpec("cuhk_train", "dbd", ("train_image",), ("gt",), True, "native",
+        BenchmarkSpec("cuhk_train", Task.DBD, ("train_image",), ("gt",), True, Resolution.NATIVE,
                       "CUHK defocus training images (604; select with --split experiments/cuhk_split.json)"),
-        BenchmarkSpec("xu100", "dbd", ("source", "xu100-source"), ("gt", "xu100-gt"), False, "320",
+        BenchmarkSpec("xu100", Task.DBD, ("source", "xu100-source"), ("gt", "xu100-gt"), False, Resolution.R320,
                       "xu100 = CUHK-TE-1 renumbered, 320x320 (BTBNet style)"),
-        BenchmarkSpec("dut", "dbd", ("source", "dut500-source", "DUT500S-Testing"),
-                      ("gt", "dut500-gt", "DUT500GT-Testing"), False, "320", "DUT-DBD test set"),
-        BenchmarkSpec("ctcug", "dbd", ("image", "source"), ("gt",), True, "native", "CTCUG, 150 test images"),
-        BenchmarkSpec("rtf", "rtf", (".",), (".",), None, "native",
+        BenchmarkSpec("dut", Task.DBD, ("source", "dut500-source", "DUT500S-Testing"),
+                      ("gt", "dut500-gt", "DUT500GT-Testing"), False, Resolution.R320, "DUT-DBD test set"),
+        BenchmarkSpec("ctcug", Task.DBD, ("image", "source"), ("gt",), True, Resolution.NATIVE,
+                      "CTCUG, 150 test images"),
+        BenchmarkSpec("rtf", Task.RTF, (".",), (".",), None, Resolution.NATIVE,
                       "RTF (D'Andres et al. 2016): image_XX.png + map_XX.mat + convertion.mat"),
-        BenchmarkSpec("syndof", "syndof", ("image",), ("blur_map", "gt"), None, "native",
+        BenchmarkSpec("syndof", Task.SYNDOF, ("image",), ("blur_map", "gt"), None, Resolution.NATIVE,
                       "SYNDOF-format test folder: image/ + blur_map/ (uint16 round(10 sigma)) or gt/ (8-bit label)"),
-        BenchmarkSpec("sharp", "sharp", ("image", "."), (), None, "native",
+        BenchmarkSpec("sharp", Task.SHARP, ("image", "."), (), None, Resolution.NATIVE,
                       "photos sharp everywhere, no GT files (every pixel in focus); choose them with --stems, e.g. "
                       "experiments/distill/bsds_sharp_val.txt"),
     )

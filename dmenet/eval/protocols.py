@@ -99,7 +99,7 @@ def checked_blur_map(sample: B.Sample, pred: np.ndarray, what: str = "blur map")
 class Protocol(abc.ABC):
     """Scoring of one task; one instance per (benchmark folder, map source). See the module docstring."""
 
-    task: ClassVar[str]
+    task: ClassVar[B.Task]
     scores_sigma: ClassVar[bool]
     saved_map_kind: ClassVar[MapKind]
     rank_key: ClassVar[str]
@@ -155,7 +155,7 @@ class Protocol(abc.ABC):
 class DBDProtocol(Protocol):
     """Blur detection against binary masks (docs/evaluation.md §4–§5): HiFST PR protocol, Fmax, MAE, adaptive F."""
 
-    task = "dbd"
+    task = B.Task.DBD
     scores_sigma = False
     saved_map_kind = MapKind.BLUR
     rank_key, higher_better = "fmax", True
@@ -241,7 +241,7 @@ class _RegressionProtocol(Protocol):
 class RTFProtocol(_RegressionProtocol):
     """DMENet's RTF protocol (:mod:`dmenet.eval.rtf`): σ px clipped to [0, 3.275] and normalised."""
 
-    task = "rtf"
+    task = B.Task.RTF
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -273,7 +273,7 @@ class RTFProtocol(_RegressionProtocol):
 class SyndofProtocol(_RegressionProtocol):
     """SYNDOF test folders (:mod:`dmenet.eval.syndof_test`): label σ/σ_max errors."""
 
-    task = "syndof"
+    task = B.Task.SYNDOF
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -316,7 +316,7 @@ class SharpProtocol(Protocol):
     """Photos sharp everywhere, no GT files (:mod:`dmenet.eval.sharp`, docs/evaluation.md §12): the false blur of a
     blur map, per image and over the set (lower is better)."""
 
-    task = "sharp"
+    task = B.Task.SHARP
     scores_sigma = False
     saved_map_kind = MapKind.BLUR
     rank_key, higher_better = "mean_blur", False
@@ -341,7 +341,7 @@ class SharpProtocol(Protocol):
         return sharp.sharp_protocol(self.inverted)
 
 
-PROTOCOLS: dict[str, type[Protocol]] = {cls.task: cls for cls in (DBDProtocol, RTFProtocol, SyndofProtocol,
+PROTOCOLS: dict[B.Task, type[Protocol]] = {cls.task: cls for cls in (DBDProtocol, RTFProtocol, SyndofProtocol,
                                                                    SharpProtocol)}
 """Task name (:attr:`BenchmarkSpec.task`) → protocol class."""
 

@@ -27,13 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from dmenet import cli as dcli
+from dmenet.data.splits import Subset
 from dmenet.eval import benchmarks as B
 from dmenet.eval.runner import select_samples, selection_text
 from dmenet.methods import method_names
 from syndof import cli, io
+from syndof.choices import parse_choice
 
 log = logging.getLogger("dmenet.galetto.calibrate")
-DBD_BENCHMARKS = tuple(sorted(n for n, s in B.BENCHMARKS.items() if s.task == "dbd"))
+DBD_BENCHMARKS = tuple(sorted(n for n, s in B.BENCHMARKS.items() if s.task is B.Task.DBD))
 FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise")
 """The method options the σ maps of a fit depend on (recorded with the transform)."""
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
     if args.negatives is None and (args.negative_stems or args.negative_limit):
         return cli.fail("--negative-stems / --negative-limit: give --negatives FOLDER too")
-    if args.split and args.subset != "train":
+    if args.split and parse_choice(Subset, args.subset, "--subset") is not Subset.TRAIN:
         return cli.fail(f"--subset {args.subset}: a transform is fitted on the train subset of --split only "
                         "(validation and held-out images are scored, never fitted on)")
     spec = B.get_spec(args.benchmark)
