@@ -6,19 +6,17 @@ Loading rebuilds the network from the sidecar and loads strictly; fp16 weights a
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from dmenet.config import ConfigError, config_from_dict
-from dmenet.models.model_io import ModelFileError, model_paths, read_tensors
+from dmenet.models.model_io import ModelFileError, model_paths, read_tensors, write_model_pair
 from dmenet.distill.models.teacher import Teacher, TeacherConfig
 from dmenet.distill.models.unet import EffUNet, StudentConfig
 from syndof.choices import Choice, choices, parse_choice
-from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic
+from syndof.io import InputError, read_json_object
 
 FORMAT = "distill-dbdgan"
 
@@ -40,18 +38,14 @@ def build(kind: ModelKind | str, config) -> torch.nn.Module:
 
 def save_distill_model(path: str | Path, kind: ModelKind | str, model: torch.nn.Module,
                        meta: dict[str, Any] | None = None, half: bool = False) -> Path:
-    """Write weights (fp16 when ``half``) and sidecar atomically; returns the weights path."""
+    """Write weights (fp16 when ``half``) and sidecar as one pair (:func:`dmenet.models.model_io.write_model_pair`:
+    an earlier pair stays whole when the write fails); returns the weights path."""
     kind = parse_choice(ModelKind, kind, "kind").value
-    weights, sidecar = model_paths(path)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if half:
         tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     info = {"format": FORMAT, "kind": kind, "config": dataclasses.asdict(model.config), **(meta or {})}
-    json.dumps(info)
-    with atomic_path(weights) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "kind": kind})
-    write_json_atomic(sidecar, info)
-    return weights
+    return write_model_pair(path, tensors, info, {"format": FORMAT, "kind": kind})
 
 
 def load_distill_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:

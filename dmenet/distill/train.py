@@ -37,7 +37,7 @@ from dmenet.distill.models.teacher import Backbone, Teacher
 from dmenet.distill.models.unet import EffUNet
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
-from dmenet.training.checkpoint import CheckpointError
+from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator
 from syndof import cli
@@ -278,19 +278,6 @@ def validate(cfg: DistillConfig, model: nn.Module, val_items, sharp_val) -> dict
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
-def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict:
-    sd = opt.state_dict()
-    for idx, state in sd["state"].items():
-        for key, value in state.items():
-            tensors[f"{prefix}.{idx}.{key}"] = value.detach().cpu().contiguous().clone()
-    return {"param_groups": sd["param_groups"], "state_keys": {str(i): list(s) for i, s in sd["state"].items()}}
-
-
-def _optimizer_state(prefix: str, meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
-    state = {int(i): {k: tensors[f"{prefix}.{i}.{k}"] for k in keys} for i, keys in meta["state_keys"].items()}
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
 def checkpoint_folder(run_dir: Path, step: int) -> Path:
     """``run_dir/ckpt/step_NNNNNN``: the checkpoint of ``step``."""
     return run_dir / "ckpt" / f"step_{step:06d}"
@@ -305,9 +292,9 @@ def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], k
     tmp.mkdir(parents=True)
     tensors = {f"nets.{k}": v.detach().cpu().contiguous().clone() for k, v in run.nets.state_dict().items()}
     tensors.update({f"discs.{k}": v.detach().cpu().contiguous().clone() for k, v in run.discs.state_dict().items()})
-    meta = {"step": step, "opt_g": _optimizer_tensors("opt_g", run.opt_g, tensors), "val": val}
+    meta = {"step": step, "opt_g": flatten_optimizer("opt_g", run.opt_g, tensors), "val": val}
     if run.opt_d is not None:
-        meta["opt_d"] = _optimizer_tensors("opt_d", run.opt_d, tensors)
+        meta["opt_d"] = flatten_optimizer("opt_d", run.opt_d, tensors)
     save_file(tensors, str(tmp / "state.safetensors"))
     write_json_atomic(tmp / "meta.json", meta)
     kind, net = run.exported
@@ -331,9 +318,16 @@ def load_checkpoint(folder: Path, run: Run) -> int:
     meta = read_json_object(folder / "meta.json")
     run.nets.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}, strict=True)
     run.discs.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("discs.")}, strict=True)
-    run.opt_g.load_state_dict(_optimizer_state("opt_g", meta["opt_g"], tensors))
+    for prefix in ("opt_g", "opt_d"):
+        legacy = meta.get(prefix) or {}
+        if "state_keys" in legacy:  # written before the checkpoint layout was shared: "{prefix}.{i}.{key}", all tensors
+            for i, keys in legacy.pop("state_keys").items():
+                for key in keys:
+                    tensors[f"{prefix}.state.{i}.{key}"] = tensors.pop(f"{prefix}.{i}.{key}")
+            legacy["scalars"] = {}
+    run.opt_g.load_state_dict(unflatten_optimizer("opt_g", meta["opt_g"], tensors))
     if run.opt_d is not None:
-        run.opt_d.load_state_dict(_optimizer_state("opt_d", meta["opt_d"], tensors))
+        run.opt_d.load_state_dict(unflatten_optimizer("opt_d", meta["opt_d"], tensors))
     return int(meta["step"])
 
 

@@ -30,18 +30,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
                            differing_keys, flat_keys, load_config, require_positive, wants_cuda)
 from dmenet.galetto import NUM_CLASSES
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout
-from dmenet.models.model_io import ModelFileError, model_paths, read_tensors
-from dmenet.training.checkpoint import CheckpointError, _flatten_optimizer, _unflatten_optimizer
+from dmenet.models.model_io import ModelFileError, model_paths, read_tensors, write_model_pair
+from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
-from syndof.io import InputError, atomic_path, read_json_object, write_json_atomic, write_text_atomic
+from syndof.io import InputError, read_json_object, write_text_atomic
 
 FORMAT = "galetto-classifier"
 
@@ -110,12 +109,11 @@ def classifier_files(path: str | Path) -> tuple[Path, Path]:
 
 
 def save_classifier(path: str | Path, model: BlurClassifier, info: dict | None = None) -> None:
-    """``path.safetensors`` (weights + BN statistics) and ``path.json`` (architecture + info), atomically."""
-    weights, side = classifier_files(path)
+    """``path.safetensors`` (weights + BN statistics) and ``path.json`` (architecture + info), written as one pair
+    (:func:`dmenet.models.model_io.write_model_pair`: an earlier pair stays whole when the write fails)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(weights) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    write_json_atomic(side, {"format": FORMAT, "model": dataclasses.asdict(model.config), **(info or {})})
+    write_model_pair(path, tensors, {"format": FORMAT, "model": dataclasses.asdict(model.config), **(info or {})},
+                     {"format": FORMAT})
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
@@ -214,19 +212,19 @@ def lr_at(cfg: TrainSettings, step: int) -> float:
 
 
 def save_state(run: Path, step: int, model, opt, gen: torch.Generator, best: float | None) -> None:
+    """``run/last.safetensors`` (model, Adam moments, generator) + ``last.json`` (step, best, optimiser groups), as
+    one pair (:func:`dmenet.models.model_io.write_model_pair`): a resume never reads new tensors with an old step."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT + "-train", "step": step, "best": best, "opt": _flatten_optimizer("opt", opt, tensors)}
+    meta = {"format": FORMAT + "-train", "step": step, "best": best, "opt": flatten_optimizer("opt", opt, tensors)}
     tensors["gen"] = gen.get_state()
-    with atomic_path(run / "last.safetensors") as tmp:
-        save_file(tensors, str(tmp))
-    write_json_atomic(run / "last.json", meta)
+    write_model_pair(run / "last", tensors, meta)
 
 
 def load_state(run: Path, model, opt, gen: torch.Generator) -> tuple[int, float | None]:
     meta = read_json_object(run / "last.json")
     tensors = read_tensors(run / "last.safetensors", CheckpointError)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    opt.load_state_dict(_unflatten_optimizer("opt", meta["opt"], tensors))
+    opt.load_state_dict(unflatten_optimizer("opt", meta["opt"], tensors))
     gen.set_state(tensors["gen"])
     return int(meta["step"]), meta["best"]
 

@@ -59,7 +59,16 @@ def git_info() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ optimiser state
-def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+def flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``opt.state_dict()`` split for a safetensors file and its JSON sidecar; :func:`unflatten_optimizer` inverts it.
+
+    Every tensor of the per-parameter state goes into ``tensors`` (a copy on the CPU, contiguous) under
+    ``"{prefix}.state.{index}.{key}"``, ``index`` being the parameter's position in the optimiser's param groups and
+    ``key`` the state entry (Adam: ``step``, ``exp_avg``, ``exp_avg_sq``), e.g. ``opt_g.state.3.exp_avg``. Returns the
+    JSON part: ``{"param_groups": state_dict's param groups as they are (lr, betas, …, "params": indices),
+    "scalars": {"{index}.{key}": value}}`` (per-parameter state entries that are not tensors). No other key of
+    ``tensors`` may start with ``"{prefix}.state."``.
+    """
     state = opt.state_dict()
     scalars: dict[str, Any] = {}
     for idx, pstate in state["state"].items():
@@ -71,7 +80,9 @@ def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[st
     return {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def _unflatten_optimizer(prefix: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+def unflatten_optimizer(prefix: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The ``state_dict`` for ``Optimizer.load_state_dict`` from :func:`flatten_optimizer`'s JSON part ``meta`` and the
+    ``"{prefix}.state.*"`` entries of ``tensors`` (other entries are ignored)."""
     state: dict[int, dict[str, Any]] = {}
     head = f"{prefix}.state."
     for name, value in tensors.items():
@@ -145,8 +156,8 @@ def _write_checkpoint(tmp: Path, trainer, streams: dict[str, Any], config: dict[
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "step": trainer.step, "epoch": trainer.epoch,
                             "stage": trainer.cfg.train.stage, "config": config, "init": trainer.model.init_info,
                             "git": git_info(), "extra": extra or {}}
-    meta["opt_g"] = _flatten_optimizer("opt_g", trainer.opt_g, tensors)
-    meta["opt_d"] = _flatten_optimizer("opt_d", trainer.opt_d, tensors) if trainer.opt_d is not None else None
+    meta["opt_g"] = flatten_optimizer("opt_g", trainer.opt_g, tensors)
+    meta["opt_d"] = flatten_optimizer("opt_d", trainer.opt_d, tensors) if trainer.opt_d is not None else None
     meta["scaler_g"] = trainer.scaler_g.state_dict()
     meta["scaler_d"] = trainer.scaler_d.state_dict()
     meta["rng"] = _rng_state(tensors)
@@ -280,12 +291,12 @@ def load_checkpoint(folder: Path, trainer, streams: dict[str, Any], rank: int = 
 def _restore_training_state(folder: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], trainer,
                             streams: dict[str, Any], rank: int) -> None:
     """Optimisers, scalers, data streams and RNG of :func:`load_checkpoint`."""
-    trainer.opt_g.load_state_dict(_unflatten_optimizer("opt_g", meta["opt_g"], tensors))
+    trainer.opt_g.load_state_dict(unflatten_optimizer("opt_g", meta["opt_g"], tensors))
     if trainer.opt_d is not None:
         if meta["opt_d"] is None:
             raise CheckpointError(f"{folder}: saved by the blur stage (no D optimiser); start the joint stage from "
                                   f"its model file instead of resuming")
-        trainer.opt_d.load_state_dict(_unflatten_optimizer("opt_d", meta["opt_d"], tensors))
+        trainer.opt_d.load_state_dict(unflatten_optimizer("opt_d", meta["opt_d"], tensors))
     if meta["scaler_g"]:
         trainer.scaler_g.load_state_dict(meta["scaler_g"])
     if meta["scaler_d"]:
