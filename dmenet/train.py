@@ -31,7 +31,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from dmenet.config import (ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict, config_to_dict,
-                           differing_keys, dump_config, flat_keys, load_config, wants_cuda)
+                           WANDB_MODES, differing_keys, dump_config, flat_keys, load_config, wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -66,7 +66,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--init-from", metavar="PATH",
                    help="start a new run from this model file's weights (train.init_from)")
-    p.add_argument("--wandb", choices=("offline", "online", "disabled"), help="W&B mode (default offline)")
+    p.add_argument("--wandb", choices=WANDB_MODES, help="W&B mode (default offline)")
     cli.add_device(p, default=None, auto=True)
     cli.add_threads(p)
     cli.add_set(p, help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5")

@@ -39,7 +39,7 @@ from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.logging import RunLogger, truncate_metrics
-from dmenet.eval.dbd import DBDAccumulator
+from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
 from syndof.choices import parse_choice
 from syndof.io import read_json_object, write_json_atomic, write_text_atomic
@@ -264,7 +264,7 @@ def validate(cfg: DistillConfig, model: nn.Module, val_items, sharp_val) -> dict
     """CUHK validation at val_side² (scored at the mask size) + mean probability on the sharp validation photos."""
     was_training = model.training
     model.eval()
-    acc = DBDAccumulator(resolution="native")
+    acc = DBDAccumulator(resolution=Resolution.NATIVE)
     for item in val_items:
         image, mask, _ = load_item(item, cfg.data.white_is_blurred)
         acc.add(item.image.stem, blur_probability(model, image, side=cfg.data.val_side), mask > 0.5)
