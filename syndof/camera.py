@@ -124,8 +124,9 @@ def _round_coc(c):
     return units.round_half_away(np.asarray(c, dtype=np.float64) * 10.0) / 10.0
 
 
-def thin_lens_coc(depth_mm, focus_mm: float, focal_mm: float, f_number: float, px_per_mm: float):
-    """Unrounded thin-lens CoC diameter in px (the original ``compute_coc`` before its 0.1 rounding).
+def thin_lens_coc(depth_mm, focus_mm, focal_mm: float, f_number, px_per_mm: float):
+    """Unrounded thin-lens CoC diameter in px (the original ``compute_coc`` before its 0.1 rounding). Depths, focus and
+    N broadcast (NumPy), e.g. depths (1, n) against candidate foci (m, 1).
 
     ``c = (px_per_mm · m) · (A · |z − z_f| / (z + ε))`` with ``A = f/N``, ``m = z_view/z_f``,
     ``z_view = f·z_f/(z_f − f + ε)``, ε = 1e-4 (depths in mm).
@@ -138,14 +139,15 @@ def thin_lens_coc(depth_mm, focus_mm: float, focal_mm: float, f_number: float, p
     return (px_per_mm * m_cc) * coc_real
 
 
-def _solve_f_number(z_min: float, z_max: float, focus_mm: float, focal_mm: float, px_per_mm: float,
-                    max_coc: float) -> float:
-    """The original's N: the extreme depth with the larger (rounded, N = 1) CoC reaches ``max_coc``."""
+def _solve_f_number(z_min: float, z_max: float, focus_mm, focal_mm: float, px_per_mm: float, max_coc: float):
+    """The original's N: the extreme depth with the larger (rounded, N = 1) CoC reaches ``max_coc``. ``focus_mm``
+    a number (→ a float) or an array of candidate foci (→ N for each, the same shape)."""
     f = focal_mm
     c_far = _round_coc(thin_lens_coc(z_max, focus_mm, f, 1.0, px_per_mm))
     c_near = _round_coc(thin_lens_coc(z_min, focus_mm, f, 1.0, px_per_mm))
-    z_e = z_max if c_far > c_near else z_min
-    return (f**2 / (focus_mm - f)) * (px_per_mm / max_coc) * (abs(z_e - focus_mm) / z_e)
+    z_e = np.where(c_far > c_near, z_max, z_min)
+    n = (f**2 / (focus_mm - f)) * (px_per_mm / max_coc) * (np.abs(z_e - focus_mm) / z_e)
+    return float(n) if np.ndim(n) == 0 else n
 
 
 def _runs(values: np.ndarray) -> np.ndarray:
@@ -278,17 +280,10 @@ def sample_camera(depth_mm: np.ndarray, width_px: int, rng: np.random.Generator,
 # -------------------------------------------------------------------------------------------------------- replay
 def _predict_sigma10(z: np.ndarray, z_f: np.ndarray, f: float, z_min: float, z_max: float, px_per_mm: float,
                      max_coc: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised over candidate foci ``z_f`` (m, 1): rounded CoCs and the σ-map values ``uint16(10·σ)``."""
-    z_view = (f * z_f) / (z_f - f + EPSILON)
-    m_cc = z_view / z_f
-
-    def coc(zz, aperture):
-        return _round_coc((px_per_mm * m_cc) * (aperture * (np.abs(zz - z_f) / (zz + EPSILON))))
-
-    far_wins = coc(z_max, f / 1.0) > coc(z_min, f / 1.0)
-    z_e = np.where(far_wins, z_max, z_min)
-    f_number = (f**2 / (z_f - f)) * (px_per_mm / max_coc) * (np.abs(z_e - z_f) / z_e)
-    c = coc(z, f / f_number)
+    """Vectorised over candidate foci ``z_f`` (m, 1): rounded CoCs and the σ-map values ``uint16(10·σ)``
+    (:func:`thin_lens_coc` with :func:`_solve_f_number`'s N for each focus)."""
+    f_number = _solve_f_number(z_min, z_max, z_f, f, px_per_mm, max_coc)
+    c = _round_coc(thin_lens_coc(z, z_f, f, f_number, px_per_mm))
     sigma = units.coc_to_sigma(c)
     sig10 = units.sigma_to_syndof_value(sigma)
     # the same value written from a float32 σ map (syndof.io.write_sigma_map(LayeredDepth.sigma_map)) can round
