@@ -90,7 +90,13 @@ class SampleResult:
 
     def over_limit(self, max_coc: float) -> bool:
         """True when max σ exceeds σ_max (the original skips such images)."""
-        return float(self.sigma.max()) > units.max_sigma(max_coc) + 1e-9
+        return sigma_over_limit(self.sigma, max_coc)
+
+
+def sigma_over_limit(sigma: np.ndarray, max_coc: float) -> bool:
+    """Whether a σ map (px) exceeds σ_max of ``max_coc`` (px; :func:`syndof.units.max_sigma`), beyond 1e-9 px of
+    rounding: the original generator skips such samples."""
+    return float(np.max(sigma)) > units.max_sigma(max_coc) + 1e-9
 
 
 def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator, max_coc: int = 29,
@@ -125,7 +131,7 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
     camera, layered = sample_camera(depth_mm, image.shape[1], rng, max_coc=max_coc)
     layered = layered.merged(merge_tolerance)  # the identity at 0; the ground truth follows the merged layers
     t1 = time.perf_counter()
-    if float(layered.sigma_map.max()) > units.max_sigma(max_coc) + 1e-9:  # skipped as the original does: no render
+    if sigma_over_limit(layered.sigma_map, max_coc):  # skipped as the original does: no render
         return SampleResult(image=image, sigma=layered.sigma_map, coc=layered.coc_map,
                             merged_depth=layered.merged_depth, camera=camera, layered=layered,
                             timings={"camera": t1 - t0})
