@@ -53,10 +53,18 @@ class WandbMode(Choice):
     DISABLED = "disabled"
 
 
+class TrainDevice(Choice):
+    """Where a training run goes (``train.device``): ``auto`` on CUDA when a GPU is visible, else the CPU."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
 STAGES = choices(Stage)
 POLARITIES = choices(GtPolarity)
 WANDB_MODES = choices(WandbMode)
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = choices(TrainDevice)
 
 
 class ConfigError(ValueError):
@@ -92,14 +100,15 @@ def check_choice(cfg: Any, section: str, name: str, choices: Iterable[str]) -> N
         raise ConfigError(f"{section}.{name} must be one of {choices}, got {getattr(cfg, name)!r}")
 
 
-def wants_cuda(device: str) -> bool:
-    """Whether a training config's ``device`` ("auto" | "cpu" | "cuda") runs on CUDA here: "auto" does when a GPU
-    is visible; "cuda" without one is a ConfigError."""
+def wants_cuda(device: TrainDevice | str) -> bool:
+    """Whether a training config's ``device`` (:class:`TrainDevice` or its value) runs on CUDA here: ``auto`` does
+    when a GPU is visible; ``cuda`` without one is a ConfigError."""
     import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
+    device = parse_choice(TrainDevice, device, "train.device")
+    if device is TrainDevice.CUDA and not torch.cuda.is_available():
         raise ConfigError("device cuda requested but CUDA is not available")
-    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    return device is TrainDevice.CUDA or (device is TrainDevice.AUTO and torch.cuda.is_available())
 
 
 MAX_CROP = 2048
