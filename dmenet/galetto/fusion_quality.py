@@ -39,6 +39,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from syndof.choices import Choice, parse_choice
 from syndof.images import as_rgb_float
 
 GAMMA_G, KAPPA_G, SIGMA_G = 0.9994, -15.0, 0.5
@@ -46,7 +47,16 @@ GAMMA_A, KAPPA_A, SIGMA_A = 0.9879, -22.0, 0.8
 L = 1.0
 EPS = 1e-5  # the reference code's guard for zero gradients (on 0–255 values)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
-BORDERS = {"zero": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT_101}
+
+
+class SobelBorder(Choice):
+    """Sobel border handling of :func:`edge_maps`: ``zero`` as the reference code, ``reflect`` mirrored."""
+
+    ZERO = "zero"
+    REFLECT = "reflect"
+
+
+BORDERS = {SobelBorder.ZERO: cv2.BORDER_CONSTANT, SobelBorder.REFLECT: cv2.BORDER_REFLECT_101}
 
 
 def preservation(g_rel: np.ndarray, a_rel: np.ndarray) -> np.ndarray:
@@ -70,15 +80,14 @@ def to_gray(image: np.ndarray, name: str = "image") -> np.ndarray:
     return rgb @ np.asarray(LUMA)
 
 
-def edge_maps(gray: np.ndarray, border: str = "zero") -> tuple[np.ndarray, np.ndarray]:
+def edge_maps(gray: np.ndarray, border: SobelBorder | str = SobelBorder.ZERO) -> tuple[np.ndarray, np.ndarray]:
     """Sobel edge strength g and orientation α (rad, (−π/2, π/2)) of a gray (H, W) image in [0, 1], computed on
     0–255 values. ``border``: ``"zero"`` pads with 0 like the reference's ``filter2(…, 'same')`` (the image frame
     becomes an edge every image shares), ``"reflect"`` mirrors without repeating the edge pixel (no frame edge)."""
-    if border not in BORDERS:
-        raise ValueError(f"Q^AB/F: border must be one of {sorted(BORDERS)}, got {border!r}")
+    cv_border = BORDERS[parse_choice(SobelBorder, border, "Q^AB/F: border")]
     x = np.ascontiguousarray(gray * 255.0, dtype=np.float64)
-    sx = cv2.Sobel(x, cv2.CV_64F, 1, 0, ksize=3, borderType=BORDERS[border])
-    sy = cv2.Sobel(x, cv2.CV_64F, 0, 1, ksize=3, borderType=BORDERS[border])
+    sx = cv2.Sobel(x, cv2.CV_64F, 1, 0, ksize=3, borderType=cv_border)
+    sy = cv2.Sobel(x, cv2.CV_64F, 0, 1, ksize=3, borderType=cv_border)
     g = np.sqrt(sx * sx + sy * sy)
     alpha = np.arctan(sy / np.where(sx == 0, EPS, sx))
     return g, alpha
@@ -91,7 +100,8 @@ def _preserved(gs: np.ndarray, als: np.ndarray, gf: np.ndarray, alf: np.ndarray)
     return preservation(g_rel, a_rel)
 
 
-def qabf_sources(sources: Sequence[np.ndarray], fused: np.ndarray, border: str = "zero") -> float:
+def qabf_sources(sources: Sequence[np.ndarray], fused: np.ndarray,
+                 border: SobelBorder | str = SobelBorder.ZERO) -> float:
     """Q^AB/F generalised to K ≥ 2 sources: Σ_k Σ_pixels Q^{kF} w^k / Σ_k Σ_pixels w^k (see the module docstring).
 
     Args:
@@ -112,7 +122,8 @@ def qabf_sources(sources: Sequence[np.ndarray], fused: np.ndarray, border: str =
                    [f"sources[{i}]" for i in range(len(sources))], "fused")
 
 
-def _pooled(grays: list[np.ndarray], f: np.ndarray, border: str, names: list[str], fused_name: str) -> float:
+def _pooled(grays: list[np.ndarray], f: np.ndarray, border: SobelBorder | str, names: list[str],
+            fused_name: str) -> float:
     """The pooled Q of gray sources ``grays`` in gray fused image ``f`` (all (H, W) float64 in [0, 1])."""
     for name, s in zip(names, grays):
         if s.shape != f.shape:
@@ -130,7 +141,7 @@ def _pooled(grays: list[np.ndarray], f: np.ndarray, border: str, names: list[str
     return num / den
 
 
-def qabf(a: np.ndarray, b: np.ndarray, f: np.ndarray, border: str = "zero") -> float:
+def qabf(a: np.ndarray, b: np.ndarray, f: np.ndarray, border: SobelBorder | str = SobelBorder.ZERO) -> float:
     """Q^AB/F of fused image ``f`` from sources ``a`` and ``b`` (Xydeas & Petrović 2000; formula in the module
     docstring). Each (H, W) gray or (H, W, 3) RGB (→ BT.601 luma), float in [0, 1] or uint8 (:func:`to_gray`), one
     size; symmetric in a, b. Returns a float in [0, :data:`Q_MAX`]; a ValueError naming ``a``, ``b`` or ``f`` on a
