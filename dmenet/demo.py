@@ -55,12 +55,11 @@ def _builtin_photo(name: str) -> np.ndarray:
 def write_builtin_photos(folder: str | Path) -> list[Path]:
     """The :data:`BUILTIN_PHOTOS` as 8-bit PNG files ``folder/<name>.png`` (the scikit-image arrays as shipped), for
     the tools that read photos from a folder (``evaluate --benchmark sharp``); the paths written."""
-    import imageio.v3 as iio
     import skimage.data
 
     paths = [Path(folder) / f"{name}.png" for name in BUILTIN_PHOTOS]
     for name, path in zip(BUILTIN_PHOTOS, paths):
-        iio.imwrite(path, getattr(skimage.data, name)())
+        sio.write_image(path, getattr(skimage.data, name)())  # atomically: never a half-written photo
     return paths
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from syndof.io import InputError, read_npy_map
+from syndof.io import InputError, read_npy_map, write_bytes_atomic
 
 DPT_TAG = 202021.25
 """Sintel ``.dpt`` header tag (float32)."""
@@ -165,19 +165,16 @@ def disparity_to_depth(disp: np.ndarray, focal_px: float, baseline_mm: float, do
 
 
 def write_dpt(path: str | os.PathLike, depth: np.ndarray) -> None:
-    """Write a Sintel ``.dpt`` (raw values as float32; no scaling)."""
+    """Write a Sintel ``.dpt`` (raw values as float32; no scaling), atomically."""
     depth = np.asarray(depth, dtype="<f4")
     h, w = depth.shape
-    with open(path, "wb") as fh:
-        fh.write(np.array([DPT_TAG], dtype="<f4").tobytes())
-        fh.write(np.array([w, h], dtype="<i4").tobytes())
-        fh.write(depth.tobytes())
+    header = np.array([DPT_TAG], dtype="<f4").tobytes() + np.array([w, h], dtype="<i4").tobytes()
+    write_bytes_atomic(path, header + depth.tobytes())
 
 
 def write_pfm(path: str | os.PathLike, array: np.ndarray, little_endian: bool = True) -> None:
-    """Write a single-channel PFM (rows bottom-up, scale −1 little-endian / +1 big-endian)."""
+    """Write a single-channel PFM (rows bottom-up, scale −1 little-endian / +1 big-endian), atomically."""
     arr = np.asarray(array, dtype="<f4" if little_endian else ">f4")
     h, w = arr.shape
-    with open(path, "wb") as fh:
-        fh.write(f"Pf\n{w} {h}\n{-1.0 if little_endian else 1.0}\n".encode("ascii"))
-        fh.write(arr[::-1].tobytes())
+    header = f"Pf\n{w} {h}\n{-1.0 if little_endian else 1.0}\n".encode("ascii")
+    write_bytes_atomic(path, header + arr[::-1].tobytes())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 
 from dmenet.config import WandbMode
 from syndof.choices import parse_choice
+from syndof.io import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,9 @@ class RunLogger:
 
         id_path = self.run_dir / "wandb_id.txt"
         run_id = id_path.read_text().strip() if resume and id_path.is_file() else uuid.uuid4().hex[:12]
-        id_path.write_text(run_id + "\n")
-        os.environ.setdefault("WANDB_SILENT", "true")
+        write_text_atomic(id_path, run_id + "\n")
         return wandb.init(mode=mode.value, project=project, dir=str(self.run_dir), config=config, id=run_id,
-                          name=self.run_dir.name, resume="allow")
+                          name=self.run_dir.name, resume="allow", settings=wandb.Settings(silent=True))
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
         record = {"step": step, **{k: float(v) for k, v in scalars.items()}}
