@@ -198,6 +198,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str = "--out") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if missing) for the block: a second process asking for it
+    meanwhile gets an :class:`InputError` naming ``what`` and the folder at once, instead of writing beside the first
+    (two training runs into one run folder mixed their metrics and left the last one's weights under the first one's
+    config). The lock is the kernel's ``flock`` on the folder itself: no lock file is left behind, and a process that
+    dies releases it. Where ``flock`` does not exist (not POSIX) the block runs unlocked."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield path
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{what} {path}", "another process is writing into this folder now (a run of the same "
+                             "tool?); wait for it to end or choose another folder (nothing was changed)") from None
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
 def staged_folder(out: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
     """All or nothing: yield a new hidden sibling ``.NAME.part-XXXXXXXX`` of ``out`` to write a whole folder into,
     and rename it to ``out`` when the block ends normally. On any exception (a failure, a full disk, Ctrl-C, SIGTERM,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -262,3 +263,26 @@ def test_write_set_atomic_names_the_file_that_failed(tmp_path):
         sio.write_set_atomic(files)
     assert err.value.filename == str(tmp_path / "file" / "b.png")
     assert not (tmp_path / "a.png").exists() and not _no_temps(tmp_path)
+
+
+def test_folder_lock_refuses_a_second_writer_and_is_released_after(tmp_path):
+    """Two holders of one folder: the second gets one InputError naming the option and the folder; after the first
+    block the folder is free again, and no lock file is left in it (an ``flock`` on the folder itself)."""
+    import subprocess
+    import sys
+
+    from syndof.io import folder_lock
+
+    run = tmp_path / "run"
+    with folder_lock(run, "--out") as held:
+        assert held == run and run.is_dir()
+        with pytest.raises(InputError, match=r"^--out .*run: another process is writing into this folder now"):
+            with folder_lock(run, "--out"):
+                pass
+        # another process too (the case that matters: two training runs started at once)
+        code = ("import sys; from syndof.io import folder_lock, InputError\n"
+                "try:\n    with folder_lock(sys.argv[1]): pass\nexcept InputError: sys.exit(3)\n")
+        assert subprocess.run([sys.executable, "-c", code, str(run)], cwd=Path(__file__).parents[1]).returncode == 3
+    with folder_lock(run):
+        pass
+    assert list(run.iterdir()) == []
