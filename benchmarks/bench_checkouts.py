@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from syndof import cli
+
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO.parent / "shared" / "data" / "cuhk" / "image" / "out_of_focus0011.jpg"
 
@@ -29,6 +31,8 @@ PHOTO = REPO.parent / "shared" / "data" / "cuhk" / "image" / "out_of_focus0011.j
 def child(code: Path, model: Path, flips: int, threads: int, repeats: int, image_path: Path, out: Path) -> None:
     """Time ``estimate`` with the code of checkout ``code``; write its maps to ``out`` (.npy) and print JSON."""
     sys.path.insert(0, str(code))
+    for name in [m for m in sys.modules if m.partition(".")[0] in ("syndof", "dmenet")]:
+        del sys.modules[name]  # syndof.cli (this command line) came from this checkout: the timed code is ``code``'s
     from syndof.allocator import reuse_freed_memory
 
     reuse_freed_memory()
@@ -58,13 +62,16 @@ def child(code: Path, model: Path, flips: int, threads: int, repeats: int, image
     print(json.dumps({"median": statistics.median(times), "min": min(times)}))
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser("bench_checkouts", __doc__,
+                   "python benchmarks/bench_checkouts.py checkpoints/dmenet_lite.safetensors --before ../before")
+    p.prog = "python benchmarks/bench_checkouts.py"
     p.add_argument("model", type=Path)
     p.add_argument("--before", type=Path, required=True, help="the other checkout (the reference)")
     p.add_argument("--after", type=Path, default=REPO, help="default: this checkout")
     p.add_argument("--flips", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1)
+    cli.add_threads(p, default=1)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--image", type=Path, default=PHOTO)

@@ -14,7 +14,6 @@ the feature head (one set of passes) against the two-label head (two).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import warnings
@@ -23,6 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from syndof import cli  # noqa: E402
+
 PHOTO = REPO.parent / "shared" / "data" / "cuhk" / "image" / "out_of_focus0011.jpg"
 
 
@@ -31,12 +33,15 @@ def passes(recipe) -> int:
     return len({recipe.sigma.bn, *recipe.detection.bns})
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser("bench_detection_paths", __doc__, "python benchmarks/bench_detection_paths.py "
+                   "H8=checkpoints/dmenet_lite.safetensors H8F=runs/r19s/h8f.safetensors")
+    p.prog = "python benchmarks/bench_detection_paths.py"
     p.add_argument("models", nargs="+", metavar="NAME=FILE")
     p.add_argument("--flips", type=int, nargs="+", default=[8, 1])
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
+    cli.add_threads(p, default=1)
     p.add_argument("--image", type=Path, default=PHOTO)
     args = p.parse_args(argv)
     import cv2

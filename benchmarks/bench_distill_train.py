@@ -13,7 +13,6 @@ speed-up over the first variant.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from dmenet.distill.config import load_distill_config  # noqa: E402
 from dmenet.distill.train import build_run, train_step  # noqa: E402
 from interleave import speedup_rows, time_interleaved  # noqa: E402
+from syndof import cli  # noqa: E402
 
 CONFIG = REPO / "experiments" / "distill" / "student_d0.yaml"
 STAGES = {
@@ -44,14 +44,16 @@ def random_batch(cfg, gen: torch.Generator) -> dict[str, torch.Tensor]:
             "soft": torch.rand(b, 1, s, s, generator=gen), "has_soft": 1 - sharp}
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("bench_distill_train", __doc__, "python benchmarks/bench_distill_train.py --stage kd --threads 1")
+    p.prog = "python benchmarks/bench_distill_train.py"
     p.add_argument("--stage", choices=sorted(STAGES), default="kd")
     p.add_argument("--variants", nargs="+", default=["base", "train.channels_last=true"],
                    metavar="base|KEY=VALUE[,KEY=VALUE]")
     p.add_argument("--steps", type=int, default=8, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--threads", type=int, default=1)
+    cli.add_threads(p, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     runs = {}

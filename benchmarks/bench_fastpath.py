@@ -1,6 +1,6 @@
 """Inference fast path of B (``dmenet.models.fuse``), step by step, against the plain eval-mode forward.
 
-    python benchmarks/bench_fastpath.py [--checkpoint FILE] [--size 480 640] [--repeats 7] [--threads 1]
+    python benchmarks/bench_fastpath.py [--model FILE] [--size 480 640] [--repeats 7] [--threads 1]
     python benchmarks/bench_fastpath.py --arch model.tail_scale=2 [--arch K=V,K=V ...]
     python benchmarks/bench_fastpath.py --delta IMAGE ... [--flips N]
 
@@ -23,7 +23,6 @@ probability|.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -35,15 +34,20 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dmenet import cli as dcli  # noqa: E402
+from syndof import cli  # noqa: E402
 
+
+@cli.entry_point
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", type=Path, default=None)
+    ap = cli.parser("bench_fastpath", __doc__, "python benchmarks/bench_fastpath.py --threads 1 --repeats 7")
+    ap.prog = "python benchmarks/bench_fastpath.py"
+    dcli.add_model(ap)
     ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1)
+    cli.add_threads(ap, default=1)
     ap.add_argument("--delta", type=Path, nargs="+", default=None, help="images for max |Δσ| fast vs plain")
-    ap.add_argument("--flips", type=int, default=None, help="with --delta: test-time copies (default: the model's)")
+    dcli.add_flips(ap, default="the model's recipe; read by --delta only")
     ap.add_argument("--arch", action="append", default=[], metavar="K=V[,K=V]",
                     help="also time this architecture (shipped config with these model.* keys), random weights")
     args = ap.parse_args(argv)
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
     from dmenet.models.fuse import InferenceBlur
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint)
+    model = load_model(args.model)
     x = torch.rand(1, 3, *args.size).contiguous(memory_format=torch.channels_last)
     blur = model.blur
     cl = torch.channels_last
@@ -134,7 +138,7 @@ def _delta(args) -> int:
     from syndof.io import read_image
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint)
+    model = load_model(args.model)
     worst = 0.0
     for path in args.delta:
         img = read_image(path)

@@ -15,7 +15,6 @@ is printed: on the shared 2-core machine the CPU time approximates the uncontend
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -26,6 +25,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from syndof import cli  # noqa: E402
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:
@@ -39,7 +40,8 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def main() -> int:
+@cli.entry_point
+def main(argv=None) -> int:
     import torch
 
     from dmenet.galetto import BATCH, blurmap
@@ -51,14 +53,16 @@ def main() -> int:
     from dmenet.methods.registry import make_method
     from dmenet.models.fuse import cached_folded_copy
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.parser("bench_galetto", __doc__, "python benchmarks/bench_galetto.py --model checkpoints/galetto_mbv2 "
+                    "--strides 16 8 --threads 2 --repeats 5")
+    ap.prog = "python benchmarks/bench_galetto.py"
     ap.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="classifier file(s)")
     ap.add_argument("--strides", type=int, nargs="+", default=[16, 8])
     ap.add_argument("--batches", type=int, nargs="+", default=[BATCH, 1024],
                     help="windows per classifier call, each timed (default: the shipped setting, then 1024)")
-    ap.add_argument("--threads", type=int, default=1)
+    cli.add_threads(ap, default=1)
     ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [(Path(m).name, load_classifier(m)) for m in args.model]
     image = np.random.default_rng(0).random((480, 640, 3)).astype(np.float32)

@@ -19,7 +19,6 @@ of 20), with the batches copied the plain way (``.to(device)``, which waits for 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -30,6 +29,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from syndof import cli  # noqa: E402
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -64,7 +65,8 @@ def train_step(model, opt, x, y) -> None:
     opt.step()
 
 
-def main() -> int:
+@cli.entry_point
+def main(argv=None) -> int:
     import torch
 
     from dmenet.galetto import NUM_CLASSES
@@ -83,15 +85,18 @@ def main() -> int:
                 out[sel] = torch.flip(y, dims=(3,)) if c >= 4 else y
         return out, label
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.parser("bench_galetto_train", __doc__,
+                    "python benchmarks/bench_galetto_train.py --threads 1 --repeats 10 --steps 3")
+    ap.prog = "python benchmarks/bench_galetto_train.py"
     ap.add_argument("--patches", type=Path, default=REPO / "runs/gpatch", help="build_patches folder (train.npz)")
     ap.add_argument("--batches", type=int, nargs="+", default=[128, 1024])
-    ap.add_argument("--threads", type=int, default=4, help="torch threads (galetto_paper.yaml's train.threads)")
+    cli.add_threads(ap, default=4)  # galetto_paper.yaml's train.threads
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--device", default="cpu", help="cpu | cuda (cuda adds the GPU steps/s table)")
+    cli.add_device(ap)  # cuda adds the GPU steps/s table
     ap.add_argument("--gpu-steps", type=int, default=200)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    cli.check_device(args.device)
     torch.set_num_threads(args.threads)
     patches = torch.from_numpy(np.load(args.patches / "train.npz")["patches"])
     print(f"load {os.getloadavg()[0]:.2f}, {args.threads} threads, {len(patches)} positions")

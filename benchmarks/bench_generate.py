@@ -16,7 +16,6 @@ Prints a Markdown table row set for BENCHMARKS.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -30,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from syndof import cli  # noqa: E402
 from syndof.generate import generate, generate_sample, sample_rng  # noqa: E402
 from syndof.scenes import Source, SourceKind  # noqa: E402
 
@@ -53,14 +53,17 @@ def _load(source: Source, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return source.load(rng)
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("bench_generate", __doc__, "python benchmarks/bench_generate.py --count 4 --threads 1")
+    p.prog = "python benchmarks/bench_generate.py"
     p.add_argument("--count", type=int, default=4, help="samples per measurement")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--device", default="cpu")
+    cli.add_threads(p)
+    cli.add_device(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
+    cli.check_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     sources = bench_sources()

@@ -33,6 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from syndof import cli  # noqa: E402
+
 
 def rss_mb() -> float:
     """Resident set size of this process in MB (Linux /proc; 0 elsewhere)."""
@@ -91,8 +93,10 @@ def run_one_mode(args) -> dict:
             "peak_rss_mb": max(rss) if rss else start, "growth_mb_per_sample": round(slope, 1), "samples": rows}
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("bench_generate_memory", __doc__, "python benchmarks/bench_generate_memory.py --count 6 --same")
+    p.prog = "python benchmarks/bench_generate_memory.py"
     p.add_argument("--images", help="folder of photos (random depth); default: the built-in sources")
     p.add_argument("--count", type=int, default=6, help="samples per mode")
     p.add_argument("--max-size", type=int, default=240, help="downscale sources to this long side (0: off)")

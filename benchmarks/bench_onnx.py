@@ -18,7 +18,6 @@ backend (BENCHMARKS.md, "ONNX Runtime against PyTorch, every network").
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+
+from syndof import cli  # noqa: E402
 
 NETWORKS = ("dmenet", "distill_student", "galetto")
 WINDOWS = 4800  # 32×32 windows of a 640×480 photo at stride 8 (60 × 80)
@@ -105,8 +106,10 @@ def report(title: str, times: dict[str, list[float]], delta: float, extra: str =
         print(f"  {name:24s} min {best * 1e3:8.1f} ms  median {med * 1e3:8.1f} ms  x{ratio:.2f} vs first")
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser("bench_onnx", __doc__, "python benchmarks/bench_onnx.py --networks dmenet --threads 1 2")
+    ap.prog = "python benchmarks/bench_onnx.py"
     ap.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=7)

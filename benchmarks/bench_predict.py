@@ -17,7 +17,6 @@ machine inflate wall times (with 2 threads badly: OpenMP workers wait for each o
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -28,6 +27,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from syndof import cli  # noqa: E402
 
 H, W = 480, 640
 TARGET_MS = {"lite": 100.0, "paper": 3400.0}
@@ -147,12 +148,14 @@ def bench_peers(repeats: int) -> None:
         print(f"peer {name:10s}: {ms:8.1f} ms wall, {cpu:8.1f} ms CPU", flush=True)
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("bench_predict", __doc__, "python benchmarks/bench_predict.py --repeats 8 --threads 1 --only models")
+    p.prog = "python benchmarks/bench_predict.py"
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--only", choices=("models", "peers"), default=None)
     p.add_argument("--model", choices=("lite", "paper", "both"), default="both")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    cli.add_threads(p)
     args = p.parse_args(argv)
     import torch
 

@@ -18,7 +18,6 @@ image, the throughput, the total wall of the process, and the 1-minute load aver
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from syndof import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "cuhk" / "train_image"
@@ -43,8 +44,11 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
         cv2.imwrite(str(folder / f"photo{i:02d}.png"), image)
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser("bench_predict_batch", __doc__, "python benchmarks/bench_predict_batch.py --flips default "
+                    "--workers default")
+    ap.prog = "python benchmarks/bench_predict_batch.py"
     ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)

@@ -20,7 +20,6 @@ how many pixels of the 8-bit blur map differ.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -32,6 +31,8 @@ import cv2
 import numpy as np
 import torch
 from matplotlib import colormaps
+
+from syndof import cli
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO.parent / "shared" / "data" / "cuhk" / "image" / "out_of_focus0011.jpg"
@@ -187,10 +188,12 @@ def delta(files: list[str]) -> None:
     print(f"max over {len(files)}: |Δ logit| {worst_z:.3g}, |Δ p| {worst_p:.3g}")
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser("bench_predict_parts", __doc__, "python benchmarks/bench_predict_parts.py --repeats 15")
+    ap.prog = "python benchmarks/bench_predict_parts.py"
     ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=1)
+    cli.add_threads(ap, default=1)
     ap.add_argument("--image", type=Path, default=PHOTO)
     ap.add_argument("--delta", nargs="+", metavar="FILE", help="print table-vs-S differences on these images")
     args = ap.parse_args(argv)

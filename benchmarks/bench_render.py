@@ -15,7 +15,6 @@ inside the timed call). The plain loop and CUDA are timed at the first tolerance
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from syndof import io  # noqa: E402
+from syndof import cli, io  # noqa: E402
 from syndof.blur import merge_layers, render_layers, render_layers_reference  # noqa: E402
 from syndof.camera import layers_from_sigma  # noqa: E402
 from syndof.depth_io import read_depth  # noqa: E402
@@ -68,12 +67,14 @@ def interleaved(fns: dict, repeats: int) -> tuple[dict, dict]:
     return outs, times
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = cli.parser("bench_render", __doc__, "python benchmarks/bench_render.py --repeats 3 --threads 2 --skip-plain")
+    ap.prog = "python benchmarks/bench_render.py"
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--stem", default="MPI_market_2_frame_0001_f_50_fp_0_33_A_0_2")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2, help="torch/OpenCV threads (the fast path runs single-threaded)")
+    cli.add_threads(ap, default=2)  # torch and OpenCV threads (the fast path runs single-threaded)
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--merge-tolerance", type=float, nargs="+", default=[0.0], metavar="PX",

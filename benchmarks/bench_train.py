@@ -18,7 +18,6 @@ load falls on all of them alike; the last column is each variant's speed-up over
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import platform
 import statistics
@@ -35,6 +34,7 @@ from dmenet.config import STAGES, Stage, load_config  # noqa: E402
 from dmenet.models.dmenet import build_dmenet  # noqa: E402
 from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
 from interleave import speedup_rows, time_interleaved  # noqa: E402
+from syndof import cli  # noqa: E402
 
 CONFIGS = {"lite": "dmenet_lite.yaml", "paper": "dmenet_paper.yaml"}
 
@@ -110,16 +110,17 @@ def blur_gflop(model, crop: int) -> float:
     return counter.get_total_flops() / 1e9
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("bench_train", __doc__, "python benchmarks/bench_train.py --configs lite --steps 5 --device cpu")
+    p.prog = "python benchmarks/bench_train.py"
     p.add_argument("--configs", nargs="+", default=["lite", "paper"], choices=sorted(CONFIGS))
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--stage", choices=STAGES, default=Stage.JOINT.value)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="config overrides applied to every config (e.g. model.width=0.125)")
+    cli.add_threads(p)
+    cli.add_set(p, help="config overrides applied to every config (e.g. model.width=0.125)")
     p.add_argument("--variants", nargs="+", default=None, metavar="base|KEY=VALUE[,KEY=VALUE]",
                    help="time these config variants side by side, interleaved (the first is the reference)")
     args = p.parse_args(argv)

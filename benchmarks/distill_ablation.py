@@ -14,7 +14,6 @@ by all models, seed 0). Compare final checkpoints of equal-step runs: no selecti
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +21,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from syndof import cli  # noqa: E402
 
 
 def synthetic_items(folder: Path) -> list[tuple[str, Path, Path]]:
@@ -37,18 +38,21 @@ def synthetic_items(folder: Path) -> list[tuple[str, Path, Path]]:
     return items
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser("distill_ablation", __doc__, "python benchmarks/distill_ablation.py --models "
+                   "d0=runs/distill/d0/model d1=runs/distill/d1/model --base d0 --out runs/distill/ablation.json")
+    p.prog = "python benchmarks/distill_ablation.py"
     p.add_argument("--models", nargs="+", required=True, metavar="NAME=PATH")
     p.add_argument("--base", required=True, help="the NAME every other model is compared with")
     p.add_argument("--synthetic", type=Path, default=None, help="SYNDOF folder (default: CUHK validation split)")
     p.add_argument("--out", required=True)
     p.add_argument("--resamples", type=int, default=2000)
-    p.add_argument("--threads", type=int, default=1)
+    cli.add_threads(p, default=1)
     a = p.parse_args(argv)
     models = dict(m.split("=", 1) for m in a.models)
     if a.base not in models:
-        raise SystemExit(f"error: --base {a.base} is not one of --models ({', '.join(models)})")
+        return cli.fail(f"--base {a.base} is not one of --models ({', '.join(models)})")
     import torch
 
     from dmenet.distill.config import DistillDataConfig

@@ -17,7 +17,6 @@ Writes ``OUT/summary.json`` and ``OUT/summary.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -30,6 +29,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from syndof import cli  # noqa: E402
+
 SHARED = REPO.parent / "shared" / "data"
 LEARNED = ("distill_student", "distill_teacher", "dmenet")
 
@@ -45,8 +47,11 @@ def _timed(fn, repeats: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser("distill_compare", __doc__, "python benchmarks/distill_compare.py --out runs/distill/compare "
+                   "--methods distill_student --sharp-bsds 20 --threads 2")
+    p.prog = "python benchmarks/distill_compare.py"
     p.add_argument("--out", required=True)
     p.add_argument("--student", help="student model file (default: the shipped checkpoint)")
     p.add_argument("--teacher", help="teacher model file (adds distill_teacher)")
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     "zhuo_sim"])
     p.add_argument("--sharp-bsds", type=int, default=20, help="screened BSDS test photos in the sharp check")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
+    cli.add_threads(p, default=2)
     a = p.parse_args(argv)
     import torch
 

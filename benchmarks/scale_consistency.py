@@ -42,7 +42,8 @@ def _bands(gt: np.ndarray, target: np.ndarray, sigma: np.ndarray) -> str:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.OneLineParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("scale_consistency", __doc__, "python benchmarks/scale_consistency.py --reblur 1 2")
+    p.prog = "python benchmarks/scale_consistency.py"
     dcli.add_method(p)
     dcli.add_model(p)
     dcli.add_flips(p)

@@ -24,7 +24,8 @@ from syndof import cli, io, units
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.OneLineParser(description=__doc__.split("\n\n")[0])
+    p = cli.parser("sigma_bins", __doc__, "python benchmarks/sigma_bins.py --data runs/lite_data/val_bsds")
+    p.prog = "python benchmarks/sigma_bins.py"
     p.add_argument("--data", type=Path, required=True, help="SYNDOF folder (image/, blur_map/, dataset.json)")
     dcli.add_method(p)
     dcli.add_model(p)

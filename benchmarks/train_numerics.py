@@ -12,7 +12,6 @@ of the per-tensor relative errors. A speed figure for the same variants: ``bench
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,10 +22,12 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from dmenet import cli as dcli  # noqa: E402
 from dmenet.config import load_config  # noqa: E402
 from dmenet.models.dmenet import build_dmenet  # noqa: E402
 from dmenet.models.model_io import load_weights_from  # noqa: E402
 from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
+from syndof import cli  # noqa: E402
 from syndof.io import read_image  # noqa: E402
 
 CONFIG = REPO / "experiments" / "dmenet_lite.yaml"
@@ -64,15 +65,19 @@ def gradients(overrides: list[str], model_path: Path, batches: StepBatches, floa
     return metrics, {n: p.grad.detach().double() for n, p in model.named_parameters() if p.grad is not None}
 
 
+@cli.entry_point
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", type=Path, default=REPO / "checkpoints" / "dmenet_lite.safetensors")
+    p = cli.parser("train_numerics", __doc__, "python benchmarks/train_numerics.py --variants base "
+                   "train.channels_last=true")
+    p.prog = "python benchmarks/train_numerics.py"
+    dcli.add_model(p)
     p.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "cuhk" / "train_image")
     p.add_argument("--variants", nargs="+", metavar="base|KEY=VALUE[,KEY=VALUE]",
                    default=["base", "train.channels_last=true", "train.cpu_bf16=true",
                             "train.channels_last=true,train.cpu_bf16=true"])
-    p.add_argument("--threads", type=int, default=2)
+    cli.add_threads(p, default=2)
     args = p.parse_args(argv)
+    args.model = Path(args.model) if args.model else REPO / "checkpoints" / "dmenet_lite.safetensors"
     torch.set_num_threads(args.threads)
     cfg = load_config(CONFIG)
     n, side = cfg.train.batch_synthetic, cfg.data.crop
