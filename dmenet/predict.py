@@ -23,9 +23,13 @@ displayed image. A file that cannot be
 read or processed is reported on one line (``skipped PATH: reason``) and the others go on; the exit status is 1 only
 when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
-no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs, and a
-photo whose prefix already has any of them (an earlier run, another method or format, a photo named like one) is
-skipped and reported, never overwritten: rerunning a batch into the same ``--out`` does only what is missing. A
+no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs.
+``--out/predict.json`` records the settings that made its maps (method and options, the model file and a SHA-256 of
+its contents, flips, σ curve, working size, tiles, format): rerunning a batch with the same settings does only what is
+missing (a photo with its whole set counts as done), and a run with other settings is refused before any photo, so one
+folder never holds maps of two methods or models. One ``predict`` at a time writes into a folder (a second is refused).
+In a folder with maps but no record (written by an older version), a photo whose prefix already has any output file
+is skipped and reported, never overwritten. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
 memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
 
@@ -47,6 +51,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -93,10 +98,13 @@ class Maps:
 
 @dataclass
 class Job:
-    """One input file and the output prefix (DIR/rel/stem, without the ``_sigma.png`` suffixes)."""
+    """One input file and the output prefix (DIR/rel/stem, without the ``_sigma.png`` suffixes). ``same_settings``:
+    ``--out``'s settings record (:data:`RECORD`) matches this run's, so a complete earlier set under the prefix is
+    this photo's result already."""
 
     source: Path
     prefix: Path
+    same_settings: bool = False
 
 
 # ------------------------------------------------------------------------------------------------------------ inputs
@@ -173,6 +181,65 @@ def is_output_file(path: Path, out_dir: Path) -> bool:
     if not path.name.endswith(OUTPUT_SUFFIXES):
         return False
     return path.resolve().is_relative_to(out_dir)
+
+
+def output_suffixes(has_sigma: bool, fmt: MapFormat | str) -> tuple[str, ...]:
+    """The files :func:`write_outputs` writes for one photo: for a σ method (``has_sigma``) or a blur-map method, in
+    format ``fmt``."""
+    fmt = parse_choice(MapFormat, fmt, "format")
+    maps = ((("_sigma.png",) if fmt.png else ()) + (("_sigma.npy",) if fmt.npy else ())) if has_sigma \
+        else (("_blur.npy",) if fmt.npy else ())
+    return (*maps, "_blur.png", "_preview.png")
+
+
+RECORD = "predict.json"
+"""The settings record in ``--out``: what made its maps (:func:`settings_record`). A rerun with the same settings
+finishes the batch; one with other settings is refused, so a folder never holds maps of two methods, models or
+recipes side by side."""
+
+
+def settings_record(args: argparse.Namespace, options, estimator) -> dict:
+    """What decides the maps of a photo: the method with its options, the model file (path and a SHA-256 of its
+    weights and sidecar, so a retrained file under the same name differs), the recipe overrides, the working size,
+    the tiles and the output format."""
+    from dmenet.models.model_io import model_digest
+
+    model = estimator.model_file
+    return {"tool": "dmenet.predict", "method": str(args.method),
+            "model": None if model is None else str(Path(model).resolve()),
+            "model_sha256": None if model is None else model_digest(model),
+            "flips": options.flips, "raw_sigma": options.raw_sigma, "max_side": options.max_side,
+            "tile_size": options.tile_size, "tile_overlap": options.tile_overlap, "format": args.fmt.value}
+
+
+def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
+    """(problem, same_settings) for ``--out`` against this run's ``record``: its :data:`RECORD` differs (a
+    problem naming the keys), matches (resume), or is absent, when earlier outputs without a record (an older
+    version's) are left to the per-photo check."""
+    path = out / RECORD
+    if path.exists():
+        try:
+            earlier = sio.read_json_object(path)
+        except (OSError, ValueError) as exc:
+            return f"{path}: unreadable settings record ({cli.error_line(exc)}); choose another --out", False
+        keys = [*record, *(k for k in earlier if k not in record)]  # the record's order: the method first
+        differ = [k for k in keys if record.get(k) != earlier.get(k)]
+        if differ:
+            shown = "; ".join(f"{k} {_short(earlier.get(k))}, now {_short(record.get(k))}" for k in differ[:3])
+            return (f"--out {out}: holds maps made with other settings ({RECORD}: {shown}"
+                    f"{'; …' if len(differ) > 3 else ''}); choose another --out (nothing was changed)"), False
+        return None, True
+    return None, False
+
+
+def _short(value, most: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def has_outputs(out: Path) -> bool:
+    """Whether ``out`` holds any file named like this command's outputs (:data:`OUTPUT_SUFFIXES`)."""
+    return out.is_dir() and any(p.name.endswith(OUTPUT_SUFFIXES) for p in out.rglob("*"))
 
 
 # ----------------------------------------------------------------------------------------------------------- methods
@@ -403,6 +470,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     if args.describe:
         print(estimator.describe(), flush=True)
+    out = Path(args.out)
+    try:
+        with sio.folder_lock(out, "--out"):  # one predict at a time per folder: the record and the sets agree
+            return _run_batch(jobs, args, options, estimator, max_side, created)
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder left
+            out.rmdir()
+
+
+def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None,
+               created: bool) -> int:
+    """The batch inside ``--out``'s lock: the settings record (:func:`record_check`), then every photo."""
+    out = Path(args.out)
+    record = settings_record(args, options, estimator)
+    problem, same = record_check(out, record)
+    if problem:
+        return cli.fail(problem)
+    new_record = not same and not has_outputs(out)
+    if new_record:
+        sio.write_json_atomic(out / RECORD, record)
+    elif not same:
+        print(f"note: --out {out} holds maps but no {RECORD} (an older version wrote them): photos with maps are "
+              "skipped, not checked against these settings", file=sys.stderr)
+    if same or new_record:
+        jobs = [dataclasses.replace(job, same_settings=True) for job in jobs]
     if not estimator.gives_sigma:
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt.npy else ''} and _preview.png only")
@@ -411,29 +503,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = (_parallel(jobs, args, options, workers) if workers > 1
                else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in
                      enumerate(jobs, 1)))
-    done = 0
+    done = already = 0
     batch_start = time.perf_counter()
-    for number, (job, result) in enumerate(zip(jobs, results), 1):
-        if isinstance(result, str):  # one bad file must not stop the batch; reported with its reason
-            print(f"skipped {job.source}: {result}", file=sys.stderr)
-            continue
-        done += 1
-        elapsed = time.perf_counter() - batch_start
-        eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
-        print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
-    print(f"{done}/{len(jobs)} images written to {args.out}")
-    if created and not any(Path(args.out).iterdir()):  # every input failed: no empty folder left behind
-        Path(args.out).rmdir()
-    return 0 if done > 0 else 1
+    try:
+        for number, (job, result) in enumerate(zip(jobs, results), 1):
+            if isinstance(result, str):  # one bad file must not stop the batch; reported with its reason
+                print(f"skipped {job.source}: {result}", file=sys.stderr)
+                continue
+            if result is None:
+                already += 1
+                print(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})", flush=True)
+                continue
+            done += 1
+            elapsed = time.perf_counter() - batch_start
+            eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
+            print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
+    finally:
+        if new_record and not done and not has_outputs(out):  # nothing written: the record describes nothing
+            (out / RECORD).unlink(missing_ok=True)
+    print(f"{done}/{len(jobs)} images written to {out}" + (f", {already} done already" if already else ""))
+    return 0 if done + already > 0 else 1
 
 
 def predict_one(job: Job, number: int, count: int, estimator, max_side: int | None,
-                args: argparse.Namespace) -> float | str:
-    """Read, estimate and write one photo: its seconds, or the reason it was skipped (one line, without the file's
-    name). A batch, or a large image, gets its ``[number/count] FILE: W×H px`` line first."""
+                args: argparse.Namespace) -> float | str | None:
+    """Read, estimate and write one photo: its seconds, None when its whole set is there already from the same
+    settings (``job.same_settings``), or the reason it was skipped (one line, without the file's name). A batch, or
+    a large image, gets its ``[number/count] FILE: W×H px`` line first."""
     start = time.perf_counter()
     earlier = existing_outputs(job.prefix)
-    if earlier:
+    if earlier and job.same_settings:  # a set of these settings: whole (done), or to be completed
+        wanted = output_suffixes(estimator.gives_sigma, args.fmt)
+        if all(job.prefix.with_name(job.prefix.name + s).exists() for s in wanted):
+            return None
+    elif earlier:
         return (f"{earlier[0]} exists: earlier results are never overwritten (remove them or choose another "
                 f"--out)")
     try:

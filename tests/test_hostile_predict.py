@@ -106,7 +106,7 @@ def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path
     out = tmp_path / "o"
     assert _predict([images[0], "--out", out], capsys, model_path)[0] == 0
     before = digests(out)
-    assert sorted(before) == ["img0_blur.png", "img0_preview.png", "img0_sigma.png"]
+    assert sorted(before) == ["img0_blur.png", "img0_preview.png", "img0_sigma.png", "predict.json"]
     real = Path.write_bytes
 
     def disk_full(self, data):
@@ -116,9 +116,9 @@ def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path
 
     monkeypatch.setattr(Path, "write_bytes", disk_full)
     rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)
-    assert rc == 1 and "0/2 images written" in out_text
+    assert rc == 0 and "0/2 images written" in out_text and "1 done already" in out_text
     assert err.count("No space left on device") == 1 and "Traceback" not in err  # img1's write
-    assert "img0_sigma.png exists: earlier results are never overwritten" in err  # img0 is not redone
+    assert "img0_preview.png: done already (same settings" in out_text or "img0.png: done already" in out_text
     assert digests(out) == before  # img1 left nothing behind; img0's earlier set is untouched
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
 
@@ -197,8 +197,8 @@ def test_d9_outputs_inside_the_input_folder_are_not_predicted_on(model_path, ima
     folder = images[0].parent
     assert _predict([folder, "--out", folder], capsys, model_path)[0] == 0
     rc, out_text, err = _predict([folder, "--out", folder], capsys, model_path)
-    assert rc == 1 and "0/2 images written" in out_text and "6 file(s) under --out" in err
-    assert err.count("exists: earlier results are never overwritten") == 2  # a rerun does only what is missing
+    assert rc == 0 and "0/2 images written" in out_text and "2 done already" in out_text  # same settings: done
+    assert "6 file(s) under --out" in err and "exists" not in err
     assert not list(folder.glob("*_sigma_sigma.png")) and not list(folder.glob("*_preview_*"))
 
 
@@ -281,10 +281,48 @@ def test_earlier_outputs_are_never_overwritten_or_mixed(model_path, images, tmp_
     assert run_main(predict.main, [images[0], "--out", out, "--method", "lbp", "--format", "both"], capsys)[0] == 0
     lbp = digests(out)
     rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)  # dmenet into lbp's folder
-    assert rc == 0 and "1/2 images written" in out_text and "img0_blur.png exists" in err
+    errors = [line for line in err.splitlines() if not line.startswith("warning:")]  # _predict: --checkpoint
+    assert rc == 2 and len(errors) == 1 and "predict.json: method 'lbp', now 'dmenet'" in errors[0]
+    assert digests(out) == lbp  # refused before any photo: lbp's set is untouched, no dmenet file beside it
+
+
+def test_the_settings_record_resumes_the_same_batch_and_refuses_another_model(model_path, images, tmp_path,
+                                                                             capsys):
+    """``--out/predict.json`` records what made the maps: a rerun with the same settings completes the batch (a
+    missing set is redone, whole sets count as done, exit 0); the same model name with other weights (a retrained
+    file) is refused before any photo; a folder with maps but no record (an older version's) keeps the per-photo
+    check and gets no record that would claim its maps; a second predict into a busy folder is refused."""
+    from syndof.io import folder_lock
+
+    weights, sidecar = _copy_model(model_path, tmp_path / "m")
+    out = tmp_path / "o"
+
+    def run(*extra):
+        return run_main(predict.main, [*images, "--out", out, "--model", weights, "--flips", "1", *extra], capsys)
+
+    assert run()[0] == 0
+    record = json.loads((out / "predict.json").read_text())
+    assert record["method"] == "dmenet" and record["model"] == str(weights.resolve()) and record["flips"] == 1
+    (out / "img1_preview.png").unlink()  # an incomplete set of these settings
+    first = digests(out)
+    rc, out_text, _ = run()
+    assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
     after = digests(out)
-    assert {k: after[k] for k in lbp} == lbp  # lbp's set is untouched, not mixed with dmenet's files
-    assert sorted(set(after) - set(lbp)) == ["img1_blur.png", "img1_preview.png", "img1_sigma.png"]
+    assert {k: after[k] for k in first} == first and "img1_preview.png" in after  # img0 untouched, img1 whole
+    torch.manual_seed(1)  # retrained: other weights under the same name
+    save_model(weights, build_dmenet(ModelConfig(**TINY)))
+    rc, _, err = run()
+    assert_usage_error(rc, err, "model_sha256")
+    assert digests(out) == after
+    with folder_lock(out):
+        rc, _, err = run()
+    assert_usage_error(rc, err, "another process is writing into this folder now")
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    shutil.copy(out / "img0_sigma.png", legacy / "img0_sigma.png")  # a map with no record
+    rc, out_text, err = run_main(predict.main, [*images, "--out", legacy, "--model", model_path], capsys)
+    assert rc == 0 and "1/2 images written" in out_text and "no predict.json" in err and "img0_sigma.png exists" in err
+    assert not (legacy / "predict.json").exists()
 
 
 def test_a_model_file_no_chosen_method_reads_is_refused(images, tmp_path, capsys):

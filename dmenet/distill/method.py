@@ -30,6 +30,7 @@ class DistillEstimator(Estimator):
         from dmenet.distill.model_io import ModelKind
 
         self.name, self.model, self.info, self.path = name, model, info, path
+        self.model_file = path
         self.work_long_side = work_long_side
         self.student = ModelKind(info["kind"]) is ModelKind.STUDENT  # else the teacher
 

@@ -142,6 +142,7 @@ class RefinedEstimator(Estimator):
         self.name = f"{base.name}_refined"
         self.gives_sigma = base.gives_sigma
         self.gives_probability = base.gives_probability
+        self.model_file = base.model_file
 
     def extra_bytes_per_pixel(self) -> int:
         """The wrapped method's (the refinement's own planes are within ``predict``'s allowance)."""

@@ -100,11 +100,13 @@ class Estimator(abc.ABC):
         name: registry name.
         gives_sigma: ``estimate(sigma=True)`` returns σ in px.
         gives_probability: ``estimate(probability=True)`` returns a blur probability / blur map.
+        model_file: the model file a learned method read (its weights; the sidecar beside it), None for the others.
     """
 
     name: str = ""
     gives_sigma: bool = False
     gives_probability: bool = True
+    model_file: Path | None = None
 
     @abc.abstractmethod
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:

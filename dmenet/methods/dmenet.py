@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
@@ -55,10 +57,12 @@ def make(options: MethodOptions) -> DMENetEstimator:
     overrides (copies of its recipe; a contradiction with a fitted value goes to ``options.on_departure``, or is a
     warning). The one method option, ``precision`` (``fp32`` default, ``bf16``), is B's compute precision
     (:data:`dmenet.inference.PRECISIONS`)."""
-    from dmenet.inference import Precision, load_predictor
+    from dmenet.inference import DEFAULT_CHECKPOINT, Precision, load_predictor
 
     settings = parse_settings(options.extra_dict(), {"precision": Precision.FP32.value}, "dmenet")
     precision = parse_choice(Precision, str(settings["precision"]), "dmenet: precision")  # before the model loads
     predictor = load_predictor(options.model, device=options.device, flips=options.flips,
                                raw_sigma=options.raw_sigma, report=options.on_departure, precision=precision)
-    return DMENetEstimator(predictor, options)
+    estimator = DMENetEstimator(predictor, options)
+    estimator.model_file = Path(options.model) if options.model is not None else DEFAULT_CHECKPOINT
+    return estimator

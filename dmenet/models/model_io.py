@@ -72,6 +72,22 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     return tuple(stem.with_name(stem.name + suffix) for suffix in MODEL_SUFFIXES)
 
 
+def model_digest(path: str | Path) -> str:
+    """SHA-256 (hex) of a model file pair's contents, weights then sidecar (:func:`model_paths`): the identity of a
+    model, which its name is not (a retrained or recalibrated file keeps the name). A missing sidecar counts as
+    empty."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for part in model_paths(path):
+        if part.is_file():
+            with open(part, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = None,
                history: list[dict[str, Any]] | None = None) -> Path:
     """Write ``model`` (all state-dict tensors, CPU, contiguous) and its JSON sidecar; returns the weights path.
