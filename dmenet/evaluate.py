@@ -32,7 +32,7 @@ import numpy as np
 from dmenet import cli as dcli
 from dmenet.config import WandbMode
 from dmenet.eval import benchmarks as B
-from dmenet.eval import dbd, rtf
+from dmenet.eval import dbd, report, rtf
 from dmenet.eval.protocols import MapKind, Protocol, protocol_class
 from dmenet.eval.runner import evaluate_source, stems_problem, write_comparison
 from dmenet.methods import MethodChoice, parse_method
@@ -56,7 +56,8 @@ class Source:
     """Where maps come from. ``fn(sample, image) -> map`` where image is None when ``needs_images`` is False.
 
     ``kind``: :class:`MapKind` ``BLUR`` (DBD map, 1 = blurred, [0, 1]), ``LABEL`` (σ/σ_max or released o, [0, 1])
-    or ``SIGMA`` (σ px) — tells the regression protocols how to read the map.
+    or ``SIGMA`` (σ px) — tells the regression protocols how to read the map. ``origin(sample)``: the file the map
+    was read from (saved predictions), named beside the sample when its map is refused; None for computed maps.
     """
 
     name: str
@@ -65,6 +66,7 @@ class Source:
     kind: MapKind
     description: str
     inverted: bool = False
+    origin: Callable[[B.Sample], Path | None] | None = None
 
 
 def read_prediction(path: Path) -> np.ndarray:
@@ -98,9 +100,12 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
         raise io.InputError(folder_p, "predictions folder not found")
     index = {p.name.lower(): p for p in folder_p.iterdir() if p.is_file()}
 
+    def origin(sample: B.Sample) -> Path | None:
+        return index.get(pattern.format(stem=sample.stem).lower())
+
     def fn(sample: B.Sample, image: np.ndarray | None) -> np.ndarray:
         name = pattern.format(stem=sample.stem)
-        path = index.get(name.lower())
+        path = origin(sample)
         if path is None:
             raise io.InputError(folder_p / name, f"no prediction for {sample.path.name} (pattern {pattern!r})")
         pred = read_prediction(path)
@@ -108,7 +113,7 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
 
     kind = protocol.saved_map_kind
     desc = f"predictions {folder}/{pattern}" + (" inverted (sharpness maps)" if invert else "")
-    return Source(Path(folder).name or "predictions", fn, False, kind, desc, inverted=invert)
+    return Source(Path(folder).name or "predictions", fn, False, kind, desc, inverted=invert, origin=origin)
 
 
 def method_source(choice: MethodChoice, args, protocol: type[Protocol]) -> Source:
@@ -236,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(results) > 1:
             write_comparison(stage, spec, results)
     log.info("wrote %s", out)
+    hint = report.wandb_sync_hint(out)
+    if hint:
+        log.info("%s", hint)
     return 0
 
 

@@ -49,6 +49,20 @@ def test_predictions_mode_writes_every_report(shared, tmp_path):
 
 
 @pytest.mark.shared
+def test_saved_predictions_with_allow_missing_images_score_the_photos_present(shared, tmp_path):
+    """``--allow-missing-images`` with ``--predictions`` scores the GT files that have a photo (the 5 of
+    cuhk/image among 1000 masks), as with a method; it used to be accepted and ignored (a map was asked for all
+    1000)."""
+    cuhk = shared("data", "cuhk")
+    out = tmp_path / "out"
+    assert evaluate.main(["--benchmark", "cuhk", "--data", str(cuhk), "--predictions", str(cuhk / "hifst_maps"),
+                          "--pattern", "{stem}_HiFSTBlurMap.png", "--invert", "--allow-missing-images",
+                          "--out", str(out), "--wandb", "disabled"]) == 0
+    stems = [r["stem"] for r in _read_csv(out / "per_image.csv")]
+    assert stems == sorted(p.stem for p in (cuhk / "image").iterdir())
+
+
+@pytest.mark.shared
 def test_missing_prediction_is_an_error(shared, tmp_path, capsys):
     """A missing prediction stops the run (exit 2) with the file named, and no partial report is written."""
     cuhk = shared("data", "cuhk")
@@ -188,7 +202,9 @@ def test_saved_sigma_png_is_read_as_sigma(tmp_path, capsys):
     meta = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert meta["metrics"]["mae"] == pytest.approx(np.abs(0.5 - sigma / 7).mean(), abs=1e-6)
     assert evaluate.main(common + ["--out", str(tmp_path / "o2")]) != 0
-    assert "sigma-mapping" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "sigma-mapping" in err
+    assert str(preds / "a_sigma.png") in err  # the refused map's own file, beside the sample's GT file
 
 
 def test_ctcug_layout_and_polarity(tmp_path):
@@ -482,3 +498,13 @@ def test_paired_bootstrap_basics_and_bad_input(tmp_path, capsys):
         assert paired.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+
+
+def test_wandb_sync_hint_names_the_finished_folder(tmp_path):
+    """evaluate writes into a staged folder renamed at the end: the ``wandb sync`` line names the final path (W&B's
+    own line named the staged one, gone by then)."""
+    from dmenet.eval.report import wandb_sync_hint
+
+    assert wandb_sync_hint(tmp_path) is None
+    (tmp_path / "m" / "wandb" / "offline-run-1").mkdir(parents=True)
+    assert wandb_sync_hint(tmp_path) == f"W&B offline run(s): wandb sync {tmp_path / 'm' / 'wandb' / 'offline-run-1'}"

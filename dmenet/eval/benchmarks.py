@@ -155,7 +155,9 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
 
     With ``need_images=False`` (scoring saved predictions) only the GT folder is listed; images found beside it
     are attached by stem for the report panels, and missing ones are allowed. ``allow_missing_images``: see
-    :func:`pair_by_stem`. (RTF has its own layout: :func:`dmenet.eval.rtf.list_rtf`.)
+    :func:`pair_by_stem`; with saved predictions it keeps the GT files that have an image beside them, as it does
+    with a method (until 5 Dec 2026 it was accepted and ignored there). (RTF has its own layout:
+    :func:`dmenet.eval.rtf.list_rtf`.)
     """
     gt_dir = find_dir(root, spec.gt_dirs)
     if need_images:
@@ -167,6 +169,10 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
         images = index_by_stem(find_dir(root, spec.image_dirs))
     except io.InputError:
         images = {}
+    if allow_missing_images:
+        gts = {k: v for k, v in gts.items() if k in images}
+        if not gts:
+            raise io.InputError(gt_dir, f"--allow-missing-images: no GT file has an image in {root}")
     return [Sample(gts[k].stem, images.get(k), gts[k]) for k in sorted(gts)]
 
 

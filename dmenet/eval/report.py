@@ -123,13 +123,15 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
 def log_wandb(mode: WandbMode | str, out_dir: Path, name: str, config: dict, summary: dict,
               per_image: Sequence[dict], images: dict[str, np.ndarray], project: str = "dmenet-eval") -> None:
     """Mirror the report to Weights & Biases with an explicit mode (:class:`WandbMode` or its value; ``offline``
-    default, ``disabled`` = no-op)."""
+    default, ``disabled`` = no-op). W&B's own closing lines are silenced: ``out_dir`` may be a staged folder renamed
+    afterwards, so the ``wandb sync`` path they print would not exist (:func:`wandb_sync_hint` names the final one)."""
     mode = parse_choice(WandbMode, mode, "wandb mode")
     if mode is WandbMode.DISABLED:
         return
     import wandb
 
-    run = wandb.init(project=project, name=name, mode=mode.value, dir=str(out_dir), config=config)
+    run = wandb.init(project=project, name=name, mode=mode.value, dir=str(out_dir), config=config,
+                     settings=wandb.Settings(silent=True))
     try:
         run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
         if per_image:
@@ -141,3 +143,9 @@ def log_wandb(mode: WandbMode | str, out_dir: Path, name: str, config: dict, sum
             run.log({key: wandb.Image(img)})
     finally:
         run.finish()
+
+
+def wandb_sync_hint(out: Path) -> str | None:
+    """The command that uploads the offline W&B runs written under the finished folder ``out``, or None."""
+    runs = sorted(str(p) for p in Path(out).glob("**/wandb/offline-run-*"))
+    return f"W&B offline run(s): wandb sync {' '.join(runs)}" if runs else None

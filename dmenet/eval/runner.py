@@ -146,8 +146,9 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
                                 f"{pred.shape}")
         try:
             shown_gt, shown_pred = protocol.score(sample, pred, gt)
-        except io.InputError as exc:
-            raise io.InputError(exc.path, f"{source.name}: {exc.problem}") from exc
+        except io.InputError as exc:  # the sample's file, and the map's own file when it was read from one
+            origin = source.origin(sample) if getattr(source, "origin", None) else None
+            raise io.InputError(exc.path, f"{source.name}{f' ({origin})' if origin else ''}: {exc.problem}") from exc
         thumbs[sample.stem] = (_thumb(shown_gt), _thumb(shown_pred))
     elapsed = time.perf_counter() - t0
     summary = protocol.summary()
