@@ -78,6 +78,19 @@ def require_positive(cfg: Any, section: str, names: Iterable[str]) -> None:
             raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")
 
 
+def require_non_negative(cfg: Any, section: str, names: Iterable[str]) -> None:
+    """Raise ConfigError naming ``section.name`` for the first of ``names`` whose value in ``cfg`` is < 0 (keys whose
+    0 has a meaning: none, never, in the calling thread)."""
+    for name in names:
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"{section}.{name} must be >= 0, got {getattr(cfg, name)}")
+
+
+MAX_SEED = 2**63 - 1
+"""Largest ``train.seed``: torch's generators take unsigned 64-bit seeds (a larger one failed inside
+``torch.manual_seed``, after the run had started); a negative seed is refused rather than wrapped around."""
+
+
 def check_adam(cfg: Any, section: str, lrs: Iterable[str] = ("lr",)) -> None:
     """Raise ConfigError naming ``section.name`` for a learning rate of ``lrs`` that is not a finite number >= 0,
     a ``beta1`` / ``beta2`` outside [0, 1), or an ``eps`` <= 0 (when ``cfg`` has one): Adam settings in every
@@ -172,6 +185,7 @@ class DataConfig:
             raise ConfigError("data.reblur_p > 0 needs data.reblur_max > 0 (the largest extra σ, px)")
         if self.max_min_side is not None and self.max_min_side < self.crop:
             raise ConfigError(f"data.max_min_side ({self.max_min_side}) must be >= data.crop ({self.crop})")
+        require_non_negative(self, "data", ("val_count", "loader_threads"))  # 0 = no validation / no threads
 
 
 @dataclass(frozen=True)
@@ -241,7 +255,7 @@ class TrainConfig:
             held-out synthetic samples (data.val_count) is computed at every checkpoint.
         keep_last: how many of the most recent checkpoint folders are kept (the best one is kept as well), e.g. 8
             to average the last 8 with ``python -m dmenet.calibrate average --run RUN --last 8``.
-        seed: seeds the model init, the data streams and the torch RNG.
+        seed: seeds the model init, the data streams and the torch RNG (0 <= seed <= MAX_SEED).
         amp: autocast (fp16) + GradScaler on CUDA; ignored on CPU.
         cpu_bf16: autocast (bfloat16) of the forward passes on CPU; losses, BatchNorm statistics' accumulation and
             the optimiser stay fp32, no GradScaler (bfloat16 has fp32's range). Ignored on CUDA. Fast only on CPUs
@@ -281,6 +295,9 @@ class TrainConfig:
         check_choice(self, "train", "device", DEVICES)
         require_positive(self, "train", ("steps", "batch_synthetic", "batch_labelled", "batch_unlabelled",
                                          "log_every", "ckpt_every", "keep_last"))
+        require_non_negative(self, "train", ("image_every",))  # 0 = never
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"train.seed must be in [0, {MAX_SEED}], got {self.seed}")
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ Networks (:data:`EXPORTERS`; input float32 in [0, 1], NCHW):
   σ(scale·(logit − shift)) with the sidecar's ``logit_scale`` / ``logit_shift``. ``--size``: multiples of 32 (the
   method's working size for a 640×480 photo is 256 320).
 - ``galetto``: the blur-level classifier (default model: the shipped one). Input ``patch`` (N, 1, 32, 32) gray;
-  output ``logits`` (N, 20), class k = Gaussian σ of k px. The batch axis is dynamic; ``--size`` is not used.
+  output ``logits`` (N, 20), class k = Gaussian σ of k px. The batch axis is dynamic; ``--size`` is refused (exit
+  2): the input is fixed 32×32 windows.
 
-Graphs with an image input are traced at one input size (``--size``, default 480 640) and are valid for that size
-only. Before anything is written, ONNX Runtime runs the graph on a random input and the largest |Δ| against the
+Graphs with an image input are traced at one input size (``--size``, default 480 640, each side at most
+:data:`MAX_SIZE` = 8192 px) and are valid for that size only; a size whose trace does not fit in memory is refused
+(exit 2, one line naming ``--size``). Before anything is written, ONNX Runtime runs the graph on a random input and the largest |Δ| against the
 PyTorch forward is printed; above 1e-4 the command fails (exit 1) and writes nothing. An existing ``--out`` is never
 replaced (exit 2). onnx and onnxruntime come with the ``export`` extra (``pip install -e .[export]``).
 """
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
     import torch
 
 TOLERANCE = 1e-4
+DEFAULT_SIZE = (480, 640)
+"""``--size`` of the networks with an image input when none is given."""
+MAX_SIZE = 8192
+"""Largest ``--size`` side (px): a graph is traced, and checked, on one full-size input in memory (100000 100000
+failed with a traceback inside the allocator)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,15 @@ def check_onnx(net: Exportable, graph: bytes | Path, threads: int = 1) -> float:
     return float(np.abs(got - want).max())
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (a MemoryError, or an error of torch or ONNX Runtime) reports a failed allocation."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return any(words in text for words in ("can't allocate memory", "out of memory", "failed to allocate",
+                                            "bad_alloc", "defaultcpuallocator"))
+
+
 EXAMPLE = "dmenet-export --format onnx --out runs/export_example.onnx --size 64 64"
 
 
@@ -185,8 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", choices=sorted(EXPORTERS), default="dmenet")
     dcli.add_model(p)
     p.add_argument("--out", type=Path, required=True, help="output .onnx file")
-    p.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"),
-                   help="input size the graph is traced at (multiples of 16 for dmenet, 32 for distill_*)")
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help=f"input size the graph is traced at (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}; multiples "
+                        f"of 16 for dmenet, 32 for distill_*; at most {MAX_SIZE} per side; not for galetto, whose "
+                        "input is 32×32 windows)")
     cli.add_threads(p, default=1)
     return p
 
@@ -195,11 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.apply_threads(args.threads)
-    h, w = args.size
     exporter = EXPORTERS[args.network]
+    if not exporter.multiple and args.size is not None:
+        return cli.fail(f"--size is not used by --network {args.network} (its input is fixed 32×32 windows, the "
+                        "batch axis dynamic); leave --size out")
+    h, w = DEFAULT_SIZE if args.size is None else args.size
     if exporter.multiple and (h <= 0 or w <= 0 or h % exporter.multiple or w % exporter.multiple):
         return cli.fail(f"--size must be positive multiples of {exporter.multiple} for --network {args.network}, "
                         f"got {h} {w}")
+    if exporter.multiple and max(h, w) > MAX_SIZE:
+        return cli.fail(f"--size {h} {w}: each side must be at most {MAX_SIZE} px (the graph is traced and checked "
+                        "on one input of that size in memory)")
     if args.out.exists() or args.out.is_symlink():  # never replaced: it may be a model, another export, anything
         return cli.fail(f"--out {args.out}: exists; export to a new name")
     problem = cli.writable_folder_problem(args.out.parent, f"--out {args.out}")  # before the work
@@ -210,8 +234,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         return cli.fail(f"{exc.name} is not installed (pip install -e .[export])")
-    net = exporter.build(args.model, (h, w))  # bad model file: exit 2
-    delta = export_onnx(net, args.out, args.threads)
+    try:
+        net = exporter.build(args.model, (h, w))  # bad model file: exit 2
+        delta = export_onnx(net, args.out, args.threads)
+    except Exception as exc:  # torch's and ONNX Runtime's failed allocations; anything else keeps its traceback
+        if not _out_of_memory(exc):
+            raise
+        return cli.fail(f"--size {h} {w}: not enough memory to trace and check the graph at this size (choose a "
+                        f"smaller --size; {args.out} not written)")
     shape = "x".join(str(n) for n in net.example.shape)
     if delta > TOLERANCE:
         print(f"error: {args.network}: ONNX Runtime's output differs from PyTorch's by {delta:.2e} (tolerance "

@@ -11,7 +11,13 @@ Run folder: ``config.yaml`` (resolved), ``metrics.jsonl``, ``checkpoints/{step_*
 Refused before anything is written (exit 2, one line): a new run whose ``--out`` is not missing or empty, is / lies
 inside / holds an input folder (--synthetic, --real, --labelled) or holds the --config or --init-from file; a
 ``--resume`` whose config differs from the run's (``config.yaml`` and the checkpoint's record) in anything but
-``train.steps`` (never below the checkpoint's step), ``train.device``, ``train.wandb`` and ``--threads``.
+``train.steps`` (never below the checkpoint's step), ``train.device``, ``train.wandb`` and ``--threads``; a run
+into an ``--out`` that another run (or ``--resume``) is writing now (``syndof.io.folder_lock``, held by the writing
+process for the whole run).
+
+Precedence: YAML (the run's config.yaml on ``--resume``) → ``--set`` → explicit flags (--stage, --steps, --wandb,
+--device, --synthetic, --real, --labelled, --gt-polarity, --init-from). A ``--set`` of a key that a flag also sets is
+overridden (a warning names both), but its value must still be valid (exit 2 otherwise).
 """
 
 from __future__ import annotations
@@ -69,18 +75,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wandb", choices=WANDB_MODES, help="W&B mode (default offline)")
     cli.add_device(p, default=None, auto=True)
     cli.add_threads(p)
-    cli.add_set(p, help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5")
+    cli.add_set(p, help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5; an explicit flag "
+                "wins over a --set of the key it sets (" + ", ".join(f"{o} = {k}" for k, o in FLAG_KEYS.items())
+                + "): that --set value must still be valid (else exit 2) and a warning names both")
     return p.parse_args(argv)
 
 
+FLAG_KEYS = {"data.synthetic": "--synthetic", "data.real": "--real", "data.labelled": "--labelled",
+             "data.gt_polarity": "--gt-polarity", "train.stage": "--stage", "train.steps": "--steps",
+             "train.wandb": "--wandb", "train.device": "--device", "train.init_from": "--init-from"}
+"""Config keys an explicit flag sets (key → flag); a flag wins over a ``--set`` of its key."""
+
+
+def _check_overridden_sets(overrides: Sequence[str], flags: dict[str, Any]) -> None:
+    """A ``--set KEY=VALUE`` whose KEY an explicit flag also sets: its VALUE is checked on its own (ConfigError naming
+    the --set item, the key and the flag; ``--stage blur --set train.stage=foo`` used to pass silently) and a warning
+    says that the flag's value is the one used."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip() if "=" in item else None
+        if key not in flags:
+            continue
+        option = FLAG_KEYS[key]
+        try:
+            load_config(None, [item])  # the value on its own, against the defaults
+        except ConfigError as exc:
+            raise ConfigError(f"--set {item}: {exc} ({option} sets {key} too: give it once)") from None
+        log.warning("--set %s is overridden by %s %s (an explicit flag wins over --set)", item, option, flags[key])
+
+
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
-    """YAML (or the run's saved config on --resume) → --set overrides → explicit flags."""
+    """YAML (or the run's saved config on --resume) → --set overrides → explicit flags (a --set of a key that a flag
+    also sets must still be a valid value: :func:`_check_overridden_sets`)."""
     overrides = list(args.overrides)
     flags = {"data.synthetic": args.synthetic, "data.real": args.real, "data.labelled": args.labelled,
              "data.gt_polarity": args.gt_polarity, "train.stage": args.stage, "train.steps": args.steps,
              "train.wandb": args.wandb, "train.device": args.device,
              "train.init_from": args.init_from}
-    overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
+    given = {k: v for k, v in flags.items() if v is not None}
+    _check_overridden_sets(overrides, given)
+    overrides += [f"{k}={v}" for k, v in given.items()]
     path = args.config
     saved = Path(args.out) / "config.yaml"
     if args.resume:
@@ -297,16 +330,48 @@ def _panel(trainer: Trainer, batch: dict[str, torch.Tensor]) -> Any:
     return to_uint8_panel(batch["image"][:1], pred, batch["label"][:1])
 
 
+def _check_run_folder(cfg: ExperimentConfig, run_dir: Path, resume: bool,
+                      config_file: str | Path | None) -> Path | None:
+    """:func:`check_resume` (returns the checkpoint folder) or :func:`check_new_run_folder` (returns None)."""
+    if resume:
+        return check_resume(cfg, run_dir)
+    check_new_run_folder(cfg, run_dir, config_file)
+    return None
+
+
 def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
           config_file: str | Path | None = None) -> dict[str, Any]:
     """Run (or continue) training; returns a summary dict (steps, last losses, paths). ``config_file``: the YAML the
     config was read from (a new run's --out must not hold it). Refused before any work: see
-    :func:`check_new_run_folder` (a new run) and :func:`check_resume` (a resume)."""
+    :func:`check_new_run_folder` (a new run) and :func:`check_resume` (a resume).
+
+    The process that writes the run folder (rank 0; the only one without torchrun) holds
+    :func:`syndof.io.folder_lock` on ``run_dir`` from before its first write to the end of the run: a second run
+    (or ``--resume``) into the same folder meanwhile is refused (InputError naming ``--out``) instead of mixing its
+    metrics, config and checkpoints with the first one's. The folder checks run before the lock and again inside it
+    (a run that held the lock may have written the folder meanwhile). A folder the lock created is removed again when
+    the run fails before writing anything into it."""
     run_dir = Path(run_dir)
-    if resume:  # checked on every rank before torch.distributed starts, so before rank 0 writes anything
-        resume_from = check_resume(cfg, run_dir)
-    else:
-        check_new_run_folder(cfg, run_dir, config_file)
+    # checked on every rank before torch.distributed starts, so before rank 0 writes anything
+    resume_from = _check_run_folder(cfg, run_dir, resume, config_file)
+    if int(os.environ.get("RANK", "0")) != 0:  # the other ranks of a torchrun job write nothing: no lock
+        return _train(cfg, run_dir, resume, resume_from)
+    created = not (run_dir.exists() or run_dir.is_symlink())
+    with io.folder_lock(run_dir, "--out"):
+        try:
+            resume_from = _check_run_folder(cfg, run_dir, resume, config_file)
+            return _train(cfg, run_dir, resume, resume_from)
+        except BaseException:
+            if created:
+                try:
+                    run_dir.rmdir()  # only while still empty: nothing of this run was written
+                except OSError:
+                    pass
+            raise
+
+
+def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path | None) -> dict[str, Any]:
+    """:func:`train` once the run folder has been checked (and, on rank 0, locked)."""
     device, rank, world = setup_device(cfg)
     is_main = rank == 0
     torch.manual_seed(cfg.train.seed)

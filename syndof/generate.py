@@ -290,10 +290,10 @@ def run_job(job: Job) -> JobResult:
                                  noise=job.noise, jpeg_quality=job.jpeg_quality,
                                  merge_tolerance=job.merge_tolerance)
     except sio.InputError as exc:
-        return JobResult(job.index, stem, Status.FAILED, f"skipped {exc}")
+        return JobResult(job.index, stem, Status.FAILED, f"failed {exc}")
     except Exception as exc:  # noqa: BLE001 — one bad sample must not stop the batch
         return JobResult(job.index, stem, Status.FAILED,
-                         f"skipped {job.source.describe()}: {exc.__class__.__name__}: {exc}")
+                         f"failed {job.source.describe()}: {exc.__class__.__name__}: {exc}")
     if result.over_limit(job.max_coc):
         return JobResult(job.index, stem, Status.OVER_LIMIT,
                          f"{stem}: max σ {result.sigma.max():.2f} > σ_max {units.max_sigma(job.max_coc):.2f}, "
@@ -556,6 +556,8 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     if problem:
         raise ValueError(problem)
     kernel = parse_choice(Kernel, kernel, "--kernel")
+    if count is not None and int(count) < 1:
+        raise ValueError(f"--count must be >= 1, got {count}")
     if depths is not None and images is None and sources is None:
         raise ValueError("--depths needs --images (the photos the depth files belong to)")
     check_out_dir(out_dir, {"--images": None if sources is not None or images is None else Path(images),
@@ -647,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
     p.add_argument("--depth-scale", type=cli.positive_float, default=None,
                    help="multiply raw depth values by K to get mm (e.g. Sintel .dpt: 1000)")
-    p.add_argument("--count", type=int, default=None, help="number of samples (default: one per source)")
+    p.add_argument("--count", type=int, default=None, help="number of samples, >= 1 (default: one per source)")
     p.add_argument("--seed", type=cli.non_negative_int, default=0,
                    help="base seed, >= 0 (sample i uses SeedSequence(seed, (i,)))")
     p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC,
@@ -675,8 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.count is not None and args.count < 0:
-        return cli.fail("--count must be >= 0")
+    if args.count is not None and args.count < 1:  # 0 made an empty dataset and exited 0
+        return cli.fail(f"--count must be >= 1, got {args.count}")
     if args.max_side is not None and args.max_side < MIN_MAX_SIZE:  # named as typed (--max-size: the old alias)
         typed = [str(a).split("=")[0] for a in argv if str(a).split("=")[0] in ("--max-side", "--max-size")]
         return cli.fail(f"{typed[-1] if typed else '--max-side'} must be >= {MIN_MAX_SIZE} px, got {args.max_side}")
