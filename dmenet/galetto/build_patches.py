@@ -10,6 +10,11 @@
   ``--max-range`` px) and whose window in the sharp source photo passes the same sharpness test. Label =
   round(mean σ). It measures the shift from the uniform-blur patches the classifier trains on to real renders.
 
+A photo that cannot give a patch (unreadable, empty, truncated, not an image, or smaller than one 32×32 window)
+is skipped with one line ``skipped PATH: reason`` on stderr before the split is drawn, so the split and the set are
+those of the usable photos (listed with their reasons under ``skipped`` in ``split.json``); with no usable photo
+left in train/val or test the command refuses (exit 2, nothing written).
+
 Outputs (under ``--out``): ``split.json``, ``train.npz`` and ``val.npz`` (patches (N, 20, 32, 32) uint8, stem, y,
 x), ``test.npz`` (patches (M, 32, 32) uint8, label (M,) int64, stem, y, x); ``syndof_test.npz`` has the test layout
 plus ``sigma`` (M,) float32, the window's mean ground-truth σ in px.
@@ -24,6 +29,7 @@ made: ``--val-fraction`` must give train and val at least one photo each (0 < ro
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +50,28 @@ def split_stems(stems: list[str], val_fraction: float, seed: int) -> tuple[list[
     n_val = int(round(val_fraction * len(stems)))
     val = sorted(stems[i] for i in order[:n_val])
     return sorted(set(stems) - set(val)), val
+
+
+def usable_photos(paths: list[Path]) -> tuple[list[Path], dict[str, str]]:
+    """The photos of ``paths`` that can give a patch, in order, and ``{path: reason}`` of the others: each is read here
+    (again when its patches are made), and one that is unreadable (:func:`~syndof.io.read_image`'s InputError: empty, truncated, not an image …) or
+    smaller than one PATCH×PATCH window is skipped with one line ``skipped PATH: reason`` on stderr."""
+    usable, skipped = [], {}
+    for path in paths:
+        try:
+            h, w = read_image(path).shape[:2]
+        except InputError as exc:
+            reason = exc.problem
+        except OSError as exc:  # e.g. no permission to read it
+            reason = exc.strerror or type(exc).__name__
+        else:
+            if h >= PATCH and w >= PATCH:
+                usable.append(path)
+                continue
+            reason = f"{w}x{h} px, smaller than one {PATCH}x{PATCH} window"
+        skipped[str(path)] = reason
+        print(f"skipped {path}: {reason}", file=sys.stderr, flush=True)
+    return usable, skipped
 
 
 def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float,
@@ -132,7 +160,9 @@ def syndof_test(renders: Path, sources: Path, stride: int, phi: float, smooth_si
         try:
             arrays = render_windows(read_image(path), read_image(photos[name]), read_sigma_map(maps[stem]),
                                     stride, phi, smooth_sigma, max_range)
-        except ValueError as exc:
+        except InputError:
+            raise  # already names its file (the render, its σ map or its source photo)
+        except ValueError as exc:  # render_windows: sizes that differ
             raise InputError(path, str(exc)) from exc
         arrays["stem"] = np.array([stem] * len(arrays["y"]))
         parts.append(arrays)
@@ -150,16 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--syndof", type=Path, metavar="RENDERS",
                     help="instead: build syndof_test.npz from this SYNDOF folder (needs --sources)")
     ap.add_argument("--sources", type=Path, help="--syndof: folder of the renders' sharp source photos")
-    ap.add_argument("--max-range", type=float, default=0.5,
+    ap.add_argument("--max-range", type=cli.non_negative_float, default=0.5,
                     help="--syndof: keep windows whose ground-truth σ varies by at most this (px)")
     ap.add_argument("--out", required=True, help="output folder (split.json, train.npz, val.npz, test.npz)")
     ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px)")
-    ap.add_argument("--phi", type=float, default=1000.0, help="sharpness threshold on the 0-255 scale")
-    ap.add_argument("--smooth-sigma", type=float, default=0.5)
+    ap.add_argument("--phi", type=cli.non_negative_float, default=1000.0,
+                    help="sharpness threshold on the 0-255 scale")
+    ap.add_argument("--smooth-sigma", type=cli.non_negative_float, default=0.5,
+                    help="σ of the 3x3 Gaussian before the Laplacian (px; 0 = none)")
     ap.add_argument("--blur", choices=choices(PatchBlur), default=PatchBlur.CONTEXT.value)
     ap.add_argument("--val-fraction", type=float, default=0.15)
     ap.add_argument("--test-count", type=cli.positive_int, default=20000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=cli.non_negative_int, default=0)
     ap.add_argument("--limit", type=cli.positive_int, default=None, help="use the first N photos of each folder")
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -171,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             return cli.fail(f"--out {out}: exists; {target.name} is already there (choose another --out, or delete it "
                             "knowingly to rebuild; nothing was changed)")
         arrays = syndof_test(args.syndof, args.sources, args.stride, args.phi, args.smooth_sigma, args.max_range)
+        if len(arrays["label"]) == 0:  # an empty test set would score nothing: refused, as photo mode does
+            return cli.fail(f"--syndof {args.syndof}: no window of its renders passes the sharpness test (--phi "
+                            f"{args.phi:g}, --stride {args.stride}) with a ground-truth σ range <= --max-range "
+                            f"{args.max_range:g} px (nothing was written)")
         save_npz(target, arrays)
         counts = np.bincount(arrays["label"], minlength=NUM_CLASSES)
         print(f"syndof test: {len(arrays['label'])} windows of {len(set(arrays['stem']))} renders "
@@ -194,9 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         pool, test = pool[: args.limit], test[: args.limit]
     if not pool or not test:
         return cli.fail(f"{root}: no photos in train/val or test")
-    by_stem = {p.stem: p for p in pool}
-    if len(by_stem) != len(pool):
+    if len({p.stem for p in pool}) != len(pool):
         return cli.fail(f"{root}: the same photo name in train/ and val/ (the split pairs photos by name)")
+    # a photo that cannot give a patch is skipped (one line each) before the split: split and set are the usable ones'
+    pool, skipped = usable_photos(pool)
+    test, skipped_test = usable_photos(test)
+    skipped.update(skipped_test)
+    if not pool or not test:
+        return cli.fail(f"{root}: no usable photo left in {'train/val' if not pool else 'test'} ({len(skipped)} "
+                        "skipped; nothing was written)")
+    by_stem = {p.stem: p for p in pool}
     n_val = int(round(args.val_fraction * len(by_stem)))
     if not 0 < n_val < len(by_stem):
         return cli.fail(f"--val-fraction {args.val_fraction:g}: gives {n_val} of {len(by_stem)} photos to val; train "
@@ -207,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     with staged_folder(out) as stage:  # all or nothing: removed on any failure, Ctrl-C or SIGTERM
         write_json_atomic(stage / "split.json", {"rule": "seeded permutation of sorted train+val stems; first "
                                                  "val_fraction -> val; BSDS test photos -> test", **settings,
-                                                 "train": train, "val": val, "test": sorted(p.stem for p in test)})
+                                                 "train": train, "val": val, "test": sorted(p.stem for p in test),
+                                                 "skipped": skipped})
         for name, stems in (("train", train), ("val", val)):
             arrays = patches_of([by_stem[s] for s in stems], args.stride, args.phi, args.smooth_sigma, args.blur)
             _need_positions(arrays, root, name, args)

@@ -41,6 +41,8 @@ def sharpness_map(gray255: torch.Tensor, stride: int = PATCH, smooth_sigma: floa
     Returns:
         (rows, cols) float tensor; window (i, j) has its top-left corner at (i·stride, j·stride).
     """
+    if gray255.shape[-2] < PATCH or gray255.shape[-1] < PATCH:  # avg_pool2d's error would be a traceback
+        raise ValueError(f"image {gray255.shape[-1]}x{gray255.shape[-2]} px: smaller than one {PATCH}x{PATCH} window")
     b = gaussian_filter(gray255.double(), smooth_sigma, size=3)
     from syndof.blur import symmetric_pad
 

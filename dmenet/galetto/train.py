@@ -13,13 +13,17 @@ run is refused, naming ``--resume`` when it has a checkpoint to continue), and n
 folder inside it. ``--resume`` compares the given config with the run's ``config.json`` before anything is written
 and refuses any difference (naming the keys) except ``train.device``, ``train.threads``, ``train.wandb`` (where it
 runs and logs, not what it trains) and ``train.steps`` (extending or shortening a run, never below the checkpoint's
-step; only with a constant lr, ``train.lr_min: null``, since the cosine schedule spans ``train.steps``). Metrics rows
-a killed run logged past its last checkpoint are dropped on resume, so no step is logged twice.
+step; only with a constant lr, ``train.lr_min: null``, since the cosine schedule spans ``train.steps``), and refuses
+a ``--patches`` set other than the one the run trained on (``RUN/patches.json``: the size and SHA-256 of its
+``train.npz`` and ``val.npz``; a moved copy of the same files is the same set). Metrics rows a killed run logged
+past its last checkpoint are dropped on resume, so no step is logged twice. A run holds a lock on ``--out`` from its
+first write to its end (:func:`syndof.io.folder_lock`): a second run into the same folder meanwhile is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -31,16 +35,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.config import (DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
+from dmenet.config import (DEVICES, MAX_SEED, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
                            differing_keys, flat_keys, load_config, require_positive, wants_cuda)
-from dmenet.galetto import NUM_CLASSES
+from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import ModelFileError, model_paths, read_tensors, write_model_pair
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
-from syndof.io import InputError, read_json_object, write_text_atomic
+from syndof.io import InputError, folder_lock, read_json_object, write_json_atomic, write_text_atomic
 
 FORMAT = "galetto-classifier"
 
@@ -91,6 +95,8 @@ class TrainSettings:
         if self.lr_min is not None and not 0 <= self.lr_min <= self.lr:
             raise ConfigError(f"train.lr_min must be in [0, train.lr] or null, got {self.lr_min}")
         require_positive(self, "train", ("steps", "batch", "log_every", "ckpt_every", "val_count", "threads"))
+        if not 0 <= self.seed <= MAX_SEED:  # torch seeds are unsigned 64-bit
+            raise ConfigError(f"train.seed must be in [0, {MAX_SEED}], got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -220,17 +226,60 @@ def save_state(run: Path, step: int, model, opt, gen: torch.Generator, best: flo
     write_model_pair(run / "last", tensors, meta)
 
 
-def load_state(run: Path, model, opt, gen: torch.Generator) -> tuple[int, float | None]:
-    meta = read_json_object(run / "last.json")
-    tensors = read_tensors(run / "last.safetensors", CheckpointError)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
-    opt.load_state_dict(unflatten_optimizer("opt", meta["opt"], tensors))
-    gen.set_state(tensors["gen"])
-    return int(meta["step"]), meta["best"]
+def checked_step(meta: dict, path: Path, steps: object) -> int:
+    """``meta["step"]`` of ``path`` (a ``last.json``): a whole number from 0 to the run's ``steps`` (a run never
+    trains past them), else CheckpointError naming the file (a damaged checkpoint)."""
+    step = meta.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 \
+            or isinstance(steps, int) and not isinstance(steps, bool) and step > steps:
+        raise CheckpointError(f"{path}: step {step!r} is not a step of this run (a whole number from 0 to its "
+                              f"train.steps {steps}); a damaged checkpoint (nothing was changed)")
+    return step
+
+
+def load_state(run: Path, model, opt, gen: torch.Generator, steps: int | None = None) -> tuple[int, float | None]:
+    """Restore :func:`save_state`'s checkpoint into ``model``, ``opt`` and ``gen``: (step, best). A damaged one
+    (missing or bad key, tensors of another architecture, a step outside 0…``steps``) is a CheckpointError naming
+    the file and what is wrong."""
+    meta_path, tensor_path = run / "last.json", run / "last.safetensors"
+    meta = read_json_object(meta_path)
+    tensors = read_tensors(tensor_path, CheckpointError)
+    for key in ("step", "best", "opt"):
+        if key not in meta:
+            raise CheckpointError(f"{meta_path}: no {key!r} key; a damaged checkpoint (nothing was changed)")
+    step = checked_step(meta, meta_path, steps)
+    best = meta["best"]
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float)) or not math.isfinite(best)):
+        raise CheckpointError(f"{meta_path}: best {best!r} is not a validation top-1 or null (nothing was changed)")
+    if "gen" not in tensors:
+        raise CheckpointError(f"{tensor_path}: no 'gen' tensor (the batch sampler's state); a damaged checkpoint "
+                              "(nothing was changed)")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{tensor_path}: its model tensors do not fit the run's architecture "
+                              f"({' '.join(str(exc).split())[:300]})") from None
+    try:
+        opt.load_state_dict(unflatten_optimizer("opt", meta["opt"], tensors))
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"{meta_path}: bad optimiser state 'opt' ({type(exc).__name__}: {exc})") from None
+    for index, param in enumerate(p for group in opt.param_groups for p in group["params"]):
+        held = opt.state.get(param, {})
+        lost = [key for key in ("step", "exp_avg", "exp_avg_sq") if held and key not in held]
+        if lost:
+            raise CheckpointError(f"{tensor_path}: no opt.state.{index}.{lost[0]} (Adam state); a damaged checkpoint")
+    try:
+        gen.set_state(tensors["gen"])
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{tensor_path}: the 'gen' tensor is not a generator state ({exc})") from None
+    return step, best
 
 
 RUNTIME = ("device", "threads", "wandb")  # train.* keys a resume may change: where it runs and logs, not what it trains
-RUN_FILES = ("last.json", "last.safetensors", "best.json", "best.safetensors", "config.json", "metrics.jsonl")
+PATCH_RECORD = "patches.json"  # the patch set a run trains on (patch_set_identity)
+PATCH_FILES = ("train.npz", "val.npz")
+RUN_FILES = ("last.json", "last.safetensors", "best.json", "best.safetensors", "config.json", "metrics.jsonl",
+             PATCH_RECORD)
 
 
 def check_run_folder(run: Path, patches_dir: Path, resume: bool) -> None:
@@ -272,13 +321,37 @@ def check_resume_config(cfg: GalettoConfig, run: Path) -> None:
     if differ:
         raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}; "
                           "resume with the run's config, or train into another --out folder (nothing was changed)")
-    meta = read_json_object(run / "last.json")
-    done = meta.get("step")
-    if not isinstance(done, int):
-        raise CheckpointError(f"{run / 'last.json'}: no step")
+    done = checked_step(read_json_object(run / "last.json"), run / "last.json", before.get("train.steps"))
     if cfg.train.steps < done:
         raise ConfigError(f"train.steps {cfg.train.steps}: below the step {done} of the checkpoint in {run} "
                           "(nothing was changed)")
+
+
+def patch_set_identity(patches_dir: Path) -> dict:
+    """What a run trains on, for ``RUN/patches.json``: the patch folder's resolved path (for the reader) and the size
+    and SHA-256 of its ``train.npz`` and ``val.npz`` (what a resume compares; ~1 GB/s, beside reading them)."""
+    ident: dict = {"format": FORMAT + "-patches", "path": str(patches_dir.resolve())}
+    for name in PATCH_FILES:
+        digest = hashlib.sha256()
+        with open(patches_dir / name, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        ident[name] = {"size": (patches_dir / name).stat().st_size, "sha256": digest.hexdigest()}
+    return ident
+
+
+def check_patch_set(run: Path, ident: dict) -> None:
+    """Refuse (ConfigError naming what differs) a resume on other patch files than ``run/patches.json`` records. A
+    run written before that record existed has none: it still resumes, unchecked (what it trained on is unknown)."""
+    record = run / PATCH_RECORD
+    if not record.exists() and not record.is_symlink():
+        return  # a run from before patches.json: nothing to compare with
+    before = read_json_object(record)  # unreadable: InputError naming it
+    differ = [name for name in PATCH_FILES if before.get(name) != ident[name]]
+    if differ:
+        raise ConfigError(f"--patches {ident['path']}: its {' and '.join(differ)} differ from the patch set the run in "
+                          f"{run} trained on ({before.get('path')}, recorded in {record.name}: size and SHA-256); "
+                          "resume with that patch set, or train into another --out folder (nothing was changed)")
 
 
 def read_patches(path: Path) -> np.ndarray:
@@ -288,16 +361,15 @@ def read_patches(path: Path) -> np.ndarray:
             patches = data["patches"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(path, f"not a patch file of galetto-build-patches ({type(exc).__name__}: {exc})") from None
-    if patches.ndim != 4 or patches.shape[1] != NUM_CLASSES or len(patches) == 0 or patches.dtype != np.uint8:
+    if patches.ndim != 4 or patches.shape[1] != NUM_CLASSES or patches.shape[2:] != (PATCH, PATCH) \
+            or len(patches) == 0 or patches.dtype != np.uint8:
         raise InputError(path, f"patches {patches.dtype} {tuple(patches.shape)}: expected (N >= 1, {NUM_CLASSES}, "
-                         "32, 32) uint8")
+                         f"{PATCH}, {PATCH}) uint8")
     return patches
 
 
 def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: bool = False) -> dict[str, float]:
     """Run (or continue) training; returns the last validation figures."""
-    from dmenet.training.logging import RunLogger
-
     t = cfg.train
     torch.set_num_threads(t.threads)
     run, patches_dir = Path(run), Path(patches_dir)
@@ -320,13 +392,34 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
     model.to(device, memory_format=layout)
     train_p = torch.from_numpy(read_patches(patches_dir / "train.npz"))
     val_x, val_y = balanced_sample(read_patches(patches_dir / "val.npz"), t.val_count, t.seed + 1)
-    run.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+    ident = patch_set_identity(patches_dir)
+    if resume:
+        check_patch_set(run, ident)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps)
     gen = torch.Generator().manual_seed(t.seed)
-    step, best = load_state(run, model, opt, gen) if resume else (0, None)
-    if resume:
-        truncate_metrics(run / "metrics.jsonl", step)  # rows a killed run logged past its last checkpoint
+    # held from the first write to the end: a second run into --out meanwhile is refused (InputError naming --out)
+    # instead of mixing its metrics and checkpoints with this one's
+    with folder_lock(run, "--out"):
+        # checked again under the lock, before any write: another run may have written here since the checks above
+        check_run_folder(run, patches_dir, resume)
+        step, best = 0, None
+        if resume:
+            check_resume_config(cfg, run)
+            check_patch_set(run, ident)
+            step, best = load_state(run, model, opt, gen, t.steps)  # a damaged checkpoint: refused, nothing written
+        else:
+            write_json_atomic(run / PATCH_RECORD, ident)
+        write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+        if resume:
+            truncate_metrics(run / "metrics.jsonl", step)  # rows a killed run logged past its last checkpoint
+        return _train_loop(cfg, run, model, opt, gen, train_p, val_x, val_y, device, layout, step, best, resume)
+
+
+def _train_loop(cfg: GalettoConfig, run: Path, model, opt, gen, train_p, val_x, val_y, device, layout, step: int,
+                best: float | None, resume: bool) -> dict[str, float]:
+    from dmenet.training.logging import RunLogger
+
+    t = cfg.train
     logger = RunLogger(run, mode=t.wandb, project=t.wandb_project, config=config_to_dict(cfg), resume=resume)
     metrics: dict[str, float] = {}
     running, tic = [], time.time()
@@ -378,9 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true")
     cli.add_threads(ap)
     args = ap.parse_args(argv)
-    # --threads is train.threads (a runtime key a resume may change): train() applies the config's value
-    sets = list(args.overrides or []) + ([f"train.threads={args.threads}"] if args.threads else [])
-    cfg = load_config(args.config, sets, root=GalettoConfig)  # ConfigError (a ValueError) → exit 2
+    cfg = load_config(args.config, args.overrides, root=GalettoConfig)  # ConfigError (a ValueError) → exit 2
+    if args.threads:  # --threads is train.threads (a runtime key a resume may change): train() applies the config's
+        # value. Set after the config's own values are checked: a bad train.threads in --set is refused, not hidden
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=args.threads))
     for name in ("train.npz", "val.npz"):
         if not (Path(args.patches) / name).is_file():
             return cli.fail(f"{Path(args.patches) / name}: not found (run galetto-build-patches)")
