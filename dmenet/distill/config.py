@@ -7,6 +7,7 @@ working directory (the repository root).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -38,6 +39,10 @@ class DistillStage(Choice):
 
 
 STAGES = choices(DistillStage)
+SEED_STRIDE = 1_000_003
+"""Step k of a run seeds torch with ``train.seed * SEED_STRIDE + k`` (:func:`dmenet.distill.train.train`)."""
+MAX_SEED = 2**32 - 1
+"""The largest ``train.seed`` (numpy's classic seed range; ``seed * SEED_STRIDE + step`` stays a 64-bit torch seed)."""
 SHARED = "../shared/data"
 
 
@@ -133,9 +138,9 @@ class DistillLossConfig:
     sharp_consistency: bool = False
 
     def __post_init__(self) -> None:
-        for name, value in self.__dict__.items():
-            if not isinstance(value, bool) and value < 0:
-                raise ConfigError(f"loss.{name} must be >= 0, got {value}")
+        for name, value in self.__dict__.items():  # nan passed "< 0" and trained on NaN losses; inf likewise
+            if not isinstance(value, bool) and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"loss.{name} must be a finite number >= 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,10 @@ class DistillTrainConfig:
             raise ConfigError("train.steps and train.ckpt_every must be >= 1")
         # log_every 0 divided by zero after config.yaml was written; threads 0 failed in torch
         require_positive(self, "train", ("log_every", "keep_last", "threads"))
+        # step k seeds numpy with (seed, k) (a negative seed failed there naming nothing) and torch with
+        # seed * SEED_STRIDE + k, which must fit torch's 64-bit seed
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"train.seed must be an integer in [0, {MAX_SEED}], got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -220,6 +229,11 @@ class DistillConfig:
     loss: DistillLossConfig = field(default_factory=DistillLossConfig)
     optim: DistillOptimConfig = field(default_factory=DistillOptimConfig)
     train: DistillTrainConfig = field(default_factory=DistillTrainConfig)
+
+    def __post_init__(self) -> None:
+        rate = self.student.drop_connect  # StudentConfig (models/unet.py) does not check it; nan and 5 trained
+        if isinstance(rate, bool) or not 0.0 <= rate < 1.0:
+            raise ConfigError(f"student.drop_connect must be in [0, 1), got {rate}")
 
 
 def load_distill_config(path: str | Path | None, overrides: Iterable[str] = ()) -> DistillConfig:

@@ -27,7 +27,7 @@ from torch import nn
 
 from dmenet.config import ConfigError, config_to_dict, differing_keys, wants_cuda
 from dmenet.distill import losses as L
-from dmenet.distill.config import DistillConfig, DistillStage, load_distill_config
+from dmenet.distill.config import SEED_STRIDE, DistillConfig, DistillStage, load_distill_config
 from dmenet.distill.data import DataError, TrainStream, labelled_items, load_item, sharp_items
 from dmenet.distill.infer import blur_probability
 from dmenet.distill.model_io import ModelKind, load_distill_model, save_distill_model
@@ -42,7 +42,7 @@ from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
 from syndof.choices import parse_choice
-from syndof.io import read_json_object, write_json_atomic, write_text_atomic
+from syndof.io import InputError, folder_lock, read_json_object, write_json_atomic, write_text_atomic
 
 DISCRIMINATORS = {"d1": "adv_teacher", "d2": "adv_student", "d3": "adv_distill"}
 
@@ -259,6 +259,10 @@ def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str,
 
 
 # ------------------------------------------------------------------------------------------------ validation
+VAL_KEYS = ("val_fmax", "val_mae", "sharp_val_mean")
+"""The figures of :func:`validate`, in the order of its rows (meta.json stores them sorted by name)."""
+
+
 @torch.no_grad()
 def validate(cfg: DistillConfig, model: nn.Module, val_items, sharp_val) -> dict[str, float]:
     """CUHK validation at val_side² (scored at the mask size) + mean probability on the sharp validation photos."""
@@ -313,22 +317,153 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
+def _names(keys) -> str:
+    """Up to three of ``keys`` (sorted) for a message, and how many more."""
+    keys = sorted(keys)
+    return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def _load_module(file: Path, module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor]) -> None:
+    """``module``'s state from the ``prefix``-named tensors of ``file``: every tensor present, with its shape, else
+    CheckpointError naming the file and the tensors (``load_state_dict`` raised a RuntimeError listing them)."""
+    wanted = {prefix + k: v for k, v in module.state_dict().items()}
+    given = {k: v for k, v in tensors.items() if k.startswith(prefix)}
+    if wanted.keys() - given.keys():
+        raise CheckpointError(f"{file}: missing tensor(s) {_names(wanted.keys() - given.keys())} (a damaged or "
+                              "foreign checkpoint)")
+    if given.keys() - wanted.keys():
+        raise CheckpointError(f"{file}: unexpected tensor(s) {_names(given.keys() - wanted.keys())} (a checkpoint of "
+                              "another architecture or stage)")
+    wrong = [k for k in wanted if tuple(given[k].shape) != tuple(wanted[k].shape)]
+    if wrong:
+        raise CheckpointError(f"{file}: tensor {wrong[0]} has shape {tuple(given[wrong[0]].shape)}, this run's "
+                              f"network needs {tuple(wanted[wrong[0]].shape)}")
+    module.load_state_dict({k[len(prefix):]: v for k, v in given.items()}, strict=True)
+
+
+ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
+"""Per-parameter entries of an Adam state (``amsgrad`` is never set here)."""
+
+
+def _load_optimizer(folder: Path, prefix: str, opt: torch.optim.Optimizer, meta: dict,
+                    tensors: dict[str, torch.Tensor]) -> None:
+    """``opt``'s state from the checkpoint, checked first (a dropped tensor raised a KeyError in the first step)."""
+    part = meta.get(prefix)
+    if not isinstance(part, dict) or not isinstance(part.get("param_groups"), list) \
+            or not isinstance(part.get("scalars"), dict):
+        raise CheckpointError(f"{folder / 'meta.json'}: no optimiser state {prefix!r} (param_groups and scalars)")
+    try:
+        state = unflatten_optimizer(prefix, part, tensors)
+        params = [p for group in opt.param_groups for p in group["params"]]
+        sizes = [len(g.get("params", ())) for g in state["param_groups"]]
+        if sizes != [len(g["params"]) for g in opt.param_groups]:
+            raise CheckpointError(f"{folder / 'meta.json'}: {prefix} has parameter groups of {sizes} parameters, "
+                                  f"this run's optimiser {[len(g['params']) for g in opt.param_groups]}")
+        for idx, entries in state["state"].items():
+            if not 0 <= idx < len(params):
+                raise CheckpointError(f"{folder / 'state.safetensors'}: {prefix} state of parameter {idx}, which "
+                                      f"this run's optimiser does not have ({len(params)} parameters)")
+            missing = [k for k in ADAM_STATE if k not in entries]
+            if missing:
+                raise CheckpointError(f"{folder / 'state.safetensors'}: missing tensor(s) "
+                                      f"{', '.join(f'{prefix}.state.{idx}.{k}' for k in missing)}")
+            for key in ("exp_avg", "exp_avg_sq"):
+                value = entries[key]
+                if not isinstance(value, torch.Tensor) or value.shape != params[idx].shape:
+                    raise CheckpointError(f"{folder / 'state.safetensors'}: {prefix}.state.{idx}.{key} does not "
+                                          f"match its parameter's shape {tuple(params[idx].shape)}")
+        opt.load_state_dict(state)
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"{folder}: unreadable {prefix} optimiser state ({cli.error_line(exc)})") from None
+
+
+def checkpoint_step(folder: Path, meta: dict, steps: int) -> int:
+    """The step of ``folder``'s ``meta.json``: an integer in [0, train.steps) equal to the folder's number, else
+    CheckpointError naming the file (step 100 of an 8-step run resumed doing nothing; -7 failed in numpy)."""
+    file, step = folder / "meta.json", meta.get("step")
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise CheckpointError(f"{file}: 'step' must be an integer, got {step!r}")
+    if not 0 <= step < steps:
+        raise CheckpointError(f"{file}: step {step} is not a step of this run (0 to {steps - 1}, train.steps={steps})")
+    if folder.name.startswith("step_") and folder.name[5:].isdigit() and int(folder.name[5:]) != step:
+        raise CheckpointError(f"{file}: step {step} differs from its folder's step {int(folder.name[5:])}")
+    return step
+
+
+def checkpoint_val(folder: Path, meta: dict) -> dict[str, float] | None:
+    """The validation figures stored in ``meta.json`` (None when it has none), checked to be numbers."""
+    val = meta.get("val")
+    if val is None:
+        return None
+    if not isinstance(val, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            for v in val.values()):
+        raise CheckpointError(f"{folder / 'meta.json'}: 'val' must map names to numbers, got {val!r}")
+    return val
+
+
+def read_checkpoint_meta(folder: Path) -> dict:
+    """``folder/meta.json`` as a dict (CheckpointError naming it when unreadable)."""
+    try:
+        return read_json_object(folder / "meta.json")
+    except InputError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def load_checkpoint(folder: Path, run: Run) -> int:
+    """Load ``folder`` into ``run`` and return its step. A damaged checkpoint (a tensor or meta.json key missing or
+    of the wrong shape, an impossible step) is a CheckpointError naming the file and what is wrong, raised before
+    ``run`` is changed in part where it can be (the networks are checked before they are loaded)."""
     tensors = read_tensors(folder / "state.safetensors", CheckpointError)
-    meta = read_json_object(folder / "meta.json")
-    run.nets.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("nets.")}, strict=True)
-    run.discs.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("discs.")}, strict=True)
+    meta = read_checkpoint_meta(folder)
+    step = checkpoint_step(folder, meta, run.cfg.train.steps)
+    checkpoint_val(folder, meta)
     for prefix in ("opt_g", "opt_d"):
         legacy = meta.get(prefix) or {}
-        if "state_keys" in legacy:  # written before the checkpoint layout was shared: "{prefix}.{i}.{key}", all tensors
-            for i, keys in legacy.pop("state_keys").items():
-                for key in keys:
-                    tensors[f"{prefix}.state.{i}.{key}"] = tensors.pop(f"{prefix}.{i}.{key}")
+        if isinstance(legacy, dict) and "state_keys" in legacy:  # written before the checkpoint layout was shared:
+            try:  # "{prefix}.{i}.{key}", all tensors
+                for i, keys in legacy.pop("state_keys").items():
+                    for key in keys:
+                        tensors[f"{prefix}.state.{i}.{key}"] = tensors.pop(f"{prefix}.{i}.{key}")
+            except (KeyError, AttributeError, TypeError) as exc:
+                raise CheckpointError(f"{folder / 'state.safetensors'}: {prefix} state incomplete "
+                                      f"({cli.error_line(exc)})") from None
             legacy["scalars"] = {}
-    run.opt_g.load_state_dict(unflatten_optimizer("opt_g", meta["opt_g"], tensors))
+    file = folder / "state.safetensors"
+    _load_module(file, run.nets, "nets.", tensors)
+    _load_module(file, run.discs, "discs.", tensors)
+    _load_optimizer(folder, "opt_g", run.opt_g, meta, tensors)
     if run.opt_d is not None:
-        run.opt_d.load_state_dict(unflatten_optimizer("opt_d", meta["opt_d"], tensors))
-    return int(meta["step"])
+        _load_optimizer(folder, "opt_d", run.opt_d, meta, tensors)
+    return step
+
+
+def restore_checkpoint_rows(run_dir: Path, folder: Path) -> None:
+    """After the rows past ``folder``'s step are dropped: append that checkpoint's validation row (from its
+    meta.json) to ``val.jsonl`` and ``metrics.jsonl`` where a kill between writing the checkpoint and its rows lost
+    it, so every checkpoint keeps one row in order (``distill-select`` only considers checkpoints with a row)."""
+    meta = read_checkpoint_meta(folder)
+    val = checkpoint_val(folder, meta)
+    if val is None:
+        return
+    step = int(meta["step"])
+    val = dict(sorted(val.items(), key=lambda kv: (VAL_KEYS.index(kv[0]) if kv[0] in VAL_KEYS else len(VAL_KEYS),
+                                                   kv[0])))
+    rows = {"val.jsonl": {"step": step, **val}}
+    if val:  # the loop logs a non-empty validation into metrics.jsonl too, after the step's scalars
+        rows["metrics.jsonl"] = {"step": step, **{k: float(v) for k, v in val.items()}}
+    for name, row in rows.items():
+        path = run_dir / name
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        last = None
+        if lines:
+            try:
+                last = json.dumps(json.loads(lines[-1]), sort_keys=True)
+            except ValueError:
+                last = None
+        if last != json.dumps(row, sort_keys=True):
+            write_text_atomic(path, "".join(line + "\n" for line in lines) + json.dumps(row) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------ loop
@@ -382,13 +517,37 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests).
 
     Refused before any work (ConfigError, nothing changed): a new run into an existing non-empty folder, a resume
-    of a folder that holds no distill run, a resume with a config that differs from the run's."""
+    of a folder that holds no distill run, a resume with a config that differs from the run's, a damaged last
+    checkpoint (CheckpointError naming its file), and ``run_dir`` locked by another run (InputError naming --out;
+    :func:`syndof.io.folder_lock` is held from before the first write to the end). A resume restores the rows of
+    the checkpoint it starts from when a kill lost them (:func:`restore_checkpoint_rows`)."""
     torch.set_num_threads(cfg.train.threads)
     device = torch.device("cuda" if wants_cuda(cfg.train.device) else "cpu")  # refused before anything is written
     run_dir = Path(run_dir)
     problem = run_folder_problem(run_dir, resume)
     if problem is not None:
         raise ConfigError(problem)
+    created = not (run_dir.is_symlink() or run_dir.exists())
+    # one run at a time in --out: a second process (e.g. the same command started twice) is refused before it
+    # writes, instead of mixing its rows, config and checkpoints into the first one's
+    with folder_lock(run_dir, "--out"):
+        try:
+            problem = run_folder_problem(run_dir, resume)  # again: another run may have finished in it meanwhile
+            if problem is not None:
+                raise ConfigError(problem)
+            return _train_locked(cfg, run_dir, resume, max_steps, device)
+        except BaseException:
+            if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+                try:  # the lock made it and nothing was written (the lock is still held: no one else's)
+                    run_dir.rmdir()
+                except OSError:
+                    pass
+            raise
+
+
+def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: int | None,
+                  device: torch.device) -> Run:
+    """:func:`train` once ``run_dir`` is checked and locked."""
     config_text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     config_file = run_dir / "config.yaml"
     if resume:
@@ -413,6 +572,8 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     write_text_atomic(config_file, config_text)
     for name in ("metrics.jsonl", "val.jsonl"):  # rows a killed run wrote past its last checkpoint
         truncate_metrics(run_dir / name, start - 1)
+    if last is not None:  # and the rows of that checkpoint, if the kill came between saving it and logging them
+        restore_checkpoint_rows(run_dir, last)
     logger = RunLogger(run_dir, cfg.train.wandb, "distill-dbdgan", config_to_dict(cfg), resume)
     run.nets.train()
     if run.frozen_teacher is not None:
@@ -421,7 +582,7 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     t0 = time.time()
     try:
         for step in range(start, end):
-            torch.manual_seed(cfg.train.seed * 1_000_003 + step)
+            torch.manual_seed(cfg.train.seed * SEED_STRIDE + step)
             logs = train_step(run, stream.batch(step), step)
             if step % cfg.train.log_every == 0 or step == end - 1:
                 logs.update(lr=run.opt_g.param_groups[0]["lr"], sec=round(time.time() - t0, 1))

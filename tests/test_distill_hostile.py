@@ -1,0 +1,172 @@
+"""distill-train against hostile use: two runs into one --out, a kill between a checkpoint and its rows, damaged
+checkpoints, bad config values. Tiny config (experiments/distill/tiny.yaml, a few seconds a run)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import dmenet.distill.train as T
+from dmenet.config import ConfigError
+from dmenet.distill.config import DistillLossConfig, load_distill_config
+from syndof.io import folder_lock
+
+TINY = "experiments/distill/tiny.yaml"
+pytestmark = pytest.mark.skipif(not Path("../shared/data/cuhk").is_dir(), reason="needs ../shared/data (tiny.yaml)")
+
+
+def _error(capsys, argv) -> str:
+    """main(argv) must exit 2 with one error line (no traceback); that line."""
+    capsys.readouterr()
+    assert T.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _rows(run: Path, name: str) -> list[dict]:
+    """The rows of a run's log without the wall-clock column."""
+    return [{k: v for k, v in json.loads(x).items() if k != "sec"} for x in (run / name).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """An uninterrupted tiny run (4 steps, checkpoints at steps 1 and 3)."""
+    out = tmp_path_factory.mktemp("distill") / "run"
+    T.train(load_distill_config(TINY), out)
+    return out
+
+
+def test_second_run_into_a_locked_out_is_refused_and_writes_nothing(tmp_path, capsys, finished):
+    out = tmp_path / "run"
+    with folder_lock(out, "--out"):  # another run holds --out
+        err = _error(capsys, ["--config", TINY, "--out", str(out), "--set", "train.seed=5"])
+        assert "--out" in err and str(out) in err and "another process" in err
+        assert list(out.iterdir()) == []
+    resumed = tmp_path / "resumed"
+    shutil.copytree(finished, resumed)
+    before = _files(resumed)
+    with folder_lock(resumed, "--out"):
+        assert "--out" in _error(capsys, ["--config", TINY, "--out", str(resumed), "--resume"])
+    assert _files(resumed) == before
+    # the refusals of an unsuitable --out still come first, and a failure inside the lock leaves no folder behind
+    assert "--resume" in _error(capsys, ["--config", TINY, "--out", str(resumed)])
+    assert _files(resumed) == before
+    assert "nope.txt" in _error(capsys, ["--config", TINY, "--out", str(tmp_path / "new"),
+                                         "--set", "data.val_list=nope.txt"])
+    assert not (tmp_path / "new").exists()
+
+
+def _kill_after(monkeypatch, name: str, when) -> None:
+    """Make T.<name> raise KeyboardInterrupt (a kill) when ``when(*args)`` holds; after it ran for save_checkpoint
+    (the checkpoint is on disk), before it runs otherwise."""
+    real = getattr(T, name) if name != "log_scalars" else T.RunLogger.log_scalars
+
+    def wrapped(*args, **kwargs):
+        if name == "save_checkpoint":
+            result = real(*args, **kwargs)
+            if when(*args):
+                raise KeyboardInterrupt
+            return result
+        if when(*args):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    if name == "log_scalars":
+        monkeypatch.setattr(T.RunLogger, "log_scalars", wrapped)
+    else:
+        monkeypatch.setattr(T, name, wrapped)
+
+
+@pytest.mark.parametrize("kill", ["after_checkpoint", "after_val_row"])
+def test_kill_between_checkpoint_and_its_rows_then_resume_equals_uninterrupted(tmp_path, monkeypatch, kill,
+                                                                                finished):
+    cfg = load_distill_config(TINY)
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        if kill == "after_checkpoint":  # SIGTERM right after ckpt/step_000001 is written: no val row, no metrics row
+            _kill_after(m, "save_checkpoint", lambda run_dir, run, step, *rest: step == 1)
+        else:  # after the val.jsonl row, before the metrics.jsonl one
+            _kill_after(m, "log_scalars", lambda logger, step, scalars: "val_fmax" in scalars)
+        with pytest.raises(KeyboardInterrupt):
+            T.train(cfg, out)
+    assert (T.checkpoint_folder(out, 1) / "state.safetensors").is_file()
+    assert not any("val_fmax" in r for r in _rows(out, "metrics.jsonl"))
+    T.train(cfg, out, resume=True)
+    assert (out / "val.jsonl").read_text() == (finished / "val.jsonl").read_text()
+    assert [r["step"] for r in _rows(out, "val.jsonl")] == [1, 3]
+    assert _rows(out, "metrics.jsonl") == _rows(finished, "metrics.jsonl")
+    sa = load_file(str(T.checkpoint_folder(finished, 3) / "state.safetensors"))
+    sb = load_file(str(T.checkpoint_folder(out, 3) / "state.safetensors"))
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    T.train(cfg, out, resume=True)  # a resume of the finished run adds no row twice
+    assert (out / "val.jsonl").read_text() == (finished / "val.jsonl").read_text()
+    assert _rows(out, "metrics.jsonl") == _rows(finished, "metrics.jsonl")
+
+
+def _set_meta(**changes):
+    def damage(ckpt: Path) -> None:
+        meta = json.loads((ckpt / "meta.json").read_text())
+        meta.update(changes)
+        (ckpt / "meta.json").write_text(json.dumps(meta))
+    return damage
+
+
+def _drop_tensor(prefix: str):
+    def damage(ckpt: Path) -> None:
+        tensors = load_file(str(ckpt / "state.safetensors"))
+        del tensors[min(k for k in tensors if k.startswith(prefix))]
+        save_file(tensors, str(ckpt / "state.safetensors"))
+    return damage
+
+
+DAMAGE = {
+    "meta_only_step": (lambda ckpt: (ckpt / "meta.json").write_text('{"step": 3}'), "meta.json", "opt_g"),
+    "disc_tensor_dropped": (_drop_tensor("discs."), "state.safetensors", "missing tensor(s) discs."),
+    "opt_g_tensor_dropped": (_drop_tensor("opt_g.state."), "state.safetensors", "missing tensor(s) opt_g.state."),
+    "opt_d_tensor_dropped": (_drop_tensor("opt_d.state."), "state.safetensors", "missing tensor(s) opt_d.state."),
+    "step_past_the_end": (_set_meta(step=100), "meta.json", "step 100"),
+    "negative_step": (_set_meta(step=-7), "meta.json", "step -7"),
+    "fractional_step": (_set_meta(step=2.5), "meta.json", "step"),
+    "step_of_another_folder": (_set_meta(step=1), "meta.json", "step 1"),
+}
+
+
+@pytest.mark.parametrize("name", list(DAMAGE))
+def test_damaged_checkpoint_is_refused_naming_the_file(tmp_path, capsys, finished, name):
+    damage, file, what = DAMAGE[name]
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    damage(T.checkpoint_folder(out, 3))
+    before = _files(out)
+    err = _error(capsys, ["--config", TINY, "--out", str(out), "--resume"])
+    assert str(T.checkpoint_folder(out, 3) / file) in err and what in err, err
+    assert _files(out) == before  # nothing written
+
+
+BAD = [("student.drop_connect", v) for v in ("nan", "5", "-1", "1")] \
+    + [(f"loss.{f.name}", v) for f in fields(DistillLossConfig) if f.type != "bool" for v in ("nan", "inf", "-1")] \
+    + [("train.seed", "-1"), ("train.seed", str(2**64))]
+
+
+def test_bad_config_values_are_refused_naming_the_key(tmp_path, capsys):
+    for key, value in BAD:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_distill_config(TINY, [f"{key}={value}"])
+    for key, value in (("student.drop_connect", "nan"), ("loss.edge", "inf"), ("train.seed", "-1")):
+        out = tmp_path / key
+        assert key in _error(capsys, ["--config", TINY, "--out", str(out), "--set", f"{key}={value}"])
+        assert not out.exists()
+    cfg = load_distill_config(TINY, ["student.drop_connect=0", "loss.content=0", "train.seed=0"])
+    assert cfg.student.drop_connect == 0 and cfg.loss.content == 0 and not math.isnan(cfg.loss.edge)
