@@ -72,10 +72,14 @@ def warning_line(message, category, filename, lineno, line=None) -> str:
     return f"warning: {' '.join(str(message).split())}\n"
 
 
+EXIT_INTERRUPTED = 130
+"""Exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)."""
+
+
 def entry_point(main: Callable[..., int | None] | None = None, *,
                 errors: tuple[type[BaseException], ...] = ()) -> Callable:
     """Decorator for a CLI ``main(argv=None) -> int``: :data:`USAGE_ERRORS` (plus ``errors``) become
-    ``error: <one line>`` on stderr and return 2; warnings are printed as :func:`warning_line` while it runs (the
+    ``error: <one line>`` on stderr and return 2; Ctrl-C is one line and :data:`EXIT_INTERRUPTED`; warnings are printed as :func:`warning_line` while it runs (the
     previous format is restored after, so a test or program that calls ``main`` keeps its own). Use as
     ``@entry_point`` or ``@entry_point(errors=(X,))``."""
 
@@ -88,6 +92,9 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
                     status = fn(argv)
             except USAGE_ERRORS + errors as exc:
                 return fail(error_line(exc))
+            except KeyboardInterrupt:  # Ctrl-C: the blocks it unwound have cleaned up; one line, not a traceback
+                print("interrupted (Ctrl-C)", file=sys.stderr)
+                return EXIT_INTERRUPTED
             finally:
                 warnings.formatwarning = previous
             return 0 if status is None else int(status)

@@ -341,3 +341,19 @@ def test_folder_to_write_problem_checks_without_creating(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda *args: False)
     assert cli.folder_to_write_problem(tmp_path / "new", label) == (
         f"{label}: cannot create folder {tmp_path / 'new'} ({tmp_path} is not writable)")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path):
+    """Ctrl-C inside a command: the blocks it unwinds clean up (here a staged folder), then one line on stderr and
+    130 (128 + SIGINT), not a KeyboardInterrupt traceback."""
+    from syndof import cli, io
+
+    @cli.entry_point
+    def main(argv=None):
+        with io.staged_folder(tmp_path / "out") as stage:
+            (stage / "half.txt").write_text("x")
+            raise KeyboardInterrupt
+
+    assert main([]) == cli.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
+    assert list(tmp_path.iterdir()) == []

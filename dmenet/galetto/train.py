@@ -465,7 +465,7 @@ EXAMPLE = ("galetto-train --config experiments/galetto_tiny.yaml --patches runs/
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("dmenet.galetto.train", __doc__, EXAMPLE)
     ap.add_argument("--config", help="YAML with model: and train: sections")
-    cli.add_set(ap)
+    cli.add_set(ap, help="config overrides, e.g. --set train.steps=10 train.lr=1e-3")
     ap.add_argument("--patches", required=True, help="folder of build_patches (train.npz, val.npz)")
     ap.add_argument("--out", required=True, help="run folder")
     ap.add_argument("--resume", action="store_true")
