@@ -46,7 +46,7 @@ def test_refined_wrapper_refuses_none_and_unknown_modes():
     from dmenet.galetto.method import refined
 
     class Base:
-        name, gives_sigma, gives_probability = "base", True, True
+        name, gives_sigma, gives_probability, model_file = "base", True, True, None
 
     assert refined(Base(), "code").mode is Refine.CODE
     for bad in ("none", Refine.NONE, "gf"):
