@@ -79,9 +79,9 @@ EXIT_INTERRUPTED = 130
 def entry_point(main: Callable[..., int | None] | None = None, *,
                 errors: tuple[type[BaseException], ...] = ()) -> Callable:
     """Decorator for a CLI ``main(argv=None) -> int``: :data:`USAGE_ERRORS` (plus ``errors``) become
-    ``error: <one line>`` on stderr and return 2; Ctrl-C is one line and :data:`EXIT_INTERRUPTED`; warnings are printed as :func:`warning_line` while it runs (the
-    previous format is restored after, so a test or program that calls ``main`` keeps its own). Use as
-    ``@entry_point`` or ``@entry_point(errors=(X,))``."""
+    ``error: <one line>`` on stderr and return 2; Ctrl-C is one line and :data:`EXIT_INTERRUPTED`; warnings are
+    printed as :func:`warning_line` while it runs (the previous format is restored after, so a test or program that
+    calls ``main`` keeps its own). Use as ``@entry_point`` or ``@entry_point(errors=(X,))``."""
 
     def wrap(fn: Callable[..., int | None]) -> Callable[..., int]:
         @functools.wraps(fn)

@@ -54,8 +54,9 @@ def split_stems(stems: list[str], val_fraction: float, seed: int) -> tuple[list[
 
 def usable_photos(paths: list[Path]) -> tuple[list[Path], dict[str, str]]:
     """The photos of ``paths`` that can give a patch, in order, and ``{path: reason}`` of the others: each is read here
-    (again when its patches are made), and one that is unreadable (:func:`~syndof.io.read_image`'s InputError: empty, truncated, not an image …) or
-    smaller than one PATCH×PATCH window is skipped with one line ``skipped PATH: reason`` on stderr."""
+    (again when its patches are made), and one that is unreadable (:func:`~syndof.io.read_image`'s InputError: empty,
+    truncated, not an image …) or smaller than one PATCH×PATCH window is skipped with one line ``skipped PATH:
+    reason`` on stderr."""
     usable, skipped = [], {}
     for path in paths:
         try:
