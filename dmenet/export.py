@@ -21,7 +21,8 @@ Graphs with an image input are traced at one input size (``--size``, default 480
 :data:`MAX_SIZE` = 8192 px) and are valid for that size only; a size whose trace does not fit in memory is refused
 (exit 2, one line naming ``--size``). Before anything is written, ONNX Runtime runs the graph on a random input and
 the largest |Δ| against the PyTorch forward is printed; above 1e-4 the command fails (exit 1) and writes nothing.
-An existing ``--out`` is never replaced (exit 2). onnx and onnxruntime come with the ``export`` extra (``pip install -e .[export]``).
+An existing ``--out`` is never replaced (exit 2). onnx and onnxruntime come with the ``export`` extra
+(``pip install -e .[export]``).
 """
 
 from __future__ import annotations
