@@ -8,45 +8,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from dmenet.galetto import compare, select
 from dmenet.galetto.blurmap import Readout
-from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.galetto.refine import Refine
-from dmenet.galetto.train import save_classifier
 from dmenet.methods import MethodOptions, parse_method
-from syndof import io as sio
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_error_line(capsys) -> str:
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
-    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
-    return err[0]
+from galetto_helpers import one_error_line, snapshot, write_tiny_classifier, write_val_renders
 
 
 @pytest.fixture()
 def val_folder(tmp_path):
-    """Two 48×64 SYNDOF-like renders (image/ + σ maps 0 and 2 px in blur_map/)."""
-    rng = np.random.default_rng(1)
-    root = tmp_path / "val"
-    for i in range(2):
-        sio.write_image(root / "image" / f"r{i}.png", rng.random((48, 64, 3)))
-        sio.write_sigma_map(root / "blur_map" / f"r{i}.png", np.full((48, 64), 2.0 * i, np.float32))
-    return root
+    return write_val_renders(tmp_path / "val")
 
 
 @pytest.fixture()
 def model_file(tmp_path):
-    torch.manual_seed(0)
-    save_classifier(tmp_path / "tiny", BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=2)))
-    return tmp_path / "tiny.safetensors"
+    return write_tiny_classifier(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------------ compare

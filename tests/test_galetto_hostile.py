@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from dmenet.galetto import build_patches
 from dmenet.galetto.train import main as train_main
 from syndof import io as sio
+from galetto_helpers import build, write_bsds_like
 
 TINY_TRAIN = ["--config", "experiments/galetto_tiny.yaml", "--threads", "1", "--set", "model.blocks=2",
               "model.head_channels=16"]
@@ -152,17 +153,7 @@ def test_damaged_checkpoint_is_one_line_naming_file_and_key(two_step_run, tmp_pa
 # ------------------------------------------------------------------------------------- 4: unreadable photos
 @pytest.fixture()
 def photos(tmp_path):
-    rng = np.random.default_rng(0)
-    root = tmp_path / "bsds"
-    for part, n in (("train", 3), ("val", 1), ("test", 2)):
-        for i in range(n):
-            sio.write_image(root / part / f"{part}{i}.png", rng.random((120, 160, 3)))
-    return root
-
-
-def build(photos: Path, out: Path, *extra: str) -> int:
-    return build_patches.main(["--photos", str(photos), "--out", str(out), "--stride", "64", "--test-count", "40",
-                               "--val-fraction", "0.25", *extra])
+    return write_bsds_like(tmp_path / "bsds")
 
 
 def _bad_photos(folder: Path) -> list[Path]:

@@ -11,26 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dmenet.galetto import build_patches, select
-from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
-from dmenet.galetto.train import main as train_main, save_classifier
-from syndof import io as sio
+from dmenet.galetto.train import main as train_main
+from galetto_helpers import build, one_error_line, snapshot, write_bsds_like, write_tiny_classifier, write_val_renders
 
 TINY_TRAIN = ["--config", "experiments/galetto_tiny.yaml", "--threads", "1", "--set", "model.blocks=2",
               "model.head_channels=16"]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (relative path → bytes)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def one_error_line(capsys) -> str:
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
-    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
-    return err[0]
 
 
 def leftovers(parent: Path) -> list[str]:
@@ -40,18 +27,7 @@ def leftovers(parent: Path) -> list[str]:
 # ------------------------------------------------------------------------------------------------ build_patches
 @pytest.fixture()
 def photos(tmp_path):
-    """A BSDS500-like folder: 3 + 1 train/val photos and 2 test photos, 160×120 random texture (sharp everywhere)."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "bsds"
-    for part, n in (("train", 3), ("val", 1), ("test", 2)):
-        for i in range(n):
-            sio.write_image(root / part / f"{part}{i}.png", rng.random((120, 160, 3)))
-    return root
-
-
-def build(photos: Path, out: Path, *extra: str) -> int:
-    return build_patches.main(["--photos", str(photos), "--out", str(out), "--stride", "64", "--test-count", "40",
-                               "--val-fraction", "0.25", *extra])
+    return write_bsds_like(tmp_path / "bsds")
 
 
 def test_build_patches_writes_a_whole_set_and_never_replaces_one(photos, tmp_path, capsys):
@@ -218,19 +194,12 @@ def test_unreadable_patch_file_is_one_line_and_creates_no_run(tmp_path, capsys):
 # ------------------------------------------------------------------------------------------------------- select
 @pytest.fixture()
 def val_folder(tmp_path):
-    rng = np.random.default_rng(1)
-    root = tmp_path / "val"
-    for i in range(2):
-        sio.write_image(root / "image" / f"r{i}.png", rng.random((48, 64, 3)))
-        sio.write_sigma_map(root / "blur_map" / f"r{i}.png", np.full((48, 64), 2.0 * i, np.float32))
-    return root
+    return write_val_renders(tmp_path / "val")
 
 
 @pytest.fixture()
 def model_file(tmp_path):
-    torch.manual_seed(0)
-    save_classifier(tmp_path / "tiny", BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=2)))
-    return tmp_path / "tiny.safetensors"
+    return write_tiny_classifier(tmp_path)
 
 
 def run_select(val: Path, model: Path, out: Path) -> int:

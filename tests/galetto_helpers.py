@@ -1,0 +1,57 @@
+"""Tiny inputs the Galetto & Deng tool tests share: SYNDOF-like validation renders, a random classifier file and a
+BSDS500-like photo folder with its patch-builder call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dmenet.galetto import build_patches
+from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
+from dmenet.galetto.train import save_classifier
+from syndof import io as sio
+
+
+def write_val_renders(root: Path) -> Path:
+    """Two 48×64 SYNDOF-like renders under ``root`` (image/ + σ maps of 0 and 2 px in blur_map/)."""
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        sio.write_image(root / "image" / f"r{i}.png", rng.random((48, 64, 3)))
+        sio.write_sigma_map(root / "blur_map" / f"r{i}.png", np.full((48, 64), 2.0 * i, np.float32))
+    return root
+
+
+def write_tiny_classifier(folder: Path) -> Path:
+    """A random tiny classifier ``folder/tiny.safetensors`` (+ .json), seed 0; its weights path."""
+    torch.manual_seed(0)
+    save_classifier(folder / "tiny", BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=2)))
+    return folder / "tiny.safetensors"
+
+
+def write_bsds_like(root: Path) -> Path:
+    """A BSDS500-like folder: 3 + 1 train/val photos and 2 test photos, 160×120 random texture (sharp everywhere)."""
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 3), ("val", 1), ("test", 2)):
+        for i in range(n):
+            sio.write_image(root / part / f"{part}{i}.png", rng.random((120, 160, 3)))
+    return root
+
+
+def build(photos: Path, out: Path, *extra: str) -> int:
+    """``build_patches.main`` on ``photos`` with small settings (stride 64, 40 test windows, a quarter for val)."""
+    return build_patches.main(["--photos", str(photos), "--out", str(out), "--stride", "64", "--test-count", "40",
+                               "--val-fraction", "0.25", *extra])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path → bytes)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_error_line(capsys) -> str:
+    """The one ``error:`` line a command printed (warnings aside), with no traceback."""
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
