@@ -212,6 +212,11 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
             "tile_size": options.tile_size, "tile_overlap": options.tile_overlap, "format": args.fmt.value}
 
 
+INFORMATIVE = ("model",)
+"""Keys of the record that say where, not what: the same model file moved or copied (same SHA-256) is the same
+model."""
+
+
 def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
     """(problem, same_settings) for ``--out`` against this run's ``record``: its :data:`RECORD` differs (a
     problem naming the keys), matches (resume), or is absent, when earlier outputs without a record (an older
@@ -223,7 +228,7 @@ def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
         except (OSError, ValueError) as exc:
             return f"{path}: unreadable settings record ({cli.error_line(exc)}); choose another --out", False
         keys = [*record, *(k for k in earlier if k not in record)]  # the record's order: the method first
-        differ = [k for k in keys if record.get(k) != earlier.get(k)]
+        differ = [k for k in keys if k not in INFORMATIVE and record.get(k) != earlier.get(k)]
         if differ:
             shown = "; ".join(f"{k} {_short(earlier.get(k))}, now {_short(record.get(k))}" for k in differ[:3])
             return (f"--out {out}: holds maps made with other settings ({RECORD}: {shown}"

@@ -309,6 +309,9 @@ def test_the_settings_record_resumes_the_same_batch_and_refuses_another_model(mo
     assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
     after = digests(out)
     assert {k: after[k] for k in first} == first and "img1_preview.png" in after  # img0 untouched, img1 whole
+    moved, _ = _copy_model(model_path, tmp_path / "elsewhere")  # the same model under another path: same maps
+    rc, out_text, _ = run_main(predict.main, [*images, "--out", out, "--model", moved, "--flips", "1"], capsys)
+    assert rc == 0 and "2 done already" in out_text
     torch.manual_seed(1)  # retrained: other weights under the same name
     save_model(weights, build_dmenet(ModelConfig(**TINY)))
     rc, _, err = run()
