@@ -1,4 +1,5 @@
-"""Inference of a distill network on one photo: pad to a multiple of 32 (reflect), sigmoid, crop back."""
+"""Inference of a distill network on one photo: pad to a multiple of 32 (reflect), crop back, calibrated sigmoid
+(:func:`dmenet.inference.blur_probability_from_logit`, the transform :mod:`dmenet.distill.calibrate` fits)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.inference import blur_probability_from_logit
 from syndof.images import as_rgb_float
 from syndof.resize import resize_back, shrink_long_side
 
@@ -37,7 +39,7 @@ def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(hh, ww) > max(ph, pw) else "replicate")
     logits = model(x)[0, 0, :hh, :ww].float()
-    prob = torch.sigmoid(logit_scale * (logits - logit_shift)).cpu().numpy()
+    prob = blur_probability_from_logit(logits.cpu().numpy(), logit_scale, logit_shift)
     if prob.shape != (h, w):
         prob = resize_back(prob, (h, w))
     return np.clip(prob, 0.0, 1.0).astype(np.float32)
