@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from syndof import units
-from syndof.images import check_float_pixels
+from syndof.images import as_rgb_float, check_float_pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 """Suffixes read as images."""
@@ -107,33 +107,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             with NaN / inf pixels or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
     """
     img = _read_raw(path)
-    if img.dtype == np.uint8:
-        scale = 255.0
-    elif img.dtype == np.uint16:
-        scale = 65535.0
-    elif img.dtype in (np.float32, np.float64):
-        scale = 1.0
-    else:
-        raise InputError(path, f"unsupported pixel type {img.dtype}")
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
+    if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
     elif img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    else:
+    elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
         raise InputError(path, f"unsupported image shape {img.shape}")
-    if scale == 1.0:  # float pixels: must already be [0, 1]
-        try:
-            check_float_pixels(img, "float image")
-        except ValueError as exc:
-            raise InputError(path, str(exc)) from None
-    out = img.astype(np.float32) / scale
-    if img.shape[0] < 2 or img.shape[1] < 2:
-        raise InputError(path, f"image too small ({img.shape[1]}x{img.shape[0]} px)")
-    return np.clip(out, 0.0, 1.0)
+    try:  # the scaling, float checks and gray → RGB are as_rgb_float's, as for an array given to any estimator
+        return as_rgb_float(img, "image", min_side=2)
+    except ValueError as exc:
+        raise InputError(path, str(exc)) from None
 
 
 def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
