@@ -24,12 +24,12 @@ read or processed is reported on one line (``skipped PATH: reason``) and the oth
 when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
 no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs.
-``--out/predict.json`` records the settings that made its maps (method and options, the model file and a SHA-256 of
-its contents, flips, σ curve, working size, tiles, format): rerunning a batch with the same settings does only what is
-missing (a photo with its whole set counts as done), and a run with other settings is refused before any photo, so one
-folder never holds maps of two methods or models. One ``predict`` at a time writes into a folder (a second is refused).
-In a folder with maps but no record (written by an older version), a photo whose prefix already has any output file
-is skipped and reported, never overwritten. A
+``--out/predict.json`` records the settings that made its maps (method and its options as resolved, the model file
+and a SHA-256 of its contents, those of flips, σ curve, working size and tiles the method reads, format): rerunning
+a batch with the same settings does only what is missing (a photo with its whole set counts as done), and a run with
+other settings is refused before any photo, so one folder never holds maps of two methods or models. One
+``predict`` at a time writes into a folder (a second is refused). In a folder with maps but no record (written by an
+older version), a photo whose prefix already has any output file is skipped and reported, never overwritten. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
 memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
 
@@ -198,18 +198,27 @@ finishes the batch; one with other settings is refused, so a folder never holds 
 recipes side by side."""
 
 
+RECORD_TOOL = "dmenet.predict"
+"""The record's ``tool`` value: a JSON file of another tool under :data:`RECORD`'s name is not a settings record."""
+
+
 def settings_record(args: argparse.Namespace, options, estimator) -> dict:
-    """What decides the maps of a photo: the method with its options, the model file (path and a SHA-256 of its
-    weights and sidecar, so a retrained file under the same name differs), the recipe overrides, the working size,
-    the tiles and the output format."""
+    """What decides the maps of a photo: the method, its own options as it resolved them
+    (:meth:`~dmenet.methods.base.Estimator.method_settings`: defaults included, sorted by key, so a default given
+    explicitly or options in another order are the same settings), the model file (path and a SHA-256 of its weights
+    and sidecar, so a retrained file under the same name differs; named by ``--model`` or ``model=``), those of the
+    shared options the method reads (:attr:`~dmenet.methods.base.Estimator.shared_options`: ``--flips`` for a method
+    that ignores it is not recorded) and the output format."""
+    from dmenet.methods.base import MAP_OPTIONS
     from dmenet.models.model_io import model_digest
 
     model = estimator.model_file
-    return {"tool": "dmenet.predict", "method": str(args.method),
-            "model": None if model is None else str(Path(model).resolve()),
-            "model_sha256": None if model is None else model_digest(model),
-            "flips": options.flips, "raw_sigma": options.raw_sigma, "max_side": options.max_side,
-            "tile_size": options.tile_size, "tile_overlap": options.tile_overlap, "format": args.fmt.value}
+    own = dict(sorted(estimator.method_settings().items()))
+    record = {"tool": RECORD_TOOL, "method": args.method.name, **({"method_options": own} if own else {}),
+              "model": None if model is None else str(Path(model).resolve()),
+              "model_sha256": None if model is None else model_digest(model)}
+    record.update((k, getattr(options, k)) for k in MAP_OPTIONS if k in estimator.shared_options)
+    return {**record, "format": args.fmt.value}
 
 
 INFORMATIVE = ("model",)
@@ -226,7 +235,11 @@ def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
         try:
             earlier = sio.read_json_object(path)
         except (OSError, ValueError) as exc:
-            return f"{path}: unreadable settings record ({cli.error_line(exc)}); choose another --out", False
+            return (f"{path}: unreadable settings record ({cli.error_line(exc)}); remove it to finish the batch with "
+                    "per-photo checks only, or choose another --out"), False
+        if earlier.get("tool") != RECORD_TOOL:
+            return (f"{path}: not a settings record of {RECORD_TOOL} (tool {_short(earlier.get('tool'))}); "
+                    "choose another --out (nothing was changed)"), False
         keys = [*record, *(k for k in earlier if k not in record)]  # the record's order: the method first
         differ = [k for k in keys if k not in INFORMATIVE and record.get(k) != earlier.get(k)]
         if differ:
@@ -439,6 +452,16 @@ def no_jobs_message(problems: Sequence[str], shown: int = 3) -> str:
     return ("no input images: " if len(lines) > 1 else "") + "; ".join(lines[:shown]) + more
 
 
+def make_new_folder(out: Path) -> bool:
+    """Create ``out`` (and its parents) if it does not exist: True when this call made it. Any other problem is
+    left to :func:`prepare_out`, which names it."""
+    try:
+        Path(out).mkdir(parents=True)
+    except OSError:  # exists (a folder or a file), or cannot be made: prepare_out says which
+        return False
+    return True
+
+
 def prepare_out(out: Path) -> str | None:
     """Create ``--out`` and check that a file can be written there; the problem as one line, or None."""
     if out.exists() and not out.is_dir():
@@ -459,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli.fail(no_jobs_message(problems))
     for line in problems:
         print(line, file=sys.stderr)
-    created = not Path(args.out).exists()
+    created = make_new_folder(args.out)  # this run made it (of two runs racing, only one did)
     problem = prepare_out(args.out)  # checked before the model loads (RELIABILITY D2)
     if problem:
         return cli.fail(problem)
@@ -476,12 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.describe:
         print(estimator.describe(), flush=True)
     out = Path(args.out)
-    try:
-        with sio.folder_lock(out, "--out"):  # one predict at a time per folder: the record and the sets agree
+    with sio.folder_lock(out, "--out"):  # one predict at a time per folder: the record and the sets agree
+        try:
             return _run_batch(jobs, args, options, estimator, max_side, created)
-    finally:
-        if created and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder left
-            out.rmdir()
+        finally:  # inside the lock: a run refused by it never removes the folder of the run holding it
+            if created and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder left
+                out.rmdir()
 
 
 def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None,

@@ -44,9 +44,11 @@ def test_functions_take_values_or_members_alike_and_reject_unknown_ones():
 
 def test_refined_wrapper_refuses_none_and_unknown_modes():
     from dmenet.galetto.method import refined
+    from dmenet.methods.base import Estimator
 
-    class Base:
-        name, gives_sigma, gives_probability, model_file = "base", True, True, None
+    class Base(Estimator):
+        name, gives_sigma = "base", True
+        estimate = describe = None
 
     assert refined(Base(), "code").mode is Refine.CODE
     for bad in ("none", Refine.NONE, "gf"):

@@ -328,6 +328,86 @@ def test_the_settings_record_resumes_the_same_batch_and_refuses_another_model(mo
     assert not (legacy / "predict.json").exists()
 
 
+def test_the_record_keeps_what_decides_the_maps_however_it_was_spelled(model_path, images, tmp_path, capsys):
+    """``predict.json`` records the shared options a method reads, not those it ignores (``--flips 8`` with lbp
+    would refuse a plain rerun over byte-identical maps), and the method's own options however they were written:
+    the model named by ``--model`` or by ``model=``, options in any order."""
+    import argparse
+
+    out = tmp_path / "lbp"
+    rc, _, _ = run_main(predict.main, [*images, "--out", out, "--method", "lbp", "--flips", "8", "--raw-sigma"],
+                        capsys)
+    record = json.loads((out / "predict.json").read_text())
+    assert rc == 0 and record["method"] == "lbp" and not {"flips", "raw_sigma", "max_side"} & set(record)
+    rc, out_text, _ = run_main(predict.main, [*images, "--out", out, "--method", "lbp"], capsys)
+    assert rc == 0 and "2 done already" in out_text
+
+    out = tmp_path / "dm"
+    weights, _ = _copy_model(model_path, tmp_path / "m")
+    rc, _, _ = run_main(predict.main, [*images, "--out", out, "--model", weights, "--flips", "1"], capsys)
+    record = json.loads((out / "predict.json").read_text())
+    assert rc == 0 and record["flips"] == 1 and record["max_side"] == predict.DEFAULT_MAX_SIDE
+    rc, out_text, _ = run_main(predict.main, [*images, "--out", out, "--flips", "1", "--method",
+                                              f"dmenet:model={weights},precision=fp32"], capsys)
+    assert rc == 0 and "2 done already" in out_text, out_text  # the default precision, given: the same settings
+    assert json.loads((out / "predict.json").read_text()) == record and record["method_options"] == {
+        "precision": "fp32"}
+
+    def record_of(spec: str) -> dict:
+        method, options = registry.parse_method(spec), registry.MethodOptions(max_side=64, flips=8)
+        args = argparse.Namespace(method=method, fmt=predict.MapFormat.PNG)
+        return predict.settings_record(args, options, method.make(options))
+
+    plain = record_of("galetto")
+    assert plain == record_of("galetto:refine=none,stride=8") == record_of("galetto:stride=8,refine=none")
+    assert plain["method_options"]["stride"] == 8 and plain["max_side"] == 64 and "flips" not in plain
+    assert "batch" not in plain["method_options"] and record_of("galetto:batch=64") == plain  # speed, not maps
+    assert record_of("galetto:stride=16")["method_options"]["stride"] == 16
+    assert record_of("zhuo_sim") == record_of("zhuo_sim:max_blur=3") != record_of("zhuo_sim:max_blur=3.275")
+
+
+def test_a_foreign_or_broken_record_is_refused_with_what_to_do(images, tmp_path, capsys):
+    """Another tool's JSON under the record's name is not read as other settings; an unreadable record says how to
+    go on."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "predict.json").write_text(json.dumps({"tool": "syndof.generate", "seed": 0}))
+    rc, _, err = run_main(predict.main, [*images, "--out", out, "--method", "lbp"], capsys)
+    assert_usage_error(rc, err, "predict.json", "not a settings record of dmenet.predict", "syndof.generate")
+    (out / "predict.json").write_text("{broken")
+    rc, _, err = run_main(predict.main, [*images, "--out", out, "--method", "lbp"], capsys)
+    assert_usage_error(rc, err, "unreadable settings record", "remove it")
+    assert sorted(p.name for p in out.iterdir()) == ["predict.json"]
+
+
+def test_a_run_refused_by_the_lock_never_removes_the_folder_of_the_run_holding_it(images, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """Two runs into a new --out: the one that loses the lock leaves the folder (empty until the winner writes)."""
+    import fcntl
+    import os
+
+    out = tmp_path / "new"
+    real = predict.prepare_out
+    held = []
+
+    def rival_locks_after_prepare(folder):  # the winner takes the lock between this run's checks and its lock
+        problem = real(folder)
+        fd = os.open(folder, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.append(fd)
+        return problem
+
+    monkeypatch.setattr(predict, "prepare_out", rival_locks_after_prepare)
+    try:
+        rc, _, err = run_main(predict.main, [*images, "--out", out, "--method", "lbp"], capsys)
+        assert_usage_error(rc, err, "another process is writing into this folder now")
+        assert out.is_dir()
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert predict.make_new_folder(tmp_path / "made") and not predict.make_new_folder(tmp_path / "made")
+
+
 def test_a_model_file_no_chosen_method_reads_is_refused(images, tmp_path, capsys):
     """A classical peer loads no model: --model with it alone (even a corrupt file) would be silently unused."""
     from dmenet import evaluate

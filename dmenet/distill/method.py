@@ -25,6 +25,7 @@ DEFAULT_WORK_LONG_SIDE = 320
 class DistillEstimator(Estimator):
     gives_sigma = False
     gives_probability = True
+    shared_options = ("max_side",)  # a cap on the recipe's working size; flips other than 1 are refused
 
     def __init__(self, name: str, model, info: dict, path: Path, work_long_side: int | None):
         from dmenet.distill.model_io import ModelKind

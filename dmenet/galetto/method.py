@@ -47,6 +47,7 @@ class GalettoEstimator(Estimator):
     name = "galetto"
     gives_sigma = True
     gives_probability = True
+    shared_options = ("max_side",)
 
     def __init__(self, model, options: MethodOptions, settings: dict, transform=None, model_file: Path | None = None):
         self.model = model
@@ -54,6 +55,11 @@ class GalettoEstimator(Estimator):
         self.options = options
         self.settings = settings
         self.transform = transform if settings["blur"] is BlurSource.FITTED else None  # DetectionTransform | None
+
+    def method_settings(self) -> dict[str, object]:
+        """:data:`DEFAULTS`' keys as resolved, but ``batch`` (how many windows go through the classifier at once,
+        not what it gives)."""
+        return {k: v.value if isinstance(v, Choice) else v for k, v in self.settings.items() if k != "batch"}
 
     def raw_sigma(self, image: np.ndarray) -> np.ndarray:
         """Unrefined σ map, px, (H, W) float32 of an (H, W, 3) RGB image (float [0, 1] or uint8, ≥ 32 px a side:
@@ -143,6 +149,11 @@ class RefinedEstimator(Estimator):
         self.gives_sigma = base.gives_sigma
         self.gives_probability = base.gives_probability
         self.model_file = base.model_file
+        self.shared_options = base.shared_options
+
+    def method_settings(self) -> dict[str, object]:
+        """The wrapped method's, and ``refine``."""
+        return {**self.base.method_settings(), "refine": self.mode.value}
 
     def extra_bytes_per_pixel(self) -> int:
         """The wrapped method's (the refinement's own planes are within ``predict``'s allowance)."""

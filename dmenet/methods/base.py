@@ -11,6 +11,11 @@ from typing import Callable
 import numpy as np
 
 
+MAP_OPTIONS = ("flips", "raw_sigma", "max_side", "tile_size", "tile_overlap")
+"""The :class:`MethodOptions` fields that can change a method's maps (``model`` aside); each method names those it
+uses in :attr:`Estimator.shared_options`."""
+
+
 @dataclass(frozen=True)
 class MethodOptions:
     """Settings a user passes to any method (the shared CLI flags); a method ignores what does not apply to it and
@@ -101,12 +106,15 @@ class Estimator(abc.ABC):
         gives_sigma: ``estimate(sigma=True)`` returns σ in px.
         gives_probability: ``estimate(probability=True)`` returns a blur probability / blur map.
         model_file: the model file a learned method read (its weights; the sidecar beside it), None for the others.
+        shared_options: the fields of :data:`MAP_OPTIONS` this method reads (the others it ignores): what a settings
+            record (``predict``'s ``predict.json``) keeps.
     """
 
     name: str = ""
     gives_sigma: bool = False
     gives_probability: bool = True
     model_file: Path | None = None
+    shared_options: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
@@ -116,6 +124,12 @@ class Estimator(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """A few lines: which weights, which recipe (what happens to the image), and what runs otherwise than fitted."""
+
+    def method_settings(self) -> dict[str, object]:
+        """The method's own options as it resolved them (defaults included; JSON values): those that decide its
+        maps, so that ``galetto`` and ``galetto:stride=8`` (the default), or options in another order, compare equal
+        in a settings record. Empty for a method without options."""
+        return {}
 
     def extra_bytes_per_pixel(self) -> int:
         """Peak memory this method holds per pixel of its working image beyond ``predict``'s allowance

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings
+from dmenet.methods.base import MAP_OPTIONS, Estimate, Estimator, MethodOptions, parse_settings
 from syndof.choices import parse_choice
 from syndof.resize import long_side_scale
 from syndof import units
@@ -19,6 +19,7 @@ class DMENetEstimator(Estimator):
     name = "dmenet"
     gives_sigma = True
     gives_probability = True
+    shared_options = MAP_OPTIONS
 
     def __init__(self, predictor, options: MethodOptions):
         self.predictor = predictor
@@ -36,6 +37,10 @@ class DMENetEstimator(Estimator):
         scale = long_side_scale(np.shape(image), self.options.max_side)  # σ comes back in input px: so does its top
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
                         sigma_max=float(units.rescale_sigma(float(self.model.config.sigma_max), 1.0 / scale)))
+
+    def method_settings(self) -> dict[str, object]:
+        """``precision``, B's compute precision."""
+        return {"precision": self.predictor.precision.value}
 
     def extra_bytes_per_pixel(self) -> int:
         """A feature head's planes (:attr:`dmenet.inference.Predictor.feature_bytes_per_pixel`); 0 for the others."""

@@ -21,10 +21,12 @@ class PeerEstimator(Estimator):
     gives_sigma = False
     gives_probability = True
 
-    def __init__(self, name: str, fn: Callable[[np.ndarray], np.ndarray], text: str):
+    def __init__(self, name: str, fn: Callable[[np.ndarray], np.ndarray], text: str,
+                 shared_options: tuple[str, ...] = ()):
         self.name = name
         self._fn = fn
         self._text = text
+        self.shared_options = shared_options
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """Blur map (H, W) float32 in [0, 1] of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too),
@@ -38,7 +40,7 @@ class PeerEstimator(Estimator):
 
 def _peer(name: str, text: str, options: MethodOptions, fn: Callable[[np.ndarray], np.ndarray] | None = None
           ) -> PeerEstimator:
-    """The peer ``name`` (``fn``: its map function with the options bound; None = :data:`dmenet.peers.PEERS`' entry,
+    """The peer ``name`` (``fn``: its map function with ``max_side`` bound; None = :data:`dmenet.peers.PEERS`' entry,
     which runs at full size: ``describe`` says so when ``max_side`` is set)."""
     from dmenet.peers import PEERS
 
@@ -46,7 +48,7 @@ def _peer(name: str, text: str, options: MethodOptions, fn: Callable[[np.ndarray
         raise ValueError(f"method {name} takes no method options, got {', '.join(k for k, _ in options.extra)}")
     if fn is None and options.max_side:
         text += FULL_SIZE_NOTE
-    return PeerEstimator(name, fn or PEERS[name], text)
+    return PeerEstimator(name, fn or PEERS[name], text, ("max_side",) if fn is not None else ())
 
 
 def make_hifst(options: MethodOptions) -> PeerEstimator:
@@ -82,6 +84,9 @@ class ZhuoSimEstimator(Estimator):
         return Estimate(sigma=s if sigma else None,
                         blur_probability=(s / self.max_blur).astype(np.float32) if probability else None,
                         sigma_max=self.max_blur)
+
+    def method_settings(self) -> dict[str, object]:
+        return {"max_blur": self.max_blur}
 
     def describe(self) -> str:
         return (f"zhuo_sim: Zhuo & Sim 2011 re-blur gradient ratio + matting, σ px clipped at max_blur "
