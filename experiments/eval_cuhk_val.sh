@@ -8,23 +8,54 @@
 # Usage: experiments/eval_cuhk_val.sh OUT [FLIPS]    (FLIPS: DMENet test-time symmetries, default 1 = one pass)
 # METHODS="lbp laplacian dmenet" experiments/eval_cuhk_val.sh OUT drops the slow peers (hifst ~1-3 s, zhuo_sim
 # ~5-8 s of CPU per image). MODEL=FILE scores that DMENet model file instead of the shipped checkpoint.
+# Bad arguments: exit 2 and one line, before any work. Ctrl-C (or SIGTERM): the runs are stopped (each removes its
+# unfinished report), exit 130 (143).
 set -euo pipefail
-OUT=${1:?usage: experiments/eval_cuhk_val.sh OUT [FLIPS]}
-FLIPS=${2:-1}
+refuse() { echo "eval_cuhk_val.sh: $1" >&2; exit 2; }
+USAGE="usage: experiments/eval_cuhk_val.sh OUT [FLIPS]"
+[[ $# == 1 || $# == 2 ]] || refuse "$USAGE"
+OUT=$1 FLIPS=${2:-1}
+[[ $OUT != -* ]] || refuse "$USAGE (OUT: a new folder, got $OUT)"
+[[ $FLIPS =~ ^[1248]$ ]] || refuse "FLIPS must be 1, 2, 4 or 8, got $FLIPS"
+[[ ! -e $OUT ]] || refuse "$OUT exists: give a new folder (nothing is overwritten)"
+[[ -z ${MODEL:-} || -f $MODEL ]] || refuse "MODEL=$MODEL: not found"
 PY=${PYTHON:-python}
 export OMP_NUM_THREADS=1
 read -r -a METHODS <<< "${METHODS:-lbp laplacian dmenet hifst zhuo_sim}"
+"$PY" - "${METHODS[@]}" <<'CHECK' || exit 2
+import sys
+from dmenet.methods.registry import parse_method
+try:
+    [parse_method(m) for m in sys.argv[1:]] or parse_method("")
+except ValueError as exc:
+    sys.exit(f"eval_cuhk_val.sh: METHODS: {exc}")
+CHECK
 SET=(--benchmark cuhk_train --data ../shared/data/cuhk --allow-missing-images --split experiments/cuhk_split.json
      --subset val --threads 1 --wandb disabled)
 COMMON=("${SET[@]}" --method "${METHODS[@]}" --flips "$FLIPS" ${MODEL:+--model "$MODEL"})
 PUBLISHED=("${SET[@]}" --predictions ../shared/data/cuhk/hifst_maps --pattern '{stem}_HiFSTBlurMap.png' --invert)
-nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --input-size 320 --resolution 320 --out "$OUT/ddffnet320" &
-A=$!
-nice -n 5 "$PY" -m dmenet.evaluate "${COMMON[@]}" --resolution native --out "$OUT/native" &
-B=$!
-rc=0
-wait "$A" || rc=$?   # a bare `wait` would return 0 whatever the two runs did
-wait "$B" || rc=$?
-[[ $rc == 0 ]] || { echo "eval_cuhk_val.sh: a protocol run failed (exit $rc)" >&2; exit 1; }
-nice -n 5 "$PY" -m dmenet.evaluate "${PUBLISHED[@]}" --resolution 320 --out "$OUT/hifst_published_320"
-nice -n 5 "$PY" -m dmenet.evaluate "${PUBLISHED[@]}" --resolution native --out "$OUT/hifst_published_native"
+PIDS=()
+stop() {  # background runs ignore the terminal's SIGINT in a script: stop them here
+  trap - INT TERM
+  kill -TERM "${PIDS[@]}" 2>/dev/null || true
+  wait || true
+  rmdir "$OUT" 2>/dev/null || true  # nothing finished: no empty folder left
+  echo "eval_cuhk_val.sh: interrupted (protocols that finished, if any, are in $OUT)" >&2
+  exit "$1"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
+run() { nice -n 5 "$PY" -m dmenet.evaluate "$@" & PIDS+=($!); }
+finish() {  # a bare `wait` would return 0 whatever the runs did
+  local rc=0 pid
+  for pid in "${PIDS[@]}"; do wait "$pid" || rc=$?; done
+  PIDS=()
+  [[ $rc == 0 ]] || { echo "eval_cuhk_val.sh: a protocol run failed (exit $rc)" >&2; exit 1; }
+}
+run "${COMMON[@]}" --input-size 320 --resolution 320 --out "$OUT/ddffnet320"
+run "${COMMON[@]}" --resolution native --out "$OUT/native"
+finish
+run "${PUBLISHED[@]}" --resolution 320 --out "$OUT/hifst_published_320"
+finish
+run "${PUBLISHED[@]}" --resolution native --out "$OUT/hifst_published_native"
+finish

@@ -425,3 +425,37 @@ def test_onepass_figures_refuses_bad_arguments_before_any_work(tmp_path):
         run = subprocess.run(["bash", script, *args], capture_output=True, text=True, cwd=REPO)
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "taken"]
+
+
+def test_eval_cuhk_val_refuses_bad_arguments_and_stops_its_runs_on_ctrl_c(tmp_path, shared):
+    """experiments/eval_cuhk_val.sh: bad arguments are one line and exit 2 before any work; Ctrl-C stops the two
+    protocol runs it started in the background (a script's background jobs ignore the terminal's SIGINT: they went
+    on for minutes and wrote their reports) and exits 130, leaving no unfinished report."""
+    import os
+    import signal
+    import time
+
+    shared("data", "cuhk")
+    script = str(REPO / "experiments" / "eval_cuhk_val.sh")
+    env = {**os.environ, "PYTHON": sys.executable}
+    out, taken = tmp_path / "out", tmp_path / "taken"
+    taken.mkdir()
+    for args, extra, words in (([], {}, "usage"), (["--help"], {}, "usage"), ([out, "3"], {}, "FLIPS must be"),
+                               ([out], {"METHODS": "lbp bogus"}, "unknown method 'bogus'"),
+                               ([out], {"MODEL": str(tmp_path / "nope")}, "nope: not found"),
+                               ([taken], {}, "exists")):
+        run = subprocess.run(["bash", script, *map(str, args)], capture_output=True, text=True, cwd=REPO,
+                             env={**env, **extra})
+        assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
+    assert not out.exists()
+    proc = subprocess.Popen(["bash", script, str(out)], cwd=REPO, env={**env, "METHODS": "lbp"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not out.exists() and time.time() < deadline:  # the runs have started staging their reports
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
+    assert not left, left  # no evaluate run goes on writing
+    assert not out.exists() or not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no staged report
