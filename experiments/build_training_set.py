@@ -245,13 +245,8 @@ def write_labelled_with_negatives(data: Path, labelled: Path, sharp_list: Path, 
         the record for ``splits.json``.
     """
     from dmenet.data.labelled import header_size
-    from dmenet.distill.split import read_split
 
-    stems = read_split(sharp_list)
-    photos = sio.index_by_stem(data / "photos" / "bsds500" / "train")
-    missing = [s for s in stems if s not in photos]
-    if missing:
-        raise sio.InputError(sharp_list, f"{len(missing)} listed photo(s) are not in bsds500/train, e.g. {missing[0]}")
+    stems, photos = sharp_negatives(data, sharp_list)
     pairs = {"image": sio.list_images(labelled / "image"), "gt": sio.list_images(labelled / "gt")}
     wanted = {"image": {p.name for p in pairs["image"]} | {f"{SHARP_PREFIX}{photos[s].name}" for s in stems},
               "gt": {p.name for p in pairs["gt"]} | {f"{SHARP_PREFIX}{s}.png" for s in stems}}
@@ -308,15 +303,39 @@ INPUT_FOLDERS = ("photos/bsds500/train", "photos/bsds500/val", "photos/bsds500/t
 """Folders of ``shared/data`` the build reads (checked before anything is written)."""
 
 
-def inputs_problem(data: Path, out: Path, screen_only: bool) -> str | None:
-    """One line when a folder the build reads is missing (only BSDS500 for ``--screen-only``) or ``--out`` lies in
-    ``shared/data``; else None. Checked before anything is written: the BSDS screen alone takes many minutes."""
+def sharp_negatives(data: Path, sharp_list: Path) -> tuple[list[str], dict[str, Path]]:
+    """(stems listed in ``sharp_list``, BSDS500 train photos by stem).
+
+    Raises:
+        InputError: ``sharp_list`` unreadable, or naming a photo that is not in ``bsds500/train``."""
+    from dmenet.distill.split import read_split
+
+    try:
+        stems = read_split(sharp_list)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise sio.InputError(sharp_list, f"cannot read the list ({exc.__class__.__name__})") from None
+    photos = sio.index_by_stem(data / "photos" / "bsds500" / "train")
+    missing = [s for s in stems if s not in photos]
+    if missing:
+        raise sio.InputError(sharp_list, f"{len(missing)} listed photo(s) are not in bsds500/train, e.g. {missing[0]}")
+    return stems, photos
+
+
+def inputs_problem(data: Path, out: Path, screen_only: bool, sharp_list: Path | None = None) -> str | None:
+    """One line when a folder the build reads is missing (only BSDS500 for ``--screen-only``), ``--out`` lies in
+    ``shared/data`` or ``sharp_list`` is not a list of BSDS500 train photos; else None. Checked before anything is
+    written: the BSDS screen alone takes many minutes."""
     needed = INPUT_FOLDERS[:3] if screen_only else INPUT_FOLDERS
     missing = [f for f in needed if not (data / f).is_dir()]
     if missing:
         return f"--shared: {data / missing[0]} is not a folder ({len(missing)} of the build's inputs missing)"
     if data.resolve() == out.resolve() or data.resolve() in out.resolve().parents:
         return f"--out {out}: lies inside the shared data {data}; the build writes a folder of its own"
+    if sharp_list is not None and not screen_only:
+        try:
+            sharp_negatives(data, sharp_list)
+        except sio.InputError as exc:
+            return f"--sharp-list {exc}"
     return None
 
 
@@ -457,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screen-only", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    problem = inputs_problem(args.shared / "data", args.out, args.screen_only)
+    problem = inputs_problem(args.shared / "data", args.out, args.screen_only, args.sharp_list)
     if problem:
         return cli.fail(problem)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -212,4 +212,13 @@ def test_missing_inputs_stop_the_build_before_anything_is_written(tmp_path, caps
     with pytest.raises(SystemExit) as exit_:
         mod.main(["--shared", str(tmp_path / "shared"), "--out", str(out), "--blur-threshold", "nan"])
     assert exit_.value.code == 2 and "--blur-threshold" in capsys.readouterr().err
+    for folder in mod.INPUT_FOLDERS:  # every input folder there: the sharp list is checked before any link
+        (data / folder).mkdir(parents=True, exist_ok=True)
+    (data / "photos" / "bsds500" / "train" / "1.jpg").write_bytes(b"")
+    listed = tmp_path / "sharp.txt"
+    for sharp_list, words in ((tmp_path / "nope.txt", "nope.txt: cannot read"), (listed, "2 listed photo(s)")):
+        listed.write_text("1\n2\n3\n")
+        assert mod.main(["--shared", str(tmp_path / "shared"), "--out", str(out), "--sharp-list", str(sharp_list)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: --sharp-list") and words in err[0], err
     assert not out.exists() and not (data / "x").exists()
