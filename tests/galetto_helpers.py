@@ -1,8 +1,10 @@
-"""Tiny inputs the Galetto & Deng tool tests share: SYNDOF-like validation renders, a random classifier file and a
-BSDS500-like photo folder with its patch-builder call."""
+"""Tiny inputs the Galetto & Deng tool tests share: SYNDOF-like validation renders (also named ``<index>_<id>`` with
+their source photos and meta files), a random classifier file and a BSDS500-like photo folder with its patch-builder
+call."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,23 @@ def write_val_renders(root: Path) -> Path:
     for i in range(2):
         sio.write_image(root / "image" / f"r{i}.png", rng.random((48, 64, 3)))
         sio.write_sigma_map(root / "blur_map" / f"r{i}.png", np.full((48, 64), 2.0 * i, np.float32))
+    return root
+
+
+def write_source_renders(root: Path, photos: Path, count: int = 2, size: tuple[int, int] = (48, 64)) -> Path:
+    """``count`` SYNDOF-like renders ``00000<i>_src<i>`` under ``root`` (image/, blur_map/ with σ 0 px on the left
+    half and 3 px on the right, meta/ naming the source) and their sharp sources ``photos/src<i>.png`` (random
+    texture; the render is the source, blurred only in name: enough for the checks to run)."""
+    rng = np.random.default_rng(4)
+    h, w = size
+    sigma = np.where(np.arange(w) < w // 2, 0.0, 3.0)[None].repeat(h, 0).astype(np.float32)
+    for i in range(count):
+        stem, source = f"00000{i}_src{i}", rng.random((h, w, 3))
+        sio.write_image(root / "image" / f"{stem}.png", source)
+        sio.write_sigma_map(root / "blur_map" / f"{stem}.png", sigma)
+        (root / "meta").mkdir(parents=True, exist_ok=True)
+        (root / "meta" / f"{stem}.json").write_text(json.dumps({"source_name": f"src{i}"}))
+        sio.write_image(photos / f"src{i}.png", source)
     return root
 
 

@@ -1,20 +1,25 @@
 """Review fixes of the Galetto & Deng tools: galetto.compare writes a new --out all or nothing and never replaces an
 earlier run, passes model files the way every dmenet tool does (``--model`` for every learned method,
-``NAME:model=PATH`` for one); galetto.select keys its candidates by enum members and still writes the same
-selection.json; the galetto method's σ top follows the units resize rule."""
+``NAME:model=PATH`` for one), checks every input before scoring (one line naming the file or option), refuses σ checks
+no chosen method can score and notes the σ-less methods it leaves out, and prints the apps table; galetto.select keys
+its candidates by enum members and still writes the same selection.json; the galetto method's σ top follows the units
+resize rule."""
 
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dmenet.galetto import compare, select
 from dmenet.galetto.blurmap import Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods import MethodOptions, parse_method
-from galetto_helpers import one_error_line, snapshot, write_tiny_classifier, write_val_renders
+from galetto_helpers import (one_error_line, snapshot, write_source_renders, write_tiny_classifier,
+                             write_val_renders)
 
 
 @pytest.fixture()
@@ -48,11 +53,152 @@ def test_compare_never_replaces_an_earlier_run(val_folder, model_file, tmp_path,
 
 def test_compare_writes_nothing_when_a_later_check_fails(val_folder, model_file, tmp_path, capsys):
     out = tmp_path / "cmp"
-    # --synthetic is scored first, then --rtf fails on a folder that is not there: no half-written --out
-    assert run_compare(model_file, out, "--synthetic", str(val_folder), "--rtf", str(tmp_path / "no_rtf")) == 2
-    assert "synthetic" in capsys.readouterr().out
+    # --synthetic is scored first, then --cuhk fails on an image that is there but cannot be read: no half-written
+    # --out (a missing folder is refused before any scoring: test_compare_checks_every_input_before_scoring)
+    cuhk = tmp_path / "cuhk"
+    (cuhk / "image").mkdir(parents=True)
+    (cuhk / "image" / "a.png").write_bytes(b"not an image")
+    (cuhk / "gt").mkdir()
+    (cuhk / "gt" / "a.png").write_bytes(b"not an image")
+    assert run_compare(model_file, out, "--synthetic", str(val_folder), "--cuhk", str(cuhk)) == 2
+    captured = capsys.readouterr()
+    assert "synthetic" in captured.out and "a.png" in captured.err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".part-" in p.name]
+
+
+def test_compare_sigma_checks_need_a_method_with_sigma(val_folder, model_file, tmp_path, capsys):
+    """A σ check with only σ-less methods is refused before any scoring; beside a method with σ, a σ-less method is
+    left out of the σ tables with a note (it used to be an IndexError, or an empty table with no word)."""
+    stack = tmp_path / "stack"
+    for i, src in enumerate(sorted((val_folder / "image").iterdir())):
+        stack.mkdir(exist_ok=True)
+        (stack / f"f{i}.png").write_bytes(src.read_bytes())
+    for extra in (["--synthetic", str(val_folder), "--limit", "1"], ["--fusion-real", str(stack)]):
+        assert compare.main(["--method", "lbp", "--out", str(tmp_path / "a"), *extra]) == 2
+        line = one_error_line(capsys)
+        assert extra[0] in line and "lbp" in line and "σ" in line
+        assert not (tmp_path / "a").exists()
+    out = tmp_path / "b"
+    assert compare.main(["--method", f"galetto:model={model_file},stride=32", "lbp", "--threads", "1",
+                         "--synthetic", str(val_folder), "--out", str(out)]) == 0
+    assert "not scored (no σ map in px): lbp" in capsys.readouterr().out
+    summary = (out / "summary.md").read_text()
+    assert "## synthetic" in summary and "not scored (no σ map in px): lbp" in summary
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["no_sigma"] == ["lbp"] and list(metrics["synthetic"]) == [f"galetto:model={model_file},stride=32"]
+
+
+def test_compare_names_a_render_without_its_sigma_map(val_folder, model_file, tmp_path, capsys):
+    (val_folder / "blur_map" / "r1.png").unlink()
+    assert run_compare(model_file, tmp_path / "a", "--synthetic", str(val_folder)) == 2
+    line = one_error_line(capsys)
+    assert str(val_folder / "image" / "r1.png") in line and "σ map" in line
+    assert not (tmp_path / "a").exists()
+    # only the renders to score need one: the first (r0) has its map
+    assert run_compare(model_file, tmp_path / "b", "--synthetic", str(val_folder), "--limit", "1") == 0
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["synthetic"]
+
+
+def _patch_sets(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Bad patch test sets: name → (file, what the error must say)."""
+    folder.mkdir()
+    good = folder / "test.npz"
+    np.savez(good, patches=np.zeros((4, 32, 32), np.uint8), label=np.arange(4))
+    cases = {"truncated": (folder / "truncated.npz", "truncated"), "train": (folder / "train.npz", "train/val"),
+             "text": (folder / "text.npz", "not a .npz"), "no_label": (folder / "nolabel.npz", "label"),
+             "npy": (folder / "single.npy", ".npy"), "missing": (folder / "missing.npz", "cannot read")}
+    cases["truncated"][0].write_bytes(good.read_bytes()[:-40])
+    np.savez(cases["train"][0], patches=np.zeros((4, 20, 32, 32), np.uint8))
+    cases["text"][0].write_text("not a patch set")
+    np.savez(cases["no_label"][0], patches=np.zeros((4, 32, 32), np.uint8))
+    np.save(cases["npy"][0], np.zeros((4, 32, 32), np.uint8))
+    return cases
+
+
+def test_compare_names_a_bad_patch_set(model_file, tmp_path, capsys):
+    for name, (path, says) in _patch_sets(tmp_path / "sets").items():
+        out = tmp_path / f"out_{name}"
+        assert run_compare(model_file, out, "--patches", str(path)) == 2, name
+        line = one_error_line(capsys)
+        assert line.startswith(f"error: {path}: ") and says in line, (name, line)
+        assert not out.exists()
+    with pytest.raises(zipfile.BadZipFile):  # what compare used to let through as a traceback
+        np.load(tmp_path / "sets" / "truncated.npz")
+
+
+def test_compare_patches_need_a_galetto_method(model_file, tmp_path, capsys):
+    np.savez(tmp_path / "test.npz", patches=np.zeros((4, 32, 32), np.uint8), label=np.arange(4))
+    assert compare.main(["--method", "lbp", "--patches", str(tmp_path / "test.npz"), "--out",
+                         str(tmp_path / "a")]) == 2
+    line = one_error_line(capsys)
+    assert "--patches" in line and "galetto" in line
+    assert not (tmp_path / "a").exists()
+    assert run_compare(model_file, tmp_path / "b", "--patches", str(tmp_path / "test.npz")) == 0
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["classifier"]["n"] == 4
+
+
+def test_compare_checks_every_input_before_scoring(val_folder, model_file, tmp_path, capsys):
+    """A bad later input is named before the synthetic scoring runs (nothing printed on stdout)."""
+    photos = tmp_path / "photos"
+    renders = write_source_renders(tmp_path / "renders", photos)
+    cases = [(["--synthetic", str(renders), "--apps", str(tmp_path / "no_photos")], f"--apps {tmp_path / 'no_photos'}"),
+             (["--synthetic", str(val_folder), "--apps", str(photos)], "r0.png"),  # r0: not <index>_<id>
+             (["--synthetic", str(renders), "--fusion-real", str(tmp_path / "nonexist")], "no such folder"),
+             (["--synthetic", str(renders), "--fusion-real", str(photos / "x*.png")], "no image matches"),
+             (["--synthetic", str(renders), "--rtf", str(tmp_path / "no_rtf")], "not a folder")]
+    for extra, says in cases:
+        assert run_compare(model_file, tmp_path / "out", *extra) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.splitlines()) == 1, captured
+        assert captured.err.startswith("error: ") and says in captured.err, (says, captured.err)
+        assert not (tmp_path / "out").exists()
+
+
+def test_compare_apps_table_printed_and_in_the_summary(model_file, tmp_path, capsys):
+    """--apps on renders with .png sources: a table of each method's means (and the σ_GT oracle) is printed and in
+    summary.md (it was only in metrics.json, and printed as an empty dict)."""
+    from dmenet.galetto.check_apps import APPS_COLUMNS, ORACLE
+
+    photos = tmp_path / "photos"
+    renders = write_source_renders(tmp_path / "renders", photos)
+    out = tmp_path / "cmp"
+    assert run_compare(model_file, out, "--synthetic", str(renders), "--apps", str(photos)) == 0
+    printed = capsys.readouterr().out
+    summary = (out / "summary.md").read_text()
+    label = f"galetto:model={model_file},stride=32"
+    metrics = json.loads((out / "metrics.json").read_text())["apps"]
+    assert sorted(metrics[label]) == ["000000_src0", "000001_src1"]
+    for text in (printed, summary):
+        assert "## apps" in text
+        table = text.split("## apps", 1)[1]
+        rows = [ln for ln in table.splitlines() if ln.startswith(f"| {label} |") or ln.startswith(f"| {ORACLE} |")]
+        assert len(rows) == 2
+        cells = rows[0].strip("|").split("|")
+        assert len(cells) == 2 + len(APPS_COLUMNS) and cells[1].strip() == "2"
+        psnr = np.mean([metrics[label][s]["fusion"]["psnr_fused"] for s in metrics[label]])
+        assert f"{psnr:.4f}" in rows[0]
+
+
+def test_apps_table_means_over_renders():
+    from dmenet.galetto.check_apps import APPS_COLUMNS, ORACLE, apps_table
+
+    def render(value, gt):
+        enh = {k: value for k in ("clipped_sharp_adaptive", "clipped_sharp_global", "change_blurred_adaptive",
+                                  "change_blurred_global", "lapvar_gain_mid")}
+        mag = {"sdof": {"background_rise_px": value, "in_focus_move_px": None}, "scale": {"slope": value}}
+        return {"enhancement": enh, "enhancement_gt_sigma": {k: gt for k in enh}, "magnification": mag,
+                "magnification_gt_sigma": {"sdof": {"background_rise_px": gt, "in_focus_move_px": gt},
+                                           "scale": {"slope": gt}},
+                "fusion": {"psnr_fused": value, "psnr_best_source": 10.0, "psnr_oracle_fusion": gt}}
+
+    rows = apps_table({"m": {"a": render(1.0, 5.0), "b": render(3.0, 7.0)}})
+    assert [r["method"] for r in rows] == ["m", ORACLE] and all(r["renders"] == 2 for r in rows)
+    assert list(rows[0])[2:] == list(APPS_COLUMNS)
+    assert rows[0]["psnr_fused"] == rows[0]["scale_slope"] == 2.0 and rows[0]["sdof_in_focus_move_px"] is None
+    assert rows[1]["psnr_fused"] == rows[1]["scale_slope"] == rows[1]["sdof_in_focus_move_px"] == 6.0
+    assert rows[1]["psnr_best_source"] == 10.0
+    assert apps_table({}) == []
 
 
 def test_compare_model_file_per_method(model_file, tmp_path, capsys):

@@ -14,7 +14,8 @@ import pytest
 
 from dmenet.galetto import build_patches, select
 from dmenet.galetto.train import main as train_main
-from galetto_helpers import build, one_error_line, snapshot, write_bsds_like, write_tiny_classifier, write_val_renders
+from galetto_helpers import (build, one_error_line, snapshot, write_bsds_like, write_source_renders,
+                             write_tiny_classifier, write_val_renders)
 
 TINY_TRAIN = ["--config", "experiments/galetto_tiny.yaml", "--threads", "1", "--set", "model.blocks=2",
               "model.head_channels=16"]
@@ -104,6 +105,68 @@ def test_build_patches_syndof_test_is_not_replaced(tmp_path, capsys):
     assert build_patches.main(["--syndof", str(tmp_path / "r"), "--sources", str(tmp_path), "--out", str(out)]) == 2
     assert "syndof_test.npz" in one_error_line(capsys)
     assert (out / "syndof_test.npz").read_bytes() == b"earlier"
+
+
+def syndof_build(renders: Path, sources: Path, out: Path, *extra: str) -> int:
+    return build_patches.main(["--syndof", str(renders), "--sources", str(sources), "--out", str(out), *extra])
+
+
+def test_build_patches_syndof_skips_bad_renders_and_records_them(tmp_path, capsys):
+    """A corrupt render and one whose source photo has another size are skipped (one line each) and listed in
+    syndof_test.json; the set is the good render's, as photo mode does (it used to refuse the whole set)."""
+    from syndof import io as sio
+
+    photos = tmp_path / "photos"
+    renders = write_source_renders(tmp_path / "renders", photos, count=3, size=(64, 64))
+    corrupt = renders / "image" / "000001_src1.png"
+    corrupt.write_bytes(b"")
+    sio.write_image(photos / "src2.png", np.random.default_rng(0).random((48, 64, 3)))
+    out = tmp_path / "set"
+    assert syndof_build(renders, photos, out) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error" not in err
+    odd = renders / "image" / "000002_src2.png"
+    assert [ln.split(":")[0] for ln in err.splitlines()] == [f"skipped {corrupt}", f"skipped {odd}"]
+    record = json.loads((out / "syndof_test.json").read_text())
+    assert sorted(record["skipped"]) == [str(corrupt), str(odd)] and "differ in size" in record["skipped"][str(odd)]
+    assert record["with_windows"] == ["000000_src0"] and record["max_range"] == 0.5
+    assert set(np.load(out / "syndof_test.npz")["stem"].tolist()) == {"000000_src0"}
+    assert sorted(p.name for p in out.iterdir()) == ["syndof_test.json", "syndof_test.npz"]
+    before = snapshot(out)
+    assert syndof_build(renders, photos, out) == 2  # never replaced
+    assert "syndof_test.npz" in one_error_line(capsys) and snapshot(out) == before
+    # --limit is honoured: the first render only, nothing skipped
+    assert syndof_build(renders, photos, tmp_path / "one", "--limit", "1") == 0
+    assert json.loads((tmp_path / "one" / "syndof_test.json").read_text())["skipped"] == {}
+
+
+@pytest.mark.parametrize("option, value", [("--photos", "bsds"), ("--test-count", "40"), ("--val-fraction", "0.5"),
+                                           ("--seed", "0"), ("--blur", "context")])
+def test_build_patches_syndof_refuses_photo_options(tmp_path, capsys, option, value):
+    photos = tmp_path / "photos"
+    renders = write_source_renders(tmp_path / "renders", photos, count=1, size=(64, 64))
+    assert syndof_build(renders, photos, tmp_path / "set", option, value) == 2
+    line = one_error_line(capsys)
+    assert option in line and "--syndof" in line
+    assert not (tmp_path / "set").exists()
+
+
+def test_build_patches_refuses_syndof_options_without_it(photos, tmp_path, capsys):
+    for extra in (["--sources", str(tmp_path)], ["--max-range", "1"]):
+        assert build(photos, tmp_path / "set", *extra) == 2
+        assert extra[0] in one_error_line(capsys)
+        assert not (tmp_path / "set").exists()
+
+
+def test_build_patches_syndof_checks_out_before_any_render(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    renders = write_source_renders(tmp_path / "renders", photos, count=2, size=(64, 64))
+    (renders / "image" / "000001_src1.png").write_bytes(b"")  # would be skipped, were any render read
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "set"
+    assert syndof_build(renders, photos, out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out}: ") and len(err.splitlines()) == 1, err
 
 
 # -------------------------------------------------------------------------------------------------------- train

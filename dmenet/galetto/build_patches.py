@@ -9,26 +9,35 @@
   (layered, occlusion-filled: not a uniform blur) whose ground-truth σ is nearly constant (max − min ≤
   ``--max-range`` px) and whose window in the sharp source photo passes the same sharpness test. Label =
   round(mean σ). It measures the shift from the uniform-blur patches the classifier trains on to real renders.
+  ``--limit N`` takes the first N renders (sorted); the photo-only options (``--photos``, ``--test-count``,
+  ``--val-fraction``, ``--seed``, ``--blur``) are refused with it, as ``--sources`` and ``--max-range`` are without it.
 
 A photo that cannot give a patch (unreadable, empty, truncated, not an image, or smaller than one 32×32 window)
 is skipped with one line ``skipped PATH: reason`` on stderr before the split is drawn, so the split and the set are
 those of the usable photos (listed with their reasons under ``skipped`` in ``split.json``); with no usable photo
-left in train/val or test the command refuses (exit 2, nothing written).
+left in train/val or test the command refuses (exit 2, nothing written). ``--syndof`` does the same with its renders:
+one whose render, σ map or source photo cannot be read, or whose three differ in size, is skipped with one line and
+listed under ``skipped`` in ``syndof_test.json``; a render without its σ map, meta file or source photo (a wrong
+folder, not a damaged file) is refused before any image is read, as is an ``--out`` that cannot be written.
 
 Outputs (under ``--out``): ``split.json``, ``train.npz`` and ``val.npz`` (patches (N, 20, 32, 32) uint8, stem, y,
 x), ``test.npz`` (patches (M, 32, 32) uint8, label (M,) int64, stem, y, x); ``syndof_test.npz`` has the test layout
-plus ``sigma`` (M,) float32, the window's mean ground-truth σ in px.
+plus ``sigma`` (M,) float32, the window's mean ground-truth σ in px, and ``syndof_test.json`` beside it its settings,
+the renders that gave windows and the skipped ones (written together with it, as one set).
 
 A set is written once and whole: ``--out`` must be missing or an empty folder (an earlier set is never replaced),
 the four files are built in a hidden sibling folder renamed to ``--out`` at the end, and that folder is removed on
 any failure, Ctrl-C or SIGTERM, so ``--out`` holds a whole set or nothing. Options are checked before any patch is
 made: ``--val-fraction`` must give train and val at least one photo each (0 < round(fraction × photos) < photos),
 ``--test-count`` must be a multiple of 20 (the balanced test sample holds test_count / 20 patches per class).
-``--syndof`` may write into an existing folder (beside a patch set) but never replaces a ``syndof_test.npz``.
+``--syndof`` may write into an existing folder (beside a patch set) but never replaces a ``syndof_test.npz`` or
+``syndof_test.json``.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 from pathlib import Path
 
@@ -40,7 +49,7 @@ from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions,
 from syndof import cli
 from syndof.choices import choices
 from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
-                       read_sigma_map, staged_folder, write_json_atomic)
+                       read_sigma_map, staged_folder, write_json_atomic, write_set_atomic)
 
 
 def split_stems(stems: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -138,36 +147,127 @@ def render_windows(render: np.ndarray, source: np.ndarray, sigma: np.ndarray, st
             "label": np.clip(np.round(mean), 0, NUM_CLASSES - 1).astype(np.int64), "sigma": mean, "y": ys, "x": xs}
 
 
-def syndof_test(renders: Path, sources: Path, stride: int, phi: float, smooth_sigma: float,
-                max_range: float) -> dict[str, np.ndarray]:
-    """:func:`render_windows` of every render of a SYNDOF folder (``image/``, ``blur_map/``, ``meta/``), its source
-    found as ``sources/<meta source_name>.*``; arrays concatenated with a ``stem`` column (the render's stem).
+def syndof_inputs(renders: Path, sources: Path, limit: int | None = None) -> list[tuple[str, Path, Path, Path]]:
+    """``(stem, render, σ map, source photo)`` of the first ``limit`` renders (all: None; sorted by stem) of a SYNDOF
+    folder (``image/``, ``blur_map/``, ``meta/``), the source found as ``sources/<meta source_name>.*``. Reads the meta
+    files, no image.
 
     Raises:
-        InputError: a render without its σ map, meta or source photo (named), or no render at all.
+        InputError: a missing folder, no render, or naming the first render without its σ map or meta file, or the
+            meta file whose source photo is not in ``sources``.
     """
     images, maps = index_by_stem(renders / "image"), index_by_stem(renders / "blur_map")
     photos = index_by_stem(sources)
     if not images:
         raise InputError(renders / "image", "no renders")
-    parts = []
-    for stem, path in sorted(images.items()):
+    rows = []
+    for stem, path in sorted(images.items())[:limit]:
         meta_path = renders / "meta" / f"{stem}.json"
         if stem not in maps or not meta_path.is_file():
             raise InputError(path, "render without its blur_map/ σ map or meta/ file")
         name = str(read_json_object(meta_path).get("source_name", ""))
-        if name not in photos:
+        if name.lower() not in photos:  # index_by_stem keys are lower-case
             raise InputError(meta_path, f"source photo {name!r} not found in {sources}")
-        try:
-            arrays = render_windows(read_image(path), read_image(photos[name]), read_sigma_map(maps[stem]),
-                                    stride, phi, smooth_sigma, max_range)
-        except InputError:
-            raise  # already names its file (the render, its σ map or its source photo)
-        except ValueError as exc:  # render_windows: sizes that differ
-            raise InputError(path, str(exc)) from exc
+        rows.append((stem, path, maps[stem], photos[name.lower()]))
+    return rows
+
+
+def windows_or_reason(render: Path, sigma_map: Path, source: Path, stride: int, phi: float, smooth_sigma: float,
+                      max_range: float) -> dict[str, np.ndarray] | str:
+    """:func:`render_windows` of one render read from its files, or why it cannot give any (one line: an unreadable
+    file, named, or sizes that differ)."""
+    try:
+        return render_windows(read_image(render), read_image(source), read_sigma_map(sigma_map), stride, phi,
+                              smooth_sigma, max_range)
+    except InputError as exc:  # names its file: the render, its σ map or its source photo
+        return exc.problem if exc.path == str(render) else str(exc)
+    except OSError as exc:  # e.g. no permission to read it
+        return cli.error_line(exc)
+    except ValueError as exc:  # render_windows: sizes that differ
+        return str(exc)
+
+
+def syndof_test(renders: Path, sources: Path, stride: int, phi: float, smooth_sigma: float, max_range: float,
+                limit: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """:func:`render_windows` of the renders of :func:`syndof_inputs`: arrays concatenated with a ``stem`` column (the
+    render's stem), and ``{render path: reason}`` of the renders skipped (one line ``skipped PATH: reason`` each on
+    stderr, as photo mode does: an unreadable render, σ map or source photo, or sizes that differ).
+
+    Raises:
+        InputError: as :func:`syndof_inputs`, or when every render was skipped (the first one named).
+    """
+    parts, skipped = [], {}
+    for stem, path, sigma_map, source in syndof_inputs(renders, sources, limit):
+        arrays = windows_or_reason(path, sigma_map, source, stride, phi, smooth_sigma, max_range)
+        if isinstance(arrays, str):
+            skipped[str(path)] = arrays
+            print(f"skipped {path}: {arrays}", file=sys.stderr, flush=True)
+            continue
         arrays["stem"] = np.array([stem] * len(arrays["y"]))
         parts.append(arrays)
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if not parts:
+        first, reason = next(iter(skipped.items()))
+        raise InputError(renders, f"no usable render ({len(skipped)} skipped, the first {first}: {reason}; nothing "
+                         "was written)")
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, skipped
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` as the bytes of an uncompressed ``.npz`` (:func:`numpy.savez`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+PHOTO_DEFAULTS = {"blur": PatchBlur.CONTEXT.value, "val_fraction": 0.15, "test_count": 20000, "seed": 0}
+"""Photo-mode options and their defaults (None on the command line = not given: refused with ``--syndof``)."""
+SYNDOF_DEFAULTS = {"max_range": 0.5}
+"""``--syndof`` options with defaults (refused without it, as is ``--sources``)."""
+
+
+def mode_problem(args) -> str | None:
+    """One line naming an option the chosen mode (``--syndof`` or photos) would ignore, else None."""
+    if args.syndof is not None:
+        given = [f"--{k.replace('_', '-')}" for k in ("photos", *PHOTO_DEFAULTS) if getattr(args, k) is not None]
+        if given:
+            return (f"{', '.join(given)}: not used with --syndof (it builds syndof_test.npz from the renders; "
+                    "--limit takes the first N renders)")
+        return None if args.sources is not None else "--syndof needs --sources (the renders' sharp source photos)"
+    given = [f"--{k.replace('_', '-')}" for k in ("sources", *SYNDOF_DEFAULTS) if getattr(args, k) is not None]
+    if given:
+        return f"{', '.join(given)}: only used with --syndof RENDERS"
+    return None if args.photos is not None else "give --photos (BSDS500 folder) or --syndof RENDERS --sources PHOTOS"
+
+
+def build_syndof(args) -> int:
+    """The ``--syndof`` mode of :func:`main`: ``syndof_test.npz`` + ``syndof_test.json`` in ``--out``, as one set."""
+    out = Path(args.out)
+    targets = [out / "syndof_test.npz", out / "syndof_test.json"]
+    existing = [t.name for t in targets if t.exists() or t.is_symlink()]
+    if existing:
+        return cli.fail(f"--out {out}: exists; {' and '.join(existing)} already there (choose another --out, or "
+                        "delete it knowingly to rebuild; nothing was changed)")
+    problem = cli.folder_to_write_problem(out, f"--out {out}")
+    if problem:  # before any render is read
+        return cli.fail(problem)
+    max_range = SYNDOF_DEFAULTS["max_range"] if args.max_range is None else args.max_range
+    arrays, skipped = syndof_test(args.syndof, args.sources, args.stride, args.phi, args.smooth_sigma, max_range,
+                                  args.limit)
+    if len(arrays["label"]) == 0:  # an empty test set would score nothing: refused, as photo mode does
+        return cli.fail(f"--syndof {args.syndof}: no window of its renders passes the sharpness test (--phi "
+                        f"{args.phi:g}, --stride {args.stride}) with a ground-truth σ range <= --max-range "
+                        f"{max_range:g} px (nothing was written)")
+    stems = sorted(set(arrays["stem"].tolist()))
+    record = {"renders": str(args.syndof), "sources": str(args.sources), "stride": args.stride, "phi": args.phi,
+              "smooth_sigma": args.smooth_sigma, "max_range": max_range, "limit": args.limit, "with_windows": stems,
+              "skipped": skipped}
+    write_set_atomic({targets[0]: npz_bytes(arrays),
+                      targets[1]: (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8")})
+    counts = np.bincount(arrays["label"], minlength=NUM_CLASSES)
+    print(f"syndof test: {len(arrays['label'])} windows of {len(stems)} renders "
+          f"(σ range ≤ {max_range:g} px; {len(skipped)} skipped); per class {counts[counts > 0].tolist()} for σ "
+          f"{np.flatnonzero(counts).tolist()}")
+    return 0
 
 
 EXAMPLE = ("galetto-build-patches --photos ../shared/data/photos/bsds500 --out runs/galetto_patches_example "
@@ -181,41 +281,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--syndof", type=Path, metavar="RENDERS",
                     help="instead: build syndof_test.npz from this SYNDOF folder (needs --sources)")
     ap.add_argument("--sources", type=Path, help="--syndof: folder of the renders' sharp source photos")
-    ap.add_argument("--max-range", type=cli.non_negative_float, default=0.5,
-                    help="--syndof: keep windows whose ground-truth σ varies by at most this (px)")
+    ap.add_argument("--max-range", type=cli.non_negative_float, default=None,
+                    help="--syndof: keep windows whose ground-truth σ varies by at most this (px; default 0.5)")
     ap.add_argument("--out", required=True, help="output folder (split.json, train.npz, val.npz, test.npz)")
     ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px)")
     ap.add_argument("--phi", type=cli.non_negative_float, default=1000.0,
                     help="sharpness threshold on the 0-255 scale")
     ap.add_argument("--smooth-sigma", type=cli.non_negative_float, default=0.5,
                     help="σ of the 3x3 Gaussian before the Laplacian (px; 0 = none)")
-    ap.add_argument("--blur", choices=choices(PatchBlur), default=PatchBlur.CONTEXT.value)
-    ap.add_argument("--val-fraction", type=float, default=0.15)
-    ap.add_argument("--test-count", type=cli.positive_int, default=20000)
-    ap.add_argument("--seed", type=cli.non_negative_int, default=0)
-    ap.add_argument("--limit", type=cli.positive_int, default=None, help="use the first N photos of each folder")
+    ap.add_argument("--blur", choices=choices(PatchBlur), default=None,
+                    help=f"patch blur (default {PHOTO_DEFAULTS['blur']})")
+    ap.add_argument("--val-fraction", type=float, default=None,
+                    help=f"share of train+val photos for val (default {PHOTO_DEFAULTS['val_fraction']})")
+    ap.add_argument("--test-count", type=cli.positive_int, default=None,
+                    help=f"test patches (default {PHOTO_DEFAULTS['test_count']})")
+    ap.add_argument("--seed", type=cli.non_negative_int, default=None,
+                    help=f"split and test sample seed (default {PHOTO_DEFAULTS['seed']})")
+    ap.add_argument("--limit", type=cli.positive_int, default=None,
+                    help="use the first N photos of each folder (--syndof: the first N renders)")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    problem = mode_problem(args)
+    if problem:
+        return cli.fail(problem)
     if args.syndof is not None:
-        if args.sources is None:
-            return cli.fail("--syndof needs --sources (the renders' sharp source photos)")
-        target = out / "syndof_test.npz"
-        if target.exists() or target.is_symlink():
-            return cli.fail(f"--out {out}: exists; {target.name} is already there (choose another --out, or delete it "
-                            "knowingly to rebuild; nothing was changed)")
-        arrays = syndof_test(args.syndof, args.sources, args.stride, args.phi, args.smooth_sigma, args.max_range)
-        if len(arrays["label"]) == 0:  # an empty test set would score nothing: refused, as photo mode does
-            return cli.fail(f"--syndof {args.syndof}: no window of its renders passes the sharpness test (--phi "
-                            f"{args.phi:g}, --stride {args.stride}) with a ground-truth σ range <= --max-range "
-                            f"{args.max_range:g} px (nothing was written)")
-        save_npz(target, arrays)
-        counts = np.bincount(arrays["label"], minlength=NUM_CLASSES)
-        print(f"syndof test: {len(arrays['label'])} windows of {len(set(arrays['stem']))} renders "
-              f"(σ range ≤ {args.max_range:g} px); per class {counts[counts > 0].tolist()} for σ "
-              f"{np.flatnonzero(counts).tolist()}")
-        return 0
-    if args.photos is None:
-        return cli.fail("give --photos (BSDS500 folder) or --syndof RENDERS --sources PHOTOS")
+        return build_syndof(args)
+    for key, value in PHOTO_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     problem = cli.new_folder_problem(out, "build_patches writes a whole new set")
     if problem:
         return cli.fail(problem)

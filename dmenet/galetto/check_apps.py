@@ -2,7 +2,8 @@
 §15; run by ``galetto-compare --apps``).
 
 For each render (the ``--synthetic`` folder of :mod:`dmenet.galetto.compare`, first ``--apps-count`` stems; the sharp
-source photo is ``--apps/<id>.jpg`` where the stem is ``<index>_<id>``), with σ maps from each method (and the ground
+source photo is ``--apps/<id>.<ext>`` (any image suffix the toolkit reads, :data:`syndof.io.IMAGE_EXTENSIONS`) where the
+stem is ``<index>_<id>``, as :mod:`syndof.generate` names its renders), with σ maps from each method (and the ground
 truth as an oracle):
 
 * enhancement (G10): adaptive unsharp masking vs global UM λ = 2 — the fraction of clipped pixels on σ_GT < 0.75 px,
@@ -17,7 +18,9 @@ truth as an oracle):
   takes medians over the blend-weight masks W < 0.1 / W > 0.9, asks a Laplacian-variance gain ≥ 1.1× in focus, and
   scores the ×2 mode by PSNR against a direct render at 2× CoC; those are not computed.
 
-:func:`check_renders` gives the numbers; ``galetto-compare`` writes them under ``"apps"`` in ``OUT/metrics.json``.
+:func:`check_renders` gives the numbers (its inputs are found, and checked, by :func:`render_inputs`);
+``galetto-compare`` writes them under ``"apps"`` in ``OUT/metrics.json`` and their means per method
+(:func:`apps_table`) in its printed tables and ``OUT/summary.md``.
 
 Fusion on real focal stacks (G9, ``galetto-compare --fusion-real STACK …``; a stack is a folder or a quoted glob as
 in :mod:`dmenet.eval.focal_stack`, frames sorted by name = focus order, resized together to a 640 px long side by
@@ -30,6 +33,7 @@ instead of σ) and each frame alone, for zero-padded (reference) and mirrored So
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -56,11 +60,13 @@ def lap_var(x: np.ndarray, mask: np.ndarray) -> float:
 
 
 def enhancement_check(image: np.ndarray, sigma_gt: np.ndarray, sigma_est: np.ndarray) -> dict:
+    """Adaptive (σ_est-driven) vs global unsharp masking of ``image`` ((H, W, 3) RGB in [0, 1]; σ maps (H, W) px):
+    the module docstring's figures, each None when its σ_GT region (< 0.75, > 5.5 or 2–5 px) is empty."""
     j = apps.adaptive_enhance(image, sigma_est)
     g = apps.unsharp(image, 2.0)
     sharp, very, mid = sigma_gt < 0.75, sigma_gt > 5.5, (sigma_gt >= 2) & (sigma_gt <= 5)
     at_limit = lambda x: ((x <= 0) | (x >= 1)).any(-1)[sharp]  # noqa: E731
-    clipped = lambda x: float(np.mean(at_limit(x) & ~at_limit(image)))  # noqa: E731
+    clipped = lambda x: float(np.mean(at_limit(x) & ~at_limit(image))) if sharp.any() else None  # noqa: E731
     out = {"clipped_sharp_adaptive": clipped(j), "clipped_sharp_global": clipped(g),
            "change_blurred_adaptive": float(np.abs(j - image)[very].mean()) if very.any() else None,
            "change_blurred_global": float(np.abs(g - image)[very].mean()) if very.any() else None,
@@ -141,18 +147,46 @@ def magnification_check(image: np.ndarray, sigma_gt: np.ndarray, sigma_est: np.n
     return rows
 
 
+def render_inputs(syndof: Path, photos: Path, count: int) -> list[tuple[str, Path, Path, Path]]:
+    """``(stem, render, σ map, source photo)`` paths of the first ``count`` renders (sorted by stem) of the SYNDOF
+    folder ``syndof`` (``image/``, ``blur_map/``), each render's sharp source being ``photos/<id>.<ext>`` for a stem
+    ``<index>_<id>`` (any suffix of :data:`syndof.io.IMAGE_EXTENSIONS`). Reads no image: a check to run before any work.
+
+    Raises:
+        InputError: a missing folder, no render, or naming the first render whose name is not ``<index>_<id>``,
+            that has no σ map in ``blur_map/``, or whose source photo is not in ``photos``.
+    """
+    renders = sorted(io.index_by_stem(syndof / "image").items())[:count]
+    maps = io.index_by_stem(syndof / "blur_map")
+    sources = io.index_by_stem(photos)
+    if not renders:
+        raise io.InputError(syndof / "image", "no renders")
+    rows = []
+    for stem, path in renders:
+        if "_" not in stem:
+            raise io.InputError(path, "name is not <index>_<source id> (a syndof.generate render): its source photo "
+                                "cannot be found")
+        if stem not in maps:
+            raise io.InputError(path, f"no σ map for it in {syndof / 'blur_map'}")
+        source_id = stem.split("_", 1)[1]
+        if source_id not in sources:
+            raise io.InputError(path, f"no source photo {source_id}.* in {photos}")
+        rows.append((stem, path, maps[stem], sources[source_id]))
+    return rows
+
+
 def check_renders(est, syndof: Path, photos: Path, count: int) -> dict:
     """The checks on the first ``count`` renders of ``syndof`` (σ maps from the estimator ``est``, and the ground truth
     as an oracle); ``{stem: {"enhancement", "enhancement_gt_sigma", "fusion", "magnification",
-    "magnification_gt_sigma"}}``. Raises InputError naming a render
-    whose source photo has another size."""
+    "magnification_gt_sigma"}}``. Raises InputError as :func:`render_inputs` does, or naming a render whose source
+    photo has another size."""
     rows = {}
-    for stem, path in sorted(io.index_by_stem(syndof / "image").items())[:count]:
+    for stem, path, sigma_path, source_path in render_inputs(syndof, photos, count):
         image = io.read_image(path)
-        sigma_gt = io.read_sigma_map(syndof / "blur_map" / f"{stem}.png")
-        source = io.read_image(photos / f"{stem.split('_', 1)[1]}.jpg")
+        sigma_gt = io.read_sigma_map(sigma_path)
+        source = io.read_image(source_path)
         if source.shape != image.shape:
-            raise io.InputError(path, f"source size {source.shape} differs from the render")
+            raise io.InputError(path, f"source {source_path.name} size {source.shape} differs from the render")
         sigma_est = est.sigma_map(image)
         rows[stem] = {"enhancement": enhancement_check(image, sigma_gt, sigma_est),
                       "enhancement_gt_sigma": enhancement_check(image, sigma_gt, sigma_gt),
@@ -160,6 +194,59 @@ def check_renders(est, syndof: Path, photos: Path, count: int) -> dict:
                       "magnification": magnification_check(image, sigma_gt, sigma_est),
                       "magnification_gt_sigma": magnification_check(image, sigma_gt, sigma_gt)}
     return rows
+
+
+def _mean(values: list) -> float | None:
+    """Mean of the values that are not None (a check that measured nothing on a render gives None); None if none."""
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+APPS_COLUMNS = {  # column: (key path with the method's σ maps, key path with the ground-truth σ maps)
+    "clipped_sharp_adaptive": (("enhancement", "clipped_sharp_adaptive"),
+                               ("enhancement_gt_sigma", "clipped_sharp_adaptive")),
+    "clipped_sharp_global": (("enhancement", "clipped_sharp_global"),
+                             ("enhancement_gt_sigma", "clipped_sharp_global")),
+    "change_blurred_adaptive": (("enhancement", "change_blurred_adaptive"),
+                                ("enhancement_gt_sigma", "change_blurred_adaptive")),
+    "change_blurred_global": (("enhancement", "change_blurred_global"),
+                              ("enhancement_gt_sigma", "change_blurred_global")),
+    "lapvar_gain_mid": (("enhancement", "lapvar_gain_mid"),
+                        ("enhancement_gt_sigma", "lapvar_gain_mid")),
+    "psnr_fused": (("fusion", "psnr_fused"),
+                   ("fusion", "psnr_oracle_fusion")),
+    "psnr_best_source": (("fusion", "psnr_best_source"),
+                         ("fusion", "psnr_best_source")),
+    "sdof_background_rise_px": (("magnification", "sdof", "background_rise_px"),
+                                ("magnification_gt_sigma", "sdof", "background_rise_px")),
+    "sdof_in_focus_move_px": (("magnification", "sdof", "in_focus_move_px"),
+                              ("magnification_gt_sigma", "sdof", "in_focus_move_px")),
+    "scale_slope": (("magnification", "scale", "slope"),
+                    ("magnification_gt_sigma", "scale", "slope"))}
+"""Columns of :func:`apps_table`: column → key paths into one render's :func:`check_renders` entry (the fusion has
+no ground-truth twin of its best source, and its oracle fusion is ``psnr_oracle_fusion``)."""
+
+ORACLE = "σ_GT (oracle)"
+"""The :func:`apps_table` row of the ground-truth σ maps."""
+
+
+def _means(name: str, renders: dict, oracle: bool) -> dict:
+    """One :func:`apps_table` row: ``name``, the render count and the mean of each column over ``renders``."""
+    row: dict = {"method": name, "renders": len(renders)}
+    for column, paths in APPS_COLUMNS.items():
+        path = paths[oracle]
+        row[column] = _mean([functools.reduce(lambda d, k: d[k], path, checks) for checks in renders.values()])
+    return row
+
+
+def apps_table(scores: dict) -> list[dict]:
+    """Rows for a summary table of ``{method: check_renders(...)}``: per method the mean over its renders (None
+    where no render measured it) of each :data:`APPS_COLUMNS` figure with the method's σ maps, then one
+    :data:`ORACLE` row with the ground-truth σ maps (``*_gt_sigma`` checks; ``psnr_fused`` = the fusion with the true
+    σ maps), taken from the first method's renders. Units: fractions of pixels, mean |J − I| on [0, 1], dB, px."""
+    rows = [_means(method, renders, False) for method, renders in scores.items()]
+    first = next(iter(scores.values()), {})
+    return rows + [_means(ORACLE, first, True)] if first else rows
 
 
 def fusion_quality_row(frames: np.ndarray, sigmas: np.ndarray, borders: tuple[str, ...] = ("zero", "reflect")) -> dict:

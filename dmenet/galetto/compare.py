@@ -11,12 +11,24 @@ last frame, and the whole stack; :func:`dmenet.galetto.check_apps.real_fusion_sc
 ``NAME:key=value,key=value`` (method options, e.g. ``galetto:refine=none,stride=16``; ``NAME:model=PATH`` gives that
 method its own model file, ``--model`` gives one file to every learned method, as in every dmenet tool:
 :mod:`dmenet.cli`). Writes a new ``OUT`` folder, all or nothing (an existing non-empty ``--out`` is refused, exit 2):
-``OUT/metrics.json`` and ``OUT/summary.md``; prints the tables.
+``OUT/metrics.json`` and ``OUT/summary.md``; prints each check's table as it is done (the apps table holds each
+method's means over the renders, :func:`dmenet.galetto.check_apps.apps_table`).
+
+Every input is checked before any model is loaded or any image scored (exit 2, one line naming the file or option):
+the patch set's layout, each ``--synthetic`` render's σ map (of the first ``--limit``), each ``--apps`` render's
+name and source photo, the RTF and CUHK pairs, and each stack of ``--stack`` / ``--fusion-real`` (≥ 2 frames).
+``--patches`` scores the classifier of the first ``galetto`` method, so it needs one among ``--method``. The σ checks
+(``--synthetic``, ``--rtf``, ``--apps``, ``--fusion-real``) need a method with σ: with none they are refused; a method
+without σ (e.g. lbp) is left out of them with a note line under the table (and listed under ``no_sigma`` in
+``metrics.json``).
 """
 
 from __future__ import annotations
 
+import glob
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +36,7 @@ import numpy as np
 from dmenet.eval import metrics as M
 from dmenet import cli as dcli
 from dmenet.eval.benchmarks import read_mask
+from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.methods import MethodChoice, MethodOptions
 from syndof import cli, io
 
@@ -43,49 +56,118 @@ def build(choices: list[MethodChoice], options: MethodOptions):
     return methods
 
 
-def classifier_scores(model_path: str | None, patches: Path) -> dict:
+def read_patch_test_set(path: Path) -> dict[str, np.ndarray]:
+    """A patch test set (``test.npz`` / ``syndof_test.npz`` of :mod:`dmenet.galetto.build_patches`), read whole:
+    ``patches`` (M, 32, 32) uint8 gray 0–255, ``label`` (M,) integer σ class 0…19, optionally ``sigma`` (M,) px.
+
+    Raises:
+        InputError: naming ``path`` and what is wrong: unreadable, truncated or not a .npz, a train/val set
+            ((N, 20, 32, 32) patches), a missing array, or arrays of another shape or type.
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise io.InputError(path, "a single .npy array, not a .npz patch set")
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except OSError as exc:
+        raise io.InputError(path, f"cannot read it ({exc.strerror or exc})") from exc
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise io.InputError(path, f"truncated or damaged .npz ({exc})") from exc
+    except ValueError as exc:  # neither a zip nor a .npy: numpy tries it as a pickle, which is refused
+        raise io.InputError(path, "not a .npz archive") from exc
+    patches, label = arrays.get("patches"), arrays.get("label")
+    if patches is not None and patches.ndim == 4:
+        raise io.InputError(path, f"patches {patches.shape}: a train/val set of build_patches, not a test set "
+                            "(give its test.npz or a syndof_test.npz)")
+    missing = [k for k, v in (("patches", patches), ("label", label)) if v is None]
+    if missing:
+        raise io.InputError(path, f"no {' or '.join(missing)} array: not a patch test set (test.npz or "
+                            "syndof_test.npz of dmenet.galetto.build_patches)")
+    if patches.ndim != 3 or patches.shape[1:] != (PATCH, PATCH) or patches.dtype != np.uint8:
+        raise io.InputError(path, f"patches {patches.shape} {patches.dtype}: expected (M, {PATCH}, {PATCH}) uint8")
+    if label.shape != (len(patches),) or label.dtype.kind not in "iu":
+        raise io.InputError(path, f"label {label.shape} {label.dtype}: expected ({len(patches)},) integers")
+    if not len(label):
+        raise io.InputError(path, "no patches")
+    if label.min() < 0 or label.max() >= NUM_CLASSES:
+        raise io.InputError(path, f"labels {label.min()}…{label.max()} outside the classes 0…{NUM_CLASSES - 1}")
+    if "sigma" in arrays and arrays["sigma"].shape != label.shape:
+        raise io.InputError(path, f"sigma {arrays['sigma'].shape}: expected {label.shape}, one per patch")
+    return arrays
+
+
+def classifier_scores(model_path: str | None, data: dict[str, np.ndarray]) -> dict:
+    """Top-1, within ±1, per-class top-1 (and, for SYNDOF windows, the MAE in px against their mean σ) of the
+    classifier ``model_path`` (the shipped one: None) on a patch set of :func:`read_patch_test_set`."""
     from dmenet.galetto.method import DEFAULT_MODEL
     from dmenet.galetto.train import accuracy, load_classifier, predict_classes
     import torch
 
-    data = np.load(patches)
     x = torch.from_numpy(data["patches"]).unsqueeze(1).float() / 255.0
     prob = predict_classes(load_classifier(model_path or DEFAULT_MODEL), x)
-    label = torch.from_numpy(data["label"])
+    label = torch.from_numpy(data["label"]).long()
     pred = prob.argmax(1)
     counts = [int((label == k).sum()) for k in range(prob.shape[1])]
     per_class = [float((pred[label == k] == k).float().mean()) if n else None for k, n in enumerate(counts)]
     out = {**accuracy(prob, label), "n": int(len(label)), "per_class_top1": per_class, "per_class_n": counts}
-    if "sigma" in data.files:  # syndof windows: also the error against the window's mean ground-truth σ (px)
+    if "sigma" in data:  # syndof windows: also the error against the window's mean ground-truth σ (px)
         out["mae_sigma_px"] = float(np.abs(pred.numpy() - data["sigma"]).mean())
     return out
 
 
-def synthetic_scores(methods: dict, root: Path, limit: int | None) -> dict:
-    from dmenet.eval.syndof_test import label_errors, read_max_coc
+def synthetic_pairs(root: Path, limit: int | None) -> list[tuple[str, Path, Path]]:
+    """``(stem, render, σ map)`` of the first ``limit`` renders (all: None; sorted by stem) of a SYNDOF folder.
+    Raises InputError: a missing folder, no render, or naming the first chosen render without its σ map."""
+    images = sorted(io.index_by_stem(root / "image").items())[:limit]
+    maps = io.index_by_stem(root / "blur_map")
+    if not images:
+        raise io.InputError(root / "image", "no renders to score")
+    missing = [path for stem, path in images if stem not in maps]
+    if missing:
+        raise io.InputError(missing[0], f"no σ map for it in {root / 'blur_map'} ({len(missing)} of the "
+                            f"{len(images)} renders to score lack one)")
+    return [(stem, path, maps[stem]) for stem, path in images]
+
+
+def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc: float) -> dict:
+    """Label MAE (σ / ``max_coc``, both px) of each method with σ over ``pairs`` (:func:`synthetic_pairs`)."""
+    from dmenet.eval.syndof_test import label_errors
     from syndof import units
 
-    max_coc = read_max_coc(root)
-    pairs = sorted(io.index_by_stem(root / "image").items())[:limit]
-    maps = io.index_by_stem(root / "blur_map")
     res = {}
     for label, est in methods.items():
         if not est.gives_sigma:
             continue
         maes, t0 = [], time.time()
-        for stem, path in pairs:
-            gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
+        for _, path, sigma_path in pairs:
+            gt = units.sigma_to_label(io.read_sigma_map(sigma_path), max_coc)
             pred = units.sigma_to_label(est.sigma_map(io.read_image(path)), max_coc)
             maes.append(label_errors(pred, gt)[1])
         res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "s_per_image": (time.time() - t0) / len(pairs)}
     return res
 
 
-def rtf_scores(methods: dict, root: Path) -> dict:
-    from dmenet.eval.rtf import list_rtf, load_conversion_table, load_rtf_gt, rtf_errors, find_table
+def rtf_inputs(root: Path) -> tuple[list, np.ndarray | None]:
+    """RTF samples of ``root`` and its σ conversion table (None when every ground truth is a σ ``.npy``).
+    Raises InputError naming the folder: unmatched files, no sample, or .mat radius maps without the table."""
+    from dmenet.eval.rtf import TABLE_NAME, find_table, list_rtf, load_conversion_table
 
+    if not root.is_dir():
+        raise io.InputError(root, "not a folder")
     samples = list_rtf(root)
-    table = load_conversion_table(find_table(root))
+    if not samples:
+        raise io.InputError(root, "no RTF samples")
+    table_path = find_table(root)
+    if table_path is None and any(Path(s.gt).suffix.lower() == ".mat" for s in samples):
+        raise io.InputError(root, f"its .mat radius maps need {TABLE_NAME} (looked in gt/<s>/, gt/ and the root)")
+    return samples, (load_conversion_table(table_path) if table_path is not None else None)
+
+
+def rtf_scores(methods: dict, samples: list, table: np.ndarray | None) -> dict:
+    """RTF MAE of each method with σ over ``samples`` (:func:`rtf_inputs`)."""
+    from dmenet.eval.rtf import load_rtf_gt, rtf_errors
+
     res = {}
     for label, est in methods.items():
         if est.gives_sigma:
@@ -94,20 +176,50 @@ def rtf_scores(methods: dict, root: Path) -> dict:
     return res
 
 
-def cuhk_scores(methods: dict, root: Path) -> dict:
+def cuhk_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """``(image, mask)`` of a CUHK-style folder (``image/``, ``gt/<stem>.png``). Raises InputError: a missing folder,
+    no image, or naming the first image without its mask."""
     images = io.list_images(root / "image")
+    if not images:
+        raise io.InputError(root / "image", "no images to score")
+    pairs = [(path, root / "gt" / f"{path.stem}.png") for path in images]
+    missing = [image for image, gt in pairs if not gt.is_file()]
+    if missing:
+        raise io.InputError(missing[0], f"no mask {missing[0].stem}.png for it in {root / 'gt'}")
+    return pairs
+
+
+def cuhk_scores(methods: dict, pairs: list[tuple[Path, Path]]) -> dict:
+    """Fmax, DMENet accuracy and the per-image best-threshold accuracy of every method over ``pairs``."""
     res = {}
     for label, est in methods.items():
         curves, acc, oracle = [], [], []
-        for path in images:
-            gt = read_mask(root / "gt" / f"{path.stem}.png", white_is_blurred=True)
+        for path, mask in pairs:
+            gt = read_mask(mask, white_is_blurred=True)
             p = est.blur_map(io.read_image(path))
             curves.append(M.f_curve(p, gt)[2])
             acc.append(M.dmenet_accuracy(p, gt))
             oracle.append(M.oracle_accuracy(p, gt))
         res[label] = {"fmax": float(np.max(np.mean(curves, 0))), "dmenet_accuracy": float(np.mean(acc)),
-                      "oracle_accuracy": float(np.mean(oracle)), "n": len(images)}
+                      "oracle_accuracy": float(np.mean(oracle)), "n": len(pairs)}
     return res
+
+
+def stack_problem(spec: str, option: str) -> str | None:
+    """One line naming ``option`` and ``spec`` when the focal stack ``spec`` (a folder or a glob pattern) does not
+    give at least 2 frames (a missing folder or pattern said as such), else None. Reads no image."""
+    from dmenet.eval.focal_stack import stack_paths
+
+    found = len(stack_paths(spec))
+    if found >= 2:
+        return None
+    path = Path(spec)
+    if not path.is_dir() and not glob.has_magic(spec):
+        what = "is a single file" if path.is_file() else "no such folder or file"
+        return f"{option} {spec}: {what} (a stack is a folder of frames or a quoted glob pattern of them)"
+    if found == 0:
+        return f"{option} {spec}: no image {'in this folder' if path.is_dir() else 'matches this pattern'}"
+    return f"{option} {spec}: a focal stack needs at least 2 frames, found 1"
 
 
 def stack_scores(methods: dict, stacks: list[str]) -> dict:
@@ -138,24 +250,130 @@ def fusion_real_scores(methods: dict, stacks: list[str]) -> dict:
     return {label: real_fusion_scores(est, stacks) for label, est in methods.items() if est.gives_sigma}
 
 
+SIGMA_CHECKS = {"synthetic": "--synthetic", "rtf": "--rtf", "apps": "--apps", "fusion_real": "--fusion-real"}
+"""The checks that score σ maps in px (result key → option): only methods with σ take part."""
+
+
+def check_inputs(args) -> dict:
+    """Every input of ``args`` checked before any model is loaded (InputError / ValueError naming the file or
+    option), and what the scoring needs: ``{"patches": arrays, "synthetic": (pairs, max_coc), "rtf": (samples,
+    table), "cuhk": pairs}`` for the checks asked for."""
+    from dmenet.eval.syndof_test import read_max_coc
+    from dmenet.galetto.check_apps import render_inputs
+
+    inputs: dict = {}
+    if args.patches:
+        inputs["patches"] = read_patch_test_set(args.patches)
+    if args.synthetic:
+        inputs["synthetic"] = synthetic_pairs(args.synthetic, args.limit), read_max_coc(args.synthetic)
+    if args.apps:
+        if not args.apps.is_dir():
+            raise ValueError(f"--apps {args.apps}: no such folder (the renders' sharp source photos)")
+        render_inputs(args.synthetic, args.apps, args.apps_count)
+    if args.rtf:
+        inputs["rtf"] = rtf_inputs(args.rtf)
+    if args.cuhk:
+        inputs["cuhk"] = cuhk_pairs(args.cuhk)
+    for option, specs in (("--stack", args.stack), ("--fusion-real", args.fusion_real)):
+        problem = next(filter(None, (stack_problem(spec, option) for spec in specs)), None)
+        if problem:
+            raise ValueError(problem)
+    return inputs
+
+
+def option_problem(args) -> str | None:
+    """One line for a combination of options that would score nothing asked for, else None: ``--apps`` without the
+    ``--synthetic`` renders, ``--patches`` without a galetto method (it scores that method's classifier)."""
+    if args.apps and not args.synthetic:
+        return "--apps checks the --synthetic renders: give --synthetic too"
+    if args.patches and not any(c.name == "galetto" for c in args.method):
+        return (f"--patches {args.patches}: scores the galetto classifier, and no galetto method is among --method "
+                f"({', '.join(str(c) for c in args.method)}; add galetto or galetto:model=PATH)")
+    return None
+
+
+def first_galetto_model(methods: dict):
+    """The model file of the first galetto method among ``methods`` (the one ``--patches`` scores; None = shipped)."""
+    from dmenet.galetto.method import GalettoEstimator
+
+    return next((m.model_file for m in methods.values() if isinstance(m, GalettoEstimator)), None)
+
+
+def no_sigma(methods: dict) -> list[str]:
+    """The labels of ``methods`` that give no σ map in px (left out of the :data:`SIGMA_CHECKS`)."""
+    return [label for label, est in methods.items() if not est.gives_sigma]
+
+
+def sigma_problem(args, methods: dict) -> str | None:
+    """One line when σ checks are asked for and no method of ``methods`` gives σ (they would score nothing)."""
+    asked = [option for key, option in SIGMA_CHECKS.items() if getattr(args, key)]
+    if asked and len(no_sigma(methods)) == len(methods):
+        return (f"{', '.join(asked)}: needs a method that gives σ in px, and --method {' '.join(methods)} gives a "
+                "relative blur map only (add e.g. galetto or dmenet)")
+    return None
+
+
+def flat_rows(scores: dict) -> list[dict]:
+    """``{method: {figure: value}}`` → table rows of each method's scalar figures (lists and dicts left out)."""
+    return [{"method": m, **{k: v for k, v in r.items() if not isinstance(v, (list, dict))}} for m, r in scores.items()]
+
+
+def classifier_tables(scores: dict) -> list[tuple[str, list[dict] | str]]:
+    """The classifier's line (top-1, within ±1, top-1 for σ 0–7, n)."""
+    return [("## classifier", f"top-1 {scores['top1']:.4f}, within ±1 {scores['within1']:.4f}, top-1 σ 0–7 "
+             f"{scores['top1_0_7']:.4f}, n {scores['n']}")]
+
+
+def fusion_tables(scores: dict) -> list[tuple[str, list[dict] | str]]:
+    """Q^AB/F of the real-stack fusion, with either Sobel border."""
+    from dmenet.galetto.check_apps import real_fusion_table
+
+    return [(f"## fusion_real (Q^AB/F, {border} Sobel border)", real_fusion_table(scores, border))
+            for border in ("zero", "reflect")]
+
+
+def apps_tables(scores: dict) -> list[tuple[str, list[dict] | str]]:
+    """Each method's means over the renders (and the ground truth's)."""
+    from dmenet.galetto.check_apps import apps_table
+
+    return [("## apps (means over the renders; σ from each method, and the ground truth)", apps_table(scores))]
+
+
+def plain_tables(key: str):
+    """A function giving the one table of a check whose result is ``{method: {figure: value}}``, headed ``key``."""
+    return lambda scores: [(f"## {key}", flat_rows(scores))]
+
+
+def section(tables: list[tuple[str, list[dict] | str]], skipped: list[str]) -> list[str]:
+    """Markdown lines of one check's result: each (heading, rows or a line of text), and a note naming the methods
+    ``skipped`` (no σ map; an empty list for the checks every method takes part in)."""
+    from dmenet.eval.report import markdown_table
+
+    lines = []
+    for heading, body in tables:
+        lines += [heading, ""] + ([body, ""] if isinstance(body, str)
+                                  else [markdown_table(body, list(body[0]))] if body else [])
+    if skipped:
+        lines += [f"not scored (no σ map in px): {', '.join(skipped)}", ""]
+    return lines
+
+
 EXAMPLE = ("galetto-compare --method galetto:stride=16 --rtf ../shared/data/rtf "
            "--out runs/galetto_compare_example")
 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    from dmenet.eval.report import markdown_table
-
     ap = cli.parser("dmenet.galetto.compare", __doc__, EXAMPLE)
     dcli.add_method(ap, many=True, default=["galetto", "dmenet"])
     dcli.add_model(ap, help="model file for every learned method among --method (each its own default without "
                    "it); NAME:model=PATH gives one method its own file, e.g. galetto:model=M")
-    ap.add_argument("--patches", type=Path, help="patch test set (.npz)")
+    ap.add_argument("--patches", type=Path, help="patch test set (.npz): scores the first galetto method's classifier")
     ap.add_argument("--synthetic", type=Path)
     ap.add_argument("--limit", type=cli.positive_int, default=None, help="synthetic: first N samples")
     ap.add_argument("--apps", type=Path, metavar="PHOTOS",
-                    help="application checks (dmenet.galetto.check_apps) on the --synthetic renders, whose sharp "
-                         "sources are PHOTOS/<id>.jpg")
+                    help="application checks (dmenet.galetto.check_apps) on the --synthetic renders <index>_<id>, "
+                         "whose sharp sources are PHOTOS/<id>.<ext>")
     ap.add_argument("--apps-count", type=cli.positive_int, default=2, help="--apps: first N renders")
     ap.add_argument("--rtf", type=Path)
     ap.add_argument("--cuhk", type=Path, help="folder with image/ and gt/")
@@ -167,51 +385,41 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(ap)
     cli.add_threads(ap)
     args = ap.parse_args(argv)
-    if args.apps and not args.synthetic:
-        return cli.fail("--apps checks the --synthetic renders: give --synthetic too")
-    problem = dcli.unused_model(args) or cli.new_folder_problem(args.out, "galetto-compare writes a new folder")
+    problem = (option_problem(args) or dcli.unused_model(args)
+               or cli.new_folder_problem(args.out, "galetto-compare writes a new folder"))
     if problem:  # before any work: an earlier run's metrics.json is never replaced
         return cli.fail(problem)
+    inputs = check_inputs(args)  # every input path and file layout, before any model is loaded
     cli.prepare_process(args)
     methods = build(args.method, dcli.method_options(args))  # bad method option or model file: exit 2
+    problem = sigma_problem(args, methods)
+    if problem:
+        return cli.fail(problem)
     result: dict = {"methods": {k: v.describe() for k, v in methods.items()}}
-    if args.patches:
-        from dmenet.galetto.method import GalettoEstimator
-
-        classifier = next((m.model_file for m in methods.values() if isinstance(m, GalettoEstimator)), None)
-        result["classifier"] = classifier_scores(classifier, args.patches)  # the first galetto method's file, if any
-    for key, fn, arg in (("synthetic", lambda: synthetic_scores(methods, args.synthetic, args.limit), args.synthetic),
-                         ("rtf", lambda: rtf_scores(methods, args.rtf), args.rtf),
-                         ("cuhk", lambda: cuhk_scores(methods, args.cuhk), args.cuhk),
-                         ("stacks", lambda: stack_scores(methods, args.stack), args.stack),
-                         ("apps", lambda: apps_scores(methods, args.synthetic, args.apps, args.apps_count), args.apps),
-                         ("fusion_real", lambda: fusion_real_scores(methods, args.fusion_real), args.fusion_real)):
-        if arg:
-            result[key] = fn()
-            print(key, {m: {k: v for k, v in r.items() if not isinstance(v, (list, dict))}
-                        for m, r in result[key].items()}, flush=True)
+    skipped = no_sigma(methods)
+    if skipped and any(getattr(args, key) for key in SIGMA_CHECKS):
+        result["no_sigma"] = skipped
+    checks = [  # (result key, asked for, scoring, its tables)
+        ("classifier", args.patches, lambda: classifier_scores(first_galetto_model(methods), inputs["patches"]),
+         classifier_tables),
+        ("synthetic", args.synthetic, lambda: synthetic_scores(methods, *inputs["synthetic"]),
+         plain_tables("synthetic")),
+        ("rtf", args.rtf, lambda: rtf_scores(methods, *inputs["rtf"]), plain_tables("rtf")),
+        ("cuhk", args.cuhk, lambda: cuhk_scores(methods, inputs["cuhk"]), plain_tables("cuhk")),
+        ("stacks", args.stack, lambda: stack_scores(methods, args.stack), plain_tables("stacks")),
+        ("apps", args.apps, lambda: apps_scores(methods, args.synthetic, args.apps, args.apps_count), apps_tables),
+        ("fusion_real", args.fusion_real, lambda: fusion_real_scores(methods, args.fusion_real), fusion_tables)]
     lines = []
-    for key in ("synthetic", "rtf", "cuhk", "stacks"):
-        if key in result:
-            rows = [{"method": m, **{k: v for k, v in r.items() if not isinstance(v, (list, dict))}}
-                    for m, r in result[key].items()]
-            lines += [f"## {key}", "", markdown_table(rows, list(rows[0])), ""]
-    if "fusion_real" in result:
-        from dmenet.galetto.check_apps import real_fusion_table
-
-        for border in ("zero", "reflect"):
-            rows = real_fusion_table(result["fusion_real"], border)
-            if rows:
-                lines += [f"## fusion_real (Q^AB/F, {border} Sobel border)", "",
-                          markdown_table(rows, list(rows[0])), ""]
-    if "classifier" in result:
-        c = result["classifier"]
-        lines += ["## classifier", "", f"top-1 {c['top1']:.4f}, within ±1 {c['within1']:.4f}, top-1 σ 0–7 "
-                  f"{c['top1_0_7']:.4f}, n {c['n']}", ""]
+    for key, asked, score, tables in checks:
+        if asked:
+            result[key] = score()
+            part = section(tables(result[key]), skipped if key in SIGMA_CHECKS else [])
+            print("\n".join(part), flush=True)
+            lines += part
     with io.staged_folder(args.out) as stage:  # all or nothing: --out appears only with both files in it
         io.write_json_atomic(stage / "metrics.json", result)
         io.write_text_atomic(stage / "summary.md", "\n".join(lines))
-    print("\n".join(lines))
+    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'summary.md'}")
     return 0
 
 
