@@ -8,6 +8,7 @@ jobs can log one line and skip the sample. Every writer goes through a temporary
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io as io_module
 import json
 import os
@@ -103,20 +104,21 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         (H, W, 3) float32 RGB in [0, 1].
 
     Raises:
-        InputError: missing, empty, undecodable or truncated file, an unsupported channel count, or a float image
-            with NaN / inf pixels or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
+        InputError: missing, empty, undecodable or truncated file, an unsupported channel count or pixel type (int16,
+            int32 … : only uint8, uint16 and float are read), or a float image with NaN / inf pixels or values above
+            :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
     """
     img = _read_raw(path)
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    elif img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    elif not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
-        raise InputError(path, f"unsupported image shape {img.shape}")
-    try:  # the scaling, float checks and gray → RGB are as_rgb_float's, as for an array given to any estimator
-        return as_rgb_float(img, "image", min_side=2)
+    # The shape and dtype checks, scaling, float checks and gray → RGB are as_rgb_float's, as for an array given to
+    # any estimator; they run on the decoded pixels before the channels are reordered (cv2.cvtColor raised its own
+    # multi-line error for an int32 or int16 colour TIFF instead of naming the file).
+    try:
+        rgb = as_rgb_float(img, "image", min_side=2)
     except ValueError as exc:
         raise InputError(path, str(exc)) from None
+    if img.ndim == 3 and img.shape[2] in (3, 4):  # decoded as BGR(A); as_rgb_float kept B, G, R and dropped alpha
+        rgb = np.ascontiguousarray(rgb[..., ::-1])
+    return rgb
 
 
 def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
@@ -476,3 +478,22 @@ def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE
             raise InputError(path, f"duplicate stem: {index[key].name} and {path.name} in {folder}")
         index[key] = path
     return index
+
+
+HASH_BLOCK = 1 << 20
+"""Bytes read at a time by :func:`update_digest` (1 MiB: a large file is never held whole in memory)."""
+
+
+def update_digest(digest, path: str | os.PathLike) -> None:
+    """Feed the bytes of the file ``path`` to ``digest`` (a :mod:`hashlib` object), :data:`HASH_BLOCK` bytes at a
+    time. OSError (missing, unreadable) as ``open`` raises it."""
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(HASH_BLOCK), b""):
+            digest.update(block)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of the file ``path``'s bytes as 64 lower-case hex digits (read in blocks, :func:`update_digest`)."""
+    digest = hashlib.sha256()
+    update_digest(digest, path)
+    return digest.hexdigest()

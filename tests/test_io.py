@@ -107,6 +107,18 @@ def test_missing_empty_truncated_raise_input_error(tmp_path):
     assert isinstance(err.value, ValueError)  # callers may catch ValueError
 
 
+@pytest.mark.parametrize("size", [0, 5, sio.HASH_BLOCK, 2 * sio.HASH_BLOCK + 17])
+def test_file_sha256_is_the_digest_of_the_whole_file_read_in_blocks(tmp_path, size):
+    import hashlib
+
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert sio.file_sha256(path) == hashlib.sha256(data).hexdigest()
+    with pytest.raises(FileNotFoundError):
+        sio.file_sha256(tmp_path / "missing.bin")
+
+
 # ----------------------------------------------------------------------------------------------------------- writing
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
     target = tmp_path / "out.json"
@@ -200,6 +212,20 @@ def test_float_tiff_in_0_255_or_with_nan_is_refused(tmp_path):
     cv2.imwrite(str(tmp_path / "nan.tiff"), nan)
     with pytest.raises(InputError, match="nan.tiff.*NaN"):
         sio.read_image(tmp_path / "nan.tiff")
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int16])
+@pytest.mark.parametrize("channels", [3, 4, 1])
+def test_integer_tiff_other_than_uint8_uint16_is_an_input_error_naming_file_and_dtype(tmp_path, dtype, channels):
+    """A colour int32 / int16 TIFF raised cv2.cvtColor's multi-line cv2.error (the dtype was checked after the
+    channel reordering); every channel count now gets one InputError naming the file and the pixel type."""
+    path = tmp_path / f"ints_{channels}.tif"
+    assert cv2.imwrite(str(path), np.ones((6, 7, channels), dtype))
+    with pytest.raises(InputError) as err:
+        sio.read_image(path)
+    assert err.value.path == str(path)
+    assert str(err.value).startswith(f"{path}: ") and np.dtype(dtype).name in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("name, image, words", [
