@@ -220,3 +220,16 @@ def test_distill_checkpoint_uses_the_shared_layout_and_resumes_an_earlier_one(tm
     other = resumed()
     for a, b in ((run.opt_g, other.opt_g), (run.opt_d, other.opt_d)):
         assert _same_optimizer_state(a.state_dict(), b.state_dict())
+
+
+def test_model_digest_is_the_sha256_of_weights_nul_sidecar_nul(tmp_path):
+    """The identity a prediction record keeps (dmenet.predict's model_sha256): the pair's bytes in order, each
+    followed by a NUL, a missing sidecar counting as empty; pinned so that a change of the hashing is noticed."""
+    from dmenet.models.model_io import model_digest
+
+    weights = save_model(tmp_path / "m", tiny_dmenet())
+    sidecar = weights.with_suffix(".json")
+    want = hashlib.sha256(weights.read_bytes() + b"\0" + sidecar.read_bytes() + b"\0").hexdigest()
+    assert model_digest(tmp_path / "m") == model_digest(sidecar) == want
+    sidecar.unlink()
+    assert model_digest(weights) == hashlib.sha256(weights.read_bytes() + b"\0\0").hexdigest()

@@ -23,7 +23,6 @@ first write to its end (:func:`syndof.io.folder_lock`): a second run into the sa
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -44,7 +43,8 @@ from dmenet.models.model_io import ModelFileError, model_paths, read_tensors, wr
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
-from syndof.io import InputError, folder_lock, read_json_object, write_json_atomic, write_text_atomic
+from syndof.io import (InputError, file_sha256, folder_lock, read_json_object, write_json_atomic,
+                       write_text_atomic)
 
 FORMAT = "galetto-classifier"
 
@@ -332,11 +332,7 @@ def patch_set_identity(patches_dir: Path) -> dict:
     and SHA-256 of its ``train.npz`` and ``val.npz`` (what a resume compares; ~1 GB/s, beside reading them)."""
     ident: dict = {"format": FORMAT + "-patches", "path": str(patches_dir.resolve())}
     for name in PATCH_FILES:
-        digest = hashlib.sha256()
-        with open(patches_dir / name, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        ident[name] = {"size": (patches_dir / name).stat().st_size, "sha256": digest.hexdigest()}
+        ident[name] = {"size": (patches_dir / name).stat().st_size, "sha256": file_sha256(patches_dir / name)}
     return ident
 
 

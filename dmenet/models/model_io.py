@@ -31,7 +31,7 @@ from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
 from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
 from dmenet.models.weights import state_mismatch
-from syndof.io import InputError, read_json_object
+from syndof.io import InputError, read_json_object, update_digest
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -81,9 +81,7 @@ def model_digest(path: str | Path) -> str:
     digest = hashlib.sha256()
     for part in model_paths(path):
         if part.is_file():
-            with open(part, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+            update_digest(digest, part)
         digest.update(b"\0")
     return digest.hexdigest()
 
