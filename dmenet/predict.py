@@ -26,8 +26,10 @@ before the model loads. The files of one image are written as one set (all of th
 no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs.
 ``--out/predict.json`` records the settings that made its maps (method and its options as resolved, the model file
 and a SHA-256 of its contents, those of flips, σ curve, working size and tiles the method reads, format): rerunning
-a batch with the same settings does only what is missing (a photo with its whole set counts as done), and a run with
-other settings is refused before any photo, so one folder never holds maps of two methods or models. One
+a batch with the same settings does only what is missing (a photo with its whole set counts as done when
+``--out/predict_sources.jsonl`` says the set was made from a file with this photo's SHA-256: another photo of the same
+name, or an edited one, is skipped and reported), and a run with other settings is refused before any photo, so one
+folder never holds maps of two methods or models. One
 ``predict`` at a time writes into a folder (a second is refused). In a folder with maps but no record (written by an
 older version), a photo whose prefix already has any output file is skipped and reported, never overwritten. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
@@ -45,6 +47,7 @@ the available memory holds for its largest photo (:func:`auto_workers`); smaller
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -99,12 +102,14 @@ class Maps:
 @dataclass
 class Job:
     """One input file and the output prefix (DIR/rel/stem, without the ``_sigma.png`` suffixes). ``same_settings``:
-    ``--out``'s settings record (:data:`RECORD`) matches this run's, so a complete earlier set under the prefix is
-    this photo's result already."""
+    ``--out``'s settings record (:data:`RECORD`) matches this run's; ``made_from``: the SHA-256 of the photo that
+    made the set under the prefix (:data:`SOURCES`; None = not recorded), so an earlier set counts as this photo's
+    result only when this photo has that digest."""
 
     source: Path
     prefix: Path
     same_settings: bool = False
+    made_from: str | None = None
 
 
 # ------------------------------------------------------------------------------------------------------------ inputs
@@ -184,8 +189,8 @@ def is_output_file(path: Path, out_dir: Path) -> bool:
 
 
 def output_suffixes(has_sigma: bool, fmt: MapFormat | str) -> tuple[str, ...]:
-    """The files :func:`write_outputs` writes for one photo: for a σ method (``has_sigma``) or a blur-map method, in
-    format ``fmt``."""
+    """The files :func:`write_outputs` writes for one photo (it writes what this says): for a σ method
+    (``has_sigma``) or a blur-map method, in format ``fmt``."""
     fmt = parse_choice(MapFormat, fmt, "format")
     maps = ((("_sigma.png",) if fmt.png else ()) + (("_sigma.npy",) if fmt.npy else ())) if has_sigma \
         else (("_blur.npy",) if fmt.npy else ())
@@ -221,6 +226,42 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
     return {**record, "format": args.fmt.value}
 
 
+SOURCES = "predict_sources.jsonl"
+"""Beside :data:`RECORD`: one JSON line per set written under it, ``{"prefix", "source", "sha256"}`` (the output
+prefix relative to ``--out``, the photo's resolved path and the SHA-256 of its file), so that a rerun counts a set as
+done only for the photo that made it, not for another photo of the same name or an edited one."""
+
+
+def source_key(out: Path, prefix: Path) -> str:
+    """The :data:`SOURCES` key of an output prefix: its path relative to ``out``, with ``/``."""
+    return Path(prefix).relative_to(out).as_posix()
+
+
+def read_sources(out: Path) -> dict[str, str]:
+    """``{prefix key: SHA-256 of the photo}`` of ``out``'s :data:`SOURCES` (empty when there is none); the last line
+    of a prefix counts, and a line a killed run left unfinished is ignored (its set is then not taken as done)."""
+    made: dict[str, str] = {}
+    try:
+        lines = (out / SOURCES).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return made
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            made[str(entry["prefix"])] = str(entry["sha256"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return made
+
+
+def add_source(out: Path, job: Job) -> None:
+    """Append ``job``'s line to ``out``'s :data:`SOURCES` (one ``write`` of one line, flushed)."""
+    line = json.dumps({"prefix": source_key(out, job.prefix), "source": str(Path(job.source).resolve()),
+                       "sha256": sio.file_sha256(job.source)}, ensure_ascii=False)
+    with open(out / SOURCES, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
 INFORMATIVE = ("model",)
 """Keys of the record that say where, not what: the same model file moved or copied (same SHA-256) is the same
 model."""
@@ -229,7 +270,8 @@ model."""
 def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
     """(problem, same_settings) for ``--out`` against this run's ``record``: its :data:`RECORD` differs (a
     problem naming the keys), matches (resume), or is absent, when earlier outputs without a record (an older
-    version's) are left to the per-photo check."""
+    version's) are left to the per-photo check. A record of this tool beside no map (a run killed before its first
+    photo) describes nothing and counts as absent; a file that is not such a record is never taken or replaced."""
     path = out / RECORD
     if path.exists():
         try:
@@ -240,6 +282,8 @@ def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
         if earlier.get("tool") != RECORD_TOOL:
             return (f"{path}: not a settings record of {RECORD_TOOL} (tool {_short(earlier.get('tool'))}); "
                     "choose another --out (nothing was changed)"), False
+        if not has_outputs(out):
+            return None, False
         keys = [*record, *(k for k in earlier if k not in record)]  # the record's order: the method first
         differ = [k for k in keys if k not in INFORMATIVE and record.get(k) != earlier.get(k)]
         if differ:
@@ -307,24 +351,14 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | 
     one set: all of them or, when a write fails (disk full, permission), none (an earlier set under the same prefix
     stays as it was). PNGs use the fast lossless encoder settings (``syndof.io.PNG_FAST``). Returns the paths
     written."""
-    fmt = parse_choice(MapFormat, fmt, "format")
-    files: dict[Path, bytes] = {}
-
-    def out(suffix: str, data: bytes) -> None:
-        files[prefix.with_name(prefix.name + suffix)] = data
-
-    if maps.sigma is not None:
-        if fmt.png:
-            out("_sigma.png", sio.encode_sigma_map(maps.sigma, fast=True))
-        if fmt.npy:
-            out("_sigma.npy", sio.encode_npy(maps.sigma.astype(np.float32)))
-        panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0)
-    else:
-        if fmt.npy:
-            out("_blur.npy", sio.encode_npy(maps.blur.astype(np.float32)))
-        panel = (maps.blur, 1.0)
-    out("_blur.png", sio.encode_png(sio.to_uint8(maps.blur), fast=True))
-    out("_preview.png", sio.encode_png(_preview(image, *panel), fast=True))
+    has_sigma = maps.sigma is not None
+    panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0) if has_sigma else (maps.blur, 1.0)
+    encoders = {"_sigma.png": lambda: sio.encode_sigma_map(maps.sigma, fast=True),
+                "_sigma.npy": lambda: sio.encode_npy(maps.sigma.astype(np.float32)),
+                "_blur.npy": lambda: sio.encode_npy(maps.blur.astype(np.float32)),
+                "_blur.png": lambda: sio.encode_png(sio.to_uint8(maps.blur), fast=True),
+                "_preview.png": lambda: sio.encode_png(_preview(image, *panel), fast=True)}
+    files = {prefix.with_name(prefix.name + s): encoders[s]() for s in output_suffixes(has_sigma, fmt)}
     sio.write_set_atomic(files)
     return list(files)
 
@@ -492,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note)
     try:
         estimator = args.method.make(options)  # in this process also with --workers: a bad model file fails here
-    except Exception:
+    except BaseException:  # a failure, or Ctrl-C while the model loads
         if created and not any(Path(args.out).iterdir()):  # a bad method option or model file leaves nothing
             Path(args.out).rmdir()
         raise
@@ -517,12 +551,15 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         return cli.fail(problem)
     new_record = not same and not has_outputs(out)
     if new_record:
+        (out / SOURCES).unlink(missing_ok=True)  # lines of an earlier record's sets, none of which is left
         sio.write_json_atomic(out / RECORD, record)
     elif not same:
         print(f"note: --out {out} holds maps but no {RECORD} (an older version wrote them): photos with maps are "
               "skipped, not checked against these settings", file=sys.stderr)
     if same or new_record:
-        jobs = [dataclasses.replace(job, same_settings=True) for job in jobs]
+        made = read_sources(out)
+        jobs = [dataclasses.replace(job, same_settings=True, made_from=made.get(source_key(out, job.prefix)))
+                for job in jobs]
     if not estimator.gives_sigma:
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{' and _blur.npy' if args.fmt.npy else ''} and _preview.png only")
@@ -543,6 +580,8 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
                 print(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})", flush=True)
                 continue
             done += 1
+            if job.same_settings:  # which photo made this set: a later photo of the same name is not taken for it
+                add_source(out, job)
             elapsed = time.perf_counter() - batch_start
             eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
             print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
@@ -560,7 +599,13 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
     a large image, gets its ``[number/count] FILE: W×H px`` line first."""
     start = time.perf_counter()
     earlier = existing_outputs(job.prefix)
-    if earlier and job.same_settings:  # a set of these settings: whole (done), or to be completed
+    if earlier and job.same_settings:  # a set of these settings: this photo's (whole: done; or completed)
+        if job.made_from is None:
+            return (f"{earlier[0]} exists and {SOURCES} does not say which photo made it: never overwritten (remove "
+                    "the set or choose another --out)")
+        if job.made_from != sio.file_sha256(job.source):
+            return (f"{earlier[0]} exists, made from another photo of this name (or this one before it changed; "
+                    f"{SOURCES}): never overwritten (remove the set or choose another --out)")
         wanted = output_suffixes(estimator.gives_sigma, args.fmt)
         if all(job.prefix.with_name(job.prefix.name + s).exists() for s in wanted):
             return None

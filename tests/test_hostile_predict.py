@@ -106,7 +106,8 @@ def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path
     out = tmp_path / "o"
     assert _predict([images[0], "--out", out], capsys, model_path)[0] == 0
     before = digests(out)
-    assert sorted(before) == ["img0_blur.png", "img0_preview.png", "img0_sigma.png", "predict.json"]
+    assert sorted(before) == ["img0_blur.png", "img0_preview.png", "img0_sigma.png", "predict.json",
+                              "predict_sources.jsonl"]
     real = Path.write_bytes
 
     def disk_full(self, data):
@@ -118,7 +119,7 @@ def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path
     rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)
     assert rc == 0 and "0/2 images written" in out_text and "1 done already" in out_text
     assert err.count("No space left on device") == 1 and "Traceback" not in err  # img1's write
-    assert "img0_preview.png: done already (same settings" in out_text or "img0.png: done already" in out_text
+    assert f"[1/2] {images[0]}: done already (same settings, predict.json)" in out_text
     assert digests(out) == before  # img1 left nothing behind; img0's earlier set is untouched
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
 
@@ -304,7 +305,7 @@ def test_the_settings_record_resumes_the_same_batch_and_refuses_another_model(mo
     record = json.loads((out / "predict.json").read_text())
     assert record["method"] == "dmenet" and record["model"] == str(weights.resolve()) and record["flips"] == 1
     (out / "img1_preview.png").unlink()  # an incomplete set of these settings
-    first = digests(out)
+    first = {k: v for k, v in digests(out).items() if k != predict.SOURCES}
     rc, out_text, _ = run()
     assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
     after = digests(out)
@@ -326,6 +327,32 @@ def test_the_settings_record_resumes_the_same_batch_and_refuses_another_model(mo
     rc, out_text, err = run_main(predict.main, [*images, "--out", legacy, "--model", model_path], capsys)
     assert rc == 0 and "1/2 images written" in out_text and "no predict.json" in err and "img0_sigma.png exists" in err
     assert not (legacy / "predict.json").exists()
+
+
+def test_a_set_counts_as_done_only_for_the_photo_that_made_it(tmp_path, capsys):
+    """Same settings, same output name, another photo (a second folder, or the photo edited): its earlier set is not
+    taken for its result ("done already" with another photo's maps), nor overwritten; the photo that made it still
+    counts as done, and a record left in a folder with no map (a run killed before its first) refuses nothing."""
+    first = write_rgb(tmp_path / "a" / "img.png", seed=0)
+    other = write_rgb(tmp_path / "b" / "img.png", seed=1)
+    out = tmp_path / "o"
+    assert run_main(predict.main, [first, "--out", out, "--method", "lbp"], capsys)[0] == 0
+    made = digests(out)
+    rc, out_text, err = run_main(predict.main, [other, "--out", out, "--method", "lbp"], capsys)
+    assert rc == 1 and "made from another photo of this name" in err and "0/1 images written" in out_text
+    assert digests(out) == made
+    rc, out_text, _ = run_main(predict.main, [first, "--out", out, "--method", "lbp"], capsys)
+    assert rc == 0 and "1 done already" in out_text
+    write_rgb(first, seed=2)  # edited in place
+    rc, _, err = run_main(predict.main, [first, "--out", out, "--method", "lbp"], capsys)
+    assert rc == 1 and "or this one before it changed" in err and digests(out) == made
+
+    empty = tmp_path / "killed"
+    empty.mkdir()
+    (empty / "predict.json").write_text(json.dumps({"tool": "dmenet.predict", "method": "dmenet"}))
+    rc, out_text, _ = run_main(predict.main, [other, "--out", empty, "--method", "lbp"], capsys)
+    assert rc == 0 and "1/1 images written" in out_text
+    assert json.loads((empty / "predict.json").read_text())["method"] == "lbp"
 
 
 def test_the_record_keeps_what_decides_the_maps_however_it_was_spelled(model_path, images, tmp_path, capsys):

@@ -214,7 +214,8 @@ def test_cli_peer_writes_blur_and_preview_only(tmp_path, rng, capsys):
     out = tmp_path / "out"
     assert predict.main([str(tmp_path / "in" / "odd.png"), "--out", str(out), "--method", "laplacian"]) == 0
     assert "not σ" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["odd_blur.png", "odd_preview.png", "predict.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["odd_blur.png", "odd_preview.png", "predict.json",
+                                                     "predict_sources.jsonl"]
 
 
 def test_cli_recursive_keeps_layout_and_disambiguates(tmp_path, rng):
@@ -322,7 +323,8 @@ def test_cli_workers_write_the_same_files_in_input_order_and_skip_a_corrupt_file
         lines[workers] = [line.split(" -> ")[0] for line in captured.out.splitlines() if " -> " in line]
     assert lines[2] == lines[1] and len(lines[1]) == len(expected)  # the same photos, in input order
     files = sorted(p.name for p in (tmp_path / "out1").iterdir())
-    assert files == sorted(p.name for p in (tmp_path / "out2").iterdir()) and len(files) == 4 * len(expected) + 1
+    assert files == sorted(p.name for p in (tmp_path / "out2").iterdir())
+    assert len(files) == 4 * len(expected) + 2  # and predict.json, predict_sources.jsonl
     for name in files:  # every file the same, byte for byte (each worker runs the same code on one thread)
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
 
