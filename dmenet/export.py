@@ -18,9 +18,10 @@ Networks (:data:`EXPORTERS`; input float32 in [0, 1], NCHW):
   2): the input is fixed 32×32 windows.
 
 Graphs with an image input are traced at one input size (``--size``, default 480 640, each side at most
-:data:`MAX_SIZE` = 8192 px) and are valid for that size only; a size whose trace does not fit in memory is refused
-(exit 2, one line naming ``--size``). Before anything is written, ONNX Runtime runs the graph on a random input and
-the largest |Δ| against the PyTorch forward is printed; above 1e-4 the command fails (exit 1) and writes nothing.
+:data:`MAX_SIZE` = 8192 px) and are valid for that size only; a size whose trace and check would need more memory
+than is available (:func:`export_memory`) is refused before the work (exit 2, one line giving the size). Before
+anything is written, ONNX Runtime runs the graph on a random input and the largest |Δ| against the PyTorch forward
+is printed; above 1e-4 the command fails (exit 1) and writes nothing.
 An existing ``--out`` is never replaced (exit 2). onnx and onnxruntime come with the ``export`` extra
 (``pip install -e .[export]``).
 """
@@ -64,10 +65,17 @@ class Exportable:
 @dataclass(frozen=True)
 class Exporter:
     """``build(model_file, (H, W)) -> Exportable``; ``multiple``: ``--size`` must be multiples of it (0: the network
-    takes no ``--size``)."""
+    takes no ``--size``); ``bytes_per_pixel``: memory the trace and the ONNX Runtime check take per input pixel, in
+    bytes, beyond :data:`EXPORT_FIXED_BYTES` (0: not estimated; see :func:`export_memory`)."""
 
     build: Callable[[str | None, tuple[int, int]], Exportable]
     multiple: int
+    bytes_per_pixel: int = 0
+
+
+EXPORT_FIXED_BYTES = 512 * 2**20
+"""Memory of an export besides its per-pixel part (bytes): the model, its traced graph and the ONNX Runtime session
+(measured: about 370 MiB for the distill teacher, under 100 MiB for the others)."""
 
 
 def _example(*shape: int):
@@ -121,13 +129,23 @@ def _shipped_student() -> Path:
     return DEFAULT_STUDENT
 
 
+# bytes_per_pixel: the growth of the peak resident memory of build + trace + check between 256², 512² and 1024²
+# inputs (CPU, torch 2.13, onnxruntime; 5 Dec 2026), rounded up by a third: dmenet (the shipped lite model) 757 and
+# 657 B/px, distill_student (shipped) 912 and 893, distill_teacher (TeacherConfig defaults) 2720 and 2255.
 EXPORTERS: dict[str, Exporter] = {
-    "dmenet": Exporter(_dmenet, 16),
-    "distill_student": Exporter(_distill("student", _shipped_student), 32),
-    "distill_teacher": Exporter(_distill("teacher", None), 32),
+    "dmenet": Exporter(_dmenet, 16, 1000),
+    "distill_student": Exporter(_distill("student", _shipped_student), 32, 1200),
+    "distill_teacher": Exporter(_distill("teacher", None), 32, 3600),
     "galetto": Exporter(_galetto, 0),
 }
 """Registered networks: name → exporter (see the module docstring)."""
+
+
+def export_memory(exporter: Exporter, size: tuple[int, int]) -> int:
+    """Bytes that building, tracing and checking ``exporter``'s graph at ``size`` = (H, W) px needs: about
+    :data:`EXPORT_FIXED_BYTES` + ``exporter.bytes_per_pixel``·H·W (measured with the shipped models' widths; a wider
+    ``--model`` needs more)."""
+    return EXPORT_FIXED_BYTES + exporter.bytes_per_pixel * size[0] * size[1]
 
 
 def onnx_bytes(net: Exportable) -> bytes:
@@ -184,15 +202,6 @@ def check_onnx(net: Exportable, graph: bytes | Path, threads: int = 1) -> float:
     return float(np.abs(got - want).max())
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` (a MemoryError, or an error of torch or ONNX Runtime) reports a failed allocation."""
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return any(words in text for words in ("can't allocate memory", "out of memory", "failed to allocate",
-                                            "bad_alloc", "defaultcpuallocator"))
-
-
 EXAMPLE = "dmenet-export --format onnx --out runs/export_example.onnx --size 64 64"
 
 
@@ -230,6 +239,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = cli.writable_folder_problem(args.out.parent, f"--out {args.out}")  # before the work
     if problem:
         return cli.fail(problem)
+    # On CPU torch reports a failed allocation as a plain RuntimeError (and the kernel may kill the process instead),
+    # so the memory is estimated up front; a MemoryError (numpy, Python) during the work is refused the same way.
+    if not exporter.multiple:  # fixed 32×32 windows: nothing the user can shrink
+        size, advice = f"--network {args.network}", f"{args.out} not written"
+    else:
+        size = f"--size {h} {w}" if args.size is not None else f"input size {h} {w} (the default)"
+        advice = f"choose a smaller --size; {args.out} not written"
+    from dmenet.predict import available_memory
+
+    need, available = export_memory(exporter, (h, w)), available_memory()
+    if available is not None and need > available:
+        return cli.fail(f"{size}: tracing and checking the graph needs about {need / 2**30:.1f} GiB, "
+                        f"{available / 2**30:.1f} GiB available ({advice})")
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -238,11 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         net = exporter.build(args.model, (h, w))  # bad model file: exit 2
         delta = export_onnx(net, args.out, args.threads)
-    except Exception as exc:  # torch's and ONNX Runtime's failed allocations; anything else keeps its traceback
-        if not _out_of_memory(exc):
-            raise
-        return cli.fail(f"--size {h} {w}: not enough memory to trace and check the graph at this size (choose a "
-                        f"smaller --size; {args.out} not written)")
+    except MemoryError:  # anything else keeps its traceback
+        return cli.fail(f"{size}: not enough memory to trace and check the graph at this size ({advice})")
     shape = "x".join(str(n) for n in net.example.shape)
     if delta > TOLERANCE:
         print(f"error: {args.network}: ONNX Runtime's output differs from PyTorch's by {delta:.2e} (tolerance "

@@ -99,6 +99,27 @@ def test_valid_set_overridden_by_a_flag_is_named_in_a_warning(tmp_path, caplog):
     assert len(warned) == 1 and "train.stage=joint" in warned[0] and "--stage blur" in warned[0]
 
 
+@pytest.mark.parametrize("item", ["train.stage=blur", "train.stage= blur"])
+def test_set_equal_to_the_flag_it_is_overridden_by_gives_no_warning(tmp_path, caplog, item):
+    args = parse_args(["--config", str(TINY), "--out", str(tmp_path / "run"), "--stage", "blur", "--steps", "7",
+                       "--set", item, "train.steps=7", "optim.lr=5e-5"])
+    with caplog.at_level(logging.WARNING, logger="dmenet.train"):
+        cfg = resolve_config(args)
+    assert cfg.train.stage == "blur" and cfg.train.steps == 7 and cfg.optim.lr == pytest.approx(5e-5)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == []
+
+
+def test_every_flag_key_is_read_from_its_flag(tmp_path):
+    """FLAG_KEYS is the one list of the flags that set a config key: each flag, given, lands on its key."""
+    values = {"--synthetic": "s", "--real": "r", "--labelled": "l", "--gt-polarity": "white-blurred",
+              "--stage": "joint", "--steps": "3", "--wandb": "disabled", "--device": "cpu", "--init-from": "m"}
+    assert set(values) == set(dtrain.FLAG_KEYS.values())
+    args = parse_args(["--out", str(tmp_path / "run"), *[x for flag_value in values.items() for x in flag_value]])
+    got = dtrain.flag_values(args)
+    assert {key: str(got[key]) for key in got} == {key: values[flag] for key, flag in dtrain.FLAG_KEYS.items()}
+    assert dtrain.flag_values(parse_args(["--out", str(tmp_path / "run")])) == {}
+
+
 # ------------------------------------------------------------------------------------------------------ dmenet.export
 @pytest.mark.parametrize("args", [["--size", "100000", "100000"], ["--size", "8208", "64"],
                                   ["--network", "galetto", "--size", "1", "1"],
@@ -109,14 +130,51 @@ def test_export_size_too_large_or_unused_is_refused(tmp_path, capsys, args):
     assert not list(tmp_path.iterdir())
 
 
-def test_export_allocation_failure_is_a_usage_error(tmp_path, capsys, monkeypatch):
-    def no_memory(model_file, size):
-        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+def _unbuilt(model_file, size):
+    raise AssertionError("the export was started although it cannot fit")
 
-    monkeypatch.setitem(export.EXPORTERS, "dmenet", export.Exporter(no_memory, 16))
-    rc, _, err = run_main(export.main, ["--format", "onnx", "--out", tmp_path / "x.onnx", "--size", "64", "64"],
-                          capsys)
-    assert_usage_error(rc, err, "--size 64 64")
+
+@pytest.mark.parametrize("size", [["--size", "64", "64"], []])
+def test_export_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, capsys, monkeypatch, size):
+    """The memory is estimated up front (torch on CPU reports a failed allocation as a plain RuntimeError); the line
+    gives the size, and names --size as the user's choice only when it was given."""
+    import dmenet.predict
+
+    exporter = export.Exporter(_unbuilt, 16, 1000)
+    monkeypatch.setitem(export.EXPORTERS, "dmenet", exporter)
+    need = export.export_memory(exporter, (64, 64) if size else export.DEFAULT_SIZE)
+    monkeypatch.setattr(dmenet.predict, "available_memory", lambda: need - 1)
+    rc, _, err = run_main(export.main, ["--format", "onnx", "--out", tmp_path / "x.onnx", *size], capsys)
+    line = assert_usage_error(rc, err, "64 64" if size else "480 640", "smaller --size", "GiB available")
+    assert ("--size 64 64" in line) if size else ("--size 480 640" not in line and "default" in line)
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_estimate_grows_with_the_size_and_the_network():
+    small, large = (64, 64), (4096, 4096)
+    for exporter in (export.EXPORTERS["dmenet"], export.EXPORTERS["distill_student"]):
+        assert export.export_memory(exporter, large) > export.export_memory(exporter, small) + 2**30
+    assert (export.export_memory(export.EXPORTERS["distill_teacher"], large)
+            > export.export_memory(export.EXPORTERS["distill_student"], large))
+
+
+def test_export_memory_error_is_a_usage_error_and_other_runtime_errors_keep_their_traceback(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """Decided by the exception's type, not its text: a RuntimeError that mentions memory is not an allocation
+    failure the export can name."""
+    def raising(exc):
+        def build(model_file, size):
+            raise exc
+        return export.Exporter(build, 16)
+
+    out = tmp_path / "x.onnx"
+    monkeypatch.setitem(export.EXPORTERS, "dmenet", raising(MemoryError()))
+    rc, _, err = run_main(export.main, ["--format", "onnx", "--out", out, "--size", "64", "64"], capsys)
+    assert_usage_error(rc, err, "--size 64 64", "not enough memory", str(out))
+    monkeypatch.setitem(export.EXPORTERS, "dmenet", raising(RuntimeError("DefaultCPUAllocator: can't allocate "
+                                                                         "memory")))
+    with pytest.raises(RuntimeError, match="allocate"):
+        export.main(["--format", "onnx", "--out", str(out), "--size", "64", "64"])
     assert not list(tmp_path.iterdir())
 
 
