@@ -536,14 +536,20 @@ def _set_nested(data: dict[str, Any], dotted: str, raw: str, root: type | None =
         cls = tp
 
 
+def split_override(item: str) -> tuple[str, str]:
+    """``("a.b", "value")`` of a ``--set`` item ``a.b=value`` (the key stripped, the raw value as given: split at the
+    first ``=``). ConfigError when there is no ``=``."""
+    if "=" not in item:
+        raise ConfigError(f"bad override {item!r}: expected key=value, e.g. train.steps=100")
+    key, raw = item.split("=", 1)
+    return key.strip(), raw
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], root: type | None = None) -> dict[str, Any]:
     """Apply ``a.b=value`` strings to a nested dict in place (values parsed as YAML scalars) and return it.
     ``root``: the config dataclass the keys belong to (None = ExperimentConfig)."""
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"bad override {item!r}: expected key=value, e.g. train.steps=100")
-        key, raw = item.split("=", 1)
-        _set_nested(data, key.strip(), raw, root)
+        _set_nested(data, *split_override(item), root)
     return data
 
 

@@ -37,7 +37,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from dmenet.config import (ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict, config_to_dict,
-                           WANDB_MODES, differing_keys, dump_config, flat_keys, load_config, wants_cuda)
+                           WANDB_MODES, differing_keys, dump_config, flat_keys, load_config, split_override,
+                           wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -87,31 +88,47 @@ FLAG_KEYS = {"data.synthetic": "--synthetic", "data.real": "--real", "data.label
 """Config keys an explicit flag sets (key → flag); a flag wins over a ``--set`` of its key."""
 
 
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """``{config key: value}`` of the :data:`FLAG_KEYS` flags given in ``args`` (a flag left out is None there and
+    is not in the result). The attribute of a flag is argparse's default ``dest``: ``--gt-polarity`` → gt_polarity."""
+    values = {key: getattr(args, option.lstrip("-").replace("-", "_")) for key, option in FLAG_KEYS.items()}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _set_value(item: str) -> Any:
+    """The value the ``--set`` item ``item`` gives its key, as the config holds it (parsed as YAML, converted and
+    checked against the defaults: ``train.steps=1_000`` → 1000). ConfigError when it is not a valid value."""
+    return flat_keys(config_to_dict(load_config(None, [item])))[split_override(item)[0]]
+
+
 def _check_overridden_sets(overrides: Sequence[str], flags: dict[str, Any]) -> None:
-    """A ``--set KEY=VALUE`` whose KEY an explicit flag also sets: its VALUE is checked on its own (ConfigError naming
-    the --set item, the key and the flag; ``--stage blur --set train.stage=foo`` used to pass silently) and a warning
-    says that the flag's value is the one used."""
+    """A ``--set KEY=VALUE`` whose KEY an explicit flag also sets (``flags``: :func:`flag_values`): its VALUE is
+    checked on its own (ConfigError naming the --set item, the key and the flag; ``--stage blur --set
+    train.stage=foo`` used to pass silently) and, when it differs from the flag's, a warning says that the flag's
+    value is the one used."""
     for item in overrides:
-        key = item.split("=", 1)[0].strip() if "=" in item else None
+        key = split_override(item)[0] if "=" in item else None  # a bad item is load_config's to refuse
         if key not in flags:
             continue
         option = FLAG_KEYS[key]
         try:
-            load_config(None, [item])  # the value on its own, against the defaults
+            value = _set_value(item)  # the value on its own, against the defaults
         except ConfigError as exc:
             raise ConfigError(f"--set {item}: {exc} ({option} sets {key} too: give it once)") from None
-        log.warning("--set %s is overridden by %s %s (an explicit flag wins over --set)", item, option, flags[key])
+        try:
+            same = value == _set_value(f"{key}={flags[key]}")
+        except ConfigError:  # the flag's own value is bad: the config load that follows says so
+            same = False
+        if not same:
+            log.warning("--set %s is overridden by %s %s (an explicit flag wins over --set)", item, option,
+                        flags[key])
 
 
 def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
     """YAML (or the run's saved config on --resume) → --set overrides → explicit flags (a --set of a key that a flag
     also sets must still be a valid value: :func:`_check_overridden_sets`)."""
     overrides = list(args.overrides)
-    flags = {"data.synthetic": args.synthetic, "data.real": args.real, "data.labelled": args.labelled,
-             "data.gt_polarity": args.gt_polarity, "train.stage": args.stage, "train.steps": args.steps,
-             "train.wandb": args.wandb, "train.device": args.device,
-             "train.init_from": args.init_from}
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = flag_values(args)
     _check_overridden_sets(overrides, given)
     overrides += [f"{k}={v}" for k, v in given.items()]
     path = args.config
