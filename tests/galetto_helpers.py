@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from dmenet.galetto import build_patches
@@ -47,6 +48,21 @@ def write_tiny_classifier(folder: Path) -> Path:
     torch.manual_seed(0)
     save_classifier(folder / "tiny", BlurClassifier(ClassifierConfig(width=0.25, head_channels=16, blocks=2)))
     return folder / "tiny.safetensors"
+
+
+# Fixtures ``val_folder`` and ``model_file`` of the compare / select tests: a test module imports the functions
+# (``from galetto_helpers import model_file_fixture, val_folder_fixture``) and pytest finds the fixtures there, under
+# their ``name`` (the functions are named apart so that a test's parameter does not shadow the import).
+@pytest.fixture(name="val_folder")
+def val_folder_fixture(tmp_path: Path) -> Path:
+    """:func:`write_val_renders` under ``tmp_path/val``."""
+    return write_val_renders(tmp_path / "val")
+
+
+@pytest.fixture(name="model_file")
+def model_file_fixture(tmp_path: Path) -> Path:
+    """:func:`write_tiny_classifier` in ``tmp_path``: the weights path."""
+    return write_tiny_classifier(tmp_path)
 
 
 def write_bsds_like(root: Path) -> Path:

@@ -18,18 +18,8 @@ from dmenet.galetto import compare, select
 from dmenet.galetto.blurmap import Readout
 from dmenet.galetto.refine import Refine
 from dmenet.methods import MethodOptions, parse_method
-from galetto_helpers import (one_error_line, snapshot, write_source_renders, write_tiny_classifier,
-                             write_val_renders)
-
-
-@pytest.fixture()
-def val_folder(tmp_path):
-    return write_val_renders(tmp_path / "val")
-
-
-@pytest.fixture()
-def model_file(tmp_path):
-    return write_tiny_classifier(tmp_path)
+from galetto_helpers import model_file_fixture, val_folder_fixture  # noqa: F401 - the model_file, val_folder fixtures
+from galetto_helpers import one_error_line, snapshot, write_source_renders
 
 
 # ------------------------------------------------------------------------------------------------------ compare

@@ -14,8 +14,8 @@ import pytest
 
 from dmenet.galetto import build_patches, select
 from dmenet.galetto.train import main as train_main
-from galetto_helpers import (build, one_error_line, snapshot, write_bsds_like, write_source_renders,
-                             write_tiny_classifier, write_val_renders)
+from galetto_helpers import build, one_error_line, snapshot, write_bsds_like, write_source_renders
+from galetto_helpers import model_file_fixture, val_folder_fixture  # noqa: F401 - the model_file, val_folder fixtures
 
 TINY_TRAIN = ["--config", "experiments/galetto_tiny.yaml", "--threads", "1", "--set", "model.blocks=2",
               "model.head_channels=16"]
@@ -255,16 +255,6 @@ def test_unreadable_patch_file_is_one_line_and_creates_no_run(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------------------- select
-@pytest.fixture()
-def val_folder(tmp_path):
-    return write_val_renders(tmp_path / "val")
-
-
-@pytest.fixture()
-def model_file(tmp_path):
-    return write_tiny_classifier(tmp_path)
-
-
 def run_select(val: Path, model: Path, out: Path) -> int:
     return select.main(["--val", str(val), "--model", str(model), "--stride", "32", "--threads", "1",
                         "--out", str(out)])

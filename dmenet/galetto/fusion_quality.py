@@ -28,8 +28,10 @@ zero guard is applied in an order that makes G = 0 vs 1e-5/g_B depend on which s
 here the guard is applied once to every image, so the measure is exactly symmetric in the sources.
 
 :func:`qabf_sources` is the same pooled sum over K ≥ 2 sources, Σ_k Q^{kF} w^k / Σ_k w^k (equal to :func:`qabf`
-for K = 2). RGB inputs become gray by ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B (MATLAB ``rgb2gray``,
-OpenCV ``COLOR_RGB2GRAY``).
+for K = 2). RGB inputs become gray by the exact ITU-R BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B (:data:`LUMA`,
+the weights of OpenCV's ``COLOR_RGB2GRAY``), in float64. That is not MATLAB's ``rgb2gray``, whose weights are
+rounded to 0.2989, 0.5870, 0.1140 (:data:`syndof.images.RGB2GRAY_WEIGHTS`, summing to 0.9999): Y here is higher by
+0.0001 R (≤ 1e-4 on [0, 1]) than rgb2gray's gray. Gray inputs are used as they are.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ GAMMA_G, KAPPA_G, SIGMA_G = 0.9994, -15.0, 0.5
 GAMMA_A, KAPPA_A, SIGMA_A = 0.9879, -22.0, 0.8
 L = 1.0
 EPS = 1e-5  # the reference code's guard for zero gradients (on 0–255 values)
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
+LUMA = (0.299, 0.587, 0.114)
+"""RGB → gray weights of :func:`to_gray`: ITU-R BT.601 luma, unrounded (not MATLAB ``rgb2gray``'s 0.2989, 0.5870,
+0.1140, :data:`syndof.images.RGB2GRAY_WEIGHTS`)."""
 
 
 class SobelBorder(Choice):
