@@ -533,16 +533,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.describe:
         print(estimator.describe(), flush=True)
     out = Path(args.out)
-    with sio.folder_lock(out, "--out"):  # one predict at a time per folder: the record and the sets agree
-        try:
-            return _run_batch(jobs, args, options, estimator, max_side, created)
-        finally:  # inside the lock: a run refused by it never removes the folder of the run holding it
-            if created and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder left
-                out.rmdir()
+    # one predict at a time per folder (the record and the sets agree); a folder this run made and left empty (every
+    # input failed) is removed, a run refused by the lock removes nothing
+    with sio.folder_lock(out, "--out", made=created):
+        return _run_batch(jobs, args, options, estimator, max_side)
 
 
-def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None,
-               created: bool) -> int:
+def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None) -> int:
     """The batch inside ``--out``'s lock: the settings record (:func:`record_check`), then every photo."""
     out = Path(args.out)
     record = settings_record(args, options, estimator)

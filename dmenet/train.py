@@ -373,18 +373,9 @@ def train(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = False,
     resume_from = _check_run_folder(cfg, run_dir, resume, config_file)
     if int(os.environ.get("RANK", "0")) != 0:  # the other ranks of a torchrun job write nothing: no lock
         return _train(cfg, run_dir, resume, resume_from)
-    created = not (run_dir.exists() or run_dir.is_symlink())
-    with io.folder_lock(run_dir, "--out"):
-        try:
-            resume_from = _check_run_folder(cfg, run_dir, resume, config_file)
-            return _train(cfg, run_dir, resume, resume_from)
-        except BaseException:
-            if created:
-                try:
-                    run_dir.rmdir()  # only while still empty: nothing of this run was written
-                except OSError:
-                    pass
-            raise
+    with io.folder_lock(run_dir, "--out"):  # a folder it made is removed if the run fails before writing into it
+        resume_from = _check_run_folder(cfg, run_dir, resume, config_file)
+        return _train(cfg, run_dir, resume, resume_from)
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path | None) -> dict[str, Any]:

@@ -183,14 +183,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike, what: str = "--out") -> Iterator[Path]:
+def folder_lock(folder: str | os.PathLike, what: str = "--out", made: bool | None = None) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created if missing) for the block: a second process asking for it
     meanwhile gets an :class:`InputError` naming ``what`` and the folder at once, instead of writing beside the first
     (two training runs into one run folder mixed their metrics and left the last one's weights under the first one's
     config). The lock is the kernel's ``flock`` on the folder itself: no lock file is left behind, and a process that
-    dies releases it. Where ``flock`` does not exist (not POSIX) the block runs unlocked."""
+    dies releases it. Where ``flock`` does not exist (not POSIX) the block runs unlocked.
+
+    A folder made for this run (``made``: by the caller, earlier; None = by this call when missing) that the block
+    leaves empty (a failure, Ctrl-C, a batch that wrote nothing) is removed at its end, while the lock is still held:
+    never the folder of a run holding it (a process refused by the lock removes nothing)."""
     path = Path(folder)
-    path.mkdir(parents=True, exist_ok=True)
+    if made is None:
+        try:
+            path.mkdir(parents=True)
+            made = True
+        except FileExistsError:
+            made = False
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -203,7 +212,12 @@ def folder_lock(folder: str | os.PathLike, what: str = "--out") -> Iterator[Path
         except BlockingIOError:
             raise InputError(f"{what} {path}", "another process is writing into this folder now (a run of the same "
                              "tool?); wait for it to end or choose another folder (nothing was changed)") from None
-        yield path
+        try:
+            yield path
+        finally:
+            if made and path.is_dir() and not any(path.iterdir()):
+                with contextlib.suppress(OSError):
+                    path.rmdir()
     finally:
         os.close(fd)  # releases the lock
 

@@ -309,6 +309,10 @@ def test_folder_lock_refuses_a_second_writer_and_is_released_after(tmp_path):
         code = ("import sys; from syndof.io import folder_lock, InputError\n"
                 "try:\n    with folder_lock(sys.argv[1]): pass\nexcept InputError: sys.exit(3)\n")
         assert subprocess.run([sys.executable, "-c", code, str(run)], cwd=Path(__file__).parents[1]).returncode == 3
+    assert not run.exists()  # the lock made it and the block left it empty: removed
     with folder_lock(run):
-        pass
-    assert list(run.iterdir()) == []
+        (run / "x").write_text("1")
+    assert [p.name for p in run.iterdir()] == ["x"]  # no lock file beside what the block wrote
+    with folder_lock(run):  # not made by this lock: never removed, even when left empty
+        (run / "x").unlink()
+    assert run.is_dir()

@@ -527,22 +527,14 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     problem = run_folder_problem(run_dir, resume)
     if problem is not None:
         raise ConfigError(problem)
-    created = not (run_dir.is_symlink() or run_dir.exists())
     # one run at a time in --out: a second process (e.g. the same command started twice) is refused before it
-    # writes, instead of mixing its rows, config and checkpoints into the first one's
+    # writes, instead of mixing its rows, config and checkpoints into the first one's; a folder the lock made is
+    # removed again if the run fails before writing into it
     with folder_lock(run_dir, "--out"):
-        try:
-            problem = run_folder_problem(run_dir, resume)  # again: another run may have finished in it meanwhile
-            if problem is not None:
-                raise ConfigError(problem)
-            return _train_locked(cfg, run_dir, resume, max_steps, device)
-        except BaseException:
-            if created and run_dir.is_dir() and not any(run_dir.iterdir()):
-                try:  # the lock made it and nothing was written (the lock is still held: no one else's)
-                    run_dir.rmdir()
-                except OSError:
-                    pass
-            raise
+        problem = run_folder_problem(run_dir, resume)  # again: another run may have finished in it meanwhile
+        if problem is not None:
+            raise ConfigError(problem)
+        return _train_locked(cfg, run_dir, resume, max_steps, device)
 
 
 def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: int | None,
