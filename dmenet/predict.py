@@ -13,23 +13,24 @@ Outputs per image ``<stem>`` (folder inputs keep their sub-folder layout under D
   ``syndof.io.read_sigma_map``) — with ``--format png|both`` (default png);
 * ``<stem>_sigma.npy`` — float32 σ in px — with ``--format npy|both``;
 * ``<stem>_blur.png`` — 8-bit blur probability (network S, 1 = blurred → 255);
-* ``<stem>_preview.png`` — the input and the colour-mapped σ (0 … σ_max, inferno) side by side.
+* ``<stem>_preview.png`` — the input and the colour-mapped σ (0 … σ_max, inferno) side by side;
+* ``<stem>_source.json`` — which photo made the set: its resolved path and SHA-256 (:data:`PROVENANCE`).
 
 Methods without σ (``gives_sigma`` false: lbp, hifst, laplacian, distill_student, …) write ``<stem>_blur.png``
 (their [0, 1] blur map; plus ``<stem>_blur.npy``, the [0, 1] map, with ``--format npy|both``) and
-``<stem>_preview.png`` only; σ methods (dmenet, galetto, zhuo_sim) write the σ set above. Images are read with
-``syndof.io.read_image`` (EXIF orientation applied, gray/RGBA/16-bit handled), so maps are oriented like the
-displayed image. A file that cannot be
-read or processed is reported on one line (``skipped PATH: reason``) and the others go on; the exit status is 1 only
-when every input failed (2 for usage errors or a model that cannot be loaded). Options and ``--out`` are checked
+``<stem>_preview.png`` (and ``<stem>_source.json``) only; σ methods (dmenet, galetto, zhuo_sim) write the σ set
+above. Images are read with ``syndof.io.read_image`` (EXIF orientation applied, gray/RGBA/16-bit handled), so maps
+are oriented like the displayed image. A file that cannot be read or processed is reported on one line
+(``skipped PATH: reason``) and the others go on; the exit status is 1 only when every input failed (2 for usage
+errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
 no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs.
 ``--out/predict.json`` records the settings that made its maps (method and its options as resolved, the model file
 and a SHA-256 of its contents, those of flips, σ curve, working size and tiles the method reads, format): rerunning
-a batch with the same settings does only what is missing (a photo with its whole set counts as done when
-``--out/predict_sources.jsonl`` says the set was made from a file with this photo's SHA-256: another photo of the same
-name, or an edited one, is skipped and reported), and a run with other settings is refused before any photo, so one
-folder never holds maps of two methods or models. One
+a batch with the same settings does only what is missing (a photo counts as done when a whole set's
+``_source.json``, written with the set, gives this photo's SHA-256: another photo of the same name, or an edited one,
+is skipped and reported, never given another photo's maps), and a run with other settings is refused before any photo,
+so one folder never holds maps of two methods or models. One
 ``predict`` at a time writes into a folder (a second is refused). In a folder with maps but no record (written by an
 older version), a photo whose prefix already has any output file is skipped and reported, never overwritten. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
@@ -102,14 +103,12 @@ class Maps:
 @dataclass
 class Job:
     """One input file and the output prefix (DIR/rel/stem, without the ``_sigma.png`` suffixes). ``same_settings``:
-    ``--out``'s settings record (:data:`RECORD`) matches this run's; ``made_from``: the SHA-256 of the photo that
-    made the set under the prefix (:data:`SOURCES`; None = not recorded), so an earlier set counts as this photo's
-    result only when this photo has that digest."""
+    ``--out``'s settings record (:data:`RECORD`) matches this run's and the batch has decided that this photo's set
+    is to be written (:func:`resume_decision`), completing the photo's own set under the prefix when one is there."""
 
     source: Path
     prefix: Path
     same_settings: bool = False
-    made_from: str | None = None
 
 
 # ------------------------------------------------------------------------------------------------------------ inputs
@@ -172,7 +171,11 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     return jobs, problems
 
 
-OUTPUT_SUFFIXES = ("_sigma.png", "_sigma.npy", "_blur.png", "_blur.npy", "_preview.png")
+PROVENANCE = "_source.json"
+"""The suffix of a set's provenance file: ``{"source": the photo's resolved path, "sha256": its SHA-256}``, written
+with the set (the first of its files renamed into place: a set a kill cut short still says whose it is), so that a rerun
+counts a set as done only for the photo that made it, not for another photo of the same name or an edited one."""
+OUTPUT_SUFFIXES = ("_sigma.png", "_sigma.npy", "_blur.png", "_blur.npy", "_preview.png", PROVENANCE)
 
 
 def existing_outputs(prefix: Path) -> list[Path]:
@@ -188,14 +191,63 @@ def is_output_file(path: Path, out_dir: Path) -> bool:
     return path.resolve().is_relative_to(out_dir)
 
 
-def output_suffixes(has_sigma: bool, fmt: MapFormat | str) -> tuple[str, ...]:
+def output_suffixes(has_sigma: bool, fmt: MapFormat | str, provenance: bool = True) -> tuple[str, ...]:
     """The files :func:`write_outputs` writes for one photo (it writes what this says): for a σ method
-    (``has_sigma``) or a blur-map method, in format ``fmt``."""
+    (``has_sigma``) or a blur-map method, in format ``fmt``, and (``provenance``) the :data:`PROVENANCE` file last."""
     fmt = parse_choice(MapFormat, fmt, "format")
     maps = ((("_sigma.png",) if fmt.png else ()) + (("_sigma.npy",) if fmt.npy else ())) if has_sigma \
         else (("_blur.npy",) if fmt.npy else ())
-    return (*maps, "_blur.png", "_preview.png")
+    return (*maps, "_blur.png", "_preview.png", *((PROVENANCE,) if provenance else ()))
 
+
+def provenance_bytes(source: Path) -> bytes:
+    """The :data:`PROVENANCE` file of a set made from ``source`` (JSON; any path, undecodable names escaped)."""
+    return (json.dumps({"source": str(Path(source).resolve()), "sha256": sio.file_sha256(source)}) + "\n").encode()
+
+
+def made_from(prefix: Path) -> str | None:
+    """The SHA-256 of the photo that made the set under ``prefix`` (its :data:`PROVENANCE` file), None when it has
+    none (an older version of predict wrote it) or the file is not one."""
+    try:
+        digest = json.loads(prefix.with_name(prefix.name + PROVENANCE).read_text(encoding="utf-8"))["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return digest if isinstance(digest, str) else None
+
+
+def whole(prefix: Path, wanted: Sequence[str]) -> bool:
+    """Whether every file of ``wanted`` (:func:`output_suffixes`) exists under ``prefix``."""
+    return all(prefix.with_name(prefix.name + s).exists() for s in wanted)
+
+
+def finished_sets(out: Path, wanted: Sequence[str]) -> dict[str, Path]:
+    """``{photo SHA-256: prefix}`` of the whole sets under ``out`` that say which photo made them."""
+    found = {}
+    for path in sorted(out.rglob("*" + PROVENANCE)):
+        prefix = path.with_name(path.name[: -len(PROVENANCE)])
+        digest = made_from(prefix)
+        if digest is not None and whole(prefix, wanted):
+            found.setdefault(digest, prefix)
+    return found
+
+
+def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path]) -> tuple[bool, str | None]:
+    """What a rerun with the same settings does with ``job``: (True, None) its photo's set is whole (under its prefix,
+    or under another when the batch named it otherwise: ``a_png`` and ``a``); (False, None) write it (also to complete
+    the photo's own set under its prefix); (False, reason) skip it, its prefix holding a set of another photo or one
+    that does not say which photo made it (never overwritten)."""
+    digest = sio.file_sha256(job.source)
+    if digest in finished:
+        return True, None
+    earlier = existing_outputs(job.prefix)
+    if not earlier or made_from(job.prefix) == digest:
+        return False, None
+    if made_from(job.prefix) is None:
+        return False, (f"{earlier[0]} exists without {job.prefix.name}{PROVENANCE} (an older version of predict "
+                       "wrote it), so which photo made it is unknown: never overwritten (remove that set to redo it, "
+                       "or choose another --out)")
+    return False, (f"{earlier[0]} exists, made from another photo of this name (or this one before it changed): "
+                   "never overwritten (choose another --out, or remove that set to redo it)")
 
 RECORD = "predict.json"
 """The settings record in ``--out``: what made its maps (:func:`settings_record`). A rerun with the same settings
@@ -226,42 +278,6 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
     return {**record, "format": args.fmt.value}
 
 
-SOURCES = "predict_sources.jsonl"
-"""Beside :data:`RECORD`: one JSON line per set written under it, ``{"prefix", "source", "sha256"}`` (the output
-prefix relative to ``--out``, the photo's resolved path and the SHA-256 of its file), so that a rerun counts a set as
-done only for the photo that made it, not for another photo of the same name or an edited one."""
-
-
-def source_key(out: Path, prefix: Path) -> str:
-    """The :data:`SOURCES` key of an output prefix: its path relative to ``out``, with ``/``."""
-    return Path(prefix).relative_to(out).as_posix()
-
-
-def read_sources(out: Path) -> dict[str, str]:
-    """``{prefix key: SHA-256 of the photo}`` of ``out``'s :data:`SOURCES` (empty when there is none); the last line
-    of a prefix counts, and a line a killed run left unfinished is ignored (its set is then not taken as done)."""
-    made: dict[str, str] = {}
-    try:
-        lines = (out / SOURCES).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return made
-    for line in lines:
-        try:
-            entry = json.loads(line)
-            made[str(entry["prefix"])] = str(entry["sha256"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return made
-
-
-def add_source(out: Path, job: Job) -> None:
-    """Append ``job``'s line to ``out``'s :data:`SOURCES` (one ``write`` of one line, flushed)."""
-    line = json.dumps({"prefix": source_key(out, job.prefix), "source": str(Path(job.source).resolve()),
-                       "sha256": sio.file_sha256(job.source)}, ensure_ascii=False)
-    with open(out / SOURCES, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-
-
 INFORMATIVE = ("model",)
 """Keys of the record that say where, not what: the same model file moved or copied (same SHA-256) is the same
 model."""
@@ -276,9 +292,9 @@ def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
     if path.exists():
         try:
             earlier = sio.read_json_object(path)
-        except (OSError, ValueError) as exc:
-            return (f"{path}: unreadable settings record ({cli.error_line(exc)}); remove it to finish the batch with "
-                    "per-photo checks only, or choose another --out"), False
+        except (OSError, ValueError) as exc:  # predict writes it whole (atomically): not predict's
+            return (f"{path}: not a settings record of {RECORD_TOOL} ({cli.error_line(exc)}); choose another --out "
+                    "(nothing was changed)"), False
         if earlier.get("tool") != RECORD_TOOL:
             return (f"{path}: not a settings record of {RECORD_TOOL} (tool {_short(earlier.get('tool'))}); "
                     "choose another --out (nothing was changed)"), False
@@ -346,19 +362,22 @@ def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
     return np.concatenate([left, gap, panel], axis=1)
 
 
-def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | str) -> list[Path]:
+def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | str,
+                  source: Path | None = None) -> list[Path]:
     """Write the files for one image (see module docstring) in format ``fmt`` (:class:`MapFormat` or its value) as
     one set: all of them or, when a write fails (disk full, permission), none (an earlier set under the same prefix
-    stays as it was). PNGs use the fast lossless encoder settings (``syndof.io.PNG_FAST``). Returns the paths
-    written."""
+    stays as it was). PNGs use the fast lossless encoder settings (``syndof.io.PNG_FAST``). ``source``: the photo
+    file, recorded in the set's :data:`PROVENANCE` file (None: no such file). Returns the paths written."""
     has_sigma = maps.sigma is not None
     panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0) if has_sigma else (maps.blur, 1.0)
     encoders = {"_sigma.png": lambda: sio.encode_sigma_map(maps.sigma, fast=True),
                 "_sigma.npy": lambda: sio.encode_npy(maps.sigma.astype(np.float32)),
                 "_blur.npy": lambda: sio.encode_npy(maps.blur.astype(np.float32)),
                 "_blur.png": lambda: sio.encode_png(sio.to_uint8(maps.blur), fast=True),
-                "_preview.png": lambda: sio.encode_png(_preview(image, *panel), fast=True)}
-    files = {prefix.with_name(prefix.name + s): encoders[s]() for s in output_suffixes(has_sigma, fmt)}
+                "_preview.png": lambda: sio.encode_png(_preview(image, *panel), fast=True),
+                PROVENANCE: lambda: provenance_bytes(source)}
+    files = {prefix.with_name(prefix.name + s): encoders[s]()
+             for s in output_suffixes(has_sigma, fmt, provenance=source is not None)}
     sio.write_set_atomic(files)
     return list(files)
 
@@ -548,28 +567,35 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         return cli.fail(problem)
     new_record = not same and not has_outputs(out)
     if new_record:
-        (out / SOURCES).unlink(missing_ok=True)  # lines of an earlier record's sets, none of which is left
         sio.write_json_atomic(out / RECORD, record)
     elif not same:
         print(f"note: --out {out} holds maps but no {RECORD} (an older version wrote them): photos with maps are "
               "skipped, not checked against these settings", file=sys.stderr)
+    decided: dict[int, str | None] = {}  # job index → None (done already) or the reason it is skipped
+    if same:  # which photos have their whole set already, and which prefixes hold another photo's
+        wanted = output_suffixes(estimator.gives_sigma, args.fmt)
+        finished = finished_sets(out, wanted)
+        for index, job in enumerate(jobs):
+            done_already, reason = resume_decision(job, wanted, finished)
+            if done_already or reason:
+                decided[index] = reason
     if same or new_record:
-        made = read_sources(out)
-        jobs = [dataclasses.replace(job, same_settings=True, made_from=made.get(source_key(out, job.prefix)))
-                for job in jobs]
+        jobs = [dataclasses.replace(job, same_settings=True) for job in jobs]
     if not estimator.gives_sigma:
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
-              f"{' and _blur.npy' if args.fmt.npy else ''} and _preview.png only")
-    workers = min(args.workers or auto_workers(jobs, args, max_side, available_memory(),
-                                                   estimator.extra_bytes_per_pixel()), len(jobs))
-    results = (_parallel(jobs, args, options, workers) if workers > 1
-               else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in
-                     enumerate(jobs, 1)))
-    done = already = 0
+              f"{', _blur.npy' if args.fmt.npy else ''} and _preview.png only (with _source.json)")
+    todo = [(number, job) for number, job in enumerate(jobs, 1) if number - 1 not in decided]
+    workers = min(args.workers or auto_workers([job for _, job in todo], args, max_side, available_memory(),
+                                                   estimator.extra_bytes_per_pixel()), max(len(todo), 1))
+    computed = (_parallel(todo, len(jobs), args, options, workers) if workers > 1
+                else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in todo))
+    results = (decided[i] if i in decided else next(computed) for i in range(len(jobs)))
+    done = already = skipped = 0
     batch_start = time.perf_counter()
     try:
         for number, (job, result) in enumerate(zip(jobs, results), 1):
             if isinstance(result, str):  # one bad file must not stop the batch; reported with its reason
+                skipped += 1
                 print(f"skipped {job.source}: {result}", file=sys.stderr)
                 continue
             if result is None:
@@ -577,36 +603,26 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
                 print(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})", flush=True)
                 continue
             done += 1
-            if job.same_settings:  # which photo made this set: a later photo of the same name is not taken for it
-                add_source(out, job)
             elapsed = time.perf_counter() - batch_start
             eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
             print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
     finally:
         if new_record and not done and not has_outputs(out):  # nothing written: the record describes nothing
             (out / RECORD).unlink(missing_ok=True)
-    print(f"{done}/{len(jobs)} images written to {out}" + (f", {already} done already" if already else ""))
+    print(f"{done}/{len(jobs)} images written to {out}" + (f", {already} done already" if already else "")
+          + (f", {skipped} skipped" if skipped else ""))
     return 0 if done + already > 0 else 1
 
 
 def predict_one(job: Job, number: int, count: int, estimator, max_side: int | None,
                 args: argparse.Namespace) -> float | str | None:
-    """Read, estimate and write one photo: its seconds, None when its whole set is there already from the same
-    settings (``job.same_settings``), or the reason it was skipped (one line, without the file's name). A batch, or
-    a large image, gets its ``[number/count] FILE: W×H px`` line first."""
+    """Read, estimate and write one photo: its seconds, or the reason it was skipped (one line, without the file's
+    name). With ``job.same_settings`` the batch has decided to write it (a set under its prefix is this photo's own,
+    to be completed: :func:`resume_decision`); otherwise a prefix with any output file is skipped. A batch, or a
+    large image, gets its ``[number/count] FILE: W×H px`` line first."""
     start = time.perf_counter()
     earlier = existing_outputs(job.prefix)
-    if earlier and job.same_settings:  # a set of these settings: this photo's (whole: done; or completed)
-        if job.made_from is None:
-            return (f"{earlier[0]} exists and {SOURCES} does not say which photo made it: never overwritten (remove "
-                    "the set or choose another --out)")
-        if job.made_from != sio.file_sha256(job.source):
-            return (f"{earlier[0]} exists, made from another photo of this name (or this one before it changed; "
-                    f"{SOURCES}): never overwritten (remove the set or choose another --out)")
-        wanted = output_suffixes(estimator.gives_sigma, args.fmt)
-        if all(job.prefix.with_name(job.prefix.name + s).exists() for s in wanted):
-            return None
-    elif earlier:
+    if earlier and not job.same_settings:
         return (f"{earlier[0]} exists: earlier results are never overwritten (remove them or choose another "
                 f"--out)")
     try:
@@ -619,7 +635,7 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
                 if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
             print(f"[{number}/{count}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
         maps = method_maps(estimator, image)
-        write_outputs(job.prefix, image, maps, args.fmt)
+        write_outputs(job.prefix, image, maps, args.fmt, source=job.source)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
         return reason.removeprefix(f"{job.source}: ")
@@ -685,6 +701,7 @@ def _start_worker(args: argparse.Namespace, options, threads: int, parent: int) 
         threading.Thread(target=leave, args=(128 + signum,), daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group: the batch stops us
     threading.Thread(target=leave_with_parent, daemon=True).start()
     _worker.update(estimator=args.method.make(options), args=args, max_side=options.max_side, busy=busy)
 
@@ -704,8 +721,9 @@ WORKER_DIED = ("not done: a worker process died (killed, e.g. out of memory); re
 """The reason reported for each photo a dead worker pool left undone."""
 
 
-def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
-    """The jobs' results in input order from ``workers`` spawned processes (a generator). When a worker dies (it
+def _parallel(jobs: list[tuple[int, Job]], count: int, args: argparse.Namespace, options, workers: int):
+    """The results of ``jobs`` (each with its number in the batch of ``count`` photos) in their order from
+    ``workers`` spawned processes (a generator). When a worker dies (it
     was killed, e.g. by the kernel's out-of-memory killer), the photos not done yet get :data:`WORKER_DIED` as their
     result, so the batch reports them and ends with its summary."""
     import dataclasses
@@ -719,7 +737,7 @@ def _parallel(jobs: list[Job], args: argparse.Namespace, options, workers: int):
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
                              initargs=(args, options, threads, os.getpid())) as pool:
         try:
-            for result in pool.map(_worker_job, [(i, len(jobs), job) for i, job in enumerate(jobs, 1)]):
+            for result in pool.map(_worker_job, [(number, count, job) for number, job in jobs]):
                 yield result
                 given += 1
         except BrokenProcessPool:

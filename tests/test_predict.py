@@ -214,8 +214,8 @@ def test_cli_peer_writes_blur_and_preview_only(tmp_path, rng, capsys):
     out = tmp_path / "out"
     assert predict.main([str(tmp_path / "in" / "odd.png"), "--out", str(out), "--method", "laplacian"]) == 0
     assert "not σ" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["odd_blur.png", "odd_preview.png", "predict.json",
-                                                     "predict_sources.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["odd_blur.png", "odd_preview.png", "odd_source.json",
+                                                     "predict.json"]
 
 
 def test_cli_recursive_keeps_layout_and_disambiguates(tmp_path, rng):
@@ -324,7 +324,7 @@ def test_cli_workers_write_the_same_files_in_input_order_and_skip_a_corrupt_file
     assert lines[2] == lines[1] and len(lines[1]) == len(expected)  # the same photos, in input order
     files = sorted(p.name for p in (tmp_path / "out1").iterdir())
     assert files == sorted(p.name for p in (tmp_path / "out2").iterdir())
-    assert len(files) == 4 * len(expected) + 2  # and predict.json, predict_sources.jsonl
+    assert len(files) == 5 * len(expected) + 1  # σ png + npy, blur, preview, source; predict.json
     for name in files:  # every file the same, byte for byte (each worker runs the same code on one thread)
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
 
@@ -381,6 +381,39 @@ def test_killed_batch_leaves_no_worker_behind(tmp_path, rng):
     left = [pid for pid in alive if Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid)]
     assert not left, f"workers {left} outlived the killed batch"
     assert not list((tmp_path / "out").glob("*.tmp")) and not list((tmp_path / "out").glob(".*"))
+    # the sets the workers finished after the batch was killed say whose they are: a rerun finishes the batch
+    rerun = subprocess.run([sys.executable, "-m", "dmenet.predict", str(folder), "--out", str(tmp_path / "out"),
+                            "--method", "zhuo_sim", "--workers", "2"], capture_output=True, text=True)
+    assert rerun.returncode == 0 and "skipped" not in rerun.stderr, rerun.stderr
+    written, already = rerun.stdout.split(" images written")[0].split("\n")[-1], rerun.stdout.count("done already")
+    assert int(written.split("/")[0]) + already == 6, rerun.stdout
+
+
+def test_ctrl_c_at_a_terminal_stops_a_batch_with_workers_in_one_line_and_a_rerun_finishes_it(tmp_path, rng):
+    """A terminal's Ctrl-C reaches the batch and its workers (one process group): one line and exit 130, no
+    worker traceback; every set written is whole and says whose it is, so the rerun does only the rest."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(12):
+        sio.write_image(folder / f"p{i:02d}.png", (_image(rng, 120, 160) * 255).astype(np.uint8))
+    command = [sys.executable, "-m", "dmenet.predict", str(folder), "--out", str(tmp_path / "out"), "--method",
+               "zhuo_sim", "--workers", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "out").glob("*_source.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the batch and its workers
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0 and "skipped" not in rerun.stderr, rerun.stderr
+    assert "12 done already" not in rerun.stdout and len(list((tmp_path / "out").glob("*_source.json"))) == 12
 
 
 def _state(pid: int) -> str:
