@@ -220,34 +220,53 @@ def whole(prefix: Path, wanted: Sequence[str]) -> bool:
     return all(prefix.with_name(prefix.name + s).exists() for s in wanted)
 
 
-def finished_sets(out: Path, wanted: Sequence[str]) -> dict[str, Path]:
-    """``{photo SHA-256: prefix}`` of the whole sets under ``out`` that say which photo made them."""
-    found = {}
-    for path in sorted(out.rglob("*" + PROVENANCE)):
-        prefix = path.with_name(path.name[: -len(PROVENANCE)])
-        digest = made_from(prefix)
-        if digest is not None and whole(prefix, wanted):
-            found.setdefault(digest, prefix)
+def finished_sets(jobs: Sequence[Job], wanted: Sequence[str]) -> dict[str, Path]:
+    """``{photo SHA-256: prefix}`` of the whole sets under the batch's own output prefixes that say which photo made
+    them (sets elsewhere in ``--out``, e.g. a nested folder of another run, are never taken for this batch's)."""
+    found: dict[str, Path] = {}
+    for job in jobs:
+        digest = made_from(job.prefix)
+        if digest is not None and whole(job.prefix, wanted):
+            found.setdefault(digest, job.prefix)
     return found
 
 
 def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path]) -> tuple[bool, str | None]:
-    """What a rerun with the same settings does with ``job``: (True, None) its photo's set is whole (under its prefix,
-    or under another when the batch named it otherwise: ``a_png`` and ``a``); (False, None) write it (also to complete
-    the photo's own set under its prefix); (False, reason) skip it, its prefix holding a set of another photo or one
-    that does not say which photo made it (never overwritten)."""
-    digest = sio.file_sha256(job.source)
-    if digest in finished:
-        return True, None
+    """What a rerun with the same settings does with ``job``: (True, None) its photo's set is whole under its prefix,
+    or under another prefix of the batch when its own holds another photo's (the same photos named in another order:
+    ``q_png`` and ``q_png_2`` swap); (False, None) write it (its prefix is free, or holds this photo's own incomplete
+    set); (False, reason) skip it: its prefix holds a set of another photo, or one that does not say whose it is
+    (never overwritten), or the photo cannot be read."""
+    try:
+        digest = sio.file_sha256(job.source)
+    except OSError as exc:
+        return False, cli.error_line(exc).removeprefix(f"{job.source}: ")
     earlier = existing_outputs(job.prefix)
     if not earlier or made_from(job.prefix) == digest:
-        return False, None
+        return bool(earlier) and whole(job.prefix, wanted), None
+    if digest in finished:
+        return True, None
+    record = job.prefix.with_name(job.prefix.name + PROVENANCE)
+    if not record.exists():
+        return False, (f"{earlier[0]} exists without {record.name} (an older version of predict wrote it), so which "
+                       "photo made it is unknown: never overwritten (remove that set to redo it, or choose another "
+                       "--out)")
     if made_from(job.prefix) is None:
-        return False, (f"{earlier[0]} exists without {job.prefix.name}{PROVENANCE} (an older version of predict "
-                       "wrote it), so which photo made it is unknown: never overwritten (remove that set to redo it, "
-                       "or choose another --out)")
-    return False, (f"{earlier[0]} exists, made from another photo of this name (or this one before it changed): "
-                   "never overwritten (choose another --out, or remove that set to redo it)")
+        return False, f"{earlier[0]} exists and {record.name} is not a provenance record: never overwritten"
+    made = _recorded_source(record)
+    return False, (f"{earlier[0]} exists, made from another photo ({made or 'unknown'}; or this one before it "
+                   "changed): never overwritten (name the photos as the run that made it did, or choose another "
+                   "--out)")
+
+
+def _recorded_source(record: Path) -> str | None:
+    """The ``source`` a :data:`PROVENANCE` file names, None when it cannot be read."""
+    try:
+        source = json.loads(record.read_text(encoding="utf-8"))["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return source if isinstance(source, str) else None
+
 
 RECORD = "predict.json"
 """The settings record in ``--out``: what made its maps (:func:`settings_record`). A rerun with the same settings
@@ -574,7 +593,7 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
     decided: dict[int, str | None] = {}  # job index → None (done already) or the reason it is skipped
     if same:  # which photos have their whole set already, and which prefixes hold another photo's
         wanted = output_suffixes(estimator.gives_sigma, args.fmt)
-        finished = finished_sets(out, wanted)
+        finished = finished_sets(jobs, wanted)
         for index, job in enumerate(jobs):
             done_already, reason = resume_decision(job, wanted, finished)
             if done_already or reason:
@@ -615,11 +634,13 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
 
 
 def predict_one(job: Job, number: int, count: int, estimator, max_side: int | None,
-                args: argparse.Namespace) -> float | str | None:
+                args: argparse.Namespace, batch_alive=None) -> float | str | None:
     """Read, estimate and write one photo: its seconds, or the reason it was skipped (one line, without the file's
     name). With ``job.same_settings`` the batch has decided to write it (a set under its prefix is this photo's own,
     to be completed: :func:`resume_decision`); otherwise a prefix with any output file is skipped. A batch, or a
-    large image, gets its ``[number/count] FILE: W×H px`` line first."""
+    large image, gets its ``[number/count] FILE: W×H px`` line first. ``batch_alive`` (a worker's): called before the
+    files are written; False (the batch process was killed) writes nothing, so no set lands after the batch's lock
+    is gone."""
     start = time.perf_counter()
     earlier = existing_outputs(job.prefix)
     if earlier and not job.same_settings:
@@ -635,6 +656,8 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
                 if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
             print(f"[{number}/{count}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
         maps = method_maps(estimator, image)
+        if batch_alive is not None and not batch_alive():
+            return "not written: the batch process is gone (killed); a rerun does it"
         write_outputs(job.prefix, image, maps, args.fmt, source=job.source)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
@@ -678,8 +701,9 @@ def _quiet(departure: str) -> None:
     """A worker's recipe departure: the main process has printed it already."""
 
 
-def _start_worker(args: argparse.Namespace, options, threads: int, parent: int) -> None:
-    """A worker's setup; ``parent`` is the batch's process id (passed in: it may be gone before this runs)."""
+def _start_worker(args: argparse.Namespace, options, threads: int, parent: int, stop) -> None:
+    """A worker's setup; ``parent`` is the batch's process id (passed in: it may be gone before this runs); ``stop``:
+    the batch's event, set when it is interrupted (no photo starts after it)."""
     import threading
 
     cli.apply_threads(threads)
@@ -703,7 +727,8 @@ def _start_worker(args: argparse.Namespace, options, threads: int, parent: int) 
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C reaches the whole group: the batch stops us
     threading.Thread(target=leave_with_parent, daemon=True).start()
-    _worker.update(estimator=args.method.make(options), args=args, max_side=options.max_side, busy=busy)
+    _worker.update(estimator=args.method.make(options), args=args, max_side=options.max_side, busy=busy,
+                   stop=stop, batch_alive=lambda: os.getppid() == parent)
 
 
 PARENT_POLL_S = 0.5
@@ -712,8 +737,11 @@ PARENT_POLL_S = 0.5
 
 def _worker_job(item: tuple[int, int, Job]) -> float | str:
     number, count, job = item
+    if _worker["stop"].is_set():  # queued before the batch was interrupted
+        return "not started: the batch was interrupted"
     with _worker["busy"]:
-        return predict_one(job, number, count, _worker["estimator"], _worker["max_side"], _worker["args"])
+        return predict_one(job, number, count, _worker["estimator"], _worker["max_side"], _worker["args"],
+                           _worker["batch_alive"])
 
 
 WORKER_DIED = ("not done: a worker process died (killed, e.g. out of memory); rerun the batch into the same --out "
@@ -734,8 +762,10 @@ def _parallel(jobs: list[tuple[int, Job]], count: int, args: argparse.Namespace,
     given = 0
     # spawn: never fork a process whose OpenMP pool is running; a worker that dies raises BrokenProcessPool here
     # instead of leaving the batch waiting
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
-                             initargs=(args, options, threads, os.getpid())) as pool:
+    context = mp.get_context("spawn")
+    stop = context.Event()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(args, options, threads, os.getpid(), stop)) as pool:
         try:
             for result in pool.map(_worker_job, [(number, count, job) for number, job in jobs]):
                 yield result
@@ -743,6 +773,7 @@ def _parallel(jobs: list[tuple[int, Job]], count: int, args: argparse.Namespace,
         except BrokenProcessPool:
             yield from [WORKER_DIED] * (len(jobs) - given)
         except BaseException:  # Ctrl-C, SIGTERM: no photo starts any more; those in progress finish their files
+            stop.set()  # the calls already queued to a worker, which cancel_futures cannot reach
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 

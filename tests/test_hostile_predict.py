@@ -339,7 +339,7 @@ def test_a_set_counts_as_done_only_for_the_photo_that_made_it(tmp_path, capsys):
     assert run_main(predict.main, [first, "--out", out, "--method", "lbp"], capsys)[0] == 0
     made = digests(out)
     rc, out_text, err = run_main(predict.main, [other, "--out", out, "--method", "lbp"], capsys)
-    assert rc == 1 and "made from another photo of this name" in err and "0/1 images written" in out_text
+    assert rc == 1 and f"made from another photo ({first.resolve()}" in err and "0/1 images written" in out_text
     assert digests(out) == made
     rc, out_text, _ = run_main(predict.main, [first, "--out", out, "--method", "lbp"], capsys)
     assert rc == 0 and "1 done already" in out_text
@@ -357,12 +357,49 @@ def test_a_set_counts_as_done_only_for_the_photo_that_made_it(tmp_path, capsys):
     rc, out_text, err = run_main(predict.main, [other, first, "--out", swapped, "--method", "lbp"], capsys)
     assert rc == 0 and "2 done already" in out_text and not err and digests(swapped) == made
 
+    copy = tmp_path / "dup"  # a photo added later that is a copy of one done: its own set, under its own name
+    shutil.copytree(tmp_path / "a", copy)
+    assert run_main(predict.main, [copy, "--out", tmp_path / "d", "--method", "lbp"], capsys)[0] == 0
+    shutil.copy(copy / "img.png", copy / "twin.png")
+    rc, out_text, _ = run_main(predict.main, [copy, "--out", tmp_path / "d", "--method", "lbp"], capsys)
+    assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
+    assert (tmp_path / "d" / "twin_source.json").exists()
+
+    real = predict.sio.file_sha256  # a photo that cannot be read on the rerun: skipped, the others go on
+
+    def unreadable(path):
+        if Path(path).name == "twin.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    predict.sio.file_sha256 = unreadable
+    try:
+        rc, out_text, err = run_main(predict.main, [copy, "--out", tmp_path / "d", "--method", "lbp"], capsys)
+    finally:
+        predict.sio.file_sha256 = real
+    assert rc == 0 and "skipped" in err and "twin.png" in err and "1 done already, 1 skipped" in out_text
+
     empty = tmp_path / "killed"
     empty.mkdir()
     (empty / "predict.json").write_text(json.dumps({"tool": "dmenet.predict", "method": "dmenet"}))
     rc, out_text, _ = run_main(predict.main, [other, "--out", empty, "--method", "lbp"], capsys)
     assert rc == 0 and "1/1 images written" in out_text
     assert json.loads((empty / "predict.json").read_text())["method"] == "lbp"
+
+
+def test_a_worker_whose_batch_is_gone_writes_nothing(tmp_path):
+    """A worker finishing its photo after the batch process was killed (its lock released: another run may be
+    writing the folder with other settings) leaves the set unwritten; the rerun does it."""
+    photo = write_rgb(tmp_path / "p.png", seed=0)
+    method = registry.parse_method("lbp")
+    args = predict.build_parser().parse_args([str(photo), "--out", str(tmp_path / "o"), "--method", "lbp"])
+    args.fmt = predict.MapFormat.PNG
+    job = predict.Job(source=photo, prefix=tmp_path / "o" / "p", same_settings=True)
+    reason = predict.predict_one(job, 1, 1, method.make(registry.MethodOptions()), None, args, lambda: False)
+    assert reason.startswith("not written: the batch process is gone") and not (tmp_path / "o").exists()
+    assert isinstance(predict.predict_one(job, 1, 1, method.make(registry.MethodOptions()), None, args,
+                                          lambda: True), float)
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["p_blur.png", "p_preview.png", "p_source.json"]
 
 
 def test_the_record_keeps_what_decides_the_maps_however_it_was_spelled(model_path, images, tmp_path, capsys):
