@@ -574,11 +574,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # one predict at a time per folder (the record and the sets agree); a folder this run made and left empty (every
     # input failed) is removed, a run refused by the lock removes nothing
     with sio.folder_lock(out, "--out", made=created):
-        return _run_batch(jobs, args, options, estimator, max_side)
+        return _run_batch(jobs, args, options, estimator, max_side, len(problems))
 
 
-def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None) -> int:
-    """The batch inside ``--out``'s lock: the settings record (:func:`record_check`), then every photo."""
+def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None,
+               not_listed: int = 0) -> int:
+    """The batch inside ``--out``'s lock: the settings record (:func:`record_check`), then every photo.
+    ``not_listed``: inputs already reported as skipped while the photos were listed (counted in the summary)."""
     out = Path(args.out)
     record = settings_record(args, options, estimator)
     problem, same = record_check(out, record)
@@ -629,7 +631,7 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         if new_record and not done and not has_outputs(out):  # nothing written: the record describes nothing
             (out / RECORD).unlink(missing_ok=True)
     print(f"{done}/{len(jobs)} images written to {out}" + (f", {already} done already" if already else "")
-          + (f", {skipped} skipped" if skipped else ""))
+          + (f", {skipped + not_listed} skipped" if skipped + not_listed else ""))
     return 0 if done + already > 0 else 1
 
 

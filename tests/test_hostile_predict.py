@@ -378,6 +378,9 @@ def test_a_set_counts_as_done_only_for_the_photo_that_made_it(tmp_path, capsys):
     finally:
         predict.sio.file_sha256 = real
     assert rc == 0 and "skipped" in err and "twin.png" in err and "1 done already, 1 skipped" in out_text
+    rc, out_text, _ = run_main(predict.main, [copy, tmp_path / "nope.png", "--out", tmp_path / "d", "--method",
+                                              "lbp"], capsys)  # an input that is not there counts as skipped too
+    assert rc == 0 and "2 done already, 1 skipped" in out_text
 
     empty = tmp_path / "killed"
     empty.mkdir()
