@@ -32,6 +32,25 @@ def gt_kind(folder: str | os.PathLike) -> GTKind:
     return GTKind.SIGMA_MAP if Path(folder).name == GTKind.SIGMA_MAP.value else GTKind.LABEL
 
 
+def sigma_map_pairs(root: str | os.PathLike, limit: int | None = None) -> list[tuple[str, Path, Path]]:
+    """``(stem, render, σ map)`` of the first ``limit`` renders (all: None; sorted by stem) of a SYNDOF folder:
+    ``image/`` and its σ maps in ``blur_map/``. Reads no image: the check to run before any work.
+
+    Raises:
+        InputError: a missing folder, no render, or naming the first chosen render without its σ map.
+    """
+    root = Path(root)
+    images = sorted(io.index_by_stem(root / "image").items())[:limit]
+    maps = io.index_by_stem(root / GTKind.SIGMA_MAP.value)
+    if not images:
+        raise io.InputError(root / "image", "no renders to score")
+    missing = [path for stem, path in images if stem not in maps]
+    if missing:
+        raise io.InputError(missing[0], f"no σ map for it in {root / GTKind.SIGMA_MAP.value} ({len(missing)} of the "
+                            f"{len(images)} renders to score lack one)")
+    return [(stem, path, maps[stem]) for stem, path in images]
+
+
 def read_max_coc(root: str | os.PathLike) -> float:
     """``max_coc`` of a SYNDOF folder from ``dataset.json`` (29 when absent)."""
     meta = Path(root) / "dataset.json"

@@ -156,19 +156,19 @@ def syndof_inputs(renders: Path, sources: Path, limit: int | None = None) -> lis
         InputError: a missing folder, no render, or naming the first render without its σ map or meta file, or the
             meta file whose source photo is not in ``sources``.
     """
-    images, maps = index_by_stem(renders / "image"), index_by_stem(renders / "blur_map")
+    from dmenet.eval.syndof_test import sigma_map_pairs
+
+    pairs = sigma_map_pairs(renders, limit)
     photos = index_by_stem(sources)
-    if not images:
-        raise InputError(renders / "image", "no renders")
     rows = []
-    for stem, path in sorted(images.items())[:limit]:
+    for stem, path, sigma_map in pairs:
         meta_path = renders / "meta" / f"{stem}.json"
-        if stem not in maps or not meta_path.is_file():
-            raise InputError(path, "render without its blur_map/ σ map or meta/ file")
+        if not meta_path.is_file():
+            raise InputError(path, "render without its meta/ file")
         name = str(read_json_object(meta_path).get("source_name", ""))
         if name.lower() not in photos:  # index_by_stem keys are lower-case
             raise InputError(meta_path, f"source photo {name!r} not found in {sources}")
-        rows.append((stem, path, maps[stem], photos[name.lower()]))
+        rows.append((stem, path, sigma_map, photos[name.lower()]))
     return rows
 
 

@@ -116,22 +116,9 @@ def classifier_scores(model_path: str | None, data: dict[str, np.ndarray]) -> di
     return out
 
 
-def synthetic_pairs(root: Path, limit: int | None) -> list[tuple[str, Path, Path]]:
-    """``(stem, render, σ map)`` of the first ``limit`` renders (all: None; sorted by stem) of a SYNDOF folder.
-    Raises InputError: a missing folder, no render, or naming the first chosen render without its σ map."""
-    images = sorted(io.index_by_stem(root / "image").items())[:limit]
-    maps = io.index_by_stem(root / "blur_map")
-    if not images:
-        raise io.InputError(root / "image", "no renders to score")
-    missing = [path for stem, path in images if stem not in maps]
-    if missing:
-        raise io.InputError(missing[0], f"no σ map for it in {root / 'blur_map'} ({len(missing)} of the "
-                            f"{len(images)} renders to score lack one)")
-    return [(stem, path, maps[stem]) for stem, path in images]
-
-
 def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc: float) -> dict:
-    """Label MAE (σ / ``max_coc``, both px) of each method with σ over ``pairs`` (:func:`synthetic_pairs`)."""
+    """Label MAE (σ / ``max_coc``, both px) of each method with σ over ``pairs``
+    (:func:`dmenet.eval.syndof_test.sigma_map_pairs`)."""
     from dmenet.eval.syndof_test import label_errors
     from syndof import units
 
@@ -258,14 +245,14 @@ def check_inputs(args) -> dict:
     """Every input of ``args`` checked before any model is loaded (InputError / ValueError naming the file or
     option), and what the scoring needs: ``{"patches": arrays, "synthetic": (pairs, max_coc), "rtf": (samples,
     table), "cuhk": pairs}`` for the checks asked for."""
-    from dmenet.eval.syndof_test import read_max_coc
+    from dmenet.eval.syndof_test import read_max_coc, sigma_map_pairs
     from dmenet.galetto.check_apps import render_inputs
 
     inputs: dict = {}
     if args.patches:
         inputs["patches"] = read_patch_test_set(args.patches)
     if args.synthetic:
-        inputs["synthetic"] = synthetic_pairs(args.synthetic, args.limit), read_max_coc(args.synthetic)
+        inputs["synthetic"] = sigma_map_pairs(args.synthetic, args.limit), read_max_coc(args.synthetic)
     if args.apps:
         if not args.apps.is_dir():
             raise ValueError(f"--apps {args.apps}: no such folder (the renders' sharp source photos)")

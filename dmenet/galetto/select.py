@@ -40,14 +40,13 @@ def candidates_mae(model, root: Path, stride: int, denoise: float,
                    limit: int | None = None) -> dict[Candidate, float]:
     """Mean label MAE of every readout × refine candidate (pre-denoise σ ``denoise`` px) over the first ``limit``
     renders of ``root`` (all: None), in the rule's order (readout, then refine, as the enums define them)."""
-    from dmenet.eval.syndof_test import label_errors, read_max_coc
+    from dmenet.eval.syndof_test import label_errors, read_max_coc, sigma_map_pairs
 
     max_coc = read_max_coc(root)
-    maps = io.index_by_stem(root / "blur_map")
     scores: dict[Candidate, list[float]] = {}
-    for stem, path in sorted(io.index_by_stem(root / "image").items())[:limit]:
+    for _, path, sigma_path in sigma_map_pairs(root, limit):
         image = io.read_image(path)
-        gt = units.sigma_to_label(io.read_sigma_map(maps[stem]), max_coc)
+        gt = units.sigma_to_label(io.read_sigma_map(sigma_path), max_coc)
         gray = gray01(image, denoise)
         probs, size = window_probabilities(model, gray, stride)
         for mode in Readout:
@@ -60,16 +59,10 @@ def candidates_mae(model, root: Path, stride: int, denoise: float,
 
 def check_val_folder(root: Path) -> int:
     """The number of renders of a SYNDOF folder; InputError (one line) without any image in ``image/``, or naming the
-    first image (sorted) without its σ map in ``blur_map/``."""
-    images = io.index_by_stem(root / "image")  # a missing folder: InputError naming it
-    maps = io.index_by_stem(root / "blur_map")
-    if not images:
-        raise io.InputError(root / "image", "no images to score")
-    missing = [path for stem, path in sorted(images.items()) if stem not in maps]
-    if missing:
-        raise io.InputError(missing[0], f"no σ map for it in {root / 'blur_map'} ({len(missing)} of {len(images)} "
-                            "images lack one)")
-    return len(images)
+    first image (sorted) without its σ map in ``blur_map/`` (:func:`dmenet.eval.syndof_test.sigma_map_pairs`)."""
+    from dmenet.eval.syndof_test import sigma_map_pairs
+
+    return len(sigma_map_pairs(root))
 
 
 def pick(scores: dict[Candidate, float]) -> Candidate:
