@@ -156,22 +156,19 @@ def render_inputs(syndof: Path, photos: Path, count: int) -> list[tuple[str, Pat
         InputError: a missing folder, no render, or naming the first render whose name is not ``<index>_<id>``,
             that has no σ map in ``blur_map/``, or whose source photo is not in ``photos``.
     """
-    renders = sorted(io.index_by_stem(syndof / "image").items())[:count]
-    maps = io.index_by_stem(syndof / "blur_map")
+    from dmenet.eval.syndof_test import sigma_map_pairs
+
+    pairs = sigma_map_pairs(syndof, count)
     sources = io.index_by_stem(photos)
-    if not renders:
-        raise io.InputError(syndof / "image", "no renders")
     rows = []
-    for stem, path in renders:
+    for stem, path, sigma_path in pairs:
         if "_" not in stem:
             raise io.InputError(path, "name is not <index>_<source id> (a syndof.generate render): its source photo "
                                 "cannot be found")
-        if stem not in maps:
-            raise io.InputError(path, f"no σ map for it in {syndof / 'blur_map'}")
         source_id = stem.split("_", 1)[1]
         if source_id not in sources:
             raise io.InputError(path, f"no source photo {source_id}.* in {photos}")
-        rows.append((stem, path, maps[stem], sources[source_id]))
+        rows.append((stem, path, sigma_path, sources[source_id]))
     return rows
 
 
@@ -202,29 +199,22 @@ def _mean(values: list) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-APPS_COLUMNS = {  # column: (key path with the method's σ maps, key path with the ground-truth σ maps)
-    "clipped_sharp_adaptive": (("enhancement", "clipped_sharp_adaptive"),
-                               ("enhancement_gt_sigma", "clipped_sharp_adaptive")),
-    "clipped_sharp_global": (("enhancement", "clipped_sharp_global"),
-                             ("enhancement_gt_sigma", "clipped_sharp_global")),
-    "change_blurred_adaptive": (("enhancement", "change_blurred_adaptive"),
-                                ("enhancement_gt_sigma", "change_blurred_adaptive")),
-    "change_blurred_global": (("enhancement", "change_blurred_global"),
-                              ("enhancement_gt_sigma", "change_blurred_global")),
-    "lapvar_gain_mid": (("enhancement", "lapvar_gain_mid"),
-                        ("enhancement_gt_sigma", "lapvar_gain_mid")),
-    "psnr_fused": (("fusion", "psnr_fused"),
-                   ("fusion", "psnr_oracle_fusion")),
-    "psnr_best_source": (("fusion", "psnr_best_source"),
-                         ("fusion", "psnr_best_source")),
-    "sdof_background_rise_px": (("magnification", "sdof", "background_rise_px"),
-                                ("magnification_gt_sigma", "sdof", "background_rise_px")),
-    "sdof_in_focus_move_px": (("magnification", "sdof", "in_focus_move_px"),
-                              ("magnification_gt_sigma", "sdof", "in_focus_move_px")),
-    "scale_slope": (("magnification", "scale", "slope"),
-                    ("magnification_gt_sigma", "scale", "slope"))}
-"""Columns of :func:`apps_table`: column → key paths into one render's :func:`check_renders` entry (the fusion has
-no ground-truth twin of its best source, and its oracle fusion is ``psnr_oracle_fusion``)."""
+APPS_COLUMNS = {"clipped_sharp_adaptive": ("enhancement", "clipped_sharp_adaptive"),
+                "clipped_sharp_global": ("enhancement", "clipped_sharp_global"),
+                "change_blurred_adaptive": ("enhancement", "change_blurred_adaptive"),
+                "change_blurred_global": ("enhancement", "change_blurred_global"),
+                "lapvar_gain_mid": ("enhancement", "lapvar_gain_mid"),
+                "psnr_fused": ("fusion", "psnr_fused"), "psnr_best_source": ("fusion", "psnr_best_source"),
+                "sdof_background_rise_px": ("magnification", "sdof", "background_rise_px"),
+                "sdof_in_focus_move_px": ("magnification", "sdof", "in_focus_move_px"),
+                "scale_slope": ("magnification", "scale", "slope")}
+"""Columns of :func:`apps_table`: column → key path into one render's :func:`check_renders` entry with the method's
+σ maps. With the ground-truth σ maps the path starts with the check's ``*_gt_sigma`` twin, except where
+:data:`ORACLE_PATHS` says otherwise."""
+
+ORACLE_PATHS = {"psnr_fused": ("fusion", "psnr_oracle_fusion"), "psnr_best_source": ("fusion", "psnr_best_source")}
+"""The fusion check has no ``*_gt_sigma`` twin: its fusion with the true σ maps is ``psnr_oracle_fusion``, and its
+best source frame does not depend on σ."""
 
 ORACLE = "σ_GT (oracle)"
 """The :func:`apps_table` row of the ground-truth σ maps."""
@@ -233,8 +223,9 @@ ORACLE = "σ_GT (oracle)"
 def _means(name: str, renders: dict, oracle: bool) -> dict:
     """One :func:`apps_table` row: ``name``, the render count and the mean of each column over ``renders``."""
     row: dict = {"method": name, "renders": len(renders)}
-    for column, paths in APPS_COLUMNS.items():
-        path = paths[oracle]
+    for column, path in APPS_COLUMNS.items():
+        if oracle:
+            path = ORACLE_PATHS.get(column, (f"{path[0]}_gt_sigma", *path[1:]))
         row[column] = _mean([functools.reduce(lambda d, k: d[k], path, checks) for checks in renders.values()])
     return row
 
