@@ -205,14 +205,21 @@ def provenance_bytes(source: Path) -> bytes:
     return (json.dumps({"source": str(Path(source).resolve()), "sha256": sio.file_sha256(source)}) + "\n").encode()
 
 
-def made_from(prefix: Path) -> str | None:
-    """The SHA-256 of the photo that made the set under ``prefix`` (its :data:`PROVENANCE` file), None when it has
-    none (an older version of predict wrote it) or the file is not one."""
+def read_provenance(prefix: Path) -> dict[str, str] | None:
+    """The :data:`PROVENANCE` file of the set under ``prefix`` (``{"source", "sha256"}``, both strings), None when it
+    has none (an older version of predict wrote it) or the file is not one."""
     try:
-        digest = json.loads(prefix.with_name(prefix.name + PROVENANCE).read_text(encoding="utf-8"))["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+        record = json.loads(prefix.with_name(prefix.name + PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return digest if isinstance(digest, str) else None
+    ok = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("source", "sha256"))
+    return record if ok else None
+
+
+def made_from(prefix: Path) -> str | None:
+    """The SHA-256 of the photo that made the set under ``prefix`` (:func:`read_provenance`), or None."""
+    record = read_provenance(prefix)
+    return None if record is None else record["sha256"]
 
 
 def whole(prefix: Path, wanted: Sequence[str]) -> bool:
@@ -242,30 +249,20 @@ def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path]) 
     except OSError as exc:
         return False, cli.error_line(exc).removeprefix(f"{job.source}: ")
     earlier = existing_outputs(job.prefix)
-    if not earlier or made_from(job.prefix) == digest:
+    provenance = read_provenance(job.prefix) if earlier else None
+    if not earlier or (provenance is not None and provenance["sha256"] == digest):
         return bool(earlier) and whole(job.prefix, wanted), None
     if digest in finished:
         return True, None
-    record = job.prefix.with_name(job.prefix.name + PROVENANCE)
-    if not record.exists():
-        return False, (f"{earlier[0]} exists without {record.name} (an older version of predict wrote it), so which "
-                       "photo made it is unknown: never overwritten (remove that set to redo it, or choose another "
-                       "--out)")
-    if made_from(job.prefix) is None:
-        return False, f"{earlier[0]} exists and {record.name} is not a provenance record: never overwritten"
-    made = _recorded_source(record)
-    return False, (f"{earlier[0]} exists, made from another photo ({made or 'unknown'}; or this one before it "
-                   "changed): never overwritten (name the photos as the run that made it did, or choose another "
-                   "--out)")
-
-
-def _recorded_source(record: Path) -> str | None:
-    """The ``source`` a :data:`PROVENANCE` file names, None when it cannot be read."""
-    try:
-        source = json.loads(record.read_text(encoding="utf-8"))["source"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return source if isinstance(source, str) else None
+    name = job.prefix.name + PROVENANCE
+    if provenance is not None:
+        return False, (f"{earlier[0]} exists, made from another photo ({provenance['source']}; or this one before "
+                       "it changed): never overwritten (name the photos as the run that made it did, or choose "
+                       "another --out)")
+    if job.prefix.with_name(name).exists():
+        return False, f"{earlier[0]} exists and {name} is not a provenance record: never overwritten"
+    return False, (f"{earlier[0]} exists without {name} (an older version of predict wrote it), so which photo made it "
+                   "is unknown: never overwritten (remove that set to redo it, or choose another --out)")
 
 
 RECORD = "predict.json"
@@ -562,18 +559,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     flips = DEFAULT_FLIPS if args.flips is None else args.flips
     note = None if args.flips is not None else default_flips_note  # the default's known departure: a note
     options = dcli.method_options(args, max_side=max_side, flips=flips, on_departure=note)
-    try:
+    # one predict at a time per folder (the record and the sets agree); a folder this run made and left empty (a bad
+    # method option or model file, Ctrl-C while the model loads, every input failed) is removed, a run refused by the
+    # lock removes nothing
+    with sio.folder_lock(args.out, "--out", made=created):
         estimator = args.method.make(options)  # in this process also with --workers: a bad model file fails here
-    except BaseException:  # a failure, or Ctrl-C while the model loads
-        if created and not any(Path(args.out).iterdir()):  # a bad method option or model file leaves nothing
-            Path(args.out).rmdir()
-        raise
-    if args.describe:
-        print(estimator.describe(), flush=True)
-    out = Path(args.out)
-    # one predict at a time per folder (the record and the sets agree); a folder this run made and left empty (every
-    # input failed) is removed, a run refused by the lock removes nothing
-    with sio.folder_lock(out, "--out", made=created):
+        if args.describe:
+            print(estimator.describe(), flush=True)
         return _run_batch(jobs, args, options, estimator, max_side, len(problems))
 
 
