@@ -46,6 +46,8 @@ def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1
                          "too)")
     if min(array.shape[:2]) < min_side:
         raise ValueError(f"{name} is too small: {array.shape[1]}x{array.shape[0]} px (at least {min_side} px a side)")
+    if not array.dtype.isnative:  # e.g. big-endian '>u2' from raw or FITS data: the same values, native order
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     elif array.shape[2] == 4:

@@ -147,7 +147,7 @@ def rescale_sigma(sigma: Array, scale: float) -> Array:
         raise ValueError(f"resize scale must be a finite number > 0, got {scale}")
     if isinstance(sigma, (list, tuple)):  # a list times an int would repeat the list
         sigma = np.asarray(sigma, dtype=np.float64)
-    return sigma * scale
+    return sigma * factor  # the checked Python float: keeps σ's kind and dtype whatever kind ``scale`` was
 
 
 def disk_radius_to_sigma(radius: np.ndarray, table: np.ndarray) -> np.ndarray:

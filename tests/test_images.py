@@ -38,3 +38,12 @@ def test_what_would_give_a_wrong_result_is_refused_by_name(image, words):
     with pytest.raises(ValueError, match="^photo") as info:
         as_rgb_float(image, name="photo")
     assert words in str(info.value)
+
+
+def test_non_native_byte_order_is_read_as_its_values():
+    """A big-endian uint16 image ('>u2', as raw or FITS data come) was refused as an "unsupported dtype >u2 (uint8,
+    uint16 …)": it is uint16, and gives the same floats as the native array (float alike)."""
+    native = (np.arange(2 * 6 * 3).reshape(2, 6, 3) * 1000).astype(np.uint16)
+    expected = as_rgb_float(native)
+    np.testing.assert_array_equal(as_rgb_float(native.astype(">u2")), expected)
+    np.testing.assert_array_equal(as_rgb_float((native / 65535).astype(">f4")), as_rgb_float(native / 65535))

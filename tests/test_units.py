@@ -157,3 +157,15 @@ def test_max_sigma_and_rescale_sigma_refuse_what_they_would_get_wrong():
     for bad in (math.inf, np.array([2.0, 3.0]), "x"):
         with pytest.raises(ValueError, match="resize scale"):
             units.rescale_sigma(1.0, bad)
+
+
+def test_rescale_sigma_multiplies_by_the_checked_number():
+    """The scale was checked as ``float(scale)`` but the map multiplied by ``scale`` itself: a string passed the check
+    and then raised a TypeError, a torch scalar raised one against a NumPy map, and a NumPy float64 turned a float32
+    map into float64."""
+    sigma = np.array([1.0, 2.0], dtype=np.float32)
+    for scale in ("0.5", torch.tensor(0.5), np.float64(0.5), 0.5):
+        out = units.rescale_sigma(sigma, scale)
+        assert isinstance(out, np.ndarray) and out.dtype == np.float32
+        np.testing.assert_array_equal(out, [0.5, 1.0])
+    assert units.rescale_sigma(3.0, "2") == 6.0

@@ -16,6 +16,7 @@ import torch
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions
 from syndof.images import as_rgb_float
+from syndof.resize import long_side_scale
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STUDENT = REPO_ROOT / "checkpoints" / "distill_student.safetensors"
@@ -65,13 +66,14 @@ def _make(name: str, options: MethodOptions, default: Path | None) -> DistillEst
         raise ValueError(f"method {name} takes no method options, got {', '.join(k for k, _ in options.extra)}")
     if options.flips not in (None, 1):
         raise ValueError(f"method {name} runs one pass (flips 1), got flips={options.flips}")
+    long_side_scale((1, 1), options.max_side)  # every method's check of max_side (ValueError), before loading
     if options.model is None and default is None:
         raise ValueError(f"method {name} has no shipped model; pass --model")
     path = Path(options.model) if options.model is not None else default
     model, info = load_distill_model(path, options.device)
     model = model.to(memory_format=torch.channels_last)  # ~30 % faster depthwise convs on CPU
     side = info.get("work_long_side", DEFAULT_WORK_LONG_SIDE)
-    if options.max_side:  # a cap, never a larger working size than the recipe's
+    if options.max_side is not None:  # a cap, never a larger working size than the recipe's
         side = min(side, options.max_side) if side else options.max_side
     return DistillEstimator(name, model, info, path, side)
 
