@@ -117,14 +117,57 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
         return out[0, 0].numpy()
     if guide.ndim == 2:
         return weighted_gf(guide, src, size, eps, mode=0)
-    mu_i, mu_p = box_mean(guide, size), box_mean(src, size)
-    cov_ip = box_mean(guide * src[..., None], size) - mu_i * mu_p[..., None]
-    outer = guide[..., :, None] * guide[..., None, :]
-    sigma = box_mean(outer.reshape(*src.shape, 9), size).reshape(*src.shape, 3, 3)
-    sigma = sigma - mu_i[..., :, None] * mu_i[..., None, :] + eps * np.eye(3)
-    a = np.linalg.solve(sigma, cov_ip[..., None])[..., 0]
-    b = mu_p - (a * mu_i).sum(-1)
-    return (box_mean(a, size) * guide).sum(-1) + box_mean(b, size)
+
+    def coefficients(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu_i, mu_p = box_mean(g, size), box_mean(p, size)
+        cov_ip = box_mean(g * p[..., None], size) - mu_i * mu_p[..., None]
+        outer = g[..., :, None] * g[..., None, :]
+        sigma = box_mean(outer.reshape(*p.shape, 9), size).reshape(*p.shape, 3, 3)
+        sigma = sigma - mu_i[..., :, None] * mu_i[..., None, :] + eps * np.eye(3)
+        a = np.linalg.solve(sigma, cov_ip[..., None])[..., 0]
+        return a, mu_p - (a * mu_i).sum(-1)
+
+    def output(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[np.ndarray]:
+        return ((box_mean(a, size) * g).sum(-1) + box_mean(b, size),)
+
+    # each output row depends on the rows within size // 2 of it, twice over: two passes of row strips, each strip
+    # with that many rows of context, keep the ~400 B per pixel of the 3×3 systems to one strip's rows
+    a, b = in_row_strips(coefficients, (guide, src), size // 2)
+    return in_row_strips(output, (a, b, guide), size // 2)[0]
+
+
+STRIP_PIXELS = 2**20
+"""Pixels of a row strip that :func:`in_row_strips` aims at (its own rows; context rows come on top)."""
+
+
+def in_row_strips(f, inputs: tuple[np.ndarray, ...], context: int,
+                  strip_pixels: int | None = None) -> tuple[np.ndarray, ...]:
+    """``f(*inputs)`` computed on row strips of the inputs and put together, to bound the memory of ``f``'s
+    temporaries by a strip's.
+
+    Args:
+        f: takes arrays of the inputs' rows (each (h, W, …)) and returns a tuple of arrays, each (h, W, …). Output
+            row y may depend on input rows y ± ``context`` only, with the image's first and last rows as the edges
+            of its border rule (box means with a symmetric border qualify: ``context`` = the window's half side).
+        inputs: arrays with the same number of rows H (first axis).
+        context: rows of context each strip gets above and below its own rows (not kept).
+        strip_pixels: a strip's own rows × W, about (at least ``context`` + 1 rows); None = :data:`STRIP_PIXELS`.
+
+    Returns:
+        ``f(*inputs)``'s arrays, equal up to float rounding (box sums start at each strip).
+    """
+    h, w = inputs[0].shape[:2]
+    rows = max(context + 1, (strip_pixels or STRIP_PIXELS) // max(w, 1))
+    outputs: tuple[np.ndarray, ...] = ()
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        lo, hi = max(0, y0 - context), min(h, y1 + context)
+        parts = f(*(x[lo:hi] for x in inputs))
+        if not outputs:
+            outputs = tuple(np.empty((h, *part.shape[1:]), dtype=part.dtype) for part in parts)
+        for out, part in zip(outputs, parts):
+            out[y0:y1] = part[y0 - lo:y1 - lo]
+    return outputs
 
 
 def weighted_gf(guide: np.ndarray, src: np.ndarray, size: int, eps: float, mode: int = 6) -> np.ndarray:

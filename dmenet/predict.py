@@ -408,12 +408,15 @@ MEMORY_FIXED_BYTES = 600 * 2**20
 """Model, one tile's activations and the interpreter."""
 
 
-def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0) -> int:
+def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0,
+                    input_per_pixel: int = 0) -> int:
     """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option;
-    ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`)."""
+    ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`, per pixel of the
+    working image; ``input_per_pixel``: its :meth:`~dmenet.methods.base.Estimator.input_bytes_per_pixel`, per pixel
+    of the input image, which ``--max-side`` does not shrink)."""
     scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
     work = WORK_BYTES_PER_PIXEL + extra_per_pixel
-    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + work * scale * scale))
+    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + input_per_pixel + work * scale * scale))
 
 
 def available_memory() -> int | None:
@@ -433,15 +436,16 @@ def available_memory() -> int | None:
 
 
 def check_memory(height: int, width: int, max_side: int | None, available: int | None,
-                 extra_per_pixel: int = 0) -> None:
+                 extra_per_pixel: int = 0, input_per_pixel: int = 0) -> None:
     """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
-    the message gives the ``--max-side`` that fits (``extra_per_pixel`` as in :func:`estimate_memory`)."""
+    the message gives the ``--max-side`` that fits (``extra_per_pixel``, ``input_per_pixel`` as in
+    :func:`estimate_memory`), or says to downsize the photo when no working size fits."""
     if available is None:
         return
-    need = estimate_memory(height, width, max_side, extra_per_pixel)
+    need = estimate_memory(height, width, max_side, extra_per_pixel, input_per_pixel)
     if need <= available:
         return
-    budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL
+    budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL - input_per_pixel
     side = int(max(height, width) * (budget / (WORK_BYTES_PER_PIXEL + extra_per_pixel)) ** 0.5) if budget > 0 else 0
     way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if side >= 64
                else "downsize it first or use a machine with more memory")
@@ -599,7 +603,8 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
               f"{', _blur.npy' if args.fmt.npy else ''} and _preview.png only (with _source.json)")
     todo = [(number, job) for number, job in enumerate(jobs, 1) if number - 1 not in decided]
     workers = min(args.workers or auto_workers([job for _, job in todo], args, max_side, available_memory(),
-                                                   estimator.extra_bytes_per_pixel()), max(len(todo), 1))
+                                               estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel()),
+                  max(len(todo), 1))
     computed = (_parallel(todo, len(jobs), args, options, workers) if workers > 1
                 else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in todo))
     results = (decided[i] if i in decided else next(computed) for i in range(len(jobs)))
@@ -643,7 +648,8 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
     try:
         image = sio.read_image(job.source)
         h, w = image.shape[:2]
-        check_memory(h, w, max_side, available_memory(), estimator.extra_bytes_per_pixel())
+        check_memory(h, w, max_side, available_memory(), estimator.extra_bytes_per_pixel(),
+                     estimator.input_bytes_per_pixel())
         if count > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
             faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
             note = f" (large: tiled, this takes a while; {faster} is faster)" \
@@ -668,10 +674,11 @@ AUTO_WORKERS_MAX = 4
 
 
 def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None, available: int | None,
-                 extra_per_pixel: int = 0) -> int:
+                 extra_per_pixel: int = 0, input_per_pixel: int = 0) -> int:
     """The default ``--workers``: 1 on a GPU, with ``--threads`` given, or for a batch smaller than
     :data:`AUTO_WORKERS_MIN_PHOTOS`; else the usable cores (at most :data:`AUTO_WORKERS_MAX`), no more than
-    ``available`` bytes hold at :func:`estimate_memory` (with ``extra_per_pixel``) of the batch's largest photo
+    ``available`` bytes hold at :func:`estimate_memory` (with ``extra_per_pixel``, ``input_per_pixel``) of the
+    batch's largest photo
     (sizes from the file headers; unreadable headers are left to the workers, which report them). ``available``
     None: unknown, no memory bound."""
     if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
@@ -681,7 +688,8 @@ def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None
         from dmenet.data.labelled import header_size
 
         sizes = [size for size in map(header_size, (j.source for j in jobs)) if size is not None]
-        need = max((estimate_memory(h, w, max_side, extra_per_pixel) for w, h in sizes), default=MEMORY_FIXED_BYTES)
+        need = max((estimate_memory(h, w, max_side, extra_per_pixel, input_per_pixel) for w, h in sizes),
+                   default=MEMORY_FIXED_BYTES)
         workers = max(1, min(workers, available // need))
     return workers
 

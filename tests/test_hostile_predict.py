@@ -239,6 +239,37 @@ def test_memory_guard_counts_the_one_pass_files_feature_planes(shared):
     predict.check_memory(3000, 4000, None, 4 * 2**30, default.extra_bytes_per_pixel())  # the default file fits
 
 
+def test_memory_guard_counts_a_refinement_at_the_input_size():
+    """galetto and dmenet_refined refine their maps guided by the full-size image, which ``--max-side`` does not
+    shrink: ~375 B an input pixel (2.0 GiB for a 2048² image at max_side 512, against a guard of 0.79 GiB), now ~150 B
+    with the guided filter in row strips, and counted per input pixel: a photo too large even for a small working
+    size is told to be downsized, not given a --max-side that would not fit."""
+    from dmenet.galetto.refine import REFINE_BYTES_PER_PIXEL, Refine
+    from dmenet.methods import MethodOptions, make_method
+
+    galetto = make_method("galetto", MethodOptions())  # σ unrefined, the blur map's σ refined by the code's recipe
+    plain = make_method("galetto", MethodOptions(extra=(("refine", "none"), ("refine_blur", "none"))))
+    assert galetto.input_bytes_per_pixel() == REFINE_BYTES_PER_PIXEL[Refine.CODE] > 0
+    assert plain.input_bytes_per_pixel() == 0
+    assert make_method("dmenet_refined", MethodOptions()).input_bytes_per_pixel() == \
+        REFINE_BYTES_PER_PIXEL[Refine.CODE]
+    assert make_method("dmenet_refined", MethodOptions(extra=(("refine", "paper"),))).input_bytes_per_pixel() == \
+        REFINE_BYTES_PER_PIXEL[Refine.PAPER]
+    assert make_method("dmenet", MethodOptions()).input_bytes_per_pixel() == 0
+    extra = galetto.input_bytes_per_pixel()
+    small, large = (predict.estimate_memory(4000, 6000, side, 0, extra) for side in (512, 1024))
+    assert large - small == predict.estimate_memory(4000, 6000, 1024) - predict.estimate_memory(4000, 6000, 512)
+    assert predict.estimate_memory(4000, 6000, 512, 0, extra) - predict.estimate_memory(4000, 6000, 512) == \
+        4000 * 6000 * extra  # per input pixel, whatever the working size
+    available = predict.estimate_memory(4000, 6000, 64)  # fits the image and its maps, not the refinement
+    with pytest.raises(ValueError, match="downsize it first"):
+        predict.check_memory(4000, 6000, 1024, available, 0, extra)
+    with pytest.raises(ValueError, match=r"--max-side \d+") as err:  # room for the refinement and a smaller size
+        predict.check_memory(4000, 6000, None, 4000 * 6000 * (extra + 50) + available, 0, extra)
+    side = int(str(err.value).split("--max-side ")[1].split()[0])
+    predict.check_memory(4000, 6000, side, 4000 * 6000 * (extra + 50) + available, 0, extra)  # the way out fits
+
+
 def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
                                                                    monkeypatch):
     need = predict.estimate_memory(4000, 6000)

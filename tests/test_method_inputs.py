@@ -111,3 +111,25 @@ def test_hifst_runs_at_max_side():
     assert "long side ≤ 48 px" in small.describe() and "≤" not in make_method("hifst").describe()
     assert "runs at full size" in make_method("lbp", MethodOptions(max_side=48)).describe()
     assert "full size" not in make_method("lbp").describe()
+
+
+@pytest.mark.parametrize("bad", [0, -5, True, 2.5, "64"])
+def test_distill_max_side_is_checked_as_every_method_checks_it(bad):
+    """``MethodOptions(max_side=0)`` was silently "no cap" for the Distill student (a ValueError for dmenet, galetto
+    and hifst) and ``max_side="64"`` a TypeError from ``min``: the same one ValueError as the others give."""
+    for name in ("distill_student", "dmenet"):
+        with pytest.raises(ValueError, match="max_side must be a whole number of px"):
+            make_method(name, MethodOptions(max_side=bad)).estimate(_photo())
+
+
+@pytest.mark.parametrize("stride", [1, 3, 8, 32])
+def test_galetto_counts_its_windows_for_the_memory_guard(stride):
+    """galetto unfolds every 32×32 window of the working image at once (and ``spread`` a coverage count as large):
+    about 8 KiB a working pixel at stride 1, where ``extra_bytes_per_pixel()`` said 0 and ``predict``'s guard budgets
+    200 B, so ``galetto:stride=1`` at the default long side of 1024 px needed gigabytes unannounced."""
+    from dmenet.galetto.blurmap import windows
+
+    est = make_method("galetto", MethodOptions(extra=(("stride", stride),)))
+    h, w = 96, 128
+    held = 2 * windows(torch.zeros(h, w), stride)[0].nbytes / (h * w)
+    assert held <= est.extra_bytes_per_pixel() <= 2 * held + 64

@@ -61,6 +61,20 @@ class GalettoEstimator(Estimator):
         not what it gives)."""
         return {k: v.value if isinstance(v, Choice) else v for k, v in self.settings.items() if k != "batch"}
 
+    def extra_bytes_per_pixel(self) -> int:
+        """The classifier's windows of the working image, all held at once, twice (the unfold of every 32×32
+        window in float32, :func:`dmenet.galetto.blurmap.windows`, and the coverage count of
+        :func:`~dmenet.galetto.blurmap.spread`): 2 · 4 · 32² / stride² bytes a working pixel, 128 at the default
+        stride 8 and 8 KiB at stride 1. (The refinement runs on the input image: :meth:`input_bytes_per_pixel`.)"""
+        return 2 * 4 * PATCH * PATCH // self.settings["stride"] ** 2
+
+    def input_bytes_per_pixel(self) -> int:
+        """The refinements of σ and of the blur map's σ, one after the other on the input image
+        (:data:`~dmenet.galetto.refine.REFINE_BYTES_PER_PIXEL` of the larger)."""
+        from dmenet.galetto.refine import REFINE_BYTES_PER_PIXEL
+
+        return max(REFINE_BYTES_PER_PIXEL[self.settings[key]] for key in ("refine", "refine_blur"))
+
     def raw_sigma(self, image: np.ndarray) -> np.ndarray:
         """Unrefined σ map, px, (H, W) float32 of an (H, W, 3) RGB image (float [0, 1] or uint8, ≥ 32 px a side:
         :func:`dmenet.galetto.blurmap.sigma_map`)."""
@@ -156,8 +170,15 @@ class RefinedEstimator(Estimator):
         return {**self.base.method_settings(), "refine": self.mode.value}
 
     def extra_bytes_per_pixel(self) -> int:
-        """The wrapped method's (the refinement's own planes are within ``predict``'s allowance)."""
+        """The wrapped method's, on its working image."""
         return self.base.extra_bytes_per_pixel()
+
+    def input_bytes_per_pixel(self) -> int:
+        """The refinement's, on the input image (:data:`~dmenet.galetto.refine.REFINE_BYTES_PER_PIXEL`; it runs
+        after the wrapped method, so the larger of the two)."""
+        from dmenet.galetto.refine import REFINE_BYTES_PER_PIXEL
+
+        return max(self.base.input_bytes_per_pixel(), REFINE_BYTES_PER_PIXEL[self.mode])
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """The base method's maps of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too), refined with

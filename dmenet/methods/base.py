@@ -136,6 +136,12 @@ class Estimator(abc.ABC):
         (:data:`dmenet.predict.WORK_BYTES_PER_PIXEL`), for the memory guard: 0 unless a method says otherwise."""
         return 0
 
+    def input_bytes_per_pixel(self) -> int:
+        """Peak memory this method holds per pixel of the *input* image (which ``max_side`` does not shrink) beyond
+        ``predict``'s allowance for the image and its maps (:data:`dmenet.predict.IO_BYTES_PER_PIXEL`), for the memory
+        guard: a refinement guided by the full-size image. 0 unless a method says otherwise."""
+        return 0
+
     def sigma_map(self, image: np.ndarray) -> np.ndarray:
         """σ in px, (H, W) float32. Raises ValueError for a method without absolute σ."""
         if not self.gives_sigma:
