@@ -18,10 +18,11 @@ under; nothing is changed in place.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -332,7 +333,25 @@ def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, d
         raise ValueError(f"flips must be one of {FLIPS}, got {flips!r}")
     tile, overlap = tile_geometry(tile_size, tile_overlap)
     image_stats = BNMode(model.recipe.sigma.bn if bn is None else bn) is BNMode.IMAGE
+    with eval_mode(model):  # the caller's model keeps its modes (a validation inside a training loop)
+        return _passes(rgb, model, tile_threshold, tile, overlap, flips, image_stats, dtype, features)
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Within the block every module of ``model`` is in eval mode; afterwards each has its own mode again (the
+    caller's, e.g. training: B's BatchNorm then keeps updating its moving statistics in the caller's loop)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _passes(rgb, model, tile_threshold, tile, overlap, flips, image_stats, dtype, features: bool) -> np.ndarray:
+    """:func:`_predict`'s passes over the flips of ``rgb`` (float32 RGB), ``model`` in eval mode."""
     total = np.zeros(rgb.shape[:2], dtype=np.float64)
     planes = None  # with features: (C, H, W) float32 sums, channel 0 replaced by the label at the end
     for k in range(flips):
@@ -520,10 +539,16 @@ class Predictor:
         Returns:
             :class:`DefocusEstimate` at the input resolution. B runs ``recipe.flips`` times per BatchNorm mode
             needed: the σ path's, and the detection path's one (S, feature head) or two (two-label head) where they
-            differ from it.
+            differ from it. The model runs in eval mode and each of its modules has its own mode again after.
         """
         if not (sigma or probability):
             raise ValueError("estimate: ask for σ, the blur probability or both")
+        with eval_mode(self.model):  # S too: a model in train mode would run S on the batch's statistics
+            return self._estimate(image, sigma, probability, max_side, **tile_options)
+
+    def _estimate(self, image: np.ndarray, sigma: bool, probability: bool, max_side: int | None,
+                  **tile_options) -> DefocusEstimate:
+        """:meth:`estimate`, the model in eval mode."""
         rgb = _as_rgb_float(image)
         h, w = rgb.shape[:2]
         rgb, scale = resize.shrink_long_side(rgb, max_side, minimum=2)

@@ -36,6 +36,29 @@ def test_batch_statistics_equals_train_mode_and_leaves_state_untouched():
     assert not any(m.training for m in model.blur.modules())
 
 
+def test_inference_leaves_a_training_model_in_its_modes_with_eval_mode_maps():
+    """``predict_label`` and ``Predictor.estimate`` switched the caller's model to eval mode for good: a validation
+    inside a fine-tuning loop went on training with BatchNorm frozen. They now run in eval mode and give each module
+    its own mode back; the maps equal those of the model in eval mode, and BatchNorm's moving statistics are
+    untouched."""
+    from dmenet.inference import Predictor, predict_label
+
+    model = _tiny()
+    image = np.random.default_rng(5).random((48, 64, 3)).astype(np.float32)
+    model.eval()
+    want, want_label = Predictor(model).estimate(image), predict_label(image, model, flips=2)
+    model.train()
+    model.calibration.eval()  # a mixed state comes back as it was, module by module
+    modes = [m.training for m in model.modules()]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    got, got_label = Predictor(model).estimate(image), predict_label(image, model, flips=2)
+    assert [m.training for m in model.modules()] == modes and model.blur.training
+    np.testing.assert_array_equal(got.sigma, want.sigma)
+    np.testing.assert_array_equal(got.blur_probability, want.blur_probability)
+    np.testing.assert_array_equal(got_label, want_label)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
 def test_batch_statistics_keeps_buffer_versions_so_the_fast_path_cache_survives():
     from dmenet.models.fuse import cached_inference_blur
 
