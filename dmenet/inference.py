@@ -39,6 +39,8 @@ from syndof.images import as_rgb_float
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
+ONEPASS_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite_onepass.safetensors"
+"""The opt-in one-pass file (checkpoints/ONEPASS_CARD.md), for callers outside the repository root."""
 MULTIPLE = 16
 TILE_THRESHOLD = 1024 * 1024
 TILE_SIZE = 512

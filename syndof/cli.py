@@ -276,19 +276,20 @@ def add_device(p: argparse.ArgumentParser, default: str = "cpu", auto: bool = Fa
                    + (f" (default {default})" if default else ""))
 
 
-def check_device(device: str | None, auto: bool = False) -> None:
-    """Raise ValueError naming ``--device`` when it is not a device this machine has."""
+def check_device(device: str | None, auto: bool = False, name: str = "--device") -> None:
+    """Raise ValueError naming ``name`` (the option, or the API's argument) when ``device`` is not a device this
+    machine has."""
     if device is None or (auto and device == "auto") or device == "cpu":
         return
     if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine")
+            raise ValueError(f"{name} {device}: CUDA is not available on this machine")
         if ":" in device and int(device[5:]) >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise ValueError(f"{name} {device}: only {torch.cuda.device_count()} CUDA device(s)")
         return
-    raise ValueError(f"--device {device!r}: expected {'auto, ' if auto else ''}cpu, cuda or cuda:N")
+    raise ValueError(f"{name} {device!r}: expected {'auto, ' if auto else ''}cpu, cuda or cuda:N")
 
 
 def hidden_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:

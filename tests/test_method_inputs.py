@@ -133,3 +133,14 @@ def test_galetto_counts_its_windows_for_the_memory_guard(stride):
     h, w = 96, 128
     held = 2 * windows(torch.zeros(h, w), stride)[0].nbytes / (h * w)
     assert held <= est.extra_bytes_per_pixel() <= 2 * held + 64
+
+
+@pytest.mark.parametrize("name", ["dmenet", "galetto", "distill_student", "lbp"])
+def test_a_device_this_machine_lacks_is_one_value_error_naming_it(name):
+    """``make_method`` promises a ValueError for a bad option; a device it lacks gave torch's own errors
+    (``AssertionError: Torch not compiled with CUDA enabled``, a RuntimeError listing every device type)."""
+    with pytest.raises(ValueError, match=r"^device 'tpu': expected cpu, cuda or cuda:N$"):
+        make_method(name, MethodOptions(device="tpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="^device cuda: CUDA is not available on this machine$"):
+            make_method(name, MethodOptions(device="cuda"))

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import yaml
 
 from dmenet.methods.base import Estimator, MethodOptions
+from syndof.cli import check_device
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ def make_method(name: str, options: MethodOptions | None = None) -> Estimator:
     """
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-    return METHODS[name].load()(options or MethodOptions())
+    options = options or MethodOptions()
+    check_device(None if options.device is None else str(options.device), name="device")  # not torch's own errors
+    return METHODS[name].load()(options)
 
 
 MODEL_KEY = "model"
