@@ -72,20 +72,38 @@ class Source:
 def read_prediction(path: Path) -> np.ndarray:
     """A saved map: ``.npy`` as stored (float); a 16-bit image with 3 identical channels as the project's σ encoding
     (``round(10·σ)``: ``predict``'s ``_sigma.png``, SYNDOF's ``blur_map``) → σ px, which a σ benchmark scores with
-    ``--sigma-mapping sigma`` and refuses otherwise (out of [0, 1]); a gray 8/16-bit image as value/max; colour as
-    ``rgb2gray``."""
+    ``--sigma-mapping sigma`` and every other reading refuses (:func:`predictions_source`); a gray 8/16-bit image as
+    value/max; colour as ``rgb2gray``."""
+    return read_prediction_kind(path)[0]
+
+
+def read_prediction_kind(path: Path) -> tuple[np.ndarray, bool]:
+    """:func:`read_prediction` and whether the file was the σ encoding (the map is σ px, whatever its values)."""
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False).astype(np.float32)
-        return arr[..., 0] if arr.ndim == 3 else arr
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:  # not an .npy, truncated, or an object (pickle) array
+            raise io.InputError(path, f"cannot read as a numeric .npy array ({exc})") from exc
+        if arr.dtype.kind not in "biuf" or arr.size == 0:
+            raise io.InputError(path, f"holds a {arr.dtype} array of shape {arr.shape}, not a non-empty real map")
+        arr = arr.astype(np.float32)
+        return (arr[..., 0] if arr.ndim == 3 else arr), False
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fast path for the common gray PNG
     if raw is not None and raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
-        return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max)
-    if raw is not None and raw.ndim == 3 and raw.shape[2] == 3 and raw.dtype == np.uint16 and _one_channel(raw):
-        return units.syndof_to_sigma(raw[..., 0])  # read as value/65535 it was σ/6,553.5: scored silently near 0
+        return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max), False
+    if _is_sigma_encoding(raw):
+        return units.syndof_to_sigma(raw[..., 0]), True  # as value/65535 it was σ/6,553.5: scored near 0
     img = io.read_image(path)  # raises InputError naming the file when unreadable
     if _one_channel(img):
-        return img[..., 0]
-    return (img @ np.array(RGB2GRAY_WEIGHTS, dtype=np.float32)).astype(np.float32)
+        return img[..., 0], False
+    return (img @ np.array(RGB2GRAY_WEIGHTS, dtype=np.float32)).astype(np.float32), False
+
+
+def _is_sigma_encoding(raw: np.ndarray | None) -> bool:
+    """Whether an image decoded with ``IMREAD_UNCHANGED`` is the project's σ encoding (16-bit, 3 equal channels,
+    ``round(10·σ)``: ``predict``'s ``_sigma.png``, SYNDOF's ``blur_map``)."""
+    return (raw is not None and raw.ndim == 3 and raw.shape[2] == 3 and raw.dtype == np.uint16
+            and _one_channel(raw))
 
 
 def _one_channel(image: np.ndarray) -> bool:
@@ -93,9 +111,20 @@ def _one_channel(image: np.ndarray) -> bool:
     return np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
 
 
-def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[Protocol]) -> Source:
-    """Saved maps ``folder/pattern.format(stem=…)`` matched case-insensitively; missing files raise."""
+def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[Protocol],
+                       sigma_mapping: rtf.SigmaMapping | str | None = None) -> Source:
+    """Saved maps ``folder/pattern.format(stem=…)`` matched case-insensitively; missing files raise.
+
+    A file in the σ encoding (:func:`read_prediction_kind`) is σ px whatever its values: it is scored only by a
+    protocol that scores σ with ``sigma_mapping`` ``sigma``, and refused (InputError naming it) otherwise; until 6 Dec
+    2026 a σ map whose values all lay in [0, 1] px passed the range check and was scored as a label or a blur map.
+    ``invert`` (sharpness maps) is a ValueError for a protocol that scores σ (labels and σ have no such polarity)."""
     folder_p = Path(folder)
+    reads_sigma = protocol.scores_sigma and sigma_mapping is not None and \
+        rtf.SigmaMapping(sigma_mapping) is rtf.SigmaMapping.SIGMA
+    if invert and protocol.scores_sigma:
+        raise ValueError(f"--invert is for sharpness maps of blur-detection benchmarks; {protocol.task.value} scores "
+                         "labels or sigma px, which have no sharpness polarity: leave --invert out")
     if not folder_p.is_dir():
         raise io.InputError(folder_p, "predictions folder not found")
     index = {p.name.lower(): p for p in folder_p.iterdir() if p.is_file()}
@@ -108,7 +137,11 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
         path = origin(sample)
         if path is None:
             raise io.InputError(folder_p / name, f"no prediction for {sample.path.name} (pattern {pattern!r})")
-        pred = read_prediction(path)
+        pred, is_sigma = read_prediction_kind(path)
+        if is_sigma and not reads_sigma:
+            raise io.InputError(path, "holds sigma px (16-bit, 3 equal channels: round(10*sigma), predict's "
+                                "_sigma.png), not a [0, 1] map: score it on rtf / syndof with --sigma-mapping sigma, "
+                                "or give the _blur.png maps for blur detection")
         return 1.0 - pred if invert else pred
 
     kind = protocol.saved_map_kind
@@ -129,10 +162,13 @@ def method_source(choice: MethodChoice, args, protocol: type[Protocol]) -> Sourc
         return Source(name, lambda s, im: estimator.sigma_map(im), True, MapKind.SIGMA, f"{text}: sigma px")
     if estimator.gives_sigma and output is DMENetOutput.LABEL:
         def label(sample: B.Sample, image: np.ndarray) -> np.ndarray:
-            res = estimator.estimate(image, sigma=True, probability=False)
-            return units.sigma_to_label(res.sigma, units.sigma_to_coc(res.sigma_max))
+            # σ/7 of σ in input px (docs/evaluation.md §4), whatever the method's own top and --max-side: dividing
+            # by the estimate's sigma_max (in input px, so 7/scale under --max-side; 19 for galetto) gave σ/14 at
+            # --max-side 320 on a 640 px photo, and another scale per method (review A15, 6 Dec 2026)
+            return units.sigma_to_label(estimator.sigma_map(image))
 
-        return Source(name, label, True, MapKind.BLUR, f"{text}: defocus label sigma/sigma_max")
+        return Source(name, label, True, MapKind.BLUR, f"{text}: defocus label sigma/sigma_max, sigma_max "
+                      f"{units.max_sigma():g} px (SYNDOF label; sigma in input px, clipped to [0, 1])")
     kind = "probability (1 = blurred)" if estimator.gives_sigma else "blur map (1 = blurred)"
     if protocol.scores_sigma:  # a method without σ: its relative map is read as a label, σ = σ_max · map
         log.warning("%s gives no σ: %s scores its relative blur map as a label (σ = σ_max·map), not a σ "
@@ -184,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
     protocol = protocol_class(spec)
     if args.predictions:
-        return [predictions_source(args.predictions, args.pattern, args.invert, protocol)]
+        return [predictions_source(args.predictions, args.pattern, args.invert, protocol, args.sigma_mapping)]
     methods = args.method or ([parse_method("dmenet")] if args.model else None)
     if not methods:
         raise ValueError("give --method, --model or --predictions")
@@ -204,11 +240,42 @@ def usage_problem(args) -> str | None:
     unused = dcli.unused_model(args)
     if unused:
         return unused
+    wandb_problem = report.wandb_mode_problem(args.wandb)
+    if wandb_problem:
+        return wandb_problem
     if getattr(args, "stems", None):
         problem = stems_problem(args.stems)
         if problem:
             return problem
     return cli.new_folder_problem(args.out, "evaluate writes a new folder")
+
+
+def inapplicable_option(args, spec: B.BenchmarkSpec) -> str | None:
+    """One line naming a scoring option given (a value other than its default) that ``spec``'s protocol does not
+    read, else None. Until 6 Dec 2026 only --input-size and --map-resize were refused for σ benchmarks; --resolution,
+    --adaptive-factor, --dmenet-output, --rtf-noise and --sigma-mapping were accepted and ignored where they do not
+    apply (``--sigma-mapping released`` on syndof read saved maps as labels, and its report did not say so)."""
+    protocol = protocol_class(spec)
+    task = spec.task
+    given = []
+    if task is not B.Task.DBD and args.resolution is not None:
+        given.append(("--resolution", "blur-detection benchmarks"))
+    if task is not B.Task.DBD and args.adaptive_factor != 1.5:
+        given.append(("--adaptive-factor", "blur-detection benchmarks"))
+    if protocol.scores_sigma and args.dmenet_output != DMENetOutput.PROBABILITY.value:
+        given.append(("--dmenet-output", "blur-detection benchmarks (σ benchmarks score a method's σ)"))
+    if task is not B.Task.RTF and args.rtf_noise != rtf.NoiseLevel.FREE.value:
+        given.append(("--rtf-noise", "rtf"))
+    mapping = rtf.SigmaMapping(args.sigma_mapping)
+    if not protocol.scores_sigma and mapping is not rtf.SigmaMapping.PROJECT:
+        given.append(("--sigma-mapping", "rtf and syndof"))
+    elif task is B.Task.SYNDOF and mapping is rtf.SigmaMapping.RELEASED:
+        given.append(("--sigma-mapping released", "rtf (syndof reads saved maps as labels, or σ px with "
+                      "--sigma-mapping sigma)"))
+    if not given:
+        return None
+    option, where = given[0]
+    return f"{option} is for {where}; --benchmark {spec.name} does not read it: leave it out"
 
 
 @cli.entry_point
@@ -220,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.prepare_process(args)
     spec = B.get_spec(args.benchmark)
     out = Path(args.out)
-    problem = usage_problem(args)
+    problem = usage_problem(args) or inapplicable_option(args, spec)
     if problem:
         return cli.fail(problem)
     sources = make_sources(args, spec)

@@ -508,3 +508,168 @@ def test_wandb_sync_hint_names_the_finished_folder(tmp_path):
     assert wandb_sync_hint(tmp_path) is None
     (tmp_path / "m" / "wandb" / "offline-run-1").mkdir(parents=True)
     assert wandb_sync_hint(tmp_path) == f"W&B offline run(s): wandb sync {tmp_path / 'm' / 'wandb' / 'offline-run-1'}"
+
+
+def test_saved_sigma_png_below_one_px_is_not_scored_as_a_label_or_blur_map(tmp_path, capsys):
+    """A σ-encoded file (predict's _sigma.png) is σ px whatever its values: one whose σ all lie in [0, 1] px passed
+    the [0, 1] range check and was scored as a label (σ = 7·σ_px) or as a blur map, silently (review A1, 6 Dec
+    2026). It is scored only with --sigma-mapping sigma on a σ benchmark, and refused naming the file otherwise;
+    --invert is refused for σ benchmarks (it scored 1 − σ px)."""
+    data, preds = tmp_path / "syn", tmp_path / "p"
+    gt_sigma = np.array([[0.0, 0.5], [1.0, 0.2]], np.float32)
+    io.write_sigma_map(data / "blur_map" / "a.png", gt_sigma)
+    io.write_image(data / "image" / "a.png", np.zeros((2, 2, 3), np.float32))
+    io.write_sigma_map(preds / "a_sigma.png", np.full((2, 2), 0.8, np.float32))  # σ ≤ 1 px: inside [0, 1]
+    common = ["--benchmark", "syndof", "--data", str(data), "--predictions", str(preds),
+              "--pattern", "{stem}_sigma.png", "--wandb", "disabled"]
+    assert evaluate.main(common + ["--sigma-mapping", "sigma", "--out", str(tmp_path / "ok")]) == 0
+    meta = json.loads((tmp_path / "ok" / "metrics.json").read_text())
+    assert meta["metrics"]["mae"] == pytest.approx(np.abs(0.8 / 7 - gt_sigma / 7).mean(), abs=1e-6)
+    capsys.readouterr()
+    assert evaluate.main(common + ["--out", str(tmp_path / "label")]) == 2  # was rc 0, scored as label 0.8
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(preds / "a_sigma.png") in err and "--sigma-mapping sigma" in err
+    assert not (tmp_path / "label").exists()
+    sharp = tmp_path / "sharp"
+    io.write_image(sharp / "image" / "a.png", np.zeros((2, 2, 3), np.float32))
+    assert evaluate.main(["--benchmark", "sharp", "--data", str(sharp), "--predictions", str(preds), "--pattern",
+                          "{stem}_sigma.png", "--wandb", "disabled", "--out", str(tmp_path / "blur")]) == 2
+    assert str(preds / "a_sigma.png") in capsys.readouterr().err and not (tmp_path / "blur").exists()
+    assert evaluate.main(common + ["--sigma-mapping", "sigma", "--invert", "--out", str(tmp_path / "inv")]) == 2
+    assert "--invert" in capsys.readouterr().err and not (tmp_path / "inv").exists()
+
+
+def test_max_side_is_in_the_report_of_every_method_it_changes(shared, tmp_path):
+    """evaluate --max-side runs dmenet, dmenet_refined and galetto on a shrunk image (RTF MAE 0.05 → 0.14 at 180 px),
+    yet their metrics.json source said nothing of it (review A5, 6 Dec 2026; distill_student and hifst said it)."""
+    from dmenet.methods import make_method
+    from dmenet.methods.base import MethodOptions
+
+    for name in ("dmenet", "dmenet_refined", "galetto", "distill_student", "hifst"):
+        assert "180 px" in make_method(name, MethodOptions(max_side=180)).describe(), name
+        assert "≤ 180" not in make_method(name, MethodOptions()).describe(), name
+    out = tmp_path / "o"
+    assert evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--method", "galetto",
+                          "--max-side", "180", "--out", str(out), "--wandb", "disabled"]) == 0
+    assert "long side ≤ 180 px" in json.loads((out / "metrics.json").read_text())["source"]
+
+
+def test_paired_refuses_evaluations_scored_under_different_protocols(tmp_path, capsys):
+    """paired only compared the benchmark names: the same maps scored at --resolution native and 320 were paired and
+    printed "better on 2 of 2" (review A3, 6 Dec 2026). The scoring tags must agree; the map source's own tags
+    (prediction polarity, σ mapping, input size) may differ."""
+    from dmenet.eval import paired
+
+    data, preds, sharp_preds = tmp_path / "cuhk", tmp_path / "p", tmp_path / "s"
+    rng = np.random.default_rng(0)
+    for stem in ("a", "b"):
+        gt = np.zeros((40, 60), np.float32)
+        gt[:, :30] = 1.0
+        io.write_image(data / "gt" / f"{stem}.png", gt)
+        io.write_image(data / "image" / f"{stem}.png", np.zeros((40, 60, 3), np.float32))
+        pred = np.clip(gt * 0.7 + rng.random((40, 60)) * 0.3, 0, 1).astype(np.float32)
+        io.write_image(preds / f"{stem}.png", pred)
+        io.write_image(sharp_preds / f"{stem}.png", 1.0 - pred)
+    runs = {"native": [], "r320": ["--resolution", "320"], "inverted": ["--invert"]}
+    for name, extra in runs.items():
+        source = sharp_preds if name == "inverted" else preds
+        assert evaluate.main(["--benchmark", "cuhk", "--data", str(data), "--predictions", str(source), "--out",
+                              str(tmp_path / name), "--wandb", "disabled", *extra]) == 0
+    capsys.readouterr()
+    assert paired.main([str(tmp_path / "native"), str(tmp_path / "r320"), "--metric", "mae"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another protocol" in err[0] and str(tmp_path / "r320") in err[0], err
+    assert paired.main([str(tmp_path / "native"), str(tmp_path / "inverted"), "--metric", "mae"]) == 0
+
+
+def test_bad_saved_npy_maps_are_refused_in_one_line_naming_the_map(shared, tmp_path, capsys):
+    """Saved .npy maps that are object (pickle) / string / complex / empty arrays gave a line naming no file (numpy's
+    message), a complex one was scored on its real part (rc 0), and a NaN or 1-D map named the GT file only
+    (review A10, 6 Dec 2026)."""
+    preds = tmp_path / "p"
+    preds.mkdir()
+    cases = {"obj": np.array([{"a": 1}], dtype=object), "str": np.array("abc"),
+             "cplx": np.zeros((360, 360), np.complex64), "empty": np.zeros((0, 0)),
+             "nan": np.full((360, 360), np.nan, np.float32), "flat": np.zeros(10, np.float32)}
+    for name, arr in cases.items():
+        np.save(preds / f"{name}.npy", arr, allow_pickle=True)
+    for name in cases:
+        out = tmp_path / f"o_{name}"
+        rc = evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--predictions", str(preds),
+                            "--pattern", f"{name}.npy", "--out", str(out), "--wandb", "disabled"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and str(preds / f"{name}.npy") in err[0], (name, err)
+        assert not out.exists()
+
+
+def test_wandb_online_without_credentials_is_refused_before_any_work(shared, tmp_path, monkeypatch, capsys):
+    """--wandb online without a W&B login scored every method, then wandb.init raised UsageError (a traceback,
+    rc 1) and the staged report was dropped (review A2, 6 Dec 2026). Checked first now: one line, exit 2."""
+    import wandb
+
+    calls = []
+    monkeypatch.setattr(wandb, "login", lambda **kw: calls.append(kw) or False)
+    monkeypatch.setattr(evaluate, "evaluate_source", lambda *a, **k: pytest.fail("scored before the W&B check"))
+    out = tmp_path / "o"
+    assert evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--method", "lbp",
+                          "--out", str(out), "--wandb", "online"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--wandb online" in err[0] and "wandb login" in err[0], err
+    assert not out.exists() and calls and calls[0].get("prompt") is False and calls[0].get("verify") is False
+    from dmenet.eval.report import wandb_mode_problem
+
+    assert wandb_mode_problem("offline") is None and wandb_mode_problem("disabled") is None and len(calls) == 1
+
+
+def test_scoring_options_a_benchmark_does_not_read_are_refused(shared, tmp_path, capsys):
+    """--input-size and --map-resize were refused for σ benchmarks, but --resolution / --adaptive-factor /
+    --dmenet-output / --rtf-noise / --sigma-mapping were accepted and ignored where they do not apply (e.g. syndof
+    --sigma-mapping released scored saved maps as labels, its report silent about it) (review A11, 6 Dec 2026)."""
+    rtf_dir, xu = str(shared("data", "rtf")), str(shared("data", "xu100"))
+    for bench, data, extra, option in (("rtf", rtf_dir, ["--resolution", "320"], "--resolution"),
+                                       ("rtf", rtf_dir, ["--adaptive-factor", "2"], "--adaptive-factor"),
+                                       ("rtf", rtf_dir, ["--dmenet-output", "label"], "--dmenet-output"),
+                                       ("xu100", xu, ["--rtf-noise", "1"], "--rtf-noise"),
+                                       ("xu100", xu, ["--sigma-mapping", "sigma"], "--sigma-mapping")):
+        out = tmp_path / f"o_{option.strip('-')}"
+        assert evaluate.main(["--benchmark", bench, "--data", data, "--method", "lbp", "--out", str(out),
+                              "--wandb", "disabled", *extra]) == 2, option
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and option in err[0] and not out.exists(), err
+    syn = tmp_path / "syn"
+    io.write_sigma_map(syn / "blur_map" / "a.png", np.ones((2, 2), np.float32))
+    io.write_image(syn / "image" / "a.png", np.zeros((2, 2, 3), np.float32))
+    assert evaluate.main(["--benchmark", "syndof", "--data", str(syn), "--method", "lbp", "--sigma-mapping",
+                          "released", "--out", str(tmp_path / "s"), "--wandb", "disabled"]) == 2
+    assert "--sigma-mapping released" in capsys.readouterr().err
+
+
+def test_dmenet_output_label_is_sigma_over_7_whatever_max_side_or_the_method_top(shared, tmp_path, monkeypatch):
+    """--dmenet-output label is σ/7 (docs/evaluation.md §4, --help). It divided σ (input px) by the estimate's
+    sigma_max, which is 7/scale under --max-side (σ/14 at --max-side 320 on a 640 px photo: the label halved) and 19
+    for galetto (review A15, 6 Dec 2026)."""
+    from dmenet.methods.base import Estimate, Estimator
+
+    class Fake(Estimator):
+        name, gives_sigma, gives_probability = "fake", True, True
+
+        def __init__(self, top):
+            self.top = top
+
+        def estimate(self, image, sigma=True, probability=True):
+            return Estimate(sigma=np.full(image.shape[:2], 2.1, np.float32) if sigma else None,
+                            blur_probability=np.full(image.shape[:2], 0.5, np.float32) if probability else None,
+                            sigma_max=self.top)
+
+        def describe(self):
+            return "fake"
+
+    for top in (7.0, 14.0, 19.0):  # the shipped model, the same under --max-side at half size, galetto
+        _register(monkeypatch, "fake", lambda options, top=top: Fake(top))
+        out = tmp_path / f"l{top:g}"
+        assert evaluate.main(["--benchmark", "dut", "--data", str(shared("data", "dut")), "--method", "fake",
+                              "--dmenet-output", "label", "--out", str(out), "--wandb", "disabled"]) == 0
+        gt = [1.0 - (cv2.imread(str(shared("data", "dut", "gt", f"{k}.bmp")), cv2.IMREAD_GRAYSCALE) >= 128)
+              for k in (1, 2, 3)]
+        want = np.mean([np.abs(0.3 - g).mean() for g in gt])  # label 2.1/7 = 0.3 against the blurred mask
+        assert json.loads((out / "metrics.json").read_text())["metrics"]["mae"] == pytest.approx(want, abs=1e-6), top

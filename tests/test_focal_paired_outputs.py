@@ -186,3 +186,49 @@ def test_paired_checks_every_candidate_before_printing(tmp_path, capsys):
     assert str(bad) in err and "not in both" in err
     err = _paired_error(capsys, [str(a), str(good), str(tmp_path / "none"), "--metric", "mae"])
     assert "no per_image.csv" in err
+
+
+def test_report_names_what_ran_and_refuses_duplicate_methods_and_an_unused_model(stacks, capsys):
+    """metrics.json named methods only ("dmenet" whatever --model / --flips ran), `--method lbp lbp` was silently
+    merged into one row, and --model with classical peers only was ignored (review A12, 6 Dec 2026)."""
+    out = stacks / "out"
+    assert fs.main(["--stack", str(stacks / "fs" / "s1"), "--method", "lbp", "zhuo_sim:max_blur=2",
+                    "--max-side", "64", "--out", str(out)]) == 0
+    described = json.loads((out / "metrics.json").read_text())["methods"]
+    assert set(described) == {"lbp", "zhuo_sim:max_blur=2"}
+    assert "max_blur 2" in described["zhuo_sim:max_blur=2"] and "sigma px" in described["zhuo_sim:max_blur=2"]
+    assert "blur map" in described["lbp"]
+    err = _error(capsys, fs.main, ["--stack", str(stacks / "fs" / "s1"), "--method", "lbp", "lbp",
+                                   "--out", str(stacks / "o2")])
+    assert "given twice" in err and not (stacks / "o2").exists()
+    err = _error(capsys, fs.main, ["--stack", str(stacks / "fs" / "s1"), "--method", "lbp", "--model",
+                                   str(stacks / "no_model.safetensors"), "--out", str(stacks / "o3")])
+    assert "--model" in err and not (stacks / "o3").exists()
+
+
+def test_paired_refuses_huge_resamples_and_negative_seeds_in_one_line(tmp_path, capsys):
+    """--resamples 10^10 allocated the index array and died with a MemoryError traceback; --seed -1 printed
+    "error: expected non-negative integer", naming no option (review A14, 6 Dec 2026)."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "per_image.csv").write_text("stem,mae\nx,0.1\ny,0.2\nz,0.3\n")
+    common = [str(tmp_path / "a"), str(tmp_path / "b"), "--metric", "mae"]
+    assert "--resamples" in _error(capsys, paired.main, common + ["--resamples", "10000000000"])
+    with pytest.raises(SystemExit) as stop:  # argparse's refusal
+        paired.main(common + ["--seed", "-1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "--seed" in err[0], err
+
+
+def test_paired_leaves_out_images_undefined_in_every_evaluation(tmp_path, capsys):
+    """evaluate writes NaN F-measures for an all-sharp GT (left out of its means); paired refused the whole
+    comparison on them, so a set with an all-clear image could never be compared on Fmax (review A6, 6 Dec 2026).
+    NaN in every evaluation: left out and said; NaN in only one: still refused."""
+    a = _evaluation(tmp_path / "a", [0.9, "nan", 0.8, 0.7])
+    b = _evaluation(tmp_path / "b", [0.95, "nan", 0.85, 0.6])
+    assert paired.main([str(a), str(b), "--metric", "mae"]) == 0
+    out = capsys.readouterr().out
+    assert "left out: im1" in out and "over 3 images" in out and "better on 1 of 3" in out
+    c = _evaluation(tmp_path / "c", [0.95, 0.5, 0.85, 0.6])
+    err = _paired_error(capsys, [str(a), str(c), "--metric", "mae"])
+    assert str(a / "per_image.csv") in err and "'im1'" in err and "finite" in err

@@ -93,3 +93,23 @@ def test_cli_scores_dmenet_and_a_peer_and_skips_bad_stacks(tmp_path):
     assert meta["stacks"]["stack"]["methods"]["lbp"] == pytest.approx(direct)
     assert "| stack | dmenet |" in (out / "summary.md").read_text()
     assert fs.main(["--stack", str(tmp_path / "stack"), "--method", "laplacian", "--out", str(out)]) == 2
+
+
+def test_tied_minima_do_not_favour_the_first_frames():
+    """Quantised maps (Galetto's integer σ classes, σ clipped at 0) tie across frames; argmin and the order-broken
+    ranks gave every tie to the earliest file name, so a map blind to the focus scored agreement 1 when the reference
+    picked frame 0 and 0 when the frames were listed the other way round (review A4, 6 Dec 2026)."""
+    k = 3
+    focus = np.zeros((k, 4, 4), np.float32)
+    focus[0] = 2.0  # the reference: frame 0 is the sharpest everywhere
+    mask = np.ones((4, 4), bool)
+    blind = np.zeros((k, 4, 4), np.float32)  # the same σ (0) in every frame
+    for blur, foc in ((blind, focus), (blind[::-1], focus[::-1])):
+        s = fs.score_stack(blur, foc, mask)
+        assert s.agreement == pytest.approx(1 / k) and s.agreement_pm1 == pytest.approx(2 / k)
+        assert s.rank_corr == 0.0
+    half = blind.copy()
+    half[2] = 1.0  # frames 0 and 1 tie at the minimum: half the credit
+    forward, backward = fs.score_stack(half, focus, mask), fs.score_stack(half[::-1], focus[::-1], mask)
+    assert forward.agreement == pytest.approx(0.5) == backward.agreement
+    assert forward.rank_corr == pytest.approx(backward.rank_corr) and forward.rank_corr > 0

@@ -11,10 +11,12 @@ median over the stack, and in the top half of peak values of the stack.
 Scores (all in [0, 1], per stack):
 
 * ``agreement`` — fraction of confident pixels where argmin over frames of the blur map equals the reference frame
-  (chance = 1/K);
+  (chance = 1/K); where several frames tie for the minimum (quantised maps: Galetto's σ classes, σ clipped at 0)
+  each counts 1/(frames tied), so the score does not depend on the frames' order;
 * ``agreement_pm1`` — the same within ±1 frame (frames are ordered by focus distance; chance ≈ (3K − 2)/K²);
 * ``rank_corr`` — mean over confident pixels of Spearman's correlation between the blur map and the *negated*
-  focus measure across the K frames (1 = the blur map orders the frames like the focus measure; 0 = unrelated).
+  focus measure across the K frames (1 = the blur map orders the frames like the focus measure; 0 = unrelated;
+  ties take their average rank, a map constant over the frames counts 0).
 
 This is a proxy with a classical method as its reference, not a ground truth: it rewards following the focus
 plane, not correct σ values. The windowed-Laplacian peer is the reference itself and is therefore not scored.
@@ -141,8 +143,12 @@ def confident_mask(focus: np.ndarray, peak_ratio: float = PEAK_RATIO) -> np.ndar
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks along axis 0 (ties broken by order; fine for continuous maps)."""
-    return np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0).astype(np.float64)
+    """Ranks along axis 0, tied values sharing their average rank (Spearman's rule). Until 6 Dec 2026 ties were
+    broken by frame order, which favoured the first frames for maps with tied values (Galetto's integer σ classes,
+    σ clipped at 0)."""
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=0).astype(np.float64)
 
 
 def score_stack(blur: np.ndarray, focus: np.ndarray, mask: np.ndarray | None = None) -> StackScore:
@@ -161,13 +167,19 @@ def score_stack(blur: np.ndarray, focus: np.ndarray, mask: np.ndarray | None = N
     if n == 0:
         raise ValueError("no confident pixels: the stack has no texture the reference can rank")
     ref = focus.argmax(axis=0)[mask]
-    pred = blur.argmin(axis=0)[mask]
-    rb = _ranks(blur[:, mask])
+    b = blur[:, mask]
+    lowest = b == b.min(axis=0)  # (K, n): the frames holding a pixel's smallest blur (several when tied)
+    ties = lowest.sum(axis=0)
+    near = np.abs(np.arange(k)[:, None] - ref[None, :]) <= 1
+    agreement = lowest[ref, np.arange(n)] / ties  # a tie shares the pixel: 1 / (frames tied) per frame
+    agreement_pm1 = (lowest & near).sum(axis=0) / ties
+    rb = _ranks(b)
     rf = _ranks(-focus[:, mask])
     rb -= rb.mean(axis=0)
     rf -= rf.mean(axis=0)
-    corr = (rb * rf).sum(axis=0) / np.sqrt((rb * rb).sum(axis=0) * (rf * rf).sum(axis=0))
-    return StackScore(agreement=float(np.mean(pred == ref)), agreement_pm1=float(np.mean(np.abs(pred - ref) <= 1)),
+    den = np.sqrt((rb * rb).sum(axis=0) * (rf * rf).sum(axis=0))
+    corr = np.divide((rb * rf).sum(axis=0), den, out=np.zeros_like(den), where=den > 0)  # constant: no order, 0
+    return StackScore(agreement=float(np.mean(agreement)), agreement_pm1=float(np.mean(agreement_pm1)),
                       rank_corr=float(np.mean(corr)), confident_fraction=n / mask.size, frames=k)
 
 
@@ -206,12 +218,21 @@ REFERENCE_METHOD = "laplacian"
 """The registered method that is the reference focus measure itself (never scored)."""
 
 
-def method_map(choice: MethodChoice, options: MethodOptions) -> Callable[[np.ndarray], np.ndarray]:
-    """image → (H, W) map of the chosen registered method: σ px when it gives σ, its blur map otherwise."""
+def method_estimator(choice: MethodChoice, options: MethodOptions):
+    """The chosen registered method's estimator (ValueError for the reference focus measure itself)."""
     if choice.name == REFERENCE_METHOD:
         raise ValueError(f"{choice.name} is the reference focus measure itself; it cannot be scored against it")
-    estimator = choice.make(options)
+    return choice.make(options)
+
+
+def estimator_map(estimator) -> Callable[[np.ndarray], np.ndarray]:
+    """image → (H, W) map of an estimator: σ px when it gives σ, its blur map otherwise."""
     return estimator.sigma_map if estimator.gives_sigma else estimator.blur_map
+
+
+def method_map(choice: MethodChoice, options: MethodOptions) -> Callable[[np.ndarray], np.ndarray]:
+    """image → (H, W) map of the chosen registered method: σ px when it gives σ, its blur map otherwise."""
+    return estimator_map(method_estimator(choice, options))
 
 
 EXAMPLE = ("dmenet-focal-stack --stack ../shared/data/photos/real_dof/hifst_focal_stacks/'F*.png' --method lbp "
@@ -270,7 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_threads(p)
     p.add_argument("--out", required=True, help="new (or empty) report folder, written all or nothing")
     args = p.parse_args(argv)
+    names = [str(c) for c in args.method]
+    twice = sorted({n for n in names if names.count(n) > 1})
     problem = (stacks_problem(args.stack, args.out)
+               or (f"--method: {', '.join(twice)} given twice (one row per method in the report)" if twice else None)
+               or dcli.unused_model(args)
                or cli.new_folder_problem(args.out, "the focal-stack report is a new folder"))
     if problem:
         return cli.fail(problem)
@@ -278,7 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("dmenet.eval.focal_stack")
     options = dcli.method_options(args, max_side=None)  # frames are resized to --max-side when loaded
-    methods = {str(c): method_map(c, options) for c in args.method}
+    estimators = {str(c): method_estimator(c, options) for c in args.method}
+    methods = {m: estimator_map(e) for m, e in estimators.items()}
+    described = {m: f"{e.describe()} [scored: {'sigma px' if e.gives_sigma else 'blur map'}]"
+                 for m, e in estimators.items()}  # what ran (model file, flips, …), not just its name
     results, rows, skipped = {}, [], {}
     with io.staged_folder(args.out) as out:  # all or nothing: a failure or a signal leaves no partial report
         for folder in args.stack:
@@ -309,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                       for s in skipped.values()))
         io.write_json_atomic(out / "metrics.json", {
             "reference": f"windowed Laplacian std, window {REFERENCE_WINDOW} px per 640 px, peak ratio {PEAK_RATIO}",
-            "max_side": args.max_side, "stacks": results, "skipped": skipped})
+            "max_side": args.max_side, "methods": described, "stacks": results, "skipped": skipped})
         io.write_text_atomic(out / "summary.md", _summary_markdown(rows, skipped))
     return 0
 

@@ -5,7 +5,9 @@
 
 BASE and each CANDIDATE are method folders written by ``python -m dmenet.evaluate`` (their ``per_image.csv``), or
 the CSV files themselves. Rows are paired by ``stem``; both must hold the same stems (exit 2 naming one that is
-missing), each stem once, with finite values; folders whose ``metrics.json`` name different benchmarks are refused.
+missing), each stem once, with finite values; folders whose ``metrics.json`` name different benchmarks, or were
+scored under different protocol tags (resolution, resize, GT handling, …; the map source's own tags aside), are
+refused.
 Every input is checked before anything is printed. For each candidate it prints the means, the mean difference
 Δ = candidate − base, its 95 % percentile bootstrap interval over images (``--resamples`` resampled image sets
 drawn by ``numpy.random.default_rng(seed)``, the same sets for every candidate; with one image the interval is
@@ -41,6 +43,9 @@ class Paired:
     better: int
     n: int
 
+
+MAX_RESAMPLES = 1_000_000
+"""Largest ``--resamples``: the resampled index sets are held in memory (resamples × images × 8 bytes)."""
 
 MIN_IMAGES = 2
 """A bootstrap interval needs at least this many images (one image resamples to itself: a zero-width interval)."""
@@ -88,11 +93,13 @@ def csv_path(path: Path) -> Path:
     return path / "per_image.csv" if path.is_dir() else path
 
 
-def read_per_image(path: Path, metric: str) -> dict[str, float]:
+def read_per_image(path: Path, metric: str, allow_nan: bool = False) -> dict[str, float]:
     """{stem: value} of ``metric`` from an evaluation folder's ``per_image.csv`` (or that file).
 
     Raises InputError naming the file: no such file, no rows, no ``stem`` / ``metric`` column, a stem listed twice
-    (which value would count?), or a value that is not a finite number (a mean over it is meaningless)."""
+    (which value would count?), or a value that is not a finite number (a mean over it is meaningless). With
+    ``allow_nan`` an empty or NaN value is kept as NaN: evaluate writes NaN where a metric is undefined (F-measures of
+    an all-sharp GT); :func:`main` leaves those images out."""
     path = csv_path(path)
     if not path.is_file():
         raise InputError(path, "no per_image.csv (an output folder of python -m dmenet.evaluate)")
@@ -116,22 +123,56 @@ def read_per_image(path: Path, metric: str) -> dict[str, float]:
         try:
             value = float(text)
         except (TypeError, ValueError):
-            raise InputError(path, f"stem {stem!r}: column {metric!r} is not a number ({text!r})") from None
+            if not (allow_nan and text in ("", None)):
+                raise InputError(path, f"stem {stem!r}: column {metric!r} is not a number ({text!r})") from None
+            value = float("nan")
+        if np.isnan(value) and allow_nan:
+            values[stem] = value
+            continue
         if not np.isfinite(value):
             raise InputError(path, f"stem {stem!r}: {metric} is {text}, not a finite number")
         values[stem] = value
     return values
 
 
-def benchmark_of(path: Path) -> str | None:
-    """The ``benchmark`` an evaluation folder's ``metrics.json`` names (beside ``per_image.csv``); None when there is
-    no metrics.json (a bare CSV) or it names none. An unreadable metrics.json is an InputError naming it."""
+def _metrics_of(path: Path) -> dict | None:
+    """An evaluation folder's ``metrics.json`` (beside ``per_image.csv``) as a dict; None when there is none (a bare
+    CSV). An unreadable metrics.json is an InputError naming it."""
     folder = path if path.is_dir() else path.parent if path.name == "per_image.csv" else None
     if folder is None or not (folder / "metrics.json").is_file():
         return None
-    meta = read_json_object(folder / "metrics.json")
-    benchmark = meta.get("benchmark")
+    return read_json_object(folder / "metrics.json")
+
+
+def benchmark_of(path: Path) -> str | None:
+    """The ``benchmark`` an evaluation folder's ``metrics.json`` names (beside ``per_image.csv``); None when there is
+    no metrics.json (a bare CSV) or it names none. An unreadable metrics.json is an InputError naming it."""
+    meta = _metrics_of(path)
+    benchmark = None if meta is None else meta.get("benchmark")
     return None if benchmark is None else str(benchmark)
+
+
+METHOD_TAGS = ("prediction_polarity", "prediction_mapping", "input")
+"""Protocol tags of metrics.json that describe the map source (what a method or saved map gives, what it saw), not
+the scoring: they may differ between the two sides of a comparison. Every other tag must agree."""
+
+
+def protocol_of(path: Path) -> dict | None:
+    """The scoring tags (metrics.json ``protocol`` less :data:`METHOD_TAGS`) of an evaluation folder; None for a bare
+    CSV or a metrics.json without them."""
+    meta = _metrics_of(path)
+    protocol = None if meta is None else meta.get("protocol")
+    if not isinstance(protocol, dict):
+        return None
+    return {k: v for k, v in protocol.items() if k not in METHOD_TAGS}
+
+
+def protocol_difference(a: dict, b: dict) -> str | None:
+    """The first scoring tag on which two :func:`protocol_of` dicts differ, as ``key: A vs B``; None when they agree."""
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            return f"{key}: {a.get(key)!r} vs {b.get(key)!r}"
+    return None
 
 
 EXAMPLE = "dmenet-paired runs/eval_example runs/eval_example --metric mae"  # the evaluate example against itself
@@ -144,23 +185,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("candidates", type=Path, nargs="+", help="evaluation folders (or CSVs) of the candidates")
     p.add_argument("--metric", required=True, help="a per_image.csv column, e.g. mae, fmax")
     p.add_argument("--higher-is-better", action="store_true", help="the metric improves upwards (e.g. fmax)")
-    p.add_argument("--resamples", type=cli.positive_int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resamples", type=cli.positive_int, default=10_000,
+                   help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES:,})")
+    p.add_argument("--seed", type=cli.non_negative_int, default=0)
     a = p.parse_args(argv)
+    if a.resamples > MAX_RESAMPLES:  # the (resamples, images) index array: 10^10 × 3 images asked for 224 GiB
+        return cli.fail(f"--resamples {a.resamples}: at most {MAX_RESAMPLES:,} (the interval settles long before; "
+                        "10,000 is the project's rule)")
     # every folder is read and checked before anything is printed: one error line, or the whole comparison
-    base = read_per_image(a.base, a.metric)
+    base = read_per_image(a.base, a.metric, allow_nan=True)
     stems = sorted(base)
-    candidates = [(path, read_per_image(path, a.metric)) for path in a.candidates]
+    candidates = [(path, read_per_image(path, a.metric, allow_nan=True)) for path in a.candidates]
     named = [(path, benchmark_of(path)) for path in [a.base, *a.candidates]]
     named = [(path, b) for path, b in named if b is not None]
     for path, benchmark in named[1:]:
         if benchmark != named[0][1]:
             raise InputError(path, f"is an evaluation of benchmark {benchmark!r}, {named[0][0]} of "
                                    f"{named[0][1]!r}; paired differences need the same benchmark's images")
+    scored = [(path, protocol_of(path)) for path in [a.base, *a.candidates]]
+    scored = [(path, tags) for path, tags in scored if tags is not None]
+    for path, tags in scored[1:]:
+        differs = protocol_difference(scored[0][1], tags)
+        if differs:
+            raise InputError(path, f"was scored under another protocol than {scored[0][0]} ({differs}); paired "
+                                   "differences need the same scoring (numbers of two protocols are not comparable)")
     for path, cand in candidates:
         odd = sorted(set(stems) ^ set(cand))
         if odd:
             raise InputError(path, f"{len(odd)} stem(s) not in both evaluations, e.g. {odd[0]}")
+    # an undefined value (NaN: e.g. Fmax of an all-sharp GT) is left out when it is undefined in every evaluation
+    # (the same GT), as evaluate's means leave it out; defined in one and not in another is an error
+    undefined = [s for s in stems if np.isnan(base[s])]
+    for path, values in candidates:
+        lone = [s for s in stems if np.isnan(values[s]) != np.isnan(base[s])]
+        if lone:
+            nan_in, other = (csv_path(path), a.base) if np.isnan(values[lone[0]]) else (csv_path(a.base), path)
+            raise InputError(nan_in, f"stem {lone[0]!r}: {a.metric} is nan, not a finite number, where {other} has "
+                                     "a value (undefined in only one of them: not the same GT)")
+    if undefined:
+        stems = [s for s in stems if s not in set(undefined)]
+        if not stems:
+            raise InputError(a.base, f"{a.metric} is undefined on every image; nothing to compare")
+        print(f"{a.metric} undefined on {len(undefined)} image(s) in every evaluation (e.g. an all-sharp GT), left "
+              f"out: {', '.join(undefined[:5])}{' …' if len(undefined) > 5 else ''}")
     if len(stems) < MIN_IMAGES:  # one image: the difference, but no interval (it would have zero width)
         print(f"{a.metric}: candidate − base over {len(stems)} image; no bootstrap interval (needs at least "
               f"{MIN_IMAGES} images); base {a.base}: {base[stems[0]]:.4f}")

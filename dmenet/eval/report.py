@@ -145,6 +145,25 @@ def log_wandb(mode: WandbMode | str, out_dir: Path, name: str, config: dict, sum
         run.finish()
 
 
+def wandb_mode_problem(mode: WandbMode | str) -> str | None:
+    """One line when W&B cannot start in ``mode`` (checked before any work), else None: ``online`` needs credentials
+    (``wandb login`` / WANDB_API_KEY). Without them ``wandb.init`` raised a UsageError (a traceback) after every
+    method was scored, and the staged report was dropped (at a terminal it prompted instead)."""
+    mode = parse_choice(WandbMode, mode, "wandb mode")
+    if mode is not WandbMode.ONLINE:
+        return None
+    import wandb
+
+    try:
+        found = wandb.login(prompt=False, verify=False)  # no prompt, no network: are credentials configured?
+    except Exception as exc:  # noqa: BLE001 - W&B raises several types for bad credentials
+        return f"--wandb online: W&B credentials are unusable ({exc}); fix them, or use --wandb offline"
+    if not found:
+        return ("--wandb online: no W&B credentials (run `wandb login` or set WANDB_API_KEY), or use --wandb "
+                "offline and `wandb sync` later")
+    return None
+
+
 def wandb_sync_hint(out: Path) -> str | None:
     """The command that uploads the offline W&B runs written under the finished folder ``out``, or None."""
     runs = sorted(str(p) for p in Path(out).glob("**/wandb/offline-run-*"))

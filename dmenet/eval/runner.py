@@ -142,8 +142,11 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     t0 = time.perf_counter()
     for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):
         if pred.ndim != 2 or not np.all(np.isfinite(pred)):
-            raise io.InputError(sample.path, f"{source.name}: prediction must be a finite 2-D map, got shape "
-                                f"{pred.shape}")
+            origin = source.origin(sample) if getattr(source, "origin", None) else None
+            what = f"shape {pred.shape}" if pred.ndim != 2 else \
+                f"{int(np.count_nonzero(~np.isfinite(pred)))} NaN / inf value(s)"
+            raise io.InputError(sample.path, f"{source.name}{f' ({origin})' if origin else ''}: prediction must be a "
+                                f"finite 2-D map, got {what}")
         try:
             shown_gt, shown_pred = protocol.score(sample, pred, gt)
         except io.InputError as exc:  # the sample's file, and the map's own file when it was read from one

@@ -10,7 +10,8 @@ import numpy as np
 from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.blurmap import Grid, Readout
 from dmenet.galetto.refine import Refine
-from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings, setting_number
+from dmenet.methods.base import (Estimate, Estimator, MethodOptions, max_side_note, parse_settings,
+                                 setting_number)
 from syndof.choices import Choice, choices, parse_choice
 from syndof.images import as_rgb_float
 from syndof.resize import long_side_scale
@@ -133,7 +134,8 @@ class GalettoEstimator(Estimator):
                 + (" (the model file has no fitted transform)" if s["blur"] is BlurSource.FITTED else ""))
         return (f"galetto {self.options.model or 'checkpoints/galetto_mbv2.safetensors'}: 32x32 windows at stride "
                 f"{s['stride']} ({s['grid'].value} grid), readout {s['readout'].value}, pre-denoise σ {s['denoise']} "
-                f"px, refine {s['refine'].value}; blur probability = {blur} of σ refined {s['refine_blur'].value}")
+                f"px, refine {s['refine'].value}; blur probability = {blur} of σ refined {s['refine_blur'].value}"
+                f"{max_side_note(self.options.max_side)}")
 
 
 def make(options: MethodOptions) -> GalettoEstimator:

@@ -82,6 +82,13 @@ def setting_number(settings: dict, key: str, kind: type, method: str, what: str,
     return number
 
 
+def max_side_note(max_side: int | None) -> str:
+    """What ``describe`` adds for a method that runs at ``max_side`` (empty for None): the maps are made on the image
+    shrunk to that long side, resized back, σ rescaled to input px (reports must say it: it changes the scores)."""
+    return (f"; run at long side ≤ {max_side} px when larger (maps resized back, σ in input px)" if max_side
+            else "")
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What a method produced for one image, both maps at the input resolution.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmenet.methods.base import MAP_OPTIONS, Estimate, Estimator, MethodOptions, parse_settings
+from dmenet.methods.base import MAP_OPTIONS, Estimate, Estimator, MethodOptions, max_side_note, parse_settings
 from syndof.choices import parse_choice
 from syndof.resize import long_side_scale
 from syndof import units
@@ -54,7 +54,8 @@ class DMENetEstimator(Estimator):
         precision = "" if self.predictor.precision is Precision.FP32 else f", B in {self.predictor.precision}"
         departures = self.predictor.recipe.contradictions()  # e.g. a σ curve fitted at other flips than it runs
         fits = f"\nnot as fitted: {'; '.join(departures)}" if departures else ""
-        return f"dmenet {where}: {sigma_line}{precision}\n{detection_line}{fits}"
+        return f"dmenet {where}: {sigma_line}{precision}{max_side_note(self.options.max_side)}\n{detection_line}{fits}"
+
 
 
 def make(options: MethodOptions) -> DMENetEstimator:
