@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--crops", type=cli.positive_int, default=64, help="crops per domain")
     q.add_argument("--crop", type=cli.positive_int, default=256)
     q.add_argument("--batch", type=cli.positive_int, default=4)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--seed", type=cli.non_negative_int, default=0)
     q.add_argument("--detection", choices=choices(Detection), default=Detection.KEEP.value,
                    help="when the detection path also uses the moving statistics: keep = refuse (they would "
                         "change under it), follow = it uses the new ones")
@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
     q.add_argument("--data", required=True, nargs="+", type=Path, help="SYNDOF folders (image/, blur_map/)")
     q.add_argument("--values", type=int, default=N_VALUES, help="curve values, evenly spaced over 0 … σ_max")
-    q.add_argument("--min-pixels", type=int, default=1000, help="fewest pixels for a curve value to be fitted")
+    q.add_argument("--min-pixels", type=cli.positive_int, default=1000,
+                   help="fewest pixels for a curve value to be fitted")
     dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
     common(q)
 
@@ -386,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
         q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
                        help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
-        q.add_argument("--seed", type=int, default=HeadTraining.seed)
+        q.add_argument("--seed", type=cli.non_negative_int, default=HeadTraining.seed)
         common(q)
 
     q = sub.add_parser(Step.HEAD.value, help="the two-label detection head and its transform, on labelled photos")

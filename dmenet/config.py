@@ -211,8 +211,10 @@ class LossConfig:
     scale_consistency_max: float = 0.75
 
     def __post_init__(self) -> None:
-        if self.scale_consistency < 0:
-            raise ConfigError(f"loss.scale_consistency must be >= 0, got {self.scale_consistency}")
+        for name in ("defocus", "aux", "perceptual", "binary", "adv", "discriminator", "scale_consistency"):
+            value = getattr(self, name)  # a negative weight trains that term the wrong way (gradient ascent)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"loss.{name} must be a finite weight >= 0 (0 = off), got {value}")
         if not 0.0 < self.scale_consistency_min <= self.scale_consistency_max < 1.0:
             raise ConfigError("loss.scale_consistency_min/max must satisfy 0 < min <= max < 1, got "
                               f"[{self.scale_consistency_min}, {self.scale_consistency_max}]")
@@ -553,6 +555,27 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], root: type |
     return data
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping: PyYAML keeps the last one silently, so a
+    second ``model:`` section replaced the whole first one (its encoder and width fell back to the defaults)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor``: PyYAML merges it (later keys win)
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: construct_mapping says so
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {first + 1}): give each key once",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: type | None = None) -> Any:
     """Read a YAML experiment file (None = defaults), apply ``a.b=value`` overrides, check and convert types.
     ``root``: the top-level config dataclass (None = ExperimentConfig; other tools pass their own).
@@ -566,7 +589,7 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: ty
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506 (safe)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
         except UnicodeDecodeError:

@@ -8,7 +8,9 @@ Networks (:data:`EXPORTERS`; input float32 in [0, 1], NCHW):
   (BatchNorm folded, 1×1 convolutions as matrix products, no auxiliary heads). Input ``image`` (N, 3, H, W) RGB;
   output ``label`` (N, 1, H, W) in [0, 1], σ px = label·σ_max (``syndof.units.label_to_sigma``), then the model's σ
   curve if it has one (the curve is not in the graph). The detection path normalises with per-image statistics and
-  is not exported. ``--size``: multiples of 16.
+  is not exported. A model whose σ path uses per-image statistics (``recipe.sigma.bn`` image, e.g. one trained
+  with ``experiments/dmenet_lite_finetune.yaml`` before ``calibrate bn``) is refused (exit 2). The recipe's test-time
+  flips are not in the graph either (one pass). ``--size``: multiples of 16.
 - ``distill_student`` / ``distill_teacher``: the Distill-DBDGAN network (default model: the shipped student; a
   teacher needs ``--model``). Input ``image`` (N, 3, H, W) RGB; output ``logit`` (N, 1, H, W), blur probability =
   σ(scale·(logit − shift)) with the sidecar's ``logit_scale`` / ``logit_shift``. ``--size``: multiples of 32 (the
@@ -90,7 +92,15 @@ def _dmenet(model_file: str | None, size: tuple[int, int]) -> Exportable:
     from dmenet.inference import load_model
     from dmenet.models.fuse import InferenceBlur
 
+    from dmenet.models.model_io import ModelFileError
+    from dmenet.models.recipe import BNMode
+
     model = load_model(model_file)
+    if model.recipe.sigma.bn is not BNMode.MOVING:  # the graph folds the moving statistics: it would not be this model
+        raise ModelFileError(f"{model_file}: its σ path normalises with per-image BatchNorm statistics (recipe "
+                             f"sigma.bn {model.recipe.sigma.bn.value}), which the exported graph (moving statistics, "
+                             "folded) does not compute; fit moving statistics first: python -m dmenet.calibrate bn "
+                             "--mode moving --model … --synthetic … --out …")
     # the zero-pad + frame-fix rewrite of replicate convs slices in place, which the tracer cannot export
     net = InferenceBlur(model.blur, replicate=False).to(memory_format=torch.contiguous_format).eval()
     return Exportable(net, _example(1, 3, *size), ["image"], ["label"])

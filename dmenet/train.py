@@ -11,7 +11,8 @@ Run folder: ``config.yaml`` (resolved), ``metrics.jsonl``, ``checkpoints/{step_*
 Refused before anything is written (exit 2, one line): a new run whose ``--out`` is not missing or empty, is / lies
 inside / holds an input folder (--synthetic, --real, --labelled) or holds the --config or --init-from file; a
 ``--resume`` whose config differs from the run's (``config.yaml`` and the checkpoint's record) in anything but
-``train.steps`` (never below the checkpoint's step), ``train.device``, ``train.wandb`` and ``--threads``; a run
+``train.steps`` (never below the checkpoint's step), ``train.device``, ``train.wandb`` and ``--threads``, or by
+another number of data-parallel processes than wrote its checkpoint (the global batch would change); a run
 into an ``--out`` that another run (or ``--resume``) is writing now (``syndof.io.folder_lock``, held by the writing
 process for the whole run).
 
@@ -140,10 +141,22 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
             log.info("--resume: using %s; --config %s is ignored", saved, args.config)
         path = saved
     cfg = load_config(path, overrides)
+    if not args.resume:  # a resume reads the run's own record (absolute since this rule; older runs as they were)
+        cfg = absolute_data_paths(cfg)
     init = cfg.model.init
     if init and not Path(init).is_absolute() and not Path(init).exists() and (REPO / init).exists():
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=str((REPO / init).resolve())))
     return cfg
+
+
+def absolute_data_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with the data folders and ``train.init_from`` as absolute paths (not resolving links), as config.yaml
+    and the checkpoints record them: a relative ``--synthetic data/syn`` recorded as given made a ``--resume`` from
+    another working folder train on whatever ``data/syn`` lies there."""
+    data = {key: os.path.abspath(value) for key, _ in INPUT_FOLDERS if (value := getattr(cfg.data, key))}
+    train = {"init_from": os.path.abspath(cfg.train.init_from)} if cfg.train.init_from else {}
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **data),
+                               train=dataclasses.replace(cfg.train, **train))
 
 
 def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
@@ -165,12 +178,23 @@ def refuse_earlier_run(run_dir: Path) -> None:
         return any(path.iterdir()) if path.is_dir() else path.is_file() and path.stat().st_size > 0
 
     found = [name for name in ("checkpoints", "model_last.safetensors", "metrics.jsonl") if holds(run_dir / name)]
+    left = sorted(run_dir.iterdir()) if run_dir.is_dir() and found in ([], ["metrics.jsonl"]) else []
+    if "metrics.jsonl" in {p.name for p in left} and {p.name for p in left} <= set(RUN_FILES):
+        # a run that stopped before its first checkpoint (killed, a non-finite loss at step 0): nothing to resume,
+        # and every one of its files blocks a new run, so the message names them all
+        raise ConfigError(f"{run_dir}: holds the files of an earlier run that saved no checkpoint (nothing to "
+                          f"--resume); delete {', '.join(str(p) for p in left)} or train into another --out folder "
+                          "(nothing was changed)")
     if found == ["metrics.jsonl"]:  # a run stopped before its first checkpoint: nothing to resume
         raise ConfigError(f"{run_dir}: holds the log of an earlier run that saved no checkpoint; delete "
                           f"{run_dir / 'metrics.jsonl'} or train into another --out folder (nothing was changed)")
     if found:
         raise ConfigError(f"{run_dir}: holds an earlier run ({', '.join(found)}); continue it with --resume, or "
                           "train into another --out folder (nothing was changed)")
+
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "replicas.json", "wandb_id.txt", "wandb")
+"""What a run writes into its folder before (or besides) its first checkpoint."""
 
 
 INPUT_FOLDERS = (("synthetic", "--synthetic"), ("real", "--real"), ("labelled", "--labelled"))
@@ -269,7 +293,22 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
     if cfg.train.steps < done:
         raise ConfigError(f"--resume: train.steps {cfg.train.steps} (--steps) is below the step {done} of the "
                           f"checkpoint {folder}; a resume can only extend a run (nothing was changed)")
+    saved, world = checkpoint_world_size(meta), int(os.environ.get("WORLD_SIZE", "1"))
+    if saved is not None and saved != world:  # the global batch and each rank's data stream would change mid-run
+        raise ConfigError(f"--resume: {folder} was written by a run of {saved} data-parallel process(es), this one "
+                          f"has {world}; resume with the same number (torchrun --nproc_per_node {saved}, or without "
+                          "torchrun for 1), or train into another --out folder (nothing was changed)")
     return folder
+
+
+def checkpoint_world_size(meta: dict[str, Any]) -> int | None:
+    """The number of processes that wrote a checkpoint, from its train.json ``meta``: one data-stream state per rank
+    (``name@rank``); None when the streams carry no rank (an older checkpoint)."""
+    streams = meta.get("streams")
+    ranks = {key.rpartition("@")[2] for key in streams if "@" in key} if isinstance(streams, dict) else set()
+    if not ranks or not all(r.isdigit() for r in ranks):
+        return None
+    return max(int(r) for r in ranks) + 1
 
 
 def _stream_seed(seed: int, domain: int, rank: int) -> int:
@@ -402,15 +441,21 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
     if resume:
         checkpoint.load_checkpoint(resume_from, trainer, streams, rank)
         log.info("resumed %s at step %d", run_dir, trainer.step)
+    logger = None
     if is_main:  # only now that the config has built the data, the model and the optimisers (and loaded a resume)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
         if resume:
             truncate_metrics(run_dir / "metrics.jsonl", trainer.step)
             for stale in checkpoint.remove_stale_temporaries(run_dir):  # a checkpoint a killed run left half-written
                 log.info("removed %s (a checkpoint left half-written)", stale)
-    logger = RunLogger(run_dir, cfg.train.wandb, cfg.train.wandb_project, config_to_dict(cfg), resume) \
-        if is_main else None
+        # W&B starts before the first file of a new run is written: a start that fails (online without a login)
+        # leaves the folder as it was (folder_lock removes a folder it made and nothing was written into)
+        logger = RunLogger(run_dir, cfg.train.wandb, cfg.train.wandb_project, config_to_dict(cfg), resume)
+        try:
+            write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
+        except BaseException:
+            logger.close()
+            raise
     t = cfg.train
     sums: dict[str, float] = defaultdict(float)
     count, window, metrics = 0, [], {}

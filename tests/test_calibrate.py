@@ -142,3 +142,20 @@ def test_bad_input_writes_nothing(data, capsys):
                         "--out", str(t / "x.safetensors")])
     assert exc.value.code == 2
     assert json.loads(sidecar_before)["history"] == []
+
+
+@pytest.mark.parametrize("step, option, value", [("sigma", "--min-pixels", "0"), ("sigma", "--min-pixels", "-1"),
+                                                 ("head", "--seed", "-5"), ("feature-head", "--seed", "-1"),
+                                                 ("bn", "--seed", "-1")])
+def test_min_pixels_and_seeds_are_checked_by_the_parser(tmp_path, capsys, step, option, value):
+    """Review C10: ``sigma --min-pixels 0`` failed after the whole pass with "histogram row 27 is empty" (no option
+    named); ``head --seed -5`` with "expected non-negative integer" after the labelled pass. Now argparse refuses
+    them, naming the option, before any model is read."""
+    data = {"sigma": ["--data", str(tmp_path)], "bn": ["--synthetic", str(tmp_path)]}.get(step, ["--labelled",
+                                                                                              str(tmp_path)])
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main([step, "--model", str(tmp_path / "none.safetensors"), *data, option, value, "--out",
+                        str(tmp_path / "out.safetensors")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and "Traceback" not in err

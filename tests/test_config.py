@@ -150,3 +150,46 @@ def test_an_option_member_set_in_code_dumps_as_its_string():
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stage=Stage.BLUR))
     assert type(config_to_dict(cfg)["train"]["stage"]) is str
     assert yaml.safe_load(dump_config(cfg))["train"]["stage"] == "blur"
+
+
+@pytest.mark.parametrize("name", ["defocus", "aux", "perceptual", "binary", "adv", "discriminator",
+                                  "scale_consistency"])
+@pytest.mark.parametrize("value", ["-1", "-1e-4", "nan", "inf"])
+def test_loss_weights_must_be_finite_and_non_negative(name, value):
+    """Review C1: a negative DMENet loss weight trained that term by gradient ascent (exit 0), an infinite or NaN one
+    failed only at step 0 after the run folder was written; each is a ConfigError naming the key."""
+    with pytest.raises(ConfigError, match=rf"loss\.{name} must be a finite weight >= 0"):
+        load_config(REPO / "experiments" / "tiny.yaml", [f"loss.{name}={value}"])
+    assert load_config(REPO / "experiments" / "tiny.yaml", [f"loss.{name}=0"]).loss.__getattribute__(name) == 0
+
+
+@pytest.mark.parametrize("text, key", [
+    ("model:\n  encoder: mobilenet_v2\n  width: 0.125\ntrain:\n  steps: 4\nmodel:\n  refine_blocks: 1\n", "model"),
+    ("train:\n  steps: 4\n  steps: 8\n", "steps")])
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path, text, key):
+    """Review C7: PyYAML keeps the last of two equal keys silently, so a second ``model:`` section replaced the whole
+    first one (encoder mobilenet_v2, width 0.125 became the paper's vgg19 at width 1.0, exit 0)."""
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"key '{key}' given twice"):
+        load_config(path)
+    path.write_text("base: &b\n  steps: 4\ntrain:\n  <<: *b\n  seed: 3\n")  # a YAML merge key is not a duplicate
+    with pytest.raises(ConfigError, match="unknown config key"):  # (base is not a section: the merge itself loads)
+        load_config(path)
+    path.write_text("x: !!python/object/apply:os.system ['true']\n")  # still the safe loader
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("override, key", [("model.width=inf", "model.width"), ("model.calib_width=0", "calib_width"),
+                                           ("model.calib_width=-1", "calib_width"),
+                                           ("model.calib_width=nan", "calib_width"),
+                                           ("model.disc_width=0", "disc_width"), ("model.disc_width=-2", "disc_width"),
+                                           ("model.mobilenet_d0=0", "mobilenet_d0"),
+                                           ("model.mobilenet_d0=-3", "mobilenet_d0")])
+def test_channel_multipliers_and_stem_channels_are_checked(override, key):
+    """Review C8: calib_width / disc_width <= 0 and mobilenet_d0 <= 0 built 1-channel layers silently (exit 0), and
+    width inf failed with an OverflowError traceback inside the model build."""
+    with pytest.raises(ConfigError, match=key):
+        load_config(REPO / "experiments" / "tiny.yaml", [override])
+    assert load_config(REPO / "experiments" / "tiny.yaml", ["model.disc_width=null"]).model.disc_width is None

@@ -130,3 +130,22 @@ def test_existing_out_is_refused_and_a_failed_check_writes_nothing(tiny_model_pa
     assert rc == 1 and len(err) == 1 and "2.00e+00" in err[0] and "not written" in err[0]
     assert not new.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_a_model_whose_sigma_path_uses_per_image_statistics_is_refused(tmp_path, capsys):
+    """Review C3: the graph folds the moving statistics; a model whose recipe normalises the σ path per image (a
+    dmenet_lite_finetune run before ``calibrate bn``) was exported with exit 0 and a passing check (the check compares
+    the graph with the same folded module), its σ maps up to 3.4 px off the model's. Now refused, nothing written."""
+    from dmenet.models.recipe import BNMode
+
+    torch.manual_seed(0)
+    model = build_dmenet(ModelConfig(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25))
+    randomise_batchnorm(model.blur)
+    model.recipe = model.recipe.with_bn(sigma=BNMode.IMAGE)
+    path = save_model(tmp_path / "per_image.safetensors", model, {"note": "random init"})
+    out = tmp_path / "m.onnx"
+    capsys.readouterr()
+    assert export.main(["--format", "onnx", "--model", str(path), "--out", str(out), "--size", "32", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and str(path) in err and "calibrate bn" in err
+    assert not out.exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_data_helpers import TINY, blur_cli, write_labelled, write_real
+from train_data_helpers import TINY, blur_cli, write_labelled, write_real, write_syndof
 
 from dmenet.train import main
 from dmenet.training import checkpoint
@@ -118,6 +118,73 @@ def test_resume_against_a_hand_edited_config_yaml_is_refused(tiny_syndof, blur_r
     before = digests(blur_run_copy)
     _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4"), caplog, "optim.lr", "train.json")
     assert digests(blur_run_copy) == before
+
+
+def test_resume_by_another_number_of_processes_is_refused_and_changes_nothing(tiny_syndof, blur_run_copy, caplog,
+                                                                              monkeypatch):
+    """Review C6: a checkpoint of a 2-process torchrun run resumed by one process (or the reverse) trained on with
+    another global batch and dropped rank 1's data stream, silently; replicas.json alone said world_size 1."""
+    last = json.loads((blur_run_copy / "checkpoints" / "last.json").read_text())["dir"]
+    record = blur_run_copy / "checkpoints" / last / "train.json"
+    meta = json.loads(record.read_text())
+    assert set(meta["streams"]) == {"synthetic@0"}
+    monkeypatch.setenv("WORLD_SIZE", "2")  # this run has 2 processes, the checkpoint 1 (refused before torch.distributed
+    # starts)
+    before = digests(blur_run_copy)
+    _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4"), caplog, "--resume", "1 data-parallel",
+             "has 2", str(blur_run_copy / "checkpoints" / last))
+    assert digests(blur_run_copy) == before
+    monkeypatch.delenv("WORLD_SIZE")
+    meta["streams"]["synthetic@1"] = meta["streams"]["synthetic@0"]  # as a 2-process run writes it
+    record.write_text(json.dumps(meta))
+    before = digests(blur_run_copy)
+    _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4"), caplog, "2 data-parallel",
+             "--nproc_per_node 2")
+    assert digests(blur_run_copy) == before
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_names_every_file_to_delete(tiny_syndof, tmp_path, caplog,
+                                                                                   monkeypatch):
+    """Review C2: a run stopped at step 0 (here a non-finite loss) left config.yaml + metrics.jsonl; the rerun was
+    refused as "not empty … holds no run" and --resume as "no checkpoint": the message now names every file to
+    delete, and deleting exactly those frees the folder."""
+    from dmenet import losses
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(losses, "defocus_loss", lambda pred, label: (pred * float("nan")).mean())
+        assert_logged_usage_error(main, blur_cli(tiny_syndof, run, "--steps", "2"), caplog, "non-finite loss")
+    left = sorted(p.name for p in run.iterdir())
+    assert "checkpoints" not in left and {"config.yaml", "metrics.jsonl"} <= set(left)
+    line = _refused(blur_cli(tiny_syndof, run, "--steps", "2"), caplog, "saved no checkpoint",
+                    *(str(run / name) for name in left))
+    assert "--resume" in line
+    for name in left:
+        (run / name).unlink()
+    assert main(blur_cli(tiny_syndof, run, "--steps", "2")) == 0
+    # a folder holding only someone's config.yaml is not called a run (nothing in it is named for deletion)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "config.yaml").write_text("x: 1\n")
+    assert "saved no checkpoint" not in _refused(blur_cli(tiny_syndof, other, "--steps", "2"), caplog, "not empty")
+
+
+def test_relative_data_paths_are_recorded_absolute_so_a_resume_elsewhere_reads_the_same_data(tiny_syndof, tmp_path,
+                                                                                               monkeypatch):
+    """Review C9: config.yaml recorded ``--synthetic data/syn`` as given, so a --resume from another working folder
+    trained on whatever ``data/syn`` lay there (another data set of the same size: exit 0, silently mixed)."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(tiny_syndof, first / "data" / "syn")
+    write_syndof(second / "data" / "syn", seed=42)  # same count, other images
+    monkeypatch.chdir(first)
+    argv = blur_cli(Path("data/syn"), Path("run"), "--steps", "2")
+    assert main(argv) == 0
+    saved = yaml.safe_load((first / "run" / "config.yaml").read_text())
+    assert saved["data"]["synthetic"] == str(first / "data" / "syn")
+    monkeypatch.chdir(second)
+    assert main(["--out", str(first / "run"), "--resume", "--steps", "3", "--threads", "1"]) == 0
+    saved = yaml.safe_load((first / "run" / "config.yaml").read_text())
+    assert saved["data"]["synthetic"] == str(first / "data" / "syn")
 
 
 def test_resume_may_extend_the_steps_and_change_where_it_runs(tiny_syndof, blur_run_copy):

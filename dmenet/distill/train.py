@@ -561,12 +561,17 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
     if last is not None:
         start = load_checkpoint(last, run) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(config_file, config_text)
     for name in ("metrics.jsonl", "val.jsonl"):  # rows a killed run wrote past its last checkpoint
         truncate_metrics(run_dir / name, start - 1)
     if last is not None:  # and the rows of that checkpoint, if the kill came between saving it and logging them
         restore_checkpoint_rows(run_dir, last)
+    # W&B starts before the first file of a new run is written: a failed start leaves the folder as it was
     logger = RunLogger(run_dir, cfg.train.wandb, "distill-dbdgan", config_to_dict(cfg), resume)
+    try:
+        write_text_atomic(config_file, config_text)
+    except BaseException:
+        logger.close()
+        raise
     run.nets.train()
     if run.frozen_teacher is not None:
         run.frozen_teacher.eval()

@@ -403,20 +403,25 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
             check_resume_config(cfg, run)
             check_patch_set(run, ident)
             step, best = load_state(run, model, opt, gen, t.steps)  # a damaged checkpoint: refused, nothing written
-        else:
-            write_json_atomic(run / PATCH_RECORD, ident)
-        write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
-        if resume:
             truncate_metrics(run / "metrics.jsonl", step)  # rows a killed run logged past its last checkpoint
-        return _train_loop(cfg, run, model, opt, gen, train_p, val_x, val_y, device, layout, step, best, resume)
+        from dmenet.training.logging import RunLogger
+
+        # W&B starts before the first file of a new run is written: a failed start leaves the folder as it was
+        logger = RunLogger(run, mode=t.wandb, project=t.wandb_project, config=config_to_dict(cfg), resume=resume)
+        try:
+            if not resume:
+                write_json_atomic(run / PATCH_RECORD, ident)
+            write_text_atomic(run / "config.json", json.dumps(config_to_dict(cfg), indent=2))
+        except BaseException:
+            logger.close()
+            raise
+        return _train_loop(cfg, run, model, opt, gen, train_p, val_x, val_y, device, layout, step, best, logger)
 
 
 def _train_loop(cfg: GalettoConfig, run: Path, model, opt, gen, train_p, val_x, val_y, device, layout, step: int,
-                best: float | None, resume: bool) -> dict[str, float]:
-    from dmenet.training.logging import RunLogger
-
+                best: float | None, logger) -> dict[str, float]:
+    """The training loop; closes ``logger`` (a :class:`dmenet.training.logging.RunLogger`) at its end."""
     t = cfg.train
-    logger = RunLogger(run, mode=t.wandb, project=t.wandb_project, config=config_to_dict(cfg), resume=resume)
     metrics: dict[str, float] = {}
     running, tic = [], time.time()
     try:

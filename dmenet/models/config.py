@@ -8,6 +8,7 @@ Only plain values live here (str, float, int, None) so the config round-trips th
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,12 @@ class ModelConfig:
         if self.input_convention is not None and self.input_convention not in INPUT_CONVENTIONS:
             raise ValueError(f"model.input_convention must be one of {INPUT_CONVENTIONS} or null, "
                              f"got {self.input_convention!r}")
-        if not self.width > 0:
-            raise ValueError(f"model.width must be > 0, got {self.width}")
+        for name in ("width", "calib_width", "disc_width"):  # channel multipliers (disc_width None = width)
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"model.{name} must be a finite channel multiplier > 0, got {value}")
+        if self.mobilenet_d0 < 1:
+            raise ValueError(f"model.mobilenet_d0 must be >= 1 (channels), got {self.mobilenet_d0}")
         if self.refine_blocks < 0:
             raise ValueError(f"model.refine_blocks must be >= 0, got {self.refine_blocks}")
         if self.tail_scale not in TAIL_SCALES:

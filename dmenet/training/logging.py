@@ -62,8 +62,16 @@ def truncate_metrics(path: str | Path, step: int) -> None:
         write_text_atomic(path, "".join(kept))
 
 
+class WandbStartError(ValueError):
+    """W&B could not start in the mode asked for (e.g. ``online`` without a login); the message says what to do."""
+
+
 class RunLogger:
     """JSONL + W&B sink for one run (create it on rank 0 only).
+
+    W&B starts first: when it cannot (``online`` without ``wandb login`` or a key), :class:`WandbStartError` is
+    raised before ``metrics.jsonl`` or ``wandb_id.txt`` is touched, so a trainer that makes its logger before it
+    writes into the run folder leaves that folder as it was.
 
     Args:
         run_dir: the run folder (``metrics.jsonl`` is appended there; W&B files go under ``run_dir/wandb``).
@@ -78,19 +86,27 @@ class RunLogger:
         mode = parse_choice(WandbMode, mode, "wandb mode")
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
         self._wandb = None
         if mode is not WandbMode.DISABLED:
             self._wandb = self._init_wandb(mode, project, config, resume)
+        self._jsonl = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
 
     def _init_wandb(self, mode: WandbMode, project: str, config: dict[str, Any] | None, resume: bool):
         import wandb
 
         id_path = self.run_dir / "wandb_id.txt"
         run_id = id_path.read_text().strip() if resume and id_path.is_file() else uuid.uuid4().hex[:12]
-        write_text_atomic(id_path, run_id + "\n")
-        return wandb.init(mode=mode.value, project=project, dir=str(self.run_dir), config=config, id=run_id,
-                          name=self.run_dir.name, resume="allow", settings=wandb.Settings(silent=True))
+        try:
+            run = wandb.init(mode=mode.value, project=project, dir=str(self.run_dir), config=config, id=run_id,
+                             name=self.run_dir.name, resume="allow", settings=wandb.Settings(silent=True))
+        except (wandb.errors.Error, OSError) as exc:  # e.g. UsageError: no API key configured (online mode)
+            problem = " ".join(str(exc).split()) or type(exc).__name__
+            raise WandbStartError(f"W&B could not start in mode {mode.value} ({problem}): an online run needs "
+                                  "`wandb login` (or WANDB_API_KEY), train.wandb_project must be a valid W&B project "
+                                  "name; or use train.wandb offline / disabled (nothing was written)") from None
+        if not (id_path.is_file() and id_path.read_text().strip() == run_id):
+            write_text_atomic(id_path, run_id + "\n")
+        return run
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
         record = {"step": step, **{k: float(v) for k, v in scalars.items()}}
