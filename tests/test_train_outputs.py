@@ -128,8 +128,8 @@ def test_resume_by_another_number_of_processes_is_refused_and_changes_nothing(ti
     record = blur_run_copy / "checkpoints" / last / "train.json"
     meta = json.loads(record.read_text())
     assert set(meta["streams"]) == {"synthetic@0"}
-    monkeypatch.setenv("WORLD_SIZE", "2")  # this run has 2 processes, the checkpoint 1 (refused before torch.distributed
-    # starts)
+    # this run has 2 processes, the checkpoint 1 (refused before torch.distributed starts)
+    monkeypatch.setenv("WORLD_SIZE", "2")
     before = digests(blur_run_copy)
     _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4"), caplog, "--resume", "1 data-parallel",
              "has 2", str(blur_run_copy / "checkpoints" / last))
