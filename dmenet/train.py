@@ -5,14 +5,16 @@
 Multi-process data parallel: ``torchrun --nproc_per_node K -m dmenet.train ...`` (gloo on CPU, NCCL on CUDA); each
 rank draws its own batches, gradients are averaged by DistributedDataParallel, rank 0 writes the run folder.
 
-Run folder: ``config.yaml`` (resolved), ``metrics.jsonl``, ``checkpoints/{step_*/,last.json,best.json}``,
+Run folder: ``config.yaml`` (resolved), ``data.json`` (the input folders' file names and sizes when the run started,
+``dmenet.training.data_record``), ``metrics.jsonl``, ``checkpoints/{step_*/,last.json,best.json}``,
 ``model_last.safetensors`` + ``.json`` (loadable by ``dmenet.models.model_io.load_model_file``), ``replicas.json``.
 
 Refused before anything is written (exit 2, one line): a new run whose ``--out`` is not missing or empty, is / lies
 inside / holds an input folder (--synthetic, --real, --labelled) or holds the --config or --init-from file; a
 ``--resume`` whose config differs from the run's (``config.yaml`` and the checkpoint's record) in anything but
 ``train.steps`` (never below the checkpoint's step), ``train.device``, ``train.wandb`` and ``--threads``, or by
-another number of data-parallel processes than wrote its checkpoint (the global batch would change); a run
+another number of data-parallel processes than wrote its checkpoint (the global batch would change), or whose input
+folders hold other files (names or sizes) than ``data.json`` records (images replaced under the same names); a run
 into an ``--out`` that another run (or ``--resume``) is writing now (``syndof.io.folder_lock``, held by the writing
 process for the whole run).
 
@@ -46,6 +48,7 @@ from dmenet.data.transforms import augment, to_tensors
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import RESERVED_KEYS, load_weights_from, save_model
 from dmenet.training import checkpoint
+from dmenet.training.data_record import check_data_record, folder_fingerprint, write_data_record
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
 from syndof import cli, io
@@ -193,7 +196,7 @@ def refuse_earlier_run(run_dir: Path) -> None:
                           "train into another --out folder (nothing was changed)")
 
 
-RUN_FILES = ("config.yaml", "metrics.jsonl", "replicas.json", "wandb_id.txt", "wandb")
+RUN_FILES = ("config.yaml", "data.json", "metrics.jsonl", "replicas.json", "wandb_id.txt", "wandb")
 """What a run writes into its folder before (or besides) its first checkpoint."""
 
 
@@ -262,8 +265,10 @@ def _same_value(key: str, a: Any, b: Any) -> bool:
 def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
     """Refuse (ConfigError / CheckpointError, one line, before anything is written) a ``--resume`` that would mislabel
     the run: a config that differs from the run's ``config.yaml`` or from the record in its last checkpoint's
-    ``train.json`` in anything but the RUNTIME keys and ``train.steps``, or a ``train.steps`` below the checkpoint's
-    step. Returns the checkpoint folder to resume from."""
+    ``train.json`` in anything but the RUNTIME keys and ``train.steps``, a ``train.steps`` below the checkpoint's
+    step, another number of data-parallel processes, or input folders whose files differ from those recorded in the
+    run's ``data.json`` (:func:`data_fingerprints`; a run from before that record resumes unchecked). Returns the
+    checkpoint folder to resume from."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"--resume: --out {run_dir} is not a run folder (nothing was changed)")
@@ -298,7 +303,18 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
         raise ConfigError(f"--resume: {folder} was written by a run of {saved} data-parallel process(es), this one "
                           f"has {world}; resume with the same number (torchrun --nproc_per_node {saved}, or without "
                           "torchrun for 1), or train into another --out folder (nothing was changed)")
+    check_data_record(run_dir, data_fingerprints(cfg))
     return folder
+
+
+def data_fingerprints(cfg: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """The input folders the run's stage reads (``--synthetic``; ``--real`` and ``--labelled`` too for the joint
+    stage), each as its :func:`dmenet.training.data_record.folder_fingerprint` (every file's name and size), by the
+    option that sets it: what ``RUN/data.json`` records when a run starts and a ``--resume`` compares."""
+    joint = parse_choice(Stage, cfg.train.stage, "train.stage") is Stage.JOINT
+    read = {"synthetic", "real", "labelled"} if joint else {"synthetic"}
+    return {option: folder_fingerprint(getattr(cfg.data, key)) for key, option in INPUT_FOLDERS
+            if key in read and getattr(cfg.data, key)}
 
 
 def checkpoint_world_size(meta: dict[str, Any]) -> int | None:
@@ -452,6 +468,8 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
         # leaves the folder as it was (folder_lock removes a folder it made and nothing was written into)
         logger = RunLogger(run_dir, cfg.train.wandb, cfg.train.wandb_project, config_to_dict(cfg), resume)
         try:
+            if not resume:  # a run resumed from before data.json existed gets none: what it read is unknown
+                write_data_record(run_dir, data_fingerprints(cfg))
             write_text_atomic(run_dir / "config.yaml", dump_config(cfg))
         except BaseException:
             logger.close()

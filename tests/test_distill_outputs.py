@@ -5,8 +5,10 @@ data.val_side 0. Refusals exit 2 with one line and leave existing files byte-ide
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from test_distill import TINY, _dataset
@@ -15,6 +17,7 @@ from dmenet.config import ConfigError, config_to_dict
 from dmenet.distill import calibrate
 from dmenet.distill import train as dtrain
 from dmenet.distill.config import load_distill_config
+from syndof.io import write_image
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -128,3 +131,38 @@ def test_calibrate_refuses_val_side_0_naming_it(tmp_path, sets, capsys):
                                           "--out", str(tmp_path / "cal")])
     assert "data.val_side" in err and "cv2" not in err
     assert not list(tmp_path.glob("cal*"))
+
+
+def test_resume_on_other_data_under_the_same_list_paths_is_refused(tmp_path, sets, capsys):
+    """Review C11: a resume after the train list's names were replaced (or a listed photo replaced under its name)
+    exited 0 and trained on other photos, recorded nowhere; RUN/data.json now records each list (SHA-256, names)
+    and the listed files' names and sizes, and a resume on other data is refused before anything is written. A run
+    from before that record (none) resumes unchecked, as before."""
+    root, out = tmp_path / "d", tmp_path / "run"
+    dtrain.train(load_distill_config(None, sets), out, max_steps=2)  # stopped after its checkpoint at step 1
+    argv = ["--out", str(out), "--resume", "--set", *sets]
+    train_list, photo, mask = root / "train.txt", root / "img" / "im1.png", root / "gt" / "im1.png"
+    kept = {p: p.read_bytes() for p in (train_list, photo, mask)}
+    shutil.copy(root / "img" / "im0.png", root / "img" / "im5.png")  # another photo, listed instead of im2
+    shutil.copy(root / "gt" / "im0.png", root / "gt" / "im5.png")
+    train_list.write_text("im0\nim1\nim5\n")
+    before = _snapshot(out)
+    err = _error(capsys, dtrain.main, argv)
+    assert f"data.train_list {train_list}" in err and "1 new (e.g. 'im5')" in err and str(out / "data.json") in err
+    assert _snapshot(out) == before
+    train_list.write_bytes(kept[train_list])  # the same names, but im1 is another photo (and mask) of another size
+    write_image(photo, np.random.default_rng(5).random((72, 80, 3)).astype(np.float32))
+    write_image(mask, np.zeros((72, 80), np.float32))
+    err = _error(capsys, dtrain.main, argv)
+    assert f"data.train_list {train_list}" in err and "the same 6 names, but some of other sizes" in err
+    assert _snapshot(out) == before
+    record = json.loads((out / "data.json").read_text())["sources"]
+    assert set(record) == {"data.train_list", "data.val_list", "data.sharp_list", "data.sharp_val_list"}
+    assert record["data.train_list"]["names"] == ["im0", "im1", "im2"]
+    for path, data in kept.items():  # the run's own data again: it resumes
+        path.write_bytes(data)
+    dtrain.train(load_distill_config(None, sets), out, resume=True, max_steps=3)
+    assert (out / "ckpt" / "step_000002").is_dir()
+    (out / "data.json").unlink()  # a run from before the record: unchecked, and it gets none (its data is unknown)
+    train_list.write_text("im0\nim1\n")
+    assert dtrain.main(argv) == 0 and (out / "ckpt" / "step_000003").is_dir() and not (out / "data.json").exists()

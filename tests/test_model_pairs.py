@@ -17,7 +17,7 @@ from dmenet.distill.model_io import load_distill_model, save_distill_model
 from dmenet.distill.models.unet import EffUNet, StudentConfig
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig
 from dmenet.galetto.train import load_classifier, load_state, save_classifier, save_state
-from dmenet.models.model_io import load_model_file, save_model
+from dmenet.models.model_io import ModelFileError, load_model_file, save_model
 from dmenet.training.checkpoint import flatten_optimizer, unflatten_optimizer
 from model_helpers import tiny_dmenet
 
@@ -233,3 +233,49 @@ def test_model_digest_is_the_sha256_of_weights_nul_sidecar_nul(tmp_path):
     assert model_digest(tmp_path / "m") == model_digest(sidecar) == want
     sidecar.unlink()
     assert model_digest(weights) == hashlib.sha256(weights.read_bytes() + b"\0\0").hexdigest()
+
+
+@pytest.mark.parametrize("writer, words", [
+    ("galetto_classifier", ["a galetto-classifier file (sidecar format 'galetto-classifier'), not a DMENet model",
+                            "--method galetto"]),
+    ("distill_model", ["a Distill student model file (sidecar format 'distill-dbdgan', kind 'student'), not a "
+                       "DMENet model", "--method distill_student"]),
+    ("galetto_state", ["a Galetto training checkpoint (sidecar format 'galetto-classifier-train')",
+                       "not a DMENet model"])])
+def test_another_trainers_file_given_as_a_dmenet_model_is_named_for_what_it_is(writer, words, tmp_path):
+    """Review C4: a Galetto or Distill file given to a DMENet tool was refused as "format_version None, expected one
+    of (1, 2)", which does not say what the file is."""
+    path = tmp_path / ("last" if writer == "galetto_state" else "m")
+    WRITERS[writer][0](path, 1)
+    with pytest.raises(ModelFileError) as err:
+        load_model_file(f"{path}.safetensors")
+    line = str(err.value)
+    assert line.startswith(f"{path}.safetensors: ") and "\n" not in line
+    assert all(w in line for w in words), line
+
+
+def test_a_checkpoints_train_state_or_a_missing_pair_given_as_a_model_is_named(finished_blur_run, tmp_path):
+    """Review C4: a DMENet checkpoint's train.safetensors was refused as "'model_config' must be a JSON object", and
+    a path where neither file exists was named only by its .json."""
+    from dmenet.training import checkpoint
+
+    state = checkpoint.resolve(finished_blur_run) / "train.safetensors"
+    with pytest.raises(ModelFileError) as err:
+        load_model_file(state)
+    assert str(err.value).startswith(f"{state}: a DMENet training checkpoint's state (train.json")
+    assert "model.safetensors in the same folder" in str(err.value)
+    with pytest.raises(ModelFileError) as err:
+        load_model_file(tmp_path / "nope.safetensors")
+    assert str(err.value).startswith(f"{tmp_path / 'nope.safetensors'}: model file not found")
+
+
+def test_calibrate_names_a_galetto_file_in_one_line(tmp_path, capsys):
+    """The refusal as a DMENet tool prints it: exit 2, one line, nothing written (the shipped Galetto file)."""
+    from dmenet import calibrate
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "galetto_mbv2.safetensors"
+    out = tmp_path / "y.safetensors"
+    assert calibrate.main(["bn", "--model", str(shipped), "--synthetic", str(tmp_path), "--out", str(out)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "a galetto-classifier file" in err[0] and "--method galetto" in err[0], err
+    assert not any(tmp_path.iterdir())

@@ -195,6 +195,37 @@ def test_resume_may_extend_the_steps_and_change_where_it_runs(tiny_syndof, blur_
     assert saved["train"]["steps"] == 3 and saved["train"]["device"] == "auto"
 
 
+def test_resume_on_other_images_under_the_same_names_is_refused(tiny_syndof, tmp_path, caplog):
+    """Review C11: the data streams' state checked only the sample count, so images replaced under the same names
+    resumed (exit 0) on other data; RUN/data.json now records each input folder's file names and sizes, and a
+    resume on other files is refused, naming the folder and what changed, before anything is written. A run from
+    before that record (none) resumes unchecked, as before."""
+    syn, run = Path(shutil.copytree(tiny_syndof, tmp_path / "syn")), tmp_path / "run"
+    assert main(blur_cli(syn, run, "--steps", "2")) == 0
+    argv = blur_cli(syn, run, "--resume", "--steps", "3")
+    kept = {p: p.read_bytes() for p in (syn / "image" / "s000.png", syn / "blur_map" / "s000.png")}
+    for folder in ("image", "blur_map"):  # another render (another size) under the same name: the count is the same
+        shutil.copy(syn / folder / "s001.png", syn / folder / "s000.png")
+    before = digests(run)
+    line = _refused(argv, caplog, f"--synthetic {syn}", "the same 9 names", "other sizes", str(run / "data.json"))
+    assert "--out" in line
+    assert digests(run) == before
+    for path, data in kept.items():
+        path.write_bytes(data)
+    (syn / "image" / "s004.png").write_bytes(kept[syn / "image" / "s000.png"])  # one more file
+    _refused(argv, caplog, f"--synthetic {syn}", "10 now, 9 when the run started")
+    assert digests(run) == before
+    record = json.loads((run / "data.json").read_text())["sources"]
+    assert list(record) == ["--synthetic"] and record["--synthetic"]["files"] == 9  # 4 images + 4 maps + dataset.json
+    (syn / "image" / "s004.png").unlink()
+    (syn / ".DS_Store").write_bytes(b"finder")  # not data: a name starting with '.' is not part of the record
+    assert main(argv) == 0
+    (run / "data.json").unlink()  # a run from before the record: unchecked, and it gets none (its data is unknown)
+    for folder in ("image", "blur_map"):
+        shutil.copy(syn / folder / "s001.png", syn / folder / "s000.png")
+    assert main(blur_cli(syn, run, "--resume", "--steps", "4")) == 0 and not (run / "data.json").exists()
+
+
 # ------------------------------------------------------------------------------------ interrupted checkpoint
 def test_sigterm_during_a_checkpoint_leaves_no_temporary_folder_and_resume_cleans_stale_ones(tiny_syndof, tmp_path,
                                                                                            monkeypatch):

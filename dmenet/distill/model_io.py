@@ -12,13 +12,13 @@ from typing import Any
 import torch
 
 from dmenet.config import ConfigError, config_from_dict
-from dmenet.models.model_io import ModelFileError, model_paths, read_tensors, write_model_pair
+from dmenet.models.model_io import DISTILL_FORMAT, ModelFileError, model_paths, read_tensors, write_model_pair
 from dmenet.distill.models.teacher import Teacher, TeacherConfig
 from dmenet.distill.models.unet import EffUNet, StudentConfig
 from syndof.choices import Choice, choices, parse_choice
 from syndof.io import InputError, read_json_object
 
-FORMAT = "distill-dbdgan"
+FORMAT = DISTILL_FORMAT  # one spelling, shared with the DMENet reader's refusal of a Distill file
 
 
 class ModelKind(Choice):

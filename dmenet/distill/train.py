@@ -6,7 +6,9 @@ cached or frozen teacher), ``joint`` (T and S together, all three discriminators
 
 Resumable: the batches and random draws of step k depend only on (train.seed, k), and a checkpoint holds every
 network, optimiser and the step, so a resumed run reproduces an uninterrupted one exactly (on one device; a run may
-resume on the other, with float rounding differences). Each checkpoint also exports the trained network as a model
+resume on the other, with float rounding differences), on the data it started with: ``RUN/data.json`` records each
+list file's SHA-256 and the names and sizes of the photos it selects, and a resume on other data is refused
+(``dmenet.training.data_record``). Each checkpoint also exports the trained network as a model
 file and scores it on the validation list (docs/distill.md §Selection). ``--set train.device=cuda`` trains on a GPU.
 """
 
@@ -28,7 +30,7 @@ from torch import nn
 from dmenet.config import ConfigError, config_to_dict, differing_keys, wants_cuda
 from dmenet.distill import losses as L
 from dmenet.distill.config import SEED_STRIDE, DistillConfig, DistillStage, load_distill_config
-from dmenet.distill.data import DataError, TrainStream, labelled_items, load_item, sharp_items
+from dmenet.distill.data import DataError, Item, TrainStream, labelled_items, load_item, sharp_items
 from dmenet.distill.infer import blur_probability
 from dmenet.distill.model_io import ModelKind, load_distill_model, save_distill_model
 from dmenet.distill.models.discriminator import PatchDiscriminator
@@ -38,6 +40,7 @@ from dmenet.distill.models.unet import EffUNet
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
+from dmenet.training.data_record import check_data_record, list_fingerprint, write_data_record
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
@@ -513,11 +516,28 @@ def run_folder_problem(run_dir: Path, resume: bool) -> str | None:
     return None
 
 
+def data_fingerprints(cfg: DistillConfig, labelled: list[Item], val: list[Item], sharp: list[Item],
+                      sharp_val: list[Item]) -> dict[str, dict[str, object]]:
+    """The list files the run reads, by config key: each list's
+    :func:`dmenet.training.data_record.list_fingerprint` (its SHA-256, the names it lists, the names and sizes of
+    the photos, masks and soft targets they select); ``labelled`` / ``val`` / ``sharp`` / ``sharp_val``: the items read
+    through ``data.train_list`` / ``val_list`` / ``sharp_list`` / ``sharp_val_list`` (an empty one: a list not read).
+    What ``RUN/data.json`` records when a run starts and a ``--resume`` compares."""
+    d = cfg.data
+    lists = {"data.train_list": (d.train_list, labelled), "data.val_list": (d.val_list, val),
+             "data.sharp_list": (d.sharp_list, sharp), "data.sharp_val_list": (d.sharp_val_list, sharp_val)}
+    return {key: list_fingerprint(path, [it.image.stem for it in items],
+                                  [f for it in items for f in (it.image, it.mask, it.soft) if f is not None])
+            for key, (path, items) in lists.items() if items}
+
+
 def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: int | None = None) -> Run:
     """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests).
 
     Refused before any work (ConfigError, nothing changed): a new run into an existing non-empty folder, a resume
-    of a folder that holds no distill run, a resume with a config that differs from the run's, a damaged last
+    of a folder that holds no distill run, a resume with a config that differs from the run's or with list files
+    (or the photos they select) that differ from those ``data.json`` records (:func:`data_fingerprints`; a run from
+    before that record resumes unchecked), a damaged last
     checkpoint (CheckpointError naming its file), and ``run_dir`` locked by another run (InputError naming --out;
     :func:`syndof.io.folder_lock` is held from before the first write to the end). A resume restores the rows of
     the checkpoint it starts from when a kill lost them (:func:`restore_checkpoint_rows`)."""
@@ -555,6 +575,9 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
         raise DataError(f"{cfg.data.val_list}: {len(overlap)} stem(s) are also training images, e.g. {min(overlap)}")
     sharp_val = (sharp_items(cfg.data.sharp_val_images, cfg.data.sharp_val_list)
                  if cfg.data.sharp_val_images and cfg.data.sharp_val_list else [])
+    sources = data_fingerprints(cfg, stream.labelled, val_items, stream.sharp, sharp_val)
+    if resume:  # other data under the same paths would train the run on photos its record does not name
+        check_data_record(run_dir, sources)
     torch.manual_seed(cfg.train.seed)
     run = build_run(cfg, device)
     last = latest_checkpoint(run_dir) if resume else None  # a resume before the first checkpoint starts at 0
@@ -568,6 +591,8 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
     # W&B starts before the first file of a new run is written: a failed start leaves the folder as it was
     logger = RunLogger(run_dir, cfg.train.wandb, "distill-dbdgan", config_to_dict(cfg), resume)
     try:
+        if not resume:  # a run resumed from before data.json existed gets none: what it read is unknown
+            write_data_record(run_dir, sources)
         write_text_atomic(config_file, config_text)
     except BaseException:
         logger.close()

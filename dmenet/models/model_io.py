@@ -168,16 +168,55 @@ def _replace_pair(first: tuple[Path, Path], second: tuple[Path, Path]) -> None:
             backup.unlink(missing_ok=True)
 
 
+FOREIGN_FORMATS = {
+    "galetto-classifier": "a galetto-classifier file (sidecar format 'galetto-classifier'), not a DMENet model (use "
+                          "it with --method galetto)",
+    "galetto-classifier-train": "a Galetto training checkpoint (sidecar format 'galetto-classifier-train'), not a "
+                                "DMENet model (the run's model file is best.safetensors)",
+}
+"""Sidecar ``format`` values of the other trainers' files → what a refusal calls them (the Distill format, whose
+line names the network kind, is :func:`foreign_sidecar`'s)."""
+DISTILL_FORMAT = "distill-dbdgan"  # dmenet.distill.model_io.FORMAT (that module imports this one)
+
+
+def foreign_sidecar(sidecar: dict[str, Any]) -> str | None:
+    """What the sidecar ``sidecar`` (a JSON object) describes when it is another tool's file, not a DMENet model:
+    a Galetto classifier or training checkpoint, a Distill model, a DMENet checkpoint's ``train.json``, or another
+    file that states its ``format``; the words of a refusal (one phrase), or None for a DMENet sidecar (or an
+    unknown file that says nothing of what it is)."""
+    fmt = sidecar.get("format")
+    if fmt in FOREIGN_FORMATS:
+        return FOREIGN_FORMATS[fmt]
+    if fmt == DISTILL_FORMAT:
+        kind = sidecar.get("kind")
+        use = f" (use it with --method distill_{kind})" if kind in ("student", "teacher") else ""
+        return f"a Distill {kind} model file (sidecar format {fmt!r}, kind {kind!r}), not a DMENet model{use}"
+    if "opt_g" in sidecar and "streams" in sidecar:
+        return ("a DMENet training checkpoint's state (train.json: optimisers, data streams), not a model file (that "
+                "checkpoint's model is model.safetensors in the same folder)")
+    if isinstance(fmt, str) and "format_version" not in sidecar:
+        return f"a {fmt!r} file (its sidecar's format), not a DMENet model"
+    return None
+
+
 def read_sidecar(path: str | Path) -> dict[str, Any]:
     """The JSON sidecar of a model file in the format-2 layout (a format-1 file is converted in memory and gets
-    ``"converted_from_format": 1``; the file itself is not touched)."""
-    _, json_path = model_paths(path)
+    ``"converted_from_format": 1``; the file itself is not touched). Another tool's file (:func:`foreign_sidecar`) is
+    refused with a line that says what it is; a path where neither file of the pair exists is named as given."""
+    weights_path, json_path = model_paths(path)
     if not json_path.is_file():
+        if not weights_path.is_file() and not weights_path.is_symlink():
+            given = Path(path) if Path(path).suffix in MODEL_SUFFIXES else weights_path
+            raise ModelFileError(f"{given}: model file not found (neither {weights_path.name} nor its sidecar "
+                                 f"{json_path.name} exists)")
         raise ModelFileError(f"{json_path}: model sidecar JSON not found (written by save_model beside the weights)")
     try:
         sidecar = read_json_object(json_path)
     except InputError as exc:
         raise ModelFileError(str(exc)) from None
+    foreign = foreign_sidecar(sidecar)
+    if foreign is not None:
+        raise ModelFileError(f"{weights_path}: {foreign}")
     version = sidecar.get("format_version")
     if version not in READABLE_VERSIONS:
         raise ModelFileError(f"{json_path}: format_version {version!r}, expected one of {READABLE_VERSIONS}")
