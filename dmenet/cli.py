@@ -22,7 +22,7 @@ from dmenet.data.splits import SUBSETS
 from dmenet.methods import MethodChoice, MethodOptions, method_names, parse_method
 from dmenet.methods.registry import METHODS
 from dmenet.models.recipe import FLIPS as TEST_FLIPS
-from syndof.cli import hidden_alias, positive_int
+from syndof.cli import hidden_alias, non_negative_int, positive_int
 
 DEFAULT_MODEL_TEXT = "checkpoints/dmenet_lite.safetensors"
 
@@ -72,11 +72,15 @@ def add_raw_sigma(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw-sigma", action="store_true", help="ignore the model's fitted σ curve (σ = B's output)")
 
 
-def add_max_side(p: argparse.ArgumentParser, default: int | None = None) -> None:
-    """``--max-side N`` → ``args.max_side``."""
-    p.add_argument("--max-side", type=positive_int, default=default, metavar="N",
-                   help="work at this long side (px) when the image is larger; σ is given in input px"
-                   + (f" (default {default})" if default else ""))
+def add_max_side(p: argparse.ArgumentParser, default: int | None = None, default_text: str | None = None) -> None:
+    """``--max-side N`` → ``args.max_side``: the working long side in px, an integer ≥ 0, where 0 means full
+    resolution (:func:`method_options` passes it on as None), the same in every tool (``predict``'s README
+    ``--max-side 0``; evaluate refused 0 until 6 Dec 2026). ``default_text`` names a default the tool applies itself
+    (``predict``: 1024 when not given)."""
+    shown = default_text or (str(default) if default else "full resolution")
+    p.add_argument("--max-side", type=non_negative_int, default=default, metavar="N",
+                   help="working resolution: downsize larger inputs to this long side (px) first, σ rescaled to "
+                   f"input px; 0 = full resolution (default {shown})")
 
 
 def add_inference(p: argparse.ArgumentParser, max_side: int | None = None) -> None:
@@ -103,10 +107,11 @@ def add_sample_selection(p: argparse.ArgumentParser, verb: str = "score", subset
 
 
 def method_options(args: argparse.Namespace, **changes) -> MethodOptions:
-    """:class:`MethodOptions` from the parsed shared flags (absent flags keep the defaults); ``changes`` win."""
+    """:class:`MethodOptions` from the parsed shared flags (absent flags keep the defaults; ``--max-side 0``, full
+    resolution, is ``max_side`` None); ``changes`` win."""
     fields = {"model": getattr(args, "model", None), "device": getattr(args, "device", None) or "cpu",
               "flips": getattr(args, "flips", None), "raw_sigma": getattr(args, "raw_sigma", False),
-              "max_side": getattr(args, "max_side", None), "tile_size": getattr(args, "tile_size", None),
+              "max_side": getattr(args, "max_side", None) or None, "tile_size": getattr(args, "tile_size", None),
               "tile_overlap": getattr(args, "tile_overlap", None)}
     fields.update(changes)
     return MethodOptions(**fields)

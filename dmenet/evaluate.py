@@ -247,7 +247,38 @@ def usage_problem(args) -> str | None:
         problem = stems_problem(args.stems)
         if problem:
             return problem
-    return cli.new_folder_problem(args.out, "evaluate writes a new folder")
+    problem = label_resize_problem(args)
+    if problem:
+        return problem
+    return out_problem(args.out)
+
+
+def label_resize_problem(args) -> str | None:
+    """One line when ``--dmenet-output label`` meets ``--input-size N``, else None. The label is σ/7 with σ in px of
+    the photo (docs/evaluation.md §4); under --input-size the method sees an N × N resize (a different scale along
+    each side), so its σ is in px of that resize and no single factor turns it back. Until 6 Dec 2026 that σ was
+    scored as is."""
+    output = parse_choice(DMENetOutput, args.dmenet_output, "--dmenet-output")
+    if output is DMENetOutput.LABEL and args.input_size is not None:
+        return (f"--dmenet-output label with --input-size {args.input_size}: the label is sigma/7 in px of the photo, "
+                "but --input-size resizes it (a different scale per side) before the method: leave one of them out")
+    return None
+
+
+def out_problem(out: str) -> str | None:
+    """``--out`` as one line naming it when evaluate cannot write its new report there, else None: an existing
+    folder with files (:func:`syndof.cli.new_folder_problem`); a path inside an earlier evaluate report
+    (:func:`report.enclosing_report`: its files would mix with that run's); a parent folder that cannot take new
+    files (:func:`syndof.cli.folder_to_write_problem`: the report is staged beside ``--out``, whose temporary name
+    the error named until 6 Dec 2026)."""
+    problem = cli.new_folder_problem(out, "evaluate writes a new folder")
+    if problem:
+        return problem
+    earlier = report.enclosing_report(out)
+    if earlier is not None:
+        return (f"--out {out}: lies inside {earlier}, an earlier evaluate report (its files would mix with that "
+                "run's): choose an --out outside it")
+    return cli.folder_to_write_problem(Path(out).absolute().parent, f"--out {out}")
 
 
 def inapplicable_option(args, spec: B.BenchmarkSpec) -> str | None:

@@ -478,9 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, may average more: "
                                     "the shipped model's 8")
     dcli.add_raw_sigma(p)
-    p.add_argument("--max-side", type=int, default=None, metavar="N",
-                   help=f"working resolution: downsize larger inputs to this long side first, σ rescaled to input "
-                   f"px (default {DEFAULT_MAX_SIDE}; 0 = full resolution, tiled)")
+    dcli.add_max_side(p, default_text=f"{DEFAULT_MAX_SIDE}; full resolution is tiled")
     p.add_argument("--tile-size", type=cli.positive_int, default=None,
                    help="tile side in px for large images (default 512)")
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in px (default 64)")

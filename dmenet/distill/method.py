@@ -21,6 +21,11 @@ from syndof.resize import long_side_scale
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STUDENT = REPO_ROOT / "checkpoints" / "distill_student.safetensors"
 DEFAULT_WORK_LONG_SIDE = 320
+MIN_WORK_SIDE = 32
+"""Smallest ``max_side`` (px): the networks pad their input to a multiple of 32 (the encoder's stride), so below
+32 px they see mostly padding. Tried on the xu100 and DUT photos at 1:1 to 2:1 (6 Dec 2026): the student's map was
+all 1.0 at max_side 1–2 and nearly constant (std < 1e-3) at 4 on 16 of 18, at 6 on 11, at 8 on 1; from 12 px the
+maps varied, on inputs padded to 32."""
 
 
 class DistillEstimator(Estimator):
@@ -67,6 +72,9 @@ def _make(name: str, options: MethodOptions, default: Path | None) -> DistillEst
     if options.flips not in (None, 1):
         raise ValueError(f"method {name} runs one pass (flips 1), got flips={options.flips}")
     long_side_scale((1, 1), options.max_side)  # every method's check of max_side (ValueError), before loading
+    if options.max_side is not None and options.max_side < MIN_WORK_SIDE:
+        raise ValueError(f"method {name}: max_side {options.max_side} px is too small to measure blur (the network "
+                         f"pads its input to {MIN_WORK_SIDE} px); use max_side >= {MIN_WORK_SIDE} px, or none")
     if options.model is None and default is None:
         raise ValueError(f"method {name} has no shipped model; pass --model")
     path = Path(options.model) if options.model is not None else default

@@ -186,6 +186,27 @@ def list_image_samples(spec: BenchmarkSpec, root: str | os.PathLike) -> list[Sam
     return [Sample(images[k].stem, images[k], None) for k in sorted(images)]
 
 
+def _mask_gray(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float], str]:
+    """A mask file's values as (H, W) float32 value/full range in [0, 1] (white = 1), its raw (min, max), and how it
+    was scaled (for messages); decoded as :func:`read_mask` says."""
+    raw = io._read_raw(path)  # missing / empty / undecodable: InputError naming the file; EXIF applied
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[..., 0]
+    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):  # plain grey masks (most sets): no colour conversion
+        full = 255 if raw.dtype == np.uint8 else 65535
+        return raw.astype(np.float32) / float(full), (int(raw.min()), int(raw.max())), \
+            f"{raw.dtype} (full range 0..{full})"
+    gray = io.read_image(path).mean(axis=2)
+    return gray, (float(gray.min()), float(gray.max())), "(scaled to [0, 1])"
+
+
+def read_mask_level(path: str | os.PathLike) -> np.ndarray:
+    """A mask file's own values, (H, W) float32 value/full range in [0, 1] with white = 1, whatever the dataset's
+    polarity and unbinarised (decoded as :func:`read_mask`): what SG's FM binarises its own way
+    (:func:`dmenet.eval.metrics.sg_fm`)."""
+    return _mask_gray(path)[0]
+
+
 def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:
     """Read a binary blur mask and normalise its polarity to the project convention (1 = blurred).
 
@@ -205,18 +226,7 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
         syndof.io.InputError: the file is missing or unreadable, or it holds more than one value yet binarises
             to a constant mask (e.g. a 0/1-valued 8-bit mask, or 0/255 stored as 16 bits): the message names it.
     """
-    raw = io._read_raw(path)  # missing / empty / undecodable: InputError naming the file; EXIF applied
-    if raw.ndim == 3 and raw.shape[2] == 1:
-        raw = raw[..., 0]
-    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):  # plain grey masks (most sets): no colour conversion
-        full = 255 if raw.dtype == np.uint8 else 65535
-        gray = raw.astype(np.float32) / float(full)
-        lo, hi = int(raw.min()), int(raw.max())
-        kind = f"{raw.dtype} (full range 0..{full})"
-    else:
-        gray = io.read_image(path).mean(axis=2)
-        lo, hi = float(gray.min()), float(gray.max())
-        kind = "(scaled to [0, 1])"
+    gray, (lo, hi), kind = _mask_gray(path)
     blurred = gray >= threshold
     if lo != hi and (blurred.all() or not blurred.any()):
         raise io.InputError(path, f"mask values {lo:g}..{hi:g} {kind} all lie on one side of the threshold "

@@ -144,10 +144,12 @@ class DBDAccumulator:
                                 f"its GT {gt.shape[0]}x{gt.shape[1]}") + " (transposed, or a crop of another image?)")
         return np.clip(pred, 0.0, 1.0), gt
 
-    def add(self, stem: str, pred: np.ndarray, gt: np.ndarray) -> dict:
+    def add(self, stem: str, pred: np.ndarray, gt: np.ndarray, white_level: np.ndarray | None = None) -> dict:
         """Score one image. ``pred``: (h, w) float in [0, 1], 1 = blurred, same aspect ratio as the GT (any size;
         square when ``square_input``); ``gt``: (H, W) binary (bool or {0, 1}), 1 = blurred. Bad input is a
-        ValueError (:meth:`check_pair`).
+        ValueError (:meth:`check_pair`). ``white_level``: the GT file's values ((H, W), value/full range, white = 1,
+        :func:`dmenet.eval.benchmarks.read_mask_level`) for SG's FM, which binarises them its own way
+        (:func:`metrics.sg_fm`); None: ``gt`` is used.
 
         Maps holding 8-bit levels take the histogram path (:class:`metrics.LevelCounts`), others the per-pixel one.
         An all-sharp GT (no blurred pixel) has no precision / recall: the image counts for MAE, accuracy and the
@@ -181,7 +183,8 @@ class DBDAccumulator:
                 row[key] = float("nan")
         row["iou"] = inter / union if union else 0.0
         if self.white_is_blurred is not None:  # SG counts an image without GT-white pixels as F = 0: kept
-            row["sg_fm"] = M.sg_fm(pred_e, gt_e, self.white_is_blurred, 1.5, self.beta2)
+            level = None if white_level is None else resize_map(white_level, gt_e.shape)  # area, as the GT
+            row["sg_fm"] = M.sg_fm(pred_e, gt_e, self.white_is_blurred, 1.5, self.beta2, white_level=level)
         row["gt_blur_fraction"] = float(gt_e.mean())
         self.rows.append(row)
         return row
@@ -297,7 +300,8 @@ class DBDAccumulator:
             "Not SG's FM (sg_fm): with T = 1 a float map counts only pixels at 1, where an 8-bit map counts 255",
             **({"sg_fm": "SG eval.py's FM: the map in the GT-white polarity as 8-bit levels, T = min(1, 1.5 * "
                 "mean), map >= T, GT-white class positive (white = "
-                + ("blurred" if self.white_is_blurred else "in focus") + " here), per-image F averaged, images "
+                + ("blurred" if self.white_is_blurred else "in focus") + " here; GT value/255 > 0.1, as SG's "
+                "eval.py, when the GT file's values are given), per-image F averaged, images "
                 "without GT-white pixels count 0; at this run's resolution (SG: 320x320)"}
                if self.white_is_blurred is not None else {}),
             "pr_curve": "HiFST PRDataComputation.m: mat2gray(map)*255, MATLAB bicubic imresize to GT size, "

@@ -312,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for folder in args.stack:
             name = stack_name(folder)
             try:
-                names, frames, scale = load_stack(folder, args.max_side)
+                names, frames, scale = load_stack(folder, args.max_side or None)  # --max-side 0: native
             except io.InputError as exc:
                 log.error("skipping %s: %s", folder, exc)
                 skipped[name] = {"folder": str(folder), "reason": str(exc)}

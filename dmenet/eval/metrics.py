@@ -144,8 +144,12 @@ def adaptive_prf(pred: np.ndarray, gt: np.ndarray, factor: float = 1.5, beta2: f
     return p, r, f, t
 
 
+SG_WHITE_THRESHOLD = 0.1
+"""SG ``eval.py``'s GT binarisation: a pixel is GT-white when its value/255 is above this (``gt > 0.1``)."""
+
+
 def sg_fm(pred: np.ndarray, gt: np.ndarray, white_is_blurred: bool, factor: float = 1.5,
-          beta2: float = BETA2) -> float:
+          beta2: float = BETA2, white_level: np.ndarray | None = None) -> float:
     """F_β of one image by SG's ``eval.py`` (Zhao et al., CVPR 2021; shangcai1/SG), its "FM" when averaged.
 
     SG scores the class its GT marks white, on a map saved in that polarity as an 8-bit PNG: here the blur map
@@ -155,15 +159,32 @@ def sg_fm(pred: np.ndarray, gt: np.ndarray, white_is_blurred: bool, factor: floa
     R with a zero denominator is 0 (scikit-learn's default) and F = 0 when both are, so an image without GT-white
     pixels scores 0, as in SG (not left out, unlike this project's other F-measures). The map is scored at the
     resolution given: SG's own runs are at 320×320.
+
+    ``white_level``: the GT file's own values (value/full range, [0, 1], white = 1) at ``pred``'s size; its pixels
+    above :data:`SG_WHITE_THRESHOLD` are the GT-white class, as SG's ``gt > 0.1``. An anti-aliased mask (the
+    xu100 and DUT files have pixels strictly between 0 and 255: 0.3–2.2 % of each shared file between 0.1 and 0.5 of
+    white) has more GT-white pixels by that rule than by the project's ``>= 0.5``; until 6 Dec 2026 the binary
+    ``gt`` was used, which is what None still does (the same for a mask of only 0 and 255).
     """
     pred, gt = _check_pair(pred, gt)
     white = pred if white_is_blurred else 1.0 - pred
     levels = np.round(white.astype(np.float64) * 255.0)  # the 8-bit PNG SG reads, as levels 0..255
     t = min(255.0, factor * float(levels.mean()))  # T·255: min(1, c·mean) on the /255 map
     pos = levels >= t - 1e-9
-    gt_white = gt if white_is_blurred else ~gt
+    gt_white = (gt if white_is_blurred else ~gt) if white_level is None else sg_white_class(white_level, gt.shape)
     p, r = precision_recall(np.count_nonzero(pos & gt_white), np.count_nonzero(pos), int(np.count_nonzero(gt_white)))
     return float(f_measure(p, r, beta2))
+
+
+def sg_white_class(white_level: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """SG's GT-white class (bool) of a GT's values ``white_level`` ((H, W), value/full range in [0, 1]): above
+    :data:`SG_WHITE_THRESHOLD`. ValueError when its shape is not ``shape`` or it leaves [0, 1]."""
+    level = check_finite_map(white_level, "GT white level")
+    if level.shape != tuple(shape):
+        raise ValueError(f"GT white level must have the map's shape {tuple(shape)}, got {level.shape}")
+    if level.min() < 0 or level.max() > 1:
+        raise ValueError(f"GT white level must be value/full range in [0, 1], got [{level.min():g}, {level.max():g}]")
+    return level > SG_WHITE_THRESHOLD
 
 
 def iou_counts(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> tuple[int, int]:

@@ -176,9 +176,12 @@ class DBDProtocol(Protocol):
 
     def score(self, sample, pred, gt):
         try:
-            self.acc.add(sample.stem, checked_blur_map(sample, pred), gt)
+            pred = checked_blur_map(sample, pred)
+            self.acc.check_pair(pred, gt)  # the map's and the GT's problems before the GT file is read again
         except ValueError as exc:  # shape / aspect / GT problems: name the file
             raise io.InputError(sample.path, str(exc)) from exc
+        # SG's FM binarises the GT file's own values (> 0.1 of white), not the >= 0.5 mask: read them again
+        self.acc.add(sample.stem, pred, gt, white_level=B.read_mask_level(sample.gt))
         self.gt_blurred += int(np.count_nonzero(gt))
         self.gt_pixels += gt.size
         return gt, pred
@@ -199,7 +202,7 @@ class DBDProtocol(Protocol):
         pred_pol = "sharpness map inverted (1 - x) before scoring" if self.inverted \
             else "blur map as produced (1 = blurred)"
         return {**self.acc.protocol(), "gt_polarity": pol, "prediction_polarity": pred_pol,
-                "gt_binarisation": "gray >= 0.5",
+                "gt_binarisation": "gray >= 0.5 (sg_fm: GT value/255 > 0.1 of the white class, as SG eval.py)",
                 "threshold_rule": "sweep i/255 (fmax), 0.5 (f_at_0.5, iou), adaptive c*mean, PR 0..255"}
 
     def write_curves(self, out_dir: Path, method: str) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -168,3 +169,39 @@ def wandb_sync_hint(out: Path) -> str | None:
     """The command that uploads the offline W&B runs written under the finished folder ``out``, or None."""
     runs = sorted(str(p) for p in Path(out).glob("**/wandb/offline-run-*"))
     return f"W&B offline run(s): wandb sync {' '.join(runs)}" if runs else None
+
+
+REPORT_KEYS = ("benchmark", "split", "method", "protocol")
+"""Keys every evaluate ``metrics.json`` holds (:func:`dmenet.eval.runner.evaluate_source`): how a report is told
+from other folders."""
+
+
+def _is_evaluate_metrics(path: Path) -> bool:
+    """Whether ``path`` is a ``metrics.json`` written by evaluate (a JSON object holding :data:`REPORT_KEYS`)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable or not JSON: not a report
+        return False
+    return isinstance(data, dict) and all(key in data for key in REPORT_KEYS)
+
+
+def is_evaluate_report(folder: Path) -> bool:
+    """Whether ``folder`` holds an evaluate report: its own ``metrics.json`` (one method), or ``summary.md`` beside
+    sub-folders of which one holds a ``metrics.json`` (several methods, :func:`dmenet.eval.runner.write_comparison`)."""
+    if _is_evaluate_metrics(folder / "metrics.json"):
+        return True
+    try:
+        return (folder / "summary.md").is_file() and any(
+            _is_evaluate_metrics(sub / "metrics.json") for sub in folder.iterdir() if sub.is_dir())
+    except OSError:  # an unreadable folder is not known to be a report
+        return False
+
+
+def enclosing_report(out: str | os.PathLike) -> Path | None:
+    """The nearest folder above ``out`` (not ``out`` itself) that holds an evaluate report, or None. A new report
+    inside a finished one would mix with it: ``--out EARLIER/hifst`` beside ``EARLIER/{dmenet,lbp}`` reads as a
+    method of that run, whose summary does not list it."""
+    for parent in Path(out).absolute().parents:
+        if parent.is_dir() and is_evaluate_report(parent):
+            return parent
+    return None

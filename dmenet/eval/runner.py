@@ -112,9 +112,11 @@ def select_samples(samples: list[B.Sample], args, root: Path) -> list[B.Sample]:
     return samples
 
 
-def selection_text(args, n: int, root: Path) -> str:
-    """One line saying which samples :func:`select_samples` kept (written to reports)."""
-    return (f"{n} samples found in {root}"
+def selection_text(args, n: int, root: Path, found: int | None = None) -> str:
+    """One line saying which samples :func:`select_samples` kept (written to reports): ``n`` kept of ``found`` listed
+    in ``root`` (None: the same number). Until 6 Dec 2026 it said "2 samples found" of 2 kept out of 100."""
+    counted = f"{n} samples found in {root}" if found in (None, n) else f"{found} samples found in {root}, {n} kept"
+    return (counted
             + (f", stems listed in {args.stems}" if getattr(args, "stems", None) else "")
             + (f", subset {args.subset!r} of {args.split}" if getattr(args, "split", None) else "")
             + (f", stems matching {args.include!r}" if getattr(args, "include", None) else "")
@@ -135,9 +137,9 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     if input_size is not None and input_size < 16:
         raise ValueError(f"--input-size must be >= 16, got {input_size}")
     protocol = make_protocol(spec, root, options, source.kind, getattr(source, "inverted", False))
-    samples = select_samples(protocol.list_samples(need_images=source.needs_images,
-                                                   allow_missing_images=getattr(args, "allow_missing_images", False)),
-                             args, root)
+    listed = protocol.list_samples(need_images=source.needs_images,
+                                   allow_missing_images=getattr(args, "allow_missing_images", False))
+    samples = select_samples(listed, args, root)
     thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t0 = time.perf_counter()
     for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):
@@ -163,7 +165,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
         "task": spec.task,
         "dataset": spec.split,
         "data": str(root),
-        "split": selection_text(args, len(samples), root),
+        "split": selection_text(args, len(samples), root, found=len(listed)),
         "method": source.name,
         "source": source.description,
         "protocol": {**protocol.tags(), "input": f"image resized to {input_size}x{input_size} before the method"

@@ -139,7 +139,8 @@ class GalettoEstimator(Estimator):
 
 
 def make(options: MethodOptions) -> GalettoEstimator:
-    """Load the classifier (None = the shipped checkpoint) with stride / readout / refine / denoise options."""
+    """Load the classifier (None = the shipped checkpoint) with stride / readout / refine / denoise options
+    (``options.flips`` does not apply and is ignored: an evaluate run of several methods shares one ``--flips``)."""
     from dmenet.galetto.detection import read_transform
     from dmenet.galetto.train import load_classifier
 
@@ -205,10 +206,17 @@ def refined(base: Estimator, mode: Refine | str = Refine.PAPER) -> RefinedEstima
     return RefinedEstimator(base, parsed)
 
 
-def make_dmenet_refined(options: MethodOptions) -> RefinedEstimator:
-    """DMENet with its σ map and blur probability refined (``extra`` key ``refine``: code (default) | paper)."""
-    from dmenet.methods.dmenet import make as make_dmenet
+REFINED_OPTIONS = {"refine": "code"}
+"""``dmenet_refined``'s own option (code | paper; by experiments/galetto_selection.md on runs/gsyn_val: label MAE
+code 0.0565, paper 0.0668); dmenet's own (:data:`dmenet.methods.dmenet.OPTIONS`) are passed on to it."""
 
-    # default by experiments/galetto_selection.md on runs/gsyn_val: label MAE code 0.0565, paper 0.0668
-    settings = parse_settings(options.extra_dict(), {"refine": "code"}, "dmenet_refined")
-    return refined(make_dmenet(MethodOptions(**{**options.__dict__, "extra": ()})), settings["refine"])
+
+def make_dmenet_refined(options: MethodOptions) -> RefinedEstimator:
+    """DMENet with its σ map and blur probability refined: ``extra`` key ``refine`` (code (default) | paper), and
+    dmenet's own keys (``precision``: fp32 | bf16) for the wrapped DMENet. Until 6 Dec 2026 ``precision`` was
+    refused, so the refined method could not run B in bf16."""
+    from dmenet.methods.dmenet import OPTIONS as DMENET_OPTIONS, make as make_dmenet
+
+    settings = parse_settings(options.extra_dict(), {**REFINED_OPTIONS, **DMENET_OPTIONS}, "dmenet_refined")
+    passed = tuple((k, v) for k, v in options.extra if k in DMENET_OPTIONS)
+    return refined(make_dmenet(MethodOptions(**{**options.__dict__, "extra": passed})), settings["refine"])

@@ -13,6 +13,12 @@ from syndof.resize import long_side_scale
 from syndof import units
 
 
+OPTIONS = {"precision": "fp32"}
+"""dmenet's own method options and their defaults (``dmenet:precision=bf16``): ``precision``, B's compute precision
+(:class:`dmenet.inference.Precision`, read there; ``fp32`` is its FP32). Methods that wrap dmenet
+(``dmenet_refined``) pass these keys on."""
+
+
 class DMENetEstimator(Estimator):
     """A Predictor (model + recipe) plus the run options (max side, tiles)."""
 
@@ -65,7 +71,7 @@ def make(options: MethodOptions) -> DMENetEstimator:
     (:data:`dmenet.inference.PRECISIONS`)."""
     from dmenet.inference import DEFAULT_CHECKPOINT, Precision, load_predictor
 
-    settings = parse_settings(options.extra_dict(), {"precision": Precision.FP32.value}, "dmenet")
+    settings = parse_settings(options.extra_dict(), OPTIONS, "dmenet")
     precision = parse_choice(Precision, str(settings["precision"]), "dmenet: precision")  # before the model loads
     predictor = load_predictor(options.model, device=options.device, flips=options.flips,
                                raw_sigma=options.raw_sigma, report=options.on_departure, precision=precision)

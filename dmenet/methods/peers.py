@@ -51,10 +51,21 @@ def _peer(name: str, text: str, options: MethodOptions, fn: Callable[[np.ndarray
     return PeerEstimator(name, fn or PEERS[name], text, ("max_side",) if fn is not None else ())
 
 
+HIFST_MIN_SIDE = 15
+"""Smallest ``max_side`` (px) HiFST takes. Found by trying (6 Dec 2026, the xu100 and DUT photos at 1:1 to 2:1):
+below it some photos gave a constant map (all 1.0 at max_side ≤ 6, also at 8–14 for some shapes), from 15 none
+did; 15 is also the second DCT patch, so a 2:1 photo's short side keeps the first (7 px)."""
+
+
 def make_hifst(options: MethodOptions) -> PeerEstimator:
-    """HiFST at a long side of at most ``options.max_side`` px (the map resized back; None = full size)."""
+    """HiFST at a long side of at most ``options.max_side`` px (the map resized back; None = full size). A
+    ``max_side`` below :data:`HIFST_MIN_SIDE` px is a ValueError naming it (it gave a constant map, silently, until
+    6 Dec 2026)."""
     from dmenet.peers.hifst import hifst_blur_map
 
+    if options.max_side is not None and options.max_side < HIFST_MIN_SIDE:
+        raise ValueError(f"method hifst: max_side {options.max_side} px is too small to measure blur (a constant "
+                         f"map); use max_side >= {HIFST_MIN_SIDE} px, or none (full size)")
     side = f"; long side ≤ {options.max_side} px, map resized back" if options.max_side else ""
     return _peer("hifst", "Golestaneh & Karam 2017 via PyPI blur_detector, 1 − sharpness" + side, options,
                  partial(hifst_blur_map, max_side=options.max_side))
