@@ -559,20 +559,28 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.safe_load`` that refuses a key given twice in one mapping: PyYAML keeps the last one silently, so a
     second ``model:`` section replaced the whole first one (its encoder and width fell back to the defaults)."""
 
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # PyYAML flattens a merge source in place when another mapping merges it, possibly before the source itself
+        # is constructed: keep each mapping's own pairs, the ones a duplicate is looked for in
+        self._own_pairs = getattr(self, "_own_pairs", {})
+        self._own_pairs.setdefault(id(node), (node, list(node.value)))
+        super().flatten_mapping(node)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
+        seen: dict[Any, yaml.Node] = {}
+        pairs = getattr(self, "_own_pairs", {}).get(id(node), (node, node.value))[1]
+        for key_node, _ in pairs:
             if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *anchor``: PyYAML merges it (later keys win)
                 continue
             key = self.construct_object(key_node, deep=deep)
             try:
-                first = seen.setdefault(key, key_node.start_mark.line)
+                first = seen.setdefault(key, key_node)
             except TypeError:  # an unhashable key: construct_mapping says so
                 continue
-            if first != key_node.start_mark.line:
+            if first is not key_node:  # another node with an equal key (on another line or the same one)
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice (first on line {first + 1}): give each key once",
-                    key_node.start_mark)
+                    None, None, f"key {key!r} given twice (first on line {first.start_mark.line + 1}): give each "
+                    "key once", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 

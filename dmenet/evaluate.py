@@ -79,24 +79,35 @@ def read_prediction(path: Path) -> np.ndarray:
 
 def read_prediction_kind(path: Path) -> tuple[np.ndarray, bool]:
     """:func:`read_prediction` and whether the file was the σ encoding (the map is σ px, whatever its values)."""
+    arr, kind = _read_prediction(path)
+    return arr, kind == "sigma"
+
+
+def _read_prediction(path: Path) -> tuple[np.ndarray, str]:
+    """:func:`read_prediction` and how its values came: ``sigma`` (the σ encoding), ``fraction`` (an 8/16-bit image
+    read as value / max, in [0, 1]: never σ px) or ``values`` (an .npy or float image, as stored)."""
     if path.suffix.lower() == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:  # not an .npy, truncated, or an object (pickle) array
             raise io.InputError(path, f"cannot read as a numeric .npy array ({exc})") from exc
+        if not isinstance(arr, np.ndarray):  # np.load reads an .npz archive (zip) whatever the file's name
+            arr.close()
+            raise io.InputError(path, "is an .npz archive, not an .npy array (save each map with numpy.save)")
         if arr.dtype.kind not in "biuf" or arr.size == 0:
             raise io.InputError(path, f"holds a {arr.dtype} array of shape {arr.shape}, not a non-empty real map")
         arr = arr.astype(np.float32)
-        return (arr[..., 0] if arr.ndim == 3 else arr), False
+        return (arr[..., 0] if arr.ndim == 3 else arr), "values"
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fast path for the common gray PNG
     if raw is not None and raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
-        return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max), False
+        return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max), "fraction"
     if _is_sigma_encoding(raw):
-        return units.syndof_to_sigma(raw[..., 0]), True  # as value/65535 it was σ/6,553.5: scored near 0
+        return units.syndof_to_sigma(raw[..., 0]), "sigma"  # as value/65535 it was σ/6,553.5: scored near 0
     img = io.read_image(path)  # raises InputError naming the file when unreadable
+    kind = "fraction" if raw is not None and raw.dtype in (np.uint8, np.uint16) else "values"
     if _one_channel(img):
-        return img[..., 0], False
-    return (img @ np.array(RGB2GRAY_WEIGHTS, dtype=np.float32)).astype(np.float32), False
+        return img[..., 0], kind
+    return (img @ np.array(RGB2GRAY_WEIGHTS, dtype=np.float32)).astype(np.float32), kind
 
 
 def _is_sigma_encoding(raw: np.ndarray | None) -> bool:
@@ -137,8 +148,12 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
         path = origin(sample)
         if path is None:
             raise io.InputError(folder_p / name, f"no prediction for {sample.path.name} (pattern {pattern!r})")
-        pred, is_sigma = read_prediction_kind(path)
-        if is_sigma and not reads_sigma:
+        pred, kind = _read_prediction(path)
+        if kind == "fraction" and reads_sigma:  # value/255 of a label or blur map would be scored as σ ≤ 1 px
+            raise io.InputError(path, "is an 8/16-bit image read as value/max in [0, 1], not sigma px: "
+                                "--sigma-mapping sigma reads predict's _sigma.png (16-bit, 3 equal channels) or .npy "
+                                "sigma maps; leave it out to score [0, 1] label maps")
+        if kind == "sigma" and not reads_sigma:
             raise io.InputError(path, "holds sigma px (16-bit, 3 equal channels: round(10*sigma), predict's "
                                 "_sigma.png), not a [0, 1] map: score it on rtf / syndof with --sigma-mapping sigma, "
                                 "or give the _blur.png maps for blur detection")

@@ -117,6 +117,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
         return out[0, 0].numpy()
     if guide.ndim == 2:
         return weighted_gf(guide, src, size, eps, mode=0)
+    if guide.shape[:2] != src.shape:  # the strips slice both by the guide's rows: a taller src was cut silently
+        raise ValueError(f"guided_filter: guide {guide.shape} and src {src.shape} differ in size")
 
     def coefficients(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mu_i, mu_p = box_mean(g, size), box_mean(p, size)
@@ -157,6 +159,8 @@ def in_row_strips(f, inputs: tuple[np.ndarray, ...], context: int,
         ``f(*inputs)``'s arrays, equal up to float rounding (box sums start at each strip).
     """
     h, w = inputs[0].shape[:2]
+    if any(x.shape[0] != h for x in inputs):
+        raise ValueError(f"in_row_strips: inputs of {[x.shape[0] for x in inputs]} rows; they must have the same")
     rows = max(context + 1, (strip_pixels or STRIP_PIXELS) // max(w, 1))
     outputs: tuple[np.ndarray, ...] = ()
     for y0 in range(0, h, rows):

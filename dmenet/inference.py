@@ -19,6 +19,7 @@ under; nothing is changed in place.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,17 +340,35 @@ def _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, d
         return _passes(rgb, model, tile_threshold, tile, overlap, flips, image_stats, dtype, features)
 
 
+_EVAL_MODE_LOCK = threading.Lock()
+"""Guards the switch of :func:`eval_mode` (the per-model record of the calls inside it lives on the model)."""
+_EVAL_HOLD = "_eval_mode_hold"
+"""``model.__dict__`` key, present while calls are inside :func:`eval_mode`: [calls, the modes the first found]."""
+
+
 @contextlib.contextmanager
 def eval_mode(model: torch.nn.Module) -> Iterator[None]:
     """Within the block every module of ``model`` is in eval mode; afterwards each has its own mode again (the
-    caller's, e.g. training: B's BatchNorm then keeps updating its moving statistics in the caller's loop)."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    caller's, e.g. training: B's BatchNorm then keeps updating its moving statistics in the caller's loop). Calls that
+    overlap (threads sharing a Predictor, nested calls) restore the modes the first of them found, when the last
+    leaves: the second could otherwise record the first's eval modes and restore those for good. The record is kept
+    on the model for the calls' duration only (nothing of it stays, so a copy of the model carries none)."""
+    with _EVAL_MODE_LOCK:
+        hold = model.__dict__.get(_EVAL_HOLD)
+        if hold is None:
+            modes = [(m, m.training) for m in model.modules()]
+            model.eval()  # recorded only once it switched (an overridden train() that raises leaves no record)
+            hold = model.__dict__[_EVAL_HOLD] = [0, modes]
+        hold[0] += 1
     try:
         yield
     finally:
-        for m, training in modes:
-            m.training = training
+        with _EVAL_MODE_LOCK:
+            hold[0] -= 1
+            if hold[0] == 0:
+                del model.__dict__[_EVAL_HOLD]
+                for m, training in hold[1]:
+                    m.training = training
 
 
 def _passes(rgb, model, tile_threshold, tile, overlap, flips, image_stats, dtype, features: bool) -> np.ndarray:
@@ -514,7 +533,8 @@ class Predictor:
         (:func:`~dmenet.models.detection_head.feature_head_logit`). (H, W) float32."""
         det = self.recipe.detection
         if det.head is None:
-            return calibration_logit(self.model, labels[0])
+            with eval_mode(self.model):  # S in eval mode whatever the caller's model is in (as in estimate)
+                return calibration_logit(self.model, labels[0])
         threads = torch.get_num_threads()  # the head's blocks on torch's threads; the same logits on any number
         if self.reads_features:
             return feature_head_logit(det.head, labels[0], threads)

@@ -279,8 +279,9 @@ def add_device(p: argparse.ArgumentParser, default: str = "cpu", auto: bool = Fa
 def check_device(device: str | None, auto: bool = False, name: str = "--device") -> None:
     """Raise ValueError naming ``name`` (the option, or the API's argument) when ``device`` is not a device this
     machine has."""
-    if device is None or (auto and device == "auto") or device == "cpu":
-        return
+    if device is None or (auto and device == "auto") or device == "cpu" or (device.startswith("cpu:")
+                                                                            and device[4:].isdigit()):
+        return  # torch's "cpu:0" is the CPU too
     if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
         import torch
 

@@ -193,3 +193,19 @@ def test_channel_multipliers_and_stem_channels_are_checked(override, key):
     with pytest.raises(ConfigError, match=key):
         load_config(REPO / "experiments" / "tiny.yaml", [override])
     assert load_config(REPO / "experiments" / "tiny.yaml", ["model.disc_width=null"]).model.disc_width is None
+
+
+def test_duplicate_key_check_sees_one_line_duplicates_and_not_merged_overrides(tmp_path):
+    """Review of 792a632: the check compared line numbers, so ``{width: 1, width: 2}`` on one line passed; and a
+    mapping that overrides a key it merges was refused when PyYAML had flattened it (merging it into a later mapping)
+    before constructing it, a legitimate file (``x: 5`` overriding ``<<: *c``'s x)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {width: 0.5, width: 1.0}\n")
+    with pytest.raises(ConfigError, match="key 'width' given twice"):
+        load_config(path)
+    import yaml
+
+    from dmenet.config import _UniqueKeyLoader
+
+    text = "c: &c\n  x: 1\nouter:\n  inner: &i\n    <<: *c\n    x: 5\nuser:\n  <<: *i\n  m: 2\n"
+    assert yaml.load(text, Loader=_UniqueKeyLoader) == yaml.safe_load(text)

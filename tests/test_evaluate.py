@@ -673,3 +673,38 @@ def test_dmenet_output_label_is_sigma_over_7_whatever_max_side_or_the_method_top
               for k in (1, 2, 3)]
         want = np.mean([np.abs(0.3 - g).mean() for g in gt])  # label 2.1/7 = 0.3 against the blurred mask
         assert json.loads((out / "metrics.json").read_text())["metrics"]["mae"] == pytest.approx(want, abs=1e-6), top
+
+
+def test_an_npz_archive_named_npy_is_refused_in_one_line_naming_it(shared, tmp_path, capsys):
+    """Review of 87912c0: np.load reads an .npz archive whatever the file's name; read_prediction then took its
+    ``.dtype`` (AttributeError: a traceback, naming no file)."""
+    preds = tmp_path / "p"
+    preds.mkdir()
+    with open(preds / "m.npy", "wb") as f:
+        np.savez(f, sigma=np.zeros((360, 360), np.float32))
+    out = tmp_path / "o"
+    rc = evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--predictions", str(preds),
+                        "--pattern", "m.npy", "--out", str(out), "--wandb", "disabled"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and str(preds / "m.npy") in err[0] and ".npz" in err[0], err
+    assert not out.exists()
+
+
+def test_sigma_mapping_sigma_refuses_maps_read_as_value_over_max(tmp_path, capsys):
+    """Review of 87912c0: a σ-encoded file is now refused unless --sigma-mapping sigma, but the mirror case stayed
+    silent: with --sigma-mapping sigma an 8-bit label map (0.5 = σ 3.5 px) was read as value/255 and scored as σ
+    0.5 px (syndof MAE 0.428 where the label reading gives 0.002)."""
+    data, preds = tmp_path / "syn", tmp_path / "p"
+    io.write_sigma_map(data / "blur_map" / "a.png", np.full((4, 4), 3.5, np.float32))
+    io.write_image(data / "image" / "a.png", np.zeros((4, 4, 3), np.float32))
+    io.write_image(preds / "a.png", np.full((4, 4), 0.5, np.float32))
+    common = ["--benchmark", "syndof", "--data", str(data), "--predictions", str(preds), "--wandb", "disabled"]
+    assert evaluate.main(common + ["--out", str(tmp_path / "label")]) == 0
+    capsys.readouterr()
+    assert evaluate.main(common + ["--sigma-mapping", "sigma", "--out", str(tmp_path / "sigma")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(preds / "a.png") in err[0] and "value/max" in err[0], err
+    assert not (tmp_path / "sigma").exists()
+    np.save(preds / "a.npy", np.full((4, 4), 3.5, np.float32))  # σ px as stored: still scored
+    assert evaluate.main(common + ["--sigma-mapping", "sigma", "--pattern", "{stem}.npy", "--out",
+                                  str(tmp_path / "npy")]) == 0

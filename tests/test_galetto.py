@@ -839,3 +839,15 @@ def test_draw_batch_labels_and_range():
         cands = store[:, int(y[i]), None].float() / 255.0                 # (5, 1, 8, 8): the label's patches
         forms = torch.cat([dihedral(cands, torch.full((5,), c)) for c in range(8)])   # their 40 transforms
         assert (forms == x[i]).flatten(1).all(1).any()
+
+
+def test_colour_guided_filter_refuses_a_map_of_another_size():
+    """Review of 323ff47: the row strips slice the guide and the map by the guide's rows, so a map taller than its
+    guide was cut to the guide's height silently (one strip broadcast-failed as the old code did)."""
+    rng = np.random.default_rng(0)
+    guide = rng.random((20, 10, 3))
+    for src in (rng.random((30, 10)), rng.random((20, 12))):
+        with pytest.raises(ValueError):
+            filters.guided_filter(guide, src, 5, 1e-3)
+    with pytest.raises(ValueError, match="same"):
+        filters.in_row_strips(lambda a, b: (a, b), (guide, rng.random((21, 10))), 2)

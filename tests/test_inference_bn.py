@@ -273,3 +273,46 @@ def test_per_image_statistics_pass_is_the_same_from_several_threads():
     copy = cached_image_statistics_blur(model)
     assert copy.image_norms > 0 and not any(isinstance(m, BetaBatchNorm) for m in copy.modules())
     assert all(isinstance(m, ImageStatisticsNorm) or not isinstance(m, torch.nn.BatchNorm2d) for m in copy.modules())
+
+
+def test_overlapping_inference_calls_give_a_training_model_its_modes_back():
+    """Review of 67bd658: two threads sharing one Predictor on a training model overlap (A enters, B enters, A leaves,
+    B leaves). B recorded the eval modes A had switched to, so A's exit put B's model back in train mode mid-call and
+    B's exit left the caller's model in eval mode for good. The modes the first call found come back once the last
+    call leaves."""
+    from dmenet.inference import eval_mode
+
+    model = _tiny()
+    model.train()
+    model.calibration.eval()
+    modes = [m.training for m in model.modules()]
+    a, b = eval_mode(model), eval_mode(model)
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert not any(m.training for m in model.modules())  # B is still running: eval
+    b.__exit__(None, None, None)
+    assert [m.training for m in model.modules()] == modes
+
+
+def test_detection_logit_runs_s_in_eval_mode_whatever_the_model_is_in():
+    """Review of 67bd658: predict_label no longer leaves the model in eval mode, so ``probability_from_labels(
+    detection_labels(x))`` on a training model ran S with batch statistics (0.49 off Predictor.estimate's
+    probability) and updated S's moving statistics."""
+    from dmenet.inference import Predictor
+
+    torch.manual_seed(0)
+    model = _tiny()
+    for m in model.calibration.modules():
+        if isinstance(m, BetaBatchNorm):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    image = np.random.default_rng(0).random((48, 64, 3)).astype(np.float32)
+    predictor = Predictor(model)
+    model.eval()
+    want = predictor.estimate(image).blur_probability
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    got = predictor.probability_from_labels(predictor.detection_labels(image))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert model.training and all(torch.equal(state[k], v) for k, v in model.state_dict().items())

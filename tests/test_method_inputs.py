@@ -144,3 +144,10 @@ def test_a_device_this_machine_lacks_is_one_value_error_naming_it(name):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="^device cuda: CUDA is not available on this machine$"):
             make_method(name, MethodOptions(device="cuda"))
+
+
+def test_torchs_cpu_0_is_the_cpu():
+    """torch accepts ``cpu:0``; the device check of make_method refused it ("expected cpu, cuda or cuda:N")."""
+    assert make_method("lbp", MethodOptions(device="cpu:0")).name == "lbp"
+    with pytest.raises(ValueError, match="device 'cpu:x'"):
+        make_method("lbp", MethodOptions(device="cpu:x"))

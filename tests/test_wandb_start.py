@@ -20,7 +20,7 @@ from dmenet.galetto import train as galetto_train
 from dmenet.train import main as dmenet_main
 from hostile_helpers import assert_logged_usage_error, assert_usage_error, digests
 
-WORDS = ("W&B could not start in mode online", "wandb login", "nothing was written")
+WORDS = ("W&B could not start in mode online", "wandb login", "no file of a new run was written")
 
 
 @pytest.fixture
@@ -82,5 +82,5 @@ def test_an_invalid_project_name_is_one_line_and_writes_nothing(tiny_syndof, tmp
     argv = blur_cli(tiny_syndof, out, "--steps", "1", "--set", "train.wandb_project=a/b")
     argv[argv.index("--wandb") + 1] = "offline"
     assert_logged_usage_error(dmenet_main, argv, caplog, "W&B could not start in mode offline", "a/b",
-                              "train.wandb_project", "nothing was written")
+                              "train.wandb_project", "no file of a new run was written")
     assert not out.exists()

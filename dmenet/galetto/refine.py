@@ -34,9 +34,12 @@ class Refine(Choice):
 REFINES = choices(Refine)
 
 REFINE_BYTES_PER_PIXEL = {Refine.NONE: 0, Refine.PAPER: 130, Refine.CODE: 150}
-"""Peak memory of :func:`refine_map` per pixel of its image, beyond the image and the map (measured on a 3000×2000
-image, 6 Dec 2026: paper 116 B, code 136 B with the colour guided filter in row strips, 374 B before them), for
-``predict``'s memory guard (:meth:`dmenet.methods.base.Estimator.input_bytes_per_pixel`)."""
+"""Peak memory of :func:`refine_map` per pixel of its image, beyond the image and the map, for ``predict``'s memory
+guard (:meth:`dmenet.methods.base.Estimator.input_bytes_per_pixel`). Measured on a 3000×2000 image, 6 Dec 2026:
+paper 116 B, code 136 B with the colour guided filter in row strips (374 B before them). The code recipe's figure is
+an average over many strips: one strip (:data:`dmenet.filters.STRIP_PIXELS`, 1 MP) holds ~270 B a pixel more
+(~0.28 GB), within the guard's fixed allowance, so images of 1 MP or less peak at ~400 B a pixel (e.g. galetto at
+max_side 512 on a 1024² image: 0.87 GiB against a guard of 0.85 GiB)."""
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ class RunLogger:
             problem = " ".join(str(exc).split()) or type(exc).__name__
             raise WandbStartError(f"W&B could not start in mode {mode.value} ({problem}): an online run needs "
                                   "`wandb login` (or WANDB_API_KEY), train.wandb_project must be a valid W&B project "
-                                  "name; or use train.wandb offline / disabled (nothing was written)") from None
+                                  "name; or use train.wandb offline / disabled (no file of a new run was written; a "
+                                  "resume has dropped only the rows logged past its last checkpoint)") from None
         if not (id_path.is_file() and id_path.read_text().strip() == run_id):
             write_text_atomic(id_path, run_id + "\n")
         return run
