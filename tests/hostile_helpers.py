@@ -62,3 +62,15 @@ def digests(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` by relative path (to show that nothing changed)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_cuhk_pairs(root: Path, count: int = 4) -> Path:
+    """``count`` CUHK-style pairs under ``root`` (``image/s<i>.png`` random RGB, ``gt/s<i>.png`` white = blurred
+    with a sharp band of 8 + i columns), 20 x 30 px; returns ``root``."""
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        mask = np.full((20, 30), 255, np.uint8)
+        mask[:, : 8 + i] = 0
+        sio.write_image(root / "image" / f"s{i}.png", rng.random((20, 30, 3)).astype(np.float32))
+        sio.write_image(root / "gt" / f"s{i}.png", mask)
+    return root

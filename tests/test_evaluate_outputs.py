@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dmenet import evaluate
 from dmenet.eval import runner
-from hostile_helpers import assert_usage_error, run_main
+from hostile_helpers import assert_usage_error, run_main, write_cuhk_pairs
 from syndof import cli, io
 
 SINGLE = {"metrics.json", "per_image.csv", "pr_curve.csv", "pr_curve.png", "f_curve.csv", "panel.png"}
@@ -21,14 +20,7 @@ SINGLE = {"metrics.json", "per_image.csv", "pr_curve.csv", "pr_curve.png", "f_cu
 @pytest.fixture
 def lab(tmp_path) -> Path:
     """4 CUHK-style pairs (image/ + gt/, white = blurred), 20 x 30 px."""
-    rng = np.random.default_rng(0)
-    data = tmp_path / "lab"
-    for i in range(4):
-        mask = np.full((20, 30), 255, np.uint8)
-        mask[:, : 8 + i] = 0
-        io.write_image(data / "image" / f"s{i}.png", rng.random((20, 30, 3)).astype(np.float32))
-        io.write_image(data / "gt" / f"s{i}.png", mask)
-    return data
+    return write_cuhk_pairs(tmp_path / "lab")
 
 
 def _argv(data: Path, out: Path, *methods: str, benchmark: str = "cuhk", extra=()) -> list[str]:
