@@ -8,6 +8,7 @@ jobs can log one line and skip the sample. Every writer goes through a temporary
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io as io_module
 import json
@@ -166,8 +167,11 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------------------- writing
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, on error removed."""
+def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, on error removed. Without
+    ``replace``, a ``path`` that exists by then (made meanwhile by another process) is kept and FileExistsError raised:
+    the temporary file is hard-linked to ``path``, which fails on an existing name; where the file system has no hard
+    links, it is renamed after a last check."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp", dir=path.parent)
@@ -176,10 +180,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp_path, path)
+        if replace:
+            os.replace(tmp_path, path)
+        else:
+            _move_to_new_name(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _move_to_new_name(tmp: Path, path: Path) -> None:
+    """``tmp`` renamed to ``path`` only if nothing is there: FileExistsError (naming ``path``) otherwise."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "File exists (written meanwhile by another process?)", str(tmp),
+                              None, str(path)) from None
+    except OSError:  # no hard links here (some network / FUSE file systems)
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "File exists (written meanwhile by another process?)", str(tmp),
+                                  None, str(path)) from None
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -446,17 +469,18 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     write_bytes_atomic(path, encode_npy(array))
 
 
-def write_set_atomic(files: dict[Path, bytes]) -> None:
+def write_set_atomic(files: dict[Path, bytes], replace: bool = True) -> None:
     """Write several files as one set: each goes to a temporary file beside it, and only once every one is written
     are they renamed into place. On any error (disk full, permission) every temporary file is removed and no file of
     the set is created or replaced. The OSError raised names the file of the set it failed on (``exc.filename``),
-    never the temporary file."""
+    never the temporary file. Without ``replace`` a file that exists by the time of the rename is kept
+    (FileExistsError; the files renamed before it, in reverse order of ``files``, are in place)."""
     current = None
     try:
         with contextlib.ExitStack() as stack:
             for path, data in files.items():
                 current = path
-                stack.enter_context(atomic_path(path)).write_bytes(data)
+                stack.enter_context(atomic_path(path, replace)).write_bytes(data)
             current = None  # all written; os.replace(tmp, target) names the target as filename2
     except OSError as exc:
         target = exc.filename2 if exc.filename2 is not None else current

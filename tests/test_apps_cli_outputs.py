@@ -151,7 +151,7 @@ def test_a_blocked_write_leaves_neither_file(block, work, fake_sigma, monkeypatc
 
 
 def test_a_failed_write_removes_the_folders_it_created(work, fake_sigma, monkeypatch, capsys):
-    def full_disk(files):
+    def full_disk(files, **_):
         for path in files:
             path.parent.mkdir(parents=True, exist_ok=True)
         raise OSError(28, "No space left on device", str(work / "new" / "deep" / ".res.png.tmp"))

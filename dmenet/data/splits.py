@@ -38,6 +38,8 @@ SUBSETS = choices(Subset)
 RULE = ("pool = sorted(lower-case stems of cuhk/train_image minus held_out); "
         "order = numpy.random.default_rng(seed).permutation(len(pool)); val = sorted(pool[order[:n_val]]); "
         "train = sorted(rest of pool)")
+SPLIT_FILE = Path(__file__).resolve().parents[2] / "experiments" / "cuhk_split.json"
+"""The committed split (module docstring)."""
 DEFAULT_SEED = 21
 DEFAULT_N_VAL = 100
 

@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_distill_config(a.config, a.overrides).data
     model, info = load_distill_model(a.model, a.device)
     items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
+    from dmenet.distill.split import CUHK_TEST5
+
+    tested = [it.image for it in items if it.image.stem.lower() in CUHK_TEST5]
+    if tested:  # cuhk/train_image holds the 5 test photos of cuhk/image too: a list naming one fitted on it
+        raise ConfigError(f"{tested[0]}: a CUHK test photo (cuhk/image) in data.val_list {cfg.val_list}; "
+                          "a calibration is fitted on validation images only")
     logits, masks = [], []
     with torch.no_grad():
         for it in items:
@@ -80,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     scale, shift, err = fit(z, m)
     meta = {k: v for k, v in info.items() if k not in ("format", "kind", "config")}
     meta.update(logit_scale=scale, logit_shift=shift,
-                calibration={"source": str(a.model), "val_list": cfg.val_list, "n_images": len(items),
-                             "side": cfg.val_side, "mae_raw": raw, "mae_fit": err})
+                calibration={"source": str(a.model), "config": a.config, "overrides": list(a.overrides),
+                             "images": cfg.images, "masks": cfg.masks, "val_list": cfg.val_list,
+                             "n_images": len(items), "side": cfg.val_side, "mae_raw": raw, "mae_fit": err,
+                             # the file's own transform, replaced here (it was dropped without a word)
+                             "replaced": {k: info[k] for k in ("logit_scale", "logit_shift", "calibration")
+                                          if k in info} or None})
     save_distill_model(a.out, info["kind"], model, meta)  # tensors copied to the CPU there
     print(f"scale {scale:g} shift {shift:g}: validation MAE {raw:.4f} -> {err:.4f} ({len(items)} images)")
     return 0

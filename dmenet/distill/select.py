@@ -12,6 +12,7 @@ candidates (the trainer keeps every checkpoint's model file; ``train.keep_last``
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +22,10 @@ from syndof.io import InputError
 
 SHARP_BAR = 0.2
 FMAX_TIE = 0.002
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def choose(rows: Sequence[dict]) -> dict:
@@ -33,12 +38,18 @@ def choose(rows: Sequence[dict]) -> dict:
         missing = [k for k in ("step", "val_fmax", "val_mae") if k not in row]
         if missing:
             raise ValueError(f"validation row {row} lacks {', '.join(missing)}")
+    # a NaN / inf score (a diverged checkpoint) is no candidate: max() and min() gave it the choice or an empty tie
+    # depending on the row order (a first row with val_fmax NaN: "min() arg is an empty sequence")
+    rows = [r for r in rows if all(_finite(r[k]) for k in ("val_fmax", "val_mae"))]
+    if not rows:
+        raise ValueError("no validated checkpoint with finite val_fmax and val_mae")
     if not any("sharp_val_mean" in r for r in rows):  # a run without sharp validation photos: Fmax alone
         sharp_ok = list(rows)
     else:
-        sharp_ok = [r for r in rows if r.get("sharp_val_mean", float("inf")) <= SHARP_BAR]
+        sharp_ok = [r for r in rows if _finite(r.get("sharp_val_mean")) and r["sharp_val_mean"] <= SHARP_BAR]
     if not sharp_ok:
-        return min(rows, key=lambda r: (r.get("sharp_val_mean", float("inf")), -r["step"]))
+        measured = [r for r in rows if _finite(r.get("sharp_val_mean"))] or rows
+        return min(measured, key=lambda r: (r.get("sharp_val_mean", float("inf")), -r["step"]))
     top = max(r["val_fmax"] for r in sharp_ok)
     tied = [r for r in sharp_ok if r["val_fmax"] >= top - FMAX_TIE]
     return min(tied, key=lambda r: (r["val_mae"], -r["step"]))
@@ -59,7 +70,10 @@ def choose_in_run(run: Path) -> tuple[Path, dict]:
             if "step" in r and (checkpoint_folder(run, int(r["step"])) / "model.safetensors").is_file()]
     if not kept:
         raise InputError(run, f"none of the {len(rows)} validated checkpoints has its model file on disk")
-    row = choose(kept)
+    try:
+        row = choose(kept)
+    except ValueError as exc:
+        raise InputError(log, str(exc)) from None
     return checkpoint_folder(run, int(row["step"])), row
 
 

@@ -8,9 +8,12 @@ Each writes the result ``OUT`` and a report image ``OUT`` with ``_report.png`` a
 maps, result; fusion adds the weights). σ maps come from any registered method (``--method NAME[:key=value,…]``,
 default galetto; ``--model`` its file). Bad input (unreadable image, a folder where an image is expected, empty
 folder, a single frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` and
-``--soft`` finite > 0, ``--k`` from 1 to 100) exits with status 2 and one line naming the file or option; every input
-is read and checked before anything is computed. ``OUT`` and its report are never written over an existing file or
-folder, nor over an input: such an ``--out`` is refused up front; the two are written as one set (both or neither).
+``--soft`` finite > 0, ``--k`` from 1 to 100; an option the command does not read, e.g. ``magnify --k 3`` without
+``--mode scale``) exits with status 2 and one line naming the file or option; every input is read and checked before
+anything is computed. The report's panels name what ran (mode, k, λmax or τ, the σ method and its options).
+``OUT`` and its report are never written over an existing file or folder, nor over an input: such an ``--out`` is
+refused up front, and a file made there meanwhile (another run) is kept and the run refused at the end; the two are
+written as one set (both or neither).
 """
 
 from __future__ import annotations
@@ -93,12 +96,22 @@ def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
     return files, np.stack(frames)
 
 
-def sigma_of(method: MethodChoice, options, images: list[np.ndarray]) -> list[np.ndarray]:
-    """σ maps (px) of ``images`` by the chosen registered method with :class:`~dmenet.methods.MethodOptions`."""
+def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
+             files: list[Path] | None = None) -> list[np.ndarray]:
+    """σ maps (px) of ``images`` by the chosen registered method with :class:`~dmenet.methods.MethodOptions`; an
+    image the method cannot measure (e.g. smaller than its window) is a UsageError naming its file (``files``)."""
     est = method.make(options)
     if not est.gives_sigma:
         raise UsageError(f"--method {method}: gives no σ map in px (choose a method with σ, e.g. galetto, dmenet)")
-    return [est.sigma_map(img) for img in images]
+    maps = []
+    for k, img in enumerate(images):
+        try:
+            maps.append(est.sigma_map(img))
+        except ValueError as exc:  # "image is too small: 8x8 px" named no file
+            if files is None:
+                raise
+            raise UsageError(f"{files[k]}: {exc}") from None
+    return maps
 
 
 def report(tiles: list[tuple[np.ndarray, str]]) -> np.ndarray:
@@ -144,9 +157,12 @@ def write_outputs(out: Path, result: np.ndarray, panel: np.ndarray) -> None:
     files = {out: io.encode_image(out, result), rep: io.encode_png(panel)}
     new_folders = [f for f in [out.absolute().parent, *out.absolute().parent.parents] if not f.exists()]
     try:
-        io.write_set_atomic(files)  # renamed in reverse order: the report first, the result last
+        # renamed in reverse order: the report first, the result last; never over a file made since check_out (two
+        # runs with one --out both exited 0, the second silently replacing the first's result)
+        io.write_set_atomic(files, replace=False)
     except OSError as exc:
-        if not out.is_file() and rep.is_file() and rep.read_bytes() == files[rep]:
+        ours = out.is_file() and out.read_bytes() == files[out]
+        if not ours and rep.is_file() and rep.read_bytes() == files[rep]:
             rep.unlink()  # the report went in but the result failed: take it back (check_out saw no file there)
         for folder in new_folders:  # innermost first: the folders this write created, if left empty
             if folder.is_dir() and not any(folder.iterdir()):
@@ -162,6 +178,12 @@ def options_of(args: argparse.Namespace):
     return dcli.method_options(args, extra=extra)
 
 
+def method_label(args: argparse.Namespace) -> str:
+    """The σ source as the command line chose it, for the report panel: method, --set options, --model file."""
+    return (" ".join([str(args.method), *args.overrides])
+            + (f" model {Path(args.model).name}" if getattr(args, "model", None) else ""))
+
+
 def run(args: argparse.Namespace) -> None:
     from dmenet.galetto import apps
 
@@ -169,10 +191,11 @@ def run(args: argparse.Namespace) -> None:
     if command is App.FUSE:
         check_out(out, frame_files(args.inputs))
         files, frames = read_frames(args.inputs)
-        sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames)))
+        sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files))
         fused, weights = apps.fuse(frames, sigmas, soft=args.soft)
         tiles = [(f, p.name) for f, p in zip(frames, files)] + [(m, f"sigma {p.stem}") for m, p in zip(sigmas, files)]
-        tiles += [(fused, "fused")]
+        how = f"soft tau {args.soft:g}" if args.soft is not None else "decision"
+        tiles += [(fused, f"fused {how} ({method_label(args)})")]
         tiles += [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
         write_outputs(out, fused, report(tiles))
         return
@@ -181,17 +204,40 @@ def run(args: argparse.Namespace) -> None:
     source = image_file(args.inputs[0], command)
     check_out(out, [source])
     image = io.read_image(source)
-    sigma = sigma_of(args.method, options_of(args), [image])[0]
+    sigma = sigma_of(args.method, options_of(args), [image], [source])[0]
+    label = command.value  # the panel says what ran: it was "magnify" for the NLT blend and for x k alike
     if command is App.ENHANCE:
+        label += f" lam-max {args.lam_max:g}"
         result = apps.adaptive_enhance(image, sigma, args.lam_max)
         extra = [(np.repeat(apps.enhancement_gain(sigma, args.lam_max)[..., None] / args.lam_max, 3, -1), "gain")]
     elif parse_choice(MagnifyMode, args.mode, "--mode") is MagnifyMode.SDOF:
+        label += " sdof (NLT blend)"
         result, w = apps.sdof(image, sigma)
         extra = [(np.repeat(w[..., None], 3, -1), "W (sharp weight)")]
     else:
+        label += f" scale x{args.k:g}"
         result = apps.magnify_scale(image, sigma, args.k)
         extra = []
-    write_outputs(out, result, report([(image, "input"), (sigma, "sigma px"), (result, command.value), *extra]))
+    tiles = [(image, "input"), (sigma, f"sigma px ({method_label(args)})"), (result, label), *extra]
+    write_outputs(out, result, report(tiles))
+
+
+READS = {App.ENHANCE: ("lam_max",), App.MAGNIFY: ("mode", "k"), App.FUSE: ("soft",)}
+"""The application options each command reads; another one given is refused (``magnify --k 3`` without ``--mode
+scale`` ran the NLT blend, which has no k, and said nothing)."""
+
+
+def unread_option(args: argparse.Namespace) -> str | None:
+    """One line naming an option ``args.command`` does not read (given explicitly), else None."""
+    command = parse_choice(App, args.command, "command")
+    flags = {"lam_max": "--lam-max", "mode": "--mode", "k": "--k", "soft": "--soft"}
+    for key, flag in flags.items():
+        if getattr(args, key) is not None and key not in READS[command]:
+            users = [a.value for a, keys in READS.items() if key in keys]
+            return f"{flag}: {command.value} does not read it (only {' / '.join(users)} does)"
+    if command is App.MAGNIFY and args.k is not None and args.mode != MagnifyMode.SCALE.value:
+        return f"--k {args.k:g}: read by magnify --mode scale only (the default mode, sdof, has no k); add --mode scale"
+    return None
 
 
 EXAMPLE = ("galetto-apps enhance ../shared/data/xu100/source/1.bmp --out runs/galetto_apps_example/enhanced.png "
@@ -209,15 +255,21 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_set(ap, help="method options, e.g. --set stride=16 refine=none (as --method galetto:stride=16,…)")
     cli.add_device(ap)
     cli.add_threads(ap)
-    ap.add_argument("--lam-max", type=cli.positive_float, default=2.0,
-                    help="enhance: largest unsharp-masking gain λmax (finite > 0; paper 2)")
-    ap.add_argument("--mode", choices=choices(MagnifyMode), default=MagnifyMode.SDOF.value,
-                    help="magnify: NLT blend or true x k")
-    ap.add_argument("--k", type=magnification, default=2.0,
-                    help=f"magnify --mode scale: σ_out = k σ_in (1 <= k <= {K_MAX:g})")
+    ap.add_argument("--lam-max", type=cli.positive_float, default=None,
+                    help="enhance: largest unsharp-masking gain λmax (finite > 0; default and paper 2)")
+    ap.add_argument("--mode", choices=choices(MagnifyMode), default=None,
+                    help="magnify: NLT blend or true x k (default sdof)")
+    ap.add_argument("--k", type=magnification, default=None,
+                    help=f"magnify --mode scale: σ_out = k σ_in (1 <= k <= {K_MAX:g}; default 2)")
     ap.add_argument("--soft", type=cli.positive_float, default=None, metavar="TAU",
                     help="fuse: soft weights exp(-σ/τ) instead of decisions (τ px, finite > 0)")
     args = ap.parse_args(argv)
+    problem = unread_option(args)
+    if problem:
+        return cli.fail(problem)
+    args.lam_max = 2.0 if args.lam_max is None else args.lam_max
+    args.mode = MagnifyMode.SDOF.value if args.mode is None else args.mode
+    args.k = 2.0 if args.k is None else args.k
     cli.prepare_process(args)
     if Path(args.out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
         return cli.fail(f"{args.out}: --out must end in .png, .jpg or .jpeg")

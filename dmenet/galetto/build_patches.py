@@ -333,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     if not pool or not test:
         return cli.fail(f"{root}: no usable photo left in {'train/val' if not pool else 'test'} ({len(skipped)} "
                         "skipped; nothing was written)")
+    shared = sorted({p.stem for p in pool} & {p.stem for p in test})  # usable ones: a skipped photo gives no patch
+    if shared:
+        first = next(p for p in test if p.stem == shared[0])
+        return cli.fail(f"{first}: also in train/ or val/ ({len(shared)} test photo name(s) "
+                        "shared); the test photos are never trained on, so each must be a photo of its own")
     by_stem = {p.stem: p for p in pool}
     n_val = int(round(args.val_fraction * len(by_stem)))
     if not 0 < n_val < len(by_stem):

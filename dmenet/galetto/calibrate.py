@@ -36,7 +36,9 @@ from syndof.choices import parse_choice
 
 log = logging.getLogger("dmenet.galetto.calibrate")
 DBD_BENCHMARKS = tuple(sorted(n for n, s in B.BENCHMARKS.items() if s.task is B.Task.DBD))
-FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise")
+TEST_ONLY = ("ctcug", "dut", "xu100")
+"""DBD benchmarks that are test sets only (no training part): scored, never fitted on."""
+FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise", "grid")
 """The method options the σ maps of a fit depend on (recorded with the transform)."""
 
 
@@ -62,6 +64,16 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: flo
         log.info("%d/%d: %s%s", k, len(pool), sample.image.name, "" if labelled else " (sharp everywhere)")
     label = map_scores((blur_map(s, None) for s in sigmas), masks)  # the SYNDOF label map, to compare the fit with
     return fit(sigmas, masks, max_scale), label, [s.image.name for s, _ in pool]
+
+
+def held_out_stems() -> set[str]:
+    """Lower-case stems never fitted on: the ``held_out`` list of the committed split
+    (:data:`dmenet.data.splits.SPLIT_FILE`: the 5 CUHK test photos of ``cuhk/image``, which ``cuhk/train_image`` also
+    holds, and the CUHK ids of CUHK-TE-1). A ``--split``'s train subset leaves them out already; without one they
+    were fitted on silently."""
+    from dmenet.data.splits import SPLIT_FILE, Subset, load_split
+
+    return set(load_split(SPLIT_FILE, Subset.HELD_OUT.value))
 
 
 def select_negatives(args) -> tuple[list, str | None]:
@@ -112,11 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.split and parse_choice(Subset, args.subset, "--subset") is not Subset.TRAIN:
         return cli.fail(f"--subset {args.subset}: a transform is fitted on the train subset of --split only "
                         "(validation and held-out images are scored, never fitted on)")
+    if args.benchmark in TEST_ONLY:
+        return cli.fail(f"--benchmark {args.benchmark}: a test set (scored, never fitted on); fit on training images "
+                        "(--benchmark cuhk_train --split experiments/cuhk_split.json, or your own folder as cuhk)")
     spec = B.get_spec(args.benchmark)
-    samples = select_samples(B.list_folder_samples(spec, args.data, True, args.allow_missing_images), args,
-                             args.data)
+    found = B.list_folder_samples(spec, args.data, True, args.allow_missing_images)
+    samples = select_samples(found, args, args.data)
     if not samples:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
+    held_out = held_out_stems()
+    tested = [s for s in samples if s.stem.lower() in held_out]
+    if tested:
+        return cli.fail(f"{tested[0].image}: a held-out test image ({len(tested)} of the {len(samples)} chosen); a "
+                        "transform is fitted on training images only (choose them with --split "
+                        "experiments/cuhk_split.json --subset train)")
     negatives, negatives_text = select_negatives(args)
     estimator = args.method.make(dcli.method_options(args))
     fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
@@ -124,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     transform = DetectionTransform(fitted.scale, fitted.shift)
     info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "samples": selection_text(args, len(samples), args.data), "images": names,
+            "samples": selection_text(args, len(samples), args.data, len(found)), "images": names,
             "negatives": negatives_text,
             "options": {k: estimator.settings[k] for k in FITTED_OPTIONS},
             "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),

@@ -18,9 +18,14 @@ import numpy as np
 from dmenet.galetto.blurmap import Readout, gray01, readout, spread, window_probabilities
 from dmenet.galetto.refine import Refine, refine_map
 from dmenet import cli as dcli
+from dmenet.galetto import PATCH
 from syndof import cli, io, units
 
 TOLERANCE = 0.002
+
+window_stride = cli.checked_number(int, "an integer", lambda v: 1 <= v <= PATCH, f"an integer from 1 to {PATCH}",
+                                   "window_stride", "argparse type of ``--stride``: a larger stride leaves pixels "
+                                   "that no window covers (their σ was NaN: 'label map holds NaN / inf').")
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("dmenet.galetto.select", __doc__, EXAMPLE)
     ap.add_argument("--val", required=True, type=Path, help="SYNDOF validation folder (image/, blur_map/)")
     dcli.add_model(ap, required=True, help="galetto classifier file (.safetensors + .json)")
-    ap.add_argument("--stride", type=cli.positive_int, default=8, help="window stride (px)")
+    ap.add_argument("--stride", type=window_stride, default=8, help=f"window stride (px, 1 to {PATCH})")
     ap.add_argument("--limit", type=cli.positive_int, default=None, help="score only the first N renders (sorted)")
     ap.add_argument("--out", required=True, type=Path, help="output folder (selection.json)")
     cli.add_device(ap)
