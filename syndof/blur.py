@@ -149,7 +149,7 @@ def coc_problem(coc, max_coc: float, max_name: str = "max_coc") -> str | None:
     if float(coc.min()) < 0:
         return f"CoC values must be >= 0 px, got {float(coc.min()):g}"
     top = float(coc.max())
-    if top > max_coc + COC_TOLERANCE:
+    if top > max_coc + COC_TOLERANCE + 1e-4:  # 1e-4: a float32 σ of the stored round(10·σ) (6.8 → 28.2000008 px)
         return (f"σ up to {units.coc_to_sigma(top):g} px (CoC {top:g} px) exceeds σ_max "
                 f"{units.max_sigma(max_coc):g} px of {max_name} {max_coc:g}")
     return None

@@ -76,6 +76,21 @@ EXIT_INTERRUPTED = 130
 """Exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)."""
 
 
+def quiet_opencv(level: int | None = None) -> int | None:
+    """Set OpenCV's log level (default: fatal only) and return the previous one (None: OpenCV missing). A command
+    reports an undecodable file itself in one line naming it; OpenCV's own ``[ WARN]`` / ``[ERROR] … IHDR chunk``
+    lines, which name no file, would come first."""
+    try:
+        import cv2
+
+        log = cv2.utils.logging
+    except (ImportError, AttributeError):
+        return None
+    previous = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_FATAL if level is None else level)
+    return previous
+
+
 def entry_point(main: Callable[..., int | None] | None = None, *,
                 errors: tuple[type[BaseException], ...] = ()) -> Callable:
     """Decorator for a CLI ``main(argv=None) -> int``: :data:`USAGE_ERRORS` (plus ``errors``) become
@@ -87,6 +102,7 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
         @functools.wraps(fn)
         def wrapper(argv: Sequence[str] | None = None) -> int:
             previous, warnings.formatwarning = warnings.formatwarning, warning_line
+            cv_level = quiet_opencv()
             try:
                 with sigterm_unwinds():
                     status = fn(argv)
@@ -97,6 +113,7 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
                 return EXIT_INTERRUPTED
             finally:
                 warnings.formatwarning = previous
+                quiet_opencv(cv_level)
             return 0 if status is None else int(status)
 
         return wrapper

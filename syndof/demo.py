@@ -71,8 +71,10 @@ def check_sheet_path(out_dir: str | Path) -> None:
 
 
 def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_size: int | None = DEMO_MAX_SIZE,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, threads: int | None = 1) -> Path:
     """Generate ``count`` samples from the built-in data into ``out_dir/syndof`` and write the contact sheet.
+    ``threads``: torch CPU threads while rendering (1, the fast setting for the layered renderer; None: leave
+    torch's setting).
 
     Returns:
         Path of ``out_dir/contact_sheet.png``.
@@ -80,7 +82,7 @@ def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_s
     out_dir = Path(out_dir)
     data_dir = out_dir / "syndof"
     check_sheet_path(out_dir)  # before the work: a sheet of someone else's is never replaced
-    summary = generate(data_dir, count=count, seed=seed, max_size=max_size, progress=progress)
+    summary = generate(data_dir, count=count, seed=seed, max_size=max_size, progress=progress, threads=threads)
     if summary.written + summary.done == 0:
         raise RuntimeError(f"the demo generated no sample ({summary.line()})")
     max_coc = json.loads((data_dir / "dataset.json").read_text()).get("max_coc", units.DEFAULT_MAX_COC)
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.apply_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    sheet = run_synthesis_demo(args.out, args.count, args.seed, args.max_side or None)
+    sheet = run_synthesis_demo(args.out, args.count, args.seed, args.max_side or None, threads=args.threads or 1)
     print(f"contact sheet: {sheet}")
     return 0
 

@@ -37,6 +37,7 @@ the exit status is non-zero only when every sample failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -186,6 +187,21 @@ def is_complete(out_dir: Path, stem: str) -> bool:
     return all(p.is_file() for p in sample_paths(out_dir, stem).values())
 
 
+def incomplete_beyond(out_dir: Path, count: int) -> list[str]:
+    """Stems of samples with index >= ``count`` that have some of their files but not all (an interrupted run's,
+    which a run of ``count`` samples never finishes), sorted."""
+    stems = set()
+    for key, path in sample_paths(out_dir, "STEM").items():
+        suffix = path.stem[len("STEM"):]
+        if path.parent.is_dir():
+            for p in path.parent.glob(f"*{suffix}{path.suffix}"):
+                stem = p.stem[: len(p.stem) - len(suffix)] if suffix else p.stem
+                head = stem.split("_", 1)[0]
+                if head.isdigit() and int(head) >= count and not p.name.startswith("."):
+                    stems.add(stem)
+    return sorted(s for s in stems if not is_complete(out_dir, s))
+
+
 def _remove_stray_temps(paths: dict[str, Path]) -> None:
     """Delete temporary files a killed run left for this sample (only this sample's: shards never share one)."""
     for p in paths.values():
@@ -328,8 +344,20 @@ def run_job(job: Job) -> JobResult:
     return JobResult(job.index, stem, Status.WRITTEN, "", result.timings)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, quiet_opencv: bool = False) -> None:
     torch.set_num_threads(threads)
+    if quiet_opencv:  # as the command's own process (cli.entry_point): bad files are reported in one line each
+        cli.quiet_opencv()
+
+
+def _opencv_quiet() -> bool:
+    """Whether this process runs OpenCV at fatal-only logging (a command: :func:`syndof.cli.quiet_opencv`)."""
+    try:
+        import cv2
+
+        return cv2.utils.logging.getLogLevel() <= cv2.utils.logging.LOG_LEVEL_FATAL
+    except (ImportError, AttributeError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------------------- whole dataset
@@ -519,6 +547,23 @@ def check_out_dir(out_dir: Path, inputs: dict[str, Path | None]) -> None:
                          "choose a new or empty --out folder")
 
 
+@contextlib.contextmanager
+def _recipe_lock(out_dir: Path):
+    """A blocking ``flock`` on ``out_dir`` for the recipe check and the dataset.json write only (shards of one
+    recipe still run side by side; the lock is held for milliseconds). Unlocked where ``flock`` does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(v) for v in text.split("/"))
@@ -560,6 +605,8 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
         raise ValueError(f"--count must be >= 1, got {count}")
     if depths is not None and images is None and sources is None:
         raise ValueError("--depths needs --images (the photos the depth files belong to)")
+    if depth_scale is not None and depths is None and sources is None:  # was ignored: random depth is in mm
+        raise ValueError("--depth-scale needs --depths (it scales depth files; random depth is made in mm)")
     check_out_dir(out_dir, {"--images": None if sources is not None or images is None else Path(images),
                             "--depths": None if sources is not None or depths is None else Path(depths)})
     inputs: dict = {}
@@ -576,16 +623,20 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     recipe = {"max_coc": int(max_coc), "kernel": kernel.value, "seed": int(seed), "noise": bool(noise),
               "jpeg_quality": jpeg_quality, "max_size": max_size,
               **({"merge_tolerance": float(merge_tolerance)} if merge_tolerance else {})}
-    check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe, **inputs})
-    old = sio.read_json_object(ds_path) if ds_path.is_file() else None
-    if old is not None and _has_samples(out_dir):
-        # written before the inputs were recorded: they stay unknown rather than claimed for the existing samples
-        inputs = {k: v for k, v in inputs.items() if k in old}
-    dataset = {**(old or {}), "format": DATASET_FORMAT, "sigma_encoding": "uint16 round(10*sigma)",
-               "generator": GENERATOR, **recipe, **inputs}
+    check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe, **inputs})  # before anything is created
     out_dir.mkdir(parents=True, exist_ok=True)
-    if old != dataset:
-        sio.write_json_atomic(ds_path, dataset)
+    with _recipe_lock(out_dir):
+        # again under the lock: two runs started together (shards with another --seed) both passed the check above
+        # before either wrote dataset.json, and mixed their samples in one folder
+        check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe, **inputs})
+        old = sio.read_json_object(ds_path) if ds_path.is_file() else None
+        if old is not None and _has_samples(out_dir):
+            # written before the inputs were recorded: they stay unknown rather than claimed for the existing samples
+            inputs = {k: v for k, v in inputs.items() if k in old}
+        dataset = {**(old or {}), "format": DATASET_FORMAT, "sigma_encoding": "uint16 round(10*sigma)",
+                   "generator": GENERATOR, **recipe, **inputs}
+        if old != dataset:
+            sio.write_json_atomic(ds_path, dataset)
 
     shard_i, shard_n = shard
     jobs = [Job(i, sources[i % len(sources)], str(out_dir), int(seed), int(max_coc), kernel, device, bool(noise),
@@ -627,12 +678,18 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
         else:
             threads = threads or max(1, (os.cpu_count() or 1) // workers)
             ctx = mp.get_context("spawn")
-            with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(threads,)) as pool:
+            with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker,
+                          initargs=(threads, _opencv_quiet())) as pool:
                 for res in pool.imap_unordered(run_job, jobs, chunksize=1):
                     account(res)
                     bar.update(1)
     bar.close()
     n = rebuild_manifest(out_dir)
+    left = incomplete_beyond(out_dir, count)
+    if left:  # a killed run's partial samples past this --count: image/ and blur_map/ no longer pair by stem
+        log.warning("%s: %d incomplete sample(s) of an interrupted run lie beyond --count %d (%s%s): rerun with "
+                    "--count %d to finish them, or delete their files", out_dir, len(left), count,
+                    ", ".join(left[:3]), ", …" if len(left) > 3 else "", int(left[-1].split("_", 1)[0]) + 1)
     log.info("%s (%d already complete, %d over σ_max); manifest: %d samples", summary.line(), summary.done,
              summary.over_limit, n)
     return summary

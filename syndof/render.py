@@ -101,8 +101,10 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
 
     check_merge_tolerance(merge_tolerance)
     kernel = parse_choice(Kernel, kernel, "--kernel")
-    if not check_max_coc(max_coc, "--max-coc") >= 2:
-        raise ValueError(f"--max-coc must be >= 2 px (σ_max = (max_coc − 1)/4), got {max_coc}")
+    from syndof.generate import MAX_MAX_COC
+
+    if not 2 <= check_max_coc(max_coc, "--max-coc") <= MAX_MAX_COC:  # 100000: a 75 GiB kernel grid, a traceback
+        raise ValueError(f"--max-coc must be in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc}")
     problem = outputs_problem(argparse.Namespace(image=image, depth=depth, sigma_map=sigma_map, reference=reference,
                                                  out=out, sigma_out=sigma_out))
     if problem:
@@ -211,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         info.update(focal_mm=lay.camera.focal_mm, f_number=round(lay.camera.f_number, 4),
                     focus_percentile=round(lay.camera.focus_percentile, 4))
     if res["psnr"] is not None:
-        info["psnr_db"] = round(res["psnr"], 2)
+        # an identical render has PSNR inf, which json.dumps writes as the non-JSON token Infinity: null + a flag
+        finite = np.isfinite(res["psnr"])
+        info["psnr_db"] = round(res["psnr"], 2) if finite else None
+        info["identical_to_reference"] = not finite
         print(f"PSNR {res['psnr']:.2f} dB against {args.reference}")
     print(json.dumps(info))
     return 0

@@ -201,6 +201,9 @@ class Source:
     depth_path: str | None = None
     depth_scale: float | None = None
     size: tuple[int, int] | None = None  # (H, W) of procedural scenes
+    other_depths: tuple[str, ...] = ()
+    """Further depth files with the image's stem besides ``depth_path``: the pairing is ambiguous and ``load``
+    refuses it (naming them) rather than pick one."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", parse_choice(SourceKind, self.kind, "source kind"))
@@ -248,6 +251,10 @@ class Source:
             return image, random_depth(image, rng)
         from syndof.depth_io import read_depth
 
+        if self.other_depths:
+            names = ", ".join(Path(p).name for p in (self.depth_path, *self.other_depths))
+            raise InputError(self.image_path, f"several depth files with stem {Path(self.image_path).stem!r} in "
+                                              f"{Path(self.depth_path).parent} ({names}): keep one")
         if self.depth_path.endswith(".*"):
             raise InputError(self.image_path, f"no depth file with stem {Path(self.image_path).stem!r} in "
                                               f"{Path(self.depth_path).parent}")
@@ -277,12 +284,15 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
     """Sources for every image in ``images``; with ``depths``, depth files are matched to images by stem.
 
     An image without a depth file of the same stem still becomes a source (its load fails with an InputError naming
-    the missing file, so the batch logs and skips it).
+    the missing file, so the batch logs and skips it), as does one with several (``a.npy`` and ``a.png``: its load
+    fails naming them; the pairing never guesses). With one folder for both, a photo is never its own depth map
+    (``x.png`` + ``x.dpt``: the ``.dpt``), and a depth file that is another photo's depth (``a.jpg`` + 16-bit
+    ``a.png``) is not taken as a photo.
     """
     from syndof.io import list_images
 
     sources = []
-    depth_by_stem: dict[str, Path] = {}
+    depth_by_stem: dict[str, list[Path]] = {}
     if depths is not None:
         depths = Path(depths)
         if not depths.is_dir():
@@ -291,13 +301,23 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
             raise InputError(depths, "not a folder")
         for p in sorted(depths.iterdir()):
             if p.is_file() and p.suffix.lower() in DEPTH_EXTENSIONS:
-                depth_by_stem.setdefault(p.stem, p)
-    for img in list_images(images):
+                depth_by_stem.setdefault(p.stem, []).append(p)
+    image_list = list_images(images)
+    photos = {p.resolve() for p in image_list}
+    stem_count: dict[str, int] = {}
+    for img in image_list:
+        stem_count[img.stem] = stem_count.get(img.stem, 0) + 1
+    for stem, found in depth_by_stem.items():
+        if len(found) > 1:  # one folder for both (Sintel: x.png + x.dpt): a photo is not its own depth
+            depth_by_stem[stem] = [p for p in found if p.resolve() not in photos] or found
+    for img in image_list:
         if depths is None:
             sources.append(Source(img.stem, SourceKind.FILE, image_path=str(img)))
-        else:
-            dp = depth_by_stem.get(img.stem)
-            sources.append(Source(img.stem, SourceKind.FILE, image_path=str(img),
-                                  depth_path=str(dp) if dp else str(Path(depths) / f"{img.stem}.*"),
-                                  depth_scale=depth_scale))
+            continue
+        found = depth_by_stem.get(img.stem, [])
+        if len(found) == 1 and found[0].resolve() == img.resolve() and stem_count[img.stem] > 1:
+            continue  # the depth map of the other photo with this stem (a.jpg + a.png in one folder), not a photo
+        sources.append(Source(img.stem, SourceKind.FILE, image_path=str(img),
+                              depth_path=str(found[0]) if found else str(Path(depths) / f"{img.stem}.*"),
+                              depth_scale=depth_scale, other_depths=tuple(str(p) for p in found[1:])))
     return sources

@@ -66,8 +66,12 @@ def sigma_to_coc(sigma: Array) -> Array:
 
 
 def sigma_to_label(sigma: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
-    """σ (px) → training label ``σ / σ_max`` clipped to [0, 1]."""
-    return _clip(sigma / max_sigma(max_coc), 0.0, 1.0)
+    """σ (px) → training label ``σ / σ_max`` clipped to [0, 1]. ValueError when ``max_coc`` gives no σ range
+    (``max_coc`` 1 → σ_max 0: the label would be 0/0)."""
+    top = max_sigma(max_coc)
+    if not top > 0:
+        raise ValueError(f"max_coc must be > 1 px for labels (σ_max = (max_coc − 1)/4 = {top:g}), got {max_coc}")
+    return _clip(sigma / top, 0.0, 1.0)
 
 
 def label_to_sigma(label: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:

@@ -183,3 +183,104 @@ def test_demo_replaces_its_own_sheet_and_a_legacy_one(tmp_path):
     (out / "notes.txt").write_text("mine")  # no longer only the demo's files, and the sheet is not recorded
     with pytest.raises(ValueError, match="contact_sheet.png"):
         demo.run_synthesis_demo(out, count=1, max_size=64, progress=False)
+
+
+def test_one_folder_for_photos_and_depths_never_renders_a_depth_map_as_a_photo(tmp_path, capsys):
+    """--images and --depths naming one folder (a.jpg + its 16-bit a.png depth; Sintel's x.png + x.dpt): each
+    photo is rendered once with its depth; the depth PNG is neither a photo nor a photo's own depth."""
+    from syndof.scenes import folder_sources
+
+    both = tmp_path / "both"
+    both.mkdir()
+    img, depth = procedural_scene(np.random.default_rng(0), 48, 64)
+    sio.write_image(both / "a.jpg", img)
+    sio.write_bytes_atomic(both / "a.png", sio.encode_png(np.round(depth).astype(np.uint16)))
+    sio.write_image(both / "x.png", img)
+    np.save(both / "x.npy", depth)
+    pairs = sorted((Path(s.image_path).name, Path(s.depth_path).name) for s in folder_sources(both, both))
+    assert pairs == [("a.jpg", "a.png"), ("x.png", "x.npy")]
+    rc, out, err = _gen(capsys, tmp_path / "out", "--images", both, "--depths", both)
+    assert rc == 0 and "2 written, 0 skipped, 0 failed" in out, err
+
+
+def test_two_depth_files_for_one_photo_are_refused_not_guessed(rgbd, tmp_path, capsys):
+    """deps/a.npy and deps/a.png: the pairing is ambiguous; the photo is skipped with a line naming both files
+    (it was rendered with a.npy, silently, whatever a.png held)."""
+    imgs, deps = rgbd
+    sio.write_bytes_atomic(deps / "a.png", sio.encode_png(np.full((48, 64), 5000, np.uint16)))
+    rc, out, err = _gen(capsys, tmp_path / "out", "--images", imgs, "--depths", deps)
+    assert "1 written, 0 skipped, 1 failed" in out, err
+    line = [x for x in err.splitlines() if "failed" in x and "a.png" in x]
+    assert len(line) == 1 and "a.npy" in line[0] and "several depth files" in line[0], err
+    assert not list((tmp_path / "out" / "meta").glob("*_a.json"))
+
+
+def test_demo_threads_option_reaches_the_renderer(tmp_path, capsys, monkeypatch):
+    """``syndof.demo --threads 2`` rendered on 1 thread: generate's default (1) replaced the option silently."""
+    import torch
+
+    seen = []
+    real = gen.run_job
+    monkeypatch.setattr(gen, "run_job", lambda job: (seen.append(torch.get_num_threads()), real(job))[1])
+    rc, out, err = run_main(demo.main, ["--out", tmp_path / "d", "--count", "1", "--max-side", "48", "--threads",
+                                        "2"], capsys)
+    assert rc == 0, err
+    assert seen == [2]
+
+
+def test_partial_sample_beyond_a_smaller_rerun_count_is_reported(tmp_path, capsys, caplog):
+    """A run killed while writing sample 2 (image/ written, the rest not), rerun with --count 2: it said "0 written,
+    2 skipped" and exited 0, leaving image/ and blur_map/ unpaired (the training reader refuses the folder) without
+    a word. Now one line names the sample and the --count that finishes it."""
+    out = tmp_path / "out"
+    rc, _, err = _gen(capsys, out, "--count", "3", "--max-side", "48")
+    assert rc == 0, err
+    stem = sorted(p.stem for p in (out / "meta").glob("*.json"))[2]
+    for key, path in gen.sample_paths(out, stem).items():
+        if key != "image":
+            path.unlink()
+    caplog.clear()
+    rc, out_text, err = _gen(capsys, out, "--count", "2", "--max-side", "48")
+    assert rc == 0 and "0 written, 2 skipped, 0 failed" in out_text, err
+    lines = [r.getMessage() for r in caplog.records if stem in r.getMessage()]
+    assert len(lines) == 1 and "incomplete" in lines[0] and "--count 3" in lines[0], lines
+    caplog.clear()
+    rc, out_text, err = _gen(capsys, out, "--count", "3", "--max-side", "48")
+    assert "1 written" in out_text and not any("incomplete" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("with_images", [False, True])
+def test_depth_scale_without_depths_is_refused_not_ignored(rgbd, tmp_path, capsys, with_images):
+    """``--depth-scale 1000`` without ``--depths`` ran with random depth, the factor silently dropped (dataset.json
+    recorded depth_scale null)."""
+    images, _ = rgbd
+    out = tmp_path / "g"
+    extra = ["--images", images] if with_images else []
+    rc, _, err = _gen(capsys, out, *extra, "--count", "1", "--max-side", "48", "--depth-scale", "1000")
+    assert_usage_error(rc, err, "--depth-scale", "--depths")
+    assert not out.exists()
+
+
+def test_two_runs_started_together_with_other_seeds_do_not_mix(tmp_path, capsys, monkeypatch):
+    """Two generate runs into one new --out, started together with other --seed (shards of a script with a typo):
+    both passed the recipe check before either wrote dataset.json, and the folder ended with samples of both seeds
+    under one dataset.json. The check is now repeated under a lock with the dataset.json write: here the other run
+    writes its dataset.json right after this run's first check, and this run is refused."""
+    out = tmp_path / "g"
+    real = gen.check_recipe
+    calls = []
+
+    def other_run_wrote_between(out_dir, recipe):
+        calls.append(1)
+        real(out_dir, recipe)
+        if len(calls) == 1:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            sio.write_json_atomic(out_dir / "dataset.json", {**{k: recipe[k] for k in gen.RECIPE_KEYS if k in recipe},
+                                                             "format": "syndof", "generator": gen.GENERATOR,
+                                                             "seed": 99})
+
+    monkeypatch.setattr(gen, "check_recipe", other_run_wrote_between)
+    rc, _, err = _gen(capsys, out, "--count", "1", "--max-side", "48", "--seed", "1")
+    assert_usage_error(rc, err, "seed 99 (now 1)")
+    assert json.loads((out / "dataset.json").read_text())["seed"] == 99
+    assert not (out / "meta").exists()

@@ -45,7 +45,7 @@ def test_d12_sigma_beyond_sigma_max_is_refused(inputs, tmp_path, capsys):
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "1"])
+@pytest.mark.parametrize("value", ["0", "-3", "1", "256", "100000"])
 def test_d13_bad_max_coc(inputs, tmp_path, capsys, value):
     assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, "--max-coc", value)[::2], "--max-coc")
 
@@ -133,3 +133,48 @@ def test_bad_depth_scale_is_named_as_the_argument(inputs, tmp_path):
     for scale in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="depth scale"):
             render.render_file(inputs["image"], inputs["depth"], inputs["sigma"], depth_scale=scale)
+
+
+def test_corrupt_png_gives_one_line_without_opencv_noise(inputs, tmp_path, capfd):
+    """A PNG with a damaged header: OpenCV printed its own ``[ WARN] … buffer is incomplete`` and ``[ERROR] … IHDR
+    chunk shall be first`` lines (naming no file) before the command's one line; the log level is restored after."""
+    import cv2
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nxxxx")
+    level = cv2.utils.logging.getLogLevel()
+    rc = render.main(["--image", str(bad), "--depth", str(inputs["depth"]), "--sigma-map", str(inputs["sigma"]),
+                      "--out", str(tmp_path / "o.png")])
+    err = capfd.readouterr().err
+    assert rc == 2
+    assert err.strip().splitlines() == [f"error: {bad}: cannot decode image (unreadable, truncated or unsupported "
+                                        "format)"], err
+    assert cv2.utils.logging.getLogLevel() == level
+
+
+def test_summary_line_is_strict_json_when_the_render_equals_the_reference(inputs, tmp_path, capsys):
+    """Replaying a render against itself printed ``"psnr_db": Infinity``: not JSON (jq and strict parsers refuse it)."""
+    import json
+
+    first = tmp_path / "first.png"
+    rc, _, err = _render(inputs, first, capsys)
+    assert rc == 0, err
+    rc, out, err = _render(inputs, tmp_path / "second.png", capsys, "--reference", first)
+    assert rc == 0, err
+    line = out.strip().splitlines()[-1]
+    info = json.loads(line, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name} in {line}"))
+    assert info["psnr_db"] is None and info["identical_to_reference"] is True
+
+
+def test_even_max_coc_map_at_sigma_max_replays(inputs, tmp_path, capsys):
+    """``generate --max-coc 28`` stores σ_max 6.75 px as round(67.5) = 68; read back as float32 6.8, its CoC
+    28.2000008 px fell just above max_coc + COC_TOLERANCE (28.2), so ``render --max-coc 28`` refused every such
+    sample ("σ up to 6.8 px … exceeds σ_max 6.75 px"). One step more (69: σ 6.9) is still refused."""
+    values = np.tile(np.linspace(0, 68, W).round().astype(np.uint16), (H, 1))
+    ok = tmp_path / "s68.png"
+    sio.write_bytes_atomic(ok, sio.encode_syndof_values(values))
+    rc, _, err = _render(inputs, tmp_path / "o.png", capsys, "--max-coc", "28", sigma=ok)
+    assert rc == 0, err
+    bad = tmp_path / "s69.png"
+    sio.write_bytes_atomic(bad, sio.encode_syndof_values(np.where(values == 68, 69, values).astype(np.uint16)))
+    assert_usage_error(*_render(inputs, tmp_path / "o2.png", capsys, "--max-coc", "28", sigma=bad)[::2], "6.9")

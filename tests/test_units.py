@@ -169,3 +169,12 @@ def test_rescale_sigma_multiplies_by_the_checked_number():
         assert isinstance(out, np.ndarray) and out.dtype == np.float32
         np.testing.assert_array_equal(out, [0.5, 1.0])
     assert units.rescale_sigma(3.0, "2") == 6.0
+
+
+def test_sigma_to_label_refuses_max_coc_1_instead_of_dividing_by_zero():
+    """max_coc 1 passed max_sigma's check (σ_max 0): a float σ raised ZeroDivisionError, arrays and tensors gave
+    NaN labels (0/0) with a RuntimeWarning."""
+    for sigma in (0.0, np.array([0.0, 1.0]), torch.tensor([0.0, 1.0])):
+        with pytest.raises(ValueError, match="max_coc"):
+            units.sigma_to_label(sigma, max_coc=1)
+    assert units.sigma_to_label(3.5, max_coc=29) == 0.5
