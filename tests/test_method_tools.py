@@ -218,6 +218,31 @@ def test_apps_report_says_what_ran(tmp_path, monkeypatch, argv, label):
     assert any("galetto" in t and "stride=16" in t for t in seen), seen
 
 
+def test_apps_max_side_measures_sigma_on_a_smaller_copy_and_says_so(tmp_path, monkeypatch):
+    """``--max-side N``: the σ map is measured at long side N (σ in input px) and the application runs on the full
+    image; the report panel names it. Without it the σ map of a camera photo took minutes."""
+    from dmenet.galetto import apps_cli
+
+    img = tmp_path / "a.png"
+    sio.write_image(img, np.random.default_rng(0).random((96, 128, 3)).astype(np.float32))
+    seen, sizes = [], []
+    make_report = apps_cli.report
+    monkeypatch.setattr(apps_cli, "report", lambda tiles: seen.extend(t for _, t in tiles) or make_report(tiles))
+    sigma_of = apps_cli.sigma_of
+    monkeypatch.setattr(apps_cli, "sigma_of", lambda m, o, *rest: sizes.append(o.max_side) or sigma_of(m, o, *rest))
+    out = tmp_path / "o.png"
+    assert apps_cli.main(["magnify", str(img), "--mode", "scale", "--max-side", "64", "--out", str(out)]) == 0
+    assert sizes == [64] and any("max-side 64" in t for t in seen), (sizes, seen)
+    assert io_shape(out) == (96, 128)
+    assert apps_cli.main(["magnify", str(img), "--mode", "scale", "--max-side", "0", "--out",
+                          str(tmp_path / "full.png")]) == 0
+    assert sizes == [64, None]  # 0: full resolution
+
+
+def io_shape(path) -> tuple[int, int]:
+    return sio.read_image(path).shape[:2]
+
+
 def test_distill_calibrate_records_the_data_it_fitted_on_and_the_transform_it_replaced(tmp_path):
     """The record named the val list only: not the config, the --set overrides (``data.images`` moves the fit to
     other photos), nor the input file's own calibration, which the new one replaced silently."""

@@ -181,7 +181,8 @@ def options_of(args: argparse.Namespace):
 def method_label(args: argparse.Namespace) -> str:
     """The σ source as the command line chose it, for the report panel: method, --set options, --model file."""
     return (" ".join([str(args.method), *args.overrides])
-            + (f" model {Path(args.model).name}" if getattr(args, "model", None) else ""))
+            + (f" model {Path(args.model).name}" if getattr(args, "model", None) else "")
+            + (f" max-side {args.max_side}" if getattr(args, "max_side", None) else ""))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_set(ap, help="method options, e.g. --set stride=16 refine=none (as --method galetto:stride=16,…)")
     cli.add_device(ap)
     cli.add_threads(ap)
+    dcli.add_max_side(ap)  # the σ map of a camera photo at full size took minutes; the application runs at full size
     ap.add_argument("--lam-max", type=cli.positive_float, default=None,
                     help="enhance: largest unsharp-masking gain λmax (finite > 0; default and paper 2)")
     ap.add_argument("--mode", choices=choices(MagnifyMode), default=None,
