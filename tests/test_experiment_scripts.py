@@ -412,6 +412,14 @@ def test_cache_dmenet_resumes_only_under_its_own_settings(tmp_path, capsys):
     assert module.main([*base, "--out", str(foreign)]) == 2 and "not a cache" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert (foreign / "a.png").read_bytes() == b"someone's map"
+    # the model file is part of the record: maps of the shipped DMENet-lite before it changed are not resumed as its
+    dm = tmp_path / "dm"
+    argv = ["--images", str(images), "--list", str(stems), "--method", "dmenet", "--out", str(dm)]
+    assert module.main(argv) == 0 and "2 written" in capsys.readouterr().out
+    record = json.loads((dm / "cache.json").read_text())
+    assert record["model"].endswith("dmenet_lite.safetensors") and len(record["model_sha256"]) == 64
+    (dm / "cache.json").write_text(json.dumps({**record, "model_sha256": "0" * 64}))  # as if the file had changed
+    assert module.main(argv) == 2 and "model_sha256" in capsys.readouterr().err
 
 
 def test_onepass_figures_refuses_bad_arguments_before_any_work(tmp_path):

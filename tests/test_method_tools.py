@@ -32,6 +32,30 @@ def test_galetto_calibrate_refuses_a_test_benchmark(tmp_path, capsys, benchmark)
     assert "--benchmark" in err and "test set" in err and not (tmp_path / "fit.json").exists()
 
 
+def test_galetto_calibrate_refuses_sharp_test_photos_as_negatives(tmp_path, capsys):
+    """``--negatives`` took the screened sharp BSDS500 *test* photos (whose false blur is reported as a test) and
+    fitted on them; refused now, before the classifier loads. A training photo's stem passes."""
+    from dmenet.data.splits import SHARP_TEST_LIST
+    from dmenet.distill.split import read_split
+    from dmenet.galetto import calibrate
+
+    data = _labelled_folder(tmp_path / "d", ["out_of_focus0010"], ("train_image", "gt"))
+    test_stem = read_split(SHARP_TEST_LIST)[0]
+    negatives = tmp_path / "neg"
+    for stem in (test_stem, "2092"):
+        sio.write_image(negatives / f"{stem}.jpg", np.random.default_rng(1).random((40, 40, 3)).astype(np.float32))
+    argv = ["--benchmark", "cuhk_train", "--data", str(data), "--negatives", str(negatives), "--method",
+            "galetto:stride=16", "--out", str(tmp_path / "fit")]
+    assert calibrate.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and test_stem in err and "--negatives" in err, err
+    assert not (tmp_path / "fit.json").exists()
+    assert "2092" not in read_split(SHARP_TEST_LIST)
+    assert calibrate.main([*argv[:-1], str(tmp_path / "fit2"), "--negative-limit", "1"]) == 2  # sorted: the test one
+    (negatives / f"{test_stem}.jpg").unlink()
+    assert calibrate.main([*argv[:-1], str(tmp_path / "fit3")]) == 0
+
+
 def test_galetto_calibrate_refuses_the_held_out_cuhk_test_photos(tmp_path, capsys):
     """cuhk/train_image holds the 5 photos of cuhk/image (the project's CUHK test): without --split they were fitted on
     silently; and the record said "N samples found" of the N kept."""

@@ -40,6 +40,9 @@ RULE = ("pool = sorted(lower-case stems of cuhk/train_image minus held_out); "
         "train = sorted(rest of pool)")
 SPLIT_FILE = Path(__file__).resolve().parents[2] / "experiments" / "cuhk_split.json"
 """The committed split (module docstring)."""
+SHARP_TEST_LIST = Path(__file__).resolve().parents[2] / "experiments" / "distill" / "bsds_sharp_test.txt"
+"""The screened sharp-everywhere BSDS500 *test* photos (one stem a line) whose false blur is reported as a test:
+never fitted on."""
 DEFAULT_SEED = 21
 DEFAULT_N_VAL = 100
 

@@ -81,8 +81,16 @@ def select_negatives(args) -> tuple[list, str | None]:
     line saying which; ([], None) without ``--negatives``."""
     if args.negatives is None:
         return [], None
+    from dmenet.data.splits import SHARP_TEST_LIST
+    from dmenet.distill.split import read_split
+
     root, chosen_by = args.negatives, argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit)
     chosen = select_samples(B.list_image_samples(B.get_spec("sharp"), root), chosen_by, root)
+    tested = sorted(s.stem for s in chosen if s.stem.lower() in {t.lower() for t in read_split(SHARP_TEST_LIST)})
+    if tested:  # the sharp-photo test set (docs/evaluation.md §12) is reported, never fitted on
+        raise ValueError(f"--negatives {root}: {len(tested)} of the chosen photos (e.g. {tested[0]}) are sharp-photo "
+                         f"test photos ({SHARP_TEST_LIST.name}); fit on training photos (e.g. bsds500/train with "
+                         "--negative-stems experiments/distill/bsds_sharp_train.txt)")
     return chosen, selection_text(chosen_by, len(chosen), root) + ", all-sharp masks"
 
 

@@ -14,14 +14,16 @@ from pathlib import Path
 
 from dmenet.distill.split import read_split
 from syndof import cli
-from syndof.io import InputError, read_image, read_json_object, write_image, write_json_atomic
+from syndof.io import InputError, file_sha256, read_image, read_json_object, write_image, write_json_atomic
 
 EXAMPLE = ("python experiments/distill/cache_dmenet.py --images ../shared/data/cuhk/train_image "
            "--list experiments/distill/tiny_val.txt --out runs/distill_cache_example")
 
 
 SETTINGS = "cache.json"
-"""The settings a cache folder's maps were made with (method, flips, source folder)."""
+"""The settings a cache folder's maps were made with (method and its resolved options, flips, source folder, the
+model file and its SHA-256: the shipped DMENet-lite has changed over time, and a resumed cache must not mix two
+teachers' maps)."""
 
 
 def settings_problem(out: Path, record: dict) -> str | None:
@@ -65,11 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     if out == images or images in out.parents or out in images.parents:
         return cli.fail(f"--out {a.out}: is, holds or lies inside --images {a.images}; the maps go to a folder of "
                         "their own")
-    record = {"method": a.method, "flips": a.flips, "images": str(images)}
+    est = make_method(a.method, MethodOptions(flips=a.flips))
+    model = None if est.model_file is None else Path(est.model_file).resolve()
+    record = {"method": a.method, "options": est.method_settings(), "flips": a.flips, "images": str(images),
+              "model": None if model is None else str(model),
+              "model_sha256": None if model is None else file_sha256(model)}
     problem = settings_problem(out, record)
     if problem:
         return cli.fail(problem)
-    est = make_method(a.method, MethodOptions(flips=a.flips))
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / SETTINGS, record)  # a resumed cache continues only under the same settings
     skipped, t0, done = [], time.time(), 0
