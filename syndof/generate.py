@@ -187,6 +187,11 @@ def is_complete(out_dir: Path, stem: str) -> bool:
     return all(p.is_file() for p in sample_paths(out_dir, stem).values())
 
 
+MAX_COUNT = 999_999
+"""Most samples of one folder: stems are ``{index:06d}_{source}``, so above it the name order (the manifest's, a
+listing's) would no longer be the index order (a billion spent minutes listing jobs before the first render)."""
+
+
 def incomplete_beyond(out_dir: Path, count: int) -> list[str]:
     """Stems of samples with index >= ``count`` that have some of their files but not all (an interrupted run's,
     which a run of ``count`` samples never finishes), sorted."""
@@ -601,8 +606,8 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     if problem:
         raise ValueError(problem)
     kernel = parse_choice(Kernel, kernel, "--kernel")
-    if count is not None and int(count) < 1:
-        raise ValueError(f"--count must be >= 1, got {count}")
+    if count is not None and not 1 <= int(count) <= MAX_COUNT:
+        raise ValueError(f"--count must be 1..{MAX_COUNT:,} (sample names have 6 digits), got {count}")
     if depths is not None and images is None and sources is None:
         raise ValueError("--depths needs --images (the photos the depth files belong to)")
     if depth_scale is not None and depths is None and sources is None:  # was ignored: random depth is in mm
@@ -734,8 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.count is not None and args.count < 1:  # 0 made an empty dataset and exited 0
-        return cli.fail(f"--count must be >= 1, got {args.count}")
+    if args.count is not None and not 1 <= args.count <= MAX_COUNT:  # 0 made an empty dataset and exited 0
+        return cli.fail(f"--count must be 1..{MAX_COUNT:,} (sample names have 6 digits), got {args.count}")
     if args.max_side is not None and args.max_side < MIN_MAX_SIZE:  # named as typed (--max-size: the old alias)
         typed = [str(a).split("=")[0] for a in argv if str(a).split("=")[0] in ("--max-side", "--max-size")]
         return cli.fail(f"{typed[-1] if typed else '--max-side'} must be >= {MIN_MAX_SIZE} px, got {args.max_side}")

@@ -467,3 +467,25 @@ def test_eval_cuhk_val_refuses_bad_arguments_and_stops_its_runs_on_ctrl_c(tmp_pa
     left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
     assert not left, left  # no evaluate run goes on writing
     assert not out.exists() or not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no staged report
+
+
+def test_split_and_screen_name_their_options(tmp_path, capsys):
+    """split.py --val-count past the pool said "val_count 1000 leaves no training image" (no option named);
+    screen_sharp.py --max-fraction 5 kept every photo."""
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / "distill" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    from syndof.io import write_image
+
+    images = tmp_path / "imgs"
+    for stem in ("out_of_focus0001", "out_of_focus0002", "out_of_focus0011"):
+        write_image(images / f"{stem}.jpg", np.zeros((8, 8, 3), np.float32))
+    assert load("split").main(["--images", str(images), "--out", str(tmp_path / "s"), "--val-count", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--val-count 2" in err and not (tmp_path / "s_train.txt").exists()
+    assert load("screen_sharp").main(["--images", str(images), "--out", str(tmp_path / "k.txt"),
+                                      "--max-fraction", "5"]) == 2
+    assert "--max-fraction 5" in capsys.readouterr().err and not (tmp_path / "k.txt").exists()

@@ -284,3 +284,14 @@ def test_two_runs_started_together_with_other_seeds_do_not_mix(tmp_path, capsys,
     assert_usage_error(rc, err, "seed 99 (now 1)")
     assert json.loads((out / "dataset.json").read_text())["seed"] == 99
     assert not (out / "meta").exists()
+
+
+@pytest.mark.parametrize("count", ["0", "1000000", "1000000000"])
+def test_count_beyond_six_digit_names_is_refused_in_one_line(tmp_path, capsys, count):
+    """Stems are {index:06d}_{source}: --count 1e9 wrote dataset.json and spent minutes listing jobs, and above a
+    million the name order stops being the index order."""
+    rc, _, err = run_main(gen.main, ["--out", str(tmp_path / "o"), "--count", count], capsys)
+    assert_usage_error(rc, err, "--count")
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="--count must be 1..999,999"):
+        gen.generate(tmp_path / "p", count=int(count))

@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-sigma", type=cli.positive_float, default=1.5,
                    help="tile σ (px) counted as blurred (default 1.5)")
     a = p.parse_args(argv)
+    if a.max_fraction > 1:  # a fraction of tiles: above 1 every photo passed the screen
+        return cli.fail(f"--max-fraction {a.max_fraction:g}: a fraction of the tiles, 0..1")
     if Path(a.out).exists():
         return cli.fail(f"{a.out} exists; a screening list is never rewritten")
     files = list_images(a.images)
