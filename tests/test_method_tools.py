@@ -303,3 +303,17 @@ def test_distill_calibrate_refuses_a_cuhk_test_photo_in_its_list(tmp_path, capsy
                            "--out", str(tmp_path / "cal")]) == 2
     err = capsys.readouterr().err
     assert "out_of_focus0031" in err and "test" in err and not (tmp_path / "cal.json").exists()
+
+
+def test_fuse_refuses_an_out_among_its_frames(tmp_path, capsys):
+    """``fuse FOLDER --out FOLDER/fused.png`` put the result and its report among the frames: a rerun read them as
+    frames (or failed on the report's size)."""
+    from dmenet.galetto import apps_cli
+
+    frames = tmp_path / "stack"
+    for k in range(2):
+        sio.write_image(frames / f"f{k}.png", np.random.default_rng(k).random((40, 40, 3)).astype(np.float32))
+    assert apps_cli.main(["fuse", str(frames), "--out", str(frames / "fused.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "frames' folder" in err
+    assert sorted(p.name for p in frames.iterdir()) == ["f0.png", "f1.png"]

@@ -191,6 +191,9 @@ def run(args: argparse.Namespace) -> None:
     out, command = Path(args.out), parse_choice(App, args.command, "command")
     if command is App.FUSE:
         check_out(out, frame_files(args.inputs))
+        if len(args.inputs) == 1 and os.path.realpath(out.absolute().parent) == os.path.realpath(args.inputs[0]):
+            raise UsageError(f"--out {out}: lies in the frames' folder {args.inputs[0]}, where a rerun would take the "
+                             "result and its report for frames; write it elsewhere")
         files, frames = read_frames(args.inputs)
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files))
         fused, weights = apps.fuse(frames, sigmas, soft=args.soft)
