@@ -542,3 +542,16 @@ def test_summary_size_is_checked(size, capsys):
                       "--size", size])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1 and "--size" in err[0]
+
+
+def test_summary_of_a_model_file_refuses_config_and_set(capsys):
+    """distill-summary --model counts the file's own network; --config / --set with it were ignored unsaid."""
+    from dmenet.distill import summary
+
+    repo = Path(__file__).resolve().parents[1]
+    model = str(repo / "checkpoints" / "distill_student.safetensors")
+    config = str(repo / "experiments" / "distill" / "tiny.yaml")
+    for extra in (["--config", config], ["--set", "student.encoder=lite1"]):
+        assert summary.main(["--model", model, *extra, "--size", "64"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--config / --set" in err

@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_set(p, help="config overrides, e.g. --set student.encoder=lite1")
     p.add_argument("--model", help="a distill model file: counts that network")
     a = p.parse_args(argv)
+    if a.model and (a.config or a.overrides):  # the file's own architecture is counted: they were ignored unsaid
+        return cli.fail(f"--model {a.model}: counts the network the file holds; --config / --set do not apply to it")
     if a.model:
         nets = {a.model: load_distill_model(a.model)[0]}
     else:
