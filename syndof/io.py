@@ -43,6 +43,12 @@ class InputError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------------------- reading
+def stored_dtype(path: str | os.PathLike) -> np.dtype:
+    """The pixel type an image file stores (uint8, uint16, …; before any conversion :func:`read_image` makes), e.g.
+    to write a result at the input's depth. InputError naming the file when it cannot be decoded."""
+    return _read_raw(path).dtype
+
+
 def _read_raw(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():

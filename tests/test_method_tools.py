@@ -317,3 +317,18 @@ def test_fuse_refuses_an_out_among_its_frames(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "frames' folder" in err
     assert sorted(p.name for p in frames.iterdir()) == ["f0.png", "f1.png"]
+
+
+def test_apps_write_a_16_bit_png_for_16_bit_inputs(tmp_path):
+    """A 16-bit photo's result was rounded to 8 bits; a PNG result now keeps the input's 16 bits (a JPEG holds 8)."""
+    from dmenet.galetto import apps_cli
+
+    img = tmp_path / "deep.png"
+    sio.write_image(img, (np.random.default_rng(0).random((64, 64, 3)) * 65535).astype(np.uint16))
+    for out, dtype in ((tmp_path / "o16.png", np.uint16), (tmp_path / "o8.jpg", np.uint8)):
+        assert apps_cli.main(["enhance", str(img), "--set", "stride=16", "--out", str(out)]) == 0
+        assert sio.stored_dtype(out) == dtype
+    eight = tmp_path / "eight.png"
+    sio.write_image(eight, sio.read_image(img))  # float in [0, 1]: written with 8 bits
+    assert apps_cli.main(["enhance", str(eight), "--set", "stride=16", "--out", str(tmp_path / "o.png")]) == 0
+    assert sio.stored_dtype(tmp_path / "o.png") == np.uint8

@@ -151,8 +151,17 @@ def check_out(out: Path, inputs: list[Path]) -> None:
         raise UsageError(problem)
 
 
+def at_input_depth(result: np.ndarray, out: Path, inputs: list[Path]) -> np.ndarray:
+    """``result`` (float RGB in [0, 1]) as 16-bit when every input stores 16 bits and ``out`` is a PNG (it was
+    rounded to 8 bits whatever the input held); else as it is (written with 8 bits)."""
+    if out.suffix.lower() != ".png" or not all(io.stored_dtype(p) == np.uint16 for p in inputs):
+        return result
+    return np.round(np.clip(result, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
 def write_outputs(out: Path, result: np.ndarray, panel: np.ndarray) -> None:
-    """Write the result and its report as one set: on any failure neither is left (nor a temporary file)."""
+    """Write the result (float in [0, 1], 8 bits; or uint16, :func:`at_input_depth`) and its report as one set: on
+    any failure neither is left (nor a temporary file)."""
     rep = report_path(out)
     files = {out: io.encode_image(out, result), rep: io.encode_png(panel)}
     new_folders = [f for f in [out.absolute().parent, *out.absolute().parent.parents] if not f.exists()]
@@ -201,7 +210,7 @@ def run(args: argparse.Namespace) -> None:
         how = f"soft tau {args.soft:g}" if args.soft is not None else "decision"
         tiles += [(fused, f"fused {how} ({method_label(args)})")]
         tiles += [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
-        write_outputs(out, fused, report(tiles))
+        write_outputs(out, at_input_depth(fused, out, files), report(tiles))
         return
     if len(args.inputs) != 1:
         raise UsageError(f"{command.value} takes one image, got {len(args.inputs)}")
@@ -223,7 +232,7 @@ def run(args: argparse.Namespace) -> None:
         result = apps.magnify_scale(image, sigma, args.k)
         extra = []
     tiles = [(image, "input"), (sigma, f"sigma px ({method_label(args)})"), (result, label), *extra]
-    write_outputs(out, result, report(tiles))
+    write_outputs(out, at_input_depth(result, out, [source]), report(tiles))
 
 
 READS = {App.ENHANCE: ("lam_max",), App.MAGNIFY: ("mode", "k"), App.FUSE: ("soft",)}
