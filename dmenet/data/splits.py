@@ -155,3 +155,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def held_out_stems() -> set[str]:
+    """Lower-case stems a fit never reads: the ``held_out`` list of the committed split (:data:`SPLIT_FILE`: the 5
+    CUHK test photos of ``cuhk/image``, which ``cuhk/train_image`` also holds, and the CUHK ids of CUHK-TE-1)."""
+    return set(load_split(SPLIT_FILE, Subset.HELD_OUT.value))

@@ -68,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_distill_config(a.config, a.overrides).data
     model, info = load_distill_model(a.model, a.device)
     items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
-    from dmenet.distill.split import CUHK_TEST5
+    from dmenet.data.splits import held_out_stems
 
-    tested = [it.image for it in items if it.image.stem.lower() in CUHK_TEST5]
+    held_out = held_out_stems()
+    tested = [it.image for it in items if it.image.stem.lower() in held_out]
     if tested:  # cuhk/train_image holds the 5 test photos of cuhk/image too: a list naming one fitted on it
-        raise ConfigError(f"{tested[0]}: a CUHK test photo (cuhk/image) in data.val_list {cfg.val_list}; "
-                          "a calibration is fitted on validation images only")
+        raise ConfigError(f"{tested[0]}: a CUHK test photo (held out by experiments/cuhk_split.json) in "
+                          f"data.val_list {cfg.val_list}; a calibration is fitted on validation images only")
     logits, masks = [], []
     with torch.no_grad():
         for it in items:

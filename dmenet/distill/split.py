@@ -17,7 +17,8 @@ def make_split(stems: list[str], val_count: int, seed: int) -> tuple[list[str], 
     rest."""
     pool = sorted(s for s in stems if s not in CUHK_TEST5)
     if val_count >= len(pool):
-        raise ValueError(f"val_count {val_count} leaves no training image (pool {len(pool)})")
+        raise ValueError(f"{val_count} validation images leave no training image (pool of {len(pool)}, the 5 CUHK "
+                         "test photos excluded)")
     val = sorted(random.Random(seed).sample(pool, val_count))
     chosen = set(val)
     return [s for s in pool if s not in chosen], val

@@ -66,16 +66,6 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: flo
     return fit(sigmas, masks, max_scale), label, [s.image.name for s, _ in pool]
 
 
-def held_out_stems() -> set[str]:
-    """Lower-case stems never fitted on: the ``held_out`` list of the committed split
-    (:data:`dmenet.data.splits.SPLIT_FILE`: the 5 CUHK test photos of ``cuhk/image``, which ``cuhk/train_image`` also
-    holds, and the CUHK ids of CUHK-TE-1). A ``--split``'s train subset leaves them out already; without one they
-    were fitted on silently."""
-    from dmenet.data.splits import SPLIT_FILE, Subset, load_split
-
-    return set(load_split(SPLIT_FILE, Subset.HELD_OUT.value))
-
-
 def select_negatives(args) -> tuple[list, str | None]:
     """The photos of ``--negatives`` (sorted by stem) kept by ``--negative-stems`` and ``--negative-limit``, and one
     line saying which; ([], None) without ``--negatives``."""
@@ -86,7 +76,8 @@ def select_negatives(args) -> tuple[list, str | None]:
 
     root, chosen_by = args.negatives, argparse.Namespace(stems=args.negative_stems, limit=args.negative_limit)
     chosen = select_samples(B.list_image_samples(B.get_spec("sharp"), root), chosen_by, root)
-    tested = sorted(s.stem for s in chosen if s.stem.lower() in {t.lower() for t in read_split(SHARP_TEST_LIST)})
+    reported = {t.lower() for t in read_split(SHARP_TEST_LIST)}
+    tested = sorted(s.stem for s in chosen if s.stem.lower() in reported)
     if tested:  # the sharp-photo test set (docs/evaluation.md §12) is reported, never fitted on
         raise ValueError(f"--negatives {root}: {len(tested)} of the chosen photos (e.g. {tested[0]}) are sharp-photo "
                          f"test photos ({SHARP_TEST_LIST.name}); fit on training photos (e.g. bsds500/train with "
@@ -140,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     samples = select_samples(found, args, args.data)
     if not samples:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
-    held_out = held_out_stems()
+    from dmenet.data.splits import held_out_stems
+
+    held_out = held_out_stems()  # a --split's train subset leaves them out already; without one they were fitted on
     tested = [s for s in samples if s.stem.lower() in held_out]
     if tested:
         return cli.fail(f"{tested[0].image}: a held-out test image ({len(tested)} of the {len(samples)} chosen); a "
