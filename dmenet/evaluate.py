@@ -69,23 +69,26 @@ class Source:
     origin: Callable[[B.Sample], Path | None] | None = None
 
 
+class SavedValues(Choice):
+    """How a saved map's values were read (:func:`read_saved_map`): ``sigma`` the project's σ encoding (σ px
+    whatever the values), ``fraction`` an 8/16-bit image as value / max (in [0, 1], never σ px), ``stored`` an
+    ``.npy`` or float image as stored."""
+
+    SIGMA = "sigma"
+    FRACTION = "fraction"
+    STORED = "stored"
+
+
 def read_prediction(path: Path) -> np.ndarray:
     """A saved map: ``.npy`` as stored (float); a 16-bit image with 3 identical channels as the project's σ encoding
     (``round(10·σ)``: ``predict``'s ``_sigma.png``, SYNDOF's ``blur_map``) → σ px, which a σ benchmark scores with
     ``--sigma-mapping sigma`` and every other reading refuses (:func:`predictions_source`); a gray 8/16-bit image as
     value/max; colour as ``rgb2gray``."""
-    return read_prediction_kind(path)[0]
+    return read_saved_map(path)[0]
 
 
-def read_prediction_kind(path: Path) -> tuple[np.ndarray, bool]:
-    """:func:`read_prediction` and whether the file was the σ encoding (the map is σ px, whatever its values)."""
-    arr, kind = _read_prediction(path)
-    return arr, kind == "sigma"
-
-
-def _read_prediction(path: Path) -> tuple[np.ndarray, str]:
-    """:func:`read_prediction` and how its values came: ``sigma`` (the σ encoding), ``fraction`` (an 8/16-bit image
-    read as value / max, in [0, 1]: never σ px) or ``values`` (an .npy or float image, as stored)."""
+def read_saved_map(path: Path) -> tuple[np.ndarray, SavedValues]:
+    """:func:`read_prediction` and how its values were read (:class:`SavedValues`)."""
     if path.suffix.lower() == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -97,14 +100,14 @@ def _read_prediction(path: Path) -> tuple[np.ndarray, str]:
         if arr.dtype.kind not in "biuf" or arr.size == 0:
             raise io.InputError(path, f"holds a {arr.dtype} array of shape {arr.shape}, not a non-empty real map")
         arr = arr.astype(np.float32)
-        return (arr[..., 0] if arr.ndim == 3 else arr), "values"
+        return (arr[..., 0] if arr.ndim == 3 else arr), SavedValues.STORED
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fast path for the common gray PNG
     if raw is not None and raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
-        return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max), "fraction"
+        return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max), SavedValues.FRACTION
     if _is_sigma_encoding(raw):
-        return units.syndof_to_sigma(raw[..., 0]), "sigma"  # as value/65535 it was σ/6,553.5: scored near 0
+        return units.syndof_to_sigma(raw[..., 0]), SavedValues.SIGMA  # as value/65535 it was σ/6,553.5: near 0
     img = io.read_image(path)  # raises InputError naming the file when unreadable
-    kind = "fraction" if raw is not None and raw.dtype in (np.uint8, np.uint16) else "values"
+    kind = SavedValues.FRACTION if raw is not None and raw.dtype in (np.uint8, np.uint16) else SavedValues.STORED
     if _one_channel(img):
         return img[..., 0], kind
     return (img @ np.array(RGB2GRAY_WEIGHTS, dtype=np.float32)).astype(np.float32), kind
@@ -126,7 +129,7 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
                        sigma_mapping: rtf.SigmaMapping | str | None = None) -> Source:
     """Saved maps ``folder/pattern.format(stem=…)`` matched case-insensitively; missing files raise.
 
-    A file in the σ encoding (:func:`read_prediction_kind`) is σ px whatever its values: it is scored only by a
+    A file in the σ encoding (:func:`read_saved_map`) is σ px whatever its values: it is scored only by a
     protocol that scores σ with ``sigma_mapping`` ``sigma``, and refused (InputError naming it) otherwise; until 6 Dec
     2026 a σ map whose values all lay in [0, 1] px passed the range check and was scored as a label or a blur map.
     ``invert`` (sharpness maps) is a ValueError for a protocol that scores σ (labels and σ have no such polarity)."""
@@ -148,12 +151,12 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
         path = origin(sample)
         if path is None:
             raise io.InputError(folder_p / name, f"no prediction for {sample.path.name} (pattern {pattern!r})")
-        pred, kind = _read_prediction(path)
-        if kind == "fraction" and reads_sigma:  # value/255 of a label or blur map would be scored as σ ≤ 1 px
+        pred, values = read_saved_map(path)
+        if values is SavedValues.FRACTION and reads_sigma:  # value/255 of a label or blur map: scored as σ ≤ 1 px
             raise io.InputError(path, "is an 8/16-bit image read as value/max in [0, 1], not sigma px: "
                                 "--sigma-mapping sigma reads predict's _sigma.png (16-bit, 3 equal channels) or .npy "
                                 "sigma maps; leave it out to score [0, 1] label maps")
-        if kind == "sigma" and not reads_sigma:
+        if values is SavedValues.SIGMA and not reads_sigma:
             raise io.InputError(path, "holds sigma px (16-bit, 3 equal channels: round(10*sigma), predict's "
                                 "_sigma.png), not a [0, 1] map: score it on rtf / syndof with --sigma-mapping sigma, "
                                 "or give the _blur.png maps for blur detection")
