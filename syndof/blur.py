@@ -125,6 +125,12 @@ def filter_symmetric(x: torch.Tensor, k: _Kernel) -> torch.Tensor:
     return _conv_valid(symmetric_pad(x, k.radius), k)
 
 
+MAX_MAX_COC = 255
+"""Largest ``--max-coc`` of ``generate`` and ``render``: the renderer builds a max_coc² kernel per CoC layer and
+the layer count grows with max_coc, so memory and time grow about as max_coc³ (255: σ_max 63.5 px, ~1 min and
+~0.3 GB for a 64×48 image; 100000: a MemoryError per sample). SYNDOF's own value is 29."""
+
+
 def check_max_coc(max_coc, what: str = "max_coc") -> float:
     """``max_coc`` (px, the Gaussian kernel grid) as a float; ValueError starting with ``what`` unless it is a finite
     number ≥ 1."""

@@ -55,6 +55,7 @@ import torch
 from syndof import cli
 from syndof import io as sio
 from syndof import units
+from syndof.blur import MAX_MAX_COC
 from syndof.choices import Choice, parse_choice
 from syndof.psf import KERNELS, Kernel
 from syndof.resize import shrink_long_side
@@ -414,10 +415,6 @@ INPUT_KEYS = ("images", "depths", "depth_scale", "n_sources")
 the built-in data / random depth), --depth-scale (null: the depth format's default) and the number of sources
 (sample i uses source i mod n_sources). A rerun must repeat them; a dataset.json without one of them (written
 before they were recorded) leaves it unknown, and it is then not added while the folder holds samples."""
-MAX_MAX_COC = 255
-"""Largest --max-coc: the renderer builds a max_coc² kernel per CoC layer and the layer count grows with max_coc, so
-memory and time grow about as max_coc³ (255: σ_max 63.5 px, ~1 min and ~0.3 GB for a 64×48 image; 100000: a
-MemoryError per sample). SYNDOF's own value is 29."""
 DATASET_FORMAT = "syndof"
 GENERATOR = "syndof.generate"
 

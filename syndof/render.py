@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from syndof import cli, io, units
-from syndof.blur import check_max_coc, coc_problem, render_layers
+from syndof.blur import MAX_MAX_COC, check_max_coc, coc_problem, render_layers
 from syndof.camera import LayeredDepth, layers_from_sigma
 from syndof.choices import parse_choice
 from syndof.depth_io import read_depth
@@ -101,8 +101,6 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
 
     check_merge_tolerance(merge_tolerance)
     kernel = parse_choice(Kernel, kernel, "--kernel")
-    from syndof.generate import MAX_MAX_COC
-
     if not 2 <= check_max_coc(max_coc, "--max-coc") <= MAX_MAX_COC:  # 100000: a 75 GiB kernel grid, a traceback
         raise ValueError(f"--max-coc must be in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc}")
     problem = outputs_problem(argparse.Namespace(image=image, depth=depth, sigma_map=sigma_map, reference=reference,
