@@ -61,10 +61,19 @@ def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | li
                    "NAME:model=PATH a learned method's model file for that method only")
 
 
-def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe") -> None:
-    """``--flips N`` → ``args.flips`` (None = not given: the tool's default, named in the help by ``default``)."""
+FLIPS_READERS = ("dmenet", "dmenet_refined")
+"""The registered methods that read ``--flips`` (``flips`` in their
+:attr:`~dmenet.methods.base.Estimator.shared_options`); the others ignore it by design (distill_student /
+distill_teacher run one pass and refuse other than 1), which the help of a tool with ``--method`` says."""
+
+
+def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe", methods: bool = False) -> None:
+    """``--flips N`` → ``args.flips`` (None = not given: the tool's default, named in the help by ``default``).
+    ``methods``: the tool takes ``--method``, and the help names the methods that read it (:data:`FLIPS_READERS`)."""
+    readers = (f"; read by {' and '.join(FLIPS_READERS)} only; other methods ignore it (distill_student / "
+               "distill_teacher refuse other than 1)") if methods else ""
     p.add_argument("--flips", type=int, choices=TEST_FLIPS, default=None, metavar="N",
-                   help=f"test-time symmetries to average: 1, 2, 4 or 8 (default: {default})")
+                   help=f"test-time symmetries to average: 1, 2, 4 or 8 (default: {default}){readers}")
 
 
 def add_raw_sigma(p: argparse.ArgumentParser) -> None:
@@ -83,9 +92,10 @@ def add_max_side(p: argparse.ArgumentParser, default: int | None = None, default
                    f"input px; 0 = full resolution (default {shown})")
 
 
-def add_inference(p: argparse.ArgumentParser, max_side: int | None = None) -> None:
-    """The inference options of a learned method: ``--flips``, ``--raw-sigma``, ``--max-side``."""
-    add_flips(p)
+def add_inference(p: argparse.ArgumentParser, max_side: int | None = None, methods: bool = False) -> None:
+    """The inference options of a learned method: ``--flips``, ``--raw-sigma``, ``--max-side`` (``methods``: as in
+    :func:`add_flips`)."""
+    add_flips(p, methods=methods)
     add_raw_sigma(p)
     add_max_side(p, max_side)
 

@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
     p.add_argument("--dmenet-output", choices=choices(DMENetOutput), default=DMENetOutput.PROBABILITY.value,
                    help="DBD map of --method dmenet: S probability or defocus label sigma/7")
-    dcli.add_inference(p)
+    dcli.add_inference(p, methods=True)
     cli.add_device(p)
     cli.add_threads(p)
     p.add_argument("--wandb", choices=choices(WandbMode), default=WandbMode.OFFLINE.value)

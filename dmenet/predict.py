@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--describe", action="store_true",
                    help="first print what the method does to each photo (model file, passes, statistics, curves)")
     dcli.add_flips(p, default=f"{DEFAULT_FLIPS}, for speed; the model's recipe, used by evaluate, may average more: "
-                                    "the shipped model's 8")
+                                    "the shipped model's 8", methods=True)
     dcli.add_raw_sigma(p)
     dcli.add_max_side(p, default_text=f"{DEFAULT_MAX_SIDE}; full resolution is tiled")
     p.add_argument("--tile-size", type=cli.positive_int, default=None,

@@ -22,6 +22,12 @@ class ConstantSigma:
 
     gives_sigma = True
 
+    def extra_bytes_per_pixel(self):
+        return 0
+
+    def input_bytes_per_pixel(self):
+        return 0
+
     def sigma_map(self, image):
         return np.full(image.shape[:2], 2.0, np.float32)
 
@@ -213,3 +219,46 @@ def test_good_values_write_the_result_and_its_report(argv, work, fake_sigma, cap
 
 def test_an_out_that_is_not_a_png_or_jpeg_name_is_refused_before_the_work(work, fake_sigma, capsys):
     refused(["enhance", "in.png", "--out", "o.bmp"], work, capsys, "o.bmp: --out must end in .png, .jpg or .jpeg")
+
+
+class NoSigmaCalls(ConstantSigma):
+    """A σ estimator that fails the test if a σ map is asked for (its memory figures may be read)."""
+
+    def sigma_map(self, image):
+        raise AssertionError("a σ map was computed for an image the memory guard should have refused")
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["enhance", "in.png", "--out", "o.png"], "in.png"),
+    (["magnify", "in.png", "--mode", "scale", "--out", "new/o.png"], "in.png"),
+    (["fuse", "f1", "--out", "o.png"], "a.png"),
+])
+@pytest.mark.parametrize("spare", ["none", "sigma only"])
+def test_an_image_that_does_not_fit_in_memory_is_refused_before_the_work(argv, named, spare, work, monkeypatch,
+                                                                         capsys):
+    """The memory guard of ``predict`` (:func:`dmenet.predict.check_memory`, its estimate of the σ method's memory)
+    with the application's own buffers added: an image that does not fit is one line naming it, with the GiB it needs
+    and the GiB available, exit 2, nothing written (a camera photo ran for minutes, or was killed, with no word)."""
+    from dmenet import predict
+
+    monkeypatch.setattr(MethodChoice, "make", lambda self, options=None: NoSigmaCalls())
+    sigma_alone = predict.estimate_memory(H, W)  # what a σ map alone needs: not enough with the application's buffers
+    monkeypatch.setattr(predict, "available_memory",
+                        lambda: predict.MEMORY_FIXED_BYTES if spare == "none" else sigma_alone)
+    line = refused(argv, work, capsys, named, "needs about", "GiB available")
+    assert line.count(":") >= 2 and f"{W}x{H} px" in line
+
+
+def test_a_large_image_gets_progress_lines_on_stderr(work, fake_sigma, monkeypatch, capsys):
+    """Above :data:`dmenet.predict.LARGE_IMAGE_PIXELS` each σ map and the application get a line on stderr before
+    they start (a full-size camera photo ran for minutes with no word), as ``predict`` does."""
+    from dmenet import predict
+
+    assert run_cli(["fuse", "f1", "--out", "small.png"]) == 0
+    assert capsys.readouterr().err == ""  # small images: quiet
+    monkeypatch.setattr(predict, "LARGE_IMAGE_PIXELS", H * W - 1)
+    assert run_cli(["fuse", "f1", "--out", "o.png"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"[1/2] {Path('f1') / 'a.png'}: {W}x{H} px") and "--max-side" in err[0], err
+    assert err[1].startswith(f"[2/2] {Path('f1') / 'b.png'}: {W}x{H} px"), err
+    assert len(err) == 3 and err[2].startswith("fuse:") and f"{W}x{H} px" in err[2], err

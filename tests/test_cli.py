@@ -357,3 +357,26 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, tmp_path):
     assert main([]) == cli.EXIT_INTERRUPTED == 130
     assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_flips_help_says_which_methods_read_it(capsys):
+    """``--flips`` is read by DMENet (and dmenet_refined) only; galetto, the classical peers and the distill methods
+    do not average flips (ignored by design, docs/reliability.md; distill refuses other than 1): the help of predict
+    and evaluate says so, so the option is not silently without effect, and the list follows the methods."""
+    from dmenet import cli as dcli
+    from dmenet import evaluate, predict
+    from dmenet.distill.method import DistillEstimator
+    from dmenet.galetto.method import GalettoEstimator
+    from dmenet.methods import METHODS, make_method
+    from dmenet.methods.dmenet import DMENetEstimator
+
+    assert "flips" in DMENetEstimator.shared_options
+    assert "flips" not in GalettoEstimator.shared_options and "flips" not in DistillEstimator.shared_options
+    for name in ("hifst", "zhuo_sim", "lbp", "laplacian"):
+        assert "flips" not in make_method(name).shared_options, name
+    assert set(dcli.FLIPS_READERS) == {"dmenet", "dmenet_refined"} and set(dcli.FLIPS_READERS) <= set(METHODS)
+    for main in (predict.main, evaluate.main):
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "read by dmenet and dmenet_refined only; other methods ignore it" in text, text

@@ -407,6 +407,26 @@ def test_screen_counts_gaussian_blurred_edges(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("a screening list is never rewritten")
 
 
+def test_screen_with_no_readable_photo_is_one_line_exit_2(tmp_path, capsys):
+    """Every photo unreadable: exit 2 and one line naming the folder and the files, nothing written, like the other
+    tools (it exited 1 after a line per photo); one unreadable among good ones is skipped, named, and counted."""
+    screen = _script("screen_sharp")
+    images, out = tmp_path / "img", tmp_path / "kept.txt"
+    images.mkdir()
+    for name in ("a.png", "b.png"):
+        (images / name).write_bytes(b"not an image")
+    assert screen.main(["--images", str(images), "--out", str(out)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error: ") and str(images) in err[0], err
+    assert str(images / "a.png") in err[0] and not out.exists()
+    write_image(images / "good.png", np.full((48, 48, 3), 0.5, np.float32))
+    assert screen.main(["--images", str(images), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert [ln.split(":")[0] for ln in captured.err.splitlines()] == [f"skipped {images / 'a.png'}",
+                                                                       f"skipped {images / 'b.png'}"]
+    assert "2 skipped" in captured.out and out.is_file()
+
+
 def test_split_script_reproduces_the_committed_lists_and_never_rewrites(shared, tmp_path, capsys):
     from dmenet.distill.split import CUHK_TEST5, read_split
 

@@ -43,7 +43,7 @@ def test_compare_never_replaces_an_earlier_run(val_folder, model_file, tmp_path,
 
 def test_compare_writes_nothing_when_a_later_check_fails(val_folder, model_file, tmp_path, capsys):
     out = tmp_path / "cmp"
-    # --synthetic is scored first, then --cuhk fails on an image that is there but cannot be read: no half-written
+    # --synthetic is scored first, then --cuhk fails: its only image is there but cannot be read: no half-written
     # --out (a missing folder is refused before any scoring: test_compare_checks_every_input_before_scoring)
     cuhk = tmp_path / "cuhk"
     (cuhk / "image").mkdir(parents=True)
@@ -55,6 +55,45 @@ def test_compare_writes_nothing_when_a_later_check_fails(val_folder, model_file,
     assert "synthetic" in captured.out and "a.png" in captured.err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".part-" in p.name]
+
+
+def test_compare_skips_a_corrupt_benchmark_image_and_counts_it(val_folder, model_file, tmp_path, capsys):
+    """A truncated image in a --cuhk or --rtf folder is skipped with one line naming it, by every method alike, and
+    the count is stated in the tables, metrics.json and the closing line (it stopped the whole run, exit 2)."""
+    from syndof import io as sio
+
+    sources = sorted((val_folder / "image").iterdir())
+    cuhk, rtf = tmp_path / "cuhk", tmp_path / "rtf"
+    for i, src in enumerate(sources):
+        (cuhk / "image").mkdir(parents=True, exist_ok=True)
+        (cuhk / "image" / f"a{i}.png").write_bytes(src.read_bytes())
+        sio.write_image(cuhk / "gt" / f"a{i}.png", np.repeat((np.arange(64) < 32)[None, :, None], 48, 0)
+                        .repeat(3, -1).astype(np.float32))
+        (rtf / "image" / "0").mkdir(parents=True, exist_ok=True)
+        (rtf / "image" / "0" / f"img{i + 1}.png").write_bytes(src.read_bytes())
+        (rtf / "gt" / "0").mkdir(parents=True, exist_ok=True)
+        np.save(rtf / "gt" / "0" / f"gt{i + 1}.npy", np.full((48, 64), 1.0, np.float32))
+    data = sources[0].read_bytes()
+    (cuhk / "image" / "a9.png").write_bytes(data[: len(data) // 3])  # truncated
+    (cuhk / "gt" / "a9.png").write_bytes((cuhk / "gt" / "a0.png").read_bytes())
+    (rtf / "image" / "0" / "img9.png").write_bytes(data[: len(data) // 3])
+    np.save(rtf / "gt" / "0" / "gt9.npy", np.full((48, 64), 1.0, np.float32))
+    out = tmp_path / "cmp"
+    assert compare.main(["--method", f"galetto:model={model_file},stride=32", "lbp", "--threads", "1",
+                         "--cuhk", str(cuhk), "--rtf", str(rtf), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    skipped = [ln for ln in captured.err.splitlines() if ln.startswith("skipped ")]
+    assert len(skipped) == 2 and "Traceback" not in captured.err, captured.err  # once each, not once per method
+    assert any(str(cuhk / "image" / "a9.png") in ln for ln in skipped)
+    assert any(str(rtf / "image" / "0" / "img9.png") in ln for ln in skipped)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert all(r["n"] == 2 for r in metrics["cuhk"].values()) and len(metrics["cuhk"]) == 2
+    assert all(r["n"] == 2 for r in metrics["rtf"].values())
+    assert metrics["skipped"] == {"cuhk": [str(cuhk / "image" / "a9.png")],
+                                  "rtf": [str(rtf / "image" / "0" / "img9.png")]}
+    summary = (out / "summary.md").read_text()
+    assert summary.count("skipped 1 unreadable image") == 2
+    assert "2 image(s) skipped" in captured.out.splitlines()[-1]
 
 
 def test_compare_sigma_checks_need_a_method_with_sigma(val_folder, model_file, tmp_path, capsys):

@@ -286,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "own name (folder name, or folder + pattern)")
     dcli.add_method(p, many=True, default=["dmenet"])
     dcli.add_model(p)
-    dcli.add_inference(p, max_side=640)
+    dcli.add_inference(p, max_side=640, methods=True)
     cli.add_device(p)
     cli.add_threads(p)
     p.add_argument("--out", required=True, help="new (or empty) report folder, written all or nothing")

@@ -10,7 +10,11 @@ default galetto; ``--model`` its file). Bad input (unreadable image, a folder wh
 folder, a single frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` and
 ``--soft`` finite > 0, ``--k`` from 1 to 100; an option the command does not read, e.g. ``magnify --k 3`` without
 ``--mode scale``) exits with status 2 and one line naming the file or option; every input is read and checked before
-anything is computed. The report's panels name what ran (mode, k, λmax or τ, the σ method and its options).
+anything is computed. An image that would need more memory than is available (``predict``'s estimate of the σ
+method, :func:`dmenet.predict.check_memory`, plus the application's own buffers, :func:`app_bytes_per_pixel`) is
+refused the same way before its σ map, the line giving the GiB it needs and the GiB available (and the ``--max-side``
+that fits, when one does); a large image gets progress lines on stderr before its σ map and its application. The
+report's panels name what ran (mode, k, λmax or τ, the σ method and its options).
 ``OUT`` and its report are never written over an existing file or folder, nor over an input: such an ``--out`` is
 refused up front, and a file made there meanwhile (another run) is kept and the run refused at the end; the two are
 written as one set (both or neither).
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,15 +101,57 @@ def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
     return files, np.stack(frames)
 
 
+APP_BYTES_PER_PIXEL = {App.ENHANCE: 130, MagnifyMode.SDOF: 150, MagnifyMode.SCALE: 140}
+"""Peak memory of each one-image application per pixel of its image, beyond ``predict``'s allowance for the image and
+its σ map (:data:`dmenet.predict.IO_BYTES_PER_PIXEL`): its float64 copies, the result, the report panel and their
+encodings. Measured as the growth of the whole command's peak RSS between 1000² and 2000² px with a stand-in σ map,
+6 Dec 2026: enhance 150, magnify sdof 170, magnify scale 157 B a pixel; less predict's 40, plus ~20 %."""
+FUSE_BYTES_PER_PIXEL = (85, 55)
+"""``fuse``: (fixed, per frame) bytes per pixel of one frame, as :data:`APP_BYTES_PER_PIXEL` (the frames, σ maps,
+weights and report panels; measured 209 B for 2 frames, 256 B for 3, predict's 40 included: 75 + 47 a
+frame, plus ~15 %)."""
+
+
+def app_bytes_per_pixel(command: App | str, mode: MagnifyMode | str | None = None, frames: int = 1) -> int:
+    """Memory the application ``command`` (``magnify``: in ``mode``; ``fuse``: of ``frames`` frames) holds per pixel
+    of its image beyond ``predict``'s memory guard's own allowance: what :func:`sigma_of` adds to the σ method's."""
+    command = parse_choice(App, command, "command")
+    if command is App.FUSE:
+        return FUSE_BYTES_PER_PIXEL[0] + FUSE_BYTES_PER_PIXEL[1] * frames
+    if command is App.MAGNIFY:
+        return APP_BYTES_PER_PIXEL[parse_choice(MagnifyMode, mode or MagnifyMode.SDOF, "--mode")]
+    return APP_BYTES_PER_PIXEL[command]
+
+
 def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
-             files: list[Path] | None = None) -> list[np.ndarray]:
+             files: list[Path] | None = None, app_bytes: int = 0) -> list[np.ndarray]:
     """σ maps (px) of ``images`` by the chosen registered method with :class:`~dmenet.methods.MethodOptions`; an
-    image the method cannot measure (e.g. smaller than its window) is a UsageError naming its file (``files``)."""
+    image the method cannot measure (e.g. smaller than its window) is a UsageError naming its file (``files``).
+    Before any σ map, each image is checked against the available memory by ``predict``'s guard
+    (:func:`dmenet.predict.check_memory`: the method's memory, plus ``app_bytes`` per pixel for the application that
+    follows, :func:`app_bytes_per_pixel`): one that does not fit is a UsageError naming it, with the GiB it needs and
+    the GiB available. A large image (:data:`dmenet.predict.LARGE_IMAGE_PIXELS`) gets a progress line on stderr
+    before its σ map."""
+    from dmenet import predict
+
     est = method.make(options)
     if not est.gives_sigma:
         raise UsageError(f"--method {method}: gives no σ map in px (choose a method with σ, e.g. galetto, dmenet)")
+    names = files if files is not None else [f"image {k + 1}" for k in range(len(images))]
+    available = predict.available_memory()
+    for name, img in zip(names, images):
+        try:
+            predict.check_memory(*img.shape[:2], options.max_side, available, est.extra_bytes_per_pixel(),
+                                 est.input_bytes_per_pixel() + app_bytes)
+        except ValueError as exc:  # "6000x4500 px needs about 9.1 GiB, 7.8 GiB available: pass --max-side …"
+            raise UsageError(f"{name}: {exc}") from None
     maps = []
     for k, img in enumerate(images):
+        h, w = img.shape[:2]
+        if h * w > predict.LARGE_IMAGE_PIXELS:  # progress before the long part, as predict
+            note = "" if options.max_side else " (large: this takes a while; --max-side is faster)"
+            print(f"[{k + 1}/{len(images)}] {names[k]}: {w}x{h} px: σ map by {method}{note}", file=sys.stderr,
+                  flush=True)
         try:
             maps.append(est.sigma_map(img))
         except ValueError as exc:  # "image is too small: 8x8 px" named no file
@@ -194,6 +241,16 @@ def method_label(args: argparse.Namespace) -> str:
             + (f" max-side {args.max_side}" if getattr(args, "max_side", None) else ""))
 
 
+def say_large(what: str, shape: tuple[int, ...]) -> None:
+    """A progress line on stderr before the application runs on a large image (``shape`` (H, W, …); as predict's,
+    above :data:`dmenet.predict.LARGE_IMAGE_PIXELS`): it runs at full size whatever ``--max-side``."""
+    from dmenet import predict
+
+    h, w = shape[:2]
+    if h * w > predict.LARGE_IMAGE_PIXELS:
+        print(f"{what}: {w}x{h} px at full size (large: this takes a while)", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> None:
     from dmenet.galetto import apps
 
@@ -204,7 +261,9 @@ def run(args: argparse.Namespace) -> None:
             raise UsageError(f"--out {out}: lies in the frames' folder {args.inputs[0]}, where a rerun would take the "
                              "result and its report for frames; write it elsewhere")
         files, frames = read_frames(args.inputs)
-        sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files))
+        sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files,
+                                   app_bytes_per_pixel(command, frames=len(files))))
+        say_large(f"{command.value}: {len(files)} frames", frames.shape[1:3])
         fused, weights = apps.fuse(frames, sigmas, soft=args.soft)
         tiles = [(f, p.name) for f, p in zip(frames, files)] + [(m, f"sigma {p.stem}") for m, p in zip(sigmas, files)]
         how = f"soft tau {args.soft:g}" if args.soft is not None else "decision"
@@ -217,7 +276,8 @@ def run(args: argparse.Namespace) -> None:
     source = image_file(args.inputs[0], command)
     check_out(out, [source])
     image = io.read_image(source)
-    sigma = sigma_of(args.method, options_of(args), [image], [source])[0]
+    sigma = sigma_of(args.method, options_of(args), [image], [source], app_bytes_per_pixel(command, args.mode))[0]
+    say_large(f"{command.value}{' ' + args.mode if command is App.MAGNIFY else ''}: {source}", image.shape[:2])
     label = command.value  # the panel says what ran: it was "magnify" for the NLT blend and for x k alike
     if command is App.ENHANCE:
         label += f" lam-max {args.lam_max:g}"

@@ -17,6 +17,9 @@ method's means over the renders, :func:`dmenet.galetto.check_apps.apps_table`).
 Every input is checked before any model is loaded or any image scored (exit 2, one line naming the file or option):
 the patch set's layout, each ``--synthetic`` render's σ map (of the first ``--limit``), each ``--apps`` render's
 name and source photo, the RTF and CUHK pairs, and each stack of ``--stack`` / ``--fusion-real`` (≥ 2 frames).
+An RTF or CUHK image (or its ground truth) that cannot be decoded is skipped by every method, with one line
+``skipped FILE: reason``; the count is in the check's table, ``metrics.json`` (``skipped``) and the closing line (a
+folder none of whose images can be read: exit 2, nothing written).
 ``--patches`` scores the classifier of the first ``galetto`` method, so it needs one among ``--method``. The σ checks
 (``--synthetic``, ``--rtf``, ``--apps``, ``--fusion-real``) need a method with σ: with none they are refused; a method
 without σ (e.g. lbp) is left out of them with a note line under the table (and listed under ``no_sigma`` in
@@ -26,6 +29,7 @@ without σ (e.g. lbp) is left out of them with a note line under the table (and 
 from __future__ import annotations
 
 import glob
+import sys
 import time
 import zipfile
 import zlib
@@ -151,15 +155,42 @@ def rtf_inputs(root: Path) -> tuple[list, np.ndarray | None]:
     return samples, (load_conversion_table(table_path) if table_path is not None else None)
 
 
-def rtf_scores(methods: dict, samples: list, table: np.ndarray | None) -> dict:
-    """RTF MAE of each method with σ over ``samples`` (:func:`rtf_inputs`)."""
+def read_or_skip(image: Path, read, skipped: dict[str, str]):
+    """``read()`` (an image and its ground truth), or None when either cannot be read: ``image`` is then added to
+    ``skipped`` (its path → the reason) and reported in one line (``skipped FILE: reason``) the first time; an image
+    already in ``skipped`` gives None at once (every method scores the same images)."""
+    if str(image) in skipped:
+        return None
+    try:
+        return read()
+    except io.InputError as exc:  # a corrupt image or mask: the batch goes on without it
+        skipped[str(image)] = str(exc)
+        print(f"skipped {exc}", file=sys.stderr, flush=True)
+        return None
+
+
+def none_read(images: list[Path], skipped: dict[str, str]) -> io.InputError:
+    """The error of a check none of whose ``images`` could be read (every one skipped)."""
+    return io.InputError(images[0].parent, f"no image could be read ({len(skipped)} skipped)")
+
+
+def rtf_scores(methods: dict, samples: list, table: np.ndarray | None, skipped: dict[str, str]) -> dict:
+    """RTF MAE of each method with σ over ``samples`` (:func:`rtf_inputs`); a sample whose image or ground truth
+    cannot be read is skipped (:func:`read_or_skip`, into ``skipped``); InputError when none can."""
     from dmenet.eval.rtf import load_rtf_gt, rtf_errors
 
     res = {}
     for label, est in methods.items():
         if est.gives_sigma:
-            maes = [rtf_errors(est.sigma_map(io.read_image(s.image)), load_rtf_gt(s.gt, table))[1] for s in samples]
-            res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "stems": [s.stem for s in samples]}
+            maes, stems = [], []
+            for s in samples:
+                pair = read_or_skip(s.image, lambda: (io.read_image(s.image), load_rtf_gt(s.gt, table)), skipped)
+                if pair is not None:
+                    maes.append(rtf_errors(est.sigma_map(pair[0]), pair[1])[1])
+                    stems.append(s.stem)
+            if not maes:
+                raise none_read([Path(s.image) for s in samples], skipped)
+            res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "stems": stems}
     return res
 
 
@@ -176,19 +207,24 @@ def cuhk_pairs(root: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def cuhk_scores(methods: dict, pairs: list[tuple[Path, Path]]) -> dict:
-    """Fmax, DMENet accuracy and the per-image best-threshold accuracy of every method over ``pairs``."""
+def cuhk_scores(methods: dict, pairs: list[tuple[Path, Path]], skipped: dict[str, str]) -> dict:
+    """Fmax, DMENet accuracy and the per-image best-threshold accuracy of every method over ``pairs``; a pair whose
+    image or mask cannot be read is skipped (:func:`read_or_skip`, into ``skipped``); InputError when none can."""
     res = {}
     for label, est in methods.items():
         curves, acc, oracle = [], [], []
         for path, mask in pairs:
-            gt = read_mask(mask, white_is_blurred=True)
-            p = est.blur_map(io.read_image(path))
+            pair = read_or_skip(path, lambda: (io.read_image(path), read_mask(mask, white_is_blurred=True)), skipped)
+            if pair is None:
+                continue
+            p, gt = est.blur_map(pair[0]), pair[1]
             curves.append(M.f_curve(p, gt)[2])
             acc.append(M.dmenet_accuracy(p, gt))
             oracle.append(M.oracle_accuracy(p, gt))
+        if not curves:
+            raise none_read([path for path, _ in pairs], skipped)
         res[label] = {"fmax": float(np.max(np.mean(curves, 0))), "dmenet_accuracy": float(np.mean(acc)),
-                      "oracle_accuracy": float(np.mean(oracle)), "n": len(pairs)}
+                      "oracle_accuracy": float(np.mean(oracle)), "n": len(curves)}
     return res
 
 
@@ -386,13 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     skipped = no_sigma(methods)
     if skipped and any(getattr(args, key) for key in SIGMA_CHECKS):
         result["no_sigma"] = skipped
+    unread: dict[str, dict[str, str]] = {"rtf": {}, "cuhk": {}}  # check → image skipped → why (read_or_skip)
     checks = [  # (result key, asked for, scoring, its tables)
         ("classifier", args.patches, lambda: classifier_scores(first_galetto_model(methods), inputs["patches"]),
          classifier_tables),
         ("synthetic", args.synthetic, lambda: synthetic_scores(methods, *inputs["synthetic"]),
          plain_tables("synthetic")),
-        ("rtf", args.rtf, lambda: rtf_scores(methods, *inputs["rtf"]), plain_tables("rtf")),
-        ("cuhk", args.cuhk, lambda: cuhk_scores(methods, inputs["cuhk"]), plain_tables("cuhk")),
+        ("rtf", args.rtf, lambda: rtf_scores(methods, *inputs["rtf"], unread["rtf"]), plain_tables("rtf")),
+        ("cuhk", args.cuhk, lambda: cuhk_scores(methods, inputs["cuhk"], unread["cuhk"]), plain_tables("cuhk")),
         ("stacks", args.stack, lambda: stack_scores(methods, args.stack), plain_tables("stacks")),
         ("apps", args.apps, lambda: apps_scores(methods, args.synthetic, args.apps, args.apps_count), apps_tables),
         ("fusion_real", args.fusion_real, lambda: fusion_real_scores(methods, args.fusion_real), fusion_tables)]
@@ -401,12 +438,19 @@ def main(argv: list[str] | None = None) -> int:
         if asked:
             result[key] = score()
             part = section(tables(result[key]), skipped if key in SIGMA_CHECKS else [])
+            if unread.get(key):
+                part += [f"skipped {len(unread[key])} unreadable image(s), scored by no method: "
+                         + ", ".join(unread[key]), ""]
             print("\n".join(part), flush=True)
             lines += part
+    if any(unread.values()):
+        result["skipped"] = {key: list(paths) for key, paths in unread.items() if paths}
     with io.staged_folder(args.out) as stage:  # all or nothing: --out appears only with both files in it
         io.write_json_atomic(stage / "metrics.json", result)
         io.write_text_atomic(stage / "summary.md", "\n".join(lines))
-    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'summary.md'}")
+    count = sum(map(len, unread.values()))
+    print(f"wrote {args.out / 'metrics.json'} and {args.out / 'summary.md'}"
+          + (f"; {count} image(s) skipped (unreadable)" if count else ""))
     return 0
 
 

@@ -67,23 +67,28 @@ def main(argv: list[str] | None = None) -> int:
     files = list_images(a.images)
     if not files:
         return cli.fail(f"no images in {a.images}")
-    kept, scores = [], []
+    kept, scores, skipped = [], [], []
     for f in files:
         try:
             frac = blurred_tile_fraction(read_image(f), max_sigma=a.max_sigma)
         except InputError as e:
-            print(f"skipped {e}", file=sys.stderr)
+            skipped.append(str(e))
+            if scores:  # held back until one photo is screened: if none is, the one error line says it all
+                print(f"skipped {e}", file=sys.stderr)
             continue
+        if not scores:
+            print("".join(f"skipped {line}\n" for line in skipped), end="", file=sys.stderr)
         scores.append(frac)
         if frac <= a.max_fraction:
             kept.append(f.stem)
     if not scores:  # every photo failed: a list of nothing would only block the rerun
-        print(f"error: {a.images}: no photo could be screened; nothing written", file=sys.stderr)
-        return 1
+        more = f"; and {len(skipped) - 2} more" if len(skipped) > 2 else ""
+        return cli.fail(f"{a.images}: no photo could be screened ({'; '.join(skipped[:2])}{more}); nothing written")
     head = (f"# sharp-everywhere screen of {a.images}: blurred-tile fraction <= {a.max_fraction} "
             f"(σ_tile > {a.max_sigma} px)\n")
     write_text_atomic(a.out, head + "\n".join(kept) + "\n")
-    print(f"kept {len(kept)} of {len(scores)}; median fraction {np.median(scores):.3f}")
+    print(f"kept {len(kept)} of {len(scores)}; median fraction {np.median(scores):.3f}"
+          + (f"; {len(skipped)} skipped (unreadable)" if skipped else ""))
     return 0
 
 
