@@ -8,7 +8,8 @@
   :class:`~dmenet.methods.MethodChoice` objects, built with ``choice.make(method_options(args))``;
 * ``--flips N`` — test-time symmetries (1, 2, 4 or 8; default: the model's recipe);
 * ``--raw-sigma`` — ignore the model's fitted σ curve;
-* ``--max-side N`` — work at this long side (px) when the image is larger.
+* ``--max-side N`` — work at this long side (px) when the image is larger;
+* ``--wandb MODE`` — the W&B mode (offline, online, disabled), always passed on to ``wandb.init(mode=…)``.
 
 :func:`method_options` turns the parsed flags into the registry's :class:`~dmenet.methods.MethodOptions`;
 :func:`unused_model` refuses a ``--model`` that no chosen method would read.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 
+from dmenet.config import WANDB_MODES, WandbMode
 from dmenet.data.splits import SUBSETS
 from dmenet.methods import MethodChoice, MethodOptions, method_names, parse_method
 from dmenet.methods.registry import METHODS
@@ -90,6 +92,13 @@ def add_max_side(p: argparse.ArgumentParser, default: int | None = None, default
     p.add_argument("--max-side", type=non_negative_int, default=default, metavar="N",
                    help="working resolution: downsize larger inputs to this long side (px) first, σ rescaled to "
                    f"input px; 0 = full resolution (default {shown})")
+
+
+def add_wandb(p: argparse.ArgumentParser, default: str | None = WandbMode.OFFLINE.value,
+              help: str | None = None) -> None:
+    """``--wandb MODE`` → ``args.wandb``, one of :data:`~dmenet.config.WANDB_MODES` (passed on to
+    ``wandb.init(mode=…)``); ``default`` None: not given (a trainer then takes its config's ``train.wandb``)."""
+    p.add_argument("--wandb", choices=WANDB_MODES, default=default, help=help)
 
 
 def add_inference(p: argparse.ArgumentParser, max_side: int | None = None, methods: bool = False) -> None:

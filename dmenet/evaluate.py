@@ -30,7 +30,6 @@ import cv2
 import numpy as np
 
 from dmenet import cli as dcli
-from dmenet.config import WandbMode
 from dmenet.eval import benchmarks as B
 from dmenet.eval import dbd, report, rtf
 from dmenet.eval.protocols import MapKind, Protocol, protocol_class
@@ -228,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     dcli.add_inference(p, methods=True)
     cli.add_device(p)
     cli.add_threads(p)
-    p.add_argument("--wandb", choices=choices(WandbMode), default=WandbMode.OFFLINE.value)
+    dcli.add_wandb(p)
     dcli.add_sample_selection(p)
     p.add_argument("--input-size", type=int, help="resize each image to N x N before the method (xu100 / "
                    "D-DFFNet style: 320); the map is scored at --resolution")

@@ -419,7 +419,8 @@ def calibration_logit(model, label: np.ndarray) -> np.ndarray:
 
 
 def blur_probability_from_logit(logit: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
-    """``sigmoid(scale · (logit − shift))`` as float32 in [0, 1] (the recipe's detection transform)."""
+    """``sigmoid(scale · (logit − shift))`` as float32 in [0, 1], the same shape as ``logit`` (any shape; logits have
+    no unit, or σ px for Galetto's transform), the recipe's detection transform."""
     z = np.asarray(logit, dtype=np.float64)
     return (0.5 * (1.0 + np.tanh(0.5 * scale * (z - shift)))).astype(np.float32)
 
@@ -487,8 +488,9 @@ class Predictor:
                              **tile_options)
 
     def features(self, image: np.ndarray, bn: BNMode, **tile_options) -> np.ndarray:
-        """B's detection features (H, W, C) float32 with ``bn`` statistics, averaged over the recipe's flips
-        (:func:`predict_features`; channel 0 is :meth:`label`'s map)."""
+        """B's detection features (H, W, C) float32 of an (H, W, 3) RGB image in [0, 1], with ``bn`` statistics,
+        averaged over the recipe's flips (:func:`predict_features`; channel 0 is :meth:`label`'s map, the label in
+        [0, 1]; the others are B's activations, no unit or range)."""
         return predict_features(image, self.model, flips=self.recipe.flips, bn=bn,
                                 dtype=PRECISIONS[self.precision], **tile_options)
 

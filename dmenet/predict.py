@@ -468,10 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "the [0, 1] blur map)")
     cli.add_device(p)
     cli.add_threads(p)
-    p.add_argument("--workers", type=cli.positive_int, default=None, metavar="N",
-                   help="processes sharing the photos, each with its own model and --threads threads (default: one "
-                   f"per core for a batch of >= {AUTO_WORKERS_MIN_PHOTOS} photos on the CPU when --threads is not "
-                   "given and memory allows, else 1)")
+    cli.add_workers(p, default=None, help="processes sharing the photos, each with its own model and --threads threads",
+                    default_text=f"default: one per core for a batch of >= {AUTO_WORKERS_MIN_PHOTOS} photos on the CPU "
+                    "when --threads is not given and memory allows, else 1")
     p.add_argument("--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     p.add_argument("--describe", action="store_true",
                    help="first print what the method does to each photo (model file, passes, statistics, curves)")

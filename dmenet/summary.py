@@ -72,7 +72,7 @@ EXAMPLE = "dmenet-summary --config experiments/dmenet_lite.yaml --size 96 --set 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("dmenet.summary", __doc__, EXAMPLE)
-    parser.add_argument("--config", required=True, help="experiment YAML (experiments/*.yaml)")
+    cli.add_config(parser, help="experiment YAML (experiments/*.yaml)", required=True)
     parser.add_argument("--size", type=cli.positive_int, default=240,
                         help="square input size for FLOPs (multiple of 16)")
     cli.add_set(parser, help="config overrides, e.g. --set model.width=0.5 model.refine_blocks=2")

@@ -40,8 +40,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from dmenet.config import (ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict, config_to_dict,
-                           WANDB_MODES, differing_keys, dump_config, flat_keys, load_config, split_override,
-                           wants_cuda)
+                           differing_keys, dump_config, flat_keys, load_config, split_override, wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
@@ -51,6 +50,7 @@ from dmenet.training import checkpoint
 from dmenet.training.data_record import check_data_record, folder_fingerprint, write_data_record
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
+from dmenet import cli as dcli
 from syndof import cli, io
 from syndof.choices import choices, parse_choice
 from syndof.io import write_json_atomic, write_text_atomic
@@ -66,7 +66,7 @@ EXAMPLE = ("dmenet-train --config experiments/tiny.yaml --stage blur --synthetic
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = cli.parser("dmenet.train", __doc__, EXAMPLE)
-    p.add_argument("--config", help="experiment YAML (experiments/*.yaml); defaults = the paper's values")
+    cli.add_config(p, help="experiment YAML (experiments/*.yaml); defaults = the paper's values")
     p.add_argument("--stage", choices=choices(Stage), help="blur: B alone on synthetic data; joint: B, D, S")
     p.add_argument("--synthetic", help="SYNDOF folder (image/, blur_map/, dataset.json)")
     p.add_argument("--real", help="unlabelled real photos (searched recursively)")
@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--init-from", metavar="PATH",
                    help="start a new run from this model file's weights (train.init_from)")
-    p.add_argument("--wandb", choices=WANDB_MODES, help="W&B mode (default offline)")
+    dcli.add_wandb(p, default=None, help="W&B mode (default offline)")
     cli.add_device(p, default=None, auto=True)
     cli.add_threads(p)
     cli.add_set(p, help="config overrides, e.g. --set train.batch_synthetic=8 optim.lr=5e-5; an explicit flag "

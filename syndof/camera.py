@@ -121,7 +121,7 @@ class LayeredDepth:
 # --------------------------------------------------------------------------------------------------- thin lens
 def _round_coc(c):
     """MATLAB ``double(int64(c·10))/10``."""
-    return units.round_half_away(np.asarray(c, dtype=np.float64) * 10.0) / 10.0
+    return units.round_half_away(np.asarray(c, dtype=np.float64), 1)
 
 
 def thin_lens_coc(depth_mm, focus_mm, focal_mm: float, f_number, px_per_mm: float):

@@ -6,13 +6,13 @@ Every tool builds its parser with :func:`parser` and wraps its ``main`` in :func
   ``error: <message naming the file or option>`` on stderr and the exit status is 2 — never a traceback;
 * a Python warning raised while the command runs is printed as ONE line ``warning: <message>`` (no source file
   and line: :func:`warning_line`);
-* the shared flags mean the same everywhere: ``--set KEY=VALUE [KEY=VALUE …]`` (config overrides; repeating
-  ``--set`` adds more), ``--workers N`` (processes), ``--threads N`` (torch CPU threads, applied by
-  :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by :func:`check_device`); a model entry point
-  applies both, and the allocator tuning, with :func:`prepare_process`.
+* the shared flags mean the same everywhere: ``--config PATH`` (the tool's YAML config), ``--set KEY=VALUE
+  [KEY=VALUE …]`` (config overrides; repeating ``--set`` adds more), ``--workers N`` (processes), ``--threads N``
+  (torch CPU threads, applied by :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by
+  :func:`check_device`); a model entry point applies both, and the allocator tuning, with :func:`prepare_process`.
 
-The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``, ``--max-side``) are added on top
-by :mod:`dmenet.cli`.
+The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``, ``--max-side``) and ``--wandb``
+are added on top by :mod:`dmenet.cli`.
 
 Errors turned into the one-line message (:data:`USAGE_ERRORS`): ``ValueError`` and its project subclasses
 (``syndof.io.InputError``, ``dmenet.config.ConfigError``, ``dmenet.models.model_io.ModelFileError``,
@@ -249,9 +249,18 @@ def add_set(p: argparse.ArgumentParser, help: str = "config overrides, e.g. --se
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help=help)
 
 
-def add_workers(p: argparse.ArgumentParser, default: int = 1, help: str = "worker processes"):
-    """``--workers N`` → ``args.workers``: processes (never threads)."""
-    p.add_argument("--workers", type=positive_int, default=default, metavar="N", help=f"{help} (default {default})")
+def add_config(p: argparse.ArgumentParser, help: str = "YAML config file", required: bool = False):
+    """``--config PATH`` → ``args.config``: the tool's YAML config (None = its built-in defaults unless
+    ``required``); :func:`add_set` gives the overrides on top of it."""
+    p.add_argument("--config", required=required, help=help)
+
+
+def add_workers(p: argparse.ArgumentParser, default: int | None = 1, help: str = "worker processes",
+                default_text: str | None = None):
+    """``--workers N`` → ``args.workers``: processes (never threads). ``default_text`` replaces the ``(default N)``
+    of the help where the tool decides itself (``default`` None)."""
+    p.add_argument("--workers", type=positive_int, default=default, metavar="N",
+                   help=f"{help} ({default_text or f'default {default}'})")
 
 
 def available_cpus() -> int:

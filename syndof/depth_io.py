@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from syndof.io import InputError, read_npy_map, write_bytes_atomic
+from syndof.io import InputError, check_nonempty_file, read_npy_map, write_bytes_atomic
 
 DPT_TAG = 202021.25
 """Sintel ``.dpt`` header tag (float32)."""
@@ -119,11 +119,7 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
     """
     if scale is not None and not valid_scale(scale):
         raise ValueError(f"depth scale (--depth-scale) must be a finite factor > 0 to mm, got {scale!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "file is empty")
+    path = check_nonempty_file(path)
     ext = path.suffix.lower()
     if ext == ".dpt":
         raw = _read_dpt(path)

@@ -49,12 +49,19 @@ def stored_dtype(path: str | os.PathLike) -> np.dtype:
     return _read_raw(path).dtype
 
 
-def _read_raw(path: str | os.PathLike) -> np.ndarray:
+def check_nonempty_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when it is a file with at least one byte; InputError naming it (``file not found`` /
+    ``file is empty``) otherwise."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
+    return path
+
+
+def _read_raw(path: str | os.PathLike) -> np.ndarray:
+    path = check_nonempty_file(path)
     data = np.fromfile(str(path), dtype=np.uint8)
     if path.suffix.lower() == ".gif":
         return _read_gif_first_frame(path)
@@ -358,7 +365,7 @@ def _imencode_png(bgr: np.ndarray, fast: bool) -> bytes:
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] → uint8 (rounded, clipped)."""
+    """Float image in [0, 1], any shape → uint8 levels 0…255 of the same shape (``round(255·x)``, clipped)."""
     return np.clip(np.asarray(image, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -412,8 +419,9 @@ def encode_image(path: str | os.PathLike, image: np.ndarray) -> bytes:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an image as PNG or JPEG (by the name), atomically; what is accepted and refused (ValueError, nothing
-    written): :func:`encode_image`."""
+    """Write an image as PNG or JPEG (by the name), atomically: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA,
+    float in [0, 1] (rounded to 8 bits) or uint8 / uint16 intensity levels as they are. What is accepted and refused
+    (ValueError, nothing written): :func:`encode_image`."""
     write_bytes_atomic(path, encode_image(path, image))
 
 

@@ -97,7 +97,7 @@ def _supersampled_shape(inside, coc: float, oversample: int) -> np.ndarray:
     coc = float(coc)
     if coc <= 1.0:
         return np.ones((1, 1))
-    r = int(math.ceil(coc / 2.0 - 0.5))  # pixels whose centre-square may touch the shape
+    r = int(math.ceil(units.coc_to_radius(coc) - 0.5))  # pixels whose centre-square may touch the shape
     n = 2 * r + 1
     sub = (np.arange(n * oversample, dtype=np.float64) + 0.5) / oversample - (n / 2.0)
     xx, yy = np.meshgrid(sub, sub)
@@ -112,7 +112,7 @@ def disc_kernel(coc: float, oversample: int = 8) -> np.ndarray:
 
     ``coc ≤ 1`` gives the 1×1 identity kernel (in focus).
     """
-    rad = float(coc) / 2.0
+    rad = units.coc_to_radius(float(coc))
     return _supersampled_shape(lambda x, y: x * x + y * y <= rad * rad, coc, oversample)
 
 
@@ -126,7 +126,7 @@ def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversampl
     """
     if blades < 3:
         raise ValueError(f"a polygon aperture needs >= 3 blades, got {blades}")
-    rad = float(coc) / 2.0
+    rad = units.coc_to_radius(float(coc))
     apothem = rad * math.cos(math.pi / blades)
     mids = [rotation + (2 * i + 1) * math.pi / blades for i in range(blades)]
     normals = [(math.cos(a), math.sin(a)) for a in mids]

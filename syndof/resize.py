@@ -29,7 +29,9 @@ def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple
 
 def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1) -> tuple[np.ndarray, float]:
     """(image resized by area averaging so its long side is at most ``max_side``, the scale used); the image itself
-    and 1.0 when it already fits. ``minimum``: the smallest side the result may have (px)."""
+    and 1.0 when it already fits. ``image``: (H, W) or (H, W, C), values and dtype kept (an intensity image keeps its
+    range; a σ map does not rescale its values: :func:`syndof.units.rescale_sigma`). ``minimum``: the smallest side
+    the result may have (px); the scale is new size / old size (≤ 1)."""
     scale = long_side_scale(image.shape, max_side)
     if scale == 1.0:
         return image, 1.0
@@ -39,8 +41,9 @@ def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1) 
 
 
 def resize_back(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A map computed on a shrunk copy, bilinearly resized to the (H, W, …) ``shape`` of the original (values are
-    not rescaled: do σ with :func:`syndof.units.rescale_sigma`)."""
+    """A map computed on a shrunk copy, (h, w) or (h, w, C), bilinearly resized to the (H, W, …) ``shape`` of the
+    original; same dtype, values in the input's range and units (not rescaled: do σ with
+    :func:`syndof.units.rescale_sigma`)."""
     import cv2
 
     h, w = shape[:2]

@@ -79,6 +79,18 @@ def label_to_sigma(label: Array, max_coc: float = DEFAULT_MAX_COC) -> Array:
     return _clip(label, 0.0, 1.0) * max_sigma(max_coc)
 
 
+def sigma_fraction(sigma: Array, sigma_max: float) -> Array:
+    """σ (px) → fraction of a method's or benchmark's own largest σ: ``σ / sigma_max`` clipped to [0, 1] (a
+    relative blur map, or RTF's normalised units; the SYNDOF label is :func:`sigma_to_label`). ``sigma_max`` in px,
+    > 0."""
+    return _clip(sigma / sigma_max, 0.0, 1.0)
+
+
+def coc_to_radius(coc: Array) -> Array:
+    """CoC diameter (px) → blur-circle radius (px): ``c / 2`` (the disc / polygon PSFs' geometry)."""
+    return coc / 2.0
+
+
 def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:
     """σ (px) → SYNDOF uint16 file value ``round(10·σ)`` (half away from zero, as MATLAB)."""
     sigma = np.asarray(sigma, dtype=np.float64)

@@ -380,3 +380,32 @@ def test_flips_help_says_which_methods_read_it(capsys):
             main(["--help"])
         text = " ".join(capsys.readouterr().out.split())
         assert "read by dmenet and dmenet_refined only; other methods ignore it" in text, text
+
+
+def test_shared_config_wandb_and_workers_flags_read_the_same_everywhere():
+    """``--config`` (syndof.cli.add_config), ``--wandb`` (dmenet.cli.add_wandb) and ``--workers`` with a tool-decided
+    default (syndof.cli.add_workers ``default_text``) come from one helper each."""
+    import argparse
+
+    from dmenet import cli as dcli
+    from dmenet.config import WANDB_MODES
+    from syndof import cli as scli
+
+    p = argparse.ArgumentParser()
+    scli.add_config(p, help="YAML")
+    dcli.add_wandb(p)
+    scli.add_workers(p, default=None, help="processes", default_text="default: the tool decides")
+    args = p.parse_args([])
+    assert (args.config, args.wandb, args.workers) == (None, "offline", None)
+    assert p.parse_args(["--config", "a.yaml", "--wandb", "disabled"]).wandb == "disabled"
+    assert "(default: the tool decides)" in " ".join(p.format_help().split())
+    for mode in WANDB_MODES:
+        assert p.parse_args(["--wandb", mode]).wandb == mode
+    with pytest.raises(SystemExit):
+        p.parse_args(["--wandb", "sometimes"])
+    q = argparse.ArgumentParser()
+    scli.add_config(q, required=True)
+    dcli.add_wandb(q, default=None)
+    with pytest.raises(SystemExit):
+        q.parse_args([])
+    assert q.parse_args(["--config", "c.yaml"]).wandb is None

@@ -178,3 +178,16 @@ def test_sigma_to_label_refuses_max_coc_1_instead_of_dividing_by_zero():
         with pytest.raises(ValueError, match="max_coc"):
             units.sigma_to_label(sigma, max_coc=1)
     assert units.sigma_to_label(3.5, max_coc=29) == 0.5
+
+
+def test_sigma_fraction_and_coc_radius_keep_the_kind_and_the_arithmetic():
+    s = np.array([-1.0, 0.0, 1.5, 3.0, 4.0], dtype=np.float32)
+    out = units.sigma_fraction(s, 3.0)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.clip(s / 3.0, 0.0, 1.0))
+    assert units.sigma_fraction(torch.tensor([6.0]), 3.0).item() == 1.0
+    assert units.sigma_fraction(1.5, 3.0) == 0.5
+    rtf = np.linspace(-1.0, 5.0, 601)  # the arithmetic RTF's normalisation used before: clip to the top, then divide
+    np.testing.assert_array_equal(units.sigma_fraction(rtf, 3.275), np.clip(rtf, 0.0, 3.275) / 3.275)
+    assert units.coc_to_radius(29.0) == 14.5
+    np.testing.assert_array_equal(units.coc_to_radius(np.array([1.0, 7.0])), [0.5, 3.5])

@@ -84,10 +84,20 @@ def _randint(gen: torch.Generator, high: int) -> int:
 
 def random_crop(sample: Sample, crop: int, gen: torch.Generator) -> Sample:
     """Joint random ``crop``×``crop`` window of every spatial entry (the image must be at least that large)."""
+    h, w = _crop_fits(sample, crop)
+    return _window(sample, _randint(gen, h - crop + 1), _randint(gen, w - crop + 1), crop)
+
+
+def _crop_fits(sample: Sample, crop: int) -> tuple[int, int]:
+    """The sample's (H, W); ValueError when it is smaller than ``crop`` px on a side."""
     h, w = _geometry(sample)
     if h < crop or w < crop:
         raise ValueError(f"sample {sample.get('path', '')}: {w}x{h} px is smaller than the {crop} px crop")
-    top, left = _randint(gen, h - crop + 1), _randint(gen, w - crop + 1)
+    return h, w
+
+
+def _window(sample: Sample, top: int, left: int, crop: int) -> Sample:
+    """The ``crop``×``crop`` window at (``top``, ``left``) px of every spatial entry (contiguous copies)."""
     out = dict(sample)
     for key in _SPATIAL:
         if key in sample:
@@ -183,15 +193,8 @@ def center_crop(sample: Sample, crop: int) -> Sample:
     Raises:
         ValueError: the sample is smaller than the crop (as :func:`random_crop`).
     """
-    h, w = _geometry(sample)
-    if h < crop or w < crop:
-        raise ValueError(f"sample {sample.get('path', '')}: {w}x{h} px is smaller than the {crop} px crop")
-    top, left = (h - crop) // 2, (w - crop) // 2
-    out = dict(sample)
-    for key in _SPATIAL:
-        if key in sample:
-            out[key] = np.ascontiguousarray(sample[key][top : top + crop, left : left + crop])
-    return out
+    h, w = _crop_fits(sample, crop)
+    return _window(sample, (h - crop) // 2, (w - crop) // 2, crop)
 
 
 def augment(sample: Sample, crop: int, gen: torch.Generator | None, *, max_min_side: int | None = None,

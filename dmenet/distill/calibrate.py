@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dmenet import cli as dcli
 from dmenet.config import ConfigError
 from dmenet.inference import blur_probability_from_logit
 from dmenet.models.model_io import model_paths
@@ -54,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.eval.dbd import resize_mask
 
     p = cli.parser("dmenet.distill.calibrate", __doc__, EXAMPLE)
-    p.add_argument("--model", required=True, metavar="PATH", help="distill model file (.safetensors + .json)")
+    dcli.add_model(p, required=True, help="distill model file (.safetensors + .json)")
     p.add_argument("--out", required=True, metavar="PATH", help="new model file (refused if it exists)")
-    p.add_argument("--config", help="distill config whose data section names the validation list")
+    cli.add_config(p, help="distill config whose data section names the validation list")
     cli.add_set(p, help="config overrides, e.g. --set data.val_side=320")
     cli.add_threads(p, default=1)
     cli.add_device(p)

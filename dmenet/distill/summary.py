@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from dmenet import cli as dcli
 from syndof import cli
 
 
@@ -70,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("dmenet.distill.summary", __doc__, EXAMPLE)
     p.add_argument("--size", type=size_multiple_of_32, default=320, metavar="PX",
                    help="square input side, a multiple of 32 (default 320)")
-    p.add_argument("--config", help="distill experiment YAML: counts its student and teacher")
+    cli.add_config(p, help="distill experiment YAML: counts its student and teacher")
     cli.add_set(p, help="config overrides, e.g. --set student.encoder=lite1")
-    p.add_argument("--model", help="a distill model file: counts that network")
+    dcli.add_model(p, help="a distill model file: counts that network")
     a = p.parse_args(argv)
     if a.model and (a.config or a.overrides):  # the file's own architecture is counted: they were ignored unsaid
         return cli.fail(f"--model {a.model}: counts the network the file holds; --config / --set do not apply to it")

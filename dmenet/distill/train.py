@@ -628,7 +628,7 @@ EXAMPLE = "distill-train --config experiments/distill/tiny.yaml --out runs/disti
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("dmenet.distill.train", __doc__, EXAMPLE)
-    p.add_argument("--config", help="YAML experiment file (default: the built-in defaults)")
+    cli.add_config(p, help="YAML experiment file (default: the built-in defaults)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, config)")
     p.add_argument("--resume", action="store_true", help="continue the distill run in --out from its last checkpoint "
                    "(without it, --out must be new or empty)")

@@ -112,7 +112,15 @@ def precision_recall(tp, det, n_gt) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mae(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Mean absolute error between the continuous map and the binary GT (SG ``eval.py``, D-DFFNet ``eval_mae``)."""
+    """Mean absolute error between the continuous map and the binary GT (SG ``eval.py``, D-DFFNet ``eval_mae``).
+
+    Args:
+        pred: (H, W) finite blur map, normally in [0, 1] (1 = blurred; no unit).
+        gt: (H, W) binary mask of the same size (bool, or 0/1 values; :func:`binary_gt`).
+
+    Returns:
+        The mean of ``|pred − gt|`` in the map's units (a fraction in [0, 1] for a [0, 1] map).
+    """
     pred, gt = _check_pair(pred, gt)
     return float(np.mean(np.abs(pred.astype(np.float64) - gt)))
 

@@ -185,7 +185,7 @@ def prediction_to_sigma(pred: np.ndarray, mapping: SigmaMapping | str) -> np.nda
 
 def normalise_sigma(sigma: np.ndarray) -> np.ndarray:
     """σ px → RTF score units: clipped to [0, 3.275] and divided by 3.275."""
-    return np.clip(np.asarray(sigma, dtype=np.float64), 0.0, RTF_SIGMA_MAX) / RTF_SIGMA_MAX
+    return units.sigma_fraction(np.asarray(sigma, dtype=np.float64), RTF_SIGMA_MAX)
 
 
 MAX_CROP = 16

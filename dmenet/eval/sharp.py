@@ -32,6 +32,8 @@ class SharpAccumulator:
         self.rows: list[dict] = []
 
     def add(self, stem: str, pred: np.ndarray) -> dict:
+        """Score one (H, W) blur map in [0, 1] (1 = blurred) of the photo ``stem``: its row (``mean_blur``,
+        ``blurred_share``, both fractions in [0, 1]) is kept and returned."""
         mean_blur, share = false_blur(pred)
         row = {"stem": stem, "mean_blur": mean_blur, "blurred_share": share}
         self.rows.append(row)

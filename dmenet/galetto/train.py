@@ -353,7 +353,7 @@ def check_patch_set(run: Path, ident: dict) -> None:
 def read_patches(path: Path) -> np.ndarray:
     """The (N, 20, 32, 32) uint8 ``patches`` of a build_patches file; InputError naming it when unreadable."""
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             patches = data["patches"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(path, f"not a patch file of galetto-build-patches ({type(exc).__name__}: {exc})") from None
@@ -465,7 +465,7 @@ EXAMPLE = ("galetto-train --config experiments/galetto_tiny.yaml --patches runs/
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("dmenet.galetto.train", __doc__, EXAMPLE)
-    ap.add_argument("--config", help="YAML with model: and train: sections")
+    cli.add_config(ap, help="YAML with model: and train: sections")
     cli.add_set(ap, help="config overrides, e.g. --set train.steps=10 train.lr=1e-3")
     ap.add_argument("--patches", required=True, help="folder of build_patches (train.npz, val.npz)")
     ap.add_argument("--out", required=True, help="run folder")

@@ -150,7 +150,8 @@ class Estimator(abc.ABC):
         return 0
 
     def sigma_map(self, image: np.ndarray) -> np.ndarray:
-        """σ in px, (H, W) float32. Raises ValueError for a method without absolute σ."""
+        """σ in px of the input, (H, W) float32 ≥ 0 (up to the estimate's ``sigma_max``) for an (H, W, 3) RGB image
+        in [0, 1]. Raises ValueError for a method without absolute σ."""
         if not self.gives_sigma:
             raise ValueError(f"method {self.name!r} gives no σ map (a relative blur map only)")
         result = self.estimate(image, sigma=True, probability=False)

@@ -38,6 +38,9 @@ class DMENetEstimator(Estimator):
         return self.predictor.model
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
+        """DMENet's maps of one (H, W, 3) RGB image (float in [0, 1] or uint8): σ (H, W) float32 in px of the input
+        (in [0, σ_max / scale] under ``max_side``), the blur probability (H, W) float32 in [0, 1], and ``sigma_max``
+        in input px (σ_max of the model rescaled by ``1 / scale``)."""
         res = self.predictor.estimate(image, sigma=sigma, probability=probability, max_side=self.options.max_side,
                                       **self._tile_options)
         scale = long_side_scale(np.shape(image), self.options.max_side)  # σ comes back in input px: so does its top

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, parse_settings, setting_number
+from syndof import units
 
 
 FULL_SIZE_NOTE = "; runs at full size (max_side does not apply)"
@@ -93,7 +94,8 @@ class ZhuoSimEstimator(Estimator):
             return Estimate(sigma_max=self.max_blur)
         s = zhuo_sim_sigma(image, max_blur=self.max_blur)
         return Estimate(sigma=s if sigma else None,
-                        blur_probability=(s / self.max_blur).astype(np.float32) if probability else None,
+                        blur_probability=(units.sigma_fraction(s, self.max_blur).astype(np.float32) if probability
+                                          else None),
                         sigma_max=self.max_blur)
 
     def method_settings(self) -> dict[str, object]:

@@ -35,6 +35,7 @@ from skimage.feature import canny
 
 from dmenet.peers._util import check_image, to_gray
 from dmenet.peers.matting import propagate
+from syndof import units
 from syndof.resize import resize_back, shrink_long_side
 
 MAX_BLUR = 3.0
@@ -155,4 +156,4 @@ def zhuo_sim_sigma(
 
 def zhuo_sim_blur_map(image: np.ndarray, max_blur: float = MAX_BLUR) -> np.ndarray:
     """Blur map ``σ / max_blur``: (H, W) float32 in [0, 1], 1 = more blurred."""
-    return (zhuo_sim_sigma(image, max_blur=max_blur) / max_blur).astype(np.float32)
+    return units.sigma_fraction(zhuo_sim_sigma(image, max_blur=max_blur), max_blur).astype(np.float32)

@@ -269,6 +269,8 @@ class Teacher(nn.Module):
         return tuple(self.config.decoder[:3])
 
     def features(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """(blur logits (B, 1, H, W), decoder outputs dec4, dec3, dec2 at 1/8, 1/4, 1/2 (B, C_i, H/k, W/k), no unit)
+        of ``image`` (B, 3, H, W) RGB in [0, 1], H and W multiples of 16."""
         f1, f2, f3, f4 = self.encoder(image)
         x = torch.cat([self.aspp(f4), self.attention(f4)], dim=1)
         x4 = self.dec4(x)
@@ -279,4 +281,5 @@ class Teacher(nn.Module):
         return self.outmask(x1), [x4, x3, x2]
 
     def forward(self, image: Tensor) -> Tensor:
+        """Blur logits (B, 1, H, W) (sigmoid: blur probability, 1 = blurred) of (B, 3, H, W) RGB in [0, 1]."""
         return self.features(image)[0]

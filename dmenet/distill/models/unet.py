@@ -90,6 +90,8 @@ class EffUNet(nn.Module):
         return tuple(self.config.decoder[1:4])
 
     def features(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """(blur logits (B, 1, H, W), decoder features at 1/8, 1/4, 1/2 (B, C_i, H/k, W/k), no unit) of ``image``
+        (B, 3, H, W) RGB in [0, 1], H and W multiples of 32."""
         feats = self.encoder((image - self.mean) / self.std)
         x, skips = feats[-1], list(reversed(feats[:-1]))
         taps = []
@@ -103,4 +105,5 @@ class EffUNet(nn.Module):
         return self.final_conv(x), taps
 
     def forward(self, image: Tensor) -> Tensor:
+        """Blur logits (B, 1, H, W) (sigmoid: blur probability, 1 = blurred) of (B, 3, H, W) RGB in [0, 1]."""
         return self.features(image)[0]
