@@ -9,7 +9,9 @@ A Python process cannot import two versions of ``dmenet``, so each round starts 
 malloc as the entry points do (``syndof.allocator``), loads MODEL with ``--flips``, warms up once and times
 ``--repeats`` calls of ``estimate`` on ``--image`` (default the CUHK image ``out_of_focus0011.jpg``) area-resized
 to 640×480. Printed: each child's median and min ms, the ratio of the medians (before / after) per round, the 1-min
-load average, and the largest |Δσ| (px) and |Δ blur probability| between the two checkouts' last maps.
+load average, and the largest |Δσ| (px) and |Δ blur probability| between the two checkouts' last maps. The children
+run one after the other, so load that changes between them skews a round: read the ratios of several rounds, on a
+machine as idle as it gets.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from interleave import machine_line, parser
 from syndof import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,29 +67,36 @@ def child(code: Path, model: Path, flips: int, threads: int, repeats: int, image
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("bench_checkouts", __doc__,
-                   "python benchmarks/bench_checkouts.py checkpoints/dmenet_lite.safetensors --before ../before")
-    p.prog = "python benchmarks/bench_checkouts.py"
+    p = parser("bench_checkouts", __doc__,
+               "python benchmarks/bench_checkouts.py checkpoints/dmenet_lite.safetensors --before ../before")
     p.add_argument("model", type=Path)
     p.add_argument("--before", type=Path, required=True, help="the other checkout (the reference)")
     p.add_argument("--after", type=Path, default=REPO, help="default: this checkout")
-    p.add_argument("--flips", type=int, default=1)
+    p.add_argument("--flips", type=int, default=1, help="test-time symmetries: 1, 2, 4 or 8 (default 1)")
     cli.add_threads(p, default=1)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--rounds", type=cli.positive_int, default=2)
+    p.add_argument("--repeats", type=cli.positive_int, default=7)
     p.add_argument("--image", type=Path, default=PHOTO)
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # internal: time one checkout, maps to this file
     args = p.parse_args(argv)
     if args.child:
         child(args.after, args.model, args.flips, args.threads, args.repeats, args.image, args.child)
         return 0
+    from dmenet.models.recipe import FLIPS  # here, not at the top: a child imports only the timed checkout's code
+
+    if args.flips not in FLIPS:
+        p.error(f"--flips {args.flips}: expected one of {', '.join(map(str, FLIPS))}")
     for name in ("before", "after"):
         if not (getattr(args, name) / "dmenet" / "inference.py").is_file():
             p.error(f"--{name} {getattr(args, name)}: not a checkout of this repository")
+    if not args.model.is_file():
+        p.error(f"model {args.model}: no such file")
+    if not args.image.is_file():
+        p.error(f"--image {args.image}: no such file")
     import numpy as np
 
     print(f"{args.model.name}, {args.image.name} at 640x480, flips {args.flips}, {args.threads} thread(s), "
-          f"{args.repeats} repeats per child; load before {os.getloadavg()[0]:.2f}")
+          f"{args.repeats} repeats per child; {machine_line(threads=False)} before")
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             figures = {}
@@ -95,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                        "--after", str(getattr(args, name).resolve()), "--flips", str(args.flips), "--threads",
                        str(args.threads), "--repeats", str(args.repeats), "--image", str(args.image.resolve()),
                        "--child", str(Path(tmp) / f"{name}.npy")]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode:  # the child's own one-line error, or its traceback's last line
+                    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                    return cli.fail(f"--{name} {getattr(args, name)}: the child exited with {done.returncode}: {last}")
                 figures[name] = json.loads(done.stdout.strip().splitlines()[-1])
             b, a = figures["before"], figures["after"]
             print(f"round {r + 1}: before median {b['median'] * 1e3:7.1f} ms min {b['min'] * 1e3:7.1f} | after median "

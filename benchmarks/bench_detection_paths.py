@@ -35,12 +35,14 @@ def passes(recipe) -> int:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("bench_detection_paths", __doc__, "python benchmarks/bench_detection_paths.py "
-                   "H8=checkpoints/dmenet_lite.safetensors H8F=runs/r19s/h8f.safetensors")
-    p.prog = "python benchmarks/bench_detection_paths.py"
+    from dmenet.models.recipe import FLIPS
+    from interleave import machine_line, parser
+
+    p = parser("bench_detection_paths", __doc__, "python benchmarks/bench_detection_paths.py "
+               "H8=checkpoints/dmenet_lite.safetensors H8F=runs/r19s/h8f.safetensors")
     p.add_argument("models", nargs="+", metavar="NAME=FILE")
-    p.add_argument("--flips", type=int, nargs="+", default=[8, 1])
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--flips", type=int, choices=FLIPS, nargs="+", default=[8, 1])
+    p.add_argument("--repeats", type=cli.positive_int, default=5)
     cli.add_threads(p, default=1)
     p.add_argument("--image", type=Path, default=PHOTO)
     args = p.parse_args(argv)
@@ -57,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(len(pair) != 2 for pair in pairs):
         p.error("models are NAME=FILE")
     image = cv2.resize(sio.read_image(args.image), (640, 480), interpolation=cv2.INTER_AREA).astype(np.float32)
-    print(f"image {args.image.name} at 640x480, {args.threads} thread(s), {args.repeats} repeats; "
-          f"load before {os.getloadavg()[0]:.2f}")
+    print(f"image {args.image.name} at 640x480, {args.repeats} repeats; {machine_line()} before")
     for flips in args.flips:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an override of fitted flips: timing only

@@ -8,7 +8,8 @@ targets, no discriminators). ``--stage joint``: rule J1's fine-tune (the same st
 D1–D3, the loss weights of ``experiments/distill/RULE_J1.md``). Weights are random and no ImageNet file is read;
 batches are random tensors of the config's shapes (batch × crop², one sharp negative), so data loading is excluded.
 One run per variant, their steps interleaved on the same batches, so load falls on all alike; the last column is the
-speed-up over the first variant.
+speed-up over the first variant. Seconds per step (median and min of ``--steps`` after ``--warmup``); the CPUs,
+threads and 1-minute load average are printed: on a shared machine compare the speed-ups of one run, not runs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from dmenet.distill.config import load_distill_config  # noqa: E402
 from dmenet.distill.train import build_run, train_step  # noqa: E402
-from interleave import speedup_rows, time_interleaved  # noqa: E402
+from interleave import machine_line, parser, speedup_rows, time_interleaved  # noqa: E402
 from syndof import cli  # noqa: E402
 
 CONFIG = REPO / "experiments" / "distill" / "student_d0.yaml"
@@ -46,13 +47,12 @@ def random_batch(cfg, gen: torch.Generator) -> dict[str, torch.Tensor]:
 
 @cli.entry_point
 def main(argv=None) -> int:
-    p = cli.parser("bench_distill_train", __doc__, "python benchmarks/bench_distill_train.py --stage kd --threads 1")
-    p.prog = "python benchmarks/bench_distill_train.py"
+    p = parser("bench_distill_train", __doc__, "python benchmarks/bench_distill_train.py --stage kd --threads 1")
     p.add_argument("--stage", choices=sorted(STAGES), default="kd")
     p.add_argument("--variants", nargs="+", default=["base", "train.channels_last=true"],
                    metavar="base|KEY=VALUE[,KEY=VALUE]")
-    p.add_argument("--steps", type=int, default=8, help="timed steps")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=cli.positive_int, default=8, help="timed steps")
+    p.add_argument("--warmup", type=cli.non_negative_int, default=2, help="untimed steps first")
     cli.add_threads(p, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     index = itertools.count()  # (batch, step): the step drives the learning-rate schedule, as in training
     times = time_interleaved({v: (lambda b, run=run: train_step(run, *b)) for v, run in runs.items()},
                              lambda: (random_batch(cfg, gen), next(index)), args.steps, args.warmup)
-    print(f"# distill {args.stage} step, batch {cfg.data.batch} × {cfg.data.crop}², {args.threads} thread(s), "
+    print(f"# distill {args.stage} step, batch {cfg.data.batch} × {cfg.data.crop}², {machine_line()}, "
           f"torch {torch.__version__}")
     print(f"{'variant':40} {'median s/step':>14} {'min s/step':>11} {'speed-up':>9}")
     for v, med, fastest, speedup in speedup_rows(times):

@@ -35,16 +35,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dmenet import cli as dcli  # noqa: E402
+from interleave import machine_line, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 
 @cli.entry_point
 def main(argv=None) -> int:
-    ap = cli.parser("bench_fastpath", __doc__, "python benchmarks/bench_fastpath.py --threads 1 --repeats 7")
-    ap.prog = "python benchmarks/bench_fastpath.py"
+    ap = parser("bench_fastpath", __doc__, "python benchmarks/bench_fastpath.py --threads 1 --repeats 7")
     dcli.add_model(ap)
-    ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--size", type=cli.positive_int, nargs=2, default=(480, 640), metavar=("H", "W"))
+    ap.add_argument("--repeats", type=cli.positive_int, default=7)
     cli.add_threads(ap, default=1)
     ap.add_argument("--delta", type=Path, nargs="+", default=None, help="images for max |Δσ| fast vs plain")
     dcli.add_flips(ap, default="the model's recipe; read by --delta only")
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                 call()
                 times[k].append(((time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3))
     base = statistics.median(c for _, c in times["plain (aux heads, BN)"])
-    print(f"B forward at {args.size[0]}x{args.size[1]}, {args.threads} thread(s), {args.repeats} repeats, "
+    print(f"B forward at {args.size[0]}x{args.size[1]}, {args.repeats} repeats, {machine_line()}; "
           f"load {load0:.2f} -> {os.getloadavg()[0]:.2f}")
     print(f"{'variant':38s} {'wall min':>9s} {'wall med':>9s} {'cpu min':>8s} {'cpu med':>8s} {'x plain':>8s} "
           f"{'max |dlabel|':>13s}")

@@ -26,6 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import machine_line, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 
@@ -53,15 +54,14 @@ def main(argv=None) -> int:
     from dmenet.methods.registry import make_method
     from dmenet.models.fuse import cached_folded_copy
 
-    ap = cli.parser("bench_galetto", __doc__, "python benchmarks/bench_galetto.py --model checkpoints/galetto_mbv2 "
-                    "--strides 16 8 --threads 2 --repeats 5")
-    ap.prog = "python benchmarks/bench_galetto.py"
+    ap = parser("bench_galetto", __doc__, "python benchmarks/bench_galetto.py --model checkpoints/galetto_mbv2 "
+                "--strides 16 8 --threads 2 --repeats 5")
     ap.add_argument("--model", nargs="+", default=[str(DEFAULT_MODEL)], help="classifier file(s)")
-    ap.add_argument("--strides", type=int, nargs="+", default=[16, 8])
-    ap.add_argument("--batches", type=int, nargs="+", default=[BATCH, 1024],
+    ap.add_argument("--strides", type=cli.positive_int, nargs="+", default=[16, 8])
+    ap.add_argument("--batches", type=cli.positive_int, nargs="+", default=[BATCH, 1024],
                     help="windows per classifier call, each timed (default: the shipped setting, then 1024)")
     cli.add_threads(ap, default=1)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=cli.positive_int, default=3)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [(Path(m).name, load_classifier(m)) for m in args.model]
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     windows = blurmap.windows(blurmap.gray01(image, 0.0), 16)[0]
     net = models[0][1].eval()
     folded = cached_folded_copy(net)
-    print(f"threads {args.threads}, load average {os.getloadavg()[0]:.1f}")
+    print(machine_line())
     first: dict[int, float] = {}
     for name, stride, fn in rows:
         wall, cpu = timed(fn, args.repeats)

@@ -30,6 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import machine_line, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 
@@ -85,21 +86,20 @@ def main(argv=None) -> int:
                 out[sel] = torch.flip(y, dims=(3,)) if c >= 4 else y
         return out, label
 
-    ap = cli.parser("bench_galetto_train", __doc__,
-                    "python benchmarks/bench_galetto_train.py --threads 1 --repeats 10 --steps 3")
-    ap.prog = "python benchmarks/bench_galetto_train.py"
+    ap = parser("bench_galetto_train", __doc__,
+                "python benchmarks/bench_galetto_train.py --threads 1 --repeats 10 --steps 3")
     ap.add_argument("--patches", type=Path, default=REPO / "runs/gpatch", help="build_patches folder (train.npz)")
-    ap.add_argument("--batches", type=int, nargs="+", default=[128, 1024])
+    ap.add_argument("--batches", type=cli.positive_int, nargs="+", default=[128, 1024])
     cli.add_threads(ap, default=4)  # galetto_paper.yaml's train.threads
-    ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--repeats", type=cli.positive_int, default=20)
+    ap.add_argument("--steps", type=cli.positive_int, default=3)
     cli.add_device(ap)  # cuda adds the GPU steps/s table
-    ap.add_argument("--gpu-steps", type=int, default=200)
+    ap.add_argument("--gpu-steps", type=cli.positive_int, default=200)
     args = ap.parse_args(argv)
     cli.check_device(args.device)
     torch.set_num_threads(args.threads)
     patches = torch.from_numpy(np.load(args.patches / "train.npz")["patches"])
-    print(f"load {os.getloadavg()[0]:.2f}, {args.threads} threads, {len(patches)} positions")
+    print(f"{machine_line()}, {len(patches)} positions")
     model, opt = width1_model("cpu")
     print("| batch | reference draw (ms) | draw_batch (ms) | ratio | training step (ms) |")
     print("|---|---|---|---|---|")

@@ -9,7 +9,8 @@ Two measurements on the same sources (procedural scenes and scikit-image photos 
 2. end to end ``syndof.generate.generate`` into a temporary folder (adds PNG encoding and atomic writes), from which
    samples/s is reported.
 
-One untimed warm-up sample runs first. The figures depend on the load of the machine: compare within one run.
+One untimed warm-up sample runs first. Seconds per sample and samples/s; the CPUs, threads and 1-minute load
+average are printed. The figures depend on the load of the machine: compare within one run.
 
 Prints a Markdown table row set for BENCHMARKS.md.
 """
@@ -29,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from interleave import machine_line, output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 from syndof.generate import generate, generate_sample, sample_rng  # noqa: E402
 from syndof.scenes import Source, SourceKind  # noqa: E402
@@ -55,18 +57,20 @@ def _load(source: Source, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("bench_generate", __doc__, "python benchmarks/bench_generate.py --count 4 --threads 1")
-    p.prog = "python benchmarks/bench_generate.py"
-    p.add_argument("--count", type=int, default=4, help="samples per measurement")
+    p = parser("bench_generate", __doc__, "python benchmarks/bench_generate.py --count 4 --threads 1")
+    p.add_argument("--count", type=cli.positive_int, default=4, help="samples per measurement")
     cli.add_threads(p)
     cli.add_device(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
+    if args.json and (problem := output_problem(args.json, "--json")):
+        return cli.fail(problem)
     cli.check_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     sources = bench_sources()
+    print(machine_line(), flush=True)
 
     # warm-up (imports, scikit-image data caches, first-call allocations): not timed
     warm_rng = sample_rng(args.seed + 1, 0)
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(per.values())
     result = {
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads, device {args.device}",
+                   f"{torch.get_num_threads()} threads, device {args.device}; {machine_line()} at the end",
         "size": f"{SIZE[1]}x{SIZE[0]}",
         "count": args.count,
         "mean_s": per,

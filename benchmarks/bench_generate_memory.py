@@ -15,6 +15,8 @@ Modes (``both``: each in a fresh subprocess, so the baselines match):
 
 ``--malloc-trim`` calls glibc ``malloc_trim(0)`` after each sample (it does not cure the leak: the memory is still
 allocated, not fragmented). Default sources: the built-in ones (``syndof.scenes.builtin_sources``).
+
+Figures: RSS in MB (the machine's load does not change them; the seconds per sample printed beside them do).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 
@@ -52,6 +55,7 @@ def run_one_mode(args) -> dict:
 
     from syndof import blur
     from syndof.generate import Job, run_job
+    from syndof.psf import Kernel
     from syndof.scenes import builtin_sources, folder_sources
 
     if args.mode == "leak":
@@ -70,8 +74,8 @@ def run_one_mode(args) -> dict:
         for i in range(args.count):
             index = 0 if args.same else i
             out = Path(tmp) / (f"run{i}" if args.same else "out")  # --same: a new folder, so nothing is "done"
-            job = Job(index, sources[index % len(sources)], str(out), args.seed, args.max_coc, "gaussian", "cpu",
-                      False, None, args.max_size)
+            job = Job(index, sources[index % len(sources)], str(out), args.seed, args.max_coc, Kernel.GAUSSIAN,
+                      "cpu", False, None, args.max_size)
             t0 = time.perf_counter()
             res = run_job(job)
             dt = time.perf_counter() - t0
@@ -95,12 +99,12 @@ def run_one_mode(args) -> dict:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("bench_generate_memory", __doc__, "python benchmarks/bench_generate_memory.py --count 6 --same")
-    p.prog = "python benchmarks/bench_generate_memory.py"
+    p = parser("bench_generate_memory", __doc__, "python benchmarks/bench_generate_memory.py --count 6 --same")
     p.add_argument("--images", help="folder of photos (random depth); default: the built-in sources")
-    p.add_argument("--count", type=int, default=6, help="samples per mode")
-    p.add_argument("--max-size", type=int, default=240, help="downscale sources to this long side (0: off)")
-    p.add_argument("--max-coc", type=int, default=43)
+    p.add_argument("--count", type=cli.positive_int, default=6, help="samples per mode")
+    p.add_argument("--max-size", type=cli.non_negative_int, default=240,
+                   help="downscale sources to this long side (0: off)")
+    p.add_argument("--max-coc", type=cli.positive_int, default=43)
     p.add_argument("--seed", type=int, default=2023)
     p.add_argument("--same", action="store_true", help="repeat sample 0 every time")
     p.add_argument("--mode", choices=("fixed", "leak", "both"), default="both")
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.max_size = args.max_size or None
+    if args.json and (problem := output_problem(args.json, "--json")):
+        return cli.fail(problem)
 
     if args._child or args.mode != "both":
         res = run_one_mode(args)
@@ -130,9 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(json.loads(line[7:]))
                 else:
                     print(line, flush=True)
-            if proc.returncode:
-                print(f"{mode}: exit status {proc.returncode}", file=sys.stderr)
-                return proc.returncode
+            if proc.returncode:  # the child printed its own error line above
+                return cli.fail(f"the {mode} child exited with {proc.returncode}")
 
     print()
     print("| mode | malloc_trim | RSS before | RSS after each sample (MB) | peak | growth / sample |")

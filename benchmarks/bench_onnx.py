@@ -12,8 +12,9 @@ at the input's shape on first use, CPU provider, threads that sleep between runs
   method's batch), PyTorch as its folded copy; a second ONNX row classifies all windows in one call.
 
 Prints min / median wall ms, the ratio of medians, max |Δ| of the outputs, the first-call (trace + session) time,
-and the 1-minute load average before and after. Rule ORT judged these figures: PyTorch stays every method's only
-backend (BENCHMARKS.md, "ONNX Runtime against PyTorch, every network").
+and the 1-minute load average before and after: on a shared machine compare the ratios of one run, not runs. Rule
+ORT judged these figures: PyTorch stays every method's only backend (BENCHMARKS.md, "ONNX Runtime against PyTorch,
+every network").
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from interleave import machine_line, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 NETWORKS = ("dmenet", "distill_student", "galetto")
@@ -108,15 +110,15 @@ def report(title: str, times: dict[str, list[float]], delta: float, extra: str =
 
 @cli.entry_point
 def main(argv=None) -> int:
-    ap = cli.parser("bench_onnx", __doc__, "python benchmarks/bench_onnx.py --networks dmenet --threads 1 2")
-    ap.prog = "python benchmarks/bench_onnx.py"
+    ap = parser("bench_onnx", __doc__, "python benchmarks/bench_onnx.py --networks dmenet --threads 1 2")
     ap.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=cli.positive_int, nargs="+", default=[1, 2], metavar="N",
+                    help="torch and ONNX Runtime threads, each timed (default 1 2)")
+    ap.add_argument("--repeats", type=cli.positive_int, default=7)
     args = ap.parse_args(argv)
     import torch
 
-    print(f"load {os.getloadavg()[0]:.2f} at the start")
+    print(f"{machine_line()} at the start")
     for threads in args.threads:
         torch.set_num_threads(threads)
         for name in args.networks:

@@ -17,7 +17,6 @@ machine inflate wall times (with 2 threads badly: OpenMP workers wait for each o
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import machine_line, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 H, W = 480, 640
@@ -150,9 +150,8 @@ def bench_peers(repeats: int) -> None:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("bench_predict", __doc__, "python benchmarks/bench_predict.py --repeats 8 --threads 1 --only models")
-    p.prog = "python benchmarks/bench_predict.py"
-    p.add_argument("--repeats", type=int, default=10)
+    p = parser("bench_predict", __doc__, "python benchmarks/bench_predict.py --repeats 8 --threads 1 --only models")
+    p.add_argument("--repeats", type=cli.positive_int, default=10)
     p.add_argument("--only", choices=("models", "peers"), default=None)
     p.add_argument("--model", choices=("lite", "paper", "both"), default="both")
     cli.add_threads(p)
@@ -161,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, input {W}x{H}")
+    print(f"torch {torch.__version__}, {machine_line()}, input {W}x{H}")
     if args.only in (None, "models"):
         bench_models(args.repeats, ("lite", "paper") if args.model == "both" else (args.model,))
     if args.only in (None, "peers"):

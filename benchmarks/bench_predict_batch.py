@@ -13,11 +13,13 @@ predict's own default) and reads each image's time from predict's ``[i/N] … (t
 ``--threads`` ÷ N threads; ``default`` passes neither flag: predict's own choice) photos overlap, so the figure
 that counts is the **throughput**: the wall time from the first photo's line to the last one's over the photos
 between them (process start and model loads excluded), printed for every run. Prints min / median / mean per
-image, the throughput, the total wall of the process, and the 1-minute load average before and after.
+image, the throughput, the total wall of the process, and the 1-minute load average before and after: on a shared
+machine compare runs of one invocation (they alternate), not invocations.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import statistics
@@ -27,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from interleave import parser
 from syndof import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +41,7 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
 
     sources = sorted(SHARED.glob("*.jpg"))[:count]
     if len(sources) < count:
-        raise SystemExit(f"need {count} photos in {SHARED}, found {len(sources)}")
+        raise ValueError(f"--count {count}: needs {count} photos in {SHARED}, found {len(sources)}")
     for i, src in enumerate(sources):
         image = cv2.resize(cv2.imread(str(src)), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         cv2.imwrite(str(folder / f"photo{i:02d}.png"), image)
@@ -46,19 +49,40 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> None:
 
 @cli.entry_point
 def main(argv=None) -> int:
-    ap = cli.parser("bench_predict_batch", __doc__, "python benchmarks/bench_predict_batch.py --flips default "
-                    "--workers default")
-    ap.prog = "python benchmarks/bench_predict_batch.py"
-    ap.add_argument("--size", type=int, nargs=2, default=(480, 640), metavar=("H", "W"))
-    ap.add_argument("--count", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--flips", nargs="+", default=["default", "8"], help="flips values to run (default = predict's)")
-    ap.add_argument("--methods", nargs="+", default=["dmenet"], help="--method texts to run, in this order")
+    from dmenet.methods import method_names, parse_method
+    from dmenet.models.recipe import FLIPS
+
+    def checked(ok, what):
+        def parse(text: str) -> str:
+            try:
+                good = ok(text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+            if not good:
+                raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+            return text
+
+        parse.__name__ = "value"
+        return parse
+
+    ap = parser("bench_predict_batch", __doc__, "python benchmarks/bench_predict_batch.py --flips default "
+                "--workers default")
+    ap.add_argument("--size", type=cli.positive_int, nargs=2, default=(480, 640), metavar=("H", "W"))
+    ap.add_argument("--count", type=cli.positive_int, default=20)
+    ap.add_argument("--threads", type=cli.positive_int, default=2, metavar="N",
+                    help="torch CPU threads in all, split among the --workers (default 2)")
+    ap.add_argument("--flips", nargs="+", default=["default", "8"],
+                    type=checked(lambda t: t == "default" or t in map(str, FLIPS), "default, 1, 2, 4 or 8"),
+                    help="flips values to run (default = predict's)")
+    ap.add_argument("--methods", nargs="+", default=["dmenet"], type=checked(
+        lambda t: parse_method(t, method_names()) is not None, "a method"), help="--method texts to run, in this order")
     ap.add_argument("--workers", nargs="+", default=["1"],
+                    type=checked(lambda t: t == "default" or (t.isdigit() and int(t) >= 1), "default or N >= 1"),
                     help="predict --workers values to run (default = neither --workers nor --threads)")
     ap.add_argument("--models", nargs="+", default=["shipped"],
                     help="model files passed as --model (shipped = none, the method's default), in this order")
     args = ap.parse_args(argv)
+    print(f"{os.cpu_count()} CPUs; each run's line gives its workers, threads and load")
     with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:
         photos = Path(tmp) / "photos"
         photos.mkdir()
@@ -80,7 +104,7 @@ def main(argv=None) -> int:
                     if " -> " in line:
                         done_at.append(time.perf_counter())
             if proc.returncode != 0:
-                raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
+                return cli.fail(f"{' '.join(cmd)} exited with {proc.returncode}")
             wall = time.perf_counter() - t0
             times = [float(t) for t in re.findall(r"-> .*? \((\d+\.\d+) s", "".join(lines))]
             throughput = (done_at[-1] - done_at[0]) / (len(done_at) - 1) if len(done_at) > 1 else float("nan")

@@ -11,7 +11,8 @@ ones (``syndof.io.PNG_FAST``, the uint8 colour table of ``syndof.viz.colorize``)
 into a temporary folder included. (c) and (d), when the shipped recipe has the two-label detection head: its logit
 (``head_logit``) against S's table, and ``Predictor.estimate`` with both maps through the head against the S path
 (S with the transform it shipped with until rule 21h8). Variants alternate within every repeat; the script prints
-min / median ms per variant, the ratio of the medians and the 1-minute load average before and after.
+min / median ms per variant, the ratio of the medians and the 1-minute load average before and after (on a shared
+machine compare the ratios of one run, not runs).
 
 ``--delta FILES`` instead runs each image through the shipped model's recipe (8 flips, the detection path of
 ``Predictor.estimate``) and prints max |Δ logit| and max |Δ blur probability| between the table and S itself, and
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 
+from interleave import machine_line, parser, time_interleaved
 from syndof import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,13 +81,8 @@ def old_write(prefix: Path, image: np.ndarray, maps) -> None:
 
 # --------------------------------------------------------------------------------------------------- timing
 def interleave(variants: dict, repeats: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(repeats):
-        for name, fn in variants.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return times
+    """Wall seconds of each ``variants[name]()``, alternating within every repeat (:func:`time_interleaved`)."""
+    return time_interleaved({k: (lambda _, f=f: f()) for k, f in variants.items()}, lambda: None, repeats, 0)
 
 
 def report(title: str, times: dict[str, list[float]], old: str, new: str) -> None:
@@ -116,8 +113,7 @@ def bench(args) -> None:
         builds.append(time.perf_counter() - t0)
     inference.calibration_logit(model, label)  # builds the cached table once, outside the timing
     load0 = os.getloadavg()[0]
-    print(f"640x480, {torch.get_num_threads()} torch thread(s), {args.repeats} interleaved repeats; "
-          f"load {load0:.2f}")
+    print(f"640x480, {args.repeats} interleaved repeats; {machine_line()}")
     print(f"table build (once per model): min {min(builds) * 1e3:.1f} / median {statistics.median(builds) * 1e3:.1f}"
           " ms")
     s_times = interleave({"S direct": lambda: inference.direct_calibration_logit(model, label),
@@ -190,9 +186,8 @@ def delta(files: list[str]) -> None:
 
 @cli.entry_point
 def main(argv=None) -> int:
-    ap = cli.parser("bench_predict_parts", __doc__, "python benchmarks/bench_predict_parts.py --repeats 15")
-    ap.prog = "python benchmarks/bench_predict_parts.py"
-    ap.add_argument("--repeats", type=int, default=15)
+    ap = parser("bench_predict_parts", __doc__, "python benchmarks/bench_predict_parts.py --repeats 15")
+    ap.add_argument("--repeats", type=cli.positive_int, default=15)
     cli.add_threads(ap, default=1)
     ap.add_argument("--image", type=Path, default=PHOTO)
     ap.add_argument("--delta", nargs="+", metavar="FILE", help="print table-vs-S differences on these images")

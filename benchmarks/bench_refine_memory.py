@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import machine_line, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 WHOLE = 10**12
@@ -51,7 +52,7 @@ def child(mode: str, strips: bool, height: int, width: int) -> dict:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    ap = cli.parser("bench_refine_memory", __doc__, "python benchmarks/bench_refine_memory.py --size 2000 3000")
+    ap = parser("bench_refine_memory", __doc__, "python benchmarks/bench_refine_memory.py --size 2000 3000")
     ap.add_argument("--size", nargs=2, type=cli.positive_int, default=[2000, 3000], metavar=("H", "W"))
     ap.add_argument("--modes", nargs="+", choices=("code", "paper"), default=["code", "paper"])
     ap.add_argument("--_child", nargs=2, help=argparse.SUPPRESS)
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         print(json.dumps(child(args._child[0], args._child[1] == "strips", height, width)))
         return 0
-    print(f"refine_map on a {width}x{height} random image, {args.threads} thread(s), load {os.getloadavg()[0]:.2f}")
+    print(f"refine_map on a {width}x{height} random image, {args.threads} thread(s) per child; "
+          f"{machine_line(threads=False)}")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     for mode in args.modes:
         rows = {}

@@ -7,7 +7,8 @@ CPU) and the ratio, and the PSNR of each against the original MATLAB render. CUD
 With ``--merge-tolerance T1 T2 …`` (px of σ; default 0 = exact) the fast path is timed once per tolerance, the
 tolerances interleaved round-robin within each repeat (so machine-load drift hits them alike), and for each the
 layer count after merging, the PSNR, and wall / process-CPU min and median are printed (the layer merge itself is
-inside the timed call). The plain loop and CUDA are timed at the first tolerance.
+inside the timed call). The plain loop and CUDA are timed at the first tolerance. The CPUs, threads and 1-minute
+load average are printed: on a shared machine compare the ratios of one run (plain / fast), not runs.
 
     python benchmarks/bench_render.py [--repeats 3] [--threads 2] [--skip-plain] [--json OUT.json] \
         [--merge-tolerance 0 0.1 0.25] [--stem STEM]
@@ -27,6 +28,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import machine_line, output_problem, parser  # noqa: E402
 from syndof import cli, io  # noqa: E402
 from syndof.blur import merge_layers, render_layers, render_layers_reference  # noqa: E402
 from syndof.camera import layers_from_sigma  # noqa: E402
@@ -69,17 +71,18 @@ def interleaved(fns: dict, repeats: int) -> tuple[dict, dict]:
 
 @cli.entry_point
 def main(argv=None) -> int:
-    ap = cli.parser("bench_render", __doc__, "python benchmarks/bench_render.py --repeats 3 --threads 2 --skip-plain")
-    ap.prog = "python benchmarks/bench_render.py"
+    ap = parser("bench_render", __doc__, "python benchmarks/bench_render.py --repeats 3 --threads 2 --skip-plain")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--stem", default="MPI_market_2_frame_0001_f_50_fp_0_33_A_0_2")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=cli.positive_int, default=3)
     cli.add_threads(ap, default=2)  # torch and OpenCV threads (the fast path runs single-threaded)
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--merge-tolerance", type=float, nargs="+", default=[0.0], metavar="PX",
+    ap.add_argument("--merge-tolerance", type=cli.non_negative_float, nargs="+", default=[0.0], metavar="PX",
                     help="layer-merge tolerances in px of σ to time, interleaved (default: 0 = exact)")
     args = ap.parse_args(argv)
+    if args.json and (problem := output_problem(args.json, "--json")):
+        return cli.fail(problem)
     import cv2
 
     torch.set_num_threads(args.threads)
@@ -88,6 +91,7 @@ def main(argv=None) -> int:
     depth = read_depth(args.data / "input" / "sintel_market_2_frame_0001.dpt")
     smap = args.data / "output" / "blur_map" / f"{args.stem}.png"
     ref = io.to_uint8(io.read_image(args.data / "output" / "image" / f"{args.stem}.png"))
+    print(machine_line(), flush=True)
     t0 = time.perf_counter()
     lay = layers_from_sigma(depth, io.read_sigma_map(smap), focal_mm=focal_hint(smap))
     t_layers = time.perf_counter() - t0
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
 
     res = {"stem": args.stem, "size": list(img.shape[:2]), "layers": lay.n_layers, "exact_layers": lay.exact,
            "threads": args.threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
-           "layers_from_sigma_s": round(t_layers, 3)}
+           "layers_from_sigma_s": round(t_layers, 3), "load_1min": round(os.getloadavg()[0], 2)}
     tols = list(dict.fromkeys(args.merge_tolerance))
     fns = {t: (lambda t=t: render_layers(image, labels, coc, merge_tolerance=t)) for t in tols}
     for fn in fns.values():

@@ -8,8 +8,8 @@
 Batches are random tensors of the config's shapes — lite (4+4+4)×256², paper (3+3+3)×240² — so the figure is the
 model step alone (data loading runs in threads beside it during training). Reports the median and the minimum over
 the timed steps after warm-up steps (the first steps include one-off kernel set-up), the process CPU time per step
-(a steadier figure on a machine shared with other jobs) and B's forward GFLOP per crop. Weights
-are random (no init file is read): the speed does not depend on them.
+(a steadier figure on a machine shared with other jobs) and B's forward GFLOP per crop, with the CPUs, threads and
+1-minute load average. Weights are random (no init file is read): the speed does not depend on them.
 
 ``--variants`` compares config variants side by side in one process (``base`` = the config as it is, otherwise
 comma-separated KEY=VALUE overrides): one trainer each, their steps interleaved on the same batches, so the machine's
@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from dmenet.config import STAGES, Stage, load_config  # noqa: E402
 from dmenet.models.dmenet import build_dmenet  # noqa: E402
 from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
-from interleave import speedup_rows, time_interleaved  # noqa: E402
+from interleave import machine_line, parser, speedup_rows, time_interleaved  # noqa: E402
 from syndof import cli  # noqa: E402
 
 CONFIGS = {"lite": "dmenet_lite.yaml", "paper": "dmenet_paper.yaml"}
@@ -112,12 +112,11 @@ def blur_gflop(model, crop: int) -> float:
 
 @cli.entry_point
 def main(argv=None) -> int:
-    p = cli.parser("bench_train", __doc__, "python benchmarks/bench_train.py --configs lite --steps 5 --device cpu")
-    p.prog = "python benchmarks/bench_train.py"
+    p = parser("bench_train", __doc__, "python benchmarks/bench_train.py --configs lite --steps 5 --device cpu")
     p.add_argument("--configs", nargs="+", default=["lite", "paper"], choices=sorted(CONFIGS))
     p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
-    p.add_argument("--steps", type=int, default=5, help="timed steps")
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=cli.positive_int, default=5, help="timed steps")
+    p.add_argument("--warmup", type=cli.non_negative_int, default=2, help="untimed steps first")
     p.add_argument("--stage", choices=STAGES, default=Stage.JOINT.value)
     cli.add_threads(p)
     cli.add_set(p, help="config overrides applied to every config (e.g. model.width=0.125)")
@@ -131,8 +130,7 @@ def main(argv=None) -> int:
         devices.append(torch.device("cpu"))
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} CPU threads" +
+    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, {machine_line()}" +
           (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     if args.variants:
         for device in devices:
@@ -142,11 +140,15 @@ def main(argv=None) -> int:
     print(f"{'config':8} {'stage':6} {'device':6} {'amp':5} {'batch':12} {'crop':5} {'median s/step':>14} "
           f"{'min s/step':>11} {'CPU s/step':>11} {'B GFLOP/img':>12}")
     for device in devices:
+        rows = []
         for name in args.configs:
-            r = bench(name, device, args.steps, args.warmup, args.stage, args.overrides)
+            rows.append(r := bench(name, device, args.steps, args.warmup, args.stage, args.overrides))
             print(f"{r['config']:8} {r['stage']:6} {r['device']:6} {str(r['amp']):5} {r['batch']:12} "
                   f"{r['crop']:<5} {r['median_s']:14.3f} {r['min_s']:11.3f} {r['cpu_s']:11.3f} {r['gflop']:12.2f}",
                   flush=True)
+        for r in rows[1:]:  # configs timed one after the other: compare CPU s/step, steadier under load
+            print(f"ratio {r['config']} / {rows[0]['config']} on {device.type}: median "
+                  f"{r['median_s'] / rows[0]['median_s']:.2f}x, CPU {r['cpu_s'] / rows[0]['cpu_s']:.2f}x")
     return 0
 
 

@@ -9,11 +9,13 @@ Images: with ``--synthetic DIR``, every render of a SYNDOF folder (``image/STEM.
 distill split (``DistillDataConfig.val_list``). Each model runs at 320² (``data.val_side``) and is scored at the
 GT's size: per image Fmax (best F_β², β² = 0.3, over 255 thresholds) and MAE. For every model but ``--base``:
 the mean difference model − base and its 95 % percentile bootstrap interval over images (resampled image sets shared
-by all models, seed 0). Compare final checkpoints of equal-step runs: no selection on these images.
+by all models, seed 0). Compare final checkpoints of equal-step runs: no selection on these images. Scores (Fmax,
+MAE: fractions in [0, 1]), not timings: the machine's load does not change them. ``--out`` must be a new file.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 
@@ -31,28 +34,36 @@ def synthetic_items(folder: Path) -> list[tuple[str, Path, Path]]:
     for image in sorted((folder / "image").glob("*.png")):
         gt = folder / "blur_map_binary" / f"{image.stem}_binary.png"
         if not gt.is_file():
-            raise SystemExit(f"error: {gt}: missing ground truth for {image}")
+            raise ValueError(f"{gt}: missing ground truth for {image}")
         items.append((image.stem, image, gt))
     if not items:
-        raise SystemExit(f"error: {folder}/image: no renders")
+        raise ValueError(f"--synthetic {folder}: no renders in {folder}/image")
     return items
 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("distill_ablation", __doc__, "python benchmarks/distill_ablation.py --models "
-                   "d0=runs/distill/d0/model d1=runs/distill/d1/model --base d0 --out runs/distill/ablation.json")
-    p.prog = "python benchmarks/distill_ablation.py"
-    p.add_argument("--models", nargs="+", required=True, metavar="NAME=PATH")
+    def name_path(text: str) -> tuple[str, str]:
+        name, eq, path = text.partition("=")
+        if not (name and eq and path):
+            raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+        return name, path
+
+    name_path.__name__ = "NAME=PATH"
+    p = parser("distill_ablation", __doc__, "python benchmarks/distill_ablation.py --models "
+               "d0=runs/distill/d0/model d1=runs/distill/d1/model --base d0 --out runs/distill/ablation.json")
+    p.add_argument("--models", nargs="+", required=True, type=name_path, metavar="NAME=PATH")
     p.add_argument("--base", required=True, help="the NAME every other model is compared with")
     p.add_argument("--synthetic", type=Path, default=None, help="SYNDOF folder (default: CUHK validation split)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--resamples", type=int, default=2000)
+    p.add_argument("--out", required=True, help="the JSON file to write (a new one)")
+    p.add_argument("--resamples", type=cli.positive_int, default=2000)
     cli.add_threads(p, default=1)
     a = p.parse_args(argv)
-    models = dict(m.split("=", 1) for m in a.models)
+    models = dict(a.models)
     if a.base not in models:
         return cli.fail(f"--base {a.base} is not one of --models ({', '.join(models)})")
+    if problem := output_problem(a.out, "--out"):
+        return cli.fail(problem)
     import torch
 
     from dmenet.distill.config import DistillDataConfig

@@ -11,8 +11,9 @@
    Learned methods only (the peers give relative maps).
 3. Speed at 640×480: the student's estimator vs DMENet-lite's detection path (``estimate(sigma=False)``, its
    shipped recipe) with ``--threads`` torch threads, median wall and process-CPU ms after a warm-up; the 1-minute
-   load average is printed (a shared 2-core machine inflates wall times: compare ratios within one run).
-Writes ``OUT/summary.json`` and ``OUT/summary.md``.
+   load average is printed (a shared 2-core machine inflates wall times: compare ratios within one run; each
+   learned method's ratio to the first is printed).
+Writes ``OUT/summary.json`` and ``OUT/summary.md`` into a new (or empty) folder ``--out``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interleave import output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -49,18 +51,23 @@ def _timed(fn, repeats: int) -> tuple[float, float]:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("distill_compare", __doc__, "python benchmarks/distill_compare.py --out runs/distill/compare "
-                   "--methods distill_student --sharp-bsds 20 --threads 2")
-    p.prog = "python benchmarks/distill_compare.py"
-    p.add_argument("--out", required=True)
+    from dmenet.methods import method_names
+
+    p = parser("distill_compare", __doc__, "python benchmarks/distill_compare.py --out runs/distill/compare "
+               "--methods distill_student --sharp-bsds 20 --threads 2")
+    p.add_argument("--out", required=True, help="a new (or empty) folder for summary.json and summary.md")
     p.add_argument("--student", help="student model file (default: the shipped checkpoint)")
     p.add_argument("--teacher", help="teacher model file (adds distill_teacher)")
-    p.add_argument("--methods", nargs="+", default=["distill_student", "dmenet", "lbp", "hifst", "laplacian",
-                                                    "zhuo_sim"])
-    p.add_argument("--sharp-bsds", type=int, default=20, help="screened BSDS test photos in the sharp check")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--methods", nargs="+", choices=method_names(), metavar="NAME",
+                   default=["distill_student", "dmenet", "lbp", "hifst", "laplacian", "zhuo_sim"],
+                   help=", ".join(method_names()))
+    p.add_argument("--sharp-bsds", type=cli.non_negative_int, default=20,
+                   help="screened BSDS test photos in the sharp check")
+    p.add_argument("--repeats", type=cli.positive_int, default=5)
     cli.add_threads(p, default=2)
     a = p.parse_args(argv)
+    if problem := output_problem(a.out, "--out", folder=True):
+        return cli.fail(problem)
     import torch
 
     from dmenet.distill.split import read_split
@@ -96,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in (m for m in ests if m in LEARNED):
         row = {n: float(ests[m].blur_map(im).mean()) for n, im in photos.items()}
         row["bsds_test_mean"] = float(np.mean([ests[m].blur_map(read_image(bsds_dir / f"{s}.jpg")).mean()
-                                               for s in bsds]))
+                                               for s in bsds])) if bsds else None  # --sharp-bsds 0: no NaN
         row["bsds_n"] = len(bsds)
         result["sharp"][m] = row
         print(m, "sharp", json.dumps(row), flush=True)
@@ -104,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     for m in (m for m in ests if m in LEARNED):
         wall, cpu = _timed(lambda: ests[m].estimate(img640, sigma=False, probability=True), a.repeats)
         result["speed"][m] = {"wall_ms": wall, "cpu_ms": cpu}
-        print(m, "speed", wall, cpu, flush=True)
+        first, ref = next(iter(result["speed"].items()))  # the ratios: against the first learned method
+        print(f"{m} speed: wall {wall:.0f} ms, CPU {cpu:.0f} ms (640x480, {a.threads} threads); "
+              f"wall {wall / ref['wall_ms']:.2f}x {first}'s, CPU {cpu / ref['cpu_ms']:.2f}x", flush=True)
     result["speed"]["threads"] = a.threads
     result["speed"]["load_1min"] = os.getloadavg()[0]
     out = Path(a.out)
@@ -115,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {k} | " + " | ".join(f"{v[c]:.4f}" for c in ("fmax", "fmax_of_mean_curve", "mae", "f_at_0.5",
                                                                 "iou_pooled")) + " |" for k, v in result["dbd"].items()]
     lines += ["", "| method | astronaut | coffee | chelsea | BSDS test (n) |", "|---|---|---|---|---|"]
-    lines += [f"| {m} | {r['astronaut']:.3f} | {r['coffee']:.3f} | {r['chelsea']:.3f} | {r['bsds_test_mean']:.3f} "
-              f"({r['bsds_n']}) |" for m, r in result["sharp"].items()]
+    lines += [f"| {m} | {r['astronaut']:.3f} | {r['coffee']:.3f} | {r['chelsea']:.3f} | "
+              + ("–" if r["bsds_test_mean"] is None else f"{r['bsds_test_mean']:.3f}") + f" ({r['bsds_n']}) |"
+              for m, r in result["sharp"].items()]
     lines += ["", f"| method | wall ms (640×480, {a.threads} threads) | CPU ms |", "|---|---|---|"]
     lines += [f"| {m} | {r['wall_ms']:.0f} | {r['cpu_ms']:.0f} |" for m, r in result["speed"].items()
               if isinstance(r, dict)]

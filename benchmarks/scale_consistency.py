@@ -14,7 +14,8 @@ Usage::
     python benchmarks/scale_consistency.py [--method dmenet] [--model MODEL] [--flips N] [--rtf ../shared/data/rtf]
         [--scales 0.5 1 2] [--reblur 1 2]
 
-The method comes from the registry (:func:`dmenet.methods.make_method`) and must give σ.
+The method comes from the registry (:func:`dmenet.methods.make_method`) and must give σ. Figures in px of σ, not
+timings: the machine's load does not change them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.eval import rtf
+from interleave import parser
 from syndof import cli, io, units
 
 BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0))
@@ -42,16 +44,15 @@ def _bands(gt: np.ndarray, target: np.ndarray, sigma: np.ndarray) -> str:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("scale_consistency", __doc__, "python benchmarks/scale_consistency.py --reblur 1 2")
-    p.prog = "python benchmarks/scale_consistency.py"
+    p = parser("scale_consistency", __doc__, "python benchmarks/scale_consistency.py --reblur 1 2")
     dcli.add_method(p)
     dcli.add_model(p)
     dcli.add_flips(p)
     dcli.add_raw_sigma(p)
     cli.add_device(p)
     p.add_argument("--rtf", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "rtf"))
-    p.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0, 2.0])
-    p.add_argument("--reblur", type=float, nargs="*", default=[1.0, 2.0],
+    p.add_argument("--scales", type=cli.positive_float, nargs="+", default=[0.5, 1.0, 2.0])
+    p.add_argument("--reblur", type=cli.non_negative_float, nargs="*", default=[1.0, 2.0],
                    help="extra Gaussian σ (px) of the second table (none: skip it)")
     cli.add_threads(p, default=1)
     args = p.parse_args(argv)

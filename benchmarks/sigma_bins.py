@@ -4,7 +4,8 @@ Reads a SYNDOF folder (``image/`` + ``blur_map/``), predicts each image's σ wit
 the registered method (:func:`dmenet.methods.make_method`; DMENet through its fitted σ curve when it has one) and
 pools the
 pixels of all images per band of true σ (px; the last band also holds σ = σ_max). Also prints the per-image label
-MAE averaged over images (the SYNDOF-test protocol, ``dmenet.evaluate --benchmark syndof``).
+MAE averaged over images (the SYNDOF-test protocol, ``dmenet.evaluate --benchmark syndof``). Figures in px of σ
+(label MAE: a fraction of σ_max), not timings: the machine's load does not change them.
 
 Usage::
 
@@ -19,13 +20,13 @@ import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.eval.syndof_test import label_errors, load_label, read_max_coc
+from interleave import parser
 from syndof import cli, io, units
 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("sigma_bins", __doc__, "python benchmarks/sigma_bins.py --data runs/lite_data/val_bsds")
-    p.prog = "python benchmarks/sigma_bins.py"
+    p = parser("sigma_bins", __doc__, "python benchmarks/sigma_bins.py --data runs/lite_data/val_bsds")
     p.add_argument("--data", type=Path, required=True, help="SYNDOF folder (image/, blur_map/, dataset.json)")
     dcli.add_method(p)
     dcli.add_model(p)

@@ -7,7 +7,8 @@ The shipped DMENet-lite weights (``--model``) take one joint step (lite config, 
 the first 12 CUHK *training* photos (synthetic labels and masks are seeded random values: only the arithmetic is
 measured). The same step in float64 is the reference. Printed per variant: the relative change of ``loss_main``,
 the relative error of the whole gradient vector (‖g − g64‖ / ‖g64‖), its cosine with the reference, and the median
-of the per-tensor relative errors. A speed figure for the same variants: ``benchmarks/bench_train.py --variants``.
+of the per-tensor relative errors (unitless ratios), not timings: the machine's load does not change them. A speed
+figure for the same variants: ``benchmarks/bench_train.py --variants``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dmenet.config import load_config  # noqa: E402
 from dmenet.models.dmenet import build_dmenet  # noqa: E402
 from dmenet.models.model_io import load_weights_from  # noqa: E402
 from dmenet.training.engine import StepBatches, Trainer  # noqa: E402
+from interleave import parser  # noqa: E402
 from syndof import cli  # noqa: E402
 from syndof.io import read_image  # noqa: E402
 
@@ -37,7 +39,7 @@ def crops(folder: Path, count: int, side: int) -> torch.Tensor:
     """(count, 3, side, side) in [0, 1]: the top-left corner of the first ``count`` photos in sorted order."""
     files = sorted(folder.glob("*.jpg"))[:count]
     if len(files) < count:
-        raise SystemExit(f"{folder}: {len(files)} photos, {count} needed")
+        raise ValueError(f"--photos {folder}: {len(files)} .jpg photos, {count} needed")
     return torch.stack([torch.from_numpy(np.ascontiguousarray(read_image(f)[:side, :side])).permute(2, 0, 1)
                         for f in files])
 
@@ -67,9 +69,8 @@ def gradients(overrides: list[str], model_path: Path, batches: StepBatches, floa
 
 @cli.entry_point
 def main(argv=None) -> int:
-    p = cli.parser("train_numerics", __doc__, "python benchmarks/train_numerics.py --variants base "
-                   "train.channels_last=true")
-    p.prog = "python benchmarks/train_numerics.py"
+    p = parser("train_numerics", __doc__, "python benchmarks/train_numerics.py --variants base "
+               "train.channels_last=true")
     dcli.add_model(p)
     p.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "cuhk" / "train_image")
     p.add_argument("--variants", nargs="+", metavar="base|KEY=VALUE[,KEY=VALUE]",
