@@ -43,8 +43,9 @@ log = logging.getLogger("dmenet.evaluate")
 
 
 class DMENetOutput(Choice):
-    """DBD map of a method that gives σ (``--dmenet-output``): ``probability`` its blur probability (S, 1 =
-    blurred), ``label`` its defocus label σ/σ_max in [0, 1]."""
+    """DBD map of a method that gives σ (``--dmenet-output``): ``probability`` its blur probability (its detection
+    map, 1 = blurred), ``label`` the SYNDOF defocus label σ/7 in [0, 1] (σ in input px,
+    :func:`syndof.units.sigma_to_label`)."""
 
     PROBABILITY = "probability"
     LABEL = "label"
@@ -223,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="RTF: how a saved [0,1] map becomes sigma px (released = DMENet's published PNGs); "
                    "syndof: 'sigma' converts saved sigma px maps to labels, otherwise maps are labels")
     p.add_argument("--dmenet-output", choices=choices(DMENetOutput), default=DMENetOutput.PROBABILITY.value,
-                   help="DBD map of --method dmenet: S probability or defocus label sigma/7")
+                   help="DBD map of --method dmenet: its blur probability (the detection map) or the SYNDOF "
+                        "defocus label sigma/7 (sigma in input px, clipped to [0, 1])")
     dcli.add_inference(p, methods=True)
     cli.add_device(p)
     cli.add_threads(p)

@@ -207,8 +207,12 @@ class OneLineParser(argparse.ArgumentParser):
 
 def parser(prog: str, doc: str | None, example: str) -> OneLineParser:
     """A parser for ``python -m prog``: the first paragraph of ``doc`` as description and ``example`` (one working
-    command, run by tests/test_cli.py) as the epilog."""
-    description = (doc or "").strip().split("\n\n")[0]
+    command, run by tests/test_cli.py) as the epilog. A first paragraph ending in ``::`` (a reST literal block
+    follows, e.g. usage lines) brings that block along, with one colon."""
+    paragraphs = (doc or "").strip().split("\n\n")
+    description = paragraphs[0]
+    if description.endswith("::") and len(paragraphs) > 1:
+        description = f"{description[:-1]}\n\n{paragraphs[1]}"
     return OneLineParser(prog=f"python -m {prog}", description=description,
                          epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
 

@@ -124,6 +124,15 @@ def test_help_example_runs(script, workdir, monkeypatch, capsys):
         assert (workdir / EXPECTED_OUTPUT[script]).is_file()
 
 
+def test_description_shows_the_literal_block_its_first_paragraph_announces(capsys):
+    """A module docstring whose first paragraph ends with '::' (a reST literal block follows, e.g. usage lines) shows
+    that block in --help, not a dangling '::' (galetto-apps printed only '… (:mod:`dmenet.galetto.apps`)::')."""
+    p = cli.parser("demo", "Usage::\n\n    python -m demo X\n\nMore text.", "demo x")
+    assert p.description == "Usage:\n\n    python -m demo X"
+    text = help_text("dmenet.galetto.apps_cli", capsys)
+    assert "::" not in text and "apps_cli enhance IMAGE --out OUT.png" in text
+
+
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_bad_option_is_one_line_and_exit_2(script, capsys):
     with pytest.raises(SystemExit) as exit_info:
