@@ -113,3 +113,13 @@ def test_tied_minima_do_not_favour_the_first_frames():
     forward, backward = fs.score_stack(half, focus, mask), fs.score_stack(half[::-1], focus[::-1], mask)
     assert forward.agreement == pytest.approx(0.5) == backward.agreement
     assert forward.rank_corr == pytest.approx(backward.rank_corr) and forward.rank_corr > 0
+
+
+def test_confident_mask_by_hand():
+    # frames × pixels: peak distinct when ≥ 1.25 × the median over frames, strong when ≥ the median peak, and > 0
+    focus = np.array([[1.0, 4.0, 2.0, 0.0, 5.0],
+                      [1.0, 1.0, 1.7, 0.0, 4.0],
+                      [1.0, 1.0, 1.0, 0.0, 1.0]])[:, None, :]
+    # peaks 1, 4, 2, 0, 5 (median 2); frame medians 1, 1, 1.7, 0, 4: 2 < 1.25·1.7 = 2.125, 5 ≥ 1.25·4 = 5
+    assert fs.confident_mask(focus)[0].tolist() == [False, True, False, False, True]
+    assert fs.confident_mask(focus, peak_ratio=1.0)[0].tolist() == [False, True, True, False, True]

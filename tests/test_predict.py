@@ -121,6 +121,44 @@ def test_max_side_rescales_sigma(tiny_model, rng):
     assert prob.shape == (64, 96) and 0.0 <= prob.min() <= prob.max() <= 1.0
 
 
+
+def test_max_side_sigma_is_the_working_sigma_times_the_inverse_scale(tiny_model, rng):
+    """Resizing by s scales blur by s: σ in input px = σ on the half-size copy ÷ 0.5, not × 0.5."""
+    from syndof import resize
+
+    img = _image(rng, 64, 96)
+    small, scale = resize.shrink_long_side(img, 48, minimum=2)
+    assert scale == 0.5 and small.shape[:2] == (32, 48)
+    working = inference.estimate_defocus(small, tiny_model)  # σ in px of the half-size copy
+    assert working.max() > 0.1  # a map that would tell × 2 from × 0.5
+    sigma = inference.estimate_defocus(img, tiny_model, max_side=48)
+    np.testing.assert_allclose(sigma, 2.0 * resize.resize_back(working, (64, 96)), rtol=1e-5, atol=1e-5)
+    assert sigma.mean() == pytest.approx(2.0 * working.mean(), rel=0.05)
+
+
+
+def test_tile_ramps_by_hand_and_sum_to_one_across_an_overlap():
+    w = inference._ramp(8, 4, True, True).numpy()
+    np.testing.assert_allclose(w, [0.125, 0.375, 0.625, 0.875, 0.875, 0.625, 0.375, 0.125])
+    np.testing.assert_allclose(inference._ramp(6, 2, False, True).numpy(), [1, 1, 1, 1, 0.75, 0.25])
+    np.testing.assert_allclose(inference._ramp(6, 2, True, False).numpy(), [0.25, 0.75, 1, 1, 1, 1])
+    # two tiles of 64 overlapping by 16 on a length of 112: the blend weights add up to 1 everywhere
+    total = np.zeros(112)
+    for start in inference._tile_starts(112, 64, 64 - 16):
+        total[start:start + 64] += inference._ramp(64, 16, start > 0, start + 64 < 112).numpy()
+    np.testing.assert_allclose(total, 1.0, rtol=1e-6)
+    assert inference._tile_starts(112, 64, 48) == [0, 48]
+    assert inference._tile_starts(128, 64, 48) == [0, 48, 64]  # the last tile ends flush with the image
+
+
+
+def test_tile_geometry_rounds_the_tile_down_and_the_overlap_up_to_16():
+    assert inference.tile_geometry(512, 64) == (512, 64)
+    assert inference.tile_geometry(520, 60) == (512, 64)  # overlap rounded up: never less blending than asked
+    assert inference.tile_geometry(500, 1) == (496, 16)
+    assert inference.tile_geometry(512, 0) == (512, 0)
+
+
 # --------------------------------------------------------------------------------------------------------------- CLI
 def _write_inputs(folder: Path, rng: np.random.Generator) -> dict[str, tuple[int, int]]:
     """Write odd/gray/RGBA/16-bit/EXIF-rotated inputs; returns {stem: displayed (H, W)}."""

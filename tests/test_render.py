@@ -43,6 +43,16 @@ def test_constant_image_stays_constant():
     assert (out - const).abs().mean() < 1e-5
 
 
+def test_white_image_renders_white_and_never_above_one():
+    """Output is C / A clipped to [0, 1] (module docstring, step 4): at occlusion fills C / A can exceed 1 by ~1e-3
+    on a white image (the colour and the alpha are filled separately), which the clip removes."""
+    for seed in (1, 3):
+        img, labels, coc, _ = small_scene(seed)
+        out = render_layers(torch.ones_like(img), labels, coc, dtype=torch.float64)
+        assert out.max().item() <= 1.0
+        assert (out - 1.0).abs().max().item() < 1e-3
+
+
 def test_uniform_sigma_equals_gaussian_blur():
     import kornia
     from scipy import ndimage
@@ -186,7 +196,9 @@ def test_replay_matches_original_renders(shared, tmp_path):
 
             res = {"psnr": psnr_uint8((io.read_image(tmp_path / "cli.png") * 255 + 0.5).astype(np.uint8),
                                       (io.read_image(args["reference"]) * 255 + 0.5).astype(np.uint8))}
-        assert res["psnr"] >= 38.0, (stem, res["psnr"])
+        # the replay reproduces the original renders to the 8-bit level (103.4 and 100.9 dB on CPU, Dec 2026);
+        # 38 dB let a 10× wrong occlusion-band threshold (BAND_EPS 1e-2: 57 and 53 dB) pass
+        assert res["psnr"] >= 80.0, (stem, res["psnr"])
 
 
 def test_torch_conv_path_matches(monkeypatch):
