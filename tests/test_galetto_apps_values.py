@@ -1,7 +1,6 @@
 """Galetto applications (dmenet.galetto.apps) on small inputs with values known by hand or by a physical invariant."""
 
 import numpy as np
-import pytest
 
 from dmenet.galetto import apps
 
