@@ -24,17 +24,21 @@ are oriented like the displayed image. A file that cannot be read or processed i
 (``skipped PATH: reason``) and the others go on; the exit status is 1 only when every input failed (2 for usage
 errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
-no two inputs share an output prefix; files under ``--out`` named like these outputs are not taken as inputs.
+no two inputs share an output prefix; files named like these outputs under ``--out``, or under any folder holding
+an earlier run's ``predict.json``, are not taken as inputs. A file of a photo's output names that appears in
+``--out`` while the photo runs is never replaced (the photo is skipped and reported).
 ``--out/predict.json`` records the settings that made its maps (method and its options as resolved, the model file
 and a SHA-256 of its contents, those of flips, σ curve, working size and tiles the method reads, format): rerunning
 a batch with the same settings does only what is missing (a photo counts as done when a whole set's
-``_source.json``, written with the set, gives this photo's SHA-256: another photo of the same name, or an edited one,
+``_source.json``, written with the set, gives the SHA-256 of the bytes the maps were made from (a photo that
+changes while it is read is skipped): another photo of the same name, or an edited one,
 is skipped and reported, never given another photo's maps), and a run with other settings is refused before any photo,
 so one folder never holds maps of two methods or models. One
 ``predict`` at a time writes into a folder (a second is refused). In a folder with maps but no record (written by an
 older version), a photo whose prefix already has any output file is skipped and reported, never overwritten. A
 batch, or an image above 1024² px, gets a ``[i/N] FILE: W×H px`` line before its work; an image whose estimated
-memory exceeds what the machine has available is skipped with the ``--max-side`` that fits.
+memory exceeds what the machine has available is skipped with the ``--max-side`` that fits (judged from its
+header before its pixels are decoded).
 
 ``--workers N`` shares a batch among N processes, each with its own copy of the model and ``--threads`` threads
 (default: the cores divided among the workers): on a 2-core CPU two one-thread workers keep both cores busy through
@@ -149,6 +153,11 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         problems.append(f"skipped {len(own)} file(s) under --out {out_dir} that are predict outputs "
                         f"(*{', *'.join(OUTPUT_SUFFIXES)}), e.g. {own[0]}")
         pairs = [(source, rel) for source, rel in pairs if not is_output_file(source, out_resolved)]
+    earlier = [source for source, _ in pairs if in_earlier_output(source)]
+    if earlier:  # another run's --out inside the inputs: its maps and previews are no photos
+        problems.append(f"skipped {len(earlier)} file(s) named like predict outputs in a folder of an earlier "
+                        f"predict (a {RECORD} above them), e.g. {earlier[0]}")
+        pairs = [(source, rel) for source, rel in pairs if not in_earlier_output(source)]
     unique, seen = [], {}
     for source, rel in pairs:  # the same file named twice (directly, through its folder, by a link) runs once
         first = seen.setdefault(source.resolve(), source)
@@ -191,6 +200,13 @@ def is_output_file(path: Path, out_dir: Path) -> bool:
     return path.resolve().is_relative_to(out_dir)
 
 
+def in_earlier_output(path: Path) -> bool:
+    """True for a file named like this command's outputs (by suffix) in a folder tree an earlier ``predict`` wrote
+    (a folder above it holds :data:`RECORD`), whatever the ``--out`` of this run."""
+    return path.name.endswith(OUTPUT_SUFFIXES) and any((folder / RECORD).is_file()
+                                                       for folder in path.resolve().parents)
+
+
 def output_suffixes(has_sigma: bool, fmt: MapFormat | str, provenance: bool = True) -> tuple[str, ...]:
     """The files :func:`write_outputs` writes for one photo (it writes what this says): for a σ method
     (``has_sigma``) or a blur-map method, in format ``fmt``, and (``provenance``) the :data:`PROVENANCE` file last."""
@@ -200,9 +216,11 @@ def output_suffixes(has_sigma: bool, fmt: MapFormat | str, provenance: bool = Tr
     return (*maps, "_blur.png", "_preview.png", *((PROVENANCE,) if provenance else ()))
 
 
-def provenance_bytes(source: Path) -> bytes:
-    """The :data:`PROVENANCE` file of a set made from ``source`` (JSON; any path, undecodable names escaped)."""
-    return (json.dumps({"source": str(Path(source).resolve()), "sha256": sio.file_sha256(source)}) + "\n").encode()
+def provenance_bytes(source: Path, digest: str | None = None) -> bytes:
+    """The :data:`PROVENANCE` file of a set made from ``source`` (JSON; any path, undecodable names escaped);
+    ``digest``: the SHA-256 of the bytes that were read (None: the file's now)."""
+    digest = sio.file_sha256(source) if digest is None else digest
+    return (json.dumps({"source": str(Path(source).resolve()), "sha256": digest}) + "\n").encode()
 
 
 def read_provenance(prefix: Path) -> dict[str, str] | None:
@@ -379,11 +397,12 @@ def _preview(image: np.ndarray, values: np.ndarray, vmax: float) -> np.ndarray:
 
 
 def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | str,
-                  source: Path | None = None) -> list[Path]:
+                  source: Path | None = None, digest: str | None = None) -> list[Path]:
     """Write the files for one image (see module docstring) in format ``fmt`` (:class:`MapFormat` or its value) as
     one set: all of them or, when a write fails (disk full, permission), none (an earlier set under the same prefix
     stays as it was). PNGs use the fast lossless encoder settings (``syndof.io.PNG_FAST``). ``source``: the photo
-    file, recorded in the set's :data:`PROVENANCE` file (None: no such file). Returns the paths written."""
+    file, recorded in the set's :data:`PROVENANCE` file (None: no such file), with ``digest``, the SHA-256 of the
+    bytes ``image`` was decoded from (None: the file's as it is when written). Returns the paths written."""
     has_sigma = maps.sigma is not None
     panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0) if has_sigma else (maps.blur, 1.0)
     encoders = {"_sigma.png": lambda: sio.encode_sigma_map(maps.sigma, fast=True),
@@ -391,7 +410,7 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | 
                 "_blur.npy": lambda: sio.encode_npy(maps.blur.astype(np.float32)),
                 "_blur.png": lambda: sio.encode_png(sio.to_uint8(maps.blur), fast=True),
                 "_preview.png": lambda: sio.encode_png(_preview(image, *panel), fast=True),
-                PROVENANCE: lambda: provenance_bytes(source)}
+                PROVENANCE: lambda: provenance_bytes(source, digest)}
     files = {prefix.with_name(prefix.name + s): encoders[s]()
              for s in output_suffixes(has_sigma, fmt, provenance=source is not None)}
     sio.write_set_atomic(files)
@@ -643,10 +662,23 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
         return (f"{earlier[0]} exists: earlier results are never overwritten (remove them or choose another "
                 f"--out)")
     try:
+        def fits(height: int, width: int) -> None:  # the reason as one line naming no exception type
+            try:
+                check_memory(height, width, max_side, available_memory(), estimator.extra_bytes_per_pixel(),
+                             estimator.input_bytes_per_pixel())
+            except ValueError as exc:
+                raise sio.InputError(job.source, str(exc)) from None
+
+        size = sio.header_size(job.source)
+        if size is not None:  # before decoding: a photo that does not fit is refused without its pixels
+            fits(size[1], size[0])
+        digest = sio.file_sha256(job.source) if job.source.is_file() else None  # missing: read_image says so
         image = sio.read_image(job.source)
+        if sio.file_sha256(job.source) != digest:  # the set records the photo it was made from, not a later one
+            return "changed while it was read (replaced or being written): rerun to estimate it as it is now"
         h, w = image.shape[:2]
-        check_memory(h, w, max_side, available_memory(), estimator.extra_bytes_per_pixel(),
-                     estimator.input_bytes_per_pixel())
+        if size != (w, h):  # a header PIL cannot read
+            fits(h, w)
         if count > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
             faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
             note = f" (large: tiled, this takes a while; {faster} is faster)" \
@@ -655,7 +687,10 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
         maps = method_maps(estimator, image)
         if batch_alive is not None and not batch_alive():
             return "not written: the batch process is gone (killed); a rerun does it"
-        write_outputs(job.prefix, image, maps, args.fmt, source=job.source)
+        appeared = [p for p in existing_outputs(job.prefix) if p not in earlier]
+        if appeared:  # made while the photo ran (another program, a copy): never replaced
+            return f"not written: {appeared[0]} appeared while the photo ran; it is never overwritten"
+        write_outputs(job.prefix, image, maps, args.fmt, source=job.source, digest=digest)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
         return reason.removeprefix(f"{job.source}: ")

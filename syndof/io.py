@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -69,7 +70,7 @@ def _read_raw(path: str | os.PathLike) -> np.ndarray:
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise InputError(path, "cannot decode image (unreadable, truncated or unsupported format)")
-    if path.suffix.lower() in (".jpg", ".jpeg", ".tif", ".tiff", ".webp"):
+    if path.suffix.lower() in EXIF_ORIENTED:
         img = _apply_exif_orientation(path, img)
     return img
 
@@ -86,12 +87,45 @@ def _read_gif_first_frame(path: Path) -> np.ndarray:
     return frame
 
 
+EXIF_ORIENTED = (".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+"""Suffixes whose EXIF orientation :func:`read_image` applies (and :func:`header_size` reports)."""
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pil_header(path: str | os.PathLike):
+    """PIL's image of ``path`` for its header only (size, EXIF); its pixels are never decoded through it. PIL's
+    decompression-bomb limit guards decoding, so it is off while the header is parsed: with it, a photo above 179 MP
+    had its orientation dropped silently and no header size (OpenCV decodes the pixels, after a caller's memory
+    check), and one above 89 MP printed PIL's "decompression bomb" warning."""
+    from PIL import Image
+
+    with _PIL_LIMIT_LOCK:  # the module-wide limit, restored at once (Image.open parses the header only)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            pil = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    with pil:
+        yield pil
+
+
+def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) as :func:`read_image` will return the image (EXIF rotation applied), from the header without
+    decoding the pixels; None if the header cannot be read (the reader reports the file later)."""
+    try:
+        with _pil_header(path) as pil:
+            width, height = pil.size
+            swap = Path(path).suffix.lower() in EXIF_ORIENTED and pil.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except Exception:  # corrupt header
+        return None
+    return (height, width) if swap else (width, height)
+
+
 def _apply_exif_orientation(path: Path, img: np.ndarray) -> np.ndarray:
     """Rotate/flip ``img`` (as decoded, BGR) by the file's EXIF orientation tag, if any."""
     try:
-        from PIL import Image
-
-        with Image.open(path) as pil:
+        with _pil_header(path) as pil:
             orientation = pil.getexif().get(0x0112, 1)
     except Exception:  # no EXIF or unreadable header: keep the pixels as decoded
         return img

@@ -8,16 +8,18 @@ from __future__ import annotations
 import numpy as np
 
 
-def long_side_scale(shape: tuple[int, ...], max_side: int | None) -> float:
+def long_side_scale(shape: tuple[int, ...], max_side: int | None, min_short_side: int = 1) -> float:
     """Factor (≤ 1) that brings the long side of an (H, W, …) shape down to ``max_side`` px; 1.0 when it already
-    fits or ``max_side`` is None."""
+    fits or ``max_side`` is None. ``min_short_side``: the factor never takes the short side below this many px (a
+    short side already below it keeps its size), so a long thin strip keeps enough rows to be measured: its long
+    side then stays above ``max_side``."""
     if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer))
                                  or max_side < 1):
         raise ValueError(f"max_side must be a whole number of px >= 1 (or None: no limit), got {max_side!r}")
     h, w = shape[:2]
     if max_side is None or max(h, w) <= max_side:
         return 1.0
-    return max_side / max(h, w)
+    return min(1.0, max(max_side / max(h, w), min_short_side / min(h, w)))
 
 
 def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple[int, int]:
@@ -27,12 +29,14 @@ def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple
     return max(minimum, round(w * scale)), max(minimum, round(h * scale))
 
 
-def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1) -> tuple[np.ndarray, float]:
+def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1,
+                     min_short_side: int = 1) -> tuple[np.ndarray, float]:
     """(image resized by area averaging so its long side is at most ``max_side``, the scale used); the image itself
     and 1.0 when it already fits. ``image``: (H, W) or (H, W, C), values and dtype kept (an intensity image keeps its
     range; a σ map does not rescale its values: :func:`syndof.units.rescale_sigma`). ``minimum``: the smallest side
-    the result may have (px); the scale is new size / old size (≤ 1)."""
-    scale = long_side_scale(image.shape, max_side)
+    the result may have (px); ``min_short_side`` as in :func:`long_side_scale`; the scale is new size / old size
+    (≤ 1)."""
+    scale = long_side_scale(image.shape, max_side, min_short_side)
     if scale == 1.0:
         return image, 1.0
     import cv2

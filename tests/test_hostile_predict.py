@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import warnings
@@ -549,3 +550,144 @@ def test_links_are_reported_and_a_failed_batch_leaves_no_folder(images, tmp_path
     rc, out_text, err = run_main(predict.main, [bad, "--out", tmp_path / "o2", "--method", "laplacian"], capsys)
     assert rc == 1 and "0/1 images written" in out_text and not (tmp_path / "o2").exists()
 
+
+
+# ------------------------------------------------------------------------ fourth review (6 Dec): what came since
+def _huge_png(path: Path, side: int = 30000) -> Path:
+    """A PNG whose header says ``side`` × ``side`` px (8-bit gray) with only a few bytes of pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def _lbp_job(photo: Path, out: Path):
+    method = registry.parse_method("lbp")
+    args = predict.build_parser().parse_args([str(photo), "--out", str(out), "--method", "lbp"])
+    args.fmt = predict.MapFormat.PNG
+    return predict.Job(source=photo, prefix=out / photo.stem, same_settings=True), \
+        method.make(registry.MethodOptions()), args
+
+
+def test_a_photo_too_large_for_memory_is_refused_from_its_header_before_decoding(tmp_path, monkeypatch):
+    """A 30000² px header was decoded whole (14 GB peak RSS) before the memory guard refused it: on a smaller
+    machine the batch was killed. The guard reads the header's size first."""
+    photo = _huge_png(tmp_path / "huge.png")
+    job, estimator, args = _lbp_job(photo, tmp_path / "o")
+    decoded = []
+    monkeypatch.setattr(predict.sio, "read_image", lambda path: decoded.append(path))
+    monkeypatch.setattr(predict, "available_memory", lambda: 4 * 2**30)
+    reason = predict.predict_one(job, 1, 1, estimator, 1024, args)
+    assert reason.startswith("30000x30000 px needs about") and "GiB available" in reason  # no "ValueError: "
+    assert not decoded and not (tmp_path / "o").exists()
+
+
+def test_exif_orientation_and_header_size_of_photos_above_pils_bomb_limit(tmp_path, monkeypatch):
+    """Above PIL's decompression-bomb limit (179 MP by default; lowered here) the EXIF orientation was dropped
+    silently (the σ map turned 90° against what a viewer shows) and the header gave no size; between 89 and
+    179 MP PIL warned of a "decompression bomb"."""
+    from PIL import Image
+
+    from syndof import io as sio
+
+    pixels = (np.arange(24 * 32 * 3) % 251).astype(np.uint8).reshape(24, 32, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the viewer turns it 90° clockwise
+    Image.fromarray(pixels).save(tmp_path / "r.jpg", quality=100, exif=exif.tobytes())
+    expected = sio.read_image(tmp_path / "r.jpg")
+    assert expected.shape == (32, 24, 3)
+    for limit in (500, 24 * 32 - 1):  # refused by PIL (above 2× the limit), warned of (above it)
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert np.array_equal(sio.read_image(tmp_path / "r.jpg"), expected)
+            assert sio.header_size(tmp_path / "r.jpg") == (24, 32)
+        assert Image.MAX_IMAGE_PIXELS == limit  # PIL's own limit is back for everything else
+
+
+def test_a_file_made_in_out_while_the_photo_runs_is_never_replaced(tmp_path, monkeypatch):
+    """A file of the photo's output names that appeared in ``--out`` during its estimate (minutes at full size)
+    was replaced by the set; the photo is skipped and reported instead, and nothing of its set is written."""
+    photo = write_rgb(tmp_path / "p.png", seed=0)
+    out = tmp_path / "o"
+    out.mkdir()
+    job, estimator, args = _lbp_job(photo, out)
+    real = predict.method_maps
+
+    def meanwhile(estimator, image):
+        (out / "p_blur.png").write_bytes(b"precious")
+        return real(estimator, image)
+
+    monkeypatch.setattr(predict, "method_maps", meanwhile)
+    reason = predict.predict_one(job, 1, 1, estimator, None, args)
+    assert reason.startswith(f"not written: {out / 'p_blur.png'} appeared while the photo ran")
+    assert [p.name for p in out.iterdir()] == ["p_blur.png"] and (out / "p_blur.png").read_bytes() == b"precious"
+
+
+def test_an_earlier_runs_out_inside_the_inputs_is_not_predicted_on(model_path, images, tmp_path, capsys):
+    """``predict IN --recursive --out IN/new`` took the maps and previews of an earlier run's ``IN/old`` for
+    photos (maps of maps under IN/new/old); the files named like outputs in a folder with a ``predict.json``
+    above them are skipped and reported, whatever this run's ``--out``."""
+    folder = images[0].parent
+    assert _predict([folder, "--out", folder / "old"], capsys, model_path)[0] == 0
+    rc, out_text, err = _predict([folder, "--recursive", "--out", folder / "new"], capsys, model_path)
+    assert rc == 0 and "2/2 images written" in out_text, err
+    assert "skipped 6 file(s) named like predict outputs in a folder of an earlier predict" in err
+    assert not (folder / "new" / "old").exists()
+
+
+def test_a_long_thin_strip_keeps_enough_rows_under_max_side(model_path):
+    """``--max-side 320`` ran a 40×5000 px strip at 3×320 px (and a 17×5000 one at 2×320, squeezed 8.5× across but
+    15.6× along, σ scaled by 15.6): a sharp noise strip got a median σ of 17.4 px, 0.10 px at full size. The short
+    side is never shrunk below ``MIN_WORK_SIDE`` (32 px), so the strip runs at 32×4000."""
+    from syndof.resize import long_side_scale
+
+    assert long_side_scale((40, 5000), 320, inference.MIN_WORK_SIDE) == 0.8
+    assert long_side_scale((17, 5000), 320, inference.MIN_WORK_SIDE) == 1.0  # already thinner: its own size
+    assert long_side_scale((4000, 5000), 320, inference.MIN_WORK_SIDE) == 320 / 5000  # photos: as before
+    strip = np.random.default_rng(0).random((40, 5000, 3)).astype(np.float32)
+    model = dmenet.load_model(model_path)
+    squeezed = inference.estimate(strip, model, max_side=320, flips=1)
+    at_32_rows = inference.estimate(strip, model, max_side=4000, flips=1)  # the same working size, 32×4000
+    assert np.array_equal(squeezed.sigma, at_32_rows.sigma)
+    method = registry.parse_method(f"dmenet:model={model_path}").make(registry.MethodOptions(max_side=320, flips=1))
+    assert method.estimate(strip).sigma_max == pytest.approx(model.config.sigma_max / 0.8)
+
+
+def test_the_provenance_names_the_photo_as_it_was_read_not_as_it_is_at_the_end(tmp_path, monkeypatch):
+    """A photo replaced while its estimate ran (an export overwriting the folder) got a set whose _source.json gave
+    the new file's SHA-256 over maps of the old pixels, and a rerun took it as done for the new photo. The digest is
+    taken of the bytes read; a photo that changes while it is read is skipped."""
+    import hashlib
+
+    photo = write_rgb(tmp_path / "p.png", seed=0)
+    read_bytes = photo.read_bytes()
+    job, estimator, args = _lbp_job(photo, tmp_path / "o")
+    real_maps, real_read = predict.method_maps, predict.sio.read_image
+
+    def replaced_meanwhile(estimator, image):
+        write_rgb(photo, seed=1)
+        return real_maps(estimator, image)
+
+    monkeypatch.setattr(predict, "method_maps", replaced_meanwhile)
+    assert isinstance(predict.predict_one(job, 1, 1, estimator, None, args), float)
+    record = json.loads((tmp_path / "o" / "p_source.json").read_text())
+    assert record["sha256"] == hashlib.sha256(read_bytes).hexdigest() != hashlib.sha256(photo.read_bytes()).hexdigest()
+
+    def replaced_while_read(path):
+        image = real_read(path)
+        write_rgb(photo, seed=2)
+        return image
+
+    monkeypatch.setattr(predict, "method_maps", real_maps)
+    monkeypatch.setattr(predict.sio, "read_image", replaced_while_read)
+    job = dataclasses.replace(job, prefix=tmp_path / "o2" / "p")
+    assert predict.predict_one(job, 1, 1, estimator, None, args).startswith("changed while it was read")
+    assert not (tmp_path / "o2").exists()

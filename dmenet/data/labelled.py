@@ -16,7 +16,6 @@ from dmenet.eval.benchmarks import read_mask
 from syndof import io
 
 log = logging.getLogger(__name__)
-_ORIENTATION_SWAPS = (5, 6, 7, 8)
 
 
 class MaskSizeError(ValueError):
@@ -24,17 +23,9 @@ class MaskSizeError(ValueError):
 
 
 def header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) as the image will be decoded (EXIF rotation applied), from the header; None if unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            orientation = img.getexif().get(0x0112, 1) if path.suffix.lower() in (".jpg", ".jpeg", ".tif",
-                                                                                    ".tiff", ".webp") else 1
-    except Exception:  # corrupt header: the loader reports and skips the file later
-        return None
-    return (height, width) if orientation in _ORIENTATION_SWAPS else (width, height)
+    """(width, height) as the image will be decoded (EXIF rotation applied), from the header; None if unreadable
+    (:func:`syndof.io.header_size`)."""
+    return io.header_size(path)
 
 
 class LabelledDataset:

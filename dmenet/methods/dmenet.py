@@ -43,7 +43,9 @@ class DMENetEstimator(Estimator):
         in input px (σ_max of the model rescaled by ``1 / scale``)."""
         res = self.predictor.estimate(image, sigma=sigma, probability=probability, max_side=self.options.max_side,
                                       **self._tile_options)
-        scale = long_side_scale(np.shape(image), self.options.max_side)  # σ comes back in input px: so does its top
+        from dmenet.inference import MIN_WORK_SIDE
+
+        scale = long_side_scale(np.shape(image), self.options.max_side, MIN_WORK_SIDE)  # σ in input px: so is its top
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
                         sigma_max=float(units.rescale_sigma(float(self.model.config.sigma_max), 1.0 / scale)))
 
