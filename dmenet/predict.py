@@ -28,7 +28,9 @@ no two inputs share an output prefix; files named like these outputs under ``--o
 an earlier run's ``predict.json``, are not taken as inputs. A file of a photo's output names that appears in
 ``--out`` while the photo runs is never replaced (the photo is skipped and reported).
 ``--out/predict.json`` records the settings that made its maps (method and its options as resolved, the model file
-and a SHA-256 of its contents, those of flips, σ curve, working size and tiles the method reads, format): rerunning
+and a SHA-256 of its contents, those of flips, σ curve, working size and tiles the method reads, format) and the
+devices they were made on (``"devices": ["cpu"]``, ``["cuda:0"]``; a rerun on another device is not refused, its
+maps differ by float rounding only, and adds its device once it writes a set): rerunning
 a batch with the same settings does only what is missing (a photo counts as done when a whole set's
 ``_source.json``, written with the set, gives the SHA-256 of the bytes the maps were made from (a photo that
 changes while it is read is skipped): another photo of the same name, or an edited one,
@@ -123,8 +125,26 @@ def _files_in(folder: Path, recursive: bool) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+class Skipped(str):
+    """A line of :func:`collect_jobs`' problems that reports ``files`` inputs at once (the output files of a run found
+    among the inputs: one line, not one per file); other lines report one input each (:func:`skipped_inputs`)."""
+
+    files: int
+
+    def __new__(cls, text: str, files: int) -> Skipped:
+        line = super().__new__(cls, text)
+        line.files = files
+        return line
+
+
+def skipped_inputs(problems: Sequence[str]) -> int:
+    """How many inputs the problem lines of :func:`collect_jobs` skipped (a :class:`Skipped` line counts its files)."""
+    return sum(getattr(line, "files", 1) for line in problems)
+
+
 def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = False) -> tuple[list[Job], list[str]]:
-    """Expand files and folders into jobs; returns (jobs, problems) where problems are one-line messages.
+    """Expand files and folders into jobs; returns (jobs, problems) where problems are one-line messages, each of one
+    skipped input or (a :class:`Skipped` line) of several (:func:`skipped_inputs` counts them).
 
     Output prefixes are ``out_dir/<relative folder>/<stem>``; two inputs that would share one prefix (``a.jpg`` and
     ``a.png``) keep their extension in the name (``a_jpg``, ``a_png``), and a prefix still taken (a file really
@@ -150,13 +170,13 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     out_resolved = out_dir.resolve()
     own = [source for source, _ in pairs if is_output_file(source, out_resolved)]
     if own:
-        problems.append(f"skipped {len(own)} file(s) under --out {out_dir} that are predict outputs "
-                        f"(*{', *'.join(OUTPUT_SUFFIXES)}), e.g. {own[0]}")
+        problems.append(Skipped(f"skipped {len(own)} file(s) under --out {out_dir} that are predict outputs "
+                                f"(*{', *'.join(OUTPUT_SUFFIXES)}), e.g. {own[0]}", len(own)))
         pairs = [(source, rel) for source, rel in pairs if not is_output_file(source, out_resolved)]
     earlier = [source for source, _ in pairs if in_earlier_output(source)]
     if earlier:  # another run's --out inside the inputs: its maps and previews are no photos
-        problems.append(f"skipped {len(earlier)} file(s) named like predict outputs in a folder of an earlier "
-                        f"predict (a {RECORD} above them), e.g. {earlier[0]}")
+        problems.append(Skipped(f"skipped {len(earlier)} file(s) named like predict outputs in a folder of an "
+                                f"earlier predict (a {RECORD} above them), e.g. {earlier[0]}", len(earlier)))
         pairs = [(source, rel) for source, rel in pairs if not in_earlier_output(source)]
     unique, seen = [], {}
     for source, rel in pairs:  # the same file named twice (directly, through its folder, by a link) runs once
@@ -299,7 +319,8 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
     explicitly or options in another order are the same settings), the model file (path and a SHA-256 of its weights
     and sidecar, so a retrained file under the same name differs; named by ``--model`` or ``model=``), those of the
     shared options the method reads (:attr:`~dmenet.methods.base.Estimator.shared_options`: ``--flips`` for a method
-    that ignores it is not recorded) and the output format."""
+    that ignores it is not recorded), the output format, and ``devices``: the device the maps are made on
+    (:func:`device_used`; informative, :data:`INFORMATIVE`)."""
     from dmenet.methods.base import MAP_OPTIONS
     from dmenet.models.model_io import model_digest
 
@@ -309,12 +330,28 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
               "model": None if model is None else str(Path(model).resolve()),
               "model_sha256": None if model is None else model_digest(model)}
     record.update((k, getattr(options, k)) for k in MAP_OPTIONS if k in estimator.shared_options)
-    return {**record, "format": args.fmt.value}
+    return {**record, "format": args.fmt.value,
+            "devices": [device_used(options.device, learned=estimator.model_file is not None)]}
 
 
-INFORMATIVE = ("model",)
+def device_used(device: str | None, learned: bool) -> str:
+    """The device a method's maps are made on (``--device`` as it runs): "cpu" for a method without a model file
+    (``learned`` false: it runs on the CPU whatever ``--device`` says) and for "cpu:N"; "cuda" resolved to the card
+    it means ("cuda:0"); "cuda:N" as given."""
+    import torch
+
+    dev = torch.device(device or "cpu")
+    if not learned or dev.type == "cpu":
+        return "cpu"
+    if dev.type == "cuda" and dev.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(dev)
+
+
+INFORMATIVE = ("model", "devices")
 """Keys of the record that say where, not what: the same model file moved or copied (same SHA-256) is the same
-model."""
+model; maps made on another device (the CPU, a GPU) differ by float rounding only, so a rerun on another device
+finishes the batch instead of being refused, and adds its device to ``devices`` once it writes a set."""
 
 
 def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
@@ -337,11 +374,29 @@ def record_check(out: Path, record: dict) -> tuple[str | None, bool]:
         keys = [*record, *(k for k in earlier if k not in record)]  # the record's order: the method first
         differ = [k for k in keys if k not in INFORMATIVE and record.get(k) != earlier.get(k)]
         if differ:
-            shown = "; ".join(f"{k} {_short(earlier.get(k))}, now {_short(record.get(k))}" for k in differ[:3])
-            return (f"--out {out}: holds maps made with other settings ({RECORD}: {shown}"
-                    f"{'; …' if len(differ) > 3 else ''}); choose another --out (nothing was changed)"), False
+            # a setting only one of two methods reads is no difference of its own: the method's is the one shown
+            other_method = record.get("method") != earlier.get("method")
+            shown = [k for k in differ if not other_method or (k in record and k in earlier)]
+            text = "; ".join(f"{k} {_setting_text(k, earlier)}, now {_setting_text(k, record)}" for k in shown[:3])
+            return (f"--out {out}: holds maps made with other settings ({RECORD}: {text}"
+                    f"{'; …' if len(shown) > 3 else ''}); choose another --out (nothing was changed)"), False
         return None, True
     return None, False
+
+
+def _setting_text(key: str, record: dict) -> str:
+    """A setting of a :data:`RECORD` as a refusal shows it: its effective value, never a bare None (``max_side`` None
+    is full resolution, the tile options' None their defaults, ``model_sha256`` None no model)."""
+    if key not in record:
+        return "(not recorded)"
+    value = record[key]
+    if value is None:
+        from dmenet.inference import TILE_OVERLAP, TILE_SIZE
+
+        meaning = {"max_side": "0 (full resolution)", "model_sha256": "no model", "tile_size": f"default ({TILE_SIZE})",
+                   "tile_overlap": f"default ({TILE_OVERLAP})"}
+        return meaning.get(key, "not set")
+    return _short(value)
 
 
 def _short(value, most: int = 40) -> str:
@@ -586,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         estimator = args.method.make(options)  # in this process also with --workers: a bad model file fails here
         if args.describe:
             print(estimator.describe(), flush=True)
-        return _run_batch(jobs, args, options, estimator, max_side, len(problems))
+        return _run_batch(jobs, args, options, estimator, max_side, skipped_inputs(problems))
 
 
 def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, max_side: int | None,
@@ -604,6 +659,12 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
     elif not same:
         print(f"note: --out {out} holds maps but no {RECORD} (an older version wrote them): photos with maps are "
               "skipped, not checked against these settings", file=sys.stderr)
+    grown = None  # a rerun on a device the record does not name yet: the record it leaves once it writes a set
+    if same:
+        earlier = sio.read_json_object(out / RECORD)
+        devices = earlier.get("devices")
+        if isinstance(devices, list) and record["devices"][0] not in devices:  # older records: no devices, left so
+            grown = {**earlier, "devices": [*devices, *record["devices"]]}
     decided: dict[int, str | None] = {}  # job index → None (done already) or the reason it is skipped
     if same:  # which photos have their whole set already, and which prefixes hold another photo's
         wanted = output_suffixes(estimator.gives_sigma, args.fmt)
@@ -643,6 +704,8 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
     finally:
         if new_record and not done and not has_outputs(out):  # nothing written: the record describes nothing
             (out / RECORD).unlink(missing_ok=True)
+        if grown is not None and done:
+            sio.write_json_atomic(out / RECORD, grown)
     print(f"{done}/{len(jobs)} images written to {out}" + (f", {already} done already" if already else "")
           + (f", {skipped + not_listed} skipped" if skipped + not_listed else ""))
     return 0 if done + already > 0 else 1

@@ -691,3 +691,70 @@ def test_the_provenance_names_the_photo_as_it_was_read_not_as_it_is_at_the_end(t
     job = dataclasses.replace(job, prefix=tmp_path / "o2" / "p")
     assert predict.predict_one(job, 1, 1, estimator, None, args).startswith("changed while it was read")
     assert not (tmp_path / "o2").exists()
+
+
+def _lbp(argv, capsys):
+    return run_main(predict.main, [*argv, "--method", "lbp"], capsys)
+
+
+def test_the_summary_counts_every_input_skipped_not_every_line(images, tmp_path, capsys):
+    """A rerun with ``--out`` inside the inputs skipped 12 output files on one line and the summary said "1 skipped":
+    the count is of the inputs skipped (each named on a line, a line of many with its count)."""
+    folder = images[0].parent
+    assert _lbp([folder, "--out", folder / "old"], capsys)[0] == 0  # 2 × (_blur.png, _preview.png) images
+    assert _lbp([folder, "--out", folder / "o"], capsys)[0] == 0
+    rc, out_text, err = _lbp([folder, tmp_path / "gone.png", "--recursive", "--out", folder / "o"], capsys)
+    assert "skipped 4 file(s) under --out" in err and "skipped 4 file(s) named like predict outputs" in err
+    assert "no such file or folder" in err
+    assert rc == 0 and "0/2 images written" in out_text and "2 done already, 9 skipped" in out_text, out_text
+
+
+def test_the_record_names_the_device_and_another_device_resumes_the_batch(images, tmp_path, capsys, monkeypatch):
+    """``predict.json`` records the device the maps were made on (``devices``, in the order they ran); a rerun on
+    another device is not refused (σ differs by float rounding only) but adds its device once it writes a set."""
+    out = tmp_path / "o"
+    assert _lbp([*images, "--out", out], capsys)[0] == 0
+    record = json.loads((out / "predict.json").read_text())
+    assert record["devices"] == ["cpu"]
+    (out / "predict.json").write_text(json.dumps({**record, "devices": ["cuda:0"]}))  # as a GPU run leaves it
+    rc, out_text, _ = _lbp([*images, "--out", out], capsys)
+    assert rc == 0 and "2 done already" in out_text
+    assert json.loads((out / "predict.json").read_text())["devices"] == ["cuda:0"]  # nothing written: as it was
+    (out / "img1_preview.png").unlink()
+    rc, out_text, _ = _lbp([*images, "--out", out], capsys)
+    assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
+    assert json.loads((out / "predict.json").read_text()) == {**record, "devices": ["cuda:0", "cpu"]}
+    # the device that runs: a method without a model runs on the CPU whatever --device says; "cuda" is one card
+    assert predict.device_used("cpu:0", learned=True) == predict.device_used("cuda:1", learned=False) == "cpu"
+    assert predict.device_used("cuda:1", learned=True) == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert predict.device_used("cuda", learned=True) == "cuda:0"
+
+
+def test_a_refused_rerun_names_values_not_none(model_path, images, tmp_path, capsys):
+    """lbp into a folder of dmenet maps said "flips 1, now None": settings a method does not read are left out of
+    the refusal, and a value None is shown as what it means (full resolution, no model)."""
+    out = tmp_path / "o"
+    assert _predict([*images, "--out", out, "--max-side", "0"], capsys, model_path)[0] == 0
+    rc, _, err = _lbp([*images, "--out", out], capsys)
+    line = assert_usage_error(rc, err, "method 'dmenet', now 'lbp'")
+    assert "None" not in line and "flips" not in line and "max_side" not in line, line
+    rc, _, err = _predict([*images, "--out", out], capsys, model_path)
+    line = assert_usage_error(rc, err, "max_side 0 (full resolution), now 1024")
+    assert "None" not in line, line
+    lbp_out = tmp_path / "lbp"
+    assert _lbp([*images, "--out", lbp_out], capsys)[0] == 0
+    rc, _, err = _predict([*images, "--out", lbp_out], capsys, model_path)
+    line = assert_usage_error(rc, err, "method 'lbp', now 'dmenet'", "model_sha256 no model, now '")
+    assert "None" not in line and "flips" not in line, line
+
+
+def test_describe_states_the_short_side_kept_under_max_side(model_path):
+    """``--describe`` said "run at long side ≤ N px" without the rule that DMENet never shrinks the short side below
+    ``MIN_WORK_SIDE`` px; it says so for dmenet only (the other methods do not keep it)."""
+    dm = registry.parse_method(f"dmenet:model={model_path}").make(registry.MethodOptions(max_side=320, flips=1))
+    assert f"run at long side ≤ 320 px when larger, short side kept ≥ {inference.MIN_WORK_SIDE} px" in dm.describe()
+    lbp = registry.parse_method("lbp").make(registry.MethodOptions(max_side=320))
+    assert "short side" not in lbp.describe()
+    full = registry.parse_method(f"dmenet:model={model_path}").make(registry.MethodOptions(max_side=None, flips=1))
+    assert "long side" not in full.describe() and "short side" not in full.describe()

@@ -82,11 +82,16 @@ def setting_number(settings: dict, key: str, kind: type, method: str, what: str,
     return number
 
 
-def max_side_note(max_side: int | None) -> str:
+def max_side_note(max_side: int | None, min_short_side: int | None = None) -> str:
     """What ``describe`` adds for a method that runs at ``max_side`` (empty for None): the maps are made on the image
-    shrunk to that long side, resized back, σ rescaled to input px (reports must say it: it changes the scores)."""
-    return (f"; run at long side ≤ {max_side} px when larger (maps resized back, σ in input px)" if max_side
-            else "")
+    shrunk to that long side, resized back, σ rescaled to input px (reports must say it: it changes the scores);
+    ``min_short_side``: the method never shrinks the short side below this many px (a long thin strip then runs
+    longer than ``max_side``; ``syndof.resize.long_side_scale``), None: no such floor. evaluate records this text
+    in metrics.json ``source``, which ``dmenet.eval.paired`` does not compare (only the protocol tags)."""
+    if not max_side:
+        return ""
+    floor = f", short side kept ≥ {min_short_side} px" if min_short_side else ""
+    return f"; run at long side ≤ {max_side} px when larger{floor} (maps resized back, σ in input px)"
 
 
 @dataclass(frozen=True)

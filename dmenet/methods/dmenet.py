@@ -58,14 +58,15 @@ class DMENetEstimator(Estimator):
         return self.predictor.feature_bytes_per_pixel
 
     def describe(self) -> str:
-        from dmenet.inference import Precision
+        from dmenet.inference import MIN_WORK_SIDE, Precision
 
         where = self.options.model or "checkpoints/dmenet_lite.safetensors"
         sigma_line, detection_line = str(self.predictor.recipe).split("\n")
         precision = "" if self.predictor.precision is Precision.FP32 else f", B in {self.predictor.precision}"
         departures = self.predictor.recipe.contradictions()  # e.g. a σ curve fitted at other flips than it runs
         fits = f"\nnot as fitted: {'; '.join(departures)}" if departures else ""
-        return f"dmenet {where}: {sigma_line}{precision}{max_side_note(self.options.max_side)}\n{detection_line}{fits}"
+        side = max_side_note(self.options.max_side, MIN_WORK_SIDE)
+        return f"dmenet {where}: {sigma_line}{precision}{side}\n{detection_line}{fits}"
 
 
 
