@@ -51,6 +51,7 @@ for i in "${!NAMES[@]}"; do
     $PY -m dmenet.evaluate --benchmark sharp --data "$SHARED/photos/bsds500/val" \
         --stems experiments/distill/bsds_sharp_val.txt --method "galetto:blur=label,model=$model" --threads 1 \
         --wandb disabled --out "$OUT/sharp_$name" > "$OUT/sharp_$name.log" 2>&1
-    echo "$name: stage 2 $(tail -n 1 "$OUT/val_$name.log" | sed 's/.*cuhk_train: //'); stage 3 $(tail -n 1 \
-        "$OUT/sharp_$name.log" | sed 's/.*sharp: //')"
+    # each log ends with a "wrote FOLDER" line: the figures are on the line before it
+    echo "$name: stage 2 $(grep ' on cuhk_train: ' "$OUT/val_$name.log" | tail -n 1 | sed 's/.* on cuhk_train: //');" \
+        "stage 3 $(grep ' on sharp: ' "$OUT/sharp_$name.log" | tail -n 1 | sed 's/.* on sharp: //')"
 done

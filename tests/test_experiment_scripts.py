@@ -2,7 +2,8 @@
 
 experiments/device/pack_distill.py: the distill data packed for a lent GPU is what the trainer holds in memory
 (masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind.
-experiments/validation_renders.py (whose full 28-s rebuild is checked byte for byte by the script itself): refuses
+experiments/device/hold_checkpoints.sh: takes the model files out for a device call and puts them back,
+refusing commits meanwhile. experiments/validation_renders.py (whose full 28-s rebuild is checked byte for byte by the script itself): refuses
 to overwrite. experiments/galetto_judge.sh, judge_21r.sh, after_21r.sh: refuse bad arguments; judge_21r.sh keeps
 finished figures and redoes interrupted ones. Every shell script parses."""
 
@@ -489,3 +490,49 @@ def test_split_and_screen_name_their_options(tmp_path, capsys):
     assert load("screen_sharp").main(["--images", str(images), "--out", str(tmp_path / "k.txt"),
                                       "--max-fraction", "5"]) == 2
     assert "--max-fraction 5" in capsys.readouterr().err and not (tmp_path / "k.txt").exists()
+
+
+def test_hold_checkpoints_takes_the_models_out_refuses_commits_meanwhile_and_puts_them_back(tmp_path):
+    """experiments/device/hold_checkpoints.sh: ``out`` unstages and moves the model files away (the device call's
+    64 MiB) and makes git refuse commits (a commit then would delete them, as on 4 Dec 2026); a second ``out``
+    refuses; ``back`` restores them bit for bit with the index as at HEAD and allows commits again."""
+    repo = tmp_path / "r"
+    (repo / "checkpoints").mkdir(parents=True)
+    (repo / "experiments" / "device").mkdir(parents=True)
+    script = repo / "experiments" / "device" / "hold_checkpoints.sh"
+    script.write_bytes((REPO / "experiments" / "device" / "hold_checkpoints.sh").read_bytes())
+    model = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    (repo / "checkpoints" / "m.safetensors").write_bytes(model)
+    (repo / "checkpoints" / "m.json").write_text("{}")
+    ident = ["-c", "user.email=t@t", "-c", "user.name=t"]
+
+    def git(*args):
+        return subprocess.run(["git", *ident, *args], cwd=repo, capture_output=True, text=True)
+
+    def hold(verb):
+        return subprocess.run(["bash", str(script), verb], cwd=repo, capture_output=True, text=True)
+
+    assert git("init", "-q").returncode == 0
+    git("add", "-A")
+    assert git("commit", "-qm", "init").returncode == 0
+    assert hold("status").stdout.strip() == "in"
+    out = hold("out")
+    assert out.returncode == 0, out.stderr
+    assert not (repo / "checkpoints" / "m.safetensors").exists() and (repo / "checkpoints" / "m.json").exists()
+    assert hold("status").stdout.strip() == "out"
+    (repo / "note.txt").write_text("x")
+    git("add", "note.txt")
+    refused = git("commit", "-qm", "meanwhile")
+    assert refused.returncode != 0 and "held out" in refused.stderr
+    again = hold("out")
+    assert again.returncode == 2 and len(again.stderr.splitlines()) == 1
+    git("reset", "-q", "note.txt")
+    back = hold("back")
+    assert back.returncode == 0, back.stderr
+    assert (repo / "checkpoints" / "m.safetensors").read_bytes() == model
+    assert git("status", "--porcelain", "--", "checkpoints").stdout == ""
+    assert hold("status").stdout.strip() == "in"
+    git("add", "note.txt")
+    assert git("commit", "-qm", "after").returncode == 0
+    assert git("ls-files", "checkpoints").stdout.split() == ["checkpoints/m.json", "checkpoints/m.safetensors"]
+    assert hold("back").returncode == 2 and hold("nonsense").returncode == 2

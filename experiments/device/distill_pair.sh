@@ -12,11 +12,13 @@
 # by experiments/distill/SELECTION.md (python -m dmenet.distill.select: validation Fmax on 60 CUHK validation
 # images at 320², scored at the packed mask size, among checkpoints with sharp-val ≤ 0.2) teaches the student. Both best checkpoints are then calibrated on the validation images (dmenet.distill.calibrate) and
 # scored on the 5 CUHK images of .dev/distill/cuhk5 at native size (dmenet.evaluate --benchmark cuhk), when packed.
-# $OUT gets each run's val.jsonl, metrics.jsonl and config.yaml, the evaluations' metrics and the CUDA-only tests'
-# output; no model file (the teacher's 80 M parameters cannot come back; figures are measured there).
+# $OUT gets each run's val.jsonl and metrics.jsonl, both config.yaml in configs.yaml, the evaluations' metrics and the
+# CUDA-only tests' output (8 files, the most that come back); no model file (the teacher's 80 M parameters cannot
+# come back; figures are measured there).
 # Dry run on a CPU, two steps each at small crops (2 min 10 s here, 2 threads; DATA=a packed folder, PY=.venv/bin/python):
 #   DEV=cpu BUDGET=600 PROBE=2 CKPT=2 MIN_STEPS=2 MAX_STEPS=2 EXTRA="data.crop=64 data.batch=2 \
 #       data.sharp_per_batch=1 data.val_side=64" bash experiments/device/distill_pair.sh
+# (on a loaded machine the teacher's probe outran its 300 s: PROBE_SECS=600 and two validation stems, README.md)
 set -u
 export PYTHONUNBUFFERED=1
 PY=${PY:-python3}
@@ -32,6 +34,7 @@ RUNS=${RUNS:-runs/dpair}
 OUT=${OUT:-runs/dpair_out}
 EXTRA=${EXTRA:-}
 THREADS=${THREADS:-$(nproc)}
+PROBE_SECS=${PROBE_SECS:-300}   # each probe's limit (a loaded CPU dry run may need more)
 START=$(date +%s)
 elapsed() { echo $(( $(date +%s) - START )); }
 [ -f "$DATA/MANIFEST.json" ] || { echo "no $DATA/MANIFEST.json: run experiments/device/pack_distill.py" >&2; exit 2; }
@@ -51,6 +54,7 @@ train() {  # NAME CONFIG STEPS SECONDS [KEY=VALUE ...]: a run of STEPS steps, st
     echo "== $name: $steps steps, at most $secs s, from $(elapsed) s"
     timeout --signal=TERM "$secs" $PY -m dmenet.distill.train --config "$config" --out "$RUNS/$name" --set $COMMON \
         train.steps="$steps" train.ckpt_every="$CKPT" "$@" 2>&1 | tail -n 25
+    return "${PIPESTATUS[0]}"   # the trainer's status (124: stopped at SECONDS), not tail's
 }
 per_step() {  # RUN: seconds per step between its first and last logged rows (metrics.jsonl)
     $PY - "$1/metrics.jsonl" <<'PYEOF'
@@ -66,12 +70,12 @@ n = int(0.85 * s / p) // c * c; print(min(max(n, int(sys.argv[4])), int(sys.argv
         "$MIN_STEPS" "$MAX_STEPS"
 }
 # probes: seconds per step of each network (the student's with a live teacher of the same size, as it will run)
-train probe_teacher experiments/distill/teacher_faithful.yaml "$PROBE" 300 train.log_every=1 train.ckpt_every="$PROBE" \
-    || exit 4
+train probe_teacher experiments/distill/teacher_faithful.yaml "$PROBE" "$PROBE_SECS" train.log_every=1 \
+    train.ckpt_every="$PROBE" || { echo "the teacher's probe failed (rc $?): stopping" >&2; exit 4; }
 T_STEP=$(per_step "$RUNS/probe_teacher")
-train probe_student experiments/distill/student_faithful.yaml "$PROBE" 300 train.log_every=1 \
+train probe_student experiments/distill/student_faithful.yaml "$PROBE" "$PROBE_SECS" train.log_every=1 \
     train.ckpt_every="$PROBE" train.teacher_model="$RUNS/probe_teacher/ckpt/step_$(printf %06d $((PROBE - 1)))/model" \
-    || exit 4
+    || { echo "the student's probe failed (rc $?): stopping" >&2; exit 4; }
 S_STEP=$(per_step "$RUNS/probe_student")
 LEFT=$(( BUDGET - $(elapsed) - 60 ))   # 60 s for calibration and scoring
 T_SECS=$($PY -c "print(int($LEFT * $TEACHER_SHARE))")
@@ -95,6 +99,9 @@ for kind in teacher student; do
             --out "$RUNS/eval_$kind" 2>&1 | tail -n 4
         cp "$RUNS/eval_$kind/metrics.json" "$OUT/eval_${kind}_cuhk5.json"
     fi
-    for f in val.jsonl metrics.jsonl config.yaml; do cp "$RUNS/$kind/$f" "$OUT/${kind}_$f"; done
+    for f in val.jsonl metrics.jsonl; do cp "$RUNS/$kind/$f" "$OUT/${kind}_$f"; done
 done
+# both configs in one file (two YAML documents): 8 files in $OUT, the most that come back
+{ echo "# teacher: $RUNS/teacher/config.yaml"; cat "$RUNS/teacher/config.yaml"; echo "---"
+  echo "# student: $RUNS/student/config.yaml"; cat "$RUNS/student/config.yaml"; } > "$OUT/configs.yaml"
 echo "done at $(elapsed) s of $BUDGET"
