@@ -4,8 +4,8 @@ experiments/device/pack_distill.py: the distill data packed for a lent GPU is wh
 (masks exactly, photos within JPEG rounding), fits the device call's budget, and bad calls leave nothing behind.
 experiments/device/hold_checkpoints.sh: takes the model files out for a device call and puts them back,
 refusing commits meanwhile. experiments/validation_renders.py (whose full 28-s rebuild is checked byte for byte by
-the script itself): refuses to overwrite. experiments/galetto_judge.sh, judge_21r.sh, after_21r.sh: refuse bad arguments; judge_21r.sh keeps
-finished figures and redoes interrupted ones. Every shell script parses."""
+the script itself): refuses to overwrite. experiments/galetto_judge.sh, judge_21r.sh, after_21r.sh: refuse bad
+arguments; judge_21r.sh keeps finished figures and redoes interrupted ones. Every shell script parses."""
 
 from __future__ import annotations
 
