@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def long_side_scale(shape: tuple[int, ...], max_side: int | None, min_short_side: int = 1) -> float:
+def long_side_scale(shape: tuple[int, ...], max_side: int | None, min_short_side: int | None = None) -> float:
     """Factor (≤ 1) that brings the long side of an (H, W, …) shape down to ``max_side`` px; 1.0 when it already
-    fits or ``max_side`` is None. ``min_short_side``: the factor never takes the short side below this many px (a
+    fits or ``max_side`` is None. ``min_short_side`` (None: no floor, the long side is exactly ``max_side``, a caller's
+    ``minimum`` size then keeps the short side): the factor never takes the short side below this many px (a
     short side already below it keeps its size), so a long thin strip keeps enough rows to be measured: its long
     side then stays above ``max_side``."""
     if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer))
@@ -19,7 +20,8 @@ def long_side_scale(shape: tuple[int, ...], max_side: int | None, min_short_side
     h, w = shape[:2]
     if max_side is None or max(h, w) <= max_side:
         return 1.0
-    return min(1.0, max(max_side / max(h, w), min_short_side / min(h, w)))
+    scale = max_side / max(h, w)
+    return scale if min_short_side is None else min(1.0, max(scale, min_short_side / min(h, w)))
 
 
 def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple[int, int]:
@@ -30,7 +32,7 @@ def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple
 
 
 def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1,
-                     min_short_side: int = 1) -> tuple[np.ndarray, float]:
+                     min_short_side: int | None = None) -> tuple[np.ndarray, float]:
     """(image resized by area averaging so its long side is at most ``max_side``, the scale used); the image itself
     and 1.0 when it already fits. ``image``: (H, W) or (H, W, C), values and dtype kept (an intensity image keeps its
     range; a σ map does not rescale its values: :func:`syndof.units.rescale_sigma`). ``minimum``: the smallest side

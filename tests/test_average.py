@@ -110,3 +110,20 @@ def test_averaged_moving_statistics_are_not_labelled_as_the_last_files(tmp_path)
     assert calibrate.main(["average", "--model", str(pa), str(pa), "--out", str(tmp_path / "aa.safetensors")]) == 0
     assert load_model_file(tmp_path / "aa.safetensors")[0].recipe.moving_stats == "re-estimated on X (8 crops)"
 
+
+
+def test_average_run_defaults_to_the_8_most_recent_checkpoints(tmp_path):
+    """``average --run RUN`` without --last: the run's 8 newest checkpoints, oldest first (10 kept here)."""
+    import argparse
+    from pathlib import Path
+
+    from dmenet.calibrate import Step, _inputs
+
+    (tmp_path / "config.yaml").write_text("train:\n  keep_last: 10\n")
+    for step in range(100, 1100, 100):
+        d = tmp_path / "checkpoints" / f"step_{step:08d}"
+        d.mkdir(parents=True)
+        (d / "model.safetensors").write_bytes(b"")
+    args = argparse.Namespace(models=None, run=str(tmp_path), last=None)
+    got = [Path(p).parent.name for p in _inputs(args, Step.AVERAGE)]
+    assert got == [f"step_{s:08d}" for s in range(300, 1100, 100)]

@@ -316,3 +316,17 @@ def test_folder_lock_refuses_a_second_writer_and_is_released_after(tmp_path):
     with folder_lock(run):  # not made by this lock: never removed, even when left empty
         (run / "x").unlink()
     assert run.is_dir()
+
+
+def test_sigma_map_png_is_read_from_its_second_channel(tmp_path):
+    """SYNDOF maps have 3 equal channels and the original reader takes channel 1 (G): a file whose channels differ
+    is read from G (cv2 writes B, G, R)."""
+    bgr = np.zeros((3, 4, 3), np.uint16)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 10, 20, 30
+    assert cv2.imwrite(str(tmp_path / "s.png"), bgr)
+    assert np.allclose(sio.read_sigma_map(tmp_path / "s.png"), 2.0)
+
+
+def test_to_uint8_rounds_to_nearest_level():
+    x = np.array([0.0, 0.999, 0.5, 0.2, 1.0])  # 254.745 → 255, 127.5 → 128, 51 → 51
+    assert sio.to_uint8(x).tolist() == [0, 255, 128, 51, 255]

@@ -283,3 +283,12 @@ def test_onepass_file_maps_equal_the_pinned_ones(shared):
     assert len(pinned) == 9 and differences(got, pinned) == []
     assert np.abs(one.sigma - two.sigma).max() < 1e-4
     assert np.abs(one.blur_probability - two.blur_probability).max() > 0.05  # another detection path
+
+
+def test_default_recipe_runs_one_pass():
+    """An untouched recipe runs B once (no test-time flips): the paper's single pass."""
+    from dmenet.models.recipe import Recipe
+
+    r = Recipe()
+    assert r.flips == 1
+    assert str(r).count("1 pass") == 2  # both paths
