@@ -65,6 +65,10 @@ def test_unmatched_and_duplicate_files_raise_naming_them(tmp_path):
         B.index_by_stem(tmp_path / "gt")
     with pytest.raises(io.InputError, match="none of the folders"):
         _samples("xu100", tmp_path)
+    with pytest.raises(io.InputError, match="no_such_root: no such folder"):  # not "none of ['gt'] exists"
+        _samples("cuhk", tmp_path / "no_such_root")
+    with pytest.raises(io.InputError, match="not a folder"):
+        _samples("cuhk", tmp_path / "image" / "a.jpg")
 
 
 def test_size_mismatch_raises_naming_both_files(tmp_path):

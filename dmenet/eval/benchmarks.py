@@ -111,6 +111,8 @@ def find_dir(root: str | os.PathLike, candidates: tuple[str, ...]) -> Path:
     for name in candidates:
         if (root / name).is_dir():
             return root / name
+    if not root.is_dir():
+        raise io.InputError(root, "no such folder" if not root.exists() else "not a folder")
     raise io.InputError(root, f"none of the folders {list(candidates)} exists")
 
 
