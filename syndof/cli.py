@@ -204,6 +204,26 @@ class OneLineParser(argparse.ArgumentParser):
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(EXIT_USAGE)
 
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, after :meth:`refuse_repeated_lists`."""
+        tokens = sys.argv[1:] if args is None else list(args)
+        self.refuse_repeated_lists(tokens)
+        return super().parse_known_args(tokens, namespace)
+
+    def refuse_repeated_lists(self, tokens: Sequence[str]) -> None:
+        """A list option (``nargs`` ``+`` or ``*``, stored) given twice is a usage error: argparse keeps the last list
+        and drops the earlier ones silently (``focal_stack --stack A --stack B`` scored B alone)."""
+        head = list(tokens[: list(tokens).index("--")] if "--" in tokens else tokens)
+        for action in self._actions:
+            if not action.option_strings or action.nargs not in ("+", "*") \
+                    or not isinstance(action, argparse._StoreAction):
+                continue
+            given = [t for t in head if t in action.option_strings
+                     or any(t.startswith(o + "=") for o in action.option_strings if o.startswith("--"))]
+            if len(given) > 1:
+                self.error(f"{action.option_strings[0]} given {len(given)} times: only the last list would count; "
+                           f"give every value after one {action.option_strings[0]}")
+
 
 def parser(prog: str, doc: str | None, example: str) -> OneLineParser:
     """A parser for ``python -m prog``: the first paragraph of ``doc`` as description and ``example`` (one working

@@ -420,3 +420,26 @@ def test_shared_config_wandb_and_workers_flags_read_the_same_everywhere():
     with pytest.raises(SystemExit):
         q.parse_args([])
     assert q.parse_args(["--config", "c.yaml"]).wandb is None
+
+
+def test_a_list_option_given_twice_is_refused_not_cut_to_its_last_list(capsys):
+    """argparse keeps only the last list of a ``nargs="+"`` option given twice: ``focal_stack --stack A --stack B``
+    scored B alone and said nothing. Every tool's parser (syndof.cli.parser) refuses it in one line naming the
+    option; one option with several values, a scalar option given twice and values after ``--`` are untouched."""
+    p = cli.parser("demo", "Demo.", "demo --stack a b")
+    p.add_argument("--stack", nargs="+")
+    p.add_argument("--n", type=int)
+    p.add_argument("rest", nargs="*")
+    assert p.parse_args(["--stack", "a", "b", "--n", "1", "--n", "2"]).stack == ["a", "b"]
+    assert p.parse_args(["--stack=a", "--", "--stack", "x"]).rest == ["--stack", "x"]
+    for argv in (["--stack", "a", "--stack", "b"], ["--stack=a", "--stack", "b"]):
+        with pytest.raises(SystemExit) as exit_info:
+            p.parse_args(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "--stack given 2 times" in err, err
+    from dmenet.eval import focal_stack
+
+    with pytest.raises(SystemExit) as exit_info:
+        focal_stack.main(["--stack", "a/*.png", "--stack", "b/*.png", "--method", "lbp", "--out", "o"])
+    assert exit_info.value.code == 2 and "--stack given 2 times" in capsys.readouterr().err
