@@ -537,6 +537,48 @@ def test_selection_rule_follows_selection_md():
         choose([{"step": 1, "val_fmax": 0.5}])
 
 
+def test_selection_rule_boundaries():
+    """SELECTION.md's edges: sharp-val exactly 0.2 passes the bar; Fmax 0.003 below the top is not tied (0.002);
+    with nobody under the bar, equal sharp-vals go to the later step."""
+    from dmenet.distill.select import choose
+
+    def row(step, fmax, mae, sharp=0.1):
+        return {"step": step, "val_fmax": fmax, "val_mae": mae, "sharp_val_mean": sharp}
+
+    assert choose([row(99, 0.9, 0.2, sharp=0.2), row(199, 0.8, 0.1, sharp=0.1)])["step"] == 99
+    assert choose([row(99, 0.900, 0.2), row(199, 0.897, 0.1)])["step"] == 99
+    assert choose([row(99, 0.9, 0.2, sharp=0.3), row(199, 0.8, 0.1, sharp=0.3)])["step"] == 199
+
+
+def test_lr_factor_warmup_and_cosine_values():
+    """lr factor = min(1, (step + 1) / warmup) · (f + (1 − f) · ½(1 + cos(π step / steps))): hand values."""
+    from dmenet.distill.config import load_distill_config
+    from dmenet.distill.train import lr_factor
+
+    cfg = load_distill_config(None, ["train.steps=100", "optim.warmup_steps=10", "optim.final_lr_fraction=0.1"])
+    assert lr_factor(cfg, 0) == pytest.approx(0.1 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.0))))
+    assert lr_factor(cfg, 4) == pytest.approx(0.5 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.04))))
+    assert lr_factor(cfg, 50) == pytest.approx(0.1 + 0.9 * 0.5)  # half way: the mean of 1 and f
+    assert lr_factor(cfg, 100) == pytest.approx(0.1) and lr_factor(cfg, 150) == pytest.approx(0.1)  # the floor
+
+
+def test_optimizers_take_the_optim_settings_and_the_scheduled_lr(tmp_path):
+    """Adam of the networks: optim.lr, (beta1, beta2), weight_decay; of the discriminators: optim.lr_d. One step
+    sets each to its base lr times :func:`lr_factor` of that step."""
+    from dmenet.distill.train import build_run, lr_factor, set_learning_rates
+
+    cfg = load_distill_config(None, _dataset(tmp_path / "d") + TINY + [
+        "optim.lr=2e-4", "optim.lr_d=6e-4", "optim.beta1=0.3", "optim.beta2=0.99", "optim.weight_decay=0.01"])
+    torch.manual_seed(0)
+    run = build_run(cfg)
+    assert run.opt_d is not None
+    g, d = run.opt_g.param_groups[0], run.opt_d.param_groups[0]
+    assert g["betas"] == (0.3, 0.99) and g["weight_decay"] == 0.01 and d["betas"] == (0.3, 0.99)
+    set_learning_rates(run, 3)  # what train_step runs first
+    f = lr_factor(cfg, 3)
+    assert 0 < f < 1 and g["lr"] == pytest.approx(2e-4 * f) and d["lr"] == pytest.approx(6e-4 * f)
+
+
 def test_select_cli_reads_a_run_and_skips_removed_checkpoints(tmp_path, capsys):
     from dmenet.distill import select
 

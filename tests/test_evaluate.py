@@ -173,6 +173,16 @@ def test_panel_rows_do_not_repeat_on_small_sets():
     assert len(worst) == len(best) == 3
 
 
+def test_map_to_uint8_rounds_scales_and_clips():
+    """round(x / vmax · 255), clipped to 0…255, repeated to 3 channels (module docstring of report)."""
+    from dmenet.eval.report import map_to_uint8
+
+    g = map_to_uint8(np.array([[0.003, 0.5, 1.0, 2.0, -1.0]]))
+    assert g.shape == (1, 5, 3) and g.dtype == np.uint8 and (g == g[..., :1]).all()
+    assert g[0, :, 0].tolist() == [1, 128, 255, 255, 0]  # 0.765 → 1, 127.5 → 128 (half to even: 128)
+    assert map_to_uint8(np.array([[3.5]]), vmax=7.0)[0, 0, 0] == 128
+
+
 def test_syndof_predictions_end_to_end(tmp_path):
     data = tmp_path / "syn"
     sigma = np.array([[0.0, 3.5], [7.0, 1.4]], np.float32)
@@ -436,6 +446,14 @@ def test_sharp_photos_score_false_blur(tmp_path, capsys):
     assert "b.jpg" in capsys.readouterr().err
 
 
+def test_false_blur_threshold_is_at_or_above_one_half():
+    """``blurred_share`` counts pixels ≥ 0.5 (0.5 itself is called blurred, 0.49 is not)."""
+    from dmenet.eval.sharp import false_blur
+
+    mean, share = false_blur(np.array([[0.5, 0.49, 0.4, 0.6]]))
+    assert mean == pytest.approx(0.4975) and share == pytest.approx(0.5)
+
+
 def test_sharp_photos_through_a_method(tmp_path):
     """A registered method's blur map on a photo folder (the inference path, no GT anywhere)."""
     rng = np.random.default_rng(1)
@@ -552,6 +570,21 @@ def test_max_side_is_in_the_report_of_every_method_it_changes(shared, tmp_path):
     assert evaluate.main(["--benchmark", "rtf", "--data", str(shared("data", "rtf")), "--method", "galetto",
                           "--max-side", "180", "--out", str(out), "--wandb", "disabled"]) == 0
     assert "long side ≤ 180 px" in json.loads((out / "metrics.json").read_text())["source"]
+
+
+def test_paired_bootstrap_hand_values_ties_and_sides():
+    """Hand-computed: base (0.2, 0.4, 0.6), candidate (0.1, 0.4, 0.9) → means 0.4 and 0.4667, Δ = +0.0667; the
+    second image is a tie (Δ = 0), better on neither side. Every resample drawing image 0 alone gives Δ −0.1, image
+    2 alone +0.3: the interval's ends are those extremes."""
+    from dmenet.eval import paired
+
+    base, cand = np.array([0.2, 0.4, 0.6]), np.array([0.1, 0.4, 0.9])
+    idx = np.array([[0, 0, 0]] * 50 + [[2, 2, 2]] * 50)
+    r = paired.paired_bootstrap(base, cand, idx)
+    assert (r.base, r.candidate) == (pytest.approx(0.4), pytest.approx(1.4 / 3))
+    assert r.delta == pytest.approx(0.2 / 3) and (r.low, r.high) == (pytest.approx(-0.1), pytest.approx(0.3))
+    assert r.better == 1 and r.n == 3  # lower is better: image 0 only; the tie counts for neither
+    assert paired.paired_bootstrap(base, cand, idx, higher_is_better=True).better == 1  # image 2 only
 
 
 def test_paired_refuses_evaluations_scored_under_different_protocols(tmp_path, capsys):

@@ -284,6 +284,26 @@ def test_select_winner_and_json_format(val_folder, model_file, tmp_path, monkeyp
     assert result["scores"]["readout=expectation,refine=paper,denoise=1"] == pytest.approx(0.05)
 
 
+def test_pick_tolerance_keeps_the_earlier_candidate():
+    """experiments/galetto_selection.md: the lowest MAE wins; within 0.002 of it the earlier candidate wins."""
+    a, b = (select.Candidate(Readout.ARGMAX, Refine.NONE, 0.0), select.Candidate(Readout.EXPECTATION, Refine.NONE, 0.0))
+    assert select.pick({a: 0.1015, b: 0.100}) == a  # within the tolerance: the earlier
+    assert select.pick({a: 0.1030, b: 0.100}) == b  # 0.003 worse: the lower wins
+
+
+def test_select_denoise_twin_within_tolerance_loses_to_denoise_0(val_folder, model_file, tmp_path, monkeypatch):
+    """Stage 2: denoise 0 before 1, so a denoise=1 twin only 0.001 lower does not win."""
+    def fake_mae(model, root, stride, denoise, limit=None):
+        return {select.Candidate(m, r, denoise): (0.10 if m is Readout.ARGMAX and r is Refine.NONE else 0.20)
+                - (0.001 if denoise == 1.0 else 0.0) for m in Readout for r in Refine}
+
+    monkeypatch.setattr(select, "candidates_mae", fake_mae)
+    out = tmp_path / "sel"
+    assert select.main(["--val", str(val_folder), "--model", str(model_file), "--threads", "1", "--out",
+                        str(out)]) == 0
+    assert json.loads((out / "selection.json").read_text())["winner"] == "readout=argmax,refine=none,denoise=0"
+
+
 # ------------------------------------------------------------------------------------------------------- method
 def test_sigma_top_is_19_px_rescaled_by_the_units_resize_rule():
     from dmenet.galetto.method import SIGMA_MAX, BlurSource, GalettoEstimator

@@ -284,3 +284,13 @@ def test_select_checks_the_val_folder_first(val_folder, model_file, tmp_path, ca
     assert run_select(val_folder, model_file, tmp_path / "c") == 2
     assert "blur_map" in one_error_line(capsys)
     assert not any((tmp_path / n).exists() for n in "abc")
+
+
+def test_adam_takes_eps_and_the_cosine_lr_of_the_last_step(tmp_path):
+    """The saved optimiser of a 3-step run: train.eps, and the lr that lr_at gave its last step (step 2 of 3):
+    1e-4 + ½ · 9e-4 · (1 + cos(2π/3)) = 3.25e-4."""
+    data = fake_patches(tmp_path / "p")
+    assert train(data, tmp_path / "run", "train.steps=3", "train.lr_min=1e-4", "train.eps=1e-6") == 0
+    meta = json.loads((tmp_path / "run" / "last.json").read_text())
+    group = meta["opt"]["param_groups"][0]
+    assert meta["step"] == 3 and group["eps"] == 1e-6 and group["lr"] == pytest.approx(3.25e-4)

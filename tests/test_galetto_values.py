@@ -121,3 +121,14 @@ def test_labelled_patches_round_to_the_nearest_level():
     for blur in ("context", "isolated"):
         out = labelled_patches(torch.full((40, 40), 100.6), np.array([[4, 4]]), blur)
         assert out.shape == (1, 20, PATCH, PATCH) and (out == 101).all()
+
+
+def test_cosine_lr_hand_values():
+    """``lr_min + ½ (lr − lr_min)(1 + cos(π min(step / steps, 1)))``; constant lr without ``lr_min``."""
+    from dmenet.galetto.train import TrainSettings, lr_at
+
+    t = TrainSettings(steps=100, lr=1e-3, lr_min=1e-4)
+    assert lr_at(t, 0) == pytest.approx(1e-3) and lr_at(t, 50) == pytest.approx(5.5e-4)
+    assert lr_at(t, 25) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + np.cos(np.pi / 4)))
+    assert lr_at(t, 100) == pytest.approx(1e-4) and lr_at(t, 130) == pytest.approx(1e-4)
+    assert lr_at(TrainSettings(steps=100, lr=1e-3), 70) == 1e-3

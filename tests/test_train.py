@@ -63,6 +63,19 @@ def test_lr_schedule_is_step_decay_per_20_epochs():
     assert lr_at(200, 1e-4, 10) == pytest.approx(8e-5) and lr_at(400, 1e-4, 10) == pytest.approx(6.4e-5)
 
 
+def test_trainer_sets_both_optimisers_to_their_decayed_lr(data):
+    """set_lr at epoch 20 (the first decay): networks lr · 0.8, discriminator lr_d · 0.8 (each its own base)."""
+    cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
+                             f"data.labelled={data['labelled']}", "optim.lr=1e-4", "optim.lr_d=3e-4"])
+    torch.manual_seed(0)
+    trainer = Trainer(build_dmenet(cfg.model), cfg, torch.device("cpu"), 10)
+    assert trainer.opt_d is not None
+    trainer.step = 200  # epoch 20 at 10 steps per epoch
+    assert trainer.set_lr() == {"lr": pytest.approx(8e-5), "lr_d": pytest.approx(2.4e-4)}
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(8e-5)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(2.4e-4)
+
+
 # ------------------------------------------------------------------------------------------------------ joint step
 def test_joint_step_gradients_frozen_c_finite_losses(data):
     cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",

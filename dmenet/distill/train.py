@@ -192,15 +192,21 @@ def teacher_targets(sharp: torch.Tensor, on_sharp: bool) -> torch.Tensor:
     return torch.ones_like(sharp) if on_sharp else 1 - sharp
 
 
+def set_learning_rates(run: Run, step: int) -> None:
+    """The networks' optimiser at ``optim.lr``, the discriminators' at ``optim.lr_d``, each times
+    :func:`lr_factor` of ``step`` (what :func:`train_step` runs first)."""
+    for opt, base in ((run.opt_g, run.cfg.optim.lr), (run.opt_d, run.cfg.optim.lr_d)):
+        for group in (opt.param_groups if opt else ()):
+            group["lr"] = base * lr_factor(run.cfg, step)
+
+
 def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
     """One generator update then one discriminator update on ``batch`` (CPU or ``run.device`` tensors, moved
     there); returns the scalar terms."""
-    cfg, lw, nets = run.cfg, run.cfg.loss, run.nets
+    lw, nets = run.cfg.loss, run.nets
     batch = {**{k: v.to(run.device) for k, v in batch.items() if k != "image"},
              "image": batch["image"].to(run.device, memory_format=run.layout)}  # one copy, already in the layout
-    for opt, base in ((run.opt_g, cfg.optim.lr), (run.opt_d, cfg.optim.lr_d)):
-        for group in (opt.param_groups if opt else ()):
-            group["lr"] = base * lr_factor(cfg, step)
+    set_learning_rates(run, step)
     x, y = batch["image"], batch["mask"]
     w_content = 1 - batch["sharp"] + batch["sharp"] * lw.sharp_weight
     logs: dict[str, float] = {}
