@@ -16,9 +16,7 @@ is printed: on the shared 2-core machine the CPU time approximates the uncontend
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +24,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave import machine_line, parser  # noqa: E402
+from interleave import machine_line, median_seconds, parser  # noqa: E402
 from syndof import cli  # noqa: E402
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 @cli.entry_point
@@ -79,13 +66,13 @@ def main(argv=None) -> int:
     print(machine_line())
     first: dict[int, float] = {}
     for name, stride, fn in rows:
-        wall, cpu = timed(fn, args.repeats)
+        wall, cpu = median_seconds(fn, args.repeats)
         ratio = "" if stride is None or stride not in first else f"   {wall / first[stride]:.2f}x the first row"
         first.setdefault(stride, wall)
         print(f"{name:32s} wall {wall:6.2f} s   cpu {cpu:6.2f} s{ratio}")
     with torch.no_grad():
-        plain_wall, _ = timed(lambda: net(windows), args.repeats)
-        folded_wall, _ = timed(lambda: folded(windows), args.repeats)
+        plain_wall, _ = median_seconds(lambda: net(windows), args.repeats)
+        folded_wall, _ = median_seconds(lambda: folded(windows), args.repeats)
         delta = (torch.softmax(net(windows), 1) - torch.softmax(folded(windows), 1)).abs().max().item()
     print(f"{models[0][0]} on {len(windows)} windows: eval-mode network {plain_wall:.3f} s, folded copy "
           f"{folded_wall:.3f} s ({plain_wall / folded_wall:.2f}x), max |delta p| {delta:.1e}")

@@ -20,7 +20,6 @@ of 20), with the batches copied the plain way (``.to(device)``, which waits for 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,18 +29,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave import machine_line, parser  # noqa: E402
+from interleave import machine_line, median_seconds, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def width1_model(device):
@@ -109,9 +100,9 @@ def main(argv=None) -> int:
         if not (torch.equal(a[0], r[0]) and torch.equal(a[1], r[1])):
             raise SystemExit(f"batch {b}: the two samplers differ")
         gen = torch.Generator().manual_seed(0)
-        ref = median_seconds(lambda: reference_draw(patches, b, gen), args.repeats)
-        new = median_seconds(lambda: draw_batch(patches, b, gen, True), args.repeats)
-        st = median_seconds(lambda: train_step(model, opt, *draw_batch(patches, b, gen, True)), args.steps)
+        ref = median_seconds(lambda: reference_draw(patches, b, gen), args.repeats)[0]
+        new = median_seconds(lambda: draw_batch(patches, b, gen, True), args.repeats)[0]
+        st = median_seconds(lambda: train_step(model, opt, *draw_batch(patches, b, gen, True)), args.steps)[0]
         print(f"| {b} | {ref * 1e3:.2f} | {new * 1e3:.2f} | {ref / new:.1f}× | {st * 1e3:.0f} |")
     if args.device != "cpu":
         gpu_table(patches, args)

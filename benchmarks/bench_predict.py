@@ -17,9 +17,7 @@ machine inflate wall times (with 2 threads badly: OpenMP workers wait for each o
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave import machine_line, parser  # noqa: E402
+from interleave import machine_line, median_seconds, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 H, W = 480, 640
@@ -35,19 +33,9 @@ TARGET_MS = {"lite": 100.0, "paper": 3400.0}
 
 
 def _median_ms(fn, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """Median wall time and median process CPU time (ms) of ``fn()`` over ``repeats`` runs after ``warmup``.
-
-    With one thread the CPU time is close to the uncontended run time even when other processes share the cores.
-    """
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append((time.perf_counter() - t0) * 1000.0)
-        cpu.append((time.process_time() - c0) * 1000.0)
-    return statistics.median(wall), statistics.median(cpu)
+    """Median wall time and median process CPU time (ms) of ``fn()`` over ``repeats`` runs after ``warmup``."""
+    wall, cpu = median_seconds(fn, repeats, warmup)
+    return wall * 1000.0, cpu * 1000.0
 
 
 def _model_config(name: str):

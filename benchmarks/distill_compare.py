@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -31,22 +29,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from interleave import output_problem, parser  # noqa: E402
+from interleave import median_seconds, output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 LEARNED = ("distill_student", "distill_teacher", "dmenet")
-
-
-def _timed(fn, repeats: int) -> tuple[float, float]:
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(1e3 * (time.perf_counter() - t0))
-        cpu.append(1e3 * (time.process_time() - c0))
-    return statistics.median(wall), statistics.median(cpu)
 
 
 @cli.entry_point
@@ -109,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         print(m, "sharp", json.dumps(row), flush=True)
     img640 = cv2.resize(pairs[0][1], (640, 480), interpolation=cv2.INTER_AREA)
     for m in (m for m in ests if m in LEARNED):
-        wall, cpu = _timed(lambda: ests[m].estimate(img640, sigma=False, probability=True), a.repeats)
+        wall, cpu = (1e3 * s for s in median_seconds(lambda: ests[m].estimate(img640, sigma=False, probability=True),
+                                                            a.repeats))
         result["speed"][m] = {"wall_ms": wall, "cpu_ms": cpu}
         first, ref = next(iter(result["speed"].items()))  # the ratios: against the first learned method
         print(f"{m} speed: wall {wall:.0f} ms, CPU {cpu:.0f} ms (640x480, {a.threads} threads); "

@@ -32,6 +32,26 @@ def time_interleaved(steps: dict[str, Callable[[object], object]], make_input: C
     return times
 
 
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[list[float], list[float]]:
+    """Wall and process-CPU seconds of each of ``repeats`` calls of ``fn()`` after ``warmup`` untimed ones (with one
+    torch thread the CPU time stays close to the uncontended run time when other processes share the cores)."""
+    for _ in range(warmup):
+        fn()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """Median wall and median process-CPU seconds of :func:`time_calls`."""
+    walls, cpus = time_calls(fn, repeats, warmup)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def speedup_rows(times: dict[str, list[float]]) -> list[tuple[str, float, float, float]]:
     """(variant, median s, min s, speed-up of the median over the first variant's) per variant."""
     base = statistics.median(next(iter(times.values())))
