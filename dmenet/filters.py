@@ -3,7 +3,8 @@
 filter modes of ``weightedGF.m`` (Galetto & Deng's official code).
 
 Conventions: NumPy in, NumPy out; float64 internally. Box windows are ``size × size`` px (odd), ``'symmetric'``
-border (MATLAB ``imboxfilt(..., 'Padding', 'symmetric')`` = OpenCV ``BORDER_REFLECT``). ε is in the squared units of
+border by default (MATLAB ``imboxfilt(..., 'Padding', 'symmetric')`` = OpenCV ``BORDER_REFLECT``; the classical
+peers' published recipes take ``'replicate'``, :class:`Border`). ε is in the squared units of
 the guide's value range (a guide in [0, 1] takes ε ≈ 1e-3, the same guide on 0–255 takes 255² × that).
 """
 
@@ -32,11 +33,16 @@ class GuidedBackend(Choice):
 
 
 class Border(Choice):
-    """How :func:`gaussian_filter` extends the image past its edges: ``symmetric`` (MATLAB ``'symmetric'``, the edge
+    """How the filters here extend the image past its edges: ``symmetric`` (MATLAB ``'symmetric'``, the edge
     repeated then mirrored; the default) or ``replicate`` (the edge pixel repeated, however wide the kernel)."""
 
     SYMMETRIC = "symmetric"
     REPLICATE = "replicate"
+
+
+CV2_BORDERS = {Border.SYMMETRIC: cv2.BORDER_REFLECT, Border.REPLICATE: cv2.BORDER_REPLICATE}
+"""OpenCV's name of each :class:`Border` (OpenCV's ``BORDER_REFLECT`` repeats the edge pixel: MATLAB's
+``'symmetric'``)."""
 
 
 def gaussian_size(sigma: float) -> int:
@@ -81,15 +87,18 @@ def gaussian_filter(x: torch.Tensor, sigma: float, size: int | None = None,
     return y.reshape(shape)
 
 
-def box_mean(x: np.ndarray, size: int) -> np.ndarray:
-    """Mean over ``size × size`` windows (odd size), symmetric border, float64. Works per channel on (H, W, C)."""
+def box_mean(x: np.ndarray, size: int, border: Border | str = Border.SYMMETRIC) -> np.ndarray:
+    """Mean over ``size × size`` windows (odd size), float64, ``border`` (:class:`Border`, symmetric by default).
+    Works per channel on (H, W, C)."""
     if size < 1 or size % 2 == 0:
         raise ValueError(f"box size must be odd and >= 1, got {size}")
-    return cv2.blur(np.asarray(x, dtype=np.float64), (size, size), borderType=cv2.BORDER_REFLECT)
+    return cv2.blur(np.asarray(x, dtype=np.float64), (size, size),
+                    borderType=CV2_BORDERS[parse_choice(Border, border, "border")])
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
-                  backend: GuidedBackend | str = GuidedBackend.CV2) -> np.ndarray:
+                  backend: GuidedBackend | str = GuidedBackend.CV2,
+                  border: Border | str = Border.SYMMETRIC) -> np.ndarray:
     """He et al.'s guided filter (MATLAB ``imguidedfilter``), gray or colour guide.
 
     Args:
@@ -101,10 +110,12 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
             3×3 solve; default) or "kornia" (``kornia.filters.guided_blur``, the reference; its CPU box filter is a
             45-tap convolution, ~100× slower at 640×480 on one core, and its 'reflect' border does not repeat the
             edge pixel, so borders differ slightly).
+        border: :class:`Border` of the box means (symmetric by default; replicate for the classical peers).
 
     Returns:
         (H, W) float64 filtered map.
     """
+    border = parse_choice(Border, border, "border")
     guide = np.asarray(guide, dtype=np.float64)
     src = np.asarray(src, dtype=np.float64)
     if parse_choice(GuidedBackend, backend, "backend") is GuidedBackend.KORNIA:
@@ -112,25 +123,25 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
 
         g = torch.as_tensor(guide)
         g = g[None, None] if g.ndim == 2 else g.permute(2, 0, 1)[None]
-        out = guided_blur(g, torch.as_tensor(src)[None, None], (size, size), eps, border_type="reflect",
-                          separable=True)
+        out = guided_blur(g, torch.as_tensor(src)[None, None], (size, size), eps,
+                          border_type="replicate" if border is Border.REPLICATE else "reflect", separable=True)
         return out[0, 0].numpy()
     if guide.ndim == 2:
-        return weighted_gf(guide, src, size, eps, mode=0)
+        return weighted_gf(guide, src, size, eps, mode=0, border=border)
     if guide.shape[:2] != src.shape:  # the strips slice both by the guide's rows: a taller src was cut silently
         raise ValueError(f"guided_filter: guide {guide.shape} and src {src.shape} differ in size")
 
     def coefficients(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mu_i, mu_p = box_mean(g, size), box_mean(p, size)
-        cov_ip = box_mean(g * p[..., None], size) - mu_i * mu_p[..., None]
+        mu_i, mu_p = box_mean(g, size, border), box_mean(p, size, border)
+        cov_ip = box_mean(g * p[..., None], size, border) - mu_i * mu_p[..., None]
         outer = g[..., :, None] * g[..., None, :]
-        sigma = box_mean(outer.reshape(*p.shape, 9), size).reshape(*p.shape, 3, 3)
+        sigma = box_mean(outer.reshape(*p.shape, 9), size, border).reshape(*p.shape, 3, 3)
         sigma = sigma - mu_i[..., :, None] * mu_i[..., None, :] + eps * np.eye(3)
         a = np.linalg.solve(sigma, cov_ip[..., None])[..., 0]
         return a, mu_p - (a * mu_i).sum(-1)
 
     def output(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[np.ndarray]:
-        return ((box_mean(a, size) * g).sum(-1) + box_mean(b, size),)
+        return ((box_mean(a, size, border) * g).sum(-1) + box_mean(b, size, border),)
 
     # each output row depends on the rows within size // 2 of it, twice over: two passes of row strips, each strip
     # with that many rows of context, keep the ~400 B per pixel of the 3×3 systems to one strip's rows
@@ -174,7 +185,8 @@ def in_row_strips(f, inputs: tuple[np.ndarray, ...], context: int,
     return outputs
 
 
-def weighted_gf(guide: np.ndarray, src: np.ndarray, size: int, eps: float, mode: int = 6) -> np.ndarray:
+def weighted_gf(guide: np.ndarray, src: np.ndarray, size: int, eps: float, mode: int = 6,
+                border: Border | str = Border.SYMMETRIC) -> np.ndarray:
     """Weighted guided filter of ``weightedGF.m`` with a gray guide.
 
     Modes: 0 plain guided filter; 1 variance-weighted averaging of the coefficients (TIP 2020, α = 2);
@@ -184,7 +196,8 @@ def weighted_gf(guide: np.ndarray, src: np.ndarray, size: int, eps: float, mode:
     ``1/(var² + 1e-10)`` (mode 1) or ``1/(var⁴ + 1e-10)`` (mode 6).
 
     Args:
-        guide: (H, W) gray guide; src: (H, W) map; size: odd box side px; eps: ε in the guide's squared units.
+        guide: (H, W) gray guide; src: (H, W) map; size: odd box side px; eps: ε in the guide's squared units;
+        border: :class:`Border` of every box mean.
 
     Returns:
         (H, W) float64.
@@ -193,13 +206,17 @@ def weighted_gf(guide: np.ndarray, src: np.ndarray, size: int, eps: float, mode:
         raise ValueError(f"weighted_gf mode must be one of {WGF_MODES}, got {mode}")
     I = np.asarray(guide, dtype=np.float64)
     p = np.asarray(src, dtype=np.float64)
-    mu_i, mu_p = box_mean(I, size), box_mean(p, size)
-    var = np.maximum(box_mean(I * I, size) - mu_i * mu_i, 0.0)
-    cov = box_mean(I * p, size) - mu_i * mu_p
-    w = (var + 1e-10) * box_mean(1.0 / (var + 1e-10), size) if mode in (3, 6) else 1.0
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return box_mean(x, size, border)
+
+    mu_i, mu_p = box(I), box(p)
+    var = np.maximum(box(I * I) - mu_i * mu_i, 0.0)
+    cov = box(I * p) - mu_i * mu_p
+    w = (var + 1e-10) * box(1.0 / (var + 1e-10)) if mode in (3, 6) else 1.0
     a = cov / (var + eps / w)
     b = mu_p - a * mu_i
     if mode in (0, 3):
-        return box_mean(a, size) * I + box_mean(b, size)
+        return box(a) * I + box(b)
     v = 1.0 / (var ** (2 if mode == 1 else 4) + 1e-10)
-    return (box_mean(v * a, size) * I + box_mean(v * b, size)) / box_mean(v, size)
+    return (box(v * a) * I + box(v * b)) / box(v)

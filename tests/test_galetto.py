@@ -63,6 +63,34 @@ def test_box_mean_and_guided_filter_against_formulas():
     assert np.abs(d[7:-7, 7:-7]).max() < 1e-9  # border effects reach 2r = 6 px
 
 
+def test_replicate_border_box_mean_and_guided_filter_against_formulas():
+    """``Border.REPLICATE`` (the classical peers' recipes): the edge pixel repeated however wide the window."""
+    rng = np.random.default_rng(3)
+    guide, src = rng.random((11, 13)), rng.random((11, 13))
+
+    def box(x, size):
+        r = size // 2
+        p = np.pad(x, r, mode="edge")
+        return np.array([[p[i:i + size, j:j + size].mean() for j in range(x.shape[1])] for i in range(x.shape[0])])
+
+    row = np.array([[0.0, 3.0, 6.0]])  # by hand: a 3-wide window at the left edge averages (0, 0, 3) -> 1
+    assert np.allclose(filters.box_mean(row, 3, filters.Border.REPLICATE), [[1.0, 3.0, 5.0]])
+    assert np.allclose(filters.box_mean(row, 3), [[1.0, 3.0, 5.0]])  # symmetric repeats the edge pixel too at r = 1
+    assert np.allclose(filters.box_mean(row, 5, "replicate"), [[(0 + 0 + 0 + 3 + 6) / 5, 3.0, (0 + 3 + 6 * 3) / 5]])
+    assert np.allclose(filters.box_mean(row, 5), [[(3 + 0 + 0 + 3 + 6) / 5, 3.0, (0 + 3 + 6 + 6 + 3) / 5]])
+    assert np.abs(filters.box_mean(src, 7, "replicate") - box(src, 7)).max() < 1e-12
+    mi, mp = box(guide, 7), box(src, 7)
+    a = (box(guide * src, 7) - mi * mp) / (box(guide * guide, 7) - mi * mi + 0.01)
+    ref = box(a, 7) * guide + box(mp - a * mi, 7)
+    assert np.abs(filters.guided_filter(guide, src, 7, 0.01, border="replicate") - ref).max() < 1e-10
+    g3 = rng.random((11, 13, 3))  # colour guide: kornia's replicate border agrees everywhere
+    d = filters.guided_filter(g3, src, 5, 1e-3, border="replicate") - \
+        filters.guided_filter(g3, src, 5, 1e-3, backend="kornia", border="replicate")
+    assert np.abs(d).max() < 1e-9
+    with pytest.raises(ValueError, match="border"):
+        filters.box_mean(row, 3, "wrap")
+
+
 def test_colour_guided_filter_in_row_strips_equals_the_whole_image(monkeypatch):
     """The colour guided filter runs in row strips with size // 2 rows of context (its 3×3 systems held ~400 B a
     pixel: galetto's refinement of a 24 MP photo needed ~9 GB): the same map as one strip, to float rounding, with

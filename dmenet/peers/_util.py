@@ -1,8 +1,8 @@
-"""Helpers shared by the classical peers: input checks, grayscale, box/guided filters, normalisation."""
+"""Helpers shared by the classical peers: input checks, grayscale, normalisation (their box and guided filters are
+:mod:`dmenet.filters`' with ``Border.REPLICATE``, the peers' published recipes)."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
@@ -39,35 +39,6 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     rgb = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
     weights = torch.tensor(RGB2GRAY_WEIGHTS, dtype=torch.float32)
     return kornia.color.rgb_to_grayscale(rgb, rgb_weights=weights)[0].numpy()
-
-
-def box_mean(x: np.ndarray, size: int) -> np.ndarray:
-    """Mean over a ``size``×``size`` window, replicate border (float64 accumulation)."""
-    return cv2.blur(np.asarray(x, dtype=np.float64), (size, size), borderType=cv2.BORDER_REPLICATE)
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter with a grayscale guide.
-
-    Args:
-        guide: (H, W) float guidance image.
-        src: (H, W) float map to filter.
-        radius: window radius (window ``2·radius + 1``).
-        eps: regularisation on the guide's value range (squared units).
-
-    Returns:
-        (H, W) float64 filtered map.
-    """
-    size = 2 * radius + 1
-    guide = np.asarray(guide, dtype=np.float64)
-    src = np.asarray(src, dtype=np.float64)
-    mean_i = box_mean(guide, size)
-    mean_p = box_mean(src, size)
-    cov_ip = box_mean(guide * src, size) - mean_i * mean_p
-    var_i = box_mean(guide * guide, size) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box_mean(a, size) * guide + box_mean(b, size)
 
 
 def robust_normalise(x: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:

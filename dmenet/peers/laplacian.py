@@ -11,7 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from dmenet.peers._util import box_mean, check_image, robust_normalise, to_gray
+from dmenet.filters import Border, box_mean
+from dmenet.peers._util import check_image, robust_normalise, to_gray
 
 DEFAULT_WINDOW = 15
 
@@ -28,8 +29,8 @@ def laplacian_sharpness(image: np.ndarray, window: int = DEFAULT_WINDOW) -> np.n
     """
     gray = to_gray(check_image(image))
     lap = cv2.Laplacian(gray.astype(np.float64), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REPLICATE)
-    mean = box_mean(lap, window)
-    var = np.maximum(box_mean(lap * lap, window) - mean * mean, 0.0)
+    mean = box_mean(lap, window, Border.REPLICATE)
+    var = np.maximum(box_mean(lap * lap, window, Border.REPLICATE) - mean * mean, 0.0)
     return np.sqrt(var).astype(np.float32)
 
 

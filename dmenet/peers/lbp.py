@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dmenet.peers._util import box_mean, check_image, guided_filter, to_gray
+from dmenet.filters import Border, box_mean, guided_filter
+from dmenet.peers._util import check_image, to_gray
 
 T_LBP = 0.016
 WINDOWS = (11, 15, 21)
@@ -75,7 +76,7 @@ def _normalised_gray(image: np.ndarray) -> np.ndarray:
 def lbp_sharpness(image: np.ndarray, window: int = 21, threshold: float = T_LBP) -> np.ndarray:
     """Yi & Eramian's m_LBP at one window size: (H, W) float32 in [0, 1], 1 = sharp."""
     sharp_codes = (lbp_riu2(_normalised_gray(image), threshold) >= 6).astype(np.float64)  # codes {6, 7, 8, 9}
-    return np.clip(box_mean(sharp_codes, window), 0.0, 1.0).astype(np.float32)
+    return np.clip(box_mean(sharp_codes, window, Border.REPLICATE), 0.0, 1.0).astype(np.float32)
 
 
 def lbp_blur_map(
@@ -99,7 +100,7 @@ def lbp_blur_map(
     """
     gray = _normalised_gray(image)
     sharp_codes = (lbp_riu2(gray, threshold) >= 6).astype(np.float64)
-    sharp = np.mean([box_mean(sharp_codes, s) for s in windows], axis=0)
+    sharp = np.mean([box_mean(sharp_codes, s, Border.REPLICATE) for s in windows], axis=0)
     if guided_radius > 0:
-        sharp = guided_filter(gray, sharp, guided_radius, guided_eps)
+        sharp = guided_filter(gray, sharp, 2 * guided_radius + 1, guided_eps, border=Border.REPLICATE)
     return (1.0 - np.clip(sharp, 0.0, 1.0)).astype(np.float32)
