@@ -256,9 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         size = f"--size {h} {w}" if args.size is not None else f"input size {h} {w} (the default)"
         advice = f"choose a smaller --size; {args.out} not written"
-    from dmenet.predict import available_memory
+    from dmenet import memory
 
-    need, available = export_memory(exporter, (h, w)), available_memory()
+    need, available = export_memory(exporter, (h, w)), memory.available_memory()
     if available is not None and need > available:
         return cli.fail(f"{size}: tracing and checking the graph needs about {need / 2**30:.1f} GiB, "
                         f"{available / 2**30:.1f} GiB available ({advice})")

@@ -19,8 +19,8 @@ Outputs per image ``<stem>`` (folder inputs keep their sub-folder layout under D
 Methods without σ (``gives_sigma`` false: lbp, hifst, laplacian, distill_student, …) write ``<stem>_blur.png``
 (their [0, 1] blur map; plus ``<stem>_blur.npy``, the [0, 1] map, with ``--format npy|both``) and
 ``<stem>_preview.png`` (and ``<stem>_source.json``) only; σ methods (dmenet, galetto, zhuo_sim) write the σ set
-above. Images are read with ``syndof.io.read_image`` (EXIF orientation applied, gray/RGBA/16-bit handled), so maps
-are oriented like the displayed image. A file that cannot be read or processed is reported on one line
+above. Images are read with ``syndof.io.read_image_sha256`` (EXIF orientation applied, gray/RGBA/16-bit handled), so
+maps are oriented like the displayed image. A file that cannot be read or processed is reported on one line
 (``skipped PATH: reason``) and the others go on; the exit status is 1 only when every input failed (2 for usage
 errors or a model that cannot be loaded). Options and ``--out`` are checked
 before the model loads. The files of one image are written as one set (all of them or, when a write fails, none);
@@ -32,8 +32,8 @@ and a SHA-256 of its contents, those of flips, σ curve, working size and tiles 
 devices they were made on (``"devices": ["cpu"]``, ``["cuda:0"]``; a rerun on another device is not refused, its
 maps differ by float rounding only, and adds its device once it writes a set): rerunning
 a batch with the same settings does only what is missing (a photo counts as done when a whole set's
-``_source.json``, written with the set, gives the SHA-256 of the bytes the maps were made from (a photo that
-changes while it is read is skipped): another photo of the same name, or an edited one,
+``_source.json``, written with the set, gives the SHA-256 of the bytes the maps were made from (each photo is read
+once: those bytes are the ones decoded): another photo of the same name, or an edited one,
 is skipped and reported, never given another photo's maps), and a run with other settings is refused before any photo,
 so one folder never holds maps of two methods or models. One
 ``predict`` at a time writes into a folder (a second is refused). In a folder with maps but no record (written by an
@@ -69,6 +69,7 @@ from typing import Sequence
 import numpy as np
 
 from dmenet import cli as dcli
+from dmenet import memory
 from syndof import cli, resize
 from syndof import io as sio
 from syndof import viz
@@ -472,61 +473,6 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | 
     return list(files)
 
 
-# ------------------------------------------------------------------------------------------------------ large inputs
-WORK_BYTES_PER_PIXEL = 200
-"""Peak memory per pixel of the image DMENet works on (tiled above 1024² px; measured: 5.5 GB peak RSS for a
-6000×4000 photo with 8 flips, docs/reliability.md #10)."""
-IO_BYTES_PER_PIXEL = 40
-"""Per input pixel: the decoded image, the full-size σ / probability maps and their encodings."""
-MEMORY_FIXED_BYTES = 600 * 2**20
-"""Model, one tile's activations and the interpreter."""
-
-
-def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0,
-                    input_per_pixel: int = 0) -> int:
-    """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option;
-    ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`, per pixel of the
-    working image; ``input_per_pixel``: its :meth:`~dmenet.methods.base.Estimator.input_bytes_per_pixel`, per pixel
-    of the input image, which ``--max-side`` does not shrink)."""
-    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
-    work = WORK_BYTES_PER_PIXEL + extra_per_pixel
-    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + input_per_pixel + work * scale * scale))
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo, else the free physical
-    pages), or None when the system does not say."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def check_memory(height: int, width: int, max_side: int | None, available: int | None,
-                 extra_per_pixel: int = 0, input_per_pixel: int = 0) -> None:
-    """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
-    the message gives the ``--max-side`` that fits (``extra_per_pixel``, ``input_per_pixel`` as in
-    :func:`estimate_memory`), or says to downsize the photo when no working size fits."""
-    if available is None:
-        return
-    need = estimate_memory(height, width, max_side, extra_per_pixel, input_per_pixel)
-    if need <= available:
-        return
-    budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL - input_per_pixel
-    side = int(max(height, width) * (budget / (WORK_BYTES_PER_PIXEL + extra_per_pixel)) ** 0.5) if budget > 0 else 0
-    way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if side >= 64
-               else "downsize it first or use a machine with more memory")
-    raise ValueError(f"{width}x{height} px needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "
-                     f"available: {way_out}")
-
-
 # --------------------------------------------------------------------------------------------------------------- CLI
 EXAMPLE = "dmenet-predict ../shared/data/cuhk/image/out_of_focus0011.jpg --out runs/predict_example --flips 1"
 
@@ -679,8 +625,9 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{', _blur.npy' if args.fmt.npy else ''} and _preview.png only (with _source.json)")
     todo = [(number, job) for number, job in enumerate(jobs, 1) if number - 1 not in decided]
-    workers = min(args.workers or auto_workers([job for _, job in todo], args, max_side, available_memory(),
-                                               estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel()),
+    workers = min(args.workers or auto_workers([job for _, job in todo], args, max_side,
+                                               memory.available_memory(), estimator.extra_bytes_per_pixel(),
+                                               estimator.input_bytes_per_pixel()),
                   max(len(todo), 1))
     computed = (_parallel(todo, len(jobs), args, options, workers) if workers > 1
                 else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in todo))
@@ -727,20 +674,21 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
     try:
         def fits(height: int, width: int) -> None:  # the reason as one line naming no exception type
             try:
-                check_memory(height, width, max_side, available_memory(), estimator.extra_bytes_per_pixel(),
-                             estimator.input_bytes_per_pixel())
+                memory.check_memory(height, width, max_side, memory.available_memory(),
+                                    estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel())
             except ValueError as exc:
                 raise sio.InputError(job.source, str(exc)) from None
 
-        size = sio.header_size(job.source)
-        if size is not None:  # before decoding: a photo that does not fit is refused without its pixels
-            fits(size[1], size[0])
-        digest = sio.file_sha256(job.source) if job.source.is_file() else None  # missing: read_image says so
-        image = sio.read_image(job.source)
-        if sio.file_sha256(job.source) != digest:  # the set records the photo it was made from, not a later one
-            return "changed while it was read (replaced or being written): rerun to estimate it as it is now"
+        headers: list[tuple[int, int]] = []
+
+        def header_fits(width: int, height: int) -> None:  # before decoding: refused without its pixels
+            headers.append((width, height))
+            fits(height, width)
+
+        # one read: the set records the SHA-256 of exactly the bytes its maps were made from
+        image, digest = sio.read_image_sha256(job.source, check_size=header_fits)
         h, w = image.shape[:2]
-        if size != (w, h):  # a header PIL cannot read
+        if headers != [(w, h)]:  # a header PIL cannot read
             fits(h, w)
         if count > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
             faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
@@ -772,19 +720,16 @@ def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None
                  extra_per_pixel: int = 0, input_per_pixel: int = 0) -> int:
     """The default ``--workers``: 1 on a GPU, with ``--threads`` given, or for a batch smaller than
     :data:`AUTO_WORKERS_MIN_PHOTOS`; else the usable cores (at most :data:`AUTO_WORKERS_MAX`), no more than
-    ``available`` bytes hold at :func:`estimate_memory` (with ``extra_per_pixel``, ``input_per_pixel``) of the
-    batch's largest photo
-    (sizes from the file headers; unreadable headers are left to the workers, which report them). ``available``
-    None: unknown, no memory bound."""
+    ``available`` bytes hold at :func:`dmenet.memory.estimate_memory` (with ``extra_per_pixel``, ``input_per_pixel``)
+    of the batch's largest photo (sizes from the file headers; unreadable headers are left to the workers, which
+    report them). ``available`` None: unknown, no memory bound."""
     if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
         return 1
     workers = min(cli.available_cpus(), AUTO_WORKERS_MAX)
     if available is not None and workers > 1:
-        from dmenet.data.labelled import header_size
-
-        sizes = [size for size in map(header_size, (j.source for j in jobs)) if size is not None]
-        need = max((estimate_memory(h, w, max_side, extra_per_pixel, input_per_pixel) for w, h in sizes),
-                   default=MEMORY_FIXED_BYTES)
+        sizes = [size for size in map(sio.header_size, (j.source for j in jobs)) if size is not None]
+        need = max((memory.estimate_memory(h, w, max_side, extra_per_pixel, input_per_pixel) for w, h in sizes),
+                   default=memory.MEMORY_FIXED_BYTES)
         workers = max(1, min(workers, available // need))
     return workers
 

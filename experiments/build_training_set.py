@@ -244,8 +244,6 @@ def write_labelled_with_negatives(data: Path, labelled: Path, sharp_list: Path, 
     Returns:
         the record for ``splits.json``.
     """
-    from dmenet.data.labelled import header_size
-
     stems, photos = sharp_negatives(data, sharp_list)
     pairs = {"image": sio.list_images(labelled / "image"), "gt": sio.list_images(labelled / "gt")}
     wanted = {"image": {p.name for p in pairs["image"]} | {f"{SHARP_PREFIX}{photos[s].name}" for s in stems},
@@ -258,7 +256,7 @@ def write_labelled_with_negatives(data: Path, labelled: Path, sharp_list: Path, 
         link(photos[s], dst / "image" / f"{SHARP_PREFIX}{photos[s].name}")
         mask = dst / "gt" / f"{SHARP_PREFIX}{s}.png"
         if not mask.exists():
-            size = header_size(photos[s])  # (width, height) as decoded; the image itself is not read
+            size = sio.header_size(photos[s])  # (width, height) as decoded; the image itself is not read
             if size is None:
                 raise sio.InputError(photos[s], "cannot read the image header (corrupt or not an image)")
             sio.write_image(mask, np.zeros((size[1], size[0]), np.uint8))

@@ -15,10 +15,10 @@ import json
 import os
 import secrets
 import shutil
+import struct
 import tempfile
-import threading
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -63,23 +63,30 @@ def check_nonempty_file(path: str | os.PathLike) -> Path:
 
 def _read_raw(path: str | os.PathLike) -> np.ndarray:
     path = check_nonempty_file(path)
-    data = np.fromfile(str(path), dtype=np.uint8)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return _decode_raw(path, data)
+
+
+def _decode_raw(path: Path, data: bytes) -> np.ndarray:
+    """The pixels of ``data``, the bytes of the image file ``path`` (named in errors; its suffix picks GIF and EXIF
+    handling), as stored (any channels and depth); EXIF orientation applied. Nothing else is read from the file."""
     if path.suffix.lower() == ".gif":
-        return _read_gif_first_frame(path)
+        return _read_gif_first_frame(path, data)
     # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below.
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None:
         raise InputError(path, "cannot decode image (unreadable, truncated or unsupported format)")
     if path.suffix.lower() in EXIF_ORIENTED:
-        img = _apply_exif_orientation(path, img)
+        img = _apply_exif_orientation(data, img)
     return img
 
 
-def _read_gif_first_frame(path: Path) -> np.ndarray:
+def _read_gif_first_frame(path: Path, data: bytes) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
-        frame = np.asarray(iio.imread(path, index=0))
+        frame = np.asarray(iio.imread(io_module.BytesIO(data), index=0, extension=".gif"))
     except Exception as exc:  # imageio raises many types for corrupt files
         raise InputError(path, f"cannot decode GIF ({exc.__class__.__name__})") from exc
     if frame.ndim == 3 and frame.shape[2] >= 3:
@@ -89,25 +96,52 @@ def _read_gif_first_frame(path: Path) -> np.ndarray:
 
 EXIF_ORIENTED = (".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 """Suffixes whose EXIF orientation :func:`read_image` applies (and :func:`header_size` reports)."""
-_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _pil_identify(fh: BinaryIO):
+    """PIL's image of the open file ``fh`` for its header only (size, EXIF); its pixels are never decoded through it.
+
+    Each registered format's opener (``PIL.Image.OPEN``, as ``Image.open`` tries them) is called directly, so that
+    PIL's decompression-bomb check, which ``Image.open`` runs on every image it identifies and which guards decoding,
+    is not applied to a header (OpenCV decodes the pixels, after a caller's memory check): through ``Image.open`` a
+    photo above 179 MP had its orientation dropped silently and no header size, and one above 89 MP printed PIL's
+    "decompression bomb" warning. No PIL setting (``Image.MAX_IMAGE_PIXELS``) is changed. A format whose opener
+    checks the size itself (WebP above 2× PIL's limit) is left unidentified: ValueError, as for a file PIL does not
+    know."""
+    from PIL import Image
+
+    prefix = fh.read(16)
+    tried: set[str] = set()
+    for load in (Image.preinit, Image.init):  # the common formats first, then every plugin, as Image.open does
+        load()
+        for fmt in [f for f in Image.ID if f not in tried]:
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            answer = accept(prefix) if accept else True
+            if not answer or isinstance(answer, str):  # a string: a reason this format does not open it
+                continue
+            fh.seek(0)
+            try:
+                return factory(fh, getattr(fh, "name", ""))
+            except (SyntaxError, IndexError, TypeError, struct.error):  # not this format after all
+                continue
+    raise ValueError("PIL cannot identify the image")
 
 
 @contextlib.contextmanager
-def _pil_header(path: str | os.PathLike):
-    """PIL's image of ``path`` for its header only (size, EXIF); its pixels are never decoded through it. PIL's
-    decompression-bomb limit guards decoding, so it is off while the header is parsed: with it, a photo above 179 MP
-    had its orientation dropped silently and no header size (OpenCV decodes the pixels, after a caller's memory
-    check), and one above 89 MP printed PIL's "decompression bomb" warning."""
-    from PIL import Image
+def _pil_header(source: str | os.PathLike | bytes) -> Iterator:
+    """:func:`_pil_identify` of the file ``source`` (a path) or of image file bytes, closed at the end of the
+    block."""
+    with (io_module.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")) as fh:
+        with _pil_identify(fh) as pil:
+            yield pil
 
-    with _PIL_LIMIT_LOCK:  # the module-wide limit, restored at once (Image.open parses the header only)
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            pil = Image.open(path)
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
-    with pil:
-        yield pil
+
+def _oriented_size(pil, suffix: str) -> tuple[int, int]:
+    """(width, height) of PIL's header ``pil`` of an image file with ``suffix``, EXIF rotation applied."""
+    width, height = pil.size
+    swap = suffix.lower() in EXIF_ORIENTED and pil.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    return (height, width) if swap else (width, height)
 
 
 def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
@@ -115,17 +149,16 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
     decoding the pixels; None if the header cannot be read (the reader reports the file later)."""
     try:
         with _pil_header(path) as pil:
-            width, height = pil.size
-            swap = Path(path).suffix.lower() in EXIF_ORIENTED and pil.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            return _oriented_size(pil, Path(path).suffix)
     except Exception:  # corrupt header
         return None
-    return (height, width) if swap else (width, height)
 
 
-def _apply_exif_orientation(path: Path, img: np.ndarray) -> np.ndarray:
-    """Rotate/flip ``img`` (as decoded, BGR) by the file's EXIF orientation tag, if any."""
+def _apply_exif_orientation(data: bytes, img: np.ndarray) -> np.ndarray:
+    """Rotate/flip ``img`` (as decoded from the file bytes ``data``, BGR) by the EXIF orientation tag of ``data``,
+    if any."""
     try:
-        with _pil_header(path) as pil:
+        with _pil_header(data) as pil:
             orientation = pil.getexif().get(0x0112, 1)
     except Exception:  # no EXIF or unreadable header: keep the pixels as decoded
         return img
@@ -156,7 +189,39 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             int32 … : only uint8, uint16 and float are read), or a float image with NaN / inf pixels or values above
             :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
     """
-    img = _read_raw(path)
+    return _as_rgb(path, _read_raw(path))
+
+
+def read_image_sha256(path: str | os.PathLike,
+                      check_size: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str]:
+    """:func:`read_image` of ``path`` and the SHA-256 (64 lower-case hex digits, as :func:`file_sha256`) of exactly
+    the bytes it decoded: the file is opened and read once, so a file replaced or rewritten meanwhile can never give
+    the pixels of one version and the digest of another.
+
+    ``check_size``: called with (width, height) as :func:`header_size` gives them (EXIF rotation applied), read
+    from the header on the same open file before the rest of it is read and decoded; whatever it raises refuses the
+    file (e.g. a memory check). Not called when the header cannot be read: the caller checks the decoded image.
+
+    Raises:
+        InputError: as :func:`read_image`. OSError: as ``open`` raises it (unreadable file).
+    """
+    path = check_nonempty_file(path)
+    with open(path, "rb") as fh:
+        if check_size is not None:
+            try:
+                with _pil_identify(fh) as pil:
+                    size = _oriented_size(pil, path.suffix)
+            except Exception:  # corrupt or unknown header: the decoder reports the file
+                size = None
+            if size is not None:
+                check_size(*size)
+            fh.seek(0)
+        data = fh.read()
+    return _as_rgb(path, _decode_raw(path, data)), hashlib.sha256(data).hexdigest()
+
+
+def _as_rgb(path: str | os.PathLike, img: np.ndarray) -> np.ndarray:
+    """:func:`read_image`'s RGB float32 of the pixels ``img`` as decoded from ``path`` (named in errors)."""
     # The shape and dtype checks, scaling, float checks and gray → RGB are as_rgb_float's, as for an array given to
     # any estimator; they run on the decoded pixels before the channels are reordered (cv2.cvtColor raised its own
     # multi-line error for an int32 or int16 colour TIFF instead of naming the file).

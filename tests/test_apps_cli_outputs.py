@@ -236,15 +236,15 @@ class NoSigmaCalls(ConstantSigma):
 @pytest.mark.parametrize("spare", ["none", "sigma only"])
 def test_an_image_that_does_not_fit_in_memory_is_refused_before_the_work(argv, named, spare, work, monkeypatch,
                                                                          capsys):
-    """The memory guard of ``predict`` (:func:`dmenet.predict.check_memory`, its estimate of the σ method's memory)
+    """The memory guard of ``predict`` (:func:`dmenet.memory.check_memory`, its estimate of the σ method's memory)
     with the application's own buffers added: an image that does not fit is one line naming it, with the GiB it needs
     and the GiB available, exit 2, nothing written (a camera photo ran for minutes, or was killed, with no word)."""
-    from dmenet import predict
+    from dmenet import memory
 
     monkeypatch.setattr(MethodChoice, "make", lambda self, options=None: NoSigmaCalls())
-    sigma_alone = predict.estimate_memory(H, W)  # what a σ map alone needs: not enough with the application's buffers
-    monkeypatch.setattr(predict, "available_memory",
-                        lambda: predict.MEMORY_FIXED_BYTES if spare == "none" else sigma_alone)
+    sigma_alone = memory.estimate_memory(H, W)  # what a σ map alone needs: not enough with the application's buffers
+    monkeypatch.setattr(memory, "available_memory",
+                        lambda: memory.MEMORY_FIXED_BYTES if spare == "none" else sigma_alone)
     line = refused(argv, work, capsys, named, "needs about", "GiB available")
     assert line.count(":") >= 2 and f"{W}x{H} px" in line
 

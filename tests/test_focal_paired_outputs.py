@@ -6,6 +6,7 @@ skipped; paired checks every input before printing anything."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,17 @@ def test_out_inside_a_stack_folder_is_refused(stacks, capsys, where):
     assert _snapshot(stack) == before
 
 
-def test_skipped_stacks_are_listed_with_their_reason(stacks):
+def test_skipped_stacks_are_listed_with_their_reason(stacks, caplog):
+    """Each skipped stack is one line naming it (or its frame) once, in the order of the stacks (it said
+    ``skipping X: X: …``), and listed in metrics.json and summary.md."""
+    caplog.set_level(logging.INFO)
     out = stacks / "out"
-    assert fs.main(_run("--stack", str(stacks / "fs" / "s1"), str(stacks / "fs" / "one"),
-                        str(stacks / "fs" / "mixed"), "--out", str(out))) == 0
+    one, mixed = stacks / "fs" / "one", stacks / "fs" / "mixed"
+    assert fs.main(_run("--stack", str(one), str(stacks / "fs" / "s1"), str(mixed), "--out", str(out))) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "dmenet.eval.focal_stack"]
+    assert lines[0] == f"skipping {one}: a focal stack needs at least 2 frames, found 1"
+    assert lines[1].startswith("s1 lbp: agreement")
+    assert lines[-1] == f"skipping {mixed / 'b.png'}: frame size 64×30 differs from the stack's 64×48"
     meta = json.loads((out / "metrics.json").read_text())
     assert set(meta["stacks"]) == {"s1"} and meta["stacks"]["s1"]["methods"]["lbp"]["frames"] == K
     skipped = meta["skipped"]
@@ -113,10 +121,13 @@ def test_report_is_all_or_nothing(stacks, monkeypatch):
     assert not out.exists() and not list(stacks.glob(".out.part-*"))
 
 
-def test_no_readable_stack_writes_nothing(stacks, capsys):
+def test_no_readable_stack_writes_nothing(stacks, capsys, caplog):
+    """One line, naming the stack once: not a ``skipping`` line too, nor the name twice (``X: X: …``)."""
     out = stacks / "out"
-    err = _error(capsys, fs.main, _run("--stack", str(stacks / "fs" / "one"), "--out", str(out)))
-    assert "no readable focal stack" in err and "at least 2 frames" in err
+    one = stacks / "fs" / "one"
+    err = _error(capsys, fs.main, _run("--stack", str(one), "--out", str(out)))
+    assert err == f"error: no readable focal stack: {one}: a focal stack needs at least 2 frames, found 1"
+    assert not [r for r in caplog.records if "skipping" in r.getMessage()]
     assert not out.exists() and not list(stacks.glob(".out.part-*"))
 
 

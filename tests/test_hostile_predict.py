@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import warnings
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 import dmenet
-from dmenet import inference, predict
+from dmenet import inference, memory, predict
 from dmenet.methods import registry
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import ModelFileError, save_model
@@ -231,13 +230,13 @@ def test_memory_guard_counts_the_one_pass_files_feature_planes(shared):
     assert one.extra_bytes_per_pixel() == 41 * 4 and two.extra_bytes_per_pixel() == 2 * 41 * 4
     assert make_method("dmenet_refined", MethodOptions(model=onepass)).extra_bytes_per_pixel() == 41 * 4
     assert make_method("lbp", MethodOptions()).extra_bytes_per_pixel() == 0
-    assert predict.estimate_memory(3000, 4000, None, two.extra_bytes_per_pixel()) > 4.9 * 2**30
-    assert predict.estimate_memory(3000, 4000, None, one.extra_bytes_per_pixel()) > 3.1 * 2**30
+    assert memory.estimate_memory(3000, 4000, None, two.extra_bytes_per_pixel()) > 4.9 * 2**30
+    assert memory.estimate_memory(3000, 4000, None, one.extra_bytes_per_pixel()) > 3.1 * 2**30
     with pytest.raises(ValueError, match=r"--max-side \d+") as err:
-        predict.check_memory(3000, 4000, None, 4 * 2**30, two.extra_bytes_per_pixel())
+        memory.check_memory(3000, 4000, None, 4 * 2**30, two.extra_bytes_per_pixel())
     side = int(str(err.value).split("--max-side ")[1].split()[0])
-    predict.check_memory(3000, 4000, side, 4 * 2**30, two.extra_bytes_per_pixel())  # the way out fits
-    predict.check_memory(3000, 4000, None, 4 * 2**30, default.extra_bytes_per_pixel())  # the default file fits
+    memory.check_memory(3000, 4000, side, 4 * 2**30, two.extra_bytes_per_pixel())  # the way out fits
+    memory.check_memory(3000, 4000, None, 4 * 2**30, default.extra_bytes_per_pixel())  # the default file fits
 
 
 def test_memory_guard_counts_a_refinement_at_the_input_size():
@@ -258,32 +257,32 @@ def test_memory_guard_counts_a_refinement_at_the_input_size():
         REFINE_BYTES_PER_PIXEL[Refine.PAPER]
     assert make_method("dmenet", MethodOptions()).input_bytes_per_pixel() == 0
     extra = galetto.input_bytes_per_pixel()
-    small, large = (predict.estimate_memory(4000, 6000, side, 0, extra) for side in (512, 1024))
-    assert large - small == predict.estimate_memory(4000, 6000, 1024) - predict.estimate_memory(4000, 6000, 512)
-    assert predict.estimate_memory(4000, 6000, 512, 0, extra) - predict.estimate_memory(4000, 6000, 512) == \
+    small, large = (memory.estimate_memory(4000, 6000, side, 0, extra) for side in (512, 1024))
+    assert large - small == memory.estimate_memory(4000, 6000, 1024) - memory.estimate_memory(4000, 6000, 512)
+    assert memory.estimate_memory(4000, 6000, 512, 0, extra) - memory.estimate_memory(4000, 6000, 512) == \
         4000 * 6000 * extra  # per input pixel, whatever the working size
-    available = predict.estimate_memory(4000, 6000, 64)  # fits the image and its maps, not the refinement
+    available = memory.estimate_memory(4000, 6000, 64)  # fits the image and its maps, not the refinement
     with pytest.raises(ValueError, match="downsize it first"):
-        predict.check_memory(4000, 6000, 1024, available, 0, extra)
+        memory.check_memory(4000, 6000, 1024, available, 0, extra)
     with pytest.raises(ValueError, match=r"--max-side \d+") as err:  # room for the refinement and a smaller size
-        predict.check_memory(4000, 6000, None, 4000 * 6000 * (extra + 50) + available, 0, extra)
+        memory.check_memory(4000, 6000, None, 4000 * 6000 * (extra + 50) + available, 0, extra)
     side = int(str(err.value).split("--max-side ")[1].split()[0])
-    predict.check_memory(4000, 6000, side, 4000 * 6000 * (extra + 50) + available, 0, extra)  # the way out fits
+    memory.check_memory(4000, 6000, side, 4000 * 6000 * (extra + 50) + available, 0, extra)  # the way out fits
 
 
 def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
                                                                    monkeypatch):
-    need = predict.estimate_memory(4000, 6000)
+    need = memory.estimate_memory(4000, 6000)
     assert need > 4 * 2**30  # the measured 5.5 GB of a 6000×4000 photo (docs/reliability.md #10) is in range
-    assert predict.estimate_memory(4000, 6000, max_side=1500) < need / 3
+    assert memory.estimate_memory(4000, 6000, max_side=1500) < need / 3
     with pytest.raises(ValueError, match=r"--max-side \d+") as err:
-        predict.check_memory(4000, 6000, None, available=2 * 2**30)
+        memory.check_memory(4000, 6000, None, available=2 * 2**30)
     side = int(str(err.value).split("--max-side ")[1].split()[0])
-    predict.check_memory(4000, 6000, side, available=2 * 2**30)  # the suggested way out fits
-    predict.check_memory(4000, 6000, None, available=None)  # unknown memory: no refusal
-    assert predict.available_memory() is None or predict.available_memory() > 0
+    memory.check_memory(4000, 6000, side, available=2 * 2**30)  # the suggested way out fits
+    memory.check_memory(4000, 6000, None, available=None)  # unknown memory: no refusal
+    assert memory.available_memory() is None or memory.available_memory() > 0
 
-    monkeypatch.setattr(predict, "available_memory", lambda: predict.MEMORY_FIXED_BYTES)  # nothing to spare
+    monkeypatch.setattr(memory, "available_memory", lambda: memory.MEMORY_FIXED_BYTES)  # nothing to spare
     rc, _, err_text = _predict([*images, "--out", tmp_path / "o"], capsys, model_path)
     assert rc == 1 and err_text.count("GiB available") == 2 and "Traceback" not in err_text
     monkeypatch.undo()
@@ -582,8 +581,8 @@ def test_a_photo_too_large_for_memory_is_refused_from_its_header_before_decoding
     photo = _huge_png(tmp_path / "huge.png")
     job, estimator, args = _lbp_job(photo, tmp_path / "o")
     decoded = []
-    monkeypatch.setattr(predict.sio, "read_image", lambda path: decoded.append(path))
-    monkeypatch.setattr(predict, "available_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr(predict.sio, "_decode_raw", lambda path, data: decoded.append(path))
+    monkeypatch.setattr(memory, "available_memory", lambda: 4 * 2**30)
     reason = predict.predict_one(job, 1, 1, estimator, 1024, args)
     assert reason.startswith("30000x30000 px needs about") and "GiB available" in reason  # no "ValueError: "
     assert not decoded and not (tmp_path / "o").exists()
@@ -592,7 +591,11 @@ def test_a_photo_too_large_for_memory_is_refused_from_its_header_before_decoding
 def test_exif_orientation_and_header_size_of_photos_above_pils_bomb_limit(tmp_path, monkeypatch):
     """Above PIL's decompression-bomb limit (179 MP by default; lowered here) the EXIF orientation was dropped
     silently (the σ map turned 90° against what a viewer shows) and the header gave no size; between 89 and
-    179 MP PIL warned of a "decompression bomb"."""
+    179 MP PIL warned of a "decompression bomb". The header is read without PIL's check, and without changing PIL's
+    limit (a module-wide setting, which the reader once lifted for a moment under a lock): nothing is written to
+    ``PIL.Image`` while a photo is read."""
+    import types
+
     from PIL import Image
 
     from syndof import io as sio
@@ -601,15 +604,31 @@ def test_exif_orientation_and_header_size_of_photos_above_pils_bomb_limit(tmp_pa
     exif = Image.Exif()
     exif[0x0112] = 6  # the viewer turns it 90° clockwise
     Image.fromarray(pixels).save(tmp_path / "r.jpg", quality=100, exif=exif.tobytes())
+    Image.fromarray(pixels).save(tmp_path / "r.png")
     expected = sio.read_image(tmp_path / "r.jpg")
     assert expected.shape == (32, 24, 3)
-    for limit in (500, 24 * 32 - 1):  # refused by PIL (above 2× the limit), warned of (above it)
+    written = []
+
+    class Watched(types.ModuleType):
+        def __setattr__(self, name, value):
+            written.extend([name] if name != "__class__" else [])
+            super().__setattr__(name, value)
+
+    for limit in (24 * 32 - 1, 24 * 32 // 2 - 1):  # warned of by PIL (above the limit), refused (above 2× it)
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+        monkeypatch.setattr(Image, "__class__", Watched)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert np.array_equal(sio.read_image(tmp_path / "r.jpg"), expected)
-            assert sio.header_size(tmp_path / "r.jpg") == (24, 32)
-        assert Image.MAX_IMAGE_PIXELS == limit  # PIL's own limit is back for everything else
+            assert np.array_equal(sio.read_image_sha256(tmp_path / "r.jpg", lambda w, h: None)[0], expected)
+            assert sio.header_size(tmp_path / "r.jpg") == (24, 32) and sio.header_size(tmp_path / "r.png") == (32, 24)
+        monkeypatch.setattr(Image, "__class__", types.ModuleType)
+        assert written == [] and Image.MAX_IMAGE_PIXELS == limit
+    with pytest.raises(Image.DecompressionBombError):  # PIL's own check, for everything else, is as it was
+        Image.open(tmp_path / "r.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 24 * 32 - 1)
+    with pytest.warns(Image.DecompressionBombWarning), Image.open(tmp_path / "r.png"):
+        pass
 
 
 def test_a_file_made_in_out_while_the_photo_runs_is_never_replaced(tmp_path, monkeypatch):
@@ -664,13 +683,13 @@ def test_a_long_thin_strip_keeps_enough_rows_under_max_side(model_path):
 def test_the_provenance_names_the_photo_as_it_was_read_not_as_it_is_at_the_end(tmp_path, monkeypatch):
     """A photo replaced while its estimate ran (an export overwriting the folder) got a set whose _source.json gave
     the new file's SHA-256 over maps of the old pixels, and a rerun took it as done for the new photo. The digest is
-    taken of the bytes read; a photo that changes while it is read is skipped."""
+    taken of the bytes read."""
     import hashlib
 
     photo = write_rgb(tmp_path / "p.png", seed=0)
     read_bytes = photo.read_bytes()
     job, estimator, args = _lbp_job(photo, tmp_path / "o")
-    real_maps, real_read = predict.method_maps, predict.sio.read_image
+    real_maps = predict.method_maps
 
     def replaced_meanwhile(estimator, image):
         write_rgb(photo, seed=1)
@@ -681,16 +700,74 @@ def test_the_provenance_names_the_photo_as_it_was_read_not_as_it_is_at_the_end(t
     record = json.loads((tmp_path / "o" / "p_source.json").read_text())
     assert record["sha256"] == hashlib.sha256(read_bytes).hexdigest() != hashlib.sha256(photo.read_bytes()).hexdigest()
 
-    def replaced_while_read(path):
-        image = real_read(path)
-        write_rgb(photo, seed=2)
-        return image
 
-    monkeypatch.setattr(predict, "method_maps", real_maps)
-    monkeypatch.setattr(predict.sio, "read_image", replaced_while_read)
-    job = dataclasses.replace(job, prefix=tmp_path / "o2" / "p")
-    assert predict.predict_one(job, 1, 1, estimator, None, args).startswith("changed while it was read")
-    assert not (tmp_path / "o2").exists()
+def test_each_photo_is_read_once_and_its_digest_is_of_the_bytes_decoded(tmp_path, monkeypatch):
+    """predict read a photo's bytes three times (a SHA-256, the decoding, a second SHA-256 to catch a change between
+    the two). It opens the photo once now, its header (the memory guard) and its bytes through the same file, and
+    decodes and hashes the same bytes: a photo replaced right after they were read gets the maps and the digest of
+    the bytes read, never one of the other photo."""
+    import builtins
+    import hashlib
+    import os
+
+    from PIL import Image
+
+    from syndof import io as sio
+
+    photo = write_rgb(tmp_path / "p.png", seed=0)
+    first = photo.read_bytes()
+    later = write_rgb(tmp_path / "later.png", seed=2)
+    job, estimator, args = _lbp_job(photo, tmp_path / "o")
+    opened, real_open = [], builtins.open
+
+    def counting_open(file, *a, **k):
+        if isinstance(file, (str, os.PathLike)) and Path(file) == photo:
+            opened.append(a[0] if a else k.get("mode", "r"))
+        return real_open(file, *a, **k)
+
+    real_decode = sio._decode_raw
+
+    def replaced_after_the_read(path, data):
+        os.replace(later, photo)  # the file changes between the read and the decoding
+        return real_decode(path, data)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(sio, "_decode_raw", replaced_after_the_read)
+    assert isinstance(predict.predict_one(job, 1, 1, estimator, None, args), float)
+    monkeypatch.undo()
+    assert opened == ["rb"]
+    record = json.loads((tmp_path / "o" / "p_source.json").read_text())
+    assert record["sha256"] == hashlib.sha256(first).hexdigest() != sio.file_sha256(photo)
+    (tmp_path / "first.png").write_bytes(first)
+    expected = predict.method_maps(estimator, sio.read_image(tmp_path / "first.png")).blur
+    with Image.open(tmp_path / "o" / "p_blur.png") as written:
+        assert np.array_equal(np.asarray(written), sio.to_uint8(expected))
+
+
+def test_read_image_sha256_is_read_image_and_the_files_sha256(tmp_path):
+    """The one-read reader gives :func:`read_image`'s pixels and :func:`file_sha256`'s digest; its size check gets the
+    header's (width, height), EXIF rotation applied, before the pixels are decoded, and what it raises refuses the
+    file."""
+    from PIL import Image
+
+    from syndof import io as sio
+
+    pixels = (np.arange(24 * 32 * 3) % 251).astype(np.uint8).reshape(24, 32, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(pixels).save(tmp_path / "r.jpg", quality=95, exif=exif.tobytes())
+    sizes = []
+    image, digest = sio.read_image_sha256(tmp_path / "r.jpg", check_size=lambda w, h: sizes.append((w, h)))
+    assert np.array_equal(image, sio.read_image(tmp_path / "r.jpg")) and image.shape == (32, 24, 3)
+    assert digest == sio.file_sha256(tmp_path / "r.jpg") and sizes == [(24, 32)]
+
+    def too_large(width, height):
+        raise ValueError("too large")
+
+    with pytest.raises(ValueError, match="too large"):
+        sio.read_image_sha256(tmp_path / "r.jpg", check_size=too_large)
+    with pytest.raises(sio.InputError, match="file not found"):
+        sio.read_image_sha256(tmp_path / "missing.jpg")
 
 
 def _lbp(argv, capsys):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import dmenet
-from dmenet import inference, predict
+from dmenet import inference, memory, predict
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import save_model
 from syndof import io as sio
@@ -383,7 +383,7 @@ def test_default_workers_one_per_core_for_big_cpu_batches_within_memory(tmp_path
     assert auto() == predict.AUTO_WORKERS_MAX == 4  # six cores, at most four workers
     assert auto("--threads", "2") == 1 and auto("--device", "cuda") == 1  # the user chose threads / a GPU
     assert auto(count=predict.AUTO_WORKERS_MIN_PHOTOS - 1) == 1  # a few photos do not pay for the loads
-    need = predict.estimate_memory(40, 60, 1024)
+    need = memory.estimate_memory(40, 60, 1024)
     assert auto(available=3 * need) == 3 and auto(available=need // 2) == 1  # what memory holds, at least one
 
 

@@ -138,12 +138,12 @@ def _unbuilt(model_file, size):
 def test_export_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, capsys, monkeypatch, size):
     """The memory is estimated up front (torch on CPU reports a failed allocation as a plain RuntimeError); the line
     gives the size, and names --size as the user's choice only when it was given."""
-    import dmenet.predict
+    import dmenet.memory
 
     exporter = export.Exporter(_unbuilt, 16, 1000)
     monkeypatch.setitem(export.EXPORTERS, "dmenet", exporter)
     need = export.export_memory(exporter, (64, 64) if size else export.DEFAULT_SIZE)
-    monkeypatch.setattr(dmenet.predict, "available_memory", lambda: need - 1)
+    monkeypatch.setattr(dmenet.memory, "available_memory", lambda: need - 1)
     rc, _, err = run_main(export.main, ["--format", "onnx", "--out", tmp_path / "x.onnx", *size], capsys)
     line = assert_usage_error(rc, err, "64 64" if size else "480 640", "smaller --size", "GiB available")
     assert ("--size 64 64" in line) if size else ("--size 480 640" not in line and "default" in line)

@@ -22,12 +22,6 @@ class MaskSizeError(ValueError):
     """A ground-truth mask whose size differs from its image (not a skippable read error)."""
 
 
-def header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) as the image will be decoded (EXIF rotation applied), from the header; None if unreadable
-    (:func:`syndof.io.header_size`)."""
-    return io.header_size(path)
-
-
 class LabelledDataset:
     """(image, mask) pairs; ``white_is_blurred`` False for datasets whose white means in focus (xu100, DUT).
 
@@ -56,7 +50,7 @@ class LabelledDataset:
         self.images = [images[k] for k in keys]
         self.masks = [masks[k] for k in keys]
         for image, mask in zip(self.images, self.masks):
-            size_i, size_m = header_size(image), header_size(mask)
+            size_i, size_m = io.header_size(image), io.header_size(mask)
             if size_i is not None and size_m is not None and size_i != size_m:
                 raise MaskSizeError(f"{mask}: mask is {size_m[0]}x{size_m[1]} px but its image {image} is "
                                     f"{size_i[0]}x{size_i[1]} px")

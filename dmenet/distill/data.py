@@ -14,11 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-from dmenet.data.labelled import header_size
 from dmenet.distill.config import DistillDataConfig
 from dmenet.distill.split import read_split
 from dmenet.eval.benchmarks import read_mask
-from syndof.io import InputError, index_by_stem, read_image
+from syndof.io import InputError, header_size, index_by_stem, read_image
 from syndof.resize import long_side_scale, scaled_size
 
 

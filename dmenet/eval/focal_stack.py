@@ -32,7 +32,9 @@ map otherwise.
 writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all
 or nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2
 frames, frames of different sizes, no confident pixel) is listed with its reason under ``skipped`` in metrics.json
-and in summary.md. Two stacks with the same name (:func:`stack_name`) are refused.
+and in summary.md, and reported on one line (``skipping`` and its reason, naming the stack or its frame once) once
+a stack is scored; when none can be, the run ends with one error line giving each (exit 2, nothing written). Two
+stacks with the same name (:func:`stack_name`) are refused.
 """
 
 from __future__ import annotations
@@ -308,22 +310,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     described = {m: f"{e.describe()} [scored: {'sigma px' if e.gives_sigma else 'blur map'}]"
                  for m, e in estimators.items()}  # what ran (model file, flips, …), not just its name
     results, rows, skipped = {}, [], {}
+    held: list[str] = []  # why each stack was skipped, one line each naming it (or its frame) once, not printed yet
+
+    def skip(name: str, folder: str, reason: str, line: str) -> None:
+        skipped[name] = {"folder": str(folder), "reason": reason}
+        held.append(line)
+        if results:
+            say_skipped()
+
+    def say_skipped() -> None:  # once a stack is scored; with none, the error line alone names them
+        for line in held:
+            log.error("skipping %s", line)
+        held.clear()
+
     with io.staged_folder(args.out) as out:  # all or nothing: a failure or a signal leaves no partial report
         for folder in args.stack:
             name = stack_name(folder)
             try:
                 names, frames, scale = load_stack(folder, args.max_side or None)  # --max-side 0: native
-            except io.InputError as exc:
-                log.error("skipping %s: %s", folder, exc)
-                skipped[name] = {"folder": str(folder), "reason": str(exc)}
+            except io.InputError as exc:  # names the stack, or the frame of it
+                skip(name, folder, str(exc), str(exc))
                 continue
             focus = reference_focus(frames)
             mask = confident_mask(focus)
             if not mask.any():
                 reason = "no confident pixels (no texture whose sharpest frame the reference can tell)"
-                log.error("skipping %s: %s", folder, reason)
-                skipped[name] = {"folder": str(folder), "reason": reason}
+                skip(name, folder, reason, f"{folder}: {reason}")
                 continue
+            say_skipped()
             maps = {m: blur_maps(frames, fn) for m, fn in methods.items()}
             results[name] = {"folder": str(folder), "frames": names, "scale": scale,
                              "methods": {m: score_stack(b, focus, mask).as_dict() for m, b in maps.items()}}
@@ -333,8 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          score["agreement"], score["agreement_pm1"], score["chance"], score["rank_corr"])
             io.write_image(out / f"{name}_panel.png", panel(frames, maps, names))
         if not results:  # raised inside the block: the staged folder is dropped, --out is left as it was
-            raise ValueError("no readable focal stack: " + "; ".join(f"{s['folder']}: {s['reason']}"
-                                                                      for s in skipped.values()))
+            raise ValueError("no readable focal stack: " + "; ".join(held))
         io.write_json_atomic(out / "metrics.json", {
             "reference": f"windowed Laplacian std, window {REFERENCE_WINDOW} px per 640 px, peak ratio {PEAK_RATIO}",
             "max_side": args.max_side, "methods": described, "stacks": results, "skipped": skipped})

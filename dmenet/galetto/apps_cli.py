@@ -10,8 +10,8 @@ default galetto; ``--model`` its file). Bad input (unreadable image, a folder wh
 folder, a single frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` and
 ``--soft`` finite > 0, ``--k`` from 1 to 100; an option the command does not read, e.g. ``magnify --k 3`` without
 ``--mode scale``) exits with status 2 and one line naming the file or option; every input is read and checked before
-anything is computed. An image that would need more memory than is available (``predict``'s estimate of the σ
-method, :func:`dmenet.predict.check_memory`, plus the application's own buffers, :func:`app_bytes_per_pixel`) is
+anything is computed. An image that would need more memory than is available (``predict``'s memory guard,
+:mod:`dmenet.memory`, for the σ method, plus the application's own buffers, :func:`app_bytes_per_pixel`) is
 refused the same way before its σ map, the line giving the GiB it needs and the GiB available (and the ``--max-side``
 that fits, when one does); a large image gets progress lines on stderr before its σ map and its application. The
 report's panels name what ran (mode, k, λmax or τ, the σ method and its options).
@@ -103,7 +103,7 @@ def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
 
 APP_BYTES_PER_PIXEL = {App.ENHANCE: 130, MagnifyMode.SDOF: 150, MagnifyMode.SCALE: 140}
 """Peak memory of each one-image application per pixel of its image, beyond ``predict``'s allowance for the image and
-its σ map (:data:`dmenet.predict.IO_BYTES_PER_PIXEL`): its float64 copies, the result, the report panel and their
+its σ map (:data:`dmenet.memory.IO_BYTES_PER_PIXEL`): its float64 copies, the result, the report panel and their
 encodings. Measured as the growth of the whole command's peak RSS between 1000² and 2000² px with a stand-in σ map,
 6 Dec 2026: enhance 150, magnify sdof 170, magnify scale 157 B a pixel; less predict's 40, plus ~20 %."""
 FUSE_BYTES_PER_PIXEL = (85, 55)
@@ -128,21 +128,21 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     """σ maps (px) of ``images`` by the chosen registered method with :class:`~dmenet.methods.MethodOptions`; an
     image the method cannot measure (e.g. smaller than its window) is a UsageError naming its file (``files``).
     Before any σ map, each image is checked against the available memory by ``predict``'s guard
-    (:func:`dmenet.predict.check_memory`: the method's memory, plus ``app_bytes`` per pixel for the application that
+    (:func:`dmenet.memory.check_memory`: the method's memory, plus ``app_bytes`` per pixel for the application that
     follows, :func:`app_bytes_per_pixel`): one that does not fit is a UsageError naming it, with the GiB it needs and
     the GiB available. A large image (:data:`dmenet.predict.LARGE_IMAGE_PIXELS`) gets a progress line on stderr
     before its σ map."""
-    from dmenet import predict
+    from dmenet import memory, predict
 
     est = method.make(options)
     if not est.gives_sigma:
         raise UsageError(f"--method {method}: gives no σ map in px (choose a method with σ, e.g. galetto, dmenet)")
     names = files if files is not None else [f"image {k + 1}" for k in range(len(images))]
-    available = predict.available_memory()
+    available = memory.available_memory()
     for name, img in zip(names, images):
         try:
-            predict.check_memory(*img.shape[:2], options.max_side, available, est.extra_bytes_per_pixel(),
-                                 est.input_bytes_per_pixel() + app_bytes)
+            memory.check_memory(*img.shape[:2], options.max_side, available, est.extra_bytes_per_pixel(),
+                                est.input_bytes_per_pixel() + app_bytes)
         except ValueError as exc:  # "6000x4500 px needs about 9.1 GiB, 7.8 GiB available: pass --max-side …"
             raise UsageError(f"{name}: {exc}") from None
     maps = []

@@ -145,12 +145,12 @@ class Estimator(abc.ABC):
 
     def extra_bytes_per_pixel(self) -> int:
         """Peak memory this method holds per pixel of its working image beyond ``predict``'s allowance
-        (:data:`dmenet.predict.WORK_BYTES_PER_PIXEL`), for the memory guard: 0 unless a method says otherwise."""
+        (:data:`dmenet.memory.WORK_BYTES_PER_PIXEL`), for the memory guard: 0 unless a method says otherwise."""
         return 0
 
     def input_bytes_per_pixel(self) -> int:
         """Peak memory this method holds per pixel of the *input* image (which ``max_side`` does not shrink) beyond
-        ``predict``'s allowance for the image and its maps (:data:`dmenet.predict.IO_BYTES_PER_PIXEL`), for the memory
+        ``predict``'s allowance for the image and its maps (:data:`dmenet.memory.IO_BYTES_PER_PIXEL`), for the memory
         guard: a refinement guided by the full-size image. 0 unless a method says otherwise."""
         return 0
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 
 import yaml
 
-from dmenet.methods.base import Estimator, MethodOptions
+from dmenet.methods.base import MAP_OPTIONS, Estimator, MethodOptions
 from syndof.cli import check_device
 
 
@@ -29,11 +29,15 @@ class MethodSpec:
         factory: ``"module:function"``; the function takes a :class:`MethodOptions` and returns an Estimator.
         summary: one line for ``--help`` and reports.
         learned: the method loads a model file (``--model``).
+        shared_options: the fields of :data:`~dmenet.methods.base.MAP_OPTIONS` its estimator reads (its
+            :attr:`~dmenet.methods.base.Estimator.shared_options`), known without building it: e.g. the methods
+            that read ``--flips`` (:data:`dmenet.cli.FLIPS_READERS`), for a tool's help.
     """
 
     factory: str
     summary: str
     learned: bool = False
+    shared_options: tuple[str, ...] = ()
 
     def load(self) -> Callable[[MethodOptions], Estimator]:
         module, _, function = self.factory.partition(":")
@@ -41,20 +45,24 @@ class MethodSpec:
 
 
 METHODS: dict[str, MethodSpec] = {
-    "dmenet": MethodSpec("dmenet.methods.dmenet:make", "DMENet (Lee et al. 2019): σ map (px) + blur probability", True),
+    "dmenet": MethodSpec("dmenet.methods.dmenet:make", "DMENet (Lee et al. 2019): σ map (px) + blur probability", True,
+                         MAP_OPTIONS),
     "distill_student": MethodSpec("dmenet.distill.method:make_student",
-                                  "Distill-DBDGAN student (Jonna et al. 2023), Lite0 U-Net: blur probability", True),
+                                  "Distill-DBDGAN student (Jonna et al. 2023), Lite0 U-Net: blur probability", True,
+                                  ("max_side",)),
     "distill_teacher": MethodSpec("dmenet.distill.method:make_teacher",
-                                  "Distill-DBDGAN teacher (DenseASPP + attention): blur probability; --model", True),
-    "hifst": MethodSpec("dmenet.methods.peers:make_hifst", "HiFST (Golestaneh & Karam 2017), relative blur map"),
+                                  "Distill-DBDGAN teacher (DenseASPP + attention): blur probability; --model", True,
+                                  ("max_side",)),
+    "hifst": MethodSpec("dmenet.methods.peers:make_hifst", "HiFST (Golestaneh & Karam 2017), relative blur map",
+                        shared_options=("max_side",)),
     "zhuo_sim": MethodSpec("dmenet.methods.peers:make_zhuo_sim",
                            "Zhuo & Sim 2011, σ px (max_blur 3) and σ / max_blur as blur map"),
     "lbp": MethodSpec("dmenet.methods.peers:make_lbp", "LBP sharpness (Yi & Eramian 2016), relative blur map"),
     "laplacian": MethodSpec("dmenet.methods.peers:make_laplacian", "windowed Laplacian variance, relative blur map"),
     "galetto": MethodSpec("dmenet.galetto.method:make", "Galetto & Deng 2023 patch-blur classifier: σ map (px), "
-                          "refined", True),
+                          "refined", True, ("max_side",)),
     "dmenet_refined": MethodSpec("dmenet.galetto.method:make_dmenet_refined", "DMENet with its maps refined by "
-                                 "the image (Galetto & Deng's weighted guided filter)", True),
+                                 "the image (Galetto & Deng's weighted guided filter)", True, MAP_OPTIONS),
 }
 
 

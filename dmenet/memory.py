@@ -1,0 +1,61 @@
+"""The memory guard of the tools that estimate maps of whole photos (``predict``, the σ-map applications, ``export``):
+a rough estimate of the peak memory one photo needs (:func:`estimate_memory`), the memory the machine has available
+(:func:`available_memory`), and :func:`check_memory`, which refuses a photo that does not fit with the ``--max-side``
+that does."""
+
+from __future__ import annotations
+
+import os
+
+WORK_BYTES_PER_PIXEL = 200
+"""Peak memory per pixel of the image DMENet works on (tiled above 1024² px; measured: 5.5 GB peak RSS for a
+6000×4000 photo with 8 flips, docs/reliability.md #10)."""
+IO_BYTES_PER_PIXEL = 40
+"""Per input pixel: the decoded image, the full-size σ / probability maps and their encodings."""
+MEMORY_FIXED_BYTES = 600 * 2**20
+"""Model, one tile's activations and the interpreter."""
+
+
+def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0,
+                    input_per_pixel: int = 0) -> int:
+    """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option;
+    ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`, per pixel of the
+    working image; ``input_per_pixel``: its :meth:`~dmenet.methods.base.Estimator.input_bytes_per_pixel`, per pixel
+    of the input image, which ``--max-side`` does not shrink)."""
+    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
+    work = WORK_BYTES_PER_PIXEL + extra_per_pixel
+    return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + input_per_pixel + work * scale * scale))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of /proc/meminfo, else the free physical
+    pages), or None when the system does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(height: int, width: int, max_side: int | None, available: int | None,
+                 extra_per_pixel: int = 0, input_per_pixel: int = 0) -> None:
+    """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
+    the message gives the ``--max-side`` that fits (``extra_per_pixel``, ``input_per_pixel`` as in
+    :func:`estimate_memory`), or says to downsize the photo when no working size fits."""
+    if available is None:
+        return
+    need = estimate_memory(height, width, max_side, extra_per_pixel, input_per_pixel)
+    if need <= available:
+        return
+    budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL - input_per_pixel
+    side = int(max(height, width) * (budget / (WORK_BYTES_PER_PIXEL + extra_per_pixel)) ** 0.5) if budget > 0 else 0
+    way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if side >= 64
+               else "downsize it first or use a machine with more memory")
+    raise ValueError(f"{width}x{height} px needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "
+                     f"available: {way_out}")
