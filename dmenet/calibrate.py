@@ -442,6 +442,26 @@ def _out_problem(out: str, inputs: list[str]) -> str | None:
     return cli.folder_to_write_problem(pair[0].parent, f"--out {out}")  # save_model creates missing folders
 
 
+def _test_image_problem(roots: list[str]) -> str | None:
+    """Why labelled folders must not be fitted on, or None: one holds a held-out test photo (a stem of the committed
+    split's ``held_out`` list, :func:`dmenet.data.splits.held_out_stems`: the 5 CUHK test photos of
+    ``cuhk/image``, which ``../shared/data/cuhk`` is, and the CUHK ids of CUHK-TE-1); the first one is named. The
+    check of ``galetto.calibrate`` and ``distill.calibrate``: a transform or head is fitted on training images only."""
+    from dmenet.data.splits import held_out_stems
+
+    held_out = held_out_stems()
+    for root in roots:
+        images = Path(root) / "image"
+        if not images.is_dir():
+            continue  # the step's own reader names a folder without image/
+        tested = sorted(p for p in images.iterdir() if p.stem.lower() in held_out)
+        if tested:
+            return (f"{tested[0]}: a held-out test photo ({len(tested)} in {root}; experiments/cuhk_split.json); "
+                    "a detection transform or head is fitted on training images only (e.g. the train subset of "
+                    "cuhk/train_image)")
+    return None
+
+
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     from dmenet.models.model_io import model_paths, save_model
@@ -454,11 +474,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
     if step is Step.BN and args.crops % args.batch:  # the last partial batch would be dropped, the record not
         parser.error(f"bn: --crops {args.crops} must be a multiple of --batch {args.batch} (whole batches only)")
+    if step is Step.BN and args.mode == BNMode.IMAGE.value and (args.synthetic or args.real):  # read nothing
+        parser.error("bn --mode image: per-image statistics read no crops; --synthetic / --real apply to --mode "
+                     "moving only")
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     problem = _out_problem(args.out, _inputs(args, step))  # before any model is read: nothing is replaced
     if problem:
         return cli.fail(problem)
+    if step in (Step.DBD, Step.HEAD, Step.FEATURE_HEAD):
+        problem = _test_image_problem([args.labelled] if isinstance(args.labelled, str) else args.labelled)
+        if problem:
+            return cli.fail(problem)
     date = _now()
     model, meta, history, data, result = RUNNERS[step](args, date)  # bad input: ValueError / OSError → exit 2
     stale = model.recipe.contradictions()

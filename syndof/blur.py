@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from syndof import psf, units
 from syndof.choices import parse_choice
 from syndof.cli import available_cpus
-from syndof.images import FLOAT_IMAGE_MAX
+from syndof.images import FLOAT_IMAGE_MAX, FLOAT_IMAGE_MIN
 from syndof.psf import Kernel
 from syndof.regionfill import _solve_crop, factorize_laplace
 
@@ -200,6 +200,9 @@ def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) ->
     if float(image.max()) > FLOAT_IMAGE_MAX:
         raise ValueError(f"image: values up to {float(image.max()):g}; it must be float RGB in [0, 1] (divide 8-bit "
                          "values by 255)")
+    if float(image.min()) < FLOAT_IMAGE_MIN:
+        raise ValueError(f"image: values down to {float(image.min()):g}; it must be float RGB in [0, 1] (a [-1, 1] "
+                         "tensor: (x + 1) / 2)")
     max_coc = check_max_coc(max_coc)
     try:
         coc_np = coc.detach().cpu().double().numpy() if isinstance(coc, torch.Tensor) else np.asarray(coc, np.float64)
@@ -589,7 +592,8 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
 
     Raises:
         ValueError: naming the argument: not a tensor, bad shapes, an empty image, an image that is not float, has
-            NaN / inf or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255), labels outside the CoC list, a
+            NaN / inf or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255) or below
+            :data:`syndof.images.FLOAT_IMAGE_MIN` ([-1, 1]), labels outside the CoC list, a
             CoC that is not finite, negative or above ``max_coc`` (:func:`coc_problem`), a bad ``max_coc``,
             ``dtype`` or ``tile``, an unknown ``kernel``, or a negative / non-finite ``merge_tolerance``.
     """

@@ -2,7 +2,8 @@
 
 :func:`as_rgb_float` turns what users pass (uint8 / uint16 / float arrays or CPU tensors; gray, RGB or RGBA) into
 (H, W, 3) float32 RGB in [0, 1], and refuses with one ``ValueError`` naming the argument what would otherwise give a
-silently wrong result: float images in 0…255 (they would clip to white), NaN / inf pixels, other shapes (channel-first
+silently wrong result: float images in 0…255 (they would clip to white) or in [-1, 1] (they would clip to black),
+NaN / inf pixels, other shapes (channel-first
 arrays, 5 channels, empty images) and other dtypes.
 """
 
@@ -13,6 +14,10 @@ import numpy as np
 FLOAT_IMAGE_MAX = 1.5
 """A float image above this is taken for 0…255 values (refused, not clipped); slight overshoot from resizing is
 clipped."""
+
+FLOAT_IMAGE_MIN = -0.5
+"""A float image below this is taken for a normalised tensor ([-1, 1], mean-subtracted: refused, not clipped, which
+turned every pixel below 0 black, a silently wrong map); slight undershoot from resizing is clipped."""
 
 RGB2GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
 """MATLAB ``rgb2gray`` weights (ITU-R BT.601 luma rounded to 4 digits): the gray of the MATLAB originals (the peers,
@@ -28,12 +33,14 @@ def rgb2gray(red, green, blue):
 
 def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1) -> np.ndarray:
     """(H, W, 3) float RGB in [0, 1] of ``image``: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped), uint8
-    (÷ 255), uint16 (÷ 65535) or float in [0, 1] (values up to :data:`FLOAT_IMAGE_MAX` clipped), a NumPy array or a
-    CPU tensor. ``dtype``: float32 (default) or float64. A new contiguous array; the input is never modified.
+    (÷ 255), uint16 (÷ 65535) or float in [0, 1] (values from :data:`FLOAT_IMAGE_MIN` up to :data:`FLOAT_IMAGE_MAX`
+    clipped), a NumPy array or a CPU tensor. ``dtype``: float32 (default) or float64. A new contiguous array; the
+    input is never modified.
 
     Raises:
         ValueError: naming ``name``: another shape or dtype, a side below ``min_side`` px, non-finite values, or a
-            float image above :data:`FLOAT_IMAGE_MAX` (8-bit values in a float array).
+            float image above :data:`FLOAT_IMAGE_MAX` (8-bit values in a float array) or below
+            :data:`FLOAT_IMAGE_MIN` (a [-1, 1] or mean-subtracted tensor).
     """
     try:
         array = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
@@ -63,11 +70,15 @@ def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1
 
 
 def check_float_pixels(array: np.ndarray, name: str = "image") -> None:
-    """ValueError naming ``name`` when a float image holds NaN / inf or values above :data:`FLOAT_IMAGE_MAX` (0…255
-    stored as float), the two things that would come out white or NaN; the check of :func:`as_rgb_float`, of the
+    """ValueError naming ``name`` when a float image holds NaN / inf, values above :data:`FLOAT_IMAGE_MAX` (0…255
+    stored as float) or below :data:`FLOAT_IMAGE_MIN` (a [-1, 1] or mean-subtracted tensor), the things that would
+    come out NaN, white or black; the check of :func:`as_rgb_float`, of the
     image writer and of the image reader (:mod:`syndof.io`)."""
     if array.size and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} has non-finite values (NaN or inf)")
     if array.size and float(array.max()) > FLOAT_IMAGE_MAX:
         raise ValueError(f"{name}: float values up to {float(array.max()):g}: float images must be RGB in [0, 1] "
                          "(divide 8-bit values by 255, or pass the uint8 array)")
+    if array.size and float(array.min()) < FLOAT_IMAGE_MIN:
+        raise ValueError(f"{name}: float values down to {float(array.min()):g}: float images must be RGB in [0, 1] "
+                         "(a [-1, 1] tensor: (x + 1) / 2; a mean-subtracted one: undo the normalisation)")

@@ -179,3 +179,29 @@ def test_save_model_replaces_a_pair_whole(tmp_path):
     model, sidecar = load_model_file(tmp_path / "y")
     assert sidecar["step"] == 1
     assert all(v.equal(_tiny(1).state_dict()[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("step", ["dbd", "head", "feature-head"])
+def test_h49_detection_fits_refuse_held_out_test_photos(tmp_path, capsys, no_work, step):
+    """``calibrate dbd --labelled ../shared/data/cuhk`` (image/ + gt/: the 5 CUHK test photos) fitted the shipped
+    model's detection transform on them, exit 0 (galetto.calibrate and distill.calibrate refused since H44). Any
+    labelled folder holding a stem of the committed split's held_out list is refused before a model is read."""
+    lab = tmp_path / "lab"
+    (lab / "image").mkdir(parents=True)
+    (lab / "gt").mkdir()
+    for stem in ("train_photo", "out_of_focus0011"):  # the second is a CUHK test photo (cuhk/image)
+        (lab / "image" / f"{stem}.jpg").write_bytes(b"")
+        (lab / "gt" / f"{stem}.png").write_bytes(b"")
+    before = _snapshot(tmp_path)
+    _refused([step, "--model", str(tmp_path / "m.safetensors"), "--labelled", str(lab), "--out",
+              str(tmp_path / "out.safetensors")], capsys, "out_of_focus0011.jpg: a held-out test photo")
+    assert _snapshot(tmp_path) == before
+
+
+def test_h51_bn_image_refuses_crop_folders_it_would_not_read(tmp_path, capsys, no_work):
+    with pytest.raises(SystemExit) as exc:
+        calibrate.main(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--synthetic",
+                        str(tmp_path), "--out", str(tmp_path / "out.safetensors")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--mode moving only" in err and "Traceback" not in err and not (tmp_path / "out.safetensors").exists()

@@ -180,3 +180,29 @@ def test_bad_config_values_are_refused_naming_the_key(tmp_path, capsys):
         assert not out.exists()
     cfg = load_distill_config(TINY, ["student.drop_connect=0", "loss.content=0", "train.seed=0"])
     assert cfg.student.drop_connect == 0 and cfg.loss.content == 0 and not math.isnan(cfg.loss.edge)
+
+
+@pytest.mark.parametrize("line", ['5', '{"step": null, "val_fmax": 0.5, "val_mae": 0.1}',
+                                  '{"step": 1.5, "val_fmax": 0.5, "val_mae": 0.1}',
+                                  '{"step": true, "val_fmax": 0.5, "val_mae": 0.1}',
+                                  '{"step": "x", "val_fmax": 0.5, "val_mae": 0.1}',
+                                  '{"step": 1e400, "val_fmax": 0.5, "val_mae": 0.1}', None])
+def test_h47_select_names_a_damaged_validation_log_and_never_picks_another_step(tmp_path, capsys, line):
+    """distill.select: a non-object row, step null or inf gave tracebacks; step 1.5 or true chose step_000001's
+    folder (int() of it), exit 0; a binary val.jsonl gave a line naming no file."""
+    from dmenet.distill import select
+
+    run = tmp_path / "run"
+    (run / "ckpt" / "step_000001").mkdir(parents=True)
+    (run / "ckpt" / "step_000001" / "model.safetensors").write_bytes(b"")
+    log = run / "val.jsonl"
+    if line is None:
+        log.write_bytes(b"\x93\xf7\x00binary")
+    else:
+        log.write_text('{"step": 1, "val_fmax": 0.4, "val_mae": 0.2}\n' + line + "\n")
+    capsys.readouterr()
+    assert select.main([str(run)]) == 2
+    err = capsys.readouterr()
+    assert "step_000001" not in err.out
+    lines = [ln for ln in err.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {log}") and "Traceback" not in err.err, err.err

@@ -243,3 +243,17 @@ def test_paired_leaves_out_images_undefined_in_every_evaluation(tmp_path, capsys
     c = _evaluation(tmp_path / "c", [0.95, 0.5, 0.85, 0.6])
     err = _paired_error(capsys, [str(a), str(c), "--metric", "mae"])
     assert str(a / "per_image.csv") in err and "'im1'" in err and "finite" in err
+
+
+def test_h50_paired_names_a_binary_csv_and_reads_a_spreadsheets_byte_order_mark(tmp_path, capsys):
+    """A binary per_image.csv gave "'utf-8' codec can't decode …" naming no file; a CSV saved with a byte-order
+    mark (a spreadsheet's UTF-8) was refused: "no column 'stem' (has: \\ufeffstem, mae)"."""
+    for name, text in (("a", "stem,mae\nx,0.1\ny,0.2\nz,0.3\n"), ("bom", "\ufeffstem,mae\nx,0.2\ny,0.1\nz,0.3\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "per_image.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "per_image.csv").write_bytes(b"\x93\xf7\x00\x01binary")
+    err = _error(capsys, paired.main, [str(tmp_path / "a"), str(tmp_path / "bin"), "--metric", "mae"])
+    assert str(tmp_path / "bin" / "per_image.csv") in err
+    assert paired.main([str(tmp_path / "a"), str(tmp_path / "bom"), "--metric", "mae"]) == 0
+    assert "better on 1 of 3" in capsys.readouterr().out

@@ -294,3 +294,23 @@ def test_adam_takes_eps_and_the_cosine_lr_of_the_last_step(tmp_path):
     meta = json.loads((tmp_path / "run" / "last.json").read_text())
     group = meta["opt"]["param_groups"][0]
     assert meta["step"] == 3 and group["eps"] == 1e-6 and group["lr"] == pytest.approx(3.25e-4)
+
+
+def test_h48_select_checks_out_and_map_sizes_before_the_model_loads(val_folder, model_file, tmp_path, capsys,
+                                                                    monkeypatch):
+    """An --out that cannot be written failed after the whole scoring (36 s for one render at stride 8); a σ map of
+    another size than its render failed there too, in a line naming no file."""
+    monkeypatch.setattr("dmenet.galetto.train.load_classifier",
+                        lambda *a, **k: pytest.fail("the model was loaded before the inputs were checked"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert run_select(val_folder, model_file, blocker / "sel") == 2
+    assert str(blocker) in one_error_line(capsys)
+    from syndof import io as sio
+
+    small = tmp_path / "val_small"
+    shutil.copytree(val_folder, small)
+    sio.write_sigma_map(small / "blur_map" / "r1.png", np.zeros((24, 32), np.float32))
+    assert run_select(small, model_file, tmp_path / "sel2") == 2
+    assert str(small / "blur_map" / "r1.png") in one_error_line(capsys)
+    assert not (tmp_path / "sel2").exists()

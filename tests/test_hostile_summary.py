@@ -21,3 +21,13 @@ def test_d33_size_out_of_range_is_one_line_before_any_allocation(capsys, monkeyp
 def test_valid_size_still_counts(capsys):
     rc, out, _ = run_main(summary.main, ["--config", TINY, "--size", "32"], capsys)
     assert rc == 0 and "B encoder" in out and "input 32x32" in out
+
+
+@pytest.mark.parametrize("override, names", [("model.width=1e6", "model.width"),
+                                             ("model.refine_blocks=100000", "model.refine_blocks"),
+                                             ("model.mobilenet_d0=100000", "model.mobilenet_d0")])
+def test_h51_absurd_channel_counts_are_one_line_not_an_allocation_traceback(capsys, monkeypatch, override, names):
+    """``--set model.width=1e6`` asked torch for 884 GB inside a layer constructor: a 35-line traceback."""
+    monkeypatch.setattr(summary, "build_dmenet", lambda *a, **k: pytest.fail("model built for an absurd config"))
+    rc, _, err = run_main(summary.main, ["--config", TINY, "--size", "32", "--set", override], capsys)
+    assert rc == 2 and names in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -47,3 +47,22 @@ def test_non_native_byte_order_is_read_as_its_values():
     expected = as_rgb_float(native)
     np.testing.assert_array_equal(as_rgb_float(native.astype(">u2")), expected)
     np.testing.assert_array_equal(as_rgb_float((native / 65535).astype(">f4")), as_rgb_float(native / 65535))
+
+
+@pytest.mark.parametrize("low", [-1.0, -0.6])
+def test_h46_a_normalised_float_image_is_refused_not_clipped_black(low):
+    """A [-1, 1] tensor (x·2 − 1) passed the 0…255 check and was clipped to [0, 1]: every pixel below 0 black, a
+    silently wrong map from every method. Slight undershoot (resizing) is still clipped."""
+    image = np.linspace(low, 1.0, 48 * 64 * 3).reshape(48, 64, 3)
+    with pytest.raises(ValueError, match=r"image: float values down to .*\[-1, 1\]"):
+        as_rgb_float(image)
+    assert as_rgb_float(np.full((4, 4, 3), -0.01)).min() == 0.0
+
+
+def test_h46_every_method_refuses_a_minus_one_one_image():
+    from dmenet.methods import MethodOptions, make_method
+
+    image = np.random.default_rng(0).random((40, 48, 3)) * 2 - 1
+    for name in ("lbp", "laplacian", "zhuo_sim", "hifst"):
+        with pytest.raises(ValueError, match="float values down to"):
+            make_method(name, MethodOptions()).estimate(image)

@@ -151,3 +151,20 @@ def test_torchs_cpu_0_is_the_cpu():
     assert make_method("lbp", MethodOptions(device="cpu:0")).name == "lbp"
     with pytest.raises(ValueError, match="device 'cpu:x'"):
         make_method("lbp", MethodOptions(device="cpu:x"))
+
+
+def test_h52_distill_keeps_a_long_strips_short_side_under_its_working_size():
+    """The student ran a 40×3848 strip at its recipe's long side 320: 3 px high, padded to 32, the map all 1.0 on
+    both the sharp and the blurred half. The short side is now kept ≥ 32 px (as DMENet's, P1)."""
+    from dmenet.distill.infer import MIN_SHORT_SIDE
+
+    calls = []
+    est = make_method("distill_student", MethodOptions())
+    inner = est.model.forward
+    est.model.forward = lambda x: calls.append(tuple(x.shape[-2:])) or inner(x)
+    strip = np.concatenate([_photo(40, 64)] * 60, axis=1)  # 40 × 3840
+    assert est.blur_map(strip).shape == (40, 3840)
+    assert min(calls[-1]) >= MIN_SHORT_SIDE
+    assert f"short side kept ≥ {MIN_SHORT_SIDE} px" in est.describe()
+    est.blur_map(_photo(240, 320))
+    assert calls[-1] == (256, 320)  # a photo under 10:1 at 320 runs as before (240 padded to 256)

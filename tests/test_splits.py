@@ -68,3 +68,12 @@ def test_cli_refuses_to_overwrite(tmp_path, capsys):
     out.write_text("{}")
     assert splits.main(["--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err and out.read_text() == "{}"
+
+
+def test_h51_a_negative_seed_names_the_option(tmp_path, capsys):
+    """``--seed -3`` failed inside NumPy with "error: expected non-negative integer", naming no option."""
+    with pytest.raises(SystemExit) as exc:
+        splits.main(["--shared", str(tmp_path), "--out", str(tmp_path / "s.json"), "--seed", "-3"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seed" in err and not (tmp_path / "s.json").exists()

@@ -13,6 +13,12 @@ from syndof.images import as_rgb_float
 from syndof.resize import resize_back, shrink_long_side
 
 
+MIN_SHORT_SIDE = 32
+"""``max_side`` never shrinks the short side below this many px (:func:`syndof.resize.long_side_scale`): a long
+thin strip (40×3848 at the recipe's 320) ran 3 px high, padded to 32, and came back all 1.0 on both a sharp and a
+blurred half. DMENet's floor alike (:data:`dmenet.inference.MIN_WORK_SIDE`); photos under 10:1 at 320 unchanged."""
+
+
 @torch.no_grad()
 def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None = None,
                      max_side: int | None = None, multiple: int = 32, logit_scale: float = 1.0,
@@ -21,16 +27,17 @@ def blur_probability(model: torch.nn.Module, image: np.ndarray, side: int | None
     (gray and RGBA too; :func:`syndof.images.as_rgb_float`, whose ValueError names ``image``), any size ≥ 1 px (the
     network's input is padded to a multiple of ``multiple``).
 
-    ``side``: run at side² (the paper's 320² protocol), ``max_side``: shrink so the long side is at most this;
-    the map is resized back to (H, W) either way. The probability is σ(logit_scale·(z − logit_shift)) of the
-    network's logit z (a monotone calibration: per-image rankings, hence F-max, do not change)."""
+    ``side``: run at side² (the paper's 320² protocol), ``max_side``: shrink so the long side is at most this
+    (the short side kept ≥ :data:`MIN_SHORT_SIDE` px); the map is resized back to (H, W) either way. The
+    probability is σ(logit_scale·(z − logit_shift)) of the network's logit z (a monotone calibration: per-image
+    rankings, hence F-max, do not change)."""
     image = as_rgb_float(image, "image")
     h, w = image.shape[:2]
     work = image
     if side is not None:
         work = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if side < min(h, w) else cv2.INTER_LINEAR)
     else:
-        work, _ = shrink_long_side(image, max_side)
+        work, _ = shrink_long_side(image, max_side, min_short_side=MIN_SHORT_SIDE)
     x = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].float()
     device = next(model.parameters()).device
     x = x.to(device).contiguous(memory_format=torch.channels_last)

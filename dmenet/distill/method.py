@@ -57,7 +57,10 @@ class DistillEstimator(Estimator):
         cfg = self.info["config"]
         arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.student
                 else f"{cfg['backbone']} teacher")
-        side = f"long side ≤ {self.work_long_side} px" if self.work_long_side else "native size"
+        from dmenet.distill.infer import MIN_SHORT_SIDE
+
+        side = (f"long side ≤ {self.work_long_side} px, short side kept ≥ {MIN_SHORT_SIDE} px" if self.work_long_side
+                else "native size")
         shift = float(self.info.get('logit_shift', 0.0))
         cal = f"σ({self.info.get('logit_scale', 1.0):g}·(z {'−' if shift >= 0 else '+'} {abs(shift):g}))"
         return (f"{self.name} {self.path}: {arch}, step {self.info.get('step', '?')}; run at {side}, 1 pass, no flips; "

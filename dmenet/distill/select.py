@@ -28,6 +28,11 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _whole(value) -> bool:
+    """A checkpoint step: an int >= 0 (not a bool, not a float such as 1.5 or 2.0)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def choose(rows: Sequence[dict]) -> dict:
     """The chosen row of validation ``rows`` (dicts with step, val_fmax, val_mae and optionally sharp_val_mean).
 
@@ -61,20 +66,35 @@ def choose_in_run(run: Path) -> tuple[Path, dict]:
     if not log.is_file():
         raise InputError(log, "no validation log (has the run reached a checkpoint?)")
     try:
-        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InputError(log, f"not JSON lines ({exc.msg}, line {exc.lineno})") from None
+        lines = log.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(log, f"unreadable ({exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(log, f"not JSON lines ({exc.msg}, line {number})") from None
+        # a row is an object whose step is a whole number >= 0: a step of 1.5 or true named step_000001's folder
+        # (int() of it), null / inf / a non-object row gave a traceback
+        step = row.get("step") if isinstance(row, dict) else None
+        if not isinstance(row, dict) or ("step" in row and not _whole(step)):
+            what = f"step {step!r}" if isinstance(row, dict) else f"{line.strip()[:40]!r} is not an object"
+            raise InputError(log, f"line {number}: {what} (a row is an object with a whole step >= 0)")
+        rows.append(row)
     from dmenet.distill.train import checkpoint_folder
 
     kept = [r for r in rows
-            if "step" in r and (checkpoint_folder(run, int(r["step"])) / "model.safetensors").is_file()]
+            if "step" in r and (checkpoint_folder(run, r["step"]) / "model.safetensors").is_file()]
     if not kept:
         raise InputError(run, f"none of the {len(rows)} validated checkpoints has its model file on disk")
     try:
         row = choose(kept)
     except ValueError as exc:
         raise InputError(log, str(exc)) from None
-    return checkpoint_folder(run, int(row["step"])), row
+    return checkpoint_folder(run, row["step"]), row
 
 
 EXAMPLE = "distill-select runs/distill_train_example"

@@ -103,10 +103,13 @@ def read_per_image(path: Path, metric: str, allow_nan: bool = False) -> dict[str
     path = csv_path(path)
     if not path.is_file():
         raise InputError(path, "no per_image.csv (an output folder of python -m dmenet.evaluate)")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        columns = list(reader.fieldnames or [])
+    try:  # utf-8-sig: a CSV saved by a spreadsheet starts with a byte-order mark ("no column 'stem'" before)
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as exc:  # a binary file: the line named no file
+        raise InputError(path, f"not a CSV text file ({exc})") from None
     if not columns:
         raise InputError(path, "is empty (no header, no rows)")
     missing = [c for c in ("stem", metric) if c not in columns]

@@ -4,8 +4,9 @@ pre-denoise setting; each readout × refine candidate is derived from it. Writes
 candidate's mean label MAE and the winner by the rule's order and tolerance.
 
 Checked before the model is loaded (exit 2, one line): ``OUT/selection.json`` must not exist (a selection is never
-replaced), and the val folder must hold at least one image in ``image/`` and a σ map in ``blur_map/`` for every one
-(the first image without one is named)."""
+replaced) and ``OUT`` must be a folder this user can write (or create), and the val folder must hold at least one
+image in ``image/`` and a σ map of its size in ``blur_map/`` for every one (the first image without one, or the first
+map of another size, is named)."""
 
 from __future__ import annotations
 
@@ -62,12 +63,20 @@ def candidates_mae(model, root: Path, stride: int, denoise: float,
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
-def check_val_folder(root: Path) -> int:
-    """The number of renders of a SYNDOF folder; InputError (one line) without any image in ``image/``, or naming the
-    first image (sorted) without its σ map in ``blur_map/`` (:func:`dmenet.eval.syndof_test.sigma_map_pairs`)."""
+def check_val_folder(root: Path, limit: int | None = None) -> int:
+    """The number of renders (the first ``limit``) of a SYNDOF folder; InputError (one line) without any image in
+    ``image/``, naming the first image (sorted) without its σ map in ``blur_map/``
+    (:func:`dmenet.eval.syndof_test.sigma_map_pairs`), or naming the first σ map whose size (from the header) is not
+    its render's: found after the whole scoring before, as a line naming no file."""
     from dmenet.eval.syndof_test import sigma_map_pairs
 
-    return len(sigma_map_pairs(root))
+    pairs = sigma_map_pairs(root, limit)
+    for _, image, sigma in pairs:
+        size_i, size_s = io.header_size(image), io.header_size(sigma)
+        if size_i is not None and size_s is not None and size_i != size_s:
+            raise io.InputError(sigma, f"σ map is {size_s[0]}x{size_s[1]} px, its render {image.name} "
+                                f"{size_i[0]}x{size_i[1]} px")
+    return len(pairs)
 
 
 def pick(scores: dict[Candidate, float]) -> Candidate:
@@ -99,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if target.exists() or target.is_symlink():
         return cli.fail(f"--out {args.out}: exists; it holds a selection.json already (choose another --out, or "
                         "delete it knowingly to redo; nothing was changed)")
-    check_val_folder(args.val)  # InputError → exit 2, before the model is loaded
+    problem = cli.folder_to_write_problem(args.out, f"--out {args.out}")  # was found after the whole scoring
+    if problem:
+        return cli.fail(problem)
+    check_val_folder(args.val, args.limit)  # InputError → exit 2, before the model is loaded
     cli.prepare_process(args)
     model = load_classifier(args.model, device=args.device)  # bad file: exit 2
     scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit)

@@ -29,6 +29,12 @@ ENCODERS = choices(Encoder)
 TAIL_SCALES = (1, 2)
 INPUT_CONVENTIONS = ("caffe_bgr", "caffe_rgb", "imagenet", "minus_one_one")
 
+MAX_CHANNEL_MULTIPLIER = 16.0
+"""Largest ``width`` / ``calib_width`` / ``disc_width``: 16× the paper's channels (a 1024-channel decoder). Above
+it the layers alone take tens of GB (``width=1e6`` asked for 884 GB inside a torch constructor: a traceback)."""
+MAX_REFINE_BLOCKS = 64
+MAX_MOBILENET_D0 = 1024
+
 # Input convention used when neither the config nor the weights file names one.
 DEFAULT_CONVENTION = {"vgg19": "caffe_bgr", "vgg16": "caffe_rgb", "mobilenet_v2": "minus_one_one"}
 
@@ -75,12 +81,13 @@ class ModelConfig:
                              f"got {self.input_convention!r}")
         for name in ("width", "calib_width", "disc_width"):  # channel multipliers (disc_width None = width)
             value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"model.{name} must be a finite channel multiplier > 0, got {value}")
-        if self.mobilenet_d0 < 1:
-            raise ValueError(f"model.mobilenet_d0 must be >= 1 (channels), got {self.mobilenet_d0}")
-        if self.refine_blocks < 0:
-            raise ValueError(f"model.refine_blocks must be >= 0, got {self.refine_blocks}")
+            if value is not None and not (math.isfinite(value) and 0 < value <= MAX_CHANNEL_MULTIPLIER):
+                raise ValueError(f"model.{name} must be a finite channel multiplier > 0 and <= "
+                                 f"{MAX_CHANNEL_MULTIPLIER:g}, got {value}")
+        if not 1 <= self.mobilenet_d0 <= MAX_MOBILENET_D0:
+            raise ValueError(f"model.mobilenet_d0 must be 1 … {MAX_MOBILENET_D0} (channels), got {self.mobilenet_d0}")
+        if not 0 <= self.refine_blocks <= MAX_REFINE_BLOCKS:
+            raise ValueError(f"model.refine_blocks must be 0 … {MAX_REFINE_BLOCKS}, got {self.refine_blocks}")
         if self.tail_scale not in TAIL_SCALES:
             raise ValueError(f"model.tail_scale must be one of {TAIL_SCALES}, got {self.tail_scale!r}")
         if self.max_coc < 2:
