@@ -68,6 +68,10 @@ def test_cli_refuses_to_overwrite(tmp_path, capsys):
     out.write_text("{}")
     assert splits.main(["--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err and out.read_text() == "{}"
+    link = tmp_path / "link.json"  # a dangling link: refused too, never replaced by the file
+    link.symlink_to(tmp_path / "nowhere.json")
+    assert splits.main(["--out", str(link)]) == 2
+    assert link.is_symlink() and not (tmp_path / "nowhere.json").exists()
 
 
 def test_h51_a_negative_seed_names_the_option(tmp_path, capsys):

@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-val", type=cli.positive_int, default=DEFAULT_N_VAL, help="validation images")
     p.add_argument("--seed", type=cli.non_negative_int, default=DEFAULT_SEED)  # -3: NumPy's line named no option
     args = p.parse_args(argv)
-    if args.out.exists():
+    if args.out.exists() or args.out.is_symlink():  # a dangling link was replaced by the file
         return cli.fail(f"{args.out}: exists; a split is written once (delete it knowingly to redo)")
     split = cuhk_split(args.shared, args.n_val, args.seed)  # bad input: InputError / ValueError → exit 2
     io.write_json_atomic(args.out, split)
