@@ -472,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     step = parse_choice(Step, args.step, "step")
     if step is Step.AVERAGE and args.models is not None and args.last is not None:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
+    if step is Step.AVERAGE and (len(args.models or ()) == 1 or args.last == 1):  # wrote a copy "averaged 1 models"
+        parser.error("average: needs at least two models (--model A B …, or --run with --last 2 or more); one file "
+                     "averaged is itself")
     if step is Step.BN and args.crops % args.batch:  # the last partial batch would be dropped, the record not
         parser.error(f"bn: --crops {args.crops} must be a multiple of --batch {args.batch} (whole batches only)")
     if step is Step.BN and args.mode == BNMode.IMAGE.value and (args.synthetic or args.real):  # read nothing

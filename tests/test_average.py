@@ -94,6 +94,13 @@ def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     assert calibrate.main(["average", "--run", str(tmp_path / "nothing"), "--out",
                            str(tmp_path / "y.safetensors")]) == 2
     assert not (tmp_path / "y.safetensors").exists()
+    # one model is no average: refused before any file is read (it wrote a copy labelled "averaged 1 models")
+    for one in (["--model", paths[0]] if (paths := [str(p) for p in sorted(run.rglob("*.safetensors"))]) else [],
+                ["--run", str(run), "--last", "1"]):
+        with pytest.raises(SystemExit) as exc:
+            calibrate.main(["average", *one, "--out", str(tmp_path / "z.safetensors")])
+        assert exc.value.code == 2
+    assert not (tmp_path / "z.safetensors").exists()
 
 
 def test_averaged_moving_statistics_are_not_labelled_as_the_last_files(tmp_path):
