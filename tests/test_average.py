@@ -24,7 +24,7 @@ def test_average_is_the_mean_of_float_tensors_and_keeps_counters():
         average.average_state_dicts([])
 
 
-def test_cli_round_trip_and_architecture_check(tmp_path):
+def test_cli_round_trip_and_architecture_check(tmp_path, capsys):
     models = [_tiny(s) for s in (0, 1, 2)]
     paths = []
     for i, m in enumerate(models):
@@ -40,11 +40,15 @@ def test_cli_round_trip_and_architecture_check(tmp_path):
     expected = (states[0][key] + states[1][key] + states[2][key]) / 3
     assert torch.allclose(avg.state_dict()[key], expected, atol=1e-6)
     other = save_model(tmp_path / "wide.safetensors", _tiny(0, refine_blocks=2), {})
+    capsys.readouterr()
     assert calibrate.main(["average", "--model", paths[0], str(other), "--out", str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert f"{paths[0]}: architecture" in err and f"differs from {other}" in err and "'refine_blocks': 2" in err
     assert not (tmp_path / "x.safetensors").exists()
     with pytest.raises(SystemExit) as exc:  # --last belongs to --run; with --models it would be ignored
         calibrate.main(["average", "--model", *paths, "--last", "2", "--out", str(tmp_path / "y.safetensors")])
     assert exc.value.code == 2 and not (tmp_path / "y.safetensors").exists()
+    assert "--last selects checkpoints of --run" in capsys.readouterr().err
 
 
 def _fake_run(root, steps, metrics, keep_last):

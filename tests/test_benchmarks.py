@@ -138,7 +138,7 @@ def test_rtf_protocol_hand_checkable(shared):
 
 
 def test_rtf_mapping_names_and_clip():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mapping must be one of \('project', 'released', 'sigma'\), got 'bogus'"):
         rtf.prediction_to_sigma(np.zeros((2, 2)), "bogus")
     assert rtf.normalise_sigma(np.array([0.0, 3.275, 10.0])).tolist() == [0.0, 1.0, 1.0]
     table = np.array([[0.3, 0.5], [0.5, 0.75], [3.275, 6.0]])

@@ -64,7 +64,7 @@ def test_the_four_steps_chain_and_each_appends_itself(data):
     assert "re-estimated on synthetic=" in r.moving_stats
 
 
-def test_bn_step_leaves_the_detection_path_alone(data):
+def test_bn_step_leaves_the_detection_path_alone(data, capsys):
     t = data
     model = _tiny()
     model.recipe = Recipe().with_bn(BNMode.IMAGE, BNMode.IMAGE).with_transform(3.0, 0.5)
@@ -75,6 +75,7 @@ def test_bn_step_leaves_the_detection_path_alone(data):
         calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "3",
                         "--crop", "32", "--batch", "2", "--out", str(t / "bn.safetensors")])
     assert exc.value.code == 2 and not (t / "bn.safetensors").exists()
+    assert "--crops 3 must be a multiple of --batch 2" in capsys.readouterr().err  # not any other usage error
     assert calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--synthetic", str(t / "syn"), "--crops", "2",
                            "--crop", "32", "--batch", "1", "--out", str(t / "bn.safetensors")]) == 0
     out, _ = load_model_file(t / "bn.safetensors")
@@ -135,12 +136,14 @@ def test_bad_input_writes_nothing(data, capsys):
     assert "--out" in capsys.readouterr().err and (t / "m.json").read_bytes() == sidecar_before
     assert calibrate.main(["dbd", "--model", str(t / "missing.safetensors"), "--labelled", str(t / "lab"),
                            "--out", str(t / "x.safetensors")]) == 2
+    assert f"{t / 'missing.safetensors'}: model file not found" in capsys.readouterr().err
     assert calibrate.main(["bn", "--model", str(t / "m.safetensors"), "--out", str(t / "x.safetensors")]) == 2
     assert "--synthetic" in capsys.readouterr().err and not (t / "x.safetensors").exists()
     with pytest.raises(SystemExit) as exc:
         calibrate.main(["sigma", "--model", str(t / "m.safetensors"), "--data", str(t / "syn"), "--flips", "3",
                         "--out", str(t / "x.safetensors")])
-    assert exc.value.code == 2
+    assert exc.value.code == 2 and "argument --flips: invalid choice: 3" in capsys.readouterr().err
+    assert not (t / "x.safetensors").exists() and (t / "m.json").read_bytes() == sidecar_before
     assert json.loads(sidecar_before)["history"] == []
 
 

@@ -118,7 +118,7 @@ def test_retries_use_last_attempt():
 
 
 def test_constant_depth_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="depth map is constant"):
         sample_camera(np.full((10, 10), 1000.0), 10, np.random.default_rng(0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -93,9 +94,14 @@ def test_labelled_mask_size_mismatch_stops_at_build(tmp_path):
 def test_labelled_cuhk_subset(shared, tmp_path):
     cuhk = shared("data", "cuhk")
     ds = LabelledDataset(cuhk, white_is_blurred=True)  # 5 images, 1000 masks (extra masks ignored)
-    assert len(ds) == 5
+    assert [p.stem for p in ds.images] == sorted(p.stem for p in (cuhk / "image").iterdir())
+    assert [p.name for p in ds.masks] == [f"{p.stem}.png" for p in ds.images]
     sample = ds.load(0)
-    assert sample["mask"].shape == sample["image"].shape[:2] and set(np.unique(sample["mask"])) <= {0.0, 1.0}
+    assert sample["mask"].shape == sample["image"].shape[:2]
+    # the 0/255 GT file as it is, white (255) = blurred → 1: the mask is the file, not just some {0, 1} map
+    gt = cv2.imread(str(cuhk / "gt" / f"{ds.images[0].stem}.png"), cv2.IMREAD_GRAYSCALE)
+    assert set(np.unique(gt)) == {0, 255}
+    np.testing.assert_array_equal(sample["mask"], (gt == 255).astype(np.float32))
 
 
 # ------------------------------------------------------------------------------------------------------------ real

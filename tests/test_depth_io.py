@@ -117,8 +117,14 @@ def test_missing_and_unknown_format(tmp_path):
 
 @pytest.mark.shared
 def test_reads_sintel_reference(shared):
-    d = read_depth(shared("data", "syndof_reference", "input", "sintel_market_2_frame_0001.dpt"))
+    path = shared("data", "syndof_reference", "input", "sintel_market_2_frame_0001.dpt")
+    d = read_depth(path)
     assert d.shape == (436, 1024) and d.dtype == np.float64 and d.min() > 6000  # mm
+    # the Sintel .dpt layout parsed by hand: float32 tag 202021.25, int32 width and height, float32 rows (metres)
+    assert np.fromfile(path, "<f4", count=1)[0] == 202021.25
+    assert np.fromfile(path, "<i4", count=3)[1:].tolist() == [1024, 436]
+    metres = np.fromfile(path, "<f4", offset=12).reshape(436, 1024)
+    np.testing.assert_array_equal(d, metres.astype(np.float64) * 1000.0)
 
 
 def test_the_mpi_path_rule_for_png_depth_is_said_not_silent(tmp_path, depth):

@@ -346,10 +346,15 @@ def test_every_eval_module_imports_alone():
             "for m in sys.argv[1:]:\n"
             "    for k in [k for k in sys.modules if k.startswith('dmenet')]:\n"
             "        del sys.modules[k]\n"
-            "    importlib.import_module(m)\n")
-    proc = subprocess.run([sys.executable, "-c", code, *sorted(_eval_imports())], capture_output=True, text=True,
+            "    importlib.import_module(m)\n"
+            "    print(m)\n")
+    modules = sorted(_eval_imports())
+    on_disk = sorted(f"dmenet.eval.{p.stem}" for p in (repo / "dmenet" / "eval").glob("*.py") if p.stem != "__init__")
+    assert modules == on_disk  # every module, not an empty (or partial) list that would import nothing
+    proc = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True,
                           cwd=repo, env={"PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1", "PATH": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == modules  # each imported, first, in a cleared interpreter
 
 
 @pytest.mark.shared

@@ -18,7 +18,7 @@ from dmenet import evaluate
 from dmenet.eval import dbd
 from dmenet.eval import metrics as M
 from dmenet.methods import MethodOptions, make_method
-from hostile_helpers import assert_usage_error, run_main, write_cuhk_pairs
+from hostile_helpers import assert_usage_error, digests, run_main, write_cuhk_pairs
 from syndof import io
 
 
@@ -48,8 +48,16 @@ def test_an_out_inside_an_earlier_report_is_refused(lab, tmp_path, capsys, insid
 
 
 def test_an_out_beside_a_report_is_accepted(lab, tmp_path, capsys):
-    assert run_main(evaluate.main, _argv(lab, tmp_path / "first", "lbp"), capsys)[0] == 0
-    assert run_main(evaluate.main, _argv(lab, tmp_path / "second", "lbp"), capsys)[0] == 0
+    """A sibling of an earlier report is a new report of its own: the same scores, the earlier one left as it was."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_main(evaluate.main, _argv(lab, first, "lbp"), capsys)[0] == 0
+    before = digests(first)
+    assert run_main(evaluate.main, _argv(lab, second, "lbp"), capsys)[0] == 0
+    assert digests(first) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "lab", "second"]
+    scores = [json.loads((out / "metrics.json").read_text())["metrics"] for out in (first, second)]
+    assert scores[0] == scores[1] and scores[0]["n_images"] == 4
+    assert (second / "per_image.csv").read_bytes() == (first / "per_image.csv").read_bytes()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc takes no new files on Linux")

@@ -52,6 +52,7 @@ def test_packed_items_are_what_the_trainer_preloads(packed):
         assert sha256((out / name).read_bytes()).hexdigest() == digest
     items = labelled_items(str(data / "cuhk" / "train_image"), str(data / "cuhk" / "gt"),
                            str(REPO / "experiments" / "distill" / "cuhk_split_val.txt"))[:3]
+    assert len(items) == 3  # an empty list would check nothing below
     for item in items:
         image, mask, _ = preload(item, 416)
         stem = item.image.stem

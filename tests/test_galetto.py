@@ -4,6 +4,7 @@ resume, registry, application physics on synthetic renders, bad input of the com
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -415,18 +416,26 @@ def test_imagenet_start_sums_the_stem_and_refuses_other_files(tmp_path):
         imagenet_features_state(BlurClassifier(ClassifierConfig(width=0.5)), path)
 
 
-def test_imagenet_option_refused_before_anything_is_written(tmp_path):
+def test_imagenet_option_refused_before_anything_is_written(tmp_path, capsys):
     """train.imagenet with a file that does not fit, or together with train.init_from, an unknown device, CUDA
-    where there is none: exit 2, no run folder."""
+    where there is none: exit 2, one line saying which, no run folder."""
     data = _fake_patches(tmp_path / "p")
     path, _, _ = _rgb_mobilenet_file(tmp_path / "mbv2.safetensors")
     args = ["--config", "experiments/galetto_tiny.yaml", "--patches", str(data), "--set", "model.blocks=2",
             "model.head_channels=16"]
-    assert train_main(args + [f"train.imagenet={path}", "--out", str(tmp_path / "a")]) == 2
-    assert train_main(args + [f"train.imagenet={path}", f"train.init_from={path}", "--out", str(tmp_path / "b")]) == 2
-    assert train_main(args + ["train.device=gpu", "--out", str(tmp_path / "c")]) == 2  # not a device name
+
+    def refused(extra: list[str], *words: str) -> None:
+        capsys.readouterr()
+        assert train_main(args + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and all(w in err[0] for w in words), (words, err)
+
+    refused([f"train.imagenet={path}", "--out", str(tmp_path / "a")], str(path), "not a MobileNetV2 file")
+    refused([f"train.imagenet={path}", f"train.init_from={path}", "--out", str(tmp_path / "b")],
+            "train.init_from and train.imagenet")
+    refused(["train.device=gpu", "--out", str(tmp_path / "c")], "train.device", "'gpu'")  # not a device name
     if not torch.cuda.is_available():
-        assert train_main(args + ["train.device=cuda", "--out", str(tmp_path / "d")]) == 2
+        refused(["train.device=cuda", "--out", str(tmp_path / "d")], "CUDA is not available")
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
@@ -803,8 +812,15 @@ def test_shipped_configs_load(name):
     from dmenet.config import load_config
     from dmenet.galetto.train import GalettoConfig
 
-    cfg = load_config(str(Path("experiments") / f"{name}.yaml"), [], root=GalettoConfig)
-    assert cfg.model.blocks == 7 or name == "galetto_tiny"
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.yaml"
+    cfg = load_config(str(path), [], root=GalettoConfig)
+    written = yaml.safe_load(path.read_text())
+    # every value the file sets is the loaded one (a key read into the wrong field, or dropped, would show)
+    assert written and all(getattr(getattr(cfg, section), key) == value
+                           for section, values in written.items() for key, value in values.items()), written
+    assert cfg.model.blocks == (3 if name == "galetto_tiny" else 7)
 
 
 def test_window_probabilities_use_a_folded_copy_equal_to_eval_mode():
@@ -875,7 +891,8 @@ def test_colour_guided_filter_refuses_a_map_of_another_size():
     rng = np.random.default_rng(0)
     guide = rng.random((20, 10, 3))
     for src in (rng.random((30, 10)), rng.random((20, 12))):
-        with pytest.raises(ValueError):
+        # the size check's own message: numpy's broadcast failure (the old code) is a ValueError too
+        with pytest.raises(ValueError, match=re.escape(f"guide (20, 10, 3) and src {src.shape} differ in size")):
             filters.guided_filter(guide, src, 5, 1e-3)
     with pytest.raises(ValueError, match="same"):
         filters.in_row_strips(lambda a, b: (a, b), (guide, rng.random((21, 10))), 2)

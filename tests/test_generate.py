@@ -349,7 +349,7 @@ def test_augmentations_seeded_and_bounded():
     assert j.shape == img.shape and j.dtype == np.float32 and np.abs(j - img).mean() < 0.05
     np.testing.assert_array_equal(j, jpeg_reencode(img, 95))
     assert np.abs(jpeg_reencode(img, 10) - img).mean() > np.abs(j - img).mean()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"JPEG quality must be in 1\.\.100, got 0"):
         jpeg_reencode(img, 0)
 
 

@@ -186,9 +186,11 @@ def test_a_perfect_map_scores_perfectly(gt):
     pred = gt.astype(np.float32)
     assert metrics.mae(pred, gt) == 0.0
     assert metrics.mae(1.0 - pred, ~gt) == 0.0
+    p, r, f = metrics.fixed_threshold_prf(pred, gt, 0.5)
     if gt.any():
-        p, r, f = metrics.fixed_threshold_prf(pred, gt, 0.5)
         assert (p, r) == (1.0, 1.0) and f == pytest.approx(1.0)
+    else:  # nothing to find and nothing found: P and R have a 0 denominator, reported as 0 (precision_recall)
+        assert (p, r, f) == (0.0, 0.0, 0.0)
 
 
 @PROPERTY

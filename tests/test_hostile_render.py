@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -31,8 +33,16 @@ def _render(inputs, out, capsys, *extra, sigma=None):
 
 
 def test_valid_render_for_reference(inputs, tmp_path, capsys):
-    rc, out_text, _ = _render(inputs, tmp_path / "o.png", capsys, "--reference", inputs["image"])
-    assert rc == 0 and '"layers"' in out_text and (tmp_path / "o.png").is_file()
+    """The printed PSNR is the 8-bit PSNR (peak 255) of the written render against the reference, by hand."""
+    rc, out_text, err = _render(inputs, tmp_path / "o.png", capsys, "--reference", inputs["image"])
+    assert rc == 0, err
+    info = json.loads(out_text.strip().splitlines()[-1])
+    rendered = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED).astype(np.float64)
+    reference = cv2.imread(str(inputs["image"]), cv2.IMREAD_UNCHANGED).astype(np.float64)
+    mse = np.mean((rendered - reference) ** 2)
+    assert mse > 0 and info["identical_to_reference"] is False  # σ up to 2 px blurs the random image
+    assert info["psnr_db"] == pytest.approx(10 * np.log10(255.0**2 / mse), abs=0.005)
+    assert info["layers"] >= 2 and info["out"] == str(tmp_path / "o.png")
 
 
 def test_d12_sigma_beyond_sigma_max_is_refused(inputs, tmp_path, capsys):
@@ -138,8 +148,6 @@ def test_bad_depth_scale_is_named_as_the_argument(inputs, tmp_path):
 def test_corrupt_png_gives_one_line_without_opencv_noise(inputs, tmp_path, capfd):
     """A PNG with a damaged header: OpenCV printed its own ``[ WARN] … buffer is incomplete`` and ``[ERROR] … IHDR
     chunk shall be first`` lines (naming no file) before the command's one line; the log level is restored after."""
-    import cv2
-
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nxxxx")
     level = cv2.utils.logging.getLogLevel()
@@ -154,8 +162,6 @@ def test_corrupt_png_gives_one_line_without_opencv_noise(inputs, tmp_path, capfd
 
 def test_summary_line_is_strict_json_when_the_render_equals_the_reference(inputs, tmp_path, capsys):
     """Replaying a render against itself printed ``"psnr_db": Infinity``: not JSON (jq and strict parsers refuse it)."""
-    import json
-
     first = tmp_path / "first.png"
     rc, _, err = _render(inputs, first, capsys)
     assert rc == 0, err

@@ -19,8 +19,16 @@ def test_d33_size_out_of_range_is_one_line_before_any_allocation(capsys, monkeyp
 
 
 def test_valid_size_still_counts(capsys):
-    rc, out, _ = run_main(summary.main, ["--config", TINY, "--size", "32"], capsys)
-    assert rc == 0 and "B encoder" in out and "input 32x32" in out
+    from dmenet.config import load_config
+
+    rc, out, err = run_main(summary.main, ["--config", TINY, "--size", "32"], capsys)
+    assert rc == 0 and "input 32x32" in out, err
+    rows = summary.summarize(load_config(TINY).model, size=32)
+    assert [name for name, _, _ in rows] == ["B encoder", "B decoder", "B total", "D", "S", "C (frozen)"]
+    lines = out.splitlines()
+    for name, n, flops in rows:  # every count printed as summarize gives it
+        assert f"{name:<12} {n:>14,} {n / 1e6:>8.3f} {flops / 1e9:>10.2f}" in lines, name
+    assert "S                     1,021" in out  # by hand: tests/test_models.py::test_summary_counts
 
 
 @pytest.mark.parametrize("override, names", [("model.width=1e6", "model.width"),

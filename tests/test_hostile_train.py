@@ -69,7 +69,9 @@ def test_d27_d21_failed_resume_keeps_config_then_resume_works_without_duplicate_
 def test_d3_corrupt_checkpoint_files_on_resume(tiny_syndof, blur_run_copy, caplog, name, content):
     path = _last_checkpoint(blur_run_copy) / name
     path.write_bytes(path.read_bytes()[:200] if content == "truncated" else content)
+    before = digests(blur_run_copy)
     _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, str(path))
+    assert digests(blur_run_copy) == before  # a refused resume changes nothing in the run
 
 
 def test_d3_corrupt_init_from(tiny_syndof, finished_blur_run, tmp_path, caplog):
@@ -84,7 +86,9 @@ def test_d5_invalid_json_names_the_file(tiny_syndof, blur_run_copy, caplog, poin
     checkpoints = blur_run_copy / "checkpoints"
     path = checkpoints / pointer if pointer == "last.json" else _last_checkpoint(blur_run_copy) / pointer
     path.write_text('{"dir": ')
+    before = digests(blur_run_copy)
     _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, str(path))
+    assert digests(blur_run_copy) == before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -116,7 +120,9 @@ def test_d25_pointer_outside_the_run_is_refused(tiny_syndof, blur_run_copy, fini
     other = _last_checkpoint(finished_blur_run)
     (blur_run_copy / "checkpoints" / "last.json").write_text(json.dumps({"dir": f"../../{other.parent.parent.name}/"
                                                                             f"checkpoints/{other.name}"}))
+    before, theirs = digests(blur_run_copy), digests(finished_blur_run)
     _fails_cleanly(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "3"), caplog, "last.json", "'dir'")
+    assert digests(blur_run_copy) == before and digests(finished_blur_run) == theirs  # the pointed-at run too
 
 
 class _Payload:

@@ -137,12 +137,13 @@ def test_atomic_write_failure_keeps_old_file(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_text() == "old"
     assert _no_temps(tmp_path) == []
-    # a writer that fails before producing bytes (bad dtype) does not touch the old file either
+    # a writer that fails before producing bytes (bad dtype) does not touch the old file either: write_image itself
+    # (encode_png(int32) raised before write_bytes_atomic was even called, which tested no writer)
     img_path = tmp_path / "img.png"
     sio.write_image(img_path, _rgb())
     before = img_path.read_bytes()
-    with pytest.raises(ValueError):
-        sio.write_bytes_atomic(img_path, sio.encode_png(np.zeros((4, 4), np.int32)))
+    with pytest.raises(ValueError, match=f"{img_path}: unsupported image dtype int32"):
+        sio.write_image(img_path, np.zeros((4, 4), np.int32))
     assert img_path.read_bytes() == before
     assert _no_temps(tmp_path) == []
 
@@ -264,10 +265,10 @@ def test_sigma_map_npy_round_trip_and_other_suffixes_refused(tmp_path):
     np.testing.assert_array_equal(sio.read_sigma_map(tmp_path / "s.npy"), sigma)
     with pytest.raises(ValueError, match=r"\.png or \.npy"):
         sio.write_sigma_map(tmp_path / "s.jpg", sigma)
-    for bad in (-sigma, np.dstack([sigma] * 3)):
-        with pytest.raises(ValueError):
+    for bad, words in ((-sigma, "finite and non-negative"), (np.dstack([sigma] * 3), r"\(H, W\) array, got shape")):
+        with pytest.raises(ValueError, match=words):
             sio.write_sigma_map(tmp_path / "bad.npy", bad)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=words):
             sio.write_sigma_map(tmp_path / "bad.png", bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"]
 

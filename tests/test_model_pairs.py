@@ -126,7 +126,7 @@ def test_a_sidecar_that_cannot_be_serialised_writes_nothing(writer, tmp_path):
     before = _snapshot(tmp_path)
     model = {"dmenet": tiny_dmenet, "galetto_classifier": _classifier, "distill_model": _student}[writer](1)
     bad = {"step": 1, "val": torch.tensor(0.5)}  # a tensor is not JSON
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Tensor is not JSON serializable"):
         {"dmenet": lambda: save_model(path, model, bad),
          "galetto_classifier": lambda: save_classifier(path, model, bad),
          "distill_model": lambda: save_distill_model(path, "student", model, bad)}[writer]()

@@ -106,18 +106,22 @@ def test_half_resolution_tail_shapes_and_layers():
     assert sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in base.parameters()) == 3 * 2 * 9 * 8
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 30, 32), (1, 1, 32, 32), (3, 32, 32)])
-def test_bad_input_shape_raises(tiny_model, shape):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("shape, words", [((1, 3, 30, 32), r"multiples of 16, got 30×32"),
+                                          ((1, 1, 32, 32), r"must be \(B, 3, H, W\), got \(1, 1, 32, 32\)"),
+                                          ((3, 32, 32), r"must be \(B, 3, H, W\), got \(3, 32, 32\)")])
+def test_bad_input_shape_raises(tiny_model, shape, words):
+    """B's own shape check (conv layers take an unbatched (3, H, W) image, and a 30-row image fails later, in torch,
+    with another message)."""
+    with pytest.raises(ValueError, match=words):
         tiny_model.blur(torch.rand(*shape))
 
 
 def test_config_validation():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"model\.encoder must be one of .*got 'resnet50'"):
         ModelConfig(encoder="resnet50")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"model\.input_convention must be one of .*got 'bgr'"):
         ModelConfig(input_convention="bgr")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown model config keys: \['widht'\]"):
         ModelConfig.from_dict({"encoder": "vgg19", "widht": 1.0})
     with pytest.raises(ValueError, match="tail_scale"):
         ModelConfig(tail_scale=4)
@@ -340,6 +344,14 @@ def test_summary_counts(capsys):
     rows = {name: (n, flops) for name, n, flops in summarize(cfg, size=32)}
     assert rows["B total"][0] == rows["B encoder"][0] + rows["B decoder"][0] == n_params(build_dmenet(cfg).blur)
     assert rows["S"][0] == n_params(Calibration(0.25))
+    # FLOPs = 2 per multiply-add. S at width 0.25 is 1×1 convs 1→16→16→16→8→8→8→4→4→4→1 at every one of 32² pixels
+    macs = sum(a * b for a, b in zip((1, 16, 16, 16, 8, 8, 8, 4, 4, 4), (16, 16, 16, 8, 8, 8, 4, 4, 4, 1)))
+    assert macs == 852 and rows["S"][1] == 2 * macs * 32 * 32
+    # parameters: each 1×1 conv's weights and bias, each BN's β (no γ), and the last conv's 4 weights + 1 bias
+    couts = (16, 16, 16, 8, 8, 8, 4, 4, 4)
+    assert rows["S"][0] == sum(cin * c + 2 * c for cin, c in zip((1,) + couts[:-1], couts)) + 4 + 1 == 1021
+    assert rows["B total"][1] == rows["B encoder"][1] + rows["B decoder"][1]
+    assert rows["C (frozen)"][0] == rows["B encoder"][0]  # C is the same MobileNetV2 encoder, frozen
     assert all(flops > 0 for _, flops in rows.values())
     tiny = Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"
     assert main(["--config", str(tiny), "--size", "32"]) == 0

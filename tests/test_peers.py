@@ -57,10 +57,13 @@ def test_shape_range_dtype(name, shape, rng):
     assert np.all(np.isfinite(blur)) and blur.min() >= 0.0 and blur.max() <= 1.0
 
 
+@pytest.mark.parametrize("level", [0.0, 0.4, 1.0])
 @pytest.mark.parametrize("name", sorted(PEERS))
-def test_constant_image(name):
-    blur = PEERS[name](np.full((33, 41, 3), 0.4, dtype=np.float32))
-    assert blur.shape == (33, 41) and np.all(np.isfinite(blur)) and 0.0 <= blur.min() <= blur.max() <= 1.0
+def test_constant_image(name, level):
+    """A flat image has no edge to call sharp: every pixel is fully blurred (1), not 0 or a NaN from 0/0."""
+    blur = PEERS[name](np.full((33, 41, 3), level, dtype=np.float32))
+    assert blur.shape == (33, 41)
+    np.testing.assert_array_equal(blur, 1.0)
 
 
 def test_rejects_bad_shape():

@@ -293,7 +293,14 @@ def test_module_entry_point(tiny_model_path, tmp_path, rng):
                            "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_model_path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out" / "gray_sigma.png").is_file()
+    # ``python -m`` runs the same command as predict.main: the same files, the same σ map
+    assert predict.main([str(tmp_path / "in" / "gray.png"), "--out", str(tmp_path / "inproc"), "--checkpoint",
+                         str(tiny_model_path)]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "gray_sigma.png" in names and names == sorted(p.name for p in (tmp_path / "inproc").iterdir())
+    sigma = sio.read_sigma_map(tmp_path / "out" / "gray_sigma.png")
+    assert sigma.shape == (45, 67)
+    np.testing.assert_array_equal(sigma, sio.read_sigma_map(tmp_path / "inproc" / "gray_sigma.png"))
 
 
 def test_cli_runs_one_flip_by_default_and_notes_the_recipe_departure(tmp_path, rng, capsys, monkeypatch):

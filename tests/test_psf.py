@@ -59,9 +59,9 @@ def test_disc_area_matches_coc():
 
 
 def test_polygon_needs_three_blades():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=">= 3 blades, got 2"):
         polygon_kernel(9.0, blades=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"kernel must be one of \('gaussian', 'disc', 'polygon'\), got 'star'"):
         make_kernel(5.0, kernel="star")
 
 

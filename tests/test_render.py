@@ -100,9 +100,9 @@ def test_cuda_matches_cpu():
 
 def test_bad_inputs():
     img, labels, coc, _ = small_scene()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"image must be \(3, H, W\), got \(2, "):
         render_layers(img[:2], labels, coc)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 0\]"):  # one CoC: layer 0 only
         render_layers(img, labels, coc[:1])
     for render in (render_layers, render_layers_reference):
         with pytest.raises(ValueError, match=r"kernel must be one of \('gaussian', 'disc', 'polygon'\), got 'star'"):

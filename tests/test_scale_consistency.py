@@ -103,8 +103,11 @@ def test_off_by_default_adds_no_term(data):
     streams, _, steps_per_epoch = build_data(cfg, rank=0)
     torch.manual_seed(0)
     trainer = Trainer(build_dmenet(cfg.model), cfg, torch.device("cpu"), steps_per_epoch)
+    assert cfg.loss.scale_consistency == 0.0
     metrics = trainer.train_step(StepBatches(**{n: s.next_batch() for n, s in streams.items()}))
-    assert "loss_scale" not in metrics
+    terms = ["loss_adv", "loss_aux", "loss_defocus", "loss_perceptual", "loss_sharp"]  # the joint stage's, no scale
+    assert sorted(k for k in metrics if k.startswith("loss_")) == sorted(terms + ["loss_d", "loss_main"])
+    assert metrics["loss_main"] == pytest.approx(sum(metrics[k] for k in terms), rel=1e-5)
 
 
 def test_resume_with_the_scale_term_equals_uninterrupted_training(data, tmp_path):

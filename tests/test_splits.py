@@ -25,7 +25,7 @@ def test_make_split_is_seeded_disjoint_and_holds_out():
     assert sorted(a["val"] + a["train"] + ["img003", "img007"]) == sorted(s.lower() for s in stems)
     splits.check_split(a)
     assert splits.make_split(stems, [], n_val=10, seed=6)["val"] != splits.make_split(stems, [], 10, 5)["val"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"n_val must be in 1\.\.49, got 50"):  # 50 stems: one must be left to train on
         splits.make_split(stems, [], n_val=50)
 
 

@@ -251,8 +251,14 @@ def test_blur_stage_needs_only_synthetic_data(tmp_path, data):
     args = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--out",
             str(tmp_path / "run"), "--steps", "2", "--wandb", "disabled", "--device", "cpu"]
     assert main(args) == 0
-    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert "loss_d" not in record and math.isfinite(record["loss_main"])
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    for r in records:  # B's two terms only (no D, S, C or adversarial term), and L_main is their sum
+        assert sorted(k for k in r if k.startswith("loss_")) == ["loss_aux", "loss_defocus", "loss_main"], r
+        assert r["loss_main"] == pytest.approx(r["loss_defocus"] + r["loss_aux"], rel=1e-5) and r["loss_main"] > 0
+    meta = json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text())
+    streams = json.loads((tmp_path / "run" / "checkpoints" / meta["dir"] / "train.json").read_text())["streams"]
+    assert meta["step"] == 2 and sorted(streams) == ["synthetic@0"]  # no real or labelled stream was opened
 
 
 def test_non_finite_loss_stops_the_run(tmp_path, data, capsys, monkeypatch):

@@ -86,7 +86,10 @@ def test_empty_out_folder_is_accepted(tiny_syndof, tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
     assert main(blur_cli(tiny_syndof, out, "--steps", "1", "--set", "train.ckpt_every=1")) == 0
-    assert (out / "model_last.safetensors").is_file()
+    assert {"config.yaml", "metrics.jsonl", "model_last.safetensors", "model_last.json", "checkpoints"} <= \
+        {p.name for p in out.iterdir()}  # the run is written in the folder itself, not in a sub-folder of it
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert json.loads((out / "checkpoints" / "last.json").read_text())["step"] == 1
 
 
 # --------------------------------------------------------------------------------------------------- --resume

@@ -15,7 +15,7 @@ def test_max_sigma():
     assert units.max_sigma() == 7.0
     assert units.max_sigma(29) == 7.0
     assert units.max_sigma(15) == 3.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_coc must be a finite CoC >= 1 px, got 0.5"):
         units.max_sigma(0.5)
 
 
@@ -59,9 +59,9 @@ def test_syndof_encoding_round_trip():
 
 
 def test_syndof_encoding_rejects_bad_values():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finite and non-negative"):
         units.sigma_to_syndof(np.array([-0.1]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="finite and non-negative"):
         units.sigma_to_syndof(np.array([np.nan]))
     with pytest.raises(ValueError, match="uint16"):
         units.syndof_to_sigma(np.zeros(3, np.uint8))
@@ -72,7 +72,7 @@ def test_rescale_sigma():
     np.testing.assert_allclose(units.rescale_sigma(np.array([1.0, 2.0]), 2.0), [2.0, 4.0])
     torch.testing.assert_close(units.rescale_sigma(torch.tensor([3.0]), 1 / 3), torch.tensor([1.0]))
     for bad in (0.0, -1.0, math.nan):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=f"scale must be a finite number > 0, got {bad}"):
             units.rescale_sigma(1.0, bad)
 
 
@@ -112,7 +112,7 @@ def test_disk_radius_to_sigma():
                                [0.0, 0.5, 1.0, 2.0, 2.0])
     out = units.disk_radius_to_sigma(np.zeros((2, 3)), table)
     assert out.shape == (2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"table must be \(N, 2\) \[sigma, radius\], got \(3, 3\)"):
         units.disk_radius_to_sigma(np.zeros(2), np.zeros((3, 3)))
 
 
