@@ -94,7 +94,7 @@ def report(title: str, times: dict[str, list[float]], old: str, new: str) -> Non
 
 
 def bench(args) -> None:
-    from dmenet import inference, predict
+    from dmenet import inference, predict_outputs
     from dmenet.models.calibration_table import calibration_table
     from syndof import io as sio
     from syndof import units, viz
@@ -104,7 +104,7 @@ def bench(args) -> None:
     image = cv2.resize(sio.read_image(args.image), (640, 480), interpolation=cv2.INTER_AREA)
     est = predictor.estimate(image)
     label = predictor.detection_labels(image)[0]
-    maps = predict.Maps(blur=est.blur_probability, sigma=est.sigma, sigma_max=model.config.sigma_max)
+    maps = predict_outputs.Maps(blur=est.blur_probability, sigma=est.sigma, sigma_max=model.config.sigma_max)
 
     builds = []
     for _ in range(3):
@@ -136,11 +136,11 @@ def bench(args) -> None:
         sigma16 = np.repeat(units.sigma_to_syndof(maps.sigma)[..., None], 3, axis=2)
         blur8 = sio.to_uint8(maps.blur)
         preview_old = _old_preview(image, maps.sigma, maps.sigma_max)
-        preview_new = predict._preview(image, maps.sigma, maps.sigma_max)
+        preview_new = predict_outputs._preview(image, maps.sigma, maps.sigma_max)
         assert np.array_equal(preview_old, preview_new)
         w_times = interleave({
             "3 writes old": lambda: old_write(prefix, image, maps),
-            "3 writes new": lambda: predict.write_outputs(prefix, image, maps, "png"),
+            "3 writes new": lambda: predict_outputs.write_outputs(prefix, image, maps, "png"),
             "σ encode old": lambda: _old_encode(sigma16),
             "σ encode new": lambda: sio.encode_sigma_map(maps.sigma, fast=True),
             "blur encode old": lambda: _old_encode(blur8),

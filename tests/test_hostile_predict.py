@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import dmenet
-from dmenet import inference, memory, predict
+from dmenet import (inference, memory, predict, predict_inputs, predict_outputs, predict_photo, predict_record,
+                    predict_resume)
 from dmenet.methods import registry
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import ModelFileError, save_model
@@ -132,7 +133,7 @@ def test_d10_colliding_names_get_distinct_output_sets(model_path, tmp_path, caps
     assert rc == 0 and "3/3 images written" in out_text
     previews = sorted(p.name for p in (tmp_path / "o").glob("*_preview.png"))
     assert len(previews) == 3, previews
-    jobs, _ = predict.collect_jobs([folder], tmp_path / "o")
+    jobs, _ = predict_inputs.collect_jobs([folder], tmp_path / "o")
     assert len({job.prefix for job in jobs}) == 3
 
 
@@ -396,18 +397,18 @@ def test_a_set_counts_as_done_only_for_the_photo_that_made_it(tmp_path, capsys):
     assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
     assert (tmp_path / "d" / "twin_source.json").exists()
 
-    real = predict.sio.file_sha256  # a photo that cannot be read on the rerun: skipped, the others go on
+    real = predict_resume.sio.file_sha256  # a photo that cannot be read on the rerun: skipped, the others go on
 
     def unreadable(path):
         if Path(path).name == "twin.png":
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
-    predict.sio.file_sha256 = unreadable
+    predict_resume.sio.file_sha256 = unreadable
     try:
         rc, out_text, err = run_main(predict.main, [copy, "--out", tmp_path / "d", "--method", "lbp"], capsys)
     finally:
-        predict.sio.file_sha256 = real
+        predict_resume.sio.file_sha256 = real
     assert rc == 0 and "skipped" in err and "twin.png" in err and "1 done already, 1 skipped" in out_text
     rc, out_text, _ = run_main(predict.main, [copy, tmp_path / "nope.png", "--out", tmp_path / "d", "--method",
                                               "lbp"], capsys)  # an input that is not there counts as skipped too
@@ -427,11 +428,11 @@ def test_a_worker_whose_batch_is_gone_writes_nothing(tmp_path):
     photo = write_rgb(tmp_path / "p.png", seed=0)
     method = registry.parse_method("lbp")
     args = predict.build_parser().parse_args([str(photo), "--out", str(tmp_path / "o"), "--method", "lbp"])
-    args.fmt = predict.MapFormat.PNG
-    job = predict.Job(source=photo, prefix=tmp_path / "o" / "p", same_settings=True)
-    reason = predict.predict_one(job, 1, 1, method.make(registry.MethodOptions()), None, args, lambda: False)
+    args.fmt = predict_outputs.MapFormat.PNG
+    job = predict_inputs.Job(source=photo, prefix=tmp_path / "o" / "p", same_settings=True)
+    reason = predict_photo.predict_one(job, 1, 1, method.make(registry.MethodOptions()), None, args, lambda: False)
     assert reason.startswith("not written: the batch process is gone") and not (tmp_path / "o").exists()
-    assert isinstance(predict.predict_one(job, 1, 1, method.make(registry.MethodOptions()), None, args,
+    assert isinstance(predict_photo.predict_one(job, 1, 1, method.make(registry.MethodOptions()), None, args,
                                           lambda: True), float)
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["p_blur.png", "p_preview.png", "p_source.json"]
 
@@ -463,8 +464,8 @@ def test_the_record_keeps_what_decides_the_maps_however_it_was_spelled(model_pat
 
     def record_of(spec: str) -> dict:
         method, options = registry.parse_method(spec), registry.MethodOptions(max_side=64, flips=8)
-        args = argparse.Namespace(method=method, fmt=predict.MapFormat.PNG)
-        return predict.settings_record(args, options, method.make(options))
+        args = argparse.Namespace(method=method, fmt=predict_outputs.MapFormat.PNG)
+        return predict_record.settings_record(args, options, method.make(options))
 
     plain = record_of("galetto")
     assert plain == record_of("galetto:refine=none,stride=8") == record_of("galetto:stride=8,refine=none")
@@ -570,8 +571,8 @@ def _huge_png(path: Path, side: int = 30000) -> Path:
 def _lbp_job(photo: Path, out: Path):
     method = registry.parse_method("lbp")
     args = predict.build_parser().parse_args([str(photo), "--out", str(out), "--method", "lbp"])
-    args.fmt = predict.MapFormat.PNG
-    return predict.Job(source=photo, prefix=out / photo.stem, same_settings=True), \
+    args.fmt = predict_outputs.MapFormat.PNG
+    return predict_inputs.Job(source=photo, prefix=out / photo.stem, same_settings=True), \
         method.make(registry.MethodOptions()), args
 
 
@@ -581,9 +582,9 @@ def test_a_photo_too_large_for_memory_is_refused_from_its_header_before_decoding
     photo = _huge_png(tmp_path / "huge.png")
     job, estimator, args = _lbp_job(photo, tmp_path / "o")
     decoded = []
-    monkeypatch.setattr(predict.sio, "_decode_raw", lambda path, data: decoded.append(path))
+    monkeypatch.setattr(predict_photo.sio, "_decode_raw", lambda path, data: decoded.append(path))
     monkeypatch.setattr(memory, "available_memory", lambda: 4 * 2**30)
-    reason = predict.predict_one(job, 1, 1, estimator, 1024, args)
+    reason = predict_photo.predict_one(job, 1, 1, estimator, 1024, args)
     assert reason.startswith("30000x30000 px needs about") and "GiB available" in reason  # no "ValueError: "
     assert not decoded and not (tmp_path / "o").exists()
 
@@ -638,14 +639,14 @@ def test_a_file_made_in_out_while_the_photo_runs_is_never_replaced(tmp_path, mon
     out = tmp_path / "o"
     out.mkdir()
     job, estimator, args = _lbp_job(photo, out)
-    real = predict.method_maps
+    real = predict_photo.method_maps
 
     def meanwhile(estimator, image):
         (out / "p_blur.png").write_bytes(b"precious")
         return real(estimator, image)
 
-    monkeypatch.setattr(predict, "method_maps", meanwhile)
-    reason = predict.predict_one(job, 1, 1, estimator, None, args)
+    monkeypatch.setattr(predict_photo, "method_maps", meanwhile)
+    reason = predict_photo.predict_one(job, 1, 1, estimator, None, args)
     assert reason.startswith(f"not written: {out / 'p_blur.png'} appeared while the photo ran")
     assert [p.name for p in out.iterdir()] == ["p_blur.png"] and (out / "p_blur.png").read_bytes() == b"precious"
 
@@ -689,14 +690,14 @@ def test_the_provenance_names_the_photo_as_it_was_read_not_as_it_is_at_the_end(t
     photo = write_rgb(tmp_path / "p.png", seed=0)
     read_bytes = photo.read_bytes()
     job, estimator, args = _lbp_job(photo, tmp_path / "o")
-    real_maps = predict.method_maps
+    real_maps = predict_photo.method_maps
 
     def replaced_meanwhile(estimator, image):
         write_rgb(photo, seed=1)
         return real_maps(estimator, image)
 
-    monkeypatch.setattr(predict, "method_maps", replaced_meanwhile)
-    assert isinstance(predict.predict_one(job, 1, 1, estimator, None, args), float)
+    monkeypatch.setattr(predict_photo, "method_maps", replaced_meanwhile)
+    assert isinstance(predict_photo.predict_one(job, 1, 1, estimator, None, args), float)
     record = json.loads((tmp_path / "o" / "p_source.json").read_text())
     assert record["sha256"] == hashlib.sha256(read_bytes).hexdigest() != hashlib.sha256(photo.read_bytes()).hexdigest()
 
@@ -733,13 +734,13 @@ def test_each_photo_is_read_once_and_its_digest_is_of_the_bytes_decoded(tmp_path
 
     monkeypatch.setattr(builtins, "open", counting_open)
     monkeypatch.setattr(sio, "_decode_raw", replaced_after_the_read)
-    assert isinstance(predict.predict_one(job, 1, 1, estimator, None, args), float)
+    assert isinstance(predict_photo.predict_one(job, 1, 1, estimator, None, args), float)
     monkeypatch.undo()
     assert opened == ["rb"]
     record = json.loads((tmp_path / "o" / "p_source.json").read_text())
     assert record["sha256"] == hashlib.sha256(first).hexdigest() != sio.file_sha256(photo)
     (tmp_path / "first.png").write_bytes(first)
-    expected = predict.method_maps(estimator, sio.read_image(tmp_path / "first.png")).blur
+    expected = predict_photo.method_maps(estimator, sio.read_image(tmp_path / "first.png")).blur
     with Image.open(tmp_path / "o" / "p_blur.png") as written:
         assert np.array_equal(np.asarray(written), sio.to_uint8(expected))
 
@@ -802,10 +803,11 @@ def test_the_record_names_the_device_and_another_device_resumes_the_batch(images
     assert rc == 0 and "1/2 images written" in out_text and "1 done already" in out_text
     assert json.loads((out / "predict.json").read_text()) == {**record, "devices": ["cuda:0", "cpu"]}
     # the device that runs: a method without a model runs on the CPU whatever --device says; "cuda" is one card
-    assert predict.device_used("cpu:0", learned=True) == predict.device_used("cuda:1", learned=False) == "cpu"
-    assert predict.device_used("cuda:1", learned=True) == "cuda:1"
+    assert predict_record.device_used("cpu:0", learned=True) == "cpu"
+    assert predict_record.device_used("cuda:1", learned=False) == "cpu"
+    assert predict_record.device_used("cuda:1", learned=True) == "cuda:1"
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    assert predict.device_used("cuda", learned=True) == "cuda:0"
+    assert predict_record.device_used("cuda", learned=True) == "cuda:0"
 
 
 def test_a_refused_rerun_names_values_not_none(model_path, images, tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import dmenet
-from dmenet import inference, memory, predict
+from dmenet import inference, memory, predict, predict_inputs, predict_workers
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import save_model
 from syndof import io as sio
@@ -261,11 +261,11 @@ def test_cli_recursive_keeps_layout_and_disambiguates(tmp_path, rng):
     sio.write_image(tmp_path / "in" / "sub" / "a.png", img)
     sio.write_image(tmp_path / "in" / "sub" / "a.jpg", img)
     sio.write_image(tmp_path / "in" / "b.png", img)
-    jobs, problems = predict.collect_jobs([tmp_path / "in"], tmp_path / "out", recursive=True)
+    jobs, problems = predict_inputs.collect_jobs([tmp_path / "in"], tmp_path / "out", recursive=True)
     assert not problems
     rel = sorted(str(j.prefix.relative_to(tmp_path / "out")) for j in jobs)
     assert rel == ["b", str(Path("sub") / "a_jpg"), str(Path("sub") / "a_png")]
-    flat, _ = predict.collect_jobs([tmp_path / "in"], tmp_path / "out", recursive=False)
+    flat, _ = predict_inputs.collect_jobs([tmp_path / "in"], tmp_path / "out", recursive=False)
     assert [j.source.name for j in flat] == ["b.png"]
 
 
@@ -377,19 +377,19 @@ def test_cli_workers_write_the_same_files_in_input_order_and_skip_a_corrupt_file
 def test_default_workers_one_per_core_for_big_cpu_batches_within_memory(tmp_path, rng, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()
-    for i in range(predict.AUTO_WORKERS_MIN_PHOTOS):
+    for i in range(predict_workers.AUTO_WORKERS_MIN_PHOTOS):
         sio.write_image(folder / f"p{i}.png", (_image(rng, 40, 60) * 255).astype(np.uint8))
     (folder / "p9.png").write_bytes(b"not an image")  # its header cannot be read: left to the worker
-    jobs, _ = predict.collect_jobs([folder], tmp_path / "out")
-    monkeypatch.setattr(predict.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    jobs, _ = predict_inputs.collect_jobs([folder], tmp_path / "out")
+    monkeypatch.setattr(predict_workers.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
 
     def auto(*flags, available=None, count=len(jobs)):
         args = predict.build_parser().parse_args([str(folder), "--out", str(tmp_path / "out"), *flags])
-        return predict.auto_workers(jobs[:count], args, 1024, available)
+        return predict_workers.auto_workers(jobs[:count], args, 1024, available)
 
-    assert auto() == predict.AUTO_WORKERS_MAX == 4  # six cores, at most four workers
+    assert auto() == predict_workers.AUTO_WORKERS_MAX == 4  # six cores, at most four workers
     assert auto("--threads", "2") == 1 and auto("--device", "cuda") == 1  # the user chose threads / a GPU
-    assert auto(count=predict.AUTO_WORKERS_MIN_PHOTOS - 1) == 1  # a few photos do not pay for the loads
+    assert auto(count=predict_workers.AUTO_WORKERS_MIN_PHOTOS - 1) == 1  # a few photos do not pay for the loads
     need = memory.estimate_memory(40, 60, 1024)
     assert auto(available=3 * need) == 3 and auto(available=need // 2) == 1  # what memory holds, at least one
 
@@ -493,13 +493,13 @@ def test_a_dead_worker_pool_reports_the_photos_left_and_ends_the_batch(tiny_mode
             yield 0.25  # seconds: done
             raise BrokenProcessPool("A process in the process pool was terminated abruptly")
 
-    monkeypatch.setattr(predict, "ProcessPoolExecutor", DiesAfterOne)
+    monkeypatch.setattr(predict_workers, "ProcessPoolExecutor", DiesAfterOne)
     rc = predict.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--checkpoint", str(tiny_model_path),
                        "--workers", "2", "--threads", "1"])
     captured = capsys.readouterr()
     left = [line for line in captured.err.splitlines() if line.startswith("skipped")]
     assert rc == 0 and f"1/{len(expected)} images written" in captured.out and "Traceback" not in captured.err
-    assert len(left) == len(expected) - 1 and all(predict.WORKER_DIED in line for line in left)
+    assert len(left) == len(expected) - 1 and all(predict_workers.WORKER_DIED in line for line in left)
 
 
 def test_cli_describe_prints_what_the_method_does_before_the_photos(tiny_model_path, tmp_path, rng, capsys):

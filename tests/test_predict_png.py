@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 
-from dmenet import predict
+from dmenet import predict_outputs
 from syndof import io as sio
 from syndof import units, viz
 
@@ -34,8 +34,8 @@ def test_write_outputs_files_decode_to_the_maps(tmp_path, rng):
     sigma = (rng.random((h, w)) * 7.0).astype(np.float32)
     sigma[0, :3] = [0.0, 0.05, 6553.5 / 10]  # rounding edge and a large value: uint16 round(10·σ)
     blur = rng.random((h, w)).astype(np.float32)
-    maps = predict.Maps(blur=blur, sigma=sigma, sigma_max=7.0)
-    written = predict.write_outputs(tmp_path / "a", image, maps, "png")
+    maps = predict_outputs.Maps(blur=blur, sigma=sigma, sigma_max=7.0)
+    written = predict_outputs.write_outputs(tmp_path / "a", image, maps, "png")
     assert sorted(p.name for p in written) == ["a_blur.png", "a_preview.png", "a_sigma.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_blur.png", "a_preview.png", "a_sigma.png"]  # no temps
     raw = _decode((tmp_path / "a_sigma.png").read_bytes())
@@ -45,7 +45,7 @@ def test_write_outputs_files_decode_to_the_maps(tmp_path, rng):
                                   units.syndof_to_sigma(units.sigma_to_syndof(sigma)))
     np.testing.assert_array_equal(_decode((tmp_path / "a_blur.png").read_bytes()), sio.to_uint8(blur))
     preview = cv2.cvtColor(_decode((tmp_path / "a_preview.png").read_bytes()), cv2.COLOR_BGR2RGB)
-    np.testing.assert_array_equal(preview, predict._preview(image, sigma, 7.0))
+    np.testing.assert_array_equal(preview, predict_outputs._preview(image, sigma, 7.0))
     # the same pixels as the compact encoder's files
     np.testing.assert_array_equal(raw, _decode(sio.encode_sigma_map(sigma)))
 

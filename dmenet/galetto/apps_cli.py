@@ -130,9 +130,9 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     Before any σ map, each image is checked against the available memory by ``predict``'s guard
     (:func:`dmenet.memory.check_memory`: the method's memory, plus ``app_bytes`` per pixel for the application that
     follows, :func:`app_bytes_per_pixel`): one that does not fit is a UsageError naming it, with the GiB it needs and
-    the GiB available. A large image (:data:`dmenet.predict.LARGE_IMAGE_PIXELS`) gets a progress line on stderr
+    the GiB available. A large image (:data:`dmenet.predict_photo.LARGE_IMAGE_PIXELS`) gets a progress line on stderr
     before its σ map."""
-    from dmenet import memory, predict
+    from dmenet import memory, predict_photo
 
     est = method.make(options)
     if not est.gives_sigma:
@@ -148,7 +148,7 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     maps = []
     for k, img in enumerate(images):
         h, w = img.shape[:2]
-        if h * w > predict.LARGE_IMAGE_PIXELS:  # progress before the long part, as predict
+        if h * w > predict_photo.LARGE_IMAGE_PIXELS:  # progress before the long part, as predict
             note = "" if options.max_side else " (large: this takes a while; --max-side is faster)"
             print(f"[{k + 1}/{len(images)}] {names[k]}: {w}x{h} px: σ map by {method}{note}", file=sys.stderr,
                   flush=True)
@@ -243,11 +243,11 @@ def method_label(args: argparse.Namespace) -> str:
 
 def say_large(what: str, shape: tuple[int, ...]) -> None:
     """A progress line on stderr before the application runs on a large image (``shape`` (H, W, …); as predict's,
-    above :data:`dmenet.predict.LARGE_IMAGE_PIXELS`): it runs at full size whatever ``--max-side``."""
-    from dmenet import predict
+    above :data:`dmenet.predict_photo.LARGE_IMAGE_PIXELS`): it runs at full size whatever ``--max-side``."""
+    from dmenet import predict_photo
 
     h, w = shape[:2]
-    if h * w > predict.LARGE_IMAGE_PIXELS:
+    if h * w > predict_photo.LARGE_IMAGE_PIXELS:
         print(f"{what}: {w}x{h} px at full size (large: this takes a while)", file=sys.stderr, flush=True)
 
 

@@ -1,0 +1,62 @@
+"""What a rerun of ``dmenet.predict`` into the same ``--out`` (same settings: :mod:`dmenet.predict_record`) does with
+each photo: a set counts as done only when it is whole and its provenance file gives the photo's SHA-256
+(:func:`finished_sets`, :func:`resume_decision`); a prefix holding another photo's set is never overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from dmenet.predict_inputs import Job
+from dmenet.predict_outputs import PROVENANCE, existing_outputs, read_provenance
+from syndof import cli
+from syndof import io as sio
+
+
+def made_from(prefix: Path) -> str | None:
+    """The SHA-256 of the photo that made the set under ``prefix`` (:func:`read_provenance`), or None."""
+    record = read_provenance(prefix)
+    return None if record is None else record["sha256"]
+
+
+def whole(prefix: Path, wanted: Sequence[str]) -> bool:
+    """Whether every file of ``wanted`` (:func:`~dmenet.predict_outputs.output_suffixes`) exists under ``prefix``."""
+    return all(prefix.with_name(prefix.name + s).exists() for s in wanted)
+
+
+def finished_sets(jobs: Sequence[Job], wanted: Sequence[str]) -> dict[str, Path]:
+    """``{photo SHA-256: prefix}`` of the whole sets under the batch's own output prefixes that say which photo made
+    them (sets elsewhere in ``--out``, e.g. a nested folder of another run, are never taken for this batch's)."""
+    found: dict[str, Path] = {}
+    for job in jobs:
+        digest = made_from(job.prefix)
+        if digest is not None and whole(job.prefix, wanted):
+            found.setdefault(digest, job.prefix)
+    return found
+
+
+def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path]) -> tuple[bool, str | None]:
+    """What a rerun with the same settings does with ``job``: (True, None) its photo's set is whole under its prefix,
+    or under another prefix of the batch when its own holds another photo's (the same photos named in another order:
+    ``q_png`` and ``q_png_2`` swap); (False, None) write it (its prefix is free, or holds this photo's own incomplete
+    set); (False, reason) skip it: its prefix holds a set of another photo, or one that does not say whose it is
+    (never overwritten), or the photo cannot be read."""
+    try:
+        digest = sio.file_sha256(job.source)
+    except OSError as exc:
+        return False, cli.error_line(exc).removeprefix(f"{job.source}: ")
+    earlier = existing_outputs(job.prefix)
+    provenance = read_provenance(job.prefix) if earlier else None
+    if not earlier or (provenance is not None and provenance["sha256"] == digest):
+        return bool(earlier) and whole(job.prefix, wanted), None
+    if digest in finished:
+        return True, None
+    name = job.prefix.name + PROVENANCE
+    if provenance is not None:
+        return False, (f"{earlier[0]} exists, made from another photo ({provenance['source']}; or this one before "
+                       "it changed): never overwritten (name the photos as the run that made it did, or choose "
+                       "another --out)")
+    if job.prefix.with_name(name).exists():
+        return False, f"{earlier[0]} exists and {name} is not a provenance record: never overwritten"
+    return False, (f"{earlier[0]} exists without {name} (an older version of predict wrote it), so which photo made it "
+                   "is unknown: never overwritten (remove that set to redo it, or choose another --out)")
