@@ -321,6 +321,8 @@ EXAMPLE = ("dmenet-calibrate average --model checkpoints/dmenet_lite.safetensors
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m dmenet.calibrate`` parser with one sub-command per step (the module docstring is its --help
+    text)."""
     from dmenet.training.fit_head import FEATURE_HIDDEN, FEATURE_SAMPLES, HeadTraining
     from dmenet.training.fit_sigma import N_VALUES
 
@@ -328,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="step", required=True, metavar="{" + ",".join(STEPS) + "}")  # OneLineParser too
 
     def common(q: argparse.ArgumentParser) -> None:
+        """Add the options every step takes: ``--out``, device and threads."""
         q.add_argument("--out", required=True, help="output model file (.safetensors + .json)")
         cli.add_device(q)
         cli.add_threads(q)
@@ -372,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(q)
 
     def head_options(q: argparse.ArgumentParser) -> None:  # shared by head and feature-head
+        """Add the options shared by ``head`` and ``feature-head``."""
         dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
         q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
                        "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
@@ -464,6 +468,7 @@ def _test_image_problem(roots: list[str]) -> str | None:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     from dmenet.models.model_io import model_paths, save_model
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -48,6 +48,8 @@ def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | li
     names = tuple(n for n in method_names() if n not in exclude)
 
     def choice(text: str) -> MethodChoice:
+        """argparse type: ``--method`` text → :class:`MethodChoice` (argparse.ArgumentTypeError for an unknown name
+        or option)."""
         try:
             return parse_method(text, names)
         except ValueError as exc:

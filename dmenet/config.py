@@ -560,6 +560,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     second ``model:`` section replaced the whole first one (its encoder and width fell back to the defaults)."""
 
     def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """PyYAML hook: remember each mapping's own key pairs before merges flatten it, then flatten."""
         # PyYAML flattens a merge source in place when another mapping merges it, possibly before the source itself
         # is constructed: keep each mapping's own pairs, the ones a duplicate is looked for in
         self._own_pairs = getattr(self, "_own_pairs", {})
@@ -567,6 +568,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         super().flatten_mapping(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """PyYAML hook: the mapping, with a ConstructorError naming the line when a key is given twice (``<<`` merges
+        may override)."""
         seen: dict[Any, yaml.Node] = {}
         pairs = getattr(self, "_own_pairs", {}).get(id(node), (node, node.value))[1]
         for key_node, _ in pairs:

@@ -74,6 +74,7 @@ def run_demo(out_dir: str | Path, count: int = 4, checkpoint: str | Path | None 
     sheet = run_synthesis_demo(out_dir, count=count, progress=False)
 
     def estimate(image: np.ndarray):
+        """The method's Estimate of ``image`` (H, W, 3) RGB [0, 1]: σ map (H, W) px and blur probability in [0, 1]."""
         return method.estimate(image, sigma=True, probability=True)
 
     rows, lines = [], ["# Demo report", "", f"Synthesis contact sheet: `{sheet.name}`", "",
@@ -144,6 +145,7 @@ EXAMPLE = "dmenet-demo --out runs/demo_example --count 1 --flips 1 --max-side 16
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("dmenet.demo", __doc__, EXAMPLE)
     p.add_argument("--out", default="demo_out")
     p.add_argument("--count", type=cli.positive_int, default=4)

@@ -144,9 +144,12 @@ def predictions_source(folder: str, pattern: str, invert: bool, protocol: type[P
     index = {p.name.lower(): p for p in folder_p.iterdir() if p.is_file()}
 
     def origin(sample: B.Sample) -> Path | None:
+        """The saved map file of ``sample`` (``pattern`` matched case-insensitively), or None."""
         return index.get(pattern.format(stem=sample.stem).lower())
 
     def fn(sample: B.Sample, image: np.ndarray | None) -> np.ndarray:
+        """The saved map (H, W) of ``sample``: σ px or a [0, 1] map as the protocol reads it (``1 − map`` when
+        ``invert``); InputError when missing or in the wrong encoding. ``image`` is unused."""
         name = pattern.format(stem=sample.stem)
         path = origin(sample)
         if path is None:
@@ -180,6 +183,7 @@ def method_source(choice: MethodChoice, args, protocol: type[Protocol]) -> Sourc
         return Source(name, lambda s, im: estimator.sigma_map(im), True, MapKind.SIGMA, f"{text}: sigma px")
     if estimator.gives_sigma and output is DMENetOutput.LABEL:
         def label(sample: B.Sample, image: np.ndarray) -> np.ndarray:
+            """The estimator's σ map of ``image`` (σ px in input px) as a label σ/7 in [0, 1], (H, W) float."""
             # σ/7 of σ in input px (docs/evaluation.md §4), whatever the method's own top and --max-side: dividing
             # by the estimate's sigma_max (in input px, so 7/scale under --max-side; 19 for galetto) gave σ/14 at
             # --max-side 320 on a 640 px photo, and another scale per method (review A15, 6 Dec 2026)
@@ -200,6 +204,7 @@ EXAMPLE = ("dmenet-evaluate --benchmark rtf --data ../shared/data/rtf --method l
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m dmenet.evaluate`` argument parser (the module docstring is its --help text)."""
     p = cli.parser("dmenet.evaluate", __doc__, EXAMPLE)
     p.add_argument("--benchmark", required=True, choices=sorted(B.BENCHMARKS))
     p.add_argument("--data", required=True, help="benchmark root folder (e.g. ../shared/data/cuhk)")
@@ -237,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_sources(args, spec: B.BenchmarkSpec) -> list[Source]:
+    """The map sources the parsed ``args`` ask for: one of saved ``--predictions``, else one per ``--method``
+    (``--model`` alone: dmenet); ValueError when none is given."""
     protocol = protocol_class(spec)
     if args.predictions:
         return [predictions_source(args.predictions, args.pattern, args.invert, protocol, args.sigma_mapping)]

@@ -110,6 +110,9 @@ def _distill(kind: str, shipped: Callable[[], Path] | None):
     """Exporter of a distill ``kind`` (student | teacher) model file; ``shipped``: where the default file lies."""
 
     def build(model_file: str | None, size: tuple[int, int]) -> Exportable:
+        """The distill ``kind`` network of ``model_file`` (None: the shipped one) with an example input (1, 3, H, W)
+        for ``size`` (H, W) px; output: blur logits. ModelFileError when none is shipped or the file holds another
+        kind."""
         from dmenet.distill.model_io import load_distill_model
         from dmenet.models.model_io import ModelFileError
 
@@ -216,6 +219,7 @@ EXAMPLE = "dmenet-export --format onnx --out runs/export_example.onnx --size 64 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m dmenet.export`` argument parser (its description: the module docstring's first paragraph)."""
     p = cli.parser("dmenet.export", __doc__.split("\n\n", 1)[0], EXAMPLE)
     p.add_argument("--format", choices=("onnx",), required=True)
     p.add_argument("--network", choices=sorted(EXPORTERS), default="dmenet")
@@ -231,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     args = build_parser().parse_args(argv)
     cli.apply_threads(args.threads)
     exporter = EXPORTERS[args.network]

@@ -132,6 +132,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
         raise ValueError(f"guided_filter: guide {guide.shape} and src {src.shape} differ in size")
 
     def coefficients(g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel linear coefficients of the colour guided filter on a row strip: ``a`` (h, W, 3) and ``b`` (h,
+        W), with ``src = a·g + b`` in each box (guide ``g`` (h, W, 3), ``p`` (h, W))."""
         mu_i, mu_p = box_mean(g, size, border), box_mean(p, size, border)
         cov_ip = box_mean(g * p[..., None], size, border) - mu_i * mu_p[..., None]
         outer = g[..., :, None] * g[..., None, :]
@@ -141,6 +143,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, size: int, eps: float,
         return a, mu_p - (a * mu_i).sum(-1)
 
     def output(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[np.ndarray]:
+        """Filtered strip (h, W): ``box(a)·g + box(b)``, as a 1-tuple for :func:`in_row_strips`."""
         return ((box_mean(a, size, border) * g).sum(-1) + box_mean(b, size, border),)
 
     # each output row depends on the rows within size // 2 of it, twice over: two passes of row strips, each strip
@@ -208,6 +211,7 @@ def weighted_gf(guide: np.ndarray, src: np.ndarray, size: int, eps: float, mode:
     p = np.asarray(src, dtype=np.float64)
 
     def box(x: np.ndarray) -> np.ndarray:
+        """Box mean of ``x`` over the ``size``-px window with the chosen border."""
         return box_mean(x, size, border)
 
     mu_i, mu_p = box(I), box(p)

@@ -291,7 +291,7 @@ def predict_label(
     Args:
         image: (H, W, 3) float RGB in [0, 1] or uint8.
         model: DMENet (eval mode).
-        tile_threshold: tile when the padded image has more pixels than this (None = never).
+        tile_threshold: tile when the padded image has more pixels (H·W, px²) than this (None = never).
         tile_size: tile side in px (rounded down to a multiple of 16).
         tile_overlap: overlap in px (rounded up to a multiple of 16, < tile_size).
         flips: average over this many symmetries of the image (:data:`~dmenet.models.recipe.FLIPS`); None = the
@@ -301,7 +301,7 @@ def predict_label(
         dtype: B's compute precision, a value of :data:`PRECISIONS` (float32 = no autocast).
 
     Returns:
-        (H, W) float32 label in [0, 1].
+        (H, W) float32 label σ/σ_max in [0, 1] (σ px = σ_max · label before any σ curve).
     """
     return _predict(image, model, tile_threshold, tile_size, tile_overlap, flips, bn, dtype, features=False)
 
@@ -399,7 +399,8 @@ def _passes(rgb, model, tile_threshold, tile, overlap, flips, image_stats, dtype
 
 
 def direct_calibration_logit(model, label: np.ndarray) -> np.ndarray:
-    """S itself on a (H, W) label map (or a 1-D array of labels): logit, 1 = blurred; float32 of the same shape."""
+    """S itself on a (H, W) label map in [0, 1] (or a 1-D array of labels): logit (no unit), 1 = blurred;
+    float32 of the same shape."""
     device = next(model.parameters()).device
     label = np.ascontiguousarray(label, dtype=np.float32)
     with torch.inference_mode():
@@ -486,7 +487,8 @@ class Predictor:
 
     # ---------------------------------------------------------------------------------------------- the paths
     def label(self, image: np.ndarray, bn: BNMode, **tile_options) -> np.ndarray:
-        """B's output (H, W) float32 in [0, 1] with ``bn`` statistics, averaged over the recipe's flips."""
+        """B's output (H, W) float32 in [0, 1] (the label σ/σ_max) of an (H, W, 3) RGB image in [0, 1] or uint8,
+        with ``bn`` statistics, averaged over the recipe's flips."""
         return predict_label(image, self.model, flips=self.recipe.flips, bn=bn, dtype=PRECISIONS[self.precision],
                              **tile_options)
 
@@ -515,7 +517,8 @@ class Predictor:
         return 4 * self.model.blur.decoder.feature_channels * (1 if self.recipe.flips == 1 else 2)
 
     def sigma_from_label(self, label: np.ndarray) -> np.ndarray:
-        """σ px of a σ-path label map: ×σ_max, then the recipe's σ curve when it has one. (H, W) float32."""
+        """σ px of a σ-path label map (H, W) in [0, 1]: ×σ_max (px), then the recipe's σ curve when it has one.
+        (H, W) float32 σ in px."""
         cfg = self.model.config
         sigma = units.label_to_sigma(label, cfg.max_coc)
         if self.recipe.sigma.curve is not None:
@@ -525,8 +528,9 @@ class Predictor:
     def detection_labels(self, image: np.ndarray, sigma_label: np.ndarray | None = None,
                          **tile_options) -> tuple[np.ndarray, ...]:
         """B's maps the detection logit reads, one per mode of ``recipe.detection.bns``: S's input, the two-label
-        head's two inputs, or a feature head's (H, W, C) features (:meth:`features`). ``sigma_label`` (the σ path's
-        map of the same image) is reused for a mode it shares with the σ path (no second set of passes for it)."""
+        head's two inputs (each (H, W) float32 label in [0, 1]), or a feature head's (H, W, C) features
+        (:meth:`features`). ``sigma_label`` (the σ path's map of the same image) is reused for a mode it shares with
+        the σ path (no second set of passes for it)."""
         if self.reads_features:
             return (self.features(image, self.recipe.detection.bn, **tile_options),)
         return tuple(sigma_label if sigma_label is not None and bn is self.recipe.sigma.bn
@@ -559,8 +563,8 @@ class Predictor:
             image: (H, W, 3) float RGB in [0, 1] or uint8.
             sigma: compute the σ path (``sigma`` and ``label`` are None without it).
             probability: compute the detection path (``blur_probability`` is None without it).
-            max_side: if set and the longer side exceeds it, run at that size (area resize) and bring the maps back
-                (bilinear; σ divided by the resize factor); the short side is never shrunk below
+            max_side: long side in px; if set and the longer side exceeds it, run at that size (area resize) and
+                bring the maps back (bilinear; σ divided by the resize factor); the short side is never shrunk below
                 :data:`MIN_WORK_SIDE` px (a long thin strip runs longer than ``max_side``).
             **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
 
@@ -640,11 +644,15 @@ def estimate(
     Args:
         image: (H, W, 3) float RGB in [0, 1] or uint8.
         model: DMENet (eval mode) or Predictor.
-        max_side: run at this long side when the image is larger (see :meth:`Predictor.estimate`).
+        max_side: run at this long side (px) when the image is larger (see :meth:`Predictor.estimate`).
         with_probability: run the detection path (S and the logit transform).
         with_sigma: run the σ path. Without it only the detection path runs and ``sigma`` / ``label`` are None.
         flips: override the recipe's flips (a copy; warns when it contradicts a fit).
         **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
+
+    Returns:
+        :class:`DefocusEstimate` at the input resolution: ``sigma`` (H, W) float32 σ px, ``label`` (H, W) float32
+        in [0, 1], ``blur_probability`` (H, W) float32 in [0, 1] (1 = blurred); None for a path not run.
     """
     _check_argument_order(image)
     return _predictor(model, flips).estimate(image, sigma=with_sigma, probability=with_probability,
@@ -657,8 +665,8 @@ def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **ti
     Args:
         image: (H, W, 3) float RGB in [0, 1] or uint8, any size.
         model: DMENet from :func:`load_model` (or ``load_model_file``), or a :class:`Predictor`.
-        max_side: optional downsizing of large inputs (see :func:`estimate`).
-        **tile_options: ``tile_threshold`` (px, default 1024²), ``tile_size`` (512), ``tile_overlap`` (64),
+        max_side: optional downsizing of large inputs, long side in px (see :func:`estimate`).
+        **tile_options: ``tile_threshold`` (px, default 1024²), ``tile_size`` (512 px), ``tile_overlap`` (64 px),
             ``flips`` (default: the recipe's).
 
     Returns:
@@ -669,7 +677,7 @@ def estimate_defocus(image: np.ndarray, model, max_side: int | None = None, **ti
 
 def estimate_blur_probability(image: np.ndarray, model, max_side: int | None = None, **tile_options) -> np.ndarray:
     """Blur probability (the detection path only: B, S, the recipe's logit transform): (H, W) float32 in [0, 1],
-    1 = blurred."""
+    1 = blurred, of ``image`` (H, W, 3) float RGB in [0, 1] or uint8; ``max_side`` (px) as :func:`estimate`."""
     result = estimate(image, model, max_side=max_side, with_probability=True, with_sigma=False, **tile_options)
     assert result.blur_probability is not None
     return result.blur_probability

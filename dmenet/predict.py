@@ -101,6 +101,7 @@ EXAMPLE = "dmenet-predict ../shared/data/cuhk/image/out_of_focus0011.jpg --out r
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m dmenet.predict`` argument parser (the module docstring is its --help text)."""
     p = cli.parser("dmenet.predict", __doc__, EXAMPLE)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
@@ -184,6 +185,7 @@ def prepare_out(out: Path) -> str | None:
 
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     args = build_parser().parse_args(argv)
     args.fmt = parse_choice(MapFormat, args.fmt, "--format")  # once; the workers get the member with args
     cli.prepare_process(args)

@@ -40,6 +40,8 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
                 f"--out)")
     try:
         def fits(height: int, width: int) -> None:  # the reason as one line naming no exception type
+            """InputError naming the photo when a ``height``×``width`` px image would not fit the available memory
+            (after ``max_side``)."""
             try:
                 memory.check_memory(height, width, max_side, memory.available_memory(),
                                     estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel())
@@ -49,6 +51,8 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
         headers: list[tuple[int, int]] = []
 
         def header_fits(width: int, height: int) -> None:  # before decoding: refused without its pixels
+            """Memory check from the file header's ``width``×``height`` px, before decoding (the size is kept for the
+            later check)."""
             headers.append((width, height))
             fits(height, width)
 

@@ -64,15 +64,18 @@ def _start_worker(args: argparse.Namespace, options, threads: int, parent: int, 
     busy = threading.Lock()
 
     def leave(status: int) -> None:
+        """Exit the worker process with ``status`` once no photo is being written."""
         with busy:  # never in the middle of a photo's files
             os._exit(status)
 
     def leave_with_parent() -> None:  # a killed batch leaves no idle workers behind (each holds a model)
+        """Wait until the batch process ``parent`` is gone, then leave with status 1."""
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
         leave(1)
 
     def on_sigterm(signum: int, frame) -> None:  # noqa: ARG001 - finish the photo in progress, then leave
+        """SIGTERM handler: leave with 128 + ``signum`` after the photo in progress."""
         threading.Thread(target=leave, args=(128 + signum,), daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -25,10 +25,12 @@ MAX_SIZE = 1024
 
 
 def count_params(module: nn.Module) -> int:
+    """Number of parameters (elements) of ``module``."""
     return sum(p.numel() for p in module.parameters())
 
 
 def count_flops(fn: Callable[[], object]) -> int:
+    """Forward FLOPs of one call of ``fn`` (torch's FlopCounterMode, no grad)."""
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         fn()
@@ -58,6 +60,8 @@ def summarize(cfg: ModelConfig, size: int = 240) -> list[tuple[str, int, int]]:
 
 
 def format_table(rows: list[tuple[str, int, int]], cfg: ModelConfig, size: int) -> str:
+    """Text table of :func:`summarize`'s rows: parameters (count and M) and GFLOPs at a ``size``×``size`` input,
+    under a header naming ``cfg``'s architecture."""
     lines = [f"DMENet encoder={cfg.encoder} width={cfg.width} refine_blocks={cfg.refine_blocks} "
              f"tail_scale={cfg.tail_scale} input {size}x{size}",
              f"{'subnetwork':<12} {'parameters':>14} {'(M)':>8} {'GFLOPs':>10}"]
@@ -71,6 +75,7 @@ EXAMPLE = "dmenet-summary --config experiments/dmenet_lite.yaml --size 96 --set 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     parser = cli.parser("dmenet.summary", __doc__, EXAMPLE)
     cli.add_config(parser, help="experiment YAML (experiments/*.yaml)", required=True)
     parser.add_argument("--size", type=cli.positive_int, default=240,

@@ -65,6 +65,7 @@ EXAMPLE = ("dmenet-train --config experiments/tiny.yaml --stage blur --synthetic
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``python -m dmenet.train``'s arguments (the module docstring is its --help text)."""
     p = cli.parser("dmenet.train", __doc__, EXAMPLE)
     cli.add_config(p, help="experiment YAML (experiments/*.yaml); defaults = the paper's values")
     p.add_argument("--stage", choices=choices(Stage), help="blur: B alone on synthetic data; joint: B, D, S")
@@ -178,6 +179,7 @@ def setup_device(cfg: ExperimentConfig) -> tuple[torch.device, int, int]:
 def refuse_earlier_run(run_dir: Path) -> None:
     """A new run must not overwrite another run's checkpoints, model or logs (ConfigError naming the folder)."""
     def holds(path: Path) -> bool:
+        """True when ``path`` is a non-empty folder or a non-empty file."""
         return any(path.iterdir()) if path.is_dir() else path.is_file() and path.stat().st_size > 0
 
     found = [name for name in ("checkpoints", "model_last.safetensors", "metrics.jsonl") if holds(run_dir / name)]
@@ -346,10 +348,14 @@ def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream
                     synthetic.max_coc, max_coc)
 
     def transform(sample: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """Augment one sample (resize for the crop, random downscale, crop, vflip, rot90; σ scaled with the image)
+        and convert it with :func:`dmenet.data.transforms.to_tensors` (image (3, H, W) [0, 1], label σ/σ_max, mask)."""
         return to_tensors(augment(sample, d.crop, gen, max_min_side=d.max_min_side, vflip=d.vflip, rot90=d.rot90,
                                   scale_min=d.scale_min, scale_p=d.scale_p), max_coc)
 
     def synthetic_transform(sample: dict[str, Any], gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """As ``transform``, plus the synthetic-only re-blur augmentation (σ composed in quadrature, px); label (1,
+        H, W) σ/σ_max in [0, 1]."""
         return to_tensors(augment(sample, d.crop, gen, max_min_side=d.max_min_side, vflip=d.vflip, rot90=d.rot90,
                                   scale_min=d.scale_min, scale_p=d.scale_p, reblur_p=d.reblur_p,
                                   reblur_max=d.reblur_max), max_coc)
@@ -539,6 +545,7 @@ def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: Experim
 
 @cli.entry_point(errors=(NonFiniteLossError,))
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     cli.prepare_process(args, auto_device=True)

@@ -111,7 +111,8 @@ def _conv_valid(x: torch.Tensor, k: _Kernel) -> torch.Tensor:
 
 
 def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """MATLAB/NumPy ``'symmetric'`` padding of the last two dims (edge pixel repeated; any pad size)."""
+    """MATLAB/NumPy ``'symmetric'`` padding of the last two dims (edge pixel repeated; any pad size):
+    (..., H, W) → (..., H + 2·pad, W + 2·pad), ``pad`` in px, dtype and device kept."""
     if pad == 0:
         return x
     h, w = x.shape[-2:]
@@ -121,7 +122,8 @@ def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 def filter_symmetric(x: torch.Tensor, k: _Kernel) -> torch.Tensor:
-    """``imfilter(x, K, 'same', 'conv', 'symmetric')`` of (N, H, W)."""
+    """``imfilter(x, K, 'same', 'conv', 'symmetric')`` of (N, H, W): (N, H, W), same dtype (``k``: a prepared
+    kernel with its radius in px)."""
     return _conv_valid(symmetric_pad(x, k.radius), k)
 
 
@@ -315,7 +317,8 @@ def merge_plan(coc, counts, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def merge_layers(labels: torch.Tensor, coc, tolerance: float) -> tuple[torch.Tensor, np.ndarray]:
-    """Relabel ``labels`` (H, W) by :func:`merge_plan`; returns (merged labels on the same device, merged CoCs).
+    """Relabel ``labels`` (H, W) long by :func:`merge_plan` (``coc`` (K,) px, ``tolerance`` px of σ); returns
+    (merged labels (H, W) long on the same device, merged CoCs (G,) float64 px).
 
     The σ each pixel is rendered with is ``units.coc_to_sigma(merged_coc)[merged_labels]``: write that as the
     ground-truth σ map (:meth:`syndof.camera.LayeredDepth.merged` does so), not the unmerged layers' σ."""
@@ -672,6 +675,8 @@ def _render_tiled(image, labels, coc, max_coc, kernel, dtype, tile, pipeline=Tru
     n_submitted = 0
 
     def submit(_upto: int) -> None:
+        """Queue occlusion-fill plans up to ``lookahead`` steps ahead (on the worker threads, or inline without
+        them)."""
         nonlocal n_submitted
         while len(plans) < lookahead + 1:
             nxt = next(queue, None)

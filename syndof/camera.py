@@ -73,6 +73,7 @@ class LayeredDepth:
 
     @property
     def n_layers(self) -> int:
+        """Number of CoC layers K."""
         return int(self.coc.shape[0])
 
     @property
@@ -172,7 +173,7 @@ def _unique_far_to_near(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def focus_weights(n: int, rng: np.random.Generator) -> np.ndarray:
-    """The original's near-biased focus weights over n depths ordered far→near (sum 1)."""
+    """The original's near-biased focus weights over n depths ordered far→near: (n,) float64, sum 1."""
     draws = (n / 2.0) * rng.standard_normal(FOCUS_DRAWS) + n
     counts, _ = np.histogram(draws, bins=2 * n)
     w = counts[:n].astype(np.float64)
@@ -341,7 +342,10 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
         sigma_px: (H, W) σ in px (e.g. :func:`syndof.io.read_sigma_map`).
         max_coc: the generator's max_coc (29).
         focal_mm: focal length hint in mm (tried first), e.g. from the file name.
-        width_px: image width (default: the depth map's width).
+        width_px: image width in px (default: the depth map's width).
+
+    Returns:
+        :class:`LayeredDepth` (labels (H, W) int64, coc (K,) px, depth_mm (K,) mm), ``exact`` as above.
 
     Raises:
         ValueError: naming the argument: a bad depth map, a σ map of another size or with NaN / inf / negative

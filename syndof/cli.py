@@ -99,8 +99,11 @@ def entry_point(main: Callable[..., int | None] | None = None, *,
     calls ``main`` keeps its own). Use as ``@entry_point`` or ``@entry_point(errors=(X,))``."""
 
     def wrap(fn: Callable[..., int | None]) -> Callable[..., int]:
+        """Wrap a ``main(argv)`` into the uniform CLI entry point."""
         @functools.wraps(fn)
         def wrapper(argv: Sequence[str] | None = None) -> int:
+            """Run ``fn(argv)``: known errors and usage errors → one stderr line and their exit status, Ctrl-C →
+            :data:`EXIT_INTERRUPTED`; returns 0 for a ``None`` status."""
             previous, warnings.formatwarning = warnings.formatwarning, warning_line
             cv_level = quiet_opencv()
             try:
@@ -201,6 +204,7 @@ class OneLineParser(argparse.ArgumentParser):
     """``argparse`` parser whose usage errors are one line (``error: … (see PROG --help)``) and exit 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
+        """Print ``message`` as one line pointing at --help and exit with :data:`EXIT_USAGE`."""
         fail(f"{message} (see {self.prog} --help)")
         raise SystemExit(EXIT_USAGE)
 
@@ -244,6 +248,8 @@ def checked_number(convert: Callable[[str], float], kind: str, ok: Callable[[flo
     {requirement}" if not)."""
 
     def parse(text: str):
+        """argparse type: ``text`` converted and checked; argparse.ArgumentTypeError naming the requirement
+        otherwise."""
         try:
             value = convert(text)
         except ValueError:

@@ -112,6 +112,7 @@ EXAMPLE = "syndof-demo --out runs/syndof_demo_example --count 1 --max-side 96"
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("syndof.demo", __doc__, EXAMPLE)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--count", type=cli.positive_int, default=6)

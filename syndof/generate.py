@@ -169,6 +169,7 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
 
 # ------------------------------------------------------------------------------------------------------ file layout
 def sample_stem(index: int, source: Source) -> str:
+    """File stem of sample ``index``: six-digit index + ``_`` + the source's stem (e.g. ``000042_alley_1``)."""
     return f"{index:06d}_{source.stem}"
 
 
@@ -185,6 +186,7 @@ def sample_paths(out_dir: Path, stem: str) -> dict[str, Path]:
 
 
 def is_complete(out_dir: Path, stem: str) -> bool:
+    """True when every file of sample ``stem`` (:func:`sample_paths`) exists under ``out_dir``."""
     return all(p.is_file() for p in sample_paths(out_dir, stem).values())
 
 
@@ -378,13 +380,16 @@ class Summary:
 
     @property
     def skipped(self) -> int:
+        """Samples not rendered: already complete plus over the σ limit."""
         return self.done + self.over_limit
 
     @property
     def all_failed(self) -> bool:
+        """True when some sample failed and none was written, complete or over the limit."""
         return self.failed > 0 and self.written == 0 and self.done == 0 and self.over_limit == 0
 
     def line(self) -> str:
+        """One-line count summary: written, skipped, failed."""
         return f"{self.written} written, {self.skipped} skipped, {self.failed} failed"
 
 
@@ -567,6 +572,7 @@ def _recipe_lock(out_dir: Path):
 
 
 def parse_shard(text: str) -> tuple[int, int]:
+    """``--shard`` text ``i/n`` → (i, n) with 0 ≤ i < n; argparse.ArgumentTypeError otherwise."""
     try:
         i, n = (int(v) for v in text.split("/"))
     except ValueError:
@@ -646,6 +652,8 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     summary = Summary()
 
     def account(res: JobResult) -> None:
+        """Add one job's result to ``summary`` (counts, failure messages, per-stage timings in s) and log its
+        message."""
         if res.status is Status.WRITTEN:
             summary.written += 1
         elif res.status is Status.DONE:
@@ -733,6 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

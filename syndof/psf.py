@@ -46,7 +46,8 @@ def coc_sigma(coc: float) -> float:
 
 
 def gaussian_kernel_1d(sigma: float, size: int) -> np.ndarray:
-    """1-D factor of :func:`gaussian_kernel`: normalised ``exp(−x²/2σ²)`` on the same cropped support.
+    """1-D factor of :func:`gaussian_kernel`: normalised ``exp(−x²/2σ²)`` on the same cropped support; ``sigma``
+    in px, ``size`` the full kernel side (``max_coc``); returns (2r + 1,) float64 summing to 1 (``[1.0]`` for σ ≤ 0).
 
     For an odd ``size`` (the original's 29) the outer product of this vector with itself equals
     :func:`gaussian_kernel` up to the ``eps·max`` corner values that ``fspecial`` zeroes (relative difference
@@ -110,7 +111,7 @@ def _supersampled_shape(inside, coc: float, oversample: int) -> np.ndarray:
 def disc_kernel(coc: float, oversample: int = 8) -> np.ndarray:
     """Uniform disc of diameter ``coc`` px, antialiased by ``oversample²`` supersampling, summing to 1.
 
-    ``coc ≤ 1`` gives the 1×1 identity kernel (in focus).
+    ``coc ≤ 1`` gives the 1×1 identity kernel (in focus). Returns (s, s) float64, s odd.
     """
     rad = units.coc_to_radius(float(coc))
     return _supersampled_shape(lambda x, y: x * x + y * y <= rad * rad, coc, oversample)
@@ -123,6 +124,9 @@ def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversampl
         coc: circumscribed diameter in px (``≤ 1`` → identity).
         blades: number of aperture blades (≥ 3).
         rotation: polygon rotation in radians.
+
+    Returns:
+        (s, s) float64 kernel, s odd.
     """
     if blades < 3:
         raise ValueError(f"a polygon aperture needs >= 3 blades, got {blades}")
@@ -132,6 +136,7 @@ def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversampl
     normals = [(math.cos(a), math.sin(a)) for a in mids]
 
     def inside(x, y):
+        """Bool mask of the points (``x``, ``y``) (px from the centre) inside the polygon."""
         ok = np.ones_like(x, dtype=bool)
         for nx, ny in normals:
             ok &= x * nx + y * ny <= apothem
@@ -144,7 +149,7 @@ def make_kernel(coc: float, max_coc: int = 29, kernel: Kernel | str = Kernel.GAU
                 rotation: float = 0.0) -> np.ndarray:
     """Kernel of one layer of CoC ``coc`` px: :class:`Kernel` ``kernel`` (a member or its value; ValueError naming
     the kernels otherwise) — Gaussian (σ = (c − 1)/4 on a max_coc² grid), disc or ``blades``-gon rotated by
-    ``rotation`` rad; 1×1 for c ≤ 1."""
+    ``rotation`` rad; 1×1 for c ≤ 1. Returns a (s, s) float64 kernel summing to 1."""
     kernel = parse_choice(Kernel, kernel, "kernel")
     if coc <= 1.0:
         return np.ones((1, 1))

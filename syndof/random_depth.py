@@ -71,6 +71,7 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
     lab = rgb2lab(img).reshape(-1, 3)
 
     def means(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean CIELAB colour (n, 3) and pixel count (n,) of each of the ``n`` labels of ``labels`` (float64)."""
         cnt = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
         m = np.stack([np.bincount(labels.ravel(), weights=lab[:, ch], minlength=n) for ch in range(3)], 1)
         return m / np.maximum(cnt, 1)[:, None], cnt
@@ -100,6 +101,7 @@ def superpixel_regions(image: np.ndarray, rng: np.random.Generator, n_superpixel
     max_size, min_piece = 0.25 * h * w, 0.02 * h * w
 
     def find(i: int) -> int:
+        """Union-find root of superpixel ``i`` (with path halving)."""
         while parent[i] != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
@@ -190,6 +192,8 @@ def random_depth(image: np.ndarray, rng: np.random.Generator, *, near_mm: float 
     knee = 0.08
 
     def ground(y: np.ndarray) -> np.ndarray:
+        """Ground-plane nearness (relative inverse depth, unitless) of normalised rows ``y`` in [0, 1] (0 = top): a
+        softplus knee at the horizon, rising towards the bottom."""
         u = (np.asarray(y, dtype=np.float64) - horizon) / (1.0 - horizon)
         return strength * knee * np.logaddexp(0.0, u / knee) + (1.0 - strength) * 0.5 * y
 

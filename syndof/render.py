@@ -181,6 +181,7 @@ def outputs_problem(args: argparse.Namespace) -> str | None:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     ap = cli.parser("syndof.render", __doc__, EXAMPLE)
     ap.add_argument("--image", required=True, help="sharp source image")
     ap.add_argument("--depth", required=True, help="depth map (.dpt, 16-bit .png, .npy, .pfm)")

@@ -226,6 +226,7 @@ class Source:
 
     @property
     def has_depth(self) -> bool:
+        """True when the source gives depth (its own file, or a generated scene)."""
         return self.kind is SourceKind.MOTORCYCLE or self.kind is SourceKind.PROCEDURAL or self.depth_path is not None
 
     def load(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,7 @@ class LabelledDataset:
         return len(self.images)
 
     def describe(self, index: int) -> str:
+        """The image path of sample ``index`` (for messages)."""
         return str(self.images[index])
 
     def load(self, index: int) -> dict[str, Any]:

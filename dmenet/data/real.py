@@ -28,6 +28,7 @@ class RealDataset:
         return len(self.paths)
 
     def describe(self, index: int) -> str:
+        """The image path of sample ``index`` (for messages)."""
         return str(self.paths[index])
 
     def load(self, index: int) -> dict[str, Any]:

@@ -139,6 +139,7 @@ EXAMPLE = "dmenet-splits --shared ../shared --out runs/splits_example.json"
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("dmenet.data.splits", __doc__, EXAMPLE)
     p.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared folder (data/cuhk, data/xu100)")
     p.add_argument("--out", type=Path, required=True, help="split file to write (.json; never overwritten)")

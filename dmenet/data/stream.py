@@ -31,8 +31,13 @@ def derived_seed(seed: int, offset: int) -> int:
 
 class Dataset(Protocol):
     def __len__(self) -> int: ...
-    def load(self, index: int) -> dict[str, Any]: ...
-    def describe(self, index: int) -> str: ...
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Sample ``index``: ``image`` (H, W, 3) float32 RGB [0, 1], ``path``, and the dataset's target if any
+        (synthetic: ``sigma`` (H, W) float32 σ px; labelled: ``mask`` (H, W) float32 {0, 1}, 1 = blurred)."""
+
+    def describe(self, index: int) -> str:
+        """Sample ``index`` in words (its image path), for messages."""
 
 
 Transform = Callable[[dict[str, Any], torch.Generator], dict[str, torch.Tensor]]
@@ -109,6 +114,8 @@ class DomainStream:
                 {"epoch": self.epoch, "pos": self.pos, "size": len(self.dataset)})
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], scalars: dict[str, int]) -> None:
+        """Restore the stream from :meth:`state_dict`'s (tensors, scalars); ValueError when the dataset's size
+        changed."""
         if int(scalars["size"]) != len(self.dataset):
             raise ValueError(f"{self.name}: the checkpoint's data stream had {scalars['size']} samples, the folder "
                              f"now has {len(self.dataset)}; exact resume needs the same data")
@@ -117,5 +124,6 @@ class DomainStream:
         self.epoch, self.pos = int(scalars["epoch"]), int(scalars["pos"])
 
     def close(self) -> None:
+        """Shut down the loader thread pool, if any."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)

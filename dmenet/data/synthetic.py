@@ -94,6 +94,7 @@ class SyntheticDataset:
         return len(self.stems)
 
     def describe(self, index: int) -> str:
+        """The image path of sample ``index`` (for messages)."""
         return str(self.images[index])
 
     def load(self, index: int) -> dict[str, Any]:

@@ -49,6 +49,7 @@ EXAMPLE = ("distill-calibrate --model checkpoints/distill_student.safetensors --
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     from dmenet.distill.config import load_distill_config
     from dmenet.distill.data import labelled_items, load_item, resize_side
     from dmenet.distill.model_io import load_distill_model, save_distill_model

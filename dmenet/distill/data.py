@@ -80,6 +80,7 @@ def labelled_items(images: str, masks: str, list_file: str, soft: str | None = N
 
 
 def sharp_items(images: str, list_file: str) -> list[Item]:
+    """Items (no mask: sharp everywhere) of the photos of ``images`` listed in ``list_file``, each checked for size."""
     items = [Item(p, None, None) for p in _listed(images, list_file, "sharp").values()]
     for it in items:
         _checked_size(it.image)
@@ -162,6 +163,9 @@ class TrainStream:
                         for it in self.labelled + self.sharp}
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """The batch of ``step`` (seeded by (seed, step)), as in the class docstring: image (B, 3, c, c) RGB in
+        [0, 1], mask (B, 1, c, c) {0, 1} (1 = blurred), soft (B, 1, c, c) (0 where absent), has_soft and sharp
+        (B, 1, 1, 1) {0, 1}; c = ``data.crop`` px."""
         cfg = self.cfg
         rng = np.random.default_rng((self.seed, step))
         n_sharp = cfg.sharp_per_batch if self.sharp else 0

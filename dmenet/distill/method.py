@@ -54,6 +54,8 @@ class DistillEstimator(Estimator):
             logit_shift=float(self.info.get("logit_shift", 0.0))))
 
     def describe(self) -> str:
+        """One line: the network, its step, working size (px), and the logit → probability calibration ``σ(scale·(z −
+        shift))``."""
         cfg = self.info["config"]
         arch = (f"EfficientNet-{cfg['encoder']} U-Net" if self.student
                 else f"{cfg['backbone']} teacher")

@@ -33,6 +33,7 @@ KINDS = {ModelKind.STUDENT: (EffUNet, StudentConfig), ModelKind.TEACHER: (Teache
 
 
 def build(kind: ModelKind | str, config) -> torch.nn.Module:
+    """An untrained network of ``kind`` (ValueError otherwise) built from ``config``."""
     return KINDS[parse_choice(ModelKind, kind, "kind")][0](config)
 
 

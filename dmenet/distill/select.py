@@ -102,6 +102,7 @@ EXAMPLE = "distill-select runs/distill_train_example"
 
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("dmenet.distill.select", __doc__, EXAMPLE)
     p.add_argument("run", type=Path, help="a distill run folder (val.jsonl, ckpt/)")
     args = p.parse_args(argv)

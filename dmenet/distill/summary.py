@@ -41,6 +41,7 @@ def count(model: nn.Module, size: int = 320) -> dict[str, float]:
 
 
 def on_meta(build) -> nn.Module:
+    """``build()`` run on the meta device: the module's shapes without memory or weights."""
     with torch.device("meta"):
         return build()
 
@@ -63,6 +64,7 @@ def size_multiple_of_32(text: str) -> int:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     from dmenet.distill.config import load_distill_config
     from dmenet.distill.model_io import load_distill_model
     from dmenet.distill.models.teacher import FAITHFUL_TEACHER, Teacher

@@ -82,6 +82,7 @@ def stage_of(cfg: DistillConfig) -> DistillStage:
 
 
 def build_student(cfg: DistillConfig) -> EffUNet:
+    """The EffUNet student of ``cfg``, initialised from ``train.init_from`` or ImageNet weights."""
     net = EffUNet(cfg.student)
     if cfg.train.init_from and stage_of(cfg).trains_student:
         init_from_file(net, cfg.train.init_from)
@@ -91,6 +92,8 @@ def build_student(cfg: DistillConfig) -> EffUNet:
 
 
 def build_teacher(cfg: DistillConfig) -> Teacher:
+    """The teacher of ``cfg``, initialised from ``train.init_from`` or (VGG16 only) ImageNet weights; ConfigError for
+    SE-ResNeXt ImageNet weights, which are not available offline."""
     net = Teacher(cfg.teacher)
     if cfg.train.init_from and stage_of(cfg) is DistillStage.TEACHER:
         init_from_file(net, cfg.train.init_from)
@@ -321,6 +324,7 @@ def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], k
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint folder ``run_dir``/ckpt/step_N, or None."""
     states = sorted(p for p in (run_dir / "ckpt").glob("step_[0-9]*") if not p.name.endswith(".tmp")
                     and (p / "state.safetensors").exists())
     return states[-1] if states else None
@@ -633,6 +637,7 @@ EXAMPLE = "distill-train --config experiments/distill/tiny.yaml --out runs/disti
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("dmenet.distill.train", __doc__, EXAMPLE)
     cli.add_config(p, help="YAML experiment file (default: the built-in defaults)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, config)")

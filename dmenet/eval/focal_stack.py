@@ -69,6 +69,8 @@ class StackScore:
     frames: int
 
     def as_dict(self) -> dict[str, float]:
+        """The scores as a dict, with the chance levels of ``agreement`` (1/K) and ``agreement_pm1`` ((3K − 2)/K²)
+        for K frames."""
         return {"agreement": self.agreement, "agreement_pm1": self.agreement_pm1, "rank_corr": self.rank_corr,
                 "confident_fraction": self.confident_fraction, "frames": self.frames,
                 "chance": 1.0 / self.frames, "chance_pm1": (3.0 * self.frames - 2.0) / self.frames**2}
@@ -195,10 +197,13 @@ def panel(frames: np.ndarray, rows: dict[str, np.ndarray], names: Sequence[str],
     from dmenet.eval.report import map_to_uint8
 
     def fit(img: np.ndarray) -> np.ndarray:
+        """``img`` (H, W, 3) uint8 resized (area) to ``height`` px high, aspect kept."""
         h, w = img.shape[:2]
         return cv2.resize(img, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
 
     def line(tiles: list[np.ndarray], label: str) -> np.ndarray:
+        """One panel row: the tiles side by side at ``height`` px, 4-px white separators, ``label`` drawn top left;
+        uint8 RGB (height, W, 3)."""
         sep = np.full((height, 4, 3), 255, np.uint8)
         parts = []
         for t in tiles:
@@ -280,6 +285,7 @@ def _summary_markdown(rows: list[dict], skipped: dict[str, dict]) -> str:
 
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     import logging
 
     p = cli.parser("dmenet.eval.focal_stack", __doc__, EXAMPLE)
@@ -313,12 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     held: list[str] = []  # why each stack was skipped, one line each naming it (or its frame) once, not printed yet
 
     def skip(name: str, folder: str, reason: str, line: str) -> None:
+        """Record stack ``name`` as skipped (folder, reason) and hold its log line until a stack is scored."""
         skipped[name] = {"folder": str(folder), "reason": reason}
         held.append(line)
         if results:
             say_skipped()
 
     def say_skipped() -> None:  # once a stack is scored; with none, the error line alone names them
+        """Log the held skip lines and clear them."""
         for line in held:
             log.error("skipping %s", line)
         held.clear()

@@ -86,7 +86,8 @@ def _check_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def threshold_counts(
     score: np.ndarray, gt: np.ndarray, thresholds: np.ndarray, tolerance: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Counts of the sweep ``positive = score >= T`` for every T of an ascending ``thresholds`` vector.
+    """Counts of the sweep ``positive = score >= T`` for every T of an ascending ``thresholds`` vector (in the
+    units of ``score``, an (H, W) map; ``gt`` (H, W) binary, 1 = blurred).
 
     Returns:
         ``(tp, detected, n_gt)``: (N,) int64 true positives and detections per threshold, and the number of GT
@@ -126,14 +127,17 @@ def mae(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def f_curve(pred: np.ndarray, gt: np.ndarray, thresholds: np.ndarray = FMAX_THRESHOLDS, beta2: float = BETA2):
-    """Per-threshold (P, R, F) of one image, each (N,), for ``pred >= T`` (tie-tolerant, see ``TIE_TOLERANCE``)."""
+    """Per-threshold (P, R, F) of one image, each (N,) float64 in [0, 1], for ``pred >= T`` (tie-tolerant, see
+    ``TIE_TOLERANCE``): ``pred`` (H, W) blur map in [0, 1] (1 = blurred), ``gt`` (H, W) binary, ``thresholds``
+    (N,) in the map's units."""
     tp, det, n_gt = threshold_counts(pred, gt, thresholds, tolerance=TIE_TOLERANCE)
     p, r = precision_recall(tp, det, n_gt)
     return p, r, f_measure(p, r, beta2)
 
 
 def fixed_threshold_prf(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5, beta2: float = BETA2):
-    """(P, R, F) of ``pred >= threshold`` (D-DFFNet: T = 0.5; tie-tolerant like :func:`f_curve`)."""
+    """(P, R, F) in [0, 1] of ``pred >= threshold`` (D-DFFNet: T = 0.5; tie-tolerant like :func:`f_curve`);
+    ``pred`` (H, W) blur map in [0, 1], ``gt`` (H, W) binary (1 = blurred)."""
     pred, gt = _check_pair(pred, gt)
     pos = pred >= threshold - TIE_TOLERANCE
     p, r = precision_recall(np.count_nonzero(pos & gt), np.count_nonzero(pos), int(np.count_nonzero(gt)))
@@ -141,7 +145,8 @@ def fixed_threshold_prf(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5
 
 
 def adaptive_threshold(pred: np.ndarray, factor: float = 1.5) -> float:
-    """``T = min(1, factor · mean(pred))`` (factor 1.5: DBD convention, SG ``eval.py``; 2.0: salient objects)."""
+    """``T = min(1, factor · mean(pred))`` (factor 1.5: DBD convention, SG ``eval.py``; 2.0: salient objects), in
+    the units of ``pred``, an (H, W) blur map in [0, 1]."""
     return float(min(1.0, factor * float(np.mean(pred, dtype=np.float64))))
 
 
@@ -196,14 +201,16 @@ def sg_white_class(white_level: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
 
 
 def iou_counts(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> tuple[int, int]:
-    """(|P ∩ G|, |P ∪ G|) with P = ``pred > threshold`` — summed over a set for D-DFFNet's pooled IoU."""
+    """(|P ∩ G|, |P ∪ G|) pixel counts with P = ``pred > threshold`` — summed over a set for D-DFFNet's pooled
+    IoU. ``pred`` (H, W) blur map in [0, 1], ``threshold`` in its units; ``gt`` (H, W) binary, 1 = blurred."""
     pred, gt = _check_pair(pred, gt)
     pos = pred > threshold
     return int(np.count_nonzero(pos & gt)), int(np.count_nonzero(pos | gt))
 
 
 def dmenet_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
-    """DMENet's CUHK accuracy: pixel accuracy of ``pred > 0.3·max + 0.7·min`` against the GT (docs/evaluation.md §5)."""
+    """DMENet's CUHK accuracy: pixel accuracy of ``pred > 0.3·max + 0.7·min`` against the GT (docs/evaluation.md §5).
+    ``pred`` (H, W) map of any scale, ``gt`` (H, W) binary (1 = blurred); a fraction in [0, 1]."""
     pred, gt = _check_pair(pred, gt)
     t = 0.3 * float(pred.max()) + 0.7 * float(pred.min())
     return float(np.mean((pred > t) == gt))
@@ -348,31 +355,38 @@ class LevelCounts:
         return int(np.clip(k, 0, 256))
 
     def counts(self, threshold: float, strict: bool = False) -> tuple[int, int]:
-        """(TP, detected) of ``pred >= T`` (or ``> T`` when ``strict``)."""
+        """(TP, detected) pixel counts of ``pred >= T`` (or ``> T`` when ``strict``); T in [0, 1] map units."""
         k = self._first_level(threshold, strict)
         return (int(self._tp_ge[k]), int(self._det_ge[k])) if k < 256 else (0, 0)
 
     def prf(self, threshold: float, beta2: float = BETA2) -> tuple[float, float, float]:
+        """(precision, recall, F_β) in [0, 1] of ``pred >= threshold`` (threshold in [0, 1] map units; β² =
+        ``beta2``)."""
         p, r = precision_recall(*self.counts(threshold), self.n_gt)
         return float(p), float(r), float(f_measure(p, r, beta2))
 
     def f_curve(self, beta2: float = BETA2):
-        """(P, R, F) at the 255 thresholds i/255 (level i)."""
+        """(P, R, F) at the 255 thresholds i/255 (level i), each (255,) float64 in [0, 1]."""
         p, r = precision_recall(self._tp_ge[1:], self._det_ge[1:], self.n_gt)
         return p, r, f_measure(p, r, beta2)
 
     def mae(self) -> float:
+        """Mean absolute error in [0, 1] between the map (levels k/255) and the binary GT."""
         v = np.arange(256) / 255.0
         return float(((self.n_pos * (1.0 - v)).sum() + ((self.n_all - self.n_pos) * v).sum()) / self.size)
 
     def mean(self) -> float:
+        """Mean map value in [0, 1]."""
         return float((self.n_all * (np.arange(256) / 255.0)).sum() / self.size)
 
     def iou_counts(self, threshold: float = 0.5) -> tuple[int, int]:
+        """(intersection, union) pixel counts of ``pred > threshold`` (threshold in [0, 1]) and the GT blur mask."""
         tp, det = self.counts(threshold, strict=True)
         return tp, det + self.n_gt - tp
 
     def dmenet_accuracy(self) -> float:
+        """DMENet's pixel accuracy in [0, 1]: the map thresholded strictly above 0.3·max + 0.7·min of its own values,
+        compared with the GT mask."""
         tp, det = self.counts(0.3 * self.hi / 255.0 + 0.7 * self.lo / 255.0, strict=True)
         return float((tp + (self.size - self.n_gt) - (det - tp)) / self.size)
 

@@ -183,6 +183,7 @@ EXAMPLE = "dmenet-paired runs/eval_example runs/eval_example --metric mae"  # th
 
 @cli.entry_point
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("dmenet.eval.paired", __doc__, EXAMPLE)
     p.add_argument("base", type=Path, help="evaluation folder (or per_image.csv) of the base method")
     p.add_argument("candidates", type=Path, nargs="+", help="evaluation folders (or CSVs) of the candidates")

@@ -172,9 +172,14 @@ class DBDProtocol(Protocol):
         self.gt_blurred, self.gt_pixels = 0, 0  # share of GT pixels read as blurred (polarity check)
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
+        """GT blur mask (H, W) of one sample, {0, 1} float32 (1 = blurred), the benchmark's file polarity normalised
+        by :func:`dmenet.eval.benchmarks.read_mask`."""
         return B.read_mask(sample.gt, white_is_blurred=bool(self.spec.white_is_blurred))
 
     def score(self, sample, pred, gt):
+        """Add one blur map ``pred`` (H', W') in [0, 1] (1 = blurred; InputError naming the file when outside [0, 1]
+        or its shape does not fit the GT) against the {0, 1} mask ``gt`` (H, W); returns (gt, pred) as [0, 1] maps
+        for the report panels."""
         try:
             pred = checked_blur_map(sample, pred)
             self.acc.check_pair(pred, gt)  # the map's and the GT's problems before the GT file is read again
@@ -187,6 +192,8 @@ class DBDProtocol(Protocol):
         return gt, pred
 
     def warnings(self) -> list[str]:
+        """A polarity warning when fewer than :data:`BLURRED_SHARE_MIN` of the scored GT pixels read as blurred
+        (needs :data:`POLARITY_CHECK_MIN_IMAGES` images); else empty."""
         if len(self.rows) < POLARITY_CHECK_MIN_IMAGES or not self.gt_pixels:
             return []
         share = self.gt_blurred / self.gt_pixels
@@ -197,6 +204,8 @@ class DBDProtocol(Protocol):
                 "mostly blurred: is --benchmark right for this folder?"]
 
     def tags(self) -> dict:
+        """The DBD scoring conventions (accumulator protocol, GT / prediction polarity, binarisation, threshold
+        rules) for metrics.json."""
         pol = "GT white = blurred, used as is" if self.spec.white_is_blurred else \
             "GT white = in focus, inverted on load (1 = blurred)"
         pred_pol = "sharpness map inverted (1 - x) before scoring" if self.inverted \
@@ -206,6 +215,8 @@ class DBDProtocol(Protocol):
                 "threshold_rule": "sweep i/255 (fmax), 0.5 (f_at_0.5, iou), adaptive c*mean, PR 0..255"}
 
     def write_curves(self, out_dir: Path, method: str) -> dict[str, np.ndarray]:
+        """Write ``pr_curve.csv``, ``f_curve.csv`` and ``pr_curve.png`` (thresholds in [0, 1]) to ``out_dir``;
+        returns {"pr_curve": the PNG as uint8 RGB (H, W, 3)}."""
         import cv2
 
         thr, p, r = self.acc.pr_curve()
@@ -219,6 +230,7 @@ class DBDProtocol(Protocol):
 
     @classmethod
     def compare(cls, out: Path, spec: B.BenchmarkSpec, results: list[dict]) -> None:
+        """Plot every method's PR curve (read from each result's ``out``/pr_curve.csv) into one ``out``/pr_curve.png."""
         curves = {}
         for r in results:
             with open(Path(r["out"]) / "pr_curve.csv") as fh:
@@ -253,12 +265,19 @@ class RTFProtocol(_RegressionProtocol):
         self.mapping = rtf.SigmaMapping.SIGMA if self.map_kind is MapKind.SIGMA else self.options.sigma_mapping
 
     def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
+        """The RTF samples of the folder at the configured noise level (:func:`dmenet.eval.rtf.list_rtf`); the two
+        flags are ignored."""
         return rtf.list_rtf(self.root, self.options.rtf_noise)
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
+        """GT σ map (H, W) in px, float, of one RTF sample (:func:`dmenet.eval.rtf.load_rtf_gt`; ``.mat`` radii
+        converted by the noise level's table)."""
         return rtf.load_rtf_gt(sample.gt, self.table)
 
     def score(self, sample, pred, gt):
+        """Add one prediction (H, W): σ px for the ``sigma`` mapping, else a label / output o in [0, 1] (InputError
+        when outside) turned into σ px by the mapping; the errors are in RTF units (σ clipped to [0, 3.275] px /
+        3.275). Returns (GT, prediction) in those [0, 1] units."""
         if self.mapping is not rtf.SigmaMapping.SIGMA:  # a label / output o in [0, 1], not σ px or 0-255
             pred = checked_blur_map(sample, pred, f"{self.map_kind.value} map")
         sigma = rtf.prediction_to_sigma(pred, self.mapping)
@@ -270,6 +289,7 @@ class RTFProtocol(_RegressionProtocol):
         return rtf.normalise_sigma(gt), rtf.normalise_sigma(sigma)
 
     def tags(self) -> dict:
+        """The RTF scoring conventions (σ mapping, noise level) for metrics.json."""
         return rtf.rtf_protocol(self.mapping, self.options.rtf_noise)
 
 
@@ -290,9 +310,13 @@ class SyndofProtocol(_RegressionProtocol):
         return syndof_test.gt_kind(B.find_dir(self.root, self.spec.gt_dirs))
 
     def load_gt(self, sample: B.Sample) -> np.ndarray:
+        """GT label σ/σ_max (H, W) in [0, 1], float32, of one SYNDOF test sample."""
         return syndof_test.load_label(sample.gt, self.root, self.gt_kind)
 
     def score(self, sample, pred, gt):
+        """Add one prediction (H, W): σ px (converted by :func:`syndof.units.sigma_to_label` with the folder's
+        max_coc) or a label σ/σ_max in [0, 1] (InputError when outside); errors are in label units. Returns (gt,
+        label) as [0, 1] maps."""
         if self.pred_is_sigma:
             label = units.sigma_to_label(pred, self.max_coc)
         else:  # a label σ/σ_max in [0, 1], not σ px or 0-255
@@ -306,12 +330,15 @@ class SyndofProtocol(_RegressionProtocol):
         return gt, label
 
     def warnings(self) -> list[str]:
+        """A warning when every scored GT map holds only 0 and 1 (binary masks rather than σ labels; needs
+        :data:`POLARITY_CHECK_MIN_IMAGES` images); else empty."""
         if len(self.rows) < POLARITY_CHECK_MIN_IMAGES or not self.gt_all_binary:
             return []
         return [f"{self.root}: every GT map holds only 0 and 1 (binary blur masks, not σ labels): is --benchmark "
                 f"{self.spec.name} right for this folder?"]
 
     def tags(self) -> dict:
+        """The SYNDOF scoring conventions (GT encoding, max_coc in px) for metrics.json."""
         return syndof_test.syndof_protocol(self.gt_kind, self.max_coc)
 
 
@@ -330,17 +357,23 @@ class SharpProtocol(Protocol):
         self.acc = sharp.SharpAccumulator()
 
     def list_samples(self, need_images: bool = True, allow_missing_images: bool = False) -> list[B.Sample]:
+        """The folder's photos, with no GT (:func:`dmenet.eval.benchmarks.list_image_samples`); the two flags are
+        ignored."""
         return B.list_image_samples(self.spec, self.root)
 
     def load_gt(self, sample: B.Sample) -> None:
+        """None: a sharp photo has no GT file (every pixel is in focus)."""
         return None
 
     def score(self, sample, pred, gt):
+        """Add one blur map ``pred`` (H, W) in [0, 1] (1 = blurred; InputError when outside); ``gt`` is ignored.
+        Returns (zeros like pred, pred)."""
         pred = checked_blur_map(sample, pred)
         self.acc.add(sample.stem, pred)
         return np.zeros_like(pred), pred
 
     def tags(self) -> dict:
+        """The sharp-photo scoring conventions (prediction polarity) for metrics.json."""
         return sharp.sharp_protocol(self.inverted)
 
 

@@ -114,6 +114,7 @@ def worst_best(rows: Sequence[dict], key: str, k: int = 3, higher_is_better: boo
 def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     """A GitHub-markdown table of ``rows`` (floats to 4 digits)."""
     def fmt(v):
+        """A cell: floats with 4 decimals, anything else as ``str``."""
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

@@ -226,11 +226,14 @@ class RegressionAccumulator:
         self.rows: list[dict] = []
 
     def add(self, stem: str, mse: float, mae: float, **extra) -> dict:
+        """Record one image's ``mse`` and ``mae`` (in the protocol's units: RTF normalised σ or SYNDOF label, both
+        [0, 1]-based) plus ``extra`` fields; returns the row."""
         row = {"stem": stem, "mse": mse, "mae": mae, **extra}
         self.rows.append(row)
         return row
 
     def summary(self) -> dict:
+        """{n_images, mse, mae}: per-image errors averaged over images; ValueError when nothing was scored."""
         if not self.rows:
             raise ValueError("no images were scored")
         return {

@@ -46,6 +46,8 @@ def _iterate(samples, source, protocol: Protocol, input_size: int | None = None)
     ``input_size``: the image is resized to N×N (area when shrinking, bilinear else) before the method sees it.
     """
     def load(sample: B.Sample):
+        """(sample, image (H, W, 3) RGB [0, 1] or None, GT in the protocol's units, saved prediction or None) of one
+        sample; the image resized to ``input_size``² when given."""
         gt = protocol.load_gt(sample)
         image = io.read_image(sample.image) if source.needs_images else None
         if image is not None:

@@ -40,6 +40,8 @@ class SharpAccumulator:
         return row
 
     def summary(self) -> dict:
+        """{n_images, mean_blur, blurred_share, worst_mean_blur}: blur-map means in [0, 1] averaged over images and
+        the largest; ValueError when nothing was scored."""
         if not self.rows:
             raise ValueError("no images were scored")
         means = [r["mean_blur"] for r in self.rows]

@@ -178,6 +178,7 @@ def report(tiles: list[tuple[np.ndarray, str]]) -> np.ndarray:
 
 
 def report_path(out: Path) -> Path:
+    """The report picture's path beside result ``out``: ``<stem>_report.png``."""
     return out.with_name(out.stem + "_report.png")
 
 
@@ -252,6 +253,8 @@ def say_large(what: str, shape: tuple[int, ...]) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    """Run one application (``fuse``, ``enhance`` or ``magnify``) from the parsed ``args``: σ maps (px) of the inputs
+    by the chosen method, the result image and its report written beside ``--out``; UsageError for conflicting paths."""
     from dmenet.galetto import apps
 
     out, command = Path(args.out), parse_choice(App, args.command, "command")
@@ -319,6 +322,7 @@ EXAMPLE = ("galetto-apps enhance ../shared/data/xu100/source/1.bmp --out runs/ga
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     ap = cli.parser("dmenet.galetto.apps_cli", __doc__, EXAMPLE)
     ap.add_argument("command", choices=choices(App))
     ap.add_argument("inputs", nargs="+", help="image (enhance, magnify) or frames / one folder (fuse)")

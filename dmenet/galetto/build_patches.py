@@ -100,6 +100,7 @@ def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float,
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to the ``.npz`` file ``path`` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -276,6 +277,7 @@ EXAMPLE = ("galetto-build-patches --photos ../shared/data/photos/bsds500 --out r
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     ap = cli.parser("dmenet.galetto.build_patches", __doc__, EXAMPLE)
     ap.add_argument("--photos", help="BSDS500 folder with train/ val/ test/")
     ap.add_argument("--syndof", type=Path, metavar="RENDERS",

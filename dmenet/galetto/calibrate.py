@@ -92,6 +92,7 @@ EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     from dmenet.galetto.detection import DetectionTransform, write_fitted
     from dmenet.galetto.train import classifier_files
 

@@ -246,6 +246,9 @@ def stack_problem(spec: str, option: str) -> str | None:
 
 
 def stack_scores(methods: dict, stacks: list[str]) -> dict:
+    """Focal-stack agreement of every method ({label: estimator}) on each stack (frames scaled to 640 px long side; σ
+    map when the method gives one, else its blur map): {label: {stack: scores, "mean_agreement": mean over stacks in
+    [0, 1]}}."""
     from dmenet.eval.focal_stack import blur_maps, confident_mask, load_stack, reference_focus, score_stack, stack_name
 
     res: dict = {}
@@ -262,12 +265,16 @@ def stack_scores(methods: dict, stacks: list[str]) -> dict:
 
 
 def apps_scores(methods: dict, root: Path, photos: Path, count: int) -> dict:
+    """Application checks (:func:`dmenet.galetto.check_apps.check_renders`) on the first ``count`` renders under
+    ``root``, for every method that gives σ: {label: {stem: figures}}."""
     from dmenet.galetto.check_apps import check_renders
 
     return {label: check_renders(est, root, photos, count) for label, est in methods.items() if est.gives_sigma}
 
 
 def fusion_real_scores(methods: dict, stacks: list[str]) -> dict:
+    """Q^AB/F fusion figures on real focal ``stacks`` for every method that gives σ
+    (:func:`dmenet.galetto.check_apps.real_fusion_scores`): {label: {stack: …}}."""
     from dmenet.galetto.check_apps import real_fusion_scores
 
     return {label: real_fusion_scores(est, stacks) for label, est in methods.items() if est.gives_sigma}
@@ -387,6 +394,7 @@ EXAMPLE = ("galetto-compare --method galetto:stride=16 --rtf ../shared/data/rtf 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     ap = cli.parser("dmenet.galetto.compare", __doc__, EXAMPLE)
     dcli.add_method(ap, many=True, default=["galetto", "dmenet"])
     dcli.add_model(ap, help="model file for every learned method among --method (each its own default without "

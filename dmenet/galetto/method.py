@@ -127,6 +127,8 @@ class GalettoEstimator(Estimator):
         return blur_map(sigma, self.transform)
 
     def describe(self) -> str:
+        """One line: model file, window stride (px), grid, readout, pre-denoise σ (px), refinement, and how σ (px)
+        becomes the blur probability."""
         s = self.settings
         t = self.transform
         blur = (f"sigmoid({t.scale:g} · (σ − {t.shift:g} px)), fitted on labelled training images" if t else
@@ -195,6 +197,7 @@ class RefinedEstimator(Estimator):
         return Estimate(sigma=s, blur_probability=p, sigma_max=est.sigma_max)
 
     def describe(self) -> str:
+        """The base method's description plus the refinement recipe."""
         return f"{self.base.describe()}; maps refined by the image ({self.mode.value} recipe of Galetto & Deng)"
 
 

@@ -91,6 +91,7 @@ EXAMPLE = ("galetto-select --val ../shared/data/syndof_reference/output --model 
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     from dmenet.galetto.train import load_classifier
 
     ap = cli.parser("dmenet.galetto.select", __doc__, EXAMPLE)

@@ -212,6 +212,8 @@ def accuracy(prob: torch.Tensor, label: torch.Tensor) -> dict[str, float]:
 
 # -------------------------------------------------------------------------------------------------------- loop
 def lr_at(cfg: TrainSettings, step: int) -> float:
+    """Learning rate at ``step``: constant ``cfg.lr``, or cosine from ``cfg.lr`` to ``cfg.lr_min`` over
+    ``cfg.steps``."""
     if cfg.lr_min is None:
         return cfg.lr
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
@@ -464,6 +466,7 @@ EXAMPLE = ("galetto-train --config experiments/galetto_tiny.yaml --patches runs/
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry (the module docstring is its --help); returns the exit status."""
     ap = cli.parser("dmenet.galetto.train", __doc__, EXAMPLE)
     cli.add_config(ap, help="YAML with model: and train: sections")
     cli.add_set(ap, help="config overrides, e.g. --set train.steps=10 train.lr=1e-3")

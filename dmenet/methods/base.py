@@ -48,6 +48,7 @@ class MethodOptions:
     on_departure: Callable[[str], None] | None = None
 
     def extra_dict(self) -> dict[str, object]:
+        """The method-specific options ``extra`` as a dict."""
         return dict(self.extra)
 
 

@@ -35,6 +35,7 @@ class DMENetEstimator(Estimator):
 
     @property
     def model(self):
+        """The predictor's :class:`dmenet.models.dmenet.DMENet`."""
         return self.predictor.model
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
@@ -58,6 +59,8 @@ class DMENetEstimator(Estimator):
         return self.predictor.feature_bytes_per_pixel
 
     def describe(self) -> str:
+        """Two or three lines: model file, σ path (with precision and ``max_side`` px note), detection path, and any
+        departure from the conditions the recipe was fitted under."""
         from dmenet.inference import MIN_WORK_SIDE, Precision
 
         where = self.options.model or "checkpoints/dmenet_lite.safetensors"

@@ -36,6 +36,7 @@ class PeerEstimator(Estimator):
         return Estimate(sigma=None, blur_probability=blur)
 
     def describe(self) -> str:
+        """One line naming the peer and its output (relative blur map, 1 = blurred; no σ)."""
         return f"{self.name}: {self._text} (classical peer, relative blur map, 1 = blurred; no σ)"
 
 
@@ -99,9 +100,11 @@ class ZhuoSimEstimator(Estimator):
                         sigma_max=self.max_blur)
 
     def method_settings(self) -> dict[str, object]:
+        """Settings to record: ``max_blur`` (σ clip in px)."""
         return {"max_blur": self.max_blur}
 
     def describe(self) -> str:
+        """One line naming the method and its σ clip ``max_blur`` (px)."""
         return (f"zhuo_sim: Zhuo & Sim 2011 re-blur gradient ratio + matting, σ px clipped at max_blur "
                 f"{self.max_blur:g} (blur map σ / {self.max_blur:g}; classical peer){self._note}")
 
@@ -118,8 +121,10 @@ def make_zhuo_sim(options: MethodOptions) -> ZhuoSimEstimator:
 
 
 def make_lbp(options: MethodOptions) -> PeerEstimator:
+    """The Yi & Eramian 2016 LBP peer: relative blur map in [0, 1] (1 = blurred), no σ."""
     return _peer("lbp", "Yi & Eramian 2016 thresholded LBP, 1 − sharpness", options)
 
 
 def make_laplacian(options: MethodOptions) -> PeerEstimator:
+    """The windowed Laplacian-std peer: relative blur map in [0, 1] (1 = blurred), no σ."""
     return _peer("laplacian", "windowed standard deviation of the Laplacian, 1 − normalised sharpness", options)

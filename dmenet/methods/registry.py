@@ -40,6 +40,7 @@ class MethodSpec:
     shared_options: tuple[str, ...] = ()
 
     def load(self) -> Callable[[MethodOptions], Estimator]:
+        """Import and return the factory ``module:function`` (options → estimator)."""
         module, _, function = self.factory.partition(":")
         return getattr(importlib.import_module(module), function)
 

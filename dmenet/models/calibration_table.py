@@ -63,6 +63,7 @@ class CalibrationTable:
 
     @property
     def points(self) -> int:
+        """Number of stored values."""
         return self.values.size
 
     def __call__(self, label: np.ndarray, exact: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

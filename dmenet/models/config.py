@@ -99,10 +99,12 @@ class ModelConfig:
         return units.max_sigma(self.max_coc)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        """A config from its dict; ValueError naming unknown keys."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

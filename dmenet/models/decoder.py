@@ -42,6 +42,7 @@ class ResBlock(nn.Module):
         self.shortcut = CBL(ch, ch, kernel=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, ch, h, w) → (B, ch, h, w): main + shortcut."""
         return self.main(x) + self.shortcut(x)
 
 

@@ -118,6 +118,8 @@ class DetectionHead:
         return [(np.asarray(w, np.float32), np.asarray(b, np.float32)) for w, b in self.layers]
 
     def to_dict(self) -> dict[str, Any]:
+        """The head as a JSON-ready dict (``layers`` of weight / bias lists; ``image_mean`` and ``inputs`` only when
+        not the defaults, so older files keep their text)."""
         d: dict[str, Any] = {"layers": [{"weight": [list(r) for r in w], "bias": list(b)} for w, b in self.layers]}
         if self.image_mean:  # two-input heads keep their text unchanged
             d["image_mean"] = True
@@ -127,6 +129,7 @@ class DetectionHead:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectionHead":
+        """A head from its JSON dict (``recipe.detection.head``); ValueError on missing or unknown keys."""
         if not isinstance(d, dict) or "layers" not in d or not set(d) <= {"layers", "image_mean", "inputs"}:
             raise ValueError(f"recipe.detection.head: expected the key 'layers' (and optionally 'image_mean', "
                              f"'inputs'), got {sorted(d) if isinstance(d, dict) else d!r}")
@@ -200,6 +203,8 @@ def _mlp_logit(head: DetectionHead, x: np.ndarray, threads: int = 1) -> np.ndarr
     out = np.empty(x.shape[1], np.float32)
 
     def block(start: int) -> None:
+        """Run the columns ``start … start + _CHUNK`` through every layer (LeakyReLU between) and write their logits
+        into ``out``."""
         a = x[:, start:start + _CHUNK]
         for i, (w, b) in enumerate(layers):
             a = w @ a

@@ -126,12 +126,14 @@ class ReplicateConv3x3(nn.Module):
         self.groups = conv.groups
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) → (B, C_out, H, W), the 3×3 conv of replicate-padded ``x``."""
         h, w = x.shape[-2:]
         if h < 3 or w < 3:
             return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, self.bias, groups=self.groups)
         y = F.conv2d(x, self.weight, self.bias, padding=1, groups=self.groups)
 
         def edge(strip: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
+            """The conv of a 2-px ``strip`` of the input, replicate-padded by ``pad`` (left, right, top, bottom)."""
             return F.conv2d(F.pad(strip, pad, mode="replicate"), self.weight, self.bias, groups=self.groups)
 
         y[:, :, :1] = edge(x[:, :, :2], (1, 1, 1, 0))
@@ -173,6 +175,7 @@ class SamePaddedAfterConv(nn.Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, groups=self.groups)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) → (B, C_out, ⌈H/stride⌉, ⌈W/stride⌉), the TF ``SAME`` conv of ``x``."""
         k, s = self.kernel, self.stride
         h, w = x.shape[-2:]
         (top, bottom), (left, right) = tf_same_pads(h, k, s), tf_same_pads(w, k, s)

@@ -50,6 +50,7 @@ class BetaBatchNorm(nn.Module):
                             self.training, self.momentum, self.eps)
 
     def extra_repr(self) -> str:
+        """Module repr details: channels, eps, momentum, gamma=None."""
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, gamma=None"
 
 
@@ -102,6 +103,7 @@ class SameConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias, groups=groups)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) → (B, C_out, ⌈H/stride⌉, ⌈W/stride⌉), zero-padded as TF ``SAME``."""
         k, s = self.kernel_size[0], self.stride[0]
         return super().forward(tf_same_pad(x, k, s))
 

@@ -56,6 +56,7 @@ class InvertedResidual(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, cin, H, W) → (B, cout, H/stride, W/stride); + x when stride 1 and cin = cout."""
         return x + self.conv(x) if self.use_res else self.conv(x)
 
 

@@ -39,4 +39,5 @@ class InputNormalization(nn.Module):
         return (x.index_select(1, self.order) * self.scale - self.mean) / self.std
 
     def extra_repr(self) -> str:
+        """Module repr details: the convention's name."""
         return self.convention

@@ -47,6 +47,7 @@ class BNMode(Choice):
     MOVING = "moving"
 
     def describe(self) -> str:
+        """The mode's wording in recipe text: ``"per-image"`` or ``"moving"``."""
         return "per-image" if self is BNMode.IMAGE else "moving"
 
 
@@ -90,11 +91,13 @@ class Fit:
         _check_flips(self.flips, "fit flips")
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict (``bn`` as its string value)."""
         return {"tool": self.tool, "flips": self.flips, "bn": self.bn.value, "bn_source": self.bn_source,
                 "data": list(self.data), "date": self.date}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "fit") -> "Fit":
+        """A record from its JSON dict; ValueError naming ``where`` on unknown keys."""
         _reject_unknown(cls, d, where)
         return cls(**d)
 
@@ -133,11 +136,13 @@ class SigmaPath:
         return (self.bn,)
 
     def to_dict(self) -> dict[str, Any]:
+        """The σ path as a JSON-ready dict (``curve``: σ px list or None)."""
         return {"bn": self.bn.value, "curve": None if self.curve is None else list(self.curve),
                 "curve_fit": None if self.curve_fit is None else self.curve_fit.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SigmaPath":
+        """A σ path from its JSON dict (``recipe.sigma`` of the sidecar); ValueError on unknown keys."""
         return _path_from_dict(cls, d, "recipe.sigma", ("curve_fit",))
 
 
@@ -183,6 +188,8 @@ class DetectionPath:
         return (self.bn,) if self.second_bn is None else (self.bn, self.second_bn)
 
     def to_dict(self) -> dict[str, Any]:
+        """The detection path as a JSON-ready dict (head keys only when there is a head, so format-2 files without
+        one keep their text)."""
         d = {"bn": self.bn.value, "scale": self.scale, "shift": self.shift,
              "transform_fit": None if self.transform_fit is None else self.transform_fit.to_dict()}
         if self.head is not None:  # files without a head keep their format-2 text unchanged
@@ -192,6 +199,7 @@ class DetectionPath:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DetectionPath":
+        """A detection path from its JSON dict (``recipe.detection``); ValueError on unknown keys."""
         return _path_from_dict(cls, d, "recipe.detection", ("transform_fit", "head_fit"))
 
 
@@ -285,6 +293,7 @@ class Recipe:
     def __str__(self) -> str:
         """Two lines: what happens to an image on each path."""
         def bn(mode: BNMode) -> str:
+            """A BatchNorm mode in words, naming the moving statistics' source."""
             return "per-image" if mode is BNMode.IMAGE else f"moving ({self.moving_stats})"
 
         flips = "1 pass" if self.flips == 1 else f"mean of {self.flips} flips"
@@ -305,6 +314,7 @@ class Recipe:
 
     # ------------------------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
+        """The recipe as a JSON-ready dict (the sidecar's ``recipe`` entry)."""
         return {"flips": self.flips, "moving_stats": self.moving_stats, "sigma": self.sigma.to_dict(),
                 "detection": self.detection.to_dict()}
 
@@ -361,6 +371,7 @@ def recipe_from_format1(model_config: dict[str, Any], meta: dict[str, Any]) -> R
     flips = int(model_config.get("test_flips", 1))
 
     def fit(record: dict[str, Any] | None, tool: str, bn: BNMode, data: list[str]) -> Fit | None:
+        """The :class:`Fit` of a format-1 calibration record, or None without one."""
         if not record:
             return None
         return Fit(tool=tool, flips=int(record.get("test_flips", flips)), bn=bn,

@@ -39,6 +39,7 @@ def _neighbours(gray: np.ndarray, points: int = 8, radius: float = 1.0) -> np.nd
         fy, fx = dy - y0, dx - x0
 
         def shifted(oy: int, ox: int) -> np.ndarray:
+            """The (h, w) window of the edge-padded image shifted by (``oy``, ``ox``) px."""
             return padded[pad + oy : pad + oy + h, pad + ox : pad + ox + w]
 
         out[p] = (

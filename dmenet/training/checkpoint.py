@@ -250,6 +250,7 @@ def resolve(run_dir: Path, which: str = "last") -> Path:
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
+    """The run's ``train.json`` under ``folder``; CheckpointError when missing or of another format version."""
     meta_path = Path(folder) / "train.json"
     if not meta_path.is_file():
         raise CheckpointError(f"{meta_path}: missing")

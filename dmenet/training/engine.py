@@ -58,6 +58,7 @@ class StepBatches:
 
 
 def trainable(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``module`` that require gradients."""
     return [p for p in module.parameters() if p.requires_grad]
 
 
@@ -119,14 +120,18 @@ class Trainer:
         return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def train_mode(self) -> None:
+        """Train mode for the model, but the frozen perceptual network C stays in eval mode."""
         self.model.train()
         self.model.perceptual.eval()
 
     @property
     def epoch(self) -> int:
+        """Current epoch: ``step // steps_per_epoch``."""
         return epoch_of(self.step, self.steps_per_epoch)
 
     def set_lr(self) -> dict[str, float]:
+        """Set both optimisers' learning rates for the current step (step decay) and return them, {"lr": …, "lr_d":
+        …}."""
         o = self.cfg.optim
         lrs = {"lr": lr_at(self.step, o.lr, self.steps_per_epoch, o.decay, o.decay_every_epochs),
                "lr_d": lr_at(self.step, o.lr_d, self.steps_per_epoch, o.decay, o.decay_every_epochs)}
@@ -202,6 +207,8 @@ class Trainer:
             pred_small, out_u.defocus.detach(), scale)
 
     def main_step(self, terms: dict[str, Tensor]) -> Tensor:
+        """Backward and optimiser step of B+S on the sum of the weighted loss ``terms`` (scalar tensors;
+        NonFiniteLossError on NaN / inf); returns the detached total loss."""
         total = sum(terms.values())
         self._check_finite({**terms, "main": total})
         self.scaler_g.scale(total).backward()

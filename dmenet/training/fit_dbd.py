@@ -47,6 +47,8 @@ class DBDFit:
     grid: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The fit as a JSON-ready dict: ``scale`` and ``shift`` (logit units), training MAE / Fmax in [0, 1] of the
+        transform and of S's probability, image count and the grid."""
         return {"scale": self.scale, "shift": self.shift, "train_mae": round(self.mae, 6),
                 "train_fmax": round(self.fmax, 6), "train_mae_s_probability": round(self.s_mae, 6),
                 "train_fmax_s_probability": round(self.s_fmax, 6), "n_images": self.n_images, **self.grid}

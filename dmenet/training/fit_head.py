@@ -109,6 +109,7 @@ class HeadTraining:
                 raise ValueError(f"head.{name} must be > 0, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-ready dict (``hidden`` as a list)."""
         return {**asdict(self), "hidden": list(self.hidden)}
 
 
@@ -125,6 +126,8 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
         InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
     """
     def pair(i: int, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Image i → (B's labels under the two BN modes (H, W, 2) float32 in [0, 1], mask (H, W) float32 {0, 1}, 1 =
+        blurred)."""
         labels = np.stack([predictor.label(image, bn) for bn in bns], -1).astype(np.float32)
         return labels, (mask > 0.5).astype(np.float32)
 
@@ -146,6 +149,8 @@ def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_
         InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
     """
     def sampled(i: int, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Image i → (features at ``samples`` seeded random pixels (N, C) float32, their mask values (N,) float32 {0,
+        1}, 1 = blurred)."""
         features = predictor.features(image, bn)
         n = features.shape[0] * features.shape[1]
         pick = np.sort(np.random.default_rng([seed, i]).choice(n, min(samples, n), replace=False))

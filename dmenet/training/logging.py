@@ -110,6 +110,7 @@ class RunLogger:
         return run
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
+        """Append ``scalars`` at ``step`` to the JSONL log (and W&B when on)."""
         record = {"step": step, **{k: float(v) for k, v in scalars.items()}}
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()
@@ -124,6 +125,7 @@ class RunLogger:
             self._wandb.log({name: wandb.Image(panel)}, step=step)
 
     def close(self) -> None:
+        """Close the JSONL log and finish the W&B run."""
         self._jsonl.close()
         if self._wandb is not None:
             self._wandb.finish()

@@ -50,6 +50,7 @@ class Conv2dSame(nn.Conv2d):
     """``nn.Conv2d`` with TensorFlow "SAME" padding computed from the input size (extra pixel bottom / right)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) → (B, C_out, ⌈H/stride⌉, ⌈W/stride⌉), zero-padded as TF ``SAME``."""
         pads = []
         for size, k, s, d in zip(x.shape[-2:], self.kernel_size, self.stride, self.dilation):
             total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
@@ -91,6 +92,8 @@ class MBConv(nn.Module):
         self.drop_connect = drop_connect
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) → (B, C_out, H/stride, W/stride); the residual (with drop-connect in training) only when
+        stride 1 and C_in = C_out."""
         h = self.act(self._bn0(self._expand_conv(x))) if self.expand else x
         h = self.act(self._bn1(self._depthwise_conv(h)))
         if self.se:

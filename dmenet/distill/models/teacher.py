@@ -84,6 +84,8 @@ class SEModule(nn.Module):
         self.fc2 = nn.Conv2d(channels // reduction, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Squeeze-and-excitation: ``x`` (B, C, h, w) scaled per channel by a sigmoid gate in (0, 1) from its global
+        mean; same shape."""
         s = F.adaptive_avg_pool2d(x, 1)
         return x * torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
 
@@ -105,6 +107,8 @@ class SEResNeXtBottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """Bottleneck 1×1 → grouped 3×3 (stride) → 1×1 + SE, plus the (downsampled) shortcut, then ReLU: (B,
+        inplanes, h, w) → (B, 4·planes, h/stride, w/stride)."""
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         out = self.se_module(self.bn3(self.conv3(out)))
@@ -161,6 +165,8 @@ class VGG16Taps(nn.Module):
         self.channels = (128, 256, 512, 512)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """``x`` (B, 3, H, W) RGB in [0, 1] → [conv2_2 (B, 128, H/2, W/2), conv3_3 (256, 1/4), conv4_3 (512, 1/8),
+        conv5_3 (512, 1/16)]."""
         return self.vgg(x)[1:]
 
 
@@ -215,10 +221,12 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` (B, C, h, w) → ``γ · attention(x) + x``, same shape (:func:`self_attention`)."""
         return self_attention(x, self.query_conv(x), self.key_conv(x), self.value_conv(x), self.gamma)
 
 
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """3×3 conv (padding 1, bias) → BatchNorm → ReLU, ``cin`` → ``cout`` channels, size kept."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
@@ -234,6 +242,7 @@ class DecoderBlock(nn.Module):
                                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, cin, h, w) → (B, cout, 2h, 2w): conv–BN–ReLU, then bilinear ×2."""
         return F.interpolate(self.upsample(x), scale_factor=2, mode="bilinear", align_corners=False)
 
 
@@ -266,6 +275,7 @@ class Teacher(nn.Module):
 
     @property
     def feature_channels(self) -> tuple[int, ...]:
+        """Channel counts of the decoder outputs dec4, dec3, dec2 that :meth:`features` returns."""
         return tuple(self.config.decoder[:3])
 
     def features(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:

@@ -54,6 +54,7 @@ FAITHFUL_STUDENT = StudentConfig(encoder="b3", decoder=(512, 256, 128, 64, 32), 
 
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
+    """(3×3 conv (padding 1) → BatchNorm → ReLU) twice, ``cin`` → ``cout`` channels, size kept."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
                          nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
@@ -87,6 +88,7 @@ class EffUNet(nn.Module):
 
     @property
     def feature_channels(self) -> tuple[int, ...]:
+        """Channel counts of the decoder features (1/8, 1/4, 1/2) that :meth:`features` returns."""
         return tuple(self.config.decoder[1:4])
 
     def features(self, image: Tensor) -> tuple[Tensor, list[Tensor]]:
