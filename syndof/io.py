@@ -74,7 +74,10 @@ def _decode_raw(path: Path, data: bytes) -> np.ndarray:
     if path.suffix.lower() == ".gif":
         return _read_gif_first_frame(path, data)
     # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below.
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:  # above OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS, 2^30) and other decoder refusals
+        img = None
     if img is None:
         raise InputError(path, "cannot decode image (unreadable, truncated or unsupported format)")
     if path.suffix.lower() in EXIF_ORIENTED:
@@ -105,9 +108,9 @@ def _pil_identify(fh: BinaryIO):
     PIL's decompression-bomb check, which ``Image.open`` runs on every image it identifies and which guards decoding,
     is not applied to a header (OpenCV decodes the pixels, after a caller's memory check): through ``Image.open`` a
     photo above 179 MP had its orientation dropped silently and no header size, and one above 89 MP printed PIL's
-    "decompression bomb" warning. No PIL setting (``Image.MAX_IMAGE_PIXELS``) is changed. A format whose opener
-    checks the size itself (WebP above 2× PIL's limit) is left unidentified: ValueError, as for a file PIL does not
-    know."""
+    "decompression bomb" warning. No PIL setting (``Image.MAX_IMAGE_PIXELS``) is changed. WebP's opener checks the
+    size itself (above 2× PIL's limit): such a WebP's header is read by :class:`_WebPHeader` instead (its size and
+    EXIF, as PIL's gave them), so that its orientation and the caller's memory check are kept."""
     from PIL import Image
 
     prefix = fh.read(16)
@@ -125,7 +128,65 @@ def _pil_identify(fh: BinaryIO):
                 return factory(fh, getattr(fh, "name", ""))
             except (SyntaxError, IndexError, TypeError, struct.error):  # not this format after all
                 continue
+            except Image.DecompressionBombError:  # WebP's opener checks PIL's limit itself, before the header
+                fh.seek(0)
+                return _WebPHeader(fh)
     raise ValueError("PIL cannot identify the image")
+
+
+class _WebPHeader:
+    """The header of a WebP file (``fh``, open at its start) as :func:`_pil_identify` uses PIL's: ``size`` (canvas
+    width, height) from the VP8X, VP8L or VP8 chunk, and :meth:`getexif` from the EXIF chunk; ValueError when the
+    RIFF container or its first chunk is not a WebP header."""
+
+    def __init__(self, fh: BinaryIO):
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+            raise ValueError("not a WebP file")
+        self.size: tuple[int, int] | None = None
+        self._exif = b""
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:  # the end of the file
+                break
+            kind, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            payload = fh.read(min(length, 1 << 24) if kind == b"EXIF" else min(length, 16))
+            if self.size is None:  # the first chunk: VP8X (extended file), else its one image chunk
+                self.size = self._chunk_size(kind, payload)
+                if kind != b"VP8X":  # a simple file: no EXIF
+                    break
+            elif kind == b"EXIF":
+                self._exif = payload
+                break
+            fh.seek(length + (length & 1) - len(payload), os.SEEK_CUR)
+        if self.size is None:
+            raise ValueError("WebP file without an image header")
+
+    @staticmethod
+    def _chunk_size(kind: bytes, payload: bytes) -> tuple[int, int] | None:
+        if kind == b"VP8X" and len(payload) >= 10:
+            return (int.from_bytes(payload[4:7], "little") + 1, int.from_bytes(payload[7:10], "little") + 1)
+        if kind == b"VP8L" and len(payload) >= 5 and payload[0] == 0x2F:
+            bits = int.from_bytes(payload[1:5], "little")
+            return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        if kind == b"VP8 " and len(payload) >= 10 and payload[3:6] == b"\x9d\x01\x2a":
+            return (int.from_bytes(payload[6:8], "little") & 0x3FFF, int.from_bytes(payload[8:10], "little") & 0x3FFF)
+        return None
+
+    def getexif(self):
+        """PIL's ``Exif`` of the EXIF chunk (empty without one)."""
+        from PIL import Image
+
+        exif = Image.Exif()
+        if self._exif:
+            exif.load(self._exif)
+        return exif
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
 
 
 @contextlib.contextmanager

@@ -632,6 +632,37 @@ def test_exif_orientation_and_header_size_of_photos_above_pils_bomb_limit(tmp_pa
         pass
 
 
+@pytest.mark.parametrize("options", [{"lossless": True}, {"quality": 90}], ids=["lossless", "lossy"])
+def test_webp_above_twice_pils_bomb_limit_keeps_its_orientation_and_header_size(tmp_path, monkeypatch, options):
+    """PIL's WebP opener runs the decompression-bomb check itself (above 2× PIL's limit: 179 MP by default, lowered
+    here), so the header reader that calls the format openers directly got no header for such a WebP: its EXIF
+    orientation was dropped silently (the map turned 90° against what a viewer shows), ``header_size`` gave None and
+    ``read_image_sha256`` never called its size check, so ``predict``'s memory guard ran only after the whole photo
+    was decoded (a 13400×13400 WebP: 4.9 GB peak before the refusal, 0.25 GB with the header check)."""
+    from PIL import Image
+
+    from syndof import io as sio
+
+    pixels = (np.arange(24 * 32 * 3) % 251).astype(np.uint8).reshape(24, 32, 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the viewer turns it 90° clockwise
+    Image.fromarray(pixels).save(tmp_path / "r.webp", exif=exif.tobytes(), icc_profile=b"icc" * 11, **options)
+    Image.fromarray(pixels).save(tmp_path / "plain.webp", **options)  # a simple file: no VP8X chunk, no EXIF
+    expected = sio.read_image(tmp_path / "r.webp")
+    assert expected.shape == (32, 24, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 24 * 32 // 2 - 1)
+    with pytest.raises(Image.DecompressionBombError), Image.open(tmp_path / "r.webp"):
+        pass  # PIL refuses it
+    assert np.array_equal(sio.read_image(tmp_path / "r.webp"), expected)
+    assert sio.header_size(tmp_path / "r.webp") == (24, 32) and sio.header_size(tmp_path / "plain.webp") == (32, 24)
+
+    def too_large(width, height):
+        raise ValueError(f"{width}x{height} too large")
+
+    with pytest.raises(ValueError, match="24x32 too large"):
+        sio.read_image_sha256(tmp_path / "r.webp", check_size=too_large)
+
+
 def test_a_file_made_in_out_while_the_photo_runs_is_never_replaced(tmp_path, monkeypatch):
     """A file of the photo's output names that appeared in ``--out`` during its estimate (minutes at full size)
     was replaced by the set; the photo is skipped and reported instead, and nothing of its set is written."""

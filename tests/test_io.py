@@ -331,3 +331,24 @@ def test_sigma_map_png_is_read_from_its_second_channel(tmp_path):
 def test_to_uint8_rounds_to_nearest_level():
     x = np.array([0.0, 0.999, 0.5, 0.2, 1.0])  # 254.745 → 255, 127.5 → 128, 51 → 51
     assert sio.to_uint8(x).tolist() == [0, 255, 128, 51, 255]
+
+
+def test_an_image_above_opencvs_pixel_limit_is_an_input_error_naming_the_file(tmp_path):
+    """A PNG whose header says 100000×100000 px (above OpenCV's 2^30-pixel decoder limit) raised OpenCV's own
+    ``cv2.error`` (multi-line, no file name) from :func:`sio.read_image`, which the batch tools' per-photo
+    ``except ValueError`` let through as a traceback; it is an InputError naming the file, like any other file the
+    decoder refuses."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    assert sio.header_size(path) == (100000, 100000)
+    for read in (sio.read_image, lambda p: sio.read_image_sha256(p, check_size=lambda w, h: None)):
+        with pytest.raises(InputError, match=r"huge\.png: cannot decode image"):
+            read(path)
