@@ -73,14 +73,14 @@ def _decode_raw(path: Path, data: bytes) -> np.ndarray:
     handling), as stored (any channels and depth); EXIF orientation applied. Nothing else is read from the file."""
     if path.suffix.lower() == ".gif":
         return _read_gif_first_frame(path, data)
-    # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below.
+    # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below (TIFF: by OpenCV).
     try:
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:  # above OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS, 2^30) and other decoder refusals
         img = None
     if img is None:
         raise InputError(path, "cannot decode image (unreadable, truncated or unsupported format)")
-    if path.suffix.lower() in EXIF_ORIENTED:
+    if path.suffix.lower() in EXIF_ORIENTED and path.suffix.lower() not in DECODER_ORIENTED:
         img = _apply_exif_orientation(data, img)
     return img
 
@@ -98,6 +98,10 @@ def _read_gif_first_frame(path: Path, data: bytes) -> np.ndarray:
 
 
 EXIF_ORIENTED = (".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+DECODER_ORIENTED = (".tif", ".tiff")
+"""Of :data:`EXIF_ORIENTED`, the suffixes whose orientation tag (TIFF tag 274) OpenCV's decoder applies itself, even
+with ``IMREAD_IGNORE_ORIENTATION`` (and whose size Pillow reports oriented): applied a second time, every
+orientation 2–8 came out wrong (tests/test_io.py pins each of 1–8 against Pillow's ``exif_transpose``)."""
 """Suffixes whose EXIF orientation :func:`read_image` applies (and :func:`header_size` reports)."""
 
 
@@ -199,9 +203,14 @@ def _pil_header(source: str | os.PathLike | bytes) -> Iterator:
 
 
 def _oriented_size(pil, suffix: str) -> tuple[int, int]:
-    """(width, height) of PIL's header ``pil`` of an image file with ``suffix``, EXIF rotation applied."""
+    """(width, height) of PIL's header ``pil`` of an image file with ``suffix``, EXIF rotation applied (a TIFF's from
+    its stored raster's tags 256 / 257: Pillow may report the size oriented already)."""
+    suffix = suffix.lower()
+    exif = pil.getexif() if suffix in EXIF_ORIENTED else {}
     width, height = pil.size
-    swap = suffix.lower() in EXIF_ORIENTED and pil.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    if suffix in DECODER_ORIENTED and 256 in exif and 257 in exif:
+        width, height = int(exif[256]), int(exif[257])
+    swap = exif.get(0x0112, 1) in (5, 6, 7, 8)
     return (height, width) if swap else (width, height)
 
 

@@ -65,6 +65,27 @@ def test_read_16bit_scaled_to_unit_range(tmp_path):
     np.testing.assert_allclose(sio.read_image(tmp_path / "g16.png"), 32768 / 65535.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiff_orientation_is_applied_once(tmp_path, orientation):
+    """TIFF tag 274: OpenCV's decoder applies it itself (even with IMREAD_IGNORE_ORIENTATION) and Pillow reports the
+    size oriented; applied again on top, orientations 2-8 came out wrong and the header size of 5-8 disagreed with the
+    pixels. Read once: Pillow's ``exif_transpose`` of the stored raster, and the header size its (width, height)."""
+    from PIL import Image, ImageOps
+
+    stored = (np.random.default_rng(orientation).random((20, 30, 3)) * 255).astype(np.uint8)
+    path = tmp_path / f"o{orientation}.tif"
+    Image.fromarray(stored).save(path, tiffinfo={274: orientation})
+    with Image.open(path) as pil:
+        shown = np.asarray(ImageOps.exif_transpose(pil))
+    read = sio.read_image(path)
+    assert read.shape[:2] == ((30, 20) if orientation >= 5 else (20, 30))
+    assert np.array_equal(np.round(read * 255).astype(np.uint8), shown)
+    assert sio.header_size(path) == (read.shape[1], read.shape[0])
+    sizes = []
+    image, _ = sio.read_image_sha256(path, check_size=lambda w, h: sizes.append((w, h)))
+    assert np.array_equal(image, read) and sizes == [(read.shape[1], read.shape[0])]
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_read_exif_rotated_jpeg(tmp_path, orientation):
     from PIL import Image, ImageOps
