@@ -98,11 +98,11 @@ def _read_gif_first_frame(path: Path, data: bytes) -> np.ndarray:
 
 
 EXIF_ORIENTED = (".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+"""Suffixes whose EXIF orientation :func:`read_image` applies (and :func:`header_size` reports)."""
 DECODER_ORIENTED = (".tif", ".tiff")
 """Of :data:`EXIF_ORIENTED`, the suffixes whose orientation tag (TIFF tag 274) OpenCV's decoder applies itself, even
 with ``IMREAD_IGNORE_ORIENTATION`` (and whose size Pillow reports oriented): applied a second time, every
 orientation 2–8 came out wrong (tests/test_io.py pins each of 1–8 against Pillow's ``exif_transpose``)."""
-"""Suffixes whose EXIF orientation :func:`read_image` applies (and :func:`header_size` reports)."""
 
 
 def _pil_identify(fh: BinaryIO):
@@ -193,15 +193,6 @@ class _WebPHeader:
         return None
 
 
-@contextlib.contextmanager
-def _pil_header(source: str | os.PathLike | bytes) -> Iterator:
-    """:func:`_pil_identify` of the file ``source`` (a path) or of image file bytes, closed at the end of the
-    block."""
-    with (io_module.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")) as fh:
-        with _pil_identify(fh) as pil:
-            yield pil
-
-
 def _oriented_size(pil, suffix: str) -> tuple[int, int]:
     """(width, height) of PIL's header ``pil`` of an image file with ``suffix``, EXIF rotation applied (a TIFF's from
     its stored raster's tags 256 / 257: Pillow may report the size oriented already)."""
@@ -214,13 +205,22 @@ def _oriented_size(pil, suffix: str) -> tuple[int, int]:
     return (height, width) if swap else (width, height)
 
 
+def _header_size(fh: BinaryIO, suffix: str) -> tuple[int, int] | None:
+    """:func:`header_size` of the open image file ``fh`` (at its start) whose name ends in ``suffix``."""
+    try:
+        with _pil_identify(fh) as pil:
+            return _oriented_size(pil, suffix)
+    except Exception:  # corrupt or unknown header: the decoder reports the file
+        return None
+
+
 def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(width, height) as :func:`read_image` will return the image (EXIF rotation applied), from the header without
     decoding the pixels; None if the header cannot be read (the reader reports the file later)."""
     try:
-        with _pil_header(path) as pil:
-            return _oriented_size(pil, Path(path).suffix)
-    except Exception:  # corrupt header
+        with open(path, "rb") as fh:
+            return _header_size(fh, Path(path).suffix)
+    except OSError:  # missing or unreadable: the reader reports the file
         return None
 
 
@@ -228,7 +228,7 @@ def _apply_exif_orientation(data: bytes, img: np.ndarray) -> np.ndarray:
     """Rotate/flip ``img`` (as decoded from the file bytes ``data``, BGR) by the EXIF orientation tag of ``data``,
     if any."""
     try:
-        with _pil_header(data) as pil:
+        with _pil_identify(io_module.BytesIO(data)) as pil:
             orientation = pil.getexif().get(0x0112, 1)
     except Exception:  # no EXIF or unreadable header: keep the pixels as decoded
         return img
@@ -278,11 +278,7 @@ def read_image_sha256(path: str | os.PathLike,
     path = check_nonempty_file(path)
     with open(path, "rb") as fh:
         if check_size is not None:
-            try:
-                with _pil_identify(fh) as pil:
-                    size = _oriented_size(pil, path.suffix)
-            except Exception:  # corrupt or unknown header: the decoder reports the file
-                size = None
+            size = _header_size(fh, path.suffix)
             if size is not None:
                 check_size(*size)
             fh.seek(0)
