@@ -448,17 +448,16 @@ def _out_problem(out: str, inputs: list[str]) -> str | None:
 
 def _test_image_problem(roots: list[str]) -> str | None:
     """Why labelled folders must not be fitted on, or None: one holds a held-out test photo (a stem of the committed
-    split's ``held_out`` list, :func:`dmenet.data.splits.held_out_stems`: the 5 CUHK test photos of
+    split's ``held_out`` list, :func:`dmenet.data.splits.held_out_among`: the 5 CUHK test photos of
     ``cuhk/image``, which ``../shared/data/cuhk`` is, and the CUHK ids of CUHK-TE-1); the first one is named. The
     check of ``galetto.calibrate`` and ``distill.calibrate``: a transform or head is fitted on training images only."""
-    from dmenet.data.splits import held_out_stems
+    from dmenet.data.splits import held_out_among
 
-    held_out = held_out_stems()
     for root in roots:
         images = Path(root) / "image"
         if not images.is_dir():
             continue  # the step's own reader names a folder without image/
-        tested = sorted(p for p in images.iterdir() if p.stem.lower() in held_out)
+        tested = held_out_among(sorted(images.iterdir()))
         if tested:
             return (f"{tested[0]}: a held-out test photo ({len(tested)} in {root}; experiments/cuhk_split.json); "
                     "a detection transform or head is fitted on training images only (e.g. the train subset of "

@@ -20,11 +20,14 @@ Usage::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable, TypeVar
 
 import numpy as np
 
 from syndof import cli, io
 from syndof.choices import Choice, choices
+
+T = TypeVar("T")
 
 class Subset(Choice):
     """A part of a split file (module docstring)."""
@@ -162,3 +165,10 @@ def held_out_stems() -> set[str]:
     """Lower-case stems a fit never reads: the ``held_out`` list of the committed split (:data:`SPLIT_FILE`: the 5
     CUHK test photos of ``cuhk/image``, which ``cuhk/train_image`` also holds, and the CUHK ids of CUHK-TE-1)."""
     return set(load_split(SPLIT_FILE, Subset.HELD_OUT.value))
+
+
+def held_out_among(items: Iterable[T]) -> list[T]:
+    """The ``items`` (paths, or anything with a ``stem``: samples) whose stem, case-insensitive, is a held-out test
+    photo (:func:`held_out_stems`), in their order: what a fit must refuse before it reads anything."""
+    held_out = held_out_stems()
+    return [item for item in items if item.stem.lower() in held_out]

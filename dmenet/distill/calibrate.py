@@ -70,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_distill_config(a.config, a.overrides).data
     model, info = load_distill_model(a.model, a.device)
     items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
-    from dmenet.data.splits import held_out_stems
+    from dmenet.data.splits import held_out_among
 
-    held_out = held_out_stems()
-    tested = [it.image for it in items if it.image.stem.lower() in held_out]
+    tested = held_out_among(it.image for it in items)
     if tested:  # cuhk/train_image holds the 5 test photos of cuhk/image too: a list naming one fitted on it
         raise ConfigError(f"{tested[0]}: a CUHK test photo (held out by experiments/cuhk_split.json) in "
                           f"data.val_list {cfg.val_list}; a calibration is fitted on validation images only")

@@ -132,10 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     samples = select_samples(found, args, args.data)
     if not samples:
         return cli.fail(f"--data {args.data}: no sample left to fit on")
-    from dmenet.data.splits import held_out_stems
+    from dmenet.data.splits import held_out_among
 
-    held_out = held_out_stems()  # a --split's train subset leaves them out already; without one they were fitted on
-    tested = [s for s in samples if s.stem.lower() in held_out]
+    tested = held_out_among(samples)  # a --split's train subset leaves them out; without a split they were fitted on
     if tested:
         return cli.fail(f"{tested[0].image}: a held-out test image ({len(tested)} of the {len(samples)} chosen); a "
                         "transform is fitted on training images only (choose them with --split "
