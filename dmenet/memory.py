@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from syndof import resize
+
 WORK_BYTES_PER_PIXEL = 200
 """Peak memory per pixel of the image DMENet works on (tiled above 1024² px; measured: 5.5 GB peak RSS for a
 6000×4000 photo with 8 flips, docs/reliability.md #10)."""
@@ -22,7 +24,7 @@ def estimate_memory(height: int, width: int, max_side: int | None = None, extra_
     ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`, per pixel of the
     working image; ``input_per_pixel``: its :meth:`~dmenet.methods.base.Estimator.input_bytes_per_pixel`, per pixel
     of the input image, which ``--max-side`` does not shrink)."""
-    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
+    scale = resize.long_side_scale((height, width), max_side or None)  # 0: full resolution
     work = WORK_BYTES_PER_PIXEL + extra_per_pixel
     return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + input_per_pixel + work * scale * scale))
 
