@@ -16,8 +16,22 @@
 #                        demo's three photos (astronaut, coffee, chelsea, written to OUT/demo_photos as PNG)
 # OUT/arms.txt records each NAME with its file's sha256; a rerun on the same OUT with the same arms keeps every
 # finished measurement (OUT/NAME.done) and redoes the others (so a stopped run resumes); other arms, or a folder
-# without arms.txt, are refused, as is a second copy on the same OUT.
+# without arms.txt, are refused, as is a second copy on the same OUT. Ctrl-C (or SIGTERM) stops both lanes and the
+# measurement running in each (a script's background jobs ignore the terminal's SIGINT), exit 130 (143).
 set -euo pipefail
+PIDS=()  # the two lanes
+stop() {  # set before any child starts (a SIGINT while a foreground child runs is acted on when it ends)
+  trap - INT TERM
+  local lanes
+  lanes=$(IFS=,; echo "${PIDS[*]}")
+  [[ -z $lanes ]] || pkill -TERM -P "$lanes" 2>/dev/null || true  # the measurement in progress in each lane
+  kill -TERM "${PIDS[@]}" 2>/dev/null || true
+  wait || true
+  echo "after_21r.sh: interrupted (finished measurements are kept in ${OUT:-OUT}: the same command resumes)" >&2
+  exit "$1"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
 if [[ $# -lt 2 ]]; then echo "usage: experiments/after_21r.sh OUT NAME=MODEL [NAME=MODEL ...]" >&2; exit 2; fi
 OUT=$1
 shift
@@ -71,6 +85,7 @@ run() {  # NAME ARGS...: one protocol, its output in OUT/NAME and its log in OUT
   done
 ) &
 A=$!
+PIDS+=("$A")
 (
   run syndof "${EVAL[@]}" --benchmark syndof --data "$D/synthetic_test"
   F=$S/photos/real_dof
@@ -78,6 +93,7 @@ A=$!
     "$F/hifst_focal_stacks/A*.jpg" "$F/hifst_focal_stacks/F*.png" --method "${METHODS[@]}" --flips 8 --threads 1
 ) &
 B=$!
+PIDS+=("$B")
 rc=0
 wait "$A" || rc=$?
 wait "$B" || rc=$?

@@ -20,6 +20,19 @@ OUT=$1 FLIPS=${2:-1}
 [[ ! -e $OUT ]] || refuse "$OUT exists: give a new folder (nothing is overwritten)"
 [[ -z ${MODEL:-} || -f $MODEL ]] || refuse "MODEL=$MODEL: not found"
 PY=${PYTHON:-python}
+PIDS=()
+# set before any child starts: a SIGINT sent to this script alone while a foreground child runs (the METHODS check)
+# is acted on when that child ends; without the trap bash would go on as if the child had handled it
+stop() {  # background runs ignore the terminal's SIGINT in a script: stop them here
+  trap - INT TERM
+  kill -TERM "${PIDS[@]}" 2>/dev/null || true
+  wait || true
+  rmdir "$OUT" 2>/dev/null || true  # nothing finished: no empty folder left
+  echo "eval_cuhk_val.sh: interrupted (protocols that finished, if any, are in $OUT)" >&2
+  exit "$1"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
 export OMP_NUM_THREADS=1
 read -r -a METHODS <<< "${METHODS:-lbp laplacian dmenet hifst zhuo_sim}"
 "$PY" - "${METHODS[@]}" <<'CHECK' || exit 2
@@ -34,17 +47,6 @@ SET=(--benchmark cuhk_train --data ../shared/data/cuhk --allow-missing-images --
      --subset val --threads 1 --wandb disabled)
 COMMON=("${SET[@]}" --method "${METHODS[@]}" --flips "$FLIPS" ${MODEL:+--model "$MODEL"})
 PUBLISHED=("${SET[@]}" --predictions ../shared/data/cuhk/hifst_maps --pattern '{stem}_HiFSTBlurMap.png' --invert)
-PIDS=()
-stop() {  # background runs ignore the terminal's SIGINT in a script: stop them here
-  trap - INT TERM
-  kill -TERM "${PIDS[@]}" 2>/dev/null || true
-  wait || true
-  rmdir "$OUT" 2>/dev/null || true  # nothing finished: no empty folder left
-  echo "eval_cuhk_val.sh: interrupted (protocols that finished, if any, are in $OUT)" >&2
-  exit "$1"
-}
-trap 'stop 130' INT
-trap 'stop 143' TERM
 run() { nice -n 5 "$PY" -m dmenet.evaluate "$@" & PIDS+=($!); }
 finish() {  # a bare `wait` would return 0 whatever the runs did
   local rc=0 pid

@@ -320,6 +320,7 @@ if [[ $1 == -c ]]; then exec "$REAL" "$@"; fi
 out=; prev=
 for a in "$@"; do [[ $prev == --out ]] && out=$a; prev=$a; done
 echo "$*" >> "$CALLS"
+if [[ -n ${SLOW:-} ]]; then echo $$ >> "$SLOW"; exec sleep 300; fi  # a measurement that runs until stopped
 if [[ -n $out ]]; then mkdir -p "$out"; echo '{"metrics": {}}' > "$out/metrics.json"; else echo scale; fi
 """
 
@@ -359,6 +360,54 @@ def test_after_21r_resumes_a_stopped_run_and_refuses_other_models(tmp_path):
     models[1].write_bytes(b"retrained")
     run, logged = after(*arms)
     assert run.returncode == 2 and "other models" in run.stderr and logged == []
+
+
+def test_after_21r_stops_both_lanes_and_their_measurements_on_ctrl_c(tmp_path):
+    """after_21r.sh runs two lanes in the background; they ignore the terminal's SIGINT, so Ctrl-C ended the script
+    and left both measurements running (hours at 8 flips). Now: exit 130, both measurements stopped, none marked done,
+    and the same command resumes."""
+    import os
+    import signal
+    import time
+
+    data, out, calls, slow = tmp_path / "data", tmp_path / "after", tmp_path / "calls", tmp_path / "slow"
+    (data / "synthetic_test").mkdir(parents=True)
+    stand_in = tmp_path / "python"
+    stand_in.write_text(AFTER_STAND_IN)
+    stand_in.chmod(0o755)
+    model = tmp_path / "h8.safetensors"
+    model.write_bytes(b"h8")
+    model.with_suffix(".json").write_text("{}")
+    env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
+           "REAL": sys.executable, "SLOW": str(slow)}
+    proc = subprocess.Popen(["bash", str(REPO / "experiments" / "after_21r.sh"), str(out), f"H8={model}"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while (not slow.exists() or len(slow.read_text().split()) < 2) and time.time() < deadline \
+            and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None and slow.exists(), proc.communicate()
+    pids = [int(p) for p in slow.read_text().split()]
+    assert len(pids) == 2  # one measurement in each lane
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.time() + 10
+    while any(map(alive, pids)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(map(alive, pids))
+    assert not list(out.glob("*.done"))
+    del env["SLOW"]
+    run, logged = _run_logged("after_21r.sh", out, (f"H8={model}",), env, calls)
+    assert run.returncode == 0 and len(logged) == 9, (run.stderr, logged)  # 8 protocols and one RTF scale: resumed
 
 
 def test_stage5_data_links_the_2_dec_sets_and_refuses_an_existing_folder(tmp_path):
@@ -460,15 +509,27 @@ def test_eval_cuhk_val_refuses_bad_arguments_and_stops_its_runs_on_ctrl_c(tmp_pa
     assert not out.exists()
     proc = subprocess.Popen(["bash", script, str(out)], cwd=REPO, env={**env, "METHODS": "lbp"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not out.exists() and time.time() < deadline:  # the runs have started staging their reports
+    # Ctrl-C only once the runs have started staging their reports: the script's trap is set by then (a SIGINT that
+    # came earlier, e.g. while its METHODS check imports torch on a loaded machine, ended bash with no trap: -2)
+    deadline = time.time() + 600
+    while not out.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
+    assert out.exists() and proc.poll() is None, "the protocol runs never started"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err, err
     left = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
     assert not left, left  # no evaluate run goes on writing
     assert not out.exists() or not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no staged report
+    # a SIGINT to the script alone while a foreground child runs (its METHODS check) was acted on by no trap: bash
+    # went on as if the child had handled it and ran every protocol; the trap is set before any child now
+    wrapper = tmp_path / "py"
+    wrapper.write_text(f'#!/bin/bash\n[[ $1 == - ]] && kill -INT $PPID\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    out2 = tmp_path / "out2"
+    early = subprocess.run(["bash", script, str(out2)], cwd=REPO, env={**env, "METHODS": "lbp", "PYTHON": str(wrapper)},
+                           capture_output=True, text=True, timeout=120)
+    assert early.returncode == 130 and "interrupted" in early.stderr and not out2.exists(), early.stderr
 
 
 def test_split_and_screen_name_their_options(tmp_path, capsys):
