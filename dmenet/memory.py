@@ -19,12 +19,14 @@ MEMORY_FIXED_BYTES = 600 * 2**20
 
 
 def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0,
-                    input_per_pixel: int = 0) -> int:
+                    input_per_pixel: int = 0, min_short_side: int | None = None) -> int:
     """Rough peak bytes to predict one ``height`` × ``width`` image (``max_side`` = the ``--max-side`` option;
     ``extra_per_pixel``: the method's :meth:`~dmenet.methods.base.Estimator.extra_bytes_per_pixel`, per pixel of the
     working image; ``input_per_pixel``: its :meth:`~dmenet.methods.base.Estimator.input_bytes_per_pixel`, per pixel
-    of the input image, which ``--max-side`` does not shrink)."""
-    scale = resize.long_side_scale((height, width), max_side or None)  # 0: full resolution
+    of the input image, which ``--max-side`` does not shrink; ``min_short_side``: the method's
+    :attr:`~dmenet.methods.base.Estimator.min_short_side`, the px its ``max_side`` never shrinks the short side below,
+    so a long thin strip is counted at the size it runs at, not at ``max_side``)."""
+    scale = resize.long_side_scale((height, width), max_side or None, min_short_side)  # max_side 0: full resolution
     work = WORK_BYTES_PER_PIXEL + extra_per_pixel
     return int(MEMORY_FIXED_BYTES + height * width * (IO_BYTES_PER_PIXEL + input_per_pixel + work * scale * scale))
 
@@ -46,18 +48,21 @@ def available_memory() -> int | None:
 
 
 def check_memory(height: int, width: int, max_side: int | None, available: int | None,
-                 extra_per_pixel: int = 0, input_per_pixel: int = 0) -> None:
+                 extra_per_pixel: int = 0, input_per_pixel: int = 0, min_short_side: int | None = None) -> None:
     """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
-    the message gives the ``--max-side`` that fits (``extra_per_pixel``, ``input_per_pixel`` as in
-    :func:`estimate_memory`), or says to downsize the photo when no working size fits."""
+    the message gives the ``--max-side`` that fits (``extra_per_pixel``, ``input_per_pixel``, ``min_short_side`` as
+    in :func:`estimate_memory`), or says to downsize the photo when no working size fits (a strip whose short side
+    the method keeps may fit at none)."""
     if available is None:
         return
-    need = estimate_memory(height, width, max_side, extra_per_pixel, input_per_pixel)
+    need = estimate_memory(height, width, max_side, extra_per_pixel, input_per_pixel, min_short_side)
     if need <= available:
         return
     budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL - input_per_pixel
     side = int(max(height, width) * (budget / (WORK_BYTES_PER_PIXEL + extra_per_pixel)) ** 0.5) if budget > 0 else 0
-    way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if side >= 64
+    fits = side >= 64 and estimate_memory(height, width, side // 16 * 16, extra_per_pixel, input_per_pixel,
+                                          min_short_side) <= available
+    way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if fits
                else "downsize it first or use a machine with more memory")
     raise ValueError(f"{width}x{height} px needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "
                      f"available: {way_out}")

@@ -252,7 +252,7 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
     todo = [(number, job) for number, job in enumerate(jobs, 1) if number - 1 not in decided]
     workers = min(args.workers or auto_workers([job for _, job in todo], args, max_side,
                                                memory.available_memory(), estimator.extra_bytes_per_pixel(),
-                                               estimator.input_bytes_per_pixel()),
+                                               estimator.input_bytes_per_pixel(), estimator.min_short_side),
                   max(len(todo), 1))
     computed = (parallel(todo, len(jobs), args, options, workers) if workers > 1
                 else (predict_one(job, number, len(jobs), estimator, max_side, args) for number, job in todo))

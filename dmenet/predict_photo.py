@@ -44,7 +44,8 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
             (after ``max_side``)."""
             try:
                 memory.check_memory(height, width, max_side, memory.available_memory(),
-                                    estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel())
+                                    estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel(),
+                                    estimator.min_short_side)
             except ValueError as exc:
                 raise sio.InputError(job.source, str(exc)) from None
 

@@ -26,19 +26,19 @@ AUTO_WORKERS_MAX = 4
 
 
 def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None, available: int | None,
-                 extra_per_pixel: int = 0, input_per_pixel: int = 0) -> int:
+                 extra_per_pixel: int = 0, input_per_pixel: int = 0, min_short_side: int | None = None) -> int:
     """The default ``--workers``: 1 on a GPU, with ``--threads`` given, or for a batch smaller than
     :data:`AUTO_WORKERS_MIN_PHOTOS`; else the usable cores (at most :data:`AUTO_WORKERS_MAX`), no more than
-    ``available`` bytes hold at :func:`dmenet.memory.estimate_memory` (with ``extra_per_pixel``, ``input_per_pixel``)
-    of the batch's largest photo (sizes from the file headers; unreadable headers are left to the workers, which
-    report them). ``available`` None: unknown, no memory bound."""
+    ``available`` bytes hold at :func:`dmenet.memory.estimate_memory` (with ``extra_per_pixel``, ``input_per_pixel``,
+    ``min_short_side``) of the batch's largest photo (sizes from the file headers; unreadable headers are left to the
+    workers, which report them). ``available`` None: unknown, no memory bound."""
     if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
         return 1
     workers = min(cli.available_cpus(), AUTO_WORKERS_MAX)
     if available is not None and workers > 1:
         sizes = [size for size in map(sio.header_size, (j.source for j in jobs)) if size is not None]
-        need = max((memory.estimate_memory(h, w, max_side, extra_per_pixel, input_per_pixel) for w, h in sizes),
-                   default=memory.MEMORY_FIXED_BYTES)
+        need = max((memory.estimate_memory(h, w, max_side, extra_per_pixel, input_per_pixel, min_short_side)
+                    for w, h in sizes), default=memory.MEMORY_FIXED_BYTES)
         workers = max(1, min(workers, available // need))
     return workers
 

@@ -7,12 +7,20 @@ import contextlib
 import hashlib
 import io
 import logging
+import signal
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from syndof import io as sio
+
+
+def sigint_as_at_a_terminal() -> None:
+    """``preexec_fn`` of a child process a test sends Ctrl-C: SIGINT's default action, as a terminal's foreground job
+    has it. A test run started in the background (``pytest … &``, a CI step) hands its children SIGINT *ignored*
+    (a shell's background jobs ignore it, and the disposition survives exec), and the signal would then do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str], capsys) -> tuple[int, str, str]:

@@ -21,6 +21,7 @@ class ConstantSigma:
     """A stand-in σ estimator (fast): 2 px everywhere."""
 
     gives_sigma = True
+    min_short_side = None  # as Estimator's: no floor under max_side
 
     def extra_bytes_per_pixel(self):
         return 0

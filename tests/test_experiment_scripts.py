@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_helpers import sigint_as_at_a_terminal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -381,7 +382,8 @@ def test_after_21r_stops_both_lanes_and_their_measurements_on_ctrl_c(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
            "REAL": sys.executable, "SLOW": str(slow)}
     proc = subprocess.Popen(["bash", str(REPO / "experiments" / "after_21r.sh"), str(out), f"H8={model}"], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_at_a_terminal)
     deadline = time.time() + 120
     while (not slow.exists() or len(slow.read_text().split()) < 2) and time.time() < deadline \
             and proc.poll() is None:
@@ -508,7 +510,8 @@ def test_eval_cuhk_val_refuses_bad_arguments_and_stops_its_runs_on_ctrl_c(tmp_pa
         assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and words in run.stderr, run.stderr
     assert not out.exists()
     proc = subprocess.Popen(["bash", script, str(out)], cwd=REPO, env={**env, "METHODS": "lbp"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_at_a_terminal)
     # Ctrl-C only once the runs have started staging their reports: the script's trap is set by then (a SIGINT that
     # came earlier, e.g. while its METHODS check imports torch on a loaded machine, ended bash with no trap: -2)
     deadline = time.time() + 600
@@ -528,7 +531,7 @@ def test_eval_cuhk_val_refuses_bad_arguments_and_stops_its_runs_on_ctrl_c(tmp_pa
     wrapper.chmod(0o755)
     out2 = tmp_path / "out2"
     early = subprocess.run(["bash", script, str(out2)], cwd=REPO, env={**env, "METHODS": "lbp", "PYTHON": str(wrapper)},
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, preexec_fn=sigint_as_at_a_terminal)
     assert early.returncode == 130 and "interrupted" in early.stderr and not out2.exists(), early.stderr
 
 

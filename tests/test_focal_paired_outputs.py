@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_focal_stack import K, _stack
 
@@ -177,6 +178,27 @@ def test_paired_refuses_non_finite_values(tmp_path, capsys, bad):
     assert str(b / "per_image.csv") in err and "'im1'" in err and "finite" in err
     err = _paired_error(capsys, [str(b), str(a), "--metric", "mae"])  # in the base as well
     assert str(b / "per_image.csv") in err and "'im1'" in err
+
+
+def test_paired_refuses_values_whose_sums_overflow_and_keeps_large_finite_ones(tmp_path, capsys):
+    """Values near 1e308 printed ``inf`` / ``nan`` means, Δ and interval after NumPy overflow warnings, exit 0: a
+    value beyond ±1e300 (:data:`~dmenet.eval.paired.MAX_MAGNITUDE`) is one line naming its file and stem, in the base
+    or a candidate; at the bound every number printed is finite and hand-checkable."""
+    a = _evaluation(tmp_path / "a", [0.1, 0.2, 0.3])
+    huge = _evaluation(tmp_path / "huge", [1e308, 1.5e308, -1e308])
+    for argv in ([str(a), str(huge)], [str(huge), str(a)]):
+        err = _paired_error(capsys, [*argv, "--metric", "mae"])
+        assert str(huge / "per_image.csv") in err and "'im0'" in err and "1e+300" in err and "inf" not in err
+    with pytest.raises(ValueError, match="at most 1e\\+300 in magnitude"):  # the function, too
+        paired.paired_bootstrap(np.array([1e308, -1e308]), np.array([-1e308, 1e308]), paired.bootstrap_indices(2, 10))
+    edge = _evaluation(tmp_path / "edge", [1e300, 1e300, 1e300])
+    neg = _evaluation(tmp_path / "neg", [-1e300, -1e300, -1e300])
+    with np.errstate(all="raise"):  # no overflow anywhere on the way
+        assert paired.main([str(neg), str(edge), "--metric", "mae", "--resamples", "100"]) == 0
+        r = paired.paired_bootstrap(np.full(3, -1e300), np.full(3, 1e300), paired.bootstrap_indices(3, 100))
+    out = capsys.readouterr().out
+    assert "inf" not in out and "nan" not in out and "better on 0 of 3" in out
+    assert (r.delta, r.low, r.high, r.better) == (2e300, 2e300, 2e300, 0)
 
 
 def test_paired_says_when_a_csv_has_no_rows(tmp_path, capsys):

@@ -263,7 +263,7 @@ def test_select_candidates_are_enum_keyed_in_the_rule_order(val_folder, model_fi
 def test_select_winner_and_json_format(val_folder, model_file, tmp_path, monkeypatch):
     """Stage 1 picks expectation/paper (lowest by more than the tolerance); its denoise=1 twin is lower still and
     wins. selection.json keeps the string keys of every candidate."""
-    def fake_mae(model, root, stride, denoise, limit=None):
+    def fake_mae(model, root, stride, denoise, limit=None, pairs=None):
         out = {}
         for m in Readout:
             for r in Refine:
@@ -293,7 +293,7 @@ def test_pick_tolerance_keeps_the_earlier_candidate():
 
 def test_select_denoise_twin_within_tolerance_loses_to_denoise_0(val_folder, model_file, tmp_path, monkeypatch):
     """Stage 2: denoise 0 before 1, so a denoise=1 twin only 0.001 lower does not win."""
-    def fake_mae(model, root, stride, denoise, limit=None):
+    def fake_mae(model, root, stride, denoise, limit=None, pairs=None):
         return {select.Candidate(m, r, denoise): (0.10 if m is Readout.ARGMAX and r is Refine.NONE else 0.20)
                 - (0.001 if denoise == 1.0 else 0.0) for m in Readout for r in Refine}
 

@@ -314,3 +314,33 @@ def test_h48_select_checks_out_and_map_sizes_before_the_model_loads(val_folder, 
     assert run_select(small, model_file, tmp_path / "sel2") == 2
     assert str(small / "blur_map" / "r1.png") in one_error_line(capsys)
     assert not (tmp_path / "sel2").exists()
+
+
+def test_select_skips_a_corrupt_render_records_it_and_refuses_when_none_is_readable(val_folder, model_file, tmp_path,
+                                                                                     capsys):
+    """One unreadable render stopped the whole selection (exit 2, nothing written). It is skipped with one line naming
+    it, both stages score the renders left (the same scores as a folder of those alone), and selection.json says how
+    many renders were scored and which were skipped; with none readable: exit 2, one line, nothing written."""
+    alone = tmp_path / "alone"
+    shutil.copytree(val_folder, alone)
+    for folder in ("image", "blur_map"):
+        (alone / folder / "r0.png").unlink()
+    assert run_select(alone, model_file, tmp_path / "want") == 0
+    want = json.loads((tmp_path / "want" / "selection.json").read_text())
+    capsys.readouterr()
+    (val_folder / "image" / "r0.png").write_bytes(b"not an image")
+    assert run_select(val_folder, model_file, tmp_path / "sel") == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    assert len(err) == 1 and err[0].startswith(f"skipped {val_folder / 'image' / 'r0.png'}: "), err
+    got = json.loads((tmp_path / "sel" / "selection.json").read_text())
+    assert got["renders"] == 1 and want["renders"] == 1 and want["skipped"] == {}
+    assert list(got["skipped"]) == [str(val_folder / "image" / "r0.png")]
+    assert got["scores"] == want["scores"] and got["winner"] == want["winner"]
+    sigma_map = val_folder / "blur_map" / "r1.png"
+    sigma_map.write_bytes(sigma_map.read_bytes()[:40])  # truncated: the last render's σ map cannot be read either
+    assert run_select(val_folder, model_file, tmp_path / "none") == 2
+    captured = capsys.readouterr()
+    assert f"skipped {val_folder / 'image' / 'r1.png'}: {sigma_map}" in captured.err
+    line = [ln for ln in captured.err.splitlines() if ln.startswith("error:")]
+    assert len(line) == 1 and "no readable render (2 skipped" in line[0] and "Traceback" not in captured.err
+    assert not (tmp_path / "none").exists()

@@ -271,6 +271,36 @@ def test_memory_guard_counts_a_refinement_at_the_input_size():
     memory.check_memory(4000, 6000, side, 4000 * 6000 * (extra + 50) + available, 0, extra)  # the way out fits
 
 
+def test_memory_guard_counts_the_short_side_a_method_keeps(model_path, tmp_path, capsys, monkeypatch):
+    """dmenet and the Distill networks never shrink the short side below 32 px (P1, H52), so a 4000×8 strip at
+    --max-side 1024 runs at full size, where the guard counted it at 1024×2 (scale 0.256: 1/15 of its working pixels)
+    and suggested a --max-side that could not help. The methods expose their floor (``Estimator.min_short_side``);
+    the guard counts the size they run at (hand values below) and says to downsize a strip no --max-side shrinks."""
+    from dmenet.distill.infer import MIN_SHORT_SIDE
+    from dmenet.methods import MethodOptions, make_method
+    from syndof.resize import long_side_scale
+
+    loose = memory.estimate_memory(8, 4000, 1024) + 2**20  # what the guard asked for before
+    strip = write_rgb(tmp_path / "in" / "strip.png", 8, 4000)
+    monkeypatch.setattr(memory, "available_memory", lambda: loose)
+    rc, _, err = _predict([strip, "--max-side", "1024", "--out", tmp_path / "o"], capsys, model_path)
+    assert rc == 1 and "GiB available: downsize it first" in err and str(strip) in err and "Traceback" not in err
+    assert not list((tmp_path / "o").glob("strip*"))
+    assert inference.MIN_WORK_SIDE == MIN_SHORT_SIDE == 32
+    for name, floor in (("dmenet", 32), ("dmenet_refined", 32), ("distill_student", 32), ("lbp", None),
+                        ("hifst", None)):
+        assert make_method(name, MethodOptions(max_side=1024)).min_short_side == floor, name
+    fixed, work, io_ = memory.MEMORY_FIXED_BYTES, memory.WORK_BYTES_PER_PIXEL, memory.IO_BYTES_PER_PIXEL
+    assert long_side_scale((8, 4000), 1024, 32) == 1.0  # the strip runs whole
+    assert memory.estimate_memory(8, 4000, 1024, 0, 0, 32) == fixed + 32000 * (io_ + work) == \
+        memory.estimate_memory(8, 4000, None)
+    assert memory.estimate_memory(8, 4000, 1024) == int(fixed + 32000 * (io_ + work * 0.256 ** 2))  # no floor
+    assert memory.estimate_memory(40, 4000, 1024, 0, 0, 32) == fixed + 160000 * (io_ + work * 0.8 ** 2)  # 32 of 40
+    with pytest.raises(ValueError, match="downsize it first"):
+        memory.check_memory(8, 4000, 1024, loose, 0, 0, 32)
+    memory.check_memory(8, 4000, 1024, loose)  # a method without a floor does shrink it: it fits
+
+
 def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
                                                                    monkeypatch):
     need = memory.estimate_memory(4000, 6000)

@@ -174,3 +174,23 @@ def test_h52_distill_keeps_a_long_strips_short_side_under_its_working_size():
     assert f"short side kept ≥ {MIN_SHORT_SIDE} px" in est.describe()
     est.blur_map(_photo(240, 320))
     assert calls[-1] == (256, 320)  # a photo under 10:1 at 320 runs as before (240 padded to 256)
+
+
+def test_distill_refuses_images_below_the_side_it_measures():
+    """The student's map of a 1×1 or 2×2 image was all 1.0, "blurred", whatever the image, sharp noise too (documented
+    "any size ≥ 1 px"): below :data:`~dmenet.distill.infer.MIN_IMAGE_SIDE` (8 px) a side the map is constant, so it
+    is now one ValueError naming ``image`` and the smallest side, as galetto and the peers refuse what they cannot
+    measure; from 8 px sharp noise is not called blurred."""
+    from dmenet.distill import infer
+
+    est = _method("distill_student")
+    noise = (np.random.default_rng(0).random((400, 400, 3)) * 255).astype(np.uint8)
+    for h, w in ((1, 1), (2, 2), (7, 7), (2, 400), (400, 7)):
+        with pytest.raises(ValueError, match=rf"^image is too small: {w}x{h} px \(at least 8 px a side\)$"):
+            est.estimate(noise[:h, :w])
+    with pytest.raises(ValueError, match=r"^image is too small: 2x2 px"):  # the function the method calls, too
+        infer.blur_probability(est.model, noise[:2, :2])
+    for h, w in ((8, 8), (8, 400)):
+        prob = est.blur_map(noise[:h, :w])
+        assert prob.shape == (h, w) and prob.mean() < 0.5, (h, w, prob.mean())
+    assert infer.MIN_IMAGE_SIDE == 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -69,6 +70,25 @@ def test_constant_image(name, level):
 def test_rejects_bad_shape():
     with pytest.raises(ValueError, match=r"image must be \(H, W, 3\) RGB"):
         PEERS["laplacian"](np.zeros((10, 10, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize("call, option, bad", [
+    ("laplacian_blur_map", "window", 4), ("laplacian_sharpness", "window", 0), ("laplacian_blur_map", "window", 15.0),
+    ("laplacian_blur_map", "window", True), ("lbp_sharpness", "window", 20), ("lbp_blur_map", "windows", (11, 20)),
+    ("lbp_blur_map", "windows", ()), ("lbp_blur_map", "windows", 11), ("lbp_blur_map", "guided_radius", -1),
+    ("lbp_blur_map", "guided_radius", 2.5)])
+def test_window_options_are_checked_at_the_api_naming_the_option(call, option, bad, rng):
+    """An even window gave ``box size must be odd and >= 1, got 4`` from dmenet.filters.box_mean, naming no option;
+    15.0 and True an OpenCV overload error; ``windows=()`` a NaN map after NumPy warnings; ``guided_radius=-1`` ran
+    silently unrefined, 2.5 a box size 6.0 error: one ValueError naming the option and the value, before any work."""
+    from dmenet.peers import laplacian, lbp
+
+    fn = getattr(laplacian if call.startswith("laplacian") else lbp, call)
+    got = 20 if bad == (11, 20) else bad  # the window at fault
+    with pytest.raises(ValueError, match=rf"^(each of )?{option} must be .*got {re.escape(repr(got))}$"):
+        fn(_texture(rng, 24, 32), **{option: bad})
+    assert fn(_texture(rng, 24, 32), **{option: {"window": 3, "windows": (3,), "guided_radius": 0}[option]}).shape == \
+        (24, 32)  # the smallest good value of each option runs
 
 
 @pytest.mark.parametrize("sigma", [1.5, 2.0, 2.5, 3.5])

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from hostile_helpers import sigint_as_at_a_terminal
 
 import dmenet
 from dmenet import inference, memory, predict, predict_inputs, predict_workers
@@ -450,7 +451,7 @@ def test_ctrl_c_at_a_terminal_stops_a_batch_with_workers_in_one_line_and_a_rerun
     command = [sys.executable, "-m", "dmenet.predict", str(folder), "--out", str(tmp_path / "out"), "--method",
                "zhuo_sim", "--workers", "2"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=sigint_as_at_a_terminal)
     deadline = time.monotonic() + 120
     while not list((tmp_path / "out").glob("*_source.json")) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -34,19 +34,22 @@ class DistillEstimator(Estimator):
     shared_options = ("max_side",)  # a cap on the recipe's working size; flips other than 1 are refused
 
     def __init__(self, name: str, model, info: dict, path: Path, work_long_side: int | None):
+        from dmenet.distill.infer import MIN_SHORT_SIDE
         from dmenet.distill.model_io import ModelKind
 
         self.name, self.model, self.info, self.path = name, model, info, path
+        self.min_short_side = MIN_SHORT_SIDE  # its working size keeps the short side (the memory guard counts it)
         self.model_file = path
         self.work_long_side = work_long_side
         self.student = ModelKind(info["kind"]) is ModelKind.STUDENT  # else the teacher
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """Blur probability (H, W) float32 in [0, 1] of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA
-        too), any size ≥ 1 px; ValueError naming ``image`` otherwise (:func:`syndof.images.as_rgb_float`)."""
-        from dmenet.distill.infer import blur_probability
+        too), at least :data:`~dmenet.distill.infer.MIN_IMAGE_SIDE` (8) px a side; ValueError naming ``image``
+        otherwise (:func:`syndof.images.as_rgb_float`): below it the map was all 1.0 whatever the image."""
+        from dmenet.distill.infer import MIN_IMAGE_SIDE, blur_probability
 
-        image = as_rgb_float(image, "image")
+        image = as_rgb_float(image, "image", min_side=MIN_IMAGE_SIDE)
         if not probability:
             return Estimate()
         return Estimate(blur_probability=blur_probability(

@@ -5,8 +5,9 @@
 
 BASE and each CANDIDATE are method folders written by ``python -m dmenet.evaluate`` (their ``per_image.csv``), or
 the CSV files themselves. Rows are paired by ``stem``; both must hold the same stems (exit 2 naming one that is
-missing), each stem once, with finite values; folders whose ``metrics.json`` name different benchmarks, or were
-scored under different protocol tags (resolution, resize, GT handling, …; the map source's own tags aside), are
+missing), each stem once, with finite values of magnitude at most 1e300 (a score beyond it is no measurement: its
+sums and differences overflow); folders whose ``metrics.json`` name different benchmarks, or were scored under
+different protocol tags (resolution, resize, GT handling, …; the map source's own tags aside), are
 refused.
 Every input is checked before anything is printed. For each candidate it prints the means, the mean difference
 Δ = candidate − base, its 95 % percentile bootstrap interval over images (``--resamples`` resampled image sets
@@ -47,6 +48,11 @@ class Paired:
 MAX_RESAMPLES = 1_000_000
 """Largest ``--resamples``: the resampled index sets are held in memory (resamples × images × 8 bytes)."""
 
+MAX_MAGNITUDE = 1e300
+"""Largest per-image |value| taken. Near float64's limit (1.8e308) a difference or a sum overflows to inf (1e308
+printed ``inf`` after a NumPy warning, exit 0); below this bound every mean, difference and bootstrap mean of fewer
+than 8·10⁷ images is finite. No metric comes near it: a larger value is a damaged file."""
+
 MIN_IMAGES = 2
 """A bootstrap interval needs at least this many images (one image resamples to itself: a zero-width interval)."""
 
@@ -63,9 +69,10 @@ def bootstrap_indices(n: int, resamples: int = 10_000, seed: int = 0) -> np.ndar
 
 def paired_bootstrap(base: np.ndarray, candidate: np.ndarray, indices: np.ndarray,
                      higher_is_better: bool = False) -> Paired:
-    """Compare per-image values of the same images (same order): two (n,) finite arrays, n >= 2. ``indices``: the
-    (resamples, n) integer array of :func:`bootstrap_indices` for this n, values in [0, n). ValueError naming the
-    problem otherwise (n = 1 would give a zero-width interval; indices for another n would resample a subset)."""
+    """Compare per-image values of the same images (same order): two (n,) finite arrays, |values| at most
+    :data:`MAX_MAGNITUDE`, n >= 2. ``indices``: the (resamples, n) integer array of :func:`bootstrap_indices` for
+    this n, values in [0, n). ValueError naming the problem otherwise (n = 1 would give a zero-width interval;
+    indices for another n would resample a subset; larger values overflow)."""
     base, candidate = np.asarray(base, np.float64), np.asarray(candidate, np.float64)
     if base.shape != candidate.shape or base.ndim != 1 or not len(base):
         raise ValueError(f"paired values need two equal-length 1-D arrays, got {base.shape} and {candidate.shape}")
@@ -74,6 +81,9 @@ def paired_bootstrap(base: np.ndarray, candidate: np.ndarray, indices: np.ndarra
         raise ValueError(f"a bootstrap interval needs at least {MIN_IMAGES} images, got {n}")
     if not (np.all(np.isfinite(base)) and np.all(np.isfinite(candidate))):
         raise ValueError("paired values must be finite (NaN / inf found)")
+    if max(np.abs(base).max(), np.abs(candidate).max()) > MAX_MAGNITUDE:
+        raise ValueError(f"paired values must be at most {MAX_MAGNITUDE:g} in magnitude (their differences and means "
+                         f"overflow), got {max(np.abs(base).max(), np.abs(candidate).max()):g}")
     indices = np.asarray(indices)
     if indices.ndim != 2 or indices.shape[1] != n or not indices.shape[0]:
         raise ValueError(f"indices must be (resamples, {n}) for {n} images (bootstrap_indices({n}, ...)), "
@@ -97,9 +107,10 @@ def read_per_image(path: Path, metric: str, allow_nan: bool = False) -> dict[str
     """{stem: value} of ``metric`` from an evaluation folder's ``per_image.csv`` (or that file).
 
     Raises InputError naming the file: no such file, no rows, no ``stem`` / ``metric`` column, a stem listed twice
-    (which value would count?), or a value that is not a finite number (a mean over it is meaningless). With
-    ``allow_nan`` an empty or NaN value is kept as NaN: evaluate writes NaN where a metric is undefined (F-measures of
-    an all-sharp GT); :func:`main` leaves those images out."""
+    (which value would count?), or a value that is not a finite number or beyond :data:`MAX_MAGNITUDE` in
+    magnitude (a mean over it is meaningless, or overflows). With ``allow_nan`` an empty or NaN value is kept as
+    NaN: evaluate writes NaN where a metric is undefined (F-measures of an all-sharp GT); :func:`main` leaves those
+    images out."""
     path = csv_path(path)
     if not path.is_file():
         raise InputError(path, "no per_image.csv (an output folder of python -m dmenet.evaluate)")
@@ -134,6 +145,9 @@ def read_per_image(path: Path, metric: str, allow_nan: bool = False) -> dict[str
             continue
         if not np.isfinite(value):
             raise InputError(path, f"stem {stem!r}: {metric} is {text}, not a finite number")
+        if abs(value) > MAX_MAGNITUDE:
+            raise InputError(path, f"stem {stem!r}: {metric} is {text}, beyond ±{MAX_MAGNITUDE:g} (no score; its "
+                                   "differences and means would overflow)")
         values[stem] = value
     return values
 

@@ -142,7 +142,7 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     for name, img in zip(names, images):
         try:
             memory.check_memory(*img.shape[:2], options.max_side, available, est.extra_bytes_per_pixel(),
-                                est.input_bytes_per_pixel() + app_bytes)
+                                est.input_bytes_per_pixel() + app_bytes, est.min_short_side)
         except ValueError as exc:  # "6000x4500 px needs about 9.1 GiB, 7.8 GiB available: pass --max-side …"
             raise UsageError(f"{name}: {exc}") from None
     maps = []

@@ -169,6 +169,7 @@ class RefinedEstimator(Estimator):
         self.gives_probability = base.gives_probability
         self.model_file = base.model_file
         self.shared_options = base.shared_options
+        self.min_short_side = base.min_short_side
 
     def method_settings(self) -> dict[str, object]:
         """The wrapped method's, and ``refine``."""

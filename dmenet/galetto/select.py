@@ -6,11 +6,15 @@ candidate's mean label MAE and the winner by the rule's order and tolerance.
 Checked before the model is loaded (exit 2, one line): ``OUT/selection.json`` must not exist (a selection is never
 replaced) and ``OUT`` must be a folder this user can write (or create), and the val folder must hold at least one
 image in ``image/`` and a σ map of its size in ``blur_map/`` for every one (the first image without one, or the first
-map of another size, is named)."""
+map of another size, is named). Every render and σ map is then read: a render either of which cannot be read (empty,
+truncated, not an image) is skipped with one line ``skipped PATH: reason`` on stderr, and both stages score the
+renders left; ``selection.json`` records how many were scored (``renders``) and which were skipped (``skipped``,
+render path → reason), so a selection over fewer renders says so. None readable: exit 2, nothing written."""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,15 +46,17 @@ class Candidate:
         return f"readout={self.readout},refine={self.refine},denoise={self.denoise:g}"
 
 
-def candidates_mae(model, root: Path, stride: int, denoise: float,
-                   limit: int | None = None) -> dict[Candidate, float]:
+def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | None = None,
+                   pairs: list[tuple[str, Path, Path]] | None = None) -> dict[Candidate, float]:
     """Mean label MAE of every readout × refine candidate (pre-denoise σ ``denoise`` px) over the first ``limit``
-    renders of ``root`` (all: None), in the rule's order (readout, then refine, as the enums define them)."""
+    renders of ``root`` (all: None), in the rule's order (readout, then refine, as the enums define them).
+    ``pairs``: the ``(stem, render, σ map)`` to score instead (:func:`readable_renders`); None: every one of those
+    renders."""
     from dmenet.eval.syndof_test import label_errors, read_max_coc, sigma_map_pairs
 
     max_coc = read_max_coc(root)
     scores: dict[Candidate, list[float]] = {}
-    for _, path, sigma_path in sigma_map_pairs(root, limit):
+    for _, path, sigma_path in sigma_map_pairs(root, limit) if pairs is None else pairs:
         image = io.read_image(path)
         gt = units.sigma_to_label(io.read_sigma_map(sigma_path), max_coc)
         gray = gray01(image, denoise)
@@ -77,6 +83,42 @@ def check_val_folder(root: Path, limit: int | None = None) -> int:
             raise io.InputError(sigma, f"σ map is {size_s[0]}x{size_s[1]} px, its render {image.name} "
                                 f"{size_i[0]}x{size_i[1]} px")
     return len(pairs)
+
+
+def readable_renders(root: Path, limit: int | None = None) -> tuple[list[tuple[str, Path, Path]], dict[str, str]]:
+    """The ``(stem, render, σ map)`` of the first ``limit`` renders of a SYNDOF folder (:func:`check_val_folder`)
+    whose render and σ map can both be read, in order, and ``{render path: reason}`` of the others, each skipped with
+    one line ``skipped PATH: reason`` on stderr (as ``build_patches --syndof``). Every file is decoded here, before
+    the model loads, so that both stages of the selection score one set of renders.
+
+    Raises:
+        InputError: as :func:`check_val_folder`; a σ map whose decoded size is not its render's; no readable render
+            (the first skipped one named).
+    """
+    from dmenet.eval.syndof_test import sigma_map_pairs
+
+    check_val_folder(root, limit)
+    readable, skipped = [], {}
+    for stem, image, sigma in sigma_map_pairs(root, limit):
+        try:
+            shapes = io.read_image(image).shape[:2], io.read_sigma_map(sigma).shape[:2]
+        except io.InputError as exc:  # names its file: the render or its σ map
+            reason = exc.problem if exc.path == str(image) else str(exc)
+        except OSError as exc:  # e.g. no permission to read it
+            reason = cli.error_line(exc)
+        else:
+            if shapes[0] != shapes[1]:  # sizes a header did not give (check_val_folder compares the others)
+                raise io.InputError(sigma, f"σ map is {shapes[1][1]}x{shapes[1][0]} px, its render {image.name} "
+                                    f"{shapes[0][1]}x{shapes[0][0]} px")
+            readable.append((stem, image, sigma))
+            continue
+        skipped[str(image)] = reason
+        print(f"skipped {image}: {reason}", file=sys.stderr, flush=True)
+    if not readable:
+        first, reason = next(iter(skipped.items()))
+        raise io.InputError(root / "image", f"no readable render ({len(skipped)} skipped, the first {first}: "
+                            f"{reason}; nothing was written)")
+    return readable, skipped
 
 
 def pick(scores: dict[Candidate, float]) -> Candidate:
@@ -112,16 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     problem = cli.folder_to_write_problem(args.out, f"--out {args.out}")  # was found after the whole scoring
     if problem:
         return cli.fail(problem)
-    check_val_folder(args.val, args.limit)  # InputError → exit 2, before the model is loaded
+    pairs, skipped = readable_renders(args.val, args.limit)  # InputError → exit 2, before the model is loaded
     cli.prepare_process(args)
     model = load_classifier(args.model, device=args.device)  # bad file: exit 2
-    scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit)
+    scores = candidates_mae(model, args.val, args.stride, 0.0, args.limit, pairs=pairs)
     order = [Candidate(m, r, 0.0) for m in Readout for r in Refine]
     first = pick({c: scores[c] for c in order})
-    with_denoise = candidates_mae(model, args.val, args.stride, 1.0, args.limit)
+    with_denoise = candidates_mae(model, args.val, args.stride, 1.0, args.limit, pairs=pairs)
     denoised = dataclasses.replace(first, denoise=1.0)
     final = pick({first: scores[first], denoised: with_denoise[denoised]})
     result = {"val": str(args.val), "model": args.model, "stride": args.stride, "limit": args.limit,
+              "renders": len(pairs), "skipped": skipped,
               "scores": {str(c): v for c, v in {**scores, **with_denoise}.items()}, "stage1_winner": str(first),
               "winner": str(final), "readout_of_winner": first.readout.value}
     io.write_json_atomic(target, result)

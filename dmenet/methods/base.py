@@ -121,6 +121,9 @@ class Estimator(abc.ABC):
         model_file: the model file a learned method read (its weights; the sidecar beside it), None for the others.
         shared_options: the fields of :data:`MAP_OPTIONS` this method reads (the others it ignores): what a settings
             record (``predict``'s ``predict.json``) keeps.
+        min_short_side: px its ``max_side`` never shrinks the short side below (a long thin strip then runs longer
+            than ``max_side``: :func:`syndof.resize.long_side_scale`), None: no such floor. The memory guard counts
+            the working size with it (:func:`dmenet.memory.estimate_memory`).
     """
 
     name: str = ""
@@ -128,6 +131,7 @@ class Estimator(abc.ABC):
     gives_probability: bool = True
     model_file: Path | None = None
     shared_options: tuple[str, ...] = ()
+    min_short_side: int | None = None
 
     @abc.abstractmethod
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:

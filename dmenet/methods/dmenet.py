@@ -28,8 +28,11 @@ class DMENetEstimator(Estimator):
     shared_options = MAP_OPTIONS
 
     def __init__(self, predictor, options: MethodOptions):
+        from dmenet.inference import MIN_WORK_SIDE
+
         self.predictor = predictor
         self.options = options
+        self.min_short_side = MIN_WORK_SIDE  # max_side keeps the short side (the memory guard counts it)
         self._tile_options = {k: v for k, v in (("tile_size", options.tile_size),
                                                 ("tile_overlap", options.tile_overlap)) if v is not None}
 

@@ -28,6 +28,22 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return as_rgb_float(image, name, min_side=MIN_SIDE)
 
 
+def check_window(value, name: str = "window") -> int:
+    """``value`` as a box-window side in px: an odd whole number >= 1 (a window centred on its pixel). ValueError
+    naming the option ``name`` otherwise (an even size failed inside :func:`dmenet.filters.box_mean` as "box size must
+    be odd", a float or bool in OpenCV)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1 or value % 2 == 0:
+        raise ValueError(f"{name} must be an odd whole number of px >= 1 (a window centred on its pixel), "
+                         f"got {value!r}")
+    return int(value)
+
+
+def check_radius(value, name: str = "radius") -> int:
+    """``value`` as a window radius in px: a whole number >= 0 (the window is 2·radius + 1 px a side). ValueError
+    naming the option ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a whole number of px >= 0 (the window is 2·{name} + 1 px), got {value!r}")
+    return int(value)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

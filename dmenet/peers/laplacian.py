@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from dmenet.filters import Border, box_mean
-from dmenet.peers._util import check_image, robust_normalise, to_gray
+from dmenet.peers._util import check_image, check_window, robust_normalise, to_gray
 
 DEFAULT_WINDOW = 15
 
@@ -22,11 +22,12 @@ def laplacian_sharpness(image: np.ndarray, window: int = DEFAULT_WINDOW) -> np.n
 
     Args:
         image: (H, W, 3) float32 RGB in [0, 1].
-        window: odd window side in px.
+        window: odd window side in px (ValueError naming ``window`` otherwise).
 
     Returns:
         (H, W) float32 sharpness (intensity units per px², ≥ 0; larger = sharper).
     """
+    window = check_window(window)
     gray = to_gray(check_image(image))
     lap = cv2.Laplacian(gray.astype(np.float64), cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REPLICATE)
     mean = box_mean(lap, window, Border.REPLICATE)
@@ -39,7 +40,7 @@ def laplacian_blur_map(image: np.ndarray, window: int = DEFAULT_WINDOW) -> np.nd
 
     Args:
         image: (H, W, 3) float32 RGB in [0, 1].
-        window: odd window side in px (default 15).
+        window: odd window side in px (default 15; ValueError naming ``window`` otherwise).
 
     Returns:
         (H, W) float32 in [0, 1], 1 = more blurred (relative within the image).

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from dmenet.filters import Border, box_mean, guided_filter
-from dmenet.peers._util import check_image, to_gray
+from dmenet.peers._util import check_image, check_radius, check_window, to_gray
 
 T_LBP = 0.016
 WINDOWS = (11, 15, 21)
@@ -75,7 +75,9 @@ def _normalised_gray(image: np.ndarray) -> np.ndarray:
 
 
 def lbp_sharpness(image: np.ndarray, window: int = 21, threshold: float = T_LBP) -> np.ndarray:
-    """Yi & Eramian's m_LBP at one window size: (H, W) float32 in [0, 1], 1 = sharp."""
+    """Yi & Eramian's m_LBP at one window size (odd px; ValueError naming ``window`` otherwise): (H, W) float32 in
+    [0, 1], 1 = sharp."""
+    window = check_window(window)
     sharp_codes = (lbp_riu2(_normalised_gray(image), threshold) >= 6).astype(np.float64)  # codes {6, 7, 8, 9}
     return np.clip(box_mean(sharp_codes, window, Border.REPLICATE), 0.0, 1.0).astype(np.float32)
 
@@ -91,14 +93,22 @@ def lbp_blur_map(
 
     Args:
         image: (H, W, 3) float32 RGB in [0, 1].
-        windows: window sizes whose sharpness maps are averaged.
+        windows: window sizes (odd px, at least one) whose sharpness maps are averaged.
         threshold: T_LBP.
-        guided_radius: guided-filter radius (0 disables the refinement).
+        guided_radius: guided-filter radius (px, whole, >= 0; 0 disables the refinement).
         guided_eps: guided-filter ε on the [0, 1] grayscale guide.
 
     Returns:
         (H, W) float32 in [0, 1], 1 = more blurred.
+
+    Raises:
+        ValueError: naming the option: an even, non-integral or non-positive window, no window, or a negative or
+            non-integral ``guided_radius``; naming ``image`` as :func:`~dmenet.peers._util.check_image`.
     """
+    if not isinstance(windows, (tuple, list)) or not windows:
+        raise ValueError(f"windows must be a non-empty tuple of odd window sides in px, got {windows!r}")
+    windows = tuple(check_window(s, "each of windows") for s in windows)
+    guided_radius = check_radius(guided_radius, "guided_radius")
     gray = _normalised_gray(image)
     sharp_codes = (lbp_riu2(gray, threshold) >= 6).astype(np.float64)
     sharp = np.mean([box_mean(sharp_codes, s, Border.REPLICATE) for s in windows], axis=0)
