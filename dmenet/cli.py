@@ -67,9 +67,8 @@ def add_method(p: argparse.ArgumentParser, many: bool = False, default: str | li
 
 FLIPS_READERS = tuple(name for name, spec in METHODS.items() if "flips" in spec.shared_options)
 """The registered methods that read ``--flips`` (``flips`` in their registry row's
-:attr:`~dmenet.methods.registry.MethodSpec.shared_options`, as in their estimators'); the others ignore it by design
-(distill_student / distill_teacher run one pass and refuse other than 1), which the help of a tool with ``--method``
-says."""
+:attr:`~dmenet.methods.registry.MethodSpec.shared_options`); the others ignore it by design (distill_student /
+distill_teacher run one pass and refuse other than 1), which the help of a tool with ``--method`` says."""
 
 
 def add_flips(p: argparse.ArgumentParser, default: str = "the model's recipe", methods: bool = False) -> None:

@@ -1,7 +1,7 @@
 """The memory guard of the tools that estimate maps of whole photos (``predict``, the σ-map applications, ``export``):
 a rough estimate of the peak memory one photo needs (:func:`estimate_memory`), the memory the machine has available
 (:func:`available_memory`), and :func:`check_memory`, which refuses a photo that does not fit with the ``--max-side``
-that does."""
+that does; :data:`LARGE_IMAGE_PIXELS`, above which a photo gets a progress line."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ IO_BYTES_PER_PIXEL = 40
 """Per input pixel: the decoded image, the full-size σ / probability maps and their encodings."""
 MEMORY_FIXED_BYTES = 600 * 2**20
 """Model, one tile's activations and the interpreter."""
+LARGE_IMAGE_PIXELS = 1024 * 1024
+"""Above this many pixels an image is tiled (dmenet.inference.TILE_THRESHOLD) and gets a progress note (``predict``,
+the σ-map applications)."""
 
 
 def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0,
@@ -48,20 +51,25 @@ def available_memory() -> int | None:
 
 
 def check_memory(height: int, width: int, max_side: int | None, available: int | None,
-                 extra_per_pixel: int = 0, input_per_pixel: int = 0, min_short_side: int | None = None) -> None:
+                 extra_per_pixel: int = 0, input_per_pixel: int = 0, min_short_side: int | None = None,
+                 max_side_applies: bool = True) -> None:
     """Raise ValueError when the image would need more memory than ``available`` bytes (None: unknown, no check);
     the message gives the ``--max-side`` that fits (``extra_per_pixel``, ``input_per_pixel``, ``min_short_side`` as
     in :func:`estimate_memory`), or says to downsize the photo when no working size fits (a strip whose short side
-    the method keeps may fit at none)."""
+    the method keeps may fit at none). ``max_side_applies`` False: the method runs at the image's own size whatever
+    ``max_side`` (its registry row does not list it: :attr:`dmenet.methods.registry.MethodSpec.shared_options`), so
+    the image is counted at full size and no ``--max-side`` is offered."""
     if available is None:
         return
+    if not max_side_applies:
+        max_side = None
     need = estimate_memory(height, width, max_side, extra_per_pixel, input_per_pixel, min_short_side)
     if need <= available:
         return
     budget = (available - MEMORY_FIXED_BYTES) / (height * width) - IO_BYTES_PER_PIXEL - input_per_pixel
     side = int(max(height, width) * (budget / (WORK_BYTES_PER_PIXEL + extra_per_pixel)) ** 0.5) if budget > 0 else 0
-    fits = side >= 64 and estimate_memory(height, width, side // 16 * 16, extra_per_pixel, input_per_pixel,
-                                          min_short_side) <= available
+    fits = max_side_applies and side >= 64 and estimate_memory(
+        height, width, side // 16 * 16, extra_per_pixel, input_per_pixel, min_short_side) <= available
     way_out = (f"pass --max-side {side // 16 * 16} (or smaller)" if fits
                else "downsize it first or use a machine with more memory")
     raise ValueError(f"{width}x{height} px needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB "

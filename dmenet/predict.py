@@ -250,7 +250,8 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         print(f"{args.method} gives a blur map, not σ — writing _blur.png"
               f"{', _blur.npy' if args.fmt.npy else ''} and _preview.png only (with _source.json)")
     todo = [(number, job) for number, job in enumerate(jobs, 1) if number - 1 not in decided]
-    workers = min(args.workers or auto_workers([job for _, job in todo], args, max_side,
+    work_side = max_side if args.method.spec.reads_max_side else None  # the others run at the photo's own size
+    workers = min(args.workers or auto_workers([job for _, job in todo], args, work_side,
                                                memory.available_memory(), estimator.extra_bytes_per_pixel(),
                                                estimator.input_bytes_per_pixel(), estimator.min_short_side),
                   max(len(todo), 1))

@@ -15,10 +15,6 @@ from dmenet.predict_outputs import Maps, existing_outputs, write_outputs
 from syndof import io as sio
 
 
-LARGE_IMAGE_PIXELS = 1024 * 1024
-"""Above this many pixels an image is tiled (dmenet.inference.TILE_THRESHOLD) and gets a progress note."""
-
-
 def method_maps(estimator, image: np.ndarray) -> Maps:
     """:class:`Maps` of one (H, W, 3) float32 RGB [0, 1] image: σ when the method gives it, and the blur map."""
     res = estimator.estimate(image, sigma=estimator.gives_sigma, probability=True)
@@ -45,7 +41,7 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
             try:
                 memory.check_memory(height, width, max_side, memory.available_memory(),
                                     estimator.extra_bytes_per_pixel(), estimator.input_bytes_per_pixel(),
-                                    estimator.min_short_side)
+                                    estimator.min_short_side, args.method.spec.reads_max_side)
             except ValueError as exc:
                 raise sio.InputError(job.source, str(exc)) from None
 
@@ -62,10 +58,10 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
         h, w = image.shape[:2]
         if headers != [(w, h)]:  # a header PIL cannot read
             fits(h, w)
-        if count > 1 or h * w > LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
+        if count > 1 or h * w > memory.LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
             faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
             note = f" (large: tiled, this takes a while; {faster} is faster)" \
-                if h * w > LARGE_IMAGE_PIXELS and not max_side else ""
+                if h * w > memory.LARGE_IMAGE_PIXELS and not max_side else ""
             print(f"[{number}/{count}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
         maps = method_maps(estimator, image)
         if batch_alive is not None and not batch_alive():

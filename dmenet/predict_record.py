@@ -27,10 +27,11 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
     (:meth:`~dmenet.methods.base.Estimator.method_settings`: defaults included, sorted by key, so a default given
     explicitly or options in another order are the same settings), the model file (path and a SHA-256 of its weights
     and sidecar, so a retrained file under the same name differs; named by ``--model`` or ``model=``), those of the
-    shared options the method reads (:attr:`~dmenet.methods.base.Estimator.shared_options`: ``--flips`` for a method
-    that ignores it is not recorded), the output format, and ``devices``: the device the maps are made on
-    (:func:`device_used`; informative, :data:`INFORMATIVE`)."""
+    shared options the method reads (its registry row's :attr:`~dmenet.methods.registry.MethodSpec.shared_options`:
+    ``--flips`` for a method that ignores it is not recorded), the output format, and ``devices``: the device the maps
+    are made on (:func:`device_used`; informative, :data:`INFORMATIVE`)."""
     from dmenet.methods.base import MAP_OPTIONS
+    from dmenet.methods.registry import METHODS
     from dmenet.models.model_io import model_digest
 
     model = estimator.model_file
@@ -38,7 +39,7 @@ def settings_record(args: argparse.Namespace, options, estimator) -> dict:
     record = {"tool": RECORD_TOOL, "method": args.method.name, **({"method_options": own} if own else {}),
               "model": None if model is None else str(Path(model).resolve()),
               "model_sha256": None if model is None else model_digest(model)}
-    record.update((k, getattr(options, k)) for k in MAP_OPTIONS if k in estimator.shared_options)
+    record.update((k, getattr(options, k)) for k in MAP_OPTIONS if k in METHODS[args.method.name].shared_options)
     return {**record, "format": args.fmt.value,
             "devices": [device_used(options.device, learned=estimator.model_file is not None)]}
 

@@ -204,6 +204,9 @@ class Source:
     other_depths: tuple[str, ...] = ()
     """Further depth files with the image's stem besides ``depth_path``: the pairing is ambiguous and ``load``
     refuses it (naming them) rather than pick one."""
+    depth_missing: bool = False
+    """A depth folder was given but holds no file with the image's stem (``depth_path`` is then the pattern searched,
+    ``<folder>/<stem>.*``): ``load`` refuses it rather than fall back to random depth."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", parse_choice(SourceKind, self.kind, "source kind"))
@@ -256,7 +259,7 @@ class Source:
             names = ", ".join(Path(p).name for p in (self.depth_path, *self.other_depths))
             raise InputError(self.image_path, f"several depth files with stem {Path(self.image_path).stem!r} in "
                                               f"{Path(self.depth_path).parent} ({names}): keep one")
-        if self.depth_path.endswith(".*"):
+        if self.depth_missing:
             raise InputError(self.image_path, f"no depth file with stem {Path(self.image_path).stem!r} in "
                                               f"{Path(self.depth_path).parent}")
         depth = np.asarray(read_depth(self.depth_path, scale=self.depth_scale), dtype=np.float64)
@@ -320,5 +323,6 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
             continue  # the depth map of the other photo with this stem (a.jpg + a.png in one folder), not a photo
         sources.append(Source(img.stem, SourceKind.FILE, image_path=str(img),
                               depth_path=str(found[0]) if found else str(Path(depths) / f"{img.stem}.*"),
-                              depth_scale=depth_scale, other_depths=tuple(str(p) for p in found[1:])))
+                              depth_scale=depth_scale, other_depths=tuple(str(p) for p in found[1:]),
+                              depth_missing=not found))
     return sources

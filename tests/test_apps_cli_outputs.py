@@ -251,13 +251,13 @@ def test_an_image_that_does_not_fit_in_memory_is_refused_before_the_work(argv, n
 
 
 def test_a_large_image_gets_progress_lines_on_stderr(work, fake_sigma, monkeypatch, capsys):
-    """Above :data:`dmenet.predict_photo.LARGE_IMAGE_PIXELS` each σ map and the application get a line on stderr before
+    """Above :data:`dmenet.memory.LARGE_IMAGE_PIXELS` each σ map and the application get a line on stderr before
     they start (a full-size camera photo ran for minutes with no word), as ``predict`` does."""
-    from dmenet import predict_photo
+    from dmenet import memory
 
     assert run_cli(["fuse", "f1", "--out", "small.png"]) == 0
     assert capsys.readouterr().err == ""  # small images: quiet
-    monkeypatch.setattr(predict_photo, "LARGE_IMAGE_PIXELS", H * W - 1)
+    monkeypatch.setattr(memory, "LARGE_IMAGE_PIXELS", H * W - 1)
     assert run_cli(["fuse", "f1", "--out", "o.png"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"[1/2] {Path('f1') / 'a.png'}: {W}x{H} px") and "--max-side" in err[0], err

@@ -173,6 +173,26 @@ def test_panel_rows_do_not_repeat_on_small_sets():
     assert len(worst) == len(best) == 3
 
 
+def test_the_pr_plot_leaves_the_matplotlib_backend_alone(tmp_path):
+    """plot_pr_curves draws on a bare Figure: it used to call ``matplotlib.use("Agg")``, switching the backend of the
+    whole process (a notebook's inline backend included) as a side effect of writing one PNG."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from dmenet.eval.report import plot_pr_curves
+
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    try:
+        r = np.linspace(0.0, 1.0, 11)
+        plot_pr_curves(tmp_path / "pr.png", {"a": (1.0 - r * r, r)}, "t")
+        assert matplotlib.get_backend() == "pdf" and not plt.get_fignums()
+    finally:
+        matplotlib.use(before)
+    img = cv2.imread(str(tmp_path / "pr.png"))
+    assert img.shape == (450, 500, 3) and img.std() > 0
+
+
 def test_map_to_uint8_rounds_scales_and_clips():
     """round(x / vmax · 255), clipped to 0…255, repeated to 3 channels (module docstring of report)."""
     from dmenet.eval.report import map_to_uint8

@@ -203,6 +203,25 @@ def test_one_folder_for_photos_and_depths_never_renders_a_depth_map_as_a_photo(t
     assert rc == 0 and "2 written, 0 skipped, 0 failed" in out, err
 
 
+def test_a_photo_without_its_depth_file_is_refused_not_given_random_depth(tmp_path):
+    """--depths given but no file with the photo's stem: the source says so with a flag (not a ``.*`` path suffix
+    read back as a sentinel) and loading it is an InputError naming the stem, never random depth."""
+    from syndof.scenes import folder_sources
+
+    imgs, deps = tmp_path / "imgs", tmp_path / "deps"
+    imgs.mkdir()
+    deps.mkdir()
+    img, depth = procedural_scene(np.random.default_rng(0), 48, 64)
+    sio.write_image(imgs / "a.png", img)
+    sio.write_image(imgs / "b.png", img)
+    np.save(deps / "a.npy", depth)
+    a, b = folder_sources(imgs, deps)
+    assert not a.depth_missing and b.depth_missing and b.has_depth
+    assert a.load(np.random.default_rng(0))[1].shape == (48, 64)
+    with pytest.raises(sio.InputError, match="no depth file with stem 'b'"):
+        b.load(np.random.default_rng(0))
+
+
 def test_two_depth_files_for_one_photo_are_refused_not_guessed(rgbd, tmp_path, capsys):
     """deps/a.npy and deps/a.png: the pairing is ambiguous; the photo is skipped with a line naming both files
     (it was rendered with a.npy, silently, whatever a.png held)."""

@@ -301,6 +301,33 @@ def test_memory_guard_counts_the_short_side_a_method_keeps(model_path, tmp_path,
     memory.check_memory(8, 4000, 1024, loose)  # a method without a floor does shrink it: it fits
 
 
+def test_memory_guard_counts_a_full_size_method_at_full_size(tmp_path, capsys, monkeypatch):
+    """lbp, laplacian and zhuo_sim run at the photo's own size whatever --max-side (their registry rows do not list
+    it), yet the guard counted them at --max-side (predict's default 1024: a 4000×3000 photo at 0.256² of its pixels)
+    and offered a --max-side that would change nothing. Now the photo is counted whole and the way out is to
+    downsize it; hifst, which reads max_side, is still counted at it."""
+    from dmenet.methods import METHODS
+
+    assert sorted(n for n, spec in METHODS.items() if not spec.reads_max_side) == ["laplacian", "lbp", "zhuo_sim"]
+    photo = write_rgb(tmp_path / "in" / "big.png", 300, 400)
+    shrunk = memory.estimate_memory(300, 400, 64)  # what the guard asked of lbp at --max-side 64
+    whole = memory.estimate_memory(300, 400, None)
+    fixed, work, io_ = memory.MEMORY_FIXED_BYTES, memory.WORK_BYTES_PER_PIXEL, memory.IO_BYTES_PER_PIXEL
+    assert whole == fixed + 120000 * (io_ + work) and shrunk == int(fixed + 120000 * (io_ + work * 0.16 ** 2))
+    monkeypatch.setattr(memory, "available_memory", lambda: shrunk + 2**20)
+    for method, refused in (("lbp", True), ("hifst", False)):
+        out = tmp_path / f"o_{method}"
+        rc, _, err = run_main(predict.main, [photo, "--method", method, "--max-side", "64", "--out", out], capsys)
+        if refused:
+            assert rc == 1 and "downsize it first" in err and "--max-side" not in err.split("available:")[1], err
+            assert not list(out.glob("big*"))
+        else:
+            assert rc == 0 and (out / "big_blur.png").exists(), err
+    with pytest.raises(ValueError, match="downsize it first"):
+        memory.check_memory(300, 400, 64, shrunk + 2**20, max_side_applies=False)
+    memory.check_memory(300, 400, 64, shrunk + 2**20)  # a method that reads it: fits
+
+
 def test_large_input_refused_with_the_way_out_and_progress_printed(model_path, images, tmp_path, capsys,
                                                                    monkeypatch):
     need = memory.estimate_memory(4000, 6000)

@@ -31,7 +31,6 @@ maps varied, on inputs padded to 32."""
 class DistillEstimator(Estimator):
     gives_sigma = False
     gives_probability = True
-    shared_options = ("max_side",)  # a cap on the recipe's working size; flips other than 1 are refused
 
     def __init__(self, name: str, model, info: dict, path: Path, work_long_side: int | None):
         from dmenet.distill.infer import MIN_SHORT_SIDE

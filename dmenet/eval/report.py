@@ -44,13 +44,12 @@ def write_pr_csv(path: str | os.PathLike, thresholds, precision, recall) -> None
 
 
 def plot_pr_curves(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
-    """PR curves ``{label: (precision, recall)}`` in one PNG (matplotlib Agg)."""
-    import matplotlib
+    """PR curves ``{label: (precision, recall)}`` in one PNG (matplotlib's Agg renderer, through a bare
+    :class:`~matplotlib.figure.Figure`: no pyplot, so the process's backend is left as it is)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4.5), dpi=100)
+    fig = Figure(figsize=(5, 4.5), dpi=100)
+    ax = fig.subplots()
     for label, (p, r) in curves.items():
         ax.plot(r, p, linewidth=1.8, label=label)
     ax.set_xlim(0, 1)
@@ -63,7 +62,6 @@ def plot_pr_curves(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, 
     fig.tight_layout()
     buf = _io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     io.write_bytes_atomic(path, buf.getvalue())
 
 

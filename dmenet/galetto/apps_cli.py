@@ -130,9 +130,9 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     Before any σ map, each image is checked against the available memory by ``predict``'s guard
     (:func:`dmenet.memory.check_memory`: the method's memory, plus ``app_bytes`` per pixel for the application that
     follows, :func:`app_bytes_per_pixel`): one that does not fit is a UsageError naming it, with the GiB it needs and
-    the GiB available. A large image (:data:`dmenet.predict_photo.LARGE_IMAGE_PIXELS`) gets a progress line on stderr
+    the GiB available. A large image (:data:`dmenet.memory.LARGE_IMAGE_PIXELS`) gets a progress line on stderr
     before its σ map."""
-    from dmenet import memory, predict_photo
+    from dmenet import memory
 
     est = method.make(options)
     if not est.gives_sigma:
@@ -142,13 +142,14 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     for name, img in zip(names, images):
         try:
             memory.check_memory(*img.shape[:2], options.max_side, available, est.extra_bytes_per_pixel(),
-                                est.input_bytes_per_pixel() + app_bytes, est.min_short_side)
+                                est.input_bytes_per_pixel() + app_bytes, est.min_short_side,
+                                method.spec.reads_max_side)
         except ValueError as exc:  # "6000x4500 px needs about 9.1 GiB, 7.8 GiB available: pass --max-side …"
             raise UsageError(f"{name}: {exc}") from None
     maps = []
     for k, img in enumerate(images):
         h, w = img.shape[:2]
-        if h * w > predict_photo.LARGE_IMAGE_PIXELS:  # progress before the long part, as predict
+        if h * w > memory.LARGE_IMAGE_PIXELS:  # progress before the long part, as predict
             note = "" if options.max_side else " (large: this takes a while; --max-side is faster)"
             print(f"[{k + 1}/{len(images)}] {names[k]}: {w}x{h} px: σ map by {method}{note}", file=sys.stderr,
                   flush=True)
@@ -244,11 +245,11 @@ def method_label(args: argparse.Namespace) -> str:
 
 def say_large(what: str, shape: tuple[int, ...]) -> None:
     """A progress line on stderr before the application runs on a large image (``shape`` (H, W, …); as predict's,
-    above :data:`dmenet.predict_photo.LARGE_IMAGE_PIXELS`): it runs at full size whatever ``--max-side``."""
-    from dmenet import predict_photo
+    above :data:`dmenet.memory.LARGE_IMAGE_PIXELS`): it runs at full size whatever ``--max-side``."""
+    from dmenet import memory
 
     h, w = shape[:2]
-    if h * w > predict_photo.LARGE_IMAGE_PIXELS:
+    if h * w > memory.LARGE_IMAGE_PIXELS:
         print(f"{what}: {w}x{h} px at full size (large: this takes a while)", file=sys.stderr, flush=True)
 
 

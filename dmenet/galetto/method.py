@@ -48,7 +48,6 @@ class GalettoEstimator(Estimator):
     name = "galetto"
     gives_sigma = True
     gives_probability = True
-    shared_options = ("max_side",)
 
     def __init__(self, model, options: MethodOptions, settings: dict, transform=None, model_file: Path | None = None):
         self.model = model
@@ -168,7 +167,6 @@ class RefinedEstimator(Estimator):
         self.gives_sigma = base.gives_sigma
         self.gives_probability = base.gives_probability
         self.model_file = base.model_file
-        self.shared_options = base.shared_options
         self.min_short_side = base.min_short_side
 
     def method_settings(self) -> dict[str, object]:

@@ -12,8 +12,8 @@ import numpy as np
 
 
 MAP_OPTIONS = ("flips", "raw_sigma", "max_side", "tile_size", "tile_overlap")
-"""The :class:`MethodOptions` fields that can change a method's maps (``model`` aside); each method names those it
-uses in :attr:`Estimator.shared_options`."""
+"""The :class:`MethodOptions` fields that can change a method's maps (``model`` aside); each method's registry row
+names those it uses (:attr:`dmenet.methods.registry.MethodSpec.shared_options`)."""
 
 
 @dataclass(frozen=True)
@@ -119,18 +119,18 @@ class Estimator(abc.ABC):
         gives_sigma: ``estimate(sigma=True)`` returns σ in px.
         gives_probability: ``estimate(probability=True)`` returns a blur probability / blur map.
         model_file: the model file a learned method read (its weights; the sidecar beside it), None for the others.
-        shared_options: the fields of :data:`MAP_OPTIONS` this method reads (the others it ignores): what a settings
-            record (``predict``'s ``predict.json``) keeps.
         min_short_side: px its ``max_side`` never shrinks the short side below (a long thin strip then runs longer
             than ``max_side``: :func:`syndof.resize.long_side_scale`), None: no such floor. The memory guard counts
             the working size with it (:func:`dmenet.memory.estimate_memory`).
+
+    Which of the :data:`MAP_OPTIONS` a method reads is its registry row's
+    (:attr:`dmenet.methods.registry.MethodSpec.shared_options`), known without building it.
     """
 
     name: str = ""
     gives_sigma: bool = False
     gives_probability: bool = True
     model_file: Path | None = None
-    shared_options: tuple[str, ...] = ()
     min_short_side: int | None = None
 
     @abc.abstractmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmenet.methods.base import MAP_OPTIONS, Estimate, Estimator, MethodOptions, max_side_note, parse_settings
+from dmenet.methods.base import Estimate, Estimator, MethodOptions, max_side_note, parse_settings
 from syndof.choices import parse_choice
 from syndof.resize import long_side_scale
 from syndof import units
@@ -25,7 +25,6 @@ class DMENetEstimator(Estimator):
     name = "dmenet"
     gives_sigma = True
     gives_probability = True
-    shared_options = MAP_OPTIONS
 
     def __init__(self, predictor, options: MethodOptions):
         from dmenet.inference import MIN_WORK_SIDE

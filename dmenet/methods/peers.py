@@ -22,12 +22,10 @@ class PeerEstimator(Estimator):
     gives_sigma = False
     gives_probability = True
 
-    def __init__(self, name: str, fn: Callable[[np.ndarray], np.ndarray], text: str,
-                 shared_options: tuple[str, ...] = ()):
+    def __init__(self, name: str, fn: Callable[[np.ndarray], np.ndarray], text: str):
         self.name = name
         self._fn = fn
         self._text = text
-        self.shared_options = shared_options
 
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """Blur map (H, W) float32 in [0, 1] of an (H, W, 3) RGB image (float [0, 1] or uint8; gray and RGBA too),
@@ -50,7 +48,7 @@ def _peer(name: str, text: str, options: MethodOptions, fn: Callable[[np.ndarray
         raise ValueError(f"method {name} takes no method options, got {', '.join(k for k, _ in options.extra)}")
     if fn is None and options.max_side:
         text += FULL_SIZE_NOTE
-    return PeerEstimator(name, fn or PEERS[name], text, ("max_side",) if fn is not None else ())
+    return PeerEstimator(name, fn or PEERS[name], text)
 
 
 HIFST_MIN_SIDE = 15

@@ -29,9 +29,10 @@ class MethodSpec:
         factory: ``"module:function"``; the function takes a :class:`MethodOptions` and returns an Estimator.
         summary: one line for ``--help`` and reports.
         learned: the method loads a model file (``--model``).
-        shared_options: the fields of :data:`~dmenet.methods.base.MAP_OPTIONS` its estimator reads (its
-            :attr:`~dmenet.methods.base.Estimator.shared_options`), known without building it: e.g. the methods
-            that read ``--flips`` (:data:`dmenet.cli.FLIPS_READERS`), for a tool's help.
+        shared_options: the fields of :data:`~dmenet.methods.base.MAP_OPTIONS` its estimator reads (the others it
+            ignores), known without building it: the one place that says so. Read by a tool's help (the methods
+            that read ``--flips``, :data:`dmenet.cli.FLIPS_READERS`) and by ``predict``'s settings record (only
+            the shared options the method reads, :func:`dmenet.predict_record.settings_record`).
     """
 
     factory: str
@@ -39,13 +40,18 @@ class MethodSpec:
     learned: bool = False
     shared_options: tuple[str, ...] = ()
 
+    @property
+    def reads_max_side(self) -> bool:
+        """Whether ``max_side`` changes the size the method works at (else it runs at the image's own size)."""
+        return "max_side" in self.shared_options
+
     def load(self) -> Callable[[MethodOptions], Estimator]:
         """Import and return the factory ``module:function`` (options → estimator)."""
         module, _, function = self.factory.partition(":")
         return getattr(importlib.import_module(module), function)
 
 
-METHODS: dict[str, MethodSpec] = {
+METHODS: dict[str, MethodSpec] = {  # distill_*: max_side caps the recipe's working size; flips other than 1 refused
     "dmenet": MethodSpec("dmenet.methods.dmenet:make", "DMENet (Lee et al. 2019): σ map (px) + blur probability", True,
                          MAP_OPTIONS),
     "distill_student": MethodSpec("dmenet.distill.method:make_student",
@@ -108,6 +114,11 @@ class MethodChoice:
     def slug(self) -> str:
         """``name`` plus ``_key-value`` per option, characters other than letters, digits, ``._-`` as ``-``."""
         return self.name + "".join(re.sub(r"[^\w.-]", "-", f"_{k}-{v}") for k, v in self.extra)
+
+    @property
+    def spec(self) -> MethodSpec:
+        """The registry row of the method."""
+        return METHODS[self.name]
 
     def make(self, options: MethodOptions | None = None) -> Estimator:
         """:func:`make_method` with this choice's options added to ``options.extra`` (a key in both: ValueError).
