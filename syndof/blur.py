@@ -197,14 +197,14 @@ def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) ->
         raise ValueError(f"image is empty ({image.shape[2]}x{image.shape[1]} px)")
     if labels.shape != image.shape[1:]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match the image {tuple(image.shape[1:])}")
-    if not bool(torch.isfinite(image).all()):
+    lo, hi = torch.stack(torch.aminmax(image)).tolist()  # one device sync (NaN propagates to both, ±inf to one)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("image has NaN or inf values")
-    if float(image.max()) > FLOAT_IMAGE_MAX:
-        raise ValueError(f"image: values up to {float(image.max()):g}; it must be float RGB in [0, 1] (divide 8-bit "
-                         "values by 255)")
-    if float(image.min()) < FLOAT_IMAGE_MIN:
-        raise ValueError(f"image: values down to {float(image.min()):g}; it must be float RGB in [0, 1] (a [-1, 1] "
-                         "tensor: (x + 1) / 2)")
+    if hi > FLOAT_IMAGE_MAX:
+        raise ValueError(f"image: values up to {hi:g}; it must be float RGB in [0, 1] (divide 8-bit values by 255)")
+    if lo < FLOAT_IMAGE_MIN:
+        raise ValueError(f"image: values down to {lo:g}; it must be float RGB in [0, 1] (a [-1, 1] tensor: "
+                         "(x + 1) / 2)")
     max_coc = check_max_coc(max_coc)
     try:
         coc_np = coc.detach().cpu().double().numpy() if isinstance(coc, torch.Tensor) else np.asarray(coc, np.float64)
@@ -215,7 +215,8 @@ def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) ->
     problem = coc_problem(coc_np, max_coc)
     if problem:
         raise ValueError(f"coc: {problem}")
-    if int(labels.min()) < 0 or int(labels.max()) >= coc_np.size:
+    lmin, lmax = torch.stack(torch.aminmax(labels)).tolist()  # one device sync
+    if lmin < 0 or lmax >= coc_np.size:
         raise ValueError(f"labels must lie in [0, {coc_np.size - 1}]")
 
 

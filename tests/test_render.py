@@ -109,6 +109,25 @@ def test_bad_inputs():
             render(img, labels, coc, kernel="star")
 
 
+def test_bad_values_are_named_once_each():
+    """The value checks before any layer is rendered (one read of the image's and the labels' extremes): NaN, +inf
+    and -inf anywhere, values above 1.5 (8-bit) or below -0.5 (a [-1, 1] tensor), a negative layer index."""
+    img, labels, coc, _ = small_scene()
+    for value, words in ((float("nan"), "NaN or inf"), (float("inf"), "NaN or inf"), (float("-inf"), "NaN or inf"),
+                         (255.0, "values up to 255"), (-1.0, "values down to -1")):
+        bad = img.clone()
+        bad[1, 3, 5] = value
+        with pytest.raises(ValueError, match=words):
+            render_layers(bad, labels, coc)
+    bad_labels = labels.clone()
+    bad_labels[0, 0] = -1
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, "):
+        render_layers(img, bad_labels, coc)
+    edge = img.clone()
+    edge[0, 0, 0], edge[2, -1, -1] = -0.5, 1.5  # the limits themselves are taken (resampling over- and undershoot)
+    assert torch.isfinite(render_layers(edge, labels, coc)).all()
+
+
 def test_kernel_member_and_its_string_render_the_same():
     from syndof.psf import Kernel
 
