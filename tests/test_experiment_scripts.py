@@ -237,6 +237,23 @@ fi
 """
 
 
+def _stand_in(tmp_path: Path, script: str, data_sub: str, models: dict[str, bytes], **env) -> tuple[dict, list]:
+    """A script's run with a python stand-in (``script``'s text, as ``tmp_path/python``), ``tmp_path/data/data_sub``,
+    and model files ``NAME.safetensors`` holding ``models[NAME]`` (each with a ``{}`` sidecar): (its environment,
+    with ``CALLS`` = ``tmp_path/calls`` and any ``env`` added; the model paths)."""
+    (tmp_path / "data" / data_sub).mkdir(parents=True)
+    stand_in = tmp_path / "python"
+    stand_in.write_text(script)
+    stand_in.chmod(0o755)
+    paths = []
+    for name, content in models.items():
+        paths.append(tmp_path / f"{name}.safetensors")
+        paths[-1].write_bytes(content)
+        paths[-1].with_suffix(".json").write_text("{}")
+    return {"PATH": "/usr/bin:/bin", "DATA": str(tmp_path / "data"), "PYTHON": str(stand_in),
+            "CALLS": str(tmp_path / "calls"), "REAL": sys.executable, **env}, paths
+
+
 def _run_logged(script: str, out: Path, arms, env: dict, calls: Path):
     """experiments/SCRIPT OUT ARMS... with a python stand-in that logs its calls to ``calls``: (run, logged lines)."""
     calls.unlink(missing_ok=True)
@@ -248,16 +265,8 @@ def _run_logged(script: str, out: Path, arms, env: dict, calls: Path):
 def test_judge_21r_keeps_finished_figures_redoes_interrupted_ones_and_refuses_another_file(tmp_path):
     """H8 scored alone first, then the verdict run reuses it; a folder without its mark is redone; a mark naming
     another model file, or a second copy on the same folder, is refused before any work."""
-    data, out, calls = tmp_path / "data", tmp_path / "judge", tmp_path / "calls"
-    (data / "val_bsds").mkdir(parents=True)
-    stand_in = tmp_path / "python"
-    stand_in.write_text(STAND_IN)
-    stand_in.chmod(0o755)
-    model = tmp_path / "r1.safetensors"
-    model.write_bytes(b"candidate")
-    model.with_suffix(".json").write_text("{}")
-    env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
-           "REAL": sys.executable}
+    out, calls = tmp_path / "judge", tmp_path / "calls"
+    env, (model,) = _stand_in(tmp_path, STAND_IN, "val_bsds", {"r1": b"candidate"})
 
     def judge(*arms):
         return _run_logged("judge_21r.sh", out, arms, env, calls)
@@ -328,18 +337,8 @@ if [[ -n $out ]]; then mkdir -p "$out"; echo '{"metrics": {}}' > "$out/metrics.j
 
 def test_after_21r_resumes_a_stopped_run_and_refuses_other_models(tmp_path):
     """after_21r.sh on its own folder again: finished measurements kept, unfinished ones redone; other arms refused."""
-    data, out, calls = tmp_path / "data", tmp_path / "after", tmp_path / "calls"
-    (data / "synthetic_test").mkdir(parents=True)
-    stand_in = tmp_path / "python"
-    stand_in.write_text(AFTER_STAND_IN)
-    stand_in.chmod(0o755)
-    models = []
-    for name in ("h8", "r1"):
-        models.append(tmp_path / f"{name}.safetensors")
-        models[-1].write_bytes(name.encode())
-        models[-1].with_suffix(".json").write_text("{}")
-    env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
-           "REAL": sys.executable}
+    out, calls = tmp_path / "after", tmp_path / "calls"
+    env, models = _stand_in(tmp_path, AFTER_STAND_IN, "synthetic_test", {"h8": b"h8", "r1": b"r1"})
 
     def after(*arms):
         return _run_logged("after_21r.sh", out, arms, env, calls)
@@ -371,16 +370,8 @@ def test_after_21r_stops_both_lanes_and_their_measurements_on_ctrl_c(tmp_path):
     import signal
     import time
 
-    data, out, calls, slow = tmp_path / "data", tmp_path / "after", tmp_path / "calls", tmp_path / "slow"
-    (data / "synthetic_test").mkdir(parents=True)
-    stand_in = tmp_path / "python"
-    stand_in.write_text(AFTER_STAND_IN)
-    stand_in.chmod(0o755)
-    model = tmp_path / "h8.safetensors"
-    model.write_bytes(b"h8")
-    model.with_suffix(".json").write_text("{}")
-    env = {"PATH": "/usr/bin:/bin", "DATA": str(data), "PYTHON": str(stand_in), "CALLS": str(calls),
-           "REAL": sys.executable, "SLOW": str(slow)}
+    out, calls, slow = tmp_path / "after", tmp_path / "calls", tmp_path / "slow"
+    env, (model,) = _stand_in(tmp_path, AFTER_STAND_IN, "synthetic_test", {"h8": b"h8"}, SLOW=str(slow))
     proc = subprocess.Popen(["bash", str(REPO / "experiments" / "after_21r.sh"), str(out), f"H8={model}"], cwd=REPO,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=sigint_as_at_a_terminal)
