@@ -13,7 +13,11 @@ The usual order after training, each step on the previous one's output::
     python -m dmenet.calibrate feature-head --model sigma.safetensors --labelled LAB_NEG --out model.safetensors
 
 * ``average``: uniform weight average of checkpoints of one run (:mod:`dmenet.training.average`); the output keeps
-  the last file's recipe.
+  the last file's recipe and the run's ``run_id``, and its history lists the steps averaged. Files of different
+  training runs (other ``run_id`` in their sidecars) are refused: their average is a model of neither run;
+  ``--across-runs`` allows runs that all started from one model file (a "model soup" of fine-tunes; the output
+  gets a new ``run_id``). A file with no ``run_id`` (written before 6 Dec 2026, or by another tool) cannot be
+  checked: averaged, with a warning.
 * ``bn``: the σ path's BatchNorm statistics (:mod:`dmenet.training.recalibrate`). ``--mode moving`` re-estimates
   the moving statistics on the given crops and makes them the σ path's; ``--mode image`` makes the σ path normalise
   each image by itself. The detection path keeps what it used: per-image statistics stay per-image; when it used the
@@ -102,9 +106,11 @@ def _load(path: str, device: str):
 
 # ------------------------------------------------------------------------------------------------------- steps
 def run_average(args, date: str):
-    """Weight average of ``args.models`` (or the run's last checkpoints); the last file's recipe and history."""
+    """Weight average of ``args.models`` (or the run's last checkpoints) of one run (:func:`_one_run`); the last
+    file's recipe and history, the run's ``run_id``."""
     from dmenet.models.model_io import ARCHITECTURE_FIELDS, ModelFileError
     from dmenet.training.average import average_state_dicts
+    from dmenet.training.checkpoint import RUN_KEYS
 
     _inputs(args, Step.AVERAGE)  # --run: the checkpoints, chosen once (main's --out guard has read them)
     loaded = [_load(m, args.device) for m in args.models]
@@ -112,7 +118,13 @@ def run_average(args, date: str):
     for path, a in zip(args.models, arch):
         if a != arch[-1]:
             raise ModelFileError(f"{path}: architecture {a} differs from {args.models[-1]} {arch[-1]}")
+    run_id = _one_run(args.models, [m for _, m, _ in loaded], args.across_runs)
     model, meta, history = loaded[-1]
+    if run_id is None:  # files of unknown runs: the output claims none (not the last file's)
+        for key in RUN_KEYS:
+            meta.pop(key, None)
+    else:  # their run's (a soup's new one, beside the parent they share)
+        meta["run_id"] = run_id
     states = [m.state_dict() for m, _, _ in loaded]
     moving_differ = _moving_statistics_differ(states)  # before loading the average into the last model
     model.load_state_dict(average_state_dicts(states), strict=True)
@@ -124,9 +136,59 @@ def run_average(args, date: str):
         model.recipe = model.recipe.with_bn(moving_stats=(
             f"weight average of {len(loaded)} files' moving statistics (calibrate bn re-estimates them)"))
         log.warning("the BatchNorm moving statistics are averaged too; re-estimate them (calibrate bn)")
-    result = {"models": [str(Path(m)) for m in args.models], "steps": [meta.get("step") for _, meta, _ in loaded]}
-    log.info("averaged %d models", len(loaded))
+    steps = [m.get("step") for _, m, _ in loaded]
+    runs = [m.get("run_id") for _, m, _ in loaded]
+    result = {"models": [str(Path(m)) for m in args.models], "steps": steps, "run_id": meta.get("run_id"),
+              "runs": runs}
+    if len(set(runs)) == 1:
+        of = f"of run {runs[0]}" if runs[0] is not None else "(no run_id)"
+    else:
+        of = "of runs " + ", ".join(r or "(no run_id)" for r in runs)
+    log.info("averaged %d models: steps %s %s", len(loaded), ", ".join(map(str, steps)), of)
     return model, meta, history, list(args.models), result
+
+
+def _one_run(paths: list[str], metas: list[dict], across_runs: bool) -> str | None:
+    """The ``run_id`` of the files ``paths`` (their sidecars' ``metas``) when they are files of one training run
+    (:func:`dmenet.training.checkpoint.new_run`). Averaging weights of different runs gives a model of neither:
+    refused (ModelFileError naming two files), unless ``across_runs`` and every file is of a run started from one
+    model file (one ``parent_sha256``: a model soup), whose average gets a new run id. A file with no ``run_id``
+    (written before the trainer recorded one, or by another tool): a warning that the average cannot be checked,
+    and None."""
+    from dmenet.models.model_io import ModelFileError, model_paths
+    from dmenet.training.checkpoint import RUN_ID_SINCE, new_run_id
+
+    ids = [m.get("run_id") for m in metas]
+    for path, run_id in zip(paths, ids):
+        if run_id is not None and not (isinstance(run_id, str) and run_id):
+            raise ModelFileError(f"{model_paths(path)[1]}: 'run_id' must be a non-empty string, got {run_id!r}")
+    files = [model_paths(p)[0].resolve() for p in paths]
+    unknown = next((i for i, run_id in enumerate(ids) if run_id is None), None)
+    if unknown is not None:
+        other = next((i for i, f in enumerate(files) if f != files[unknown]), None)
+        if other is not None:  # (one file named more than once is one model, of one run)
+            a, b = sorted((unknown, other))
+            log.warning("cannot tell whether %s and %s come from one run (no run_id: written before %s); average "
+                        "checkpoints of one run only", paths[a], paths[b], RUN_ID_SINCE)
+        return None
+    other = next((i for i, run_id in enumerate(ids) if run_id != ids[0]), None)
+    if other is None:
+        return ids[0]
+    if not across_runs:
+        raise ModelFileError(f"{paths[0]} (run {ids[0]}) and {paths[other]} (run {ids[other]}) come from different "
+                             "training runs: averaging weights of different runs gives a model of neither (average "
+                             "checkpoints of one run; --across-runs for runs started from one model file)")
+    parents = [m.get("parent_sha256") for m in metas]
+    lone = next((i for i, p in enumerate(parents) if p is None or p != parents[0]), None)
+    if lone is not None:
+        which = paths[lone] if parents[lone] is None else f"{paths[0]} and {paths[lone]}"
+        raise ModelFileError(f"--across-runs: {which} did not start from one model file (parent_sha256 "
+                             f"{parents[0]} / {parents[lone]}); only runs started from the same file (--init-from) "
+                             "average into a model of that start")
+    run_id = new_run_id()
+    log.info("--across-runs: runs %s, all started from one model file (sha256 %s…): the average is run %s",
+             ", ".join(dict.fromkeys(ids)), parents[0][:12], run_id)
+    return run_id
 
 
 def _moving_statistics_differ(states: list[dict]) -> bool:
@@ -341,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="model files of one run, oldest first (a file named twice counts twice)")
     src.add_argument("--run", help="a training run folder: average its --last most recent checkpoints")
     q.add_argument("--last", type=cli.positive_int, default=None, help="with --run: how many checkpoints (default 8)")
+    q.add_argument("--across-runs", action="store_true",
+                   help="allow files of different training runs when every run started from one model file "
+                        "(--init-from; the same parent_sha256): a 'model soup' of fine-tunes; the average gets a new "
+                        "run_id. Without it, files of different runs are refused")
     common(q)
 
     q = sub.add_parser(Step.BN.value, help="the σ path's BatchNorm statistics")
@@ -352,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--crops", type=cli.positive_int, default=64, help="crops per domain")
     q.add_argument("--crop", type=cli.positive_int, default=256)
     q.add_argument("--batch", type=cli.positive_int, default=4)
-    q.add_argument("--seed", type=cli.non_negative_int, default=0)
+    cli.add_seed(q, use="draws the crops")
     q.add_argument("--detection", choices=choices(Detection), default=Detection.KEEP.value,
                    help="when the detection path also uses the moving statistics: keep = refuse (they would "
                         "change under it), follow = it uses the new ones")
@@ -391,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all-sharp photos added to the transform's fitting pool (a seeded draw)")
         q.add_argument("--negative-weight", type=cli.positive_float, default=HeadTraining.negative_weight,
                        help="training weight of the pixels of all-sharp photos (1 = every pixel alike)")
-        q.add_argument("--seed", type=cli.non_negative_int, default=HeadTraining.seed)
+        cli.add_seed(q, default=HeadTraining.seed, use="the head's training and every seeded draw")
         common(q)
 
     q = sub.add_parser(Step.HEAD.value, help="the two-label detection head and its transform, on labelled photos")

@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not jobs:  # nothing to run is a usage error: one line naming what was given
         return cli.fail(no_jobs_message(problems))
     for line in problems:
-        print(line, file=sys.stderr)
+        print(cli.one_line(line), file=sys.stderr)
     created = make_new_folder(args.out)  # this run made it (of two runs racing, only one did)
     problem = prepare_out(args.out)  # checked before the model loads (RELIABILITY D2)
     if problem:
@@ -264,16 +264,18 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         for number, (job, result) in enumerate(zip(jobs, results), 1):
             if isinstance(result, str):  # one bad file must not stop the batch; reported with its reason
                 skipped += 1
-                print(f"skipped {job.source}: {result}", file=sys.stderr)
+                print(cli.one_line(f"skipped {job.source}: {result}"), file=sys.stderr)
                 continue
             if result is None:
                 already += 1
-                print(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})", flush=True)
+                print(cli.one_line(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})"),
+                      flush=True)
                 continue
             done += 1
             elapsed = time.perf_counter() - batch_start
             eta = f", about {elapsed / number * (len(jobs) - number):.0f} s left" if number < len(jobs) else ""
-            print(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})", flush=True)
+            print(cli.one_line(f"[{number}/{len(jobs)}] {job.source} -> {job.prefix}_* ({result:.2f} s{eta})"),
+                  flush=True)
     finally:
         if new_record and not done and not has_outputs(out):  # nothing written: the record describes nothing
             (out / RECORD).unlink(missing_ok=True)

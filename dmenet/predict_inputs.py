@@ -88,7 +88,7 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         elif path.is_file():
             pairs.append((path, Path(path.stem)))
         else:
-            problems.append(f"skipped {path}: no such file or folder")
+            problems.append(f"skipped {path}: {sio.special_file_problem(path) or 'no such file or folder'}")
     out_resolved = out_dir.resolve()
     own = [source for source, _ in pairs if is_output_file(source, out_resolved)]
     if own:

@@ -12,6 +12,7 @@ import numpy as np
 from dmenet import memory
 from dmenet.predict_inputs import Job
 from dmenet.predict_outputs import Maps, existing_outputs, write_outputs
+from syndof import cli
 from syndof import io as sio
 
 
@@ -62,7 +63,7 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
             faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
             note = f" (large: tiled, this takes a while; {faster} is faster)" \
                 if h * w > memory.LARGE_IMAGE_PIXELS and not max_side else ""
-            print(f"[{number}/{count}] {job.source}: {w}x{h} px{note}", file=sys.stderr, flush=True)
+            print(cli.one_line(f"[{number}/{count}] {job.source}: {w}x{h} px{note}"), file=sys.stderr, flush=True)
         maps = method_maps(estimator, image)
         if batch_alive is not None and not batch_alive():
             return "not written: the batch process is gone (killed); a rerun does it"

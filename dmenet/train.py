@@ -8,6 +8,9 @@ rank draws its own batches, gradients are averaged by DistributedDataParallel, r
 Run folder: ``config.yaml`` (resolved), ``data.json`` (the input folders' file names and sizes when the run started,
 ``dmenet.training.data_record``), ``metrics.jsonl``, ``checkpoints/{step_*/,last.json,best.json}``,
 ``model_last.safetensors`` + ``.json`` (loadable by ``dmenet.models.model_io.load_model_file``), ``replicas.json``.
+Every checkpoint and model sidecar records the run's ``run_id`` (drawn when a run starts, kept by ``--resume``; a
+run ``--init-from`` a model file is a new run that records that file's as ``parent_run_id``;
+``dmenet.training.checkpoint.new_run``).
 
 Refused before anything is written (exit 2, one line): a new run whose ``--out`` is not missing or empty, is / lies
 inside / holds an input folder (--synthetic, --real, --labelled) or holds the --config or --init-from file; a
@@ -458,11 +461,15 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
         model.init_info = {**model.init_info, "started_from": str(start_from), "started_from_meta":
                            {k: v for k, v in source.items() if k not in RESERVED_KEYS}}
         log.info("started from the weights of %s", start_from)
+    run = None if resume else checkpoint.new_run(start_from)  # from secrets: no random stream of the run moves
     model = model.to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch)
     if resume:
-        checkpoint.load_checkpoint(resume_from, trainer, streams, rank)
-        log.info("resumed %s at step %d", run_dir, trainer.step)
+        run, renamed = checkpoint.resumed_run(checkpoint.load_checkpoint(resume_from, trainer, streams, rank))
+        log.info("resumed %s at step %d (run %s)", run_dir, trainer.step, run["run_id"])
+        if renamed:
+            log.info("%s records no run_id (written before %s): the run goes on as run %s", resume_from,
+                     checkpoint.RUN_ID_SINCE, run["run_id"])
     logger = None
     if is_main:  # only now that the config has built the data, the model and the optimisers (and loaded a resume)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -504,7 +511,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
             if logger and t.image_every and step % t.image_every == 0:
                 logger.log_panel(step, "synthetic", _panel(trainer, batches.synthetic))
             if step % t.ckpt_every == 0 or step == t.steps:
-                _checkpoint(trainer, streams, cfg, run_dir, val_batches, window, world, logger)
+                _checkpoint(trainer, streams, cfg, run_dir, val_batches, window, world, logger, run)
                 window = []
     finally:
         pbar.close()
@@ -521,12 +528,13 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
     if is_main:
         write_json_atomic(run_dir / "replicas.json", {"world_size": world, "digests": digests, "in_sync": True})
         summary["model"] = str(save_model(run_dir / "model_last", model, {"step": trainer.step,
-                                                                          "stage": cfg.train.stage}))
+                                                                          "stage": cfg.train.stage, **run}))
     return summary
 
 
 def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: ExperimentConfig, run_dir: Path,
-                val_batches: list, window: list[float], world: int, logger: RunLogger | None) -> None:
+                val_batches: list, window: list[float], world: int, logger: RunLogger | None,
+                run: dict[str, Any]) -> None:
     states = _gather_streams(streams, world)  # collective
     trainer.sync_buffers()  # collective
     trainer.assert_perceptual_frozen()
@@ -536,7 +544,7 @@ def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: Experim
             logger.log_scalars(trainer.step, {"val_loss_defocus": metric})
         else:
             metric = sum(window) / max(len(window), 1)
-        folder = checkpoint.save_checkpoint(run_dir, trainer, states, config_to_dict(cfg), {"metric": metric})
+        folder = checkpoint.save_checkpoint(run_dir, trainer, states, config_to_dict(cfg), {"metric": metric}, run)
         best = checkpoint.update_pointers(run_dir, folder, trainer.step, metric, cfg.train.keep_last)
         log.info("step %d: checkpoint %s (metric %.5g%s)", trainer.step, folder.name, metric, ", best" if best else "")
     if world > 1:

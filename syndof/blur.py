@@ -181,7 +181,7 @@ def _check_tile(tile) -> None:
         raise ValueError(f"tile must be a whole number of px >= 1, got {tile!r}")
 
 
-def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=29) -> None:
+def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=units.DEFAULT_MAX_COC) -> None:
     """ValueError naming the argument for anything :func:`render_layers` would render wrong or fail on deep inside
     (once per render, before layers are merged: merging keeps valid layers valid)."""
     if not isinstance(image, torch.Tensor):
@@ -331,7 +331,7 @@ def merge_layers(labels: torch.Tensor, coc, tolerance: float) -> tuple[torch.Ten
 
 
 # ------------------------------------------------------------------------------------------- plain reference
-def render_layers_reference(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = 29,
+def render_layers_reference(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = units.DEFAULT_MAX_COC,
                             kernel: Kernel | str = Kernel.GAUSSIAN, dtype: torch.dtype = torch.float64, *,
                             merge_tolerance: float = 0.0) -> torch.Tensor:
     """Plain per-layer full-frame loop of the algorithm (slow; for tests and the speed ratio).
@@ -561,7 +561,7 @@ def _maybe_merge(labels, coc, merge_tolerance):
     return merge_layers(labels, coc, merge_tolerance)
 
 
-def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = 29,
+def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int = units.DEFAULT_MAX_COC,
                   kernel: Kernel | str = Kernel.GAUSSIAN, dtype: torch.dtype | None = None, tile: int = 32, *,
                   merge_tolerance: float = 0.0) -> torch.Tensor:
     """Render a layered defocus image (fast tiled implementation; device follows ``image``).

@@ -240,7 +240,7 @@ def _attempt(depth: np.ndarray, width_px: int, rng: np.random.Generator, max_coc
     return params, LayeredDepth(labels=labels, coc=coc, depth_mm=zrep)
 
 
-def sample_camera(depth_mm: np.ndarray, width_px: int, rng: np.random.Generator, max_coc: float = 29,
+def sample_camera(depth_mm: np.ndarray, width_px: int, rng: np.random.Generator, max_coc: float = units.DEFAULT_MAX_COC,
                   min_layers: int = 200, max_layers: int = 350,
                   max_retries: int = 20) -> tuple[CameraParams, LayeredDepth]:
     """Draw a camera for a depth map (mm) and decompose it into CoC layers, exactly as the original ``get_cocs``.
@@ -318,7 +318,7 @@ def _fit_camera(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float
     return None
 
 
-def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float = 29,
+def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float = units.DEFAULT_MAX_COC,
                       focal_mm: float | None = None, width_px: int | None = None) -> LayeredDepth:
     """Reconstruct the original generator's layers from its σ map and the (unshifted) depth map.
 

@@ -11,8 +11,14 @@ Every tool builds its parser with :func:`parser` and wraps its ``main`` in :func
   (torch CPU threads, applied by :func:`apply_threads`), ``--device cpu|cuda|cuda:N`` (checked by
   :func:`check_device`); a model entry point applies both, and the allocator tuning, with :func:`prepare_process`.
 
-The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``, ``--max-side``) and ``--wandb``
-are added on top by :mod:`dmenet.cli`.
+The rendering flags of syndof's tools (``generate``, ``render``, ``demo``) and the random seed of every tool are
+defined here too, once each, with one check and one help text (a tool adds its own part of the help through a
+parameter): ``--seed`` (:func:`add_seed`), ``--max-coc`` (:func:`add_max_coc`, default
+:data:`syndof.units.DEFAULT_MAX_COC`), ``--kernel`` (:func:`add_kernel`), ``--depth-scale`` (:func:`add_depth_scale`),
+``--merge-tolerance`` (:func:`add_merge_tolerance`) and the sources' ``--max-side`` (:func:`add_source_max_side`).
+
+The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``, the working ``--max-side``) and
+``--wandb`` are added on top by :mod:`dmenet.cli`.
 
 Errors turned into the one-line message (:data:`USAGE_ERRORS`): ``ValueError`` and its project subclasses
 (``syndof.io.InputError``, ``dmenet.config.ConfigError``, ``dmenet.models.model_io.ModelFileError``,
@@ -64,6 +70,16 @@ def fail(message: str) -> int:
     """Print ``error: message`` (one line) on stderr and return the usage exit status 2."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
     return EXIT_USAGE
+
+
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127) if code != 9} | {10: "\\n", 13: "\\r"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters (tab aside) written as escapes (``\\n``, ``\\r``,
+    ``\\x1b`` …): a line naming a file whose name holds a newline stays one line, and a terminal escape in a name is
+    shown, not obeyed. For lines printed as they are; :func:`fail` and :func:`warning_line` join lines themselves."""
+    return text.translate(_ESCAPED)
 
 
 def warning_line(message, category, filename, lineno, line=None) -> str:
@@ -347,6 +363,100 @@ def check_device(device: str | None, auto: bool = False, name: str = "--device")
             raise ValueError(f"{name} {device}: only {torch.cuda.device_count()} CUDA device(s)")
         return
     raise ValueError(f"{name} {device!r}: expected {'auto, ' if auto else ''}cpu, cuda or cuda:N")
+
+
+# ------------------------------------------------------------------------------------------------- rendering flags
+def add_seed(p: argparse.ArgumentParser, default: int | None = 0, use: str | None = None,
+             default_text: str | None = None) -> None:
+    """``--seed SEED`` → ``args.seed``: a random seed, an integer ≥ 0 (:data:`non_negative_int`) in every tool (a
+    negative one failed in NumPy with a line naming no option, or was passed on unchecked). ``use`` says what the
+    tool seeds; ``default_text`` names a default the tool applies itself (``default`` None)."""
+    shown = default_text or default
+    p.add_argument("--seed", type=non_negative_int, default=default,
+                   help=f"random seed, an integer >= 0 (default {shown})" + (f"; {use}" if use else ""))
+
+
+def max_coc_value(text: str) -> int:
+    """argparse type of ``--max-coc``: an integer in 2..:data:`syndof.blur.MAX_MAX_COC` px, the bounds
+    ``generate`` and ``render`` check in their APIs too (1 gives σ_max 0, beyond 255 the kernel grid runs out of
+    memory)."""
+    from syndof.blur import MAX_MAX_COC
+
+    check = checked_number(int, "an integer", lambda v: 2 <= v <= MAX_MAX_COC,
+                           f"an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4)", "max_coc", "")
+    return check(text)
+
+
+def add_max_coc(p: argparse.ArgumentParser, use: str | None = None) -> None:
+    """``--max-coc C`` → ``args.max_coc``: the largest CoC in px (:func:`max_coc_value`), default
+    :data:`syndof.units.DEFAULT_MAX_COC` (SYNDOF's 29). ``use`` adds the tool's own part of the help."""
+    from syndof.blur import MAX_MAX_COC
+    from syndof.units import DEFAULT_MAX_COC
+
+    p.add_argument("--max-coc", type=max_coc_value, default=DEFAULT_MAX_COC,
+                   help=f"largest CoC in px{', ' + use if use else ''}: an integer in 2..{MAX_MAX_COC}, "
+                   f"σ_max = (c−1)/4 (default {DEFAULT_MAX_COC})")
+
+
+def add_kernel(p: argparse.ArgumentParser) -> None:
+    """``--kernel NAME`` → ``args.kernel``: the PSF (:data:`syndof.psf.KERNELS`), default gaussian."""
+    from syndof.psf import KERNELS, Kernel
+
+    p.add_argument("--kernel", choices=KERNELS, default=Kernel.GAUSSIAN.value,
+                   help=f"PSF (default {Kernel.GAUSSIAN.value}, as the original)")
+
+
+def add_depth_scale(p: argparse.ArgumentParser, use: str | None = None) -> None:
+    """``--depth-scale K`` → ``args.depth_scale``: the factor from raw depth values to mm, a finite number > 0
+    (:data:`positive_float`, the check of :func:`syndof.depth_io.valid_scale`); None = the depth format's default
+    (:func:`syndof.depth_io.read_depth`). ``use`` adds the tool's own part of the help."""
+    p.add_argument("--depth-scale", type=positive_float, default=None, metavar="K",
+                   help="multiply raw depth values by K to get mm, a finite number > 0 (default: by format, ×1000 "
+                   "for .dpt and paths containing MPI, ×10 for other PNGs, ×1 for .npy / .pfm)"
+                   + (f"; {use}" if use else ""))
+
+
+def merge_tolerance_value(text: str) -> float:
+    """argparse type of ``--merge-tolerance``: px of σ, finite and ≥ 0 (:func:`syndof.blur.check_merge_tolerance`,
+    the check of the APIs)."""
+    from syndof.blur import check_merge_tolerance
+
+    try:
+        return check_merge_tolerance(text, what="the value")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+merge_tolerance_value.__name__ = "merge_tolerance"  # argparse names the type in its messages
+
+
+def add_merge_tolerance(p: argparse.ArgumentParser) -> None:
+    """``--merge-tolerance PX`` → ``args.merge_tolerance`` (:func:`merge_tolerance_value`; default 0, exact)."""
+    p.add_argument("--merge-tolerance", type=merge_tolerance_value, default=0.0, metavar="PX",
+                   help="render adjacent layers whose σ differ by at most PX px as one layer (faster, approximate; "
+                        "default 0 = exact, as the original)")
+
+
+def source_max_side_value(text: str) -> int:
+    """argparse type of the sources' ``--max-side``: 0 (no limit) or an integer ≥
+    :data:`syndof.generate.MIN_MAX_SIZE` px, the check of :func:`syndof.generate.generate`."""
+    from syndof.generate import MIN_MAX_SIZE
+
+    check = checked_number(int, "an integer", lambda v: v == 0 or v >= MIN_MAX_SIZE,
+                           f"0 (no limit) or >= {MIN_MAX_SIZE} px", "max_side", "")
+    return check(text)
+
+
+def add_source_max_side(p: argparse.ArgumentParser, default: int | None = None) -> None:
+    """``--max-side N`` (hidden deprecated spelling ``--max-size``) → ``args.max_side``: downscale the sources whose
+    long side exceeds N px (:func:`source_max_side_value`; 0 and None: no limit). Not :func:`dmenet.cli.add_max_side`,
+    a model's working resolution."""
+    from syndof.generate import MIN_MAX_SIZE
+
+    p.add_argument("--max-side", type=source_max_side_value, default=default, metavar="N",
+                   help=f"downscale sources whose long side exceeds N px to N px; 0 = no limit, else >= {MIN_MAX_SIZE} "
+                   f"(default {default or 'no limit'})")
+    hidden_alias(p, "--max-size", "--max-side", "max_side", type=source_max_side_value)
 
 
 def hidden_alias(p: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:

@@ -116,10 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     p = cli.parser("syndof.demo", __doc__, EXAMPLE)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--count", type=cli.positive_int, default=6)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-side", type=int, default=DEMO_MAX_SIZE, metavar="N",
-                   help=f"downscale sources to this long side (0: off; default {DEMO_MAX_SIZE})")
-    cli.hidden_alias(p, "--max-size", "--max-side", "max_side", type=int)
+    cli.add_seed(p, use="sample i uses SeedSequence(seed, (i,)), as in syndof.generate")
+    cli.add_source_max_side(p, default=DEMO_MAX_SIZE)
     cli.add_threads(p)
     args = p.parse_args(argv)
     cli.apply_threads(args.threads)

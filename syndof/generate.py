@@ -57,7 +57,7 @@ from syndof import io as sio
 from syndof import units
 from syndof.blur import MAX_MAX_COC
 from syndof.choices import Choice, parse_choice
-from syndof.psf import KERNELS, Kernel
+from syndof.psf import Kernel
 from syndof.resize import shrink_long_side
 from syndof.scenes import Source, builtin_sources, folder_sources
 
@@ -101,9 +101,10 @@ def sigma_over_limit(sigma: np.ndarray, max_coc: float) -> bool:
     return float(np.max(sigma)) > units.max_sigma(max_coc) + 1e-9
 
 
-def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator, max_coc: int = 29,
-                    kernel: Kernel | str = Kernel.GAUSSIAN, device: str | torch.device = "cpu", noise: bool = False,
-                    jpeg_quality: int | None = None, merge_tolerance: float = 0.0) -> SampleResult:
+def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator,
+                    max_coc: int = units.DEFAULT_MAX_COC, kernel: Kernel | str = Kernel.GAUSSIAN,
+                    device: str | torch.device = "cpu", noise: bool = False, jpeg_quality: int | None = None,
+                    merge_tolerance: float = 0.0) -> SampleResult:
     """Draw a camera for ``depth_mm``, decompose it into CoC layers and render the defocused image.
 
     Args:
@@ -714,27 +715,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (SYNDOF layout)")
     p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
     p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
-    p.add_argument("--depth-scale", type=cli.positive_float, default=None,
-                   help="multiply raw depth values by K to get mm (e.g. Sintel .dpt: 1000)")
+    cli.add_depth_scale(p, use="with --depths")
     p.add_argument("--count", type=int, default=None, help="number of samples, >= 1 (default: one per source)")
-    p.add_argument("--seed", type=cli.non_negative_int, default=0,
-                   help="base seed, >= 0 (sample i uses SeedSequence(seed, (i,)))")
-    p.add_argument("--max-coc", type=int, default=units.DEFAULT_MAX_COC,
-                   help=f"largest CoC in px, 2..{MAX_MAX_COC}, σ_max = (c−1)/4 (default 29)")
+    cli.add_seed(p, use="sample i uses SeedSequence(seed, (i,))")
+    cli.add_max_coc(p)
     cli.add_workers(p)
     p.add_argument("--shard", type=parse_shard, default=(0, 1),
                    help="i/n: make samples i, i+n, i+2n, … (default 0/1)")
     cli.add_device(p)
     p.add_argument("--noise", action="store_true", help="add Poisson–Gaussian sensor noise")
     p.add_argument("--jpeg-quality", type=int, default=None, help="re-encode rendered images as JPEG (1–100)")
-    p.add_argument("--kernel", choices=KERNELS, default="gaussian", help="PSF (default gaussian, as the original)")
-    p.add_argument("--max-side", type=cli.positive_int, default=None, metavar="N",
-                   help="downscale sources whose long side exceeds N px")
-    cli.hidden_alias(p, "--max-size", "--max-side", "max_side", type=cli.positive_int)
+    cli.add_kernel(p)
+    cli.add_source_max_side(p)
     cli.add_threads(p, default=1)  # 1: fastest for the layered renderer; scale with --workers
-    p.add_argument("--merge-tolerance", type=float, default=0.0, metavar="PX",
-                   help="render adjacent layers whose σ differ by at most PX px as one layer (faster, approximate; "
-                        "default 0 = exact, as the original)")
+    cli.add_merge_tolerance(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -742,14 +736,10 @@ def build_parser() -> argparse.ArgumentParser:
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     """Command line entry (the module docstring is its --help); returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.count is not None and not 1 <= args.count <= MAX_COUNT:  # 0 made an empty dataset and exited 0
         return cli.fail(f"--count must be 1..{MAX_COUNT:,} (sample names have 6 digits), got {args.count}")
-    if args.max_side is not None and args.max_side < MIN_MAX_SIZE:  # named as typed (--max-size: the old alias)
-        typed = [str(a).split("=")[0] for a in argv if str(a).split("=")[0] in ("--max-side", "--max-size")]
-        return cli.fail(f"{typed[-1] if typed else '--max-side'} must be >= {MIN_MAX_SIZE} px, got {args.max_side}")
     summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
                        count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
                        shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,

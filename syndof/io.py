@@ -17,6 +17,7 @@ import secrets
 import shutil
 import struct
 import tempfile
+import warnings
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -51,14 +52,24 @@ def stored_dtype(path: str | os.PathLike) -> np.dtype:
 
 
 def check_nonempty_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path when it is a file with at least one byte; InputError naming it (``file not found`` /
-    ``file is empty``) otherwise."""
+    """``path`` as a Path when it is a file with at least one byte; InputError naming it (``file not found``, ``a
+    folder, not a file``, ``not a regular file`` for a FIFO, socket or device, ``file is empty``) otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "file not found")
+        raise InputError(path, special_file_problem(path) or "file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
     return path
+
+
+def special_file_problem(path: Path) -> str | None:
+    """Why ``path``, which is there but is no regular file, cannot be read as one (a folder; a FIFO, socket or device,
+    which a read would block on or never end); None when it is a regular file or is not there at all."""
+    if path.is_dir():
+        return "a folder, not a file"
+    if path.exists() and not path.is_file():
+        return "not a regular file (a FIFO, socket or device)"
+    return None
 
 
 def _read_raw(path: str | os.PathLike) -> np.ndarray:
@@ -69,9 +80,11 @@ def _read_raw(path: str | os.PathLike) -> np.ndarray:
 
 
 def _decode_raw(path: Path, data: bytes) -> np.ndarray:
-    """The pixels of ``data``, the bytes of the image file ``path`` (named in errors; its suffix picks GIF and EXIF
-    handling), as stored (any channels and depth); EXIF orientation applied. Nothing else is read from the file."""
-    if path.suffix.lower() == ".gif":
+    """The pixels of ``data``, the bytes of the image file ``path`` (named in errors), as stored (any channels and
+    depth); EXIF orientation applied. The format is the bytes' (:func:`image_format`), never the name's: a JPEG
+    named ``.png`` or without a suffix keeps its orientation. Nothing else is read from the file."""
+    kind = image_format(data)
+    if kind == "GIF":
         return _read_gif_first_frame(path, data)
     # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below (TIFF: by OpenCV).
     try:
@@ -80,7 +93,7 @@ def _decode_raw(path: Path, data: bytes) -> np.ndarray:
         img = None
     if img is None:
         raise InputError(path, "cannot decode image (unreadable, truncated or unsupported format)")
-    if path.suffix.lower() in EXIF_ORIENTED and path.suffix.lower() not in DECODER_ORIENTED:
+    if kind in EXIF_ORIENTED and kind not in DECODER_ORIENTED:
         img = _apply_exif_orientation(data, img)
     return img
 
@@ -97,10 +110,30 @@ def _read_gif_first_frame(path: Path, data: bytes) -> np.ndarray:
     return frame
 
 
-EXIF_ORIENTED = (".jpg", ".jpeg", ".tif", ".tiff", ".webp")
-"""Suffixes whose EXIF orientation :func:`read_image` applies (and :func:`header_size` reports)."""
-DECODER_ORIENTED = (".tif", ".tiff")
-"""Of :data:`EXIF_ORIENTED`, the suffixes whose orientation tag (TIFF tag 274) OpenCV's decoder applies itself, even
+def image_format(data: bytes) -> str | None:
+    """The format of an image file from its first bytes (``data``: the file's bytes or at least their first 12), as
+    PIL names it: "JPEG", "PNG", "TIFF", "WEBP" or "GIF"; None for any other. The reader goes by this, not by the
+    file's name (a photo saved as ``.png`` that is a JPEG, common on the web, had its EXIF orientation dropped; a
+    TIFF named ``.jpg`` was turned twice)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic and BigTIFF, either byte order
+        return "TIFF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    return None
+
+
+EXIF_ORIENTED = ("JPEG", "MPO", "TIFF", "WEBP", "PNG")
+"""Formats (PIL's names; MPO: a camera's multi-picture JPEG) whose EXIF orientation :func:`read_image` applies (and
+:func:`header_size` reports), as Pillow's ``exif_transpose``, OpenCV's default ``imread`` and viewers do; a PNG's
+from an ``eXIf`` chunk before its pixels."""
+DECODER_ORIENTED = ("TIFF",)
+"""Of :data:`EXIF_ORIENTED`, the formats whose orientation tag (TIFF tag 274) OpenCV's decoder applies itself, even
 with ``IMREAD_IGNORE_ORIENTATION`` (and whose size Pillow reports oriented): applied a second time, every
 orientation 2–8 came out wrong (tests/test_io.py pins each of 1–8 against Pillow's ``exif_transpose``)."""
 
@@ -142,6 +175,8 @@ class _WebPHeader:
     """The header of a WebP file (``fh``, open at its start) as :func:`_pil_identify` uses PIL's: ``size`` (canvas
     width, height) from the VP8X, VP8L or VP8 chunk, and :meth:`getexif` from the EXIF chunk; ValueError when the
     RIFF container or its first chunk is not a WebP header."""
+
+    format = "WEBP"
 
     def __init__(self, fh: BinaryIO):
         head = fh.read(12)
@@ -193,23 +228,41 @@ class _WebPHeader:
         return None
 
 
-def _oriented_size(pil, suffix: str) -> tuple[int, int]:
-    """(width, height) of PIL's header ``pil`` of an image file with ``suffix``, EXIF rotation applied (a TIFF's from
-    its stored raster's tags 256 / 257: Pillow may report the size oriented already)."""
-    suffix = suffix.lower()
-    exif = pil.getexif() if suffix in EXIF_ORIENTED else {}
+def _orientation_exif(pil):
+    """The EXIF of PIL's header ``pil`` (``Image.Exif``, a mapping of tags) when its format's orientation is applied
+    (:data:`EXIF_ORIENTED`), else an empty mapping. A PNG's only from an ``eXIf`` chunk before its pixels: PIL's
+    ``getexif`` decodes a whole PNG to look for one after them."""
+    from PIL import Image
+
+    fmt = getattr(pil, "format", None)
+    if fmt not in EXIF_ORIENTED:
+        return {}
+    if fmt != "PNG":
+        return pil.getexif()
+    exif = Image.Exif()
+    if pil.info.get("exif"):
+        exif.load(pil.info["exif"])
+    return exif
+
+
+def _oriented_size(pil) -> tuple[int, int]:
+    """(width, height) of PIL's header ``pil``, EXIF rotation applied (a TIFF's from its stored raster's tags
+    256 / 257: Pillow may report the size oriented already)."""
+    exif = _orientation_exif(pil)
     width, height = pil.size
-    if suffix in DECODER_ORIENTED and 256 in exif and 257 in exif:
+    if getattr(pil, "format", None) in DECODER_ORIENTED and 256 in exif and 257 in exif:
         width, height = int(exif[256]), int(exif[257])
     swap = exif.get(0x0112, 1) in (5, 6, 7, 8)
     return (height, width) if swap else (width, height)
 
 
-def _header_size(fh: BinaryIO, suffix: str) -> tuple[int, int] | None:
-    """:func:`header_size` of the open image file ``fh`` (at its start) whose name ends in ``suffix``."""
+def _header_size(fh: BinaryIO) -> tuple[int, int] | None:
+    """:func:`header_size` of the open image file ``fh`` (at its start)."""
     try:
-        with _pil_identify(fh) as pil:
-            return _oriented_size(pil, suffix)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's "Metadata Warning …": a line naming no file; the reader reports
+            with _pil_identify(fh) as pil:
+                return _oriented_size(pil)
     except Exception:  # corrupt or unknown header: the decoder reports the file
         return None
 
@@ -219,7 +272,7 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
     decoding the pixels; None if the header cannot be read (the reader reports the file later)."""
     try:
         with open(path, "rb") as fh:
-            return _header_size(fh, Path(path).suffix)
+            return _header_size(fh)
     except OSError:  # missing or unreadable: the reader reports the file
         return None
 
@@ -228,8 +281,10 @@ def _apply_exif_orientation(data: bytes, img: np.ndarray) -> np.ndarray:
     """Rotate/flip ``img`` (as decoded from the file bytes ``data``, BGR) by the EXIF orientation tag of ``data``,
     if any."""
     try:
-        with _pil_identify(io_module.BytesIO(data)) as pil:
-            orientation = pil.getexif().get(0x0112, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged EXIF: PIL's warning names no file; the tag is used or not
+            with _pil_identify(io_module.BytesIO(data)) as pil:
+                orientation = _orientation_exif(pil).get(0x0112, 1)
     except Exception:  # no EXIF or unreadable header: keep the pixels as decoded
         return img
     ops = {
@@ -249,7 +304,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     Grayscale is replicated to 3 channels, alpha is dropped (composited over nothing: the colour is kept),
     16-bit images are scaled to [0, 1] like 8-bit ones, float images (TIFF) are taken as [0, 1] (values up to
-    :data:`syndof.images.FLOAT_IMAGE_MAX` clipped), EXIF orientation is applied.
+    :data:`syndof.images.FLOAT_IMAGE_MAX` clipped), EXIF orientation is applied (:data:`EXIF_ORIENTED`; the format
+    is the file's content, not its name). Of an animated or multi-page file (GIF, APNG, WebP, TIFF) the first
+    frame or page is read (the one a viewer shows first; an APNG's default image).
 
     Returns:
         (H, W, 3) float32 RGB in [0, 1].
@@ -278,7 +335,7 @@ def read_image_sha256(path: str | os.PathLike,
     path = check_nonempty_file(path)
     with open(path, "rb") as fh:
         if check_size is not None:
-            size = _header_size(fh, path.suffix)
+            size = _header_size(fh)
             if size is not None:
                 check_size(*size)
             fh.seek(0)

@@ -145,8 +145,8 @@ def polygon_kernel(coc: float, blades: int = 6, rotation: float = 0.0, oversampl
     return _supersampled_shape(inside, coc, oversample)
 
 
-def make_kernel(coc: float, max_coc: int = 29, kernel: Kernel | str = Kernel.GAUSSIAN, blades: int = 6,
-                rotation: float = 0.0) -> np.ndarray:
+def make_kernel(coc: float, max_coc: int = units.DEFAULT_MAX_COC, kernel: Kernel | str = Kernel.GAUSSIAN,
+                blades: int = 6, rotation: float = 0.0) -> np.ndarray:
     """Kernel of one layer of CoC ``coc`` px: :class:`Kernel` ``kernel`` (a member or its value; ValueError naming
     the kernels otherwise) — Gaussian (σ = (c − 1)/4 on a max_coc² grid), disc or ``blades``-gon rotated by
     ``rotation`` rad; 1×1 for c ≤ 1. Returns a (s, s) float64 kernel summing to 1."""

@@ -34,7 +34,7 @@ from syndof.camera import LayeredDepth, layers_from_sigma
 from syndof.choices import parse_choice
 from syndof.depth_io import read_depth
 from syndof.images import as_rgb_float
-from syndof.psf import KERNELS, Kernel
+from syndof.psf import Kernel
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,7 +51,7 @@ def focal_hint(name: str | Path) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29,
+def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = units.DEFAULT_MAX_COC,
                  kernel: Kernel | str = Kernel.GAUSSIAN, device: str = "cpu",
                  dtype: torch.dtype = torch.float32) -> np.ndarray:
     """Render ``image`` with the given layers (as they are: merge them first with :meth:`LayeredDepth.merged` for a
@@ -78,9 +78,9 @@ def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = 29,
 
 
 def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out: str | Path | None = None,
-                depth_scale: float | None = None, max_coc: int = 29, kernel: Kernel | str = Kernel.GAUSSIAN,
-                device: str = "cpu", reference: str | Path | None = None, merge_tolerance: float = 0.0,
-                sigma_out: str | Path | None = None) -> dict:
+                depth_scale: float | None = None, max_coc: int = units.DEFAULT_MAX_COC,
+                kernel: Kernel | str = Kernel.GAUSSIAN, device: str = "cpu", reference: str | Path | None = None,
+                merge_tolerance: float = 0.0, sigma_out: str | Path | None = None) -> dict:
     """Replay one render from files; writes ``out`` (PNG, or JPEG for a .jpg name) when given.
 
     ``out`` / ``sigma_out`` never replace earlier work: a ValueError (before anything is read) refuses one that
@@ -147,16 +147,6 @@ EXAMPLE = ("syndof-render --image ../shared/data/syndof_reference/input/sintel_m
            "--out runs/render_example.png")
 
 
-def _tolerance(text: str) -> float:
-    """argparse type for ``--merge-tolerance``: px of σ, finite and ≥ 0."""
-    from syndof.blur import check_merge_tolerance
-
-    try:
-        return check_merge_tolerance(text, what="the value")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def outputs_problem(args: argparse.Namespace) -> str | None:
     """One line when ``--out`` / ``--sigma-out`` would replace earlier work or an input, else None (checked before
     the render): a folder, an existing file, one of the inputs, or both options naming one file."""
@@ -185,18 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = cli.parser("syndof.render", __doc__, EXAMPLE)
     ap.add_argument("--image", required=True, help="sharp source image")
     ap.add_argument("--depth", required=True, help="depth map (.dpt, 16-bit .png, .npy, .pfm)")
-    ap.add_argument("--depth-scale", type=float, default=None,
-                    help="factor to mm (default: ×1000 for .dpt / paths with MPI, ×10 for PNG, ×1 for npy/pfm)")
+    cli.add_depth_scale(ap)
     ap.add_argument("--sigma-map", required=True, help="σ map: SYNDOF 16-bit PNG (10·σ) or float .npy in px")
     ap.add_argument("--out", required=True, help="output PNG")
-    ap.add_argument("--max-coc", type=int, default=29)
-    ap.add_argument("--kernel", default=Kernel.GAUSSIAN.value, choices=KERNELS)
+    cli.add_max_coc(ap, use="as the σ map was generated with")
+    cli.add_kernel(ap)
     cli.add_device(ap)
     cli.add_threads(ap)
     ap.add_argument("--reference", default=None, help="print the PSNR of the render against this image")
-    ap.add_argument("--merge-tolerance", type=_tolerance, default=0.0, metavar="PX",
-                    help="render adjacent layers whose σ differ by at most PX px as one layer (faster, "
-                         "approximate; default 0 = exact)")
+    cli.add_merge_tolerance(ap)
     ap.add_argument("--sigma-out", default=None, help="also write the σ map actually rendered (16-bit PNG)")
     args = ap.parse_args(argv)
     cli.prepare_process(args)

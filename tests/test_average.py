@@ -138,3 +138,92 @@ def test_average_run_defaults_to_the_8_most_recent_checkpoints(tmp_path):
     args = argparse.Namespace(models=None, run=str(tmp_path), last=None)
     got = [Path(p).parent.name for p in _inputs(args, Step.AVERAGE)]
     assert got == [f"step_{s:08d}" for s in range(300, 1100, 100)]
+
+
+# ------------------------------------------------------------------------------------------------ run identity
+def _run_files(tmp_path, name, run, steps, **extra):
+    """Model files of ``steps`` whose sidecars record ``run`` as their run_id (what dmenet.train writes)."""
+    meta = {} if run is None else {"run_id": run, "parent_run_id": None, "parent_sha256": None, **extra}
+    return [str(save_model(tmp_path / name / f"step_{s}.safetensors", _tiny(s), {"step": s, **meta})) for s in steps]
+
+
+def _snapshot(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_average_refuses_files_of_different_training_runs(tmp_path, capsys):
+    """Weight averaging is for checkpoints of one trajectory: two runs' files (e.g. two models of one architecture)
+    are refused, one line naming both files, nothing written."""
+    a = _run_files(tmp_path, "a", "0123456789abcdef", [100, 200])
+    b = _run_files(tmp_path, "b", "fedcba9876543210", [100])
+    before = _snapshot(tmp_path)
+    out = tmp_path / "avg.safetensors"
+    capsys.readouterr()
+    assert calibrate.main(["average", "--model", *a, *b, "--out", str(out)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert a[0] in err[0] and b[0] in err[0] and "different training runs" in err[0], err
+    assert _snapshot(tmp_path) == before and not out.exists()
+    # --across-runs does not make unrelated runs one: neither started from a model file
+    assert calibrate.main(["average", "--model", *a, *b, "--across-runs", "--out", str(out)]) == 2
+    assert "did not start from one model file" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
+
+
+def test_average_within_one_run_keeps_its_run_id_and_names_the_steps(tmp_path, caplog):
+    run = "0123456789abcdef"
+    paths = _run_files(tmp_path, "r", run, [100, 200, 300])
+    out = tmp_path / "avg.safetensors"
+    caplog.set_level("INFO", logger="dmenet.calibrate")
+    assert calibrate.main(["average", "--model", *paths, "--out", str(out)]) == 0
+    _, sidecar = load_model_file(out)
+    assert sidecar["run_id"] == run and sidecar["step"] == 300
+    result = sidecar["history"][-1]["result"]
+    assert result["run_id"] == run and result["steps"] == [100, 200, 300] and result["runs"] == [run] * 3
+    assert not any("cannot tell" in r.message for r in caplog.records)
+    assert any(f"steps 100, 200, 300 of run {run}" in r.message for r in caplog.records)
+    # the output is a file of that run: it averages with the run's checkpoints without a warning
+    assert calibrate.main(["average", "--model", str(out), paths[-1], "--out", str(tmp_path / "again")]) == 0
+    assert load_model_file(tmp_path / "again")[1]["run_id"] == run
+    # the later steps modify the same model: its run identity stays in the sidecar
+    assert calibrate.main(["bn", "--model", str(out), "--mode", "image", "--out", str(tmp_path / "bn")]) == 0
+    assert load_model_file(tmp_path / "bn")[1]["run_id"] == run
+
+
+def test_average_of_files_without_run_id_warns_and_claims_no_run(tmp_path, caplog):
+    """Files written before run ids (the shipped checkpoints): still averaged, with one warning line saying the runs
+    cannot be compared; the output records no run_id (not the last file's)."""
+    old = _run_files(tmp_path, "old", None, [100])
+    new = _run_files(tmp_path, "new", "0123456789abcdef", [200])
+    out = tmp_path / "avg.safetensors"
+    caplog.set_level("INFO", logger="dmenet.calibrate")
+    assert calibrate.main(["average", "--model", *old, *new, "--out", str(out)]) == 0
+    warned = [r.message for r in caplog.records if "cannot tell" in r.message]
+    assert len(warned) == 1 and "\n" not in warned[0], warned
+    assert f"cannot tell whether {old[0]} and {new[0]} come from one run (no run_id: written before" in warned[0]
+    _, sidecar = load_model_file(out)
+    assert "run_id" not in sidecar and sidecar["history"][-1]["result"]["run_id"] is None
+    # one file named twice is one model: nothing to warn about
+    caplog.clear()
+    assert calibrate.main(["average", "--model", old[0], old[0], "--out", str(tmp_path / "twice")]) == 0
+    assert not any("cannot tell" in r.message for r in caplog.records)
+
+
+def test_average_across_runs_started_from_one_model_file(tmp_path, capsys):
+    """``--across-runs``: fine-tunes of one starting file (one parent_sha256) average into a model soup with a run id
+    of its own; a run started elsewhere is still refused."""
+    parent = {"parent_run_id": "1111111111111111", "parent_sha256": "ab" * 32}
+    a = _run_files(tmp_path, "a", "0123456789abcdef", [100], **parent)
+    b = _run_files(tmp_path, "b", "fedcba9876543210", [100], **parent)
+    c = _run_files(tmp_path, "c", "0000000000000000", [100], parent_sha256="cd" * 32)
+    out = tmp_path / "soup.safetensors"
+    assert calibrate.main(["average", "--model", *a, *b, "--out", str(out)]) == 2  # not without the flag
+    assert calibrate.main(["average", "--model", *a, *b, "--across-runs", "--out", str(out)]) == 0
+    _, sidecar = load_model_file(out)
+    assert sidecar["run_id"] not in ("0123456789abcdef", "fedcba9876543210") and len(sidecar["run_id"]) == 16
+    assert sidecar["parent_sha256"] == "ab" * 32 and sidecar["parent_run_id"] == "1111111111111111"
+    capsys.readouterr()
+    assert calibrate.main(["average", "--model", *a, *c, "--across-runs", "--out", str(tmp_path / "x")]) == 2
+    assert f"{a[0]} and {c[0]} did not start from one model file" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
+

@@ -450,3 +450,110 @@ def test_a_list_option_given_twice_is_refused_not_cut_to_its_last_list(capsys):
     with pytest.raises(SystemExit) as exit_info:
         focal_stack.main(["--stack", "a/*.png", "--stack", "b/*.png", "--method", "lbp", "--out", "o"])
     assert exit_info.value.code == 2 and "--stack given 2 times" in capsys.readouterr().err
+
+
+SHARED_FLAG_HELPERS = {"--seed": {("syndof.cli", "add_seed")},
+                       "--max-coc": {("syndof.cli", "add_max_coc")},
+                       "--kernel": {("syndof.cli", "add_kernel")},
+                       "--depth-scale": {("syndof.cli", "add_depth_scale")},
+                       "--merge-tolerance": {("syndof.cli", "add_merge_tolerance")},
+                       "--max-side": {("syndof.cli", "add_source_max_side"), ("dmenet.cli", "add_max_side")},
+                       "--max-size": {("syndof.cli", "hidden_alias")}}
+"""The flags defined once, and by which helper(s): ``--max-side`` is the sources' limit in syndof's tools
+(syndof.cli.add_source_max_side) and a model's working resolution in dmenet's (dmenet.cli.add_max_side)."""
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_seed_and_rendering_flags_are_defined_by_their_shared_helper(script, monkeypatch, capsys):
+    """Every entry point (subcommands too: their parsers are built before ``--help`` is read) gets ``--seed``,
+    ``--max-coc``, ``--kernel``, ``--depth-scale``, ``--merge-tolerance`` and ``--max-side`` from the one helper that
+    defines the flag's check and help (syndof's tools had one definition each: ``demo --seed -1`` went unchecked up
+    to the API, ``render --max-coc`` had a literal 29 and no help)."""
+    import argparse
+
+    defined: list[tuple[str, str, str]] = []
+    add_argument = argparse._ActionsContainer.add_argument
+
+    def recording(self, *args, **kwargs):
+        caller = sys._getframe(1)
+        for flag in args:
+            defined.append((flag, caller.f_globals.get("__name__"), caller.f_code.co_name))
+        return add_argument(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse._ActionsContainer, "add_argument", recording)
+    with pytest.raises(SystemExit):
+        importlib.import_module(SCRIPTS[script]).main(["--help"])
+    capsys.readouterr()
+    assert defined, script
+    for flag, module, function in defined:
+        if flag in SHARED_FLAG_HELPERS:
+            assert (module, function) in SHARED_FLAG_HELPERS[flag], (script, flag, module, function)
+
+
+BAD_VALUES = {
+    "--seed": (["-1", "1.5", "x"], [("syndof.demo",), ("syndof.generate",), ("dmenet.data.splits",),
+                                    ("dmenet.eval.paired",), ("dmenet.galetto.build_patches",),
+                                    ("dmenet.calibrate", "bn"), ("dmenet.calibrate", "head"),
+                                    ("dmenet.calibrate", "feature-head")]),
+    "--max-coc": (["1", "256", "0", "2.5", "x"], [("syndof.generate",), ("syndof.render",)]),
+    "--kernel": (["star"], [("syndof.generate",), ("syndof.render",)]),
+    "--depth-scale": (["0", "-5", "nan", "inf", "x"], [("syndof.generate",), ("syndof.render",)]),
+    "--merge-tolerance": (["-1", "nan", "inf", "x"], [("syndof.generate",), ("syndof.render",)]),
+    "--max-side": (["4", "15", "-1", "x"], [("syndof.demo",), ("syndof.generate",)]),
+    "--max-size": (["4", "-1"], [("syndof.demo",), ("syndof.generate",)]),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(BAD_VALUES))
+def test_shared_rendering_flags_refuse_the_same_values_with_the_same_line_in_every_tool(flag, capsys):
+    """One check per flag: the same bad value gives every tool that takes the flag the same one-line usage error
+    naming the option (exit 2, nothing run), up to the tool's ``(see … --help)``. ``syndof.demo`` took any integer
+    ``--seed`` / ``--max-side`` and ``syndof.render`` any float ``--depth-scale`` at parse time."""
+    values, tools = BAD_VALUES[flag]
+    for value in values:
+        lines = {}
+        for module, *sub in tools:
+            with pytest.raises(SystemExit) as exit_info:
+                importlib.import_module(module).main([*sub, flag, value])
+            assert exit_info.value.code == 2, (module, flag, value)
+            line = _one_error_line(capsys)
+            assert line.startswith(f"error: argument {flag}: ") and line.endswith("--help)"), line
+            lines[module, *sub] = line.split(" (see python -m ")[0]
+        assert len(set(lines.values())) == 1, lines
+
+
+def test_rendering_flags_defaults_and_valid_values_parse_as_before():
+    """The shared helpers keep each tool's defaults and valid values: SYNDOF's max CoC (units.DEFAULT_MAX_COC, 29)
+    in generate and render, the demo's 320 px sources, generate's unlimited sources; ``--max-side 0`` is no limit
+    in both syndof tools (generate refused it, the demo and generate()'s API took it)."""
+    import argparse
+
+    from syndof import units
+    from syndof.demo import DEMO_MAX_SIZE
+    from syndof.generate import MIN_MAX_SIZE, build_parser
+
+    assert units.DEFAULT_MAX_COC == 29
+    p = cli.OneLineParser(prog="t")
+    cli.add_seed(p)
+    cli.add_max_coc(p)
+    cli.add_kernel(p)
+    cli.add_depth_scale(p)
+    cli.add_merge_tolerance(p)
+    cli.add_source_max_side(p, default=DEMO_MAX_SIZE)
+    args = p.parse_args([])
+    assert vars(args) == {"seed": 0, "max_coc": 29, "kernel": "gaussian", "depth_scale": None,
+                          "merge_tolerance": 0.0, "max_side": DEMO_MAX_SIZE}
+    args = p.parse_args(["--seed", "7", "--max-coc", "255", "--kernel", "disc", "--depth-scale", "1e-3",
+                         "--merge-tolerance", "0.075", "--max-side", str(MIN_MAX_SIZE)])
+    assert vars(args) == {"seed": 7, "max_coc": 255, "kernel": "disc", "depth_scale": 1e-3,
+                          "merge_tolerance": 0.075, "max_side": MIN_MAX_SIZE}
+    assert p.parse_args(["--max-coc", "2", "--max-side", "0"]).max_side == 0
+    gen = build_parser().parse_args(["--out", "o"])
+    assert (gen.seed, gen.max_coc, gen.kernel, gen.depth_scale, gen.merge_tolerance, gen.max_side) == \
+        (0, units.DEFAULT_MAX_COC, "gaussian", None, 0.0, None)
+    assert build_parser().parse_args(["--out", "o", "--max-side", "0"]).max_side == 0
+    q = argparse.ArgumentParser()
+    cli.add_source_max_side(q)
+    text = " ".join(q.format_help().split())
+    assert f"0 = no limit, else >= {MIN_MAX_SIZE} (default no limit)" in text
+    assert "--max-size" not in text  # the deprecated spelling stays hidden

@@ -3,9 +3,11 @@ mixed with another run's files; a failing or interrupted run leaves no folder), 
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dmenet import evaluate
@@ -154,3 +156,20 @@ def test_a_method_given_twice_is_refused(lab, tmp_path, capsys):
 def test_out_problem_and_stems_problem():
     assert cli.new_folder_problem("/nonexistent/x", "evaluate writes a new folder") is None
     assert runner.stems_problem("/nonexistent/stems.txt").startswith("--stems /nonexistent/stems.txt")
+
+
+def test_h55_a_long_thin_photo_gets_a_bounded_panel_not_a_failed_evaluation(tmp_path, capsys):
+    """A 2×5000 photo scores like any other, but its panel tiles were scaled to the panel's height: 500 000 px wide
+    each, past the PNG encoder's width limit, so the whole evaluation failed at its end ("error: PNG encoding
+    failed", naming no file; nothing written). Tiles are at most ``MAX_TILE_ASPECT`` × as wide as high."""
+    from dmenet.eval import report
+
+    photos = tmp_path / "photos"
+    io.write_image(photos / "strip.png", np.random.default_rng(0).random((2, 5000, 3)))
+    io.write_image(photos / "square.png", np.random.default_rng(1).random((40, 40, 3)))
+    out = tmp_path / "ev"
+    rc, _, err = run_main(evaluate.main, _argv(photos, out, "laplacian", benchmark="sharp"), capsys)
+    assert rc == 0, err
+    panel = io.read_image(out / "panel.png")
+    assert panel.shape[1] <= 3 * report.MAX_TILE_ASPECT * report.PANEL_HEIGHT + 8
+    assert {r["stem"] for r in csv.DictReader(open(out / "per_image.csv"))} == {"strip", "square"}

@@ -192,8 +192,10 @@ def test_merge_tolerance_is_recorded_refuses_mixing_and_keeps_gt_consistent(rgbd
     with pytest.raises(ValueError, match="merge_tolerance"):
         _run(merged, **kw)
     capsys.readouterr()
-    assert gen.main(["--images", str(images), "--out", str(tmp_path / "bad"), "--merge-tolerance", "-1",
-                     "--no-progress"]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # refused by the parser (syndof.cli.add_merge_tolerance)
+        gen.main(["--images", str(images), "--out", str(tmp_path / "bad"), "--merge-tolerance", "-1",
+                  "--no-progress"])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--merge-tolerance" in err and not (tmp_path / "bad").exists()
 

@@ -160,6 +160,17 @@ def test_generate_api_checks_options_before_writing(rgbd, tmp_path, kw, name):
     assert not (tmp_path / "g").exists()
 
 
+def test_generate_max_side_0_is_no_limit_as_in_the_demo_and_the_api(rgbd, tmp_path, capsys):
+    """``--max-side`` is one flag (syndof.cli.add_source_max_side) in generate and the demo: 0 = no limit, as the
+    demo's help and generate()'s API had it (generate's own parser refused 0): the same files as no --max-side."""
+    images, depths = rgbd
+    rc, text, err = _gen(capsys, tmp_path / "a", "--images", images, "--depths", depths, "--max-side", "0")
+    assert rc == 0 and "2 written" in text, err
+    rc, text, err = _gen(capsys, tmp_path / "b", "--images", images, "--depths", depths)
+    assert rc == 0 and "2 written" in text, err
+    assert digests(tmp_path / "a") == digests(tmp_path / "b")
+
+
 # ------------------------------------------------------------------------------------------ 6. the demo's contact sheet
 def test_demo_refuses_a_contact_sheet_it_did_not_write(tmp_path, capsys):
     out = tmp_path / "demo"
@@ -169,6 +180,19 @@ def test_demo_refuses_a_contact_sheet_it_did_not_write(tmp_path, capsys):
     assert_usage_error(rc, err, str(out / "contact_sheet.png"))
     assert (out / "contact_sheet.png").read_bytes() == b"somebody's sheet"
     assert sorted(p.name for p in out.iterdir()) == ["contact_sheet.png"]  # refused before the work
+
+
+@pytest.mark.parametrize("flags", [["--seed", "-1"], ["--seed", "x"], ["--max-side", "4"], ["--max-side", "-1"],
+                                   ["--max-size", "-2"], ["--max-side", "1.5"]])
+def test_demo_refuses_bad_seed_and_max_side_before_anything(tmp_path, capsys, flags):
+    """The demo's --seed and --max-side are generate's (syndof.cli.add_seed / add_source_max_side): a negative seed
+    or a side under generate's minimum is one line naming the option as typed, exit 2, before any folder is made (it
+    parsed any integer and left the check to generate(), after the contact-sheet check)."""
+    out = tmp_path / "demo"
+    rc, _, err = run_main(demo.main, ["--out", out, "--count", "1", *flags], capsys)
+    line = assert_usage_error(rc, err, f"argument {flags[0]}:")
+    assert flags[0] != "--max-side" or "--max-size" not in line
+    assert not out.exists()
 
 
 def test_demo_replaces_its_own_sheet_and_a_legacy_one(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -925,3 +926,25 @@ def test_describe_states_the_short_side_kept_under_max_side(model_path):
     assert "short side" not in lbp.describe()
     full = registry.parse_method(f"dmenet:model={model_path}").make(registry.MethodOptions(max_side=None, flips=1))
     assert "long side" not in full.describe() and "short side" not in full.describe()
+
+
+def test_h56_a_newline_in_a_file_name_keeps_every_report_line_one_line(tmp_path, capsys):
+    """A photo named ``a\\nb.png`` split its progress, written and skip lines in two (the second line began with the
+    rest of the name: a log read line by line mis-parsed it); a FIFO among the inputs was "no such file or folder".
+    Control characters in names are shown escaped (``a\\\\nb.png``); the files keep their real names."""
+    folder = tmp_path / "in"
+    write_rgb(folder / "new\nline.png", seed=1)
+    write_rgb(folder / "cr\rret.png", seed=2)
+    (folder / "empty\nfile.png").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.png")
+    out = tmp_path / "o"
+    rc, stdout, err = run_main(predict.main, [folder, tmp_path / "pipe.png", "--out", out, "--method", "lbp",
+                                              "--workers", "1"], capsys)
+    assert rc == 0, err
+    lines = (stdout + err).splitlines()
+    assert all(line.startswith(("[", "skipped ", "lbp gives", "2/3 images")) for line in lines), lines
+    assert any(line.startswith("[") and "new\\nline.png -> " in line for line in lines), lines
+    assert any(line.startswith("[") and "cr\\rret.png -> " in line for line in lines), lines
+    assert f"skipped {folder}/empty\\nfile.png: file is empty" in lines
+    assert f"skipped {tmp_path}/pipe.png: not a regular file (a FIFO, socket or device)" in lines
+    assert (out / "new\nline_blur.png").is_file() and (out / "cr\rret_blur.png").is_file()

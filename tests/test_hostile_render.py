@@ -60,6 +60,18 @@ def test_d13_bad_max_coc(inputs, tmp_path, capsys, value):
     assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, "--max-coc", value)[::2], "--max-coc")
 
 
+@pytest.mark.parametrize("flag, value", [("--depth-scale", "nan"), ("--depth-scale", "0"), ("--depth-scale", "-3"),
+                                         ("--depth-scale", "inf"), ("--merge-tolerance", "-1"),
+                                         ("--merge-tolerance", "nan"), ("--max-coc", "2.5")])
+def test_bad_depth_scale_and_merge_tolerance_refused_as_generate_does(inputs, tmp_path, capsys, flag, value):
+    """render's --depth-scale, --merge-tolerance and --max-coc are generate's (syndof.cli): a bad value is one line
+    naming the option at parse time, exit 2, nothing written (--depth-scale nan was only refused once the depth file
+    was read, after the image and output checks)."""
+    line = assert_usage_error(*_render(inputs, tmp_path / "o.png", capsys, flag, value)[::2], f"argument {flag}:")
+    assert value in line
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_d14_out_is_a_folder_or_unwritable(inputs, tmp_path, capsys, monkeypatch):
     folder = tmp_path / "dir"
     folder.mkdir()

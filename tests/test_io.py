@@ -373,3 +373,86 @@ def test_an_image_above_opencvs_pixel_limit_is_an_input_error_naming_the_file(tm
     for read in (sio.read_image, lambda p: sio.read_image_sha256(p, check_size=lambda w, h: None)):
         with pytest.raises(InputError, match=r"huge\.png: cannot decode image"):
             read(path)
+
+
+def _oriented_bytes(fmt: str, orientation: int, stored: np.ndarray) -> bytes:
+    """The bytes of ``stored`` saved by Pillow as ``fmt`` with EXIF orientation ``orientation``."""
+    import io as io_module
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io_module.BytesIO()
+    options = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}.get(fmt, {})
+    Image.fromarray(stored).save(buf, format=fmt, exif=exif.tobytes(), **options)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt, name", [("JPEG", "a.png"), ("JPEG", "a.gif"), ("JPEG", "a.bmp"), ("JPEG", "a"),
+                                       ("TIFF", "a.jpg"), ("TIFF", "a.png"), ("WEBP", "a.png"), ("PNG", "a.png"),
+                                       ("PNG", "a.jpg")])
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_h53_exif_orientation_goes_by_the_files_content_not_its_name(tmp_path, fmt, name, orientation):
+    """The orientation was applied by the file's suffix: a JPEG saved as ``.png`` (common on the web) or without a
+    suffix, and a WebP named ``.png``, came out unturned (the map 90° against what a viewer shows, its size the
+    stored one); a TIFF named ``.jpg`` was turned twice (OpenCV turns TIFFs itself); a PNG's ``eXIf`` orientation,
+    which Pillow's ``exif_transpose`` and OpenCV's own ``imread`` apply, was ignored. Read by content: as Pillow's
+    ``exif_transpose``, and the header size that of the pixels."""
+    from PIL import Image, ImageOps
+
+    stored = (np.random.default_rng(orientation).random((20, 30, 3)) * 255).astype(np.uint8)
+    path = tmp_path / name
+    path.write_bytes(_oriented_bytes(fmt, orientation, stored))
+    with Image.open(path) as pil:
+        shown = np.asarray(ImageOps.exif_transpose(pil).convert("RGB"), dtype=np.float32) / 255
+    read = sio.read_image(path)
+    assert read.shape == shown.shape == ((30, 20, 3) if orientation >= 5 else (20, 30, 3))
+    np.testing.assert_allclose(read, shown, atol=(6 if fmt == "JPEG" else 0.5) / 255)
+    assert sio.header_size(path) == (read.shape[1], read.shape[0])
+    sizes = []
+    image, _ = sio.read_image_sha256(path, check_size=lambda w, h: sizes.append((w, h)))
+    assert np.array_equal(image, read) and sizes == [(read.shape[1], read.shape[0])]
+
+
+def test_h54_a_damaged_exif_warns_nothing_and_its_orientation_is_read_as_pillow_reads_it(tmp_path):
+    """A JPEG whose orientation tag has two values, or an EXIF entry pointing past its end, made Pillow warn
+    ("Metadata Warning, tag 274 had too many entries", "Truncated File Read"): each CLI printed it as a ``warning:``
+    line naming no file, once per read. The reader says nothing; the orientation is Pillow's (its first value)."""
+    import struct
+    import warnings
+
+    from PIL import Image
+
+    stored = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)
+    plain = (tmp_path / "plain.jpg").read_bytes()
+    entries = {"two_values": struct.pack("<HHI", 0x0112, 3, 2) + struct.pack("<HH", 6, 6),
+               "past_the_end": struct.pack("<HHI", 0x0112, 5, 1) + struct.pack("<I", 9999)}
+    for name, entry in entries.items():
+        tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + entry + struct.pack("<I", 0)
+        app1 = b"Exif\x00\x00" + tiff
+        (tmp_path / f"{name}.jpg").write_bytes(plain[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
+                                               + plain[2:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        turned = sio.read_image(tmp_path / "two_values.jpg")
+        assert turned.shape == (30, 20, 3) and sio.header_size(tmp_path / "two_values.jpg") == (20, 30)
+        kept = sio.read_image(tmp_path / "past_the_end.jpg")
+        assert kept.shape == (20, 30, 3) and sio.header_size(tmp_path / "past_the_end.jpg") == (30, 20)
+        assert sio.read_image_sha256(tmp_path / "two_values.jpg", check_size=lambda w, h: None)[0].shape == turned.shape
+
+
+def test_h57_a_fifo_or_a_folder_is_named_as_what_it_is_not_as_missing(tmp_path):
+    """A FIFO named ``x.png`` (or a folder so named) was reported "file not found" by every reader and "no such file
+    or folder" by ``predict``: it is there. Named as what it is, without reading it (a FIFO would block)."""
+    os.mkfifo(tmp_path / "fifo.png")
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(InputError, match=r"fifo\.png: not a regular file \(a FIFO"):
+        sio.read_image(tmp_path / "fifo.png")
+    with pytest.raises(InputError, match=r"fifo\.png: not a regular file"):
+        sio.read_image_sha256(tmp_path / "fifo.png")
+    with pytest.raises(InputError, match=r"dir\.png: a folder, not a file"):
+        sio.read_image(tmp_path / "dir.png")
+    with pytest.raises(InputError, match=r"gone\.png: file not found"):
+        sio.read_image(tmp_path / "gone.png")

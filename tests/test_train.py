@@ -17,7 +17,7 @@ from train_data_helpers import write_all
 from dmenet import losses
 from dmenet.config import load_config
 from dmenet.models.dmenet import build_dmenet
-from dmenet.models.model_io import load_model_file
+from dmenet.models.model_io import load_model_file, model_digest
 from dmenet.train import build_data, main
 from dmenet.training import checkpoint
 from dmenet.training.engine import StepBatches, Trainer
@@ -232,6 +232,10 @@ def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys,
     assert params and all(torch.equal(p, source[k]) for k, p in params.items())
     assert meta["step"] == 1 and meta["init"]["started_from"] == str(blur / "model_last")
     assert meta["init"]["started_from_meta"]["stage"] == "blur"
+    # a new run (its own run_id) that records the one it started from
+    parent = json.loads((blur / "model_last.json").read_text())
+    assert meta["run_id"] != parent["run_id"] and meta["parent_run_id"] == parent["run_id"]
+    assert meta["parent_sha256"] == model_digest(blur / "model_last")
     assert random_c not in caplog.text
     # a fresh run with the same seed does not start from those weights
     fresh = tmp_path / "fresh"
@@ -245,6 +249,58 @@ def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys,
     err = capsys.readouterr().err
     assert "architecture differs" in err and "model_last.safetensors" in err
     assert not (tmp_path / "bad" / "model_last.safetensors").exists()
+
+
+def _run_ids(run: Path) -> dict[str, str]:
+    """Every run_id the run folder records: each checkpoint's train.json and model sidecar, and model_last's."""
+    files = [*sorted((run / "checkpoints").glob("step_*/*.json")), run / "model_last.json"]
+    return {str(f.relative_to(run)): json.loads(f.read_text()).get("run_id") for f in files}
+
+
+def test_every_checkpoint_records_the_run_id_and_resume_keeps_it(tmp_path, data):
+    """A fresh run draws one run_id (16 hex digits) that every checkpoint (train.json and model sidecar) and
+    model_last record; --resume goes on with it; another fresh run gets another. The draw moves no random stream."""
+    blur = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--wandb", "disabled",
+            "--device", "cpu", "--set", "train.ckpt_every=1", "train.keep_last=3"]
+    run, other = tmp_path / "run", tmp_path / "other"
+    assert main([*blur, "--out", str(run), "--steps", "2"]) == 0
+    first = _run_ids(run)
+    assert len(first) == 5 and len(set(first.values())) == 1, first  # 2 checkpoints × 2 files + model_last
+    run_id = next(iter(first.values()))
+    assert isinstance(run_id, str) and len(run_id) == 16 and int(run_id, 16) >= 0
+    assert main([*blur, "--out", str(run), "--steps", "3", "--resume"]) == 0
+    resumed = _run_ids(run)
+    assert len(resumed) == 7 and set(resumed.values()) == {run_id}, resumed
+    assert main([*blur, "--out", str(other), "--steps", "1"]) == 0
+    others = set(_run_ids(other).values())
+    assert len(others) == 1 and run_id not in others and None not in others
+    # a fresh run's parent fields are empty; the id comes from secrets, not from torch / NumPy / random
+    assert json.loads((run / "model_last.json").read_text())["parent_run_id"] is None
+    import random
+
+    import numpy as np
+
+    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    ids = {checkpoint.new_run_id() for _ in range(4)}
+    assert len(ids) == 4 and torch.equal(before[0], torch.get_rng_state())
+    assert (before[1] == np.random.get_state()[1]).all() and before[2] == random.getstate()
+
+
+def test_resuming_a_checkpoint_without_run_id_gives_the_run_one(tmp_path, data, caplog):
+    """A checkpoint written before run ids: the resumed run records a new id from then on (and says so)."""
+    blur = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--wandb", "disabled",
+            "--device", "cpu", "--out", str(tmp_path / "run")]
+    assert main([*blur, "--steps", "1"]) == 0
+    folder = tmp_path / "run" / "checkpoints" / "step_00000001"
+    meta = json.loads((folder / "train.json").read_text())
+    for key in checkpoint.RUN_KEYS:
+        del meta[key]
+    (folder / "train.json").write_text(json.dumps(meta))
+    caplog.set_level("INFO", logger="dmenet.train")
+    assert main([*blur, "--steps", "2", "--resume"]) == 0
+    run_id = json.loads((tmp_path / "run" / "model_last.json").read_text())["run_id"]
+    assert len(run_id) == 16 and any("records no run_id" in r.message and run_id in r.message
+                                     for r in caplog.records)
 
 
 def test_blur_stage_needs_only_synthetic_data(tmp_path, data):

@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared folder (data/cuhk, data/xu100)")
     p.add_argument("--out", type=Path, required=True, help="split file to write (.json; never overwritten)")
     p.add_argument("--n-val", type=cli.positive_int, default=DEFAULT_N_VAL, help="validation images")
-    p.add_argument("--seed", type=cli.non_negative_int, default=DEFAULT_SEED)  # -3: NumPy's line named no option
+    cli.add_seed(p, default=DEFAULT_SEED, use="draws the validation images")  # -3: NumPy's line named no option
     args = p.parse_args(argv)
     if args.out.exists() or args.out.is_symlink():  # a dangling link was replaced by the file
         return cli.fail(f"{args.out}: exists; a split is written once (delete it knowingly to redo)")

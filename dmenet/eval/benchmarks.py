@@ -212,7 +212,7 @@ def read_mask_level(path: str | os.PathLike) -> np.ndarray:
 def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold: float = 0.5) -> np.ndarray:
     """Read a binary blur mask and normalise its polarity to the project convention (1 = blurred).
 
-    The file is decoded like :func:`syndof.io.read_image` (EXIF orientation of JPEG/TIFF/WebP files applied, so
+    The file is decoded like :func:`syndof.io.read_image` (EXIF orientation of JPEG/TIFF/WebP/PNG files applied, so
     the mask stays aligned with its photo). A one-channel mask is scaled by its dtype's range (uint8 / 255,
     uint16 / 65535); a colour mask is read as RGB [0, 1] and its channels averaged (alpha dropped).
 

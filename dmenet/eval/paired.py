@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--higher-is-better", action="store_true", help="the metric improves upwards (e.g. fmax)")
     p.add_argument("--resamples", type=cli.positive_int, default=10_000,
                    help=f"bootstrap resamples (default 10000, at most {MAX_RESAMPLES:,})")
-    p.add_argument("--seed", type=cli.non_negative_int, default=0)
+    cli.add_seed(p, use="draws the bootstrap resamples")
     a = p.parse_args(argv)
     if a.resamples > MAX_RESAMPLES:  # the (resamples, images) index array: 10^10 × 3 images asked for 224 GiB
         return cli.fail(f"--resamples {a.resamples}: at most {MAX_RESAMPLES:,} (the interval settles long before; "

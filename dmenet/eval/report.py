@@ -21,6 +21,10 @@ from syndof import io
 from syndof.choices import parse_choice
 
 PANEL_HEIGHT = 200
+MAX_TILE_ASPECT = 8
+"""A panel tile (or thumbnail) is at most this many times as wide as high: a strip wider than that is shown whole,
+scaled to that width and padded below (a 2×5000 photo's tiles at full height were 500 000 px wide each, past the PNG
+encoder's limit: the whole evaluation failed at the end, "PNG encoding failed", nothing written)."""
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
@@ -71,10 +75,20 @@ def map_to_uint8(x: np.ndarray, vmax: float = 1.0) -> np.ndarray:
     return np.repeat(g[..., None], 3, axis=2)
 
 
+def fit_scale(h: int, w: int, height: int) -> float:
+    """The scale that shows an ``h``×``w`` image ``height`` px high, or :data:`MAX_TILE_ASPECT` × ``height`` px
+    wide when it is wider than that."""
+    return min(height / h, MAX_TILE_ASPECT * height / w)
+
+
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
     h, w = img.shape[:2]
-    width = max(1, round(w * height / h))
-    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
+    scale = fit_scale(h, w, height)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if size[1] < height:  # a strip wider than MAX_TILE_ASPECT: padded below
+        out = np.pad(out, [(0, height - size[1])] + [(0, 0)] * (out.ndim - 1), constant_values=255)
+    return out
 
 
 def make_panel(rows: Sequence[dict], height: int = PANEL_HEIGHT) -> np.ndarray:

@@ -25,7 +25,8 @@ READ_THREADS = 4
 
 def _thumb(x: np.ndarray) -> np.ndarray:
     h, w = x.shape[:2]
-    size = (max(1, round(w * THUMB_HEIGHT / h)), THUMB_HEIGHT)
+    scale = report.fit_scale(h, w, THUMB_HEIGHT)  # a long strip: at most MAX_TILE_ASPECT × as wide as high
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     x = cv2.resize(np.asarray(x, dtype=np.float32), size, interpolation=cv2.INTER_AREA)
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 

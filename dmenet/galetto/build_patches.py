@@ -297,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"share of train+val photos for val (default {PHOTO_DEFAULTS['val_fraction']})")
     ap.add_argument("--test-count", type=cli.positive_int, default=None,
                     help=f"test patches (default {PHOTO_DEFAULTS['test_count']})")
-    ap.add_argument("--seed", type=cli.non_negative_int, default=None,
-                    help=f"split and test sample seed (default {PHOTO_DEFAULTS['seed']})")
+    cli.add_seed(ap, default=None, default_text=str(PHOTO_DEFAULTS["seed"]),
+                 use="draws the train/val split and the test sample")
     ap.add_argument("--limit", type=cli.positive_int, default=None,
                     help="use the first N photos of each folder (--syndof: the first N renders)")
     args = ap.parse_args(argv)

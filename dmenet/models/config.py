@@ -67,7 +67,7 @@ class ModelConfig:
     input_convention: str | None = None
     width: float = 1.0
     refine_blocks: int = 7
-    max_coc: int = 29
+    max_coc: int = units.DEFAULT_MAX_COC
     disc_width: float | None = None
     calib_width: float = 1.0
     mobilenet_d0: int = 16

@@ -3,7 +3,9 @@ plus ``NAME.json``, the sidecar. No pickle anywhere.
 
 Sidecar format 2: ``{"format_version": 2, "architecture": {...ModelConfig}, "recipe": {...Recipe}, "history": [...],
 "init": {...}, **meta}``. The recipe (:mod:`dmenet.models.recipe`) is what inference does after the weights; the
-history lists the post-training steps that wrote the file (tool, arguments, date, data), oldest first. Format-1
+history lists the post-training steps that wrote the file (tool, arguments, date, data), oldest first. Files the
+trainer writes also carry the run's identity in ``meta`` (``run_id``, ``parent_run_id``, ``parent_sha256``:
+:func:`dmenet.training.checkpoint.new_run`), which the calibrate steps copy and ``calibrate average`` compares. Format-1
 sidecars (the six inference options inside ``model_config``) are read through
 :func:`dmenet.models.recipe.recipe_from_format1`; :func:`read_sidecar` returns every file in the format-2 layout.
 

@@ -5,18 +5,27 @@ Layout of ``RUN/checkpoints/``::
     step_00000100/model.safetensors + model.json   the whole DMENet (model_io.save_model; B, D, C, S + BN stats)
     step_00000100/train.safetensors                Adam moments of both optimisers, RNG and data-stream tensors
     step_00000100/train.json                       step, epoch, optimiser param groups, AMP scalers, python/numpy
-                                                   RNG scalars, data-stream positions, config, init, git hash
+                                                   RNG scalars, data-stream positions, config, init, git hash,
+                                                   the run's identity (run_id, parent_run_id, parent_sha256)
     last.json, best.json                           pointers {"dir", "step", "metric"} (written atomically)
 
 A checkpoint folder is written under a temporary name and renamed into place, then the pointers are updated;
 other folders are deleted (retention: the ``train.keep_last`` most recent ones + best). ``best`` follows the
 validation loss on held-out synthetic samples, or the mean training ``loss_main`` since the previous checkpoint when
 there is none.
+
+Run identity (:func:`new_run`): a fresh run draws a ``run_id`` (16 hex digits from :mod:`secrets`, never from the
+torch / NumPy / Python generators whose streams a resume replays); every checkpoint's ``train.json`` and model
+sidecar and ``model_last``'s sidecar record it, and ``--resume`` reads it back, so every file of one training
+trajectory carries one id (``calibrate average`` averages files of one run only). A run started from another model
+file (``--init-from``) is a new run with a new id that also records the file's run (``parent_run_id``, None when
+that file has none) and its contents (``parent_sha256``, :func:`dmenet.models.model_io.model_digest`).
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -56,6 +65,41 @@ def git_info() -> dict[str, Any]:
         return {"sha": sha, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}
+
+
+# ---------------------------------------------------------------------------------------------------- run identity
+RUN_ID_SINCE = "6 Dec 2026"
+"""When the trainer began to record ``run_id``: a file without one was written before (or by another tool)."""
+RUN_KEYS = ("run_id", "parent_run_id", "parent_sha256")
+"""The run-identity fields of a checkpoint's ``train.json`` and of every model sidecar the trainer writes."""
+
+
+def new_run_id() -> str:
+    """A fresh run's id: 16 hex digits from the OS's random source (:mod:`secrets`), which draws nothing from the
+    torch, NumPy or Python generators (the run's random streams stay what its seed makes them)."""
+    return secrets.token_hex(8)
+
+
+def new_run(parent: str | Path | None = None) -> dict[str, Any]:
+    """The identity of a run that starts now (:data:`RUN_KEYS`): a new ``run_id``; for a run started from the model
+    file ``parent``, that file's ``run_id`` (None when it records none) and SHA-256 of its pair; None otherwise."""
+    run: dict[str, Any] = {"run_id": new_run_id(), "parent_run_id": None, "parent_sha256": None}
+    if parent is not None:
+        sidecar = model_io.read_sidecar(parent)
+        parent_id = sidecar.get("run_id")
+        run.update(parent_run_id=parent_id if isinstance(parent_id, str) else None,
+                   parent_sha256=model_io.model_digest(parent))
+    return run
+
+
+def resumed_run(meta: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The identity a ``--resume`` continues with, from its checkpoint's ``train.json`` ``meta``: the one it
+    records, and False; a checkpoint from before run ids (no ``run_id``) gets a new one (the run's files before it
+    record none, so they can never be mistaken for another run's), and True."""
+    run_id = meta.get("run_id")
+    if isinstance(run_id, str) and run_id:
+        return {k: meta.get(k) for k in RUN_KEYS}, False
+    return new_run(), True
 
 
 # ------------------------------------------------------------------------------------------------ optimiser state
@@ -122,7 +166,7 @@ def _set_rng_state(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> No
 
 # ----------------------------------------------------------------------------------------------------- save / load
 def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dict[str, Any],
-                    extra: dict[str, Any] | None = None) -> Path:
+                    extra: dict[str, Any] | None = None, run: dict[str, Any] | None = None) -> Path:
     """Write ``RUN/checkpoints/step_XXXXXXXX/`` for the trainer's current step; returns the folder.
 
     Args:
@@ -130,6 +174,8 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
         streams: name → DomainStream, or name → (tensors, scalars) already gathered (e.g. from every rank).
         config: resolved config as a dict.
         extra: JSON-serialisable fields stored in train.json (e.g. best metric, running loss).
+        run: the run's identity (:func:`new_run`, :func:`resumed_run`), stored in train.json and the model sidecar;
+            None = none recorded.
     """
     ckpt_root = Path(run_dir) / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -139,7 +185,7 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:  # any exit before the rename (an error, a full disk, Ctrl-C, SIGTERM → SystemExit) removes the partial one
-        _write_checkpoint(tmp, trainer, streams, config, extra)
+        _write_checkpoint(tmp, trainer, streams, config, extra, run or {})
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
@@ -150,12 +196,12 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
 
 
 def _write_checkpoint(tmp: Path, trainer, streams: dict[str, Any], config: dict[str, Any],
-                      extra: dict[str, Any] | None) -> None:
+                      extra: dict[str, Any] | None, run: dict[str, Any]) -> None:
     """The files of :func:`save_checkpoint` into the temporary folder ``tmp``."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "step": trainer.step, "epoch": trainer.epoch,
                             "stage": trainer.cfg.train.stage, "config": config, "init": trainer.model.init_info,
-                            "git": git_info(), "extra": extra or {}}
+                            "git": git_info(), "extra": extra or {}, **run}
     meta["opt_g"] = flatten_optimizer("opt_g", trainer.opt_g, tensors)
     meta["opt_d"] = flatten_optimizer("opt_d", trainer.opt_d, tensors) if trainer.opt_d is not None else None
     meta["scaler_g"] = trainer.scaler_g.state_dict()
@@ -168,7 +214,7 @@ def _write_checkpoint(tmp: Path, trainer, streams: dict[str, Any], config: dict[
             tensors[f"stream.{sname}.{key}"] = value.detach().cpu().contiguous().clone()
         meta["streams"][sname] = s_scalars
 
-    model_io.save_model(tmp / "model", trainer.model, {"step": trainer.step, "git_sha": meta["git"]["sha"]})
+    model_io.save_model(tmp / "model", trainer.model, {"step": trainer.step, "git_sha": meta["git"]["sha"], **run})
     with atomic_path(tmp / "train.safetensors") as path:
         save_file(tensors, str(path), metadata={"format": "dmenet-train", "format_version": str(FORMAT_VERSION)})
     write_json_atomic(tmp / "train.json", meta)
