@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=cli.positive_int, default=4, help="samples per measurement")
     cli.add_threads(p)
     cli.add_device(p)
-    p.add_argument("--seed", type=int, default=0)
+    cli.add_seed(p, use="sample i uses SeedSequence(seed, (i,))")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args(argv)
     if args.json and (problem := output_problem(args.json, "--json")):

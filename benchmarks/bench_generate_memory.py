@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=cli.positive_int, default=6, help="samples per mode")
     p.add_argument("--max-size", type=cli.non_negative_int, default=240,
                    help="downscale sources to this long side (0: off)")
-    p.add_argument("--max-coc", type=cli.positive_int, default=43)
-    p.add_argument("--seed", type=int, default=2023)
+    cli.add_max_coc(p, default=43)
+    cli.add_seed(p, 2023)
     p.add_argument("--same", action="store_true", help="repeat sample 0 every time")
     p.add_argument("--mode", choices=("fixed", "leak", "both"), default="both")
     p.add_argument("--malloc-trim", action="store_true", help="glibc malloc_trim(0) after each sample")

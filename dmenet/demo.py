@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("dmenet.demo", __doc__, EXAMPLE)
     p.add_argument("--out", default="demo_out")
-    p.add_argument("--count", type=cli.positive_int, default=4)
+    cli.add_sample_count(p, 4)
     dcli.add_model(p)
     dcli.add_inference(p)
     cli.add_device(p)

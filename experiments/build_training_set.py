@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/lite_data"))
     cli.add_workers(p, default=2, help="generator worker processes")
     p.add_argument("--blur-threshold", type=cli.positive_float, default=1.5)
-    p.add_argument("--seed", type=int, default=2019)
+    cli.add_seed(p, 2019)
     p.add_argument("--split", type=Path, default=Path("experiments/cuhk_split.json"),
                    help="CUHK split file (dmenet.data.splits); its train subset is S's labelled set")
     p.add_argument("--sharp-list", type=Path, default=Path("experiments/distill/bsds_sharp_train.txt"),

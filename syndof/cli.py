@@ -387,15 +387,33 @@ def max_coc_value(text: str) -> int:
     return check(text)
 
 
-def add_max_coc(p: argparse.ArgumentParser, use: str | None = None) -> None:
-    """``--max-coc C`` → ``args.max_coc``: the largest CoC in px (:func:`max_coc_value`), default
-    :data:`syndof.units.DEFAULT_MAX_COC` (SYNDOF's 29). ``use`` adds the tool's own part of the help."""
+def add_max_coc(p: argparse.ArgumentParser, use: str | None = None, default: int | None = None) -> None:
+    """``--max-coc C`` → ``args.max_coc``: the largest CoC in px (:func:`max_coc_value`), default ``default`` or
+    :data:`syndof.units.DEFAULT_MAX_COC` (SYNDOF's 29) when None. ``use`` adds the tool's own part of the help."""
     from syndof.blur import MAX_MAX_COC
     from syndof.units import DEFAULT_MAX_COC
 
-    p.add_argument("--max-coc", type=max_coc_value, default=DEFAULT_MAX_COC,
+    default = DEFAULT_MAX_COC if default is None else default
+    p.add_argument("--max-coc", type=max_coc_value, default=default,
                    help=f"largest CoC in px{', ' + use if use else ''}: an integer in 2..{MAX_MAX_COC}, "
-                   f"σ_max = (c−1)/4 (default {DEFAULT_MAX_COC})")
+                   f"σ_max = (c−1)/4 (default {default})")
+
+
+def sample_count_value(text: str) -> int:
+    """argparse type of ``--count`` (samples to render): an integer in 1..:data:`syndof.generate.MAX_COUNT` (sample
+    names have 6 digits; 0 made an empty dataset and exited 0)."""
+    from syndof.generate import MAX_COUNT
+
+    check = checked_number(int, "an integer", lambda v: 1 <= v <= MAX_COUNT,
+                           f"an integer in 1..{MAX_COUNT:,} (sample names have 6 digits)", "count", "")
+    return check(text)
+
+
+def add_sample_count(p: argparse.ArgumentParser, default: int | None, default_text: str | None = None) -> None:
+    """``--count N`` → ``args.count``: how many samples a renderer writes (:func:`sample_count_value`);
+    ``default_text`` names a default the tool applies itself (``default`` None)."""
+    p.add_argument("--count", type=sample_count_value, default=default,
+                   help=f"number of samples, an integer >= 1 (default {default_text or default})")
 
 
 def add_kernel(p: argparse.ArgumentParser) -> None:

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry (the module docstring is its --help); returns the exit status."""
     p = cli.parser("syndof.demo", __doc__, EXAMPLE)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--count", type=cli.positive_int, default=6)
+    cli.add_sample_count(p, 6)
     cli.add_seed(p, use="sample i uses SeedSequence(seed, (i,)), as in syndof.generate")
     cli.add_source_max_side(p, default=DEMO_MAX_SIZE)
     cli.add_threads(p)

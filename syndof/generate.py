@@ -716,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
     p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
     cli.add_depth_scale(p, use="with --depths")
-    p.add_argument("--count", type=int, default=None, help="number of samples, >= 1 (default: one per source)")
+    cli.add_sample_count(p, None, "one per source")
     cli.add_seed(p, use="sample i uses SeedSequence(seed, (i,))")
     cli.add_max_coc(p)
     cli.add_workers(p)
@@ -738,8 +738,6 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry (the module docstring is its --help); returns the exit status."""
     args = build_parser().parse_args(argv)  # generate() checks every option, --device too, before any write
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.count is not None and not 1 <= args.count <= MAX_COUNT:  # 0 made an empty dataset and exited 0
-        return cli.fail(f"--count must be 1..{MAX_COUNT:,} (sample names have 6 digits), got {args.count}")
     summary = generate(args.out, images=args.images, depths=args.depths, depth_scale=args.depth_scale,
                        count=args.count, seed=args.seed, max_coc=args.max_coc, workers=args.workers,
                        shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,

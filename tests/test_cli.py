@@ -458,7 +458,8 @@ SHARED_FLAG_HELPERS = {"--seed": {("syndof.cli", "add_seed")},
                        "--depth-scale": {("syndof.cli", "add_depth_scale")},
                        "--merge-tolerance": {("syndof.cli", "add_merge_tolerance")},
                        "--max-side": {("syndof.cli", "add_source_max_side"), ("dmenet.cli", "add_max_side")},
-                       "--max-size": {("syndof.cli", "hidden_alias")}}
+                       "--max-size": {("syndof.cli", "hidden_alias")},
+                       "--count": {("syndof.cli", "add_sample_count")}}
 """The flags defined once, and by which helper(s): ``--max-side`` is the sources' limit in syndof's tools
 (syndof.cli.add_source_max_side) and a model's working resolution in dmenet's (dmenet.cli.add_max_side)."""
 
@@ -501,6 +502,7 @@ BAD_VALUES = {
     "--merge-tolerance": (["-1", "nan", "inf", "x"], [("syndof.generate",), ("syndof.render",)]),
     "--max-side": (["4", "15", "-1", "x"], [("syndof.demo",), ("syndof.generate",)]),
     "--max-size": (["4", "-1"], [("syndof.demo",), ("syndof.generate",)]),
+    "--count": (["0", "-1", "1000000", "1.5", "x"], [("syndof.demo",), ("syndof.generate",), ("dmenet.demo",)]),
 }
 
 

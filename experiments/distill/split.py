@@ -24,8 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.prog = "python experiments/distill/split.py"  # a data-preparation script, not a console script
     p.add_argument("--images", required=True, help="cuhk/train_image folder")
     p.add_argument("--val-count", type=cli.positive_int, default=60)
-    p.add_argument("--seed", type=cli.non_negative_int, default=20,
-                   help="random.Random seed, >= 0 (Python seeds with |seed|: -20 drew the split of 20)")
+    cli.add_seed(p, 20, use="random.Random's (Python seeds with |seed|: -20 drew the split of 20)")
     p.add_argument("--out", required=True, help="prefix: writes PREFIX_train.txt and PREFIX_val.txt")
     a = p.parse_args(argv)
     stems = [f.stem for f in Path(a.images).glob("out_of_focus*.jpg")]
