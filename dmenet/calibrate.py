@@ -154,7 +154,7 @@ def _one_run(paths: list[str], metas: list[dict], across_runs: bool) -> str | No
     refused (ModelFileError naming two files), unless ``across_runs`` and every file is of a run started from one
     model file (one ``parent_sha256``: a model soup), whose average gets a new run id. A file with no ``run_id``
     (written before the trainer recorded one, or by another tool): a warning that the average cannot be checked,
-    and None."""
+    and None (the files that record theirs are still checked among themselves)."""
     from dmenet.models.model_io import ModelFileError, model_paths
     from dmenet.training.checkpoint import RUN_ID_SINCE, new_run_id
 
@@ -163,6 +163,22 @@ def _one_run(paths: list[str], metas: list[dict], across_runs: bool) -> str | No
         if run_id is not None and not (isinstance(run_id, str) and run_id):
             raise ModelFileError(f"{model_paths(path)[1]}: 'run_id' must be a non-empty string, got {run_id!r}")
     files = [model_paths(p)[0].resolve() for p in paths]
+    known = [i for i, run_id in enumerate(ids) if run_id is not None]  # those without one cannot be compared
+    other = next((i for i in known if ids[i] != ids[known[0]]), None)
+    if other is not None:  # two files that do record their runs, of different runs
+        first = known[0]
+        if not across_runs:
+            raise ModelFileError(f"{paths[first]} (run {ids[first]}) and {paths[other]} (run {ids[other]}) come from "
+                                 "different training runs: averaging weights of different runs gives a model of "
+                                 "neither (average checkpoints of one run; --across-runs for runs started from one "
+                                 "model file)")
+        parents = [metas[i].get("parent_sha256") for i in known]
+        lone = next((j for j, p in enumerate(parents) if p is None or p != parents[0]), None)
+        if lone is not None:
+            which = paths[known[lone]] if parents[lone] is None else f"{paths[first]} and {paths[known[lone]]}"
+            raise ModelFileError(f"--across-runs: {which} did not start from one model file (parent_sha256 "
+                                 f"{parents[0]} / {parents[lone]}); only runs started from the same file "
+                                 "(--init-from) average into a model of that start")
     unknown = next((i for i, run_id in enumerate(ids) if run_id is None), None)
     if unknown is not None:
         other = next((i for i, f in enumerate(files) if f != files[unknown]), None)
@@ -171,20 +187,9 @@ def _one_run(paths: list[str], metas: list[dict], across_runs: bool) -> str | No
             log.warning("cannot tell whether %s and %s come from one run (no run_id: written before %s); average "
                         "checkpoints of one run only", paths[a], paths[b], RUN_ID_SINCE)
         return None
-    other = next((i for i, run_id in enumerate(ids) if run_id != ids[0]), None)
     if other is None:
         return ids[0]
-    if not across_runs:
-        raise ModelFileError(f"{paths[0]} (run {ids[0]}) and {paths[other]} (run {ids[other]}) come from different "
-                             "training runs: averaging weights of different runs gives a model of neither (average "
-                             "checkpoints of one run; --across-runs for runs started from one model file)")
     parents = [m.get("parent_sha256") for m in metas]
-    lone = next((i for i, p in enumerate(parents) if p is None or p != parents[0]), None)
-    if lone is not None:
-        which = paths[lone] if parents[lone] is None else f"{paths[0]} and {paths[lone]}"
-        raise ModelFileError(f"--across-runs: {which} did not start from one model file (parent_sha256 "
-                             f"{parents[0]} / {parents[lone]}); only runs started from the same file (--init-from) "
-                             "average into a model of that start")
     run_id = new_run_id()
     log.info("--across-runs: runs %s, all started from one model file (sha256 %s…): the average is run %s",
              ", ".join(dict.fromkeys(ids)), parents[0][:12], run_id)

@@ -62,7 +62,7 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
         if count > 1 or h * w > memory.LARGE_IMAGE_PIXELS:  # progress before the long part, not only after it
             faster = "--max-side" + (" or --flips 1" if args.flips not in (None, 1) else "")  # None: 1 already
             note = f" (large: tiled, this takes a while; {faster} is faster)" \
-                if h * w > memory.LARGE_IMAGE_PIXELS and not max_side else ""
+                if h * w > memory.LARGE_IMAGE_PIXELS and not max_side and args.method.spec.reads_max_side else ""
             print(cli.one_line(f"[{number}/{count}] {job.source}: {w}x{h} px{note}"), file=sys.stderr, flush=True)
         maps = method_maps(estimator, image)
         if batch_alive is not None and not batch_alive():

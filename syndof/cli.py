@@ -72,13 +72,17 @@ def fail(message: str) -> int:
     return EXIT_USAGE
 
 
-_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(32), 127) if code != 9} | {10: "\\n", 13: "\\r"}
+_ESCAPED = ({code: f"\\x{code:02x}" for code in (*range(32), *range(127, 160)) if code != 9}
+            | {10: "\\n", 13: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+"""C0 and C1 controls but tab (C1: NEL ``\\x85`` is a line break, CSI ``\\x9b`` a terminal escape), and Unicode's line
+and paragraph separators (``str.splitlines`` breaks at each of these)."""
 
 
 def one_line(text: str) -> str:
-    """``text`` with line breaks and other control characters (tab aside) written as escapes (``\\n``, ``\\r``,
-    ``\\x1b`` …): a line naming a file whose name holds a newline stays one line, and a terminal escape in a name is
-    shown, not obeyed. For lines printed as they are; :func:`fail` and :func:`warning_line` join lines themselves."""
+    """``text`` with line breaks and other control characters (tab aside; :data:`_ESCAPED`) written as escapes
+    (``\\n``, ``\\r``, ``\\x1b``, ``\\u2028`` …): a line naming a file whose name holds a newline stays one line, and
+    a terminal escape in a name is shown, not obeyed. For lines printed as they are; :func:`fail` and
+    :func:`warning_line` join lines themselves."""
     return text.translate(_ESCAPED)
 
 

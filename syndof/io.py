@@ -17,6 +17,7 @@ import secrets
 import shutil
 import struct
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -256,11 +257,24 @@ def _oriented_size(pil) -> tuple[int, int]:
     return (height, width) if swap else (width, height)
 
 
+_QUIET_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_header() -> Iterator[None]:
+    """Warnings ignored while PIL reads a header (its "Metadata Warning …" names no file; the reader reports a bad
+    file). ``warnings.catch_warnings`` swaps the process's one filter list: two threads inside at once (the training
+    stream's and the evaluation's reading threads) restored each other's, leaving "ignore" installed for every warning
+    of the process afterwards; one thread at a time here."""
+    with _QUIET_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _header_size(fh: BinaryIO) -> tuple[int, int] | None:
     """:func:`header_size` of the open image file ``fh`` (at its start)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PIL's "Metadata Warning …": a line naming no file; the reader reports
+        with _quiet_header():
             with _pil_identify(fh) as pil:
                 return _oriented_size(pil)
     except Exception:  # corrupt or unknown header: the decoder reports the file
@@ -281,8 +295,7 @@ def _apply_exif_orientation(data: bytes, img: np.ndarray) -> np.ndarray:
     """Rotate/flip ``img`` (as decoded from the file bytes ``data``, BGR) by the EXIF orientation tag of ``data``,
     if any."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a damaged EXIF: PIL's warning names no file; the tag is used or not
+        with _quiet_header():  # a damaged EXIF: PIL's warning names no file; the tag is used or not
             with _pil_identify(io_module.BytesIO(data)) as pil:
                 orientation = _orientation_exif(pil).get(0x0112, 1)
     except Exception:  # no EXIF or unreadable header: keep the pixels as decoded

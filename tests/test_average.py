@@ -227,3 +227,19 @@ def test_average_across_runs_started_from_one_model_file(tmp_path, capsys):
     assert f"{a[0]} and {c[0]} did not start from one model file" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
 
+
+
+def test_a_file_without_run_id_does_not_let_two_recorded_runs_through(tmp_path, capsys):
+    """A file with no run_id among files of two recorded runs (``--run DIR --last K`` over a resumed pre-run-id run
+    plus another run's file, or three --model files) only warned: the two runs that do record theirs were averaged.
+    They are refused as without that file; with ``--across-runs`` their parents are checked."""
+    old = _run_files(tmp_path, "old", None, [100])
+    a = _run_files(tmp_path, "a", "0123456789abcdef", [200])
+    b = _run_files(tmp_path, "b", "fedcba9876543210", [300])
+    out = tmp_path / "avg.safetensors"
+    capsys.readouterr()
+    assert calibrate.main(["average", "--model", *old, *a, *b, "--out", str(out)]) == 2
+    assert f"{a[0]} (run 0123456789abcdef) and {b[0]} (run fedcba9876543210)" in capsys.readouterr().err
+    assert calibrate.main(["average", "--model", *old, *a, *b, "--across-runs", "--out", str(out)]) == 2
+    assert "did not start from one model file" in capsys.readouterr().err
+    assert not out.exists()

@@ -559,3 +559,16 @@ def test_rendering_flags_defaults_and_valid_values_parse_as_before():
     text = " ".join(q.format_help().split())
     assert f"0 = no limit, else >= {MIN_MAX_SIZE} (default no limit)" in text
     assert "--max-size" not in text  # the deprecated spelling stays hidden
+
+
+@pytest.mark.parametrize("name", ["next\x85line.png", "line\u2028sep.png", "para\u2029sep.png", "csi\x9b31m.png",
+                                  "new\nline.png", "bell\x07.png"])
+def test_one_line_escapes_every_line_break_and_control_character_but_tab(name):
+    """predict's lines name photos through ``one_line``; NEL (``\\x85``), U+2028 and U+2029 break a line as ``\\n``
+    does (``str.splitlines``, log readers) and C1's CSI (``\\x9b``) is a terminal escape: they were printed as they
+    are. A tab and ordinary non-ASCII letters stay."""
+    from syndof.cli import one_line
+
+    shown = one_line(f"[1/1] {name} -> x")
+    assert len(shown.splitlines()) == 1 and shown.isprintable(), shown
+    assert one_line("tab\there é漢") == "tab\there é漢"

@@ -948,3 +948,16 @@ def test_h56_a_newline_in_a_file_name_keeps_every_report_line_one_line(tmp_path,
     assert f"skipped {folder}/empty\\nfile.png: file is empty" in lines
     assert f"skipped {tmp_path}/pipe.png: not a regular file (a FIFO, socket or device)" in lines
     assert (out / "new\nline_blur.png").is_file() and (out / "cr\rret_blur.png").is_file()
+
+
+def test_large_photo_note_offers_max_side_only_to_a_method_that_reads_it(tmp_path, capsys, monkeypatch):
+    """predict's progress note for a large photo at --max-side 0 said "(large: tiled, …; --max-side is faster)" for
+    lbp / laplacian / zhuo_sim too, which run at full size whatever --max-side (the memory guard stopped offering it
+    to them the same day); a method that reads it still gets the note."""
+    photo = write_rgb(tmp_path / "in" / "big.png", 64, 64)
+    monkeypatch.setattr(memory, "LARGE_IMAGE_PIXELS", 1000)
+    for method, noted in (("lbp", False), ("hifst", True)):
+        rc, _, err = run_main(predict.main, [photo, "--method", method, "--max-side", "0", "--out",
+                                             tmp_path / f"o_{method}"], capsys)
+        assert rc == 0, err
+        assert ("--max-side is faster" in err) == noted, err

@@ -456,3 +456,43 @@ def test_h57_a_fifo_or_a_folder_is_named_as_what_it_is_not_as_missing(tmp_path):
         sio.read_image(tmp_path / "dir.png")
     with pytest.raises(InputError, match=r"gone\.png: file not found"):
         sio.read_image(tmp_path / "gone.png")
+
+
+def test_reading_headers_in_two_threads_leaves_the_process_warning_filters_as_they_were(tmp_path, monkeypatch):
+    """The reader silences PIL's header warnings with ``warnings.catch_warnings``, which swaps the process's one
+    filter list. Two reading threads inside at once (the training stream's and evaluation's readers), the first in
+    leaving first, restored the list the second had saved: "ignore" for every warning of the process from then on."""
+    import threading
+    import warnings
+
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.jpg")
+    identify = sio._pil_identify
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    calls = []
+
+    def slow_identify(fh):  # the first reader waits (up to 1 s) inside until the second is inside too
+        calls.append(None)
+        if len(calls) == 1:
+            first_in.set()
+            second_in.wait(1)
+        else:
+            second_in.set()
+            first_out.wait(1)
+        return identify(fh)
+
+    def first():
+        sio.read_image(tmp_path / "a.jpg")
+        first_out.set()
+
+    monkeypatch.setattr(sio, "_pil_identify", slow_identify)
+    before = list(warnings.filters)
+    one = threading.Thread(target=first)
+    one.start()
+    first_in.wait(1)
+    two = threading.Thread(target=sio.read_image, args=(tmp_path / "a.jpg",))
+    two.start()
+    one.join()
+    two.join()
+    assert warnings.filters == before

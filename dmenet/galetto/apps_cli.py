@@ -150,7 +150,8 @@ def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
     for k, img in enumerate(images):
         h, w = img.shape[:2]
         if h * w > memory.LARGE_IMAGE_PIXELS:  # progress before the long part, as predict
-            note = "" if options.max_side else " (large: this takes a while; --max-side is faster)"
+            note = "" if options.max_side or not method.spec.reads_max_side \
+                else " (large: this takes a while; --max-side is faster)"
             print(f"[{k + 1}/{len(images)}] {names[k]}: {w}x{h} px: σ map by {method}{note}", file=sys.stderr,
                   flush=True)
         try:
