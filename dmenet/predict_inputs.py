@@ -30,7 +30,7 @@ def _files_in(folder: Path, recursive: bool) -> list[Path]:
     if not recursive:
         return sio.list_images(folder)
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in sio.IMAGE_EXTENSIONS
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                  and not any(sio.is_hidden(Path(part)) for part in p.relative_to(folder).parts))
 
 
 class Skipped(str):

@@ -738,17 +738,27 @@ def write_set_atomic(files: dict[Path, bytes], replace: bool = True) -> None:
         raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc  # errno picks the subclass
 
 
+def is_hidden(path: Path) -> bool:
+    """Whether ``path``'s name starts with a dot: not a photo of its folder (macOS's ``._x.jpg`` resource forks beside
+    ``x.jpg`` on a copied drive, a tool's staged ``.NAME.part-…`` files), in every listing of a folder as in
+    ``predict --recursive``. A hidden file named on its own is still read."""
+    return path.name.startswith(".")
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name."""
+    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name; hidden ones
+    (:func:`is_hidden`) left out."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(p))
 
 
 def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
                   case_sensitive: bool = False) -> dict[str, Path]:
-    """``{stem: path}`` of the files directly in ``folder`` whose extension (case-insensitive) is in ``extensions``.
+    """``{stem: path}`` of the files directly in ``folder`` whose extension (case-insensitive) is in ``extensions``,
+    hidden ones (:func:`is_hidden`) left out.
 
     Keys are lower-case unless ``case_sensitive``. Two files with the same key raise a "duplicate stem"
     :class:`InputError`, as does a missing folder — pairing datasets by stem never guesses.
@@ -758,7 +768,7 @@ def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE
         raise InputError(folder, "not a folder")
     index: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in extensions:
+        if not path.is_file() or path.suffix.lower() not in extensions or is_hidden(path):
             continue
         key = path.stem if case_sensitive else path.stem.lower()
         if key in index:

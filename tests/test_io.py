@@ -496,3 +496,27 @@ def test_reading_headers_in_two_threads_leaves_the_process_warning_filters_as_th
     one.join()
     two.join()
     assert warnings.filters == before
+
+
+def test_hidden_files_are_not_photos_of_a_folder(tmp_path, capsys):
+    """macOS leaves ``._x.jpg`` resource forks (not images) beside ``x.jpg`` on a copied drive: a folder's listing
+    (``list_images``, ``index_by_stem``) left them in, so ``predict FOLDER`` reported a skip per fork and
+    ``apps_cli fuse FOLDER`` took them as frames, while ``predict --recursive`` left them out. One rule now (a name
+    starting with a dot is hidden), in every listing; a hidden file named on its own is still read."""
+    from dmenet import predict
+    from hostile_helpers import run_main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sio.write_image(folder / "x.png", np.full((24, 32, 3), 0.5, np.float32))
+    (folder / "._x.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    sio.write_image(folder / ".y.png", np.full((24, 32, 3), 0.25, np.float32))
+    assert sio.list_images(folder) == [folder / "x.png"]
+    assert sio.index_by_stem(folder) == {"x": folder / "x.png"}
+    assert sio.is_hidden(folder / "._x.png") and not sio.is_hidden(folder / "x.png")
+    assert sio.read_image(folder / ".y.png").shape == (24, 32, 3)  # named on its own: read
+    for recursive in ([], ["--recursive"]):
+        out = tmp_path / f"out{len(recursive)}"
+        rc, stdout, err = run_main(predict.main, [folder, "--method", "lbp", "--out", out, *recursive], capsys)
+        assert rc == 0 and "skipped" not in err and "._x" not in err, err
+        assert sorted(p.name for p in out.glob("*_blur.png")) == ["x_blur.png"]
