@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dmenet.memory import LARGE_IMAGE_PIXELS
 from dmenet.models.calibration_table import cached_calibration_table
 from dmenet.models.detection_head import HeadInputs, feature_head_logit, head_logit
 from dmenet.models.fuse import cached_image_statistics_blur, cached_inference_blur
@@ -43,7 +44,9 @@ DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite.safetensors"
 ONEPASS_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite_onepass.safetensors"
 """The opt-in one-pass file (checkpoints/ONEPASS_CARD.md), for callers outside the repository root."""
 MULTIPLE = 16
-TILE_THRESHOLD = 1024 * 1024
+TILE_THRESHOLD = LARGE_IMAGE_PIXELS
+"""Above this many pixels the image is tiled (the number of :data:`dmenet.memory.LARGE_IMAGE_PIXELS`, above which
+``predict`` and the applications print a progress note)."""
 TILE_SIZE = 512
 MIN_TILE_SIZE = 2 * MULTIPLE
 """Smallest tile side (px): per-image BatchNorm statistics at 1/16 need at least two cells in a tile."""

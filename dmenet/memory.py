@@ -17,8 +17,8 @@ IO_BYTES_PER_PIXEL = 40
 MEMORY_FIXED_BYTES = 600 * 2**20
 """Model, one tile's activations and the interpreter."""
 LARGE_IMAGE_PIXELS = 1024 * 1024
-"""Above this many pixels an image is tiled (dmenet.inference.TILE_THRESHOLD) and gets a progress note (``predict``,
-the σ-map applications)."""
+"""Above this many pixels an image is tiled (:data:`dmenet.inference.TILE_THRESHOLD` is this number) and gets a
+progress note (``predict``, the σ-map applications)."""
 
 
 def estimate_memory(height: int, width: int, max_side: int | None = None, extra_per_pixel: int = 0,

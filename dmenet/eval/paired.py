@@ -81,9 +81,10 @@ def paired_bootstrap(base: np.ndarray, candidate: np.ndarray, indices: np.ndarra
         raise ValueError(f"a bootstrap interval needs at least {MIN_IMAGES} images, got {n}")
     if not (np.all(np.isfinite(base)) and np.all(np.isfinite(candidate))):
         raise ValueError("paired values must be finite (NaN / inf found)")
-    if max(np.abs(base).max(), np.abs(candidate).max()) > MAX_MAGNITUDE:
+    largest = max(np.abs(base).max(), np.abs(candidate).max())
+    if largest > MAX_MAGNITUDE:
         raise ValueError(f"paired values must be at most {MAX_MAGNITUDE:g} in magnitude (their differences and means "
-                         f"overflow), got {max(np.abs(base).max(), np.abs(candidate).max()):g}")
+                         f"overflow), got {largest:g}")
     indices = np.asarray(indices)
     if indices.ndim != 2 or indices.shape[1] != n or not indices.shape[0]:
         raise ValueError(f"indices must be (resamples, {n}) for {n} images (bootstrap_indices({n}, ...)), "
