@@ -1,6 +1,6 @@
 """The inputs of ``dmenet.predict``: files and folders expanded into jobs (:class:`Job`, :func:`collect_jobs`), each
 photo with an output prefix of its own, and the inputs skipped on the way (:class:`Skipped`, :func:`skipped_inputs`):
-missing files, links to nothing, a second name of one photo, and the outputs of this or an earlier run
+missing files, links to nothing or in a loop, a second name of one photo, and the outputs of this or an earlier run
 (:func:`is_output_file`, :func:`in_earlier_output`)."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             files = _files_in(path, recursive)
             broken = sorted(p for p in (path.rglob("*") if recursive else path.iterdir())
                             if p.suffix.lower() in sio.IMAGE_EXTENSIONS and p.is_symlink() and not p.exists())
-            problems.extend(f"skipped {p}: a symbolic link to nothing" for p in broken)
+            problems.extend(f"skipped {p}: {sio.special_file_problem(p)}" for p in broken)  # to nothing, or a loop
             if not files and not broken:
                 problems.append(f"skipped {path}: no image files ({', '.join(sio.IMAGE_EXTENSIONS)})")
             pairs.extend((f, f.relative_to(path).with_suffix("")) for f in files)

@@ -72,6 +72,11 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
             return f"not written: {appeared[0]} appeared while the photo ran; it is never overwritten"
         write_outputs(job.prefix, image, maps, args.fmt, source=job.source, digest=digest)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, sio.InputError) else f"{exc.__class__.__name__}: {exc}"
+        if isinstance(exc, sio.InputError):
+            reason = str(exc)
+        elif isinstance(exc, OSError) and exc.filename is not None:  # an output's name kept, the photo's dropped
+            reason = f"{exc.filename}: {exc.strerror or exc.__class__.__name__}"
+        else:
+            reason = f"{exc.__class__.__name__}: {exc}"
         return reason.removeprefix(f"{job.source}: ")
     return time.perf_counter() - start

@@ -56,7 +56,9 @@ def _start_worker(args: argparse.Namespace, options, threads: int, parent: int, 
     """A worker's setup; ``parent`` is the batch's process id (passed in: it may be gone before this runs); ``stop``:
     the batch's event, set when it is interrupted (no photo starts after it)."""
     import threading
+    import warnings
 
+    warnings.formatwarning = cli.warning_line  # one "warning: …" line, as the batch's own (spawned: not inherited)
     cli.apply_threads(threads)
     from syndof.allocator import reuse_freed_memory
 

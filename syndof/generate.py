@@ -524,7 +524,7 @@ def check_out_dir(out_dir: Path, inputs: dict[str, Path | None]) -> None:
         raise ValueError(f"--out {out_dir}: exists and is not a folder")
     out_abs = out_dir.resolve()
     for option, folder in inputs.items():
-        if folder is None:
+        if folder is None or not Path(folder).is_dir():  # no folder (missing, a link loop): refused by its reader
             continue
         in_abs = Path(folder).resolve()
         if _inside(out_abs, in_abs) or _inside(in_abs, out_abs):

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import struct
 import tempfile
 import threading
@@ -25,7 +26,7 @@ from typing import BinaryIO, Callable, Iterator
 import cv2
 import numpy as np
 
-from syndof import units
+from syndof import frames, png_chunks, units
 from syndof.images import as_rgb_float, check_float_pixels
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -49,42 +50,94 @@ class InputError(ValueError):
 def stored_dtype(path: str | os.PathLike) -> np.dtype:
     """The pixel type an image file stores (uint8, uint16, …; before any conversion :func:`read_image` makes), e.g.
     to write a result at the input's depth. InputError naming the file when it cannot be decoded."""
-    return _read_raw(path).dtype
+    return _read_raw(path, note_frames=False).dtype  # the caller reads the image itself, and hears of its frames then
 
 
 def check_nonempty_file(path: str | os.PathLike) -> Path:
     """``path`` as a Path when it is a file with at least one byte; InputError naming it (``file not found``, ``a
-    folder, not a file``, ``not a regular file`` for a FIFO, socket or device, ``file is empty``) otherwise."""
+    folder, not a file``, ``not a regular file`` for a FIFO, socket or device, a symbolic link loop or to nothing:
+    :func:`special_file_problem`; ``file is empty``) otherwise."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, special_file_problem(path) or "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "file is empty")
+    with _naming(path):
+        if not path.is_file():
+            raise InputError(path, special_file_problem(path) or "file not found")
+        if path.stat().st_size == 0:
+            raise InputError(path, "file is empty")
     return path
 
 
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError of reading the input file ``path`` in the block (``Permission denied``, an I/O error) raised as an
+    :class:`InputError` ``"<path>: <strerror>"``: one line naming the file once, as every other bad input (a batch's
+    skip line repeated it: ``skipped x.png: PermissionError: [Errno 13] Permission denied: 'x.png'``)."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(path, exc.strerror or exc.__class__.__name__) from None
+
+
+SYMLINK_LOOP = "a symbolic link loop (too many levels of symbolic links)"
+"""What :func:`special_file_problem` says of a name whose links lead back to themselves (``ln -s a b; ln -s b a``,
+or a loop in a folder above it; ``ELOOP``)."""
+
+
 def special_file_problem(path: Path) -> str | None:
-    """Why ``path``, which is there but is no regular file, cannot be read as one (a folder; a FIFO, socket or device,
-    which a read would block on or never end); None when it is a regular file or is not there at all."""
-    if path.is_dir():
+    """Why ``path``, which is there but is no regular file, cannot be read as one: a folder; a FIFO, socket or device
+    (which a read would block on or never end); a symbolic link loop (:data:`SYMLINK_LOOP`: was "file not found" /
+    "no such file or folder"); a symbolic link to nothing; another error of ``stat`` than "not there" (its text, e.g.
+    ``Permission denied`` for a folder above it that cannot be searched). None when it is a regular file or nothing
+    is there at all."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return SYMLINK_LOOP
+        if os.path.islink(path):
+            return "a symbolic link to nothing"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        return exc.strerror or exc.__class__.__name__
+    if stat.S_ISDIR(mode):
         return "a folder, not a file"
-    if path.exists() and not path.is_file():
+    if not stat.S_ISREG(mode):
         return "not a regular file (a FIFO, socket or device)"
     return None
 
 
-def _read_raw(path: str | os.PathLike) -> np.ndarray:
+def _read_raw(path: str | os.PathLike, note_frames: bool = True) -> np.ndarray:
     path = check_nonempty_file(path)
-    with open(path, "rb") as fh:
+    with _naming(path), open(path, "rb") as fh:
         data = fh.read()
-    return _decode_raw(path, data)
+    return _decode_raw(path, data, note_frames)
 
 
-def _decode_raw(path: Path, data: bytes) -> np.ndarray:
+def _decode_raw(path: Path, data: bytes, note_frames: bool = True) -> np.ndarray:
     """The pixels of ``data``, the bytes of the image file ``path`` (named in errors), as stored (any channels and
     depth); EXIF orientation applied. The format is the bytes' (:func:`image_format`), never the name's: a JPEG
-    named ``.png`` or without a suffix keeps its orientation. Nothing else is read from the file."""
+    named ``.png`` or without a suffix keeps its orientation. Nothing else is read from the file. Of an animated or
+    multi-page file the first frame (:func:`read_image`), with ``note_frames`` a
+    :class:`~syndof.frames.FirstFrameWarning` naming the file and its number of frames."""
     kind = image_format(data)
+    img = _decode_first(path, data, kind)
+    note = _extra_images_note(data) if note_frames and kind in frames.FRAMED_FORMATS else None
+    if note:
+        warnings.warn(f"{path}: {note}", frames.FirstFrameWarning, stacklevel=2)
+    return img
+
+
+def _extra_images_note(data: bytes) -> str | None:
+    """:func:`syndof.frames.extra_images_note` of the image file's bytes ``data`` (Pillow's header; no pixel decoded);
+    None when Pillow cannot read the header (the decoder has read the first image)."""
+    try:
+        with _quiet_header(), _pil_identify(io_module.BytesIO(data)) as pil:
+            return frames.extra_images_note(pil)
+    except Exception:  # a damaged frame structure: what the decoder read is the reader's answer
+        return None
+
+
+def _decode_first(path: Path, data: bytes, kind: str | None) -> np.ndarray:
+    """:func:`_decode_raw`'s pixels of the first (or only) image of ``data``, of the format ``kind``."""
     if kind == "GIF":
         return _read_gif_first_frame(path, data)
     # IMREAD_UNCHANGED keeps 16-bit and alpha; EXIF orientation is applied separately below (TIFF: by OpenCV).
@@ -132,7 +185,7 @@ def image_format(data: bytes) -> str | None:
 EXIF_ORIENTED = ("JPEG", "MPO", "TIFF", "WEBP", "PNG")
 """Formats (PIL's names; MPO: a camera's multi-picture JPEG) whose EXIF orientation :func:`read_image` applies (and
 :func:`header_size` reports), as Pillow's ``exif_transpose``, OpenCV's default ``imread`` and viewers do; a PNG's
-from an ``eXIf`` chunk before its pixels."""
+from its ``eXIf`` chunk, before or after its pixels."""
 DECODER_ORIENTED = ("TIFF",)
 """Of :data:`EXIF_ORIENTED`, the formats whose orientation tag (TIFF tag 274) OpenCV's decoder applies itself, even
 with ``IMREAD_IGNORE_ORIENTATION`` (and whose size Pillow reports oriented): applied a second time, every
@@ -229,10 +282,11 @@ class _WebPHeader:
         return None
 
 
-def _orientation_exif(pil):
-    """The EXIF of PIL's header ``pil`` (``Image.Exif``, a mapping of tags) when its format's orientation is applied
-    (:data:`EXIF_ORIENTED`), else an empty mapping. A PNG's only from an ``eXIf`` chunk before its pixels: PIL's
-    ``getexif`` decodes a whole PNG to look for one after them."""
+def _orientation_exif(pil, fh: BinaryIO):
+    """The EXIF of PIL's header ``pil`` of the open file ``fh`` (``Image.Exif``, a mapping of tags) when its format's
+    orientation is applied (:data:`EXIF_ORIENTED`), else an empty mapping. A PNG's from its first ``eXIf`` chunk,
+    before or after the pixels (:func:`syndof.png_chunks.chunk_data`: chunk headers only; PIL's ``getexif`` decodes a
+    whole PNG to find one after them, as its ``exif_transpose`` and OpenCV's ``imread`` apply it)."""
     from PIL import Image
 
     fmt = getattr(pil, "format", None)
@@ -241,15 +295,16 @@ def _orientation_exif(pil):
     if fmt != "PNG":
         return pil.getexif()
     exif = Image.Exif()
-    if pil.info.get("exif"):
-        exif.load(pil.info["exif"])
+    raw = pil.info.get("exif") or png_chunks.chunk_data(fh, b"eXIf")
+    if raw:
+        exif.load(raw)
     return exif
 
 
-def _oriented_size(pil) -> tuple[int, int]:
-    """(width, height) of PIL's header ``pil``, EXIF rotation applied (a TIFF's from its stored raster's tags
-    256 / 257: Pillow may report the size oriented already)."""
-    exif = _orientation_exif(pil)
+def _oriented_size(pil, fh: BinaryIO) -> tuple[int, int]:
+    """(width, height) of PIL's header ``pil`` of the open file ``fh``, EXIF rotation applied (a TIFF's from its
+    stored raster's tags 256 / 257: Pillow may report the size oriented already)."""
+    exif = _orientation_exif(pil, fh)
     width, height = pil.size
     if getattr(pil, "format", None) in DECODER_ORIENTED and 256 in exif and 257 in exif:
         width, height = int(exif[256]), int(exif[257])
@@ -276,7 +331,7 @@ def _header_size(fh: BinaryIO) -> tuple[int, int] | None:
     try:
         with _quiet_header():
             with _pil_identify(fh) as pil:
-                return _oriented_size(pil)
+                return _oriented_size(pil, fh)
     except Exception:  # corrupt or unknown header: the decoder reports the file
         return None
 
@@ -294,10 +349,11 @@ def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
 def _apply_exif_orientation(data: bytes, img: np.ndarray) -> np.ndarray:
     """Rotate/flip ``img`` (as decoded from the file bytes ``data``, BGR) by the EXIF orientation tag of ``data``,
     if any."""
+    buffer = io_module.BytesIO(data)
     try:
         with _quiet_header():  # a damaged EXIF: PIL's warning names no file; the tag is used or not
-            with _pil_identify(io_module.BytesIO(data)) as pil:
-                orientation = _orientation_exif(pil).get(0x0112, 1)
+            with _pil_identify(buffer) as pil:
+                orientation = _orientation_exif(pil, buffer).get(0x0112, 1)
     except Exception:  # no EXIF or unreadable header: keep the pixels as decoded
         return img
     ops = {
@@ -319,15 +375,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     16-bit images are scaled to [0, 1] like 8-bit ones, float images (TIFF) are taken as [0, 1] (values up to
     :data:`syndof.images.FLOAT_IMAGE_MAX` clipped), EXIF orientation is applied (:data:`EXIF_ORIENTED`; the format
     is the file's content, not its name). Of an animated or multi-page file (GIF, APNG, WebP, TIFF) the first
-    frame or page is read (the one a viewer shows first; an APNG's default image).
+    frame or page is read (the one a viewer shows first; of an APNG whose default image is no frame of its
+    animation, the animation's first frame, as OpenCV's decoder gives it), and a
+    :class:`syndof.frames.FirstFrameWarning` says so, naming the file and its number of frames (a command prints it
+    as one ``warning:`` line).
 
     Returns:
         (H, W, 3) float32 RGB in [0, 1].
 
     Raises:
-        InputError: missing, empty, undecodable or truncated file, an unsupported channel count or pixel type (int16,
-            int32 … : only uint8, uint16 and float are read), or a float image with NaN / inf pixels or values above
-            :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
+        InputError: missing, empty, unreadable (permission), undecodable or truncated file, an unsupported channel
+            count or pixel type (int16, int32 … : only uint8, uint16 and float are read), or a float image with NaN /
+            inf pixels or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
     """
     return _as_rgb(path, _read_raw(path))
 
@@ -343,10 +402,10 @@ def read_image_sha256(path: str | os.PathLike,
     file (e.g. a memory check). Not called when the header cannot be read: the caller checks the decoded image.
 
     Raises:
-        InputError: as :func:`read_image`. OSError: as ``open`` raises it (unreadable file).
+        InputError: as :func:`read_image` (an unreadable file too: ``"<path>: Permission denied"``).
     """
     path = check_nonempty_file(path)
-    with open(path, "rb") as fh:
+    with _naming(path), open(path, "rb") as fh:
         if check_size is not None:
             size = _header_size(fh)
             if size is not None:
@@ -745,12 +804,19 @@ def is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
+def not_a_folder(folder: Path) -> InputError:
+    """The error of a listing of ``folder``, which is no folder: "not a folder", or what stands there instead of
+    nothing (a symbolic link loop or to nothing: :func:`special_file_problem`)."""
+    problem = special_file_problem(folder) if not os.path.exists(folder) else None
+    return InputError(folder, problem or "not a folder")
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name; hidden ones
     (:func:`is_hidden`) left out."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(folder, "not a folder")
+        raise not_a_folder(folder)
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(p))
 
@@ -765,7 +831,7 @@ def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(folder, "not a folder")
+        raise not_a_folder(folder)
     index: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in extensions or is_hidden(path):

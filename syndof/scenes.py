@@ -300,9 +300,9 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
     if depths is not None:
         depths = Path(depths)
         if not depths.is_dir():
-            from syndof.io import InputError
+            from syndof.io import not_a_folder
 
-            raise InputError(depths, "not a folder")
+            raise not_a_folder(depths)
         for p in sorted(depths.iterdir()):
             if p.is_file() and p.suffix.lower() in DEPTH_EXTENSIONS:
                 depth_by_stem.setdefault(p.stem, []).append(p)

@@ -961,3 +961,75 @@ def test_large_photo_note_offers_max_side_only_to_a_method_that_reads_it(tmp_pat
                                              tmp_path / f"o_{method}"], capsys)
         assert rc == 0, err
         assert ("--max-side is faster" in err) == noted, err
+
+
+# ----------------------------------------------------------------------------- left items of the sixth review (§16)
+def test_h80_predict_names_a_symlink_loop_as_a_loop(images, tmp_path, capsys):
+    """A symbolic link loop given as a photo or a folder was "no such file or folder", and one inside a folder "a
+    symbolic link to nothing": it is a loop (``ln -s a b; ln -s b a``), named so, once, and the batch goes on."""
+    folder = tmp_path / "links"
+    folder.mkdir()
+    shutil.copy(images[0], folder / "a.png")
+    for a, b, where in (("x.png", "y.png", folder), ("p.png", "q.png", tmp_path), ("d", "e", tmp_path)):
+        (where / a).symlink_to(b)
+        (where / b).symlink_to(a)
+    rc, out_text, err = run_main(predict.main, [folder, tmp_path / "p.png", tmp_path / "d", "--out", tmp_path / "o",
+                                                "--method", "laplacian"], capsys)
+    assert rc == 0 and "1/1 images written" in out_text and "4 skipped" in out_text, out_text
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    skipped = sorted(line for line in err.splitlines() if line.startswith("skipped"))
+    assert skipped == sorted(f"skipped {p}: {loop}" for p in (folder / "x.png", folder / "y.png", tmp_path / "p.png",
+                                                              tmp_path / "d")), err
+
+
+def test_h81_an_unreadable_photo_is_named_once_in_its_skip_line(images, tmp_path, capsys, monkeypatch):
+    """A photo without read permission (``chmod 000``) in a batch gave ``skipped x.png: PermissionError: [Errno 13]
+    Permission denied: 'x.png'``: its path twice. Now ``skipped x.png: Permission denied``; the batch goes on."""
+    import builtins
+
+    secret = images[1]
+    real_open = builtins.open
+    if os.geteuid() == 0:  # root reads through chmod 000: stand in for the kernel's refusal
+        def denied(file, *args, **kwargs):
+            if str(file) == str(secret):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", denied)
+    else:
+        secret.chmod(0)
+    try:
+        rc, out_text, err = run_main(predict.main, [secret.parent, "--out", tmp_path / "o", "--method", "laplacian"],
+                                     capsys)
+    finally:
+        monkeypatch.setattr(builtins, "open", real_open)
+        secret.chmod(0o644)
+    assert rc == 0 and "1/2 images written" in out_text and "1 skipped" in out_text, out_text
+    assert [line for line in err.splitlines() if line.startswith("skipped")] == \
+        [f"skipped {secret}: Permission denied"], err
+
+
+def test_h82_predict_warns_once_per_animated_photo_in_one_line(tmp_path, capfd, recwarn):
+    """An animated GIF in a batch gave the map of its first frame, saying nothing. One warning naming it and its frame
+    count, in the batch's process as in a spawned worker's, there as one ``warning:`` line (Python's two-line format
+    before: a worker is spawned, and did not have the command's format)."""
+    from PIL import Image
+
+    from syndof.frames import FirstFrameWarning
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frames = [Image.fromarray(np.full((40, 48, 3), v, np.uint8)) for v in (10, 120, 250, 30)]
+    for name in ("a.gif", "b.gif"):
+        frames[0].save(folder / name, save_all=True, append_images=frames[1:])
+    frames[0].save(folder / "still.gif")
+    want = [f"{folder / n}: an animated GIF of 4 frames: only the first is read" for n in ("a.gif", "b.gif")]
+    assert predict.main([str(folder), "--out", str(tmp_path / "o1"), "--method", "laplacian", "--workers", "1"]) == 0
+    assert sorted(str(w.message) for w in recwarn if w.category is FirstFrameWarning) == want  # pytest records them
+    assert "3/3 images written" in capfd.readouterr().out
+    assert predict.main([str(folder), "--out", str(tmp_path / "o2"), "--method", "laplacian", "--workers", "2"]) == 0
+    captured = capfd.readouterr()  # the workers' own stderr
+    assert "3/3 images written" in captured.out
+    warned = sorted(line for line in captured.err.splitlines() if "GIF of" in line)
+    assert warned == [f"warning: {line}" for line in want], captured.err
+    assert "FirstFrameWarning" not in captured.err and "_decode_raw" not in captured.err, captured.err

@@ -520,3 +520,207 @@ def test_hidden_files_are_not_photos_of_a_folder(tmp_path, capsys):
         rc, stdout, err = run_main(predict.main, [folder, "--method", "lbp", "--out", out, *recursive], capsys)
         assert rc == 0 and "skipped" not in err and "._x" not in err, err
         assert sorted(p.name for p in out.glob("*_blur.png")) == ["x_blur.png"]
+
+
+# ----------------------------------------------------------------------------- left items of the sixth review (§16)
+def _loop(folder: Path, a: str, b: str) -> Path:
+    """``a`` → ``b`` → ``a`` in ``folder``; returns ``folder / a``."""
+    (folder / a).symlink_to(b)
+    (folder / b).symlink_to(a)
+    return folder / a
+
+
+def test_h80_a_symlink_loop_is_named_as_a_loop_not_as_missing(tmp_path):
+    """A symbolic link loop given as an image or a folder was "file not found" (every reader), "not a folder" (a
+    listing): it is there, and the user must break the loop, not look for a file. Named as a loop; a link to nothing
+    as such; a missing file as before."""
+    photo = _loop(tmp_path, "a.png", "b.png")
+    folder = _loop(tmp_path, "d", "e")
+    with pytest.raises(InputError, match=rf"^{photo}: a symbolic link loop \(too many levels of symbolic links\)$"):
+        sio.read_image(photo)
+    with pytest.raises(InputError, match=r"a\.png: a symbolic link loop"):
+        sio.read_image_sha256(photo)
+    with pytest.raises(InputError, match=r"a\.png: a symbolic link loop"):
+        sio.read_sigma_map(photo)
+    with pytest.raises(InputError, match=r"a\.png: a symbolic link loop"):
+        sio.check_nonempty_file(photo)
+    with pytest.raises(InputError, match=rf"^{folder}: a symbolic link loop"):
+        sio.list_images(folder)
+    with pytest.raises(InputError, match=rf"^{folder}: a symbolic link loop"):
+        sio.index_by_stem(folder)
+    with pytest.raises(InputError, match=r"d/x\.png: a symbolic link loop"):  # a loop in a folder above the file
+        sio.read_image(folder / "x.png")
+    (tmp_path / "dead.png").symlink_to("nowhere.png")
+    with pytest.raises(InputError, match=r"dead\.png: a symbolic link to nothing$"):
+        sio.read_image(tmp_path / "dead.png")
+    with pytest.raises(InputError, match=r"gone\.png: file not found$"):
+        sio.read_image(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=r"gone: not a folder$"):
+        sio.list_images(tmp_path / "gone")
+
+
+def test_h80_generate_names_a_symlink_loop_given_as_images_or_depths(tmp_path, capsys):
+    """``syndof.generate --images LOOP`` failed with a traceback (``RuntimeError: Symlink loop``, from resolving it to
+    compare with ``--out``); ``--depths LOOP`` was "not a folder". One line naming the loop, exit 2."""
+    from syndof import generate
+
+    loop = _loop(tmp_path, "a", "b")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "p.png"), _rgb(64, 64))
+    for argv in (["--images", loop], ["--images", photos, "--depths", loop]):
+        assert generate.main([*map(str, argv), "--out", str(tmp_path / "out"), "--count", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: {loop}: a symbolic link loop (too many levels of symbolic links)\n", err
+    assert not (tmp_path / "out").exists()
+
+
+def test_h81_an_unreadable_photo_is_one_input_error_naming_it_once(tmp_path, monkeypatch):
+    """A photo that cannot be opened (no read permission) raised the OSError itself, whose text repeats the path
+    (``[Errno 13] Permission denied: '…'``): batches printed it after the path (``skipped x.png: PermissionError:
+    [Errno 13] Permission denied: 'x.png'``). Every reader raises InputError ``"<path>: Permission denied"``."""
+    import builtins
+
+    path = tmp_path / "x.png"
+    cv2.imwrite(str(path), _rgb())
+    real_open = builtins.open
+    if os.geteuid() == 0:  # root reads through chmod 000: stand in for the kernel's refusal
+        def denied(file, *args, **kwargs):
+            if str(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", denied)
+    else:
+        path.chmod(0)
+    try:
+        for read in (sio.read_image, sio.read_image_sha256, sio.read_sigma_map, sio.stored_dtype):
+            with pytest.raises(InputError) as err:
+                read(path)
+            assert str(err.value) == f"{path}: Permission denied" and err.value.path == str(path)
+    finally:
+        monkeypatch.setattr(builtins, "open", real_open)
+        path.chmod(0o644)
+
+
+def _frames(n: int) -> list:
+    from PIL import Image
+
+    return [Image.fromarray(np.full((20, 30, 3), 40 * i + 10, np.uint8)) for i in range(n)]
+
+
+@pytest.mark.parametrize("name, save, note", [
+    ("anim.gif", {}, "an animated GIF of 3 frames: only the first is read"),
+    ("anim.png", {}, "an animated PNG of 3 frames: only the first is read"),
+    ("apart.png", {"default_image": True}, "an animated PNG of 2 frames beside its default image: only the first "
+                                          "frame is read"),
+    ("anim.webp", {"lossless": True}, "an animated WebP of 3 frames: only the first is read"),
+    ("pages.tif", {}, "a TIFF of 3 pages: only the first is read"),
+    ("big.tif", {"big_tiff": True}, "a TIFF of 3 pages: only the first is read"),
+])
+def test_h82_an_animated_or_multi_page_file_says_only_its_first_frame_is_read(tmp_path, name, save, note):
+    """An animated GIF / PNG / WebP or a multi-page TIFF was read as its first frame (an APNG: its default image)
+    silently. Still so, with one FirstFrameWarning per read naming the file and how many frames it holds; a file of
+    one image, and the dtype peek of ``stored_dtype``, warn nothing."""
+    import warnings
+
+    from syndof.frames import FirstFrameWarning
+
+    first, *rest = _frames(3)
+    path = tmp_path / name
+    first.save(path, save_all=True, append_images=rest, **save)
+    with pytest.warns(FirstFrameWarning) as caught:
+        image = sio.read_image(path)
+    assert [str(w.message) for w in caught] == [f"{path}: {note}"]
+    first_frame = 50 if "default_image" in save else 10  # the default image apart: the animation's first frame
+    np.testing.assert_allclose(image, first_frame / 255, atol=1e-6)
+    with pytest.warns(FirstFrameWarning, match="only the"):
+        sio.read_image_sha256(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sio.stored_dtype(path)
+        one = tmp_path / f"one{path.suffix}"
+        first.save(one, **{k: v for k, v in save.items() if k != "default_image"})
+        sio.read_image(one)
+
+
+def test_h82_a_truncated_or_looping_frame_structure_is_counted_without_failing():
+    """The frame count is Pillow's walk of the headers, and a damaged file gives no note instead of raising: the
+    decoder reports what cannot be read. A TIFF directory pointing at itself is one page."""
+    looping_tiff = b"II*\x00" + (8).to_bytes(4, "little") + (0).to_bytes(2, "little") + (8).to_bytes(4, "little")
+    for data in (looping_tiff, b"II*\x00\xff\xff\xff\x7f", b"GIF89a\x01\x00\x01\x00\xff",
+                 b"RIFF\x00\x00\x00\x00WEBPANMF\xff\xff\xff\xff"):
+        assert sio._extra_images_note(data) is None
+
+
+def test_h82_a_tiff_whose_last_directory_points_back_is_counted_once_per_page():
+    """Two pages whose second directory links back to the first: Pillow stops at the directory it has seen, so
+    the note says two pages (a walk that followed the link would never end)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    first, *rest = _frames(2)
+    first.save(buffer, format="TIFF", save_all=True, append_images=rest)
+    data = bytearray(buffer.getvalue())
+    first_ifd = int.from_bytes(data[4:8], "little")
+    second_ifd = first_ifd
+    for _ in range(2):  # follow the chain to the last directory's link
+        entries = int.from_bytes(data[second_ifd:second_ifd + 2], "little")
+        link = second_ifd + 2 + 12 * entries
+        following = int.from_bytes(data[link:link + 4], "little")
+        if following == 0:
+            break
+        second_ifd = following
+    data[link:link + 4] = first_ifd.to_bytes(4, "little")
+    assert Image.open(io.BytesIO(bytes(data))).n_frames == 2
+    assert sio._extra_images_note(bytes(data)) == "a TIFF of 2 pages: only the first is read"
+
+
+def _png_with_exif(pixels: np.ndarray, orientation: int, where: str) -> bytes:
+    """A PNG of ``pixels`` (RGB) whose ``eXIf`` chunk (orientation tag ``orientation``) lies before the first IDAT
+    or after the last one (before IEND), made chunk by chunk."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    ok, encoded = cv2.imencode(".png", pixels[..., ::-1])
+    data, pos, chunks = encoded.tobytes(), 8, []
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        chunks.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    raw = exif.tobytes().removeprefix(b"Exif\x00\x00")
+    out = data[:8]
+    for i, (kind, body) in enumerate(chunks):
+        if (where == "before" and kind == b"IDAT" and chunks[i - 1][0] != b"IDAT") or \
+                (where == "after" and kind == b"IEND"):
+            out += struct.pack(">I", len(raw)) + b"eXIf" + raw + struct.pack(">I", zlib.crc32(b"eXIf" + raw))
+        out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return out
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_h83_a_png_exif_after_its_pixels_orients_it_as_pillow_and_opencv_do(tmp_path, orientation):
+    """A PNG's ``eXIf`` chunk after its pixel data (allowed anywhere before IEND but between IDATs) was ignored:
+    Pillow's ``exif_transpose`` (after ``load``) and OpenCV's ``imread`` turn the image, the reader did not. Now read
+    wherever it lies (chunk headers only), the same image and header size as with the chunk before the pixels."""
+    from PIL import Image, ImageOps
+
+    stored = _rgb(20, 30, seed=orientation)
+    for where in ("before", "after"):
+        path = tmp_path / f"{where}.png"
+        path.write_bytes(_png_with_exif(stored, orientation, where))
+        with Image.open(path) as pil:
+            shown = np.asarray(ImageOps.exif_transpose(pil).convert("RGB"), dtype=np.float32) / 255
+        assert cv2.imread(str(path)).shape == shown.shape  # OpenCV's own reader agrees with Pillow
+        read = sio.read_image(path)
+        np.testing.assert_array_equal(read, shown)
+        assert sio.header_size(path) == (read.shape[1], read.shape[0])
+        sizes = []
+        assert np.array_equal(sio.read_image_sha256(path, check_size=lambda w, h: sizes.append((w, h)))[0], read)
+        assert sizes == [(read.shape[1], read.shape[0])]

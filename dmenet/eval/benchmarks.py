@@ -112,7 +112,8 @@ def find_dir(root: str | os.PathLike, candidates: tuple[str, ...]) -> Path:
         if (root / name).is_dir():
             return root / name
     if not root.is_dir():
-        raise io.InputError(root, "no such folder" if not root.exists() else "not a folder")
+        problem = "not a folder" if root.exists() else io.special_file_problem(root)  # None: nothing there
+        raise io.InputError(root, problem or "no such folder")
     raise io.InputError(root, f"none of the folders {list(candidates)} exists")
 
 

@@ -238,7 +238,7 @@ def stack_problem(spec: str, option: str) -> str | None:
         return None
     path = Path(spec)
     if not path.is_dir() and not glob.has_magic(spec):
-        what = "is a single file" if path.is_file() else "no such folder or file"
+        what = "is a single file" if path.is_file() else io.special_file_problem(path) or "no such folder or file"
         return f"{option} {spec}: {what} (a stack is a folder of frames or a quoted glob pattern of them)"
     if found == 0:
         return f"{option} {spec}: no image {'in this folder' if path.is_dir() else 'matches this pattern'}"
