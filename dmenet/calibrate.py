@@ -383,8 +383,8 @@ RUNNERS = {Step.AVERAGE: run_average, Step.BN: run_bn, Step.SIGMA: run_sigma, St
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
-EXAMPLE = ("dmenet-calibrate average --model checkpoints/dmenet_lite.safetensors checkpoints/dmenet_lite.safetensors "
-           "--out runs/calibrate_example.safetensors")
+EXAMPLE = ("dmenet-calibrate sigma --model checkpoints/dmenet_lite.safetensors --data ../shared/data/syndof_reference/"
+           "output --out runs/calibrate_example.safetensors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -496,6 +496,13 @@ def _inputs(args, step: Step) -> list[str]:
     return list(args.models)
 
 
+def _distinct_files(models: list[str] | None) -> set:
+    """The weights files ``--model`` names (resolved: ``A``, ``./A.safetensors`` and a link to it are one file)."""
+    from dmenet.models.model_io import model_paths
+
+    return {model_paths(m)[0].resolve() for m in models or ()}
+
+
 def _out_problem(out: str, inputs: list[str]) -> str | None:
     """Why ``--out OUT`` must be refused before any work, or None: it is (either file of the pair of) an input, a
     file of its pair or the name itself exists (earlier work is never replaced; a folder is not a model file), or
@@ -547,9 +554,10 @@ def main(argv: list[str] | None = None) -> int:
     step = parse_choice(Step, args.step, "step")
     if step is Step.AVERAGE and args.models is not None and args.last is not None:
         parser.error("average: --last selects checkpoints of --run; with --model, list the files to average")
-    if step is Step.AVERAGE and (len(args.models or ()) == 1 or args.last == 1):  # wrote a copy "averaged 1 models"
+    if step is Step.AVERAGE and (len(_distinct_files(args.models)) == 1 or args.last == 1):
+        # wrote a copy "averaged 1 models" (or, --model A A, "averaged 2 models: steps 6, 6")
         parser.error("average: needs at least two models (--model A B …, or --run with --last 2 or more); one file "
-                     "averaged is itself")
+                     "averaged is itself, however often it is named")
     if step is Step.BN and args.crops % args.batch:  # the last partial batch would be dropped, the record not
         parser.error(f"bn: --crops {args.crops} must be a multiple of --batch {args.batch} (whole batches only)")
     if step is Step.BN and args.mode == BNMode.IMAGE.value and (args.synthetic or args.real):  # read nothing

@@ -432,7 +432,7 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 
 def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of its keys, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
@@ -444,8 +444,8 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
     for name, value in data.items():
         tp = hints[name]
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _from_dict(tp, value or {}, key + ".")
+        if dataclasses.is_dataclass(tp):  # an empty section (None) takes the defaults; `model: false` is refused
+            kwargs[name] = _from_dict(tp, {} if value is None else value, key + ".")
         else:
             kwargs[name] = _coerce(key, value, tp)
     try:
@@ -532,8 +532,10 @@ def _set_nested(data: dict[str, Any], dotted: str, raw: str, root: type | None =
             return
         if not dataclasses.is_dataclass(tp):
             raise ConfigError(f"unknown config key {dotted!r}: {'.'.join(parts[: i + 1])} is not a section")
-        if not isinstance(node.get(part), dict):
+        if node.get(part) is None:
             node[part] = {}
+        elif not isinstance(node[part], dict):  # was replaced by {}: `model: mobilenet_v2` trained the defaults
+            raise ConfigError(f"{'.'.join(parts[: i + 1])}: expected a mapping of its keys, got {node[part]!r}")
         node = node[part]
         cls = tp
 
@@ -607,6 +609,9 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: ty
             raise ConfigError(f"{path}: not a YAML text file (not UTF-8 text)") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        for name, tp in typing.get_type_hints(root or ExperimentConfig).items():  # before a --set replaces one
+            if dataclasses.is_dataclass(tp) and data.get(name) is not None and not isinstance(data[name], dict):
+                raise ConfigError(f"{path}: section {name!r} must be a mapping of its keys, got {data[name]!r}")
     apply_overrides(data, overrides, root)
     return config_from_dict(data, root)
 

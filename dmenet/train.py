@@ -284,6 +284,14 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
         raise checkpoint.CheckpointError(f"{folder / 'train.json'}: 'step' must be a non-negative integer, "
                                          f"got {done!r}")
+    if folder.name != f"step_{done:08d}":  # the weights and moments of one step would go on as another's
+        raise checkpoint.CheckpointError(f"{folder / 'train.json'}: step {done} is not its folder's step "
+                                         f"({folder.name}); a damaged checkpoint (nothing was changed)")
+    try:  # read at the first checkpoint: a damaged one failed there, after the steps before it, at every resume
+        checkpoint.best_pointer(run_dir)
+    except checkpoint.CheckpointError as exc:
+        raise checkpoint.CheckpointError(f"{exc}; delete it to let the resumed run choose its best checkpoint anew "
+                                         "(nothing was changed)") from None
     records = [(str(config_file), config_to_dict(load_config(config_file)))]
     if meta.get("config"):
         try:
@@ -458,14 +466,17 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
     model.recipe = cfg.inference.recipe()  # written with every model file; validation follows its σ path
     if start_from:
         source = load_weights_from(model, start_from)
-        model.init_info = {**model.init_info, "started_from": str(start_from), "started_from_meta":
+        started_from, started_from_meta = checkpoint.START_KEYS  # kept by a --resume (checkpoint.resumed_init)
+        model.init_info = {**model.init_info, started_from: str(start_from), started_from_meta:
                            {k: v for k, v in source.items() if k not in RESERVED_KEYS}}
         log.info("started from the weights of %s", start_from)
     run = None if resume else checkpoint.new_run(start_from)  # from secrets: no random stream of the run moves
     model = model.to(device)
     trainer = Trainer(model, cfg, device, steps_per_epoch)
     if resume:
-        run, renamed = checkpoint.resumed_run(checkpoint.load_checkpoint(resume_from, trainer, streams, rank))
+        meta = checkpoint.load_checkpoint(resume_from, trainer, streams, rank)
+        model.init_info = checkpoint.resumed_init(meta, model.init_info)  # a run started --init-from a file says so
+        run, renamed = checkpoint.resumed_run(meta)
         log.info("resumed %s at step %d (run %s)", run_dir, trainer.step, run["run_id"])
         if renamed:
             log.info("%s records no run_id (written before %s): the run goes on as run %s", resume_from,

@@ -590,15 +590,16 @@ def staged_folder(out: str | os.PathLike, replace: bool = False) -> Iterator[Pat
         raise
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically; without ``replace``, never over a file that exists by then
+    (FileExistsError: :func:`atomic_path`)."""
+    with atomic_path(path, replace) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+def write_text_atomic(path: str | os.PathLike, text: str, replace: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``replace``: :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"), replace)
 
 
 def read_json(path: str | os.PathLike) -> object:
@@ -620,9 +621,9 @@ def read_json_object(path: str | os.PathLike) -> dict:
     return obj
 
 
-def write_json_atomic(path: str | os.PathLike, obj: object) -> None:
-    """Write ``obj`` as indented JSON atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def write_json_atomic(path: str | os.PathLike, obj: object, replace: bool = True) -> None:
+    """Write ``obj`` as indented JSON atomically (``replace``: :func:`write_bytes_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", replace)
 
 
 PNG_SMALL = [cv2.IMWRITE_PNG_COMPRESSION, 3]

@@ -118,7 +118,8 @@ def test_averaged_moving_statistics_are_not_labelled_as_the_last_files(tmp_path)
     pa, pb = save_model(tmp_path / "a.safetensors", a, {}), save_model(tmp_path / "b.safetensors", b, {})
     assert calibrate.main(["average", "--model", str(pa), str(pb), "--out", str(tmp_path / "ab.safetensors")]) == 0
     assert load_model_file(tmp_path / "ab.safetensors")[0].recipe.moving_stats.startswith("weight average of 2")
-    assert calibrate.main(["average", "--model", str(pa), str(pa), "--out", str(tmp_path / "aa.safetensors")]) == 0
+    pc = save_model(tmp_path / "c.safetensors", a, {})  # another file of equal statistics (A A is refused: H63)
+    assert calibrate.main(["average", "--model", str(pa), str(pc), "--out", str(tmp_path / "aa.safetensors")]) == 0
     assert load_model_file(tmp_path / "aa.safetensors")[0].recipe.moving_stats == "re-estimated on X (8 crops)"
 
 
@@ -203,9 +204,10 @@ def test_average_of_files_without_run_id_warns_and_claims_no_run(tmp_path, caplo
     assert f"cannot tell whether {old[0]} and {new[0]} come from one run (no run_id: written before" in warned[0]
     _, sidecar = load_model_file(out)
     assert "run_id" not in sidecar and sidecar["history"][-1]["result"]["run_id"] is None
-    # one file named twice is one model: nothing to warn about
+    # one file named twice is one model, no average: refused before any warning (H63)
     caplog.clear()
-    assert calibrate.main(["average", "--model", old[0], old[0], "--out", str(tmp_path / "twice")]) == 0
+    with pytest.raises(SystemExit):
+        calibrate.main(["average", "--model", old[0], old[0], "--out", str(tmp_path / "twice")])
     assert not any("cannot tell" in r.message for r in caplog.records)
 
 
@@ -243,3 +245,23 @@ def test_a_file_without_run_id_does_not_let_two_recorded_runs_through(tmp_path, 
     assert calibrate.main(["average", "--model", *old, *a, *b, "--across-runs", "--out", str(out)]) == 2
     assert "did not start from one model file" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_h63_one_file_named_twice_is_no_average(tmp_path, capsys):
+    """``--model A A`` (or ``A ./A.safetensors``, or A and a link to it) wrote a copy of A labelled an average of two
+    models ("averaged 2 models: steps 6, 6"; the --help example did just that): refused before any file is read, as one
+    file named once is. A file named twice beside another is the documented weighted average (⅔ A + ⅓ B)."""
+    a, b = _run_files(tmp_path, "run", "0123456789abcdef", [100, 200])
+    (tmp_path / "link.safetensors").symlink_to(a)
+    (tmp_path / "link.json").symlink_to(a.replace(".safetensors", ".json"))
+    spellings = ([a, a], [a, a.removesuffix(".safetensors")], [a, str(tmp_path / "link.safetensors"), a])
+    for models in spellings:
+        with pytest.raises(SystemExit) as exc:
+            calibrate.main(["average", "--model", *models, "--out", str(tmp_path / "z.safetensors")])
+        assert exc.value.code == 2 and "one file averaged is itself" in capsys.readouterr().err
+    assert not (tmp_path / "z.safetensors").exists()
+    assert calibrate.main(["average", "--model", a, a, b, "--out", str(tmp_path / "w.safetensors")]) == 0
+    avg, _ = load_model_file(tmp_path / "w.safetensors")
+    key = "blur.encoder.features.0.0.weight"
+    want = (2 * load_model_file(a)[0].state_dict()[key] + load_model_file(b)[0].state_dict()[key]) / 3
+    assert torch.allclose(avg.state_dict()[key], want, atol=1e-6)

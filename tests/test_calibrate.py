@@ -114,9 +114,9 @@ def test_help_shows_a_working_example(capsys):
     assert exc.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     example = lines[lines.index("example:") + 1].split()
-    assert example[:2] == ["dmenet-calibrate", "average"]
+    assert example[:2] == ["dmenet-calibrate", "sigma"]  # not average: `average --model A A` is a copy (H63)
     args = calibrate.build_parser().parse_args(example[1:])  # the example parses as printed (tests/test_cli.py runs it)
-    assert (args.step, args.out) == ("average", "runs/calibrate_example.safetensors")
+    assert (args.step, args.out) == ("sigma", "runs/calibrate_example.safetensors")
 
 
 def test_a_bad_option_of_a_step_is_one_line(capsys):

@@ -75,11 +75,12 @@ def test_average_run_refuses_its_checkpoint_through_a_symlinked_folder(tmp_path,
     ["dbd", "--model", "{m}", "--labelled", "{t}/lab"],
     ["head", "--model", "{m}", "--labelled", "{t}/lab"],
     ["feature-head", "--model", "{m}", "--labelled", "{t}/lab"],
-    ["average", "--model", "{m}", "{m}"],
+    ["average", "--model", "{m}", "{t}/m2.safetensors"],
 ], ids=lambda a: a[0])
 @pytest.mark.parametrize("existing", [".safetensors", ".json"])
 def test_every_step_refuses_an_existing_out_before_any_work(tmp_path, capsys, monkeypatch, argv, existing):
     save_model(tmp_path / "m.safetensors", _tiny(), {})
+    save_model(tmp_path / "m2.safetensors", _tiny(2), {})
     save_model(tmp_path / "cal" / "fh.safetensors", _tiny(1), {"earlier": "result"})
     if existing == ".json":  # only the sidecar is left of an earlier result: still refused
         (tmp_path / "cal" / "fh.safetensors").unlink()
@@ -98,8 +99,7 @@ def test_an_existing_result_is_kept_byte_identical(tmp_path, capsys):
     assert calibrate.main(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out", out]) == 0
     capsys.readouterr()
     before = _snapshot(tmp_path)
-    _refused(["average", "--model", str(tmp_path / "m.safetensors"), str(tmp_path / "m.safetensors"), "--out", out],
-             capsys, out)
+    _refused(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out", out], capsys, out)
     assert _snapshot(tmp_path) == before
     assert load_model_file(out)[1]["history"][-1]["tool"] == "dmenet.calibrate bn"
 

@@ -160,7 +160,8 @@ def _one_error_line(capsys) -> str:
     ("dmenet-evaluate", ["--benchmark", "rtf", "--data", "d", "--model", "{bad}", "--out", "o"]),
     ("dmenet-demo", ["--out", "o", "--model", "{bad}"]),
     ("dmenet-focal-stack", ["--stack", "st/s", "--model", "{bad}", "--out", "o"]),  # o is not in st/: see below
-    ("dmenet-calibrate", ["average", "--model", "{bad}", "{bad}", "--out", "o.safetensors"]),
+    ("dmenet-calibrate", ["average", "--model", "{bad}", str(REPO / "checkpoints" / "dmenet_lite.safetensors"),
+                          "--out", "o.safetensors"]),
     ("dmenet-calibrate", ["sigma", "--model", "{bad}", "--data", "d", "--out", "o.safetensors"]),
     ("dmenet-calibrate", ["dbd", "--model", "{bad}", "--labelled", "d", "--out", "o.safetensors"]),
     ("dmenet-calibrate", ["bn", "--model", "{bad}", "--real", "d", "--out", "o.safetensors"]),

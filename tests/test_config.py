@@ -209,3 +209,21 @@ def test_duplicate_key_check_sees_one_line_duplicates_and_not_merged_overrides(t
 
     text = "c: &c\n  x: 1\nouter:\n  inner: &i\n    <<: *c\n    x: 5\nuser:\n  <<: *i\n  m: 2\n"
     assert yaml.load(text, Loader=_UniqueKeyLoader) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("text", ["model: mobilenet_v2\n", "model: false\n", "train: 0\n", "train: []\n"])
+def test_h60_a_section_that_is_not_a_mapping_is_refused_not_replaced_by_the_defaults(tmp_path, text):
+    """``model: mobilenet_v2`` (a section written as a value) was refused alone, but any ``--set model.…`` (or a flag
+    such as ``--stage`` for ``train:``) replaced it by an empty section: the paper's vgg19 at width 1 trained, exit 0;
+    ``model: false`` / ``train: 0`` / ``train: []`` read as empty sections even alone. Each is one ConfigError naming
+    the file and the section; an empty section (``train:``) still takes the defaults."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    section = text.split(":")[0]
+    for overrides in ([], [f"{section}.{'width=0.5' if section == 'model' else 'steps=3'}"]):
+        with pytest.raises(ConfigError, match=rf"{path}: section '{section}' must be a mapping"):
+            load_config(path, overrides)
+    with pytest.raises(ConfigError, match=rf"^{section}: expected a mapping"):  # a config record read from JSON
+        config_from_dict({section: 0})
+    path.write_text(f"{section}:\n")
+    assert load_config(path, [f"{section}.{'width=0.5' if section == 'model' else 'steps=3'}"]) is not None

@@ -166,3 +166,63 @@ def test_resume_on_other_data_under_the_same_list_paths_is_refused(tmp_path, set
     (out / "data.json").unlink()  # a run from before the record: unchecked, and it gets none (its data is unknown)
     train_list.write_text("im0\nim1\n")
     assert dtrain.main(argv) == 0 and (out / "ckpt" / "step_000003").is_dir() and not (out / "data.json").exists()
+
+
+def test_h61_a_kd_resume_refuses_another_teacher_model_under_the_same_name(tmp_path, sets, capsys):
+    """The kd stage reads its frozen ``train.teacher_model`` again at every resume: a teacher retrained under the
+    same file name since the run started taught the rest of the run, exit 0, recorded nowhere. RUN/data.json now
+    records the file's SHA-256 and a resume with another one is refused before anything is written; the run's own
+    teacher resumes, and a record from before (without it) resumes unchecked, as before."""
+    import torch
+    from test_distill import TINY_TEACHER
+
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.models.teacher import Teacher
+
+    teacher, out = tmp_path / "t", tmp_path / "run"
+    torch.manual_seed(3)
+    save_distill_model(teacher, "teacher", Teacher(TINY_TEACHER))
+    kd = sets + ["loss.consistency=1", "train.stage=kd", f"train.teacher_model={teacher}"]
+    dtrain.train(load_distill_config(None, kd), out, max_steps=2)  # stopped after its checkpoint at step 1
+    kept = {p: p.read_bytes() for p in (teacher.with_suffix(".safetensors"), teacher.with_suffix(".json"))}
+    torch.manual_seed(4)
+    save_distill_model(teacher, "teacher", Teacher(TINY_TEACHER))  # another teacher under the run's file name
+    argv = ["--out", str(out), "--resume", "--set", *kd]
+    before = _snapshot(out)
+    err = _error(capsys, dtrain.main, argv)
+    assert f"train.teacher_model {teacher}.safetensors" in err and "another model file" in err
+    assert _snapshot(out) == before
+    record = json.loads((out / "data.json").read_text())
+    del record["sources"]["train.teacher_model"]  # a run started before the teacher was recorded: unchecked
+    (out / "data.json").write_text(json.dumps(record))
+    dtrain.train(load_distill_config(None, kd), out, resume=True, max_steps=3)
+    assert (out / "ckpt" / "step_000002").is_dir()
+    for path, data in kept.items():  # the run's own teacher (a run that records it): it resumes
+        path.write_bytes(data)
+    other = tmp_path / "run2"
+    dtrain.train(load_distill_config(None, kd), other, max_steps=2)
+    assert dtrain.main(["--out", str(other), "--resume", "--set", *kd]) == 0
+    assert (other / "ckpt" / "step_000003").is_dir()
+
+
+def test_h64_a_resume_reads_no_start_file_and_matches_an_uninterrupted_run(tmp_path, sets):
+    """A run started from ``train.init_from``, stopped, then resumed after that file was moved: the resume read the
+    file again (only to overwrite its weights with the checkpoint's) and failed, "model file not found". It now reads
+    neither the start file nor ImageNet weights, and ends where an uninterrupted run ends, tensor for tensor."""
+    import torch
+    from safetensors.torch import load_file
+
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.models.unet import EffUNet
+
+    start = tmp_path / "start"
+    torch.manual_seed(5)
+    save_distill_model(start, "student", EffUNet(load_distill_config(None, sets).student))
+    fine_tune = sets + [f"train.init_from={start}"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    dtrain.train(load_distill_config(None, fine_tune), whole)
+    dtrain.train(load_distill_config(None, fine_tune), parts, max_steps=2)  # stopped after its checkpoint at step 1
+    start.with_suffix(".safetensors").rename(tmp_path / "moved.safetensors")
+    assert dtrain.main(["--out", str(parts), "--resume", "--set", *fine_tune]) == 0
+    a, b = (load_file(str(run / "ckpt" / "step_000003" / "state.safetensors")) for run in (whole, parts))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -344,3 +344,25 @@ def test_select_skips_a_corrupt_render_records_it_and_refuses_when_none_is_reada
     line = [ln for ln in captured.err.splitlines() if ln.startswith("error:")]
     assert len(line) == 1 and "no readable render (2 skipped" in line[0] and "Traceback" not in captured.err
     assert not (tmp_path / "none").exists()
+
+
+def test_h62_select_never_replaces_a_selection_written_while_it_scored(val_folder, model_file, tmp_path, capsys,
+                                                                       monkeypatch):
+    """Two selections into one --out (say at strides 16 and 32) both passed the 'no selection.json yet' check, both
+    exited 0, and the one that finished last replaced the other's file. The one finishing second now exits 2 with one
+    line naming --out and keeps the other's selection.json."""
+    out = tmp_path / "sel"
+    other = {"written by": "another galetto.select"}
+    scored = select.candidates_mae
+
+    def score_while_another_writes(*args, **kwargs):
+        if not (out / "selection.json").exists():
+            out.mkdir(exist_ok=True)
+            (out / "selection.json").write_text(json.dumps(other))
+        return scored(*args, **kwargs)
+
+    monkeypatch.setattr(select, "candidates_mae", score_while_another_writes)
+    assert run_select(val_folder, model_file, out) == 2
+    assert f"--out {out}" in one_error_line(capsys)
+    assert json.loads((out / "selection.json").read_text()) == other
+    assert sorted(p.name for p in out.iterdir()) == ["selection.json"]  # no temporary file left

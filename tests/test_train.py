@@ -251,6 +251,24 @@ def test_init_from_starts_a_new_run_from_earlier_weights(tmp_path, data, capsys,
     assert not (tmp_path / "bad" / "model_last.safetensors").exists()
 
 
+def test_h58_a_resumed_fine_tune_keeps_its_start_record(tmp_path, data):
+    """A run started --init-from a file, then resumed: every checkpoint and model_last written after the resume still
+    name the file it started from (``init.started_from`` and the file's sidecar fields), as those written before;
+    the resume dropped them, and the finished fine-tune read as a run from scratch."""
+    blur = ["--config", str(TINY), "--stage", "blur", "--synthetic", str(data["synthetic"]), "--wandb", "disabled",
+            "--device", "cpu", "--set", "train.ckpt_every=1", "train.keep_last=2"]
+    source, tuned = tmp_path / "source", tmp_path / "tuned"
+    assert main([*blur, "--out", str(source), "--steps", "1"]) == 0
+    assert main([*blur, "--out", str(tuned), "--steps", "1", "--init-from", str(source / "model_last")]) == 0
+    assert main([*blur, "--out", str(tuned), "--steps", "2", "--resume"]) == 0
+    before = json.loads((tuned / "checkpoints" / "step_00000001" / "train.json").read_text())["init"]
+    assert before["started_from"] == str(source / "model_last") and before["started_from_meta"]["step"] == 1
+    after = [tuned / "checkpoints" / "step_00000002" / "train.json", tuned / "checkpoints" / "step_00000002" /
+             "model.json", tuned / "model_last.json"]
+    for path in after:
+        assert json.loads(path.read_text())["init"] == before, path
+
+
 def _run_ids(run: Path) -> dict[str, str]:
     """Every run_id the run folder records: each checkpoint's train.json and model sidecar, and model_last's."""
     files = [*sorted((run / "checkpoints").glob("step_*/*.json")), run / "model_last.json"]

@@ -123,6 +123,26 @@ def test_resume_against_a_hand_edited_config_yaml_is_refused(tiny_syndof, blur_r
     assert digests(blur_run_copy) == before
 
 
+@pytest.mark.parametrize("damage", ["best_truncated", "best_metric_text", "step_edited"])
+def test_h59_a_damaged_best_pointer_or_checkpoint_step_is_refused_before_any_step(tiny_syndof, blur_run_copy, caplog,
+                                                                                  damage):
+    """A best.json cut short was read only at the resumed run's first checkpoint: every step before it was trained,
+    the checkpoint written unpointed, exit 2, and each later resume did the same (a 'metric' of text: a TypeError
+    traceback there). A train.json whose step is not its folder's resumed the weights of one step as another's."""
+    best = blur_run_copy / "checkpoints" / "best.json"
+    meta = blur_run_copy / "checkpoints" / "step_00000002" / "train.json"
+    if damage == "best_truncated":
+        best.write_text(best.read_text()[:12])
+    elif damage == "best_metric_text":
+        best.write_text(json.dumps({**json.loads(best.read_text()), "metric": "low"}))
+    else:
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "step": 1}))
+    damaged = meta if damage == "step_edited" else best
+    before = digests(blur_run_copy)
+    _refused(blur_cli(tiny_syndof, blur_run_copy, "--resume", "--steps", "4"), caplog, str(damaged))
+    assert digests(blur_run_copy) == before
+
+
 def test_resume_by_another_number_of_processes_is_refused_and_changes_nothing(tiny_syndof, blur_run_copy, caplog,
                                                                               monkeypatch):
     """Review C6: a checkpoint of a 2-process torchrun run resumed by one process (or the reverse) trained on with

@@ -7,7 +7,8 @@ cached or frozen teacher), ``joint`` (T and S together, all three discriminators
 Resumable: the batches and random draws of step k depend only on (train.seed, k), and a checkpoint holds every
 network, optimiser and the step, so a resumed run reproduces an uninterrupted one exactly (on one device; a run may
 resume on the other, with float rounding differences), on the data it started with: ``RUN/data.json`` records each
-list file's SHA-256 and the names and sizes of the photos it selects, and a resume on other data is refused
+list file's SHA-256 and the names and sizes of the photos it selects (and the SHA-256 of a kd run's frozen
+``train.teacher_model``), and a resume on other data (or another teacher under the same name) is refused
 (``dmenet.training.data_record``). Each checkpoint also exports the trained network as a model
 file and scores it on the validation list (docs/distill.md §Selection). ``--set train.device=cuda`` trains on a GPU.
 """
@@ -40,7 +41,7 @@ from dmenet.distill.models.unet import EffUNet
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
-from dmenet.training.data_record import check_data_record, list_fingerprint, write_data_record
+from dmenet.training.data_record import check_data_record, list_fingerprint, model_fingerprint, write_data_record
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
@@ -81,9 +82,12 @@ def stage_of(cfg: DistillConfig) -> DistillStage:
     return parse_choice(DistillStage, cfg.train.stage, "train.stage")
 
 
-def build_student(cfg: DistillConfig) -> EffUNet:
-    """The EffUNet student of ``cfg``, initialised from ``train.init_from`` or ImageNet weights."""
+def build_student(cfg: DistillConfig, start: bool = True) -> EffUNet:
+    """The EffUNet student of ``cfg``, initialised from ``train.init_from`` or ImageNet weights when the run
+    ``start``s (a resume loads its checkpoint over them: it reads neither file)."""
     net = EffUNet(cfg.student)
+    if not start:
+        return net
     if cfg.train.init_from and stage_of(cfg).trains_student:
         init_from_file(net, cfg.train.init_from)
     elif cfg.train.init_imagenet:
@@ -91,10 +95,13 @@ def build_student(cfg: DistillConfig) -> EffUNet:
     return net
 
 
-def build_teacher(cfg: DistillConfig) -> Teacher:
-    """The teacher of ``cfg``, initialised from ``train.init_from`` or (VGG16 only) ImageNet weights; ConfigError for
-    SE-ResNeXt ImageNet weights, which are not available offline."""
+def build_teacher(cfg: DistillConfig, start: bool = True) -> Teacher:
+    """The teacher of ``cfg``, initialised from ``train.init_from`` or (VGG16 only) ImageNet weights when the run
+    ``start``s (as :func:`build_student`); ConfigError for SE-ResNeXt ImageNet weights, which are not available
+    offline."""
     net = Teacher(cfg.teacher)
+    if not start:
+        return net
     if cfg.train.init_from and stage_of(cfg) is DistillStage.TEACHER:
         init_from_file(net, cfg.train.init_from)
     elif cfg.train.init_imagenet:
@@ -131,18 +138,20 @@ class Run:
                 else (ModelKind.TEACHER, self.nets["teacher"]))
 
 
-def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu")) -> Run:
+def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu"), start: bool = True) -> Run:
     """The stage's networks, moved to ``device`` (and ``train.channels_last``'s layout) before their optimisers are
-    made."""
+    made. ``start``: a run starting at step 0, whose trained networks take ``train.init_from`` or ImageNet weights; a
+    resume's are overwritten by its checkpoint, so it reads neither file (a start file moved or deleted since blocked
+    the resume; the teacher models a stage runs, ``train.teacher_model``, are read either way)."""
     stage, lw = stage_of(cfg), cfg.loss
     nets, frozen = nn.ModuleDict(), None
     if stage.trains_teacher:
         if stage is DistillStage.JOINT and cfg.train.teacher_model:
             nets["teacher"], _ = load_distill_model(cfg.train.teacher_model)
         else:
-            nets["teacher"] = build_teacher(cfg)
+            nets["teacher"] = build_teacher(cfg, start)
     if stage.trains_student:
-        nets["student"] = build_student(cfg)
+        nets["student"] = build_student(cfg, start)
     if stage is DistillStage.KD and cfg.train.teacher_model:
         frozen, _ = load_distill_model(cfg.train.teacher_model)
         frozen.requires_grad_(False)
@@ -541,6 +550,20 @@ def data_fingerprints(cfg: DistillConfig, labelled: list[Item], val: list[Item],
             for key, (path, items) in lists.items() if items}
 
 
+TEACHER_KEY = "train.teacher_model"
+"""The key of the frozen teacher's fingerprint in ``RUN/data.json`` (:func:`teacher_fingerprint`)."""
+
+
+def teacher_fingerprint(cfg: DistillConfig) -> dict[str, dict[str, object]]:
+    """``{TEACHER_KEY: fingerprint}`` of the model file a kd run distils from (``train.teacher_model``, frozen; read
+    again at every resume, so a file retrained under its name since the start would teach the rest of the run:
+    :func:`dmenet.training.data_record.model_fingerprint`), else empty (a joint run's teacher is trained and comes
+    from the checkpoint on resume)."""
+    if stage_of(cfg) is not DistillStage.KD or not cfg.train.teacher_model:
+        return {}
+    return {TEACHER_KEY: model_fingerprint(cfg.train.teacher_model)}
+
+
 def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: int | None = None) -> Run:
     """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests).
 
@@ -585,12 +608,12 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
         raise DataError(f"{cfg.data.val_list}: {len(overlap)} stem(s) are also training images, e.g. {min(overlap)}")
     sharp_val = (sharp_items(cfg.data.sharp_val_images, cfg.data.sharp_val_list)
                  if cfg.data.sharp_val_images and cfg.data.sharp_val_list else [])
-    sources = data_fingerprints(cfg, stream.labelled, val_items, stream.sharp, sharp_val)
-    if resume:  # other data under the same paths would train the run on photos its record does not name
-        check_data_record(run_dir, sources)
+    sources = data_fingerprints(cfg, stream.labelled, val_items, stream.sharp, sharp_val) | teacher_fingerprint(cfg)
+    if resume:  # other data (or teacher) under the same paths would train the run on what its record does not name
+        check_data_record(run_dir, sources, since=(TEACHER_KEY,))
     torch.manual_seed(cfg.train.seed)
-    run = build_run(cfg, device)
     last = latest_checkpoint(run_dir) if resume else None  # a resume before the first checkpoint starts at 0
+    run = build_run(cfg, device, start=last is None)
     if last is not None:
         start = load_checkpoint(last, run) + 1
     run_dir.mkdir(parents=True, exist_ok=True)

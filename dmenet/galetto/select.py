@@ -4,12 +4,13 @@ pre-denoise setting; each readout × refine candidate is derived from it. Writes
 candidate's mean label MAE and the winner by the rule's order and tolerance.
 
 Checked before the model is loaded (exit 2, one line): ``OUT/selection.json`` must not exist (a selection is never
-replaced) and ``OUT`` must be a folder this user can write (or create), and the val folder must hold at least one
-image in ``image/`` and a σ map of its size in ``blur_map/`` for every one (the first image without one, or the first
-map of another size, is named). Every render and σ map is then read: a render either of which cannot be read (empty,
-truncated, not an image) is skipped with one line ``skipped PATH: reason`` on stderr, and both stages score the
-renders left; ``selection.json`` records how many were scored (``renders``) and which were skipped (``skipped``,
-render path → reason), so a selection over fewer renders says so. None readable: exit 2, nothing written."""
+replaced, also not one another run writes while this one scores: exit 2 then, that one kept) and ``OUT`` must be a
+folder this user can write (or create), and the val folder must hold at least one image in ``image/`` and a σ map of
+its size in ``blur_map/`` for every one (the first image without one, or the first map of another size, is named).
+Every render and σ map is then read: a render either of which cannot be read (empty, truncated, not an image) is
+skipped with one line ``skipped PATH: reason`` on stderr, and both stages score the renders left;
+``selection.json`` records how many were scored (``renders``) and which were skipped (``skipped``, render path →
+reason), so a selection over fewer renders says so. None readable: exit 2, nothing written."""
 
 from __future__ import annotations
 
@@ -167,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
               "renders": len(pairs), "skipped": skipped,
               "scores": {str(c): v for c, v in {**scores, **with_denoise}.items()}, "stage1_winner": str(first),
               "winner": str(final), "readout_of_winner": first.readout.value}
-    io.write_json_atomic(target, result)
+    try:  # never over a selection another run wrote into --out meanwhile (both passed the check above)
+        io.write_json_atomic(target, result, replace=False)
+    except FileExistsError:
+        return cli.fail(f"--out {args.out}: a selection.json was written there while this selection ran (another "
+                        "galetto.select?); it is kept and this one is not written (choose another --out)")
     print(result)
     return 0
 

@@ -19,7 +19,8 @@ torch / NumPy / Python generators whose streams a resume replays); every checkpo
 sidecar and ``model_last``'s sidecar record it, and ``--resume`` reads it back, so every file of one training
 trajectory carries one id (``calibrate average`` averages files of one run only). A run started from another model
 file (``--init-from``) is a new run with a new id that also records the file's run (``parent_run_id``, None when
-that file has none) and its contents (``parent_sha256``, :func:`dmenet.models.model_io.model_digest`).
+that file has none) and its contents (``parent_sha256``, :func:`dmenet.models.model_io.model_digest`); its model's
+``init`` record names the file (``started_from``), which ``--resume`` keeps too (:func:`resumed_init`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,21 @@ def new_run(parent: str | Path | None = None) -> dict[str, Any]:
         run.update(parent_run_id=parent_id if isinstance(parent_id, str) else None,
                    parent_sha256=model_io.model_digest(parent))
     return run
+
+
+START_KEYS = ("started_from", "started_from_meta")
+"""The keys a run started from another model file (``--init-from``) adds to its model's ``init`` record: the file
+(as given) and that file's own sidecar fields."""
+
+
+def resumed_init(meta: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
+    """The model ``init`` record a ``--resume`` continues with: ``built`` (the record of the model as the run's config
+    builds it, which knows nothing of a start file) with the :data:`START_KEYS` of the checkpoint's ``train.json``
+    ``meta``, so a run started ``--init-from`` a file still says so in every checkpoint and model file it writes after
+    a resume (they were dropped, and a resumed fine-tune's ``model_last`` read as a run from scratch)."""
+    saved = meta.get("init")
+    saved = saved if isinstance(saved, dict) else {}
+    return {**built, **{key: saved[key] for key in START_KEYS if key in saved}}
 
 
 def resumed_run(meta: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -240,7 +256,7 @@ def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None
     root = Path(run_dir) / "checkpoints"
     entry = {"dir": folder.name, "step": step, "metric": metric}
     best_path = root / "best.json"
-    best = _read_json_object(best_path) if best_path.is_file() else None
+    best = best_pointer(run_dir)
     improved = metric is not None and (best is None or best.get("metric") is None or metric <= best["metric"])
     write_json_atomic(root / "last.json", entry)
     if improved:
@@ -280,16 +296,32 @@ def recent_models(run_dir: Path, count: int) -> list[Path]:
     return models[-count:]
 
 
+def read_pointer(pointer: Path) -> dict[str, Any]:
+    """A ``last.json`` / ``best.json`` of :func:`update_pointers`, checked: ``dir`` names a checkpoint folder beside
+    it (never followed out of the run, ``../other_run/…``, or to an absolute path) and ``metric`` is a number or
+    null (the loss ``best`` follows; NaN and ±inf as :func:`json.dumps` writes a diverged validation's). CheckpointError
+    naming the file otherwise."""
+    entry = _read_json_object(pointer)
+    name, metric = entry.get("dir"), entry.get("metric")
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"{pointer}: 'dir' must name a checkpoint folder beside it, got {name!r}")
+    if metric is not None and (isinstance(metric, bool) or not isinstance(metric, (int, float))):
+        raise CheckpointError(f"{pointer}: 'metric' must be a number or null, got {metric!r}")
+    return entry
+
+
+def best_pointer(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``checkpoints/best.json`` (:func:`read_pointer`), or None when it has none yet."""
+    pointer = Path(run_dir) / "checkpoints" / "best.json"
+    return read_pointer(pointer) if pointer.exists() or pointer.is_symlink() else None
+
+
 def resolve(run_dir: Path, which: str = "last") -> Path:
     """Folder of the ``last`` or ``best`` checkpoint of a run."""
     pointer = Path(run_dir) / "checkpoints" / f"{which}.json"
     if not pointer.is_file():
         raise CheckpointError(f"{pointer}: no checkpoint to resume from (run without --resume to start)")
-    name = _read_json_object(pointer).get("dir")
-    # a pointer names a sibling folder: never follow it out of the run (../other_run/…) or to an absolute path
-    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
-        raise CheckpointError(f"{pointer}: 'dir' must name a checkpoint folder beside it, got {name!r}")
-    folder = pointer.parent / name
+    folder = pointer.parent / read_pointer(pointer)["dir"]
     if not folder.is_dir():
         raise CheckpointError(f"{pointer}: points at missing folder {folder}")
     return folder

@@ -1,8 +1,8 @@
 """What a training run reads, recorded when it starts (``RUN/data.json``) and compared on ``--resume``: a resume on
 other data under the same paths (photos replaced in a folder, other names in a list file) would train a run on data
 its record does not name, so it is refused before anything is written. Used by ``dmenet.train`` (one fingerprint
-per input folder) and ``dmenet.distill.train`` (one per list file); ``dmenet.galetto.train`` hashes its two patch
-files whole (``RUN/patches.json``).
+per input folder) and ``dmenet.distill.train`` (one per list file, and the kd stage's frozen teacher model file);
+``dmenet.galetto.train`` hashes its two patch files whole (``RUN/patches.json``).
 
 The fingerprint of a set of files is cheap: the sorted names and each file's size, never the contents (hashing 20k
 photos would take minutes at every start). Sizes, not modification times: a copy of the data set (``cp`` without
@@ -65,9 +65,26 @@ def list_fingerprint(list_file: str | Path, names: Iterable[str], files: Iterabl
             **file_set_fingerprint({f"{p.parent.name}/{p.name}": p for p in files})}
 
 
+def model_fingerprint(path: str | Path) -> dict[str, object]:
+    """What a run reads from the model file ``path`` (e.g. the Distill kd stage's frozen teacher, read at every start
+    and resume): its weights' absolute path (for the reader) and the SHA-256 of its pair
+    (:func:`dmenet.models.model_io.model_digest`; a retrained file keeps its name, and a resume would go on with
+    another model). InputError naming the weights when they are missing."""
+    from dmenet.models.model_io import model_digest, model_paths
+
+    weights = model_paths(path)[0]
+    if not weights.is_file():
+        raise InputError(weights, "model file not found")
+    return {"path": str(weights.absolute()), "model_sha256": model_digest(path)}
+
+
 def what_changed(before: Mapping[str, object], now: Mapping[str, object]) -> str | None:
-    """How the data ``now`` differs from what the record ``before`` says (fingerprints of :func:`folder_fingerprint`
-    or :func:`list_fingerprint`), in words; None when they agree."""
+    """How the data ``now`` differs from what the record ``before`` says (fingerprints of :func:`folder_fingerprint`,
+    :func:`list_fingerprint` or :func:`model_fingerprint`), in words; None when they agree."""
+    if "model_sha256" in before or "model_sha256" in now:
+        if before.get("model_sha256") != now.get("model_sha256"):
+            return "another model file under this name (its SHA-256 is not that of the one the run started with)"
+        return None
     listed = "sha256" in before
     if listed and before.get("sha256") != now.get("sha256"):
         old, new = set(before.get("names") or ()), set(now.get("names") or ())
@@ -92,10 +109,11 @@ def write_data_record(run_dir: Path, sources: Mapping[str, Mapping[str, object]]
     write_json_atomic(run_dir / DATA_RECORD, {"format": FORMAT, "sources": dict(sources)})
 
 
-def check_data_record(run_dir: Path, sources: Mapping[str, Mapping[str, object]]) -> None:
+def check_data_record(run_dir: Path, sources: Mapping[str, Mapping[str, object]], since: Iterable[str] = ()) -> None:
     """Refuse (ConfigError, one line naming the option, its folder or list and what changed) a resume whose data
     ``sources`` (option → fingerprint, as :func:`write_data_record` takes) differ from ``run_dir/data.json``. A run
-    written before that record existed has none: it resumes unchecked (what it trained on is unknown). An unreadable
+    written before that record existed has none: it resumes unchecked (what it trained on is unknown); likewise an
+    option of ``since`` (recorded only by runs started since it was added) that an older record lacks. An unreadable
     record: InputError naming it."""
     record = run_dir / DATA_RECORD
     if not record.exists() and not record.is_symlink():
@@ -109,6 +127,8 @@ def check_data_record(run_dir: Path, sources: Mapping[str, Mapping[str, object]]
                               "this resume does not; resume on the run's data, or train into another --out folder "
                               "(nothing was changed)")
         if option not in before:
+            if option in set(since):
+                continue
             raise ConfigError(f"{option} {sources[option]['path']}: this resume reads it, the run in {run_dir} did "
                               f"not ({record.name}); resume on the run's data, or train into another --out folder "
                               "(nothing was changed)")
