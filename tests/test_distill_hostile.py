@@ -125,6 +125,31 @@ def test_kill_between_checkpoint_and_its_rows_then_resume_equals_uninterrupted(t
     assert _rows(out, "metrics.jsonl") == _rows(finished, "metrics.jsonl")
 
 
+def test_a_kill_inside_a_checkpoint_write_leaves_no_partial_folder_and_the_resume_equals_uninterrupted(
+        tmp_path, monkeypatch, finished):
+    """Ctrl-C (or a full disk) while the exported model of step 1 is written: the checkpoint's folder was staged as
+    ``ckpt/step_000001.tmp`` and left there (reported left in docs/reliability.md §15). Now nothing of step 1 stays
+    in ``ckpt/`` (no staging folder, no half checkpoint), and the resume ends where an uninterrupted run ends."""
+    cfg = load_distill_config(TINY)
+    out = tmp_path / "run"
+    real = T.save_distill_model
+
+    def interrupted(path, *args, **kwargs):
+        real(path, *args, **kwargs)  # the model pair is on disk in the staging folder, then the kill
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(T, "save_distill_model", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            T.train(cfg, out)
+    assert sorted(p.name for p in (out / "ckpt").iterdir()) == []
+    assert T.latest_checkpoint(out) is None
+    T.train(cfg, out, resume=True)
+    sa = load_file(str(T.checkpoint_folder(finished, 3) / "state.safetensors"))
+    sb = load_file(str(T.checkpoint_folder(out, 3) / "state.safetensors"))
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def _set_meta(**changes):
     def damage(ckpt: Path) -> None:
         meta = json.loads((ckpt / "meta.json").read_text())

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -46,7 +45,8 @@ from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
 from syndof.choices import parse_choice
-from syndof.io import InputError, folder_lock, read_json_object, write_json_atomic, write_text_atomic
+from syndof.io import (InputError, folder_lock, read_json_object, staged_folder, write_json_atomic,
+                       write_text_atomic)
 
 DISCRIMINATORS = {"d1": "adv_teacher", "d2": "adv_student", "d3": "adv_distill"}
 
@@ -312,30 +312,33 @@ def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], k
     """:func:`checkpoint_folder`: state.safetensors + meta.json (full state) and model.{safetensors,json}
     (the exported network, kept for selection even after the full state is pruned)."""
     folder = checkpoint_folder(run_dir, step)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     tensors = {f"nets.{k}": v.detach().cpu().contiguous().clone() for k, v in run.nets.state_dict().items()}
     tensors.update({f"discs.{k}": v.detach().cpu().contiguous().clone() for k, v in run.discs.state_dict().items()})
     meta = {"step": step, "opt_g": flatten_optimizer("opt_g", run.opt_g, tensors), "val": val}
     if run.opt_d is not None:
         meta["opt_d"] = flatten_optimizer("opt_d", run.opt_d, tensors)
-    save_file(tensors, str(tmp / "state.safetensors"))
-    write_json_atomic(tmp / "meta.json", meta)
-    kind, net = run.exported
-    save_distill_model(tmp / "model", kind, net, {"step": step, "val": val, "stage": run.cfg.train.stage})
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    states = sorted(p for p in (run_dir / "ckpt").glob("step_*") if (p / "state.safetensors").exists())
-    for old in states[:-keep_last]:
+    # all or nothing: a failed write (a full disk, Ctrl-C) removes its hidden staging folder (a `step_N.tmp` was left
+    # behind), and a step's earlier folder is replaced by a rename, never deleted before the new one is in place
+    with staged_folder(folder, replace=True) as stage:
+        save_file(tensors, str(stage / "state.safetensors"))
+        write_json_atomic(stage / "meta.json", meta)
+        kind, net = run.exported
+        save_distill_model(stage / "model", kind, net, {"step": step, "val": val, "stage": run.cfg.train.stage})
+    for old in full_states(run_dir)[:-keep_last]:
         (old / "state.safetensors").unlink()
     return folder
 
 
+def full_states(run_dir: Path) -> list[Path]:
+    """The checkpoint folders ``run_dir``/ckpt/step_N that still hold their full state, oldest first (a
+    ``step_N.tmp`` left by a failed write before 6 Dec 2026 is none of them)."""
+    return sorted(p for p in (run_dir / "ckpt").glob("step_[0-9]*") if not p.name.endswith(".tmp")
+                  and (p / "state.safetensors").exists())
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint folder ``run_dir``/ckpt/step_N, or None."""
-    states = sorted(p for p in (run_dir / "ckpt").glob("step_[0-9]*") if not p.name.endswith(".tmp")
-                    and (p / "state.safetensors").exists())
+    states = full_states(run_dir)
     return states[-1] if states else None
 
 
