@@ -417,15 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser(Step.BN.value, help="the σ path's BatchNorm statistics")
     dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
     q.add_argument("--mode", choices=choices(BNMode), default=BNMode.MOVING.value,
-                   help="moving: re-estimate the moving statistics on crops; image: per-image statistics")
+                   help="moving (default): re-estimate the moving statistics on crops; image: per-image statistics")
     q.add_argument("--synthetic", help="SYNDOF folder (its image/ is used); --mode moving")
     q.add_argument("--real", help="folder of real photos (recursive); --mode moving")
-    q.add_argument("--crops", type=cli.positive_int, default=64, help="crops per domain")
-    q.add_argument("--crop", type=cli.positive_int, default=256)
-    q.add_argument("--batch", type=cli.positive_int, default=4)
+    q.add_argument("--crops", type=cli.positive_int, default=64, help="crops per domain (default 64)")
+    q.add_argument("--crop", type=cli.positive_int, default=256, help="crop side in px (default 256)")
+    q.add_argument("--batch", type=cli.positive_int, default=4,
+                   help="crops per batch, one domain each (default 4; --crops a multiple of it)")
     cli.add_seed(q, use="draws the crops")
     q.add_argument("--detection", choices=choices(Detection), default=Detection.KEEP.value,
-                   help="when the detection path also uses the moving statistics: keep = refuse (they would "
+                   help="when the detection path also uses the moving statistics: keep (default) = refuse (they would "
                         "change under it), follow = it uses the new ones")
     common(q)
 
@@ -434,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", required=True, nargs="+", type=Path, help="SYNDOF folders (image/, blur_map/)")
     q.add_argument("--values", type=int, default=N_VALUES, help="curve values, evenly spaced over 0 … σ_max")
     q.add_argument("--min-pixels", type=cli.positive_int, default=1000,
-                   help="fewest pixels for a curve value to be fitted")
+                   help="fewest pixels for a curve value to be fitted (default 1000)")
     dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
     common(q)
 

@@ -222,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m dmenet.export`` argument parser (its description: the module docstring's first paragraph)."""
     p = cli.parser("dmenet.export", __doc__.split("\n\n", 1)[0], EXAMPLE)
     p.add_argument("--format", choices=("onnx",), required=True)
-    p.add_argument("--network", choices=sorted(EXPORTERS), default="dmenet")
-    dcli.add_model(p)
+    p.add_argument("--network", choices=sorted(EXPORTERS), default="dmenet", help="network to export (default dmenet)")
+    dcli.add_model(p, help="model file (.safetensors + .json sidecar); default the network's shipped file, for dmenet "
+                   f"{dcli.DEFAULT_MODEL_TEXT} (distill_teacher: none is shipped, --model is needed)")
     p.add_argument("--out", type=Path, required=True, help="output .onnx file")
     p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help=f"input size the graph is traced at (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}; multiples "

@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.parser("dmenet.predict", __doc__, EXAMPLE)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
-    dcli.add_model(p)
+    dcli.add_model(p, help="model file of a learned --method (.safetensors + .json sidecar); default the method's "
+                   f"shipped file, for dmenet {dcli.DEFAULT_MODEL_TEXT}")
     dcli.add_method(p)
     p.add_argument("--format", choices=choices(MapFormat), default=MapFormat.PNG.value, dest="fmt",
                    help="σ map format (png: uint16 round(10·σ); npy: float32 px; for methods without σ, npy adds "

@@ -1,6 +1,7 @@
 """Every complete ``python -m`` command that the README, docs/ and the model cards show still parses with today's
 command line: the flags exist, take the values shown and the required ones are there. Only argument parsing runs
-(``ArgumentParser.parse_args`` is stopped right after it parses), so nothing is read or written.
+(``ArgumentParser.parse_args`` is stopped right after it parses), so nothing is read or written. A flag they name
+on its own (``--second-bn image``, a placeholder command's flags) is at least one that some tool defines.
 
 Not scanned: docs/history.md (a diary whose tool names are those of the time, as it says) and BENCHMARKS.md / the
 rule files (records of the commands as they ran then, with shell patterns such as ``{a,b}`` and ``$SET``). Skipped:
@@ -113,3 +114,38 @@ def test_parse_only_reports_a_wrong_flag(monkeypatch):
 def test_documented_command_parses(where, module, arguments, monkeypatch):
     problem = parse_only(module, shlex.split(arguments), monkeypatch)
     assert problem is None, f"{where}: python -m {module} {arguments}\n  -> {problem}"
+
+
+# A flag named on its own (``--second-bn image``, ``… --resume``) has no command to parse; it must still be a flag
+# that some tool of the repository defines. The review logs are left out: they also name flags they propose.
+REVIEW_LOGS = {"reliability.md", "audit.md"}
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?![\w])")
+FLAG_LITERAL = re.compile(r"""["'](--[a-z][a-z0-9-]*)["']""")
+
+
+def defined_flags() -> set[str]:
+    """Every ``"--flag"`` string literal of the Python sources (argparse definitions and their aliases), and --help."""
+    flags = {"--help"}
+    for top in ("dmenet", "syndof", "benchmarks", "experiments"):
+        for path in (ROOT / top).rglob("*.py"):
+            flags |= set(FLAG_LITERAL.findall(path.read_text(encoding="utf-8")))
+    return flags
+
+
+def undefined_flags(text: str, flags: set[str]) -> list[str]:
+    """The ``--flags`` of a Markdown text's code spans and fenced blocks that are not in ``flags``."""
+    return sorted({f for piece in snippets(text) for f in FLAG.findall(piece)} - flags)
+
+
+def test_undefined_flags_are_found():
+    """The check can fail: a made-up flag is reported, a real one, a config key and an em dash are not."""
+    text = "use `… --resume --no-such-flag` and `--set train.keep_last=8`, not -- this; `--is_pretrain` is TF's"
+    assert undefined_flags(text, defined_flags()) == ["--no-such-flag"]
+
+
+def test_every_documented_flag_exists():
+    flags = defined_flags()
+    bad = [f"{path.relative_to(ROOT).as_posix()}: {flag}" for path in SCANNED
+           if path.name not in NOT_SCANNED | REVIEW_LOGS
+           for flag in undefined_flags(path.read_text(encoding="utf-8"), flags)]
+    assert not bad, "flags that no tool defines:\n" + "\n".join(bad)

@@ -293,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="focal stacks: folders, or quoted glob patterns of frames (sorted by name); each needs its "
                         "own name (folder name, or folder + pattern)")
     dcli.add_method(p, many=True, default=["dmenet"])
-    dcli.add_model(p)
+    dcli.add_model(p, help="model file of the learned method(s) in --method (.safetensors + .json sidecar); default "
+                   f"each method's shipped file, for dmenet {dcli.DEFAULT_MODEL_TEXT}")
     dcli.add_inference(p, max_side=640, methods=True)
     cli.add_device(p)
     cli.add_threads(p)
