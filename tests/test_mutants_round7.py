@@ -10,7 +10,6 @@ import argparse
 
 import numpy as np
 import pytest
-import torch
 
 
 def _help(p: argparse.ArgumentParser) -> str:
