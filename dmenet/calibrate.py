@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ def _one_run(paths: list[str], metas: list[dict], across_runs: bool) -> str | No
     for path, run_id in zip(paths, ids):
         if run_id is not None and not (isinstance(run_id, str) and run_id):
             raise ModelFileError(f"{model_paths(path)[1]}: 'run_id' must be a non-empty string, got {run_id!r}")
-    files = [model_paths(p)[0].resolve() for p in paths]
+    files = [_real(model_paths(p)[0]) for p in paths]
     known = [i for i, run_id in enumerate(ids) if run_id is not None]  # those without one cannot be compared
     other = next((i for i in known if ids[i] != ids[known[0]]), None)
     if other is not None:  # two files that do record their runs, of different runs
@@ -497,24 +498,29 @@ def _inputs(args, step: Step) -> list[str]:
     return list(args.models)
 
 
+def _real(path: Path) -> Path:
+    """``path`` with its links followed (``A``, ``./A`` and a link to it are one file). A link loop stays as it is,
+    for the reader to name (``Path.resolve`` raised a RuntimeError traceback)."""
+    return Path(os.path.realpath(path))
+
+
 def _distinct_files(models: list[str] | None) -> set:
-    """The weights files ``--model`` names (resolved: ``A``, ``./A.safetensors`` and a link to it are one file)."""
+    """The weights files ``--model`` names (:func:`_real`: ``A``, ``./A.safetensors`` and a link to it are one
+    file)."""
     from dmenet.models.model_io import model_paths
 
-    return {model_paths(m)[0].resolve() for m in models or ()}
+    return {_real(model_paths(m)[0]) for m in models or ()}
 
 
 def _out_problem(out: str, inputs: list[str]) -> str | None:
     """Why ``--out OUT`` must be refused before any work, or None: it is (either file of the pair of) an input, a
     file of its pair or the name itself exists (earlier work is never replaced; a folder is not a model file), or
     its folder cannot be written."""
-    import os
-
     from dmenet.models.model_io import model_paths
 
     pair = model_paths(out)
-    read = {p.resolve() for m in inputs for p in model_paths(m)}
-    if any(p.resolve() in read for p in pair):
+    read = {_real(p) for m in inputs for p in model_paths(m)}
+    if any(_real(p) in read for p in pair):
         return f"--out {out}: is an input of this step; write a new file (earlier work is never overwritten)"
     if Path(out).is_dir():
         return f"--out {out}: is a folder; give a new model file name (NAME.safetensors)"

@@ -29,7 +29,14 @@ class Job:
 def _files_in(folder: Path, recursive: bool) -> list[Path]:
     if not recursive:
         return sio.list_images(folder)
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in sio.IMAGE_EXTENSIONS
+    return [p for p in _named_images(folder, recursive) if p.is_file()]
+
+
+def _named_images(folder: Path, recursive: bool) -> list[Path]:
+    """The names in ``folder`` (``recursive``: its tree) with an image suffix, sorted, whatever stands there (a file,
+    a link to nothing, a loop); hidden ones and those in hidden folders left out (:func:`syndof.io.is_hidden`)."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in sio.IMAGE_EXTENSIONS
                   and not any(sio.is_hidden(Path(part)) for part in p.relative_to(folder).parts))
 
 
@@ -79,8 +86,7 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         path = Path(item)
         if path.is_dir():
             files = _files_in(path, recursive)
-            broken = sorted(p for p in (path.rglob("*") if recursive else path.iterdir())
-                            if p.suffix.lower() in sio.IMAGE_EXTENSIONS and p.is_symlink() and not p.exists())
+            broken = [p for p in _named_images(path, recursive) if p.is_symlink() and not p.exists()]
             problems.extend(f"skipped {p}: {sio.special_file_problem(p)}" for p in broken)  # to nothing, or a loop
             if not files and not broken:
                 problems.append(f"skipped {path}: no image files ({', '.join(sio.IMAGE_EXTENSIONS)})")

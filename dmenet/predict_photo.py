@@ -75,7 +75,7 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
         if isinstance(exc, sio.InputError):
             reason = str(exc)
         elif isinstance(exc, OSError) and exc.filename is not None:  # an output's name kept, the photo's dropped
-            reason = f"{exc.filename}: {exc.strerror or exc.__class__.__name__}"
+            reason = cli.error_line(exc)
         else:
             reason = f"{exc.__class__.__name__}: {exc}"
         return reason.removeprefix(f"{job.source}: ")

@@ -284,7 +284,7 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
         raise checkpoint.CheckpointError(f"{folder / 'train.json'}: 'step' must be a non-negative integer, "
                                          f"got {done!r}")
-    if folder.name != f"step_{done:08d}":  # the weights and moments of one step would go on as another's
+    if folder.name != checkpoint.folder_name(done):  # the weights and moments of one step would go on as another's
         raise checkpoint.CheckpointError(f"{folder / 'train.json'}: step {done} is not its folder's step "
                                          f"({folder.name}); a damaged checkpoint (nothing was changed)")
     try:  # read at the first checkpoint: a damaged one failed there, after the steps before it, at every resume

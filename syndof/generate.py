@@ -518,8 +518,9 @@ def check_out_dir(out_dir: Path, inputs: dict[str, Path | None]) -> None:
     not a folder; one that is, lies in or holds an input folder (``inputs``: option name → folder or None); an
     existing non-empty folder that is not a dataset of this generator (its dataset.json must say
     ``"format": "syndof"`` and, if it names a generator, this one)."""
-    if out_dir.is_symlink() and not out_dir.exists():
-        raise ValueError(f"--out {out_dir}: is a broken symbolic link")
+    problem = None if out_dir.exists() else sio.special_file_problem(out_dir)  # a link to nothing, a link loop
+    if problem is not None:  # (a loop, or one in a folder above it, ended in resolve()'s RuntimeError traceback)
+        raise ValueError(f"--out {out_dir}: {problem}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir}: exists and is not a folder")
     out_abs = out_dir.resolve()

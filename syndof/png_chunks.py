@@ -1,5 +1,6 @@
 """The chunks of a PNG file, walked by their 8-byte headers without reading or decoding the pixel data: what
-:mod:`syndof.io` needs beyond the pixels (the ``eXIf`` orientation wherever it lies, an animation's ``acTL``)."""
+:mod:`syndof.io` needs beyond the pixels (the ``eXIf`` orientation wherever it lies; an animation's frames are
+counted by Pillow, :mod:`syndof.frames`)."""
 
 from __future__ import annotations
 

@@ -78,6 +78,19 @@ def test_retention_keeps_the_last_n_and_the_best(tmp_path):
         checkpoint.update_pointers(tmp_path / "b", tmp_path / "b" / "checkpoints" / "step_00000300", 300, 0.1, 0)
 
 
+def test_a_diverged_best_metric_is_replaced_by_the_next_number(tmp_path):
+    """A first validation of NaN (a diverged or all-skipped window, which ``best.json`` records as JSON's NaN) was
+    the best for good: ``metric <= NaN`` is never true, so no later checkpoint became the best and the NaN one was kept
+    beside the last ones to the end of the run. A number replaces a NaN best; NaN never replaces a number."""
+    import json
+
+    kept = _fake_run(tmp_path / "a", [100, 200, 300], [float("nan"), 0.5, 0.4], keep_last=1)
+    assert kept == ["step_00000300"]
+    assert json.loads((tmp_path / "a" / "checkpoints" / "best.json").read_text())["dir"] == "step_00000300"
+    kept = _fake_run(tmp_path / "b", [100, 200, 300], [0.5, float("nan"), 0.6], keep_last=1)
+    assert kept == ["step_00000100", "step_00000300"]
+
+
 def test_cli_averages_the_last_n_checkpoints_of_a_run(tmp_path):
     run = tmp_path / "run"
     _fake_run(run, [100, 200, 300, 400], [0.4, 0.3, 0.2, 0.1], keep_last=3)
@@ -265,3 +278,19 @@ def test_h63_one_file_named_twice_is_no_average(tmp_path, capsys):
     key = "blur.encoder.features.0.0.weight"
     want = (2 * load_model_file(a)[0].state_dict()[key] + load_model_file(b)[0].state_dict()[key]) / 3
     assert torch.allclose(avg.state_dict()[key], want, atol=1e-6)
+
+
+def test_a_model_named_through_a_link_loop_is_one_line_not_a_traceback(tmp_path, capsys):
+    """``--model`` a link loop (``ln -s a.safetensors b.safetensors; ln -s b.safetensors a.safetensors``), or a file
+    in a looping folder: the check that the names are two files resolved them, and ``Path.resolve``'s RuntimeError
+    ("Symlink loop") ended the command in a traceback. Now the loader names the file: exit 2, one line."""
+    a, b = _run_files(tmp_path, "run", "0123456789abcdef", [100, 200])
+    (tmp_path / "x.safetensors").symlink_to("y.safetensors")
+    (tmp_path / "y.safetensors").symlink_to("x.safetensors")
+    (tmp_path / "d").symlink_to("e")
+    (tmp_path / "e").symlink_to("d")
+    for loop in (tmp_path / "x.safetensors", tmp_path / "d" / "m.safetensors"):
+        assert calibrate.main(["average", "--model", str(loop), a, "--out", str(tmp_path / "z.safetensors")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "z.safetensors").exists()

@@ -226,3 +226,14 @@ def test_h64_a_resume_reads_no_start_file_and_matches_an_uninterrupted_run(tmp_p
     assert dtrain.main(["--out", str(parts), "--resume", "--set", *fine_tune]) == 0
     a, b = (load_file(str(run / "ckpt" / "step_000003" / "state.safetensors")) for run in (whole, parts))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_check_data_record_reads_its_since_options_once(tmp_path):
+    """``check_data_record(since=…)`` takes any iterable: a generator was read up at the first option the record
+    lacks (``set(since)`` in the loop), so a second such option was refused as data the run never read."""
+    from dmenet.training.data_record import check_data_record, write_data_record
+
+    kept = {"data.list": {"path": "l.txt", "sha256": "0" * 64}}
+    write_data_record(tmp_path, kept)
+    new = {"train.a": {"path": "a", "model_sha256": "1" * 64}, "train.b": {"path": "b", "model_sha256": "2" * 64}}
+    check_data_record(tmp_path, {**kept, **new}, since=(key for key in new))

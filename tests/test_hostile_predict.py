@@ -121,6 +121,7 @@ def test_d8_failed_write_leaves_no_half_set_and_keeps_earlier_outputs(model_path
     rc, out_text, err = _predict([*images, "--out", out], capsys, model_path)
     assert rc == 0 and "0/2 images written" in out_text and "1 done already" in out_text
     assert err.count("No space left on device") == 1 and "Traceback" not in err  # img1's write
+    assert f"{out / 'img1_preview.png'}: No space left on device" in err  # named by its output, once
     assert f"[1/2] {images[0]}: done already (same settings, predict.json)" in out_text
     assert digests(out) == before  # img1 left nothing behind; img0's earlier set is untouched
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
@@ -980,6 +981,26 @@ def test_h80_predict_names_a_symlink_loop_as_a_loop(images, tmp_path, capsys):
     skipped = sorted(line for line in err.splitlines() if line.startswith("skipped"))
     assert skipped == sorted(f"skipped {p}: {loop}" for p in (folder / "x.png", folder / "y.png", tmp_path / "p.png",
                                                               tmp_path / "d")), err
+
+
+def test_a_hidden_link_to_nothing_or_loop_in_a_folder_is_no_photo_and_no_skip(images, tmp_path, capsys):
+    """A hidden name is no photo of its folder, in every listing (``syndof.io.is_hidden``): the listing of a folder's
+    links to nothing and loops took them in, so an editor's lock link (Emacs's ``.#x.png`` → ``user@host.pid``), a
+    dangling ``._x.png`` or a loop in a hidden folder each gave a skip line. Visible ones are still reported."""
+    folder = tmp_path / "links"
+    (folder / ".cache").mkdir(parents=True)
+    shutil.copy(images[0], folder / "a.png")
+    (folder / ".#a.png").symlink_to("user@host.1234")
+    (folder / "._b.png").symlink_to("nowhere.png")
+    (folder / ".cache" / "c.png").symlink_to("d.png")
+    (folder / ".cache" / "d.png").symlink_to("c.png")
+    (folder / "gone.png").symlink_to("nowhere.png")
+    for recursive in ([], ["--recursive"]):
+        rc, out_text, err = run_main(predict.main, [folder, "--out", tmp_path / f"o{len(recursive)}", "--method",
+                                                    "laplacian", *recursive], capsys)
+        assert rc == 0 and "1/1 images written" in out_text and "1 skipped" in out_text, out_text
+        assert [line for line in err.splitlines() if line.startswith("skipped")] == \
+            [f"skipped {folder / 'gone.png'}: a symbolic link to nothing"], err
 
 
 def test_h81_an_unreadable_photo_is_named_once_in_its_skip_line(images, tmp_path, capsys, monkeypatch):

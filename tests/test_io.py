@@ -573,6 +573,14 @@ def test_h80_generate_names_a_symlink_loop_given_as_images_or_depths(tmp_path, c
         err = capsys.readouterr().err
         assert err == f"error: {loop}: a symbolic link loop (too many levels of symbolic links)\n", err
     assert not (tmp_path / "out").exists()
+    # --out a loop, or a new folder in one: "a broken symbolic link", and a RuntimeError traceback from resolve()
+    for out, named in ((loop, loop), (loop / "new", loop / "new")):
+        assert generate.main(["--images", str(photos), "--out", str(out), "--count", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: --out {named}: a symbolic link loop (too many levels of symbolic links)\n", err
+    (tmp_path / "dead").symlink_to("nowhere")
+    assert generate.main(["--images", str(photos), "--out", str(tmp_path / "dead"), "--count", "1"]) == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'dead'}: a symbolic link to nothing\n"
 
 
 def test_h81_an_unreadable_photo_is_one_input_error_naming_it_once(tmp_path, monkeypatch):
@@ -644,6 +652,7 @@ def test_h82_an_animated_or_multi_page_file_says_only_its_first_frame_is_read(tm
         sio.read_image(one)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's own "Corrupt EXIF data" of the cut TIFFs
 def test_h82_a_truncated_or_looping_frame_structure_is_counted_without_failing():
     """The frame count is Pillow's walk of the headers, and a damaged file gives no note instead of raising: the
     decoder reports what cannot be read. A TIFF directory pointing at itself is one page."""
@@ -651,6 +660,30 @@ def test_h82_a_truncated_or_looping_frame_structure_is_counted_without_failing()
     for data in (looping_tiff, b"II*\x00\xff\xff\xff\x7f", b"GIF89a\x01\x00\x01\x00\xff",
                  b"RIFF\x00\x00\x00\x00WEBPANMF\xff\xff\xff\xff"):
         assert sio._extra_images_note(data) is None
+
+    # those four are no image to Pillow at all; a file cut short whose header opens and whose frame walk then fails
+    # (Pillow's n_frames raises) is the damaged structure the note must survive
+    import io
+
+    from PIL import Image
+
+    first, *rest = _frames(3)
+    for fmt in ("GIF", "TIFF"):
+        buffer = io.BytesIO()
+        first.save(buffer, format=fmt, save_all=True, append_images=rest)
+        walked = 0
+        for cut in range(30, 100, 5):
+            data = buffer.getvalue()[:len(buffer.getvalue()) * cut // 100]
+            try:
+                Image.open(io.BytesIO(data)).n_frames
+            except Exception:  # noqa: BLE001 - Pillow raises several types for a cut file
+                try:
+                    Image.open(io.BytesIO(data))
+                except Exception:  # noqa: BLE001 - not even a header: the case above
+                    continue
+                walked += 1
+                assert sio._extra_images_note(data) is None
+        assert walked, fmt  # at least one cut opens and then fails in the walk
 
 
 def test_h82_a_tiff_whose_last_directory_points_back_is_counted_once_per_page():

@@ -572,11 +572,11 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
 
     Refused before any work (ConfigError, nothing changed): a new run into an existing non-empty folder, a resume
     of a folder that holds no distill run, a resume with a config that differs from the run's or with list files
-    (or the photos they select) that differ from those ``data.json`` records (:func:`data_fingerprints`; a run from
-    before that record resumes unchecked), a damaged last
-    checkpoint (CheckpointError naming its file), and ``run_dir`` locked by another run (InputError naming --out;
-    :func:`syndof.io.folder_lock` is held from before the first write to the end). A resume restores the rows of
-    the checkpoint it starts from when a kill lost them (:func:`restore_checkpoint_rows`)."""
+    (or the photos they select, or a kd run's frozen teacher file) that differ from those ``data.json`` records
+    (:func:`data_fingerprints`, :func:`teacher_fingerprint`; a run from before that record resumes unchecked), a
+    damaged last checkpoint (CheckpointError naming its file), and ``run_dir`` locked by another run (InputError
+    naming --out; :func:`syndof.io.folder_lock` is held from before the first write to the end). A resume restores
+    the rows of the checkpoint it starts from when a kill lost them (:func:`restore_checkpoint_rows`)."""
     torch.set_num_threads(cfg.train.threads)
     device = torch.device("cuda" if wants_cuda(cfg.train.device) else "cpu")  # refused before anything is written
     run_dir = Path(run_dir)

@@ -25,6 +25,7 @@ that file has none) and its contents (``parent_sha256``, :func:`dmenet.models.mo
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import shutil
@@ -181,6 +182,12 @@ def _set_rng_state(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> No
 
 
 # ----------------------------------------------------------------------------------------------------- save / load
+def folder_name(step: int) -> str:
+    """The name of the checkpoint folder of ``step`` (≥ 0): ``step_`` and the step in at least 8 digits
+    (``step_00000300``), so that the names sort as the steps do."""
+    return f"step_{step:08d}"
+
+
 def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dict[str, Any],
                     extra: dict[str, Any] | None = None, run: dict[str, Any] | None = None) -> Path:
     """Write ``RUN/checkpoints/step_XXXXXXXX/`` for the trainer's current step; returns the folder.
@@ -195,7 +202,7 @@ def save_checkpoint(run_dir: Path, trainer, streams: dict[str, Any], config: dic
     """
     ckpt_root = Path(run_dir) / "checkpoints"
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    name = f"step_{trainer.step:08d}"
+    name = folder_name(trainer.step)
     final = ckpt_root / name
     tmp = ckpt_root / f".{name}{TMP_SUFFIX}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -248,16 +255,17 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
 
 
 def update_pointers(run_dir: Path, folder: Path, step: int, metric: float | None, keep_last: int = 1) -> bool:
-    """Point ``last.json`` at ``folder``; also ``best.json`` when ``metric`` improves. Deletes the checkpoint
-    folders that are neither the best nor among the ``keep_last`` most recent ones (by step, ``folder``
-    included). Returns True when ``folder`` became the best."""
+    """Point ``last.json`` at ``folder``; also ``best.json`` when ``metric`` improves (on a NaN best any number does).
+    Deletes the checkpoint folders that are neither the best nor among the ``keep_last`` most recent ones (by step,
+    ``folder`` included). Returns True when ``folder`` became the best."""
     if keep_last < 1:
         raise ValueError(f"keep_last must be >= 1, got {keep_last}")
     root = Path(run_dir) / "checkpoints"
     entry = {"dir": folder.name, "step": step, "metric": metric}
     best_path = root / "best.json"
     best = best_pointer(run_dir)
-    improved = metric is not None and (best is None or best.get("metric") is None or metric <= best["metric"])
+    improved = metric is not None and (best is None or best.get("metric") is None or metric <= best["metric"]
+                                       or math.isnan(best["metric"]))  # a diverged validation's NaN: a number beats it
     write_json_atomic(root / "last.json", entry)
     if improved:
         write_json_atomic(best_path, entry)

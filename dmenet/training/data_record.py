@@ -118,6 +118,7 @@ def check_data_record(run_dir: Path, sources: Mapping[str, Mapping[str, object]]
     record = run_dir / DATA_RECORD
     if not record.exists() and not record.is_symlink():
         return
+    since = set(since)
     before = read_json_object(record).get("sources")
     if not isinstance(before, dict) or not all(isinstance(v, dict) for v in before.values()):
         raise InputError(record, "'sources' must be a JSON object of data fingerprints (a damaged record)")
@@ -127,7 +128,7 @@ def check_data_record(run_dir: Path, sources: Mapping[str, Mapping[str, object]]
                               "this resume does not; resume on the run's data, or train into another --out folder "
                               "(nothing was changed)")
         if option not in before:
-            if option in set(since):
+            if option in since:
                 continue
             raise ConfigError(f"{option} {sources[option]['path']}: this resume reads it, the run in {run_dir} did "
                               f"not ({record.name}); resume on the run's data, or train into another --out folder "
