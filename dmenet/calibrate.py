@@ -40,7 +40,8 @@ leaves an earlier fitted value under other conditions (new statistics under a fi
 says so and the history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option;
 nothing written. ``--out`` names a new file pair: one that is an input (``average --run``: one of the checkpoints it
 reads), that exists (either file of the pair), that is a folder or whose folder cannot be written is refused before
-any model is read.
+any model is read; a file of the pair written there meanwhile (another run into the same new ``--out``) is kept and
+this step refused at its end (exit 2, one line), neither file of its pair written.
 """
 
 from __future__ import annotations
@@ -585,7 +586,12 @@ def main(argv: list[str] | None = None) -> int:
     for line in stale:
         log.warning("stale: %s", line)
     entry = history_entry(step.value, argv, data, result, date, stale)
-    written = save_model(args.out, model, meta, history + [entry])
+    try:  # never over a pair another run wrote into --out meanwhile (both passed the check above)
+        written = save_model(args.out, model, meta, history + [entry], replace=False)
+    except FileExistsError as exc:
+        return cli.fail(f"--out {args.out}: {Path(exc.filename2 or exc.filename).name} was written there while this "
+                        "step ran (another calibrate?); it is kept and this model is not written (choose another "
+                        "--out)")
     log.info("wrote %s (+ %s)\n%s", written, model_paths(written)[1].name, model.recipe)
     return 0
 

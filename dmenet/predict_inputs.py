@@ -29,15 +29,7 @@ class Job:
 def _files_in(folder: Path, recursive: bool) -> list[Path]:
     if not recursive:
         return sio.list_images(folder)
-    return [p for p in _named_images(folder, recursive) if p.is_file()]
-
-
-def _named_images(folder: Path, recursive: bool) -> list[Path]:
-    """The names in ``folder`` (``recursive``: its tree) with an image suffix, sorted, whatever stands there (a file,
-    a link to nothing, a loop); hidden ones and those in hidden folders left out (:func:`syndof.io.is_hidden`)."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.suffix.lower() in sio.IMAGE_EXTENSIONS
-                  and not any(sio.is_hidden(Path(part)) for part in p.relative_to(folder).parts))
+    return [p for p in sio.image_names(folder, recursive) if p.is_file()]
 
 
 class Skipped(str):
@@ -86,8 +78,8 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         path = Path(item)
         if path.is_dir():
             files = _files_in(path, recursive)
-            broken = [p for p in _named_images(path, recursive) if p.is_symlink() and not p.exists()]
-            problems.extend(f"skipped {p}: {sio.special_file_problem(p)}" for p in broken)  # to nothing, or a loop
+            broken = sio.unlisted_images(path, recursive)  # a link to nothing or in a loop, a FIFO
+            problems.extend(f"skipped {p}: {why}" for p, why in broken)
             if not files and not broken:
                 problems.append(f"skipped {path}: no image files ({', '.join(sio.IMAGE_EXTENSIONS)})")
             pairs.extend((f, f.relative_to(path).with_suffix("")) for f in files)

@@ -29,7 +29,8 @@ written atomically. A rerun must repeat the settings and inputs recorded in data
 ``INPUT_KEYS``: the resolved --images / --depths folders, --depth-scale, the number of sources); otherwise, and
 for an existing non-empty --out that is not a dataset of this generator, or an --out that is, holds or lies in an
 input folder, it stops (exit 2, one line) before writing anything. Bad inputs are logged (one line naming the file)
-and counted as failed; the run goes on.
+and counted as failed; the run goes on. An image name in --images where no file can be read (a symbolic link loop or
+to nothing, a FIFO) is no source: one ``skipped PATH: reason`` line each.
 Summary: ``N written, M skipped, K failed`` (skipped = already complete, or max σ above σ_max as in the original);
 the exit status is non-zero only when every sample failed.
 """
@@ -620,13 +621,15 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     check_out_dir(out_dir, {"--images": None if sources is not None or images is None else Path(images),
                             "--depths": None if sources is not None or depths is None else Path(depths)})
     inputs: dict = {}
+    unlisted: list[tuple[Path, str]] = []  # image names in --images that are no file: reported, no source
     if sources is None:
         sources = folder_sources(images, depths, depth_scale) if images is not None else builtin_sources()
+        unlisted = sio.unlisted_images(images) if images is not None else []
         inputs = {"images": None if images is None else str(Path(images).resolve()),
                   "depths": None if depths is None else str(Path(depths).resolve()),
                   "depth_scale": None if depths is None or depth_scale is None else float(depth_scale)}
     if not sources:
-        raise ValueError(f"no input images found in {images}")
+        raise ValueError(f"no input images found in {images}{sio.unlisted_note(unlisted)}")
     inputs["n_sources"] = len(sources)
     count = len(sources) if count is None else int(count)
     ds_path = out_dir / "dataset.json"
@@ -648,6 +651,8 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
         if old != dataset:
             sio.write_json_atomic(ds_path, dataset)
 
+    for path, why in unlisted:  # a link loop or to nothing, a FIFO: list_images left it out unsaid
+        log.warning("skipped %s: %s", path, why)
     shard_i, shard_n = shard
     jobs = [Job(i, sources[i % len(sources)], str(out_dir), int(seed), int(max_coc), kernel, device, bool(noise),
                 jpeg_quality, max_size, float(merge_tolerance)) for i in range(shard_i, count, shard_n)]

@@ -490,14 +490,16 @@ def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]
         if replace:
             os.replace(tmp_path, path)
         else:
-            _move_to_new_name(tmp_path, path)
+            move_to_new_name(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def _move_to_new_name(tmp: Path, path: Path) -> None:
-    """``tmp`` renamed to ``path`` only if nothing is there: FileExistsError (naming ``path``) otherwise."""
+def move_to_new_name(tmp: Path, path: Path) -> None:
+    """``tmp`` renamed to ``path`` only if nothing is there: FileExistsError (naming ``path``) otherwise, ``tmp``
+    left in place. Atomic where the file system has hard links (``tmp`` is linked to ``path``, then unlinked);
+    elsewhere ``path`` is checked just before the rename."""
     try:
         os.link(tmp, path)
     except FileExistsError:
@@ -559,8 +561,9 @@ def staged_folder(out: str | os.PathLike, replace: bool = False) -> Iterator[Pat
     which every :func:`syndof.cli.entry_point` turns into SystemExit) the sibling is removed and ``out`` is left as it
     was. Without ``replace``, ``out`` must be missing or an empty folder (:func:`syndof.cli.new_folder_problem`); a
     folder that appears meanwhile with files in it is a ValueError naming ``--out``. With ``replace`` (the caller has
-    checked that an existing ``out`` is its own), an earlier ``out`` is moved aside first and removed after, so
-    ``out`` is at every moment either the earlier folder or the new one."""
+    checked that an existing ``out`` is its own), an earlier ``out`` is renamed aside first (``.NAME.old-XXXXXXXX``)
+    and removed after the new one is in place: ``out`` is the earlier folder or the new one, but for the moment
+    between the two renames (a process killed outright there leaves the earlier one under its aside name)."""
     target = Path(os.path.abspath(out))
     target.parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -812,14 +815,49 @@ def not_a_folder(folder: Path) -> InputError:
     return InputError(folder, problem or "not a folder")
 
 
+def image_names(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The names directly in the folder ``folder`` (with ``recursive``, anywhere below it) that are named as images
+    (:data:`IMAGE_EXTENSIONS`, case-insensitive), sorted, whatever stands there (a file, a folder, a link to nothing
+    or in a loop, a FIFO); hidden ones and those under a hidden folder (:func:`is_hidden`) left out. The one walk of
+    :func:`list_images`, :func:`unlisted_images` and ``predict``'s folder inputs."""
+    folder = Path(folder)
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not any(is_hidden(Path(part)) for part in p.relative_to(folder).parts))
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name; hidden ones
-    (:func:`is_hidden`) left out."""
+    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name (:func:`image_names`
+    that are files); hidden ones (:func:`is_hidden`) left out, and so are image names where no file can be read (a
+    link loop or to nothing, a FIFO): a batch reports those with :func:`unlisted_images`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise not_a_folder(folder)
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(p))
+    return [p for p in image_names(folder) if p.is_file()]
+
+
+def unlisted_images(folder: str | os.PathLike, recursive: bool = False) -> list[tuple[Path, str]]:
+    """The entries directly in the folder ``folder`` (with ``recursive``, anywhere below it, as ``predict
+    --recursive`` lists) named as images (:data:`IMAGE_EXTENSIONS`, not hidden: :func:`is_hidden`, nor under a hidden
+    folder) that :func:`list_images` leaves out because no file can be read there: a symbolic link loop, a link to
+    nothing, a FIFO, socket or device; each with its reason (:func:`special_file_problem`), sorted by path. A folder
+    named like an image is none of them (a listing never takes a folder for a photo). For a batch's one ``skipped
+    PATH: reason`` line each: the listing alone drops them unsaid."""
+    found = []
+    for path in image_names(folder, recursive):
+        problem = special_file_problem(path)
+        if problem is not None and not os.path.isdir(path):
+            found.append((path, problem))
+    return found
+
+
+def unlisted_note(unlisted: list[tuple[Path, str]]) -> str:
+    """For an error of a folder with too few images: ``" (N image name(s) there are no file to read, e.g. PATH:
+    reason)"``, of :func:`unlisted_images`' list ``unlisted``; empty when it is."""
+    if not unlisted:
+        return ""
+    path, why = unlisted[0]
+    return f" ({len(unlisted)} image name(s) there are no file to read, e.g. {path}: {why})"
 
 
 def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,

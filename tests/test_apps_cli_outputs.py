@@ -263,3 +263,28 @@ def test_a_large_image_gets_progress_lines_on_stderr(work, fake_sigma, monkeypat
     assert err[0].startswith(f"[1/2] {Path('f1') / 'a.png'}: {W}x{H} px") and "--max-side" in err[0], err
     assert err[1].startswith(f"[2/2] {Path('f1') / 'b.png'}: {W}x{H} px"), err
     assert len(err) == 3 and err[2].startswith("fuse:") and f"{W}x{H} px" in err[2], err
+
+
+# ------------------------------------------------------------------------ left items of the seventh review (§17)
+def test_h84_fuse_folder_reports_each_image_name_that_is_no_file(work, fake_sigma, capsys):
+    """A link loop, a link to nothing or a FIFO named like a frame in ``fuse FOLDER`` was left out of the frames
+    unsaid (``predict FOLDER`` reports it): one ``skipped PATH: reason`` line each on stderr, the rest fused; too few
+    frames left is one error line that says why; a refused ``--out`` stays one line."""
+    f1 = Path("f1")
+    (work / "f1" / "x.png").symlink_to("y.png")
+    (work / "f1" / "y.png").symlink_to("x.png")
+    (work / "f1" / "c.png").symlink_to("nowhere.png")
+    os.mkfifo(work / "f1" / "d.png")
+    assert run_cli(["fuse", "f1", "--out", "o.png"]) == 0
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    assert capsys.readouterr().err.splitlines() == [
+        f"skipped {f1 / 'c.png'}: a symbolic link to nothing",
+        f"skipped {f1 / 'd.png'}: not a regular file (a FIFO, socket or device)",
+        f"skipped {f1 / 'x.png'}: {loop}", f"skipped {f1 / 'y.png'}: {loop}"]
+    assert (work / "o.png").is_file() and (work / "o_report.png").is_file()
+    (work / "f1" / "d.png").unlink()  # refused() reads every file: a FIFO would block it
+    refused(["fuse", "f1", "--out", "o.png"], work, capsys, "--out o.png", "exists")
+    (work / "f1" / "b.png").unlink()
+    line = refused(["fuse", "f1", "--out", "p.png"], work, capsys, "fusion needs at least 2 frames, got 1",
+                   "3 image name(s) there are no file to read")
+    assert f"e.g. {f1 / 'c.png'}: a symbolic link to nothing" in line

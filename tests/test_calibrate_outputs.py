@@ -205,3 +205,72 @@ def test_h51_bn_image_refuses_crop_folders_it_would_not_read(tmp_path, capsys, n
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--mode moving only" in err and "Traceback" not in err and not (tmp_path / "out.safetensors").exists()
+
+
+# ------------------------------------------------------------------------ left items of the seventh review (§17)
+def test_h85_two_runs_into_one_new_out_keep_the_first_pair(tmp_path, capsys, monkeypatch):
+    """Two ``calibrate`` runs into one new ``--out`` both passed its "must not exist" check, and the later one's
+    ``save_model`` replaced the earlier's pair, exit 0. The pair is now written without replacing (hard links): the
+    other run's pair, made between this run's check and its write, is kept byte for byte; this run exits 2 with one
+    line naming ``--out``, and leaves no file of its own (no temporary either)."""
+    save_model(tmp_path / "m", _tiny(0), {})
+    out = tmp_path / "new.safetensors"
+    work = calibrate.RUNNERS[calibrate.Step.BN]
+
+    theirs = {}
+
+    def racing(args, date):  # the other run writes its pair after this one's check, before this one's write
+        save_model(out, _tiny(1), {"other_run": True})
+        theirs.update(_snapshot(tmp_path))
+        return work(args, date)
+
+    monkeypatch.setitem(calibrate.RUNNERS, calibrate.Step.BN, racing)
+    line = _refused(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out", str(out)], capsys,
+                    f"--out {out}: new.safetensors was written there while this step ran")
+    assert "kept" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors", "new.json", "new.safetensors"]
+    assert _snapshot(tmp_path) == theirs and load_model_file(out)[1]["other_run"] is True
+
+
+def test_h85_a_no_replace_pair_write_keeps_a_sidecar_or_weights_that_appeared(tmp_path, monkeypatch):
+    """``save_model(replace=False)`` (``write_model_pair``): an existing weights file or sidecar is never written
+    over (FileExistsError naming it, every file as it was); when the sidecar appeared after the weights were linked,
+    the weights this call made are removed again, but never a file another process put in their place."""
+    from dmenet.models import model_io
+
+    (tmp_path / "a.json").write_text('{"someone": "else"}\n')
+    before = _snapshot(tmp_path)
+    with pytest.raises(FileExistsError) as err:
+        save_model(tmp_path / "a", _tiny(0), {}, replace=False)
+    assert err.value.filename2 == str(tmp_path / "a.json") and _snapshot(tmp_path) == before
+    save_model(tmp_path / "b", _tiny(1), {"step": 1})
+    before = _snapshot(tmp_path)
+    with pytest.raises(FileExistsError) as err:
+        save_model(tmp_path / "b", _tiny(0), {}, replace=False)
+    assert err.value.filename2 == str(tmp_path / "b.safetensors") and _snapshot(tmp_path) == before
+    save_model(tmp_path / "c", _tiny(0), {"step": 0}, replace=False)  # a new name: written as usual
+    assert load_model_file(tmp_path / "c")[1]["step"] == 0
+    assert all((tmp_path / n).stat().st_mode & 0o777 == 0o644 for n in ("c.json", "c.safetensors"))
+    real = model_io.move_to_new_name
+
+    def replaced_meanwhile(tmp, path):  # another process replaces the weights just linked, then the sidecar fails
+        if path.suffix == ".json":
+            (tmp_path / "d.safetensors").unlink()
+            (tmp_path / "d.safetensors").write_bytes(b"theirs")
+            raise FileExistsError(17, "File exists", str(tmp), None, str(path))
+        real(tmp, path)
+
+    monkeypatch.setattr(model_io, "move_to_new_name", replaced_meanwhile)
+    with pytest.raises(FileExistsError):
+        save_model(tmp_path / "d", _tiny(0), {}, replace=False)
+    assert (tmp_path / "d.safetensors").read_bytes() == b"theirs"
+
+    def interrupted(tmp, path):  # Ctrl-C between the two links: no weights without their sidecar
+        if path.suffix == ".json":
+            raise KeyboardInterrupt
+        real(tmp, path)
+
+    monkeypatch.setattr(model_io, "move_to_new_name", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(tmp_path / "e", _tiny(0), {}, replace=False)
+    assert not list(tmp_path.glob("e.*")) and not list(tmp_path.glob(".*"))

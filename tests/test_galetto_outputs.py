@@ -366,3 +366,38 @@ def test_h62_select_never_replaces_a_selection_written_while_it_scored(val_folde
     assert f"--out {out}" in one_error_line(capsys)
     assert json.loads((out / "selection.json").read_text()) == other
     assert sorted(p.name for p in out.iterdir()) == ["selection.json"]  # no temporary file left
+
+
+# ------------------------------------------------------------------------ left items of the seventh review (§17)
+def test_h86_a_resume_refuses_a_missing_or_damaged_best_model(tmp_path, capsys):
+    """A run whose ``best.safetensors`` was deleted resumed, exit 0, and got a new one only when a later validation
+    beat the best ``last.json`` records: it could end with ``best.json`` naming a model that is not there. A resume
+    now refuses a missing or damaged file of the pair (one line naming it, and how to go on), nothing written; with
+    neither file there it chooses the best anew from the next validation, and says so."""
+    data = fake_patches(tmp_path / "p")
+    run = tmp_path / "run"
+    assert train(data, run, "train.steps=2", "train.ckpt_every=1") == 0
+    assert json.loads((run / "last.json").read_text())["best"] is not None
+    good = {name: (run / name).read_bytes() for name in ("best.safetensors", "best.json")}
+    capsys.readouterr()
+    damages = [("best.safetensors", None, "best.safetensors: missing"),
+               ("best.json", None, "best.json: missing"),
+               ("best.safetensors", good["best.safetensors"][:100], "best.safetensors: not a readable safetensors"),
+               ("best.json", b'{"format": "galetto-classifier", "mo', "best.json")]
+    for name, damaged, named in damages:
+        (run / name).unlink()
+        if damaged is not None:
+            (run / name).write_bytes(damaged)
+        before = snapshot(run)
+        assert train(data, run, "train.steps=4", "train.ckpt_every=1", "--resume") == 2
+        line = one_error_line(capsys)
+        assert named in line and "delete best.safetensors and best.json to choose the best anew" in line, line
+        assert snapshot(run) == before
+        (run / name).write_bytes(good[name])
+    for name in good:
+        (run / name).unlink()
+    assert train(data, run, "train.steps=4", "train.ckpt_every=1", "--resume") == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "the best is chosen anew from the next validation" in err, err
+    assert json.loads((run / "best.json").read_text())["step"] == 3  # the first validation after the resume
+    assert (run / "best.safetensors").is_file()

@@ -757,3 +757,32 @@ def test_h83_a_png_exif_after_its_pixels_orients_it_as_pillow_and_opencv_do(tmp_
         sizes = []
         assert np.array_equal(sio.read_image_sha256(path, check_size=lambda w, h: sizes.append((w, h)))[0], read)
         assert sizes == [(read.shape[1], read.shape[0])]
+
+
+# ------------------------------------------------------------------------ left items of the seventh review (§17)
+def test_h84_unlisted_images_names_each_image_entry_a_listing_leaves_out(tmp_path):
+    """``list_images`` keeps regular files: a link loop, a link to nothing or a FIFO named like an image was left out
+    unsaid (only ``predict FOLDER`` looked for links itself). ``unlisted_images`` names them with their reason; a
+    hidden name, a name of another kind and a folder named like an image are none of them; ``recursive`` looks
+    below, as ``predict --recursive`` lists."""
+    folder = tmp_path / "f"
+    (folder / "sub").mkdir(parents=True)
+    sio.write_image(folder / "a.png", np.full((8, 8, 3), 0.5, np.float32))
+    _loop(folder, "x.png", "y.JPG")
+    (folder / "dead.png").symlink_to("nowhere.png")
+    (folder / "dead.txt").symlink_to("nowhere.txt")  # no image name: not a photo left out
+    (folder / "._dead.png").symlink_to("nowhere.png")  # hidden: not a photo of the folder
+    (folder / "dir.png").mkdir()  # a folder named like an image: no photo
+    (folder / "sub" / "deep.png").symlink_to("nowhere.png")
+    os.mkfifo(folder / "pipe.png")
+    loop, nothing = "a symbolic link loop (too many levels of symbolic links)", "a symbolic link to nothing"
+    fifo = "not a regular file (a FIFO, socket or device)"
+    top = [(folder / "dead.png", nothing), (folder / "pipe.png", fifo), (folder / "x.png", loop),
+           (folder / "y.JPG", loop)]
+    assert sio.list_images(folder) == [folder / "a.png"]  # the listing's contract is unchanged
+    assert sio.unlisted_images(folder) == top
+    assert sio.unlisted_images(folder, recursive=True) == sorted(top + [(folder / "sub" / "deep.png", nothing)])
+    assert sio.unlisted_images(folder / "sub") == [(folder / "sub" / "deep.png", nothing)]
+    note = f" (4 image name(s) there are no file to read, e.g. {folder / 'dead.png'}: {nothing})"
+    assert sio.unlisted_note(top) == note
+    assert sio.unlisted_note([]) == ""

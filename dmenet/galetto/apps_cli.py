@@ -10,11 +10,13 @@ default galetto; ``--model`` its file). Bad input (unreadable image, a folder wh
 folder, a single frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` and
 ``--soft`` finite > 0, ``--k`` from 1 to 100; an option the command does not read, e.g. ``magnify --k 3`` without
 ``--mode scale``) exits with status 2 and one line naming the file or option; every input is read and checked before
-anything is computed. An image that would need more memory than is available (``predict``'s memory guard,
-:mod:`dmenet.memory`, for the σ method, plus the application's own buffers, :func:`app_bytes_per_pixel`) is
-refused the same way before its σ map, the line giving the GiB it needs and the GiB available (and the ``--max-side``
-that fits, when one does); a large image gets progress lines on stderr before its σ map and its application. The
-report's panels name what ran (mode, k, λmax or τ, the σ method and its options).
+anything is computed. An image name in the FOLDER of ``fuse`` where no file can be read (a symbolic link loop or to
+nothing, a FIFO) is left out of the frames with one ``skipped PATH: reason`` line on stderr. An image that would
+need more memory than is available (``predict``'s memory guard, :mod:`dmenet.memory`, for the σ method, plus the
+application's own buffers, :func:`app_bytes_per_pixel`) is refused the same way before its σ map, the line giving
+the GiB it needs and the GiB available (and the ``--max-side`` that fits, when one does); a large image gets
+progress lines on stderr before its σ map and its application. The report's panels name what ran (mode, k, λmax or
+τ, the σ method and its options).
 ``OUT`` and its report are never written over an existing file or folder, nor over an input: such an ``--out`` is
 refused up front, and a file made there meanwhile (another run) is kept and the run refused at the end; the two are
 written as one set (both or neither).
@@ -78,11 +80,15 @@ def image_file(path: str | Path, command: App | str) -> Path:
 
 
 def frame_files(paths: list[str]) -> list[Path]:
-    """The frame files of ``fuse``: the images of one folder, or the files given; checks there are at least 2."""
+    """The frame files of ``fuse``: the images of one folder, or the files given; checks there are at least 2 (the
+    error says how many image names of the folder are no file: :func:`unlisted_frames`)."""
     if len(paths) == 1 and Path(paths[0]).is_dir():
         files = io.list_images(paths[0])
+        besides = io.unlisted_note(io.unlisted_images(paths[0]))
         if not files:
-            raise UsageError(f"{paths[0]}: folder holds no images")
+            raise UsageError(f"{paths[0]}: folder holds no images{besides}")
+        if len(files) < 2:
+            raise UsageError(f"{files[0]}: fusion needs at least 2 frames, got 1{besides}")
     else:
         files = [image_file(p, App.FUSE) for p in paths]
     if len(files) < 2:
@@ -90,15 +96,23 @@ def frame_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def read_frames(paths: list[str]) -> tuple[list[Path], np.ndarray]:
-    """Expand one folder or a list of files into (paths, (K, H, W, 3) frames); checks K ≥ 2 and equal sizes."""
-    files = frame_files(paths)
+def unlisted_frames(paths: list[str]) -> list[str]:
+    """One ``skipped PATH: reason`` line for each image name in the one folder ``paths`` names that is no file to
+    read (a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`), left out of the frames;
+    none for frames named one by one (each must read)."""
+    if len(paths) != 1 or not Path(paths[0]).is_dir():
+        return []
+    return [f"skipped {path}: {why}" for path, why in io.unlisted_images(paths[0])]
+
+
+def read_frames(files: list[Path]) -> np.ndarray:
+    """The (K, H, W, 3) frames of ``files`` (:func:`frame_files`); checks their sizes are equal."""
     frames = [io.read_image(f) for f in files]
     for f, img in zip(files, frames):
         if img.shape != frames[0].shape:
             raise UsageError(f"{f}: size {img.shape[1]}x{img.shape[0]} differs from {files[0]} "
                              f"({frames[0].shape[1]}x{frames[0].shape[0]}); frames must be aligned")
-    return files, np.stack(frames)
+    return np.stack(frames)
 
 
 APP_BYTES_PER_PIXEL = {App.ENHANCE: 130, MagnifyMode.SDOF: 150, MagnifyMode.SCALE: 140}
@@ -261,11 +275,14 @@ def run(args: argparse.Namespace) -> None:
 
     out, command = Path(args.out), parse_choice(App, args.command, "command")
     if command is App.FUSE:
-        check_out(out, frame_files(args.inputs))
+        files = frame_files(args.inputs)
+        check_out(out, files)
         if len(args.inputs) == 1 and os.path.realpath(out.absolute().parent) == os.path.realpath(args.inputs[0]):
             raise UsageError(f"--out {out}: lies in the frames' folder {args.inputs[0]}, where a rerun would take the "
                              "result and its report for frames; write it elsewhere")
-        files, frames = read_frames(args.inputs)
+        for line in unlisted_frames(args.inputs):  # after the checks: a refused run says one line
+            print(line, file=sys.stderr, flush=True)
+        frames = read_frames(files)
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files,
                                    app_bytes_per_pixel(command, frames=len(files))))
         say_large(f"{command.value}: {len(files)} frames", frames.shape[1:3])

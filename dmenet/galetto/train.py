@@ -16,8 +16,11 @@ runs and logs, not what it trains) and ``train.steps`` (extending or shortening 
 step; only with a constant lr, ``train.lr_min: null``, since the cosine schedule spans ``train.steps``), and refuses
 a ``--patches`` set other than the one the run trained on (``RUN/patches.json``: the size and SHA-256 of its
 ``train.npz`` and ``val.npz``; a moved copy of the same files is the same set). Metrics rows a killed run logged
-past its last checkpoint are dropped on resume, so no step is logged twice. A run holds a lock on ``--out`` from its
-first write to its end (:func:`syndof.io.folder_lock`): a second run into the same folder meanwhile is refused.
+past its last checkpoint are dropped on resume, so no step is logged twice. A resume refuses a run whose
+``best.safetensors`` or ``best.json`` is missing or damaged (one line naming it: the recorded best would stand with
+no model behind it); with neither file there, the best is chosen anew from the next validation (a ``note:``
+line). A run holds a lock on ``--out`` from its first write to its end (:func:`syndof.io.folder_lock`): a second
+run into the same folder meanwhile is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -277,6 +282,38 @@ def load_state(run: Path, model, opt, gen: torch.Generator, steps: int | None = 
     return step, best
 
 
+def resumed_best(run: Path, best: float | None, config: ClassifierConfig) -> float | None:
+    """The best validation top-1 (0…1) a resume of ``run`` goes on from, given ``best``, the one its ``last.json``
+    records: a new ``best.safetensors`` is written only when a later validation beats it, so it stands only while
+    the run's best model is there. ``best`` when the pair ``best.safetensors`` + ``best.json`` loads as a classifier
+    of ``config`` (or when ``best`` is None: no validation yet); None (the best chosen anew from the next validation,
+    said in one ``note:`` line on stderr) when neither file is there; a CheckpointError naming the file otherwise
+    (one missing, damaged, of another architecture): the run would end without a best model, or with that one,
+    exit 0."""
+    if best is None:
+        return None
+    weights, side = classifier_files(run / "best")
+    lost = f"the run's best model (val top-1 {best:.4g}, recorded in {run / 'last.json'})"
+    anew = (f"put back a good copy, or delete {weights.name} and {side.name} to choose the best anew from the next "
+            "validation (nothing was changed)")
+    there = [os.path.lexists(path) for path in (weights, side)]
+    if not any(there):
+        print(f"note: {run}: no {weights.name} / {side.name}: {lost} is not kept; the best is chosen anew from the "
+              "next validation", file=sys.stderr, flush=True)
+        return None
+    if not all(there):
+        gone = weights if not there[0] else side
+        raise CheckpointError(f"{gone}: missing; {lost} would stand with no model behind it (a resume writes a new "
+                              f"best only when a later validation beats it): {anew}")
+    try:
+        model = load_classifier(run / "best")
+    except (OSError, ValueError) as exc:  # InputError, ModelFileError: the message names the file
+        raise CheckpointError(f"{exc}; {lost} cannot be read: {anew}") from None
+    if model.config != config:
+        raise CheckpointError(f"{weights}: a classifier {model.config}, not this run's {config}; {anew}")
+    return best
+
+
 RUNTIME = ("device", "threads", "wandb")  # train.* keys a resume may change: where it runs and logs, not what it trains
 PATCH_RECORD = "patches.json"  # the patch set a run trains on (patch_set_identity)
 PATCH_FILES = ("train.npz", "val.npz")
@@ -405,6 +442,7 @@ def train(cfg: GalettoConfig, patches_dir: str | Path, run: str | Path, resume: 
             check_resume_config(cfg, run)
             check_patch_set(run, ident)
             step, best = load_state(run, model, opt, gen, t.steps)  # a damaged checkpoint: refused, nothing written
+            best = resumed_best(run, best, cfg.model)  # best.* missing or damaged: refused, nothing written
             truncate_metrics(run / "metrics.jsonl", step)  # rows a killed run logged past its last checkpoint
         from dmenet.training.logging import RunLogger
 

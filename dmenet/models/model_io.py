@@ -17,6 +17,7 @@ sidecar. Loading is strict: a missing, extra or mis-shaped tensor raises :class:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,7 +34,7 @@ from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
 from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
 from dmenet.models.weights import state_mismatch
-from syndof.io import InputError, read_json_object, update_digest
+from syndof.io import InputError, move_to_new_name, read_json_object, update_digest
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -89,8 +90,9 @@ def model_digest(path: str | Path) -> str:
 
 
 def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = None,
-               history: list[dict[str, Any]] | None = None) -> Path:
+               history: list[dict[str, Any]] | None = None, replace: bool = True) -> Path:
     """Write ``model`` (all state-dict tensors, CPU, contiguous) and its JSON sidecar; returns the weights path.
+    Without ``replace`` neither file is written over one that exists (:func:`write_model_pair`: FileExistsError).
 
     The sidecar holds ``model.config`` (architecture), ``model.recipe``, ``history`` (None = empty) and ``meta``
     (JSON-serialisable, e.g. {"iteration": …, "git_sha": …}), whose keys must not be any of :data:`RESERVED_KEYS`.
@@ -103,11 +105,11 @@ def save_model(path: str | Path, model: DMENet, meta: dict[str, Any] | None = No
     header = {"format": "dmenet", "format_version": str(FORMAT_VERSION), "encoder": model.config.encoder}
     sidecar = {"format_version": FORMAT_VERSION, "architecture": model.config.to_dict(),
                "recipe": model.recipe.to_dict(), "history": list(history or []), "init": model.init_info, **meta}
-    return write_model_pair(path, tensors, sidecar, header)
+    return write_model_pair(path, tensors, sidecar, header, replace)
 
 
 def write_model_pair(path: str | Path, tensors: dict[str, torch.Tensor], sidecar: dict[str, Any],
-                     header: dict[str, str] | None = None) -> Path:
+                     header: dict[str, str] | None = None, replace: bool = True) -> Path:
     """Write ``tensors`` (CPU, contiguous; ``header``: the safetensors metadata) and the JSON object ``sidecar`` as
     the pair :func:`model_paths` names for ``path``, as one; returns the weights path.
 
@@ -118,6 +120,11 @@ def write_model_pair(path: str | Path, tensors: dict[str, torch.Tensor], sidecar
     earlier one or the new one, never new weights with an old sidecar. (Only a process killed outright between the
     two renames, microseconds apart, could leave them mismatched; readers do not check.) Temporaries are removed on
     every exit.
+
+    Without ``replace``, neither file is written over one that exists by the time of its rename (another process's
+    pair, written after the caller checked the names were free): each is hard-linked to its name, which fails on an
+    existing one (:func:`syndof.io.move_to_new_name`); FileExistsError naming the file that was there, which is
+    kept, and when it is the sidecar, the weights file this call had just made is removed again.
     """
     weights_path, json_path = model_paths(path)
     text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
@@ -130,11 +137,31 @@ def write_model_pair(path: str | Path, tensors: dict[str, torch.Tensor], sidecar
             temporaries.append(Path(name))
         save_file(tensors, str(temporaries[0]), metadata=header)
         temporaries[1].write_text(text, encoding="utf-8")
-        _replace_pair((temporaries[0], weights_path), (temporaries[1], json_path))
+        (_replace_pair if replace else _new_pair)((temporaries[0], weights_path), (temporaries[1], json_path))
     finally:
         for tmp in temporaries:
             tmp.unlink(missing_ok=True)
     return weights_path
+
+
+def _new_pair(first: tuple[Path, Path], second: tuple[Path, Path]) -> None:
+    """Move ``first[0]`` → ``first[1]``, then ``second[0]`` → ``second[1]`` (temporaries in the targets' folders),
+    neither over an existing name (FileExistsError naming it, that file kept): when the second move fails (that, or
+    any error or interrupt), ``first[1]`` is removed again if it is still the file this call put there, and the error
+    propagates."""
+    (tmp, target), (tmp2, target2) = first, second
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+    os.chmod(tmp2, 0o644)
+    made = os.lstat(tmp)  # a link or a rename keeps the file: its inode is what this call puts at ``target``
+    try:
+        move_to_new_name(tmp, target)
+        move_to_new_name(tmp2, target2)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            now = os.lstat(target)
+            if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):  # never another process's file
+                target.unlink()
+        raise
 
 
 def _replace_pair(first: tuple[Path, Path], second: tuple[Path, Path]) -> None:
