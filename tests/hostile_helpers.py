@@ -23,6 +23,30 @@ def sigint_as_at_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def unreadable(path: Path, monkeypatch):
+    """In the block, ``path`` cannot be opened: ``chmod 000``, or, for root (which reads through it), ``open`` raising
+    the kernel's ``PermissionError(13, "Permission denied", path)`` for it. Both undone after the block."""
+    import builtins
+    import os
+
+    real_open = builtins.open
+    if os.geteuid() == 0:
+        def denied(file, *args, **kwargs):
+            if str(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", denied)
+    else:
+        path.chmod(0)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(builtins, "open", real_open)
+        path.chmod(0o644)
+
+
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str], capsys) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of ``main(argv)``; argparse's SystemExit is turned into its status."""
     try:

@@ -19,7 +19,7 @@ from dmenet.methods import registry
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import ModelFileError, save_model
 from dmenet.models.recipe import BNMode
-from hostile_helpers import assert_usage_error, digests, run_main, write_rgb
+from hostile_helpers import assert_usage_error, digests, run_main, unreadable, write_rgb
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
@@ -1006,25 +1006,10 @@ def test_a_hidden_link_to_nothing_or_loop_in_a_folder_is_no_photo_and_no_skip(im
 def test_h81_an_unreadable_photo_is_named_once_in_its_skip_line(images, tmp_path, capsys, monkeypatch):
     """A photo without read permission (``chmod 000``) in a batch gave ``skipped x.png: PermissionError: [Errno 13]
     Permission denied: 'x.png'``: its path twice. Now ``skipped x.png: Permission denied``; the batch goes on."""
-    import builtins
-
     secret = images[1]
-    real_open = builtins.open
-    if os.geteuid() == 0:  # root reads through chmod 000: stand in for the kernel's refusal
-        def denied(file, *args, **kwargs):
-            if str(file) == str(secret):
-                raise PermissionError(13, "Permission denied", str(file))
-            return real_open(file, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "open", denied)
-    else:
-        secret.chmod(0)
-    try:
+    with unreadable(secret, monkeypatch):
         rc, out_text, err = run_main(predict.main, [secret.parent, "--out", tmp_path / "o", "--method", "laplacian"],
                                      capsys)
-    finally:
-        monkeypatch.setattr(builtins, "open", real_open)
-        secret.chmod(0o644)
     assert rc == 0 and "1/2 images written" in out_text and "1 skipped" in out_text, out_text
     assert [line for line in err.splitlines() if line.startswith("skipped")] == \
         [f"skipped {secret}: Permission denied"], err

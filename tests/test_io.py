@@ -587,28 +587,15 @@ def test_h81_an_unreadable_photo_is_one_input_error_naming_it_once(tmp_path, mon
     """A photo that cannot be opened (no read permission) raised the OSError itself, whose text repeats the path
     (``[Errno 13] Permission denied: '…'``): batches printed it after the path (``skipped x.png: PermissionError:
     [Errno 13] Permission denied: 'x.png'``). Every reader raises InputError ``"<path>: Permission denied"``."""
-    import builtins
+    from hostile_helpers import unreadable
 
     path = tmp_path / "x.png"
     cv2.imwrite(str(path), _rgb())
-    real_open = builtins.open
-    if os.geteuid() == 0:  # root reads through chmod 000: stand in for the kernel's refusal
-        def denied(file, *args, **kwargs):
-            if str(file) == str(path):
-                raise PermissionError(13, "Permission denied", str(file))
-            return real_open(file, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "open", denied)
-    else:
-        path.chmod(0)
-    try:
+    with unreadable(path, monkeypatch):
         for read in (sio.read_image, sio.read_image_sha256, sio.read_sigma_map, sio.stored_dtype):
             with pytest.raises(InputError) as err:
                 read(path)
             assert str(err.value) == f"{path}: Permission denied" and err.value.path == str(path)
-    finally:
-        monkeypatch.setattr(builtins, "open", real_open)
-        path.chmod(0o644)
 
 
 def _frames(n: int) -> list:
