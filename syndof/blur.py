@@ -197,6 +197,9 @@ def _check_inputs(image: torch.Tensor, labels: torch.Tensor, coc, max_coc=units.
         raise ValueError(f"image is empty ({image.shape[2]}x{image.shape[1]} px)")
     if labels.shape != image.shape[1:]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match the image {tuple(image.shape[1:])}")
+    if labels.is_floating_point() or labels.is_complex():  # 0.6 was taken as layer 0 unsaid: another render
+        raise ValueError(f"labels must be an integer tensor of layer indices, got {labels.dtype} "
+                         "(labels.long() if they are whole numbers)")
     lo, hi = torch.stack(torch.aminmax(image)).tolist()  # one device sync (NaN propagates to both, ±inf to one)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError("image has NaN or inf values")
@@ -574,7 +577,8 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
     Args:
         image: (3, H, W) float tensor, RGB in [0, 1] (finite; values up to :data:`syndof.images.FLOAT_IMAGE_MAX`
             are taken as they are), CPU or CUDA.
-        labels: (H, W) tensor, long layer index per pixel in [0, K), 0 = farthest.
+        labels: (H, W) integer tensor (long, int, uint8 or bool), layer index per pixel in [0, K), 0 = farthest;
+            float labels are refused (ValueError), not truncated.
         coc: (K,) CoC diameter in px per layer (tensor or array), finite, in [0, ``max_coc`` +
             :data:`COC_TOLERANCE`]; ``c ≤ 1`` = in focus.
         max_coc: largest CoC in px (finite, ≥ 1): the Gaussian kernel grid size (29 in the original, which also
@@ -597,7 +601,7 @@ def render_layers(image: torch.Tensor, labels: torch.Tensor, coc, max_coc: int =
     Raises:
         ValueError: naming the argument: not a tensor, bad shapes, an empty image, an image that is not float, has
             NaN / inf or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255) or below
-            :data:`syndof.images.FLOAT_IMAGE_MIN` ([-1, 1]), labels outside the CoC list, a
+            :data:`syndof.images.FLOAT_IMAGE_MIN` ([-1, 1]), float labels or labels outside the CoC list, a
             CoC that is not finite, negative or above ``max_coc`` (:func:`coc_problem`), a bad ``max_coc``,
             ``dtype`` or ``tile``, an unknown ``kernel``, or a negative / non-finite ``merge_tolerance``.
     """

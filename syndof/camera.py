@@ -142,11 +142,16 @@ def thin_lens_coc(depth_mm, focus_mm, focal_mm: float, f_number, px_per_mm: floa
 
 def _solve_f_number(z_min: float, z_max: float, focus_mm, focal_mm: float, px_per_mm: float, max_coc: float):
     """The original's N: the extreme depth with the larger (rounded, N = 1) CoC reaches ``max_coc``. ``focus_mm``
-    a number (→ a float) or an array of candidate foci (→ N for each, the same shape)."""
+    a number (→ a float) or an array of candidate foci (→ N for each, the same shape).
+
+    When both extremes round to CoC 0 at N = 1 (a depth range of a few parts in 10⁴ at the image's width) the
+    original takes ``z_min``; were the focus ``z_min`` itself, N would be 0 (a CoC of 0/0 there, inf elsewhere): the
+    other extreme, ``z_max``, is then the one that reaches ``max_coc``. N is 0 only when ``z_min == z_max``."""
     f = focal_mm
     c_far = _round_coc(thin_lens_coc(z_max, focus_mm, f, 1.0, px_per_mm))
     c_near = _round_coc(thin_lens_coc(z_min, focus_mm, f, 1.0, px_per_mm))
     z_e = np.where(c_far > c_near, z_max, z_min)
+    z_e = np.where(z_e == focus_mm, np.where(z_e == z_min, z_max, z_min), z_e)  # the focus never sets N (N = 0)
     n = (f**2 / (focus_mm - f)) * (px_per_mm / max_coc) * (np.abs(z_e - focus_mm) / z_e)
     return float(n) if np.ndim(n) == 0 else n
 
@@ -222,12 +227,15 @@ def _attempt(depth: np.ndarray, width_px: int, rng: np.random.Generator, max_coc
     weights = np.asarray(FOCAL_WEIGHTS) / np.sum(FOCAL_WEIGHTS)
     f = float(FOCAL_LENGTHS_MM[rng.choice(len(FOCAL_LENGTHS_MM), p=weights)])
     shift = 0.0
-    zmin = float(depth.min())
+    zmin, zmax = float(depth.min()), float(depth.max())
     if zmin < SHIFT_FACTOR * f:
         shift = SHIFT_FACTOR * f - zmin
         depth = depth - zmin + SHIFT_FACTOR * f
     z_desc, inv = _unique_far_to_near(depth)
     n = z_desc.size
+    if n < 2:  # depths of 1e-300…3e-300 mm: all 5f once shifted, a constant map, N = 0 and a 0/0 CoC
+        raise ValueError(f"depth map spans {zmin:g}…{zmax:g} mm: shifted to start at 5f = {SHIFT_FACTOR * f:g} mm "
+                         "(the original's rule) its depths are one value in float64: no defocus can be synthesised")
     z_f = float(z_desc[rng.choice(n, p=focus_weights(n, rng))])
     px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
     f_number = _solve_f_number(float(z_desc[-1]), float(z_desc[0]), z_f, f, px_per_mm, max_coc)

@@ -26,11 +26,11 @@ Output layout (docs/method.md §10), for a sample stem ``{i:06d}_{source}``::
 
 Resume: a sample whose files all exist is skipped, so re-running a killed command finishes the rest. Every file is
 written atomically. A rerun must repeat the settings and inputs recorded in dataset.json (``RECIPE_KEYS``,
-``INPUT_KEYS``: the resolved --images / --depths folders, --depth-scale, the number of sources); otherwise, and
-for an existing non-empty --out that is not a dataset of this generator, or an --out that is, holds or lies in an
-input folder, it stops (exit 2, one line) before writing anything. Bad inputs are logged (one line naming the file)
-and counted as failed; the run goes on. An image name in --images where no file can be read (a symbolic link loop or
-to nothing, a FIFO) is no source: one ``skipped PATH: reason`` line each.
+``INPUT_KEYS``: the resolved --images / --depths folders, --depth-scale, the number and names of the sources);
+otherwise, and for an existing non-empty --out that is not a dataset of this generator, or an --out that is, holds
+or lies in an input folder, it stops (exit 2, one line) before writing anything. Bad inputs are logged (one line
+naming the file) and counted as failed; the run goes on. An image name in --images where no file can be read (a
+symbolic link loop or to nothing, a FIFO) is no source: one ``skipped PATH: reason`` line each.
 Summary: ``N written, M skipped, K failed`` (skipped = already complete, or max σ above σ_max as in the original);
 the exit status is non-zero only when every sample failed.
 """
@@ -112,7 +112,8 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
         image: (H, W, 3) float RGB in [0, 1] (sharp, all in focus).
         depth_mm: (H, W) depth in mm, finite and positive.
         rng: the sample's generator (camera draws, then noise draws).
-        max_coc: CoC of the extreme depth (σ_max = (max_coc − 1)/4).
+        max_coc: CoC of the extreme depth in px, a whole number in 2..255 (σ_max = (max_coc − 1)/4; ValueError
+            otherwise).
         kernel: PSF of the renderer (:class:`syndof.psf.Kernel` or its value; Gaussian as the original).
         device: where the rendering runs.
         noise: add Poisson–Gaussian sensor noise after rendering.
@@ -124,6 +125,9 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
     from syndof.blur import render_layers
     from syndof.camera import sample_camera
 
+    problem = max_coc_problem(max_coc, "max_coc")
+    if problem:
+        raise ValueError(problem)
     image = np.asarray(image, dtype=np.float32)
     depth_mm = np.asarray(depth_mm, dtype=np.float64)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -417,13 +421,30 @@ RECIPE_KEYS = ("max_coc", "kernel", "seed", "noise", "jpeg_quality", "max_size",
 whose dataset.json or meta lacks ``merge_tolerance`` was rendered exactly (0); dataset.json and meta record it only
 when it is above 0, so an exact folder's files are the same as before the option existed."""
 MIN_MAX_SIZE = 16
-INPUT_KEYS = ("images", "depths", "depth_scale", "n_sources")
+INPUT_KEYS = ("images", "depths", "depth_scale", "n_sources", "sources_sha256")
 """dataset.json fields naming what the samples were made from: the resolved --images and --depths folders (null:
-the built-in data / random depth), --depth-scale (null: the depth format's default) and the number of sources
-(sample i uses source i mod n_sources). A rerun must repeat them; a dataset.json without one of them (written
-before they were recorded) leaves it unknown, and it is then not added while the folder holds samples."""
+the built-in data / random depth), --depth-scale (null: the depth format's default), the number of sources
+(sample i uses source i mod n_sources) and :func:`sources_digest` of their names in order (a photo renamed in
+--images keeps the count but moves sources to other indices: sample i of the rerun is another photo). A rerun must
+repeat them; a dataset.json without one of them (written before they were recorded) leaves it unknown, and it is
+then not added while the folder holds samples."""
 DATASET_FORMAT = "syndof"
 GENERATOR = "syndof.generate"
+
+
+def sources_digest(sources: list[Source]) -> str:
+    """SHA-256 (hex) of the sources' kinds and file names in order (the image and depth file names; folders and
+    file contents are not read): equal for one --images / --depths listing, different once a file is renamed,
+    added or removed, or the depth files are paired otherwise."""
+    import hashlib
+
+    lines = [f"{s.kind.value}\t{s.name}\t{Path(s.image_path).name if s.image_path else ''}\t"
+             f"{Path(s.depth_path).name if s.depth_path else ''}" for s in sources]
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+INPUT_NOTES = {"sources_sha256": "the sources' names (a file in --images / --depths renamed, added or removed)"}
+"""How :func:`check_recipe` names an input key whose value means nothing to a user."""
 
 
 def _number_in(value, lo: float, hi: float) -> bool:
@@ -433,12 +454,21 @@ def _number_in(value, lo: float, hi: float) -> bool:
         return False
 
 
+def max_coc_problem(max_coc, name: str = "--max-coc") -> str | None:
+    """One line naming ``name`` unless ``max_coc`` is a whole number of px in 2..MAX_MAX_COC (9.7 passed and was
+    rendered and recorded as 9), else None."""
+    if isinstance(max_coc, bool) or not _number_in(max_coc, 2, MAX_MAX_COC) or not float(max_coc).is_integer():
+        return f"{name} must be an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc!r}"
+    return None
+
+
 def option_problem(*, max_coc: int, kernel: Kernel | str, device: str, max_size: int | None, threads: int | None,
                    workers: int, jpeg_quality: int | None, merge_tolerance: float = 0.0, seed: int = 0,
                    depth_scale: float | None = None) -> str | None:
     """The first invalid option of :func:`generate` as one line naming it, or None (checked before any write)."""
-    if not _number_in(max_coc, 2, MAX_MAX_COC):
-        return f"--max-coc must be an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc}"
+    problem = max_coc_problem(max_coc)
+    if problem:
+        return problem
     try:
         parse_choice(Kernel, kernel, "--kernel")
     except ValueError as exc:
@@ -480,15 +510,16 @@ def _sample_recipe(meta: dict) -> dict:
 
 def check_recipe(out_dir: Path, recipe: dict) -> None:
     """Refuse to add to (or "skip" into) a folder generated with other settings or inputs: they are compared with
-    its dataset.json and with one finished sample's meta (the inputs, :data:`INPUT_KEYS`, with dataset.json only,
-    where both it and ``recipe`` record them). Raises ValueError naming the folder and the settings."""
+    its dataset.json and with one finished sample's meta, each (the inputs, :data:`INPUT_KEYS`, with dataset.json
+    only, where both it and ``recipe`` record them): a sample whose meta disagrees with a dataset.json that the
+    options match (an edited dataset.json) is refused too. Raises ValueError naming the folder and the settings."""
     known: dict = {}
     ds_path = out_dir / "dataset.json"
     if ds_path.is_file():
         old = sio.read_json_object(ds_path)
         known.update({k: old[k] for k in RECIPE_KEYS if k in old})
         known.setdefault("merge_tolerance", 0.0)  # recorded only when above 0
-        inputs = [f"{k} {old[k]!r} (now {recipe[k]!r})" for k in INPUT_KEYS
+        inputs = [INPUT_NOTES.get(k, f"{k} {old[k]!r} (now {recipe[k]!r})") for k in INPUT_KEYS
                   if k in old and k in recipe and old[k] != recipe[k]]
         if inputs:
             raise ValueError(f"{out_dir}: was generated from other inputs: {', '.join(inputs)}: rerun with the "
@@ -497,7 +528,15 @@ def check_recipe(out_dir: Path, recipe: dict) -> None:
     if first_meta is not None:
         meta = sio.read_json(first_meta)
         if isinstance(meta, dict):
-            known.update({k: v for k, v in _sample_recipe(meta).items() if k not in known})
+            sample = _sample_recipe(meta)
+            # the sample's own record too, not only where dataset.json is silent: a dataset.json edited to
+            # max_coc 9 let --max-coc 9 add samples beside the max_coc 29 ones, all labelled 9
+            disagree = [f"{k} {v!r} in {first_meta.name} (now {recipe[k]!r})" for k, v in sample.items()
+                        if k in known and known[k] == recipe[k] and v != recipe[k]]
+            if disagree:
+                raise ValueError(f"{out_dir}: its samples were generated with {', '.join(disagree)}, although "
+                                 "dataset.json says otherwise: use another --out folder")
+            known.update({k: v for k, v in sample.items() if k not in known})
     differ = [f"{k} {known[k]!r} (now {recipe[k]!r})" for k in RECIPE_KEYS if k in known and known[k] != recipe[k]]
     if differ:
         raise ValueError(f"{out_dir}: was generated with {', '.join(differ)}: rerun with the same options to "
@@ -631,6 +670,7 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     if not sources:
         raise ValueError(f"no input images found in {images}{sio.unlisted_note(unlisted)}")
     inputs["n_sources"] = len(sources)
+    inputs["sources_sha256"] = sources_digest(sources)
     count = len(sources) if count is None else int(count)
     ds_path = out_dir / "dataset.json"
     recipe = {"max_coc": int(max_coc), "kernel": kernel.value, "seed": int(seed), "noise": bool(noise),

@@ -429,20 +429,38 @@ def _as_rgb(path: str | os.PathLike, img: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
-    """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array keeps its first channel.
+MAX_MAP_CHANNELS = 4
+"""Most channels (last axis) a 3-D ``.npy`` map may have: (H, W, C) with C ≤ 4 keeps its first channel."""
 
-    Raises:
-        InputError: the file cannot be read as a plain ``.npy`` array of numbers (bool, integer or float).
-    """
+
+def _load_npy(path: str | os.PathLike) -> np.ndarray:
+    """The array of a plain ``.npy`` file of numbers (bool, integer or float), as stored; InputError otherwise."""
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError… for bad files
         raise InputError(path, f"cannot read .npy ({exc.__class__.__name__}: {exc})") from exc
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":  # strings, complex, structured…
         raise InputError(path, f"holds {getattr(arr, 'dtype', type(arr).__name__)} values, not numbers per pixel")
+    return arr
+
+
+def _map_of(path: str | os.PathLike, arr: np.ndarray, dtype: type) -> np.ndarray:
     arr = np.asarray(arr, dtype=dtype)
+    if arr.ndim == 3 and arr.shape[2] > MAX_MAP_CHANNELS:  # (1, H, W) was read as a (1, H) map of its column 0
+        raise InputError(path, f"a 3-D map must be (H, W, C) with its C <= {MAX_MAP_CHANNELS} channels last, got "
+                               f"shape {arr.shape} (channels first? save it as (H, W))")
     return arr[..., 0] if arr.ndim == 3 else arr
+
+
+def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
+    """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array (H, W, C ≤ 4) keeps its first
+    channel.
+
+    Raises:
+        InputError: the file cannot be read as a plain ``.npy`` array of numbers (bool, integer or float), or is a
+            3-D array with more than :data:`MAX_MAP_CHANNELS` channels last (a channels-first (C, H, W) array).
+    """
+    return _map_of(path, _load_npy(path), dtype)
 
 
 def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
@@ -452,11 +470,17 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
         (H, W) float32 σ in px.
 
     Raises:
-        InputError: unreadable file, an 8-bit PNG (not a SYNDOF map), an empty map, or negative/non-finite values.
+        InputError: unreadable file, an 8-bit PNG (not a SYNDOF map), a ``.npy`` of integers or bools (σ in px is
+            float; an integer array may hold the PNG's 10·σ), a 3-D ``.npy`` with its channels first, an empty
+            map, or negative/non-finite values.
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":
-        arr = read_npy_map(path, np.float32)
+        raw = _load_npy(path)
+        if raw.dtype.kind != "f":  # uint16 round(10·σ) saved as .npy was read as σ px, 10× too large
+            raise InputError(path, f"σ maps in .npy hold float σ in px; this file holds {raw.dtype} (a SYNDOF "
+                                   "round(10·σ) array? divide it by 10 and save it as float32)")
+        arr = _map_of(path, raw, np.float32)
         if arr.ndim != 2:
             raise InputError(path, f"σ map must be 2-D, got shape {arr.shape}")
         if arr.size == 0:

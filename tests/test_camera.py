@@ -192,3 +192,21 @@ def test_layers_from_sigma_refuses_bad_sigma_and_arguments():
             layers_from_sigma(depth, sigma, **kwargs)
     with pytest.raises(ValueError, match="empty"):
         sample_camera(np.zeros((0, 0)), 1, np.random.default_rng(0))
+
+
+def test_s1_a_depth_range_of_parts_in_ten_thousand_focused_at_its_near_end_gets_a_finite_camera():
+    """§18b S1: both extremes round to CoC 0 at N = 1 and the focus is the near one: N was 0 (ZeroDivisionError from
+    the batch). The far extreme now reaches max_coc; depths equal once shifted to 5f are refused by name."""
+    x = np.arange(64)[None, :].repeat(8, axis=0)
+    depth = np.where(x > 30, 10000.0, 10000.001)  # 0.1 µm per mm: CoC 89·1e-7 px at N = 1, rounds to 0
+    for seed in range(4):
+        cam, lay = sample_camera(depth, 64, np.random.default_rng(seed), max_retries=0)
+        assert np.isfinite(cam.f_number) and cam.f_number > 0
+        assert np.all(np.isfinite(lay.coc)) and lay.coc.min() == 0.0
+        assert abs(lay.coc.max() - units.DEFAULT_MAX_COC) <= 0.05  # the far extreme, by hand: c = 29 at the solved N
+        assert lay.sigma_map[depth == cam.focus_mm].max() == 0.0  # the focus plane is sharp
+        back = layers_from_sigma(depth, lay.sigma10.astype(np.float64) / 10.0)
+        assert back.exact and np.array_equal(back.labels, lay.labels)
+    tiny = 1e-300 * (1.0 + x)  # one value once shifted to 5f = 250…425 mm
+    with pytest.raises(ValueError, match="one value in float64: no defocus"):
+        sample_camera(tiny, 64, np.random.default_rng(0))

@@ -65,6 +65,29 @@ def test_rerun_with_other_inputs_is_refused(rgbd, tmp_path, capsys, case):
     assert digests(out) == before
 
 
+@pytest.mark.parametrize("with_depths", [False, True])
+def test_s3_a_rerun_after_a_photo_was_renamed_is_refused_not_mixed(rgbd, tmp_path, capsys, with_depths):
+    """§18b S3: a.png renamed c.png (the count kept): the rerun wrote 000000_b and 000001_c beside 000000_a and
+    000001_b, exit 0: two samples per index, two runs in one manifest."""
+    images, depths = rgbd
+    argv = ["--images", images, *(["--depths", depths] if with_depths else [])]
+    out = tmp_path / "g1"
+    rc, text, err = _gen(capsys, out, *argv)
+    assert rc == 0 and "2 written" in text, err
+    before = digests(out)
+    (images / "a.png").rename(images / "c.png")
+    if with_depths:
+        (depths / "a.npy").rename(depths / "c.npy")
+    rc, _, err = _gen(capsys, out, *argv)
+    assert_usage_error(rc, err, str(out), "renamed", "--out")
+    assert digests(out) == before
+    (images / "c.png").rename(images / "a.png")  # the same names again: it resumes
+    if with_depths:
+        (depths / "c.npy").rename(depths / "a.npy")
+    rc, text, err = _gen(capsys, out, *argv)
+    assert rc == 0 and "0 written, 2 skipped" in text, err
+
+
 def test_rerun_with_the_same_inputs_resumes_and_records_them(rgbd, tmp_path, capsys, monkeypatch):
     images, depths = rgbd
     out = _first(rgbd, tmp_path, capsys)

@@ -47,6 +47,20 @@ def test_d16_invalid_max_coc_is_refused_before_anything_is_written(rgbd, tmp_pat
     assert rc == 0 and "2 written" in text
 
 
+@pytest.mark.parametrize("max_coc", [9.7, 2.5, True, float("nan")])
+def test_s6_a_max_coc_that_is_no_whole_number_is_refused_not_truncated(tmp_path, max_coc):
+    """§18b S6: generate(max_coc=9.7) passed the check ("must be an integer in 2..255"), rendered with a 9 px grid
+    and recorded max_coc 9 in dataset.json, exit 0; generate_sample(max_coc=9.7) failed deep in the renderer."""
+    out = tmp_path / "g"
+    with pytest.raises(ValueError, match="--max-coc must be an integer in 2..255"):
+        gen.generate(out, count=1, max_coc=max_coc, max_size=32, progress=False)
+    assert not out.exists()
+    image, depth = procedural_scene(np.random.default_rng(0), 24, 32)
+    with pytest.raises(ValueError, match="^max_coc must be an integer in 2..255"):
+        gen.generate_sample(image, depth, np.random.default_rng(0), max_coc=max_coc)
+    assert gen.generate_sample(image, depth, np.random.default_rng(0), max_coc=9.0).sigma.max() <= 2.0 + 1e-6
+
+
 @pytest.mark.parametrize("flags, name", [(["--seed", "99"], "seed"), (["--kernel", "disc"], "kernel"),
                                          (["--noise"], "noise"), (["--jpeg-quality", "30"], "jpeg_quality"),
                                          (["--max-size", "32"], "max_size")])
@@ -59,6 +73,24 @@ def test_d20_rerun_with_other_settings_is_refused_and_relabels_nothing(rgbd, tmp
     assert digests(out) == before
     rc, text, _ = _generate(rgbd, out, capsys, "--seed", "7")  # the same options complete it, as before
     assert rc == 0 and "0 written, 2 skipped" in text and digests(out) == before
+
+
+@pytest.mark.parametrize("key, old, flags", [("max_coc", 29, ["--max-coc", "9"]), ("seed", 7, ["--seed", "8"]),
+                                              ("kernel", "gaussian", ["--kernel", "disc"])])
+def test_s7_a_dataset_json_edited_to_other_settings_does_not_let_other_samples_in(rgbd, tmp_path, capsys, key, old,
+                                                                                 flags):
+    """§18b S7: dataset.json edited by hand (29 → 9) and the edited settings given: "1 written, 2 skipped", a max_coc
+    9 sample beside max_coc 29 ones, the folder labelled 9 (σ_max 2 px for all). The samples' meta is checked too."""
+    out = tmp_path / "g"
+    assert _generate(rgbd, out, capsys, "--seed", "7")[0] == 0
+    ds = json.loads((out / "dataset.json").read_text())
+    assert ds[key] == old
+    value = {"max_coc": 9, "seed": 8, "kernel": "disc"}[key]
+    sio.write_json_atomic(out / "dataset.json", {**ds, key: value})
+    before = digests(out)
+    rc, _, err = _generate(rgbd, out, capsys, "--seed", "7", *flags, "--count", "3")
+    assert_usage_error(rc, err, str(out), f"{key} {old!r} in 000000_a.json", "--out")
+    assert digests(out) == before
 
 
 def test_d20_legacy_dataset_json_is_checked_against_the_samples(rgbd, tmp_path, capsys):

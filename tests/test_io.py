@@ -304,6 +304,35 @@ def test_bad_npy_sigma_map_is_an_input_error_naming_the_file(tmp_path, array, wo
         sio.read_sigma_map(tmp_path / "s.npy")
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.uint8, bool])
+def test_s4_an_integer_npy_sigma_map_is_refused_not_read_as_px(tmp_path, dtype):
+    """§18b S4: a SYNDOF map saved as .npy (uint16 round(10·σ), 20 for σ 2 px) was read as σ 20 px, a bool mask
+    as σ 1 px: the renderer refused only those above σ_max, training read them as labels."""
+    np.save(tmp_path / "s.npy", np.full((4, 5), 20 if dtype is not bool else True, dtype))
+    with pytest.raises(InputError, match=f"s.npy: σ maps in .npy hold float σ in px; this file holds "
+                                         f"{np.dtype(dtype).name}"):
+        sio.read_sigma_map(tmp_path / "s.npy")
+    np.save(tmp_path / "f.npy", np.full((4, 5), 2.0, np.float16))  # any float kind is σ in px
+    assert sio.read_sigma_map(tmp_path / "f.npy").tolist() == [[2.0] * 5] * 4
+
+
+def test_s5_a_channels_first_npy_map_is_named_with_its_own_shape(tmp_path):
+    """§18b S5: a (1, H, W) array (a tensor's ``[None]``) was read as the (1, H) map of its first column, and
+    reported so: "depth map must be 2-D and at least 2x2, got shape (1, 8)"; (2, H, W) read as a (2, H) map."""
+    from syndof.depth_io import read_depth
+
+    depth = 1000.0 + np.arange(80.0).reshape(8, 10)
+    for stack in (depth[None], np.stack([depth, depth])):
+        np.save(tmp_path / "d.npy", stack)
+        shape = str(stack.shape).replace("(", r"\(").replace(")", r"\)")
+        with pytest.raises(InputError, match=f"d.npy: a 3-D map must be \\(H, W, C\\).*got shape {shape}"):
+            read_depth(tmp_path / "d.npy")
+        with pytest.raises(InputError, match="channels first"):
+            sio.read_sigma_map(tmp_path / "d.npy")
+    np.save(tmp_path / "hwc.npy", np.dstack([depth, depth * 0 + 1]))  # (H, W, C): the first channel, as documented
+    assert np.array_equal(read_depth(tmp_path / "hwc.npy"), depth)
+
+
 def test_write_set_atomic_names_the_file_that_failed(tmp_path):
     (tmp_path / "file").write_bytes(b"")
     files = {tmp_path / "a.png": b"a", tmp_path / "file" / "b.png": b"b"}

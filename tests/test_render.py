@@ -434,3 +434,17 @@ def test_empty_image_and_array_labels_are_named():
         render_layers(img, labels.numpy(), coc)
     with pytest.raises(ValueError, match="image"):
         render_layers(img.numpy(), labels, coc)
+
+
+def test_s2_float_labels_are_refused_not_truncated_to_another_render():
+    """§18b S2: labels 0.6 (a float tensor) rendered silently as layer 0: every pixel blurred by layer 0's CoC."""
+    img = torch.rand(3, 16, 16, dtype=torch.float64)
+    labels = torch.zeros(16, 16, dtype=torch.long)
+    labels[:, 8:] = 1  # right half in focus (CoC 0)
+    coc = np.array([5.0, 0.0])
+    for render in (render_layers, render_layers_reference):
+        for bad in (labels.double() * 0.6, labels.float()):
+            with pytest.raises(ValueError, match="labels must be an integer tensor"):
+                render(img, bad, coc, max_coc=9)
+        out = render(img, labels.to(torch.uint8), coc, max_coc=9, dtype=torch.float64)  # integer kinds are taken
+        assert torch.equal(out[:, :, 12:], img[:, :, 12:])  # in focus, > 2σ = 2 px from the blurred half: unchanged
