@@ -24,8 +24,8 @@ Graphs with an image input are traced at one input size (``--size``, default 480
 than is available (:func:`export_memory`) is refused before the work (exit 2, one line giving the size). Before
 anything is written, ONNX Runtime runs the graph on a random input and the largest |Δ| against the PyTorch forward
 is printed; above 1e-4 the command fails (exit 1) and writes nothing.
-An existing ``--out`` is never replaced (exit 2). onnx and onnxruntime come with the ``export`` extra
-(``pip install -e .[export]``).
+An existing ``--out`` is never replaced, and one not named ``*.onnx`` is refused (exit 2). onnx and onnxruntime
+come with the ``export`` extra (``pip install -e .[export]``).
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", choices=sorted(EXPORTERS), default="dmenet", help="network to export (default dmenet)")
     dcli.add_model(p, help="model file (.safetensors + .json sidecar); default the network's shipped file, for dmenet "
                    f"{dcli.DEFAULT_MODEL_TEXT} (distill_teacher: none is shipped, --model is needed)")
-    p.add_argument("--out", type=Path, required=True, help="output .onnx file")
+    p.add_argument("--out", type=Path, required=True, help="output .onnx file (a new name ending in .onnx)")
     p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help=f"input size the graph is traced at (default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}; multiples "
                         f"of 16 for dmenet, 32 for distill_*; at most {MAX_SIZE} per side; not for galetto, whose "
@@ -252,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "on one input of that size in memory)")
     if args.out.exists() or args.out.is_symlink():  # never replaced: it may be a model, another export, anything
         return cli.fail(f"--out {args.out}: exists; export to a new name")
+    if args.out.suffix.lower() != ".onnx":  # an ONNX graph under x.png was written, exit 0: a "photo" no tool reads
+        return cli.fail(f"--out {args.out}: must end in .onnx (the file is an ONNX graph)")
     problem = cli.writable_folder_problem(args.out.parent, f"--out {args.out}")  # before the work
     if problem:
         return cli.fail(problem)

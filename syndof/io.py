@@ -636,7 +636,9 @@ def read_json(path: str | os.PathLike) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+    except OSError as exc:  # not its contents: "Permission denied" (was "invalid JSON ([Errno 13] …)")
+        raise InputError(path, exc.strerror or exc.__class__.__name__) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         raise InputError(path, f"invalid JSON ({exc})") from None
 
 

@@ -288,3 +288,21 @@ def test_h84_fuse_folder_reports_each_image_name_that_is_no_file(work, fake_sigm
     line = refused(["fuse", "f1", "--out", "p.png"], work, capsys, "fusion needs at least 2 frames, got 1",
                    "3 image name(s) there are no file to read")
     assert f"e.g. {f1 / 'c.png'}: a symbolic link to nothing" in line
+
+
+def test_e5_a_magnification_too_large_for_the_photo_names_the_photo_and_k(work, fake_sigma, capsys):
+    """``magnify --mode scale --k 100`` of a 64×48 photo (σ 2 px → 200 px added) was refused in a line naming
+    neither the photo nor ``--k`` ("×100 magnification … choose a smaller k")."""
+    line = refused(["magnify", "in.png", "--mode", "scale", "--k", "100", "--out", "o.png"], work, capsys,
+                   "in.png: --k 100: ", "more than the 64x48 image")
+    assert line.startswith("error: in.png: --k 100: ")
+
+
+def test_e4_fuse_with_a_tiny_or_huge_temperature_writes_the_right_image(work, fake_sigma, capsys):
+    """``--soft 1e-300`` on float32 σ maps divided by τ rounded to float32 0: NaN weights and "o.png has non-finite
+    values". Equal σ maps share every pixel equally whatever τ: the result is the frames' mean."""
+    a, b = io.read_image(work / "f1" / "a.png"), io.read_image(work / "f1" / "b.png")
+    for tau, out in (("1e-300", "tiny.png"), ("1e300", "huge.png")):
+        assert run_cli(["fuse", "f1", "--soft", tau, "--out", out]) == 0, capsys.readouterr().err
+        assert "warning" not in capsys.readouterr().err
+        np.testing.assert_allclose(io.read_image(work / out), (a + b) / 2, atol=0.5 / 255 + 1e-6)

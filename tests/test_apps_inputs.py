@@ -93,3 +93,40 @@ def test_a_magnification_whose_blur_dwarfs_the_image_is_refused_at_once():
     with pytest.raises(ValueError, match="choose a smaller k"):
         magnify_scale(image, sigma, k=50)
     assert magnify_scale(image, np.full((48, 64), 1.0, np.float32), k=2).shape == (48, 64, 3)
+
+
+def test_e3_enhancement_amounts_are_checked_and_zero_is_the_identity():
+    """``lam_max`` NaN gave a NaN image, −1 blurred where it should sharpen; ``low_sigma`` −1 or NaN, and
+    ``sdof``'s ``sharpen`` NaN, were taken silently (an unchanged image, a NaN one)."""
+    u8, s = _image(), _sigma()
+    image = u8.astype(np.float64) / 255
+    for bad in (float("nan"), -1.0, float("inf"), "x"):
+        with pytest.raises(ValueError, match="^lam_max must be"):
+            apps.adaptive_enhance(u8, s, lam_max=bad)
+        with pytest.raises(ValueError, match="^low_sigma must be"):
+            apps.adaptive_enhance(u8, s, low_sigma=bad)
+        with pytest.raises(ValueError, match="^sharpen must be"):
+            apps.sdof(u8, s, sharpen=bad)
+    for gain in (-0.5, float("nan"), np.where(s > 1, -1.0, 1.0)):
+        with pytest.raises(ValueError, match="^gain must be finite and >= 0"):
+            apps.unsharp(image, gain)
+    np.testing.assert_allclose(apps.adaptive_enhance(u8, s, lam_max=0.0), image, atol=1e-7)  # λmax 0: identity
+    np.testing.assert_allclose(apps.unsharp(image, 2.0, low_sigma=0.0), image, atol=1e-7)  # no detail to add
+
+
+def test_e4_soft_fusion_of_float32_maps_takes_any_positive_temperature():
+    """A float32 σ stack divided by τ = 1e-300 took τ as float32 0: NaN weights (the CLI: ``--soft 1e-300`` ended in
+    "OUT.png has non-finite values"); τ = 1e300 overflowed to inf with a warning."""
+    import warnings
+
+    u8, other, s = _image(), _image(1), _sigma().astype(np.float32)
+    sigmas = np.stack([s, 6 - s]).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow / invalid-value warning either
+        hard, w_hard = apps.fuse([u8, other], sigmas, soft=1e-300)  # τ → 0: every pixel from its sharper frame
+        flat, w_flat = apps.fuse([u8, other], sigmas, soft=1e300)  # τ → ∞: the plain mean of the frames
+    sharper = (sigmas[1] < sigmas[0]).astype(np.float64)
+    np.testing.assert_array_equal(w_hard[1], sharper)
+    np.testing.assert_allclose(w_flat, 0.5, atol=1e-12)
+    np.testing.assert_allclose(flat, (u8 / 255 + other / 255) / 2, atol=1e-6)
+    assert np.isfinite(hard).all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -279,3 +280,41 @@ def test_h50_paired_names_a_binary_csv_and_reads_a_spreadsheets_byte_order_mark(
     assert str(tmp_path / "bin" / "per_image.csv") in err
     assert paired.main([str(tmp_path / "a"), str(tmp_path / "bom"), "--metric", "mae"]) == 0
     assert "better on 1 of 3" in capsys.readouterr().out
+
+
+def test_e7_a_missing_stack_is_named_as_missing_and_skipped(stacks, caplog):
+    """A mistyped stack folder was "needs at least 2 frames, found 0" and, with ``--out`` beside it, refused the
+    whole run as an ``--out`` "inside the stack folder" (its parent); now it is skipped as missing."""
+    caplog.set_level(logging.INFO)
+    out, missing = stacks / "fs" / "out", stacks / "fs" / "s3"
+    assert fs.main(_run("--stack", str(stacks / "fs" / "s1"), str(missing), "--out", str(out))) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "dmenet.eval.focal_stack"]
+    assert lines[-1] == f"skipping {missing}: no such folder or file"
+    meta = json.loads((out / "metrics.json").read_text())
+    assert set(meta["stacks"]) == {"s1"}
+    assert meta["skipped"][fs.stack_name(missing)]["reason"] == f"{missing}: no such folder or file"
+    with pytest.raises(io.InputError, match="no such folder or file"):
+        fs.load_stack(missing)
+    with pytest.raises(io.InputError, match="at least 2 frames, found 0"):  # a pattern matching nothing says so
+        fs.load_stack(stacks / "fs" / "s1" / "z*.png")
+
+
+def test_e8_an_unwritable_out_folder_is_refused_before_any_work_naming_out(stacks, monkeypatch, capsys):
+    """The report is staged beside ``--out``: an unwritable folder was found only then, the line naming the staged
+    ``.OUT.part-…`` folder and not ``--out``."""
+    (stacks / "ro").mkdir()
+    monkeypatch.setattr(fs, "load_stack", lambda *a, **k: pytest.fail("no stack is read before --out is checked"))
+    if os.geteuid() != 0:
+        os.chmod(stacks / "ro", 0o555)
+    else:  # root writes through chmod: stand in for a read-only file system
+        def denied(*args, dir=None, **kwargs):
+            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
+
+        monkeypatch.setattr("tempfile.TemporaryFile", denied)  # the probe of syndof.cli.folder_to_write_problem
+    try:
+        out = stacks / "ro" / "rep"
+        err = _error(capsys, fs.main, _run("--stack", str(stacks / "fs" / "s1"), "--out", str(out)))
+    finally:
+        os.chmod(stacks / "ro", 0o755)
+    assert err.startswith(f"error: --out {out}: ") and "Permission denied" in err and ".part" not in err
+    assert not out.exists()

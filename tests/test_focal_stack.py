@@ -123,3 +123,19 @@ def test_confident_mask_by_hand():
     # peaks 1, 4, 2, 0, 5 (median 2); frame medians 1, 1, 1.7, 0, 4: 2 < 1.25·1.7 = 2.125, 5 ≥ 1.25·4 = 5
     assert fs.confident_mask(focus)[0].tolist() == [False, True, False, False, True]
     assert fs.confident_mask(focus, peak_ratio=1.0)[0].tolist() == [False, True, True, False, True]
+
+
+@pytest.mark.parametrize("spec", ["folder", "pattern"])
+def test_e6_frames_numbered_without_zero_padding_keep_their_focus_order(tmp_path, spec):
+    """Frames f8 … f11 are the stack in that order: a plain name sort read f10, f11, f8, f9, so ``agreement_pm1``
+    (and the panel, and ``frames`` in metrics.json) took frames that are not neighbours for neighbours."""
+    frames, sigma = _stack()
+    for k, frame in enumerate(frames):
+        io.write_image(tmp_path / "s" / f"f{k + 8}.png", frame)
+    names, loaded, _ = fs.load_stack(tmp_path / "s" if spec == "folder" else tmp_path / "s" / "f*.png", None)
+    assert names == ["f8.png", "f9.png", "f10.png", "f11.png"]
+    assert np.abs(loaded - frames).max() <= 0.5 / 255 + 1e-6  # each frame in its place (8-bit rounding)
+    oracle = fs.score_stack(sigma, fs.reference_focus(loaded))  # the true σ of frame k belongs to loaded frame k
+    assert oracle.agreement > 0.9 and oracle.agreement_pm1 > 0.97
+    assert [p.name for p in sorted([tmp_path / "f01.png", tmp_path / "f1.png", tmp_path / "e2.png"],
+                                   key=fs.focus_order)] == ["e2.png", "f01.png", "f1.png"]

@@ -312,3 +312,28 @@ def test_sigma_top_is_19_px_rescaled_by_the_units_resize_rule():
     est = GalettoEstimator(None, MethodOptions(max_side=64), {"blur": BlurSource.LABEL})
     assert est.sigma_top((91, 50, 3)) == units.rescale_sigma(SIGMA_MAX, 91 / 64) == 27.015625  # 19 · 91/64 exactly
     assert est.sigma_top((40, 64, 3)) == SIGMA_MAX  # fits: no rescale
+
+
+def test_e8_compare_refuses_an_unwritable_out_folder_before_any_work(val_folder, model_file, tmp_path, monkeypatch,
+                                                                      capsys):
+    """The report is staged beside ``--out`` after every check has been scored: an unwritable folder was found only
+    then (the scoring lost), the line naming the staged ``.OUT.part-…`` folder."""
+    import os
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(compare, "build", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
+    if os.geteuid() != 0:
+        os.chmod(tmp_path / "ro", 0o555)
+    else:  # root writes through chmod: stand in for a read-only file system
+        def denied(*args, dir=None, **kwargs):
+            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
+
+        monkeypatch.setattr("tempfile.TemporaryFile", denied)  # the probe of syndof.cli.folder_to_write_problem
+    out = tmp_path / "ro" / "cmp"
+    try:
+        assert run_compare(model_file, out, "--synthetic", str(val_folder)) == 2
+    finally:
+        os.chmod(tmp_path / "ro", 0o755)
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: --out {out}: ") and "Permission denied" in line and ".part" not in line
+    assert not out.exists()

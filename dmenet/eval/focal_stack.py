@@ -13,7 +13,8 @@ Scores (all in [0, 1], per stack):
 * ``agreement`` — fraction of confident pixels where argmin over frames of the blur map equals the reference frame
   (chance = 1/K); where several frames tie for the minimum (quantised maps: Galetto's σ classes, σ clipped at 0)
   each counts 1/(frames tied), so the score does not depend on the frames' order;
-* ``agreement_pm1`` — the same within ±1 frame (frames are ordered by focus distance; chance ≈ (3K − 2)/K²);
+* ``agreement_pm1`` — the same within ±1 frame (frames are ordered by focus distance, which is their names'
+  order, numbers compared as numbers: ``f2`` before ``f10``; chance ≈ (3K − 2)/K²);
 * ``rank_corr`` — mean over confident pixels of Spearman's correlation between the blur map and the *negated*
   focus measure across the K frames (1 = the blur map orders the frames like the focus measure; 0 = unrelated;
   ties take their average rank, a map constant over the frames counts 0).
@@ -39,7 +40,9 @@ stacks with the same name (:func:`stack_name`) are refused.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -76,13 +79,26 @@ class StackScore:
                 "chance": 1.0 / self.frames, "chance_pm1": (3.0 * self.frames - 2.0) / self.frames**2}
 
 
+def focus_order(path: Path) -> tuple:
+    """Sort key of a frame: its name with each run of digits compared as a number (``f2.png`` before
+    ``f10.png``; a plain sort put ``f10``–``f12`` before ``f8``, ``f9`` and scored ``agreement_pm1`` against
+    neighbours that were not the stack's), the name itself breaking ties (``f01`` / ``f1``)."""
+    parts = re.split(r"(\d+)", path.name)  # text at even places, digit runs at odd ones: like compares with like
+    return tuple(int(t) if k % 2 else t for k, t in enumerate(parts)), path.name
+
+
 def stack_paths(spec: str | Path) -> list[Path]:
     """The frames named by ``spec``: every image in a folder, or the files matching a glob pattern (quoted on the
-    command line, e.g. ``'photos/hifst_focal_stacks/A*.jpg'``), sorted by name."""
+    command line, e.g. ``'photos/hifst_focal_stacks/A*.jpg'``), sorted by name with numbers in it compared as
+    numbers (:func:`focus_order`). InputError naming ``spec`` when it is neither a folder nor a pattern (no ``*``,
+    ``?`` or ``[``) and nothing is there (a mistyped folder was "needs at least 2 frames, found 0")."""
     spec = Path(spec)
     if spec.is_dir():
-        return io.list_images(spec)
-    return sorted(p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS)
+        return sorted(io.list_images(spec), key=focus_order)
+    if not glob.has_magic(spec.name) and not os.path.lexists(spec):
+        raise io.InputError(spec, "no such folder or file")
+    return sorted((p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS),
+                  key=focus_order)
 
 
 def stack_name(spec: str | Path) -> str:
@@ -93,7 +109,7 @@ def stack_name(spec: str | Path) -> str:
 
 
 def load_stack(folder: str | Path, max_side: int | None = 640) -> tuple[list[str], np.ndarray, float]:
-    """Frames of a focal stack, sorted by file name (the focus order), resized together.
+    """Frames of a focal stack, sorted by file name (the focus order, :func:`focus_order`), resized together.
 
     Args:
         folder: a folder of images (all the same size), or a glob pattern of them (:func:`stack_paths`).
@@ -103,7 +119,8 @@ def load_stack(folder: str | Path, max_side: int | None = 640) -> tuple[list[str
         (names, (K, H, W, 3) float32 RGB in [0, 1], scale applied to the native size).
 
     Raises:
-        InputError: fewer than 2 frames, or frames of different sizes (the message names the file).
+        InputError: no such folder, fewer than 2 frames, or frames of different sizes (the message names the
+            folder or file).
     """
     paths = stack_paths(folder)
     if len(paths) < 2:
@@ -265,6 +282,8 @@ def stacks_problem(specs: Sequence[str], out: str | Path) -> str | None:
         seen[name] = spec
     target = Path(os.path.realpath(out))
     for spec in specs:
+        if not glob.has_magic(Path(spec).name) and not os.path.lexists(spec):
+            continue  # nothing there to mix with (skipped as "no such folder or file"), not its parent folder
         folder = stack_folder(spec)
         if target == folder or folder in target.parents:
             return f"--out {out}: is inside the stack folder {folder} of --stack {spec}; write the report elsewhere"
@@ -290,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = cli.parser("dmenet.eval.focal_stack", __doc__, EXAMPLE)
     p.add_argument("--stack", nargs="+", required=True,
-                   help="focal stacks: folders, or quoted glob patterns of frames (sorted by name); each needs its "
+                   help="focal stacks: folders, or quoted glob patterns of frames (sorted by name, numbers as "
+                        "numbers: f2 before f10); each needs its "
                         "own name (folder name, or folder + pattern)")
     dcli.add_method(p, many=True, default=["dmenet"])
     dcli.add_model(p, help="model file of the learned method(s) in --method (.safetensors + .json sidecar); default "
@@ -305,7 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = (stacks_problem(args.stack, args.out)
                or (f"--method: {', '.join(twice)} given twice (one row per method in the report)" if twice else None)
                or dcli.unused_model(args)
-               or cli.new_folder_problem(args.out, "the focal-stack report is a new folder"))
+               or cli.new_folder_problem(args.out, "the focal-stack report is a new folder")
+               # the report is staged beside --out: an unwritable folder named the staged `.OUT.part-…` folder
+               or cli.folder_to_write_problem(Path(args.out).absolute().parent, f"--out {args.out}"))
     if problem:
         return cli.fail(problem)
     cli.prepare_process(args)

@@ -40,6 +40,18 @@ def check_sigma(sigma, shape: tuple[int, ...], name: str = "sigma", nonnegative:
     return s
 
 
+def check_amount(value, name: str, low: float = 0.0) -> float:
+    """``value`` as a float that is finite and ≥ ``low``; a ValueError naming ``name`` otherwise (a NaN gain gave a NaN
+    image, a negative one blurred where it should sharpen, a negative or NaN low-pass σ left the image unchanged)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and v >= low):
+        raise ValueError(f"{name} must be finite and >= {low:g}, got {value!r}")
+    return v
+
+
 def lowpass(image: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     """Gaussian low-pass of every channel (SYNDOF kernel, symmetric border), same shape."""
     t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float64))
@@ -57,15 +69,22 @@ def enhancement_gain(sigma: np.ndarray, lam_max: float = 2.0, alpha1: float = 46
 
 
 def unsharp(image: np.ndarray, gain, low_sigma: float = 2.0) -> np.ndarray:
-    """J = I + λ·(I − B), B = Gaussian low-pass (σ ``low_sigma`` px); λ a scalar or an (H, W) map. Clipped [0, 1]."""
+    """J = I + λ·(I − B), B = Gaussian low-pass (σ ``low_sigma`` px, finite ≥ 0; 0 = J is I); λ a scalar or an
+    (H, W) map, finite and ≥ 0 (0 = I unchanged). Clipped [0, 1]. A ValueError naming ``gain`` / ``low_sigma``
+    otherwise."""
+    low_sigma = check_amount(low_sigma, "low_sigma")
     gain = np.asarray(gain, dtype=np.float64)
+    if not np.all(np.isfinite(gain)) or (gain.size and float(gain.min()) < 0):
+        raise ValueError("gain must be finite and >= 0 everywhere (0 = the image unchanged)")
     detail = image - lowpass(image, low_sigma)
     return np.clip(image + (gain[..., None] if gain.ndim == 2 else gain) * detail, 0.0, 1.0)
 
 
 def adaptive_enhance(image: np.ndarray, sigma: np.ndarray, lam_max: float = 2.0, low_sigma: float = 2.0) -> np.ndarray:
     """The paper's adaptive unsharp masking (Eq. 8) with gain :func:`enhancement_gain` of the σ map: (H, W, 3)
-    float64 in [0, 1]. ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0."""
+    float64 in [0, 1]. ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, ``lam_max`` finite ≥ 0
+    (0 = the image unchanged), ``low_sigma`` px finite ≥ 0."""
+    lam_max = check_amount(lam_max, "lam_max")
     image = as_rgb_float(image, "image")
     sigma = check_sigma(sigma, image.shape[:2])
     return unsharp(image, enhancement_gain(sigma, lam_max), low_sigma)
@@ -98,7 +117,8 @@ def sdof(image: np.ndarray, sigma: np.ndarray, c0: float = 1.0, c1: float = 7.0,
          radius: int = 33, iters: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Shallow depth of field by the NLT blend R = W·S + (1 − W)·B (paper recipe, q = σ px): S = unsharp(I, 0.25),
     B = :func:`self_guided_smooth`. ``image`` (H, W, 3) RGB (module docstring), ``sigma`` (H, W) px ≥ 0, ``c0`` <
-    ``c1`` < 10 px. Returns (R (H, W, 3) float64 in [0, 1], W (H, W) float64 in (0, 1))."""
+    ``c1`` < 10 px, ``sharpen`` finite ≥ 0. Returns (R (H, W, 3) float64 in [0, 1], W (H, W) float64 in (0, 1))."""
+    sharpen = check_amount(sharpen, "sharpen")
     image = as_rgb_float(image, "image")
     sigma = check_sigma(sigma, image.shape[:2])
     w = nlt_weight(sigma, c0, c1)[..., None]
@@ -173,7 +193,8 @@ def fusion_weights(sigmas: np.ndarray, frames: np.ndarray, min_island: float = 0
     if soft is not None and not soft > 0:
         raise ValueError(f"soft must be None or a temperature τ > 0 px (W_k ∝ exp(−σ_k/τ)), got {soft!r}")
     k = sigmas.shape[0]
-    if soft is not None:
+    if soft is not None:  # in float64: a float32 map divided by τ = 1e-300 took τ as 0 (NaN weights), 1e300 as inf
+        sigmas = np.asarray(sigmas, dtype=np.float64)
         z = -(sigmas - sigmas.min(0, keepdims=True)) / soft
         e = np.exp(z)
         return e / e.sum(0, keepdims=True)

@@ -311,7 +311,10 @@ def run(args: argparse.Namespace) -> None:
         extra = [(np.repeat(w[..., None], 3, -1), "W (sharp weight)")]
     else:
         label += f" scale x{args.k:g}"
-        result = apps.magnify_scale(image, sigma, args.k)
+        try:
+            result = apps.magnify_scale(image, sigma, args.k)
+        except ValueError as exc:  # "×100 magnification … adds a blur of σ 200 px, more than the image" named nothing
+            raise UsageError(f"{source}: --k {args.k:g}: {exc}") from None
         extra = []
     tiles = [(image, "input"), (sigma, f"sigma px ({method_label(args)})"), (result, label), *extra]
     write_outputs(out, at_input_depth(result, out, [source]), report(tiles))

@@ -417,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_threads(ap)
     args = ap.parse_args(argv)
     problem = (option_problem(args) or dcli.unused_model(args)
-               or cli.new_folder_problem(args.out, "galetto-compare writes a new folder"))
+               or cli.new_folder_problem(args.out, "galetto-compare writes a new folder")
+               # the report is staged beside --out after all the scoring: an unwritable folder was found only then
+               or cli.folder_to_write_problem(Path(args.out).absolute().parent, f"--out {args.out}"))
     if problem:  # before any work: an earlier run's metrics.json is never replaced
         return cli.fail(problem)
     inputs = check_inputs(args)  # every input path and file layout, before any model is loaded

@@ -56,6 +56,11 @@ def read_tensors(path: str | Path, error: type[ValueError] = ModelFileError) -> 
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: file not found")
+    try:  # safetensors says "No such file or directory" of a file it may not read: "empty, truncated or corrupt"
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror or exc}") from None
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError) as exc:

@@ -88,6 +88,11 @@ def _open_safetensors(path: Path) -> Iterator[Any]:
     """``safe_open`` whose corrupt-file errors become a :class:`WeightsError` naming ``path``."""
     from safetensors import SafetensorError, safe_open
 
+    try:  # safetensors says "No such file or directory" of a file it may not read: "empty, truncated or corrupt"
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise WeightsError(f"{path}: {exc.strerror or exc}") from None
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             yield f
