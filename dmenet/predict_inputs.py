@@ -26,12 +26,6 @@ class Job:
     same_settings: bool = False
 
 
-def _files_in(folder: Path, recursive: bool) -> list[Path]:
-    if not recursive:
-        return sio.list_images(folder)
-    return [p for p in sio.image_names(folder, recursive) if p.is_file()]
-
-
 class Skipped(str):
     """A line of :func:`collect_jobs`' problems that reports ``files`` inputs at once (the output files of a run found
     among the inputs: one line, not one per file); other lines report one input each (:func:`skipped_inputs`)."""
@@ -77,7 +71,7 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = _files_in(path, recursive)
+            files = sio.list_images(path, recursive)
             broken = sio.unlisted_images(path, recursive)  # a link to nothing or in a loop, a FIFO
             problems.extend(f"skipped {p}: {why}" for p, why in broken)
             if not files and not broken:

@@ -12,8 +12,9 @@ FRAMED_FORMATS = {"GIF": ("an animated GIF", "frame"), "PNG": ("an animated PNG"
 
 
 class FirstFrameWarning(UserWarning):
-    """An image file holds several frames or pages and only the first was read. One
-    warning per read, naming the file (``warnings.simplefilter("ignore", FirstFrameWarning)`` silences it)."""
+    """An image file holds several frames or pages and only the first was read. One warning per read, naming the
+    file (``warnings.simplefilter("ignore", FirstFrameWarning)`` silences it); a tool that reads a file again in one
+    run reads it with ``read_image(path, note_frames=False)`` after the first, so it warns once per file per run."""
 
 
 def extra_images_note(pil) -> str | None:

@@ -31,8 +31,9 @@ otherwise, and for an existing non-empty --out that is not a dataset of this gen
 or lies in an input folder, it stops (exit 2, one line) before writing anything. Bad inputs are logged (one line
 naming the file) and counted as failed; the run goes on. An image name in --images where no file can be read (a
 symbolic link loop or to nothing, a FIFO) is no source: one ``skipped PATH: reason`` line each.
-Summary: ``N written, M skipped, K failed`` (skipped = already complete, or max σ above σ_max as in the original);
-the exit status is non-zero only when every sample failed.
+Summary: ``N written, M skipped, K failed`` of the samples (skipped = already complete, or max σ above σ_max as in
+the original), then ``; J input(s) skipped before the run`` when image names of --images were; the exit status is
+non-zero only when every sample failed.
 """
 
 from __future__ import annotations
@@ -377,10 +378,15 @@ def _opencv_quiet() -> bool:
 # ---------------------------------------------------------------------------------------------------- whole dataset
 @dataclass
 class Summary:
+    """Counts of one :func:`generate` run: samples ``written``, already complete (``done``), over σ_max
+    (``over_limit``) and ``failed``; ``inputs_skipped`` counts the inputs (image names in ``--images`` where no file
+    can be read) skipped before the run, which are no samples."""
+
     written: int = 0
     done: int = 0
     over_limit: int = 0
     failed: int = 0
+    inputs_skipped: int = 0
     failures: list = field(default_factory=list)
     timings: dict = field(default_factory=lambda: {"camera": 0.0, "render": 0.0, "augment": 0.0})
 
@@ -395,8 +401,10 @@ class Summary:
         return self.failed > 0 and self.written == 0 and self.done == 0 and self.over_limit == 0
 
     def line(self) -> str:
-        """One-line count summary: written, skipped, failed."""
-        return f"{self.written} written, {self.skipped} skipped, {self.failed} failed"
+        """One-line count summary of the samples: written, skipped, failed; and the inputs skipped before the run
+        when there are any (their ``skipped PATH: reason`` lines came first; "0 skipped" counts samples only)."""
+        before = f"; {self.inputs_skipped} input(s) skipped before the run" if self.inputs_skipped else ""
+        return f"{self.written} written, {self.skipped} skipped, {self.failed} failed{before}"
 
 
 def rebuild_manifest(out_dir: str | Path) -> int:
@@ -696,7 +704,7 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     shard_i, shard_n = shard
     jobs = [Job(i, sources[i % len(sources)], str(out_dir), int(seed), int(max_coc), kernel, device, bool(noise),
                 jpeg_quality, max_size, float(merge_tolerance)) for i in range(shard_i, count, shard_n)]
-    summary = Summary()
+    summary = Summary(inputs_skipped=len(unlisted))
 
     def account(res: JobResult) -> None:
         """Add one job's result to ``summary`` (counts, failure messages, per-stage timings in s) and log its

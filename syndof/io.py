@@ -368,7 +368,7 @@ def _apply_exif_orientation(data: bytes, img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](img)) if orientation in ops else img
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, note_frames: bool = True) -> np.ndarray:
     """Read a photo as RGB.
 
     Grayscale is replicated to 3 channels, alpha is dropped (composited over nothing: the colour is kept),
@@ -378,7 +378,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     frame or page is read (the one a viewer shows first; of an APNG whose default image is no frame of its
     animation, the animation's first frame, as OpenCV's decoder gives it), and a
     :class:`syndof.frames.FirstFrameWarning` says so, naming the file and its number of frames (a command prints it
-    as one ``warning:`` line).
+    as one ``warning:`` line). ``note_frames=False``: no warning, for a caller that reads a file again in one run
+    and has had its warning from the first read (one per file per run, kept by the caller: no state here).
 
     Returns:
         (H, W, 3) float32 RGB in [0, 1].
@@ -388,7 +389,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             count or pixel type (int16, int32 … : only uint8, uint16 and float are read), or a float image with NaN /
             inf pixels or values above :data:`syndof.images.FLOAT_IMAGE_MAX` (0…255 stored as float).
     """
-    return _as_rgb(path, _read_raw(path))
+    return _as_rgb(path, _read_raw(path, note_frames))
 
 
 def read_image_sha256(path: str | os.PathLike,
@@ -852,14 +853,15 @@ def image_names(folder: str | os.PathLike, recursive: bool = False) -> list[Path
                   and not any(is_hidden(Path(part)) for part in p.relative_to(folder).parts))
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files (by extension, case-insensitive) directly in ``folder``, sorted by name (:func:`image_names`
-    that are files); hidden ones (:func:`is_hidden`) left out, and so are image names where no file can be read (a
-    link loop or to nothing, a FIFO): a batch reports those with :func:`unlisted_images`."""
+def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """Image files (by extension, case-insensitive) directly in ``folder`` (with ``recursive``, anywhere below it),
+    sorted by path (:func:`image_names` that are files); hidden ones (:func:`is_hidden`, or under a hidden folder)
+    left out, and so are image names where no file can be read (a link loop or to nothing, a FIFO): a batch reports
+    those with :func:`unlisted_images` (same ``recursive``). InputError when ``folder`` is no folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise not_a_folder(folder)
-    return [p for p in image_names(folder) if p.is_file()]
+    return [p for p in image_names(folder, recursive) if p.is_file()]
 
 
 def unlisted_images(folder: str | os.PathLike, recursive: bool = False) -> list[tuple[Path, str]]:
@@ -875,6 +877,15 @@ def unlisted_images(folder: str | os.PathLike, recursive: bool = False) -> list[
         if problem is not None and not os.path.isdir(path):
             found.append((path, problem))
     return found
+
+
+def image_entries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """:func:`list_images` and the names of :func:`unlisted_images` (same ``recursive``) together, sorted by path:
+    every image name in ``folder`` that is no folder, whether a file can be read there or not. For a set whose
+    members pair by name (a benchmark's images, a focal stack's frames, photos skipped before a split is drawn):
+    reading such a name raises an InputError that names it (:func:`check_nonempty_file`), so the caller refuses or
+    skips it by its own rule instead of leaving it out unsaid. InputError when ``folder`` is no folder."""
+    return sorted(list_images(folder, recursive) + [path for path, _ in unlisted_images(folder, recursive)])
 
 
 def unlisted_note(unlisted: list[tuple[Path, str]]) -> str:

@@ -274,3 +274,77 @@ def test_h85_a_no_replace_pair_write_keeps_a_sidecar_or_weights_that_appeared(tm
     with pytest.raises(KeyboardInterrupt):
         save_model(tmp_path / "e", _tiny(0), {}, replace=False)
     assert not list(tmp_path.glob("e.*")) and not list(tmp_path.glob(".*"))
+
+
+# ------------------------------------------------------------------------------------ left items of §17 (§18)
+def test_h89_sigma_and_bn_report_each_image_name_that_is_no_file(tmp_path, caplog, capsys):
+    """A symbolic link loop, a link to nothing or a FIFO named like an image in ``calibrate sigma --data``'s
+    ``image/`` or ``bn``'s ``--synthetic`` / ``--real`` folders (``--real`` recursive) was left out unsaid: one
+    ``skipped PATH: reason`` line each now, recorded with sigma's skipped samples in the model's history; a folder
+    of nothing else is one error line saying how many names were skipped (``unlisted_note``)."""
+    import os
+
+    import numpy as np
+
+    from syndof import io as sio
+
+    save_model(tmp_path / "m", _tiny(0), {})
+    rng = np.random.default_rng(1)
+    syn, real = tmp_path / "syn", tmp_path / "real"
+    for s in ("a", "b"):
+        sio.write_image(syn / "image" / f"{s}.png", rng.random((32, 32, 3)).astype(np.float32))
+        sio.write_sigma_map(syn / "blur_map" / f"{s}.png", rng.random((32, 32)).astype(np.float32) * 3)
+    (syn / "image" / "c.png").symlink_to("nowhere.png")
+    os.mkfifo(syn / "image" / "d.png")
+    sio.write_image(real / "sub" / "r.png", rng.random((32, 32, 3)).astype(np.float32))
+    (real / "sub" / "q.png").symlink_to("q.png")
+    fifo = "not a regular file (a FIFO, socket or device)"
+    lines = [f"skipped {syn / 'image' / 'c.png'}: a symbolic link to nothing",
+             f"skipped {syn / 'image' / 'd.png'}: {fifo}"]
+    caplog.set_level("INFO")
+    model = str(tmp_path / "m.safetensors")
+    assert calibrate.main(["sigma", "--model", model, "--data", str(syn), "--min-pixels", "1", "--out",
+                           str(tmp_path / "s")]) == 0
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == lines
+    result = load_model_file(tmp_path / "s")[1]["history"][-1]["result"]
+    assert result["n_images"] == 2 and result["skipped"] == [ln.removeprefix("skipped ") for ln in lines]
+    caplog.clear()
+    assert calibrate.main(["bn", "--model", model, "--mode", "moving", "--synthetic", str(syn), "--real", str(real),
+                           "--crops", "2", "--crop", "32", "--batch", "2", "--detection", "follow", "--out",
+                           str(tmp_path / "b")]) == 0
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [
+        *lines, f"skipped {real / 'sub' / 'q.png'}: {loop}"]
+    for name in ("a.png", "b.png"):
+        (syn / "image" / name).unlink()
+    capsys.readouterr()
+    caplog.clear()
+    line = _refused(["sigma", "--model", model, "--data", str(syn), "--out", str(tmp_path / "s2")], capsys,
+                    f"{syn}: no images in image/")
+    assert f"(2 image name(s) there are no file to read, e.g. {syn / 'image' / 'c.png'}: a symbolic link" in line
+    line = _refused(["bn", "--model", model, "--mode", "moving", "--synthetic", str(syn), "--real", str(real),
+                     "--detection", "follow", "--out", str(tmp_path / "b2")], capsys, f"{syn / 'image'}: no images")
+    assert "(2 image name(s) there are no file to read" in line
+    assert not any(r.getMessage().startswith("skipped") for r in caplog.records)  # a refused run: its one line
+
+
+def test_h94_bn_crops_warn_once_per_animated_photo_and_skip_a_bad_one_once(tmp_path, caplog, recwarn):
+    """``random_crops`` draws photos with replacement: an animated photo drawn three times warned three times, a
+    damaged one drawn often said its skip line as often. Once each now."""
+    import numpy as np
+    from PIL import Image
+
+    from dmenet.training.recalibrate import random_crops
+    from syndof.frames import FirstFrameWarning
+
+    rng = np.random.default_rng(2)
+    frames = [Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)) for _ in range(2)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    (tmp_path / "b.png").write_bytes(b"not an image")
+    caplog.set_level("WARNING")
+    crops = random_crops([tmp_path / "a.gif", tmp_path / "b.png"], 4, 16, np.random.default_rng(0))
+    assert len(crops) == 4 and all(c.shape == (16, 16, 3) for c in crops)
+    assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [
+        f"{tmp_path / 'a.gif'}: an animated GIF of 2 frames: only the first is read"]
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [
+        f"skipped {tmp_path / 'b.png'}: cannot decode image (unreadable, truncated or unsupported format)"]

@@ -195,7 +195,7 @@ def test_layers_from_sigma_refuses_bad_sigma_and_arguments():
 
 
 def test_s1_a_depth_range_of_parts_in_ten_thousand_focused_at_its_near_end_gets_a_finite_camera():
-    """§18b S1: both extremes round to CoC 0 at N = 1 and the focus is the near one: N was 0 (ZeroDivisionError from
+    """§19 S1: both extremes round to CoC 0 at N = 1 and the focus is the near one: N was 0 (ZeroDivisionError from
     the batch). The far extreme now reaches max_coc; depths equal once shifted to 5f are refused by name."""
     x = np.arange(64)[None, :].repeat(8, axis=0)
     depth = np.where(x > 30, 10000.0, 10000.001)  # 0.1 µm per mm: CoC 89·1e-7 px at N = 1, rounds to 0

@@ -766,3 +766,77 @@ def test_sigma_mapping_sigma_refuses_maps_read_as_value_over_max(tmp_path, capsy
     np.save(preds / "a.npy", np.full((4, 4), 3.5, np.float32))  # σ px as stored: still scored
     assert evaluate.main(common + ["--sigma-mapping", "sigma", "--pattern", "{stem}.npy", "--out",
                                   str(tmp_path / "npy")]) == 0
+
+
+def test_h91_an_rtf_image_name_that_is_no_file_is_named_not_called_unmatched(tmp_path, capsys):
+    """An RTF image name that is a symbolic link to nothing, in a loop, or a FIFO was left out of the listing, so its
+    ground truth was "unmatched RTF files for ids […]" (or, with that gone too, the sample left out unsaid). Such a
+    name is a sample now: ``evaluate`` refuses it by name (exit 2, one line, nothing written) as it refuses an image
+    it cannot decode; the images the benchmark scores are never fewer unsaid."""
+    import os
+
+    from scipy.io import savemat
+
+    root = tmp_path / "RTF"
+    root.mkdir()
+    savemat(str(root / "convertion.mat"), {"convertion": np.array([[0.3, 0.5], [0.65, 1.0], [2.2, 4.0]])})
+    preds = tmp_path / "pred"
+    preds.mkdir()
+    for i in (1, 2, 3, 4):
+        savemat(str(root / f"map_{i:02d}.mat"), {"blurMap": np.full((20, 24), 1.0)})
+        np.save(preds / f"image_{i:02d}.npy", np.full((20, 24), 0.65, np.float32))
+    io.write_image(root / "image_01.png", np.zeros((20, 24, 3), np.float32))
+    (root / "image_02.png").symlink_to("nowhere.png")
+    (root / "image_03.png").symlink_to("image_04.png")
+    (root / "image_04.png").symlink_to("image_03.png")
+    samples = rtf.list_rtf(root)
+    assert [(s.stem, Path(s.gt).name) for s in samples] == [(f"image_{i:02d}", f"map_{i:02d}.mat")
+                                                              for i in (1, 2, 3, 4)]
+    argv = ["--benchmark", "rtf", "--data", str(root), "--predictions", str(preds), "--pattern", "{stem}.npy",
+            "--sigma-mapping", "sigma", "--wandb", "disabled"]
+    assert evaluate.main([*argv, "--out", str(tmp_path / "o1")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    assert len(err) == 1 and err[0] in {f"error: {root / 'image_02.png'}: a symbolic link to nothing",
+                                        f"error: {root / 'image_03.png'}: {loop}",
+                                        f"error: {root / 'image_04.png'}: {loop}"}, err  # read by a thread pool
+    assert not (tmp_path / "o1").exists()
+    for name in ("image_02.png", "image_03.png", "image_04.png"):
+        (root / name).unlink()
+    os.mkfifo(root / "image_02.png")  # the noise-free folder of DMENet's layout: the same
+    noisy = tmp_path / "noisy"
+    (noisy / "image").mkdir(parents=True)
+    (noisy / "gt").mkdir()
+    root.rename(noisy / "image" / "0")
+    (noisy / "gt" / "0").mkdir()
+    for i in (1, 2, 3, 4):
+        (noisy / "image" / "0" / f"map_{i:02d}.mat").rename(noisy / "gt" / "0" / f"{i:02d}.mat")
+    (noisy / "image" / "0" / "convertion.mat").rename(noisy / "gt" / "convertion.mat")
+    (noisy / "gt" / "0" / "03.mat").unlink()
+    (noisy / "gt" / "0" / "04.mat").unlink()
+    assert [s.stem for s in rtf.list_rtf(noisy)] == ["image_01", "image_02"]
+    assert evaluate.main([*argv[:2], "--data", str(noisy), *argv[4:], "--out", str(tmp_path / "o2")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == [f"error: {noisy / 'image' / '0' / 'image_02.png'}: not a regular file (a FIFO, socket or device)"]
+
+
+def test_h94_evaluate_warns_once_per_animated_image(tmp_path, recwarn):
+    """An animated benchmark image warned twice in one ``evaluate`` run: when the method read it, and again when the
+    report's panel did. Once now (the panel's read of an image the run has read says nothing more)."""
+    from PIL import Image
+    from scipy.io import savemat
+
+    from syndof.frames import FirstFrameWarning
+
+    root = tmp_path / "RTF"
+    root.mkdir()
+    savemat(str(root / "convertion.mat"), {"convertion": np.array([[0.3, 0.5], [0.65, 1.0], [2.2, 4.0]])})
+    rng = np.random.default_rng(0)
+    pictures = [Image.fromarray((rng.random((20, 24, 3)) * 255).astype(np.uint8)) for _ in range(3)]
+    pictures[0].save(root / "image_01.gif", save_all=True, append_images=pictures[1:])
+    savemat(str(root / "map_01.mat"), {"blurMap": np.full((20, 24), 1.0)})
+    assert evaluate.main(["--benchmark", "rtf", "--data", str(root), "--method", "lbp", "--out",
+                          str(tmp_path / "out"), "--wandb", "disabled"]) == 0
+    assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [
+        f"{root / 'image_01.gif'}: an animated GIF of 3 frames: only the first is read"]
+    assert (tmp_path / "out" / "panel.png").is_file()

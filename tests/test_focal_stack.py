@@ -139,3 +139,37 @@ def test_e6_frames_numbered_without_zero_padding_keep_their_focus_order(tmp_path
     assert oracle.agreement > 0.9 and oracle.agreement_pm1 > 0.97
     assert [p.name for p in sorted([tmp_path / "f01.png", tmp_path / "f1.png", tmp_path / "e2.png"],
                                    key=fs.focus_order)] == ["e2.png", "f01.png", "f1.png"]
+
+def test_h87_a_frame_name_that_is_no_file_skips_its_stack_and_names_it(tmp_path):
+    """A symbolic link loop, a link to nothing or a FIFO named like a frame in a stack folder was left out of the
+    stack unsaid (exit 0, no line): the other frames were scored as the stack, with neighbours two focus steps apart
+    counted as ±1 and the chance levels of fewer frames. A stack is its frames in focus order, so it is skipped
+    whole, naming its first such frame, as a damaged frame skips it; a glob pattern matching such a name likewise."""
+    import os
+
+    frames, _ = _stack()
+    for name in ("good", "gap", "loop", "fifo"):
+        for k, frame in enumerate(frames):
+            io.write_image(tmp_path / name / f"f{k}.png", frame)
+    (tmp_path / "gap" / "f1.png").unlink()
+    (tmp_path / "gap" / "f1.png").symlink_to("nowhere.png")
+    (tmp_path / "loop" / "f4.png").symlink_to("f5.png")
+    (tmp_path / "loop" / "f5.png").symlink_to("f4.png")
+    os.mkfifo(tmp_path / "fifo" / "f0b.png")
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    reasons = {"gap": f"{tmp_path / 'gap' / 'f1.png'}: a symbolic link to nothing",
+               "loop": f"{tmp_path / 'loop' / 'f4.png'}: {loop}",
+               "fifo": f"{tmp_path / 'fifo' / 'f0b.png'}: not a regular file (a FIFO, socket or device)",
+               "gap_f": f"{tmp_path / 'gap' / 'f1.png'}: a symbolic link to nothing"}
+    assert fs.stack_paths(tmp_path / "gap") == [tmp_path / "gap" / f"f{k}.png" for k in range(K)]
+    for name in ("gap", "loop", "fifo"):
+        with pytest.raises(io.InputError) as err:
+            fs.load_stack(tmp_path / name)
+        assert str(err.value) == reasons[name]
+    out = tmp_path / "out"
+    specs = [str(tmp_path / n) for n in ("good", "gap", "loop", "fifo")] + [str(tmp_path / "gap" / "f*.png")]
+    assert fs.main(["--stack", *specs, "--method", "lbp", "--max-side", "64", "--out", str(out)]) == 0
+    meta = json.loads((out / "metrics.json").read_text())
+    assert set(meta["stacks"]) == {"good"} and meta["stacks"]["good"]["methods"]["lbp"]["frames"] == K
+    assert {n: s["reason"] for n, s in meta["skipped"].items()} == reasons
+    assert all(name in (out / "summary.md").read_text() for name in reasons)

@@ -337,3 +337,93 @@ def test_e8_compare_refuses_an_unwritable_out_folder_before_any_work(val_folder,
     line = one_error_line(capsys)
     assert line.startswith(f"error: --out {out}: ") and "Permission denied" in line and ".part" not in line
     assert not out.exists()
+
+# ------------------------------------------------------------------------------------ left items of §17 (§18)
+def test_h88_compare_skips_a_benchmark_image_name_that_is_no_file_and_refuses_such_a_frame(tmp_path, capsys):
+    """A symbolic link loop, a link to nothing or a FIFO named like an image in ``--cuhk``'s ``image/`` was left out
+    of the scored images unsaid (metrics.json named no skip; in ``--rtf``, H91, the run was refused as "unmatched");
+    one in a ``--stack`` folder was left out of the stack (scored on the other frames). The CUHK or RTF name is now
+    skipped and counted as an undecodable image is (one line each, ``skipped`` in metrics.json, the closing count);
+    the stack is refused before any model is loaded (exit 2, one line naming the frame, nothing written), as a stack
+    is scored with all its frames."""
+    import os
+
+    from syndof import io as sio
+
+    rng = np.random.default_rng(0)
+    cuhk = tmp_path / "cuhk"
+    mask = np.repeat((np.arange(64) < 32)[None, :, None], 48, 0).repeat(3, -1).astype(np.float32)
+    for name in ("a", "b", "c", "d", "x", "y"):
+        sio.write_image(cuhk / "gt" / f"{name}.png", mask)
+    for name in ("a", "b"):
+        sio.write_image(cuhk / "image" / f"{name}.png", rng.random((48, 64, 3)))
+    (cuhk / "image" / "c.png").symlink_to("nowhere.png")
+    os.mkfifo(cuhk / "image" / "d.png")
+    (cuhk / "image" / "x.png").symlink_to("y.png")
+    (cuhk / "image" / "y.png").symlink_to("x.png")
+    rtf = tmp_path / "rtf"  # DMENet's layout, σ ground truth: H91's RTF name is skipped and recorded here too
+    (rtf / "gt" / "0").mkdir(parents=True)
+    for i in (1, 2):
+        sio.write_image(rtf / "image" / "0" / f"img{i}.png", rng.random((48, 64, 3)))
+        np.save(rtf / "gt" / "0" / f"gt{i}.npy", np.full((48, 64), 1.0, np.float32))
+    (rtf / "image" / "0" / "img3.png").symlink_to("nowhere.png")
+    np.save(rtf / "gt" / "0" / "gt3.npy", np.full((48, 64), 1.0, np.float32))
+    out = tmp_path / "cmp"
+    assert compare.main(["--method", "lbp", "dmenet", "--threads", "1", "--cuhk", str(cuhk), "--rtf", str(rtf),
+                         "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    names = [cuhk / "image" / f"{n}.png" for n in ("c", "d", "x", "y")]
+    assert [ln for ln in captured.err.splitlines() if ln.startswith("skipped ")] == [
+        f"skipped {rtf / 'image' / '0' / 'img3.png'}: a symbolic link to nothing",
+        f"skipped {names[0]}: a symbolic link to nothing",
+        f"skipped {names[1]}: not a regular file (a FIFO, socket or device)",
+        f"skipped {names[2]}: {loop}", f"skipped {names[3]}: {loop}"], captured.err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["cuhk"]["lbp"]["n"] == metrics["cuhk"]["dmenet"]["n"] == metrics["rtf"]["dmenet"]["n"] == 2
+    assert metrics["skipped"] == {"cuhk": [str(p) for p in names], "rtf": [str(rtf / "image" / "0" / "img3.png")]}
+    assert captured.out.splitlines()[-1].endswith("; 5 image(s) skipped (unreadable)")
+    stack = tmp_path / "stack"
+    for k in range(3):
+        sio.write_image(stack / f"f{k}.png", rng.random((48, 64, 3)))
+    (stack / "f1b.png").symlink_to("nowhere.png")
+    for option in ("--stack", "--fusion-real"):
+        out = tmp_path / f"cmp{option}"
+        assert compare.main(["--method", "lbp", "dmenet", "--threads", "1", option, str(stack), "--out",
+                             str(out)]) == 2
+        line = one_error_line(capsys)
+        assert line == f"error: {option} {stack}: {stack / 'f1b.png'}: a symbolic link to nothing", line
+        assert not out.exists()
+
+
+def _animated_gif(path: Path, rng: np.random.Generator, frames: int = 3) -> str:
+    """An animated GIF of ``frames`` 48×64 random frames at ``path``; the FirstFrameWarning text it gives."""
+    from PIL import Image
+
+    pictures = [Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8)) for _ in range(frames)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures[0].save(path, save_all=True, append_images=pictures[1:])
+    return f"{path}: an animated GIF of {frames} frames: only the first is read"
+
+
+def test_h94_compare_and_select_warn_once_per_animated_image(val_folder, model_file, tmp_path, recwarn):
+    """An animated render or benchmark image warned on every read: ``galetto.select`` three times (its pre-check,
+    then each stage), ``galetto.compare`` once per method. Each tool now warns once per file per run: the reads after
+    the first pass ``note_frames=False`` (the caller knows it read the file; no state kept in the reader)."""
+    from syndof import io as sio
+    from syndof.frames import FirstFrameWarning
+
+    rng = np.random.default_rng(3)
+    (val_folder / "image" / "r0.png").unlink()
+    want = _animated_gif(val_folder / "image" / "r0.gif", rng)
+    assert select.main(["--val", str(val_folder), "--model", str(model_file), "--threads", "1", "--stride", "32",
+                        "--out", str(tmp_path / "sel")]) == 0
+    assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [want]
+    recwarn.clear()
+    cuhk = tmp_path / "cuhk"
+    want = _animated_gif(cuhk / "image" / "a.gif", rng)
+    sio.write_image(cuhk / "gt" / "a.png", np.repeat((np.arange(64) < 32)[None, :, None], 48, 0).repeat(3, -1)
+                    .astype(np.float32))
+    assert compare.main(["--method", "lbp", "zhuo_sim", "--threads", "1", "--cuhk", str(cuhk), "--out",
+                         str(tmp_path / "cmp")]) == 0
+    assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [want]

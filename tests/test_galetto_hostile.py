@@ -201,6 +201,53 @@ def test_build_patches_refuses_when_no_usable_photo_is_left(photos, tmp_path, ca
     assert not out.exists() and not any(".part-" in p.name for p in tmp_path.iterdir())
 
 
+def test_h90_build_patches_skips_each_photo_name_that_is_no_file_and_records_it(photos, tmp_path, capsys):
+    """A symbolic link loop, a link to nothing or a FIFO named like a photo in ``--photos``' train/, val/ or test/ was
+    left out unsaid (split.json's ``skipped`` empty): skipped with one line each before the split is drawn and
+    listed under ``skipped``, as an unreadable photo is; the set is the clean folder's, byte for byte."""
+    import os
+
+    clean = tmp_path / "clean"
+    assert build(photos, clean) == 0
+    (photos / "train" / "a.png").symlink_to("nowhere.png")
+    (photos / "val" / "x.png").symlink_to("y.png")
+    (photos / "val" / "y.png").symlink_to("x.png")
+    os.mkfifo(photos / "test" / "f.png")
+    capsys.readouterr()
+    out = tmp_path / "set"
+    assert build(photos, out) == 0
+    err = capsys.readouterr().err
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    reasons = {str(photos / "train" / "a.png"): "a symbolic link to nothing", str(photos / "val" / "x.png"): loop,
+               str(photos / "val" / "y.png"): loop,
+               str(photos / "test" / "f.png"): "not a regular file (a FIFO, socket or device)"}
+    assert [ln for ln in err.splitlines() if ln.startswith("skipped ")] == [f"skipped {p}: {r}"
+                                                                          for p, r in reasons.items()], err
+    split, split_clean = (json.loads((d / "split.json").read_text()) for d in (out, clean))
+    assert split["skipped"] == reasons
+    assert {k: split[k] for k in ("train", "val", "test")} == {k: split_clean[k] for k in ("train", "val", "test")}
+    for name in ("train.npz", "val.npz", "test.npz"):
+        a, b = np.load(clean / name), np.load(out / name)
+        assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_h94_build_patches_warns_once_per_animated_photo(photos, tmp_path, recwarn):
+    """An animated photo warned twice in one run (``usable_photos`` reads each photo, ``patches_of`` again): once
+    now, from the first read."""
+    from PIL import Image
+
+    from syndof.frames import FirstFrameWarning
+
+    rng = np.random.default_rng(7)
+    frames = [Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)) for _ in range(3)]
+    frames[0].save(photos / "train" / "moving.gif", save_all=True, append_images=frames[1:])
+    assert build(photos, tmp_path / "set") == 0
+    assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [
+        f"{photos / 'train' / 'moving.gif'}: an animated GIF of 3 frames: only the first is read"]
+    split = json.loads((tmp_path / "set" / "split.json").read_text())
+    assert "moving" in split["train"] + split["val"]  # its first frame is a photo of the set
+
+
 # ------------------------------------------------------------------------------------------- 5: bad values
 @pytest.mark.parametrize("key", ["train.seed=-1", "train.threads=0"])
 def test_train_refuses_bad_keys(tmp_path, capsys, key):

@@ -67,7 +67,7 @@ def test_rerun_with_other_inputs_is_refused(rgbd, tmp_path, capsys, case):
 
 @pytest.mark.parametrize("with_depths", [False, True])
 def test_s3_a_rerun_after_a_photo_was_renamed_is_refused_not_mixed(rgbd, tmp_path, capsys, with_depths):
-    """§18b S3: a.png renamed c.png (the count kept): the rerun wrote 000000_b and 000001_c beside 000000_a and
+    """§19 S3: a.png renamed c.png (the count kept): the rerun wrote 000000_b and 000001_c beside 000000_a and
     000001_b, exit 0: two samples per index, two runs in one manifest."""
     images, depths = rgbd
     argv = ["--images", images, *(["--depths", depths] if with_depths else [])]
@@ -392,3 +392,28 @@ def test_h84_generate_reports_each_image_name_in_images_that_is_no_file(tmp_path
     assert_usage_error(rc, err, f"no input images found in {images}", "4 image name(s) there are no file to read",
                        f"e.g. {images / 'c.png'}: a symbolic link to nothing")
     assert not (tmp_path / "g2").exists()
+
+
+# ------------------------------------------------------------------------------------ left items of §17 (§18)
+def test_h93_the_summary_counts_the_inputs_skipped_before_the_run(tmp_path, capsys):
+    """``generate``'s summary counts samples, so a run whose ``--images`` held two image names that are no file (each
+    said on its own ``skipped`` line) ended "2 written, 0 skipped, 0 failed": the summary now adds the inputs
+    skipped before the run; a rerun (both samples complete) says so apart from its 2 skipped samples, and a run
+    without such names keeps the plain line."""
+    import os
+
+    images = _photos(tmp_path / "imgs", (0, 1))
+    (images / "c.png").symlink_to("nowhere.png")
+    os.mkfifo(images / "d.png")
+    rc, text, err = _gen(capsys, tmp_path / "g", "--images", images)
+    assert rc == 0, err
+    assert text.strip().splitlines()[-1] == "2 written, 0 skipped, 0 failed; 2 input(s) skipped before the run"
+    rc, text, err = _gen(capsys, tmp_path / "g", "--images", images)  # resume: both samples already complete
+    assert rc == 0, err
+    assert text.strip().splitlines()[-1] == "0 written, 2 skipped, 0 failed; 2 input(s) skipped before the run"
+    for name in ("c.png", "d.png"):
+        (images / name).unlink()
+    rc, text, err = _gen(capsys, tmp_path / "g3", "--images", images)
+    assert rc == 0 and text.strip().splitlines()[-1] == "2 written, 0 skipped, 0 failed", err
+    assert gen.Summary(written=1, inputs_skipped=1).line() == "1 written, 0 skipped, 0 failed; 1 input(s) skipped " \
+                                                              "before the run"

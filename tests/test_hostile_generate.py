@@ -49,7 +49,7 @@ def test_d16_invalid_max_coc_is_refused_before_anything_is_written(rgbd, tmp_pat
 
 @pytest.mark.parametrize("max_coc", [9.7, 2.5, True, float("nan")])
 def test_s6_a_max_coc_that_is_no_whole_number_is_refused_not_truncated(tmp_path, max_coc):
-    """§18b S6: generate(max_coc=9.7) passed the check ("must be an integer in 2..255"), rendered with a 9 px grid
+    """§19 S6: generate(max_coc=9.7) passed the check ("must be an integer in 2..255"), rendered with a 9 px grid
     and recorded max_coc 9 in dataset.json, exit 0; generate_sample(max_coc=9.7) failed deep in the renderer."""
     out = tmp_path / "g"
     with pytest.raises(ValueError, match="--max-coc must be an integer in 2..255"):
@@ -79,7 +79,7 @@ def test_d20_rerun_with_other_settings_is_refused_and_relabels_nothing(rgbd, tmp
                                               ("kernel", "gaussian", ["--kernel", "disc"])])
 def test_s7_a_dataset_json_edited_to_other_settings_does_not_let_other_samples_in(rgbd, tmp_path, capsys, key, old,
                                                                                  flags):
-    """§18b S7: dataset.json edited by hand (29 → 9) and the edited settings given: "1 written, 2 skipped", a max_coc
+    """§19 S7: dataset.json edited by hand (29 → 9) and the edited settings given: "1 written, 2 skipped", a max_coc
     9 sample beside max_coc 29 ones, the folder labelled 9 (σ_max 2 px for all). The samples' meta is checked too."""
     out = tmp_path / "g"
     assert _generate(rgbd, out, capsys, "--seed", "7")[0] == 0

@@ -87,7 +87,7 @@ def test_sigma_npy_is_returned_exactly_or_refused(scratch, array):
     path = scratch / "x.npy"
     np.save(path, array)
     first = array[..., 0] if array.ndim == 3 else array
-    channels_last = array.ndim == 2 or (array.ndim == 3 and array.shape[2] <= sio.MAX_MAP_CHANNELS)  # §18b S5
+    channels_last = array.ndim == 2 or (array.ndim == 3 and array.shape[2] <= sio.MAX_MAP_CHANNELS)  # §19 S5
     valid = channels_last and bool(np.all(np.isfinite(first))) and first.min() >= 0
     if not valid:
         with pytest.raises(sio.InputError, match="x.npy"):

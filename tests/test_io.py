@@ -306,7 +306,7 @@ def test_bad_npy_sigma_map_is_an_input_error_naming_the_file(tmp_path, array, wo
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.uint8, bool])
 def test_s4_an_integer_npy_sigma_map_is_refused_not_read_as_px(tmp_path, dtype):
-    """§18b S4: a SYNDOF map saved as .npy (uint16 round(10·σ), 20 for σ 2 px) was read as σ 20 px, a bool mask
+    """§19 S4: a SYNDOF map saved as .npy (uint16 round(10·σ), 20 for σ 2 px) was read as σ 20 px, a bool mask
     as σ 1 px: the renderer refused only those above σ_max, training read them as labels."""
     np.save(tmp_path / "s.npy", np.full((4, 5), 20 if dtype is not bool else True, dtype))
     with pytest.raises(InputError, match=f"s.npy: σ maps in .npy hold float σ in px; this file holds "
@@ -317,7 +317,7 @@ def test_s4_an_integer_npy_sigma_map_is_refused_not_read_as_px(tmp_path, dtype):
 
 
 def test_s5_a_channels_first_npy_map_is_named_with_its_own_shape(tmp_path):
-    """§18b S5: a (1, H, W) array (a tensor's ``[None]``) was read as the (1, H) map of its first column, and
+    """§19 S5: a (1, H, W) array (a tensor's ``[None]``) was read as the (1, H) map of its first column, and
     reported so: "depth map must be 2-D and at least 2x2, got shape (1, 8)"; (2, H, W) read as a (2, H) map."""
     from syndof.depth_io import read_depth
 

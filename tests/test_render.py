@@ -437,7 +437,7 @@ def test_empty_image_and_array_labels_are_named():
 
 
 def test_s2_float_labels_are_refused_not_truncated_to_another_render():
-    """§18b S2: labels 0.6 (a float tensor) rendered silently as layer 0: every pixel blurred by layer 0's CoC."""
+    """§19 S2: labels 0.6 (a float tensor) rendered silently as layer 0: every pixel blurred by layer 0's CoC."""
     img = torch.rand(3, 16, 16, dtype=torch.float64)
     labels = torch.zeros(16, 16, dtype=torch.long)
     labels[:, 8:] = 1  # right half in focus (CoC 0)

@@ -81,3 +81,39 @@ def test_h51_a_negative_seed_names_the_option(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "argument --seed" in err and not (tmp_path / "s.json").exists()
+
+
+def test_h92_an_image_name_that_is_no_file_is_refused_not_left_out_of_the_split(tmp_path, capsys):
+    """A symbolic link to nothing (or in a loop, or a FIFO) named like a photo in ``cuhk/train_image`` was left out of
+    the split unsaid, changing the seeded validation draw of a file written once; one in ``cuhk/image`` was no longer
+    held out, so that test photo (``train_image`` holds it too) landed in train or val. Both are refused now: exit 2,
+    one line naming the folder and the name, no split written."""
+    import os
+
+    data = tmp_path / "data"
+    for folder, names in (("train_image", "abcdefgh"), ("image", "b")):
+        (data / "cuhk" / folder).mkdir(parents=True)
+        for n in names:
+            (data / "cuhk" / folder / f"out_of_focus000{n}.jpg").write_bytes(b"x")
+    (data / "xu100").mkdir()
+    (data / "xu100" / "split_to_cuhk.txt").write_text("1.bmp--out_of_focus000a.jpg\n")
+    argv = ["--shared", str(tmp_path), "--n-val", "2"]
+    assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0  # the folder as it is: a split
+    ok = json.loads((tmp_path / "ok.json").read_text())
+    assert ok["held_out"] == ["out_of_focus000a", "out_of_focus000b"] and len(ok["train"] + ok["val"]) == 6
+    (data / "cuhk" / "image" / "out_of_focus000b.jpg").unlink()
+    (data / "cuhk" / "image" / "out_of_focus000b.jpg").symlink_to("nowhere.jpg")
+    capsys.readouterr()
+    assert splits.main([*argv, "--out", str(tmp_path / "s1.json")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    image = data / "cuhk" / "image"
+    assert err == [f"error: {image}: a split lists every image here (1 image name(s) there are no file to read, e.g. "
+                   f"{image / 'out_of_focus000b.jpg'}: a symbolic link to nothing): restore each, or remove its name "
+                   "knowingly"], err
+    (image / "out_of_focus000b.jpg").unlink()
+    (image / "out_of_focus000b.jpg").write_bytes(b"x")
+    os.mkfifo(data / "cuhk" / "train_image" / "out_of_focus000i.jpg")
+    assert splits.main([*argv, "--out", str(tmp_path / "s2.json")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and f"{data / 'cuhk' / 'train_image' / 'out_of_focus000i.jpg'}: not a regular file" in err[0]
+    assert not (tmp_path / "s1.json").exists() and not (tmp_path / "s2.json").exists()

@@ -123,10 +123,23 @@ def load_split(path: str | Path, subset: str) -> list[str]:
 
 def cuhk_split(shared: str | Path, n_val: int = DEFAULT_N_VAL, seed: int = DEFAULT_SEED) -> dict:
     """:func:`make_split` of ``shared/data/cuhk/train_image`` with the 5 ``cuhk/image`` stems and the xu100 CUHK
-    ids held out; records where the lists came from."""
+    ids held out; records where the lists came from.
+
+    Raises:
+        InputError: a missing folder, or either folder holding an image name where no file can be read (a symbolic
+            link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`; the first named). Refused, not
+            skipped: the split is written once and trusted by every tool, and a stem left out of ``train_image``
+            changes the seeded validation draw, one left out of ``image`` is no longer held out (``train_image``
+            holds those photos too) and would be fitted on.
+    """
     data = Path(shared) / "data"
     stems = [p.stem for p in io.list_images(data / "cuhk" / "train_image")]
     small_test = [p.stem for p in io.list_images(data / "cuhk" / "image")]
+    for folder in (data / "cuhk" / "train_image", data / "cuhk" / "image"):
+        unlisted = io.unlisted_images(folder)
+        if unlisted:
+            raise io.InputError(folder, f"a split lists every image here{io.unlisted_note(unlisted)}: restore each, "
+                                        "or remove its name knowingly")
     xu100 = xu100_cuhk_stems(data / "xu100" / "split_to_cuhk.txt")
     split = make_split(stems, small_test + xu100, n_val, seed)
     split["source"] = {"images": "data/cuhk/train_image (604 CUHK defocus training images)", "masks": "data/cuhk/gt",

@@ -32,10 +32,11 @@ map otherwise.
 
 writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all
 or nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2
-frames, frames of different sizes, no confident pixel) is listed with its reason under ``skipped`` in metrics.json
-and in summary.md, and reported on one line (``skipping`` and its reason, naming the stack or its frame once) once
-a stack is scored; when none can be, the run ends with one error line giving each (exit 2, nothing written). Two
-stacks with the same name (:func:`stack_name`) are refused.
+frames, a frame that cannot be read, an image name in its folder where no file can be read: a symbolic link loop or
+to nothing, a FIFO; frames of different sizes, no confident pixel) is listed with its reason under ``skipped`` in
+metrics.json and in summary.md, and reported on one line (``skipping`` and its reason, naming the stack or its frame
+once) once a stack is scored; when none can be, the run ends with one error line giving each (exit 2, nothing
+written). Two stacks with the same name (:func:`stack_name`) are refused.
 """
 
 from __future__ import annotations
@@ -88,17 +89,34 @@ def focus_order(path: Path) -> tuple:
 
 
 def stack_paths(spec: str | Path) -> list[Path]:
-    """The frames named by ``spec``: every image in a folder, or the files matching a glob pattern (quoted on the
-    command line, e.g. ``'photos/hifst_focal_stacks/A*.jpg'``), sorted by name with numbers in it compared as
-    numbers (:func:`focus_order`). InputError naming ``spec`` when it is neither a folder nor a pattern (no ``*``,
-    ``?`` or ``[``) and nothing is there (a mistyped folder was "needs at least 2 frames, found 0")."""
+    """The frames named by ``spec``: every image name in a folder, or the names matching a glob pattern (quoted on
+    the command line, e.g. ``'photos/hifst_focal_stacks/A*.jpg'``), sorted by name with numbers in it compared as
+    numbers (:func:`focus_order`). A folder's image names where no file can be read (a symbolic link loop or to
+    nothing, a FIFO: :func:`syndof.io.image_entries`) are kept, as a pattern keeps them, so that :func:`stack_files`
+    names them: a stack is its frames in focus order, and one left out unsaid would make its neighbours adjacent
+    (``agreement_pm1``) and change the chance levels. InputError naming ``spec`` when it is neither a folder nor a
+    pattern (no ``*``, ``?`` or ``[``) and nothing is there (a mistyped folder was "needs at least 2 frames, found
+    0")."""
     spec = Path(spec)
     if spec.is_dir():
-        return sorted(io.list_images(spec), key=focus_order)
+        return sorted(io.image_entries(spec), key=focus_order)
     if not glob.has_magic(spec.name) and not os.path.lexists(spec):
         raise io.InputError(spec, "no such folder or file")
     return sorted((p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS),
                   key=focus_order)
+
+
+def stack_files(spec: str | Path) -> list[Path]:
+    """:func:`stack_paths` of ``spec``, each a file with bytes; no image decoded.
+
+    Raises:
+        InputError: naming the first frame that is none (a symbolic link loop or to nothing, a FIFO, a folder, an
+            empty file: :func:`syndof.io.check_nonempty_file`); the stack is read whole or not at all.
+    """
+    paths = stack_paths(spec)
+    for path in paths:
+        io.check_nonempty_file(path)
+    return paths
 
 
 def stack_name(spec: str | Path) -> str:
@@ -119,10 +137,10 @@ def load_stack(folder: str | Path, max_side: int | None = 640) -> tuple[list[str
         (names, (K, H, W, 3) float32 RGB in [0, 1], scale applied to the native size).
 
     Raises:
-        InputError: no such folder, fewer than 2 frames, or frames of different sizes (the message names the
-            folder or file).
+        InputError: no such folder, fewer than 2 frames, a frame name where no file can be read
+            (:func:`stack_files`), or frames of different sizes (the message names the folder or file).
     """
-    paths = stack_paths(folder)
+    paths = stack_files(folder)
     if len(paths) < 2:
         raise io.InputError(folder, f"a focal stack needs at least 2 frames, found {len(paths)}")
     frames, size = [], None

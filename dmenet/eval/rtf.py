@@ -122,7 +122,10 @@ def _pair_key(stem: str) -> str:
 
 
 def list_rtf(root: str | os.PathLike, noise: NoiseLevel | str = NoiseLevel.FREE) -> list[Sample]:
-    """RTF samples sorted by id (see the module docstring for the two layouts); raises on unmatched files.
+    """RTF samples sorted by id (see the module docstring for the two layouts); raises on unmatched files. An image
+    name where no file can be read (a symbolic link loop or to nothing, a FIFO) is a sample, as a ground-truth name
+    is (:func:`syndof.io.image_entries`): reading it names it (``evaluate`` refuses it, ``galetto.compare`` skips
+    and records it), where it was left out and its ground truth called "unmatched".
 
     Args:
         root: the RTF release folder, or DMENet's ``test/RTF`` folder (with ``image/`` and ``gt/``).
@@ -136,7 +139,7 @@ def list_rtf(root: str | os.PathLike, noise: NoiseLevel | str = NoiseLevel.FREE)
         for d in (image_dir, gt_dir):
             if not d.is_dir():
                 raise io.InputError(d, f"no folder for noise level {noise.value}")
-        images = {_pair_key(p.stem): p for p in io.list_images(image_dir)}
+        images = {_pair_key(p.stem): p for p in io.image_entries(image_dir)}
         gts = {_pair_key(p.stem): p for p in sorted(gt_dir.iterdir())
                if p.suffix.lower() in (".mat", ".npy") and p.name != TABLE_NAME}
         where = f"{image_dir} / {gt_dir}"
@@ -146,7 +149,7 @@ def list_rtf(root: str | os.PathLike, noise: NoiseLevel | str = NoiseLevel.FREE)
                                       "the RTF release folder holds the noise-free images only")
         if not (root / TABLE_NAME).is_file():
             raise io.InputError(root, f"no {TABLE_NAME} (the disk radius → σ table)")
-        images = {m.group(1).lower(): p for p in io.list_images(root) if (m := _IMAGE_RE.match(p.stem))}
+        images = {m.group(1).lower(): p for p in io.image_entries(root) if (m := _IMAGE_RE.match(p.stem))}
         gts = {p.stem[4:].lower(): p for p in root.glob("*.mat") if p.stem.lower().startswith("map_")}
         where = str(root)
     unmatched = sorted(images.keys() ^ gts.keys())

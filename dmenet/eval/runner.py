@@ -189,7 +189,7 @@ def _write(out_dir: Path, spec, args, source, protocol: Protocol, thumbs, sample
     io.write_json_atomic(out_dir / "metrics.json", {k: v for k, v in result.items() if k != "headline"})
     report.write_csv(out_dir / "per_image.csv", protocol.rows)
     images = protocol.write_curves(out_dir, source.name)
-    panel = _panel(protocol, thumbs, samples)
+    panel = _panel(protocol, thumbs, samples, images_read=source.needs_images)
     io.write_image(out_dir / "panel.png", panel)
     images["panel"] = panel
     report.log_wandb(args.wandb, out_dir, f"{spec.name}-{source.name}",
@@ -197,7 +197,10 @@ def _write(out_dir: Path, spec, args, source, protocol: Protocol, thumbs, sample
                      result["metrics"], protocol.rows, images)
 
 
-def _panel(protocol: Protocol, thumbs, samples) -> np.ndarray:
+def _panel(protocol: Protocol, thumbs, samples, images_read: bool = False) -> np.ndarray:
+    """The report's panel of the worst and best samples (uint8 RGB; no sample twice). ``images_read``: the run has
+    read every sample's image already (and warned of an animated one): read again here without a second warning
+    (one FirstFrameWarning per file per run)."""
     ranked = [r for r in protocol.rows if np.isfinite(r[protocol.rank_key])]  # NaN: undefined (all-sharp GT)
     worst, best = report.worst_best(ranked, protocol.rank_key, PANEL_K, protocol.higher_better)
     by_stem = {s.stem: s for s in samples}
@@ -206,7 +209,7 @@ def _panel(protocol: Protocol, thumbs, samples) -> np.ndarray:
         for row in chosen:
             sample = by_stem[row["stem"]]
             gt_t, pred_t = thumbs[row["stem"]]
-            image = io.read_image(sample.image) if sample.image is not None else None
+            image = io.read_image(sample.image, note_frames=not images_read) if sample.image is not None else None
             label = f"{tag} {row['stem']} {protocol.rank_key}={row[protocol.rank_key]:.3f}"
             rows.append({"label": label, "image": image, "gt": gt_t / 255.0, "pred": pred_t / 255.0})
     return report.make_panel(rows)

@@ -12,10 +12,11 @@
   ``--limit N`` takes the first N renders (sorted); the photo-only options (``--photos``, ``--test-count``,
   ``--val-fraction``, ``--seed``, ``--blur``) are refused with it, as ``--sources`` and ``--max-range`` are without it.
 
-A photo that cannot give a patch (unreadable, empty, truncated, not an image, or smaller than one 32×32 window)
-is skipped with one line ``skipped PATH: reason`` on stderr before the split is drawn, so the split and the set are
-those of the usable photos (listed with their reasons under ``skipped`` in ``split.json``); with no usable photo
-left in train/val or test the command refuses (exit 2, nothing written). ``--syndof`` does the same with its renders:
+A photo that cannot give a patch (unreadable, empty, truncated, not an image, an image name where no file can be
+read: a symbolic link loop or to nothing, a FIFO; or smaller than one 32×32 window) is skipped with one line
+``skipped PATH: reason`` on stderr before the split is drawn, so the split and the set are those of the usable photos
+(listed with their reasons under ``skipped`` in ``split.json``); with no usable photo left in train/val or test the
+command refuses (exit 2, nothing written). ``--syndof`` does the same with its renders:
 one whose render, σ map or source photo cannot be read, or whose three differ in size, is skipped with one line and
 listed under ``skipped`` in ``syndof_test.json``; a render without its σ map, meta file or source photo (a wrong
 folder, not a damaged file) is refused before any image is read, as is an ``--out`` that cannot be written.
@@ -48,7 +49,7 @@ from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.galetto.patches import PatchBlur, labelled_patches, sharp_positions, to_gray255
 from syndof import cli
 from syndof.choices import choices
-from syndof.io import (InputError, atomic_path, index_by_stem, list_images, read_image, read_json_object,
+from syndof.io import (InputError, atomic_path, image_entries, index_by_stem, read_image, read_json_object,
                        read_sigma_map, staged_folder, write_json_atomic, write_set_atomic)
 
 
@@ -86,10 +87,11 @@ def usable_photos(paths: list[Path]) -> tuple[list[Path], dict[str, str]]:
 
 def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float,
                blur: PatchBlur | str) -> dict[str, np.ndarray]:
-    """All labelled sharp patches of ``paths`` as arrays (patches, stem, y, x)."""
+    """All labelled sharp patches of ``paths`` (photos :func:`usable_photos` has read, and warned of when animated:
+    not again here, one warning per photo per run) as arrays (patches, stem, y, x)."""
     parts, stems, ys, xs = [], [], [], []
     for path in paths:
-        gray = to_gray255(read_image(path))
+        gray = to_gray255(read_image(path, note_frames=False))
         pos = sharp_positions(gray, stride, phi, smooth_sigma)
         parts.append(labelled_patches(gray, pos, blur))
         stems += [path.stem] * len(pos)
@@ -320,8 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 < args.val_fraction < 1.0:  # NaN too
         return cli.fail(f"--val-fraction {args.val_fraction:g}: must be between 0 and 1 (exclusive)")
     root = Path(args.photos)
-    pool = list_images(root / "train") + list_images(root / "val")  # a missing folder: InputError → exit 2
-    test = list_images(root / "test")
+    # a missing folder: InputError → exit 2; an image name where no file can be read (a link loop or to nothing, a
+    # FIFO) is kept for usable_photos to skip with its reason, as a damaged photo is (it was left out unsaid)
+    pool = image_entries(root / "train") + image_entries(root / "val")
+    test = image_entries(root / "test")
     if args.limit:
         pool, test = pool[: args.limit], test[: args.limit]
     if not pool or not test:

@@ -16,10 +16,12 @@ method's means over the renders, :func:`dmenet.galetto.check_apps.apps_table`).
 
 Every input is checked before any model is loaded or any image scored (exit 2, one line naming the file or option):
 the patch set's layout, each ``--synthetic`` render's σ map (of the first ``--limit``), each ``--apps`` render's
-name and source photo, the RTF and CUHK pairs, and each stack of ``--stack`` / ``--fusion-real`` (≥ 2 frames).
-An RTF or CUHK image (or its ground truth) that cannot be decoded is skipped by every method, with one line
-``skipped FILE: reason``; the count is in the check's table, ``metrics.json`` (``skipped``) and the closing line (a
-folder none of whose images can be read: exit 2, nothing written).
+name and source photo, the RTF and CUHK pairs, and each stack of ``--stack`` / ``--fusion-real`` (≥ 2 frames, each
+a file: a stack's image name where no file can be read is refused, as a stack is scored with all its frames).
+An RTF or CUHK image (or its ground truth) that cannot be decoded, or an image name there where no file can be read
+(a symbolic link loop or to nothing, a FIFO), is skipped by every method, with one line ``skipped FILE: reason``;
+the count is in the check's table, ``metrics.json`` (``skipped``) and the closing line (a folder none of whose
+images can be read: exit 2, nothing written).
 ``--patches`` scores the classifier of the first ``galetto`` method, so it needs one among ``--method``. The σ checks
 (``--synthetic``, ``--rtf``, ``--apps``, ``--fusion-real``) need a method with σ: with none they are refused; a method
 without σ (e.g. lbp) is left out of them with a note line under the table (and listed under ``no_sigma`` in
@@ -122,18 +124,17 @@ def classifier_scores(model_path: str | None, data: dict[str, np.ndarray]) -> di
 
 def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc: float) -> dict:
     """Label MAE (σ / ``max_coc``, both px) of each method with σ over ``pairs``
-    (:func:`dmenet.eval.syndof_test.sigma_map_pairs`)."""
+    (:func:`dmenet.eval.syndof_test.sigma_map_pairs`). Every method reads each render; the first warns of an
+    animated one (``FirstFrameWarning``), the others not again (one warning per file per run)."""
     from dmenet.eval.syndof_test import label_errors
     from syndof import units
 
     res = {}
-    for label, est in methods.items():
-        if not est.gives_sigma:
-            continue
+    for i, (label, est) in enumerate((k, e) for k, e in methods.items() if e.gives_sigma):
         maes, t0 = [], time.time()
         for _, path, sigma_path in pairs:
             gt = units.sigma_to_label(io.read_sigma_map(sigma_path), max_coc)
-            pred = units.sigma_to_label(est.sigma_map(io.read_image(path)), max_coc)
+            pred = units.sigma_to_label(est.sigma_map(io.read_image(path, note_frames=i == 0)), max_coc)
             maes.append(label_errors(pred, gt)[1])
         res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "s_per_image": (time.time() - t0) / len(pairs)}
     return res
@@ -176,28 +177,32 @@ def none_read(images: list[Path], skipped: dict[str, str]) -> io.InputError:
 
 def rtf_scores(methods: dict, samples: list, table: np.ndarray | None, skipped: dict[str, str]) -> dict:
     """RTF MAE of each method with σ over ``samples`` (:func:`rtf_inputs`); a sample whose image or ground truth
-    cannot be read is skipped (:func:`read_or_skip`, into ``skipped``); InputError when none can."""
+    cannot be read is skipped (:func:`read_or_skip`, into ``skipped``); InputError when none can. The first method
+    warns of an animated image, the others not again."""
     from dmenet.eval.rtf import load_rtf_gt, rtf_errors
 
     res = {}
-    for label, est in methods.items():
-        if est.gives_sigma:
-            maes, stems = [], []
-            for s in samples:
-                pair = read_or_skip(s.image, lambda: (io.read_image(s.image), load_rtf_gt(s.gt, table)), skipped)
-                if pair is not None:
-                    maes.append(rtf_errors(est.sigma_map(pair[0]), pair[1])[1])
-                    stems.append(s.stem)
-            if not maes:
-                raise none_read([Path(s.image) for s in samples], skipped)
-            res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "stems": stems}
+    for i, (label, est) in enumerate((k, e) for k, e in methods.items() if e.gives_sigma):
+        maes, stems = [], []
+        for s in samples:
+            pair = read_or_skip(s.image, lambda: (io.read_image(s.image, note_frames=i == 0),
+                                                  load_rtf_gt(s.gt, table)), skipped)
+            if pair is not None:
+                maes.append(rtf_errors(est.sigma_map(pair[0]), pair[1])[1])
+                stems.append(s.stem)
+        if not maes:
+            raise none_read([Path(s.image) for s in samples], skipped)
+        res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "stems": stems}
     return res
 
 
 def cuhk_pairs(root: Path) -> list[tuple[Path, Path]]:
-    """``(image, mask)`` of a CUHK-style folder (``image/``, ``gt/<stem>.png``). Raises InputError: a missing folder,
-    no image, or naming the first image without its mask."""
-    images = io.list_images(root / "image")
+    """``(image, mask)`` of a CUHK-style folder (``image/``, ``gt/<stem>.png``), sorted by image name; an image name
+    of ``image/`` where no file can be read (a symbolic link loop or to nothing, a FIFO:
+    :func:`syndof.io.image_entries`) is kept, so the scoring skips and records it as it does an image that cannot
+    be decoded (:func:`read_or_skip`), never leaves it out unsaid. Raises InputError: a missing folder, no image, or
+    naming the first image without its mask."""
+    images = io.image_entries(root / "image")
     if not images:
         raise io.InputError(root / "image", "no images to score")
     pairs = [(path, root / "gt" / f"{path.stem}.png") for path in images]
@@ -209,12 +214,14 @@ def cuhk_pairs(root: Path) -> list[tuple[Path, Path]]:
 
 def cuhk_scores(methods: dict, pairs: list[tuple[Path, Path]], skipped: dict[str, str]) -> dict:
     """Fmax, DMENet accuracy and the per-image best-threshold accuracy of every method over ``pairs``; a pair whose
-    image or mask cannot be read is skipped (:func:`read_or_skip`, into ``skipped``); InputError when none can."""
+    image or mask cannot be read is skipped (:func:`read_or_skip`, into ``skipped``); InputError when none can. The
+    first method warns of an animated image, the others not again."""
     res = {}
-    for label, est in methods.items():
+    for i, (label, est) in enumerate(methods.items()):
         curves, acc, oracle = [], [], []
         for path, mask in pairs:
-            pair = read_or_skip(path, lambda: (io.read_image(path), read_mask(mask, white_is_blurred=True)), skipped)
+            pair = read_or_skip(path, lambda: (io.read_image(path, note_frames=i == 0),
+                                               read_mask(mask, white_is_blurred=True)), skipped)
             if pair is None:
                 continue
             p, gt = est.blur_map(pair[0]), pair[1]
@@ -230,10 +237,15 @@ def cuhk_scores(methods: dict, pairs: list[tuple[Path, Path]], skipped: dict[str
 
 def stack_problem(spec: str, option: str) -> str | None:
     """One line naming ``option`` and ``spec`` when the focal stack ``spec`` (a folder or a glob pattern) does not
-    give at least 2 frames (a missing folder or pattern said as such), else None. Reads no image."""
-    from dmenet.eval.focal_stack import stack_paths
+    give at least 2 frames (a missing folder or pattern said as such) or names a frame that is no file with bytes (a
+    symbolic link loop or to nothing, a FIFO, an empty file: :func:`dmenet.eval.focal_stack.stack_files`), else
+    None. Reads no image."""
+    from dmenet.eval.focal_stack import stack_files
 
-    found = len(stack_paths(spec))
+    try:
+        found = len(stack_files(spec))
+    except io.InputError as exc:  # a frame name where no file can be read: the stack is scored whole or not at all
+        return f"{option} {spec}: {exc}"
     if found >= 2:
         return None
     path = Path(spec)

@@ -34,19 +34,30 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
     """Raw predicted σ (the σ path of ``predictor``, a :class:`dmenet.inference.Predictor`, before any curve) and true
     σ (px, clipped to the model's σ_max) of every readable sample of ``folders``.
 
-    Returns (predicted maps, true maps, sample names ``folder/stem``, skipped files with the reason).
-    Unreadable samples and image / map size mismatches are skipped and reported.
+    Returns (predicted maps, true maps, sample names ``folder/stem``, skipped files with the reason, each
+    ``"PATH: reason"``). Unreadable samples, image / map size mismatches and image names in ``image/`` where no file
+    can be read (a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`) are skipped and
+    reported, one line ``skipped PATH: reason`` each.
 
     Raises:
-        syndof.io.InputError: a folder has no ``image/`` samples at all.
+        syndof.io.InputError: a folder has no ``image/`` samples at all (saying how many image names there are no
+            file, :func:`syndof.io.unlisted_note`).
     """
     model = predictor.model
     sigma_max = model.config.sigma_max
     preds, trues, names, skipped = [], [], [], []
-    for folder in folders:
+    listed = []
+    for folder in folders:  # every folder checked before any line is said or any image read
         images = sio.list_images(folder / "image") if (folder / "image").is_dir() else []
+        unlisted = sio.unlisted_images(folder / "image") if (folder / "image").is_dir() else []
         if not images:
-            raise sio.InputError(folder, "no images in image/ (expected a SYNDOF folder: image/ + blur_map/)")
+            raise sio.InputError(folder, "no images in image/ (expected a SYNDOF folder: image/ + blur_map/)"
+                                 + sio.unlisted_note(unlisted))
+        listed.append((folder, images))
+        skipped += [f"{path}: {why}" for path, why in unlisted]  # left out of the listing: recorded and said
+    for line in skipped:
+        log.warning("skipped %s", line)
+    for folder, images in listed:
         for path in images:
             gt_path = folder / "blur_map" / f"{path.stem}.png"
             try:
@@ -55,7 +66,7 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
                 if true.shape != image.shape[:2]:
                     raise sio.InputError(gt_path, f"σ map {true.shape} and image {image.shape[:2]} differ in size")
             except sio.InputError as err:
-                log.warning("skipped: %s", err)
+                log.warning("skipped %s", err)
                 skipped.append(str(err))
                 continue
             preds.append(units.label_to_sigma(predictor.label(image, predictor.recipe.sigma.bn), model.config.max_coc))

@@ -74,17 +74,22 @@ def recalibrate_batchnorm(module: nn.Module, batches: Iterable[torch.Tensor]) ->
 
 
 def random_crops(paths: list[Path], count: int, crop: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` random ``crop``² crops (H, W, 3 float RGB) from images drawn from ``paths``; bad files are skipped."""
+    """``count`` random ``crop``² crops (H, W, 3 float RGB) from images drawn from ``paths``; bad files are skipped.
+    A file drawn again is read again, but says its skip line, or warns of its further frames, once."""
     crops: list[np.ndarray] = []
     order = rng.permutation(len(paths))
     i = 0
+    seen: set[Path] = set()  # drawn before in this call: its warning or skip line was given then
     while len(crops) < count and i < 10 * count:
         path = paths[order[i % len(paths)]]
         i += 1
+        first = path not in seen
+        seen.add(path)
         try:
-            img = sio.read_image(path)
+            img = sio.read_image(path, note_frames=first)
         except sio.InputError as err:
-            log.warning("skipped: %s", err)
+            if first:
+                log.warning("skipped %s", err)
             continue
         h, w = img.shape[:2]
         if min(h, w) < crop:
@@ -106,21 +111,28 @@ def domain_batches(domains: list[list[np.ndarray]], batch: int) -> list[torch.Te
 
 
 def image_folders(synthetic: str | None, real: str | None) -> list[tuple[Path, list[Path]]]:
-    """(folder, image paths) per domain: a SYNDOF folder's ``image/`` and / or a real-photo folder (recursive).
+    """(folder, image paths) per domain: a SYNDOF folder's ``image/`` and / or a real-photo folder (recursive), as
+    :func:`syndof.io.list_images` lists them (hidden names left out, as in every listing); an image name where no
+    file can be read (a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`) is left out
+    with one line ``skipped PATH: reason``.
 
     Raises:
-        ValueError: a folder is missing or holds no image (the message names it).
+        ValueError: a folder is missing or holds no image (the message names it, and how many image names there are
+            no file: :func:`syndof.io.unlisted_note`).
     """
-    out = []
+    out, left_out = [], []
     domains = ([(Path(synthetic) / "image", False)] if synthetic else []) + ([(Path(real), True)] if real else [])
     for folder, recursive in domains:
         if not folder.is_dir():
             raise ValueError(f"{folder}: not a folder")
-        paths = (sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in sio.IMAGE_EXTENSIONS)
-                 if recursive else sio.list_images(folder))
+        paths = sio.list_images(folder, recursive)
+        unlisted = sio.unlisted_images(folder, recursive)
         if not paths:
-            raise ValueError(f"{folder}: no images")
+            raise ValueError(f"{folder}: no images{sio.unlisted_note(unlisted)}")
         out.append((folder, paths))
+        left_out += unlisted
+    for path, why in left_out:  # after every folder's check: a refused run says its one line alone
+        log.warning("skipped %s: %s", path, why)
     return out
 
 
