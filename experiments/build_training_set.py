@@ -283,6 +283,7 @@ def write_cuhk_train(data: Path, split_file: Path, labelled: Path, real: Path) -
     if missing:
         raise sio.InputError(split_file, f"{len(missing)} train stem(s) lack an image in cuhk/train_image or a "
                              f"mask in cuhk/gt, e.g. {missing[0]}")
+    sio.refuse_unreadable_names(p for s in stems for p in (images[s], masks[s]))  # before anything is linked
     names = {"image": {images[s].name for s in stems}, "gt": {masks[s].name for s in stems}}
     for folder, wanted in ((labelled / "image", names["image"]), (labelled / "gt", names["gt"]),
                            (real, names["image"])):
@@ -316,6 +317,7 @@ def sharp_negatives(data: Path, sharp_list: Path) -> tuple[list[str], dict[str, 
     missing = [s for s in stems if s not in photos]
     if missing:
         raise sio.InputError(sharp_list, f"{len(missing)} listed photo(s) are not in bsds500/train, e.g. {missing[0]}")
+    sio.refuse_unreadable_names(photos[s] for s in stems)
     return stems, photos
 
 

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -339,6 +339,8 @@ def _header_size(fh: BinaryIO) -> tuple[int, int] | None:
 def header_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(width, height) as :func:`read_image` will return the image (EXIF rotation applied), from the header without
     decoding the pixels; None if the header cannot be read (the reader reports the file later)."""
+    if not os.path.isfile(path):  # a FIFO (opening it would wait for a writer), a link to nothing: the reader says
+        return None
     try:
         with open(path, "rb") as fh:
             return _header_size(fh)
@@ -436,6 +438,7 @@ MAX_MAP_CHANNELS = 4
 
 def _load_npy(path: str | os.PathLike) -> np.ndarray:
     """The array of a plain ``.npy`` file of numbers (bool, integer or float), as stored; InputError otherwise."""
+    path = check_nonempty_file(path)  # a FIFO named .npy: np.load would wait for a writer
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError… for bad files
@@ -842,50 +845,58 @@ def not_a_folder(folder: Path) -> InputError:
     return InputError(folder, problem or "not a folder")
 
 
-def image_names(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+def image_names(folder: str | os.PathLike, recursive: bool = False,
+                extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
     """The names directly in the folder ``folder`` (with ``recursive``, anywhere below it) that are named as images
-    (:data:`IMAGE_EXTENSIONS`, case-insensitive), sorted, whatever stands there (a file, a folder, a link to nothing
-    or in a loop, a FIFO); hidden ones and those under a hidden folder (:func:`is_hidden`) left out. The one walk of
-    :func:`list_images`, :func:`unlisted_images` and ``predict``'s folder inputs."""
+    (``extensions``, lower-case with the dot, compared case-insensitively; :data:`IMAGE_EXTENSIONS` unless a pairing
+    names others), sorted, whatever stands there (a file, a folder, a link to nothing or in a loop, a FIFO); hidden
+    ones and those under a hidden folder (:func:`is_hidden`) left out. The one walk of :func:`list_images`,
+    :func:`unlisted_images`, :func:`index_by_stem` and ``predict``'s folder inputs."""
     folder = Path(folder)
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS
+    return sorted(p for p in found if p.suffix.lower() in extensions
                   and not any(is_hidden(Path(part)) for part in p.relative_to(folder).parts))
 
 
-def list_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+def list_images(folder: str | os.PathLike, recursive: bool = False,
+                extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
     """Image files (by extension, case-insensitive) directly in ``folder`` (with ``recursive``, anywhere below it),
     sorted by path (:func:`image_names` that are files); hidden ones (:func:`is_hidden`, or under a hidden folder)
     left out, and so are image names where no file can be read (a link loop or to nothing, a FIFO): a batch reports
-    those with :func:`unlisted_images` (same ``recursive``). InputError when ``folder`` is no folder."""
+    those with :func:`unlisted_images` (same ``recursive``). ``extensions``: as :func:`image_names`. InputError when
+    ``folder`` is no folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise not_a_folder(folder)
-    return [p for p in image_names(folder, recursive) if p.is_file()]
+    return [p for p in image_names(folder, recursive, extensions) if p.is_file()]
 
 
-def unlisted_images(folder: str | os.PathLike, recursive: bool = False) -> list[tuple[Path, str]]:
+def unlisted_images(folder: str | os.PathLike, recursive: bool = False,
+                    extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[tuple[Path, str]]:
     """The entries directly in the folder ``folder`` (with ``recursive``, anywhere below it, as ``predict
     --recursive`` lists) named as images (:data:`IMAGE_EXTENSIONS`, not hidden: :func:`is_hidden`, nor under a hidden
     folder) that :func:`list_images` leaves out because no file can be read there: a symbolic link loop, a link to
     nothing, a FIFO, socket or device; each with its reason (:func:`special_file_problem`), sorted by path. A folder
     named like an image is none of them (a listing never takes a folder for a photo). For a batch's one ``skipped
-    PATH: reason`` line each: the listing alone drops them unsaid."""
+    PATH: reason`` line each: the listing alone drops them unsaid. ``extensions``: as :func:`image_names`."""
     found = []
-    for path in image_names(folder, recursive):
+    for path in image_names(folder, recursive, extensions):
         problem = special_file_problem(path)
         if problem is not None and not os.path.isdir(path):
             found.append((path, problem))
     return found
 
 
-def image_entries(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+def image_entries(folder: str | os.PathLike, recursive: bool = False,
+                  extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
     """:func:`list_images` and the names of :func:`unlisted_images` (same ``recursive``) together, sorted by path:
     every image name in ``folder`` that is no folder, whether a file can be read there or not. For a set whose
     members pair by name (a benchmark's images, a focal stack's frames, photos skipped before a split is drawn):
     reading such a name raises an InputError that names it (:func:`check_nonempty_file`), so the caller refuses or
-    skips it by its own rule instead of leaving it out unsaid. InputError when ``folder`` is no folder."""
-    return sorted(list_images(folder, recursive) + [path for path, _ in unlisted_images(folder, recursive)])
+    skips it by its own rule instead of leaving it out unsaid. ``extensions``: as :func:`image_names`. InputError
+    when ``folder`` is no folder."""
+    return sorted(list_images(folder, recursive, extensions)
+                  + [path for path, _ in unlisted_images(folder, recursive, extensions)])
 
 
 def unlisted_note(unlisted: list[tuple[Path, str]]) -> str:
@@ -897,21 +908,31 @@ def unlisted_note(unlisted: list[tuple[Path, str]]) -> str:
     return f" ({len(unlisted)} image name(s) there are no file to read, e.g. {path}: {why})"
 
 
+def refuse_unreadable_names(paths: Iterable[str | os.PathLike | None]) -> None:
+    """InputError ``"PATH: reason"`` for the first of ``paths`` (None ones passed over) where no file can be read
+    although a name is there (a symbolic link loop or to nothing, a FIFO: :func:`special_file_problem`); nothing
+    when there is none. For a set read whole that refuses such a name before any work (an ``evaluate`` benchmark, a
+    listed split), now that :func:`index_by_stem` keeps the name."""
+    for path in paths:
+        problem = special_file_problem(Path(path)) if path is not None else None
+        if problem is not None:
+            raise InputError(path, problem)
+
+
 def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
                   case_sensitive: bool = False) -> dict[str, Path]:
-    """``{stem: path}`` of the files directly in ``folder`` whose extension (case-insensitive) is in ``extensions``,
-    hidden ones (:func:`is_hidden`) left out.
+    """``{stem: path}`` of the entries directly in ``folder`` whose extension (case-insensitive) is in
+    ``extensions`` (:func:`image_entries`): the files, and the names where no file can be read (a symbolic link loop
+    or to nothing, a FIFO), kept so that reading one names it (:func:`check_nonempty_file`) and each caller refuses
+    or skips it by its own rule; until 6 Dec 2026 such a name was left out, so a pairing called its partner
+    "unmatched" or scored fewer files unsaid. Hidden names (:func:`is_hidden`) and folders left out.
 
-    Keys are lower-case unless ``case_sensitive``. Two files with the same key raise a "duplicate stem"
+    Keys are lower-case unless ``case_sensitive``. Two entries with the same key raise a "duplicate stem"
     :class:`InputError`, as does a missing folder — pairing datasets by stem never guesses.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise not_a_folder(folder)
     index: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in extensions or is_hidden(path):
-            continue
+    for path in image_entries(folder, extensions=extensions):
         key = path.stem if case_sensitive else path.stem.lower()
         if key in index:
             raise InputError(path, f"duplicate stem: {index[key].name} and {path.name} in {folder}")

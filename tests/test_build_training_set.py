@@ -222,3 +222,34 @@ def test_missing_inputs_stop_the_build_before_anything_is_written(tmp_path, caps
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: --sharp-list") and words in err[0], err
     assert not out.exists() and not (data / "x").exists()
+
+
+def test_h99_a_listed_image_mask_or_sharp_photo_that_is_no_file_is_named_before_anything_is_linked(tmp_path):
+    """The listings by stem left a name where no file can be read out, so a train stem whose mask is a symbolic link
+    loop "lacked an image … or a mask", a listed sharp photo that is a FIFO was "not in bsds500/train". Each is
+    refused now naming the file and why, before anything is linked."""
+    import os
+
+    from dmenet.data.splits import make_split
+
+    mod = _module()
+    data = _fake_shared(tmp_path / "shared")
+    split = make_split([f"out_of_focus000{i}" for i in range(1, 6)], [], n_val=1, seed=0)
+    io.write_json_atomic(tmp_path / "split.json", split)
+    mask = data / "cuhk" / "gt" / f"{split['train'][0]}.png"
+    kept = tmp_path / "kept.png"
+    mask.rename(kept)
+    mask.symlink_to(mask.name)
+    with pytest.raises(io.InputError) as err:
+        mod.write_cuhk_train(data, tmp_path / "split.json", tmp_path / "lab", tmp_path / "real")
+    assert str(err.value) == f"{mask}: a symbolic link loop (too many levels of symbolic links)"
+    assert not (tmp_path / "lab").exists() and not (tmp_path / "real").exists()
+    mask.unlink()
+    kept.rename(mask)
+    io.write_image(data / "photos" / "bsds500" / "train" / "101.jpg", np.zeros((9, 14, 3), np.float32))
+    os.mkfifo(data / "photos" / "bsds500" / "train" / "202.jpg")
+    (tmp_path / "sharp.txt").write_text("101\n202\n")
+    with pytest.raises(io.InputError) as err:
+        mod.sharp_negatives(data, tmp_path / "sharp.txt")
+    assert str(err.value) == f"{data / 'photos' / 'bsds500' / 'train' / '202.jpg'}: not a regular file (a FIFO, " \
+        "socket or device)"

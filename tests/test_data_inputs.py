@@ -118,3 +118,47 @@ def test_load_split_refuses_bad_content(tmp_path, content):
     path.write_text(json.dumps(content))
     with pytest.raises(io.InputError, match="split.json"):
         splits.load_split(path, "train")
+
+
+def test_h98_labelled_and_synthetic_sets_keep_a_name_that_is_no_file_and_skip_it_by_name(tmp_path, caplog):
+    """The listings by stem left an image or mask name where no file can be read out: a labelled image so was left
+    out unsaid, and a mask (or a synthetic image or σ map) so made its partner "without a mask" / "do not pair by
+    stem" (refused, misnamed). The sets keep the name now: reading it names it, so ``readable`` (``fit_dbd``,
+    ``fit_head``) and the training streams skip it with one ``skipped PATH: reason`` line as any unreadable file."""
+    import logging
+    import os
+
+    lab = tmp_path / "lab"
+    for d in ("image", "gt"):
+        (lab / d).mkdir(parents=True)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, 4:] = 255
+    for s in ("a", "b", "c", "d"):
+        cv2.imwrite(str(lab / "image" / f"{s}.png"), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(lab / "gt" / f"{s}.png"), mask)
+    (lab / "image" / "b.png").unlink()
+    (lab / "image" / "b.png").symlink_to("nowhere.png")
+    (lab / "gt" / "c.png").unlink()
+    os.mkfifo(lab / "gt" / "c.png")
+    dataset = LabelledDataset(lab)
+    assert [p.name for p in dataset.images] == ["a.png", "b.png", "c.png", "d.png"]
+    with caplog.at_level(logging.WARNING, logger="dmenet.data.labelled"):
+        read = [s["path"] for s in dataset.readable()]
+    assert read == [str(lab / "image" / "a.png"), str(lab / "image" / "d.png")]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"skipped {lab / 'image' / 'b.png'}: a symbolic link to nothing",
+        f"skipped {lab / 'gt' / 'c.png'}: not a regular file (a FIFO, socket or device)"]
+    root = _synthetic(tmp_path / "syn", ["a", "b", "c"])
+    (root / "image" / "b.png").unlink()
+    (root / "image" / "b.png").symlink_to("nowhere.png")
+    (root / "blur_map" / "c.png").unlink()
+    (root / "blur_map" / "c.png").symlink_to("c.png")
+    syn = SyntheticDataset(root)
+    assert syn.stems == ["a", "b", "c"]
+    assert syn.load(0)["sigma"].shape == (8, 8)
+    for i, (path, why) in enumerate([(root / "image" / "b.png", "a symbolic link to nothing"),
+                                     (root / "blur_map" / "c.png",
+                                      "a symbolic link loop (too many levels of symbolic links)")], start=1):
+        with pytest.raises(io.InputError) as err:
+            syn.load(i)
+        assert str(err.value) == f"{path}: {why}"

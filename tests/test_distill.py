@@ -624,3 +624,31 @@ def test_summary_of_a_model_file_refuses_config_and_set(capsys):
         assert summary.main(["--model", model, *extra, "--size", "64"]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--config / --set" in err
+
+
+def test_h97_a_listed_photo_mask_or_sharp_name_that_is_no_file_is_named_with_its_reason(tmp_path, capsys):
+    """The listings by stem left a name where no file can be read out, so a listed training photo that is a symbolic
+    link to nothing was "1 labelled image(s) listed in train.txt are missing", a mask in a loop "no mask im1.* in
+    gt", a FIFO sharp photo "missing" too. Each is refused (the lists are the run's data: no image dropped) with one
+    line naming the file and why, before anything is written."""
+    import os
+
+    data = _dataset(tmp_path / "d")
+    root = tmp_path / "d"
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    cases = [(root / "img" / "im0.png", "nowhere.png", "a symbolic link to nothing"),
+             (root / "gt" / "im1.png", "im1.png", loop),
+             (root / "sharp" / "s1.png", None, "not a regular file (a FIFO, socket or device)")]
+    for i, (path, target, reason) in enumerate(cases):
+        kept = tmp_path / f"kept{i}.png"
+        path.rename(kept)
+        if target is None:
+            os.mkfifo(path)
+        else:
+            path.symlink_to(target)
+        out = tmp_path / f"run{i}"
+        err = _main_error(capsys, ["--out", str(out), "--set", *data, *TINY])
+        assert err == f"error: {path}: {reason}", err
+        assert not out.exists()
+        path.unlink()
+        kept.rename(path)

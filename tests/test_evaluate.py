@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -818,6 +819,65 @@ def test_h91_an_rtf_image_name_that_is_no_file_is_named_not_called_unmatched(tmp
     assert evaluate.main([*argv[:2], "--data", str(noisy), *argv[4:], "--out", str(tmp_path / "o2")]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert err == [f"error: {noisy / 'image' / '0' / 'image_02.png'}: not a regular file (a FIFO, socket or device)"]
+
+
+def test_h95_a_name_that_is_no_file_is_refused_by_name_not_left_out_or_called_unmatched(tmp_path, capsys):
+    """The listings by stem left an image name where no file can be read (a symbolic link to nothing, in a loop, a
+    FIFO) out: ``--allow-missing-images`` scored 2 of a folder's 4 image names, exit 0 (with a method and with saved
+    predictions), the ``sharp`` benchmark likewise, and without the option the image was a "GT file without image"
+    (and a GT name so, its image "without GT"). Each such name (an image's or a GT's) is refused now by name before
+    any method runs: exit 2, one line, nothing written."""
+    import os
+
+    cuhk, preds, sharp = tmp_path / "cuhk", tmp_path / "pred", tmp_path / "sharp"
+    for d in (cuhk / "image", cuhk / "gt", preds, sharp / "image"):
+        d.mkdir(parents=True)
+    mask = np.zeros((16, 16, 3), np.float32)
+    mask[:, 8:] = 1.0
+    for stem in "abcd":
+        io.write_image(cuhk / "gt" / f"{stem}.png", mask)
+        io.write_image(preds / f"{stem}.png", mask)
+    for folder in (cuhk / "image", sharp / "image"):
+        for stem in "ab":
+            io.write_image(folder / f"{stem}.png", np.full((16, 16, 3), 0.5, np.float32))
+    (cuhk / "image" / "c.png").symlink_to("nowhere.png")
+    os.mkfifo(cuhk / "image" / "d.png")
+    (sharp / "image" / "x.png").symlink_to("y.png")
+    (sharp / "image" / "y.png").symlink_to("x.png")
+    nothing, fifo = "a symbolic link to nothing", "not a regular file (a FIFO, socket or device)"
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    cases = [(["--benchmark", "cuhk", "--data", str(cuhk), "--method", "laplacian", "--allow-missing-images"],
+              f"{cuhk / 'image' / 'c.png'}: {nothing}"),
+             (["--benchmark", "cuhk", "--data", str(cuhk), "--method", "laplacian"],
+              f"{cuhk / 'image' / 'c.png'}: {nothing}"),
+             (["--benchmark", "cuhk", "--data", str(cuhk), "--predictions", str(preds), "--allow-missing-images"],
+              f"{cuhk / 'image' / 'c.png'}: {nothing}"),
+             (["--benchmark", "cuhk", "--data", str(cuhk), "--method", "laplacian", "--stems", "LIST"],
+              f"{cuhk / 'image' / 'd.png'}: {fifo}"),
+             (["--benchmark", "sharp", "--data", str(sharp), "--method", "laplacian"],
+              f"{sharp / 'image' / 'x.png'}: {loop}")]
+    (tmp_path / "LIST").write_text("b\nd\n")
+    for i, (argv, line) in enumerate(cases):
+        argv = [a if a != "LIST" else str(tmp_path / "LIST") for a in argv]
+        capsys.readouterr()
+        assert evaluate.main([*argv, "--wandb", "disabled", "--out", str(tmp_path / f"o{i}")]) == 2, argv
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert err == [f"error: {line}"], (argv, err)
+        assert not (tmp_path / f"o{i}").exists()
+    for name in ("c.png", "d.png"):  # a GT name that is no file: the same
+        (cuhk / "image" / name).unlink()
+        shutil.copy(cuhk / "image" / "a.png", cuhk / "image" / name)
+    (cuhk / "gt" / "d.png").rename(tmp_path / "d.png")
+    (cuhk / "gt" / "d.png").symlink_to("d.png")
+    capsys.readouterr()
+    assert evaluate.main([*cases[0][0], "--wandb", "disabled", "--out", str(tmp_path / "o9")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == [f"error: {cuhk / 'gt' / 'd.png'}: {loop}"]
+    assert not (tmp_path / "o9").exists()
+    (cuhk / "gt" / "d.png").unlink()
+    (tmp_path / "d.png").rename(cuhk / "gt" / "d.png")
+    assert evaluate.main([*cases[0][0], "--wandb", "disabled", "--out", str(tmp_path / "o10")]) == 0  # the 4 pairs
+    assert json.loads((tmp_path / "o10" / "metrics.json").read_text())["split"] == f"4 samples found in {cuhk}"
 
 
 def test_h94_evaluate_warns_once_per_animated_image(tmp_path, recwarn):

@@ -634,6 +634,34 @@ def test_calibrate_command_records_negatives_and_refuses_bad_ones(tiny_model, tm
     assert "empty" in capsys.readouterr().err and not (tmp_path / "i.json").exists()
 
 
+def test_h101_calibrate_refuses_an_image_or_negative_name_that_is_no_file(tiny_model, tmp_path, capsys):
+    """The listings by stem left an image name where no file can be read out: ``--allow-missing-images`` fitted the
+    transform on 1 of 2 images (exit 0, ``n_images`` 1), a FIFO among ``--negatives`` was left out likewise. Refused
+    now, as an unreadable file stops the fit, by name, before the method loads: exit 2, one line, nothing written."""
+    import os
+
+    from dmenet.galetto import calibrate
+    from syndof import io as sio
+
+    data, sharp = tmp_path / "lab", tmp_path / "sharp"
+    mask = np.zeros((36, 40), np.uint8)
+    mask[:, 20:] = 255
+    sio.write_image(data / "image" / "im0.png", _texture(36, 40, seed=1).astype(np.float32))
+    for k in range(2):
+        sio.write_image(data / "gt" / f"im{k}.png", mask)
+    (data / "image" / "im1.png").symlink_to("nowhere.png")
+    sio.write_image(sharp / "p0.png", _texture(36, 40, seed=10).astype(np.float32))
+    os.mkfifo(sharp / "p1.png")
+    base = ["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method", "galetto:stride=16"]
+    for extra, line in ((["--allow-missing-images"], f"{data / 'image' / 'im1.png'}: a symbolic link to nothing"),
+                        (["--include", "im0", "--negatives", str(sharp)],
+                         f"{sharp / 'p1.png'}: not a regular file (a FIFO, socket or device)")):
+        capsys.readouterr()
+        assert calibrate.main([*base, *extra, "--out", str(tmp_path / "f")]) == 2
+        assert capsys.readouterr().err.splitlines() == [f"error: {line}"]
+        assert not (tmp_path / "f.json").exists() and not (tmp_path / "f.safetensors").exists()
+
+
 def test_model_key_gives_one_method_its_own_file(tiny_model, tmp_path, capsys):
     """``NAME:model=PATH`` sets that method's model file only (two files of one method side by side in one run); a
     method without a model file, and ``--model`` given as well, are refused. ``galetto.calibrate`` copies the file the

@@ -427,3 +427,30 @@ def test_h94_compare_and_select_warn_once_per_animated_image(val_folder, model_f
     assert compare.main(["--method", "lbp", "zhuo_sim", "--threads", "1", "--cuhk", str(cuhk), "--out",
                          str(tmp_path / "cmp")]) == 0
     assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [want]
+
+
+def test_h100_compare_apps_refuses_a_render_or_source_name_that_is_no_file_before_any_model(model_file, tmp_path,
+                                                                                         capsys):
+    """``--apps``' renders are listed by stem: a render name that is a symbolic link to nothing was left out unsaid
+    (the renders checked were other ones than the first ``--apps-count``), a source photo in a loop was "no source
+    photo src1.* in PHOTOS". Each is refused now naming the file and why, before any model loads, as ``--apps``
+    refuses a render it cannot decode; nothing written, nothing on stdout."""
+    photos = tmp_path / "photos"
+    renders = write_source_renders(tmp_path / "renders", photos, count=3)
+    (photos / "src1.png").unlink()
+    (photos / "src1.png").symlink_to("src1.png")
+    render = renders / "image" / "000002_src2.png"
+    render.unlink()
+    render.symlink_to("nowhere.png")
+    loop = "a symbolic link loop (too many levels of symbolic links)"
+    assert run_compare(model_file, tmp_path / "out", "--synthetic", str(renders), "--apps", str(photos)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.splitlines() == [f"error: {photos / 'src1.png'}: {loop}"], captured
+    assert not (tmp_path / "out").exists()
+    (photos / "src1.png").unlink()
+    (photos / "src1.png").symlink_to("src0.png")
+    assert run_compare(model_file, tmp_path / "out", "--synthetic", str(renders), "--apps", str(photos),
+                       "--apps-count", "3") == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.splitlines() == [f"error: {render}: a symbolic link to nothing"]
+    assert not (tmp_path / "out").exists()

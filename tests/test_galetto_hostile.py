@@ -309,6 +309,45 @@ def test_syndof_empty_render_names_it_once(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_h96_syndof_skips_each_render_map_or_source_name_that_is_no_file_and_records_it(tmp_path, capsys):
+    """``--syndof --sources``: the listings by stem left a render name that is no file to read out unsaid, and
+    called a σ map or source photo that is none "no σ map for it" / "source photo not found" (exit 2). Each such
+    render is skipped with one line and listed under ``skipped`` in syndof_test.json, as a render that cannot be
+    decoded; the windows are the clean render's, byte for byte."""
+    import os
+
+    renders, photos = tmp_path / "renders", tmp_path / "photos"
+    _renders(renders, np.random.default_rng(3).random((64, 64, 3)))
+    clean = tmp_path / "clean"
+    args = ["--syndof", str(renders), "--sources", str(photos), "--stride", "16"]
+    assert build_patches.main([*args, "--out", str(clean)]) == 0
+    good = renders / "image" / "000000_src.png"
+    for stem, source in (("000001_src", "src"), ("000002_src", "src"), ("000003_oth", "oth")):
+        if stem != "000001_src":
+            shutil.copy(good, renders / "image" / f"{stem}.png")
+        if stem != "000002_src":
+            shutil.copy(renders / "blur_map" / "000000_src.png", renders / "blur_map" / f"{stem}.png")
+        (renders / "meta" / f"{stem}.json").write_text(json.dumps({"source_name": source}))
+    (renders / "image" / "000001_src.png").symlink_to("nowhere.png")  # the render
+    os.mkfifo(renders / "blur_map" / "000002_src.png")  # the σ map
+    (photos / "oth.png").symlink_to("oth2.png")  # the source photo
+    (photos / "oth2.png").symlink_to("oth.png")
+    capsys.readouterr()
+    out = tmp_path / "set"
+    assert build_patches.main([*args, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    reasons = {str(renders / "image" / "000001_src.png"): "a symbolic link to nothing",
+               str(renders / "image" / "000002_src.png"):
+                   f"{renders / 'blur_map' / '000002_src.png'}: not a regular file (a FIFO, socket or device)",
+               str(renders / "image" / "000003_oth.png"):
+                   f"{photos / 'oth.png'}: a symbolic link loop (too many levels of symbolic links)"}
+    assert [ln for ln in err.splitlines() if ln.startswith("skipped ")] == [f"skipped {p}: {r}"
+                                                                          for p, r in reasons.items()], err
+    assert json.loads((out / "syndof_test.json").read_text())["skipped"] == reasons
+    a, b = np.load(clean / "syndof_test.npz"), np.load(out / "syndof_test.npz")
+    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
 def test_patch_record_and_lock_leave_resume_exact(tmp_path):
     """The lock and the patch record change nothing trained: 2 + 2 resumed steps equal 4 uninterrupted ones."""
     data = fake_patches(tmp_path / "p")

@@ -76,10 +76,11 @@ class LabelledDataset:
         return {"image": image, "mask": mask, "path": str(self.images[index])}
 
     def readable(self) -> Iterator[dict[str, Any]]:
-        """:meth:`load` of every pair in order; an unreadable file is skipped with a warning naming it (a mask of
-        another size still raises :class:`MaskSizeError`)."""
+        """:meth:`load` of every pair in order; an unreadable file (a name where no file can be read included: the
+        listing keeps it, :func:`syndof.io.index_by_stem`) is skipped with one warning ``skipped PATH: reason`` (a
+        mask of another size still raises :class:`MaskSizeError`)."""
         for i in range(len(self)):
             try:
                 yield self.load(i)
             except io.InputError as err:
-                log.warning("skipped: %s", err)
+                log.warning("skipped %s", err)

@@ -17,7 +17,7 @@ import torch
 from dmenet.distill.config import DistillDataConfig
 from dmenet.distill.split import read_split
 from dmenet.eval.benchmarks import read_mask
-from syndof.io import InputError, header_size, index_by_stem, read_image
+from syndof.io import InputError, check_nonempty_file, header_size, index_by_stem, read_image
 from syndof.resize import long_side_scale, scaled_size
 
 
@@ -51,6 +51,13 @@ def _listed(folder: str, list_file: str, what: str) -> dict[str, Path]:
 
 
 def _checked_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the image file ``path`` from its header; DataError naming it when it is no file to read
+    (missing, empty, a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.check_nonempty_file`, kept by
+    :func:`syndof.io.index_by_stem`) or its header cannot be read."""
+    try:
+        check_nonempty_file(path)
+    except InputError as e:
+        raise DataError(str(e)) from e
     size = header_size(path)
     if size is None:
         raise DataError(f"{path}: cannot read the image header (corrupt or not an image)")

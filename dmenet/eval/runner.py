@@ -143,6 +143,9 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     listed = protocol.list_samples(need_images=source.needs_images,
                                    allow_missing_images=getattr(args, "allow_missing_images", False))
     samples = select_samples(listed, args, root)
+    # a name no file can be read at (kept by the listings by stem) is refused before any method runs: a score over
+    # fewer images is another benchmark's; with saved predictions too, where the panel may or may not read the image
+    io.refuse_unreadable_names(path for sample in samples for path in (sample.image, sample.gt))
     thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t0 = time.perf_counter()
     for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):

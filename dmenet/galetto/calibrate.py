@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                         "transform is fitted on training images only (choose them with --split "
                         "experiments/cuhk_split.json --subset train)")
     negatives, negatives_text = select_negatives(args)
+    # a name no file can be read at (kept by the listings by stem) stops the fit as an unreadable file does, now
+    # before the method loads: left out, the transform was fitted on fewer images than the selection said
+    io.refuse_unreadable_names(p for s in [*samples, *negatives] for p in (s.image, s.gt))
     estimator = args.method.make(dcli.method_options(args))
     fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
                                                          negatives)

@@ -160,7 +160,9 @@ def render_inputs(syndof: Path, photos: Path, count: int) -> list[tuple[str, Pat
 
     Raises:
         InputError: a missing folder, no render, or naming the first render whose name is not ``<index>_<id>``,
-            that has no σ map in ``blur_map/``, or whose source photo is not in ``photos``.
+            that has no σ map in ``blur_map/``, or whose source photo is not in ``photos``; naming a render, σ map
+            or source photo where no file can be read (a symbolic link loop or to nothing, a FIFO: the listings
+            keep such a name, :func:`syndof.io.index_by_stem`; every render is checked, none skipped).
     """
     from dmenet.eval.syndof_test import sigma_map_pairs
 
@@ -175,6 +177,7 @@ def render_inputs(syndof: Path, photos: Path, count: int) -> list[tuple[str, Pat
         if source_id not in sources:
             raise io.InputError(path, f"no source photo {source_id}.* in {photos}")
         rows.append((stem, path, sigma_path, sources[source_id]))
+    io.refuse_unreadable_names(p for row in rows for p in row[1:])
     return rows
 
 
