@@ -51,7 +51,9 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
 def contact_sheet(rows: list[list[np.ndarray]], tile: int = 192, pad: int = 4) -> np.ndarray:
     """Tile a grid of images (each float [0, 1] or uint8, any size) into one uint8 RGB sheet.
 
-    Every tile is resized to ``tile`` px high (aspect kept, width padded to the widest column).
+    Every tile is resized to ``tile`` px high (aspect kept, width ``round(w·tile/h)``, at least 1; area averaging)
+    and placed in its column, as wide as the column's widest tile; ``pad`` px of white lie around and between the
+    tiles, so the sheet is rows·(tile + pad) + pad high.
     """
     import cv2
 
