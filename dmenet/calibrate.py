@@ -444,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser(Step.DBD.value, help="the detection map's logit transform, on labelled training images")
     dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
     q.add_argument("--labelled", required=True, help="labelled training folder (image/, gt/)")
-    q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value)
+    q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value,
+                   help="polarity of the gt/ masks: white-blurred (CUHK; the default) or white-sharp (xu100, DUT)")
     dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
     common(q)
 
@@ -453,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
         dcli.add_model(q, required=True, help="the model file to calibrate (.safetensors + .json sidecar)")
         q.add_argument("--labelled", required=True, nargs="+", help="labelled folders (image/, gt/); photos sharp "
                        "everywhere with all-sharp masks teach the head that a flat sharp region is sharp")
-        q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value)
+        q.add_argument("--gt-polarity", choices=choices(GtPolarity), default=GtPolarity.WHITE_BLURRED.value,
+                       help="polarity of the gt/ masks: white-blurred (CUHK; the default) or white-sharp (xu100, DUT)")
         dcli.add_flips(q, default="the model's recipe; the output keeps them and is fitted with them")
         q.add_argument("--epochs", type=cli.positive_int, default=HeadTraining.epochs)
         q.add_argument("--pixels-per-image", type=cli.positive_int, default=HeadTraining.pixels_per_image,

@@ -344,6 +344,21 @@ def _stream_seed(seed: int, domain: int, rank: int) -> int:
     return derived_seed(seed, domain * 10_007 + rank * 101)
 
 
+def _check_no_test_photos(option: str, folder: str, photos: list[Path]) -> None:
+    """Refuse (ConfigError naming ``option`` and the first photo) training photos ``photos`` of ``folder`` among
+    which is a held-out test photo of the committed split (:func:`dmenet.data.splits.held_out_among`:
+    ``../shared/data/cuhk/image`` is the 5 CUHK test photos), as ``calibrate dbd / head / feature-head`` do: S is
+    trained on training images only (``--labelled``), and D adapts to unlabelled training photos only (``--real``:
+    adapting to the test photos is training on them)."""
+    from dmenet.data.splits import held_out_among
+
+    tested = held_out_among(photos)
+    if tested:
+        raise ConfigError(f"{option} {folder}: {tested[0].name} is a held-out test photo ({len(tested)} there; "
+                          "experiments/cuhk_split.json); train on training images only, e.g. the folders of "
+                          "experiments/build_training_set.py (the train subset of cuhk/train_image)")
+
+
 def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int]:
     """(streams by domain, validation batches, steps per epoch)."""
     d, t = cfg.data, cfg.train
@@ -352,6 +367,11 @@ def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream
         raise ConfigError("no synthetic data: pass --synthetic DIR (a SYNDOF folder) or set data.synthetic")
     if joint and (not d.real or not d.labelled):
         raise ConfigError("--stage joint needs --real DIR (unlabelled photos) and --labelled DIR (image/ + gt/)")
+    if joint:
+        images = Path(d.labelled) / "image"  # a folder without image/ is named by LabelledDataset
+        _check_no_test_photos("--labelled", d.labelled, sorted(images.iterdir()) if images.is_dir() else [])
+        real = Path(d.real)
+        _check_no_test_photos("--real", d.real, sorted(real.rglob("*")) if real.is_dir() else [])
     max_coc = cfg.model.max_coc
     synthetic, val = SyntheticDataset(d.synthetic).split(d.val_count)
     if synthetic.max_coc > max_coc:

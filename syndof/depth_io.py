@@ -95,7 +95,9 @@ def _read_png(path: Path) -> np.ndarray:
     if img is None:
         raise InputError(path, "cannot decode depth image (unreadable or truncated)")
     if img.dtype != np.uint16:
-        raise InputError(path, f"depth PNGs must be 16-bit, got {img.dtype} (8-bit maps hold no metric depth)")
+        raise InputError(path, f"depth PNGs must be 16-bit, got {img.dtype} (8-bit maps hold no metric depth): "
+                               "convert it to depth in mm first, e.g. a float .npy (a relative or inverse map, "
+                               "white = near, mapped to a metric range)")
     if img.ndim == 3:
         # MATLAB's first channel (R) is OpenCV's last (BGR order); SYNDOF maps have equal channels anyway.
         img = img[..., 2] if img.shape[2] >= 3 else img[..., 0]

@@ -768,7 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.parser("syndof.generate", __doc__, EXAMPLE)
     p.add_argument("--out", required=True, help="output folder (SYNDOF layout)")
     p.add_argument("--images", help="folder of sharp photos (default: the built-in data)")
-    p.add_argument("--depths", help="folder of depth maps matched to --images by stem (default: random depth)")
+    p.add_argument("--depths", help="folder of depth maps matched to --images by stem, each the photo's size, "
+                   "in .npy / .pfm (mm), .dpt (Sintel) or 16-bit PNG (an 8-bit map is refused: convert a "
+                   "relative one to mm first) (default: random depth)")
     cli.add_depth_scale(p, use="with --depths")
     cli.add_sample_count(p, None, "one per source")
     cli.add_seed(p, use="sample i uses SeedSequence(seed, (i,))")

@@ -54,6 +54,16 @@ def test_png8_rejected(tmp_path):
         read_depth(tmp_path / "d8.png")
 
 
+def test_n3_an_8bit_depth_png_is_refused_saying_how_to_convert_it(tmp_path):
+    """An 8-bit depth PNG (``../shared/data/rgbd/pynet_bokeh``: relative, white = near) was refused with "8-bit maps
+    hold no metric depth" and no word of what to give instead (reliability.md §23, N3)."""
+    cv2.imwrite(str(tmp_path / "d8.png"), (np.arange(64).reshape(8, 8)).astype(np.uint8))
+    with pytest.raises(InputError) as info:
+        read_depth(tmp_path / "d8.png")
+    text = str(info.value)
+    assert "d8.png" in text and "mm" in text and ".npy" in text and "white = near" in text
+
+
 def test_invalid_pixels_filled_from_neighbours(tmp_path, depth):
     bad = depth.copy()
     bad[3, 4] = np.nan

@@ -231,3 +231,27 @@ def test_h47_select_names_a_damaged_validation_log_and_never_picks_another_step(
     assert "step_000001" not in err.out
     lines = [ln for ln in err.err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"error: {log}") and "Traceback" not in err.err, err.err
+
+
+def test_n5_select_says_when_no_checkpoint_meets_the_sharp_bar(tmp_path, capsys):
+    """A tiny run whose every checkpoint calls sharp photos blurred (sharp_val_mean 0.46) got "chosen by
+    experiments/distill/SELECTION.md: {...}" as if it met the rule's bar; it is the rule's fallback and now says so
+    (reliability.md §23, N5)."""
+    from dmenet.distill import select
+
+    run = tmp_path / "run"
+    rows = [{"step": 1, "val_fmax": 0.76, "val_mae": 0.52, "sharp_val_mean": 0.46},
+            {"step": 3, "val_fmax": 0.75, "val_mae": 0.51, "sharp_val_mean": 0.45}]
+    run.mkdir()
+    (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for r in rows:
+        (run / "ckpt" / f"step_{r['step']:06d}").mkdir(parents=True)
+        (run / "ckpt" / f"step_{r['step']:06d}" / "model.safetensors").write_bytes(b"")
+    assert select.main([str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(run / "ckpt" / "step_000003")
+    assert "no checkpoint has sharp_val_mean <= 0.2" in err and "fallback" in err
+    rows[1]["sharp_val_mean"] = 0.1  # a checkpoint that meets the bar: no note
+    (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert select.main([str(run)]) == 0
+    assert "fallback" not in capsys.readouterr().err

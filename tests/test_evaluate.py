@@ -900,3 +900,33 @@ def test_h94_evaluate_warns_once_per_animated_image(tmp_path, recwarn):
     assert [str(w.message) for w in recwarn if w.category is FirstFrameWarning] == [
         f"{root / 'image_01.gif'}: an animated GIF of 3 frames: only the first is read"]
     assert (tmp_path / "out" / "panel.png").is_file()
+
+
+def test_n6_a_method_whose_every_map_is_constant_is_warned_of(tmp_path, caplog):
+    """Two different tiny models (a Galetto classifier and a Distill student, both saturated at 1) scored exactly the
+    same on CUHK-5 (MAE 0.2364, Fmax 0.8068, ...) with no word that each map was one value everywhere
+    (reliability.md §23, N6): a warning in the log and in metrics.json; none when one map varies."""
+    import logging
+
+    data, preds = tmp_path / "ctcug", tmp_path / "maps"
+    preds.mkdir()
+    for i in range(3):
+        mask = np.zeros((36, 48), np.uint8)
+        mask[:, : 12 * (i + 1)] = 255
+        io.write_image(data / "image" / f"{i:03d}.jpg", np.full((36, 48, 3), 0.5, np.float32))
+        io.write_image(data / "gt" / f"{i:03d}.png", mask)
+        np.save(preds / f"{i:03d}.npy", np.ones((36, 48), np.float32))  # "all blurred" everywhere
+    argv = ["--benchmark", "ctcug", "--data", str(data), "--predictions", str(preds), "--pattern", "{stem}.npy",
+            "--wandb", "disabled", "--out"]
+    with caplog.at_level(logging.WARNING):
+        assert evaluate.main([*argv, str(tmp_path / "const")]) == 0
+    meta = json.loads((tmp_path / "const" / "metrics.json").read_text())
+    assert any("every one of the 3 maps is constant (1 everywhere)" in w for w in meta["warnings"])
+    assert "every one of the 3 maps is constant" in caplog.text
+    varied = np.ones((36, 48), np.float32)
+    varied[0, 0] = 0.0
+    np.save(preds / "001.npy", varied)
+    caplog.clear()
+    assert evaluate.main([*argv, str(tmp_path / "varied")]) == 0
+    meta = json.loads((tmp_path / "varied" / "metrics.json").read_text())
+    assert not any("constant" in w for w in meta["warnings"]) and "constant" not in caplog.text

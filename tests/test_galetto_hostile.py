@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from dmenet.galetto import build_patches
 from dmenet.galetto.train import main as train_main
 from syndof import io as sio
-from galetto_helpers import build, write_bsds_like
+from galetto_helpers import build, one_error_line, write_bsds_like
 
 TINY_TRAIN = ["--config", "experiments/galetto_tiny.yaml", "--threads", "1", "--set", "model.blocks=2",
               "model.head_channels=16"]
@@ -356,3 +356,35 @@ def test_patch_record_and_lock_leave_resume_exact(tmp_path):
     assert train(data, tmp_path / "b", "--resume") == 0
     a, b = load_file(str(tmp_path / "a" / "last.safetensors")), load_file(str(tmp_path / "b" / "last.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_n2_build_patches_names_the_layout_a_flat_photo_folder_lacks(photos, tmp_path, capsys):
+    """``--photos`` of a flat folder of one's own photos (no train/ val/ test/) was "error: DIR/train: not a folder",
+    not saying that the BSDS500 layout is wanted (reliability.md §23, N2)."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for p in (photos / "train").iterdir():
+        shutil.copy(p, flat / p.name)
+    out = tmp_path / "set"
+    assert build(flat, out) == 2
+    line = one_error_line(capsys)
+    assert "--photos" in line and str(flat) in line and all(f"{part}/" in line for part in ("train", "val", "test"))
+    assert not out.exists()
+    shutil.rmtree(photos / "val")  # one sub-folder missing: named
+    assert build(photos, out) == 2
+    line = one_error_line(capsys)
+    assert "no val/ sub-folder" in line and not out.exists()
+
+
+def test_n4_a_run_s_last_checkpoint_given_as_the_model_names_the_run_s_model_file(two_step_run, tmp_path, capsys):
+    """``predict --method galetto --model RUN/last.safetensors`` (the resume checkpoint; nothing said which file of a
+    run is its model) was "RUN/last.json: not a galetto-classifier file" (reliability.md §23, N4)."""
+    from dmenet.galetto.train import load_classifier
+    from dmenet.models.model_io import ModelFileError
+
+    _, run = two_step_run
+    with pytest.raises(ModelFileError) as info:
+        load_classifier(run / "last.safetensors")
+    text = str(info.value)
+    assert "training checkpoint" in text and str(run / "best.safetensors") in text
+    load_classifier(run / "best.safetensors")  # the file it names is the model

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_data_helpers import blur_cli, write_syndof
+from train_data_helpers import TINY, blur_cli, write_syndof
 
 from dmenet.train import main
 from dmenet.training.logging import truncate_metrics
@@ -148,3 +148,28 @@ def test_d21_truncate_metrics_keeps_rows_up_to_the_checkpoint(tmp_path):
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
     truncate_metrics(tmp_path / "absent.jsonl", 3)
     assert not (tmp_path / "absent.jsonl").exists()
+
+
+def test_n1_joint_training_refuses_held_out_test_photos_in_labelled(tmp_path, caplog):
+    """``--labelled ../shared/data/cuhk`` (image/ + gt/: the 5 CUHK test photos) trained S on them, exit 0, while
+    ``calibrate dbd`` refuses the same folder (H49): a held-out stem of the committed split is refused before any
+    file is written, naming the photo and ``--labelled`` (reliability.md §23, N1)."""
+    from train_data_helpers import write_all
+
+    data = write_all(tmp_path / "data")
+    lab = data["labelled"]
+    (lab / "image" / "L0.JPG").rename(lab / "image" / "out_of_focus0011.JPG")  # a cuhk/image test photo
+    (lab / "gt" / "l0.png").rename(lab / "gt" / "out_of_focus0011.png")
+    out = tmp_path / "run"
+    argv = ["--config", str(TINY), "--stage", "joint", "--synthetic", str(data["synthetic"]), "--real",
+            str(data["real"]), "--labelled", str(lab), "--out", str(out), "--steps", "1", "--wandb", "disabled",
+            "--device", "cpu"]
+    _fails_cleanly(argv, caplog, "--labelled", "out_of_focus0011.JPG", "held-out")
+    assert not out.exists()
+    (lab / "image" / "out_of_focus0011.JPG").unlink()
+    real = sorted(p for p in data["real"].rglob("*") if p.is_file())[0]
+    real.rename(real.with_name("out_of_focus0026" + real.suffix))  # a held-out id among the unlabelled photos
+    _fails_cleanly(argv, caplog, "--real", "out_of_focus0026", "held-out")
+    assert not out.exists()
+    real.with_name("out_of_focus0026" + real.suffix).unlink()  # training photos only: the run goes on
+    assert main(argv) == 0 and (out / "model_last.safetensors").is_file()

@@ -109,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder, row = choose_in_run(args.run)
     print(folder)
     print(f"chosen by experiments/distill/SELECTION.md: {json.dumps(row)}", file=sys.stderr)
+    sharp = row.get("sharp_val_mean")
+    if _finite(sharp) and sharp > SHARP_BAR:  # the rule's fallback: a pick that passed no bar must not look like one
+        print(f"note: no checkpoint has sharp_val_mean <= {SHARP_BAR}; this is the one with the lowest ({sharp:.4g}), "
+              "the rule's fallback, not a checkpoint that meets the bar", file=sys.stderr)
     return 0
 
 

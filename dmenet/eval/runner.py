@@ -126,6 +126,18 @@ def selection_text(args, n: int, root: Path, found: int | None = None) -> str:
             + (f", first {args.limit}" if getattr(args, "limit", None) else ""))
 
 
+def constant_maps_warning(name: str, spec: B.BenchmarkSpec, constant: list[float], n: int) -> list[str]:
+    """One line when every one of the ``n`` maps of method ``name`` is a single value (``constant``: those maps'
+    values), on a benchmark with GT: its scores are then those of a map that says the same of every pixel (a tiny
+    or diverged model whose output saturated: two such models score identically); else empty. Photos sharp
+    everywhere (``sharp``) are left out: a constant 0 there is the right answer."""
+    if spec.task is B.Task.SHARP or not n or len(constant) < n:
+        return []
+    values = f"{constant[0]:.4g}" if len(set(constant)) == 1 else f"{min(constant):.4g} to {max(constant):.4g}"
+    return [f"{name}: every one of the {n} maps is constant ({values} everywhere): the scores are those of a map that "
+            "says the same of every pixel (an untrained or saturated model?)"]
+
+
 def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command: list[str]) -> dict:
     """Score ``source`` on ``spec`` at ``args.data`` and write the report to ``out_dir``; returns the result dict."""
     root = Path(args.data)
@@ -148,6 +160,7 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
     io.refuse_unreadable_names(path for sample in samples for path in (sample.image, sample.gt))
     thumbs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t0 = time.perf_counter()
+    constant: list[float] = []  # the value of each map that is one value everywhere
     for sample, _image, gt, pred in _iterate(samples, source, protocol, input_size):
         if pred.ndim != 2 or not np.all(np.isfinite(pred)):
             origin = source.origin(sample) if getattr(source, "origin", None) else None
@@ -161,9 +174,11 @@ def evaluate_source(spec: B.BenchmarkSpec, args, source, out_dir: Path, command:
             origin = source.origin(sample) if getattr(source, "origin", None) else None
             raise io.InputError(exc.path, f"{source.name}{f' ({origin})' if origin else ''}: {exc.problem}") from exc
         thumbs[sample.stem] = (_thumb(shown_gt), _thumb(shown_pred))
+        if pred.size and float(pred.max()) == float(pred.min()):
+            constant.append(float(pred.flat[0]))
     elapsed = time.perf_counter() - t0
     summary = protocol.summary()
-    warnings = protocol.warnings()
+    warnings = protocol.warnings() + constant_maps_warning(source.name, spec, constant, len(samples))
     for line in warnings:
         log.warning("%s", line)
     result = {

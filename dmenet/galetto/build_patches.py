@@ -288,9 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-range", type=cli.non_negative_float, default=None,
                     help="--syndof: keep windows whose ground-truth σ varies by at most this (px; default 0.5)")
     ap.add_argument("--out", required=True, help="output folder (split.json, train.npz, val.npz, test.npz)")
-    ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px)")
+    ap.add_argument("--stride", type=cli.positive_int, default=32, help="window stride (px; default 32)")
     ap.add_argument("--phi", type=cli.non_negative_float, default=1000.0,
-                    help="sharpness threshold on the 0-255 scale")
+                    help="sharpness threshold: a 32x32 window is kept when the variance of its Laplacian "
+                    "(gray 0-255, after --smooth-sigma) exceeds it (default 1000; camera-size photos are smooth "
+                    "per pixel: downscale them or lower it)")
     ap.add_argument("--smooth-sigma", type=cli.non_negative_float, default=0.5,
                     help="σ of the 3x3 Gaussian before the Laplacian (px; 0 = none)")
     ap.add_argument("--blur", choices=choices(PatchBlur), default=None,
@@ -322,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 < args.val_fraction < 1.0:  # NaN too
         return cli.fail(f"--val-fraction {args.val_fraction:g}: must be between 0 and 1 (exclusive)")
     root = Path(args.photos)
+    missing = [f"{part}/" for part in ("train", "val", "test") if not (root / part).is_dir()]
+    if root.is_dir() and missing:  # a flat folder of one's own photos: say which layout is wanted
+        return cli.fail(f"--photos {root}: has no {', '.join(missing)} sub-folder; it needs train/, val/ and test/ "
+                        "as BSDS500 (train/ + val/ photos give the train and val patches, test/ the test patches)")
     # a missing folder: InputError → exit 2; an image name where no file can be read (a link loop or to nothing, a
     # FIFO) is kept for usable_photos to skip with its reason, as a damaged photo is (it was left out unsaid)
     pool = image_entries(root / "train") + image_entries(root / "val")

@@ -133,6 +133,9 @@ def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
     if not side.is_file() or not weights.is_file():
         raise FileNotFoundError(f"{weights.with_suffix('')}.safetensors / .json: model file not found")
     meta = read_json_object(side)  # InputError naming the file
+    if meta.get("format") == FORMAT + "-train":  # RUN/last.*: what --resume reads, not what the methods load
+        raise ModelFileError(f"{side}: a training checkpoint of dmenet.galetto.train (weights + optimiser state), "
+                             f"not a {FORMAT} file; the run's model is {side.with_name('best.safetensors')}")
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{side}: not a {FORMAT} file")
     try:
@@ -509,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_config(ap, help="YAML with model: and train: sections")
     cli.add_set(ap, help="config overrides, e.g. --set train.steps=10 train.lr=1e-3")
     ap.add_argument("--patches", required=True, help="folder of build_patches (train.npz, val.npz)")
-    ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--out", required=True, help="run folder; the model file is RUN/best.safetensors (best "
+                    "validation top-1), RUN/last.* the checkpoint --resume continues")
     ap.add_argument("--resume", action="store_true")
     cli.add_threads(ap)
     args = ap.parse_args(argv)
