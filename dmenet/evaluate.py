@@ -89,18 +89,11 @@ def read_prediction(path: Path) -> np.ndarray:
 
 def read_saved_map(path: Path) -> tuple[np.ndarray, SavedValues]:
     """:func:`read_prediction` and how its values were read (:class:`SavedValues`)."""
-    if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:  # not an .npy, truncated, or an object (pickle) array
-            raise io.InputError(path, f"cannot read as a numeric .npy array ({exc})") from exc
-        if not isinstance(arr, np.ndarray):  # np.load reads an .npz archive (zip) whatever the file's name
-            arr.close()
-            raise io.InputError(path, "is an .npz archive, not an .npy array (save each map with numpy.save)")
-        if arr.dtype.kind not in "biuf" or arr.size == 0:
-            raise io.InputError(path, f"holds a {arr.dtype} array of shape {arr.shape}, not a non-empty real map")
-        arr = arr.astype(np.float32)
-        return (arr[..., 0] if arr.ndim == 3 else arr), SavedValues.STORED
+    if path.suffix.lower() == ".npy":  # syndof.io's reader: an .npz archive, a channels-first array refused
+        arr = io.read_npy_map(path, np.float32)  # (a (1, H, W) map was "1xH … not the aspect ratio of its GT")
+        if arr.size == 0:
+            raise io.InputError(path, f"holds an empty array of shape {arr.shape}, not a map")
+        return arr, SavedValues.STORED
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # fast path for the common gray PNG
     if raw is not None and raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
         return raw.astype(np.float32) / np.float32(np.iinfo(raw.dtype).max), SavedValues.FRACTION

@@ -437,12 +437,16 @@ MAX_MAP_CHANNELS = 4
 
 
 def _load_npy(path: str | os.PathLike) -> np.ndarray:
-    """The array of a plain ``.npy`` file of numbers (bool, integer or float), as stored; InputError otherwise."""
+    """The array of a plain ``.npy`` file of numbers (bool, integer or float), as stored; InputError otherwise (an
+    ``.npz`` archive under an ``.npy`` name said as such, and closed)."""
     path = check_nonempty_file(path)  # a FIFO named .npy: np.load would wait for a writer
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError… for bad files
         raise InputError(path, f"cannot read .npy ({exc.__class__.__name__}: {exc})") from exc
+    if isinstance(arr, np.lib.npyio.NpzFile):  # np.load reads an .npz archive (zip) whatever the file's name
+        arr.close()
+        raise InputError(path, "is an .npz archive, not an .npy array (save each map with numpy.save)")
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":  # strings, complex, structured…
         raise InputError(path, f"holds {getattr(arr, 'dtype', type(arr).__name__)} values, not numbers per pixel")
     return arr
@@ -458,7 +462,7 @@ def _map_of(path: str | os.PathLike, arr: np.ndarray, dtype: type) -> np.ndarray
 
 def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
     """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array (H, W, C ≤ 4) keeps its first
-    channel.
+    channel. The one ``.npy`` map reader (depth maps, RTF ground truth, ``evaluate``'s saved predictions).
 
     Raises:
         InputError: the file cannot be read as a plain ``.npy`` array of numbers (bool, integer or float), or is a

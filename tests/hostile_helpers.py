@@ -25,25 +25,29 @@ def sigint_as_at_a_terminal() -> None:
 
 @contextlib.contextmanager
 def unreadable(path: Path, monkeypatch):
-    """In the block, ``path`` cannot be opened: ``chmod 000``, or, for root (which reads through it), ``open`` raising
-    the kernel's ``PermissionError(13, "Permission denied", path)`` for it. Both undone after the block."""
+    """In the block, ``path`` cannot be opened: ``chmod 000``, or, for root (which reads through it), ``open`` (the
+    built-in and ``io.open``, which ``Path.read_text`` calls) raising the kernel's ``PermissionError(13, "Permission
+    denied", path)`` for it. Both undone after the block."""
     import builtins
+    import io
     import os
 
     real_open = builtins.open
     if os.geteuid() == 0:
         def denied(file, *args, **kwargs):
-            if str(file) == str(path):
+            if isinstance(file, (str, os.PathLike)) and os.fspath(file) == str(path):
                 raise PermissionError(13, "Permission denied", str(file))
             return real_open(file, *args, **kwargs)
 
         monkeypatch.setattr(builtins, "open", denied)
+        monkeypatch.setattr(io, "open", denied)
     else:
         path.chmod(0)
     try:
         yield
     finally:
         monkeypatch.setattr(builtins, "open", real_open)
+        monkeypatch.setattr(io, "open", real_open)
         path.chmod(0o644)
 
 

@@ -112,6 +112,29 @@ def test_real_is_recursive(tmp_path):
         RealDataset((tmp_path / "empty").mkdir() or tmp_path / "empty")
 
 
+
+def test_r6_real_photos_are_listed_as_every_recursive_listing_and_a_dead_name_is_skipped_by_name(tmp_path, caplog):
+    """Review R6 (6 Dec 2026): the real-photo domain kept its own ``rglob``: a hidden ``._x.png`` (macOS) or a
+    file under ``.cache/`` was drawn as a photo, and a name no file can be read at was left out unsaid, where
+    ``calibrate bn`` lists the same folder without the hidden ones and says the dead name (§18 H89). It is that
+    listing now; the dead name is kept and the stream skips it with its line."""
+    root = write_real(tmp_path / "real", count=2)
+    listed = RealDataset(root).paths
+    rgb = np.zeros((8, 8, 3), np.float32)
+    io.write_image(root / "._x.png", rgb)
+    io.write_image(root / ".cache" / "y.png", rgb)
+    (root / "gone.png").symlink_to("nowhere.png")
+    ds = RealDataset(root)
+    assert ds.paths == sorted([*listed, root / "gone.png"])
+    with pytest.raises(io.InputError, match="gone.png: a symbolic link to nothing"):
+        ds.load(ds.paths.index(root / "gone.png"))
+    caplog.set_level(logging.WARNING)
+    stream = DomainStream(ds, len(ds), 0, lambda sample, gen: {"x": torch.zeros(1)}, "real")
+    stream.next_batch()
+    assert [r.getMessage() for r in caplog.records if "gone.png" in r.getMessage()] == [
+        f"real: skipping unreadable training image {root / 'gone.png'} (a symbolic link to nothing)"]
+
+
 # ------------------------------------------------------------------------------------------------------ transforms
 def test_sigma_resized_by_half_is_halved():
     sigma = np.full((40, 60), 4.0, np.float32)

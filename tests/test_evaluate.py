@@ -930,3 +930,29 @@ def test_n6_a_method_whose_every_map_is_constant_is_warned_of(tmp_path, caplog):
     assert evaluate.main([*argv, str(tmp_path / "varied")]) == 0
     meta = json.loads((tmp_path / "varied" / "metrics.json").read_text())
     assert not any("constant" in w for w in meta["warnings"]) and "constant" not in caplog.text
+
+
+def test_r5_a_saved_npy_map_is_read_by_the_one_npy_reader(tmp_path, capsys):
+    """Review R5 (6 Dec 2026): ``read_saved_map`` kept its own ``np.load`` beside ``syndof.io``'s ``.npy`` reader,
+    and missed §19 S5 there: a channels-first (1, H, W) prediction was read as the (1, H) map of its first column and
+    refused as "prediction 1x20 (HxW) does not have the aspect ratio of its GT 20x30 (transposed, or a crop of
+    another image?)". It is now named as channels first; an (H, W, C) map still gives its first channel."""
+    from hostile_helpers import write_cuhk_pairs
+
+    data, preds = write_cuhk_pairs(tmp_path / "d", count=2), tmp_path / "p"
+    preds.mkdir()
+    maps = {f"s{i}": np.where(np.arange(30) < 8 + i, 0.0, 1.0)[None].repeat(20, 0).astype(np.float32)
+            for i in range(2)}
+    for stem, m in maps.items():
+        np.save(preds / f"{stem}.npy", m[None])
+    common = ["--benchmark", "cuhk", "--data", str(data), "--predictions", str(preds), "--pattern", "{stem}.npy",
+              "--wandb", "disabled"]
+    assert evaluate.main([*common, "--out", str(tmp_path / "o1")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {preds / 's0.npy'}: a 3-D map must be (H, W, C)") \
+        and "channels first" in err[0], err
+    assert not (tmp_path / "o1").exists()
+    for stem, m in maps.items():
+        np.save(preds / f"{stem}.npy", np.dstack([m, 1.0 - m]))
+    assert evaluate.main([*common, "--out", str(tmp_path / "o2")]) == 0
+    assert json.loads((tmp_path / "o2" / "metrics.json").read_text())["metrics"]["mae"] == pytest.approx(0.0)

@@ -155,42 +155,28 @@ def test_e1_an_unreadable_model_file_or_sidecar_is_named_as_such_not_as_corrupt(
     """A model file without read permission was "not a readable safetensors file (empty, truncated or corrupt: No
     such file or directory …)" (safetensors' words), an unreadable sidecar "invalid JSON ([Errno 13] Permission
     denied: '…')": each is now its own reason, the file named once."""
-    import builtins
-    import io
-    import os
     import shutil
     from pathlib import Path
 
+    from hostile_helpers import unreadable
+
     repo = Path(__file__).resolve().parents[1] / "checkpoints"
-    real_open, unreadable = builtins.open, set()
-
-    def denied(file, *args, **kwargs):  # root reads through chmod: stand in for the refusal the kernel gives others
-        if isinstance(file, (str, os.PathLike)) and Path(os.fspath(file)) in unreadable:
-            raise PermissionError(13, "Permission denied", os.fspath(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", denied)
     for network, shipped in (("galetto", "galetto_mbv2"), ("dmenet", "dmenet_lite"),
                              ("distill_student", "distill_student")):
         weights = tmp_path / f"{shipped}.safetensors"
         for suffix in (".safetensors", ".json"):
             shutil.copyfile(repo / f"{shipped}{suffix}", tmp_path / f"{shipped}{suffix}")
-        os.chmod(weights, 0)
-        unreadable.add(weights)
         size = [] if network == "galetto" else ["--size", "64", "64"]
-        rc = export.main(["--format", "onnx", "--network", network, "--model", str(weights), "--out",
-                          str(tmp_path / "x.onnx"), *size])
+        with unreadable(weights, monkeypatch):
+            rc = export.main(["--format", "onnx", "--network", network, "--model", str(weights), "--out",
+                              str(tmp_path / "x.onnx"), *size])
         assert (rc, capsys.readouterr().err.strip()) == (2, f"error: {weights}: Permission denied")
-        os.chmod(weights, 0o644)
     sidecar = tmp_path / "dmenet_lite.json"
-    os.chmod(sidecar, 0)
-    unreadable.add(sidecar)
-    monkeypatch.setattr(io, "open", denied)  # pathlib's read_text opens through io.open
-    rc = export.main(["--format", "onnx", "--model", str(tmp_path / "dmenet_lite"), "--out", str(tmp_path / "x.onnx"),
-                      "--size", "64", "64"])
+    with unreadable(sidecar, monkeypatch):
+        rc = export.main(["--format", "onnx", "--model", str(tmp_path / "dmenet_lite"), "--out",
+                          str(tmp_path / "x.onnx"), "--size", "64", "64"])
     assert (rc, capsys.readouterr().err.strip()) == (2, f"error: {sidecar}: Permission denied")
     assert not (tmp_path / "x.onnx").exists()
-    os.chmod(sidecar, 0o644)
 
 
 def test_e2_an_out_not_named_onnx_is_refused_before_the_work(tmp_path, capsys, monkeypatch):

@@ -140,6 +140,26 @@ def test_e6_frames_numbered_without_zero_padding_keep_their_focus_order(tmp_path
     assert [p.name for p in sorted([tmp_path / "f01.png", tmp_path / "f1.png", tmp_path / "e2.png"],
                                    key=fs.focus_order)] == ["e2.png", "f01.png", "f1.png"]
 
+
+@pytest.mark.parametrize("spec", ["folder", "pattern"])
+def test_r3_frames_named_by_decimal_focus_distances_keep_their_focus_order(tmp_path, spec):
+    """Review R3 (6 Dec 2026): frames named by focus distance, d1 d1.25 d1.5 d2 (m), were ordered d1.5, d1.25, d1,
+    d2 once digit runs were compared as numbers (25 > 5, and "d1." before "d1.png"): ``agreement_pm1`` took frames
+    that are not neighbours for neighbours. A number with a decimal point is now compared as a decimal."""
+    frames, sigma = _stack()
+    names = ["d1.png", "d1.25.png", "d1.5.png", "d2.png"]
+    for name, frame in zip(names, frames):
+        io.write_image(tmp_path / "s" / name, frame)
+    got, loaded, _ = fs.load_stack(tmp_path / "s" if spec == "folder" else tmp_path / "s" / "d*.png", None)
+    assert got == names
+    assert np.abs(loaded - frames).max() <= 0.5 / 255 + 1e-6
+    oracle = fs.score_stack(sigma, fs.reference_focus(loaded))
+    assert oracle.agreement > 0.9 and oracle.agreement_pm1 > 0.97
+    mixed = ["f10.png", "d0.75.png", "f9.png", "d0.5.png", "f8.png"]  # digit runs still compare as numbers
+    assert sorted(mixed, key=lambda n: fs.focus_order(tmp_path / n)) == \
+        ["d0.5.png", "d0.75.png", "f8.png", "f9.png", "f10.png"]
+
+
 def test_h87_a_frame_name_that_is_no_file_skips_its_stack_and_names_it(tmp_path):
     """A symbolic link loop, a link to nothing or a FIFO named like a frame in a stack folder was left out of the
     stack unsaid (exit 0, no line): the other frames were scored as the stack, with neighbours two focus steps apart

@@ -439,9 +439,6 @@ def test_h100_compare_apps_refuses_a_render_or_source_name_that_is_no_file_befor
     renders = write_source_renders(tmp_path / "renders", photos, count=3)
     (photos / "src1.png").unlink()
     (photos / "src1.png").symlink_to("src1.png")
-    render = renders / "image" / "000002_src2.png"
-    render.unlink()
-    render.symlink_to("nowhere.png")
     loop = "a symbolic link loop (too many levels of symbolic links)"
     assert run_compare(model_file, tmp_path / "out", "--synthetic", str(renders), "--apps", str(photos)) == 2
     captured = capsys.readouterr()
@@ -449,8 +446,43 @@ def test_h100_compare_apps_refuses_a_render_or_source_name_that_is_no_file_befor
     assert not (tmp_path / "out").exists()
     (photos / "src1.png").unlink()
     (photos / "src1.png").symlink_to("src0.png")
-    assert run_compare(model_file, tmp_path / "out", "--synthetic", str(renders), "--apps", str(photos),
-                       "--apps-count", "3") == 2
+    render = renders / "image" / "000002_src2.png"
+    render.unlink()
+    render.symlink_to("nowhere.png")
+    # --limit 1: the --synthetic renders leave it out (review R2 refuses it there too), the --apps ones do not
+    assert run_compare(model_file, tmp_path / "out", "--synthetic", str(renders), "--limit", "1", "--apps",
+                       str(photos), "--apps-count", "3") == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.splitlines() == [f"error: {render}: a symbolic link to nothing"]
     assert not (tmp_path / "out").exists()
+
+
+def test_r1_a_mistyped_stack_is_named_once_with_what_a_stack_is(tmp_path, capsys, monkeypatch):
+    """Review R1 (6 Dec 2026): once ``focal_stack.stack_files`` named a missing stack itself, ``--stack`` /
+    ``--fusion-real`` with a mistyped folder said "error: --stack X: X: no such folder or file", the path twice and
+    without what a stack is; exit 2 before any model, as before."""
+    monkeypatch.setattr(compare, "build", lambda *a, **k: pytest.fail("a model was loaded before the stacks"))
+    missing = tmp_path / "stakc"
+    for option in ("--stack", "--fusion-real"):
+        assert compare.main(["--method", "lbp", "--threads", "1", option, str(missing), "--out",
+                             str(tmp_path / "cmp")]) == 2
+        assert one_error_line(capsys) == (f"error: {option} {missing}: no such folder or file (a stack is a folder of "
+                                          "frames or a quoted glob pattern of them)")
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_r2_compare_synthetic_refuses_a_render_name_that_is_no_file_before_any_scoring(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """Review R2 (6 Dec 2026): ``--synthetic``'s renders are listed by stem, which keeps a render name where no file
+    can be read (H95): the input check passed it and the run stopped on it in the scoring, after the model had
+    loaded and the other renders were scored (before H95 it was left out unsaid: 3 of 4 renders scored, exit 0).
+    It is refused with the other input checks now, naming the render, as ``--apps`` refuses it."""
+    renders = write_source_renders(tmp_path / "renders", tmp_path / "photos", count=3)
+    render = renders / "image" / "000001_src1.png"
+    render.unlink()
+    render.symlink_to("nowhere.png")
+    monkeypatch.setattr(compare, "synthetic_scores", lambda *a, **k: pytest.fail("scored before the check"))
+    assert compare.main(["--method", "zhuo_sim", "--threads", "1", "--synthetic", str(renders), "--out",
+                         str(tmp_path / "cmp")]) == 2
+    assert one_error_line(capsys) == f"error: {render}: a symbolic link to nothing"
+    assert not (tmp_path / "cmp").exists()

@@ -802,3 +802,18 @@ def test_h84_unlisted_images_names_each_image_entry_a_listing_leaves_out(tmp_pat
     note = f" (4 image name(s) there are no file to read, e.g. {folder / 'dead.png'}: {nothing})"
     assert sio.unlisted_note(top) == note
     assert sio.unlisted_note([]) == ""
+
+
+def test_r5_an_npz_archive_named_npy_is_said_so_by_every_map_reader(tmp_path):
+    """Review R5 (6 Dec 2026): ``np.load`` reads an ``.npz`` archive whatever the file's name; ``evaluate`` said so
+    ("is an .npz archive") with its own reader, the σ and depth readers "holds NpzFile values" (and left the archive
+    open). The one ``.npy`` reader says it for all of them."""
+    from syndof.depth_io import read_depth
+
+    path = tmp_path / "m.npy"
+    with open(path, "wb") as fh:
+        np.savez(fh, sigma=np.ones((4, 5), np.float32))
+    for read in (sio.read_sigma_map, sio.read_npy_map, read_depth):
+        with pytest.raises(InputError) as err:
+            read(path)
+        assert str(err.value) == f"{path}: is an .npz archive, not an .npy array (save each map with numpy.save)"

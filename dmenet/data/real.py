@@ -9,7 +9,11 @@ from syndof import io
 
 
 class RealDataset:
-    """All images (by extension, case-insensitive) under ``root``, sorted by relative path.
+    """All image names (by extension, case-insensitive) under ``root``, sorted by path, as every recursive listing
+    gives them (:func:`syndof.io.image_entries`, the listing of ``calibrate bn``'s real domain too): hidden names and
+    those under a hidden folder left out; a name where no file can be read (a symbolic link loop or to nothing, a
+    FIFO) kept, so that :meth:`load` names it and the stream skips it with its line, as an undecodable photo (it was
+    left out unsaid, and hidden files such as ``._x.jpg`` were drawn; review R6, 6 Dec 2026).
 
     Raises:
         InputError: ``root`` is not a folder or holds no image.
@@ -19,7 +23,7 @@ class RealDataset:
         self.root = Path(root)
         if not self.root.is_dir():
             raise io.InputError(self.root, "unlabelled real-photo folder not found")
-        self.paths = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in io.IMAGE_EXTENSIONS)
+        self.paths = io.image_entries(self.root, recursive=True)
         if not self.paths:
             kinds = ", ".join(io.IMAGE_EXTENSIONS)
             raise io.InputError(self.root, f"no images found (searched recursively for {kinds})")

@@ -45,6 +45,7 @@ import glob
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -81,11 +82,12 @@ class StackScore:
 
 
 def focus_order(path: Path) -> tuple:
-    """Sort key of a frame: its name with each run of digits compared as a number (``f2.png`` before
-    ``f10.png``; a plain sort put ``f10``–``f12`` before ``f8``, ``f9`` and scored ``agreement_pm1`` against
-    neighbours that were not the stack's), the name itself breaking ties (``f01`` / ``f1``)."""
-    parts = re.split(r"(\d+)", path.name)  # text at even places, digit runs at odd ones: like compares with like
-    return tuple(int(t) if k % 2 else t for k, t in enumerate(parts)), path.name
+    """Sort key of a frame: its name with each number compared as a number (``f2.png`` before ``f10.png``; a plain
+    sort put ``f10``–``f12`` before ``f8``, ``f9`` and scored ``agreement_pm1`` against neighbours that were not the
+    stack's), a number with a decimal point as a decimal (focus distances: ``d1.25`` before ``d1.5`` and after
+    ``d1``; digit runs alone put ``d1.5`` first, review R3), the name itself breaking ties (``f01`` / ``f1``)."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", path.name)  # text at even places, numbers at odd ones: like with like
+    return tuple(Decimal(t) if k % 2 else t for k, t in enumerate(parts)), path.name
 
 
 def stack_paths(spec: str | Path) -> list[Path]:

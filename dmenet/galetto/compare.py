@@ -15,9 +15,10 @@ method its own model file, ``--model`` gives one file to every learned method, a
 method's means over the renders, :func:`dmenet.galetto.check_apps.apps_table`).
 
 Every input is checked before any model is loaded or any image scored (exit 2, one line naming the file or option):
-the patch set's layout, each ``--synthetic`` render's σ map (of the first ``--limit``), each ``--apps`` render's
-name and source photo, the RTF and CUHK pairs, and each stack of ``--stack`` / ``--fusion-real`` (≥ 2 frames, each
-a file: a stack's image name where no file can be read is refused, as a stack is scored with all its frames).
+the patch set's layout, each ``--synthetic`` render's σ map (of the first ``--limit``; a render or σ map name
+where no file can be read is refused), each ``--apps`` render's name and source photo, the RTF and CUHK pairs,
+and each stack of ``--stack`` / ``--fusion-real`` (≥ 2 frames, each a file: a stack's image name where no file can
+be read is refused, as a stack is scored with all its frames).
 An RTF or CUHK image (or its ground truth) that cannot be decoded, or an image name there where no file can be read
 (a symbolic link loop or to nothing, a FIFO), is skipped by every method, with one line ``skipped FILE: reason``;
 the count is in the check's table, ``metrics.json`` (``skipped``) and the closing line (a folder none of whose
@@ -242,16 +243,17 @@ def stack_problem(spec: str, option: str) -> str | None:
     None. Reads no image."""
     from dmenet.eval.focal_stack import stack_files
 
+    path = Path(spec)
+    if not path.is_dir() and not glob.has_magic(spec):  # before stack_files, whose "X: no such folder or file" said
+        # the path twice and dropped the hint (review R1, 6 Dec 2026)
+        what = "is a single file" if path.is_file() else io.special_file_problem(path) or "no such folder or file"
+        return f"{option} {spec}: {what} (a stack is a folder of frames or a quoted glob pattern of them)"
     try:
         found = len(stack_files(spec))
     except io.InputError as exc:  # a frame name where no file can be read: the stack is scored whole or not at all
         return f"{option} {spec}: {exc}"
     if found >= 2:
         return None
-    path = Path(spec)
-    if not path.is_dir() and not glob.has_magic(spec):
-        what = "is a single file" if path.is_file() else io.special_file_problem(path) or "no such folder or file"
-        return f"{option} {spec}: {what} (a stack is a folder of frames or a quoted glob pattern of them)"
     if found == 0:
         return f"{option} {spec}: no image {'in this folder' if path.is_dir() else 'matches this pattern'}"
     return f"{option} {spec}: a focal stack needs at least 2 frames, found 1"
@@ -307,7 +309,11 @@ def check_inputs(args) -> dict:
     if args.patches:
         inputs["patches"] = read_patch_test_set(args.patches)
     if args.synthetic:
-        inputs["synthetic"] = sigma_map_pairs(args.synthetic, args.limit), read_max_coc(args.synthetic)
+        pairs = sigma_map_pairs(args.synthetic, args.limit)
+        # a render or σ map name no file can be read at (kept by the listings by stem) is refused here, as --apps
+        # refuses it: it stopped the scoring after the model had loaded (review R2, 6 Dec 2026)
+        io.refuse_unreadable_names(path for _, render, sigma in pairs for path in (render, sigma))
+        inputs["synthetic"] = pairs, read_max_coc(args.synthetic)
     if args.apps:
         if not args.apps.is_dir():
             raise ValueError(f"--apps {args.apps}: no such folder (the renders' sharp source photos)")

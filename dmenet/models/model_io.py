@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
 from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
-from dmenet.models.weights import state_mismatch
+from dmenet.models.weights import check_can_open, state_mismatch
 from syndof.io import InputError, move_to_new_name, read_json_object, update_digest
 
 FORMAT_VERSION = 2
@@ -56,11 +56,7 @@ def read_tensors(path: str | Path, error: type[ValueError] = ModelFileError) -> 
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: file not found")
-    try:  # safetensors says "No such file or directory" of a file it may not read: "empty, truncated or corrupt"
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise error(f"{path}: {exc.strerror or exc}") from None
+    check_can_open(path, error)
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError) as exc:

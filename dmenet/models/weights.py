@@ -83,16 +83,24 @@ def read_weights_metadata(path: str | Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
+def check_can_open(path: Path, error: type[ValueError]) -> None:
+    """``error("PATH: reason")`` when the file ``path`` cannot be opened for reading (``Permission denied``, an I/O
+    error), else nothing: safetensors says "No such file or directory" of a file it may not read, which was reported
+    as "empty, truncated or corrupt". The one check of :func:`_open_safetensors` and
+    :func:`dmenet.models.model_io.read_tensors`."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise error(f"{path}: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def _open_safetensors(path: Path) -> Iterator[Any]:
     """``safe_open`` whose corrupt-file errors become a :class:`WeightsError` naming ``path``."""
     from safetensors import SafetensorError, safe_open
 
-    try:  # safetensors says "No such file or directory" of a file it may not read: "empty, truncated or corrupt"
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise WeightsError(f"{path}: {exc.strerror or exc}") from None
+    check_can_open(path, WeightsError)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             yield f
