@@ -104,22 +104,21 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         FileNotFoundError: the file (or the shipped default) does not exist.
         dmenet.models.model_io.ModelFileError: the file pair cannot be loaded strictly.
     """
-    from dmenet.models.model_io import load_model_file, model_paths
+    from dmenet.models.model_io import load_model_file, model_pair_problem, model_paths
 
     weights = Path(path) if path is not None else DEFAULT_CHECKPOINT
-    if weights.is_dir():
-        raise FileNotFoundError(f"{weights}: is a folder, not a model file (NAME.safetensors + NAME.json)")
     weights_path, _ = model_paths(weights)
     if not weights_path.is_file() and weights.is_file():
         raise FileNotFoundError(f"{weights}: not a model file (a model is NAME.safetensors + NAME.json; "
                                 f"{weights_path.name} not found)")
-    if not weights_path.is_file():
-        if path is None:
-            raise FileNotFoundError(
-                f"{weights_path}: the shipped default checkpoint is missing; pass a model file "
-                "(e.g. RUN/model_last.safetensors from `python -m dmenet.train`) with --checkpoint / path="
-            )
-        raise FileNotFoundError(f"{weights_path}: model file not found")
+    if path is None and not weights_path.is_file():
+        raise FileNotFoundError(
+            f"{weights_path}: the shipped default checkpoint is missing; pass a model file "
+            "(e.g. RUN/model_last.safetensors from `python -m dmenet.train`) with --checkpoint / path="
+        )
+    problem = model_pair_problem(weights)  # a folder, a missing file of the pair: named as given
+    if problem is not None:
+        raise FileNotFoundError(str(problem))
     model, _ = load_model_file(weights_path, device=device)
     # channels-last makes PyTorch's CPU depthwise convolutions (MobileNetV2 encoder) markedly faster; same numbers
     model = model.to(memory_format=torch.channels_last)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -303,7 +304,15 @@ def _predict_sigma10(z: np.ndarray, z_f: np.ndarray, f: float, z_min: float, z_m
 
 def _fit_camera(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float,
                 focal_candidates) -> tuple[np.ndarray, float, float, float] | None:
-    """Find (f, z_f) whose thin-lens CoCs reproduce the σ-map values ``v`` at every unique depth."""
+    """The first (f, z_f) whose thin-lens CoCs reproduce the σ-map values ``v`` at every unique depth
+    (:func:`_camera_fits`), or None."""
+    return next(_camera_fits(z_desc, v, width_px, max_coc, focal_candidates), None)
+
+
+def _camera_fits(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float,
+                 focal_candidates) -> Iterator[tuple[np.ndarray, float, float, float]]:
+    """Every (CoCs per unique depth, f, z_f, 5f shift) whose thin-lens CoCs reproduce the σ-map values ``v`` at
+    every unique depth, f in the order of ``focal_candidates``, then z_f far → near."""
     change = np.flatnonzero(v[1:] != v[:-1])
     checks = np.unique(np.concatenate([change, change + 1, [0, v.size - 1]]))
     px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
@@ -322,8 +331,7 @@ def _fit_camera(z_desc: np.ndarray, v: np.ndarray, width_px: int, max_coc: float
             for ci in cc[np.all((s10 == vc) | (s10b == vc), axis=1)]:
                 c, s10_all, s10b_all = _predict_sigma10(z, np.array(z[ci]), f, zmin, zmax, px_per_mm, max_coc)
                 if np.all((s10_all == v) | (s10b_all == v)):
-                    return c, float(f), float(z[ci]), shift
-    return None
+                    yield c, float(f), float(z[ci]), shift
 
 
 def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float = units.DEFAULT_MAX_COC,
@@ -359,40 +367,13 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
         ValueError: naming the argument: a bad depth map, a σ map of another size or with NaN / inf / negative
             values, ``max_coc`` not a finite number ≥ 1, ``focal_mm`` not a finite number > 0, ``width_px`` not ≥ 1.
     """
-    depth = _check_depth(depth_mm)
-    sigma = np.asarray(sigma_px, dtype=np.float64)
-    if sigma.shape != depth.shape:
-        raise ValueError(f"σ map {sigma.shape} and depth {depth.shape} differ in size")
-    if not np.all(np.isfinite(sigma)) or float(sigma.min()) < 0:
-        raise ValueError("sigma_px (the σ map) must be finite and >= 0 px")
-    _check_number(max_coc, "max_coc", least=1)
-    if focal_mm is not None:
-        _check_number(focal_mm, "focal_mm")
-    if width_px is not None:
-        _check_number(width_px, "width_px", least=1)
-    width_px = int(width_px or depth.shape[1])
-    v_pix = units.sigma_to_syndof_value(sigma).ravel()
-    z_desc, inv = _unique_far_to_near(depth)
-    v = np.zeros(z_desc.size)
-    v[inv] = v_pix
+    depth, v_pix, z_desc, inv, v, width_px = _replay_inputs(depth_mm, sigma_px, max_coc, focal_mm, width_px)
     consistent = bool(np.array_equal(v[inv], v_pix))
     fit = None
     if consistent and np.any(v == 0):
-        cands = list(FOCAL_LENGTHS_MM)
-        if focal_mm is not None:
-            cands = [float(focal_mm)] + [f for f in cands if f != float(focal_mm)]
-        fit = _fit_camera(z_desc, v, width_px, max_coc, cands)
+        fit = _fit_camera(z_desc, v, width_px, max_coc, _focal_candidates(focal_mm))
     if fit is not None:
-        c, f, z_f, shift = fit
-        labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, c, depth.shape)
-        px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
-        zs = z_desc + shift if shift else z_desc
-        n = _solve_f_number(float(zs[-1]), float(zs[0]), z_f, f, px_per_mm, max_coc)
-        focal_idx = int(np.flatnonzero(coc == 0)[0]) + 1
-        cam = CameraParams(focal_mm=f, f_number=float(n), focus_mm=z_f, focus_percentile=1.0 - focal_idx / coc.size,
-                           max_coc=float(max_coc), n_layers=int(coc.size), attempts=1, depth_shift_mm=shift)
-        return LayeredDepth(labels=labels, coc=coc, depth_mm=zrep + shift, exact=True,
-                            camera=cam)
+        return _replay_of_fit(fit, z_desc, inv, depth.shape, width_px, max_coc)
     # Fallback: runs of equal σ value per pixel order (pixels of one depth with different σ split by σ).
     if consistent:
         coc_v = np.where(v > 0, units.syndof_value_to_coc(v), 0.0)
@@ -410,3 +391,67 @@ def layers_from_sigma(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float
     coc = np.where(gv[first] > 0, units.syndof_value_to_coc(gv[first]), 0.0)
     return LayeredDepth(labels=labels.reshape(depth.shape), coc=_round_coc(coc), depth_mm=key_d[start][first],
                         exact=False)
+
+
+def exact_replays(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float = units.DEFAULT_MAX_COC,
+                  focal_mm: float | None = None, width_px: int | None = None) -> list[LayeredDepth]:
+    """Every exact reconstruction :func:`layers_from_sigma` could return (its step 2), in the order it tries them:
+    one per (f, z_f) of the generator's focal lengths (``focal_mm`` first) that reproduces the σ map; the first is
+    :func:`layers_from_sigma`'s own. Empty when none does (it then falls back to σ runs).
+
+    The map fixes the focus and the CoCs, not the camera: with N solved for ``max_coc``, ``c(z) = max_coc ·
+    g(z)/g(z_e)`` (``g(z) = |z − z_f|/z``) does not depend on f unless the 5f shift moves the depths, so every f
+    fits with its own N (∝ f²/(z_f − f)) and gives the same layers, hence the same render. Arguments and errors as
+    :func:`layers_from_sigma`; each entry's ``camera`` is its (f, N, z_f)."""
+    depth, v_pix, z_desc, inv, v, width_px = _replay_inputs(depth_mm, sigma_px, max_coc, focal_mm, width_px)
+    if not (np.array_equal(v[inv], v_pix) and np.any(v == 0)):
+        return []
+    return [_replay_of_fit(fit, z_desc, inv, depth.shape, width_px, max_coc)
+            for fit in _camera_fits(z_desc, v, width_px, max_coc, _focal_candidates(focal_mm))]
+
+
+def _focal_candidates(focal_mm: float | None) -> list[float]:
+    """The focal lengths a replay tries, in order (mm): the hint ``focal_mm`` first, then :data:`FOCAL_LENGTHS_MM`."""
+    cands = list(FOCAL_LENGTHS_MM)
+    if focal_mm is not None:
+        cands = [float(focal_mm)] + [f for f in cands if f != float(focal_mm)]
+    return cands
+
+
+def _replay_inputs(depth_mm: np.ndarray, sigma_px: np.ndarray, max_coc: float, focal_mm: float | None,
+                   width_px: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`layers_from_sigma`'s arguments checked (ValueError naming the argument) → (depth (H, W) mm, map values
+    per pixel (H·W,), unique depths far → near (n,), each pixel's index into them (H·W,), the map value of each unique
+    depth (n,; the last pixel's where a depth carries several), width in px)."""
+    depth = _check_depth(depth_mm)
+    sigma = np.asarray(sigma_px, dtype=np.float64)
+    if sigma.shape != depth.shape:
+        raise ValueError(f"σ map {sigma.shape} and depth {depth.shape} differ in size")
+    if not np.all(np.isfinite(sigma)) or float(sigma.min()) < 0:
+        raise ValueError("sigma_px (the σ map) must be finite and >= 0 px")
+    _check_number(max_coc, "max_coc", least=1)
+    if focal_mm is not None:
+        _check_number(focal_mm, "focal_mm")
+    if width_px is not None:
+        _check_number(width_px, "width_px", least=1)
+    width_px = int(width_px or depth.shape[1])
+    v_pix = units.sigma_to_syndof_value(sigma).ravel()
+    z_desc, inv = _unique_far_to_near(depth)
+    v = np.zeros(z_desc.size)
+    v[inv] = v_pix
+    return depth, v_pix, z_desc, inv, v, width_px
+
+
+def _replay_of_fit(fit: tuple[np.ndarray, float, float, float], z_desc: np.ndarray, inv: np.ndarray,
+                   shape: tuple[int, int], width_px: int, max_coc: float) -> LayeredDepth:
+    """The exact :class:`LayeredDepth` of one camera fit (CoCs per unique depth, f mm, z_f mm, 5f shift mm), its
+    camera's N solved as the generator solves it."""
+    c, f, z_f, shift = fit
+    labels, coc, zrep = _layers_from_depth_cocs(inv, z_desc, c, shape)
+    px_per_mm = units.px_per_mm(width_px, SENSOR_WIDTH_MM)
+    zs = z_desc + shift if shift else z_desc
+    n = _solve_f_number(float(zs[-1]), float(zs[0]), z_f, f, px_per_mm, max_coc)
+    focal_idx = int(np.flatnonzero(coc == 0)[0]) + 1
+    cam = CameraParams(focal_mm=f, f_number=float(n), focus_mm=z_f, focus_percentile=1.0 - focal_idx / coc.size,
+                       max_coc=float(max_coc), n_layers=int(coc.size), attempts=1, depth_shift_mm=shift)
+    return LayeredDepth(labels=labels, coc=coc, depth_mm=zrep + shift, exact=True, camera=cam)

@@ -26,14 +26,15 @@ Output layout (docs/method.md §10), for a sample stem ``{i:06d}_{source}``::
 
 Resume: a sample whose files all exist is skipped, so re-running a killed command finishes the rest. Every file is
 written atomically. A rerun must repeat the settings and inputs recorded in dataset.json (``RECIPE_KEYS``,
-``INPUT_KEYS``: the resolved --images / --depths folders, --depth-scale, the number and names of the sources);
-otherwise, and for an existing non-empty --out that is not a dataset of this generator, or an --out that is, holds
-or lies in an input folder, it stops (exit 2, one line) before writing anything. Bad inputs are logged (one line
-naming the file) and counted as failed; the run goes on. An image name in --images where no file can be read (a
-symbolic link loop or to nothing, a FIFO) is no source: one ``skipped PATH: reason`` line each.
-Summary: ``N written, M skipped, K failed`` of the samples (skipped = already complete, or max σ above σ_max as in
-the original), then ``; J input(s) skipped before the run`` when image names of --images were; the exit status is
-non-zero only when every sample failed.
+``INPUT_KEYS``: the resolved --images / --depths folders, --depth-scale, the number and names of the sources), and a
+complete sample's source files must hold what they held when it was made (the SHA-256 of each, ``source_sha256`` in its
+meta: a photo rewritten under its name is refused, not resumed as done); otherwise, and for an existing non-empty --out
+that is not a dataset of this generator, or an --out that is, holds or lies in an input folder, it stops (exit 2, one
+line) before writing anything. Bad inputs are logged (one line naming the file) and counted as failed; the run goes on.
+An image name in --images where no file can be read (a symbolic link loop or to nothing, a FIFO) is no source: one
+``skipped PATH: reason`` line each. Summary: ``N written, M skipped, K failed`` of the samples (skipped = already
+complete, or max σ above σ_max as in the original), then ``; J input(s) skipped before the run`` when image names of
+--images were; the exit status is non-zero only when every sample failed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,7 +317,7 @@ def run_job(job: Job) -> JobResult:
     _remove_stray_temps(paths)
     rng = sample_rng(job.seed, job.index)
     try:
-        image, depth = job.source.load(rng)
+        image, depth, source_sha256 = job.source.load_recorded(rng)
         image, depth = _resize_to(image, depth, job.max_size)
         result = generate_sample(image, depth, rng, max_coc=job.max_coc, kernel=job.kernel, device=job.device,
                                  noise=job.noise, jpeg_quality=job.jpeg_quality,
@@ -336,6 +338,7 @@ def run_job(job: Job) -> JobResult:
         "index": job.index,
         "source": job.source.describe(),
         "source_name": job.source.name,
+        **({"source_sha256": source_sha256} if source_sha256 else {}),
         "seed": job.seed,
         "seed_spawn_key": [job.index],
         "height": int(sigma.shape[0]),
@@ -551,6 +554,44 @@ def check_recipe(out_dir: Path, recipe: dict) -> None:
                          "complete it, or use another --out folder")
 
 
+def changed_source(out_dir: Path, samples: Iterable[tuple[int, Source]]) -> str | None:
+    """One line when a complete sample among ``samples`` ((index, source) pairs of this run) was made from a source
+    file whose content has changed since: its meta's ``source_sha256`` (:meth:`Source.load_recorded`) differs from
+    the file's SHA-256 now. A resume would count it as done and mix samples of two versions of one photo under its
+    name. Each file is hashed once; a sample without the record (written before 6 Dec 2026), and a file that cannot
+    be read now (the sample stays complete, as before), are not checked. None when nothing changed."""
+    if not _has_samples(out_dir):  # a new folder: nothing to check (and no stat per index of a large --count)
+        return None
+    now: dict[str, str | None] = {}
+    for index, source in samples:
+        stem = sample_stem(index, source)
+        if not is_complete(out_dir, stem):
+            continue
+        meta = _read_meta(sample_paths(out_dir, stem)["meta"])
+        recorded = meta.get("source_sha256")
+        if not isinstance(recorded, dict):
+            continue
+        for role, path in (("image", source.image_path), ("depth", source.depth_path)):
+            if path is None or role not in recorded:
+                continue
+            if path not in now:
+                now[path] = sio.readable_file_sha256(path)
+            if now[path] is not None and now[path] != recorded[role]:
+                return (f"{out_dir}: {path} changed since sample {stem} was made from it (SHA-256 "
+                        f"{str(recorded[role])[:12]}…, now {now[path][:12]}…): restore it to complete this folder, or "
+                        "use another --out folder")
+    return None
+
+
+def _read_meta(path: Path) -> dict:
+    """The JSON object of a sample's meta file, or {} when it is not one (a damaged file: the manifest's to name)."""
+    try:
+        meta = sio.read_json(path)
+    except sio.InputError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def _inside(path: Path, folder: Path) -> bool:
     """``path`` is ``folder`` or lies inside it (both resolved)."""
     return path == folder or folder in path.parents
@@ -685,6 +726,10 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
               "jpeg_quality": jpeg_quality, "max_size": max_size,
               **({"merge_tolerance": float(merge_tolerance)} if merge_tolerance else {})}
     check_recipe(out_dir, {"merge_tolerance": 0.0, **recipe, **inputs})  # before anything is created
+    shard_i, shard_n = shard
+    changed = changed_source(out_dir, ((i, sources[i % len(sources)]) for i in range(shard_i, count, shard_n)))
+    if changed:
+        raise ValueError(changed)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _recipe_lock(out_dir):
         # again under the lock: two runs started together (shards with another --seed) both passed the check above
@@ -701,7 +746,6 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
 
     for path, why in unlisted:  # a link loop or to nothing, a FIFO: list_images left it out unsaid
         log.warning("skipped %s: %s", path, why)
-    shard_i, shard_n = shard
     jobs = [Job(i, sources[i % len(sources)], str(out_dir), int(seed), int(max_coc), kernel, device, bool(noise),
                 jpeg_quality, max_size, float(merge_tolerance)) for i in range(shard_i, count, shard_n)]
     summary = Summary(inputs_skipped=len(unlisted))

@@ -53,6 +53,14 @@ def stored_dtype(path: str | os.PathLike) -> np.dtype:
     return _read_raw(path, note_frames=False).dtype  # the caller reads the image itself, and hears of its frames then
 
 
+def stored_channels(path: str | os.PathLike) -> int:
+    """How many channels an image file stores as decoded, before :func:`read_image` makes it RGB: 1 (gray), 3 (colour)
+    or 4 (colour or gray with alpha, which :func:`read_image` drops). InputError naming the file when it cannot be
+    decoded."""
+    raw = _read_raw(path, note_frames=False)  # the caller reads the image itself, and hears of its frames then
+    return 1 if raw.ndim == 2 else int(raw.shape[2])
+
+
 def check_nonempty_file(path: str | os.PathLike) -> Path:
     """``path`` as a Path when it is a file with at least one byte; InputError naming it (``file not found``, ``a
     folder, not a file``, ``not a regular file`` for a FIFO, socket or device, a symbolic link loop or to nothing:
@@ -961,3 +969,14 @@ def file_sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     update_digest(digest, path)
     return digest.hexdigest()
+
+
+def readable_file_sha256(path: str | os.PathLike) -> str | None:
+    """:func:`file_sha256` of ``path`` when it is a regular file that can be read now; None otherwise (nothing there,
+    a folder, a FIFO, socket or device, which a read would block on, or an error reading it)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None

@@ -8,7 +8,9 @@ The σ map is a SYNDOF 16-bit PNG (``round(10·σ)``, read by :func:`syndof.io.r
 in px. The depth (``.dpt``/``.png``/``.npy``/``.pfm``, scaled to mm, Sintel ×1000 by default) orders the layers far →
 near; :func:`syndof.camera.layers_from_sigma` recovers the original's exact CoC layers when the map comes from
 the thin-lens generator (focal-length hint parsed from a ``…_f_<mm>_…`` file name), else one layer per σ run.
-With ``--reference`` the PSNR (8-bit, peak 255) of the render against that image is printed.
+With ``--reference`` the PSNR (8-bit, peak 255) of the render against that image is printed. The summary line lists
+every camera (f, N, focus) that gives the rendered layers (``cameras``): the σ map fixes the focus and the CoCs, not f
+and N (docs/method.md §8), so it does not say which of them made it.
 
 ``--merge-tolerance`` (px of σ, default 0 = exact) renders adjacent layers whose σ lie within that range as one
 layer (:meth:`syndof.camera.LayeredDepth.merged`): faster, approximate. ``--sigma-out`` writes the σ map the image
@@ -30,7 +32,7 @@ import torch
 
 from syndof import cli, io, units
 from syndof.blur import MAX_MAX_COC, check_max_coc, coc_problem, render_layers
-from syndof.camera import LayeredDepth, layers_from_sigma
+from syndof.camera import FOCAL_LENGTHS_MM, CameraParams, LayeredDepth, exact_replays, layers_from_sigma
 from syndof.choices import parse_choice
 from syndof.depth_io import read_depth
 from syndof.images import as_rgb_float
@@ -95,7 +97,10 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
     Returns:
         dict with ``image`` (uint8 (H, W, 3)), ``layers`` (the LayeredDepth rendered, merged when asked),
         ``source_layers`` (the layers recovered from the σ map), ``psnr`` (dB or None), ``seconds`` (render time,
-        merging included).
+        merging included), ``cameras`` (every :class:`~syndof.camera.CameraParams` of
+        :func:`~syndof.camera.exact_replays` that gives these layers, hence this render; ``source_layers.camera``
+        first; empty for the σ-run fallback) and ``other_cameras`` (those that reproduce the σ map with other layers,
+        not rendered). The map fixes the focus and the CoCs, not f and N: which camera made it is not known.
     """
     from syndof.blur import check_merge_tolerance
 
@@ -126,7 +131,13 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
         if ref.shape != img.shape:
             raise io.InputError(reference, f"reference is {ref.shape[1]}x{ref.shape[0]} px, the image "
                                            f"{img.shape[1]}x{img.shape[0]} px")
-    source = layers_from_sigma(dep, sig, max_coc=max_coc, focal_mm=focal_hint(sigma_map))
+    replays = exact_replays(dep, sig, max_coc=max_coc, focal_mm=focal_hint(sigma_map))
+    # the first is layers_from_sigma's own exact result; none: its σ-run fallback
+    source = replays[0] if replays else layers_from_sigma(dep, sig, max_coc=max_coc, focal_mm=focal_hint(sigma_map))
+    same, other = [], []  # cameras that give the rendered layers; those that fit the map with other layers
+    for r in replays:
+        (same if np.array_equal(r.coc, source.coc) and np.array_equal(r.labels, source.labels) else other).append(
+            r.camera)
     t0 = time.perf_counter()
     layered = source.merged(merge_tolerance)
     rendered = render_image(img, layered, max_coc=max_coc, kernel=kernel, device=device)
@@ -138,7 +149,30 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
         files[Path(out)] = io.encode_image(out, rendered)
     io.write_set_atomic(files)  # an OSError names the file that failed, never the temporary one
     score = None if ref is None else psnr_uint8(rendered, ref)
-    return {"image": rendered, "layers": layered, "source_layers": source, "psnr": score, "seconds": seconds}
+    return {"image": rendered, "layers": layered, "source_layers": source, "psnr": score, "seconds": seconds,
+            "cameras": same, "other_cameras": other}
+
+
+def camera_record(camera: CameraParams) -> dict[str, float]:
+    """The summary line's record of one fitting camera: f (mm), N, the focus z_f (mm, in the 5f-shifted depths
+    when ``depth_shift_mm`` > 0) and that shift (mm)."""
+    return {"focal_mm": camera.focal_mm, "f_number": round(camera.f_number, 4), "focus_mm": round(camera.focus_mm, 3),
+            "depth_shift_mm": round(camera.depth_shift_mm, 3)}
+
+
+def cameras_note(res: dict, hint_mm: float | None) -> str:
+    """One sentence for the summary line: which cameras :func:`render_file`'s result ``res`` lists (``hint_mm``: the
+    σ map's file name's focal length, tried first), and that the σ map does not say which of them made it."""
+    tried = [hint_mm] if hint_mm is not None else []
+    tried += [f for f in FOCAL_LENGTHS_MM if f not in tried]
+    tried = "of the focal lengths tried: " + ", ".join(f"{f:g}" for f in tried) + " mm"
+    n = len(res["cameras"])
+    head = f"each of these {n} cameras gives this render" if n > 1 else "the one camera that gives this render"
+    tail = ("; the σ map fixes the focus and the CoCs, not f and N, so it does not say which camera made it"
+            if n > 1 else "; f and N are not otherwise known")
+    other = (f"; {len(res['other_cameras'])} other camera(s) reproduce the σ map with other layers (not rendered)"
+             if res["other_cameras"] else "")
+    return f"{head} ({tried}){tail}{other}"
 
 
 EXAMPLE = ("syndof-render --image ../shared/data/syndof_reference/input/sintel_market_2_frame_0001.png "
@@ -195,9 +229,12 @@ def main(argv: list[str] | None = None) -> int:
             "render_seconds": round(res["seconds"], 3)}
     if args.merge_tolerance > 0:
         info.update(merge_tolerance=args.merge_tolerance, rendered_layers=res["layers"].n_layers)
-    if lay.camera is not None:
-        info.update(focal_mm=lay.camera.focal_mm, f_number=round(lay.camera.f_number, 4),
-                    focus_percentile=round(lay.camera.focus_percentile, 4))
+    if res["cameras"]:  # every fitting camera, not the first one tried as if it were the generator's
+        info.update(focus_percentile=round(lay.camera.focus_percentile, 4),
+                    cameras=[camera_record(c) for c in res["cameras"]],
+                    cameras_note=cameras_note(res, focal_hint(args.sigma_map)))
+        if res["other_cameras"]:
+            info.update(other_cameras=[camera_record(c) for c in res["other_cameras"]])
     if res["psnr"] is not None:
         # an identical render has PSNR inf, which json.dumps writes as the non-JSON token Infinity: null + a flag
         finite = np.isfinite(res["psnr"])

@@ -176,7 +176,6 @@ def test_a_failed_write_removes_the_folders_it_created(work, fake_sigma, monkeyp
     (["fuse", "f1", "--soft", "-1"], "--soft"),
     (["fuse", "f1", "--soft", "inf"], "--soft"),
     (["enhance", "in.png", "--lam-max", "nan"], "--lam-max"),
-    (["enhance", "in.png", "--lam-max", "0"], "--lam-max"),
     (["enhance", "in.png", "--lam-max", "-1"], "--lam-max"),
     (["enhance", "in.png", "--lam-max", "inf"], "--lam-max"),
     (["magnify", "in.png", "--mode", "scale", "--k", "inf"], "--k"),
@@ -306,3 +305,40 @@ def test_e4_fuse_with_a_tiny_or_huge_temperature_writes_the_right_image(work, fa
         assert run_cli(["fuse", "f1", "--soft", tau, "--out", out]) == 0, capsys.readouterr().err
         assert "warning" not in capsys.readouterr().err
         np.testing.assert_allclose(io.read_image(work / out), (a + b) / 2, atol=0.5 / 255 + 1e-6)
+
+
+def test_l2_enhance_lam_max_zero_is_the_identity_as_in_the_api(work, fake_sigma, capsys):
+    """§20 Left (L2): ``--lam-max 0`` was refused by the parser ("must be a finite number > 0") although
+    ``adaptive_enhance(lam_max=0)`` is the identity since E3. The command line now takes it: the photo comes back
+    pixel for pixel (8-bit in, 8-bit out), its report written; below 0 is still refused; ``--help`` says so."""
+    assert run_cli(["enhance", "in.png", "--lam-max", "0", "--out", "same.png"]) == 0, capsys.readouterr().err
+    np.testing.assert_array_equal(io.read_image(work / "same.png"), io.read_image(work / "in.png"))
+    assert io.read_image(apps_cli.report_path(work / "same.png")).shape[0] == H
+    refused(["enhance", "in.png", "--lam-max=-1e-9", "--out", "o.png"], work, capsys, "--lam-max", ">= 0")
+    with pytest.raises(SystemExit):
+        apps_cli.main(["--help"])
+    assert "finite >= 0, 0 = the photo unchanged" in " ".join(capsys.readouterr().out.split())
+
+
+def test_l4_a_gray_or_rgba_photo_is_said_to_come_out_rgb(work, fake_sigma, capsys):
+    """§20 Left (L4): a gray photo came out RGB and an RGBA photo lost its alpha without a word. Both are made RGB
+    as :mod:`dmenet.galetto.apps` documents, now with one ``note:`` line per such input; an RGB photo gets none."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    gray = (rng.random((H, W)) * 255).astype(np.uint8)
+    bgra = (rng.random((H, W, 4)) * 255).astype(np.uint8)
+    cv2.imwrite(str(work / "gray.png"), gray)
+    cv2.imwrite(str(work / "rgba.png"), bgra)
+    assert run_cli(["enhance", "gray.png", "--lam-max", "0", "--out", "g.png"]) == 0
+    assert capsys.readouterr().err.splitlines() == ["note: gray.png: a gray image; the result is RGB (three equal "
+                                                    "channels)"]
+    np.testing.assert_array_equal(cv2.imread(str(work / "g.png"), cv2.IMREAD_UNCHANGED), np.dstack([gray] * 3))
+    assert run_cli(["enhance", "rgba.png", "--lam-max", "0", "--out", "a.png"]) == 0
+    assert capsys.readouterr().err.splitlines() == ["note: rgba.png: its alpha channel is dropped; the result is RGB, "
+                                                    "without transparency"]
+    np.testing.assert_array_equal(cv2.imread(str(work / "a.png"), cv2.IMREAD_UNCHANGED), bgra[..., :3])
+    assert run_cli(["fuse", "gray.png", "in.png", "rgba.png", "--out", "f.png"]) == 0
+    assert [line.split(":")[1].strip() for line in capsys.readouterr().err.splitlines()] == ["gray.png", "rgba.png"]
+    assert run_cli(["enhance", "in.png", "--out", "rgb.png"]) == 0
+    assert capsys.readouterr().err == ""

@@ -179,6 +179,43 @@ def test_e1_an_unreadable_model_file_or_sidecar_is_named_as_such_not_as_corrupt(
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_l1_a_model_folder_or_a_sidecar_that_is_a_folder_is_named_as_given(tmp_path, capsys):
+    """§20 Left (L1): ``--model FOLDER`` was "FOLDER.safetensors / .json: model file not found" (galetto),
+    "FOLDER.safetensors: model file not found" (distill), and a sidecar that is a folder "not found": files the user
+    did not give. Every loader (DMENet, Galetto, Distill, a teacher's fingerprint) now names what was given and what
+    it is."""
+    import shutil
+    from pathlib import Path
+
+    from dmenet.training.data_record import model_fingerprint
+    from syndof.io import InputError
+
+    repo = Path(__file__).resolve().parents[1] / "checkpoints"
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    pair = "; a model is NAME.safetensors + NAME.json"
+    for network, shipped in (("galetto", "galetto_mbv2"), ("dmenet", "dmenet_lite"),
+                             ("distill_student", "distill_student")):
+        size = [] if network == "galetto" else ["--size", "64", "64"]
+        out = ["--out", str(tmp_path / "x.onnx"), *size]
+        rc = export.main(["--format", "onnx", "--network", network, "--model", str(folder), *out])
+        assert (rc, capsys.readouterr().err.strip()) == (2, f"error: {folder}: is a folder, not a model file{pair}")
+        shutil.copyfile(repo / f"{shipped}.safetensors", tmp_path / f"{shipped}.safetensors")
+        (tmp_path / f"{shipped}.json").mkdir()
+        for given in (tmp_path / shipped, tmp_path / f"{shipped}.safetensors"):
+            rc = export.main(["--format", "onnx", "--network", network, "--model", str(given), *out])
+            assert (rc, capsys.readouterr().err.strip()) == (
+                2, f"error: {tmp_path / shipped}.json: the sidecar of model {given} is a folder, not a file{pair}")
+        rc = export.main(["--format", "onnx", "--network", network, "--model", str(tmp_path / f"{shipped}.json"),
+                          *out])
+        assert (rc, capsys.readouterr().err.strip()) == (
+            2, f"error: {tmp_path / shipped}.json: is a folder, not a model file{pair}")
+    assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(InputError) as err:  # a kd run's frozen teacher, fingerprinted before it is loaded
+        model_fingerprint(folder)
+    assert str(err.value) == f"{folder}: is a folder, not a model file{pair}"
+
+
 def test_e2_an_out_not_named_onnx_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
     """``--out x.png`` got an ONNX graph under a photo's name, exit 0."""
     monkeypatch.setattr(export, "export_onnx", lambda *a, **k: pytest.fail("traced before --out was checked"))

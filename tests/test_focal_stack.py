@@ -193,3 +193,24 @@ def test_h87_a_frame_name_that_is_no_file_skips_its_stack_and_names_it(tmp_path)
     assert set(meta["stacks"]) == {"good"} and meta["stacks"]["good"]["methods"]["lbp"]["frames"] == K
     assert {n: s["reason"] for n, s in meta["skipped"].items()} == reasons
     assert all(name in (out / "summary.md").read_text() for name in reasons)
+
+
+def test_l5_no_confident_pixel_after_a_small_max_side_names_max_side(tmp_path, capsys):
+    """§20 Left (L5): a textured stack shrunk by ``--max-side 4`` to 4×3 px was refused as "no confident pixels (no
+    texture …)", as if the photos had none, without naming ``--max-side``. The reason now names it, the working size
+    and the scale; at full size the same stack is scored, and a stack without texture at its own size says nothing of
+    ``--max-side``."""
+    frames, _ = _stack()
+    for k, frame in enumerate(frames):
+        io.write_image(tmp_path / "tex" / f"f{k}.png", frame)
+        io.write_image(tmp_path / "flat" / f"f{k}.png", frames[0])  # one frame K times: no pixel is ranked
+    plain = "no confident pixels (no texture whose sharpest frame the reference can tell)"
+    rc = fs.main(["--stack", str(tmp_path / "tex"), "--method", "lbp", "--max-side", "4", "--out", str(tmp_path / "a")])
+    assert rc == 2 and not (tmp_path / "a").exists()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: no readable focal stack: {tmp_path / 'tex'}: {plain} at --max-side 4 (4x3 px, 0.0312 of the frames' "
+        "size): try a larger --max-side, or 0 for full size")
+    rc = fs.main(["--stack", str(tmp_path / "tex"), str(tmp_path / "flat"), "--method", "lbp", "--max-side", "0",
+                  "--out", str(tmp_path / "b")])
+    meta = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert rc == 0 and set(meta["stacks"]) == {"tex"} and meta["skipped"]["flat"]["reason"] == plain

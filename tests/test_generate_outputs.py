@@ -88,6 +88,36 @@ def test_s3_a_rerun_after_a_photo_was_renamed_is_refused_not_mixed(rgbd, tmp_pat
     assert rc == 0 and "0 written, 2 skipped" in text, err
 
 
+@pytest.mark.parametrize("changed", ["image", "depth"])
+def test_l6_a_rerun_after_a_source_file_changed_under_its_name_is_refused_not_counted_done(rgbd, tmp_path, capsys,
+                                                                                           changed):
+    """§19 Left (L6): a.png (or a.npy) rewritten with other content under the same name, the same command rerun
+    with --count 4: "2 written, 2 skipped", samples 0 and 2 of the old photo beside 1 and 3, both under the name a
+    (only names were digested, S3). Each sample's meta records its source files' SHA-256 (``source_sha256``); the
+    rerun is refused before anything is written, naming the file and the sample; restored, it resumes."""
+    import hashlib
+
+    images, depths = rgbd
+    out = _first(rgbd, tmp_path, capsys)
+    meta = json.loads((out / "meta" / "000000_a.json").read_text())
+    assert meta["source_sha256"] == {"image": hashlib.sha256((images / "a.png").read_bytes()).hexdigest(),
+                                     "depth": hashlib.sha256((depths / "a.npy").read_bytes()).hexdigest()}
+    before = digests(out)
+    target = images / "a.png" if changed == "image" else depths / "a.npy"
+    kept = target.read_bytes()
+    img, depth = procedural_scene(np.random.default_rng(9), 48, 64)
+    if changed == "image":
+        sio.write_image(target, img)
+    else:
+        np.save(target, depth)
+    rc, _, err = _gen(capsys, out, "--images", images, "--depths", depths, "--count", "4")
+    assert_usage_error(rc, err, str(out), f"{target} changed since sample 000000_a was made from it", "--out")
+    assert digests(out) == before
+    target.write_bytes(kept)  # the same content again: it resumes
+    rc, text, err = _gen(capsys, out, "--images", images, "--depths", depths, "--count", "4")
+    assert rc == 0 and "2 written, 2 skipped" in text, err
+
+
 def test_rerun_with_the_same_inputs_resumes_and_records_them(rgbd, tmp_path, capsys, monkeypatch):
     images, depths = rgbd
     out = _first(rgbd, tmp_path, capsys)

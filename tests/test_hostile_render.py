@@ -196,3 +196,39 @@ def test_even_max_coc_map_at_sigma_max_replays(inputs, tmp_path, capsys):
     bad = tmp_path / "s69.png"
     sio.write_bytes_atomic(bad, sio.encode_syndof_values(np.where(values == 68, 69, values).astype(np.uint16)))
     assert_usage_error(*_render(inputs, tmp_path / "o2.png", capsys, "--max-coc", "28", sigma=bad)[::2], "6.9")
+
+
+def test_l3_render_lists_every_camera_that_gives_the_render_not_the_first_as_recovered(tmp_path, capsys):
+    """§19 Left (L3): a 64×48 ramp drawn at f 85 mm (``--max-coc 9``) was replayed bit for bit and reported as
+    "focal_mm 50, f_number 0.287", the first focal length tried, as if recovered. The σ map fixes the focus and the
+    CoCs, not f and N (N solved for max_coc cancels f without the 5f shift): the line now lists every camera that
+    gives this render (the generator's among them), one family N·(z_f − f)/f² = const, and names no single f."""
+    from syndof.camera import sample_camera
+
+    h, w = 48, 64
+    depth = np.tile(np.linspace(1000.0, 5000.0, w), (h, 1))  # nearest 1000 mm > 5·85: no 5f shift for any f
+    cam, lay = next((c, la) for c, la in (sample_camera(depth, w, np.random.default_rng(s), max_coc=9, min_layers=0)
+                                         for s in range(50)) if c.focal_mm == 85.0)
+    image = write_rgb(tmp_path / "img.png", h, w)
+    np.save(tmp_path / "depth.npy", depth)
+    (tmp_path / "sigma.png").write_bytes(sio.encode_syndof_values(lay.sigma10))
+    rendered = render.render_image(sio.read_image(image), lay, max_coc=9)
+    (tmp_path / "ref.png").write_bytes(sio.encode_image(tmp_path / "ref.png", rendered))
+    rc, out_text, err = run_main(render.main, ["--image", image, "--depth", tmp_path / "depth.npy", "--sigma-map",
+                                               tmp_path / "sigma.png", "--out", tmp_path / "o.png", "--max-coc", "9",
+                                               "--reference", tmp_path / "ref.png"], capsys)
+    assert rc == 0, err
+    info = json.loads(out_text.strip().splitlines()[-1])
+    assert info["identical_to_reference"] is True  # the render itself is unchanged: the generator's, bit for bit
+    assert "focal_mm" not in info and "f_number" not in info
+    cameras = info["cameras"]
+    assert [c["focal_mm"] for c in cameras] == [50.0, 70.0, 85.0]
+    assert "each of these 3 cameras gives this render" in info["cameras_note"]
+    mine = cameras[2]
+    assert mine["f_number"] == pytest.approx(cam.f_number, abs=1e-4)
+    assert mine["focus_mm"] == pytest.approx(cam.focus_mm, abs=1e-3)
+    assert info["focus_percentile"] == pytest.approx(cam.focus_percentile, abs=1e-4)
+    res = render.render_file(image, tmp_path / "depth.npy", tmp_path / "sigma.png", max_coc=9)
+    family = [c.f_number * (c.focus_mm - c.focal_mm) / c.focal_mm**2 for c in res["cameras"]]
+    assert family == pytest.approx([family[0]] * 3, rel=1e-9) and res["other_cameras"] == []
+    assert res["cameras"][2].f_number == pytest.approx(cam.f_number, rel=1e-9)

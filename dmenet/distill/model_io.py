@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from dmenet.config import ConfigError, config_from_dict
-from dmenet.models.model_io import DISTILL_FORMAT, ModelFileError, model_paths, read_tensors, write_model_pair
+from dmenet.models.model_io import (DISTILL_FORMAT, ModelFileError, model_pair_problem, model_paths, read_tensors,
+                                   write_model_pair)
 from dmenet.distill.models.teacher import Teacher, TeacherConfig
 from dmenet.distill.models.unet import EffUNet, StudentConfig
 from syndof.choices import Choice, choices, parse_choice
@@ -52,9 +53,9 @@ def save_distill_model(path: str | Path, kind: ModelKind | str, model: torch.nn.
 def load_distill_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """(model in eval mode, sidecar). Raises ModelFileError naming the file."""
     weights, sidecar = model_paths(path)
-    for f in (weights, sidecar):
-        if not f.is_file():
-            raise ModelFileError(f"{f}: model file not found")
+    problem = model_pair_problem(path)  # a folder, a missing file of the pair: named as given
+    if problem is not None:
+        raise ModelFileError(str(problem))
     try:
         info = read_json_object(sidecar)
     except InputError as e:

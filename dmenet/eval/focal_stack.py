@@ -30,13 +30,13 @@ CLI::
 Methods come from the registry (:func:`dmenet.methods.make_method`): σ (px) for a method that gives σ, its blur
 map otherwise.
 
-writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all
-or nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2
-frames, a frame that cannot be read, an image name in its folder where no file can be read: a symbolic link loop or
-to nothing, a FIFO; frames of different sizes, no confident pixel) is listed with its reason under ``skipped`` in
-metrics.json and in summary.md, and reported on one line (``skipping`` and its reason, naming the stack or its frame
-once) once a stack is scored; when none can be, the run ends with one error line giving each (exit 2, nothing
-written). Two stacks with the same name (:func:`stack_name`) are refused.
+writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all or
+nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2 frames, a
+frame that cannot be read, an image name in its folder where no file can be read: a symbolic link loop or to nothing, a
+FIFO; frames of different sizes, no confident pixel, naming ``--max-side`` when it shrank the frames) is listed with its
+reason under ``skipped`` in metrics.json and in summary.md, and reported on one line (``skipping`` and its reason,
+naming the stack or its frame once) once a stack is scored; when none can be, the run ends with one error line giving
+each (exit 2, nothing written). Two stacks with the same name (:func:`stack_name`) are refused.
 """
 
 from __future__ import annotations
@@ -386,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             mask = confident_mask(focus)
             if not mask.any():
                 reason = "no confident pixels (no texture whose sharpest frame the reference can tell)"
+                if scale != 1.0:  # the texture may be there at full size: name the option that shrank it
+                    reason += (f" at --max-side {args.max_side} ({frames.shape[2]}x{frames.shape[1]} px, "
+                               f"{scale:.3g} of the frames' size): try a larger --max-side, or 0 for full size")
                 skip(name, folder, reason, f"{folder}: {reason}")
                 continue
             say_skipped()

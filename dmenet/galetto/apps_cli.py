@@ -4,19 +4,21 @@
     python -m dmenet.galetto.apps_cli magnify IMAGE --out OUT.png [--mode sdof | --mode scale --k 2]
     python -m dmenet.galetto.apps_cli fuse FRAME FRAME [...] | FOLDER --out OUT.png [--soft TAU]
 
-Each writes the result ``OUT`` and a report image ``OUT`` with ``_report.png`` appended to the stem (input(s), σ
-maps, result; fusion adds the weights). σ maps come from any registered method (``--method NAME[:key=value,…]``,
-default galetto; ``--model`` its file). Bad input (unreadable image, a folder where an image is expected, empty
-folder, a single frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` and
-``--soft`` finite > 0, ``--k`` from 1 to 100; an option the command does not read, e.g. ``magnify --k 3`` without
-``--mode scale``) exits with status 2 and one line naming the file or option; every input is read and checked before
-anything is computed. An image name in the FOLDER of ``fuse`` where no file can be read (a symbolic link loop or to
-nothing, a FIFO) is left out of the frames with one ``skipped PATH: reason`` line on stderr. An image that would
+Each writes the result ``OUT`` and a report image ``OUT`` with ``_report.png`` appended to the stem (input(s), σ maps,
+result; fusion adds the weights). σ maps come from any registered method (``--method NAME[:key=value,…]``, default
+galetto; ``--model`` its file). Bad input (unreadable image, a folder where an image is expected, empty folder, a single
+frame, frames of different sizes, an unknown or out-of-range option value: ``--lam-max`` finite ≥ 0 (0: the photo
+unchanged, as :func:`~dmenet.galetto.apps.adaptive_enhance`), ``--soft`` finite > 0, ``--k`` from 1 to 100; an option
+the command does not read, e.g. ``magnify --k 3`` without ``--mode scale``) exits with status 2 and one line naming the
+file or option; every input is read and checked before anything is computed. An image name in the FOLDER of ``fuse``
+where no file can be read (a symbolic link loop or to nothing, a FIFO) is left out of the frames with one ``skipped
+PATH: reason`` line on stderr. The result is RGB: a gray input gives three equal channels and an input's alpha channel
+is dropped, each said in one ``note:`` line on stderr (a 16-bit PNG when every input is 16-bit). An image that would
 need more memory than is available (``predict``'s memory guard, :mod:`dmenet.memory`, for the σ method, plus the
-application's own buffers, :func:`app_bytes_per_pixel`) is refused the same way before its σ map, the line giving
-the GiB it needs and the GiB available (and the ``--max-side`` that fits, when one does); a large image gets
-progress lines on stderr before its σ map and its application. The report's panels name what ran (mode, k, λmax or
-τ, the σ method and its options).
+application's own buffers, :func:`app_bytes_per_pixel`) is refused the same way before its σ map, the line giving the
+GiB it needs and the GiB available (and the ``--max-side`` that fits, when one does); a large image gets progress lines
+on stderr before its σ map and its application. The report's panels name what ran (mode, k, λmax or τ, the σ method and
+its options).
 ``OUT`` and its report are never written over an existing file or folder, nor over an input: such an ``--out`` is
 refused up front, and a file made there meanwhile (another run) is kept and the run refused at the end; the two are
 written as one set (both or neither).
@@ -223,6 +225,20 @@ def at_input_depth(result: np.ndarray, out: Path, inputs: list[Path]) -> np.ndar
     return np.round(np.clip(result, 0.0, 1.0) * 65535.0).astype(np.uint16)
 
 
+def channel_notes(inputs: list[Path]) -> list[str]:
+    """One ``note:`` line for each input whose channels the RGB result does not keep (:func:`syndof.io.read_image`
+    makes every photo RGB, as :mod:`dmenet.galetto.apps` documents): a gray photo gives three equal channels, an
+    alpha channel is dropped."""
+    notes = []
+    for path in inputs:
+        channels = io.stored_channels(path)
+        if channels == 1:
+            notes.append(f"note: {path}: a gray image; the result is RGB (three equal channels)")
+        elif channels == 4:
+            notes.append(f"note: {path}: its alpha channel is dropped; the result is RGB, without transparency")
+    return notes
+
+
 def write_outputs(out: Path, result: np.ndarray, panel: np.ndarray) -> None:
     """Write the result (float in [0, 1], 8 bits; or uint16, :func:`at_input_depth`) and its report as one set: on
     any failure neither is left (nor a temporary file)."""
@@ -291,6 +307,8 @@ def run(args: argparse.Namespace) -> None:
         how = f"soft tau {args.soft:g}" if args.soft is not None else "decision"
         tiles += [(fused, f"fused {how} ({method_label(args)})")]
         tiles += [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
+        for line in channel_notes(files):  # after every check: a refused run says its one line alone
+            print(line, file=sys.stderr, flush=True)
         write_outputs(out, at_input_depth(fused, out, files), report(tiles))
         return
     if len(args.inputs) != 1:
@@ -304,7 +322,9 @@ def run(args: argparse.Namespace) -> None:
     if command is App.ENHANCE:
         label += f" lam-max {args.lam_max:g}"
         result = apps.adaptive_enhance(image, sigma, args.lam_max)
-        extra = [(np.repeat(apps.enhancement_gain(sigma, args.lam_max)[..., None] / args.lam_max, 3, -1), "gain")]
+        gain = apps.enhancement_gain(sigma, args.lam_max)  # shown as λ/λmax in [0, 1]; λmax 0: λ is 0 everywhere
+        gain = gain / args.lam_max if args.lam_max > 0 else gain
+        extra = [(np.repeat(gain[..., None], 3, -1), "gain")]
     elif parse_choice(MagnifyMode, args.mode, "--mode") is MagnifyMode.SDOF:
         label += " sdof (NLT blend)"
         result, w = apps.sdof(image, sigma)
@@ -317,6 +337,8 @@ def run(args: argparse.Namespace) -> None:
             raise UsageError(f"{source}: --k {args.k:g}: {exc}") from None
         extra = []
     tiles = [(image, "input"), (sigma, f"sigma px ({method_label(args)})"), (result, label), *extra]
+    for line in channel_notes([source]):  # after every check: a refused run says its one line alone
+        print(line, file=sys.stderr, flush=True)
     write_outputs(out, at_input_depth(result, out, [source]), report(tiles))
 
 
@@ -355,8 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_device(ap)
     cli.add_threads(ap)
     dcli.add_max_side(ap)  # the σ map of a camera photo at full size took minutes; the application runs at full size
-    ap.add_argument("--lam-max", type=cli.positive_float, default=None,
-                    help="enhance: largest unsharp-masking gain λmax (finite > 0; default and paper 2)")
+    ap.add_argument("--lam-max", type=cli.non_negative_float, default=None,
+                    help="enhance: largest unsharp-masking gain λmax (finite >= 0, 0 = the photo unchanged; default "
+                    "and paper 2)")
     ap.add_argument("--mode", choices=choices(MagnifyMode), default=None,
                     help="magnify: NLT blend or true x k (default sdof)")
     ap.add_argument("--k", type=magnification, default=None,

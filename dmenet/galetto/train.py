@@ -44,7 +44,7 @@ from dmenet.config import (DEVICES, MAX_SEED, WANDB_MODES, ConfigError, check_ad
 from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout
-from dmenet.models.model_io import ModelFileError, model_paths, read_tensors, write_model_pair
+from dmenet.models.model_io import ModelFileError, model_pair_problem, model_paths, read_tensors, write_model_pair
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
@@ -130,8 +130,9 @@ def save_classifier(path: str | Path, model: BlurClassifier, info: dict | None =
 def load_classifier(path: str | Path, device: str = "cpu") -> BlurClassifier:
     """Load :func:`save_classifier`'s files (strict: every tensor must match the architecture)."""
     weights, side = classifier_files(path)
-    if not side.is_file() or not weights.is_file():
-        raise FileNotFoundError(f"{weights.with_suffix('')}.safetensors / .json: model file not found")
+    problem = model_pair_problem(path)  # a folder, a missing file of the pair: named as given
+    if problem is not None:
+        raise FileNotFoundError(str(problem))
     meta = read_json_object(side)  # InputError naming the file
     if meta.get("format") == FORMAT + "-train":  # RUN/last.*: what --resume reads, not what the methods load
         raise ModelFileError(f"{side}: a training checkpoint of dmenet.galetto.train (weights + optimiser state), "

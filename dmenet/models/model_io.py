@@ -34,7 +34,7 @@ from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import DMENet, build_dmenet
 from dmenet.models.recipe import LEGACY_FIELDS, Recipe, history_from_format1, recipe_from_format1
 from dmenet.models.weights import check_can_open, state_mismatch
-from syndof.io import InputError, move_to_new_name, read_json_object, update_digest
+from syndof.io import InputError, move_to_new_name, read_json_object, special_file_problem, update_digest
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -74,6 +74,42 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     stem = path.with_suffix("") if path.suffix in MODEL_SUFFIXES else path
     return tuple(stem.with_name(stem.name + suffix) for suffix in MODEL_SUFFIXES)
+
+
+MODEL_PAIR_TEXT = "a model is NAME.safetensors + NAME.json"
+
+
+def model_pair_problem(path: str | Path, need_weights: bool = True) -> InputError | None:
+    """Why the model file ``path`` (as :func:`model_paths` reads it) cannot be read as a pair, as an
+    :class:`~syndof.io.InputError` (not raised) naming what was given, its ``str`` one line: ``path`` itself a folder,
+    FIFO, socket, device, link loop or link to nothing; one of the pair's names such a thing (``m.json`` a folder:
+    "the sidecar of model m"); neither file there (``path`` named as given, with its ``.safetensors`` when it has
+    neither suffix); one of them missing (``need_weights`` False: the weights may be missing, for a reader of the
+    sidecar alone). None when both are regular files (their contents are the loader's to check). Every model loader
+    asks this first (DMENet, Galetto, Distill), and raises it as its own error type."""
+    given = Path(path)
+    weights_path, json_path = model_paths(given)
+    if given.is_dir():
+        return InputError(given, f"is a folder, not a model file; {MODEL_PAIR_TEXT}")
+    problem = special_file_problem(given)
+    if problem is not None:
+        return InputError(given, f"{problem}; {MODEL_PAIR_TEXT}")
+    missing = []
+    for part, role in ((weights_path, "weights file"), (json_path, "sidecar")):
+        problem = special_file_problem(part)
+        if problem is not None:
+            return InputError(part, f"the {role} of model {given} is {problem}; {MODEL_PAIR_TEXT}")
+        if not part.is_file():
+            missing.append(part)
+    if len(missing) == 2:
+        shown = given if given.suffix in MODEL_SUFFIXES else weights_path
+        return InputError(shown, f"model file not found (neither {weights_path.name} nor its sidecar {json_path.name} "
+                                 "exists)")
+    if missing == [json_path]:
+        return InputError(json_path, "model sidecar JSON not found (written by save_model beside the weights)")
+    if missing == [weights_path] and need_weights:
+        return InputError(weights_path, f"model weights not found (beside its sidecar {json_path.name})")
+    return None
 
 
 def model_digest(path: str | Path) -> str:
@@ -234,12 +270,9 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     ``"converted_from_format": 1``; the file itself is not touched). Another tool's file (:func:`foreign_sidecar`) is
     refused with a line that says what it is; a path where neither file of the pair exists is named as given."""
     weights_path, json_path = model_paths(path)
-    if not json_path.is_file():
-        if not weights_path.is_file() and not weights_path.is_symlink():
-            given = Path(path) if Path(path).suffix in MODEL_SUFFIXES else weights_path
-            raise ModelFileError(f"{given}: model file not found (neither {weights_path.name} nor its sidecar "
-                                 f"{json_path.name} exists)")
-        raise ModelFileError(f"{json_path}: model sidecar JSON not found (written by save_model beside the weights)")
+    problem = model_pair_problem(path, need_weights=False)
+    if problem is not None:
+        raise ModelFileError(str(problem))
     try:
         sidecar = read_json_object(json_path)
     except InputError as exc:
@@ -284,8 +317,9 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu") -> tup
     """
     weights_path, _ = model_paths(path)
     sidecar = read_sidecar(path)
-    if not weights_path.is_file():
-        raise ModelFileError(f"{weights_path}: model weights not found")
+    problem = model_pair_problem(path)
+    if problem is not None:
+        raise ModelFileError(str(problem))
     try:
         cfg = ModelConfig.from_dict(dict(sidecar["architecture"]))
         recipe = Recipe.from_dict(sidecar["recipe"])

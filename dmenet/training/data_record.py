@@ -69,12 +69,13 @@ def model_fingerprint(path: str | Path) -> dict[str, object]:
     """What a run reads from the model file ``path`` (e.g. the Distill kd stage's frozen teacher, read at every start
     and resume): its weights' absolute path (for the reader) and the SHA-256 of its pair
     (:func:`dmenet.models.model_io.model_digest`; a retrained file keeps its name, and a resume would go on with
-    another model). InputError naming the weights when they are missing."""
-    from dmenet.models.model_io import model_digest, model_paths
+    another model). InputError naming what was given when there are no weights to read
+    (:func:`dmenet.models.model_io.model_pair_problem`: a folder, a missing file)."""
+    from dmenet.models.model_io import model_digest, model_pair_problem, model_paths
 
     weights = model_paths(path)[0]
-    if not weights.is_file():
-        raise InputError(weights, "model file not found")
+    if not weights.is_file():  # a folder given, the weights missing: named as given (a missing sidecar digests empty)
+        raise model_pair_problem(path) or InputError(weights, "model file not found")
     return {"path": str(weights.absolute()), "model_sha256": model_digest(path)}
 
 
