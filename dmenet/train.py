@@ -49,7 +49,7 @@ from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
 from dmenet.models.dmenet import build_dmenet
 from dmenet.models.model_io import RESERVED_KEYS, load_weights_from, save_model
-from dmenet.training import checkpoint
+from dmenet.training import checkpoint, stopped
 from dmenet.training.data_record import check_data_record, folder_fingerprint, write_data_record
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
@@ -590,7 +590,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.prepare_process(args, auto_device=True)
     try:
         cfg = resolve_config(args)
-        summary = train(cfg, args.out, resume=args.resume, config_file=None if args.resume else args.config)
+        with stopped.say_how_to_resume("dmenet.train", argv, args.out, args.resume, checkpoint.resolve,
+                                       speak=int(os.environ.get("RANK", "0")) == 0):
+            summary = train(cfg, args.out, resume=args.resume, config_file=None if args.resume else args.config)
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

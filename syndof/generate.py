@@ -32,9 +32,10 @@ meta: a photo rewritten under its name is refused, not resumed as done); otherwi
 that is not a dataset of this generator, or an --out that is, holds or lies in an input folder, it stops (exit 2, one
 line) before writing anything. Bad inputs are logged (one line naming the file) and counted as failed; the run goes on.
 An image name in --images where no file can be read (a symbolic link loop or to nothing, a FIFO) is no source: one
-``skipped PATH: reason`` line each. Summary: ``N written, M skipped, K failed`` of the samples (skipped = already
-complete, or max σ above σ_max as in the original), then ``; J input(s) skipped before the run`` when image names of
---images were; the exit status is non-zero only when every sample failed.
+``skipped PATH: reason`` line each (these and the per-sample lines go to stderr). Summary, one line on stdout:
+``N written, M skipped, K failed`` of the samples (skipped = already complete, or max σ above σ_max as in the
+original), then ``; J input(s) skipped before the run`` when image names of --images were, ``; A already complete, B
+over σ_max`` when M > 0, and ``; manifest: S samples``; the exit status is non-zero only when every sample failed.
 """
 
 from __future__ import annotations
@@ -383,13 +384,15 @@ def _opencv_quiet() -> bool:
 class Summary:
     """Counts of one :func:`generate` run: samples ``written``, already complete (``done``), over σ_max
     (``over_limit``) and ``failed``; ``inputs_skipped`` counts the inputs (image names in ``--images`` where no file
-    can be read) skipped before the run, which are no samples."""
+    can be read) skipped before the run, which are no samples; ``manifest``: the samples ``manifest.jsonl`` lists
+    after the run (the folder's complete samples, this run's and earlier ones)."""
 
     written: int = 0
     done: int = 0
     over_limit: int = 0
     failed: int = 0
     inputs_skipped: int = 0
+    manifest: int = 0
     failures: list = field(default_factory=list)
     timings: dict = field(default_factory=lambda: {"camera": 0.0, "render": 0.0, "augment": 0.0})
 
@@ -408,6 +411,12 @@ class Summary:
         when there are any (their ``skipped PATH: reason`` lines came first; "0 skipped" counts samples only)."""
         before = f"; {self.inputs_skipped} input(s) skipped before the run" if self.inputs_skipped else ""
         return f"{self.written} written, {self.skipped} skipped, {self.failed} failed{before}"
+
+    def report(self) -> str:
+        """The command's one summary line (stdout): :meth:`line`, what the skipped samples were (already complete,
+        over σ_max) when there are any, and the manifest's sample count."""
+        why = f"; {self.done} already complete, {self.over_limit} over σ_max" if self.skipped else ""
+        return f"{self.line()}{why}; manifest: {self.manifest} samples"
 
 
 def rebuild_manifest(out_dir: str | Path) -> int:
@@ -793,15 +802,13 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
                     account(res)
                     bar.update(1)
     bar.close()
-    n = rebuild_manifest(out_dir)
+    summary.manifest = rebuild_manifest(out_dir)
     left = incomplete_beyond(out_dir, count)
     if left:  # a killed run's partial samples past this --count: image/ and blur_map/ no longer pair by stem
         log.warning("%s: %d incomplete sample(s) of an interrupted run lie beyond --count %d (%s%s): rerun with "
                     "--count %d to finish them, or delete their files", out_dir, len(left), count,
                     ", ".join(left[:3]), ", …" if len(left) > 3 else "", int(left[-1].split("_", 1)[0]) + 1)
-    log.info("%s (%d already complete, %d over σ_max); manifest: %d samples", summary.line(), summary.done,
-             summary.over_limit, n)
-    return summary
+    return summary  # the command prints summary.report() on stdout: one summary, the per-sample lines logged above
 
 
 EXAMPLE = "syndof-generate --out runs/generate_example --count 2 --max-side 128 --no-progress"
@@ -843,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
                        shard=args.shard, device=args.device, noise=args.noise, jpeg_quality=args.jpeg_quality,
                        kernel=args.kernel, max_size=args.max_side, threads=args.threads or None,
                        progress=not args.no_progress, merge_tolerance=args.merge_tolerance)
-    print(summary.line())
+    print(summary.report())
     return 1 if summary.all_failed else 0
 
 

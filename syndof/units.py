@@ -181,6 +181,30 @@ def disk_radius_to_sigma(radius: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[idx, 0]
 
 
+def inverse_depth8_to_mm(value: np.ndarray, near_mm: float, far_mm: float) -> np.ndarray:
+    """Depth in mm from an 8-bit relative inverse-depth map (white = near, e.g. the EBB! / PyNET-Bokeh maps of
+    ``rgbd/pynet_bokeh``), mapped to a metric range chosen by the user: 255 → ``near_mm``, 0 → ``far_mm``, linear in
+    inverse depth between them, ``1/z = 1/far + (v/255)·(1/near − 1/far)``. The maps are relative and unitless, so
+    the range is a modelling choice, not a measurement (docs/method.md §1).
+
+    Args:
+        value: (H, W) 8-bit values 0 … 255 (any integer or float dtype).
+        near_mm, far_mm: finite distances in mm, 0 < ``near_mm`` < ``far_mm``.
+
+    Returns:
+        (H, W) float64 depth in mm, ``near_mm`` … ``far_mm`` (larger = farther).
+
+    Raises:
+        ValueError: a range that is not 0 < near < far (finite), or values outside 0 … 255.
+    """
+    if not (math.isfinite(near_mm) and math.isfinite(far_mm) and 0 < near_mm < far_mm):
+        raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far {far_mm!r}")
+    v = np.asarray(value, dtype=np.float64)
+    if v.size and (not np.isfinite(v).all() or v.min() < 0 or v.max() > 255):
+        raise ValueError("an 8-bit inverse-depth map holds values 0 … 255")
+    return 1.0 / (1.0 / far_mm + (v / 255.0) * (1.0 / near_mm - 1.0 / far_mm))
+
+
 def round_half_away(x: Array, decimals: int = 0) -> Array:
     """MATLAB ``round``: half away from zero, optionally at ``decimals`` digits. NaN and ±inf are returned as they
     are (for a Python number as for arrays and tensors)."""

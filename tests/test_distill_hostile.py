@@ -255,3 +255,24 @@ def test_n5_select_says_when_no_checkpoint_meets_the_sharp_bar(tmp_path, capsys)
     (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert select.main([str(run)]) == 0
     assert "fallback" not in capsys.readouterr().err
+
+
+def test_m1_a_stopped_distill_run_names_its_last_checkpoint_and_the_resume_command(tmp_path, monkeypatch, capsys):
+    """Ctrl-C (130, unchanged) during distill.train: one stderr line naming the newest complete ckpt/step_N and the
+    same command with --resume, before entry_point's own "interrupted (Ctrl-C)"."""
+    import shlex
+
+    run = tmp_path / "run"
+
+    def stopped(cfg, out, resume):
+        for step in (1, 3):
+            T.checkpoint_folder(out, step).mkdir(parents=True)
+            (T.checkpoint_folder(out, step) / "state.safetensors").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", stopped)
+    argv = ["--config", TINY, "--out", str(run)]
+    assert T.main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"stopped (Ctrl-C): last checkpoint {T.checkpoint_folder(run, 3)}; continue with: "
+        f"{shlex.join(['python', '-m', 'dmenet.distill.train', *argv, '--resume'])}", "interrupted (Ctrl-C)"]

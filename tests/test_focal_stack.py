@@ -214,3 +214,53 @@ def test_l5_no_confident_pixel_after_a_small_max_side_names_max_side(tmp_path, c
                   "--out", str(tmp_path / "b")])
     meta = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert rc == 0 and set(meta["stacks"]) == {"tex"} and meta["skipped"]["flat"]["reason"] == plain
+
+
+def test_m3_a_stack_too_small_after_max_side_is_skipped_naming_max_side(tmp_path, capsys, caplog, monkeypatch):
+    """§22 Left: ``--max-side 2`` shrank a stack to 2×1 px and the reference failed with "image is too small: 2x1 px
+    (at least 2 px a side)", naming neither the stack nor ``--max-side``, and ended the run. Now such a stack is
+    skipped like any per-stack problem (its reason names ``--max-side``, the size and the scale), the other stacks
+    are scored; so is a stack whose frames a method refuses."""
+    frames, _ = _stack()
+    for k, frame in enumerate(frames):
+        io.write_image(tmp_path / "tex" / f"f{k}.png", frame)
+        io.write_image(tmp_path / "thin" / f"f{k}.png", cv2.resize(frame, (256, 4)))  # 64 x 1 px at --max-side 64
+    argv = ["--stack", str(tmp_path / "tex"), str(tmp_path / "thin"), "--method", "lbp", "--max-side", "64"]
+    rc = fs.main([*argv, "--out", str(tmp_path / "a")])
+    reason = ("frames too small for the reference focus measure (at least 2 px a side) at --max-side 64 (64x1 px, "
+              "0.25 of the frames' size): try a larger --max-side, or 0 for full size")
+    err = capsys.readouterr().err
+    meta = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert rc == 0 and set(meta["stacks"]) == {"tex"}, err
+    assert meta["skipped"] == {"thin": {"folder": str(tmp_path / "thin"), "reason": reason}}
+    assert f"skipping {tmp_path / 'thin'}: {reason}" in [r.getMessage() for r in caplog.records]
+
+    def estimator_map(estimator):  # a method with a floor of 50 px a side (the tex stack is 64x48 px here)
+        def blur(frame):
+            if min(frame.shape[:2]) < 50:
+                raise ValueError(f"image too small for this method ({frame.shape[1]}x{frame.shape[0]} px)")
+            return frame.mean(axis=2)
+        return blur
+
+    monkeypatch.setattr(fs, "estimator_map", estimator_map)
+    rc = fs.main(["--stack", str(tmp_path / "tex"), "--method", "lbp", "--max-side", "64", "--out",
+                  str(tmp_path / "b")])
+    assert rc == 2 and not (tmp_path / "b").exists()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: no readable focal stack: {tmp_path / 'tex'}: method lbp: image too small for this method (64x48 px)"
+        " at --max-side 64 (64x48 px, 0.5 of the frames' size): try a larger --max-side, or 0 for full size")
+
+
+def test_m4_a_glob_pattern_leaves_out_hidden_names_as_a_folder_does(tmp_path):
+    """§24 Left: a pattern ``DIR/f*.png`` … ``DIR/*.png`` kept ``._f1.png`` (a macOS resource fork beside ``f1.png``)
+    that the folder ``DIR`` leaves out, as a frame between the stack's own. Now both give the same frames; a pattern
+    that itself starts with ``.`` still names hidden files, as a shell's does."""
+    folder = tmp_path / "s"
+    folder.mkdir()
+    for name in ("f0.png", "f1.png", "f2.png", "._f1.png", ".f3.png"):
+        (folder / name).write_bytes(b"x")
+    frames = ["f0.png", "f1.png", "f2.png"]
+    assert [p.name for p in fs.stack_paths(folder)] == frames
+    assert [p.name for p in fs.stack_paths(folder / "*.png")] == frames
+    assert [p.name for p in fs.stack_paths(folder / "*f?.png")] == frames
+    assert [p.name for p in fs.stack_paths(folder / ".*.png")] == ["._f1.png", ".f3.png"]

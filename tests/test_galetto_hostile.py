@@ -388,3 +388,38 @@ def test_n4_a_run_s_last_checkpoint_given_as_the_model_names_the_run_s_model_fil
     text = str(info.value)
     assert "training checkpoint" in text and str(run / "best.safetensors") in text
     load_classifier(run / "best.safetensors")  # the file it names is the model
+
+
+@pytest.mark.parametrize("written", [True, False])
+def test_m1_a_stopped_galetto_run_names_its_last_checkpoint_and_the_resume_command(tmp_path, monkeypatch, capsys,
+                                                                                  written):
+    """SIGTERM (143, unchanged) during galetto.train: one stderr line naming RUN/last.safetensors and the same command
+    with --resume, or, before the first checkpoint, nothing to resume and the command to start again."""
+    import shlex
+
+    import dmenet.galetto.train as G
+
+    patches, run = tmp_path / "patches", tmp_path / "run"
+    patches.mkdir()
+    for name in ("train.npz", "val.npz"):
+        (patches / name).write_bytes(b"")
+
+    def stopped(cfg, patches_dir, out, resume):
+        Path(out).mkdir()
+        if written:
+            (Path(out) / "last.json").write_text("{}")
+            (Path(out) / "last.safetensors").write_bytes(b"")
+        raise SystemExit(143)
+
+    monkeypatch.setattr(G, "train", stopped)
+    argv = ["--config", "experiments/galetto_tiny.yaml", "--patches", str(patches), "--out", str(run)]
+    with pytest.raises(SystemExit) as exc:
+        train_main(argv)
+    assert exc.value.code == 143
+    line = capsys.readouterr().err.strip()
+    if written:
+        assert line == (f"stopped (SIGTERM): last checkpoint {run / 'last.safetensors'}; continue with: "
+                        f"{shlex.join(['python', '-m', 'dmenet.galetto.train', *argv, '--resume'])}")
+    else:
+        assert line == ("stopped (SIGTERM): no checkpoint written yet (nothing to --resume); start again with: "
+                        f"{shlex.join(['python', '-m', 'dmenet.galetto.train', *argv])}")

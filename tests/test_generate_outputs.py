@@ -4,6 +4,7 @@ folders, options checked before the work, an existing contact sheet (tiny 64×48
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -437,13 +438,34 @@ def test_h93_the_summary_counts_the_inputs_skipped_before_the_run(tmp_path, caps
     os.mkfifo(images / "d.png")
     rc, text, err = _gen(capsys, tmp_path / "g", "--images", images)
     assert rc == 0, err
-    assert text.strip().splitlines()[-1] == "2 written, 0 skipped, 0 failed; 2 input(s) skipped before the run"
+    assert text.strip().splitlines()[-1] == ("2 written, 0 skipped, 0 failed; 2 input(s) skipped before the run; "
+                                             "manifest: 2 samples")
     rc, text, err = _gen(capsys, tmp_path / "g", "--images", images)  # resume: both samples already complete
     assert rc == 0, err
-    assert text.strip().splitlines()[-1] == "0 written, 2 skipped, 0 failed; 2 input(s) skipped before the run"
+    assert text.strip().splitlines()[-1] == ("0 written, 2 skipped, 0 failed; 2 input(s) skipped before the run; "
+                                             "2 already complete, 0 over σ_max; manifest: 2 samples")
     for name in ("c.png", "d.png"):
         (images / name).unlink()
     rc, text, err = _gen(capsys, tmp_path / "g3", "--images", images)
-    assert rc == 0 and text.strip().splitlines()[-1] == "2 written, 0 skipped, 0 failed", err
+    assert rc == 0 and text.strip().splitlines()[-1] == "2 written, 0 skipped, 0 failed; manifest: 2 samples", err
     assert gen.Summary(written=1, inputs_skipped=1).line() == "1 written, 0 skipped, 0 failed; 1 input(s) skipped " \
                                                               "before the run"
+
+
+# --------------------------------------------------------------------------------- small leftovers (§25)
+def test_m2_generate_prints_one_summary_on_stdout_and_none_on_stderr(tmp_path, capsys, caplog):
+    """The summary was printed twice: the counts on stdout and a longer line (already complete, over σ_max, the
+    manifest's count) logged on stderr. Now stdout is that one line, and no log line repeats it."""
+    images = _photos(tmp_path / "imgs", (0, 1))
+    out = tmp_path / "g"
+    with caplog.at_level(logging.INFO):
+        rc, text, err = _gen(capsys, out, "--images", images, "--count", "2")
+        assert rc == 0, err
+        assert text.splitlines() == ["2 written, 0 skipped, 0 failed; manifest: 2 samples"]
+        (out / "image" / "000001_b.png").unlink()  # sample 1 incomplete: rendered again, sample 0 skipped
+        rc, text, err = _gen(capsys, out, "--images", images, "--count", "2")
+    assert rc == 0, err
+    assert text.splitlines() == ["1 written, 1 skipped, 0 failed; 1 already complete, 0 over σ_max; "
+                                 "manifest: 2 samples"]
+    assert not [r for r in caplog.records if "written," in r.getMessage() or "manifest:" in r.getMessage()]
+    assert "manifest:" not in err

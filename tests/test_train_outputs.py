@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import time
@@ -281,6 +282,47 @@ def test_sigterm_during_a_checkpoint_leaves_no_temporary_folder_and_resume_clean
     assert not stale.exists()
     assert json.loads((root / "last.json").read_text())["step"] == 3
     assert not list(root.glob(".*"))
+
+
+def test_m1_a_stopped_run_names_its_last_checkpoint_and_the_command_that_continues_it(tiny_syndof, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """SIGTERM after the checkpoint of step 1: one line names it and the same command with --resume, which (run as
+    printed) finishes the run; Ctrl-C before any checkpoint: 130 and a line saying there is nothing to resume."""
+    from dmenet.training.engine import Trainer
+    real_step = Trainer.train_step
+
+    def stop_at(step: int, stop: BaseException):
+        def train_step(self, batches):
+            if self.step == step:
+                raise stop
+            return real_step(self, batches)
+        return train_step
+
+    run = tmp_path / "run"
+    argv = blur_cli(tiny_syndof, run, "--steps", "3", "--set", "train.ckpt_every=1")
+    monkeypatch.setattr(Trainer, "train_step", stop_at(1, SystemExit(143)))
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 143
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    head, command = line.split("; continue with: ")
+    assert head == f"stopped (SIGTERM): last checkpoint {run / 'checkpoints' / 'step_00000001'}"
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "dmenet.train"] and words[3:] == [*argv, "--resume"]
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    assert main(words[3:]) == 0
+    assert json.loads((run / "checkpoints" / "last.json").read_text())["step"] == 3
+
+    fresh = tmp_path / "fresh"
+    argv = blur_cli(tiny_syndof, fresh, "--steps", "3")
+    monkeypatch.setattr(Trainer, "train_step", stop_at(0, KeyboardInterrupt()))
+    assert main(argv) == cli.EXIT_INTERRUPTED
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == "interrupted (Ctrl-C)"
+    head, command = lines[-2].split("start again with: ")
+    assert head.startswith("stopped (Ctrl-C): no checkpoint written yet (nothing to --resume); ")
+    assert (f"delete {fresh} " in head) == (fresh.is_dir() and any(fresh.iterdir()))
+    assert shlex.split(command)[3:] == argv
 
 
 # ------------------------------------------------------------------------------------------------ data.crop

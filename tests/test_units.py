@@ -191,3 +191,19 @@ def test_sigma_fraction_and_coc_radius_keep_the_kind_and_the_arithmetic():
     np.testing.assert_array_equal(units.sigma_fraction(rtf, 3.275), np.clip(rtf, 0.0, 3.275) / 3.275)
     assert units.coc_to_radius(29.0) == 14.5
     np.testing.assert_array_equal(units.coc_to_radius(np.array([1.0, 7.0])), [0.5, 3.5])
+
+
+def test_m5_inverse_depth8_to_mm_maps_white_to_near_and_black_to_far_linearly_in_inverse_depth():
+    """§23 Left: the shared EBB! depth (8-bit, white = near, relative) needed a hand-written conversion. By hand, for
+    near 1000 mm and far 4000 mm: 255 → 1000, 0 → 4000, the middle 127.5 → 1 / (1/4000 + 0.5·(1/1000 − 1/4000))
+    = 1600 mm (not the linear 2500: inverse depth is what is linear in the value)."""
+    z = units.inverse_depth8_to_mm(np.array([[255, 127.5, 0]]), 1000.0, 4000.0)
+    assert z.shape == (1, 3) and z.dtype == np.float64
+    np.testing.assert_allclose(z, [[1000.0, 1600.0, 4000.0]], rtol=1e-12)
+    v = np.arange(256, dtype=np.uint8)
+    assert np.all(np.diff(units.inverse_depth8_to_mm(v, 500.0, 20000.0)) < 0)  # whiter = nearer
+    for near, far in ((4000.0, 1000.0), (0.0, 1000.0), (1000.0, math.inf), (1000.0, 1000.0)):
+        with pytest.raises(ValueError, match="0 < near < far"):
+            units.inverse_depth8_to_mm(v, near, far)
+    with pytest.raises(ValueError, match="0 … 255"):
+        units.inverse_depth8_to_mm(np.array([256.0]), 1000.0, 4000.0)

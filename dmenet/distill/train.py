@@ -41,6 +41,7 @@ from dmenet.models.layers import training_layout
 from dmenet.models.model_io import read_tensors
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training.data_record import check_data_record, list_fingerprint, model_fingerprint, write_data_record
+from dmenet.training import stopped
 from dmenet.training.logging import RunLogger, truncate_metrics
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
@@ -671,7 +672,9 @@ def main(argv: list[str] | None = None) -> int:
                    "(without it, --out must be new or empty)")
     cli.add_set(p)
     a = p.parse_args(argv)
-    train(load_distill_config(a.config, a.overrides), Path(a.out), a.resume)
+    cfg = load_distill_config(a.config, a.overrides)
+    with stopped.say_how_to_resume("dmenet.distill.train", argv, a.out, a.resume, latest_checkpoint):
+        train(cfg, Path(a.out), a.resume)
     return 0
 
 

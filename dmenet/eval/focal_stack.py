@@ -33,7 +33,8 @@ map otherwise.
 writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all or
 nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2 frames, a
 frame that cannot be read, an image name in its folder where no file can be read: a symbolic link loop or to nothing, a
-FIFO; frames of different sizes, no confident pixel, naming ``--max-side`` when it shrank the frames) is listed with its
+FIFO; frames of different sizes, frames too small for the reference or refused by a method, no confident pixel; each
+naming ``--max-side`` when it shrank the frames) is listed with its
 reason under ``skipped`` in metrics.json and in summary.md, and reported on one line (``skipping`` and its reason,
 naming the stack or its frame once) once a stack is scored; when none can be, the run ends with one error line giving
 each (exit 2, nothing written). Two stacks with the same name (:func:`stack_name`) are refused.
@@ -54,6 +55,7 @@ import numpy as np
 
 from dmenet import cli as dcli
 from dmenet.methods import MethodChoice, MethodOptions
+from dmenet.peers._util import MIN_SIDE as PEER_MIN_SIDE
 from dmenet.peers.laplacian import laplacian_sharpness
 from syndof import cli, io
 from syndof.resize import long_side_scale, scaled_size
@@ -98,14 +100,16 @@ def stack_paths(spec: str | Path) -> list[Path]:
     names them: a stack is its frames in focus order, and one left out unsaid would make its neighbours adjacent
     (``agreement_pm1``) and change the chance levels. InputError naming ``spec`` when it is neither a folder nor a
     pattern (no ``*``, ``?`` or ``[``) and nothing is there (a mistyped folder was "needs at least 2 frames, found
-    0")."""
+    0"). A pattern leaves out hidden names (:func:`syndof.io.is_hidden`: ``._f1.png`` beside ``f1.png``) as a folder
+    does, unless the pattern itself starts with ``.`` (as a shell's ``*`` matches no hidden name but ``.*`` does)."""
     spec = Path(spec)
     if spec.is_dir():
         return sorted(io.image_entries(spec), key=focus_order)
     if not glob.has_magic(spec.name) and not os.path.lexists(spec):
         raise io.InputError(spec, "no such folder or file")
-    return sorted((p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS),
-                  key=focus_order)
+    hidden_asked = io.is_hidden(spec)  # a pattern that itself starts with '.' names hidden files, as in a shell
+    return sorted((p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS
+                   and (hidden_asked or not io.is_hidden(p))), key=focus_order)
 
 
 def stack_files(spec: str | Path) -> list[Path]:
@@ -166,6 +170,20 @@ def reference_window(shape: tuple[int, ...]) -> int:
     """Reference window (odd px) for frames of ``shape`` (H, W, …): :data:`REFERENCE_WINDOW` at a 640 px long side."""
     w = max(7, int(round(REFERENCE_WINDOW * max(shape[:2]) / 640.0)))
     return w if w % 2 else w + 1
+
+
+REFERENCE_MIN_SIDE = PEER_MIN_SIDE
+"""Smallest frame side (px) :func:`reference_focus` takes (its Laplacian measure's floor)."""
+
+
+def shrunk_note(max_side: int | None, shape: tuple[int, ...], scale: float) -> str:
+    """What a per-stack reason adds when ``--max-side`` shrank the frames (``shape`` (K, H, W, 3) after it, ``scale``
+    < 1): `` at --max-side N (WxH px, S of the frames' size): try a larger --max-side, or 0 for full size``; "" when
+    they are at full size (``scale`` 1)."""
+    if scale == 1.0:
+        return ""
+    return (f" at --max-side {max_side} ({shape[2]}x{shape[1]} px, {scale:.3g} of the frames' size): try a larger "
+            "--max-side, or 0 for full size")
 
 
 def reference_focus(frames: np.ndarray, window: int | None = None) -> np.ndarray:
@@ -382,17 +400,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             except io.InputError as exc:  # names the stack, or the frame of it
                 skip(name, folder, str(exc), str(exc))
                 continue
-            focus = reference_focus(frames)
-            mask = confident_mask(focus)
-            if not mask.any():
-                reason = "no confident pixels (no texture whose sharpest frame the reference can tell)"
-                if scale != 1.0:  # the texture may be there at full size: name the option that shrank it
-                    reason += (f" at --max-side {args.max_side} ({frames.shape[2]}x{frames.shape[1]} px, "
-                               f"{scale:.3g} of the frames' size): try a larger --max-side, or 0 for full size")
+            note = shrunk_note(args.max_side, frames.shape, scale)
+            if min(frames.shape[1:3]) < REFERENCE_MIN_SIDE:  # the reference itself cannot run (2x1 px frames)
+                reason = (f"frames too small for the reference focus measure (at least {REFERENCE_MIN_SIDE} px a "
+                          f"side){note or f' ({frames.shape[2]}x{frames.shape[1]} px)'}")
                 skip(name, folder, reason, f"{folder}: {reason}")
                 continue
+            focus = reference_focus(frames)
+            mask = confident_mask(focus)
+            if not mask.any():  # the texture may be there at full size: the note names the option that shrank it
+                reason = f"no confident pixels (no texture whose sharpest frame the reference can tell){note}"
+                skip(name, folder, reason, f"{folder}: {reason}")
+                continue
+            maps, refused = {}, None
+            for m, fn in methods.items():
+                try:
+                    maps[m] = blur_maps(frames, fn)
+                except ValueError as exc:  # a method refusing these frames (too small for it): this stack only
+                    refused = f"method {m}: {exc}{note}"
+                    break
+            if refused is not None:
+                skip(name, folder, refused, f"{folder}: {refused}")
+                continue
             say_skipped()
-            maps = {m: blur_maps(frames, fn) for m, fn in methods.items()}
             results[name] = {"folder": str(folder), "frames": names, "scale": scale,
                              "methods": {m: score_stack(b, focus, mask).as_dict() for m, b in maps.items()}}
             for m, score in results[name]["methods"].items():

@@ -46,6 +46,7 @@ from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet
 from dmenet.models.layers import training_layout
 from dmenet.models.model_io import ModelFileError, model_pair_problem, model_paths, read_tensors, write_model_pair
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
+from dmenet.training import stopped
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
 from syndof.io import (InputError, file_sha256, folder_lock, read_json_object, write_json_atomic,
@@ -235,6 +236,12 @@ def save_state(run: Path, step: int, model, opt, gen: torch.Generator, best: flo
     meta = {"format": FORMAT + "-train", "step": step, "best": best, "opt": flatten_optimizer("opt", opt, tensors)}
     tensors["gen"] = gen.get_state()
     write_model_pair(run / "last", tensors, meta)
+
+
+def last_checkpoint(run: Path) -> Path | None:
+    """``run/last.safetensors``, the checkpoint ``--resume`` continues, when its pair (``last.json``) is there, else
+    None (what :mod:`dmenet.training.stopped` names when a run is stopped)."""
+    return run / "last.safetensors" if (run / "last.json").is_file() else None
 
 
 def checked_step(meta: dict, path: Path, steps: object) -> int:
@@ -525,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("train.npz", "val.npz"):
         if not (Path(args.patches) / name).is_file():
             return cli.fail(f"{Path(args.patches) / name}: not found (run galetto-build-patches)")
-    train(cfg, args.patches, args.out, args.resume)  # a refused --out / --resume: ConfigError → exit 2
+    with stopped.say_how_to_resume("dmenet.galetto.train", argv, args.out, args.resume, last_checkpoint):
+        train(cfg, args.patches, args.out, args.resume)  # a refused --out / --resume: ConfigError → exit 2
     return 0
 
 if __name__ == "__main__":
