@@ -51,6 +51,26 @@ def unreadable(path: Path, monkeypatch):
         path.chmod(0o644)
 
 
+@contextlib.contextmanager
+def unwritable_folder(folder: Path, monkeypatch):
+    """In the block, nothing can be created in ``folder``: ``chmod 555``, or, for root (which writes through it),
+    the write probe of :func:`syndof.cli.folder_to_write_problem` (``tempfile.TemporaryFile``) raising the kernel's
+    ``PermissionError(13, "Permission denied")``, as a read-only file system would. The mode is restored after."""
+    import os
+
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o555)
+    else:
+        def denied(*args, dir=None, **kwargs):
+            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
+
+        monkeypatch.setattr("tempfile.TemporaryFile", denied)
+    try:
+        yield
+    finally:
+        os.chmod(folder, 0o755)
+
+
 def run_main(main: Callable[[Sequence[str]], int], argv: Sequence[str], capsys) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of ``main(argv)``; argparse's SystemExit is turned into its status."""
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_helpers import unwritable_folder
 
 from dmenet.galetto import apps_cli
 from dmenet.methods import MethodChoice
@@ -124,17 +125,8 @@ def test_existing_out_or_report_is_refused(argv, names, work, no_sigma, capsys):
 
 def test_unwritable_out_folder_is_named_before_any_work(work, no_sigma, monkeypatch, capsys):
     (work / "ro").mkdir()
-    if os.geteuid() != 0:
-        os.chmod(work / "ro", 0o555)
-    else:  # root writes through chmod: stand in for a read-only file system
-        def denied(*args, dir=None, **kwargs):
-            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
-
-        monkeypatch.setattr("tempfile.TemporaryFile", denied)  # the probe of syndof.cli.folder_to_write_problem
-    try:
+    with unwritable_folder(work / "ro", monkeypatch):
         line = refused(["enhance", "in.png", "--out", "ro/o.png"], work, capsys, "--out ro/o.png", "not writable")
-    finally:
-        os.chmod(work / "ro", 0o755)
     assert ".tmp" not in line
 
 

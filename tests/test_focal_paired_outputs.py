@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_helpers import unwritable_folder
 from test_focal_stack import K, _stack
 
 from dmenet.eval import focal_stack as fs
@@ -304,17 +304,8 @@ def test_e8_an_unwritable_out_folder_is_refused_before_any_work_naming_out(stack
     ``.OUT.part-…`` folder and not ``--out``."""
     (stacks / "ro").mkdir()
     monkeypatch.setattr(fs, "load_stack", lambda *a, **k: pytest.fail("no stack is read before --out is checked"))
-    if os.geteuid() != 0:
-        os.chmod(stacks / "ro", 0o555)
-    else:  # root writes through chmod: stand in for a read-only file system
-        def denied(*args, dir=None, **kwargs):
-            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
-
-        monkeypatch.setattr("tempfile.TemporaryFile", denied)  # the probe of syndof.cli.folder_to_write_problem
-    try:
-        out = stacks / "ro" / "rep"
+    out = stacks / "ro" / "rep"
+    with unwritable_folder(stacks / "ro", monkeypatch):
         err = _error(capsys, fs.main, _run("--stack", str(stacks / "fs" / "s1"), "--out", str(out)))
-    finally:
-        os.chmod(stacks / "ro", 0o755)
     assert err.startswith(f"error: --out {out}: ") and "Permission denied" in err and ".part" not in err
     assert not out.exists()

@@ -20,6 +20,7 @@ from dmenet.galetto.refine import Refine
 from dmenet.methods import MethodOptions, parse_method
 from galetto_helpers import model_file_fixture, val_folder_fixture  # noqa: F401 - the model_file, val_folder fixtures
 from galetto_helpers import one_error_line, snapshot, write_source_renders
+from hostile_helpers import unwritable_folder
 
 
 # ------------------------------------------------------------------------------------------------------ compare
@@ -318,22 +319,11 @@ def test_e8_compare_refuses_an_unwritable_out_folder_before_any_work(val_folder,
                                                                       capsys):
     """The report is staged beside ``--out`` after every check has been scored: an unwritable folder was found only
     then (the scoring lost), the line naming the staged ``.OUT.part-…`` folder."""
-    import os
-
     (tmp_path / "ro").mkdir()
     monkeypatch.setattr(compare, "build", lambda *a, **k: pytest.fail("a model was loaded before --out was checked"))
-    if os.geteuid() != 0:
-        os.chmod(tmp_path / "ro", 0o555)
-    else:  # root writes through chmod: stand in for a read-only file system
-        def denied(*args, dir=None, **kwargs):
-            raise PermissionError(13, "Permission denied", f"{dir}/.o.tmp123")
-
-        monkeypatch.setattr("tempfile.TemporaryFile", denied)  # the probe of syndof.cli.folder_to_write_problem
     out = tmp_path / "ro" / "cmp"
-    try:
+    with unwritable_folder(tmp_path / "ro", monkeypatch):
         assert run_compare(model_file, out, "--synthetic", str(val_folder)) == 2
-    finally:
-        os.chmod(tmp_path / "ro", 0o755)
     line = one_error_line(capsys)
     assert line.startswith(f"error: --out {out}: ") and "Permission denied" in line and ".part" not in line
     assert not out.exists()
