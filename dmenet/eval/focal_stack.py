@@ -92,6 +92,12 @@ def focus_order(path: Path) -> tuple:
     return tuple(Decimal(t) if k % 2 else t for k, t in enumerate(parts)), path.name
 
 
+def names_nothing(spec: str | Path) -> bool:
+    """``spec`` is no glob pattern (no ``*``, ``?`` or ``[`` in its last part) and nothing is there, not even a link:
+    a mistyped stack folder, skipped as "no such folder or file" (not read as its parent folder's pattern)."""
+    return not glob.has_magic(Path(spec).name) and not os.path.lexists(spec)
+
+
 def stack_paths(spec: str | Path) -> list[Path]:
     """The frames named by ``spec``: every image name in a folder, or the names matching a glob pattern (quoted on
     the command line, e.g. ``'photos/hifst_focal_stacks/A*.jpg'``), sorted by name with numbers in it compared as
@@ -105,7 +111,7 @@ def stack_paths(spec: str | Path) -> list[Path]:
     spec = Path(spec)
     if spec.is_dir():
         return sorted(io.image_entries(spec), key=focus_order)
-    if not glob.has_magic(spec.name) and not os.path.lexists(spec):
+    if names_nothing(spec):
         raise io.InputError(spec, "no such folder or file")
     hidden_asked = io.is_hidden(spec)  # a pattern that itself starts with '.' names hidden files, as in a shell
     return sorted((p for p in spec.parent.glob(spec.name) if p.suffix.lower() in io.IMAGE_EXTENSIONS
@@ -320,7 +326,7 @@ def stacks_problem(specs: Sequence[str], out: str | Path) -> str | None:
         seen[name] = spec
     target = Path(os.path.realpath(out))
     for spec in specs:
-        if not glob.has_magic(Path(spec).name) and not os.path.lexists(spec):
+        if names_nothing(spec):
             continue  # nothing there to mix with (skipped as "no such folder or file"), not its parent folder
         folder = stack_folder(spec)
         if target == folder or folder in target.parents:
