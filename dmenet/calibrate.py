@@ -277,12 +277,13 @@ def run_dbd(args, date: str):
     model, meta, history = _load(args.model, args.device)
     predictor = Predictor(model, model.recipe.with_flips(args.flips))
     white_is_blurred = parse_choice(GtPolarity, args.gt_polarity, "--gt-polarity").white_is_blurred
-    logits, masks, names = labelled_logits(predictor, Path(args.labelled), white_is_blurred)
+    skipped: list[str] = []
+    logits, masks, names = labelled_logits(predictor, Path(args.labelled), white_is_blurred, skipped)
     fit = fit_logit_transform(logits, masks)
     recipe = predictor.recipe
     conditions = recipe.fit_conditions("dmenet.calibrate dbd", recipe.detection.bns, [str(args.labelled)], date)
     model.recipe = recipe.with_transform(fit.scale, fit.shift, conditions)
-    result = {**fit.to_dict(), "flips": recipe.flips, "images": names}
+    result = {**fit.to_dict(), "flips": recipe.flips, "images": names, "skipped": skipped}
     log.info("flips %d, scale %.2f shift %+.2f: training MAE %.4f (S %.4f), Fmax %.4f (S %.4f) on %d images",
              recipe.flips, fit.scale, fit.shift, fit.mae, fit.s_mae, fit.fmax, fit.s_fmax, fit.n_images)
     return model, meta, history, [str(args.labelled)], result
@@ -305,14 +306,15 @@ def run_head(args, date: str):
     roots = [Path(r) for r in args.labelled]
     white_is_blurred = parse_choice(GtPolarity, args.gt_polarity, "--gt-polarity").white_is_blurred
     check_transform_pool(roots, white_is_blurred)
-    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), bns, roots, white_is_blurred)
+    skipped: list[str] = []
+    pairs, masks, names = labelled_label_pairs(Predictor(model, recipe), bns, roots, white_is_blurred, skipped)
     net, losses = train_head(pairs, masks, cfg)
     head = net.to_head()
     logits = [head_logit(head, p[..., 0], p[..., 1]) for p in pairs]  # once per image: the fit and the report
     data = [str(r) for r in roots]
     model.recipe, result = _with_fitted_head(recipe, head, second, bns, logits, masks, names, cfg, losses,
                                              "dmenet.calibrate head", data, date)
-    result["second_bn"] = second.value
+    result.update(second_bn=second.value, skipped=skipped)
     return model, meta, history, data, result
 
 
@@ -331,15 +333,16 @@ def run_feature_head(args, date: str):
     roots = [Path(r) for r in args.labelled]
     white_is_blurred = parse_choice(GtPolarity, args.gt_polarity, "--gt-polarity").white_is_blurred
     check_transform_pool(roots, white_is_blurred)
+    skipped: list[str] = []
     inputs, masks, names = labelled_feature_samples(Predictor(model, recipe), bn, roots, white_is_blurred,
-                                                    args.samples, args.seed)
+                                                    args.samples, args.seed, skipped)
     net, losses = train_feature_head(inputs, masks, cfg)
     head = net.to_head()
     logits = [feature_head_logit(head, x)[None] for x in inputs]  # (1, N): the transform's maps are 2-D
     data = [str(r) for r in roots]
     model.recipe, result = _with_fitted_head(recipe, head, None, (bn,), logits, [m[None] for m in masks], names,
                                              cfg, losses, "dmenet.calibrate feature-head", data, date)
-    result.update(bn=bn.value, samples=args.samples)
+    result.update(bn=bn.value, samples=args.samples, skipped=skipped)
     return model, meta, history, data, result
 
 

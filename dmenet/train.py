@@ -555,7 +555,11 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
     digests = trainer.replica_digests()
     if len(set(digests)) != 1:
         raise RuntimeError(f"data-parallel replicas diverged: {digests}")
-    summary = {"steps": trainer.step, "world_size": world, "last_metrics": metrics}
+    summary = {"steps": trainer.step, "world_size": world, "last_metrics": metrics,
+               "skipped": {name: s.skipped for name, s in streams.items() if s.skipped}}
+    if is_main and summary["skipped"]:
+        log.warning("%d training image(s) were skipped as unreadable (%s): each checkpoint's train.json lists them "
+                    "under 'streams'", sum(map(len, summary["skipped"].values())), ", ".join(summary["skipped"]))
     if is_main:
         write_json_atomic(run_dir / "replicas.json", {"world_size": world, "digests": digests, "in_sync": True})
         summary["model"] = str(save_model(run_dir / "model_last", model, {"step": trainer.step,

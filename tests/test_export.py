@@ -224,3 +224,28 @@ def test_e2_an_out_not_named_onnx_is_refused_before_the_work(tmp_path, capsys, m
         assert rc == 2 and capsys.readouterr().err.strip() == (f"error: --out {tmp_path / name}: must end in .onnx "
                                                               "(the file is an ONNX graph)")
     assert not list(tmp_path.iterdir())
+
+
+class _BakedBatch(torch.nn.Module):
+    """Flattens each window, but with the batch size read as a Python int: the trace bakes it in as a constant."""
+
+    def forward(self, x):
+        return x.reshape(int(x.shape[0]), -1) * 2.0
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_dynamic_axis_the_trace_fixed_fails_the_check(batch):
+    """The check ran the graph on the example alone, so a graph declared dynamic along its first axis but traced
+    with that size as a constant passed (max |Δ| 0) and was written; it only broke on a user's other window count.
+    The check now also runs the example with one item fewer (two for one): such a graph differs in shape or cannot
+    run, max |Δ| inf; a truly dynamic graph still checks to 0."""
+    from dmenet import export
+
+    pytest.importorskip("onnxruntime")
+    example = torch.rand(batch, 1, 2, 3, generator=torch.Generator().manual_seed(2))
+    axes = {"patch": {0: "windows"}, "logits": {0: "windows"}}
+    baked = export.Exportable(_BakedBatch().eval(), example, ["patch"], ["logits"], axes)
+    assert [x.shape[0] for x in export.check_inputs(baked)] == [batch, batch - 1 if batch > 1 else 2]
+    assert export.check_onnx(baked, export.onnx_bytes(baked)) == float("inf")
+    dynamic = export.Exportable(torch.nn.Flatten().eval(), example, ["patch"], ["logits"], axes)
+    assert export.check_onnx(dynamic, export.onnx_bytes(dynamic)) == 0.0

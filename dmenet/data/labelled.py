@@ -75,12 +75,15 @@ class LabelledDataset:
                                 f"{self.images[index]} is {image.shape[1]}x{image.shape[0]} px")
         return {"image": image, "mask": mask, "path": str(self.images[index])}
 
-    def readable(self) -> Iterator[dict[str, Any]]:
+    def readable(self, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """:meth:`load` of every pair in order; an unreadable file (a name where no file can be read included: the
-        listing keeps it, :func:`syndof.io.index_by_stem`) is skipped with one warning ``skipped PATH: reason`` (a
-        mask of another size still raises :class:`MaskSizeError`)."""
+        listing keeps it, :func:`syndof.io.index_by_stem`) is skipped with one warning ``skipped PATH: reason``, and
+        the ``PATH: reason`` line is appended to ``skipped`` when given (for the caller's record). A mask of another
+        size still raises :class:`MaskSizeError`."""
         for i in range(len(self)):
             try:
                 yield self.load(i)
             except io.InputError as err:
                 log.warning("skipped %s", err)
+                if skipped is not None:
+                    skipped.append(str(err))

@@ -6,7 +6,9 @@ stream state, whether images are decoded in the training thread or in a thread p
 permutation, position) is saved in checkpoints so a resumed run sees the same batches.
 
 A sample that cannot be read (``InputError``: corrupt, truncated, unsupported file) is reported once with
-``logging.warning`` naming the file and replaced by the next sample in the permutation, with the same seed.
+``logging.warning`` naming the file and replaced by the next sample in the permutation, with the same seed; the
+stream keeps the line (:attr:`DomainStream.skipped`) in its state, so every checkpoint's ``train.json`` lists the
+files its run skipped (a resumed run carries the list on).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class DomainStream:
         self.pos = 0
         self.order = torch.randperm(len(dataset), generator=self.gen)
         self._bad: set[int] = set()
+        self._skipped: set[str] = set()  # "PATH: reason" of every unreadable sample, from the run's start
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=threads) if threads > 0 else None
 
@@ -92,6 +95,7 @@ class DomainStream:
             except io.InputError as exc:
                 with self._lock:
                     self._bad.add(index)
+                    self._skipped.add(f"{self.dataset.describe(index)}: {exc.problem}")
                 log.warning("%s: skipping unreadable training image %s (%s)", self.name,
                             self.dataset.describe(index), exc.problem)
                 continue
@@ -108,20 +112,29 @@ class DomainStream:
             samples = [self._load(*s) for s in slots]
         return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
 
-    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-        """(tensors, JSON scalars) that restore the stream exactly."""
-        return ({"gen": self.gen.get_state(), "order": self.order.clone()},
-                {"epoch": self.epoch, "pos": self.pos, "size": len(self.dataset)})
+    @property
+    def skipped(self) -> list[str]:
+        """``PATH: reason`` of every sample the run has skipped as unreadable so far (sorted; those of the run
+        before a resume included)."""
+        with self._lock:
+            return sorted(self._skipped)
 
-    def load_state_dict(self, tensors: dict[str, torch.Tensor], scalars: dict[str, int]) -> None:
-        """Restore the stream from :meth:`state_dict`'s (tensors, scalars); ValueError when the dataset's size
-        changed."""
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, JSON values) that restore the stream exactly; the values also list the skipped samples."""
+        return ({"gen": self.gen.get_state(), "order": self.order.clone()},
+                {"epoch": self.epoch, "pos": self.pos, "size": len(self.dataset), "skipped": self.skipped})
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> None:
+        """Restore the stream from :meth:`state_dict`'s (tensors, values); ValueError when the dataset's size
+        changed. A checkpoint from before the values listed skipped samples restores none."""
         if int(scalars["size"]) != len(self.dataset):
             raise ValueError(f"{self.name}: the checkpoint's data stream had {scalars['size']} samples, the folder "
                              f"now has {len(self.dataset)}; exact resume needs the same data")
         self.gen.set_state(tensors["gen"].to(torch.uint8).contiguous())
         self.order = tensors["order"].to(torch.int64).clone()
         self.epoch, self.pos = int(scalars["epoch"]), int(scalars["pos"])
+        with self._lock:
+            self._skipped = {str(line) for line in scalars.get("skipped", [])}
 
     def close(self) -> None:
         """Shut down the loader thread pool, if any."""

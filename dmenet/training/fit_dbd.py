@@ -122,20 +122,20 @@ def fit_logit_transform(
                         f"{OBJECTIVE}; Fmax over the {n_fmax} with both classes"})
 
 
-def labelled_logits(predictor, root: Path,
-                    white_is_blurred: bool) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+def labelled_logits(predictor, root: Path, white_is_blurred: bool, skipped: list[str] | None = None
+                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Detection logits (S's or the two-label head's: the detection path of ``predictor``, a
     :class:`dmenet.inference.Predictor`) and GT masks (1 = blurred) of every image of a labelled ``image/`` +
     ``gt/`` folder.
 
-    Unreadable images are skipped with a warning; a mask whose size differs from its image raises
-    (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).
+    Unreadable images are skipped with a warning (and their ``PATH: reason`` appended to ``skipped`` when given); a
+    mask whose size differs from its image raises (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).
     """
     from dmenet.data.labelled import LabelledDataset
 
     dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
     logits, masks, names = [], [], []
-    for sample in dataset.readable():
+    for sample in dataset.readable(skipped):
         logits.append(predictor.detection_logit(predictor.detection_labels(sample["image"])))
         masks.append(sample["mask"] > 0.5)
         names.append(Path(sample["path"]).name)

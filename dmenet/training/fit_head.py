@@ -113,14 +113,15 @@ class HeadTraining:
         return {**asdict(self), "hidden": list(self.hidden)}
 
 
-def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path], white_is_blurred: bool
-                         ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path], white_is_blurred: bool,
+                         skipped: list[str] | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """B's labels under the two BatchNorm modes ``bns`` (the head's inputs, each the mean of the predictor's
     flips) and the mask of every image of the labelled folders ``roots``.
 
     Returns:
         (pairs, masks, names): pairs[i] (H, W, 2) float32 labels, masks[i] (H, W) float32 1 = blurred, names[i]
-        "folder/file". Unreadable images are skipped with a warning.
+        "folder/file". Unreadable images are skipped with a warning (and their ``PATH: reason`` appended
+        to ``skipped`` when given).
 
     Raises:
         InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
@@ -131,11 +132,11 @@ def labelled_label_pairs(predictor, bns: tuple[BNMode, BNMode], roots: list[Path
         labels = np.stack([predictor.label(image, bn) for bn in bns], -1).astype(np.float32)
         return labels, (mask > 0.5).astype(np.float32)
 
-    return _each_labelled_image(roots, white_is_blurred, "labels", pair)
+    return _each_labelled_image(roots, white_is_blurred, "labels", pair, skipped)
 
 
 def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_blurred: bool,
-                             samples: int = FEATURE_SAMPLES, seed: int = 19
+                             samples: int = FEATURE_SAMPLES, seed: int = 19, skipped: list[str] | None = None
                              ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """B's detection features (:meth:`dmenet.inference.Predictor.features`, ``bn`` statistics, the predictor's
     flips) at ``samples`` random pixels of every image of the labelled folders ``roots`` (all of a smaller image;
@@ -143,7 +144,8 @@ def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_
 
     Returns:
         (inputs, masks, names): inputs[i] (N_i, C) float32 features, masks[i] (N_i,) float32 1 = blurred, names[i]
-        "folder/file". Unreadable images are skipped with a warning.
+        "folder/file". Unreadable images are skipped with a warning (and their ``PATH: reason`` appended
+        to ``skipped`` when given).
 
     Raises:
         InputError: a folder without readable labelled images (or a mask of another size: MaskSizeError).
@@ -157,20 +159,21 @@ def labelled_feature_samples(predictor, bn: BNMode, roots: list[Path], white_is_
         return (np.ascontiguousarray(features.reshape(n, -1)[pick]),
                 (mask.reshape(-1)[pick] > 0.5).astype(np.float32))
 
-    return _each_labelled_image(roots, white_is_blurred, "features", sampled)
+    return _each_labelled_image(roots, white_is_blurred, "features", sampled, skipped)
 
 
-def _each_labelled_image(roots: list[Path], white_is_blurred: bool, what: str, compute
-                         ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+def _each_labelled_image(roots: list[Path], white_is_blurred: bool, what: str, compute,
+                         skipped: list[str] | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """``compute(i, image, mask)`` → (inputs, targets) for every readable image of the labelled folders (i counts
-    them from 0), with their "folder/file" names; progress every 25 images; a folder without one raises."""
+    them from 0), with their "folder/file" names; progress every 25 images; a folder without one raises. The
+    unreadable ones' ``PATH: reason`` lines are appended to ``skipped`` when given."""
     from dmenet.data.labelled import LabelledDataset
 
     inputs, masks, names = [], [], []
     for root in roots:
         dataset = LabelledDataset(root, white_is_blurred=white_is_blurred)
         before = len(names)
-        for sample in dataset.readable():
+        for sample in dataset.readable(skipped):
             x, y = compute(len(names), sample["image"], sample["mask"])
             inputs.append(x)
             masks.append(y)
