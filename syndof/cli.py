@@ -434,7 +434,7 @@ def add_depth_scale(p: argparse.ArgumentParser, use: str | None = None) -> None:
     (:func:`syndof.depth_io.read_depth`). ``use`` adds the tool's own part of the help."""
     p.add_argument("--depth-scale", type=positive_float, default=None, metavar="K",
                    help="multiply raw depth values by K to get mm, a finite number > 0 (default: by format, ×1000 "
-                   "for .dpt and paths containing MPI, ×10 for other PNGs, ×1 for .npy / .pfm)"
+                   "for .dpt, ×10 for 16-bit PNG, ×1 for .npy / .pfm)"
                    + (f"; {use}" if use else ""))
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 
 import cv2
@@ -40,9 +39,11 @@ def valid_scale(scale) -> bool:
 
 
 def default_scale(path: str | os.PathLike) -> float:
-    """The original generator's rule: path containing "MPI" (or a ``.dpt`` file) → ×1000, else ×10."""
-    p = str(path)
-    return SINTEL_SCALE if ("MPI" in p or p.lower().endswith(".dpt")) else SYNDOF_PNG_SCALE
+    """The factor to mm by the file's format: Sintel ``.dpt`` (metres) ×1000, a 16-bit PNG ×10 (SYNTHIA /
+    Middlebury, cm). The original generator also read a PNG under any path containing "MPI" ×1000; that rule is not
+    kept (the name of a folder must not change a unit: a user's ``MPII/`` folder read 100× too deep): give such a
+    PNG ``--depth-scale 1000``. The Sintel sources it was written for are ``.dpt`` files."""
+    return SINTEL_SCALE if Path(path).suffix.lower() == ".dpt" else SYNDOF_PNG_SCALE
 
 
 def fill_invalid(depth: np.ndarray, name: str | os.PathLike = "<array>") -> np.ndarray:
@@ -109,8 +110,8 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
 
     Args:
         path: ``.dpt``, ``.png`` (16-bit), ``.npy`` or ``.pfm``.
-        scale: factor applied to the raw values; None → :func:`default_scale` (×1000 for Sintel, ×10 otherwise)
-            for ``.dpt``/``.png``, ×1 for ``.npy``/``.pfm``.
+        scale: factor applied to the raw values; None → :func:`default_scale` (×1000 for ``.dpt``, ×10 for
+            ``.png``), ×1 for ``.npy``/``.pfm``.
 
     Returns:
         (H, W) float64 depth in mm, invalid pixels filled from their nearest valid neighbour.
@@ -137,10 +138,6 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
         raise InputError(path, f"depth map must be 2-D and at least 2x2, got shape {raw.shape}")
     if scale is None:
         scale = default_scale(path) if ext in (".dpt", ".png") else 1.0
-        if ext == ".png" and scale == SINTEL_SCALE:  # only the path's name decided: say so once per process
-            warnings.warn(f"{path}: 16-bit depth read ×{SINTEL_SCALE:g} to mm because its path contains 'MPI' (the "
-                          f"original generator's Sintel rule; other PNGs ×{SYNDOF_PNG_SCALE:g}); pass --depth-scale "
-                          "to choose", UserWarning, stacklevel=2)
     with np.errstate(invalid="ignore", over="ignore"):
         depth = raw * float(scale)
     depth = fill_invalid(depth, path)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from syndof.depth_io import disparity_to_depth, fill_invalid, read_depth, write_dpt, write_pfm
+from syndof.depth_io import default_scale, disparity_to_depth, fill_invalid, read_depth, write_dpt, write_pfm
 from syndof.io import InputError
 
 
@@ -137,23 +137,22 @@ def test_reads_sintel_reference(shared):
     np.testing.assert_array_equal(d, metres.astype(np.float64) * 1000.0)
 
 
-def test_the_mpi_path_rule_for_png_depth_is_said_not_silent(tmp_path, depth):
-    """A 16-bit PNG under a path containing "MPI" (say a user's ``MPII/`` folder) is read ×1000 by the original
-    generator's Sintel rule, 100× the ×10 of other PNGs: a warning names the file and --depth-scale."""
+def test_a_folder_name_does_not_change_the_depth_unit(tmp_path, depth):
+    """The original generator read a 16-bit PNG under any path containing "MPI" (say a user's ``MPII/`` folder)
+    ×1000, 100× the ×10 of other PNGs; kept with a warning until 6 Dec 2026 (reliability.md §8 H1), dropped then
+    (§29, DEVELOPERS.md: no behaviour switched by substrings): the unit follows the format, and --depth-scale
+    chooses another."""
+    import warnings
+
     folder = tmp_path / "MPII_poses"
     folder.mkdir()
     p = folder / "d.png"
     cv2.imwrite(str(p), np.rint(depth * 8).astype(np.uint16))
-    with pytest.warns(UserWarning, match="--depth-scale"):
-        assert np.allclose(read_depth(p), np.rint(depth * 8) * 1000.0)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert np.allclose(read_depth(p, scale=10.0), np.rint(depth * 8) * 10.0)  # chosen: nothing to say
-        other = tmp_path / "plain.png"
-        cv2.imwrite(str(other), np.rint(depth * 8).astype(np.uint16))
-        assert np.allclose(read_depth(other), np.rint(depth * 8) * 10.0)
+        assert np.allclose(read_depth(p), np.rint(depth * 8) * 10.0)
+        assert np.allclose(read_depth(p, scale=1000.0), np.rint(depth * 8) * 1000.0)
+    assert default_scale(tmp_path / "MPI_x" / "d.png") == 10.0 and default_scale(tmp_path / "d.DPT") == 1000.0
 
 
 @pytest.mark.parametrize("scale", [0, -1.0, float("nan"), float("inf"), "x"])
