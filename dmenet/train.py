@@ -359,8 +359,10 @@ def _check_no_test_photos(option: str, folder: str, photos: list[Path]) -> None:
                           "experiments/build_training_set.py (the train subset of cuhk/train_image)")
 
 
-def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int]:
-    """(streams by domain, validation batches, steps per epoch)."""
+def build_data(cfg: ExperimentConfig, rank: int
+               ) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int, list[str]]:
+    """(streams by domain, validation batches, steps per epoch, ``PATH: reason`` of each validation sample that
+    could not be read and was left out)."""
     d, t = cfg.data, cfg.train
     joint = parse_choice(Stage, t.stage, "train.stage") is Stage.JOINT
     if not d.synthetic:
@@ -400,18 +402,23 @@ def build_data(cfg: ExperimentConfig, rank: int) -> tuple[dict[str, DomainStream
                                            "labelled", d.loader_threads)
         streams["unlabelled"] = DomainStream(RealDataset(d.real), t.batch_unlabelled, _stream_seed(t.seed, 2, rank),
                                              transform, "unlabelled", d.loader_threads)
-    val_batches = _validation_batches(val, cfg) if val is not None else []
+    val_skipped: list[str] = []
+    val_batches = _validation_batches(val, cfg, val_skipped) if val is not None else []
     steps_per_epoch = cfg.optim.steps_per_epoch or max(1, len(synthetic) // t.batch_synthetic)
-    return streams, val_batches, steps_per_epoch
+    return streams, val_batches, steps_per_epoch, val_skipped
 
 
-def _validation_batches(val: SyntheticDataset, cfg: ExperimentConfig) -> list[dict[str, torch.Tensor]]:
+def _validation_batches(val: SyntheticDataset, cfg: ExperimentConfig, skipped: list[str]
+                        ) -> list[dict[str, torch.Tensor]]:
+    """The validation samples as batches of ``train.batch_synthetic``; an unreadable one is left out with a warning
+    and its ``PATH: reason`` appended to ``skipped``."""
     samples = []
     for i in range(len(val)):
         try:
             sample = val.load(i)
         except io.InputError as exc:
             log.warning("validation: skipping unreadable %s (%s)", val.describe(i), exc.problem)
+            skipped.append(f"{val.describe(i)}: {exc.problem}")
             continue
         samples.append(to_tensors(augment(sample, cfg.data.crop, None, max_min_side=cfg.data.max_min_side),
                                   cfg.model.max_coc))
@@ -475,7 +482,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
     device, rank, world = setup_device(cfg)
     is_main = rank == 0
     torch.manual_seed(cfg.train.seed)
-    streams, val_batches, steps_per_epoch = build_data(cfg, rank)
+    streams, val_batches, steps_per_epoch, val_skipped = build_data(cfg, rank)
     start_from = cfg.train.init_from if not resume else None
     if (cfg.model.init is None and not cfg.train.init_from and cfg.loss.perceptual > 0
             and parse_choice(Stage, cfg.train.stage, "train.stage") is Stage.JOINT):
@@ -542,7 +549,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
             if logger and t.image_every and step % t.image_every == 0:
                 logger.log_panel(step, "synthetic", _panel(trainer, batches.synthetic))
             if step % t.ckpt_every == 0 or step == t.steps:
-                _checkpoint(trainer, streams, cfg, run_dir, val_batches, window, world, logger, run)
+                _checkpoint(trainer, streams, cfg, run_dir, val_batches, window, world, logger, run, val_skipped)
                 window = []
     finally:
         pbar.close()
@@ -557,9 +564,12 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
         raise RuntimeError(f"data-parallel replicas diverged: {digests}")
     summary = {"steps": trainer.step, "world_size": world, "last_metrics": metrics,
                "skipped": {name: s.skipped for name, s in streams.items() if s.skipped}}
+    if val_skipped:
+        summary["skipped"]["validation"] = val_skipped
     if is_main and summary["skipped"]:
         log.warning("%d training image(s) were skipped as unreadable (%s): each checkpoint's train.json lists them "
-                    "under 'streams'", sum(map(len, summary["skipped"].values())), ", ".join(summary["skipped"]))
+                    "(under 'streams', the validation's under 'extra')", sum(map(len, summary["skipped"].values())),
+                    ", ".join(summary["skipped"]))
     if is_main:
         write_json_atomic(run_dir / "replicas.json", {"world_size": world, "digests": digests, "in_sync": True})
         summary["model"] = str(save_model(run_dir / "model_last", model, {"step": trainer.step,
@@ -569,7 +579,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, resume_from: Path
 
 def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: ExperimentConfig, run_dir: Path,
                 val_batches: list, window: list[float], world: int, logger: RunLogger | None,
-                run: dict[str, Any]) -> None:
+                run: dict[str, Any], val_skipped: list[str]) -> None:
     states = _gather_streams(streams, world)  # collective
     trainer.sync_buffers()  # collective
     trainer.assert_perceptual_frozen()
@@ -579,7 +589,8 @@ def _checkpoint(trainer: Trainer, streams: dict[str, DomainStream], cfg: Experim
             logger.log_scalars(trainer.step, {"val_loss_defocus": metric})
         else:
             metric = sum(window) / max(len(window), 1)
-        folder = checkpoint.save_checkpoint(run_dir, trainer, states, config_to_dict(cfg), {"metric": metric}, run)
+        extra = {"metric": metric, **({"validation_skipped": val_skipped} if val_skipped else {})}
+        folder = checkpoint.save_checkpoint(run_dir, trainer, states, config_to_dict(cfg), extra, run)
         best = checkpoint.update_pointers(run_dir, folder, trainer.step, metric, cfg.train.keep_last)
         log.info("step %d: checkpoint %s (metric %.5g%s)", trainer.step, folder.name, metric, ", best" if best else "")
     if world > 1:

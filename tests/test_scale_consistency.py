@@ -76,7 +76,7 @@ def test_config_rejects_blur_stage_and_bad_ranges(data):
 
 def test_joint_step_adds_the_term_and_its_target_takes_no_gradient(data):
     cfg = load_config(TINY, _overrides(data, "loss.scale_consistency=1.0"))
-    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    streams, _, steps_per_epoch, _ = build_data(cfg, rank=0)
     torch.manual_seed(0)
     model = build_dmenet(cfg.model)
     trainer = Trainer(model, cfg, torch.device("cpu"), steps_per_epoch)
@@ -100,7 +100,7 @@ def test_joint_step_adds_the_term_and_its_target_takes_no_gradient(data):
 
 def test_off_by_default_adds_no_term(data):
     cfg = load_config(TINY, _overrides(data))
-    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    streams, _, steps_per_epoch, _ = build_data(cfg, rank=0)
     torch.manual_seed(0)
     trainer = Trainer(build_dmenet(cfg.model), cfg, torch.device("cpu"), steps_per_epoch)
     assert cfg.loss.scale_consistency == 0.0

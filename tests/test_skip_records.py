@@ -75,3 +75,28 @@ def test_detection_fits_record_the_labelled_images_they_skipped(tmp_path, step):
     result = load_model_file(tmp_path / "out")[1]["history"][-1]["result"]
     assert result["skipped"] == [f"{lab / 'image' / 'b.png'}: a symbolic link to nothing"]
     assert len(result["images"]) == 2
+
+
+def test_a_training_run_records_what_it_skipped_in_every_checkpoint(tmp_path, caplog):
+    """A blur-stage run on 6 samples, one training and one validation image corrupt: both are listed in the
+    checkpoint's train.json (the stream's under ``streams``, the validation's under ``extra``), and the run ends
+    with one warning counting them."""
+    import json
+    import logging
+
+    from train_data_helpers import blur_cli, write_syndof
+
+    from dmenet.train import main
+
+    root = write_syndof(tmp_path / "syn", count=6)
+    for stem in ("s001", "s005"):  # s005: the last stem, held out for validation by data.val_count=1
+        (root / "image" / f"{stem}.png").write_bytes(b"\x89PNG\r\n\x1a\n not a PNG")
+    out = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        assert main(blur_cli(root, out, "--steps", "3", "--set", "data.val_count=1", "train.ckpt_every=3")) == 0
+    meta = json.loads((out / "checkpoints" / "last.json").read_text())
+    record = json.loads((out / "checkpoints" / meta["dir"] / "train.json").read_text())
+    assert [ln.split(": ")[0] for ln in record["streams"]["synthetic@0"]["skipped"]] == [str(root / "image" /
+                                                                                           "s001.png")]
+    assert [ln.split(": ")[0] for ln in record["extra"]["validation_skipped"]] == [str(root / "image" / "s005.png")]
+    assert any("2 training image(s) were skipped" in r.getMessage() for r in caplog.records)

@@ -80,7 +80,7 @@ def test_trainer_sets_both_optimisers_to_their_decayed_lr(data):
 def test_joint_step_gradients_frozen_c_finite_losses(data):
     cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
                              f"data.labelled={data['labelled']}"])
-    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    streams, _, steps_per_epoch, _ = build_data(cfg, rank=0)
     torch.manual_seed(0)
     model = build_dmenet(cfg.model)
     c_before = {k: v.clone() for k, v in model.perceptual.state_dict().items()}
@@ -103,7 +103,7 @@ def test_joint_step_gradients_frozen_c_finite_losses(data):
 def _one_step(data, *overrides):
     cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
                              f"data.labelled={data['labelled']}", *overrides])
-    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    streams, _, steps_per_epoch, _ = build_data(cfg, rank=0)
     torch.manual_seed(0)
     model = build_dmenet(cfg.model)
     trainer = Trainer(model, cfg, torch.device("cpu"), steps_per_epoch)
@@ -141,8 +141,8 @@ def test_cpu_bf16_runs_the_forward_passes_in_bfloat16(data):
 def test_reblur_reaches_synthetic_batches_only(data):
     """data.reblur_p = 1: every synthetic label is > 0 (no sharp pixel left); labelled masks still load."""
     base = [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}", f"data.labelled={data['labelled']}"]
-    plain, _, _ = build_data(load_config(TINY, base), rank=0)
-    streams, _, _ = build_data(load_config(TINY, base + ["data.reblur_p=1.0", "data.reblur_max=2.0"]), rank=0)
+    plain, _, _, _ = build_data(load_config(TINY, base), rank=0)
+    streams, _, _, _ = build_data(load_config(TINY, base + ["data.reblur_p=1.0", "data.reblur_max=2.0"]), rank=0)
     assert float(plain["synthetic"].next_batch()["label"].min()) == 0.0  # the renders have in-focus pixels
     assert float(streams["synthetic"].next_batch()["label"].min()) > 0.0
     masks = streams["labelled"].next_batch()["mask"]
@@ -198,7 +198,7 @@ def test_resume_when_the_rebuilt_c_differs_from_the_checkpoint(data, tmp_path):
     frozen-C check must compare against the loaded C (this once stopped a real run at its first checkpoint)."""
     cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={data['real']}",
                              f"data.labelled={data['labelled']}"])
-    streams, _, steps_per_epoch = build_data(cfg, rank=0)
+    streams, _, steps_per_epoch, _ = build_data(cfg, rank=0)
     torch.manual_seed(0)
     trainer = Trainer(build_dmenet(cfg.model), cfg, torch.device("cpu"), steps_per_epoch)
     trainer.train_step(StepBatches(**{n: s.next_batch() for n, s in streams.items()}))
