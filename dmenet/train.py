@@ -53,6 +53,7 @@ from dmenet.training import checkpoint, stopped
 from dmenet.training.data_record import check_data_record, folder_fingerprint, write_data_record
 from dmenet.training.engine import NonFiniteLossError, StepBatches, Trainer
 from dmenet.training.logging import RunLogger, to_uint8_panel, truncate_metrics
+from dmenet.training.resume import resume_free_keys, steps_problem
 from dmenet import cli as dcli
 from syndof import cli, io
 from syndof.choices import choices, parse_choice
@@ -300,7 +301,7 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
             raise checkpoint.CheckpointError(f"{folder / 'train.json'}: its config record does not read as a "
                                              f"config ({cli.error_line(exc)})") from None
     now = flat_keys(config_to_dict(cfg))
-    free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
+    free = resume_free_keys(RUNTIME)
     for source, record in records:
         differ = differing_keys(flat_keys(record), now, free, _same_value)
         if differ:
@@ -308,9 +309,9 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
                               f"{folder / 'model.safetensors'} (step {done}) was trained with the run's config: "
                               f"resume with it (only train.steps, {', '.join(sorted(free - {'train.steps'}))} and "
                               "--threads may change), or train into another --out folder (nothing was changed)")
-    if cfg.train.steps < done:
-        raise ConfigError(f"--resume: train.steps {cfg.train.steps} (--steps) is below the step {done} of the "
-                          f"checkpoint {folder}; a resume can only extend a run (nothing was changed)")
+    problem = steps_problem(cfg.train.steps, done, folder, "--steps")
+    if problem is not None:
+        raise ConfigError(problem)
     saved, world = checkpoint_world_size(meta), int(os.environ.get("WORLD_SIZE", "1"))
     if saved is not None and saved != world:  # the global batch and each rank's data stream would change mid-run
         raise ConfigError(f"--resume: {folder} was written by a run of {saved} data-parallel process(es), this one "

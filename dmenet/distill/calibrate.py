@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"{a.out}: exists; a calibrated model is written to a new file")
     cfg = load_distill_config(a.config, a.overrides).data
     model, info = load_distill_model(a.model, a.device)
-    items = labelled_items(cfg.images, cfg.masks, cfg.val_list)
+    items = labelled_items(cfg.images, cfg.masks, cfg.val_list, mask_suffix=cfg.mask_suffix)
     from dmenet.data.splits import held_out_among
 
     tested = held_out_among(it.image for it in items)

@@ -51,10 +51,14 @@ class DistillDataConfig:
     """Blur-detection training data.
 
     Attributes:
-        images, masks: labelled photos and their binary masks, paired by stem (CUHK: ``train_image``, ``gt``).
+        images, masks: labelled photos and their binary masks (image files, 8- or 16-bit, 0 / full range), paired
+            by stem (CUHK: ``train_image``, ``gt``): the mask of ``STEM.jpg`` is ``STEM{mask_suffix}.*``.
+        mask_suffix: what the masks' stems add to their photo's ("" = the same stem, CUHK; "_binary" for the
+            ``blur_map_binary/`` masks of a ``python -m syndof.generate`` folder). No path separator.
         train_list, val_list: stems for training and for checkpoint selection (written once by
             ``experiments/distill/split.py``; never a test image).
-        white_is_blurred: mask polarity (CUHK True); targets are always 1 = blurred.
+        white_is_blurred: mask polarity: True = white (255) is blurred (CUHK, SYNDOF ``blur_map_binary/``), False =
+            white is sharp (xu100, DUT); targets are always 1 = blurred. Only true / false are accepted.
         soft_targets: folder of cached teacher maps ``STEM.png`` (255 = blurred) for the consistency term; None =
             no cached teacher (content loss only, or the teacher runs live in the joint stage). Not used when a
             teacher runs (stage joint, or kd with ``train.teacher_model``): its outputs are the soft targets, and
@@ -77,6 +81,7 @@ class DistillDataConfig:
     train_list: str = "experiments/distill/cuhk_split_train.txt"
     val_list: str = "experiments/distill/cuhk_split_val.txt"
     white_is_blurred: bool = True
+    mask_suffix: str = ""
     soft_targets: str | None = None
     sharp_images: str | None = f"{SHARED}/photos/bsds500/train"
     sharp_list: str | None = "experiments/distill/bsds_sharp_train.txt"
@@ -92,6 +97,9 @@ class DistillDataConfig:
 
     def __post_init__(self) -> None:
         require_positive(self, "data", ("batch",))
+        if "/" in self.mask_suffix or "\\" in self.mask_suffix:
+            raise ConfigError(f"data.mask_suffix must be a file-name suffix without a path separator, got "
+                              f"{self.mask_suffix!r}")
         if self.preload_long_side is not None and self.preload_long_side < 1:
             raise ConfigError(f"data.preload_long_side must be >= 1 px (or none), got {self.preload_long_side}")
         if self.crop < 32 or self.crop % 32:

@@ -64,8 +64,10 @@ def _checked_size(path: Path) -> tuple[int, int]:
     return size
 
 
-def labelled_items(images: str, masks: str, list_file: str, soft: str | None = None) -> list[Item]:
-    """Items of the listed stems, each mask (and soft target) checked to have its image's size."""
+def labelled_items(images: str, masks: str, list_file: str, soft: str | None = None,
+                   mask_suffix: str = "") -> list[Item]:
+    """Items of the listed stems, each mask (and soft target) checked to have its image's size. The mask of photo
+    ``STEM`` is ``STEM{mask_suffix}.*`` in ``masks`` (``data.mask_suffix``; "" = the same stem)."""
     photos = _listed(images, list_file, "labelled")
     try:
         mask_index = index_by_stem(masks, case_sensitive=True)
@@ -74,15 +76,17 @@ def labelled_items(images: str, masks: str, list_file: str, soft: str | None = N
         raise DataError(str(e)) from e
     items = []
     for stem, photo in photos.items():
-        if stem not in mask_index:
-            raise DataError(f"{photo}: no mask {stem}.* in {masks}")
+        mask = mask_index.get(stem + mask_suffix)
+        if mask is None:
+            raise DataError(f"{photo}: no mask {stem}{mask_suffix}.* in {masks} (data.mask_suffix={mask_suffix!r}; "
+                            "a syndof.generate folder's blur_map_binary/ masks need data.mask_suffix=_binary)")
         if soft and stem not in soft_index:
             raise DataError(f"{photo}: no soft target {stem}.png in {soft} (run experiments/distill/cache_dmenet.py)")
         size = _checked_size(photo)
-        for other in (mask_index[stem], soft_index.get(stem)):
+        for other in (mask, soft_index.get(stem)):
             if other is not None and _checked_size(other) != size:
                 raise DataError(f"{other}: size {_checked_size(other)} differs from its image {photo} {size}")
-        items.append(Item(photo, mask_index[stem], soft_index.get(stem)))
+        items.append(Item(photo, mask, soft_index.get(stem)))
     return items
 
 
@@ -163,7 +167,7 @@ class TrainStream:
 
     def __init__(self, cfg: DistillDataConfig, seed: int):
         self.cfg, self.seed = cfg, seed
-        self.labelled = labelled_items(cfg.images, cfg.masks, cfg.train_list, cfg.soft_targets)
+        self.labelled = labelled_items(cfg.images, cfg.masks, cfg.train_list, cfg.soft_targets, cfg.mask_suffix)
         self.sharp = (sharp_items(cfg.sharp_images, cfg.sharp_list)
                       if cfg.sharp_per_batch and cfg.sharp_images and cfg.sharp_list else [])
         self._memory = {it: preload(it, cfg.preload_long_side, cfg.white_is_blurred)

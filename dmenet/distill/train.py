@@ -9,7 +9,11 @@ network, optimiser and the step, so a resumed run reproduces an uninterrupted on
 resume on the other, with float rounding differences), on the data it started with: ``RUN/data.json`` records each
 list file's SHA-256 and the names and sizes of the photos it selects (and the SHA-256 of a kd run's frozen
 ``train.teacher_model``), and a resume on other data (or another teacher under the same name) is refused
-(``dmenet.training.data_record``). Each checkpoint also exports the trained network as a model
+(``dmenet.training.data_record``). A resume may change ``train.steps`` (extend a run, or shorten it, never below
+the steps its checkpoint has done): the cosine learning-rate decay is then stretched from the resume point to the
+new total, continuous there, and every later checkpoint records that schedule (meta.json ``train_steps``; with a
+constant rate, ``optim.final_lr_fraction=1``, the extended run equals one started with the new total). Each
+checkpoint also exports the trained network as a model
 file and scores it on the validation list (docs/distill.md §Selection). ``--set train.device=cuda`` trains on a GPU.
 """
 
@@ -20,6 +24,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -29,7 +34,7 @@ from torch import nn
 
 from dmenet.config import ConfigError, config_to_dict, differing_keys, wants_cuda
 from dmenet.distill import losses as L
-from dmenet.distill.config import SEED_STRIDE, DistillConfig, DistillStage, load_distill_config
+from dmenet.distill.config import SEED_STRIDE, DistillConfig, DistillStage, DistillTrainConfig, load_distill_config
 from dmenet.distill.data import DataError, Item, TrainStream, labelled_items, load_item, sharp_items
 from dmenet.distill.infer import blur_probability
 from dmenet.distill.model_io import ModelKind, load_distill_model, save_distill_model
@@ -43,6 +48,8 @@ from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unfla
 from dmenet.training.data_record import check_data_record, list_fingerprint, model_fingerprint, write_data_record
 from dmenet.training import stopped
 from dmenet.training.logging import RunLogger, truncate_metrics
+from dmenet.training.resume import STEPS_KEY, resume_free_keys, steps_problem
+from dmenet.training.schedule import cosine_angle
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
 from syndof.choices import parse_choice
@@ -126,6 +133,14 @@ class Run:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
     device: torch.device = torch.device("cpu")
+    schedule: tuple[tuple[int, int], ...] = ()
+    """``((0, S0), (r1, S1), …)``: the run's ``train.steps`` and the step from which each held (a resume may change
+    it: :func:`run_schedule`); empty = ``((0, train.steps),)``, a run never extended."""
+
+    @property
+    def segments(self) -> tuple[tuple[int, int], ...]:
+        """:attr:`schedule`, or ``((0, train.steps),)`` when it is empty."""
+        return self.schedule or ((0, self.cfg.train.steps),)
 
     @property
     def layout(self) -> torch.memory_format:
@@ -188,12 +203,14 @@ def build_run(cfg: DistillConfig, device: torch.device = torch.device("cpu"), st
     return Run(cfg, nets, discs, frozen, opt_g, opt_d, device)
 
 
-def lr_factor(cfg: DistillConfig, step: int) -> float:
+def lr_factor(cfg: DistillConfig, step: int, segments: Sequence[tuple[int, int]] | None = None) -> float:
     """Learning-rate factor of ``step``: a linear warm-up over ``optim.warmup_steps`` multiplied into a cosine decay
-    (from step 0) to ``optim.final_lr_fraction`` at ``train.steps``."""
+    (from step 0) to ``optim.final_lr_fraction`` at ``train.steps``. ``segments``: a run whose ``train.steps`` a
+    resume changed (:attr:`Run.schedule`): the decay is stretched from each resume point to the new total
+    (:func:`dmenet.training.schedule.cosine_angle`); None = ``((0, train.steps),)``."""
     o = cfg.optim
     warm = min(1.0, (step + 1) / max(1, o.warmup_steps))
-    cos = 0.5 * (1 + math.cos(math.pi * min(step, cfg.train.steps) / cfg.train.steps))
+    cos = 0.5 * (1 + math.cos(cosine_angle(step, segments or ((0, cfg.train.steps),))))
     return warm * (o.final_lr_fraction + (1 - o.final_lr_fraction) * cos)
 
 
@@ -210,7 +227,7 @@ def set_learning_rates(run: Run, step: int) -> None:
     :func:`lr_factor` of ``step`` (what :func:`train_step` runs first)."""
     for opt, base in ((run.opt_g, run.cfg.optim.lr), (run.opt_d, run.cfg.optim.lr_d)):
         for group in (opt.param_groups if opt else ()):
-            group["lr"] = base * lr_factor(run.cfg, step)
+            group["lr"] = base * lr_factor(run.cfg, step, run.segments)
 
 
 def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
@@ -315,7 +332,8 @@ def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], k
     folder = checkpoint_folder(run_dir, step)
     tensors = {f"nets.{k}": v.detach().cpu().contiguous().clone() for k, v in run.nets.state_dict().items()}
     tensors.update({f"discs.{k}": v.detach().cpu().contiguous().clone() for k, v in run.discs.state_dict().items()})
-    meta = {"step": step, "opt_g": flatten_optimizer("opt_g", run.opt_g, tensors), "val": val}
+    meta = {"step": step, "opt_g": flatten_optimizer("opt_g", run.opt_g, tensors), "val": val,
+            SCHEDULE_KEY: [list(seg) for seg in run.segments]}
     if run.opt_d is not None:
         meta["opt_d"] = flatten_optimizer("opt_d", run.opt_d, tensors)
     # all or nothing: a failed write (a full disk, Ctrl-C) removes its hidden staging folder (a `step_N.tmp` was left
@@ -324,7 +342,10 @@ def save_checkpoint(run_dir: Path, run: Run, step: int, val: dict[str, float], k
         save_file(tensors, str(stage / "state.safetensors"))
         write_json_atomic(stage / "meta.json", meta)
         kind, net = run.exported
-        save_distill_model(stage / "model", kind, net, {"step": step, "val": val, "stage": run.cfg.train.stage})
+        info = {"step": step, "val": val, "stage": run.cfg.train.stage}
+        if len(run.segments) > 1:  # an extended run's model file says so
+            info[SCHEDULE_KEY] = [list(seg) for seg in run.segments]
+        save_distill_model(stage / "model", kind, net, info)
     for old in full_states(run_dir)[:-keep_last]:
         (old / "state.safetensors").unlink()
     return folder
@@ -429,6 +450,37 @@ def checkpoint_val(folder: Path, meta: dict) -> dict[str, float] | None:
     return val
 
 
+SCHEDULE_KEY = "train_steps"
+"""meta.json key (and, for an extended run, model.json key) of :attr:`Run.schedule`: ``[[0, S0], [r1, S1], …]``,
+the run's ``train.steps`` and the step from which each held."""
+
+
+def checkpoint_schedule(folder: Path, meta: dict, started: int) -> tuple[tuple[int, int], ...]:
+    """The :attr:`Run.schedule` a checkpoint was trained under (its meta.json :data:`SCHEDULE_KEY`), checked: pairs
+    of integers, the first (0, S0), the steps strictly increasing, each total above its start, the last start at most
+    the checkpoint's step. A checkpoint from before 6 Dec 2026 has none: ``((0, started),)``, ``started`` being the
+    run's ``train.steps`` (no resume could change it then). CheckpointError naming the file otherwise."""
+    value = meta.get(SCHEDULE_KEY)
+    if value is None:
+        return ((0, started),)
+    ok = isinstance(value, list) and value and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in p)
+        and p[1] > p[0] for p in value)
+    segments = tuple(tuple(p) for p in value) if ok else ()
+    if not ok or segments[0][0] != 0 or any(b[0] <= a[0] for a, b in zip(segments, segments[1:])) \
+            or segments[-1][0] > meta.get("step", -1):
+        raise CheckpointError(f"{folder / 'meta.json'}: {SCHEDULE_KEY!r} must be [[0, steps], [from step, steps], "
+                              f"…] up to the checkpoint's step, got {value!r}")
+    return segments
+
+
+def run_schedule(recorded: tuple[tuple[int, int], ...], start: int, steps: int) -> tuple[tuple[int, int], ...]:
+    """The schedule a run resumed at step ``start`` with ``train.steps`` = ``steps`` trains under: ``recorded`` (its
+    checkpoint's, :func:`checkpoint_schedule`), plus ``(start, steps)`` when ``steps`` differs from its last total
+    and steps remain to run (the lr decay is stretched from ``start`` to the new total: :func:`lr_factor`)."""
+    return recorded if recorded[-1][1] == steps or steps <= start else recorded + ((start, steps),)
+
+
 def read_checkpoint_meta(folder: Path) -> dict:
     """``folder/meta.json`` as a dict (CheckpointError naming it when unreadable)."""
     try:
@@ -493,13 +545,43 @@ def restore_checkpoint_rows(run_dir: Path, folder: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ loop
-RUNTIME = ("device", "threads", "wandb")  # train.* keys a resumed run may change: where it runs, not what it trains
+RUNTIME = ("device", "threads", "wandb")
+"""train.* keys a resumed run may change: where it runs, not what it trains; train.steps may change too, never below
+the steps its checkpoint has done (:mod:`dmenet.training.resume`, as dmenet.train)."""
+
+
+ADDED_KEYS = {"train.channels_last": False, "data.mask_suffix": ""}
+"""Keys added after runs were started, each with the value that does what those runs did (NCHW layout; masks paired
+by the photo's own stem, 6 Dec 2026): a run's config.yaml without one reads as that value, so the run still
+resumes. (A key whose default changed what was trained, e.g. ``loss.sharp_consistency``, is not one of them.)"""
 
 
 def _recipe(config_text: str) -> dict[str, object]:
-    """A run's config.yaml text as flat ``section.key`` values, without the RUNTIME keys."""
-    flat = {f"{s}.{k}": v for s, keys in yaml.safe_load(config_text).items() for k, v in keys.items()}
-    return {k: v for k, v in flat.items() if k not in {f"train.{r}" for r in RUNTIME}}
+    """A run's config.yaml text as flat ``section.key`` values (compared but for
+    :func:`dmenet.training.resume.resume_free_keys`), an :data:`ADDED_KEYS` key it lacks at its old value."""
+    return ADDED_KEYS | {f"{s}.{k}": v for s, keys in yaml.safe_load(config_text).items() for k, v in keys.items()}
+
+
+def resume_point(cfg: DistillConfig, run_dir: Path, before: dict[str, object]
+                 ) -> tuple[Path | None, dict, tuple[tuple[int, int], ...]]:
+    """(last checkpoint or None, its meta.json, the schedule the resumed run trains under: :func:`run_schedule`) of
+    a ``--resume`` of ``run_dir`` whose config.yaml reads as ``before`` (:func:`_recipe`). Refused before any work:
+    a ``train.steps`` below the steps the checkpoint has done (ConfigError,
+    :func:`dmenet.training.resume.steps_problem`), a damaged step (one its folder's name does not repeat:
+    :func:`checkpoint_step`) or schedule record (CheckpointError naming meta.json)."""
+    last = latest_checkpoint(run_dir)  # a resume before the first checkpoint starts at 0
+    if last is None:
+        return None, {}, ((0, cfg.train.steps),)
+    meta = read_checkpoint_meta(last)
+    step = meta.get("step")
+    if isinstance(step, int) and not isinstance(step, bool) and step >= 0 and checkpoint_folder(run_dir, step) == last:
+        problem = steps_problem(cfg.train.steps, step + 1, last)
+        if problem is not None:
+            raise ConfigError(problem)
+    step = checkpoint_step(last, meta, cfg.train.steps)
+    started = before.get(STEPS_KEY, DistillTrainConfig.steps)  # config.yaml read as a distill config: an int
+    recorded = checkpoint_schedule(last, meta, int(started))
+    return last, meta, run_schedule(recorded, step + 1, cfg.train.steps)
 
 
 def _run_config_problem(run_dir: Path) -> str | None:
@@ -572,7 +654,8 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     """Run (or continue) the configured stage in ``run_dir``; ``max_steps`` stops early (tests).
 
     Refused before any work (ConfigError, nothing changed): a new run into an existing non-empty folder, a resume
-    of a folder that holds no distill run, a resume with a config that differs from the run's or with list files
+    of a folder that holds no distill run, a resume with a config that differs from the run's (but for the
+    RUNTIME keys and ``train.steps``, which may not go below the steps done: :func:`resume_point`) or with list files
     (or the photos they select, or a kd run's frozen teacher file) that differ from those ``data.json`` records
     (:func:`data_fingerprints`, :func:`teacher_fingerprint`; a run from before that record resumes unchecked), a
     damaged last checkpoint (CheckpointError naming its file), and ``run_dir`` locked by another run (InputError
@@ -599,14 +682,16 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
     """:func:`train` once ``run_dir`` is checked and locked."""
     config_text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     config_file = run_dir / "config.yaml"
+    last, meta, schedule = None, {}, ((0, cfg.train.steps),)
     if resume:
         before, now = _recipe(config_file.read_text()), _recipe(config_text)
-        differ = differing_keys(before, now)
+        differ = differing_keys(before, now, resume_free_keys(RUNTIME))
         if differ:
             raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
+        last, meta, schedule = resume_point(cfg, run_dir, before)
     start = 0
     stream = TrainStream(cfg.data, cfg.train.seed)
-    val_items = labelled_items(cfg.data.images, cfg.data.masks, cfg.data.val_list)
+    val_items = labelled_items(cfg.data.images, cfg.data.masks, cfg.data.val_list, mask_suffix=cfg.data.mask_suffix)
     overlap = {it.image.stem for it in val_items} & {it.image.stem for it in stream.labelled}
     if overlap:
         raise DataError(f"{cfg.data.val_list}: {len(overlap)} stem(s) are also training images, e.g. {min(overlap)}")
@@ -616,8 +701,8 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
     if resume:  # other data (or teacher) under the same paths would train the run on what its record does not name
         check_data_record(run_dir, sources, since=(TEACHER_KEY,))
     torch.manual_seed(cfg.train.seed)
-    last = latest_checkpoint(run_dir) if resume else None  # a resume before the first checkpoint starts at 0
     run = build_run(cfg, device, start=last is None)
+    run.schedule = schedule
     if last is not None:
         start = load_checkpoint(last, run) + 1
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -630,10 +715,18 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
     try:
         if not resume:  # a run resumed from before data.json existed gets none: what it read is unknown
             write_data_record(run_dir, sources)
+        if last is not None and SCHEDULE_KEY not in meta and len(schedule) > 1:
+            # a checkpoint from before the record: config.yaml is about to say the new train.steps, so the total it
+            # was trained with is written into its meta.json first (a kill before the next checkpoint loses nothing)
+            write_json_atomic(last / "meta.json", {**meta, SCHEDULE_KEY: [list(schedule[0])]})
         write_text_atomic(config_file, config_text)
     except BaseException:
         logger.close()
         raise
+    if last is not None and schedule[-1] == (start, cfg.train.steps):
+        print(f"note: train.steps {schedule[-2][1]} -> {cfg.train.steps} from step {start}: the learning-rate decay is "
+              f"stretched from there to step {cfg.train.steps}; the checkpoints record it ({SCHEDULE_KEY}, "
+              "docs/distill.md)", flush=True)
     run.nets.train()
     if run.frozen_teacher is not None:
         run.frozen_teacher.eval()

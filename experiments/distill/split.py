@@ -4,16 +4,21 @@ The five images of ``cuhk/image/`` (reported as a test) are excluded from both p
 (:func:`dmenet.distill.split.make_split`).
 
     python experiments/distill/split.py --images ../shared/data/cuhk/train_image --out experiments/distill/cuhk_split
+
+``--glob`` picks other photos (default ``out_of_focus*.jpg``, CUHK's defocus set), e.g. ``--glob '*.png'`` for the
+``image/`` folder of a ``python -m syndof.generate`` data set (docs/distill.md, "Training on your own data").
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from dmenet.distill.split import make_split
 from syndof import cli
 from syndof.io import write_text_atomic
 
+DEFAULT_GLOB = "out_of_focus*.jpg"
 EXAMPLE = ("python experiments/distill/split.py --images ../shared/data/cuhk/train_image "
            "--out runs/distill_split_example/cuhk_split")
 
@@ -22,14 +27,23 @@ EXAMPLE = ("python experiments/distill/split.py --images ../shared/data/cuhk/tra
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser("split", __doc__, EXAMPLE)
     p.prog = "python experiments/distill/split.py"  # a data-preparation script, not a console script
-    p.add_argument("--images", required=True, help="cuhk/train_image folder")
+    p.add_argument("--images", required=True, help="cuhk/train_image folder (or any folder of labelled photos)")
+    p.add_argument("--glob", default=DEFAULT_GLOB, help=f"which files of --images to split, a pattern of names in "
+                   f"that folder (default {DEFAULT_GLOB}: CUHK's defocus photos; '*.png' for a syndof.generate "
+                   "folder's image/)")
     p.add_argument("--val-count", type=cli.positive_int, default=60)
     cli.add_seed(p, 20, use="random.Random's (Python seeds with |seed|: -20 drew the split of 20)")
     p.add_argument("--out", required=True, help="prefix: writes PREFIX_train.txt and PREFIX_val.txt")
     a = p.parse_args(argv)
-    stems = [f.stem for f in Path(a.images).glob("out_of_focus*.jpg")]
+    if "/" in a.glob or "\\" in a.glob:
+        return cli.fail(f"--glob {a.glob}: a pattern of file names in --images, without a folder")
+    stems = sorted(f.stem for f in Path(a.images).glob(a.glob) if f.is_file())
     if not stems:
-        return cli.fail(f"no out_of_focus*.jpg in {a.images}")
+        return cli.fail(f"no {a.glob} in {a.images}")
+    twice = sorted(s for s, n in Counter(stems).items() if n > 1)
+    if twice:
+        return cli.fail(f"--glob {a.glob}: {len(twice)} stem(s) name two files in {a.images}, e.g. {twice[0]}; "
+                        "photos are paired with their masks by stem")
     for part in ("train", "val"):
         if Path(f"{a.out}_{part}.txt").exists():
             return cli.fail(f"{a.out}_{part}.txt exists; a split is never rewritten")
@@ -37,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         train, val = make_split(stems, a.val_count, a.seed)
     except ValueError as exc:  # make_split's one check; named by the option here
         return cli.fail(f"--val-count {a.val_count}: {exc} ({len(stems)} photos in {a.images})")
-    head = f"# CUHK defocus training images, seed {a.seed}, cuhk/image test five excluded\n"
+    head = f"# {a.glob} of {a.images}, seed {a.seed}, cuhk/image test five excluded\n"
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(f"{a.out}_train.txt", head + "\n".join(train) + "\n")
     write_text_atomic(f"{a.out}_val.txt", head + "\n".join(val) + "\n")
