@@ -71,8 +71,8 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sio.list_images(path, recursive)
-            broken = sio.unlisted_images(path, recursive)  # a link to nothing or in a loop, a FIFO
+            # one walk: a link to nothing or in a loop, a FIFO, in ``broken``
+            files, broken = sio.list_images_and_unlisted(path, recursive)
             problems.extend(f"skipped {p}: {why}" for p, why in broken)
             if not files and not broken:
                 problems.append(f"skipped {path}: no image files ({', '.join(sio.IMAGE_EXTENSIONS)})")

@@ -45,6 +45,7 @@ from tqdm import tqdm
 from dmenet.config import (ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict, config_to_dict,
                            differing_keys, dump_config, flat_keys, load_config, split_override, wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
+from dmenet.data.real import real_photo_entries
 from dmenet.data.stream import derived_seed
 from dmenet.data.transforms import augment, to_tensors
 from dmenet.models.dmenet import build_dmenet
@@ -350,7 +351,9 @@ def _check_no_test_photos(option: str, folder: str, photos: list[Path]) -> None:
     which is a held-out test photo of the committed split (:func:`dmenet.data.splits.held_out_among`:
     ``../shared/data/cuhk/image`` is the 5 CUHK test photos), as ``calibrate dbd / head / feature-head`` do: S is
     trained on training images only (``--labelled``), and D adapts to unlabelled training photos only (``--real``:
-    adapting to the test photos is training on them)."""
+    adapting to the test photos is training on them). ``photos``: the names the dataset reads, listed as it lists
+    them (:func:`dmenet.data.real.real_photo_entries`; the labelled ``image/`` by :func:`syndof.io.image_entries`,
+    :func:`syndof.io.index_by_stem`'s listing), so a file it never reads is not refused."""
     from dmenet.data.splits import held_out_among
 
     tested = held_out_among(photos)
@@ -371,10 +374,12 @@ def build_data(cfg: ExperimentConfig, rank: int
     if joint and (not d.real or not d.labelled):
         raise ConfigError("--stage joint needs --real DIR (unlabelled photos) and --labelled DIR (image/ + gt/)")
     if joint:
+        # the names each dataset reads, listed as it lists them (no more, no fewer: a hidden `.trash/` copy, a
+        # notes file or a folder named like a test photo is not trained on and was refused; §26 K5)
         images = Path(d.labelled) / "image"  # a folder without image/ is named by LabelledDataset
-        _check_no_test_photos("--labelled", d.labelled, sorted(images.iterdir()) if images.is_dir() else [])
+        _check_no_test_photos("--labelled", d.labelled, io.image_entries(images) if images.is_dir() else [])
         real = Path(d.real)
-        _check_no_test_photos("--real", d.real, sorted(real.rglob("*")) if real.is_dir() else [])
+        _check_no_test_photos("--real", d.real, real_photo_entries(real) if real.is_dir() else [])
     max_coc = cfg.model.max_coc
     synthetic, val = SyntheticDataset(d.synthetic).split(d.val_count)
     if synthetic.max_coc > max_coc:

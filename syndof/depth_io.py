@@ -12,6 +12,7 @@ no NaN ever leaves this module. A depth map that is all invalid or constant cann
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from syndof.io import InputError, check_nonempty_file, read_npy_map, write_bytes_atomic
+from syndof.io import InputError, check_nonempty_file, read_input_bytes, read_npy_map, write_bytes_atomic
 
 DPT_TAG = 202021.25
 """Sintel ``.dpt`` header tag (float32)."""
@@ -58,8 +59,8 @@ def fill_invalid(depth: np.ndarray, name: str | os.PathLike = "<array>") -> np.n
     return depth[iy, ix]
 
 
-def _read_dpt(path: Path) -> np.ndarray:
-    raw = path.read_bytes()
+def _read_dpt(path: Path, raw: bytes) -> np.ndarray:
+    """The raw values of the Sintel ``.dpt`` file ``path`` whose bytes are ``raw``."""
     if len(raw) < 12:
         raise InputError(path, f"truncated .dpt header ({len(raw)} bytes)")
     tag = np.frombuffer(raw[:4], dtype="<f4")[0]
@@ -74,9 +75,8 @@ def _read_dpt(path: Path) -> np.ndarray:
     return np.frombuffer(raw[12:need], dtype="<f4").reshape(h, w).astype(np.float64)
 
 
-def _read_pfm(path: Path) -> np.ndarray:
-    with open(path, "rb") as fh:
-        data = fh.read()
+def _read_pfm(path: Path, data: bytes) -> np.ndarray:
+    """The first channel of the PFM file ``path`` whose bytes are ``data``, rows top-down."""
     m = re.match(rb"(P[fF])\s+(\d+)\s+(\d+)\s+([-+0-9.eE]+)\s", data)
     if m is None:
         raise InputError(path, "not a PFM file (bad header)")
@@ -91,8 +91,9 @@ def _read_pfm(path: Path) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _read_png(path: Path) -> np.ndarray:
-    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+def _read_png(path: Path, data: bytes) -> np.ndarray:
+    """The first channel of the 16-bit PNG file ``path`` whose bytes are ``data``."""
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputError(path, "cannot decode depth image (unreadable or truncated)")
     if img.dtype != np.uint16:
@@ -117,23 +118,33 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
         (H, W) float64 depth in mm, invalid pixels filled from their nearest valid neighbour.
 
     Raises:
-        InputError: missing/truncated/undecodable file, wrong header, all-invalid or constant depth.
+        InputError: missing/unreadable/truncated/undecodable file, wrong header, all-invalid or constant depth.
         ValueError: ``scale`` given but not a finite number > 0 (before the file is read).
     """
+    return _read_depth(path, scale)[0]
+
+
+def read_depth_sha256(path: str | os.PathLike, scale: float | None = None) -> tuple[np.ndarray, str]:
+    """:func:`read_depth` of ``path`` and the SHA-256 (64 lower-case hex digits, as
+    :func:`syndof.io.file_sha256`) of exactly the bytes it decoded: the file is read once, so a file rewritten
+    meanwhile can never give the depth of one version and the digest of another (as
+    :func:`syndof.io.read_image_sha256`). Raises as :func:`read_depth`."""
+    depth, data = _read_depth(path, scale)
+    return depth, hashlib.sha256(data).hexdigest()
+
+
+def _read_depth(path: str | os.PathLike, scale: float | None) -> tuple[np.ndarray, bytes]:
+    """:func:`read_depth` of ``path`` and the file's bytes it decoded (read once)."""
     if scale is not None and not valid_scale(scale):
         raise ValueError(f"depth scale (--depth-scale) must be a finite factor > 0 to mm, got {scale!r}")
     path = check_nonempty_file(path)
     ext = path.suffix.lower()
-    if ext == ".dpt":
-        raw = _read_dpt(path)
-    elif ext == ".pfm":
-        raw = _read_pfm(path)
-    elif ext == ".npy":
-        raw = read_npy_map(path, np.float64)
-    elif ext == ".png":
-        raw = _read_png(path)
-    else:
+    readers = {".dpt": _read_dpt, ".pfm": _read_pfm, ".png": _read_png,
+               ".npy": lambda p, data: read_npy_map(p, np.float64, data)}
+    if ext not in readers:
         raise InputError(path, f"unsupported depth format {ext!r} (.dpt, .png, .npy, .pfm)")
+    data = read_input_bytes(path)
+    raw = readers[ext](path, data)
     if raw.ndim != 2 or min(raw.shape) < 2:
         raise InputError(path, f"depth map must be 2-D and at least 2x2, got shape {raw.shape}")
     if scale is None:
@@ -143,7 +154,7 @@ def read_depth(path: str | os.PathLike, scale: float | None = None) -> np.ndarra
     depth = fill_invalid(depth, path)
     if depth.min() == depth.max():
         raise InputError(path, f"depth map is constant ({depth.min():g} mm): no defocus can be synthesised")
-    return depth
+    return depth, data
 
 
 def disparity_to_depth(disp: np.ndarray, focal_px: float, baseline_mm: float, doffs_px: float = 0.0,

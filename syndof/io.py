@@ -74,6 +74,15 @@ def check_nonempty_file(path: str | os.PathLike) -> Path:
     return path
 
 
+def read_input_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of the input file ``path``, read once: InputError naming it when it is no file with bytes
+    (:func:`check_nonempty_file`) or cannot be read (``"<path>: Permission denied"``). For a reader that decodes
+    what it hashes (:func:`syndof.depth_io.read_depth_sha256`)."""
+    path = check_nonempty_file(path)
+    with _naming(path):
+        return path.read_bytes()
+
+
 @contextlib.contextmanager
 def _naming(path: Path) -> Iterator[None]:
     """An OSError of reading the input file ``path`` in the block (``Permission denied``, an I/O error) raised as an
@@ -444,12 +453,14 @@ MAX_MAP_CHANNELS = 4
 """Most channels (last axis) a 3-D ``.npy`` map may have: (H, W, C) with C ≤ 4 keeps its first channel."""
 
 
-def _load_npy(path: str | os.PathLike) -> np.ndarray:
+def _load_npy(path: str | os.PathLike, data: bytes | None = None) -> np.ndarray:
     """The array of a plain ``.npy`` file of numbers (bool, integer or float), as stored; InputError otherwise (an
-    ``.npz`` archive under an ``.npy`` name said as such, and closed)."""
-    path = check_nonempty_file(path)  # a FIFO named .npy: np.load would wait for a writer
+    ``.npz`` archive under an ``.npy`` name said as such, and closed). ``data``: the file's bytes, read already
+    (``path`` then only names it); None reads the file."""
+    if data is None:
+        path = check_nonempty_file(path)  # a FIFO named .npy: np.load would wait for a writer
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path if data is None else io_module.BytesIO(data), allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError… for bad files
         raise InputError(path, f"cannot read .npy ({exc.__class__.__name__}: {exc})") from exc
     if isinstance(arr, np.lib.npyio.NpzFile):  # np.load reads an .npz archive (zip) whatever the file's name
@@ -468,15 +479,16 @@ def _map_of(path: str | os.PathLike, arr: np.ndarray, dtype: type) -> np.ndarray
     return arr[..., 0] if arr.ndim == 3 else arr
 
 
-def read_npy_map(path: str | os.PathLike, dtype: type = np.float32) -> np.ndarray:
+def read_npy_map(path: str | os.PathLike, dtype: type = np.float32, data: bytes | None = None) -> np.ndarray:
     """Read a per-pixel map from ``.npy`` (no pickle) as ``dtype``; a 3-D array (H, W, C ≤ 4) keeps its first
     channel. The one ``.npy`` map reader (depth maps, RTF ground truth, ``evaluate``'s saved predictions).
+    ``data``: the file's bytes when the caller has read them (``path`` names it in errors).
 
     Raises:
         InputError: the file cannot be read as a plain ``.npy`` array of numbers (bool, integer or float), or is a
             3-D array with more than :data:`MAX_MAP_CHANNELS` channels last (a channels-first (C, H, W) array).
     """
-    return _map_of(path, _load_npy(path), dtype)
+    return _map_of(path, _load_npy(path, data), dtype)
 
 
 def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
@@ -891,12 +903,33 @@ def unlisted_images(folder: str | os.PathLike, recursive: bool = False,
     nothing, a FIFO, socket or device; each with its reason (:func:`special_file_problem`), sorted by path. A folder
     named like an image is none of them (a listing never takes a folder for a photo). For a batch's one ``skipped
     PATH: reason`` line each: the listing alone drops them unsaid. ``extensions``: as :func:`image_names`."""
-    found = []
+    return [(path, problem) for path in image_names(folder, recursive, extensions)
+            if (problem := _unlisted_problem(path)) is not None]
+
+
+def _unlisted_problem(path: Path) -> str | None:
+    """Why :func:`list_images` leaves the image name ``path`` out (:func:`special_file_problem`), None for a file or a
+    folder (a listing never takes a folder for a photo) or when nothing is there any more."""
+    problem = special_file_problem(path)
+    return problem if problem is not None and not os.path.isdir(path) else None
+
+
+def list_images_and_unlisted(folder: str | os.PathLike, recursive: bool = False,
+                             extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+                             ) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(:func:`list_images`, :func:`unlisted_images`) of ``folder`` from one walk of it (:func:`image_names`), so
+    that the files read and the names reported as skipped come from the same listing (two walks could disagree on
+    a name made or removed between them, and cost a walk each). InputError when ``folder`` is no folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise not_a_folder(folder)
+    files, unlisted = [], []
     for path in image_names(folder, recursive, extensions):
-        problem = special_file_problem(path)
-        if problem is not None and not os.path.isdir(path):
-            found.append((path, problem))
-    return found
+        if path.is_file():
+            files.append(path)
+        elif (problem := _unlisted_problem(path)) is not None:
+            unlisted.append((path, problem))
+    return files, unlisted
 
 
 def image_entries(folder: str | os.PathLike, recursive: bool = False,
@@ -907,8 +940,8 @@ def image_entries(folder: str | os.PathLike, recursive: bool = False,
     reading such a name raises an InputError that names it (:func:`check_nonempty_file`), so the caller refuses or
     skips it by its own rule instead of leaving it out unsaid. ``extensions``: as :func:`image_names`. InputError
     when ``folder`` is no folder."""
-    return sorted(list_images(folder, recursive, extensions)
-                  + [path for path, _ in unlisted_images(folder, recursive, extensions)])
+    files, unlisted = list_images_and_unlisted(folder, recursive, extensions)
+    return sorted(files + [path for path, _ in unlisted])
 
 
 def unlisted_note(unlisted: list[tuple[Path, str]]) -> str:
@@ -920,15 +953,26 @@ def unlisted_note(unlisted: list[tuple[Path, str]]) -> str:
     return f" ({len(unlisted)} image name(s) there are no file to read, e.g. {path}: {why})"
 
 
+UNREADABLE_NAMES_SHOWN = 3
+"""How many of the names :func:`refuse_unreadable_names` finds its one line names."""
+
+
 def refuse_unreadable_names(paths: Iterable[str | os.PathLike | None]) -> None:
     """InputError ``"PATH: reason"`` for the first of ``paths`` (None ones passed over) where no file can be read
-    although a name is there (a symbolic link loop or to nothing, a FIFO: :func:`special_file_problem`); nothing
-    when there is none. For a set read whole that refuses such a name before any work (an ``evaluate`` benchmark, a
-    listed split), now that :func:`index_by_stem` keeps the name."""
-    for path in paths:
-        problem = special_file_problem(Path(path)) if path is not None else None
-        if problem is not None:
-            raise InputError(path, problem)
+    although a name is there (a symbolic link loop or to nothing, a FIFO: :func:`special_file_problem`), followed,
+    when there are more, by how many and the next few (:data:`UNREADABLE_NAMES_SHOWN` in all, as other counts:
+    ``" (3 names where no file can be read, e.g. also B: reason, C: reason)"``), so that one run names what to
+    mend, not one name per run; nothing when there is none. For a set read whole that refuses such a name before any
+    work (an ``evaluate`` benchmark, a listed split), now that :func:`index_by_stem` keeps the name."""
+    named = dict.fromkeys(str(path) for path in paths if path is not None)  # a name given twice counts once
+    found = [(path, problem) for path in named if (problem := special_file_problem(Path(path))) is not None]
+    if not found:
+        return
+    (first, problem), more = found[0], found[1:UNREADABLE_NAMES_SHOWN]
+    if more:
+        listed = ", ".join(f"{path}: {why}" for path, why in more)
+        problem += f" ({len(found)} names where no file can be read, e.g. also {listed})"
+    raise InputError(first, problem)
 
 
 def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS,

@@ -243,9 +243,9 @@ class Source:
 
     def load_recorded(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
         """:meth:`load`, and the SHA-256 (64 hex digits) of each file it read: ``{"image": …}`` and, with a depth
-        file, ``"depth"``; ``{}`` for the built-in sources. The image's is of the very bytes decoded
-        (:func:`syndof.io.read_image_sha256`); the depth file's is taken before and after it is read, and a file
-        that changed meanwhile is an InputError, so neither digest can belong to another version than the one read.
+        file, ``"depth"``; ``{}`` for the built-in sources. Each is of the very bytes decoded, each file read once
+        (:func:`syndof.io.read_image_sha256`, :func:`syndof.depth_io.read_depth_sha256`), so neither digest can
+        belong to another version than the one read.
         """
         if self.kind is SourceKind.PROCEDURAL:
             h, w = self.size or PROCEDURAL_SIZE
@@ -257,12 +257,12 @@ class Source:
             image = _skimage_photo(self.name).copy()
             return image, random_depth(image, rng), {}
         # SourceKind.FILE
-        from syndof.io import InputError, read_image_sha256, readable_file_sha256
+        from syndof.io import InputError, read_image_sha256
 
         image, image_sha256 = read_image_sha256(self.image_path)
         if self.depth_path is None:
             return image, random_depth(image, rng), {"image": image_sha256}
-        from syndof.depth_io import read_depth
+        from syndof.depth_io import read_depth_sha256
 
         if self.other_depths:
             names = ", ".join(Path(p).name for p in (self.depth_path, *self.other_depths))
@@ -271,10 +271,8 @@ class Source:
         if self.depth_missing:
             raise InputError(self.image_path, f"no depth file with stem {Path(self.image_path).stem!r} in "
                                               f"{Path(self.depth_path).parent}")
-        depth_sha256 = readable_file_sha256(self.depth_path)  # None: read_depth names why it cannot be read
-        depth = np.asarray(read_depth(self.depth_path, scale=self.depth_scale), dtype=np.float64)
-        if readable_file_sha256(self.depth_path) != depth_sha256:
-            raise InputError(self.depth_path, "changed while it was read: run again")
+        depth, depth_sha256 = read_depth_sha256(self.depth_path, scale=self.depth_scale)
+        depth = np.asarray(depth, dtype=np.float64)
         if depth.shape != image.shape[:2]:
             raise InputError(self.depth_path, f"depth is {depth.shape[1]}x{depth.shape[0]} px but image "
                                               f"{self.image_path} is {image.shape[1]}x{image.shape[0]} px")

@@ -334,3 +334,27 @@ def test_l4_a_gray_or_rgba_photo_is_said_to_come_out_rgb(work, fake_sigma, capsy
     assert [line.split(":")[1].strip() for line in capsys.readouterr().err.splitlines()] == ["gray.png", "rgba.png"]
     assert run_cli(["enhance", "in.png", "--out", "rgb.png"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_k3_fuse_folder_lists_the_folder_once(work, fake_sigma, capsys, monkeypatch):
+    """§25 Left: ``fuse FOLDER`` walked the folder three times (the frames, the count of names that are no file for
+    the error, the skip lines) and a refused one twice: two listings can disagree on a name made or removed between
+    them, the skip lines then naming other names than the frames left out. Now one walk gives all three; the lines
+    are as before."""
+    walks = []
+    listing = io.image_names
+
+    def counted(folder, *args, **kwargs):
+        walks.append(Path(folder))
+        return listing(folder, *args, **kwargs)
+
+    monkeypatch.setattr(io, "image_names", counted)
+    (work / "f1" / "c.png").symlink_to("nowhere.png")
+    assert run_cli(["fuse", "f1", "--out", "o.png"]) == 0
+    assert capsys.readouterr().err.splitlines() == [f"skipped {Path('f1') / 'c.png'}: a symbolic link to nothing"]
+    assert walks == [Path("f1")]
+    (work / "f1" / "b.png").unlink()
+    walks.clear()
+    refused(["fuse", "f1", "--out", "p.png"], work, capsys, "fusion needs at least 2 frames, got 1",
+            "1 image name(s) there are no file to read")
+    assert walks == [Path("f1")]

@@ -161,3 +161,39 @@ def test_bad_scale_is_named_not_blamed_on_the_file(tmp_path, depth, scale):
     with pytest.raises(ValueError, match="depth scale") as err:
         read_depth(tmp_path / "d.npy", scale=scale)
     assert not isinstance(err.value, InputError)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".dpt", ".pfm", ".png"])
+def test_k4_a_source_depth_file_is_read_once_and_its_digest_is_of_the_bytes_decoded(tmp_path, depth, suffix,
+                                                                                    monkeypatch):
+    """§22 L6 / closing note: ``Source.load_recorded`` hashed the depth file, read it, and hashed it again (three
+    reads a sample) to refuse a file changed during the read. Now the file is opened once and the recorded SHA-256
+    is of exactly the bytes decoded (``read_depth_sha256``), as the image's; depth and digest as before."""
+    import builtins
+    import io
+    import os
+
+    from syndof.io import file_sha256, write_image
+    from syndof.scenes import Source, SourceKind
+
+    write_image(tmp_path / "a.png", np.full((12, 17, 3), 0.5, np.float32))
+    path = tmp_path / "depths" / f"a{suffix}"
+    path.parent.mkdir()
+    {".npy": lambda: np.save(path, depth), ".dpt": lambda: write_dpt(path, depth),
+     ".pfm": lambda: write_pfm(path, depth),
+     ".png": lambda: cv2.imwrite(str(path), np.rint(depth * 100).astype(np.uint16))}[suffix]()
+    opened, real_open = [], builtins.open
+
+    def counting(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file) == str(path):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting)
+    monkeypatch.setattr(io, "open", counting)
+    source = Source("a", SourceKind.FILE, image_path=str(tmp_path / "a.png"), depth_path=str(path), depth_scale=1.0)
+    _, got, digests = source.load_recorded(np.random.default_rng(0))
+    monkeypatch.undo()
+    assert len(opened) == 1
+    assert digests["depth"] == file_sha256(path)
+    assert np.array_equal(got, read_depth(path, scale=1.0))

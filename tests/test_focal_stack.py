@@ -264,3 +264,54 @@ def test_m4_a_glob_pattern_leaves_out_hidden_names_as_a_folder_does(tmp_path):
     assert [p.name for p in fs.stack_paths(folder / "*.png")] == frames
     assert [p.name for p in fs.stack_paths(folder / "*f?.png")] == frames
     assert [p.name for p in fs.stack_paths(folder / ".*.png")] == ["._f1.png", ".f3.png"]
+
+
+def test_k1_a_method_failing_on_one_stack_or_a_stack_folder_not_listable_skips_that_stack_only(tmp_path, caplog,
+                                                                                               monkeypatch):
+    """§25 Left: only a method's ValueError skipped its stack; torch's RuntimeError on one stack's frames (a kernel
+    larger than the padded input), OpenCV's error or MemoryError ended the whole run with a traceback, and a stack
+    folder that could not be listed (PermissionError) ended it with "error: DIR: Permission denied". Now each skips
+    its stack, named once with the reason; a method's programming error (TypeError, NotImplementedError) still ends
+    the run."""
+    from pathlib import Path
+
+    frames, _ = _stack(48, 64)
+    for name in ("tex", "torch", "locked"):
+        for k, frame in enumerate(frames):
+            io.write_image(tmp_path / name / f"f{k}.png", cv2.resize(frame, (48, 32)) if name == "torch" else frame)
+    listing = Path.iterdir
+
+    def iterdir(self):  # as `chmod 000 locked` for a user other than root
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    failure = {"error": RuntimeError("Calculated padded input size per channel: (2 x 2).\nKernel size: (3 x 3).")}
+
+    def estimator_map(estimator):  # a method that fails on the 48x32 frames only
+        def blur(frame):
+            if frame.shape[1] == 48:
+                raise failure["error"]
+            return frame.mean(axis=2)
+        return blur
+
+    monkeypatch.setattr(fs, "estimator_map", estimator_map)
+    argv = ["--stack", *(str(tmp_path / n) for n in ("torch", "locked", "tex")), "--method", "lbp", "--max-side", "0"]
+    assert fs.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    meta = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    reasons = {"torch": "method lbp: RuntimeError: Calculated padded input size per channel: (2 x 2). Kernel size: "
+                        "(3 x 3).", "locked": f"{tmp_path / 'locked'}: Permission denied"}
+    assert set(meta["stacks"]) == {"tex"}
+    assert {n: s["reason"] for n, s in meta["skipped"].items()} == reasons
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping")]
+    assert said == [f"skipping {tmp_path / 'torch'}: {reasons['torch']}", f"skipping {reasons['locked']}"]
+    failure["error"] = MemoryError()
+    assert fs.main([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["skipped"]["torch"]["reason"] == (
+        "method lbp: MemoryError")
+    for bug in (TypeError("unsupported operand"), NotImplementedError("not written yet")):
+        failure["error"] = bug
+        with pytest.raises(type(bug)):
+            fs.main([*argv, "--out", str(tmp_path / "c")])
+        assert not (tmp_path / "c").exists()

@@ -173,3 +173,30 @@ def test_n1_joint_training_refuses_held_out_test_photos_in_labelled(tmp_path, ca
     assert not out.exists()
     real.with_name("out_of_focus0026" + real.suffix).unlink()  # training photos only: the run goes on
     assert main(argv) == 0 and (out / "model_last.safetensors").is_file()
+
+
+def test_k5_the_held_out_check_looks_at_the_photos_the_datasets_read_no_more_no_fewer(tmp_path):
+    """§23 N1 / closing note: the held-out check listed ``--real`` with its own ``rglob("*")`` (and ``--labelled``'s
+    ``image/`` with ``iterdir``) while the datasets read ``image_entries``: a deleted copy of a test photo in a
+    hidden ``.Trash/``, a notes file or a folder named like one, none of which is ever read, refused the run. Now the
+    check lists each folder as its dataset does; a test photo the stream does read is still refused."""
+    from train_data_helpers import write_all
+
+    from dmenet.config import ConfigError, load_config
+    from dmenet.train import build_data
+
+    data = write_all(tmp_path / "data")
+    real, lab = data["real"], data["labelled"]
+    photo = sorted(p for p in real.rglob("*") if p.is_file())[0]
+    (real / ".Trash").mkdir()
+    shutil.copy(photo, real / ".Trash" / "out_of_focus0026.jpg")
+    (real / "out_of_focus0026.txt").write_text("a note on the test photo, not a photo")
+    (real / "out_of_focus0011.png").mkdir()  # a folder named like a photo: no listing takes it for one
+    (lab / "image" / "out_of_focus0011.json").write_text("{}")
+    cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={real}", f"data.labelled={lab}"])
+    streams, _, _ = build_data(cfg, rank=0)
+    read = [Path(p) for p in streams["unlabelled"].dataset.paths]
+    assert read and not any(p.stem.startswith("out_of_focus") for p in read)
+    shutil.copy(photo, real / "out_of_focus0026.jpg")  # read by the stream: refused
+    with pytest.raises(ConfigError, match="--real .*out_of_focus0026.jpg is a held-out test photo"):
+        build_data(cfg, rank=0)

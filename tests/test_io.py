@@ -817,3 +817,25 @@ def test_r5_an_npz_archive_named_npy_is_said_so_by_every_map_reader(tmp_path):
         with pytest.raises(InputError) as err:
             read(path)
         assert str(err.value) == f"{path}: is an .npz archive, not an .npy array (save each map with numpy.save)"
+
+
+def test_k2_refuse_unreadable_names_says_how_many_and_names_the_first_few(tmp_path):
+    """§25 Left: of a set with four names where no file can be read, the one line named the first only, so each run
+    told of one more. Now it says how many (a name given twice counts once) and names the first three, each with its
+    reason; one such name is the line as before."""
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "b.png").symlink_to("nowhere.png")
+    (tmp_path / "x.png").symlink_to("y.png")
+    (tmp_path / "y.png").symlink_to("x.png")
+    os.mkfifo(tmp_path / "f.png")
+    nothing, loop = "a symbolic link to nothing", "a symbolic link loop (too many levels of symbolic links)"
+    with pytest.raises(sio.InputError) as info:
+        sio.refuse_unreadable_names([tmp_path / "a.png", None, tmp_path / "b.png", tmp_path / "b.png",
+                                     tmp_path / "f.png", tmp_path / "x.png", tmp_path / "y.png"])
+    assert info.value.path == str(tmp_path / "b.png")
+    assert str(info.value) == (f"{tmp_path / 'b.png'}: {nothing} (4 names where no file can be read, e.g. also "
+                               f"{tmp_path / 'f.png'}: not a regular file (a FIFO, socket or device), "
+                               f"{tmp_path / 'x.png'}: {loop})")
+    with pytest.raises(sio.InputError) as info:
+        sio.refuse_unreadable_names([tmp_path / "a.png", tmp_path / "b.png"])
+    assert str(info.value) == f"{tmp_path / 'b.png'}: {nothing}"

@@ -8,6 +8,13 @@ from typing import Any
 from syndof import io
 
 
+def real_photo_entries(root: str | Path) -> list[Path]:
+    """The image names under the folder ``root`` that :class:`RealDataset` draws from, sorted by path
+    (:func:`syndof.io.image_entries`, recursive): also what ``dmenet.train``'s held-out check of ``--real`` looks
+    at, so that the two cannot disagree. InputError when ``root`` is no folder."""
+    return io.image_entries(root, recursive=True)
+
+
 class RealDataset:
     """All image names (by extension, case-insensitive) under ``root``, sorted by path, as every recursive listing
     gives them (:func:`syndof.io.image_entries`, the listing of ``calibrate bn``'s real domain too): hidden names and
@@ -23,7 +30,7 @@ class RealDataset:
         self.root = Path(root)
         if not self.root.is_dir():
             raise io.InputError(self.root, "unlabelled real-photo folder not found")
-        self.paths = io.image_entries(self.root, recursive=True)
+        self.paths = real_photo_entries(self.root)
         if not self.paths:
             kinds = ", ".join(io.IMAGE_EXTENSIONS)
             raise io.InputError(self.root, f"no images found (searched recursively for {kinds})")

@@ -32,12 +32,14 @@ map otherwise.
 
 writes ``OUT/metrics.json``, ``OUT/summary.md`` and ``OUT/<stack>_panel.png`` (frames, then each method's maps), all or
 nothing, into a new (or empty) ``OUT`` outside every stack folder. A stack that cannot be scored (fewer than 2 frames, a
-frame that cannot be read, an image name in its folder where no file can be read: a symbolic link loop or to nothing, a
-FIFO; frames of different sizes, frames too small for the reference or refused by a method, no confident pixel; each
-naming ``--max-side`` when it shrank the frames) is listed with its
-reason under ``skipped`` in metrics.json and in summary.md, and reported on one line (``skipping`` and its reason,
-naming the stack or its frame once) once a stack is scored; when none can be, the run ends with one error line giving
-each (exit 2, nothing written). Two stacks with the same name (:func:`stack_name`) are refused.
+folder that cannot be listed, a frame that cannot be read, an image name in its folder where no file can be read: a
+symbolic link loop or to nothing, a FIFO; frames of different sizes, frames too small for the reference, refused by a
+method or failing in it (a ValueError, torch's RuntimeError, OpenCV's error, MemoryError: :data:`METHOD_STACK_ERRORS`;
+a method's programming error still ends the run), no confident pixel; each naming ``--max-side`` when it shrank the
+frames) is listed with its reason under ``skipped`` in metrics.json and in summary.md, and reported on one line
+(``skipping`` and its reason, naming the stack or its frame once) once a stack is scored; when none can be, the run
+ends with one error line giving each (exit 2, nothing written). Two stacks with the same name (:func:`stack_name`)
+are refused.
 """
 
 from __future__ import annotations
@@ -298,6 +300,29 @@ def estimator_map(estimator) -> Callable[[np.ndarray], np.ndarray]:
     return estimator.sigma_map if estimator.gives_sigma else estimator.blur_map
 
 
+METHOD_STACK_ERRORS = (ValueError, RuntimeError, MemoryError, cv2.error)
+"""What a method raises on the frames of one stack that skips that stack only (the run goes on): ValueError (a
+refusal, e.g. frames below its size floor; InputError is one), RuntimeError (torch's on degenerate frames, e.g. a
+kernel larger than the padded input, or CUDA out of memory), ``cv2.error`` (OpenCV refusing a frame, e.g. an empty
+resize) and MemoryError (this stack's frames need more memory than there is; a smaller stack may fit). Not caught:
+OSError (the frames are read before any method runs, so it is the method's own file, e.g. its model: every stack
+would fail), TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError… (a bug of the method, which skipping
+each stack would report as bad input), nor :data:`METHOD_BUGS`."""
+
+METHOD_BUGS = (NotImplementedError, RecursionError)
+"""RuntimeError's subclasses that are programming errors, not a stack's: they end the run as before."""
+
+
+def method_failure(exc: BaseException) -> str:
+    """The reason (one line) a method failed on a stack's frames: a ValueError's own text (a refusal says what it
+    refuses), otherwise prefixed by its type (``RuntimeError: …``, ``MemoryError``), which says what kind of failure
+    it was."""
+    if isinstance(exc, ValueError):
+        return cli.error_line(exc)
+    kind = exc.__class__.__name__
+    return f"{kind}: {cli.error_line(exc)}" if str(exc).strip() else kind
+
+
 def method_map(choice: MethodChoice, options: MethodOptions) -> Callable[[np.ndarray], np.ndarray]:
     """image → (H, W) map of the chosen registered method: σ px when it gives σ, its blur map otherwise."""
     return estimator_map(method_estimator(choice, options))
@@ -403,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = stack_name(folder)
             try:
                 names, frames, scale = load_stack(folder, args.max_side or None)  # --max-side 0: native
-            except io.InputError as exc:  # names the stack, or the frame of it
-                skip(name, folder, str(exc), str(exc))
+            except (io.InputError, OSError) as exc:  # names the stack, or the frame of it (a folder not listable)
+                skip(name, folder, cli.error_line(exc), cli.error_line(exc))
                 continue
             note = shrunk_note(args.max_side, frames.shape, scale)
             if min(frames.shape[1:3]) < REFERENCE_MIN_SIDE:  # the reference itself cannot run (2x1 px frames)
@@ -422,8 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for m, fn in methods.items():
                 try:
                     maps[m] = blur_maps(frames, fn)
-                except ValueError as exc:  # a method refusing these frames (too small for it): this stack only
-                    refused = f"method {m}: {exc}{note}"
+                except METHOD_STACK_ERRORS as exc:  # a method failing on these frames: this stack only
+                    if isinstance(exc, METHOD_BUGS):
+                        raise
+                    refused = f"method {m}: {method_failure(exc)}{note}"
                     break
             if refused is not None:
                 skip(name, folder, refused, f"{folder}: {refused}")

@@ -81,12 +81,16 @@ def image_file(path: str | Path, command: App | str) -> Path:
     return path
 
 
-def frame_files(paths: list[str]) -> list[Path]:
-    """The frame files of ``fuse``: the images of one folder, or the files given; checks there are at least 2 (the
-    error says how many image names of the folder are no file: :func:`unlisted_frames`)."""
+def frame_files(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """The frame files of ``fuse`` (the images of one folder, or the files given; checks there are at least 2), and
+    one ``skipped PATH: reason`` line for each image name of the folder that is no file to read (a symbolic link
+    loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`), left out of the frames; none for frames named
+    one by one (each must read). The folder is listed once (:func:`syndof.io.list_images_and_unlisted`): the error
+    of too few frames counts those names, and the skip lines name them, from the same listing as the frames."""
+    unlisted: list[tuple[Path, str]] = []
     if len(paths) == 1 and Path(paths[0]).is_dir():
-        files = io.list_images(paths[0])
-        besides = io.unlisted_note(io.unlisted_images(paths[0]))
+        files, unlisted = io.list_images_and_unlisted(paths[0])
+        besides = io.unlisted_note(unlisted)
         if not files:
             raise UsageError(f"{paths[0]}: folder holds no images{besides}")
         if len(files) < 2:
@@ -95,16 +99,7 @@ def frame_files(paths: list[str]) -> list[Path]:
         files = [image_file(p, App.FUSE) for p in paths]
     if len(files) < 2:
         raise UsageError(f"{files[0] if files else paths}: fusion needs at least 2 frames, got {len(files)}")
-    return files
-
-
-def unlisted_frames(paths: list[str]) -> list[str]:
-    """One ``skipped PATH: reason`` line for each image name in the one folder ``paths`` names that is no file to
-    read (a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`), left out of the frames;
-    none for frames named one by one (each must read)."""
-    if len(paths) != 1 or not Path(paths[0]).is_dir():
-        return []
-    return [f"skipped {path}: {why}" for path, why in io.unlisted_images(paths[0])]
+    return files, [f"skipped {path}: {why}" for path, why in unlisted]
 
 
 def read_frames(files: list[Path]) -> np.ndarray:
@@ -291,12 +286,12 @@ def run(args: argparse.Namespace) -> None:
 
     out, command = Path(args.out), parse_choice(App, args.command, "command")
     if command is App.FUSE:
-        files = frame_files(args.inputs)
+        files, skipped = frame_files(args.inputs)
         check_out(out, files)
         if len(args.inputs) == 1 and os.path.realpath(out.absolute().parent) == os.path.realpath(args.inputs[0]):
             raise UsageError(f"--out {out}: lies in the frames' folder {args.inputs[0]}, where a rerun would take the "
                              "result and its report for frames; write it elsewhere")
-        for line in unlisted_frames(args.inputs):  # after the checks: a refused run says one line
+        for line in skipped:  # after the checks: a refused run says one line
             print(line, file=sys.stderr, flush=True)
         frames = read_frames(files)
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files,

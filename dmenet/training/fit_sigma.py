@@ -48,8 +48,8 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
     preds, trues, names, skipped = [], [], [], []
     listed = []
     for folder in folders:  # every folder checked before any line is said or any image read
-        images = sio.list_images(folder / "image") if (folder / "image").is_dir() else []
-        unlisted = sio.unlisted_images(folder / "image") if (folder / "image").is_dir() else []
+        images, unlisted = (sio.list_images_and_unlisted(folder / "image") if (folder / "image").is_dir()
+                            else ([], []))
         if not images:
             raise sio.InputError(folder, "no images in image/ (expected a SYNDOF folder: image/ + blur_map/)"
                                  + sio.unlisted_note(unlisted))

@@ -125,8 +125,7 @@ def image_folders(synthetic: str | None, real: str | None) -> list[tuple[Path, l
     for folder, recursive in domains:
         if not folder.is_dir():
             raise ValueError(f"{folder}: not a folder")
-        paths = sio.list_images(folder, recursive)
-        unlisted = sio.unlisted_images(folder, recursive)
+        paths, unlisted = sio.list_images_and_unlisted(folder, recursive)
         if not paths:
             raise ValueError(f"{folder}: no images{sio.unlisted_note(unlisted)}")
         out.append((folder, paths))
