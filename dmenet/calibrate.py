@@ -518,25 +518,6 @@ def _distinct_files(models: list[str] | None) -> set:
     return {_real(model_paths(m)[0]) for m in models or ()}
 
 
-def _out_problem(out: str, inputs: list[str]) -> str | None:
-    """Why ``--out OUT`` must be refused before any work, or None: it is (either file of the pair of) an input, a
-    file of its pair or the name itself exists (earlier work is never replaced; a folder is not a model file), or
-    its folder cannot be written."""
-    from dmenet.models.model_io import model_paths
-
-    pair = model_paths(out)
-    read = {_real(p) for m in inputs for p in model_paths(m)}
-    if any(_real(p) in read for p in pair):
-        return f"--out {out}: is an input of this step; write a new file (earlier work is never overwritten)"
-    if Path(out).is_dir():
-        return f"--out {out}: is a folder; give a new model file name (NAME.safetensors)"
-    for target in (Path(out), *pair):
-        if os.path.lexists(target):
-            what = " (a folder)" if target.is_dir() else ""
-            return f"--out {target}: exists{what}; write the calibrated model to a new name"
-    return cli.folder_to_write_problem(pair[0].parent, f"--out {out}")  # save_model creates missing folders
-
-
 def _test_image_problem(roots: list[str]) -> str | None:
     """Why labelled folders must not be fitted on, or None: one holds a held-out test photo (a stem of the committed
     split's ``held_out`` list, :func:`dmenet.data.splits.held_out_among`: the 5 CUHK test photos of
@@ -578,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                      "moving only")
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    problem = _out_problem(args.out, _inputs(args, step))  # before any model is read: nothing is replaced
+    problem = dcli.model_out_problem(args.out, _inputs(args, step))  # before any model is read: nothing is replaced
     if problem:
         return cli.fail(problem)
     if step in (Step.DBD, Step.HEAD, Step.FEATURE_HEAD):

@@ -12,12 +12,15 @@
 * ``--wandb MODE`` — the W&B mode (offline, online, disabled), always passed on to ``wandb.init(mode=…)``.
 
 :func:`method_options` turns the parsed flags into the registry's :class:`~dmenet.methods.MethodOptions`;
-:func:`unused_model` refuses a ``--model`` that no chosen method would read.
+:func:`unused_model` refuses a ``--model`` that no chosen method would read; :func:`model_out_problem` checks the
+``--out`` model file of the tools that write one (``calibrate``, ``distill.calibrate``, ``galetto.calibrate``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from dmenet.config import WANDB_MODES, WandbMode
 from dmenet.data.splits import SUBSETS
@@ -149,3 +152,28 @@ def unused_model(args: argparse.Namespace) -> str | None:
         return None
     return (f"--model {model}: no chosen method loads a model file ({', '.join(str(c) for c in chosen)}; --model is "
             f"for {', '.join(method_names(learned=True))})")
+
+
+def model_out_problem(out: str | os.PathLike, inputs: list = (), option: str = "--out") -> str | None:
+    """Why the new model file ``out`` (``NAME``, ``NAME.safetensors`` or ``NAME.json``: the pair
+    :func:`dmenet.models.model_io.model_paths` names) must be refused before any work, or None: an empty name, (either
+    file of the pair of) one of the ``inputs`` (links followed), a file of its pair or the name itself exists
+    (earlier work is never replaced; a folder is not a model file), or its folder cannot be written (under a file, no
+    permission). The check of every tool that writes a model file; it found such an ``--out`` only after its work
+    (reliability.md §28, C2)."""
+    from dmenet.models.model_io import model_paths
+    from syndof.cli import folder_to_write_problem
+
+    if not str(out).strip() or not Path(out).name:  # "", "." (argparse's Path("")), "/": "PosixPath('.') has an
+        return f"{option} {str(out)!r}: names no file; give a new model file name (NAME.safetensors)"  # empty name"
+    pair = model_paths(out)
+    read = {os.path.realpath(p) for m in inputs for p in model_paths(m)}
+    if any(os.path.realpath(p) in read for p in pair):
+        return f"{option} {out}: is an input of this step; write a new file (earlier work is never overwritten)"
+    if Path(out).is_dir():
+        return f"{option} {out}: is a folder; give a new model file name (NAME.safetensors)"
+    for target in (Path(out), *pair):
+        if os.path.lexists(target):
+            what = " (a folder)" if target.is_dir() else ""
+            return f"{option} {target}: exists{what}; write the new model to a new name"
+    return folder_to_write_problem(pair[0].parent, f"{option} {out}")  # the writers create missing folders

@@ -113,6 +113,15 @@ def test_a_folder_out_is_refused(tmp_path, capsys, no_work):
     assert _snapshot(tmp_path) == before and not (tmp_path / "cal.safetensors").exists()
 
 
+@pytest.mark.parametrize("out", ["", "."])
+def test_c2_an_out_that_names_no_file_is_refused_naming_out(tmp_path, capsys, no_work, out):
+    """``--out ""`` was "PosixPath('.') has an empty name", naming no option (reliability.md §28, C2; the check
+    every model-writing tool shares, :func:`dmenet.cli.model_out_problem`)."""
+    save_model(tmp_path / "m.safetensors", _tiny(), {})
+    _refused(["bn", "--model", str(tmp_path / "m.safetensors"), "--mode", "image", "--out", out], capsys,
+             f"--out {out!r}: names no file")
+
+
 def test_a_blocked_sidecar_name_is_refused_and_leaves_no_half_pair(tmp_path, capsys, no_work):
     save_model(tmp_path / "m.safetensors", _tiny(), {})
     (tmp_path / "cal" / "y.json").mkdir(parents=True)

@@ -276,3 +276,33 @@ def test_m1_a_stopped_distill_run_names_its_last_checkpoint_and_the_resume_comma
     assert capsys.readouterr().err.strip().splitlines() == [
         f"stopped (Ctrl-C): last checkpoint {T.checkpoint_folder(run, 3)}; continue with: "
         f"{shlex.join(['python', '-m', 'dmenet.distill.train', *argv, '--resume'])}", "interrupted (Ctrl-C)"]
+
+
+@pytest.mark.parametrize("bad, named", [
+    ('{"step": 1, "val_fmax": "0.99", "val_mae": 0.05, "sharp_val_mean": 0.1}', "val_fmax '0.99' is not a number"),
+    ('{"step": 1, "val_fmax": 0.99, "val_mae": 0.05, "sharp_val_mean": null}', "sharp_val_mean None is not a number"),
+    ('{"step": 1, "val_fmax": 0.99, "val_mae": 0.05, "sharp_val_mean": "0.1"}', "sharp_val_mean '0.1' is not a number"),
+    ('{"step": 1, "val_fmax": 5.0, "val_mae": 0.05, "sharp_val_mean": 0.1}', "val_fmax 5.0 is not a score in [0, 1]"),
+    ('{"step": 1, "val_fmax": 0.6, "val_mae": -3, "sharp_val_mean": 0.1}', "val_mae -3 is not a score in [0, 1]"),
+    ('{"val_fmax": 0.99, "val_mae": 0.05, "sharp_val_mean": 0.1}', "step None"),
+    ('{"step": 3, "val_fmax": 0.99, "val_mae": 0.05, "sharp_val_mean": 0.1}', "step 3 again (first on line 1)"),
+    ('{"step": 1, "val_fmax": 0.99, "val_mae": 0.05}', "no sharp_val_mean")])
+def test_c1_select_refuses_a_damaged_score_row_never_choosing_around_it(tmp_path, capsys, bad, named):
+    """distill.select on a val.jsonl with a damaged row (reliability.md §28, C1): a score of text or null, or a row
+    without step, was left out unsaid and another checkpoint chosen (exit 0); a null beside a text score was a
+    TypeError traceback; a score outside [0, 1] won (Fmax 5.0), a step logged twice was scored by its better row, a
+    row without the sharp_val_mean the others report was dropped. Now exit 2, one line naming the file and line."""
+    from dmenet.distill import select
+
+    run = tmp_path / "run"
+    for step in (1, 3):
+        (run / "ckpt" / f"step_{step:06d}").mkdir(parents=True)
+        (run / "ckpt" / f"step_{step:06d}" / "model.safetensors").write_bytes(b"")
+    log = run / "val.jsonl"
+    log.write_text('{"step": 3, "val_fmax": 0.5, "val_mae": 0.3, "sharp_val_mean": 0.5}\n' + bad + "\n")
+    capsys.readouterr()
+    assert select.main([str(run)]) == 2
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert not out and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"error: {log}: line 2: ") and named in lines[0], lines[0]

@@ -237,3 +237,110 @@ def test_check_data_record_reads_its_since_options_once(tmp_path):
     write_data_record(tmp_path, kept)
     new = {"train.a": {"path": "a", "model_sha256": "1" * 64}, "train.b": {"path": "b", "model_sha256": "2" * 64}}
     check_data_record(tmp_path, {**kept, **new}, since=(key for key in new))
+
+
+def _student(tmp_path: Path, sets: list[str]) -> Path:
+    """A random tiny student ``tmp_path/student`` of the ``sets`` config (its name without suffix)."""
+    import torch
+
+    from dmenet.distill.model_io import save_distill_model
+    from dmenet.distill.models.unet import EffUNet
+
+    torch.manual_seed(0)
+    save_distill_model(tmp_path / "student", "student", EffUNet(load_distill_config(None, sets).student))
+    return tmp_path / "student"
+
+
+@pytest.mark.parametrize("kind", ["under_a_file", "a_folder", "read_only", "empty", "the_model"])
+def test_c2_distill_calibrate_refuses_a_bad_out_before_any_work(tmp_path, sets, capsys, monkeypatch, kind):
+    """distill.calibrate --out under a file was "FILE: File exists" and in a read-only folder a temporary's
+    "Permission denied", both after every validation image ran; a folder got FOLDER.safetensors beside it, an empty
+    name "PosixPath('.') has an empty name" (reliability.md §28, C2). Now one line naming --out, before any model
+    is read, nothing written."""
+    from hostile_helpers import unwritable_folder
+
+    import dmenet.distill.model_io as mio
+
+    model = _student(tmp_path, sets)
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "ro").mkdir()
+    out = {"under_a_file": tmp_path / "file" / "cal", "a_folder": tmp_path / "folder", "read_only": tmp_path / "ro"
+           / "cal", "empty": "", "the_model": model}[kind]
+    before = _snapshot(tmp_path)
+    monkeypatch.setattr(mio, "load_distill_model", lambda *a, **k: pytest.fail("a model was read before --out"))
+    argv = ["--model", str(model), "--set", *sets, "--out", str(out)]
+    if kind == "read_only":
+        with unwritable_folder(tmp_path / "ro", monkeypatch):
+            err = _error(capsys, calibrate.main, argv)
+    else:
+        err = _error(capsys, calibrate.main, argv)
+    assert err.startswith(f"error: --out {out}" if kind != "empty" else "error: --out '': names no file"), err
+    assert _snapshot(tmp_path) == before
+
+
+def test_c5_distill_calibrate_refuses_a_model_whose_output_is_not_finite(tmp_path, sets, capsys):
+    """A diverged student (NaN weights) was "calibrated": scale 1, shift 0, "validation MAE nan -> inf", a new model
+    file with ``mae_fit: Infinity``, exit 0 (reliability.md §28, C5). Now exit 2 naming the model and the image."""
+    import torch
+
+    from dmenet.distill.model_io import load_distill_model, save_distill_model
+
+    net, _ = load_distill_model(_student(tmp_path, sets))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    save_distill_model(tmp_path / "nan", "student", net)
+    err = _error(capsys, calibrate.main, ["--model", str(tmp_path / "nan"), "--set", *sets,
+                                          "--out", str(tmp_path / "cal")])
+    assert f"--model {tmp_path / 'nan'}" in err and "not finite" in err and "im3" in err, err
+    assert not list(tmp_path.glob("cal*"))
+
+
+@pytest.mark.parametrize("setting", ["data.val_side=100000", "data.crop=100000"])
+def test_c3_a_validation_side_or_crop_beyond_max_side_is_refused_naming_the_key(setting):
+    """``data.val_side=100000`` (a multiple of 32) passed the config and was an OpenCV allocation traceback
+    (120 GB) in distill.calibrate, and at a training run's first validation (reliability.md §28, C3)."""
+    from dmenet.distill.config import MAX_SIDE
+
+    with pytest.raises(ConfigError, match=rf"{setting.split('=')[0]} must be .* up to {MAX_SIDE}, got 100000"):
+        load_distill_config(None, [setting])
+    load_distill_config(None, [f"{setting.split('=')[0]}={MAX_SIDE}"])  # the bound itself is taken
+
+
+@pytest.mark.parametrize("value", [-1.0, 0, "nan", "1.5", True])
+def test_c8_a_distill_sidecar_with_a_bad_logit_scale_is_refused_naming_it(tmp_path, sets, value):
+    """A sidecar's ``logit_scale`` was used as found: -1 turned every blur map upside down (sharp read as
+    blurred), NaN made maps NaN, text failed at each image (reliability.md §28, C8). Now the loader refuses it."""
+    from dmenet.distill.model_io import load_distill_model
+    from dmenet.models.model_io import ModelFileError
+
+    model = _student(tmp_path, sets)
+    info = json.loads((tmp_path / "student.json").read_text())
+    load_distill_model(model)  # as written: no calibration, taken
+    info["logit_scale"] = float(value) if value == "nan" else value
+    (tmp_path / "student.json").write_text(json.dumps(info))
+    with pytest.raises(ModelFileError, match=r"student\.json: logit_scale .* is not a finite number > 0"):
+        load_distill_model(model)
+    info["logit_scale"], info["logit_shift"] = 2.0, float("inf")
+    (tmp_path / "student.json").write_text(json.dumps(info))
+    with pytest.raises(ModelFileError, match=r"logit_shift inf is not a finite number \("):
+        load_distill_model(model)
+
+
+def test_c2_distill_calibrate_never_replaces_a_model_written_while_it_ran(tmp_path, sets, capsys, monkeypatch):
+    """Two distill.calibrate runs into one new --out both passed the "exists" check and the later replaced the
+    earlier pair (reliability.md §28, C2; §15's leftover for calibrate). The second now exits 2 and the first's
+    file is kept."""
+    model, out = _student(tmp_path, sets), tmp_path / "cal"
+    real_fit = calibrate.fit
+
+    def fit_while_another_writes(z, m):  # another run's sidecar appears between the check and the write
+        (tmp_path / "cal.json").write_text('{"another": "run"}')
+        return real_fit(z, m)
+
+    monkeypatch.setattr(calibrate, "fit", fit_while_another_writes)
+    err = _error(capsys, calibrate.main, ["--model", str(model), "--set", *sets, "--out", str(out)])
+    assert err.startswith(f"error: --out {out}: ") and "while this calibration ran" in err
+    assert (tmp_path / "cal.json").read_text() == '{"another": "run"}'
+    assert not (tmp_path / "cal.safetensors").exists()

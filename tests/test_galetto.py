@@ -924,3 +924,50 @@ def test_colour_guided_filter_refuses_a_map_of_another_size():
             filters.guided_filter(guide, src, 5, 1e-3)
     with pytest.raises(ValueError, match="same"):
         filters.in_row_strips(lambda a, b: (a, b), (guide, rng.random((21, 10))), 2)
+
+
+def _labelled(root):
+    """Two 36×40 CUHK-like images (image/, gt/), blurred by σ 3 px on their right half."""
+    from syndof import io as sio
+
+    for k in range(2):
+        img = _texture(36, 40, seed=k)
+        img[:, 20:] = _blur(img, 3.0)[:, 20:]
+        mask = np.zeros((36, 40), np.uint8)
+        mask[:, 20:] = 255
+        sio.write_image(root / "image" / f"im{k}.png", img.astype(np.float32))
+        sio.write_image(root / "gt" / f"im{k}.png", mask)
+    return root
+
+
+@pytest.mark.parametrize("kind", ["under_a_file", "a_folder", "read_only", "empty", "max_scale"])
+def test_c2_c4_galetto_calibrate_refuses_a_bad_out_or_max_scale_before_any_sigma_map(tiny_model, tmp_path, capsys,
+                                                                                     monkeypatch, kind):
+    """galetto.calibrate --out under a file ("FILE: File exists"), in a read-only folder (a temporary's
+    "Permission denied") and ``--max-scale 0.1`` ("max scale 0.1 leaves no candidate", naming no option) were found
+    after every σ map; an existing folder got FOLDER.safetensors beside it; an empty name was "PosixPath('.') has
+    an empty name" (reliability.md §28, C2 and C4). Now one line naming the option before the method is made."""
+    from hostile_helpers import unwritable_folder
+
+    from dmenet.galetto import calibrate
+
+    data = _labelled(tmp_path / "lab")
+    (tmp_path / "file").write_text("keep")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "ro").mkdir()
+    out = {"under_a_file": tmp_path / "file" / "fit", "a_folder": tmp_path / "folder", "read_only": tmp_path / "ro"
+           / "fit", "empty": "", "max_scale": tmp_path / "fit"}[kind]
+    monkeypatch.setattr(calibrate, "fit_samples", lambda *a, **k: pytest.fail("σ maps made before the check"))
+    argv = ["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method", "galetto:stride=16",
+            "--out", str(out), *(["--max-scale", "0.1"] if kind == "max_scale" else [])]
+    if kind == "read_only":
+        with unwritable_folder(tmp_path / "ro", monkeypatch):
+            assert calibrate.main(argv) == 2
+    else:
+        assert calibrate.main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1, err
+    want = "--max-scale 0.1: below the smallest scale" if kind == "max_scale" else \
+        f"--out {out}" if kind != "empty" else "--out '.': names no file"
+    assert err[0].startswith(f"error: {want}"), err
+    assert sorted(p.name for p in tmp_path.rglob("*.safetensors")) == ["tiny.safetensors"]  # nothing written

@@ -231,7 +231,7 @@ def test_apps_table_means_over_renders():
     assert apps_table({}) == []
 
 
-def test_compare_model_file_per_method(model_file, tmp_path, capsys):
+def test_compare_model_file_per_method(model_file, val_folder, tmp_path, capsys):
     from dmenet.galetto.method import DEFAULT_MODEL
 
     methods = compare.build([parse_method(f"galetto:model={model_file}"), parse_method("galetto"),
@@ -242,8 +242,8 @@ def test_compare_model_file_per_method(model_file, tmp_path, capsys):
     assert compare.main(["--method", "lbp", "--model", str(model_file), "--out", str(tmp_path / "a")]) == 2
     assert "no chosen method loads a model file" in one_error_line(capsys)
     # ... and a method that cannot read it is named, with the per-method spelling as the way out
-    assert compare.main(["--method", "galetto", "dmenet", "--model", str(model_file), "--out",
-                         str(tmp_path / "b")]) == 2
+    assert compare.main(["--method", "galetto", "dmenet", "--model", str(model_file), "--synthetic", str(val_folder),
+                         "--out", str(tmp_path / "b")]) == 2  # a check asked for: a run of none is refused (C7)
     line = one_error_line(capsys)
     assert line.startswith("error: --method dmenet: ") and "NAME:model=PATH" in line
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -476,3 +476,43 @@ def test_r2_compare_synthetic_refuses_a_render_name_that_is_no_file_before_any_s
                          str(tmp_path / "cmp")]) == 2
     assert one_error_line(capsys) == f"error: {render}: a symbolic link to nothing"
     assert not (tmp_path / "cmp").exists()
+
+
+# ------------------------------------------------------------------------------------ ninth review (§28)
+def test_c6_a_classifier_with_nan_weights_is_refused_not_read_as_sharp_everywhere(val_folder, model_file, tmp_path,
+                                                                                  capsys):
+    """A diverged classifier (NaN weights) scored SYNDOF label MAE 0.1429 in galetto.compare, better than the
+    working model's 0.8571, exit 0: torch's argmax of NaN probabilities is class 0, σ 0 px everywhere
+    (reliability.md §28, C6). Now every σ map refuses non-finite class probabilities."""
+    import torch
+
+    from dmenet.galetto.train import load_classifier, save_classifier
+
+    net = load_classifier(model_file)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(float("nan"))
+    save_classifier(tmp_path / "nan", net)
+    out = tmp_path / "cmp"
+    assert run_compare(tmp_path / "nan.safetensors", out, "--synthetic", str(val_folder)) == 2
+    assert "class probabilities are not finite" in one_error_line(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra, named", [((), "no check asked for"),
+                                          (("--stack",), "no check asked for"),
+                                          (("--synthetic", "VAL", "--method", "galetto:stride=32",
+                                            "galetto:stride=32"), "--method: galetto:stride=32 given twice")])
+def test_c7_compare_refuses_a_run_that_checks_nothing_or_names_a_method_twice(val_folder, model_file, tmp_path,
+                                                                             capsys, extra, named):
+    """galetto.compare with no check (or ``--stack`` with no stack) wrote an empty metrics.json and summary.md,
+    exit 0; a method named twice was scored and reported once, unsaid (evaluate and focal_stack refuse it)
+    (reliability.md §28, C7). Now exit 2 before any model loads, nothing written."""
+    out = tmp_path / "cmp"
+    argv = ["--model", str(model_file), "--threads", "1", "--out", str(out),
+            *(str(val_folder) if x == "VAL" else x for x in extra)]
+    if "--method" not in extra:
+        argv = ["--method", "galetto:stride=32", *argv]
+    assert compare.main(argv) == 2
+    assert named in one_error_line(capsys)
+    assert not out.exists()

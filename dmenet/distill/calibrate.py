@@ -17,7 +17,6 @@ import torch
 from dmenet import cli as dcli
 from dmenet.config import ConfigError
 from dmenet.inference import blur_probability_from_logit
-from dmenet.models.model_io import model_paths
 from syndof import cli
 
 
@@ -65,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     cli.apply_threads(a.threads)
     cli.check_device(a.device)
-    if any(f.exists() for f in model_paths(a.out)):
-        raise ConfigError(f"{a.out}: exists; a calibrated model is written to a new file")
+    problem = dcli.model_out_problem(a.out, [a.model])  # under a file, unwritable, a folder: found after the fit
+    if problem:
+        return cli.fail(problem)
     cfg = load_distill_config(a.config, a.overrides).data
     model, info = load_distill_model(a.model, a.device)
     items = labelled_items(cfg.images, cfg.masks, cfg.val_list, mask_suffix=cfg.mask_suffix)
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             image, mask, _ = load_item(it, cfg.white_is_blurred)
             x = torch.from_numpy(np.ascontiguousarray(resize_side(image, cfg.val_side).transpose(2, 0, 1)))[None]
             logits.append(model(x.to(a.device))[0, 0].cpu().numpy().astype(np.float64))
+            if not np.isfinite(logits[-1]).all():  # a diverged model: "fitted" to scale 1, shift 0, MAE inf, exit 0
+                raise ValueError(f"--model {a.model}: the network's output on {it.image} is not finite (NaN / inf "
+                                 "weights: a diverged or damaged model); nothing was written")
             masks.append(resize_mask(mask, (cfg.val_side, cfg.val_side)).astype(np.float64))
     z, m = sample_pixels(logits, masks)
     raw = float(np.abs(blur_probability_from_logit(z) - m).mean())
@@ -94,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                              # the file's own transform, replaced here (it was dropped without a word)
                              "replaced": {k: info[k] for k in ("logit_scale", "logit_shift", "calibration")
                                           if k in info} or None})
-    save_distill_model(a.out, info["kind"], model, meta)  # tensors copied to the CPU there
+    try:  # never over a pair another run wrote into --out meanwhile (both passed the check above)
+        save_distill_model(a.out, info["kind"], model, meta, replace=False)  # tensors copied to the CPU there
+    except FileExistsError:
+        return cli.fail(f"--out {a.out}: a model file was written there while this calibration ran (another "
+                        "distill.calibrate?); it is kept and this one is not written (choose another --out)")
     print(f"scale {scale:g} shift {shift:g}: validation MAE {raw:.4f} -> {err:.4f} ({len(items)} images)")
     return 0
 

@@ -44,6 +44,9 @@ SEED_STRIDE = 1_000_003
 MAX_SEED = 2**32 - 1
 """The largest ``train.seed`` (numpy's classic seed range; ``seed * SEED_STRIDE + step`` stays a 64-bit torch seed)."""
 SHARED = "../shared/data"
+MAX_SIDE = 2048
+"""Largest ``data.crop`` and ``data.val_side`` (px): six times the recipe's 320 (``data.val_side=100000`` was an
+OpenCV allocation traceback, 120 GB, in ``distill.calibrate`` and at a run's first validation)."""
 
 
 @dataclass(frozen=True)
@@ -102,16 +105,17 @@ class DistillDataConfig:
                               f"{self.mask_suffix!r}")
         if self.preload_long_side is not None and self.preload_long_side < 1:
             raise ConfigError(f"data.preload_long_side must be >= 1 px (or none), got {self.preload_long_side}")
-        if self.crop < 32 or self.crop % 32:
-            raise ConfigError(f"data.crop must be a positive multiple of 32, got {self.crop}")
+        if self.crop < 32 or self.crop % 32 or self.crop > MAX_SIDE:
+            raise ConfigError(f"data.crop must be a positive multiple of 32 up to {MAX_SIDE}, got {self.crop}")
         if not 0.0 < self.scale_min <= 1.0:
             raise ConfigError(f"data.scale_min must be in (0, 1], got {self.scale_min}")
         if not 0 <= self.sharp_per_batch < self.batch:
             raise ConfigError(f"data.sharp_per_batch must be in [0, data.batch), got {self.sharp_per_batch}")
         if self.sharp_per_batch and not (self.sharp_images and self.sharp_list):
             raise ConfigError("data.sharp_per_batch > 0 needs data.sharp_images and data.sharp_list")
-        if self.val_side < 32 or self.val_side % 32:  # 0 or a negative side passed "% 32" and broke cv2.resize
-            raise ConfigError(f"data.val_side must be a positive multiple of 32, got {self.val_side}")
+        # 0 or a negative side passed "% 32" and broke cv2.resize; 100000 an allocation traceback (120 GB)
+        if self.val_side < 32 or self.val_side % 32 or self.val_side > MAX_SIDE:
+            raise ConfigError(f"data.val_side must be a positive multiple of 32 up to {MAX_SIDE}, got {self.val_side}")
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,14 @@
 
 Among the checkpoints of ``RUN/val.jsonl`` whose ``sharp_val_mean`` is at most 0.2, take the highest ``val_fmax``;
 checkpoints within 0.002 of it are tied, and the tie goes to the lowest ``val_mae``, then to the later step. If no
-checkpoint has ``sharp_val_mean`` ≤ 0.2, take the lowest ``sharp_val_mean``; a run without sharp validation
-photos (no row reports it) is chosen on Fmax alone. Only rows whose checkpoint still holds its model file are
-candidates (the trainer keeps every checkpoint's model file; ``train.keep_last`` prunes only the training state).
+checkpoint has ``sharp_val_mean`` ≤ 0.2, take the lowest ``sharp_val_mean`` (equal ones: the later step); a run
+without sharp validation photos (no row reports it) is chosen on Fmax alone. A score of NaN (a diverged checkpoint)
+makes its row no candidate. Only rows whose checkpoint still holds its model file are candidates (the trainer keeps
+every checkpoint's model file; ``train.keep_last`` prunes only the training state).
+
+A damaged ``val.jsonl`` is refused (exit 2, one line naming it and the line), never read around: a row that is no
+object, a step that is no whole number ≥ 0 or is missing, a score that is no number or outside [0, 1], a step logged
+twice, a ``sharp_val_mean`` some rows report and others not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from syndof.io import InputError
 
 SHARP_BAR = 0.2
 FMAX_TIE = 0.002
+SCORE_KEYS = ("val_fmax", "val_mae", "sharp_val_mean")
+"""The scores of a row, each in [0, 1] (or NaN)."""
 
 
 def _finite(value) -> bool:
@@ -31,6 +38,24 @@ def _finite(value) -> bool:
 def _whole(value) -> bool:
     """A checkpoint step: an int >= 0 (not a bool, not a float such as 1.5 or 2.0)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def row_problem(row) -> str | None:
+    """Why one parsed ``val.jsonl`` row cannot be a checkpoint's record, or None: not an object, a ``step`` missing
+    or not a whole number >= 0, a score of :data:`SCORE_KEYS` that is no number (NaN / inf are: a diverged
+    checkpoint, no candidate) or a finite one outside [0, 1]. A string or null score was left out of the choice
+    unsaid (another checkpoint chosen), a null beside a string a TypeError traceback."""
+    if not isinstance(row, dict):
+        return "is not an object (a row is an object with a whole step >= 0)"
+    if not _whole(row.get("step")):
+        return f"step {row.get('step')!r} (a row is an object with a whole step >= 0)"
+    for key in SCORE_KEYS:
+        value = row.get(key, 0.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"{key} {value!r} is not a number"
+        if math.isfinite(value) and not 0.0 <= value <= 1.0:
+            return f"{key} {value!r} is not a score in [0, 1]"
+    return None
 
 
 def choose(rows: Sequence[dict]) -> dict:
@@ -69,7 +94,7 @@ def choose_in_run(run: Path) -> tuple[Path, dict]:
         lines = log.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(log, f"unreadable ({exc})") from None
-    rows = []
+    rows, line_of = [], {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -77,17 +102,25 @@ def choose_in_run(run: Path) -> tuple[Path, dict]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(log, f"not JSON lines ({exc.msg}, line {number})") from None
-        # a row is an object whose step is a whole number >= 0: a step of 1.5 or true named step_000001's folder
-        # (int() of it), null / inf / a non-object row gave a traceback
-        step = row.get("step") if isinstance(row, dict) else None
-        if not isinstance(row, dict) or ("step" in row and not _whole(step)):
-            what = f"step {step!r}" if isinstance(row, dict) else f"{line.strip()[:40]!r} is not an object"
-            raise InputError(log, f"line {number}: {what} (a row is an object with a whole step >= 0)")
+        # a step of 1.5 or true named step_000001's folder (int() of it), null / inf / a non-object row gave a
+        # traceback; a row without step, or with a score of text, was left out unsaid (reliability.md §28, C1)
+        problem = row_problem(row)
+        if problem:
+            what = f"{line.strip()[:40]!r} " if not isinstance(row, dict) else ""
+            raise InputError(log, f"line {number}: {what}{problem}")
+        if row["step"] in line_of:  # the better of two records of one checkpoint was taken as its score
+            raise InputError(log, f"line {number}: step {row['step']} again (first on line {line_of[row['step']]}); "
+                             "one checkpoint has one record")
+        line_of[row["step"]] = number
         rows.append(row)
+    sharp = [r for r in rows if "sharp_val_mean" in r]
+    if sharp and len(sharp) < len(rows):  # the rows without it were dropped from the choice unsaid
+        missing = next(r["step"] for r in rows if "sharp_val_mean" not in r)
+        raise InputError(log, f"line {line_of[missing]}: no sharp_val_mean, which {len(sharp)} other row(s) report "
+                         "(a log of two runs?)")
     from dmenet.distill.train import checkpoint_folder
 
-    kept = [r for r in rows
-            if "step" in r and (checkpoint_folder(run, r["step"]) / "model.safetensors").is_file()]
+    kept = [r for r in rows if (checkpoint_folder(run, r["step"]) / "model.safetensors").is_file()]
     if not kept:
         raise InputError(run, f"none of the {len(rows)} validated checkpoints has its model file on disk")
     try:

@@ -101,11 +101,14 @@ def window_probabilities(model: BlurClassifier, gray: torch.Tensor, stride: int,
     """Class probabilities of every window (:func:`windows`), ``batch`` windows per call: ((L, 20), padded size).
     The classifier runs as its folded copy (BatchNorms folded into the convs, 1×1 convs as matrix products:
     :func:`dmenet.models.fuse.cached_folded_copy`), the eval-mode function up to float rounding and 2.3–2.8× faster
-    (BENCHMARKS.md)."""
+    (BENCHMARKS.md). ValueError when a probability is not finite (a model with NaN / inf weights)."""
     x, size = windows(gray, stride, grid)
     dev = next(model.parameters()).device
     net = cached_folded_copy(model)
     probs = torch.cat([F.softmax(net(x[i:i + batch].to(dev)), 1).cpu() for i in range(0, len(x), batch)])
+    if not torch.isfinite(probs).all():  # argmax of NaN is class 0: a diverged model read as σ 0 px, sharp everywhere
+        raise ValueError("the classifier's class probabilities are not finite (NaN / inf weights: a diverged or "
+                         "damaged model file)")
     return probs, size
 
 

@@ -93,8 +93,7 @@ EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     """Command line entry (the module docstring is its --help); returns the exit status."""
-    from dmenet.galetto.detection import DetectionTransform, write_fitted
-    from dmenet.galetto.train import classifier_files
+    from dmenet.galetto.detection import SCALES, DetectionTransform, write_fitted
 
     p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
     p.add_argument("--benchmark", required=True, choices=DBD_BENCHMARKS, help="layout and mask polarity of --data")
@@ -116,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.prepare_process(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for target in classifier_files(args.out):
-        if target.exists():
-            return cli.fail(f"--out {target}: exists; write the fitted classifier to a new name")
+    # under a file, in a folder it cannot write, a folder: found after every σ map (reliability.md §28, C2)
+    problem = dcli.model_out_problem(args.out, [args.model] if args.model else [])
+    if problem:
+        return cli.fail(problem)
+    if args.max_scale is not None and args.max_scale < SCALES[0]:  # "max scale … leaves no candidate" after the work
+        return cli.fail(f"--max-scale {args.max_scale:g}: below the smallest scale of the fit's grid ({SCALES[0]:g} "
+                        "per px of σ); no transform could be fitted")
     if args.negatives is None and (args.negative_stems or args.negative_limit):
         return cli.fail("--negative-stems / --negative-limit: give --negatives FOLDER too")
     if args.split and parse_choice(Subset, args.subset, "--subset") is not Subset.TRAIN:
@@ -155,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),
             "train_mae_label": round(label_mae, 6), "train_fmax_label": round(label_fmax, 6),
             "n_images": fitted.n_images, **fitted.grid}
-    out = write_fitted(estimator.model_file, args.out, transform, info)  # the file the σ maps came from
+    try:  # the file the σ maps came from; never over a pair another run wrote into --out meanwhile
+        out = write_fitted(estimator.model_file, args.out, transform, info)
+    except FileExistsError:
+        return cli.fail(f"--out {args.out}: a classifier file was written there while this fit ran (another "
+                        "galetto.calibrate?); it is kept and this one is not written (choose another --out)")
     sharp = f" ({len(negatives)} sharp everywhere)" if negatives else ""
     print(f"{out}: blur = sigmoid({transform.scale:g} · (σ − {transform.shift:g} px)); on the {fitted.n_images} "
           f"fitting images{sharp} MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "

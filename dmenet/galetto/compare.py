@@ -331,12 +331,21 @@ def check_inputs(args) -> dict:
 
 def option_problem(args) -> str | None:
     """One line for a combination of options that would score nothing asked for, else None: ``--apps`` without the
-    ``--synthetic`` renders, ``--patches`` without a galetto method (it scores that method's classifier)."""
+    ``--synthetic`` renders, ``--patches`` without a galetto method (it scores that method's classifier), a method
+    given twice (scored and reported once, unsaid); no check at all (an empty report was written, exit 0), after
+    the ``--model`` check (:func:`dmenet.cli.unused_model`)."""
+    names = [str(c) for c in args.method]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        return f"--method: {', '.join(twice)} given twice (one row per method in each table)"
     if args.apps and not args.synthetic:
         return "--apps checks the --synthetic renders: give --synthetic too"
     if args.patches and not any(c.name == "galetto" for c in args.method):
         return (f"--patches {args.patches}: scores the galetto classifier, and no galetto method is among --method "
                 f"({', '.join(str(c) for c in args.method)}; add galetto or galetto:model=PATH)")
+    if not any((args.patches, args.synthetic, args.rtf, args.cuhk, args.stack, args.apps, args.fusion_real)):
+        return dcli.unused_model(args) or ("no check asked for: give at least one of --patches, --synthetic, --rtf, "
+                                           "--cuhk, --stack, --fusion-real (nothing was written)")
     return None
 
 

@@ -85,14 +85,15 @@ def fit(sigmas: list[np.ndarray], masks: list[np.ndarray], max_scale: float | No
 
 def write_fitted(source: str | Path, out: str | Path, transform: DetectionTransform, info: dict) -> Path:
     """Copy the classifier ``source`` to ``out`` (``.safetensors`` + ``.json``) with ``"detection"`` set to the
-    transform plus ``info``; refuses an existing ``out``. Returns the new ``.safetensors`` path."""
+    transform plus ``info``; refuses an existing ``out``, also one another process writes meanwhile
+    (FileExistsError naming it, that file kept). Returns the new ``.safetensors`` path."""
     (src_weights, src_json), (weights, side) = classifier_files(source), classifier_files(out)
     for p in (weights, side):
         if p.exists():
             raise FileExistsError(f"{p}: exists; write the fitted classifier to a new name")
     meta = read_json_object(src_json)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(weights) as tmp:
+    with atomic_path(weights, replace=False) as tmp:  # neither file over one written meanwhile (FileExistsError)
         shutil.copyfile(src_weights, tmp)
-    write_json_atomic(side, {**meta, "detection": {**asdict(transform), **info}})
+    write_json_atomic(side, {**meta, "detection": {**asdict(transform), **info}}, replace=False)
     return weights
