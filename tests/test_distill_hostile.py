@@ -306,3 +306,30 @@ def test_c1_select_refuses_a_damaged_score_row_never_choosing_around_it(tmp_path
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert not out and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith(f"error: {log}: line 2: ") and named in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_v3_select_says_when_no_checkpoint_has_a_finite_sharp_val_mean(tmp_path, capsys, order):
+    """Every sharp_val_mean NaN (the sharp validation photos scored NaN at every checkpoint): select fell back to a
+    step with no word, where the other fallback prints a note (reliability.md §30, V3). Now the later step, in either
+    row order, and a note on stderr; a run where one checkpoint has a finite one says nothing of it."""
+    from dmenet.distill import select
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": 1, "val_fmax": 0.8, "val_mae": 0.1, "sharp_val_mean": float("nan")},
+            {"step": 3, "val_fmax": 0.7, "val_mae": 0.2, "sharp_val_mean": float("nan")}][::order]
+    for r in rows:
+        (run / "ckpt" / f"step_{r['step']:06d}").mkdir(parents=True)
+        (run / "ckpt" / f"step_{r['step']:06d}" / "model.safetensors").write_bytes(b"")
+    (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))  # NaN as Python's json writes it
+    capsys.readouterr()
+    assert select.main([str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(run / "ckpt" / "step_000003")
+    notes = [ln for ln in err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "no checkpoint has a finite sharp_val_mean" in notes[0] and "fallback" in notes[0]
+    rows[0]["sharp_val_mean"] = 0.05
+    (run / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert select.main([str(run)]) == 0
+    assert "note:" not in capsys.readouterr().err

@@ -971,3 +971,35 @@ def test_c2_c4_galetto_calibrate_refuses_a_bad_out_or_max_scale_before_any_sigma
         f"--out {out}" if kind != "empty" else "--out '.': names no file"
     assert err[0].startswith(f"error: {want}"), err
     assert sorted(p.name for p in tmp_path.rglob("*.safetensors")) == ["tiny.safetensors"]  # nothing written
+
+
+def test_v2_galetto_calibrate_writes_the_fitted_classifier_as_one_pair(tiny_model, tmp_path, monkeypatch):
+    """write_fitted copied the classifier's file, then wrote its sidecar, two writes: a kill between them left a
+    weights file alone, which blocked the same --out ("exists") (reliability.md §30, V2). An interrupt at the
+    sidecar's placing now leaves neither file (and no temporary), the same --out then writes, and the copy holds
+    the source's tensors and header."""
+    import os
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from dmenet.galetto.detection import DetectionTransform, read_transform, write_fitted
+
+    link = os.link
+
+    def killed_at_the_sidecar(src, dst, *a, **k):
+        if str(dst).endswith(".json"):
+            raise KeyboardInterrupt  # as SIGINT arriving between the two files
+        return link(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "link", killed_at_the_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        write_fitted(tiny_model, tmp_path / "fit", DetectionTransform(2.0, 1.5), {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]  # neither, no temporary
+    monkeypatch.setattr(os, "link", link)
+    fitted = write_fitted(tiny_model, tmp_path / "fit", DetectionTransform(2.0, 1.5), {"images": ["a.jpg"]})
+    assert read_transform(fitted)[0] == DetectionTransform(2.0, 1.5)
+    source, copy = load_file(str(tiny_model)), load_file(str(fitted))
+    assert source.keys() == copy.keys() and all(torch.equal(source[k], copy[k]) for k in source)
+    with safe_open(str(tiny_model), "pt") as a, safe_open(str(fitted), "pt") as b:
+        assert a.metadata() == b.metadata() and a.metadata()

@@ -762,12 +762,14 @@ def test_a_long_thin_strip_keeps_enough_rows_under_max_side(model_path):
     assert long_side_scale((40, 5000), 320, inference.MIN_WORK_SIDE) == 0.8
     assert long_side_scale((17, 5000), 320, inference.MIN_WORK_SIDE) == 1.0  # already thinner: its own size
     assert long_side_scale((4000, 5000), 320, inference.MIN_WORK_SIDE) == 320 / 5000  # photos: as before
-    strip = np.random.default_rng(0).random((40, 5000, 3)).astype(np.float32)
+    # run at a fifth of the length (the same rule: 40×1000 under --max-side 64 works at 32×800, not 3×64)
+    assert long_side_scale((40, 1000), 64, inference.MIN_WORK_SIDE) == 0.8
+    strip = np.random.default_rng(0).random((40, 1000, 3)).astype(np.float32)
     model = dmenet.load_model(model_path)
-    squeezed = inference.estimate(strip, model, max_side=320, flips=1)
-    at_32_rows = inference.estimate(strip, model, max_side=4000, flips=1)  # the same working size, 32×4000
+    squeezed = inference.estimate(strip, model, max_side=64, flips=1)
+    at_32_rows = inference.estimate(strip, model, max_side=800, flips=1)  # the same working size, 32×800
     assert np.array_equal(squeezed.sigma, at_32_rows.sigma)
-    method = registry.parse_method(f"dmenet:model={model_path}").make(registry.MethodOptions(max_side=320, flips=1))
+    method = registry.parse_method(f"dmenet:model={model_path}").make(registry.MethodOptions(max_side=64, flips=1))
     assert method.estimate(strip).sigma_max == pytest.approx(model.config.sigma_max / 0.8)
 
 

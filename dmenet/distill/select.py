@@ -4,7 +4,8 @@
 
 Among the checkpoints of ``RUN/val.jsonl`` whose ``sharp_val_mean`` is at most 0.2, take the highest ``val_fmax``;
 checkpoints within 0.002 of it are tied, and the tie goes to the lowest ``val_mae``, then to the later step. If no
-checkpoint has ``sharp_val_mean`` ≤ 0.2, take the lowest ``sharp_val_mean`` (equal ones: the later step); a run
+checkpoint has ``sharp_val_mean`` ≤ 0.2, take the lowest ``sharp_val_mean`` (equal ones: the later step), or the
+later step when none is finite (every one NaN / inf); either fallback prints a ``note:`` line on stderr. A run
 without sharp validation photos (no row reports it) is chosen on Fmax alone. A score of NaN (a diverged checkpoint)
 makes its row no candidate. Only rows whose checkpoint still holds its model file are candidates (the trainer keeps
 every checkpoint's model file; ``train.keep_last`` prunes only the training state).
@@ -78,8 +79,10 @@ def choose(rows: Sequence[dict]) -> dict:
     else:
         sharp_ok = [r for r in rows if _finite(r.get("sharp_val_mean")) and r["sharp_val_mean"] <= SHARP_BAR]
     if not sharp_ok:
-        measured = [r for r in rows if _finite(r.get("sharp_val_mean"))] or rows
-        return min(measured, key=lambda r: (r.get("sharp_val_mean", float("inf")), -r["step"]))
+        measured = [r for r in rows if _finite(r.get("sharp_val_mean"))]
+        if not measured:  # every sharp_val_mean NaN / inf: the later step (a NaN key compared by identity before)
+            return max(rows, key=lambda r: r["step"])
+        return min(measured, key=lambda r: (r["sharp_val_mean"], -r["step"]))
     top = max(r["val_fmax"] for r in sharp_ok)
     tied = [r for r in sharp_ok if r["val_fmax"] >= top - FMAX_TIE]
     return min(tied, key=lambda r: (r["val_mae"], -r["step"]))
@@ -146,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _finite(sharp) and sharp > SHARP_BAR:  # the rule's fallback: a pick that passed no bar must not look like one
         print(f"note: no checkpoint has sharp_val_mean <= {SHARP_BAR}; this is the one with the lowest ({sharp:.4g}), "
               "the rule's fallback, not a checkpoint that meets the bar", file=sys.stderr)
+    elif "sharp_val_mean" in row and not _finite(sharp):  # chosen only when no checkpoint has a finite one
+        print("note: no checkpoint has a finite sharp_val_mean (NaN / inf in every row); this is the latest step, the "
+              "rule's fallback, not a checkpoint that meets the bar", file=sys.stderr)
     return 0
 
 

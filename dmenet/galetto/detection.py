@@ -10,16 +10,16 @@ the classifier's sidecar keeps it under ``"detection"`` (:func:`write_fitted`, :
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dmenet.galetto.train import classifier_files
-from dmenet.models.model_io import ModelFileError
+from dmenet.models.model_io import ModelFileError, read_tensors, write_model_pair
+from dmenet.models.weights import read_weights_metadata
 from syndof import units
-from syndof.io import atomic_path, read_json_object, write_json_atomic
+from syndof.io import read_json_object
 
 SCALES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 """Candidate steepness values, per px of σ."""
@@ -85,15 +85,15 @@ def fit(sigmas: list[np.ndarray], masks: list[np.ndarray], max_scale: float | No
 
 def write_fitted(source: str | Path, out: str | Path, transform: DetectionTransform, info: dict) -> Path:
     """Copy the classifier ``source`` to ``out`` (``.safetensors`` + ``.json``) with ``"detection"`` set to the
-    transform plus ``info``; refuses an existing ``out``, also one another process writes meanwhile
-    (FileExistsError naming it, that file kept). Returns the new ``.safetensors`` path."""
+    transform plus ``info``, as one pair (:func:`dmenet.models.model_io.write_model_pair`: the weights' tensors and
+    header as read from ``source``; a kill or error leaves both files or neither); refuses an existing ``out``, also
+    one another process writes meanwhile (FileExistsError naming it, that file kept). Returns the new
+    ``.safetensors`` path."""
     (src_weights, src_json), (weights, side) = classifier_files(source), classifier_files(out)
     for p in (weights, side):
         if p.exists():
             raise FileExistsError(f"{p}: exists; write the fitted classifier to a new name")
     meta = read_json_object(src_json)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(weights, replace=False) as tmp:  # neither file over one written meanwhile (FileExistsError)
-        shutil.copyfile(src_weights, tmp)
-    write_json_atomic(side, {**meta, "detection": {**asdict(transform), **info}}, replace=False)
-    return weights
+    # the file copied, then the sidecar written: a kill between them left weights that blocked the same --out (§30 V2)
+    return write_model_pair(out, read_tensors(src_weights), {**meta, "detection": {**asdict(transform), **info}},
+                            read_weights_metadata(src_weights) or None, replace=False)

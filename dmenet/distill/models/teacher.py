@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dmenet.distill.models.bounds import (MAX_ASPP_UNITS, MAX_DILATION, MAX_SA_REDUCTION, require_rate,
+                                          require_widths)
 from syndof.choices import Choice, choices, parse_choice
 
 
@@ -51,6 +53,10 @@ class TeacherConfig:
         dead_weights: build the released but unused modules (SA2_Ex1–4, deconv branches; parameter-count fidelity).
         classifier: keep Cadene's ImageNet ``last_linear`` (2.05 M, unused) so a full Cadene file loads strictly.
         vgg_weights: ImageNet file for the VGG16 backbone (train.init_imagenet).
+
+    Bounds (:mod:`dmenet.distill.models.bounds`, checked here, so for a config and a model sidecar alike): widths
+    1 … MAX_WIDTH channels, at most MAX_ASPP_UNITS dilations of 1 … MAX_DILATION, sa_reduction 1 …
+    MAX_SA_REDUCTION, both dropout rates in [0, 1); ValueError naming the key.
     """
 
     backbone: str = "vgg16"
@@ -70,6 +76,17 @@ class TeacherConfig:
             raise ValueError(f"teacher backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if len(self.decoder) != 4:
             raise ValueError(f"teacher decoder needs 4 widths, got {self.decoder}")
+        require_widths("teacher.aspp_mid", self.aspp_mid)
+        require_widths("teacher.aspp_growth", self.aspp_growth)
+        require_widths("teacher.decoder", self.decoder)
+        dilations = self.aspp_dilations
+        if len(dilations) > MAX_ASPP_UNITS or not all(1 <= d <= MAX_DILATION for d in dilations):
+            raise ValueError(f"teacher.aspp_dilations must be at most {MAX_ASPP_UNITS} dilations of 1 … "
+                             f"{MAX_DILATION} px, got {list(dilations)}")
+        if not 1 <= self.sa_reduction <= MAX_SA_REDUCTION:
+            raise ValueError(f"teacher.sa_reduction must be 1 … {MAX_SA_REDUCTION}, got {self.sa_reduction}")
+        require_rate("teacher.aspp_dropout", self.aspp_dropout)
+        require_rate("teacher.dropout", self.dropout)
 
 
 FAITHFUL_TEACHER = TeacherConfig(backbone="se_resnext101", aspp_mid=1024, aspp_growth=128, decoder=(256, 256, 64, 128),

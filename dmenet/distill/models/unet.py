@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from dmenet.distill.models.efficientnet import EfficientNet
+from dmenet.distill.models.bounds import require_rate, require_widths
+from dmenet.distill.models.efficientnet import VARIANTS, EfficientNet, SkipAt
+from syndof.choices import choices
 
 # name: (mean, std) applied to RGB in [0, 1]
 NORMALIZATIONS = {
@@ -33,7 +35,10 @@ class StudentConfig:
         skip_at: "first" (released hook quirk) or "last" block of each resolution.
         normalize: "lite" ((255x − 127) / 128, the EfficientNet-Lite weights' convention), "imagenet" (mean/std)
             or "none" (the released code feeds [0, 1] straight in).
-        drop_connect: stochastic-depth rate of the last block.
+        drop_connect: stochastic-depth rate of the last block, in [0, 1).
+
+    Bounds (:mod:`dmenet.distill.models.bounds`, checked here, so for a config and a model sidecar alike): decoder
+    widths 1 … MAX_WIDTH channels; ValueError naming the key.
     """
 
     encoder: str = "lite0"
@@ -44,8 +49,14 @@ class StudentConfig:
     drop_connect: float = 0.2
 
     def __post_init__(self) -> None:
+        if self.encoder not in VARIANTS:  # was refused when the network was built, naming no key
+            raise ValueError(f"student.encoder must be one of {', '.join(VARIANTS)}, got {self.encoder!r}")
+        if self.skip_at not in choices(SkipAt):
+            raise ValueError(f"student.skip_at must be one of {choices(SkipAt)}, got {self.skip_at!r}")
         if len(self.decoder) != 5:
             raise ValueError(f"student decoder needs 5 widths, got {self.decoder}")
+        require_widths("student.decoder", self.decoder)
+        require_rate("student.drop_connect", self.drop_connect)
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"student normalize must be one of {', '.join(NORMALIZATIONS)}, got {self.normalize!r}")
 
