@@ -68,7 +68,7 @@ from dmenet.predict_inputs import Job, collect_jobs, skipped_inputs
 from dmenet.predict_outputs import MapFormat, has_outputs, output_suffixes
 from dmenet.predict_photo import predict_one
 from dmenet.predict_record import RECORD, record_check, settings_record
-from dmenet.predict_resume import finished_sets, resume_decision
+from dmenet.predict_resume import finished_sets, resume_place
 from dmenet.predict_workers import AUTO_WORKERS_MIN_PHOTOS, auto_workers, parallel
 from syndof import cli
 from syndof import io as sio
@@ -237,14 +237,15 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
         devices = earlier.get("devices")
         if isinstance(devices, list) and record["devices"][0] not in devices:  # older records: no devices, left so
             grown = {**earlier, "devices": [*devices, *record["devices"]]}
-    decided: dict[int, str | None] = {}  # job index → None (done already) or the reason it is skipped
+    # job index → None (done already), the prefix of its set when that is another photo's name, or why it is skipped
+    decided: dict[int, str | Path | None] = {}
     if same:  # which photos have their whole set already, and which prefixes hold another photo's
         wanted = output_suffixes(estimator.gives_sigma, args.fmt)
         finished = finished_sets(jobs, wanted)
         for index, job in enumerate(jobs):
-            done_already, reason = resume_decision(job, wanted, finished)
-            if done_already or reason:
-                decided[index] = reason
+            place, reason = resume_place(job, wanted, finished)
+            if place is not None or reason:
+                decided[index] = reason if place is None else None if place == job.prefix else place
     if same or new_record:
         jobs = [dataclasses.replace(job, same_settings=True) for job in jobs]
     if not estimator.gives_sigma:
@@ -267,10 +268,12 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
                 skipped += 1
                 print(cli.one_line(f"skipped {job.source}: {result}"), file=sys.stderr)
                 continue
-            if result is None:
+            if result is None or isinstance(result, Path):
                 already += 1
-                print(cli.one_line(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})"),
-                      flush=True)
+                where = "" if result is None else (f"; its set is {result}_*, made when the photos were named "
+                                                   f"otherwise ({job.prefix}_* is another photo's)")
+                print(cli.one_line(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})"
+                                   f"{where}"), flush=True)
                 continue
             done += 1
             elapsed = time.perf_counter() - batch_start

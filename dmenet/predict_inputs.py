@@ -62,8 +62,9 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
     skipped input or (a :class:`Skipped` line) of several (:func:`skipped_inputs` counts them).
 
     Output prefixes are ``out_dir/<relative folder>/<stem>``; two inputs that would share one prefix (``a.jpg`` and
-    ``a.png``) keep their extension in the name (``a_jpg``, ``a_png``), and a prefix still taken (a file really
-    named ``a_jpg.png``) gets ``_2``, ``_3``…. Files under ``out_dir`` named like this command's outputs are
+    ``a.png``; also ``a.png`` and ``A.png``, one name where letter case is not told apart: :func:`prefix_key`) keep
+    their extension in the name (``a_jpg``, ``a_png``), and a prefix still taken (a file really named ``a_jpg.png``;
+    ``a_png`` and ``A_png``) gets ``_2``, ``_3``…. Files under ``out_dir`` named like this command's outputs are
     skipped (a second run with ``--out`` inside the inputs does not predict on its own maps).
     """
     pairs: list[tuple[Path, Path]] = []
@@ -99,16 +100,26 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
             unique.append((source, rel))
         elif first != source:
             problems.append(f"skipped {source}: the same file as {first}")
-    counts: dict[Path, int] = {}
+    counts: dict[str, int] = {}
     for _, rel in unique:
-        counts[rel] = counts.get(rel, 0) + 1
+        counts[prefix_key(rel)] = counts.get(prefix_key(rel), 0) + 1
     jobs, used = [], set()
     for source, rel in unique:
-        if counts[rel] > 1:
+        if counts[prefix_key(rel)] > 1:
             rel = rel.with_name(f"{rel.name}_{source.suffix.lstrip('.').lower()}")
         name, n = rel.name, 2
-        while rel in used:  # a.jpg → a_jpg, and a file really named a_jpg.png: never share an output prefix
+        while prefix_key(rel) in used:  # a.jpg → a_jpg, and a file really named a_jpg.png: never share a prefix
             rel, n = rel.with_name(f"{name}_{n}"), n + 1
-        used.add(rel)
+        used.add(prefix_key(rel))
         jobs.append(Job(source=source, prefix=out_dir / rel))
     return jobs, problems
+
+
+def prefix_key(rel: Path) -> str:
+    """What two output prefixes (``rel``: relative, without suffix) must differ in to name different files on every
+    file system: the text case-folded after NFC normalization. macOS (APFS, HFS+) and Windows (NTFS) compare names
+    so by default: ``A.png`` and ``a.png`` (photos of one folder on Linux, or of two folders) would write one set
+    over the other there."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", str(rel)).casefold()

@@ -40,23 +40,32 @@ def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path]) 
     or under another prefix of the batch when its own holds another photo's (the same photos named in another order:
     ``q_png`` and ``q_png_2`` swap); (False, None) write it (its prefix is free, or holds this photo's own incomplete
     set); (False, reason) skip it: its prefix holds a set of another photo, or one that does not say whose it is
-    (never overwritten), or the photo cannot be read."""
+    (never overwritten), or the photo cannot be read. The first two of :func:`resume_place`."""
+    place, reason = resume_place(job, wanted, finished)
+    return place is not None, reason
+
+
+def resume_place(job: Job, wanted: Sequence[str], finished: dict[str, Path]) -> tuple[Path | None, str | None]:
+    """:func:`resume_decision` with where the photo's whole set is: (prefix, None) done already, under
+    ``job.prefix`` or under another prefix of the batch (which the batch's line names: the photos were named
+    otherwise when it was made, and the files under the photo's own name are another photo's); (None, None) write
+    it; (None, reason) skip it."""
     try:
         digest = sio.file_sha256(job.source)
     except OSError as exc:
-        return False, cli.error_line(exc).removeprefix(f"{job.source}: ")
+        return None, cli.error_line(exc).removeprefix(f"{job.source}: ")
     earlier = existing_outputs(job.prefix)
     provenance = read_provenance(job.prefix) if earlier else None
     if not earlier or (provenance is not None and provenance["sha256"] == digest):
-        return bool(earlier) and whole(job.prefix, wanted), None
+        return (job.prefix if earlier and whole(job.prefix, wanted) else None), None
     if digest in finished:
-        return True, None
+        return finished[digest], None
     name = job.prefix.name + PROVENANCE
     if provenance is not None:
-        return False, (f"{earlier[0]} exists, made from another photo ({provenance['source']}; or this one before "
+        return None, (f"{earlier[0]} exists, made from another photo ({provenance['source']}; or this one before "
                        "it changed): never overwritten (name the photos as the run that made it did, or choose "
                        "another --out)")
     if job.prefix.with_name(name).exists():
-        return False, f"{earlier[0]} exists and {name} is not a provenance record: never overwritten"
-    return False, (f"{earlier[0]} exists without {name} (an older version of predict wrote it), so which photo made it "
+        return None, f"{earlier[0]} exists and {name} is not a provenance record: never overwritten"
+    return None, (f"{earlier[0]} exists without {name} (an older version of predict wrote it), so which photo made it "
                    "is unknown: never overwritten (remove that set to redo it, or choose another --out)")

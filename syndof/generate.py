@@ -64,7 +64,7 @@ from syndof.blur import MAX_MAX_COC
 from syndof.choices import Choice, parse_choice
 from syndof.psf import Kernel
 from syndof.resize import shrink_long_side
-from syndof.scenes import Source, builtin_sources, folder_sources
+from syndof.scenes import Source, builtin_sources, folder_sources_and_unlisted
 
 log = logging.getLogger("syndof.generate")
 
@@ -720,8 +720,9 @@ def generate(out_dir: str | Path, *, images: str | Path | None = None, depths: s
     inputs: dict = {}
     unlisted: list[tuple[Path, str]] = []  # image names in --images that are no file: reported, no source
     if sources is None:
-        sources = folder_sources(images, depths, depth_scale) if images is not None else builtin_sources()
-        unlisted = sio.unlisted_images(images) if images is not None else []
+        # one walk of --images: the photos rendered and the names reported skipped (two could disagree)
+        sources, unlisted = (folder_sources_and_unlisted(images, depths, depth_scale) if images is not None
+                             else (builtin_sources(), []))
         inputs = {"images": None if images is None else str(Path(images).resolve()),
                   "depths": None if depths is None else str(Path(depths).resolve()),
                   "depth_scale": None if depths is None or depth_scale is None else float(depth_scale)}

@@ -870,16 +870,43 @@ def not_a_folder(folder: Path) -> InputError:
 
 
 def image_names(folder: str | os.PathLike, recursive: bool = False,
-                extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+                extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
+                unreadable: list[tuple[Path, str]] | None = None) -> list[Path]:
     """The names directly in the folder ``folder`` (with ``recursive``, anywhere below it) that are named as images
     (``extensions``, lower-case with the dot, compared case-insensitively; :data:`IMAGE_EXTENSIONS` unless a pairing
     names others), sorted, whatever stands there (a file, a folder, a link to nothing or in a loop, a FIFO); hidden
     ones and those under a hidden folder (:func:`is_hidden`) left out. The one walk of :func:`list_images`,
-    :func:`unlisted_images`, :func:`index_by_stem` and ``predict``'s folder inputs."""
+    :func:`unlisted_images`, :func:`index_by_stem` and ``predict``'s folder inputs.
+
+    ``recursive`` descends into sub-folders, not into symbolic links to folders (as ``Path.rglob``). A sub-folder
+    that cannot be listed (``Permission denied``) is never passed over unsaid (``rglob`` did: its images were left
+    out of a batch without a word): it is appended to ``unreadable`` as ``(path, reason)``
+    (:func:`unlistable_folder_reason`) when a list is given, else its OSError is raised (naming it). An OSError
+    listing ``folder`` itself is raised."""
     folder = Path(folder)
-    found = folder.rglob("*") if recursive else folder.iterdir()
+    if not recursive:
+        found = list(folder.iterdir())
+    else:
+        found = []
+
+        def failed(exc: OSError) -> None:
+            """A folder os.walk could not list: ``folder`` itself raises, a sub-folder goes to ``unreadable``."""
+            where = Path(exc.filename) if exc.filename is not None else folder
+            if unreadable is None or where == folder:
+                raise exc
+            unreadable.append((where, unlistable_folder_reason(exc)))
+
+        for top, dirs, files in os.walk(folder, onerror=failed):
+            dirs[:] = [d for d in dirs if not is_hidden(Path(d))]  # never listed: not walked (nor reported)
+            found += [Path(top) / name for name in dirs + files]
     return sorted(p for p in found if p.suffix.lower() in extensions
                   and not any(is_hidden(Path(part)) for part in p.relative_to(folder).parts))
+
+
+def unlistable_folder_reason(exc: OSError) -> str:
+    """The reason a batch gives for a sub-folder a recursive listing (:func:`image_names`) could not list, from the
+    listing's OSError ``exc``: ``"a folder that cannot be listed (Permission denied)"``."""
+    return f"a folder that cannot be listed ({exc.strerror or exc})"
 
 
 def list_images(folder: str | os.PathLike, recursive: bool = False,
@@ -919,17 +946,19 @@ def list_images_and_unlisted(folder: str | os.PathLike, recursive: bool = False,
                              ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(:func:`list_images`, :func:`unlisted_images`) of ``folder`` from one walk of it (:func:`image_names`), so
     that the files read and the names reported as skipped come from the same listing (two walks could disagree on
-    a name made or removed between them, and cost a walk each). InputError when ``folder`` is no folder."""
+    a name made or removed between them, and cost a walk each). With ``recursive``, a sub-folder that cannot be
+    listed is among the unlisted, with its reason (:func:`unlistable_folder_reason`), in path order. InputError when
+    ``folder`` is no folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise not_a_folder(folder)
     files, unlisted = [], []
-    for path in image_names(folder, recursive, extensions):
+    for path in image_names(folder, recursive, extensions, unreadable=unlisted):
         if path.is_file():
             files.append(path)
         elif (problem := _unlisted_problem(path)) is not None:
             unlisted.append((path, problem))
-    return files, unlisted
+    return files, sorted(unlisted)
 
 
 def image_entries(folder: str | os.PathLike, recursive: bool = False,
@@ -939,8 +968,12 @@ def image_entries(folder: str | os.PathLike, recursive: bool = False,
     members pair by name (a benchmark's images, a focal stack's frames, photos skipped before a split is drawn):
     reading such a name raises an InputError that names it (:func:`check_nonempty_file`), so the caller refuses or
     skips it by its own rule instead of leaving it out unsaid. ``extensions``: as :func:`image_names`. InputError
-    when ``folder`` is no folder."""
+    when ``folder`` is no folder, or (``recursive``) holds a sub-folder that cannot be listed, naming it: the set
+    would lack its images unsaid (no reader of a name could say so)."""
     files, unlisted = list_images_and_unlisted(folder, recursive, extensions)
+    for path, why in unlisted:
+        if os.path.isdir(path):  # an image name where no file can be read is never a folder (_unlisted_problem)
+            raise InputError(path, why)
     return sorted(files + [path for path, _ in unlisted])
 
 

@@ -301,9 +301,19 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
     the missing file, so the batch logs and skips it), as does one with several (``a.npy`` and ``a.png``: its load
     fails naming them; the pairing never guesses). With one folder for both, a photo is never its own depth map
     (``x.png`` + ``x.dpt``: the ``.dpt``), and a depth file that is another photo's depth (``a.jpg`` + 16-bit
-    ``a.png``) is not taken as a photo.
+    ``a.png``) is not taken as a photo. The sources of :func:`folder_sources_and_unlisted`.
     """
-    from syndof.io import list_images
+    return folder_sources_and_unlisted(images, depths, depth_scale)[0]
+
+
+def folder_sources_and_unlisted(images: str | Path, depths: str | Path | None = None,
+                                depth_scale: float | None = None
+                                ) -> tuple[list[Source], list[tuple[Path, str]]]:
+    """(:func:`folder_sources`, the image names in ``images`` where no file can be read with each one's reason:
+    :func:`syndof.io.unlisted_images`) from one walk of ``images`` (:func:`syndof.io.list_images_and_unlisted`),
+    so that the photos rendered and the names a batch reports as skipped come from the same listing.
+    InputError when ``depths`` (checked first) or ``images`` is no folder."""
+    from syndof.io import list_images_and_unlisted
 
     sources = []
     depth_by_stem: dict[str, list[Path]] = {}
@@ -316,7 +326,7 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
         for p in sorted(depths.iterdir()):
             if p.is_file() and p.suffix.lower() in DEPTH_EXTENSIONS:
                 depth_by_stem.setdefault(p.stem, []).append(p)
-    image_list = list_images(images)
+    image_list, unlisted = list_images_and_unlisted(images)
     photos = {p.resolve() for p in image_list}
     stem_count: dict[str, int] = {}
     for img in image_list:
@@ -335,4 +345,4 @@ def folder_sources(images: str | Path, depths: str | Path | None = None,
                               depth_path=str(found[0]) if found else str(Path(depths) / f"{img.stem}.*"),
                               depth_scale=depth_scale, other_depths=tuple(str(p) for p in found[1:]),
                               depth_missing=not found))
-    return sources
+    return sources, unlisted

@@ -469,3 +469,37 @@ def test_m2_generate_prints_one_summary_on_stdout_and_none_on_stderr(tmp_path, c
                                  "manifest: 2 samples"]
     assert not [r for r in caplog.records if "written," in r.getMessage() or "manifest:" in r.getMessage()]
     assert "manifest:" not in err
+
+
+# --------------------------------------------------------------------------------- leftovers of §26 (§31)
+def test_w1_generate_images_lists_the_folder_once(tmp_path, capsys, caplog, monkeypatch):
+    """§26 Left: ``--images`` was walked twice, once for the photos (``folder_sources``) and once for the names where
+    no file can be read (``unlisted_images``): two walks can disagree on a name made or removed between them (a
+    photo rendered and also reported skipped, or in neither). Now one walk gives both; lines and counts unchanged."""
+    import os
+
+    walks = []
+    listing = sio.image_names
+
+    def counted(folder, *args, **kwargs):
+        walks.append(Path(folder))
+        return listing(folder, *args, **kwargs)
+
+    monkeypatch.setattr(sio, "image_names", counted)
+    images = _photos(tmp_path / "imgs", (0, 1))
+    (images / "c.png").symlink_to("nowhere.png")
+    os.mkfifo(images / "d.png")
+    rc, text, err = _gen(capsys, tmp_path / "g", "--images", images)
+    assert rc == 0 and text.strip().splitlines()[-1] == ("2 written, 0 skipped, 0 failed; 2 input(s) skipped before "
+                                                         "the run; manifest: 2 samples"), err
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [
+        f"skipped {images / 'c.png'}: a symbolic link to nothing",
+        f"skipped {images / 'd.png'}: not a regular file (a FIFO, socket or device)"]
+    assert walks == [images]
+    for name in ("a.png", "b.png"):
+        (images / name).unlink()
+    walks.clear()
+    rc, _, err = _gen(capsys, tmp_path / "g2", "--images", images)  # refused: the same one walk says why
+    assert_usage_error(rc, err, f"no input images found in {images}", "2 image name(s) there are no file to read",
+                       f"e.g. {images / 'c.png'}: a symbolic link to nothing")
+    assert walks == [images]

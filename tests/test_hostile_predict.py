@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import ModelFileError, save_model
 from dmenet.models.recipe import BNMode
 from hostile_helpers import assert_usage_error, digests, run_main, unreadable, write_rgb
+from syndof import io as sio
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
@@ -1041,3 +1044,99 @@ def test_h82_predict_warns_once_per_animated_photo_in_one_line(tmp_path, capfd, 
     warned = sorted(line for line in captured.err.splitlines() if "GIF of" in line)
     assert warned == [f"warning: {line}" for line in want], captured.err
     assert "FirstFrameWarning" not in captured.err and "_decode_raw" not in captured.err, captured.err
+
+
+# ------------------------------------------------------------------- predict after the day's changes (§31)
+@contextlib.contextmanager
+def _unlistable(folder: Path, monkeypatch):
+    """In the block, the folder ``folder`` cannot be listed: ``chmod 000``, or, for root (which lists through it),
+    ``os.scandir`` (what ``os.walk`` and ``Path.rglob`` list with) raising the kernel's ``PermissionError`` for it."""
+    real = os.scandir
+    if os.geteuid() == 0:
+        def denied(path="."):
+            if os.fspath(path) == str(folder):
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real(path)
+
+        monkeypatch.setattr(os, "scandir", denied)
+    else:
+        folder.chmod(0)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(os, "scandir", real)
+        folder.chmod(0o755)
+
+
+def test_w3_a_sub_folder_that_cannot_be_listed_is_reported_not_left_out_unsaid(images, tmp_path, capsys,
+                                                                               monkeypatch):
+    """``predict DIR --recursive`` with a sub-folder that cannot be listed (``chmod 000``; a drive's ``lost+found``)
+    wrote the other photos, "1/1 images written", exit 0, and said nothing of the photos in it (``Path.rglob``
+    passes such a folder over); the folder itself given with ``--recursive`` was "no image files". Now the batch
+    reports it as one skipped input and goes on; the folder itself is refused naming why; a hidden one is never
+    listed (nor reported); a dataset listing (``image_entries``: ``train --real``) refuses it, naming it."""
+    folder = tmp_path / "photos"
+    for sub in ("open", "locked", ".hidden"):
+        (folder / sub).mkdir(parents=True)
+    shutil.copy(images[0], folder / "open" / "a.png")
+    shutil.copy(images[1], folder / "locked" / "b.png")
+    locked = folder / "locked"
+    with _unlistable(locked, monkeypatch), _unlistable(folder / ".hidden", monkeypatch):
+        rc, out_text, err = _lbp([folder, "--recursive", "--out", tmp_path / "o"], capsys)
+        assert rc == 0 and out_text.splitlines()[-1] == f"1/1 images written to {tmp_path / 'o'}, 1 skipped", out_text
+        assert [line for line in err.splitlines() if line.startswith("skipped")] == \
+            [f"skipped {locked}: a folder that cannot be listed (Permission denied)"], err
+        rc, _, err = _lbp([locked, "--recursive", "--out", tmp_path / "o2"], capsys)
+        assert_usage_error(rc, err, f"{locked}: Permission denied")
+        with pytest.raises(sio.InputError, match="locked: a folder that cannot be listed"):
+            sio.image_entries(folder, recursive=True)
+    assert sio.image_entries(folder, recursive=True) == [folder / "locked" / "b.png", folder / "open" / "a.png"]
+
+
+def test_w4_names_that_differ_only_in_letter_case_get_prefixes_that_differ_beyond_it(images, tmp_path, capsys):
+    """``A.PNG`` and ``a.png`` in one folder (or ``Sub/x.png`` and ``sub/x.png`` from two folders) got the output
+    prefixes ``A`` and ``a``: one name on macOS (APFS, HFS+) and Windows (NTFS), where the second photo's set is
+    written over the first's (the batch's own record made it "this photo's set, to complete") and both are reported
+    written. Prefixes now differ beyond letter case (and Unicode normalization): as two extensions of one stem; a
+    rerun finds both sets done."""
+    folder = tmp_path / "cased"
+    (folder / "Sub").mkdir(parents=True)
+    (folder / "sub").mkdir()
+    shutil.copy(images[0], folder / "A.PNG")
+    shutil.copy(images[1], folder / "a.png")
+    shutil.copy(images[0], folder / "Sub" / "x.png")
+    shutil.copy(images[1], folder / "sub" / "x.png")
+    shutil.copy(images[0], folder / "caf\u00e9.png")  # é composed, and decomposed: one name on APFS
+    shutil.copy(images[1], folder / "cafe\u0301.png")
+    jobs, _ = predict_inputs.collect_jobs([folder], tmp_path / "o", recursive=True)
+    keys = [str(job.prefix.relative_to(tmp_path / "o")).casefold() for job in jobs]
+    assert len(jobs) == 6 and len({unicodedata.normalize("NFC", key) for key in keys}) == 6, keys
+    rc, out_text, _ = _lbp([folder, "--recursive", "--out", tmp_path / "o"], capsys)
+    assert rc == 0 and "6/6 images written" in out_text
+    made = {json.loads(p.read_text())["source"] for p in (tmp_path / "o").rglob("*_source.json")}
+    assert made == {str(job.source.resolve()) for job in jobs}
+    rc, out_text, _ = _lbp([folder, "--recursive", "--out", tmp_path / "o"], capsys)
+    assert rc == 0 and "0/6 images written" in out_text and "6 done already" in out_text, out_text
+
+
+def test_w5_a_photo_done_under_another_name_says_where_its_set_is(images, tmp_path, capsys):
+    """Two photos of a finished batch renamed into each other's names (``a.png`` ⇄ ``c.png``): the rerun said "done
+    already" for both, exit 0, while ``out/a_*`` now holds the maps of the photo named ``c.png`` (the set is found by
+    content under the other name, for a batch named in another order). The sets are kept (nothing is redone or
+    overwritten), and the line now names where the photo's set is and that its own name's set is another photo's."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    shutil.copy(images[0], folder / "a.png")
+    shutil.copy(images[1], folder / "c.png")
+    out = tmp_path / "o"
+    assert _lbp([folder, "--out", out], capsys)[0] == 0
+    made = digests(out)
+    (folder / "a.png").rename(folder / "t.png")
+    (folder / "c.png").rename(folder / "a.png")
+    (folder / "t.png").rename(folder / "c.png")
+    rc, out_text, err = _lbp([folder, "--out", out], capsys)
+    assert rc == 0 and "0/2 images written" in out_text and "2 done already" in out_text and digests(out) == made
+    assert [line for line in out_text.splitlines() if "done already (" in line] == [
+        f"[{i}/2] {folder / name}: done already (same settings, predict.json); its set is {out / other}_*, made when "
+        f"the photos were named otherwise ({out / name[0]}_* is another photo's)"
+        for i, name, other in ((1, "a.png", "c"), (2, "c.png", "a"))], out_text

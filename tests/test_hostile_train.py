@@ -194,7 +194,7 @@ def test_k5_the_held_out_check_looks_at_the_photos_the_datasets_read_no_more_no_
     (real / "out_of_focus0011.png").mkdir()  # a folder named like a photo: no listing takes it for one
     (lab / "image" / "out_of_focus0011.json").write_text("{}")
     cfg = load_config(TINY, [f"data.synthetic={data['synthetic']}", f"data.real={real}", f"data.labelled={lab}"])
-    streams, _, _ = build_data(cfg, rank=0)
+    streams, _, _, _ = build_data(cfg, rank=0)
     read = [Path(p) for p in streams["unlabelled"].dataset.paths]
     assert read and not any(p.stem.startswith("out_of_focus") for p in read)
     shutil.copy(photo, real / "out_of_focus0026.jpg")  # read by the stream: refused

@@ -117,3 +117,39 @@ def test_h92_an_image_name_that_is_no_file_is_refused_not_left_out_of_the_split(
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and f"{data / 'cuhk' / 'train_image' / 'out_of_focus000i.jpg'}: not a regular file" in err[0]
     assert not (tmp_path / "s1.json").exists() and not (tmp_path / "s2.json").exists()
+
+
+def test_w2_the_cuhk_split_walks_each_folder_once(tmp_path, monkeypatch, capsys):
+    """§26 Left: ``splits`` listed ``train_image`` and ``image`` and then walked each again for its names where no
+    file can be read: two walks can disagree on a name made or removed between them (a stem drawn that the refusal
+    missed, or the reverse). Now each folder is walked once; the split and the refusal are as before."""
+    walks = []
+    listing = io.image_names
+
+    def counted(folder, *args, **kwargs):
+        walks.append(Path(folder))
+        return listing(folder, *args, **kwargs)
+
+    monkeypatch.setattr(io, "image_names", counted)
+    data = tmp_path / "data"
+    for folder, names in (("train_image", "abcdefgh"), ("image", "b")):
+        (data / "cuhk" / folder).mkdir(parents=True)
+        for n in names:
+            (data / "cuhk" / folder / f"out_of_focus000{n}.jpg").write_bytes(b"x")
+    (data / "xu100").mkdir()
+    (data / "xu100" / "split_to_cuhk.txt").write_text("1.bmp--out_of_focus000a.jpg\n")
+    argv = ["--shared", str(tmp_path), "--n-val", "2"]
+    assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0
+    ok = json.loads((tmp_path / "ok.json").read_text())
+    assert ok["held_out"] == ["out_of_focus000a", "out_of_focus000b"] and len(ok["train"] + ok["val"]) == 6
+    assert walks == [data / "cuhk" / "train_image", data / "cuhk" / "image"]
+    (data / "cuhk" / "image" / "out_of_focus000c.jpg").symlink_to("nowhere.jpg")
+    walks.clear()
+    capsys.readouterr()
+    assert splits.main([*argv, "--out", str(tmp_path / "s.json")]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    image = data / "cuhk" / "image"
+    assert err == [f"error: {image}: a split lists every image here (1 image name(s) there are no file to read, e.g. "
+                   f"{image / 'out_of_focus000c.jpg'}: a symbolic link to nothing): restore each, or remove its name "
+                   "knowingly"], err
+    assert walks == [data / "cuhk" / "train_image", data / "cuhk" / "image"] and not (tmp_path / "s.json").exists()

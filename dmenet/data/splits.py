@@ -133,10 +133,13 @@ def cuhk_split(shared: str | Path, n_val: int = DEFAULT_N_VAL, seed: int = DEFAU
             holds those photos too) and would be fitted on.
     """
     data = Path(shared) / "data"
-    stems = [p.stem for p in io.list_images(data / "cuhk" / "train_image")]
-    small_test = [p.stem for p in io.list_images(data / "cuhk" / "image")]
-    for folder in (data / "cuhk" / "train_image", data / "cuhk" / "image"):
-        unlisted = io.unlisted_images(folder)
+    # each folder walked once: the stems drawn and the names refused come from one listing (two could disagree)
+    listed = {folder: io.list_images_and_unlisted(folder)
+              for folder in (data / "cuhk" / "train_image", data / "cuhk" / "image")}
+    (train_files, _), (small_files, _) = listed.values()
+    stems = [p.stem for p in train_files]
+    small_test = [p.stem for p in small_files]
+    for folder, (_, unlisted) in listed.items():
         if unlisted:
             raise io.InputError(folder, f"a split lists every image here{io.unlisted_note(unlisted)}: restore each, "
                                         "or remove its name knowingly")
