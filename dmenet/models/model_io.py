@@ -189,16 +189,23 @@ def _new_pair(first: tuple[Path, Path], second: tuple[Path, Path]) -> None:
     (tmp, target), (tmp2, target2) = first, second
     os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary files
     os.chmod(tmp2, 0o644)
-    made = os.lstat(tmp)  # a link or a rename keeps the file: its inode is what this call puts at ``target``
+    # a link or a rename keeps the file: its inode is what this call puts at ``target``. The file is held open
+    # until the end, so its inode number cannot be freed and given to another process's file put at ``target``
+    # meanwhile (which the check below would then take for this call's own, and remove: a flaky test showed it)
+    held = os.open(tmp, os.O_RDONLY)
     try:
-        move_to_new_name(tmp, target)
-        move_to_new_name(tmp2, target2)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            now = os.lstat(target)
-            if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):  # never another process's file
-                target.unlink()
-        raise
+        made = os.fstat(held)
+        try:
+            move_to_new_name(tmp, target)
+            move_to_new_name(tmp2, target2)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                now = os.lstat(target)
+                if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino):  # never another process's file
+                    target.unlink()
+            raise
+    finally:
+        os.close(held)
 
 
 def _replace_pair(first: tuple[Path, Path], second: tuple[Path, Path]) -> None:
