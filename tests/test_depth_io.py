@@ -140,7 +140,7 @@ def test_reads_sintel_reference(shared):
 def test_a_folder_name_does_not_change_the_depth_unit(tmp_path, depth):
     """The original generator read a 16-bit PNG under any path containing "MPI" (say a user's ``MPII/`` folder)
     ×1000, 100× the ×10 of other PNGs; kept with a warning until 6 Dec 2026 (reliability.md §8 H1), dropped then
-    (§29, DEVELOPERS.md: no behaviour switched by substrings): the unit follows the format, and --depth-scale
+    (§29: no behaviour is switched by substrings of a name): the unit follows the format, and --depth-scale
     chooses another."""
     import warnings
 
