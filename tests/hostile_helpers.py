@@ -130,3 +130,17 @@ def write_cuhk_pairs(root: Path, count: int = 4) -> Path:
         sio.write_image(root / "image" / f"s{i}.png", rng.random((20, 30, 3)).astype(np.float32))
         sio.write_image(root / "gt" / f"s{i}.png", mask)
     return root
+
+
+def count_walks(monkeypatch) -> list[Path]:
+    """Record every folder :func:`syndof.io.image_names` (the one walk under every listing) walks from now on, in
+    order; the returned list fills as the test runs."""
+    walks: list[Path] = []
+    listing = sio.image_names
+
+    def counted(folder, *args, **kwargs):
+        walks.append(Path(folder))
+        return listing(folder, *args, **kwargs)
+
+    monkeypatch.setattr(sio, "image_names", counted)
+    return walks

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile_helpers import unwritable_folder
+from hostile_helpers import count_walks, unwritable_folder
 
 from dmenet.galetto import apps_cli
 from dmenet.methods import MethodChoice
@@ -341,14 +341,7 @@ def test_k3_fuse_folder_lists_the_folder_once(work, fake_sigma, capsys, monkeypa
     the error, the skip lines) and a refused one twice: two listings can disagree on a name made or removed between
     them, the skip lines then naming other names than the frames left out. Now one walk gives all three; the lines
     are as before."""
-    walks = []
-    listing = io.image_names
-
-    def counted(folder, *args, **kwargs):
-        walks.append(Path(folder))
-        return listing(folder, *args, **kwargs)
-
-    monkeypatch.setattr(io, "image_names", counted)
+    walks = count_walks(monkeypatch)
     (work / "f1" / "c.png").symlink_to("nowhere.png")
     assert run_cli(["fuse", "f1", "--out", "o.png"]) == 0
     assert capsys.readouterr().err.splitlines() == [f"skipped {Path('f1') / 'c.png'}: a symbolic link to nothing"]

@@ -536,16 +536,8 @@ def test_detection_fit_finds_the_decision_point():
 def test_calibrate_command_writes_a_new_file_and_refuses_to_overwrite(tiny_model, tmp_path, capsys):
     from dmenet.galetto import calibrate
     from dmenet.galetto.detection import SCALES, SHIFTS, read_transform
-    from syndof import io as sio
 
-    data = tmp_path / "lab"
-    for k in range(2):
-        img = _texture(36, 40, seed=k)
-        img[:, 20:] = _blur(img, 3.0)[:, 20:]
-        mask = np.zeros((36, 40), np.uint8)
-        mask[:, 20:] = 255
-        sio.write_image(data / "image" / f"im{k}.png", img.astype(np.float32))
-        sio.write_image(data / "gt" / f"im{k}.png", mask)
+    data = _labelled(tmp_path / "lab")
     argv = ["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method",
             "galetto:stride=16", "--out", str(tmp_path / "fitted")]
     assert calibrate.main(argv) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hostile_helpers import assert_usage_error, digests, run_main
+from hostile_helpers import assert_usage_error, count_walks, digests, run_main
 from syndof import demo
 from syndof import generate as gen
 from syndof import io as sio
@@ -478,14 +478,7 @@ def test_w1_generate_images_lists_the_folder_once(tmp_path, capsys, caplog, monk
     photo rendered and also reported skipped, or in neither). Now one walk gives both; lines and counts unchanged."""
     import os
 
-    walks = []
-    listing = sio.image_names
-
-    def counted(folder, *args, **kwargs):
-        walks.append(Path(folder))
-        return listing(folder, *args, **kwargs)
-
-    monkeypatch.setattr(sio, "image_names", counted)
+    walks = count_walks(monkeypatch)
     images = _photos(tmp_path / "imgs", (0, 1))
     (images / "c.png").symlink_to("nowhere.png")
     os.mkfifo(images / "d.png")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hostile_helpers import count_walks
 
 from dmenet.data import splits
 from syndof import io
@@ -13,6 +14,19 @@ from syndof import io
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_FILE = ROOT / "experiments" / "cuhk_split.json"
 
+
+
+def _cuhk_tree(tmp_path: Path) -> Path:
+    """``tmp_path/data``: a stand-in shared data folder: ``cuhk/train_image`` of 8 photos (a … h), ``cuhk/image`` of
+    one (b, a test photo), an xu100 pairing naming a."""
+    data = tmp_path / "data"
+    for folder, names in (("train_image", "abcdefgh"), ("image", "b")):
+        (data / "cuhk" / folder).mkdir(parents=True)
+        for n in names:
+            (data / "cuhk" / folder / f"out_of_focus000{n}.jpg").write_bytes(b"x")
+    (data / "xu100").mkdir()
+    (data / "xu100" / "split_to_cuhk.txt").write_text("1.bmp--out_of_focus000a.jpg\n")
+    return data
 
 def test_make_split_is_seeded_disjoint_and_holds_out():
     stems = [f"Img{i:03d}" for i in range(50)]
@@ -90,13 +104,7 @@ def test_h92_an_image_name_that_is_no_file_is_refused_not_left_out_of_the_split(
     one line naming the folder and the name, no split written."""
     import os
 
-    data = tmp_path / "data"
-    for folder, names in (("train_image", "abcdefgh"), ("image", "b")):
-        (data / "cuhk" / folder).mkdir(parents=True)
-        for n in names:
-            (data / "cuhk" / folder / f"out_of_focus000{n}.jpg").write_bytes(b"x")
-    (data / "xu100").mkdir()
-    (data / "xu100" / "split_to_cuhk.txt").write_text("1.bmp--out_of_focus000a.jpg\n")
+    data = _cuhk_tree(tmp_path)
     argv = ["--shared", str(tmp_path), "--n-val", "2"]
     assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0  # the folder as it is: a split
     ok = json.loads((tmp_path / "ok.json").read_text())
@@ -123,21 +131,8 @@ def test_w2_the_cuhk_split_walks_each_folder_once(tmp_path, monkeypatch, capsys)
     """§26 Left: ``splits`` listed ``train_image`` and ``image`` and then walked each again for its names where no
     file can be read: two walks can disagree on a name made or removed between them (a stem drawn that the refusal
     missed, or the reverse). Now each folder is walked once; the split and the refusal are as before."""
-    walks = []
-    listing = io.image_names
-
-    def counted(folder, *args, **kwargs):
-        walks.append(Path(folder))
-        return listing(folder, *args, **kwargs)
-
-    monkeypatch.setattr(io, "image_names", counted)
-    data = tmp_path / "data"
-    for folder, names in (("train_image", "abcdefgh"), ("image", "b")):
-        (data / "cuhk" / folder).mkdir(parents=True)
-        for n in names:
-            (data / "cuhk" / folder / f"out_of_focus000{n}.jpg").write_bytes(b"x")
-    (data / "xu100").mkdir()
-    (data / "xu100" / "split_to_cuhk.txt").write_text("1.bmp--out_of_focus000a.jpg\n")
+    walks = count_walks(monkeypatch)
+    data = _cuhk_tree(tmp_path)
     argv = ["--shared", str(tmp_path), "--n-val", "2"]
     assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0
     ok = json.loads((tmp_path / "ok.json").read_text())
