@@ -352,7 +352,7 @@ def test_channels_last_is_the_same_function():
     for model, batch in ((nchw, x), (cl, x.contiguous(memory_format=torch.channels_last))):
         loss = torch.nn.functional.cross_entropy(model(batch), y)
         loss.backward()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     g_a = torch.cat([p.grad.flatten() for p in nchw.parameters()])
     g_b = torch.cat([p.grad.flatten() for p in cl.parameters()])
