@@ -73,7 +73,11 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: Path, recursive: bool = 
         path = Path(item)
         if path.is_dir():
             # one walk: a link to nothing or in a loop, a FIFO, in ``broken``
-            files, broken = sio.list_images_and_unlisted(path, recursive)
+            try:
+                files, broken = sio.list_images_and_unlisted(path, recursive)
+            except OSError as exc:  # a batch skips an input folder it cannot list, as a missing file (§31 W6)
+                problems.append(f"skipped {path}: {sio.unlistable_folder_reason(exc)}")
+                continue
             problems.extend(f"skipped {p}: {why}" for p, why in broken)
             if not files and not broken:
                 problems.append(f"skipped {path}: no image files ({', '.join(sio.IMAGE_EXTENSIONS)})")

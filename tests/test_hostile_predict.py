@@ -1087,7 +1087,11 @@ def test_w3_a_sub_folder_that_cannot_be_listed_is_reported_not_left_out_unsaid(i
         assert [line for line in err.splitlines() if line.startswith("skipped")] == \
             [f"skipped {locked}: a folder that cannot be listed (Permission denied)"], err
         rc, _, err = _lbp([locked, "--recursive", "--out", tmp_path / "o2"], capsys)
-        assert_usage_error(rc, err, f"{locked}: Permission denied")
+        assert_usage_error(rc, err, f"{locked}: a folder that cannot be listed (Permission denied)")
+        # beside another input it is one skipped input, as a missing file (it ended the batch, exit 2, before)
+        rc, out_text, err = _lbp([locked, folder / "open", "--recursive", "--out", tmp_path / "o3"], capsys)
+        assert rc == 0 and out_text.splitlines()[-1] == f"1/1 images written to {tmp_path / 'o3'}, 1 skipped", out_text
+        assert f"skipped {locked}: a folder that cannot be listed (Permission denied)" in err.splitlines(), err
         with pytest.raises(sio.InputError, match="locked: a folder that cannot be listed"):
             sio.image_entries(folder, recursive=True)
     assert sio.image_entries(folder, recursive=True) == [folder / "locked" / "b.png", folder / "open" / "a.png"]
