@@ -34,7 +34,9 @@ devices they were made on (``"devices": ["cpu"]``, ``["cuda:0"]``; a rerun on an
 maps differ by float rounding only, and adds its device once it writes a set): rerunning
 a batch with the same settings does only what is missing (a photo counts as done when a whole set's
 ``_source.json``, written with the set, gives the SHA-256 of the bytes the maps were made from (each photo is read
-once: those bytes are the ones decoded): another photo of the same name, or an edited one,
+once: those bytes are the ones decoded; also a set in the photo's output folder under a prefix no photo of the batch
+has, made when the photos were named otherwise, e.g. before ``a.jpg`` joined ``a.png``: the line names it): another
+photo of the same name, or an edited one,
 is skipped and reported, never given another photo's maps), and a run with other settings is refused before any photo,
 so one folder never holds maps of two methods or models. One
 ``predict`` at a time writes into a folder (a second is refused). In a folder with maps but no record (written by an
@@ -65,10 +67,10 @@ from typing import Sequence
 from dmenet import cli as dcli
 from dmenet import memory
 from dmenet.predict_inputs import Job, collect_jobs, skipped_inputs
-from dmenet.predict_outputs import MapFormat, has_outputs, output_suffixes
+from dmenet.predict_outputs import MapFormat, existing_outputs, has_outputs, output_suffixes
 from dmenet.predict_photo import predict_one
 from dmenet.predict_record import RECORD, record_check, settings_record
-from dmenet.predict_resume import finished_sets, resume_place
+from dmenet.predict_resume import finished_sets, resume_place, unclaimed_sets
 from dmenet.predict_workers import AUTO_WORKERS_MIN_PHOTOS, auto_workers, parallel
 from syndof import cli
 from syndof import io as sio
@@ -241,9 +243,10 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
     decided: dict[int, str | Path | None] = {}
     if same:  # which photos have their whole set already, and which prefixes hold another photo's
         wanted = output_suffixes(estimator.gives_sigma, args.fmt)
-        finished = finished_sets(jobs, wanted)
+        finished, unclaimed = finished_sets(jobs, wanted), unclaimed_sets(jobs, wanted, out)
         for index, job in enumerate(jobs):
-            place, reason = resume_place(job, wanted, finished)
+            place, reason = resume_place(job, wanted, finished, unclaimed)
+            unclaimed = {digest: p for digest, p in unclaimed.items() if p != place}  # one photo's set, taken once
             if place is not None or reason:
                 decided[index] = reason if place is None else None if place == job.prefix else place
     if same or new_record:
@@ -270,8 +273,9 @@ def _run_batch(jobs: list[Job], args: argparse.Namespace, options, estimator, ma
                 continue
             if result is None or isinstance(result, Path):
                 already += 1
+                other = f" ({job.prefix}_* is another photo's)" if existing_outputs(job.prefix) else ""
                 where = "" if result is None else (f"; its set is {result}_*, made when the photos were named "
-                                                   f"otherwise ({job.prefix}_* is another photo's)")
+                                                   f"otherwise{other}")
                 print(cli.one_line(f"[{number}/{len(jobs)}] {job.source}: done already (same settings, {RECORD})"
                                    f"{where}"), flush=True)
                 continue

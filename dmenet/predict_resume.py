@@ -1,14 +1,18 @@
 """What a rerun of ``dmenet.predict`` into the same ``--out`` (same settings: :mod:`dmenet.predict_record`) does with
 each photo: a set counts as done only when it is whole and its provenance file gives the photo's SHA-256
-(:func:`finished_sets`, :func:`resume_decision`); a prefix holding another photo's set is never overwritten."""
+(:func:`finished_sets`, :func:`resume_decision`), and a photo whose own prefix is free is done already when a whole
+set of it lies under a prefix no photo of the batch has (:func:`unclaimed_sets`: made when the photos were named
+otherwise, e.g. before a second extension of its stem was added); a prefix holding another photo's set is never
+overwritten."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-from dmenet.predict_inputs import Job
+from dmenet.predict_inputs import Job, prefix_key
 from dmenet.predict_outputs import PROVENANCE, existing_outputs, read_provenance
+from dmenet.predict_record import RECORD
 from syndof import cli
 from syndof import io as sio
 
@@ -35,31 +39,61 @@ def finished_sets(jobs: Sequence[Job], wanted: Sequence[str]) -> dict[str, Path]
     return found
 
 
-def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path]) -> tuple[bool, str | None]:
+def unclaimed_sets(jobs: Sequence[Job], wanted: Sequence[str], out: Path) -> dict[str, Path]:
+    """``{photo SHA-256: prefix}`` of the whole sets that say which photo made them, directly in the folders the
+    batch writes to under ``out``, under prefixes no job of the batch has (told apart as :func:`prefix_key` does);
+    the first by name of a photo's sets. A folder below ``out`` with a settings record of its own (:data:`RECORD`)
+    at or above it is another run's: its sets are never taken. One small JSON read per set."""
+    claimed = {prefix_key(job.prefix) for job in jobs}
+    found: dict[str, Path] = {}
+    for folder in sorted({job.prefix.parent for job in jobs}):
+        rel = folder.relative_to(out)
+        if any((out / up / RECORD).exists() for up in [rel, *rel.parents][:-1]):  # out's own record: these settings
+            continue
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.name.endswith(PROVENANCE))
+        except OSError:  # not made yet (nothing in it) or not listable: nothing to take
+            continue
+        for name in names:
+            prefix = folder / name.removesuffix(PROVENANCE)
+            digest = made_from(prefix)
+            if prefix_key(prefix) not in claimed and digest is not None and whole(prefix, wanted):
+                found.setdefault(digest, prefix)
+    return found
+
+
+def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path],
+                    unclaimed: dict[str, Path] | None = None) -> tuple[bool, str | None]:
     """What a rerun with the same settings does with ``job``: (True, None) its photo's set is whole under its prefix,
     or under another prefix of the batch when its own holds another photo's (the same photos named in another order:
-    ``q_png`` and ``q_png_2`` swap); (False, None) write it (its prefix is free, or holds this photo's own incomplete
+    ``q_png`` and ``q_png_2`` swap), or under a prefix no photo of the batch has (``unclaimed``) when its own is free
+    or another photo's; (False, None) write it (its prefix is free, or holds this photo's own incomplete
     set); (False, reason) skip it: its prefix holds a set of another photo, or one that does not say whose it is
     (never overwritten), or the photo cannot be read. The first two of :func:`resume_place`."""
-    place, reason = resume_place(job, wanted, finished)
+    place, reason = resume_place(job, wanted, finished, unclaimed)
     return place is not None, reason
 
 
-def resume_place(job: Job, wanted: Sequence[str], finished: dict[str, Path]) -> tuple[Path | None, str | None]:
+def resume_place(job: Job, wanted: Sequence[str], finished: dict[str, Path],
+                 unclaimed: dict[str, Path] | None = None) -> tuple[Path | None, str | None]:
     """:func:`resume_decision` with where the photo's whole set is: (prefix, None) done already, under
-    ``job.prefix`` or under another prefix of the batch (which the batch's line names: the photos were named
-    otherwise when it was made, and the files under the photo's own name are another photo's); (None, None) write
-    it; (None, reason) skip it."""
+    ``job.prefix`` or under another prefix (which the batch's line names: the photos were named otherwise when it was
+    made): of the batch (``finished``) when the files under the photo's own name are another photo's, or of no photo
+    of the batch (``unclaimed``: :func:`unclaimed_sets`) when its own prefix is free or another photo's; (None, None)
+    write it; (None, reason) skip it."""
+    unclaimed = unclaimed or {}
     try:
         digest = sio.file_sha256(job.source)
     except OSError as exc:
         return None, cli.error_line(exc).removeprefix(f"{job.source}: ")
     earlier = existing_outputs(job.prefix)
     provenance = read_provenance(job.prefix) if earlier else None
-    if not earlier or (provenance is not None and provenance["sha256"] == digest):
-        return (job.prefix if earlier and whole(job.prefix, wanted) else None), None
-    if digest in finished:
-        return finished[digest], None
+    if not earlier:
+        return unclaimed.get(digest), None
+    if provenance is not None and provenance["sha256"] == digest:
+        return (job.prefix if whole(job.prefix, wanted) else None), None
+    if digest in finished or digest in unclaimed:
+        return finished.get(digest, unclaimed.get(digest)), None
     name = job.prefix.name + PROVENANCE
     if provenance is not None:
         return None, (f"{earlier[0]} exists, made from another photo ({provenance['source']}; or this one before "

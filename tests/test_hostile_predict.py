@@ -1144,3 +1144,34 @@ def test_w5_a_photo_done_under_another_name_says_where_its_set_is(images, tmp_pa
         f"[{i}/2] {folder / name}: done already (same settings, predict.json); its set is {out / other}_*, made when "
         f"the photos were named otherwise ({out / name[0]}_* is another photo's)"
         for i, name, other in ((1, "a.png", "c"), (2, "c.png", "a"))], out_text
+
+
+def test_w7_a_photo_done_before_its_stem_took_a_second_extension_is_not_redone(tmp_path, capsys):
+    """``a.png`` done as ``out/a_*``, then ``a.jpg`` added: the rerun gave ``a.png`` the prefix ``a_png`` and
+    predicted it again (the old set kept beside, unused). Now a whole set of the photo (same SHA-256 in its
+    ``_source.json``) under a prefix no photo of the batch has, in a folder the batch writes to, counts as done; a
+    set with a file missing is not taken, nor a set of a nested folder with a settings record of its own (another
+    run's, other settings), and one set is taken for one photo only (a copy of ``a.png`` added as ``d.png`` gets
+    ``d_*``, as in a first run); ``a.jpg`` gets ``a_jpg``, and no earlier file changes."""
+    folder, out = tmp_path / "r", tmp_path / "o"
+    write_rgb(folder / "a.png", seed=0)
+    write_rgb(folder / "b.png", seed=1)
+    assert _lbp([folder, "--recursive", "--out", out], capsys)[0] == 0
+    write_rgb(folder / "sub" / "c.png", seed=2)
+    assert run_main(predict.main, [folder / "sub", "--out", out / "sub", "--method", "laplacian"], capsys)[0] == 0
+    (out / "b_blur.png").unlink()  # b's set incomplete
+    made = digests(out)
+    for name, seed in (("a.jpg", 3), ("b.jpg", 4), ("sub/c.jpg", 5)):
+        write_rgb(folder / name, seed=seed)
+    shutil.copy(folder / "a.png", folder / "d.png")  # the same bytes under a new name: its own set, as a first run
+    rc, out_text, _ = run_main(predict.main, [folder / "sub", "--out", out / "sub", "--method", "lbp"], capsys)
+    assert rc == 2 and digests(out) == made  # the nested folder's own settings refuse lbp there
+    rc, out_text, err = _lbp([folder, "--recursive", "--out", out], capsys)
+    assert rc == 0 and "6/7 images written" in out_text and "1 done already" in out_text, (out_text, err)
+    assert f"{folder / 'a.png'}: done already (same settings, predict.json); its set is {out / 'a'}_*, made when " \
+        "the photos were named otherwise\n" in out_text, out_text
+    assert not list(out.glob("a_png_*")) and (out / "a_jpg_source.json").exists()
+    assert all((out / f"{name}_source.json").exists() for name in ("b_png", "sub/c_png", "d"))
+    assert {k: v for k, v in digests(out).items() if k in made} == made  # nothing earlier overwritten
+    rc, out_text, _ = _lbp([folder, "--recursive", "--out", out], capsys)
+    assert rc == 0 and "0/7 images written" in out_text and "7 done already" in out_text, out_text
