@@ -20,6 +20,7 @@ import struct
 import tempfile
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
@@ -47,18 +48,31 @@ class InputError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class Stored:
+    """What an image file stores as decoded, before :func:`read_image` makes it RGB float: ``channels`` 1 (gray), 3
+    (colour) or 4 (colour or gray with alpha, which :func:`read_image` drops), and the pixel ``dtype`` (uint8,
+    uint16, …), e.g. to write a result at the input's depth or say what the RGB result does not keep."""
+
+    channels: int
+    dtype: np.dtype
+
+
+def _stored(raw: np.ndarray) -> Stored:
+    """:class:`Stored` of the pixels ``raw`` as decoded."""
+    return Stored(1 if raw.ndim == 2 else int(raw.shape[2]), raw.dtype)
+
+
 def stored_dtype(path: str | os.PathLike) -> np.dtype:
-    """The pixel type an image file stores (uint8, uint16, …; before any conversion :func:`read_image` makes), e.g.
-    to write a result at the input's depth. InputError naming the file when it cannot be decoded."""
+    """The pixel type an image file stores (:attr:`Stored.dtype`). InputError naming the file when it cannot be
+    decoded. A caller that reads the image too takes both from one decode: :func:`read_image_stored`."""
     return _read_raw(path, note_frames=False).dtype  # the caller reads the image itself, and hears of its frames then
 
 
-def stored_channels(path: str | os.PathLike) -> int:
-    """How many channels an image file stores as decoded, before :func:`read_image` makes it RGB: 1 (gray), 3 (colour)
-    or 4 (colour or gray with alpha, which :func:`read_image` drops). InputError naming the file when it cannot be
-    decoded."""
-    raw = _read_raw(path, note_frames=False)  # the caller reads the image itself, and hears of its frames then
-    return 1 if raw.ndim == 2 else int(raw.shape[2])
+def read_image_stored(path: str | os.PathLike, note_frames: bool = True) -> tuple[np.ndarray, Stored]:
+    """:func:`read_image` of ``path`` and what the file stores (:class:`Stored`), from one read and one decode."""
+    raw = _read_raw(path, note_frames)
+    return _as_rgb(path, raw), _stored(raw)
 
 
 def check_nonempty_file(path: str | os.PathLike) -> Path:

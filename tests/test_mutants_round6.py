@@ -670,13 +670,15 @@ def test_at_input_depth_rounds_to_16_bits_only_when_every_input_has_them(tmp_pat
     import cv2
 
     from dmenet.galetto.apps_cli import at_input_depth
+    from syndof.io import read_image_stored
 
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((2, 2, 3), np.uint16))
     cv2.imwrite(str(tmp_path / "b.png"), np.zeros((2, 2, 3), np.uint8))
+    a, b = (read_image_stored(tmp_path / name)[1] for name in ("a.png", "b.png"))
     result = np.full((2, 2, 3), 0.5)
-    out = at_input_depth(result, tmp_path / "o.png", [tmp_path / "a.png"])
+    out = at_input_depth(result, tmp_path / "o.png", [a])
     assert out.dtype == np.uint16 and np.all(out == 32768)
-    assert at_input_depth(result, tmp_path / "o.png", [tmp_path / "a.png", tmp_path / "b.png"]) is result
+    assert at_input_depth(result, tmp_path / "o.png", [a, b]) is result
 
 
 def test_fuse_memory_grows_with_each_frame():

@@ -102,14 +102,15 @@ def frame_files(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, [f"skipped {path}: {why}" for path, why in unlisted]
 
 
-def read_frames(files: list[Path]) -> np.ndarray:
-    """The (K, H, W, 3) frames of ``files`` (:func:`frame_files`); checks their sizes are equal."""
-    frames = [io.read_image(f) for f in files]
+def read_frames(files: list[Path]) -> tuple[np.ndarray, list[io.Stored]]:
+    """The (K, H, W, 3) frames of ``files`` (:func:`frame_files`), and what each file stores (for
+    :func:`at_input_depth` and :func:`channel_notes`: each file decoded once); checks their sizes are equal."""
+    frames, stored = zip(*(io.read_image_stored(f) for f in files))
     for f, img in zip(files, frames):
         if img.shape != frames[0].shape:
             raise UsageError(f"{f}: size {img.shape[1]}x{img.shape[0]} differs from {files[0]} "
                              f"({frames[0].shape[1]}x{frames[0].shape[0]}); frames must be aligned")
-    return np.stack(frames)
+    return np.stack(frames), list(stored)
 
 
 APP_BYTES_PER_PIXEL = {App.ENHANCE: 130, MagnifyMode.SDOF: 150, MagnifyMode.SCALE: 140}
@@ -212,24 +213,24 @@ def check_out(out: Path, inputs: list[Path]) -> None:
         raise UsageError(problem)
 
 
-def at_input_depth(result: np.ndarray, out: Path, inputs: list[Path]) -> np.ndarray:
-    """``result`` (float RGB in [0, 1]) as 16-bit when every input stores 16 bits and ``out`` is a PNG (it was
-    rounded to 8 bits whatever the input held); else as it is (written with 8 bits)."""
-    if out.suffix.lower() != ".png" or not all(io.stored_dtype(p) == np.uint16 for p in inputs):
+def at_input_depth(result: np.ndarray, out: Path, stored: list[io.Stored]) -> np.ndarray:
+    """``result`` (float RGB in [0, 1]) as 16-bit when every input stores 16 bits (``stored``: what each input file
+    stores, :func:`syndof.io.read_image_stored`) and ``out`` is a PNG (it was rounded to 8 bits whatever the input
+    held); else as it is (written with 8 bits)."""
+    if out.suffix.lower() != ".png" or not all(s.dtype == np.uint16 for s in stored):
         return result
     return np.round(np.clip(result, 0.0, 1.0) * 65535.0).astype(np.uint16)
 
 
-def channel_notes(inputs: list[Path]) -> list[str]:
+def channel_notes(inputs: list[Path], stored: list[io.Stored]) -> list[str]:
     """One ``note:`` line for each input whose channels the RGB result does not keep (:func:`syndof.io.read_image`
     makes every photo RGB, as :mod:`dmenet.galetto.apps` documents): a gray photo gives three equal channels, an
-    alpha channel is dropped."""
+    alpha channel is dropped. ``stored``: what each input file stores (:func:`syndof.io.read_image_stored`)."""
     notes = []
-    for path in inputs:
-        channels = io.stored_channels(path)
-        if channels == 1:
+    for path, s in zip(inputs, stored):
+        if s.channels == 1:
             notes.append(f"note: {path}: a gray image; the result is RGB (three equal channels)")
-        elif channels == 4:
+        elif s.channels == 4:
             notes.append(f"note: {path}: its alpha channel is dropped; the result is RGB, without transparency")
     return notes
 
@@ -293,7 +294,7 @@ def run(args: argparse.Namespace) -> None:
                              "result and its report for frames; write it elsewhere")
         for line in skipped:  # after the checks: a refused run says one line
             print(line, file=sys.stderr, flush=True)
-        frames = read_frames(files)
+        frames, stored = read_frames(files)
         sigmas = np.stack(sigma_of(args.method, options_of(args), list(frames), files,
                                    app_bytes_per_pixel(command, frames=len(files))))
         say_large(f"{command.value}: {len(files)} frames", frames.shape[1:3])
@@ -302,15 +303,15 @@ def run(args: argparse.Namespace) -> None:
         how = f"soft tau {args.soft:g}" if args.soft is not None else "decision"
         tiles += [(fused, f"fused {how} ({method_label(args)})")]
         tiles += [(np.repeat(w[..., None], 3, -1), f"weight {p.stem}") for w, p in zip(weights, files)]
-        for line in channel_notes(files):  # after every check: a refused run says its one line alone
+        for line in channel_notes(files, stored):  # after every check: a refused run says its one line alone
             print(line, file=sys.stderr, flush=True)
-        write_outputs(out, at_input_depth(fused, out, files), report(tiles))
+        write_outputs(out, at_input_depth(fused, out, stored), report(tiles))
         return
     if len(args.inputs) != 1:
         raise UsageError(f"{command.value} takes one image, got {len(args.inputs)}")
     source = image_file(args.inputs[0], command)
     check_out(out, [source])
-    image = io.read_image(source)
+    image, stored = io.read_image_stored(source)
     sigma = sigma_of(args.method, options_of(args), [image], [source], app_bytes_per_pixel(command, args.mode))[0]
     say_large(f"{command.value}{' ' + args.mode if command is App.MAGNIFY else ''}: {source}", image.shape[:2])
     label = command.value  # the panel says what ran: it was "magnify" for the NLT blend and for x k alike
@@ -332,9 +333,9 @@ def run(args: argparse.Namespace) -> None:
             raise UsageError(f"{source}: --k {args.k:g}: {exc}") from None
         extra = []
     tiles = [(image, "input"), (sigma, f"sigma px ({method_label(args)})"), (result, label), *extra]
-    for line in channel_notes([source]):  # after every check: a refused run says its one line alone
+    for line in channel_notes([source], [stored]):  # after every check: a refused run says its one line alone
         print(line, file=sys.stderr, flush=True)
-    write_outputs(out, at_input_depth(result, out, [source]), report(tiles))
+    write_outputs(out, at_input_depth(result, out, [stored]), report(tiles))
 
 
 READS = {App.ENHANCE: ("lam_max",), App.MAGNIFY: ("mode", "k"), App.FUSE: ("soft",)}
