@@ -33,10 +33,17 @@ def finished_sets(jobs: Sequence[Job], wanted: Sequence[str]) -> dict[str, Path]
     them (sets elsewhere in ``--out``, e.g. a nested folder of another run, are never taken for this batch's)."""
     found: dict[str, Path] = {}
     for job in jobs:
-        digest = made_from(job.prefix)
-        if digest is not None and whole(job.prefix, wanted):
+        digest = whole_set_digest(job.prefix, wanted)
+        if digest is not None:
             found.setdefault(digest, job.prefix)
     return found
+
+
+def whole_set_digest(prefix: Path, wanted: Sequence[str]) -> str | None:
+    """The SHA-256 of the photo the set under ``prefix`` was made from (its provenance record), when the set is whole
+    (every ``wanted`` output there); None otherwise."""
+    digest = made_from(prefix)
+    return digest if digest is not None and whole(prefix, wanted) else None
 
 
 def unclaimed_sets(jobs: Sequence[Job], wanted: Sequence[str], out: Path) -> dict[str, Path]:
@@ -56,8 +63,8 @@ def unclaimed_sets(jobs: Sequence[Job], wanted: Sequence[str], out: Path) -> dic
             continue
         for name in names:
             prefix = folder / name.removesuffix(PROVENANCE)
-            digest = made_from(prefix)
-            if prefix_key(prefix) not in claimed and digest is not None and whole(prefix, wanted):
+            digest = None if prefix_key(prefix) in claimed else whole_set_digest(prefix, wanted)
+            if digest is not None:
                 found.setdefault(digest, prefix)
     return found
 
