@@ -260,6 +260,7 @@ def test_n5_select_says_when_no_checkpoint_meets_the_sharp_bar(tmp_path, capsys)
 def test_m1_a_stopped_distill_run_names_its_last_checkpoint_and_the_resume_command(tmp_path, monkeypatch, capsys):
     """Ctrl-C (130, unchanged) during distill.train: one stderr line naming the newest complete ckpt/step_N and the
     same command with --resume, before entry_point's own "interrupted (Ctrl-C)"."""
+    import os
     import shlex
 
     run = tmp_path / "run"
@@ -274,8 +275,8 @@ def test_m1_a_stopped_distill_run_names_its_last_checkpoint_and_the_resume_comma
     argv = ["--config", TINY, "--out", str(run)]
     assert T.main(argv) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"stopped (Ctrl-C): last checkpoint {T.checkpoint_folder(run, 3)}; continue with: "
-        f"{shlex.join(['python', '-m', 'dmenet.distill.train', *argv, '--resume'])}", "interrupted (Ctrl-C)"]
+        f"stopped (Ctrl-C): last checkpoint {T.checkpoint_folder(run, 3)}; continue with: cd {shlex.quote(os.getcwd())} "
+        f"&& {shlex.join(['python', '-m', 'dmenet.distill.train', *argv, '--resume'])}", "interrupted (Ctrl-C)"]
 
 
 @pytest.mark.parametrize("bad, named", [

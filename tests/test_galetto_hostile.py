@@ -395,6 +395,7 @@ def test_m1_a_stopped_galetto_run_names_its_last_checkpoint_and_the_resume_comma
                                                                                   written):
     """SIGTERM (143, unchanged) during galetto.train: one stderr line naming RUN/last.safetensors and the same command
     with --resume, or, before the first checkpoint, nothing to resume and the command to start again."""
+    import os
     import shlex
 
     import dmenet.galetto.train as G
@@ -419,7 +420,8 @@ def test_m1_a_stopped_galetto_run_names_its_last_checkpoint_and_the_resume_comma
     line = capsys.readouterr().err.strip()
     if written:
         assert line == (f"stopped (SIGTERM): last checkpoint {run / 'last.safetensors'}; continue with: "
+                        f"cd {shlex.quote(os.getcwd())} && "
                         f"{shlex.join(['python', '-m', 'dmenet.galetto.train', *argv, '--resume'])}")
     else:
         assert line == ("stopped (SIGTERM): no checkpoint written yet (nothing to --resume); start again with: "
-                        f"{shlex.join(['python', '-m', 'dmenet.galetto.train', *argv])}")
+                        f"cd {shlex.quote(os.getcwd())} && {shlex.join(['python', '-m', 'dmenet.galetto.train', *argv])}")

@@ -121,6 +121,26 @@ def test_command_line_quotes_and_sets_resume_once():
     assert command_line("dmenet.train", argv, False) == "python -m dmenet.train --config 'my run.yaml' --out runs/a"
 
 
+def test_the_continue_line_names_the_folder_relative_paths_were_meant_from(tmp_path, capsys, monkeypatch):
+    """§35 L1: a run started as ``--out runs/a`` from one folder was told to continue with ``python -m … --out
+    runs/a --resume``, which from any other folder starts a new run elsewhere. The line now starts ``cd FOLDER &&``
+    (quoted: a folder with a space); a current folder deleted meanwhile names none."""
+    from dmenet.training.stopped import command_line, say_how_to_resume
+
+    assert command_line("m", ["--out", "runs/a"], True, tmp_path / "my runs") == \
+        f"cd '{tmp_path}/my runs' && python -m m --out runs/a --resume"
+    where = tmp_path / "my runs"
+    where.mkdir()
+    monkeypatch.chdir(where)
+    with pytest.raises(KeyboardInterrupt), say_how_to_resume("m", ["--out", "r"], tmp_path, True, lambda d: None):
+        raise KeyboardInterrupt
+    assert capsys.readouterr().err.endswith(f"continue with: cd '{where}' && python -m m --out r --resume\n")
+    where.rmdir()
+    with pytest.raises(KeyboardInterrupt), say_how_to_resume("m", ["--out", "r"], tmp_path, True, lambda d: None):
+        raise KeyboardInterrupt
+    assert capsys.readouterr().err.endswith("continue with: python -m m --out r --resume\n")
+
+
 def test_stopped_line_cases(tmp_path):
     """Mutants: a ``--resume`` run without a checkpoint told to start again (and to delete a folder that held a run
     before it), an empty run folder named for deletion. By hand: the three lines of ``stopped_line``."""
@@ -145,6 +165,9 @@ def test_stopped_line_cases(tmp_path):
 def test_say_how_to_resume_speaks_on_sigterm_and_ctrl_c_only(tmp_path, capsys, monkeypatch):
     """Mutants: any SystemExit (a ConfigError's exit 2) taken for SIGTERM; a pointer the checkpoint reader cannot
     parse (ValueError) escaping the handler instead of "no checkpoint"; ``sys.argv`` with the program name."""
+    import os
+    import shlex
+
     from dmenet.training.stopped import say_how_to_resume
 
     def unreadable(run_dir):
@@ -157,13 +180,15 @@ def test_say_how_to_resume_speaks_on_sigterm_and_ctrl_c_only(tmp_path, capsys, m
     with pytest.raises(SystemExit) as info, say_how_to_resume("m", ["--out", "r"], tmp_path, True, unreadable):
         raise SystemExit(143)
     assert info.value.code == 143
-    assert capsys.readouterr().err == \
-        f"stopped (SIGTERM): no checkpoint written yet in {tmp_path}; continue with: python -m m --out r --resume\n"
+    assert capsys.readouterr().err == (
+        f"stopped (SIGTERM): no checkpoint written yet in {tmp_path}; continue with: cd {shlex.quote(os.getcwd())} && "
+        "python -m m --out r --resume\n")
     monkeypatch.setattr("sys.argv", ["/x/train.py", "--out", "r"])
     with pytest.raises(KeyboardInterrupt), say_how_to_resume("m", None, tmp_path, False, lambda d: tmp_path / "c"):
         raise KeyboardInterrupt
-    assert capsys.readouterr().err == \
-        f"stopped (Ctrl-C): last checkpoint {tmp_path / 'c'}; continue with: python -m m --out r --resume\n"
+    assert capsys.readouterr().err == (
+        f"stopped (Ctrl-C): last checkpoint {tmp_path / 'c'}; continue with: cd {shlex.quote(os.getcwd())} && "
+        "python -m m --out r --resume\n")
 
 
 # ------------------------------------------------------------------------------------------------------ galetto.apps

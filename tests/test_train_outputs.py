@@ -308,9 +308,10 @@ def test_m1_a_stopped_run_names_its_last_checkpoint_and_the_command_that_continu
     head, command = line.split("; continue with: ")
     assert head == f"stopped (SIGTERM): last checkpoint {run / 'checkpoints' / 'step_00000001'}"
     words = shlex.split(command)
-    assert words[:3] == ["python", "-m", "dmenet.train"] and words[3:] == [*argv, "--resume"]
+    assert words[:6] == ["cd", str(Path.cwd()), "&&", "python", "-m", "dmenet.train"]
+    assert words[6:] == [*argv, "--resume"]
     monkeypatch.setattr(Trainer, "train_step", real_step)
-    assert main(words[3:]) == 0
+    assert main(words[6:]) == 0
     assert json.loads((run / "checkpoints" / "last.json").read_text())["step"] == 3
 
     fresh = tmp_path / "fresh"
@@ -322,7 +323,7 @@ def test_m1_a_stopped_run_names_its_last_checkpoint_and_the_command_that_continu
     head, command = lines[-2].split("start again with: ")
     assert head.startswith("stopped (Ctrl-C): no checkpoint written yet (nothing to --resume); ")
     assert (f"delete {fresh} " in head) == (fresh.is_dir() and any(fresh.iterdir()))
-    assert shlex.split(command)[3:] == argv
+    assert shlex.split(command)[:3] == ["cd", str(Path.cwd()), "&&"] and shlex.split(command)[6:] == argv
 
 
 # ------------------------------------------------------------------------------------------------ data.crop

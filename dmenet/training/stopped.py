@@ -16,28 +16,31 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 """The status :func:`syndof.cli.exit_on_sigterm` leaves with (143)."""
 
 
-def command_line(module: str, argv: Sequence[str], resume: bool) -> str:
+def command_line(module: str, argv: Sequence[str], resume: bool, cwd: Path | None = None) -> str:
     """``python -m MODULE ARGV…`` as a shell line (each argument quoted where needed), with ``--resume`` added when
-    ``resume`` and ``argv`` lacks it, or removed when not ``resume``."""
+    ``resume`` and ``argv`` lacks it, or removed when not ``resume``. With ``cwd``, the line starts ``cd CWD && ``:
+    relative paths among the arguments mean what they meant to the stopped command from any folder."""
     args = [a for a in argv if a != "--resume"]
-    return shlex.join(["python", "-m", module, *args, *(["--resume"] if resume else [])])
+    line = shlex.join(["python", "-m", module, *args, *(["--resume"] if resume else [])])
+    return line if cwd is None else f"cd {shlex.quote(str(cwd))} && {line}"
 
 
 def stopped_line(how: str, module: str, argv: Sequence[str], run_dir: Path, last: Path | None,
-                 resumed: bool) -> str:
+                 resumed: bool, cwd: Path | None = None) -> str:
     """The line a stopped run prints. ``how``: ``Ctrl-C`` or ``SIGTERM``; ``last``: the run's last checkpoint (a
     file or folder), None when it holds none; ``resumed``: whether the stopped command was a ``--resume`` (a run
-    folder that held a run before this command, so never to be deleted)."""
+    folder that held a run before this command, so never to be deleted); ``cwd``: the folder the command ran in
+    (the command named starts with ``cd CWD &&``; None: not named)."""
     if last is not None:
-        return f"stopped ({how}): last checkpoint {last}; continue with: {command_line(module, argv, True)}"
+        return f"stopped ({how}): last checkpoint {last}; continue with: {command_line(module, argv, True, cwd)}"
     if resumed:
         return (f"stopped ({how}): no checkpoint written yet in {run_dir}; continue with: "
-                f"{command_line(module, argv, True)}")
+                f"{command_line(module, argv, True, cwd)}")
     left = run_dir.is_dir() and any(run_dir.iterdir())
     # a new run starts in a missing or empty folder (checked before it writes): what it holds is this run's alone
     return (f"stopped ({how}): no checkpoint written yet (nothing to --resume); "
             + (f"delete {run_dir} (only this run's files) and " if left else "")
-            + f"start again with: {command_line(module, argv, False)}")
+            + f"start again with: {command_line(module, argv, False, cwd)}")
 
 
 @contextlib.contextmanager
@@ -62,10 +65,15 @@ def say_how_to_resume(module: str, argv: Sequence[str] | None, run_dir: str | Pa
 
 def _say(how: str, module: str, argv: Sequence[str] | None, run_dir: Path, resumed: bool,
          last_checkpoint: Callable[[Path], Path | None]) -> None:
-    """Print :func:`stopped_line` (a damaged checkpoint pointer: no checkpoint named; the resume will say why)."""
+    """Print :func:`stopped_line` naming the current folder (a damaged checkpoint pointer: no checkpoint named; the
+    resume will say why; a current folder deleted meanwhile: none named)."""
     try:
         last = last_checkpoint(run_dir)
     except (OSError, ValueError):
         last = None
+    try:
+        cwd = Path.cwd()
+    except OSError:
+        cwd = None
     args = sys.argv[1:] if argv is None else list(argv)
-    print(stopped_line(how, module, args, run_dir, last, resumed), file=sys.stderr, flush=True)
+    print(stopped_line(how, module, args, run_dir, last, resumed, cwd), file=sys.stderr, flush=True)
