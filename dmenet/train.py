@@ -372,7 +372,8 @@ def build_data(cfg: ExperimentConfig, rank: int
     if not d.synthetic:
         raise ConfigError("no synthetic data: pass --synthetic DIR (a SYNDOF folder) or set data.synthetic")
     if joint and (not d.real or not d.labelled):
-        raise ConfigError("--stage joint needs --real DIR (unlabelled photos) and --labelled DIR (image/ + gt/)")
+        raise ConfigError("--stage joint needs --real DIR (unlabelled photos) and --labelled DIR (image/ + gt/); "
+                          "with renders only, --stage blur trains B (σ) alone on --synthetic")
     if joint:
         # the names each dataset reads, listed as it lists them (no more, no fewer: a hidden `.trash/` copy, a
         # notes file or a folder named like a test photo is not trained on and was refused; §26 K5)

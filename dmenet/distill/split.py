@@ -24,6 +24,26 @@ def make_split(stems: list[str], val_count: int, seed: int) -> tuple[list[str], 
     return [s for s in pool if s not in chosen], val
 
 
+def make_group_split(groups: dict[str, list[str]], val_count: int, seed: int) -> tuple[list[str], list[str]]:
+    """(train, val) stems where the stems of one group (renders of one source photo) never straddle the two parts.
+
+    ``groups``: ``{group key: [stems]}``. The groups, sorted by key, are shuffled with ``random.Random(seed)`` and
+    taken whole into validation until it holds at least ``val_count`` stems; ValueError when that leaves no group
+    for training. Both parts are sorted.
+    """
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    val: list[str] = []
+    taken = 0
+    while len(val) < val_count and taken < len(keys):
+        val += groups[keys[taken]]
+        taken += 1
+    if taken >= len(keys):
+        raise ValueError(f"{val_count} validation images leave no training image: the {sum(map(len, groups.values()))} "
+                         f"images come from {len(keys)} source photo(s), and the renders of one photo stay on one side")
+    return sorted(s for k in keys[taken:] for s in groups[k]), sorted(val)
+
+
 def read_split(path: str | Path) -> list[str]:
     """Stems listed one per line (``#`` comments and blanks ignored)."""
     lines = Path(path).read_text().splitlines()

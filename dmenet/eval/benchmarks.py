@@ -47,6 +47,8 @@ class BenchmarkSpec:
         white_is_blurred: GT polarity for DBD masks (None for regression GT).
         default_resolution: :class:`dmenet.eval.dbd.Resolution` for DBD scoring.
         split: what the folder is expected to hold (written to metrics.json).
+        gt_suffix: what a GT file's stem adds to its image's ("" = the same stem; ``_binary`` for the binary masks
+            of a ``syndof.generate`` folder).
     """
 
     name: str
@@ -56,6 +58,7 @@ class BenchmarkSpec:
     white_is_blurred: bool | None
     default_resolution: Resolution
     split: str
+    gt_suffix: str = ""
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {
@@ -75,6 +78,9 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
                       "RTF (D'Andres et al. 2016): image_XX.png + map_XX.mat + convertion.mat"),
         BenchmarkSpec("syndof", Task.SYNDOF, ("image",), ("blur_map", "gt"), None, Resolution.NATIVE,
                       "SYNDOF-format test folder: image/ + blur_map/ (uint16 round(10 sigma)) or gt/ (8-bit label)"),
+        BenchmarkSpec("syndof_dbd", Task.DBD, ("image",), ("blur_map_binary",), True, Resolution.NATIVE,
+                      "a syndof.generate folder scored as blur detection: image/STEM.png against "
+                      "blur_map_binary/STEM_binary.png (255 = CoC > 1 px = blurred)", gt_suffix="_binary"),
         BenchmarkSpec("sharp", Task.SHARP, ("image", "."), (), None, Resolution.NATIVE,
                       "photos sharp everywhere, no GT files (every pixel in focus); choose them with --stems, e.g. "
                       "experiments/distill/bsds_sharp_val.txt"),
@@ -128,15 +134,31 @@ def _names(keys, index: dict[str, Path], limit: int = 10) -> str:
     return shown + (f" … (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def gt_index(gt_dir: str | os.PathLike, gt_suffix: str = "") -> dict[str, Path]:
+    """:func:`index_by_stem` of a GT folder keyed by the stem of the image each file belongs to: ``gt_suffix``
+    removed from the stems that end with it (case-insensitive; the others keep their stem, so they pair with no
+    image and are named as unmatched)."""
+    suffix = gt_suffix.lower()
+    return {k[: len(k) - len(suffix)] if suffix and k.endswith(suffix) else k: v
+            for k, v in index_by_stem(gt_dir).items()}
+
+
+def _sample_stem(gt: Path, gt_suffix: str) -> str:
+    """The stem a sample is named by: its GT file's, less ``gt_suffix`` (the image's stem)."""
+    return gt.stem[: len(gt.stem) - len(gt_suffix)] if gt_suffix and gt.stem.lower().endswith(gt_suffix.lower()) \
+        else gt.stem
+
+
 def pair_by_stem(
-    image_dir: str | os.PathLike, gt_dir: str | os.PathLike, allow_missing_images: bool = False
+    image_dir: str | os.PathLike, gt_dir: str | os.PathLike, allow_missing_images: bool = False, gt_suffix: str = ""
 ) -> list[Sample]:
-    """Pair the files of two folders by case-insensitive stem; raises InputError on any unmatched file.
+    """Pair the files of two folders by case-insensitive stem (a GT's less ``gt_suffix``); raises InputError on any
+    unmatched file.
 
     ``allow_missing_images`` scores the subset of GT files that have an image (e.g. 5 CUHK photos beside all 1000
     masks); an image without GT is still an error.
     """
-    images, gts = index_by_stem(image_dir), index_by_stem(gt_dir)
+    images, gts = index_by_stem(image_dir), gt_index(gt_dir, gt_suffix)
     only_img, only_gt = images.keys() - gts.keys(), gts.keys() - images.keys()
     if allow_missing_images:
         only_gt = set()
@@ -149,7 +171,7 @@ def pair_by_stem(
         raise io.InputError(image_dir, "unmatched files; " + "; ".join(parts))
     if not images:
         raise io.InputError(image_dir, "no image files")
-    return [Sample(gts[k].stem, images[k], gts[k]) for k in sorted(images)]
+    return [Sample(_sample_stem(gts[k], gt_suffix), images[k], gts[k]) for k in sorted(images)]
 
 
 def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_images: bool = True,
@@ -164,8 +186,8 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
     """
     gt_dir = find_dir(root, spec.gt_dirs)
     if need_images:
-        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images)
-    gts = index_by_stem(gt_dir)
+        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images, spec.gt_suffix)
+    gts = gt_index(gt_dir, spec.gt_suffix)
     if not gts:
         raise io.InputError(gt_dir, "no GT files")
     try:
@@ -176,7 +198,7 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
         gts = {k: v for k, v in gts.items() if k in images}
         if not gts:
             raise io.InputError(gt_dir, f"--allow-missing-images: no GT file has an image in {root}")
-    return [Sample(gts[k].stem, images.get(k), gts[k]) for k in sorted(gts)]
+    return [Sample(_sample_stem(gts[k], spec.gt_suffix), images.get(k), gts[k]) for k in sorted(gts)]
 
 
 def list_image_samples(spec: BenchmarkSpec, root: str | os.PathLike) -> list[Sample]:

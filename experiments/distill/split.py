@@ -6,7 +6,10 @@ The five images of ``cuhk/image/`` (reported as a test) are excluded from both p
     python experiments/distill/split.py --images ../shared/data/cuhk/train_image --out experiments/distill/cuhk_split
 
 ``--glob`` picks other photos (default ``out_of_focus*.jpg``, CUHK's defocus set), e.g. ``--glob '*.png'`` for the
-``image/`` folder of a ``python -m syndof.generate`` data set (docs/distill.md, "Training on your own data").
+``image/`` folder of a ``python -m syndof.generate`` data set (docs/distill.md, "Training on your own data"). There,
+every render of one source photo goes to the same part (:func:`render_sources`): renders of one photo differ only in
+camera and blur, so one in validation beside another in training would score (and select, and calibrate) the model
+on a photo it was trained on.
 """
 
 from __future__ import annotations
@@ -14,13 +17,34 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from dmenet.distill.split import make_split
+from dmenet.distill.split import make_group_split, make_split
 from syndof import cli
-from syndof.io import write_text_atomic
+from syndof.io import InputError, read_json_object, write_text_atomic
 
 DEFAULT_GLOB = "out_of_focus*.jpg"
 EXAMPLE = ("python experiments/distill/split.py --images ../shared/data/cuhk/train_image "
            "--out runs/distill_split_example/cuhk_split")
+
+
+def render_sources(images: Path, stems: list[str]) -> dict[str, list[str]] | None:
+    """``{source photo: [render stems]}`` when ``images`` is the ``image/`` folder of a ``syndof.generate`` data set
+    (``dataset.json`` beside it), else None. A render's source is the SHA-256 of its photo (``meta/STEM.json``
+    ``source_sha256``: the same photo under two names is one source), or for a built-in source, which records none,
+    its name (a procedural slot, a new scene each render, then counts as one source: conservative). InputError when
+    a render has no readable meta file."""
+    root = images.parent
+    if images.name != "image" or not (root / "dataset.json").is_file():
+        return None
+    groups: dict[str, list[str]] = {}
+    for stem in stems:
+        meta = read_json_object(root / "meta" / f"{stem}.json")
+        recorded = meta.get("source_sha256")
+        key = recorded.get("image") if isinstance(recorded, dict) else None
+        key = key or meta.get("source_name")
+        if not isinstance(key, str):
+            raise InputError(root / "meta" / f"{stem}.json", "names no source photo (source_sha256 / source_name)")
+        groups.setdefault(key, []).append(stem)
+    return groups
 
 
 @cli.entry_point
@@ -30,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", required=True, help="cuhk/train_image folder (or any folder of labelled photos)")
     p.add_argument("--glob", default=DEFAULT_GLOB, help=f"which files of --images to split, a pattern of names in "
                    f"that folder (default {DEFAULT_GLOB}: CUHK's defocus photos; '*.png' for a syndof.generate "
-                   "folder's image/)")
+                   "folder's image/; its renders are split by source photo: see render_sources)")
     p.add_argument("--val-count", type=cli.positive_int, default=60)
     cli.add_seed(p, 20, use="random.Random's (Python seeds with |seed|: -20 drew the split of 20)")
     p.add_argument("--out", required=True, help="prefix: writes PREFIX_train.txt and PREFIX_val.txt")
@@ -47,15 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     for part in ("train", "val"):
         if Path(f"{a.out}_{part}.txt").exists():
             return cli.fail(f"{a.out}_{part}.txt exists; a split is never rewritten")
+    groups = render_sources(Path(a.images), stems)
     try:
-        train, val = make_split(stems, a.val_count, a.seed)
-    except ValueError as exc:  # make_split's one check; named by the option here
+        train, val = make_split(stems, a.val_count, a.seed) if groups is None else \
+            make_group_split(groups, a.val_count, a.seed)
+    except ValueError as exc:  # the split's one check; named by the option here
         return cli.fail(f"--val-count {a.val_count}: {exc} ({len(stems)} photos in {a.images})")
     head = f"# {a.glob} of {a.images}, seed {a.seed}, cuhk/image test five excluded\n"
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(f"{a.out}_train.txt", head + "\n".join(train) + "\n")
     write_text_atomic(f"{a.out}_val.txt", head + "\n".join(val) + "\n")
-    print(f"{len(train)} train, {len(val)} val")
+    by_source = "" if groups is None else f" (renders of {len(groups)} source photos, each on one side)"
+    print(f"{len(train)} train, {len(val)} val{by_source}")
     return 0
 
 
