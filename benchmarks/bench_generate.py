@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from interleave import machine_line, output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
 from syndof.generate import generate, generate_sample, sample_rng  # noqa: E402
+from syndof.io import write_text_atomic  # noqa: E402
 from syndof.scenes import Source, SourceKind  # noqa: E402
 
 SIZE = (480, 640)
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| end to end `generate` (incl. PNG writes) | {result['end_to_end_s_per_sample']:.2f} | "
           f"{result['end_to_end_samples_per_s']:.3f} samples/s |")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n", replace=False)
     return 0
 
 

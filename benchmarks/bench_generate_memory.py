@@ -147,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(f'{v:.0f}' for v in r['rss_mb'])} | {r['peak_rss_mb']:.0f} | "
               f"{r['growth_mb_per_sample']:+.1f} MB |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k != "_child"},
-                                               "results": results}, indent=2))
+        from syndof.io import write_text_atomic  # here: a child measures its own RSS from its first import on
+
+        write_text_atomic(args.json, json.dumps({"args": {k: v for k, v in vars(args).items() if k != "_child"},
+                                                 "results": results}, indent=2), replace=False)
     return 0
 
 

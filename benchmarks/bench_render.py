@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         print(f"fast  (CUDA): wall {gwall:.2f} s, PSNR {res['fast_cuda_psnr_db']} dB")
     print(json.dumps(res))
     if args.json:
-        args.json.write_text(json.dumps(res, indent=2) + "\n")
+        io.write_text_atomic(args.json, json.dumps(res, indent=2) + "\n", replace=False)
     return 0
 
 

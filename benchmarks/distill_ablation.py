@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_threads(p, default=1)
     a = p.parse_args(argv)
     models = dict(a.models)
+    if len(models) < len(a.models):  # dict() would keep the last PATH of a NAME and drop the others unseen
+        twice = next(name for name, _ in a.models if [n for n, _ in a.models].count(name) > 1)
+        return cli.fail(f"--models: the name {twice} is given twice; each model needs a name of its own")
     if a.base not in models:
         return cli.fail(f"--base {a.base} is not one of --models ({', '.join(models)})")
     if problem := output_problem(a.out, "--out"):

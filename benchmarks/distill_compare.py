@@ -13,7 +13,7 @@
    shipped recipe) with ``--threads`` torch threads, median wall and process-CPU ms after a warm-up; the 1-minute
    load average is printed (a shared 2-core machine inflates wall times: compare ratios within one run; each
    learned method's ratio to the first is printed).
-Writes ``OUT/summary.json`` and ``OUT/summary.md`` into a new (or empty) folder ``--out``.
+Writes ``OUT/summary.json`` and ``OUT/summary.md`` into a new (or empty) folder ``--out``, both or neither.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from dmenet.eval.dbd import DBDAccumulator
     from dmenet.methods import MethodOptions, make_method
     from skimage import data as skdata
-    from syndof.io import read_image, write_json_atomic, write_text_atomic
+    from syndof.io import read_image, write_set_atomic
 
     torch.set_num_threads(a.threads)
     methods = list(a.methods) + (["distill_teacher"] if a.teacher and "distill_teacher" not in a.methods else [])
@@ -105,8 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     result["speed"]["threads"] = a.threads
     result["speed"]["load_1min"] = os.getloadavg()[0]
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "summary.json", result)
     lines = ["| method @ input | fmax | fmax_of_mean_curve | mae | f_at_0.5 | iou_pooled |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {k} | " + " | ".join(f"{v[c]:.4f}" for c in ("fmax", "fmax_of_mean_curve", "mae", "f_at_0.5",
@@ -119,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {m} | {r['wall_ms']:.0f} | {r['cpu_ms']:.0f} |" for m, r in result["speed"].items()
               if isinstance(r, dict)]
     lines += ["", f"load average (1 min) at the end: {result['speed']['load_1min']:.1f}"]
-    write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
+    write_set_atomic({out / "summary.json": (json.dumps(result, indent=2, sort_keys=True) + "\n").encode(),
+                      out / "summary.md": ("\n".join(lines) + "\n").encode()})  # both or neither: a rerun is refused
     print("\n".join(lines))
     return 0
 

@@ -86,8 +86,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def output_problem(path: str | Path, option: str, folder: bool = False) -> str | None:
     """``option PATH`` as one line when a script must not write there, else None: inside the repository's
-    ``checkpoints/`` (shipped files), or an earlier result (an existing file; for a ``folder`` output, a folder
-    that is not empty: :func:`syndof.cli.new_folder_problem`)."""
+    ``checkpoints/`` (shipped files), an earlier result (an existing file; for a ``folder`` output, a folder
+    that is not empty: :func:`syndof.cli.new_folder_problem`), or a place no file can be written (its folder is a
+    file or not writable: :func:`syndof.cli.folder_to_write_problem`), checked before the script's long work."""
     from syndof import cli
 
     target = Path(path).absolute()
@@ -96,8 +97,8 @@ def output_problem(path: str | Path, option: str, folder: bool = False) -> str |
                 "changed)")
     if folder:
         problem = cli.new_folder_problem(path, "this script writes a new folder")
-        return problem.replace("--out", option, 1) if problem else None
+        return problem.replace("--out", option, 1) if problem else cli.folder_to_write_problem(path, f"{option} {path}")
     if os.path.lexists(target):
         return (f"{option} {path}: exists, an earlier result (choose another name, or delete it knowingly to redo; "
                 "nothing was changed)")
-    return None
+    return cli.folder_to_write_problem(target.parent, f"{option} {path}")

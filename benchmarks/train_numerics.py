@@ -36,12 +36,17 @@ CONFIG = REPO / "experiments" / "dmenet_lite.yaml"
 
 
 def crops(folder: Path, count: int, side: int) -> torch.Tensor:
-    """(count, 3, side, side) in [0, 1]: the top-left corner of the first ``count`` photos in sorted order."""
+    """(count, 3, side, side) in [0, 1]: the top-left corner of the first ``count`` photos in sorted order; a photo
+    smaller than ``side`` px on a side is a ValueError naming it (its crop would be smaller than the step's)."""
     files = sorted(folder.glob("*.jpg"))[:count]
     if len(files) < count:
         raise ValueError(f"--photos {folder}: {len(files)} .jpg photos, {count} needed")
-    return torch.stack([torch.from_numpy(np.ascontiguousarray(read_image(f)[:side, :side])).permute(2, 0, 1)
-                        for f in files])
+    images = [read_image(f) for f in files]
+    for f, image in zip(files, images):
+        if min(image.shape[:2]) < side:
+            raise ValueError(f"--photos {f}: {image.shape[1]}x{image.shape[0]} px, smaller than the {side}² crop")
+    return torch.stack([torch.from_numpy(np.ascontiguousarray(image[:side, :side])).permute(2, 0, 1)
+                        for image in images])
 
 
 def step_batches(images: torch.Tensor, n: int, seed: int = 0) -> StepBatches:
@@ -81,6 +86,12 @@ def main(argv=None) -> int:
     args.model = Path(args.model) if args.model else REPO / "checkpoints" / "dmenet_lite.safetensors"
     torch.set_num_threads(args.threads)
     cfg = load_config(CONFIG)
+    for v in args.variants:  # every variant's overrides checked before the float64 reference step
+        if v != "base":
+            try:
+                load_config(CONFIG, v.split(","))
+            except ValueError as exc:
+                return cli.fail(f"--variants {v}: {exc}")
     n, side = cfg.train.batch_synthetic, cfg.data.crop
     batches = step_batches(crops(args.photos, 3 * n, side), n)
     ref_metrics, ref = gradients([], args.model, batches, float64=True)

@@ -100,7 +100,7 @@ def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4,
 def screen_bsds(bsds: Path, out: Path, threshold: float) -> dict[str, dict]:
     """Score every BSDS500 photo (cached in ``out/bsds_screen.json``)."""
     cache = out / f"bsds_screen_t{threshold:g}.json"
-    scores = json.loads(cache.read_text()) if cache.is_file() else {}
+    scores = sio.read_json_object(cache) if cache.is_file() else {}  # a damaged cache: one line naming it
     for split in ("train", "val", "test"):
         for path in sio.list_images(bsds / split):
             key = f"{split}/{path.name}"

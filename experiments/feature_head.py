@@ -32,6 +32,7 @@ from two_input_s import SPLIT, _gate, _mask, _sets  # noqa: E402  (the sets and 
 
 from syndof import cli  # noqa: E402
 from syndof import io as sio  # noqa: E402
+from syndof.generate import parse_shard  # noqa: E402
 
 SIDE, SAMPLE_SEED = 128, 19
 SAMPLES = SIDE * SIDE  # pixels kept of each training photo
@@ -184,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     p.prog = "python experiments/feature_head.py"
     p.add_argument("step", choices=("cache", "fit"))
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
+    p.add_argument("--shard", type=parse_shard, default=(0, 1), help="cache: i/n, 0 <= i < n (run n processes)")
     p.add_argument("--reference", type=Path, default=Path("runs/p19"), help="fit: rule 19p's folder (onepass.json)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
-        cache(a.out, tuple(int(v) for v in a.shard.split("/")))
+        cache(a.out, a.shard)
     else:
         print(json.dumps(fit(a.out, a.reference), indent=1))
     print(f"{a.step}: {time.time() - t0:.0f} s", file=sys.stderr)

@@ -3,27 +3,30 @@
     python experiments/judge_19s.py [--h8 runs/r21/judge/H8] [--h8f runs/r19s]
 
 Reads ``{cuhk/native, cuhk/ddffnet320, sharp}/metrics.json`` under each folder (H8's from ``judge_21r.sh``, H8F's
-from the commands of the rule), prints both rows and the three conditions, and writes ``H8F/verdict.json``.
+from the commands of the rule), prints both rows and the three conditions, and writes ``H8F/verdict.json`` (which
+names both folders: rule 19t judges against R2's with ``--h8``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, also when run as a script
+
+from dmenet.eval.paired import report_metrics  # noqa: E402
+from syndof import cli  # noqa: E402
+from syndof import io as sio  # noqa: E402
 
 MARGINS = {"fmax": -0.005, "mae": 0.005, "mae320": 0.005, "sharp": 0.02}
 """Allowed change against H8 per figure (rule 19r's margins): Fmax may drop by 0.005, the others rise as given."""
 
 
 def row(folder: Path) -> dict[str, float]:
-    def metrics(part: str) -> dict:
-        return json.loads((folder / part / "metrics.json").read_text())["metrics"]
-
-    native = metrics("cuhk/native")
-    return {"fmax": native["fmax"], "mae": native["mae"], "mae320": metrics("cuhk/ddffnet320")["mae"],
-            "sharp": metrics("sharp")["mean_blur"]}
+    native = report_metrics(folder / "cuhk/native", ("fmax", "mae"))
+    return {"fmax": native["fmax"], "mae": native["mae"],
+            "mae320": report_metrics(folder / "cuhk/ddffnet320", ("mae",))["mae"],
+            "sharp": report_metrics(folder / "sharp", ("mean_blur",))["mean_blur"]}
 
 
 def conditions(cand: dict[str, float], ref: dict[str, float]) -> dict[str, bool]:
@@ -31,8 +34,10 @@ def conditions(cand: dict[str, float], ref: dict[str, float]) -> dict[str, bool]
     return {k: cand[k] >= ref[k] + m if m < 0 else cand[k] <= ref[k] + m for k, m in MARGINS.items()}
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.parser("judge_19s", __doc__, "python experiments/judge_19s.py --h8 runs/r21/judge/H8 --h8f runs/r19s")
+    p.prog = "python experiments/judge_19s.py"
     p.add_argument("--h8", type=Path, default=Path("runs/r21/judge/H8"))
     p.add_argument("--h8f", type=Path, default=Path("runs/r19s"))
     args = p.parse_args(argv)
@@ -43,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {r['fmax']:.4f} | {r['mae']:.4f} | {r['mae320']:.4f} | {r['sharp']:.4f} |")
     passed = all(ok.values())
     print(f"conditions: {ok} -> H8F {'passes' if passed else 'fails'}")
-    (args.h8f / "verdict.json").write_text(json.dumps({"H8": ref, "H8F": cand, "conditions": ok,
-                                                       "passes": passed}, indent=1) + "\n")
+    sio.write_json_atomic(args.h8f / "verdict.json", {"H8": ref, "H8F": cand, "conditions": ok, "passes": passed,
+                                                      "folders": {"H8": str(args.h8), "H8F": str(args.h8f)}})
     return 0
 
 

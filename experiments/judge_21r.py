@@ -7,21 +7,26 @@ each candidate. Prints the table and the verdict, and writes ``OUT/verdict.json`
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, also when run as a script
+
+from dmenet.eval.paired import report_metrics  # noqa: E402
+from syndof import cli  # noqa: E402
+from syndof import io as sio  # noqa: E402
 
 MARGINS = {"fmax": 0.003, "mae": 0.003, "mae320": 0.005, "sharp": 0.02, "syn_ratio": 1.03, "tie": 0.003}
 
 
 def read_rows(out: Path, names: list[str]) -> dict[str, dict[str, float]]:
-    def metrics(name: str, part: str) -> dict:
-        return json.loads((out / name / part / "metrics.json").read_text())["metrics"]  # one method: no subfolder
+    def metrics(name: str, part: str, *keys: str) -> dict:
+        return report_metrics(out / name / part, keys)  # one method: no subfolder
 
     def row(name: str) -> dict[str, float]:
-        native = metrics(name, "cuhk/native")
-        return {"fmax": native["fmax"], "mae": native["mae"], "mae320": metrics(name, "cuhk/ddffnet320")["mae"],
-                "sharp": metrics(name, "sharp")["mean_blur"], "syn": metrics(name, "syn")["mae"]}
+        native = metrics(name, "cuhk/native", "fmax", "mae")
+        return {"fmax": native["fmax"], "mae": native["mae"], "mae320": metrics(name, "cuhk/ddffnet320", "mae")["mae"],
+                "sharp": metrics(name, "sharp", "mean_blur")["mean_blur"], "syn": metrics(name, "syn", "mae")["mae"]}
 
     return {n: row(n) for n in names}
 
@@ -46,6 +51,7 @@ def verdict(rows: dict[str, dict[str, float]]) -> tuple[list[str], str]:
     return passing, f"{best} ships (the higher native Fmax among those that pass)"
 
 
+@cli.entry_point
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or "H8" not in args[1:]:
@@ -62,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted({"R1", "R2"} - set(names))
     partial = f" (partial: without {', '.join(missing)})" if missing else ""
     print(f"verdict on {', '.join(names)}: {decision}{partial}")
-    (out / "verdict.json").write_text(json.dumps({"rows": rows, "passing": passing, "verdict": decision,
-                                                  "models": names, "missing": missing}, indent=1))
+    sio.write_json_atomic(out / "verdict.json", {"rows": rows, "passing": passing, "verdict": decision,
+                                                 "models": names, "missing": missing})
     return 0
 
 

@@ -4,14 +4,13 @@ reads) and a ``dataset.json`` that says where the folder came from. Used by rule
 
     python experiments/scaled_syndof.py runs/gsyn_val16 --scale 0.5 --out runs/gsyn_val16_x0.5
 
-The folder is built beside ``--out`` and renamed into place only when every sample is written; a bad sample stops
-the command (exit 2, one line naming the file) with nothing at ``--out``.
+The folder is built beside ``--out`` (:func:`syndof.io.staged_folder`) and renamed into place only when every sample
+is written; a bad sample (unreadable, or a σ map of another size than its image) stops the command (exit 2, one line
+naming the file) with nothing at ``--out``.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,26 +32,27 @@ def scale_folder(src: Path, out: Path, scale: float) -> int:
     images = sorted((src / "image").glob("*.png"))
     if not images:
         raise ValueError(f"{src / 'image'}: no PNG images")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "image").mkdir(parents=True)
-    (tmp / "blur_map").mkdir()
-    try:
+    with io.staged_folder(out) as tmp:  # a sibling of its own: another run's half-built folder is never touched
+        (tmp / "image").mkdir()
+        (tmp / "blur_map").mkdir()
         for path in images:
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # the file's own 8 bits, resized as they are
             if image is None:
                 raise io.InputError(path, "unreadable image")
-            sigma = io.read_sigma_map(src / "blur_map" / path.name)
+            sigma_path = src / "blur_map" / path.name
+            sigma = io.read_sigma_map(sigma_path)
+            if sigma.shape[:2] != image.shape[:2]:  # resized to the image's new size, it would label other pixels
+                raise io.InputError(sigma_path, f"σ map is {sigma.shape[1]}x{sigma.shape[0]} px, its image "
+                                    f"{path.name} {image.shape[1]}x{image.shape[0]}")
             size = resize.scaled_size(image.shape, scale)
-            cv2.imwrite(str(tmp / "image" / path.name), cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            if not cv2.imwrite(str(tmp / "image" / path.name),  # BGR(A) as read: cv2 writes it back
+                               cv2.resize(image, size, interpolation=cv2.INTER_AREA)):
+                raise OSError(f"{out / 'image' / path.name}: could not be written")
             sigma = units.rescale_sigma(cv2.resize(sigma, size, interpolation=cv2.INTER_AREA), scale)
             io.write_sigma_map(tmp / "blur_map" / path.name, sigma)
         meta = io.read_json_object(src / "dataset.json")
         meta["scaled_from"] = {"folder": str(src), "scale": scale, "interpolation": "INTER_AREA (image and σ map)"}
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        io.write_json_atomic(tmp / "dataset.json", meta)
     return len(images)
 
 

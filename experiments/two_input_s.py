@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 import torch
 
+from dmenet.models.recipe import FLIPS
 from syndof import cli
 from syndof import io as sio
+from syndof.generate import parse_shard
 
 SHARED = Path("../shared/data")
 SPLIT = Path("experiments/cuhk_split.json")
@@ -309,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     p.prog = "python experiments/two_input_s.py"
     p.add_argument("step", choices=("cache", "fit", "after", "working", "flips", "onepass", "halfres"))
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--shard", default="0/1", help="cache: i/n (run n processes)")
-    p.add_argument("--flips", type=int, default=1, help="cache: symmetries averaged per label (1, 2, 4, 8)")
+    p.add_argument("--shard", type=parse_shard, default=(0, 1), help="cache: i/n, 0 <= i < n (run n processes)")
+    p.add_argument("--flips", type=int, choices=FLIPS, default=1,
+                   help="cache: symmetries averaged per label (1, 2, 4, 8)")
     p.add_argument("--working-side", type=cli.positive_int, default=None,
                    help="cache: labels of the validation and sharp-val photos at this long side (rule 21w)")
     p.add_argument("--image-scale", type=cli.positive_float, default=None,
@@ -333,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     if a.step == "cache":
-        cache(a.out, tuple(int(v) for v in a.shard.split("/")), a.flips, a.working_side, a.scored_only,
+        cache(a.out, a.shard, a.flips, a.working_side, a.scored_only,
               a.image_scale)
     elif a.step == "working":
         print(json.dumps(working(a.out, a.reference), indent=1))

@@ -13,6 +13,7 @@ and names the first file that differs. An existing ``--out`` is refused (exit 2)
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -57,15 +58,22 @@ def main(argv=None) -> int:
             return cli.fail(f"{path} exists; remove it first")
     bsds = args.shared / "photos" / "bsds500"
     pool = list_images(bsds / "train") + list_images(bsds / "val")
+    if not pool:
+        return cli.fail(f"--shared {args.shared}: no photos in {bsds / 'train'} or {bsds / 'val'}")
     by_stem = {p.stem: p for p in pool}
     _, val = split_stems(list(by_stem), 0.15, 0)
     src.mkdir(parents=True)
-    for stem in val:
-        link = src / by_stem[stem].name
-        if not link.exists():
-            link.symlink_to(by_stem[stem].resolve())
-    rc = generate(["--out", str(args.out), "--images", str(src), "--count", str(COUNT), "--seed", str(SEED),
-                   "--threads", str(args.threads)])
+    rc = 1
+    try:
+        for stem in val:
+            link = src / by_stem[stem].name
+            if not link.exists():
+                link.symlink_to(by_stem[stem].resolve())
+        rc = generate(["--out", str(args.out), "--images", str(src), "--count", str(COUNT), "--seed", str(SEED),
+                       "--threads", str(args.threads)])
+    finally:
+        if rc and not args.out.exists():  # nothing rendered: the links alone would refuse the rerun
+            shutil.rmtree(src, ignore_errors=True)
     if rc:
         return rc
     total, files = folder_digest(args.out)

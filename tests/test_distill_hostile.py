@@ -275,8 +275,9 @@ def test_m1_a_stopped_distill_run_names_its_last_checkpoint_and_the_resume_comma
     argv = ["--config", TINY, "--out", str(run)]
     assert T.main(argv) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"stopped (Ctrl-C): last checkpoint {T.checkpoint_folder(run, 3)}; continue with: cd {shlex.quote(os.getcwd())} "
-        f"&& {shlex.join(['python', '-m', 'dmenet.distill.train', *argv, '--resume'])}", "interrupted (Ctrl-C)"]
+        f"stopped (Ctrl-C): last checkpoint {T.checkpoint_folder(run, 3)}; continue with: "
+        f"cd {shlex.quote(os.getcwd())} && {shlex.join(['python', '-m', 'dmenet.distill.train', *argv, '--resume'])}",
+        "interrupted (Ctrl-C)"]
 
 
 @pytest.mark.parametrize("bad, named", [

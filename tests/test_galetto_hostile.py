@@ -424,4 +424,5 @@ def test_m1_a_stopped_galetto_run_names_its_last_checkpoint_and_the_resume_comma
                         f"{shlex.join(['python', '-m', 'dmenet.galetto.train', *argv, '--resume'])}")
     else:
         assert line == ("stopped (SIGTERM): no checkpoint written yet (nothing to --resume); start again with: "
-                        f"cd {shlex.quote(os.getcwd())} && {shlex.join(['python', '-m', 'dmenet.galetto.train', *argv])}")
+                        f"cd {shlex.quote(os.getcwd())} && "
+                        f"{shlex.join(['python', '-m', 'dmenet.galetto.train', *argv])}")

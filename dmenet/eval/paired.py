@@ -162,6 +162,18 @@ def _metrics_of(path: Path) -> dict | None:
     return read_json_object(folder / "metrics.json")
 
 
+def report_metrics(folder: Path, keys: tuple[str, ...]) -> dict:
+    """The ``metrics`` object of the evaluation folder ``folder``'s ``metrics.json`` (what ``dmenet.evaluate`` wrote
+    for one method), holding at least ``keys``; an InputError naming the file when it is missing, malformed or lacks
+    one of them (the rule judges of experiments/ read their figures with it)."""
+    path = folder / "metrics.json"
+    metrics = read_json_object(path).get("metrics")
+    missing = [k for k in keys if not isinstance(metrics, dict) or k not in metrics]
+    if missing:
+        raise InputError(path, f"no metrics.{missing[0]} (not a dmenet.evaluate report of this benchmark?)")
+    return metrics
+
+
 def benchmark_of(path: Path) -> str | None:
     """The ``benchmark`` an evaluation folder's ``metrics.json`` names (beside ``per_image.csv``); None when there is
     no metrics.json (a bare CSV) or it names none. An unreadable metrics.json is an InputError naming it."""

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     cli.apply_threads(a.threads)
     stems = read_split(a.list)
+    if not stems:  # a folder of settings and no map would pass for a finished cache
+        return cli.fail(f"--list {a.list}: lists no stem (only blanks or # comments); nothing was written")
     files = {f.stem: f for f in Path(a.images).iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     missing = [s for s in stems if s not in files]
     if missing:
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             image = read_image(files[stem])
         except InputError as e:
-            skipped.append(f"{files[stem]}: {e}")
+            skipped.append(str(e))  # names the file
             continue
         prob = est.blur_map(image)
         write_image(target, prob)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dmenet.distill.split import make_group_split, make_split
 from syndof import cli
-from syndof.io import InputError, read_json_object, write_text_atomic
+from syndof.io import InputError, read_json_object, write_set_atomic
 
 DEFAULT_GLOB = "out_of_focus*.jpg"
 EXAMPLE = ("python experiments/distill/split.py --images ../shared/data/cuhk/train_image "
@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         return cli.fail(f"--val-count {a.val_count}: {exc} ({len(stems)} photos in {a.images})")
     head = f"# {a.glob} of {a.images}, seed {a.seed}, cuhk/image test five excluded\n"
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(f"{a.out}_train.txt", head + "\n".join(train) + "\n")
-    write_text_atomic(f"{a.out}_val.txt", head + "\n".join(val) + "\n")
+    # both parts or neither (one alone would refuse every rerun), never over a file written meanwhile
+    write_set_atomic({Path(f"{a.out}_{part}.txt"): (head + "\n".join(stems) + "\n").encode()
+                      for part, stems in (("train", train), ("val", val))}, replace=False)
     by_source = "" if groups is None else f" (renders of {len(groups)} source photos, each on one side)"
     print(f"{len(train)} train, {len(val)} val{by_source}")
     return 0
