@@ -98,16 +98,19 @@ def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4,
 
 
 def screen_bsds(bsds: Path, out: Path, threshold: float) -> dict[str, dict]:
-    """Score every BSDS500 photo (cached in ``out/bsds_screen.json``)."""
+    """Score every BSDS500 photo (cached in ``out/bsds_screen_t<threshold>.json``). The cache is written also when
+    the screen stops early (Ctrl-C, an unreadable photo): the photos scored by then are not scored again."""
     cache = out / f"bsds_screen_t{threshold:g}.json"
     scores = sio.read_json_object(cache) if cache.is_file() else {}  # a damaged cache: one line naming it
-    for split in ("train", "val", "test"):
-        for path in sio.list_images(bsds / split):
-            key = f"{split}/{path.name}"
-            if key not in scores:
-                scores[key] = natural_blur_score(sio.read_image(path), threshold)
-            scores[key]["accepted"] = scores[key]["edge_cells"] >= 4 and scores[key]["fraction"] < 0.15
-    sio.write_json_atomic(cache, scores)
+    try:
+        for split in ("train", "val", "test"):
+            for path in sio.list_images(bsds / split):
+                key = f"{split}/{path.name}"
+                if key not in scores:
+                    scores[key] = natural_blur_score(sio.read_image(path), threshold)
+                scores[key]["accepted"] = scores[key]["edge_cells"] >= 4 and scores[key]["fraction"] < 0.15
+    finally:  # each entry is a finished score
+        sio.write_json_atomic(cache, scores)
     return scores
 
 

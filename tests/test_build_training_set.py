@@ -253,3 +253,34 @@ def test_h99_a_listed_image_mask_or_sharp_photo_that_is_no_file_is_named_before_
         mod.sharp_negatives(data, tmp_path / "sharp.txt")
     assert str(err.value) == f"{data / 'photos' / 'bsds500' / 'train' / '202.jpg'}: not a regular file (a FIFO, " \
         "socket or device)"
+
+
+def test_screen_keeps_the_scores_done_when_it_stops_early(tmp_path, monkeypatch):
+    """§35 L2: the BSDS500 screen wrote its cache only after the last photo: a Ctrl-C (or an unreadable photo) after
+    minutes of scoring lost every score. The scores finished by then are now kept and not computed again."""
+    mod = _module()
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for i in range(2):
+            io.write_image(tmp_path / "bsds" / split / f"{i}.png", rng.random((40, 40, 3)).astype(np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    scored = []
+    real = mod.natural_blur_score
+
+    def stops_at_the_fourth(image, threshold):
+        if len(scored) == 3:
+            raise KeyboardInterrupt
+        scored.append(image.shape)
+        return real(image, threshold)
+
+    monkeypatch.setattr(mod, "natural_blur_score", stops_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        mod.screen_bsds(tmp_path / "bsds", out, 1.5)
+    cache = json.loads((out / "bsds_screen_t1.5.json").read_text())
+    assert sorted(cache) == ["train/0.png", "train/1.png", "val/0.png"]
+    scored.clear()
+    monkeypatch.setattr(mod, "natural_blur_score", lambda image, threshold: scored.append(1) or real(image, threshold))
+    scores = mod.screen_bsds(tmp_path / "bsds", out, 1.5)
+    assert len(scored) == 3 and len(scores) == 6  # only the three photos not scored before
+    assert json.loads((out / "bsds_screen_t1.5.json").read_text()) == scores
