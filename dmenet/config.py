@@ -13,12 +13,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
 from dmenet.models.config import ModelConfig
 from dmenet.models.recipe import FLIPS, BNMode, DetectionPath, Recipe, SigmaPath
+from dmenet.training.resume import with_added_keys
 from syndof.choices import Choice, choices, parse_choice
 
 
@@ -461,6 +462,21 @@ LEGACY_MODEL_KEYS = {"image_bn_stats": "sigma_bn", "detection_image_bn_stats": "
 _LEGACY_FITTED = {"dbd_logit_scale": 1.0, "dbd_logit_shift": 0.0, "sigma_curve": None}
 
 
+ADDED_KEYS = {"train.init_from": None, "data.scale_min": 1.0, "data.scale_p": 1.0, "loss.scale_consistency": 0.0,
+              "loss.scale_consistency_min": 0.5, "loss.scale_consistency_max": 0.75, "train.keep_last": 1,
+              "data.reblur_p": 0.0, "data.reblur_max": 0.0, "inference.sigma_bn": "moving",
+              "inference.detection_bn": None, "inference.flips": 1, "train.cpu_bf16": False,
+              "train.channels_last": False, "model.tail_scale": 1}
+"""Keys added to :class:`ExperimentConfig` since the first resumable ``dmenet.train`` runs (22 Nov 2026), each with
+the value that does what a run recorded without it did: a run's config.yaml or checkpoint record that lacks one reads
+as that value (``dmenet.train --resume``, ``calibrate average --run``; :func:`dmenet.training.resume.with_added_keys`;
+before, such a key took today's default, equal to these only by chance): no start file (66d6ba0), no random
+downscale (9e9cd41; ``scale_p`` 1: every sample when one is set, as before ffc2503), no L_scale (3eb8c65), the last
+checkpoint kept beside the best (f581080), no re-blur (714f5ed), the paper's moving BN statistics and one flip
+unless the run's former ``model.image_bn_stats`` / ``test_flips`` say otherwise (1343466; :data:`LEGACY_MODEL_KEYS`,
+moved first), fp32 and NCHW (536c01a), a full-resolution tail (cd81418). A new config key goes here too."""
+
+
 def _move_legacy_model_keys(data: dict[str, Any]) -> dict[str, Any]:
     """A config dict (e.g. an older run's ``config.yaml``) with the former ``model`` inference options moved to
     ``inference``; fitted values at their old defaults are dropped, any other value is a ConfigError."""
@@ -485,13 +501,15 @@ def _move_legacy_model_keys(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def config_from_dict(data: dict[str, Any], root: type | None = None) -> Any:
+def config_from_dict(data: dict[str, Any], root: type | None = None, added: Mapping[str, Any] | None = None) -> Any:
     """Nested dict (YAML/JSON) → ExperimentConfig (or another config dataclass ``root``); missing keys take their
     defaults, unknown keys are errors. For ExperimentConfig the former ``model.image_bn_stats`` /
-    ``detection_image_bn_stats`` / ``test_flips`` are read as their ``inference`` keys (older runs' ``config.yaml``)."""
+    ``detection_image_bn_stats`` / ``test_flips`` are read as their ``inference`` keys (older runs' ``config.yaml``).
+    ``added`` (a run's own record only: a trainer's ``ADDED_KEYS``): a key ``data`` lacks reads as its value there,
+    what the run did before the key existed, not the default (:func:`dmenet.training.resume.with_added_keys`)."""
     if root is None or root is ExperimentConfig:
-        return _from_dict(ExperimentConfig, _move_legacy_model_keys(data or {}), "")
-    return _from_dict(root, data or {}, "")
+        root, data = ExperimentConfig, _move_legacy_model_keys(data or {})
+    return _from_dict(root, with_added_keys(data, added) if added else data or {}, "")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -589,9 +607,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: type | None = None) -> Any:
+def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: type | None = None,
+                added: Mapping[str, Any] | None = None) -> Any:
     """Read a YAML experiment file (None = defaults), apply ``a.b=value`` overrides, check and convert types.
-    ``root``: the top-level config dataclass (None = ExperimentConfig; other tools pass their own).
+    ``root``: the top-level config dataclass (None = ExperimentConfig; other tools pass their own). ``added``: for
+    a run's own record, the keys it may predate and the values they then read as (:func:`config_from_dict`).
 
     Raises:
         ConfigError: missing/invalid file, unknown key, or a value of the wrong type (the message names the key).
@@ -613,7 +633,7 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), root: ty
             if dataclasses.is_dataclass(tp) and data.get(name) is not None and not isinstance(data[name], dict):
                 raise ConfigError(f"{path}: section {name!r} must be a mapping of its keys, got {data[name]!r}")
     apply_overrides(data, overrides, root)
-    return config_from_dict(data, root)
+    return config_from_dict(data, root, added)
 
 
 def flat_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

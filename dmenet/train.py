@@ -42,8 +42,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import (ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict, config_to_dict,
-                           differing_keys, dump_config, flat_keys, load_config, split_override, wants_cuda)
+from dmenet.config import (ADDED_KEYS, ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict,
+                           config_to_dict, differing_keys, dump_config, flat_keys, load_config, split_override,
+                           wants_cuda)
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.real import real_photo_entries
 from dmenet.data.stream import derived_seed
@@ -149,7 +150,7 @@ def resolve_config(args: argparse.Namespace) -> ExperimentConfig:
         if args.config:
             log.info("--resume: using %s; --config %s is ignored", saved, args.config)
         path = saved
-    cfg = load_config(path, overrides)
+    cfg = load_config(path, overrides, added=ADDED_KEYS if args.resume else None)
     if not args.resume:  # a resume reads the run's own record (absolute since this rule; older runs as they were)
         cfg = absolute_data_paths(cfg)
     init = cfg.model.init
@@ -294,10 +295,11 @@ def check_resume(cfg: ExperimentConfig, run_dir: Path) -> Path:
     except checkpoint.CheckpointError as exc:
         raise checkpoint.CheckpointError(f"{exc}; delete it to let the resumed run choose its best checkpoint anew "
                                          "(nothing was changed)") from None
-    records = [(str(config_file), config_to_dict(load_config(config_file)))]
+    records = [(str(config_file), config_to_dict(load_config(config_file, added=ADDED_KEYS)))]
     if meta.get("config"):
         try:
-            records.append((str(folder / "train.json"), config_to_dict(config_from_dict(meta["config"]))))
+            records.append((str(folder / "train.json"),
+                            config_to_dict(config_from_dict(meta["config"], added=ADDED_KEYS))))
         except (ValueError, TypeError, AttributeError) as exc:
             raise checkpoint.CheckpointError(f"{folder / 'train.json'}: its config record does not read as a "
                                              f"config ({cli.error_line(exc)})") from None

@@ -320,10 +320,12 @@ def test_a_run_config_reads_an_added_key_it_lacks_at_the_old_value_and_keeps_one
     from dmenet.distill.train import ADDED_KEYS, _recipe
 
     text = yaml.safe_dump({"data": {"mask_suffix": "_binary", "batch": 3}, "train": {"channels_last": True}})
-    assert _recipe(text) == {"data.mask_suffix": "_binary", "data.batch": 3, "train.channels_last": True}
+    rest = {k: v for k, v in ADDED_KEYS.items() if k not in ("data.mask_suffix", "train.channels_last")}
+    assert _recipe(text) == {"data.mask_suffix": "_binary", "data.batch": 3, "train.channels_last": True, **rest}
     old = _recipe(yaml.safe_dump({"data": {"batch": 3}, "train": {"steps": 4}}))
-    assert old == {"data.batch": 3, "train.steps": 4, "data.mask_suffix": "", "train.channels_last": False}
-    assert ADDED_KEYS == {"train.channels_last": False, "data.mask_suffix": ""}
+    assert old == {"data.batch": 3, "train.steps": 4, "data.mask_suffix": "", "train.channels_last": False, **rest}
+    assert ADDED_KEYS == {"train.channels_last": False, "data.mask_suffix": "", "train.init_from": None,
+                          "train.device": "cpu", "loss.sharp_consistency": True}  # §33 Z2
 
 
 # ------------------------------------------------------------------------------------------------ distill schedules

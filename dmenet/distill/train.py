@@ -32,7 +32,7 @@ import yaml
 from safetensors.torch import save_file
 from torch import nn
 
-from dmenet.config import ConfigError, config_to_dict, differing_keys, wants_cuda
+from dmenet.config import ConfigError, config_to_dict, differing_keys, flat_keys, wants_cuda
 from dmenet.distill import losses as L
 from dmenet.distill.config import SEED_STRIDE, DistillConfig, DistillStage, DistillTrainConfig, load_distill_config
 from dmenet.distill.data import DataError, Item, TrainStream, labelled_items, load_item, sharp_items
@@ -48,7 +48,7 @@ from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unfla
 from dmenet.training.data_record import check_data_record, list_fingerprint, model_fingerprint, write_data_record
 from dmenet.training import stopped
 from dmenet.training.logging import RunLogger, truncate_metrics
-from dmenet.training.resume import STEPS_KEY, resume_free_keys, steps_problem
+from dmenet.training.resume import STEPS_KEY, named_keys, resume_free_keys, steps_problem, with_added_keys
 from dmenet.training.schedule import cosine_angle
 from dmenet.eval.dbd import DBDAccumulator, Resolution
 from syndof import cli
@@ -550,16 +550,20 @@ RUNTIME = ("device", "threads", "wandb")
 the steps its checkpoint has done (:mod:`dmenet.training.resume`, as dmenet.train)."""
 
 
-ADDED_KEYS = {"train.channels_last": False, "data.mask_suffix": ""}
-"""Keys added after runs were started, each with the value that does what those runs did (NCHW layout; masks paired
-by the photo's own stem, 6 Dec 2026): a run's config.yaml without one reads as that value, so the run still
-resumes. (A key whose default changed what was trained, e.g. ``loss.sharp_consistency``, is not one of them.)"""
+ADDED_KEYS = {"train.init_from": None, "train.device": "cpu", "train.channels_last": False,
+              "loss.sharp_consistency": True, "data.mask_suffix": ""}
+"""Keys added to the config since the first resumable runs (3 Dec 2026), each with the value that does what a run
+recorded without it did (:func:`dmenet.training.resume.with_added_keys`; a config.yaml without one reads as that
+value, and a refusal names it): no start file (1f0e9fc), the CPU (4df3d76), the NCHW layout (774e4dd), the
+sharp negatives taking the teacher's soft target (5cb6e1d: always so before 5 Dec, run J1 and the kd runs of 4 Dec;
+today's default is off, so such a run resumes with ``--set loss.sharp_consistency=true``, never silently without
+it), masks paired by the photo's own stem (440f2a7). A new config key goes here too."""
 
 
 def _recipe(config_text: str) -> dict[str, object]:
     """A run's config.yaml text as flat ``section.key`` values (compared but for
     :func:`dmenet.training.resume.resume_free_keys`), an :data:`ADDED_KEYS` key it lacks at its old value."""
-    return ADDED_KEYS | {f"{s}.{k}": v for s, keys in yaml.safe_load(config_text).items() for k, v in keys.items()}
+    return flat_keys(with_added_keys(yaml.safe_load(config_text), ADDED_KEYS))
 
 
 def resume_point(cfg: DistillConfig, run_dir: Path, before: dict[str, object]
@@ -684,8 +688,10 @@ def _train_locked(cfg: DistillConfig, run_dir: Path, resume: bool, max_steps: in
     config_file = run_dir / "config.yaml"
     last, meta, schedule = None, {}, ((0, cfg.train.steps),)
     if resume:
-        before, now = _recipe(config_file.read_text()), _recipe(config_text)
-        differ = differing_keys(before, now, resume_free_keys(RUNTIME))
+        record = config_file.read_text()
+        before, now = _recipe(record), _recipe(config_text)
+        differ = named_keys(differing_keys(before, now, resume_free_keys(RUNTIME)), yaml.safe_load(record),
+                            ADDED_KEYS)
         if differ:
             raise ConfigError(f"{config_file}: the resumed run's config differs from this one in {', '.join(differ)}")
         last, meta, schedule = resume_point(cfg, run_dir, before)

@@ -47,6 +47,7 @@ from dmenet.models.layers import training_layout
 from dmenet.models.model_io import ModelFileError, model_pair_problem, model_paths, read_tensors, write_model_pair
 from dmenet.training.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from dmenet.training import stopped
+from dmenet.training.resume import named_keys, with_added_keys
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
 from syndof.io import (InputError, file_sha256, folder_lock, read_json_object, write_json_atomic,
@@ -326,6 +327,11 @@ def resumed_best(run: Path, best: float | None, config: ClassifierConfig) -> flo
 
 
 RUNTIME = ("device", "threads", "wandb")  # train.* keys a resume may change: where it runs and logs, not what it trains
+ADDED_KEYS = {"train.init_from": None, "train.imagenet": None, "train.device": "cpu", "train.channels_last": False}
+"""Keys added to the config since the first resumable runs (3 Dec 2026), each with the value that does what a run
+recorded without it did (:func:`dmenet.training.resume.with_added_keys`): no start file (7d5cd26) nor ImageNet
+features (49b578c), the CPU (744def3), the NCHW layout (a72cf13; the default is channels-last since 67d20bf, so a run
+from before 4 Dec resumes with ``--set train.channels_last=false``). A new config key goes here too."""
 PATCH_RECORD = "patches.json"  # the patch set a run trains on (patch_set_identity)
 PATCH_FILES = ("train.npz", "val.npz")
 RUN_FILES = ("last.json", "last.safetensors", "best.json", "best.safetensors", "config.json", "metrics.jsonl",
@@ -360,12 +366,14 @@ def check_run_folder(run: Path, patches_dir: Path, resume: bool) -> None:
 
 def check_resume_config(cfg: GalettoConfig, run: Path) -> None:
     """Refuse (ConfigError naming the keys) a resume whose config differs from ``run/config.json`` in anything but
-    the RUNTIME keys and ``train.steps`` (not below the checkpoint's step; only with a constant lr)."""
+    the RUNTIME keys and ``train.steps`` (not below the checkpoint's step; only with a constant lr). A key
+    ``config.json`` lacks reads as its :data:`ADDED_KEYS` value, and the refusal names that value."""
     config_file = run / "config.json"
-    before = flat_keys(read_json_object(config_file))  # missing or bad: InputError naming it
+    record = read_json_object(config_file)  # missing or bad: InputError naming it
+    before = flat_keys(with_added_keys(record, ADDED_KEYS))  # a key newer than the run: what the run did
     now = flat_keys(json.loads(json.dumps(config_to_dict(cfg))))
     free = {f"train.{k}" for k in RUNTIME} | {"train.steps"}
-    differ = differing_keys(before, now, free)
+    differ = named_keys(differing_keys(before, now, free), record, ADDED_KEYS)
     if before.get("train.steps") != now.get("train.steps") and cfg.train.lr_min is not None:
         differ.append("train.steps (the cosine lr schedule, train.lr_min set, spans train.steps)")
     if differ:

@@ -288,10 +288,10 @@ def recent_models(run_dir: Path, count: int) -> list[Path]:
         CheckpointError: no readable ``RUN/config.yaml``, ``count`` above the run's ``train.keep_last``, or fewer
             checkpoints than ``count`` on disk.
     """
-    from dmenet.config import ConfigError, load_config
+    from dmenet.config import ADDED_KEYS, ConfigError, load_config
 
     try:
-        keep_last = load_config(Path(run_dir) / "config.yaml").train.keep_last
+        keep_last = load_config(Path(run_dir) / "config.yaml", added=ADDED_KEYS).train.keep_last
     except ConfigError as exc:
         raise CheckpointError(f"{run_dir}: not a training run ({exc})") from exc
     root = Path(run_dir) / "checkpoints"
