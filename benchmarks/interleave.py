@@ -60,12 +60,11 @@ def speedup_rows(times: dict[str, list[float]]) -> list[tuple[str, float, float,
 
 # ------------------------------------------------------------------------------------ what every script shares
 def parser(name: str, doc: str | None, example: str):
-    """:func:`syndof.cli.parser` for ``python benchmarks/NAME.py``: that ``prog``, and the whole docstring as the
+    """:func:`syndof.cli.script_parser` for ``python benchmarks/NAME.py``: that ``prog``, and the whole docstring as the
     description, so that ``--help`` says what is measured, in which units and on what machine load."""
     from syndof import cli
 
-    p = cli.parser(name, doc, example)
-    p.prog = f"python benchmarks/{name}.py"
+    p = cli.script_parser(f"benchmarks/{name}.py", doc, example)
     p.description = (doc or "").strip()
     return p
 

@@ -457,8 +457,24 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str) -> Any:
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from exc
 
 
-LEGACY_MODEL_KEYS = {"image_bn_stats": "sigma_bn", "detection_image_bn_stats": "detection_bn", "test_flips": "flips"}
-"""Inference options that configs written before the recipe kept under ``model``, and their ``inference`` keys."""
+def _legacy_bn_mode(value: Any) -> Any:
+    """A former boolean ``model.*image_bn_stats`` as its ``inference.*_bn`` value: true → image, false → moving (None
+    stays None: not set)."""
+    if value is None:
+        return None
+    return BNMode.IMAGE.value if value in (True, "true", "True") else BNMode.MOVING.value
+
+
+def _same(value: Any) -> Any:
+    """A former ``model`` value that its ``inference`` key reads unchanged."""
+    return value
+
+
+LEGACY_MODEL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "image_bn_stats": ("sigma_bn", _legacy_bn_mode), "detection_image_bn_stats": ("detection_bn", _legacy_bn_mode),
+    "test_flips": ("flips", _same)}
+"""Inference options that configs written before the recipe kept under ``model``: their ``inference`` keys and how
+a former value reads there."""
 _LEGACY_FITTED = {"dbd_logit_scale": 1.0, "dbd_logit_shift": 0.0, "sigma_curve": None}
 
 
@@ -489,11 +505,9 @@ def _move_legacy_model_keys(data: dict[str, Any]) -> dict[str, Any]:
         if old in model and model.pop(old) != default:
             raise ConfigError(f"model.{old} is a fitted inference value, not a training option: fit it with "
                               f"`python -m dmenet.calibrate` after training")
-    for old, new in LEGACY_MODEL_KEYS.items():
+    for old, (new, convert) in LEGACY_MODEL_KEYS.items():
         if old in model:
-            value = model.pop(old)
-            if new != "flips" and value is not None:
-                value = BNMode.IMAGE.value if value in (True, "true", "True") else BNMode.MOVING.value
+            value = convert(model.pop(old))
             if new in inference and inference[new] != value:
                 raise ConfigError(f"model.{old} and inference.{new} disagree")
             inference[new] = value

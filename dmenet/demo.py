@@ -49,7 +49,7 @@ MARKER = ".dmenet-demo"
 def _builtin_photo(name: str) -> np.ndarray:
     import skimage.data
 
-    return getattr(skimage.data, name)().astype(np.float32) / 255.0
+    return sio.from_uint8(getattr(skimage.data, name)())
 
 
 def write_builtin_photos(folder: str | Path) -> list[Path]:

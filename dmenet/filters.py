@@ -88,8 +88,8 @@ def gaussian_filter(x: torch.Tensor, sigma: float, size: int | None = None,
 
 
 def box_mean(x: np.ndarray, size: int, border: Border | str = Border.SYMMETRIC) -> np.ndarray:
-    """Mean over ``size × size`` windows (odd size), float64, ``border`` (:class:`Border`, symmetric by default).
-    Works per channel on (H, W, C)."""
+    """Mean over ``size × size`` windows (odd size, px), ``border`` (:class:`Border`, symmetric by default): ``x``
+    (H, W) or (H, W, C) (per channel), any range and units → float64 of the same shape, range and units."""
     if size < 1 or size % 2 == 0:
         raise ValueError(f"box size must be odd and >= 1, got {size}")
     return cv2.blur(np.asarray(x, dtype=np.float64), (size, size),

@@ -32,7 +32,10 @@ def auto_workers(jobs: list[Job], args: argparse.Namespace, max_side: int | None
     ``available`` bytes hold at :func:`dmenet.memory.estimate_memory` (with ``extra_per_pixel``, ``input_per_pixel``,
     ``min_short_side``) of the batch's largest photo (sizes from the file headers; unreadable headers are left to the
     workers, which report them). ``available`` None: unknown, no memory bound."""
-    if args.threads is not None or (args.device or "cpu") != "cpu" or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
+    import torch
+
+    on_cpu = torch.device(args.device or "cpu").type == "cpu"  # "cpu:0" too (check_device accepts it)
+    if args.threads is not None or not on_cpu or len(jobs) < AUTO_WORKERS_MIN_PHOTOS:
         return 1
     workers = min(cli.available_cpus(), AUTO_WORKERS_MAX)
     if available is not None and workers > 1:

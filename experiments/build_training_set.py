@@ -50,7 +50,6 @@ synthesis (it stays in the unlabelled real domain, where natural blur is welcome
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -465,8 +464,7 @@ EXAMPLE = "python experiments/build_training_set.py --shared ../shared --out run
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.OneLineParser(prog="python experiments/build_training_set.py", description=__doc__.split("\n\n")[0],
-                          epilog=f"example:\n  {EXAMPLE}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.script_parser("experiments/build_training_set.py", __doc__, EXAMPLE)
     p.add_argument("--shared", type=Path, default=Path("../shared"))
     p.add_argument("--out", type=Path, default=Path("runs/lite_data"))
     cli.add_workers(p, default=2, help="generator worker processes")

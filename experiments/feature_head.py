@@ -180,9 +180,8 @@ def fit(out: Path, reference: Path) -> dict:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("feature_head", __doc__,
-                   "python experiments/feature_head.py fit --out runs/r19 --reference runs/p19")
-    p.prog = "python experiments/feature_head.py"
+    p = cli.script_parser("experiments/feature_head.py", __doc__,
+                          "python experiments/feature_head.py fit --out runs/r19 --reference runs/p19")
     p.add_argument("step", choices=("cache", "fit"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", type=parse_shard, default=(0, 1), help="cache: i/n, 0 <= i < n (run n processes)")

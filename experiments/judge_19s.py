@@ -36,8 +36,8 @@ def conditions(cand: dict[str, float], ref: dict[str, float]) -> dict[str, bool]
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("judge_19s", __doc__, "python experiments/judge_19s.py --h8 runs/r21/judge/H8 --h8f runs/r19s")
-    p.prog = "python experiments/judge_19s.py"
+    p = cli.script_parser("experiments/judge_19s.py", __doc__,
+                          "python experiments/judge_19s.py --h8 runs/r21/judge/H8 --h8f runs/r19s")
     p.add_argument("--h8", type=Path, default=Path("runs/r21/judge/H8"))
     p.add_argument("--h8f", type=Path, default=Path("runs/r19s"))
     args = p.parse_args(argv)

@@ -16,6 +16,9 @@ from dmenet.eval.paired import report_metrics  # noqa: E402
 from syndof import cli  # noqa: E402
 from syndof import io as sio  # noqa: E402
 
+REFERENCE = "H8"
+"""The shipped model's name among the NAMEs: the figures every candidate is judged against."""
+
 MARGINS = {"fmax": 0.003, "mae": 0.003, "mae320": 0.005, "sharp": 0.02, "syn_ratio": 1.03, "tie": 0.003}
 
 
@@ -40,8 +43,8 @@ def passes(row: dict[str, float], ref: dict[str, float]) -> bool:
 
 def verdict(rows: dict[str, dict[str, float]]) -> tuple[list[str], str]:
     """(candidates that pass, the decision); ``rows`` holds "H8" and the candidates."""
-    ref = rows["H8"]
-    passing = [n for n in rows if n != "H8" and passes(rows[n], ref)]
+    ref = rows[REFERENCE]
+    passing = [n for n in rows if n != REFERENCE and passes(rows[n], ref)]
     if not passing:
         return passing, "H8 stays"
     if {"R1", "R2"} <= set(passing) and abs(rows["R2"]["fmax"] - rows["R1"]["fmax"]) <= MARGINS["tie"] \
@@ -53,17 +56,20 @@ def verdict(rows: dict[str, dict[str, float]]) -> tuple[list[str], str]:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or "H8" not in args[1:]:
-        print("usage: python experiments/judge_21r.py OUT H8 NAME [NAME ...]", file=sys.stderr)
-        return 2
-    out, names = Path(args[0]), args[1:]
+    p = cli.script_parser("experiments/judge_21r.py", __doc__,
+                          "python experiments/judge_21r.py runs/r21/judge H8 R1 R2")
+    p.add_argument("out", type=Path, metavar="OUT", help="judge_21r.sh's folder (OUT/NAME/…/metrics.json)")
+    p.add_argument("names", nargs="+", metavar="NAME", help="H8 (the shipped model) and the candidates")
+    args = p.parse_args(argv)
+    if REFERENCE not in args.names:
+        return cli.fail(f"NAME: give {REFERENCE} (the shipped model) among the names, got {' '.join(args.names)}")
+    out, names = args.out, args.names
     rows = read_rows(out, names)
     passing, decision = verdict(rows)
     print(f"{'model':6} {'native Fmax':>11} {'native MAE':>10} {'320² MAE':>9} {'sharp val':>9} {'val_bsds':>9}  "
           "passes")
     for n, r in rows.items():
-        mark = "—" if n == "H8" else str(n in passing)
+        mark = "—" if n == REFERENCE else str(n in passing)
         print(f"{n:6} {r['fmax']:11.4f} {r['mae']:10.4f} {r['mae320']:9.4f} {r['sharp']:9.4f} {r['syn']:9.4f}  {mark}")
     missing = sorted({"R1", "R2"} - set(names))
     partial = f" (partial: without {', '.join(missing)})" if missing else ""

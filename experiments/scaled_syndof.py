@@ -56,9 +56,12 @@ def scale_folder(src: Path, out: Path, scale: float) -> int:
     return len(images)
 
 
+EXAMPLE = "python experiments/scaled_syndof.py runs/gsyn_val16 --scale 0.5 --out runs/gsyn_val16_x0.5"
+
+
 @cli.entry_point
 def main(argv=None) -> int:
-    p = cli.OneLineParser(description=__doc__.split("\n\n")[0])
+    p = cli.script_parser("experiments/scaled_syndof.py", __doc__, EXAMPLE)
     p.add_argument("src", type=Path)
     p.add_argument("--scale", type=cli.positive_float, required=True)
     p.add_argument("--out", type=Path, required=True)

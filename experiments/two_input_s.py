@@ -307,8 +307,7 @@ def after(out: Path, tag: str = "") -> dict:
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("two_input_s", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
-    p.prog = "python experiments/two_input_s.py"
+    p = cli.script_parser("experiments/two_input_s.py", __doc__, "python experiments/two_input_s.py fit --out runs/h21")
     p.add_argument("step", choices=("cache", "fit", "after", "working", "flips", "onepass", "halfres"))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shard", type=parse_shard, default=(0, 1), help="cache: i/n, 0 <= i < n (run n processes)")

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from syndof.generate import main as generate
     from syndof.io import list_images
 
-    ap = cli.parser("validation_renders.py", __doc__, "python experiments/validation_renders.py")
+    ap = cli.script_parser("experiments/validation_renders.py", __doc__, "python experiments/validation_renders.py")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "gsyn_val16")
     cli.add_threads(ap, default=1)

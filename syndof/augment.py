@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from syndof.io import from_uint8, to_uint8
+
 GAIN_RANGE = (1e-4, 1e-2)
 """Per-photon gain range (image units per electron; 1/gain = electrons at white), drawn log-uniformly."""
 READ_STD_RANGE = (1e-3, 1e-2)
@@ -54,7 +56,7 @@ def jpeg_reencode(image: np.ndarray, quality: int) -> np.ndarray:
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
     arr = np.asarray(image)
-    u8 = arr if arr.dtype == np.uint8 else np.clip(arr.astype(np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    u8 = arr if arr.dtype == np.uint8 else to_uint8(arr)
     bgr = cv2.cvtColor(u8, cv2.COLOR_RGB2BGR) if u8.ndim == 3 else u8
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
@@ -62,4 +64,4 @@ def jpeg_reencode(image: np.ndarray, quality: int) -> np.ndarray:
     dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if dec.ndim == 3:
         dec = cv2.cvtColor(dec, cv2.COLOR_BGR2RGB)
-    return dec.astype(np.float32) / 255.0
+    return from_uint8(dec)

@@ -261,6 +261,15 @@ def parser(prog: str, doc: str | None, example: str) -> OneLineParser:
                          epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def script_parser(path: str, doc: str | None, example: str) -> OneLineParser:
+    """:func:`parser` for a script run as ``python PATH`` (``experiments/…``, ``benchmarks/…``), not ``python -m``:
+    ``path`` (relative to the checkout, e.g. ``"experiments/judge_19s.py"``) is the ``prog`` its ``--help`` and its
+    one-line errors name (``parser`` would name ``python -m PATH``, a command that does not run)."""
+    p = parser(path, doc, example)
+    p.prog = f"python {path}"
+    return p
+
+
 # ------------------------------------------------------------------------------------------------------ value types
 def checked_number(convert: Callable[[str], float], kind: str, ok: Callable[[float], bool], requirement: str,
                     name: str, doc: str) -> Callable[[str], float]:

@@ -233,7 +233,7 @@ def _minmax_u8(x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     if hi <= lo:
         return np.zeros(x.shape, np.uint8)
-    return np.clip((x - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return sio.to_uint8((x - lo) / (hi - lo))
 
 
 def write_sample(out_dir: Path, stem: str, result: SampleResult, meta: dict) -> None:

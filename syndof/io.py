@@ -735,6 +735,16 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def from_uint8(image: np.ndarray) -> np.ndarray:
+    """uint8 levels 0…255, any shape → float32 in [0, 1] of the same shape (``v / 255``; :func:`to_uint8` gives the
+    levels back). ValueError for any other dtype: a float image in [0, 1] divided again would be 255× too dark, and
+    uint16 levels up to 65535× too bright (:func:`syndof.images.as_rgb_float` reads any image dtype)."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit levels (uint8), got {array.dtype}")
+    return array.astype(np.float32) / np.float32(255.0)
+
+
 def _image_to_encode(path: Path, image) -> np.ndarray:
     """The uint8 / uint16 array :func:`encode_image` encodes for ``path``; ValueError naming ``path`` for anything
     that would be written wrong (see :func:`encode_image`)."""

@@ -111,7 +111,7 @@ def regionfill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         mask: (H, W) bool region to fill.
 
     Returns:
-        float64 copy of ``image`` with the region replaced.
+        float64 copy of ``image`` (same shape, range and units) with the region replaced.
     """
     img = np.asarray(image, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from syndof.choices import Choice, parse_choice
+from syndof.io import from_uint8
 from syndof.random_depth import FAR_LIMIT_MM, NEAR_RANGE_MM, _smooth_noise, random_depth
 
 # Middlebury 2014 Motorcycle, calibration of the ×4-downscaled pair shipped by scikit-image (its docstring).
@@ -158,7 +159,7 @@ def _motorcycle() -> tuple[np.ndarray, np.ndarray]:
     if disp.ndim == 3:
         disp = disp[..., 0]
     depth = disparity_to_depth(disp, MOTORCYCLE_FOCAL_PX, MOTORCYCLE_BASELINE_MM, MOTORCYCLE_DOFFS_PX)
-    return _read_only(left.astype(np.float32) / 255.0), _read_only(np.array(depth, dtype=np.float64))
+    return _read_only(from_uint8(left)), _read_only(np.array(depth, dtype=np.float64))
 
 
 @functools.lru_cache(maxsize=None)
@@ -168,7 +169,7 @@ def _skimage_photo(name: str) -> np.ndarray:
     img = np.asarray(getattr(data, name)())
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    return _read_only(img[..., :3].astype(np.float32) / 255.0)
+    return _read_only(from_uint8(img[..., :3]))
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -92,7 +92,8 @@ def coc_to_radius(coc: Array) -> Array:
 
 
 def sigma_to_syndof(sigma: np.ndarray) -> np.ndarray:
-    """σ (px) → SYNDOF uint16 file value ``round(10·σ)`` (half away from zero, as MATLAB)."""
+    """σ (px, ≥ 0, finite), any shape → SYNDOF uint16 file value ``round(10·σ)`` (half away from zero, as MATLAB),
+    same shape, 0 … 65535 (ValueError for a negative, non-finite or too large σ)."""
     sigma = np.asarray(sigma, dtype=np.float64)
     if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
         raise ValueError("σ map must be finite and non-negative")
@@ -120,7 +121,8 @@ def px_per_mm(width_px: float, sensor_width_mm: float) -> float:
 
 
 def syndof_to_sigma(value: np.ndarray) -> np.ndarray:
-    """SYNDOF uint16 file value → σ (px, float32): ``value / 10``."""
+    """SYNDOF uint16 file value (any shape, 0 … 65535) → σ (px, float32, same shape, 0 … 6553.5): ``value / 10``
+    (ValueError for another dtype)."""
     value = np.asarray(value)
     if value.dtype != np.uint16:
         raise ValueError(f"SYNDOF σ maps are uint16, got {value.dtype} (read them with cv2.IMREAD_UNCHANGED)")

@@ -32,7 +32,9 @@ def sample_pixels(logits: list[np.ndarray], masks: list[np.ndarray], seed: int =
 
 
 def fit(z: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
-    """(scale, shift, MAE) minimising the mean |σ(scale·(z − shift)) − m| over a grid (ties: the first)."""
+    """(scale, shift, MAE) minimising the mean |σ(scale·(z − shift)) − m| over a grid (ties: the first): ``z`` the
+    logits and ``m`` the masks (1 = blurred; 0/1, or probabilities in [0, 1]) of the same pixels, arrays of one shape
+    (e.g. the (n_images, PIXELS) of :func:`sample_pixels`); the MAE is in probability units."""
     best = (1.0, 0.0, float("inf"))
     for scale in np.round(np.arange(0.5, 8.01, 0.25), 2):
         for shift in np.round(np.arange(-3.0, 3.01, 0.1), 2):

@@ -17,7 +17,7 @@ import torch
 from dmenet.distill.config import DistillDataConfig
 from dmenet.distill.split import read_split
 from dmenet.eval.benchmarks import read_mask
-from syndof.io import InputError, check_nonempty_file, header_size, index_by_stem, read_image
+from syndof.io import InputError, check_nonempty_file, from_uint8, header_size, index_by_stem, read_image
 from syndof.resize import long_side_scale, scaled_size
 
 
@@ -155,7 +155,7 @@ def preload(item: Item, long_side: int | None, white_is_blurred: bool = True):
 
 
 def _float(a: np.ndarray | None) -> np.ndarray | None:
-    return None if a is None else a.astype(np.float32) / 255.0
+    return None if a is None else from_uint8(a)
 
 
 class TrainStream:

@@ -104,7 +104,9 @@ def threshold_counts(
 
 
 def precision_recall(tp, det, n_gt) -> tuple[np.ndarray, np.ndarray]:
-    """P = TP/detected, R = TP/#GT, with 0 where the denominator is 0."""
+    """P = TP/detected, R = TP/#GT, with 0 where the denominator is 0: ``tp`` and ``det`` pixel counts of the same
+    shape (e.g. (T,) over a threshold sweep), ``n_gt`` the GT-positive count → (P, R), float64 of that shape in
+    [0, 1]."""
     tp = np.asarray(tp, dtype=np.float64)
     det = np.asarray(det, dtype=np.float64)
     p = np.divide(tp, det, out=np.zeros_like(tp), where=det > 0)

@@ -58,8 +58,8 @@ MIN_IMAGES = 2
 
 
 def bootstrap_indices(n: int, resamples: int = 10_000, seed: int = 0) -> np.ndarray:
-    """(resamples, n) image indices drawn with replacement: the resampled sets every comparison shares. ValueError
-    for n < 2 (no interval) or resamples < 1."""
+    """(resamples, n) int64 image indices in [0, n), drawn with replacement: the resampled sets every comparison
+    shares. ValueError for n < 2 (no interval) or resamples < 1."""
     if n < MIN_IMAGES:
         raise ValueError(f"a bootstrap interval needs at least {MIN_IMAGES} images, got {n}")
     if resamples < 1:

@@ -51,7 +51,8 @@ REBLUR_GRID = tuple(float(g) for g in np.round(np.arange(0.0, 13.01, 0.25), 2))
 
 
 def psnr(x: np.ndarray, ref: np.ndarray) -> float:
-    """PSNR in dB of ``x`` against ``ref``, both in [0, 1] (peak 1): ``−10·log10(MSE)``."""
+    """PSNR in dB of ``x`` against ``ref``, arrays of one shape (e.g. (H, W, 3)) in [0, 1] (peak 1):
+    ``−10·log10(MSE)``; inf when they are equal."""
     return float(-10 * np.log10(np.mean((np.asarray(x, np.float64) - ref) ** 2)))
 
 

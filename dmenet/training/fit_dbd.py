@@ -55,7 +55,8 @@ class DBDFit:
 
 
 def holds_both_classes(mask: np.ndarray) -> bool:
-    """The mask (1 = blurred) has blurred and sharp pixels: an image with an Fmax (an all-sharp photo has none)."""
+    """The (H, W) binary mask (nonzero = blurred) has blurred and sharp pixels: an image with an Fmax (an all-sharp
+    photo has none)."""
     return 0 < np.count_nonzero(mask) < mask.size
 
 

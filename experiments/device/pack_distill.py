@@ -35,11 +35,13 @@ sys.path.insert(0, str(REPO))
 
 LISTS = REPO / "experiments" / "distill"
 
+from syndof import cli  # noqa: E402
 
+
+@cli.entry_point
 def main(argv=None) -> int:
-    from syndof import cli
-
-    ap = cli.parser("pack_distill.py", __doc__, "python experiments/device/pack_distill.py --out .dev/distill")
+    ap = cli.script_parser("experiments/device/pack_distill.py", __doc__,
+                           "python experiments/device/pack_distill.py --out .dev/distill")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data", help="the shared data folder")
     ap.add_argument("--out", type=Path, default=REPO / ".dev" / "distill")
     ap.add_argument("--quality", type=int, default=85, help="JPEG quality of the photos (1-100)")

@@ -47,8 +47,7 @@ def settings_problem(out: Path, record: dict) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     from dmenet.methods import MethodOptions, make_method, method_names
 
-    p = cli.parser("cache_dmenet", __doc__, EXAMPLE)
-    p.prog = "python experiments/distill/cache_dmenet.py"  # a data-preparation script, not a console script
+    p = cli.script_parser("experiments/distill/cache_dmenet.py", __doc__, EXAMPLE)
     p.add_argument("--images", required=True, help="folder of photos (STEM.jpg)")
     p.add_argument("--list", required=True, help="stems to cache, one per line")
     p.add_argument("--out", required=True, help="output folder (STEM.png, 255 = blurred)")

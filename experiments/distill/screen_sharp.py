@@ -51,8 +51,7 @@ EXAMPLE = ("python experiments/distill/screen_sharp.py --images ../shared/data/p
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("screen_sharp", __doc__, EXAMPLE)
-    p.prog = "python experiments/distill/screen_sharp.py"  # a data-preparation script, not a console script
+    p = cli.script_parser("experiments/distill/screen_sharp.py", __doc__, EXAMPLE)
     p.add_argument("--images", required=True, help="folder of photos")
     p.add_argument("--out", required=True, help="list of kept stems (refused if it exists)")
     p.add_argument("--max-fraction", type=cli.non_negative_float, default=0.02,

@@ -49,8 +49,7 @@ def render_sources(images: Path, stems: list[str]) -> dict[str, list[str]] | Non
 
 @cli.entry_point
 def main(argv: list[str] | None = None) -> int:
-    p = cli.parser("split", __doc__, EXAMPLE)
-    p.prog = "python experiments/distill/split.py"  # a data-preparation script, not a console script
+    p = cli.script_parser("experiments/distill/split.py", __doc__, EXAMPLE)
     p.add_argument("--images", required=True, help="cuhk/train_image folder (or any folder of labelled photos)")
     p.add_argument("--glob", default=DEFAULT_GLOB, help=f"which files of --images to split, a pattern of names in "
                    f"that folder (default {DEFAULT_GLOB}: CUHK's defocus photos; '*.png' for a syndof.generate "
