@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from syndof import io as sio
+from syndof.io import listing as sio_listing
 
 
 def sigint_as_at_a_terminal() -> None:
@@ -142,5 +143,6 @@ def count_walks(monkeypatch) -> list[Path]:
         walks.append(Path(folder))
         return listing(folder, *args, **kwargs)
 
-    monkeypatch.setattr(sio, "image_names", counted)
+    monkeypatch.setattr(sio, "image_names", counted)  # callers outside syndof.io
+    monkeypatch.setattr(sio_listing, "image_names", counted)  # the listings of syndof.io.listing
     return walks

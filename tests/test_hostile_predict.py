@@ -23,6 +23,7 @@ from dmenet.models.model_io import ModelFileError, save_model
 from dmenet.models.recipe import BNMode
 from hostile_helpers import assert_usage_error, digests, run_main, unreadable, write_rgb
 from syndof import io as sio
+from syndof.io import decode as sio_decode
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(encoder="mobilenet_v2", width=0.125, refine_blocks=1, calib_width=0.25)
@@ -644,7 +645,7 @@ def test_a_photo_too_large_for_memory_is_refused_from_its_header_before_decoding
     photo = _huge_png(tmp_path / "huge.png")
     job, estimator, args = _lbp_job(photo, tmp_path / "o")
     decoded = []
-    monkeypatch.setattr(predict_photo.sio, "_decode_raw", lambda path, data: decoded.append(path))
+    monkeypatch.setattr(sio_decode, "_decode_raw", lambda path, data: decoded.append(path))
     monkeypatch.setattr(memory, "available_memory", lambda: 4 * 2**30)
     reason = predict_photo.predict_one(job, 1, 1, estimator, 1024, args)
     assert reason.startswith("30000x30000 px needs about") and "GiB available" in reason  # no "ValueError: "
@@ -821,14 +822,14 @@ def test_each_photo_is_read_once_and_its_digest_is_of_the_bytes_decoded(tmp_path
             opened.append(a[0] if a else k.get("mode", "r"))
         return real_open(file, *a, **k)
 
-    real_decode = sio._decode_raw
+    real_decode = sio_decode._decode_raw
 
     def replaced_after_the_read(path, data):
         os.replace(later, photo)  # the file changes between the read and the decoding
         return real_decode(path, data)
 
     monkeypatch.setattr(builtins, "open", counting_open)
-    monkeypatch.setattr(sio, "_decode_raw", replaced_after_the_read)
+    monkeypatch.setattr(sio_decode, "_decode_raw", replaced_after_the_read)
     assert isinstance(predict_photo.predict_one(job, 1, 1, estimator, None, args), float)
     monkeypatch.undo()
     assert opened == ["rb"]

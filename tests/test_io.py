@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from syndof import io as sio
+from syndof.io import decode as sio_decode
 from syndof.io import InputError
 
 
@@ -497,7 +498,7 @@ def test_reading_headers_in_two_threads_leaves_the_process_warning_filters_as_th
     from PIL import Image
 
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.jpg")
-    identify = sio._pil_identify
+    identify = sio_decode._pil_identify
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     calls = []
 
@@ -515,7 +516,7 @@ def test_reading_headers_in_two_threads_leaves_the_process_warning_filters_as_th
         sio.read_image(tmp_path / "a.jpg")
         first_out.set()
 
-    monkeypatch.setattr(sio, "_pil_identify", slow_identify)
+    monkeypatch.setattr(sio_decode, "_pil_identify", slow_identify)
     before = list(warnings.filters)
     one = threading.Thread(target=first)
     one.start()
@@ -675,7 +676,7 @@ def test_h82_a_truncated_or_looping_frame_structure_is_counted_without_failing()
     looping_tiff = b"II*\x00" + (8).to_bytes(4, "little") + (0).to_bytes(2, "little") + (8).to_bytes(4, "little")
     for data in (looping_tiff, b"II*\x00\xff\xff\xff\x7f", b"GIF89a\x01\x00\x01\x00\xff",
                  b"RIFF\x00\x00\x00\x00WEBPANMF\xff\xff\xff\xff"):
-        assert sio._extra_images_note(data) is None
+        assert sio_decode._extra_images_note(data) is None
 
     # those four are no image to Pillow at all; a file cut short whose header opens and whose frame walk then fails
     # (Pillow's n_frames raises) is the damaged structure the note must survive
@@ -698,7 +699,7 @@ def test_h82_a_truncated_or_looping_frame_structure_is_counted_without_failing()
                 except Exception:  # noqa: BLE001 - not even a header: the case above
                     continue
                 walked += 1
-                assert sio._extra_images_note(data) is None
+                assert sio_decode._extra_images_note(data) is None
         assert walked, fmt  # at least one cut opens and then fails in the walk
 
 
@@ -724,7 +725,7 @@ def test_h82_a_tiff_whose_last_directory_points_back_is_counted_once_per_page():
         second_ifd = following
     data[link:link + 4] = first_ifd.to_bytes(4, "little")
     assert Image.open(io.BytesIO(bytes(data))).n_frames == 2
-    assert sio._extra_images_note(bytes(data)) == "a TIFF of 2 pages: only the first is read"
+    assert sio_decode._extra_images_note(bytes(data)) == "a TIFF of 2 pages: only the first is read"
 
 
 def _png_with_exif(pixels: np.ndarray, orientation: int, where: str) -> bytes:

@@ -113,7 +113,7 @@ def test_webp_header_reads_the_vp8x_canvas_size(tmp_path):
     of a WebP too large for PIL's own opener, gives the size PIL gives for an extended (EXIF-carrying) WebP."""
     from PIL import Image
 
-    from syndof.io import _WebPHeader
+    from syndof.io.decode import _WebPHeader
 
     exif = Image.Exif()
     exif[0x0112] = 6

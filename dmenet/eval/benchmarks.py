@@ -214,7 +214,7 @@ def list_image_samples(spec: BenchmarkSpec, root: str | os.PathLike) -> list[Sam
 def _mask_gray(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float], str]:
     """A mask file's values as (H, W) float32 value/full range in [0, 1] (white = 1), its raw (min, max), and how it
     was scaled (for messages); decoded as :func:`read_mask` says."""
-    raw = io._read_raw(path)  # missing / empty / undecodable: InputError naming the file; EXIF applied
+    raw = io.read_raw(path)  # missing / empty / undecodable: InputError naming the file; EXIF applied
     if raw.ndim == 3 and raw.shape[2] == 1:
         raw = raw[..., 0]
     if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):  # plain grey masks (most sets): no colour conversion
