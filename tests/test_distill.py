@@ -15,6 +15,7 @@ from dmenet.distill.config import load_distill_config
 from dmenet.distill.models.efficientnet import Conv2dSame, EfficientNet, load_imagenet
 from dmenet.distill.models.teacher import FAITHFUL_TEACHER, SelfAttention, Teacher, TeacherConfig
 from dmenet.distill.models.unet import FAITHFUL_STUDENT, EffUNet, StudentConfig
+from dmenet.distill.step import teacher_targets
 from dmenet.distill.summary import count, on_meta
 from syndof.io import write_image
 
@@ -280,7 +281,7 @@ def test_exported_student_loads_in_the_registry(tmp_path):
 
 def test_init_from_copies_weights_and_checks_architecture(tmp_path):
     from dmenet.distill.model_io import save_distill_model
-    from dmenet.distill.train import init_from_file
+    from dmenet.distill.run import init_from_file
 
     torch.manual_seed(0)
     save_distill_model(tmp_path / "s", "student", EffUNet(TINY_STUDENT))
@@ -331,7 +332,7 @@ def test_sharp_negatives_get_no_teacher_target_unless_asked(tmp_path, monkeypatc
              "soft": torch.zeros(2, 1, 32, 32), "has_soft": torch.zeros(2, 1, 1, 1),
              "sharp": torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)}
     seen = {}
-    monkeypatch.setattr(T.L, "consistency_loss", lambda s, t, w: seen.setdefault("w", w.flatten().tolist()) and
+    monkeypatch.setattr(L, "consistency_loss", lambda s, t, w: seen.setdefault("w", w.flatten().tolist()) and
                         (s * 0).mean())
     for on, weights, d3_samples in ((False, [1.0, 0.0], 1), (True, [1.0, 1.0], 2)):
         seen.clear()
@@ -342,7 +343,7 @@ def test_sharp_negatives_get_no_teacher_target_unless_asked(tmp_path, monkeypatc
         T.train_step(run, batch, 0)
         assert seen["w"] == weights
         assert calls[0] == d3_samples  # the generator's D3 term sees the samples with a soft target only
-    assert T.teacher_targets(batch["sharp"], False).flatten().tolist() == [1.0, 0.0]
+    assert teacher_targets(batch["sharp"], False).flatten().tolist() == [1.0, 0.0]
     capsys.readouterr()
     T.build_run(load_distill_config(None, sets + [f"data.soft_targets={tmp_path}"]))
     assert "data.soft_targets" in capsys.readouterr().out
@@ -555,7 +556,7 @@ def test_selection_rule_boundaries():
 def test_lr_factor_warmup_and_cosine_values():
     """lr factor = min(1, (step + 1) / warmup) · (f + (1 − f) · ½(1 + cos(π step / steps))): hand values."""
     from dmenet.distill.config import load_distill_config
-    from dmenet.distill.train import lr_factor
+    from dmenet.distill.run import lr_factor
 
     cfg = load_distill_config(None, ["train.steps=100", "optim.warmup_steps=10", "optim.final_lr_fraction=0.1"])
     assert lr_factor(cfg, 0) == pytest.approx(0.1 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.0))))
@@ -567,7 +568,8 @@ def test_lr_factor_warmup_and_cosine_values():
 def test_optimizers_take_the_optim_settings_and_the_scheduled_lr(tmp_path):
     """Adam of the networks: optim.lr, (beta1, beta2), weight_decay; of the discriminators: optim.lr_d. One step
     sets each to its base lr times :func:`lr_factor` of that step."""
-    from dmenet.distill.train import build_run, lr_factor, set_learning_rates
+    from dmenet.distill.run import build_run, lr_factor
+    from dmenet.distill.step import set_learning_rates
 
     cfg = load_distill_config(None, _dataset(tmp_path / "d") + TINY + [
         "optim.lr=2e-4", "optim.lr_d=6e-4", "optim.beta1=0.3", "optim.beta2=0.99", "optim.weight_decay=0.01"])

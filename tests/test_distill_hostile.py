@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import dmenet.distill.train as T
+from dmenet.distill import checkpoints as distill_checkpoints
 from dmenet.config import ConfigError
 from dmenet.distill.config import DistillLossConfig, load_distill_config
 from syndof.io import folder_lock
@@ -132,14 +133,14 @@ def test_a_kill_inside_a_checkpoint_write_leaves_no_partial_folder_and_the_resum
     in ``ckpt/`` (no staging folder, no half checkpoint), and the resume ends where an uninterrupted run ends."""
     cfg = load_distill_config(TINY)
     out = tmp_path / "run"
-    real = T.save_distill_model
+    real = distill_checkpoints.save_distill_model
 
     def interrupted(path, *args, **kwargs):
         real(path, *args, **kwargs)  # the model pair is on disk in the staging folder, then the kill
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(T, "save_distill_model", interrupted)
+        m.setattr(distill_checkpoints, "save_distill_model", interrupted)  # the checkpoint writes it
         with pytest.raises(KeyboardInterrupt):
             T.train(cfg, out)
     assert sorted(p.name for p in (out / "ckpt").iterdir()) == []

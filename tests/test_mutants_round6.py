@@ -259,11 +259,12 @@ def test_content_loss_weighs_the_sharp_negatives_by_sharp_weight(tmp_path, monke
     sharp-everywhere negative (1 − sharp + sharp·w), not 1 + w."""
     from test_distill import TINY, _dataset
 
+    from dmenet.distill import losses as L
     from dmenet.distill import train as T
     from dmenet.distill.config import load_distill_config
 
     seen = []
-    monkeypatch.setattr(T.L, "content_loss", lambda logits, y, w, edge: seen.append(w.flatten().tolist())
+    monkeypatch.setattr(L, "content_loss", lambda logits, y, w, edge: seen.append(w.flatten().tolist())
                         or (logits * 0).mean())
     torch.manual_seed(0)
     run = T.build_run(load_distill_config(None, _dataset(tmp_path / "d") + TINY + ["loss.sharp_weight=0.25"]))

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dmenet.distill.checkpoints import full_states
+from dmenet.distill.run import build_student, build_teacher
 from syndof import io as sio
 from syndof.io import InputError
 
@@ -303,7 +305,7 @@ def test_full_states_leave_out_an_old_staging_folder(tmp_path):
         (tmp_path / "ckpt" / name).mkdir(parents=True)
         (tmp_path / "ckpt" / name / "state.safetensors").write_bytes(b"x")
     (tmp_path / "ckpt" / "step_000003" / "state.safetensors").unlink()  # pruned: the exported model only
-    assert dtrain.full_states(tmp_path) == [tmp_path / "ckpt" / "step_000001"]
+    assert full_states(tmp_path) == [tmp_path / "ckpt" / "step_000001"]
     assert dtrain.latest_checkpoint(tmp_path) == tmp_path / "ckpt" / "step_000001"
 
 
@@ -323,7 +325,7 @@ def test_save_checkpoint_replaces_a_step_and_prunes_all_but_keep_last_states(tmp
     for step in (1, 2, 3):
         dtrain.save_checkpoint(tmp_path, run, step, {"loss": float(step)}, keep_last=2)
     ckpt = tmp_path / "ckpt"
-    assert dtrain.full_states(tmp_path) == [ckpt / "step_000002", ckpt / "step_000003"]
+    assert full_states(tmp_path) == [ckpt / "step_000002", ckpt / "step_000003"]
     assert (ckpt / "step_000001" / "model.safetensors").is_file()
     dtrain.save_checkpoint(tmp_path, run, 3, {"loss": 0.5}, keep_last=2)
     assert json.loads((ckpt / "step_000003" / "meta.json").read_text())["val"] == {"loss": 0.5}
@@ -470,7 +472,7 @@ def test_a_resumed_network_reads_no_start_file(tmp_path, stage):
     small_teacher = ["teacher.aspp_mid=16", "teacher.aspp_growth=8", "teacher.decoder=[16,16,8,8]"]
     cfg = load_distill_config(None, TINY + small_teacher + [f"train.stage={stage}",
                                                             f"train.init_from={tmp_path / 'moved'}"])
-    build = dtrain.build_teacher if stage == "teacher" else dtrain.build_student
+    build = build_teacher if stage == "teacher" else build_student
     build(cfg, start=False)
     run = dtrain.build_run(cfg, start=False)
     assert list(run.nets) == ["teacher" if stage == "teacher" else "student"]
