@@ -96,11 +96,25 @@ def natural_blur_score(image: np.ndarray, threshold: float = 1.5, grid: int = 4,
     return {"blurred_cells": int(blurred), "edge_cells": int(cells), "fraction": blurred / max(cells, 1)}
 
 
+def _is_score(entry: object) -> bool:
+    """Whether a screen cache entry is a finished :func:`natural_blur_score` (``edge_cells`` a whole number,
+    ``fraction`` a number)."""
+    def number(v: object, kind: type | tuple[type, ...]) -> bool:
+        return isinstance(v, kind) and not isinstance(v, bool)
+
+    return isinstance(entry, dict) and number(entry.get("edge_cells"), int) \
+        and number(entry.get("fraction"), (int, float))
+
+
 def screen_bsds(bsds: Path, out: Path, threshold: float) -> dict[str, dict]:
     """Score every BSDS500 photo (cached in ``out/bsds_screen_t<threshold>.json``). The cache is written also when
     the screen stops early (Ctrl-C, an unreadable photo): the photos scored by then are not scored again."""
     cache = out / f"bsds_screen_t{threshold:g}.json"
     scores = sio.read_json_object(cache) if cache.is_file() else {}  # a damaged cache: one line naming it
+    damaged = next((k for k, v in scores.items() if not _is_score(v)), None)
+    if damaged is not None:  # refused before the screen, so the file is not written over
+        raise sio.InputError(cache, f"entry {damaged!r} is not a screen score ({json.dumps(scores[damaged])[:60]}); "
+                                    "delete the file to score every photo again")
     try:
         for split in ("train", "val", "test"):
             for path in sio.list_images(bsds / split):

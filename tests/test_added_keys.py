@@ -79,13 +79,15 @@ def test_z0_every_key_added_since_a_trainers_first_runs_has_the_value_those_runs
 def test_z0_with_added_keys_fills_only_what_a_record_lacks_and_leaves_it_unchanged():
     from dmenet.training.resume import with_added_keys
 
-    record = {"train": {"channels_last": True}, "data": {"crop": 32}, "loss": None}
+    record = {"train": {"channels_last": True}, "data": {"crop": 32}, "loss": None, "optim": [1]}
     added = {"train.channels_last": False, "train.cpu_bf16": False, "data.scale_p": 1.0, "model.tail_scale": 1,
-             "loss.x": 0}
+             "loss.x": 0, "optim.y": 2}
     out = with_added_keys(record, added)
+    # an empty section (null) is one without keys, as the config load reads it (§37 R5); a list is left for the
+    # load to name
     assert out == {"train": {"channels_last": True, "cpu_bf16": False}, "data": {"crop": 32, "scale_p": 1.0},
-                   "model": {"tail_scale": 1}, "loss": None}
-    assert record == {"train": {"channels_last": True}, "data": {"crop": 32}, "loss": None}
+                   "model": {"tail_scale": 1}, "loss": {"x": 0}, "optim": [1]}
+    assert record == {"train": {"channels_last": True}, "data": {"crop": 32}, "loss": None, "optim": [1]}
 
 
 # ------------------------------------------------------------------------------------------------ galetto

@@ -136,11 +136,16 @@ def _names(keys, index: dict[str, Path], limit: int = 10) -> str:
 
 def gt_index(gt_dir: str | os.PathLike, gt_suffix: str = "") -> dict[str, Path]:
     """:func:`index_by_stem` of a GT folder keyed by the stem of the image each file belongs to: ``gt_suffix``
-    removed from the stems that end with it (case-insensitive; the others keep their stem, so they pair with no
-    image and are named as unmatched)."""
+    removed (case-insensitive). With a ``gt_suffix``, a file whose stem lacks it is an InputError naming it: kept
+    under its own stem it paired with the image of that stem (a render copied among the masks was scored as its
+    mask), or, beside ``STEM{gt_suffix}``, one of the two was dropped unsaid."""
     suffix = gt_suffix.lower()
-    return {k[: len(k) - len(suffix)] if suffix and k.endswith(suffix) else k: v
-            for k, v in index_by_stem(gt_dir).items()}
+    index = index_by_stem(gt_dir)
+    for k, v in index.items():
+        if suffix and not k.endswith(suffix):
+            raise io.InputError(v, f"not a GT file of this benchmark: its name does not end with {gt_suffix} "
+                                   f"(the GT of image STEM is STEM{gt_suffix}; move the file out of {Path(gt_dir)})")
+    return {k[: len(k) - len(suffix)] if suffix else k: v for k, v in index.items()}
 
 
 def _sample_stem(gt: Path, gt_suffix: str) -> str:

@@ -21,6 +21,7 @@ reproduces to four decimals (``tests/test_evaluate.py``).
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -164,13 +165,18 @@ def _metrics_of(path: Path) -> dict | None:
 
 def report_metrics(folder: Path, keys: tuple[str, ...]) -> dict:
     """The ``metrics`` object of the evaluation folder ``folder``'s ``metrics.json`` (what ``dmenet.evaluate`` wrote
-    for one method), holding at least ``keys``; an InputError naming the file when it is missing, malformed or lacks
-    one of them (the rule judges of experiments/ read their figures with it)."""
+    for one method), holding at least ``keys``, each a number (NaN as ``dmenet.evaluate`` writes an undefined
+    figure); an InputError naming the file when it is missing, malformed, lacks one of them or holds another value
+    there (null, a string: the judges' comparisons were a TypeError traceback) (the rule judges of experiments/
+    read their figures with it)."""
     path = folder / "metrics.json"
     metrics = read_json_object(path).get("metrics")
     missing = [k for k in keys if not isinstance(metrics, dict) or k not in metrics]
     if missing:
         raise InputError(path, f"no metrics.{missing[0]} (not a dmenet.evaluate report of this benchmark?)")
+    wrong = [k for k in keys if isinstance(metrics[k], bool) or not isinstance(metrics[k], (int, float))]
+    if wrong:
+        raise InputError(path, f"metrics.{wrong[0]} is {json.dumps(metrics[wrong[0]])}, not a number")
     return metrics
 
 

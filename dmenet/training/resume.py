@@ -36,9 +36,12 @@ def with_added_keys(record: Mapping[str, Any], added: Mapping[str, Any]) -> dict
     record) with each key of ``added`` (flat ``section.key`` → value) that it lacks set to that value: the value that
     does what the run did before the key existed, which need not be today's default. Without it, a key added since
     the run started took today's default silently (``dmenet.train``) or read as absent and refused the resume
-    (``galetto.train``, ``distill.train``). A key the record has keeps its value; a section that is not a mapping
-    is left as it is (the config load names it). ``record`` is not changed."""
-    out = {name: dict(section) if isinstance(section, Mapping) else section for name, section in record.items()}
+    (``galetto.train``, ``distill.train``). A key the record has keeps its value; an empty section (null, as YAML
+    reads ``train:`` with nothing under it) is one without keys, as the config load reads it, so it gets the
+    values too; another section that is not a mapping is left as it is (the config load names it). An empty record
+    (None: an empty or comment-only config.yaml) is one without sections. ``record`` is not changed."""
+    out = {name: dict(section) if isinstance(section, Mapping) else {} if section is None else section
+           for name, section in (record or {}).items()}
     for key, value in added.items():
         section, _, name = key.partition(".")
         part = out.setdefault(section, {})
@@ -53,7 +56,7 @@ def named_keys(keys: Iterable[str], record: Mapping[str, Any], added: Mapping[st
     run: ``train.channels_last (the run predates the key: false)``."""
     def name(key: str) -> str:
         section, _, field = key.partition(".")
-        part = record.get(section)
+        part = (record or {}).get(section)
         if key in added and not (isinstance(part, Mapping) and field in part):
             return f"{key} (the run predates the key: {json.dumps(added[key])})"
         return key

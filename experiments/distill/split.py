@@ -30,20 +30,32 @@ def render_sources(images: Path, stems: list[str]) -> dict[str, list[str]] | Non
     """``{source photo: [render stems]}`` when ``images`` is the ``image/`` folder of a ``syndof.generate`` data set
     (``dataset.json`` beside it), else None. A render's source is the SHA-256 of its photo (``meta/STEM.json``
     ``source_sha256``: the same photo under two names is one source), or for a built-in source, which records none,
-    its name (a procedural slot, a new scene each render, then counts as one source: conservative). InputError when
-    a render has no readable meta file."""
+    its name (a procedural slot, a new scene each render, then counts as one source: conservative). A render
+    without the SHA-256 (written before 6 Dec 2026, in a folder a later ``generate`` extended) takes the SHA-256
+    another render of its source name records, so an older and a newer render of one photo are one source.
+    ``images`` is resolved first (``--images .`` from inside ``image/``, a link to it). InputError when a render has
+    no readable meta file."""
+    images = images.resolve()
     root = images.parent
     if images.name != "image" or not (root / "dataset.json").is_file():
         return None
-    groups: dict[str, list[str]] = {}
+    if not (root / "meta").is_dir():  # e.g. a scaled_syndof.py copy: dataset.json, image/, blur_map/ only
+        raise InputError(root / "meta", "no such folder: the renders of a folder with dataset.json are split by "
+                                        "source photo, read from meta/STEM.json; split the syndof.generate folder "
+                                        "this one was made from (its lists name the same stems)")
+    named: dict[str, tuple[str, str | None]] = {}  # stem -> (source name, the photo's SHA-256 or None)
     for stem in stems:
         meta = read_json_object(root / "meta" / f"{stem}.json")
         recorded = meta.get("source_sha256")
-        key = recorded.get("image") if isinstance(recorded, dict) else None
-        key = key or meta.get("source_name")
-        if not isinstance(key, str):
+        sha = recorded.get("image") if isinstance(recorded, dict) else None
+        name = meta.get("source_name")
+        if not isinstance(sha, str) and not isinstance(name, str):
             raise InputError(root / "meta" / f"{stem}.json", "names no source photo (source_sha256 / source_name)")
-        groups.setdefault(key, []).append(stem)
+        named[stem] = (name, sha if isinstance(sha, str) else None)
+    sha_of_name = {name: sha for name, sha in named.values() if sha is not None}
+    groups: dict[str, list[str]] = {}
+    for stem, (name, sha) in named.items():
+        groups.setdefault(sha or sha_of_name.get(name) or name, []).append(stem)
     return groups
 
 
