@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dmenet.distill.config import load_distill_config  # noqa: E402
-from dmenet.distill.train import build_run, train_step  # noqa: E402
+from dmenet.distill.run import build_run  # noqa: E402
+from dmenet.distill.step import train_step  # noqa: E402
 from interleave import machine_line, parser, speedup_rows, time_interleaved  # noqa: E402
 from syndof import cli  # noqa: E402
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from two_input_s import SPLIT, _gate, _mask, _sets  # noqa: E402  (the sets and gate of rules 19p / 19q)
+from two_input_s import SPLIT, _gate, _mask, _sets, cached_training_files  # noqa: E402  (rules 19p / 19q's sets, gate)
 
 from syndof import cli  # noqa: E402
 from syndof import io as sio  # noqa: E402
@@ -139,12 +139,11 @@ def fit(out: Path, reference: Path) -> dict:
 
     cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED, hidden=HIDDEN)
     inputs, masks, names = [], [], []
-    for k in ("train", "neg"):
-        for f in sorted((out / "cache" / k).glob("*.npz")):
-            a = np.load(f)
-            inputs.append(pixel_inputs(a["x"].astype(np.float32), a["mean"]))
-            masks.append(a["y"].astype(np.float32))
-            names.append(f.stem)
+    for _, f in cached_training_files(out, "feature_head.py"):
+        a = np.load(f)
+        inputs.append(pixel_inputs(a["x"].astype(np.float32), a["mean"]))
+        masks.append(a["y"].astype(np.float32))
+        names.append(f.stem)
     fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed)
     val = [(s, np.load(out / "cache" / "val" / f"{s}.npz"), _mask(s)) for s in json.loads(SPLIT.read_text())["val"]]
     sharp = [np.load(f) for f in sorted((out / "cache" / "sharpval").glob("*.npz"))]

@@ -108,6 +108,17 @@ def cache(out: Path, shard: tuple[int, int], flips: int = 1, working_side: int |
             np.savez(fh, **arrays)
 
 
+def cached_training_files(out: Path, script: str) -> list[tuple[str, Path]]:
+    """(``train`` or ``neg``, file) of every ``OUT/cache/{train,neg}/STEM.npz`` the ``cache`` step of
+    ``experiments/SCRIPT`` wrote into ``out``, sorted by name within each; ValueError naming ``OUT/cache`` and the
+    step to run first when there is none (was ``train_head: 0 label sets and 0 masks``, naming no folder)."""
+    files = [(k, f) for k in ("train", "neg") for f in sorted((out / "cache" / k).glob("*.npz"))]
+    if not files:
+        raise ValueError(f"{out / 'cache'}: nothing cached for training (no train/ or neg/ .npz files); run "
+                         f"python experiments/{script} cache --out {out} first")
+    return files
+
+
 def _mask(stem: str) -> np.ndarray:
     from dmenet.eval.benchmarks import read_mask
 
@@ -150,13 +161,12 @@ def _train_head(out: Path, moving_only: bool = False, **training):
     cfg = HeadTraining(epochs=EPOCHS, pixels_per_image=PIXELS_PER_IMAGE, batch=BATCH, seed=SEED, **training)
 
     pairs, masks, names = [], [], []
-    for k in ("train", "neg"):
-        for f in sorted((out / "cache" / k).glob("*.npz")):
-            a = np.load(f)
-            first = a["mov"] if moving_only else a["img"]
-            pairs.append(np.stack([first, a["mov"]], -1).astype(np.float32))
-            masks.append(_mask(f.stem).astype(np.float32) if k == "train" else np.zeros(a["img"].shape, np.float32))
-            names.append(f.stem)
+    for k, f in cached_training_files(out, "two_input_s.py"):
+        a = np.load(f)
+        first = a["mov"] if moving_only else a["img"]
+        pairs.append(np.stack([first, a["mov"]], -1).astype(np.float32))
+        masks.append(_mask(f.stem).astype(np.float32) if k == "train" else np.zeros(a["img"].shape, np.float32))
+        names.append(f.stem)
     net, _ = train_head(pairs, masks, cfg)
     head = net.to_head()
     fit_idx = transform_image_indices(masks, names, cfg.transform_images, cfg.seed, cfg.transform_negatives)

@@ -201,7 +201,9 @@ def test_channels_last_run_keeps_the_values_and_resumes_exactly(tmp_path):
     and a resumed channels-last run equals an uninterrupted one."""
     from safetensors.torch import load_file
 
-    from dmenet.distill.train import build_run, train, train_step
+    from dmenet.distill.run import build_run
+    from dmenet.distill.step import train_step
+    from dmenet.distill.train import train
 
     sets = _dataset(tmp_path / "d") + TINY
     gen = torch.Generator().manual_seed(0)
@@ -298,7 +300,8 @@ def test_init_from_copies_weights_and_checks_architecture(tmp_path):
 def test_joint_fine_tune_starts_from_both_files(tmp_path):
     """stage joint: the teacher from train.teacher_model, the student from train.init_from; both then train."""
     from dmenet.distill.model_io import save_distill_model
-    from dmenet.distill.train import build_run, train
+    from dmenet.distill.run import build_run
+    from dmenet.distill.train import train
 
     sets = _dataset(tmp_path / "d") + TINY
     torch.manual_seed(3)

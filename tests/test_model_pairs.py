@@ -183,8 +183,9 @@ def test_flatten_optimizer_layout_and_round_trip(tmp_path):
 
 
 def test_distill_checkpoint_uses_the_shared_layout_and_resumes_an_earlier_one(tmp_path):
+    from dmenet.distill.checkpoints import load_checkpoint, save_checkpoint
     from dmenet.distill.config import load_distill_config
-    from dmenet.distill.train import build_run, load_checkpoint, save_checkpoint
+    from dmenet.distill.run import build_run
 
     cfg = load_distill_config(None, ["student.decoder=[16,16,16,16,8]", "train.init_imagenet=false",
                                      "train.wandb=disabled", "loss.consistency=0", "loss.adv_distill=0"])

@@ -21,7 +21,7 @@ from syndof import io as sio
 # ----------------------------------------------------------------------------------------------- io.read_input_bytes
 def test_read_input_bytes_refuses_an_empty_file_and_names_an_unreadable_one(tmp_path, monkeypatch):
     """Mutants: ``read_input_bytes`` without its ``check_nonempty_file`` (an empty file read as b"", and a FIFO would
-    wait for a writer), without its ``_naming`` (a PermissionError's own ``[Errno 13] …`` line instead of
+    wait for a writer), without its ``read_errors_named`` (a PermissionError's own ``[Errno 13] …`` line instead of
     ``PATH: Permission denied``). ``read_depth`` checks the file itself first, so only a direct call shows them."""
     data = tmp_path / "d.npy"
     data.write_bytes(b"\x93NUMPY")
@@ -272,7 +272,7 @@ def test_cosine_angle_refuses_no_segments_and_a_repeated_resume_point():
 
 def _schedule(value, step: int = 5):
     """:func:`checkpoint_schedule` of a meta.json with ``train_steps`` ``value`` at ``step`` (run started with 4)."""
-    from dmenet.distill.train import checkpoint_schedule
+    from dmenet.distill.checkpoints import checkpoint_schedule
 
     return checkpoint_schedule(Path("ck"), {"step": step, "train_steps": value}, 4)
 
@@ -303,7 +303,7 @@ def test_run_schedule_adds_a_segment_only_for_a_new_total_with_steps_left():
     """Mutants: ``steps <= start`` written ``steps < start`` (a resume that shortens the run to exactly the steps done
     added a segment of no steps, and a note of a stretched decay), the new total compared with the first segment's
     instead of the last (a twice-extended run resumed with its current total got one more segment)."""
-    from dmenet.distill.train import run_schedule
+    from dmenet.distill.checkpoints import run_schedule
 
     assert run_schedule(((0, 4),), 2, 4) == ((0, 4),)
     assert run_schedule(((0, 4),), 2, 8) == ((0, 4), (2, 8))

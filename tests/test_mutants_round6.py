@@ -280,7 +280,7 @@ def test_validation_runs_cuhk_at_a_square_and_sharp_photos_at_their_long_side(tm
     from types import SimpleNamespace
 
     from dmenet.distill.data import Item
-    from dmenet.distill.train import validate
+    from dmenet.distill.step import validate
     from syndof.io import write_image
 
     rng = np.random.default_rng(0)
@@ -303,7 +303,7 @@ def test_validation_runs_cuhk_at_a_square_and_sharp_photos_at_their_long_side(tm
 
 def test_distill_checkpoint_step_is_below_train_steps(tmp_path):
     """checkpoint_step: steps run 0 … train.steps − 1, so a checkpoint of step 8 in an 8-step run is damaged."""
-    from dmenet.distill.train import checkpoint_step
+    from dmenet.distill.checkpoints import checkpoint_step
     from dmenet.training.checkpoint import CheckpointError
 
     assert checkpoint_step(tmp_path / "step_000007", {"step": 7}, 8) == 7

@@ -227,8 +227,8 @@ def test_resumed_init_by_hand():
 
 
 def test_a_stat_error_of_the_check_is_one_input_error(tmp_path, monkeypatch):
-    """Mutant: ``check_nonempty_file`` without ``_naming``: an OSError of its ``stat`` (``Permission denied`` of a
-    folder above that cannot be searched, which ``Path.is_file`` raises; an I/O error) escaped as itself, its text
+    """Mutant: ``check_nonempty_file`` without ``read_errors_named``: an OSError of its ``stat`` (``Permission denied``
+    of a folder above that cannot be searched, which ``Path.is_file`` raises; an I/O error) escaped as itself, its text
     repeating the path. It is InputError ``"<path>: <strerror>"``. (Root searches any folder: the kernel's refusal is
     stood in for.)"""
     path = tmp_path / "x.png"

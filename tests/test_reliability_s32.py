@@ -49,8 +49,8 @@ def _error_line(capsys) -> str:
 @contextlib.contextmanager
 def _interrupted_at(name_part: str):
     """Ctrl-C where an atomic write of a file whose name holds ``name_part`` begins (every writer of syndof.io goes
-    through :func:`syndof.io.atomic_path`, called inside its module ``syndof.io.atomic`` since §35: replaced
-    there)."""
+    through :func:`syndof.io.atomic.atomic_path`, looked up in its own module: replacing ``syndof.io.atomic_path``,
+    the package's re-export, reaches no writer since the module became a package)."""
     real = sio_atomic.atomic_path
 
     @contextlib.contextmanager

@@ -149,15 +149,16 @@ def checkpoint_val(folder: Path, meta: dict) -> dict[str, float] | None:
 
 
 SCHEDULE_KEY = "train_steps"
-"""meta.json key (and, for an extended run, model.json key) of :attr:`Run.schedule`: ``[[0, S0], [r1, S1], …]``,
-the run's ``train.steps`` and the step from which each held."""
+"""meta.json key (and, for an extended run, model.json key) of :attr:`~dmenet.distill.run.Run.schedule`:
+``[[0, S0], [r1, S1], …]``, the run's ``train.steps`` and the step from which each held."""
 
 
 def checkpoint_schedule(folder: Path, meta: dict, started: int) -> tuple[tuple[int, int], ...]:
-    """The :attr:`Run.schedule` a checkpoint was trained under (its meta.json :data:`SCHEDULE_KEY`), checked: pairs
-    of integers, the first (0, S0), the steps strictly increasing, each total above its start, the last start at most
-    the checkpoint's step. A checkpoint from before 6 Dec 2026 has none: ``((0, started),)``, ``started`` being the
-    run's ``train.steps`` (no resume could change it then). CheckpointError naming the file otherwise."""
+    """The :attr:`~dmenet.distill.run.Run.schedule` a checkpoint was trained under (its meta.json
+    :data:`SCHEDULE_KEY`), checked: pairs of integers, the first (0, S0), the steps strictly increasing, each total
+    above its start, the last start at most the checkpoint's step. A checkpoint from before 6 Dec 2026 has none:
+    ``((0, started),)``, ``started`` being the run's ``train.steps`` (no resume could change it then).
+    CheckpointError naming the file otherwise."""
     value = meta.get(SCHEDULE_KEY)
     if value is None:
         return ((0, started),)
@@ -175,7 +176,8 @@ def checkpoint_schedule(folder: Path, meta: dict, started: int) -> tuple[tuple[i
 def run_schedule(recorded: tuple[tuple[int, int], ...], start: int, steps: int) -> tuple[tuple[int, int], ...]:
     """The schedule a run resumed at step ``start`` with ``train.steps`` = ``steps`` trains under: ``recorded`` (its
     checkpoint's, :func:`checkpoint_schedule`), plus ``(start, steps)`` when ``steps`` differs from its last total
-    and steps remain to run (the lr decay is stretched from ``start`` to the new total: :func:`lr_factor`)."""
+    and steps remain to run (the lr decay is stretched from ``start`` to the new total:
+    :func:`~dmenet.distill.run.lr_factor`)."""
     return recorded if recorded[-1][1] == steps or steps <= start else recorded + ((start, steps),)
 
 

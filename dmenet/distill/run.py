@@ -50,7 +50,7 @@ def init_from_file(net: nn.Module, path: str) -> None:
 
 
 def stage_of(cfg: DistillConfig) -> DistillStage:
-    """The run's ``train.stage`` as a :class:`DistillStage`."""
+    """The run's ``train.stage`` as a :class:`~dmenet.distill.config.DistillStage`."""
     return parse_choice(DistillStage, cfg.train.stage, "train.stage")
 
 
@@ -99,7 +99,7 @@ class Run:
     device: torch.device = torch.device("cpu")
     schedule: tuple[tuple[int, int], ...] = ()
     """``((0, S0), (r1, S1), …)``: the run's ``train.steps`` and the step from which each held (a resume may change
-    it: :func:`run_schedule`); empty = ``((0, train.steps),)``, a run never extended."""
+    it: :func:`~dmenet.distill.checkpoints.run_schedule`); empty = ``((0, train.steps),)``, a run never extended."""
 
     @property
     def segments(self) -> tuple[tuple[int, int], ...]:

@@ -121,7 +121,7 @@ def choose_in_run(run: Path) -> tuple[Path, dict]:
         missing = next(r["step"] for r in rows if "sharp_val_mean" not in r)
         raise InputError(log, f"line {line_of[missing]}: no sharp_val_mean, which {len(sharp)} other row(s) report "
                          "(a log of two runs?)")
-    from dmenet.distill.train import checkpoint_folder
+    from dmenet.distill.checkpoints import checkpoint_folder
 
     kept = [r for r in rows if (checkpoint_folder(run, r["step"]) / "model.safetensors").is_file()]
     if not kept:

@@ -77,11 +77,11 @@ def _recipe(config_text: str) -> dict[str, object]:
 
 def resume_point(cfg: DistillConfig, run_dir: Path, before: dict[str, object]
                  ) -> tuple[Path | None, dict, tuple[tuple[int, int], ...]]:
-    """(last checkpoint or None, its meta.json, the schedule the resumed run trains under: :func:`run_schedule`) of
-    a ``--resume`` of ``run_dir`` whose config.yaml reads as ``before`` (:func:`_recipe`). Refused before any work:
-    a ``train.steps`` below the steps the checkpoint has done (ConfigError,
-    :func:`dmenet.training.resume.steps_problem`), a damaged step (one its folder's name does not repeat:
-    :func:`checkpoint_step`) or schedule record (CheckpointError naming meta.json)."""
+    """(last checkpoint or None, its meta.json, the schedule the resumed run trains under:
+    :func:`~dmenet.distill.checkpoints.run_schedule`) of a ``--resume`` of ``run_dir`` whose config.yaml reads as
+    ``before`` (:func:`_recipe`). Refused before any work: a ``train.steps`` below the steps the checkpoint has done
+    (ConfigError, :func:`dmenet.training.resume.steps_problem`), a damaged step (one its folder's name does not repeat:
+    :func:`~dmenet.distill.checkpoints.checkpoint_step`) or schedule record (CheckpointError naming meta.json)."""
     last = latest_checkpoint(run_dir)  # a resume before the first checkpoint starts at 0
     if last is None:
         return None, {}, ((0, cfg.train.steps),)
@@ -173,7 +173,8 @@ def train(cfg: DistillConfig, run_dir: Path, resume: bool = False, max_steps: in
     (:func:`data_fingerprints`, :func:`teacher_fingerprint`; a run from before that record resumes unchecked), a
     damaged last checkpoint (CheckpointError naming its file), and ``run_dir`` locked by another run (InputError
     naming --out; :func:`syndof.io.folder_lock` is held from before the first write to the end). A resume restores
-    the rows of the checkpoint it starts from when a kill lost them (:func:`restore_checkpoint_rows`)."""
+    the rows of the checkpoint it starts from when a kill lost them
+    (:func:`~dmenet.distill.checkpoints.restore_checkpoint_rows`)."""
     torch.set_num_threads(cfg.train.threads)
     device = torch.device("cuda" if wants_cuda(cfg.train.device) else "cpu")  # refused before anything is written
     run_dir = Path(run_dir)

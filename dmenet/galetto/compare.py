@@ -111,7 +111,7 @@ def classifier_scores(model_path: str | None, data: dict[str, np.ndarray]) -> di
     from dmenet.galetto.train import accuracy, load_classifier, predict_classes
     import torch
 
-    x = torch.from_numpy(data["patches"]).unsqueeze(1).float() / 255.0
+    x = io.from_uint8_tensor(torch.from_numpy(data["patches"]).unsqueeze(1))
     prob = predict_classes(load_classifier(model_path or DEFAULT_MODEL), x)
     label = torch.from_numpy(data["label"]).long()
     pred = prob.argmax(1)

@@ -50,7 +50,7 @@ from dmenet.training import stopped
 from dmenet.training.resume import named_keys, with_added_keys
 from dmenet.training.logging import truncate_metrics
 from syndof import cli
-from syndof.io import (InputError, file_sha256, folder_lock, read_json_object, write_json_atomic,
+from syndof.io import (InputError, file_sha256, folder_lock, from_uint8_tensor, read_json_object, write_json_atomic,
                        write_text_atomic)
 
 FORMAT = "galetto-classifier"
@@ -182,7 +182,7 @@ def draw_batch(patches: torch.Tensor, batch: int, gen: torch.Generator, augment:
     label = torch.randint(NUM_CLASSES, (batch,), generator=gen)
     code = torch.randint(8, (batch,), generator=gen)
     x = patches[idx, label].unsqueeze(1)
-    return (dihedral(x, code) if augment else x).float() / 255.0, label
+    return from_uint8_tensor(dihedral(x, code) if augment else x), label
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -199,7 +199,7 @@ def balanced_sample(patches: np.ndarray, count: int, seed: int) -> tuple[torch.T
     per = max(count // NUM_CLASSES, 1)
     idx = np.concatenate([rng.choice(len(patches), per, replace=per > len(patches)) for _ in range(NUM_CLASSES)])
     label = np.repeat(np.arange(NUM_CLASSES), per)
-    x = torch.from_numpy(patches[idx, label]).unsqueeze(1).float() / 255.0
+    x = from_uint8_tensor(torch.from_numpy(patches[idx, label]).unsqueeze(1))
     return x, torch.from_numpy(label).long()
 
 

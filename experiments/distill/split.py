@@ -1,7 +1,7 @@
 """Write the fixed, seeded train / validation split of the CUHK defocus training images (once, never rewritten).
 
 The five images of ``cuhk/image/`` (reported as a test) are excluded from both parts
-(:func:`dmenet.distill.split.make_split`).
+(:func:`dmenet.distill.split.make_split`); each list's first line, a ``#`` comment, says so.
 
     python experiments/distill/split.py --images ../shared/data/cuhk/train_image --out experiments/distill/cuhk_split
 
@@ -9,7 +9,8 @@ The five images of ``cuhk/image/`` (reported as a test) are excluded from both p
 ``image/`` folder of a ``python -m syndof.generate`` data set (docs/distill.md, "Training on your own data"). There,
 every render of one source photo goes to the same part (:func:`render_sources`): renders of one photo differ only in
 camera and blur, so one in validation beside another in training would score (and select, and calibrate) the model
-on a photo it was trained on.
+on a photo it was trained on. Nothing is excluded there (:func:`dmenet.distill.split.make_group_split`), and the
+lists' comment line says that instead.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             make_group_split(groups, a.val_count, a.seed)
     except ValueError as exc:  # the split's one check; named by the option here
         return cli.fail(f"--val-count {a.val_count}: {exc} ({len(stems)} photos in {a.images})")
-    head = f"# {a.glob} of {a.images}, seed {a.seed}, cuhk/image test five excluded\n"
+    excluded = ("cuhk/image test five excluded" if groups is None else
+                f"the renders of each of {len(groups)} source photos on one side, none excluded")
+    head = f"# {a.glob} of {a.images}, seed {a.seed}, {excluded}\n"
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     # both parts or neither (one alone would refuse every rerun), never over a file written meanwhile
     write_set_atomic({Path(f"{a.out}_{part}.txt"): (head + "\n".join(stems) + "\n").encode()

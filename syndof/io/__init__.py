@@ -9,7 +9,7 @@ One module per purpose; every name below is importable from ``syndof.io`` itself
 - :mod:`syndof.io.files`: the error every reader raises, special-file and emptiness checks, hidden names, SHA-256;
 - :mod:`syndof.io.decode`: reading images (first frame, EXIF orientation, stored channels and pixel type, header
   sizes);
-- :mod:`syndof.io.encode`: PNG / JPEG bytes of an image, writing it, 8-bit levels ↔ [0, 1];
+- :mod:`syndof.io.encode`: PNG / JPEG bytes of an image, writing it, 8-bit levels ↔ [0, 1] (arrays and torch tensors);
 - :mod:`syndof.io.maps`: σ maps and ``.npy`` arrays (SYNDOF's PNG encoding);
 - :mod:`syndof.io.atomic`: temporary names renamed into place, staged folders, the ``--out`` lock, JSON files;
 - :mod:`syndof.io.listing`: the images of a folder, what could not be listed, files by stem.
@@ -47,9 +47,11 @@ from syndof.io.encode import (
     PNG_FAST,
     PNG_SMALL,
     WRITE_IMAGE_EXTENSIONS,
+    encode_bgr_png,
     encode_image,
     encode_png,
     from_uint8,
+    from_uint8_tensor,
     to_uint8,
     write_image,
 )
@@ -61,6 +63,7 @@ from syndof.io.files import (
     file_sha256,
     is_hidden,
     not_a_folder,
+    read_errors_named,
     read_input_bytes,
     readable_file_sha256,
     special_file_problem,
@@ -94,6 +97,7 @@ __all__ = [
     "InputError",
     "check_nonempty_file",
     "read_input_bytes",
+    "read_errors_named",
     "SYMLINK_LOOP",
     "special_file_problem",
     "is_hidden",
@@ -118,8 +122,10 @@ __all__ = [
     "PNG_SMALL",
     "PNG_FAST",
     "encode_png",
+    "encode_bgr_png",
     "to_uint8",
     "from_uint8",
+    "from_uint8_tensor",
     "encode_image",
     "write_image",
     "MAX_MAP_CHANNELS",

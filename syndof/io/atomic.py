@@ -1,4 +1,5 @@
-"""Atomic writes: temporary names renamed into place, staged folders, the --out lock, JSON files."""
+"""Writes that leave nothing half-written: a temporary name renamed into place (bytes, text, JSON, a set of files),
+staged folders, the --out lock; and reading JSON files (InputError naming the file)."""
 
 from __future__ import annotations
 
@@ -59,10 +60,10 @@ def move_to_new_name(tmp: Path, path: Path) -> None:
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, what: str = "--out", made: bool | None = None) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created if missing) for the block: a second process asking for it
-    meanwhile gets an :class:`InputError` naming ``what`` and the folder at once, instead of writing beside the first
-    (two training runs into one run folder mixed their metrics and left the last one's weights under the first one's
-    config). The lock is the kernel's ``flock`` on the folder itself: no lock file is left behind, and a process that
-    dies releases it. Where ``flock`` does not exist (not POSIX) the block runs unlocked.
+    meanwhile gets an :class:`~syndof.io.files.InputError` naming ``what`` and the folder at once, instead of writing
+    beside the first (two training runs into one run folder mixed their metrics and left the last one's weights under
+    the first one's config). The lock is the kernel's ``flock`` on the folder itself: no lock file is left behind, and a
+    process that dies releases it. Where ``flock`` does not exist (not POSIX) the block runs unlocked.
 
     A folder made for this run (``made``: by the caller, earlier; None = by this call when missing) that the block
     leaves empty (a failure, Ctrl-C, a batch that wrote nothing) is removed at its end, while the lock is still held:
@@ -148,7 +149,8 @@ def write_text_atomic(path: str | os.PathLike, text: str, replace: bool = True) 
 
 
 def read_json(path: str | os.PathLike) -> object:
-    """Parse the JSON file ``path``; a missing, unreadable or malformed file raises :class:`InputError` naming it."""
+    """Parse the JSON file ``path``; a missing, unreadable or malformed file raises :class:`~syndof.io.files.InputError`
+    naming it."""
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -1,4 +1,5 @@
-"""Reading images: decoding (first frame, EXIF orientation), the stored channels and pixel type, header sizes."""
+"""Reading images: decoding (first frame, EXIF orientation) to RGB float, the stored channels and pixel type, the
+format of a file's bytes, header sizes, and the SHA-256 of the very bytes decoded."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from syndof import frames, png_chunks
 from syndof.images import as_rgb_float
-from syndof.io.files import InputError, _naming, check_nonempty_file
+from syndof.io.files import InputError, check_nonempty_file, read_errors_named
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 """Suffixes read as images."""
@@ -53,7 +54,7 @@ def read_image_stored(path: str | os.PathLike, note_frames: bool = True) -> tupl
 
 def read_raw(path: str | os.PathLike, note_frames: bool = True) -> np.ndarray:
     path = check_nonempty_file(path)
-    with _naming(path), open(path, "rb") as fh:
+    with read_errors_named(path), open(path, "rb") as fh:
         data = fh.read()
     return _decode_raw(path, data, note_frames)
 
@@ -344,9 +345,9 @@ def read_image(path: str | os.PathLike, note_frames: bool = True) -> np.ndarray:
 
 def read_image_sha256(path: str | os.PathLike,
                       check_size: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str]:
-    """:func:`read_image` of ``path`` and the SHA-256 (64 lower-case hex digits, as :func:`file_sha256`) of exactly
-    the bytes it decoded: the file is opened and read once, so a file replaced or rewritten meanwhile can never give
-    the pixels of one version and the digest of another.
+    """:func:`read_image` of ``path`` and the SHA-256 (64 lower-case hex digits, as
+    :func:`~syndof.io.files.file_sha256`) of exactly the bytes it decoded: the file is opened and read once, so a file
+    replaced or rewritten meanwhile can never give the pixels of one version and the digest of another.
 
     ``check_size``: called with (width, height) as :func:`header_size` gives them (EXIF rotation applied), read
     from the header on the same open file before the rest of it is read and decoded; whatever it raises refuses the
@@ -356,7 +357,7 @@ def read_image_sha256(path: str | os.PathLike,
         InputError: as :func:`read_image` (an unreadable file too: ``"<path>: Permission denied"``).
     """
     path = check_nonempty_file(path)
-    with _naming(path), open(path, "rb") as fh:
+    with read_errors_named(path), open(path, "rb") as fh:
         if check_size is not None:
             size = _header_size(fh)
             if size is not None:

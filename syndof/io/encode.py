@@ -43,11 +43,13 @@ def encode_png(array: np.ndarray, fast: bool = False) -> bytes:
         arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
     elif arr.ndim == 3 and arr.shape[2] == 4:
         arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA)
-    return _imencode_png(arr, fast)
+    return encode_bgr_png(arr, fast)
 
 
-def _imencode_png(bgr: np.ndarray, fast: bool) -> bytes:
-    """PNG bytes of an array already in OpenCV's channel order."""
+def encode_bgr_png(bgr: np.ndarray, fast: bool = False) -> bytes:
+    """PNG bytes of (H, W), (H, W, 3) BGR or (H, W, 4) BGRA uint8 / uint16, an array already in OpenCV's channel
+    order, as it is (:data:`PNG_FAST` settings with ``fast``, else :data:`PNG_SMALL`): :func:`encode_png` after its
+    RGB → BGR swap, and :func:`syndof.io.maps.encode_syndof_values`, whose identical channels need none."""
     ok, buf = cv2.imencode(".png", bgr, PNG_FAST if fast else PNG_SMALL)
     if not ok:
         raise ValueError("PNG encoding failed")
@@ -67,6 +69,19 @@ def from_uint8(image: np.ndarray) -> np.ndarray:
     if array.dtype != np.uint8:
         raise ValueError(f"expected 8-bit levels (uint8), got {array.dtype}")
     return array.astype(np.float32) / np.float32(255.0)
+
+
+def from_uint8_tensor(levels):
+    """:func:`from_uint8` for a torch tensor: uint8 levels 0…255, any shape and device → float32 in [0, 1], same shape
+    and device (``levels.float() / 255``; on the CPU the very values :func:`from_uint8` gives). ValueError for a
+    tensor of any other dtype (a float batch in [0, 1] divided again would be 255× too dark) or for no tensor."""
+    import torch  # only a caller holding a tensor has torch loaded already
+
+    if not isinstance(levels, torch.Tensor):
+        raise ValueError(f"expected a torch tensor of 8-bit levels, got {type(levels).__name__}")
+    if levels.dtype != torch.uint8:
+        raise ValueError(f"expected 8-bit levels (torch.uint8), got {levels.dtype}")
+    return levels.float() / 255.0
 
 
 def _image_to_encode(path: Path, image) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Input files: the error every reader raises, special-file and emptiness checks, hidden names, SHA-256 of a file."""
+"""Input files: the error every reader raises (and the OSErrors of a read turned into it), special-file and
+emptiness checks, an input's bytes read once, hidden names, the error of a listing that is no folder, SHA-256 of a
+file."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def check_nonempty_file(path: str | os.PathLike) -> Path:
     folder, not a file``, ``not a regular file`` for a FIFO, socket or device, a symbolic link loop or to nothing:
     :func:`special_file_problem`; ``file is empty``) otherwise."""
     path = Path(path)
-    with _naming(path):
+    with read_errors_named(path):
         if not path.is_file():
             raise InputError(path, special_file_problem(path) or "file not found")
         if path.stat().st_size == 0:
@@ -38,12 +40,12 @@ def read_input_bytes(path: str | os.PathLike) -> bytes:
     (:func:`check_nonempty_file`) or cannot be read (``"<path>: Permission denied"``). For a reader that decodes
     what it hashes (:func:`syndof.depth_io.read_depth_sha256`)."""
     path = check_nonempty_file(path)
-    with _naming(path):
+    with read_errors_named(path):
         return path.read_bytes()
 
 
 @contextlib.contextmanager
-def _naming(path: Path) -> Iterator[None]:
+def read_errors_named(path: str | os.PathLike) -> Iterator[None]:
     """An OSError of reading the input file ``path`` in the block (``Permission denied``, an I/O error) raised as an
     :class:`InputError` ``"<path>: <strerror>"``: one line naming the file once, as every other bad input (a batch's
     skip line repeated it: ``skipped x.png: PermissionError: [Errno 13] Permission denied: 'x.png'``)."""

@@ -11,7 +11,7 @@ import numpy as np
 from syndof import units
 from syndof.io.atomic import write_bytes_atomic
 from syndof.io.decode import read_raw
-from syndof.io.encode import _imencode_png
+from syndof.io.encode import encode_bgr_png
 from syndof.io.files import InputError, check_nonempty_file
 
 MAX_MAP_CHANNELS = 4
@@ -91,7 +91,7 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
 
 def encode_sigma_map(sigma: np.ndarray, channels: int = 3, fast: bool = False) -> bytes:
     """σ (px) as SYNDOF 16-bit PNG bytes holding ``round(10·σ)`` with ``channels`` identical channels
-    (:data:`PNG_FAST` encoder settings with ``fast``)."""
+    (:data:`~syndof.io.encode.PNG_FAST` encoder settings with ``fast``)."""
     return encode_syndof_values(units.sigma_to_syndof(sigma), channels, fast)
 
 
@@ -108,7 +108,7 @@ def encode_syndof_values(value: np.ndarray, channels: int = 3, fast: bool = Fals
         value = np.repeat(value[..., None], 3, axis=2)
     elif channels != 1:
         raise ValueError("channels must be 1 or 3")
-    return _imencode_png(value, fast)  # identical channels: no RGB → BGR swap needed
+    return encode_bgr_png(value, fast)  # identical channels: no RGB → BGR swap needed
 
 
 SIGMA_MAP_EXTENSIONS = (".png", ".npy")
