@@ -76,6 +76,22 @@ def test_r2_older_and_newer_renders_of_one_photo_are_one_source(tmp_path, capsys
         assert not train & val
 
 
+def test_an_older_render_of_a_name_two_photos_share_keeps_both_photos_on_one_side(tmp_path):
+    """§38 (left by round 13): an older render (no SHA-256) of source name ``p``, in a folder whose newer renders of
+    ``p`` record two photos (A, B), took whichever SHA-256 the name table held last: it could show the other photo,
+    which then had renders on both sides. Now A's and B's renders and the older one are one source; C stays apart,
+    and two photos of one name with no older render stay two sources."""
+    A, B, C = "a" * 64, "b" * 64, "c" * 64
+    split = _script("split")
+    syn = _renders(tmp_path / "syn", {"000000_p": ("p", None), "000001_p": ("p", A), "000002_p": ("p", B),
+                                      "000003_q": ("q", C), "000004_r": ("r", B), "000005_s": ("s", None)})
+    groups = split.render_sources(syn / "image", [f"00000{i}_{n}" for i, n in enumerate("pppqrs")])
+    assert sorted(map(sorted, groups.values())) == [["000000_p", "000001_p", "000002_p", "000004_r"],
+                                                    ["000003_q"], ["000005_s"]]
+    newer = _renders(tmp_path / "new", {"000001_p": ("p", A), "000002_p": ("p", B)})
+    assert len(split.render_sources(newer / "image", ["000001_p", "000002_p"])) == 2
+
+
 def test_r8_a_folder_with_dataset_json_but_no_meta_says_which_folder_to_split(tmp_path, capsys):
     """R8: ``split.py --images OUT/image`` on a ``scaled_syndof.py`` copy (dataset.json, image/, blur_map/, no meta/)
     said ``error: OUT/meta/000000_p1.json: file not found``, a file the user never made nor named. Now the line

@@ -33,7 +33,8 @@ def render_sources(images: Path, stems: list[str]) -> dict[str, list[str]] | Non
     ``source_sha256``: the same photo under two names is one source), or for a built-in source, which records none,
     its name (a procedural slot, a new scene each render, then counts as one source: conservative). A render
     without the SHA-256 (written before 6 Dec 2026, in a folder a later ``generate`` extended) takes the SHA-256
-    another render of its source name records, so an older and a newer render of one photo are one source.
+    another render of its source name records, so an older and a newer render of one photo are one source; when
+    renders of that name record two photos, which one it shows is unknown, and all their renders are one source.
     ``images`` is resolved first (``--images .`` from inside ``image/``, a link to it). InputError when a render has
     no readable meta file."""
     images = images.resolve()
@@ -53,10 +54,26 @@ def render_sources(images: Path, stems: list[str]) -> dict[str, list[str]] | Non
         if not isinstance(sha, str) and not isinstance(name, str):
             raise InputError(root / "meta" / f"{stem}.json", "names no source photo (source_sha256 / source_name)")
         named[stem] = (name, sha if isinstance(sha, str) else None)
-    sha_of_name = {name: sha for name, sha in named.values() if sha is not None}
+    shas_of_name: dict[str, set[str]] = {}
+    for name, sha in named.values():
+        if sha is not None:
+            shas_of_name.setdefault(name, set()).add(sha)
+    parent: dict[str, str] = {}  # union-find over SHA-256s: photos an older render may show stay together
+
+    def root(key: str) -> str:
+        while parent.get(key, key) != key:
+            key = parent[key]
+        return key
+
+    for name, sha in named.values():
+        if sha is None and len(shas_of_name.get(name, ())) > 1:  # two photos of one name: which one is unknown
+            first, *rest = sorted(root(k) for k in shas_of_name[name])
+            for other in rest:
+                parent[other] = first
     groups: dict[str, list[str]] = {}
     for stem, (name, sha) in named.items():
-        groups.setdefault(sha or sha_of_name.get(name) or name, []).append(stem)
+        key = sha or min(shas_of_name.get(name, ()), default=None) or name
+        groups.setdefault(root(key), []).append(stem)
     return groups
 
 
