@@ -23,6 +23,19 @@ def _module():
     return mod
 
 
+def one_photo_screen(tmp_path: Path, entry: object) -> tuple[Path, Path, Path]:
+    """(bsds, out, cache): a BSDS500 folder of one photo ``train/a.png`` (empty: never read) whose screen score the
+    cache ``out/bsds_screen_t1.5.json`` already holds as ``entry``, for ``screen_bsds(bsds, out, 1.5)``."""
+    bsds = tmp_path / "bsds"
+    for split in ("train", "val", "test"):
+        (bsds / split).mkdir(parents=True)
+    (bsds / "train" / "a.png").write_bytes(b"")
+    out = tmp_path / "out"
+    out.mkdir()
+    cache = out / "bsds_screen_t1.5.json"
+    cache.write_text(json.dumps({"train/a.png": entry}))
+    return bsds, out, cache
+
 def _syndof(syn: Path, stems, shape: tuple[int, int], left: float, right: float) -> Path:
     """A SYNDOF folder of random images whose σ is ``left`` px on the left half and ``right`` px on the right."""
     rng = np.random.default_rng(0)

@@ -183,18 +183,11 @@ def test_every_stopped_line_starts_with_the_quoted_folder(tmp_path):
 def _screen(tmp_path: Path, entry: object) -> tuple[Path, object]:
     """``screen_bsds`` over a BSDS500 folder of one photo ``train/a.png`` whose score the cache holds (``entry``):
     (the cache file, the returned scores or the InputError raised)."""
-    from test_build_training_set import _module
+    from test_build_training_set import _module, one_photo_screen
 
     from syndof.io import InputError
 
-    bsds = tmp_path / "bsds"
-    for split in ("train", "val", "test"):
-        (bsds / split).mkdir(parents=True)
-    (bsds / "train" / "a.png").write_bytes(b"")  # never read: its score is in the cache
-    out = tmp_path / "out"
-    out.mkdir()
-    cache = out / "bsds_screen_t1.5.json"
-    cache.write_text(json.dumps({"train/a.png": entry}))
+    bsds, out, cache = one_photo_screen(tmp_path, entry)
     try:
         return cache, _module().screen_bsds(bsds, out, 1.5)
     except InputError as exc:
@@ -442,17 +435,11 @@ def test_auto_workers_take_no_device_for_the_cpu(tmp_path, monkeypatch):
     """``args.device`` None (no device named: the CPU, as ``cli.check_device`` passes it) is the CPU, not a GPU: a
     batch of ``AUTO_WORKERS_MIN_PHOTOS`` photos on 6 usable cores gets 4 workers (``AUTO_WORKERS_MAX``), as with
     ``--device cpu``."""
-    import numpy as np
+    from test_reliability_s36 import auto_worker_batch
 
-    from dmenet import predict, predict_inputs, predict_workers
-    from syndof import io as sio
+    from dmenet import predict, predict_workers
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for i in range(predict_workers.AUTO_WORKERS_MIN_PHOTOS):
-        sio.write_image(folder / f"p{i}.png", np.full((40, 60, 3), 100, np.uint8))
-    jobs, _ = predict_inputs.collect_jobs([folder], tmp_path / "out")
-    monkeypatch.setattr(predict_workers.os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    folder, jobs = auto_worker_batch(tmp_path, monkeypatch)
     args = predict.build_parser().parse_args([str(folder), "--out", str(tmp_path / "out")])
     args.device = None
     assert predict_workers.AUTO_WORKERS_MAX == 4 and predict_workers.auto_workers(jobs, args, 1024, None) == 4

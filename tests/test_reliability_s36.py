@@ -84,10 +84,10 @@ def test_pack_distill_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, cap
     assert capsys.readouterr().err.strip() == "interrupted (Ctrl-C)"
 
 
-def test_auto_workers_count_cpu_0_as_the_cpu(tmp_path, monkeypatch):
-    """A4: ``predict --device cpu:0`` (accepted as the CPU by cli.check_device) was taken for a GPU by the default
-    ``--workers`` (``device != "cpu"``): one worker for a big batch on 6 cores, where ``--device cpu`` gets 4."""
-    from dmenet import predict, predict_inputs, predict_workers
+def auto_worker_batch(tmp_path: Path, monkeypatch) -> tuple[Path, list]:
+    """(folder, jobs): ``AUTO_WORKERS_MIN_PHOTOS`` small photos in ``tmp_path/in``, collected for ``--out
+    tmp_path/out``, on a machine of 6 usable cores (``sched_getaffinity`` replaced)."""
+    from dmenet import predict_inputs, predict_workers
     from syndof import io as sio
 
     folder = tmp_path / "in"
@@ -96,6 +96,15 @@ def test_auto_workers_count_cpu_0_as_the_cpu(tmp_path, monkeypatch):
         sio.write_image(folder / f"p{i}.png", np.full((40, 60, 3), 100, np.uint8))
     jobs, _ = predict_inputs.collect_jobs([folder], tmp_path / "out")
     monkeypatch.setattr(predict_workers.os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    return folder, jobs
+
+
+def test_auto_workers_count_cpu_0_as_the_cpu(tmp_path, monkeypatch):
+    """A4: ``predict --device cpu:0`` (accepted as the CPU by cli.check_device) was taken for a GPU by the default
+    ``--workers`` (``device != "cpu"``): one worker for a big batch on 6 cores, where ``--device cpu`` gets 4."""
+    from dmenet import predict, predict_workers
+
+    folder, jobs = auto_worker_batch(tmp_path, monkeypatch)
     counts = {}
     for device in ("cpu", "cpu:0"):
         args = predict.build_parser().parse_args([str(folder), "--out", str(tmp_path / "out"), "--device", device])

@@ -204,16 +204,9 @@ def test_r7_a_damaged_screen_cache_entry_is_named_and_the_cache_kept(tmp_path, e
     line), but an entry that was not a score (a number, null, a score without ``edge_cells``) was a TypeError /
     KeyError traceback, and the ``finally`` wrote the cache back. Now an InputError naming the cache and the entry,
     before any scoring, and the file is left as it was."""
-    from test_build_training_set import _module
+    from test_build_training_set import _module, one_photo_screen
 
-    bsds = tmp_path / "bsds"
-    for split in ("train", "val", "test"):
-        (bsds / split).mkdir(parents=True)
-    (bsds / "train" / "a.png").write_bytes(b"")  # never read: its score is in the cache
-    out = tmp_path / "out"
-    out.mkdir()
-    cache = out / "bsds_screen_t1.5.json"
-    cache.write_text(json.dumps({"train/a.png": entry}))
+    bsds, out, cache = one_photo_screen(tmp_path, entry)
     before = cache.read_bytes()
     with pytest.raises(InputError) as exc:
         _module().screen_bsds(bsds, out, 1.5)
