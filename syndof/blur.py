@@ -283,7 +283,9 @@ def merge_plan(coc, counts, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
         tolerance: px of σ, finite and ≥ 0 (checked).
 
     Returns:
-        ``group`` (K,) int64 new layer index of every old layer (non-decreasing), and ``merged_coc`` (G,) float64.
+        ``group`` (K,) int64 new layer index of every old layer (non-decreasing, 0 … G − 1), and ``merged_coc``
+        (G,) float64 CoC in px of each new layer (1 for an in-focus group, else within its members' CoC range,
+        rounded to 0.1 px).
         With ``tolerance == 0`` the identity: ``arange(K)`` and ``coc`` unchanged.
     """
     tol = check_merge_tolerance(tolerance)
@@ -339,7 +341,9 @@ def render_layers_reference(image: torch.Tensor, labels: torch.Tensor, coc, max_
                             merge_tolerance: float = 0.0) -> torch.Tensor:
     """Plain per-layer full-frame loop of the algorithm (slow; for tests and the speed ratio).
 
-    Arguments and errors as in :func:`render_layers` (``dtype`` None: float64)."""
+    Arguments and errors as in :func:`render_layers` (``dtype`` None: float64): ``image`` (3, H, W) float in [0, 1],
+    ``labels`` (H, W) integer layer index (0 = farthest), ``coc`` (K,) px. Returns (3, H, W) in [0, 1] of ``dtype``
+    on ``image.device``, as :func:`render_layers`."""
     dtype = _check_dtype(dtype, torch.float64)
     _check_inputs(image, labels, coc, max_coc)
     labels, coc = _maybe_merge(labels, coc, merge_tolerance)

@@ -86,7 +86,8 @@ class LayeredDepth:
     def sigma10(self) -> np.ndarray:
         """(H, W) uint16 SYNDOF map value exactly as the original writes it: ``uint16(((max(c,1) − 1)/4)·10)``
         in float64 (rounding half away). Prefer this over encoding :attr:`sigma_map` (float32), which can round
-        the other way at ties (e.g. CoC 1.2 → the original stores 0, float32 σ 0.05 would give 1)."""
+        the other way at ties (e.g. CoC 1.2 → the original stores 0, float32 σ 0.05 would give 1). Units: 0.1 px of
+        σ, ≥ 0 (0 in focus; 70 at σ_max = 7 px for CoC 29)."""
         v = units.sigma_to_syndof_value(units.coc_to_sigma(self.coc)).astype(np.uint16)
         return v[self.labels]
 
@@ -179,7 +180,8 @@ def _unique_far_to_near(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def focus_weights(n: int, rng: np.random.Generator) -> np.ndarray:
-    """The original's near-biased focus weights over n depths ordered far→near: (n,) float64, sum 1."""
+    """The original's near-biased focus weights over n depths ordered far→near: (n,) float64, sum 1 (each in [0, 1],
+    a probability per depth; ``n`` ≥ 1)."""
     draws = (n / 2.0) * rng.standard_normal(FOCUS_DRAWS) + n
     counts, _ = np.histogram(draws, bins=2 * n)
     w = counts[:n].astype(np.float64)

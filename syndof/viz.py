@@ -54,6 +54,9 @@ def contact_sheet(rows: list[list[np.ndarray]], tile: int = 192, pad: int = 4) -
     Every tile is resized to ``tile`` px high (aspect kept, width ``round(w·tile/h)``, at least 1; area averaging)
     and placed in its column, as wide as the column's widest tile; ``pad`` px of white lie around and between the
     tiles, so the sheet is rows·(tile + pad) + pad high.
+
+    Returns (rows·(tile + pad) + pad, Σ column widths + pad·(columns + 1), 3) uint8 RGB, 0…255 (white 255 between
+    tiles). Images: (H, W) gray or (H, W, 3) RGB, as :func:`as_rgb_uint8` takes them.
     """
     import cv2
 

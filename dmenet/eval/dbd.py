@@ -47,7 +47,10 @@ absorbs rounding and ×16 crops; a transposed or foreign map is refused)."""
 
 def resize_map(pred: np.ndarray, shape: tuple[int, int], how: MapResize = MapResize.LINEAR) -> np.ndarray:
     """Resize a continuous map to ``shape`` (H, W): :class:`MapResize` ``how`` (linear: area averaging when
-    shrinking both sides, else bilinear; nearest: nearest neighbour)."""
+    shrinking both sides, else bilinear; nearest: nearest neighbour).
+
+    ``pred`` is a 2-D (h, w) map in [0, 1] (a score or mask, no unit); returns (H, W) float32 clipped to [0, 1]. A
+    map already of ``shape`` is returned as float32 unchanged (not clipped)."""
     pred = np.asarray(pred, dtype=np.float32)
     if pred.shape == tuple(shape):
         return pred
@@ -57,7 +60,9 @@ def resize_map(pred: np.ndarray, shape: tuple[int, int], how: MapResize = MapRes
 
 
 def resize_mask(gt: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize a binary mask to ``shape``: area-average (bilinear when enlarging), then ``>= 0.5``."""
+    """Resize a binary mask to ``shape``: area-average (bilinear when enlarging), then ``>= 0.5``.
+
+    ``gt`` (h, w) bool or {0, 1} (1 = blurred) → (H, W) = ``shape`` bool."""
     gt = np.asarray(gt, dtype=np.float32)
     if gt.shape == tuple(shape):
         return gt >= 0.5
@@ -70,6 +75,9 @@ def prepare_pair(pred: np.ndarray, gt: np.ndarray, resolution: Resolution | str,
 
     ``native``: the prediction is resized to the GT size (HiFST / D-DFFNet style; D-DFFNet upsamples with
     nearest: ``map_resize`` :class:`MapResize`, default linear). ``320``: both go to 320×320 (SG / MLDBD style).
+
+    ``pred`` (h, w) in [0, 1] (1 = blurred), ``gt`` (H, W) bool or {0, 1}. Returns (prediction, GT) of the same
+    (H', W'): :func:`resize_map`'s float32 in [0, 1] and :func:`resize_mask`'s bool.
     """
     resolution = parse_choice(Resolution, resolution, "resolution")
     how = parse_choice(MapResize, map_resize, "map resize")
@@ -228,13 +236,13 @@ class DBDAccumulator:
 
     def pr_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """HiFST-protocol PR curve: (thresholds 0..255, mean precision, mean recall) over the images with a blurred
-        GT pixel."""
+        GT pixel; each (256,) float64, P and R in [0, 1] (fractions; all 0 before any such image)."""
         n = max(self._n_f, 1)
         return M.PR_THRESHOLDS.copy(), self._pr_p / n, self._pr_r / n
 
     def f_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Image-averaged (thresholds i/255, P, R, F) of the 255-threshold sweep over the images with a blurred GT
-        pixel."""
+        pixel; each (255,) float64 in [0, 1] (thresholds in map units, P / R / F fractions; 0 before any image)."""
         n = max(self._n_f, 1)
         return M.FMAX_THRESHOLDS.copy(), self._p_sum / n, self._r_sum / n, self._f_sum / n
 

@@ -195,7 +195,10 @@ def shrunk_note(max_side: int | None, shape: tuple[int, ...], scale: float) -> s
 
 
 def reference_focus(frames: np.ndarray, window: int | None = None) -> np.ndarray:
-    """(K, H, W) float32 focus measure of each frame (larger = sharper); window default :func:`reference_window`."""
+    """(K, H, W) float32 focus measure of each frame (larger = sharper); window default :func:`reference_window`.
+
+    ``frames``: (K, H, W, 3) float32 RGB in [0, 1] (:func:`load_stack`); ``window``: odd side in px. The measure is
+    :func:`~dmenet.peers.laplacian.laplacian_sharpness` (intensity units per px², ≥ 0)."""
     window = reference_window(frames.shape[1:]) if window is None else window
     return np.stack([laplacian_sharpness(f, window) for f in frames])
 
@@ -251,12 +254,17 @@ def score_stack(blur: np.ndarray, focus: np.ndarray, mask: np.ndarray | None = N
 
 
 def blur_maps(frames: np.ndarray, method: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """(K, H, W) float32 maps of ``method`` (image → (H, W) blur map) on every frame."""
+    """(K, H, W) float32 maps of ``method`` (image → (H, W) blur map) on every frame. ``frames``: (K, H, W, 3)
+    float32 RGB in [0, 1]; the maps keep ``method``'s own range and units (σ px, or a [0, 1] score)."""
     return np.stack([np.asarray(method(f), dtype=np.float32) for f in frames])
 
 
 def panel(frames: np.ndarray, rows: dict[str, np.ndarray], names: Sequence[str], height: int = 160) -> np.ndarray:
-    """uint8 RGB picture: the frames in the first row, each method's maps (each row scaled to its own max) below."""
+    """uint8 RGB picture: the frames in the first row, each method's maps (each row scaled to its own max) below.
+
+    ``frames``: (K, H, W, 3) float RGB in [0, 1]; ``rows``: label → (K, H, W) maps ≥ 0 in any unit (each row is
+    clipped to its 99.5th percentile and scaled by it); ``height``: row height in px. Returns (H', W', 3) uint8
+    0…255, each row ``height`` px high plus a 4-px white margin."""
     from dmenet.eval.report import map_to_uint8
 
     def fit(img: np.ndarray) -> np.ndarray:

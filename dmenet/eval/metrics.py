@@ -34,7 +34,10 @@ float32 (whose rounding can fall one ulp below the float64 threshold)."""
 
 
 def to_blur_polarity(pred: np.ndarray, sharpness: bool) -> np.ndarray:
-    """Return the map with 1 = blurred: ``1 − pred`` for sharpness maps (HiFST, LBP, white = sharp), else ``pred``."""
+    """Return the map with 1 = blurred: ``1 − pred`` for sharpness maps (HiFST, LBP, white = sharp), else ``pred``.
+
+    ``pred`` is any shape, normally an (H, W) map in [0, 1] (no unit: a score, 1 = blurred or 1 = sharp); the result
+    is float32 of the same shape (``1 − pred`` keeps [0, 1] in [0, 1]; values are not clipped)."""
     pred = np.asarray(pred, dtype=np.float32)
     return (1.0 - pred).astype(np.float32) if sharpness else pred
 
@@ -50,7 +53,8 @@ def f_measure(precision, recall, beta2: float = BETA2):
 
 
 def binary_gt(gt: np.ndarray) -> np.ndarray:
-    """The GT mask as bool (1 = blurred). ValueError unless it is bool or holds only 0 and 1: a raw 8-bit mask
+    """The GT mask (any shape, normally (H, W)) as a bool array of the same shape (True = blurred). ValueError
+    unless it is bool or holds only 0 and 1: a raw 8-bit mask
     (0–255) is refused rather than binarised at ``!= 0``; binarise it as the docs do (value/255 >= 0.5,
     :func:`dmenet.eval.benchmarks.read_mask`)."""
     gt = np.asarray(gt)
@@ -64,7 +68,8 @@ def binary_gt(gt: np.ndarray) -> np.ndarray:
 
 
 def check_finite_map(pred: np.ndarray, what: str = "prediction") -> np.ndarray:
-    """``pred`` as an array; ValueError when it is not 2-D or holds NaN / inf (a mean over it would be NaN)."""
+    """``pred`` as an array, unchanged (an (H, W) map of any dtype, range and unit: nothing is rescaled); ValueError
+    when it is not 2-D or holds NaN / inf (a mean over it would be NaN)."""
     pred = np.asarray(pred)
     if pred.ndim != 2:
         raise ValueError(f"{what} must be a 2-D (H, W) map, got shape {pred.shape}"
@@ -235,7 +240,10 @@ def oracle_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
 
 # ------------------------------------------------------------------------------------------- HiFST PR protocol
 def mat2gray(x: np.ndarray) -> np.ndarray:
-    """MATLAB ``mat2gray``: min–max normalisation to [0, 1] in float64; a constant map is returned as is, clipped."""
+    """MATLAB ``mat2gray``: min–max normalisation to [0, 1] in float64; a constant map is returned as is, clipped.
+
+    ``x`` is any shape and unit (non-empty; NaN not handled); the result is float64 of the same shape, in [0, 1]
+    (no unit)."""
     x = np.asarray(x, dtype=np.float64)
     lo, hi = float(x.min()), float(x.max())
     if hi == lo:
@@ -270,7 +278,10 @@ def _resize_weights(in_len: int, out_len: int) -> np.ndarray:
 
 
 def imresize_bicubic(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """MATLAB ``imresize(x, shape)`` for a 2-D double map: bicubic, antialiased when shrinking, no rounding."""
+    """MATLAB ``imresize(x, shape)`` for a 2-D double map: bicubic, antialiased when shrinking, no rounding.
+
+    ``x`` (h, w) in any range and unit → (H, W) = ``shape`` float64 in the same unit; ``x`` itself (as float64) when
+    it already has that shape. Not clipped: bicubic overshoot can leave ``x``'s [min, max] near edges."""
     x = np.asarray(x, dtype=np.float64)
     if tuple(x.shape) == tuple(shape):
         return x
@@ -401,7 +412,7 @@ class LevelCounts:
 
     def hifst_pr(self) -> tuple[np.ndarray, np.ndarray]:
         """:func:`hifst_pr` for a map already at the GT size: ``mat2gray`` on the integer levels, as MATLAB does
-        on the uint8 file."""
+        on the uint8 file. Returns (P, R), each (256,) float64 in [0, 1] (fractions), for thresholds 0..255."""
         levels = np.arange(256, dtype=np.float64)
         score = mat2gray(np.clip(levels, self.lo, self.hi)) * 255.0 if self.hi > self.lo else levels
         score = _snap(score, 1e-4)

@@ -88,7 +88,8 @@ class ProtocolOptions:
 def checked_blur_map(sample: B.Sample, pred: np.ndarray, what: str = "blur map") -> np.ndarray:
     """A [0, 1] map (blur map, or a label σ/σ_max when ``what`` says so) clipped to the range (rounding up to
     :data:`dmenet.eval.dbd.RANGE_TOLERANCE` past it allowed); InputError naming the sample's file when it is further
-    outside (a σ-px map or a 0–255 map given as a [0, 1] map)."""
+    outside (a σ-px map or a 0–255 map given as a [0, 1] map). ``pred``: any shape, normally (H, W); returns the
+    same shape and dtype in [0, 1] (no unit: a score, or σ/σ_max)."""
     lo, hi = float(pred.min()), float(pred.max())
     if lo < -dbd.RANGE_TOLERANCE or hi > 1 + dbd.RANGE_TOLERANCE:
         raise io.InputError(sample.path, f"{what} outside [0, 1] (values {lo:g} to {hi:g}: a 0-255 or sigma-px map? "
@@ -119,7 +120,8 @@ class Protocol(abc.ABC):
 
     @abc.abstractmethod
     def load_gt(self, sample: B.Sample) -> np.ndarray:
-        """GT of one sample in the protocol's units."""
+        """GT of one sample in the protocol's units: an (H, W) array (a {0, 1} mask, σ px or a label in [0, 1], as
+        each protocol's override says), or None when the sample has no GT file."""
 
     @abc.abstractmethod
     def score(self, sample: B.Sample, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,10 @@ def load_rtf_radius(path: str | os.PathLike) -> np.ndarray:
 
 
 def load_rtf_sigma(path: str | os.PathLike, table: np.ndarray | None = None) -> np.ndarray:
-    """GT σ px of one RTF image: nearest-radius lookup in ``convertion.mat`` (read beside ``path`` by default)."""
+    """GT σ px of one RTF image: nearest-radius lookup in ``convertion.mat`` (read beside ``path`` by default).
+
+    ``table``: (N, 2) float64 rows ``[σ px, disk radius px]`` (:func:`load_conversion_table`). Returns (H, W) float32
+    σ in px, each value one of the table's σ column (the ``blurMap`` radius is in px)."""
     path = Path(path)
     if table is None:
         table = load_conversion_table(path.parent / TABLE_NAME)
@@ -162,7 +165,8 @@ def list_rtf(root: str | os.PathLike, noise: NoiseLevel | str = NoiseLevel.FREE)
 
 def load_rtf_gt(path: str | os.PathLike, table: np.ndarray | None) -> np.ndarray:
     """GT σ px of one RTF sample: ``.npy`` holds σ px (DMENet's Python path), ``.mat`` a ``blurMap`` radius
-    converted by ``table`` (:func:`load_rtf_sigma`)."""
+    converted by ``table`` (:func:`load_rtf_sigma`). Returns (H, W) float32 σ in px (a ``.npy`` is checked 2-D,
+    finite and ≥ 0, InputError otherwise); ``table`` (N, 2) ``[σ px, radius px]``, or None for ``.npy`` files."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
         sigma = io.read_npy_map(path)
@@ -176,7 +180,10 @@ def load_rtf_gt(path: str | os.PathLike, table: np.ndarray | None) -> np.ndarray
 
 def prediction_to_sigma(pred: np.ndarray, mapping: SigmaMapping | str) -> np.ndarray:
     """Prediction → σ px by ``mapping`` (:class:`SigmaMapping` or its value, ValueError otherwise; label o in
-    [0, 1] for the first two)."""
+    [0, 1] for the first two).
+
+    ``pred`` any shape, normally (H, W); returns float64 of the same shape, σ in px: in [0, σ_max = 7] for the
+    project and released mappings (inputs outside [0, 1] clipped there), the values as given for ``sigma``."""
     mapping = parse_choice(SigmaMapping, mapping, "sigma mapping")
     pred = np.asarray(pred, dtype=np.float64)
     if mapping is SigmaMapping.PROJECT:
@@ -187,7 +194,8 @@ def prediction_to_sigma(pred: np.ndarray, mapping: SigmaMapping | str) -> np.nda
 
 
 def normalise_sigma(sigma: np.ndarray) -> np.ndarray:
-    """σ px → RTF score units: clipped to [0, 3.275] and divided by 3.275."""
+    """σ px → RTF score units: clipped to [0, 3.275] and divided by 3.275. Any shape, normally (H, W); float64 of
+    the same shape in [0, 1] (fraction of RTF's largest σ, 3.275 px)."""
     return units.sigma_fraction(np.asarray(sigma, dtype=np.float64), RTF_SIGMA_MAX)
 
 

@@ -64,7 +64,10 @@ def read_max_coc(root: str | os.PathLike) -> float:
 
 def load_label(path: str | os.PathLike, root: str | os.PathLike, kind: GTKind | None = None) -> np.ndarray:
     """GT label in [0, 1] of one SYNDOF test sample (see module docstring for the two encodings). ``kind``: the
-    encoding (:class:`GTKind`); None decides it from the file's folder (:func:`gt_kind`)."""
+    encoding (:class:`GTKind`); None decides it from the file's folder (:func:`gt_kind`).
+
+    Returns (H, W) float32 label σ/σ_max in [0, 1]: a σ map's px through ``root``'s ``max_coc``, or an 8-bit label
+    image's value/255 averaged over its 3 channels."""
     path = Path(path)
     if (gt_kind(path.parent) if kind is None else kind) is GTKind.SIGMA_MAP:
         return units.sigma_to_label(io.read_sigma_map(path), read_max_coc(root)).astype(np.float32)

@@ -53,7 +53,10 @@ def check_amount(value, name: str, low: float = 0.0) -> float:
 
 
 def lowpass(image: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    """Gaussian low-pass of every channel (SYNDOF kernel, symmetric border), same shape."""
+    """Gaussian low-pass of every channel (SYNDOF kernel, symmetric border), same shape.
+
+    ``image``: (H, W, C) channels last, any range and unit (here RGB in [0, 1]); ``sigma``: Gaussian σ in px. Returns
+    (H, W, C) float64 in the same unit, within the input's [min, max] (a normalised, non-negative kernel)."""
     t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float64))
     return np.moveaxis(gaussian_filter(t, sigma).numpy(), 0, -1)
 
@@ -61,7 +64,10 @@ def lowpass(image: np.ndarray, sigma: float = 2.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- a) enhancement
 def enhancement_gain(sigma: np.ndarray, lam_max: float = 2.0, alpha1: float = 46.0, beta1: float = 0.1,
                      alpha2: float = 183.0, beta2: float = 0.27) -> np.ndarray:
-    """λ(q) = λmax·λ1·λ2 of Eqs. 9–11 with m = σ/19: ≈ λmax for σ ≈ 1.9–5.1 px, → 0 on sharp and very blurred."""
+    """λ(q) = λmax·λ1·λ2 of Eqs. 9–11 with m = σ/19: ≈ λmax for σ ≈ 1.9–5.1 px, → 0 on sharp and very blurred.
+
+    ``sigma``: σ map in px, any shape (normally (H, W)); returns float64 of the same shape in [0, ``lam_max``]
+    (a gain, no unit: the detail layer's multiplier)."""
     m = np.asarray(sigma, dtype=np.float64) / SIGMA_SCALE
     lam1 = 1.0 / (1.0 + np.exp(-alpha1 * (m - beta1)))
     lam2 = 1.0 - 1.0 / (1.0 + np.exp(-alpha2 * (m - beta2)))
@@ -93,7 +99,9 @@ def adaptive_enhance(image: np.ndarray, sigma: np.ndarray, lam_max: float = 2.0,
 # --------------------------------------------------------------------------------------------- b) magnification
 def nlt_weight(q: np.ndarray, c0: float = 1.0, c1: float = 7.0) -> np.ndarray:
     """W = 1 − exp(−((10 − q)/Σ)^β) with W(c0) = 0.999, W(c1) = 0.001 (Eqs. 12–13); q clipped below 10.
-    ``c0`` < ``c1`` < 10 (px; W falls from sharp to blurred), else a ValueError naming them."""
+    ``c0`` < ``c1`` < 10 (px; W falls from sharp to blurred), else a ValueError naming them. ``q``: σ map in px,
+    any shape (normally (H, W)); returns float64 of the same shape in [0, 1] (a blend weight, no unit; 1 = the
+    sharpened image, 0 = the smooth background)."""
     if not (math.isfinite(c0) and c0 < c1 < 10):
         raise ValueError(f"c0 and c1 must satisfy c0 < c1 < 10 px (W(c0) = 0.999 on sharp, W(c1) = 0.001 on "
                          f"blurred), got c0={c0!r}, c1={c1!r}")
@@ -106,7 +114,11 @@ def nlt_weight(q: np.ndarray, c0: float = 1.0, c1: float = 7.0) -> np.ndarray:
 
 def self_guided_smooth(image: np.ndarray, radius: int = 33, eps: float = 128.0 / 255.0 ** 2,
                        iters: int = 5) -> np.ndarray:
-    """The paper's background B: each channel filtered by itself (guided filter, window 2r+1) ``iters`` times."""
+    """The paper's background B: each channel filtered by itself (guided filter, window 2r+1) ``iters`` times.
+
+    ``image``: (H, W, C ≥ 3) float RGB in [0, 1] (``eps`` is in that unit², the paper's 128 on 0–255); ``radius`` px.
+    Returns (H, W, 3) float64 in the image's unit (channels 0–2; not clipped: guided filtering may overshoot the
+    input's range slightly)."""
     out = np.asarray(image, dtype=np.float64).copy()
     for _ in range(iters):
         out = np.stack([weighted_gf(out[..., c], out[..., c], 2 * radius + 1, eps, mode=0) for c in range(3)], -1)

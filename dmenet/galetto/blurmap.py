@@ -84,7 +84,9 @@ def _matlab_rows(n: int, stride: int) -> torch.Tensor:
 def windows(gray: torch.Tensor, stride: int, grid: Grid | str = Grid.COVER) -> tuple[torch.Tensor, tuple[int, int]]:
     """Every 32×32 window of a (H, W) gray image at ``stride`` on ``grid`` (:class:`Grid`): ((L, 1, 32, 32), the
     size of the canvas they tile), L = rows × cols in row-major order (``unfold``'s). COVER: after the symmetric
-    bottom/right padding that makes them cover the image; MATLAB: ``get_blurmap.m``'s, every crop padded alone."""
+    bottom/right padding that makes them cover the image; MATLAB: ``get_blurmap.m``'s, every crop padded alone.
+    ``gray``: a (H, W) float tensor, values as given (the classifier's gray in [0, 1]); the windows keep its dtype
+    and values; the canvas size is (H', W') px."""
     if parse_choice(Grid, grid, "grid") is Grid.MATLAB:
         rows, cols = _matlab_rows(gray.shape[0], stride), _matlab_rows(gray.shape[1], stride)
         win = gray[rows[:, None, :, None], cols[None, :, None, :]]  # (rows, cols, 32, 32)
@@ -121,7 +123,12 @@ def readout(probs: torch.Tensor, mode: Readout | str = Readout.ARGMAX) -> torch.
 
 
 def spread(values: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
-    """Average per-window values over the pixels each window covers (Eq. 6): (L,) → (H', W') map."""
+    """Average per-window values over the pixels each window covers (Eq. 6): (L,) → (H', W') map.
+
+    ``values``: (L,) tensor in any unit (σ px of :func:`readout`, or a probability), one per window of
+    :func:`windows` at ``stride`` in its row-major order; ``size``: the canvas (H', W') px :func:`windows` gave.
+    Returns a (H', W') float32 tensor in the same unit: each pixel a windows' mean, so within [min, max] of
+    ``values`` wherever a window covers it (every pixel at ``stride`` ≤ 32)."""
     v = values[None, None, :].expand(1, PATCH * PATCH, -1)
     total = F.fold(v.float(), size, PATCH, stride=stride)
     cover = F.fold(torch.ones_like(v, dtype=torch.float32), size, PATCH, stride=stride)

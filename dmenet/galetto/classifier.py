@@ -78,6 +78,8 @@ class BlurClassifier(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, 1, 32, 32) gray in [0, 1] (mapped to [−1, 1] inside) → (B, num_classes) logits (no unit); class k
+        is σ = k px (softmax gives the class probabilities)."""
         y = self.features(x * 2.0 - 1.0)
         return self.classifier(torch.flatten(y.mean(dim=(2, 3)), 1))
 

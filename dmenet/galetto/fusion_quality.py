@@ -64,7 +64,12 @@ BORDERS = {SobelBorder.ZERO: cv2.BORDER_CONSTANT, SobelBorder.REFLECT: cv2.BORDE
 
 
 def preservation(g_rel: np.ndarray, a_rel: np.ndarray) -> np.ndarray:
-    """Q = Γg Γα / ((1 + exp(κg (G − σg))) (1 + exp(κα (A − σα)))) for relative strength G and orientation A."""
+    """Q = Γg Γα / ((1 + exp(κg (G − σg))) (1 + exp(κα (A − σα)))) for relative strength G and orientation A.
+
+    ``g_rel``, ``a_rel``: arrays (or scalars) of broadcastable shapes, normally (H, W), no unit: G in [0, 1] (the
+    ratio of the weaker to the stronger edge strength), A in (−1, 1] (1 − orientation difference / (π/2), the
+    orientations in (−π/2, π/2)). Returns float64 of their broadcast shape in (0, :data:`Q_MAX`] (both κ < 0: Q
+    grows with G and A, its ceiling at G = A = 1)."""
     qg = GAMMA_G / (1.0 + np.exp(KAPPA_G * (g_rel - SIGMA_G)))
     qa = GAMMA_A / (1.0 + np.exp(KAPPA_A * (a_rel - SIGMA_A)))
     return qg * qa

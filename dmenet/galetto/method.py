@@ -115,7 +115,8 @@ class GalettoEstimator(Estimator):
         return np.clip(refine_map(image, raw, mode), 0.0, top)
 
     def blur_sigma(self, image: np.ndarray) -> np.ndarray:
-        """The σ map (px) the blur map is made from: refined by ``refine_blur`` (image as in :meth:`estimate`)."""
+        """The σ map (px) the blur map is made from: refined by ``refine_blur`` (image as in :meth:`estimate`: (H, W,
+        3) RGB, float [0, 1] or uint8). Returns (H, W) σ in px, clipped to [0, :meth:`sigma_top`]."""
         image = as_rgb_float(image, "image", min_side=PATCH)
         return self._refined(image, self.raw_sigma(image), self.settings["refine_blur"], self.sigma_top(image.shape))
 

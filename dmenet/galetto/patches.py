@@ -54,7 +54,10 @@ def sharpness_map(gray255: torch.Tensor, stride: int = PATCH, smooth_sigma: floa
 
 def sharp_positions(gray255: torch.Tensor, stride: int = PATCH, phi: float = 1000.0,
                     smooth_sigma: float = 0.5) -> np.ndarray:
-    """(N, 2) int32 top-left corners (y, x) of the windows with φ > ``phi``."""
+    """(N, 2) int32 top-left corners (y, x) in px of the windows with φ > ``phi``.
+
+    ``gray255``: (H, W) float gray on 0–255 (:func:`to_gray255`); φ is :func:`sharpness_map`'s Laplacian variance,
+    in (gray levels on 0–255)²; ``stride``: window step px. Corners are multiples of ``stride``, row-major order."""
     s = sharpness_map(gray255, stride, smooth_sigma)
     iy, ix = torch.nonzero(s > phi, as_tuple=True)
     return np.stack([iy.numpy() * stride, ix.numpy() * stride], axis=1).astype(np.int32)

@@ -353,6 +353,9 @@ def read_image_sha256(path: str | os.PathLike,
     from the header on the same open file before the rest of it is read and decoded; whatever it raises refuses the
     file (e.g. a memory check). Not called when the header cannot be read: the caller checks the decoded image.
 
+    Returns:
+        ((H, W, 3) float32 RGB in [0, 1], as :func:`read_image`; the hex digest).
+
     Raises:
         InputError: as :func:`read_image` (an unreadable file too: ``"<path>: Permission denied"``).
     """
