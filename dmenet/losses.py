@@ -17,7 +17,8 @@ from syndof import units
 
 
 def defocus_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """L_defocus = MSE(B(x_s), y_s)."""
+    """L_defocus = MSE(B(x_s), y_s): ``pred``, ``target`` (B, 1, H, W) labels σ/σ_max in [0, 1] → a 0-d loss in
+    (σ/σ_max)², in [0, 1]."""
     return F.mse_loss(pred, target)
 
 
@@ -37,7 +38,8 @@ def aux_loss(aux: Sequence[Tensor], target: Tensor) -> Tensor:
 
 
 def perceptual_loss(perceptual: Callable[[Tensor], Tensor], pred: Tensor, target: Tensor) -> Tensor:
-    """L_perc = MSE(C(B(x_s)), C(y_s)); gradients flow through the frozen C into ``pred`` only."""
+    """L_perc = MSE(C(B(x_s)), C(y_s)); gradients flow through the frozen C into ``pred`` only. ``pred``, ``target``
+    (B, 1, H, W) labels σ/σ_max in [0, 1] → a 0-d loss ≥ 0 (C's features: no unit)."""
     with torch.no_grad():
         target_feat = perceptual(target)
     return F.mse_loss(perceptual(pred), target_feat)
@@ -63,7 +65,8 @@ def scale_consistency_loss(pred_small: Tensor, pred_full: Tensor, scale: float) 
 
 
 def sharpness_loss(logits: Tensor, mask: Tensor) -> Tensor:
-    """L_sharp = BCE-with-logits(S(B(x_r)), m_r), mask 1 = blurred."""
+    """L_sharp = BCE-with-logits(S(B(x_r)), m_r), mask 1 = blurred: ``logits`` (B, 1, H, W) (no unit), ``mask``
+    the same shape in {0, 1} → a 0-d loss ≥ 0 (nats)."""
     return F.binary_cross_entropy_with_logits(logits, mask)
 
 
@@ -72,10 +75,12 @@ def _bce_const(logits: Tensor, value: float) -> Tensor:
 
 
 def adversarial_loss(d_labelled: Tensor, d_unlabelled: Tensor) -> Tensor:
-    """L_adv for B (non-saturating): ½[BCE(D(f(x_r)), 1) + BCE(D(f(x_u)), 1)] — real features made to look synthetic."""
+    """L_adv for B (non-saturating): ½[BCE(D(f(x_r)), 1) + BCE(D(f(x_u)), 1)] — real features made to look synthetic.
+    ``d_labelled``, ``d_unlabelled``: D's patch logits (B, 1, h, w), any shapes (no unit) → a 0-d loss ≥ 0 (nats)."""
     return 0.5 * (_bce_const(d_labelled, 1.0) + _bce_const(d_unlabelled, 1.0))
 
 
 def discriminator_loss(d_synthetic: Tensor, d_labelled: Tensor, d_unlabelled: Tensor) -> Tensor:
-    """L_D (unweighted) = ½[2·BCE(D(f(x_s)), 1) + BCE(D(f(x_r)), 0) + BCE(D(f(x_u)), 0)]."""
+    """L_D (unweighted) = ½[2·BCE(D(f(x_s)), 1) + BCE(D(f(x_r)), 0) + BCE(D(f(x_u)), 0)]: D's patch logits
+    (B, 1, h, w) of the three batches, any shapes (no unit) → a 0-d loss ≥ 0 (nats)."""
     return 0.5 * (2.0 * _bce_const(d_synthetic, 1.0) + _bce_const(d_labelled, 0.0) + _bce_const(d_unlabelled, 0.0))

@@ -104,7 +104,10 @@ class DomainStream:
                          "see the warnings above)")
 
     def next_batch(self) -> dict[str, torch.Tensor]:
-        """Stacked batch: each key of the transformed samples → (batch_size, …) tensor."""
+        """Stacked batch: each key of the transformed samples → (batch_size, …) tensor. With the trainer's
+        transform (:func:`dmenet.data.transforms.to_tensors`): ``image`` (N, 3, crop, crop) float32 RGB in [0, 1],
+        and ``label`` (N, 1, crop, crop) σ/σ_max in [0, 1] (synthetic) or ``mask`` (N, 1, crop, crop) {0, 1},
+        1 = blurred (labelled real), N = ``batch_size``."""
         slots = [self._next_slot() for _ in range(self.batch_size)]
         if self._pool is not None:
             samples = list(self._pool.map(lambda s: self._load(*s), slots))
@@ -120,7 +123,9 @@ class DomainStream:
             return sorted(self._skipped)
 
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """(tensors, JSON values) that restore the stream exactly; the values also list the skipped samples."""
+        """(tensors, JSON values) that restore the stream exactly; the values also list the skipped samples.
+        Tensors: ``gen`` the generator's state (uint8, 1-D), ``order`` (len(dataset),) int64 permutation; values:
+        ``epoch``, ``pos`` (index into ``order``), ``size``, ``skipped`` (``PATH: reason`` lines)."""
         return ({"gen": self.gen.get_state(), "order": self.order.clone()},
                 {"epoch": self.epoch, "pos": self.pos, "size": len(self.dataset), "skipped": self.skipped})
 

@@ -195,7 +195,9 @@ class TrainStream:
 
 
 def resize_side(image: np.ndarray, side: int) -> np.ndarray:
-    """Square ``side``² RGB (the paper's 320² protocol), area-resampled when shrinking."""
+    """Square ``side``² RGB (the paper's 320² protocol), area-resampled when shrinking: ``image`` (H, W, 3) (or
+    (H, W)) → (side, side, 3) (or (side, side)) of the same dtype and value range (bilinear unless
+    ``side`` < min(H, W); the aspect ratio is not kept)."""
     h, w = image.shape[:2]
     interp = cv2.INTER_AREA if side < min(h, w) else cv2.INTER_LINEAR
     return cv2.resize(image, (side, side), interpolation=interp)

@@ -32,7 +32,10 @@ def set_learning_rates(run: Run, step: int) -> None:
 
 def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
     """One generator update then one discriminator update on ``batch`` (CPU or ``run.device`` tensors, moved
-    there); returns the scalar terms."""
+    there); returns the scalar terms. ``batch`` as :mod:`dmenet.distill.data` stacks it: ``image`` (B, 3, crop,
+    crop) RGB in [0, 1], ``mask`` and ``soft`` (B, 1, crop, crop) in [0, 1] (1 = blurred; ``soft`` zeros where a
+    sample has none), ``has_soft`` and ``sharp`` (B, 1, 1, 1) in {0, 1}. Returns {term: float} (``total``, the
+    ``*_content``, ``consistency``, ``feature``, ``d*_g`` / ``d*_d`` that ran; ≥ 0, no unit)."""
     lw, nets = run.cfg.loss, run.nets
     batch = {**{k: v.to(run.device) for k, v in batch.items() if k != "image"},
              "image": batch["image"].to(run.device, memory_format=run.layout)}  # one copy, already in the layout
@@ -103,7 +106,9 @@ VAL_KEYS = ("val_fmax", "val_mae", "sharp_val_mean")
 
 @torch.no_grad()
 def validate(cfg: DistillConfig, model: nn.Module, val_items, sharp_val) -> dict[str, float]:
-    """CUHK validation at val_side² (scored at the mask size) + mean probability on the sharp validation photos."""
+    """CUHK validation at val_side² (scored at the mask size) + mean probability on the sharp validation photos:
+    {``val_fmax``, ``val_mae`` (mean |probability − mask| over images), ``sharp_val_mean`` (only with
+    ``sharp_val``)}, each in [0, 1]."""
     was_training = model.training
     model.eval()
     acc = DBDAccumulator(resolution=Resolution.NATIVE)

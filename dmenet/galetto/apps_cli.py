@@ -104,7 +104,9 @@ def frame_files(paths: list[str]) -> tuple[list[Path], list[str]]:
 
 def read_frames(files: list[Path]) -> tuple[np.ndarray, list[io.Stored]]:
     """The (K, H, W, 3) frames of ``files`` (:func:`frame_files`), and what each file stores (for
-    :func:`at_input_depth` and :func:`channel_notes`: each file decoded once); checks their sizes are equal."""
+    :func:`at_input_depth` and :func:`channel_notes`: each file decoded once); checks their sizes are equal.
+    Frames: float32 RGB in [0, 1] (:func:`syndof.io.read_image`), K = len(files); UsageError naming the first
+    file of another size."""
     frames, stored = zip(*(io.read_image_stored(f) for f in files))
     for f, img in zip(files, frames):
         if img.shape != frames[0].shape:

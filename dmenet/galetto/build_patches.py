@@ -88,7 +88,9 @@ def usable_photos(paths: list[Path]) -> tuple[list[Path], dict[str, str]]:
 def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float,
                blur: PatchBlur | str) -> dict[str, np.ndarray]:
     """All labelled sharp patches of ``paths`` (photos :func:`usable_photos` has read, and warned of when animated:
-    not again here, one warning per photo per run) as arrays (patches, stem, y, x)."""
+    not again here, one warning per photo per run) as arrays (patches, stem, y, x): ``patches`` (N, 20, 32, 32)
+    uint8 gray levels 0–255, index k blurred by Gaussian σ = k px (:func:`~dmenet.galetto.patches.labelled_patches`),
+    ``stem`` (N,) str the photo's stem, ``y``, ``x`` (N,) int32 top-left corners in px."""
     parts, stems, ys, xs = [], [], [], []
     for path in paths:
         gray = to_gray255(read_image(path, note_frames=False))
@@ -109,7 +111,9 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def subsample_test(arrays: dict[str, np.ndarray], count: int, seed: int) -> dict[str, np.ndarray]:
-    """A fixed-seed sample of ``count`` (position, σ) pairs, balanced over σ (count // 20 per class)."""
+    """A fixed-seed sample of ``count`` (position, σ) pairs, balanced over σ (count // 20 per class): from
+    :func:`patches_of`'s arrays (N positions) → ``patches`` (20·per, 32, 32) uint8 gray 0–255, ``label`` (20·per,)
+    int64 class = σ px 0…19 (class-major), ``stem``, ``y``, ``x`` of each; with replacement only when per > N."""
     rng = np.random.default_rng(seed)
     n = len(arrays["stem"])
     per = count // NUM_CLASSES
@@ -193,8 +197,10 @@ def windows_or_reason(render: Path, sigma_map: Path, source: Path, stride: int, 
 def syndof_test(renders: Path, sources: Path, stride: int, phi: float, smooth_sigma: float, max_range: float,
                 limit: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """:func:`render_windows` of the renders of :func:`syndof_inputs`: arrays concatenated with a ``stem`` column (the
-    render's stem), and ``{render path: reason}`` of the renders skipped (one line ``skipped PATH: reason`` each on
-    stderr, as photo mode does: an unreadable render, σ map or source photo, or sizes that differ).
+    render's stem; ``patches`` (M, 32, 32) uint8 gray 0–255, ``label`` (M,) int64 σ class 0…19, ``sigma`` (M,)
+    float32 mean σ px, ``y``, ``x`` (M,) int32 corners px, ``stem`` (M,) str), and ``{render path: reason}`` of
+    the renders skipped (one line ``skipped PATH: reason`` each on stderr, as photo mode does: an unreadable render,
+    σ map or source photo, or sizes that differ).
 
     Raises:
         InputError: as :func:`syndof_inputs`, or when every render was skipped (the first one named).

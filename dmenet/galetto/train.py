@@ -194,7 +194,9 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def balanced_sample(patches: np.ndarray, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed-seed sample of ``count`` (position, σ) pairs, count // 20 per class: (x, label)."""
+    """A fixed-seed sample of ``count`` (position, σ) pairs, count // 20 per class (at least 1): ``patches``
+    (N, 20, 32, 32) uint8 levels → (x (20·per, 1, 32, 32) float32 in [0, 1], label (20·per,) int64 class = σ px,
+    0…19, class-major); positions drawn with replacement only when per > N."""
     rng = np.random.default_rng(seed)
     per = max(count // NUM_CLASSES, 1)
     idx = np.concatenate([rng.choice(len(patches), per, replace=per > len(patches)) for _ in range(NUM_CLASSES)])

@@ -31,6 +31,8 @@ class Calibration(nn.Module):
         xavier_init(self.out)
 
     def forward(self, defocus: Tensor) -> Tensor:
+        """(B, 1, H, W) label σ/σ_max in [0, 1] (B's output) → (B, 1, H, W) logits (no unit; sigmoid = P(blurred)),
+        any H, W (1×1 convs); ValueError unless 4-D with one channel."""
         if defocus.ndim != 4 or defocus.shape[1] != 1:
             raise ValueError(f"defocus must be (B, 1, H, W), got {tuple(defocus.shape)}")
         return self.out(self.body(defocus))

@@ -30,6 +30,7 @@ class AuxHead(nn.Module):
         xavier_init(self.conv)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, cin, h, w) features → (B, 1, h, w) label σ/σ_max in [0, 1] (sigmoid), same h, w (3×3, pad 1)."""
         return torch.sigmoid(self.bn(self.conv(self.cbl(x))))
 
 
@@ -114,7 +115,10 @@ class Decoder(nn.Module):
         return logit, aux, gan_feat, u3, refined
 
     def forward(self, skips: list[Tensor], with_aux: bool = True) -> tuple[Tensor, list[Tensor], Tensor]:
-        """``with_aux=False`` skips the five auxiliary heads (they only feed training losses); aux is then []."""
+        """``skips`` [d0 … d4]: (B, skip_channels[i], H/2^i, W/2^i) → (defocus (B, 1, H, W) label σ/σ_max in
+        [0, 1], aux: five (B, 1, H/s, W/s) maps in [0, 1] for s = 16, 8, 4, 2, t (coarse → fine), gan_feat
+        (B, :attr:`gan_channels`, H/t, W/t)), t = ``tail_scale``. ``with_aux=False`` skips the five auxiliary heads
+        (they only feed training losses); aux is then []."""
         logit, aux, gan_feat, _, _ = self._decode(skips, with_aux)
         return torch.sigmoid(logit), aux, gan_feat
 

@@ -32,6 +32,8 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: Tensor) -> Tensor:
+        """(B, in_channels, H, W) gan_feat → (B, 1, ⌈H/32⌉, ⌈W/32⌉) patch logits (no unit; > 0 leans synthetic);
+        ValueError unless 4-D."""
         if features.ndim != 4:
             raise ValueError(f"features must be (B, C, H, W), got {tuple(features.shape)}")
         return self.net(features)

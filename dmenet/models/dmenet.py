@@ -46,6 +46,8 @@ class BlurNet(nn.Module):
         self.decoder = decoder
 
     def forward(self, image: Tensor) -> DefocusOutput:
+        """(B, 3, H, W) RGB in [0, 1], H and W positive multiples of 16 (ValueError otherwise) → DefocusOutput:
+        defocus (B, 1, H, W) label σ/σ_max in [0, 1], aux and features as :class:`DefocusOutput` says."""
         check_image(image, 3, "image")
         defocus, aux, feat = self.decoder(self.encoder(image))
         return DefocusOutput(defocus=defocus, aux=aux, features=feat)
@@ -82,6 +84,8 @@ class DMENet(nn.Module):
         return self.config.sigma_max
 
     def forward(self, image: Tensor) -> DefocusOutput:
+        """B's pass (:meth:`BlurNet.forward`): (B, 3, H, W) RGB in [0, 1], H, W multiples of 16 → DefocusOutput
+        (defocus (B, 1, H, W) label σ/σ_max in [0, 1]; σ px = :attr:`sigma_max` · defocus)."""
         return self.blur(image)
 
 

@@ -84,6 +84,8 @@ class PointwiseConv(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) features (any layout; a channels-last input is read without a copy) → (B, C_out, H, W),
+        a channels-last view: the 1×1 conv's values up to float rounding, in the conv's output units."""
         b, c, h, w = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)  # a view of a channels-last input
         if self.widening:
@@ -221,6 +223,8 @@ class ImageStatisticsNorm(nn.Module):
         self.eps = bn.eps
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) or (B, C) → the same shape and dtype: per channel (x − batch mean) / √(biased batch var
+        + eps) · weight + bias (weight 1 when the BatchNorm had none); unit that of ``x``."""
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 

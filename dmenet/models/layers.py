@@ -44,6 +44,8 @@ class BetaBatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) or (B, C), C = ``num_features`` → the same shape and dtype: (x − mean) / √(var + eps) + bias
+        per channel (batch statistics in train mode, running ones in eval mode); unit that of ``x``."""
         if self.training and self.num_batches_tracked is not None:  # None inside batch_statistics
             self.num_batches_tracked.add_(1)
         return F.batch_norm(x, self.running_mean, self.running_var, None, self.bias,

@@ -88,7 +88,9 @@ class MobileNetV2Encoder(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor, levels: int = 5) -> list[Tensor]:
-        """Return the first ``levels`` skips (d0 = stem0 always first; C stops after d3)."""
+        """(B, 3, H, W) RGB in [0, 1] (normalised here to the weights' convention) → the first ``levels`` skips
+        (d0 = stem0 always first; C stops after d3): d_i (B, :attr:`channels`[i], H/2^i, W/2^i), channels
+        (d0_channels, 16, 24, 32, 96); no unit."""
         x = self.normalize(x)
         out = [self.stem0(x)]
         if levels <= 1:

@@ -27,6 +27,8 @@ class Perceptual(nn.Module):
         return super().train(False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, 1, H, W) map in [0, 1] (a label σ/σ_max), tiled to 3 channels as RGB → the encoder's 1/8 features
+        (B, C4, H/8, W/8): 512 ch after ReLU (VGG), 32 ch (MobileNetV2); no unit. ValueError unless (B, 1, H, W)."""
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"map must be (B, 1, H, W), got {tuple(x.shape)}")
         return self.encoder.perceptual_features(x.expand(-1, 3, -1, -1))

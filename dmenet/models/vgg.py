@@ -56,7 +56,9 @@ class VGGEncoder(nn.Module):
         self.perceptual_level = 3
 
     def forward(self, x: Tensor, levels: int = 5) -> list[Tensor]:
-        """Return the first ``levels`` skips (stops early: C needs only 4)."""
+        """(B, 3, H, W) RGB in [0, 1] (normalised here to the weights' convention) → the first ``levels`` skips
+        (stops early: C needs only 4): d_i (B, (64, 128, 256, 512, 512)[i], H/2^i, W/2^i), the ReLU before each
+        pool (H/2^i rounded down by the pools); no unit."""
         out: list[Tensor] = []
         x = self.normalize(x)
         for i, layer in enumerate(self.features):

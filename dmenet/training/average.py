@@ -21,6 +21,8 @@ import torch
 
 def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Uniform mean of floating-point tensors over ``states`` (float64 accumulation); others from the last one.
+    Every tensor keeps its shape, dtype and unit (the mean cast back to the last state's dtype); integer ones
+    (e.g. ``num_batches_tracked``) are copies of the last state's.
 
     Raises:
         ValueError: no states, or key sets / shapes that differ.

@@ -164,7 +164,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------ steps
     def d_step(self, features: Sequence[Tensor]) -> Tensor:
-        """One D update on detached ``gan_feat`` of (synthetic, labelled, unlabelled); returns the weighted L_D."""
+        """One D update on detached ``gan_feat`` of (synthetic, labelled, unlabelled), each (B_k, C, H/t, W/t)
+        (:class:`~dmenet.models.dmenet.DefocusOutput` ``features``); returns the weighted L_D, a detached 0-d tensor
+        ≥ 0 (``loss.discriminator`` × nats)."""
         assert self.opt_d is not None
         self.opt_d.zero_grad(set_to_none=True)
         with self._autocast():
@@ -177,7 +179,11 @@ class Trainer:
         return loss_d.detach()
 
     def main_terms(self, out_s, label: Tensor, out_r=None, mask: Tensor | None = None, out_u=None) -> dict[str, Tensor]:
-        """Weighted terms of L_main (B and S); the adversarial term uses D without gradients for D."""
+        """Weighted terms of L_main (B and S); the adversarial term uses D without gradients for D. ``out_s``,
+        ``out_r``, ``out_u``: B's :class:`~dmenet.models.dmenet.DefocusOutput` of the three batches; ``label``
+        (B, 1, H, W) σ/σ_max in [0, 1]; ``mask`` (B_r, 1, H, W) {0, 1}, 1 = blurred (joint stage only). Returns
+        {name: 0-d tensor ≥ 0}: ``defocus``, ``aux`` ((σ/σ_max)² × weight), joint also ``perceptual``, ``sharp``,
+        ``adv``."""
         w = self.cfg.loss
         terms = {"defocus": w.defocus * losses.defocus_loss(out_s.defocus, label),
                  "aux": w.aux * losses.aux_loss(out_s.aux, label)}
@@ -200,7 +206,9 @@ class Trainer:
         return sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
 
     def scale_term(self, x_u: Tensor, out_u) -> Tensor:
-        """Weighted L_scale on the unlabelled real batch: one more B pass on the downscaled images."""
+        """Weighted L_scale on the unlabelled real batch: one more B pass on the downscaled images. ``x_u``
+        (B, 3, S, S) square RGB in [0, 1] on the device, ``out_u`` B's output of it; returns a 0-d tensor ≥ 0
+        ((σ/σ_max)² × ``loss.scale_consistency``)."""
         small, scale = losses.downscale_images(x_u, self.consistency_size(x_u.shape[-1]))
         pred_small = self.blur(small).defocus
         return self.cfg.loss.scale_consistency * losses.scale_consistency_loss(
@@ -252,7 +260,9 @@ class Trainer:
     def validate(self, batches: Sequence[dict[str, Tensor]]) -> float:
         """Mean L_defocus (MSE on σ/σ_max) of B over held-out synthetic batches, evaluated as the model recipe's σ
         path says: eval mode with the moving statistics, or each image normalised with its own statistics
-        (``recipe.sigma.bn`` image; one image at a time, so no image borrows another's)."""
+        (``recipe.sigma.bn`` image; one image at a time, so no image borrows another's). Each batch: ``image``
+        (N, 3, H, W) RGB in [0, 1], H, W multiples of 16, ``label`` (N, 1, H, W) σ/σ_max in [0, 1]. Returns the
+        batches' MSEs weighted by N, in (σ/σ_max)², in [0, 1] (0.0 for no batches)."""
         self.model.blur.eval()
         per_image = self.model.recipe.sigma.bn is BNMode.IMAGE
         total, count = 0.0, 0

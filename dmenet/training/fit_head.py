@@ -62,6 +62,9 @@ class DetectionHeadNet(nn.Module):
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., F) inputs, F = ``features`` or 3 with ``image_mean`` else 2 (the labels σ/σ_max in [0, 1] of
+        :func:`~dmenet.models.detection_head.head_inputs`, or B's detection features, no unit) → (...) logits (no
+        unit; sigmoid = P(blurred) before the fitted transform), any leading shape."""
         for i, linear in enumerate(self.linears):
             x = linear(x)
             if i < len(self.linears) - 1:

@@ -75,7 +75,9 @@ def recalibrate_batchnorm(module: nn.Module, batches: Iterable[torch.Tensor]) ->
 
 def random_crops(paths: list[Path], count: int, crop: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``count`` random ``crop``² crops (H, W, 3 float RGB) from images drawn from ``paths``; bad files are skipped.
-    A file drawn again is read again, but says its skip line, or warns of its further frames, once."""
+    A file drawn again is read again, but says its skip line, or warns of its further frames, once. Returns 1 to
+    ``count`` crops (fewer when 10·count draws did not give them), each (crop, crop, 3) float32 RGB in [0, 1]
+    (:func:`syndof.io.read_image`; a view of the read photo); ValueError when none."""
     crops: list[np.ndarray] = []
     order = rng.permutation(len(paths))
     i = 0
@@ -102,7 +104,9 @@ def random_crops(paths: list[Path], count: int, crop: int, rng: np.random.Genera
 
 
 def domain_batches(domains: list[list[np.ndarray]], batch: int) -> list[torch.Tensor]:
-    """Interleave per-domain batches (never mixing domains inside one batch, as in training)."""
+    """Interleave per-domain batches (never mixing domains inside one batch, as in training): ``domains[k]`` a list
+    of (crop, crop, 3) float32 RGB [0, 1] crops → (batch, 3, crop, crop) tensors, domain 0's first batch, domain
+    1's, …, then the second ones; only whole batches, as many per domain as the smallest domain gives."""
     per_domain = [[np.stack(d[i : i + batch]) for i in range(0, len(d) - batch + 1, batch)] for d in domains]
     out = []
     for group in zip(*per_domain):
@@ -136,7 +140,8 @@ def image_folders(synthetic: str | None, real: str | None) -> list[tuple[Path, l
 
 
 def domain_crops(folders: list[tuple[Path, list[Path]]], count: int, crop: int, seed: int) -> list[list[np.ndarray]]:
-    """:func:`random_crops` of each domain from one seeded generator; errors name the folder (ValueError)."""
+    """:func:`random_crops` of each domain from one seeded generator; errors name the folder (ValueError).
+    Returns per folder a list of up to ``count`` (crop, crop, 3) float32 RGB crops in [0, 1]."""
     rng = np.random.default_rng(seed)
     domains = []
     for folder, paths in folders:

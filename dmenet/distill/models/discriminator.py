@@ -24,4 +24,6 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, image: Tensor, blur: Tensor) -> Tensor:
+        """``image`` (B, 3, H, W) RGB in [0, 1] and ``blur`` (B, 1, H, W) blur map in [0, 1] (both mapped to [−1, 1]
+        here) → (B, 1, ⌊H/8⌋ − 1, ⌊W/8⌋ − 1) realism scores for H, W multiples of 8 (no unit, unbounded)."""
         return self.net(torch.cat([image * 2 - 1, blur * 2 - 1], dim=1))

@@ -177,6 +177,9 @@ class EfficientNet(nn.Module):
         self.variant = variant
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """(B, 3, H, W) image already normalised by the caller (the student's ``normalize``), H, W multiples of 32
+        → [four skips (B, :attr:`skip_channels`[i], H/2^(i+1), W/2^(i+1)), head (B, :attr:`head_channels`, H/32,
+        W/32)]; no unit."""
         x = self.act(self._bn0(self._conv_stem(x)))
         feats = []
         for i, block in enumerate(self._blocks):

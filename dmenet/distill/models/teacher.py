@@ -163,6 +163,8 @@ class SEResNeXt(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """(B, 3, H, W) (the teacher passes RGB in [0, 1] as is), H, W multiples of 16 → [layer1 (B, 256, H/2, W/2),
+        layer2 (B, 512, H/4, W/4), layer3 (B, 1024, H/8, W/8), layer4 (B, 2048, H/16, W/16)]; no unit."""
         x = self.layer0.relu1(self.layer0.bn1(self.layer0.conv1(x)))  # no pool (released input_adjust)
         f1 = self.layer1(x)
         f2 = self.layer2(f1)
@@ -211,6 +213,8 @@ class DenseASPP(nn.Module):
                 nn.init.kaiming_uniform_(m.weight)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, cin, h, w) features → (B, :attr:`out_channels`, h, w) = [unit n's output, …, unit 1's, x] (growth
+        channels each; dropout2d in train mode only); no unit."""
         feature = x
         for unit in self.units:
             y = F.dropout2d(unit(feature), self.dropout, training=self.training)
