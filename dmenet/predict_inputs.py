@@ -5,6 +5,7 @@ missing files, links to nothing or in a loop, a second name of one photo, and th
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,7 @@ from syndof import io as sio
 class Job:
     """One input file and the output prefix (DIR/rel/stem, without the ``_sigma.png`` suffixes). ``same_settings``:
     ``--out``'s settings record (:data:`RECORD`) matches this run's and the batch has decided that this photo's set
-    is to be written (:func:`~dmenet.predict_resume.resume_decision`), completing the photo's own set under the prefix
+    is to be written (:func:`~dmenet.predict_resume.resume_place`), completing the photo's own set under the prefix
     when one is there."""
 
     source: Path
@@ -124,6 +125,4 @@ def prefix_key(rel: Path) -> str:
     file system: the text case-folded after NFC normalization. macOS (APFS, HFS+) and Windows (NTFS) compare names
     so by default: ``A.png`` and ``a.png`` (photos of one folder on Linux, or of two folders) would write one set
     over the other there."""
-    import unicodedata
-
     return unicodedata.normalize("NFC", str(rel)).casefold()

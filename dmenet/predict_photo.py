@@ -26,7 +26,7 @@ def predict_one(job: Job, number: int, count: int, estimator, max_side: int | No
                 args: argparse.Namespace, batch_alive=None) -> float | str | None:
     """Read, estimate and write one photo: its seconds, or the reason it was skipped (one line, without the file's
     name). With ``job.same_settings`` the batch has decided to write it (a set under its prefix is this photo's own,
-    to be completed: :func:`~dmenet.predict_resume.resume_decision`); otherwise a prefix with any output file is
+    to be completed: :func:`~dmenet.predict_resume.resume_place`); otherwise a prefix with any output file is
     skipped. A batch, or a large image, gets its ``[number/count] FILE: W×H px`` line first. ``batch_alive`` (a
     worker's): called before the files are written; False (the batch process was killed) writes nothing, so no set
     lands after the batch's lock is gone."""

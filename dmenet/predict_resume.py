@@ -1,6 +1,6 @@
 """What a rerun of ``dmenet.predict`` into the same ``--out`` (same settings: :mod:`dmenet.predict_record`) does with
 each photo: a set counts as done only when it is whole and its provenance file gives the photo's SHA-256
-(:func:`finished_sets`, :func:`resume_decision`), and a photo whose own prefix is free is done already when a whole
+(:func:`finished_sets`, :func:`resume_place`), and a photo whose own prefix is free is done already when a whole
 set of it lies under a prefix no photo of the batch has (:func:`unclaimed_sets`: made when the photos were named
 otherwise, e.g. before a second extension of its stem was added); a prefix holding another photo's set is never
 overwritten."""
@@ -69,25 +69,15 @@ def unclaimed_sets(jobs: Sequence[Job], wanted: Sequence[str], out: Path) -> dic
     return found
 
 
-def resume_decision(job: Job, wanted: Sequence[str], finished: dict[str, Path],
-                    unclaimed: dict[str, Path] | None = None) -> tuple[bool, str | None]:
-    """What a rerun with the same settings does with ``job``: (True, None) its photo's set is whole under its prefix,
-    or under another prefix of the batch when its own holds another photo's (the same photos named in another order:
-    ``q_png`` and ``q_png_2`` swap), or under a prefix no photo of the batch has (``unclaimed``) when its own is free
-    or another photo's; (False, None) write it (its prefix is free, or holds this photo's own incomplete
-    set); (False, reason) skip it: its prefix holds a set of another photo, or one that does not say whose it is
-    (never overwritten), or the photo cannot be read. The first two of :func:`resume_place`."""
-    place, reason = resume_place(job, wanted, finished, unclaimed)
-    return place is not None, reason
-
-
 def resume_place(job: Job, wanted: Sequence[str], finished: dict[str, Path],
                  unclaimed: dict[str, Path] | None = None) -> tuple[Path | None, str | None]:
-    """:func:`resume_decision` with where the photo's whole set is: (prefix, None) done already, under
-    ``job.prefix`` or under another prefix (which the batch's line names: the photos were named otherwise when it was
-    made): of the batch (``finished``) when the files under the photo's own name are another photo's, or of no photo
-    of the batch (``unclaimed``: :func:`unclaimed_sets`) when its own prefix is free or another photo's; (None, None)
-    write it; (None, reason) skip it."""
+    """What a rerun with the same settings does with ``job``, and where the photo's whole set is: (prefix, None)
+    done already, under ``job.prefix`` or under another prefix (which the batch's line names: the photos were named
+    otherwise when it was made): of the batch (``finished``) when the files under the photo's own name are another
+    photo's (the same photos named in another order: ``q_png`` and ``q_png_2`` swap), or of no photo of the batch
+    (``unclaimed``: :func:`unclaimed_sets`) when its own prefix is free or another photo's; (None, None) write it
+    (its prefix is free, or holds this photo's own incomplete set); (None, reason) skip it: its prefix holds a set
+    of another photo, or one that does not say whose it is (never overwritten), or the photo cannot be read."""
     unclaimed = unclaimed or {}
     try:
         digest = sio.file_sha256(job.source)

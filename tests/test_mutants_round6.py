@@ -398,12 +398,12 @@ def test_finished_sets_keep_the_first_whole_set_of_a_photo(tmp_path):
     assert finished_sets(jobs, WANTED) == {"d1": a}
 
 
-def test_resume_decision_by_case(tmp_path):
-    """resume_decision: a free prefix is written; a photo's own incomplete set is completed (written); its own whole
+def test_resume_place_by_case(tmp_path):
+    """resume_place: a free prefix is written; a photo's own incomplete set is completed (written); its own whole
     set is done; a prefix holding another photo's set is skipped unless the photo's set is whole elsewhere in the
-    batch (done)."""
+    batch (done, there)."""
     from dmenet.predict_inputs import Job
-    from dmenet.predict_resume import resume_decision
+    from dmenet.predict_resume import resume_place
     from syndof.io import file_sha256
 
     photo = tmp_path / "p.png"
@@ -411,15 +411,15 @@ def test_resume_decision_by_case(tmp_path):
     digest = file_sha256(photo)
     out = tmp_path / "out"
     out.mkdir()
-    assert resume_decision(Job(photo, out / "free"), WANTED, {}) == (False, None)
+    assert resume_place(Job(photo, out / "free"), WANTED, {}) == (None, None)
     _set(out / "part", digest, WANTED[:1])
-    assert resume_decision(Job(photo, out / "part"), WANTED, {}) == (False, None)
+    assert resume_place(Job(photo, out / "part"), WANTED, {}) == (None, None)
     _set(out / "whole", digest, WANTED[:2])
-    assert resume_decision(Job(photo, out / "whole"), WANTED, {}) == (True, None)
+    assert resume_place(Job(photo, out / "whole"), WANTED, {}) == (out / "whole", None)
     _set(out / "other", "0" * 64, WANTED[:2])
-    done, reason = resume_decision(Job(photo, out / "other"), WANTED, {})
-    assert not done and "made from another photo" in reason
-    assert resume_decision(Job(photo, out / "other"), WANTED, {digest: out / "whole"}) == (True, None)
+    place, reason = resume_place(Job(photo, out / "other"), WANTED, {})
+    assert place is None and "made from another photo" in reason
+    assert resume_place(Job(photo, out / "other"), WANTED, {digest: out / "whole"}) == (out / "whole", None)
 
 # ----------------------------------------------------------------------------------------------------- predict record
 def test_device_used_for_a_method_without_a_model_is_the_cpu():
