@@ -23,13 +23,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from dmenet.distill.step import VAL_KEYS
 from syndof import cli
 from syndof.io import InputError
 
 SHARP_BAR = 0.2
 FMAX_TIE = 0.002
-SCORE_KEYS = ("val_fmax", "val_mae", "sharp_val_mean")
-"""The scores of a row, each in [0, 1] (or NaN)."""
 
 
 def _finite(value) -> bool:
@@ -43,14 +42,14 @@ def _whole(value) -> bool:
 
 def row_problem(row) -> str | None:
     """Why one parsed ``val.jsonl`` row cannot be a checkpoint's record, or None: not an object, a ``step`` missing
-    or not a whole number >= 0, a score of :data:`SCORE_KEYS` that is no number (NaN / inf are: a diverged
-    checkpoint, no candidate) or a finite one outside [0, 1]. A string or null score was left out of the choice
-    unsaid (another checkpoint chosen), a null beside a string a TypeError traceback."""
+    or not a whole number >= 0, a score of :data:`~dmenet.distill.step.VAL_KEYS` that is no number (NaN / inf are:
+    a diverged checkpoint, no candidate) or a finite one outside [0, 1]. A string or null score was left out of the
+    choice unsaid (another checkpoint chosen), a null beside a string a TypeError traceback."""
     if not isinstance(row, dict):
         return "is not an object (a row is an object with a whole step >= 0)"
     if not _whole(row.get("step")):
         return f"step {row.get('step')!r} (a row is an object with a whole step >= 0)"
-    for key in SCORE_KEYS:
+    for key in VAL_KEYS:
         value = row.get(key, 0.0)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return f"{key} {value!r} is not a number"
