@@ -60,20 +60,20 @@ def render_sources(images: Path, stems: list[str]) -> dict[str, list[str]] | Non
             shas_of_name.setdefault(name, set()).add(sha)
     parent: dict[str, str] = {}  # union-find over SHA-256s: photos an older render may show stay together
 
-    def root(key: str) -> str:
+    def source_of(key: str) -> str:
         while parent.get(key, key) != key:
             key = parent[key]
         return key
 
     for name, sha in named.values():
         if sha is None and len(shas_of_name.get(name, ())) > 1:  # two photos of one name: which one is unknown
-            first, *rest = sorted(root(k) for k in shas_of_name[name])
+            first, *rest = sorted(source_of(k) for k in shas_of_name[name])
             for other in rest:
                 parent[other] = first
     groups: dict[str, list[str]] = {}
     for stem, (name, sha) in named.items():
         key = sha or min(shas_of_name.get(name, ()), default=None) or name
-        groups.setdefault(root(key), []).append(stem)
+        groups.setdefault(source_of(key), []).append(stem)
     return groups
 
 
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     head = f"# {a.glob} of {a.images}, seed {a.seed}, {excluded}\n"
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     # both parts or neither (one alone would refuse every rerun), never over a file written meanwhile
-    write_set_atomic({Path(f"{a.out}_{part}.txt"): (head + "\n".join(stems) + "\n").encode()
-                      for part, stems in (("train", train), ("val", val))}, replace=False)
+    write_set_atomic({Path(f"{a.out}_{part}.txt"): (head + "\n".join(listed) + "\n").encode()
+                      for part, listed in (("train", train), ("val", val))}, replace=False)
     by_source = "" if groups is None else f" (renders of {len(groups)} source photos, each on one side)"
     print(f"{len(train)} train, {len(val)} val{by_source}")
     return 0
