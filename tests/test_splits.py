@@ -43,6 +43,27 @@ def test_make_split_is_seeded_disjoint_and_holds_out():
         splits.make_split(stems, [], n_val=50)
 
 
+def _split_of_the_tree_as_it_is(tmp_path: Path) -> tuple[Path, list[str]]:
+    """(data, argv): :func:`_cuhk_tree` in ``tmp_path`` and the ``splits`` arguments (``--n-val 2``) that split it,
+    checked once as it is: ``ok.json`` holds the two held-out test stems and the six others."""
+    data = _cuhk_tree(tmp_path)
+    argv = ["--shared", str(tmp_path), "--n-val", "2"]
+    assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0
+    ok = json.loads((tmp_path / "ok.json").read_text())
+    assert ok["held_out"] == ["out_of_focus000a", "out_of_focus000b"] and len(ok["train"] + ok["val"]) == 6
+    return data, argv
+
+
+def _refused_for_a_link_to_nothing(argv: list[str], out: Path, link: Path, capsys) -> None:
+    """``splits ARGV --out OUT`` exits 2 with the one line naming ``link``'s folder and ``link`` (a symbolic link to
+    nothing, the only such name there)."""
+    capsys.readouterr()
+    assert splits.main([*argv, "--out", str(out)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == [f"error: {link.parent}: a split lists every image here (1 image name(s) there are no file to read, "
+                   f"e.g. {link}: a symbolic link to nothing): restore each, or remove its name knowingly"], err
+
+
 def test_check_split_rejects_overlap_and_unsorted():
     split = splits.make_split([f"s{i}" for i in range(20)], ["s1"], n_val=5, seed=0)
     bad = {**split, "train": sorted(split["train"] + [split["val"][0]])}
@@ -104,20 +125,11 @@ def test_h92_an_image_name_that_is_no_file_is_refused_not_left_out_of_the_split(
     one line naming the folder and the name, no split written."""
     import os
 
-    data = _cuhk_tree(tmp_path)
-    argv = ["--shared", str(tmp_path), "--n-val", "2"]
-    assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0  # the folder as it is: a split
-    ok = json.loads((tmp_path / "ok.json").read_text())
-    assert ok["held_out"] == ["out_of_focus000a", "out_of_focus000b"] and len(ok["train"] + ok["val"]) == 6
+    data, argv = _split_of_the_tree_as_it_is(tmp_path)
     (data / "cuhk" / "image" / "out_of_focus000b.jpg").unlink()
     (data / "cuhk" / "image" / "out_of_focus000b.jpg").symlink_to("nowhere.jpg")
-    capsys.readouterr()
-    assert splits.main([*argv, "--out", str(tmp_path / "s1.json")]) == 2
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     image = data / "cuhk" / "image"
-    assert err == [f"error: {image}: a split lists every image here (1 image name(s) there are no file to read, e.g. "
-                   f"{image / 'out_of_focus000b.jpg'}: a symbolic link to nothing): restore each, or remove its name "
-                   "knowingly"], err
+    _refused_for_a_link_to_nothing(argv, tmp_path / "s1.json", image / "out_of_focus000b.jpg", capsys)
     (image / "out_of_focus000b.jpg").unlink()
     (image / "out_of_focus000b.jpg").write_bytes(b"x")
     os.mkfifo(data / "cuhk" / "train_image" / "out_of_focus000i.jpg")
@@ -132,19 +144,10 @@ def test_w2_the_cuhk_split_walks_each_folder_once(tmp_path, monkeypatch, capsys)
     file can be read: two walks can disagree on a name made or removed between them (a stem drawn that the refusal
     missed, or the reverse). Now each folder is walked once; the split and the refusal are as before."""
     walks = count_walks(monkeypatch)
-    data = _cuhk_tree(tmp_path)
-    argv = ["--shared", str(tmp_path), "--n-val", "2"]
-    assert splits.main([*argv, "--out", str(tmp_path / "ok.json")]) == 0
-    ok = json.loads((tmp_path / "ok.json").read_text())
-    assert ok["held_out"] == ["out_of_focus000a", "out_of_focus000b"] and len(ok["train"] + ok["val"]) == 6
+    data, argv = _split_of_the_tree_as_it_is(tmp_path)
     assert walks == [data / "cuhk" / "train_image", data / "cuhk" / "image"]
     (data / "cuhk" / "image" / "out_of_focus000c.jpg").symlink_to("nowhere.jpg")
     walks.clear()
-    capsys.readouterr()
-    assert splits.main([*argv, "--out", str(tmp_path / "s.json")]) == 2
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-    image = data / "cuhk" / "image"
-    assert err == [f"error: {image}: a split lists every image here (1 image name(s) there are no file to read, e.g. "
-                   f"{image / 'out_of_focus000c.jpg'}: a symbolic link to nothing): restore each, or remove its name "
-                   "knowingly"], err
+    _refused_for_a_link_to_nothing(argv, tmp_path / "s.json", data / "cuhk" / "image" / "out_of_focus000c.jpg",
+                                   capsys)
     assert walks == [data / "cuhk" / "train_image", data / "cuhk" / "image"] and not (tmp_path / "s.json").exists()
