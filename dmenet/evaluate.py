@@ -83,7 +83,8 @@ def read_prediction(path: Path) -> np.ndarray:
     """A saved map: ``.npy`` as stored (float); a 16-bit image with 3 identical channels as the project's σ encoding
     (``round(10·σ)``: ``predict``'s ``_sigma.png``, SYNDOF's ``blur_map``) → σ px, which a σ benchmark scores with
     ``--sigma-mapping sigma`` and every other reading refuses (:func:`predictions_source`); a gray 8/16-bit image as
-    value/max; colour as ``rgb2gray``."""
+    value/max; colour as ``rgb2gray``. Float32, (H, W) for an image file; a ``.npy`` as
+    :func:`syndof.io.read_npy_map` gives it ((H, W), or the first channel of (H, W, C))."""
     return read_saved_map(path)[0]
 
 

@@ -114,7 +114,8 @@ def write_outputs(prefix: Path, image: np.ndarray, maps: Maps, fmt: MapFormat | 
     earlier set under the same prefix stays as it was). PNGs use the fast lossless encoder settings
     (``syndof.io.PNG_FAST``). ``source``: the photo file, recorded in the set's :data:`PROVENANCE` file (None: no such
     file), with ``digest``, the SHA-256 of the bytes ``image`` was decoded from (None: the file's as it is when
-    written). Returns the paths written."""
+    written). ``image``: the photo, (H, W, 3) float32 RGB in [0, 1] (the preview's left half); ``maps`` at its
+    (H, W). Returns the paths written."""
     has_sigma = maps.sigma is not None
     panel = (maps.sigma, maps.sigma_max or float(maps.sigma.max()) or 1.0) if has_sigma else (maps.blur, 1.0)
     encoders = {"_sigma.png": lambda: sio.encode_sigma_map(maps.sigma, fast=True),

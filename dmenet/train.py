@@ -368,7 +368,8 @@ def _check_no_test_photos(option: str, folder: str, photos: list[Path]) -> None:
 def build_data(cfg: ExperimentConfig, rank: int
                ) -> tuple[dict[str, DomainStream], list[dict[str, torch.Tensor]], int, list[str]]:
     """(streams by domain, validation batches, steps per epoch, ``PATH: reason`` of each validation sample that
-    could not be read and was left out)."""
+    could not be read and was left out). Each validation batch: ``image`` (b, 3, c, c) float32 RGB in [0, 1] and
+    ``label`` (b, 1, c, c) σ/σ_max in [0, 1], centre crops of ``data.crop`` = c px, b ≤ ``train.batch_synthetic``."""
     d, t = cfg.data, cfg.train
     joint = parse_choice(Stage, t.stage, "train.stage") is Stage.JOINT
     if not d.synthetic:

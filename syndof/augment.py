@@ -18,7 +18,8 @@ READ_STD_RANGE = (1e-3, 1e-2)
 
 
 def sample_noise_params(rng: np.random.Generator) -> dict[str, float]:
-    """Draw ``{"gain", "read_std"}`` for :func:`add_sensor_noise`."""
+    """Draw ``{"gain", "read_std"}`` for :func:`add_sensor_noise`: ``gain`` log-uniform in :data:`GAIN_RANGE`
+    ([0, 1] image units per electron), ``read_std`` uniform in :data:`READ_STD_RANGE` ([0, 1] image units)."""
     gain = float(np.exp(rng.uniform(np.log(GAIN_RANGE[0]), np.log(GAIN_RANGE[1]))))
     return {"gain": gain, "read_std": float(rng.uniform(*READ_STD_RANGE))}
 

@@ -148,7 +148,7 @@ def check_max_coc(max_coc, what: str = "max_coc") -> float:
 def coc_problem(coc, max_coc: float, max_name: str = "max_coc") -> str | None:
     """The one check of the blur a render is asked for: None when every CoC (px) in ``coc`` is finite, ≥ 0 and at
     most ``max_coc`` + :data:`COC_TOLERANCE`, else one line saying what is wrong (the σ with the CoC; ``max_name``:
-    how the caller's user names ``max_coc``)."""
+    how the caller's user names ``max_coc``). ``coc``: a number or an array of any shape (px); ``max_coc`` in px."""
     coc = np.asarray(coc, dtype=np.float64)
     if not np.all(np.isfinite(coc)):
         return "CoC values must be finite (NaN or inf given)"

@@ -48,7 +48,8 @@ def default_scale(path: str | os.PathLike) -> float:
 
 
 def fill_invalid(depth: np.ndarray, name: str | os.PathLike = "<array>") -> np.ndarray:
-    """Replace inf/NaN/≤0 values by the value of the nearest valid pixel; InputError when none is valid."""
+    """Replace inf/NaN/≤0 values by the value of the nearest valid pixel; InputError when none is valid.
+    ``depth``: (H, W) in any unit (the readers: mm); returns (H, W) float64 in the same unit."""
     depth = np.asarray(depth, dtype=np.float64)
     valid = np.isfinite(depth) & (depth > 0)
     if not valid.any():
@@ -128,7 +129,8 @@ def read_depth_sha256(path: str | os.PathLike, scale: float | None = None) -> tu
     """:func:`read_depth` of ``path`` and the SHA-256 (64 lower-case hex digits, as
     :func:`syndof.io.file_sha256`) of exactly the bytes it decoded: the file is read once, so a file rewritten
     meanwhile can never give the depth of one version and the digest of another (as
-    :func:`syndof.io.read_image_sha256`). Raises as :func:`read_depth`."""
+    :func:`syndof.io.read_image_sha256`). The depth as :func:`read_depth`'s, (H, W) float64 mm. Raises as
+    :func:`read_depth`."""
     depth, data = _read_depth(path, scale)
     return depth, hashlib.sha256(data).hexdigest()
 
@@ -159,7 +161,8 @@ def _read_depth(path: str | os.PathLike, scale: float | None) -> tuple[np.ndarra
 
 def disparity_to_depth(disp: np.ndarray, focal_px: float, baseline_mm: float, doffs_px: float = 0.0,
                        name: str | os.PathLike = "<disparity>") -> np.ndarray:
-    """Middlebury disparity (px) → depth (mm): ``baseline · f / (d + doffs)``.
+    """Middlebury disparity (px) → depth (mm): ``baseline · f / (d + doffs)``; ``disp`` (H, W), returns (H, W)
+    float64 mm (``focal_px``, ``doffs_px`` in px, ``baseline_mm`` in mm).
 
     Invalid disparities (inf, NaN, ≤ 0, or ``d + doffs ≤ 0``) are filled from the nearest valid pixel's depth.
     """
@@ -171,7 +174,8 @@ def disparity_to_depth(disp: np.ndarray, focal_px: float, baseline_mm: float, do
 
 
 def write_dpt(path: str | os.PathLike, depth: np.ndarray) -> None:
-    """Write a Sintel ``.dpt`` (raw values as float32; no scaling), atomically."""
+    """Write a Sintel ``.dpt`` (raw values as float32; no scaling), atomically. ``depth`` (H, W) in the file's
+    own unit, metres for Sintel (:func:`read_depth` multiplies a ``.dpt`` by 1000 to mm)."""
     depth = np.asarray(depth, dtype="<f4")
     h, w = depth.shape
     header = np.array([DPT_TAG], dtype="<f4").tobytes() + np.array([w, h], dtype="<i4").tobytes()
@@ -179,7 +183,8 @@ def write_dpt(path: str | os.PathLike, depth: np.ndarray) -> None:
 
 
 def write_pfm(path: str | os.PathLike, array: np.ndarray, little_endian: bool = True) -> None:
-    """Write a single-channel PFM (rows bottom-up, scale −1 little-endian / +1 big-endian), atomically."""
+    """Write a single-channel PFM (rows bottom-up, scale −1 little-endian / +1 big-endian), atomically. ``array``
+    (H, W), stored as float32 values unscaled (:func:`read_depth` reads a ``.pfm`` ×1, i.e. as mm)."""
     arr = np.asarray(array, dtype="<f4" if little_endian else ">f4")
     h, w = arr.shape
     header = f"Pf\n{w} {h}\n{-1.0 if little_endian else 1.0}\n".encode("ascii")

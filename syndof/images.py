@@ -73,7 +73,7 @@ def check_float_pixels(array: np.ndarray, name: str = "image") -> None:
     """ValueError naming ``name`` when a float image holds NaN / inf, values above :data:`FLOAT_IMAGE_MAX` (0…255
     stored as float) or below :data:`FLOAT_IMAGE_MIN` (a [-1, 1] or mean-subtracted tensor), the things that would
     come out NaN, white or black; the check of :func:`as_rgb_float`, of the
-    image writer and of the image reader (:mod:`syndof.io`)."""
+    image writer and of the image reader (:mod:`syndof.io`). ``array``: a float image of any shape, meant in [0, 1]."""
     if array.size and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} has non-finite values (NaN or inf)")
     if array.size and float(array.max()) > FLOAT_IMAGE_MAX:

@@ -61,7 +61,8 @@ def factorize_laplace(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: i
 
 
 def region_bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
-    """Bounding box of ``mask`` grown by ``margin`` px (clipped to the array), or None when empty."""
+    """Bounding box (row slice, column slice) of the (H, W) bool ``mask`` grown by ``margin`` px (clipped to the
+    array), or None when empty."""
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None

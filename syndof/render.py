@@ -40,7 +40,8 @@ from syndof.psf import Kernel
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images (peak 255); inf when identical."""
+    """PSNR in dB between two uint8 images (0–255, peak 255) of the same shape, any (e.g. (H, W, 3)); inf when
+    identical."""
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch {a.shape} vs {b.shape}")
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))

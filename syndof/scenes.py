@@ -243,7 +243,8 @@ class Source:
         return image, depth
 
     def load_recorded(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-        """:meth:`load`, and the SHA-256 (64 hex digits) of each file it read: ``{"image": …}`` and, with a depth
+        """:meth:`load` (image (H, W, 3) float32 RGB [0, 1], depth (H, W) float64 mm), and the SHA-256 (64 hex
+        digits) of each file it read: ``{"image": …}`` and, with a depth
         file, ``"depth"``; ``{}`` for the built-in sources. Each is of the very bytes decoded, each file read once
         (:func:`syndof.io.read_image_sha256`, :func:`syndof.depth_io.read_depth_sha256`), so neither digest can
         belong to another version than the one read.

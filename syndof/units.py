@@ -11,7 +11,8 @@ Quantities (docs/method.md §1):
 * **SYNDOF file value** — ``round(10·σ)`` stored as uint16 (3 identical channels in the original).
 * **resize rule** — resizing an image by a factor ``s`` scales its blur by ``s``: ``σ' = s·σ`` (and ``c' = s·c``).
 
-Functions accept NumPy arrays, torch tensors or Python floats and return the same kind.
+Functions accept NumPy arrays, torch tensors or Python floats and return the same kind; the array functions work
+elementwise: any shape in, the same shape out.
 """
 
 from __future__ import annotations

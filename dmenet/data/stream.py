@@ -130,8 +130,9 @@ class DomainStream:
                 {"epoch": self.epoch, "pos": self.pos, "size": len(self.dataset), "skipped": self.skipped})
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> None:
-        """Restore the stream from :meth:`state_dict`'s (tensors, values); ValueError when the dataset's size
-        changed. A checkpoint from before the values listed skipped samples restores none."""
+        """Restore the stream from :meth:`state_dict`'s (tensors, values): ``gen`` 1-D uint8, ``order``
+        (len(dataset),) int64; ValueError when the dataset's size changed. A checkpoint from before the values
+        listed skipped samples restores none."""
         if int(scalars["size"]) != len(self.dataset):
             raise ValueError(f"{self.name}: the checkpoint's data stream had {scalars['size']} samples, the folder "
                              f"now has {len(self.dataset)}; exact resume needs the same data")

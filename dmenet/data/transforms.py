@@ -118,7 +118,8 @@ def random_vflip(sample: Sample, gen: torch.Generator, p: float = 0.5) -> Sample
 
 
 def random_rot90(sample: Sample, gen: torch.Generator) -> Sample:
-    """Rotate every spatial entry by k·90°, k uniform in {0, 1, 2, 3}."""
+    """Rotate every spatial entry by k·90°, k uniform in {0, 1, 2, 3} (an odd k turns (H, W) into (W, H); values
+    unchanged)."""
     k = _randint(gen, 4)
     if k == 0:
         return sample

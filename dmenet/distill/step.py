@@ -18,7 +18,7 @@ from dmenet.eval.dbd import DBDAccumulator, Resolution
 def teacher_targets(sharp: torch.Tensor, on_sharp: bool) -> torch.Tensor:
     """(B, 1, 1, 1) in {0, 1}: which samples take a teacher model's output as their soft target (consistency term
     and D3). Every labelled sample; the sharp-everywhere negatives (``sharp`` = 1) only with ``on_sharp``
-    (``loss.sharp_consistency``)."""
+    (``loss.sharp_consistency``). ``sharp``: the batch's (B, 1, 1, 1) float {0, 1}, 1 = a sharp negative."""
     return torch.ones_like(sharp) if on_sharp else 1 - sharp
 
 

@@ -268,7 +268,8 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
 
 
 def check_same_size(sample: Sample, image: np.ndarray, gt: np.ndarray) -> None:
-    """Raise InputError naming both files when image and GT sizes differ (never skip the pair silently)."""
+    """Raise InputError naming both files when image and GT sizes differ (never skip the pair silently): ``image``
+    (H, W, …) and ``gt`` (H', W', …) of any dtype and range; only their first two sizes (px) are compared."""
     if image.shape[:2] != gt.shape[:2]:
         raise io.InputError(
             sample.image,

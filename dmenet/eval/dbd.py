@@ -132,7 +132,8 @@ class DBDAccumulator:
         that is not 2-D (e.g. an H×W×3 image), a prediction holding NaN / inf or outside [0, 1] by more than
         ``RANGE_TOLERANCE`` (a 0–255 or σ-px map), a GT that is not binary (:func:`metrics.binary_gt`), or a
         prediction whose aspect ratio h/w differs from the GT's (from 1 when ``square_input``) by more than
-        ``ASPECT_TOLERANCE`` (relative; e.g. a transposed map)."""
+        ``ASPECT_TOLERANCE`` (relative; e.g. a transposed map). ``pred`` (h, w), ``gt`` (H, W); both returned at
+        their own sizes."""
         pred = M.check_finite_map(pred)
         gt = np.asarray(gt)
         if gt.ndim != 2:

@@ -158,7 +158,8 @@ def adaptive_threshold(pred: np.ndarray, factor: float = 1.5) -> float:
 
 
 def adaptive_prf(pred: np.ndarray, gt: np.ndarray, factor: float = 1.5, beta2: float = BETA2):
-    """(P, R, F, T) at the adaptive threshold of :func:`adaptive_threshold`."""
+    """(P, R, F, T) at the adaptive threshold of :func:`adaptive_threshold`: P, R, F fractions in [0, 1], T in the
+    units of ``pred``, an (H, W) blur map in [0, 1]; ``gt`` (H, W) binary (1 = blurred)."""
     t = adaptive_threshold(pred, factor)
     p, r, f = fixed_threshold_prf(pred, gt, t, beta2)
     return p, r, f, t
@@ -226,7 +227,8 @@ def dmenet_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
 def oracle_accuracy(pred: np.ndarray, gt: np.ndarray) -> float:
     """Pixel accuracy at the per-image best threshold (Galetto & Deng 2023 Table 5, "per-image best λ"): the
     maximum over every T of mean((pred >= T) == gt), T ranging over the map's own values plus +inf (all sharp).
-    Exact (a sort and two cumulative sums) and independent of the map's scale (σ px or [0, 1])."""
+    Exact (a sort and two cumulative sums) and independent of the map's scale (σ px or [0, 1]). ``pred`` (H, W),
+    ``gt`` (H, W) binary (1 = blurred); a fraction in [0, 1]."""
     pred, gt = _check_pair(pred, gt)
     order = np.argsort(-pred.ravel(), kind="stable")
     p, g = pred.ravel()[order], gt.ravel()[order].astype(np.int64)
@@ -323,7 +325,8 @@ def pr_auc(precision: np.ndarray, recall: np.ndarray) -> float:
     """Area under a PR curve: trapezoid rule over recall with the points sorted by recall, the curve extended flat
     from its lowest-recall point to R = 0 (the highest precision at that recall). A map that saturates (many pixels
     at its maximum) cannot reach low recall; the flat extension keeps such maps — and perfect ones — from being scored
-    on a truncated recall range."""
+    on a truncated recall range. ``precision``, ``recall``: (K,) fractions in [0, 1] (e.g. :func:`hifst_pr`'s); the
+    area is in [0, 1]."""
     p, r = np.asarray(precision, dtype=np.float64), np.asarray(recall, dtype=np.float64)
     order = np.lexsort((-p, r))  # by recall, ties by falling precision (vertical steps add no area)
     p, r = p[order], r[order]
@@ -353,7 +356,8 @@ class LevelCounts:
 
     @staticmethod
     def from_map(pred: np.ndarray, gt: np.ndarray, tolerance: float = 1e-3) -> "LevelCounts | None":
-        """Build from a [0, 1] map if every pixel is within ``tolerance``/255 of a level ``k/255``, else None.
+        """Build from an (H, W) [0, 1] map ``pred`` and its (H, W) binary ``gt`` (1 = blurred) if every pixel is
+        within ``tolerance``/255 of a level ``k/255``, else None.
         ValueError when ``pred`` is not 2-D or holds NaN / inf."""
         q = check_finite_map(pred).astype(np.float32) * np.float32(255.0)
         codes = np.rint(q)

@@ -146,7 +146,8 @@ class Protocol(abc.ABC):
         return []
 
     def write_curves(self, out_dir: Path, method: str) -> dict[str, np.ndarray]:
-        """Extra report files for one method; returns pictures (name → uint8 RGB) to log. None by default."""
+        """Extra report files for one method; returns pictures (name → (H, W, 3) uint8 RGB, 0–255) to log. None by
+        default."""
         return {}
 
     @classmethod

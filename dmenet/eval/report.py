@@ -48,7 +48,8 @@ def write_pr_csv(path: str | os.PathLike, thresholds, precision, recall) -> None
 
 
 def plot_pr_curves(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> None:
-    """PR curves ``{label: (precision, recall)}`` in one PNG (matplotlib's Agg renderer, through a bare
+    """PR curves ``{label: (precision, recall)}``, each a (K,) array of fractions in [0, 1], in one PNG (axes 0–1;
+    matplotlib's Agg renderer, through a bare
     :class:`~matplotlib.figure.Figure`: no pyplot, so the process's backend is left as it is)."""
     from matplotlib.figure import Figure
 
@@ -138,7 +139,9 @@ def log_wandb(mode: WandbMode | str, out_dir: Path, name: str, config: dict, sum
               per_image: Sequence[dict], images: dict[str, np.ndarray], project: str = "dmenet-eval") -> None:
     """Mirror the report to Weights & Biases with an explicit mode (:class:`WandbMode` or its value; ``offline``
     default, ``disabled`` = no-op). W&B's own closing lines are silenced: ``out_dir`` may be a staged folder renamed
-    afterwards, so the ``wandb sync`` path they print would not exist (:func:`wandb_sync_hint` names the final one)."""
+    afterwards, so the ``wandb sync`` path they print would not exist (:func:`wandb_sync_hint` names the final one).
+    ``images``: ``{key: (H, W, 3) or (H, W) uint8 0–255}`` (the report's panel and curves; another dtype is a
+    ValueError)."""
     mode = parse_choice(WandbMode, mode, "wandb mode")
     if mode is WandbMode.DISABLED:
         return

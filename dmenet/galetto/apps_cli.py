@@ -139,7 +139,8 @@ def app_bytes_per_pixel(command: App | str, mode: MagnifyMode | str | None = Non
 
 def sigma_of(method: MethodChoice, options, images: list[np.ndarray],
              files: list[Path] | None = None, app_bytes: int = 0) -> list[np.ndarray]:
-    """σ maps (px) of ``images`` by the chosen registered method with :class:`~dmenet.methods.MethodOptions`; an
+    """σ maps of ``images`` ((H, W, 3) float32 RGB in [0, 1] each) by the chosen registered method with
+    :class:`~dmenet.methods.MethodOptions`, each (H, W) float32 σ in px ≥ 0 (its ``sigma_map``); an
     image the method cannot measure (e.g. smaller than its window) is a UsageError naming its file (``files``).
     Before any σ map, each image is checked against the available memory by ``predict``'s guard
     (:func:`dmenet.memory.check_memory`: the method's memory, plus ``app_bytes`` per pixel for the application that
@@ -216,9 +217,9 @@ def check_out(out: Path, inputs: list[Path]) -> None:
 
 
 def at_input_depth(result: np.ndarray, out: Path, stored: list[io.Stored]) -> np.ndarray:
-    """``result`` (float RGB in [0, 1]) as 16-bit when every input stores 16 bits (``stored``: what each input file
-    stores, :func:`syndof.io.read_image_stored`) and ``out`` is a PNG (it was rounded to 8 bits whatever the input
-    held); else as it is (written with 8 bits)."""
+    """``result`` ((H, W, 3) float RGB in [0, 1]) as (H, W, 3) uint16 0–65535 when every input stores 16 bits
+    (``stored``: what each input file stores, :func:`syndof.io.read_image_stored`) and ``out`` is a PNG (it was
+    rounded to 8 bits whatever the input held); else as it is (written with 8 bits)."""
     if out.suffix.lower() != ".png" or not all(s.dtype == np.uint16 for s in stored):
         return result
     return np.round(np.clip(result, 0.0, 1.0) * 65535.0).astype(np.uint16)
@@ -238,8 +239,9 @@ def channel_notes(inputs: list[Path], stored: list[io.Stored]) -> list[str]:
 
 
 def write_outputs(out: Path, result: np.ndarray, panel: np.ndarray) -> None:
-    """Write the result (float in [0, 1], 8 bits; or uint16, :func:`at_input_depth`) and its report as one set: on
-    any failure neither is left (nor a temporary file)."""
+    """Write the result ((H, W, 3) float RGB in [0, 1], 8 bits; or uint16 0–65535, :func:`at_input_depth`) and its
+    report ``panel`` ((h, w, 3) uint8 RGB, :func:`report`) as one set: on any failure neither is left (nor a
+    temporary file)."""
     rep = report_path(out)
     files = {out: io.encode_image(out, result), rep: io.encode_png(panel)}
     new_folders = [f for f in [out.absolute().parent, *out.absolute().parent.parents] if not f.exists()]

@@ -104,7 +104,8 @@ def patches_of(paths: list[Path], stride: int, phi: float, smooth_sigma: float,
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to the ``.npz`` file ``path`` atomically."""
+    """Write ``arrays`` (any shapes and dtypes, values as they are: :func:`npz_bytes`'s layout) to the uncompressed
+    ``.npz`` file ``path`` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -222,7 +223,8 @@ def syndof_test(renders: Path, sources: Path, stride: int, phi: float, smooth_si
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """``arrays`` as the bytes of an uncompressed ``.npz`` (:func:`numpy.savez`)."""
+    """``arrays`` (any shapes and dtypes, values as they are) as the bytes of an uncompressed ``.npz``
+    (:func:`numpy.savez`)."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()

@@ -135,7 +135,8 @@ def reblur_sigma(image: np.ndarray, output: np.ndarray, sigma_in: np.ndarray, wi
 
 
 def magnification_check(image: np.ndarray, sigma_gt: np.ndarray, sigma_est: np.ndarray, k: float = 2.0) -> dict:
-    """The two magnification modes driven by ``sigma_est``, measured with :func:`reblur_sigma` against σ_GT.
+    """The two magnification modes driven by ``sigma_est``, measured with :func:`reblur_sigma` against σ_GT:
+    ``image`` (H, W, 3) float RGB in [0, 1], ``sigma_gt`` and ``sigma_est`` (H, W) σ in px.
 
     Returns: per mode (``sdof``, ``scale``) the mean σ rise on background windows (σ_GT ≥ 2 px), the mean |σ move|
     on in-focus windows (σ_GT < 0.75 px), their counts, and (``scale``) the least-squares slope of σ_out on σ_in

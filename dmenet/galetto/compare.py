@@ -142,7 +142,8 @@ def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc
 
 
 def rtf_inputs(root: Path) -> tuple[list, np.ndarray | None]:
-    """RTF samples of ``root`` and its σ conversion table (None when every ground truth is a σ ``.npy``).
+    """RTF samples of ``root`` and its σ conversion table ((N, 2) float64 rows [Gaussian σ, disk radius], px; None
+    when every ground truth is a σ ``.npy``).
     Raises InputError naming the folder: unmatched files, no sample, or .mat radius maps without the table."""
     from dmenet.eval.rtf import TABLE_NAME, find_table, list_rtf, load_conversion_table
 

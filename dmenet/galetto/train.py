@@ -214,7 +214,9 @@ def predict_classes(model: BlurClassifier, x: torch.Tensor, batch: int = 512) ->
 
 
 def accuracy(prob: torch.Tensor, label: torch.Tensor) -> dict[str, float]:
-    """top-1, within ±1 class, top-1 on classes 0–7 and the mean |class error| (px)."""
+    """top-1, within ±1 class, top-1 on classes 0–7 (fractions in [0, 1]) and the mean |class error| (px) of
+    ``prob`` (N, 20) class probabilities (or any scores: only the argmax is used) against ``label`` (N,) int64
+    classes 0…19 (class k = σ k px)."""
     pred = prob.argmax(1)
     err = (pred - label).abs()
     low = label <= 7

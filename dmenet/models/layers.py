@@ -111,7 +111,8 @@ class SameConv2d(nn.Conv2d):
 
 
 def tf_nearest_indices(in_size: int, out_size: int, device: torch.device | None = None) -> Tensor:
-    """Source indices of TF1 ``resize_nearest_neighbor(align_corners=True)`` along one axis.
+    """Source indices of TF1 ``resize_nearest_neighbor(align_corners=True)`` along one axis: (out_size,) int64 in
+    0 … in_size − 1 (on ``device``; the CPU for None).
 
     ``min(roundf(i·scale), in−1)`` with ``scale = (in−1)/(out−1)`` in float32 (``in/out`` when out == 1), rounding
     half away from zero. 240 → 15 gives 0, 17, 34, …, 239 — not PyTorch ``nearest``'s 0, 16, …, 224.

@@ -104,7 +104,8 @@ class MobileNetV2Encoder(nn.Module):
         return out
 
     def perceptual_features(self, image: Tensor) -> Tensor:
-        """The 1/8 tap (features.6 output, 32 ch) of RGB [0, 1] ``image``, without the full-resolution stem."""
+        """The 1/8 tap (features.6 output, 32 ch) of RGB [0, 1] ``image``, without the full-resolution stem:
+        (B, 3, H, W) → (B, 32, H/8, W/8) (d3 of :meth:`forward`); no unit."""
         x = self.normalize(image)
         for block in self.features[: MBV2_TAPS[2] + 1]:
             x = block(x)

@@ -47,7 +47,7 @@ class ModelFileError(ValueError):
 
 
 def read_tensors(path: str | Path, error: type[ValueError] = ModelFileError) -> dict[str, torch.Tensor]:
-    """Every tensor of the ``.safetensors`` file ``path`` (on the CPU).
+    """Every tensor of the ``.safetensors`` file ``path`` (on the CPU, each with the shape and dtype stored).
 
     Raises:
         ``error`` (default :class:`ModelFileError`), naming the file: missing, unreadable, empty, truncated or

@@ -27,7 +27,8 @@ so nothing is lost on them)."""
 
 
 def curve_knots(n_values: int, sigma_max: float) -> np.ndarray:
-    """The predicted σ (px) at which a curve of ``n_values`` values is given: ``linspace(0, σ_max, n_values)``."""
+    """The predicted σ (px) at which a curve of ``n_values`` values is given: ``linspace(0, σ_max, n_values)``, an
+    (n_values,) float64 array (``sigma_max`` in px)."""
     if n_values < 2:
         raise ValueError(f"a sigma curve needs at least 2 values, got {n_values}")
     return np.linspace(0.0, float(sigma_max), int(n_values))

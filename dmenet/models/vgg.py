@@ -70,5 +70,6 @@ class VGGEncoder(nn.Module):
         return out
 
     def perceptual_features(self, image: Tensor) -> Tensor:
-        """The conv4 block's last ReLU output (conv4_4 vgg19 / conv4_3 vgg16, 512 ch, 1/8) of RGB [0, 1] ``image``."""
+        """The conv4 block's last ReLU output (conv4_4 vgg19 / conv4_3 vgg16, 512 ch, 1/8) of RGB [0, 1] ``image``:
+        (B, 3, H, W) → (B, 512, H/8, W/8) (d3 of :meth:`forward`); no unit."""
         return self.forward(image, self.perceptual_level + 1)[self.perceptual_level]

@@ -50,7 +50,8 @@ DROPPED_KEYS = {
 
 
 def read_weights_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Return ({name: float tensor}, metadata) of a ``.safetensors`` or weights-only ``.pth`` file."""
+    """Return ({name: tensor}, metadata) of a ``.safetensors`` or weights-only ``.pth`` file: each tensor on the CPU
+    with the shape and dtype the file stores (not converted; {} metadata for ``.pth``)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")

@@ -59,6 +59,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 
 def robust_normalise(x: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0) -> np.ndarray:
     """Map ``x`` linearly so that its ``low_pct`` / ``high_pct`` percentiles go to 0 / 1, clipped to [0, 1].
+    ``x``: a map of any shape and units (percentiles in 0 … 100); returns float32 of its shape, unitless.
 
     A constant map returns zeros.
     """

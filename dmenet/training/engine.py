@@ -148,7 +148,8 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
 
     def images(self, x: Tensor) -> Tensor:
-        """An image batch (B, 3, H, W) on the training device, in the run's memory layout."""
+        """An image batch (B, 3, H, W) on the training device, in the run's memory layout; values and dtype as
+        given (the streams' float32 RGB in [0, 1])."""
         return x.to(self.device, non_blocking=True).contiguous(memory_format=self.layout)
 
     def _check_finite(self, terms: dict[str, Tensor]) -> None:

@@ -72,7 +72,8 @@ def map_scores(maps: Iterable[np.ndarray], masks: list[np.ndarray],
                two_class: list[bool] | None = None) -> tuple[float, float]:
     """Mean MAE over the [0, 1] blur maps and mean Fmax over those whose mask holds both classes (the objective's two
     terms for any map, e.g. a label map to compare a fit with). ``maps`` may be a generator: one map is held at a
-    time."""
+    time. Each map (H, W) float in [0, 1] (1 = blurred), its mask (H, W) bool (1 = blurred); both scores fractions
+    in [0, 1]."""
     if two_class is None:
         two_class = [holds_both_classes(gt) for gt in masks]
     maes, fmaxes = [], []
@@ -127,7 +128,7 @@ def labelled_logits(predictor, root: Path, white_is_blurred: bool, skipped: list
                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Detection logits (S's or the two-label head's: the detection path of ``predictor``, a
     :class:`dmenet.inference.Predictor`) and GT masks (1 = blurred) of every image of a labelled ``image/`` +
-    ``gt/`` folder.
+    ``gt/`` folder: (logits, each (H, W) float32, unbounded; masks, each (H, W) bool; image file names).
 
     Unreadable images are skipped with a warning (and their ``PATH: reason`` appended to ``skipped`` when given); a
     mask whose size differs from its image raises (:class:`dmenet.data.labelled.MaskSizeError`, a ValueError).

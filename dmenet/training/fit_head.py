@@ -209,10 +209,11 @@ def check_transform_pool(roots: list[Path], white_is_blurred: bool) -> None:
 
 def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraining) -> tuple[DetectionHeadNet,
                                                                                              list[float]]:
-    """Train the head with BCE (see the module docstring) on ``pairs[i]`` (..., 2) labels of a whole photo and
-    ``masks[i]`` (...) targets (1 = blurred) per image (with ``cfg.image_mean`` the photo's mean second label is
-    the third input: :func:`dmenet.models.detection_head.head_inputs`). Returns the net in eval mode and the mean
-    loss of each epoch."""
+    """Train the head with BCE (see the module docstring) on ``pairs[i]`` (..., 2) labels of a whole photo (B's two
+    σ/σ_max maps in [0, 1], e.g. (H, W, 2)) and ``masks[i]`` (...) {0, 1} targets (1 = blurred) per image (with
+    ``cfg.image_mean`` the photo's mean second label is the third input:
+    :func:`dmenet.models.detection_head.head_inputs`). Returns the net in eval mode and the mean loss of each
+    epoch."""
     if len(pairs) != len(masks) or not pairs:
         raise ValueError(f"train_head: {len(pairs)} label sets and {len(masks)} masks")
     inputs = [head_inputs(p[..., 0], p[..., 1], cfg.image_mean) for p in pairs]
@@ -223,7 +224,8 @@ def train_head(pairs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraini
 
 def train_feature_head(inputs: list[np.ndarray], masks: list[np.ndarray], cfg: HeadTraining
                        ) -> tuple[DetectionHeadNet, list[float]]:
-    """Train a feature head on ``inputs[i]`` (N_i, C) features and ``masks[i]`` (N_i,) targets per image
+    """Train a feature head on ``inputs[i]`` (N_i, C) float32 features (no unit) and ``masks[i]`` (N_i,) {0, 1}
+    targets (1 = blurred) per image
     (:func:`labelled_feature_samples`); ``cfg.image_mean`` must be off. Returns the net in eval mode and the mean
     loss of each epoch."""
     if not inputs or len({x.shape[1] for x in inputs}) != 1:
@@ -278,7 +280,7 @@ def transform_image_indices(masks: list[np.ndarray], names: list[str], n: int, s
                             negatives: int = 0) -> list[int]:
     """Indices of the images the logit transform is fitted on: ``n`` images (seeded draw, sorted by name) among those
     whose masks hold both classes (:func:`holds_both_classes`), then ``negatives`` all-sharp ones (a second draw
-    of the same generator; fewer if there are fewer)."""
+    of the same generator; fewer if there are fewer). ``masks[i]``: (H, W) {0, 1} or bool, 1 = blurred."""
     pool = sorted((names[i], i) for i, m in enumerate(masks) if holds_both_classes(m))
     if not pool:
         raise ValueError("no labelled image holds both blurred and sharp pixels: the transform cannot be fitted")

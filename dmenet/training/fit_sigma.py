@@ -35,9 +35,10 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
     σ (px, clipped to the model's σ_max) of every readable sample of ``folders``.
 
     Returns (predicted maps, true maps, sample names ``folder/stem``, skipped files with the reason, each
-    ``"PATH: reason"``). Unreadable samples, image / map size mismatches and image names in ``image/`` where no file
-    can be read (a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`) are skipped and
-    reported, one line ``skipped PATH: reason`` each.
+    ``"PATH: reason"``); each map (H, W) float32 σ in px, 0 … σ_max, at its image's size. Unreadable samples,
+    image / map size mismatches and image names in ``image/`` where no file can be read (a symbolic link loop or to
+    nothing, a FIFO: :func:`syndof.io.unlisted_images`) are skipped and reported, one line ``skipped PATH: reason``
+    each.
 
     Raises:
         syndof.io.InputError: a folder has no ``image/`` samples at all (saying how many image names there are no
@@ -76,6 +77,7 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
 
 
 def label_mae(preds: list[np.ndarray], trues: list[np.ndarray], max_coc: float) -> float:
-    """Per-image label MAE (σ/σ_max units) of σ maps (px) averaged over images (the SYNDOF-test protocol)."""
+    """Per-image label MAE (σ/σ_max units, in [0, 1]) of σ maps (px) averaged over images (the SYNDOF-test
+    protocol); ``preds[i]`` and ``trues[i]`` (H, W) of one size, ``max_coc`` in px."""
     return float(np.mean([label_errors(units.sigma_to_label(p, max_coc), units.sigma_to_label(t, max_coc))[1]
                           for p, t in zip(preds, trues)]))

@@ -47,12 +47,16 @@ def stored_dtype(path: str | os.PathLike) -> np.dtype:
 
 
 def read_image_stored(path: str | os.PathLike, note_frames: bool = True) -> tuple[np.ndarray, Stored]:
-    """:func:`read_image` of ``path`` and what the file stores (:class:`Stored`), from one read and one decode."""
+    """:func:`read_image` of ``path`` ((H, W, 3) float32 RGB in [0, 1]) and what the file stores (:class:`Stored`),
+    from one read and one decode."""
     raw = read_raw(path, note_frames)
     return _as_rgb(path, raw), _stored(raw)
 
 
 def read_raw(path: str | os.PathLike, note_frames: bool = True) -> np.ndarray:
+    """The pixels of the image file ``path`` as stored, unscaled: (H, W) gray or (H, W, C) in OpenCV's BGR(A)
+    channel order, of the file's dtype (uint8 0–255, uint16 0–65535, float); EXIF orientation applied, the first
+    frame of an animation (:func:`_decode_raw`). InputError naming the file when it cannot be read or decoded."""
     path = check_nonempty_file(path)
     with read_errors_named(path), open(path, "rb") as fh:
         data = fh.read()

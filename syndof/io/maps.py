@@ -90,8 +90,8 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
 
 
 def encode_sigma_map(sigma: np.ndarray, channels: int = 3, fast: bool = False) -> bytes:
-    """σ (px) as SYNDOF 16-bit PNG bytes holding ``round(10·σ)`` with ``channels`` identical channels
-    (:data:`~syndof.io.encode.PNG_FAST` encoder settings with ``fast``)."""
+    """(H, W) σ (px, finite, ≥ 0) as SYNDOF 16-bit PNG bytes holding ``round(10·σ)`` with ``channels`` identical
+    channels (:data:`~syndof.io.encode.PNG_FAST` encoder settings with ``fast``)."""
     return encode_syndof_values(units.sigma_to_syndof(sigma), channels, fast)
 
 
@@ -136,12 +136,13 @@ def write_sigma_map(path: str | os.PathLike, sigma: np.ndarray, channels: int = 
 
 
 def encode_npy(array: np.ndarray) -> bytes:
-    """``array`` as ``.npy`` file bytes (no pickle)."""
+    """``array`` (any shape, any non-object dtype, values as they are) as ``.npy`` file bytes (no pickle)."""
     buf = io_module.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
 
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write ``array`` as ``.npy`` atomically."""
+    """Write ``array`` as ``.npy`` atomically: any shape and non-object dtype, values and units as they are
+    (:func:`encode_npy`)."""
     write_bytes_atomic(path, encode_npy(array))
