@@ -62,6 +62,7 @@ import numpy as np
 
 from syndof import cli
 from syndof import io as sio
+from syndof import units
 
 log = logging.getLogger("build_training_set")
 SMALL_MAX_COC = 13
@@ -136,14 +137,15 @@ def link(src: Path, dst: Path) -> None:
 def ebb_depth_to_mm(path: Path, size: tuple[int, int], near_mm: float = 1000.0, far_mm: float = 12000.0) -> np.ndarray:
     """EBB! 8-bit estimated depth (white = near, relative) → metric depth in mm, resized to ``size`` (w, h).
 
-    The map is relative: it is mapped linearly in inverse depth (disparity-like) between ``far_mm`` and ``near_mm``.
+    The map is relative: it is mapped linearly in inverse depth (disparity-like) between ``far_mm`` and ``near_mm``
+    (:func:`syndof.units.inverse_depth8_to_mm` of the bilinearly resized 8-bit values, which stay in 0 … 255).
+    Returns (h, w) float64 depth in mm; ValueError for a range that is not 0 < near < far.
     """
     raw = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if raw is None:
         raise sio.InputError(path, "cannot decode depth map")
-    d = cv2.resize(raw.astype(np.float32) / 255.0, size, interpolation=cv2.INTER_LINEAR)
-    inv = 1.0 / far_mm + d * (1.0 / near_mm - 1.0 / far_mm)
-    return (1.0 / inv).astype(np.float64)
+    levels = cv2.resize(raw.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    return units.inverse_depth8_to_mm(levels, near_mm, far_mm)
 
 
 def extend_set(dst: Path, base: Path, part: Path, prefix: str, meta_from: Path, parts: dict[str, int]) -> None:

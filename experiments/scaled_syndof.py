@@ -1,6 +1,7 @@
 """A SYNDOF folder shown at another scale: each image and its σ map resized by ``--scale`` (area averaging), σ in the
-new px (``units.rescale_sigma``). Writes ``image/`` and ``blur_map/`` (what ``dmenet.evaluate --benchmark syndof``
-reads) and a ``dataset.json`` that says where the folder came from. Used by rule 21s (experiments/RULE_21S.md).
+new px (``units.rescale_sigma`` by the factor each image got, ``resize.applied_scale``: its sides are rounded).
+Writes ``image/`` and ``blur_map/`` (what ``dmenet.evaluate --benchmark syndof`` reads) and a ``dataset.json`` that
+says where the folder came from. Used by rule 21s (experiments/RULE_21S.md).
 
     python experiments/scaled_syndof.py runs/gsyn_val16 --scale 0.5 --out runs/gsyn_val16_x0.5
 
@@ -48,7 +49,9 @@ def scale_folder(src: Path, out: Path, scale: float) -> int:
             if not cv2.imwrite(str(tmp / "image" / path.name),  # BGR(A) as read: cv2 writes it back
                                cv2.resize(image, size, interpolation=cv2.INTER_AREA)):
                 raise OSError(f"{out / 'image' / path.name}: could not be written")
-            sigma = units.rescale_sigma(cv2.resize(sigma, size, interpolation=cv2.INTER_AREA), scale)
+            # σ scales by the factor the image got, not the one asked: sizes are rounded (33 px × 0.5 → 16 px)
+            sigma = units.rescale_sigma(cv2.resize(sigma, size, interpolation=cv2.INTER_AREA),
+                                        resize.applied_scale(image.shape, size))
             io.write_sigma_map(tmp / "blur_map" / path.name, sigma)
         meta = io.read_json_object(src / "dataset.json")
         meta["scaled_from"] = {"folder": str(src), "scale": scale, "interpolation": "INTER_AREA (image and σ map)"}

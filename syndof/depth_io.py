@@ -174,8 +174,8 @@ def disparity_to_depth(disp: np.ndarray, focal_px: float, baseline_mm: float, do
 
 
 def write_dpt(path: str | os.PathLike, depth: np.ndarray) -> None:
-    """Write a Sintel ``.dpt`` (raw values as float32; no scaling), atomically. ``depth`` (H, W) in the file's
-    own unit, metres for Sintel (:func:`read_depth` multiplies a ``.dpt`` by 1000 to mm)."""
+    """Write a Sintel ``.dpt`` (raw values as float32; no scaling), atomically. ``depth``: (H, W) in m, Sintel's unit
+    (:func:`read_depth` multiplies a ``.dpt``'s values by 1000 to mm: write depth in mm as ``depth_mm / 1000``)."""
     depth = np.asarray(depth, dtype="<f4")
     h, w = depth.shape
     header = np.array([DPT_TAG], dtype="<f4").tobytes() + np.array([w, h], dtype="<i4").tobytes()

@@ -23,6 +23,7 @@ from scipy.cluster.vq import kmeans2
 from skimage.color import rgb2lab
 from skimage.segmentation import slic
 
+from syndof import units
 from syndof.images import as_rgb_float
 
 NEAR_RANGE_MM = (500.0, 3000.0)
@@ -220,6 +221,4 @@ def random_depth(image: np.ndarray, rng: np.random.Generator, *, near_mm: float 
     t += rng.uniform(0.005, 0.02) * _smooth_noise(rng, (h, w), max(h, w) / 24.0)
     t_min, t_max = t.min(), t.max()
     t = (t - t_min) / (t_max - t_min) if t_max > t_min else np.zeros_like(t)
-    inv = 1.0 / far_mm + t * (1.0 / near_mm - 1.0 / far_mm)
-    depth = 1.0 / inv
-    return np.clip(depth, near_mm, far_mm)
+    return np.clip(units.inverse_depth_to_mm(t, near_mm, far_mm), near_mm, far_mm)

@@ -61,7 +61,8 @@ def render_image(image: np.ndarray, layered: LayeredDepth, max_coc: int = units.
     faster approximate render) and :class:`~syndof.psf.Kernel` ``kernel`` (or its value).
 
     ``image``: (H, W, 3) RGB, float in [0, 1] or uint8 / uint16 (scaled to [0, 1]); gray and RGBA are accepted too
-    (:func:`syndof.images.as_rgb_float`). Returns (H, W, 3) uint8 (MATLAB ``im2uint8`` rounding).
+    (:func:`syndof.images.as_rgb_float`). ``layered``: its CoCs in px of ``image``; ``max_coc``: the largest CoC in
+    px (the kernel grid, :func:`syndof.blur.render_layers`). Returns (H, W, 3) uint8 (MATLAB ``im2uint8`` rounding).
 
     Raises:
         ValueError: naming the argument: an image :func:`~syndof.images.as_rgb_float` refuses (float values in

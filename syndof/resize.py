@@ -5,6 +5,8 @@ same factor: convert σ with :func:`syndof.units.rescale_sigma`, never here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -29,6 +31,19 @@ def scaled_size(shape: tuple[int, ...], scale: float, minimum: int = 1) -> tuple
     ``minimum`` px."""
     h, w = shape[:2]
     return max(minimum, round(w * scale)), max(minimum, round(h * scale))
+
+
+def applied_scale(shape: tuple[int, ...], size: tuple[int, int]) -> float:
+    """The factor (new size / old size) an (H, W, …) ``shape`` was resized by to ``size`` = (width, height), OpenCV's
+    order: the geometric mean ``√((h'/H)·(w'/W))`` of the two axes' factors, what blur in px scales by (convert σ
+    with :func:`syndof.units.rescale_sigma`). It differs from the scale asked of :func:`scaled_size` by that size's
+    rounding (33 px × 0.5 → 16 px: 0.485), a lot for small sizes (33 px × 0.05 → 2 px: 0.061). ValueError for a
+    side ≤ 0."""
+    h, w = shape[:2]
+    new_w, new_h = size
+    if min(h, w, new_h, new_w) <= 0:
+        raise ValueError(f"sizes must be > 0 px, got {w}x{h} -> {new_w}x{new_h}")
+    return math.sqrt((new_h / h) * (new_w / w))
 
 
 def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1,

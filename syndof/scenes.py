@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from syndof import units
 from syndof.choices import Choice, parse_choice
 from syndof.io import from_uint8
 from syndof.random_depth import FAR_LIMIT_MM, NEAR_RANGE_MM, _smooth_noise, random_depth
@@ -139,8 +140,7 @@ def procedural_scene(rng: np.random.Generator, height: int = PROCEDURAL_SIZE[0],
         image[box][mask[box]] = tex[mask[box]]
     t = np.clip(t, 0.0, None)
     t = (t - t.min()) / max(t.max() - t.min(), 1e-12)
-    depth = 1.0 / (1.0 / far + t * (1.0 / near - 1.0 / far))
-    return image, np.clip(depth, near, far)
+    return image, np.clip(units.inverse_depth_to_mm(t, near, far), near, far)
 
 
 # ------------------------------------------------------------------------------------------------------- sources

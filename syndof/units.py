@@ -205,7 +205,30 @@ def inverse_depth8_to_mm(value: np.ndarray, near_mm: float, far_mm: float) -> np
     v = np.asarray(value, dtype=np.float64)
     if v.size and (not np.isfinite(v).all() or v.min() < 0 or v.max() > 255):
         raise ValueError("an 8-bit inverse-depth map holds values 0 … 255")
-    return 1.0 / (1.0 / far_mm + (v / 255.0) * (1.0 / near_mm - 1.0 / far_mm))
+    return inverse_depth_to_mm(v / 255.0, near_mm, far_mm)
+
+
+def inverse_depth_to_mm(nearness: np.ndarray, near_mm: float, far_mm: float) -> np.ndarray:
+    """Depth in mm from a relative nearness ``t`` in [0, 1], linear in inverse depth: 1 → ``near_mm``, 0 →
+    ``far_mm``, ``1/z = 1/far + t·(1/near − 1/far)`` (the law of :func:`inverse_depth8_to_mm`, whose ``t`` is
+    ``v/255``, and of the generated scenes' depth: ``syndof.random_depth``, ``syndof.scenes``).
+
+    Args:
+        nearness: any shape, unitless, finite, in [0, 1] (1 = nearest).
+        near_mm, far_mm: finite distances in mm, 0 < ``near_mm`` < ``far_mm``.
+
+    Returns:
+        float64 depth in mm of ``nearness``'s shape, ``near_mm`` … ``far_mm`` (larger = farther).
+
+    Raises:
+        ValueError: a range that is not 0 < near < far (finite), or a nearness outside [0, 1] or not finite.
+    """
+    if not (math.isfinite(near_mm) and math.isfinite(far_mm) and 0 < near_mm < far_mm):
+        raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far {far_mm!r}")
+    t = np.asarray(nearness, dtype=np.float64)
+    if t.size and (not np.isfinite(t).all() or t.min() < 0 or t.max() > 1):
+        raise ValueError("a relative nearness holds values 0 … 1 (1 = near)")
+    return 1.0 / (1.0 / far_mm + t * (1.0 / near_mm - 1.0 / far_mm))
 
 
 def round_half_away(x: Array, decimals: int = 0) -> Array:

@@ -31,7 +31,9 @@ class SyntheticDataset:
         root: folder with ``image/``, ``blur_map/`` and optionally ``dataset.json``.
         stems: restrict to these stems, in this order (used for the train/validation split); None = all, sorted.
 
-    ``max_coc`` (σ_max, px) is read from ``dataset.json`` (a finite number > 0; 29 when the file or key is absent).
+    ``max_coc`` (the largest CoC diameter of the renders, px; σ_max = (max_coc − 1)/4 px) is read from
+    ``dataset.json`` (a finite number > 0; 29 when the file or key is absent). Labels are made with the model's
+    ``max_coc`` (:func:`dmenet.data.transforms.to_tensors`), not this one.
 
     Raises:
         InputError: missing sub-folders, no samples (the message names the folder), stems that do not pair up, or
@@ -87,7 +89,8 @@ class SyntheticDataset:
             raise io.InputError(meta_path, f"dataset.json must hold a JSON object, not {type(meta).__name__}")
         value = meta.get("max_coc", units.DEFAULT_MAX_COC)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise io.InputError(meta_path, f"max_coc must be a finite number > 0 (σ_max in px), got {value!r}")
+            raise io.InputError(meta_path, f"max_coc must be a finite number > 0 (the largest CoC in px), "
+                                           f"got {value!r}")
         return float(value)
 
     def __len__(self) -> int:

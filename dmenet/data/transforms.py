@@ -13,7 +13,6 @@ argument, so a sample is a pure function of (file, seed).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import cv2
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from syndof import units
+from syndof.resize import applied_scale
 
 Sample = dict[str, Any]
 _SPATIAL = ("image", "sigma", "mask")
@@ -45,7 +45,7 @@ def resize(sample: Sample, size: tuple[int, int]) -> Sample:
     out = dict(sample)
     out["image"] = np.clip(cv2.resize(sample["image"], (new_w, new_h), interpolation=interp), 0.0, 1.0)
     if "sigma" in sample:
-        scale = math.sqrt((new_h / h) * (new_w / w))
+        scale = applied_scale((h, w), (new_w, new_h))
         resized = cv2.resize(sample["sigma"], (new_w, new_h), interpolation=interp)
         out["sigma"] = units.rescale_sigma(np.maximum(resized, 0.0), scale).astype(np.float32)
     if "mask" in sample:

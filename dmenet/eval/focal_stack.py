@@ -255,7 +255,8 @@ def score_stack(blur: np.ndarray, focus: np.ndarray, mask: np.ndarray | None = N
 
 def blur_maps(frames: np.ndarray, method: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(K, H, W) float32 maps of ``method`` (image → (H, W) blur map) on every frame. ``frames``: (K, H, W, 3)
-    float32 RGB in [0, 1]; the maps keep ``method``'s own range and units (σ px, or a [0, 1] score)."""
+    float32 RGB in [0, 1]; the maps keep ``method``'s own range and units (σ in px of the frames as given, i.e.
+    after :func:`load_stack`'s ``max_side``, not of the files; or a [0, 1] score): only their order is scored."""
     return np.stack([np.asarray(method(f), dtype=np.float32) for f in frames])
 
 

@@ -8,6 +8,7 @@ value/255 compared directly with the output o).
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -52,14 +53,27 @@ def sigma_map_pairs(root: str | os.PathLike, limit: int | None = None) -> list[t
 
 
 def read_max_coc(root: str | os.PathLike) -> float:
-    """``max_coc`` of a SYNDOF folder from ``dataset.json`` (29 when absent)."""
+    """``max_coc`` of a SYNDOF folder from ``dataset.json``: the largest CoC diameter in px of its renders, whose σ
+    labels are σ/σ_max with σ_max = (max_coc − 1)/4 px (29, σ_max 7 px, when the file or the key is absent).
+
+    Raises:
+        InputError: naming ``dataset.json`` when it is not a JSON object, or its ``max_coc`` is not a finite number
+            > 1 px (null, a list or text was a traceback, 0.5 or 1 a line naming no file: σ_max would be ≤ 0).
+    """
     meta = Path(root) / "dataset.json"
     if not meta.is_file():
         return float(units.DEFAULT_MAX_COC)
     try:
-        return float(json.loads(meta.read_text()).get("max_coc", units.DEFAULT_MAX_COC))
-    except (ValueError, json.JSONDecodeError) as exc:
+        record = json.loads(meta.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
         raise io.InputError(meta, f"bad dataset.json ({exc})") from exc
+    if not isinstance(record, dict):
+        raise io.InputError(meta, f"dataset.json must hold a JSON object, not {type(record).__name__}")
+    value = record.get("max_coc", units.DEFAULT_MAX_COC)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 1):
+        raise io.InputError(meta, f"max_coc must be a finite number > 1 (the largest CoC in px; σ_max = "
+                                  f"(max_coc − 1)/4 px), got {json.dumps(value)}")
+    return float(value)
 
 
 def load_label(path: str | os.PathLike, root: str | os.PathLike, kind: GTKind | None = None) -> np.ndarray:

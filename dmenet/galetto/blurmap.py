@@ -145,9 +145,11 @@ def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: R
         model: the classifier (eval mode is set here).
         image: (H, W, 3) RGB, float in [0, 1] or uint8 (any input :func:`syndof.images.as_rgb_float` takes), at
             least 32 px (the window side) a side.
-        stride: window step px (paper 16, code 8).
+        stride: window step in px of the image the classifier runs on (the copy ``max_side`` makes; paper 16,
+            code 8).
         mode: readout, "argmax" (faithful: integer σ per window) or "expectation".
-        denoise: pre-denoise σ px (code 1; 0 = off).
+        denoise: pre-denoise Gaussian σ in px of that image too (code 1; 0 = off): under ``max_side`` it is
+            ``denoise / scale`` px of the input.
         max_side: run on a copy downscaled to this long side when the image is larger (σ rescaled to input px);
             the copy must keep at least 32 px a side.
         grid: where the windows sit (:class:`Grid`: cover, or matlab as ``get_blurmap.m``).

@@ -124,9 +124,9 @@ def classifier_scores(model_path: str | None, data: dict[str, np.ndarray]) -> di
 
 
 def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc: float) -> dict:
-    """Label MAE (σ / ``max_coc``, both px) of each method with σ over ``pairs``
-    (:func:`dmenet.eval.syndof_test.sigma_map_pairs`). Every method reads each render; the first warns of an
-    animated one (``FirstFrameWarning``), the others not again (one warning per file per run)."""
+    """Label MAE (σ/σ_max, σ_max = (``max_coc`` − 1)/4 px; ``max_coc`` the largest CoC in px) of each method with σ
+    over ``pairs`` (:func:`dmenet.eval.syndof_test.sigma_map_pairs`). Every method reads each render; the first
+    warns of an animated one (``FirstFrameWarning``), the others not again (one warning per file per run)."""
     from dmenet.eval.syndof_test import label_errors
     from syndof import units
 

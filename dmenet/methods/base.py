@@ -103,7 +103,8 @@ class Estimate:
         sigma: (H, W) float32 Gaussian σ in px, or None (method without absolute σ, or not asked for).
         blur_probability: (H, W) float32 in [0, 1], 1 = blurred, or None (not asked for). Classical peers give a
             relative blur map here.
-        sigma_max: the largest σ (px) the method can output (for colour scales), or None.
+        sigma_max: the largest σ (px of the input image, as ``sigma``) the method can output (for colour scales):
+            under ``max_side`` its top at the working size / scale. None when it has none.
     """
 
     sigma: np.ndarray | None = None

@@ -61,5 +61,6 @@ def hifst_sharpness(image: np.ndarray, max_side: int | None = None, **params) ->
 
 
 def hifst_blur_map(image: np.ndarray, max_side: int | None = None) -> np.ndarray:
-    """Blur map ``1 − HiFST sharpness``: (H, W) float32 in [0, 1], 1 = more blurred."""
+    """Blur map ``1 − HiFST sharpness``: (H, W) float32 in [0, 1], 1 = more blurred (relative, no unit) of an
+    (H, W, 3) RGB image; ``max_side`` (px, None = full size) as :func:`hifst_sharpness`."""
     return (1.0 - hifst_sharpness(image, max_side=max_side)).astype(np.float32)
