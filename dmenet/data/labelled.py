@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator
 
-from dmenet.eval.benchmarks import read_mask
+from dmenet.eval.benchmarks import non_image_mask, read_mask
 from syndof import io
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,8 @@ class LabelledDataset:
     """(image, mask) pairs; ``white_is_blurred`` False for datasets whose white means in focus (xu100, DUT).
 
     Raises:
-        InputError: missing folders, no images, images without a mask.
+        InputError: missing folders, no images, images without a mask (naming a mask file of another format, e.g.
+            ``gt/STEM.npy``, when there is one: :func:`dmenet.eval.benchmarks.non_image_mask`).
         MaskSizeError: a mask whose size differs from its image (the message names both files).
     """
 
@@ -41,6 +42,9 @@ class LabelledDataset:
             raise io.InputError(image_dir, "no labelled images")
         missing = sorted(set(images) - set(masks))
         if missing:
+            named = non_image_mask(gt_dir, {k: images[k] for k in missing})  # e.g. gt/STEM.npy: named, not "missing"
+            if named is not None:
+                raise named
             raise io.InputError(self.root, f"{len(missing)} image(s) without a mask in gt/, e.g. "
                                            f"{images[missing[0]].name}")
         extra = len(set(masks) - set(images))

@@ -16,9 +16,8 @@ import torch
 
 from dmenet.distill.config import DistillDataConfig
 from dmenet.distill.split import read_split
-from dmenet.eval.benchmarks import read_mask
-from syndof.io import (IMAGE_EXTENSIONS, InputError, check_nonempty_file, from_uint8, header_size, index_by_stem,
-                       is_hidden, read_image)
+from dmenet.eval.benchmarks import non_image_mask, read_mask
+from syndof.io import InputError, check_nonempty_file, from_uint8, header_size, index_by_stem, read_image
 from syndof.resize import long_side_scale, scaled_size
 
 
@@ -65,15 +64,6 @@ def _checked_size(path: Path) -> tuple[int, int]:
     return size
 
 
-def _not_an_image(folder: str, stem: str) -> Path | None:
-    """The first (by name) file of ``stem`` in ``folder`` that is not an image (e.g. ``STEM.npy``), or None: named
-    when a photo's mask is missing, so that a mask saved in another format is not called absent."""
-    found = sorted(p for p in Path(folder).iterdir()
-                   if p.stem == stem and not is_hidden(p) and p.suffix.lower() not in IMAGE_EXTENSIONS
-                   and not p.is_dir())
-    return found[0] if found else None
-
-
 def labelled_items(images: str, masks: str, list_file: str, soft: str | None = None,
                    mask_suffix: str = "") -> list[Item]:
     """Items of the listed stems, each mask (and soft target) checked to have its image's size. The mask of photo
@@ -88,11 +78,9 @@ def labelled_items(images: str, masks: str, list_file: str, soft: str | None = N
     for stem, photo in photos.items():
         mask = mask_index.get(stem + mask_suffix)
         if mask is None:
-            other = _not_an_image(masks, stem + mask_suffix)
+            other = non_image_mask(masks, {stem + mask_suffix: photo}, case_sensitive=True)
             if other is not None:
-                raise DataError(f"{other}: not read as the mask of {photo.name}: masks are image files (8- or 16-bit, "
-                                f"0 / full range, e.g. a 0/255 PNG), as for dmenet.train and dmenet.evaluate; save "
-                                f"it as {stem}{mask_suffix}.png")
+                raise DataError(str(other))
             raise DataError(f"{photo}: no mask {stem}{mask_suffix}.* in {masks} (data.mask_suffix={mask_suffix!r}; "
                             "a syndof.generate folder's blur_map_binary/ masks need data.mask_suffix=_binary)")
         if soft and stem not in soft_index:

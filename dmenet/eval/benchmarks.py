@@ -155,18 +155,24 @@ def _sample_stem(gt: Path, gt_suffix: str) -> str:
 
 
 def pair_by_stem(
-    image_dir: str | os.PathLike, gt_dir: str | os.PathLike, allow_missing_images: bool = False, gt_suffix: str = ""
+    image_dir: str | os.PathLike, gt_dir: str | os.PathLike, allow_missing_images: bool = False, gt_suffix: str = "",
+    gt_is_mask: bool = False
 ) -> list[Sample]:
     """Pair the files of two folders by case-insensitive stem (a GT's less ``gt_suffix``); raises InputError on any
     unmatched file.
 
     ``allow_missing_images`` scores the subset of GT files that have an image (e.g. 5 CUHK photos beside all 1000
-    masks); an image without GT is still an error.
+    masks); an image without GT is still an error. ``gt_is_mask`` (the DBD benchmarks): an image without GT whose
+    GT stem holds a file of another format (``STEM.npy``) is refused naming that file (:func:`non_image_mask`).
     """
     images, gts = index_by_stem(image_dir), gt_index(gt_dir, gt_suffix)
     only_img, only_gt = images.keys() - gts.keys(), gts.keys() - images.keys()
     if allow_missing_images:
         only_gt = set()
+    if only_img and gt_is_mask:
+        named = non_image_mask(gt_dir, {k + gt_suffix.lower(): images[k] for k in only_img}, PAIR_EXTENSIONS)
+        if named is not None:
+            raise named
     if only_img or only_gt:
         parts = []
         if only_img:
@@ -190,15 +196,21 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
     :func:`dmenet.eval.rtf.list_rtf`.)
     """
     gt_dir = find_dir(root, spec.gt_dirs)
+    gt_is_mask = spec.task is Task.DBD
     if need_images:
-        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images, spec.gt_suffix)
+        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images, spec.gt_suffix, gt_is_mask)
     gts = gt_index(gt_dir, spec.gt_suffix)
-    if not gts:
-        raise io.InputError(gt_dir, "no GT files")
     try:
         images = index_by_stem(find_dir(root, spec.image_dirs))
     except io.InputError:
         images = {}
+    if gt_is_mask:  # an image whose GT is STEM.npy: named, not left out unsaid (or "no GT files")
+        named = non_image_mask(gt_dir, {k + spec.gt_suffix.lower(): images[k] for k in images.keys() - gts.keys()},
+                               PAIR_EXTENSIONS)
+        if named is not None:
+            raise named
+    if not gts:
+        raise io.InputError(gt_dir, "no GT files")
     if allow_missing_images:
         gts = {k: v for k, v in gts.items() if k in images}
         if not gts:
@@ -265,6 +277,48 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
     if not white_is_blurred:
         blurred = ~blurred
     return blurred.astype(np.float32)
+
+
+def non_image_mask(folder: str | os.PathLike, missing: dict[str, Path],
+                   extensions: tuple[str, ...] = io.IMAGE_EXTENSIONS, case_sensitive: bool = False
+                   ) -> io.InputError | None:
+    """The error naming a mask saved in a format no reader of the toolkit reads (e.g. ``STEM.npy``), or None.
+
+    Every mask and DBD GT reader (Distill's ``labelled_items``, :class:`dmenet.data.labelled.LabelledDataset` for
+    ``dmenet.train --labelled`` and ``dmenet.calibrate``, :func:`pair_by_stem` and :func:`list_folder_samples` for
+    ``dmenet.evaluate``) lists its mask folder by image suffix and reads a mask with :func:`read_mask`; when a photo's
+    mask is missing it calls this, so that a mask file of another format is named as such rather than called absent.
+
+    Args:
+        folder: the mask folder, listed once (hidden names and sub-folders left out; unlistable: None).
+        missing: ``{mask stem: its image}`` of the photos without a mask (the stem the mask would have, i.e. with
+            any mask suffix; compared lower-cased unless ``case_sensitive``).
+        extensions: the suffixes (lower-case, with the dot) the caller lists as masks; any other suffix is not read.
+        case_sensitive: whether stems are compared case-sensitively (Distill) or not (the others).
+
+    Returns:
+        :class:`syndof.io.InputError` naming the first such file (by mask stem, then file name), its image, and the
+        PNG to save, with how many other photos have one; None when no missing mask has a file of another suffix.
+    """
+    if not missing:
+        return None
+    wanted = missing if case_sensitive else {k.lower(): v for k, v in missing.items()}
+    found: dict[str, list[Path]] = {}
+    try:
+        for p in Path(folder).iterdir():
+            key = p.stem if case_sensitive else p.stem.lower()
+            if key in wanted and p.suffix.lower() not in extensions and not io.is_hidden(p) and not p.is_dir():
+                found.setdefault(key, []).append(p)
+    except OSError:
+        return None  # the caller's own "missing" line stands
+    if not found:
+        return None
+    first = min(found)
+    path = min(found[first], key=lambda q: q.name)
+    more = f" (and {len(found) - 1} other mask(s) of another format in {Path(folder)})" if len(found) > 1 else ""
+    return io.InputError(path, f"not read as the mask of {wanted[first].name}: masks are image files "
+                               f"({' '.join(extensions)}: 8- or 16-bit, 0 / full range, e.g. a 0/255 PNG); save it "
+                               f"as {path.stem}.png{more}")
 
 
 def check_same_size(sample: Sample, image: np.ndarray, gt: np.ndarray) -> None:
