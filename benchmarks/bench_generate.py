@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from interleave import machine_line, output_problem, parser  # noqa: E402
 from syndof import cli  # noqa: E402
-from syndof.generate import generate, generate_sample, sample_rng  # noqa: E402
+from syndof.generate import generate  # noqa: E402
 from syndof.io import write_text_atomic  # noqa: E402
+from syndof.sample import generate_sample, sample_rng  # noqa: E402
 from syndof.scenes import Source, SourceKind  # noqa: E402
 
 SIZE = (480, 640)

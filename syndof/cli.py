@@ -413,9 +413,9 @@ def add_max_coc(p: argparse.ArgumentParser, use: str | None = None, default: int
 
 
 def sample_count_value(text: str) -> int:
-    """argparse type of ``--count`` (samples to render): an integer in 1..:data:`syndof.generate.MAX_COUNT` (sample
+    """argparse type of ``--count`` (samples to render): an integer in 1..:data:`syndof.layout.MAX_COUNT` (sample
     names have 6 digits; 0 made an empty dataset and exited 0)."""
-    from syndof.generate import MAX_COUNT
+    from syndof.layout import MAX_COUNT
 
     check = checked_number(int, "an integer", lambda v: 1 <= v <= MAX_COUNT,
                            f"an integer in 1..{MAX_COUNT:,} (sample names have 6 digits)", "count", "")
@@ -470,8 +470,8 @@ def add_merge_tolerance(p: argparse.ArgumentParser) -> None:
 
 def source_max_side_value(text: str) -> int:
     """argparse type of the sources' ``--max-side``: 0 (no limit) or an integer ≥
-    :data:`syndof.generate.MIN_MAX_SIZE` px, the check of :func:`syndof.generate.generate`."""
-    from syndof.generate import MIN_MAX_SIZE
+    :data:`syndof.recipe.MIN_MAX_SIZE` px, the check of :func:`syndof.generate.generate`."""
+    from syndof.recipe import MIN_MAX_SIZE
 
     check = checked_number(int, "an integer", lambda v: v == 0 or v >= MIN_MAX_SIZE,
                            f"0 (no limit) or >= {MIN_MAX_SIZE} px", "max_side", "")
@@ -482,7 +482,7 @@ def add_source_max_side(p: argparse.ArgumentParser, default: int | None = None) 
     """``--max-side N`` (hidden deprecated spelling ``--max-size``) → ``args.max_side``: downscale the sources whose
     long side exceeds N px (:func:`source_max_side_value`; 0 and None: no limit). Not :func:`dmenet.cli.add_max_side`,
     a model's working resolution."""
-    from syndof.generate import MIN_MAX_SIZE
+    from syndof.recipe import MIN_MAX_SIZE
 
     p.add_argument("--max-side", type=source_max_side_value, default=default, metavar="N",
                    help=f"downscale sources whose long side exceeds N px to N px; 0 = no limit, else >= {MIN_MAX_SIZE} "

@@ -533,7 +533,8 @@ def test_rendering_flags_defaults_and_valid_values_parse_as_before():
 
     from syndof import units
     from syndof.demo import DEMO_MAX_SIZE
-    from syndof.generate import MIN_MAX_SIZE, build_parser
+    from syndof.generate import build_parser
+    from syndof.recipe import MIN_MAX_SIZE
 
     assert units.DEFAULT_MAX_COC == 29
     p = cli.OneLineParser(prog="t")

@@ -395,7 +395,7 @@ def test_a_sample_over_sigma_max_is_skipped_without_rendering(monkeypatch):
     import dataclasses
 
     from syndof import camera as camera_module
-    from syndof.generate import generate_sample
+    from syndof.sample import generate_sample
 
     rng = np.random.default_rng(3)
     image = rng.random((24, 32, 3)).astype(np.float32)

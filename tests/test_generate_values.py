@@ -12,9 +12,10 @@ import numpy as np
 
 from syndof import generate as gen
 from syndof import io as sio
-from syndof import units
+from syndof import layout, units
 from syndof.camera import LayeredDepth, layers_from_sigma, sample_camera
 from syndof.psf import Kernel
+from syndof.sample import shrink_to_max_size
 from syndof.scenes import Source
 
 
@@ -78,7 +79,7 @@ def test_sample_files_hold_hand_computed_values(tmp_path):
 
 
 def test_minmax_u8_rounds_to_nearest():
-    assert gen._minmax_u8(np.array([0.0, 1.0, 3.0, 4.0])).tolist() == [0, 64, 191, 255]  # 63.75, 191.25
+    assert layout._minmax_u8(np.array([0.0, 1.0, 3.0, 4.0])).tolist() == [0, 64, 191, 255]  # 63.75, 191.25
 
 
 def test_sigma_exactly_at_sigma_max_is_not_over_limit():
@@ -94,11 +95,11 @@ def test_max_size_resize_keeps_depth_values_and_two_px():
     rng = np.random.default_rng(0)
     image = rng.random((40, 60, 3)).astype(np.float32)
     depth = np.where(np.arange(60)[None, :] < 30, 1000.0, 5000.0) * np.ones((40, 1))
-    img2, d2 = gen._resize_to(image, depth, 25)
+    img2, d2 = shrink_to_max_size(image, depth, 25)
     assert img2.shape == (17, 25, 3) and d2.shape == (17, 25)
     assert set(np.unique(d2).tolist()) == {1000.0, 5000.0}
     thin = np.zeros((3, 200, 3), np.float32)
-    img3, d3 = gen._resize_to(thin, np.ones((3, 200)), 50)
+    img3, d3 = shrink_to_max_size(thin, np.ones((3, 200)), 50)
     assert img3.shape == (2, 50, 3) and d3.shape == (2, 50)  # 3·0.25 = 0.75 px → 2
 
 

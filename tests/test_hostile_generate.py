@@ -14,6 +14,7 @@ import pytest
 from hostile_helpers import assert_usage_error, digests, run_main
 from syndof import generate as gen
 from syndof import io as sio
+from syndof import layout
 from syndof.scenes import procedural_scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -131,12 +132,12 @@ def test_d19_a_concurrent_runs_temp_cleanup_does_not_stop_this_run(rgbd, tmp_pat
     real, raced = gen.write_sample, []
 
     def racing(out_dir, stem, result, meta):
-        if not raced:  # the other process's _remove_stray_temps runs while this one is inside atomic_path
+        if not raced:  # the other process's remove_stray_temps runs while this one is inside atomic_path
             raced.append(stem)
             paths = gen.sample_paths(out_dir, stem)
             with sio.atomic_path(paths["image"]) as tmp:
                 tmp.write_bytes(b"partial")
-                gen._remove_stray_temps(paths)
+                layout.remove_stray_temps(paths)
         return real(out_dir, stem, result, meta)
 
     monkeypatch.setattr(gen, "write_sample", racing)

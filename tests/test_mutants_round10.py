@@ -71,7 +71,7 @@ def test_sources_digest_follows_names_order_and_depth_pairing():
     """Mutants: the depth file's name left out of a source's line (depth files paired otherwise kept the digest), the
     lines sorted (a reordered listing moves sample i to another photo but kept the digest). Equal for an equal
     listing wherever its folders lie (file names only)."""
-    from syndof.generate import sources_digest
+    from syndof.recipe import sources_digest
 
     a, b = _file_source("a", "/x/a.png", "/d/a.npy"), _file_source("b", "/x/b.png", "/d/b.npy")
     digest = sources_digest([a, b])
@@ -89,7 +89,7 @@ def test_sources_digest_follows_names_order_and_depth_pairing():
 def test_max_coc_problem(value, ok):
     """Mutants: the whole-number test or the bool test dropped (9.5 or True accepted). 2 … 255 whole numbers pass
     (9.0 too); the message names the option."""
-    from syndof.generate import max_coc_problem
+    from syndof.recipe import max_coc_problem
 
     problem = max_coc_problem(value, "--max-coc")
     assert (problem is None) is ok
@@ -269,7 +269,7 @@ def test_constant_maps_warning_cases():
     assert "(0.25 to 1.5 everywhere)" in line
 
 
-# ----------------------------------------------------------------------------------------- generate.check_recipe
+# ------------------------------------------------------------------------------------------- recipe.check_recipe
 _RECIPE = {"max_coc": 9, "kernel": "gaussian", "seed": 0, "noise": False, "jpeg_quality": None, "max_size": None,
            "merge_tolerance": 0.0}
 
@@ -290,7 +290,7 @@ def test_check_recipe_names_dataset_json_first_and_reads_a_sample_where_it_is_si
     """Mutants: a sample disagreeing with the options called an edited dataset.json although dataset.json disagrees
     too (the message must then name dataset.json's setting: it was generated with max_coc 29), the sample's record
     not used where dataset.json is silent (no dataset.json: a max_coc 29 folder completed with --max-coc 9)."""
-    from syndof.generate import check_recipe
+    from syndof.recipe import check_recipe
 
     check_recipe(_folder(tmp_path / "same", {**_RECIPE}, 9), dict(_RECIPE))  # all agree: no error
     with pytest.raises(ValueError, match=r"was generated with max_coc 29 \(now 9\)"):
@@ -356,7 +356,7 @@ def test_sigma_npy_of_integers_or_bools_is_refused(tmp_path, dtype):
     assert np.array_equal(sio.read_sigma_map(tmp_path / "f.npy"), np.full((3, 4), 1.5, dtype=np.float32))
 
 
-# -------------------------------------------------------------------------------------- generate.changed_source
+# ---------------------------------------------------------------------------------------- recipe.changed_source
 def _generated(tmp_path, capsys):
     """A folder of samples 000000_a and 000001_b made from two 64×48 photos with depth (files: imgs/, deps/)."""
     from hostile_helpers import run_main

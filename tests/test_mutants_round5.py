@@ -437,12 +437,12 @@ def test_downscale_images_accepts_the_full_side():
 
 # ------------------------------------------------------------------------------------------------ syndof generate
 def test_rerun_without_dataset_json_reads_the_noise_setting_from_a_sample(tmp_path):
-    """generate.check_recipe: without dataset.json a finished sample's meta says the settings; its augment.noise
+    """recipe.check_recipe: without dataset.json a finished sample's meta says the settings; its augment.noise
     (the drawn parameters, None when off) means --noise was given: a rerun without --noise is refused, with it
     accepted."""
     import json
 
-    from syndof.generate import check_recipe
+    from syndof.recipe import check_recipe
 
     (tmp_path / "meta").mkdir()
     meta = {"max_coc": 29, "kernel": "gaussian", "seed": 0, "augment": {"noise": {"gain": 0.01}, "jpeg_quality": None}}

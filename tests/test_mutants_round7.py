@@ -63,7 +63,7 @@ def test_sample_count_takes_its_largest_value_and_the_default_text():
     """Kills ``1 <= v < MAX_COUNT`` (999,999 samples, the last 6-digit name, refused) and a help that ignores
     ``default_text`` (generate's "one per source" shown as ``None``)."""
     from syndof import cli
-    from syndof.generate import MAX_COUNT
+    from syndof.layout import MAX_COUNT
 
     assert MAX_COUNT == 999_999
     assert cli.sample_count_value("999999") == 999_999 and cli.sample_count_value("1") == 1

@@ -319,7 +319,7 @@ def test_merged_render_drops_layers_stays_close_and_ground_truth_matches():
 
 
 def test_generate_sample_ground_truth_follows_merged_layers():
-    from syndof.generate import generate_sample
+    from syndof.sample import generate_sample
 
     img, _, _, _ = small_scene(3)
     image = img.numpy().transpose(1, 2, 0)
