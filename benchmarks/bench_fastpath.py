@@ -133,7 +133,7 @@ def _random_model(config, overrides: list[str], memory_format):
 def _delta(args) -> int:
     import torch
 
-    import dmenet.inference as inference
+    import dmenet.tiling as tiling
     from dmenet.inference import Predictor, estimate, load_model
     from syndof.io import read_image
 
@@ -143,12 +143,12 @@ def _delta(args) -> int:
     for path in args.delta:
         img = read_image(path)
         fast = estimate(img, model, flips=args.flips)
-        fast_path = inference.cached_inference_blur
-        inference.cached_inference_blur = lambda m: (lambda x: m.blur(x).defocus)
+        fast_path = tiling.cached_inference_blur
+        tiling.cached_inference_blur = lambda m: (lambda x: m.blur(x).defocus)
         try:
             plain = estimate(img, model, flips=args.flips)
         finally:
-            inference.cached_inference_blur = fast_path
+            tiling.cached_inference_blur = fast_path
         ds = float(np.abs(fast.sigma - plain.sigma).max())
         dp = float(np.abs(fast.blur_probability - plain.blur_probability).max())
         worst = max(worst, ds)

@@ -362,7 +362,7 @@ def _with_fitted_head(recipe, head, second, bns, logits, masks, names, cfg, loss
     the images; and the step's result record (the transform and the mean probability of the all-sharp images)."""
     import numpy as np
 
-    from dmenet.inference import blur_probability_from_logit
+    from dmenet.logits import blur_probability_from_logit
     from dmenet.training.fit_dbd import fit_logit_transform
     from dmenet.training.fit_head import transform_image_indices
 

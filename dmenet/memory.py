@@ -17,7 +17,7 @@ IO_BYTES_PER_PIXEL = 40
 MEMORY_FIXED_BYTES = 600 * 2**20
 """Model, one tile's activations and the interpreter."""
 LARGE_IMAGE_PIXELS = 1024 * 1024
-"""Above this many pixels an image is tiled (:data:`dmenet.inference.TILE_THRESHOLD` is this number) and gets a
+"""Above this many pixels an image is tiled (:data:`dmenet.tiling.TILE_THRESHOLD` is this number) and gets a
 progress note (``predict``, the σ-map applications)."""
 
 

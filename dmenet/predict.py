@@ -143,7 +143,7 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     if args.max_side is not None and (args.max_side < 0 or 0 < args.max_side < MIN_MAX_SIDE):
         return f"--max-side must be 0 (full resolution) or >= {MIN_MAX_SIDE} px, got {args.max_side}"
     if args.tile_size is not None or args.tile_overlap is not None:
-        from dmenet.inference import MIN_TILE_SIZE, TILE_SIZE, tile_geometry
+        from dmenet.tiling import MIN_TILE_SIZE, TILE_SIZE, tile_geometry
 
         if args.tile_size is not None and args.tile_size < MIN_TILE_SIZE:
             return f"--tile-size must be >= {MIN_TILE_SIZE} px, got {args.tile_size}"

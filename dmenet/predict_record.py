@@ -101,7 +101,7 @@ def _setting_text(key: str, record: dict) -> str:
         return "(not recorded)"
     value = record[key]
     if value is None:
-        from dmenet.inference import TILE_OVERLAP, TILE_SIZE
+        from dmenet.tiling import TILE_OVERLAP, TILE_SIZE
 
         meaning = {"max_side": "0 (full resolution)", "model_sha256": "no model", "tile_size": f"default ({TILE_SIZE})",
                    "tile_overlap": f"default ({TILE_OVERLAP})"}

@@ -42,9 +42,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from dmenet.config import (ADDED_KEYS, ConfigError, ExperimentConfig, GtPolarity, Stage, config_from_dict,
-                           config_to_dict, differing_keys, dump_config, flat_keys, load_config, split_override,
+from dmenet.config import (ADDED_KEYS, ExperimentConfig, GtPolarity, Stage, config_from_dict, dump_config, load_config,
                            wants_cuda)
+from dmenet.configlib import ConfigError, config_to_dict, differing_keys, flat_keys, split_override
 from dmenet.data import DomainStream, LabelledDataset, RealDataset, SyntheticDataset
 from dmenet.data.real import real_photo_entries
 from dmenet.data.stream import derived_seed

@@ -45,7 +45,7 @@ def features(model, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """One pass of B with moving statistics (eval mode, no fold) on an (H, W, 3) float image in [0, 1], padded to
     multiples of 16 as ``predict_label`` pads: (label (H, W), refinement output (H, W, 8), first decoder stage u3
     (Hp/8, Wp/8, 32) of the padded image), float32."""
-    from dmenet.inference import MULTIPLE
+    from dmenet.tiling import MULTIPLE
 
     h, w = rgb.shape[:2]
     hp, wp = -(-h // MULTIPLE) * MULTIPLE, -(-w // MULTIPLE) * MULTIPLE
@@ -133,7 +133,7 @@ def fit(out: Path, reference: Path) -> dict:
     """Rule 19r: heads L, F, F+ on ``out``'s cache, their transforms, their validation figures, and the gate of F
     and F+ against H1 of ``reference/onepass.json``. Writes ``OUT/feature_head.json``."""
     from dmenet.eval.dbd import DBDAccumulator
-    from dmenet.inference import blur_probability_from_logit
+    from dmenet.logits import blur_probability_from_logit
     from dmenet.training.fit_dbd import fit_logit_transform
     from dmenet.training.fit_head import HeadTraining, train_pixel_classifier, transform_image_indices
 

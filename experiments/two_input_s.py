@@ -179,7 +179,7 @@ def onepass(out: Path) -> dict:
     """Rule 19p (experiments/RULE_19P.md): H1 = the two-label head, P = the head on the moving label alone, P+ = P
     with the photo's mean moving label, all fitted on ``out``'s cache (1 flip); the rule's gate of P and P+ against
     H1. Writes ``OUT/onepass.json`` and ``OUT/head_{H1,P,P+}.json``."""
-    from dmenet.inference import blur_probability_from_logit
+    from dmenet.logits import blur_probability_from_logit
     from dmenet.models.detection_head import head_logit
 
     arms = {"H1": (False, False), "P": (True, False), "P+": (True, True)}  # (moving only, image mean)
@@ -210,7 +210,7 @@ def halfres(out: Path, reference: Path) -> dict:
     """Rule 19q (experiments/RULE_19Q.md): Q = the two-label head fitted on ``out``'s cache (made with
     ``--image-scale``), gated against H1 of ``reference/onepass.json`` (rule 19p). Writes ``OUT/halfres.json`` and
     ``OUT/head_Q.json``."""
-    from dmenet.inference import blur_probability_from_logit
+    from dmenet.logits import blur_probability_from_logit
     from dmenet.models.detection_head import head_logit
 
     head, tf, _, _ = _train_head(out)
@@ -227,7 +227,8 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
         image_mean: bool = False) -> dict:
     """Train h and fit its transform with the shipped code (:mod:`dmenet.training.fit_head`, the functions of
     ``dmenet.calibrate head``) on the cached labels; score H against B; write ``OUT/head.json`` and the verdict."""
-    from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+    from dmenet.inference import load_model
+    from dmenet.logits import blur_probability_from_logit, calibration_logit
     from dmenet.models.detection_head import head_logit
 
     head, tf, names, fit_idx = _train_head(out, negative_weight=negative_weight,
@@ -253,7 +254,7 @@ def fit(out: Path, negative_weight: float = 1.0, transform_negatives: int = 0, t
 def working(out: Path, reference: Path) -> dict:
     """Rule 21w: the reference head (``reference/head.json`` and its transform) on labels computed at the working
     size (``out``'s cache), maps resized back (bilinear) to the input size, against the same head at input size."""
-    from dmenet.inference import blur_probability_from_logit
+    from dmenet.logits import blur_probability_from_logit
     from dmenet.models.detection_head import DetectionHead, head_logit
 
     head = DetectionHead.from_dict(sio.read_json_object(reference / "head.json"))
@@ -272,7 +273,8 @@ def working(out: Path, reference: Path) -> dict:
 def flips_table(runs: list[Path], out: Path) -> dict:
     """The shipped model's detection map (its head and transform, fitted at 8 flips) on the validation labels cached
     in each of ``runs`` (their flips as cached): the quality side of issue 19's flips trade. Writes OUT/flips.json."""
-    from dmenet.inference import blur_probability_from_logit, load_model
+    from dmenet.inference import load_model
+    from dmenet.logits import blur_probability_from_logit
     from dmenet.models.detection_head import head_logit
 
     det = load_model().recipe.detection
@@ -288,7 +290,8 @@ def after(out: Path, tag: str = "") -> dict:
 
     from dmenet.distill.split import read_split
     from dmenet.eval.dbd import DBDAccumulator
-    from dmenet.inference import blur_probability_from_logit, calibration_logit, load_model
+    from dmenet.inference import load_model
+    from dmenet.logits import blur_probability_from_logit, calibration_logit
     from dmenet.models.detection_head import DetectionHead, head_logit
 
     head = DetectionHead.from_dict(sio.read_json_object(out / f"head{tag}.json"))

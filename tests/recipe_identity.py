@@ -138,7 +138,8 @@ def _plain_image_statistics_blur(model):
 
 
 PLAIN_PATHS = {"cached_inference_blur": _plain_blur, "cached_image_statistics_blur": _plain_image_statistics_blur}
-"""The functions of :mod:`dmenet.inference` that the plain path replaces for the pinned maps, and their stand-ins."""
+"""The functions of :mod:`dmenet.tiling` (where B's forward looks them up) that the plain path replaces for the pinned
+maps, and their stand-ins."""
 
 
 def main() -> int:
@@ -148,7 +149,7 @@ def main() -> int:
     one-pass file's (:data:`ONEPASS`) probability maps into ONEPASS_HASH_FILE, through the default path."""
     import torch
 
-    from dmenet import inference
+    from dmenet import inference, tiling
 
     torch.set_num_threads(1)
     if "--write-onepass" in sys.argv:
@@ -159,9 +160,10 @@ def main() -> int:
         print(f"wrote {ONEPASS_HASH_FILE}")
         return 0
     model = inference.load_model()
-    saved = {k: getattr(inference, k) for k in (*PLAIN_PATHS, "calibration_logit")}
+    saved = [(tiling, k, getattr(tiling, k)) for k in PLAIN_PATHS]
+    saved.append((inference, "calibration_logit", inference.calibration_logit))
     for k, plain in PLAIN_PATHS.items():
-        setattr(inference, k, plain)
+        setattr(tiling, k, plain)
     inference.calibration_logit = inference.direct_calibration_logit
     try:
         if "--write-head" in sys.argv:
@@ -172,8 +174,8 @@ def main() -> int:
             maps = map_fingerprints(s_predictor(model))
             path, record = HASH_FILE, {"commit": "36c3343"}
     finally:
-        for k, v in saved.items():
-            setattr(inference, k, v)
+        for module, k, v in saved:
+            setattr(module, k, v)
     if "--write" not in sys.argv and "--write-head" not in sys.argv:
         print(json.dumps(maps))
         return 0

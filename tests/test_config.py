@@ -205,10 +205,10 @@ def test_duplicate_key_check_sees_one_line_duplicates_and_not_merged_overrides(t
         load_config(path)
     import yaml
 
-    from dmenet.config import _UniqueKeyLoader
+    from dmenet.configlib import UniqueKeyLoader
 
     text = "c: &c\n  x: 1\nouter:\n  inner: &i\n    <<: *c\n    x: 5\nuser:\n  <<: *i\n  m: 2\n"
-    assert yaml.load(text, Loader=_UniqueKeyLoader) == yaml.safe_load(text)
+    assert yaml.load(text, Loader=UniqueKeyLoader) == yaml.safe_load(text)
 
 
 @pytest.mark.parametrize("text", ["model: mobilenet_v2\n", "model: false\n", "train: 0\n", "train: []\n"])
@@ -227,3 +227,16 @@ def test_h60_a_section_that_is_not_a_mapping_is_refused_not_replaced_by_the_defa
         config_from_dict({section: 0})
     path.write_text(f"{section}:\n")
     assert load_config(path, [f"{section}.{'width=0.5' if section == 'model' else 'steps=3'}"]) is not None
+
+
+def test_config_re_exports_the_configlib_names_as_the_same_objects():
+    """``dmenet.config`` keeps every public name it had before the generic machinery became :mod:`dmenet.configlib`
+    (reliability.md §40): each moved name is the very object there (one ``ConfigError`` class: an ``except`` on
+    either name catches what the other raises), and ``__all__`` names only what resolves."""
+    from dmenet import config, configlib
+
+    for name in ("ConfigError", "check_adam", "check_choice", "config_to_dict", "differing_keys", "flat_keys",
+                 "require_non_negative", "require_positive", "split_override"):
+        assert getattr(config, name) is getattr(configlib, name), name
+        assert name in config.__all__, name
+    assert all(hasattr(config, name) for name in config.__all__)

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dmenet import calibrate, inference
+import dmenet.flips
+from dmenet import calibrate, inference, tiling
 from dmenet.models.detection_head import (NEGATIVE_SLOPE, DetectionHead, HeadInputs, feature_head_logit,
                                           head_logit)
 from dmenet.models.fuse import InferenceBlur
@@ -165,11 +166,11 @@ def test_one_set_of_passes_gives_sigma_and_the_probability(monkeypatch):
     predictor = inference.Predictor(model, _with_feature_head(model, head))
     image = np.random.default_rng(3).random((40, 56, 3)).astype(np.float32)
     calls = []
-    real = inference._predict_label_once
-    monkeypatch.setattr(inference, "_predict_label_once", lambda *a, **k: calls.append(a[-1]) or real(*a, **k))
+    real = dmenet.flips.single_pass  # looked up there by the passes over the flips
+    monkeypatch.setattr(dmenet.flips, "single_pass", lambda *a, **k: calls.append(a[-1]) or real(*a, **k))
     est = predictor.estimate(image)
     assert calls == [True, True]  # two flips, each one feature pass; no label-only pass
-    monkeypatch.setattr(inference, "_predict_label_once", real)
+    monkeypatch.setattr(dmenet.flips, "single_pass", real)
     sigma_only = predictor.estimate(image, probability=False)
     np.testing.assert_array_equal(est.sigma, sigma_only.sigma)
     np.testing.assert_array_equal(est.label, sigma_only.label)
@@ -253,6 +254,6 @@ def test_planes_are_cropped_in_place(shape, crop):
     crop by copy, whatever the overlap of a plane's crop with its own and the next planes' values."""
     planes = torch.from_numpy(np.random.default_rng(3).random(shape, dtype=np.float32))
     expected = planes[:, : crop[0], : crop[1]].clone()
-    got = inference._crop_planes_in_place(planes, *crop)
+    got = tiling._crop_planes_in_place(planes, *crop)
     assert got.is_contiguous() and got.data_ptr() == planes.data_ptr()
     assert torch.equal(got, expected)

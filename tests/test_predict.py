@@ -12,7 +12,7 @@ import torch
 from hostile_helpers import sigint_as_at_a_terminal
 
 import dmenet
-from dmenet import inference, memory, predict, predict_inputs, predict_workers
+from dmenet import inference, memory, predict, predict_inputs, predict_workers, tiling
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import save_model
 from syndof import io as sio
@@ -99,7 +99,7 @@ def test_tiled_matches_untiled_away_from_seams(tiny_model, rng):
     # blend bands (where two tiles overlap) widened by 16 px; elsewhere one tile alone decides, ≥ 16 px inside it
     seam = np.zeros((h, w), dtype=bool)
     for axis, length in ((0, 160), (1, 224)):  # padded sizes
-        starts = inference._tile_starts(length, tile, tile - overlap)
+        starts = tiling._tile_starts(length, tile, tile - overlap)
         for prev, start in zip(starts, starts[1:], strict=False):
             band = slice(max(0, start - 16), prev + tile + 16)
             if axis == 0:
@@ -139,25 +139,40 @@ def test_max_side_sigma_is_the_working_sigma_times_the_inverse_scale(tiny_model,
 
 
 def test_tile_ramps_by_hand_and_sum_to_one_across_an_overlap():
-    w = inference._ramp(8, 4, True, True).numpy()
+    w = tiling._ramp(8, 4, True, True).numpy()
     np.testing.assert_allclose(w, [0.125, 0.375, 0.625, 0.875, 0.875, 0.625, 0.375, 0.125])
-    np.testing.assert_allclose(inference._ramp(6, 2, False, True).numpy(), [1, 1, 1, 1, 0.75, 0.25])
-    np.testing.assert_allclose(inference._ramp(6, 2, True, False).numpy(), [0.25, 0.75, 1, 1, 1, 1])
+    np.testing.assert_allclose(tiling._ramp(6, 2, False, True).numpy(), [1, 1, 1, 1, 0.75, 0.25])
+    np.testing.assert_allclose(tiling._ramp(6, 2, True, False).numpy(), [0.25, 0.75, 1, 1, 1, 1])
     # two tiles of 64 overlapping by 16 on a length of 112: the blend weights add up to 1 everywhere
     total = np.zeros(112)
-    for start in inference._tile_starts(112, 64, 64 - 16):
-        total[start:start + 64] += inference._ramp(64, 16, start > 0, start + 64 < 112).numpy()
+    for start in tiling._tile_starts(112, 64, 64 - 16):
+        total[start:start + 64] += tiling._ramp(64, 16, start > 0, start + 64 < 112).numpy()
     np.testing.assert_allclose(total, 1.0, rtol=1e-6)
-    assert inference._tile_starts(112, 64, 48) == [0, 48]
-    assert inference._tile_starts(128, 64, 48) == [0, 48, 64]  # the last tile ends flush with the image
+    assert tiling._tile_starts(112, 64, 48) == [0, 48]
+    assert tiling._tile_starts(128, 64, 48) == [0, 48, 64]  # the last tile ends flush with the image
 
 
 
 def test_tile_geometry_rounds_the_tile_down_and_the_overlap_up_to_16():
-    assert inference.tile_geometry(512, 64) == (512, 64)
-    assert inference.tile_geometry(520, 60) == (512, 64)  # overlap rounded up: never less blending than asked
-    assert inference.tile_geometry(500, 1) == (496, 16)
-    assert inference.tile_geometry(512, 0) == (512, 0)
+    assert tiling.tile_geometry(512, 64) == (512, 64)
+    assert tiling.tile_geometry(520, 60) == (512, 64)  # overlap rounded up: never less blending than asked
+    assert tiling.tile_geometry(500, 1) == (496, 16)
+    assert tiling.tile_geometry(512, 0) == (512, 0)
+
+
+def test_inference_re_exports_the_tiling_and_logit_names_as_the_same_objects():
+    """``dmenet.inference`` keeps every public name it had before tiling and S's logit became modules of their own
+    (reliability.md §40): each moved name is the very object of :mod:`dmenet.tiling` / :mod:`dmenet.logits`, so a
+    caller of either path gets one function and one constant, and ``__all__`` names only what resolves."""
+    from dmenet import logits
+
+    moved = {tiling: ["MIN_TILE_SIZE", "MULTIPLE", "TILE_OVERLAP", "TILE_SIZE", "TILE_THRESHOLD", "tile_geometry"],
+             logits: ["blur_probability_from_logit", "calibration_logit", "direct_calibration_logit"]}
+    for module, names in moved.items():
+        for name in names:
+            assert getattr(inference, name) is getattr(module, name), name
+            assert name in inference.__all__, name
+    assert all(hasattr(inference, name) for name in inference.__all__)
 
 
 # --------------------------------------------------------------------------------------------------------------- CLI

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from dmenet import inference, predict
+from dmenet.flips import _inverse_symmetry, _symmetry
 from dmenet.methods import MethodOptions, make_method
 from dmenet.models import ModelConfig, build_dmenet
 from dmenet.models.model_io import load_model_file, save_model
@@ -29,10 +30,10 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def test_the_eight_symmetries_are_distinct_and_inverted():
     a = np.arange(5 * 7 * 3).reshape(5, 7, 3)
-    images = [inference._symmetry(a, k) for k in range(8)]
+    images = [_symmetry(a, k) for k in range(8)]
     assert len({(im.shape, im.tobytes()) for im in (np.ascontiguousarray(i) for i in images)}) == 8
     for k, im in enumerate(images):
-        assert np.array_equal(inference._inverse_symmetry(im, k), a)
+        assert np.array_equal(_inverse_symmetry(im, k), a)
     assert images[4].shape == (7, 5, 3)  # transposes swap height and width
 
 
@@ -46,8 +47,8 @@ def test_flips_one_is_the_plain_forward(model):
 @pytest.mark.parametrize("flips", [2, 4, 8])
 def test_averaged_map_is_the_mean_of_the_mapped_back_predictions(model, flips):
     image = _image(40, 56, seed=1)  # not a multiple of 16: padding happens on each transformed copy
-    expected = np.mean([inference._inverse_symmetry(inference.predict_label(
-        np.ascontiguousarray(inference._symmetry(image, k)), model, flips=1), k) for k in range(flips)], axis=0)
+    expected = np.mean([_inverse_symmetry(inference.predict_label(
+        np.ascontiguousarray(_symmetry(image, k)), model, flips=1), k) for k in range(flips)], axis=0)
     got = inference.predict_label(image, model, flips=flips)
     assert got.shape == (40, 56) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)

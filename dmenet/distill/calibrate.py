@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from dmenet import cli as dcli
-from dmenet.config import ConfigError
-from dmenet.inference import blur_probability_from_logit
+from dmenet.configlib import ConfigError
+from dmenet.logits import blur_probability_from_logit
 from syndof import cli
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from dmenet.config import DEVICES, WANDB_MODES, ConfigError, check_adam, check_choice, load_config, require_positive
+from dmenet.config import DEVICES, WANDB_MODES, load_config
+from dmenet.configlib import ConfigError, check_adam, check_choice, require_positive
 from dmenet.distill.models.teacher import TeacherConfig
 from dmenet.distill.models.unet import StudentConfig
 from syndof.choices import Choice, choices

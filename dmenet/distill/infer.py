@@ -1,5 +1,5 @@
 """Inference of a distill network on one photo: pad to a multiple of 32 (reflect), crop back, calibrated sigmoid
-(:func:`dmenet.inference.blur_probability_from_logit`, the transform :mod:`dmenet.distill.calibrate` fits)."""
+(:func:`dmenet.logits.blur_probability_from_logit`, the transform :mod:`dmenet.distill.calibrate` fits)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.inference import blur_probability_from_logit
+from dmenet.logits import blur_probability_from_logit
 from syndof.images import as_rgb_float
 from syndof.resize import resize_back, shrink_long_side
 

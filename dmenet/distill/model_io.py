@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from dmenet.config import ConfigError, config_from_dict
+from dmenet.config import config_from_dict
+from dmenet.configlib import ConfigError
 from dmenet.models.model_io import (DISTILL_FORMAT, ModelFileError, model_pair_problem, model_paths, read_tensors,
                                    write_model_pair)
 from dmenet.distill.models.teacher import Teacher, TeacherConfig

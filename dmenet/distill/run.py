@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from dmenet.distill.config import DistillConfig, DistillStage
 from dmenet.distill.model_io import ModelKind, load_distill_model
 from dmenet.distill.models.discriminator import PatchDiscriminator

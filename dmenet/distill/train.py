@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from dmenet.config import ConfigError, config_to_dict, differing_keys, flat_keys, wants_cuda
+from dmenet.config import wants_cuda
+from dmenet.configlib import ConfigError, config_to_dict, differing_keys, flat_keys
 from dmenet.distill.checkpoints import (
     SCHEDULE_KEY,
     checkpoint_folder,

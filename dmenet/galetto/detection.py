@@ -3,7 +3,7 @@
 Without a fitted transform the blur map is the SYNDOF label ``clip(σ / σ_max, 0, 1)`` (:func:`syndof.units
 .sigma_to_label`): a unit conversion that ranks pixels but sits far below 0.5 on real photos, whose blurred regions
 mostly have σ ≈ 1–4 px. :func:`fit` chooses ``p = sigmoid(scale · (σ − shift))`` (σ in px; the formula is
-:func:`dmenet.inference.blur_probability_from_logit`, DMENet's detection transform) on labelled *training* images by
+:func:`dmenet.logits.blur_probability_from_logit`, DMENet's detection transform) on labelled *training* images by
 DMENet's objective (:func:`dmenet.training.fit_dbd.fit_logit_transform`: mean MAE − mean Fmax at native size), and
 the classifier's sidecar keeps it under ``"detection"`` (:func:`write_fitted`, :func:`read_transform`).
 """
@@ -36,7 +36,7 @@ class DetectionTransform:
 
     def apply(self, sigma: np.ndarray) -> np.ndarray:
         """(H, W) σ px → (H, W) float32 blur probability in [0, 1]."""
-        from dmenet.inference import blur_probability_from_logit
+        from dmenet.logits import blur_probability_from_logit
 
         return blur_probability_from_logit(sigma, self.scale, self.shift)
 

@@ -39,8 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dmenet.config import (DEVICES, MAX_SEED, WANDB_MODES, ConfigError, check_adam, check_choice, config_to_dict,
-                           differing_keys, flat_keys, load_config, require_positive, wants_cuda)
+from dmenet.config import DEVICES, MAX_SEED, WANDB_MODES, load_config, wants_cuda
+from dmenet.configlib import (ConfigError, check_adam, check_choice, config_to_dict, differing_keys, flat_keys,
+                              require_positive)
 from dmenet.galetto import NUM_CLASSES, PATCH
 from dmenet.galetto.classifier import BlurClassifier, ClassifierConfig, imagenet_features_state
 from dmenet.models.layers import training_layout

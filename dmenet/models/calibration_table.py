@@ -13,7 +13,7 @@ and their pixels go through S itself, as do labels outside [0, 1] and NaN: no va
 a kink. Against the direct float32 S the table then differs by S's own float32 rounding (max |Δ logit| 1.5e-5 on
 the five CUHK test images and RTF 01, the same as a float64 S).
 
-Training and anything that needs gradients keep calling S directly; only :func:`dmenet.inference.calibration_logit`
+Training and anything that needs gradients keep calling S directly; only :func:`dmenet.logits.calibration_logit`
 uses the table, and only when S is in eval mode.
 """
 

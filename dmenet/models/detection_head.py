@@ -179,7 +179,7 @@ def feature_head_logit(head: DetectionHead, features: np.ndarray, threads: int =
     channel-planar, as ``predict_features`` returns them) without a copy. ``threads`` as in :func:`head_logit`.
     ``features``: normally (H, W, C) float32 (channel 0 B's label in [0, 1], the others activations, no unit).
     Returns float32 of shape (...), normally (H, W): a logit (no unit, any real value, larger = more likely blurred;
-    :func:`dmenet.inference.blur_probability_from_logit` maps it to a probability in [0, 1])."""
+    :func:`dmenet.logits.blur_probability_from_logit` maps it to a probability in [0, 1])."""
     if head.source is not HeadInputs.FEATURES:
         raise ValueError(f"feature_head_logit: this head reads {head.source.value}, not B's features")
     features = np.asarray(features, np.float32)

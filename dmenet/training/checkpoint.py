@@ -288,7 +288,8 @@ def recent_models(run_dir: Path, count: int) -> list[Path]:
         CheckpointError: no readable ``RUN/config.yaml``, ``count`` above the run's ``train.keep_last``, or fewer
             checkpoints than ``count`` on disk.
     """
-    from dmenet.config import ADDED_KEYS, ConfigError, load_config
+    from dmenet.config import ADDED_KEYS, load_config
+    from dmenet.configlib import ConfigError
 
     try:
         keep_last = load_config(Path(run_dir) / "config.yaml", added=ADDED_KEYS).train.keep_last

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from syndof.io import InputError, file_sha256, read_json_object, write_json_atomic
 
 DATA_RECORD = "data.json"

@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from dmenet.eval import metrics
-from dmenet.inference import blur_probability_from_logit
+from dmenet.logits import blur_probability_from_logit
 from syndof import io as sio
 
 OBJECTIVE = "mean MAE - mean Fmax over the fitting images (native resolution)"

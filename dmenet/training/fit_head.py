@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dmenet.config import require_positive
+from dmenet.configlib import require_positive
 from dmenet.models.detection_head import HIDDEN, NEGATIVE_SLOPE, DetectionHead, HeadInputs, head_inputs
 from dmenet.models.recipe import BNMode
 from dmenet.training.fit_dbd import holds_both_classes
