@@ -62,7 +62,7 @@ def run_one_mode(args) -> dict:
         def release_on_main_thread(plan, executor):  # what the renderer did before the fix
             plan.lu = None
 
-        blur._release_plan = release_on_main_thread
+        blur.release_plan = release_on_main_thread
     trim = None
     if args.malloc_trim and sys.platform.startswith("linux"):
         trim = ctypes.CDLL("libc.so.6").malloc_trim

@@ -1,8 +1,9 @@
 """Benchmark: SYNDOF replay render of the shared Sintel sample (1024×436, ~250–300 layers).
 
 Times, in one run, the fast tiled renderer (``syndof.blur.render_layers``) and the plain per-layer full-frame loop
-(``render_layers_reference``) of the same algorithm on the same inputs and dtype, prints seconds (wall and process
-CPU) and the ratio, and the PSNR of each against the original MATLAB render. CUDA is timed too when available.
+(``syndof.blur_reference.render_layers_reference``) of the same algorithm on the same inputs and dtype, prints
+seconds (wall and process CPU) and the ratio, and the PSNR of each against the original MATLAB render. CUDA is
+timed too when available.
 
 With ``--merge-tolerance T1 T2 …`` (px of σ; default 0 = exact) the fast path is timed once per tolerance, the
 tolerances interleaved round-robin within each repeat (so machine-load drift hits them alike), and for each the
@@ -30,9 +31,11 @@ sys.path.insert(0, str(REPO))
 
 from interleave import machine_line, output_problem, parser  # noqa: E402
 from syndof import cli, io  # noqa: E402
-from syndof.blur import merge_layers, render_layers, render_layers_reference  # noqa: E402
+from syndof.blur import render_layers  # noqa: E402
+from syndof.blur_reference import render_layers_reference  # noqa: E402
 from syndof.camera import layers_from_sigma  # noqa: E402
 from syndof.depth_io import read_depth  # noqa: E402
+from syndof.layer_merge import merge_layers  # noqa: E402
 from syndof.render import focal_hint, psnr_uint8  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "syndof_reference"

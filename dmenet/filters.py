@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from syndof import psf
-from syndof.blur import symmetric_pad
+from syndof.convolve import symmetric_pad
 from syndof.choices import Choice, parse_choice
 
 WGF_MODES = (0, 1, 3, 6)

@@ -103,7 +103,7 @@ class LayeredDepth:
 
     def merged(self, tolerance: float) -> LayeredDepth:
         """These layers with adjacent ones whose σ differ by at most ``tolerance`` px merged into one
-        (:func:`syndof.blur.merge_plan`: greedy far → near, never across the focus; merged CoC from the
+        (:func:`syndof.layer_merge.merge_plan`: greedy far → near, never across the focus; merged CoC from the
         pixel-weighted mean σ). Renders faster with fewer layers, approximately.
 
         The result's :attr:`sigma_map` / :attr:`sigma10` / :attr:`coc_map` are the blur each pixel is rendered
@@ -111,7 +111,7 @@ class LayeredDepth:
         ``depth_mm`` is each group's farthest member's depth; ``exact`` is False once anything was merged.
         ``tolerance`` 0 returns ``self``; negative or non-finite raises ValueError.
         """
-        from syndof.blur import merge_plan
+        from syndof.layer_merge import merge_plan
 
         group, coc = merge_plan(self.coc, np.bincount(self.labels.ravel(), minlength=self.n_layers), tolerance)
         if coc.size == self.n_layers:

@@ -390,10 +390,10 @@ def add_seed(p: argparse.ArgumentParser, default: int | None = 0, use: str | Non
 
 
 def max_coc_value(text: str) -> int:
-    """argparse type of ``--max-coc``: an integer in 2..:data:`syndof.blur.MAX_MAX_COC` px, the bounds
+    """argparse type of ``--max-coc``: an integer in 2..:data:`syndof.render_checks.MAX_MAX_COC` px, the bounds
     ``generate`` and ``render`` check in their APIs too (1 gives σ_max 0, beyond 255 the kernel grid runs out of
     memory)."""
-    from syndof.blur import MAX_MAX_COC
+    from syndof.render_checks import MAX_MAX_COC
 
     check = checked_number(int, "an integer", lambda v: 2 <= v <= MAX_MAX_COC,
                            f"an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4)", "max_coc", "")
@@ -403,7 +403,7 @@ def max_coc_value(text: str) -> int:
 def add_max_coc(p: argparse.ArgumentParser, use: str | None = None, default: int | None = None) -> None:
     """``--max-coc C`` → ``args.max_coc``: the largest CoC in px (:func:`max_coc_value`), default ``default`` or
     :data:`syndof.units.DEFAULT_MAX_COC` (SYNDOF's 29) when None. ``use`` adds the tool's own part of the help."""
-    from syndof.blur import MAX_MAX_COC
+    from syndof.render_checks import MAX_MAX_COC
     from syndof.units import DEFAULT_MAX_COC
 
     default = DEFAULT_MAX_COC if default is None else default
@@ -448,9 +448,9 @@ def add_depth_scale(p: argparse.ArgumentParser, use: str | None = None) -> None:
 
 
 def merge_tolerance_value(text: str) -> float:
-    """argparse type of ``--merge-tolerance``: px of σ, finite and ≥ 0 (:func:`syndof.blur.check_merge_tolerance`,
-    the check of the APIs)."""
-    from syndof.blur import check_merge_tolerance
+    """argparse type of ``--merge-tolerance``: px of σ, finite and ≥ 0
+    (:func:`syndof.layer_merge.check_merge_tolerance`, the check of the APIs)."""
+    from syndof.layer_merge import check_merge_tolerance
 
     try:
         return check_merge_tolerance(text, what="the value")

@@ -21,7 +21,7 @@ import numpy as np
 
 from syndof import cli
 from syndof import io as sio
-from syndof.blur import MAX_MAX_COC
+from syndof.render_checks import MAX_MAX_COC
 from syndof.choices import parse_choice
 from syndof.layout import has_samples, is_complete, sample_paths, sample_stem
 from syndof.psf import Kernel
@@ -100,7 +100,7 @@ def option_problem(*, max_coc: int, kernel: Kernel | str, device: str, max_size:
         return f"--workers must be >= 0, got {workers}"
     if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
         return f"--jpeg-quality must be in 1..100, got {jpeg_quality}"
-    from syndof.blur import check_merge_tolerance
+    from syndof.layer_merge import check_merge_tolerance
 
     try:
         check_merge_tolerance(merge_tolerance, what="--merge-tolerance")

@@ -31,12 +31,13 @@ import numpy as np
 import torch
 
 from syndof import cli, io, units
-from syndof.blur import MAX_MAX_COC, check_max_coc, coc_problem, render_layers
+from syndof.blur import render_layers
 from syndof.camera import FOCAL_LENGTHS_MM, CameraParams, LayeredDepth, exact_replays, layers_from_sigma
 from syndof.choices import parse_choice
 from syndof.depth_io import read_depth
 from syndof.images import as_rgb_float
 from syndof.psf import Kernel
+from syndof.render_checks import MAX_MAX_COC, check_max_coc, coc_problem
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,7 +105,7 @@ def render_file(image: str | Path, depth: str | Path, sigma_map: str | Path, out
         first; empty for the σ-run fallback) and ``other_cameras`` (those that reproduce the σ map with other layers,
         not rendered). The map fixes the focus and the CoCs, not f and N: which camera made it is not known.
     """
-    from syndof.blur import check_merge_tolerance
+    from syndof.layer_merge import check_merge_tolerance
 
     check_merge_tolerance(merge_tolerance)
     kernel = parse_choice(Kernel, kernel, "--kernel")

@@ -84,7 +84,7 @@ def test_fill_factors_are_released_on_their_threads(monkeypatch, tracked_splu, c
 def test_fill_factors_are_released_after_an_error(monkeypatch, tracked_splu):
     monkeypatch.setattr(blur, "available_cpus", lambda: 4)
     calls = {"n": 0}
-    real_apply = blur._apply_fill
+    real_apply = blur.apply_fill
 
     def failing_apply(C, A, plan):
         calls["n"] += 1
@@ -92,7 +92,7 @@ def test_fill_factors_are_released_after_an_error(monkeypatch, tracked_splu):
             raise RuntimeError("boom")
         real_apply(C, A, plan)
 
-    monkeypatch.setattr(blur, "_apply_fill", failing_apply)
+    monkeypatch.setattr(blur, "apply_fill", failing_apply)  # where _render_tiled looks it up
     img, labels, coc = occlusion_stack(64, 8)
     with pytest.raises(RuntimeError, match="boom"):
         blur.render_layers(img, labels, coc, max_coc=43)

@@ -704,6 +704,6 @@ def test_report_scales_sigma_maps_to_their_99_5th_percentile():
 def test_merged_coc_stays_within_its_members():
     """merge_plan: the group's CoC, rounded to 0.1 px, is clipped to its members' range: 3.02 and 3.04 give 3.02,
     not 3.0."""
-    from syndof.blur import merge_plan
+    from syndof.layer_merge import merge_plan
 
     assert merge_plan([3.02, 3.04], [1, 1], 0.25)[1] == pytest.approx([3.02])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from syndof.blur import render_layers, render_layers_reference
+from syndof.blur import render_layers
+from syndof.blur_reference import render_layers_reference
 from syndof.camera import sample_camera
 from syndof.regionfill import BandedCholesky, factorize_laplace, regionfill
 
@@ -223,16 +224,17 @@ def test_replay_matches_original_renders(shared, tmp_path):
 def test_torch_conv_path_matches(monkeypatch):
     """The CUDA code path (torch conv2d, no worker thread), exercised on the CPU."""
     import syndof.blur as blur
+    from syndof.convolve import Conv
 
     img, labels, coc, _ = small_scene(5)
     ref = render_layers_reference(img, labels, coc)
-    orig = blur._Conv.__init__
+    orig = Conv.__init__
 
     def torch_only(self, device):
         orig(self, device)
         self.cpu = False
 
-    monkeypatch.setattr(blur._Conv, "__init__", torch_only)
+    monkeypatch.setattr(Conv, "__init__", torch_only)
     with blur._single_threaded(True):
         out = blur._render_tiled(img, labels, coc, 29, "gaussian", torch.float64, 16, pipeline=False)
     assert (out - ref).abs().max().item() < 1e-10
@@ -253,7 +255,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_merge_tolerance_zero_is_exactly_todays_render():
-    from syndof.blur import merge_layers, merge_plan
+    from syndof.layer_merge import merge_layers, merge_plan
 
     img, labels, coc, lay = small_scene(3)
     base = render_layers(img.float(), labels, coc)
@@ -268,7 +270,7 @@ def test_merge_tolerance_zero_is_exactly_todays_render():
 
 def test_merge_plan_groups_within_tolerance_and_never_across_focus():
     from syndof import units
-    from syndof.blur import merge_plan
+    from syndof.layer_merge import merge_plan
 
     # far → near: blurred behind focus, in-focus layers, blurred in front (the generator's 0.1-px CoC grid)
     coc = np.r_[np.round(np.arange(9.0, 1.05, -0.1), 1), [1.0, 0.6, 0.0], np.round(np.arange(1.1, 6.0, 0.1), 1)]
@@ -297,7 +299,7 @@ def test_merge_plan_groups_within_tolerance_and_never_across_focus():
 
 def test_merged_render_drops_layers_stays_close_and_ground_truth_matches():
     from syndof import units
-    from syndof.blur import merge_layers
+    from syndof.layer_merge import merge_layers
 
     img, labels, coc, lay = small_scene(3)
     exact = render_layers(img, labels, coc, dtype=torch.float64)
@@ -339,7 +341,7 @@ def test_generate_sample_ground_truth_follows_merged_layers():
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "abc", None])
 def test_invalid_merge_tolerance_raises(bad):
-    from syndof.blur import merge_plan
+    from syndof.layer_merge import merge_plan
 
     img, labels, coc, lay = small_scene()
     with pytest.raises(ValueError, match="merge_tolerance"):

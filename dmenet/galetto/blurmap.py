@@ -21,7 +21,7 @@ from dmenet.filters import gaussian_filter
 from dmenet.galetto import BATCH, PATCH
 from dmenet.galetto.classifier import BlurClassifier
 from dmenet.models.fuse import cached_folded_copy
-from syndof.blur import symmetric_pad
+from syndof.convolve import symmetric_pad
 from syndof.choices import Choice, choices, parse_choice
 from syndof.images import as_rgb_float, rgb2gray
 from syndof.resize import resize_back, shrink_long_side

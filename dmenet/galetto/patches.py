@@ -44,7 +44,7 @@ def sharpness_map(gray255: torch.Tensor, stride: int = PATCH, smooth_sigma: floa
     if gray255.shape[-2] < PATCH or gray255.shape[-1] < PATCH:  # avg_pool2d's error would be a traceback
         raise ValueError(f"image {gray255.shape[-1]}x{gray255.shape[-2]} px: smaller than one {PATCH}x{PATCH} window")
     b = gaussian_filter(gray255.double(), smooth_sigma, size=3)
-    from syndof.blur import symmetric_pad
+    from syndof.convolve import symmetric_pad
 
     lap = F.conv2d(symmetric_pad(b[None, None], 1), LAPLACIAN_4.double()[None, None])
     mean = F.avg_pool2d(lap, PATCH, stride)
