@@ -1,8 +1,9 @@
 """Does a model measure blur in px? σ of the RTF image shown at several scales, brought back to ×1.
 
-A model that measures blur gives the same σ map at every scale once σ is divided by the scale (resizing by s scales
-blur by s); one that guesses blur from content gives the same raw σ at every scale instead. Prints, per scale, the
-mean σ (px at ×1), the RTF MAE (DMENet protocol) and the mean σ in four GT bands.
+A model that measures blur gives the same σ map at every scale once σ is divided by the scale (the factor the
+rounded size got, ``resize.applied_scale``: resizing by s scales blur by s); one that guesses blur from content gives
+the same raw σ at every scale instead. Prints, per scale, the mean σ (px at ×1), the RTF MAE (DMENet protocol) and
+the mean σ in four GT bands.
 
 Second table (``--reblur``): the image blurred as a whole by a Gaussian of σ g px, so its true σ is √(GT² + g²)
 (``units.compose_sigma``). A model that ranks blur against the sharpest region of the image barely moves; one
@@ -28,7 +29,7 @@ import numpy as np
 from dmenet import cli as dcli
 from dmenet.eval import rtf
 from interleave import parser
-from syndof import cli, io, units
+from syndof import cli, io, resize, units
 
 BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0))
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in args.scales:
         size = (round(w * s), round(h * s))
         x = cv2.resize(image, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-        sigma = units.rescale_sigma(cv2.resize(method.sigma_map(x), (w, h)), 1.0 / s)
+        got = resize.applied_scale((h, w), size)  # the factor of the rounded size, not s: what σ scales by
+        sigma = units.rescale_sigma(cv2.resize(method.sigma_map(x), (w, h)), 1.0 / got)
         print(f"{s:g} | {sigma.mean():.2f} | {rtf.rtf_errors(sigma, gt)[1]:.4f} | {_bands(gt, gt, sigma)}")
     if args.reblur:
         print("re-blur g (px) | mean σ (px) | RTF MAE vs √(GT² + g²) | "

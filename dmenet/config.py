@@ -36,8 +36,8 @@ __all__ = [
     "TrainConfig", "TrainDevice", "WandbMode", "apply_overrides", "config_from_dict", "consistency_sizes",
     "dump_config", "load_config", "wants_cuda",
     # dmenet.configlib
-    "ConfigError", "check_adam", "check_choice", "config_to_dict", "differing_keys", "flat_keys",
-    "require_non_negative", "require_positive", "split_override",
+    "ConfigError", "UniqueKeyLoader", "check_adam", "check_choice", "config_to_dict", "dataclass_from_dict",
+    "differing_keys", "flat_keys", "require_non_negative", "require_positive", "set_override", "split_override",
 ]
 
 

@@ -1,8 +1,8 @@
 """DMENet inference on images of any size: σ maps (px) and calibrated blur probabilities.
 
 The public API (:func:`load_model`, :class:`Predictor`, :func:`estimate`, :func:`estimate_defocus`,
-:func:`estimate_blur_probability`, :func:`predict_label`, :func:`predict_features`); the parts it runs are one module
-each, and their public names are importable from here too (``__all__``):
+:func:`estimate_blur_probability`, :func:`predict_label`, :func:`predict_features`, :func:`working_scale`); the parts
+it runs are one module each, and their public names are importable from here too (``__all__``):
 
 - :mod:`dmenet.tiling`: the size policy (docs/method.md §7): the image is replicate-padded on the bottom/right to a
   multiple of 16 and cropped back, and above ``tile_threshold`` pixels (1024²) runs in ``tile_size`` tiles (512 px)
@@ -12,15 +12,15 @@ each, and their public names are importable from here too (``__all__``):
 - :mod:`dmenet.logits`: S's logit (:func:`~dmenet.logits.calibration_logit`) and the logit transform
   (:func:`~dmenet.logits.blur_probability_from_logit`).
 
-``max_side`` optionally downsizes the input first; σ is then scaled back by the resize factor (resizing by ``s``
-scales blur by ``s``). What happens after the weights is the model's recipe (:mod:`dmenet.models.recipe`,
-``model.recipe``): a :class:`Predictor` holds (model, recipe) and runs only the paths asked for — the σ path (B with
-its BatchNorm mode, averaged over ``recipe.flips`` mirrored / rotated copies, each mapped back; σ =
-``units.label_to_sigma(output, max_coc)``, σ_max = 7 px for max CoC 29, then the σ curve when the recipe has one) and
-the detection path (B with its own BatchNorm mode, S or the two-label head on a second BatchNorm mode's label too, or a
-feature head on B's inner maps of the same passes, then the logit transform). B's passes of one BatchNorm mode serve
-both paths. Overrides (``--flips``, ``--raw-sigma``) give a new Predictor and warn when they contradict what a fitted
-value was fitted under; nothing is changed in place.
+``max_side`` optionally downsizes the input first; σ is then scaled back by the factor the rounded working size got
+(:func:`working_scale`; resizing by ``s`` scales blur by ``s``). What happens after the weights is the model's recipe
+(:mod:`dmenet.models.recipe`, ``model.recipe``): a :class:`Predictor` holds (model, recipe) and runs only the paths
+asked for — the σ path (B with its BatchNorm mode, averaged over ``recipe.flips`` mirrored / rotated copies, each mapped
+back; σ = ``units.label_to_sigma(output, max_coc)``, σ_max = 7 px for max CoC 29, then the σ curve when the recipe has
+one) and the detection path (B with its own BatchNorm mode, S or the two-label head on a second BatchNorm mode's label
+too, or a feature head on B's inner maps of the same passes, then the logit transform). B's passes of one BatchNorm mode
+serve both paths. Overrides (``--flips``, ``--raw-sigma``) give a new Predictor and warn when they contradict what a
+fitted value was fitted under; nothing is changed in place.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ __all__ = [
     # this module
     "DEFAULT_CHECKPOINT", "MIN_WORK_SIDE", "ONEPASS_CHECKPOINT", "PRECISIONS", "RECIPE_OVERRIDE", "REPO_ROOT",
     "DefocusEstimate", "Precision", "Predictor", "estimate", "estimate_blur_probability", "estimate_defocus",
-    "eval_mode", "load_model", "load_predictor", "predict_features", "predict_label",
+    "eval_mode", "load_model", "load_predictor", "predict_features", "predict_label", "working_scale",
     # dmenet.tiling
     "MIN_TILE_SIZE", "MULTIPLE", "TILE_OVERLAP", "TILE_SIZE", "TILE_THRESHOLD", "tile_geometry",
     # dmenet.logits
@@ -63,6 +63,14 @@ ONEPASS_CHECKPOINT = REPO_ROOT / "checkpoints" / "dmenet_lite_onepass.safetensor
 MIN_WORK_SIDE = 2 * MULTIPLE
 """Shortest side (px) ``max_side`` shrinks an image to: a 40×5000 px strip at ``max_side`` 320 ran at 3×320 px,
 where B measures nothing (a sharp strip got a median σ of 17 px against 0.1 px at full size)."""
+
+
+def working_scale(shape: tuple[int, ...], max_side: int | None) -> float:
+    """The factor (working size / input size, ≤ 1; 1.0 when it fits) :meth:`Predictor.estimate`'s ``max_side``
+    shrinks an (H, W, …) image by: the one its rounded working size got (:func:`syndof.resize.shrunk_scale`, the
+    short side kept ≥ :data:`MIN_WORK_SIDE` px), not the one asked. σ (px) at the working size is σ / this px of
+    the input (:func:`syndof.units.rescale_sigma`), σ_max too."""
+    return resize.shrunk_scale(shape, max_side, minimum=2, min_short_side=MIN_WORK_SIDE)
 
 
 class Precision(Choice):
@@ -381,8 +389,9 @@ class Predictor:
             sigma: compute the σ path (``sigma`` and ``label`` are None without it).
             probability: compute the detection path (``blur_probability`` is None without it).
             max_side: long side in px; if set and the longer side exceeds it, run at that size (area resize) and
-                bring the maps back (bilinear; σ divided by the resize factor); the short side is never shrunk below
-                :data:`MIN_WORK_SIDE` px (a long thin strip runs longer than ``max_side``).
+                bring the maps back (bilinear; σ divided by the factor the working size got, :func:`working_scale`);
+                the short side is never shrunk below :data:`MIN_WORK_SIDE` px (a long thin strip runs longer than
+                ``max_side``).
             **tile_options: ``tile_threshold``, ``tile_size``, ``tile_overlap`` of :func:`predict_label`.
 
         Returns:
@@ -400,13 +409,15 @@ class Predictor:
         """:meth:`estimate`, the model in eval mode."""
         rgb = _as_rgb_float(image)
         h, w = rgb.shape[:2]
-        rgb, scale = resize.shrink_long_side(rgb, max_side, minimum=2, min_short_side=MIN_WORK_SIDE)
+        rgb, _ = resize.shrink_long_side(rgb, max_side, minimum=2, min_short_side=MIN_WORK_SIDE)
+        shrunk = rgb.shape[:2] != (h, w)
+        scale = resize.applied_scale((h, w), rgb.shape[1::-1])  # the factor the rounded size got: working_scale
         per_image = ((sigma and self.recipe.sigma.bn is BNMode.IMAGE)
                      or (probability and BNMode.IMAGE in self.recipe.detection.bns))
         cells = -(-rgb.shape[0] // MULTIPLE) * -(-rgb.shape[1] // MULTIPLE)
         if per_image and cells < 2:  # per-image BatchNorm statistics at 1/16 need more than one value per channel
             raise ValueError(f"image too small for DMENet ({rgb.shape[1]}x{rgb.shape[0]} px"
-                             f"{' after max_side' if scale != 1.0 else ''}): it needs more than 16 px on one side")
+                             f"{' after max_side' if shrunk else ''}): it needs more than 16 px on one side")
         det = self.recipe.detection
         if probability and self.reads_features and (not sigma or self.recipe.sigma.bn is det.bn):
             features = self.features(rgb, det.bn, **tile_options)  # one set of passes for both maps
@@ -418,7 +429,7 @@ class Predictor:
             prob = (self.probability_from_labels(self.detection_labels(rgb, label, **tile_options))
                     if probability else None)
         sig = None if label is None else self.sigma_from_label(label)
-        if scale != 1.0:
+        if shrunk:
             if label is not None:
                 label = resize.resize_back(label, (h, w))
                 sig = units.rescale_sigma(resize.resize_back(sig, (h, w)), 1.0 / scale)

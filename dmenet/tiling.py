@@ -21,13 +21,16 @@ from dmenet.memory import LARGE_IMAGE_PIXELS
 from dmenet.models.fuse import cached_image_statistics_blur, cached_inference_blur
 
 MULTIPLE = 16
+"""B's input sides are padded to a multiple of this (px): its coarsest maps are at 1/16."""
 TILE_THRESHOLD = LARGE_IMAGE_PIXELS
 """Above this many pixels the image is tiled (the number of :data:`dmenet.memory.LARGE_IMAGE_PIXELS`, above which
 ``predict`` and the applications print a progress note)."""
 TILE_SIZE = 512
+"""Default tile side (px)."""
 MIN_TILE_SIZE = 2 * MULTIPLE
 """Smallest tile side (px): per-image BatchNorm statistics at 1/16 need at least two cells in a tile."""
 TILE_OVERLAP = 64
+"""Default overlap of neighbouring tiles (px)."""
 
 
 def _tile_starts(length: int, tile: int, step: int) -> list[int]:

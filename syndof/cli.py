@@ -21,7 +21,7 @@ The model-related flags (``--model``, ``--method``, ``--flips``, ``--raw-sigma``
 ``--wandb`` are added on top by :mod:`dmenet.cli`.
 
 Errors turned into the one-line message (:data:`USAGE_ERRORS`): ``ValueError`` and its project subclasses
-(``syndof.io.InputError``, ``dmenet.config.ConfigError``, ``dmenet.models.model_io.ModelFileError``,
+(``syndof.io.InputError``, ``dmenet.configlib.ConfigError``, ``dmenet.models.model_io.ModelFileError``,
 ``dmenet.training.checkpoint.CheckpointError``), ``OSError`` (missing file, permission, full disk on a write) and
 safetensors' ``SafetensorError``. Anything else is a bug and keeps its traceback.
 """

@@ -4,7 +4,7 @@ Usage::
 
     python -m syndof.generate --out DIR [--images DIR [--depths DIR] [--depth-scale K]] [--count N] [--seed S]
         [--max-coc 29] [--workers W] [--shard i/n] [--device cpu|cuda] [--noise] [--jpeg-quality Q]
-        [--kernel gaussian|disc|polygon] [--max-size PX]
+        [--kernel gaussian|disc|polygon] [--max-side PX]
 
 With no ``--images`` the built-in data is used (:func:`syndof.scenes.builtin_sources`: Middlebury Motorcycle,
 scikit-image photos with random depth, procedural scenes). With ``--images`` but no ``--depths`` every photo gets
@@ -115,6 +115,10 @@ log = logging.getLogger("syndof.generate")
 # ------------------------------------------------------------------------------------------------------------- jobs
 @dataclass(frozen=True)
 class Job:
+    """One sample to make (:func:`run_job`), picklable for the worker processes: its ``index`` and ``source``, the
+    folder, and the run's settings (``max_coc`` px, ``max_size`` px of ``--max-side`` or None, ``merge_tolerance`` px
+    of σ; the others as :func:`generate`'s)."""
+
     index: int
     source: Source
     out_dir: str
@@ -143,15 +147,15 @@ class Status(Choice):
 
 @dataclass
 class JobResult:
+    """What :func:`run_job` did with sample ``index`` (file stem ``stem``): its :class:`Status`, the line to log
+    (empty when written or already done) and the seconds per stage (``timings`` of
+    :class:`syndof.sample.SampleResult`)."""
+
     index: int
     stem: str
     status: Status
     message: str = ""
     timings: dict = field(default_factory=dict)
-
-
-
-
 
 
 def run_job(job: Job) -> JobResult:
@@ -263,36 +267,6 @@ class Summary:
         over σ_max) when there are any, and the manifest's sample count."""
         why = f"; {self.done} already complete, {self.over_limit} over σ_max" if self.skipped else ""
         return f"{self.line()}{why}; manifest: {self.manifest} samples"
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -89,7 +89,10 @@ def _minmax_u8(x: np.ndarray) -> np.ndarray:
 
 
 def write_sample(out_dir: Path, stem: str, result: SampleResult, meta: dict) -> None:
-    """Write the sample's files (each atomically), metadata last."""
+    """Write the six files of :func:`sample_paths` (each atomically), ``meta`` last: the image (8-bit RGB), σ as
+    ``round(10·σ)`` uint16 (from ``result.layered.sigma10``, the original's float64 rounding), σ min–max scaled to
+    8 bits, the mask CoC > 1 px as 0 / 255, the merged depth min–max scaled to 8 bits (3 channels), and ``meta``
+    (a JSON object) as given."""
     paths = sample_paths(out_dir, stem)
     sio.write_image(paths["image"], result.image)
     # The file value exactly as the original computes it (float64, half away from zero); encoding the float32 σ map

@@ -33,6 +33,7 @@ RECIPE_KEYS = ("max_coc", "kernel", "seed", "noise", "jpeg_quality", "max_size",
 whose dataset.json or meta lacks ``merge_tolerance`` was rendered exactly (0); dataset.json and meta record it only
 when it is above 0, so an exact folder's files are the same as before the option existed."""
 MIN_MAX_SIZE = 16
+"""Smallest ``--max-side`` (px) other than 0 (no limit)."""
 INPUT_KEYS = ("images", "depths", "depth_scale", "n_sources", "sources_sha256")
 """dataset.json fields naming what the samples were made from: the resolved --images and --depths folders (null:
 the built-in data / random depth), --depth-scale (null: the depth format's default), the number of sources
@@ -41,7 +42,9 @@ the built-in data / random depth), --depth-scale (null: the depth format's defau
 repeat them; a dataset.json without one of them (written before they were recorded) leaves it unknown, and it is
 then not added while the folder holds samples."""
 DATASET_FORMAT = "syndof"
+"""``dataset.json``'s ``format``: a folder :func:`check_out_dir` lets a run add to has it."""
 GENERATOR = "syndof.generate"
+"""``dataset.json``'s ``generator``: a folder that names another is not added to."""
 
 
 def sources_digest(sources: list[Source]) -> str:

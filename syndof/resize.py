@@ -46,13 +46,25 @@ def applied_scale(shape: tuple[int, ...], size: tuple[int, int]) -> float:
     return math.sqrt((new_h / h) * (new_w / w))
 
 
+def shrunk_scale(shape: tuple[int, ...], max_side: int | None, minimum: int = 1,
+                 min_short_side: int | None = None) -> float:
+    """The factor (new size / old size, < 1 unless ``minimum`` raises a side) :func:`shrink_long_side` resizes an
+    (H, W, …) ``shape`` by, arguments as there: :func:`applied_scale` of the rounded size, not the
+    :func:`long_side_scale` asked (1025 × 37 px to a long side of 512: 0.4995 asked, 0.4930 got); 1.0 when it fits.
+    σ measured on the shrunk copy is σ in px of the input ÷ this (:func:`syndof.units.rescale_sigma` by its
+    inverse), exactly."""
+    scale = long_side_scale(shape, max_side, min_short_side)
+    return 1.0 if scale == 1.0 else applied_scale(shape, scaled_size(shape, scale, minimum))
+
+
 def shrink_long_side(image: np.ndarray, max_side: int | None, minimum: int = 1,
                      min_short_side: int | None = None) -> tuple[np.ndarray, float]:
-    """(image resized by area averaging so its long side is at most ``max_side``, the scale used); the image itself
+    """(image resized by area averaging so its long side is at most ``max_side``, the scale asked); the image itself
     and 1.0 when it already fits. ``image``: (H, W) or (H, W, C), values and dtype kept (an intensity image keeps its
     range; a σ map does not rescale its values: :func:`syndof.units.rescale_sigma`). ``minimum``: the smallest side
-    the result may have (px); ``min_short_side`` as in :func:`long_side_scale`; the scale is new size / old size
-    (≤ 1)."""
+    the result may have (px); ``min_short_side`` as in :func:`long_side_scale`; the scale is
+    :func:`long_side_scale`'s (≤ 1, 1.0 exactly when nothing was resized). σ scales by the factor the rounded size
+    got, not by it: :func:`shrunk_scale` (or :func:`applied_scale` of the two shapes)."""
     scale = long_side_scale(image.shape, max_side, min_short_side)
     if scale == 1.0:
         return image, 1.0

@@ -47,13 +47,14 @@ class SampleResult:
     """seconds: {"camera": …, "render": …, "augment": …}."""
 
     def over_limit(self, max_coc: float) -> bool:
-        """True when max σ exceeds σ_max (the original skips such images)."""
+        """True when the largest σ of :attr:`sigma` (px) exceeds σ_max = (``max_coc`` − 1)/4 px, ``max_coc`` the
+        largest CoC in px (:func:`sigma_over_limit`; the original skips such images)."""
         return sigma_over_limit(self.sigma, max_coc)
 
 
 def sigma_over_limit(sigma: np.ndarray, max_coc: float) -> bool:
-    """Whether a σ map (px) exceeds σ_max of ``max_coc`` (px; :func:`syndof.units.max_sigma`), beyond 1e-9 px of
-    rounding: the original generator skips such samples."""
+    """Whether a σ map (px, any shape) exceeds σ_max = (``max_coc`` − 1)/4 px of ``max_coc`` (the largest CoC, px;
+    :func:`syndof.units.max_sigma`), beyond 1e-9 px of rounding: the original generator skips such samples."""
     return float(np.max(sigma)) > units.max_sigma(max_coc) + 1e-9
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
 from syndof import io, units
+from syndof.render_checks import check_max_coc
 
 log = logging.getLogger(__name__)
 MAP_EXTENSIONS = (".png", ".npy", ".tif", ".tiff")
@@ -32,12 +32,13 @@ class SyntheticDataset:
         stems: restrict to these stems, in this order (used for the train/validation split); None = all, sorted.
 
     ``max_coc`` (the largest CoC diameter of the renders, px; σ_max = (max_coc − 1)/4 px) is read from
-    ``dataset.json`` (a finite number > 0; 29 when the file or key is absent). Labels are made with the model's
-    ``max_coc`` (:func:`dmenet.data.transforms.to_tensors`), not this one.
+    ``dataset.json`` (a finite number ≥ 1, as :func:`syndof.render_checks.check_max_coc` takes it; 29 when the file
+    or key is absent). Labels are made with the model's ``max_coc`` (:func:`dmenet.data.transforms.to_tensors`), not
+    this one.
 
     Raises:
         InputError: missing sub-folders, no samples (the message names the folder), stems that do not pair up, or
-            a ``dataset.json`` that is not a JSON object or whose ``max_coc`` is not a finite number > 0 (the
+            a ``dataset.json`` that is not a JSON object or whose ``max_coc`` is not a finite number ≥ 1 px (the
             message names dataset.json).
         ValueError: ``stems`` names a stem twice.
     """
@@ -88,10 +89,13 @@ class SyntheticDataset:
         if not isinstance(meta, dict):
             raise io.InputError(meta_path, f"dataset.json must hold a JSON object, not {type(meta).__name__}")
         value = meta.get("max_coc", units.DEFAULT_MAX_COC)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise io.InputError(meta_path, f"max_coc must be a finite number > 0 (the largest CoC in px), "
-                                           f"got {value!r}")
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # check_max_coc would take true, "29"
+            raise io.InputError(meta_path, f"max_coc must be a finite CoC >= 1 px (the largest CoC in px; σ_max = "
+                                           f"(max_coc − 1)/4), got {json.dumps(value)}")
+        try:
+            return check_max_coc(value)  # a CoC of no render: below 1 px (0.5), NaN, inf
+        except ValueError as exc:
+            raise io.InputError(meta_path, str(exc)) from None
 
     def __len__(self) -> int:
         return len(self.stems)

@@ -6,7 +6,8 @@ pads each short crop alone; the maps differ in the last 31 px of each axis only 
 grid"). All windows are cut by one ``unfold`` and classified in batches; each window's σ (argmax class = σ in px, or
 the expectation Σ p_k·k) is spread over the pixels it covers and averaged by coverage (Eq. 6) with ``fold``. No
 per-image rescale: the output is Gaussian σ in px at the input resolution (``max_side`` runs the classifier on a
-downscaled copy and rescales σ with :func:`syndof.units.rescale_sigma`).
+downscaled copy and rescales σ with :func:`syndof.units.rescale_sigma` by the factor the copy's rounded size got,
+:func:`syndof.resize.shrunk_scale`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dmenet.models.fuse import cached_folded_copy
 from syndof.convolve import symmetric_pad
 from syndof.choices import Choice, choices, parse_choice
 from syndof.images import as_rgb_float, rgb2gray
-from syndof.resize import resize_back, shrink_long_side
+from syndof.resize import applied_scale, resize_back, shrink_long_side
 from syndof.units import rescale_sigma
 
 
@@ -139,7 +140,7 @@ def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: R
               denoise: float = 0.0, max_side: int | None = None, batch: int = BATCH,
               grid: Grid | str = Grid.COVER) -> np.ndarray:
     """σ (px at the input resolution) of an image, (H, W) float32 in [0, 19 / scale] px (scale = working size /
-    input size, 1 without ``max_side``).
+    input size, the factor the copy's rounded size got, :func:`syndof.resize.shrunk_scale`; 1 without ``max_side``).
 
     Args:
         model: the classifier (eval mode is set here).
@@ -162,13 +163,13 @@ def sigma_map(model: BlurClassifier, image: np.ndarray, stride: int = 8, mode: R
         raise ValueError(f"stride must be >= 1, got {stride}")
     image = as_rgb_float(image, "image", min_side=PATCH)
     h, w = image.shape[:2]
-    work, scale = shrink_long_side(image, max_side)
+    work, _ = shrink_long_side(image, max_side)
     if min(work.shape[:2]) < PATCH:
         raise ValueError(f"max_side {max_side}: the {w}x{h} px image would be classified at {work.shape[1]}x"
                          f"{work.shape[0]} px, below the {PATCH}-px window; use a larger max_side")
     gray = gray01(work, denoise)
     probs, size = window_probabilities(model, gray, stride, batch, grid)
     m = spread(readout(probs, mode), size, stride)[: gray.shape[0], : gray.shape[1]].numpy()
-    if scale != 1.0:
-        m = rescale_sigma(resize_back(m, (h, w)), 1.0 / scale)
+    if work.shape[:2] != (h, w):  # σ scales by the factor the rounded size got (shrunk_scale), not the one asked
+        m = rescale_sigma(resize_back(m, (h, w)), 1.0 / applied_scale((h, w), work.shape[1::-1]))
     return np.ascontiguousarray(m, dtype=np.float32)

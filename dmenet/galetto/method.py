@@ -14,7 +14,7 @@ from dmenet.methods.base import (Estimate, Estimator, MethodOptions, max_side_no
                                  setting_number)
 from syndof.choices import Choice, choices, parse_choice
 from syndof.images import as_rgb_float
-from syndof.resize import long_side_scale
+from syndof.resize import shrunk_scale
 from syndof import units
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "checkpoints" / "galetto_mbv2"
@@ -104,8 +104,9 @@ class GalettoEstimator(Estimator):
     def sigma_top(self, shape: tuple[int, ...]) -> float:
         """The largest σ (px) for an (H, W, …) input: the classifier's 19 px at its working size, so 19 / scale px
         at the input size when ``max_side`` shrinks the image by ``scale`` (resizing by s scales σ by s): the σ map's
-        own rescale back to input px (:func:`syndof.units.rescale_sigma` by 1 / scale)."""
-        return units.rescale_sigma(SIGMA_MAX, 1.0 / long_side_scale(shape, self.options.max_side))
+        own rescale back to input px (:func:`syndof.units.rescale_sigma` by 1 / scale; scale: the factor the rounded
+        working size got, :func:`syndof.resize.shrunk_scale` as in :func:`dmenet.galetto.blurmap.sigma_map`)."""
+        return units.rescale_sigma(SIGMA_MAX, 1.0 / shrunk_scale(shape, self.options.max_side))
 
     @staticmethod
     def _refined(image: np.ndarray, raw: np.ndarray, mode: Refine, top: float = SIGMA_MAX) -> np.ndarray:

@@ -9,7 +9,6 @@ import numpy as np
 
 from dmenet.methods.base import Estimate, Estimator, MethodOptions, max_side_note, parse_settings
 from syndof.choices import parse_choice
-from syndof.resize import long_side_scale
 from syndof import units
 
 
@@ -43,12 +42,13 @@ class DMENetEstimator(Estimator):
     def estimate(self, image: np.ndarray, sigma: bool = True, probability: bool = True) -> Estimate:
         """DMENet's maps of one (H, W, 3) RGB image (float in [0, 1] or uint8): σ (H, W) float32 in px of the input
         (in [0, σ_max / scale] under ``max_side``), the blur probability (H, W) float32 in [0, 1], and ``sigma_max``
-        in input px (σ_max of the model rescaled by ``1 / scale``)."""
+        in input px (σ_max of the model rescaled by ``1 / scale``, :func:`dmenet.inference.working_scale`: the factor
+        the rounded working size got)."""
         res = self.predictor.estimate(image, sigma=sigma, probability=probability, max_side=self.options.max_side,
                                       **self._tile_options)
-        from dmenet.inference import MIN_WORK_SIDE
+        from dmenet.inference import working_scale
 
-        scale = long_side_scale(np.shape(image), self.options.max_side, MIN_WORK_SIDE)  # σ in input px: so is its top
+        scale = working_scale(np.shape(image), self.options.max_side)  # σ in input px: so is its top
         return Estimate(sigma=res.sigma, blur_probability=res.blur_probability,
                         sigma_max=float(units.rescale_sigma(float(self.model.config.sigma_max), 1.0 / scale)))
 
