@@ -427,8 +427,9 @@ def _validation_batches(val: SyntheticDataset, cfg: ExperimentConfig, skipped: l
         try:
             sample = val.load(i)
         except io.InputError as exc:
-            log.warning("validation: skipping unreadable %s (%s)", val.describe(i), exc.problem)
-            skipped.append(f"{val.describe(i)}: {exc.problem}")
+            reason = exc.problem if exc.path == val.describe(i) else str(exc)  # its σ map: named, not the image
+            log.warning("validation: skipping unreadable %s (%s)", val.describe(i), reason)
+            skipped.append(f"{val.describe(i)}: {reason}")
             continue
         samples.append(to_tensors(augment(sample, cfg.data.crop, None, max_min_side=cfg.data.max_min_side),
                                   cfg.model.max_coc))

@@ -65,7 +65,7 @@ INPUT_NOTES = {"sources_sha256": "the sources' names (a file in --images / --dep
 def _number_in(value, lo: float, hi: float) -> bool:
     try:
         return math.isfinite(float(value)) and lo <= float(value) <= hi
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float (10**400)
         return False
 
 

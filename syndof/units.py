@@ -184,6 +184,16 @@ def disk_radius_to_sigma(radius: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[idx, 0]
 
 
+def _check_depth_range(near_mm: float, far_mm: float) -> None:
+    """ValueError unless 0 < ``near_mm`` < ``far_mm`` (mm), both finite (an int beyond float, 10**400, is not)."""
+    try:
+        finite = math.isfinite(near_mm) and math.isfinite(far_mm)
+    except OverflowError:
+        finite = False
+    if not (finite and 0 < near_mm < far_mm):
+        raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far {far_mm!r}")
+
+
 def inverse_depth8_to_mm(value: np.ndarray, near_mm: float, far_mm: float) -> np.ndarray:
     """Depth in mm from an 8-bit relative inverse-depth map (white = near, e.g. the EBB! / PyNET-Bokeh maps of
     ``rgbd/pynet_bokeh``), mapped to a metric range chosen by the user: 255 → ``near_mm``, 0 → ``far_mm``, linear in
@@ -200,8 +210,7 @@ def inverse_depth8_to_mm(value: np.ndarray, near_mm: float, far_mm: float) -> np
     Raises:
         ValueError: a range that is not 0 < near < far (finite), or values outside 0 … 255.
     """
-    if not (math.isfinite(near_mm) and math.isfinite(far_mm) and 0 < near_mm < far_mm):
-        raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far {far_mm!r}")
+    _check_depth_range(near_mm, far_mm)
     v = np.asarray(value, dtype=np.float64)
     if v.size and (not np.isfinite(v).all() or v.min() < 0 or v.max() > 255):
         raise ValueError("an 8-bit inverse-depth map holds values 0 … 255")
@@ -223,8 +232,7 @@ def inverse_depth_to_mm(nearness: np.ndarray, near_mm: float, far_mm: float) -> 
     Raises:
         ValueError: a range that is not 0 < near < far (finite), or a nearness outside [0, 1] or not finite.
     """
-    if not (math.isfinite(near_mm) and math.isfinite(far_mm) and 0 < near_mm < far_mm):
-        raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far {far_mm!r}")
+    _check_depth_range(near_mm, far_mm)
     t = np.asarray(nearness, dtype=np.float64)
     if t.size and (not np.isfinite(t).all() or t.min() < 0 or t.max() > 1):
         raise ValueError("a relative nearness holds values 0 … 1 (1 = near)")

@@ -102,9 +102,10 @@ def test_read_max_coc_names_a_dataset_json_that_is_not_utf8(tmp_path):
 
 
 
-def test_read_max_coc_and_the_training_reader_agree_that_a_dataset_json_that_is_no_file_is_absent(tmp_path):
+def test_read_max_coc_and_the_training_reader_agree_that_a_dataset_json_that_is_no_file_is_named(tmp_path):
     """``dataset.json`` a folder: evaluation's reader (``read_max_coc``) and training's (``SyntheticDataset``) both
-    read it as absent, σ_max of the default 29 px, so a folder is labelled alike by both (not one a traceback)."""
+    refuse it naming the file (reliability.md §46 W2; before, both read it as absent, max_coc 29), so a folder is
+    treated alike by both (not one a traceback, nor a default)."""
     from dmenet.data.synthetic import SyntheticDataset
     from syndof import io as sio
 
@@ -113,7 +114,10 @@ def test_read_max_coc_and_the_training_reader_agree_that_a_dataset_json_that_is_
     sio.write_image(tmp_path / "image" / "s0.png", np.zeros((8, 8, 3), np.float32))
     sio.write_sigma_map(tmp_path / "blur_map" / "s0.png", np.full((8, 8), 2.0, np.float32))
     (tmp_path / "dataset.json").mkdir()
-    assert _read_max_coc(tmp_path, None) == SyntheticDataset(tmp_path).max_coc == 29.0
+    for read in (lambda: _read_max_coc(tmp_path, None), lambda: SyntheticDataset(tmp_path)):
+        with pytest.raises(sio.InputError, match="max_coc is read from this file") as err:
+            read()
+        assert str(tmp_path / "dataset.json") in str(err.value)
 
 # ------------------------------------------------------------------------------------- experiments/scaled_syndof.py
 def test_scaled_syndof_averages_the_sigma_map_over_each_new_pixel(tmp_path, monkeypatch):

@@ -93,11 +93,12 @@ class DomainStream:
             try:
                 sample = self.dataset.load(index)
             except io.InputError as exc:
+                image = self.dataset.describe(index)
+                reason = exc.problem if exc.path == image else str(exc)  # its mask or σ map: named, not the photo
                 with self._lock:
                     self._bad.add(index)
-                    self._skipped.add(f"{self.dataset.describe(index)}: {exc.problem}")
-                log.warning("%s: skipping unreadable training image %s (%s)", self.name,
-                            self.dataset.describe(index), exc.problem)
+                    self._skipped.add(f"{image}: {reason}")
+                log.warning("%s: skipping unreadable training image %s (%s)", self.name, image, reason)
                 continue
             return self.transform(sample, torch.Generator().manual_seed(seed))
         raise ValueError(f"{self.name}: none of the {n} samples could be read (e.g. {self.dataset.describe(0)}; "

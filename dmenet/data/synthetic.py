@@ -80,6 +80,10 @@ class SyntheticDataset:
 
     def _read_max_coc(self) -> float:
         meta_path = self.root / "dataset.json"
+        problem = io.special_file_problem(meta_path)  # a folder or a link to nothing there was read as no file: 29
+        if problem is not None:
+            raise io.InputError(meta_path, f"{problem}: the folder's max_coc is read from this file (remove it "
+                                           f"for the default {units.DEFAULT_MAX_COC})")
         if not meta_path.is_file():
             return float(units.DEFAULT_MAX_COC)
         try:

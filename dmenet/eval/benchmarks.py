@@ -299,26 +299,33 @@ def non_image_mask(folder: str | os.PathLike, missing: dict[str, Path],
     Returns:
         :class:`syndof.io.InputError` naming the first such file (by mask stem, then file name), its image, and the
         PNG to save, with how many other photos have one; None when no missing mask has a file of another suffix.
+        A file ``STEM.png.npy`` (what ``np.save("gt/STEM.png", mask)`` writes) is one of ``STEM``.
     """
     if not missing:
         return None
     wanted = missing if case_sensitive else {k.lower(): v for k, v in missing.items()}
-    found: dict[str, list[Path]] = {}
+    found: dict[str, list[tuple[Path, str]]] = {}
     try:
         for p in Path(folder).iterdir():
-            key = p.stem if case_sensitive else p.stem.lower()
-            if key in wanted and p.suffix.lower() not in extensions and not io.is_hidden(p) and not p.is_dir():
-                found.setdefault(key, []).append(p)
+            if p.suffix.lower() in extensions or io.is_hidden(p) or p.is_dir():
+                continue
+            # STEM.npy, and STEM.png.npy: what np.save("gt/STEM.png", mask) writes (it appends .npy)
+            stems = [p.stem] + ([Path(p.stem).stem] if Path(p.stem).suffix.lower() in io.IMAGE_EXTENSIONS else [])
+            for stem in stems:
+                key = stem if case_sensitive else stem.lower()
+                if key in wanted:
+                    found.setdefault(key, []).append((p, stem))
+                    break
     except OSError:
         return None  # the caller's own "missing" line stands
     if not found:
         return None
     first = min(found)
-    path = min(found[first], key=lambda q: q.name)
+    path, stem = min(found[first], key=lambda q: q[0].name)
     more = f" (and {len(found) - 1} other mask(s) of another format in {Path(folder)})" if len(found) > 1 else ""
     return io.InputError(path, f"not read as the mask of {wanted[first].name}: masks are image files "
                                f"({' '.join(extensions)}: 8- or 16-bit, 0 / full range, e.g. a 0/255 PNG); save it "
-                               f"as {path.stem}.png{more}")
+                               f"as {stem}.png{more}")
 
 
 def check_same_size(sample: Sample, image: np.ndarray, gt: np.ndarray) -> None:

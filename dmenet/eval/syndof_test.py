@@ -52,15 +52,29 @@ def sigma_map_pairs(root: str | os.PathLike, limit: int | None = None) -> list[t
     return [(stem, path, maps[stem]) for stem, path in images]
 
 
+def _finite(value: int | float) -> bool:
+    """Whether a JSON number is finite as a float (an int beyond float, 10**400, is not: ``math.isfinite`` raises
+    OverflowError for it)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def read_max_coc(root: str | os.PathLike) -> float:
     """``max_coc`` of a SYNDOF folder from ``dataset.json``: the largest CoC diameter in px of its renders, whose σ
     labels are σ/σ_max with σ_max = (max_coc − 1)/4 px (29, σ_max 7 px, when the file or the key is absent).
 
     Raises:
         InputError: naming ``dataset.json`` when it is not a JSON object, or its ``max_coc`` is not a finite number
-            > 1 px (null, a list or text was a traceback, 0.5 or 1 a line naming no file: σ_max would be ≤ 0).
+            > 1 px (null, a list or text was a traceback, 0.5 or 1 a line naming no file: σ_max would be ≤ 0), or
+            when something other than a file stands there (a folder, a link to nothing: was read as absent, 29).
     """
     meta = Path(root) / "dataset.json"
+    problem = io.special_file_problem(meta)  # a folder or a link to nothing there was read as no file: 29
+    if problem is not None:
+        raise io.InputError(meta, f"{problem}: the folder's max_coc is read from this file (remove it for the "
+                                  f"default {units.DEFAULT_MAX_COC})")
     if not meta.is_file():
         return float(units.DEFAULT_MAX_COC)
     try:
@@ -70,7 +84,7 @@ def read_max_coc(root: str | os.PathLike) -> float:
     if not isinstance(record, dict):
         raise io.InputError(meta, f"dataset.json must hold a JSON object, not {type(record).__name__}")
     value = record.get("max_coc", units.DEFAULT_MAX_COC)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 1):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (_finite(value) and value > 1):
         raise io.InputError(meta, f"max_coc must be a finite number > 1 (the largest CoC in px; σ_max = "
                                   f"(max_coc − 1)/4 px), got {json.dumps(value)}")
     return float(value)
