@@ -138,7 +138,8 @@ def tile_geometry(tile_size: int, tile_overlap: int) -> tuple[int, int]:
     """(tile, overlap) in px: the tile side rounded down and the overlap rounded up to multiples of 16.
 
     Raises:
-        ValueError: the rounded overlap is not smaller than the tile.
+        ValueError: a size is not a whole number, the tile is below ``MIN_TILE_SIZE``, the overlap is negative, or the
+            rounded overlap is not smaller than the tile.
     """
     for name, value in (("tile_size", tile_size), ("tile_overlap", tile_overlap)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -146,8 +147,10 @@ def tile_geometry(tile_size: int, tile_overlap: int) -> tuple[int, int]:
     if tile_size < MIN_TILE_SIZE:
         raise ValueError(f"tile_size must be >= {MIN_TILE_SIZE} px (per-image BatchNorm statistics at 1/{MULTIPLE} "
                          f"need two cells a tile), got {tile_size}")
+    if tile_overlap < 0:  # was read as 0: a caller's sign error blended nothing, unsaid
+        raise ValueError(f"tile_overlap must be >= 0 px, got {tile_overlap}")
     tile = tile_size // MULTIPLE * MULTIPLE
-    overlap = -(-max(0, tile_overlap) // MULTIPLE) * MULTIPLE
+    overlap = -(-tile_overlap // MULTIPLE) * MULTIPLE
     if overlap >= tile:
         raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile_size ({tile_size})")
     return tile, overlap

@@ -75,7 +75,10 @@ def _conv_valid(x: torch.Tensor, k: LayerKernel) -> torch.Tensor:
 
 def symmetric_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     """MATLAB/NumPy ``'symmetric'`` padding of the last two dims (edge pixel repeated; any pad size):
-    (..., H, W) → (..., H + 2·pad, W + 2·pad), ``pad`` in px, dtype and device kept."""
+    (..., H, W) → (..., H + 2·pad, W + 2·pad), ``pad`` in px (a whole number ≥ 0; ValueError otherwise), dtype and
+    device kept."""
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:  # one scalar test a layer
+        raise ValueError(f"pad must be a whole number of px >= 0, got {pad!r}")
     if pad == 0:
         return x
     h, w = x.shape[-2:]

@@ -38,10 +38,10 @@ def applied_scale(shape: tuple[int, ...], size: tuple[int, int]) -> float:
     order: the geometric mean ``√((h'/H)·(w'/W))`` of the two axes' factors, what blur in px scales by (convert σ
     with :func:`syndof.units.rescale_sigma`). It differs from the scale asked of :func:`scaled_size` by that size's
     rounding (33 px × 0.5 → 16 px: 0.485), a lot for small sizes (33 px × 0.05 → 2 px: 0.061). ValueError for a
-    side ≤ 0."""
+    side ≤ 0 or NaN."""
     h, w = shape[:2]
     new_w, new_h = size
-    if min(h, w, new_h, new_w) <= 0:
+    if not all(side > 0 for side in (h, w, new_h, new_w)):  # `min(…) <= 0` let NaN through
         raise ValueError(f"sizes must be > 0 px, got {w}x{h} -> {new_w}x{new_h}")
     return math.sqrt((new_h / h) * (new_w / w))
 

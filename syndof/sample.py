@@ -11,6 +11,7 @@ applied to a photo and its depth. Nothing here reads or writes files: :mod:`synd
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -54,8 +55,12 @@ class SampleResult:
 
 def sigma_over_limit(sigma: np.ndarray, max_coc: float) -> bool:
     """Whether a σ map (px, any shape) exceeds σ_max = (``max_coc`` − 1)/4 px of ``max_coc`` (the largest CoC, px;
-    :func:`syndof.units.max_sigma`), beyond 1e-9 px of rounding: the original generator skips such samples."""
-    return float(np.max(sigma)) > units.max_sigma(max_coc) + 1e-9
+    :func:`syndof.units.max_sigma`), beyond 1e-9 px of rounding: the original generator skips such samples.
+    ValueError for a σ map holding NaN (it was read as within the limit)."""
+    largest = float(np.max(sigma))
+    if math.isnan(largest):
+        raise ValueError("sigma holds NaN: no σ map of a rendered sample does (is the depth map finite?)")
+    return largest > units.max_sigma(max_coc) + 1e-9
 
 
 def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Generator,
@@ -130,7 +135,11 @@ def generate_sample(image: np.ndarray, depth_mm: np.ndarray, rng: np.random.Gene
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of sample ``index``: independent of workers, shards and other samples."""
+    """The generator of sample ``index``: independent of workers, shards and other samples. ``seed`` and ``index``:
+    whole numbers ≥ 0 (ValueError otherwise: ``int()`` read 1.5 as seed 1)."""
+    for name, value in (("seed", seed), ("index", index)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index),)))
 
 
