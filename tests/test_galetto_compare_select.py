@@ -310,8 +310,13 @@ def test_sigma_top_is_19_px_rescaled_by_the_units_resize_rule():
     from dmenet.galetto.method import SIGMA_MAX, BlurSource, GalettoEstimator
     from syndof import units
 
+    from syndof import resize
+
     est = GalettoEstimator(None, MethodOptions(max_side=64), {"blur": BlurSource.LABEL})
-    assert est.sigma_top((91, 50, 3)) == units.rescale_sigma(SIGMA_MAX, 91 / 64) == 27.015625  # 19 · 91/64 exactly
+    # 91×50 works at 64×35 (50·64/91 = 35.2 rounds down): σ scales back by the factor that size got, √(64/91 · 35/50),
+    # not the 64/91 asked (27.0156 px; reliability.md §44)
+    got = resize.applied_scale((91, 50, 3), (64, 35))
+    assert est.sigma_top((91, 50, 3)) == units.rescale_sigma(SIGMA_MAX, 1 / got) == pytest.approx(27.0791663, abs=1e-6)
     assert est.sigma_top((40, 64, 3)) == SIGMA_MAX  # fits: no rescale
 
 
