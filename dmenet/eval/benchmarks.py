@@ -13,6 +13,7 @@ This module imports no protocol: how each task lists, reads and scores its files
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,10 +170,8 @@ def pair_by_stem(
     only_img, only_gt = images.keys() - gts.keys(), gts.keys() - images.keys()
     if allow_missing_images:
         only_gt = set()
-    if only_img and gt_is_mask:
-        named = non_image_mask(gt_dir, {k + gt_suffix.lower(): images[k] for k in only_img}, PAIR_EXTENSIONS)
-        if named is not None:
-            raise named
+    if gt_is_mask:
+        _refuse_non_image_gt(gt_dir, images, only_img, gt_suffix)
     if only_img or only_gt:
         parts = []
         if only_img:
@@ -205,10 +204,7 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
     except io.InputError:
         images = {}
     if gt_is_mask:  # an image whose GT is STEM.npy: named, not left out unsaid (or "no GT files")
-        named = non_image_mask(gt_dir, {k + spec.gt_suffix.lower(): images[k] for k in images.keys() - gts.keys()},
-                               PAIR_EXTENSIONS)
-        if named is not None:
-            raise named
+        _refuse_non_image_gt(gt_dir, images, images.keys() - gts.keys(), spec.gt_suffix)
     if not gts:
         raise io.InputError(gt_dir, "no GT files")
     if allow_missing_images:
@@ -277,6 +273,15 @@ def read_mask(path: str | os.PathLike, white_is_blurred: bool = True, threshold:
     if not white_is_blurred:
         blurred = ~blurred
     return blurred.astype(np.float32)
+
+
+def _refuse_non_image_gt(gt_dir: str | os.PathLike, images: dict[str, Path], without_gt: Iterable[str],
+                         gt_suffix: str) -> None:
+    """Raise :func:`non_image_mask`'s error when an image of ``without_gt`` (stems of ``images`` with no GT file)
+    has its GT ``STEM{gt_suffix}`` saved in a format the pairing does not list (``PAIR_EXTENSIONS``)."""
+    named = non_image_mask(gt_dir, {k + gt_suffix.lower(): images[k] for k in without_gt}, PAIR_EXTENSIONS)
+    if named is not None:
+        raise named
 
 
 def non_image_mask(folder: str | os.PathLike, missing: dict[str, Path],
