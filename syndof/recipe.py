@@ -7,19 +7,21 @@ existing dataset must repeat its recipe, the settings (:data:`RECIPE_KEYS`) and 
 files record (:func:`check_recipe`), and the source files of its complete samples must hold what they held
 (:func:`changed_source`). :func:`recipe_lock` serialises the recipe check and the ``dataset.json`` write of runs
 started side by side. Each check raises ValueError or returns one line; :func:`syndof.generate.generate` calls them.
+:func:`read_max_coc` is the one reader of a folder's ``dataset.json`` ``max_coc`` for its users (training's
+``dmenet.data.SyntheticDataset``, evaluation's ``dmenet.eval.syndof_test``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from syndof import cli
+from syndof import cli, units
 from syndof import io as sio
 from syndof.render_checks import MAX_MAX_COC
 from syndof.choices import parse_choice
@@ -63,10 +65,8 @@ INPUT_NOTES = {"sources_sha256": "the sources' names (a file in --images / --dep
 
 
 def _number_in(value, lo: float, hi: float) -> bool:
-    try:
-        return math.isfinite(float(value)) and lo <= float(value) <= hi
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float (10**400)
-        return False
+    """Whether ``float(value)`` is finite (:func:`syndof.units.is_finite_number`: 10**400 is not) and in [lo, hi]."""
+    return units.is_finite_number(value) and lo <= float(value) <= hi
 
 
 def max_coc_problem(max_coc, name: str = "--max-coc") -> str | None:
@@ -75,6 +75,44 @@ def max_coc_problem(max_coc, name: str = "--max-coc") -> str | None:
     if isinstance(max_coc, bool) or not _number_in(max_coc, 2, MAX_MAX_COC) or not float(max_coc).is_integer():
         return f"{name} must be an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc!r}"
     return None
+
+
+def read_max_coc(folder: str | os.PathLike) -> float:
+    """``max_coc`` of the SYNDOF folder ``folder`` from its ``dataset.json``: the largest CoC diameter in px of its
+    renders, whose σ labels are σ/σ_max with σ_max = (max_coc − 1)/4 px; :data:`syndof.units.DEFAULT_MAX_COC` (29,
+    σ_max 7 px) when the file or its key is absent. The one reader for training and evaluation.
+
+    A JSON number > 1 that is finite (:func:`syndof.units.is_finite_number`) is taken, as a float. The bound is > 1,
+    not the renderer's ≥ 1 (:func:`syndof.render_checks.check_max_coc`, a kernel grid): 1 gives σ_max 0, so every
+    label σ/σ_max divides by zero, and it says the folder's renders have no blur, which no render of ``generate``
+    (``--max-coc`` 2 … 255) has.
+
+    Raises:
+        InputError: one line naming ``dataset.json`` when something other than a file stands there (a folder, a link
+            to nothing: was read as absent, 29), it cannot be read or parsed, it holds no JSON object, or its
+            ``max_coc`` is not a finite number > 1 (null, a list, text, true, NaN, 10**400, 0.5, 1).
+    """
+    meta = Path(folder) / "dataset.json"
+    problem = sio.special_file_problem(meta)  # a folder or a link to nothing there was read as no file: 29
+    if problem is not None:
+        raise sio.InputError(meta, f"{problem}: the folder's max_coc is read from this file (remove it for the "
+                                   f"default {units.DEFAULT_MAX_COC})")
+    if not meta.is_file():
+        return float(units.DEFAULT_MAX_COC)
+    with sio.read_errors_named(meta):  # "…/dataset.json: Permission denied"
+        text = meta.read_bytes()
+    try:
+        record = json.loads(text.decode("utf-8"))
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise sio.InputError(meta, f"bad dataset.json ({exc})") from None
+    if not isinstance(record, dict):
+        raise sio.InputError(meta, f"dataset.json must hold a JSON object, not {type(record).__name__}")
+    value = record.get("max_coc", units.DEFAULT_MAX_COC)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            units.is_finite_number(value) and value > 1):
+        raise sio.InputError(meta, f"max_coc must be a finite number > 1 (the largest CoC in px; σ_max = "
+                                   f"(max_coc − 1)/4 px), got {json.dumps(value)}")
+    return float(value)
 
 
 def option_problem(*, max_coc: int, kernel: Kernel | str, device: str, max_size: int | None, threads: int | None,

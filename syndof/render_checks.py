@@ -37,7 +37,7 @@ def check_max_coc(max_coc, what: str = "max_coc") -> float:
     number ≥ 1."""
     try:
         value = float(max_coc)
-    except OverflowError:  # an int beyond float (a dataset.json's 10**400): as inf
+    except OverflowError:  # an int beyond float (10**400): as inf, refused below as not finite
         value = math.inf
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be a number of px >= 1, got {max_coc!r}") from None

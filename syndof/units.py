@@ -184,13 +184,26 @@ def disk_radius_to_sigma(radius: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[idx, 0]
 
 
-def _check_depth_range(near_mm: float, far_mm: float) -> None:
-    """ValueError unless 0 < ``near_mm`` < ``far_mm`` (mm), both finite (an int beyond float, 10**400, is not)."""
+def is_finite_number(value) -> bool:
+    """Whether ``value`` reads as a finite float: ``float(value)`` succeeds and is neither NaN nor ±inf. For a number
+    given by a user (a dataset.json value, an API argument, an option) whose finiteness is all a check needs.
+
+    Takes what ``float()`` takes: an int of any size, a float, a NumPy or PyTorch scalar, a bool (True is 1.0) and
+    numeric text (``"29"``, ``" 1e3 "``). An int beyond float's range (``10**400``, what JSON reads from 401 digits)
+    is not finite: False, where ``math.isfinite`` and ``float()`` raise OverflowError. What ``float()`` refuses
+    with a TypeError or ValueError (None, a list, ``"abc"``, a NumPy array of several values) is False too. A caller
+    that must refuse bool or text (a JSON value must be a JSON number) checks the type first, as
+    :func:`syndof.recipe.read_max_coc` does."""
     try:
-        finite = math.isfinite(near_mm) and math.isfinite(far_mm)
-    except OverflowError:
-        finite = False
-    if not (finite and 0 < near_mm < far_mm):
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _check_depth_range(near_mm: float, far_mm: float) -> None:
+    """ValueError unless 0 < ``near_mm`` < ``far_mm`` (mm), both finite (:func:`is_finite_number`: an int beyond
+    float, 10**400, is not)."""
+    if not (is_finite_number(near_mm) and is_finite_number(far_mm) and 0 < near_mm < far_mm):
         raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far {far_mm!r}")
 
 
@@ -214,7 +227,7 @@ def inverse_depth8_to_mm(value: np.ndarray, near_mm: float, far_mm: float) -> np
     v = np.asarray(value, dtype=np.float64)
     if v.size and (not np.isfinite(v).all() or v.min() < 0 or v.max() > 255):
         raise ValueError("an 8-bit inverse-depth map holds values 0 … 255")
-    return inverse_depth_to_mm(v / 255.0, near_mm, far_mm)
+    return _nearness_to_mm(v / 255.0, near_mm, far_mm)  # checked: v/255 is a nearness in [0, 1]
 
 
 def inverse_depth_to_mm(nearness: np.ndarray, near_mm: float, far_mm: float) -> np.ndarray:
@@ -236,6 +249,12 @@ def inverse_depth_to_mm(nearness: np.ndarray, near_mm: float, far_mm: float) -> 
     t = np.asarray(nearness, dtype=np.float64)
     if t.size and (not np.isfinite(t).all() or t.min() < 0 or t.max() > 1):
         raise ValueError("a relative nearness holds values 0 … 1 (1 = near)")
+    return _nearness_to_mm(t, near_mm, far_mm)
+
+
+def _nearness_to_mm(t: np.ndarray, near_mm: float, far_mm: float) -> np.ndarray:
+    """The law of :func:`inverse_depth_to_mm` unchecked (its two callers check the range and their values once):
+    ``t`` float64 nearness in [0, 1], any shape → float64 depth in mm of its shape."""
     return 1.0 / (1.0 / far_mm + t * (1.0 / near_mm - 1.0 / far_mm))
 
 

@@ -162,3 +162,69 @@ def test_h98_labelled_and_synthetic_sets_keep_a_name_that_is_no_file_and_skip_it
         with pytest.raises(io.InputError) as err:
             syn.load(i)
         assert str(err.value) == f"{path}: {why}"
+
+
+# reliability.md §48: training (SyntheticDataset) and evaluation (syndof_test.read_max_coc) read dataset.json's
+# max_coc with one reader, syndof.recipe.read_max_coc, so both refuse the same folders with the same line.
+BAD_MAX_COC = {"null": None, "list": [29], "true": True, "nan": float("nan"), "beyond_float": 10**400, "half": 0.5,
+               "one": 1}
+
+
+@pytest.mark.parametrize("value", list(BAD_MAX_COC.values()), ids=list(BAD_MAX_COC))
+def test_training_and_evaluation_refuse_a_bad_max_coc_with_the_same_line_naming_dataset_json(tmp_path, value):
+    """null, a list, true, NaN, 10**400, 0.5 and 1 (σ_max = (max_coc − 1)/4 = 0: every label σ/σ_max a division by
+    zero; SyntheticDataset took 1 before) are one line naming dataset.json, the same from both readers."""
+    from dmenet.eval import syndof_test
+
+    root = _synthetic(tmp_path / "d", ["a"], json.dumps({"max_coc": value}))
+    lines = []
+    for read in (lambda: SyntheticDataset(root), lambda: syndof_test.read_max_coc(root)):
+        with pytest.raises(io.InputError) as err:
+            read()
+        lines.append(str(err.value))
+    assert lines[0] == lines[1]
+    assert lines[0].startswith(f"{root / 'dataset.json'}: max_coc must be a finite number > 1") and "\n" not in lines[0]
+    assert lines[0].endswith(f"got {json.dumps(value)}")
+
+
+def test_training_and_evaluation_refuse_a_folder_standing_at_dataset_json_with_the_same_line(tmp_path):
+    """A folder at dataset.json is named by both (it was read as no file, max_coc 29, before reliability.md §46)."""
+    from dmenet.eval import syndof_test
+
+    root = _synthetic(tmp_path / "d", ["a"])
+    (root / "dataset.json").mkdir()
+    lines = []
+    for read in (lambda: SyntheticDataset(root), lambda: syndof_test.read_max_coc(root)):
+        with pytest.raises(io.InputError) as err:
+            read()
+        lines.append(str(err.value))
+    assert lines[0] == lines[1] == (f"{root / 'dataset.json'}: a folder, not a file: the folder's max_coc is read "
+                                    "from this file (remove it for the default 29)")
+
+
+@pytest.mark.parametrize("meta, want", [(None, 29.0), ("{}", 29.0), ('{"max_coc": 1.5}', 1.5),
+                                        ('{"max_coc": 13}', 13.0), ('{"max_coc": 255}', 255.0)])
+def test_training_and_evaluation_read_the_same_max_coc(tmp_path, meta, want):
+    """No file or no key: 29; any finite number > 1 as a float, from both readers (one function)."""
+    from dmenet.eval import syndof_test
+    from syndof import recipe
+
+    root = _synthetic(tmp_path / "d", ["a"], meta)
+    got = SyntheticDataset(root).max_coc, syndof_test.read_max_coc(root), recipe.read_max_coc(root)
+    assert got == (want, want, want) and all(type(x) is float for x in got)
+
+
+def test_training_and_evaluation_name_a_dataset_json_that_is_no_json_alike(tmp_path):
+    """Bad JSON and bytes that are no UTF-8: the same ``bad dataset.json (…)`` line from both (training said
+    ``invalid dataset.json``)."""
+    from dmenet.eval import syndof_test
+
+    root = _synthetic(tmp_path / "d", ["a"])
+    for content in (b'{"max_coc": ', b'{"max_coc": \xff\xfe}'):
+        (root / "dataset.json").write_bytes(content)
+        lines = []
+        for read in (lambda: SyntheticDataset(root), lambda: syndof_test.read_max_coc(root)):
+            with pytest.raises(io.InputError, match="bad dataset.json") as err:
+                read()
+            lines.append(str(err.value))
+        assert lines[0] == lines[1] and lines[0].startswith(str(root / "dataset.json"))

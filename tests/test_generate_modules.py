@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from syndof import generate, layout, recipe, sample
@@ -49,3 +50,16 @@ def test_each_new_module_imports_first_in_a_fresh_process_without_the_command(na
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value, ok", [(2, True), (29, True), (255, True), (29.0, True), (np.int64(9), True),
+                                       (1, False), (256, False), (9.7, False), (float("nan"), False),
+                                       (float("inf"), False), (10**400, False), (True, False), (None, False),
+                                       ("abc", False), ([29], False)])
+def test_max_coc_problem_accepts_and_refuses_as_before_through_is_finite_number(value, ok):
+    """reliability.md §48: ``recipe._number_in`` reads finiteness with ``syndof.units.is_finite_number``; what
+    ``max_coc_problem`` takes and refuses is unchanged (a whole number in 2..255; 10**400 a line, not OverflowError)."""
+    problem = recipe.max_coc_problem(value)
+    assert (problem is None) is ok
+    if not ok:
+        assert problem.startswith("--max-coc must be an integer in 2..255")

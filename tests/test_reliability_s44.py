@@ -111,12 +111,13 @@ def test_train_refuses_a_synthetic_max_coc_below_1_px_naming_dataset_json(tiny_s
     run = tmp_path / "run"
     assert _run(main, blur_cli(syn, run, "--steps", "1")) == 2
     line = _error_line(capsys)
-    assert str(syn / "dataset.json") in line and "max_coc must be a finite CoC >= 1 px" in line
+    assert str(syn / "dataset.json") in line and "max_coc must be a finite number > 1" in line  # §48: one reader
     assert not run.exists()
 
 
-def test_a_synthetic_max_coc_of_1_and_of_29_read():
-    """1 px (σ_max 0, what ``check_max_coc`` takes) and 29 read; ``true`` and ``"29"`` stay refused."""
+def test_a_synthetic_max_coc_of_29_reads_and_1_is_refused():
+    """29 and 13.5 read; ``true``, ``"29"``, null stay refused, and 1 (σ_max 0, which ``check_max_coc`` takes) is
+    refused since reliability.md §48: training reads dataset.json with evaluation's reader (> 1)."""
     from dmenet.data import SyntheticDataset
     from syndof import io as sio
     from train_data_helpers import write_syndof
@@ -125,10 +126,10 @@ def test_a_synthetic_max_coc_of_1_and_of_29_read():
 
     with tempfile.TemporaryDirectory() as tmp:
         root = write_syndof(Path(tmp) / "syn", count=1)
-        for value, want in ((1, 1.0), (29, 29.0), (13.5, 13.5)):
+        for value, want in ((29, 29.0), (13.5, 13.5)):
             (root / "dataset.json").write_text(json.dumps({"max_coc": value}))
             assert SyntheticDataset(root).max_coc == want
-        for bad in (True, "29", None):
+        for bad in (True, "29", None, 1):
             (root / "dataset.json").write_text(json.dumps({"max_coc": bad}))
-            with pytest.raises(sio.InputError, match="max_coc must be a finite CoC >= 1 px"):
+            with pytest.raises(sio.InputError, match="max_coc must be a finite number > 1"):
                 SyntheticDataset(root)

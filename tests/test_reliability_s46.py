@@ -67,7 +67,7 @@ def test_w1_a_max_coc_beyond_float_is_one_line_naming_dataset_json(tmp_path, cap
     assert not (tmp_path / "ev").exists()
     syn = _copy_syndof(tiny_syndof, tmp_path / "train_syn")
     (syn / "dataset.json").write_text(json.dumps({"max_coc": HUGE}))
-    with pytest.raises(sio.InputError, match="max_coc must be a finite CoC >= 1 px"):
+    with pytest.raises(sio.InputError, match="max_coc must be a finite number > 1"):  # one reader (§48)
         SyntheticDataset(syn)
     with pytest.raises(ValueError, match="finite CoC"):  # the renderer's own check, under it
         check_max_coc(HUGE)

@@ -207,3 +207,49 @@ def test_m5_inverse_depth8_to_mm_maps_white_to_near_and_black_to_far_linearly_in
             units.inverse_depth8_to_mm(v, near, far)
     with pytest.raises(ValueError, match="0 … 255"):
         units.inverse_depth8_to_mm(np.array([256.0]), 1000.0, 4000.0)
+
+
+FINITE = [29, 1.5, -3, 0, 10**300, np.float32(2.5), np.int64(7), torch.tensor(5.0), True, "29", " 1e3 "]
+NOT_FINITE = [10**400, -10**400, math.nan, math.inf, -math.inf, np.float64("nan"), "nan", "1e999", "abc", None, [1],
+              np.array([1.0, 2.0])]
+
+
+@pytest.mark.parametrize("value", FINITE, ids=lambda v: repr(v)[:20])
+def test_is_finite_number_takes_what_float_reads_as_finite(value):
+    """reliability.md §48: what ``float()`` reads as a finite float, text and bool included (callers that must
+    refuse them check the type first)."""
+    assert units.is_finite_number(value) is True
+
+
+@pytest.mark.parametrize("value", NOT_FINITE, ids=lambda v: repr(v)[:20])
+def test_is_finite_number_is_false_for_an_int_beyond_float_and_no_number_without_raising(value):
+    """10**400 (401 JSON digits: ``math.isfinite`` and ``float()`` raise OverflowError), NaN, ±inf and what
+    ``float()`` refuses are False, never an exception."""
+    assert units.is_finite_number(value) is False
+
+
+@pytest.mark.parametrize("convert", [units.inverse_depth_to_mm, units.inverse_depth8_to_mm], ids=["t", "v8"])
+@pytest.mark.parametrize("near, far", [(10**400, 4000.0), (500.0, 10**400), (None, 4000.0), (500.0, "abc"),
+                                       (500.0, [4000.0]), (math.nan, 4000.0), (500.0, -math.inf)],
+                         ids=["near_huge", "far_huge", "near_none", "far_text", "far_list", "near_nan", "far_-inf"])
+def test_a_depth_range_that_is_no_finite_number_is_the_range_valueerror(convert, near, far):
+    """The range check uses :func:`units.is_finite_number`: 10**400 is refused as inf is, and None, text that is no
+    number or a list is the same ValueError naming the range (was ``math.isfinite``'s TypeError, §48)."""
+    with pytest.raises(ValueError, match=r"^the depth range must be 0 < near < far mm \(finite\)"):
+        convert(np.array([1.0]), near, far)
+
+
+def test_inverse_depth8_to_mm_checks_the_range_and_its_values_once(monkeypatch):
+    """reliability.md §48: the 8-bit law checked the range twice (itself, then ``inverse_depth_to_mm``) and its
+    values twice (0 … 255, then as a nearness 0 … 1); now once each, in the same order (range first), same result."""
+    v = np.array([[255.0, 127.5, 0.0]])
+    want = units.inverse_depth_to_mm(v / 255.0, 1000.0, 4000.0)
+    calls = []
+    check = units._check_depth_range
+    monkeypatch.setattr(units, "_check_depth_range", lambda near, far: (calls.append((near, far)), check(near, far)))
+    assert np.array_equal(units.inverse_depth8_to_mm(v, 1000.0, 4000.0), want)
+    assert calls == [(1000.0, 4000.0)]
+    with pytest.raises(ValueError, match="depth range"):  # a bad range and bad values: the range is named first
+        units.inverse_depth8_to_mm(np.array([300.0]), 4000.0, 1000.0)
+    with pytest.raises(ValueError, match="0 … 255"):
+        units.inverse_depth8_to_mm(np.array([300.0]), 1000.0, 4000.0)

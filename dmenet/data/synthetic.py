@@ -7,13 +7,12 @@ after augmentation by ``transforms.to_tensors`` so that resizing can rescale σ 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from syndof import io, units
-from syndof.render_checks import check_max_coc
+from syndof import io
+from syndof.recipe import read_max_coc
 
 log = logging.getLogger(__name__)
 MAP_EXTENSIONS = (".png", ".npy", ".tif", ".tiff")
@@ -32,14 +31,14 @@ class SyntheticDataset:
         stems: restrict to these stems, in this order (used for the train/validation split); None = all, sorted.
 
     ``max_coc`` (the largest CoC diameter of the renders, px; σ_max = (max_coc − 1)/4 px) is read from
-    ``dataset.json`` (a finite number ≥ 1, as :func:`syndof.render_checks.check_max_coc` takes it; 29 when the file
-    or key is absent). Labels are made with the model's ``max_coc`` (:func:`dmenet.data.transforms.to_tensors`), not
-    this one.
+    ``dataset.json`` by :func:`syndof.recipe.read_max_coc`, evaluation's reader too (a finite number > 1; 29 when
+    the file or key is absent). Labels are made with the model's ``max_coc``
+    (:func:`dmenet.data.transforms.to_tensors`), not this one.
 
     Raises:
         InputError: missing sub-folders, no samples (the message names the folder), stems that do not pair up, or
-            a ``dataset.json`` that is not a JSON object or whose ``max_coc`` is not a finite number ≥ 1 px (the
-            message names dataset.json).
+            a ``dataset.json`` that is no file, not a JSON object or whose ``max_coc`` is not a finite number > 1 px
+            (the message names dataset.json).
         ValueError: ``stems`` names a stem twice.
     """
 
@@ -62,7 +61,7 @@ class SyntheticDataset:
             if no_image:
                 parts.append(f"blur_maps without an image: {_examples(no_image)}")
             raise io.InputError(self.root, "image/ and blur_map/ do not pair by stem; " + "; ".join(parts))
-        self.max_coc = self._read_max_coc()
+        self.max_coc = read_max_coc(self.root)
         all_stems = sorted(images)
         if stems is not None:
             stems = list(stems)
@@ -77,29 +76,6 @@ class SyntheticDataset:
         self.stems = all_stems
         self.images = [images[s] for s in all_stems]
         self.maps = [maps[s] for s in all_stems]
-
-    def _read_max_coc(self) -> float:
-        meta_path = self.root / "dataset.json"
-        problem = io.special_file_problem(meta_path)  # a folder or a link to nothing there was read as no file: 29
-        if problem is not None:
-            raise io.InputError(meta_path, f"{problem}: the folder's max_coc is read from this file (remove it "
-                                           f"for the default {units.DEFAULT_MAX_COC})")
-        if not meta_path.is_file():
-            return float(units.DEFAULT_MAX_COC)
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise io.InputError(meta_path, f"invalid dataset.json ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise io.InputError(meta_path, f"dataset.json must hold a JSON object, not {type(meta).__name__}")
-        value = meta.get("max_coc", units.DEFAULT_MAX_COC)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):  # check_max_coc would take true, "29"
-            raise io.InputError(meta_path, f"max_coc must be a finite CoC >= 1 px (the largest CoC in px; σ_max = "
-                                           f"(max_coc − 1)/4), got {json.dumps(value)}")
-        try:
-            return check_max_coc(value)  # a CoC of no render: below 1 px (0.5), NaN, inf
-        except ValueError as exc:
-            raise io.InputError(meta_path, str(exc)) from None
 
     def __len__(self) -> int:
         return len(self.stems)

@@ -1,14 +1,13 @@
 """SYNDOF test protocol (docs/evaluation.md §7): per-image MSE / MAE of the label σ/σ_max, averaged over images.
 
 GT comes either from ``blur_map/`` (uint16 ``round(10·σ)``, this project's generator; label = σ/σ_max with
-σ_max from ``dataset.json``'s ``max_coc``, default 29 → 7 px) or from ``gt/`` (DMENet's zip: 8-bit label,
-value/255 compared directly with the output o).
+σ_max from ``dataset.json``'s ``max_coc``, default 29 → 7 px: :func:`read_max_coc`, which is
+:func:`syndof.recipe.read_max_coc`, training's reader too) or from ``gt/`` (DMENet's zip: 8-bit label, value/255
+compared directly with the output o).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from dmenet.eval.rtf import common_crop
 from syndof import io, units
 from syndof.choices import Choice, parse_choice
+from syndof.recipe import read_max_coc  # named here too: galetto, benchmarks and experiments import it from here
 
 
 class GTKind(Choice):
@@ -50,44 +50,6 @@ def sigma_map_pairs(root: str | os.PathLike, limit: int | None = None) -> list[t
         raise io.InputError(missing[0], f"no σ map for it in {root / GTKind.SIGMA_MAP.value} ({len(missing)} of the "
                             f"{len(images)} renders to score lack one)")
     return [(stem, path, maps[stem]) for stem, path in images]
-
-
-def _finite(value: int | float) -> bool:
-    """Whether a JSON number is finite as a float (an int beyond float, 10**400, is not: ``math.isfinite`` raises
-    OverflowError for it)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def read_max_coc(root: str | os.PathLike) -> float:
-    """``max_coc`` of a SYNDOF folder from ``dataset.json``: the largest CoC diameter in px of its renders, whose σ
-    labels are σ/σ_max with σ_max = (max_coc − 1)/4 px (29, σ_max 7 px, when the file or the key is absent).
-
-    Raises:
-        InputError: naming ``dataset.json`` when it is not a JSON object, or its ``max_coc`` is not a finite number
-            > 1 px (null, a list or text was a traceback, 0.5 or 1 a line naming no file: σ_max would be ≤ 0), or
-            when something other than a file stands there (a folder, a link to nothing: was read as absent, 29).
-    """
-    meta = Path(root) / "dataset.json"
-    problem = io.special_file_problem(meta)  # a folder or a link to nothing there was read as no file: 29
-    if problem is not None:
-        raise io.InputError(meta, f"{problem}: the folder's max_coc is read from this file (remove it for the "
-                                  f"default {units.DEFAULT_MAX_COC})")
-    if not meta.is_file():
-        return float(units.DEFAULT_MAX_COC)
-    try:
-        record = json.loads(meta.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise io.InputError(meta, f"bad dataset.json ({exc})") from exc
-    if not isinstance(record, dict):
-        raise io.InputError(meta, f"dataset.json must hold a JSON object, not {type(record).__name__}")
-    value = record.get("max_coc", units.DEFAULT_MAX_COC)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (_finite(value) and value > 1):
-        raise io.InputError(meta, f"max_coc must be a finite number > 1 (the largest CoC in px; σ_max = "
-                                  f"(max_coc − 1)/4 px), got {json.dumps(value)}")
-    return float(value)
 
 
 def load_label(path: str | os.PathLike, root: str | os.PathLike, kind: GTKind | None = None) -> np.ndarray:
