@@ -209,6 +209,8 @@ def _check_number(value, name: str, least: float | None = None) -> None:
         x = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
+    except OverflowError:  # an int beyond float (10**400): not finite
+        x = math.inf
     if isinstance(value, bool) or not math.isfinite(x) or not (x > 0 if least is None else x >= least):
         bound = "> 0" if least is None else f">= {least:g}"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")

@@ -13,7 +13,6 @@ no NaN ever leaves this module. A depth map that is all invalid or constant cann
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from pathlib import Path
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from syndof import units
 from syndof.io import InputError, check_nonempty_file, read_input_bytes, read_npy_map, write_bytes_atomic
 
 DPT_TAG = 202021.25
@@ -32,11 +32,9 @@ SYNDOF_PNG_SCALE = 10.0
 
 
 def valid_scale(scale) -> bool:
-    """Whether ``scale`` is a usable factor from raw depth values to mm: a finite number > 0."""
-    try:
-        return math.isfinite(float(scale)) and float(scale) > 0
-    except (TypeError, ValueError):
-        return False
+    """Whether ``scale`` is a usable factor from raw depth values to mm: a finite number > 0
+    (:func:`syndof.units.is_finite_number`: an int beyond float, 10**400, is not)."""
+    return units.is_finite_number(scale) and float(scale) > 0
 
 
 def default_scale(path: str | os.PathLike) -> float:

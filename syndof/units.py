@@ -50,8 +50,8 @@ def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
 
 def max_sigma(max_coc: float = DEFAULT_MAX_COC) -> float:
     """σ_max in px for a given largest CoC: ``(max_coc − 1) / 4`` (7.0 for 29). ValueError unless ``max_coc`` is a
-    finite number ≥ 1 px."""
-    if not (math.isfinite(max_coc) and max_coc >= 1):
+    finite number ≥ 1 px (:func:`is_finite_number`: an int beyond float, 10**400, is not)."""
+    if not (is_finite_number(max_coc) and max_coc >= 1):
         raise ValueError(f"max_coc must be a finite CoC >= 1 px, got {max_coc}")
     return (max_coc - 1.0) / 4.0
 

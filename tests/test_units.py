@@ -253,3 +253,15 @@ def test_inverse_depth8_to_mm_checks_the_range_and_its_values_once(monkeypatch):
         units.inverse_depth8_to_mm(np.array([300.0]), 4000.0, 1000.0)
     with pytest.raises(ValueError, match="0 … 255"):
         units.inverse_depth8_to_mm(np.array([300.0]), 1000.0, 4000.0)
+
+
+def test_number_checks_refuse_an_int_beyond_float_with_their_valueerror_not_overflowerror():
+    """10**400 (what JSON reads from 401 digits) through the API: the checks' own ValueError / False, where
+    ``math.isfinite`` and ``float`` raised OverflowError until 7 Dec 2026 (reliability.md §48)."""
+    from syndof import camera, depth_io
+
+    with pytest.raises(ValueError, match="max_coc must be a finite CoC"):
+        units.max_sigma(10**400)
+    assert depth_io.valid_scale(10**400) is False and depth_io.valid_scale(1000) is True
+    with pytest.raises(ValueError, match="f must be a finite number"):
+        camera._check_number(10**400, "f")
