@@ -37,11 +37,14 @@ The usual order after training, each step on the previous one's output::
 ``sigma``, ``dbd``, ``head`` and ``feature-head`` take ``--flips`` (the recipe's flips of the output, used for the
 fit). Every fitted value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step
 leaves an earlier fitted value under other conditions (new statistics under a fitted curve, other flips), the step
-says so and the history entry lists it under ``"stale"``. Bad input: exit 2 and one line naming the file or option;
-nothing written. ``--out`` names a new file pair: one that is an input (``average --run``: one of the checkpoints it
-reads), that exists (either file of the pair), that is a folder or whose folder cannot be written is refused before
-any model is read; a file of the pair written there meanwhile (another run into the same new ``--out``) is kept and
-this step refused at its end (exit 2, one line), neither file of its pair written.
+says so and the history entry lists it under ``"stale"``. An input of ``sigma``, ``dbd``, ``head`` or
+``feature-head`` that cannot be read is skipped: one ``skipped PATH: reason`` line on stderr, listed under
+``"skipped"`` in the history entry, and one stdout line after the model is written counting them (as
+``dmenet.galetto.calibrate``). Bad input: exit 2 and one line naming the file or option; nothing written. ``--out``
+names a new file pair: one that is an input (``average --run``: one of the checkpoints it reads), that exists
+(either file of the pair), that is a folder or whose folder cannot be written is refused before any model is read; a
+file of the pair written there meanwhile (another run into the same new ``--out``) is kept and this step refused at
+its end (exit 2, one line), neither file of its pair written.
 """
 
 from __future__ import annotations
@@ -579,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
                         "step ran (another calibrate?); it is kept and this model is not written (choose another "
                         "--out)")
     log.info("wrote %s (+ %s)\n%s", written, model_paths(written)[1].name, model.recipe)
+    line = dcli.fit_skipped_line(written, model_paths(written)[1], result.get("skipped") or [])
+    if line:  # a fit on fewer inputs than given: said with the result, not only among the warnings (§49)
+        print(line)
     return 0
 
 if __name__ == "__main__":

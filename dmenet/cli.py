@@ -177,3 +177,21 @@ def model_out_problem(out: str | os.PathLike, inputs: list = (), option: str = "
             what = " (a folder)" if target.is_dir() else ""
             return f"{option} {target}: exists{what}; write the new model to a new name"
     return folder_to_write_problem(pair[0].parent, f"{option} {out}")  # the writers create missing folders
+
+
+SKIPPED_SHOWN = 3
+"""How many of a fit's skipped inputs :func:`fit_skipped_line` names."""
+
+
+def fit_skipped_line(written: str | os.PathLike, record: str | os.PathLike, skipped: list[str]) -> str | None:
+    """The stdout line of a calibration (``dmenet.calibrate``, ``dmenet.galetto.calibrate``) that fitted on its set
+    without the inputs it could not read, or None when it skipped none: ``"WRITTEN: fitted without N unreadable
+    input(s), listed under "skipped" in RECORD: PATH: reason; …"`` (the first :data:`SKIPPED_SHOWN` of the
+    ``PATH: reason`` lines ``skipped``). A skip changes the fit: it is said beside the result, not only among the
+    warnings (each input's own ``skipped PATH: reason`` line on stderr) and in the written record."""
+    if not skipped:
+        return None
+    shown = "; ".join(skipped[:SKIPPED_SHOWN]) + (f"; … ({len(skipped) - SKIPPED_SHOWN} more)"
+                                                   if len(skipped) > SKIPPED_SHOWN else "")
+    return (f"{written}: fitted without {len(skipped)} unreadable input(s), listed under \"skipped\" in {record}: "
+            f"{shown}")

@@ -427,7 +427,7 @@ def _validation_batches(val: SyntheticDataset, cfg: ExperimentConfig, skipped: l
         try:
             sample = val.load(i)
         except io.InputError as exc:
-            reason = exc.problem if exc.path == val.describe(i) else str(exc)  # its σ map: named, not the image
+            reason = exc.reason_for(val.describe(i))  # its σ map: named, not the image
             log.warning("validation: skipping unreadable %s (%s)", val.describe(i), reason)
             skipped.append(f"{val.describe(i)}: {reason}")
             continue

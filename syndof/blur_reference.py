@@ -28,7 +28,7 @@ from syndof import units
 from syndof.convolve import Conv, layer_kernels, symmetric_pad
 from syndof.layer_merge import maybe_merge
 from syndof.psf import Kernel
-from syndof.regionfill import _solve_crop
+from syndof.regionfill import solve_crop
 from syndof.render_checks import check_dtype, check_inputs
 
 ALPHA_EPS = 1e-4
@@ -50,7 +50,7 @@ def _fill_band(C: torch.Tensor, A: torch.Tensor, U: np.ndarray, R: np.ndarray) -
     vals = np.empty(U.shape + (4,), dtype=np.float64)
     vals[..., :3] = np.where(U[..., None], C.permute(1, 2, 0).cpu().double().numpy(), 0.0)
     vals[..., 3] = U
-    out = _solve_crop(vals, R)
+    out = solve_crop(vals, R)
     Rt = torch.as_tensor(R, device=C.device)
     filled = torch.as_tensor(out, dtype=C.dtype, device=C.device)
     C[:, Rt] = filled[..., :3][Rt].T

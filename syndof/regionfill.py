@@ -72,12 +72,30 @@ def region_bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None
             slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)))
 
 
-def _solve_crop(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Fill ``mask`` in ``values`` (crop (h, w, C) whose edges are image edges or ≥ 1 px away from the region)."""
+def solve_crop(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Laplace-fill the region ``mask`` of ``values``, every channel with the same region: the linear system of the
+    module docstring (``deg·x − Σ neighbours = 0`` at each region pixel, 4-neighbours inside the crop; the pixels
+    outside the region that touch it are its known boundary values), solved by :func:`factorize_laplace`.
+
+    Args:
+        values: (h, w, C) array of any real dtype, units and range (channels last; C ≥ 1): the crop, whose values
+            inside the region are not read. Each crop edge must be an image edge or ≥ 1 px away from the region
+            (:func:`region_bbox` with ``margin=1`` gives such a crop): a crop edge counts as an image edge (its
+            pixels get degree 3 or 2), so a region cut by the crop would be solved against the wrong boundary.
+        mask: (h, w) bool, True = pixel to fill. Each 4-connected part of the region must touch a False pixel:
+            a part with no boundary values has a singular system (:func:`regionfill` gives an all-True mask
+            MATLAB's zeros itself). An all-False mask fills nothing.
+
+    Returns:
+        (h, w, C) float64 copy of ``values`` (same units) with the region's pixels replaced by the solution; the
+        others unchanged. The caller of a 2-D image adds and removes the channel axis (:func:`regionfill`).
+    """
     h, w = mask.shape
     idx = np.full((h + 2, w + 2), -1, dtype=np.int64)
     ys, xs = np.nonzero(mask)
     n = ys.size
+    if n == 0:  # nothing to fill (was an IndexError)
+        return values.astype(np.float64, copy=True)
     idx[ys + 1, xs + 1] = np.arange(n)
     inside = np.zeros((h + 2, w + 2), dtype=bool)
     inside[1:-1, 1:-1] = True
@@ -124,5 +142,5 @@ def regionfill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if mask.all():
             out[:] = 0.0  # no boundary: MATLAB returns zeros (with a warning)
         else:
-            out[box] = _solve_crop(vals[box], mask[box])
+            out[box] = solve_crop(vals[box], mask[box])
     return out[..., 0] if squeeze else out

@@ -629,10 +629,14 @@ def test_calibrate_command_records_negatives_and_refuses_bad_ones(tiny_model, tm
     assert "empty" in capsys.readouterr().err and not (tmp_path / "i.json").exists()
 
 
-def test_h101_calibrate_refuses_an_image_or_negative_name_that_is_no_file(tiny_model, tmp_path, capsys):
+def test_h101_calibrate_skips_and_reports_an_image_or_negative_name_that_is_no_file(tiny_model, tmp_path, capsys,
+                                                                                     caplog):
     """The listings by stem left an image name where no file can be read out: ``--allow-missing-images`` fitted the
-    transform on 1 of 2 images (exit 0, ``n_images`` 1), a FIFO among ``--negatives`` was left out likewise. Refused
-    now, as an unreadable file stops the fit, by name, before the method loads: exit 2, one line, nothing written."""
+    transform on 1 of 2 images (exit 0, ``n_images`` 1) unsaid, a FIFO among ``--negatives`` was left out likewise.
+    H101 refused them; since reliability.md §49 every unreadable input is skipped as ``dmenet.calibrate dbd`` skips
+    one: its ``skipped PATH: reason`` line on stderr, listed under ``skipped`` in the sidecar, and a stdout line
+    counting the skips beside the result."""
+    import json
     import os
 
     from dmenet.galetto import calibrate
@@ -648,13 +652,19 @@ def test_h101_calibrate_refuses_an_image_or_negative_name_that_is_no_file(tiny_m
     sio.write_image(sharp / "p0.png", _texture(36, 40, seed=10).astype(np.float32))
     os.mkfifo(sharp / "p1.png")
     base = ["--benchmark", "cuhk", "--data", str(data), "--model", str(tiny_model), "--method", "galetto:stride=16"]
-    for extra, line in ((["--allow-missing-images"], f"{data / 'image' / 'im1.png'}: a symbolic link to nothing"),
-                        (["--include", "im0", "--negatives", str(sharp)],
-                         f"{sharp / 'p1.png'}: not a regular file (a FIFO, socket or device)")):
+    for name, extra, line, images in (
+            ("f", ["--allow-missing-images"], f"{data / 'image' / 'im1.png'}: a symbolic link to nothing", ["im0.png"]),
+            ("g", ["--include", "im0", "--negatives", str(sharp)],
+             f"{sharp / 'p1.png'}: not a regular file (a FIFO, socket or device)", ["im0.png", "p0.png"])):
         capsys.readouterr()
-        assert calibrate.main([*base, *extra, "--out", str(tmp_path / "f")]) == 2
-        assert capsys.readouterr().err.splitlines() == [f"error: {line}"]
-        assert not (tmp_path / "f.json").exists() and not (tmp_path / "f.safetensors").exists()
+        caplog.clear()
+        assert calibrate.main([*base, *extra, "--out", str(tmp_path / name)]) == 0
+        out = capsys.readouterr().out
+        assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [f"skipped {line}"]
+        assert out.splitlines()[-1] == (f"{tmp_path / name}.safetensors: fitted without 1 unreadable input(s), listed "
+                                        f"under \"skipped\" in {tmp_path / name}.json: {line}")
+        entry = json.loads((tmp_path / f"{name}.json").read_text())["detection"]
+        assert entry["skipped"] == [line] and entry["images"] == images and entry["n_images"] == len(images)
 
 
 def test_model_key_gives_one_method_its_own_file(tiny_model, tmp_path, capsys):

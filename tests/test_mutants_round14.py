@@ -285,18 +285,16 @@ def test_syndof_dbd_with_saved_predictions_names_a_npy_gt_by_its_suffixed_stem(t
 
 def test_a_sigma_benchmark_never_calls_a_npy_beside_its_sigma_maps_a_mask(tmp_path):
     """``--benchmark syndof`` scores σ maps, not masks: ``blur_map/b.npy`` for image b is not named as "a mask of
-    another format" (whose advice, a 0/255 PNG, would be wrong for a σ map). With a method the line is the
-    unmatched-files one; with saved predictions the GT files a and c are scored, b's image only not attached."""
+    another format" (whose advice, a 0/255 PNG, would be wrong for a σ map). Since 7 Dec 2026 (reliability.md §49)
+    it is b's σ map, a format :func:`syndof.io.read_sigma_map` reads: paired, with a method and with saved
+    predictions (was "unmatched files; 1 image(s) without GT" / b left out)."""
     from dmenet.eval.benchmarks import get_spec, list_folder_samples
-    from syndof.io import InputError
 
     root = _benchmark(tmp_path / "syn", "blur_map")
     _touch(root / "blur_map" / "b.npy")
-    with pytest.raises(InputError, match=r"unmatched files; 1 image\(s\) without GT") as err:
-        list_folder_samples(get_spec("syndof"), root, need_images=True)
-    assert SAVE not in str(err.value)
-    samples = list_folder_samples(get_spec("syndof"), root, need_images=False)
-    assert [s.stem for s in samples] == ["a", "c"]
+    for need_images in (True, False):
+        samples = list_folder_samples(get_spec("syndof"), root, need_images=need_images)
+        assert [(s.stem, s.gt.name) for s in samples] == [("a", "a.png"), ("b", "b.npy"), ("c", "c.png")]
 
 
 def test_allow_missing_images_with_saved_predictions_still_names_a_npy_gt(tmp_path):

@@ -94,7 +94,7 @@ class DomainStream:
                 sample = self.dataset.load(index)
             except io.InputError as exc:
                 image = self.dataset.describe(index)
-                reason = exc.problem if exc.path == image else str(exc)  # its mask or σ map: named, not the photo
+                reason = exc.reason_for(image)  # its mask or σ map: named, not the photo
                 with self._lock:
                     self._bad.add(index)
                     self._skipped.add(f"{image}: {reason}")

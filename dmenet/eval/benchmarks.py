@@ -2,8 +2,9 @@
 
 Polarity, folder names and the default resolution of each set live in :data:`BENCHMARKS` (docs/evaluation.md §2–§3),
 never in code branches. Loaders pair image and ground truth **by stem, case-insensitively**, across
-``.jpg/.JPG/.jpeg/.png/.bmp``, and raise :class:`syndof.io.InputError` on unmatched files, duplicate stems or an
-image/GT size mismatch, naming the files.
+``.jpg/.JPG/.jpeg/.png/.bmp`` (a σ-map folder, SYNDOF's ``blur_map/``, across every suffix
+:func:`syndof.io.read_sigma_map` reads: :func:`gt_extensions`), and raise :class:`syndof.io.InputError` on unmatched
+files, duplicate stems or an image/GT size mismatch, naming the files.
 
 This module imports no protocol: how each task lists, reads and scores its files is in
 :mod:`dmenet.eval.protocols` (DBD masks as (H, W) float32 {0, 1} with 1 = blurred, read by :func:`read_mask`; RTF as
@@ -50,6 +51,8 @@ class BenchmarkSpec:
         split: what the folder is expected to hold (written to metrics.json).
         gt_suffix: what a GT file's stem adds to its image's ("" = the same stem; ``_binary`` for the binary masks
             of a ``syndof.generate`` folder).
+        sigma_map_dirs: the names of ``gt_dirs`` that hold σ maps (``blur_map``), listed by every suffix
+            :func:`syndof.io.read_sigma_map` reads (:func:`gt_extensions`); the others by :data:`PAIR_EXTENSIONS`.
     """
 
     name: str
@@ -60,6 +63,7 @@ class BenchmarkSpec:
     default_resolution: Resolution
     split: str
     gt_suffix: str = ""
+    sigma_map_dirs: tuple[str, ...] = ()
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {
@@ -78,7 +82,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         BenchmarkSpec("rtf", Task.RTF, (".",), (".",), None, Resolution.NATIVE,
                       "RTF (D'Andres et al. 2016): image_XX.png + map_XX.mat + convertion.mat"),
         BenchmarkSpec("syndof", Task.SYNDOF, ("image",), ("blur_map", "gt"), None, Resolution.NATIVE,
-                      "SYNDOF-format test folder: image/ + blur_map/ (uint16 round(10 sigma)) or gt/ (8-bit label)"),
+                      "SYNDOF-format test folder: image/ + blur_map/ (uint16 round(10 sigma) PNG or TIFF, or float "
+                      "sigma px .npy) or gt/ (8-bit label)", sigma_map_dirs=("blur_map",)),
         BenchmarkSpec("syndof_dbd", Task.DBD, ("image",), ("blur_map_binary",), True, Resolution.NATIVE,
                       "a syndof.generate folder scored as blur detection: image/STEM.png against "
                       "blur_map_binary/STEM_binary.png (255 = CoC > 1 px = blurred)", gt_suffix="_binary"),
@@ -129,19 +134,28 @@ def index_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = PAIR_
     return io.index_by_stem(folder, extensions)
 
 
+def gt_extensions(spec: BenchmarkSpec, gt_dir: str | os.PathLike) -> tuple[str, ...]:
+    """The suffixes the GT folder ``gt_dir`` of ``spec`` is listed by: a σ-map folder (its name in
+    ``spec.sigma_map_dirs``) by :data:`syndof.io.SIGMA_MAP_LISTED_EXTENSIONS`, every format
+    :func:`syndof.io.read_sigma_map` reads (until 7 Dec 2026 ``blur_map/STEM.npy`` or ``.tif`` was no GT: "image(s)
+    without GT"); any other by :data:`PAIR_EXTENSIONS`."""
+    return io.SIGMA_MAP_LISTED_EXTENSIONS if Path(gt_dir).name in spec.sigma_map_dirs else PAIR_EXTENSIONS
+
+
 def _names(keys, index: dict[str, Path], limit: int = 10) -> str:
     keys = sorted(keys)
     shown = ", ".join(index[k].name for k in keys[:limit])
     return shown + (f" … (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def gt_index(gt_dir: str | os.PathLike, gt_suffix: str = "") -> dict[str, Path]:
-    """:func:`index_by_stem` of a GT folder keyed by the stem of the image each file belongs to: ``gt_suffix``
-    removed (case-insensitive). With a ``gt_suffix``, a file whose stem lacks it is an InputError naming it: kept
-    under its own stem it paired with the image of that stem (a render copied among the masks was scored as its
-    mask), or, beside ``STEM{gt_suffix}``, one of the two was dropped unsaid."""
+def gt_index(gt_dir: str | os.PathLike, gt_suffix: str = "", extensions: tuple[str, ...] = PAIR_EXTENSIONS
+             ) -> dict[str, Path]:
+    """:func:`index_by_stem` (of the files with these ``extensions``) of a GT folder keyed by the stem of the image
+    each file belongs to: ``gt_suffix`` removed (case-insensitive). With a ``gt_suffix``, a file whose stem lacks it
+    is an InputError naming it: kept under its own stem it paired with the image of that stem (a render copied among
+    the masks was scored as its mask), or, beside ``STEM{gt_suffix}``, one of the two was dropped unsaid."""
     suffix = gt_suffix.lower()
-    index = index_by_stem(gt_dir)
+    index = index_by_stem(gt_dir, extensions)
     for k, v in index.items():
         if suffix and not k.endswith(suffix):
             raise io.InputError(v, f"not a GT file of this benchmark: its name does not end with {gt_suffix} "
@@ -157,7 +171,7 @@ def _sample_stem(gt: Path, gt_suffix: str) -> str:
 
 def pair_by_stem(
     image_dir: str | os.PathLike, gt_dir: str | os.PathLike, allow_missing_images: bool = False, gt_suffix: str = "",
-    gt_is_mask: bool = False
+    gt_is_mask: bool = False, gt_extensions: tuple[str, ...] = PAIR_EXTENSIONS
 ) -> list[Sample]:
     """Pair the files of two folders by case-insensitive stem (a GT's less ``gt_suffix``); raises InputError on any
     unmatched file.
@@ -165,8 +179,9 @@ def pair_by_stem(
     ``allow_missing_images`` scores the subset of GT files that have an image (e.g. 5 CUHK photos beside all 1000
     masks); an image without GT is still an error. ``gt_is_mask`` (the DBD benchmarks): an image without GT whose
     GT stem holds a file of another format (``STEM.npy``) is refused naming that file (:func:`non_image_mask`).
+    ``gt_extensions``: the suffixes the GT folder is listed by (:func:`gt_extensions`).
     """
-    images, gts = index_by_stem(image_dir), gt_index(gt_dir, gt_suffix)
+    images, gts = index_by_stem(image_dir), gt_index(gt_dir, gt_suffix, gt_extensions)
     only_img, only_gt = images.keys() - gts.keys(), gts.keys() - images.keys()
     if allow_missing_images:
         only_gt = set()
@@ -196,9 +211,11 @@ def list_folder_samples(spec: BenchmarkSpec, root: str | os.PathLike, need_image
     """
     gt_dir = find_dir(root, spec.gt_dirs)
     gt_is_mask = spec.task is Task.DBD
+    extensions = gt_extensions(spec, gt_dir)  # a σ-map folder: each format its reader reads
     if need_images:
-        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images, spec.gt_suffix, gt_is_mask)
-    gts = gt_index(gt_dir, spec.gt_suffix)
+        return pair_by_stem(find_dir(root, spec.image_dirs), gt_dir, allow_missing_images, spec.gt_suffix, gt_is_mask,
+                            extensions)
+    gts = gt_index(gt_dir, spec.gt_suffix, extensions)
     try:
         images = index_by_stem(find_dir(root, spec.image_dirs))
     except io.InputError:

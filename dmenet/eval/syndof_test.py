@@ -1,9 +1,9 @@
 """SYNDOF test protocol (docs/evaluation.md §7): per-image MSE / MAE of the label σ/σ_max, averaged over images.
 
-GT comes either from ``blur_map/`` (uint16 ``round(10·σ)``, this project's generator; label = σ/σ_max with
-σ_max from ``dataset.json``'s ``max_coc``, default 29 → 7 px: :func:`read_max_coc`, which is
-:func:`syndof.recipe.read_max_coc`, training's reader too) or from ``gt/`` (DMENet's zip: 8-bit label, value/255
-compared directly with the output o).
+GT comes either from ``blur_map/`` (uint16 ``round(10·σ)``, this project's generator, or a float32 σ px ``.npy``:
+any σ map :func:`syndof.io.read_sigma_map` reads; label = σ/σ_max with σ_max from ``dataset.json``'s ``max_coc``,
+default 29 → 7 px: :func:`read_max_coc`, which is :func:`syndof.recipe.read_max_coc`, training's reader too) or from
+``gt/`` (DMENet's zip: 8-bit label, value/255 compared directly with the output o).
 """
 
 from __future__ import annotations
@@ -35,14 +35,16 @@ def gt_kind(folder: str | os.PathLike) -> GTKind:
 
 def sigma_map_pairs(root: str | os.PathLike, limit: int | None = None) -> list[tuple[str, Path, Path]]:
     """``(stem, render, σ map)`` of the first ``limit`` renders (all: None; sorted by stem) of a SYNDOF folder:
-    ``image/`` and its σ maps in ``blur_map/``. Reads no image: the check to run before any work.
+    ``image/`` and its σ maps in ``blur_map/``, of any suffix :func:`syndof.io.read_sigma_map` reads
+    (:data:`syndof.io.SIGMA_MAP_LISTED_EXTENSIONS`: a 16-bit PNG or TIFF, a float ``.npy``). Reads no image: the
+    check to run before any work.
 
     Raises:
         InputError: a missing folder, no render, or naming the first chosen render without its σ map.
     """
     root = Path(root)
     images = sorted(io.index_by_stem(root / "image").items())[:limit]
-    maps = io.index_by_stem(root / GTKind.SIGMA_MAP.value)
+    maps = io.index_by_stem(root / GTKind.SIGMA_MAP.value, io.SIGMA_MAP_LISTED_EXTENSIONS)  # .npy maps too
     if not images:
         raise io.InputError(root / "image", "no renders to score")
     missing = [path for stem, path in images if stem not in maps]

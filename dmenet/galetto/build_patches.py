@@ -188,7 +188,7 @@ def windows_or_reason(render: Path, sigma_map: Path, source: Path, stride: int, 
         return render_windows(read_image(render), read_image(source), read_sigma_map(sigma_map), stride, phi,
                               smooth_sigma, max_range)
     except InputError as exc:  # names its file: the render, its σ map or its source photo
-        return exc.problem if exc.path == str(render) else str(exc)
+        return exc.reason_for(render)
     except OSError as exc:  # e.g. no permission to read it
         return cli.error_line(exc)
     except ValueError as exc:  # render_windows: sizes that differ

@@ -10,6 +10,11 @@ fitted by :func:`dmenet.galetto.detection.fit`, and a copy of the classifier is 
 options and the images in ``OUT.json`` (``OUT.safetensors`` holds the same weights; an existing ``OUT`` is
 refused). Never fit on an image you report as test or validation.
 
+An image or mask that cannot be read is skipped, as ``dmenet.calibrate dbd`` skips one: one ``skipped PATH:
+reason`` line on stderr, the ``PATH: reason`` listed under ``skipped`` in ``OUT.json``, and a closing stdout line
+counting them (the fit is on fewer images than chosen). An image and mask of different sizes, or no readable
+labelled image, are refused (exit 2, one line naming the file).
+
 ``--negatives DIR [--negative-stems FILE] [--negative-limit N]`` adds photos that are sharp everywhere (e.g. the
 BSDS500 *train* photos of ``experiments/distill/bsds_sharp_train.txt``) with all-sharp masks: their mean blur
 enters the objective's MAE term (they have no Fmax), so the fit also pays for false blur on sharp photos, which a
@@ -43,27 +48,49 @@ FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise", "grid")
 
 
 def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None,
-                negatives: list | None = None):
+                negatives: list | None = None, skipped: list[str] | None = None):
     """σ maps (px, the blur map's) and masks (1 = blurred) of the samples and of the ``negatives`` (photos sharp
-    everywhere, ``Sample`` objects without GT: all-sharp masks), then the fit. Returns (DBDFit, label scores, image
-    names). An unreadable file or an image and mask of different sizes stop the fit (InputError)."""
+    everywhere, ``Sample`` objects without GT: all-sharp masks), then the fit. Returns (DBDFit, label scores, names
+    of the images fitted on).
+
+    An image or mask that cannot be read (the InputError of its reader: missing, a name where no file can be read,
+    undecodable, a mask that binarises to a constant) is skipped with one line ``skipped PATH: reason`` on stderr,
+    the file at fault named, and that ``PATH: reason`` appended to ``skipped`` when given, for the caller's record:
+    as ``dmenet.calibrate dbd`` skips one (until 7 Dec 2026 it stopped this fit, exit 2; reliability.md §49). An
+    image and mask of different sizes stop the fit (InputError naming both), as there; so does a set with no
+    readable labelled sample (InputError naming the first skipped file)."""
     from dmenet.galetto.detection import blur_map, fit
     from dmenet.training.fit_dbd import map_scores
 
-    sigmas, masks = [], []
+    sigmas, masks, names, errors = [], [], [], []
+    labelled_read = 0
     pool = [(s, True) for s in samples] + [(s, False) for s in negatives or ()]
     for k, (sample, labelled) in enumerate(pool, 1):
-        image = io.read_image(sample.image)
-        if labelled:  # the mask is read and checked before the σ map is paid for
-            gt = B.read_mask(sample.gt, white_is_blurred)
+        if samples and not labelled and not labelled_read:  # every labelled one skipped: no σ map of a negative
+            break
+        try:  # the mask is read and checked before the σ map is paid for
+            image = io.read_image(sample.image)
+            gt = B.read_mask(sample.gt, white_is_blurred) if labelled else None
+        except io.InputError as exc:
+            log.warning("skipped %s", exc)
+            errors.append(exc)
+            continue
+        if labelled:
             B.check_same_size(sample, image, gt)
             masks.append(gt > 0.5)
+            labelled_read += 1
         else:
             masks.append(np.zeros(image.shape[:2], dtype=bool))
         sigmas.append(estimator.blur_sigma(image))
+        names.append(sample.image.name)
         log.info("%d/%d: %s%s", k, len(pool), sample.image.name, "" if labelled else " (sharp everywhere)")
+    if skipped is not None:
+        skipped.extend(str(e) for e in errors)
+    if samples and not labelled_read:  # the first error is the first sample's
+        raise io.InputError(errors[0].path, f"{errors[0].problem} (no readable labelled sample: all {len(samples)} "
+                                            "skipped; nothing was written)")
     label = map_scores((blur_map(s, None) for s in sigmas), masks)  # the SYNDOF label map, to compare the fit with
-    return fit(sigmas, masks, max_scale), label, [s.image.name for s, _ in pool]
+    return fit(sigmas, masks, max_scale), label, names
 
 
 def select_negatives(args) -> tuple[list, str | None]:
@@ -94,6 +121,7 @@ EXAMPLE = ("galetto-calibrate --benchmark cuhk_train --data ../shared/data/cuhk 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry (the module docstring is its --help); returns the exit status."""
     from dmenet.galetto.detection import SCALES, DetectionTransform, write_fitted
+    from dmenet.galetto.train import classifier_files
 
     p = cli.parser("dmenet.galetto.calibrate", __doc__, EXAMPLE)
     p.add_argument("--benchmark", required=True, choices=DBD_BENCHMARKS, help="layout and mask polarity of --data")
@@ -143,17 +171,17 @@ def main(argv: list[str] | None = None) -> int:
                         "transform is fitted on training images only (choose them with --split "
                         "experiments/cuhk_split.json --subset train)")
     negatives, negatives_text = select_negatives(args)
-    # a name no file can be read at (kept by the listings by stem) stops the fit as an unreadable file does, now
-    # before the method loads: left out, the transform was fitted on fewer images than the selection said
-    io.refuse_unreadable_names(p for s in [*samples, *negatives] for p in (s.image, s.gt))
+    # an unreadable image or mask (a name no file can be read at, kept by the listings by stem, included) is skipped
+    # with its line, recorded under "skipped" and said on stdout, as dmenet.calibrate dbd does (reliability.md §49)
     estimator = args.method.make(dcli.method_options(args))
+    skipped: list[str] = []
     fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
-                                                         negatives)
+                                                         negatives, skipped)
     transform = DetectionTransform(fitted.scale, fitted.shift)
     info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "samples": selection_text(args, len(samples), args.data, len(found)), "images": names,
-            "negatives": negatives_text,
+            "skipped": skipped, "negatives": negatives_text,
             "options": {k: estimator.settings[k] for k in FITTED_OPTIONS},
             "train_mae": round(fitted.mae, 6), "train_fmax": round(fitted.fmax, 6),
             "train_mae_label": round(label_mae, 6), "train_fmax_label": round(label_fmax, 6),
@@ -167,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{out}: blur = sigmoid({transform.scale:g} · (σ − {transform.shift:g} px)); on the {fitted.n_images} "
           f"fitting images{sharp} MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
           f"(label map {label_fmax:.4f})")
+    line = dcli.fit_skipped_line(out, classifier_files(out)[1], skipped)
+    if line:
+        print(line)
     return 0
 
 

@@ -104,7 +104,7 @@ def readable_renders(root: Path, limit: int | None = None) -> tuple[list[tuple[s
         try:
             shapes = io.read_image(image).shape[:2], io.read_sigma_map(sigma).shape[:2]
         except io.InputError as exc:  # names its file: the render or its σ map
-            reason = exc.problem if exc.path == str(image) else str(exc)
+            reason = exc.reason_for(image)
         except OSError as exc:  # e.g. no permission to read it
             reason = cli.error_line(exc)
         else:

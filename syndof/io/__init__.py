@@ -84,6 +84,7 @@ from syndof.io.listing import (
 from syndof.io.maps import (
     MAX_MAP_CHANNELS,
     SIGMA_MAP_EXTENSIONS,
+    SIGMA_MAP_LISTED_EXTENSIONS,
     encode_npy,
     encode_sigma_map,
     encode_syndof_values,
@@ -134,6 +135,7 @@ __all__ = [
     "encode_sigma_map",
     "encode_syndof_values",
     "SIGMA_MAP_EXTENSIONS",
+    "SIGMA_MAP_LISTED_EXTENSIONS",
     "write_sigma_map",
     "encode_npy",
     "write_npy",

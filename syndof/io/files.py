@@ -21,6 +21,19 @@ class InputError(ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def reason_for(self, item: str | os.PathLike) -> str:
+        """This error as the reason a batch gives for skipping ``item`` (the input it names in its own ``skipped
+        ITEM: reason`` line, e.g. a photo): :attr:`problem` alone when the error is about ``item`` itself, the whole
+        ``"<path>: <problem>"`` when it is about another file read for it (its mask, its σ map, its source photo),
+        so that file is named and the item not blamed for it.
+
+        ``item``: a path as ``str`` or any ``os.PathLike`` (``Path``). The two are compared as paths
+        (``Path(item) == Path(self.path)``): a ``Path`` matches its text, and ``./a.png`` or ``d//a.png`` the
+        ``a.png`` / ``d/a.png`` that :class:`Path` (which every reader makes of its argument) writes in the
+        message; no file system access (a link and its target, or a relative and an absolute name of one file,
+        are two paths)."""
+        return self.problem if Path(self.path) == Path(item) else str(self)
+
 
 def check_nonempty_file(path: str | os.PathLike) -> Path:
     """``path`` as a Path when it is a file with at least one byte; InputError naming it (``file not found``, ``a

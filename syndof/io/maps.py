@@ -10,7 +10,7 @@ import numpy as np
 
 from syndof import units
 from syndof.io.atomic import write_bytes_atomic
-from syndof.io.decode import read_raw
+from syndof.io.decode import IMAGE_EXTENSIONS, read_raw
 from syndof.io.encode import encode_bgr_png
 from syndof.io.files import InputError, check_nonempty_file
 
@@ -113,6 +113,14 @@ def encode_syndof_values(value: np.ndarray, channels: int = 3, fast: bool = Fals
 
 SIGMA_MAP_EXTENSIONS = (".png", ".npy")
 """Suffixes of σ-map files, written by :func:`write_sigma_map` and read by :func:`read_sigma_map`."""
+
+SIGMA_MAP_LISTED_EXTENSIONS = IMAGE_EXTENSIONS + (".npy",)
+"""Suffixes a σ-map folder (a SYNDOF ``blur_map/``) is listed by to pair its maps with their renders by stem (the
+``syndof`` benchmark of ``dmenet.evaluate``, :func:`dmenet.eval.syndof_test.sigma_map_pairs`): every suffix
+:func:`read_sigma_map` reads, ``.npy`` (float σ px) and the image suffixes (a 16-bit PNG or TIFF holding
+``round(10·σ)``; a file of an 8-bit format is paired, then refused by the reader naming it, not called missing).
+Until 7 Dec 2026 those listings left ``.npy`` out (and the benchmark ``.tif``): such a folder was refused as
+renders without σ maps."""
 
 
 def write_sigma_map(path: str | os.PathLike, sigma: np.ndarray, channels: int = 3) -> None:
