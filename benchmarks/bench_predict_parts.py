@@ -94,7 +94,7 @@ def report(title: str, times: dict[str, list[float]], old: str, new: str) -> Non
 
 
 def bench(args) -> None:
-    from dmenet import inference, predict_outputs
+    from dmenet import inference, logits, predict_outputs
     from dmenet.models.calibration_table import calibration_table
     from syndof import io as sio
     from syndof import units, viz
@@ -111,20 +111,20 @@ def bench(args) -> None:
         t0 = time.perf_counter()
         calibration_table(model.calibration)
         builds.append(time.perf_counter() - t0)
-    inference.calibration_logit(model, label)  # builds the cached table once, outside the timing
+    logits.calibration_logit(model, label)  # builds the cached table once, outside the timing
     load0 = os.getloadavg()[0]
     print(f"640x480, {args.repeats} interleaved repeats; {machine_line()}")
     print(f"table build (once per model): min {min(builds) * 1e3:.1f} / median {statistics.median(builds) * 1e3:.1f}"
           " ms")
-    s_times = interleave({"S direct": lambda: inference.direct_calibration_logit(model, label),
-                          "S table": lambda: inference.calibration_logit(model, label)}, args.repeats)
+    s_times = interleave({"S direct": lambda: logits.direct_calibration_logit(model, label),
+                          "S table": lambda: logits.calibration_logit(model, label)}, args.repeats)
     report("(a) S logit of the detection label map", s_times, "S direct", "S table")
     if predictor.recipe.detection.head is not None:  # the shipped two-label head (rule 21h8) against S
         from dmenet.models.detection_head import head_logit
 
         labels = predictor.detection_labels(image)
         s_path = inference.Predictor(model, predictor.recipe.with_head(None).with_transform(*S_TRANSFORM))
-        c_times = interleave({"S table": lambda: inference.calibration_logit(model, label),
+        c_times = interleave({"S table": lambda: logits.calibration_logit(model, label),
                               "head": lambda: head_logit(predictor.recipe.detection.head, *labels)}, args.repeats)
         report("(c) detection logit: S's table vs the two-label head", c_times, "S table", "head")
         d_times = interleave({"estimate S": lambda: s_path.estimate(image),
@@ -163,7 +163,7 @@ def bench(args) -> None:
 
 
 def delta(files: list[str]) -> None:
-    from dmenet import inference
+    from dmenet import inference, logits
     from syndof import io as sio
 
     predictor = inference.load_predictor()  # the recipe: 8 flips, per-image statistics for detection
@@ -174,9 +174,9 @@ def delta(files: list[str]) -> None:
     for path in files:
         label = predictor.detection_labels(sio.read_image(path))[0]
         p_table = predictor.probability_from_labels((label,))  # what Predictor.estimate returns
-        z_table = inference.calibration_logit(predictor.model, label)
-        z_direct = inference.direct_calibration_logit(predictor.model, label)
-        p_direct = inference.blur_probability_from_logit(z_direct, det.scale, det.shift)
+        z_table = logits.calibration_logit(predictor.model, label)
+        z_direct = logits.direct_calibration_logit(predictor.model, label)
+        p_direct = logits.blur_probability_from_logit(z_direct, det.scale, det.shift)
         dz, dp = float(np.abs(z_table - z_direct).max()), float(np.abs(p_table - p_direct).max())
         flips = int((sio.to_uint8(p_table) != sio.to_uint8(p_direct)).sum())
         worst_z, worst_p = max(worst_z, dz), max(worst_p, dp)

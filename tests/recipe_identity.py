@@ -149,7 +149,7 @@ def main() -> int:
     one-pass file's (:data:`ONEPASS`) probability maps into ONEPASS_HASH_FILE, through the default path."""
     import torch
 
-    from dmenet import inference, tiling
+    from dmenet import inference, logits, tiling
 
     torch.set_num_threads(1)
     if "--write-onepass" in sys.argv:
@@ -164,7 +164,7 @@ def main() -> int:
     saved.append((inference, "calibration_logit", inference.calibration_logit))
     for k, plain in PLAIN_PATHS.items():
         setattr(tiling, k, plain)
-    inference.calibration_logit = inference.direct_calibration_logit
+    inference.calibration_logit = logits.direct_calibration_logit  # looked up there by Predictor.detection_logit
     try:
         if "--write-head" in sys.argv:
             assert model.recipe.detection.head is not None, "the shipped recipe has no detection head"

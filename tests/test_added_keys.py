@@ -15,7 +15,8 @@ from test_distill import TINY, _dataset
 from test_galetto import _fake_patches
 from train_data_helpers import write_syndof
 
-from dmenet.config import ConfigError, ExperimentConfig, config_to_dict, flat_keys, load_config
+from dmenet.config import ExperimentConfig, load_config
+from dmenet.configlib import ConfigError, config_to_dict, flat_keys
 from dmenet.distill import train as distill_train
 from dmenet.distill.config import DistillConfig, load_distill_config
 from dmenet.galetto import train as galetto_train

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from dmenet import inference
+from dmenet import inference, logits
 from dmenet.models.calibration_table import (cached_calibration_table, calibration_table)
 from model_helpers import randomise_batchnorm, tiny_dmenet
 
@@ -27,7 +27,7 @@ def _tiny(seed: int = 0):
 
 
 def _direct(model, label):
-    return inference.direct_calibration_logit(model, label)
+    return logits.direct_calibration_logit(model, label)
 
 
 def test_table_equals_s_on_random_labels_and_flags_its_kinks(rng):
@@ -37,7 +37,7 @@ def test_table_equals_s_on_random_labels_and_flags_its_kinks(rng):
     label = rng.random((67, 45)).astype(np.float32)
     label[0, :4] = [0.0, 1.0, 0.5, np.float32(1 / 3)]
     label[1, :] = (np.resize(np.flatnonzero(table.kinks), 45) + 0.37) / (table.points - 1)  # inside kink cells
-    got = inference.calibration_logit(model, label)
+    got = logits.calibration_logit(model, label)
     assert got.dtype == np.float32 and got.shape == label.shape
     np.testing.assert_allclose(got, _direct(model, label), rtol=1e-5, atol=1e-5)  # S's own float32 rounding
 
@@ -72,7 +72,7 @@ def test_labels_outside_the_grid_go_through_s(rng):
     got = table(label, exact)
     np.testing.assert_array_equal(sent[0], np.float32(odd))  # those and only those, once
     assert len(sent) == 1 and np.isnan(got[0, 2])
-    np.testing.assert_allclose(inference.calibration_logit(model, label), _direct(model, label), rtol=1e-5,
+    np.testing.assert_allclose(logits.calibration_logit(model, label), _direct(model, label), rtol=1e-5,
                                atol=1e-5)
     table(np.full((3, 3), 0.5, np.float32), exact=lambda x: pytest.fail("S called for labels in linear cells"))
 
@@ -81,14 +81,14 @@ def test_cache_rebuilds_only_when_s_changes():
     model = _tiny()
     label = np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30)
     first = cached_calibration_table(model)
-    before = inference.calibration_logit(model, label)
+    before = logits.calibration_logit(model, label)
     assert cached_calibration_table(model) is first  # nothing changed: same table
     with torch.no_grad():
         model.blur.encoder.parameters().__next__().add_(1.0)  # B is not S: the table stays
     assert cached_calibration_table(model) is first
     with torch.no_grad():
         model.calibration.out.bias.add_(1.0)
-    after = inference.calibration_logit(model, label)
+    after = logits.calibration_logit(model, label)
     assert cached_calibration_table(model) is not first
     np.testing.assert_allclose(after, before + 1.0, rtol=0, atol=2e-5)
     np.testing.assert_allclose(after, _direct(model, label), rtol=0, atol=2e-5)
@@ -103,7 +103,7 @@ def test_train_mode_runs_s_itself_and_the_table_refuses_it():
     label = np.random.default_rng(3).random((8, 8)).astype(np.float32)
     with torch.no_grad():
         want = model.calibration(torch.from_numpy(label)[None, None])[0, 0].numpy()
-    np.testing.assert_array_equal(inference.calibration_logit(model, label), want)  # batch statistics: no table
+    np.testing.assert_array_equal(logits.calibration_logit(model, label), want)  # batch statistics: no table
     assert "_calibration_table_memo" not in model.__dict__
     with pytest.raises(ValueError, match="eval mode"):
         calibration_table(model.calibration)
@@ -120,10 +120,12 @@ def test_shipped_model_table_matches_s_through_estimate(shared, monkeypatch):
     # S's path with the transform it shipped with until rule 21h8 (tests/recipe_identity.py: PINNED_S_TRANSFORM)
     predictor = inference.Predictor(predictor.model, predictor.recipe.with_head(None).with_transform(6.0, 2.5))
     label = predictor.detection_labels(image)[0]
-    z_table = inference.calibration_logit(predictor.model, label)
-    z_direct = inference.direct_calibration_logit(predictor.model, label)
+    z_table = logits.calibration_logit(predictor.model, label)
+    z_direct = logits.direct_calibration_logit(predictor.model, label)
     assert np.abs(z_table - z_direct).max() < 3e-5
     fast = predictor.estimate(image, sigma=False).blur_probability
-    monkeypatch.setattr(inference, "calibration_logit", inference.direct_calibration_logit)
+    calls = []  # Predictor.detection_logit looks calibration_logit up in dmenet.inference: replaced there
+    monkeypatch.setattr(inference, "calibration_logit",
+                        lambda *a: calls.append(1) or logits.direct_calibration_logit(*a))
     plain = predictor.estimate(image, sigma=False).blur_probability
-    assert np.abs(fast - plain).max() < 1e-5
+    assert calls and np.abs(fast - plain).max() < 1e-5

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dmenet.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict, dump_config, load_config
+from dmenet.config import ExperimentConfig, config_from_dict, dump_config, load_config
+from dmenet.configlib import ConfigError, config_to_dict
 from dmenet.train import parse_args, resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +132,8 @@ def test_every_training_config_checks_its_adam_settings(root_path, override, key
 
 def test_a_binary_file_as_config_is_named(tmp_path):
     """A model file (or any non-text file) given as --config: a ConfigError naming it, not a codec message."""
-    from dmenet.config import ConfigError, load_config
+    from dmenet.config import load_config
+    from dmenet.configlib import ConfigError
 
     binary = tmp_path / "model.safetensors"
     binary.write_bytes(b"\x00\xbb\xff" * 100)
@@ -144,7 +146,8 @@ def test_an_option_member_set_in_code_dumps_as_its_string():
 
     import yaml
 
-    from dmenet.config import ExperimentConfig, Stage, config_to_dict, dump_config
+    from dmenet.config import ExperimentConfig, Stage, dump_config
+    from dmenet.configlib import config_to_dict
 
     cfg = ExperimentConfig()
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stage=Stage.BLUR))

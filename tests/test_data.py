@@ -217,7 +217,8 @@ def test_random_reblur_probability_and_range():
 
 
 def test_reblur_config_is_checked():
-    from dmenet.config import ConfigError, DataConfig
+    from dmenet.config import DataConfig
+    from dmenet.configlib import ConfigError
 
     assert DataConfig(reblur_p=0.5, reblur_max=2.0).reblur_max == 2.0
     for bad in ({"reblur_p": 1.5, "reblur_max": 1.0}, {"reblur_p": 0.5, "reblur_max": -1.0},
@@ -227,7 +228,8 @@ def test_reblur_config_is_checked():
 
 
 def test_scale_min_must_downscale():
-    from dmenet.config import ConfigError, DataConfig
+    from dmenet.config import DataConfig
+    from dmenet.configlib import ConfigError
 
     assert DataConfig(scale_min=0.5).scale_min == 0.5
     for bad in (0.0, 1.2):

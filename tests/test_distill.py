@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from dmenet.distill import losses as L
 from dmenet.distill.config import load_distill_config
 from dmenet.distill.models.efficientnet import Conv2dSame, EfficientNet, load_imagenet

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from dmenet.distill import summary
 from dmenet.distill import train as T
 from dmenet.distill.config import load_distill_config

@@ -15,7 +15,7 @@ import yaml
 from safetensors.torch import load_file
 from test_distill import TINY, _dataset
 
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from dmenet.distill import train as T
 from dmenet.distill.config import load_distill_config
 from dmenet.training.checkpoint import CheckpointError

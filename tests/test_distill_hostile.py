@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 import dmenet.distill.train as T
 from dmenet.distill import checkpoints as distill_checkpoints
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from dmenet.distill.config import DistillLossConfig, load_distill_config
 from syndof.io import folder_lock
 

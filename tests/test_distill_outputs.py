@@ -13,7 +13,7 @@ import pytest
 import yaml
 from test_distill import TINY, _dataset
 
-from dmenet.config import ConfigError, config_to_dict
+from dmenet.configlib import ConfigError, config_to_dict
 from dmenet.distill import calibrate
 from dmenet.distill import train as dtrain
 from dmenet.distill.config import load_distill_config

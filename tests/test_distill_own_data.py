@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from test_distill import _script
 
-from dmenet.config import ConfigError
+from dmenet.configlib import ConfigError
 from dmenet.distill import train as T
 from dmenet.distill.config import load_distill_config
 from dmenet.distill.data import TrainStream

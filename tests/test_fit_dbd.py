@@ -8,6 +8,7 @@ import torch
 
 from dmenet import inference
 from dmenet import calibrate
+from dmenet.logits import blur_probability_from_logit, calibration_logit
 from dmenet.models.model_io import load_model_file, save_model
 from dmenet.models.recipe import DetectionPath
 from dmenet.training import fit_dbd
@@ -29,8 +30,8 @@ def _overlapping_classes(rng, n=4, bias=1.0):
 
 def test_transform_defaults_to_s_probability():
     z = np.linspace(-6, 6, 25, dtype=np.float32)
-    assert np.allclose(inference.blur_probability_from_logit(z), 1 / (1 + np.exp(-z)), atol=1e-6)
-    p = inference.blur_probability_from_logit(z, 4.0, 1.0)
+    assert np.allclose(blur_probability_from_logit(z), 1 / (1 + np.exp(-z)), atol=1e-6)
+    p = blur_probability_from_logit(z, 4.0, 1.0)
     assert np.allclose(p, 1 / (1 + np.exp(-4.0 * (z - 1.0))), atol=1e-6)
     assert p.dtype == np.float32 and 0.0 <= p.min() and p.max() <= 1.0
 
@@ -57,7 +58,7 @@ def test_all_sharp_images_score_their_false_blur_and_move_the_shift(rng):
     assert mixed.shift > alone.shift
     mae, fmax = fit_dbd._scores(logits + sharp, masks + [np.zeros((40, 50), bool)] * 4, 2.0, 0.5)
     mae2, fmax2 = fit_dbd._scores(logits, masks, 2.0, 0.5)
-    false_blur = np.mean([inference.blur_probability_from_logit(z, 2.0, 0.5).mean() for z in sharp])
+    false_blur = np.mean([blur_probability_from_logit(z, 2.0, 0.5).mean() for z in sharp])
     assert fmax == pytest.approx(fmax2) and mae == pytest.approx((4 * mae2 + 4 * false_blur) / 8)
     assert alone.grid["objective"] == fit_dbd.OBJECTIVE and "over the 4 with both classes" in mixed.grid["objective"]
     with pytest.raises(ValueError, match="both blurred and sharp"):
@@ -82,7 +83,7 @@ def test_transform_round_trips_and_drives_inference(tmp_path):
     assert (loaded.recipe.detection.scale, loaded.recipe.detection.shift) == (3.0, -0.5)
     image = np.random.default_rng(1).random((32, 48, 3)).astype(np.float32)
     result = inference.estimate(image, loaded)
-    z = inference.calibration_logit(loaded, result.label)
+    z = calibration_logit(loaded, result.label)
     expected = 1 / (1 + np.exp(-3.0 * (z.astype(np.float64) + 0.5)))
     assert np.allclose(result.blur_probability, expected, atol=1e-5)
     plain = inference.estimate_blur_probability(image, inference.Predictor(loaded, loaded.recipe.with_transform(1, 0)))

@@ -14,6 +14,7 @@ import pytest
 from syndof import generate as gen
 from syndof import io as sio
 from syndof.psf import Kernel
+from syndof.sample import generate_sample, sample_rng
 from syndof.scenes import Source, SourceKind, builtin_sources, procedural_scene
 
 H, W = 48, 64
@@ -89,8 +90,8 @@ def test_layout_dtypes_and_manifest(rgbd, tmp_path):
 
 def test_generate_sample_function():
     img, depth = _scene(5)
-    r1 = gen.generate_sample(img, depth, np.random.default_rng(0))
-    r2 = gen.generate_sample(img, depth, np.random.default_rng(0))
+    r1 = generate_sample(img, depth, np.random.default_rng(0))
+    r2 = generate_sample(img, depth, np.random.default_rng(0))
     assert r1.image.shape == (H, W, 3) and r1.image.dtype == np.float32
     assert r1.sigma.shape == (H, W) and r1.sigma.dtype == np.float32
     assert 0.0 <= r1.sigma.min() and r1.sigma.max() <= 7.0
@@ -99,7 +100,7 @@ def test_generate_sample_function():
     np.testing.assert_array_equal(r1.sigma, r2.sigma)
     assert set(r1.timings) >= {"camera", "render"}
     # augmentations change the image only
-    r3 = gen.generate_sample(img, depth, np.random.default_rng(0), noise=True, jpeg_quality=70)
+    r3 = generate_sample(img, depth, np.random.default_rng(0), noise=True, jpeg_quality=70)
     np.testing.assert_array_equal(r3.sigma, r1.sigma)
     assert not np.array_equal(r3.image, r1.image)
     assert r3.augment["jpeg_quality"] == 70 and r3.augment["noise"]["gain"] > 0
@@ -175,7 +176,7 @@ def test_merge_tolerance_is_recorded_refuses_mixing_and_keeps_gt_consistent(rgbd
     assert meta_m["merge_tolerance"] == 0.25 and meta_m["n_layers"] < meta_e["n_layers"]
     # the written σ map is the σ the image was rendered with: re-rendering with it reproduces the image
     img, depth = _scene(0)
-    rng = gen.sample_rng(5, 0)
+    rng = sample_rng(5, 0)
     _, layered = sample_camera(depth, W, rng, max_coc=29)
     lay = layered.merged(0.25)
     sigma = sio.read_sigma_map(merged / "blur_map" / "000000_a.png")

@@ -14,6 +14,8 @@ from hostile_helpers import assert_usage_error, count_walks, digests, run_main
 from syndof import demo
 from syndof import generate as gen
 from syndof import io as sio
+from syndof.layout import sample_paths
+from syndof.recipe import GENERATOR, RECIPE_KEYS
 from syndof.scenes import procedural_scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -333,7 +335,7 @@ def test_partial_sample_beyond_a_smaller_rerun_count_is_reported(tmp_path, capsy
     rc, _, err = _gen(capsys, out, "--count", "3", "--max-side", "48")
     assert rc == 0, err
     stem = sorted(p.stem for p in (out / "meta").glob("*.json"))[2]
-    for key, path in gen.sample_paths(out, stem).items():
+    for key, path in sample_paths(out, stem).items():
         if key != "image":
             path.unlink()
     caplog.clear()
@@ -372,11 +374,11 @@ def test_two_runs_started_together_with_other_seeds_do_not_mix(tmp_path, capsys,
         real(out_dir, recipe)
         if len(calls) == 1:
             out_dir.mkdir(parents=True, exist_ok=True)
-            sio.write_json_atomic(out_dir / "dataset.json", {**{k: recipe[k] for k in gen.RECIPE_KEYS if k in recipe},
-                                                             "format": "syndof", "generator": gen.GENERATOR,
+            sio.write_json_atomic(out_dir / "dataset.json", {**{k: recipe[k] for k in RECIPE_KEYS if k in recipe},
+                                                             "format": "syndof", "generator": GENERATOR,
                                                              "seed": 99})
 
-    monkeypatch.setattr(gen, "check_recipe", other_run_wrote_between)
+    monkeypatch.setattr(gen, "check_recipe", other_run_wrote_between)  # where generate() looks it up
     rc, _, err = _gen(capsys, out, "--count", "1", "--max-side", "48", "--seed", "1")
     assert_usage_error(rc, err, "seed 99 (now 1)")
     assert json.loads((out / "dataset.json").read_text())["seed"] == 99

@@ -15,7 +15,7 @@ from syndof import io as sio
 from syndof import layout, units
 from syndof.camera import LayeredDepth, layers_from_sigma, sample_camera
 from syndof.psf import Kernel
-from syndof.sample import shrink_to_max_size
+from syndof.sample import SampleResult, generate_sample, shrink_to_max_size, sigma_over_limit
 from syndof.scenes import Source
 
 
@@ -57,15 +57,15 @@ def _hand_result():
     labels = np.array([[0, 0, 1], [1, 2, 2]])
     layered = LayeredDepth(labels=labels, coc=np.array([9.0, 1.0, 0.0]), depth_mm=np.array([9000.0, 5000.0, 1000.0]))
     image = np.full((2, 3, 3), 0.5, np.float32)
-    return gen.SampleResult(image=image, sigma=layered.sigma_map, coc=layered.coc_map,
+    return SampleResult(image=image, sigma=layered.sigma_map, coc=layered.coc_map,
                             merged_depth=layered.merged_depth, camera=None, layered=layered)
 
 
 def test_sample_files_hold_hand_computed_values(tmp_path):
     result = _hand_result()
     assert result.merged_depth.tolist() == [[9000.0, 9000.0, 5000.0], [5000.0, 1000.0, 1000.0]]
-    gen.write_sample(tmp_path, "s", result, {"stem": "s"})
-    paths = gen.sample_paths(tmp_path, "s")
+    layout.write_sample(tmp_path, "s", result, {"stem": "s"})
+    paths = layout.sample_paths(tmp_path, "s")
     # binary: 255 where CoC > 1 (CoC exactly 1 is σ 0: sharp)
     binary = cv2.imread(str(paths["blur_map_binary"]), cv2.IMREAD_UNCHANGED)
     assert binary.tolist() == [[255, 255, 0], [0, 0, 0]]
@@ -85,8 +85,8 @@ def test_minmax_u8_rounds_to_nearest():
 def test_sigma_exactly_at_sigma_max_is_not_over_limit():
     smax = units.max_sigma(29)
     assert smax == 7.0
-    assert not gen.sigma_over_limit(np.array([[0.0, 7.0]]), 29)
-    assert gen.sigma_over_limit(np.array([[0.0, 7.001]]), 29)
+    assert not sigma_over_limit(np.array([[0.0, 7.0]]), 29)
+    assert sigma_over_limit(np.array([[0.0, 7.001]]), 29)
 
 
 def test_max_size_resize_keeps_depth_values_and_two_px():
@@ -108,7 +108,7 @@ def test_f_number_uses_px_per_mm_of_the_image_width():
     rng = np.random.default_rng(3)
     image = np.full((48, 96, 3), 0.5, np.float32)
     depth = np.tile(np.linspace(1000.0, 6000.0, 96), (48, 1))
-    res = gen.generate_sample(image, depth, rng, max_coc=29, kernel=Kernel.GAUSSIAN)
+    res = generate_sample(image, depth, rng, max_coc=29, kernel=Kernel.GAUSSIAN)
     cam = res.camera
     f, zf = cam.focal_mm, cam.focus_mm
     z = depth + cam.depth_shift_mm
@@ -121,14 +121,14 @@ def test_f_number_uses_px_per_mm_of_the_image_width():
 
 def test_manifest_sigma_mean_is_the_mean_of_the_written_map(tmp_path):
     source = Source("scene", "procedural", size=(40, 48))
-    for sub in gen.SUBDIRS + ("meta",):
+    for sub in layout.SUBDIRS + ("meta",):
         (tmp_path / sub).mkdir()
     job = gen.Job(index=0, source=source, out_dir=str(tmp_path), seed=5, max_coc=29, kernel=Kernel.GAUSSIAN,
                   device="cpu", noise=False, jpeg_quality=None, max_size=None)
     r = gen.run_job(job)
     assert r.status is gen.Status.WRITTEN, r.message
-    meta = json.loads(gen.sample_paths(tmp_path, r.stem)["meta"].read_text())
-    sigma = sio.read_sigma_map(gen.sample_paths(tmp_path, r.stem)["blur_map"]).astype(np.float64)
+    meta = json.loads(layout.sample_paths(tmp_path, r.stem)["meta"].read_text())
+    sigma = sio.read_sigma_map(layout.sample_paths(tmp_path, r.stem)["blur_map"]).astype(np.float64)
     assert abs(meta["sigma"]["mean"] - sigma.mean()) < 0.05  # the file rounds σ to 0.1 px
     assert abs(meta["sigma"]["max"] - sigma.max()) < 0.05
     assert abs(meta["sigma"]["min"] - sigma.min()) < 0.05

@@ -15,6 +15,7 @@ from hostile_helpers import assert_usage_error, digests, run_main
 from syndof import generate as gen
 from syndof import io as sio
 from syndof import layout
+from syndof.sample import generate_sample
 from syndof.scenes import procedural_scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -58,8 +59,8 @@ def test_s6_a_max_coc_that_is_no_whole_number_is_refused_not_truncated(tmp_path,
     assert not out.exists()
     image, depth = procedural_scene(np.random.default_rng(0), 24, 32)
     with pytest.raises(ValueError, match="^max_coc must be an integer in 2..255"):
-        gen.generate_sample(image, depth, np.random.default_rng(0), max_coc=max_coc)
-    assert gen.generate_sample(image, depth, np.random.default_rng(0), max_coc=9.0).sigma.max() <= 2.0 + 1e-6
+        generate_sample(image, depth, np.random.default_rng(0), max_coc=max_coc)
+    assert generate_sample(image, depth, np.random.default_rng(0), max_coc=9.0).sigma.max() <= 2.0 + 1e-6
 
 
 @pytest.mark.parametrize("flags, name", [(["--seed", "99"], "seed"), (["--kernel", "disc"], "kernel"),
@@ -134,13 +135,13 @@ def test_d19_a_concurrent_runs_temp_cleanup_does_not_stop_this_run(rgbd, tmp_pat
     def racing(out_dir, stem, result, meta):
         if not raced:  # the other process's remove_stray_temps runs while this one is inside atomic_path
             raced.append(stem)
-            paths = gen.sample_paths(out_dir, stem)
+            paths = layout.sample_paths(out_dir, stem)
             with sio.atomic_path(paths["image"]) as tmp:
                 tmp.write_bytes(b"partial")
                 layout.remove_stray_temps(paths)
         return real(out_dir, stem, result, meta)
 
-    monkeypatch.setattr(gen, "write_sample", racing)
+    monkeypatch.setattr(gen, "write_sample", racing)  # where run_job looks it up
     summary = gen.generate(out, images=images, depths=depths, count=1, progress=False)
     assert raced and (summary.written, summary.failed) == (1, 0)
-    assert gen.is_complete(out, raced[0]) and not list(out.rglob("*.tmp"))
+    assert layout.is_complete(out, raced[0]) and not list(out.rglob("*.tmp"))

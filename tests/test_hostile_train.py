@@ -182,7 +182,8 @@ def test_k5_the_held_out_check_looks_at_the_photos_the_datasets_read_no_more_no_
     check lists each folder as its dataset does; a test photo the stream does read is still refused."""
     from train_data_helpers import write_all
 
-    from dmenet.config import ConfigError, load_config
+    from dmenet.config import load_config
+    from dmenet.configlib import ConfigError
     from dmenet.train import build_data
 
     data = write_all(tmp_path / "data")

@@ -381,27 +381,28 @@ def test_changed_source_skips_unreadable_files_and_incomplete_samples_and_hashes
                                                                                        monkeypatch):
     """Mutants: a source file that cannot be read now taken as changed (its ``None`` digest compared), a sample
     that is not complete (to be rendered again) checked, each file hashed once per sample instead of once."""
-    from syndof import generate as gen
     from syndof import io as sio
+    from syndof.layout import sample_paths
+    from syndof.recipe import changed_source
     from syndof.scenes import Source
 
     images, depths, out = _generated(tmp_path, capsys)
     a = Source(name="a", kind="file", image_path=str(images / "a.png"), depth_path=str(depths / "a.npy"))
-    for path in gen.sample_paths(out, "000000_a").values():  # a second complete sample of the same photo
+    for path in sample_paths(out, "000000_a").values():  # a second complete sample of the same photo
         stem = path.name.replace("000000_a", "000002_a")
         path.with_name(stem).write_bytes(path.read_bytes())
     calls = []
     real = sio.readable_file_sha256
     monkeypatch.setattr(sio, "readable_file_sha256", lambda p: calls.append(p) or real(p))
-    assert gen.changed_source(out, [(0, a), (2, a)]) is None
+    assert changed_source(out, [(0, a), (2, a)]) is None
     assert sorted(calls) == sorted([a.image_path, a.depth_path])
     gone = Source(name="a", kind="file", image_path=str(tmp_path / "gone.png"), depth_path=str(depths / "a.npy"))
-    assert gen.changed_source(out, [(0, gone)]) is None
+    assert changed_source(out, [(0, gone)]) is None
     np.save(depths / "a.npy", np.full((48, 64), 1234.0))
-    assert f"{depths / 'a.npy'} changed since sample 000000_a" in gen.changed_source(out, [(0, a)])
+    assert f"{depths / 'a.npy'} changed since sample 000000_a" in changed_source(out, [(0, a)])
     for stem in ("000000_a", "000002_a"):
-        gen.sample_paths(out, stem)["image"].unlink()  # incomplete: rendered again, not resumed as done
-    assert gen.changed_source(out, [(0, a), (2, a)]) is None
+        sample_paths(out, stem)["image"].unlink()  # incomplete: rendered again, not resumed as done
+    assert changed_source(out, [(0, a), (2, a)]) is None
 
 
 def test_a_shard_checks_its_own_samples_sources_only(tmp_path, capsys):

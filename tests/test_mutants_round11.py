@@ -391,7 +391,7 @@ def test_split_takes_cuhks_photos_by_default_files_only_and_says_what_it_split(t
 def test_a_mask_suffix_with_a_backslash_is_refused():
     """Mutant: ``data.mask_suffix``'s check without the backslash (a Windows folder separator taken as part of a
     stem; the tests gave ``/``). A plain suffix passes."""
-    from dmenet.config import ConfigError
+    from dmenet.configlib import ConfigError
     from dmenet.distill.config import load_distill_config
 
     assert load_distill_config(None, ["data.mask_suffix=_binary"]).data.mask_suffix == "_binary"

@@ -115,7 +115,7 @@ def test_distill_bounds_refuse_a_bool_as_a_width_or_a_rate(kind, field, value):
 def test_distill_max_side_is_2048():
     """`data.val_side` / `data.crop` go up to 2048 px (the bound `distill.summary --size` has too): 2048 loads,
     2080 (the next multiple of 32) is refused naming the key."""
-    from dmenet.config import ConfigError
+    from dmenet.configlib import ConfigError
     from dmenet.distill.config import load_distill_config
 
     for key in ("data.val_side", "data.crop"):
@@ -129,7 +129,7 @@ def test_distill_max_side_is_2048():
 def test_distill_student_drop_connect_is_a_rate_in_0_1(value, ok):
     """`student.drop_connect` (stochastic depth of the last block) is a rate in [0, 1): 0 and 0.99 load, 1 (every
     block dropped), −0.1 and NaN are refused naming the key."""
-    from dmenet.config import ConfigError
+    from dmenet.configlib import ConfigError
     from dmenet.distill.config import load_distill_config
 
     if ok:

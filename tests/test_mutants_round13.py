@@ -382,7 +382,8 @@ def test_legacy_model_keys_read_as_their_inference_keys():
     """An older run's ``model.image_bn_stats`` / ``detection_image_bn_stats`` / ``test_flips``: true (also as the text
     ``"true"``) → ``image``, false → ``moving``, a null detection key stays null (as ``sigma_bn``), flips unchanged;
     each goes to its own key; an ``inference`` key that says the same is no conflict, one that differs is refused."""
-    from dmenet.config import ConfigError, config_from_dict
+    from dmenet.config import config_from_dict
+    from dmenet.configlib import ConfigError
 
     cfg = config_from_dict({"model": {"image_bn_stats": "true", "detection_image_bn_stats": None, "test_flips": 2}})
     assert (cfg.inference.sigma_bn, cfg.inference.detection_bn, cfg.inference.flips) == ("image", None, 2)

@@ -285,7 +285,8 @@ def test_an_override_into_a_section_written_as_a_value_is_refused(value):
     falsy one (``false``, ``0``, ``[]``). ``apply_overrides`` into such a section is a ConfigError naming it (here
     without ``load_config``'s own check of the file); a missing or empty (None) section becomes one, and an existing
     mapping keeps its keys."""
-    from dmenet.config import ConfigError, apply_overrides
+    from dmenet.config import apply_overrides
+    from dmenet.configlib import ConfigError
 
     with pytest.raises(ConfigError, match=r"^model: expected a mapping of its keys, got "):
         apply_overrides({"model": value}, ["model.width=0.5"])
@@ -358,7 +359,7 @@ def test_a_resume_before_the_first_checkpoint_still_takes_the_start_file(tmp_pat
     from safetensors.torch import load_file
     from test_distill import TINY, _dataset
 
-    from dmenet.config import config_to_dict
+    from dmenet.configlib import config_to_dict
     from dmenet.distill import train as dtrain
     from dmenet.distill.config import load_distill_config
     from dmenet.distill.model_io import save_distill_model

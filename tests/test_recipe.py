@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from dmenet import inference, tiling
-from dmenet.config import ConfigError, load_config
+from dmenet import inference, logits, tiling
+from dmenet.config import load_config
+from dmenet.configlib import ConfigError
 from dmenet.models.model_io import load_model_file, read_sidecar, save_model
 from dmenet.models.recipe import BNMode, Fit, Recipe
 from model_helpers import tiny_dmenet as _tiny
@@ -93,7 +94,7 @@ def test_shipped_maps_equal_the_pinned_ones(shared, monkeypatch):
             seen: dict = {}
             for k, plain in PLAIN_PATHS.items():
                 m.setattr(tiling, k, _remembered(plain, seen))  # B's forward looks them up there
-            m.setattr(inference, "calibration_logit", inference.direct_calibration_logit)  # S itself, no table
+            m.setattr(inference, "calibration_logit", logits.direct_calibration_logit)  # S itself, no table
             got = map_fingerprints(s_predictor(model), shared=shared("data").parent)
             passes = len(seen)
             got_head = map_fingerprints(model, shared=shared("data").parent)

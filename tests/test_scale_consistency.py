@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from train_data_helpers import write_all
 
 from dmenet import losses
-from dmenet.config import ConfigError, consistency_sizes, load_config
+from dmenet.config import consistency_sizes, load_config
+from dmenet.configlib import ConfigError
 from dmenet.models.dmenet import build_dmenet
 from dmenet.train import build_data, main
 from dmenet.training.engine import StepBatches, Trainer

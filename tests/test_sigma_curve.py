@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from dmenet import calibrate, inference
-from dmenet.config import ConfigError, dump_config, load_config
+from dmenet.config import dump_config, load_config
+from dmenet.configlib import ConfigError
 from dmenet.models import sigma_curve as sc
 from dmenet.models.config import ModelConfig
 from dmenet.models.dmenet import build_dmenet

@@ -13,7 +13,8 @@ from train_data_helpers import blur_cli
 
 from dmenet import export
 from dmenet import train as dtrain
-from dmenet.config import ConfigError, load_config
+from dmenet.config import load_config
+from dmenet.configlib import ConfigError
 from dmenet.train import main, parse_args, resolve_config
 from hostile_helpers import assert_logged_usage_error, assert_usage_error, digests, run_main
 from syndof import generate as gen
