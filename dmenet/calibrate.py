@@ -37,9 +37,9 @@ The usual order after training, each step on the previous one's output::
 ``sigma``, ``dbd``, ``head`` and ``feature-head`` take ``--flips`` (the recipe's flips of the output, used for the
 fit). Every fitted value records the conditions it was fitted under (:class:`dmenet.models.recipe.Fit`); when a step
 leaves an earlier fitted value under other conditions (new statistics under a fitted curve, other flips), the step
-says so and the history entry lists it under ``"stale"``. An input of ``sigma``, ``dbd``, ``head`` or
-``feature-head`` that cannot be read is skipped: one ``skipped PATH: reason`` line on stderr, listed under
-``"skipped"`` in the history entry, and one stdout line after the model is written counting them (as
+says so and the history entry lists it under ``"stale"``. An input of ``sigma``, ``dbd``, ``head``,
+``feature-head`` or ``bn --mode moving`` that cannot be read is skipped: one ``skipped PATH: reason`` line on stderr,
+listed under ``"skipped"`` in the history entry, and one stdout line after the model is written counting them (as
 ``dmenet.galetto.calibrate``). Bad input: exit 2 and one line naming the file or option; nothing written. ``--out``
 names a new file pair: one that is an input (``average --run``: one of the checkpoints it reads), that exists
 (either file of the pair), that is a folder or whose folder cannot be written is refused before any model is read; a
@@ -228,12 +228,14 @@ def run_bn(args, date: str):
         raise ValueError(f"{args.model}: the detection path uses the moving statistics this step replaces (the file "
                          "holds one set); pass --detection follow to move it to the new statistics (then refit its "
                          "transform: calibrate dbd) or calibrate bn --mode image instead")
-    domains = domain_crops(image_folders(args.synthetic, args.real), args.crops, args.crop, args.seed)
+    skipped: list[str] = []  # recorded and said on stdout as the other steps' (reliability.md §50)
+    domains = domain_crops(image_folders(args.synthetic, args.real, skipped), args.crops, args.crop, args.seed,
+                           skipped)
     n = recalibrate_batchnorm(model.blur, domain_batches(domains, args.batch))
     source = describe_source(args.synthetic, args.real, args.crops, args.crop, args.seed, date)
     model.recipe = recipe.with_bn(sigma=BNMode.MOVING, moving_stats=source)
     result = {"mode": "moving", "batches": n, "batch": args.batch, "crop": args.crop, "crops_per_domain": args.crops,
-              "seed": args.seed, "moving_stats": source, "detection": args.detection}
+              "seed": args.seed, "moving_stats": source, "detection": args.detection, "skipped": skipped}
     log.info("re-estimated BatchNorm statistics of B from %d batches (σ path); detection path: %s", n,
              "follows them" if BNMode.MOVING in recipe.detection.bns else "per-image statistics, unchanged")
     data = [d for d in (args.synthetic, args.real) if d]

@@ -158,7 +158,7 @@ def render_windows(render: np.ndarray, source: np.ndarray, sigma: np.ndarray, st
 def syndof_inputs(renders: Path, sources: Path, limit: int | None = None) -> list[tuple[str, Path, Path, Path]]:
     """``(stem, render, σ map, source photo)`` of the first ``limit`` renders (all: None; sorted by stem) of a SYNDOF
     folder (``image/``, ``blur_map/``, ``meta/``), the source found as ``sources/<meta source_name>.*``. Reads the meta
-    files, no image.
+    files, no image. ``stem`` is the render's own (its case kept: ``meta/STEM.json`` is read, and the stem recorded).
 
     Raises:
         InputError: a missing folder, no render, or naming the first render without its σ map or meta file, or the
@@ -169,7 +169,8 @@ def syndof_inputs(renders: Path, sources: Path, limit: int | None = None) -> lis
     pairs = sigma_map_pairs(renders, limit)
     photos = index_by_stem(sources)
     rows = []
-    for stem, path, sigma_map in pairs:
+    for _, path, sigma_map in pairs:  # the pairing's lower-case key: meta/ and the records take the render's stem
+        stem = path.stem  # meta/000001_Alley.json was "render without its meta/ file" (reliability.md §50)
         meta_path = renders / "meta" / f"{stem}.json"
         if not meta_path.is_file():
             raise InputError(path, "render without its meta/ file")

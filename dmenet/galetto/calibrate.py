@@ -12,8 +12,10 @@ refused). Never fit on an image you report as test or validation.
 
 An image or mask that cannot be read is skipped, as ``dmenet.calibrate dbd`` skips one: one ``skipped PATH:
 reason`` line on stderr, the ``PATH: reason`` listed under ``skipped`` in ``OUT.json``, and a closing stdout line
-counting them (the fit is on fewer images than chosen). An image and mask of different sizes, or no readable
-labelled image, are refused (exit 2, one line naming the file).
+counting them (the fit is on fewer images than chosen); so is a photo the classifier cannot read, smaller than its
+32-px window (the line names it; it stopped the fit, naming no file, until 7 Dec 2026). An image and mask of
+different sizes, no readable labelled image, or ``--negatives`` none of which can be read are refused (exit 2, one
+line naming the file).
 
 ``--negatives DIR [--negative-stems FILE] [--negative-limit N]`` adds photos that are sharp everywhere (e.g. the
 BSDS500 *train* photos of ``experiments/distill/bsds_sharp_train.txt``) with all-sharp masks: their mean blur
@@ -47,22 +49,35 @@ FITTED_OPTIONS = ("stride", "readout", "refine_blur", "denoise", "grid")
 """The method options the σ maps of a fit depend on (recorded with the transform)."""
 
 
+def _skip(exc: io.InputError, errors: list, negative_errors: list | None) -> None:
+    """Say ``exc`` as one ``skipped PATH: reason`` line and keep it (and, for a negative, in ``negative_errors``)."""
+    log.warning("skipped %s", exc)
+    errors.append(exc)
+    if negative_errors is not None:
+        negative_errors.append(exc)
+
+
 def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: float | None = None,
-                negatives: list | None = None, skipped: list[str] | None = None):
+                negatives: list | None = None, skipped: list[str] | None = None,
+                negatives_fitted: list | None = None):
     """σ maps (px, the blur map's) and masks (1 = blurred) of the samples and of the ``negatives`` (photos sharp
     everywhere, ``Sample`` objects without GT: all-sharp masks), then the fit. Returns (DBDFit, label scores, names
-    of the images fitted on).
+    of the images fitted on: the labelled ones, then the negatives).
 
     An image or mask that cannot be read (the InputError of its reader: missing, a name where no file can be read,
-    undecodable, a mask that binarises to a constant) is skipped with one line ``skipped PATH: reason`` on stderr,
-    the file at fault named, and that ``PATH: reason`` appended to ``skipped`` when given, for the caller's record:
-    as ``dmenet.calibrate dbd`` skips one (until 7 Dec 2026 it stopped this fit, exit 2; reliability.md §49). An
-    image and mask of different sizes stop the fit (InputError naming both), as there; so does a set with no
-    readable labelled sample (InputError naming the first skipped file)."""
+    undecodable, a mask that binarises to a constant), or an image the estimator refuses (its ValueError: a photo
+    under the classifier's 32-px window, "image is too small", which named no file and ended the fit, exit 2), is
+    skipped with one line ``skipped PATH: reason`` on stderr, the file at fault named, and that ``PATH: reason``
+    appended to ``skipped`` when given, for the caller's record: as ``dmenet.calibrate dbd`` skips one (until 7 Dec
+    2026 it stopped this fit, exit 2; reliability.md §49). The negatives fitted on (the ``Sample`` objects read) are
+    appended to ``negatives_fitted`` when given (the caller counts them: a skipped one is not fitted on). An image
+    and mask of different sizes stop the fit (InputError naming both), as there; so do a set with no readable
+    labelled sample and ``negatives`` none of which can be read (that fit would be one without the negatives asked
+    for, recorded as one with them; reliability.md §50), each an InputError naming the first file skipped."""
     from dmenet.galetto.detection import blur_map, fit
     from dmenet.training.fit_dbd import map_scores
 
-    sigmas, masks, names, errors = [], [], [], []
+    sigmas, masks, names, errors, negative_errors, negatives_read = [], [], [], [], [], []
     labelled_read = 0
     pool = [(s, True) for s in samples] + [(s, False) for s in negatives or ()]
     for k, (sample, labelled) in enumerate(pool, 1):
@@ -72,23 +87,34 @@ def fit_samples(estimator, samples: list, white_is_blurred: bool, max_scale: flo
             image = io.read_image(sample.image)
             gt = B.read_mask(sample.gt, white_is_blurred) if labelled else None
         except io.InputError as exc:
-            log.warning("skipped %s", exc)
-            errors.append(exc)
+            _skip(exc, errors, None if labelled else negative_errors)
             continue
         if labelled:
-            B.check_same_size(sample, image, gt)
+            B.check_same_size(sample, image, gt)  # a refusal, not a skip, as in calibrate dbd
+        try:
+            sigma = estimator.blur_sigma(image)
+        except ValueError as exc:  # the estimator refuses this photo ("image is too small: …", naming no file)
+            _skip(io.InputError(sample.image, str(exc)), errors, None if labelled else negative_errors)
+            continue
+        if labelled:
             masks.append(gt > 0.5)
             labelled_read += 1
         else:
             masks.append(np.zeros(image.shape[:2], dtype=bool))
-        sigmas.append(estimator.blur_sigma(image))
+            negatives_read.append(sample)
+        sigmas.append(sigma)
         names.append(sample.image.name)
         log.info("%d/%d: %s%s", k, len(pool), sample.image.name, "" if labelled else " (sharp everywhere)")
     if skipped is not None:
         skipped.extend(str(e) for e in errors)
+    if negatives_fitted is not None:
+        negatives_fitted.extend(negatives_read)
     if samples and not labelled_read:  # the first error is the first sample's
         raise io.InputError(errors[0].path, f"{errors[0].problem} (no readable labelled sample: all {len(samples)} "
                                             "skipped; nothing was written)")
+    if negatives and not negatives_read:  # a fit without the negatives asked for, recorded as with them
+        raise io.InputError(negative_errors[0].path, f"{negative_errors[0].problem} (no readable --negatives "
+                                                     f"photo: all {len(negatives)} skipped; nothing was written)")
     label = map_scores((blur_map(s, None) for s in sigmas), masks)  # the SYNDOF label map, to compare the fit with
     return fit(sigmas, masks, max_scale), label, names
 
@@ -175,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     # with its line, recorded under "skipped" and said on stdout, as dmenet.calibrate dbd does (reliability.md §49)
     estimator = args.method.make(dcli.method_options(args))
     skipped: list[str] = []
+    sharp_fitted: list = []  # the negatives read: a skipped one is no fitting image (reliability.md §50)
     fitted, (label_mae, label_fmax), names = fit_samples(estimator, samples, spec.white_is_blurred, args.max_scale,
-                                                         negatives, skipped)
+                                                         negatives, skipped, sharp_fitted)
     transform = DetectionTransform(fitted.scale, fitted.shift)
     info = {"fitted_by": "python -m dmenet.galetto.calibrate " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -191,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError:
         return cli.fail(f"--out {args.out}: a classifier file was written there while this fit ran (another "
                         "galetto.calibrate?); it is kept and this one is not written (choose another --out)")
-    sharp = f" ({len(negatives)} sharp everywhere)" if negatives else ""
+    sharp = f" ({len(sharp_fitted)} sharp everywhere)" if negatives else ""
     print(f"{out}: blur = sigmoid({transform.scale:g} · (σ − {transform.shift:g} px)); on the {fitted.n_images} "
           f"fitting images{sharp} MAE {fitted.mae:.4f} (label map {label_mae:.4f}), Fmax {fitted.fmax:.4f} "
           f"(label map {label_fmax:.4f})")

@@ -38,11 +38,15 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
     ``"PATH: reason"``); each map (H, W) float32 σ in px, 0 … σ_max, at its image's size. Unreadable samples,
     image / map size mismatches and image names in ``image/`` where no file can be read (a symbolic link loop or to
     nothing, a FIFO: :func:`syndof.io.unlisted_images`) are skipped and reported, one line ``skipped PATH: reason``
-    each.
+    each. A render's σ map is ``blur_map/STEM.*`` of any suffix :func:`syndof.io.read_sigma_map` reads
+    (:data:`syndof.io.SIGMA_MAP_LISTED_EXTENSIONS`, stems compared case-insensitively, as ``dmenet.evaluate
+    --benchmark syndof`` pairs them; until 7 Dec 2026 only ``STEM.png``: a folder of ``.npy`` maps was "file not
+    found" for every render); a render without one is skipped naming ``blur_map/STEM.png``.
 
     Raises:
         syndof.io.InputError: a folder has no ``image/`` samples at all (saying how many image names there are no
-            file, :func:`syndof.io.unlisted_note`).
+            file, :func:`syndof.io.unlisted_note`), or its ``blur_map/`` holds two maps of one stem (``a.png`` and
+            ``a.npy``: which one is the truth is not guessed).
     """
     model = predictor.model
     sigma_max = model.config.sigma_max
@@ -54,13 +58,15 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
         if not images:
             raise sio.InputError(folder, "no images in image/ (expected a SYNDOF folder: image/ + blur_map/)"
                                  + sio.unlisted_note(unlisted))
-        listed.append((folder, images))
+        map_dir = folder / "blur_map"  # every format the reader reads, keyed by lower-case stem (as evaluate)
+        maps = sio.index_by_stem(map_dir, sio.SIGMA_MAP_LISTED_EXTENSIONS) if map_dir.is_dir() else {}
+        listed.append((folder, images, maps))
         skipped += [f"{path}: {why}" for path, why in unlisted]  # left out of the listing: recorded and said
     for line in skipped:
         log.warning("skipped %s", line)
-    for folder, images in listed:
+    for folder, images, maps in listed:
         for path in images:
-            gt_path = folder / "blur_map" / f"{path.stem}.png"
+            gt_path = maps.get(path.stem.lower(), folder / "blur_map" / f"{path.stem}.png")  # none: "not found"
             try:
                 image = sio.read_image(path)
                 true = np.clip(sio.read_sigma_map(gt_path), 0.0, sigma_max)

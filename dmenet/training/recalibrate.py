@@ -73,28 +73,40 @@ def recalibrate_batchnorm(module: nn.Module, batches: Iterable[torch.Tensor]) ->
     return n
 
 
-def random_crops(paths: list[Path], count: int, crop: int, rng: np.random.Generator) -> list[np.ndarray]:
+def random_crops(paths: list[Path], count: int, crop: int, rng: np.random.Generator,
+                 skipped: list[str] | None = None) -> list[np.ndarray]:
     """``count`` random ``crop``² crops (H, W, 3 float RGB) from images drawn from ``paths``; bad files are skipped.
-    A file drawn again is read again, but says its skip line, or warns of its further frames, once. Returns 1 to
-    ``count`` crops (fewer when 10·count draws did not give them), each (crop, crop, 3) float32 RGB in [0, 1]
-    (:func:`syndof.io.read_image`; a view of the read photo); ValueError when none."""
+    A file drawn again is read again, but says its skip line, or warns of its further frames, once; a file that
+    cannot be read or is smaller than ``crop`` px a side is not read again. Returns ``count`` crops, each (crop,
+    crop, 3) float32 RGB in [0, 1] (:func:`syndof.io.read_image`; a view of the read photo): once a photo gave a
+    crop the draws go on until there are ``count`` (until 7 Dec 2026 they stopped after 10·``count`` draws, so a
+    folder of mostly small photos gave fewer crops than the recipe's record says, reliability.md §50); ValueError
+    when none of the first 10·``count`` draws gives one. ``skipped``: each unreadable file's ``PATH: reason`` is
+    appended, once, for the caller's record."""
     crops: list[np.ndarray] = []
     order = rng.permutation(len(paths))
     i = 0
     seen: set[Path] = set()  # drawn before in this call: its warning or skip line was given then
-    while len(crops) < count and i < 10 * count:
+    unusable: set[Path] = set()  # unreadable or smaller than the crop: never read again
+    every = len(set(paths))
+    while len(crops) < count and (crops or i < 10 * count) and len(unusable) < every:  # all unusable: stop
         path = paths[order[i % len(paths)]]
         i += 1
+        if path in unusable:
+            continue
         first = path not in seen
         seen.add(path)
         try:
             img = sio.read_image(path, note_frames=first)
         except sio.InputError as err:
-            if first:
-                log.warning("skipped %s", err)
+            log.warning("skipped %s", err)
+            if skipped is not None:
+                skipped.append(str(err))
+            unusable.add(path)
             continue
         h, w = img.shape[:2]
         if min(h, w) < crop:
+            unusable.add(path)
             continue
         y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
         crops.append(img[y : y + crop, x : x + crop])
@@ -114,11 +126,12 @@ def domain_batches(domains: list[list[np.ndarray]], batch: int) -> list[torch.Te
     return out
 
 
-def image_folders(synthetic: str | None, real: str | None) -> list[tuple[Path, list[Path]]]:
+def image_folders(synthetic: str | None, real: str | None,
+                  skipped: list[str] | None = None) -> list[tuple[Path, list[Path]]]:
     """(folder, image paths) per domain: a SYNDOF folder's ``image/`` and / or a real-photo folder (recursive), as
     :func:`syndof.io.list_images` lists them (hidden names left out, as in every listing); an image name where no
     file can be read (a symbolic link loop or to nothing, a FIFO: :func:`syndof.io.unlisted_images`) is left out
-    with one line ``skipped PATH: reason``.
+    with one line ``skipped PATH: reason``, that ``PATH: reason`` appended to ``skipped`` when given.
 
     Raises:
         ValueError: a folder is missing or holds no image (the message names it, and how many image names there are
@@ -136,17 +149,21 @@ def image_folders(synthetic: str | None, real: str | None) -> list[tuple[Path, l
         left_out += unlisted
     for path, why in left_out:  # after every folder's check: a refused run says its one line alone
         log.warning("skipped %s: %s", path, why)
+        if skipped is not None:
+            skipped.append(f"{path}: {why}")
     return out
 
 
-def domain_crops(folders: list[tuple[Path, list[Path]]], count: int, crop: int, seed: int) -> list[list[np.ndarray]]:
+def domain_crops(folders: list[tuple[Path, list[Path]]], count: int, crop: int, seed: int,
+                 skipped: list[str] | None = None) -> list[list[np.ndarray]]:
     """:func:`random_crops` of each domain from one seeded generator; errors name the folder (ValueError).
-    Returns per folder a list of up to ``count`` (crop, crop, 3) float32 RGB crops in [0, 1]."""
+    Returns per folder a list of ``count`` (crop, crop, 3) float32 RGB crops in [0, 1]; the unreadable files'
+    ``PATH: reason`` appended to ``skipped`` when given."""
     rng = np.random.default_rng(seed)
     domains = []
     for folder, paths in folders:
         try:
-            domains.append(random_crops(paths, count, crop, rng))
+            domains.append(random_crops(paths, count, crop, rng, skipped))
         except ValueError as err:
             raise ValueError(f"{folder}: {err}") from err
     return domains
