@@ -185,13 +185,16 @@ SKIPPED_SHOWN = 3
 
 def fit_skipped_line(written: str | os.PathLike, record: str | os.PathLike, skipped: list[str]) -> str | None:
     """The stdout line of a calibration (``dmenet.calibrate``, ``dmenet.galetto.calibrate``) that fitted on its set
-    without the inputs it could not read, or None when it skipped none: ``"WRITTEN: fitted without N unreadable
-    input(s), listed under "skipped" in RECORD: PATH: reason; …"`` (the first :data:`SKIPPED_SHOWN` of the
-    ``PATH: reason`` lines ``skipped``). A skip changes the fit: it is said beside the result, not only among the
-    warnings (each input's own ``skipped PATH: reason`` line on stderr) and in the written record."""
+    without the inputs it could not use, or None when it skipped none: ``"WRITTEN: fitted without N input(s) it could
+    not use, listed under "skipped" in RECORD: PATH: reason; …"`` (the first :data:`SKIPPED_SHOWN` of the
+    ``PATH: reason`` lines ``skipped``). An input is skipped when it cannot be read or is refused for what it is (a
+    photo under the galetto classifier's window or under ``calibrate bn``'s ``--crop``): the reasons say which;
+    until 7 Dec 2026 the line called every one "unreadable". A skip changes the fit: it is said beside the result,
+    not only among the warnings (each input's own ``skipped PATH: reason`` line on stderr) and in the written
+    record."""
     if not skipped:
         return None
     shown = "; ".join(skipped[:SKIPPED_SHOWN]) + (f"; … ({len(skipped) - SKIPPED_SHOWN} more)"
                                                    if len(skipped) > SKIPPED_SHOWN else "")
-    return (f"{written}: fitted without {len(skipped)} unreadable input(s), listed under \"skipped\" in {record}: "
-            f"{shown}")
+    return (f"{written}: fitted without {len(skipped)} input(s) it could not use, listed under \"skipped\" in "
+            f"{record}: {shown}")

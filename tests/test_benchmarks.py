@@ -157,8 +157,9 @@ def test_syndof_label_protocol(tmp_path):
     mse, mae = syndof_test.label_errors(np.full((2, 2), 0.5), label)
     diffs = np.abs(0.5 - sigma / 7.0)
     assert mae == pytest.approx(diffs.mean(), abs=1e-6) and mse == pytest.approx((diffs**2).mean(), abs=1e-6)
-    io.write_json_atomic(tmp_path / "dataset.json", {"max_coc": 15})  # σ_max 3.5 px
-    np.testing.assert_allclose(_gt("syndof", tmp_path, sample), np.minimum(sigma / 3.5, 1.0), atol=1e-6)
+    io.write_json_atomic(tmp_path / "dataset.json", {"max_coc": 15})  # σ_max 3.5 px, below the map's 7 px
+    with pytest.raises(io.InputError, match="σ up to 7 px, above the σ_max 3.5 px of max_coc 15"):  # was clipped
+        _gt("syndof", tmp_path, sample)  # to the label 1 (reliability.md §51)
 
 
 def test_released_output_mapping():

@@ -661,8 +661,8 @@ def test_h101_calibrate_skips_and_reports_an_image_or_negative_name_that_is_no_f
         assert calibrate.main([*base, *extra, "--out", str(tmp_path / name)]) == 0
         out = capsys.readouterr().out
         assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [f"skipped {line}"]
-        assert out.splitlines()[-1] == (f"{tmp_path / name}.safetensors: fitted without 1 unreadable input(s), listed "
-                                        f"under \"skipped\" in {tmp_path / name}.json: {line}")
+        assert out.splitlines()[-1] == (f"{tmp_path / name}.safetensors: fitted without 1 input(s) it could not use, "
+                                        f"listed under \"skipped\" in {tmp_path / name}.json: {line}")
         entry = json.loads((tmp_path / f"{name}.json").read_text())["detection"]
         assert entry["skipped"] == [line] and entry["images"] == images and entry["n_images"] == len(images)
 

@@ -164,7 +164,7 @@ def test_calibrate_dbd_says_a_skipped_mask_on_stdout(tmp_path, capsys, caplog):
                            "--out", str(tmp_path / "fit")]) == 0
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [f"skipped {line}"]
     assert capsys.readouterr().out.splitlines() == [
-        f"{tmp_path / 'fit.safetensors'}: fitted without 1 unreadable input(s), listed under \"skipped\" in "
+        f"{tmp_path / 'fit.safetensors'}: fitted without 1 input(s) it could not use, listed under \"skipped\" in "
         f"{tmp_path / 'fit.json'}: {line}"]
     result = load_model_file(tmp_path / "fit")[1]["history"][-1]["result"]
     assert result["skipped"] == [line] and result["images"] == ["a.png", "c.png"]
@@ -192,7 +192,7 @@ def test_galetto_calibrate_skips_an_unreadable_mask_as_calibrate_dbd(tmp_path, c
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [f"skipped {line}"]
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith(f"{tmp_path / 'fit.safetensors'}: blur = sigmoid(")
-    assert out[1] == (f"{tmp_path / 'fit.safetensors'}: fitted without 1 unreadable input(s), listed under "
+    assert out[1] == (f"{tmp_path / 'fit.safetensors'}: fitted without 1 input(s) it could not use, listed under "
                       f"\"skipped\" in {tmp_path / 'fit.json'}: {line}")
     entry = json.loads((tmp_path / "fit.json").read_text())["detection"]
     assert entry["skipped"] == [line] and entry["images"] == ["a.png", "c.png"] and entry["n_images"] == 2

@@ -140,7 +140,7 @@ def test_galetto_calibrate_skips_a_photo_under_the_classifier_window_naming_it(t
                            "--method", "galetto:stride=16", "--out", str(tmp_path / "f")]) == 0
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == [f"skipped {line}"]
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"{tmp_path / 'f.safetensors'}: fitted without 1 unreadable input(s), listed under \"skipped\" in "
+        f"{tmp_path / 'f.safetensors'}: fitted without 1 input(s) it could not use, listed under \"skipped\" in "
         f"{tmp_path / 'f.json'}: {line}")
     entry = json.loads((tmp_path / "f.json").read_text())["detection"]
     assert entry["skipped"] == [line] and entry["images"] == ["a.png", "b.png"]
@@ -168,7 +168,7 @@ def test_calibrate_bn_records_its_skips_and_uses_the_crops_its_record_says(tmp_p
                            "--out", str(tmp_path / "b")]) == 0
     line = f"{real / 'bad.png'}: {BAD}"
     assert capsys.readouterr().out.splitlines() == [
-        f"{tmp_path / 'b.safetensors'}: fitted without 1 unreadable input(s), listed under \"skipped\" in "
+        f"{tmp_path / 'b.safetensors'}: fitted without 1 input(s) it could not use, listed under \"skipped\" in "
         f"{tmp_path / 'b.json'}: {line}"]
     result = load_model_file(tmp_path / "b")[1]["history"][-1]["result"]
     assert result["skipped"] == [line] and result["batches"] == 2

@@ -54,15 +54,47 @@ def sigma_map_pairs(root: str | os.PathLike, limit: int | None = None) -> list[t
     return [(stem, path, maps[stem]) for stem, path in images]
 
 
+def sigma_label(path: str | os.PathLike, max_coc: float, root: str | os.PathLike) -> np.ndarray:
+    """The (H, W) float32 label σ/σ_max in [0, 1] of the σ map ``path`` (σ px, any format
+    :func:`syndof.io.read_sigma_map` reads) of the SYNDOF folder ``root``, whose ``dataset.json`` gave ``max_coc``
+    (:func:`read_max_coc`; σ_max = (max_coc − 1)/4 px). The GT labels of ``evaluate --benchmark syndof``,
+    ``galetto.select`` and ``galetto.compare --synthetic``.
+
+    A σ above σ_max is refused, never clipped to the label 1: no render of the folder's generator exceeds σ_max (it
+    skips such a sample), so the map says ``dataset.json`` does not describe the folder (a ``max_coc`` smaller than
+    its renders'), and every label above it would be scored as 1 (until 7 Dec 2026: ``max_coc`` 1.5 over maps up to
+    5.9 px scored every label as 1, exit 0). The comparison is in the SYNDOF file's units, ``round(10·σ)``
+    (:func:`syndof.units.sigma_to_syndof_value`): a 16-bit map stores σ_max rounded to 0.1 px, up to 0.05 px above
+    it (σ_max 7.25 px, max_coc 30, is stored as 73), and a float32 ``.npy`` holds it to float32's precision; both are
+    within. (Training's labels and ``calibrate sigma`` clip with the model's σ_max instead, another scale.)
+
+    Raises:
+        InputError: the σ map cannot be read (:func:`syndof.io.read_sigma_map`), or its largest σ is above σ_max,
+            naming the map and ``dataset.json``'s ``max_coc``.
+    """
+    sigma = io.read_sigma_map(path)
+    top = units.max_sigma(max_coc)
+    largest = float(sigma.max())
+    if units.sigma_to_syndof_value(largest) > units.sigma_to_syndof_value(top):
+        meta = Path(root) / "dataset.json"
+        source = f"max_coc {max_coc:g} in {meta}" if meta.is_file() else (
+            f"the default max_coc {max_coc:g} (no {meta})")
+        raise io.InputError(path, f"σ up to {largest:g} px, above the σ_max {top:g} px of {source}: it does not "
+                                  f"describe this folder's renders (none exceeds its σ_max; labels above it would "
+                                  f"be clipped to 1): set dataset.json's max_coc to the one they were rendered with "
+                                  f"(σ {largest:g} px needs max_coc >= {4 * largest + 1:g})")
+    return units.sigma_to_label(sigma, max_coc).astype(np.float32)
+
+
 def load_label(path: str | os.PathLike, root: str | os.PathLike, kind: GTKind | None = None) -> np.ndarray:
     """GT label in [0, 1] of one SYNDOF test sample (see module docstring for the two encodings). ``kind``: the
     encoding (:class:`GTKind`); None decides it from the file's folder (:func:`gt_kind`).
 
-    Returns (H, W) float32 label σ/σ_max in [0, 1]: a σ map's px through ``root``'s ``max_coc``, or an 8-bit label
-    image's value/255 averaged over its 3 channels."""
+    Returns (H, W) float32 label σ/σ_max in [0, 1]: a σ map's px through ``root``'s ``max_coc`` (:func:`sigma_label`:
+    InputError for a σ above that σ_max), or an 8-bit label image's value/255 averaged over its 3 channels."""
     path = Path(path)
     if (gt_kind(path.parent) if kind is None else kind) is GTKind.SIGMA_MAP:
-        return units.sigma_to_label(io.read_sigma_map(path), read_max_coc(root)).astype(np.float32)
+        return sigma_label(path, read_max_coc(root), root)
     img = io.read_image(path)  # 8-bit label map, value/255
     return img.mean(axis=2).astype(np.float32)
 

@@ -22,7 +22,10 @@ be read is refused, as a stack is scored with all its frames).
 An RTF or CUHK image (or its ground truth) that cannot be decoded, or an image name there where no file can be read
 (a symbolic link loop or to nothing, a FIFO), is skipped by every method, with one line ``skipped FILE: reason``;
 the count is in the check's table, ``metrics.json`` (``skipped``) and the closing line (a folder none of whose
-images can be read: exit 2, nothing written).
+images can be read: exit 2, nothing written). A ``--synthetic`` render is scored by every method or the check stops:
+one that cannot be decoded, that a method refuses (under the galetto classifier's 32-px window), or whose σ map is
+above the folder's σ_max (``dataset.json``'s ``max_coc`` does not describe it) is exit 2 naming the file, nothing
+written.
 ``--patches`` scores the classifier of the first ``galetto`` method, so it needs one among ``--method``. The σ checks
 (``--synthetic``, ``--rtf``, ``--apps``, ``--fusion-real``) need a method with σ: with none they are refused; a method
 without σ (e.g. lbp) is left out of them with a note line under the table (and listed under ``no_sigma`` in
@@ -123,19 +126,36 @@ def classifier_scores(model_path: str | None, data: dict[str, np.ndarray]) -> di
     return out
 
 
-def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc: float) -> dict:
-    """Label MAE (σ/σ_max, σ_max = (``max_coc`` − 1)/4 px; ``max_coc`` the largest CoC in px) of each method with σ
-    over ``pairs`` (:func:`dmenet.eval.syndof_test.sigma_map_pairs`). Every method reads each render; the first
-    warns of an animated one (``FirstFrameWarning``), the others not again (one warning per file per run)."""
-    from dmenet.eval.syndof_test import label_errors
+def synthetic_scores(methods: dict, pairs: list[tuple[str, Path, Path]], max_coc: float, root: Path) -> dict:
+    """Label MAE (σ/σ_max, σ_max = (``max_coc`` − 1)/4 px; ``max_coc`` the largest CoC in px, from ``root``'s
+    ``dataset.json``) of each method with σ over ``pairs`` (:func:`dmenet.eval.syndof_test.sigma_map_pairs` of the
+    SYNDOF folder ``root``). Every method reads each render; the first warns of an animated one
+    (``FirstFrameWarning``), the others not again (one warning per file per run).
+
+    Raises:
+        InputError: naming the file: a render or σ map that cannot be read, a σ above σ_max
+            (:func:`dmenet.eval.syndof_test.sigma_label`), or a render a method refuses (its ValueError, e.g. a render
+            under the galetto classifier's 32-px window, "image is too small", which named no file). ``--synthetic``
+            scores every method on the same renders, so one it cannot score stops the check (as an undecodable one
+            does), never a skip.
+    """
+    from dmenet.eval.syndof_test import label_errors, sigma_label
     from syndof import units
 
     res = {}
     for i, (label, est) in enumerate((k, e) for k, e in methods.items() if e.gives_sigma):
         maes, t0 = [], time.time()
         for _, path, sigma_path in pairs:
-            gt = units.sigma_to_label(io.read_sigma_map(sigma_path), max_coc)
-            pred = units.sigma_to_label(est.sigma_map(io.read_image(path, note_frames=i == 0)), max_coc)
+            gt = sigma_label(sigma_path, max_coc, root)
+            image = io.read_image(path, note_frames=i == 0)
+            try:
+                sigma = est.sigma_map(image)
+            except io.InputError:  # names its own file (e.g. the method's model)
+                raise
+            except ValueError as exc:  # the method refuses this render ("image is too small: …" named no file)
+                raise io.InputError(path, f"{exc} (method {label}; every --synthetic render is scored by every "
+                                          "method: remove it or leave the method out)") from exc
+            pred = units.sigma_to_label(sigma, max_coc)
             maes.append(label_errors(pred, gt)[1])
         res[label] = {"mae": float(np.mean(maes)), "n": len(maes), "s_per_image": (time.time() - t0) / len(pairs)}
     return res
@@ -303,7 +323,7 @@ SIGMA_CHECKS = {"synthetic": "--synthetic", "rtf": "--rtf", "apps": "--apps", "f
 
 def check_inputs(args) -> dict:
     """Every input of ``args`` checked before any model is loaded (InputError / ValueError naming the file or
-    option), and what the scoring needs: ``{"patches": arrays, "synthetic": (pairs, max_coc), "rtf": (samples,
+    option), and what the scoring needs: ``{"patches": arrays, "synthetic": (pairs, max_coc, root), "rtf": (samples,
     table), "cuhk": pairs}`` for the checks asked for."""
     from dmenet.eval.syndof_test import read_max_coc, sigma_map_pairs
     from dmenet.galetto.check_apps import render_inputs
@@ -316,7 +336,7 @@ def check_inputs(args) -> dict:
         # a render or σ map name no file can be read at (kept by the listings by stem) is refused here, as --apps
         # refuses it: it stopped the scoring after the model had loaded (review R2, 6 Dec 2026)
         io.refuse_unreadable_names(path for _, render, sigma in pairs for path in (render, sigma))
-        inputs["synthetic"] = pairs, read_max_coc(args.synthetic)
+        inputs["synthetic"] = pairs, read_max_coc(args.synthetic), args.synthetic
     if args.apps:
         if not args.apps.is_dir():
             raise ValueError(f"--apps {args.apps}: no such folder (the renders' sharp source photos)")

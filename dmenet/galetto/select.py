@@ -53,13 +53,13 @@ def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | 
     renders of ``root`` (all: None), in the rule's order (readout, then refine, as the enums define them).
     ``pairs``: the ``(stem, render, σ map)`` to score instead (:func:`readable_renders`, which read each render and
     warned of an animated one: not again here, so a render warns once per run); None: every one of those renders."""
-    from dmenet.eval.syndof_test import label_errors, read_max_coc, sigma_map_pairs
+    from dmenet.eval.syndof_test import label_errors, read_max_coc, sigma_label, sigma_map_pairs
 
     max_coc = read_max_coc(root)
     scores: dict[Candidate, list[float]] = {}
     for _, path, sigma_path in sigma_map_pairs(root, limit) if pairs is None else pairs:
         image = io.read_image(path, note_frames=pairs is None)
-        gt = units.sigma_to_label(io.read_sigma_map(sigma_path), max_coc)
+        gt = sigma_label(sigma_path, max_coc, root)  # a σ above the folder's σ_max: InputError naming the map
         gray = gray01(image, denoise)
         probs, size = window_probabilities(model, gray, stride)
         for mode in Readout:

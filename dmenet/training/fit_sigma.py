@@ -69,6 +69,9 @@ def collect(predictor, folders: list[Path]) -> tuple[list[np.ndarray], list[np.n
             gt_path = maps.get(path.stem.lower(), folder / "blur_map" / f"{path.stem}.png")  # none: "not found"
             try:
                 image = sio.read_image(path)
+                # clipped to the MODEL's σ_max, the most its curve can give, on purpose: the fit is in the model's
+                # units, and a truth above it has no better target (not the folder's dataset.json σ_max, which
+                # evaluate checks its maps against: dmenet.eval.syndof_test.sigma_label)
                 true = np.clip(sio.read_sigma_map(gt_path), 0.0, sigma_max)
                 if true.shape != image.shape[:2]:
                     raise sio.InputError(gt_path, f"σ map {true.shape} and image {image.shape[:2]} differ in size")

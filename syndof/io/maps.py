@@ -10,7 +10,7 @@ import numpy as np
 
 from syndof import units
 from syndof.io.atomic import write_bytes_atomic
-from syndof.io.decode import IMAGE_EXTENSIONS, read_raw
+from syndof.io.decode import IMAGE_EXTENSIONS, image_format, read_raw
 from syndof.io.encode import encode_bgr_png
 from syndof.io.files import InputError, check_nonempty_file
 
@@ -57,13 +57,15 @@ def read_npy_map(path: str | os.PathLike, dtype: type = np.float32, data: bytes 
 
 
 def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
-    """Read a σ map: a SYNDOF 16-bit PNG holding ``round(10·σ)`` (1 or 3 channels) or a float ``.npy`` in px.
+    """Read a σ map: a SYNDOF 16-bit PNG (or TIFF) holding ``round(10·σ)`` (1 or 3 channels) or a float ``.npy``
+    in px.
 
     Returns:
         (H, W) float32 σ in px.
 
     Raises:
-        InputError: unreadable file, an 8-bit PNG (not a SYNDOF map), a ``.npy`` of integers or bools (σ in px is
+        InputError: unreadable file, an image of another pixel type than uint16 (an 8-bit PNG, TIFF or GIF, a
+            float TIFF: not a SYNDOF map; named with its format), a ``.npy`` of integers or bools (σ in px is
             float; an integer array may hold the PNG's 10·σ), a 3-D ``.npy`` with its channels first, an empty
             map, or negative/non-finite values.
     """
@@ -82,11 +84,28 @@ def read_sigma_map(path: str | os.PathLike) -> np.ndarray:
             raise InputError(path, "σ map has negative or non-finite values")
         return arr
     raw = read_raw(path)
-    if raw.dtype != np.uint16:
-        raise InputError(path, f"SYNDOF σ maps are 16-bit PNGs holding round(10·σ); this file is {raw.dtype}")
+    if raw.dtype != np.uint16:  # SYNDOF writes uint16 round(10·σ); 8-bit or float pixels are another map
+        raise InputError(path, f"a σ map is a 16-bit PNG or TIFF holding round(10·σ) (SYNDOF) or a float .npy of σ "
+                               f"px; this file is {_stored_kind(path, raw.dtype)}")
     if raw.ndim == 3:
         raw = raw[..., 1]  # all channels are equal in SYNDOF maps; the original reader takes channel 1
     return units.syndof_to_sigma(raw)
+
+
+def _stored_kind(path: Path, dtype: np.dtype) -> str:
+    """What the image file ``path``, decoded to pixels of ``dtype``, is, for a refusal: its depth and format, e.g.
+    "an 8-bit TIFF (uint8)", "a 32-bit float TIFF (float32)", "an 8-bit GIF (uint8)". The format is the file's
+    first bytes' (:func:`~syndof.io.decode.image_format`), else its suffix (BMP), as the decoder goes by the bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:  # gone since it was decoded: the suffix names it
+        head = b""
+    fmt = image_format(head) or path.suffix.lstrip(".").upper() or "image"
+    dtype = np.dtype(dtype)
+    depth = f"{dtype.itemsize * 8}-bit" + (" float" if dtype.kind == "f" else "")
+    article = "an" if depth.startswith("8-") else "a"
+    return f"{article} {depth} {fmt} ({dtype})"
 
 
 def encode_sigma_map(sigma: np.ndarray, channels: int = 3, fast: bool = False) -> bytes:
