@@ -51,8 +51,7 @@ def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
         raise ValueError(f"{name} must be (H, W, 3) RGB, got shape {array.shape} (gray (H, W) and RGBA are accepted "
                          "too)")
-    if min(array.shape[:2]) < min_side:
-        raise ValueError(f"{name} is too small: {array.shape[1]}x{array.shape[0]} px (at least {min_side} px a side)")
+    check_min_side(array.shape, min_side, name)
     if not array.dtype.isnative:  # e.g. big-endian '>u2' from raw or FITS data: the same values, native order
         array = array.astype(array.dtype.newbyteorder("="))
     if array.shape[2] == 1:
@@ -67,6 +66,15 @@ def as_rgb_float(image, name: str = "image", dtype=np.float32, min_side: int = 1
         raise ValueError(f"{name}: unsupported dtype {array.dtype} (uint8, uint16 or float in [0, 1])")
     check_float_pixels(array, name)
     return np.clip(array, 0.0, 1.0).astype(dtype)
+
+
+def check_min_side(shape: tuple[int, ...], min_side: int, name: str = "image") -> None:
+    """ValueError ``"{name} is too small: WxH px (at least {min_side} px a side)"`` when an (H, W, …) ``shape`` has a
+    side below ``min_side`` px: the size rule of :func:`as_rgb_float`, for a caller that holds pixels already
+    converted (e.g. ``dmenet.galetto.select``, which refuses what the galetto method's ``as_rgb_float(…,
+    min_side=32)`` refuses without converting the render again)."""
+    if min(shape[:2]) < min_side:
+        raise ValueError(f"{name} is too small: {shape[1]}x{shape[0]} px (at least {min_side} px a side)")
 
 
 def check_float_pixels(array: np.ndarray, name: str = "image") -> None:

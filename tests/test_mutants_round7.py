@@ -280,7 +280,9 @@ def test_across_runs_names_the_file_that_records_no_parent(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------ galetto select's renders
-def _val(tmp_path, n=2, size=(24, 32)):
+def _val(tmp_path, n=2, size=(32, 40)):
+    """``n`` gray renders of ``size`` (H, W; at least the classifier's 32-px window, which select skips a render
+    under since reliability.md §52) with σ maps of 1 px."""
     from syndof import io as sio
 
     root = tmp_path / "val"
@@ -303,7 +305,7 @@ def test_readable_renders_honours_the_limit_and_compares_decoded_sizes(tmp_path,
     assert len(select.readable_renders(root)[0]) == 3
     sio.write_sigma_map(root / "blur_map" / "r1.png", np.ones((10, 12), np.float32))
     monkeypatch.setattr(select.io, "header_size", lambda path: None)
-    with pytest.raises(sio.InputError, match=r"r1.png: σ map is 12x10 px, its render r1.png 32x24 px"):
+    with pytest.raises(sio.InputError, match=r"r1.png: σ map is 12x10 px, its render r1.png 40x32 px"):
         select.readable_renders(root)
 
 

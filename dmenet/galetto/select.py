@@ -7,8 +7,10 @@ Checked before the model is loaded (exit 2, one line): ``OUT/selection.json`` mu
 replaced, also not one another run writes while this one scores: exit 2 then, that one kept) and ``OUT`` must be a
 folder this user can write (or create), and the val folder must hold at least one image in ``image/`` and a σ map of
 its size in ``blur_map/`` for every one (the first image without one, or the first map of another size, is named).
-Every render and σ map is then read: a render either of which cannot be read (empty, truncated, not an image) is
-skipped with one line ``skipped PATH: reason`` on stderr, and both stages score the renders left;
+Every render and σ map is then read: a render either of which cannot be read (empty, truncated, not an image), or
+one under the classifier's 32-px window (the galetto method refuses it, ``image is too small: WxH px (at least 32 px
+a side)``; the window grid would pad it and rank the candidates on data the method never scores), is skipped with one
+line ``skipped PATH: reason`` on stderr, and both stages score the renders left;
 ``selection.json`` records how many were scored (``renders``) and which were skipped (``skipped``, render path →
 reason), so a selection over fewer renders says so. None readable: exit 2, nothing written."""
 
@@ -26,6 +28,7 @@ from dmenet.galetto.refine import Refine, refine_map
 from dmenet import cli as dcli
 from dmenet.galetto import PATCH
 from syndof import cli, io, units
+from syndof.images import check_min_side
 
 TOLERANCE = 0.002
 
@@ -52,13 +55,17 @@ def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | 
     """Mean label MAE of every readout × refine candidate (pre-denoise σ ``denoise`` px) over the first ``limit``
     renders of ``root`` (all: None), in the rule's order (readout, then refine, as the enums define them).
     ``pairs``: the ``(stem, render, σ map)`` to score instead (:func:`readable_renders`, which read each render and
-    warned of an animated one: not again here, so a render warns once per run); None: every one of those renders."""
+    warned of an animated one: not again here, so a render warns once per run); None: every one of those renders.
+    InputError naming a render under the classifier's window (:func:`window_problem`: the window grid would pad it)."""
     from dmenet.eval.syndof_test import label_errors, read_max_coc, sigma_label, sigma_map_pairs
 
     max_coc = read_max_coc(root)
     scores: dict[Candidate, list[float]] = {}
     for _, path, sigma_path in sigma_map_pairs(root, limit) if pairs is None else pairs:
         image = io.read_image(path, note_frames=pairs is None)
+        problem = window_problem(image.shape)
+        if problem:  # the window grid would pad it: a score on data the galetto method refuses
+            raise io.InputError(path, problem)
         gt = sigma_label(sigma_path, max_coc, root)  # a σ above the folder's σ_max: InputError naming the map
         gray = gray01(image, denoise)
         probs, size = window_probabilities(model, gray, stride)
@@ -68,6 +75,17 @@ def candidates_mae(model, root: Path, stride: int, denoise: float, limit: int | 
                 pred = units.sigma_to_label(refine_map(image, raw, ref), max_coc)
                 scores.setdefault(Candidate(mode, ref, denoise), []).append(label_errors(pred, gt)[1])
     return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+def window_problem(shape: tuple[int, ...]) -> str | None:
+    """Why a render of (H, W, …) ``shape`` cannot be scored, or None: a side under the classifier's 32-px window
+    (:data:`~dmenet.galetto.PATCH`), the galetto method's refusal (:func:`syndof.images.check_min_side`, the rule and
+    words of its ``estimate``), which :func:`~dmenet.galetto.blurmap.window_probabilities` does not check (it pads)."""
+    try:
+        check_min_side(shape, PATCH)
+    except ValueError as exc:
+        return f"{exc}: under the classifier's {PATCH}-px window (the galetto method refuses it)"
+    return None
 
 
 def check_val_folder(root: Path, limit: int | None = None) -> int:
@@ -88,7 +106,8 @@ def check_val_folder(root: Path, limit: int | None = None) -> int:
 
 def readable_renders(root: Path, limit: int | None = None) -> tuple[list[tuple[str, Path, Path]], dict[str, str]]:
     """The ``(stem, render, σ map)`` of the first ``limit`` renders of a SYNDOF folder (:func:`check_val_folder`)
-    whose render and σ map can both be read, in order, and ``{render path: reason}`` of the others, each skipped with
+    whose render and σ map can both be read and whose render is not under the classifier's window
+    (:func:`window_problem`), in order, and ``{render path: reason}`` of the others, each skipped with
     one line ``skipped PATH: reason`` on stderr (as ``build_patches --syndof``). Every file is decoded here, before
     the model loads, so that both stages of the selection score one set of renders.
 
@@ -111,8 +130,10 @@ def readable_renders(root: Path, limit: int | None = None) -> tuple[list[tuple[s
             if shapes[0] != shapes[1]:  # sizes a header did not give (check_val_folder compares the others)
                 raise io.InputError(sigma, f"σ map is {shapes[1][1]}x{shapes[1][0]} px, its render {image.name} "
                                     f"{shapes[0][1]}x{shapes[0][0]} px")
-            readable.append((stem, image, sigma))
-            continue
+            reason = window_problem(shapes[0])
+            if reason is None:
+                readable.append((stem, image, sigma))
+                continue
         skipped[str(image)] = reason
         print(f"skipped {image}: {reason}", file=sys.stderr, flush=True)
     if not readable:
