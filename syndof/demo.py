@@ -22,6 +22,7 @@ from syndof import cli
 from syndof import io as sio
 from syndof import units
 from syndof.generate import generate
+from syndof.recipe import read_max_coc
 from syndof.viz import colorize, contact_sheet
 
 DEMO_MAX_SIZE = 320
@@ -85,7 +86,7 @@ def run_synthesis_demo(out_dir: str | Path, count: int = 6, seed: int = 0, max_s
     summary = generate(data_dir, count=count, seed=seed, max_size=max_size, progress=progress, threads=threads)
     if summary.written + summary.done == 0:
         raise RuntimeError(f"the demo generated no sample ({summary.line()})")
-    max_coc = json.loads((data_dir / "dataset.json").read_text()).get("max_coc", units.DEFAULT_MAX_COC)
+    max_coc = read_max_coc(data_dir)  # the one reader of dataset.json's max_coc (training's and evaluation's)
     rows = []
     for line in (data_dir / "manifest.jsonl").read_text().splitlines()[:count]:
         meta = json.loads(line)
