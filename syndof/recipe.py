@@ -71,8 +71,8 @@ def _number_in(value, lo: float, hi: float) -> bool:
 
 def max_coc_problem(max_coc, name: str = "--max-coc") -> str | None:
     """One line naming ``name`` unless ``max_coc`` is a whole number of px in 2..MAX_MAX_COC (9.7 passed and was
-    rendered and recorded as 9), else None."""
-    if isinstance(max_coc, bool) or not _number_in(max_coc, 2, MAX_MAX_COC) or not float(max_coc).is_integer():
+    rendered and recorded as 9; the text ``"29"`` passed and was a TypeError inside the camera), else None."""
+    if not units.is_number(max_coc) or not _number_in(max_coc, 2, MAX_MAX_COC) or not float(max_coc).is_integer():
         return f"{name} must be an integer in 2..{MAX_MAX_COC} px (σ_max = (max_coc − 1)/4), got {max_coc!r}"
     return None
 

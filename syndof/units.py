@@ -52,8 +52,8 @@ def _clip(x: Array, lo: float | None, hi: float | None) -> Array:
 def max_sigma(max_coc: float = DEFAULT_MAX_COC) -> float:
     """σ_max in px for a given largest CoC: ``(max_coc − 1) / 4`` (7.0 for 29). ValueError unless ``max_coc`` is a
     finite number ≥ 1 px (:func:`is_finite_number`: an int beyond float, 10**400, is not); a value that is no number
-    (:func:`_is_number`: text such as ``"29"``, a bool, None) is refused as such, never compared (a TypeError)."""
-    if not _is_number(max_coc):
+    (:func:`is_number`: text such as ``"29"``, a bool, None) is refused as such, never compared (a TypeError)."""
+    if not is_number(max_coc):
         raise ValueError(f"max_coc must be a finite CoC >= 1 px, got {max_coc!r}: a {type(max_coc).__name__}, not a "
                          "number (int or float)")
     if not (is_finite_number(max_coc) and max_coc >= 1):
@@ -198,7 +198,7 @@ def is_finite_number(value) -> bool:
     is not finite: False, where ``math.isfinite`` and ``float()`` raise OverflowError. What ``float()`` refuses
     with a TypeError or ValueError (None, a list, ``"abc"``, a NumPy array of several values) is False too. A caller
     that must refuse bool or text (a JSON value must be a JSON number) checks the type first, as
-    :func:`syndof.recipe.read_max_coc` does, and :func:`max_sigma` and :func:`_check_depth_range` (:func:`_is_number`:
+    :func:`syndof.recipe.read_max_coc` does, and :func:`max_sigma` and :func:`_check_depth_range` (:func:`is_number`:
     they compare the value, which text would fail with a TypeError)."""
     try:
         return math.isfinite(float(value))
@@ -206,7 +206,7 @@ def is_finite_number(value) -> bool:
         return False
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     """Whether ``value`` is a number an API check may compare: a Python int or float or a NumPy integer or float
     scalar (any :class:`numbers.Real`), not a bool (nor ``np.bool_``). Text (``"29"``, which
     :func:`is_finite_number` reads as a number), None, arrays and tensors are not."""
@@ -214,11 +214,11 @@ def _is_number(value) -> bool:
 
 
 def _check_depth_range(near_mm: float, far_mm: float) -> None:
-    """ValueError unless 0 < ``near_mm`` < ``far_mm`` (mm), both numbers (:func:`_is_number`: not text, a bool or
+    """ValueError unless 0 < ``near_mm`` < ``far_mm`` (mm), both numbers (:func:`is_number`: not text, a bool or
     None, which compared with a TypeError) and finite (:func:`is_finite_number`: an int beyond float, 10**400, is
     not)."""
     for name, value in (("near", near_mm), ("far", far_mm)):
-        if not _is_number(value):
+        if not is_number(value):
             raise ValueError(f"the depth range must be 0 < near < far mm (finite), got near {near_mm!r}, far "
                              f"{far_mm!r}: {name} is a {type(value).__name__}, not a number (int or float)")
     if not (is_finite_number(near_mm) and is_finite_number(far_mm) and 0 < near_mm < far_mm):
