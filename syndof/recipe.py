@@ -108,8 +108,7 @@ def read_max_coc(folder: str | os.PathLike) -> float:
     if not isinstance(record, dict):
         raise sio.InputError(meta, f"dataset.json must hold a JSON object, not {type(record).__name__}")
     value = record.get("max_coc", units.DEFAULT_MAX_COC)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            units.is_finite_number(value) and value > 1):
+    if not (units.is_number(value) and units.is_finite_number(value) and value > 1):  # a JSON int or float
         raise sio.InputError(meta, f"max_coc must be a finite number > 1 (the largest CoC in px; σ_max = "
                                    f"(max_coc − 1)/4 px), got {json.dumps(value)}")
     return float(value)
